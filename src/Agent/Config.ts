@@ -1,0 +1,172 @@
+/**
+ * The configuration of one agent: decoded from what a user writes, defaults applied, every rule checked, so a
+ * bad value fails at once with a `ConfigError` naming the field instead of misbehaving later.
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { ConfigError } from "../Errors.js"
+
+const DURATION_TEXT = /^\s*(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s+(nano|nanos|micro|micros|milli|millis|second|seconds|minute|minutes|hour|hours|day|days|week|weeks)\s*$/i
+
+/**
+ * A duration as users write it: milliseconds as a number, `"5 seconds"`, or a `Duration`. Negative and
+ * non-numeric values are rejected rather than silently read as zero.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const DurationInput: Schema.Schema<Duration.Duration, Duration.DurationInput> = Schema.transformOrFail(
+  Schema.Unknown,
+  Schema.DurationFromSelf,
+  {
+    strict: true,
+    decode: (input, _, ast) => {
+      const bad = (why: string) => ParseResult.fail(new ParseResult.Type(ast, input, why))
+      if (typeof input === "number" && !(input >= 0)) return bad("must be a duration of 0 or more milliseconds")
+      if (typeof input === "string") {
+        const match = DURATION_TEXT.exec(input)
+        if (match === null) return bad(`must be a duration like "5 seconds" or "250 millis"`)
+        if (Number(match[1]) < 0) return bad("must not be negative")
+      }
+      return Option.match(Duration.decodeUnknown(input), {
+        onNone: () => bad(`must be a duration like "5 seconds" or a number of milliseconds`),
+        onSome: ParseResult.succeed
+      })
+    },
+    encode: ParseResult.succeed
+  }
+) as any
+
+const positiveInt = (rule: string) => Schema.Int.pipe(Schema.greaterThanOrEqualTo(1, { message: () => rule }))
+const nonNegativeInt = (rule: string) => Schema.Int.pipe(Schema.greaterThanOrEqualTo(0, { message: () => rule }))
+const withDefault = <A, I>(schema: Schema.Schema<A, I>, value: () => A) =>
+  Schema.optionalWith(schema, { default: value, exact: true })
+
+/**
+ * What happens after an exit the supervisor did not ask for (OTP's restart types).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const RestartType = Schema.Literal("permanent", "transient", "temporary")
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type RestartType = typeof RestartType.Type
+
+/**
+ * The decoded agent configuration.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class AgentConfig extends Schema.Class<AgentConfig>("effect-agent-supervisor/AgentConfig")({
+  /** Unique name: it appears in every log line, event, metric and error. */
+  name: Schema.String.pipe(
+    Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, {
+      message: () => "must be 1-128 characters of letters, digits, '.', '_', ':' or '-', starting with a letter or digit"
+    })
+  ),
+  /** The program to run. */
+  command: Schema.String.pipe(Schema.minLength(1, { message: () => "must be a non-empty program name or path" })),
+  args: withDefault(Schema.Array(Schema.String), () => []),
+  /** Extra environment variables, on top of the supervisor's own. */
+  env: withDefault(Schema.Record({ key: Schema.String, value: Schema.String }), () => ({})),
+  cwd: Schema.optionalWith(Schema.String, { exact: true }),
+  requestTimeout: withDefault(DurationInput, () => Duration.seconds(60)),
+  gracefulTimeout: withDefault(DurationInput, () => Duration.seconds(5)),
+  sigtermTimeout: withDefault(DurationInput, () => Duration.seconds(5)),
+  startupTimeout: withDefault(DurationInput, () => Duration.seconds(30)),
+  restartOnExit: withDefault(Schema.Boolean, () => true),
+  restart: withDefault(RestartType, () => "permanent" as const),
+  maxRestartAttempts: withDefault(nonNegativeInt("must be an integer of 0 or more"), () => 3),
+  restartBackoff: withDefault(DurationInput, () => Duration.seconds(5)),
+  backoffFactor: withDefault(
+    Schema.Number.pipe(Schema.greaterThanOrEqualTo(1, { message: () => "must be a number of 1 or more" })),
+    () => 2
+  ),
+  /** Jitter as a fraction of the delay, added on top: 0.1 means up to 10% more. */
+  jitter: withDefault(
+    Schema.Number.pipe(Schema.between(0, 1, { message: () => "must be a fraction between 0 and 1" })),
+    () => 0.1
+  ),
+  maxBackoff: withDefault(DurationInput, () => Duration.minutes(5)),
+  heartbeatInterval: withDefault(DurationInput, () => Duration.seconds(30)),
+  pingTimeout: withDefault(DurationInput, () => Duration.seconds(5)),
+  unhealthyAfter: withDefault(positiveInt("must be an integer of 1 or more"), () => 3),
+  resetAfter: withDefault(DurationInput, () => Duration.seconds(60)),
+  maxInFlight: withDefault(positiveInt("must be an integer of 1 or more"), () => 64),
+  maxMessageBytes: withDefault(
+    Schema.Int.pipe(Schema.between(1024, 1024 * 1024 * 1024, { message: () => "must be an integer from 1 KiB to 1 GiB" })),
+    () => 16 * 1024 * 1024
+  ),
+  /** How many recent stderr lines to keep for crash reports. */
+  stderrLines: withDefault(positiveInt("must be an integer of 1 or more"), () => 50)
+}) {}
+
+/**
+ * What users write: every field but `name` and `command` is optional.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AgentConfigInput = typeof AgentConfig.Encoded
+
+const decode = Schema.decodeUnknownEither(AgentConfig, { onExcessProperty: "error", errors: "first" })
+
+const valueAt = (input: unknown, path: ReadonlyArray<PropertyKey>): string | undefined => {
+  let value: unknown = input
+  for (const key of path) {
+    if (typeof value !== "object" || value === null) return undefined
+    value = (value as Record<PropertyKey, unknown>)[key]
+  }
+  if (value === undefined) return undefined
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    return String(value)
+  }
+}
+
+const toConfigError = (input: unknown, error: ParseResult.ParseError): ConfigError => {
+  const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const field = issue.path.map(String).join(".")
+  const rule = issue._tag === "Unexpected" ? "is not a known setting (check its spelling)" : issue.message
+  const value = valueAt(input, issue.path)
+  return new ConfigError({ field: field === "" ? "(config)" : field, rule, ...(value !== undefined ? { value } : {}) })
+}
+
+/**
+ * Decodes a user's configuration, applying defaults (an already decoded one is returned as it is).
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * ```ts
+ * const config = yield* Agent.Config.make({ name: "echo", command: "python3", args: ["agent.py"] })
+ * ```
+ */
+export const make = (input: AgentConfigInput | AgentConfig): Effect.Effect<AgentConfig, ConfigError> =>
+  decodeConfig(input)
+
+/**
+ * Like {@link make} for a value of unknown shape (JSON from a file, say).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const decodeConfig = (input: unknown): Effect.Effect<AgentConfig, ConfigError> =>
+  input instanceof AgentConfig
+    ? Effect.succeed(input)
+    : Either.match(decode(input), {
+      onLeft: (error) => Effect.fail(toConfigError(input, error)),
+      onRight: Effect.succeed
+    })

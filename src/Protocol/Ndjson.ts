@@ -1,0 +1,139 @@
+/**
+ * Newline-delimited framing over a byte stream, with a bound on line length.
+ *
+ * Lines are split on the newline byte before any decoding: 0x0A never occurs inside a multi-byte UTF-8
+ * sequence, so a character split across chunks is decoded whole (decoding chunks first corrupts it). A line
+ * longer than the bound keeps only its first `maxLineBytes` bytes in memory and is reported as truncated, so a
+ * peer that never sends a newline cannot grow memory without bound.
+ *
+ * @since 0.1.0
+ */
+import * as Chunk from "effect/Chunk"
+import * as Stream from "effect/Stream"
+
+/**
+ * One complete line: its bytes without the newline, and how many bytes were cut off past the bound.
+ *
+ * @since 0.1.0
+ */
+export interface Line {
+  readonly bytes: Uint8Array
+  readonly droppedBytes: number
+}
+
+const NEWLINE = 0x0a
+const CARRIAGE_RETURN = 0x0d
+
+/**
+ * A mutable splitter: feed it chunks, it calls back with each complete line. One per byte stream.
+ *
+ * @since 0.1.0
+ */
+export class LineSplitter {
+  private parts: Array<Uint8Array> = []
+  private kept = 0
+  private dropped = 0
+
+  constructor(readonly maxLineBytes: number) {}
+
+  /** Splits one chunk, calling `onLine` for every line it completes. */
+  push(chunk: Uint8Array, onLine: (line: Line) => void): void {
+    let start = 0
+    while (start < chunk.length) {
+      const newline = chunk.indexOf(NEWLINE, start)
+      if (newline === -1) {
+        this.keep(chunk.subarray(start))
+        return
+      }
+      this.keep(chunk.subarray(start, newline))
+      onLine(this.take())
+      start = newline + 1
+    }
+  }
+
+  /** The unterminated rest, as a last line, when the stream ends (if there is any). */
+  end(onLine: (line: Line) => void): void {
+    if (this.kept > 0 || this.dropped > 0) onLine(this.take())
+  }
+
+  private keep(piece: Uint8Array): void {
+    const room = this.maxLineBytes - this.kept
+    if (piece.length <= room) {
+      if (piece.length > 0) this.parts.push(piece)
+      this.kept += piece.length
+    } else {
+      if (room > 0) this.parts.push(piece.subarray(0, room))
+      this.kept += Math.max(room, 0)
+      this.dropped += piece.length - Math.max(room, 0)
+    }
+  }
+
+  private take(): Line {
+    const parts = this.parts
+    let bytes: Uint8Array
+    if (parts.length === 1) {
+      bytes = parts[0]
+    } else if (parts.length === 0) {
+      bytes = new Uint8Array(0)
+    } else {
+      bytes = new Uint8Array(this.kept)
+      let offset = 0
+      for (const part of parts) {
+        bytes.set(part, offset)
+        offset += part.length
+      }
+    }
+    if (this.dropped === 0 && bytes.length > 0 && bytes[bytes.length - 1] === CARRIAGE_RETURN) {
+      bytes = bytes.subarray(0, bytes.length - 1)
+    }
+    const line: Line = { bytes, droppedBytes: this.dropped }
+    this.parts = []
+    this.kept = 0
+    this.dropped = 0
+    return line
+  }
+}
+
+const strictDecoder = new TextDecoder("utf-8", { fatal: true })
+const lenientDecoder = new TextDecoder("utf-8")
+
+/**
+ * Decodes a line as UTF-8, `undefined` when it is not valid UTF-8.
+ *
+ * @since 0.1.0
+ */
+export const decodeUtf8Strict = (bytes: Uint8Array): string | undefined => {
+  try {
+    return strictDecoder.decode(bytes)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Decodes a line as UTF-8, replacing invalid sequences (for logs, where a wrong byte must not lose the line).
+ *
+ * @since 0.1.0
+ */
+export const decodeUtf8Lenient = (bytes: Uint8Array): string => lenientDecoder.decode(bytes)
+
+/**
+ * Splits a byte stream into lines bounded by `maxLineBytes` (chunks of lines, not one element per stream step).
+ *
+ * @since 0.1.0
+ */
+export const splitLines = (maxLineBytes: number) => <E, R>(self: Stream.Stream<Uint8Array, E, R>) =>
+  Stream.suspend(() => {
+    const splitter = new LineSplitter(maxLineBytes)
+    const lines = (chunk: Chunk.Chunk<Uint8Array>) => {
+      const out: Array<Line> = []
+      for (const bytes of chunk) splitter.push(bytes, (line) => out.push(line))
+      return Chunk.unsafeFromArray(out)
+    }
+    const rest = Stream.suspend(() => {
+      const out: Array<Line> = []
+      splitter.end((line) => out.push(line))
+      return Stream.fromIterable(out)
+    })
+    return Stream.concat(Stream.mapChunks(self, lines), rest)
+  })

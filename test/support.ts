@@ -1,0 +1,74 @@
+/**
+ * Shared helpers for tests that run real agent processes.
+ */
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Schedule from "effect/Schedule"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import type * as Config from "../src/Agent/Config.js"
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
+export const fixture = (...parts: Array<string>) => path.join(root, "test", "fixtures", ...parts)
+
+/** Config of the raw-protocol test agent in the given mode. */
+export const agentConfig = (
+  mode: string,
+  overrides: Partial<Config.AgentConfigInput> = {}
+): Config.AgentConfigInput => ({
+  name: `test-${mode}`,
+  command: process.execPath,
+  args: [fixture("agents", "agent.mjs"), mode],
+  gracefulTimeout: "2 seconds",
+  sigtermTimeout: "2 seconds",
+  startupTimeout: "10 seconds",
+  requestTimeout: "10 seconds",
+  ...overrides
+})
+
+/** Real processes, and agent logs kept out of the test output unless they are errors. */
+export const TestLive = Layer.mergeAll(NodeContext.layer, Logger.minimumLogLevel(LogLevel.Error))
+
+const processState = (pid: number): { readonly state: string; readonly pgrp: number } | undefined => {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return { state: fields[0], pgrp: Number(fields[2]) }
+  } catch {
+    return undefined
+  }
+}
+
+/** A zombie is dead: only its parent's `wait` is missing, and in a container nobody may ever reap it. */
+export const isAlive = (pid: number): boolean => {
+  const s = processState(pid)
+  return s !== undefined && s.state !== "Z" && s.state !== "X"
+}
+
+/** Live members of a process group, read from /proc. */
+export const groupMembers = (pgid: number): Array<number> =>
+  fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name)).map(Number).filter((pid) => {
+    const s = processState(pid)
+    return s !== undefined && s.pgrp === pgid && s.state !== "Z" && s.state !== "X"
+  })
+
+export const openFileDescriptors = (): number => fs.readdirSync("/proc/self/fd").length
+
+/**
+ * Polls an observable condition (a process state in /proc, which the kernel updates asynchronously after a
+ * signal) until it holds, failing with `what` after `within`.
+ */
+export const eventually = (
+  what: string,
+  condition: () => boolean,
+  within: Duration.DurationInput = "5 seconds"
+): Effect.Effect<void, Error> =>
+  Effect.suspend(() => condition() ? Effect.void : Effect.fail(new Error(what))).pipe(
+    Effect.retry(Schedule.spaced("10 millis")),
+    Effect.timeoutFail({ duration: within, onTimeout: () => new Error(`not within ${Duration.format(within)}: ${what}`) })
+  )
