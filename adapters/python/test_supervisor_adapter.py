@@ -1,0 +1,596 @@
+"""Tests for supervisor_adapter.py: each test drives the adapter as a real subprocess.
+
+Run from anywhere:
+    python3 -m unittest adapters/python/test_supervisor_adapter.py -v   (from the repo root)
+    python3 path/to/test_supervisor_adapter.py -v
+
+Every read has a timeout, so a broken adapter fails a test instead of hanging the suite.
+"""
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ADAPTER = os.path.join(HERE, "supervisor_adapter.py")
+FIXTURES = os.path.normpath(os.path.join(HERE, "..", "..", "test", "fixtures", "python"))
+READ_TIMEOUT = 10.0
+
+# No __pycache__ litter in the fixture folder.
+ENV = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
+
+
+def fixture(name):
+    return os.path.join(FIXTURES, name)
+
+
+class AgentProcess:
+    """The adapter under test, with stdout/stderr drained by threads into thread-safe buffers."""
+
+    def __init__(self, target, *args, cwd=None):
+        self.proc = subprocess.Popen(
+            [sys.executable, ADAPTER, target] + list(args),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+            env=ENV,
+        )
+        self.lines = queue.Queue()
+        self._stderr = []
+        self._stderr_lock = threading.Lock()
+        threading.Thread(target=self._pump_stdout, daemon=True).start()
+        threading.Thread(target=self._pump_stderr, daemon=True).start()
+
+    def _pump_stdout(self):
+        for raw in iter(self.proc.stdout.readline, b""):
+            self.lines.put(raw)
+        self.lines.put(None)  # EOF marker
+
+    def _pump_stderr(self):
+        for raw in iter(self.proc.stderr.readline, b""):
+            with self._stderr_lock:
+                self._stderr.append(raw.decode("utf-8", "replace"))
+
+    @property
+    def stderr(self):
+        with self._stderr_lock:
+            return "".join(self._stderr)
+
+    def send(self, message):
+        data = message if isinstance(message, bytes) else json.dumps(message).encode("utf-8")
+        self.proc.stdin.write(data + b"\n")
+        self.proc.stdin.flush()
+
+    def recv(self, timeout=READ_TIMEOUT):
+        try:
+            raw = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("no stdout line within %.1fs; stderr:\n%s" % (timeout, self.stderr))
+        if raw is None:
+            self.lines.put(None)  # keep reporting EOF to later reads
+            raise AssertionError("stdout closed (exit %r); stderr:\n%s" % (self.proc.poll(), self.stderr))
+        try:
+            message = json.loads(raw.decode("utf-8"))
+        except ValueError:
+            raise AssertionError("stdout line is not protocol JSON: %r" % raw[:200])
+        if not isinstance(message, dict):
+            raise AssertionError("stdout line is not a JSON object: %r" % raw[:200])
+        return message
+
+    def recv_nothing_for(self, seconds):
+        """Assert no protocol line arrives during `seconds`."""
+        try:
+            raw = self.lines.get(timeout=seconds)
+        except queue.Empty:
+            return
+        if raw is None:
+            self.lines.put(None)
+            return
+        raise AssertionError("unexpected stdout line: %r" % raw[:300])
+
+    def expect_ready(self):
+        message = self.recv()
+        if message != {"type": "ready", "protocol": 1}:
+            raise AssertionError("first line is not ready: %r" % (message,))
+        return self
+
+    def task(self, req_id, payload):
+        self.send({"id": req_id, "type": "task", "payload": payload})
+
+    def call(self, req_id, payload, timeout=READ_TIMEOUT):
+        self.task(req_id, payload)
+        response = self.recv(timeout)
+        if response.get("id") != req_id:
+            raise AssertionError("expected a response to %r, got %r" % (req_id, response))
+        return response
+
+    def close_stdin(self):
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+
+    def wait(self, timeout=READ_TIMEOUT):
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("adapter did not exit within %.1fs; stderr:\n%s" % (timeout, self.stderr))
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+def run_once(target, *args, cwd=None, stdin=b""):
+    """Run the adapter to completion (load-failure and --check cases)."""
+    return subprocess.run(
+        [sys.executable, ADAPTER, target] + list(args),
+        input=stdin,
+        capture_output=True,
+        cwd=cwd,
+        env=ENV,
+        timeout=READ_TIMEOUT,
+    )
+
+
+class AdapterTestCase(unittest.TestCase):
+    def start(self, target, *args, cwd=None):
+        agent = AgentProcess(target, *args, cwd=cwd)
+        self.addCleanup(agent.kill)
+        return agent.expect_ready()
+
+    def shutdown(self, agent):
+        agent.send({"type": "shutdown"})
+        agent.close_stdin()
+        self.assertEqual(agent.wait(), 0, agent.stderr)
+
+
+class ProtocolTests(AdapterTestCase):
+    def test_ready_is_the_first_line(self):
+        agent = self.start(fixture("echo_agent.py"))  # start() asserts it
+        self.shutdown(agent)
+
+    def test_sync_echo(self):
+        agent = self.start(fixture("echo_agent.py"))
+        payload = {"text": "héllo ✓ 你好", "n": [1, 2.5, None, True], "nested": {"a": {"b": []}}}
+        self.assertEqual(agent.call("r1", payload), {"id": "r1", "status": "ok", "result": payload})
+        self.assertEqual(agent.call("r2", None)["result"], None)  # null payload is fine
+        self.shutdown(agent)
+
+    def test_missing_payload_is_null(self):
+        agent = self.start(fixture("echo_agent.py"))
+        agent.send({"id": "r1", "type": "task"})
+        self.assertEqual(agent.recv(), {"id": "r1", "status": "ok", "result": None})
+
+    def test_async_echo(self):
+        agent = self.start(fixture("async_agent.py"))
+        payload = {"sleep": 0.01, "text": "async ✓"}
+        self.assertEqual(agent.call("a1", payload), {"id": "a1", "status": "ok", "result": payload})
+        self.shutdown(agent)
+
+    def test_async_tasks_run_concurrently(self):
+        agent = self.start(fixture("async_agent.py"))
+        started = time.monotonic()
+        for i in range(5):
+            agent.task("c%d" % i, {"sleep": 0.3, "i": i})
+        ids = {agent.recv()["id"] for _ in range(5)}
+        elapsed = time.monotonic() - started
+        self.assertEqual(ids, {"c%d" % i for i in range(5)})
+        self.assertLess(elapsed, 1.5, "5 x 0.3 s async tasks took %.2fs: not concurrent" % elapsed)
+
+    def test_sync_tasks_run_concurrently(self):
+        agent = self.start(fixture("echo_agent.py:sleep_echo"))
+        started = time.monotonic()
+        for i in range(5):
+            agent.task("s%d" % i, {"sleep": 0.3})
+        ids = {agent.recv()["id"] for _ in range(5)}
+        elapsed = time.monotonic() - started
+        self.assertEqual(ids, {"s%d" % i for i in range(5)})
+        self.assertLess(elapsed, 1.5, "5 x 0.3 s sync tasks took %.2fs: not concurrent" % elapsed)
+
+    def test_responses_in_completion_order(self):
+        agent = self.start(fixture("async_agent.py"))
+        agent.task("slow", {"sleep": 0.5})
+        agent.task("fast", {"sleep": 0.05})
+        self.assertEqual(agent.recv()["id"], "fast")
+        self.assertEqual(agent.recv()["id"], "slow")
+
+    def test_ping_reports_health(self):
+        agent = self.start(fixture("echo_agent.py"))
+        agent.call("t1", 1)
+        agent.call("t2", 2)
+        agent.send({"id": "p1", "type": "ping"})
+        response = agent.recv()
+        self.assertEqual(response["id"], "p1")
+        self.assertEqual(response["status"], "ok")
+        health = response["result"]["health"]
+        self.assertEqual(set(health), {"uptime_seconds", "total_requests", "memory_mb", "cpu_percent"})
+        self.assertEqual(health["total_requests"], 2)  # tasks only, not pings
+        self.assertIsInstance(health["uptime_seconds"], float)
+        self.assertGreater(health["uptime_seconds"], 0.0)
+        self.assertIsInstance(health["memory_mb"], float)
+        self.assertGreater(health["memory_mb"], 1.0)
+        self.assertIsInstance(health["cpu_percent"], float)
+        self.assertGreaterEqual(health["cpu_percent"], 0.0)
+
+    def test_ping_answered_while_blocking_sync_task_runs(self):
+        agent = self.start(fixture("echo_agent.py:busy_echo"))
+        agent.task("busy", {"busy": 2.0})  # holds the GIL, in slices, for 2 s
+        time.sleep(0.2)
+        for n in range(3):
+            sent = time.monotonic()
+            agent.send({"id": "p%d" % n, "type": "ping"})
+            response = agent.recv(timeout=1.5)
+            latency = time.monotonic() - sent
+            self.assertEqual(response["id"], "p%d" % n)
+            self.assertLess(latency, 0.5, "ping took %.3fs while a sync task ran" % latency)
+            time.sleep(0.1)
+        response = agent.recv(timeout=5)
+        self.assertEqual((response["id"], response["status"]), ("busy", "ok"))
+
+    def test_ping_answered_while_sleeping_sync_tasks_fill_the_pool(self):
+        agent = self.start(fixture("echo_agent.py:sleep_echo"))
+        for i in range(40):  # more than the pool has workers
+            agent.task("s%d" % i, {"sleep": 0.5})
+        time.sleep(0.1)
+        sent = time.monotonic()
+        agent.send({"id": "ping", "type": "ping"})
+        self.assertEqual(agent.recv(timeout=1.0)["id"], "ping")
+        self.assertLess(time.monotonic() - sent, 0.3)
+        ids = {agent.recv()["id"] for _ in range(40)}
+        self.assertEqual(len(ids), 40)
+
+    def test_cancel_suppresses_async_response(self):
+        agent = self.start(fixture("async_agent.py"))
+        agent.task("doomed", {"sleep": 0.6, "tag": "doomed"})
+        agent.task("kept", {"sleep": 0.3, "tag": "kept"})
+        time.sleep(0.1)
+        agent.send({"id": "doomed", "type": "cancel"})
+        self.assertEqual(agent.recv()["id"], "kept")
+        agent.recv_nothing_for(1.0)  # "doomed" would have answered at ~0.6 s
+        self.assertIn("fixture: cancelled 'doomed'", agent.stderr)  # the asyncio task really was cancelled
+        agent.send({"id": "p", "type": "ping"})
+        self.assertEqual(agent.recv()["id"], "p")
+        self.assertEqual(agent.call("after", {"x": 1})["result"], {"x": 1})
+        self.shutdown(agent)
+
+    def test_cancel_suppresses_sync_response(self):
+        agent = self.start(fixture("echo_agent.py:sleep_echo"))
+        agent.task("doomed", {"sleep": 0.4})
+        time.sleep(0.1)
+        agent.send({"id": "doomed", "type": "cancel"})
+        agent.recv_nothing_for(0.8)
+        self.assertEqual(agent.call("after", {"sleep": 0})["result"], {"sleep": 0})
+        self.shutdown(agent)
+
+    def test_cancel_of_unknown_id_is_harmless(self):
+        agent = self.start(fixture("echo_agent.py"))
+        agent.send({"id": "never-sent", "type": "cancel"})
+        self.assertEqual(agent.call("r", 5)["result"], 5)
+
+    def test_exception_becomes_error_response(self):
+        agent = self.start(fixture("raising_agent.py"))
+        response = agent.call("e1", {"k": 1})
+        self.assertEqual(response["status"], "error")
+        error = response["error"]
+        self.assertEqual(error["type"], "ValueError")
+        self.assertEqual(error["message"], "bad payload: {'k': 1}")
+        self.assertIn("Traceback", error["stack"])
+        self.assertIn("raising_agent.py", error["stack"])
+        self.assertIn("_validate", error["stack"])
+        self.assertNotIn("supervisor_adapter.py", error["stack"])  # only the user's frames
+        self.assertEqual(agent.call("e2", 2)["status"], "error")  # still serving
+        self.shutdown(agent)
+
+    def test_async_exception_becomes_error_response(self):
+        agent = self.start(fixture("raising_agent.py:async_raise"))
+        error = agent.call("e1", "missing")["error"]
+        self.assertEqual(error["type"], "KeyError")
+        self.assertIn("async_raise", error["stack"])
+
+    def test_sys_exit_in_callback_does_not_stop_the_agent(self):
+        agent = self.start(fixture("raising_agent.py:exit_now"))
+        error = agent.call("x", None)["error"]
+        self.assertEqual(error["type"], "SystemExit")
+        self.assertEqual(error["message"], "7")
+        agent.send({"id": "p", "type": "ping"})
+        self.assertEqual(agent.recv()["id"], "p")
+
+    def test_user_output_goes_to_stderr(self):
+        agent = self.start(fixture("printing_agent.py"))  # it prints at import time too
+        self.assertEqual(agent.call("p1", "hi")["result"], {"printed": True})
+        self.shutdown(agent)
+        # Every stdout line parsed as protocol (recv would have failed); nothing else is left.
+        self.assertIsNone(agent.lines.get(timeout=READ_TIMEOUT))
+        for text in (
+            "fixture: print at import",
+            "fixture: print in callback hi",
+            "fixture: sys.stdout.write",
+            "fixture: raw write to fd 1",
+        ):
+            self.assertIn(text, agent.stderr)
+
+    def test_five_mib_payload_round_trips(self):
+        agent = self.start(fixture("echo_agent.py"))
+        big = "x" * (5 * 1024 * 1024) + "é✓"
+        response = agent.call("big", {"data": big}, timeout=30)
+        self.assertEqual(response["status"], "ok")
+        self.assertEqual(response["result"]["data"], big)
+        self.shutdown(agent)
+
+    def test_bad_lines_are_ignored(self):
+        agent = self.start(fixture("echo_agent.py"))
+        for line in (
+            b"this is not json",
+            b"[1, 2, 3]",
+            b'"a string"',
+            b'{"type": "bogus", "id": "z"}',
+            b'{"type": "task", "payload": 1}',  # no id
+            b'{"type": "ping", "id": 42}',  # id not a string
+            b"\xff\xfe invalid utf-8",
+            b"{" * 100000,  # deep nesting
+            b"",
+            b"   ",
+        ):
+            agent.send(line)
+        self.assertEqual(agent.call("ok", {"still": "alive"})["result"], {"still": "alive"})
+        self.assertIsNone(agent.proc.poll())
+        self.assertIn("not JSON", agent.stderr)
+        self.assertIn("unknown type", agent.stderr)
+        self.shutdown(agent)
+
+    def test_crlf_line_endings_are_accepted(self):
+        agent = self.start(fixture("echo_agent.py"))
+        agent.send(b'{"id":"w","type":"task","payload":"crlf"}\r')
+        self.assertEqual(agent.recv()["result"], "crlf")
+
+    def test_unserialisable_result(self):
+        for function in ("handle_request", "not_a_number", "circular"):
+            with self.subTest(function=function):
+                agent = self.start(fixture("unserialisable_agent.py:" + function))
+                response = agent.call("u", None)
+                self.assertEqual(response["status"], "error")
+                self.assertEqual(response["error"]["type"], "SerializationError")
+                self.assertIn("not JSON-serialisable", response["error"]["message"])
+                self.assertEqual(agent.call("again", None)["error"]["type"], "SerializationError")
+                self.shutdown(agent)
+
+    def test_lone_surrogate_in_result_is_escaped(self):
+        agent = self.start(fixture("unserialisable_agent.py:lone_surrogate"))
+        self.assertEqual(agent.call("s", None)["result"], "bad \udc80 byte")
+
+    def test_sync_callback_returning_a_coroutine_is_awaited(self):
+        agent = self.start(fixture("echo_agent.py:returns_coroutine"))
+        self.assertEqual(agent.call("c", 3)["result"], {"awaited": 3})
+
+    def test_callable_objects(self):
+        agent = self.start(fixture("echo_agent.py:Greeter"))  # the class takes no argument
+        error = agent.call("g", None)["error"]
+        self.assertEqual(error["type"], "TypeError")  # a wrong signature is an error response, not a crash
+        self.assertIn("Greeter", error["message"])
+        agent = self.start(fixture("async_agent.py:async_callable"))
+        self.assertEqual(agent.call("a", 1)["result"], {"from": "AsyncCallable", "payload": 1})
+
+
+class LifecycleTests(AdapterTestCase):
+    def test_shutdown_drains_in_flight_tasks(self):
+        agent = self.start(fixture("echo_agent.py:sleep_echo"))
+        agent.task("inflight", {"sleep": 0.5})
+        time.sleep(0.05)
+        agent.send({"type": "shutdown"})
+        agent.close_stdin()
+        response = agent.recv(timeout=5)
+        self.assertEqual((response["id"], response["status"]), ("inflight", "ok"))
+        self.assertEqual(agent.wait(), 0)
+
+    def test_shutdown_drains_async_tasks(self):
+        agent = self.start(fixture("async_agent.py"))
+        for i in range(3):
+            agent.task("a%d" % i, {"sleep": 0.3})
+        agent.send({"type": "shutdown"})
+        agent.close_stdin()
+        self.assertEqual({agent.recv()["id"] for _ in range(3)}, {"a0", "a1", "a2"})
+        self.assertEqual(agent.wait(), 0)
+
+    def test_shutdown_without_stdin_eof_exits(self):
+        agent = self.start(fixture("echo_agent.py:sleep_echo"))
+        agent.task("inflight", {"sleep": 0.3})
+        agent.send({"type": "shutdown"})
+        agent.task("late", {"sleep": 0})  # stdin still open: refused, not dropped
+        responses = {}
+        for _ in range(2):
+            response = agent.recv(timeout=5)
+            responses[response["id"]] = response
+        self.assertEqual(responses["late"]["error"]["type"], "AdapterShuttingDown")
+        self.assertEqual(responses["inflight"]["status"], "ok")
+        self.assertEqual(agent.wait(), 0)
+
+    def test_stdin_eof_exits_zero(self):
+        agent = self.start(fixture("echo_agent.py"))
+        agent.close_stdin()
+        self.assertEqual(agent.wait(), 0)
+
+    def test_stdin_eof_drains_then_exits(self):
+        agent = self.start(fixture("async_agent.py"))
+        agent.task("last", {"sleep": 0.3})
+        agent.close_stdin()
+        self.assertEqual(agent.recv(timeout=5)["id"], "last")
+        self.assertEqual(agent.wait(), 0)
+
+    def test_unterminated_last_line_before_eof_is_handled(self):
+        agent = self.start(fixture("echo_agent.py"))
+        agent.proc.stdin.write(b'{"id":"tail","type":"task","payload":1}')
+        agent.close_stdin()
+        self.assertEqual(agent.recv()["id"], "tail")
+        self.assertEqual(agent.wait(), 0)
+
+    def test_shutdown_does_not_wait_for_cancelled_blocking_callback(self):
+        agent = self.start(fixture("echo_agent.py:sleep_echo"))
+        agent.task("stuck", {"sleep": 30})
+        time.sleep(0.1)
+        agent.send({"id": "stuck", "type": "cancel"})
+        started = time.monotonic()
+        agent.send({"type": "shutdown"})
+        agent.close_stdin()
+        self.assertEqual(agent.wait(timeout=5), 0)
+        self.assertLess(time.monotonic() - started, 3.0)
+        self.assertIsNone(agent.lines.get(timeout=READ_TIMEOUT))  # no response for "stuck"
+
+    def test_exits_when_stdout_reader_is_gone(self):
+        # A raw pipe the test owns outright: closing a pumped proc.stdout would deadlock on its lock.
+        read_end, write_end = os.pipe()
+        proc = subprocess.Popen(
+            [sys.executable, ADAPTER, fixture("echo_agent.py")],
+            stdin=subprocess.PIPE,
+            stdout=write_end,
+            stderr=subprocess.DEVNULL,
+            env=ENV,
+        )
+        os.close(write_end)
+        self.addCleanup(lambda: (proc.poll() is None and proc.kill(), proc.wait(), proc.stdin.close()))
+        ready = b""
+        deadline = time.monotonic() + READ_TIMEOUT
+        while not ready.endswith(b"\n") and time.monotonic() < deadline:
+            chunk = os.read(read_end, 4096)
+            if not chunk:
+                break
+            ready += chunk
+        self.assertEqual(json.loads(ready), {"type": "ready", "protocol": 1})
+        os.close(read_end)  # the supervisor's reader is gone
+        try:
+            proc.stdin.write(b'{"id":"r","type":"task","payload":1}\n')
+            proc.stdin.flush()
+        except OSError:
+            pass
+        # The failed write alone must end the agent: stdin stays open here.
+        try:
+            self.assertEqual(proc.wait(timeout=READ_TIMEOUT), 0)
+        except subprocess.TimeoutExpired:
+            self.fail("adapter kept running after its stdout reader went away")
+
+
+class TargetTests(AdapterTestCase):
+    def test_module_function_form_from_cwd(self):
+        agent = self.start("pkg_agent.handlers:handle", cwd=FIXTURES)
+        self.assertEqual(agent.call("m", "hey")["result"], "HEY!")
+        self.shutdown(agent)
+
+    def test_module_form_defaults_to_handle_request(self):
+        agent = self.start("echo_agent", cwd=FIXTURES)
+        self.assertEqual(agent.call("m", [1])["result"], [1])
+
+    def test_file_path_form_with_sibling_import_from_another_cwd(self):
+        with tempfile.TemporaryDirectory() as elsewhere:
+            agent = self.start(fixture("sibling_agent.py"), cwd=elsewhere)
+            self.assertEqual(agent.call("f", 21)["result"], 42)
+            self.shutdown(agent)
+
+    def test_relative_file_path_form(self):
+        agent = self.start(os.path.join("python", "sibling_agent.py:handle_request"), cwd=os.path.dirname(FIXTURES))
+        self.assertEqual(agent.call("f", "ab")["result"], "abab")
+
+    def test_load_failure_exits_2_with_traceback_on_stderr(self):
+        for name, expected in (("broken_syntax.py", "SyntaxError"), ("broken_import.py", "ModuleNotFoundError")):
+            with self.subTest(name=name):
+                result = run_once(fixture(name))
+                self.assertEqual(result.returncode, 2)
+                self.assertEqual(result.stdout, b"")
+                stderr = result.stderr.decode()
+                self.assertIn(expected, stderr)
+                self.assertIn(name, stderr)
+
+    def test_missing_module_exits_2(self):
+        result = run_once("no_such_module_for_adapter_tests:handle", cwd=FIXTURES)
+        self.assertEqual(result.returncode, 2)
+        self.assertEqual(result.stdout, b"")
+        self.assertIn(b"no_such_module_for_adapter_tests", result.stderr)
+
+    def test_missing_file_exits_2(self):
+        result = run_once(fixture("does_not_exist.py"))
+        self.assertEqual(result.returncode, 2)
+        self.assertEqual(result.stdout, b"")
+        self.assertIn(b"does_not_exist.py", result.stderr)
+
+    def test_missing_function_exits_3_listing_functions(self):
+        result = run_once(fixture("echo_agent.py:nope"))
+        self.assertEqual(result.returncode, 3)
+        self.assertEqual(result.stdout, b"")
+        stderr = result.stderr.decode()
+        self.assertIn("nope", stderr)
+        self.assertIn("handle_request", stderr)
+        self.assertIn("sleep_echo", stderr)
+
+    def test_non_callable_attribute_exits_3(self):
+        result = run_once(fixture("echo_agent.py:FACTOR"))
+        self.assertEqual(result.returncode, 3)
+        self.assertIn(b"not callable", result.stderr)
+
+    def test_usage_error(self):
+        result = subprocess.run([sys.executable, ADAPTER], capture_output=True, env=ENV, timeout=READ_TIMEOUT)
+        self.assertEqual(result.returncode, 2)
+        self.assertEqual(result.stdout, b"")
+        self.assertIn(b"usage", result.stderr)
+
+
+class CheckTests(unittest.TestCase):
+    def check(self, target, cwd=None):
+        result = run_once(target, "--check", cwd=cwd)
+        lines = result.stdout.decode("utf-8").splitlines()
+        self.assertEqual(len(lines), 1, "expected exactly one stdout line, got %r" % result.stdout)
+        return result.returncode, json.loads(lines[0]), result.stderr.decode("utf-8", "replace")
+
+    def test_check_ok_sync_and_async(self):
+        self.assertEqual(self.check(fixture("echo_agent.py"))[:2], (0, {"type": "check", "ok": True, "async": False}))
+        self.assertEqual(self.check(fixture("async_agent.py"))[:2], (0, {"type": "check", "ok": True, "async": True}))
+        self.assertEqual(self.check(fixture("async_agent.py:async_callable"))[1]["async"], True)
+        self.assertEqual(self.check("pkg_agent.handlers:handle", cwd=FIXTURES)[:2], (0, {"type": "check", "ok": True, "async": False}))
+
+    def test_check_keeps_import_time_prints_off_stdout(self):
+        code, report, stderr = self.check(fixture("printing_agent.py"))
+        self.assertEqual((code, report["ok"]), (0, True))
+        self.assertIn("fixture: print at import", stderr)
+
+    def test_check_callback_not_found_lists_public_functions(self):
+        code, report, _ = self.check(fixture("echo_agent.py:nope"))
+        self.assertEqual(code, 3)
+        self.assertEqual(report["type"], "check")
+        self.assertIs(report["ok"], False)
+        self.assertEqual(report["error"], "callback_not_found")
+        self.assertEqual(report["function"], "nope")
+        # Sorted; no private names, no imported `join`, no non-callable FACTOR.
+        self.assertEqual(report["functions"], ["Greeter", "busy_echo", "handle_request", "returns_coroutine", "sleep_echo"])
+
+    def test_check_default_function_not_found(self):
+        code, report, _ = self.check(fixture("sibling_helper.py"))
+        self.assertEqual(code, 3)
+        self.assertEqual((report["function"], report["functions"]), ("handle_request", ["double"]))
+
+    def test_check_load_failed(self):
+        for name, exception in (("broken_syntax.py", "SyntaxError"), ("broken_import.py", "ModuleNotFoundError")):
+            with self.subTest(name=name):
+                code, report, _ = self.check(fixture(name))
+                self.assertEqual(code, 2)
+                self.assertEqual((report["type"], report["ok"], report["error"]), ("check", False, "load_failed"))
+                self.assertIn(exception, report["message"])
+                self.assertIsInstance(report["traceback"], str)
+                self.assertIn(name, report["traceback"])
+                self.assertEqual(report["exception"], exception)
+        _, report, _ = self.check(fixture("broken_import.py"))
+        self.assertEqual(report["missing_module"], "supervisor_adapter_fixture_missing_dependency")
+
+
+if __name__ == "__main__":
+    unittest.main()
