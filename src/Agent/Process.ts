@@ -30,6 +30,7 @@ import {
 import * as Message from "../Protocol/Message.js"
 import { decodeUtf8Lenient, decodeUtf8Strict, type Line, LineSplitter } from "../Protocol/Ndjson.js"
 import * as Config from "./Config.js"
+import * as Deadlines from "./internal/deadlines.js"
 
 /**
  * How the process ended.
@@ -54,7 +55,10 @@ export interface ExitInfo {
  * @category models
  */
 export interface Stats {
+  /** Requests sent and not answered yet (at most `maxInFlight` tasks, plus pings). */
   readonly inFlight: number
+  /** Requests waiting for a slot in the `maxInFlight` window. */
+  readonly waiting: number
   readonly requests: number
   readonly responses: number
   /** Responses whose request had already timed out or been interrupted: dropped. */
@@ -129,6 +133,16 @@ type Outgoing = string | typeof END_OF_INPUT
 
 type Resume = (effect: Effect.Effect<unknown, RequestError>) => void
 
+/** A request from call to answer. Tasks count toward `maxInFlight` once sent; pings never wait for a slot. */
+interface Pending {
+  readonly resume: Resume
+  readonly limited: boolean
+  readonly operation: "task" | "ping"
+  readonly timeoutMillis: number
+  sent: boolean
+  bucket: number
+}
+
 const SIGNAL_IN_MESSAGE = /signal: (SIG[A-Z0-9]+)/
 
 /** A live clock for bounded internal waits that must not stall under a `TestClock`. */
@@ -195,7 +209,9 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
 
   // Mutable state owned by this incarnation. The reader and the callers run on one JS thread and each access is
   // a synchronous step, so plain structures are safe here, and they keep the per-message path allocation-light.
-  const pending = new Map<string, Resume>()
+  const pending = new Map<string, Pending>()
+  const waiting: Array<readonly [id: string, line: string]> = []
+  let inFlight = 0
   let nextId = 0
   let exited: ExitInfo | undefined
   let stopping = false
@@ -214,7 +230,9 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
   const stdoutDone = yield* Deferred.make<void>()
   const stderrDone = yield* Deferred.make<void>()
   const outgoing = yield* Queue.unbounded<Outgoing>()
-  const permits = yield* Effect.makeSemaphore(config.maxInFlight)
+  const clock = yield* Effect.clock
+  const deadlines = Deadlines.make(clock)
+  yield* Effect.forkIn(deadlines.run, scope)
 
   const annotate = Effect.annotateLogs({ agent: name, pid })
 
@@ -289,17 +307,17 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
       return
     }
     if ("status" in message) {
-      const resume = pending.get(message.id)
-      if (resume === undefined) {
+      const entry = pending.get(message.id)
+      if (entry === undefined || !entry.sent) {
         counters.lateResponses++
         return
       }
-      pending.delete(message.id)
+      settle(message.id, entry)
       counters.responses++
       if (message.status === "ok") {
-        resume(Effect.succeed(message.result))
+        entry.resume(Effect.succeed(message.result))
       } else {
-        resume(Effect.fail(
+        entry.resume(Effect.fail(
           new AgentTaskError({
             agent: name,
             requestId: message.id,
@@ -312,7 +330,9 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
       return
     }
     if (message.protocol !== Message.PROTOCOL_VERSION) {
-      logs.push(Effect.logWarning(`agent speaks protocol ${message.protocol}, this supervisor ${Message.PROTOCOL_VERSION}`))
+      logs.push(
+        Effect.logWarning(`agent speaks protocol ${message.protocol}, this supervisor ${Message.PROTOCOL_VERSION}`)
+      )
     }
     Deferred.unsafeDone(ready, Exit.succeed(message))
   }
@@ -387,9 +407,10 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
         const info: ExitInfo = { pid, exitCode, signal, requested: stopping, at: yield* Clock.currentTimeMillis }
         exited = info
         const error = exitError(info)
-        const waiting = [...pending.values()]
+        const entries = [...pending.values()]
         pending.clear()
-        for (const resume of waiting) resume(Effect.fail(error))
+        waiting.length = 0
+        for (const entry of entries) entry.resume(Effect.fail(error))
         yield* Deferred.succeed(exitDeferred, info)
         if (!info.requested) {
           yield* Effect.logWarning(`agent exited unexpectedly: ${error.message}`)
@@ -400,31 +421,66 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
     Effect.forkIn(scope)
   )
 
-  // ---- requests ----
-  const awaitReply = (id: string, line: string): Effect.Effect<unknown, RequestError> =>
+  // ---- requests: correlation, the maxInFlight window and timeouts, all without a fiber per request ----
+  /** Forgets a request: its deadline, and its slot in the window (letting the next waiting request go). */
+  const settle = (id: string, entry: Pending) => {
+    pending.delete(id)
+    deadlines.remove(id, entry.bucket)
+    if (entry.sent && entry.limited) {
+      inFlight--
+      while (inFlight < config.maxInFlight && waiting.length > 0) {
+        const [nextId, line] = waiting.shift()!
+        const next = pending.get(nextId)
+        if (next !== undefined) dispatch(next, line)
+      }
+    }
+  }
+  const dispatch = (entry: Pending, line: string) => {
+    entry.sent = true
+    if (entry.limited) inFlight++
+    send(line)
+  }
+  const expire = (id: string) => {
+    const entry = pending.get(id)
+    if (entry === undefined) return
+    settle(id, entry)
+    if (entry.sent) sendCancel(id)
+    entry.resume(Effect.fail(
+      new AgentTimeoutError({
+        agent: name,
+        requestId: id,
+        operation: entry.operation,
+        timeoutMillis: entry.timeoutMillis,
+        pid
+      })
+    ))
+  }
+
+  const awaitReply = (
+    id: string,
+    line: string,
+    operation: "task" | "ping",
+    timeout: Duration.Duration
+  ): Effect.Effect<unknown, RequestError> =>
     Effect.async<unknown, RequestError>((resume) => {
       if (exited !== undefined) {
         resume(Effect.fail(exitError(exited)))
         return
       }
-      pending.set(id, resume)
-      send(line)
-      // Interrupted (the caller, or its timeout): forget the request and tell the agent to stop working on it.
+      const timeoutMillis = Duration.toMillis(timeout)
+      const limited = operation === "task"
+      const entry: Pending = { resume, limited, operation, timeoutMillis, sent: false, bucket: 0 }
+      pending.set(id, entry)
+      entry.bucket = deadlines.add(id, clock.unsafeCurrentTimeMillis() + timeoutMillis, () => expire(id))
+      if (!limited || inFlight < config.maxInFlight) dispatch(entry, line)
+      else waiting.push([id, line])
+      // Interrupted by the caller: forget the request and tell the agent to stop working on it.
       return Effect.sync(() => {
-        if (pending.delete(id)) sendCancel(id)
+        const current = pending.get(id)
+        if (current === undefined) return
+        settle(id, current)
+        if (current.sent) sendCancel(id)
       })
-    })
-
-  const withTimeout = (
-    effect: Effect.Effect<unknown, RequestError>,
-    id: () => string,
-    operation: "task" | "ping",
-    timeout: Duration.Duration
-  ) =>
-    Effect.timeoutFail(effect, {
-      duration: timeout,
-      onTimeout: () =>
-        new AgentTimeoutError({ agent: name, requestId: id(), operation, timeoutMillis: Duration.toMillis(timeout), pid })
     })
 
   const request = (payload: unknown, options?: RequestOptions): Effect.Effect<unknown, RequestError> =>
@@ -450,7 +506,7 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
       }
       counters.requests++
       const timeout = options?.timeout !== undefined ? Duration.decode(options.timeout) : config.requestTimeout
-      return withTimeout(permits.withPermits(1)(awaitReply(id, line)), () => id, "task", timeout)
+      return awaitReply(id, line, "task", timeout)
     })
 
   const ping = (options?: RequestOptions): Effect.Effect<PingResult, RequestError> =>
@@ -459,7 +515,7 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
       const id = `ping-${++nextId}`
       const timeout = options?.timeout !== undefined ? Duration.decode(options.timeout) : config.pingTimeout
       const sentAt = performance.now()
-      return withTimeout(awaitReply(id, Message.encodePing(id)), () => id, "ping", timeout).pipe(
+      return awaitReply(id, Message.encodePing(id), "ping", timeout).pipe(
         Effect.map((result): PingResult => {
           const report = (result as Partial<Message.HealthReport> | null)?.health
           const wellFormed = typeof report === "object" && report !== null &&
@@ -529,7 +585,11 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
     ping,
     awaitExit: Deferred.await(exitDeferred),
     exitInfo: Effect.sync(() => Option.fromNullable(exited)),
-    stats: Effect.sync(() => ({ ...counters, inFlight: pending.size })),
+    stats: Effect.sync(() => {
+      let unsent = 0
+      for (const entry of pending.values()) if (!entry.sent) unsent++
+      return { ...counters, inFlight, waiting: unsent }
+    }),
     recentStderr: Effect.sync(() => [...stderrRing]),
     signalGroup: (signal) => Effect.sync(() => exited === undefined ? killGroup(pid, signal) : undefined)
   }

@@ -25,8 +25,10 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
 }
 
 const assertGroupGone = (pgid: number) =>
-  eventually(`process group ${pgid} is gone (members: ${groupMembers(pgid).join(",")})`, () =>
-    groupMembers(pgid).length === 0)
+  eventually(
+    `process group ${pgid} is gone (members: ${groupMembers(pgid).join(",")})`,
+    () => groupMembers(pgid).length === 0
+  )
 
 describe.sequential("AgentProcess", () => {
   it.scopedLive("echo: answers requests, concurrently, and pings with the agent's health report", () =>
@@ -255,12 +257,18 @@ describe.sequential("AgentProcess", () => {
       const { agent, scope } = yield* startIn("stuck-stdin", { gracefulTimeout: "100 millis" })
       // The first task is read and never answered; the next ones fill the pipe and block the writer.
       const first = yield* Effect.fork(Effect.exit(agent.request({}, { timeout: "500 millis" })))
-      yield* eventually("the agent stopped reading", () =>
-        Effect.runSync(agent.recentStderr).some((line) => line.includes("no longer reading stdin")))
+      yield* eventually(
+        "the agent stopped reading",
+        () => Effect.runSync(agent.recentStderr).some((line) => line.includes("no longer reading stdin"))
+      )
       const fill = yield* Effect.fork(
-        Effect.forEach([1, 2, 3, 4], () => Effect.exit(agent.request({ echo: "f".repeat(1 << 20) }, { timeout: "1 second" })), {
-          concurrency: "unbounded"
-        })
+        Effect.forEach(
+          [1, 2, 3, 4],
+          () => Effect.exit(agent.request({ echo: "f".repeat(1 << 20) }, { timeout: "1 second" })),
+          {
+            concurrency: "unbounded"
+          }
+        )
       )
       const ping = yield* Effect.exit(agent.ping({ timeout: "300 millis" }))
       assert.strictEqual(failureOf(ping)._tag, "AgentTimeoutError")

@@ -1,0 +1,2 @@
+// The benchmark's Node agent: the callback the Node adapter loads.
+export default (payload) => payload

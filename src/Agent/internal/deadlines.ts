@@ -1,0 +1,99 @@
+/**
+ * Request timeouts without a fiber per request: one sweeper fiber per process sleeps on Effect's `Clock` until
+ * the earliest deadline, so `TestClock` drives it like any other timeout.
+ *
+ * Deadlines are grouped into buckets of `resolution` milliseconds (rounded up, so a timeout never fires early).
+ * Adding and removing a deadline are O(1) map operations plus a heap push when a new bucket appears; with the
+ * usual single timeout per agent, buckets arrive in order and the sweeper never needs waking.
+ *
+ * @internal
+ */
+import type * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+
+/** @internal */
+export interface Deadlines {
+  /** Calls `onExpire` once `deadline` (Clock milliseconds) has passed, unless removed first. Returns the bucket. */
+  readonly add: (key: string, deadline: number, onExpire: () => void) => number
+  readonly remove: (key: string, bucket: number) => void
+  /** The sweeper; fork it in the owner's scope. */
+  readonly run: Effect.Effect<never>
+}
+
+/** @internal */
+export const make = (clock: Clock.Clock, resolution = 5): Deadlines => {
+  const buckets = new Map<number, Map<string, () => void>>()
+  const heap: Array<number> = []
+  const wake = Effect.unsafeMakeLatch(false)
+  let sleepingUntil = Infinity
+
+  const push = (value: number) => {
+    heap.push(value)
+    let i = heap.length - 1
+    while (i > 0) {
+      const parent = (i - 1) >> 1
+      if (heap[parent] <= heap[i]) break
+      ;[heap[parent], heap[i]] = [heap[i], heap[parent]]
+      i = parent
+    }
+  }
+  const pop = () => {
+    const last = heap.pop()!
+    if (heap.length === 0) return
+    heap[0] = last
+    let i = 0
+    while (true) {
+      const left = 2 * i + 1
+      const right = left + 1
+      let smallest = i
+      if (left < heap.length && heap[left] < heap[smallest]) smallest = left
+      if (right < heap.length && heap[right] < heap[smallest]) smallest = right
+      if (smallest === i) return
+      ;[heap[smallest], heap[i]] = [heap[i], heap[smallest]]
+      i = smallest
+    }
+  }
+
+  const add = (key: string, deadline: number, onExpire: () => void): number => {
+    const bucket = Math.ceil(deadline / resolution) * resolution
+    let entries = buckets.get(bucket)
+    if (entries === undefined) {
+      entries = new Map()
+      buckets.set(bucket, entries)
+      push(bucket)
+      if (bucket < sleepingUntil) wake.unsafeOpen()
+    }
+    entries.set(key, onExpire)
+    return bucket
+  }
+
+  const remove = (key: string, bucket: number) => {
+    buckets.get(bucket)?.delete(key)
+  }
+
+  const run = Effect.gen(function*() {
+    while (true) {
+      // Buckets emptied by answered requests are dropped without waiting for their time.
+      while (heap.length > 0 && (buckets.get(heap[0])?.size ?? 0) === 0) {
+        buckets.delete(heap[0])
+        pop()
+      }
+      const next = heap.length > 0 ? heap[0] : Infinity
+      const wait = next - clock.unsafeCurrentTimeMillis()
+      if (wait > 0) {
+        sleepingUntil = next
+        wake.unsafeClose()
+        yield* next === Infinity ? wake.await : Effect.raceFirst(clock.sleep(Duration.millis(wait)), wake.await)
+        sleepingUntil = Infinity
+        continue
+      }
+      pop()
+      const due = buckets.get(next)!
+      buckets.delete(next)
+      for (const onExpire of due.values()) onExpire()
+    }
+  }) as Effect.Effect<never>
+
+  return { add, remove, run }
+}

@@ -1,0 +1,31 @@
+/**
+ * effect-agent-supervisor: run AI agents as child processes and keep them alive, the way OTP keeps processes
+ * alive.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * @since 0.1.0
+ */
+export * as Agent from "./Agent.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Errors from "./Errors.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Protocol from "./Protocol.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as AgentSupervisor from "./Agent/AgentSupervisor.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Store from "./Store/Store.js"

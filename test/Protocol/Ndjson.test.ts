@@ -1,0 +1,87 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as FastCheck from "effect/FastCheck"
+import * as Stream from "effect/Stream"
+import { decodeUtf8Strict, type Line, LineSplitter, splitLines } from "../../src/Protocol/Ndjson.js"
+
+const encoder = new TextEncoder()
+
+/** Cuts `bytes` at the given offsets, as a pipe might deliver them. */
+const cut = (bytes: Uint8Array, cuts: ReadonlyArray<number>): Array<Uint8Array> => {
+  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b)
+  const chunks: Array<Uint8Array> = []
+  let start = 0
+  for (const point of points) {
+    chunks.push(bytes.subarray(start, point))
+    start = point
+  }
+  chunks.push(bytes.subarray(start))
+  return chunks
+}
+
+const splitAll = (chunks: ReadonlyArray<Uint8Array>, max: number): Array<Line> => {
+  const splitter = new LineSplitter(max)
+  const lines: Array<Line> = []
+  for (const chunk of chunks) splitter.push(chunk, (line) => lines.push(line))
+  splitter.end((line) => lines.push(line))
+  return lines
+}
+
+describe("Ndjson", () => {
+  it.prop(
+    "lines come out whole whatever the chunking, multi-byte characters included",
+    [
+      FastCheck.array(FastCheck.string({ unit: "grapheme", maxLength: 30 }).map((s) => s.replace(/[\n\r]/g, "")), {
+        maxLength: 20
+      }),
+      FastCheck.array(FastCheck.nat(2000), { maxLength: 30 })
+    ],
+    ([texts, cuts]) => {
+      const bytes = encoder.encode(texts.map((t) => t + "\n").join(""))
+      const lines = splitAll(cut(bytes, cuts), 1 << 20)
+      assert.deepStrictEqual(lines.map((line) => decodeUtf8Strict(line.bytes)), texts)
+      assert.isTrue(lines.every((line) => line.droppedBytes === 0))
+    }
+  )
+
+  it.prop(
+    "a line over the bound keeps exactly the bound and reports what it dropped; the next line is intact",
+    [
+      FastCheck.integer({ min: 1, max: 64 }),
+      FastCheck.integer({ min: 0, max: 200 }),
+      FastCheck.array(
+        FastCheck.nat(300),
+        { maxLength: 10 }
+      )
+    ],
+    ([max, length, cuts]) => {
+      const bytes = encoder.encode("a".repeat(length) + "\nok\n")
+      const [first, second] = splitAll(cut(bytes, cuts), Math.max(max, 2))
+      const bound = Math.max(max, 2)
+      assert.strictEqual(first.bytes.length, Math.min(length, bound))
+      assert.strictEqual(first.droppedBytes, Math.max(0, length - bound))
+      assert.strictEqual(decodeUtf8Strict(second.bytes), "ok")
+    }
+  )
+
+  it("strips a trailing carriage return and gives an unterminated rest at the end", () => {
+    const lines = splitAll([encoder.encode("one\r\ntwo")], 100)
+    assert.deepStrictEqual(lines.map((line) => decodeUtf8Strict(line.bytes)), ["one", "two"])
+  })
+
+  it("invalid UTF-8 is detected by the strict decoder", () => {
+    assert.isUndefined(decodeUtf8Strict(new Uint8Array([0xff, 0xfe])))
+  })
+
+  it.effect("splitLines works as a stream combinator", () =>
+    Effect.gen(function*() {
+      const lines = yield* Stream.fromIterable([encoder.encode("a\nb"), encoder.encode("c\n"), encoder.encode("d")])
+        .pipe(
+          splitLines(10),
+          Stream.map((line) => decodeUtf8Strict(line.bytes)),
+          Stream.runCollect
+        )
+      assert.deepStrictEqual(Chunk.toReadonlyArray(lines), ["a", "bc", "d"])
+    }))
+})
