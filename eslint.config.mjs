@@ -8,7 +8,24 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   ...effect.configs.dprint,
   {
-    languageOptions: { globals: { process: "readonly", console: "readonly", Buffer: "readonly" } },
+    languageOptions: {
+      globals: Object.fromEntries(
+        [
+          "process",
+          "console",
+          "Buffer",
+          "setTimeout",
+          "clearTimeout",
+          "setInterval",
+          "clearInterval",
+          "setImmediate",
+          "performance",
+          "TextDecoder",
+          "TextEncoder",
+          "URL"
+        ].map((name) => [name, "readonly"])
+      )
+    },
     rules: {
       "@typescript-eslint/no-explicit-any": "off",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],

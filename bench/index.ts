@@ -124,10 +124,11 @@ const throughAgentProcess = (command: string, args: Array<string>, count: number
     const start = performance.now()
     // 256 long-lived callers, each sending its next request when the last is answered: the baseline's shape.
     let sent = 0
-    const worker = Effect.suspend((): Effect.Effect<unknown, unknown> => sent++ < count ? request : Effect.fail("done")).pipe(
-      Effect.forever,
-      Effect.catchAll(() => Effect.void)
-    )
+    const worker = Effect.suspend((): Effect.Effect<unknown, unknown> => sent++ < count ? request : Effect.fail("done"))
+      .pipe(
+        Effect.forever,
+        Effect.catchAll(() => Effect.void)
+      )
     yield* Effect.all(Array.from({ length: IN_FLIGHT }, () => worker), { concurrency: "unbounded", discard: true })
     const seconds = (performance.now() - start) / 1000
     return {
@@ -157,7 +158,10 @@ const spawnToReady = (command: string, args: Array<string>) =>
     }
     readyTimes.sort((a, b) => a - b)
     times.sort((a, b) => a - b)
-    return { spawn_to_ready_ms_p50: round(quantile(readyTimes, 0.5), 1), start_stop_cycle_ms_p50: round(quantile(times, 0.5), 1) }
+    return {
+      spawn_to_ready_ms_p50: round(quantile(readyTimes, 0.5), 1),
+      start_stop_cycle_ms_p50: round(quantile(times, 0.5), 1)
+    }
   })
 
 const main = Effect.gen(function*() {

@@ -26,7 +26,9 @@ const ExitFacts = {
   stderr: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] })
 }
 
-const describeExit = (facts: { readonly exitCode?: number | null | undefined; readonly signal?: string | null | undefined }) =>
+const describeExit = (
+  facts: { readonly exitCode?: number | null | undefined; readonly signal?: string | null | undefined }
+) =>
   facts.signal ? `killed by ${facts.signal}` : facts.exitCode !== undefined && facts.exitCode !== null
     ? `exited with code ${facts.exitCode}`
     : "exited"
@@ -40,17 +42,19 @@ const stderrTail = (lines: ReadonlyArray<string>) =>
  * @since 0.1.0
  * @category errors
  */
-export class AgentStartupError extends Schema.TaggedError<AgentStartupError>("effect-agent-supervisor/AgentStartupError")(
-  "AgentStartupError",
-  {
-    agent: Schema.String,
-    reason: Schema.Literal("spawn_failed", "exited_before_ready", "no_ready_in_time"),
-    command: Schema.String,
-    detail: Schema.optional(Schema.String),
-    timeoutMillis: Schema.optional(Schema.Number),
-    ...ExitFacts
-  }
-) {
+export class AgentStartupError
+  extends Schema.TaggedError<AgentStartupError>("effect-agent-supervisor/AgentStartupError")(
+    "AgentStartupError",
+    {
+      agent: Schema.String,
+      reason: Schema.Literal("spawn_failed", "exited_before_ready", "no_ready_in_time"),
+      command: Schema.String,
+      detail: Schema.optional(Schema.String),
+      timeoutMillis: Schema.optional(Schema.Number),
+      ...ExitFacts
+    }
+  )
+{
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
@@ -150,16 +154,18 @@ export class AgentDependencyError
  * @since 0.1.0
  * @category errors
  */
-export class AgentTimeoutError extends Schema.TaggedError<AgentTimeoutError>("effect-agent-supervisor/AgentTimeoutError")(
-  "AgentTimeoutError",
-  {
-    agent: Schema.String,
-    requestId: Schema.String,
-    operation: Schema.Literal("task", "ping", "start"),
-    timeoutMillis: Schema.Number,
-    pid: Schema.optional(Schema.Number)
-  }
-) {
+export class AgentTimeoutError
+  extends Schema.TaggedError<AgentTimeoutError>("effect-agent-supervisor/AgentTimeoutError")(
+    "AgentTimeoutError",
+    {
+      agent: Schema.String,
+      requestId: Schema.String,
+      operation: Schema.Literal("task", "ping", "start"),
+      timeoutMillis: Schema.Number,
+      pid: Schema.optional(Schema.Number)
+    }
+  )
+{
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
@@ -239,13 +245,15 @@ export class AgentTaskError extends Schema.TaggedError<AgentTaskError>("effect-a
  * @since 0.1.0
  * @category errors
  */
-export class AgentStoppedError extends Schema.TaggedError<AgentStoppedError>("effect-agent-supervisor/AgentStoppedError")(
-  "AgentStoppedError",
-  {
-    agent: Schema.String,
-    pid: Schema.optional(Schema.Number)
-  }
-) {
+export class AgentStoppedError
+  extends Schema.TaggedError<AgentStoppedError>("effect-agent-supervisor/AgentStoppedError")(
+    "AgentStoppedError",
+    {
+      agent: Schema.String,
+      pid: Schema.optional(Schema.Number)
+    }
+  )
+{
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
@@ -322,6 +330,49 @@ export class SupervisorIntensityError
 }
 
 /**
+ * A child administration call (start, terminate, restart, delete a child; route a call) that OTP answers with
+ * an error: the child is already present or started, still running or restarting, or not there at all.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SupervisorChildError
+  extends Schema.TaggedError<SupervisorChildError>("effect-agent-supervisor/SupervisorChildError")(
+    "SupervisorChildError",
+    {
+      supervisor: Schema.String,
+      child: Schema.String,
+      operation: Schema.String,
+      reason: Schema.Literal("already_present", "already_started", "running", "restarting", "not_found", "not_an_agent")
+    }
+  )
+{
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
+  /** @since 0.1.0 */
+  get message(): string {
+    return `Supervisor "${this.supervisor}" cannot ${this.operation} child "${this.child}": ` +
+      this.reason.replace(/_/g, " ")
+  }
+  /** @since 0.1.0 */
+  get remediation(): string {
+    switch (this.reason) {
+      case "already_present":
+        return "The spec is kept but stopped: restartChild it, or deleteChild it before adding a new spec."
+      case "already_started":
+        return "The child runs already; give a new child a unique id."
+      case "running":
+      case "restarting":
+        return "terminateChild it first."
+      case "not_found":
+        return "Check the id against whichChildren."
+      case "not_an_agent":
+        return "Route calls to agent children; a nested supervisor has no callback."
+    }
+  }
+}
+
+/**
  * A configuration value is invalid.
  *
  * @since 0.1.0
@@ -390,6 +441,7 @@ export type SupervisorError =
   | AgentStoppedError
   | ProtocolError
   | SupervisorIntensityError
+  | SupervisorChildError
   | ConfigError
   | StoreError
 

@@ -29,3 +29,8 @@ export * as AgentSupervisor from "./Agent/AgentSupervisor.js"
  * @since 0.1.0
  */
 export * as Store from "./Store/Store.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Supervisor from "./Supervisor.js"

@@ -2,12 +2,17 @@
  * Shared helpers for tests that run real agent processes.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
+import * as TestClock from "effect/TestClock"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -70,5 +75,29 @@ export const eventually = (
 ): Effect.Effect<void, Error> =>
   Effect.suspend(() => condition() ? Effect.void : Effect.fail(new Error(what))).pipe(
     Effect.retry(Schedule.spaced("10 millis")),
-    Effect.timeoutFail({ duration: within, onTimeout: () => new Error(`not within ${Duration.format(within)}: ${what}`) })
+    Effect.timeoutFail({
+      duration: within,
+      onTimeout: () => new Error(`not within ${Duration.format(within)}: ${what}`)
+    })
   )
+
+/** Everything a subscription holds right now. */
+export const drain = <A>(queue: Queue.Dequeue<A>): Effect.Effect<Array<A>> =>
+  Effect.map(Queue.takeAll(queue), (chunk) => Chunk.toArray(chunk))
+
+const liveClock = Clock.make()
+
+/**
+ * Under `TestClock`, keeps moving time forward until `fiber` is done. For work that mixes real processes (real
+ * time) with Clock-driven timeouts registered only once that real work has happened.
+ */
+export const adjustUntilDone = <A, E>(fiber: Fiber.Fiber<A, E>, step: Duration.DurationInput = "1 second") =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 1000; i++) {
+      const done = yield* Fiber.poll(fiber)
+      if (done._tag === "Some") return yield* Fiber.join(fiber)
+      yield* TestClock.adjust(step)
+      yield* Effect.withClock(Effect.sleep("10 millis"), liveClock)
+    }
+    return yield* Effect.dieMessage("the fiber did not finish")
+  })

@@ -12,7 +12,8 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { ConfigError } from "../Errors.js"
 
-const DURATION_TEXT = /^\s*(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s+(nano|nanos|micro|micros|milli|millis|second|seconds|minute|minutes|hour|hours|day|days|week|weeks)\s*$/i
+const DURATION_TEXT =
+  /^\s*(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s+(nano|nanos|micro|micros|milli|millis|second|seconds|minute|minutes|hour|hours|day|days|week|weeks)\s*$/i
 
 /**
  * A duration as users write it: milliseconds as a number, `"5 seconds"`, or a `Duration`. Negative and
@@ -72,7 +73,8 @@ export class AgentConfig extends Schema.Class<AgentConfig>("effect-agent-supervi
   /** Unique name: it appears in every log line, event, metric and error. */
   name: Schema.String.pipe(
     Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, {
-      message: () => "must be 1-128 characters of letters, digits, '.', '_', ':' or '-', starting with a letter or digit"
+      message: () =>
+        "must be 1-128 characters of letters, digits, '.', '_', ':' or '-', starting with a letter or digit"
     })
   ),
   /** The program to run. */
@@ -105,7 +107,9 @@ export class AgentConfig extends Schema.Class<AgentConfig>("effect-agent-supervi
   resetAfter: withDefault(DurationInput, () => Duration.seconds(60)),
   maxInFlight: withDefault(positiveInt("must be an integer of 1 or more"), () => 64),
   maxMessageBytes: withDefault(
-    Schema.Int.pipe(Schema.between(1024, 1024 * 1024 * 1024, { message: () => "must be an integer from 1 KiB to 1 GiB" })),
+    Schema.Int.pipe(
+      Schema.between(1024, 1024 * 1024 * 1024, { message: () => "must be an integer from 1 KiB to 1 GiB" })
+    ),
     () => 16 * 1024 * 1024
   ),
   /** How many recent stderr lines to keep for crash reports. */

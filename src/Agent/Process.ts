@@ -27,6 +27,7 @@ import {
   ProtocolError,
   type RequestError
 } from "../Errors.js"
+import { forkIn } from "../internal/fork.js"
 import * as Message from "../Protocol/Message.js"
 import { decodeUtf8Lenient, decodeUtf8Strict, type Line, LineSplitter } from "../Protocol/Ndjson.js"
 import * as Config from "./Config.js"
@@ -232,7 +233,7 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
   const outgoing = yield* Queue.unbounded<Outgoing>()
   const clock = yield* Effect.clock
   const deadlines = Deadlines.make(clock)
-  yield* Effect.forkIn(deadlines.run, scope)
+  yield* forkIn(scope)(deadlines.run)
 
   const annotate = Effect.annotateLogs({ agent: name, pid })
 
@@ -270,7 +271,7 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
     // EPIPE when the agent died mid-write: the exit watcher reports the crash, nothing to do here.
     Effect.catchAllCause((cause) => Effect.logDebug("agent stdin closed with an error", cause)),
     annotate,
-    Effect.forkIn(scope)
+    forkIn(scope)
   )
 
   // ---- reader: stdout lines -> responses ----
@@ -352,7 +353,7 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
     Effect.catchAllCause((cause) => Effect.logDebug("agent stdout closed with an error", cause)),
     Effect.ensuring(Deferred.done(stdoutDone, Exit.void)),
     annotate,
-    Effect.forkIn(scope)
+    forkIn(scope)
   )
 
   // ---- stderr: drained always (a full pipe blocks the child), logged, last lines kept ----
@@ -385,7 +386,7 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
     Effect.catchAllCause((cause) => Effect.logDebug("agent stderr closed with an error", cause)),
     Effect.ensuring(Deferred.done(stderrDone, Exit.void)),
     Effect.annotateLogs({ agent: name, pid, stream: "stderr" }),
-    Effect.forkIn(scope)
+    forkIn(scope)
   )
 
   // ---- exit watcher: the 'exit' event, not the pipes closing (a grandchild may hold them open) ----
@@ -418,7 +419,7 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
       })
     ),
     annotate,
-    Effect.forkIn(scope)
+    forkIn(scope)
   )
 
   // ---- requests: correlation, the maxInFlight window and timeouts, all without a fiber per request ----
@@ -573,7 +574,10 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
         Effect.flatMap((info) => Effect.fail(startupFailure("exited_before_ready", info)))
       )
     ),
-    Effect.timeoutFail({ duration: config.startupTimeout, onTimeout: () => startupFailure("no_ready_in_time") })
+    Effect.timeoutFail({ duration: config.startupTimeout, onTimeout: () => startupFailure("no_ready_in_time") }),
+    // A race's loser is interrupted; in a caller's uninterruptible region (a Layer being built) it could not be,
+    // and the race would wait for it forever. The wait is bounded by startupTimeout, so it may always be cut.
+    Effect.interruptible
   )
 
   const agent: AgentProcess = {

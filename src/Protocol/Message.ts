@@ -178,8 +178,8 @@ const isErrorInfo = (u: unknown): boolean =>
 export const decodeIncoming = (u: unknown): Incoming | undefined => {
   if (!isRecord(u)) return undefined
   if (typeof u.id === "string") {
-    if (u.status === "ok") return "result" in u ? (u as unknown as ResponseOk) : undefined
-    if (u.status === "error") return isErrorInfo(u.error) ? (u as unknown as ResponseError) : undefined
+    if (u.status === "ok" && "result" in u) return u as unknown as ResponseOk
+    if (u.status === "error" && isErrorInfo(u.error)) return u as unknown as ResponseError
   }
   if (u.type === "ready" && typeof u.protocol === "number") return u as unknown as Ready
   return undefined

@@ -289,6 +289,15 @@ describe.sequential("AgentProcess", () => {
       assert.strictEqual(yield* agent.request({ echo: 2 }), 2)
     }).pipe(Effect.provide(TestLive)))
 
+  it.scopedLive("made in an uninterruptible region (as layers are built), the agent still stops on scope close", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const agent = yield* Effect.uninterruptible(AgentProcess.make(agentConfig("echo")).pipe(Scope.extend(scope)))
+      assert.strictEqual(yield* agent.request({ echo: 1 }), 1)
+      yield* Scope.close(scope, Exit.void).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "hung" }))
+      yield* assertGroupGone(agent.pid)
+    }).pipe(Effect.provide(TestLive)))
+
   it.scopedLive("file descriptors do not grow over 200 start/stop cycles", () =>
     Effect.gen(function*() {
       const cycle = Effect.scoped(

@@ -1,0 +1,9 @@
+// A Node agent for the demo: the supervisor's Node adapter loads the default export of this module.
+const positive = ["good", "great", "love", "fast", "reliable"]
+const negative = ["bad", "slow", "hate", "crash", "broken"]
+
+export default async function classify(event) {
+  const text = String(event?.payload?.text ?? "").toLowerCase()
+  const score = positive.filter((w) => text.includes(w)).length - negative.filter((w) => text.includes(w)).length
+  return { sentiment: score > 0 ? "positive" : score < 0 ? "negative" : "neutral", score, pid: process.pid }
+}

@@ -1,0 +1,222 @@
+/**
+ * The store writer: the supervisor's writes go into a bounded buffer and return at once; one background fiber
+ * hands them to the (resilient) store in order. A slow or hung store therefore never delays a transition or a
+ * request; when the buffer is full the oldest metric is dropped and counted, never a state or a restart.
+ *
+ * @since 0.1.0
+ */
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import type * as Store from "./Store.js"
+
+/**
+ * Buffered, non-blocking writes to a store.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Writer {
+  /** Enqueues a state; returns at once, never fails. */
+  readonly saveState: (record: Store.StateRecord) => Effect.Effect<void>
+  /** Enqueues a metric; returns at once, never fails. The first to be dropped when the buffer is full. */
+  readonly saveMetric: (event: Store.MetricEvent) => Effect.Effect<void>
+  /** Enqueues a restart record; returns at once, never fails. */
+  readonly recordRestart: (record: Store.RestartRecord) => Effect.Effect<void>
+  /**
+   * How many writes never reached the store: metrics dropped from a full buffer, writes still buffered when the
+   * closing flush gave up, and writes made after the scope closed.
+   */
+  readonly dropped: Effect.Effect<number>
+  /** Waits until every write enqueued before it has been handed to the store (and the store answered). */
+  readonly flush: Effect.Effect<void>
+}
+
+/**
+ * Options of {@link make}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** How many writes the buffer holds before metrics are dropped. 10 000 by default. */
+  readonly capacity?: number | undefined
+  /** How long closing the scope waits for the buffer to drain before giving up. 5 seconds by default. */
+  readonly flushTimeout?: Duration.DurationInput | undefined
+}
+
+type Entry =
+  | { readonly _tag: "State"; readonly seq: number; readonly record: Store.StateRecord }
+  | { readonly _tag: "Metric"; readonly seq: number; readonly event: Store.MetricEvent }
+  | { readonly _tag: "Restart"; readonly seq: number; readonly record: Store.RestartRecord }
+
+/** A FIFO with O(1) amortized push and shift (`Array.prototype.shift` is O(n)). */
+class Fifo<A> {
+  private items: Array<A | undefined> = []
+  private head = 0
+  get size(): number {
+    return this.items.length - this.head
+  }
+  peek(): A | undefined {
+    return this.items[this.head]
+  }
+  push(item: A): void {
+    this.items.push(item)
+  }
+  shift(): A | undefined {
+    if (this.head >= this.items.length) return undefined
+    const item = this.items[this.head]
+    this.items[this.head] = undefined
+    this.head++
+    if (this.head === this.items.length) {
+      this.items = []
+      this.head = 0
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head)
+      this.head = 0
+    }
+    return item
+  }
+  clear(): void {
+    this.items = []
+    this.head = 0
+  }
+}
+
+/**
+ * Makes a writer over a resilient store. Scoped: the draining fiber lives in the scope, and closing the scope
+ * first drains what is left, for at most `flushTimeout`, then gives up on the rest with a warning.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * ```ts
+ * const writer = yield* Writer.make(Store.resilient(yield* Store.Store))
+ * yield* writer.saveState({ agent_name: "echo", state: "RUNNING", restart_count: 0, updated_at: now })
+ * ```
+ */
+export const make = (store: Store.ResilientStore, options?: Options): Effect.Effect<Writer, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const capacity = Math.max(1, Math.floor(options?.capacity ?? 10_000))
+    const flushTimeout = Duration.decode(options?.flushTimeout ?? Duration.seconds(5))
+
+    // Metrics apart from the rest, so that the oldest metric is found in O(1); `seq` restores the write order.
+    const metrics = new Fifo<Entry>()
+    const others = new Fifo<Entry>()
+    let lastSeq = 0
+    // Every write up to `settled` has been handed to the store (and answered) or dropped.
+    let settled = 0
+    let dropped = 0
+    let closed = false
+    let waiters: Array<{ readonly target: number; readonly done: Deferred.Deferred<void> }> = []
+    const wake = yield* Effect.makeLatch(false)
+
+    const size = () => metrics.size + others.size
+
+    const enqueue = (isMetric: boolean, entry: (seq: number) => Entry) =>
+      Effect.sync(() => {
+        if (closed) {
+          dropped++
+          return
+        }
+        if (size() >= capacity) {
+          if (metrics.size > 0) {
+            metrics.shift()
+            dropped++
+          } else if (isMetric) {
+            // The buffer holds only states and restarts: the new metric is the oldest one there is.
+            dropped++
+            return
+          }
+          // Otherwise a state or restart record goes in anyway, past capacity: those are never dropped, and the
+          // buffer only grows beyond `capacity` by them.
+        }
+        const item = entry(++lastSeq)
+        ;(isMetric ? metrics : others).push(item)
+        wake.unsafeOpen()
+      })
+
+    const next = (): Entry | undefined => {
+      const metric = metrics.peek()
+      const other = others.peek()
+      if (metric === undefined) return others.shift()
+      if (other === undefined) return metrics.shift()
+      return metric.seq < other.seq ? metrics.shift() : others.shift()
+    }
+
+    const settle = Effect.suspend(() => {
+      const head = Math.min(metrics.peek()?.seq ?? Infinity, others.peek()?.seq ?? Infinity)
+      settled = head === Infinity ? lastSeq : head - 1
+      if (waiters.length === 0 || waiters[0].target > settled) return Effect.void
+      const ready = waiters.filter((w) => w.target <= settled)
+      waiters = waiters.filter((w) => w.target > settled)
+      return Effect.forEach(ready, (w) => Deferred.succeed(w.done, undefined), { discard: true })
+    })
+
+    const write = (entry: Entry): Effect.Effect<void> => {
+      switch (entry._tag) {
+        case "State":
+          return store.saveState(entry.record)
+        case "Metric":
+          return store.saveMetric(entry.event)
+        case "Restart":
+          return store.recordRestart(entry.record)
+      }
+    }
+
+    const drain = Effect.gen(function*() {
+      while (true) {
+        yield* wake.await
+        yield* wake.close
+        let entry = next()
+        while (entry !== undefined) {
+          // A resilient store never fails; this guards the fiber against one that does anyway.
+          yield* write(entry).pipe(
+            Effect.catchAllCause((cause) => Effect.logWarning("Store writer: a write failed", cause))
+          )
+          yield* settle
+          entry = next()
+        }
+        yield* settle
+      }
+    })
+
+    const flush: Effect.Effect<void> = Effect.flatMap(Deferred.make<void>(), (done) => {
+      if (closed || settled >= lastSeq) return Effect.void
+      waiters.push({ target: lastSeq, done })
+      return Deferred.await(done)
+    })
+
+    // Forked before the finalizer below is added, so that the finalizer runs first: drain, then stop the fiber.
+    yield* Effect.forkScoped(drain)
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        // Finalizers are uninterruptible: without `interruptible` the timeout could not stop the wait.
+        const drained = yield* flush.pipe(Effect.interruptible, Effect.timeoutOption(flushTimeout))
+        closed = true
+        const pending = size()
+        if (Option.isNone(drained)) {
+          dropped += pending
+          yield* Effect.logWarning(
+            `Store writer: the store did not take the last writes within ${Duration.format(flushTimeout)}; ` +
+              `giving up on ${pending} buffered write(s)`
+          )
+        }
+        metrics.clear()
+        others.clear()
+        const left = waiters
+        waiters = []
+        yield* Effect.forEach(left, (w) => Deferred.succeed(w.done, undefined), { discard: true })
+      })
+    )
+
+    return {
+      saveState: (record) => enqueue(false, (seq) => ({ _tag: "State", seq, record })),
+      saveMetric: (event) => enqueue(true, (seq) => ({ _tag: "Metric", seq, event })),
+      recordRestart: (record) => enqueue(false, (seq) => ({ _tag: "Restart", seq, record })),
+      dropped: Effect.sync(() => dropped),
+      flush
+    }
+  })

@@ -1,0 +1,953 @@
+/**
+ * Supervision trees, as Erlang/OTP's `supervisor`: children (agents or nested supervisors) started in order,
+ * restarted one-for-one, one-for-all or rest-for-one, with restart intensity in a sliding window and escalation
+ * to the parent, plus our per-child backoff and circuit breaker (DESIGN, "Restart decision").
+ *
+ * Every decision runs under the supervisor's lock in a fiber of the supervisor's own (never in a child's), so a
+ * decision may stop any child, itself included. Restart delays run in their own fibers; manual operations cancel
+ * them.
+ *
+ * @since 0.1.0
+ */
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Queue from "effect/Queue"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as AgentSupervisor from "./Agent/AgentSupervisor.js"
+import type { HandleOptions } from "./Agent/AgentSupervisor.js"
+import * as Config from "./Agent/Config.js"
+import * as RestartPolicy from "./Agent/RestartPolicy.js"
+import {
+  type AgentStartupError,
+  ConfigError,
+  type RequestError,
+  SupervisorChildError,
+  SupervisorIntensityError
+} from "./Errors.js"
+import { forkIn } from "./internal/fork.js"
+import * as Memory from "./Store/Memory.js"
+import * as Store from "./Store/Store.js"
+import * as Writer from "./Store/Writer.js"
+
+/**
+ * Which children restart when one of them must (OTP's strategies).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Strategy = "one-for-one" | "one-for-all" | "rest-for-one"
+
+/**
+ * How a child is stopped: a timeout for the agent's graceful phase, `"brutal-kill"` (SIGKILL at once), or
+ * `"infinity"` (wait as long as it takes).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Shutdown = Duration.DurationInput | "brutal-kill" | "infinity"
+
+/**
+ * When a supervisor stops by itself because significant children ended (OTP's `auto_shutdown`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AutoShutdown = "never" | "any-significant" | "all-significant"
+
+/**
+ * Restart intensity: more than `maxRestarts` restarts within `window` escalates.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Intensity {
+  readonly maxRestarts: number
+  readonly window: Duration.DurationInput
+}
+
+/**
+ * An agent child.
+ *
+ * @since 0.1.0
+ * @category specs
+ */
+export interface AgentSpec {
+  readonly _tag: "Agent"
+  readonly id: string
+  readonly config: Config.AgentConfig | Config.AgentConfigInput
+  readonly restart: Config.RestartType
+  readonly shutdown: Shutdown | undefined
+  readonly significant: boolean
+}
+
+/**
+ * A nested supervisor child.
+ *
+ * @since 0.1.0
+ * @category specs
+ */
+export interface SupervisorSpec {
+  readonly _tag: "Supervisor"
+  readonly id: string
+  readonly strategy: Strategy
+  readonly intensity: Intensity
+  readonly children: ReadonlyArray<ChildSpec>
+  readonly restart: Config.RestartType
+  readonly significant: boolean
+  readonly autoShutdown: AutoShutdown
+}
+
+/**
+ * @since 0.1.0
+ * @category specs
+ */
+export type ChildSpec = AgentSpec | SupervisorSpec
+
+/** OTP's default intensity: one restart in five seconds. */
+const DEFAULT_INTENSITY: Intensity = { maxRestarts: 1, window: "5 seconds" }
+
+/**
+ * An agent child spec (OTP defaults: permanent, the agent's own shutdown timeouts, not significant).
+ *
+ * @since 0.1.0
+ * @category specs
+ */
+export const agent = (options: {
+  readonly id: string
+  readonly config: Config.AgentConfig | Config.AgentConfigInput
+  readonly restart?: Config.RestartType | undefined
+  readonly shutdown?: Shutdown | undefined
+  readonly significant?: boolean | undefined
+}): AgentSpec => ({
+  _tag: "Agent",
+  id: options.id,
+  config: options.config,
+  restart: options.restart ?? "permanent",
+  shutdown: options.shutdown,
+  significant: options.significant ?? false
+})
+
+/**
+ * A nested supervisor child spec (OTP defaults: one-for-one, 1 restart in 5 s, permanent, never auto-shutdown).
+ *
+ * @since 0.1.0
+ * @category specs
+ */
+export const supervisor = (options: {
+  readonly id: string
+  readonly strategy?: Strategy | undefined
+  readonly intensity?: Intensity | undefined
+  readonly children?: ReadonlyArray<ChildSpec> | undefined
+  readonly restart?: Config.RestartType | undefined
+  readonly significant?: boolean | undefined
+  readonly autoShutdown?: AutoShutdown | undefined
+}): SupervisorSpec => ({
+  _tag: "Supervisor",
+  id: options.id,
+  strategy: options.strategy ?? "one-for-one",
+  intensity: options.intensity ?? DEFAULT_INTENSITY,
+  children: options.children ?? [],
+  restart: options.restart ?? "permanent",
+  significant: options.significant ?? false,
+  autoShutdown: options.autoShutdown ?? "never"
+})
+
+/**
+ * Options of a root supervisor.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly name?: string | undefined
+  readonly strategy?: Strategy | undefined
+  readonly intensity?: Intensity | undefined
+  readonly children?: ReadonlyArray<ChildSpec> | undefined
+  readonly autoShutdown?: AutoShutdown | undefined
+}
+
+/**
+ * One child as `whichChildren` reports it.
+ *
+ * @since 0.1.0
+ * @category views
+ */
+export interface ChildInfo {
+  readonly id: string
+  readonly kind: "worker" | "supervisor"
+  readonly state: string
+  readonly pid: Option.Option<number>
+}
+
+/**
+ * What `countChildren` reports (OTP's `count_children`).
+ *
+ * @since 0.1.0
+ * @category views
+ */
+export interface ChildCounts {
+  readonly specs: number
+  readonly active: number
+  readonly supervisors: number
+  readonly workers: number
+}
+
+/**
+ * One restart decision, as `restartHistory` keeps it.
+ *
+ * @since 0.1.0
+ * @category views
+ */
+export interface RestartRecord {
+  readonly child: string
+  readonly timestamp: number
+  readonly reason: string
+  readonly attempt: number
+  readonly delayMillis: number
+  /** The children restarted together, in start order. */
+  readonly affected: ReadonlyArray<string>
+}
+
+/**
+ * Everything that happens in a tree. Events of agents and of nested supervisors are forwarded up.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export type SupervisorEvent =
+  | {
+    readonly _tag: "Agent"
+    readonly supervisor: string
+    readonly child: string
+    readonly event: AgentSupervisor.AgentEvent
+  }
+  | { readonly _tag: "ChildStarted"; readonly supervisor: string; readonly child: string; readonly timestamp: number }
+  | {
+    readonly _tag: "ChildStopped"
+    readonly supervisor: string
+    readonly child: string
+    readonly why: "shutdown" | "bystander" | "manual" | "escalation"
+    readonly timestamp: number
+  }
+  | {
+    readonly _tag: "ChildExited"
+    readonly supervisor: string
+    readonly child: string
+    readonly exitClass: RestartPolicy.ExitClass
+    readonly reason: string
+    readonly timestamp: number
+  }
+  | {
+    readonly _tag: "RestartScheduled"
+    readonly supervisor: string
+    readonly record: RestartRecord
+  }
+  | { readonly _tag: "ChildRemoved"; readonly supervisor: string; readonly child: string; readonly timestamp: number }
+  | { readonly _tag: "ChildParked"; readonly supervisor: string; readonly child: string; readonly timestamp: number }
+  | {
+    readonly _tag: "Escalated"
+    readonly supervisor: string
+    readonly error: SupervisorIntensityError
+    readonly timestamp: number
+  }
+  | { readonly _tag: "AutoShutdown"; readonly supervisor: string; readonly timestamp: number }
+
+/**
+ * A running supervisor.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Supervisor {
+  readonly name: string
+  /** Routes a request to an agent child. */
+  readonly call: (
+    childId: string,
+    payload: unknown,
+    options?: HandleOptions
+  ) => Effect.Effect<unknown, RequestError | SupervisorChildError>
+  /** The agent child with this id, for its full interface (state, metadata, health, events). */
+  readonly child: (childId: string) => Effect.Effect<AgentSupervisor.AgentSupervisor, SupervisorChildError>
+  /** The running nested supervisor with this id. */
+  readonly childSupervisor: (childId: string) => Effect.Effect<Supervisor, SupervisorChildError>
+  readonly startChild: (spec: ChildSpec) => Effect.Effect<void, StartError | SupervisorChildError>
+  readonly terminateChild: (id: string) => Effect.Effect<void, SupervisorChildError>
+  readonly restartChild: (id: string) => Effect.Effect<void, StartError | SupervisorChildError>
+  readonly deleteChild: (id: string) => Effect.Effect<void, SupervisorChildError>
+  /** Children, newest first. */
+  readonly whichChildren: Effect.Effect<ReadonlyArray<ChildInfo>>
+  readonly countChildren: Effect.Effect<ChildCounts>
+  /** Restart decisions, newest first (the last 1000). */
+  readonly restartHistory: Effect.Effect<ReadonlyArray<RestartRecord>>
+  /** Every event of the subtree from the moment the stream is run. */
+  readonly events: Stream.Stream<SupervisorEvent>
+  /** A subscription to events, for callers that must not miss the ones caused right after subscribing. */
+  readonly subscribe: Effect.Effect<Queue.Dequeue<SupervisorEvent>, never, Scope.Scope>
+  /** Completes when the supervisor shut itself down (auto-shutdown); fails when it escalated. */
+  readonly await: Effect.Effect<void, SupervisorIntensityError>
+}
+
+/**
+ * Why a child could not start.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type StartError = AgentStartupError | ConfigError | SupervisorIntensityError
+
+/**
+ * The root supervisor as a service, for `layer`.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class RootSupervisor extends Context.Tag("effect-agent-supervisor/Supervisor")<RootSupervisor, Supervisor>() {}
+
+const HISTORY_LIMIT = 1000
+
+/** Nested supervisors restart at once (as in OTP) and have no breaker of their own: intensity bounds them. */
+const supervisorChildSettings = (restart: Config.RestartType): RestartPolicy.Settings => ({
+  restartOnExit: true,
+  restart,
+  maxRestartAttempts: Number.MAX_SAFE_INTEGER,
+  restartBackoff: Duration.zero,
+  backoffFactor: 1,
+  jitter: 0,
+  maxBackoff: Duration.zero,
+  resetAfter: Duration.infinity
+})
+
+interface ChildExitInfo {
+  readonly exitClass: RestartPolicy.ExitClass
+  readonly reason: string
+  readonly uptimeMillis: number
+}
+
+type Runtime =
+  | {
+    readonly _tag: "Agent"
+    readonly agent: AgentSupervisor.AgentSupervisor
+    readonly scope: Scope.CloseableScope
+    controls: AgentSupervisor.Controls | undefined
+  }
+  | {
+    readonly _tag: "Supervisor"
+    readonly instance: Supervisor
+    readonly scope: Scope.CloseableScope
+  }
+
+interface Child {
+  readonly spec: ChildSpec
+  readonly settings: RestartPolicy.Settings
+  status: "running" | "restarting" | "stopped"
+  failures: number
+  runtime: Runtime | undefined
+  /** The pending restart covering this child, if any. */
+  pending: Fiber.RuntimeFiber<void> | undefined
+  /** Terminated by hand while a group restart that includes it was pending: that restart skips it. */
+  skip: boolean
+}
+
+/**
+ * Starts a supervision tree: children start in order; if one fails, those started stop in reverse order and the
+ * start fails. Closing the scope stops every child in reverse start order, each subtree whole. Uses the `Store`
+ * in the context, or an in-memory one.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options
+): Effect.Effect<Supervisor, StartError, CommandExecutor.CommandExecutor | Scope.Scope> =>
+  makeInstance(options.name ?? "root", {
+    strategy: options.strategy ?? "one-for-one",
+    intensity: options.intensity ?? DEFAULT_INTENSITY,
+    children: options.children ?? [],
+    autoShutdown: options.autoShutdown ?? "never"
+  }, undefined)
+
+/**
+ * `make` as a Layer providing {@link RootSupervisor}, for composition in apps.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<RootSupervisor, StartError, CommandExecutor.CommandExecutor> =>
+  Layer.scoped(RootSupervisor, make(options))
+
+/**
+ * Starts a tree and waits for it: fails with `SupervisorIntensityError` when the root escalates; succeeds when
+ * it shuts itself down (auto-shutdown).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const run = (options: Options): Effect.Effect<void, StartError, CommandExecutor.CommandExecutor> =>
+  Effect.scoped(Effect.flatMap(make(options), (sup) => sup.await))
+
+const validate = (name: string, children: ReadonlyArray<ChildSpec>): Effect.Effect<void, ConfigError> =>
+  Effect.gen(function*() {
+    const seen = new Set<string>()
+    for (const spec of children) {
+      if (seen.has(spec.id)) {
+        return yield* Effect.fail(
+          new ConfigError({ field: `${name}.children`, rule: "child ids must be unique", value: spec.id })
+        )
+      }
+      seen.add(spec.id)
+      if (spec.significant && spec.restart === "permanent") {
+        return yield* Effect.fail(
+          new ConfigError({
+            field: `${name}.children.${spec.id}.significant`,
+            rule: "a significant child must be transient or temporary (as in OTP)"
+          })
+        )
+      }
+    }
+  })
+
+const makeInstance = (
+  name: string,
+  spec: {
+    readonly strategy: Strategy
+    readonly intensity: Intensity
+    readonly children: ReadonlyArray<ChildSpec>
+    readonly autoShutdown: AutoShutdown
+  },
+  /** A nested supervisor publishes into its parent directly, so events of its own start are not lost. */
+  toParent: ((event: SupervisorEvent) => Effect.Effect<void>) | undefined
+): Effect.Effect<Supervisor, StartError, CommandExecutor.CommandExecutor | Scope.Scope> =>
+  Effect.gen(function*() {
+    yield* validate(name, spec.children)
+    const windowMillis = Duration.toMillis(Duration.decode(spec.intensity.window))
+    if (!Number.isInteger(spec.intensity.maxRestarts) || spec.intensity.maxRestarts < 0) {
+      return yield* Effect.fail(
+        new ConfigError({ field: `${name}.intensity.maxRestarts`, rule: "must be an integer of 0 or more" })
+      )
+    }
+    const context = yield* Effect.context<CommandExecutor.CommandExecutor>()
+    const store = yield* Effect.serviceOption(Store.Store).pipe(
+      Effect.flatMap(Option.match({ onNone: () => Memory.make(), onSome: Effect.succeed }))
+    )
+    const writer = yield* Writer.make(Store.resilient(store))
+    const scope = yield* Effect.scope
+    const events = yield* PubSub.sliding<SupervisorEvent>(4096)
+    const done = yield* Deferred.make<void, SupervisorIntensityError>()
+    const intensity = yield* RestartPolicy.makeIntensity(spec.intensity)
+    const lock = yield* Effect.makeSemaphore(1)
+    const locked = lock.withPermits(1)
+
+    // Children in start order. Written only under the lock.
+    let children: Array<Child> = []
+    let terminating = false
+    const history: Array<RestartRecord> = []
+
+    const now = Clock.currentTimeMillis
+    const publish = (event: SupervisorEvent) =>
+      toParent === undefined
+        ? Effect.asVoid(PubSub.publish(events, event))
+        : Effect.zipRight(PubSub.publish(events, event), toParent(event))
+    const find = (id: string) => children.find((c) => c.spec.id === id)
+    const childError = (child: string, operation: string, reason: SupervisorChildError["reason"]) =>
+      new SupervisorChildError({ supervisor: name, child, operation, reason })
+
+    const settingsOf = (childSpec: ChildSpec): Effect.Effect<RestartPolicy.Settings, ConfigError> =>
+      childSpec._tag === "Supervisor"
+        ? Effect.succeed(supervisorChildSettings(childSpec.restart))
+        : Effect.map(Config.make(childSpec.config), (config): RestartPolicy.Settings => ({
+          ...config,
+          restart: childSpec.restart
+        }))
+
+    // ---- child runtimes ----
+
+    const agentConfigOf = (childSpec: AgentSpec) =>
+      Effect.gen(function*() {
+        const config = yield* Config.make(childSpec.config)
+        const shutdown = childSpec.shutdown
+        const overrides = shutdown === undefined
+          ? {}
+          : shutdown === "brutal-kill"
+          ? { gracefulTimeout: Duration.zero, sigtermTimeout: Duration.zero }
+          : shutdown === "infinity"
+          ? { gracefulTimeout: Duration.infinity }
+          : { gracefulTimeout: Duration.decode(shutdown) }
+        return yield* Config.make({ ...config, restart: childSpec.restart, ...overrides })
+      })
+
+    /** A decision about a child runs in a fiber of this supervisor, so it may stop the child it is about. */
+    const decideLater = (child: Child, exit: ChildExitInfo) =>
+      Effect.asVoid(forkIn(scope)(locked(decideExit(child, exit))))
+
+    const startRuntime = (child: Child): Effect.Effect<void, StartError> =>
+      Effect.gen(function*() {
+        const runtime = child.runtime
+        if (runtime?._tag === "Agent") {
+          yield* runtime.agent.start.pipe(
+            Effect.catchTag("AgentStoppedError", () =>
+              Effect.fail(
+                new ConfigError({ field: child.spec.id, rule: "the agent was stopped while it was starting" })
+              ))
+          )
+          return
+        }
+        const childScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+        const start: Effect.Effect<Runtime, StartError> = child.spec._tag === "Agent"
+          ? startAgent(child, child.spec, childScope)
+          : startSupervisor(child, child.spec, childScope)
+        const started = yield* Effect.exit(start)
+        if (Exit.isFailure(started)) {
+          yield* Scope.close(childScope, Exit.void)
+          return yield* Effect.failCause(started.cause)
+        }
+        child.runtime = started.value
+        yield* publish({ _tag: "ChildStarted", supervisor: name, child: child.spec.id, timestamp: yield* now })
+      })
+
+    const startAgent = (child: Child, childSpec: AgentSpec, childScope: Scope.CloseableScope) =>
+      Effect.gen(function*() {
+        const config = yield* agentConfigOf(childSpec)
+        const holder: { runtime: Runtime | undefined } = { runtime: undefined }
+        const owner: AgentSupervisor.Owner = (exit, controls) =>
+          Effect.suspend(() => {
+            if (holder.runtime?._tag === "Agent") holder.runtime.controls = controls
+            return decideLater(child, {
+              exitClass: exit.exitClass,
+              reason: exit.reason,
+              uptimeMillis: exit.uptimeMillis
+            })
+          })
+        const agent = yield* AgentSupervisor.makeOwned(config, owner).pipe(
+          Scope.extend(childScope),
+          Effect.provide(context),
+          Effect.provideService(Store.Store, store)
+        )
+        yield* agent.events.pipe(
+          Stream.runForEach((event) => publish({ _tag: "Agent", supervisor: name, child: childSpec.id, event })),
+          forkIn(childScope)
+        )
+        const runtime: Runtime = { _tag: "Agent", agent, scope: childScope, controls: undefined }
+        holder.runtime = runtime
+        return runtime
+      })
+
+    const startSupervisor = (child: Child, childSpec: SupervisorSpec, childScope: Scope.CloseableScope) =>
+      Effect.gen(function*() {
+        const instance = yield* makeInstance(`${name}/${childSpec.id}`, childSpec, publish).pipe(
+          Scope.extend(childScope),
+          Effect.provide(context),
+          Effect.provideService(Store.Store, store)
+        )
+        // Escalation is the nested supervisor's abnormal exit; auto-shutdown its normal one.
+        yield* instance.await.pipe(
+          Effect.exit,
+          Effect.flatMap((exit) =>
+            decideLater(child, {
+              exitClass: Exit.isSuccess(exit) ? "normal" : "abnormal",
+              reason: Exit.isSuccess(exit) ? "auto_shutdown" : "escalation",
+              uptimeMillis: 0
+            })
+          ),
+          forkIn(childScope)
+        )
+        return { _tag: "Supervisor", instance, scope: childScope } satisfies Runtime
+      })
+
+    /** Stops a child's process or subtree (not counted as a failure); an agent keeps its runtime for a restart. */
+    const stopRuntime = (child: Child, why: "shutdown" | "bystander" | "manual" | "escalation") =>
+      Effect.gen(function*() {
+        const runtime = child.runtime
+        if (runtime === undefined) return
+        if (runtime._tag === "Agent") {
+          yield* runtime.agent.stop
+        } else {
+          child.runtime = undefined
+          yield* Scope.close(runtime.scope, Exit.void)
+        }
+        yield* publish({ _tag: "ChildStopped", supervisor: name, child: child.spec.id, why, timestamp: yield* now })
+      })
+
+    const removeChild = (child: Child) =>
+      Effect.gen(function*() {
+        children = children.filter((c) => c !== child)
+        const runtime = child.runtime
+        child.runtime = undefined
+        if (runtime !== undefined) yield* Scope.close(runtime.scope, Exit.void)
+        yield* publish({ _tag: "ChildRemoved", supervisor: name, child: child.spec.id, timestamp: yield* now })
+      })
+
+    const cancelPending = (child: Child) =>
+      Effect.gen(function*() {
+        const fiber = child.pending
+        if (fiber === undefined) return
+        const shared = children.some((c) => c !== child && c.pending === fiber)
+        if (shared) {
+          child.skip = true
+        } else {
+          child.pending = undefined
+          yield* Fiber.interrupt(fiber)
+        }
+      })
+
+    // ---- decisions ----
+
+    const affectedSet = (child: Child): Array<Child> => {
+      switch (spec.strategy) {
+        case "one-for-one":
+          return [child]
+        case "one-for-all":
+          return [...children]
+        case "rest-for-one":
+          return children.slice(children.indexOf(child))
+      }
+    }
+
+    const decideExit = (child: Child, exit: ChildExitInfo): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        if (terminating || child.status !== "running" || !children.includes(child)) return
+        yield* publish({
+          _tag: "ChildExited",
+          supervisor: name,
+          child: child.spec.id,
+          exitClass: exit.exitClass,
+          reason: exit.reason,
+          timestamp: yield* now
+        })
+        const controls = child.runtime?._tag === "Agent" ? child.runtime.controls : undefined
+        const before = RestartPolicy.failuresAfterRun(child.settings, child.failures, exit.uptimeMillis)
+        const decision = RestartPolicy.decide(child.settings, exit.exitClass, before)
+        switch (decision._tag) {
+          case "Remove": {
+            yield* removeChild(child)
+            return yield* checkAutoShutdown(child)
+          }
+          case "Stop": {
+            child.status = "stopped"
+            if (controls !== undefined) yield* controls.finish(exit.exitClass)
+            else if (child.runtime?._tag === "Supervisor") yield* stopRuntime(child, "shutdown")
+            return yield* checkAutoShutdown(child)
+          }
+          case "Park": {
+            child.failures = decision.failures
+            child.status = "stopped"
+            if (controls !== undefined) yield* controls.park(decision.failures)
+            else yield* stopRuntime(child, "shutdown")
+            yield* publish({ _tag: "ChildParked", supervisor: name, child: child.spec.id, timestamp: yield* now })
+            return
+          }
+          case "Restart": {
+            child.failures = decision.failures
+            if (yield* intensity.record) return yield* escalate(child.spec.id)
+            // A nested supervisor that escalated has stopped its children; close it before building it anew.
+            if (child.runtime?._tag === "Supervisor") yield* stopRuntime(child, "shutdown")
+            const set = affectedSet(child)
+            // A group restart subsumes restarts already pending for its members: counted once.
+            for (const member of set) {
+              const fiber = member.pending
+              member.pending = undefined
+              member.skip = false
+              if (fiber !== undefined) yield* Fiber.interrupt(fiber)
+            }
+            const kept: Array<Child> = []
+            for (const member of [...set].reverse()) {
+              if (member === child) {
+                kept.unshift(member)
+                continue
+              }
+              if (member.status !== "stopped" || member.runtime !== undefined) {
+                yield* stopRuntime(member, "bystander")
+              }
+              if (member.spec.restart === "temporary") {
+                yield* removeChild(member)
+                continue
+              }
+              member.status = "restarting"
+              kept.unshift(member)
+            }
+            const delay = yield* RestartPolicy.delay(child.settings, decision.failures)
+            const delayMillis = Duration.toMillis(delay)
+            if (controls !== undefined) {
+              yield* controls.scheduleRestart({ attempt: decision.failures, delayMillis, reason: reasonOf(exit) })
+            }
+            child.status = "restarting"
+            const record: RestartRecord = {
+              child: child.spec.id,
+              timestamp: yield* now,
+              reason: exit.reason,
+              attempt: decision.failures,
+              delayMillis,
+              affected: kept.map((c) => c.spec.id)
+            }
+            history.unshift(record)
+            if (history.length > HISTORY_LIMIT) history.pop()
+            yield* publish({ _tag: "RestartScheduled", supervisor: name, record })
+            yield* writer.recordRestart({
+              agent_name: `${name}/${child.spec.id}`,
+              timestamp: record.timestamp,
+              reason: exit.reason,
+              attempt: record.attempt,
+              delay_ms: delayMillis
+            })
+            const fiber = yield* Effect.sleep(delay).pipe(
+              Effect.zipRight(locked(runRestart(kept, child))),
+              forkIn(scope)
+            )
+            for (const member of kept) member.pending = fiber
+          }
+        }
+      })
+
+    const reasonOf = (exit: ChildExitInfo): AgentSupervisor.ExitReason =>
+      exit.reason === "heartbeat" || exit.reason === "start_failed" ? exit.reason : "exit"
+
+    /** Starts the affected set again in start order; a start that fails is an abnormal exit of that child. */
+    const runRestart = (set: ReadonlyArray<Child>, crashed: Child): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        for (const member of set) member.pending = undefined
+        if (terminating) return
+        for (const member of set) {
+          if (!children.includes(member)) continue
+          if (member.skip) {
+            member.skip = false
+            continue
+          }
+          const runtime = member.runtime
+          const restart = member === crashed && runtime?._tag === "Agent" && runtime.controls !== undefined
+            ? runtime.controls.restartNow.pipe(
+              Effect.catchTag("AgentStoppedError", () =>
+                // Stopped by hand in the meantime: start it as a stopped child would be.
+                startRuntime(member))
+            )
+            : startRuntime(member)
+          const result = yield* Effect.either(restart)
+          member.status = "running"
+          if (result._tag === "Left") {
+            yield* decideExit(member, { exitClass: "abnormal", reason: "start_failed", uptimeMillis: 0 })
+            return
+          }
+        }
+      })
+
+    const stopAll = (why: "shutdown" | "escalation") =>
+      Effect.gen(function*() {
+        terminating = true
+        for (const child of children) {
+          const fiber = child.pending
+          child.pending = undefined
+          if (fiber !== undefined) yield* Fiber.interrupt(fiber)
+        }
+        for (const child of [...children].reverse()) {
+          yield* stopRuntime(child, why)
+          child.status = "stopped"
+        }
+      })
+
+    const escalate = (lastChild: string) =>
+      Effect.gen(function*() {
+        const error = new SupervisorIntensityError({
+          supervisor: name,
+          maxRestarts: spec.intensity.maxRestarts,
+          windowMillis,
+          lastChild
+        })
+        yield* Effect.logError(error.message)
+        yield* stopAll("escalation")
+        const timestamp = yield* now
+        yield* publish({ _tag: "Escalated", supervisor: name, error, timestamp })
+        yield* writer.saveMetric({
+          event: "supervisor_escalation",
+          agent_name: name,
+          timestamp,
+          last_child: lastChild,
+          max_restarts: spec.intensity.maxRestarts,
+          window_ms: windowMillis
+        })
+        yield* Deferred.fail(done, error)
+      })
+
+    const checkAutoShutdown = (ended: Child) =>
+      Effect.gen(function*() {
+        if (!ended.spec.significant || spec.autoShutdown === "never") return
+        const remaining = children.some((c) => c.spec.significant && c.status !== "stopped")
+        if (spec.autoShutdown === "all-significant" && remaining) return
+        yield* stopAll("shutdown")
+        yield* publish({ _tag: "AutoShutdown", supervisor: name, timestamp: yield* now })
+        yield* Deferred.succeed(done, void 0)
+      })
+
+    // ---- manual operations: never counted, they cancel pending restarts of their child ----
+
+    const addChild = (childSpec: ChildSpec): Effect.Effect<void, StartError | SupervisorChildError> =>
+      Effect.gen(function*() {
+        const existing = find(childSpec.id)
+        if (existing !== undefined) {
+          return yield* Effect.fail(
+            childError(childSpec.id, "start", existing.status === "running" ? "already_started" : "already_present")
+          )
+        }
+        yield* validate(name, [...children.map((c) => c.spec), childSpec])
+        const child: Child = {
+          spec: childSpec,
+          settings: yield* settingsOf(childSpec),
+          status: "running",
+          failures: 0,
+          runtime: undefined,
+          pending: undefined,
+          skip: false
+        }
+        children.push(child)
+        const started = yield* Effect.exit(startRuntime(child))
+        if (Exit.isFailure(started)) {
+          children = children.filter((c) => c !== child)
+          return yield* started
+        }
+      })
+
+    const terminateChild = (id: string) =>
+      Effect.gen(function*() {
+        // Cancel first, without the lock: a pending restart may hold it while a start hangs.
+        const pendingChild = find(id)
+        if (pendingChild !== undefined) yield* cancelPending(pendingChild)
+        yield* locked(terminateLocked(id))
+      })
+
+    const terminateLocked = (id: string) =>
+      Effect.gen(function*() {
+        const child = find(id)
+        if (child === undefined) return yield* Effect.fail(childError(id, "terminate", "not_found"))
+        yield* cancelPending(child)
+        yield* stopRuntime(child, "manual")
+        child.status = "stopped"
+        if (child.spec.restart === "temporary") yield* removeChild(child)
+      })
+
+    const restartChild = (id: string) =>
+      locked(Effect.gen(function*() {
+        const child = find(id)
+        if (child === undefined) return yield* Effect.fail(childError(id, "restart", "not_found"))
+        if (child.status !== "stopped") return yield* Effect.fail(childError(id, "restart", child.status))
+        child.failures = 0
+        child.skip = false
+        yield* startRuntime(child)
+        child.status = "running"
+      }))
+
+    const deleteChild = (id: string) =>
+      locked(Effect.gen(function*() {
+        const child = find(id)
+        if (child === undefined) return yield* Effect.fail(childError(id, "delete", "not_found"))
+        if (child.status !== "stopped") return yield* Effect.fail(childError(id, "delete", child.status))
+        yield* removeChild(child)
+      }))
+
+    // ---- views ----
+
+    const infoOf = (child: Child): Effect.Effect<ChildInfo> =>
+      Effect.gen(function*() {
+        const runtime = child.runtime
+        if (runtime?._tag === "Agent") {
+          const meta = yield* runtime.agent.metadata
+          return { id: child.spec.id, kind: "worker", state: meta.state, pid: meta.pid }
+        }
+        const state = child.status === "running" && runtime !== undefined
+          ? "RUNNING"
+          : child.status === "restarting"
+          ? "RESTARTING"
+          : "STOPPED"
+        return {
+          id: child.spec.id,
+          kind: child.spec._tag === "Agent" ? "worker" : "supervisor",
+          state,
+          pid: Option.none()
+        }
+      })
+
+    const whichChildren = Effect.suspend(() => Effect.forEach([...children].reverse(), infoOf))
+
+    const countChildren = Effect.gen(function*() {
+      const infos = yield* Effect.forEach(children, infoOf)
+      return {
+        specs: infos.length,
+        active: infos.filter((i) => i.state === "RUNNING").length,
+        supervisors: infos.filter((i) => i.kind === "supervisor").length,
+        workers: infos.filter((i) => i.kind === "worker").length
+      }
+    })
+
+    const agentChild = (id: string) =>
+      Effect.suspend(() => {
+        const child = find(id)
+        if (child === undefined) return Effect.fail(childError(id, "call", "not_found"))
+        const runtime = child.runtime
+        if (child.spec._tag !== "Agent") return Effect.fail(childError(id, "call", "not_an_agent"))
+        if (runtime?._tag !== "Agent") return Effect.fail(childError(id, "call", "not_found"))
+        return Effect.succeed(runtime.agent)
+      })
+
+    const supervisorChild = (id: string) =>
+      Effect.suspend(() => {
+        const runtime = find(id)?.runtime
+        return runtime?._tag === "Supervisor"
+          ? Effect.succeed(runtime.instance)
+          : Effect.fail(childError(id, "find supervisor", "not_found"))
+      })
+
+    // Stop every child in reverse start order when the scope closes; added after the writer and the pubsub so
+    // it runs before them.
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        // Interrupt pending restarts first, without the lock: one may hold it while a start hangs.
+        terminating = true
+        for (const child of children) {
+          const fiber = child.pending
+          child.pending = undefined
+          if (fiber !== undefined) yield* Fiber.interrupt(fiber)
+        }
+        yield* locked(stopAll("shutdown"))
+        yield* Deferred.succeed(done, void 0)
+        yield* PubSub.shutdown(events)
+      })
+    )
+
+    // Static children: in order; a failure stops those started, in reverse, and fails the start.
+    const initial = yield* Effect.exit(locked(Effect.forEach(spec.children, addChild, { discard: true })))
+    if (Exit.isFailure(initial)) {
+      yield* locked(stopAll("shutdown"))
+      return yield* Effect.failCause(initial.cause).pipe(
+        Effect.catchTag(
+          "SupervisorChildError",
+          (e) => Effect.fail(new ConfigError({ field: `${name}.children`, rule: e.message }))
+        )
+      )
+    }
+
+    const supervisorHandle: Supervisor = {
+      name,
+      call: (childId, payload, options) =>
+        Effect.flatMap(agentChild(childId), (agent) => agent.handleEvent(payload, options)),
+      child: agentChild,
+      childSupervisor: supervisorChild,
+      startChild: (childSpec) => locked(addChild(childSpec)),
+      terminateChild,
+      restartChild,
+      deleteChild,
+      whichChildren,
+      countChildren,
+      restartHistory: Effect.sync(() => [...history]),
+      events: Stream.fromPubSub(events),
+      subscribe: PubSub.subscribe(events),
+      await: Deferred.await(done)
+    }
+    return supervisorHandle
+  }).pipe(Effect.annotateLogs({ supervisor: name }))

@@ -1,0 +1,82 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Memory from "../../src/Store/Memory.js"
+import * as Store from "../../src/Store/Store.js"
+import { storeConformance } from "./conformance.js"
+
+storeConformance("Memory.layer()", Memory.layer())
+storeConformance("Store.layerMemory", Store.layerMemory)
+
+describe("Memory", () => {
+  const metric = (timestamp: number): Store.MetricEvent => ({ event: "tick", agent_name: "capped", timestamp })
+  const restart = (attempt: number): Store.RestartRecord => ({
+    agent_name: "capped",
+    timestamp: attempt * 1000,
+    reason: "crash",
+    attempt,
+    delay_ms: 0
+  })
+
+  it.effect("drops the oldest metrics past maxMetrics", () =>
+    Effect.gen(function*() {
+      const store = yield* Memory.make({ maxMetrics: 3 })
+      yield* Effect.forEach([1, 2, 3, 4, 5], (t) => store.saveMetric(metric(t)), { discard: true })
+      const listed = yield* store.listMetrics()
+      assert.deepStrictEqual(listed.map((e) => e.timestamp), [5, 4, 3])
+    }))
+
+  it.effect("drops the oldest restart records past maxRestarts", () =>
+    Effect.gen(function*() {
+      const store = yield* Memory.make({ maxRestarts: 2 })
+      yield* Effect.forEach([1, 2, 3, 4], (n) => store.recordRestart(restart(n)), { discard: true })
+      const listed = yield* store.restartHistory()
+      assert.deepStrictEqual(listed.map((r) => r.attempt), [4, 3])
+    }))
+
+  it.effect("drops by write order, not by timestamp", () =>
+    Effect.gen(function*() {
+      const store = yield* Memory.make({ maxMetrics: 2 })
+      yield* Effect.forEach([5, 1, 3], (t) => store.saveMetric(metric(t)), { discard: true })
+      const listed = yield* store.listMetrics()
+      assert.deepStrictEqual(listed.map((e) => e.timestamp), [3, 1])
+    }))
+
+  it.effect("keeps 10 000 metrics and 1 000 restarts by default", () =>
+    Effect.gen(function*() {
+      const store = yield* Memory.make()
+      yield* Effect.forEach(Array.from({ length: 10_005 }, (_, i) => i + 1), (t) => store.saveMetric(metric(t)), {
+        discard: true
+      })
+      yield* Effect.forEach(Array.from({ length: 1_005 }, (_, i) => i + 1), (n) => store.recordRestart(restart(n)), {
+        discard: true
+      })
+      const metrics = yield* store.listMetrics({ limit: 20_000 })
+      assert.strictEqual(metrics.length, 10_000)
+      assert.strictEqual(metrics[metrics.length - 1].timestamp, 6)
+      const restarts = yield* store.restartHistory()
+      assert.strictEqual(restarts.length, 1_000)
+      assert.strictEqual(restarts[restarts.length - 1].attempt, 6)
+    }))
+
+  it.effect("keeps every agent's state: the caps bound only the logs", () =>
+    Effect.gen(function*() {
+      const store = yield* Memory.make({ maxMetrics: 1, maxRestarts: 1 })
+      for (let i = 0; i < 5; i++) {
+        yield* store.saveState({ agent_name: `agent-${i}`, state: "RUNNING", restart_count: i, updated_at: i })
+      }
+      for (let i = 0; i < 5; i++) {
+        const state = yield* store.getState(`agent-${i}`)
+        assert.strictEqual(Option.map(state, (s) => s.restart_count).pipe(Option.getOrThrow), i)
+      }
+    }))
+
+  it.effect("each make is a separate store", () =>
+    Effect.gen(function*() {
+      const a = yield* Memory.make()
+      const b = yield* Memory.make()
+      yield* a.saveMetric(metric(1))
+      assert.strictEqual((yield* a.listMetrics()).length, 1)
+      assert.strictEqual((yield* b.listMetrics()).length, 0)
+    }))
+})

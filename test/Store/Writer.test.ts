@@ -1,0 +1,221 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as TestClock from "effect/TestClock"
+import * as Memory from "../../src/Store/Memory.js"
+import * as Store from "../../src/Store/Store.js"
+import * as Writer from "../../src/Store/Writer.js"
+
+const state = (n: number): Store.StateRecord => ({
+  agent_name: "w",
+  state: `S${n}`,
+  restart_count: n,
+  updated_at: n
+})
+const metric = (n: number): Store.MetricEvent => ({ event: "tick", agent_name: "w", timestamp: n })
+const restart = (n: number): Store.RestartRecord => ({
+  agent_name: "w",
+  timestamp: n,
+  reason: "crash",
+  attempt: n,
+  delay_ms: 0
+})
+
+/**
+ * A resilient store that records what reaches it, in order, after `gate` (run before every write) lets it through.
+ */
+const recording = (gate: (label: string) => Effect.Effect<void> = () => Effect.void) => {
+  const received: Array<string> = []
+  const store = Effect.map(Memory.make(), (memory) =>
+    Store.resilient({
+      ...memory,
+      saveState: (r) => Effect.zipRight(gate(r.state), Effect.sync(() => received.push(r.state))),
+      saveMetric: (e) => Effect.zipRight(gate(`M${e.timestamp}`), Effect.sync(() => received.push(`M${e.timestamp}`))),
+      recordRestart: (r) => Effect.zipRight(gate(`R${r.attempt}`), Effect.sync(() => received.push(`R${r.attempt}`)))
+    }, { timeout: "1 hour" }))
+  return { received, store }
+}
+
+/** A store that hangs on `first` until `release` completes, and records every write. */
+const blocked = Effect.gen(function*() {
+  const started = yield* Deferred.make<string>()
+  const release = yield* Deferred.make<void>()
+  const { received, store } = recording((label) =>
+    Effect.zipRight(Deferred.succeed(started, label), Deferred.await(release))
+  )
+  return { started, release, received, store: yield* store }
+})
+
+describe("Store.Writer", () => {
+  it.effect("writes return at once while the store hangs", () =>
+    Effect.gen(function*() {
+      const { received, release, started, store } = yield* blocked
+      const scope = yield* Scope.make()
+      const writer = yield* Writer.make(store).pipe(Scope.extend(scope))
+      yield* writer.saveMetric(metric(1))
+      // The store took the first write and is stuck on it...
+      assert.strictEqual(yield* Deferred.await(started), "M1")
+      // ...yet every further write returns, without the clock moving or the store answering.
+      for (let n = 2; n <= 100; n++) yield* writer.saveMetric(metric(n))
+      yield* writer.saveState(state(1))
+      yield* writer.recordRestart(restart(1))
+      assert.deepStrictEqual(received, [])
+      yield* Deferred.succeed(release, undefined)
+      yield* writer.flush
+      assert.deepStrictEqual(received, [...Array.from({ length: 100 }, (_, i) => `M${i + 1}`), "S1", "R1"])
+      assert.strictEqual(yield* writer.dropped, 0)
+      yield* Scope.close(scope, Exit.void)
+    }))
+
+  it.effect("writes return at once while a store hangs for ever, and the timeouts are counted", () =>
+    Effect.gen(function*() {
+      const store = Store.resilient(
+        yield* Memory.make().pipe(Effect.map((m) => ({ ...m, saveMetric: () => Effect.never })))
+      )
+      const scope = yield* Scope.make()
+      const writer = yield* Writer.make(store).pipe(Scope.extend(scope))
+      yield* writer.saveMetric(metric(1))
+      yield* writer.saveMetric(metric(2))
+      yield* writer.saveState(state(1))
+      const flushed = yield* Effect.fork(writer.flush)
+      yield* TestClock.adjust("5 seconds")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(flushed)))
+      yield* TestClock.adjust("5 seconds")
+      yield* Fiber.join(flushed)
+      assert.strictEqual(yield* store.failures, 2)
+      assert.isTrue(Option.isSome(yield* store.getState("w")))
+      yield* Scope.close(scope, Exit.void)
+    }))
+
+  it.scoped("hands writes to the store in order", () =>
+    Effect.gen(function*() {
+      const { received, store } = recording()
+      const writer = yield* Writer.make(yield* store)
+      yield* writer.saveState(state(1))
+      yield* writer.saveMetric(metric(1))
+      yield* writer.recordRestart(restart(1))
+      yield* writer.saveMetric(metric(2))
+      yield* writer.saveState(state(2))
+      yield* writer.saveMetric(metric(3))
+      yield* writer.recordRestart(restart(2))
+      yield* writer.flush
+      assert.deepStrictEqual(received, ["S1", "M1", "R1", "M2", "S2", "M3", "R2"])
+    }))
+
+  it.effect("a full buffer drops the oldest metric and counts it, never a state or a restart", () =>
+    Effect.gen(function*() {
+      const { received, release, started, store } = yield* blocked
+      const scope = yield* Scope.make()
+      const writer = yield* Writer.make(store, { capacity: 3 }).pipe(Scope.extend(scope))
+      yield* writer.saveMetric(metric(1))
+      yield* Deferred.await(started) // M1 is with the store: the buffer is empty
+      yield* writer.saveState(state(1))
+      yield* writer.saveMetric(metric(2))
+      yield* writer.saveMetric(metric(3)) // full: [S1, M2, M3]
+      yield* writer.saveMetric(metric(4)) // drops M2
+      yield* writer.saveState(state(2)) // drops M3
+      yield* writer.recordRestart(restart(1)) // drops M4: [S1, S2, R1]
+      assert.strictEqual(yield* writer.dropped, 3)
+      yield* writer.saveMetric(metric(5)) // no metric to drop but itself
+      yield* writer.saveState(state(3)) // kept, past capacity
+      yield* writer.recordRestart(restart(2)) // kept, past capacity
+      assert.strictEqual(yield* writer.dropped, 4)
+      yield* Deferred.succeed(release, undefined)
+      yield* writer.flush
+      assert.deepStrictEqual(received, ["M1", "S1", "S2", "R1", "S3", "R2"])
+      yield* writer.saveMetric(metric(6))
+      yield* writer.flush
+      assert.deepStrictEqual(received, ["M1", "S1", "S2", "R1", "S3", "R2", "M6"])
+      assert.strictEqual(yield* writer.dropped, 4)
+      yield* Scope.close(scope, Exit.void)
+    }))
+
+  it.effect("flush waits until what was written before it has been stored", () =>
+    Effect.gen(function*() {
+      const { received, store } = recording(() => Effect.sleep("100 millis"))
+      const scope = yield* Scope.make()
+      const writer = yield* Writer.make(yield* store).pipe(Scope.extend(scope))
+      yield* writer.flush // nothing written: returns at once
+      yield* writer.saveMetric(metric(1))
+      yield* writer.saveState(state(1))
+      yield* writer.recordRestart(restart(1))
+      const flushed = yield* Effect.fork(writer.flush)
+      yield* TestClock.adjust("250 millis")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(flushed)))
+      assert.deepStrictEqual(received, ["M1", "S1"])
+      yield* TestClock.adjust("50 millis")
+      yield* Fiber.join(flushed)
+      assert.deepStrictEqual(received, ["M1", "S1", "R1"])
+      yield* Scope.close(scope, Exit.void)
+    }))
+
+  it.effect("closing the scope stores what is still buffered", () =>
+    Effect.gen(function*() {
+      const { received, store } = recording()
+      const scope = yield* Scope.make()
+      const writer = yield* Writer.make(yield* store).pipe(Scope.extend(scope))
+      yield* writer.saveState(state(1))
+      yield* writer.saveMetric(metric(1))
+      yield* writer.recordRestart(restart(1))
+      yield* Scope.close(scope, Exit.void)
+      assert.deepStrictEqual(received, ["S1", "M1", "R1"])
+      // Once closed, writes are ignored (and counted) and flush returns at once.
+      yield* writer.saveMetric(metric(2))
+      yield* writer.flush
+      assert.deepStrictEqual(received, ["S1", "M1", "R1"])
+      assert.strictEqual(yield* writer.dropped, 1)
+    }))
+
+  it.effect("closing the scope waits for a slow store", () =>
+    Effect.gen(function*() {
+      const { received, store } = recording(() => Effect.sleep("1 second"))
+      const scope = yield* Scope.make()
+      const writer = yield* Writer.make(yield* store).pipe(Scope.extend(scope))
+      yield* writer.saveState(state(1))
+      yield* writer.saveState(state(2))
+      const closed = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* TestClock.adjust("1 second")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(closed)))
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(closed)
+      assert.deepStrictEqual(received, ["S1", "S2"])
+      assert.strictEqual(yield* writer.dropped, 0)
+    }))
+
+  it.effect("closing the scope gives up after flushTimeout when the store hangs", () =>
+    Effect.gen(function*() {
+      const { received, started, store } = yield* blocked
+      const scope = yield* Scope.make()
+      const writer = yield* Writer.make(store, { flushTimeout: "2 seconds" }).pipe(Scope.extend(scope))
+      yield* writer.saveMetric(metric(1))
+      yield* writer.saveState(state(1))
+      yield* writer.recordRestart(restart(1))
+      yield* Deferred.await(started)
+      const closed = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* TestClock.adjust("1999 millis")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(closed)))
+      yield* TestClock.adjust("1 millis")
+      yield* Fiber.join(closed)
+      assert.deepStrictEqual(received, [])
+      // S1 and R1 were still buffered; M1 was with the store.
+      assert.strictEqual(yield* writer.dropped, 2)
+    }))
+
+  it.effect("a flush waiting when the scope closes is released", () =>
+    Effect.gen(function*() {
+      const { started, store } = yield* blocked
+      const scope = yield* Scope.make()
+      const writer = yield* Writer.make(store, { flushTimeout: "1 second" }).pipe(Scope.extend(scope))
+      yield* writer.saveMetric(metric(1))
+      yield* Deferred.await(started)
+      const flushed = yield* Effect.fork(writer.flush)
+      const closed = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(closed)
+      yield* Fiber.join(flushed)
+    }))
+})

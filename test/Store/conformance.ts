@@ -1,0 +1,343 @@
+/**
+ * The store conformance suite: every backend runs it. It assumes nothing about a backend's internals; `layer` is
+ * built afresh for each test and must give an empty store (a new in-memory database, a fresh schema...).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Store from "../../src/Store/Store.js"
+
+const state = (agent_name: string, state: string, updated_at: number, pid?: number): Store.StateRecord => ({
+  agent_name,
+  state,
+  restart_count: 0,
+  updated_at,
+  ...(pid !== undefined ? { pid } : {})
+})
+
+const metric = (agent_name: string, event: string, timestamp: number): Store.MetricEvent => ({
+  event,
+  agent_name,
+  timestamp
+})
+
+const restart = (agent_name: string, timestamp: number, attempt: number): Store.RestartRecord => ({
+  agent_name,
+  timestamp,
+  reason: "crash",
+  attempt,
+  delay_ms: 100 * attempt,
+  exit_code: 1,
+  signal: null
+})
+
+const stamps = (events: ReadonlyArray<{ readonly timestamp: number }>) => events.map((e) => e.timestamp)
+
+/** Runs the store conformance suite over `layer`. */
+export const storeConformance = (name: string, layer: Layer.Layer<Store.Store, unknown>) =>
+  describe(`Store conformance: ${name}`, () => {
+    const withStore = <A, E>(f: (store: Store.Store["Type"]) => Effect.Effect<A, E>) =>
+      Effect.flatMap(Store.Store, f).pipe(Effect.provide(layer))
+
+    const saveMetrics = (store: Store.Store["Type"], events: ReadonlyArray<Store.MetricEvent>) =>
+      Effect.forEach(events, (e) => store.saveMetric(e), { discard: true })
+
+    describe("states", () => {
+      it.effect("an unknown agent has no state", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            assert.isTrue(Option.isNone(yield* store.getState("state-unknown")))
+          })
+        ))
+
+      it.effect("a saved state reads back with all its fields", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            const record: Store.StateRecord = {
+              agent_name: "state-full",
+              state: "RUNNING",
+              pid: 4242,
+              restart_count: 3,
+              updated_at: 1_700_000_000_123
+            }
+            yield* store.saveState(record)
+            assert.deepStrictEqual(yield* store.getState("state-full"), Option.some(record))
+          })
+        ))
+
+      it.effect("a state without a pid reads back without one", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            const record = state("state-nopid", "STOPPED", 1000)
+            yield* store.saveState(record)
+            assert.deepStrictEqual(yield* store.getState("state-nopid"), Option.some(record))
+          })
+        ))
+
+      it.effect("the latest state wins, per agent", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            yield* store.saveState(state("state-a", "STARTING", 1000, 10))
+            yield* store.saveState(state("state-b", "RUNNING", 1001, 20))
+            yield* store.saveState(state("state-a", "RUNNING", 1002, 10))
+            yield* store.saveState(state("state-a", "CRASHED", 1003))
+            assert.deepStrictEqual(yield* store.getState("state-a"), Option.some(state("state-a", "CRASHED", 1003)))
+            assert.deepStrictEqual(
+              yield* store.getState("state-b"),
+              Option.some(state("state-b", "RUNNING", 1001, 20))
+            )
+          })
+        ))
+    })
+
+    describe("metrics", () => {
+      it.effect("an empty store lists no metrics", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            assert.deepStrictEqual(yield* store.listMetrics(), [])
+            assert.deepStrictEqual(yield* store.listMetrics({ agent: "metrics-none" }), [])
+          })
+        ))
+
+      it.effect("lists newest first", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            const events = [1000, 2000, 3000].map((t) => metric("metrics-order", "tick", t))
+            yield* saveMetrics(store, events)
+            assert.deepStrictEqual(yield* store.listMetrics(), [...events].reverse())
+          })
+        ))
+
+      it.effect("newest means the latest timestamp, then the latest write", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            yield* saveMetrics(store, [
+              { ...metric("metrics-time", "tick", 3000), n: 1 },
+              { ...metric("metrics-time", "tick", 1000), n: 2 },
+              { ...metric("metrics-time", "tick", 2000), n: 3 },
+              { ...metric("metrics-time", "tick", 2000), n: 4 }
+            ])
+            const listed = yield* store.listMetrics()
+            assert.deepStrictEqual(listed.map((e) => e.n), [1, 4, 3, 2])
+          })
+        ))
+
+      it.effect("filters by agent", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            yield* saveMetrics(store, [
+              metric("metrics-a", "tick", 1000),
+              metric("metrics-b", "tick", 2000),
+              metric("metrics-a", "tock", 3000),
+              metric("metrics-b", "tick", 4000)
+            ])
+            const listed = yield* store.listMetrics({ agent: "metrics-a" })
+            assert.deepStrictEqual(listed, [metric("metrics-a", "tock", 3000), metric("metrics-a", "tick", 1000)])
+            assert.deepStrictEqual(yield* store.listMetrics({ agent: "metrics-c" }), [])
+          })
+        ))
+
+      it.effect("filters by event", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            yield* saveMetrics(store, [
+              metric("metrics-e1", "tick", 1000),
+              metric("metrics-e2", "tock", 2000),
+              metric("metrics-e2", "tick", 3000)
+            ])
+            const listed = yield* store.listMetrics({ event: "tick" })
+            assert.deepStrictEqual(listed, [metric("metrics-e2", "tick", 3000), metric("metrics-e1", "tick", 1000)])
+          })
+        ))
+
+      it.effect("filters by since, inclusive", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            yield* saveMetrics(store, [1000, 1999, 2000, 2001, 3000].map((t) => metric("metrics-since", "tick", t)))
+            assert.deepStrictEqual(stamps(yield* store.listMetrics({ since: 2000 })), [3000, 2001, 2000])
+            assert.deepStrictEqual(stamps(yield* store.listMetrics({ since: 3001 })), [])
+          })
+        ))
+
+      it.effect("limits to the newest ones", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            yield* saveMetrics(store, [1000, 2000, 3000, 4000, 5000].map((t) => metric("metrics-limit", "tick", t)))
+            assert.deepStrictEqual(stamps(yield* store.listMetrics({ limit: 2 })), [5000, 4000])
+            assert.deepStrictEqual(stamps(yield* store.listMetrics({ limit: 0 })), [])
+            assert.deepStrictEqual(stamps(yield* store.listMetrics({ limit: 10 })), [5000, 4000, 3000, 2000, 1000])
+          })
+        ))
+
+      it.effect("limits to 1000 by default", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            const events = Array.from({ length: 1005 }, (_, i) => metric("metrics-default", "tick", i + 1))
+            yield* saveMetrics(store, events)
+            const listed = yield* store.listMetrics()
+            assert.strictEqual(listed.length, Store.defaultMetricLimit)
+            assert.strictEqual(listed[0].timestamp, 1005)
+            assert.strictEqual(listed[listed.length - 1].timestamp, 6)
+          })
+        ))
+
+      it.effect("combines every filter", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            yield* saveMetrics(store, [
+              { ...metric("metrics-x", "tick", 1000), n: 1 },
+              { ...metric("metrics-x", "tick", 2000), n: 2 },
+              { ...metric("metrics-y", "tick", 3000), n: 3 },
+              { ...metric("metrics-x", "tock", 4000), n: 4 },
+              { ...metric("metrics-x", "tick", 5000), n: 5 },
+              { ...metric("metrics-x", "tick", 6000), n: 6 },
+              { ...metric("metrics-x", "tick", 7000), n: 7 }
+            ])
+            const listed = yield* store.listMetrics({ agent: "metrics-x", event: "tick", since: 2000, limit: 3 })
+            assert.deepStrictEqual(listed.map((e) => e.n), [7, 6, 5])
+            const rest = yield* store.listMetrics({ agent: "metrics-x", event: "tick", since: 2000, limit: 10 })
+            assert.deepStrictEqual(rest.map((e) => e.n), [7, 6, 5, 2])
+          })
+        ))
+
+      it.effect("a state change round-trips with all its fields", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            const event = Store.stateChange({
+              agent_name: "metrics-change",
+              old_state: "STARTING",
+              new_state: "RUNNING",
+              timestamp: 1_700_000_000_001
+            })
+            yield* store.saveMetric(event)
+            const listed = yield* store.listMetrics({ agent: "metrics-change" })
+            assert.deepStrictEqual(listed, [{
+              event: "agent_state_change",
+              agent_name: "metrics-change",
+              old_state: "STARTING",
+              new_state: "RUNNING",
+              timestamp: 1_700_000_000_001
+            }])
+          })
+        ))
+
+      it.effect("a health check round-trips with all its fields", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            const event = Store.healthCheck({
+              agent_name: "metrics-health",
+              state: "RUNNING",
+              cpu_percent: 12.5,
+              memory_mb: 64.25,
+              latency_ms: 1.75,
+              restart_count: 2,
+              timestamp: 1_700_000_000_002
+            })
+            yield* store.saveMetric(event)
+            const listed = yield* store.listMetrics({ event: "supervisor_health_check" })
+            assert.deepStrictEqual(listed, [{
+              event: "supervisor_health_check",
+              agent_name: "metrics-health",
+              state: "RUNNING",
+              cpu_percent: 12.5,
+              memory_mb: 64.25,
+              latency_ms: 1.75,
+              restart_count: 2,
+              timestamp: 1_700_000_000_002
+            }])
+          })
+        ))
+
+      it.effect("extra JSON fields survive", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            const event: Store.MetricEvent = {
+              event: "custom",
+              agent_name: "metrics-extra",
+              timestamp: 1000,
+              text: "héllo \"quoted\"\n",
+              count: 3,
+              ratio: 0.5,
+              ok: false,
+              nothing: null,
+              list: [1, "two", { three: 3 }],
+              nested: { a: { b: [true, null] } }
+            }
+            yield* store.saveMetric(event)
+            assert.deepStrictEqual(yield* store.listMetrics({ agent: "metrics-extra" }), [event])
+          })
+        ))
+    })
+
+    describe("restart history", () => {
+      it.effect("an empty store has no restarts", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            assert.deepStrictEqual(yield* store.restartHistory(), [])
+            assert.deepStrictEqual(yield* store.restartHistory("restart-none"), [])
+          })
+        ))
+
+      it.effect("lists newest first, for every agent or one", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            const records = [
+              restart("restart-a", 1000, 1),
+              restart("restart-b", 2000, 1),
+              restart("restart-a", 3000, 2),
+              restart("restart-b", 4000, 2)
+            ]
+            yield* Effect.forEach(records, (r) => store.recordRestart(r), { discard: true })
+            assert.deepStrictEqual(yield* store.restartHistory(), [...records].reverse())
+            assert.deepStrictEqual(yield* store.restartHistory("restart-a"), [records[2], records[0]])
+            assert.deepStrictEqual(yield* store.restartHistory("restart-c"), [])
+          })
+        ))
+
+      it.effect("newest means the latest timestamp, then the latest write", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            const records = [
+              restart("restart-time", 3000, 1),
+              restart("restart-time", 1000, 2),
+              restart("restart-time", 2000, 3),
+              restart("restart-time", 2000, 4)
+            ]
+            yield* Effect.forEach(records, (r) => store.recordRestart(r), { discard: true })
+            const listed = yield* store.restartHistory("restart-time")
+            assert.deepStrictEqual(listed.map((r) => r.attempt), [1, 4, 3, 2])
+          })
+        ))
+
+      it.effect("records round-trip with every shape of exit", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            const records: Array<Store.RestartRecord> = [
+              { agent_name: "restart-exit", timestamp: 1000, reason: "crash", attempt: 1, delay_ms: 0, exit_code: 137 },
+              {
+                agent_name: "restart-exit",
+                timestamp: 2000,
+                reason: "heartbeat",
+                attempt: 2,
+                delay_ms: 250.5,
+                exit_code: null,
+                signal: "SIGKILL"
+              },
+              { agent_name: "restart-exit", timestamp: 3000, reason: "manual", attempt: 0, delay_ms: 0 },
+              {
+                agent_name: "restart-exit",
+                timestamp: 4000,
+                reason: "start_failed",
+                attempt: 3,
+                delay_ms: 1000,
+                exit_code: null,
+                signal: null
+              }
+            ]
+            yield* Effect.forEach(records, (r) => store.recordRestart(r), { discard: true })
+            assert.deepStrictEqual(yield* store.restartHistory("restart-exit"), [...records].reverse())
+          })
+        ))
+    })
+  })
