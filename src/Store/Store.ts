@@ -6,6 +6,8 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import type * as Config from "effect/Config"
+import type * as ConfigErrorEffect from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -13,8 +15,10 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
-import { StoreError } from "../Errors.js"
+import { type ConfigError, StoreError } from "../Errors.js"
 import * as Memory from "./Memory.js"
+import * as Pg from "./Pg.js"
+import * as Sqlite from "./Sqlite.js"
 
 /**
  * The latest known state of one agent (one record per agent: a new one replaces the old).
@@ -306,3 +310,95 @@ export const resilient = (store: Store["Type"], options?: ResilientOptions): Res
     failures: Ref.get(failures)
   }
 }
+
+/**
+ * The SQLite store on `filename` (see `Store/Sqlite.ts`): survives restarts of the application, needs no server.
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * ```ts
+ * const StoreLive = Store.layerSqlite({ filename: "agents.sqlite", maxMetrics: 50_000, maxMetricAge: "3 days" })
+ * ```
+ */
+export const layerSqlite = (options: Sqlite.SqliteOptions): Layer.Layer<Store, ConfigError> => Sqlite.layer(options)
+
+/**
+ * The SQLite store with its options read from `Config`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerSqliteConfig = (
+  config: Config.Config.Wrap<Sqlite.SqliteOptions>
+): Layer.Layer<Store, ConfigError | ConfigErrorEffect.ConfigError> => Sqlite.layerConfig(config)
+
+/**
+ * The PostgreSQL store (see `Store/Pg.ts`): connects on first use, so the application starts while the server is
+ * down, and records again once it is back.
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * ```ts
+ * const StoreLive = Store.layerPg({ url: Redacted.make("postgres://app@db:5432/agents") })
+ * ```
+ */
+export const layerPg = (options: Pg.PgOptions): Layer.Layer<Store, ConfigError> => Pg.layer(options)
+
+/**
+ * The PostgreSQL store with its options read from `Config`.
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * ```ts
+ * const StoreLive = Store.layerPgConfig({ url: Config.redacted("DATABASE_URL") })
+ * ```
+ */
+export const layerPgConfig = (
+  config: Config.Config.Wrap<Pg.PgOptions>
+): Layer.Layer<Store, ConfigError | ConfigErrorEffect.ConfigError> => Pg.layerConfig(config)
+
+/**
+ * What a store remembers of one agent from earlier runs of the application.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Restored {
+  readonly agent: string
+  /** The last state written, with its pid and time (`updated_at`). */
+  readonly state: Option.Option<StateRecord>
+  /** The restart count of the last state written: restarts in the run that wrote it. */
+  readonly restartCount: number
+  /** Restart decisions, newest first, as far back as the store's retention keeps them. */
+  readonly history: ReadonlyArray<RestartRecord>
+}
+
+/**
+ * Reads back what the store holds about `agent`: its last state, restart count and restart history. Read it
+ * before the agent starts again, since starting writes new states. Never fails: an unreachable store gives
+ * nothing (and a warning), as {@link resilient} does.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * ```ts
+ * const previous = yield* Store.restore("echo")
+ * if (Option.isSome(previous.state)) yield* Console.log(`echo was ${previous.state.value.state}`)
+ * ```
+ */
+export const restore = (agent: string, options?: ResilientOptions): Effect.Effect<Restored, never, Store> =>
+  Effect.gen(function*() {
+    const store = resilient(yield* Store, options)
+    const [state, history] = yield* Effect.all([store.getState(agent), store.restartHistory(agent)], {
+      concurrency: 2
+    })
+    return {
+      agent,
+      state,
+      restartCount: Option.match(state, { onNone: () => 0, onSome: (s) => s.restart_count }),
+      history
+    }
+  })

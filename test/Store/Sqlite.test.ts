@@ -1,0 +1,167 @@
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as TestClock from "effect/TestClock"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Sqlite from "../../src/Store/Sqlite.js"
+import * as Store from "../../src/Store/Store.js"
+import { storeConformance } from "./conformance.js"
+import { sqliteLayer, tempDir } from "./services.js"
+
+storeConformance("Store.layerSqlite (a temporary file)", sqliteLayer())
+storeConformance("Store.layerSqlite (:memory:)", Store.layerSqlite({ filename: ":memory:" }))
+
+const metric = (timestamp: number, n = 0): Store.MetricEvent => ({ event: "tick", agent_name: "a", timestamp, n })
+const restart = (attempt: number): Store.RestartRecord => ({
+  agent_name: "a",
+  timestamp: attempt * 1000,
+  reason: "crash",
+  attempt,
+  delay_ms: 0
+})
+
+/** A plain client on the same file, to look behind the store's back. */
+const inspect = <A, E>(filename: string, f: (sql: SqliteClient.SqliteClient) => Effect.Effect<A, E>) =>
+  Effect.scoped(
+    Effect.flatMap(
+      SqliteClient.make({ filename }).pipe(Effect.provideServiceEffect(Reactivity.Reactivity, Reactivity.make)),
+      f
+    )
+  )
+
+describe("Store.layerSqlite", () => {
+  it.scoped("what one run wrote, the next reads back with Store.restore", () =>
+    Effect.gen(function*() {
+      const filename = path.join(yield* tempDir(), "agents.sqlite")
+      const first = Effect.gen(function*() {
+        const store = yield* Store.Store
+        yield* store.saveState({ agent_name: "echo", state: "RUNNING", pid: 41, restart_count: 1, updated_at: 500 })
+        yield* store.recordRestart({ ...restart(1), agent_name: "echo", exit_code: 1, signal: null })
+        yield* store.recordRestart({ ...restart(2), agent_name: "echo", exit_code: null, signal: "SIGKILL" })
+        yield* store.saveState({ agent_name: "echo", state: "STOPPED", restart_count: 2, updated_at: 3000 })
+        yield* store.saveMetric(metric(3000))
+      })
+      yield* first.pipe(Effect.provide(Store.layerSqlite({ filename })))
+
+      const [echo, other, metrics] = yield* Effect.all([
+        Store.restore("echo"),
+        Store.restore("never-ran"),
+        Effect.flatMap(Store.Store, (store) => store.listMetrics())
+      ]).pipe(Effect.provide(Store.layerSqlite({ filename })))
+      assert.deepStrictEqual(echo, {
+        agent: "echo",
+        state: Option.some({ agent_name: "echo", state: "STOPPED", restart_count: 2, updated_at: 3000 }),
+        restartCount: 2,
+        history: [
+          { ...restart(2), agent_name: "echo", exit_code: null, signal: "SIGKILL" },
+          { ...restart(1), agent_name: "echo", exit_code: 1, signal: null }
+        ]
+      })
+      assert.deepStrictEqual(other, { agent: "never-ran", state: Option.none(), restartCount: 0, history: [] })
+      assert.deepStrictEqual(metrics, [metric(3000)])
+
+      // The migration ran once, on the first run.
+      const migrations = yield* inspect(filename, (sql) => sql`SELECT name FROM agent_supervisor_migrations`)
+      assert.deepStrictEqual(migrations, [{ name: "create_tables" }])
+    }))
+
+  it.effect("keeps the latest maxMetrics metrics and maxRestarts restarts, in write order", () =>
+    Effect.gen(function*() {
+      const store = yield* Store.Store
+      yield* Effect.forEach([5, 1, 4, 2, 3], (t) => store.saveMetric(metric(t)), { discard: true })
+      yield* Effect.forEach([1, 2, 3, 4], (n) => store.recordRestart(restart(n)), { discard: true })
+      assert.deepStrictEqual((yield* store.listMetrics()).map((e) => e.timestamp), [4, 3, 2])
+      assert.deepStrictEqual((yield* store.restartHistory()).map((r) => r.attempt), [4, 3])
+    }).pipe(Effect.provide(sqliteLayer({ maxMetrics: 3, maxRestarts: 2, pruneEvery: 1 }))))
+
+  it.effect("prunes only every pruneEvery writes", () =>
+    Effect.gen(function*() {
+      const store = yield* Store.Store
+      yield* Effect.forEach([1, 2, 3, 4], (t) => store.saveMetric(metric(t)), { discard: true })
+      assert.strictEqual((yield* store.listMetrics()).length, 4)
+      yield* store.saveMetric(metric(5))
+      assert.deepStrictEqual((yield* store.listMetrics()).map((e) => e.timestamp), [5, 4])
+    }).pipe(Effect.provide(sqliteLayer({ maxMetrics: 2, pruneEvery: 5 }))))
+
+  it.effect("prunes metrics older than maxMetricAge, by the Clock", () =>
+    Effect.gen(function*() {
+      const hour = 3_600_000
+      yield* TestClock.setTime(10 * hour)
+      const store = yield* Store.Store
+      yield* Effect.forEach([8 * hour, 9.5 * hour, 9 * hour - 1, 10 * hour], (t) => store.saveMetric(metric(t)), {
+        discard: true
+      })
+      assert.deepStrictEqual((yield* store.listMetrics()).map((e) => e.timestamp), [10 * hour, 9.5 * hour])
+    }).pipe(Effect.provide(sqliteLayer({ maxMetricAge: "1 hour", pruneEvery: 4 }))))
+
+  it.scoped("prunes when it connects: a file reopened with a tighter retention shrinks at once", () =>
+    Effect.gen(function*() {
+      const filename = path.join(yield* tempDir(), "agents.sqlite")
+      yield* Effect.flatMap(
+        Store.Store,
+        (store) => Effect.forEach([1, 2, 3, 4, 5], (t) => store.saveMetric(metric(t)), { discard: true })
+      ).pipe(
+        Effect.provide(Store.layerSqlite({ filename }))
+      )
+      const listed = yield* Effect.flatMap(Store.Store, (store) => store.listMetrics()).pipe(
+        Effect.provide(Store.layerSqlite({ filename, maxMetrics: 2 }))
+      )
+      assert.deepStrictEqual(listed.map((e) => e.timestamp), [5, 4])
+    }))
+
+  it.scoped("stores with different table prefixes share a file without seeing each other", () =>
+    Effect.gen(function*() {
+      const filename = path.join(yield* tempDir(), "shared.sqlite")
+      const a = yield* Sqlite.make({ filename, tablePrefix: "app_a_" })
+      const b = yield* Sqlite.make({ filename, tablePrefix: "app_b_" })
+      yield* a.saveMetric(metric(1))
+      yield* b.saveMetric(metric(2))
+      assert.deepStrictEqual((yield* a.listMetrics()).map((e) => e.timestamp), [1])
+      assert.deepStrictEqual((yield* b.listMetrics()).map((e) => e.timestamp), [2])
+    }))
+
+  it.scoped("a file that cannot be opened: fails fast for retryAfter, then connects and writes the state it missed", () =>
+    Effect.gen(function*() {
+      const dir = path.join(yield* tempDir(), "not-yet")
+      const store = yield* Sqlite.make({ filename: path.join(dir, "agents.sqlite"), retryAfter: "1 second" })
+      const state: Store.StateRecord = { agent_name: "a", state: "RUNNING", restart_count: 0, updated_at: 1 }
+
+      const first = yield* Effect.flip(store.saveState(state))
+      assert.strictEqual(first._tag, "StoreError")
+      assert.match(first.message, /saveState failed: Cannot open database because the directory does not exist/)
+      fs.mkdirSync(dir)
+      // Within retryAfter it does not even try.
+      const second = yield* Effect.flip(store.getState("a"))
+      assert.match(second.detail, /database unavailable .*retrying soon/)
+
+      yield* TestClock.adjust("1 second")
+      // The state whose save failed is written by the first operation that reaches the database.
+      assert.deepStrictEqual(yield* store.listMetrics(), [])
+      assert.deepStrictEqual(yield* store.getState("a"), Option.some(state))
+      // A newer state wins over one left over from an outage, even with an older one pending.
+      const later = { ...state, state: "STOPPED", updated_at: 2 }
+      yield* store.saveState(later)
+      assert.deepStrictEqual(yield* store.getState("a"), Option.some(later))
+    }))
+
+  it.scoped("bad options fail with a ConfigError naming the field", () =>
+    Effect.gen(function*() {
+      const bad = [
+        [{ tablePrefix: "Agents-" }, "tablePrefix"],
+        [{ maxMetrics: -1 }, "maxMetrics"],
+        [{ maxRestarts: 1.5 }, "maxRestarts"],
+        [{ pruneEvery: 0 }, "pruneEvery"],
+        [{ maxMetricAge: "a while" }, "maxMetricAge"],
+        [{ retryAfter: -5 }, "retryAfter"],
+        [{ busyTimeout: "soon" }, "busyTimeout"]
+      ] as const
+      for (const [options, field] of bad) {
+        const error = yield* Effect.flip(Sqlite.make({ filename: ":memory:", ...options } as Sqlite.SqliteOptions))
+        assert.strictEqual(error._tag, "ConfigError")
+        assert.strictEqual(error.field, field)
+      }
+    }))
+})

@@ -1,0 +1,91 @@
+/**
+ * Many agents writing at once lose no row: 200 agents, each with its own writer (as each supervisor has), write
+ * their transitions and health checks concurrently into one store.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Store from "../../src/Store/Store.js"
+import * as Writer from "../../src/Store/Writer.js"
+import { describeWithService, pgLayer, pgUnavailable, sqliteLayer } from "./services.js"
+
+const AGENTS = 200
+const ROUNDS = 10
+const STATES = ["STARTING", "RUNNING", "CRASHED", "RESTARTING"]
+
+const writeAll = Effect.gen(function*() {
+  const store = Store.resilient(yield* Store.Store)
+  // Recent timestamps: the SQL stores prune metrics older than 7 days (by the live clock here).
+  const base = Date.now()
+  const names = Array.from({ length: AGENTS }, (_, i) => `agent-${String(i).padStart(3, "0")}`)
+  const dropped = yield* Effect.forEach(names, (name) =>
+    Effect.scoped(Effect.gen(function*() {
+      const writer = yield* Writer.make(store)
+      for (let round = 0; round < ROUNDS; round++) {
+        const timestamp = base + round * 10
+        const from = STATES[round % STATES.length]
+        const to = STATES[(round + 1) % STATES.length]
+        yield* writer.saveMetric(Store.stateChange({ agent_name: name, old_state: from, new_state: to, timestamp }))
+        yield* writer.saveState({
+          agent_name: name,
+          state: to,
+          pid: round,
+          restart_count: round,
+          updated_at: timestamp
+        })
+        yield* writer.saveMetric(Store.healthCheck({
+          agent_name: name,
+          state: to,
+          cpu_percent: round,
+          memory_mb: 10 + round,
+          latency_ms: 0.5,
+          restart_count: round,
+          timestamp: timestamp + 1
+        }))
+        // Each writer hands its writes over in the background: yield so that all 200 interleave.
+        yield* Effect.yieldNow()
+      }
+      yield* writer.flush
+      return yield* writer.dropped
+    })), { concurrency: "unbounded" })
+
+  assert.strictEqual(dropped.reduce((a, b) => a + b, 0), 0)
+  assert.strictEqual(yield* store.failures, 0)
+  const all = yield* store.listMetrics({ limit: 10 * AGENTS * ROUNDS })
+  assert.strictEqual(all.length, 2 * AGENTS * ROUNDS)
+  assert.strictEqual(all.filter((e) => e.event === "supervisor_health_check").length, AGENTS * ROUNDS)
+  for (const name of names) {
+    const mine = yield* store.listMetrics({ agent: name })
+    assert.strictEqual(mine.length, 2 * ROUNDS, name)
+    const last = ROUNDS - 1
+    assert.deepStrictEqual(
+      yield* store.getState(name),
+      Option.some({
+        agent_name: name,
+        state: STATES[(last + 1) % STATES.length],
+        pid: last,
+        restart_count: last,
+        updated_at: base + last * 10
+      })
+    )
+  }
+})
+
+const suite = (name: string, layer: Layer.Layer<Store.Store, unknown>) =>
+  it.live(
+    `${name}: ${AGENTS} agents' transitions and health checks, written at once, lose no row`,
+    () => writeAll.pipe(Effect.provide(layer)),
+    60_000
+  )
+
+describe("Concurrent writers", () => {
+  suite("memory", Store.layerMemory)
+  suite("SQLite", sqliteLayer())
+})
+
+const unavailable = await pgUnavailable()
+
+describeWithService("Concurrent writers on PostgreSQL", unavailable, () => {
+  suite("PostgreSQL", pgLayer())
+})
