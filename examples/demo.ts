@@ -1,6 +1,7 @@
 /**
- * `npm start`: supervises a real Python agent and a real Node agent on the default (in-memory) store, sends
- * them requests, kills one from the outside with SIGKILL, and shows it come back under its restart policy.
+ * `npm start`: supervises a real Python agent and a real Node agent on a SQLite store, sends them requests, kills
+ * one from the outside with SIGKILL, and shows it come back under its restart policy. The store file stays in
+ * `.data/` (git-ignored): run the demo twice to see the second run read back what the first one left.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Console from "effect/Console"
@@ -11,11 +12,14 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { AgentSupervisor, Store } from "../src/index.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
+const storeFile = path.join(root, ".data", "demo.sqlite")
+fs.mkdirSync(path.dirname(storeFile), { recursive: true })
 
 const python = AgentSupervisor.make({
   name: "summarizer",
@@ -40,6 +44,20 @@ const text = "Supervisors keep agents alive: a crash is restarted with backoff, 
 
 const program = Effect.gen(function*() {
   const store = yield* Store.Store
+  const startedAt = Date.now()
+  yield* Console.log(`store: SQLite at ${storeFile}`)
+  // Read before the agents start: starting them writes new states.
+  for (const name of ["summarizer", "classifier"]) {
+    const previous = yield* Store.restore(name)
+    yield* Option.match(previous.state, {
+      onNone: () => Console.log(`  ${name}: nothing stored yet (first run)`),
+      onSome: (s) =>
+        Console.log(
+          `  ${name}: last run ended ${s.state} at ${new Date(s.updated_at).toISOString()} after ` +
+            `${previous.restartCount} restart(s); ${previous.history.length} restart(s) on record`
+        )
+    })
+  }
   const summarizer = yield* python
   const classifier = yield* node
   const pidOf = (agent: AgentSupervisor.AgentSupervisor) =>
@@ -105,12 +123,12 @@ const program = Effect.gen(function*() {
     )
   }
 
-  yield* Console.log("\n4. what the store recorded")
-  const restarts = yield* Effect.orDie(store.restartHistory())
+  yield* Console.log(`\n4. what the store recorded in this run (${storeFile})`)
+  const restarts = (yield* Effect.orDie(store.restartHistory())).filter((r) => r.timestamp >= startedAt)
   for (const r of restarts) {
     yield* Console.log(`  restart: ${r.agent_name} attempt ${r.attempt} after ${r.reason} (signal ${r.signal})`)
   }
-  const changes = yield* Effect.orDie(store.listMetrics({ event: "agent_state_change" }))
+  const changes = yield* Effect.orDie(store.listMetrics({ event: "agent_state_change", since: startedAt }))
   yield* Console.log(`  ${changes.length} state changes stored`)
 
   yield* Console.log("\n5. shutting down (shutdown message, then SIGTERM, then SIGKILL if needed)")
@@ -120,11 +138,11 @@ const program = Effect.gen(function*() {
 Effect.runPromise(
   program.pipe(
     Effect.scoped,
-    Effect.provide(Layer.mergeAll(NodeContext.layer, Store.layerMemory)),
+    Effect.provide(Layer.mergeAll(NodeContext.layer, Store.layerSqlite({ filename: storeFile }))),
     Logger.withMinimumLogLevel(LogLevel.Warning)
   )
 ).then(
-  () => console.log("done: every agent stopped, nothing left running"),
+  () => console.log(`done: every agent stopped, nothing left running; the store is kept in ${storeFile}`),
   (error) => {
     console.error(error)
     process.exit(1)
