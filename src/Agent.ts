@@ -28,3 +28,8 @@ export * as RestartPolicy from "./Agent/RestartPolicy.js"
  * @since 0.1.0
  */
 export * as Health from "./Agent/Health.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Directory from "./Agent/Directory.js"

@@ -42,6 +42,14 @@ import * as RestartPolicy from "./RestartPolicy.js"
 import { type AgentState, canTransition } from "./State.js"
 
 /**
+ * Starts an agent from a directory holding a Python or Node callback (see `Agent.Directory`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export { fromDirectory } from "./Directory.js"
+
+/**
  * Everything that happens to an agent, in order.
  *
  * @since 0.1.0

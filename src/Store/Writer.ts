@@ -10,6 +10,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import { forkIn } from "../internal/fork.js"
 import type * as Store from "./Store.js"
 
 /**
@@ -190,7 +191,7 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
     })
 
     // Forked before the finalizer below is added, so that the finalizer runs first: drain, then stop the fiber.
-    yield* Effect.forkScoped(drain)
+    yield* forkIn(yield* Effect.scope)(drain)
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         // Finalizers are uninterruptible: without `interruptible` the timeout could not stop the wait.
