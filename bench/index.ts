@@ -6,15 +6,24 @@
  * promise resolvers, one write per request). Both talk to the same agent, so the ratios isolate what the
  * supervisor side costs. Prints one JSON object.
  */
+import * as Reactivity from "@effect/experimental/Reactivity"
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import { spawn } from "node:child_process"
+import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import * as AgentSupervisor from "../src/Agent/AgentSupervisor.js"
 import * as AgentProcess from "../src/Agent/Process.js"
+import * as Store from "../src/Store/Store.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const nodeAdapter = path.join(root, "dist", "Adapter", "node.js")
@@ -164,12 +173,163 @@ const spawnToReady = (command: string, args: Array<string>) =>
     }
   })
 
+// ---- stores: write throughput, and what a store adds to a state transition ----
+
+const STORE_WRITES = Number(process.env.BENCH_STORE_WRITES ?? 5000)
+const TRANSITIONS = Number(process.env.BENCH_TRANSITIONS ?? 40)
+const databaseUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ??
+  "postgres://postgres@127.0.0.1:5432/test"
+
+/** A store that keeps nothing: the supervisor with no store work at all, the baseline of a transition. */
+const noStore = Layer.succeed(Store.Store, {
+  saveState: () => Effect.void,
+  saveMetric: () => Effect.void,
+  recordRestart: () => Effect.void,
+  getState: () => Effect.succeedNone,
+  listMetrics: () => Effect.succeed([]),
+  restartHistory: () => Effect.succeed([])
+})
+
+const withPg = <A, E>(f: (sql: PgClient.PgClient) => Effect.Effect<A, E>) =>
+  Effect.scoped(
+    Effect.flatMap(
+      PgClient.make({ url: Redacted.make(databaseUrl), connectTimeout: "3 seconds" }).pipe(
+        Effect.provideServiceEffect(Reactivity.Reactivity, Reactivity.make)
+      ),
+      f
+    )
+  )
+
+/** Each backend as a fresh, empty store, removed afterwards; `None` with the reason when it cannot run here. */
+const storeBackends = Effect.gen(function*() {
+  const dir = yield* Effect.acquireRelease(
+    Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "eas-bench-"))),
+    (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+  )
+  let files = 0
+  let prefixes = 0
+  const pgDown = yield* withPg((sql) => sql`SELECT 1`).pipe(
+    Effect.match({ onFailure: (e) => Option.some(`PostgreSQL does not answer: ${e.message}`), onSuccess: Option.none })
+  )
+  const pg = (): Layer.Layer<Store.Store> =>
+    Layer.unwrapScoped(Effect.gen(function*() {
+      const tablePrefix = `eas_bench_${process.pid}_${prefixes++}_`
+      yield* Effect.addFinalizer(() =>
+        withPg((sql) =>
+          sql.unsafe(
+            ["states", "metrics", "restarts", "migrations"].map((t) => `DROP TABLE IF EXISTS "${tablePrefix}${t}"`)
+              .join("; ")
+          )
+        ).pipe(Effect.ignore)
+      )
+      return Layer.orDie(Store.layerPg({ url: Redacted.make(databaseUrl), tablePrefix }))
+    }))
+  return {
+    none: () => Option.some(noStore),
+    memory: () => Option.some(Store.layerMemory),
+    sqlite: () => Option.some(Layer.orDie(Store.layerSqlite({ filename: path.join(dir, `bench-${files++}.sqlite`) }))),
+    postgres: () => Option.isSome(pgDown) ? Option.none() : Option.some(pg())
+  }
+})
+
+/** Sequential writes through `Store.resilient`, as the supervisor's writer makes them. */
+const storeWrites = (layer: Layer.Layer<Store.Store>) =>
+  Effect.scoped(Effect.gen(function*() {
+    const store = Store.resilient(Context.get(yield* Layer.build(layer), Store.Store))
+    const now = Date.now()
+    const health = (i: number) =>
+      Store.healthCheck({
+        agent_name: `bench-${i % 20}`,
+        state: "RUNNING",
+        cpu_percent: 1.5,
+        memory_mb: 40,
+        latency_ms: 0.4,
+        restart_count: 0,
+        timestamp: now + i
+      })
+    yield* store.getState("warm-up") // connects and migrates
+    let start = performance.now()
+    for (let i = 0; i < STORE_WRITES; i++) yield* store.saveMetric(health(i))
+    const metrics = STORE_WRITES / ((performance.now() - start) / 1000)
+    start = performance.now()
+    for (let i = 0; i < STORE_WRITES; i++) {
+      yield* store.saveState({ agent_name: `bench-${i % 20}`, state: "RUNNING", restart_count: i, updated_at: now + i })
+    }
+    const states = STORE_WRITES / ((performance.now() - start) / 1000)
+    return {
+      metric_writes_per_s: Math.round(metrics),
+      state_writes_per_s: Math.round(states),
+      failures: yield* store.failures
+    }
+  }))
+
+/**
+ * Manual restarts of a supervised echo agent per store (a stop and a start: four transitions, each writing a
+ * metric and a state), taken in turns so that any drift of the machine weighs on every store alike: the median
+ * and p90 of a whole cycle in milliseconds.
+ */
+const restartCycles = (layers: Record<string, Layer.Layer<Store.Store>>) =>
+  Effect.scoped(Effect.gen(function*() {
+    const agents: Array<readonly [string, AgentSupervisor.AgentSupervisor]> = []
+    for (const [name, layer] of Object.entries(layers)) {
+      const context = yield* Layer.build(layer)
+      const agent = yield* AgentSupervisor.make({
+        name: `bench-${name}`,
+        command: process.execPath,
+        args: [nodeAdapter, nodeEcho]
+      }).pipe(Effect.provide(context))
+      agents.push([name, agent])
+    }
+    const times: Record<string, Array<number>> = Object.fromEntries(agents.map(([name]) => [name, []]))
+    for (let i = 0; i < TRANSITIONS + 3; i++) {
+      for (const [name, agent] of agents) {
+        const start = performance.now()
+        yield* agent.restart
+        if (i >= 3) times[name].push(performance.now() - start)
+      }
+    }
+    return Object.fromEntries(
+      Object.entries(times).map(([name, t]) => {
+        t.sort((a, b) => a - b)
+        return [name, { median_ms: round(quantile(t, 0.5), 2), p90_ms: round(quantile(t, 0.9), 2) }]
+      })
+    )
+  }))
+
+const storeBench = Effect.scoped(Effect.gen(function*() {
+  const backends = yield* storeBackends
+  const writes: Record<string, unknown> = {}
+  const layers: Record<string, Layer.Layer<Store.Store>> = {}
+  for (const [name, make] of Object.entries(backends)) {
+    const layer = make()
+    if (Option.isNone(layer)) {
+      writes[name] = "skipped: PostgreSQL does not answer (set BENCH_DATABASE_URL)"
+      continue
+    }
+    if (name !== "none") writes[name] = yield* storeWrites(layer.value)
+    layers[name] = Option.getOrThrow(make())
+  }
+  const cycles = yield* restartCycles(layers)
+  const added: Record<string, number> = {}
+  for (const [name, t] of Object.entries(cycles)) {
+    if (name !== "none") added[name] = round(t.median_ms - cycles.none.median_ms, 2)
+  }
+  return {
+    settings: { writes: STORE_WRITES, restart_cycles: TRANSITIONS },
+    writes_through_resilient: writes,
+    restart_cycle_ms: cycles,
+    restart_cycle_added_ms_vs_no_store: added,
+    target: "no measurable difference: the writer keeps store writes off the transition path"
+  }
+}))
+
 const main = Effect.gen(function*() {
   const base = yield* Effect.promise(baseline)
   const library = yield* throughAgentProcess(process.execPath, [nodeAdapter, nodeEcho], PIPELINED, SEQUENTIAL)
   const python = yield* throughAgentProcess("python3", [pythonAdapter, pythonEcho], Math.min(PIPELINED, 20_000), 1000)
   const spawnNode = yield* spawnToReady(process.execPath, [nodeAdapter, nodeEcho])
   const spawnPython = yield* spawnToReady("python3", [pythonAdapter, pythonEcho])
+  const stores = yield* storeBench
   const report = {
     machine: { node: process.version, cpus: os.cpus().length },
     settings: { sequential: SEQUENTIAL, pipelined: PIPELINED, in_flight: IN_FLIGHT, payload },
@@ -182,7 +342,8 @@ const main = Effect.gen(function*() {
       throughput_vs_baseline: round(library.throughput_per_s / base.throughput_per_s, 2),
       cpu_per_request_vs_baseline: round(library.cpu_us_per_request / base.cpu_us_per_request, 2)
     },
-    targets: { p50_latency_vs_baseline: "<= 1.5", throughput_vs_baseline: ">= 0.5" }
+    targets: { p50_latency_vs_baseline: "<= 1.5", throughput_vs_baseline: ">= 0.5" },
+    stores
   }
   console.log(JSON.stringify(report, null, 2))
 })
