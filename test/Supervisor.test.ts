@@ -2,7 +2,6 @@
  * The behaviour of OTP's supervisor_SUITE that applies to us, with real agent processes.
  */
 import { assert, describe, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -15,7 +14,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as Store from "../src/Store/Store.js"
 import * as Supervisor from "../src/Supervisor.js"
-import { agentConfig, fixture, groupMembers, TestLive } from "./support.js"
+import { agentConfig, failureOf, fixture, groupMembers, TestLive } from "./support.js"
 
 type Event = Supervisor.SupervisorEvent
 
@@ -24,13 +23,6 @@ const echo = (id: string, overrides: Parameters<typeof agentConfig>[1] = {}) =>
 
 const tiny = (id: string) =>
   Supervisor.agent({ id, config: { name: id, command: "/bin/sh", args: [fixture("agents", "tiny.sh")] } })
-
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  if (Exit.isSuccess(exit)) throw new Error(`expected a failure, got ${JSON.stringify(exit.value)}`)
-  const failure = Cause.failureOption(exit.cause)
-  if (Option.isNone(failure)) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
-  return failure.value
-}
 
 const pids = (sup: Supervisor.Supervisor) =>
   Effect.map(

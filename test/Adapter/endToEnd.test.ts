@@ -1,11 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as path from "node:path"
 import * as AgentProcess from "../../src/Agent/Process.js"
-import { fixture, root, TestLive } from "../support.js"
+import { failureOf, fixture, root, TestLive } from "../support.js"
 
 const adapters = {
   python: (target: string) => ({
@@ -16,11 +14,6 @@ const adapters = {
     command: process.execPath,
     args: [path.join(root, "dist", "Adapter", "node.js"), target]
   })
-}
-
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  if (Exit.isSuccess(exit)) throw new Error(`expected a failure, got ${JSON.stringify(exit.value)}`)
-  return Option.getOrThrow(Cause.failureOption(exit.cause))
 }
 
 const cases = [

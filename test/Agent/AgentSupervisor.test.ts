@@ -1,5 +1,4 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -15,7 +14,16 @@ import * as path from "node:path"
 import * as AgentSupervisor from "../../src/Agent/AgentSupervisor.js"
 import type { AgentState } from "../../src/Agent/State.js"
 import * as Store from "../../src/Store/Store.js"
-import { adjustUntilDone, agentConfig, drain, eventually, groupMembers, isAlive, TestLive } from "../support.js"
+import {
+  adjustUntilDone,
+  agentConfig,
+  drain,
+  eventually,
+  failureOf,
+  groupMembers,
+  isAlive,
+  TestLive
+} from "../support.js"
 
 type Event = AgentSupervisor.AgentEvent
 
@@ -38,13 +46,6 @@ const isState = (to: AgentState) => (event: Event): event is Extract<Event, { _t
 
 const transitionsOf = (events: ReadonlyArray<Event>) =>
   events.flatMap((event) => event._tag === "StateChanged" ? [`${event.from}->${event.to}`] : [])
-
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  if (Exit.isSuccess(exit)) throw new Error(`expected a failure, got ${JSON.stringify(exit.value)}`)
-  const failure = Cause.failureOption(exit.cause)
-  if (Option.isNone(failure)) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
-  return failure.value
-}
 
 const pidOf = (agent: AgentSupervisor.AgentSupervisor) => Effect.map(agent.metadata, (m) => Option.getOrThrow(m.pid))
 

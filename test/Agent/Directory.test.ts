@@ -1,24 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Option from "effect/Option"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Directory from "../../src/Agent/Directory.js"
-import { eventually, fixture, root, TestLive } from "../support.js"
+import { eventually, failureOf, fixture, root, TestLive } from "../support.js"
 
 const MARKER = ".effect-agent-supervisor.json"
-
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  if (Exit.isSuccess(exit)) throw new Error(`expected a failure, got ${JSON.stringify(exit.value)}`)
-  const failure = Cause.failureOption(exit.cause)
-  if (Option.isNone(failure)) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
-  return failure.value
-}
 
 /** A fresh directory, removed when the test's scope closes. */
 const tempDir = Effect.acquireRelease(

@@ -1,5 +1,4 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -7,7 +6,16 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as AgentProcess from "../../src/Agent/Process.js"
-import { agentConfig, eventually, fixture, groupMembers, isAlive, openFileDescriptors, TestLive } from "../support.js"
+import {
+  agentConfig,
+  eventually,
+  failureOf,
+  fixture,
+  groupMembers,
+  isAlive,
+  openFileDescriptors,
+  TestLive
+} from "../support.js"
 
 /** Starts an agent in its own scope, so a test can close it and look at what is left. */
 const startIn = (mode: string, overrides: Parameters<typeof agentConfig>[1] = {}) =>
@@ -16,13 +24,6 @@ const startIn = (mode: string, overrides: Parameters<typeof agentConfig>[1] = {}
     const agent = yield* AgentProcess.make(agentConfig(mode, overrides)).pipe(Scope.extend(scope))
     return { agent, scope }
   })
-
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  if (Exit.isSuccess(exit)) throw new Error(`expected a failure, got ${JSON.stringify(exit.value)}`)
-  const failure = Cause.failureOption(exit.cause)
-  if (Option.isNone(failure)) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
-  return failure.value
-}
 
 const assertGroupGone = (pgid: number) =>
   eventually(
