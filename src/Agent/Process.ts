@@ -457,66 +457,71 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
     ))
   }
 
-  const awaitReply = (
+  /** Registers a request and sends it (or queues it for a slot); returns what undoes it on interruption. */
+  const register = (
     id: string,
     line: string,
     operation: "task" | "ping",
-    timeout: Duration.Duration
-  ): Effect.Effect<unknown, RequestError> =>
-    Effect.async<unknown, RequestError>((resume) => {
-      if (exited !== undefined) {
-        resume(Effect.fail(exitError(exited)))
-        return
-      }
-      const timeoutMillis = Duration.toMillis(timeout)
-      const limited = operation === "task"
-      const entry: Pending = { resume, limited, operation, timeoutMillis, sent: false, bucket: 0 }
-      pending.set(id, entry)
-      entry.bucket = deadlines.add(id, clock.unsafeCurrentTimeMillis() + timeoutMillis, () => expire(id))
-      if (!limited || inFlight < config.maxInFlight) dispatch(entry, line)
-      else waiting.push([id, line])
-      // Interrupted by the caller: forget the request and tell the agent to stop working on it.
-      return Effect.sync(() => {
-        const current = pending.get(id)
-        if (current === undefined) return
-        settle(id, current)
-        if (current.sent) sendCancel(id)
-      })
+    timeoutMillis: number,
+    resume: Resume
+  ): Effect.Effect<void> => {
+    const limited = operation === "task"
+    const entry: Pending = { resume, limited, operation, timeoutMillis, sent: false, bucket: 0 }
+    pending.set(id, entry)
+    entry.bucket = deadlines.add(id, clock.unsafeCurrentTimeMillis() + timeoutMillis, () => expire(id))
+    if (!limited || inFlight < config.maxInFlight) dispatch(entry, line)
+    else waiting.push([id, line])
+    // Interrupted by the caller: forget the request and tell the agent to stop working on it.
+    return Effect.sync(() => {
+      const current = pending.get(id)
+      if (current === undefined) return
+      settle(id, current)
+      if (current.sent) sendCancel(id)
     })
+  }
 
-  const request = (payload: unknown, options?: RequestOptions): Effect.Effect<unknown, RequestError> =>
-    Effect.suspend(() => {
-      if (exited !== undefined) return Effect.fail(exitError(exited))
+  const timeoutMillisOf = (options: RequestOptions | undefined, fallback: number) =>
+    options?.timeout !== undefined ? Duration.toMillis(Duration.decode(options.timeout)) : fallback
+  const requestTimeoutMillis = Duration.toMillis(config.requestTimeout)
+  const pingTimeoutMillis = Duration.toMillis(config.pingTimeout)
+
+  // One `Effect.async` per request, no wrapper: this is the hot path.
+  const request = (payload: unknown, options?: RequestOptions): Effect.Effect<unknown, RequestError> => {
+    const timeoutMillis = timeoutMillisOf(options, requestTimeoutMillis)
+    return Effect.async<unknown, RequestError>((resume) => {
+      if (exited !== undefined) return resume(Effect.fail(exitError(exited)))
       const id = String(++nextId)
       let line: string
       try {
         line = Message.encodeTask(id, payload)
       } catch (error) {
-        return Effect.fail(
+        return resume(Effect.fail(
           new ProtocolError({ agent: name, reason: "unencodable", detail: `payload cannot be sent as JSON: ${error}` })
-        )
+        ))
       }
       if (line.length > config.maxMessageBytes) {
-        return Effect.fail(
+        return resume(Effect.fail(
           new ProtocolError({
             agent: name,
             reason: "too_long",
             detail: `the encoded task is ${line.length} bytes, over maxMessageBytes (${config.maxMessageBytes})`
           })
-        )
+        ))
       }
       counters.requests++
-      const timeout = options?.timeout !== undefined ? Duration.decode(options.timeout) : config.requestTimeout
-      return awaitReply(id, line, "task", timeout)
+      return register(id, line, "task", timeoutMillis, resume)
     })
+  }
 
   const ping = (options?: RequestOptions): Effect.Effect<PingResult, RequestError> =>
     Effect.suspend(() => {
-      if (exited !== undefined) return Effect.fail(exitError(exited))
-      const id = `ping-${++nextId}`
-      const timeout = options?.timeout !== undefined ? Duration.decode(options.timeout) : config.pingTimeout
+      const timeoutMillis = timeoutMillisOf(options, pingTimeoutMillis)
       const sentAt = performance.now()
-      return awaitReply(id, Message.encodePing(id), "ping", timeout).pipe(
+      return Effect.async<unknown, RequestError>((resume) => {
+        if (exited !== undefined) return resume(Effect.fail(exitError(exited)))
+        const id = `ping-${++nextId}`
+        return register(id, Message.encodePing(id), "ping", timeoutMillis, resume)
+      }).pipe(
         Effect.map((result): PingResult => {
           const report = (result as Partial<Message.HealthReport> | null)?.health
           const wellFormed = typeof report === "object" && report !== null &&
