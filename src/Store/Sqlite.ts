@@ -10,9 +10,11 @@ import * as Config from "effect/Config"
 import type * as ConfigErrorEffect from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import { DurationInput } from "../Agent/Config.js"
 import { ConfigError } from "../Errors.js"
 import * as Sql from "./Sql.js"
 import * as Store from "./Store.js"
@@ -33,20 +35,21 @@ export interface SqliteOptions extends Sql.Options {
   readonly busyTimeout?: Duration.DurationInput | undefined
 }
 
-const busyTimeoutOf = (options: SqliteOptions): Effect.Effect<number, ConfigError> => {
-  if (options.busyTimeout === undefined) return Effect.succeed(50)
-  return Option.match(Duration.decodeUnknown(options.busyTimeout), {
-    onNone: () =>
+const decodeDuration = Schema.decodeUnknownEither(DurationInput)
+
+const busyTimeoutOf = (options: SqliteOptions): Effect.Effect<number, ConfigError> =>
+  options.busyTimeout === undefined ? Effect.succeed(50) : Either.match(decodeDuration(options.busyTimeout), {
+    onLeft: () =>
       Effect.fail(
         new ConfigError({
           field: "busyTimeout",
-          rule: "must be a duration like \"50 millis\"",
+          rule: "must be a duration of 0 or more, like \"50 millis\"",
           value: String(options.busyTimeout)
         })
       ),
-    onSome: (duration) => Effect.succeed(Math.min(60_000, Math.floor(Duration.toMillis(duration))))
+    // SQLite takes whole milliseconds in a 32-bit int; a minute is already far too long to block the event loop.
+    onRight: (duration) => Effect.succeed(Math.min(60_000, Math.floor(Duration.toMillis(duration))))
   })
-}
 
 /**
  * Makes the SQLite store. The file is opened on first use, in WAL mode (readers never wait for the writer)

@@ -156,7 +156,8 @@ describe("Store.layerSqlite", () => {
         [{ pruneEvery: 0 }, "pruneEvery"],
         [{ maxMetricAge: "a while" }, "maxMetricAge"],
         [{ retryAfter: -5 }, "retryAfter"],
-        [{ busyTimeout: "soon" }, "busyTimeout"]
+        [{ busyTimeout: "soon" }, "busyTimeout"],
+        [{ busyTimeout: -1 }, "busyTimeout"]
       ] as const
       for (const [options, field] of bad) {
         const error = yield* Effect.flip(Sqlite.make({ filename: ":memory:", ...options } as Sqlite.SqliteOptions))
