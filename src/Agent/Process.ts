@@ -6,7 +6,6 @@
  */
 import * as Command from "@effect/platform/Command"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
-import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -14,7 +13,6 @@ import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import {
@@ -32,6 +30,7 @@ import * as Message from "../Protocol/Message.js"
 import { decodeUtf8Lenient, decodeUtf8Strict, type Line, LineSplitter } from "../Protocol/Ndjson.js"
 import * as Config from "./Config.js"
 import * as Deadlines from "./internal/deadlines.js"
+import * as Outbox from "./internal/outbox.js"
 
 /**
  * How the process ended.
@@ -128,9 +127,6 @@ const DRAIN_AFTER_EXIT_MILLIS = 50
 
 /** Cancels are best effort: when this many lines already wait for a stuck stdin, drop further cancels. */
 const MAX_QUEUED_CANCELS = 1024
-
-const END_OF_INPUT = Symbol("END_OF_INPUT")
-type Outgoing = string | typeof END_OF_INPUT
 
 type Resume = (effect: Effect.Effect<unknown, RequestError>) => void
 
@@ -230,7 +226,7 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
   const exitDeferred = yield* Deferred.make<ExitInfo>()
   const stdoutDone = yield* Deferred.make<void>()
   const stderrDone = yield* Deferred.make<void>()
-  const outgoing = yield* Queue.unbounded<Outgoing>()
+  const outbox = Outbox.make()
   const clock = yield* Effect.clock
   const deadlines = Deadlines.make(clock)
   yield* forkIn(scope)(deadlines.run)
@@ -242,31 +238,12 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
       ? new AgentStoppedError({ agent: name, pid })
       : new AgentCrashError({ agent: name, pid, exitCode: info.exitCode, signal: info.signal, stderr: [...stderrRing] })
 
-  // ---- writer: one long-lived fiber owns stdin; lines queued within a tick go out in one write ----
-  const send = (line: string) => Queue.unsafeOffer(outgoing, line)
+  // ---- writer: one long-lived fiber owns stdin; lines sent while it writes go out in one write ----
+  const send = outbox.send
   const sendCancel = (id: string) => {
-    if (exited === undefined && Option.getOrElse(outgoing.unsafeSize(), () => 0) < MAX_QUEUED_CANCELS) {
-      send(Message.encodeCancel(id))
-    }
+    if (exited === undefined && outbox.size() < MAX_QUEUED_CANCELS) send(Message.encodeCancel(id))
   }
-  let inputEnded = false
-  const nextBatch = Effect.flatMap(
-    Effect.suspend(() => inputEnded ? Effect.fail(Option.none()) : Queue.takeBetween(outgoing, 1, 4096)),
-    (lines) => {
-      let text = ""
-      for (const line of lines) {
-        if (line === END_OF_INPUT) {
-          inputEnded = true
-          break
-        }
-        text += line
-      }
-      return text.length > 0
-        ? Effect.succeed(Chunk.of(Buffer.from(text, "utf8") as Uint8Array))
-        : Effect.fail(Option.none())
-    }
-  )
-  yield* Stream.repeatEffectChunkOption(nextBatch).pipe(
+  yield* outbox.stream.pipe(
     Stream.run(proc.stdin),
     // EPIPE when the agent died mid-write: the exit watcher reports the crash, nothing to do here.
     Effect.catchAllCause((cause) => Effect.logDebug("agent stdin closed with an error", cause)),
@@ -544,7 +521,7 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
       if (!(yield* Deferred.isDone(exitDeferred))) {
         yield* Effect.sync(() => {
           send(Message.shutdownLine)
-          Queue.unsafeOffer(outgoing, END_OF_INPUT)
+          outbox.end()
         })
         if (!(yield* waitExit(Duration.toMillis(config.gracefulTimeout)))) {
           yield* Effect.logWarning(`agent ignored shutdown for ${Duration.format(config.gracefulTimeout)}: SIGTERM`)
@@ -557,7 +534,6 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
         }
       }
       killGroup(pid, "SIGKILL")
-      yield* Queue.shutdown(outgoing)
     }).pipe(annotate)
   )
 
