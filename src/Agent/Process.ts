@@ -228,7 +228,7 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
   const stderrDone = yield* Deferred.make<void>()
   const outbox = Outbox.make()
   const clock = yield* Effect.clock
-  const deadlines = Deadlines.make(clock)
+  const deadlines = Deadlines.make(clock, (id) => expire(id))
   yield* forkIn(scope)(deadlines.run)
 
   const annotate = Effect.annotateLogs({ agent: name, pid })
@@ -445,7 +445,7 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
     const limited = operation === "task"
     const entry: Pending = { resume, limited, operation, timeoutMillis, sent: false, bucket: 0 }
     pending.set(id, entry)
-    entry.bucket = deadlines.add(id, clock.unsafeCurrentTimeMillis() + timeoutMillis, () => expire(id))
+    entry.bucket = deadlines.add(id, clock.unsafeCurrentTimeMillis() + timeoutMillis)
     if (!limited || inFlight < config.maxInFlight) dispatch(entry, line)
     else waiting.push([id, line])
     // Interrupted by the caller: forget the request and tell the agent to stop working on it.

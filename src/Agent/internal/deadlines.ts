@@ -14,16 +14,17 @@ import * as Effect from "effect/Effect"
 
 /** @internal */
 export interface Deadlines {
-  /** Calls `onExpire` once `deadline` (Clock milliseconds) has passed, unless removed first. Returns the bucket. */
-  readonly add: (key: string, deadline: number, onExpire: () => void) => number
+  /** Expires `key` once `deadline` (Clock milliseconds) has passed, unless removed first. Returns the bucket. */
+  readonly add: (key: string, deadline: number) => number
   readonly remove: (key: string, bucket: number) => void
   /** The sweeper; fork it in the owner's scope. */
   readonly run: Effect.Effect<never>
 }
 
 /** @internal */
-export const make = (clock: Clock.Clock, resolution = 5): Deadlines => {
-  const buckets = new Map<number, Map<string, () => void>>()
+export const make = (clock: Clock.Clock, onExpire: (key: string) => void, resolution = 5): Deadlines => {
+  // One expiry function for all keys: no closure allocated per request.
+  const buckets = new Map<number, Set<string>>()
   const heap: Array<number> = []
   const wake = Effect.unsafeMakeLatch(false)
   let sleepingUntil = Infinity
@@ -55,16 +56,16 @@ export const make = (clock: Clock.Clock, resolution = 5): Deadlines => {
     }
   }
 
-  const add = (key: string, deadline: number, onExpire: () => void): number => {
+  const add = (key: string, deadline: number): number => {
     const bucket = Math.ceil(deadline / resolution) * resolution
     let entries = buckets.get(bucket)
     if (entries === undefined) {
-      entries = new Map()
+      entries = new Set()
       buckets.set(bucket, entries)
       push(bucket)
       if (bucket < sleepingUntil) wake.unsafeOpen()
     }
-    entries.set(key, onExpire)
+    entries.add(key)
     return bucket
   }
 
@@ -91,7 +92,7 @@ export const make = (clock: Clock.Clock, resolution = 5): Deadlines => {
       pop()
       const due = buckets.get(next)!
       buckets.delete(next)
-      for (const onExpire of due.values()) onExpire()
+      for (const key of due) onExpire(key)
     }
   }) as Effect.Effect<never>
 
