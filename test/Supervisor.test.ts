@@ -399,6 +399,53 @@ describe.sequential("Supervisor", () => {
       yield* sup.await
     }).pipe(Effect.provide(TestLive)))
 
+  it.scopedLive("shutdown \"brutal-kill\" stops a child with SIGKILL at once, without the graceful phases", () =>
+    Effect.gen(function*() {
+      const sup = yield* Supervisor.make({
+        children: [
+          Supervisor.agent({
+            id: "stubborn",
+            shutdown: "brutal-kill",
+            config: agentConfig("ignore-sigterm", {
+              name: "stubborn",
+              gracefulTimeout: "1 minute",
+              sigtermTimeout: "1 minute"
+            })
+          })
+        ]
+      })
+      const agent = yield* sup.child("stubborn")
+      const events = yield* agent.subscribe
+      yield* sup.terminateChild("stubborn").pipe(
+        Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("brutal-kill waited") })
+      )
+      const exited = yield* Queue.take(events).pipe(
+        Effect.repeat({ until: (e) => e._tag === "Exited" })
+      )
+      assert.strictEqual(exited._tag === "Exited" ? exited.signal : undefined, "SIGKILL")
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("every restart and escalation is recorded in the store", () =>
+    Effect.gen(function*() {
+      const store = yield* Store.Store
+      const scope = yield* Scope.make()
+      const sup = yield* Supervisor.make({
+        name: "recorded",
+        intensity: { maxRestarts: 1, window: "1 minute" },
+        children: [echo("a", { maxRestartAttempts: 100 })]
+      }).pipe(Scope.extend(scope))
+      const events = yield* sup.subscribe
+      yield* crash(sup, "a")
+      yield* until(events, isRunning("a"))
+      yield* crash(sup, "a")
+      assert.strictEqual(failureOf(yield* Effect.exit(sup.await))._tag, "SupervisorIntensityError")
+      yield* Scope.close(scope, Exit.void) // flushes the writers
+      const restarts = yield* Effect.orDie(store.restartHistory("recorded/a"))
+      assert.deepStrictEqual(restarts.map((r) => [r.attempt, r.reason]), [[1, "exit"]])
+      const escalations = yield* Effect.orDie(store.listMetrics({ event: "supervisor_escalation" }))
+      assert.deepStrictEqual(escalations.map((e) => [e.agent_name, e.last_child]), [["recorded", "a"]])
+    }).pipe(Effect.provide(Layer.merge(TestLive, Store.layerMemory))))
+
   it.scopedLive("a significant permanent child is a configuration error", () =>
     Effect.gen(function*() {
       const error = failureOf(

@@ -595,7 +595,24 @@ export const makeOwned = (
       yield* setRoute(STOPPED)
       const current = incarnation
       incarnation = undefined
-      if (current !== undefined) yield* Scope.close(current.scope, Exit.void)
+      if (current !== undefined) {
+        yield* Scope.close(current.scope, Exit.void)
+        // How the stop ended (graceful exit, SIGTERM or SIGKILL) is worth seeing: record it like any exit.
+        const info = yield* current.process.exitInfo
+        if (Option.isSome(info)) {
+          lastExit = info.value
+          yield* publish({
+            _tag: "Exited",
+            agent: name,
+            pid: info.value.pid,
+            exitCode: info.value.exitCode,
+            signal: info.value.signal,
+            exitClass: "shutdown",
+            reason: "exit",
+            timestamp: yield* now
+          })
+        }
+      }
       circuitOpen = false
       failures = 0
       yield* transition("STOPPED")
