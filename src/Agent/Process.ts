@@ -272,6 +272,9 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
       logs.push(Effect.logWarning(`agent stdout: a line of ${line.bytes.length} bytes is not valid UTF-8; discarded`))
       return
     }
+    onStdoutText(text)
+  }
+  const onStdoutText = (text: string): void => {
     let message: Message.Incoming | undefined
     try {
       message = Message.decodeIncoming(JSON.parse(text))
@@ -323,7 +326,7 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
   yield* proc.stdout.pipe(
     Stream.runForEachChunk((chunk) =>
       Effect.suspend(() => {
-        for (const bytes of chunk) stdoutSplitter.push(bytes, onStdoutLine)
+        for (const bytes of chunk) stdoutSplitter.pushText(bytes, onStdoutText, onStdoutLine)
         return flushLogs
       })
     ),

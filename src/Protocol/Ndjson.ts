@@ -51,6 +51,45 @@ export class LineSplitter {
     }
   }
 
+  /**
+   * Like `push`, for the hot path: the complete lines of a chunk are decoded with one strict UTF-8 decode and
+   * handed over as text. What the fast path cannot vouch for (invalid UTF-8, a block longer than the bound, the
+   * end of a line begun in an earlier chunk) goes through `push` and reaches `onLine` as bytes.
+   */
+  pushText(chunk: Uint8Array, onText: (text: string) => void, onLine: (line: Line) => void): void {
+    let start = 0
+    if (this.kept > 0 || this.dropped > 0) {
+      const first = chunk.indexOf(NEWLINE)
+      if (first === -1) {
+        this.keep(chunk)
+        return
+      }
+      this.keep(chunk.subarray(0, first))
+      onLine(this.take())
+      start = first + 1
+    }
+    const last = chunk.lastIndexOf(NEWLINE)
+    if (last >= start && last - start <= this.maxLineBytes) {
+      const text = decodeUtf8Strict(chunk.subarray(start, last))
+      if (text !== undefined) {
+        let from = 0
+        while (true) {
+          const newline = text.indexOf("\n", from)
+          const end = newline === -1 ? text.length : newline
+          onText(
+            end > from && text.charCodeAt(end - 1) === CARRIAGE_RETURN
+              ? text.slice(from, end - 1)
+              : text.slice(from, end)
+          )
+          if (newline === -1) break
+          from = newline + 1
+        }
+        start = last + 1
+      }
+    }
+    if (start < chunk.length) this.push(start === 0 ? chunk : chunk.subarray(start), onLine)
+  }
+
   /** The unterminated rest, as a last line, when the stream ends (if there is any). */
   end(onLine: (line: Line) => void): void {
     if (this.kept > 0 || this.dropped > 0) onLine(this.take())

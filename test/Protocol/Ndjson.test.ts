@@ -65,6 +65,46 @@ describe("Ndjson", () => {
     }
   )
 
+  it.prop(
+    "pushText gives the same lines as push, whatever the bytes (invalid UTF-8 included), chunking and bound",
+    [
+      FastCheck.array(
+        FastCheck.oneof(
+          FastCheck.string({ unit: "grapheme", maxLength: 12 }).map((t) => encoder.encode(t)),
+          FastCheck.constantFrom(
+            new Uint8Array([0x0a]),
+            new Uint8Array([0x0d, 0x0a]),
+            new Uint8Array([0xff]),
+            new Uint8Array([0xe2, 0x82])
+          )
+        ),
+        { maxLength: 30 }
+      ),
+      FastCheck.array(FastCheck.nat(400), { maxLength: 12 }),
+      FastCheck.integer({ min: 2, max: 40 })
+    ],
+    ([pieces, cuts, max]) => {
+      const bytes = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0))
+      let offset = 0
+      for (const piece of pieces) {
+        bytes.set(piece, offset)
+        offset += piece.length
+      }
+      const describe = (line: Line) =>
+        line.droppedBytes > 0
+          ? `too long:${line.bytes.length + line.droppedBytes}`
+          : decodeUtf8Strict(line.bytes) ?? "invalid"
+      const expected = splitAll(cut(bytes, cuts), max).map(describe)
+      const splitter = new LineSplitter(max)
+      const actual: Array<string> = []
+      for (const chunk of cut(bytes, cuts)) {
+        splitter.pushText(chunk, (text) => actual.push(text), (line) => actual.push(describe(line)))
+      }
+      splitter.end((line) => actual.push(describe(line)))
+      assert.deepStrictEqual(actual, expected)
+    }
+  )
+
   it("strips a trailing carriage return and gives an unterminated rest at the end", () => {
     const lines = splitAll([encoder.encode("one\r\ntwo")], 100)
     assert.deepStrictEqual(lines.map((line) => decodeUtf8Strict(line.bytes)), ["one", "two"])
