@@ -44,7 +44,7 @@ class AgentProcess:
         )
         self.lines = queue.Queue()
         self._stderr = []
-        self._stderr_lock = threading.Lock()
+        self._stderr_lock = threading.Condition()
         threading.Thread(target=self._pump_stdout, daemon=True).start()
         threading.Thread(target=self._pump_stderr, daemon=True).start()
 
@@ -57,11 +57,19 @@ class AgentProcess:
         for raw in iter(self.proc.stderr.readline, b""):
             with self._stderr_lock:
                 self._stderr.append(raw.decode("utf-8", "replace"))
+                self._stderr_lock.notify_all()
 
     @property
     def stderr(self):
         with self._stderr_lock:
             return "".join(self._stderr)
+
+    def wait_for_stderr(self, text, timeout=READ_TIMEOUT):
+        """stderr is read by its own thread: wait (bounded) for `text` rather than racing it."""
+        with self._stderr_lock:
+            found = self._stderr_lock.wait_for(lambda: text in "".join(self._stderr), timeout)
+        if not found:
+            raise AssertionError("%r not on stderr within %.1fs; stderr:\n%s" % (text, timeout, self.stderr))
 
     def send(self, message):
         data = message if isinstance(message, bytes) else json.dumps(message).encode("utf-8")
@@ -261,7 +269,7 @@ class ProtocolTests(AdapterTestCase):
         agent.send({"id": "doomed", "type": "cancel"})
         self.assertEqual(agent.recv()["id"], "kept")
         agent.recv_nothing_for(1.0)  # "doomed" would have answered at ~0.6 s
-        self.assertIn("fixture: cancelled 'doomed'", agent.stderr)  # the asyncio task really was cancelled
+        agent.wait_for_stderr("fixture: cancelled 'doomed'")  # the asyncio task really was cancelled
         agent.send({"id": "p", "type": "ping"})
         self.assertEqual(agent.recv()["id"], "p")
         self.assertEqual(agent.call("after", {"x": 1})["result"], {"x": 1})
@@ -321,7 +329,7 @@ class ProtocolTests(AdapterTestCase):
             "fixture: sys.stdout.write",
             "fixture: raw write to fd 1",
         ):
-            self.assertIn(text, agent.stderr)
+            agent.wait_for_stderr(text)
 
     def test_five_mib_payload_round_trips(self):
         agent = self.start(fixture("echo_agent.py"))
@@ -348,8 +356,8 @@ class ProtocolTests(AdapterTestCase):
             agent.send(line)
         self.assertEqual(agent.call("ok", {"still": "alive"})["result"], {"still": "alive"})
         self.assertIsNone(agent.proc.poll())
-        self.assertIn("not JSON", agent.stderr)
-        self.assertIn("unknown type", agent.stderr)
+        agent.wait_for_stderr("not JSON")
+        agent.wait_for_stderr("unknown type")
         self.shutdown(agent)
 
     def test_crlf_line_endings_are_accepted(self):
