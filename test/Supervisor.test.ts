@@ -14,7 +14,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as Store from "../src/Store/Store.js"
 import * as Supervisor from "../src/Supervisor.js"
-import { agentConfig, failureOf, fixture, groupMembers, TestLive } from "./support.js"
+import { agentConfig, closeableScope, failureOf, fixture, groupMembers, TestLive } from "./support.js"
 
 type Event = Supervisor.SupervisorEvent
 
@@ -56,7 +56,7 @@ describe.sequential("Supervisor", () => {
   it.scopedLive("static children start in order and stop in reverse order", () =>
     Effect.gen(function*() {
       const store = yield* Store.Store
-      const scope = yield* Scope.make()
+      const scope = yield* closeableScope
       const sup = yield* Supervisor.make({ children: [tiny("a"), tiny("b"), tiny("c")] }).pipe(Scope.extend(scope))
       assert.deepStrictEqual((yield* sup.whichChildren).map((c) => c.id), ["c", "b", "a"])
       const all = yield* pids(sup)
@@ -216,7 +216,7 @@ describe.sequential("Supervisor", () => {
   for (const strategy of ["one-for-one", "one-for-all", "rest-for-one"] as const) {
     it.scoped(`${strategy}: a burst over the intensity escalates, stopping every child`, () =>
       Effect.gen(function*() {
-        const scope = yield* Scope.make()
+        const scope = yield* closeableScope
         const sup = yield* Supervisor.make({
           strategy,
           intensity: { maxRestarts: 2, window: "10 seconds" },
@@ -337,7 +337,7 @@ describe.sequential("Supervisor", () => {
         jitter: 0,
         maxRestartAttempts: 1000
       })
-      const scope = yield* Scope.make()
+      const scope = yield* closeableScope
       const sup = yield* Supervisor.make({
         intensity: { maxRestarts: 1000, window: "1 second" },
         children: [Supervisor.agent({ id: "loop", config: { ...config, args: [...config.args!, file] } })]
@@ -428,7 +428,7 @@ describe.sequential("Supervisor", () => {
   it.scopedLive("every restart and escalation is recorded in the store", () =>
     Effect.gen(function*() {
       const store = yield* Store.Store
-      const scope = yield* Scope.make()
+      const scope = yield* closeableScope
       const sup = yield* Supervisor.make({
         name: "recorded",
         intensity: { maxRestarts: 1, window: "1 minute" },

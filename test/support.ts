@@ -15,6 +15,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -112,3 +113,13 @@ export const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
   if (Option.isNone(failure)) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
   return failure.value
 }
+
+/**
+ * A scope the test closes itself, and that is also closed when the test ends: a failed assertion before the
+ * test's own close must not leave agent processes behind.
+ */
+export const closeableScope: Effect.Effect<Scope.CloseableScope, never, Scope.Scope> = Effect.gen(function*() {
+  const scope = yield* Scope.make()
+  yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
+  return scope
+})

@@ -17,6 +17,7 @@ import * as Store from "../../src/Store/Store.js"
 import {
   adjustUntilDone,
   agentConfig,
+  closeableScope,
   drain,
   eventually,
   failureOf,
@@ -326,7 +327,7 @@ describe.sequential("AgentSupervisor", () => {
         listMetrics: hang,
         restartHistory: hang
       })
-      const scope = yield* Scope.make()
+      const scope = yield* closeableScope
       const agent = yield* AgentSupervisor.make(agentConfig("echo", { restartBackoff: 0 })).pipe(
         Effect.provide(hanging),
         Scope.extend(scope)

@@ -8,6 +8,7 @@ import * as Scope from "effect/Scope"
 import * as AgentProcess from "../../src/Agent/Process.js"
 import {
   agentConfig,
+  closeableScope,
   eventually,
   failureOf,
   fixture,
@@ -20,7 +21,7 @@ import {
 /** Starts an agent in its own scope, so a test can close it and look at what is left. */
 const startIn = (mode: string, overrides: Parameters<typeof agentConfig>[1] = {}) =>
   Effect.gen(function*() {
-    const scope = yield* Scope.make()
+    const scope = yield* closeableScope
     const agent = yield* AgentProcess.make(agentConfig(mode, overrides)).pipe(Scope.extend(scope))
     return { agent, scope }
   })
@@ -292,7 +293,7 @@ describe.sequential("AgentProcess", () => {
 
   it.scopedLive("made in an uninterruptible region (as layers are built), the agent still stops on scope close", () =>
     Effect.gen(function*() {
-      const scope = yield* Scope.make()
+      const scope = yield* closeableScope
       const agent = yield* Effect.uninterruptible(AgentProcess.make(agentConfig("echo")).pipe(Scope.extend(scope)))
       assert.strictEqual(yield* agent.request({ echo: 1 }), 1)
       yield* Scope.close(scope, Exit.void).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "hung" }))
