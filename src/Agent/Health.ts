@@ -97,7 +97,9 @@ export const heartbeat = (
 ): Effect.Effect<void> =>
   Effect.gen(function*() {
     const { heartbeatInterval, pingTimeout, unhealthyAfter } = agent.config
-    let previous = yield* ProcessTree.sample(agent.pid)
+    // The CPU baseline comes from the first beat, not from start-up: a /proc scan per start would make starting
+    // N agents cost N scans of N processes.
+    let previous: ProcessTree.Sample | undefined = undefined
     let missed = 0
     const beat = Effect.gen(function*() {
       const result = yield* Effect.either(check(agent, previous, pingTimeout))
