@@ -303,6 +303,7 @@ describe.sequential("Supervisor", () => {
       const sup = yield* Supervisor.make({ intensity: { maxRestarts: 10, window: "10 seconds" } })
       const reasonOf = <A>(effect: Effect.Effect<A, { readonly _tag: string; readonly reason?: unknown }>) =>
         Effect.map(Effect.flip(effect), (e) => e._tag === "SupervisorChildError" ? e.reason : e._tag)
+      const events = yield* sup.subscribe
       yield* sup.startChild(echo("a", { restartBackoff: "1 minute", jitter: 0 }))
       assert.strictEqual(yield* reasonOf(sup.startChild(echo("a"))), "already_started")
       assert.strictEqual(yield* reasonOf(sup.restartChild("a")), "running")
@@ -311,7 +312,7 @@ describe.sequential("Supervisor", () => {
       assert.strictEqual(yield* reasonOf(sup.startChild(echo("a"))), "already_present")
       yield* sup.restartChild("a")
       yield* crash(sup, "a")
-      yield* Effect.yieldNow().pipe(Effect.repeatN(50))
+      yield* until(events, (e) => e._tag === "RestartScheduled" && e.record.child === "a")
       assert.deepStrictEqual((yield* sup.whichChildren).map((c) => c.state), ["RESTARTING"])
       assert.strictEqual(yield* reasonOf(sup.restartChild("a")), "restarting")
       assert.strictEqual(yield* reasonOf(sup.deleteChild("a")), "restarting")
@@ -393,10 +394,16 @@ describe.sequential("Supervisor", () => {
         autoShutdown: "all-significant",
         children: [significant("x"), significant("y")]
       })
+      const events = yield* sup.subscribe
       yield* crash(sup, "x", 0)
-      assert.isTrue(Option.isNone(yield* sup.await.pipe(Effect.timeout("200 millis"), Effect.option)))
+      yield* until(events, (e) => e._tag === "ChildExited" && e.child === "x")
+      // The exit is decided under the supervisor's lock, which startChild takes after it: the decision is made.
+      yield* sup.startChild(tiny("bystander"))
+      const states = Object.fromEntries((yield* sup.whichChildren).map((c) => [c.id, c.state]))
+      assert.deepStrictEqual(states, { bystander: "RUNNING", x: "STOPPED", y: "RUNNING" })
       yield* crash(sup, "y", 0)
       yield* sup.await
+      assert.deepStrictEqual((yield* sup.whichChildren).map((c) => c.state), ["STOPPED", "STOPPED", "STOPPED"])
     }).pipe(Effect.provide(TestLive)))
 
   it.scopedLive("shutdown \"brutal-kill\" stops a child with SIGKILL at once, without the graceful phases", () =>
