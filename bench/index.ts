@@ -47,15 +47,16 @@ const cpuMicros = () => {
   return usage.user + usage.system
 }
 
-interface Measurement {
-  readonly p50_us: number
-  readonly p99_us: number
-  readonly throughput_per_s: number
-  readonly cpu_us_per_request: number
+// ---- baseline: bare child_process ----
+
+/** The bare client: a Map of ids to promise resolvers, one write per request, no library. */
+interface BareClient {
+  /** Resolves with its own round-trip time in microseconds (timed inside, without any Effect around it). */
+  readonly request: () => Promise<number>
+  readonly close: () => Promise<void>
 }
 
-// ---- baseline: bare child_process ----
-const baseline = async (): Promise<Measurement> => {
+const bareClient = async (): Promise<BareClient> => {
   const child = spawn(process.execPath, [nodeAdapter, nodeEcho], { stdio: ["pipe", "pipe", "inherit"] })
   const pending = new Map<string, () => void>()
   let ready: () => void = () => {}
@@ -78,59 +79,49 @@ const baseline = async (): Promise<Measurement> => {
   })
   await readyPromise
   let id = 0
-  const request = () =>
-    new Promise<void>((resolve) => {
-      const key = String(++id)
-      pending.set(key, resolve)
-      child.stdin.write(JSON.stringify({ id: key, type: "task", payload }) + "\n")
-    })
-  const result = await measureAsync(request)
-  child.stdin.end(JSON.stringify({ type: "shutdown" }) + "\n")
-  await new Promise((resolve) => child.once("exit", resolve))
-  return result
+  return {
+    request: () =>
+      new Promise<number>((resolve) => {
+        const start = performance.now()
+        const key = String(++id)
+        pending.set(key, () => resolve((performance.now() - start) * 1000))
+        child.stdin.write(JSON.stringify({ id: key, type: "task", payload }) + "\n")
+      }),
+    close: async () => {
+      child.stdin.end(JSON.stringify({ type: "shutdown" }) + "\n")
+      await new Promise((resolve) => child.once("exit", resolve))
+    }
+  }
 }
 
-const measureAsync = async (request: () => Promise<void>): Promise<Measurement> => {
-  for (let i = 0; i < 500; i++) await request()
-  const latencies: Array<number> = []
-  for (let i = 0; i < SEQUENTIAL; i++) {
-    const start = performance.now()
-    await request()
-    latencies.push((performance.now() - start) * 1000)
-  }
-  latencies.sort((a, b) => a - b)
+interface Throughput {
+  readonly throughput_per_s: number
+  readonly cpu_us_per_request: number
+}
+
+const bareThroughput = async (client: BareClient): Promise<Throughput> => {
   const cpuBefore = cpuMicros()
   const start = performance.now()
   let sent = 0
   const worker = async () => {
     while (sent < PIPELINED) {
       sent++
-      await request()
+      await client.request()
     }
   }
   await Promise.all(Array.from({ length: IN_FLIGHT }, worker))
   const seconds = (performance.now() - start) / 1000
   return {
-    p50_us: round(quantile(latencies, 0.5), 1),
-    p99_us: round(quantile(latencies, 0.99), 1),
     throughput_per_s: Math.round(PIPELINED / seconds),
     cpu_us_per_request: round((cpuMicros() - cpuBefore) / PIPELINED, 2)
   }
 }
 
 // ---- library: AgentProcess ----
-const throughAgentProcess = (command: string, args: Array<string>, count: number, sequential: number) =>
-  Effect.scoped(Effect.gen(function*() {
-    const agent = yield* AgentProcess.make({ name: "bench", command, args, maxInFlight: IN_FLIGHT })
+
+const libraryThroughput = (agent: AgentProcess.AgentProcess, count: number) =>
+  Effect.gen(function*() {
     const request = agent.request(payload)
-    for (let i = 0; i < 500; i++) yield* request
-    const latencies: Array<number> = []
-    for (let i = 0; i < sequential; i++) {
-      const start = performance.now()
-      yield* request
-      latencies.push((performance.now() - start) * 1000)
-    }
-    latencies.sort((a, b) => a - b)
     const cpuBefore = cpuMicros()
     const start = performance.now()
     // 256 long-lived callers, each sending its next request when the last is answered: the baseline's shape,
@@ -140,12 +131,51 @@ const throughAgentProcess = (command: string, args: Array<string>, count: number
     yield* Effect.all(Array.from({ length: IN_FLIGHT }, () => worker), { concurrency: "unbounded", discard: true })
     const seconds = (performance.now() - start) / 1000
     return {
-      p50_us: round(quantile(latencies, 0.5), 1),
-      p99_us: round(quantile(latencies, 0.99), 1),
       throughput_per_s: Math.round(count / seconds),
       cpu_us_per_request: round((cpuMicros() - cpuBefore) / count, 2)
-    } satisfies Measurement
-  }))
+    } satisfies Throughput
+  })
+
+const percentiles = (micros: Array<number>) => {
+  micros.sort((a, b) => a - b)
+  return { p50_us: round(quantile(micros, 0.5), 1), p99_us: round(quantile(micros, 0.99), 1) }
+}
+
+/**
+ * Sequential round trips, one bare request then one library request, turn by turn, from this one process to
+ * two agents of the same kind. Measured apart, each side's p50 swings between about 30 and 60 µs from one run to
+ * the next (where the scheduler happens to place the two processes of a pair, same core or not); interleaved,
+ * both sides see the same moments of the machine and the ratio holds still.
+ */
+const interleavedLatency = (client: BareClient, agent: AgentProcess.AgentProcess, count: number) =>
+  Effect.gen(function*() {
+    const request = agent.request(payload)
+    const bare = Effect.promise(client.request)
+    for (let i = 0; i < 500; i++) {
+      yield* bare
+      yield* request
+    }
+    const bareMicros: Array<number> = []
+    const libraryMicros: Array<number> = []
+    for (let i = 0; i < count; i++) {
+      bareMicros.push(yield* bare)
+      const start = performance.now()
+      yield* request
+      libraryMicros.push((performance.now() - start) * 1000)
+    }
+    return { baseline: percentiles(bareMicros), library: percentiles(libraryMicros) }
+  })
+
+/** A library agent for the measurements, in its own scope. */
+const withAgent = <A, E>(
+  command: string,
+  args: Array<string>,
+  use: (agent: AgentProcess.AgentProcess) => Effect.Effect<A, E>
+) =>
+  Effect.scoped(Effect.flatMap(
+    AgentProcess.make({ name: "bench", command, args, maxInFlight: IN_FLIGHT }),
+    (agent) => Effect.andThen(Effect.forEach(Array.from({ length: 500 }), () => agent.request(payload)), use(agent))
+  ))
 
 const spawnToReady = (command: string, args: Array<string>) =>
   Effect.gen(function*() {
@@ -326,22 +356,39 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
 const main = Effect.gen(function*() {
-  // Baseline and library alternate, round after round, and the ratios are taken per round: on a shared machine
-  // the baseline alone swings by 2x between minutes, so only same-round ratios compare like with like.
-  const rounds: Array<{ readonly base: Measurement; readonly library: Measurement }> = []
+  const client = yield* Effect.acquireRelease(Effect.promise(bareClient), (client) => Effect.promise(client.close))
+  const agent = yield* AgentProcess.make({
+    name: "bench",
+    command: process.execPath,
+    args: [nodeAdapter, nodeEcho],
+    maxInFlight: IN_FLIGHT
+  })
+  const latency = yield* interleavedLatency(client, agent, SEQUENTIAL)
+  // Throughput: baseline and library alternate, round after round, and the ratios are taken per round: on a
+  // shared machine the baseline alone swings by 2x between minutes, so only same-round ratios compare like with
+  // like.
+  const rounds: Array<{ readonly base: Throughput; readonly library: Throughput }> = []
   for (let i = 0; i < ROUNDS; i++) {
-    const base = yield* Effect.promise(baseline)
-    const library = yield* throughAgentProcess(process.execPath, [nodeAdapter, nodeEcho], PIPELINED, SEQUENTIAL)
+    const base = yield* Effect.promise(() => bareThroughput(client))
+    const library = yield* libraryThroughput(agent, PIPELINED)
     rounds.push({ base, library })
   }
-  const ratiosOf = ({ base, library }: (typeof rounds)[number]) => ({
-    p50_latency_vs_baseline: round(library.p50_us / base.p50_us, 2),
+  const perRound = rounds.map(({ base, library }) => ({
     throughput_vs_baseline: round(library.throughput_per_s / base.throughput_per_s, 2),
     cpu_per_request_vs_baseline: round(library.cpu_us_per_request / base.cpu_us_per_request, 2)
-  })
-  const perRound = rounds.map(ratiosOf)
+  }))
   const { base, library } = rounds[rounds.length - 1]
-  const python = yield* throughAgentProcess("python3", [pythonAdapter, pythonEcho], Math.min(PIPELINED, 20_000), 1000)
+  const python = yield* withAgent("python3", [pythonAdapter, pythonEcho], (agent) =>
+    Effect.gen(function*() {
+      const micros: Array<number> = []
+      const request = agent.request(payload)
+      for (let i = 0; i < 1000; i++) {
+        const start = performance.now()
+        yield* request
+        micros.push((performance.now() - start) * 1000)
+      }
+      return { ...percentiles(micros), ...(yield* libraryThroughput(agent, Math.min(PIPELINED, 20_000))) }
+    }))
   const spawnNode = yield* spawnToReady(process.execPath, [nodeAdapter, nodeEcho])
   const spawnPython = yield* spawnToReady("python3", [pythonAdapter, pythonEcho])
   const stores = yield* storeBench
@@ -351,12 +398,13 @@ const main = Effect.gen(function*() {
     machine: { node: process.version, cpus: os.cpus().length },
     settings: { sequential: SEQUENTIAL, pipelined: PIPELINED, in_flight: IN_FLIGHT, payload },
     rounds: ROUNDS,
-    baseline_child_process_node_adapter: base,
-    agent_process_node_adapter: library,
+    latency: "sequential, one bare request and one library request in turn (interleaved), p50 of each",
+    baseline_child_process_node_adapter: { ...latency.baseline, ...base },
+    agent_process_node_adapter: { ...latency.library, ...library },
     agent_process_python_adapter: python,
     spawn: { node: spawnNode, python: spawnPython },
     ratios: {
-      p50_latency_vs_baseline: median(perRound.map((r) => r.p50_latency_vs_baseline)),
+      p50_latency_vs_baseline: round(latency.library.p50_us / latency.baseline.p50_us, 2),
       throughput_vs_baseline: median(perRound.map((r) => r.throughput_vs_baseline)),
       cpu_per_request_vs_baseline: median(perRound.map((r) => r.cpu_per_request_vs_baseline))
     },
@@ -369,7 +417,9 @@ const main = Effect.gen(function*() {
   console.log(JSON.stringify(report, null, 2))
 })
 
-Effect.runPromise(main.pipe(Effect.provide(NodeContext.layer), Logger.withMinimumLogLevel(LogLevel.Error))).catch(
+Effect.runPromise(
+  main.pipe(Effect.scoped, Effect.provide(NodeContext.layer), Logger.withMinimumLogLevel(LogLevel.Error))
+).catch(
   (error) => {
     console.error(error)
     process.exit(1)

@@ -242,6 +242,22 @@ describe.sequential("AgentProcess", () => {
       yield* eventually("the request is in flight", () => Effect.runSync(agent.stats).inFlight === 1)
       yield* Fiber.interrupt(fiber)
       assert.strictEqual((yield* agent.stats).inFlight, 0)
+      // and the agent is told to stop working on it
+      yield* eventually("the agent got a cancel", () =>
+        Effect.runSync(agent.recentStderr).some((line) => /\[echo\] cancel \d+/.test(line)))
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("a caller interrupted by a timeout of its own (Effect.timeout) cancels its request too", () =>
+    Effect.gen(function*() {
+      const agent = yield* AgentProcess.make(agentConfig("echo"))
+      const result = yield* agent.request({ sleep: 60_000 }).pipe(Effect.timeoutOption("50 millis"))
+      assert.isTrue(Option.isNone(result))
+      assert.strictEqual((yield* agent.stats).inFlight, 0)
+      yield* eventually(
+        "the agent got a cancel",
+        () => Effect.runSync(agent.recentStderr).some((line) => /\[echo\] cancel \d+/.test(line))
+      )
+      assert.strictEqual(yield* agent.request({ echo: "still serving" }), "still serving")
     }).pipe(Effect.provide(TestLive)))
 
   it.scopedLive("maxInFlight bounds concurrent requests; the others wait their turn", () =>

@@ -3,7 +3,10 @@
  *
  * The writer is woken by resuming its `Effect.async` directly (a doorbell), not through a `Queue`: a queue
  * hand-off between two fibers costs about 10 µs per hop here against about 2 µs for a direct resume, and it
- * sits on every sequential request's path. Lines sent while the writer is busy are joined into one write.
+ * sits on every sequential request's path. Lines sent while the writer is busy are joined into writes of about
+ * `BATCH_CHARS`: one write per line costs a system call each, while one write of everything waiting makes the
+ * agent wait for the whole batch before it can start (measured: about 30% more throughput with 4 KiB writes
+ * than with unbounded ones, at 256 requests in flight).
  *
  * @internal
  */
@@ -23,6 +26,9 @@ export interface Outbox {
   /** The bytes to write, batch by batch, ending after `end`. */
   readonly stream: Stream.Stream<Uint8Array>
 }
+
+/** Lines are joined into one write until it holds at least this many characters (a line is never split). */
+const BATCH_CHARS = 4096
 
 /** @internal */
 export const make = (): Outbox => {
@@ -46,9 +52,12 @@ export const make = (): Outbox => {
 
   const nextBatch = (): Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<never>> => {
     if (lines.length > 0) {
-      const text = lines.length === 1 ? lines[0] : lines.join("")
-      lines = []
-      return Effect.succeed(Chunk.of(Buffer.from(text, "utf8")))
+      let count = 1
+      let chars = lines[0].length
+      while (count < lines.length && chars < BATCH_CHARS) chars += lines[count++].length
+      const batch = count === lines.length ? lines : lines.splice(0, count)
+      if (batch === lines) lines = []
+      return Effect.succeed(Chunk.of(Buffer.from(batch.length === 1 ? batch[0] : batch.join(""), "utf8")))
     }
     if (ended) return Effect.fail(Option.none())
     return Effect.flatMap(waitForLines, nextBatch)
