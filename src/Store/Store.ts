@@ -17,8 +17,8 @@ import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import { type ConfigError, StoreError } from "../Errors.js"
 import * as Memory from "./Memory.js"
-import * as Pg from "./Pg.js"
-import * as Sqlite from "./Sqlite.js"
+import type * as Pg from "./Pg.js"
+import type * as Sqlite from "./Sqlite.js"
 
 /**
  * The latest known state of one agent (one record per agent: a new one replaces the old).
@@ -311,6 +311,11 @@ export const resilient = (store: Store["Type"], options?: ResilientOptions): Res
   }
 }
 
+// The SQL backends are loaded when their layer is built: an application on the memory store never loads a
+// database driver (they add a native module and about 60 ms to the start-up).
+const loadSqlite = Effect.promise(() => import("./Sqlite.js"))
+const loadPg = Effect.promise(() => import("./Pg.js"))
+
 /**
  * The SQLite store on `filename` (see `Store/Sqlite.ts`): survives restarts of the application, needs no server.
  *
@@ -321,7 +326,8 @@ export const resilient = (store: Store["Type"], options?: ResilientOptions): Res
  * const StoreLive = Store.layerSqlite({ filename: "agents.sqlite", maxMetrics: 50_000, maxMetricAge: "3 days" })
  * ```
  */
-export const layerSqlite = (options: Sqlite.SqliteOptions): Layer.Layer<Store, ConfigError> => Sqlite.layer(options)
+export const layerSqlite = (options: Sqlite.SqliteOptions): Layer.Layer<Store, ConfigError> =>
+  Layer.unwrapEffect(Effect.map(loadSqlite, (sqlite) => sqlite.layer(options)))
 
 /**
  * The SQLite store with its options read from `Config`.
@@ -331,7 +337,8 @@ export const layerSqlite = (options: Sqlite.SqliteOptions): Layer.Layer<Store, C
  */
 export const layerSqliteConfig = (
   config: Config.Config.Wrap<Sqlite.SqliteOptions>
-): Layer.Layer<Store, ConfigError | ConfigErrorEffect.ConfigError> => Sqlite.layerConfig(config)
+): Layer.Layer<Store, ConfigError | ConfigErrorEffect.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(loadSqlite, (sqlite) => sqlite.layerConfig(config)))
 
 /**
  * The PostgreSQL store (see `Store/Pg.ts`): connects on first use, so the application starts while the server is
@@ -344,7 +351,8 @@ export const layerSqliteConfig = (
  * const StoreLive = Store.layerPg({ url: Redacted.make("postgres://app@db:5432/agents") })
  * ```
  */
-export const layerPg = (options: Pg.PgOptions): Layer.Layer<Store, ConfigError> => Pg.layer(options)
+export const layerPg = (options: Pg.PgOptions): Layer.Layer<Store, ConfigError> =>
+  Layer.unwrapEffect(Effect.map(loadPg, (pg) => pg.layer(options)))
 
 /**
  * The PostgreSQL store with its options read from `Config`.
@@ -358,7 +366,8 @@ export const layerPg = (options: Pg.PgOptions): Layer.Layer<Store, ConfigError> 
  */
 export const layerPgConfig = (
   config: Config.Config.Wrap<Pg.PgOptions>
-): Layer.Layer<Store, ConfigError | ConfigErrorEffect.ConfigError> => Pg.layerConfig(config)
+): Layer.Layer<Store, ConfigError | ConfigErrorEffect.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(loadPg, (pg) => pg.layerConfig(config)))
 
 /**
  * What a store remembers of one agent from earlier runs of the application.
