@@ -395,7 +395,10 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
         const entries = [...pending.values()]
         pending.clear()
         waiting.length = 0
-        for (const entry of entries) entry.resume(Effect.fail(error))
+        for (const entry of entries) {
+          entry.caller.removeObserver(entry.onCallerExit)
+          entry.resume(Effect.fail(error))
+        }
         yield* Deferred.succeed(exitDeferred, info)
         if (!info.requested) {
           yield* Effect.logWarning(`agent exited unexpectedly: ${error.message}`)

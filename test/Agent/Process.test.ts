@@ -108,6 +108,23 @@ describe.sequential("AgentProcess", () => {
       yield* assertGroupGone(agent.pid)
     }).pipe(Effect.provide(TestLive)))
 
+  it.scopedLive("a caller that outlives its agent keeps no hold on it: answered, timed out or crashed", () =>
+    Effect.gen(function*() {
+      // The request path observes its caller's fiber (to see an interruption); every way a request ends must
+      // take that observer off again, or a long-lived caller would keep every dead incarnation alive.
+      const observers = Effect.withFiberRuntime((fiber) =>
+        Effect.succeed((fiber as unknown as { readonly _observers: ReadonlyArray<unknown> })._observers.length)
+      )
+      const before = yield* observers
+      const agent = yield* AgentProcess.make(agentConfig("echo"))
+      yield* agent.request({ echo: 1 })
+      yield* agent.ping()
+      yield* Effect.exit(agent.request({ sleep: 60_000 }, { timeout: "20 millis" }))
+      assert.strictEqual(yield* observers, before)
+      assert.strictEqual(failureOf(yield* Effect.exit(agent.request({ crash: 3 })))._tag, "AgentCrashError")
+      assert.strictEqual(yield* observers, before)
+    }).pipe(Effect.provide(TestLive)))
+
   it.scopedLive("killed by a signal: the crash names the signal", () =>
     Effect.gen(function*() {
       const agent = yield* AgentProcess.make(agentConfig("echo"))
