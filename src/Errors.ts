@@ -343,7 +343,15 @@ export class SupervisorChildError
       supervisor: Schema.String,
       child: Schema.String,
       operation: Schema.String,
-      reason: Schema.Literal("already_present", "already_started", "running", "restarting", "not_found", "not_an_agent")
+      reason: Schema.Literal(
+        "already_present",
+        "already_started",
+        "running",
+        "restarting",
+        "not_found",
+        "not_an_agent",
+        "supervisor_stopped"
+      )
     }
   )
 {
@@ -368,6 +376,9 @@ export class SupervisorChildError
         return "Check the id against whichChildren."
       case "not_an_agent":
         return "Route calls to agent children; a nested supervisor has no callback."
+      case "supervisor_stopped":
+        return "The supervisor escalated or shut itself down (see its await): start a new supervisor, or let its " +
+          "parent restart it."
     }
   }
 }

@@ -593,7 +593,10 @@ const makeInstance = (
         if (fiber === undefined) return
         const shared = children.some((c) => c !== child && c.pending === fiber)
         if (shared) {
+          // The group's restart goes on for the others; if it is starting this child now, stopping the agent
+          // ends that start at once instead of at its startupTimeout.
           child.skip = true
+          if (child.runtime?._tag === "Agent") yield* child.runtime.agent.stop
         } else {
           child.pending = undefined
           yield* Fiber.interrupt(fiber)
@@ -653,12 +656,8 @@ const makeInstance = (
             if (child.runtime?._tag === "Supervisor") yield* stopRuntime(child, "shutdown")
             const set = affectedSet(child)
             // A group restart subsumes restarts already pending for its members: counted once.
-            for (const member of set) {
-              const fiber = member.pending
-              member.pending = undefined
-              member.skip = false
-              if (fiber !== undefined) yield* Fiber.interrupt(fiber)
-            }
+            for (const member of set) member.skip = false
+            yield* interruptPending(set)
             const kept: Array<Child> = []
             for (const member of [...set].reverse()) {
               if (member === child) {
@@ -711,30 +710,58 @@ const makeInstance = (
     const reasonOf = (exit: ChildExitInfo): AgentSupervisor.ExitReason =>
       exit.reason === "heartbeat" || exit.reason === "start_failed" ? exit.reason : "exit"
 
-    /** Starts the affected set again in start order; a start that fails is an abnormal exit of that child. */
+    /** The fiber running this effect: a restart must not interrupt itself when it cancels pending restarts. */
+    const currentFiber = Effect.withFiberRuntime<Fiber.RuntimeFiber<unknown, unknown>>((fiber) => Effect.succeed(fiber))
+
+    /** Interrupts the pending restart of each child (all of them, or one set), except the running fiber. */
+    const interruptPending = (members: ReadonlyArray<Child>) =>
+      Effect.gen(function*() {
+        const self = yield* currentFiber
+        for (const member of members) {
+          const fiber = member.pending
+          member.pending = undefined
+          if (fiber !== undefined && fiber !== self) yield* Fiber.interrupt(fiber)
+        }
+      })
+
+    /**
+     * Starts the affected set again in start order; a start that fails is an abnormal exit of that child. Each
+     * member keeps this fiber as its `pending` restart until its own start is over, so that `terminateChild` and
+     * shutdown can interrupt a start that hangs.
+     */
     const runRestart = (set: ReadonlyArray<Child>, crashed: Child): Effect.Effect<void> =>
       Effect.gen(function*() {
-        for (const member of set) member.pending = undefined
+        const self = yield* currentFiber
         if (terminating) return
         for (const member of set) {
-          if (!children.includes(member)) continue
+          if (!children.includes(member) || member.pending !== self) continue
           if (member.skip) {
             member.skip = false
+            member.pending = undefined
             continue
           }
           const runtime = member.runtime
           const restart = member === crashed && runtime?._tag === "Agent" && runtime.controls !== undefined
             ? runtime.controls.restartNow.pipe(
               Effect.catchTag("AgentStoppedError", () =>
-                // Stopped by hand in the meantime: start it as a stopped child would be.
-                startRuntime(member))
+                // Stopped by hand in the meantime: start it as a stopped child would be, unless it is being
+                // terminated.
+                member.skip ? Effect.void : startRuntime(member))
             )
             : startRuntime(member)
           const result = yield* Effect.either(restart)
+          member.pending = undefined
+          if (member.skip) {
+            // terminateChild stopped it while it was starting: it is the terminator's now.
+            member.skip = false
+            continue
+          }
           member.status = "running"
           if (result._tag === "Left") {
             yield* decideExit(member, { exitClass: "abnormal", reason: "start_failed", uptimeMillis: 0 })
-            return
+            // A new restart took over the rest of the set, or the supervisor is going down: done here. After a
+            // decision that parks or stops the failed child, the rest of the set still starts.
+            if (terminating) return
           }
         }
       })
@@ -742,11 +769,7 @@ const makeInstance = (
     const stopAll = (why: "shutdown" | "escalation") =>
       Effect.gen(function*() {
         terminating = true
-        for (const child of children) {
-          const fiber = child.pending
-          child.pending = undefined
-          if (fiber !== undefined) yield* Fiber.interrupt(fiber)
-        }
+        yield* interruptPending(children)
         for (const child of [...children].reverse()) {
           yield* stopRuntime(child, why)
           child.status = "stopped"
@@ -790,6 +813,7 @@ const makeInstance = (
 
     const addChild = (childSpec: ChildSpec): Effect.Effect<void, StartError | SupervisorChildError> =>
       Effect.gen(function*() {
+        if (terminating) return yield* Effect.fail(childError(childSpec.id, "start", "supervisor_stopped"))
         const existing = find(childSpec.id)
         if (existing !== undefined) {
           return yield* Effect.fail(
@@ -834,6 +858,7 @@ const makeInstance = (
 
     const restartChild = (id: string) =>
       locked(Effect.gen(function*() {
+        if (terminating) return yield* Effect.fail(childError(id, "restart", "supervisor_stopped"))
         const child = find(id)
         if (child === undefined) return yield* Effect.fail(childError(id, "restart", "not_found"))
         if (child.status !== "stopped") return yield* Effect.fail(childError(id, "restart", child.status))
@@ -909,11 +934,7 @@ const makeInstance = (
       Effect.gen(function*() {
         // Interrupt pending restarts first, without the lock: one may hold it while a start hangs.
         terminating = true
-        for (const child of children) {
-          const fiber = child.pending
-          child.pending = undefined
-          if (fiber !== undefined) yield* Fiber.interrupt(fiber)
-        }
+        yield* interruptPending(children)
         yield* locked(stopAll("shutdown"))
         yield* Deferred.succeed(done, void 0)
         yield* PubSub.shutdown(events)

@@ -46,6 +46,22 @@ const until = (queue: Queue.Dequeue<Event>, match: (event: Event) => boolean) =>
 const isRunning = (child: string) => (e: Event) =>
   e._tag === "Agent" && e.child === child && e.event._tag === "StateChanged" && e.event.to === "RUNNING"
 
+const isStarting = (child: string) => (e: Event) =>
+  e._tag === "Agent" && e.child === child && e.event._tag === "StateChanged" && e.event.to === "STARTING"
+
+/** A file whose presence lets an agent start (created here; the test removes it to break the agent). */
+const switchFile = () => {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "sup-switch-")), "ok")
+  fs.writeFileSync(file, "")
+  return file
+}
+
+/** An agent that starts while `file` exists and, without it, hangs before ready for its whole startupTimeout. */
+const hangingUnless = (id: string, file: string) => {
+  const config = agentConfig("no-ready-unless", { name: id, restartBackoff: 0, startupTimeout: "1 minute" })
+  return Supervisor.agent({ id, config: { ...config, args: [...config.args!, file] } })
+}
+
 const startsIn = (events: ReadonlyArray<Event>) =>
   events.flatMap((e) =>
     e._tag === "Agent" && e.event._tag === "StateChanged" && e.event.to === "STARTING" ? [e.child] : []
@@ -364,6 +380,104 @@ describe.sequential("Supervisor", () => {
       yield* crash(sup, "loop")
       yield* until(events, scheduled(1))
       yield* Scope.close(scope, Exit.void)
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("terminateChild ends a restart whose start hangs, without waiting for startupTimeout", () =>
+    Effect.gen(function*() {
+      const file = switchFile()
+      const sup = yield* Supervisor.make({
+        intensity: { maxRestarts: 10, window: "1 minute" },
+        children: [hangingUnless("h", file)]
+      })
+      const events = yield* sup.subscribe
+      fs.rmSync(file)
+      yield* crash(sup, "h")
+      yield* until(events, isStarting("h"))
+      yield* sup.terminateChild("h").pipe(
+        Effect.timeoutFail({
+          duration: "15 seconds",
+          onTimeout: () => new Error("terminateChild waited for the start")
+        })
+      )
+      assert.deepStrictEqual((yield* sup.whichChildren).map((c) => c.state), ["STOPPED"])
+      // the spec is kept: once the agent can start, a manual restart brings it back
+      fs.writeFileSync(file, "")
+      yield* sup.restartChild("h")
+      assert.strictEqual(yield* sup.call("h", { echo: "back" }), "back")
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("one-for-all: terminateChild ends a hanging start inside a group restart; the others start", () =>
+    Effect.gen(function*() {
+      const file = switchFile()
+      const sup = yield* Supervisor.make({
+        strategy: "one-for-all",
+        intensity: { maxRestarts: 10, window: "1 minute" },
+        children: [hangingUnless("h", file), echo("b")]
+      })
+      const events = yield* sup.subscribe
+      fs.rmSync(file)
+      yield* crash(sup, "b")
+      yield* until(events, isStarting("h"))
+      yield* sup.terminateChild("h").pipe(
+        Effect.timeoutFail({
+          duration: "15 seconds",
+          onTimeout: () => new Error("terminateChild waited for the start")
+        })
+      )
+      yield* until(events, isRunning("b"))
+      const states = Object.fromEntries((yield* sup.whichChildren).map((c) => [c.id, c.state]))
+      assert.deepStrictEqual(states, { h: "STOPPED", b: "RUNNING" })
+      assert.strictEqual(yield* sup.call("b", { echo: "fine" }), "fine")
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("shutdown ends a restart whose start hangs, without waiting for startupTimeout", () =>
+    Effect.gen(function*() {
+      const file = switchFile()
+      const scope = yield* closeableScope
+      const sup = yield* Supervisor.make({ children: [hangingUnless("h", file)] }).pipe(Scope.extend(scope))
+      const events = yield* sup.subscribe
+      fs.rmSync(file)
+      yield* crash(sup, "h")
+      yield* until(events, isStarting("h"))
+      yield* Scope.close(scope, Exit.void).pipe(
+        Effect.timeoutFail({ duration: "15 seconds", onTimeout: () => new Error("shutdown waited for the start") })
+      )
+      assert.deepStrictEqual((yield* sup.whichChildren).map((c) => c.state), ["STOPPED"])
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("one-for-all: a member whose restart fails and is parked does not strand the rest of the group", () =>
+    Effect.gen(function*() {
+      const file = switchFile()
+      const config = agentConfig("fail-start-unless", { name: "x", restartBackoff: 0, maxRestartAttempts: 0 })
+      const sup = yield* Supervisor.make({
+        strategy: "one-for-all",
+        intensity: { maxRestarts: 10, window: "1 minute" },
+        children: [Supervisor.agent({ id: "x", config: { ...config, args: [...config.args!, file] } }), echo("y")]
+      })
+      const events = yield* sup.subscribe
+      fs.rmSync(file)
+      yield* crash(sup, "y")
+      const seen = yield* until(events, isRunning("y"))
+      assert.isTrue(seen.some((e) => e._tag === "ChildParked" && e.child === "x"))
+      const states = Object.fromEntries((yield* sup.whichChildren).map((c) => [c.id, c.state]))
+      assert.deepStrictEqual(states, { x: "STOPPED", y: "RUNNING" }) // parked: kept, restarted only by hand
+      assert.strictEqual(yield* sup.call("y", { echo: "served" }), "served")
+      assert.deepStrictEqual(yield* sup.countChildren, { specs: 2, active: 1, supervisors: 0, workers: 2 })
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("a supervisor that escalated refuses new and restarted children (OTP's noproc)", () =>
+    Effect.gen(function*() {
+      const sup = yield* Supervisor.make({ intensity: { maxRestarts: 0, window: "1 minute" }, children: [echo("a")] })
+      yield* crash(sup, "a")
+      assert.strictEqual(failureOf(yield* Effect.exit(sup.await))._tag, "SupervisorIntensityError")
+      for (const op of [sup.startChild(echo("late")), sup.restartChild("a")]) {
+        const error = failureOf(yield* Effect.exit(op))
+        assert.deepStrictEqual(
+          [error._tag, error._tag === "SupervisorChildError" ? error.reason : undefined],
+          ["SupervisorChildError", "supervisor_stopped"]
+        )
+      }
+      assert.deepStrictEqual((yield* sup.whichChildren).map((c) => c.id), ["a"])
     }).pipe(Effect.provide(TestLive)))
 
   it.scopedLive("significant children: any-significant shuts the supervisor down when one ends", () =>
