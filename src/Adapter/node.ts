@@ -214,20 +214,22 @@ class Task implements TaskContext {
     return task.#settled
   }
 
-  /** Aborts the signal; the outcome will not be sent. */
+  /** Aborts the signal; the outcome will not be sent, and a drain no longer waits for it (as in Python). */
   static cancel(task: Task): void {
     if (task.#cancelled) return
     task.#cancelled = true
+    forget(task)
     const controller = task.#controller
     // Abort listeners are the user's code: run them as the task, so that one that throws fails only this task
     if (controller !== undefined) taskStorage.run(task, () => controller.abort())
+    finishIfDrained()
   }
 
   /** Ends the task with its result. */
   static succeed(task: Task, result: unknown): void {
     if (task.#settled) return
     task.#settled = true
-    tasks.delete(task.id)
+    forget(task)
     if (!task.#cancelled) send(okLine(task.id, result))
     finishIfDrained()
   }
@@ -236,10 +238,15 @@ class Task implements TaskContext {
   static fail(task: Task, error: unknown): void {
     if (task.#settled) return
     task.#settled = true
-    tasks.delete(task.id)
+    forget(task)
     if (!task.#cancelled) send(errorLine(task.id, describeError(error)))
     finishIfDrained()
   }
+}
+
+/** Takes a task out of the ones in flight (only itself: a later task may reuse the id of a cancelled one). */
+const forget = (task: Task): void => {
+  if (tasks.get(task.id) === task) tasks.delete(task.id)
 }
 
 /** Calls the user's function for one task. */

@@ -135,6 +135,7 @@ type Resume = (effect: Effect.Effect<unknown, RequestError>) => void
 interface Pending {
   readonly resume: Resume
   /** The caller's fiber, observed so that a caller that is interrupted (and so ends) cancels its request. */
+  readonly id: string
   readonly caller: Fiber.RuntimeFiber<unknown, unknown>
   readonly onCallerExit: () => void
   readonly limited: boolean
@@ -291,7 +292,7 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
       logs.push(Effect.logInfo(`agent stdout (not a protocol message): ${text.slice(0, 500)}`))
       return
     }
-    if ("status" in message) {
+    if (Message.isResponse(message)) {
       const entry = pending.get(message.id)
       if (entry === undefined || !entry.sent) {
         counters.lateResponses++
@@ -392,13 +393,7 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
         const info: ExitInfo = { pid, exitCode, signal, requested: stopping, at: yield* Clock.currentTimeMillis }
         exited = info
         const error = exitError(info)
-        const entries = [...pending.values()]
-        pending.clear()
-        waiting.length = 0
-        for (const entry of entries) {
-          entry.caller.removeObserver(entry.onCallerExit)
-          entry.resume(Effect.fail(error))
-        }
+        failAll(error)
         yield* Deferred.succeed(exitDeferred, info)
         if (!info.requested) {
           yield* Effect.logWarning(`agent exited unexpectedly: ${error.message}`)
@@ -410,6 +405,18 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
   )
 
   // ---- requests: correlation, the maxInFlight window and timeouts, all without a fiber per request ----
+  /** Fails every request in flight or waiting for a slot (the process exited, or is being stopped). */
+  const failAll = (error: RequestError) => {
+    const entries = [...pending.values()]
+    pending.clear()
+    waiting.length = 0
+    inFlight = 0
+    for (const entry of entries) {
+      deadlines.remove(entry.id, entry.bucket)
+      entry.caller.removeObserver(entry.onCallerExit)
+      entry.resume(Effect.fail(error))
+    }
+  }
   /** Forgets a request: its deadline, its caller's observer, and its slot in the window (the next may go). */
   const settle = (id: string, entry: Pending) => {
     pending.delete(id)
@@ -469,7 +476,17 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
       settle(id, entry)
       if (entry.sent) sendCancel(id)
     }
-    const entry: Pending = { resume, caller, onCallerExit, limited, operation, timeoutMillis, sent: false, bucket: 0 }
+    const entry: Pending = {
+      id,
+      resume,
+      caller,
+      onCallerExit,
+      limited,
+      operation,
+      timeoutMillis,
+      sent: false,
+      bucket: 0
+    }
     pending.set(id, entry)
     entry.bucket = deadlines.add(id, clock.unsafeCurrentTimeMillis() + timeoutMillis)
     caller.addObserver(onCallerExit)
@@ -488,6 +505,7 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
     return Effect.withFiberRuntime<unknown, RequestError>((caller) =>
       Effect.async<unknown, RequestError>((resume) => {
         if (exited !== undefined) return resume(Effect.fail(exitError(exited)))
+        if (stopping) return resume(Effect.fail(new AgentStoppedError({ agent: name, pid })))
         const id = String(++nextId)
         let line: string
         try {
@@ -501,12 +519,15 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
             })
           ))
         }
-        if (line.length > config.maxMessageBytes) {
+        // A UTF-16 unit is at most 3 UTF-8 bytes: count the bytes only when the length alone cannot tell.
+        if (line.length * 3 > config.maxMessageBytes && Buffer.byteLength(line) > config.maxMessageBytes) {
           return resume(Effect.fail(
             new ProtocolError({
               agent: name,
               reason: "too_long",
-              detail: `the encoded task is ${line.length} bytes, over maxMessageBytes (${config.maxMessageBytes})`
+              detail: `the encoded task is ${
+                Buffer.byteLength(line)
+              } bytes, over maxMessageBytes (${config.maxMessageBytes})`
             })
           ))
         }
@@ -523,6 +544,7 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
       return Effect.withFiberRuntime<unknown, RequestError>((caller) =>
         Effect.async<unknown, RequestError>((resume) => {
           if (exited !== undefined) return resume(Effect.fail(exitError(exited)))
+          if (stopping) return resume(Effect.fail(new AgentStoppedError({ agent: name, pid })))
           const id = `ping-${++nextId}`
           register(caller, id, Message.encodePing(id), "ping", timeoutMillis, resume)
         })
@@ -546,6 +568,8 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
   yield* Effect.addFinalizer(() =>
     Effect.gen(function*() {
       stopping = true
+      // Nobody waits through the shutdown phases: what is pending fails now (late answers are dropped).
+      failAll(new AgentStoppedError({ agent: name, pid }))
       if (!(yield* Deferred.isDone(exitDeferred))) {
         yield* Effect.sync(() => {
           send(Message.shutdownLine)
@@ -561,7 +585,8 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
           }
         }
       }
-      killGroup(pid, "SIGKILL")
+      // No SIGKILL here: the exit watcher swept the group when the leader exited, and by now its id may belong
+      // to an unrelated process group.
     }).pipe(annotate)
   )
 

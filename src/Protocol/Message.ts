@@ -186,6 +186,19 @@ export const decodeIncoming = (u: unknown): Incoming | undefined => {
 }
 
 /**
+ * Whether a decoded message is a response (rather than `ready`). A line may carry fields of both; a response
+ * wins, as in {@link Incoming}'s union, so check this rather than the presence of a `status` field.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const isResponse = (message: Incoming): message is ResponseOk | ResponseError => {
+  const u = message as unknown as Record<string, unknown>
+  return typeof u.id === "string" &&
+    ((u.status === "ok" && "result" in u) || (u.status === "error" && isErrorInfo(u.error)))
+}
+
+/**
  * Encodes a task line. Throws what `JSON.stringify` throws (BigInt, cycles): callers turn that into a typed error.
  *
  * @since 0.1.0

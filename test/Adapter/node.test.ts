@@ -380,6 +380,14 @@ describe.sequential("Adapter/node", () => {
       assert.deepStrictEqual(await agent.exited(), { code: 0, signal: null })
     })
 
+    it("does not wait for a cancelled task when it drains", async () => {
+      const agent = await startReady([fixture("slow.mjs")])
+      agent.send({ id: "stuck", type: "task", payload: { ms: 60_000, ignoreSignal: true, value: "never" } })
+      agent.send({ id: "stuck", type: "cancel" })
+      agent.send({ type: "shutdown" })
+      assert.deepStrictEqual(await agent.exited(), { code: 0, signal: null })
+    })
+
     it("exits 0 on stdin EOF, after the tasks in flight", async () => {
       const agent = await startReady([fixture("slow.mjs")])
       agent.send({ id: "pending", type: "task", payload: { ms: 200, value: "done" } })

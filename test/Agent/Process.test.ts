@@ -219,12 +219,45 @@ describe.sequential("AgentProcess", () => {
       const agent = yield* AgentProcess.make(agentConfig("echo", { maxMessageBytes: 4096 }))
       const tooLong = failureOf(yield* Effect.exit(agent.request({ echo: "q".repeat(5000) })))
       assert.strictEqual(tooLong._tag, "ProtocolError")
+      // the limit is in bytes: 3000 two-byte characters are 6000 bytes
+      const multibyte = failureOf(yield* Effect.exit(agent.request({ echo: "é".repeat(3000) })))
+      assert.strictEqual(multibyte._tag, "ProtocolError")
       const bigint = failureOf(yield* Effect.exit(agent.request({ n: 1n })))
       assert.strictEqual(bigint._tag, "ProtocolError")
       const cyclic: Record<string, unknown> = {}
       cyclic.self = cyclic
       assert.strictEqual(failureOf(yield* Effect.exit(agent.request(cyclic)))._tag, "ProtocolError")
       assert.strictEqual(yield* agent.request({ echo: 1 }), 1)
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("a line that is no response but carries its id is ignored: the request times out, the reader goes on", () =>
+    Effect.gen(function*() {
+      const agent = yield* AgentProcess.make(agentConfig("echo"))
+      const error = failureOf(yield* Effect.exit(agent.request({ weird: true }, { timeout: "300 millis" })))
+      assert.strictEqual(error._tag, "AgentTimeoutError")
+      assert.strictEqual(yield* agent.request({ echo: "still read" }), "still read")
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("closing the scope fails the requests in flight and waiting at once, before the agent has exited", () =>
+    Effect.gen(function*() {
+      const scope = yield* closeableScope
+      const agent = yield* AgentProcess.make(
+        agentConfig("ignore-shutdown", { maxInFlight: 1, gracefulTimeout: "5 seconds", sigtermTimeout: "1 second" })
+      ).pipe(Scope.extend(scope))
+      const inFlight = yield* Effect.fork(Effect.exit(agent.request({ sleep: 60_000 })))
+      const waiting = yield* Effect.fork(Effect.exit(agent.request({ echo: "queued" })))
+      yield* eventually("one in flight, one waiting", () => {
+        const stats = Effect.runSync(agent.stats)
+        return stats.inFlight === 1 && stats.waiting === 1
+      })
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      for (const fiber of [inFlight, waiting]) {
+        assert.strictEqual(failureOf(yield* Fiber.join(fiber))._tag, "AgentStoppedError")
+      }
+      // the agent ignores shutdown: it is still in its graceful period, so nobody waited for its exit
+      assert.isTrue(Option.isNone(yield* agent.exitInfo))
+      assert.strictEqual(failureOf(yield* Effect.exit(agent.request({ echo: "late" })))._tag, "AgentStoppedError")
+      yield* Fiber.join(closing)
     }).pipe(Effect.provide(TestLive)))
 
   it.scopedLive("stderr floods with lines over 64 KiB are drained, truncated in the log and kept in the ring", () =>
