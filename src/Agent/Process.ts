@@ -238,10 +238,14 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
 
   const annotate = Effect.annotateLogs({ agent: name, pid })
 
+  const stoppedError = () => new AgentStoppedError({ agent: name, pid })
   const exitError = (info: ExitInfo): RequestError =>
     info.requested
-      ? new AgentStoppedError({ agent: name, pid })
+      ? stoppedError()
       : new AgentCrashError({ agent: name, pid, exitCode: info.exitCode, signal: info.signal, stderr: [...stderrRing] })
+  /** Why a new request is refused at once (the process exited, or is being stopped), if it is. */
+  const refusal = (): RequestError | undefined =>
+    exited !== undefined ? exitError(exited) : stopping ? stoppedError() : undefined
 
   // ---- writer: one long-lived fiber owns stdin; lines sent while it writes go out in one write ----
   const send = outbox.send
@@ -280,47 +284,49 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
     onStdoutText(text)
   }
   const onStdoutText = (text: string): void => {
-    let message: Message.Incoming | undefined
+    let json: unknown
     try {
-      message = Message.decodeIncoming(JSON.parse(text))
+      json = JSON.parse(text)
     } catch {
-      message = undefined
+      json = undefined
     }
-    if (message === undefined) {
+    const response = Message.decodeResponse(json)
+    if (response !== undefined) return onResponse(response)
+    const hello = Message.decodeReady(json)
+    if (hello === undefined) {
       if (text.length === 0) return
       counters.outputLines++
       logs.push(Effect.logInfo(`agent stdout (not a protocol message): ${text.slice(0, 500)}`))
       return
     }
-    if (Message.isResponse(message)) {
-      const entry = pending.get(message.id)
-      if (entry === undefined || !entry.sent) {
-        counters.lateResponses++
-        return
-      }
-      settle(message.id, entry)
-      counters.responses++
-      if (message.status === "ok") {
-        entry.resume(Effect.succeed(message.result))
-      } else {
-        entry.resume(Effect.fail(
-          new AgentTaskError({
-            agent: name,
-            requestId: message.id,
-            errorType: message.error.type,
-            errorMessage: message.error.message,
-            ...(message.error.stack !== undefined ? { stack: message.error.stack } : {})
-          })
-        ))
-      }
-      return
-    }
-    if (message.protocol !== Message.PROTOCOL_VERSION) {
+    if (hello.protocol !== Message.PROTOCOL_VERSION) {
       logs.push(
-        Effect.logWarning(`agent speaks protocol ${message.protocol}, this supervisor ${Message.PROTOCOL_VERSION}`)
+        Effect.logWarning(`agent speaks protocol ${hello.protocol}, this supervisor ${Message.PROTOCOL_VERSION}`)
       )
     }
-    Deferred.unsafeDone(ready, Exit.succeed(message))
+    Deferred.unsafeDone(ready, Exit.succeed(hello))
+  }
+  const onResponse = (response: Message.ResponseOk | Message.ResponseError): void => {
+    const entry = pending.get(response.id)
+    if (entry === undefined || !entry.sent) {
+      counters.lateResponses++
+      return
+    }
+    settle(entry)
+    counters.responses++
+    if (response.status === "ok") {
+      entry.resume(Effect.succeed(response.result))
+    } else {
+      entry.resume(Effect.fail(
+        new AgentTaskError({
+          agent: name,
+          requestId: response.id,
+          errorType: response.error.type,
+          errorMessage: response.error.message,
+          ...(response.error.stack !== undefined ? { stack: response.error.stack } : {})
+        })
+      ))
+    }
   }
   const flushLogs = Effect.suspend(() => {
     if (logs.length === 0) return Effect.void
@@ -407,20 +413,17 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
   // ---- requests: correlation, the maxInFlight window and timeouts, all without a fiber per request ----
   /** Fails every request in flight or waiting for a slot (the process exited, or is being stopped). */
   const failAll = (error: RequestError) => {
-    const entries = [...pending.values()]
-    pending.clear()
+    // Emptied first, so that settling one frees no slot for the next.
     waiting.length = 0
-    inFlight = 0
-    for (const entry of entries) {
-      deadlines.remove(entry.id, entry.bucket)
-      entry.caller.removeObserver(entry.onCallerExit)
+    for (const entry of [...pending.values()]) {
+      settle(entry)
       entry.resume(Effect.fail(error))
     }
   }
   /** Forgets a request: its deadline, its caller's observer, and its slot in the window (the next may go). */
-  const settle = (id: string, entry: Pending) => {
-    pending.delete(id)
-    deadlines.remove(id, entry.bucket)
+  const settle = (entry: Pending) => {
+    pending.delete(entry.id)
+    deadlines.remove(entry.id, entry.bucket)
     entry.caller.removeObserver(entry.onCallerExit)
     if (entry.sent && entry.limited) {
       inFlight--
@@ -439,7 +442,7 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
   const expire = (id: string) => {
     const entry = pending.get(id)
     if (entry === undefined) return
-    settle(id, entry)
+    settle(entry)
     if (entry.sent) sendCancel(id)
     entry.resume(Effect.fail(
       new AgentTimeoutError({
@@ -473,7 +476,7 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
     const limited = operation === "task"
     const onCallerExit = () => {
       if (pending.get(id) !== entry) return
-      settle(id, entry)
+      settle(entry)
       if (entry.sent) sendCancel(id)
     }
     const entry: Pending = {
@@ -504,8 +507,8 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
     const timeoutMillis = timeoutMillisOf(options, requestTimeoutMillis)
     return Effect.withFiberRuntime<unknown, RequestError>((caller) =>
       Effect.async<unknown, RequestError>((resume) => {
-        if (exited !== undefined) return resume(Effect.fail(exitError(exited)))
-        if (stopping) return resume(Effect.fail(new AgentStoppedError({ agent: name, pid })))
+        const refused = refusal()
+        if (refused !== undefined) return resume(Effect.fail(refused))
         const id = String(++nextId)
         let line: string
         try {
@@ -543,8 +546,8 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
       const sentAt = performance.now()
       return Effect.withFiberRuntime<unknown, RequestError>((caller) =>
         Effect.async<unknown, RequestError>((resume) => {
-          if (exited !== undefined) return resume(Effect.fail(exitError(exited)))
-          if (stopping) return resume(Effect.fail(new AgentStoppedError({ agent: name, pid })))
+          const refused = refusal()
+          if (refused !== undefined) return resume(Effect.fail(refused))
           const id = `ping-${++nextId}`
           register(caller, id, Message.encodePing(id), "ping", timeoutMillis, resume)
         })
@@ -569,7 +572,7 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
     Effect.gen(function*() {
       stopping = true
       // Nobody waits through the shutdown phases: what is pending fails now (late answers are dropped).
-      failAll(new AgentStoppedError({ agent: name, pid }))
+      failAll(stoppedError())
       if (!(yield* Deferred.isDone(exitDeferred))) {
         yield* Effect.sync(() => {
           send(Message.shutdownLine)

@@ -170,33 +170,36 @@ const isErrorInfo = (u: unknown): boolean =>
   (u.stack === undefined || typeof u.stack === "string")
 
 /**
- * Checks a parsed JSON value against {@link Incoming} without a schema run: `undefined` when it is not a message.
+ * Checks a parsed JSON value against the response members of {@link Incoming} without a schema run.
  *
  * @since 0.1.0
  * @category decoding
  */
-export const decodeIncoming = (u: unknown): Incoming | undefined => {
-  if (!isRecord(u)) return undefined
-  if (typeof u.id === "string") {
-    if (u.status === "ok" && "result" in u) return u as unknown as ResponseOk
-    if (u.status === "error" && isErrorInfo(u.error)) return u as unknown as ResponseError
-  }
-  if (u.type === "ready" && typeof u.protocol === "number") return u as unknown as Ready
+export const decodeResponse = (u: unknown): ResponseOk | ResponseError | undefined => {
+  if (!isRecord(u) || typeof u.id !== "string") return undefined
+  if (u.status === "ok" && "result" in u) return u as unknown as ResponseOk
+  if (u.status === "error" && isErrorInfo(u.error)) return u as unknown as ResponseError
   return undefined
 }
 
 /**
- * Whether a decoded message is a response (rather than `ready`). A line may carry fields of both; a response
- * wins, as in {@link Incoming}'s union, so check this rather than the presence of a `status` field.
+ * Checks a parsed JSON value against {@link Ready} without a schema run.
  *
  * @since 0.1.0
  * @category decoding
  */
-export const isResponse = (message: Incoming): message is ResponseOk | ResponseError => {
-  const u = message as unknown as Record<string, unknown>
-  return typeof u.id === "string" &&
-    ((u.status === "ok" && "result" in u) || (u.status === "error" && isErrorInfo(u.error)))
-}
+export const decodeReady = (u: unknown): Ready | undefined =>
+  isRecord(u) && u.type === "ready" && typeof u.protocol === "number" ? u as unknown as Ready : undefined
+
+/**
+ * Checks a parsed JSON value against {@link Incoming} without a schema run: `undefined` when it is not a message.
+ * A value that fits both a response and `ready` is a response, as in the union. The reader calls the two parts
+ * itself, so that it knows which one matched.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeIncoming = (u: unknown): Incoming | undefined => decodeResponse(u) ?? decodeReady(u)
 
 /**
  * Encodes a task line. Throws what `JSON.stringify` throws (BigInt, cycles): callers turn that into a typed error.
