@@ -43,11 +43,10 @@ const until = (queue: Queue.Dequeue<Event>, match: (event: Event) => boolean) =>
     }
   })
 
-const isRunning = (child: string) => (e: Event) =>
-  e._tag === "Agent" && e.child === child && e.event._tag === "StateChanged" && e.event.to === "RUNNING"
-
-const isStarting = (child: string) => (e: Event) =>
-  e._tag === "Agent" && e.child === child && e.event._tag === "StateChanged" && e.event.to === "STARTING"
+const entered = (child: string, state: string) => (e: Event) =>
+  e._tag === "Agent" && e.child === child && e.event._tag === "StateChanged" && e.event.to === state
+const isRunning = (child: string) => entered(child, "RUNNING")
+const isStarting = (child: string) => entered(child, "STARTING")
 
 /** A file whose presence lets an agent start (created here; the test removes it to break the agent). */
 const switchFile = () => {
@@ -56,11 +55,22 @@ const switchFile = () => {
   return file
 }
 
-/** An agent that starts while `file` exists and, without it, hangs before ready for its whole startupTimeout. */
-const hangingUnless = (id: string, file: string) => {
-  const config = agentConfig("no-ready-unless", { name: id, restartBackoff: 0, startupTimeout: "1 minute" })
+/**
+ * An agent that starts while `file` exists; without it, it exits before ready (`fail-start-unless`) or hangs
+ * before ready for its whole startupTimeout (`no-ready-unless`).
+ */
+const switched = (
+  id: string,
+  mode: "fail-start-unless" | "no-ready-unless",
+  file: string,
+  overrides: Parameters<typeof agentConfig>[1] = {}
+) => {
+  const config = agentConfig(mode, { name: id, restartBackoff: 0, ...overrides })
   return Supervisor.agent({ id, config: { ...config, args: [...config.args!, file] } })
 }
+
+const hangingUnless = (id: string, file: string) =>
+  switched(id, "no-ready-unless", file, { startupTimeout: "1 minute" })
 
 const startsIn = (events: ReadonlyArray<Event>) =>
   events.flatMap((e) =>
@@ -173,7 +183,7 @@ describe.sequential("Supervisor", () => {
       yield* crash(sup, "trans", 0)
       yield* until(
         events,
-        (e) => e._tag === "Agent" && e.child === "trans" && e.event._tag === "StateChanged" && e.event.to === "STOPPED"
+        entered("trans", "STOPPED")
       )
       yield* crash(sup, "trans2", 3)
       yield* until(events, isRunning("trans2"))
@@ -258,16 +268,13 @@ describe.sequential("Supervisor", () => {
 
   it.scopedLive("a child whose restart keeps failing exhausts the intensity and escalates", () =>
     Effect.gen(function*() {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sup-failstart-"))
-      const file = path.join(dir, "ok")
-      fs.writeFileSync(file, "")
-      const config = agentConfig("fail-start-unless", { name: "fragile", restartBackoff: 0, maxRestartAttempts: 100 })
+      const file = switchFile()
       const sup = yield* Supervisor.make({
         strategy: "one-for-all",
         intensity: { maxRestarts: 3, window: "1 minute" },
         children: [
           echo("steady"),
-          Supervisor.agent({ id: "fragile", config: { ...config, args: [...config.args!, file] } })
+          switched("fragile", "fail-start-unless", file, { maxRestartAttempts: 100 })
         ]
       })
       fs.rmSync(file)
@@ -345,19 +352,17 @@ describe.sequential("Supervisor", () => {
 
   it.scoped("a hanging restart loop: terminateChild breaks it and shutdown interrupts it", () =>
     Effect.gen(function*() {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sup-loop-"))
-      const file = path.join(dir, "ok")
-      fs.writeFileSync(file, "")
-      const config = agentConfig("fail-start-unless", {
-        name: "loop",
-        restartBackoff: "1 second",
-        jitter: 0,
-        maxRestartAttempts: 1000
-      })
+      const file = switchFile()
       const scope = yield* closeableScope
       const sup = yield* Supervisor.make({
         intensity: { maxRestarts: 1000, window: "1 second" },
-        children: [Supervisor.agent({ id: "loop", config: { ...config, args: [...config.args!, file] } })]
+        children: [
+          switched("loop", "fail-start-unless", file, {
+            restartBackoff: "1 second",
+            jitter: 0,
+            maxRestartAttempts: 1000
+          })
+        ]
       }).pipe(Scope.extend(scope))
       const events = yield* sup.subscribe
       fs.rmSync(file)
@@ -448,11 +453,10 @@ describe.sequential("Supervisor", () => {
   it.scopedLive("one-for-all: a member whose restart fails and is parked does not strand the rest of the group", () =>
     Effect.gen(function*() {
       const file = switchFile()
-      const config = agentConfig("fail-start-unless", { name: "x", restartBackoff: 0, maxRestartAttempts: 0 })
       const sup = yield* Supervisor.make({
         strategy: "one-for-all",
         intensity: { maxRestarts: 10, window: "1 minute" },
-        children: [Supervisor.agent({ id: "x", config: { ...config, args: [...config.args!, file] } }), echo("y")]
+        children: [switched("x", "fail-start-unless", file, { maxRestartAttempts: 0 }), echo("y")]
       })
       const events = yield* sup.subscribe
       fs.rmSync(file)

@@ -32,6 +32,13 @@ const assertGroupGone = (pgid: number) =>
     () => groupMembers(pgid).length === 0
   )
 
+/** The echo fixture logs each `cancel` it receives to stderr. */
+const gotCancel = (agent: AgentProcess.AgentProcess) =>
+  eventually(
+    "the agent got a cancel",
+    () => Effect.runSync(agent.recentStderr).some((line) => /\[echo\] cancel \d+/.test(line))
+  )
+
 describe.sequential("AgentProcess", () => {
   it.scopedLive("echo: answers requests, concurrently, and pings with the agent's health report", () =>
     Effect.gen(function*() {
@@ -293,8 +300,7 @@ describe.sequential("AgentProcess", () => {
       yield* Fiber.interrupt(fiber)
       assert.strictEqual((yield* agent.stats).inFlight, 0)
       // and the agent is told to stop working on it
-      yield* eventually("the agent got a cancel", () =>
-        Effect.runSync(agent.recentStderr).some((line) => /\[echo\] cancel \d+/.test(line)))
+      yield* gotCancel(agent)
     }).pipe(Effect.provide(TestLive)))
 
   it.scopedLive("a caller interrupted by a timeout of its own (Effect.timeout) cancels its request too", () =>
@@ -303,10 +309,7 @@ describe.sequential("AgentProcess", () => {
       const result = yield* agent.request({ sleep: 60_000 }).pipe(Effect.timeoutOption("50 millis"))
       assert.isTrue(Option.isNone(result))
       assert.strictEqual((yield* agent.stats).inFlight, 0)
-      yield* eventually(
-        "the agent got a cancel",
-        () => Effect.runSync(agent.recentStderr).some((line) => /\[echo\] cancel \d+/.test(line))
-      )
+      yield* gotCancel(agent)
       assert.strictEqual(yield* agent.request({ echo: "still serving" }), "still serving")
     }).pipe(Effect.provide(TestLive)))
 
