@@ -9,7 +9,6 @@
  *
  * @since 0.1.0
  */
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -22,6 +21,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
+import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as AgentSupervisor from "./Agent/AgentSupervisor.js"
@@ -35,7 +35,7 @@ import {
   SupervisorChildError,
   SupervisorIntensityError
 } from "./Errors.js"
-import { forkIn } from "./internal/fork.js"
+import * as Forker from "./internal/forker.js"
 import * as Memory from "./Store/Memory.js"
 import * as Store from "./Store/Store.js"
 import * as Writer from "./Store/Writer.js"
@@ -175,6 +175,17 @@ export interface Options {
   readonly intensity?: Intensity | undefined
   readonly children?: ReadonlyArray<ChildSpec> | undefined
   readonly autoShutdown?: AutoShutdown | undefined
+  /**
+   * Called with every event of the tree, in causal order, from the first child's first start on (before `make`
+   * returns, so nothing is missed, also under `layer`). It runs in the fiber that caused the event: keep it short
+   * (offer to a queue, count, log).
+   */
+  readonly onEvent?: ((event: SupervisorEvent) => Effect.Effect<void>) | undefined
+  /**
+   * How long closing the tree waits for the store to take the last writes before giving up on them (they are
+   * best effort). 1 second by default.
+   */
+  readonly storeFlushTimeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -332,6 +343,8 @@ interface ChildExitInfo {
   readonly exitClass: RestartPolicy.ExitClass
   readonly reason: string
   readonly uptimeMillis: number
+  readonly exitCode?: number | null | undefined
+  readonly signal?: string | null | undefined
 }
 
 type Runtime =
@@ -369,13 +382,36 @@ interface Child {
  */
 export const make = (
   options: Options
-): Effect.Effect<Supervisor, StartError, CommandExecutor.CommandExecutor | Scope.Scope> =>
-  makeInstance(options.name ?? "root", {
-    strategy: options.strategy ?? "one-for-one",
-    intensity: options.intensity ?? DEFAULT_INTENSITY,
-    children: options.children ?? [],
-    autoShutdown: options.autoShutdown ?? "never"
-  }, undefined)
+): Effect.Effect<Supervisor, StartError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const flushTimeout = options.storeFlushTimeout === undefined
+      ? Writer.DEFAULT_FLUSH_TIMEOUT
+      : yield* Schema.decodeUnknown(Config.DurationInput)(options.storeFlushTimeout).pipe(
+        Effect.mapError(() =>
+          new ConfigError({
+            field: "storeFlushTimeout",
+            rule: "must be a duration",
+            value: String(options.storeFlushTimeout)
+          })
+        )
+      )
+    const name = options.name ?? "root"
+    // One store writer for the whole tree, shared by every agent and nested supervisor in it.
+    const store = yield* Effect.serviceOption(Store.Store).pipe(
+      Effect.flatMap(Option.match({ onNone: () => Memory.make(), onSome: Effect.succeed }))
+    )
+    return yield* makeInstance(
+      name,
+      {
+        strategy: options.strategy ?? "one-for-one",
+        intensity: options.intensity ?? DEFAULT_INTENSITY,
+        children: options.children ?? [],
+        autoShutdown: options.autoShutdown ?? "never"
+      },
+      options.onEvent,
+      { store, flushTimeout }
+    )
+  })
 
 /**
  * `make` as a Layer providing {@link RootSupervisor}, for composition in apps.
@@ -383,7 +419,7 @@ export const make = (
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<RootSupervisor, StartError, CommandExecutor.CommandExecutor> =>
+export const layer = (options: Options): Layer.Layer<RootSupervisor, StartError> =>
   Layer.scoped(RootSupervisor, make(options))
 
 /**
@@ -393,7 +429,7 @@ export const layer = (options: Options): Layer.Layer<RootSupervisor, StartError,
  * @since 0.1.0
  * @category constructors
  */
-export const run = (options: Options): Effect.Effect<void, StartError, CommandExecutor.CommandExecutor> =>
+export const run = (options: Options): Effect.Effect<void, StartError> =>
   Effect.scoped(Effect.flatMap(make(options), (sup) => sup.await))
 
 const validate = (name: string, children: ReadonlyArray<ChildSpec>): Effect.Effect<void, ConfigError> =>
@@ -426,8 +462,9 @@ const makeInstance = (
     readonly autoShutdown: AutoShutdown
   },
   /** A nested supervisor publishes into its parent directly, so events of its own start are not lost. */
-  toParent: ((event: SupervisorEvent) => Effect.Effect<void>) | undefined
-): Effect.Effect<Supervisor, StartError, CommandExecutor.CommandExecutor | Scope.Scope> =>
+  toParent: ((event: SupervisorEvent) => Effect.Effect<void>) | undefined,
+  shared: { readonly store: Store.Store["Type"]; readonly flushTimeout: Duration.Duration }
+): Effect.Effect<Supervisor, StartError, Scope.Scope> =>
   Effect.gen(function*() {
     yield* validate(name, spec.children)
     const windowMillis = Duration.toMillis(Duration.decode(spec.intensity.window))
@@ -436,12 +473,13 @@ const makeInstance = (
         new ConfigError({ field: `${name}.intensity.maxRestarts`, rule: "must be an integer of 0 or more" })
       )
     }
-    const context = yield* Effect.context<CommandExecutor.CommandExecutor>()
-    const store = yield* Effect.serviceOption(Store.Store).pipe(
-      Effect.flatMap(Option.match({ onNone: () => Memory.make(), onSome: Effect.succeed }))
-    )
-    const writer = yield* Writer.make(Store.resilient(store))
+    const { flushTimeout, store } = shared
+    const writer = yield* Writer.make(Store.resilient(store), { flushTimeout })
     const scope = yield* Effect.scope
+    // Children's scopes hang below this one, made before the finalizer below is added: the finalizer runs
+    // first and stops the children in reverse start order (whatever restarted), then their scopes close.
+    const childScopes = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+    const fork = yield* Forker.make
     const events = yield* PubSub.sliding<SupervisorEvent>(4096)
     const done = yield* Deferred.make<void, SupervisorIntensityError>()
     const intensity = yield* RestartPolicy.makeIntensity(spec.intensity)
@@ -454,10 +492,11 @@ const makeInstance = (
     const history: Array<RestartRecord> = []
 
     const now = Clock.currentTimeMillis
+    // Published in the fiber that caused the event, to the parent (or the root's onEvent) first: one order.
     const publish = (event: SupervisorEvent) =>
       toParent === undefined
         ? Effect.asVoid(PubSub.publish(events, event))
-        : Effect.zipRight(PubSub.publish(events, event), toParent(event))
+        : Effect.zipRight(toParent(event), PubSub.publish(events, event))
     const find = (id: string) => children.find((c) => c.spec.id === id)
     const childError = (child: string, operation: string, reason: SupervisorChildError["reason"]) =>
       new SupervisorChildError({ supervisor: name, child, operation, reason })
@@ -488,7 +527,7 @@ const makeInstance = (
 
     /** A decision about a child runs in a fiber of this supervisor, so it may stop the child it is about. */
     const decideLater = (child: Child, exit: ChildExitInfo) =>
-      Effect.asVoid(forkIn(scope)(locked(decideExit(child, exit))))
+      Effect.asVoid(fork(locked(Effect.uninterruptible(decideExit(child, exit)))))
 
     const startRuntime = (child: Child): Effect.Effect<void, StartError> =>
       Effect.gen(function*() {
@@ -500,20 +539,28 @@ const makeInstance = (
                 new ConfigError({ field: child.spec.id, rule: "the agent was stopped while it was starting" })
               ))
           )
-          return
+          return yield* publishStarted(child)
         }
-        const childScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+        const childScope = yield* Scope.fork(childScopes, ExecutionStrategy.sequential)
         const start: Effect.Effect<Runtime, StartError> = child.spec._tag === "Agent"
           ? startAgent(child, child.spec, childScope)
           : startSupervisor(child, child.spec, childScope)
-        const started = yield* Effect.exit(start)
+        const started = yield* Effect.exit(start).pipe(
+          // An interrupted start (terminateChild, shutdown) leaves nothing running behind it.
+          Effect.onInterrupt(() => Scope.close(childScope, Exit.void))
+        )
         if (Exit.isFailure(started)) {
           yield* Scope.close(childScope, Exit.void)
           return yield* Effect.failCause(started.cause)
         }
         child.runtime = started.value
-        yield* publish({ _tag: "ChildStarted", supervisor: name, child: child.spec.id, timestamp: yield* now })
+        yield* publishStarted(child)
       })
+
+    /** Every start of a child, first or restart, is one `ChildStarted`. */
+    const publishStarted = (child: Child) =>
+      Effect.flatMap(now, (timestamp) =>
+        publish({ _tag: "ChildStarted", supervisor: name, child: child.spec.id, timestamp }))
 
     const startAgent = (child: Child, childSpec: AgentSpec, childScope: Scope.CloseableScope) =>
       Effect.gen(function*() {
@@ -521,21 +568,27 @@ const makeInstance = (
         const holder: { runtime: Runtime | undefined } = { runtime: undefined }
         const owner: AgentSupervisor.Owner = (exit, controls) =>
           Effect.suspend(() => {
-            if (holder.runtime?._tag === "Agent") holder.runtime.controls = controls
+            if (holder.runtime?._tag === "Agent") {
+              holder.runtime.controls = controls
+            }
             return decideLater(child, {
               exitClass: exit.exitClass,
               reason: exit.reason,
-              uptimeMillis: exit.uptimeMillis
+              uptimeMillis: exit.uptimeMillis,
+              exitCode: exit.exitCode,
+              signal: exit.signal
             })
           })
-        const agent = yield* AgentSupervisor.makeOwned(config, owner).pipe(
+        const agent = yield* AgentSupervisor.makeOwned(config, owner, {
+          storeFlushTimeout: flushTimeout,
+          // The tree records the restarts it decides, under the child's path in the tree: one record each.
+          recordRestarts: false,
+          // In the agent's own fiber, before its owner hears of an exit: the tree's events keep causal order.
+          onEvent: (event) =>
+            publish({ _tag: "Agent", supervisor: name, child: childSpec.id, event })
+        }).pipe(
           Scope.extend(childScope),
-          Effect.provide(context),
           Effect.provideService(Store.Store, store)
-        )
-        yield* agent.events.pipe(
-          Stream.runForEach((event) => publish({ _tag: "Agent", supervisor: name, child: childSpec.id, event })),
-          forkIn(childScope)
         )
         const runtime: Runtime = { _tag: "Agent", agent, scope: childScope, controls: undefined }
         holder.runtime = runtime
@@ -544,10 +597,8 @@ const makeInstance = (
 
     const startSupervisor = (child: Child, childSpec: SupervisorSpec, childScope: Scope.CloseableScope) =>
       Effect.gen(function*() {
-        const instance = yield* makeInstance(`${name}/${childSpec.id}`, childSpec, publish).pipe(
-          Scope.extend(childScope),
-          Effect.provide(context),
-          Effect.provideService(Store.Store, store)
+        const instance = yield* makeInstance(`${name}/${childSpec.id}`, childSpec, publish, shared).pipe(
+          Scope.extend(childScope)
         )
         // Escalation is the nested supervisor's abnormal exit; auto-shutdown its normal one.
         yield* instance.await.pipe(
@@ -559,7 +610,8 @@ const makeInstance = (
               uptimeMillis: 0
             })
           ),
-          forkIn(childScope)
+          fork,
+          Effect.flatMap((fiber) => Scope.addFinalizer(childScope, Fiber.interrupt(fiber)))
         )
         return { _tag: "Supervisor", instance, scope: childScope } satisfies Runtime
       })
@@ -570,7 +622,10 @@ const makeInstance = (
         const runtime = child.runtime
         if (runtime === undefined) return
         if (runtime._tag === "Agent") {
+          const before = yield* runtime.agent.state
           yield* runtime.agent.stop
+          // Already stopped (by an escalation below, say): nothing stopped now, so no event.
+          if (before === "STOPPED" || before === "IDLE") return
         } else {
           child.runtime = undefined
           yield* Scope.close(runtime.scope, Exit.void)
@@ -691,17 +746,17 @@ const makeInstance = (
             history.unshift(record)
             if (history.length > HISTORY_LIMIT) history.pop()
             yield* publish({ _tag: "RestartScheduled", supervisor: name, record })
+            // One restart, one record, under the child's path in the tree (its agent records none of its own).
             yield* writer.recordRestart({
               agent_name: `${name}/${child.spec.id}`,
               timestamp: record.timestamp,
               reason: exit.reason,
               attempt: record.attempt,
-              delay_ms: delayMillis
+              delay_ms: delayMillis,
+              ...(exit.exitCode !== undefined ? { exit_code: exit.exitCode } : {}),
+              ...(exit.signal !== undefined ? { signal: exit.signal } : {})
             })
-            const fiber = yield* Effect.sleep(delay).pipe(
-              Effect.zipRight(locked(runRestart(kept, child))),
-              forkIn(scope)
-            )
+            const fiber = yield* fork(Effect.zipRight(Effect.sleep(delay), runRestart(kept, child)))
             for (const member of kept) member.pending = fiber
           }
         }
@@ -727,22 +782,30 @@ const makeInstance = (
     /**
      * Starts the affected set again in start order; a start that fails is an abnormal exit of that child. Each
      * member keeps this fiber as its `pending` restart until its own start is over, so that `terminateChild` and
-     * shutdown can interrupt a start that hangs.
+     * shutdown can interrupt a start that hangs. The lock is held to decide and to commit, never while a process
+     * comes up: independent restarts proceed at once, each at its own pace (a group keeps its order, member by
+     * member, in this one fiber).
      */
     const runRestart = (set: ReadonlyArray<Child>, crashed: Child): Effect.Effect<void> =>
       Effect.gen(function*() {
         const self = yield* currentFiber
-        if (terminating) return
         for (const member of set) {
-          if (!children.includes(member) || member.pending !== self) continue
-          if (member.skip) {
-            member.skip = false
-            member.pending = undefined
-            continue
-          }
+          const go = yield* locked(Effect.sync(() => {
+            if (terminating || !children.includes(member) || member.pending !== self) return false
+            if (member.skip) {
+              member.skip = false
+              member.pending = undefined
+              return false
+            }
+            // Running from here: an exit of the new incarnation is decided like any other.
+            member.status = "running"
+            return true
+          }))
+          if (!go) continue
           const runtime = member.runtime
           const restart = member === crashed && runtime?._tag === "Agent" && runtime.controls !== undefined
             ? runtime.controls.restartNow.pipe(
+              Effect.zipRight(publishStarted(member)),
               Effect.catchTag("AgentStoppedError", () =>
                 // Stopped by hand in the meantime: start it as a stopped child would be, unless it is being
                 // terminated.
@@ -750,31 +813,36 @@ const makeInstance = (
             )
             : startRuntime(member)
           const result = yield* Effect.either(restart)
-          member.pending = undefined
-          if (member.skip) {
-            // terminateChild stopped it while it was starting: it is the terminator's now.
-            member.skip = false
-            continue
-          }
-          member.status = "running"
-          if (result._tag === "Left") {
-            yield* decideExit(member, { exitClass: "abnormal", reason: "start_failed", uptimeMillis: 0 })
-            // A new restart took over the rest of the set, or the supervisor is going down: done here. After a
-            // decision that parks or stops the failed child, the rest of the set still starts.
-            if (terminating) return
-          }
+          const goOn = yield* locked(Effect.uninterruptible(Effect.gen(function*() {
+            if (member.pending === self) member.pending = undefined
+            if (member.skip) {
+              // terminateChild stopped it while it was starting: it is the terminator's now.
+              member.skip = false
+              return true
+            }
+            if (terminating) return false
+            if (result._tag === "Left") {
+              yield* decideExit(member, { exitClass: "abnormal", reason: "start_failed", uptimeMillis: 0 })
+              // A new restart took over the rest of the set, or the supervisor is going down: done here. After a
+              // decision that parks or stops the failed child, the rest of the set still starts.
+              if (terminating) return false
+            }
+            return true
+          })))
+          if (!goOn) return
         }
       })
 
+    /** Stops every child in reverse start order. Idempotent; uninterruptible, since each stop is bounded. */
     const stopAll = (why: "shutdown" | "escalation") =>
-      Effect.gen(function*() {
+      Effect.uninterruptible(Effect.gen(function*() {
         terminating = true
         yield* interruptPending(children)
         for (const child of [...children].reverse()) {
           yield* stopRuntime(child, why)
           child.status = "stopped"
         }
-      })
+      }))
 
     const escalate = (lastChild: string) =>
       Effect.gen(function*() {

@@ -9,17 +9,18 @@
  *
  * @since 0.1.0
  */
-import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import type * as Queue from "effect/Queue"
+import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
@@ -28,10 +29,11 @@ import {
   AgentStartupError,
   AgentStoppedError,
   AgentTimeoutError,
-  type ConfigError,
+  ConfigError,
   type RequestError
 } from "../Errors.js"
 import { forkIn } from "../internal/fork.js"
+import * as Forker from "../internal/forker.js"
 import * as Memory from "../Store/Memory.js"
 import * as Store from "../Store/Store.js"
 import * as Writer from "../Store/Writer.js"
@@ -82,6 +84,14 @@ export type AgentEvent =
     readonly timestamp: number
   }
   | { readonly _tag: "CircuitOpened"; readonly agent: string; readonly failures: number; readonly timestamp: number }
+  | {
+    /** An incarnation's process was spawned (before it is ready); `incarnation` counts from 1. */
+    readonly _tag: "Spawned"
+    readonly agent: string
+    readonly pid: number
+    readonly incarnation: number
+    readonly timestamp: number
+  }
   | { readonly _tag: "HealthChecked"; readonly agent: string; readonly sample: Health.HealthSample }
   | {
     readonly _tag: "HealthCheckFailed"
@@ -120,6 +130,30 @@ export interface Metadata {
   readonly lastExit: Option.Option<AgentProcess.ExitInfo>
   /** Requests sent to the current process and not answered yet. */
   readonly inFlight: number
+  /** Processes spawned since the supervisor was made (every start and restart attempt). */
+  readonly incarnations: number
+  /** Responses that came after their request had timed out or been interrupted, over every incarnation. */
+  readonly lateResponses: number
+  /** stdout lines that broke the protocol (too long, invalid UTF-8), over every incarnation. */
+  readonly protocolErrors: number
+  /** stdout lines that were not protocol messages (stray prints), over every incarnation. */
+  readonly outputLines: number
+  /** stderr lines, over every incarnation. */
+  readonly stderrLines: number
+}
+
+/**
+ * Options of {@link make}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /**
+   * How long closing the scope waits for the store to take the last writes before giving up on them (they are
+   * best effort). 1 second by default.
+   */
+  readonly storeFlushTimeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -181,14 +215,17 @@ interface Incarnation {
 }
 
 /** A start that died or failed with something unexpected is still reported as a typed start-up failure. */
-const startupErrorOf = (cause: Cause.Cause<AgentStartupError | ConfigError>): AgentStartupError => {
+const startupErrorOf = (
+  config: Config.AgentConfig,
+  cause: Cause.Cause<AgentStartupError | ConfigError>
+): AgentStartupError => {
   const failure = Cause.failureOption(cause)
   if (Option.isSome(failure) && failure.value._tag === "AgentStartupError") return failure.value
   return new AgentStartupError({
-    agent: "(unknown)",
+    agent: config.name,
     reason: "spawn_failed",
-    command: "(unknown)",
-    detail: Cause.pretty(cause)
+    command: [config.command, ...config.args].join(" "),
+    detail: Option.isSome(failure) ? failure.value.message : Cause.pretty(cause)
   })
 }
 
@@ -300,12 +337,30 @@ export const restartPolicyOwner = (settings: RestartPolicy.Settings): Owner => (
  * ```
  */
 export const make = (
-  config: Config.AgentConfig | Config.AgentConfigInput
-): Effect.Effect<
-  AgentSupervisor,
-  AgentStartupError | ConfigError,
-  CommandExecutor.CommandExecutor | Scope.Scope
-> => Effect.flatMap(Config.make(config), (settings) => makeOwned(settings, restartPolicyOwner(settings)))
+  config: Config.AgentConfig | Config.AgentConfigInput,
+  options?: Options
+): Effect.Effect<AgentSupervisor, AgentStartupError | ConfigError, Scope.Scope> =>
+  Effect.flatMap(Config.make(config), (settings) => makeOwned(settings, restartPolicyOwner(settings), options))
+
+/**
+ * Options of {@link makeOwned}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OwnedOptions extends Options {
+  /**
+   * Called with every event, in order, in the fiber that caused it, before the event is published: a parent
+   * sees a child's events in causal order with its own.
+   */
+  readonly onEvent?: ((event: AgentEvent) => Effect.Effect<void>) | undefined
+  /**
+   * Whether this agent writes a restart record to the store for each restart scheduled (`true` by default). A
+   * tree records the restarts it decides itself, under the child's path, and turns this off: one restart, one
+   * record.
+   */
+  readonly recordRestarts?: boolean | undefined
+}
 
 /**
  * Starts an agent whose exits are decided by `owner` (a parent supervisor) instead of its own restart policy.
@@ -315,26 +370,49 @@ export const make = (
  */
 export const makeOwned = (
   config: Config.AgentConfig | Config.AgentConfigInput,
-  owner: Owner
-): Effect.Effect<
-  AgentSupervisor,
-  AgentStartupError | ConfigError,
-  CommandExecutor.CommandExecutor | Scope.Scope
-> =>
+  owner: Owner,
+  options?: OwnedOptions
+): Effect.Effect<AgentSupervisor, AgentStartupError | ConfigError, Scope.Scope> =>
+  Effect.flatMap(
+    Effect.all([Config.make(config), decodeFlushTimeout(options?.storeFlushTimeout)]),
+    ([settings, flushTimeout]) =>
+      makeDecoded(settings, owner, flushTimeout, options?.onEvent, options?.recordRestarts ?? true).pipe(
+        // Every fiber of this agent is forked below this point, so every log line of it names the agent.
+        Effect.annotateLogs({ module: "AgentSupervisor", agent: settings.name })
+      )
+  )
+
+const decodeFlushTimeout = (input: Duration.DurationInput | undefined): Effect.Effect<Duration.Duration, ConfigError> =>
+  input === undefined ? Effect.succeed(Writer.DEFAULT_FLUSH_TIMEOUT) : Either.match(
+    Schema.decodeUnknownEither(Config.DurationInput)(input),
+    {
+      onLeft: () =>
+        Effect.fail(
+          new ConfigError({ field: "storeFlushTimeout", rule: "must be a duration", value: String(input) })
+        ),
+      onRight: Effect.succeed
+    }
+  )
+
+const makeDecoded = (
+  settings: Config.AgentConfig,
+  owner: Owner,
+  flushTimeout: Duration.Duration,
+  onEvent: ((event: AgentEvent) => Effect.Effect<void>) | undefined,
+  recordRestarts: boolean
+): Effect.Effect<AgentSupervisor, AgentStartupError, Scope.Scope> =>
   Effect.gen(function*() {
-    const settings = yield* Config.make(config)
     const name = settings.name
-    const executor = yield* CommandExecutor.CommandExecutor
     const store = yield* Effect.serviceOption(Store.Store).pipe(
       Effect.flatMap(Option.match({ onNone: () => Memory.make(), onSome: Effect.succeed }))
     )
-    const writer = yield* Writer.make(Store.resilient(store))
-    const scope = yield* Effect.scope
+    const writer = yield* Writer.make(Store.resilient(store), { flushTimeout })
     const events = yield* PubSub.sliding<AgentEvent>(4096)
+    const fork = yield* Forker.make
+    const clock = yield* Effect.clock
     const route = yield* SubscriptionRef.make<Route>(WAIT)
     const lock = yield* Effect.makeSemaphore(1)
     const locked = lock.withPermits(1)
-    const annotate = Effect.annotateLogs({ agent: name })
 
     // Lifecycle state: written only under the lock; read freely (each read is one synchronous step).
     let state: AgentState = "IDLE"
@@ -347,9 +425,35 @@ export const makeOwned = (
     let circuitOpen = false
     let lastHealth: Health.HealthSample | undefined
     let lastExit: AgentProcess.ExitInfo | undefined
+    let incarnations = 0
+    // Counters of the incarnations that ended, so that the views add up over the agent's whole life.
+    const retired = { lateResponses: 0, protocolErrors: 0, outputLines: 0, stderrLines: 0 }
+    const retire = (process: AgentProcess.AgentProcess) =>
+      Effect.map(process.stats, (stats) => {
+        retired.lateResponses += stats.lateResponses
+        retired.protocolErrors += stats.protocolErrors
+        retired.outputLines += stats.outputLines
+        retired.stderrLines += stats.stderrLines
+      })
 
     const now = Clock.currentTimeMillis
-    const publish = (event: AgentEvent) => PubSub.publish(events, event)
+    const publish = (event: AgentEvent): Effect.Effect<void> =>
+      onEvent === undefined
+        ? Effect.asVoid(PubSub.publish(events, event))
+        : Effect.zipRight(onEvent(event), PubSub.publish(events, event))
+    const hooks: AgentProcess.Hooks = {
+      onSpawned: (pid) =>
+        Effect.suspend(() => {
+          incarnations++
+          return publish({
+            _tag: "Spawned",
+            agent: name,
+            pid,
+            incarnation: incarnations,
+            timestamp: clock.unsafeCurrentTimeMillis()
+          })
+        })
+    }
 
     const transition = (to: AgentState) =>
       Effect.gen(function*() {
@@ -391,14 +495,13 @@ export const makeOwned = (
         yield* transition("STARTING")
         yield* setRoute(WAIT)
         const processScope = yield* Scope.make()
-        startFiber = yield* AgentProcess.make(settings).pipe(
+        startFiber = yield* AgentProcess.make(settings, hooks).pipe(
           Scope.extend(processScope),
-          Effect.provideService(CommandExecutor.CommandExecutor, executor),
           Effect.exit,
           Effect.flatMap((exit) => locked(Effect.uninterruptible(onStarted(kind, processScope, exit)))),
           // Interrupted by stop or by the supervisor closing before the start committed: nothing may survive it.
           Effect.onInterrupt(() => Scope.close(processScope, Exit.void)),
-          forkIn(scope)
+          fork
         )
       })
 
@@ -424,7 +527,7 @@ export const makeOwned = (
           return
         }
         yield* Scope.close(processScope, Exit.void)
-        const error = startupErrorOf(exit.cause)
+        const error = startupErrorOf(settings, exit.cause)
         yield* Effect.logWarning(`agent failed to start: ${error.message}`)
         yield* settleStartWaiters(Exit.fail(error))
         yield* transition("CRASHED")
@@ -447,6 +550,7 @@ export const makeOwned = (
         if (incarnation !== current) return // a stale incarnation: stop or restart already dealt with it
         incarnation = undefined
         lastExit = info
+        yield* retire(current.process)
         yield* Scope.close(current.scope, Exit.void)
         const reason = current.killReason ?? "exit"
         const exitClass = reason === "heartbeat" ? "abnormal" : RestartPolicy.classifyExit(info)
@@ -473,7 +577,7 @@ export const makeOwned = (
           uptimeMillis: Math.max(0, info.at - current.runningSince)
         }
         // The owner decides outside the lock: it calls back into `controls`, which take the lock.
-        ownerFiber = yield* owner(exit, controls).pipe(annotate, forkIn(scope))
+        ownerFiber = yield* fork(owner(exit, controls))
       })
 
     const controls: Controls = {
@@ -487,6 +591,7 @@ export const makeOwned = (
           yield* transition("RESTARTING")
           yield* setRoute(WAIT)
           yield* publish({ _tag: "RestartScheduled", agent: name, attempt, delayMillis, reason, timestamp })
+          if (!recordRestarts) return true
           yield* writer.recordRestart({
             agent_name: name,
             timestamp,
@@ -588,15 +693,20 @@ export const makeOwned = (
       }
     })
 
-    const stopLocked = Effect.gen(function*() {
+    /**
+     * Stops the agent. Idempotent, and uninterruptible once it holds the lock (the phases are bounded): a stop is
+     * never left half-done by an interrupted caller, and a second stop finds STOPPED and returns.
+     */
+    const stopLocked = Effect.uninterruptible(Effect.gen(function*() {
       if (state === "STOPPED" || state === "IDLE") return
       yield* cancelPending
-      yield* transition("STOPPING")
+      if (state !== "STOPPING") yield* transition("STOPPING")
       yield* setRoute(STOPPED)
       const current = incarnation
       incarnation = undefined
       if (current !== undefined) {
         yield* Scope.close(current.scope, Exit.void)
+        yield* retire(current.process)
         // How the stop ended (graceful exit, SIGTERM or SIGKILL) is worth seeing: record it like any exit.
         const info = yield* current.process.exitInfo
         if (Option.isSome(info)) {
@@ -617,7 +727,7 @@ export const makeOwned = (
       failures = 0
       yield* transition("STOPPED")
       yield* settleStartWaiters(Exit.fail(new AgentStoppedError({ agent: name })))
-    })
+    }))
 
     const startLocked = (kind: "first" | "manual") =>
       Effect.gen(function*() {
@@ -633,44 +743,68 @@ export const makeOwned = (
         return Deferred.await(waiter)
       })
 
-    const start = Effect.flatten(locked(startLocked("manual"))).pipe(annotate, Effect.withSpan("AgentSupervisor.start"))
-    const stop = locked(stopLocked).pipe(annotate, Effect.withSpan("AgentSupervisor.stop"))
+    const start = Effect.flatten(locked(startLocked("manual"))).pipe(Effect.withSpan("AgentSupervisor.start"))
+    const stop = locked(stopLocked).pipe(Effect.withSpan("AgentSupervisor.stop"))
     const restart = Effect.flatten(locked(Effect.zipRight(stopLocked, startLocked("manual")))).pipe(
-      annotate,
       Effect.withSpan("AgentSupervisor.restart")
     )
 
     // ---- requests ----
 
-    /** Routes one request; `deadline` bounds waiting for a (re)start and the request together. */
-    const dispatch = (event: unknown, timeout: Duration.Duration, replayOnCrash: boolean) =>
+    /**
+     * Routes one request; its timeout bounds waiting for a (re)start and the request together. A request that
+     * reaches an incarnation that has exited (or is being stopped) before its exit was handled was never written:
+     * it waits for the decision and goes to the next incarnation, as requests during a backoff do. A request
+     * whose deadline passed while it waited is never written.
+     */
+    const dispatch = (event: unknown, timeoutMillis: number, replayOnCrash: boolean) =>
       Effect.gen(function*() {
-        const timeoutMillis = Duration.toMillis(timeout)
-        const deadline = (yield* now) + timeoutMillis
+        const sentAt = yield* now
+        const deadline = sentAt + timeoutMillis
         const remaining = Effect.map(now, (t) => Math.max(0, deadline - t))
+        const startTimeout = (waited: number) =>
+          new AgentTimeoutError({
+            agent: name,
+            requestId: "(not sent)",
+            operation: "start",
+            timeoutMillis,
+            waitedForStartMillis: waited
+          })
         const waitForChange = (current: Route) =>
           Effect.flatMap(remaining, (left) =>
             route.changes.pipe(
               Stream.filter((next) => next !== current),
               Stream.take(1),
               Stream.runDrain,
-              Effect.timeoutFail({
-                duration: left,
-                onTimeout: () =>
-                  new AgentTimeoutError({ agent: name, requestId: "(not sent)", operation: "start", timeoutMillis })
-              })
+              Effect.timeoutFail({ duration: left, onTimeout: () => startTimeout(timeoutMillis) })
             ))
         while (true) {
           const current = yield* SubscriptionRef.get(route)
           switch (current._tag) {
             case "Up": {
-              const result = yield* Effect.either(current.process.request(event, { timeout: yield* remaining }))
+              const left = yield* remaining
+              if (left <= 0) return yield* Effect.fail(startTimeout(timeoutMillis))
+              const result = yield* Effect.either(current.process.request(event, { timeout: left }))
               if (result._tag === "Right") return result.right
-              if (replayOnCrash && result.left._tag === "AgentCrashError") {
+              const error = result.left
+              if (AgentProcess.isRefusal(error) || (replayOnCrash && error._tag === "AgentCrashError")) {
                 yield* waitForChange(current)
                 continue
               }
-              return yield* Effect.fail(result.left)
+              if (error._tag === "AgentTimeoutError" && left < timeoutMillis) {
+                // Timed out on what was left after waiting for a start: name the caller's timeout and the wait.
+                return yield* Effect.fail(
+                  new AgentTimeoutError({
+                    agent: name,
+                    requestId: error.requestId,
+                    operation: error.operation,
+                    timeoutMillis,
+                    waitedForStartMillis: timeoutMillis - left,
+                    ...(error.pid !== undefined ? { pid: error.pid } : {})
+                  })
+                )
+              }
+              return yield* Effect.fail(error)
             }
             case "Wait": {
               yield* waitForChange(current)
@@ -693,12 +827,15 @@ export const makeOwned = (
         ...(exit !== undefined ? { pid: exit.pid, exitCode: exit.exitCode, signal: exit.signal } : {})
       })
 
-    const handleEvent = (event: unknown, options?: HandleOptions): Effect.Effect<unknown, RequestError> =>
-      dispatch(
-        event,
-        options?.timeout !== undefined ? Duration.decode(options.timeout) : settings.requestTimeout,
-        options?.replayOnCrash === true
-      )
+    const requestTimeoutMillis = Duration.toMillis(settings.requestTimeout)
+    const handleEvent = (event: unknown, options?: HandleOptions): Effect.Effect<unknown, RequestError> => {
+      const timeoutMillis = options?.timeout === undefined
+        ? requestTimeoutMillis
+        : AgentProcess.timeoutMillisOf(options.timeout)
+      return typeof timeoutMillis === "number"
+        ? dispatch(event, timeoutMillis, options?.replayOnCrash === true)
+        : Effect.fail(timeoutMillis)
+    }
 
     const health = Effect.gen(function*() {
       const current = yield* SubscriptionRef.get(route)
@@ -717,17 +854,26 @@ export const makeOwned = (
     const metadata: Effect.Effect<Metadata> = Effect.gen(function*() {
       const current = incarnation
       const stats = current === undefined ? undefined : yield* current.process.stats
+      const timestamp = yield* now
       return {
         name,
         state,
-        pid: Option.map(Option.fromNullable(incarnation), (i) => i.process.pid),
-        startedAt: Option.map(Option.fromNullable(incarnation), (i) => i.process.startedAt),
+        pid: Option.map(Option.fromNullable(current), (i) => i.process.pid),
+        startedAt: Option.map(Option.fromNullable(current), (i) => i.process.startedAt),
         restartCount,
-        consecutiveFailures: failures,
+        // The count the next decision would start from: a stable run past resetAfter has already reset it.
+        consecutiveFailures: current === undefined || state !== "RUNNING"
+          ? failures
+          : RestartPolicy.failuresAfterRun(settings, failures, timestamp - current.runningSince),
         circuitOpen,
         lastHealth: Option.fromNullable(lastHealth),
         lastExit: Option.fromNullable(lastExit),
-        inFlight: stats?.inFlight ?? 0
+        inFlight: stats?.inFlight ?? 0,
+        incarnations,
+        lateResponses: retired.lateResponses + (stats?.lateResponses ?? 0),
+        protocolErrors: retired.protocolErrors + (stats?.protocolErrors ?? 0),
+        outputLines: retired.outputLines + (stats?.outputLines ?? 0),
+        stderrLines: retired.stderrLines + (stats?.stderrLines ?? 0)
       }
     })
 
@@ -752,4 +898,4 @@ export const makeOwned = (
       subscribe: PubSub.subscribe(events)
     }
     return agent
-  }).pipe(Effect.annotateLogs({ module: "AgentSupervisor" }))
+  })

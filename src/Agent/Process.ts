@@ -4,25 +4,27 @@
  *
  * @since 0.1.0
  */
-import * as Command from "@effect/platform/Command"
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
+import { identity } from "effect/Function"
+import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import {
   AgentCrashError,
   AgentStartupError,
   AgentStoppedError,
   AgentTaskError,
   AgentTimeoutError,
-  type ConfigError,
+  ConfigError,
   ProtocolError,
   type RequestError
 } from "../Errors.js"
@@ -30,8 +32,10 @@ import { forkIn } from "../internal/fork.js"
 import * as Message from "../Protocol/Message.js"
 import { decodeUtf8Lenient, decodeUtf8Strict, type Line, LineSplitter } from "../Protocol/Ndjson.js"
 import * as Config from "./Config.js"
+import * as Child from "./internal/child.js"
 import * as Deadlines from "./internal/deadlines.js"
 import * as Outbox from "./internal/outbox.js"
+import * as Spawn from "./internal/spawn.js"
 
 /**
  * How the process ended.
@@ -120,14 +124,32 @@ export interface AgentProcess {
   readonly signalGroup: (signal: NodeJS.Signals) => Effect.Effect<void>
 }
 
+/**
+ * Hooks into one incarnation's life, for its owner.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Hooks {
+  /** Run once the process is spawned, before it is ready (a failed start still had a pid). */
+  readonly onSpawned?: ((pid: number) => Effect.Effect<void>) | undefined
+}
+
 /** Where a log line longer than this is cut: logs need the start of a line, not 16 MiB of it. */
 const STDERR_LINE_BYTES = 16 * 1024
 
-/** How long to let stdout/stderr drain after the exit: data the process wrote before dying is still in the pipe. */
-const DRAIN_AFTER_EXIT_MILLIS = 50
+/**
+ * After the exit, how long the pipes may stay open before the exit is reported anyway: data the process wrote
+ * before dying is still in them, but a descendant that escaped the group may hold them open for ever. Data that
+ * comes later is still logged.
+ */
+const PIPES_AFTER_EXIT_MILLIS = 20
 
 /** Cancels are best effort: when this many lines already wait for a stuck stdin, drop further cancels. */
 const MAX_QUEUED_CANCELS = 1024
+
+/** The start of an over-long response line, where both adapters write the request's `id` first. */
+const LEADING_ID = /^\s*\{\s*"id"\s*:\s*"((?:[^"\\]|\\.){1,200})"/
 
 type Resume = (effect: Effect.Effect<unknown, RequestError>) => void
 
@@ -145,72 +167,52 @@ interface Pending {
   bucket: number
 }
 
-const SIGNAL_IN_MESSAGE = /signal: (SIG[A-Z0-9]+)/
+/** Errors of requests refused before they were written, because the process had exited or was stopping. */
+const refusals = new WeakSet<object>()
 
-/** A live clock for bounded internal waits that must not stall under a `TestClock`. */
-const liveClock = Clock.make()
-const sleepLive = (millis: number) => Effect.withClock(Effect.sleep(millis), liveClock)
-
-const killGroup = (pid: number, signal: NodeJS.Signals): void => {
-  try {
-    process.kill(-pid, signal)
-  } catch {
-    // ESRCH: the group is already gone; EPERM cannot happen for our own children.
-  }
-}
-
-const commandLine = (config: Config.AgentConfig) => [config.command, ...config.args].join(" ")
-
-const toCommand = (config: Config.AgentConfig): Command.Command => {
-  let command = Command.make(config.command, ...config.args).pipe(
-    // Unbuffered Python by default: an agent that prints without flushing would otherwise look hung.
-    Command.env({ PYTHONUNBUFFERED: "1", ...config.env }),
-    Command.stdin("pipe")
-  )
-  if (config.cwd !== undefined) command = Command.workingDirectory(command, config.cwd)
-  return command
-}
+/**
+ * True when a request failed without being written to the process (it had exited, or was being stopped): its
+ * owner may route it to the next incarnation, since the agent never saw it.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isRefusal = (error: RequestError): boolean => refusals.has(error)
 
 /**
  * Spawns the agent and waits for its `ready`. The process lives until the scope closes, which runs the 3-phase
- * shutdown: `shutdown` on stdin and stdin closed, wait `gracefulTimeout`; SIGTERM to the group, wait
- * `sigtermTimeout`; SIGKILL to the group; and returns once the process is reaped. If start-up fails, whatever
- * was started is stopped before the error is returned.
+ * shutdown: `cancel` for every request in flight, `shutdown` on stdin and stdin closed, wait `gracefulTimeout`;
+ * SIGTERM to the group, wait `sigtermTimeout`; SIGKILL to the group; and returns once the process is reaped. If
+ * start-up fails, whatever was started is stopped before the error is returned. The phases are bounded in real
+ * time and hold even when the fiber closing the scope is being interrupted (Ctrl-C).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (
-  config: Config.AgentConfig | Config.AgentConfigInput
-): Effect.Effect<AgentProcess, AgentStartupError | ConfigError, CommandExecutor.CommandExecutor | Scope.Scope> =>
+  config: Config.AgentConfig | Config.AgentConfigInput,
+  hooks?: Hooks
+): Effect.Effect<AgentProcess, AgentStartupError | ConfigError, Scope.Scope> =>
   Effect.gen(function*() {
     const decoded = yield* Config.make(config)
     const outer = yield* Effect.scope
     const scope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
-    return yield* start(decoded).pipe(
+    return yield* start(decoded, hooks).pipe(
       Scope.extend(scope),
       Effect.onExit((exit) => Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)
     )
   })
 
-const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
-  const name = config.name
-  const proc = yield* Command.start(toCommand(config)).pipe(
-    Effect.mapError((error) =>
-      new AgentStartupError({
-        agent: name,
-        reason: "spawn_failed",
-        command: commandLine(config),
-        detail: error.message
-      })
-    )
-  )
-  const pid = proc.pid as number
-  const startedAt = yield* Clock.currentTimeMillis
-  const scope = yield* Effect.scope
+/** Waits until the event loop has polled the pipes again: data already written by the agent is then read. */
+const pollPipes = Effect.async<void>((resume) => {
+  setImmediate(() => setImmediate(() => resume(Effect.void)))
+})
 
-  // Mutable state owned by this incarnation. The reader and the callers run on one JS thread and each access is
-  // a synchronous step, so plain structures are safe here, and they keep the per-message path allocation-light.
+const start = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks | undefined) {
+  const name = config.name
+
+  // Mutable state owned by this incarnation. Node's event handlers and the callers run on one JS thread and each
+  // access is a synchronous step, so plain structures are safe here, and they keep the per-message path light.
   const pending = new Map<string, Pending>()
   const waiting: Array<readonly [id: string, line: string]> = []
   let inFlight = 0
@@ -226,17 +228,37 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
     stderrLines: 0
   }
   const stderrRing: Array<string> = []
+  const exitWaiters: Array<(info: ExitInfo) => void> = []
 
   const ready = yield* Deferred.make<Message.Ready>()
   const exitDeferred = yield* Deferred.make<ExitInfo>()
-  const stdoutDone = yield* Deferred.make<void>()
-  const stderrDone = yield* Deferred.make<void>()
-  const outbox = Outbox.make()
   const clock = yield* Effect.clock
+  const scope = yield* Effect.scope
+  // Logs come from Node's event handlers, outside any fiber: one fiber of the scope runs them in order.
+  const logs = yield* Mailbox.make<Effect.Effect<void>>()
+  const log = (effect: Effect.Effect<void>) => void logs.unsafeOffer(effect)
+
+  // ---- the child: every pipe has an error path for its whole life ----
+  const child = yield* Child.spawn({
+    command: config.command,
+    args: config.args,
+    env: Spawn.childEnv(config),
+    cwd: config.cwd
+  }).pipe(Effect.mapError((failure) => Spawn.classify(config, failure.error)))
+  const pid = child.pid
+  const startedAt = yield* Clock.currentTimeMillis
+  if (hooks?.onSpawned !== undefined) yield* hooks.onSpawned(pid)
+  const annotate = Effect.annotateLogs({ agent: name, pid })
+  const runLogs: Effect.Effect<void> = Effect.flatMap(logs.takeAll, ([batch, done]) =>
+    Effect.zipRight(
+      Effect.forEach(batch, identity, { discard: true }),
+      done ? Effect.void : Effect.suspend(() => runLogs)
+    ))
+  yield* runLogs.pipe(annotate, forkIn(scope))
+
+  const outbox = Outbox.make(child)
   const deadlines = Deadlines.make(clock, (id) => expire(id))
   yield* forkIn(scope)(deadlines.run)
-
-  const annotate = Effect.annotateLogs({ agent: name, pid })
 
   const stoppedError = () => new AgentStoppedError({ agent: name, pid })
   const exitError = (info: ExitInfo): RequestError =>
@@ -244,41 +266,48 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
       ? stoppedError()
       : new AgentCrashError({ agent: name, pid, exitCode: info.exitCode, signal: info.signal, stderr: [...stderrRing] })
   /** Why a new request is refused at once (the process exited, or is being stopped), if it is. */
-  const refusal = (): RequestError | undefined =>
-    exited !== undefined ? exitError(exited) : stopping ? stoppedError() : undefined
+  const refusal = (): RequestError | undefined => {
+    const error = exited !== undefined ? exitError(exited) : stopping ? stoppedError() : undefined
+    if (error !== undefined) refusals.add(error)
+    return error
+  }
 
-  // ---- writer: one long-lived fiber owns stdin; lines sent while it writes go out in one write ----
   const send = outbox.send
   const sendCancel = (id: string) => {
     if (exited === undefined && outbox.size() < MAX_QUEUED_CANCELS) send(Message.encodeCancel(id))
   }
-  yield* outbox.stream.pipe(
-    Stream.run(proc.stdin),
-    // EPIPE when the agent died mid-write: the exit watcher reports the crash, nothing to do here.
-    Effect.catchAllCause((cause) => Effect.logDebug("agent stdin closed with an error", cause)),
-    annotate,
-    forkIn(scope)
-  )
 
   // ---- reader: stdout lines -> responses ----
-  const logs: Array<Effect.Effect<void>> = []
   const onStdoutLine = (line: Line): void => {
     if (line.droppedBytes > 0) {
       counters.protocolErrors++
-      logs.push(Effect.logWarning(
-        new ProtocolError({
-          agent: name,
-          reason: "too_long",
-          detail: `a stdout line of ${line.bytes.length + line.droppedBytes} bytes exceeds maxMessageBytes ` +
-            `(${config.maxMessageBytes}); discarded`
-        }).message
-      ))
+      const size = line.bytes.length + line.droppedBytes
+      const error = new ProtocolError({
+        agent: name,
+        reason: "too_long",
+        detail: `a stdout line of ${size} bytes exceeds maxMessageBytes (${config.maxMessageBytes}); discarded`
+      })
+      // Both adapters write `id` first: the request it answers fails now rather than at its timeout.
+      const id = LEADING_ID.exec(decodeUtf8Lenient(line.bytes.subarray(0, 512)))?.[1]
+      const entry = id === undefined ? undefined : pending.get(JSON.parse(`"${id}"`) as string)
+      if (entry !== undefined && entry.sent) {
+        settle(entry)
+        entry.resume(Effect.fail(
+          new ProtocolError({
+            agent: name,
+            reason: "too_long",
+            detail: `the response to request ${entry.id} is ${size} bytes, over maxMessageBytes ` +
+              `(${config.maxMessageBytes}); discarded`
+          })
+        ))
+      }
+      log(Effect.logWarning(error.message))
       return
     }
     const text = decodeUtf8Strict(line.bytes)
     if (text === undefined) {
       counters.protocolErrors++
-      logs.push(Effect.logWarning(`agent stdout: a line of ${line.bytes.length} bytes is not valid UTF-8; discarded`))
+      log(Effect.logWarning(`agent stdout: a line of ${line.bytes.length} bytes is not valid UTF-8; discarded`))
       return
     }
     onStdoutText(text)
@@ -296,13 +325,11 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
     if (hello === undefined) {
       if (text.length === 0) return
       counters.outputLines++
-      logs.push(Effect.logInfo(`agent stdout (not a protocol message): ${text.slice(0, 500)}`))
+      log(Effect.logInfo(`agent stdout (not a protocol message): ${text.slice(0, 500)}`))
       return
     }
     if (hello.protocol !== Message.PROTOCOL_VERSION) {
-      logs.push(
-        Effect.logWarning(`agent speaks protocol ${hello.protocol}, this supervisor ${Message.PROTOCOL_VERSION}`)
-      )
+      log(Effect.logWarning(`agent speaks protocol ${hello.protocol}, this supervisor ${Message.PROTOCOL_VERSION}`))
     }
     Deferred.unsafeDone(ready, Exit.succeed(hello))
   }
@@ -328,87 +355,65 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
       ))
     }
   }
-  const flushLogs = Effect.suspend(() => {
-    if (logs.length === 0) return Effect.void
-    const batch = logs.splice(0, logs.length)
-    return Effect.forEach(batch, (log) => log, { discard: true })
-  })
-  const stdoutSplitter = new LineSplitter(config.maxMessageBytes)
-  yield* proc.stdout.pipe(
-    Stream.runForEachChunk((chunk) =>
-      Effect.suspend(() => {
-        for (const bytes of chunk) stdoutSplitter.pushText(bytes, onStdoutText, onStdoutLine)
-        return flushLogs
-      })
-    ),
-    Effect.catchAllCause((cause) => Effect.logDebug("agent stdout closed with an error", cause)),
-    Effect.ensuring(Deferred.done(stdoutDone, Exit.void)),
-    annotate,
-    forkIn(scope)
-  )
 
   // ---- stderr: drained always (a full pipe blocks the child), logged, last lines kept ----
-  const stderrSplitter = new LineSplitter(STDERR_LINE_BYTES)
-  const stderrBatch: Array<string> = []
   const onStderrLine = (line: Line): void => {
     let text = decodeUtf8Lenient(line.bytes)
     if (line.droppedBytes > 0) text += ` [... ${line.droppedBytes} more bytes]`
     counters.stderrLines++
     stderrRing.push(text)
     if (stderrRing.length > config.stderrLines) stderrRing.shift()
-    stderrBatch.push(text)
+    log(Effect.logInfo(text).pipe(Effect.annotateLogs("stream", "stderr")))
   }
-  const logStderr = Effect.suspend(() => {
-    if (stderrBatch.length === 0) return Effect.void
-    const batch = stderrBatch.splice(0, stderrBatch.length)
-    return Effect.forEach(batch, (text) => Effect.logInfo(text), { discard: true })
-  })
-  yield* proc.stderr.pipe(
-    Stream.runForEachChunk((chunk) =>
-      Effect.suspend(() => {
-        for (const bytes of chunk) stderrSplitter.push(bytes, onStderrLine)
-        return logStderr
-      })
-    ),
-    Effect.zipRight(Effect.suspend(() => {
-      stderrSplitter.end(onStderrLine)
-      return logStderr
-    })),
-    Effect.catchAllCause((cause) => Effect.logDebug("agent stderr closed with an error", cause)),
-    Effect.ensuring(Deferred.done(stderrDone, Exit.void)),
-    Effect.annotateLogs({ agent: name, pid, stream: "stderr" }),
-    forkIn(scope)
-  )
 
-  // ---- exit watcher: the 'exit' event, not the pipes closing (a grandchild may hold them open) ----
-  yield* proc.exitCode.pipe(
-    Effect.map((code): [number | null, string | null] => [code, null]),
-    Effect.catchAll((error) => {
-      const signal = SIGNAL_IN_MESSAGE.exec(error.message)?.[1] ?? "SIGKILL"
-      return Effect.succeed<[number | null, string | null]>([null, signal])
-    }),
-    Effect.flatMap(([exitCode, signal]) =>
-      Effect.gen(function*() {
-        // Descendants outlive a leader that exits 0 or by a signal: sweep the group now.
-        killGroup(pid, "SIGKILL")
-        // Let the pipes hand over what the process wrote before it died (bounded: they may never close).
-        yield* Deferred.await(stdoutDone).pipe(
-          Effect.zipRight(Deferred.await(stderrDone)),
-          Effect.raceFirst(sleepLive(DRAIN_AFTER_EXIT_MILLIS))
-        )
-        const info: ExitInfo = { pid, exitCode, signal, requested: stopping, at: yield* Clock.currentTimeMillis }
-        exited = info
-        const error = exitError(info)
-        failAll(error)
-        yield* Deferred.succeed(exitDeferred, info)
-        if (!info.requested) {
-          yield* Effect.logWarning(`agent exited unexpectedly: ${error.message}`)
-        }
-      })
-    ),
-    annotate,
-    forkIn(scope)
-  )
+  // ---- exit: reported on the `exit` event, not on the pipes closing (a descendant may hold them open) ----
+  const onChildExit = (exit: Child.ChildExit): void => {
+    // Descendants outlive a leader that exits 0 or by a signal: sweep the group now.
+    Child.killGroup(pid, "SIGKILL")
+    if (pipesClosed) return reportExit(exit)
+    // What the process wrote before dying is still in the pipes: let them hand it over, briefly.
+    const timer = setTimeout(() => {
+      onPipesClosed = undefined
+      reportExit(exit)
+    }, PIPES_AFTER_EXIT_MILLIS)
+    onPipesClosed = () => {
+      onPipesClosed = undefined
+      clearTimeout(timer)
+      reportExit(exit)
+    }
+  }
+  const reportExit = (exit: Child.ChildExit): void => {
+    const info: ExitInfo = {
+      pid,
+      exitCode: exit.exitCode,
+      signal: exit.signal,
+      requested: stopping,
+      at: clock.unsafeCurrentTimeMillis()
+    }
+    exited = info
+    const error = exitError(info)
+    failAll(error)
+    Deferred.unsafeDone(exitDeferred, Exit.succeed(info))
+    for (const waiter of exitWaiters.splice(0)) waiter(info)
+    if (!info.requested) log(Effect.logWarning(`agent exited unexpectedly: ${error.message}`))
+  }
+  /** Waits for the exit at most `millis` (real time), also in a finalizer of a fiber being interrupted. */
+  const exitWithin = (millis: number) =>
+    Effect.async<boolean>((resume) => {
+      if (exited !== undefined) return resume(Effect.succeed(true))
+      const waiter = () => {
+        clearTimeout(timer)
+        resume(Effect.succeed(true))
+      }
+      const timer = Number.isFinite(millis)
+        ? setTimeout(() => {
+          const index = exitWaiters.indexOf(waiter)
+          if (index >= 0) exitWaiters.splice(index, 1)
+          resume(Effect.succeed(false))
+        }, millis)
+        : undefined
+      exitWaiters.push(waiter)
+    })
 
   // ---- requests: correlation, the maxInFlight window and timeouts, all without a fiber per request ----
   /** Fails every request in flight or waiting for a slot (the process exited, or is being stopped). */
@@ -497,18 +502,20 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
     else waiting.push([id, line])
   }
 
-  const timeoutMillisOf = (options: RequestOptions | undefined, fallback: number) =>
-    options?.timeout !== undefined ? Duration.toMillis(Duration.decode(options.timeout)) : fallback
   const requestTimeoutMillis = Duration.toMillis(config.requestTimeout)
   const pingTimeoutMillis = Duration.toMillis(config.pingTimeout)
+  const timeoutOf = (options: RequestOptions | undefined, fallback: number): number | ConfigError =>
+    options?.timeout === undefined ? fallback : timeoutMillisOf(options.timeout)
 
   // One `Effect.async` per request, no wrapper: this is the hot path.
   const request = (payload: unknown, options?: RequestOptions): Effect.Effect<unknown, RequestError> => {
-    const timeoutMillis = timeoutMillisOf(options, requestTimeoutMillis)
+    const timeoutMillis = timeoutOf(options, requestTimeoutMillis)
+    if (typeof timeoutMillis !== "number") return Effect.fail(timeoutMillis)
     return Effect.withFiberRuntime<unknown, RequestError>((caller) =>
       Effect.async<unknown, RequestError>((resume) => {
         const refused = refusal()
         if (refused !== undefined) return resume(Effect.fail(refused))
+        if (timeoutMillis <= 0) return resume(Effect.fail(timeoutError("task", "(not sent)", timeoutMillis)))
         const id = String(++nextId)
         let line: string
         try {
@@ -539,10 +546,13 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
       })
     )
   }
+  const timeoutError = (operation: "task" | "ping", requestId: string, timeoutMillis: number) =>
+    new AgentTimeoutError({ agent: name, requestId, operation, timeoutMillis, pid })
 
   const ping = (options?: RequestOptions): Effect.Effect<PingResult, RequestError> =>
     Effect.suspend(() => {
-      const timeoutMillis = timeoutMillisOf(options, pingTimeoutMillis)
+      const timeoutMillis = timeoutOf(options, pingTimeoutMillis)
+      if (typeof timeoutMillis !== "number") return Effect.fail(timeoutMillis)
       const sentAt = performance.now()
       return Effect.withFiberRuntime<unknown, RequestError>((caller) =>
         Effect.async<unknown, RequestError>((resume) => {
@@ -564,54 +574,73 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
       )
     })
 
-  // ---- 3-phase shutdown; added last so it runs first, before the platform's own release (which waits for the
-  // exit with no timeout and would hang on a child that ignores SIGTERM) ----
-  const waitExit = (millis: number) =>
-    Deferred.await(exitDeferred).pipe(Effect.timeoutOption(millis), Effect.map(Option.isSome), Effect.interruptible)
+  const stdoutSplitter = new LineSplitter(config.maxMessageBytes)
+  const stderrSplitter = new LineSplitter(STDERR_LINE_BYTES)
+  let pipesClosed = false
+  let onPipesClosed: (() => void) | undefined
+  // Output and the exit are delivered from here on: every handler above is defined.
+  child.attach({
+    onStdout: (chunk) => stdoutSplitter.pushText(chunk, onStdoutText, onStdoutLine),
+    onStderr: (chunk) => stderrSplitter.push(chunk, onStderrLine),
+    onPipesClosed: () => {
+      pipesClosed = true
+      stdoutSplitter.end(onStdoutLine)
+      stderrSplitter.end(onStderrLine)
+      onPipesClosed?.()
+    },
+    onExit: onChildExit,
+    onStdinError: (error) => log(Effect.logDebug(`agent stdin closed with an error: ${error.message}`))
+  })
+
+  // ---- 3-phase shutdown; added last so it runs first, before the child's own release (SIGKILL and wait) ----
   yield* Effect.addFinalizer(() =>
     Effect.gen(function*() {
+      if (stopping) return
       stopping = true
+      // The agent is told to drop the work whose results nobody will read, before it is asked to stop.
+      if (exited === undefined) {
+        for (const entry of pending.values()) if (entry.sent) sendCancel(entry.id)
+      }
       // Nobody waits through the shutdown phases: what is pending fails now (late answers are dropped).
       failAll(stoppedError())
-      if (!(yield* Deferred.isDone(exitDeferred))) {
-        yield* Effect.sync(() => {
-          send(Message.shutdownLine)
-          outbox.end()
-        })
-        if (!(yield* waitExit(Duration.toMillis(config.gracefulTimeout)))) {
-          yield* Effect.logWarning(`agent ignored shutdown for ${Duration.format(config.gracefulTimeout)}: SIGTERM`)
-          killGroup(pid, "SIGTERM")
-          if (!(yield* waitExit(Duration.toMillis(config.sigtermTimeout)))) {
-            yield* Effect.logWarning(`agent ignored SIGTERM for ${Duration.format(config.sigtermTimeout)}: SIGKILL`)
-            killGroup(pid, "SIGKILL")
-            yield* Deferred.await(exitDeferred)
-          }
-        }
-      }
-      // No SIGKILL here: the exit watcher swept the group when the leader exited, and by now its id may belong
-      // to an unrelated process group.
-    }).pipe(annotate)
+      if (exited !== undefined) return
+      send(Message.shutdownLine)
+      outbox.end()
+      if (yield* exitWithin(Duration.toMillis(config.gracefulTimeout))) return
+      yield* Effect.logWarning(`agent ignored shutdown for ${Duration.format(config.gracefulTimeout)}: SIGTERM`)
+      Child.killGroup(pid, "SIGTERM")
+      if (yield* exitWithin(Duration.toMillis(config.sigtermTimeout))) return
+      yield* Effect.logWarning(`agent ignored SIGTERM for ${Duration.format(config.sigtermTimeout)}: SIGKILL`)
+      Child.killGroup(pid, "SIGKILL")
+      yield* exitWithin(Infinity)
+      // No SIGKILL after the exit: the exit handler swept the group when the leader exited, and by now its id may
+      // belong to an unrelated process group.
+    }).pipe(Effect.ensuring(logs.end), annotate)
   )
 
   // ---- start-up: ready, or the process exits, or the timeout passes ----
   const startupFailure = (reason: "exited_before_ready" | "no_ready_in_time", info?: ExitInfo) =>
-    new AgentStartupError({
-      agent: name,
-      reason,
-      command: commandLine(config),
-      pid,
-      stderr: [...stderrRing],
-      timeoutMillis: Duration.toMillis(config.startupTimeout),
-      ...(info !== undefined ? { exitCode: info.exitCode, signal: info.signal } : {})
-    })
+    pollPipes.pipe(Effect.map(() =>
+      new AgentStartupError({
+        agent: name,
+        reason,
+        command: Spawn.commandLine(config),
+        pid,
+        // Read after the pipes were polled once more: what the agent wrote just before is in the report.
+        stderr: [...stderrRing],
+        timeoutMillis: Duration.toMillis(config.startupTimeout),
+        ...(info !== undefined ? { exitCode: info.exitCode, signal: info.signal } : {})
+      })
+    ))
   yield* Deferred.await(ready).pipe(
     Effect.asVoid,
     Effect.raceFirst(
       Deferred.await(exitDeferred).pipe(
-        Effect.flatMap((info) => Effect.fail(startupFailure("exited_before_ready", info)))
+        Effect.flatMap((info) => Effect.flip(startupFailure("exited_before_ready", info)))
       )
     ),
-    Effect.timeoutFail({ duration: config.startupTimeout, onTimeout: () => startupFailure("no_ready_in_time") }),
+    Effect.timeout(config.startupTimeout),
+    Effect.catchTag("TimeoutException", () => Effect.flip(startupFailure("no_ready_in_time"))),
     // A race's loser is interrupted; in a caller's uninterruptible region (a Layer being built) it could not be,
     // and the race would wait for it forever. The wait is bounded by startupTimeout, so it may always be cut.
     Effect.interruptible
@@ -632,7 +661,25 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig) {
       return { ...counters, inFlight, waiting: unsent }
     }),
     recentStderr: Effect.sync(() => [...stderrRing]),
-    signalGroup: (signal) => Effect.sync(() => exited === undefined ? killGroup(pid, signal) : undefined)
+    signalGroup: (signal) => Effect.sync(() => exited === undefined ? Child.killGroup(pid, signal) : undefined)
   }
   return agent
 })
+
+const decodeTimeout = Schema.decodeUnknownEither(Config.DurationInput)
+
+/**
+ * A per-call `timeout` in milliseconds, or the `ConfigError` of a bad one (a call never throws).
+ *
+ * @internal
+ */
+export const timeoutMillisOf = (timeout: Duration.DurationInput): number | ConfigError =>
+  Either.match(decodeTimeout(timeout), {
+    onLeft: (error) =>
+      new ConfigError({
+        field: "timeout",
+        rule: ParseResult.TreeFormatter.formatErrorSync(error),
+        value: String(timeout)
+      }),
+    onRight: Duration.toMillis
+  })

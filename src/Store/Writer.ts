@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { forkIn } from "../internal/fork.js"
+import { isolate } from "../internal/wait.js"
 import type * as Store from "./Store.js"
 
 /**
@@ -44,9 +45,18 @@ export interface Writer {
 export interface Options {
   /** How many writes the buffer holds before metrics are dropped. 10 000 by default. */
   readonly capacity?: number | undefined
-  /** How long closing the scope waits for the buffer to drain before giving up. 5 seconds by default. */
+  /** How long closing the scope waits for the buffer to drain before giving up. 1 second by default. */
   readonly flushTimeout?: Duration.DurationInput | undefined
 }
+
+/**
+ * How long closing a writer's scope waits for the store by default: short, because a hung store must not hold up
+ * an application's exit (its writes are best effort anyway).
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const DEFAULT_FLUSH_TIMEOUT: Duration.Duration = Duration.seconds(1)
 
 type Entry =
   | { readonly _tag: "State"; readonly seq: number; readonly record: Store.StateRecord }
@@ -101,7 +111,7 @@ class Fifo<A> {
 export const make = (store: Store.ResilientStore, options?: Options): Effect.Effect<Writer, never, Scope.Scope> =>
   Effect.gen(function*() {
     const capacity = Math.max(1, Math.floor(options?.capacity ?? 10_000))
-    const flushTimeout = Duration.decode(options?.flushTimeout ?? Duration.seconds(5))
+    const flushTimeout = Duration.decode(options?.flushTimeout ?? DEFAULT_FLUSH_TIMEOUT)
 
     // Metrics apart from the rest, so that the oldest metric is found in O(1); `seq` restores the write order.
     const metrics = new Fifo<Entry>()
@@ -194,8 +204,8 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
     yield* forkIn(yield* Effect.scope)(drain)
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
-        // Finalizers are uninterruptible: without `interruptible` the timeout could not stop the wait.
-        const drained = yield* flush.pipe(Effect.interruptible, Effect.timeoutOption(flushTimeout))
+        // Isolated: the timeout works in a finalizer, and a fiber being interrupted (Ctrl-C) still flushes.
+        const drained = yield* isolate(flush.pipe(Effect.timeoutOption(flushTimeout)))
         closed = true
         const pending = size()
         if (Option.isNone(drained)) {

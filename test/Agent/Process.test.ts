@@ -1,10 +1,15 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
+import * as TestClock from "effect/TestClock"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import * as AgentProcess from "../../src/Agent/Process.js"
 import {
   agentConfig,
@@ -151,17 +156,26 @@ describe.sequential("AgentProcess", () => {
       assert.isString(error.remediation)
     }).pipe(Effect.provide(TestLive)))
 
-  it.scopedLive("never sends ready: AgentStartupError after startupTimeout, and the process is stopped", () =>
+  it.scoped("never sends ready: AgentStartupError after startupTimeout, with the stderr written before it", () =>
     Effect.gen(function*() {
-      const error = failureOf(
-        yield* Effect.exit(AgentProcess.make(agentConfig("no-ready", { startupTimeout: "300 millis" })))
+      // The timeout fires (TestClock) only once the agent has written its stderr line: what the pipe holds then
+      // must be in the error, however slowly the supervisor's event loop gets to it on a loaded machine.
+      const marker = path.join(os.tmpdir(), `no-ready-${process.pid}-${Date.now()}`)
+      const config = agentConfig("no-ready-marker", { startupTimeout: "30 seconds" })
+      const started = yield* Effect.fork(
+        Effect.exit(AgentProcess.make({ ...config, args: [...config.args!, marker] }))
       )
+      yield* eventually("the agent wrote its stderr line", () => fs.existsSync(marker)).pipe(
+        Effect.withClock(Clock.make())
+      )
+      fs.rmSync(marker)
+      yield* TestClock.adjust("30 seconds")
+      const error = failureOf(yield* Fiber.join(started))
       assert.strictEqual(error._tag, "AgentStartupError")
       if (error._tag !== "AgentStartupError") return
       assert.strictEqual(error.reason, "no_ready_in_time")
-      assert.isTrue(error.stderr.some((line) => line.includes("loading forever")))
-      const pid = error.pid!
-      yield* assertGroupGone(pid)
+      assert.isTrue(error.stderr.some((line) => line.includes("loading forever")), JSON.stringify(error.stderr))
+      yield* assertGroupGone(error.pid!).pipe(Effect.withClock(Clock.make()))
     }).pipe(Effect.provide(TestLive)))
 
   it.scopedLive("spawn failure: a missing program gives AgentStartupError, not a defect", () =>

@@ -174,7 +174,7 @@ describe("Store.Writer", () => {
     Effect.gen(function*() {
       const { received, store } = recording(() => Effect.sleep("1 second"))
       const scope = yield* Scope.make()
-      const writer = yield* Writer.make(yield* store).pipe(Scope.extend(scope))
+      const writer = yield* Writer.make(yield* store, { flushTimeout: "5 seconds" }).pipe(Scope.extend(scope))
       yield* writer.saveState(state(1))
       yield* writer.saveState(state(2))
       const closed = yield* Effect.fork(Scope.close(scope, Exit.void))

@@ -1,0 +1,176 @@
+/**
+ * One child process over `node:child_process`, with every stream's error path held for the child's whole life.
+ *
+ * Why not `@effect/platform`'s `Command`: its stdin sink attaches an `error` listener only while a write is being
+ * run and removes it when the writing fiber ends or is interrupted, so a write that fails after that (the agent
+ * died, its exit not yet seen, the scope closing) raises an unhandled `EPIPE` that takes the host process down.
+ * It does not expose the child's handle, so no listener of ours can be added; and its stream adapters cost a
+ * Channel step per chunk on the request path. Here the handle's `error` events (spawn, stdin, stdout, stderr)
+ * each have a listener from spawn to release, writes go straight to the pipe, and the exit is reported on the
+ * `exit` event itself, whatever holds the pipes.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as ChildProcess from "node:child_process"
+
+/** How a child ended: an exit code, or the signal that killed it. @internal */
+export interface ChildExit {
+  readonly exitCode: number | null
+  readonly signal: string | null
+}
+
+/** What the owner of a child hears from it. Called synchronously from Node's event handlers. @internal */
+export interface ChildListeners {
+  readonly onStdout: (chunk: Buffer) => void
+  readonly onStderr: (chunk: Buffer) => void
+  /** stdout and stderr both ended (after the exit, or when a grandchild holding them closes them). */
+  readonly onPipesClosed: () => void
+  readonly onExit: (exit: ChildExit) => void
+  /** A write to stdin failed (EPIPE: the child is gone): the exit follows. */
+  readonly onStdinError: (error: Error) => void
+}
+
+/** A spawned child. @internal */
+export interface Child {
+  readonly pid: number
+  /** Writes to stdin; returns false when the pipe's buffer is full (`onDrain` then says when to go on). */
+  readonly write: (data: string) => boolean
+  /** Calls back once when stdin's buffer has drained (at once if it has nothing buffered or is closed). */
+  readonly onDrain: (callback: () => void) => void
+  /** Closes stdin once what is buffered is written. */
+  readonly end: () => void
+  /** True once stdin can take no more writes (ended, failed, or the child is gone). */
+  readonly stdinClosed: () => boolean
+  readonly exited: () => ChildExit | undefined
+  /**
+   * Starts delivering output and the exit to `listeners` (once). Until then stdout and stderr stay paused in
+   * their pipes, and an exit that already happened is delivered at once, after the output that precedes it.
+   */
+  readonly attach: (listeners: ChildListeners) => void
+}
+
+/** Why a spawn failed: Node's error, with its `code` (ENOENT, EACCES, E2BIG...) when it has one. @internal */
+export interface SpawnError {
+  readonly _tag: "SpawnError"
+  readonly error: Error & { readonly code?: string | undefined; readonly errno?: number | undefined }
+}
+
+/** @internal */
+export interface SpawnOptions {
+  readonly command: string
+  readonly args: ReadonlyArray<string>
+  /** The whole environment of the child. */
+  readonly env: Record<string, string | undefined>
+  readonly cwd?: string | undefined
+}
+
+/** Sends a signal to a whole process group; a group that is already gone is not an error. @internal */
+export const killGroup = (pid: number, signal: NodeJS.Signals): void => {
+  try {
+    process.kill(-pid, signal)
+  } catch {
+    // ESRCH: the group is already gone; EPERM cannot happen for our own children.
+  }
+}
+
+/**
+ * Spawns a child in its own process group (`detached`, so `-pid` reaches its descendants). Succeeds on Node's
+ * `spawn` event; fails with the error Node gives, whether `spawn` throws (E2BIG, bad arguments) or emits it
+ * (ENOENT, EACCES). Releasing the scope of a child that is still running SIGKILLs its group and waits for the
+ * exit; the owner's graceful shutdown runs before that.
+ *
+ * @internal
+ */
+export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.async<readonly [Child, Promise<void>], SpawnError>((resume) => {
+      let handle: ChildProcess.ChildProcessWithoutNullStreams
+      try {
+        handle = ChildProcess.spawn(options.command, options.args as Array<string>, {
+          stdio: ["pipe", "pipe", "pipe"],
+          env: options.env,
+          ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+          detached: true
+        })
+      } catch (error) {
+        return resume(Effect.fail({ _tag: "SpawnError", error: error as Error }))
+      }
+      let spawned = false
+      let exit: ChildExit | undefined
+      let stdinFailed = false
+      let openPipes = 2
+      let listeners: ChildListeners | undefined
+      let resolveExit: () => void = () => {}
+      const exitPromise = new Promise<void>((resolve) => {
+        resolveExit = resolve
+      })
+      const pipeClosed = () => {
+        if (--openPipes === 0) listeners?.onPipesClosed()
+      }
+      // Each stream keeps an error listener for the child's whole life: an error of a pipe is never unhandled.
+      handle.stdin.on("error", (error) => {
+        stdinFailed = true
+        listeners?.onStdinError(error)
+      })
+      handle.stdout.on("error", () => {})
+      handle.stderr.on("error", () => {})
+      handle.on("error", (error) => {
+        if (!spawned) {
+          // Never started: nothing to wait for; free the pipes Node opened.
+          handle.stdin.destroy()
+          handle.stdout.destroy()
+          handle.stderr.destroy()
+          resume(Effect.fail({ _tag: "SpawnError", error }))
+        }
+        // After the spawn, `error` means a kill failed: the child is gone or not ours; its exit is reported.
+      })
+      handle.once("exit", (code, signal) => {
+        exit = { exitCode: code, signal }
+        resolveExit()
+        listeners?.onExit(exit)
+      })
+      handle.once("spawn", () => {
+        spawned = true
+        const child: Child = {
+          pid: handle.pid!,
+          write: (data) => {
+            if (stdinFailed || !handle.stdin.writable) return true
+            return handle.stdin.write(data)
+          },
+          onDrain: (callback) => {
+            if (stdinFailed || !handle.stdin.writable || !handle.stdin.writableNeedDrain) return callback()
+            const done = () => {
+              handle.stdin.off("drain", done)
+              handle.stdin.off("close", done)
+              callback()
+            }
+            handle.stdin.on("drain", done)
+            handle.stdin.on("close", done)
+          },
+          end: () => {
+            if (!stdinFailed && handle.stdin.writable) handle.stdin.end()
+          },
+          stdinClosed: () => stdinFailed || !handle.stdin.writable,
+          exited: () => exit,
+          attach: (attached) => {
+            if (listeners !== undefined) return
+            listeners = attached
+            handle.stdout.on("data", (chunk: Buffer) => attached.onStdout(chunk))
+            handle.stderr.on("data", (chunk: Buffer) => attached.onStderr(chunk))
+            handle.stdout.once("close", pipeClosed)
+            handle.stderr.once("close", pipeClosed)
+            if (exit !== undefined) attached.onExit(exit)
+          }
+        }
+        resume(Effect.succeed([child, exitPromise] as const))
+      })
+    }),
+    ([child, exitPromise]) =>
+      Effect.async<void>((resume) => {
+        if (child.exited() !== undefined) return resume(Effect.void)
+        killGroup(child.pid, "SIGKILL")
+        void exitPromise.then(() => resume(Effect.void))
+      })
+  ).pipe(Effect.map(([child]) => child))

@@ -1,0 +1,32 @@
+/**
+ * Fibers started by events (an exit, a restart decision, a start) forked from one runtime captured when their
+ * owner was made, never from the fiber that handled the previous event.
+ *
+ * A fiber inherits its parent's fiber refs, and some refs grow a generation at each fork: restarts started from
+ * the fiber that handled the previous exit chained one generation per restart (about 4 KiB of heap per restart,
+ * for ever), and a manual restart's span stayed reachable from every later incarnation. Forked from the owner's
+ * runtime, every such fiber is a sibling of the others, whatever happened before it.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as FiberSet from "effect/FiberSet"
+import type * as Scope from "effect/Scope"
+
+/** @internal */
+export type Forker = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<Fiber.RuntimeFiber<A, E>>
+
+/**
+ * A forker whose fibers live in the current scope: closing it interrupts those still running; each is forgotten
+ * when it ends.
+ *
+ * @internal
+ */
+export const make: Effect.Effect<Forker, never, Scope.Scope> = Effect.gen(function*() {
+  const set = yield* FiberSet.make<unknown, unknown>()
+  const run = yield* FiberSet.runtime(set)<never>()
+  // Interruptible: the runtime may have been captured in an uninterruptible region (a Layer being built).
+  return <A, E>(effect: Effect.Effect<A, E>) =>
+    Effect.sync(() => run(Effect.interruptible(effect)) as Fiber.RuntimeFiber<A, E>)
+})

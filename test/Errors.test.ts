@@ -1,0 +1,126 @@
+import { assert, describe, it } from "@effect/vitest"
+import { AgentStartupError, AgentTimeoutError, isSupervisorError } from "../src/Errors.js"
+
+describe("AgentTimeoutError", () => {
+  it("a task: names the caller's timeout, and the part of it spent waiting for a restart", () => {
+    const error = new AgentTimeoutError({
+      agent: "summarizer",
+      requestId: "12",
+      operation: "task",
+      timeoutMillis: 2000,
+      pid: 4242,
+      waitedForStartMillis: 1500.4
+    })
+    assert.strictEqual(
+      error.message,
+      `Agent "summarizer" (pid 4242) did not answer task 12 within 2000 ms (of which 1500 ms waiting for a restart)`
+    )
+    assert.include(error.remediation, "cover a restart")
+    assert.isTrue(isSupervisorError(error))
+  })
+
+  it("a task that did not wait: the message as before, no pid placeholder when there is no pid", () => {
+    assert.strictEqual(
+      new AgentTimeoutError({ agent: "a", requestId: "3", operation: "ping", timeoutMillis: 500, pid: 1 }).message,
+      `Agent "a" (pid 1) did not answer ping 3 within 500 ms`
+    )
+    const noPid = new AgentTimeoutError({ agent: "a", requestId: "3", operation: "task", timeoutMillis: 500 })
+    assert.notInclude(noPid.message, "undefined")
+    assert.notInclude(noPid.remediation, "restart")
+  })
+
+  it("start: the request timed out waiting for the agent to start, and was not sent", () => {
+    const error = new AgentTimeoutError({
+      agent: "a",
+      requestId: "(not sent)",
+      operation: "start",
+      timeoutMillis: 2000,
+      waitedForStartMillis: 2000
+    })
+    assert.strictEqual(
+      error.message,
+      `A request to agent "a" timed out waiting for the agent to start (after 2000 ms); it was not sent`
+    )
+    assert.notInclude(error.message, "did not answer")
+    assert.include(error.remediation, "restart")
+    const early = new AgentTimeoutError({
+      agent: "a",
+      requestId: "(not sent)",
+      operation: "start",
+      timeoutMillis: 2000,
+      waitedForStartMillis: 800
+    })
+    assert.include(early.message, "after 800 ms of its 2000 ms timeout")
+  })
+})
+
+describe("AgentStartupError", () => {
+  it("a spawn failure without a code (as other modules build it) keeps its message and remediation", () => {
+    const error = new AgentStartupError({
+      agent: "a",
+      reason: "spawn_failed",
+      command: "/opt/adapter.py",
+      detail: "the adapter does not exist"
+    })
+    assert.strictEqual(error.message, `Agent "a" could not be spawned (/opt/adapter.py): the adapter does not exist`)
+    assert.include(error.remediation, "exists and is executable")
+  })
+
+  it("a spawn failure with a code: one sentence naming the agent, the command once, the cause", () => {
+    const error = new AgentStartupError({
+      agent: "a",
+      reason: "spawn_failed",
+      command: "python3 agent.py",
+      program: "python3",
+      code: "ENOENT",
+      subject: "command",
+      searchPath: ["/usr/bin", "/bin"]
+    })
+    assert.strictEqual(
+      error.message,
+      "Agent \"a\" could not start `python3 agent.py`: the program is not on PATH (ENOENT); searched: /usr/bin, /bin"
+    )
+    assert.include(error.remediation, `Install "python3"`)
+    const emptyPath = new AgentStartupError({ ...error, searchPath: [] })
+    assert.include(emptyPath.message, "PATH is empty")
+  })
+
+  it("E2BIG: says which string is over the limit, or that the total is", () => {
+    const sizes = {
+      argCount: 3000,
+      argsBytes: 3 * 1024 * 1024,
+      largestArgBytes: 2000,
+      envCount: 10,
+      envBytes: 900,
+      largestEnvName: "PATH",
+      largestEnvBytes: 300
+    }
+    const error = new AgentStartupError({ agent: "a", reason: "spawn_failed", command: "x", code: "E2BIG", sizes })
+    assert.include(error.message, "(3 MiB in 3000 arguments)")
+    assert.include(error.message, "(900 bytes in 10 variables)")
+    assert.include(error.message, "together they are over the system's limit (ARG_MAX)")
+  })
+
+  it("the other reasons are unchanged", () => {
+    const exited = new AgentStartupError({
+      agent: "a",
+      reason: "exited_before_ready",
+      command: "x",
+      pid: 7,
+      exitCode: 3,
+      stderr: ["missing API key"]
+    })
+    assert.strictEqual(
+      exited.message,
+      `Agent "a" (pid 7) exited with code 3 before it sent "ready"\nLast stderr lines:\n  missing API key`
+    )
+    const slow = new AgentStartupError({
+      agent: "a",
+      reason: "no_ready_in_time",
+      command: "x",
+      pid: 7,
+      timeoutMillis: 10
+    })
+    assert.strictEqual(slow.message, `Agent "a" (pid 7) sent no "ready" within 10 ms`)
+  })
+})
