@@ -64,6 +64,26 @@ export const RestartType = Schema.Literal("permanent", "transient", "temporary")
 export type RestartType = typeof RestartType.Type
 
 /**
+ * The level at which an agent's output (stderr lines, stdout lines that are not protocol messages) is logged;
+ * `"None"` logs none of it. The names are Effect's `LogLevel` literals.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const OutputLogLevel = Schema.Literal("Trace", "Debug", "Info", "Warning", "Error", "None").annotations({
+  message: () => ({
+    message: `must be one of "Trace", "Debug", "Info", "Warning", "Error" or "None" (logs no agent output)`,
+    override: true
+  })
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type OutputLogLevel = typeof OutputLogLevel.Type
+
+/**
  * The decoded agent configuration.
  *
  * @since 0.1.0
@@ -113,7 +133,23 @@ export class AgentConfig extends Schema.Class<AgentConfig>("effect-agent-supervi
     () => 16 * 1024 * 1024
   ),
   /** How many recent stderr lines to keep for crash reports. */
-  stderrLines: withDefault(positiveInt("must be an integer of 1 or more"), () => 50)
+  stderrLines: withDefault(positiveInt("must be an integer of 1 or more"), () => 50),
+  /**
+   * The level of the agent's output in the supervisor's log. Info, so that an agent's tracebacks show in the
+   * default set-up (Effect's minimum level is Info); the rate limit, not the level, protects the supervisor.
+   */
+  outputLogLevel: withDefault(OutputLogLevel, () => "Info" as const),
+  /** Agent output lines logged per second at most, on average; lines beyond are dropped, counted and summarised. */
+  outputRateLimit: withDefault(
+    Schema.Number.pipe(
+      Schema.filter((n) => Number.isFinite(n) && n > 0, {
+        message: () => `must be a number of lines per second above 0 (outputLogLevel "None" logs no output)`
+      })
+    ),
+    () => 100
+  ),
+  /** Agent output lines that may be logged at once, above the rate, after a quiet spell. */
+  outputBurst: withDefault(positiveInt("must be an integer of 1 or more"), () => 200)
 }) {}
 
 /**

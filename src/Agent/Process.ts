@@ -35,6 +35,7 @@ import * as Config from "./Config.js"
 import * as Child from "./internal/child.js"
 import * as Deadlines from "./internal/deadlines.js"
 import * as Outbox from "./internal/outbox.js"
+import * as Output from "./internal/output.js"
 import * as Spawn from "./internal/spawn.js"
 
 /**
@@ -148,6 +149,9 @@ const PIPES_AFTER_EXIT_MILLIS = 20
 /** Cancels are best effort: when this many lines already wait for a stuck stdin, drop further cancels. */
 const MAX_QUEUED_CANCELS = 1024
 
+/** Protocol errors logged per incarnation; the rest are counted (`stats.protocolErrors`), not logged. */
+const LOGGED_PROTOCOL_ERRORS = 10
+
 /** The start of an over-long response line, where both adapters write the request's `id` first. */
 const LEADING_ID = /^\s*\{\s*"id"\s*:\s*"((?:[^"\\]|\\.){1,200})"/
 
@@ -237,6 +241,14 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hoo
   // Logs come from Node's event handlers, outside any fiber: one fiber of the scope runs them in order.
   const logs = yield* Mailbox.make<Effect.Effect<void>>()
   const log = (effect: Effect.Effect<void>) => void logs.unsafeOffer(effect)
+  /** A protocol error: counted always, logged for the first few only (an agent may break the protocol per byte). */
+  const protocolError = (message: string) => {
+    counters.protocolErrors++
+    if (counters.protocolErrors <= LOGGED_PROTOCOL_ERRORS) log(Effect.logWarning(message))
+    if (counters.protocolErrors === LOGGED_PROTOCOL_ERRORS) {
+      log(Effect.logWarning(`${LOGGED_PROTOCOL_ERRORS} protocol errors: further ones are counted, not logged`))
+    }
+  }
 
   // ---- the child: every pipe has an error path for its whole life ----
   const child = yield* Child.spawn({
@@ -255,6 +267,9 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hoo
       done ? Effect.void : Effect.suspend(() => runLogs)
     ))
   yield* runLogs.pipe(annotate, forkIn(scope))
+  // Agent output (stderr, stray stdout) goes through one bounded log: its level, a rate limit, the host's backlog.
+  const output = Output.fromConfig(config, { clock, annotations: { agent: name, pid }, schedule: log })
+  yield* forkIn(scope)(output.run)
 
   const outbox = Outbox.make(child)
   const deadlines = Deadlines.make(clock, (id) => expire(id))
@@ -280,7 +295,6 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hoo
   // ---- reader: stdout lines -> responses ----
   const onStdoutLine = (line: Line): void => {
     if (line.droppedBytes > 0) {
-      counters.protocolErrors++
       const size = line.bytes.length + line.droppedBytes
       const error = new ProtocolError({
         agent: name,
@@ -301,13 +315,12 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hoo
           })
         ))
       }
-      log(Effect.logWarning(error.message))
+      protocolError(error.message)
       return
     }
     const text = decodeUtf8Strict(line.bytes)
     if (text === undefined) {
-      counters.protocolErrors++
-      log(Effect.logWarning(`agent stdout: a line of ${line.bytes.length} bytes is not valid UTF-8; discarded`))
+      protocolError(`agent stdout: a line of ${line.bytes.length} bytes is not valid UTF-8; discarded`)
       return
     }
     onStdoutText(text)
@@ -325,7 +338,7 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hoo
     if (hello === undefined) {
       if (text.length === 0) return
       counters.outputLines++
-      log(Effect.logInfo(`agent stdout (not a protocol message): ${text.slice(0, 500)}`))
+      output.push(text, "stdout")
       return
     }
     if (hello.protocol !== Message.PROTOCOL_VERSION) {
@@ -363,7 +376,7 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hoo
     counters.stderrLines++
     stderrRing.push(text)
     if (stderrRing.length > config.stderrLines) stderrRing.shift()
-    log(Effect.logInfo(text).pipe(Effect.annotateLogs("stream", "stderr")))
+    output.push(text, "stderr")
   }
 
   // ---- exit: reported on the `exit` event, not on the pipes closing (a descendant may hold them open) ----

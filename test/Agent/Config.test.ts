@@ -29,6 +29,24 @@ describe("Config", () => {
       )
       assert.strictEqual(config.maxMessageBytes, 16 * 1024 * 1024)
       assert.deepStrictEqual([config.args, config.env, config.cwd], [[], {}, undefined])
+      assert.deepStrictEqual(
+        [config.outputLogLevel, config.outputRateLimit, config.outputBurst],
+        ["Info", 100, 200]
+      )
+    }))
+
+  it.effect("agent output: a level (or None) and a rate with a burst", () =>
+    Effect.gen(function*() {
+      const quiet = yield* Config.make({ name: "a", command: "x", outputLogLevel: "None" })
+      assert.strictEqual(quiet.outputLogLevel, "None")
+      const chatty = yield* Config.make({
+        name: "a",
+        command: "x",
+        outputLogLevel: "Debug",
+        outputRateLimit: 0.5,
+        outputBurst: 1
+      })
+      assert.deepStrictEqual([chatty.outputLogLevel, chatty.outputRateLimit, chatty.outputBurst], ["Debug", 0.5, 1])
     }))
 
   it.effect("durations accept milliseconds, text and Duration values", () =>
@@ -67,6 +85,14 @@ describe("Config", () => {
         [{ name: "a", command: "x", jitter: 2 }, "jitter", "between 0 and 1"],
         [{ name: "a", command: "x", maxMessageBytes: 10 }, "maxMessageBytes", "1 KiB"],
         [{ name: "a", command: "x", env: { A: 1 } }, "env.A", "string"],
+        [{ name: "a", command: "x", outputLogLevel: "off" }, "outputLogLevel", "\"None\" (logs no agent output)"],
+        [{ name: "a", command: "x", outputLogLevel: "info" }, "outputLogLevel", "must be one of"],
+        [{ name: "a", command: "x", outputRateLimit: 0 }, "outputRateLimit", "above 0"],
+        [{ name: "a", command: "x", outputRateLimit: -1 }, "outputRateLimit", "above 0"],
+        [{ name: "a", command: "x", outputRateLimit: Infinity }, "outputRateLimit", "above 0"],
+        [{ name: "a", command: "x", outputRateLimit: "100/s" }, "outputRateLimit", "number"],
+        [{ name: "a", command: "x", outputBurst: 0 }, "outputBurst", "1 or more"],
+        [{ name: "a", command: "x", outputBurst: 2.5 }, "outputBurst", "integer"],
         [{ name: "a", command: "x", args: "--flag" }, "args", "ReadonlyArray"],
         [{ name: "a", command: "x", requestTimout: 5 }, "requestTimout", "not a known setting"],
         ["not an object", "(config)", "Expected"]
