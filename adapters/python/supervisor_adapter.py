@@ -20,7 +20,7 @@ Protocol: newline-delimited JSON, UTF-8, one object per line.
     stdin  {"id": "...", "type": "task", "payload": ...}
            {"id": "...", "type": "ping"}
            {"id": "...", "type": "cancel"}     the task timed out upstream: no response is sent
-           {"type": "shutdown"}                drain in-flight tasks, then exit 0 (EOF does the same)
+           {"type": "shutdown"}                drain in-flight tasks, then exit 0
     stdout {"type": "ready", "protocol": 1}    once, first, when the callback is loaded
            {"id": "...", "status": "ok", "result": ...}
            {"id": "...", "status": "error", "error": {"message": ..., "type": ..., "stack": ...}}
@@ -29,6 +29,12 @@ Protocol: newline-delimited JSON, UTF-8, one object per line.
 stdout carries protocol only: user print()s, and anything child processes write to fd 1, go to
 stderr. Bad input lines are reported on stderr and ignored.
 
+stdin EOF after `shutdown` drains as `shutdown` does. stdin EOF without `shutdown` means the
+supervisor is gone (killed, say) and nobody can receive a result: in-flight tasks are cancelled
+(async ones get CancelledError and have 0.5 s to unwind; sync ones cannot be interrupted and are
+abandoned in their threads) and the process exits within 1 s whatever its callbacks do, even
+when one blocks the event loop. Responses sent before the EOF stay sent.
+
 --check loads the callback, prints one line and exits:
     {"type":"check","ok":true,"async":<bool>}                                        exit 0
     {"type":"check","ok":false,"error":"callback_not_found","function":..,"functions":[..],
@@ -36,8 +42,10 @@ stderr. Bad input lines are reported on stderr and ignored.
     {"type":"check","ok":false,"error":"load_failed","message":..,"traceback":..,
      "exception":<type name>[, "missing_module":<name> for ModuleNotFoundError]}     exit 2
 
-Exit codes: 0 after shutdown or stdin EOF; 2 the module could not be loaded (or bad command
-line); 3 the callback was not found. Python standard library only, python3 >= 3.9.
+Exit codes: 0 after shutdown, or after stdin EOF with nothing in flight; 2 the module could not
+be loaded (or bad command line); 3 the callback was not found; 4 stdin EOF without shutdown
+while tasks were in flight (they were cancelled: work was lost). Python standard library only,
+python3 >= 3.9.
 """
 
 import json
@@ -51,6 +59,11 @@ MAX_WORKERS = 32
 EXIT_OK = 0
 EXIT_LOAD_FAILED = 2
 EXIT_NOT_FOUND = 3
+EXIT_ABANDONED = 4
+# After stdin EOF without shutdown: how long cancelled async callbacks may unwind, and when the
+# process exits regardless of what its threads or its event loop are doing.
+ABANDON_GRACE_SECONDS = 0.5
+ABANDON_DEADLINE_SECONDS = 0.9
 
 _STARTED = time.monotonic()
 _LOG_PREFIX = "[supervisor_adapter]"
@@ -335,6 +348,28 @@ def _rss_mb():
 # --------------------------------------------------------------------------------------------
 
 
+def _decode_line(line):
+    """The message object on a line, or None (reported on stderr) when it is not one."""
+    if not line.strip():
+        return None
+    try:
+        msg = json.loads(line)
+    except (ValueError, RecursionError) as e:
+        _log("warning: ignoring input line that is not JSON (%s): %s" % (e, _abbreviate(line)))
+        return None
+    except Exception as e:  # the reader thread must survive any line
+        _log("warning: ignoring input line (%s: %s): %s" % (type(e).__name__, e, _abbreviate(line)))
+        return None
+    if not isinstance(msg, dict):
+        _log("warning: ignoring input line that is not a JSON object: %s" % _abbreviate(line))
+        return None
+    return msg
+
+
+def _is_shutdown(msg):
+    return msg is not None and msg.get("type") == "shutdown"
+
+
 class _Request(object):
     __slots__ = ("id", "task", "cancelled")
 
@@ -358,6 +393,9 @@ class Adapter(object):
         self.tasks = set()  # strong refs: the loop itself only keeps weak ones
         self.closing = False
         self.closed = None
+        self.abandoning = False  # stdin EOF without shutdown: cancel everything, exit within the deadline
+        # Read by the deadline timer too: a loop that never handles the EOF is stuck in a callback.
+        self.exit_code = EXIT_ABANDONED
         self.total_requests = 0
         self._busy = 0  # sync callbacks currently running in a worker thread
         self._busy_lock = threading.Lock()
@@ -367,8 +405,15 @@ class Adapter(object):
     # -- input ------------------------------------------------------------------------------
 
     def _read_stdin(self):
-        """Reader thread: raw reads, so lines of any length work (StreamReader caps at 64 KiB)."""
+        """Reader thread: raw reads, so lines of any length work (StreamReader caps at 64 KiB).
+
+        Lines are decoded here, so this thread knows whether `shutdown` came before EOF without
+        asking the event loop, which a callback may be blocking.
+        """
+        import threading
+
         buf = bytearray()
+        saw_shutdown = False
         while True:
             try:
                 chunk = os.read(self.in_fd, 1 << 20)
@@ -386,36 +431,42 @@ class Adapter(object):
                 line = bytes(buf[:nl])
                 del buf[: nl + 1]
                 scan = 0
-                if not self._post(self._on_line, line):
+                msg = _decode_line(line)
+                saw_shutdown = saw_shutdown or _is_shutdown(msg)
+                if msg is not None and not self._post(self._on_message, msg, line):
                     return
         if buf.strip():
-            self._post(self._on_line, bytes(buf))
-        self._post(self._begin_close, "stdin EOF")
+            line = bytes(buf)
+            msg = _decode_line(line)
+            saw_shutdown = saw_shutdown or _is_shutdown(msg)
+            if msg is not None:
+                self._post(self._on_message, msg, line)
+        if not saw_shutdown:
+            # Armed before anything else can block (even a log write): the exit must not depend
+            # on the event loop, the worker threads, or stderr.
+            deadline = threading.Timer(ABANDON_DEADLINE_SECONDS, self._exit_at_deadline)
+            deadline.daemon = True
+            deadline.start()
+            _log("stdin closed without shutdown: nobody can receive results; exiting within 1 s")
+        self._post(self._on_eof, saw_shutdown)
 
-    def _post(self, callback, arg):
+    def _exit_at_deadline(self):
+        os._exit(self.exit_code)
+
+    def _post(self, callback, *args):
         try:
-            self.loop.call_soon_threadsafe(callback, arg)
+            self.loop.call_soon_threadsafe(callback, *args)
             return True
         except RuntimeError:  # loop already closed: we are exiting anyway
             return False
 
-    def _on_line(self, line):
+    def _on_message(self, msg, line):
         try:
-            self._dispatch(line)
+            self._dispatch(msg, line)
         except Exception as e:  # a bad line must never take the agent down
             _log("warning: error handling input line %s: %s: %s" % (_abbreviate(line), type(e).__name__, e))
 
-    def _dispatch(self, line):
-        if not line.strip():
-            return
-        try:
-            msg = json.loads(line)
-        except (ValueError, RecursionError) as e:
-            _log("warning: ignoring input line that is not JSON (%s): %s" % (e, _abbreviate(line)))
-            return
-        if not isinstance(msg, dict):
-            _log("warning: ignoring input line that is not a JSON object: %s" % _abbreviate(line))
-            return
+    def _dispatch(self, msg, line):
         kind = msg.get("type")
         if kind == "shutdown":
             self._begin_close("shutdown")
@@ -461,6 +512,20 @@ class Adapter(object):
         req.cancelled = True
         # For a sync callback this only stops waiting: a running thread cannot be interrupted.
         req.task.cancel()
+
+    def _on_eof(self, saw_shutdown):
+        if saw_shutdown:
+            self._begin_close("stdin EOF")  # the drain `shutdown` began goes on
+            return
+        # Nobody can receive a result any more: cancel instead of draining.
+        self.abandoning = True
+        cancelled = list(self.inflight.values())
+        self.exit_code = EXIT_ABANDONED if cancelled else EXIT_OK
+        for req in cancelled:
+            self._on_cancel(req.id)
+        if cancelled:
+            _log("cancelling %d task(s) in flight" % len(cancelled))
+        self._begin_close("stdin EOF without shutdown")
 
     def _finish(self, req, line):
         if self.inflight.get(req.id) is req:
@@ -573,13 +638,16 @@ class Adapter(object):
         threading.Thread(target=self._read_stdin, name="stdin-reader", daemon=True).start()
 
         await self.closed
-        # Drain. Polling, because a late cancel can remove a request from the set being awaited.
-        while self.inflight:
+        # Drain. Polling, because a late cancel can remove a request from the set being awaited,
+        # and stdin EOF without shutdown cancels them all.
+        while self.inflight and not self.abandoning:
             pending = [req.task for req in self.inflight.values()]
             await asyncio.wait(pending, timeout=0.2, return_when=asyncio.FIRST_COMPLETED)
+        if not self.abandoning:
+            self.exit_code = EXIT_OK
         leftover = [t for t in self.tasks if not t.done()]
         if leftover:  # cancelled async callbacks still unwinding
-            await asyncio.wait(leftover, timeout=1.0)
+            await asyncio.wait(leftover, timeout=ABANDON_GRACE_SECONDS if self.abandoning else 1.0)
         with self._busy_lock:
             busy = self._busy
         return busy > 0 or any(not t.done() for t in self.tasks)
@@ -607,14 +675,14 @@ def _run(fn, is_async, output, in_fd):
             try:
                 sys.stderr.flush()
             finally:
-                os._exit(EXIT_OK)
+                os._exit(adapter.exit_code)
     if adapter.executor is not None:
         adapter.executor.shutdown(wait=True)
     try:
         loop.run_until_complete(loop.shutdown_asyncgens())
     finally:
         loop.close()
-    return EXIT_OK
+    return adapter.exit_code
 
 
 _USAGE = "usage: python3 supervisor_adapter.py TARGET [--check]\n" "  TARGET: package.module[:function] or path/to/file.py[:function]\n"

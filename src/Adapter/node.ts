@@ -5,8 +5,15 @@
  * `node dist/Adapter/node.js path/to/module.(js|mjs|cjs)[:exportName] [--check]`
  *
  * Without `:exportName` the module's `default` export is used when it is a function, else `handleRequest`.
- * Exit codes: 0 after `shutdown` or stdin EOF, 1 on an uncaught error outside any task, 2 when the module fails
- * to load (or the command line is wrong), 3 when the function is missing.
+ *
+ * `shutdown` drains: no new task is accepted, the tasks in flight finish and are answered, then the process exits
+ * (stdin EOF after `shutdown` changes nothing). stdin EOF without `shutdown` means the supervisor is gone (killed,
+ * say) and nobody can receive a result: the tasks in flight are cancelled (their signals abort), get 0.5 s to
+ * settle, and the process exits within 1 s even when one ignores its signal. Responses sent before stay sent.
+ *
+ * Exit codes: 0 after `shutdown`, or after stdin EOF with nothing in flight; 1 on an uncaught error outside any
+ * task (or when stdout fails); 2 when the module fails to load (or the command line is wrong); 3 when the
+ * function is missing; 4 on stdin EOF without `shutdown` while tasks were in flight (they were cancelled).
  *
  * This file runs on plain `node` with no loader and imports only `node:` built-ins: every dependency would be
  * paid for at each agent start.
@@ -26,6 +33,15 @@ const EXIT_LOAD_FAILED = 2
 
 /** Exit code when the module loads but exports no such function. */
 const EXIT_NOT_FOUND = 3
+
+/** Exit code when stdin ended without `shutdown` while tasks were in flight: they were cancelled, work was lost. */
+const EXIT_ABANDONED = 4
+
+/** After stdin EOF without `shutdown`: how long the cancelled tasks may take to settle. */
+const ABANDON_GRACE_MS = 500
+
+/** After stdin EOF without `shutdown`: when the process exits even if a flush of its output has not completed. */
+const ABANDON_DEADLINE_MS = 900
 
 /** The prefix of every line this adapter writes to stderr, to tell it apart from the user's output. */
 const LOG_PREFIX = "[node-adapter]"
@@ -187,6 +203,10 @@ const taskStorage = new AsyncLocalStorage<Task>()
 const tasks = new Map<string, Task>()
 let totalRequests = 0
 let draining = false
+let shutdownReceived = false
+/** The tasks cancelled because stdin ended without `shutdown`; the drain waits (bounded) for them to settle. */
+let abandoned: ReadonlyArray<Task> | undefined = undefined
+let drainExitCode = 0
 let callback: Callback = () => undefined
 
 /**
@@ -284,9 +304,29 @@ const drain = (): void => {
   finishIfDrained()
 }
 
-/** Exits once draining and nothing is in flight. */
+/**
+ * stdin ended without `shutdown`: nobody can receive a result, so rather than drain, cancels the tasks in flight
+ * and exits once they have settled, within bounds, because settling is up to the user's code.
+ */
+const abandon = (): void => {
+  const inFlight = [...tasks.values()]
+  draining = true
+  abandoned = inFlight
+  drainExitCode = inFlight.length === 0 ? 0 : EXIT_ABANDONED
+  const what = inFlight.length === 0 ? "exiting" : `cancelling ${inFlight.length} task(s) in flight and exiting`
+  log(`stdin closed without shutdown: nobody can receive results; ${what}`)
+  // A task that ignores its signal never settles; a flush into a pipe nobody reads never completes
+  setTimeout(() => exit(drainExitCode), ABANDON_GRACE_MS)
+  setTimeout(() => process.exit(drainExitCode), ABANDON_DEADLINE_MS)
+  for (const task of inFlight) Task.cancel(task)
+  finishIfDrained()
+}
+
+/** Exits once draining and nothing is in flight (after an EOF without `shutdown`: once the cancelled settled). */
 const finishIfDrained = (): void => {
-  if (draining && tasks.size === 0) exit(0)
+  if (draining && tasks.size === 0 && (abandoned === undefined || abandoned.every(Task.isSettled))) {
+    exit(drainExitCode)
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -339,7 +379,10 @@ const handleLine = (line: string): void => {
     return
   }
   const { id, type } = message as { readonly id?: unknown; readonly type?: unknown }
-  if (type === "shutdown") return drain()
+  if (type === "shutdown") {
+    shutdownReceived = true
+    return drain()
+  }
   if (typeof id !== "string" || (type !== "task" && type !== "ping" && type !== "cancel")) {
     log(`warning: ignoring a message that is not a task, ping, cancel or shutdown: ${preview(line)}`)
     return
@@ -379,15 +422,21 @@ const onData = (chunk: Buffer): void => {
   }
 }
 
-/** stdin EOF: a last line without its newline still counts, then shut down as if asked. */
+let inputEnded = false
+
+/** stdin EOF (or a failed read): a last line without its newline still counts; then drain or abandon. */
 const onEnd = (): void => {
+  if (inputEnded) return
+  inputEnded = true
   if (partialBytes > 0) {
     const line = Buffer.concat(partial, partialBytes).toString("utf8")
     partial = []
     partialBytes = 0
     handleLine(line)
   }
-  drain()
+  if (exiting) return
+  if (shutdownReceived) drain()
+  else abandon()
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -508,8 +557,8 @@ const main = async (): Promise<void> => {
   stdin.on("data", onData)
   stdin.on("end", onEnd)
   stdin.on("error", (error) => {
-    log(`stdin failed, shutting down: ${describeError(error).message}`)
-    drain()
+    log(`stdin failed, treating it as EOF: ${describeError(error).message}`)
+    onEnd()
   })
 }
 

@@ -1,7 +1,8 @@
 /**
  * Lines waiting for an agent's stdin, written straight to the pipe.
  *
- * Lines sent in one run of the event loop are joined and written in one go at the next microtask, in writes of
+ * The first line of a turn of the event loop is written at once; the lines sent after it in the same turn are
+ * joined and written at the next microtask, in writes of
  * about `BATCH_CHARS` (one write per line costs a system call each; one write of everything waiting makes the
  * agent wait for the whole batch before it can start: measured, about 30% more throughput with 4 KiB writes
  * than with unbounded ones at 256 requests in flight). When the pipe's buffer is full, lines wait for `drain`.
@@ -80,6 +81,20 @@ export const make = (target: Target): Outbox => {
   return {
     send: (line) => {
       if (ended) return
+      if (!scheduled && !blocked && lines.length === 0 && !target.stdinClosed()) {
+        // The first line of a turn goes out at once (a sequential caller waits on it); the lines sent after it in
+        // the same turn are batched at the next microtask.
+        scheduled = true
+        queueMicrotask(flush)
+        if (!target.write(line)) {
+          blocked = true
+          target.onDrain(() => {
+            blocked = false
+            flush()
+          })
+        }
+        return
+      }
       lines.push(line)
       schedule()
     },
