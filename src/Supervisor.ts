@@ -197,7 +197,25 @@ export interface Options {
 export interface ChildInfo {
   readonly id: string
   readonly kind: "worker" | "supervisor"
+  /**
+   * Who the child is: an agent's name (as in its events, log lines and store records), or a nested supervisor's
+   * name, its path in the tree (`"root/workers"`).
+   */
+  readonly name: string
+  /** An agent's lifecycle state; a nested supervisor's is `STARTING`, `RUNNING`, `RESTARTING` or `STOPPED`. */
   readonly state: string
+  /**
+   * The supervisor's view of the child, the one `restartChild` and `deleteChild` answer with: `"running"` (a
+   * restart under way included), `"restarting"` (waiting for its restart), or `"stopped"` (terminated, finished,
+   * or parked: `restartChild` starts it). Once the supervisor itself has stopped (escalated, shut down), every
+   * child is `"stopped"` and `restartChild` answers `supervisor_stopped` for all of them.
+   */
+  readonly status: "running" | "restarting" | "stopped"
+  /**
+   * Its circuit is open: it failed more than `maxRestartAttempts` times in a row and stays down (an agent CRASHED,
+   * `status` `"stopped"`) until `restartChild` starts it.
+   */
+  readonly parked: boolean
   readonly pid: Option.Option<number>
 }
 
@@ -364,6 +382,8 @@ interface Child {
   readonly spec: ChildSpec
   readonly settings: RestartPolicy.Settings
   status: "running" | "restarting" | "stopped"
+  /** Stopped because its circuit opened, until it starts again. */
+  parked: boolean
   failures: number
   runtime: Runtime | undefined
   /** The pending restart covering this child, if any. */
@@ -699,6 +719,7 @@ const makeInstance = (
           case "Park": {
             child.failures = decision.failures
             child.status = "stopped"
+            child.parked = true
             if (controls !== undefined) yield* controls.park(decision.failures)
             else yield* stopRuntime(child, "shutdown")
             yield* publish({ _tag: "ChildParked", supervisor: name, child: child.spec.id, timestamp: yield* now })
@@ -727,6 +748,7 @@ const makeInstance = (
                 continue
               }
               member.status = "restarting"
+              member.parked = false
               kept.unshift(member)
             }
             const delay = yield* RestartPolicy.delay(child.settings, decision.failures)
@@ -799,6 +821,7 @@ const makeInstance = (
             }
             // Running from here: an exit of the new incarnation is decided like any other.
             member.status = "running"
+            member.parked = false
             return true
           }))
           if (!go) continue
@@ -893,13 +916,17 @@ const makeInstance = (
           spec: childSpec,
           settings: yield* settingsOf(childSpec),
           status: "running",
+          parked: false,
           failures: 0,
           runtime: undefined,
           pending: undefined,
           skip: false
         }
         children.push(child)
-        const started = yield* Effect.exit(startRuntime(child))
+        const started = yield* Effect.exit(startRuntime(child)).pipe(
+          // The caller gave up: startRuntime undid the start, and the child is not added (as after a failure).
+          Effect.onInterrupt(() => Effect.sync(() => (children = children.filter((c) => c !== child))))
+        )
         if (Exit.isFailure(started)) {
           children = children.filter((c) => c !== child)
           return yield* started
@@ -921,6 +948,7 @@ const makeInstance = (
         yield* cancelPending(child)
         yield* stopRuntime(child, "manual")
         child.status = "stopped"
+        child.parked = false
         if (child.spec.restart === "temporary") yield* removeChild(child)
       })
 
@@ -932,8 +960,14 @@ const makeInstance = (
         if (child.status !== "stopped") return yield* Effect.fail(childError(id, "restart", child.status))
         child.failures = 0
         child.skip = false
-        yield* startRuntime(child)
+        // Running from the moment its start begins, as the views say; stopped again if the start fails.
         child.status = "running"
+        child.parked = false
+        yield* startRuntime(child).pipe(
+          Effect.onError(() => Effect.sync(() => (child.status = "stopped"))),
+          // The caller gave up: an agent's start would go on by itself, running and unsupervised. Stop it.
+          Effect.onInterrupt(() => stopRuntime(child, "manual"))
+        )
       }))
 
     const deleteChild = (id: string) =>
@@ -947,23 +981,34 @@ const makeInstance = (
     // ---- views ----
 
     const infoOf = (child: Child): Effect.Effect<ChildInfo> =>
-      Effect.gen(function*() {
-        const runtime = child.runtime
+      Effect.suspend(() => {
+        // The supervisor's own view first, in one step: what restartChild would answer now.
+        const { parked, runtime, status } = child
+        const childSpec = child.spec
         if (runtime?._tag === "Agent") {
-          const meta = yield* runtime.agent.metadata
-          return { id: child.spec.id, kind: "worker", state: meta.state, pid: meta.pid }
+          return Effect.map(runtime.agent.metadata, (meta): ChildInfo => ({
+            id: childSpec.id,
+            kind: "worker",
+            name: meta.name,
+            state: meta.state,
+            status,
+            parked,
+            pid: meta.pid
+          }))
         }
-        const state = child.status === "running" && runtime !== undefined
-          ? "RUNNING"
-          : child.status === "restarting"
-          ? "RESTARTING"
-          : "STOPPED"
-        return {
-          id: child.spec.id,
-          kind: child.spec._tag === "Agent" ? "worker" : "supervisor",
-          state,
+        return Effect.succeed<ChildInfo>({
+          id: childSpec.id,
+          kind: childSpec._tag === "Agent" ? "worker" : "supervisor",
+          name: childSpec._tag === "Agent" ? childSpec.config.name : `${name}/${childSpec.id}`,
+          state: status === "running"
+            ? runtime === undefined ? "STARTING" : "RUNNING"
+            : status === "restarting"
+            ? "RESTARTING"
+            : "STOPPED",
+          status,
+          parked,
           pid: Option.none()
-        }
+        })
       })
 
     const whichChildren = Effect.suspend(() => Effect.forEach([...children].reverse(), infoOf))
