@@ -18,6 +18,7 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import type * as Config from "../src/Agent/Config.js"
@@ -123,3 +124,31 @@ export const closeableScope: Effect.Effect<Scope.CloseableScope, never, Scope.Sc
   yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
   return scope
 })
+
+/** Sleeps on the real clock, also inside a test that runs under `TestClock`. */
+export const sleepLive = (duration: Duration.DurationInput): Effect.Effect<void> =>
+  Effect.withClock(Effect.sleep(duration), liveClock)
+
+/**
+ * Like {@link eventually} for a condition that is itself an effect (a `TestClock` reading, an agent's metadata),
+ * polled on the real clock, so that it also works in a test that runs under `TestClock`.
+ */
+export const eventuallyEffect = <E, R>(
+  what: string,
+  condition: Effect.Effect<boolean, E, R>,
+  within: Duration.DurationInput = "10 seconds"
+): Effect.Effect<void, E | Error, R> =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + Duration.toMillis(within)
+    while (!(yield* condition)) {
+      if (Date.now() > deadline) return yield* Effect.fail(new Error(`not within ${Duration.format(within)}: ${what}`))
+      yield* sleepLive("10 millis")
+    }
+  })
+
+/** A fresh temporary directory, removed when the test's scope closes. */
+export const tempDir = (prefix: string): Effect.Effect<string, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-`))),
+    (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+  )

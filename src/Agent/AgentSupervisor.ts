@@ -426,15 +426,30 @@ const makeDecoded = (
     let lastHealth: Health.HealthSample | undefined
     let lastExit: AgentProcess.ExitInfo | undefined
     let incarnations = 0
-    // Counters of the incarnations that ended, so that the views add up over the agent's whole life.
-    const retired = { lateResponses: 0, protocolErrors: 0, outputLines: 0, stderrLines: 0 }
-    const retire = (process: AgentProcess.AgentProcess) =>
-      Effect.map(process.stats, (stats) => {
-        retired.lateResponses += stats.lateResponses
-        retired.protocolErrors += stats.protocolErrors
-        retired.outputLines += stats.outputLines
-        retired.stderrLines += stats.stderrLines
+    // Process counters over the agent's whole life: the totals of older incarnations, plus live readers of the
+    // latest two. The one before the current one stays live because its pipes may still hand over lines after
+    // its exit (data it wrote just before dying, or a descendant that holds them); two readers at most, so that
+    // dead incarnations are not kept for ever.
+    const counted = { lateResponses: 0, protocolErrors: 0, outputLines: 0, stderrLines: 0 }
+    const readers: Array<Effect.Effect<AgentProcess.Stats>> = []
+    // Set when the process hands its counters over at spawn (failed starts included); else read once it runs.
+    let countedFromSpawn = false
+    const addCounters = (into: typeof counted, stats: AgentProcess.Stats) => {
+      into.lateResponses += stats.lateResponses
+      into.protocolErrors += stats.protocolErrors
+      into.outputLines += stats.outputLines
+      into.stderrLines += stats.stderrLines
+    }
+    const count = (stats: Effect.Effect<AgentProcess.Stats>) =>
+      Effect.suspend(() => {
+        readers.push(stats)
+        return readers.length <= 2 ? Effect.void : Effect.map(readers.shift()!, (last) => addCounters(counted, last))
       })
+    const totals = Effect.map(Effect.all(readers), (live) => {
+      const sum = { ...counted }
+      for (const stats of live) addCounters(sum, stats)
+      return sum
+    })
 
     const now = Clock.currentTimeMillis
     const publish = (event: AgentEvent): Effect.Effect<void> =>
@@ -442,16 +457,21 @@ const makeDecoded = (
         ? Effect.asVoid(PubSub.publish(events, event))
         : Effect.zipRight(onEvent(event), PubSub.publish(events, event))
     const hooks: AgentProcess.Hooks = {
-      onSpawned: (pid) =>
+      // `stats`: the incarnation's counters, when the process hands them over at spawn.
+      onSpawned: (pid: number, stats?: Effect.Effect<AgentProcess.Stats>) =>
         Effect.suspend(() => {
           incarnations++
-          return publish({
-            _tag: "Spawned",
-            agent: name,
-            pid,
-            incarnation: incarnations,
-            timestamp: clock.unsafeCurrentTimeMillis()
-          })
+          if (stats !== undefined) countedFromSpawn = true
+          return Effect.zipRight(
+            stats === undefined ? Effect.void : count(stats),
+            publish({
+              _tag: "Spawned",
+              agent: name,
+              pid,
+              incarnation: incarnations,
+              timestamp: clock.unsafeCurrentTimeMillis()
+            })
+          )
         })
     }
 
@@ -516,6 +536,7 @@ const makeDecoded = (
           const process = exit.value
           const current: Incarnation = { process, scope: processScope, runningSince: yield* now, killReason: undefined }
           incarnation = current
+          if (!countedFromSpawn) yield* count(process.stats)
           yield* transition("RUNNING")
           yield* setRoute({ _tag: "Up", process })
           yield* process.awaitExit.pipe(
@@ -550,7 +571,6 @@ const makeDecoded = (
         if (incarnation !== current) return // a stale incarnation: stop or restart already dealt with it
         incarnation = undefined
         lastExit = info
-        yield* retire(current.process)
         yield* Scope.close(current.scope, Exit.void)
         const reason = current.killReason ?? "exit"
         const exitClass = reason === "heartbeat" ? "abnormal" : RestartPolicy.classifyExit(info)
@@ -565,6 +585,10 @@ const makeDecoded = (
           timestamp: yield* now
         })
         if (info.requested) return
+        const uptimeMillis = Math.max(0, info.at - current.runningSince)
+        // The run is over and its length known: a stable one resets the count now, so that the views read, while
+        // the owner decides, the count it decides from (not the one from before the run).
+        failures = RestartPolicy.failuresAfterRun(settings, failures, uptimeMillis)
         yield* transition("CRASHED")
         yield* setRoute(WAIT)
         const exit: ChildExit = {
@@ -574,7 +598,7 @@ const makeDecoded = (
           pid: info.pid,
           exitCode: info.exitCode,
           signal: info.signal,
-          uptimeMillis: Math.max(0, info.at - current.runningSince)
+          uptimeMillis
         }
         // The owner decides outside the lock: it calls back into `controls`, which take the lock.
         ownerFiber = yield* fork(owner(exit, controls))
@@ -706,7 +730,6 @@ const makeDecoded = (
       incarnation = undefined
       if (current !== undefined) {
         yield* Scope.close(current.scope, Exit.void)
-        yield* retire(current.process)
         // How the stop ended (graceful exit, SIGTERM or SIGKILL) is worth seeing: record it like any exit.
         const info = yield* current.process.exitInfo
         if (Option.isSome(info)) {
@@ -770,14 +793,19 @@ const makeDecoded = (
             timeoutMillis,
             waitedForStartMillis: waited
           })
+        // Whether this request has waited for a (re)start: only then may its timeout speak of one (time passes
+        // between the call and its dispatch on a busy machine, without any wait).
+        let hasWaited = false
         const waitForChange = (current: Route) =>
-          Effect.flatMap(remaining, (left) =>
-            route.changes.pipe(
+          Effect.flatMap(remaining, (left) => {
+            hasWaited = true
+            return route.changes.pipe(
               Stream.filter((next) => next !== current),
               Stream.take(1),
               Stream.runDrain,
               Effect.timeoutFail({ duration: left, onTimeout: () => startTimeout(timeoutMillis) })
-            ))
+            )
+          })
         while (true) {
           const current = yield* SubscriptionRef.get(route)
           switch (current._tag) {
@@ -792,14 +820,15 @@ const makeDecoded = (
                 continue
               }
               if (error._tag === "AgentTimeoutError" && left < timeoutMillis) {
-                // Timed out on what was left after waiting for a start: name the caller's timeout and the wait.
+                // Timed out on what was left of the caller's timeout: name the caller's timeout, and the wait for a
+                // start if there was one.
                 return yield* Effect.fail(
                   new AgentTimeoutError({
                     agent: name,
                     requestId: error.requestId,
                     operation: error.operation,
                     timeoutMillis,
-                    waitedForStartMillis: timeoutMillis - left,
+                    ...(hasWaited ? { waitedForStartMillis: timeoutMillis - left } : {}),
                     ...(error.pid !== undefined ? { pid: error.pid } : {})
                   })
                 )
@@ -854,6 +883,7 @@ const makeDecoded = (
     const metadata: Effect.Effect<Metadata> = Effect.gen(function*() {
       const current = incarnation
       const stats = current === undefined ? undefined : yield* current.process.stats
+      const all = yield* totals
       const timestamp = yield* now
       return {
         name,
@@ -870,10 +900,10 @@ const makeDecoded = (
         lastExit: Option.fromNullable(lastExit),
         inFlight: stats?.inFlight ?? 0,
         incarnations,
-        lateResponses: retired.lateResponses + (stats?.lateResponses ?? 0),
-        protocolErrors: retired.protocolErrors + (stats?.protocolErrors ?? 0),
-        outputLines: retired.outputLines + (stats?.outputLines ?? 0),
-        stderrLines: retired.stderrLines + (stats?.stderrLines ?? 0)
+        lateResponses: all.lateResponses,
+        protocolErrors: all.protocolErrors,
+        outputLines: all.outputLines,
+        stderrLines: all.stderrLines
       }
     })
 

@@ -16,6 +16,7 @@ import { identity } from "effect/Function"
 import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
+import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import {
@@ -132,8 +133,11 @@ export interface AgentProcess {
  * @category models
  */
 export interface Hooks {
-  /** Run once the process is spawned, before it is ready (a failed start still had a pid). */
-  readonly onSpawned?: ((pid: number) => Effect.Effect<void>) | undefined
+  /**
+   * Run once the process is spawned, before it is ready (a failed start still had a pid), with a reader of the
+   * incarnation's counters that holds after a failed start or an exit (its pipes may still deliver lines).
+   */
+  readonly onSpawned?: ((pid: number, stats: Effect.Effect<Stats>) => Effect.Effect<void>) | undefined
 }
 
 /** Where a log line longer than this is cut: logs need the start of a line, not 16 MiB of it. */
@@ -240,7 +244,14 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hoo
   const scope = yield* Effect.scope
   // Logs come from Node's event handlers, outside any fiber: one fiber of the scope runs them in order.
   const logs = yield* Mailbox.make<Effect.Effect<void>>()
-  const log = (effect: Effect.Effect<void>) => void logs.unsafeOffer(effect)
+  // Once the scope has closed, what the pipes still hand over (lines written just before an exit that was reported
+  // first, or by a descendant that holds the pipes) is logged by a fiber of its own, in this incarnation's context.
+  const runtime = yield* Effect.runtime<never>()
+  let logsEnded = false
+  const log = (effect: Effect.Effect<void>): void => {
+    if (logsEnded) Runtime.runFork(runtime)(annotate(effect))
+    else logs.unsafeOffer(effect)
+  }
   /** A protocol error: counted always, logged for the first few only (an agent may break the protocol per byte). */
   const protocolError = (message: string) => {
     counters.protocolErrors++
@@ -259,7 +270,12 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hoo
   }).pipe(Effect.mapError((failure) => Spawn.classify(config, failure.error)))
   const pid = child.pid
   const startedAt = yield* Clock.currentTimeMillis
-  if (hooks?.onSpawned !== undefined) yield* hooks.onSpawned(pid)
+  const stats: Effect.Effect<Stats> = Effect.sync(() => {
+    let unsent = 0
+    for (const entry of pending.values()) if (!entry.sent) unsent++
+    return { ...counters, inFlight, waiting: unsent }
+  })
+  if (hooks?.onSpawned !== undefined) yield* hooks.onSpawned(pid, stats)
   const annotate = Effect.annotateLogs({ agent: name, pid })
   const runLogs: Effect.Effect<void> = Effect.flatMap(logs.takeAll, ([batch, done]) =>
     Effect.zipRight(
@@ -628,7 +644,13 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hoo
       yield* exitWithin(Infinity)
       // No SIGKILL after the exit: the exit handler swept the group when the leader exited, and by now its id may
       // belong to an unrelated process group.
-    }).pipe(Effect.ensuring(logs.end), annotate)
+    }).pipe(
+      Effect.ensuring(Effect.suspend(() => {
+        logsEnded = true
+        return logs.end
+      })),
+      annotate
+    )
   )
 
   // ---- start-up: ready, or the process exits, or the timeout passes ----
@@ -668,11 +690,7 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hoo
     ping,
     awaitExit: Deferred.await(exitDeferred),
     exitInfo: Effect.sync(() => Option.fromNullable(exited)),
-    stats: Effect.sync(() => {
-      let unsent = 0
-      for (const entry of pending.values()) if (!entry.sent) unsent++
-      return { ...counters, inFlight, waiting: unsent }
-    }),
+    stats,
     recentStderr: Effect.sync(() => [...stderrRing]),
     signalGroup: (signal) => Effect.sync(() => exited === undefined ? Child.killGroup(pid, signal) : undefined)
   }
