@@ -3,8 +3,8 @@ import * as Effect from "effect/Effect"
 import * as childProcess from "node:child_process"
 import { fixture } from "./support.js"
 
-const CRASHES = 500
-const MANUAL = 250
+const CRASHES = 300
+const MANUAL = 150
 /**
  * Before restarts stopped chaining fibers, each cost about 3-4 KiB of heap for ever (measured with this probe:
  * 2.9 KiB per crash restart, 3.5 KiB per manual one); since, under 0.4 KiB and flat.
