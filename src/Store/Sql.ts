@@ -345,6 +345,10 @@ export const makeLazy = <E, R>(
       Effect.logWarning(`Store: pruning old rows failed, trying again later: ${describe(cause)}`)
 
     const connect = (operation: string): Effect.Effect<SqlClient.SqlClient, StoreError> =>
+      // Connected: no semaphore on the way of every operation (each release of Effect's wakes all its waiters).
+      Effect.suspend(() => client !== undefined ? Effect.succeed(client) : connectOnce(operation))
+
+    const connectOnce = (operation: string): Effect.Effect<SqlClient.SqlClient, StoreError> =>
       connecting.withPermits(1)(Effect.suspend(() => {
         if (client !== undefined) return Effect.succeed(client)
         return Effect.gen(function*() {

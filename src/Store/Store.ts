@@ -213,7 +213,8 @@ export const layerMemory: Layer.Layer<Store> = Layer.suspend(() => Memory.layer(
 
 /**
  * A store that cannot fail: every operation is bounded by a timeout, and every failure, defect or timeout is
- * logged as a warning, counted in `failures`, and replaced by nothing (writes) or an empty answer (reads).
+ * counted in `failures` and replaced by nothing (writes) or an empty answer (reads). Failures are logged per
+ * outage, not per operation: see {@link resilient}.
  *
  * @since 0.1.0
  * @category models
@@ -225,7 +226,7 @@ export interface ResilientStore {
   readonly getState: (agent: string) => Effect.Effect<Option.Option<StateRecord>>
   readonly listMetrics: (query?: MetricQuery) => Effect.Effect<ReadonlyArray<MetricEvent>>
   readonly restartHistory: (agent?: string) => Effect.Effect<ReadonlyArray<RestartRecord>>
-  /** How many operations failed, died or timed out so far. */
+  /** How many operations of this wrapper failed, died or timed out so far. */
   readonly failures: Effect.Effect<number>
 }
 
@@ -238,17 +239,73 @@ export interface ResilientStore {
 export interface ResilientOptions {
   /** The bound of each operation; 5 seconds by default. */
   readonly timeout?: Duration.DurationInput | undefined
+  /** While the store fails, how often at most a summary of the outage is logged; 10 seconds by default. */
+  readonly summaryInterval?: Duration.DurationInput | undefined
 }
 
-const describeCause = (cause: Cause.Cause<unknown>): string =>
+/** The failures of one outage, or of one stretch of it between two log lines. */
+interface Tally {
+  failed: number
+  writes: number
+  reads: number
+}
+
+/** One outage of one store: from its first failure to the first success of an operation begun after it. */
+interface Outage {
+  /** `Clock` millis of the first failure. */
+  readonly since: number
+  /** How many operations had begun when it started: their successes were already on their way, not a recovery. */
+  readonly begunBefore: number
+  readonly total: Tally
+  /** Since the last line logged about it. */
+  readonly recent: Tally
+  /** `Clock` millis of the last line logged about it. */
+  reportedAt: number
+}
+
+/** What every `resilient` wrapper over one store shares. */
+interface Health {
+  begun: number
+  outage: Outage | undefined
+}
+
+// Per underlying store, not per wrapper: every agent wraps the one store of its supervisor, and an outage is to be
+// logged once, not once per agent.
+const healthOf = new WeakMap<object, Health>()
+
+const healthFor = (store: Store["Type"]): Health => {
+  let health = healthOf.get(store)
+  if (health === undefined) {
+    health = { begun: 0, outage: undefined }
+    healthOf.set(store, health)
+  }
+  return health
+}
+
+const describeCause = (operation: string, cause: Cause.Cause<unknown>): string =>
   Option.match(Cause.failureOption(cause), {
-    onNone: () => Cause.pretty(cause),
-    onSome: (error) => error instanceof StoreError ? error.message : String(error)
+    onNone: () => `${operation} failed: ${Cause.pretty(cause)}`,
+    onSome: (error) =>
+      error instanceof StoreError
+        ? `${error.operation} ${error.reason === "timeout" ? "timed out" : "failed"}: ${error.detail}`
+        : `${operation} failed: ${String(error)}`
   })
+
+const formatMillis = (millis: number): string => Duration.format(Duration.millis(Math.max(0, Math.round(millis))))
+
+const describeTally = (tally: Tally): string =>
+  `${tally.failed} operation(s) failed (${tally.writes} write(s) dropped, ${tally.reads} read(s) answered empty)`
 
 /**
  * Wraps a store so that it can neither fail, nor hang longer than `timeout`, nor take its caller down: see
- * {@link ResilientStore}. The timeout uses Effect's `Clock`, so `TestClock` drives it.
+ * {@link ResilientStore}. A failed write is dropped, a failed read answers empty, and `failures` counts both.
+ *
+ * Failures are logged per outage of the underlying store, shared by every wrapper over it: one warning when the
+ * outage starts (with its first error), then at most one summary every `summaryInterval` while operations keep
+ * failing (how many failed since the last line, writes dropped and reads answered empty), and one line when it
+ * ends, at the first success of an operation begun after it started (its duration and totals). While writes
+ * fail, a successful read does not end the outage (a read-only database is still an outage). The timeout and the
+ * summaries use Effect's `Clock`, so `TestClock` drives them.
  *
  * @since 0.1.0
  * @category constructors
@@ -260,50 +317,115 @@ const describeCause = (cause: Cause.Cause<unknown>): string =>
  */
 export const resilient = (store: Store["Type"], options?: ResilientOptions): ResilientStore => {
   const timeout = Duration.decode(options?.timeout ?? Duration.seconds(5))
+  const summaryInterval = Duration.toMillis(options?.summaryInterval ?? Duration.seconds(10))
   const failures = Ref.unsafeMake(0)
+  const health = healthFor(store)
+
+  // Each runs in one synchronous step (no other fiber between reading the state and updating it), then logs.
+  const failed = (operation: string, kind: "write" | "read", cause: Cause.Cause<unknown>) =>
+    Effect.clockWith((clock) =>
+      Effect.suspend(() => {
+        const now = clock.unsafeCurrentTimeMillis()
+        const error = describeCause(operation, cause)
+        const count = (tally: Tally) => {
+          tally.failed++
+          if (kind === "write") tally.writes++
+          else tally.reads++
+        }
+        const outage = health.outage
+        if (outage === undefined) {
+          const started: Outage = {
+            since: now,
+            begunBefore: health.begun,
+            total: { failed: 0, writes: 0, reads: 0 },
+            recent: { failed: 0, writes: 0, reads: 0 },
+            reportedAt: now
+          }
+          count(started.total)
+          health.outage = started
+          return Effect.logWarning(
+            `Store outage started, going on without the store: ${error} ` +
+              `(a summary follows every ${formatMillis(summaryInterval)} at most while it lasts)`
+          ).pipe(Effect.annotateLogs({ store_operation: operation }))
+        }
+        count(outage.total)
+        count(outage.recent)
+        if (now - outage.reportedAt < summaryInterval) return Effect.void
+        const message = `Store outage going on for ${formatMillis(now - outage.since)}; ` +
+          `in the last ${formatMillis(now - outage.reportedAt)}, ${describeTally(outage.recent)}, ` +
+          `${outage.total.failed} since it started; latest: ${error}`
+        outage.reportedAt = now
+        outage.recent.failed = outage.recent.writes = outage.recent.reads = 0
+        return Effect.logWarning(message)
+      })
+    )
+
+  const succeeded = (kind: "write" | "read", begun: number) =>
+    Effect.clockWith((clock) =>
+      Effect.suspend(() => {
+        const outage = health.outage
+        // Begun before the outage, or a read while writes fail: not a sign that the store is back.
+        if (outage === undefined || begun <= outage.begunBefore || (kind === "read" && outage.total.writes > 0)) {
+          return Effect.void
+        }
+        health.outage = undefined
+        return Effect.logInfo(
+          `Store outage ended after ${formatMillis(clock.unsafeCurrentTimeMillis() - outage.since)}: ` +
+            describeTally(outage.total)
+        )
+      })
+    )
 
   const guard = <A>(
     operation: string,
+    kind: "write" | "read",
     run: () => Effect.Effect<A, StoreError>,
     fallback: () => A
   ): Effect.Effect<A> =>
     Effect.suspend(() => {
+      const begun = ++health.begun
       // A backend may throw instead of returning an Effect: `suspend` turns that into a defect, caught below.
-      const effect: unknown = run()
-      return Effect.isEffect(effect)
-        ? effect as Effect.Effect<A, StoreError>
-        : Effect.dieMessage(`Store ${operation} did not return an Effect`)
-    }).pipe(
-      // Disconnected: a backend that ignores interruption cannot hold the caller past the timeout.
-      Effect.disconnect,
-      Effect.timeoutFail({
-        duration: timeout,
-        onTimeout: () =>
-          new StoreError({ operation, reason: "timeout", detail: `no answer within ${Duration.format(timeout)}` })
-      }),
-      Effect.catchAllCause((cause) =>
-        Ref.update(failures, (n) => n + 1).pipe(
-          Effect.zipRight(Effect.logWarning(`Store ${operation} failed, going on without it: ${describeCause(cause)}`)),
-          Effect.annotateLogs({ store_operation: operation }),
-          Effect.as(fallback())
-        )
+      return Effect.suspend(() => {
+        const effect: unknown = run()
+        return Effect.isEffect(effect)
+          ? effect as Effect.Effect<A, StoreError>
+          : Effect.dieMessage(`Store ${operation} did not return an Effect`)
+      }).pipe(
+        // Disconnected: a backend that ignores interruption cannot hold the caller past the timeout.
+        Effect.disconnect,
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: () =>
+            new StoreError({ operation, reason: "timeout", detail: `no answer within ${Duration.format(timeout)}` })
+        }),
+        Effect.matchCauseEffect({
+          onFailure: (cause) =>
+            Ref.update(failures, (n) => n + 1).pipe(
+              Effect.zipRight(failed(operation, kind, cause)),
+              Effect.as(fallback())
+            ),
+          onSuccess: (value) =>
+            health.outage === undefined ? Effect.succeed(value) : Effect.as(succeeded(kind, begun), value)
+        })
       )
-    )
+    })
 
   return {
-    saveState: (record) => guard("saveState", () => store.saveState(record), () => undefined),
-    saveMetric: (event) => guard("saveMetric", () => store.saveMetric(event), () => undefined),
-    recordRestart: (record) => guard("recordRestart", () => store.recordRestart(record), () => undefined),
-    getState: (agent) => guard("getState", () => store.getState(agent), Option.none),
+    saveState: (record) => guard("saveState", "write", () => store.saveState(record), () => undefined),
+    saveMetric: (event) => guard("saveMetric", "write", () => store.saveMetric(event), () => undefined),
+    recordRestart: (record) => guard("recordRestart", "write", () => store.recordRestart(record), () => undefined),
+    getState: (agent) => guard("getState", "read", () => store.getState(agent), Option.none),
     listMetrics: (query) =>
       guard(
         "listMetrics",
+        "read",
         () => query === undefined ? store.listMetrics() : store.listMetrics(query),
         (): ReadonlyArray<MetricEvent> => []
       ),
     restartHistory: (agent) =>
       guard(
         "restartHistory",
+        "read",
         () => agent === undefined ? store.restartHistory() : store.restartHistory(agent),
         (): ReadonlyArray<RestartRecord> => []
       ),

@@ -2,7 +2,10 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -65,6 +68,42 @@ describeWithService("PostgreSQL", unavailable, () => {
         assert.deepStrictEqual((yield* store.listMetrics()).map((e) => e.timestamp), [4, 3, 2])
         assert.deepStrictEqual((yield* store.restartHistory()).map((r) => r.attempt), [4, 3])
       }).pipe(Effect.provide(pgLayer({ maxMetrics: 3, maxRestarts: 2, pruneEvery: 1 }))))
+
+    it.scopedLive(
+      "when every connection is busy, operations wait their turn instead of failing",
+      () =>
+        Effect.gen(function*() {
+          const tablePrefix = yield* scopedPrefix
+          const layer = Store.layerPg({
+            url: Redacted.make(pgUrl),
+            tablePrefix,
+            maxConnections: 2,
+            connectTimeout: "2 seconds"
+          })
+          const store = Context.get(yield* Layer.build(layer), Store.Store)
+          yield* store.saveMetric(metric(0))
+          // Another session holds a lock that every insert waits for, longer than `connectTimeout`: `pg`'s pool would
+          // fail the writes queued for one of its 2 connections after that long.
+          const locked = yield* Deferred.make<void>()
+          const holder = yield* Effect.fork(withPg((sql) =>
+            sql.withTransaction(
+              sql.unsafe(`LOCK TABLE "${tablePrefix}metrics" IN EXCLUSIVE MODE`).pipe(
+                Effect.zipRight(Deferred.succeed(locked, undefined)),
+                Effect.zipRight(Effect.sleep("4 seconds"))
+              )
+            )
+          ))
+          yield* Deferred.await(locked)
+          const writes = yield* Effect.all(
+            Array.from({ length: 20 }, (_, i) => Effect.either(store.saveMetric(metric(i + 1)))),
+            { concurrency: "unbounded" }
+          )
+          yield* Fiber.join(holder)
+          assert.deepStrictEqual(writes.filter(Either.isLeft).map((e) => e.left.message), [])
+          assert.strictEqual((yield* store.listMetrics()).length, 21)
+        }),
+      60_000
+    )
 
     it.scoped("layerPgConfig reads DATABASE_URL from the Config provider", () =>
       Effect.gen(function*() {

@@ -18,16 +18,19 @@ import * as AgentSupervisor from "../../src/Agent/AgentSupervisor.js"
 import * as Store from "../../src/Store/Store.js"
 import { agentConfig, TestLive } from "../support.js"
 import {
+  captureLog,
   captureStoreWarnings,
   closedPort,
   describeWithService,
   dropTables,
   hostAndPort,
   makeReadOnly,
+  outageLines,
   pgUnavailable,
   pgUrl,
   pollUntil,
   readOnlyUnavailable,
+  tallyOf,
   tcpProxy,
   tempDir,
   uniquePrefix,
@@ -84,6 +87,12 @@ const warned = (warnings: ReadonlyArray<string>, pattern: RegExp) =>
 
 const pgDown = await pgUnavailable()
 
+/**
+ * How long a state may take to reach the database. Connecting and migrating a store takes seconds on a loaded
+ * machine; what these tests claim is that the state gets there, not how fast.
+ */
+const recordWithin = "30 seconds"
+
 describe.sequential("a supervisor on PostgreSQL", () => {
   it.scopedLive("keeps supervising when the database is unreachable from the start", () =>
     Effect.gen(function*() {
@@ -91,59 +100,130 @@ describe.sequential("a supervisor on PostgreSQL", () => {
       yield* supervise("pg-unreachable", Store.layerPg({ url: Redacted.make(url) }), (agent, warnings) =>
         Effect.gen(function*() {
           yield* keepsSupervising(agent)
-          yield* warned(warnings, /Store \w+ failed.*ECONNREFUSED/)
+          yield* warned(warnings, /Store outage started.*\w+ failed.*ECONNREFUSED/)
         }))
     }))
 
   describeWithService("PostgreSQL stopped, then back", pgDown, () => {
-    it.scopedLive("keeps supervising while it is gone, and records again once it is back", () =>
-      Effect.gen(function*() {
+    it.scopedLive(
+      "keeps supervising while it is gone, and records again once it is back",
+      () =>
+        Effect.gen(function*() {
+          const proxy = yield* tcpProxy(hostAndPort(pgUrl))
+          const tablePrefix = yield* Effect.acquireRelease(Effect.sync(uniquePrefix), dropTables)
+          // The store under test goes through the proxy; the test looks at the tables directly.
+          const viaProxy = Store.layerPg({
+            url: Redacted.make(withHostAndPort(pgUrl, "127.0.0.1", proxy.port)),
+            tablePrefix,
+            retryAfter: "200 millis"
+          })
+          // Not resilient: no timeout turns a slow read into an empty answer; a read that fails (the two stores
+          // migrating at once, say) is "not recorded yet" to a poll, and fails an assertion made once.
+          const direct = Context.get(
+            yield* Layer.build(Store.layerPg({ url: Redacted.make(pgUrl), tablePrefix })),
+            Store.Store
+          )
+          const name = "pg-comes-back"
+          const recorded = (pid: number) =>
+            direct.getState(name).pipe(
+              Effect.map((s) => Option.isSome(s) && s.value.state === "RUNNING" && s.value.pid === pid),
+              Effect.orElseSucceed(() => false)
+            )
+
+          yield* supervise(name, viaProxy, (agent, warnings) =>
+            Effect.gen(function*() {
+              const first = yield* pidOf(agent)
+              yield* pollUntil("the first state is recorded", recorded(first), recordWithin)
+
+              yield* proxy.cut
+              yield* keepsSupervising(agent)
+              yield* warned(warnings, /Store outage started.*\w+ failed/)
+              // Nothing reached the database meanwhile: it still holds the state from before the cut.
+              assert.isTrue(yield* recorded(first))
+
+              yield* proxy.restore
+              const back = Date.now()
+              yield* pollUntil(
+                "health checks are recorded again",
+                direct.listMetrics({ agent: name, event: "supervisor_health_check", since: back }).pipe(
+                  Effect.map((m) => m.length > 0),
+                  Effect.orElseSucceed(() => false)
+                ),
+                recordWithin
+              )
+              // The state reached during the outage is written once the database answers: no transition needed.
+              yield* pollUntil(
+                "the state reached during the outage is recorded",
+                Effect.flatMap(pidOf(agent), recorded),
+                recordWithin
+              )
+              yield* agent.restart
+              yield* pollUntil(
+                "the state after the restart is recorded",
+                Effect.flatMap(pidOf(agent), recorded),
+                recordWithin
+              )
+              const history = yield* direct.restartHistory(name)
+              assert.isTrue(history.length <= 1, "the crash during the outage was not recorded")
+            }))
+        }),
+      120_000
+    )
+
+    it.scopedLive("an outage is logged once when it starts, summarised while it lasts, once when it ends", () => {
+      const log = captureLog()
+      return Effect.gen(function*() {
         const proxy = yield* tcpProxy(hostAndPort(pgUrl))
         const tablePrefix = yield* Effect.acquireRelease(Effect.sync(uniquePrefix), dropTables)
-        // The store under test goes through the proxy; the test looks at the tables directly.
-        const viaProxy = Store.layerPg({
-          url: Redacted.make(withHostAndPort(pgUrl, "127.0.0.1", proxy.port)),
-          tablePrefix,
-          retryAfter: "200 millis"
-        })
-        const direct = Store.resilient(
-          Context.get(yield* Layer.build(Store.layerPg({ url: Redacted.make(pgUrl), tablePrefix })), Store.Store)
+        const backend = Context.get(
+          yield* Layer.build(Store.layerPg({
+            url: Redacted.make(withHostAndPort(pgUrl, "127.0.0.1", proxy.port)),
+            tablePrefix,
+            retryAfter: "100 millis"
+          })),
+          Store.Store
         )
-        const name = "pg-comes-back"
-        const recorded = (pid: number) =>
-          Effect.map(
-            direct.getState(name),
-            (s) => Option.isSome(s) && s.value.state === "RUNNING" && s.value.pid === pid
-          )
+        const interval = 300
+        const store = Store.resilient(backend, { summaryInterval: `${interval} millis` })
+        const tick = (i: number) => ({ event: "tick", agent_name: "pg-outage", timestamp: Date.now(), i })
+        const write = (i: number) => store.saveMetric(tick(i))
+        // Connected before the cut (and without the wrapper, so that its timeout cannot fail this on a slow machine).
+        yield* backend.saveMetric(tick(0))
 
-        yield* supervise(name, viaProxy, (agent, warnings) =>
-          Effect.gen(function*() {
-            const first = yield* pidOf(agent)
-            yield* pollUntil("the first state is recorded", recorded(first))
+        yield* proxy.cut
+        const started = Date.now()
+        // Hundreds of writes, as agents' health checks and transitions would make them: one warning in all.
+        for (let i = 1; i <= 400; i++) {
+          yield* write(i)
+          if (i % 10 === 0) yield* Effect.sleep("40 millis")
+        }
+        const cut = outageLines(log.lines)
+        assert.strictEqual(cut.started.length, 1, cut.started.join("\n"))
+        assert.match(cut.started[0], /ECONNREFUSED|unavailable|terminated/)
+        assert.isAtLeast(cut.summaries.length, 1)
+        assert.isAtMost(cut.summaries.length, Math.floor((Date.now() - started) / interval))
+        assert.strictEqual(cut.ended.length, 0)
 
-            yield* proxy.cut
-            yield* keepsSupervising(agent)
-            yield* warned(warnings, /Store \w+ failed/)
-            // Nothing reached the database meanwhile: it still holds the state from before the cut.
-            assert.isTrue(yield* recorded(first))
-
-            yield* proxy.restore
-            const back = Date.now()
-            yield* pollUntil(
-              "health checks are recorded again",
-              Effect.map(
-                direct.listMetrics({ agent: name, event: "supervisor_health_check", since: back }),
-                (m) => m.length > 0
-              )
-            )
-            // The state reached during the outage is written once the database answers: no transition needed.
-            yield* pollUntil("the state reached during the outage is recorded", Effect.flatMap(pidOf(agent), recorded))
-            yield* agent.restart
-            yield* pollUntil("the state after the restart is recorded", Effect.flatMap(pidOf(agent), recorded))
-            const history = yield* direct.restartHistory(name)
-            assert.isTrue(history.length <= 1, "the crash during the outage was not recorded")
-          }))
-      }))
+        yield* proxy.restore
+        let i = 400
+        yield* pollUntil(
+          "the store is back",
+          Effect.map(write(++i), () => outageLines(log.lines).ended.length > 0),
+          recordWithin
+        )
+        const elapsed = Date.now() - started
+        for (let j = 0; j < 20; j++) yield* write(++i)
+        const { ended, started: starts, summaries } = outageLines(log.lines)
+        assert.strictEqual(starts.length, 1)
+        assert.strictEqual(ended.length, 1)
+        assert.isAtMost(summaries.length, Math.floor(elapsed / interval))
+        // Every failure of this wrapper belongs to this outage, and all of them were writes.
+        const failures = yield* store.failures
+        assert.isAtLeast(failures, 400)
+        assert.deepStrictEqual(tallyOf(ended[0]), { failed: failures, writes: failures, reads: 0 })
+        assert.strictEqual(log.lines.length, 2 + summaries.length, log.lines.map((l) => l.message).join("\n"))
+      }).pipe(log.provide)
+    }, 120_000)
   })
 })
 
@@ -178,7 +258,7 @@ describe.sequential("a supervisor on SQLite", () => {
         yield* supervise(name, layer, (agent, warnings) =>
           Effect.gen(function*() {
             yield* keepsSupervising(agent)
-            yield* warned(warnings, /Store \w+ failed.*readonly/)
+            yield* warned(warnings, /Store outage started.*\w+ failed.*readonly/)
           }))
       }))
   })
@@ -199,7 +279,7 @@ describe.sequential("a supervisor on SQLite", () => {
         (agent, warnings) =>
           Effect.gen(function*() {
             yield* keepsSupervising(agent)
-            yield* warned(warnings, /Store \w+ failed.*database is locked/)
+            yield* warned(warnings, /Store outage started.*\w+ failed.*database is locked/)
 
             yield* locker.unsafe("COMMIT")
             const store = Store.resilient(yield* Store.Store)

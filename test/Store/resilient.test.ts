@@ -2,12 +2,12 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
 import { StoreError } from "../../src/Errors.js"
 import * as Memory from "../../src/Store/Memory.js"
 import * as Store from "../../src/Store/Store.js"
+import { captureLog, outageLines, tallyOf } from "./services.js"
 
 const state: Store.StateRecord = { agent_name: "a", state: "RUNNING", restart_count: 0, updated_at: 1 }
 const metric: Store.MetricEvent = { event: "tick", agent_name: "a", timestamp: 1 }
@@ -33,15 +33,6 @@ const everyOperation = (store: Store.ResilientStore) =>
     assert.deepStrictEqual(yield* store.listMetrics({ agent: "a" }), [])
     assert.deepStrictEqual(yield* store.restartHistory(), [])
   })
-
-/** Runs `effect` with a logger that keeps the messages of warnings. */
-const withWarnings = <A, E, R>(effect: (warnings: Array<string>) => Effect.Effect<A, E, R>) => {
-  const warnings: Array<string> = []
-  const logger = Logger.make(({ logLevel, message }) => {
-    if (logLevel._tag === "Warning") warnings.push(Array.isArray(message) ? message.join(" ") : String(message))
-  })
-  return effect(warnings).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
-}
 
 describe("Store.resilient", () => {
   it.effect("passes a healthy store's answers through and counts nothing", () =>
@@ -104,19 +95,19 @@ describe("Store.resilient", () => {
       assert.strictEqual(yield* store.failures, 1)
     }))
 
-  it.effect("a store that fails: writes succeed, reads give the fallback, failures are counted and logged", () =>
-    withWarnings((warnings) =>
-      Effect.gen(function*() {
-        const store = Store.resilient(
-          backend((operation) => Effect.fail(new StoreError({ operation, reason: "failure", detail: "disk full" })))
-        )
-        yield* everyOperation(store)
-        assert.strictEqual(yield* store.failures, 6)
-        assert.strictEqual(warnings.length, 6)
-        assert.include(warnings[0], "saveState")
-        assert.include(warnings[0], "disk full")
-      })
-    ))
+  it.effect("a store that fails: writes succeed, reads give the fallback, failures are counted and logged", () => {
+    const log = captureLog()
+    return Effect.gen(function*() {
+      const store = Store.resilient(
+        backend((operation) => Effect.fail(new StoreError({ operation, reason: "failure", detail: "disk full" })))
+      )
+      yield* everyOperation(store)
+      assert.strictEqual(yield* store.failures, 6)
+      assert.strictEqual(log.lines.length, 1)
+      assert.strictEqual(log.lines[0].level, "WARN")
+      assert.include(log.lines[0].message, "saveState failed: disk full")
+    }).pipe(log.provide)
+  })
 
   it.effect("a store that dies: the same", () =>
     Effect.gen(function*() {
@@ -165,4 +156,176 @@ describe("Store.resilient", () => {
       assert.deepStrictEqual(yield* store.listMetrics(), [{ ...metric, timestamp: 2 }])
       assert.strictEqual(yield* store.failures, 1)
     }))
+})
+
+/** A backend that fails while `broken()` says so, and is a memory store otherwise. */
+const switchable = (broken: () => boolean) =>
+  Effect.map(Memory.make(), (memory): Store.Store["Type"] => {
+    const down = (operation: string) =>
+      Effect.fail(new StoreError({ operation, reason: "failure", detail: "connection refused" }))
+    return {
+      saveState: (record) => broken() ? down("saveState") : memory.saveState(record),
+      saveMetric: (event) => broken() ? down("saveMetric") : memory.saveMetric(event),
+      recordRestart: (record) => broken() ? down("recordRestart") : memory.recordRestart(record),
+      getState: (agent) => broken() ? down("getState") : memory.getState(agent),
+      listMetrics: (query) => broken() ? down("listMetrics") : memory.listMetrics(query),
+      restartHistory: (agent) => broken() ? down("restartHistory") : memory.restartHistory(agent)
+    }
+  })
+
+describe("Store.resilient: an outage in the log", () => {
+  it.effect("once when it starts, a summary at most every 10 s while it lasts, once when it ends, with totals", () => {
+    const log = captureLog()
+    return Effect.gen(function*() {
+      let broken = true
+      const store = Store.resilient(yield* switchable(() => broken))
+      // 30 s of outage: 290 writes and 10 reads, ten every second.
+      for (let i = 0; i < 300; i++) {
+        if (i % 30 === 29) yield* store.listMetrics({ agent: "a" })
+        else yield* store.saveMetric({ ...metric, timestamp: i })
+        if (i % 10 === 9) yield* TestClock.adjust("1 second")
+      }
+      const during = outageLines(log.lines)
+      assert.strictEqual(during.started.length, 1)
+      assert.include(during.started[0], "saveMetric failed: connection refused")
+      // Failures from 0 to 29 s: summaries at 10 and 20 s, each of the 100 failures since the line before.
+      assert.isAtMost(during.summaries.length, Math.floor(30 / 10))
+      assert.strictEqual(during.summaries.length, 2)
+      for (const summary of during.summaries) {
+        assert.deepStrictEqual(tallyOf(summary), { failed: 100, writes: 97, reads: 3 }, summary)
+        assert.include(summary, "in the last 10s")
+      }
+      assert.include(during.summaries[1], "going on for 20s")
+      assert.strictEqual(during.ended.length, 0)
+
+      broken = false
+      yield* store.saveMetric({ ...metric, timestamp: 1000 })
+      yield* store.saveMetric({ ...metric, timestamp: 1001 })
+      yield* store.getState("a")
+      const after = outageLines(log.lines)
+      assert.strictEqual(after.started.length, 1)
+      assert.strictEqual(after.summaries.length, 2)
+      assert.strictEqual(after.ended.length, 1)
+      assert.include(after.ended[0], "after 30s")
+      assert.deepStrictEqual(tallyOf(after.ended[0]), { failed: 300, writes: 290, reads: 10 })
+      assert.strictEqual(log.lines.find((line) => line.message === after.ended[0])?.level, "INFO")
+      assert.strictEqual(log.lines.length, 4)
+      assert.strictEqual(yield* store.failures, 300)
+      assert.strictEqual((yield* store.listMetrics()).length, 2)
+    }).pipe(log.provide)
+  })
+
+  it.effect("a second outage is logged as a new one", () => {
+    const log = captureLog()
+    return Effect.gen(function*() {
+      let broken = true
+      const store = Store.resilient(yield* switchable(() => broken))
+      for (const down of [true, false, true, false]) {
+        broken = down
+        for (let i = 0; i < 50; i++) yield* store.saveState(state)
+        yield* TestClock.adjust("1 second")
+      }
+      const { ended, started, summaries } = outageLines(log.lines)
+      assert.strictEqual(started.length, 2)
+      assert.strictEqual(summaries.length, 0)
+      assert.deepStrictEqual(ended.map(tallyOf), [{ failed: 50, writes: 50, reads: 0 }, {
+        failed: 50,
+        writes: 50,
+        reads: 0
+      }])
+      assert.strictEqual(yield* store.failures, 100)
+    }).pipe(log.provide)
+  })
+
+  it.effect("every wrapper over one store shares its outage: one line each, not one per wrapper", () => {
+    const log = captureLog()
+    return Effect.gen(function*() {
+      let broken = true
+      const backend = yield* switchable(() => broken)
+      const agents = Array.from({ length: 10 }, () => Store.resilient(backend))
+      for (let round = 0; round < 20; round++) {
+        yield* Effect.forEach(agents, (store) => store.saveMetric(metric), { concurrency: "unbounded" })
+        yield* TestClock.adjust("1 second")
+      }
+      broken = false
+      yield* Effect.forEach(agents, (store) => store.saveMetric(metric), { concurrency: "unbounded" })
+      const { ended, started, summaries } = outageLines(log.lines)
+      assert.strictEqual(started.length, 1)
+      assert.strictEqual(summaries.length, 1)
+      assert.deepStrictEqual(tallyOf(summaries[0]), { failed: 100, writes: 100, reads: 0 })
+      assert.strictEqual(ended.length, 1)
+      assert.deepStrictEqual(tallyOf(ended[0]), { failed: 200, writes: 200, reads: 0 })
+      // Each wrapper still counts its own failures.
+      for (const store of agents) assert.strictEqual(yield* store.failures, 20)
+    }).pipe(log.provide)
+  })
+
+  it.effect("the summary interval is an option; timeouts are failures of the outage too", () => {
+    const log = captureLog()
+    return Effect.gen(function*() {
+      const store = Store.resilient(backend(() => Effect.never), { timeout: "100 millis", summaryInterval: "1 second" })
+      for (let i = 0; i < 50; i++) {
+        const write = yield* Effect.fork(store.saveState(state))
+        yield* TestClock.adjust("100 millis")
+        yield* Fiber.join(write)
+      }
+      const { started, summaries } = outageLines(log.lines)
+      assert.strictEqual(started.length, 1)
+      assert.include(started[0], "saveState timed out: no answer within 100ms")
+      // Failures at 0.1, 0.2, ... 5 s: a summary at 1.1, 2.1, 3.1, 4.1 s.
+      assert.strictEqual(summaries.length, 4)
+      assert.strictEqual(yield* store.failures, 50)
+    }).pipe(log.provide)
+  })
+
+  it.effect("a read that succeeds while writes fail does not end it (a read-only database)", () => {
+    const log = captureLog()
+    return Effect.gen(function*() {
+      const memory = yield* Memory.make()
+      const store = Store.resilient({
+        ...memory,
+        saveState: () => Effect.fail(new StoreError({ operation: "saveState", reason: "failure", detail: "readonly" }))
+      })
+      for (let i = 0; i < 100; i++) {
+        yield* store.saveState(state)
+        assert.deepStrictEqual(yield* store.getState("a"), Option.none())
+      }
+      const { ended, started } = outageLines(log.lines)
+      assert.strictEqual(started.length, 1)
+      assert.strictEqual(ended.length, 0)
+      assert.strictEqual(yield* store.failures, 100)
+    }).pipe(log.provide)
+  })
+
+  it.effect("an operation begun before it started, succeeding during it, does not end it", () => {
+    const log = captureLog()
+    return Effect.gen(function*() {
+      const started = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      const memory = yield* Memory.make()
+      let broken = false
+      const store = Store.resilient({
+        ...memory,
+        saveMetric: (event) =>
+          broken
+            ? Effect.fail(new StoreError({ operation: "saveMetric", reason: "failure", detail: "down" }))
+            : Deferred.succeed(started, undefined).pipe(
+              Effect.zipRight(Deferred.await(release)),
+              Effect.zipRight(memory.saveMetric(event))
+            ),
+        saveState: () => Effect.fail(new StoreError({ operation: "saveState", reason: "failure", detail: "down" }))
+      })
+      const slow = yield* Effect.fork(store.saveMetric(metric))
+      yield* Deferred.await(started)
+      broken = true
+      yield* store.saveState(state)
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(slow)
+      assert.strictEqual(outageLines(log.lines).ended.length, 0)
+      broken = false
+      yield* store.saveMetric(metric)
+      assert.strictEqual(outageLines(log.lines).ended.length, 1)
+      assert.deepStrictEqual(tallyOf(outageLines(log.lines).ended[0]), { failed: 1, writes: 1, reads: 0 })
+    }).pipe(log.provide)
+  })
 })

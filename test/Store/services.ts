@@ -189,6 +189,46 @@ export const captureStoreWarnings = () => {
   }
 }
 
+/** A line logged: its level (`"WARN"`, `"INFO"`...) and message. */
+export interface LogLine {
+  readonly level: string
+  readonly message: string
+}
+
+/** Runs `effect` with a logger that keeps every line (from `Info` up) in `lines`, and prints nothing. */
+export const captureLog = () => {
+  const lines: Array<LogLine> = []
+  const logger = Logger.make(({ logLevel, message }) => {
+    lines.push({ level: logLevel.label, message: Array.isArray(message) ? message.join(" ") : String(message) })
+  })
+  return {
+    lines,
+    provide: <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      effect.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+  }
+}
+
+/** The lines `Store.resilient` logged about outages, by kind. */
+export const outageLines = (lines: ReadonlyArray<LogLine>) => {
+  const starting = (prefix: string) => lines.filter((line) => line.message.startsWith(prefix)).map((l) => l.message)
+  return {
+    started: starting("Store outage started"),
+    summaries: starting("Store outage going on"),
+    ended: starting("Store outage ended")
+  }
+}
+
+/** The counts an outage line reports: operations failed, writes dropped, reads answered empty. */
+export const tallyOf = (
+  message: string
+): { readonly failed: number; readonly writes: number; readonly reads: number } => {
+  const match = /(\d+) operation\(s\) failed \((\d+) write\(s\) dropped, (\d+) read\(s\) answered empty\)/.exec(
+    message
+  )
+  if (match === null) throw new Error(`no counts in: ${message}`)
+  return { failed: Number(match[1]), writes: Number(match[2]), reads: Number(match[3]) }
+}
+
 /** Polls `check` until it gives true, failing with `what` after `within`. */
 export const pollUntil = <E, R>(
   what: string,
