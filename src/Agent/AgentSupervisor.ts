@@ -627,13 +627,14 @@ const makeDecoded = (
           })
           return true
         })),
-      restartNow: Effect.flatten(locked(Effect.gen(function*() {
+      // Uninterruptible under the lock: a start is never left half-begun (STARTING with no start fiber).
+      restartNow: Effect.flatten(locked(Effect.uninterruptible(Effect.gen(function*() {
         const waiter = yield* Deferred.make<void, AgentStartupError | AgentStoppedError>()
         if (state !== "RESTARTING") return Effect.fail(new AgentStoppedError({ agent: name }))
         startWaiters.push(waiter)
         yield* beginStart("restart")
         return Deferred.await(waiter)
-      }))),
+      })))),
       park: (count) =>
         locked(Effect.gen(function*() {
           if (state !== "CRASHED") return
@@ -753,7 +754,7 @@ const makeDecoded = (
     }))
 
     const startLocked = (kind: "first" | "manual") =>
-      Effect.gen(function*() {
+      Effect.uninterruptible(Effect.gen(function*() {
         const waiter = yield* Deferred.make<void, AgentStartupError | AgentStoppedError>()
         if (state === "RUNNING") return Effect.void
         startWaiters.push(waiter)
@@ -764,7 +765,7 @@ const makeDecoded = (
           yield* beginStart(kind)
         }
         return Deferred.await(waiter)
-      })
+      }))
 
     const start = Effect.flatten(locked(startLocked("manual"))).pipe(Effect.withSpan("AgentSupervisor.start"))
     const stop = locked(stopLocked).pipe(Effect.withSpan("AgentSupervisor.stop"))

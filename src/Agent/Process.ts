@@ -157,7 +157,7 @@ const MAX_QUEUED_CANCELS = 1024
 const LOGGED_PROTOCOL_ERRORS = 10
 
 /** The start of an over-long response line, where both adapters write the request's `id` first. */
-const LEADING_ID = /^\s*\{\s*"id"\s*:\s*"((?:[^"\\]|\\.){1,200})"/
+const LEADING_ID = /^\s*\{\s*"id"\s*:\s*"([^"\\]{1,200})"/
 
 type Resume = (effect: Effect.Effect<unknown, RequestError>) => void
 
@@ -298,7 +298,14 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hoo
       : new AgentCrashError({ agent: name, pid, exitCode: info.exitCode, signal: info.signal, stderr: [...stderrRing] })
   /** Why a new request is refused at once (the process exited, or is being stopped), if it is. */
   const refusal = (): RequestError | undefined => {
-    const error = exited !== undefined ? exitError(exited) : stopping ? stoppedError() : undefined
+    const childExit = exited === undefined ? child.exited() : undefined
+    const error = exited !== undefined
+      ? exitError(exited)
+      : childExit !== undefined
+      ? new AgentCrashError({ agent: name, pid, exitCode: childExit.exitCode, signal: childExit.signal })
+      : stopping
+      ? stoppedError()
+      : undefined
     if (error !== undefined) refusals.add(error)
     return error
   }
@@ -319,7 +326,8 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hoo
       })
       // Both adapters write `id` first: the request it answers fails now rather than at its timeout.
       const id = LEADING_ID.exec(decodeUtf8Lenient(line.bytes.subarray(0, 512)))?.[1]
-      const entry = id === undefined ? undefined : pending.get(JSON.parse(`"${id}"`) as string)
+      // The ids this supervisor makes need no escapes: an id with one is no id of ours.
+      const entry = id === undefined ? undefined : pending.get(id)
       if (entry !== undefined && entry.sent) {
         settle(entry)
         entry.resume(Effect.fail(
@@ -401,10 +409,13 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hoo
     Child.killGroup(pid, "SIGKILL")
     if (pipesClosed) return reportExit(exit)
     // What the process wrote before dying is still in the pipes: let them hand it over, briefly.
-    const timer = setTimeout(() => {
-      onPipesClosed = undefined
-      reportExit(exit)
-    }, PIPES_AFTER_EXIT_MILLIS)
+    // On a busy loop the timer can fire before the pipes were polled: one more turn lets them be read first.
+    const timer = setTimeout(() =>
+      setImmediate(() => {
+        if (onPipesClosed === undefined) return
+        onPipesClosed = undefined
+        reportExit(exit)
+      }), PIPES_AFTER_EXIT_MILLIS)
     onPipesClosed = () => {
       onPipesClosed = undefined
       clearTimeout(timer)
@@ -451,7 +462,22 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hoo
     waiting.length = 0
     for (const entry of [...pending.values()]) {
       settle(entry)
-      entry.resume(Effect.fail(error))
+      if (entry.sent) {
+        entry.resume(Effect.fail(error))
+      } else {
+        // Never written (it waited for a slot): a refusal, which its owner may route to the next incarnation.
+        const refused = error._tag === "AgentCrashError"
+          ? new AgentCrashError({
+            agent: name,
+            pid,
+            exitCode: error.exitCode ?? null,
+            signal: error.signal ?? null,
+            stderr: error.stderr
+          })
+          : stoppedError()
+        refusals.add(refused)
+        entry.resume(Effect.fail(refused))
+      }
     }
   }
   /** Forgets a request: its deadline, its caller's observer, and its slot in the window (the next may go). */

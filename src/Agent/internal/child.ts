@@ -49,6 +49,7 @@ export interface Child {
    * their pipes, and an exit that already happened is delivered at once, after the output that precedes it.
    */
   readonly attach: (listeners: ChildListeners) => void
+  readonly attached: () => boolean
 }
 
 /** Why a spawn failed: Node's error, with its `code` (ENOENT, EACCES, E2BIG...) when it has one. @internal */
@@ -109,23 +110,24 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
       const pipeClosed = () => {
         if (--openPipes === 0) listeners?.onPipesClosed()
       }
-      // Each stream keeps an error listener for the child's whole life: an error of a pipe is never unhandled.
-      handle.stdin.on("error", (error) => {
-        stdinFailed = true
-        listeners?.onStdinError(error)
-      })
-      handle.stdout.on("error", () => {})
-      handle.stderr.on("error", () => {})
+      // The handle's listener first: on EMFILE/ENFILE Node emits `error` without having made the stdio streams.
       handle.on("error", (error) => {
         if (!spawned) {
-          // Never started: nothing to wait for; free the pipes Node opened.
-          handle.stdin.destroy()
-          handle.stdout.destroy()
-          handle.stderr.destroy()
+          // Never started: nothing to wait for; free the pipes Node opened, if it opened any.
+          handle.stdin?.destroy()
+          handle.stdout?.destroy()
+          handle.stderr?.destroy()
           resume(Effect.fail({ _tag: "SpawnError", error }))
         }
         // After the spawn, `error` means a kill failed: the child is gone or not ours; its exit is reported.
       })
+      // Each stream keeps an error listener for the child's whole life: an error of a pipe is never unhandled.
+      handle.stdin?.on("error", (error) => {
+        stdinFailed = true
+        listeners?.onStdinError(error)
+      })
+      handle.stdout?.on("error", () => {})
+      handle.stderr?.on("error", () => {})
       handle.once("exit", (code, signal) => {
         exit = { exitCode: code, signal }
         resolveExit()
@@ -154,6 +156,7 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
           },
           stdinClosed: () => stdinFailed || !handle.stdin.writable,
           exited: () => exit,
+          attached: () => listeners !== undefined,
           attach: (attached) => {
             if (listeners !== undefined) return
             listeners = attached
@@ -169,6 +172,8 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
     }),
     ([child, exitPromise]) =>
       Effect.async<void>((resume) => {
+        // A leader that exited before its owner attached was never swept: its descendants may still run.
+        if (!child.attached()) killGroup(child.pid, "SIGKILL")
         if (child.exited() !== undefined) return resume(Effect.void)
         killGroup(child.pid, "SIGKILL")
         void exitPromise.then(() => resume(Effect.void))
