@@ -24,7 +24,7 @@ import * as AgentSupervisor from "../src/Agent/AgentSupervisor.js"
 import * as Store from "../src/Store/Store.js"
 import * as Supervisor from "../src/Supervisor.js"
 import { describeWithService, pgLayer, pgUnavailable } from "./Store/services.js"
-import { agentConfig, closeableScope, fixture, groupMembers, isAlive, root, TestLive } from "./support.js"
+import { agentConfig, closeableScope, fixture, groupMembers, isAlive, root, takeUntil, TestLive } from "./support.js"
 
 type Event = Supervisor.SupervisorEvent
 
@@ -116,15 +116,7 @@ const recorder: Effect.Effect<Recorder> = Effect.map(Queue.unbounded<Event>(), (
 const skipQueued = (rec: Recorder) => Effect.asVoid(Queue.takeAll(rec.queue))
 
 /** Takes events until one matches; returns everything seen, the match last. */
-const until = (queue: Queue.Dequeue<Event>, match: (event: Event) => boolean) =>
-  Effect.gen(function*() {
-    const seen: Array<Event> = []
-    while (true) {
-      const event = yield* Queue.take(queue)
-      seen.push(event)
-      if (match(event)) return seen
-    }
-  })
+const until = (queue: Queue.Dequeue<Event>, match: (event: Event) => boolean) => takeUntil(queue, match)
 
 /** Takes events until each of `matches` has matched one. */
 const untilAll = (queue: Queue.Dequeue<Event>, matches: ReadonlyArray<(event: Event) => boolean>) =>

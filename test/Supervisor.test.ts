@@ -14,7 +14,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as Store from "../src/Store/Store.js"
 import * as Supervisor from "../src/Supervisor.js"
-import { agentConfig, closeableScope, failureOf, fixture, groupMembers, TestLive } from "./support.js"
+import { agentConfig, closeableScope, failureOf, fixture, groupMembers, takeUntil, TestLive } from "./support.js"
 
 type Event = Supervisor.SupervisorEvent
 
@@ -33,15 +33,7 @@ const pids = (sup: Supervisor.Supervisor) =>
 const crash = (sup: Supervisor.Supervisor, id: string, code = 1) => Effect.exit(sup.call(id, { crash: code }))
 
 /** Takes events until one matches; returns everything seen, the match last. */
-const until = (queue: Queue.Dequeue<Event>, match: (event: Event) => boolean) =>
-  Effect.gen(function*() {
-    const seen: Array<Event> = []
-    while (true) {
-      const event = yield* Queue.take(queue)
-      seen.push(event)
-      if (match(event)) return seen
-    }
-  })
+const until = (queue: Queue.Dequeue<Event>, match: (event: Event) => boolean) => takeUntil(queue, match)
 
 const entered = (child: string, state: string) => (e: Event) =>
   e._tag === "Agent" && e.child === child && e.event._tag === "StateChanged" && e.event.to === state

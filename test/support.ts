@@ -152,3 +152,14 @@ export const tempDir = (prefix: string): Effect.Effect<string, never, Scope.Scop
     Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-`))),
     (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
   )
+
+/** Takes from a queue until an item matches; returns everything taken, the match last. */
+export const takeUntil = <A>(queue: Queue.Dequeue<A>, match: (item: A) => boolean): Effect.Effect<Array<A>> =>
+  Effect.gen(function*() {
+    const seen: Array<A> = []
+    while (true) {
+      const item = yield* Queue.take(queue)
+      seen.push(item)
+      if (match(item)) return seen
+    }
+  })
