@@ -21,7 +21,6 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
-import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as AgentSupervisor from "./Agent/AgentSupervisor.js"
@@ -406,15 +405,7 @@ export const make = (
   Effect.gen(function*() {
     const flushTimeout = options.storeFlushTimeout === undefined
       ? Writer.DEFAULT_FLUSH_TIMEOUT
-      : yield* Schema.decodeUnknown(Config.DurationInput)(options.storeFlushTimeout).pipe(
-        Effect.mapError(() =>
-          new ConfigError({
-            field: "storeFlushTimeout",
-            rule: "must be a duration",
-            value: String(options.storeFlushTimeout)
-          })
-        )
-      )
+      : yield* Config.decodeDuration("storeFlushTimeout", options.storeFlushTimeout)
     const name = options.name ?? "root"
     // One store writer for the whole tree, shared by every agent and nested supervisor in it.
     const store = yield* Effect.serviceOption(Store.Store).pipe(

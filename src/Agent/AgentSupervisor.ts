@@ -14,13 +14,11 @@ import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import type * as Queue from "effect/Queue"
-import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
@@ -382,17 +380,11 @@ export const makeOwned = (
       )
   )
 
-const decodeFlushTimeout = (input: Duration.DurationInput | undefined): Effect.Effect<Duration.Duration, ConfigError> =>
-  input === undefined ? Effect.succeed(Writer.DEFAULT_FLUSH_TIMEOUT) : Either.match(
-    Schema.decodeUnknownEither(Config.DurationInput)(input),
-    {
-      onLeft: () =>
-        Effect.fail(
-          new ConfigError({ field: "storeFlushTimeout", rule: "must be a duration", value: String(input) })
-        ),
-      onRight: Effect.succeed
-    }
-  )
+/** `storeFlushTimeout` decoded, or its default. */
+const decodeFlushTimeout = (
+  input: Duration.DurationInput | undefined
+): Effect.Effect<Duration.Duration, ConfigError> =>
+  input === undefined ? Effect.succeed(Writer.DEFAULT_FLUSH_TIMEOUT) : Config.decodeDuration("storeFlushTimeout", input)
 
 const makeDecoded = (
   settings: Config.AgentConfig,

@@ -44,6 +44,23 @@ export const DurationInput: Schema.Schema<Duration.Duration, Duration.DurationIn
   }
 ) as any
 
+const decodeDurationInput = Schema.decodeUnknownEither(DurationInput)
+
+/**
+ * Decodes one duration option given apart from an agent's configuration (a per-call `timeout`, a
+ * `storeFlushTimeout`): the `ConfigError` names `field` and the rule, never a throw.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const decodeDuration = (field: string, input: unknown): Either.Either<Duration.Duration, ConfigError> =>
+  Either.mapLeft(decodeDurationInput(input), (error) =>
+    new ConfigError({
+      field,
+      rule: ParseResult.TreeFormatter.formatErrorSync(error),
+      value: String(input)
+    }))
+
 const positiveInt = (rule: string) => Schema.Int.pipe(Schema.greaterThanOrEqualTo(1, { message: () => rule }))
 const nonNegativeInt = (rule: string) => Schema.Int.pipe(Schema.greaterThanOrEqualTo(0, { message: () => rule }))
 const withDefault = <A, I>(schema: Schema.Schema<A, I>, value: () => A) =>

@@ -29,6 +29,7 @@ import { delimiter } from "node:path"
 import { AgentCallbackNotFoundError, AgentDependencyError, AgentStartupError, ConfigError } from "../Errors.js"
 import * as AgentSupervisor from "./AgentSupervisor.js"
 import * as Config from "./Config.js"
+import { killGroup } from "./internal/child.js"
 
 /**
  * Where the agent lives and how to run it; every other field is the agent's configuration as usual.
@@ -121,14 +122,6 @@ interface RunResult {
   readonly stderr: string
   /** stdout and stderr interleaved as they arrived. */
   readonly output: string
-}
-
-const killGroup = (pid: number, signal: NodeJS.Signals): void => {
-  try {
-    process.kill(-pid, signal)
-  } catch {
-    // ESRCH: the group is gone already.
-  }
 }
 
 /**

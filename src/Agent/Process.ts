@@ -15,9 +15,7 @@ import type * as Fiber from "effect/Fiber"
 import { identity } from "effect/Function"
 import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as Runtime from "effect/Runtime"
-import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import {
   AgentCrashError,
@@ -296,6 +294,8 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hoo
     info.requested
       ? stoppedError()
       : new AgentCrashError({ agent: name, pid, exitCode: info.exitCode, signal: info.signal, stderr: [...stderrRing] })
+  const timeoutError = (operation: "task" | "ping", requestId: string, timeoutMillis: number) =>
+    new AgentTimeoutError({ agent: name, requestId, operation, timeoutMillis, pid })
   /** Why a new request is refused at once (the process exited, or is being stopped), if it is. */
   const refusal = (): RequestError | undefined => {
     const childExit = exited === undefined ? child.exited() : undefined
@@ -504,15 +504,7 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hoo
     if (entry === undefined) return
     settle(entry)
     if (entry.sent) sendCancel(id)
-    entry.resume(Effect.fail(
-      new AgentTimeoutError({
-        agent: name,
-        requestId: id,
-        operation: entry.operation,
-        timeoutMillis: entry.timeoutMillis,
-        pid
-      })
-    ))
+    entry.resume(Effect.fail(timeoutError(entry.operation, id, entry.timeoutMillis)))
   }
 
   /**
@@ -601,8 +593,6 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hoo
       })
     )
   }
-  const timeoutError = (operation: "task" | "ping", requestId: string, timeoutMillis: number) =>
-    new AgentTimeoutError({ agent: name, requestId, operation, timeoutMillis, pid })
 
   const ping = (options?: RequestOptions): Effect.Effect<PingResult, RequestError> =>
     Effect.suspend(() => {
@@ -723,20 +713,10 @@ const start = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hoo
   return agent
 })
 
-const decodeTimeout = Schema.decodeUnknownEither(Config.DurationInput)
-
 /**
  * A per-call `timeout` in milliseconds, or the `ConfigError` of a bad one (a call never throws).
  *
  * @internal
  */
 export const timeoutMillisOf = (timeout: Duration.DurationInput): number | ConfigError =>
-  Either.match(decodeTimeout(timeout), {
-    onLeft: (error) =>
-      new ConfigError({
-        field: "timeout",
-        rule: ParseResult.TreeFormatter.formatErrorSync(error),
-        value: String(timeout)
-      }),
-    onRight: Duration.toMillis
-  })
+  Either.match(Config.decodeDuration("timeout", timeout), { onLeft: (error) => error, onRight: Duration.toMillis })

@@ -2,17 +2,10 @@
  * Spawning one incarnation: the agent's command line and environment, and every way the spawn can fail turned
  * into an `AgentStartupError` that names the agent, the command and the real cause (`classify`).
  *
- * `classify` takes what a failed spawn produced, whichever way it was spawned. Over `node:child_process`
- * directly (`./child.js`), Node's errno error, thrown (E2BIG, ENOTDIR, ...) or emitted (ENOENT, EACCES, EAGAIN,
- * EMFILE, ENFILE; a missing `cwd` is an ENOENT too, indistinguishable from a missing program but for the file
- * system, which is why `classify` looks). How the platform (`@effect/platform-node-shared`'s command executor)
- * reports a failed spawn:
- * - a missing `cwd` is found before spawning, by `FileSystem.access`: a `SystemError` whose `cause` is Node's
- *   `ENOENT` error for the directory;
- * - `ENOENT`, `EACCES`, `EAGAIN`, `EMFILE` and `ENFILE` come from Node as the child's `error` event: a
- *   `SystemError` (`method: "spawn"`) whose `cause` is Node's error, with `code`;
- * - every other errno (`E2BIG`, `ENOTDIR`, `ENOMEM`, ...) is thrown by `child_process.spawn` itself, inside the
- *   executor's `Effect.async` registration: a defect carrying Node's error, with `code`.
+ * `classify` takes Node's errno error for a spawn over `node:child_process` (`./child.js`): thrown (E2BIG,
+ * ENOTDIR, ...) or emitted (ENOENT, EACCES, EAGAIN, EMFILE, ENFILE). A missing `cwd` is an ENOENT too,
+ * indistinguishable from a missing program but for the file system, which is why `classify` looks. It also
+ * unwraps an error that carries one (`cause` of a platform `SystemError`, `error` of a `SpawnError`).
  *
  * @internal
  */
@@ -74,7 +67,7 @@ export const commandLine = (config: Config.AgentConfig): string => {
     `[${config.args.length} args, ${formatBytes(argsBytes)} in all]`
 }
 
-// ---- the command ----
+// ---- the environment ----
 
 /** The extra environment the agent gets on top of the supervisor's. */
 const extraEnv = (config: Config.AgentConfig): Record<string, string> => ({
@@ -95,7 +88,6 @@ const isErrnoError = (u: unknown): u is ErrnoError =>
   Predicate.hasProperty(u, "code") && typeof u.code === "string" && Predicate.hasProperty(u, "message") &&
   typeof u.message === "string"
 
-/** The first failure or defect of a cause: a platform `SystemError`, or what `child_process.spawn` threw. */
 /**
  * The errno error behind `error`: itself, the `cause` a platform `SystemError` wraps, or the `error` a
  * `SpawnError` of `./child.js` carries.
@@ -150,8 +142,7 @@ const shebangInterpreter = (file: string): string | undefined => {
   }
 }
 
-/** The environment the child is given: the supervisor's, then the agent's own on top (as the platform does). */
-/** The whole environment of the agent's process. @internal */
+/** The whole environment of the agent's process: the supervisor's, then the agent's own on top. @internal */
 export const childEnv = (config: Config.AgentConfig): Record<string, string | undefined> => ({
   ...process.env,
   ...extraEnv(config)
