@@ -2,6 +2,16 @@ import js from "@eslint/js"
 import effect from "@effect/eslint-plugin"
 import tseslint from "typescript-eslint"
 
+const layers = (rules) =>
+  rules.map(({ files, forbid }) => ({
+    files,
+    rules: {
+      "no-restricted-imports": ["error", {
+        patterns: [{ group: forbid, message: "imports go one way (see the README's Architecture section)" }]
+      }]
+    }
+  }))
+
 export default tseslint.config(
   { ignores: ["dist/**", "node_modules/**", "**/*.py"] },
   js.configs.recommended,
@@ -44,5 +54,14 @@ export default tseslint.config(
         }
       }]
     }
-  }
+    },
+  // Imports go one way: internal helpers and errors <- Store <- Agent <- Supervisor <- the index. A lower layer
+  // never imports a higher one (the cycle check is `npm run cycles`).
+  ...layers([
+    { files: ["src/internal/*.ts", "src/internal/errors/**", "src/Errors.ts", "src/Protocol.ts", "src/Protocol/**"],
+      forbid: ["**/Store/**", "**/Agent/**", "**/Agent.js", "**/Supervisor.js", "**/internal/supervisor/**"] },
+    { files: ["src/Store/**"], forbid: ["**/Agent/**", "**/Agent.js", "**/Supervisor.js", "**/internal/supervisor/**"] },
+    { files: ["src/Agent/**"], forbid: ["**/Supervisor.js", "**/internal/supervisor/**", "**/Agent.js", "**/index.js"] },
+    { files: ["src/Adapter/**"], forbid: ["**/Store/**", "**/Agent/**", "**/Agent.js", "**/Supervisor.js", "**/internal/**", "!./internal/**"] }
+  ])
 )

@@ -7,13 +7,9 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { ConfigError } from "../Errors.js"
-
-const DURATION_TEXT =
-  /^\s*(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s+(nano|nanos|micro|micros|milli|millis|second|seconds|minute|minutes|hour|hours|day|days|week|weeks)\s*$/i
+import type { ConfigError } from "../Errors.js"
+import * as Edge from "../internal/schema.js"
 
 /**
  * A duration as users write it: milliseconds as a number, `"5 seconds"`, or a `Duration`. Negative and
@@ -22,29 +18,7 @@ const DURATION_TEXT =
  * @since 0.1.0
  * @category schemas
  */
-export const DurationInput: Schema.Schema<Duration.Duration, Duration.DurationInput> = Schema.transformOrFail(
-  Schema.Unknown,
-  Schema.DurationFromSelf,
-  {
-    strict: true,
-    decode: (input, _, ast) => {
-      const bad = (why: string) => ParseResult.fail(new ParseResult.Type(ast, input, why))
-      if (typeof input === "number" && !(input >= 0)) return bad("must be a duration of 0 or more milliseconds")
-      if (typeof input === "string") {
-        const match = DURATION_TEXT.exec(input)
-        if (match === null) return bad(`must be a duration like "5 seconds" or "250 millis"`)
-        if (Number(match[1]) < 0) return bad("must not be negative")
-      }
-      return Option.match(Duration.decodeUnknown(input), {
-        onNone: () => bad(`must be a duration like "5 seconds" or a number of milliseconds`),
-        onSome: ParseResult.succeed
-      })
-    },
-    encode: ParseResult.succeed
-  }
-) as any
-
-const decodeDurationInput = Schema.decodeUnknownEither(DurationInput)
+export const DurationInput: Schema.Schema<Duration.Duration, Duration.DurationInput> = Edge.DurationInput
 
 /**
  * Decodes one duration option given apart from an agent's configuration (a per-call `timeout`, a
@@ -53,13 +27,8 @@ const decodeDurationInput = Schema.decodeUnknownEither(DurationInput)
  * @since 0.1.0
  * @category constructors
  */
-export const decodeDuration = (field: string, input: unknown): Either.Either<Duration.Duration, ConfigError> =>
-  Either.mapLeft(decodeDurationInput(input), (error) =>
-    new ConfigError({
-      field,
-      rule: ParseResult.TreeFormatter.formatErrorSync(error),
-      value: String(input)
-    }))
+export const decodeDuration: (field: string, input: unknown) => Either.Either<Duration.Duration, ConfigError> =
+  Edge.decodeDuration
 
 const positiveInt = (rule: string) => Schema.Int.pipe(Schema.greaterThanOrEqualTo(1, { message: () => rule }))
 const nonNegativeInt = (rule: string) => Schema.Int.pipe(Schema.greaterThanOrEqualTo(0, { message: () => rule }))
@@ -177,30 +146,6 @@ export class AgentConfig extends Schema.Class<AgentConfig>("effect-agent-supervi
  */
 export type AgentConfigInput = typeof AgentConfig.Encoded
 
-const decode = Schema.decodeUnknownEither(AgentConfig, { onExcessProperty: "error", errors: "first" })
-
-const valueAt = (input: unknown, path: ReadonlyArray<PropertyKey>): string | undefined => {
-  let value: unknown = input
-  for (const key of path) {
-    if (typeof value !== "object" || value === null) return undefined
-    value = (value as Record<PropertyKey, unknown>)[key]
-  }
-  if (value === undefined) return undefined
-  try {
-    return JSON.stringify(value) ?? String(value)
-  } catch {
-    return String(value)
-  }
-}
-
-const toConfigError = (input: unknown, error: ParseResult.ParseError): ConfigError => {
-  const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
-  const field = issue.path.map(String).join(".")
-  const rule = issue._tag === "Unexpected" ? "is not a known setting (check its spelling)" : issue.message
-  const value = valueAt(input, issue.path)
-  return new ConfigError({ field: field === "" ? "(config)" : field, rule, ...(value !== undefined ? { value } : {}) })
-}
-
 /**
  * Decodes a user's configuration, applying defaults (an already decoded one is returned as it is).
  *
@@ -223,7 +168,4 @@ export const make = (input: AgentConfigInput | AgentConfig): Effect.Effect<Agent
 export const decodeConfig = (input: unknown): Effect.Effect<AgentConfig, ConfigError> =>
   input instanceof AgentConfig
     ? Effect.succeed(input)
-    : Either.match(decode(input), {
-      onLeft: (error) => Effect.fail(toConfigError(input, error)),
-      onRight: Effect.succeed
-    })
+    : Edge.decodeOptions(AgentConfig, input, { whole: "(config)" })
