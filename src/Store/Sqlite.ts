@@ -4,77 +4,36 @@
  *
  * @since 0.1.0
  */
-import * as Reactivity from "@effect/experimental/Reactivity"
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Config from "effect/Config"
 import type * as ConfigErrorEffect from "effect/ConfigError"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import { DurationInput } from "../Agent/Config.js"
-import { ConfigError } from "../Errors.js"
-import * as Sql from "./Sql.js"
+import type { ConfigError } from "../Errors.js"
+import * as internalOptions from "./internal/options.js"
+import * as internal from "./internal/sqlite.js"
 import * as Store from "./Store.js"
 
 /**
- * Options of the SQLite store: the file, and the SQL store's table prefix and retention.
+ * Options of the SQLite store: the file (`filename`, created when missing, or `":memory:"`), `busyTimeout` (how
+ * long a statement waits for another connection's lock; it blocks the event loop, so 50 millis by default), and
+ * the SQL store's table prefix and retention (`Store/Sql.ts`'s `Options`).
  *
  * @since 0.1.0
  * @category models
  */
-export interface SqliteOptions extends Sql.Options {
-  /** The database file, created when missing (its directory must exist), or `":memory:"`. */
-  readonly filename: string
-  /**
-   * How long a statement waits for a lock another connection holds before it fails. `better-sqlite3` is
-   * synchronous, so the wait blocks the event loop: keep it short. 50 millis by default.
-   */
-  readonly busyTimeout?: Duration.DurationInput | undefined
-}
-
-const decodeDuration = Schema.decodeUnknownEither(DurationInput)
-
-const busyTimeoutOf = (options: SqliteOptions): Effect.Effect<number, ConfigError> =>
-  options.busyTimeout === undefined ? Effect.succeed(50) : Either.match(decodeDuration(options.busyTimeout), {
-    onLeft: () =>
-      Effect.fail(
-        new ConfigError({
-          field: "busyTimeout",
-          rule: "must be a duration of 0 or more, like \"50 millis\"",
-          value: String(options.busyTimeout)
-        })
-      ),
-    // SQLite takes whole milliseconds in a 32-bit int; a minute is already far too long to block the event loop.
-    onRight: (duration) => Effect.succeed(Math.min(60_000, Math.floor(Duration.toMillis(duration))))
-  })
+export type SqliteOptions = internalOptions.SqliteOptions
 
 /**
  * Makes the SQLite store. The file is opened on first use, in WAL mode (readers never wait for the writer)
  * with `synchronous = NORMAL` (a power loss may lose the last writes, never corrupts the file): the trade a
- * best-effort store wants.
+ * best-effort store wants. Bad options fail with a `ConfigError` naming the field.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (options: SqliteOptions): Effect.Effect<Store.Store["Type"], ConfigError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const [own, client] = Sql.splitOptions(options)
-    const busyTimeout = yield* busyTimeoutOf(options)
-    const acquire = Effect.gen(function*() {
-      // WAL is set below, after the busy timeout: the client's own pragma would wait 5 s on a locked file.
-      const sql = yield* SqliteClient.make({ filename: client.filename, disableWAL: true }).pipe(
-        Effect.provideServiceEffect(Reactivity.Reactivity, Reactivity.make)
-      )
-      yield* sql.unsafe(`PRAGMA busy_timeout = ${busyTimeout}`)
-      yield* sql.unsafe("PRAGMA journal_mode = WAL")
-      yield* sql.unsafe("PRAGMA synchronous = NORMAL")
-      return sql
-    })
-    return yield* Sql.makeLazy(acquire, own)
-  })
+  Effect.flatMap(Effect.suspend(() => internalOptions.decodeSqlite(options)), internal.make)
 
 /**
  * The SQLite store as a layer. Building it never touches the file: a missing directory, a read-only or locked

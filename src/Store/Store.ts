@@ -5,20 +5,21 @@
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
 import type * as Config from "effect/Config"
 import type * as ConfigErrorEffect from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
-import { type ConfigError, StoreError } from "../Errors.js"
-import * as Memory from "./Memory.js"
-import type * as Pg from "./Pg.js"
-import type * as Sqlite from "./Sqlite.js"
+import type { ConfigError, StoreError } from "../Errors.js"
+import * as memory from "./internal/memory.js"
+import type { PgOptions, SqliteOptions } from "./internal/options.js"
+import * as internalResilient from "./internal/resilient.js"
 
 /**
  * The latest known state of one agent (one record per agent: a new one replaces the old).
@@ -202,14 +203,76 @@ export class Store extends Context.Tag("effect-agent-supervisor/Store")<Store, {
   readonly restartHistory: (agent?: string) => Effect.Effect<ReadonlyArray<RestartRecord>, StoreError>
 }>() {}
 
-// Suspended: Memory.ts imports this module, so its bindings may not exist yet while this one is evaluated.
 /**
- * The in-memory store with its default bounds (see `Memory.layer` for others).
+ * Options of the in-memory store.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MemoryOptions {
+  /** How many metrics to keep; past it the oldest are dropped. 10 000 by default. */
+  readonly maxMetrics?: number | undefined
+  /** How many restart records to keep; past it the oldest are dropped. 1 000 by default. */
+  readonly maxRestarts?: number | undefined
+}
+
+/** What the in-memory store holds. */
+interface MemoryContents {
+  readonly states: HashMap.HashMap<string, StateRecord>
+  /** Oldest first, in write order. */
+  readonly metrics: Chunk.Chunk<MetricEvent>
+  /** Oldest first, in write order. */
+  readonly restarts: Chunk.Chunk<RestartRecord>
+}
+
+/**
+ * Makes an in-memory store: bounded, lost when the process ends. The default when no `Store` is provided.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemory = (options?: MemoryOptions): Effect.Effect<Store["Type"]> =>
+  Effect.gen(function*() {
+    const maxMetrics = memory.bound(options?.maxMetrics, 10_000)
+    const maxRestarts = memory.bound(options?.maxRestarts, 1_000)
+    const contents = yield* Ref.make<MemoryContents>({
+      states: HashMap.empty(),
+      metrics: Chunk.empty(),
+      restarts: Chunk.empty()
+    })
+
+    return Store.of({
+      saveState: (record) =>
+        Ref.update(contents, (c) => ({ ...c, states: HashMap.set(c.states, record.agent_name, record) })),
+      saveMetric: (event) =>
+        Ref.update(contents, (c) => ({ ...c, metrics: memory.append(c.metrics, event, maxMetrics) })),
+      recordRestart: (record) =>
+        Ref.update(contents, (c) => ({ ...c, restarts: memory.append(c.restarts, record, maxRestarts) })),
+      getState: (agent) => Effect.map(Ref.get(contents), (c) => HashMap.get(c.states, agent)),
+      listMetrics: (query) =>
+        Effect.map(Ref.get(contents), (c) => {
+          const limit = memory.bound(query?.limit, defaultMetricLimit)
+          const selected = memory.newestFirst(c.metrics, (event) =>
+            (query?.agent === undefined || event.agent_name === query.agent) &&
+            (query?.event === undefined || event.event === query.event) &&
+            (query?.since === undefined || event.timestamp >= query.since))
+          return selected.length > limit ? selected.slice(0, limit) : selected
+        }),
+      restartHistory: (agent) =>
+        Effect.map(
+          Ref.get(contents),
+          (c) => memory.newestFirst(c.restarts, (record) => agent === undefined || record.agent_name === agent)
+        )
+    })
+  })
+
+/**
+ * The in-memory store with its default bounds (`Store/Memory.ts`'s `layer` takes others).
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerMemory: Layer.Layer<Store> = Layer.suspend(() => Memory.layer())
+export const layerMemory: Layer.Layer<Store> = Layer.effect(Store, makeMemory())
 
 /**
  * A store that cannot fail: every operation is bounded by a timeout, and every failure, defect or timeout is
@@ -243,59 +306,6 @@ export interface ResilientOptions {
   readonly summaryInterval?: Duration.DurationInput | undefined
 }
 
-/** The failures of one outage, or of one stretch of it between two log lines. */
-interface Tally {
-  failed: number
-  writes: number
-  reads: number
-}
-
-/** One outage of one store: from its first failure to the first success of an operation begun after it. */
-interface Outage {
-  /** `Clock` millis of the first failure. */
-  readonly since: number
-  /** How many operations had begun when it started: their successes were already on their way, not a recovery. */
-  readonly begunBefore: number
-  readonly total: Tally
-  /** Since the last line logged about it. */
-  readonly recent: Tally
-  /** `Clock` millis of the last line logged about it. */
-  reportedAt: number
-}
-
-/** What every `resilient` wrapper over one store shares. */
-interface Health {
-  begun: number
-  outage: Outage | undefined
-}
-
-// Per underlying store, not per wrapper: every agent wraps the one store of its supervisor, and an outage is to be
-// logged once, not once per agent.
-const healthOf = new WeakMap<object, Health>()
-
-const healthFor = (store: Store["Type"]): Health => {
-  let health = healthOf.get(store)
-  if (health === undefined) {
-    health = { begun: 0, outage: undefined }
-    healthOf.set(store, health)
-  }
-  return health
-}
-
-const describeCause = (operation: string, cause: Cause.Cause<unknown>): string =>
-  Option.match(Cause.failureOption(cause), {
-    onNone: () => `${operation} failed: ${Cause.pretty(cause)}`,
-    onSome: (error) =>
-      error instanceof StoreError
-        ? `${error.operation} ${error.reason === "timeout" ? "timed out" : "failed"}: ${error.detail}`
-        : `${operation} failed: ${String(error)}`
-  })
-
-const formatMillis = (millis: number): string => Duration.format(Duration.millis(Math.max(0, Math.round(millis))))
-
-const describeTally = (tally: Tally): string =>
-  `${tally.failed} operation(s) failed (${tally.writes} write(s) dropped, ${tally.reads} read(s) answered empty)`
-
 /**
  * Wraps a store so that it can neither fail, nor hang longer than `timeout`, nor take its caller down: see
  * {@link ResilientStore}. A failed write is dropped, a failed read answers empty, and `failures` counts both.
@@ -316,100 +326,10 @@ const describeTally = (tally: Tally): string =>
  * ```
  */
 export const resilient = (store: Store["Type"], options?: ResilientOptions): ResilientStore => {
-  const timeout = Duration.decode(options?.timeout ?? Duration.seconds(5))
-  const summaryInterval = Duration.toMillis(options?.summaryInterval ?? Duration.seconds(10))
-  const failures = Ref.unsafeMake(0)
-  const health = healthFor(store)
-
-  // Each runs in one synchronous step (no other fiber between reading the state and updating it), then logs.
-  const failed = (operation: string, kind: "write" | "read", cause: Cause.Cause<unknown>) =>
-    Effect.clockWith((clock) =>
-      Effect.suspend(() => {
-        const now = clock.unsafeCurrentTimeMillis()
-        const error = describeCause(operation, cause)
-        const count = (tally: Tally) => {
-          tally.failed++
-          if (kind === "write") tally.writes++
-          else tally.reads++
-        }
-        const outage = health.outage
-        if (outage === undefined) {
-          const started: Outage = {
-            since: now,
-            begunBefore: health.begun,
-            total: { failed: 0, writes: 0, reads: 0 },
-            recent: { failed: 0, writes: 0, reads: 0 },
-            reportedAt: now
-          }
-          count(started.total)
-          health.outage = started
-          return Effect.logWarning(
-            `Store outage started, going on without the store: ${error} ` +
-              `(a summary follows every ${formatMillis(summaryInterval)} at most while it lasts)`
-          ).pipe(Effect.annotateLogs({ store_operation: operation }))
-        }
-        count(outage.total)
-        count(outage.recent)
-        if (now - outage.reportedAt < summaryInterval) return Effect.void
-        const message = `Store outage going on for ${formatMillis(now - outage.since)}; ` +
-          `in the last ${formatMillis(now - outage.reportedAt)}, ${describeTally(outage.recent)}, ` +
-          `${outage.total.failed} since it started; latest: ${error}`
-        outage.reportedAt = now
-        outage.recent.failed = outage.recent.writes = outage.recent.reads = 0
-        return Effect.logWarning(message)
-      })
-    )
-
-  const succeeded = (kind: "write" | "read", begun: number) =>
-    Effect.clockWith((clock) =>
-      Effect.suspend(() => {
-        const outage = health.outage
-        // Begun before the outage, or a read while writes fail: not a sign that the store is back.
-        if (outage === undefined || begun <= outage.begunBefore || (kind === "read" && outage.total.writes > 0)) {
-          return Effect.void
-        }
-        health.outage = undefined
-        return Effect.logInfo(
-          `Store outage ended after ${formatMillis(clock.unsafeCurrentTimeMillis() - outage.since)}: ` +
-            describeTally(outage.total)
-        )
-      })
-    )
-
-  const guard = <A>(
-    operation: string,
-    kind: "write" | "read",
-    run: () => Effect.Effect<A, StoreError>,
-    fallback: () => A
-  ): Effect.Effect<A> =>
-    Effect.suspend(() => {
-      const begun = ++health.begun
-      // A backend may throw instead of returning an Effect: `suspend` turns that into a defect, caught below.
-      return Effect.suspend(() => {
-        const effect: unknown = run()
-        return Effect.isEffect(effect)
-          ? effect as Effect.Effect<A, StoreError>
-          : Effect.dieMessage(`Store ${operation} did not return an Effect`)
-      }).pipe(
-        // Disconnected: a backend that ignores interruption cannot hold the caller past the timeout.
-        Effect.disconnect,
-        Effect.timeoutFail({
-          duration: timeout,
-          onTimeout: () =>
-            new StoreError({ operation, reason: "timeout", detail: `no answer within ${Duration.format(timeout)}` })
-        }),
-        Effect.matchCauseEffect({
-          onFailure: (cause) =>
-            Ref.update(failures, (n) => n + 1).pipe(
-              Effect.zipRight(failed(operation, kind, cause)),
-              Effect.as(fallback())
-            ),
-          onSuccess: (value) =>
-            health.outage === undefined ? Effect.succeed(value) : Effect.as(succeeded(kind, begun), value)
-        })
-      )
-    })
-
+  const { failures, guard } = internalResilient.make(store, {
+    timeout: Duration.decode(options?.timeout ?? Duration.seconds(5)),
+    summaryIntervalMillis: Duration.toMillis(options?.summaryInterval ?? Duration.seconds(10))
+  })
   return {
     saveState: (record) => guard("saveState", "write", () => store.saveState(record), () => undefined),
     saveMetric: (event) => guard("saveMetric", "write", () => store.saveMetric(event), () => undefined),
@@ -429,12 +349,14 @@ export const resilient = (store: Store["Type"], options?: ResilientOptions): Res
         () => agent === undefined ? store.restartHistory() : store.restartHistory(agent),
         (): ReadonlyArray<RestartRecord> => []
       ),
-    failures: Ref.get(failures)
+    failures
   }
 }
 
 // The SQL backends are loaded when their layer is built: an application on the memory store never loads a
-// database driver (they add a native module and about 60 ms to the start-up).
+// database driver (they add a native module and about 60 ms to the start-up). These are the core's only edges to a
+// backend, and no load-time cycle: this module is evaluated before either runs (`dpdm` lists them unless told
+// `--skip-dynamic-imports circular`).
 const loadSqlite = Effect.promise(() => import("./Sqlite.js"))
 const loadPg = Effect.promise(() => import("./Pg.js"))
 
@@ -448,7 +370,7 @@ const loadPg = Effect.promise(() => import("./Pg.js"))
  * const StoreLive = Store.layerSqlite({ filename: "agents.sqlite", maxMetrics: 50_000, maxMetricAge: "3 days" })
  * ```
  */
-export const layerSqlite = (options: Sqlite.SqliteOptions): Layer.Layer<Store, ConfigError> =>
+export const layerSqlite = (options: SqliteOptions): Layer.Layer<Store, ConfigError> =>
   Layer.unwrapEffect(Effect.map(loadSqlite, (sqlite) => sqlite.layer(options)))
 
 /**
@@ -458,7 +380,7 @@ export const layerSqlite = (options: Sqlite.SqliteOptions): Layer.Layer<Store, C
  * @category layers
  */
 export const layerSqliteConfig = (
-  config: Config.Config.Wrap<Sqlite.SqliteOptions>
+  config: Config.Config.Wrap<SqliteOptions>
 ): Layer.Layer<Store, ConfigError | ConfigErrorEffect.ConfigError> =>
   Layer.unwrapEffect(Effect.map(loadSqlite, (sqlite) => sqlite.layerConfig(config)))
 
@@ -473,7 +395,7 @@ export const layerSqliteConfig = (
  * const StoreLive = Store.layerPg({ url: Redacted.make("postgres://app@db:5432/agents") })
  * ```
  */
-export const layerPg = (options: Pg.PgOptions): Layer.Layer<Store, ConfigError> =>
+export const layerPg = (options: PgOptions): Layer.Layer<Store, ConfigError> =>
   Layer.unwrapEffect(Effect.map(loadPg, (pg) => pg.layer(options)))
 
 /**
@@ -487,7 +409,7 @@ export const layerPg = (options: Pg.PgOptions): Layer.Layer<Store, ConfigError> 
  * ```
  */
 export const layerPgConfig = (
-  config: Config.Config.Wrap<Pg.PgOptions>
+  config: Config.Config.Wrap<PgOptions>
 ): Layer.Layer<Store, ConfigError | ConfigErrorEffect.ConfigError> =>
   Layer.unwrapEffect(Effect.map(loadPg, (pg) => pg.layerConfig(config)))
 

@@ -91,10 +91,11 @@ export const decodeOptions = <A, I>(
   input: unknown,
   where: Where
 ): Either.Either<A, ConfigError> => {
-  const defined = where.undefinedIsAbsent === true && typeof input === "object" && input !== null && !Array.isArray(input) &&
+  const defined =
+    where.undefinedIsAbsent === true && typeof input === "object" && input !== null && !Array.isArray(input) &&
       Object.getPrototypeOf(input) === Object.prototype
-    ? Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined))
-    : input
+      ? Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined))
+      : input
   return Either.mapLeft(
     Schema.decodeUnknownEither(schema, { onExcessProperty: "error", errors: "first" })(defined),
     (error) => toConfigError(defined, error, where)
@@ -111,6 +112,6 @@ export const decodeDuration = (field: string, input: unknown): Either.Either<Dur
   Either.mapLeft(decodeDurationInput(input), (error) =>
     new ConfigError({
       field,
-      rule: ParseResult.TreeFormatter.formatErrorSync(error),
+      rule: ParseResult.ArrayFormatter.formatErrorSync(error)[0].message,
       value: String(input)
     }))

@@ -165,4 +165,21 @@ describe("Store.layerSqlite", () => {
         assert.strictEqual(error.field, field)
       }
     }))
+
+  it.scoped("a bad option's ConfigError gives the rule in one line and the value given", () =>
+    Effect.gen(function*() {
+      const bad = [
+        [{ busyTimeout: "soon" }, "must be a duration like", "\"soon\""],
+        [{ busyTimeout: -1 }, "must be a duration of 0 or more", "-1"],
+        [{ retryAfter: "later" }, "must be a duration like", "\"later\""],
+        [{ maxMetrics: -1 }, "must be 0 or more metrics", "-1"],
+        [{ tablePrefix: "Agents-" }, "must be lower-case letters", "\"Agents-\""]
+      ] as const
+      for (const [options, rule, value] of bad) {
+        const error = yield* Effect.flip(Sqlite.make({ filename: ":memory:", ...options } as Sqlite.SqliteOptions))
+        assert.include(error.rule, rule)
+        assert.notInclude(error.rule, "\n")
+        assert.strictEqual(error.value, value)
+      }
+    }))
 })

@@ -1,0 +1,165 @@
+/**
+ * The options of the SQL stores, as users write them, and their decoding into settings. The core (`Store.ts`,
+ * whose `layerSqlite`/`layerPg` take these options) and the backends import this module; the backends re-export
+ * the option types under their public names.
+ *
+ * @internal
+ */
+import type * as PgClient from "@effect/sql-pg/PgClient"
+import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+import type { ConfigError } from "../../Errors.js"
+import { decodeOptions, DurationInput } from "../../internal/schema.js"
+
+/**
+ * How much history the store keeps. Pruning runs when the store connects and then after every `pruneEvery`
+ * writes of metrics and restart records, so between two prunes a table holds at most `pruneEvery` rows more.
+ */
+export interface RetentionOptions {
+  /** Metrics whose `timestamp` is older than this are pruned. 7 days by default. */
+  readonly maxMetricAge?: Duration.DurationInput | undefined
+  /** At most this many metrics are kept, the latest written. 100 000 by default. */
+  readonly maxMetrics?: number | undefined
+  /** At most this many restart records are kept, the latest written. 10 000 by default. */
+  readonly maxRestarts?: number | undefined
+  /** Prune after this many writes (metrics and restart records). 1 000 by default. */
+  readonly pruneEvery?: number | undefined
+}
+
+/** Options of the SQL store (`Store/Sql.ts`'s `Options`). */
+export interface SqlOptions extends RetentionOptions {
+  /**
+   * Starts the name of every table and index, so several stores (or test runs) can share one database:
+   * lower-case letters, digits and `_`. `"agent_supervisor_"` by default.
+   */
+  readonly tablePrefix?: string | undefined
+  /** After a failure, how long the store answers at once with an error before it tries again. 1 second by default. */
+  readonly retryAfter?: Duration.DurationInput | undefined
+}
+
+/** Options of the SQLite store: the file, and the SQL store's table prefix and retention. */
+export interface SqliteOptions extends SqlOptions {
+  /** The database file, created when missing (its directory must exist), or `":memory:"`. */
+  readonly filename: string
+  /**
+   * How long a statement waits for a lock another connection holds before it fails. `better-sqlite3` is
+   * synchronous, so the wait blocks the event loop: keep it short. 50 millis by default.
+   */
+  readonly busyTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * Options of the PostgreSQL store: where the server is (`url`, or `host`, `port`, `database`, `username`,
+ * `password`...), the pool, and the SQL store's table prefix and retention.
+ */
+export interface PgOptions extends
+  SqlOptions,
+  // Name transforms would rename the store's own columns: not offered.
+  Omit<PgClient.PgClientConfig, "transformResultNames" | "transformQueryNames" | "transformJson" | "types">
+{}
+
+const count = (what: string) =>
+  Schema.Number.pipe(
+    Schema.int({ message: () => `must be a whole number of ${what}` }),
+    Schema.greaterThanOrEqualTo(0, { message: () => `must be 0 or more ${what}` })
+  )
+
+/** {@link SqlOptions} decoded, with their defaults. */
+export const SqlSettings = Schema.Struct({
+  tablePrefix: Schema.optionalWith(
+    Schema.String.pipe(
+      Schema.pattern(/^[a-z_][a-z0-9_]{0,39}$/, {
+        message: () => "must be lower-case letters, digits and _ (at most 40), not starting with a digit"
+      })
+    ),
+    { default: () => "agent_supervisor_", exact: true }
+  ),
+  retryAfter: Schema.optionalWith(DurationInput, { default: () => Duration.seconds(1), exact: true }),
+  maxMetricAge: Schema.optionalWith(DurationInput, { default: () => Duration.days(7), exact: true }),
+  maxMetrics: Schema.optionalWith(count("metrics"), { default: () => 100_000, exact: true }),
+  maxRestarts: Schema.optionalWith(count("restart records"), { default: () => 10_000, exact: true }),
+  pruneEvery: Schema.optionalWith(
+    count("writes").pipe(Schema.greaterThanOrEqualTo(1, { message: () => "must be at least 1 write" })),
+    { default: () => 1_000, exact: true }
+  )
+})
+
+/** What the SQL store runs with. */
+export type SqlSettings = typeof SqlSettings.Type
+
+/** The keys of `SqlOptions` itself, so that backends can pass the rest of an options object on to their client. */
+const sqlOptionKeys: ReadonlyArray<string> = Object.keys(SqlSettings.fields)
+
+/** Splits an options object into the SQL store's own options and the rest (the client's); drops `undefined`s. */
+export const splitOptions = <A extends SqlOptions>(options: A): readonly [SqlOptions, Omit<A, keyof SqlOptions>] => {
+  const own: Record<string, unknown> = {}
+  const rest: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined) continue
+    if (sqlOptionKeys.includes(key)) own[key] = value
+    else rest[key] = value
+  }
+  return [own as SqlOptions, rest as Omit<A, keyof SqlOptions>]
+}
+
+/**
+ * Decodes the SQL store's own options. Other keys are left to the caller (a backend passes them to its client),
+ * as they always were: they are set aside here, not rejected.
+ */
+export const decodeSql = (options: SqlOptions | undefined): Either.Either<SqlSettings, ConfigError> =>
+  decodeOptions(SqlSettings, splitOptions(options ?? {})[0], { whole: "(store options)", undefinedIsAbsent: true })
+
+/** What the SQLite store runs with. */
+export interface SqliteSettings {
+  readonly sql: SqlSettings
+  readonly filename: string
+  /** Whole milliseconds, at most a minute. */
+  readonly busyTimeout: number
+}
+
+const SqliteOwn = Schema.Struct({
+  // First: a bad `busyTimeout` is the one reported when there are several problems, as it always was.
+  busyTimeout: Schema.optionalWith(DurationInput, { default: () => Duration.millis(50), exact: true }),
+  ...SqlSettings.fields
+})
+
+/** Decodes the SQLite store's options: `busyTimeout` and the SQL store's own; `filename` is the client's. */
+export const decodeSqlite = (options: SqliteOptions): Either.Either<SqliteSettings, ConfigError> =>
+  Either.map(
+    decodeOptions(SqliteOwn, { ...splitOptions(options)[0], busyTimeout: options.busyTimeout }, {
+      whole: "(store options)",
+      undefinedIsAbsent: true
+    }),
+    ({ busyTimeout, ...sql }) => ({
+      sql,
+      filename: options.filename,
+      // SQLite takes whole milliseconds in a 32-bit int; a minute is already far too long to block the event loop.
+      busyTimeout: Math.min(60_000, Math.floor(Duration.toMillis(busyTimeout)))
+    })
+  )
+
+/** The options `PgClient.make` takes from a store's options: the rest of them, less the SQL store's own. */
+export type PgClientOptions = Omit<PgOptions, keyof SqlOptions>
+
+/** What the PostgreSQL store runs with. */
+export interface PgSettings {
+  readonly sql: SqlSettings
+  readonly client: PgClientOptions
+  /** At least 1: the pool's size, and how many operations run at once. */
+  readonly maxConnections: number
+}
+
+/** `pg`'s own default pool size. */
+const defaultMaxConnections = 10
+
+/** Decodes the PostgreSQL store's own options; the client's are passed on as they are. */
+export const decodePg = (options: PgOptions): Either.Either<PgSettings, ConfigError> =>
+  Either.map(decodeSql(options), (sql) => {
+    const client = splitOptions(options)[1]
+    // `pg` takes any falsy `max` for its default.
+    const maxConnections = client.maxConnections !== undefined && client.maxConnections >= 1
+      ? Math.floor(client.maxConnections)
+      : defaultMaxConnections
+    return { sql, client, maxConnections }
+  })

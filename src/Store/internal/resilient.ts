@@ -1,0 +1,183 @@
+/**
+ * The machinery of `Store.resilient`: every operation bounded by a timeout, its failures counted and logged per
+ * outage of the underlying store. Knows nothing of the store's operations: `Store.resilient` names them.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import { StoreError } from "../../Errors.js"
+
+/** The failures of one outage, or of one stretch of it between two log lines. */
+interface Tally {
+  failed: number
+  writes: number
+  reads: number
+}
+
+/** One outage of one store: from its first failure to the first success of an operation begun after it. */
+interface Outage {
+  /** `Clock` millis of the first failure. */
+  readonly since: number
+  /** How many operations had begun when it started: their successes were already on their way, not a recovery. */
+  readonly begunBefore: number
+  readonly total: Tally
+  /** Since the last line logged about it. */
+  readonly recent: Tally
+  /** `Clock` millis of the last line logged about it. */
+  reportedAt: number
+}
+
+/** What every `resilient` wrapper over one store shares. */
+interface Health {
+  begun: number
+  outage: Outage | undefined
+}
+
+// Per underlying store, not per wrapper: every agent wraps the one store of its supervisor, and an outage is to be
+// logged once, not once per agent.
+const healthOf = new WeakMap<object, Health>()
+
+const healthFor = (store: object): Health => {
+  let health = healthOf.get(store)
+  if (health === undefined) {
+    health = { begun: 0, outage: undefined }
+    healthOf.set(store, health)
+  }
+  return health
+}
+
+const describeCause = (operation: string, cause: Cause.Cause<unknown>): string =>
+  Option.match(Cause.failureOption(cause), {
+    onNone: () => `${operation} failed: ${Cause.pretty(cause)}`,
+    onSome: (error) =>
+      error instanceof StoreError
+        ? `${error.operation} ${error.reason === "timeout" ? "timed out" : "failed"}: ${error.detail}`
+        : `${operation} failed: ${String(error)}`
+  })
+
+const formatMillis = (millis: number): string => Duration.format(Duration.millis(Math.max(0, Math.round(millis))))
+
+const describeTally = (tally: Tally): string =>
+  `${tally.failed} operation(s) failed (${tally.writes} write(s) dropped, ${tally.reads} read(s) answered empty)`
+
+/** What `Store.resilient` runs with: its options decoded. */
+export interface Settings {
+  readonly timeout: Duration.Duration
+  readonly summaryIntervalMillis: number
+}
+
+/** Runs one operation of the store: bounded, never failing, counted and logged as `Store.resilient` says. */
+export type Guard = <A>(
+  operation: string,
+  kind: "write" | "read",
+  run: () => Effect.Effect<A, StoreError>,
+  fallback: () => A
+) => Effect.Effect<A>
+
+/**
+ * The guard of one `resilient` wrapper over `store` (the object whose outages are tracked, shared by every
+ * wrapper over it), and how many of its operations failed.
+ */
+export const make = (store: object, settings: Settings): {
+  readonly guard: Guard
+  readonly failures: Effect.Effect<number>
+} => {
+  const { summaryIntervalMillis: summaryInterval, timeout } = settings
+  const failures = Ref.unsafeMake(0)
+  const health = healthFor(store)
+
+  // Each runs in one synchronous step (no other fiber between reading the state and updating it), then logs.
+  const failed = (operation: string, kind: "write" | "read", cause: Cause.Cause<unknown>) =>
+    Effect.clockWith((clock) =>
+      Effect.suspend(() => {
+        const now = clock.unsafeCurrentTimeMillis()
+        const error = describeCause(operation, cause)
+        const count = (tally: Tally) => {
+          tally.failed++
+          if (kind === "write") tally.writes++
+          else tally.reads++
+        }
+        const outage = health.outage
+        if (outage === undefined) {
+          const started: Outage = {
+            since: now,
+            begunBefore: health.begun,
+            total: { failed: 0, writes: 0, reads: 0 },
+            recent: { failed: 0, writes: 0, reads: 0 },
+            reportedAt: now
+          }
+          count(started.total)
+          health.outage = started
+          return Effect.logWarning(
+            `Store outage started, going on without the store: ${error} ` +
+              `(a summary follows every ${formatMillis(summaryInterval)} at most while it lasts)`
+          ).pipe(Effect.annotateLogs({ store_operation: operation }))
+        }
+        count(outage.total)
+        count(outage.recent)
+        if (now - outage.reportedAt < summaryInterval) return Effect.void
+        const message = `Store outage going on for ${formatMillis(now - outage.since)}; ` +
+          `in the last ${formatMillis(now - outage.reportedAt)}, ${describeTally(outage.recent)}, ` +
+          `${outage.total.failed} since it started; latest: ${error}`
+        outage.reportedAt = now
+        outage.recent.failed = outage.recent.writes = outage.recent.reads = 0
+        return Effect.logWarning(message)
+      })
+    )
+
+  const succeeded = (kind: "write" | "read", begun: number) =>
+    Effect.clockWith((clock) =>
+      Effect.suspend(() => {
+        const outage = health.outage
+        // Begun before the outage, or a read while writes fail: not a sign that the store is back.
+        if (outage === undefined || begun <= outage.begunBefore || (kind === "read" && outage.total.writes > 0)) {
+          return Effect.void
+        }
+        health.outage = undefined
+        return Effect.logInfo(
+          `Store outage ended after ${formatMillis(clock.unsafeCurrentTimeMillis() - outage.since)}: ` +
+            describeTally(outage.total)
+        )
+      })
+    )
+
+  const guard: Guard = <A>(
+    operation: string,
+    kind: "write" | "read",
+    run: () => Effect.Effect<A, StoreError>,
+    fallback: () => A
+  ): Effect.Effect<A> =>
+    Effect.suspend(() => {
+      const begun = ++health.begun
+      // A backend may throw instead of returning an Effect: `suspend` turns that into a defect, caught below.
+      return Effect.suspend(() => {
+        const effect: unknown = run()
+        return Effect.isEffect(effect)
+          ? effect as Effect.Effect<A, StoreError>
+          : Effect.dieMessage(`Store ${operation} did not return an Effect`)
+      }).pipe(
+        // Disconnected: a backend that ignores interruption cannot hold the caller past the timeout.
+        Effect.disconnect,
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: () =>
+            new StoreError({ operation, reason: "timeout", detail: `no answer within ${Duration.format(timeout)}` })
+        }),
+        Effect.matchCauseEffect({
+          onFailure: (cause) =>
+            Ref.update(failures, (n) => n + 1).pipe(
+              Effect.zipRight(failed(operation, kind, cause)),
+              Effect.as(fallback())
+            ),
+          onSuccess: (value) =>
+            health.outage === undefined ? Effect.succeed(value) : Effect.as(succeeded(kind, begun), value)
+        })
+      )
+    })
+
+  return { guard, failures: Ref.get(failures) }
+}

@@ -1,0 +1,171 @@
+/**
+ * The SQL store's statements: a record in, a row out, and the conversions between the two.
+ *
+ * @internal
+ */
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type { Fragment } from "@effect/sql/Statement"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { StoreError } from "../../Errors.js"
+import * as Store from "../Store.js"
+import type { Tables } from "./sqlSchema.js"
+
+interface StateRow {
+  readonly agent_name: string
+  readonly state: string
+  readonly pid: number | string | null
+  readonly restart_count: number | string
+  readonly updated_at: number | string
+}
+
+interface MetricRow {
+  readonly agent_name: string
+  readonly event: string
+  readonly timestamp_ms: number | string
+  readonly fields: string
+}
+
+interface RestartRow {
+  readonly agent_name: string
+  readonly timestamp_ms: number | string
+  readonly reason: string
+  readonly attempt: number | string
+  readonly delay_ms: number | string
+  readonly has_exit_code: number | string
+  readonly exit_code: number | string | null
+  readonly has_signal: number | string
+  readonly signal: string | null
+}
+
+const fromStateRow = (row: StateRow): Store.StateRecord => ({
+  agent_name: row.agent_name,
+  state: row.state,
+  ...(row.pid !== null ? { pid: Number(row.pid) } : {}),
+  restart_count: Number(row.restart_count),
+  updated_at: Number(row.updated_at)
+})
+
+const parseFields = (text: string): Record<string, unknown> => {
+  try {
+    const value: unknown = JSON.parse(text)
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : {}
+  } catch {
+    // Written by this module, always an object: a row edited by hand keeps its core fields at least.
+    return {}
+  }
+}
+
+const fromMetricRow = (row: MetricRow): Store.MetricEvent => ({
+  event: row.event,
+  agent_name: row.agent_name,
+  ...parseFields(row.fields),
+  timestamp: Number(row.timestamp_ms)
+})
+
+const fromRestartRow = (row: RestartRow): Store.RestartRecord => ({
+  agent_name: row.agent_name,
+  timestamp: Number(row.timestamp_ms),
+  reason: row.reason,
+  attempt: Number(row.attempt),
+  delay_ms: Number(row.delay_ms),
+  ...(Number(row.has_exit_code) === 1 ? { exit_code: row.exit_code === null ? null : Number(row.exit_code) } : {}),
+  ...(Number(row.has_signal) === 1 ? { signal: row.signal } : {})
+})
+
+/** An event's fields other than `event`, `agent_name` and `timestamp`, as the JSON text its row keeps. */
+export const encodeFields = (operation: string, event: Store.MetricEvent): Effect.Effect<string, StoreError> =>
+  Effect.try({
+    try: () => {
+      const { agent_name: _a, event: _e, timestamp: _t, ...fields } = event
+      return JSON.stringify(fields)
+    },
+    catch: (error) =>
+      new StoreError({ operation, reason: "failure", detail: `the event's fields are not JSON: ${String(error)}` })
+  })
+
+/** Writes the state of `record`'s agent; with `onlyIfNewer`, only over an older one. */
+export const upsertState = (
+  sql: SqlClient.SqlClient,
+  tables: Tables,
+  record: Store.StateRecord,
+  onlyIfNewer: boolean
+) =>
+  sql`INSERT INTO ${sql(tables.states)} (agent_name, state, pid, restart_count, updated_at)
+    VALUES (${record.agent_name}, ${record.state}, ${record.pid ?? null}, ${record.restart_count},
+      ${record.updated_at})
+    ON CONFLICT (agent_name) DO UPDATE SET state = excluded.state, pid = excluded.pid,
+      restart_count = excluded.restart_count, updated_at = excluded.updated_at
+    ${onlyIfNewer ? sql`WHERE ${sql(tables.states)}.updated_at < excluded.updated_at` : sql.literal("")}`
+
+/** Appends a metric, its other fields already encoded by {@link encodeFields}. */
+export const insertMetric = (sql: SqlClient.SqlClient, tables: Tables, event: Store.MetricEvent, fields: string) =>
+  sql`INSERT INTO ${sql(tables.metrics)} (agent_name, event, timestamp_ms, fields)
+    VALUES (${event.agent_name}, ${event.event}, ${event.timestamp}, ${fields})`
+
+/** Appends a restart record. */
+export const insertRestart = (sql: SqlClient.SqlClient, tables: Tables, record: Store.RestartRecord) =>
+  sql`INSERT INTO ${sql(tables.restarts)}
+      (agent_name, timestamp_ms, reason, attempt, delay_ms, has_exit_code, exit_code, has_signal, signal)
+    VALUES (${record.agent_name}, ${record.timestamp}, ${record.reason}, ${record.attempt},
+      ${record.delay_ms}, ${record.exit_code !== undefined ? 1 : 0}, ${record.exit_code ?? null},
+      ${record.signal !== undefined ? 1 : 0}, ${record.signal ?? null})`
+
+/** The state of `agent`, if one was written. */
+export const selectState = (sql: SqlClient.SqlClient, tables: Tables, agent: string) =>
+  sql<StateRow>`SELECT agent_name, state, pid, restart_count, updated_at FROM ${sql(tables.states)}
+    WHERE agent_name = ${agent}`.pipe(
+    Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), fromStateRow))
+  )
+
+/** The metrics `query` selects, newest first. */
+export const selectMetrics = (sql: SqlClient.SqlClient, tables: Tables, query: Store.MetricQuery | undefined) => {
+  const limit = query?.limit === undefined || Number.isNaN(query.limit)
+    ? Store.defaultMetricLimit
+    : Math.max(0, Math.floor(query.limit))
+  const where: Array<Fragment> = []
+  if (query?.agent !== undefined) {
+    where.push(sql`agent_name = ${query.agent}`)
+  }
+  if (query?.event !== undefined) {
+    where.push(sql`event = ${query.event}`)
+  }
+  if (query?.since !== undefined) {
+    where.push(sql`timestamp_ms >= ${query.since}`)
+  }
+  return sql<MetricRow>`SELECT agent_name, event, timestamp_ms, fields FROM ${sql(tables.metrics)}
+    WHERE ${sql.and(where)} ORDER BY timestamp_ms DESC, id DESC LIMIT ${limit}`.pipe(
+    Effect.map((rows) => rows.map(fromMetricRow))
+  )
+}
+
+/** The restart records of `agent` (of every agent when absent), newest first. */
+export const selectRestarts = (sql: SqlClient.SqlClient, tables: Tables, agent: string | undefined) =>
+  sql<RestartRow>`SELECT agent_name, timestamp_ms, reason, attempt, delay_ms, has_exit_code, exit_code,
+      has_signal, signal
+    FROM ${sql(tables.restarts)}
+    WHERE ${sql.and(agent === undefined ? [] : [sql`agent_name = ${agent}`])}
+    ORDER BY timestamp_ms DESC, id DESC`.pipe(
+    Effect.map((rows) => rows.map(fromRestartRow))
+  )
+
+/** What pruning keeps. */
+export interface Retention {
+  /** Metrics older than this (epoch milliseconds) go. */
+  readonly oldestMetric: number
+  readonly maxMetrics: number
+  readonly maxRestarts: number
+}
+
+/** Deletes the metrics and restart records past `retention`. */
+export const prune = (sql: SqlClient.SqlClient, tables: Tables, retention: Retention) =>
+  Effect.gen(function*() {
+    yield* sql`DELETE FROM ${sql(tables.metrics)} WHERE timestamp_ms < ${retention.oldestMetric}`
+    // The id of the newest row past the bound (none when there are fewer rows): it and older ones go.
+    yield* sql`DELETE FROM ${sql(tables.metrics)} WHERE id <= (
+      SELECT id FROM ${sql(tables.metrics)} ORDER BY id DESC LIMIT 1 OFFSET ${retention.maxMetrics}
+    )`
+    yield* sql`DELETE FROM ${sql(tables.restarts)} WHERE id <= (
+      SELECT id FROM ${sql(tables.restarts)} ORDER BY id DESC LIMIT 1 OFFSET ${retention.maxRestarts}
+    )`
+  })

@@ -1,0 +1,81 @@
+/**
+ * The SQL store's tables and their migrations, run by `@effect/sql`'s migrator on first use.
+ *
+ * @internal
+ */
+import * as Migrator from "@effect/sql/Migrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
+
+/** The names of one store's tables, each starting with its `tablePrefix`. */
+export interface Tables {
+  readonly states: string
+  readonly metrics: string
+  readonly restarts: string
+  readonly migrations: string
+  readonly prefix: string
+}
+
+/** The tables of the store whose `tablePrefix` is `prefix`. */
+export const tablesOf = (prefix: string): Tables => ({
+  states: `${prefix}states`,
+  metrics: `${prefix}metrics`,
+  restarts: `${prefix}restarts`,
+  migrations: `${prefix}migrations`,
+  prefix
+})
+
+/**
+ * The first migration. Numbers are `REAL`/`DOUBLE PRECISION` where a record allows fractions (timestamps are
+ * epoch milliseconds, exact up to 2^53) and where `pg` would otherwise hand back a `BIGINT` as a string.
+ */
+const createTables = (tables: Tables) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const { id, real } = sql.onDialectOrElse({
+      pg: () => ({ id: sql.literal("BIGSERIAL PRIMARY KEY"), real: sql.literal("DOUBLE PRECISION") }),
+      // A plain INTEGER PRIMARY KEY is the rowid: always above every row left, so it keeps the write order.
+      orElse: () => ({ id: sql.literal("INTEGER PRIMARY KEY"), real: sql.literal("REAL") })
+    })
+    const index = (name: string) => sql(`${tables.prefix}${name}`)
+    yield* sql`CREATE TABLE ${sql(tables.states)} (
+      agent_name TEXT PRIMARY KEY NOT NULL,
+      state TEXT NOT NULL,
+      pid INTEGER,
+      restart_count INTEGER NOT NULL,
+      updated_at ${real} NOT NULL
+    )`
+    yield* sql`CREATE TABLE ${sql(tables.metrics)} (
+      id ${id},
+      agent_name TEXT NOT NULL,
+      event TEXT NOT NULL,
+      timestamp_ms ${real} NOT NULL,
+      fields TEXT NOT NULL
+    )`
+    // One index per filter of `listMetrics`, each ending in the sort order (newest first, then latest write).
+    yield* sql`CREATE INDEX ${index("metrics_agent")} ON ${sql(tables.metrics)} (agent_name, timestamp_ms, id)`
+    yield* sql`CREATE INDEX ${index("metrics_event")} ON ${sql(tables.metrics)} (event, timestamp_ms, id)`
+    yield* sql`CREATE INDEX ${index("metrics_time")} ON ${sql(tables.metrics)} (timestamp_ms, id)`
+    // `has_*`: a record may leave out `exit_code`/`signal` or set them to null, and reads back as it was.
+    yield* sql`CREATE TABLE ${sql(tables.restarts)} (
+      id ${id},
+      agent_name TEXT NOT NULL,
+      timestamp_ms ${real} NOT NULL,
+      reason TEXT NOT NULL,
+      attempt INTEGER NOT NULL,
+      delay_ms ${real} NOT NULL,
+      has_exit_code SMALLINT NOT NULL,
+      exit_code INTEGER,
+      has_signal SMALLINT NOT NULL,
+      signal TEXT
+    )`
+    yield* sql`CREATE INDEX ${index("restarts_agent")} ON ${sql(tables.restarts)} (agent_name, timestamp_ms, id)`
+    yield* sql`CREATE INDEX ${index("restarts_time")} ON ${sql(tables.restarts)} (timestamp_ms, id)`
+  })
+
+/** Brings `tables` up to date, recording what ran in `<prefix>migrations`. */
+export const migrate = (tables: Tables) =>
+  Migrator.make({})({
+    loader: Migrator.fromRecord({ "1_create_tables": createTables(tables) }),
+    table: tables.migrations
+  })
