@@ -6,6 +6,9 @@
  */
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
+import * as request from "./internal/errors/request.js"
+import * as start from "./internal/errors/start.js"
+import * as supervision from "./internal/errors/supervision.js"
 
 /**
  * A unique symbol identifying the errors of this library.
@@ -19,38 +22,13 @@ export const TypeId: unique symbol = Symbol.for("effect-agent-supervisor/Errors"
  */
 export type TypeId = typeof TypeId
 
+/** The facts of a process's end, shared by the errors that report one. */
 const ExitFacts = {
   pid: Schema.optional(Schema.Number),
   exitCode: Schema.optional(Schema.NullOr(Schema.Number)),
   signal: Schema.optional(Schema.NullOr(Schema.String)),
   stderr: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] })
 }
-
-const describeExit = (
-  facts: { readonly exitCode?: number | null | undefined; readonly signal?: string | null | undefined }
-) =>
-  facts.signal ? `killed by ${facts.signal}` : facts.exitCode !== undefined && facts.exitCode !== null
-    ? `exited with code ${facts.exitCode}`
-    : "exited"
-
-const stderrTail = (lines: ReadonlyArray<string>) =>
-  lines.length === 0 ? "" : `\nLast stderr lines:\n  ${lines.slice(-10).join("\n  ")}`
-
-const KiB = 1024
-const MiB = 1024 * KiB
-
-/** A byte count as people read it: `812 bytes`, `200 KiB`, `3.1 MiB`. */
-const formatBytes = (bytes: number): string =>
-  bytes < KiB
-    ? `${bytes} bytes`
-    : bytes < MiB
-    ? `${Math.round(bytes / KiB)} KiB`
-    : `${(bytes / MiB).toFixed(1).replace(/\.0$/, "")} MiB`
-
-/** Linux's limit on one argument or environment string (`MAX_ARG_STRLEN`, 32 pages). */
-const MAX_ARG_STRLEN = 128 * KiB
-
-const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`
 
 /**
  * The sizes `exec` was asked to copy into the new process: its argument strings and its environment (each
@@ -121,145 +99,11 @@ export class AgentStartupError
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get message(): string {
-    switch (this.reason) {
-      case "spawn_failed":
-        return this.code === undefined
-          ? `Agent "${this.agent}" could not be spawned (${this.command}): ${this.detail ?? "unknown error"}`
-          : `Agent "${this.agent}" could not start \`${this.command}\`: ${spawnCause(this)}`
-      case "exited_before_ready":
-        return `Agent "${this.agent}" (pid ${this.pid}) ${describeExit(this)} before it sent "ready"` +
-          stderrTail(this.stderr)
-      case "no_ready_in_time":
-        return `Agent "${this.agent}" (pid ${this.pid}) sent no "ready" within ${this.timeoutMillis} ms` +
-          stderrTail(this.stderr)
-    }
+    return start.startupMessage(this)
   }
   /** @since 0.1.0 */
   get remediation(): string {
-    switch (this.reason) {
-      case "spawn_failed":
-        return this.code === undefined
-          ? `Check that "${this.command}" exists and is executable, and that cwd exists.`
-          : spawnRemedy(this)
-      case "exited_before_ready":
-        return "Read the stderr lines above: the agent failed while loading. Run its command by hand to reproduce."
-      case "no_ready_in_time":
-        return "Make the agent print {\"type\":\"ready\",\"protocol\":1} on stdout (flushed) once loaded, " +
-          "or raise startupTimeout if loading is legitimately slow."
-    }
-  }
-}
-
-/** Where the program was found, when that is not what the command line already says. */
-const foundAt = (e: AgentStartupError): string =>
-  e.resolvedPath !== undefined && e.resolvedPath !== e.program ? ` (${e.resolvedPath})` : ""
-
-/** The cause of a spawn failure, from its code and facts. */
-const spawnCause = (e: AgentStartupError): string => {
-  const code = e.code
-  const cwd = e.cwd ?? "."
-  switch (code) {
-    case "ENOENT":
-      if (e.subject === "cwd") return `its working directory ${cwd} does not exist (ENOENT)`
-      if (e.subject === "interpreter") {
-        return `the program${foundAt(e)} exists, but ` + (e.interpreter !== undefined
-          ? `the interpreter its #! line names, ${e.interpreter}, does not (ENOENT)`
-          : "the loader it needs (its ELF interpreter) does not (ENOENT)")
-      }
-      if (e.searchPath !== undefined) {
-        return e.searchPath.length === 0
-          ? "the program is not on PATH, and PATH is empty (ENOENT)"
-          : `the program is not on PATH (ENOENT); searched: ${e.searchPath.join(", ")}`
-      }
-      return `the program does not exist${e.resolvedPath !== e.program ? ` at ${e.resolvedPath}` : ""} (ENOENT)`
-    case "ENOTDIR":
-      return e.subject === "cwd"
-        ? `its working directory ${cwd} is not a directory (ENOTDIR)`
-        : "a component of the program's path is a file, not a directory (ENOTDIR)"
-    case "EACCES":
-      if (e.subject === "cwd") return `its working directory ${cwd} cannot be entered (EACCES)`
-      return e.isDirectory === true
-        ? `the program${foundAt(e)} is a directory (EACCES)`
-        : `the program${foundAt(e)} is not executable (EACCES)`
-    case "E2BIG": {
-      const s = e.sizes
-      if (s === undefined) return "the arguments and environment are too large for one exec (E2BIG)"
-      const which = s.largestArgBytes > MAX_ARG_STRLEN
-        ? `one argument of ${formatBytes(s.largestArgBytes)} is over Linux's 128 KiB limit for one string`
-        : s.largestEnvBytes > MAX_ARG_STRLEN
-        ? `the variable ${s.largestEnvName} (${formatBytes(s.largestEnvBytes)}) is over Linux's 128 KiB limit ` +
-          "for one string"
-        : "together they are over the system's limit (ARG_MAX)"
-      return `the arguments (${formatBytes(s.argsBytes)} in ${plural(s.argCount, "argument", "arguments")}) and ` +
-        `environment (${formatBytes(s.envBytes)} in ${plural(s.envCount, "variable", "variables")}) are too ` +
-        `large to start a process (E2BIG): ${which}`
-    }
-    case "EMFILE":
-      return "the supervisor has no file descriptors left for the agent's pipes (EMFILE)"
-    case "ENFILE":
-      return "the system's open file table is full (ENFILE)"
-    case "EAGAIN":
-      return "no more processes can be created for this user or container (EAGAIN)"
-    case "ENOMEM":
-      return "there is not enough memory to create the process (ENOMEM)"
-    default:
-      return `${e.detail ?? "the operating system refused"} (${code})`
-  }
-}
-
-/** What to do about a spawn failure, by its code. */
-const spawnRemedy = (e: AgentStartupError): string => {
-  const program = e.resolvedPath ?? e.program ?? "the program"
-  switch (e.code) {
-    case "ENOENT":
-      if (e.subject === "cwd") {
-        return `Create ${e.cwd} or set cwd to a directory that exists (a relative cwd resolves against the ` +
-          "supervisor's working directory)."
-      }
-      if (e.subject === "interpreter") {
-        return e.interpreter !== undefined
-          ? `Install ${e.interpreter} or fix the #! line of ${program}, or run the file through an interpreter ` +
-            `that exists (command: "python3" or "node", args: ["${program}", ...]).`
-          : `${program} is built for another system or its loader is not installed: install the matching ` +
-            "runtime libraries or a build of the program for this system."
-      }
-      if (e.searchPath !== undefined) {
-        return `Install "${e.program}", or add its directory to PATH (the agent's env.PATH, or the ` +
-          "supervisor's own PATH), or set command to the program's absolute path."
-      }
-      return "Fix the program's path in command (a relative path resolves against the agent's cwd), or create " +
-        "the file."
-    case "ENOTDIR":
-      return e.subject === "cwd"
-        ? "Set cwd to a directory, not a file."
-        : "Fix the program's path in command: one of its directories is a file."
-    case "EACCES":
-      if (e.subject === "cwd") {
-        return `Give the supervisor's user search (x) permission on ${e.cwd} and its parents, or choose ` +
-          "another cwd."
-      }
-      return e.isDirectory === true
-        ? "Set command to the program inside that directory, not the directory itself."
-        : `Make it executable (chmod +x ${program}), or run it through its interpreter (command: "python3" ` +
-          `or "node", args: ["${program}", ...]).`
-    case "E2BIG":
-      return "Linux caps one argument or environment variable at 128 KiB and all of them together at ARG_MAX " +
-        "(`getconf ARG_MAX`, a quarter of the stack limit). Pass large data as a task payload, or write it to " +
-        "a file and pass the file's path, instead of putting it in args or env."
-    case "EMFILE":
-      return "Raise the supervisor's descriptor limit (`ulimit -n`, or LimitNOFILE= for a systemd unit), or look " +
-        "for a descriptor leak: each agent holds three pipes."
-    case "ENFILE":
-      return "Raise the system's limit (`sysctl fs.file-max`) or find the process on the machine holding the " +
-        "descriptors."
-    case "EAGAIN":
-      return "Raise the process limit (`ulimit -u`, or the container's pids limit), or run fewer agents or " +
-        "agents that start fewer processes."
-    case "ENOMEM":
-      return "Free memory on the machine, or lower the supervisor's memory use, then start the agent again."
-    default:
-      return "Run the command by hand to reproduce; the code is the operating system's reason for refusing " +
-        "to start it."
+    return start.startupRemediation(this)
   }
 }
 
@@ -284,8 +128,7 @@ export class AgentCallbackNotFoundError
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get message(): string {
-    return `Agent "${this.agent}": no function "${this.callback}" in ${this.module}` +
-      (this.available.length > 0 ? ` (functions there: ${this.available.join(", ")})` : " (it defines no functions)")
+    return start.callbackNotFoundMessage(this)
   }
   /** @since 0.1.0 */
   get remediation(): string {
@@ -316,14 +159,11 @@ export class AgentDependencyError
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get message(): string {
-    const how = this.timedOut ? "timed out" : `failed (exit code ${this.exitCode ?? "unknown"})`
-    return `Agent "${this.agent}": installing dependencies from ${this.manifest} with ${this.installer} ${how}\n` +
-      this.output.slice(-4000)
+    return start.dependencyMessage(this)
   }
   /** @since 0.1.0 */
   get remediation(): string {
-    return `Run "${this.installer}" on ${this.manifest} by hand to see the failure; fix the manifest, ` +
-      "make the packages reachable, or raise the install timeout."
+    return start.dependencyRemediation(this)
   }
 }
 
@@ -353,31 +193,11 @@ export class AgentTimeoutError
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get message(): string {
-    const waited = this.waitedForStartMillis !== undefined ? Math.round(this.waitedForStartMillis) : undefined
-    if (this.operation === "start") {
-      const how = waited !== undefined && waited < this.timeoutMillis
-        ? `after ${waited} ms of its ${this.timeoutMillis} ms timeout`
-        : `after ${this.timeoutMillis} ms`
-      return `A request to agent "${this.agent}" timed out waiting for the agent to start (${how}); ` +
-        "it was not sent"
-    }
-    const pid = this.pid !== undefined ? ` (pid ${this.pid})` : ""
-    return `Agent "${this.agent}"${pid} did not answer ${this.operation} ${this.requestId} ` +
-      `within ${this.timeoutMillis} ms` +
-      (waited !== undefined && waited > 0 ? ` (of which ${waited} ms waiting for a restart)` : "")
+    return request.timeoutMessage(this)
   }
   /** @since 0.1.0 */
   get remediation(): string {
-    if (this.operation === "start") {
-      return "The agent was not running and did not come up in time: read its crash reports and stderr (it may " +
-        "be crash-looping, in its restart backoff, or slow to load), or give requests a timeout that covers a " +
-        "restart (restartBackoff plus start-up time)."
-    }
-    return "Raise requestTimeout (or pass { timeout } for this call) if the work is legitimately slow; " +
-      "otherwise check the agent's stderr for a stuck or blocked callback." +
-      (this.waitedForStartMillis !== undefined && this.waitedForStartMillis > 0
-        ? " Part of the time went to waiting for the agent to restart: a timeout should cover a restart too."
-        : "")
+    return request.timeoutRemediation(this)
   }
 }
 
@@ -399,16 +219,11 @@ export class AgentCrashError extends Schema.TaggedError<AgentCrashError>("effect
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get message(): string {
-    return this.reason === "circuit_open"
-      ? `Agent "${this.agent}" is parked: it crashed too often and its circuit breaker is open` +
-        stderrTail(this.stderr)
-      : `Agent "${this.agent}" (pid ${this.pid}) ${describeExit(this)}` + stderrTail(this.stderr)
+    return request.crashMessage(this)
   }
   /** @since 0.1.0 */
   get remediation(): string {
-    return this.reason === "circuit_open"
-      ? "Fix the cause shown in the agent's stderr, then restart it manually to close the circuit."
-      : "Read the agent's last stderr lines; a crash is restarted by its supervisor per its restart policy."
+    return request.crashRemediation(this)
   }
 }
 
@@ -489,14 +304,7 @@ export class ProtocolError extends Schema.TaggedError<ProtocolError>("effect-age
   }
   /** @since 0.1.0 */
   get remediation(): string {
-    switch (this.reason) {
-      case "unencodable":
-        return "Send payloads that JSON can encode: no BigInt, no cycles, no functions."
-      case "too_long":
-        return "Raise maxMessageBytes, or send large data by reference (a file path or URL) instead of inline."
-      default:
-        return "Keep the agent's stdout for protocol messages only; write logs to stderr."
-    }
+    return request.protocolRemediation(this)
   }
 }
 
@@ -521,8 +329,7 @@ export class SupervisorIntensityError
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get message(): string {
-    return `Supervisor "${this.supervisor}" exceeded ${this.maxRestarts} restarts in ${this.windowMillis} ms` +
-      (this.lastChild ? ` (last failing child: ${this.lastChild})` : "")
+    return supervision.intensityMessage(this)
   }
   /** @since 0.1.0 */
   get remediation(): string {
@@ -560,27 +367,11 @@ export class SupervisorChildError
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get message(): string {
-    return `Supervisor "${this.supervisor}" cannot ${this.operation} child "${this.child}": ` +
-      this.reason.replace(/_/g, " ")
+    return supervision.childMessage(this)
   }
   /** @since 0.1.0 */
   get remediation(): string {
-    switch (this.reason) {
-      case "already_present":
-        return "The spec is kept but stopped: restartChild it, or deleteChild it before adding a new spec."
-      case "already_started":
-        return "The child runs already; give a new child a unique id."
-      case "running":
-      case "restarting":
-        return "terminateChild it first."
-      case "not_found":
-        return "Check the id against whichChildren."
-      case "not_an_agent":
-        return "Route calls to agent children; a nested supervisor has no callback."
-      case "supervisor_stopped":
-        return "The supervisor escalated or shut itself down (see its await): start a new supervisor, or let its " +
-          "parent restart it."
-    }
+    return supervision.childRemediation(this)
   }
 }
 

@@ -22,8 +22,20 @@ const name = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")
 
 describe("package exports", () => {
   it("public modules resolve", () => {
-    const publics = ["", "/Supervisor", "/Errors", "/Agent", "/Protocol", "/Store/Store", "/Store/Sqlite", "/Store/Pg",
-      "/Agent/AgentSupervisor", "/Agent/Config", "/Agent/Directory", "/package.json"]
+    const publics = [
+      "",
+      "/Supervisor",
+      "/Errors",
+      "/Agent",
+      "/Protocol",
+      "/Store/Store",
+      "/Store/Sqlite",
+      "/Store/Pg",
+      "/Agent/AgentSupervisor",
+      "/Agent/Config",
+      "/Agent/Directory",
+      "/package.json"
+    ]
     const result = resolveAll(publics.map((p) => name + p))
     expect(Object.values(result).every((code) => code === "ok"), JSON.stringify(result)).toBe(true)
   })

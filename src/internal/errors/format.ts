@@ -1,0 +1,57 @@
+/**
+ * Pieces of text that several errors' messages share: how a process ended, its last stderr lines, a byte count.
+ *
+ * Plain fields in, strings out: this module knows nothing of the error classes (`Errors.ts` imports it, never
+ * the other way round).
+ *
+ * @internal
+ */
+
+/** The facts of a process's end that a message describes. */
+export interface ExitFacts {
+  readonly exitCode?: number | null | undefined
+  readonly signal?: string | null | undefined
+}
+
+/**
+ * How a process ended: `killed by SIGKILL`, `exited with code 1`, or `exited` when neither is known.
+ *
+ * @internal
+ */
+export const describeExit = (facts: ExitFacts): string =>
+  facts.signal ? `killed by ${facts.signal}` : facts.exitCode !== undefined && facts.exitCode !== null
+    ? `exited with code ${facts.exitCode}`
+    : "exited"
+
+/**
+ * The last ten stderr lines, as a paragraph to append to a message (nothing when there are none).
+ *
+ * @internal
+ */
+export const stderrTail = (lines: ReadonlyArray<string>): string =>
+  lines.length === 0 ? "" : `\nLast stderr lines:\n  ${lines.slice(-10).join("\n  ")}`
+
+/** @internal */
+export const KiB = 1024
+
+/** @internal */
+export const MiB = 1024 * KiB
+
+/**
+ * A byte count as people read it: `812 bytes`, `200 KiB`, `3.1 MiB`.
+ *
+ * @internal
+ */
+export const formatBytes = (bytes: number): string =>
+  bytes < KiB
+    ? `${bytes} bytes`
+    : bytes < MiB
+    ? `${Math.round(bytes / KiB)} KiB`
+    : `${(bytes / MiB).toFixed(1).replace(/\.0$/, "")} MiB`
+
+/**
+ * A count with its noun: `1 argument`, `3 arguments`.
+ *
+ * @internal
+ */
+export const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`

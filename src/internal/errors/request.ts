@@ -1,0 +1,114 @@
+/**
+ * The text of the errors a request to a running agent fails with. Mostly `AgentTimeoutError`: a request that was
+ * sent and got no answer in time, or one that timed out waiting for its agent to (re)start and was never sent;
+ * either way, how much of the caller's timeout went to waiting for a start. Also `AgentCrashError` (the process
+ * ended, or its circuit is open) and the remediation of a `ProtocolError`.
+ *
+ * Plain fields in, strings out: this module knows nothing of the error classes (`Errors.ts` imports it, never
+ * the other way round).
+ *
+ * @internal
+ */
+import { describeExit, stderrTail } from "./format.js"
+
+/**
+ * The facts of a request timeout (the fields of `Errors.AgentTimeoutError`).
+ *
+ * @internal
+ */
+export interface TimeoutFacts {
+  readonly agent: string
+  readonly requestId: string
+  readonly operation: "task" | "ping" | "start"
+  readonly timeoutMillis: number
+  readonly pid?: number | undefined
+  readonly waitedForStartMillis?: number | undefined
+}
+
+/**
+ * The message of an `AgentTimeoutError`.
+ *
+ * @internal
+ */
+export const timeoutMessage = (e: TimeoutFacts): string => {
+  const waited = e.waitedForStartMillis !== undefined ? Math.round(e.waitedForStartMillis) : undefined
+  if (e.operation === "start") {
+    const how = waited !== undefined && waited < e.timeoutMillis
+      ? `after ${waited} ms of its ${e.timeoutMillis} ms timeout`
+      : `after ${e.timeoutMillis} ms`
+    return `A request to agent "${e.agent}" timed out waiting for the agent to start (${how}); it was not sent`
+  }
+  const pid = e.pid !== undefined ? ` (pid ${e.pid})` : ""
+  return `Agent "${e.agent}"${pid} did not answer ${e.operation} ${e.requestId} within ${e.timeoutMillis} ms` +
+    (waited !== undefined && waited > 0 ? ` (of which ${waited} ms waiting for a restart)` : "")
+}
+
+/**
+ * What to do about an `AgentTimeoutError`.
+ *
+ * @internal
+ */
+export const timeoutRemediation = (e: TimeoutFacts): string => {
+  if (e.operation === "start") {
+    return "The agent was not running and did not come up in time: read its crash reports and stderr (it may " +
+      "be crash-looping, in its restart backoff, or slow to load), or give requests a timeout that covers a " +
+      "restart (restartBackoff plus start-up time)."
+  }
+  return "Raise requestTimeout (or pass { timeout } for this call) if the work is legitimately slow; " +
+    "otherwise check the agent's stderr for a stuck or blocked callback." +
+    (e.waitedForStartMillis !== undefined && e.waitedForStartMillis > 0
+      ? " Part of the time went to waiting for the agent to restart: a timeout should cover a restart too."
+      : "")
+}
+
+/**
+ * The facts of a crash (the fields of `Errors.AgentCrashError`).
+ *
+ * @internal
+ */
+export interface CrashFacts {
+  readonly agent: string
+  readonly reason: "exited" | "circuit_open"
+  readonly pid?: number | undefined
+  readonly exitCode?: number | null | undefined
+  readonly signal?: string | null | undefined
+  readonly stderr: ReadonlyArray<string>
+}
+
+/**
+ * The message of an `AgentCrashError`.
+ *
+ * @internal
+ */
+export const crashMessage = (e: CrashFacts): string =>
+  e.reason === "circuit_open"
+    ? `Agent "${e.agent}" is parked: it crashed too often and its circuit breaker is open` + stderrTail(e.stderr)
+    : `Agent "${e.agent}" (pid ${e.pid}) ${describeExit(e)}` + stderrTail(e.stderr)
+
+/**
+ * What to do about an `AgentCrashError`.
+ *
+ * @internal
+ */
+export const crashRemediation = (e: CrashFacts): string =>
+  e.reason === "circuit_open"
+    ? "Fix the cause shown in the agent's stderr, then restart it manually to close the circuit."
+    : "Read the agent's last stderr lines; a crash is restarted by its supervisor per its restart policy."
+
+/**
+ * What to do about a `ProtocolError`, by its reason.
+ *
+ * @internal
+ */
+export const protocolRemediation = (
+  e: { readonly reason: "not_json" | "not_a_message" | "too_long" | "invalid_utf8" | "unencodable" }
+): string => {
+  switch (e.reason) {
+    case "unencodable":
+      return "Send payloads that JSON can encode: no BigInt, no cycles, no functions."
+    case "too_long":
+      return "Raise maxMessageBytes, or send large data by reference (a file path or URL) instead of inline."
+    default:
+      return "Keep the agent's stdout for protocol messages only; write logs to stderr."
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * The text of the errors a supervisor fails with: too many restarts (`SupervisorIntensityError`), and a child
+ * administration call that OTP refuses (`SupervisorChildError`), with what to do for each refusal.
+ *
+ * Plain fields in, strings out: this module knows nothing of the error classes (`Errors.ts` imports it, never
+ * the other way round).
+ *
+ * @internal
+ */
+
+/**
+ * The message of a `SupervisorIntensityError`.
+ *
+ * @internal
+ */
+export const intensityMessage = (e: {
+  readonly supervisor: string
+  readonly maxRestarts: number
+  readonly windowMillis: number
+  readonly lastChild?: string | undefined
+}): string =>
+  `Supervisor "${e.supervisor}" exceeded ${e.maxRestarts} restarts in ${e.windowMillis} ms` +
+  (e.lastChild ? ` (last failing child: ${e.lastChild})` : "")
+
+/**
+ * The facts of a refused child administration call (the fields of `Errors.SupervisorChildError`).
+ *
+ * @internal
+ */
+export interface ChildFacts {
+  readonly supervisor: string
+  readonly child: string
+  readonly operation: string
+  readonly reason:
+    | "already_present"
+    | "already_started"
+    | "running"
+    | "restarting"
+    | "not_found"
+    | "not_an_agent"
+    | "supervisor_stopped"
+}
+
+/**
+ * The message of a `SupervisorChildError`.
+ *
+ * @internal
+ */
+export const childMessage = (e: ChildFacts): string =>
+  `Supervisor "${e.supervisor}" cannot ${e.operation} child "${e.child}": ` + e.reason.replace(/_/g, " ")
+
+/**
+ * What to do about a `SupervisorChildError`, by its reason.
+ *
+ * @internal
+ */
+export const childRemediation = (e: ChildFacts): string => {
+  switch (e.reason) {
+    case "already_present":
+      return "The spec is kept but stopped: restartChild it, or deleteChild it before adding a new spec."
+    case "already_started":
+      return "The child runs already; give a new child a unique id."
+    case "running":
+    case "restarting":
+      return "terminateChild it first."
+    case "not_found":
+      return "Check the id against whichChildren."
+    case "not_an_agent":
+      return "Route calls to agent children; a nested supervisor has no callback."
+    case "supervisor_stopped":
+      return "The supervisor escalated or shut itself down (see its await): start a new supervisor, or let its " +
+        "parent restart it."
+  }
+}
