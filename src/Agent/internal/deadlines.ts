@@ -21,6 +21,36 @@ export interface Deadlines {
   readonly run: Effect.Effect<never>
 }
 
+/** Adds `value` to the binary min-heap `heap`. @internal */
+export const push = (heap: Array<number>, value: number): void => {
+  heap.push(value)
+  let i = heap.length - 1
+  while (i > 0) {
+    const parent = (i - 1) >> 1
+    if (heap[parent] <= heap[i]) break
+    ;[heap[parent], heap[i]] = [heap[i], heap[parent]]
+    i = parent
+  }
+}
+
+/** Removes the least value of the non-empty binary min-heap `heap` (it is `heap[0]`). @internal */
+export const pop = (heap: Array<number>): void => {
+  const last = heap.pop()!
+  if (heap.length === 0) return
+  heap[0] = last
+  let i = 0
+  while (true) {
+    const left = 2 * i + 1
+    const right = left + 1
+    let smallest = i
+    if (left < heap.length && heap[left] < heap[smallest]) smallest = left
+    if (right < heap.length && heap[right] < heap[smallest]) smallest = right
+    if (smallest === i) return
+    ;[heap[smallest], heap[i]] = [heap[i], heap[smallest]]
+    i = smallest
+  }
+}
+
 /** @internal */
 export const make = (clock: Clock.Clock, onExpire: (key: string) => void, resolution = 5): Deadlines => {
   // One expiry function for all keys: no closure allocated per request.
@@ -29,40 +59,13 @@ export const make = (clock: Clock.Clock, onExpire: (key: string) => void, resolu
   const wake = Effect.unsafeMakeLatch(false)
   let sleepingUntil = Infinity
 
-  const push = (value: number) => {
-    heap.push(value)
-    let i = heap.length - 1
-    while (i > 0) {
-      const parent = (i - 1) >> 1
-      if (heap[parent] <= heap[i]) break
-      ;[heap[parent], heap[i]] = [heap[i], heap[parent]]
-      i = parent
-    }
-  }
-  const pop = () => {
-    const last = heap.pop()!
-    if (heap.length === 0) return
-    heap[0] = last
-    let i = 0
-    while (true) {
-      const left = 2 * i + 1
-      const right = left + 1
-      let smallest = i
-      if (left < heap.length && heap[left] < heap[smallest]) smallest = left
-      if (right < heap.length && heap[right] < heap[smallest]) smallest = right
-      if (smallest === i) return
-      ;[heap[smallest], heap[i]] = [heap[i], heap[smallest]]
-      i = smallest
-    }
-  }
-
   const add = (key: string, deadline: number): number => {
     const bucket = Math.ceil(deadline / resolution) * resolution
     let entries = buckets.get(bucket)
     if (entries === undefined) {
       entries = new Set()
       buckets.set(bucket, entries)
-      push(bucket)
+      push(heap, bucket)
       if (bucket < sleepingUntil) wake.unsafeOpen()
     }
     entries.add(key)
@@ -78,7 +81,7 @@ export const make = (clock: Clock.Clock, onExpire: (key: string) => void, resolu
       // Buckets emptied by answered requests are dropped without waiting for their time.
       while (heap.length > 0 && (buckets.get(heap[0])?.size ?? 0) === 0) {
         buckets.delete(heap[0])
-        pop()
+        pop(heap)
       }
       const next = heap.length > 0 ? heap[0] : Infinity
       const wait = next - clock.unsafeCurrentTimeMillis()
@@ -89,7 +92,7 @@ export const make = (clock: Clock.Clock, onExpire: (key: string) => void, resolu
         sleepingUntil = Infinity
         continue
       }
-      pop()
+      pop(heap)
       const due = buckets.get(next)!
       buckets.delete(next)
       for (const key of due) onExpire(key)

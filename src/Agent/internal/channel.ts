@@ -1,0 +1,178 @@
+/**
+ * What an agent writes, line by line: stdout lines become responses (or the `ready` message, or stray output, or
+ * protocol errors), stderr lines are logged and the last few kept for error reports.
+ *
+ * Called synchronously from Node's event handlers; stdout is the hot path: a chunk of complete, valid lines is
+ * decoded once and each line parsed once, with no allocation here beyond the parse.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import { AgentTaskError, ProtocolError } from "../../Errors.js"
+import * as Message from "../../Protocol/Message.js"
+import { decodeUtf8Lenient, decodeUtf8Strict, type Line, LineSplitter } from "../../Protocol/Ndjson.js"
+import type * as Config from "../Config.js"
+import type * as AgentProcess from "../Process.js"
+import type * as Output from "./output.js"
+import type * as Requests from "./requests.js"
+
+/** Where a log line longer than this is cut: logs need the start of a line, not 16 MiB of it. */
+const STDERR_LINE_BYTES = 16 * 1024
+
+/** Protocol errors logged per incarnation; the rest are counted (`stats.protocolErrors`), not logged. */
+const LOGGED_PROTOCOL_ERRORS = 10
+
+/** The start of an over-long response line, where both adapters write the request's `id` first. */
+const LEADING_ID = /^\s*\{\s*"id"\s*:\s*"([^"\\]{1,200})"/
+
+/** The counters of {@link AgentProcess.Stats} that are counted as events happen. @internal */
+export type Counters = {
+  -readonly [K in Exclude<keyof AgentProcess.Stats, "inFlight" | "waiting">]: number
+}
+
+/** Counters at zero. @internal */
+export const makeCounters = (): Counters => ({
+  requests: 0,
+  responses: 0,
+  lateResponses: 0,
+  protocolErrors: 0,
+  outputLines: 0,
+  stderrLines: 0
+})
+
+/** The reader of an agent's stdout and stderr, fed chunk by chunk by the child's listeners. @internal */
+export interface Channel {
+  /** A chunk of stdout. */
+  readonly onStdout: (chunk: Uint8Array) => void
+  /** A chunk of stderr. */
+  readonly onStderr: (chunk: Uint8Array) => void
+  /** Both pipes have closed: the lines they left unterminated are delivered. */
+  readonly end: () => void
+  /** The most recent stderr lines, oldest first (a copy). */
+  readonly recentStderr: () => Array<string>
+}
+
+/** Where the lines go: the request table, the counters, the output log, the `ready` signal. @internal */
+export interface Options {
+  readonly config: Config.AgentConfig
+  readonly table: Requests.Table
+  readonly counters: Counters
+  readonly output: Output.OutputLog
+  /** Hands a log entry to the incarnation's logging fiber (we are outside any fiber here). */
+  readonly log: (effect: Effect.Effect<void>) => void
+  /** The agent said it is ready (called for every `ready` message; the first one counts). */
+  readonly onReady: (ready: Message.Ready) => void
+}
+
+/** A channel with empty splitters and an empty stderr ring. @internal */
+export const make = ({ config, counters, log, onReady, output, table }: Options): Channel => {
+  const name = config.name
+  const stderrRing: Array<string> = []
+
+  /** A protocol error: counted always, logged for the first few only (an agent may break the protocol per byte). */
+  const protocolError = (message: string) => {
+    counters.protocolErrors++
+    if (counters.protocolErrors <= LOGGED_PROTOCOL_ERRORS) log(Effect.logWarning(message))
+    if (counters.protocolErrors === LOGGED_PROTOCOL_ERRORS) {
+      log(Effect.logWarning(`${LOGGED_PROTOCOL_ERRORS} protocol errors: further ones are counted, not logged`))
+    }
+  }
+
+  // ---- stdout: lines -> responses ----
+  const onStdoutLine = (line: Line): void => {
+    if (line.droppedBytes > 0) return onTooLong(line)
+    const text = decodeUtf8Strict(line.bytes)
+    if (text === undefined) {
+      protocolError(`agent stdout: a line of ${line.bytes.length} bytes is not valid UTF-8; discarded`)
+      return
+    }
+    onStdoutText(text)
+  }
+  const onTooLong = (line: Line): void => {
+    const size = line.bytes.length + line.droppedBytes
+    const error = new ProtocolError({
+      agent: name,
+      reason: "too_long",
+      detail: `a stdout line of ${size} bytes exceeds maxMessageBytes (${config.maxMessageBytes}); discarded`
+    })
+    // Both adapters write `id` first: the request it answers fails now rather than at its timeout.
+    const id = LEADING_ID.exec(decodeUtf8Lenient(line.bytes.subarray(0, 512)))?.[1]
+    // The ids this supervisor makes need no escapes: an id with one is no id of ours.
+    const entry = id === undefined ? undefined : table.answer(id)
+    if (entry !== undefined) {
+      entry.resume(Effect.fail(
+        new ProtocolError({
+          agent: name,
+          reason: "too_long",
+          detail: `the response to request ${entry.id} is ${size} bytes, over maxMessageBytes ` +
+            `(${config.maxMessageBytes}); discarded`
+        })
+      ))
+    }
+    protocolError(error.message)
+  }
+  const onStdoutText = (text: string): void => {
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch {
+      json = undefined
+    }
+    const response = Message.decodeResponse(json)
+    if (response !== undefined) return onResponse(response)
+    const hello = Message.decodeReady(json)
+    if (hello === undefined) {
+      if (text.length === 0) return
+      counters.outputLines++
+      output.push(text, "stdout")
+      return
+    }
+    if (hello.protocol !== Message.PROTOCOL_VERSION) {
+      log(Effect.logWarning(`agent speaks protocol ${hello.protocol}, this supervisor ${Message.PROTOCOL_VERSION}`))
+    }
+    onReady(hello)
+  }
+  const onResponse = (response: Message.ResponseOk | Message.ResponseError): void => {
+    const entry = table.answer(response.id)
+    if (entry === undefined) {
+      counters.lateResponses++
+      return
+    }
+    counters.responses++
+    if (response.status === "ok") {
+      entry.resume(Effect.succeed(response.result))
+    } else {
+      entry.resume(Effect.fail(
+        new AgentTaskError({
+          agent: name,
+          requestId: response.id,
+          errorType: response.error.type,
+          errorMessage: response.error.message,
+          ...(response.error.stack !== undefined ? { stack: response.error.stack } : {})
+        })
+      ))
+    }
+  }
+
+  // ---- stderr: drained always (a full pipe blocks the child), logged, last lines kept ----
+  const onStderrLine = (line: Line): void => {
+    let text = decodeUtf8Lenient(line.bytes)
+    if (line.droppedBytes > 0) text += ` [... ${line.droppedBytes} more bytes]`
+    counters.stderrLines++
+    stderrRing.push(text)
+    if (stderrRing.length > config.stderrLines) stderrRing.shift()
+    output.push(text, "stderr")
+  }
+
+  const stdoutSplitter = new LineSplitter(config.maxMessageBytes)
+  const stderrSplitter = new LineSplitter(STDERR_LINE_BYTES)
+  return {
+    onStdout: (chunk) => stdoutSplitter.pushText(chunk, onStdoutText, onStdoutLine),
+    onStderr: (chunk) => stderrSplitter.push(chunk, onStderrLine),
+    end: () => {
+      stdoutSplitter.end(onStdoutLine)
+      stderrSplitter.end(onStderrLine)
+    },
+    recentStderr: () => [...stderrRing]
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * One incarnation of an agent, put together: the child (`child.ts`), what it writes (`channel.ts`), what it is
+ * sent (`outbox.ts`, `requests.ts`), its end (`exit.ts`, `shutdown.ts`) and its start (`startup.ts`).
+ *
+ * @internal
+ */
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import type { AgentStartupError } from "../../Errors.js"
+import { forkIn } from "../../internal/fork.js"
+import type * as Message from "../../Protocol/Message.js"
+import type * as Config from "../Config.js"
+import type * as AgentProcess from "../Process.js"
+import * as Channel from "./channel.js"
+import * as Child from "./child.js"
+import * as ExitWatch from "./exit.js"
+import * as Logs from "./logs.js"
+import * as Outbox from "./outbox.js"
+import * as Output from "./output.js"
+import * as Requests from "./requests.js"
+import * as Shutdown from "./shutdown.js"
+import * as Spawn from "./spawn.js"
+import * as Startup from "./startup.js"
+
+/**
+ * Hooks into one incarnation's life, for its owner.
+ *
+ * @internal
+ */
+export interface Hooks {
+  /**
+   * Run once the process is spawned, before it is ready (a failed start still had a pid), with a reader of the
+   * incarnation's counters that holds after a failed start or an exit (its pipes may still deliver lines).
+   */
+  readonly onSpawned?: ((pid: number, stats: Effect.Effect<AgentProcess.Stats>) => Effect.Effect<void>) | undefined
+}
+
+/**
+ * Spawns the agent of a decoded configuration and waits for its `ready`, in a scope of its own within the
+ * caller's: closed (3-phase shutdown) with the caller's scope, or at once when the start fails.
+ *
+ * @internal
+ */
+export const start = (
+  config: Config.AgentConfig,
+  hooks?: Hooks
+): Effect.Effect<AgentProcess.AgentProcess, AgentStartupError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const outer = yield* Effect.scope
+    const scope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
+    return yield* run(config, hooks).pipe(
+      Scope.extend(scope),
+      Effect.onExit((exit) => Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)
+    )
+  })
+
+const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks | undefined) {
+  const name = config.name
+  const ready = yield* Deferred.make<Message.Ready>()
+  const exitDeferred = yield* Deferred.make<AgentProcess.ExitInfo>()
+  const clock = yield* Effect.clock
+  const scope = yield* Effect.scope
+
+  // ---- the child: every pipe has an error path for its whole life ----
+  const child = yield* Child.spawn({
+    command: config.command,
+    args: config.args,
+    env: Spawn.childEnv(config),
+    cwd: config.cwd
+  }).pipe(Effect.mapError((failure) => Spawn.classify(config, failure.error)))
+  const pid = child.pid
+  const startedAt = yield* Clock.currentTimeMillis
+
+  const status = ExitWatch.makeStatus()
+  const counters = Channel.makeCounters()
+  const outbox = Outbox.make(child)
+  const table = Requests.makeTable({
+    agent: name,
+    pid,
+    maxInFlight: config.maxInFlight,
+    clock,
+    outbox,
+    exited: () => status.exited !== undefined
+  })
+  const stats: Effect.Effect<AgentProcess.Stats> = Effect.sync(() => ({
+    ...counters,
+    inFlight: table.inFlight(),
+    waiting: table.unsent()
+  }))
+  if (hooks?.onSpawned !== undefined) yield* hooks.onSpawned(pid, stats)
+
+  const annotations = { agent: name, pid }
+  const logs = yield* Logs.make(annotations)
+  yield* forkIn(scope)(logs.run)
+  // Agent output (stderr, stray stdout) goes through one bounded log: its level, a rate limit, the host's backlog.
+  const output = Output.fromConfig(config, { clock, annotations, schedule: logs.log })
+  yield* forkIn(scope)(output.run)
+  yield* forkIn(scope)(table.run)
+
+  const channel = Channel.make({
+    config,
+    table,
+    counters,
+    output,
+    log: logs.log,
+    onReady: (hello) => Deferred.unsafeDone(ready, Exit.succeed(hello))
+  })
+  const exit = ExitWatch.make({
+    agent: name,
+    pid,
+    status,
+    child,
+    table,
+    exitDeferred,
+    now: () => clock.unsafeCurrentTimeMillis(),
+    recentStderr: channel.recentStderr,
+    log: logs.log
+  })
+  const calls = Requests.makeCalls({ config, table, counters, refusal: exit.refusal })
+
+  // Output and the exit are delivered from here on: every handler is defined.
+  child.attach({
+    onStdout: channel.onStdout,
+    onStderr: channel.onStderr,
+    onPipesClosed: () => {
+      channel.end()
+      exit.onPipesClosed()
+    },
+    onExit: exit.onExit,
+    onStdinError: (error) => logs.log(Effect.logDebug(`agent stdin closed with an error: ${error.message}`))
+  })
+
+  // ---- 3-phase shutdown; added last so it runs first, before the child's own release (SIGKILL and wait) ----
+  yield* Effect.addFinalizer(() =>
+    Shutdown.stop({ pid, config, status, table, outbox, exit }).pipe(
+      Effect.ensuring(logs.end),
+      Effect.annotateLogs(annotations)
+    )
+  )
+
+  // ---- start-up: ready, or the process exits, or the timeout passes ----
+  yield* Startup.awaitReady({
+    config,
+    pid,
+    ready,
+    awaitExit: Deferred.await(exitDeferred),
+    recentStderr: channel.recentStderr
+  })
+
+  const agent: AgentProcess.AgentProcess = {
+    name,
+    pid,
+    startedAt,
+    config,
+    request: calls.request,
+    ping: calls.ping,
+    awaitExit: Deferred.await(exitDeferred),
+    exitInfo: Effect.sync(() => Option.fromNullable(status.exited)),
+    stats,
+    recentStderr: Effect.sync(channel.recentStderr),
+    signalGroup: (signal) => Effect.sync(() => status.exited === undefined ? Child.killGroup(pid, signal) : undefined)
+  }
+  return agent
+})

@@ -1,0 +1,354 @@
+/**
+ * The requests of one incarnation: correlation by id, the `maxInFlight` window, timeouts and refusals, all
+ * without a fiber per request.
+ *
+ * Node's event handlers and the callers run on one JS thread and each access is a synchronous step, so plain
+ * structures are safe here, and they keep the per-message path light: a request costs one entry in a map, one
+ * observer on its caller's fiber and one key in the deadline buckets.
+ *
+ * @internal
+ */
+import type * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import type * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import {
+  AgentCrashError,
+  AgentStoppedError,
+  AgentTimeoutError,
+  type ConfigError,
+  ProtocolError,
+  type RequestError
+} from "../../Errors.js"
+import * as Message from "../../Protocol/Message.js"
+import * as Config from "../Config.js"
+import type * as AgentProcess from "../Process.js"
+import * as Deadlines from "./deadlines.js"
+import type * as Outbox from "./outbox.js"
+
+/** Cancels are best effort: when this many lines already wait for a stuck stdin, drop further cancels. */
+const MAX_QUEUED_CANCELS = 1024
+
+/** How a waiting caller is answered: `Effect.async`'s callback. @internal */
+export type Resume = (effect: Effect.Effect<unknown, RequestError>) => void
+
+/** @internal */
+export type Operation = "task" | "ping"
+
+/** A request from call to answer. Tasks count toward `maxInFlight` once sent; pings never wait for a slot. @internal */
+export interface Pending {
+  readonly resume: Resume
+  readonly id: string
+  /** The caller's fiber, observed so that a caller that is interrupted (and so ends) cancels its request. */
+  readonly caller: Fiber.RuntimeFiber<unknown, unknown>
+  readonly onCallerExit: () => void
+  readonly limited: boolean
+  readonly operation: Operation
+  readonly timeoutMillis: number
+  sent: boolean
+  bucket: number
+}
+
+// ---- refusals ----
+
+/** Errors of requests refused before they were written, because the process had exited or was stopping. */
+const refusals = new WeakSet<object>()
+
+/** Marks `error` as a refusal (see {@link isRefusal}) and returns it. @internal */
+export const refuse = <E extends RequestError>(error: E): E => {
+  refusals.add(error)
+  return error
+}
+
+/**
+ * True when a request failed without being written to the process (it had exited, or was being stopped): its
+ * owner may route it to the next incarnation, since the agent never saw it.
+ *
+ * @internal
+ */
+export const isRefusal = (error: RequestError): boolean => refusals.has(error)
+
+/** The error that fails every request at an exit or a stop: the process crashed, or was stopped. @internal */
+export type EndError = AgentCrashError | AgentStoppedError
+
+/** The refusal of a request that waited for a slot and was never written, with the facts of `error`. */
+const refusalOf = (error: EndError): EndError =>
+  refuse(
+    error._tag === "AgentCrashError"
+      ? new AgentCrashError({
+        agent: error.agent,
+        pid: error.pid,
+        exitCode: error.exitCode ?? null,
+        signal: error.signal ?? null,
+        stderr: error.stderr
+      })
+      : new AgentStoppedError({ agent: error.agent, pid: error.pid })
+  )
+
+// ---- the table ----
+
+/** The requests in flight or waiting for a slot. @internal */
+export interface Table {
+  /**
+   * Registers a request and sends its `line` (or queues it for a slot in the window); `resume` is called exactly
+   * once, by an answer, a timeout, a failure of all, or never if the caller ends first (its request is then
+   * forgotten and cancelled).
+   */
+  readonly register: (
+    caller: Fiber.RuntimeFiber<unknown, unknown>,
+    id: string,
+    line: string,
+    operation: Operation,
+    timeoutMillis: number,
+    resume: Resume
+  ) => void
+  /**
+   * Takes the request that a line of the agent answers out of the table, freeing its slot; `undefined` when no
+   * sent request has this id (it timed out, its caller left, or it was never sent). The caller resumes it.
+   */
+  readonly answer: (id: string) => Pending | undefined
+  /** Fails every request in flight or waiting for a slot; those never written get a refusal. */
+  readonly failAll: (error: EndError) => void
+  /** Tells the agent to drop every request it was sent (best effort, see `MAX_QUEUED_CANCELS`). */
+  readonly cancelSent: () => void
+  /** A fresh number for a request id (tasks and pings share the sequence). */
+  readonly nextId: () => number
+  /** Tasks sent and not answered yet. */
+  readonly inFlight: () => number
+  /** Requests registered and not sent yet (waiting for a slot). */
+  readonly unsent: () => number
+  readonly timeoutError: (operation: Operation, requestId: string, timeoutMillis: number) => AgentTimeoutError
+  /** The timeout sweeper; fork it in the owner's scope. */
+  readonly run: Effect.Effect<never>
+}
+
+/** What a table needs: the process it writes to, and the clock its timeouts run on. @internal */
+export interface TableOptions {
+  readonly agent: string
+  readonly pid: number
+  readonly maxInFlight: number
+  readonly clock: Clock.Clock
+  readonly outbox: Outbox.Outbox
+  /** True once the process has exited: cancels are then not sent. */
+  readonly exited: () => boolean
+  /** The deadline buckets' width in milliseconds (see `deadlines.ts`). */
+  readonly resolution?: number | undefined
+}
+
+/** An empty table; fork its `run` (the timeouts) in the owner's scope. @internal */
+export const makeTable = (options: TableOptions): Table => {
+  const { agent, clock, maxInFlight, outbox, pid } = options
+  const pending = new Map<string, Pending>()
+  const waiting: Array<readonly [id: string, line: string]> = []
+  let inFlight = 0
+  let lastId = 0
+
+  const timeoutError = (operation: Operation, requestId: string, timeoutMillis: number) =>
+    new AgentTimeoutError({ agent, requestId, operation, timeoutMillis, pid })
+  const cancel = (id: string) => {
+    if (!options.exited() && outbox.size() < MAX_QUEUED_CANCELS) outbox.send(Message.encodeCancel(id))
+  }
+  const dispatch = (entry: Pending, line: string) => {
+    entry.sent = true
+    if (entry.limited) inFlight++
+    outbox.send(line)
+  }
+  /** Forgets a request: its deadline, its caller's observer, and its slot in the window (the next may go). */
+  const settle = (entry: Pending) => {
+    pending.delete(entry.id)
+    deadlines.remove(entry.id, entry.bucket)
+    entry.caller.removeObserver(entry.onCallerExit)
+    if (entry.sent && entry.limited) {
+      inFlight--
+      while (inFlight < maxInFlight && waiting.length > 0) {
+        const [nextId, line] = waiting.shift()!
+        const next = pending.get(nextId)
+        if (next !== undefined) dispatch(next, line)
+      }
+    }
+  }
+  const expire = (id: string) => {
+    const entry = pending.get(id)
+    if (entry === undefined) return
+    settle(entry)
+    if (entry.sent) cancel(id)
+    entry.resume(Effect.fail(timeoutError(entry.operation, id, entry.timeoutMillis)))
+  }
+  // One expiry function for all requests: no closure per request for its deadline.
+  const deadlines = Deadlines.make(clock, expire, options.resolution)
+
+  /**
+   * An interrupted caller is seen through an observer on its fiber rather than a canceler returned to
+   * `Effect.async`: a canceler makes Effect wrap every request in an uninterruptible region with an exit handler,
+   * which costs about 3 µs per request, as much as the rest of the round trip. A fiber waiting here can only
+   * leave by our answer or by interruption, and interruption ends the fiber, so its exit is the signal: the
+   * request is forgotten and the agent told to stop working on it. (The one difference: a fiber that catches
+   * its interruption in an uninterruptible region and goes on keeps the request until its timeout.)
+   */
+  const register: Table["register"] = (caller, id, line, operation, timeoutMillis, resume) => {
+    const limited = operation === "task"
+    const onCallerExit = () => {
+      if (pending.get(id) !== entry) return
+      settle(entry)
+      if (entry.sent) cancel(id)
+    }
+    const entry: Pending = {
+      id,
+      resume,
+      caller,
+      onCallerExit,
+      limited,
+      operation,
+      timeoutMillis,
+      sent: false,
+      bucket: 0
+    }
+    pending.set(id, entry)
+    entry.bucket = deadlines.add(id, clock.unsafeCurrentTimeMillis() + timeoutMillis)
+    caller.addObserver(onCallerExit)
+    if (!limited || inFlight < maxInFlight) dispatch(entry, line)
+    else waiting.push([id, line])
+  }
+
+  const answer = (id: string): Pending | undefined => {
+    const entry = pending.get(id)
+    if (entry === undefined || !entry.sent) return undefined
+    settle(entry)
+    return entry
+  }
+
+  const failAll = (error: EndError) => {
+    // Emptied first, so that settling one frees no slot for the next.
+    waiting.length = 0
+    for (const entry of [...pending.values()]) {
+      settle(entry)
+      // Never written (it waited for a slot): a refusal, which its owner may route to the next incarnation.
+      entry.resume(Effect.fail(entry.sent ? error : refusalOf(error)))
+    }
+  }
+
+  const cancelSent = () => {
+    for (const entry of pending.values()) if (entry.sent) cancel(entry.id)
+  }
+
+  const unsent = () => {
+    let count = 0
+    for (const entry of pending.values()) if (!entry.sent) count++
+    return count
+  }
+
+  return {
+    register,
+    answer,
+    failAll,
+    cancelSent,
+    nextId: () => ++lastId,
+    inFlight: () => inFlight,
+    unsent,
+    timeoutError,
+    run: deadlines.run
+  }
+}
+
+// ---- the calls: request and ping ----
+
+/**
+ * A per-call `timeout` in milliseconds, or the `ConfigError` of a bad one (a call never throws).
+ *
+ * @internal
+ */
+export const timeoutMillisOf = (timeout: Duration.DurationInput): number | ConfigError =>
+  Either.match(Config.decodeDuration("timeout", timeout), { onLeft: (error) => error, onRight: Duration.toMillis })
+
+/** What the calls need: the settings, the table, and whether the process takes requests at all. @internal */
+export interface CallsOptions {
+  readonly config: Config.AgentConfig
+  readonly table: Table
+  /** Why a new request is refused at once (the process exited, or is being stopped), if it is. */
+  readonly refusal: () => RequestError | undefined
+  /** Counts the tasks sent. */
+  readonly counters: { requests: number }
+}
+
+/** The two ways to ask an agent: a task, and a ping. @internal */
+export interface Calls {
+  readonly request: AgentProcess.AgentProcess["request"]
+  readonly ping: AgentProcess.AgentProcess["ping"]
+}
+
+/** The requests callers make: `request` is the hot path, one `Effect.async` per call and no wrapper. @internal */
+export const makeCalls = ({ config, counters, refusal, table }: CallsOptions): Calls => {
+  const name = config.name
+  const requestTimeoutMillis = Duration.toMillis(config.requestTimeout)
+  const pingTimeoutMillis = Duration.toMillis(config.pingTimeout)
+  const timeoutOf = (options: AgentProcess.RequestOptions | undefined, fallback: number): number | ConfigError =>
+    options?.timeout === undefined ? fallback : timeoutMillisOf(options.timeout)
+
+  const request: Calls["request"] = (payload, options) => {
+    const timeoutMillis = timeoutOf(options, requestTimeoutMillis)
+    if (typeof timeoutMillis !== "number") return Effect.fail(timeoutMillis)
+    return Effect.withFiberRuntime<unknown, RequestError>((caller) =>
+      Effect.async<unknown, RequestError>((resume) => {
+        const refused = refusal()
+        if (refused !== undefined) return resume(Effect.fail(refused))
+        if (timeoutMillis <= 0) return resume(Effect.fail(table.timeoutError("task", "(not sent)", timeoutMillis)))
+        const id = String(table.nextId())
+        let line: string
+        try {
+          line = Message.encodeTask(id, payload)
+        } catch (error) {
+          return resume(Effect.fail(
+            new ProtocolError({
+              agent: name,
+              reason: "unencodable",
+              detail: `payload cannot be sent as JSON: ${error}`
+            })
+          ))
+        }
+        // A UTF-16 unit is at most 3 UTF-8 bytes: count the bytes only when the length alone cannot tell.
+        if (line.length * 3 > config.maxMessageBytes && Buffer.byteLength(line) > config.maxMessageBytes) {
+          return resume(Effect.fail(
+            new ProtocolError({
+              agent: name,
+              reason: "too_long",
+              detail: `the encoded task is ${
+                Buffer.byteLength(line)
+              } bytes, over maxMessageBytes (${config.maxMessageBytes})`
+            })
+          ))
+        }
+        counters.requests++
+        table.register(caller, id, line, "task", timeoutMillis, resume)
+      })
+    )
+  }
+
+  const ping: Calls["ping"] = (options) =>
+    Effect.suspend(() => {
+      const timeoutMillis = timeoutOf(options, pingTimeoutMillis)
+      if (typeof timeoutMillis !== "number") return Effect.fail(timeoutMillis)
+      const sentAt = performance.now()
+      return Effect.withFiberRuntime<unknown, RequestError>((caller) =>
+        Effect.async<unknown, RequestError>((resume) => {
+          const refused = refusal()
+          if (refused !== undefined) return resume(Effect.fail(refused))
+          const id = `ping-${table.nextId()}`
+          table.register(caller, id, Message.encodePing(id), "ping", timeoutMillis, resume)
+        })
+      ).pipe(
+        Effect.map((result): AgentProcess.PingResult => {
+          const report = (result as Partial<Message.HealthReport> | null)?.health
+          const wellFormed = typeof report === "object" && report !== null &&
+            typeof report.uptime_seconds === "number" && typeof report.memory_mb === "number"
+          return {
+            latencyMillis: performance.now() - sentAt,
+            report: wellFormed ? Option.some(report) : Option.none()
+          }
+        })
+      )
+    })
+
+  return { request, ping }
+}

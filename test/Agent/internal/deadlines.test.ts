@@ -1,0 +1,110 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as FastCheck from "effect/FastCheck"
+import * as Queue from "effect/Queue"
+import * as TestClock from "effect/TestClock"
+import * as Deadlines from "../../../src/Agent/internal/deadlines.js"
+
+/** One step of a heap's life: a value pushed, or the least value popped. */
+const heapOp = FastCheck.oneof(
+  FastCheck.record({ _tag: FastCheck.constant("push" as const), value: FastCheck.integer({ min: -50, max: 50 }) }),
+  FastCheck.record({ _tag: FastCheck.constant("pop" as const) })
+)
+
+/** One step of the timeouts' life: a deadline added, one removed, the clock moved on. */
+const deadlineOp = FastCheck.oneof(
+  FastCheck.record({ _tag: FastCheck.constant("add" as const), delay: FastCheck.integer({ min: 0, max: 60 }) }),
+  FastCheck.record({ _tag: FastCheck.constant("remove" as const), index: FastCheck.nat() }),
+  FastCheck.record({ _tag: FastCheck.constant("advance" as const), millis: FastCheck.integer({ min: 0, max: 25 }) })
+)
+
+interface Model {
+  readonly key: string
+  readonly bucket: number
+  readonly order: number
+}
+
+describe("deadlines", () => {
+  it.prop("the heap's least value is a sorted array's first, through any pushes and pops", [
+    FastCheck.array(heapOp, { maxLength: 200 })
+  ], ([ops]) => {
+    const heap: Array<number> = []
+    const model: Array<number> = []
+    for (const op of ops) {
+      if (op._tag === "push") {
+        Deadlines.push(heap, op.value)
+        model.push(op.value)
+        model.sort((a, b) => a - b)
+      } else if (model.length > 0) {
+        assert.strictEqual(heap[0], model[0])
+        Deadlines.pop(heap)
+        model.shift()
+      }
+      assert.strictEqual(heap.length, model.length)
+      if (model.length > 0) assert.strictEqual(heap[0], model[0])
+    }
+    // Draining the heap yields the model in order.
+    const drained: Array<number> = []
+    while (heap.length > 0) {
+      drained.push(heap[0])
+      Deadlines.pop(heap)
+    }
+    assert.deepStrictEqual(drained, model)
+  })
+
+  it.effect.prop(
+    "keys expire once their bucket has passed, in deadline order, never early, never when removed",
+    [FastCheck.array(deadlineOp, { maxLength: 60 }), FastCheck.constantFrom(1, 5, 7)],
+    ([ops, resolution]) =>
+      Effect.gen(function*() {
+        const clock = yield* Effect.clock
+        const expired = yield* Queue.unbounded<readonly [key: string, step: number]>()
+        let step = 0
+        const deadlines = Deadlines.make(clock, (key) => expired.unsafeOffer([key, step]), resolution)
+        yield* Effect.fork(deadlines.run)
+
+        const keys: Array<readonly [key: string, bucket: number]> = []
+        let live: Array<Model> = []
+        const seen: Array<readonly [string, number]> = []
+        const expected: Array<readonly [string, number]> = []
+        /** Moves what the model says is due at `now` to `expected`, and waits until as many keys have expired. */
+        const sweep = (now: number) =>
+          Effect.gen(function*() {
+            const due = live.filter((entry) => entry.bucket <= now)
+              .sort((a, b) => a.bucket - b.bucket || a.order - b.order)
+            live = live.filter((entry) => entry.bucket > now)
+            for (const entry of due) expected.push([entry.key, step])
+            // The sweeper expires everything due in one synchronous pass: once one key of it has arrived, all have.
+            if (due.length > 0) seen.push(...(yield* Queue.takeBetween(expired, due.length, due.length)))
+            assert.strictEqual(yield* Queue.size(expired), 0, "nothing expires beyond what is due")
+            assert.deepStrictEqual(seen, expected)
+          })
+
+        for (const op of ops) {
+          step++
+          const now = clock.unsafeCurrentTimeMillis()
+          if (op._tag === "add") {
+            const key = `k${keys.length}`
+            const bucket = deadlines.add(key, now + op.delay)
+            assert.isAtLeast(bucket, now + op.delay, "a deadline never fires early")
+            assert.isBelow(bucket, now + op.delay + resolution)
+            keys.push([key, bucket])
+            live.push({ key, bucket, order: keys.length })
+          } else if (op._tag === "remove") {
+            if (keys.length === 0) continue
+            // Any key ever added: removing one that expired or was removed already does nothing.
+            const [key, bucket] = keys[op.index % keys.length]
+            deadlines.remove(key, bucket)
+            live = live.filter((entry) => entry.key !== key)
+          } else {
+            yield* TestClock.adjust(op.millis)
+          }
+          yield* sweep(clock.unsafeCurrentTimeMillis())
+        }
+        step++
+        yield* TestClock.adjust(1000)
+        yield* sweep(clock.unsafeCurrentTimeMillis())
+        assert.strictEqual(live.length, 0)
+      })
+  )
+})

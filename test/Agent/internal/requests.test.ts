@@ -1,0 +1,228 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FastCheck from "effect/FastCheck"
+import * as Fiber from "effect/Fiber"
+import * as Queue from "effect/Queue"
+import * as TestClock from "effect/TestClock"
+import * as Requests from "../../../src/Agent/internal/requests.js"
+import { AgentCrashError, AgentStoppedError, type RequestError } from "../../../src/Errors.js"
+import * as Message from "../../../src/Protocol/Message.js"
+
+type Outcome = Exit.Exit<unknown, RequestError>
+
+/**
+ * A request table over an outbox that records the lines it is given, with its timeout sweeper running on the
+ * test clock. Every answer a request gets is recorded, and announced on `settled`.
+ */
+const setup = (maxInFlight: number) =>
+  Effect.gen(function*() {
+    const clock = yield* Effect.clock
+    const lines: Array<string> = []
+    const state = { exited: false }
+    const table = Requests.makeTable({
+      agent: "test",
+      pid: 1234,
+      maxInFlight,
+      clock,
+      outbox: { send: (line) => lines.push(line), end: () => {}, size: () => 0 },
+      exited: () => state.exited
+    })
+    yield* Effect.fork(table.run)
+    const outcomes = new Map<string, Array<Outcome>>()
+    const settled = yield* Queue.unbounded<string>()
+    const callers = new Map<string, Fiber.RuntimeFiber<never>>()
+    const register = (id: string, timeoutMillis = 10_000, operation: Requests.Operation = "task") =>
+      Effect.gen(function*() {
+        // A caller of its own, so that it can leave (be interrupted) apart from the others.
+        const caller = yield* Effect.fork(Effect.never)
+        callers.set(id, caller)
+        outcomes.set(id, [])
+        table.register(caller, id, `${operation} ${id}`, operation, timeoutMillis, (effect) => {
+          outcomes.get(id)!.push(Effect.runSyncExit(effect))
+          settled.unsafeOffer(id)
+        })
+      })
+    /** Answers `id` as the agent would; false when the table has no sent request of that id. */
+    const answer = (id: string, result: unknown = id) => {
+      const entry = table.answer(id)
+      if (entry === undefined) return false
+      entry.resume(Effect.succeed(result))
+      return true
+    }
+    const leave = (id: string) => Fiber.interrupt(callers.get(id)!)
+    const failure = (id: string) => {
+      const [outcome] = outcomes.get(id)!
+      assert.isTrue(outcome !== undefined && Exit.isFailure(outcome), `${id} failed`)
+      return Exit.isFailure(outcome) && outcome.cause._tag === "Fail" ? outcome.cause.error : undefined
+    }
+    return { table, lines, state, outcomes, settled, register, answer, leave, failure }
+  })
+
+const cancelOf = (id: string) => Message.encodeCancel(id)
+
+describe("request table", () => {
+  it.effect("at most maxInFlight tasks are sent; each answer sends the next waiting one, in order; pings never wait", () =>
+    Effect.gen(function*() {
+      const t = yield* setup(2)
+      for (const id of ["t1", "t2", "t3", "t4", "t5"]) yield* t.register(id)
+      assert.deepStrictEqual(t.lines, ["task t1", "task t2"])
+      assert.strictEqual(t.table.inFlight(), 2)
+      assert.strictEqual(t.table.unsent(), 3)
+      yield* t.register("p1", 10_000, "ping")
+      assert.deepStrictEqual(t.lines, ["task t1", "task t2", "ping p1"])
+      assert.strictEqual(t.table.inFlight(), 2)
+
+      assert.isFalse(t.answer("t3"), "a request not sent yet cannot be answered")
+      assert.isTrue(t.answer("t2"))
+      assert.deepStrictEqual(t.lines.slice(3), ["task t3"])
+      assert.isFalse(t.answer("t2"), "a second answer is late")
+      assert.isTrue(t.answer("t1"))
+      assert.isTrue(t.answer("t3"))
+      assert.deepStrictEqual(t.lines.slice(3), ["task t3", "task t4", "task t5"])
+      assert.strictEqual(t.table.unsent(), 0)
+      assert.isTrue(t.answer("p1"))
+      assert.strictEqual(t.table.inFlight(), 2)
+      assert.isTrue(t.answer("t4"))
+      assert.isTrue(t.answer("t5"))
+      assert.strictEqual(t.table.inFlight(), 0)
+      for (const [id, outcomes] of t.outcomes) assert.deepStrictEqual(outcomes, [Exit.succeed(id)])
+    }))
+
+  it.effect("timeouts expire in deadline order, free their slot, and cancel only what was sent", () =>
+    Effect.gen(function*() {
+      const t = yield* setup(1)
+      yield* t.register("a", 30)
+      yield* t.register("b", 10)
+      yield* t.register("c", 50)
+      assert.deepStrictEqual(t.lines, ["task a"])
+
+      yield* TestClock.adjust(10)
+      assert.strictEqual(yield* Queue.take(t.settled), "b")
+      const b = t.failure("b")
+      assert.strictEqual(b?._tag, "AgentTimeoutError")
+      assert.deepInclude(b, { agent: "test", pid: 1234, requestId: "b", operation: "task", timeoutMillis: 10 })
+      assert.deepStrictEqual(t.lines, ["task a"], "b was never sent: no cancel")
+
+      yield* TestClock.adjust(19)
+      assert.strictEqual(yield* Queue.size(t.settled), 0)
+      yield* TestClock.adjust(1)
+      assert.strictEqual(yield* Queue.take(t.settled), "a")
+      assert.strictEqual(t.failure("a")?._tag, "AgentTimeoutError")
+      // a's slot goes to c, and the agent is told to drop a.
+      assert.deepStrictEqual(t.lines, ["task a", "task c", cancelOf("a")])
+      assert.isFalse(t.answer("a"), "an answer after the timeout is late")
+      assert.isTrue(t.answer("c"))
+      assert.deepStrictEqual(t.outcomes.get("c"), [Exit.succeed("c")])
+
+      yield* TestClock.adjust(1000)
+      assert.strictEqual(yield* Queue.size(t.settled), 1, "only c's answer: nothing else settled")
+      for (const id of ["a", "b", "c"]) assert.strictEqual(t.outcomes.get(id)!.length, 1)
+    }))
+
+  it.effect("a caller that leaves is forgotten: its request is cancelled and never answered", () =>
+    Effect.gen(function*() {
+      const t = yield* setup(1)
+      yield* t.register("a")
+      yield* t.register("b")
+      yield* t.leave("a")
+      assert.deepStrictEqual(t.lines, ["task a", "task b", cancelOf("a")])
+      yield* t.leave("b")
+      assert.deepStrictEqual(t.lines.slice(3), [cancelOf("b")])
+      assert.isFalse(t.answer("a"))
+      assert.strictEqual(t.table.inFlight(), 0)
+      // Once the process has exited, no cancel is written.
+      yield* t.register("c")
+      t.state.exited = true
+      yield* t.leave("c")
+      assert.deepStrictEqual(t.lines.slice(4), ["task c"])
+      yield* TestClock.adjust(20_000)
+      for (const id of ["a", "b", "c"]) assert.deepStrictEqual(t.outcomes.get(id), [])
+    }))
+
+  it.effect("failAll fails what is left once: sent requests with the error, unsent ones with a refusal", () =>
+    Effect.gen(function*() {
+      const t = yield* setup(1)
+      yield* t.register("answered")
+      assert.isTrue(t.answer("answered"))
+      yield* t.register("sent")
+      yield* t.register("waiting")
+      const crash = new AgentCrashError({ agent: "test", pid: 1234, exitCode: 3, signal: null, stderr: ["boom"] })
+      t.table.failAll(crash)
+      assert.deepStrictEqual(t.outcomes.get("answered"), [Exit.succeed("answered")])
+      assert.strictEqual(t.failure("sent"), crash)
+      assert.isFalse(Requests.isRefusal(crash), "the agent saw it: not a refusal")
+      const refused = t.failure("waiting")!
+      assert.notStrictEqual(refused, crash)
+      assert.isTrue(Requests.isRefusal(refused), "never written: a refusal")
+      assert.deepInclude(refused, { _tag: "AgentCrashError", agent: "test", pid: 1234, exitCode: 3, signal: null })
+      assert.deepStrictEqual((refused as AgentCrashError).stderr, ["boom"])
+      assert.strictEqual(t.table.inFlight(), 0)
+      assert.strictEqual(t.table.unsent(), 0)
+      assert.deepStrictEqual(t.lines, ["task answered", "task sent"], "the next in line was not sent")
+
+      // Stopped: the refusal is a stop too.
+      yield* t.register("x")
+      yield* t.register("y")
+      t.table.failAll(new AgentStoppedError({ agent: "test", pid: 1234 }))
+      assert.isFalse(Requests.isRefusal(t.failure("x")!))
+      assert.isTrue(Requests.isRefusal(t.failure("y")!))
+      assert.deepInclude(t.failure("y"), { _tag: "AgentStoppedError", agent: "test", pid: 1234 })
+      yield* TestClock.adjust(20_000)
+      for (const outcomes of t.outcomes.values()) assert.strictEqual(outcomes.length, 1)
+    }))
+
+  const op = FastCheck.oneof(
+    FastCheck.record({
+      _tag: FastCheck.constant("register" as const),
+      ping: FastCheck.boolean(),
+      timeout: FastCheck.integer({ min: 1, max: 40 })
+    }),
+    FastCheck.record({ _tag: FastCheck.constant("answer" as const), index: FastCheck.nat() }),
+    FastCheck.record({ _tag: FastCheck.constant("leave" as const), index: FastCheck.nat() }),
+    FastCheck.record({ _tag: FastCheck.constant("advance" as const), millis: FastCheck.integer({ min: 0, max: 15 }) })
+  )
+
+  it.effect.prop(
+    "through any calls, answers, timeouts and departures: the window holds, and each request settles at most once",
+    [FastCheck.array(op, { maxLength: 50 }), FastCheck.integer({ min: 1, max: 4 })],
+    ([ops, maxInFlight]) =>
+      Effect.gen(function*() {
+        const t = yield* setup(maxInFlight)
+        const ids: Array<string> = []
+        const left = new Set<string>()
+        const check = () => {
+          const sentTasks = t.lines.filter((line) => line.startsWith("task ")).map((line) => line.slice(5))
+          const open = sentTasks.filter((id) => t.outcomes.get(id)!.length === 0 && !left.has(id))
+          assert.strictEqual(t.table.inFlight(), open.length, "inFlight counts the sent tasks not settled")
+          assert.isAtMost(t.table.inFlight(), maxInFlight)
+          for (const [id, outcomes] of t.outcomes) assert.isAtMost(outcomes.length, 1, `${id} settled twice`)
+        }
+        for (const step of ops) {
+          if (step._tag === "register") {
+            const id = `${step.ping ? "p" : "t"}${ids.length}`
+            ids.push(id)
+            yield* t.register(id, step.timeout, step.ping ? "ping" : "task")
+          } else if (step._tag === "answer" && ids.length > 0) {
+            t.answer(ids[step.index % ids.length])
+          } else if (step._tag === "leave" && ids.length > 0) {
+            const id = ids[step.index % ids.length]
+            if (t.outcomes.get(id)!.length === 0) left.add(id)
+            yield* t.leave(id)
+          } else if (step._tag === "advance") {
+            yield* TestClock.adjust(step.millis)
+            // The sweeper may run what became due now or later: the checks hold at any moment.
+            yield* Effect.yieldNow()
+          }
+          check()
+        }
+        t.table.failAll(new AgentStoppedError({ agent: "test", pid: 1234 }))
+        check()
+        for (const id of ids) {
+          assert.strictEqual(t.outcomes.get(id)!.length, left.has(id) ? 0 : 1, `${id}: settled exactly once`)
+        }
+        assert.strictEqual(t.table.unsent(), 0)
+        assert.strictEqual(t.table.inFlight(), 0)
+      })
+  )
+})
