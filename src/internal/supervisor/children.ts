@@ -1,0 +1,189 @@
+/**
+ * Child runtimes: starting a child (an agent owned by this supervisor, or a nested supervisor), stopping it,
+ * removing it, and cancelling the restarts pending for it. Exits go to the decisions through `Instance.onExit`.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Scope from "effect/Scope"
+import * as AgentSupervisor from "../../Agent/AgentSupervisor.js"
+import { ConfigError } from "../../Errors.js"
+import * as Store from "../../Store/Store.js"
+import type * as Supervisor from "../../Supervisor.js"
+import type * as Spec from "./spec.js"
+import { type Child, type Instance, now, publish, type Runtime, type StopReason } from "./state.js"
+
+/** Every start of a child, first or restart, is one `ChildStarted`. */
+export const publishStarted = (self: Instance, child: Child): Effect.Effect<void> =>
+  Effect.flatMap(
+    now,
+    (timestamp) => publish(self, { _tag: "ChildStarted", supervisor: self.name, child: child.spec.id, timestamp })
+  )
+
+/**
+ * Starts a child: its agent again when it has one (kept across restarts), else a new runtime in a scope of its own,
+ * closed again if the start fails or is interrupted.
+ */
+export const startRuntime = (self: Instance, child: Child): Effect.Effect<void, Supervisor.StartError> =>
+  Effect.gen(function*() {
+    const runtime = child.runtime
+    if (runtime?._tag === "Agent") {
+      yield* runtime.agent.start.pipe(
+        Effect.catchTag("AgentStoppedError", () =>
+          Effect.fail(
+            new ConfigError({ field: child.spec.id, rule: "the agent was stopped while it was starting" })
+          ))
+      )
+      return yield* publishStarted(self, child)
+    }
+    const childScope = yield* Scope.fork(self.childScopes, ExecutionStrategy.sequential)
+    const start: Effect.Effect<Runtime, Supervisor.StartError> = child.spec._tag === "Agent"
+      ? startAgent(self, child, child.spec, childScope)
+      : startSupervisor(self, child, child.spec, childScope)
+    const started = yield* Effect.exit(start).pipe(
+      // An interrupted start (terminateChild, shutdown) leaves nothing running behind it.
+      Effect.onInterrupt(() => Scope.close(childScope, Exit.void))
+    )
+    if (Exit.isFailure(started)) {
+      yield* Scope.close(childScope, Exit.void)
+      return yield* Effect.failCause(started.cause)
+    }
+    child.runtime = started.value
+    yield* publishStarted(self, child)
+  })
+
+/** An agent owned by this supervisor: its exits come here to be decided, its events go up in its own fiber. */
+const startAgent = (self: Instance, child: Child, spec: Spec.AgentSpec, childScope: Scope.CloseableScope) =>
+  Effect.gen(function*() {
+    const holder: { runtime: Runtime | undefined } = { runtime: undefined }
+    const owner: AgentSupervisor.Owner = (exit, controls) =>
+      Effect.suspend(() => {
+        if (holder.runtime?._tag === "Agent") {
+          holder.runtime.controls = controls
+        }
+        return self.onExit(child, {
+          exitClass: exit.exitClass,
+          reason: exit.reason,
+          uptimeMillis: exit.uptimeMillis,
+          exitCode: exit.exitCode,
+          signal: exit.signal
+        })
+      })
+    const agent = yield* AgentSupervisor.makeOwned(spec.config, owner, {
+      storeFlushTimeout: self.shared.flushTimeout,
+      // The tree records the restarts it decides, under the child's path in the tree: one record each.
+      recordRestarts: false,
+      // In the agent's own fiber, before its owner hears of an exit: the tree's events keep causal order.
+      onEvent: (event) => publish(self, { _tag: "Agent", supervisor: self.name, child: spec.id, event })
+    }).pipe(
+      Scope.extend(childScope),
+      Effect.provideService(Store.Store, self.shared.store)
+    )
+    const runtime: Runtime = { _tag: "Agent", agent, scope: childScope, controls: undefined }
+    holder.runtime = runtime
+    return runtime
+  })
+
+const startSupervisor = (
+  self: Instance,
+  child: Child,
+  spec: Spec.SupervisorSpec,
+  childScope: Scope.CloseableScope
+) =>
+  Effect.gen(function*() {
+    const instance = yield* self.makeNested(spec.tree).pipe(Scope.extend(childScope))
+    // Escalation is the nested supervisor's abnormal exit; auto-shutdown its normal one.
+    yield* instance.await.pipe(
+      Effect.exit,
+      Effect.flatMap((exit) =>
+        self.onExit(child, {
+          exitClass: Exit.isSuccess(exit) ? "normal" : "abnormal",
+          reason: Exit.isSuccess(exit) ? "auto_shutdown" : "escalation",
+          uptimeMillis: 0
+        })
+      ),
+      self.fork,
+      Effect.flatMap((fiber) => Scope.addFinalizer(childScope, Fiber.interrupt(fiber)))
+    )
+    return { _tag: "Supervisor", instance, scope: childScope } satisfies Runtime
+  })
+
+/** Stops a child's process or subtree (not counted as a failure); an agent keeps its runtime for a restart. */
+export const stopRuntime = (self: Instance, child: Child, why: StopReason): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const runtime = child.runtime
+    if (runtime === undefined) return
+    if (runtime._tag === "Agent") {
+      const before = yield* runtime.agent.state
+      yield* runtime.agent.stop
+      // Already stopped (by an escalation below, say): nothing stopped now, so no event.
+      if (before === "STOPPED" || before === "IDLE") return
+    } else {
+      child.runtime = undefined
+      yield* Scope.close(runtime.scope, Exit.void)
+    }
+    yield* publish(self, {
+      _tag: "ChildStopped",
+      supervisor: self.name,
+      child: child.spec.id,
+      why,
+      timestamp: yield* now
+    })
+  })
+
+/** Forgets a child: its runtime's scope closes, its spec is gone. */
+export const removeChild = (self: Instance, child: Child): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    self.children = self.children.filter((c) => c !== child)
+    const runtime = child.runtime
+    child.runtime = undefined
+    if (runtime !== undefined) yield* Scope.close(runtime.scope, Exit.void)
+    yield* publish(self, { _tag: "ChildRemoved", supervisor: self.name, child: child.spec.id, timestamp: yield* now })
+  })
+
+/** Cancels the restart pending for one child; a group's restart goes on for the others, skipping this one. */
+export const cancelPending = (self: Instance, child: Child): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const fiber = child.pending
+    if (fiber === undefined) return
+    const shared = self.children.some((c) => c !== child && c.pending === fiber)
+    if (shared) {
+      // The group's restart goes on for the others; if it is starting this child now, stopping the agent
+      // ends that start at once instead of at its startupTimeout.
+      child.skip = true
+      if (child.runtime?._tag === "Agent") yield* child.runtime.agent.stop
+    } else {
+      child.pending = undefined
+      yield* Fiber.interrupt(fiber)
+    }
+  })
+
+/** The fiber running this effect: a restart must not interrupt itself when it cancels pending restarts. */
+export const currentFiber = Effect.withFiberRuntime<Fiber.RuntimeFiber<unknown, unknown>>((fiber) =>
+  Effect.succeed(fiber)
+)
+
+/** Interrupts the pending restart of each child (all of them, or one set), except the running fiber. */
+export const interruptPending = (members: ReadonlyArray<Child>): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const self = yield* currentFiber
+    for (const member of members) {
+      const fiber = member.pending
+      member.pending = undefined
+      if (fiber !== undefined && fiber !== self) yield* Fiber.interrupt(fiber)
+    }
+  })
+
+/** Stops every child in reverse start order. Idempotent; uninterruptible, since each stop is bounded. */
+export const stopAll = (self: Instance, why: "shutdown" | "escalation"): Effect.Effect<void> =>
+  Effect.uninterruptible(Effect.gen(function*() {
+    self.terminating = true
+    yield* interruptPending(self.children)
+    for (const child of [...self.children].reverse()) {
+      yield* stopRuntime(self, child, why)
+      child.status = "stopped"
+    }
+  }))

@@ -1,0 +1,132 @@
+/**
+ * One running supervisor: its state made, its children started in order, its shutdown registered, and the
+ * `Supervisor` handle over the operations and views. Takes a decoded tree only.
+ *
+ * @internal
+ */
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as PubSub from "effect/PubSub"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
+import * as RestartPolicy from "../../Agent/RestartPolicy.js"
+import { ConfigError, type SupervisorIntensityError } from "../../Errors.js"
+import * as Store from "../../Store/Store.js"
+import * as Writer from "../../Store/Writer.js"
+import type * as Supervisor from "../../Supervisor.js"
+import * as Forker from "../forker.js"
+import { interruptPending, stopAll } from "./children.js"
+import { decideLater } from "./decide.js"
+import * as Operations from "./operations.js"
+import type * as Spec from "./spec.js"
+import { type Instance, publish, type Shared } from "./state.js"
+import * as Views from "./views.js"
+
+/**
+ * Starts a supervisor: children start in order; if one fails, those started stop in reverse order and the start
+ * fails. Closing the scope stops every child in reverse start order, each subtree whole.
+ */
+export const make = (
+  tree: Spec.Tree,
+  toParent: ((event: Supervisor.SupervisorEvent) => Effect.Effect<void>) | undefined,
+  shared: Shared
+): Effect.Effect<Supervisor.Supervisor, Supervisor.StartError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const self = yield* makeState(tree, toParent, shared)
+    // Stop every child in reverse start order when the scope closes; added after the writer and the pubsub so
+    // it runs before them.
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        // Interrupt pending restarts first, without the lock: one may hold it while a start hangs.
+        self.terminating = true
+        yield* interruptPending(self.children)
+        yield* self.locked(stopAll(self, "shutdown"))
+        yield* Deferred.succeed(self.done, void 0)
+        yield* PubSub.shutdown(self.events)
+      })
+    )
+    // Static children: in order; a failure stops those started, in reverse, and fails the start.
+    const initial = yield* Effect.exit(
+      self.locked(Effect.forEach(tree.children, (spec) => Operations.addChild(self, spec), { discard: true }))
+    )
+    if (Exit.isFailure(initial)) {
+      yield* self.locked(stopAll(self, "shutdown"))
+      return yield* Effect.failCause(initial.cause).pipe(
+        Effect.catchTag(
+          "SupervisorChildError",
+          (e) => Effect.fail(new ConfigError({ field: `${tree.name}.children`, rule: e.message }))
+        )
+      )
+    }
+    return handle(self)
+  }).pipe(Effect.annotateLogs({ supervisor: tree.name }))
+
+/** The state of a new supervisor, its writer, events and child scopes in the current scope. */
+const makeState = (
+  tree: Spec.Tree,
+  toParent: ((event: Supervisor.SupervisorEvent) => Effect.Effect<void>) | undefined,
+  shared: Shared
+): Effect.Effect<Instance, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const writer = yield* Writer.make(Store.resilient(shared.store), { flushTimeout: shared.flushTimeout })
+    const scope = yield* Effect.scope
+    // Children's scopes hang below this one, made before the finalizer of `make` is added: the finalizer runs
+    // first and stops the children in reverse start order (whatever restarted), then their scopes close.
+    const childScopes = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+    // Decisions and restarts run for the tree's whole life: they must not hang below the span of the operation
+    // that built this supervisor (`Supervisor.make`, a `restartChild`), which ended long before.
+    const fork = yield* Forker.make.pipe(
+      Effect.mapInputContext((context: Context.Context<Scope.Scope>) => Context.omit(Tracer.ParentSpan)(context))
+    )
+    const events = yield* PubSub.sliding<Supervisor.SupervisorEvent>(4096)
+    const done = yield* Deferred.make<void, SupervisorIntensityError>()
+    const intensity = yield* RestartPolicy.makeIntensity(tree.intensity)
+    const lock = yield* Effect.makeSemaphore(1)
+    const self: Instance = {
+      name: tree.name,
+      tree,
+      shared,
+      writer,
+      childScopes,
+      fork,
+      events,
+      done,
+      intensity,
+      locked: lock.withPermits(1),
+      toParent,
+      onExit: (child, exit) => decideLater(self, child, exit),
+      // A nested supervisor publishes into this one directly, so events of its own start are not lost.
+      makeNested: (nested) => make(nested, (event) => publish(self, event), shared),
+      children: [],
+      terminating: false,
+      history: []
+    }
+    return self
+  })
+
+/** Each manual operation is a span naming the supervisor and the child; `call` and the views have none. */
+const traced = (operation: string, supervisor: string, child: string) =>
+  Effect.withSpan(`Supervisor.${operation}`, { attributes: { supervisor, child } })
+
+const handle = (self: Instance): Supervisor.Supervisor => ({
+  name: self.name,
+  call: (childId, payload, options) =>
+    Effect.flatMap(Views.agentChild(self, childId), (agent) => agent.handleEvent(payload, options)),
+  child: (id) => Views.agentChild(self, id),
+  childSupervisor: (id) => Views.supervisorChild(self, id),
+  startChild: (spec) =>
+    Effect.suspend(() => Operations.startChild(self, spec).pipe(traced("startChild", self.name, spec.id))),
+  terminateChild: (id) => Operations.terminateChild(self, id).pipe(traced("terminateChild", self.name, id)),
+  restartChild: (id) => Operations.restartChild(self, id).pipe(traced("restartChild", self.name, id)),
+  deleteChild: (id) => Operations.deleteChild(self, id).pipe(traced("deleteChild", self.name, id)),
+  whichChildren: Views.whichChildren(self),
+  countChildren: Views.countChildren(self),
+  restartHistory: Effect.sync(() => [...self.history]),
+  events: Stream.fromPubSub(self.events),
+  subscribe: PubSub.subscribe(self.events),
+  await: Deferred.await(self.done)
+})

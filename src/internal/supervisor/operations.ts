@@ -1,0 +1,117 @@
+/**
+ * Manual operations (OTP's `start_child`, `terminate_child`, `restart_child`, `delete_child`): never counted as
+ * failures, and they cancel the restarts pending for their child.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type { SupervisorChildError } from "../../Errors.js"
+import type * as Supervisor from "../../Supervisor.js"
+import { cancelPending, removeChild, startRuntime, stopRuntime } from "./children.js"
+import * as Spec from "./spec.js"
+import { type Child, childError, find, type Instance } from "./state.js"
+
+/** A child may be added: the supervisor runs and has no child with this id. */
+const admit = (self: Instance, id: string): Effect.Effect<void, SupervisorChildError> =>
+  Effect.suspend(() => {
+    if (self.terminating) return Effect.fail(childError(self, id, "start", "supervisor_stopped"))
+    const existing = find(self, id)
+    if (existing === undefined) return Effect.void
+    return Effect.fail(
+      childError(self, id, "start", existing.status === "running" ? "already_started" : "already_present")
+    )
+  })
+
+/** `startChild`: the spec is decoded here, at the edge, once the id is known to be free. Takes the lock. */
+export const startChild = (
+  self: Instance,
+  input: Supervisor.ChildSpec
+): Effect.Effect<void, Supervisor.StartError | SupervisorChildError> =>
+  self.locked(Effect.gen(function*() {
+    yield* admit(self, input.id)
+    yield* Spec.validate(self.name, [...self.children.map((c) => c.spec), input])
+    const spec = yield* Spec.decodeChild(self.name, input, self.children.length)
+    yield* insert(self, spec)
+  }))
+
+/** Adds a decoded child (a static one, at start) and starts it. Under the lock. */
+export const addChild = (
+  self: Instance,
+  spec: Spec.ChildSpec
+): Effect.Effect<void, Supervisor.StartError | SupervisorChildError> =>
+  Effect.zipRight(admit(self, spec.id), insert(self, spec))
+
+/** Appends the child and starts it; a child that does not start is not added. */
+const insert = (self: Instance, spec: Spec.ChildSpec): Effect.Effect<void, Supervisor.StartError> =>
+  Effect.gen(function*() {
+    const child: Child = {
+      spec,
+      status: "running",
+      parked: false,
+      failures: 0,
+      runtime: undefined,
+      pending: undefined,
+      skip: false
+    }
+    self.children.push(child)
+    const started = yield* Effect.exit(startRuntime(self, child)).pipe(
+      // The caller gave up: startRuntime undid the start, and the child is not added (as after a failure).
+      Effect.onInterrupt(() => Effect.sync(() => (self.children = self.children.filter((c) => c !== child))))
+    )
+    if (Exit.isFailure(started)) {
+      self.children = self.children.filter((c) => c !== child)
+      return yield* started
+    }
+  })
+
+/** `terminateChild`: stops the child and keeps its spec (a temporary child's is removed). */
+export const terminateChild = (self: Instance, id: string): Effect.Effect<void, SupervisorChildError> =>
+  Effect.gen(function*() {
+    // Cancel first, without the lock: a pending restart may hold it while a start hangs.
+    const pendingChild = find(self, id)
+    if (pendingChild !== undefined) yield* cancelPending(self, pendingChild)
+    yield* self.locked(terminateLocked(self, id))
+  })
+
+const terminateLocked = (self: Instance, id: string): Effect.Effect<void, SupervisorChildError> =>
+  Effect.gen(function*() {
+    const child = find(self, id)
+    if (child === undefined) return yield* Effect.fail(childError(self, id, "terminate", "not_found"))
+    yield* cancelPending(self, child)
+    yield* stopRuntime(self, child, "manual")
+    child.status = "stopped"
+    child.parked = false
+    if (child.spec.restart === "temporary") yield* removeChild(self, child)
+  })
+
+/** `restartChild`: starts a stopped child (a parked one included) with its failures forgotten. */
+export const restartChild = (
+  self: Instance,
+  id: string
+): Effect.Effect<void, Supervisor.StartError | SupervisorChildError> =>
+  self.locked(Effect.gen(function*() {
+    if (self.terminating) return yield* Effect.fail(childError(self, id, "restart", "supervisor_stopped"))
+    const child = find(self, id)
+    if (child === undefined) return yield* Effect.fail(childError(self, id, "restart", "not_found"))
+    if (child.status !== "stopped") return yield* Effect.fail(childError(self, id, "restart", child.status))
+    child.failures = 0
+    child.skip = false
+    // Running from the moment its start begins, as the views say; stopped again if the start fails.
+    child.status = "running"
+    child.parked = false
+    yield* startRuntime(self, child).pipe(
+      Effect.onError(() => Effect.sync(() => (child.status = "stopped"))),
+      // The caller gave up: an agent's start would go on by itself, running and unsupervised. Stop it.
+      Effect.onInterrupt(() => stopRuntime(self, child, "manual"))
+    )
+  }))
+
+/** `deleteChild`: forgets a stopped child. */
+export const deleteChild = (self: Instance, id: string): Effect.Effect<void, SupervisorChildError> =>
+  self.locked(Effect.gen(function*() {
+    const child = find(self, id)
+    if (child === undefined) return yield* Effect.fail(childError(self, id, "delete", "not_found"))
+    if (child.status !== "stopped") return yield* Effect.fail(childError(self, id, "delete", child.status))
+    yield* removeChild(self, child)
+  }))

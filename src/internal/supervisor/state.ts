@@ -1,0 +1,117 @@
+/**
+ * The state of one running supervisor, shared by its parts (child runtimes, decisions, manual operations, views):
+ * what it was made with, its children in start order, and the few helpers they all use.
+ *
+ * @internal
+ */
+import * as Clock from "effect/Clock"
+import type * as Deferred from "effect/Deferred"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as PubSub from "effect/PubSub"
+import type * as Scope from "effect/Scope"
+import type * as AgentSupervisor from "../../Agent/AgentSupervisor.js"
+import type * as RestartPolicy from "../../Agent/RestartPolicy.js"
+import { SupervisorChildError, type SupervisorIntensityError } from "../../Errors.js"
+import type * as Store from "../../Store/Store.js"
+import type * as Writer from "../../Store/Writer.js"
+import type * as Supervisor from "../../Supervisor.js"
+import type * as Forker from "../forker.js"
+import type * as Spec from "./spec.js"
+
+/** What every supervisor of one tree shares. */
+export interface Shared {
+  readonly store: Store.Store["Type"]
+  readonly flushTimeout: Duration.Duration
+}
+
+/** An exit of a child as the decisions read it (an agent's exit, or a nested supervisor's end). */
+export interface ChildExitInfo {
+  readonly exitClass: RestartPolicy.ExitClass
+  readonly reason: string
+  readonly uptimeMillis: number
+  readonly exitCode?: number | null | undefined
+  readonly signal?: string | null | undefined
+}
+
+/** What runs for a child: an agent (kept across its restarts) or a nested supervisor (built anew each time). */
+export type Runtime =
+  | {
+    readonly _tag: "Agent"
+    readonly agent: AgentSupervisor.AgentSupervisor
+    readonly scope: Scope.CloseableScope
+    controls: AgentSupervisor.Controls | undefined
+  }
+  | {
+    readonly _tag: "Supervisor"
+    readonly instance: Supervisor.Supervisor
+    readonly scope: Scope.CloseableScope
+  }
+
+/** One child. Written only under the supervisor's lock. */
+export interface Child {
+  readonly spec: Spec.ChildSpec
+  status: "running" | "restarting" | "stopped"
+  /** Stopped because its circuit opened, until it starts again. */
+  parked: boolean
+  failures: number
+  runtime: Runtime | undefined
+  /** The pending restart covering this child, if any. */
+  pending: Fiber.RuntimeFiber<void> | undefined
+  /** Terminated by hand while a group restart that includes it was pending: that restart skips it. */
+  skip: boolean
+}
+
+/** Why a child was stopped, as `ChildStopped` says. */
+export type StopReason = "shutdown" | "bystander" | "manual" | "escalation"
+
+/** A running supervisor's state. The mutable fields are written only under `locked`. */
+export interface Instance {
+  readonly name: string
+  readonly tree: Spec.Tree
+  readonly shared: Shared
+  readonly writer: Writer.Writer
+  /** The scope the children's scopes hang below. */
+  readonly childScopes: Scope.Scope
+  readonly fork: Forker.Forker
+  readonly events: PubSub.PubSub<Supervisor.SupervisorEvent>
+  /** Completed when the supervisor shut itself down, failed when it escalated. */
+  readonly done: Deferred.Deferred<void, SupervisorIntensityError>
+  readonly intensity: RestartPolicy.Intensity
+  readonly locked: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** A nested supervisor publishes into its parent directly, so events of its own start are not lost. */
+  readonly toParent: ((event: Supervisor.SupervisorEvent) => Effect.Effect<void>) | undefined
+  /** Hands an exit to the decisions (they import the child runtimes, so the runtimes reach them through here). */
+  readonly onExit: (child: Child, exit: ChildExitInfo) => Effect.Effect<void>
+  /** Builds a nested supervisor publishing into this one (the instance module builds; it imports the runtimes). */
+  readonly makeNested: (tree: Spec.Tree) => Effect.Effect<Supervisor.Supervisor, Supervisor.StartError, Scope.Scope>
+  /** Children in start order. */
+  children: Array<Child>
+  terminating: boolean
+  /** Restart decisions, newest first. */
+  readonly history: Array<Supervisor.RestartRecord>
+}
+
+/** How many restart decisions `restartHistory` keeps. */
+export const HISTORY_LIMIT = 1000
+
+/** The time events and records carry. */
+export const now = Clock.currentTimeMillis
+
+/** Published in the fiber that caused the event, to the parent (or the root's onEvent) first: one order. */
+export const publish = (self: Instance, event: Supervisor.SupervisorEvent): Effect.Effect<void> =>
+  self.toParent === undefined
+    ? Effect.asVoid(PubSub.publish(self.events, event))
+    : Effect.zipRight(self.toParent(event), PubSub.publish(self.events, event))
+
+/** The child with this id, if any. */
+export const find = (self: Instance, id: string): Child | undefined => self.children.find((c) => c.spec.id === id)
+
+/** The error of a manual operation on a child. */
+export const childError = (
+  self: Instance,
+  child: string,
+  operation: string,
+  reason: SupervisorChildError["reason"]
+): SupervisorChildError => new SupervisorChildError({ supervisor: self.name, child, operation, reason })
