@@ -31,9 +31,9 @@ import type {
 import * as Edge from "./internal/schema.js"
 import * as Instance from "./internal/supervisor/instance.js"
 import * as Spec from "./internal/supervisor/spec.js"
+import * as Writer from "./Store/internal/writer.js"
 import * as Memory from "./Store/Memory.js"
 import * as Store from "./Store/Store.js"
-import * as Writer from "./Store/Writer.js"
 
 /**
  * Which children restart when one of them must (OTP's strategies).
@@ -369,7 +369,9 @@ export const make: (options: Options) => Effect.Effect<Supervisor, StartError, S
   const store = yield* Effect.serviceOption(Store.Store).pipe(
     Effect.flatMap(Option.match({ onNone: () => Memory.make(), onSome: Effect.succeed }))
   )
-  return yield* Instance.make(tree, options.onEvent, { store, flushTimeout })
+  // Made before the root's finalizer, so it flushes after every child of the tree has stopped.
+  const writer = yield* Writer.make(Store.resilient(store), { flushTimeout })
+  return yield* Instance.make(tree, options.onEvent, { store, flushTimeout, writer })
 })
 
 /**

@@ -12,7 +12,6 @@ import type { AgentStartupError, ConfigError, RequestError } from "../Errors.js"
 import type * as Message from "../Protocol/Message.js"
 import * as Config from "./Config.js"
 import * as internal from "./internal/process.js"
-import * as Requests from "./internal/requests.js"
 
 /**
  * How the process ended.
@@ -102,45 +101,16 @@ export interface AgentProcess {
 }
 
 /**
- * Hooks into one incarnation's life, for its owner. Re-exported from `internal/process.ts` until its user
- * (`AgentSupervisor`) imports it from there.
- *
- * @internal
- */
-export type Hooks = internal.Hooks
-
-/**
- * True when a request failed without being written to the process (it had exited, or was being stopped): its
- * owner may route it to the next incarnation, since the agent never saw it. Re-exported from
- * `internal/requests.ts` until its user (`AgentSupervisor`) imports it from there.
- *
- * @internal
- */
-export const isRefusal: (error: RequestError) => boolean = Requests.isRefusal
-
-/**
- * A per-call `timeout` in milliseconds, or the `ConfigError` of a bad one (a call never throws). Re-exported
- * from `internal/requests.ts` until its user (`AgentSupervisor`) imports it from there.
- *
- * @internal
- */
-export const timeoutMillisOf: (timeout: Duration.DurationInput) => number | ConfigError = Requests.timeoutMillisOf
-
-/**
  * Spawns the agent and waits for its `ready`. The process lives until the scope closes, which runs the 3-phase
  * shutdown: `cancel` for every request in flight, `shutdown` on stdin and stdin closed, wait `gracefulTimeout`;
  * SIGTERM to the group, wait `sigtermTimeout`; SIGKILL to the group; and returns once the process is reaped. If
  * start-up fails, whatever was started is stopped before the error is returned. The phases are bounded in real
  * time and hold even when the fiber closing the scope is being interrupted (Ctrl-C).
  *
- * `hooks` is internal: for an owner that counts incarnations (`AgentSupervisor`, which is to call
- * `internal/process.ts`'s `start` with its decoded config instead, and then this parameter goes).
- *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (
-  config: Config.AgentConfig | Config.AgentConfigInput,
-  hooks?: Hooks
+  config: Config.AgentConfig | Config.AgentConfigInput
 ): Effect.Effect<AgentProcess, AgentStartupError | ConfigError, Scope.Scope> =>
-  Effect.flatMap(Config.make(config), (decoded) => internal.start(decoded, hooks))
+  Effect.flatMap(Config.make(config), (decoded) => internal.start(decoded))

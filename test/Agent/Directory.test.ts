@@ -211,6 +211,53 @@ describe.sequential("Directory", () => {
         assert.notInclude(error.output, "pytest")
       }).pipe(Effect.provide(TestLive)))
 
+    /** The install of a pyproject fixture whose only dependency does not exist: pip's error names what it read. */
+    const pyprojectInstallError = (name: string) =>
+      Effect.gen(function*() {
+        const cache = yield* tempDir
+        const dir = yield* copyOf(name)
+        const error = failureOf(yield* Effect.exit(Directory.resolve(options(dir, cache, { env: offlinePip }))))
+        assert.strictEqual(error._tag, "AgentDependencyError", error.message)
+        if (error._tag !== "AgentDependencyError") return assert.fail(error.message)
+        assert.strictEqual(error.manifest, path.join(dir, "pyproject.toml"))
+        return error
+      })
+
+    it.scopedLive("pyproject.toml's dependencies are found when [project] is written with dotted keys", () =>
+      Effect.gen(function*() {
+        const error = yield* pyprojectInstallError("python-pyproject-dotted")
+        assert.include(error.output, "surely-not-a-real-dotted-dep")
+        assert.notInclude(error.output, "not-this-poetry-one")
+      }).pipe(Effect.provide(TestLive)))
+
+    it.scopedLive("pyproject.toml's dependencies are found after and inside multi-line strings", () =>
+      Effect.gen(function*() {
+        const error = yield* pyprojectInstallError("python-pyproject-multiline")
+        assert.include(error.output, "surely-not-a-real-multiline-dep")
+        assert.notInclude(error.output, "not-this-multiline-one")
+      }).pipe(Effect.provide(TestLive)))
+
+    it.scopedLive("pyproject.toml's \\u escapes are decoded", () =>
+      Effect.gen(function*() {
+        const error = yield* pyprojectInstallError("python-pyproject-unicode")
+        assert.include(error.output, "surely-not-a-real-unicode-dep")
+      }).pipe(Effect.provide(TestLive)))
+
+    it.scopedLive("a pyproject.toml that is not TOML gives ConfigError naming the file and the line", () =>
+      Effect.gen(function*() {
+        const cache = yield* tempDir
+        const dir = fixture("directories", "python-pyproject-malformed")
+        const error = failureOf(yield* Effect.exit(Directory.resolve(options(dir, cache, { env: offlinePip }))))
+        assert.strictEqual(error._tag, "ConfigError")
+        if (error._tag !== "ConfigError") return
+        assert.strictEqual(error.field, "agentDir")
+        assert.strictEqual(error.value, dir)
+        assert.include(error.rule, "pyproject.toml is not valid TOML")
+        assert.include(error.rule, "line 4")
+        assert.include(error.message, "pyproject.toml")
+        assert.deepStrictEqual(cacheEntries(cache, "python"), [], "nothing was installed")
+      }).pipe(Effect.provide(TestLive)))
+
     it.scopedLive("an install that exceeds installTimeout gives AgentDependencyError with timedOut", () =>
       Effect.gen(function*() {
         const cache = yield* tempDir

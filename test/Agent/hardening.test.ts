@@ -22,6 +22,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as AgentSupervisor from "../../src/Agent/AgentSupervisor.js"
 import * as Config from "../../src/Agent/Config.js"
+import * as Owned from "../../src/Agent/internal/owned.js"
 import * as AgentProcess from "../../src/Agent/Process.js"
 import * as RestartPolicy from "../../src/Agent/RestartPolicy.js"
 import type { AgentState } from "../../src/Agent/State.js"
@@ -405,12 +406,12 @@ describe.sequential("hardening (issue 16)", () => {
       )
       // The standalone policy for the first two exits; the third is held, so that the view can be read between
       // the exit and the decision (a tree's owner may take a while: it stops bystanders first).
-      const policy = AgentSupervisor.restartPolicyOwner(settings)
-      const held = yield* Deferred.make<AgentSupervisor.ChildExit>()
+      const policy = Owned.restartPolicyOwner(settings)
+      const held = yield* Deferred.make<Owned.ChildExit>()
       let exits = 0
-      const owner: AgentSupervisor.Owner = (exit, controls) =>
+      const owner: Owned.Owner = (exit, controls) =>
         ++exits <= 2 ? policy(exit, controls) : Deferred.succeed(held, exit).pipe(Effect.zipRight(Effect.never))
-      const agent = yield* AgentSupervisor.makeOwned(settings, owner)
+      const agent = yield* Owned.makeOwned(settings, owner)
       const events = yield* agent.subscribe
       for (let i = 0; i < 2; i++) {
         yield* Effect.exit(agent.handleEvent({ crash: 1 }))
@@ -572,7 +573,7 @@ describe.sequential("hardening (issue 16)", () => {
       // `onEvent` sees every event from the first spawn on (a subscription made after `make` would miss it).
       const seen: Array<Event> = []
       const settings = yield* Config.make(agentConfig("echo", { restartBackoff: 0, maxMessageBytes: 64 * 1024 }))
-      const agent = yield* AgentSupervisor.makeOwned(settings, AgentSupervisor.restartPolicyOwner(settings), {
+      const agent = yield* Owned.makeOwned(settings, Owned.restartPolicyOwner(settings), {
         onEvent: (event) => Effect.sync(() => void seen.push(event))
       })
       const events = yield* agent.subscribe

@@ -12,8 +12,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Writer from "../../src/Store/internal/writer.js"
 import * as Store from "../../src/Store/Store.js"
-import * as Writer from "../../src/Store/Writer.js"
 import { captureLog, describeWithService, pgLayer, pgUnavailable, sqliteLayer } from "./services.js"
 
 const AGENTS = 200

@@ -9,9 +9,8 @@ import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
-import * as AgentSupervisor from "../../Agent/AgentSupervisor.js"
+import * as Owned from "../../Agent/internal/owned.js"
 import { ConfigError } from "../../Errors.js"
-import * as Store from "../../Store/Store.js"
 import type * as Supervisor from "../../Supervisor.js"
 import type * as Spec from "./spec.js"
 import { type Child, type Instance, now, publish, type Runtime, type StopReason } from "./state.js"
@@ -59,7 +58,7 @@ export const startRuntime = (self: Instance, child: Child): Effect.Effect<void, 
 const startAgent = (self: Instance, child: Child, spec: Spec.AgentSpec, childScope: Scope.CloseableScope) =>
   Effect.gen(function*() {
     const holder: { runtime: Runtime | undefined } = { runtime: undefined }
-    const owner: AgentSupervisor.Owner = (exit, controls) =>
+    const owner: Owned.Owner = (exit, controls) =>
       Effect.suspend(() => {
         if (holder.runtime?._tag === "Agent") {
           holder.runtime.controls = controls
@@ -72,16 +71,14 @@ const startAgent = (self: Instance, child: Child, spec: Spec.AgentSpec, childSco
           signal: exit.signal
         })
       })
-    const agent = yield* AgentSupervisor.makeOwned(spec.config, owner, {
-      storeFlushTimeout: self.shared.flushTimeout,
+    const agent = yield* Owned.makeOwned(spec.config, owner, {
+      // The tree's one writer: the agent neither makes nor flushes one of its own.
+      writer: self.shared.writer,
       // The tree records the restarts it decides, under the child's path in the tree: one record each.
       recordRestarts: false,
       // In the agent's own fiber, before its owner hears of an exit: the tree's events keep causal order.
       onEvent: (event) => publish(self, { _tag: "Agent", supervisor: self.name, child: spec.id, event })
-    }).pipe(
-      Scope.extend(childScope),
-      Effect.provideService(Store.Store, self.shared.store)
-    )
+    }).pipe(Scope.extend(childScope))
     const runtime: Runtime = { _tag: "Agent", agent, scope: childScope, controls: undefined }
     holder.runtime = runtime
     return runtime

@@ -9,6 +9,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as AgentSupervisor from "../../Agent/AgentSupervisor.js"
+import type * as Owned from "../../Agent/internal/owned.js"
 import * as RestartPolicy from "../../Agent/RestartPolicy.js"
 import { SupervisorIntensityError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
@@ -88,7 +89,7 @@ const scheduleRestart = (
   self: Instance,
   child: Child,
   exit: ChildExitInfo,
-  controls: AgentSupervisor.Controls | undefined,
+  controls: Owned.Controls | undefined,
   failures: number
 ): Effect.Effect<void> =>
   Effect.gen(function*() {

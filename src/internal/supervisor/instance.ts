@@ -15,8 +15,6 @@ import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import * as RestartPolicy from "../../Agent/RestartPolicy.js"
 import { ConfigError, type SupervisorIntensityError } from "../../Errors.js"
-import * as Store from "../../Store/Store.js"
-import * as Writer from "../../Store/Writer.js"
 import type * as Supervisor from "../../Supervisor.js"
 import * as Forker from "../forker.js"
 import { interruptPending, stopAll } from "./children.js"
@@ -72,7 +70,7 @@ const makeState = (
   shared: Shared
 ): Effect.Effect<Instance, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const writer = yield* Writer.make(Store.resilient(shared.store), { flushTimeout: shared.flushTimeout })
+    const writer = shared.writer
     const scope = yield* Effect.scope
     // Children's scopes hang below this one, made before the finalizer of `make` is added: the finalizer runs
     // first and stops the children in reverse start order (whatever restarted), then their scopes close.

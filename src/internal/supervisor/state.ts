@@ -12,10 +12,11 @@ import type * as Fiber from "effect/Fiber"
 import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import type * as AgentSupervisor from "../../Agent/AgentSupervisor.js"
+import type * as Owned from "../../Agent/internal/owned.js"
 import type * as RestartPolicy from "../../Agent/RestartPolicy.js"
 import { SupervisorChildError, type SupervisorIntensityError } from "../../Errors.js"
+import type * as Writer from "../../Store/internal/writer.js"
 import type * as Store from "../../Store/Store.js"
-import type * as Writer from "../../Store/Writer.js"
 import type * as Supervisor from "../../Supervisor.js"
 import type * as Forker from "../forker.js"
 import type * as Spec from "./spec.js"
@@ -24,6 +25,8 @@ import type * as Spec from "./spec.js"
 export interface Shared {
   readonly store: Store.Store["Type"]
   readonly flushTimeout: Duration.Duration
+  /** The tree's one store writer: every agent and nested supervisor in the tree writes through it. */
+  readonly writer: Writer.Writer
 }
 
 /** An exit of a child as the decisions read it (an agent's exit, or a nested supervisor's end). */
@@ -41,7 +44,7 @@ export type Runtime =
     readonly _tag: "Agent"
     readonly agent: AgentSupervisor.AgentSupervisor
     readonly scope: Scope.CloseableScope
-    controls: AgentSupervisor.Controls | undefined
+    controls: Owned.Controls | undefined
   }
   | {
     readonly _tag: "Supervisor"

@@ -6,9 +6,9 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
+import * as Writer from "../../src/Store/internal/writer.js"
 import * as Memory from "../../src/Store/Memory.js"
 import * as Store from "../../src/Store/Store.js"
-import * as Writer from "../../src/Store/Writer.js"
 
 const state = (n: number): Store.StateRecord => ({
   agent_name: "w",

@@ -10,9 +10,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import { forkIn } from "../internal/fork.js"
-import { isolate } from "../internal/wait.js"
-import type * as Store from "./Store.js"
+import { forkIn } from "../../internal/fork.js"
+import { isolate } from "../../internal/wait.js"
+import type * as Store from "../Store.js"
 
 /**
  * Buffered, non-blocking writes to a store.

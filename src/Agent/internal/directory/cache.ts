@@ -1,0 +1,134 @@
+/**
+ * The install cache: one directory per key, complete or absent. The installer works in a temporary sibling that is
+ * renamed into place once complete, so a directory under its final name is always complete: a crash leaves only
+ * a temporary one (swept a day later), and of two concurrent installs the first rename wins.
+ *
+ * @internal
+ */
+import type * as Command from "@effect/platform/Command"
+import type { PlatformError } from "@effect/platform/Error"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
+import * as Clock from "effect/Clock"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import { randomBytes } from "node:crypto"
+import { AgentDependencyError } from "../../../Errors.js"
+import { liveClock, OUTPUT_LIMIT, runBounded } from "./run.js"
+import { hash } from "./tree.js"
+
+/** Part of every cache key: bump it when what an install directory holds changes shape. */
+const LAYOUT = "1"
+/** Written last into an install before it is renamed into place; also records what was installed. */
+const MARKER = ".effect-agent-supervisor.json"
+/** A temporary install this old belongs to a process that died: no installer runs for a day. */
+const STALE_TEMPORARY_MILLIS = 24 * 60 * 60 * 1000
+
+/** One install: where it goes, what identifies it, and how to run it. @internal */
+export interface Install {
+  readonly agent: string
+  /** The manifest, for messages. */
+  readonly manifest: string
+  /** The installer, for messages: what a user would run by hand. */
+  readonly installer: string
+  /** The folder of this kind of install (one per language) in the cache. */
+  readonly root: string
+  /** What identifies the install: equal parts, same directory. */
+  readonly keyParts: ReadonlyArray<string>
+  readonly timeout: Duration.Duration
+  /** Recorded in the marker, for whoever looks at the cache (and {@link readMarker}). */
+  readonly facts: Record<string, unknown>
+  /** Fills the temporary directory, the installer excluded. */
+  readonly prepare: (temporary: string) => Effect.Effect<void, PlatformError, FileSystem.FileSystem | Path.Path>
+  readonly command: (temporary: string) => Command.Command
+}
+
+const dependencyError = (install: Install, output: string) =>
+  new AgentDependencyError({ agent: install.agent, installer: install.installer, manifest: install.manifest, output })
+
+/**
+ * Returns the install directory for the install's key, installing first when there is none.
+ *
+ * @internal
+ */
+export const ensureInstalled = (install: Install) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const key = hash([LAYOUT, ...install.keyParts])
+    const final = path.join(install.root, key)
+    if (yield* fs.exists(final)) {
+      yield* Effect.logDebug(`dependencies already installed in ${final}`)
+      return final
+    }
+    yield* fs.makeDirectory(install.root, { recursive: true })
+    yield* sweepStale(install.root, key)
+    const temporary = path.join(install.root, `${key}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`)
+    return yield* Effect.gen(function*() {
+      yield* fs.makeDirectory(temporary)
+      yield* install.prepare(temporary)
+      yield* Effect.logInfo(`installing dependencies from ${install.manifest} with ${install.installer}`)
+      const command = install.command(temporary)
+      const result = yield* runBounded(command, install.timeout, OUTPUT_LIMIT).pipe(
+        Effect.mapError((error) => dependencyError(install, error.message))
+      )
+      if (result.timedOut || result.exitCode !== 0) {
+        return yield* new AgentDependencyError({
+          agent: install.agent,
+          installer: install.installer,
+          manifest: install.manifest,
+          exitCode: result.exitCode,
+          timedOut: result.timedOut,
+          output: result.output
+        })
+      }
+      const marker = { key, installedAt: new Date().toISOString(), ...install.facts }
+      yield* fs.writeFileString(path.join(temporary, MARKER), JSON.stringify(marker, null, 2) + "\n")
+      yield* fs.rename(temporary, final).pipe(
+        // Another install of the same key won the race: its directory is as good as ours.
+        Effect.catchAll((error) => Effect.flatMap(fs.exists(final), (won) => won ? Effect.void : Effect.fail(error)))
+      )
+      yield* Effect.logInfo(`dependencies installed in ${final}`)
+      return final
+    }).pipe(
+      // Also after a successful rename (then there is nothing left to remove) and on interruption.
+      Effect.ensuring(fs.remove(temporary, { recursive: true, force: true }).pipe(Effect.ignore))
+    )
+  }).pipe(
+    Effect.catchTag("BadArgument", "SystemError", (error) => Effect.fail(dependencyError(install, error.message)))
+  )
+
+/** Removes temporary installs of `key` left behind by processes that died mid-install. */
+const sweepStale = (root: string, key: string) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const now = yield* Clock.currentTimeMillis.pipe(Effect.withClock(liveClock))
+    for (const name of yield* fs.readDirectory(root)) {
+      if (!name.startsWith(`${key}.tmp-`)) continue
+      const info = yield* fs.stat(path.join(root, name)).pipe(Effect.option)
+      const mtime = Option.flatMap(info, (stat) => stat.mtime)
+      if (Option.isSome(mtime) && now - mtime.value.getTime() > STALE_TEMPORARY_MILLIS) {
+        yield* fs.remove(path.join(root, name), { recursive: true, force: true })
+      }
+    }
+  }).pipe(Effect.ignore)
+
+const decodeMarker = Schema.decodeUnknownOption(
+  Schema.parseJson(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
+)
+
+/** The marker of a complete install: its key, when it was made and its facts; `undefined` if unreadable. @internal */
+export const readMarker = (
+  installed: string
+): Effect.Effect<Record<string, unknown> | undefined, never, FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    return yield* fs.readFileString(path.join(installed, MARKER)).pipe(
+      Effect.map((text) => Option.getOrUndefined(decodeMarker(text))),
+      Effect.orElseSucceed(() => undefined)
+    )
+  })

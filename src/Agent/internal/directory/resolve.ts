@@ -1,0 +1,253 @@
+/**
+ * From a directory to an agent's configuration: validate the options, detect the agent, install its dependencies,
+ * check its callback, and build the command line that runs it through the Python or Node adapter.
+ *
+ * @internal
+ */
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import { homedir } from "node:os"
+import { delimiter } from "node:path"
+import {
+  type AgentCallbackNotFoundError,
+  type AgentDependencyError,
+  AgentStartupError,
+  ConfigError
+} from "../../../Errors.js"
+import * as Config from "../../Config.js"
+import { checkCallback } from "./check.js"
+import { detect } from "./detect.js"
+import { installNode, installPython, PYTHON } from "./install.js"
+import { pythonDependencies } from "./manifest.js"
+
+/**
+ * Where the agent lives and how to run it; every other field is the agent's configuration as usual.
+ *
+ * @internal
+ */
+export interface DirectoryOptions extends AgentSettings {
+  /** The agent's name (the `name` of its configuration). */
+  readonly agentName: string
+  /** The directory holding the agent's code. */
+  readonly agentDir: string
+  /** Python: default `handle_request`. Node: default the module's default export, else `handleRequest`. */
+  readonly callbackFunction?: string | undefined
+  /** Bounds each dependency install; default 5 minutes. */
+  readonly installTimeout?: Duration.DurationInput | undefined
+  /** Where dependency installs live; default `$XDG_CACHE_HOME` (or `~/.cache`) + `/effect-agent-supervisor`. */
+  readonly cacheDir?: string | undefined
+}
+
+/** The agent's configuration but what the directory decides. */
+type AgentSettings = Omit<Config.AgentConfigInput, "name" | "command" | "args">
+
+/** Everything {@link resolve} can fail with. @internal */
+export type DirectoryError = AgentCallbackNotFoundError | AgentDependencyError | AgentStartupError | ConfigError
+
+const DEFAULT_PYTHON_FUNCTION = "handle_request"
+const DEFAULT_INSTALL_TIMEOUT = Duration.minutes(5)
+const PYTHON_FUNCTION = /^[\p{L}_][\p{L}\p{N}_]*(\.[\p{L}_][\p{L}\p{N}_]*)*$/u
+const NODE_EXPORT = /^[^/\\:\s]+$/
+
+/** This file is `src/Agent/internal/directory/resolve.ts` under vitest, `dist/Agent/internal/directory/resolve.js` built. */
+const packageRoot = Effect.gen(function*() {
+  const path = yield* Path.Path
+  const here = yield* Effect.orDie(path.fromFileUrl(new URL(import.meta.url)))
+  return path.resolve(path.dirname(here), "..", "..", "..", "..")
+})
+
+const adapterPath = Effect.fnUntraced(function*(agent: string, file: string, remedy: string) {
+  const fs = yield* FileSystem.FileSystem
+  const found = yield* fs.exists(file).pipe(Effect.orElseSucceed(() => false))
+  if (!found) {
+    return yield* new AgentStartupError({
+      agent,
+      reason: "spawn_failed",
+      command: file,
+      detail: `the adapter ${file} does not exist: ${remedy}`
+    })
+  }
+  return file
+})
+
+const defaultCacheDir = (path: Path.Path) => {
+  const xdg = process.env.XDG_CACHE_HOME
+  const base = xdg !== undefined && path.isAbsolute(xdg) ? xdg : path.join(homedir(), ".cache")
+  return path.join(base, "effect-agent-supervisor")
+}
+
+const decodeDuration = Schema.decodeUnknownEither(Config.DurationInput)
+
+/** What both languages need once the options are valid and the agent detected. */
+interface Resolving {
+  readonly agentName: string
+  readonly dir: string
+  /** The entry file, relative to `dir`. */
+  readonly entry: string
+  readonly callbackFunction: string | undefined
+  readonly settings: AgentSettings
+  readonly installTimeout: Duration.Duration
+  readonly startupTimeout: Duration.Duration
+  readonly cache: string
+  readonly root: string
+}
+
+/**
+ * Works out how to run the agent in a directory; see `Directory.resolve`.
+ *
+ * @internal
+ */
+export const resolve: (
+  options: DirectoryOptions
+) => Effect.Effect<
+  Config.AgentConfigInput,
+  DirectoryError,
+  CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path
+> = Effect.fn("Directory.resolve")(function*(options: DirectoryOptions) {
+  const { agentDir, agentName, cacheDir, callbackFunction, installTimeout, ...settings } = options
+  // Validated first, so a typo fails at once rather than after a five-minute install.
+  const config = yield* Config.make({ ...settings, name: agentName, command: PYTHON }).pipe(
+    Effect.mapError((error) =>
+      error.field === "name"
+        ? new ConfigError({
+          field: "agentName",
+          rule: error.rule,
+          ...(error.value !== undefined ? { value: error.value } : {})
+        })
+        : error
+    )
+  )
+  const timeout = yield* Either.match(decodeDuration(installTimeout ?? DEFAULT_INSTALL_TIMEOUT), {
+    onLeft: () =>
+      Effect.fail(
+        new ConfigError({
+          field: "installTimeout",
+          rule: `must be a duration like "5 minutes" or a number of milliseconds`,
+          value: String(installTimeout)
+        })
+      ),
+    onRight: Effect.succeed
+  })
+  const path = yield* Path.Path
+  const dir = path.resolve(agentDir)
+  const detected = yield* detect(dir)
+  if (callbackFunction !== undefined) {
+    const valid = detected.language === "python" ? PYTHON_FUNCTION : NODE_EXPORT
+    if (!valid.test(callbackFunction)) {
+      return yield* new ConfigError({
+        field: "callbackFunction",
+        rule: detected.language === "python"
+          ? "must be a Python name (dotted for a method: Class.method)"
+          : "must be an export name (no '/', '\\', ':' or spaces)",
+        value: callbackFunction
+      })
+    }
+  }
+  const resolving: Resolving = {
+    agentName,
+    dir,
+    entry: detected.entry,
+    callbackFunction,
+    settings,
+    installTimeout: timeout,
+    startupTimeout: config.startupTimeout,
+    cache: path.resolve(cacheDir ?? defaultCacheDir(path)),
+    root: yield* packageRoot
+  }
+  return detected.language === "python"
+    ? yield* resolvePython(resolving)
+    : yield* resolveNode(resolving, detected.packageJson)
+}, (effect, options) => Effect.annotateLogs(effect, { agent: options.agentName }))
+
+/**
+ * `python3 adapters/python/supervisor_adapter.py entry.py:function`, cwd = the directory, `PYTHONPATH` starting
+ * with the installed dependencies.
+ */
+const resolvePython = Effect.fnUntraced(function*(resolving: Resolving) {
+  const path = yield* Path.Path
+  const { agentName, dir, settings } = resolving
+  const adapter = yield* adapterPath(
+    agentName,
+    path.join(resolving.root, "adapters", "python", "supervisor_adapter.py"),
+    "the package is incomplete; reinstall it"
+  )
+  const env: Record<string, string> = { ...settings.env }
+  const dependencies = yield* pythonDependencies(dir)
+  if (Option.isSome(dependencies)) {
+    const target = yield* installPython({
+      agent: agentName,
+      dir,
+      cache: resolving.cache,
+      timeout: resolving.installTimeout,
+      dependencies: dependencies.value,
+      env: settings.env
+    })
+    const inherited = settings.env?.PYTHONPATH ?? process.env.PYTHONPATH
+    env.PYTHONPATH = inherited !== undefined && inherited !== "" ? `${target}${delimiter}${inherited}` : target
+  }
+  const module = path.join(dir, resolving.entry)
+  const fn = resolving.callbackFunction ?? DEFAULT_PYTHON_FUNCTION
+  const args = [adapter, `${module}:${fn}`]
+  const cwd = settings.cwd ?? dir
+  yield* checkCallback({
+    agent: agentName,
+    command: PYTHON,
+    args,
+    cwd,
+    env,
+    timeout: resolving.startupTimeout,
+    module,
+    callback: fn
+  })
+  return { ...settings, name: agentName, command: PYTHON, args, cwd, env } satisfies Config.AgentConfigInput
+})
+
+/**
+ * `node dist/Adapter/node.js entry[:function]`, run from a copy of the directory next to its `node_modules` when
+ * it has dependencies, else from the directory itself.
+ */
+const resolveNode = Effect.fnUntraced(function*(
+  resolving: Resolving,
+  packageJson: Record<string, unknown> | undefined
+) {
+  const path = yield* Path.Path
+  const { agentName, callbackFunction, dir, settings } = resolving
+  const adapter = yield* adapterPath(
+    agentName,
+    path.join(resolving.root, "dist", "Adapter", "node.js"),
+    "build the package first (npm run build)"
+  )
+  let runDir = dir
+  const dependencies = packageJson?.dependencies
+  if (typeof dependencies === "object" && dependencies !== null && Object.keys(dependencies).length > 0) {
+    runDir = yield* installNode({
+      agent: agentName,
+      dir,
+      cache: resolving.cache,
+      timeout: resolving.installTimeout,
+      dependencies: dependencies as Record<string, unknown>,
+      env: settings.env
+    })
+  }
+  const entry = path.join(runDir, resolving.entry)
+  const args = [adapter, callbackFunction === undefined ? entry : `${entry}:${callbackFunction}`]
+  const cwd = settings.cwd ?? runDir
+  const env: Record<string, string> = { ...settings.env }
+  yield* checkCallback({
+    agent: agentName,
+    command: process.execPath,
+    args,
+    cwd,
+    env,
+    timeout: resolving.startupTimeout,
+    module: path.join(dir, resolving.entry),
+    callback: callbackFunction ?? "default export or handleRequest"
+  })
+  return { ...settings, name: agentName, command: process.execPath, args, cwd, env } satisfies Config.AgentConfigInput
+})

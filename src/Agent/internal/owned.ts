@@ -1,0 +1,127 @@
+/**
+ * The agent supervisor put together: one agent whose exits an owner decides (its own restart policy for
+ * `AgentSupervisor.make`, a parent for a tree's child). It takes a decoded configuration and decoded options:
+ * the public constructors decode what users write, at the edge.
+ *
+ * The parts, one concern each, live in `supervisor/` and share one `Core`: starting an incarnation
+ * (`starting.ts`), its exit (`exits.ts`) and what the owner does about it (`restarts.ts`, `owner.ts`), its
+ * heartbeat (`health.ts`), manual operations (`operations.ts`), requests (`router.ts`), the snapshot
+ * (`metadata.ts`) and the events (`hub.ts`).
+ *
+ * @internal
+ */
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type { AgentStartupError } from "../../Errors.js"
+import * as Writer from "../../Store/internal/writer.js"
+import * as Memory from "../../Store/Memory.js"
+import * as Store from "../../Store/Store.js"
+import type { AgentEvent, AgentSupervisor } from "../AgentSupervisor.js"
+import type * as Config from "../Config.js"
+import * as Core from "./supervisor/core.js"
+import * as Health from "./supervisor/health.js"
+import * as Hub from "./supervisor/hub.js"
+import * as Metadata from "./supervisor/metadata.js"
+import * as Operations from "./supervisor/operations.js"
+import type { Owner } from "./supervisor/owner.js"
+import * as Restarts from "./supervisor/restarts.js"
+import * as Router from "./supervisor/router.js"
+
+export type { EventHub } from "./supervisor/hub.js"
+export { type ChildExit, type Controls, type Owner, restartPolicyOwner } from "./supervisor/owner.js"
+
+/** Options of {@link makeOwned}, decoded. */
+export interface OwnedOptions {
+  /**
+   * How long closing the scope waits for the store to take the last writes, when the agent has a writer of its
+   * own (no `writer` given). `Writer.DEFAULT_FLUSH_TIMEOUT` by default.
+   */
+  readonly storeFlushTimeout?: Duration.Duration | undefined
+  /**
+   * Called with every event, in order, in the fiber that caused it, before the event is published: a parent
+   * sees a child's events in causal order with its own.
+   */
+  readonly onEvent?: ((event: AgentEvent) => Effect.Effect<void>) | undefined
+  /**
+   * Whether this agent writes a restart record to the store for each restart scheduled (`true` by default). A
+   * tree records the restarts it decides itself, under the child's path, and turns this off: one restart, one
+   * record.
+   */
+  readonly recordRestarts?: boolean | undefined
+  /**
+   * A store writer shared with others (a tree's): the agent writes to it and neither makes a writer nor flushes
+   * one; whoever made it flushes it when its scope closes. By default the agent makes its own over the `Store` in
+   * the context (or an in-memory one), flushed when the agent's scope closes.
+   */
+  readonly writer?: Writer.Writer | undefined
+  /**
+   * Where the agent's events go after `onEvent`, and where its `events` and `subscribe` read them: its
+   * `subscribe` must deliver this agent's events only. The agent never shuts it down. By default the agent has
+   * a hub of its own, whose buffer is made on the first subscription.
+   */
+  readonly events?: Hub.EventHub | undefined
+}
+
+/** The agent's own store writer, over the `Store` in the context or an in-memory one; flushed with the scope. */
+const ownWriter = (flushTimeout: Duration.Duration | undefined): Effect.Effect<Writer.Writer, never, Scope.Scope> =>
+  Effect.serviceOption(Store.Store).pipe(
+    Effect.flatMap(Option.match({ onNone: () => Memory.make(), onSome: Effect.succeed })),
+    Effect.flatMap((store) =>
+      Writer.make(Store.resilient(store), { flushTimeout: flushTimeout ?? Writer.DEFAULT_FLUSH_TIMEOUT })
+    )
+  )
+
+/**
+ * Starts an agent whose exits are decided by `owner`; fails if its first start fails. Closing the scope stops it
+ * (3-phase shutdown), then flushes its own writer.
+ */
+export const makeOwned = (
+  settings: Config.AgentConfig,
+  owner: Owner,
+  options?: OwnedOptions
+): Effect.Effect<AgentSupervisor, AgentStartupError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const writer = options?.writer ?? (yield* ownWriter(options?.storeFlushTimeout))
+    const own = options?.events === undefined ? Hub.makeLazy() : undefined
+    const hub: Hub.EventHub = options?.events ?? own!
+    const onEvent = options?.onEvent
+    const core = yield* Core.make(settings, owner, {
+      writer,
+      publish: onEvent === undefined ? hub.publish : (event) => Effect.zipRight(onEvent(event), hub.publish(event)),
+      recordRestarts: options?.recordRestarts ?? true
+    })
+    const controls = Restarts.make(core)
+    const operations = Operations.make(core, controls)
+
+    // Added after the writer and the forker so it runs before them: stop first, then flush what it wrote.
+    yield* Effect.addFinalizer(() =>
+      core.locked(Operations.stopLocked(core)).pipe(Effect.zipRight(own === undefined ? Effect.void : own.shutdown))
+    )
+
+    // The first start: make fails if it fails, and the scope's finalizers clean up. Nobody can stop the agent
+    // before make returns it, so "stopped" cannot happen here.
+    yield* Effect.flatten(core.locked(Operations.startLocked(core, controls, "first"))).pipe(
+      Effect.catchTag("AgentStoppedError", Effect.die)
+    )
+
+    const agent: AgentSupervisor = {
+      name: settings.name,
+      config: settings,
+      handleEvent: Router.handleEvent(core),
+      state: Effect.sync(() => core.state),
+      metadata: Metadata.metadata(core),
+      start: operations.start,
+      stop: operations.stop,
+      restart: operations.restart,
+      health: Health.check(core),
+      events: Stream.flatMap(Stream.scoped(hub.subscribe), (queue) => Stream.fromQueue(queue)),
+      subscribe: hub.subscribe
+    }
+    return agent
+  }).pipe(
+    // Every fiber of this agent is forked below this point, so every log line of it names the agent.
+    Effect.annotateLogs({ module: "AgentSupervisor", agent: settings.name })
+  )

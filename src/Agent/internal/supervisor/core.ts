@@ -1,0 +1,193 @@
+/**
+ * The state of one supervised agent, in one object that the modules running it share (starting, exits and
+ * restarts, health, manual operations, requests), with the few steps they all take: a transition, a new route,
+ * settling the callers waiting for a start.
+ *
+ * Lifecycle fields are written only under `locked`; they are read freely, each read one synchronous step.
+ *
+ * @internal
+ */
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
+import * as SubscriptionRef from "effect/SubscriptionRef"
+import { AgentCrashError, type AgentStartupError, type AgentStoppedError } from "../../../Errors.js"
+import * as Forker from "../../../internal/forker.js"
+import type * as Writer from "../../../Store/internal/writer.js"
+import * as Store from "../../../Store/Store.js"
+import type { AgentEvent, ExitReason } from "../../AgentSupervisor.js"
+import type * as Config from "../../Config.js"
+import type * as Health from "../../Health.js"
+import type * as AgentProcess from "../../Process.js"
+import { type AgentState, canTransition } from "../../State.js"
+import type { Owner } from "./owner.js"
+
+/** Where requests go, published on every change so waiting callers wake up. */
+export type Route =
+  | { readonly _tag: "Up"; readonly process: AgentProcess.AgentProcess }
+  | { readonly _tag: "Wait" }
+  | { readonly _tag: "Parked" }
+  | { readonly _tag: "Crashed"; readonly exit: AgentProcess.ExitInfo | undefined }
+  | { readonly _tag: "Stopped" }
+
+/** Requests wait: a start, or the owner's decision about an exit, is under way. */
+export const WAIT: Route = { _tag: "Wait" }
+
+/** Requests fail with `AgentStoppedError`. */
+export const STOPPED: Route = { _tag: "Stopped" }
+
+/** One running process of the agent, with the scope that stops it. */
+export interface Incarnation {
+  readonly process: AgentProcess.AgentProcess
+  readonly scope: Scope.CloseableScope
+  readonly runningSince: number
+  /** Set when the supervisor kills the process itself, so that its exit is not read as the agent's own. */
+  killReason: ExitReason | undefined
+}
+
+/** Who asked for a start: only a failed restart goes back to the owner. */
+export type StartKind = "first" | "manual" | "restart"
+
+/** A caller waiting for the start under way to end. */
+export type StartWaiter = Deferred.Deferred<void, AgentStartupError | AgentStoppedError>
+
+/** Process counters of finished incarnations; live ones are read from `readers`. */
+export interface Counted {
+  lateResponses: number
+  protocolErrors: number
+  outputLines: number
+  stderrLines: number
+}
+
+/** One agent: what it was made with, and its lifecycle state. */
+export interface Core {
+  readonly name: string
+  readonly settings: Config.AgentConfig
+  readonly owner: Owner
+  /** Whether each restart scheduled writes a restart record (a tree records the restarts it decides itself). */
+  readonly recordRestarts: boolean
+  readonly writer: Writer.Writer
+  /** Every event goes through here, in the fiber that caused it. */
+  readonly publish: (event: AgentEvent) => Effect.Effect<void>
+  /** Forks event-driven fibers (starts, exits, owner decisions) from the runtime captured when the agent was made. */
+  readonly fork: Forker.Forker
+  readonly clock: Clock.Clock
+  readonly route: SubscriptionRef.SubscriptionRef<Route>
+  /** Runs an effect under the agent's lock: every lifecycle change takes it. */
+  readonly locked: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+
+  state: AgentState
+  incarnation: Incarnation | undefined
+  startFiber: Fiber.RuntimeFiber<void> | undefined
+  ownerFiber: Fiber.RuntimeFiber<void> | undefined
+  startWaiters: Array<StartWaiter>
+  failures: number
+  restartCount: number
+  circuitOpen: boolean
+  lastHealth: Health.HealthSample | undefined
+  lastExit: AgentProcess.ExitInfo | undefined
+  incarnations: number
+
+  // Process counters over the agent's whole life: the totals of older incarnations, plus live readers of the
+  // latest two. The one before the current one stays live because its pipes may still hand over lines after its
+  // exit (data it wrote just before dying, or a descendant that holds them); two readers at most, so that dead
+  // incarnations are not kept for ever.
+  readonly counted: Counted
+  readonly readers: Array<Effect.Effect<AgentProcess.Stats>>
+}
+
+/** What an agent is made with, besides its configuration and owner. */
+export interface Dependencies {
+  readonly writer: Writer.Writer
+  readonly publish: (event: AgentEvent) => Effect.Effect<void>
+  readonly recordRestarts: boolean
+}
+
+/** A new agent in IDLE. Scoped: the fibers it forks end with the scope. */
+export const make = (
+  settings: Config.AgentConfig,
+  owner: Owner,
+  dependencies: Dependencies
+): Effect.Effect<Core, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const lock = yield* Effect.makeSemaphore(1)
+    return {
+      name: settings.name,
+      settings,
+      owner,
+      recordRestarts: dependencies.recordRestarts,
+      writer: dependencies.writer,
+      publish: dependencies.publish,
+      fork: yield* Forker.make,
+      clock: yield* Effect.clock,
+      route: yield* SubscriptionRef.make<Route>(WAIT),
+      locked: lock.withPermits(1),
+      state: "IDLE",
+      incarnation: undefined,
+      startFiber: undefined,
+      ownerFiber: undefined,
+      startWaiters: [],
+      failures: 0,
+      restartCount: 0,
+      circuitOpen: false,
+      lastHealth: undefined,
+      lastExit: undefined,
+      incarnations: 0,
+      counted: { lateResponses: 0, protocolErrors: 0, outputLines: 0, stderrLines: 0 },
+      readers: []
+    }
+  })
+
+/** The current time in epoch milliseconds, on the `Clock` (so tests can move it). */
+export const now = Clock.currentTimeMillis
+
+/** Moves to `to` (a defect if the table forbids it), publishes it and persists it. Under the lock. */
+export const transition = (core: Core, to: AgentState): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const from = core.state
+    if (!canTransition(from, to)) {
+      return yield* Effect.dieMessage(`agent "${core.name}": illegal transition ${from} -> ${to}`)
+    }
+    core.state = to
+    const timestamp = yield* now
+    yield* core.publish({ _tag: "StateChanged", agent: core.name, from, to, timestamp })
+    yield* core.writer.saveMetric(
+      Store.stateChange({ agent_name: core.name, old_state: from, new_state: to, timestamp })
+    )
+    yield* core.writer.saveState({
+      agent_name: core.name,
+      state: to,
+      ...(core.incarnation !== undefined ? { pid: core.incarnation.process.pid } : {}),
+      restart_count: core.restartCount,
+      updated_at: timestamp
+    })
+  })
+
+/** Sends requests somewhere else, and wakes those waiting for a change. */
+export const setRoute = (core: Core, next: Route): Effect.Effect<void> => SubscriptionRef.set(core.route, next)
+
+/** Answers every caller waiting for the start under way. */
+export const settleStartWaiters = (
+  core: Core,
+  exit: Exit.Exit<void, AgentStartupError | AgentStoppedError>
+): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const waiters = core.startWaiters
+    core.startWaiters = []
+    return Effect.forEach(waiters, (waiter) => Deferred.done(waiter, exit), { discard: true })
+  })
+
+/** The error of a call made while the agent is not running: it exited, or its circuit is open. */
+export const crashError = (
+  core: Core,
+  reason: "exited" | "circuit_open",
+  exit: AgentProcess.ExitInfo | undefined
+): AgentCrashError =>
+  new AgentCrashError({
+    agent: core.name,
+    reason,
+    ...(exit !== undefined ? { pid: exit.pid, exitCode: exit.exitCode, signal: exit.signal } : {})
+  })

@@ -1,0 +1,59 @@
+/**
+ * Where an agent's events go once its owner has seen them, and where `events`/`subscribe` read them from.
+ *
+ * An agent of its own makes a hub whose `PubSub` exists only once somebody subscribes: until then an event has
+ * no reader, and a `PubSub` would drop it anyway, so a tree of 500 agents that nobody subscribes to one by one
+ * allocates no buffer per agent. A tree may instead give its agents one hub that it shares.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as PubSub from "effect/PubSub"
+import type * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
+import type { AgentEvent } from "../../AgentSupervisor.js"
+
+/** One agent's events: published in the fiber that caused them, in order; `subscribe` gets this agent's only. */
+export interface EventHub {
+  readonly publish: (event: AgentEvent) => Effect.Effect<void>
+  /** A subscription to the agent's events from now on, for as long as the scope is open. */
+  readonly subscribe: Effect.Effect<Queue.Dequeue<AgentEvent>, never, Scope.Scope>
+}
+
+/** A hub that an agent owns: it shuts it down when it is closed. */
+export interface OwnHub extends EventHub {
+  /** Ends every subscription; later publishing interrupts the publisher, as a shut-down `PubSub` does. */
+  readonly shutdown: Effect.Effect<void>
+}
+
+/** How many events a subscriber may fall behind before the oldest are dropped (a sliding buffer). */
+const CAPACITY = 4096
+
+/** A hub of the agent's own whose sliding `PubSub` is made on the first `subscribe`. */
+export const makeLazy = (): OwnHub => {
+  let pubsub: PubSub.PubSub<AgentEvent> | undefined
+  let closed = false
+  const get = Effect.suspend(() =>
+    pubsub !== undefined
+      ? Effect.succeed(pubsub)
+      : Effect.flatMap(PubSub.sliding<AgentEvent>(CAPACITY), (made) => {
+        if (pubsub !== undefined) return Effect.succeed(pubsub) // made meanwhile by a concurrent subscribe
+        pubsub = made
+        // Subscribing after the agent was closed finds a hub shut down, as it did when the hub was made eagerly.
+        return closed ? Effect.as(PubSub.shutdown(made), made) : Effect.succeed(made)
+      })
+  )
+  return {
+    publish: (event) =>
+      pubsub !== undefined
+        ? Effect.asVoid(PubSub.publish(pubsub, event))
+        : closed
+        ? Effect.interrupt
+        : Effect.void,
+    subscribe: Effect.flatMap(get, PubSub.subscribe),
+    shutdown: Effect.suspend(() => {
+      closed = true
+      return pubsub === undefined ? Effect.void : PubSub.shutdown(pubsub)
+    })
+  }
+}

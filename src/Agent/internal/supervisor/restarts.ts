@@ -1,0 +1,70 @@
+/**
+ * The controls an owner drives after an exit: schedule a restart and make it, park the agent (circuit open), or
+ * let it be. Each takes the lock and does nothing when a manual operation changed the state first.
+ *
+ * @internal
+ */
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import { type AgentStartupError, AgentStoppedError } from "../../../Errors.js"
+import { type Core, now, setRoute, STOPPED, transition, WAIT } from "./core.js"
+import type { Controls } from "./owner.js"
+import { beginStart } from "./starting.js"
+
+/** The controls of `core`'s owner; made once per agent. */
+export const make = (core: Core): Controls => {
+  const controls: Controls = {
+    failures: Effect.sync(() => core.failures),
+    scheduleRestart: ({ attempt, delayMillis, reason }) =>
+      core.locked(Effect.gen(function*() {
+        if (core.state !== "CRASHED") return false
+        core.failures = attempt
+        core.restartCount++
+        const timestamp = yield* now
+        yield* transition(core, "RESTARTING")
+        yield* setRoute(core, WAIT)
+        yield* core.publish({ _tag: "RestartScheduled", agent: core.name, attempt, delayMillis, reason, timestamp })
+        if (!core.recordRestarts) return true
+        yield* core.writer.recordRestart({
+          agent_name: core.name,
+          timestamp,
+          reason,
+          attempt,
+          delay_ms: delayMillis,
+          exit_code: core.lastExit?.exitCode ?? null,
+          signal: core.lastExit?.signal ?? null
+        })
+        return true
+      })),
+    // Uninterruptible under the lock: a start is never left half-begun (STARTING with no start fiber).
+    restartNow: Effect.flatten(core.locked(Effect.uninterruptible(Effect.gen(function*() {
+      const waiter = yield* Deferred.make<void, AgentStartupError | AgentStoppedError>()
+      if (core.state !== "RESTARTING") return Effect.fail(new AgentStoppedError({ agent: core.name }))
+      core.startWaiters.push(waiter)
+      yield* beginStart(core, controls, "restart")
+      return Deferred.await(waiter)
+    })))),
+    park: (failures) =>
+      core.locked(Effect.gen(function*() {
+        if (core.state !== "CRASHED") return
+        core.failures = failures
+        core.circuitOpen = true
+        yield* setRoute(core, { _tag: "Parked" })
+        yield* core.publish({ _tag: "CircuitOpened", agent: core.name, failures, timestamp: yield* now })
+        yield* Effect.logError(`agent crashed ${failures} times in a row: circuit open, parked until a manual restart`)
+      })),
+    finish: (exitClass) =>
+      core.locked(Effect.gen(function*() {
+        if (core.state !== "CRASHED") return
+        if (exitClass === "normal") {
+          // Finished its work and is not to be restarted: a clean stop.
+          yield* transition(core, "STOPPING")
+          yield* transition(core, "STOPPED")
+          yield* setRoute(core, STOPPED)
+        } else {
+          yield* setRoute(core, { _tag: "Crashed", exit: core.lastExit })
+        }
+      }))
+  }
+  return controls
+}

@@ -1,0 +1,127 @@
+/**
+ * Starting an incarnation: STARTING at once under the lock, the process spawned in a fiber of its own (so that a
+ * stop can interrupt it), and the outcome committed under the lock: RUNNING with its exit and heartbeat watched,
+ * or CRASHED with the start-up error answered to whoever waits.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import { AgentStartupError } from "../../../Errors.js"
+import { forkIn } from "../../../internal/fork.js"
+import * as Health from "../../Health.js"
+import type * as AgentProcess from "../../Process.js"
+import * as ProcessInternal from "../process.js"
+import {
+  type Core,
+  type Incarnation,
+  now,
+  setRoute,
+  settleStartWaiters,
+  type StartKind,
+  transition,
+  WAIT
+} from "./core.js"
+import { onExit } from "./exits.js"
+import { heartbeatCallbacks } from "./health.js"
+import { count } from "./metadata.js"
+import type { Controls } from "./owner.js"
+
+/**
+ * Counts each incarnation and announces it as soon as it has a pid (a failed start had one too); its counters
+ * are handed over here, and so are counted for failed starts as well.
+ */
+const hooksOf = (core: Core): ProcessInternal.Hooks => ({
+  onSpawned: (pid, stats) =>
+    Effect.suspend(() => {
+      core.incarnations++
+      return Effect.zipRight(
+        count(core, stats),
+        core.publish({
+          _tag: "Spawned",
+          agent: core.name,
+          pid,
+          incarnation: core.incarnations,
+          timestamp: core.clock.unsafeCurrentTimeMillis()
+        })
+      )
+    })
+})
+
+/**
+ * The start-up error of a failed start. A start that died instead of failing (a defect in the spawn) is still a
+ * start that failed: it is reported as one, with the cause as its detail.
+ */
+const startupErrorOf = (core: Core, cause: Cause.Cause<AgentStartupError>): AgentStartupError =>
+  Option.getOrElse(Cause.failureOption(cause), () =>
+    new AgentStartupError({
+      agent: core.name,
+      reason: "spawn_failed",
+      command: [core.settings.command, ...core.settings.args].join(" "),
+      detail: Cause.pretty(cause)
+    }))
+
+/**
+ * Begins a start (under the lock): STARTING now, the process in its own fiber, committed by `onStarted`. Only a
+ * failed restart goes through the restart rules again; a failed first or manual start is answered to its caller
+ * and leaves the agent CRASHED, as OTP answers `start_child` with an error.
+ */
+export const beginStart = (core: Core, controls: Controls, kind: StartKind): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    yield* transition(core, "STARTING")
+    yield* setRoute(core, WAIT)
+    const processScope = yield* Scope.make()
+    core.startFiber = yield* ProcessInternal.start(core.settings, hooksOf(core)).pipe(
+      Scope.extend(processScope),
+      Effect.exit,
+      Effect.flatMap((exit) =>
+        core.locked(Effect.uninterruptible(onStarted(core, controls, kind, processScope, exit)))
+      ),
+      // Interrupted by stop or by the supervisor closing before the start committed: nothing may survive it.
+      Effect.onInterrupt(() => Scope.close(processScope, Exit.void)),
+      core.fork
+    )
+  })
+
+const onStarted = (
+  core: Core,
+  controls: Controls,
+  kind: StartKind,
+  processScope: Scope.CloseableScope,
+  exit: Exit.Exit<AgentProcess.AgentProcess, AgentStartupError>
+): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    core.startFiber = undefined
+    if (Exit.isSuccess(exit)) {
+      const process = exit.value
+      const current: Incarnation = { process, scope: processScope, runningSince: yield* now, killReason: undefined }
+      core.incarnation = current
+      yield* transition(core, "RUNNING")
+      yield* setRoute(core, { _tag: "Up", process })
+      yield* process.awaitExit.pipe(
+        Effect.flatMap((info) => core.locked(Effect.uninterruptible(onExit(core, controls, current, info)))),
+        forkIn(processScope)
+      )
+      yield* Health.heartbeat(process, heartbeatCallbacks(core, current)).pipe(forkIn(processScope))
+      yield* settleStartWaiters(core, Exit.void)
+      return
+    }
+    yield* Scope.close(processScope, Exit.void)
+    const error = startupErrorOf(core, exit.cause)
+    yield* Effect.logWarning(`agent failed to start: ${error.message}`)
+    yield* settleStartWaiters(core, Exit.fail(error))
+    yield* transition(core, "CRASHED")
+    core.lastExit = {
+      pid: error.pid ?? 0,
+      exitCode: error.exitCode ?? null,
+      signal: error.signal ?? null,
+      requested: false,
+      at: yield* now
+    }
+    // A failed restart goes back to the owner (still deciding, so requests keep waiting); a failed first or manual
+    // start is answered to its caller.
+    yield* setRoute(core, kind === "restart" ? WAIT : { _tag: "Crashed", exit: core.lastExit })
+  })

@@ -1,0 +1,190 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Queue from "effect/Queue"
+import * as Scope from "effect/Scope"
+import * as Tracer from "effect/Tracer"
+import type * as AgentSupervisor from "../../src/Agent/AgentSupervisor.js"
+import * as AgentSupervisorModule from "../../src/Agent/AgentSupervisor.js"
+import * as Config from "../../src/Agent/Config.js"
+import * as Owned from "../../src/Agent/internal/owned.js"
+import * as Hub from "../../src/Agent/internal/supervisor/hub.js"
+import * as Writer from "../../src/Store/internal/writer.js"
+import * as Memory from "../../src/Store/Memory.js"
+import * as Store from "../../src/Store/Store.js"
+import { agentConfig, closeableScope, drain, takeUntil, TestLive } from "../support.js"
+
+type Event = AgentSupervisor.AgentEvent
+
+const isRunning = (event: Event) => event._tag === "StateChanged" && event.to === "RUNNING"
+const transitionsOf = (events: ReadonlyArray<Event>) =>
+  events.flatMap((event) => event._tag === "StateChanged" ? [`${event.from}->${event.to}`] : [])
+
+/** An agent under its own restart policy, made by the internal constructor (decoded config, decoded options). */
+const owned = (name: string, options?: Owned.OwnedOptions) =>
+  Effect.gen(function*() {
+    const settings = yield* Config.make(agentConfig("echo", { name, restartBackoff: 0 }))
+    return yield* Owned.makeOwned(settings, Owned.restartPolicyOwner(settings), options)
+  })
+
+const stamp: Event = { _tag: "CircuitOpened", agent: "x", failures: 1, timestamp: 0 }
+
+describe("Hub.makeLazy", () => {
+  it.scoped("delivers what is published after a subscription, to that subscription; nothing before it", () =>
+    Effect.gen(function*() {
+      const hub = Hub.makeLazy()
+      yield* hub.publish({ ...stamp, failures: 1 }) // no subscriber yet: nowhere to go
+      const first = yield* hub.subscribe
+      yield* hub.publish({ ...stamp, failures: 2 })
+      const second = yield* hub.subscribe
+      yield* hub.publish({ ...stamp, failures: 3 })
+      const failures = (events: Array<Event>) => events.map((e) => e._tag === "CircuitOpened" ? e.failures : -1)
+      assert.deepStrictEqual(failures(yield* drain(first)), [2, 3])
+      assert.deepStrictEqual(failures(yield* drain(second)), [3])
+    }))
+
+  it.scoped("shutdown ends subscriptions; afterwards publishing interrupts and a new subscription is shut down", () =>
+    Effect.gen(function*() {
+      const used = Hub.makeLazy()
+      const subscription = yield* used.subscribe
+      yield* used.shutdown
+      assert.isTrue(Exit.isInterrupted(yield* Effect.exit(Queue.take(subscription))))
+      assert.isTrue(Exit.isInterrupted(yield* Effect.exit(used.publish(stamp))))
+
+      // A hub nobody subscribed to behaves the same once shut down (as the eager PubSub did).
+      const unused = Hub.makeLazy()
+      yield* unused.shutdown
+      assert.isTrue(Exit.isInterrupted(yield* Effect.exit(unused.publish(stamp))))
+      const late = yield* unused.subscribe
+      assert.isTrue(Exit.isInterrupted(yield* Effect.exit(Queue.take(late))))
+    }))
+})
+
+describe.sequential("internal makeOwned", () => {
+  it.scopedLive("each agent's own hub delivers exactly its events, in order, from its subscription on", () =>
+    Effect.gen(function*() {
+      const a = yield* owned("hub-a")
+      const b = yield* owned("hub-b")
+      const eventsA = yield* a.subscribe
+      const eventsB = yield* b.subscribe
+      yield* Effect.exit(a.handleEvent({ crash: 1 }))
+      const seen = yield* takeUntil(eventsA, isRunning)
+      // The first start happened before the subscription: none of its events is replayed.
+      assert.strictEqual(seen[0]._tag, "Exited")
+      assert.deepStrictEqual(seen.filter((e) => e.agent !== "hub-a"), [])
+      assert.deepStrictEqual(transitionsOf(seen), [
+        "RUNNING->CRASHED",
+        "CRASHED->RESTARTING",
+        "RESTARTING->STARTING",
+        "STARTING->RUNNING"
+      ])
+      const spawned = seen.find((e) => e._tag === "Spawned")
+      assert.strictEqual(spawned?._tag === "Spawned" ? spawned.incarnation : 0, 2)
+      assert.strictEqual(yield* b.state, "RUNNING")
+      assert.deepStrictEqual(yield* drain(eventsB), [], "b's subscription got another agent's events")
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("closing an agent ends its own hub's subscriptions, as the PubSub it had did", () =>
+    Effect.gen(function*() {
+      const scope = yield* closeableScope
+      const agent = yield* owned("hub-close").pipe(Scope.extend(scope))
+      const events = yield* agent.subscribe
+      yield* Scope.close(scope, Exit.void)
+      assert.strictEqual(yield* agent.state, "STOPPED")
+      assert.isTrue(Exit.isInterrupted(yield* Effect.exit(Queue.take(events))))
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("a shared writer takes the agent's writes; the agent neither looks up a Store nor closes it", () =>
+    Effect.gen(function*() {
+      const shared = yield* Memory.make()
+      const inContext = yield* Memory.make()
+      const writer = yield* Writer.make(Store.resilient(shared))
+      const scope = yield* closeableScope
+      const agent = yield* owned("shared-writer", { writer }).pipe(
+        Scope.extend(scope),
+        Effect.provideService(Store.Store, inContext)
+      )
+      yield* agent.stop
+      yield* Scope.close(scope, Exit.void)
+      yield* writer.flush
+      const state = yield* shared.getState(agent.name)
+      assert.strictEqual(Option.map(state, (s) => s.state).pipe(Option.getOrUndefined), "STOPPED")
+      assert.deepStrictEqual(
+        (yield* shared.listMetrics({ agent: agent.name, event: "agent_state_change" }))
+          .map((m) => m.event === "agent_state_change" ? `${m.old_state}->${m.new_state}` : "")
+          .reverse(),
+        ["IDLE->STARTING", "STARTING->RUNNING", "RUNNING->STOPPING", "STOPPING->STOPPED"]
+      )
+      assert.isTrue(Option.isNone(yield* inContext.getState(agent.name)), "the agent wrote to the Store in context")
+      // The agent's scope is closed, the writer is not: it still takes writes.
+      yield* writer.saveState({ agent_name: "after", state: "STOPPED", restart_count: 0, updated_at: 1 })
+      yield* writer.flush
+      assert.isTrue(Option.isSome(yield* shared.getState("after")))
+      assert.strictEqual(yield* writer.dropped, 0)
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("a shared hub gets every event after onEvent, serves subscribe, and outlives the agent", () =>
+    Effect.gen(function*() {
+      const pubsub = yield* PubSub.unbounded<Event>()
+      const order: Array<string> = []
+      const events: Hub.EventHub = {
+        publish: (event) =>
+          Effect.zipRight(Effect.sync(() => order.push(`hub:${event._tag}`)), PubSub.publish(pubsub, event)),
+        subscribe: PubSub.subscribe(pubsub)
+      }
+      const scope = yield* closeableScope
+      const agent = yield* owned("shared-hub", {
+        events,
+        onEvent: (event) => Effect.sync(() => order.push(`onEvent:${event._tag}`))
+      }).pipe(Scope.extend(scope))
+      const subscription = yield* agent.subscribe
+      yield* agent.restart
+      const seen = yield* takeUntil(subscription, isRunning)
+      assert.deepStrictEqual(transitionsOf(seen), [
+        "RUNNING->STOPPING",
+        "STOPPING->STOPPED",
+        "STOPPED->STARTING",
+        "STARTING->RUNNING"
+      ])
+      assert.deepStrictEqual(order.slice(0, 4), [
+        "onEvent:StateChanged",
+        "hub:StateChanged",
+        "onEvent:Spawned",
+        "hub:Spawned"
+      ])
+      yield* Scope.close(scope, Exit.void)
+      assert.isFalse(yield* PubSub.isShutdown(pubsub), "the agent shut down a hub it does not own")
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("make, start, stop and restart are spans naming the agent; a request is none", () =>
+    Effect.gen(function*() {
+      const native = yield* Effect.tracer
+      const spans: Array<Tracer.Span> = []
+      const recording = Tracer.make({
+        span: (name, parent, context, links, startTime, kind, options) => {
+          const span = native.span(name, parent, context, links, startTime, kind, options)
+          spans.push(span)
+          return span
+        },
+        context: (f, fiber) => native.context(f, fiber)
+      })
+      yield* Effect.gen(function*() {
+        const agent = yield* AgentSupervisorModule.make(agentConfig("echo", { name: "traced" }))
+        const before = spans.length
+        assert.strictEqual(yield* agent.handleEvent({ echo: 1 }), 1)
+        assert.strictEqual(spans.length, before, "a request made a span")
+        yield* agent.restart
+        yield* agent.stop
+        yield* agent.start
+      }).pipe(Effect.withTracer(recording))
+      const named = spans.map((span) => [span.name, span.attributes.get("agent")])
+      assert.deepStrictEqual(named, [
+        ["AgentSupervisor.make", "traced"],
+        ["AgentSupervisor.restart", "traced"],
+        ["AgentSupervisor.stop", "traced"],
+        ["AgentSupervisor.start", "traced"]
+      ])
+    }).pipe(Effect.provide(TestLive)))
+})
