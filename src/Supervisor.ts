@@ -371,7 +371,7 @@ export const make: (options: Options) => Effect.Effect<Supervisor, StartError, S
   )
   // Made before the root's finalizer, so it flushes after every child of the tree has stopped.
   const writer = yield* Writer.make(Store.resilient(store), { flushTimeout })
-  return yield* Instance.make(tree, options.onEvent, { store, flushTimeout, writer })
+  return yield* Instance.make(tree, options.onEvent, { writer })
 })
 
 /**

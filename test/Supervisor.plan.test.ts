@@ -159,10 +159,27 @@ describe("Supervisor specs are decoded at the edge", () => {
       assert.strictEqual(negative, "root.intensity.window")
     }))
 
-  it.scoped("maxRestarts must be an integer of 0 or more", () =>
+  it.scoped("maxRestarts must be an integer of 0 or more, with that rule whatever the wrong value's type", () =>
     Effect.gen(function*() {
       const field = yield* configErrorOf(Supervisor.make({ intensity: { maxRestarts: 1.5, window: "5 seconds" } }))
       assert.strictEqual(field, "root.intensity.maxRestarts")
+      const text = yield* Effect.flip(Supervisor.make({ intensity: { maxRestarts: "3" as any, window: "5 seconds" } }))
+      assert.include(text.message, "must be an integer of 0 or more")
+    }))
+
+  it.scoped("a child that is not a spec (null, a number, no id) is a ConfigError naming its position, never a defect", () =>
+    Effect.gen(function*() {
+      for (const bad of [null, 42, undefined, { _tag: "Agent" }]) {
+        const field = yield* configErrorOf(
+          Supervisor.make({ children: [Supervisor.agent({ id: "ok", config: agentConfig("echo") }), bad as any] })
+        )
+        assert.strictEqual(field, "root.children.1")
+      }
+      const sup = yield* Supervisor.make({})
+      for (const bad of [null, 42, undefined]) {
+        assert.strictEqual(yield* configErrorOf(sup.startChild(bad as any)), "root.children.0")
+      }
+      assert.deepStrictEqual(yield* sup.countChildren, { specs: 0, active: 0, supervisors: 0, workers: 0 })
     }))
 
   it.scoped("a strategy that does not exist is a ConfigError", () =>

@@ -12,6 +12,7 @@ import type { AgentStartupError, ConfigError, RequestError } from "../Errors.js"
 import type * as Message from "../Protocol/Message.js"
 import * as Config from "./Config.js"
 import * as internal from "./internal/process.js"
+import * as Requests from "./internal/requests.js"
 
 /**
  * How the process ended.
@@ -99,6 +100,15 @@ export interface AgentProcess {
   /** Sends a signal to the whole process group (a no-op once it is gone). */
   readonly signalGroup: (signal: NodeJS.Signals) => Effect.Effect<void>
 }
+
+/**
+ * True when a request failed without being written to the process (it had exited, or was being stopped): the
+ * agent never saw it, so sending it again (to the next incarnation) cannot do the work twice.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isRefusal: (error: RequestError) => boolean = Requests.isRefusal
 
 /**
  * Spawns the agent and waits for its `ready`. The process lives until the scope closes, which runs the 3-phase

@@ -9,10 +9,24 @@
  *
  * @internal
  */
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import type * as Scope from "effect/Scope"
+import * as Tracer from "effect/Tracer"
+
+/**
+ * Runs `effect` outside the current span: for fibers that outlive the operation that starts them.
+ *
+ * @internal
+ */
+export const withoutParentSpan = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.mapInputContext(
+    effect as Effect.Effect<A, E, Exclude<R, Tracer.ParentSpan>>,
+    (context: Context.Context<R>) =>
+      Context.omit(Tracer.ParentSpan)(context) as Context.Context<Exclude<R, Tracer.ParentSpan>>
+  ) as Effect.Effect<A, E, R>
 
 /** @internal */
 export type Forker = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<Fiber.RuntimeFiber<A, E>>
@@ -25,7 +39,9 @@ export type Forker = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<Fiber.
  */
 export const make: Effect.Effect<Forker, never, Scope.Scope> = Effect.gen(function*() {
   const set = yield* FiberSet.make<unknown, unknown>()
-  const run = yield* FiberSet.runtime(set)<never>()
+  // Without the span of the operation that made the owner (`AgentSupervisor.make`, `Supervisor.startChild`): it
+  // ended long ago, and would otherwise stay the parent of every fiber and log line for the owner's whole life.
+  const run = yield* FiberSet.runtime(set)<never>().pipe(withoutParentSpan)
   // Interruptible: the runtime may have been captured in an uninterruptible region (a Layer being built).
   return <A, E>(effect: Effect.Effect<A, E>) =>
     Effect.sync(() => run(Effect.interruptible(effect)) as Fiber.RuntimeFiber<A, E>)

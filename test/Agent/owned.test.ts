@@ -1,6 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
+import * as FiberRefs from "effect/FiberRefs"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
@@ -14,6 +21,7 @@ import * as Hub from "../../src/Agent/internal/supervisor/hub.js"
 import * as Writer from "../../src/Store/internal/writer.js"
 import * as Memory from "../../src/Store/Memory.js"
 import * as Store from "../../src/Store/Store.js"
+import * as Supervisor from "../../src/Supervisor.js"
 import { agentConfig, closeableScope, drain, takeUntil, TestLive } from "../support.js"
 
 type Event = AgentSupervisor.AgentEvent
@@ -43,6 +51,21 @@ describe("Hub.makeLazy", () => {
       const failures = (events: Array<Event>) => events.map((e) => e._tag === "CircuitOpened" ? e.failures : -1)
       assert.deepStrictEqual(failures(yield* drain(first)), [2, 3])
       assert.deepStrictEqual(failures(yield* drain(second)), [3])
+    }))
+
+  it.scoped("a subscriber that comes while onEvent runs gets the event (the hub is read when the publish runs)", () =>
+    Effect.gen(function*() {
+      const hub = Hub.makeLazy()
+      const entered = yield* Deferred.make<void>()
+      const gate = yield* Deferred.make<void>()
+      // makeOwned's composition: the owner's onEvent (a parent's, which may wait), then the hub.
+      const onEvent = Effect.zipRight(Deferred.succeed(entered, void 0), Deferred.await(gate))
+      const publisher = yield* Effect.fork(Effect.zipRight(onEvent, hub.publish(stamp)))
+      yield* Deferred.await(entered)
+      const subscription = yield* hub.subscribe
+      yield* Deferred.succeed(gate, void 0)
+      yield* Fiber.join(publisher)
+      assert.deepStrictEqual(yield* drain(subscription), [stamp])
     }))
 
   it.scoped("shutdown ends subscriptions; afterwards publishing interrupts and a new subscription is shut down", () =>
@@ -186,5 +209,37 @@ describe.sequential("internal makeOwned", () => {
         ["AgentSupervisor.stop", "traced"],
         ["AgentSupervisor.start", "traced"]
       ])
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("what an agent or a tree does after it is made runs outside the span of the call that made it", () =>
+    Effect.gen(function*() {
+      // The span each log line was written in: a restart's logs must not belong to a `make` that ended long ago.
+      const seen: Array<{ readonly span: string; readonly message: string }> = []
+      const logger = Logger.make(({ context, message }) => {
+        const span = Context.getOption(FiberRefs.getOrDefault(context, FiberRef.currentContext), Tracer.ParentSpan)
+        seen.push({
+          span: Option.match(span, { onNone: () => "(none)", onSome: (s) => s._tag === "Span" ? s.name : "external" }),
+          message: String(message)
+        })
+      })
+      const crashAndRecover = (events: Queue.Dequeue<Event>, call: Effect.Effect<unknown, unknown>) =>
+        Effect.gen(function*() {
+          yield* Effect.either(call)
+          yield* takeUntil(events, (event) => event._tag === "Exited")
+          yield* takeUntil(events, isRunning)
+        })
+      yield* Effect.gen(function*() {
+        const agent = yield* AgentSupervisorModule.make(agentConfig("echo", { name: "alone", restartBackoff: 0 }))
+        const made = seen.length
+        yield* crashAndRecover(yield* agent.subscribe, agent.handleEvent({ crash: 1 }))
+        const tree = yield* Supervisor.make({
+          children: [Supervisor.agent({ id: "t", config: agentConfig("echo", { name: "t", restartBackoff: 0 }) })]
+        })
+        const child = yield* tree.child("t")
+        yield* crashAndRecover(yield* child.subscribe, tree.call("t", { crash: 1 }))
+        const after = seen.slice(made)
+        assert.isAbove(after.length, 0, "the crashes logged nothing: the test would prove nothing")
+        assert.deepStrictEqual(after.filter((line) => line.span.endsWith(".make")), [])
+      }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)), Logger.withMinimumLogLevel(LogLevel.All))
     }).pipe(Effect.provide(TestLive)))
 })

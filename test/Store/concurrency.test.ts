@@ -1,5 +1,5 @@
 /**
- * Many agents writing at once lose no row: 200 agents, each with its own writer (as each supervisor has), write
+ * Many agents writing at once lose no row: 200 agents, each with its own writer (as standalone agents have; a tree shares one), write
  * their transitions and health checks concurrently into one store.
  *
  * What is tested is that every row arrives, not how fast: the writers' resilient store has no timeout (a busy

@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { forkIn } from "../../internal/fork.js"
+import { withoutParentSpan } from "../../internal/forker.js"
 import { isolate } from "../../internal/wait.js"
 import type * as Store from "../Store.js"
 
@@ -201,7 +202,7 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
     })
 
     // Forked before the finalizer below is added, so that the finalizer runs first: drain, then stop the fiber.
-    yield* forkIn(yield* Effect.scope)(drain)
+    yield* forkIn(yield* Effect.scope)(withoutParentSpan(drain))
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         // Isolated: the timeout works in a finalizer, and a fiber being interrupted (Ctrl-C) still flushes.

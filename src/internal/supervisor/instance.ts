@@ -4,7 +4,6 @@
  *
  * @internal
  */
-import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
@@ -12,7 +11,6 @@ import * as Exit from "effect/Exit"
 import * as PubSub from "effect/PubSub"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as Tracer from "effect/Tracer"
 import * as RestartPolicy from "../../Agent/RestartPolicy.js"
 import { ConfigError, type SupervisorIntensityError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
@@ -75,11 +73,9 @@ const makeState = (
     // Children's scopes hang below this one, made before the finalizer of `make` is added: the finalizer runs
     // first and stops the children in reverse start order (whatever restarted), then their scopes close.
     const childScopes = yield* Scope.fork(scope, ExecutionStrategy.sequential)
-    // Decisions and restarts run for the tree's whole life: they must not hang below the span of the operation
+    // Decisions and restarts run for the tree's whole life: the forker keeps them out of the span of the operation
     // that built this supervisor (`Supervisor.make`, a `restartChild`), which ended long before.
-    const fork = yield* Forker.make.pipe(
-      Effect.mapInputContext((context: Context.Context<Scope.Scope>) => Context.omit(Tracer.ParentSpan)(context))
-    )
+    const fork = yield* Forker.make
     const events = yield* PubSub.sliding<Supervisor.SupervisorEvent>(4096)
     const done = yield* Deferred.make<void, SupervisorIntensityError>()
     const intensity = yield* RestartPolicy.makeIntensity(tree.intensity)
@@ -117,7 +113,9 @@ const handle = (self: Instance): Supervisor.Supervisor => ({
   child: (id) => Views.agentChild(self, id),
   childSupervisor: (id) => Views.supervisorChild(self, id),
   startChild: (spec) =>
-    Effect.suspend(() => Operations.startChild(self, spec).pipe(traced("startChild", self.name, spec.id))),
+    Effect.suspend(() =>
+      Operations.startChild(self, spec).pipe(traced("startChild", self.name, String((spec as { id?: unknown })?.id)))
+    ),
   terminateChild: (id) => Operations.terminateChild(self, id).pipe(traced("terminateChild", self.name, id)),
   restartChild: (id) => Operations.restartChild(self, id).pipe(traced("restartChild", self.name, id)),
   deleteChild: (id) => Operations.deleteChild(self, id).pipe(traced("deleteChild", self.name, id)),

@@ -29,6 +29,8 @@ export const startChild = (
   input: Supervisor.ChildSpec
 ): Effect.Effect<void, Supervisor.StartError | SupervisorChildError> =>
   self.locked(Effect.gen(function*() {
+    const notASpec = Spec.checkShape(self.name, input, self.children.length)
+    if (notASpec !== undefined) return yield* notASpec
     yield* admit(self, input.id)
     yield* Spec.validate(self.name, [...self.children.map((c) => c.spec), input])
     const spec = yield* Spec.decodeChild(self.name, input, self.children.length)

@@ -69,7 +69,7 @@ const TreeSettings = Schema.Struct({
     says(`must be "one-for-one", "one-for-all" or "rest-for-one"`)
   ),
   intensity: Schema.Struct({
-    maxRestarts: Schema.Number.pipe(
+    maxRestarts: Schema.Number.annotations(says("must be an integer of 0 or more")).pipe(
       Schema.filter((n) => Number.isInteger(n) && n >= 0, { message: () => "must be an integer of 0 or more" })
     ),
     window: Edge.DurationInput
@@ -91,6 +91,19 @@ const ChildSettings = Schema.Struct({
 })
 
 /**
+ * The error of a child spec that is not an object with a string `id` (`null`, a number, a spec built by hand
+ * wrongly), or `undefined` when it has that shape. Checked before anything reads the spec's fields.
+ */
+export const checkShape = (name: string, spec: unknown, index: number): ConfigError | undefined =>
+  typeof spec === "object" && spec !== null && typeof (spec as { id?: unknown }).id === "string"
+    ? undefined
+    : new ConfigError({
+      field: `${name}.children.${index}`,
+      rule: "must be a child spec with a string id, made with Supervisor.agent or Supervisor.supervisor",
+      value: spec === undefined ? "undefined" : JSON.stringify(spec) ?? String(spec)
+    })
+
+/**
  * The rules over a supervisor's children as a whole: ids are unique, and a significant child is not permanent.
  * Read from the specs as written, so it checks raw and decoded specs alike.
  */
@@ -100,7 +113,9 @@ export const validate = (
 ): Effect.Effect<void, ConfigError> =>
   Effect.suspend(() => {
     const seen = new Set<string>()
-    for (const spec of children) {
+    for (const [index, spec] of children.entries()) {
+      const notASpec = checkShape(name, spec, index)
+      if (notASpec !== undefined) return Effect.fail(notASpec)
       if (seen.has(spec.id)) {
         return Effect.fail(
           new ConfigError({ field: `${name}.children`, rule: "child ids must be unique", value: spec.id })

@@ -6,7 +6,6 @@
  */
 import * as Clock from "effect/Clock"
 import type * as Deferred from "effect/Deferred"
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as PubSub from "effect/PubSub"
@@ -16,15 +15,12 @@ import type * as Owned from "../../Agent/internal/owned.js"
 import type * as RestartPolicy from "../../Agent/RestartPolicy.js"
 import { SupervisorChildError, type SupervisorIntensityError } from "../../Errors.js"
 import type * as Writer from "../../Store/internal/writer.js"
-import type * as Store from "../../Store/Store.js"
 import type * as Supervisor from "../../Supervisor.js"
 import type * as Forker from "../forker.js"
 import type * as Spec from "./spec.js"
 
 /** What every supervisor of one tree shares. */
 export interface Shared {
-  readonly store: Store.Store["Type"]
-  readonly flushTimeout: Duration.Duration
   /** The tree's one store writer: every agent and nested supervisor in the tree writes through it. */
   readonly writer: Writer.Writer
 }

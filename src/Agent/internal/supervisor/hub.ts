@@ -44,12 +44,16 @@ export const makeLazy = (): OwnHub => {
       })
   )
   return {
+    // Decided when the publish runs, not when it is built: `onEvent` runs in between and may take a while, and a
+    // subscriber that came meanwhile gets the event.
     publish: (event) =>
-      pubsub !== undefined
-        ? Effect.asVoid(PubSub.publish(pubsub, event))
-        : closed
-        ? Effect.interrupt
-        : Effect.void,
+      Effect.suspend(() =>
+        pubsub !== undefined
+          ? Effect.asVoid(PubSub.publish(pubsub, event))
+          : closed
+          ? Effect.interrupt
+          : Effect.void
+      ),
     subscribe: Effect.flatMap(get, PubSub.subscribe),
     shutdown: Effect.suspend(() => {
       closed = true
