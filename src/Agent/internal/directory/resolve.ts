@@ -9,9 +9,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import * as Schema from "effect/Schema"
 import { homedir } from "node:os"
 import { delimiter } from "node:path"
 import {
@@ -20,6 +18,7 @@ import {
   AgentStartupError,
   ConfigError
 } from "../../../Errors.js"
+import * as Edge from "../../../internal/schema.js"
 import * as Config from "../../Config.js"
 import { checkCallback } from "./check.js"
 import { detect } from "./detect.js"
@@ -82,8 +81,6 @@ const defaultCacheDir = (path: Path.Path) => {
   return path.join(base, "effect-agent-supervisor")
 }
 
-const decodeDuration = Schema.decodeUnknownEither(Config.DurationInput)
-
 /** What both languages need once the options are valid and the agent detected. */
 interface Resolving {
   readonly agentName: string
@@ -123,17 +120,7 @@ export const resolve: (
         : error
     )
   )
-  const timeout = yield* Either.match(decodeDuration(installTimeout ?? DEFAULT_INSTALL_TIMEOUT), {
-    onLeft: () =>
-      Effect.fail(
-        new ConfigError({
-          field: "installTimeout",
-          rule: `must be a duration like "5 minutes" or a number of milliseconds`,
-          value: String(installTimeout)
-        })
-      ),
-    onRight: Effect.succeed
-  })
+  const timeout = yield* Edge.decodeDuration("installTimeout", installTimeout ?? DEFAULT_INSTALL_TIMEOUT)
   const path = yield* Path.Path
   const dir = path.resolve(agentDir)
   const detected = yield* detect(dir)
