@@ -24,6 +24,7 @@ import { fileURLToPath } from "node:url"
 import * as AgentSupervisor from "../src/Agent/AgentSupervisor.js"
 import * as AgentProcess from "../src/Agent/Process.js"
 import * as Store from "../src/Store/Store.js"
+import { heartbeat } from "./heartbeat.js"
 import { lifecycle } from "./lifecycle.js"
 import { tree } from "./tree.js"
 
@@ -394,6 +395,7 @@ const main = Effect.gen(function*() {
   const stores = yield* storeBench
   const lifecycleReport = yield* lifecycle
   const treeReport = yield* tree
+  const heartbeatReport = yield* heartbeat
   const report = {
     machine: { node: process.version, cpus: os.cpus().length },
     settings: { sequential: SEQUENTIAL, pipelined: PIPELINED, in_flight: IN_FLIGHT, payload },
@@ -412,7 +414,8 @@ const main = Effect.gen(function*() {
     targets: { p50_latency_vs_baseline: "<= 1.5", throughput_vs_baseline: ">= 0.5" },
     stores,
     lifecycle: lifecycleReport,
-    tree: treeReport
+    tree: treeReport,
+    heartbeat: heartbeatReport
   }
   console.log(JSON.stringify(report, null, 2))
 })

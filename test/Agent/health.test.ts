@@ -1,0 +1,154 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as TestClock from "effect/TestClock"
+import * as Config from "../../src/Agent/Config.js"
+import * as Health from "../../src/Agent/Health.js"
+import * as AgentProcess from "../../src/Agent/Process.js"
+import { AgentCrashError, AgentTimeoutError, type RequestError } from "../../src/Errors.js"
+import { agentConfig, eventuallyEffect, sleepLive, TestLive } from "../support.js"
+
+type Outcome = "pong" | "timeout" | "crash"
+
+/**
+ * An agent that answers pings from a script (the last outcome repeats) and nothing else: the heartbeat reads only
+ * its name, pid, config and `ping`. Its pid is fixed, so its phase is the same in every run.
+ */
+const scripted = (
+  name: string,
+  overrides: Parameters<typeof agentConfig>[1],
+  outcomes: ReadonlyArray<Outcome> = ["pong"]
+) =>
+  Effect.map(Config.make(agentConfig("echo", { name, ...overrides })), (config) => {
+    let calls = 0
+    const ping = (): Effect.Effect<AgentProcess.PingResult, RequestError> => {
+      const outcome = outcomes[Math.min(calls++, outcomes.length - 1)]
+      return outcome === "pong"
+        ? Effect.succeed({ latencyMillis: 1, report: Option.none() })
+        : outcome === "timeout"
+        ? Effect.fail(new AgentTimeoutError({ agent: name, requestId: "p", operation: "ping", timeoutMillis: 1 }))
+        : Effect.fail(new AgentCrashError({ agent: name }))
+    }
+    return { name, pid: 4242, config, ping } as unknown as AgentProcess.AgentProcess
+  })
+
+/** Callbacks that record what the heartbeat reported, with the Clock time of each sample. */
+const recorder = () => {
+  const log: Array<string> = []
+  const samples: Array<Health.HealthSample> = []
+  const callbacks: Health.Callbacks = {
+    onSample: (sample) =>
+      Effect.sync(() => {
+        samples.push(sample)
+        log.push("sample")
+      }),
+    onMissed: (missed, error) => Effect.sync(() => log.push(`missed ${missed} ${error._tag}`)),
+    onUnhealthy: (missed) => Effect.sync(() => log.push(`unhealthy ${missed}`))
+  }
+  return { log, samples, callbacks }
+}
+
+describe("Health.heartbeat", () => {
+  it.scoped("agents started together spread their first pings over the interval, then beat one interval apart", () =>
+    Effect.gen(function*() {
+      const interval = 1000
+      const agents = 100
+      const beats: Array<Array<number>> = []
+      for (let i = 0; i < agents; i++) {
+        const agent = yield* scripted(`agent-${i}`, { heartbeatInterval: interval })
+        const { callbacks, samples } = recorder()
+        beats.push([])
+        yield* Effect.forkScoped(Health.heartbeat(agent, {
+          ...callbacks,
+          onSample: (sample) => Effect.andThen(callbacks.onSample(sample), () => beats[i].push(sample.timestamp))
+        }))
+        assert.strictEqual(samples.length, 0)
+      }
+      yield* TestClock.adjust(2 * interval)
+      const slots = Array.from({ length: 10 }, () => 0)
+      for (const [first, second, ...more] of beats) {
+        assert.deepStrictEqual(more, [])
+        // never later than one interval after the start, as before the phase
+        assert.isTrue(first > 0 && first <= interval, `first beat at ${first}`)
+        assert.closeTo(second - first, interval, 1e-6)
+        slots[Math.min(9, Math.floor(first / (interval / 10)))]++
+      }
+      // 10 a slot if the phases were even; all at once (the old behaviour) would put 100 in the last one
+      assert.isTrue(slots.every((n) => n >= 4 && n <= 20), `first beats per tenth of the interval: ${slots}`)
+    }))
+
+  it.scoped("missed pings count in a row, a pong resets the count, unhealthyAfter in a row ends the heartbeat", () =>
+    Effect.gen(function*() {
+      const agent = yield* scripted("missing", { heartbeatInterval: "10 seconds", unhealthyAfter: 2 }, [
+        "pong",
+        "timeout",
+        "pong",
+        "timeout",
+        "timeout",
+        "pong"
+      ])
+      const { callbacks, log } = recorder()
+      const fiber = yield* Effect.forkScoped(Health.heartbeat(agent, callbacks))
+      yield* TestClock.adjust("60 seconds")
+      assert.isTrue(Option.isSome(yield* Fiber.poll(fiber)))
+      assert.deepStrictEqual(log, [
+        "sample",
+        "missed 1 AgentTimeoutError",
+        "sample",
+        "missed 1 AgentTimeoutError",
+        "missed 2 AgentTimeoutError",
+        "unhealthy 2"
+      ])
+    }))
+
+  it.scoped("an exit ends the heartbeat without a missed beat: the exit watcher handles it", () =>
+    Effect.gen(function*() {
+      const agent = yield* scripted("crashed", { heartbeatInterval: "10 seconds" }, ["pong", "crash"])
+      const { callbacks, log } = recorder()
+      const fiber = yield* Effect.forkScoped(Health.heartbeat(agent, callbacks))
+      yield* TestClock.adjust("60 seconds")
+      assert.isTrue(Option.isSome(yield* Fiber.poll(fiber)))
+      assert.deepStrictEqual(log, ["sample"])
+    }))
+})
+
+describe.sequential("Health with a real agent", () => {
+  it.scopedLive("check: processes and RSS from /proc; CPU% none on the first check, some on the second", () =>
+    Effect.gen(function*() {
+      const agent = yield* AgentProcess.make(agentConfig("echo"))
+      const [first, tree] = yield* Health.check(agent, undefined)
+      assert.strictEqual(first.pid, agent.pid)
+      assert.isAtLeast(first.processes, 1)
+      assert.isTrue(Option.isSome(first.memoryMb) && first.memoryMb.value > 0, String(first.memoryMb))
+      assert.isTrue(Option.isNone(first.cpuPercent))
+      assert.isTrue(Option.isSome(first.report))
+      assert.isAtLeast(first.latencyMillis, 0)
+      assert.isDefined(tree)
+      yield* agent.request({ echo: "some work" })
+      yield* sleepLive("600 millis") // older than the shared scan may be: the second check reads a new one
+      const [second, next] = yield* Health.check(agent, tree)
+      assert.isAbove(next!.takenAt, tree!.takenAt)
+      assert.isTrue(Option.isSome(second.cpuPercent) && second.cpuPercent.value >= 0, String(second.cpuPercent))
+      assert.isAtLeast(second.processes, 1)
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scoped("heartbeat on the TestClock: a real agent's first sample within one interval, CPU% from the second", () =>
+    Effect.gen(function*() {
+      // the ping's timeout is on the TestClock too: it must not pass while the adjust outruns the real reply
+      const agent = yield* AgentProcess.make(
+        agentConfig("echo", { heartbeatInterval: "10 seconds", pingTimeout: "1 hour" })
+      )
+      const { callbacks, samples } = recorder()
+      yield* Effect.forkScoped(Health.heartbeat(agent, callbacks))
+      yield* TestClock.adjust("10 seconds")
+      yield* eventuallyEffect("a first sample", Effect.sync(() => samples.length === 1))
+      yield* TestClock.adjust("10 seconds")
+      yield* eventuallyEffect("a second sample", Effect.sync(() => samples.length === 2))
+      const [first, second] = samples
+      assert.isAtLeast(first.processes, 1)
+      assert.isTrue(Option.isSome(first.memoryMb) && first.memoryMb.value > 0)
+      assert.isTrue(Option.isNone(first.cpuPercent))
+      assert.isTrue(Option.isSome(second.cpuPercent))
+    }).pipe(Effect.provide(TestLive)))
+})
