@@ -1,5 +1,5 @@
-import js from "@eslint/js"
 import effect from "@effect/eslint-plugin"
+import js from "@eslint/js"
 import tseslint from "typescript-eslint"
 
 const layers = (rules) =>
@@ -54,14 +54,32 @@ export default tseslint.config(
         }
       }]
     }
-    },
+  },
   // Imports go one way: internal helpers and errors <- Store <- Agent <- Supervisor <- the index. A lower layer
   // never imports a higher one (the cycle check is `npm run cycles`).
   ...layers([
-    { files: ["src/internal/*.ts", "src/internal/errors/**", "src/Errors.ts", "src/Protocol.ts", "src/Protocol/**"],
-      forbid: ["**/Store/**", "**/Agent/**", "**/Agent.js", "**/Supervisor.js", "**/internal/supervisor/**"] },
-    { files: ["src/Store/**"], forbid: ["**/Agent/**", "**/Agent.js", "**/Supervisor.js", "**/internal/supervisor/**"] },
-    { files: ["src/Agent/**"], forbid: ["**/Supervisor.js", "**/internal/supervisor/**", "**/Agent.js", "**/index.js"] },
-    { files: ["src/Adapter/**"], forbid: ["**/Store/**", "**/Agent/**", "**/Agent.js", "**/Supervisor.js", "**/internal/**", "!./internal/**"] }
+    {
+      files: [
+        "src/internal/*.ts",
+        "src/internal/errors/**",
+        "src/Errors.ts",
+        "src/Protocol.ts",
+        "src/Protocol/**",
+        "src/Adapters.ts"
+      ],
+      forbid: ["**/Store/**", "**/Agent/**", "**/Agent.js", "**/Supervisor.js", "**/internal/supervisor/**"]
+    },
+    {
+      files: ["src/Store/**"],
+      forbid: ["**/Agent/**", "**/Agent.js", "**/Supervisor.js", "**/internal/supervisor/**"]
+    },
+    {
+      files: ["src/Agent/**"],
+      forbid: ["**/Supervisor.js", "**/internal/supervisor/**", "**/Agent.js", "**/index.js"]
+    },
+    {
+      files: ["src/Adapter/**"],
+      forbid: ["**/Store/**", "**/Agent/**", "**/Agent.js", "**/Supervisor.js", "**/internal/**", "!./internal/**"]
+    }
   ])
 )

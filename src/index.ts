@@ -34,3 +34,8 @@ export * as Store from "./Store/Store.js"
  * @since 0.1.0
  */
 export * as Supervisor from "./Supervisor.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Adapters from "./Adapters.js"
