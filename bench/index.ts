@@ -421,7 +421,12 @@ const main = Effect.gen(function*() {
 })
 
 Effect.runPromise(
-  main.pipe(Effect.scoped, Effect.provide(NodeContext.layer), Logger.withMinimumLogLevel(LogLevel.Error))
+  main.pipe(
+    Effect.scoped,
+    // The in-memory store unless a measurement provides its own (the restart cycles, per store).
+    Effect.provide(Layer.merge(NodeContext.layer, Store.layerMemory)),
+    Logger.withMinimumLogLevel(LogLevel.Error)
+  )
 ).catch(
   (error) => {
     console.error(error)

@@ -5,6 +5,7 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
@@ -12,6 +13,7 @@ import * as Queue from "effect/Queue"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as AgentSupervisor from "../src/Agent/AgentSupervisor.js"
+import * as Store from "../src/Store/Store.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const ROUNDS = Number(process.env.BENCH_LIFECYCLE_ROUNDS ?? 10)
@@ -81,7 +83,12 @@ export const lifecycle = Effect.gen(function*() {
 })
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  Effect.runPromise(lifecycle.pipe(Effect.provide(NodeContext.layer), Logger.withMinimumLogLevel(LogLevel.Error))).then(
+  Effect.runPromise(
+    lifecycle.pipe(
+      Effect.provide(Layer.merge(NodeContext.layer, Store.layerMemory)),
+      Logger.withMinimumLogLevel(LogLevel.Error)
+    )
+  ).then(
     (report) => console.log(JSON.stringify({ lifecycle: report }, null, 2)),
     (error) => {
       console.error(error)

@@ -18,6 +18,7 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
@@ -29,6 +30,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
+import * as Store from "../src/Store/Store.js"
 import * as Supervisor from "../src/Supervisor.js"
 
 // Counted from the first line: an exception anywhere in the run must be seen, not crash the run.
@@ -418,7 +420,7 @@ const countingLogger = Logger.make(({ logLevel }) => {
 
 Effect.runPromiseExit(
   soak.pipe(
-    Effect.provide(NodeContext.layer),
+    Effect.provide(Layer.merge(NodeContext.layer, Store.layerMemory)),
     Effect.provide(Logger.replace(Logger.defaultLogger, countingLogger))
   )
 ).then((exit) => {

@@ -6,6 +6,7 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
@@ -13,6 +14,7 @@ import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import * as Store from "../src/Store/Store.js"
 import * as Supervisor from "../src/Supervisor.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
@@ -90,7 +92,12 @@ export const tree = Effect.gen(function*() {
 })
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  Effect.runPromise(tree.pipe(Effect.provide(NodeContext.layer), Logger.withMinimumLogLevel(LogLevel.Error))).then(
+  Effect.runPromise(
+    tree.pipe(
+      Effect.provide(Layer.merge(NodeContext.layer, Store.layerMemory)),
+      Logger.withMinimumLogLevel(LogLevel.Error)
+    )
+  ).then(
     (report) => console.log(JSON.stringify({ tree: report }, null, 2)),
     (error) => {
       console.error(error)

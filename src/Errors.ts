@@ -6,8 +6,10 @@
  */
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
+import * as config from "./internal/errors/config.js"
 import * as request from "./internal/errors/request.js"
 import * as start from "./internal/errors/start.js"
+import * as store from "./internal/errors/store.js"
 import * as supervision from "./internal/errors/supervision.js"
 
 /**
@@ -376,34 +378,34 @@ export class SupervisorChildError
 }
 
 /**
- * A configuration value is invalid.
+ * A configuration is invalid. `problems` lists every problem of one decode, each with the path of its field
+ * (`children[1].config.requestTimeout`); `field`, `rule` and `value` are the first (`problems` defaults to it).
  *
  * @since 0.1.0
  * @category errors
  */
 export class ConfigError extends Schema.TaggedError<ConfigError>("effect-agent-supervisor/ConfigError")(
   "ConfigError",
-  {
-    field: Schema.String,
-    rule: Schema.String,
-    value: Schema.optional(Schema.String)
-  }
+  { ...config.problemFields, problems: Schema.Array(Schema.Struct(config.problemFields)) }
 ) {
+  constructor(props: config.ConfigErrorProps, options?: Schema.MakeOptions) {
+    super(config.withProblems(props), options)
+  }
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get message(): string {
-    return `Invalid configuration at "${this.field}": ${this.rule}` +
-      (this.value !== undefined ? ` (got ${this.value})` : "")
+    return config.configMessage(this.problems)
   }
   /** @since 0.1.0 */
   get remediation(): string {
-    return `Fix "${this.field}" in the configuration: ${this.rule}.`
+    return config.configRemediation(this.problems)
   }
 }
 
 /**
- * A store operation failed or timed out. The supervisor logs and counts these; it never fails because of them.
+ * A store operation failed or timed out (an outage: logged and counted, it never fails the supervisor), or a store
+ * layer could not be built: its `driver` did not load, or its `path` (`code`: errno or SQLite code) is unusable.
  *
  * @since 0.1.0
  * @category errors
@@ -412,8 +414,11 @@ export class StoreError extends Schema.TaggedError<StoreError>("effect-agent-sup
   "StoreError",
   {
     operation: Schema.String,
-    reason: Schema.Literal("timeout", "failure"),
-    detail: Schema.String
+    reason: Schema.Literal("timeout", "failure", "driver_unavailable", "path_unusable"),
+    detail: Schema.String,
+    driver: Schema.optional(Schema.String),
+    path: Schema.optional(Schema.String),
+    code: Schema.optional(Schema.String)
   }
 ) {
   /** @since 0.1.0 */
@@ -424,7 +429,7 @@ export class StoreError extends Schema.TaggedError<StoreError>("effect-agent-sup
   }
   /** @since 0.1.0 */
   get remediation(): string {
-    return "Check the store's database is reachable and not overloaded; supervision goes on without it meanwhile."
+    return store.storeRemediation(this)
   }
 }
 

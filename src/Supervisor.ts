@@ -20,6 +20,7 @@ import type * as Stream from "effect/Stream"
 import type * as AgentSupervisor from "./Agent/AgentSupervisor.js"
 import type { HandleOptions } from "./Agent/AgentSupervisor.js"
 import type * as Config from "./Agent/Config.js"
+import * as Owned from "./Agent/internal/owned.js"
 import type * as RestartPolicy from "./Agent/RestartPolicy.js"
 import type {
   AgentStartupError,
@@ -28,11 +29,10 @@ import type {
   SupervisorChildError,
   SupervisorIntensityError
 } from "./Errors.js"
-import * as Edge from "./internal/schema.js"
 import * as Instance from "./internal/supervisor/instance.js"
+import * as Root from "./internal/supervisor/root.js"
 import * as Spec from "./internal/supervisor/spec.js"
 import * as Writer from "./Store/internal/writer.js"
-import * as Memory from "./Store/Memory.js"
 import * as Store from "./Store/Store.js"
 
 /**
@@ -72,7 +72,7 @@ export interface Intensity {
 }
 
 /**
- * An agent child.
+ * An agent child, as written: what is left out takes its default when the tree is decoded (see {@link agent}).
  *
  * @since 0.1.0
  * @category specs
@@ -81,13 +81,14 @@ export interface AgentSpec {
   readonly _tag: "Agent"
   readonly id: string
   readonly config: Config.AgentConfig | Config.AgentConfigInput
-  readonly restart: Config.RestartType
-  readonly shutdown: Shutdown | undefined
-  readonly significant: boolean
+  readonly restart?: Config.RestartType | undefined
+  readonly shutdown?: Shutdown | undefined
+  readonly significant?: boolean | undefined
 }
 
 /**
- * A nested supervisor child.
+ * A nested supervisor child, as written: what is left out takes its default when the tree is decoded (see
+ * {@link supervisor}).
  *
  * @since 0.1.0
  * @category specs
@@ -95,12 +96,12 @@ export interface AgentSpec {
 export interface SupervisorSpec {
   readonly _tag: "Supervisor"
   readonly id: string
-  readonly strategy: Strategy
-  readonly intensity: Intensity
-  readonly children: ReadonlyArray<ChildSpec>
-  readonly restart: Config.RestartType
-  readonly significant: boolean
-  readonly autoShutdown: AutoShutdown
+  readonly strategy?: Strategy | undefined
+  readonly intensity?: Intensity | undefined
+  readonly children?: ReadonlyArray<ChildSpec> | undefined
+  readonly restart?: Config.RestartType | undefined
+  readonly significant?: boolean | undefined
+  readonly autoShutdown?: AutoShutdown | undefined
 }
 
 /**
@@ -109,14 +110,27 @@ export interface SupervisorSpec {
  */
 export type ChildSpec = AgentSpec | SupervisorSpec
 
-/** OTP's default intensity: one restart in five seconds. */
-const DEFAULT_INTENSITY: Intensity = { maxRestarts: 1, window: "5 seconds" }
-
 /**
- * An agent child spec (OTP defaults: permanent, the agent's own shutdown timeouts, not significant).
+ * An agent child spec. Nothing is defaulted here: the tree's decoding (`make`, `startChild`) applies each default
+ * once, and each setting has one source.
+ *
+ * - `restart`: this one when given, else the configuration's `restart`, whose default is `"permanent"` (OTP's).
+ *   Given in both with different values, it is a `ConfigError` naming both.
+ * - `shutdown`: the graceful phase of the agent's stop (`gracefulTimeout`); `"brutal-kill"` sets `gracefulTimeout`
+ *   and `sigtermTimeout` to 0, `"infinity"` waits for the graceful exit as long as it takes. Left out, the
+ *   configuration's timeouts apply; given with a configuration that sets a timeout it changes to another value, it
+ *   is a `ConfigError` naming both. (A decoded `AgentConfig` cannot tell a default from a value given: there, a
+ *   value other than the default counts as given.)
+ * - `significant`: `false` by default; a significant child must be transient or temporary, under a supervisor
+ *   whose `autoShutdown` is not `"never"` (OTP's rules), or the tree is a `ConfigError`.
  *
  * @since 0.1.0
  * @category specs
+ * @example
+ * ```ts
+ * // transient, from its configuration: the spec need not repeat it
+ * Supervisor.agent({ id: "job", config: { name: "job", command: "python3", args: ["job.py"], restart: "transient" } })
+ * ```
  */
 export const agent = (options: {
   readonly id: string
@@ -128,13 +142,14 @@ export const agent = (options: {
   _tag: "Agent",
   id: options.id,
   config: options.config,
-  restart: options.restart ?? "permanent",
+  restart: options.restart,
   shutdown: options.shutdown,
-  significant: options.significant ?? false
+  significant: options.significant
 })
 
 /**
- * A nested supervisor child spec (OTP defaults: one-for-one, 1 restart in 5 s, permanent, never auto-shutdown).
+ * A nested supervisor child spec. Its defaults, applied when the tree is decoded, are OTP's: `"one-for-one"`,
+ * 1 restart in 5 seconds, `"permanent"`, not significant, `autoShutdown` `"never"`.
  *
  * @since 0.1.0
  * @category specs
@@ -150,12 +165,12 @@ export const supervisor = (options: {
 }): SupervisorSpec => ({
   _tag: "Supervisor",
   id: options.id,
-  strategy: options.strategy ?? "one-for-one",
-  intensity: options.intensity ?? DEFAULT_INTENSITY,
-  children: options.children ?? [],
-  restart: options.restart ?? "permanent",
-  significant: options.significant ?? false,
-  autoShutdown: options.autoShutdown ?? "never"
+  strategy: options.strategy,
+  intensity: options.intensity,
+  children: options.children,
+  restart: options.restart,
+  significant: options.significant,
+  autoShutdown: options.autoShutdown
 })
 
 /**
@@ -165,10 +180,18 @@ export const supervisor = (options: {
  * @category models
  */
 export interface Options {
+  /** The root's name, the first part of every path in the tree (`"root/workers"`). `"root"` by default. */
   readonly name?: string | undefined
+  /** `"one-for-one"` by default (OTP's). */
   readonly strategy?: Strategy | undefined
+  /**
+   * 1 restart in 5 seconds by default (OTP's). With the agents' default backoff and breaker, a child that never
+   * starts exceeds it before its circuit opens; `make` warns of a child that would be parked instead (README
+   * "Configuration").
+   */
   readonly intensity?: Intensity | undefined
   readonly children?: ReadonlyArray<ChildSpec> | undefined
+  /** `"never"` by default; significant children need another value. */
   readonly autoShutdown?: AutoShutdown | undefined
   /**
    * Called with every event of the tree, in causal order, from the first child's first start on (before `make`
@@ -202,8 +225,9 @@ export interface ChildInfo {
   /**
    * The supervisor's view of the child, the one `restartChild` and `deleteChild` answer with: `"running"` (a
    * restart under way included), `"restarting"` (waiting for its restart), or `"stopped"` (terminated, finished,
-   * or parked: `restartChild` starts it). Once the supervisor itself has stopped (escalated, shut down), every
-   * child is `"stopped"` and `restartChild` answers `supervisor_stopped` for all of them.
+   * or parked: `restartChild` starts it). Once the supervisor itself has stopped, every child is `"stopped"` and
+   * `restartChild` answers `supervisor_stopped` for all of them after a shutdown, or the supervisor's
+   * `SupervisorIntensityError` after an escalation.
    */
   readonly status: "running" | "restarting" | "stopped"
   /**
@@ -295,24 +319,33 @@ export type SupervisorEvent =
  */
 export interface Supervisor {
   readonly name: string
-  /** Routes a request to an agent child. */
+  /**
+   * Routes a request to an agent child. Once the supervisor has escalated, this and every operation below fail
+   * with its `SupervisorIntensityError` (the tree is down, not one child).
+   */
   readonly call: (
     childId: string,
     payload: unknown,
     options?: HandleOptions
-  ) => Effect.Effect<unknown, RequestError | SupervisorChildError>
+  ) => Effect.Effect<unknown, RequestError | SupervisorChildError | SupervisorIntensityError>
   /** The agent child with this id, for its full interface (state, metadata, health, events). */
-  readonly child: (childId: string) => Effect.Effect<AgentSupervisor.AgentSupervisor, SupervisorChildError>
+  readonly child: (
+    childId: string
+  ) => Effect.Effect<AgentSupervisor.AgentSupervisor, SupervisorChildError | SupervisorIntensityError>
   /** The running nested supervisor with this id. */
-  readonly childSupervisor: (childId: string) => Effect.Effect<Supervisor, SupervisorChildError>
+  readonly childSupervisor: (
+    childId: string
+  ) => Effect.Effect<Supervisor, SupervisorChildError | SupervisorIntensityError>
   /**
-   * Adds a child and starts it. Its spec is decoded first, once the id is known to be free: a bad value is a
-   * `ConfigError` and nothing is added. This and the three below are traced (`Supervisor.startChild`, ...).
+   * Adds a child and starts it. Its spec is decoded first, once the id is known to be free: bad values are a
+   * `ConfigError` (paths from the position the child would take, `children[3]`) and nothing is added; a child that
+   * would be parked rather than escalate is warned of, as in `make`. This and the three below are traced
+   * (`Supervisor.startChild`, ...).
    */
   readonly startChild: (spec: ChildSpec) => Effect.Effect<void, StartError | SupervisorChildError>
-  readonly terminateChild: (id: string) => Effect.Effect<void, SupervisorChildError>
+  readonly terminateChild: (id: string) => Effect.Effect<void, SupervisorChildError | SupervisorIntensityError>
   readonly restartChild: (id: string) => Effect.Effect<void, StartError | SupervisorChildError>
-  readonly deleteChild: (id: string) => Effect.Effect<void, SupervisorChildError>
+  readonly deleteChild: (id: string) => Effect.Effect<void, SupervisorChildError | SupervisorIntensityError>
   /** Children, newest first. */
   readonly whichChildren: Effect.Effect<ReadonlyArray<ChildInfo>>
   readonly countChildren: Effect.Effect<ChildCounts>
@@ -335,7 +368,8 @@ export interface Supervisor {
 export type StartError = AgentStartupError | ConfigError | SupervisorIntensityError
 
 /**
- * The root supervisor as a service, for `layer`.
+ * The root supervisor as a service, for `layer`. After an escalation of the root, every operation of it fails
+ * with the `SupervisorIntensityError`.
  *
  * @since 0.1.0
  * @category tags
@@ -344,44 +378,75 @@ export class RootSupervisor extends Context.Tag("effect-agent-supervisor/Supervi
 
 /**
  * Starts a supervision tree: children start in order; if one fails, those started stop in reverse order and the
- * start fails. Closing the scope stops every child in reverse start order, each subtree whole. Uses the `Store`
- * in the context, or an in-memory one.
+ * start fails. Closing the scope stops every child in reverse start order, each subtree whole. Every agent and
+ * nested supervisor of the tree writes to the `Store` it is given, which its type requires: choose the in-memory
+ * one by providing `Store.layerMemory` (a store merged beside the tree, not provided to it, is a type error).
  *
- * The whole tree is decoded first: a bad value anywhere in it (a duration, an intensity, an agent's
- * configuration, a significant permanent child) is a `ConfigError` naming its field, before anything starts.
+ * The whole tree is decoded first, every default applied there: bad values anywhere in it (a duration, an
+ * intensity, an agent's configuration, a significant permanent child) are one `ConfigError` listing every problem
+ * with its path (`children[1].config.requestTimeout`), before anything starts. A child that never starts but would
+ * be parked rather than make its supervisor escalate is logged as a warning, once (README "Configuration").
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make: (options: Options) => Effect.Effect<Supervisor, StartError, Scope.Scope> = Effect.fn(
+export const make: (options: Options) => Effect.Effect<Supervisor, StartError, Scope.Scope | Store.Store> = Effect.fn(
   "Supervisor.make"
 )(function*(options: Options) {
-  const flushTimeout = options.storeFlushTimeout === undefined
-    ? Writer.DEFAULT_FLUSH_TIMEOUT
-    : yield* Edge.decodeDuration("storeFlushTimeout", options.storeFlushTimeout)
-  const tree = yield* Spec.decodeTree(options.name ?? "root", {
-    strategy: options.strategy ?? "one-for-one",
-    intensity: options.intensity ?? DEFAULT_INTENSITY,
-    children: options.children ?? [],
-    autoShutdown: options.autoShutdown ?? "never"
-  })
+  // Every option decoded (and defaulted) at once, the whole tree with it: one ConfigError lists every problem.
+  const { storeFlushTimeout, tree } = yield* Spec.decodeRoot(options)
+  const flushTimeout = storeFlushTimeout ?? Writer.DEFAULT_FLUSH_TIMEOUT
   // One store writer for the whole tree, shared by every agent and nested supervisor in it.
-  const store = yield* Effect.serviceOption(Store.Store).pipe(
-    Effect.flatMap(Option.match({ onNone: () => Memory.make(), onSome: Effect.succeed }))
-  )
+  const store = yield* Owned.storeFromContext
   // Made before the root's finalizer, so it flushes after every child of the tree has stopped.
   const writer = yield* Writer.make(Store.resilient(store), { flushTimeout })
   return yield* Instance.make(tree, options.onEvent, { writer })
 })
 
 /**
- * `make` as a Layer providing {@link RootSupervisor}, for composition in apps.
+ * Options of {@link layer}: the root supervisor's, and what its escalation does to the application.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LayerOptions extends Options {
+  /**
+   * What an escalation of the root (more restarts than its intensity allows) does to the program the layer is
+   * provided to (`Effect.provide(program, layer)`, `Layer.launch(layer)`, a `Layer.merge` with others included):
+   *
+   * - `"fail"` (the default): once the tree has stopped, the program ends with the `SupervisorIntensityError`
+   *   (as a defect, logged at Error level), so that `NodeRuntime.runMain` exits with code 1 and an outer manager
+   *   (systemd, Kubernetes) restarts the service.
+   * - `"keep"`: the program goes on with the tree down; every operation of the tree fails with the
+   *   `SupervisorIntensityError` (`await` on {@link RootSupervisor} tells when).
+   *
+   * Under a `ManagedRuntime` no program waits on the layer: the tree stays down as with `"keep"`, and `dispose`
+   * fails with the error.
+   */
+  readonly onEscalation?: "fail" | "keep" | undefined
+}
+
+/**
+ * `make` as a Layer providing {@link RootSupervisor}, for composition in apps. A Layer cannot fail once built,
+ * so an escalation of the root ends the program it is provided to instead (see `onEscalation`): an application
+ * whose tree failed does not stay up with every call failing.
  *
  * @since 0.1.0
  * @category layers
+ * @example
+ * ```ts
+ * const App = Layer.mergeAll(Supervisor.layer({ children }), HttpLive).pipe(Layer.provide(Store.layerMemory))
+ * Layer.launch(App).pipe(Effect.provide(NodeContext.layer), NodeRuntime.runMain) // exits 1 on escalation
+ * ```
  */
-export const layer = (options: Options): Layer.Layer<RootSupervisor, StartError> =>
-  Layer.scoped(RootSupervisor, make(options))
+export const layer = (options: LayerOptions): Layer.Layer<RootSupervisor, StartError, Store.Store> =>
+  Layer.scoped(
+    RootSupervisor,
+    Effect.suspend(() => {
+      const { onEscalation, ...root } = options
+      return Effect.flatMap(Root.decodeOnEscalation(onEscalation), (decided) => Root.make(make(root), decided))
+    })
+  )
 
 /**
  * Starts a tree and waits for it: fails with `SupervisorIntensityError` when the root escalates; succeeds when
@@ -390,5 +455,5 @@ export const layer = (options: Options): Layer.Layer<RootSupervisor, StartError>
  * @since 0.1.0
  * @category constructors
  */
-export const run = (options: Options): Effect.Effect<void, StartError> =>
+export const run = (options: Options): Effect.Effect<void, StartError, Store.Store> =>
   Effect.scoped(Effect.flatMap(make(options), (sup) => sup.await))

@@ -22,6 +22,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import type * as Config from "../src/Agent/Config.js"
+import * as Store from "../src/Store/Store.js"
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 export const fixture = (...parts: Array<string>) => path.join(root, "test", "fixtures", ...parts)
@@ -41,8 +42,12 @@ export const agentConfig = (
   ...overrides
 })
 
-/** Real processes, and agent logs kept out of the test output unless they are errors. */
-export const TestLive = Layer.mergeAll(NodeContext.layer, Logger.minimumLogLevel(LogLevel.Error))
+/**
+ * Real processes, the in-memory store (a supervisor requires a `Store`), and agent logs kept out of the test
+ * output unless they are errors. A test of another store merges it after this one (`Layer.merge(TestLive,
+ * store)`): the later layer's `Store` wins.
+ */
+export const TestLive = Layer.mergeAll(NodeContext.layer, Store.layerMemory, Logger.minimumLogLevel(LogLevel.Error))
 
 const processState = (pid: number): { readonly state: string; readonly pgrp: number } | undefined => {
   try {

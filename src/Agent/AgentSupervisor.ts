@@ -20,6 +20,7 @@ import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type { AgentStartupError, AgentStoppedError, ConfigError, RequestError } from "../Errors.js"
 import * as Writer from "../Store/internal/writer.js"
+import type * as Store from "../Store/Store.js"
 import * as Config from "./Config.js"
 import type * as Health from "./Health.js"
 import * as Directory from "./internal/directory/resolve.js"
@@ -178,7 +179,8 @@ export interface AgentSupervisor {
 
 /**
  * Starts an agent under supervision; fails if its first start fails. Closing the scope stops it (3-phase
- * shutdown) and flushes its store writes. Uses the `Store` in the context, or an in-memory one.
+ * shutdown) and flushes its store writes. It writes to the `Store` it is given, which its type requires: choose
+ * the in-memory one by providing `Store.layerMemory`.
  *
  * @since 0.1.0
  * @category constructors
@@ -186,12 +188,15 @@ export interface AgentSupervisor {
  * ```ts
  * const agent = yield* AgentSupervisor.make({ name: "echo", command: "python3", args: ["agent.py"] })
  * const reply = yield* agent.handleEvent({ type: "data", payload: { task: "process this" } })
+ * // ... .pipe(Effect.scoped, Effect.provide(Store.layerMemory))
  * ```
  */
 export const make: (
   config: Config.AgentConfig | Config.AgentConfigInput,
   options?: Options
-) => Effect.Effect<AgentSupervisor, AgentStartupError | ConfigError, Scope.Scope> = Effect.fn("AgentSupervisor.make")(
+) => Effect.Effect<AgentSupervisor, AgentStartupError | ConfigError, Scope.Scope | Store.Store> = Effect.fn(
+  "AgentSupervisor.make"
+)(
   function*(config: Config.AgentConfig | Config.AgentConfigInput, options?: Options) {
     const settings = yield* Config.make(config)
     yield* Effect.annotateCurrentSpan("agent", settings.name)
@@ -219,7 +224,7 @@ export const fromDirectory: (
 ) => Effect.Effect<
   AgentSupervisor,
   Directory.DirectoryError,
-  CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path | Scope.Scope
+  CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path | Scope.Scope | Store.Store
 > = Effect.fn("AgentSupervisor.fromDirectory")(function*(options: Directory.DirectoryOptions) {
   return yield* make(yield* Directory.resolve(options))
 })

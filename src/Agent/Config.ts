@@ -94,9 +94,17 @@ export class AgentConfig extends Schema.Class<AgentConfig>("effect-agent-supervi
   sigtermTimeout: withDefault(DurationInput, () => Duration.seconds(5)),
   startupTimeout: withDefault(DurationInput, () => Duration.seconds(30)),
   restartOnExit: withDefault(Schema.Boolean, () => true),
+  /**
+   * OTP's restart type. Under a supervisor it may be given here or on the child spec (`Supervisor.agent`), not
+   * both with different values.
+   */
   restart: withDefault(RestartType, () => "permanent" as const),
   maxRestartAttempts: withDefault(nonNegativeInt("must be an integer of 0 or more"), () => 3),
-  restartBackoff: withDefault(DurationInput, () => Duration.seconds(5)),
+  /**
+   * The first restart's delay. 1 second, so that under a supervisor's default intensity (1 restart in 5 seconds,
+   * OTP's) a child that never starts escalates before its circuit opens (README "Configuration").
+   */
+  restartBackoff: withDefault(DurationInput, () => Duration.seconds(1)),
   backoffFactor: withDefault(
     Schema.Number.pipe(Schema.greaterThanOrEqualTo(1, { message: () => "must be a number of 1 or more" })),
     () => 2

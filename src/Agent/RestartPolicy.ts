@@ -171,6 +171,55 @@ export const failuresAfterRun = (settings: Settings, failuresBefore: number, ran
   ranForMillis >= Duration.toMillis(settings.resetAfter) ? 0 : failuresBefore
 
 /**
+ * Whether a child that fails at once, every time, makes its supervisor escalate before its circuit opens.
+ *
+ * Its restarts count toward the intensity until it is parked; parked, it counts no more. Escalation needs
+ * `maxRestarts + 1` restarts within `window`: the breaker must allow that many in a row, and the backoff between
+ * the first and the last (jitter at its largest) must fit in the window. The time each failed start takes comes on
+ * top: a start that hangs takes its `startupTimeout`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Reach =
+  /** It escalates at the restart that comes `afterMillis` (at most) after the first. */
+  | { readonly _tag: "Escalates"; readonly afterMillis: number }
+  /** Never restarted (temporary, or `restartOnExit` false): it never counts toward the intensity. */
+  | { readonly _tag: "NeverRestarted" }
+  /** Parked after `restarts` in a row, fewer than the `needed` that exceed the intensity. */
+  | { readonly _tag: "ParkedFirst"; readonly restarts: number; readonly needed: number }
+  /** The backoff spreads the `needed` restarts over more than `spanMillis`, wider than the window. */
+  | { readonly _tag: "TooSlow"; readonly needed: number; readonly spanMillis: number; readonly windowMillis: number }
+
+/**
+ * Tells whether a child that never starts escalates (see {@link Reach}): the rule `Supervisor.make` and
+ * `startChild` check, warning when a child would be parked instead.
+ *
+ * @since 0.1.0
+ * @category decisions
+ */
+export const reach = (
+  settings: Settings,
+  intensity: { readonly maxRestarts: number; readonly window: Duration.Duration }
+): Reach => {
+  if (settings.restart === "temporary" || !settings.restartOnExit) return { _tag: "NeverRestarted" }
+  const needed = Math.max(0, intensity.maxRestarts) + 1
+  if (settings.maxRestartAttempts < needed) {
+    return { _tag: "ParkedFirst", restarts: settings.maxRestartAttempts, needed }
+  }
+  const windowMillis = Duration.toMillis(intensity.window)
+  const cap = Duration.toMillis(settings.maxBackoff)
+  let span = 0
+  // The restart number `failures` waits its delay before the next one is decided.
+  for (let failures = 1; failures < needed && span <= windowMillis; failures++) {
+    span += Math.min(cap, baseDelayMillis(settings, failures) * (1 + settings.jitter))
+  }
+  return span <= windowMillis
+    ? { _tag: "Escalates", afterMillis: span }
+    : { _tag: "TooSlow", needed, spanMillis: span, windowMillis }
+}
+
+/**
  * Restart intensity: restart timestamps in a sliding window held in a `Ref` (milliseconds, inclusive boundary).
  *
  * @since 0.1.0

@@ -40,7 +40,8 @@ export const make = (options: PgOptions): Effect.Effect<Store.Store["Type"], Con
 
 /**
  * The PostgreSQL store as a layer. Building it never connects: a server that is down shows up as warnings from
- * the supervisor's writes, never as a failure, and the store records again once the server is back.
+ * the supervisor's writes, never as a failure, and the store records again once the server is back. (The driver,
+ * `pg`, is loaded with this module: through `Store.layerPg`, a missing driver fails the layer with a `StoreError`.)
  *
  * @since 0.1.0
  * @category layers

@@ -17,6 +17,7 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import type { ConfigError, StoreError } from "../Errors.js"
+import * as driver from "./internal/driver.js"
 import * as memory from "./internal/memory.js"
 import type { PgOptions, SqliteOptions } from "./internal/options.js"
 import * as internalResilient from "./internal/resilient.js"
@@ -356,12 +357,20 @@ export const resilient = (store: Store["Type"], options?: ResilientOptions): Res
 // The SQL backends are loaded when their layer is built: an application on the memory store never loads a
 // database driver (they add a native module and about 60 ms to the start-up). These are the core's only edges to a
 // backend, and no load-time cycle: this module is evaluated before either runs (`dpdm` lists them unless told
-// `--skip-dynamic-imports circular`).
-const loadSqlite = Effect.promise(() => import("./Sqlite.js"))
-const loadPg = Effect.promise(() => import("./Pg.js"))
+// `--skip-dynamic-imports circular`). A driver that does not load is a broken install: it fails the layer.
+const loadSqlite = Effect.tryPromise({
+  try: () => import("./Sqlite.js"),
+  catch: (error) => driver.unavailable("load", driver.sqlite, error)
+})
+const loadPg = Effect.tryPromise({
+  try: () => import("./Pg.js"),
+  catch: (error) => driver.unavailable("load", driver.pg, error)
+})
 
 /**
  * The SQLite store on `filename` (see `Store/Sqlite.ts`): survives restarts of the application, needs no server.
+ * Building it loads the driver, creates the file's missing directories and opens the file: a broken install or an
+ * unusable path fails it with a `StoreError` whose remediation says what to run or change.
  *
  * @since 0.1.0
  * @category layers
@@ -370,7 +379,7 @@ const loadPg = Effect.promise(() => import("./Pg.js"))
  * const StoreLive = Store.layerSqlite({ filename: "agents.sqlite", maxMetrics: 50_000, maxMetricAge: "3 days" })
  * ```
  */
-export const layerSqlite = (options: SqliteOptions): Layer.Layer<Store, ConfigError> =>
+export const layerSqlite = (options: SqliteOptions): Layer.Layer<Store, ConfigError | StoreError> =>
   Layer.unwrapEffect(Effect.map(loadSqlite, (sqlite) => sqlite.layer(options)))
 
 /**
@@ -381,12 +390,13 @@ export const layerSqlite = (options: SqliteOptions): Layer.Layer<Store, ConfigEr
  */
 export const layerSqliteConfig = (
   config: Config.Config.Wrap<SqliteOptions>
-): Layer.Layer<Store, ConfigError | ConfigErrorEffect.ConfigError> =>
+): Layer.Layer<Store, ConfigError | StoreError | ConfigErrorEffect.ConfigError> =>
   Layer.unwrapEffect(Effect.map(loadSqlite, (sqlite) => sqlite.layerConfig(config)))
 
 /**
  * The PostgreSQL store (see `Store/Pg.ts`): connects on first use, so the application starts while the server is
- * down, and records again once it is back.
+ * down, and records again once it is back. The driver is loaded when the layer is built: a missing one fails it
+ * with a `StoreError` saying what to install.
  *
  * @since 0.1.0
  * @category layers
@@ -395,7 +405,7 @@ export const layerSqliteConfig = (
  * const StoreLive = Store.layerPg({ url: Redacted.make("postgres://app@db:5432/agents") })
  * ```
  */
-export const layerPg = (options: PgOptions): Layer.Layer<Store, ConfigError> =>
+export const layerPg = (options: PgOptions): Layer.Layer<Store, ConfigError | StoreError> =>
   Layer.unwrapEffect(Effect.map(loadPg, (pg) => pg.layer(options)))
 
 /**
@@ -410,7 +420,7 @@ export const layerPg = (options: PgOptions): Layer.Layer<Store, ConfigError> =>
  */
 export const layerPgConfig = (
   config: Config.Config.Wrap<PgOptions>
-): Layer.Layer<Store, ConfigError | ConfigErrorEffect.ConfigError> =>
+): Layer.Layer<Store, ConfigError | StoreError | ConfigErrorEffect.ConfigError> =>
   Layer.unwrapEffect(Effect.map(loadPg, (pg) => pg.layerConfig(config)))
 
 /**

@@ -1,6 +1,7 @@
 /**
  * Decoding at the edge: the one place where options a user wrote become typed settings, with one message format
- * for every failure (`ConfigError` naming the field, the rule and the value given).
+ * for every failure (`ConfigError` listing every problem of the decode, each naming its field's path, the rule
+ * and the value given).
  *
  * Public constructors call these; internal constructors take what they return and never see raw input.
  *
@@ -49,6 +50,11 @@ const valueAt = (input: unknown, path: ReadonlyArray<PropertyKey>): string | und
     if (typeof value !== "object" || value === null) return undefined
     value = (value as Record<PropertyKey, unknown>)[key]
   }
+  return show(value)
+}
+
+/** A value as an error shows it: JSON where it can be, or `undefined` when there is none. */
+export const show = (value: unknown): string | undefined => {
   if (value === undefined) return undefined
   try {
     return JSON.stringify(value) ?? String(value)
@@ -58,8 +64,18 @@ const valueAt = (input: unknown, path: ReadonlyArray<PropertyKey>): string | und
 }
 
 /**
+ * A field's path as errors write it: keys joined with dots, positions in brackets
+ * (`children[1].config.requestTimeout`), after `prefix` when there is one.
+ */
+export const pathOf = (prefix: string | undefined, path: ReadonlyArray<PropertyKey>): string =>
+  path.reduce<string>(
+    (text, key) => typeof key === "number" ? `${text}[${key}]` : text === "" ? String(key) : `${text}.${String(key)}`,
+    prefix ?? ""
+  )
+
+/**
  * Where the options being decoded sit, for the error: `field` of the whole value when it is not an object
- * (`"(config)"`, `"(store options)"`), and `prefix` put before every field path (`"children.1.config"`).
+ * (`"(config)"`, `"(store options)"`), and `prefix` put before every field path (`"children[1].config"`).
  */
 export interface Where {
   readonly whole: string
@@ -68,38 +84,66 @@ export interface Where {
   readonly undefinedIsAbsent?: boolean | undefined
 }
 
-/** The first problem of a failed decode, as a `ConfigError` naming its path. */
+/** One problem of a decode: the path of its field, the rule it breaks, the value given. */
+export type Problem = ConfigError["problems"][number]
+
+/** Every problem of a failed decode, each with its path. */
+export const problemsOf = (input: unknown, error: ParseResult.ParseError, where: Where): Array<Problem> =>
+  ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => {
+    const path = pathOf(where.prefix, issue.path)
+    const rule = issue._tag === "Unexpected" ? "is not a known setting (check its spelling)" : issue.message
+    const value = valueAt(input, issue.path)
+    return { field: path === "" ? where.whole : path, rule, ...(value !== undefined ? { value } : {}) }
+  })
+
+/** A `ConfigError` listing `problems`; its `field`, `rule` and `value` are the first one's. */
+export const configError = (problems: readonly [Problem, ...Array<Problem>]): ConfigError =>
+  new ConfigError({ ...problems[0], problems })
+
+/** A failed decode as a `ConfigError` listing every problem with its path. */
 export const toConfigError = (input: unknown, error: ParseResult.ParseError, where: Where): ConfigError => {
-  const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
-  const path = issue.path.map(String).join(".")
-  const field = path === ""
-    ? (where.prefix ?? where.whole)
-    : where.prefix === undefined
-    ? path
-    : `${where.prefix}.${path}`
-  const rule = issue._tag === "Unexpected" ? "is not a known setting (check its spelling)" : issue.message
-  const value = valueAt(input, issue.path)
-  return new ConfigError({ field, rule, ...(value !== undefined ? { value } : {}) })
+  const [first, ...rest] = problemsOf(input, error, where)
+  return configError([first, ...rest])
 }
 
+/** Options typed `?: T | undefined` given as a plain object: keys set to `undefined` count as absent. */
+const withoutUndefined = (input: unknown, where: Where): unknown =>
+  where.undefinedIsAbsent === true && typeof input === "object" && input !== null && !Array.isArray(input) &&
+    Object.getPrototypeOf(input) === Object.prototype
+    ? Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined))
+    : input
+
 /**
- * Decodes `input` with `schema`: unknown keys are errors, and a failure is a
- * `ConfigError` for the first problem with its path. Never throws.
+ * Decodes `input` with `schema`: unknown keys are errors, and a failure is a `ConfigError` listing every
+ * problem, each with its path. Never throws.
  */
 export const decodeOptions = <A, I>(
   schema: Schema.Schema<A, I>,
   input: unknown,
   where: Where
 ): Either.Either<A, ConfigError> => {
-  const defined =
-    where.undefinedIsAbsent === true && typeof input === "object" && input !== null && !Array.isArray(input) &&
-      Object.getPrototypeOf(input) === Object.prototype
-      ? Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined))
-      : input
+  const defined = withoutUndefined(input, where)
   return Either.mapLeft(
-    Schema.decodeUnknownEither(schema, { onExcessProperty: "error", errors: "first" })(defined),
+    Schema.decodeUnknownEither(schema, { onExcessProperty: "error", errors: "all" })(defined),
     (error) => toConfigError(defined, error, where)
   )
+}
+
+/**
+ * Decodes like {@link decodeOptions}, for one part of a larger value (a child of a tree): every problem is added
+ * to `problems`, and the result is `undefined` when there was one, so that the caller goes on to the next part.
+ */
+export const decodeInto = <A, I>(
+  schema: Schema.Schema<A, I>,
+  input: unknown,
+  where: Where,
+  problems: Array<Problem>
+): A | undefined => {
+  const defined = withoutUndefined(input, where)
+  const result = Schema.decodeUnknownEither(schema, { onExcessProperty: "error", errors: "all" })(defined)
+  if (Either.isRight(result)) return result.right
+  problems.push(...problemsOf(defined, result.left, where))
+  return undefined
 }
 
 const decodeDurationInput = Schema.decodeUnknownEither(DurationInput)
@@ -109,9 +153,8 @@ const decodeDurationInput = Schema.decodeUnknownEither(DurationInput)
  * names `field` and the rule, never a throw.
  */
 export const decodeDuration = (field: string, input: unknown): Either.Either<Duration.Duration, ConfigError> =>
-  Either.mapLeft(decodeDurationInput(input), (error) =>
-    new ConfigError({
-      field,
-      rule: ParseResult.ArrayFormatter.formatErrorSync(error)[0].message,
-      value: String(input)
-    }))
+  Either.mapLeft(
+    decodeDurationInput(input),
+    (error) =>
+      configError([{ field, rule: ParseResult.ArrayFormatter.formatErrorSync(error)[0].message, value: String(input) }])
+  )

@@ -21,7 +21,8 @@ describe("Config", () => {
           config.pingTimeout,
           config.resetAfter
         ].map(Duration.toMillis),
-        [60_000, 5_000, 5_000, 30_000, 5_000, 300_000, 30_000, 5_000, 60_000]
+        // restartBackoff 1 s (it was 5 s): a child that never starts escalates under OTP's default intensity
+        [60_000, 5_000, 5_000, 30_000, 1_000, 300_000, 30_000, 5_000, 60_000]
       )
       assert.deepStrictEqual(
         [config.restartOnExit, config.maxRestartAttempts, config.unhealthyAfter, config.maxInFlight],

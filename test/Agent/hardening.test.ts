@@ -563,7 +563,7 @@ describe.sequential("hardening (issue 16)", () => {
         "the late line is logged, with the agent's name",
         () => lines.some((line) => line.message.includes("late line from the grandchild") && line.agent === agent.name)
       )
-    }).pipe(Effect.scoped, Effect.provide(logging))
+    }).pipe(Effect.scoped, Effect.provide(Layer.merge(logging, Store.layerMemory)))
   })
 
   // ---- 18: every incarnation is announced, and the process counters add up over incarnations ----
@@ -788,7 +788,7 @@ describe.sequential("hardening (issue 16)", () => {
       marks.beforeClose = lines.length
     }).pipe(
       Effect.scoped, // closed here, under the test logger: the lines of the last stop are collected too
-      Effect.provide(logging),
+      Effect.provide(Layer.merge(logging, Store.layerMemory)),
       Effect.map(() => {
         assert.deepStrictEqual(
           lines.filter((line) => line.agent !== name),

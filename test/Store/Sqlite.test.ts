@@ -4,7 +4,6 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
-import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Sqlite from "../../src/Store/Sqlite.js"
 import * as Store from "../../src/Store/Store.js"
@@ -123,16 +122,22 @@ describe("Store.layerSqlite", () => {
       assert.deepStrictEqual((yield* b.listMetrics()).map((e) => e.timestamp), [2])
     }))
 
-  it.scoped("a file that cannot be opened: fails fast for retryAfter, then connects and writes the state it missed", () =>
+  // A missing directory is no outage any more: it is created when the store is made (see build.test.ts).
+  it.scoped("a file locked at start: fails fast for retryAfter, then connects and writes the state it missed", () =>
     Effect.gen(function*() {
-      const dir = path.join(yield* tempDir(), "not-yet")
-      const store = yield* Sqlite.make({ filename: path.join(dir, "agents.sqlite"), retryAfter: "1 second" })
+      const filename = path.join(yield* tempDir(), "agents.sqlite")
+      // Another connection holds an exclusive lock (rollback journal: not even a read gets through) until it commits.
+      const locker = yield* SqliteClient.make({ filename, disableWAL: true }).pipe(
+        Effect.provideServiceEffect(Reactivity.Reactivity, Reactivity.make)
+      )
+      yield* locker.unsafe("BEGIN EXCLUSIVE")
+      const store = yield* Sqlite.make({ filename, retryAfter: "1 second" })
       const state: Store.StateRecord = { agent_name: "a", state: "RUNNING", restart_count: 0, updated_at: 1 }
 
       const first = yield* Effect.flip(store.saveState(state))
       assert.strictEqual(first._tag, "StoreError")
-      assert.match(first.message, /saveState failed: Cannot open database because the directory does not exist/)
-      fs.mkdirSync(dir)
+      assert.match(first.message, /saveState failed: .*database is locked/)
+      yield* locker.unsafe("COMMIT")
       // Within retryAfter it does not even try.
       const second = yield* Effect.flip(store.getState("a"))
       assert.match(second.detail, /database unavailable .*retrying soon/)
@@ -161,7 +166,7 @@ describe("Store.layerSqlite", () => {
       ] as const
       for (const [options, field] of bad) {
         const error = yield* Effect.flip(Sqlite.make({ filename: ":memory:", ...options } as Sqlite.SqliteOptions))
-        assert.strictEqual(error._tag, "ConfigError")
+        if (error._tag !== "ConfigError") return assert.fail(`a ConfigError, not ${error.message}`)
         assert.strictEqual(error.field, field)
       }
     }))
@@ -177,6 +182,7 @@ describe("Store.layerSqlite", () => {
       ] as const
       for (const [options, rule, value] of bad) {
         const error = yield* Effect.flip(Sqlite.make({ filename: ":memory:", ...options } as Sqlite.SqliteOptions))
+        if (error._tag !== "ConfigError") return assert.fail(`a ConfigError, not ${error.message}`)
         assert.include(error.rule, rule)
         assert.notInclude(error.rule, "\n")
         assert.strictEqual(error.value, value)

@@ -251,7 +251,7 @@ describe.sequential("a supervisor on SQLite", () => {
         yield* Effect.addFinalizer(() => Effect.sync(readOnly.undo))
 
         const layer = Store.layerSqlite({ filename })
-        const restored = yield* Effect.provide(Store.restore(name), Layer.merge(layer, TestLive))
+        const restored = yield* Effect.provide(Store.restore(name), Layer.merge(TestLive, layer))
         assert.deepStrictEqual(Option.map(restored.state, (s) => s.state), Option.some("STOPPED"))
         assert.strictEqual(restored.restartCount, 4)
 

@@ -15,9 +15,8 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { AgentStartupError } from "../../Errors.js"
+import { type AgentStartupError, ConfigError } from "../../Errors.js"
 import * as Writer from "../../Store/internal/writer.js"
-import * as Memory from "../../Store/Memory.js"
 import * as Store from "../../Store/Store.js"
 import type { AgentEvent, AgentSupervisor } from "../AgentSupervisor.js"
 import type * as Config from "../Config.js"
@@ -54,7 +53,7 @@ export interface OwnedOptions {
   /**
    * A store writer shared with others (a tree's): the agent writes to it and neither makes a writer nor flushes
    * one; whoever made it flushes it when its scope closes. By default the agent makes its own over the `Store` in
-   * the context (or an in-memory one), flushed when the agent's scope closes.
+   * the context (which must be there: see {@link storeFromContext}), flushed when the agent's scope closes.
    */
   readonly writer?: Writer.Writer | undefined
   /**
@@ -65,25 +64,57 @@ export interface OwnedOptions {
   readonly events?: Hub.EventHub | undefined
 }
 
-/** The agent's own store writer, over the `Store` in the context or an in-memory one; flushed with the scope. */
-const ownWriter = (flushTimeout: Duration.Duration | undefined): Effect.Effect<Writer.Writer, never, Scope.Scope> =>
-  Effect.serviceOption(Store.Store).pipe(
-    Effect.flatMap(Option.match({ onNone: () => Memory.make(), onSome: Effect.succeed })),
-    Effect.flatMap((store) =>
-      Writer.make(Store.resilient(store), { flushTimeout: flushTimeout ?? Writer.DEFAULT_FLUSH_TIMEOUT })
-    )
+/**
+ * The `Store` in the context. A supervisor's type requires one; a caller that bypassed the type (JavaScript, a
+ * cast, a store merged beside the tree instead of provided to it) gets a `ConfigError` saying what to provide,
+ * never a silent in-memory store that loses what the user meant to keep.
+ */
+export const storeFromContext: Effect.Effect<Store.Store["Type"], ConfigError> = Effect.flatMap(
+  Effect.serviceOption(Store.Store),
+  Option.match({
+    onSome: Effect.succeed,
+    onNone: () =>
+      Effect.fail(
+        new ConfigError({
+          field: "Store",
+          rule: "is missing from the supervisor's context: provide Store.layerMemory (or Store.layerSqlite, " +
+            "Store.layerPg) to it with Layer.provide or Effect.provide; a store merged beside it (Layer.merge) " +
+            "is not provided to it"
+        })
+      )
+  })
+)
+
+/** The agent's own store writer, over the `Store` in the context; flushed with the scope. */
+const ownWriter = (
+  flushTimeout: Duration.Duration | undefined
+): Effect.Effect<Writer.Writer, ConfigError, Scope.Scope | Store.Store> =>
+  Effect.flatMap(
+    storeFromContext,
+    (store) => Writer.make(Store.resilient(store), { flushTimeout: flushTimeout ?? Writer.DEFAULT_FLUSH_TIMEOUT })
   )
 
 /**
  * Starts an agent whose exits are decided by `owner`; fails if its first start fails. Closing the scope stops it
- * (3-phase shutdown), then flushes its own writer.
+ * (3-phase shutdown), then flushes its own writer. Given a `writer` (a tree's), it needs no `Store`; without one
+ * it writes to the `Store` in the context.
  */
-export const makeOwned = (
+export function makeOwned(
+  settings: Config.AgentConfig,
+  owner: Owner,
+  options: OwnedOptions & { readonly writer: Writer.Writer }
+): Effect.Effect<AgentSupervisor, AgentStartupError, Scope.Scope>
+export function makeOwned(
   settings: Config.AgentConfig,
   owner: Owner,
   options?: OwnedOptions
-): Effect.Effect<AgentSupervisor, AgentStartupError, Scope.Scope> =>
-  Effect.gen(function*() {
+): Effect.Effect<AgentSupervisor, AgentStartupError | ConfigError, Scope.Scope | Store.Store>
+export function makeOwned(
+  settings: Config.AgentConfig,
+  owner: Owner,
+  options?: OwnedOptions
+): Effect.Effect<AgentSupervisor, AgentStartupError | ConfigError, Scope.Scope | Store.Store> {
+  return Effect.gen(function*() {
     const writer = options?.writer ?? (yield* ownWriter(options?.storeFlushTimeout))
     const own = options?.events === undefined ? Hub.makeLazy() : undefined
     const hub: Hub.EventHub = options?.events ?? own!
@@ -125,3 +156,4 @@ export const makeOwned = (
     // Every fiber of this agent is forked below this point, so every log line of it names the agent.
     Effect.annotateLogs({ module: "AgentSupervisor", agent: settings.name })
   )
+}

@@ -40,7 +40,7 @@ export interface SqlOptions extends RetentionOptions {
 
 /** Options of the SQLite store: the file, and the SQL store's table prefix and retention. */
 export interface SqliteOptions extends SqlOptions {
-  /** The database file, created when missing (its directory must exist), or `":memory:"`. */
+  /** The database file, created when missing (with its directories), or `":memory:"`. */
   readonly filename: string
   /**
    * How long a statement waits for a lock another connection holds before it fails. `better-sqlite3` is

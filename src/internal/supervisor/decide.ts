@@ -211,6 +211,8 @@ const escalate = (self: Instance, lastChild: string): Effect.Effect<void> =>
     const windowMillis = Duration.toMillis(window)
     const error = new SupervisorIntensityError({ supervisor: self.name, maxRestarts, windowMillis, lastChild })
     yield* Effect.logError(error.message)
+    // Before the children stop: a request to an agent being stopped fails with this, not with AgentStoppedError.
+    self.escalated = error
     yield* stopAll(self, "escalation")
     const timestamp = yield* now
     yield* publish(self, { _tag: "Escalated", supervisor: self.name, error, timestamp })

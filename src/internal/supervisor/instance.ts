@@ -97,6 +97,7 @@ const makeState = (
       makeNested: (nested) => make(nested, (event) => publish(self, event), shared),
       children: [],
       terminating: false,
+      escalated: undefined,
       history: []
     }
     return self
@@ -106,19 +107,47 @@ const makeState = (
 const traced = (operation: string, supervisor: string, child: string) =>
   Effect.withSpan(`Supervisor.${operation}`, { attributes: { supervisor, child } })
 
+/** Fails with the supervisor's `SupervisorIntensityError` once it has escalated; succeeds otherwise. */
+const escalation = (self: Instance): Effect.Effect<void, SupervisorIntensityError> =>
+  self.escalated === undefined ? Effect.void : Effect.fail(self.escalated)
+
+/**
+ * Once the supervisor has escalated, an operation fails with its `SupervisorIntensityError`, never with what the
+ * stopped tree would answer (an agent stopped, a child not found, a stopped child deleted): the tree is down, not
+ * one child. Checked before (a stopped agent would still be found), and after a failure (an operation that waited
+ * for the lock while the escalation ran, a request to an agent the escalation stopped). A running tree pays one
+ * boolean test.
+ */
+const unlessEscalated = <A, E>(
+  self: Instance,
+  effect: Effect.Effect<A, E>
+): Effect.Effect<A, E | SupervisorIntensityError> =>
+  Effect.suspend(() => {
+    const checked = self.escalated !== undefined ? Effect.zipRight(escalation(self), effect) : effect
+    return Effect.tapError(checked, () => escalation(self))
+  })
+
 const handle = (self: Instance): Supervisor.Supervisor => ({
   name: self.name,
   call: (childId, payload, options) =>
-    Effect.flatMap(Views.agentChild(self, childId), (agent) => agent.handleEvent(payload, options)),
-  child: (id) => Views.agentChild(self, id),
-  childSupervisor: (id) => Views.supervisorChild(self, id),
+    unlessEscalated(
+      self,
+      Effect.flatMap(Views.agentChild(self, childId), (agent) => agent.handleEvent(payload, options))
+    ),
+  child: (id) => unlessEscalated(self, Views.agentChild(self, id)),
+  childSupervisor: (id) => unlessEscalated(self, Views.supervisorChild(self, id)),
   startChild: (spec) =>
     Effect.suspend(() =>
-      Operations.startChild(self, spec).pipe(traced("startChild", self.name, String((spec as { id?: unknown })?.id)))
+      unlessEscalated(self, Operations.startChild(self, spec)).pipe(
+        traced("startChild", self.name, String((spec as { id?: unknown })?.id))
+      )
     ),
-  terminateChild: (id) => Operations.terminateChild(self, id).pipe(traced("terminateChild", self.name, id)),
-  restartChild: (id) => Operations.restartChild(self, id).pipe(traced("restartChild", self.name, id)),
-  deleteChild: (id) => Operations.deleteChild(self, id).pipe(traced("deleteChild", self.name, id)),
+  terminateChild: (id) =>
+    unlessEscalated(self, Operations.terminateChild(self, id)).pipe(traced("terminateChild", self.name, id)),
+  restartChild: (id) =>
+    unlessEscalated(self, Operations.restartChild(self, id)).pipe(traced("restartChild", self.name, id)),
+  deleteChild: (id) =>
+    unlessEscalated(self, Operations.deleteChild(self, id)).pipe(traced("deleteChild", self.name, id)),
   whichChildren: Views.whichChildren(self),
   countChildren: Views.countChildren(self),
   restartHistory: Effect.sync(() => [...self.history]),

@@ -32,8 +32,7 @@ export const startChild = (
     const notASpec = Spec.checkShape(self.name, input, self.children.length)
     if (notASpec !== undefined) return yield* notASpec
     yield* admit(self, input.id)
-    yield* Spec.validate(self.name, [...self.children.map((c) => c.spec), input])
-    const spec = yield* Spec.decodeChild(self.name, input, self.children.length)
+    const spec = yield* Spec.decodeAdded(self.tree, self.children.length, input)
     yield* insert(self, spec)
   }))
 

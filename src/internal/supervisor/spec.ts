@@ -1,17 +1,21 @@
 /**
  * Child specs decoded at the edge: the public constructors (`Supervisor.make`, `startChild`) turn what a user
- * wrote into these, and the machinery never sees raw input. A bad value is a `ConfigError` naming the field in
- * the tree (`root/workers.intensity.window`), never a throw later.
+ * wrote into these, and the machinery never sees raw input. Every default of a tree is applied here, once. A bad
+ * tree is one `ConfigError` listing every problem in it, each with its path (`children[1].config.requestTimeout`,
+ * `children[0].children[2].config.name`, the root's own `intensity.window`), never a throw later; a tree in which
+ * a child that never starts would be parked rather than escalate is logged as a warning.
  *
  * @internal
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Equal from "effect/Equal"
 import * as Schema from "effect/Schema"
 import * as Config from "../../Agent/Config.js"
-import type * as RestartPolicy from "../../Agent/RestartPolicy.js"
-import { ConfigError } from "../../Errors.js"
+import * as RestartPolicy from "../../Agent/RestartPolicy.js"
+import type { ConfigError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
+import { plural } from "../errors/format.js"
 import * as Edge from "../schema.js"
 
 /** A supervisor's own settings, decoded: the root's options or a nested supervisor's spec. */
@@ -22,6 +26,13 @@ export interface Tree {
   readonly intensity: { readonly maxRestarts: number; readonly window: Duration.Duration }
   readonly autoShutdown: Supervisor.AutoShutdown
   readonly children: ReadonlyArray<ChildSpec>
+}
+
+/** The root's options, decoded. */
+export interface Root {
+  readonly tree: Tree
+  /** As given; `undefined` leaves the store writer's default. */
+  readonly storeFlushTimeout: Duration.Duration | undefined
 }
 
 /** What every decoded child has. */
@@ -64,143 +75,347 @@ const supervisorChildSettings = (restart: Config.RestartType): RestartPolicy.Set
 /** The message of a whole value that fails, instead of the first alternative it did not match. */
 const says = (message: string) => ({ message: () => ({ message, override: true }) })
 
-const TreeSettings = Schema.Struct({
-  strategy: Schema.Literal("one-for-one", "one-for-all", "rest-for-one").annotations(
-    says(`must be "one-for-one", "one-for-all" or "rest-for-one"`)
-  ),
-  intensity: Schema.Struct({
-    maxRestarts: Schema.Number.annotations(says("must be an integer of 0 or more")).pipe(
-      Schema.filter((n) => Number.isInteger(n) && n >= 0, { message: () => "must be an integer of 0 or more" })
+const withDefault = <A, I>(schema: Schema.Schema<A, I>, value: () => A) =>
+  Schema.optionalWith(schema, { default: value, exact: true })
+
+/** OTP's defaults for a supervisor: one-for-one, 1 restart in 5 seconds. */
+const TreeOwn = Schema.Struct({
+  strategy: withDefault(
+    Schema.Literal("one-for-one", "one-for-all", "rest-for-one").annotations(
+      says(`must be "one-for-one", "one-for-all" or "rest-for-one"`)
     ),
-    window: Edge.DurationInput
-  }),
-  autoShutdown: Schema.Literal("never", "any-significant", "all-significant").annotations(
-    says(`must be "never", "any-significant" or "all-significant"`)
+    () => "one-for-one" as const
+  ),
+  intensity: withDefault(
+    Schema.Struct({
+      maxRestarts: Schema.Number.annotations(says("must be an integer of 0 or more")).pipe(
+        Schema.filter((n) => Number.isInteger(n) && n >= 0, { message: () => "must be an integer of 0 or more" })
+      ),
+      window: Edge.DurationInput
+    }),
+    () => ({ maxRestarts: 1, window: Duration.seconds(5) })
+  ),
+  children: withDefault(
+    Schema.Array(Schema.Unknown).annotations(says("must be an array of child specs")),
+    () => []
   )
 })
 
-const Shutdown = Schema.Union(Schema.Literal("brutal-kill", "infinity"), Edge.DurationInput).annotations(
-  says(`must be a duration like "5 seconds" (the graceful phase), "brutal-kill" or "infinity"`)
-)
+/** Decoded apart, so that the children's checks know it even when another setting of the tree is bad. */
+const TreeAutoShutdown = Schema.Struct({
+  autoShutdown: withDefault(
+    Schema.Literal("never", "any-significant", "all-significant").annotations(
+      says(`must be "never", "any-significant" or "all-significant"`)
+    ),
+    () => "never" as const
+  )
+})
 
-const ChildSettings = Schema.Struct({
+const RootOwn = Schema.Struct({ storeFlushTimeout: Schema.optionalWith(Edge.DurationInput, { exact: true }) })
+
+/** A child's own fields. `restart` has no default here: an agent's comes from its configuration. */
+const ChildOwn = {
   id: Schema.String,
-  restart: Config.RestartType.annotations(says(`must be "permanent", "transient" or "temporary"`)),
-  significant: Schema.Boolean.annotations(says("must be true or false")),
-  shutdown: Schema.optional(Shutdown)
+  restart: Schema.optionalWith(
+    Config.RestartType.annotations(says(`must be "permanent", "transient" or "temporary"`)),
+    { exact: true }
+  ),
+  significant: withDefault(Schema.Boolean.annotations(says("must be true or false")), () => false)
+}
+
+const AgentOwn = Schema.Struct({
+  ...ChildOwn,
+  shutdown: Schema.optionalWith(
+    Schema.Union(Schema.Literal("brutal-kill", "infinity"), Edge.DurationInput).annotations(
+      says(`must be a duration like "5 seconds" (the graceful phase), "brutal-kill" or "infinity"`)
+    ),
+    { exact: true }
+  )
+})
+
+const SupervisorOwn = Schema.Struct(ChildOwn)
+
+let defaultConfig: Config.AgentConfig | undefined
+/** An agent configuration with every default: the one source of the defaults a child spec inherits. */
+const defaults = (): Config.AgentConfig =>
+  defaultConfig ??= new Config.AgentConfig({ name: "defaults", command: "defaults" })
+
+/** The supervisor whose children are being decoded, as its children's checks need it. */
+interface Parent {
+  readonly name: string
+  /** Its `autoShutdown`, or `undefined` when that is itself bad (a problem reported already). */
+  readonly autoShutdown: Supervisor.AutoShutdown | undefined
+  /** Where its `autoShutdown` is written. */
+  readonly autoShutdownAt: string
+}
+
+type Problems = Array<Edge.Problem>
+
+/** The keys of `input` that a schema decodes (an input that is not an object has none). */
+const pick = (input: unknown, keys: ReadonlyArray<string>): Record<string, unknown> =>
+  typeof input === "object" && input !== null
+    ? Object.fromEntries(keys.map((key) => [key, (input as Record<string, unknown>)[key]]))
+    : {}
+
+const isSpecShaped = (spec: unknown): spec is Supervisor.ChildSpec =>
+  typeof spec === "object" && spec !== null && typeof (spec as { id?: unknown }).id === "string"
+
+const notASpec = (at: string, spec: unknown): Edge.Problem => ({
+  field: at,
+  rule: "must be a child spec with a string id, made with Supervisor.agent or Supervisor.supervisor",
+  value: Edge.show(spec) ?? "undefined"
 })
 
 /**
  * The error of a child spec that is not an object with a string `id` (`null`, a number, a spec built by hand
- * wrongly), or `undefined` when it has that shape. Checked before anything reads the spec's fields.
+ * wrongly), or `undefined` when it has that shape: checked before anything reads the spec's fields.
  */
-export const checkShape = (name: string, spec: unknown, index: number): ConfigError | undefined =>
-  typeof spec === "object" && spec !== null && typeof (spec as { id?: unknown }).id === "string"
-    ? undefined
-    : new ConfigError({
-      field: `${name}.children.${index}`,
-      rule: "must be a child spec with a string id, made with Supervisor.agent or Supervisor.supervisor",
-      value: spec === undefined ? "undefined" : JSON.stringify(spec) ?? String(spec)
+export const checkShape = (_name: string, spec: unknown, index: number): ConfigError | undefined =>
+  isSpecShaped(spec) ? undefined : Edge.configError([notASpec(Edge.pathOf(undefined, ["children", index]), spec)])
+
+/** OTP's rules for a significant child: not permanent, and a supervisor that shuts itself down for it. */
+const checkSignificant = (
+  parent: Parent,
+  significant: boolean,
+  restart: Config.RestartType,
+  at: string,
+  problems: Problems
+): void => {
+  if (!significant) return
+  if (restart === "permanent") {
+    problems.push({
+      field: `${at}.significant`,
+      rule: `a significant child must be transient or temporary (as in OTP); its restart is "permanent"`,
+      value: "true"
     })
-
-/**
- * The rules over a supervisor's children as a whole: ids are unique, and a significant child is not permanent.
- * Read from the specs as written, so it checks raw and decoded specs alike.
- */
-export const validate = (
-  name: string,
-  children: ReadonlyArray<Pick<Supervisor.ChildSpec, "id" | "restart" | "significant">>
-): Effect.Effect<void, ConfigError> =>
-  Effect.suspend(() => {
-    const seen = new Set<string>()
-    for (const [index, spec] of children.entries()) {
-      const notASpec = checkShape(name, spec, index)
-      if (notASpec !== undefined) return Effect.fail(notASpec)
-      if (seen.has(spec.id)) {
-        return Effect.fail(
-          new ConfigError({ field: `${name}.children`, rule: "child ids must be unique", value: spec.id })
-        )
-      }
-      seen.add(spec.id)
-      if (spec.significant && spec.restart === "permanent") {
-        return Effect.fail(
-          new ConfigError({
-            field: `${name}.children.${spec.id}.significant`,
-            rule: "a significant child must be transient or temporary (as in OTP)"
-          })
-        )
-      }
-    }
-    return Effect.void
-  })
-
-/** A supervisor's settings with defaults applied, as the root's options and a nested spec both give them. */
-export interface TreeInput {
-  readonly strategy: Supervisor.Strategy
-  readonly intensity: Supervisor.Intensity
-  readonly children: ReadonlyArray<Supervisor.ChildSpec>
-  readonly autoShutdown: Supervisor.AutoShutdown
+  }
+  if (parent.autoShutdown === "never") {
+    problems.push({
+      field: `${at}.significant`,
+      rule: `a significant child needs its supervisor's autoShutdown ("${parent.autoShutdownAt}") to be ` +
+        `"any-significant" or "all-significant", not "never" (as in OTP): nothing would read its exit`,
+      value: "true"
+    })
+  }
 }
 
-/** Decodes a supervisor and, depth first, every child below it. */
-export const decodeTree = (name: string, input: TreeInput): Effect.Effect<Tree, ConfigError> =>
-  Effect.gen(function*() {
-    if (!Array.isArray(input.children)) {
-      return yield* new ConfigError({ field: `${name}.children`, rule: "must be an array of child specs" })
-    }
-    yield* validate(name, input.children)
-    const settings = yield* Edge.decodeOptions(
-      TreeSettings,
-      { strategy: input.strategy, intensity: input.intensity, autoShutdown: input.autoShutdown },
-      { whole: name, prefix: name }
-    )
-    const children = yield* Effect.forEach(input.children, (child, index) => decodeChild(name, child, index))
-    return { name, ...settings, children }
+type StopKey = "gracefulTimeout" | "sigtermTimeout"
+
+/** The stop timeouts a child's `shutdown` sets. */
+const stopTimeouts = (shutdown: Supervisor.Shutdown | undefined): Partial<Record<StopKey, Duration.Duration>> =>
+  shutdown === undefined
+    ? {}
+    : shutdown === "brutal-kill"
+    ? { gracefulTimeout: Duration.zero, sigtermTimeout: Duration.zero }
+    : shutdown === "infinity"
+    ? { gracefulTimeout: Duration.infinity }
+    : { gracefulTimeout: Duration.decode(shutdown) }
+
+/**
+ * Whether the configuration as written gives `key`: present in raw input; in a decoded configuration (whose
+ * defaults cannot be told from values given), a value other than the default.
+ */
+const gives = (input: unknown, decoded: Config.AgentConfig, key: "restart" | StopKey): boolean =>
+  input instanceof Config.AgentConfig
+    ? !Equal.equals(decoded[key], defaults()[key])
+    : (input as Record<string, unknown>)[key] !== undefined
+
+const showSetting = (value: string | Duration.Duration): string =>
+  typeof value === "string" ? `"${value}"` : Duration.format(value)
+
+/** Decodes an agent child at `at`; `undefined` when it has problems (added to `problems`). */
+const decodeAgent = (parent: Parent, spec: Supervisor.AgentSpec, at: string, problems: Problems) => {
+  const before = problems.length
+  const own = Edge.decodeInto(
+    AgentOwn,
+    pick(spec, ["id", "restart", "significant", "shutdown"]),
+    { whole: at, prefix: at, undefinedIsAbsent: true },
+    problems
+  )
+  const configAt = `${at}.config`
+  const config = spec.config instanceof Config.AgentConfig
+    ? spec.config
+    : Edge.decodeInto(Config.AgentConfig, spec.config, { whole: configAt, prefix: configAt }, problems)
+  if (own === undefined || config === undefined) return undefined
+  // One value for each setting: the spec's or the configuration's, never both with different values.
+  if (own.restart !== undefined && own.restart !== config.restart && gives(spec.config, config, "restart")) {
+    problems.push({
+      field: `${at}.restart`,
+      rule: `conflicts with ${configAt}.restart (${showSetting(config.restart)}): give the restart type in one place`,
+      value: showSetting(own.restart)
+    })
+  }
+  const restart = own.restart ?? config.restart
+  const stop = stopTimeouts(own.shutdown)
+  const clashes = (Object.keys(stop) as Array<StopKey>).filter((key) =>
+    gives(spec.config, config, key) && !Equal.equals(config[key], stop[key])
+  )
+  if (clashes.length > 0) {
+    problems.push({
+      field: `${at}.shutdown`,
+      rule: `conflicts with ${clashes.map((key) => `${configAt}.${key} (${showSetting(config[key])})`).join(" and ")}` +
+        `: give the stop timeouts in one place ("brutal-kill" sets both to 0, a duration sets gracefulTimeout)`,
+      value: Edge.show(spec.shutdown) ?? ""
+    })
+  }
+  checkSignificant(parent, own.significant, restart, at, problems)
+  if (problems.length > before) return undefined
+  const decoded = restart === config.restart && clashes.length === 0 && own.shutdown === undefined
+    ? config
+    : new Config.AgentConfig({ ...config, restart, ...stop })
+  const child: AgentSpec = {
+    _tag: "Agent",
+    id: own.id,
+    restart,
+    significant: own.significant,
+    settings: decoded,
+    config: decoded
+  }
+  return child
+}
+
+/** Decodes a nested supervisor child at `at`, its subtree included. */
+const decodeSupervisor = (parent: Parent, spec: Supervisor.SupervisorSpec, at: string, problems: Problems) => {
+  const before = problems.length
+  const own = Edge.decodeInto(
+    SupervisorOwn,
+    pick(spec, ["id", "restart", "significant"]),
+    { whole: at, prefix: at, undefinedIsAbsent: true },
+    problems
+  )
+  const tree = decodeTreeAt(`${parent.name}/${spec.id}`, at, spec, problems)
+  const restart = own?.restart ?? defaults().restart
+  if (own !== undefined) checkSignificant(parent, own.significant, restart, at, problems)
+  if (own === undefined || tree === undefined || problems.length > before) return undefined
+  const child: SupervisorSpec = {
+    _tag: "Supervisor",
+    id: own.id,
+    restart,
+    significant: own.significant,
+    settings: supervisorChildSettings(restart),
+    tree
+  }
+  return child
+}
+
+/** Decodes one child at `at`; `seen` maps the ids of its siblings so far to where they are. */
+const decodeChildAt = (
+  parent: Parent,
+  spec: unknown,
+  at: string,
+  seen: Map<string, string>,
+  problems: Problems
+): ChildSpec | undefined => {
+  if (!isSpecShaped(spec)) {
+    problems.push(notASpec(at, spec))
+    return undefined
+  }
+  const first = seen.get(spec.id)
+  if (first !== undefined) {
+    problems.push({
+      field: `${at}.id`,
+      rule: `child ids must be unique: ${first} has it too`,
+      value: JSON.stringify(spec.id)
+    })
+  } else {
+    seen.set(spec.id, at)
+  }
+  if (spec._tag === "Agent") return decodeAgent(parent, spec, at, problems)
+  if (spec._tag === "Supervisor") return decodeSupervisor(parent, spec, at, problems)
+  problems.push({ field: at, rule: "must be made with Supervisor.agent or Supervisor.supervisor" })
+  return undefined
+}
+
+/**
+ * Decodes a supervisor's settings and every child below it, depth first, collecting every problem instead of
+ * stopping at the first. `at` is where the supervisor is written (`undefined` for the root).
+ */
+const decodeTreeAt = (name: string, at: string | undefined, input: unknown, problems: Problems): Tree | undefined => {
+  const before = problems.length
+  const where = { whole: at ?? "(options)", prefix: at, undefinedIsAbsent: true }
+  const own = Edge.decodeInto(TreeOwn, pick(input, ["strategy", "intensity", "children"]), where, problems)
+  const shutdown = Edge.decodeInto(TreeAutoShutdown, pick(input, ["autoShutdown"]), where, problems)
+  const raw = pick(input, ["children"]).children
+  const parent: Parent = {
+    name,
+    autoShutdown: shutdown?.autoShutdown,
+    autoShutdownAt: Edge.pathOf(at, ["autoShutdown"])
+  }
+  const seen = new Map<string, string>()
+  const children = (own?.children ?? (Array.isArray(raw) ? raw : [])).map((child, index) =>
+    decodeChildAt(parent, child, Edge.pathOf(at, ["children", index]), seen, problems)
+  )
+  if (own === undefined || shutdown === undefined || problems.length > before) return undefined
+  return {
+    name,
+    strategy: own.strategy,
+    intensity: own.intensity,
+    autoShutdown: shutdown.autoShutdown,
+    children: children as Array<ChildSpec>
+  }
+}
+
+const fail = (problems: Problems): Effect.Effect<never, ConfigError> =>
+  Effect.fail(Edge.configError(problems as [Edge.Problem, ...Problems]))
+
+/** Why a child at `path` that never starts would be parked rather than make `tree` escalate, if it would. */
+const parkedChild = (tree: Tree, child: ChildSpec, path: string): Array<string> => {
+  if (child._tag === "Supervisor") return parkedIn(child.tree, path)
+  const { maxRestarts, window } = tree.intensity
+  const intensity = `${plural(maxRestarts, "restart", "restarts")} in ${Duration.format(window)}`
+  const reach = RestartPolicy.reach(child.settings, tree.intensity)
+  switch (reach._tag) {
+    case "ParkedFirst":
+      return [
+        `${path} ("${child.id}"): its circuit opens after ${reach.restarts} restarts in a row (maxRestartAttempts), ` +
+        `but ${reach.needed} are needed to exceed the intensity of "${tree.name}" (${intensity})`
+      ]
+    case "TooSlow":
+      return [
+        `${path} ("${child.id}"): its backoff spreads the ${reach.needed} restarts that exceed the intensity of ` +
+        `"${tree.name}" (${intensity}) over more than ${Duration.format(Duration.millis(reach.spanMillis))}`
+      ]
+    default:
+      return []
+  }
+}
+
+/** The same for every child of `tree`, nested supervisors' children included. */
+const parkedIn = (tree: Tree, at: string | undefined): Array<string> =>
+  tree.children.flatMap((child, index) => parkedChild(tree, child, Edge.pathOf(at, ["children", index])))
+
+/** Warns, once, of the children that a supervisor would park rather than escalate for. */
+const warnParked = (supervisor: string, lines: ReadonlyArray<string>): Effect.Effect<void> =>
+  lines.length === 0 ? Effect.void : Effect.logWarning(
+    `A child that never starts would be parked, and its supervisor would not escalate:\n  ${lines.join("\n  ")}\n` +
+      `Raise maxRestartAttempts, shorten restartBackoff, or widen the intensity's window (README "Configuration").`
+  ).pipe(Effect.annotateLogs({ supervisor }))
+
+/**
+ * Decodes a root supervisor's options, every default applied here: `name` "root", and OTP's supervisor
+ * defaults (see `TreeOwn`). Every problem of the whole tree is in the one `ConfigError`.
+ */
+export const decodeRoot = (options: Supervisor.Options): Effect.Effect<Root, ConfigError> =>
+  Effect.suspend(() => {
+    const problems: Problems = []
+    const name = options.name ?? "root"
+    const where = { whole: "(options)", undefinedIsAbsent: true }
+    const flush = Edge.decodeInto(RootOwn, pick(options, ["storeFlushTimeout"]), where, problems)
+    const tree = decodeTreeAt(name, undefined, options, problems)
+    if (tree === undefined || flush === undefined || problems.length > 0) return fail(problems)
+    return Effect.as(warnParked(name, parkedIn(tree, undefined)), { tree, storeFlushTimeout: flush.storeFlushTimeout })
   })
 
-/** Decodes one child of the supervisor `name` (its position is named when its id is unusable). */
-export const decodeChild = (
-  name: string,
-  spec: Supervisor.ChildSpec,
-  index: number
-): Effect.Effect<ChildSpec, ConfigError> =>
-  Effect.gen(function*() {
-    const where = `${name}.children.${typeof spec?.id === "string" ? spec.id : index}`
-    if (spec?._tag !== "Agent" && spec?._tag !== "Supervisor") {
-      return yield* new ConfigError({
-        field: where,
-        rule: "must be made with Supervisor.agent or Supervisor.supervisor"
-      })
-    }
-    const common = yield* Edge.decodeOptions(
-      ChildSettings,
-      {
-        id: spec.id,
-        restart: spec.restart,
-        significant: spec.significant,
-        shutdown: spec._tag === "Agent" ? spec.shutdown : undefined
-      },
-      { whole: where, prefix: where, undefinedIsAbsent: true }
-    )
-    const { id, restart, shutdown, significant } = common
-    if (spec._tag === "Supervisor") {
-      const tree = yield* decodeTree(`${name}/${id}`, spec)
-      return { _tag: "Supervisor", id, restart, significant, settings: supervisorChildSettings(restart), tree }
-    }
-    const config = yield* Config.make(spec.config)
-    const overrides = shutdown === undefined
-      ? {}
-      : shutdown === "brutal-kill"
-      ? { gracefulTimeout: Duration.zero, sigtermTimeout: Duration.zero }
-      : shutdown === "infinity"
-      ? { gracefulTimeout: Duration.infinity }
-      : { gracefulTimeout: shutdown }
-    return {
-      _tag: "Agent",
-      id,
-      restart,
-      significant,
-      settings: { ...config, restart },
-      config: yield* Config.make({ ...config, restart, ...overrides })
-    }
+/**
+ * Decodes a child added to a running supervisor by `startChild`, at the position it will take
+ * (`children[3]`); its id is known to be free. Warns when the child would be parked rather than escalate.
+ */
+export const decodeAdded = (tree: Tree, count: number, spec: unknown): Effect.Effect<ChildSpec, ConfigError> =>
+  Effect.suspend(() => {
+    const problems: Problems = []
+    const parent: Parent = { name: tree.name, autoShutdown: tree.autoShutdown, autoShutdownAt: "autoShutdown" }
+    const at = Edge.pathOf(undefined, ["children", count])
+    const child = decodeChildAt(parent, spec, at, new Map(), problems)
+    if (child === undefined || problems.length > 0) return fail(problems)
+    return Effect.as(warnParked(tree.name, parkedChild(tree, child, at)), child)
   })

@@ -88,6 +88,8 @@ export interface Instance {
   /** Children in start order. */
   children: Array<Child>
   terminating: boolean
+  /** Set when the supervisor escalates, before it stops its children: every operation fails with it from then on. */
+  escalated: SupervisorIntensityError | undefined
   /** Restart decisions, newest first. */
   readonly history: Array<Supervisor.RestartRecord>
 }

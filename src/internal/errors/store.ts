@@ -1,0 +1,79 @@
+/**
+ * The remediation of a `StoreError`: what to do about an outage, a driver that does not load (a broken install:
+ * which command repairs it) and a database path that cannot be used (a configuration to fix).
+ *
+ * Plain fields in, strings out: this module knows nothing of the error classes (`Errors.ts` imports it, never
+ * the other way round).
+ *
+ * @internal
+ */
+
+/**
+ * The facts of a `StoreError` that its remediation depends on.
+ *
+ * @internal
+ */
+export interface StoreFacts {
+  readonly reason: "timeout" | "failure" | "driver_unavailable" | "path_unusable"
+  readonly driver?: string | undefined
+  readonly path?: string | undefined
+  readonly code?: string | undefined
+}
+
+/** The optional peer dependency that brings each driver (installing it installs the driver). */
+const packageOf: Record<string, string> = {
+  "better-sqlite3": "@effect/sql-sqlite-node",
+  "@effect/sql-sqlite-node": "@effect/sql-sqlite-node",
+  "pg": "@effect/sql-pg",
+  "@effect/sql-pg": "@effect/sql-pg"
+}
+
+const withoutPersistence = "or provide Store.layerMemory to run without persistence."
+
+const driverRemediation = (driver: string, code: string | undefined): string => {
+  const install = packageOf[driver] ?? driver
+  if (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") {
+    const brings = install === driver ? "" : ` (it brings ${driver})`
+    return `Install the store's driver: \`npm install ${install}\`${brings}; ${withoutPersistence}`
+  }
+  return `Rebuild the driver for the Node.js that runs the application: \`npm rebuild ${driver}\` (a native module ` +
+    `is compiled by node-gyp: python3, make and a C++ compiler); if it still fails, reinstall it with ` +
+    `\`npm install ${install}\`; ${withoutPersistence}`
+}
+
+const pathRemediation = (path: string, code: string | undefined): string => {
+  switch (code) {
+    case "EEXIST":
+    case "ENOTDIR":
+      return `A file is in the way of the directory ${path}: move it, or set \`filename\` to a path whose ` +
+        "directories can be created."
+    case "EACCES":
+    case "EPERM":
+    case "EROFS":
+      return `Create ${path} with write access for the user that runs the application, or set \`filename\` to a ` +
+        "writable place."
+    case "SQLITE_NOTADB":
+    case "SQLITE_CORRUPT":
+      return `${path} is not a usable SQLite database: set \`filename\` to the store's file, or move this one aside ` +
+        "(a new store is created in its place)."
+    default:
+      return `Make ${path} a file this user can read and write (not a directory, in a writable directory), or set ` +
+        "`filename` elsewhere."
+  }
+}
+
+/**
+ * The remediation of a `StoreError`.
+ *
+ * @internal
+ */
+export const storeRemediation = (e: StoreFacts): string => {
+  switch (e.reason) {
+    case "driver_unavailable":
+      return driverRemediation(e.driver ?? "the driver", e.code)
+    case "path_unusable":
+      return pathRemediation(e.path ?? "the store's file", e.code)
+    default:
+      return "Check the store's database is reachable and not overloaded; supervision goes on without it meanwhile."
+  }
+}

@@ -1,0 +1,397 @@
+/**
+ * Configuration decoded at the edge, once: one source for each default (a child's restart type, its stop
+ * timeouts), every problem of one decode reported at once with its path in the tree, OTP's rule on significant
+ * children, and defaults under which a child that never starts makes the tree escalate (with a warning when a
+ * configuration makes that impossible).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FastCheck from "effect/FastCheck"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Queue from "effect/Queue"
+import * as TestClock from "effect/TestClock"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Config from "../src/Agent/Config.js"
+import * as RestartPolicy from "../src/Agent/RestartPolicy.js"
+import { ConfigError } from "../src/Errors.js"
+import * as Supervisor from "../src/Supervisor.js"
+import { agentConfig, failureOf, fixture, takeUntil, TestLive } from "./support.js"
+
+type Event = Supervisor.SupervisorEvent
+
+const tiny = (name: string, overrides: Partial<Config.AgentConfigInput> = {}): Config.AgentConfigInput => ({
+  name,
+  command: "/bin/sh",
+  args: [fixture("agents", "tiny.sh")],
+  ...overrides
+})
+
+/** The ConfigError a failed effect ends with (the test fails on anything else). */
+const configErrorOf = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.map(Effect.exit(effect), (exit) => {
+    const error = failureOf(exit)
+    assert.instanceOf(error, ConfigError)
+    return error as unknown as ConfigError
+  })
+
+const fields = (error: ConfigError) => error.problems.map((p) => p.field)
+
+/** Log lines at Warning and above, captured while `effect` runs (the test layer keeps them out of the output). */
+const warningsOf = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const lines: Array<string> = []
+    const logger = Logger.make(({ logLevel, message }) => {
+      if (LogLevel.greaterThanEqual(logLevel, LogLevel.Warning)) {
+        lines.push(Array.isArray(message) ? message.join(" ") : String(message))
+      }
+    })
+    const exit = yield* Effect.exit(effect).pipe(
+      Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
+      Logger.withMinimumLogLevel(LogLevel.Warning)
+    )
+    return { lines: lines.filter((line) => line.includes("would be parked")), exit }
+  })
+
+describe("one source for each default of a child", () => {
+  it.scopedLive("Supervisor.agent keeps the configuration's restart type: a transient agent is not restarted", () =>
+    Effect.gen(function*() {
+      const sup = yield* Supervisor.make({
+        children: [Supervisor.agent({ id: "job", config: agentConfig("echo", { name: "job", restart: "transient" }) })]
+      })
+      const events = yield* sup.subscribe
+      yield* Effect.exit(sup.call("job", { crash: 0 }))
+      yield* takeUntil(events, (e) => e._tag === "ChildExited" && e.child === "job")
+      // Stopped for good, or (the restart type lost) scheduled for a restart.
+      yield* takeUntil(
+        events,
+        (e) =>
+          e._tag === "RestartScheduled" ||
+          (e._tag === "Agent" && e.event._tag === "StateChanged" && e.event.to === "STOPPED")
+      )
+      assert.deepStrictEqual((yield* sup.whichChildren).map((c) => [c.id, c.state, c.status]), [
+        ["job", "STOPPED", "stopped"]
+      ])
+      assert.deepStrictEqual(yield* sup.restartHistory, [])
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("a decoded configuration's restart type is kept too; the spec's applies when given alone", () =>
+    Effect.gen(function*() {
+      const decoded = yield* Config.make(tiny("kept", { restart: "temporary" }))
+      const sup = yield* Supervisor.make({
+        children: [
+          Supervisor.agent({ id: "kept", config: decoded }),
+          Supervisor.agent({ id: "spec", config: tiny("spec"), restart: "transient" }),
+          Supervisor.agent({ id: "plain", config: tiny("plain") })
+        ]
+      })
+      const restarts = yield* Effect.forEach(
+        ["kept", "spec", "plain"],
+        (id) => Effect.map(sup.child(id), (agent) => agent.config.restart)
+      )
+      assert.deepStrictEqual(restarts, ["temporary", "transient", "permanent"])
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scoped("a restart type given in the spec and the configuration with different values is a ConfigError naming both", () =>
+    Effect.gen(function*() {
+      const error = yield* configErrorOf(Supervisor.make({
+        children: [
+          Supervisor.agent({ id: "a", config: tiny("a", { restart: "transient" }), restart: "permanent" })
+        ]
+      }))
+      assert.deepStrictEqual(fields(error), ["children[0].restart"])
+      assert.include(error.rule, "children[0].config.restart")
+      assert.include(error.rule, "\"transient\"")
+      assert.strictEqual(error.value, "\"permanent\"")
+      // The same value in both places is no conflict.
+      const same = yield* Effect.exit(
+        Supervisor.make({
+          children: [Supervisor.agent({ id: "a", config: tiny("a", { restart: "temporary" }), restart: "temporary" })]
+        }).pipe(Effect.provide(TestLive))
+      )
+      assert.isTrue(Exit.isSuccess(same))
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scoped("shutdown and the configuration's stop timeouts: one place, or a ConfigError naming both", () =>
+    Effect.gen(function*() {
+      const brutal = yield* configErrorOf(Supervisor.make({
+        children: [
+          Supervisor.agent({ id: "a", config: tiny("a", { sigtermTimeout: "1 minute" }), shutdown: "brutal-kill" })
+        ]
+      }))
+      assert.deepStrictEqual(fields(brutal), ["children[0].shutdown"])
+      assert.include(brutal.rule, "children[0].config.sigtermTimeout")
+      const decoded = yield* Config.make(tiny("b", { gracefulTimeout: "1 minute" }))
+      const timed = yield* configErrorOf(Supervisor.make({
+        children: [Supervisor.agent({ id: "b", config: decoded, shutdown: "10 seconds" })]
+      }))
+      assert.deepStrictEqual(fields(timed), ["children[0].shutdown"])
+      assert.include(timed.rule, "children[0].config.gracefulTimeout")
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("shutdown alone sets the stop timeouts; the configuration's apply when it is left out", () =>
+    Effect.gen(function*() {
+      const sup = yield* Supervisor.make({
+        children: [
+          Supervisor.agent({ id: "brutal", config: tiny("brutal"), shutdown: "brutal-kill" }),
+          Supervisor.agent({ id: "timed", config: tiny("timed", { gracefulTimeout: "3 seconds" }), shutdown: 3000 }),
+          Supervisor.agent({ id: "own", config: tiny("own", { gracefulTimeout: "7 seconds" }) })
+        ]
+      })
+      const timeouts = yield* Effect.forEach(
+        ["brutal", "timed", "own"],
+        (id) =>
+          Effect.map(
+            sup.child(id),
+            (agent) => [agent.config.gracefulTimeout, agent.config.sigtermTimeout].map(Duration.toMillis)
+          )
+      )
+      assert.deepStrictEqual(timeouts, [[0, 0], [3000, 5000], [7000, 5000]])
+    }).pipe(Effect.provide(TestLive)))
+})
+
+describe("every problem of one decode, each with its path", () => {
+  it.effect("Config.make lists every bad field, the first as field/rule/value", () =>
+    Effect.gen(function*() {
+      const error = yield* configErrorOf(Config.decodeConfig({ name: "", command: "x", requestTimeout: -1, jitter: 3 }))
+      assert.deepStrictEqual(fields(error), ["name", "requestTimeout", "jitter"])
+      assert.deepStrictEqual([error.field, error.value], ["name", "\"\""])
+      for (const field of fields(error)) assert.include(error.message, `"${field}"`)
+      assert.include(error.message, "3 problems")
+      assert.include(error.remediation, "requestTimeout")
+    }))
+
+  it.scoped("Supervisor.make reports every problem in every child at once, by position", () =>
+    Effect.gen(function*() {
+      const error = yield* configErrorOf(Supervisor.make({
+        intensity: { maxRestarts: 1, window: "5 secs" as any },
+        children: [
+          Supervisor.agent({ id: "fine", config: tiny("fine") }),
+          Supervisor.agent({ id: "slow", config: tiny("slow", { requestTimeout: "5 secs" as any }) }),
+          Supervisor.supervisor({
+            id: "workers",
+            children: [
+              Supervisor.agent({ id: "w0", config: tiny("w0") }),
+              Supervisor.agent({ id: "w1", config: tiny("w1") }),
+              Supervisor.agent({ id: "w2", config: tiny("") })
+            ]
+          }),
+          Supervisor.agent({ id: "fine", config: tiny("again", { maxInFlight: 0 }) })
+        ]
+      }))
+      assert.deepStrictEqual(fields(error), [
+        "intensity.window",
+        "children[1].config.requestTimeout",
+        "children[2].children[2].config.name",
+        "children[3].id",
+        "children[3].config.maxInFlight"
+      ])
+      assert.deepStrictEqual([error.field, error.value], ["intensity.window", "\"5 secs\""])
+      assert.include(error.problems[3].rule, "children[0]")
+      for (const field of fields(error)) assert.include(error.message, `"${field}"`)
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scoped("startChild names the position the child would take", () =>
+    Effect.gen(function*() {
+      const sup = yield* Supervisor.make({ children: [Supervisor.agent({ id: "a", config: tiny("a") })] })
+      const error = yield* configErrorOf(sup.startChild(Supervisor.supervisor({
+        id: "s",
+        intensity: { maxRestarts: -1, window: 0 },
+        children: [Supervisor.agent({ id: "x", config: tiny("x", { restartBackoff: "soon" as any }) })]
+      })))
+      assert.deepStrictEqual(fields(error), [
+        "children[1].intensity.maxRestarts",
+        "children[1].children[0].config.restartBackoff"
+      ])
+      assert.strictEqual((yield* sup.countChildren).specs, 1)
+    }).pipe(Effect.provide(TestLive)))
+
+  it("a ConfigError made with one problem lists it, as before", () => {
+    const error = new ConfigError({ field: "timeout", rule: "must be a duration", value: "\"soon\"" })
+    assert.deepStrictEqual(error.problems, [{ field: "timeout", rule: "must be a duration", value: "\"soon\"" }])
+    assert.strictEqual(error.message, `Invalid configuration at "timeout": must be a duration (got "soon")`)
+    assert.strictEqual(error.remediation, `Fix "timeout" in the configuration: must be a duration.`)
+  })
+})
+
+describe("significant children need a supervisor that shuts down for them (OTP)", () => {
+  const significant = (id: string) =>
+    Supervisor.agent({ id, config: tiny(id, { restart: "transient" }), significant: true })
+
+  it.scoped("with autoShutdown \"never\" (the default) make fails, naming the child and the setting", () =>
+    Effect.gen(function*() {
+      const root = yield* configErrorOf(Supervisor.make({ children: [significant("main")] }))
+      assert.deepStrictEqual(fields(root), ["children[0].significant"])
+      assert.include(root.rule, "autoShutdown")
+      assert.include(root.rule, "\"never\"")
+      const nested = yield* configErrorOf(Supervisor.make({
+        autoShutdown: "any-significant",
+        children: [Supervisor.supervisor({ id: "s", restart: "transient", children: [significant("inner")] })]
+      }))
+      assert.deepStrictEqual(fields(nested), ["children[0].children[0].significant"])
+      assert.include(nested.rule, "children[0].autoShutdown")
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("startChild refuses one under a supervisor that never shuts down, and accepts it under one that does", () =>
+    Effect.gen(function*() {
+      const never = yield* Supervisor.make({})
+      const error = yield* configErrorOf(never.startChild(significant("late")))
+      assert.deepStrictEqual(fields(error), ["children[0].significant"])
+      assert.strictEqual((yield* never.countChildren).specs, 0)
+      const any = yield* Supervisor.make({ autoShutdown: "any-significant" })
+      yield* any.startChild(significant("late"))
+      assert.strictEqual((yield* any.countChildren).specs, 1)
+    }).pipe(Effect.provide(TestLive)))
+})
+
+describe("defaults and escalation", () => {
+  it.scoped("with the defaults, a child that never starts makes the tree escalate before its circuit opens", () =>
+    Effect.gen(function*() {
+      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "edge-")), "ok")
+      fs.writeFileSync(file, "")
+      // Every restart setting and the intensity at their defaults; only the test agent's own timeouts are set.
+      const config = agentConfig("fail-start-unless", { name: "never" })
+      const sup = yield* Supervisor.make({
+        children: [Supervisor.agent({ id: "never", config: { ...config, args: [...config.args!, file] } })]
+      })
+      const events = yield* sup.subscribe
+      fs.rmSync(file)
+      yield* Effect.exit(sup.call("never", { crash: 1 }))
+      const seen: Array<Event> = []
+      // Time moves by exactly each backoff: a failed start itself takes no time on the TestClock (the best case).
+      while (true) {
+        const event = yield* Queue.take(events)
+        seen.push(event)
+        if (event._tag === "Escalated" || event._tag === "ChildParked") break
+        if (event._tag === "RestartScheduled") yield* TestClock.adjust(event.record.delayMillis)
+      }
+      assert.deepStrictEqual(seen.filter((e) => e._tag === "ChildParked"), [])
+      const error = failureOf(yield* Effect.exit(sup.await))
+      assert.strictEqual(error._tag, "SupervisorIntensityError")
+      const scheduled = seen.flatMap((e) => e._tag === "RestartScheduled" ? [e.record] : [])
+      assert.deepStrictEqual(scheduled.map((r) => r.reason), ["exit"])
+      assert.isAtMost(scheduled[0].delayMillis, 1100)
+    }).pipe(Effect.provide(TestLive)))
+
+  it("the defaults: 1 restart in 5 s, a 1 s backoff doubling, 3 restarts before the circuit opens", () => {
+    const config = new Config.AgentConfig({ name: "a", command: "x" })
+    assert.deepStrictEqual(
+      [Duration.toMillis(config.restartBackoff), config.backoffFactor, config.jitter, config.maxRestartAttempts],
+      [1000, 2, 0.1, 3]
+    )
+    assert.deepStrictEqual(RestartPolicy.reach(config, { maxRestarts: 1, window: Duration.seconds(5) }), {
+      _tag: "Escalates",
+      afterMillis: 1100
+    })
+    // What the defaults were: the second restart came after 5 to 5.5 s, outside the window.
+    assert.strictEqual(
+      RestartPolicy.reach({ ...config, restartBackoff: Duration.seconds(5) }, {
+        maxRestarts: 1,
+        window: Duration.seconds(5)
+      })._tag,
+      "TooSlow"
+    )
+  })
+
+  it("reach: never restarted, parked first, too slow", () => {
+    const config = new Config.AgentConfig({ name: "a", command: "x" })
+    const window = Duration.seconds(10)
+    assert.deepStrictEqual(RestartPolicy.reach({ ...config, restart: "temporary" }, { maxRestarts: 1, window }), {
+      _tag: "NeverRestarted"
+    })
+    assert.deepStrictEqual(RestartPolicy.reach(config, { maxRestarts: 5, window }), {
+      _tag: "ParkedFirst",
+      restarts: 3,
+      needed: 6
+    })
+    assert.deepStrictEqual(RestartPolicy.reach({ ...config, maxRestartAttempts: 0 }, { maxRestarts: 0, window }), {
+      _tag: "ParkedFirst",
+      restarts: 0,
+      needed: 1
+    })
+    assert.strictEqual(RestartPolicy.reach(config, { maxRestarts: 2, window: Duration.seconds(3) })._tag, "TooSlow")
+  })
+
+  const arbSettings = FastCheck.record({
+    maxRestartAttempts: FastCheck.integer({ min: 0, max: 8 }),
+    restartBackoff: FastCheck.integer({ min: 0, max: 5_000 }),
+    backoffFactor: FastCheck.constantFrom(1, 2, 3),
+    maxBackoff: FastCheck.integer({ min: 0, max: 20_000 })
+  })
+
+  it.effect.prop(
+    "reach agrees with the rules it sums up: decide and the intensity, a start that fails at once, no jitter",
+    [arbSettings, FastCheck.integer({ min: 0, max: 6 }), FastCheck.integer({ min: 0, max: 30_000 })],
+    ([raw, maxRestarts, windowMillis]) =>
+      Effect.gen(function*() {
+        const settings: RestartPolicy.Settings = {
+          restartOnExit: true,
+          restart: "permanent",
+          maxRestartAttempts: raw.maxRestartAttempts,
+          restartBackoff: Duration.millis(raw.restartBackoff),
+          backoffFactor: raw.backoffFactor,
+          jitter: 0,
+          maxBackoff: Duration.millis(raw.maxBackoff),
+          resetAfter: Duration.minutes(1)
+        }
+        const window = Duration.millis(windowMillis)
+        const intensity = yield* RestartPolicy.makeIntensity({ maxRestarts, window })
+        let failures = 0
+        let escalated = false
+        while (true) {
+          const decision = RestartPolicy.decide(settings, "abnormal", failures)
+          if (decision._tag !== "Restart") break
+          failures = decision.failures
+          if (yield* intensity.record) {
+            escalated = true
+            break
+          }
+          yield* TestClock.adjust(RestartPolicy.baseDelay(settings, failures))
+        }
+        assert.strictEqual(RestartPolicy.reach(settings, { maxRestarts, window })._tag === "Escalates", escalated)
+      }),
+    { fastCheck: { numRuns: 200 } }
+  )
+
+  it.scoped("make warns once when a child that never starts would be parked instead; the defaults do not", () =>
+    Effect.gen(function*() {
+      const quiet = yield* warningsOf(Supervisor.make({ children: [Supervisor.agent({ id: "a", config: tiny("a") })] }))
+      assert.deepStrictEqual(quiet.lines, [])
+      const loud = yield* warningsOf(Supervisor.make({
+        intensity: { maxRestarts: 5, window: "10 seconds" },
+        children: [
+          Supervisor.agent({ id: "a", config: tiny("a") }),
+          Supervisor.agent({ id: "fine", config: tiny("fine", { maxRestartAttempts: 10, restartBackoff: 0 }) }),
+          Supervisor.supervisor({
+            id: "s",
+            children: [Supervisor.agent({ id: "slow", config: tiny("slow", { restartBackoff: "5 seconds" }) })]
+          }),
+          Supervisor.agent({ id: "temp", config: tiny("temp", { restart: "temporary", maxRestartAttempts: 0 }) })
+        ]
+      }))
+      assert.isTrue(Exit.isSuccess(loud.exit))
+      assert.strictEqual(loud.lines.length, 1)
+      const [line] = loud.lines
+      assert.include(line, `children[0] ("a"): its circuit opens after 3 restarts`)
+      assert.include(line, `children[2].children[0] ("slow"): its backoff spreads the 2 restarts`)
+      assert.notInclude(line, `"fine"`)
+      assert.notInclude(line, `"temp"`)
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scoped("startChild warns once for the child it adds, and not for one that escalates", () =>
+    Effect.gen(function*() {
+      const sup = yield* Supervisor.make({ intensity: { maxRestarts: 3, window: "1 minute" } })
+      const parked = yield* warningsOf(sup.startChild(Supervisor.agent({ id: "a", config: tiny("a") })))
+      assert.strictEqual(parked.lines.length, 1)
+      assert.include(parked.lines[0], `children[0] ("a")`)
+      const fine = yield* warningsOf(
+        sup.startChild(Supervisor.agent({ id: "b", config: tiny("b", { maxRestartAttempts: 4 }) }))
+      )
+      assert.deepStrictEqual(fine.lines, [])
+      assert.strictEqual((yield* sup.countChildren).specs, 2)
+    }).pipe(Effect.provide(TestLive)))
+})
