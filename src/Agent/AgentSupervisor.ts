@@ -186,8 +186,9 @@ export interface AgentSupervisor {
  * @category constructors
  * @example
  * ```ts
- * const agent = yield* AgentSupervisor.make({ name: "echo", command: "python3", args: ["agent.py"] })
- * const reply = yield* agent.handleEvent({ type: "data", payload: { task: "process this" } })
+ * // The callback in agent.py gets `{ task: "process this" }` as it is.
+ * const agent = yield* AgentSupervisor.make({ name: "echo", ...Adapters.pythonCallback("agent.py", "handle") })
+ * const reply = yield* agent.handleEvent({ task: "process this" })
  * // ... .pipe(Effect.scoped, Effect.provide(Store.layerMemory))
  * ```
  */
