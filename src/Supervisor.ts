@@ -435,6 +435,7 @@ export interface LayerOptions extends Options {
  * @category layers
  * @example
  * ```ts
+ * // HttpLive: the rest of your application, e.g. an HTTP server's layer.
  * const App = Layer.mergeAll(Supervisor.layer({ children }), HttpLive).pipe(Layer.provide(Store.layerMemory))
  * Layer.launch(App).pipe(Effect.provide(NodeContext.layer), NodeRuntime.runMain) // exits 1 on escalation
  * ```
