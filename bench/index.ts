@@ -247,7 +247,9 @@ const storeBackends = Effect.gen(function*() {
       yield* Effect.addFinalizer(() =>
         withPg((sql) =>
           sql.unsafe(
-            ["states", "metrics", "restarts", "migrations"].map((t) => `DROP TABLE IF EXISTS "${tablePrefix}${t}"`)
+            ["states", "metrics", "restarts", "children", "migrations"].map((t) =>
+              `DROP TABLE IF EXISTS "${tablePrefix}${t}"`
+            )
               .join("; ")
           )
         ).pipe(Effect.ignore)

@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -30,6 +30,7 @@ import type {
   SupervisorIntensityError
 } from "./Errors.js"
 import * as Instance from "./internal/supervisor/instance.js"
+import * as Keeper from "./internal/supervisor/keeper.js"
 import * as Root from "./internal/supervisor/root.js"
 import * as Spec from "./internal/supervisor/spec.js"
 import * as Writer from "./Store/internal/writer.js"
@@ -204,6 +205,12 @@ export interface Options {
    * best effort). 1 second by default.
    */
   readonly storeFlushTimeout?: Duration.DurationInput | undefined
+  /**
+   * Keeps the children added by `startChild` (their specs, written as they are added: `startChild` waits up to
+   * `storeFlushTimeout`) and which children are parked, in the `Store`; each supervisor of the tree brings them back
+   * at its start, a parked child parked until `restartChild` (README "Persistent stores"). `false` by default.
+   */
+  readonly restore?: boolean | undefined
 }
 
 /**
@@ -394,13 +401,14 @@ export const make: (options: Options) => Effect.Effect<Supervisor, StartError, S
   "Supervisor.make"
 )(function*(options: Options) {
   // Every option decoded (and defaulted) at once, the whole tree with it: one ConfigError lists every problem.
-  const { storeFlushTimeout, tree } = yield* Spec.decodeRoot(options)
+  const { restore, storeFlushTimeout, tree } = yield* Spec.decodeRoot(options)
   const flushTimeout = storeFlushTimeout ?? Writer.DEFAULT_FLUSH_TIMEOUT
   // One store writer for the whole tree, shared by every agent and nested supervisor in it.
   const store = yield* Owned.storeFromContext
-  // Made before the root's finalizer, so it flushes after every child of the tree has stopped.
+  // Made before the root's finalizer, so they flush after every child of the tree has stopped.
   const writer = yield* Writer.make(Store.resilient(store), { flushTimeout })
-  return yield* Instance.make(tree, options.onEvent, { writer })
+  const keeper = restore ? yield* Keeper.make(store, { flushTimeout, retryAfter: Duration.seconds(1) }) : undefined
+  return yield* Instance.make(tree, options.onEvent, { writer, keeper })
 })
 
 /**

@@ -1,5 +1,5 @@
 /**
- * The in-memory store backend: bounded, lost when the process ends. The default when no `Store` is provided.
+ * The in-memory store backend: bounded, lost when the process ends (provide it as `Store.layerMemory`, or `layer`).
  * It lives in the core (`Store.makeMemory`, `Store.layerMemory`); this module keeps its older names.
  *
  * @since 0.1.0

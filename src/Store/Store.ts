@@ -5,19 +5,16 @@
  *
  * @since 0.1.0
  */
-import * as Chunk from "effect/Chunk"
 import type * as Config from "effect/Config"
 import type * as ConfigErrorEffect from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import type { ConfigError, StoreError } from "../Errors.js"
-import * as driver from "./internal/driver.js"
+import * as backends from "./internal/backends.js"
 import * as memory from "./internal/memory.js"
 import type { PgOptions, SqliteOptions } from "./internal/options.js"
 import * as internalResilient from "./internal/resilient.js"
@@ -178,6 +175,32 @@ export const MetricQuery = Schema.Struct({
 export type MetricQuery = typeof MetricQuery.Type
 
 /**
+ * What a tree keeps of one of its children across runs, under its `restore` option: the spec of a child added by
+ * `startChild` (a static child's is in the code), and whether its circuit is open. One record per supervisor path
+ * and child id: a new one replaces the old.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChildRecord = Schema.Struct({
+  /** The supervisor's path in the tree: `"root"`, `"root/workers"`. */
+  supervisor: Schema.String,
+  child_id: Schema.String,
+  /** A dynamic child's spec, as JSON text the tree wrote (every default applied); absent for a static child. */
+  spec: Schema.optionalWith(Schema.String, { exact: true }),
+  /** Its circuit is open: it stays down until restarted by hand. */
+  parked: Schema.Boolean,
+  /** Epoch milliseconds. */
+  updated_at: Schema.Number
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ChildRecord = typeof ChildRecord.Type
+
+/**
  * How many metrics `listMetrics` returns when the query sets no `limit`.
  *
  * @since 0.1.0
@@ -202,6 +225,16 @@ export class Store extends Context.Tag("effect-agent-supervisor/Store")<Store, {
   readonly listMetrics: (query?: MetricQuery) => Effect.Effect<ReadonlyArray<MetricEvent>, StoreError>
   /** Newest first; every agent's when `agent` is absent. */
   readonly restartHistory: (agent?: string) => Effect.Effect<ReadonlyArray<RestartRecord>, StoreError>
+  /**
+   * Keeps a child's record (a tree's `restore` option), replacing the one of the same supervisor and id, which keeps
+   * its place in the list. The three child operations are optional (a store written for 0.1.0 still compiles), and
+   * a tree asked to restore over a store without them fails to start with a `ConfigError`.
+   */
+  readonly saveChild?: (record: ChildRecord) => Effect.Effect<void, StoreError>
+  /** Forgets a child, and the records of every supervisor below it (path `supervisor/childId` and under). */
+  readonly deleteChild?: (supervisor: string, childId: string) => Effect.Effect<void, StoreError>
+  /** In the order first saved; every supervisor's when `supervisor` is absent. */
+  readonly listChildren?: (supervisor?: string) => Effect.Effect<ReadonlyArray<ChildRecord>, StoreError>
 }>() {}
 
 /**
@@ -217,55 +250,14 @@ export interface MemoryOptions {
   readonly maxRestarts?: number | undefined
 }
 
-/** What the in-memory store holds. */
-interface MemoryContents {
-  readonly states: HashMap.HashMap<string, StateRecord>
-  /** Oldest first, in write order. */
-  readonly metrics: Chunk.Chunk<MetricEvent>
-  /** Oldest first, in write order. */
-  readonly restarts: Chunk.Chunk<RestartRecord>
-}
-
 /**
- * Makes an in-memory store: bounded, lost when the process ends. The default when no `Store` is provided.
+ * Makes an in-memory store: bounded, lost when the process ends.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const makeMemory = (options?: MemoryOptions): Effect.Effect<Store["Type"]> =>
-  Effect.gen(function*() {
-    const maxMetrics = memory.bound(options?.maxMetrics, 10_000)
-    const maxRestarts = memory.bound(options?.maxRestarts, 1_000)
-    const contents = yield* Ref.make<MemoryContents>({
-      states: HashMap.empty(),
-      metrics: Chunk.empty(),
-      restarts: Chunk.empty()
-    })
-
-    return Store.of({
-      saveState: (record) =>
-        Ref.update(contents, (c) => ({ ...c, states: HashMap.set(c.states, record.agent_name, record) })),
-      saveMetric: (event) =>
-        Ref.update(contents, (c) => ({ ...c, metrics: memory.append(c.metrics, event, maxMetrics) })),
-      recordRestart: (record) =>
-        Ref.update(contents, (c) => ({ ...c, restarts: memory.append(c.restarts, record, maxRestarts) })),
-      getState: (agent) => Effect.map(Ref.get(contents), (c) => HashMap.get(c.states, agent)),
-      listMetrics: (query) =>
-        Effect.map(Ref.get(contents), (c) => {
-          const limit = memory.bound(query?.limit, defaultMetricLimit)
-          const selected = memory.newestFirst(c.metrics, (event) =>
-            (query?.agent === undefined || event.agent_name === query.agent) &&
-            (query?.event === undefined || event.event === query.event) &&
-            (query?.since === undefined || event.timestamp >= query.since))
-          return selected.length > limit ? selected.slice(0, limit) : selected
-        }),
-      restartHistory: (agent) =>
-        Effect.map(
-          Ref.get(contents),
-          (c) => memory.newestFirst(c.restarts, (record) => agent === undefined || record.agent_name === agent)
-        )
-    })
-  })
+  Effect.map(memory.make(options, defaultMetricLimit), Store.of)
 
 /**
  * The in-memory store with its default bounds (`Store/Memory.ts`'s `layer` takes others).
@@ -290,6 +282,12 @@ export interface ResilientStore {
   readonly getState: (agent: string) => Effect.Effect<Option.Option<StateRecord>>
   readonly listMetrics: (query?: MetricQuery) => Effect.Effect<ReadonlyArray<MetricEvent>>
   readonly restartHistory: (agent?: string) => Effect.Effect<ReadonlyArray<RestartRecord>>
+  /** `true` once the store has the record, `false` when it failed (a tree tries again) or has no child records. */
+  readonly saveChild: (record: ChildRecord) => Effect.Effect<boolean>
+  /** As `saveChild`. */
+  readonly deleteChild: (supervisor: string, childId: string) => Effect.Effect<boolean>
+  /** `None` when the store failed (or keeps no child records): a tree must not take that for "no children". */
+  readonly listChildren: (supervisor?: string) => Effect.Effect<Option.Option<ReadonlyArray<ChildRecord>>>
   /** How many operations of this wrapper failed, died or timed out so far. */
   readonly failures: Effect.Effect<number>
 }
@@ -350,22 +348,24 @@ export const resilient = (store: Store["Type"], options?: ResilientOptions): Res
         () => agent === undefined ? store.restartHistory() : store.restartHistory(agent),
         (): ReadonlyArray<RestartRecord> => []
       ),
+    saveChild: (record) =>
+      store.saveChild === undefined
+        ? Effect.succeed(false)
+        : guard("saveChild", "write", () => Effect.as(store.saveChild!(record), true), () => false),
+    deleteChild: (supervisor, childId) =>
+      store.deleteChild === undefined
+        ? Effect.succeed(false)
+        : guard("deleteChild", "write", () => Effect.as(store.deleteChild!(supervisor, childId), true), () => false),
+    listChildren: (supervisor) =>
+      store.listChildren === undefined ? Effect.succeedNone : guard(
+        "listChildren",
+        "read",
+        () => Effect.asSome(supervisor === undefined ? store.listChildren!() : store.listChildren!(supervisor)),
+        Option.none
+      ),
     failures
   }
 }
-
-// The SQL backends are loaded when their layer is built: an application on the memory store never loads a
-// database driver (they add a native module and about 60 ms to the start-up). These are the core's only edges to a
-// backend, and no load-time cycle: this module is evaluated before either runs (`dpdm` lists them unless told
-// `--skip-dynamic-imports circular`). A driver that does not load is a broken install: it fails the layer.
-const loadSqlite = Effect.tryPromise({
-  try: () => import("./Sqlite.js"),
-  catch: (error) => driver.unavailable("load", driver.sqlite, error)
-})
-const loadPg = Effect.tryPromise({
-  try: () => import("./Pg.js"),
-  catch: (error) => driver.unavailable("load", driver.pg, error)
-})
 
 /**
  * The SQLite store on `filename` (see `Store/Sqlite.ts`): survives restarts of the application, needs no server.
@@ -380,7 +380,7 @@ const loadPg = Effect.tryPromise({
  * ```
  */
 export const layerSqlite = (options: SqliteOptions): Layer.Layer<Store, ConfigError | StoreError> =>
-  Layer.unwrapEffect(Effect.map(loadSqlite, (sqlite) => sqlite.layer(options)))
+  Layer.unwrapEffect(Effect.map(backends.sqlite, (sqlite) => sqlite.layer(options)))
 
 /**
  * The SQLite store with its options read from `Config`.
@@ -391,7 +391,7 @@ export const layerSqlite = (options: SqliteOptions): Layer.Layer<Store, ConfigEr
 export const layerSqliteConfig = (
   config: Config.Config.Wrap<SqliteOptions>
 ): Layer.Layer<Store, ConfigError | StoreError | ConfigErrorEffect.ConfigError> =>
-  Layer.unwrapEffect(Effect.map(loadSqlite, (sqlite) => sqlite.layerConfig(config)))
+  Layer.unwrapEffect(Effect.map(backends.sqlite, (sqlite) => sqlite.layerConfig(config)))
 
 /**
  * The PostgreSQL store (see `Store/Pg.ts`): connects on first use, so the application starts while the server is
@@ -406,7 +406,7 @@ export const layerSqliteConfig = (
  * ```
  */
 export const layerPg = (options: PgOptions): Layer.Layer<Store, ConfigError | StoreError> =>
-  Layer.unwrapEffect(Effect.map(loadPg, (pg) => pg.layer(options)))
+  Layer.unwrapEffect(Effect.map(backends.pg, (pg) => pg.layer(options)))
 
 /**
  * The PostgreSQL store with its options read from `Config`.
@@ -421,7 +421,7 @@ export const layerPg = (options: PgOptions): Layer.Layer<Store, ConfigError | St
 export const layerPgConfig = (
   config: Config.Config.Wrap<PgOptions>
 ): Layer.Layer<Store, ConfigError | StoreError | ConfigErrorEffect.ConfigError> =>
-  Layer.unwrapEffect(Effect.map(loadPg, (pg) => pg.layerConfig(config)))
+  Layer.unwrapEffect(Effect.map(backends.pg, (pg) => pg.layerConfig(config)))
 
 /**
  * What a store remembers of one agent from earlier runs of the application.
@@ -453,15 +453,4 @@ export interface Restored {
  * ```
  */
 export const restore = (agent: string, options?: ResilientOptions): Effect.Effect<Restored, never, Store> =>
-  Effect.gen(function*() {
-    const store = resilient(yield* Store, options)
-    const [state, history] = yield* Effect.all([store.getState(agent), store.restartHistory(agent)], {
-      concurrency: 2
-    })
-    return {
-      agent,
-      state,
-      restartCount: Option.match(state, { onNone: () => 0, onSome: (s) => s.restart_count }),
-      history
-    }
-  })
+  Effect.flatMap(Store, (store) => memory.restore(resilient(store, options), agent))

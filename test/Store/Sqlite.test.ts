@@ -64,7 +64,31 @@ describe("Store.layerSqlite", () => {
 
       // The migration ran once, on the first run.
       const migrations = yield* inspect(filename, (sql) => sql`SELECT name FROM agent_supervisor_migrations`)
-      assert.deepStrictEqual(migrations, [{ name: "create_tables" }])
+      assert.deepStrictEqual(migrations, [{ name: "create_tables" }, { name: "create_children" }])
+    }))
+
+  it.scoped("a database of the previous version (no child records) gets them on first use, its rows kept", () =>
+    Effect.gen(function*() {
+      const filename = path.join(yield* tempDir(), "agents.sqlite")
+      const state: Store.StateRecord = { agent_name: "a", state: "RUNNING", restart_count: 1, updated_at: 5 }
+      yield* Effect.flatMap(Store.Store, (store) => store.saveState(state)).pipe(
+        Effect.provide(Store.layerSqlite({ filename }))
+      )
+      // Back to what the first migration alone made.
+      yield* inspect(filename, (sql) =>
+        Effect.all([
+          sql`DROP TABLE agent_supervisor_children`,
+          sql`DELETE FROM agent_supervisor_migrations WHERE name = 'create_children'`
+        ]))
+      const record: Store.ChildRecord = { supervisor: "root", child_id: "x", spec: "{}", parked: false, updated_at: 6 }
+      const [restored, children] = yield* Effect.flatMap(
+        Store.Store,
+        (store) => Effect.all([Store.restore("a"), Effect.zipRight(store.saveChild!(record), store.listChildren!())])
+      ).pipe(
+        Effect.provide(Store.layerSqlite({ filename }))
+      )
+      assert.deepStrictEqual(restored.state, Option.some(state))
+      assert.deepStrictEqual(children, [record])
     }))
 
   it.effect("keeps the latest maxMetrics metrics and maxRestarts restarts, in write order", () =>

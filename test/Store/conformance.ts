@@ -32,6 +32,14 @@ const restart = (agent_name: string, timestamp: number, attempt: number): Store.
   signal: null
 })
 
+const child = (supervisor: string, child_id: string, parked = false, spec?: string): Store.ChildRecord => ({
+  supervisor,
+  child_id,
+  parked,
+  updated_at: 1000,
+  ...(spec !== undefined ? { spec } : {})
+})
+
 const stamps = (events: ReadonlyArray<{ readonly timestamp: number }>) => events.map((e) => e.timestamp)
 
 /** Runs the store conformance suite over `layer`. */
@@ -339,6 +347,88 @@ export const storeConformance = (name: string, layer: Layer.Layer<Store.Store, u
             ]
             yield* Effect.forEach(records, (r) => store.recordRestart(r), { discard: true })
             assert.deepStrictEqual(yield* store.restartHistory("restart-exit"), [...records].reverse())
+          })
+        ))
+    })
+    describe("child records", () => {
+      const ids = (records: ReadonlyArray<Store.ChildRecord>) => records.map((r) => `${r.supervisor}:${r.child_id}`)
+      const saveAll = (store: Store.Store["Type"], records: ReadonlyArray<Store.ChildRecord>) =>
+        Effect.forEach(records, (r) => store.saveChild!(r), { discard: true })
+
+      it.effect("an empty store lists no children", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            assert.deepStrictEqual(yield* store.listChildren!(), [])
+            assert.deepStrictEqual(yield* store.listChildren!("children-none"), [])
+          })
+        ))
+
+      it.effect("records read back with every field, per supervisor, in the order first saved", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            const spec = JSON.stringify({ version: 1, spec: { _tag: "Agent", id: "b", text: "héllo \"q\"\n" } })
+            const records = [
+              child("children-root", "b", false, spec),
+              child("children-root", "a", true),
+              child("children-root/sub", "c", true, "{}"),
+              { ...child("children-root", "0", false, ""), updated_at: 1_700_000_000_123.5 }
+            ]
+            yield* saveAll(store, records)
+            assert.deepStrictEqual(yield* store.listChildren!("children-root"), [records[0], records[1], records[3]])
+            assert.deepStrictEqual(yield* store.listChildren!("children-root/sub"), [records[2]])
+            assert.deepStrictEqual(yield* store.listChildren!(), records)
+          })
+        ))
+
+      it.effect("a new record of a child replaces the old one in its place; one deleted and saved again goes last", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            yield* saveAll(store, [child("children-order", "a"), child("children-order", "b")])
+            yield* store.saveChild!(child("children-order", "a", true, "{}"))
+            assert.deepStrictEqual(yield* store.listChildren!("children-order"), [
+              child("children-order", "a", true, "{}"),
+              child("children-order", "b")
+            ])
+            yield* store.saveChild!(child("children-order", "a", false))
+            assert.deepStrictEqual((yield* store.listChildren!("children-order"))[0], child("children-order", "a"))
+            yield* store.deleteChild!("children-order", "a")
+            yield* store.saveChild!(child("children-order", "a"))
+            assert.deepStrictEqual(ids(yield* store.listChildren!("children-order")), [
+              "children-order:b",
+              "children-order:a"
+            ])
+          })
+        ))
+
+      it.effect("deleting a child forgets the records at and below its path, and nothing else", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            const root = "children-del"
+            yield* saveAll(store, [
+              child(root, "sub"),
+              child(root, "subway"),
+              child(`${root}/sub`, "x"),
+              child(`${root}/sub/deeper`, "y"),
+              child(`${root}/subway`, "z"),
+              child(`${root}/Sub`, "case"),
+              child(`${root}/sub%`, "like"),
+              child(`${root}/s_b/x`, "like2"),
+              child(root, "𝒳"),
+              child(`${root}/𝒳`, "w"),
+              child(`${root}/𝒳/𝒴`, "v"),
+              child(`${root}/𝒳𝒴`, "u")
+            ])
+            yield* store.deleteChild!(root, "sub")
+            yield* store.deleteChild!(root, "𝒳")
+            yield* store.deleteChild!(root, "not-there")
+            assert.deepStrictEqual(ids(yield* store.listChildren!()).filter((id) => id.startsWith(root)), [
+              `${root}:subway`,
+              `${root}/subway:z`,
+              `${root}/Sub:case`,
+              `${root}/sub%:like`,
+              `${root}/s_b/x:like2`,
+              `${root}/𝒳𝒴:u`
+            ])
           })
         ))
     })

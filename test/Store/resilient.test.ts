@@ -48,6 +48,33 @@ describe("Store.resilient", () => {
       assert.strictEqual(yield* store.failures, 0)
     }))
 
+  it.effect("child records: true or Some when the store answers, false or None when it fails or has none", () =>
+    Effect.gen(function*() {
+      const record: Store.ChildRecord = { supervisor: "root", child_id: "x", parked: true, updated_at: 1 }
+      const healthy = Store.resilient(yield* Memory.make())
+      assert.isTrue(yield* healthy.saveChild(record))
+      assert.deepStrictEqual(yield* healthy.listChildren("root"), Option.some([record]))
+      assert.isTrue(yield* healthy.deleteChild("root", "x"))
+      assert.deepStrictEqual(yield* healthy.listChildren(), Option.some([]))
+      const down = (operation: string) =>
+        Effect.fail(new StoreError({ operation, reason: "failure", detail: "connection refused" }))
+      const broken = Store.resilient({
+        ...backend(down),
+        saveChild: () => down("saveChild"),
+        deleteChild: () => down("deleteChild"),
+        listChildren: () => down("listChildren")
+      })
+      assert.isFalse(yield* broken.saveChild(record))
+      assert.isFalse(yield* broken.deleteChild("root", "x"))
+      assert.deepStrictEqual(yield* broken.listChildren("root"), Option.none())
+      assert.strictEqual(yield* broken.failures, 3)
+      // A store written without them: nothing to call, nothing counted.
+      const old = Store.resilient(backend(down))
+      assert.isFalse(yield* old.saveChild(record))
+      assert.deepStrictEqual(yield* old.listChildren(), Option.none())
+      assert.strictEqual(yield* old.failures, 0)
+    }))
+
   it.effect("a store that hangs: a write completes when the clock passes 5 s, counted, never before", () =>
     Effect.gen(function*() {
       const started = yield* Deferred.make<void>()

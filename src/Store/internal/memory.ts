@@ -1,9 +1,15 @@
 /**
- * The bounded logs of the in-memory store (`Store.makeMemory`).
+ * The in-memory store (`Store.makeMemory`): bounded logs, the latest state per agent, and the child records of
+ * trees that restore. And `Store.restore`, which reads any store back.
  *
  * @internal
  */
 import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as HashMap from "effect/HashMap"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import type * as Store from "../Store.js"
 
 /** A bound as given (`undefined` or `NaN`: `fallback`), made a whole number of 0 or more. */
 export const bound = (value: number | undefined, fallback: number): number =>
@@ -28,3 +34,89 @@ export const newestFirst = <A extends { readonly timestamp: number }>(
   // Stable: equal timestamps keep the later-write-first order built above.
   return selected.sort((a, b) => b.timestamp - a.timestamp)
 }
+
+/** Whether a record of `supervisor` is at or below the path `path` (the records `deleteChild` forgets with it). */
+export const isBelow = (supervisor: string, path: string): boolean =>
+  supervisor === path || supervisor.startsWith(`${path}/`)
+
+/** What the in-memory store holds. */
+interface Contents {
+  readonly states: HashMap.HashMap<string, Store.StateRecord>
+  /** Oldest first, in write order. */
+  readonly metrics: Chunk.Chunk<Store.MetricEvent>
+  /** Oldest first, in write order. */
+  readonly restarts: Chunk.Chunk<Store.RestartRecord>
+  /** In the order first saved. */
+  readonly children: ReadonlyArray<Store.ChildRecord>
+}
+
+const sameChild = (a: Store.ChildRecord, supervisor: string, childId: string) =>
+  a.supervisor === supervisor && a.child_id === childId
+
+/** The in-memory store's operations (`Store.makeMemory` tags them). */
+export const make = (
+  options: Store.MemoryOptions | undefined,
+  defaultMetricLimit: number
+): Effect.Effect<Store.Store["Type"]> =>
+  Effect.gen(function*() {
+    const maxMetrics = bound(options?.maxMetrics, 10_000)
+    const maxRestarts = bound(options?.maxRestarts, 1_000)
+    const contents = yield* Ref.make<Contents>({
+      states: HashMap.empty(),
+      metrics: Chunk.empty(),
+      restarts: Chunk.empty(),
+      children: []
+    })
+
+    return {
+      saveState: (record) =>
+        Ref.update(contents, (c) => ({ ...c, states: HashMap.set(c.states, record.agent_name, record) })),
+      saveMetric: (event) => Ref.update(contents, (c) => ({ ...c, metrics: append(c.metrics, event, maxMetrics) })),
+      recordRestart: (record) =>
+        Ref.update(contents, (c) => ({ ...c, restarts: append(c.restarts, record, maxRestarts) })),
+      getState: (agent) => Effect.map(Ref.get(contents), (c) => HashMap.get(c.states, agent)),
+      listMetrics: (query) =>
+        Effect.map(Ref.get(contents), (c) => {
+          const limit = bound(query?.limit, defaultMetricLimit)
+          const selected = newestFirst(c.metrics, (event) =>
+            (query?.agent === undefined || event.agent_name === query.agent) &&
+            (query?.event === undefined || event.event === query.event) &&
+            (query?.since === undefined || event.timestamp >= query.since))
+          return selected.length > limit ? selected.slice(0, limit) : selected
+        }),
+      restartHistory: (agent) =>
+        Effect.map(
+          Ref.get(contents),
+          (c) => newestFirst(c.restarts, (record) => agent === undefined || record.agent_name === agent)
+        ),
+      saveChild: (record) =>
+        Ref.update(contents, (c) => {
+          const at = c.children.findIndex((r) => sameChild(r, record.supervisor, record.child_id))
+          const children = at < 0 ? [...c.children, record] : c.children.map((r, i) => i === at ? record : r)
+          return { ...c, children }
+        }),
+      deleteChild: (supervisor, childId) =>
+        Ref.update(contents, (c) => {
+          const path = `${supervisor}/${childId}`
+          const children = c.children.filter((r) => !sameChild(r, supervisor, childId) && !isBelow(r.supervisor, path))
+          return { ...c, children }
+        }),
+      listChildren: (supervisor) =>
+        Effect.map(
+          Ref.get(contents),
+          (c) => supervisor === undefined ? c.children : c.children.filter((r) => r.supervisor === supervisor)
+        )
+    }
+  })
+
+/** `Store.restore` over a resilient store: the agent's last state and restart history, read together. */
+export const restore = (store: Store.ResilientStore, agent: string): Effect.Effect<Store.Restored> =>
+  Effect.map(
+    Effect.all([store.getState(agent), store.restartHistory(agent)], { concurrency: 2 }),
+    ([state, history]) => ({
+      agent,
+      state,
+      restartCount: Option.match(state, { onNone: () => 0, onSome: (s) => s.restart_count }),
+      history
+    })
+  )

@@ -70,9 +70,25 @@ const gated = (store: Store.Store["Type"], permits: number): Effect.Effect<Store
       recordRestart: (record) => gate(store.recordRestart(record)),
       getState: (agent) => gate(store.getState(agent)),
       listMetrics: (query) => gate(query === undefined ? store.listMetrics() : store.listMetrics(query)),
-      restartHistory: (agent) => gate(agent === undefined ? store.restartHistory() : store.restartHistory(agent))
+      restartHistory: (agent) => gate(agent === undefined ? store.restartHistory() : store.restartHistory(agent)),
+      ...gatedChildren(store, gate)
     })
   })
+
+/** The child operations of `store`, those it has, behind the gate. */
+const gatedChildren = (
+  store: Store.Store["Type"],
+  gate: <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
+): Pick<Store.Store["Type"], "saveChild" | "deleteChild" | "listChildren"> => {
+  const { deleteChild, listChildren, saveChild } = store
+  return {
+    ...(saveChild !== undefined ? { saveChild: (record) => gate(saveChild(record)) } : {}),
+    ...(deleteChild !== undefined ? { deleteChild: (supervisor, id) => gate(deleteChild(supervisor, id)) } : {}),
+    ...(listChildren !== undefined
+      ? { listChildren: (supervisor) => gate(supervisor === undefined ? listChildren() : listChildren(supervisor)) }
+      : {})
+  }
+}
 
 /** The PostgreSQL store on decoded settings: see `Store/Pg.ts`'s `make`. */
 export const make = (settings: PgSettings): Effect.Effect<Store.Store["Type"], never, Scope.Scope> =>

@@ -38,6 +38,22 @@ interface RestartRow {
   readonly signal: string | null
 }
 
+interface ChildRow {
+  readonly supervisor: string
+  readonly child_id: string
+  readonly spec: string | null
+  readonly parked: number | string | boolean
+  readonly updated_at: number | string
+}
+
+const fromChildRow = (row: ChildRow): Store.ChildRecord => ({
+  supervisor: row.supervisor,
+  child_id: row.child_id,
+  ...(row.spec !== null ? { spec: row.spec } : {}),
+  parked: Number(row.parked) === 1,
+  updated_at: Number(row.updated_at)
+})
+
 const fromStateRow = (row: StateRow): Store.StateRecord => ({
   agent_name: row.agent_name,
   state: row.state,
@@ -147,6 +163,34 @@ export const selectRestarts = (sql: SqlClient.SqlClient, tables: Tables, agent: 
     WHERE ${sql.and(agent === undefined ? [] : [sql`agent_name = ${agent}`])}
     ORDER BY timestamp_ms DESC, id DESC`.pipe(
     Effect.map((rows) => rows.map(fromRestartRow))
+  )
+
+/** Writes a child's record; a record replaced keeps its `id`, so its place in the list. */
+export const upsertChild = (sql: SqlClient.SqlClient, tables: Tables, record: Store.ChildRecord) =>
+  sql`INSERT INTO ${sql(tables.children)} (supervisor, child_id, spec, parked, updated_at)
+    VALUES (${record.supervisor}, ${record.child_id}, ${record.spec ?? null}, ${record.parked ? 1 : 0},
+      ${record.updated_at})
+    ON CONFLICT (supervisor, child_id) DO UPDATE SET spec = excluded.spec, parked = excluded.parked,
+      updated_at = excluded.updated_at`
+
+/**
+ * Deletes a child's record and those of the supervisors at and below its path. The prefix is compared with `substr`
+ * over its length as SQL counts it (`LIKE` would need escaping, and is case-blind in SQLite).
+ */
+export const deleteChild = (sql: SqlClient.SqlClient, tables: Tables, supervisor: string, childId: string) => {
+  const path = `${supervisor}/${childId}`
+  const below = `${path}/`
+  return sql`DELETE FROM ${sql(tables.children)}
+    WHERE (supervisor = ${supervisor} AND child_id = ${childId}) OR supervisor = ${path}
+      OR substr(supervisor, 1, length(CAST(${below} AS TEXT))) = ${below}`
+}
+
+/** The child records of `supervisor` (of every supervisor when absent), in the order first saved. */
+export const selectChildren = (sql: SqlClient.SqlClient, tables: Tables, supervisor: string | undefined) =>
+  sql<ChildRow>`SELECT supervisor, child_id, spec, parked, updated_at FROM ${sql(tables.children)}
+    WHERE ${sql.and(supervisor === undefined ? [] : [sql`supervisor = ${supervisor}`])}
+    ORDER BY id`.pipe(
+    Effect.map((rows) => rows.map(fromChildRow))
   )
 
 /** What pruning keeps. */

@@ -12,6 +12,7 @@ export interface Tables {
   readonly states: string
   readonly metrics: string
   readonly restarts: string
+  readonly children: string
   readonly migrations: string
   readonly prefix: string
 }
@@ -21,6 +22,7 @@ export const tablesOf = (prefix: string): Tables => ({
   states: `${prefix}states`,
   metrics: `${prefix}metrics`,
   restarts: `${prefix}restarts`,
+  children: `${prefix}children`,
   migrations: `${prefix}migrations`,
   prefix
 })
@@ -73,9 +75,34 @@ const createTables = (tables: Tables) =>
     yield* sql`CREATE INDEX ${index("restarts_time")} ON ${sql(tables.restarts)} (timestamp_ms, id)`
   })
 
-/** Brings `tables` up to date, recording what ran in `<prefix>migrations`. */
+/**
+ * The second migration: the child records of trees that restore. `id` keeps the order in which children were first
+ * saved (an upsert keeps it); `spec` is NULL for a static child, whose record only says that it is parked.
+ */
+const createChildren = (tables: Tables) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const { id, real } = sql.onDialectOrElse({
+      pg: () => ({ id: sql.literal("BIGSERIAL PRIMARY KEY"), real: sql.literal("DOUBLE PRECISION") }),
+      orElse: () => ({ id: sql.literal("INTEGER PRIMARY KEY"), real: sql.literal("REAL") })
+    })
+    yield* sql`CREATE TABLE ${sql(tables.children)} (
+      id ${id},
+      supervisor TEXT NOT NULL,
+      child_id TEXT NOT NULL,
+      spec TEXT,
+      parked SMALLINT NOT NULL,
+      updated_at ${real} NOT NULL,
+      UNIQUE (supervisor, child_id)
+    )`
+  })
+
+/** Brings `tables` up to date, recording what ran in `<prefix>migrations`. Never edit a migration once released. */
 export const migrate = (tables: Tables) =>
   Migrator.make({})({
-    loader: Migrator.fromRecord({ "1_create_tables": createTables(tables) }),
+    loader: Migrator.fromRecord({
+      "1_create_tables": createTables(tables),
+      "2_create_children": createChildren(tables)
+    }),
     table: tables.migrations
   })

@@ -181,6 +181,10 @@ export const make = <E, R>(
           rows.insertRestart(sql, tables, record).pipe(Effect.zipRight(counted(sql)))),
       getState: (agent) => use("getState", (sql) => rows.selectState(sql, tables, agent)),
       listMetrics: (query) => use("listMetrics", (sql) => rows.selectMetrics(sql, tables, query)),
-      restartHistory: (agent) => use("restartHistory", (sql) => rows.selectRestarts(sql, tables, agent))
+      restartHistory: (agent) => use("restartHistory", (sql) => rows.selectRestarts(sql, tables, agent)),
+      saveChild: (record) => use("saveChild", (sql) => rows.upsertChild(sql, tables, record)),
+      deleteChild: (supervisor, childId) =>
+        use("deleteChild", (sql) => rows.deleteChild(sql, tables, supervisor, childId)),
+      listChildren: (supervisor) => use("listChildren", (sql) => rows.selectChildren(sql, tables, supervisor))
     })
   })

@@ -12,6 +12,7 @@ import * as Scope from "effect/Scope"
 import * as Owned from "../../Agent/internal/owned.js"
 import { ConfigError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
+import * as Keeper from "./keeper.js"
 import type * as Spec from "./spec.js"
 import { type Child, type Instance, now, publish, type Runtime, type StopReason } from "./state.js"
 
@@ -135,6 +136,7 @@ export const stopRuntime = (self: Instance, child: Child, why: StopReason): Effe
 export const removeChild = (self: Instance, child: Child): Effect.Effect<void> =>
   Effect.gen(function*() {
     self.children = self.children.filter((c) => c !== child)
+    yield* Keeper.removed(self, child)
     const runtime = child.runtime
     child.runtime = undefined
     if (runtime !== undefined) yield* Scope.close(runtime.scope, Exit.void)

@@ -22,6 +22,7 @@ import {
   stopAll,
   stopRuntime
 } from "./children.js"
+import * as Keeper from "./keeper.js"
 import * as Plan from "./plan.js"
 import { type Child, type ChildExitInfo, HISTORY_LIMIT, type Instance, now, publish } from "./state.js"
 
@@ -59,7 +60,7 @@ export const decideExit = (self: Instance, child: Child, exit: ChildExitInfo): E
       case "Park": {
         child.failures = decision.failures
         child.status = "stopped"
-        child.parked = true
+        yield* Keeper.park(self, child)
         if (controls !== undefined) yield* controls.park(decision.failures)
         else yield* stopRuntime(self, child, "shutdown")
         yield* publish(self, {
@@ -108,7 +109,7 @@ const scheduleRestart = (
         continue
       }
       member.status = "restarting"
-      member.parked = false
+      yield* Keeper.unpark(self, member)
     }
     const delay = yield* RestartPolicy.delay(child.spec.settings, failures)
     const delayMillis = Duration.toMillis(delay)

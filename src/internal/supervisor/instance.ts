@@ -18,6 +18,7 @@ import * as Forker from "../forker.js"
 import { interruptPending, stopAll } from "./children.js"
 import { decideLater } from "./decide.js"
 import * as Operations from "./operations.js"
+import * as Restore from "./restore.js"
 import type * as Spec from "./spec.js"
 import { type Instance, publish, type Shared } from "./state.js"
 import * as Views from "./views.js"
@@ -45,10 +46,9 @@ export const make = (
         yield* PubSub.shutdown(self.events)
       })
     )
-    // Static children: in order; a failure stops those started, in reverse, and fails the start.
-    const initial = yield* Effect.exit(
-      self.locked(Effect.forEach(tree.children, (spec) => Operations.addChild(self, spec), { discard: true }))
-    )
+    // Static children: in order; a failure stops those started, in reverse, and fails the start. Then, in a tree
+    // that restores, the dynamic children the store keeps.
+    const initial = yield* Effect.exit(self.locked(Restore.startChildren(self)))
     if (Exit.isFailure(initial)) {
       yield* self.locked(stopAll(self, "shutdown"))
       return yield* Effect.failCause(initial.cause).pipe(

@@ -9,8 +9,10 @@ import * as Exit from "effect/Exit"
 import type { SupervisorChildError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
 import { cancelPending, removeChild, startRuntime, stopRuntime } from "./children.js"
+import * as Keeper from "./keeper.js"
 import * as Spec from "./spec.js"
-import { type Child, childError, find, type Instance } from "./state.js"
+import { type Child, childError, find, type Instance, now, publish } from "./state.js"
+import * as Stored from "./stored.js"
 
 /** A child may be added: the supervisor runs and has no child with this id. */
 const admit = (self: Instance, id: string): Effect.Effect<void, SupervisorChildError> =>
@@ -33,7 +35,9 @@ export const startChild = (
     if (notASpec !== undefined) return yield* notASpec
     yield* admit(self, input.id)
     const spec = yield* Spec.decodeAdded(self.tree, self.children.length, input)
-    yield* insert(self, spec)
+    // Under `restore`, written once the child has started, and waited for (bounded): see `Keeper.added`.
+    const child = yield* insert(self, spec, self.shared.keeper === undefined ? undefined : Stored.encode(spec))
+    yield* Keeper.added(self, child)
   }))
 
 /** Adds a decoded child (a static one, at start) and starts it. Under the lock. */
@@ -41,20 +45,63 @@ export const addChild = (
   self: Instance,
   spec: Spec.ChildSpec
 ): Effect.Effect<void, Supervisor.StartError | SupervisorChildError> =>
-  Effect.zipRight(admit(self, spec.id), insert(self, spec))
+  Effect.zipRight(admit(self, spec.id), Effect.asVoid(insert(self, spec, undefined)))
+
+const newChild = (spec: Spec.ChildSpec, stored: string | undefined): Child => ({
+  spec,
+  stored,
+  status: "running",
+  parked: false,
+  failures: 0,
+  runtime: undefined,
+  pending: undefined,
+  skip: false
+})
+
+/**
+ * Adds a child restored from the store and starts it. One that does not start stays, stopped, for `restartChild`
+ * (or `deleteChild`) to decide, and the rest of the tree starts: there is no caller to answer.
+ */
+export const addRestored = (
+  self: Instance,
+  spec: Spec.ChildSpec,
+  stored: string | undefined
+): Effect.Effect<void, SupervisorChildError> =>
+  Effect.gen(function*() {
+    yield* admit(self, spec.id)
+    const child = newChild(spec, stored)
+    self.children.push(child)
+    const started = yield* Effect.exit(startRuntime(self, child))
+    if (Exit.isFailure(started)) {
+      child.status = "stopped"
+      yield* Effect.logError(
+        `Supervisor "${self.name}": child "${spec.id}", restored from the store, did not start; it stays stopped ` +
+          `until restartChild starts it (or deleteChild removes it)`,
+        started.cause
+      )
+    }
+  })
+
+/** Adds a child that the previous run left parked: stopped, until `restartChild` starts it. */
+export const addParked = (
+  self: Instance,
+  spec: Spec.ChildSpec,
+  stored: string | undefined
+): Effect.Effect<void, SupervisorChildError> =>
+  Effect.gen(function*() {
+    yield* admit(self, spec.id)
+    self.children.push({ ...newChild(spec, stored), status: "stopped", parked: true })
+    yield* publish(self, { _tag: "ChildParked", supervisor: self.name, child: spec.id, timestamp: yield* now })
+  })
 
 /** Appends the child and starts it; a child that does not start is not added. */
-const insert = (self: Instance, spec: Spec.ChildSpec): Effect.Effect<void, Supervisor.StartError> =>
+const insert = (
+  self: Instance,
+  spec: Spec.ChildSpec,
+  stored: string | undefined
+): Effect.Effect<Child, Supervisor.StartError> =>
   Effect.gen(function*() {
-    const child: Child = {
-      spec,
-      status: "running",
-      parked: false,
-      failures: 0,
-      runtime: undefined,
-      pending: undefined,
-      skip: false
-    }
+    const child = newChild(spec, stored)
     self.children.push(child)
     const started = yield* Effect.exit(startRuntime(self, child)).pipe(
       // The caller gave up: startRuntime undid the start, and the child is not added (as after a failure).
@@ -62,8 +109,9 @@ const insert = (self: Instance, spec: Spec.ChildSpec): Effect.Effect<void, Super
     )
     if (Exit.isFailure(started)) {
       self.children = self.children.filter((c) => c !== child)
-      return yield* started
+      return yield* Effect.failCause(started.cause)
     }
+    return child
   })
 
 /** `terminateChild`: stops the child and keeps its spec (a temporary child's is removed). */
@@ -82,7 +130,7 @@ const terminateLocked = (self: Instance, id: string): Effect.Effect<void, Superv
     yield* cancelPending(self, child)
     yield* stopRuntime(self, child, "manual")
     child.status = "stopped"
-    child.parked = false
+    yield* Keeper.unpark(self, child)
     if (child.spec.restart === "temporary") yield* removeChild(self, child)
   })
 
@@ -100,7 +148,7 @@ export const restartChild = (
     child.skip = false
     // Running from the moment its start begins, as the views say; stopped again if the start fails.
     child.status = "running"
-    child.parked = false
+    yield* Keeper.unpark(self, child)
     yield* startRuntime(self, child).pipe(
       Effect.onError(() => Effect.sync(() => (child.status = "stopped"))),
       // The caller gave up: an agent's start would go on by itself, running and unsupervised. Stop it.
@@ -115,4 +163,5 @@ export const deleteChild = (self: Instance, id: string): Effect.Effect<void, Sup
     if (child === undefined) return yield* Effect.fail(childError(self, id, "delete", "not_found"))
     if (child.status !== "stopped") return yield* Effect.fail(childError(self, id, "delete", child.status))
     yield* removeChild(self, child)
+    yield* Keeper.deleted(self, id)
   }))

@@ -33,6 +33,8 @@ export interface Root {
   readonly tree: Tree
   /** As given; `undefined` leaves the store writer's default. */
   readonly storeFlushTimeout: Duration.Duration | undefined
+  /** Whether the tree keeps its children in the store and brings them back (`false` by default). */
+  readonly restore: boolean
 }
 
 /** What every decoded child has. */
@@ -111,7 +113,10 @@ const TreeAutoShutdown = Schema.Struct({
   )
 })
 
-const RootOwn = Schema.Struct({ storeFlushTimeout: Schema.optionalWith(Edge.DurationInput, { exact: true }) })
+const RootOwn = Schema.Struct({
+  storeFlushTimeout: Schema.optionalWith(Edge.DurationInput, { exact: true }),
+  restore: withDefault(Schema.Boolean.annotations(says("must be true or false")), () => false)
+})
 
 /** A child's own fields. `restart` has no default here: an agent's comes from its configuration. */
 const ChildOwn = {
@@ -400,10 +405,14 @@ export const decodeRoot = (options: Supervisor.Options): Effect.Effect<Root, Con
     const problems: Problems = []
     const name = options.name ?? "root"
     const where = { whole: "(options)", undefinedIsAbsent: true }
-    const flush = Edge.decodeInto(RootOwn, pick(options, ["storeFlushTimeout"]), where, problems)
+    const own = Edge.decodeInto(RootOwn, pick(options, ["storeFlushTimeout", "restore"]), where, problems)
     const tree = decodeTreeAt(name, undefined, options, problems)
-    if (tree === undefined || flush === undefined || problems.length > 0) return fail(problems)
-    return Effect.as(warnParked(name, parkedIn(tree, undefined)), { tree, storeFlushTimeout: flush.storeFlushTimeout })
+    if (tree === undefined || own === undefined || problems.length > 0) return fail(problems)
+    return Effect.as(warnParked(name, parkedIn(tree, undefined)), {
+      tree,
+      storeFlushTimeout: own.storeFlushTimeout,
+      restore: own.restore
+    })
   })
 
 /**

@@ -17,12 +17,15 @@ import { SupervisorChildError, type SupervisorIntensityError } from "../../Error
 import type * as Writer from "../../Store/internal/writer.js"
 import type * as Supervisor from "../../Supervisor.js"
 import type * as Forker from "../forker.js"
+import type * as Keeper from "./keeper.js"
 import type * as Spec from "./spec.js"
 
 /** What every supervisor of one tree shares. */
 export interface Shared {
   /** The tree's one store writer: every agent and nested supervisor in the tree writes through it. */
   readonly writer: Writer.Writer
+  /** The tree's child records in the store, when it restores (its `restore` option). */
+  readonly keeper: Keeper.Keeper | undefined
 }
 
 /** An exit of a child as the decisions read it (an agent's exit, or a nested supervisor's end). */
@@ -51,6 +54,8 @@ export type Runtime =
 /** One child. Written only under the supervisor's lock. */
 export interface Child {
   readonly spec: Spec.ChildSpec
+  /** A dynamic child's spec as the store keeps it, in a tree that restores; `undefined` for a static child. */
+  readonly stored: string | undefined
   status: "running" | "restarting" | "stopped"
   /** Stopped because its circuit opened, until it starts again. */
   parked: boolean
