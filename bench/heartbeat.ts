@@ -17,6 +17,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
@@ -29,6 +30,7 @@ import * as path from "node:path"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
 import * as ProcessTable from "../src/Agent/internal/processTable.js"
+import * as Store from "../src/Store/Store.js"
 import * as Supervisor from "../src/Supervisor.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
@@ -254,7 +256,7 @@ export const heartbeat = Effect.gen(function*() {
 })
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  Effect.runPromise(heartbeat.pipe(Effect.provide(NodeContext.layer), Logger.withMinimumLogLevel(LogLevel.Error)))
+  Effect.runPromise(heartbeat.pipe(Effect.provide(Layer.merge(NodeContext.layer, Store.layerMemory)), Logger.withMinimumLogLevel(LogLevel.Error)))
     .then(
       (report) => console.log(JSON.stringify({ heartbeat: report }, null, 2)),
       (error) => {
