@@ -256,7 +256,12 @@ export const heartbeat = Effect.gen(function*() {
 })
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  Effect.runPromise(heartbeat.pipe(Effect.provide(Layer.merge(NodeContext.layer, Store.layerMemory)), Logger.withMinimumLogLevel(LogLevel.Error)))
+  Effect.runPromise(
+    heartbeat.pipe(
+      Effect.provide(Layer.merge(NodeContext.layer, Store.layerMemory)),
+      Logger.withMinimumLogLevel(LogLevel.Error)
+    )
+  )
     .then(
       (report) => console.log(JSON.stringify({ heartbeat: report }, null, 2)),
       (error) => {
