@@ -9,6 +9,11 @@
  * them. The machine cannot keep up with that, so the report also gives what it asks for: agents x the time of
  * one full scan per interval, as a percentage of one core.
  *
+ * The floor, measured first in the same run: the same pings (one per agent per interval, spread over it) sent by a
+ * plain Node loop over bare pipes to as many `pong.sh` agents (a timer per agent, one write per ping, replies split
+ * into lines, parsed and matched by id), with no supervisor. Its CPU% is mostly the kernel's: waking a process
+ * through a pipe, and being woken by its reply.
+ *
  * The agents are `bench/agents/pong.sh` (a shell that answers pings); the idle processes are `sleep 600`s in a
  * process group of their own, removed at the end. `BENCH_HEARTBEAT=0` skips the section. Exported for
  * `bench/index.ts`; runnable alone with `tsx bench/heartbeat.ts`.
@@ -24,7 +29,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
-import { spawn } from "node:child_process"
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { monitorEventLoopDelay } from "node:perf_hooks"
@@ -124,6 +129,78 @@ const idleProcesses = (count: number) =>
       })
   )
 
+// ---- the floor: the same pings over bare pipes, from a plain Node loop ----
+
+interface BareAgent {
+  readonly child: ChildProcessWithoutNullStreams
+  readonly exited: Promise<unknown>
+  timer?: ReturnType<typeof setInterval>
+}
+
+/** `count` pong agents of a plain Node client, pinged once per interval, spread; counts the answers. */
+const bareAgents = (count: number, answered: { count: number }) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      let lastId = 0
+      const agents: Array<BareAgent> = []
+      for (let i = 0; i < count; i++) {
+        const child = spawn("/bin/sh", [pongAgent], { stdio: ["pipe", "pipe", "pipe"] })
+        const exited = new Promise((resolve) => child.once("exit", resolve))
+        const waiting = new Map<string, number>()
+        let rest = ""
+        child.stderr.resume()
+        child.stdout.setEncoding("utf8")
+        child.stdout.on("data", (chunk: string) => {
+          const lines = (rest + chunk).split("\n")
+          rest = lines.pop()!
+          for (const line of lines) {
+            const id = (JSON.parse(line) as { readonly id?: string }).id
+            if (id !== undefined && waiting.delete(id)) answered.count++
+          }
+        })
+        const agent: BareAgent = { child, exited }
+        const ping = () => {
+          const id = `ping-${++lastId}`
+          waiting.set(id, performance.now())
+          child.stdin.write(`{"id":"${id}","type":"ping"}\n`)
+        }
+        setTimeout(() => {
+          ping()
+          agent.timer = setInterval(ping, INTERVAL_MS)
+        }, (i / count) * INTERVAL_MS)
+        agents.push(agent)
+      }
+      return agents
+    }),
+    (agents) =>
+      Effect.promise(async () => {
+        for (const agent of agents) {
+          clearInterval(agent.timer)
+          agent.child.stdin.end() // pong.sh exits on stdin EOF
+        }
+        const all = Promise.all(agents.map((agent) => agent.exited))
+        await Promise.race([all, new Promise((resolve) => setTimeout(resolve, 5000))])
+        for (const agent of agents) if (agent.child.exitCode === null) agent.child.kill("SIGKILL")
+      })
+  )
+
+const barePipes = Effect.gen(function*() {
+  const answered = { count: 0 }
+  yield* bareAgents(AGENTS, answered)
+  // every agent past its first ping
+  yield* Effect.sleep(`${2 * INTERVAL_MS} millis`)
+  const before = answered.count
+  const start = performance.now()
+  const measured = yield* window({ checks: 0, missed: 0, exits: 0 })
+  return {
+    cpu_percent_of_one_core: measured.supervisor_cpu_percent_of_one_core,
+    event_loop_delay_p99_ms: measured.event_loop_delay_p99_ms,
+    event_loop_delay_max_ms: measured.event_loop_delay_max_ms,
+    window_overrun_ms: measured.window_overrun_ms,
+    answered_per_s: round((answered.count - before) / ((performance.now() - start) / 1000))
+  }
+}).pipe(Effect.scoped)
+
 // ---- one measurement window ----
 
 interface Counters {
@@ -161,6 +238,7 @@ const measure = Effect.gen(function*() {
     // the shell said "started" once it had forked them all; wait until they are all in /proc
     for (let i = 0; i < 200 && groupSize(idle.pid) < IDLE + 1; i++) yield* Effect.sleep("50 millis")
   }
+  const bare = yield* barePipes
 
   const scope = yield* Scope.make()
   const sup = yield* Supervisor.make({ intensity: { maxRestarts: 1_000_000, window: "1 second" } }).pipe(
@@ -191,8 +269,8 @@ const measure = Effect.gen(function*() {
   yield* Effect.sleep(`${2 * INTERVAL_MS} millis`)
 
   const sharedScanMs = timeOf(() => ProcessTable.readTable())
-  // a beat reads a scan younger than 0.9 intervals (see Health.heartbeat): about one scan per 0.9 interval
-  const scansPerSecond = 1000 / Math.min(ProcessTable.HEARTBEAT_MAX_AGE_MILLIS, 0.9 * INTERVAL_MS)
+  // a beat reads a scan at most the sampling period old (see Health.heartbeat): one scan per period
+  const scansPerSecond = 1000 / ProcessTable.HEARTBEAT_MAX_AGE_MILLIS
   const after = yield* window(counters)
 
   const oldScanMs = timeOf(() => oldSample(process.pid))
@@ -227,8 +305,11 @@ const measure = Effect.gen(function*() {
     host_processes: hostProcesses,
     start_all_ms: Math.round(startMs),
     stop_all_ms: Math.round(stopMs),
+    // no supervisor: the pings alone, from a plain Node loop (see the top of this file)
+    bare_pipes_baseline: bare,
     after_shared_table: {
       ...after,
+      vs_bare_pipes: round(after.supervisor_cpu_percent_of_one_core / bare.cpu_percent_of_one_core, 2),
       one_scan_ms: sharedScanMs,
       scans_per_s_about: round(scansPerSecond, 2),
       // what is left is the rest of a beat: timer, ping round trip, events, store write

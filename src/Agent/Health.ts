@@ -9,7 +9,8 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { RequestError } from "../Errors.js"
 import * as ProcessTable from "./internal/processTable.js"
-import type { AgentProcess } from "./Process.js"
+import * as Ticker from "./internal/ticker.js"
+import type { AgentProcess, PingResult } from "./Process.js"
 import * as ProcessTree from "./ProcessTree.js"
 
 /**
@@ -39,31 +40,8 @@ export interface HealthSample {
   readonly timestamp: number
 }
 
-/** The check, reading a scan of /proc at most `maxAge` old (`ProcessTree.sample`'s default when undefined). */
-const checkWithin = (
-  agent: AgentProcess,
-  previous: ProcessTree.Sample | undefined,
-  timeout: Duration.DurationInput | undefined,
-  maxAge: Duration.DurationInput | undefined
-): Effect.Effect<readonly [HealthSample, ProcessTree.Sample | undefined], RequestError> =>
-  Effect.gen(function*() {
-    const pong = yield* agent.ping(timeout === undefined ? undefined : { timeout })
-    const tree = yield* ProcessTree.sample(agent.pid, { maxAge })
-    const timestamp = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-    const sample: HealthSample = {
-      agent: agent.name,
-      pid: agent.pid,
-      latencyMillis: pong.latencyMillis,
-      report: pong.report,
-      memoryMb: tree === undefined ? Option.none() : Option.some(tree.rssBytes / (1024 * 1024)),
-      cpuPercent: tree !== undefined && previous !== undefined
-        ? Option.some(ProcessTree.cpuPercent(previous, tree))
-        : Option.none(),
-      processes: tree?.processes ?? 0,
-      timestamp
-    }
-    return [sample, tree] as const
-  })
+/** One MiB. */
+const MIB = 1024 * 1024
 
 /**
  * Pings the agent and reads its process tree. `previous` is the tree sample of the check before, for CPU%. The
@@ -77,7 +55,24 @@ export const check = (
   previous: ProcessTree.Sample | undefined,
   timeout?: Duration.DurationInput
 ): Effect.Effect<readonly [HealthSample, ProcessTree.Sample | undefined], RequestError> =>
-  checkWithin(agent, previous, timeout, undefined)
+  Effect.gen(function*() {
+    const pong = yield* agent.ping(timeout === undefined ? undefined : { timeout })
+    const tree = yield* ProcessTree.sample(agent.pid)
+    const timestamp = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+    const sample: HealthSample = {
+      agent: agent.name,
+      pid: agent.pid,
+      latencyMillis: pong.latencyMillis,
+      report: pong.report,
+      memoryMb: tree === undefined ? Option.none() : Option.some(tree.rssBytes / MIB),
+      cpuPercent: tree !== undefined && previous !== undefined
+        ? Option.some(ProcessTree.cpuPercent(previous, tree))
+        : Option.none(),
+      processes: tree?.processes ?? 0,
+      timestamp
+    }
+    return [sample, tree] as const
+  })
 
 /**
  * What the heartbeat reports to its owner.
@@ -114,7 +109,18 @@ const phaseOf = (name: string, pid: number): number => {
  *
  * The first beat comes after `heartbeatInterval * (1 - phase)`, with a phase in [0, 1) hashed from the agent's
  * name and pid: never later than one interval after the start, as before, but N agents started at once spread
- * their pings over the interval. Beats then repeat `heartbeatInterval` apart; missed beats count as before.
+ * their pings over the interval. Beats then repeat `heartbeatInterval` after the end of the previous one; missed
+ * beats count as before.
+ *
+ * Every heartbeat of the process waits on one timer (a ticker per `Clock`), and its moments are rounded to a grid
+ * of a few milliseconds (`heartbeatInterval / 20`, at most 20 ms, dividing the interval: see
+ * `internal/ticker.ts`), so beats due within one step are woken together: a beat may come up to half a step
+ * early or late, and beats are still exactly one interval apart when a beat takes no time.
+ *
+ * The memory and CPU% of a sample come from a scan of /proc shared by every agent of the process and at most
+ * `ProcessTable.HEARTBEAT_MAX_AGE_MILLIS` (5 s) old: the sampling period. Beats that read the same scan report
+ * its memory, and the CPU% measured between the last two scans this heartbeat read (the scans' own times, not
+ * the beats'); the first sample has no CPU%, and the second, if it read the same scan as the first, reads 0.
  *
  * @since 0.1.0
  * @category heartbeat
@@ -123,38 +129,68 @@ export const heartbeat = (
   agent: AgentProcess,
   callbacks: Callbacks
 ): Effect.Effect<void> =>
-  Effect.gen(function*() {
-    const { heartbeatInterval, pingTimeout, unhealthyAfter } = agent.config
-    const intervalMillis = Duration.toMillis(heartbeatInterval)
-    // One scan of /proc per tick for all the agents beating meanwhile: a beat reads a scan younger than 0.9
-    // intervals (and than 1 s, for long intervals). Beats of one agent are at least an interval apart, so two of
-    // them never read the same scan (their CPU% would be 0).
-    const maxAge = Math.min(ProcessTable.HEARTBEAT_MAX_AGE_MILLIS, intervalMillis * 0.9)
-    // The CPU baseline comes from the first beat, not from start-up.
-    let previous: ProcessTree.Sample | undefined = undefined
-    let missed = 0
-    const beat = Effect.gen(function*() {
-      const result = yield* Effect.either(checkWithin(agent, previous, pingTimeout, maxAge))
-      if (result._tag === "Right") {
-        const [sample, tree] = result.right
+  Effect.clockWith((clock) =>
+    Effect.suspend(() => {
+      const { heartbeatInterval, unhealthyAfter } = agent.config
+      const intervalMillis = Duration.toMillis(heartbeatInterval)
+      const grid = Ticker.gridOf(intervalMillis)
+      const ticker = Ticker.forClock(clock)
+      const maxAge = { maxAge: ProcessTable.HEARTBEAT_MAX_AGE }
+      // The last scan read (the CPU baseline comes from the first beat, not from start-up), and the CPU% measured
+      // when it was read: it holds for the beats that read the same scan.
+      let previous: ProcessTree.Sample | undefined = undefined
+      let cpuPercent: Option.Option<number> = Option.none()
+      let missed = 0
+      let waiter: Ticker.Waiter | undefined = undefined
+
+      const sample = (pong: PingResult, tree: ProcessTree.Sample | undefined): HealthSample => {
+        if (tree === undefined) cpuPercent = Option.none()
+        else if (previous === undefined) cpuPercent = Option.none()
+        else if (tree.takenAt !== previous.takenAt) cpuPercent = Option.some(ProcessTree.cpuPercent(previous, tree))
+        else if (Option.isNone(cpuPercent)) cpuPercent = Option.some(0)
         previous = tree
-        missed = 0
-        yield* callbacks.onSample(sample)
-        return true
+        return {
+          agent: agent.name,
+          pid: agent.pid,
+          latencyMillis: pong.latencyMillis,
+          report: pong.report,
+          memoryMb: tree === undefined ? Option.none() : Option.some(tree.rssBytes / MIB),
+          cpuPercent,
+          processes: tree?.processes ?? 0,
+          timestamp: clock.unsafeCurrentTimeMillis()
+        }
       }
-      // An exit is the exit watcher's business, not a missed beat.
-      if (result.left._tag === "AgentCrashError" || result.left._tag === "AgentStoppedError") return false
-      missed++
-      yield* callbacks.onMissed(missed, result.left)
-      if (missed >= unhealthyAfter) {
-        yield* callbacks.onUnhealthy(missed)
-        return false
+
+      // Plain combinators rather than a generator: this runs 500 times a second in the benchmark. `ping` is called
+      // for each beat (a ping need not be lazy).
+      const beat: Effect.Effect<boolean> = Effect.matchEffect(Effect.suspend(() => agent.ping()), {
+        onFailure: (error) => {
+          // An exit is the exit watcher's business, not a missed beat.
+          if (error._tag === "AgentCrashError" || error._tag === "AgentStoppedError") return Effect.succeed(false)
+          missed++
+          return Effect.zipRight(
+            callbacks.onMissed(missed, error),
+            missed >= unhealthyAfter ? Effect.as(callbacks.onUnhealthy(missed), false) : Effect.succeed(true)
+          )
+        },
+        onSuccess: (pong) =>
+          Effect.flatMap(ProcessTree.sample(agent.pid, maxAge), (tree) => {
+            missed = 0
+            return Effect.as(callbacks.onSample(sample(pong, tree)), true)
+          })
+      })
+      const wait = (due: number, notAfter?: number) => {
+        waiter = ticker.waiter(due, grid, notAfter)
+        return ticker.wait(waiter)
       }
-      return true
+      // The next beat an interval after the end of this one.
+      const next = Effect.suspend(() => wait(clock.unsafeCurrentTimeMillis() + intervalMillis))
+      const loop: Effect.Effect<void> = Effect.flatMap(beat, (goOn) => goOn ? Effect.zipRight(next, loop) : Effect.void)
+      const start = clock.unsafeCurrentTimeMillis()
+      return wait(start + intervalMillis * (1 - phaseOf(agent.name, agent.pid)), start + intervalMillis).pipe(
+        Effect.zipRight(loop),
+        // The one wait that may be pending when the heartbeat is interrupted: the ticker forgets it.
+        Effect.ensuring(Effect.sync(() => waiter !== undefined && ticker.cancel(waiter)))
+      )
     })
-    // A loop of sleeps rather than `Effect.repeat` with `Schedule.spaced` (the same timing: an interval from the
-    // end of one beat to the next): with 500 agents beating every second, the schedule's driver cost about 3% of
-    // a core more than this loop.
-    yield* Effect.sleep(Duration.millis(intervalMillis * (1 - phaseOf(agent.name, agent.pid))))
-    while (yield* beat) yield* Effect.sleep(heartbeatInterval)
-  })
+  )

@@ -3,8 +3,10 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
+import * as fs from "node:fs"
 import * as Config from "../../src/Agent/Config.js"
 import * as Health from "../../src/Agent/Health.js"
+import * as ProcessTable from "../../src/Agent/internal/processTable.js"
 import * as AgentProcess from "../../src/Agent/Process.js"
 import { AgentCrashError, AgentTimeoutError, type RequestError } from "../../src/Errors.js"
 import { agentConfig, eventuallyEffect, sleepLive, TestLive } from "../support.js"
@@ -110,6 +112,38 @@ describe("Health.heartbeat", () => {
       yield* TestClock.adjust("60 seconds")
       assert.isTrue(Option.isSome(yield* Fiber.poll(fiber)))
       assert.deepStrictEqual(log, ["sample"])
+    }))
+})
+
+describe("Health.heartbeat: the sampling period", () => {
+  it.scoped("beats that read the same scan of /proc report its memory and the CPU% of the last two scans", () =>
+    Effect.gen(function*() {
+      // this process's own group, so that the samples read a group that exists and that this test makes busy
+      const group = ProcessTable.parseStat(fs.readFileSync("/proc/self/stat", "latin1"))!.pgrp
+      const agent = yield* Effect.map(
+        scripted("sampled", { heartbeatInterval: "1 second" }),
+        (a) => ({ ...a, pid: group })
+      )
+      const { callbacks, samples } = recorder()
+      yield* ProcessTable.shared.table(0) // a fresh scan for the first beat
+      yield* Effect.forkScoped(Health.heartbeat(agent, callbacks))
+      yield* TestClock.adjust("1 second")
+      const until = performance.now() + 300
+      while (performance.now() < until) {
+        // busy: the group's CPU time grows by about 300 ms before the next scan
+      }
+      yield* ProcessTable.shared.table(0)
+      yield* TestClock.adjust("1 second")
+      yield* TestClock.adjust("1 second")
+      const [first, second, third] = samples
+      assert.strictEqual(samples.length, 3)
+      assert.isTrue(Option.isNone(first.cpuPercent))
+      // the second read the new scan: CPU% between the two scans; the third read it again (beats 1 s apart, well
+      // within the 5 s sampling period of real time): the same reading, not 0
+      assert.isTrue(Option.isSome(second.cpuPercent) && second.cpuPercent.value > 0, String(second.cpuPercent))
+      assert.deepStrictEqual(third.cpuPercent, second.cpuPercent)
+      assert.deepStrictEqual(third.memoryMb, second.memoryMb)
+      assert.isAtLeast(third.processes, 1)
     }))
 })
 

@@ -5,6 +5,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
+import * as Supervisor from "effect/Supervisor"
 import * as TestClock from "effect/TestClock"
 import * as Writer from "../../src/Store/internal/writer.js"
 import * as Memory from "../../src/Store/Memory.js"
@@ -217,5 +218,97 @@ describe("Store.Writer", () => {
       yield* TestClock.adjust("1 second")
       yield* Fiber.join(closed)
       yield* Fiber.join(flushed)
+    }))
+  it.effect("a write that ignores interruption: the writes after it go on at its timeout, and closing does not wait", () =>
+    Effect.gen(function*() {
+      const received: Array<string> = []
+      const store = Store.resilient(
+        yield* Memory.make().pipe(Effect.map((m) => ({
+          ...m,
+          saveMetric: (e: Store.MetricEvent) =>
+            e.timestamp === 1
+              ? Effect.uninterruptible(Effect.never)
+              : Effect.sync(() => received.push(`M${e.timestamp}`)),
+          saveState: (r: Store.StateRecord) => Effect.sync(() => received.push(r.state))
+        })))
+      )
+      const scope = yield* Scope.make()
+      const writer = yield* Writer.make(store).pipe(Scope.extend(scope))
+      yield* writer.saveMetric(metric(1))
+      yield* writer.saveMetric(metric(2))
+      yield* writer.saveState(state(1))
+      const flushed = yield* Effect.fork(writer.flush)
+      yield* TestClock.adjust("4999 millis")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(flushed)))
+      assert.deepStrictEqual(received, [])
+      yield* TestClock.adjust("1 millis")
+      yield* Fiber.join(flushed)
+      assert.deepStrictEqual(received, ["M2", "S1"])
+      assert.strictEqual(yield* store.failures, 1)
+      // Later writes go through the draining fiber that took over; closing waits for none stuck in the store.
+      yield* writer.saveMetric(metric(3))
+      yield* writer.flush
+      assert.deepStrictEqual(received, ["M2", "S1", "M3"])
+      yield* Scope.close(scope, Exit.void)
+      assert.strictEqual(yield* writer.dropped, 0)
+    }))
+
+  it.effect("a write that times out is counted once, whatever it does after; the writes after it keep their order", () =>
+    Effect.gen(function*() {
+      const received: Array<string> = []
+      const push = (label: string) => Effect.sync(() => received.push(label))
+      const store = Store.resilient(
+        yield* Memory.make().pipe(Effect.map((m) => ({
+          ...m,
+          // M2 finishes its sleep after the 5 s timeout even when interrupted, then is interrupted before it writes
+          saveMetric: (e: Store.MetricEvent) =>
+            Effect.zipRight(
+              e.timestamp === 2 ? Effect.uninterruptible(Effect.sleep("6 seconds")) : Effect.void,
+              push(`M${e.timestamp}`)
+            ),
+          saveState: (r: Store.StateRecord) => push(r.state),
+          recordRestart: (r: Store.RestartRecord) => push(`R${r.attempt}`)
+        })))
+      )
+      const scope = yield* Scope.make()
+      const writer = yield* Writer.make(store).pipe(Scope.extend(scope))
+      for (let n = 1; n <= 4; n++) yield* writer.saveMetric(metric(n))
+      yield* writer.recordRestart(restart(1))
+      yield* writer.saveState(state(1))
+      const flushed = yield* Effect.fork(writer.flush)
+      yield* TestClock.adjust("5 seconds")
+      yield* Fiber.join(flushed)
+      assert.deepStrictEqual(received, ["M1", "M3", "M4", "R1", "S1"])
+      assert.strictEqual(yield* store.failures, 1)
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(received, ["M1", "M3", "M4", "R1", "S1"])
+      assert.strictEqual(yield* store.failures, 1)
+      yield* Scope.close(scope, Exit.void)
+    }))
+
+  it.effect("writes run in the draining fiber: a few fibers for a thousand writes, not several per write", () =>
+    Effect.gen(function*() {
+      let started = 0
+      const counter = new (class extends Supervisor.AbstractSupervisor<void> {
+        value = Effect.void
+        override onStart() {
+          started++
+        }
+      })()
+      const { received, store } = recording()
+      yield* Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const writer = yield* Writer.make(yield* store).pipe(Scope.extend(scope))
+        for (let n = 1; n <= 1000; n++) {
+          yield* writer.saveMetric(metric(n))
+          // one at a time, as a heartbeat writes them: the drain wakes for each
+          if (n % 10 === 0) yield* writer.flush
+        }
+        yield* writer.flush
+        yield* Scope.close(scope, Exit.void)
+      }).pipe(Effect.supervised(counter))
+      assert.strictEqual(received.length, 1000)
+      // the draining fiber, the watchdog and its sleeps (a race of two fibers per timeout period, none here)
+      assert.isAtMost(started, 10)
     }))
 })

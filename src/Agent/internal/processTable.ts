@@ -18,6 +18,7 @@
  *
  * @internal
  */
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 
@@ -60,13 +61,16 @@ export const CLOCK_TICKS_PER_SECOND = 100
 export const DEFAULT_MAX_AGE_MILLIS = 500
 
 /**
- * The most a heartbeat lets a table age (less for intervals under 1.1 s: see `Health.heartbeat`). A scan of a host
- * with 1,600 processes takes about 20 ms of CPU, so this bounds the table's cost at about 2% of a core for any
- * number of agents; 500 ms would double it.
+ * The most a heartbeat lets a table age: the sampling period of the memory and CPU% that heartbeats report (see
+ * `Health.heartbeat`). A scan of a host with 1,600 processes takes about 20 ms of CPU and blocks the event loop as
+ * long, so this bounds the table's cost at about 0.4% of a core for any number of agents (1 s cost 2%).
  *
  * @internal
  */
-export const HEARTBEAT_MAX_AGE_MILLIS = 1000
+export const HEARTBEAT_MAX_AGE_MILLIS = 5000
+
+/** {@link HEARTBEAT_MAX_AGE_MILLIS} as a `Duration`. @internal */
+export const HEARTBEAT_MAX_AGE: Duration.Duration = Duration.millis(HEARTBEAT_MAX_AGE_MILLIS)
 
 /**
  * Parses the text of one `/proc/<pid>/stat`; `undefined` when it is not one (empty: the process ended while it

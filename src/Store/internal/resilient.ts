@@ -2,14 +2,45 @@
  * The machinery of `Store.resilient`: every operation bounded by a timeout, its failures counted and logged per
  * outage of the underlying store. Knows nothing of the store's operations: `Store.resilient` names them.
  *
+ * An operation runs in a fiber of its own (so that a backend that ignores interruption cannot hold its caller),
+ * raced against a timer: three fibers and a timer per operation. The store writer's drain, which hands the
+ * supervisor's writes to the store one after the other (500 a second in the heartbeat benchmark), is a
+ * {@link Runner} instead: in its fiber an operation runs in place, and the writer's one watchdog bounds it (and
+ * abandons the fiber for a new one when it does not end in time).
+ *
  * @internal
  */
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import { StoreError } from "../../Errors.js"
+
+/**
+ * A fiber that runs store operations one at a time and bounds them itself (the store writer's drain). The guard
+ * of a resilient store, called in that fiber, runs the operation in place between `begin` and `end`; if the
+ * operation is still running at its deadline, the runner runs `onTimeout` (the guard's accounting of a timeout),
+ * stops waiting for it (the fiber is abandoned, interrupted in the background, and another takes its place), and
+ * `end` then answers false.
+ *
+ * @internal
+ */
+export interface Runner {
+  /** Whether `fiber` is the one whose operations this runner bounds (fibers it forks are not). */
+  readonly runs: (fiber: Fiber.RuntimeFiber<unknown, unknown>) => boolean
+  /** An operation begins that must end within `timeoutMillis` (`Clock` time); returns its token. */
+  readonly begin: (timeoutMillis: number, onTimeout: Effect.Effect<void>) => number
+  /** The operation of `token` ended: true, unless it had timed out first (its outcome is then ignored). */
+  readonly end: (token: number) => boolean
+}
+
+/** The runner of the current fiber, if it is one (set by the store writer on its drain). @internal */
+export const currentRunner: FiberRef.FiberRef<Runner | undefined> = FiberRef.unsafeMake<Runner | undefined>(
+  undefined
+)
 
 /** The failures of one outage, or of one stretch of it between two log lines. */
 interface Tally {
@@ -145,36 +176,53 @@ export const make = (store: object, settings: Settings): {
       })
     )
 
+  const timeoutMillis = Duration.toMillis(timeout)
+  const timeoutError = (operation: string) =>
+    new StoreError({ operation, reason: "timeout", detail: `no answer within ${Duration.format(timeout)}` })
+  const onFailure = <A>(operation: string, kind: "write" | "read", cause: Cause.Cause<unknown>, fallback: () => A) =>
+    Ref.update(failures, (n) => n + 1).pipe(
+      Effect.zipRight(failed(operation, kind, cause)),
+      Effect.as(fallback())
+    )
+  const onSuccess = <A>(kind: "write" | "read", begun: number, value: A) =>
+    health.outage === undefined ? Effect.succeed(value) : Effect.as(succeeded(kind, begun), value)
+
   const guard: Guard = <A>(
     operation: string,
     kind: "write" | "read",
     run: () => Effect.Effect<A, StoreError>,
     fallback: () => A
   ): Effect.Effect<A> =>
-    Effect.suspend(() => {
+    Effect.withFiberRuntime((fiber) => {
       const begun = ++health.begun
       // A backend may throw instead of returning an Effect: `suspend` turns that into a defect, caught below.
-      return Effect.suspend(() => {
+      const operationEffect = Effect.suspend(() => {
         const effect: unknown = run()
         return Effect.isEffect(effect)
           ? effect as Effect.Effect<A, StoreError>
           : Effect.dieMessage(`Store ${operation} did not return an Effect`)
-      }).pipe(
+      })
+      const runner = fiber.getFiberRef(currentRunner)
+      if (runner !== undefined && runner.runs(fiber)) {
+        // In place, bounded by the runner: when it times out, the runner has done the accounting and abandons this
+        // fiber, so what the operation answers late is ignored.
+        const token = runner.begin(
+          timeoutMillis,
+          Effect.suspend(() => Effect.asVoid(onFailure(operation, kind, Cause.fail(timeoutError(operation)), fallback)))
+        )
+        return Effect.matchCauseEffect(operationEffect, {
+          onFailure: (cause) =>
+            runner.end(token) ? onFailure(operation, kind, cause, fallback) : Effect.succeed(fallback()),
+          onSuccess: (value) => runner.end(token) ? onSuccess(kind, begun, value) : Effect.succeed(value)
+        })
+      }
+      return operationEffect.pipe(
         // Disconnected: a backend that ignores interruption cannot hold the caller past the timeout.
         Effect.disconnect,
-        Effect.timeoutFail({
-          duration: timeout,
-          onTimeout: () =>
-            new StoreError({ operation, reason: "timeout", detail: `no answer within ${Duration.format(timeout)}` })
-        }),
+        Effect.timeoutFail({ duration: timeout, onTimeout: () => timeoutError(operation) }),
         Effect.matchCauseEffect({
-          onFailure: (cause) =>
-            Ref.update(failures, (n) => n + 1).pipe(
-              Effect.zipRight(failed(operation, kind, cause)),
-              Effect.as(fallback())
-            ),
-          onSuccess: (value) =>
-            health.outage === undefined ? Effect.succeed(value) : Effect.as(succeeded(kind, begun), value)
+          onFailure: (cause) => onFailure(operation, kind, cause, fallback),
+          onSuccess: (value) => onSuccess(kind, begun, value)
         })
       )
     })

@@ -3,17 +3,28 @@
  * hands them to the (resilient) store in order. A slow or hung store therefore never delays a transition or a
  * request; when the buffer is full the oldest metric is dropped and counted, never a state or a restart.
  *
+ * The draining fiber is the resilient store's `Runner`: each write runs in it, in place, and one watchdog fiber
+ * bounds them all (sleeping on the `Clock` until the deadline of the write in flight) instead of a fiber pair and
+ * a timer per write. A write that outlives the store's timeout is counted as the store counts a timeout, and the
+ * draining fiber is abandoned (interrupted in the background, never waited for) for a new one that goes on with
+ * the next write, as a timed-out write went on before.
+ *
  * @since 0.1.0
  */
+import type * as Cause from "effect/Cause"
+import type * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { forkIn } from "../../internal/fork.js"
 import { withoutParentSpan } from "../../internal/forker.js"
 import { isolate } from "../../internal/wait.js"
 import type * as Store from "../Store.js"
+import * as Resilient from "./resilient.js"
 
 /**
  * Buffered, non-blocking writes to a store.
@@ -97,6 +108,69 @@ class Fifo<A> {
   }
 }
 
+/** The write in flight in the draining fiber, and when it times out. */
+interface Watched {
+  readonly token: number
+  /** `Clock` millis. */
+  readonly deadline: number
+  readonly onTimeout: Effect.Effect<void>
+}
+
+/**
+ * The draining fiber's runner and its watchdog. `abandon` is called (in the watchdog's fiber) with a write that
+ * timed out, after its accounting: it must stop the draining fiber and start another.
+ */
+const makeRunner = (clock: Clock.Clock, drainer: () => Fiber.RuntimeFiber<unknown, unknown> | undefined) => {
+  let watched: Watched | undefined
+  let tokens = 0
+  // The deadline of the last write begun, ended or not: the watchdog, once woken, sleeps until it.
+  let lastDeadline = -Infinity
+  // When the watchdog next looks (Infinity: it waits for a write to begin); a write due earlier wakes it.
+  let sleepingUntil = Infinity
+  const alarm = Effect.unsafeMakeLatch(false)
+
+  const runner: Resilient.Runner = {
+    runs: (fiber) => fiber === drainer(),
+    begin: (timeoutMillis, onTimeout) => {
+      const deadline = clock.unsafeCurrentTimeMillis() + timeoutMillis
+      watched = { token: ++tokens, deadline, onTimeout }
+      lastDeadline = deadline
+      if (deadline < sleepingUntil) alarm.unsafeOpen()
+      return tokens
+    },
+    end: (token) => {
+      if (watched?.token !== token) return false
+      watched = undefined
+      return true
+    }
+  }
+
+  // Woken by the first write after a quiet spell, it sleeps until that write's deadline whether the write ended or
+  // not (most end long before), then until the deadline of the write in flight or of the last one begun: about one
+  // sleep per timeout while writes go on, none while none does, and no wake-up per write.
+  const watchdog = (abandon: Effect.Effect<void>) =>
+    Effect.gen(function*() {
+      while (true) {
+        const write = watched
+        const now = clock.unsafeCurrentTimeMillis()
+        if (write !== undefined && write.deadline <= now) {
+          watched = undefined
+          yield* write.onTimeout
+          yield* abandon
+          continue
+        }
+        const until = write !== undefined ? write.deadline : lastDeadline > now ? lastDeadline : Infinity
+        alarm.unsafeClose()
+        sleepingUntil = until
+        yield* until === Infinity
+          ? alarm.await
+          : Effect.raceFirst(clock.sleep(Duration.millis(until - now)), alarm.await)
+      }
+    })
+
+  return { runner, watchdog }
+}
+
 /**
  * Makes a writer over a resilient store. Scoped: the draining fiber lives in the scope, and closing the scope
  * first drains what is left, for at most `flushTimeout`, then gives up on the rest with a warning.
@@ -158,14 +232,16 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
       return metric.seq < other.seq ? metrics.shift() : others.shift()
     }
 
-    const settle = Effect.suspend(() => {
+    /** Moves `settled` on; the flushes it releases, if any (a plain call: it runs after every write). */
+    const settle = (): Effect.Effect<void> | undefined => {
       const head = Math.min(metrics.peek()?.seq ?? Infinity, others.peek()?.seq ?? Infinity)
       settled = head === Infinity ? lastSeq : head - 1
-      if (waiters.length === 0 || waiters[0].target > settled) return Effect.void
+      if (waiters.length === 0 || waiters[0].target > settled) return undefined
       const ready = waiters.filter((w) => w.target <= settled)
       waiters = waiters.filter((w) => w.target > settled)
       return Effect.forEach(ready, (w) => Deferred.succeed(w.done, undefined), { discard: true })
-    })
+    }
+    const writeFailed = (cause: Cause.Cause<unknown>) => Effect.logWarning("Store writer: a write failed", cause)
 
     const write = (entry: Entry): Effect.Effect<void> => {
       switch (entry._tag) {
@@ -178,22 +254,49 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
       }
     }
 
-    const drain = Effect.gen(function*() {
-      while (true) {
-        yield* wake.await
-        yield* wake.close
-        let entry = next()
-        while (entry !== undefined) {
-          // A resilient store never fails; this guards the fiber against one that does anyway.
-          yield* write(entry).pipe(
-            Effect.catchAllCause((cause) => Effect.logWarning("Store writer: a write failed", cause))
-          )
-          yield* settle
-          entry = next()
+    // The draining fiber of generation `own`: a new one takes over when a write times out.
+    let drainFiber: Fiber.RuntimeFiber<void> | undefined
+    let generation = 0
+    const { runner, watchdog } = makeRunner(yield* Effect.clock, () => drainFiber)
+
+    const drain = (own: number) =>
+      Effect.gen(function*() {
+        while (own === generation) {
+          let entry = next()
+          while (entry !== undefined) {
+            // A resilient store never fails; this guards the fiber against one that does anyway.
+            yield* write(entry).pipe(Effect.catchAllCause(writeFailed))
+            if (own !== generation) return // abandoned: the write timed out, and another fiber goes on
+            const released = settle()
+            if (released !== undefined) yield* released
+            entry = next()
+          }
+          wake.unsafeClose()
+          // Closed before this last look: an entry enqueued from here on opens it again.
+          if (metrics.size + others.size === 0) yield* wake.await
         }
-        yield* settle
-      }
+      })
+
+    // A daemon, not a fiber of the scope: an abandoned one may be stuck in a write that ignores interruption, and
+    // closing the scope must not wait for it (the finalizer interrupts the current one in the background).
+    const startDrain = Effect.suspend(() => {
+      const own = ++generation
+      if (closed) return Effect.void
+      return Effect.map(
+        Effect.forkDaemon(
+          Effect.interruptible(withoutParentSpan(Effect.locally(drain(own), Resilient.currentRunner, runner)))
+        ),
+        (fiber) => {
+          drainFiber = fiber
+        }
+      )
     })
+    const stopDrain = () => {
+      generation++
+      const stuck = drainFiber
+      drainFiber = undefined
+      stuck?.unsafeInterruptAsFork(FiberId.none)
+    }
 
     const flush: Effect.Effect<void> = Effect.flatMap(Deferred.make<void>(), (done) => {
       if (closed || settled >= lastSeq) return Effect.void
@@ -201,8 +304,12 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
       return Deferred.await(done)
     })
 
-    // Forked before the finalizer below is added, so that the finalizer runs first: drain, then stop the fiber.
-    yield* forkIn(yield* Effect.scope)(withoutParentSpan(drain))
+    yield* startDrain
+    // Forked before the finalizer below is added, so that the finalizer runs first: drain, then stop the watchdog.
+    yield* forkIn(yield* Effect.scope)(withoutParentSpan(watchdog(Effect.suspend(() => {
+      stopDrain()
+      return startDrain
+    }))))
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         // Isolated: the timeout works in a finalizer, and a fiber being interrupted (Ctrl-C) still flushes.
@@ -218,6 +325,7 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
         }
         metrics.clear()
         others.clear()
+        stopDrain()
         const left = waiters
         waiters = []
         yield* Effect.forEach(left, (w) => Deferred.succeed(w.done, undefined), { discard: true })

@@ -1,7 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
+import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
+import * as Supervisor from "effect/Supervisor"
 import * as TestClock from "effect/TestClock"
 import * as Deadlines from "../../../src/Agent/internal/deadlines.js"
 
@@ -107,4 +109,33 @@ describe("deadlines", () => {
         assert.strictEqual(live.length, 0)
       })
   )
+  it.effect("one request at a time, answered before its timeout (a heartbeat's pings): no fiber per sleep", () =>
+    Effect.gen(function*() {
+      let started = 0
+      const counter = new (class extends Supervisor.AbstractSupervisor<void> {
+        value = Effect.void
+        override onStart() {
+          started++
+        }
+      })()
+      const clock = yield* Effect.clock
+      const expired: Array<string> = []
+      const deadlines = Deadlines.make(clock, (key) => expired.push(key))
+      const sweeper = yield* Effect.fork(deadlines.run).pipe(Effect.supervised(counter))
+      for (let n = 0; n < 100; n++) {
+        const key = `ping-${n}`
+        const bucket = deadlines.add(key, clock.unsafeCurrentTimeMillis() + 5000)
+        // the sweeper sees the request in flight (and sleeps until its deadline) before the answer comes
+        yield* TestClock.adjust(1)
+        deadlines.remove(key, bucket)
+        yield* TestClock.adjust(999)
+      }
+      // the last one times out
+      deadlines.add("late", clock.unsafeCurrentTimeMillis() + 5000)
+      yield* TestClock.adjust(5000)
+      assert.deepStrictEqual(expired, ["late"])
+      // the sweeper and its alarm: a sleep raced against a wake-up forked two fibers per sleep (about 40 here)
+      assert.isAtMost(started, 3)
+      yield* Fiber.interrupt(sweeper)
+    }))
 })

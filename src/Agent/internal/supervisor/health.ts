@@ -14,27 +14,33 @@ import { type Core, crashError, type Incarnation, now } from "./core.js"
 
 /** What the heartbeat of `current` reports, as events and metrics; a report about a stale incarnation is dropped. */
 export const heartbeatCallbacks = (core: Core, current: Incarnation): Health.Callbacks => ({
+  // Plain combinators rather than a generator: it runs at every beat of every agent.
   onSample: (sample) =>
-    Effect.gen(function*() {
+    Effect.suspend(() => {
       core.lastHealth = sample
-      yield* core.publish({ _tag: "HealthChecked", agent: core.name, sample })
-      yield* core.writer.saveMetric(Store.healthCheck({
-        agent_name: core.name,
-        state: core.state,
-        cpu_percent: Option.getOrElse(sample.cpuPercent, () =>
-          Option.getOrElse(
-            Option.map(sample.report, (r) => r.cpu_percent),
-            () => 0
-          )),
-        memory_mb: Option.getOrElse(sample.memoryMb, () =>
-          Option.getOrElse(
-            Option.map(sample.report, (r) => r.memory_mb),
-            () => 0
-          )),
-        latency_ms: sample.latencyMillis,
-        restart_count: core.restartCount,
-        timestamp: sample.timestamp
-      }))
+      return Effect.zipRight(
+        core.publish({ _tag: "HealthChecked", agent: core.name, sample }),
+        // Built once the event is out: the state and restart count are those of that moment, as before.
+        Effect.suspend(() =>
+          core.writer.saveMetric(Store.healthCheck({
+            agent_name: core.name,
+            state: core.state,
+            cpu_percent: Option.isSome(sample.cpuPercent)
+              ? sample.cpuPercent.value
+              : Option.isSome(sample.report)
+              ? sample.report.value.cpu_percent
+              : 0,
+            memory_mb: Option.isSome(sample.memoryMb)
+              ? sample.memoryMb.value
+              : Option.isSome(sample.report)
+              ? sample.report.value.memory_mb
+              : 0,
+            latency_ms: sample.latencyMillis,
+            restart_count: core.restartCount,
+            timestamp: sample.timestamp
+          }))
+        )
+      )
     }),
   onMissed: (missed, error) =>
     Effect.gen(function*() {
