@@ -356,6 +356,8 @@ const storeBench = Effect.scoped(Effect.gen(function*() {
 }))
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+/** `BENCH_ONLY=requests`: the request section alone (sequential latency and pipelined throughput). */
+const ONLY_REQUESTS = process.env.BENCH_ONLY === "requests"
 const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
 const main = Effect.gen(function*() {
@@ -381,6 +383,17 @@ const main = Effect.gen(function*() {
     cpu_per_request_vs_baseline: round(library.cpu_us_per_request / base.cpu_us_per_request, 2)
   }))
   const { base, library } = rounds[rounds.length - 1]
+  const ratios = {
+    p50_latency_vs_baseline: round(latency.library.p50_us / latency.baseline.p50_us, 2),
+    throughput_vs_baseline: median(perRound.map((r) => r.throughput_vs_baseline)),
+    cpu_per_request_vs_baseline: median(perRound.map((r) => r.cpu_per_request_vs_baseline))
+  }
+  if (ONLY_REQUESTS) {
+    const baseline_child_process_node_adapter = { ...latency.baseline, ...base }
+    const agent_process_node_adapter = { ...latency.library, ...library }
+    const only = { baseline_child_process_node_adapter, agent_process_node_adapter, ratios, ratios_per_round: perRound }
+    return console.log(JSON.stringify(only, null, 2))
+  }
   const python = yield* withAgent("python3", [pythonAdapter, pythonEcho], (agent) =>
     Effect.gen(function*() {
       const micros: Array<number> = []
@@ -407,11 +420,7 @@ const main = Effect.gen(function*() {
     agent_process_node_adapter: { ...latency.library, ...library },
     agent_process_python_adapter: python,
     spawn: { node: spawnNode, python: spawnPython },
-    ratios: {
-      p50_latency_vs_baseline: round(latency.library.p50_us / latency.baseline.p50_us, 2),
-      throughput_vs_baseline: median(perRound.map((r) => r.throughput_vs_baseline)),
-      cpu_per_request_vs_baseline: median(perRound.map((r) => r.cpu_per_request_vs_baseline))
-    },
+    ratios,
     ratios_per_round: perRound,
     targets: { p50_latency_vs_baseline: "<= 1.5", throughput_vs_baseline: ">= 0.5" },
     stores,

@@ -115,7 +115,8 @@ const phaseOf = (name: string, pid: number): number => {
  * Every heartbeat of the process waits on one timer (a ticker per `Clock`), and its moments are rounded to a grid
  * of a few milliseconds (`heartbeatInterval / 20`, at most 20 ms, dividing the interval: see
  * `internal/ticker.ts`), so beats due within one step are woken together: a beat may come up to half a step
- * early or late, and beats are still exactly one interval apart when a beat takes no time.
+ * early or late (the first up to one step later, never past one interval after the start), and beats are still
+ * exactly one interval apart when a beat takes no time.
  *
  * The memory and CPU% of a sample come from a scan of /proc shared by every agent of the process and at most
  * `ProcessTable.HEARTBEAT_MAX_AGE_MILLIS` (5 s) old: the sampling period. Beats that read the same scan report

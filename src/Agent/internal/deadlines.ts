@@ -115,7 +115,8 @@ export const make = (clock: Clock.Clock, onExpire: (key: string) => void, resolu
     })
 
   const run = Effect.gen(function*() {
-    let alarmFiber = yield* Effect.fork(alarm(alarms))
+    // Interruptible, so that a replaced alarm stops sleeping (whatever region the sweeper was forked in).
+    let alarmFiber = yield* Effect.fork(Effect.interruptible(alarm(alarms)))
     while (true) {
       // Buckets emptied by answered requests are dropped without waiting for their time.
       while (heap.length > 0 && (buckets.get(heap[0])?.size ?? 0) === 0) {
@@ -132,7 +133,7 @@ export const make = (clock: Clock.Clock, onExpire: (key: string) => void, resolu
             alarms++
             alarmAsleep = false
             alarmFiber.unsafeInterruptAsFork(FiberId.none)
-            alarmFiber = yield* Effect.fork(alarm(alarms))
+            alarmFiber = yield* Effect.fork(Effect.interruptible(alarm(alarms)))
           }
           alarmAt = next
           arm.unsafeOpen()

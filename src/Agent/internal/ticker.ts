@@ -148,7 +148,8 @@ export const make = (clock: Clock.Clock): Ticker => {
     const own = generation
     // Until the new fiber first looks at the heap, nothing needs another.
     sleepingUntil = -Infinity
-    return Effect.map(Effect.forkDaemon(withoutParentSpan(run(own))), (started) => {
+    // Interruptible even when the wait runs in an uninterruptible region: `stop` must be able to end it.
+    return Effect.map(Effect.forkDaemon(Effect.interruptible(withoutParentSpan(run(own)))), (started) => {
       if (own === generation) fiber = started
       else started.unsafeInterruptAsFork(FiberId.none)
     })
