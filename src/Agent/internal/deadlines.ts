@@ -12,6 +12,7 @@ import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberId from "effect/FiberId"
+import * as Heap from "../../internal/heap.js"
 
 /** @internal */
 export interface Deadlines {
@@ -22,35 +23,13 @@ export interface Deadlines {
   readonly run: Effect.Effect<never>
 }
 
-/** Adds `value` to the binary min-heap `heap`. @internal */
-export const push = (heap: Array<number>, value: number): void => {
-  heap.push(value)
-  let i = heap.length - 1
-  while (i > 0) {
-    const parent = (i - 1) >> 1
-    if (heap[parent] <= heap[i]) break
-    ;[heap[parent], heap[i]] = [heap[i], heap[parent]]
-    i = parent
-  }
-}
+const bucketOf = (bucket: number): number => bucket
+
+/** Adds `value` to the binary min-heap `heap` of buckets. @internal */
+export const push = (heap: Array<number>, value: number): void => Heap.push(heap, value, bucketOf)
 
 /** Removes the least value of the non-empty binary min-heap `heap` (it is `heap[0]`). @internal */
-export const pop = (heap: Array<number>): void => {
-  const last = heap.pop()!
-  if (heap.length === 0) return
-  heap[0] = last
-  let i = 0
-  while (true) {
-    const left = 2 * i + 1
-    const right = left + 1
-    let smallest = i
-    if (left < heap.length && heap[left] < heap[smallest]) smallest = left
-    if (right < heap.length && heap[right] < heap[smallest]) smallest = right
-    if (smallest === i) return
-    ;[heap[smallest], heap[i]] = [heap[i], heap[smallest]]
-    i = smallest
-  }
-}
+export const pop = (heap: Array<number>): void => Heap.pop(heap, bucketOf)
 
 /** @internal */
 export const make = (clock: Clock.Clock, onExpire: (key: string) => void, resolution = 5): Deadlines => {

@@ -20,6 +20,7 @@ import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import { withoutParentSpan } from "../../internal/forker.js"
+import * as Heap from "../../internal/heap.js"
 
 /** The widest grid step, in milliseconds: how far a beat may move from the moment it was due. @internal */
 export const MAX_GRID_MILLIS = 20
@@ -71,35 +72,7 @@ export interface Ticker {
   readonly running: () => boolean
 }
 
-/** Adds `waiter` to the min-heap `heap` ordered by `due`. */
-const push = (heap: Array<Waiter>, waiter: Waiter): void => {
-  heap.push(waiter)
-  let i = heap.length - 1
-  while (i > 0) {
-    const parent = (i - 1) >> 1
-    if (heap[parent].due <= heap[i].due) break
-    ;[heap[parent], heap[i]] = [heap[i], heap[parent]]
-    i = parent
-  }
-}
-
-/** Removes the earliest waiter of the non-empty min-heap `heap` (it is `heap[0]`). */
-const pop = (heap: Array<Waiter>): void => {
-  const last = heap.pop()!
-  if (heap.length === 0) return
-  heap[0] = last
-  let i = 0
-  while (true) {
-    const left = 2 * i + 1
-    const right = left + 1
-    let earliest = i
-    if (left < heap.length && heap[left].due < heap[earliest].due) earliest = left
-    if (right < heap.length && heap[right].due < heap[earliest].due) earliest = right
-    if (earliest === i) return
-    ;[heap[earliest], heap[i]] = [heap[i], heap[earliest]]
-    i = earliest
-  }
-}
+const dueOf = (waiter: Waiter): number => waiter.due
 
 /** A ticker sleeping on `clock`. @internal */
 export const make = (clock: Clock.Clock): Ticker => {
@@ -126,7 +99,7 @@ export const make = (clock: Clock.Clock): Ticker => {
       const now = clock.unsafeCurrentTimeMillis()
       while (heap.length > 0 && (heap[0].done || heap[0].due <= now)) {
         const waiter = heap[0]
-        pop(heap)
+        Heap.pop(heap, dueOf)
         if (waiter.done) continue
         waiter.done = true
         live--
@@ -164,7 +137,7 @@ export const make = (clock: Clock.Clock): Ticker => {
     wait: (waiter) =>
       Effect.suspend(() => {
         if (waiter.done) return Effect.void
-        push(heap, waiter)
+        Heap.push(heap, waiter, dueOf)
         live++
         return Effect.zipRight(
           waiter.due < sleepingUntil ? start : Effect.void,
