@@ -16,10 +16,8 @@ import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as readline from "node:readline"
 import * as AgentSupervisor from "../src/Agent/AgentSupervisor.js"
 import type { SupervisorIntensityError } from "../src/Errors.js"
 import * as Store from "../src/Store/Store.js"
@@ -31,7 +29,7 @@ import {
   fixture,
   groupMembers,
   isAlive,
-  root,
+  spawnApp,
   tempDir,
   TestLive
 } from "./support.js"
@@ -295,37 +293,14 @@ interface App {
 const startApp = (mode: "fail" | "keep", switchFile: string) =>
   Effect.gen(function*() {
     const facts = yield* Queue.unbounded<Record<string, unknown>>()
-    const child = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        spawn(process.execPath, [appPath, mode, switchFile], {
-          cwd: root,
-          stdio: ["ignore", "pipe", "pipe"],
-          detached: true
-        })
-      ),
-      (child) =>
-        Effect.sync(() => {
-          try {
-            process.kill(-child.pid!, "SIGKILL")
-          } catch {
-            // already gone
-          }
-        })
-    )
-    let stderr = ""
-    child.stderr.setEncoding("utf8")
-    child.stderr.on("data", (chunk: string) => (stderr += chunk))
-    readline.createInterface({ input: child.stdout }).on("line", (line) => {
-      Queue.unsafeOffer(facts, JSON.parse(line) as Record<string, unknown>)
+    const app = yield* spawnApp(appPath, [mode, switchFile], {
+      onLine: (line) => Queue.unsafeOffer(facts, JSON.parse(line) as Record<string, unknown>)
     })
-    const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child.once("close", (code, signal) => resolve({ code, signal }))
-    )
     return {
       facts,
-      stderr: () => stderr,
-      exited: Effect.promise(() => closed),
-      pid: child.pid!
+      stderr: app.stderr,
+      exited: app.exited,
+      pid: app.pid
     } satisfies App
   })
 

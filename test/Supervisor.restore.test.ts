@@ -19,10 +19,8 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as readline from "node:readline"
 import * as Config from "../src/Agent/Config.js"
 import { StoreError } from "../src/Errors.js"
 import * as Spec from "../src/internal/supervisor/spec.js"
@@ -36,7 +34,7 @@ import {
   failureOf,
   fixture,
   isAlive,
-  root,
+  spawnApp,
   tempDir,
   TestLive
 } from "./support.js"
@@ -441,37 +439,21 @@ const startApp = (filename: string, switchFile: string) =>
   Effect.gen(function*() {
     const facts = yield* Queue.unbounded<Record<string, unknown>>()
     const replies = yield* Queue.unbounded<Record<string, unknown>>()
-    const child = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        spawn(process.execPath, [appPath, filename, switchFile], {
-          cwd: root,
-          stdio: ["pipe", "pipe", "pipe"],
-          detached: true
-        })
-      ),
-      (child) =>
-        Effect.sync(() => {
-          try {
-            process.kill(-child.pid!, "SIGKILL")
-          } catch {
-            // already gone
-          }
-        })
-    )
-    let stderr = ""
-    child.stderr.setEncoding("utf8")
-    child.stderr.on("data", (chunk: string) => (stderr += chunk))
-    readline.createInterface({ input: child.stdout }).on("line", (line) => {
-      if (!line.startsWith("{")) return
-      const parsed = JSON.parse(line) as Record<string, unknown>
-      Queue.unsafeOffer("reply" in parsed ? replies : facts, parsed)
+    const app = yield* spawnApp(appPath, [filename, switchFile], {
+      stdin: true,
+      onLine: (line) => {
+        if (!line.startsWith("{")) return
+        const parsed = JSON.parse(line) as Record<string, unknown>
+        Queue.unsafeOffer("reply" in parsed ? replies : facts, parsed)
+      }
     })
-    const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child.once("close", (code, signal) => resolve({ code, signal }))
-    )
+    const { child, stderr } = app
     const bounded = <A>(what: string, effect: Effect.Effect<A, Error>) =>
       effect.pipe(
-        Effect.timeoutFail({ duration: "60 seconds", onTimeout: () => new Error(`no ${what} from the app: ${stderr}`) })
+        Effect.timeoutFail({
+          duration: "60 seconds",
+          onTimeout: () => new Error(`no ${what} from the app: ${stderr()}`)
+        })
       )
     const fact = (key: string) =>
       bounded(
@@ -487,7 +469,7 @@ const startApp = (filename: string, switchFile: string) =>
     const send = (command: Record<string, unknown>) =>
       Effect.gen(function*() {
         const reply = ++sent
-        child.stdin.write(JSON.stringify(command) + "\n")
+        child.stdin!.write(JSON.stringify(command) + "\n")
         while (true) {
           const line = yield* bounded(`reply ${reply}`, Queue.take(replies))
           if (line.reply !== reply) continue
@@ -496,11 +478,11 @@ const startApp = (filename: string, switchFile: string) =>
         }
       })
     return {
-      pid: child.pid!,
+      pid: app.pid,
       send,
       fact,
-      stderr: () => stderr,
-      exited: Effect.promise(() => closed)
+      stderr,
+      exited: app.exited
     } satisfies App
   })
 

@@ -17,9 +17,12 @@ import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
+import { type ChildProcessByStdio, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as readline from "node:readline"
+import type { Readable, Writable } from "node:stream"
 import { fileURLToPath } from "node:url"
 import type * as Config from "../src/Agent/Config.js"
 import * as Store from "../src/Store/Store.js"
@@ -167,4 +170,50 @@ export const takeUntil = <A>(queue: Queue.Dequeue<A>, match: (item: A) => boolea
       seen.push(item)
       if (match(item)) return seen
     }
+  })
+
+/** A test application (a fixture script) running in a child process. */
+export interface AppProcess {
+  readonly child: ChildProcessByStdio<Writable | null, Readable, Readable>
+  readonly pid: number
+  /** Everything it wrote to stderr so far. */
+  readonly stderr: () => string
+  readonly exited: Effect.Effect<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>
+}
+
+/**
+ * Runs `node script ...args` from the repository's root in a process group of its own, killed whole (SIGKILL) when
+ * the scope closes; each stdout line goes to `onLine`. `stdin: true` gives it a stdin pipe (else none).
+ */
+export const spawnApp = (
+  script: string,
+  args: ReadonlyArray<string>,
+  options: { readonly stdin?: boolean; readonly onLine: (line: string) => void }
+): Effect.Effect<AppProcess, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const child = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        spawn(process.execPath, [script, ...args], {
+          cwd: root,
+          stdio: [options.stdin === true ? "pipe" : "ignore", "pipe", "pipe"],
+          detached: true
+        }) as ChildProcessByStdio<Writable | null, Readable, Readable>
+      ),
+      (child) =>
+        Effect.sync(() => {
+          try {
+            process.kill(-child.pid!, "SIGKILL")
+          } catch {
+            // already gone
+          }
+        })
+    )
+    let stderr = ""
+    child.stderr.setEncoding("utf8")
+    child.stderr.on("data", (chunk: string) => (stderr += chunk))
+    readline.createInterface({ input: child.stdout }).on("line", options.onLine)
+    const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.once("close", (code, signal) => resolve({ code, signal }))
+    )
+    return { child, pid: child.pid!, stderr: () => stderr, exited: Effect.promise(() => closed) }
   })
