@@ -16,6 +16,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
+import * as Supervisor from "effect/Supervisor"
 import * as TestClock from "effect/TestClock"
 import { type ChildProcessByStdio, spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -217,3 +218,15 @@ export const spawnApp = (
     )
     return { child, pid: child.pid!, stderr: () => stderr, exited: Effect.promise(() => closed) }
   })
+
+/** Counts the fibers started under it (`Effect.supervised(counter.supervisor)`): for "no fiber per ..." tests. */
+export const forkCounter = () => {
+  let started = 0
+  const supervisor = new (class extends Supervisor.AbstractSupervisor<void> {
+    value = Effect.void
+    override onStart() {
+      started++
+    }
+  })()
+  return { supervisor, started: () => started }
+}

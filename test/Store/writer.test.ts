@@ -5,11 +5,11 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
-import * as Supervisor from "effect/Supervisor"
 import * as TestClock from "effect/TestClock"
 import * as Writer from "../../src/Store/internal/writer.js"
 import * as Memory from "../../src/Store/Memory.js"
 import * as Store from "../../src/Store/Store.js"
+import { forkCounter } from "../support.js"
 
 const state = (n: number): Store.StateRecord => ({
   agent_name: "w",
@@ -288,13 +288,7 @@ describe("Store.Writer", () => {
 
   it.effect("writes run in the draining fiber: a few fibers for a thousand writes, not several per write", () =>
     Effect.gen(function*() {
-      let started = 0
-      const counter = new (class extends Supervisor.AbstractSupervisor<void> {
-        value = Effect.void
-        override onStart() {
-          started++
-        }
-      })()
+      const counter = forkCounter()
       const { received, store } = recording()
       yield* Effect.gen(function*() {
         const scope = yield* Scope.make()
@@ -306,9 +300,9 @@ describe("Store.Writer", () => {
         }
         yield* writer.flush
         yield* Scope.close(scope, Exit.void)
-      }).pipe(Effect.supervised(counter))
+      }).pipe(Effect.supervised(counter.supervisor))
       assert.strictEqual(received.length, 1000)
       // the draining fiber, the watchdog and its sleeps (a race of two fibers per timeout period, none here)
-      assert.isAtMost(started, 10)
+      assert.isAtMost(counter.started(), 10)
     }))
 })

@@ -3,9 +3,9 @@ import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
 import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
-import * as Supervisor from "effect/Supervisor"
 import * as TestClock from "effect/TestClock"
 import * as Deadlines from "../../../src/Agent/internal/deadlines.js"
+import { forkCounter } from "../../support.js"
 
 /** One step of a heap's life: a value pushed, or the least value popped. */
 const heapOp = FastCheck.oneof(
@@ -111,17 +111,11 @@ describe("deadlines", () => {
   )
   it.effect("one request at a time, answered before its timeout (a heartbeat's pings): no fiber per sleep", () =>
     Effect.gen(function*() {
-      let started = 0
-      const counter = new (class extends Supervisor.AbstractSupervisor<void> {
-        value = Effect.void
-        override onStart() {
-          started++
-        }
-      })()
+      const counter = forkCounter()
       const clock = yield* Effect.clock
       const expired: Array<string> = []
       const deadlines = Deadlines.make(clock, (key) => expired.push(key))
-      const sweeper = yield* Effect.fork(deadlines.run).pipe(Effect.supervised(counter))
+      const sweeper = yield* Effect.fork(deadlines.run).pipe(Effect.supervised(counter.supervisor))
       for (let n = 0; n < 100; n++) {
         const key = `ping-${n}`
         const bucket = deadlines.add(key, clock.unsafeCurrentTimeMillis() + 5000)
@@ -135,7 +129,7 @@ describe("deadlines", () => {
       yield* TestClock.adjust(5000)
       assert.deepStrictEqual(expired, ["late"])
       // the sweeper and its alarm: a sleep raced against a wake-up forked two fibers per sleep (about 40 here)
-      assert.isAtMost(started, 3)
+      assert.isAtMost(counter.started(), 3)
       yield* Fiber.interrupt(sweeper)
     }))
 })
