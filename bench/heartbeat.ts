@@ -15,7 +15,7 @@
  * into lines, parsed and matched by id), with no supervisor. Its CPU% is mostly the kernel's: waking a process
  * through a pipe, and being woken by its reply.
  *
- * The agents are `bench/agents/pong.sh` (a shell that answers pings); the idle processes are `sleep 600`s in a
+ * The agents are `test/fixtures/agents/pong.sh` (a shell that answers pings); the idle processes are `sleep 600`s in a
  * process group of their own, removed at the end. `BENCH_HEARTBEAT=0` skips the section. Exported for
  * `bench/index.ts`; runnable alone with `tsx bench/heartbeat.ts`.
  */
@@ -35,12 +35,13 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
-import * as ProcessTable from "../src/Agent/internal/processTable.js"
-import * as Store from "../src/Store/Store.js"
-import * as Supervisor from "../src/Supervisor.js"
+import * as ProcessTable from "../dist/Agent/internal/processTable.js"
+import * as Store from "../dist/Store/Store.js"
+import * as Supervisor from "../dist/Supervisor.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
-const pongAgent = path.join(root, "bench", "agents", "pong.sh")
+/** The heartbeat benchmarks' agent: a shell that answers pings. */
+export const pongAgent = path.join(root, "test", "fixtures", "agents", "pong.sh")
 const SKIP = process.env.BENCH_HEARTBEAT === "0"
 const AGENTS = Number(process.env.BENCH_HEARTBEAT_AGENTS ?? 500)
 const IDLE = Number(process.env.BENCH_HEARTBEAT_IDLE ?? 1000)
@@ -138,8 +139,16 @@ interface BareAgent {
   timer?: ReturnType<typeof setInterval>
 }
 
-/** `count` pong agents of a plain Node client, pinged once per interval, spread; counts the answers. */
-const bareAgents = (count: number, answered: { count: number }) =>
+/**
+ * `count` pong agents of a plain Node client, pinged once per `intervalMs`, spread; counts the answers and, when
+ * given `latencies`, keeps each round trip in milliseconds.
+ */
+export const bareAgents = (
+  count: number,
+  answered: { count: number },
+  intervalMs = INTERVAL_MS,
+  latencies?: Array<number>
+) =>
   Effect.acquireRelease(
     Effect.sync(() => {
       let lastId = 0
@@ -156,7 +165,11 @@ const bareAgents = (count: number, answered: { count: number }) =>
           rest = lines.pop()!
           for (const line of lines) {
             const id = (JSON.parse(line) as { readonly id?: string }).id
-            if (id !== undefined && waiting.delete(id)) answered.count++
+            const sent = id === undefined ? undefined : waiting.get(id)
+            if (sent === undefined) continue
+            waiting.delete(id!)
+            answered.count++
+            latencies?.push(performance.now() - sent)
           }
         })
         const agent: BareAgent = { child, exited }
@@ -167,8 +180,8 @@ const bareAgents = (count: number, answered: { count: number }) =>
         }
         setTimeout(() => {
           ping()
-          agent.timer = setInterval(ping, INTERVAL_MS)
-        }, (i / count) * INTERVAL_MS)
+          agent.timer = setInterval(ping, intervalMs)
+        }, (i / count) * intervalMs)
         agents.push(agent)
       }
       return agents
@@ -204,30 +217,32 @@ const barePipes = Effect.gen(function*() {
 
 // ---- one measurement window ----
 
-interface Counters {
+/** What a window counts, from the supervisor's events. */
+export interface Counters {
   checks: number
   missed: number
   exits: number
 }
 
-const window = (counters: Counters) =>
+/** Supervisor CPU% of one core, event-loop delay and counted events over `seconds` of wall time. */
+export const window = (counters: Counters, seconds = WINDOW_SECONDS) =>
   Effect.gen(function*() {
     const delay = monitorEventLoopDelay({ resolution: 10 })
     const before = { ...counters }
     const cpu = process.cpuUsage()
     const start = performance.now()
     delay.enable()
-    yield* Effect.sleep(`${WINDOW_SECONDS} seconds`)
+    yield* Effect.sleep(`${seconds} seconds`)
     delay.disable()
     const used = process.cpuUsage(cpu)
-    const seconds = (performance.now() - start) / 1000
+    const elapsed = (performance.now() - start) / 1000
     return {
-      supervisor_cpu_percent_of_one_core: round(((used.user + used.system) / 1e6 / seconds) * 100),
+      supervisor_cpu_percent_of_one_core: round(((used.user + used.system) / 1e6 / elapsed) * 100),
       // none recorded when the loop never came round to the monitor's timer: see the window's own overrun
       event_loop_delay_p99_ms: delay.count === 0 ? null : round(delay.percentile(99) / 1e6),
       event_loop_delay_max_ms: delay.count === 0 ? null : round(delay.max / 1e6),
-      window_overrun_ms: Math.round((seconds - WINDOW_SECONDS) * 1000),
-      health_checks_per_s: round((counters.checks - before.checks) / seconds),
+      window_overrun_ms: Math.round((elapsed - seconds) * 1000),
+      health_checks_per_s: round((counters.checks - before.checks) / elapsed),
       missed_heartbeats: counters.missed - before.missed,
       agents_killed_or_exited: counters.exits - before.exits
     }

@@ -30,8 +30,8 @@ import { monitorEventLoopDelay } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
-import * as Store from "../src/Store/Store.js"
-import * as Supervisor from "../src/Supervisor.js"
+import * as Store from "../dist/Store/Store.js"
+import * as Supervisor from "../dist/Supervisor.js"
 
 // Counted from the first line: an exception anywhere in the run must be seen, not crash the run.
 const uncaught = { exceptions: 0, rejections: 0, first: [] as Array<string> }

@@ -14,8 +14,8 @@ import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import * as Store from "../src/Store/Store.js"
-import * as Supervisor from "../src/Supervisor.js"
+import * as Store from "../dist/Store/Store.js"
+import * as Supervisor from "../dist/Supervisor.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const tinyAgent = path.join(root, "test", "fixtures", "agents", "tiny.sh")

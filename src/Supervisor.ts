@@ -21,7 +21,6 @@ import type * as AgentSupervisor from "./Agent/AgentSupervisor.js"
 import type { HandleOptions } from "./Agent/AgentSupervisor.js"
 import type * as Config from "./Agent/Config.js"
 import * as Owned from "./Agent/internal/owned.js"
-import type * as RestartPolicy from "./Agent/RestartPolicy.js"
 import type {
   AgentStartupError,
   ConfigError,
@@ -258,65 +257,13 @@ export interface ChildCounts {
   readonly workers: number
 }
 
-/**
- * One restart decision, as `restartHistory` keeps it.
- *
- * @since 0.1.0
- * @category views
- */
-export interface RestartRecord {
-  readonly child: string
-  readonly timestamp: number
-  readonly reason: string
-  readonly attempt: number
-  readonly delayMillis: number
-  /** The children restarted together, in start order. */
-  readonly affected: ReadonlyArray<string>
-}
-
-/**
- * Everything that happens in a tree. Events of agents and of nested supervisors are forwarded up.
- *
- * @since 0.1.0
- * @category events
- */
-export type SupervisorEvent =
-  | {
-    readonly _tag: "Agent"
-    readonly supervisor: string
-    readonly child: string
-    readonly event: AgentSupervisor.AgentEvent
-  }
-  | { readonly _tag: "ChildStarted"; readonly supervisor: string; readonly child: string; readonly timestamp: number }
-  | {
-    readonly _tag: "ChildStopped"
-    readonly supervisor: string
-    readonly child: string
-    readonly why: "shutdown" | "bystander" | "manual" | "escalation"
-    readonly timestamp: number
-  }
-  | {
-    readonly _tag: "ChildExited"
-    readonly supervisor: string
-    readonly child: string
-    readonly exitClass: RestartPolicy.ExitClass
-    readonly reason: string
-    readonly timestamp: number
-  }
-  | {
-    readonly _tag: "RestartScheduled"
-    readonly supervisor: string
-    readonly record: RestartRecord
-  }
-  | { readonly _tag: "ChildRemoved"; readonly supervisor: string; readonly child: string; readonly timestamp: number }
-  | { readonly _tag: "ChildParked"; readonly supervisor: string; readonly child: string; readonly timestamp: number }
-  | {
-    readonly _tag: "Escalated"
-    readonly supervisor: string
-    readonly error: SupervisorIntensityError
-    readonly timestamp: number
-  }
-  | { readonly _tag: "AutoShutdown"; readonly supervisor: string; readonly timestamp: number }
+export type {
+  /** One restart decision, as `restartHistory` keeps it. */
+  RestartRecord,
+  /** Everything that happens in a tree. */
+  SupervisorEvent
+} from "./SupervisorEvent.js"
+import type { RestartRecord, SupervisorEvent } from "./SupervisorEvent.js"
 
 /**
  * A running supervisor.
@@ -350,6 +297,18 @@ export interface Supervisor {
    * (`Supervisor.startChild`, ...).
    */
   readonly startChild: (spec: ChildSpec) => Effect.Effect<void, StartError | SupervisorChildError>
+  /**
+   * Adds many children at once, where the order they start in does not matter (a batch of workers): every spec is
+   * decoded first (every problem in one `ConfigError`, an id taken or repeated a `SupervisorChildError`), and
+   * nothing starts unless all are valid. Then at most `concurrency` (default 16, a whole number >= 1) start at a
+   * time; they take the batch's order in the tree. A child that does not start is left out and listed in `failed`
+   * with its error; the others run. OTP has no bulk start; children added so stop together, as its
+   * `simple_one_for_one` children do (see {@link make}). Traced (`Supervisor.startChildren`).
+   */
+  readonly startChildren: (
+    specs: ReadonlyArray<ChildSpec>,
+    options?: { readonly concurrency?: number | undefined }
+  ) => Effect.Effect<StartChildrenResult, ConfigError | SupervisorChildError | SupervisorIntensityError>
   readonly terminateChild: (id: string) => Effect.Effect<void, SupervisorChildError | SupervisorIntensityError>
   readonly restartChild: (id: string) => Effect.Effect<void, StartError | SupervisorChildError>
   readonly deleteChild: (id: string) => Effect.Effect<void, SupervisorChildError | SupervisorIntensityError>
@@ -364,6 +323,17 @@ export interface Supervisor {
   readonly subscribe: Effect.Effect<Queue.Dequeue<SupervisorEvent>, never, Scope.Scope>
   /** Completes when the supervisor shut itself down (auto-shutdown); fails when it escalated. */
   readonly await: Effect.Effect<void, SupervisorIntensityError>
+}
+
+/**
+ * What `startChildren` did: the ids started, in the batch's order, and those that did not start, each with why.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StartChildrenResult {
+  readonly started: ReadonlyArray<string>
+  readonly failed: ReadonlyArray<{ readonly id: string; readonly error: StartError }>
 }
 
 /**
@@ -385,7 +355,9 @@ export class RootSupervisor extends Context.Tag("effect-agent-supervisor/Supervi
 
 /**
  * Starts a supervision tree: children start in order; if one fails, those started stop in reverse order and the
- * start fails. Closing the scope stops every child in reverse start order, each subtree whole. Every agent and
+ * start fails. Closing the scope stops every child, each subtree whole: the children added at run time
+ * (`startChild`, `startChildren`, restored) all at once, as OTP stops `simple_one_for_one` children, then the
+ * static ones in reverse start order. Every agent and
  * nested supervisor of the tree writes to the `Store` it is given, which its type requires: choose the in-memory
  * one by providing `Store.layerMemory` (a store merged beside the tree, not provided to it, is a type error).
  *

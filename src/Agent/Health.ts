@@ -8,8 +8,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { RequestError } from "../Errors.js"
+import * as Ticker from "../internal/ticker.js"
 import * as ProcessTable from "./internal/processTable.js"
-import * as Ticker from "./internal/ticker.js"
 import type { AgentProcess, PingResult } from "./Process.js"
 import * as ProcessTree from "./ProcessTree.js"
 
@@ -118,10 +118,14 @@ const phaseOf = (name: string, pid: number): number => {
  * early or late (the first up to one step later, never past one interval after the start), and beats are still
  * exactly one interval apart when a beat takes no time.
  *
- * The memory and CPU% of a sample come from a scan of /proc shared by every agent of the process and at most
- * `ProcessTable.HEARTBEAT_MAX_AGE_MILLIS` (5 s) old: the sampling period. Beats that read the same scan report
- * its memory, and the CPU% measured between the last two scans this heartbeat read (the scans' own times, not
- * the beats'); the first sample has no CPU%, and the second, if it read the same scan as the first, reads 0.
+ * The memory and CPU% of a sample come from a scan of /proc shared by every agent of the process, about
+ * `ProcessTable.HEARTBEAT_MAX_AGE_MILLIS` (5 s) old: the sampling period. A beat never waits for a scan: it reads the
+ * last one, and one older than the period starts the next in the background, read over several turns of the event
+ * loop (a host with thousands of processes takes tens of milliseconds to scan). Only an agent's first beat may
+ * wait, when its process is younger than the last scan: the scans for such beats start at most every
+ * `ProcessTable.MISS_RESCAN_GAP_MILLIS` (500 ms), however many agents start. Beats that read the same scan report
+ * its memory, and the CPU% measured between the last two scans this heartbeat read (the scans' own times, not the
+ * beats'); the first sample has no CPU%, and the second, if it read the same scan as the first, reads 0.
  *
  * @since 0.1.0
  * @category heartbeat
@@ -136,7 +140,7 @@ export const heartbeat = (
       const intervalMillis = Duration.toMillis(heartbeatInterval)
       const grid = Ticker.gridOf(intervalMillis)
       const ticker = Ticker.forClock(clock)
-      const maxAge = { maxAge: ProcessTable.HEARTBEAT_MAX_AGE }
+      const sampling = { maxAge: ProcessTable.HEARTBEAT_MAX_AGE, stale: "serve" } as const
       // The last scan read (the CPU baseline comes from the first beat, not from start-up), and the CPU% measured
       // when it was read: it holds for the beats that read the same scan.
       let previous: ProcessTree.Sample | undefined = undefined
@@ -175,7 +179,7 @@ export const heartbeat = (
           )
         },
         onSuccess: (pong) =>
-          Effect.flatMap(ProcessTree.sample(agent.pid, maxAge), (tree) => {
+          Effect.flatMap(ProcessTree.sample(agent.pid, sampling), (tree) => {
             missed = 0
             return Effect.as(callbacks.onSample(sample(pong, tree)), true)
           })

@@ -39,6 +39,12 @@ export interface SampleOptions {
    * scanning again if there is none. Two samples meant for a CPU% should be further apart than this.
    */
   readonly maxAge?: Duration.DurationInput | undefined
+  /**
+   * What a scan older than `maxAge` does: `"rescan"` (the default) waits for a new one; `"serve"` reads it as it is
+   * while a new one is made in the background, so that the caller never waits for a scan but the first (the
+   * heartbeat's choice: a scan of a host with thousands of processes takes tens of milliseconds).
+   */
+  readonly stale?: "rescan" | "serve" | undefined
 }
 
 /**
@@ -52,7 +58,8 @@ export const sample = (pgid: number, options?: SampleOptions): Effect.Effect<Sam
   Effect.map(
     ProcessTable.shared.group(
       pgid,
-      options?.maxAge === undefined ? ProcessTable.DEFAULT_MAX_AGE_MILLIS : Duration.toMillis(options.maxAge)
+      options?.maxAge === undefined ? ProcessTable.DEFAULT_MAX_AGE_MILLIS : Duration.toMillis(options.maxAge),
+      options?.stale
     ),
     (reading) =>
       reading === undefined ? undefined : {

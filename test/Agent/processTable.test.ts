@@ -108,6 +108,33 @@ describe("readTable", () => {
   })
 })
 
+describe("scanTable", () => {
+  it.scoped("reads what readTable reads, a chunk of processes per turn of the event loop", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir("proc")
+      const count = ProcessTable.SCAN_CHUNK * 2 + 50
+      for (let pid = 1000; pid < 1000 + count; pid++) {
+        fs.mkdirSync(path.join(root, String(pid)))
+        const line = statLine({ pid, comm: "sh", pgrp: 1000 + (pid % 7), utime: pid % 5, rss: pid % 11 })
+        fs.writeFileSync(path.join(root, String(pid), "stat"), line)
+      }
+      fs.mkdirSync(path.join(root, "self"))
+      // turns of the event loop taken while the scan runs: at least one between each two chunks
+      let turns = 0
+      let counting = true
+      const tick = () => {
+        turns++
+        if (counting) setImmediate(tick)
+      }
+      setImmediate(tick)
+      const scanned = yield* Effect.promise(() => ProcessTable.scanTable({ root }))
+      counting = false
+      assert.deepStrictEqual(scanned?.groups, ProcessTable.readTable({ root })?.groups)
+      assert.isAtLeast(turns, 2)
+      assert.isUndefined(yield* Effect.promise(() => ProcessTable.scanTable({ root: "/nonexistent-proc-root" })))
+    }))
+})
+
 describe("makeCache", () => {
   const counting = (groups: Array<number>) => {
     let clock = 0
@@ -118,7 +145,7 @@ describe("makeCache", () => {
         groups: new Map(state.groups.map((g) => [g, { processes: 1, rssBytes: 4096, cpuTicks: 1 }])),
         takenAt: clock
       }
-    }, () => clock)
+    }, { now: () => clock, missRescanGapMillis: 0 })
     return { cache, state, advance: (ms: number) => (clock += ms) }
   }
 
@@ -158,6 +185,44 @@ describe("makeCache", () => {
       const gone = yield* cache.group(3, 0)
       assert.strictEqual(state.reads, 3)
       assert.isUndefined(gone?.usage)
+    }))
+
+  it.live("serve: groups born after the table wait for one scan a gap after the last; a mass start costs few scans", () =>
+    Effect.gen(function*() {
+      const starts: Array<number> = []
+      const cache = ProcessTable.makeCache(() => {
+        starts.push(performance.now())
+        return Promise.resolve({ groups: new Map([[1, { processes: 1, rssBytes: 4096, cpuTicks: 1 }]]), takenAt: 0 })
+      }, { missRescanGapMillis: 50 })
+      yield* cache.table(1000)
+      // a hundred agents started after that scan, each missing from it
+      for (let i = 0; i < 100; i++) cache.born(100 + i)
+      const readings = yield* Effect.all(
+        Array.from({ length: 100 }, (_, i) => cache.group(100 + i, 1000, "serve")),
+        { concurrency: "unbounded" }
+      )
+      assert.strictEqual(starts.length, 2)
+      // a timer may fire up to a millisecond early by performance.now()
+      assert.isAtLeast(starts[1] - starts[0], 49)
+      assert.isTrue(readings.every((r) => r !== undefined && r.usage === undefined))
+      // missing from a table scanned after its birth: gone, no scan
+      assert.isUndefined((yield* cache.group(100, 1000, "serve"))?.usage)
+      assert.strictEqual(starts.length, 2)
+      // a caller that wants a fresh table does not wait for the gap
+      const before = starts.length
+      yield* cache.table(0)
+      assert.strictEqual(starts.length, before + 1)
+    }))
+
+  it.effect("serve: a stale table is read at once while a new scan runs; the next reading has it", () =>
+    Effect.gen(function*() {
+      const { advance, cache, state } = counting([1])
+      yield* cache.table(500)
+      advance(1000)
+      assert.strictEqual((yield* cache.group(1, 500, "serve"))?.takenAt, 0)
+      assert.strictEqual(state.reads, 2) // started in the background (at once here: this reader is synchronous)
+      assert.strictEqual((yield* cache.group(1, 500, "serve"))?.takenAt, 1000)
+      assert.strictEqual(state.reads, 2)
     }))
 
   it.effect("no /proc: every reading is undefined", () =>

@@ -5,8 +5,8 @@ import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
 import * as Config from "../../src/Agent/Config.js"
 import * as Health from "../../src/Agent/Health.js"
-import * as Ticker from "../../src/Agent/internal/ticker.js"
 import type * as AgentProcess from "../../src/Agent/Process.js"
+import * as Ticker from "../../src/internal/ticker.js"
 import { agentConfig } from "../support.js"
 
 /** Waits on `ticker` for a waiter due at `due`, recording the `Clock` time it was woken at. */

@@ -1,26 +1,30 @@
 /**
- * Request timeouts without a fiber per request: one sweeper fiber per process sleeps on Effect's `Clock` until
- * the earliest deadline, so `TestClock` drives it like any other timeout.
+ * Request timeouts without a fiber or a timer per request, nor a fiber per process: each process keeps its
+ * deadlines in buckets and one waiter for the earliest on the ticker of its `Clock` (`ticker.ts`, the one timer the
+ * heartbeats share), so `TestClock` drives them like any other timeout.
  *
  * Deadlines are grouped into buckets of `resolution` milliseconds (rounded up, so a timeout never fires early).
- * Adding and removing a deadline are O(1) map operations plus a heap push when a new bucket appears; with the
- * usual single timeout per agent, buckets arrive in order and the sweeper never needs waking.
+ * Adding and removing a deadline are O(1) map operations plus a heap push when a new bucket appears; the ticker is
+ * asked again only when a bucket comes before the one it waits for. An answered request leaves its bucket empty;
+ * empty buckets are dropped when their moment comes (or when they reach the top of the heap), without a wake-up of
+ * their own.
+ *
+ * Before, each process had a sweeper fiber and an alarm fiber sleeping on the `Clock` towards its earliest
+ * deadline: with a heartbeat ping's deadline each beat, 1,000 agents cost 2,000 fibers and 1,000 timers a second.
  *
  * @internal
  */
 import type * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as FiberId from "effect/FiberId"
 import * as Heap from "../../internal/heap.js"
+import * as Ticker from "../../internal/ticker.js"
 
 /** @internal */
 export interface Deadlines {
   /** Expires `key` once `deadline` (Clock milliseconds) has passed, unless removed first. Returns the bucket. */
   readonly add: (key: string, deadline: number) => number
   readonly remove: (key: string, bucket: number) => void
-  /** The sweeper; fork it in the owner's scope. */
-  readonly run: Effect.Effect<never>
+  /** Forgets every deadline and the ticker's waiter (the process is gone); call it when the owner's scope closes. */
+  readonly close: () => void
 }
 
 const bucketOf = (bucket: number): number => bucket
@@ -33,19 +37,45 @@ export const pop = (heap: Array<number>): void => Heap.pop(heap, bucketOf)
 
 /** @internal */
 export const make = (clock: Clock.Clock, onExpire: (key: string) => void, resolution = 5): Deadlines => {
+  const ticker = Ticker.forClock(clock)
   // One expiry function for all keys: no closure allocated per request.
   const buckets = new Map<number, Set<string>>()
   const heap: Array<number> = []
-  // The sweeper waits on `wake`; an alarm fiber (its child) sleeps on the Clock until `alarmAt`, then opens it.
-  // A sleep raced against a latch cost two fibers and an interruption per sleep (each agent's heartbeat ping made
-  // its sweeper sleep anew about once per ping timeout: 3% of a core for 500 agents); the alarm costs a wake-up.
-  const wake = Effect.unsafeMakeLatch(false)
-  const arm = Effect.unsafeMakeLatch(false)
-  // When the sweeper is to be woken (Infinity: when a bucket comes), whether the alarm sleeps towards it, and the
-  // alarm fiber's generation (a replaced one ends without touching them).
-  let alarmAt = Infinity
-  let alarmAsleep = false
-  let alarms = 0
+  // The ticker's waiter for the earliest bucket, if one is armed, and its moment.
+  let armed: Ticker.Waiter | undefined
+  let closed = false
+
+  /** Drops the empty buckets at the top; the earliest bucket left, or Infinity. */
+  const earliest = (): number => {
+    while (heap.length > 0 && (buckets.get(heap[0])?.size ?? 0) === 0) {
+      buckets.delete(heap[0])
+      pop(heap)
+    }
+    return heap.length > 0 ? heap[0] : Infinity
+  }
+
+  const arm = (at: number) => {
+    if (armed !== undefined) ticker.cancel(armed)
+    armed = undefined
+    if (at === Infinity || closed) return
+    armed = ticker.waiter(at, 0)
+    ticker.schedule(armed, sweep)
+  }
+
+  // In the ticker's fiber: expires everything due, in deadline order, then waits for the next bucket.
+  const sweep = () => {
+    armed = undefined
+    const now = clock.unsafeCurrentTimeMillis()
+    let next = earliest()
+    while (next <= now) {
+      pop(heap)
+      const due = buckets.get(next)!
+      buckets.delete(next)
+      for (const key of due) onExpire(key)
+      next = earliest()
+    }
+    arm(next)
+  }
 
   const add = (key: string, deadline: number): number => {
     const bucket = Math.ceil(deadline / resolution) * resolution
@@ -54,15 +84,7 @@ export const make = (clock: Clock.Clock, onExpire: (key: string) => void, resolu
       entries = new Set()
       buckets.set(bucket, entries)
       push(heap, bucket)
-      if (bucket < alarmAt) {
-        // Due before the alarm: one asleep is replaced by the sweeper; one that is not reads the new moment.
-        if (alarmAsleep) {
-          wake.unsafeOpen()
-        } else {
-          alarmAt = bucket
-          arm.unsafeOpen()
-        }
-      }
+      if (armed === undefined || bucket < armed.due) arm(bucket)
     }
     entries.add(key)
     return bucket
@@ -72,60 +94,12 @@ export const make = (clock: Clock.Clock, onExpire: (key: string) => void, resolu
     buckets.get(bucket)?.delete(key)
   }
 
-  const alarm = (own: number) =>
-    Effect.gen(function*() {
-      while (own === alarms) {
-        yield* arm.await
-        arm.unsafeClose()
-        const target = alarmAt
-        if (target === Infinity) continue // an extra `arm`: nothing to wake for
-        const wait = target - clock.unsafeCurrentTimeMillis()
-        if (wait > 0) {
-          alarmAsleep = true
-          yield* clock.sleep(Duration.millis(wait))
-          if (own !== alarms) return
-          alarmAsleep = false
-        }
-        // Moved meanwhile: the sweeper armed it again (and `arm` is open).
-        if (alarmAt !== target) continue
-        alarmAt = Infinity
-        wake.unsafeOpen()
-      }
-    })
+  const close = () => {
+    closed = true
+    arm(Infinity)
+    buckets.clear()
+    heap.length = 0
+  }
 
-  const run = Effect.gen(function*() {
-    // Interruptible, so that a replaced alarm stops sleeping (whatever region the sweeper was forked in).
-    let alarmFiber = yield* Effect.fork(Effect.interruptible(alarm(alarms)))
-    while (true) {
-      // Buckets emptied by answered requests are dropped without waiting for their time.
-      while (heap.length > 0 && (buckets.get(heap[0])?.size ?? 0) === 0) {
-        buckets.delete(heap[0])
-        pop(heap)
-      }
-      const next = heap.length > 0 ? heap[0] : Infinity
-      if (next - clock.unsafeCurrentTimeMillis() > 0) {
-        wake.unsafeClose()
-        if (next < alarmAt) {
-          // Rare: an alarm asleep until later is replaced (a sleeping fiber cannot be woken early but by an
-          // interruption); one that is not asleep reads the new moment when it comes round.
-          if (alarmAsleep) {
-            alarms++
-            alarmAsleep = false
-            alarmFiber.unsafeInterruptAsFork(FiberId.none)
-            alarmFiber = yield* Effect.fork(Effect.interruptible(alarm(alarms)))
-          }
-          alarmAt = next
-          arm.unsafeOpen()
-        }
-        yield* wake.await
-        continue
-      }
-      pop(heap)
-      const due = buckets.get(next)!
-      buckets.delete(next)
-      for (const key of due) onExpire(key)
-    }
-  }) as Effect.Effect<never>
-
-  return { add, remove, run }
+  return { add, remove, close }
 }

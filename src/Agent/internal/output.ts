@@ -40,7 +40,10 @@ export interface OutputLog {
   readonly push: (text: string, stream: OutputStream) => void
   /** Logs the lines accepted since the last flush, and a summary of dropped lines when one is due. */
   readonly flush: Effect.Effect<void>
-  /** Logs the summary of dropped lines when no line comes to trigger it; fork it beside the reader. */
+  /**
+   * Logs the summary of dropped lines when no line comes to trigger it; fork it beside the reader (from the first
+   * drop: see `onFirstDrop`). Interrupted, it logs what is still unreported.
+   */
   readonly run: Effect.Effect<never>
   /** Lines dropped so far (rate limit and backlog). */
   readonly dropped: () => number
@@ -68,6 +71,8 @@ export interface Options {
    * needs none.
    */
   readonly schedule?: ((flush: Effect.Effect<void>) => void) | undefined
+  /** Called when the first line is dropped: `run` has work from then on (fork it then, not before). */
+  readonly onFirstDrop?: (() => void) | undefined
 }
 
 /** @internal */
@@ -127,7 +132,12 @@ export const make = (options: Options): OutputLog => {
   const schedule = options.schedule
   let scheduled = false
 
+  let droppedOnce = false
   const drop = (reason: "rate" | "backlog") => {
+    if (!droppedOnce) {
+      droppedOnce = true
+      options.onFirstDrop?.()
+    }
     if (byRate + byBacklog === 0) wake.unsafeOpen()
     if (reason === "rate") byRate++
     else byBacklog++

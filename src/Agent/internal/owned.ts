@@ -20,6 +20,7 @@ import * as Writer from "../../Store/internal/writer.js"
 import * as Store from "../../Store/Store.js"
 import type { AgentEvent, AgentSupervisor } from "../AgentSupervisor.js"
 import type * as Config from "../Config.js"
+import type { AgentState } from "../State.js"
 import * as Core from "./supervisor/core.js"
 import * as Health from "./supervisor/health.js"
 import * as Hub from "./supervisor/hub.js"
@@ -31,6 +32,14 @@ import * as Router from "./supervisor/router.js"
 
 export type { EventHub } from "./supervisor/hub.js"
 export { type ChildExit, type Controls, type Owner, restartPolicyOwner } from "./supervisor/owner.js"
+
+/**
+ * An agent as its owner holds it: the public interface, and a synchronous look at its state and pid for the
+ * views of a tree (`whichChildren`, `countChildren`), which read a thousand children in well under a millisecond.
+ */
+export interface OwnedAgent extends AgentSupervisor {
+  readonly peek: () => { readonly state: AgentState; readonly pid: number | undefined }
+}
 
 /** Options of {@link makeOwned}, decoded. */
 export interface OwnedOptions {
@@ -103,17 +112,17 @@ export function makeOwned(
   settings: Config.AgentConfig,
   owner: Owner,
   options: OwnedOptions & { readonly writer: Writer.Writer }
-): Effect.Effect<AgentSupervisor, AgentStartupError, Scope.Scope>
+): Effect.Effect<OwnedAgent, AgentStartupError, Scope.Scope>
 export function makeOwned(
   settings: Config.AgentConfig,
   owner: Owner,
   options?: OwnedOptions
-): Effect.Effect<AgentSupervisor, AgentStartupError | ConfigError, Scope.Scope | Store.Store>
+): Effect.Effect<OwnedAgent, AgentStartupError | ConfigError, Scope.Scope | Store.Store>
 export function makeOwned(
   settings: Config.AgentConfig,
   owner: Owner,
   options?: OwnedOptions
-): Effect.Effect<AgentSupervisor, AgentStartupError | ConfigError, Scope.Scope | Store.Store> {
+): Effect.Effect<OwnedAgent, AgentStartupError | ConfigError, Scope.Scope | Store.Store> {
   return Effect.gen(function*() {
     const writer = options?.writer ?? (yield* ownWriter(options?.storeFlushTimeout))
     const own = options?.events === undefined ? Hub.makeLazy() : undefined
@@ -138,7 +147,7 @@ export function makeOwned(
       Effect.catchTag("AgentStoppedError", Effect.die)
     )
 
-    const agent: AgentSupervisor = {
+    const agent: OwnedAgent = {
       name: settings.name,
       config: settings,
       handleEvent: Router.handleEvent(core),
@@ -149,7 +158,8 @@ export function makeOwned(
       restart: operations.restart,
       health: Health.check(core),
       events: Stream.flatMap(Stream.scoped(hub.subscribe), (queue) => Stream.fromQueue(queue)),
-      subscribe: hub.subscribe
+      subscribe: hub.subscribe,
+      peek: () => ({ state: core.state, pid: core.incarnation?.process.pid })
     }
     return agent
   }).pipe(

@@ -9,10 +9,11 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import type { AgentStartupError } from "../../Errors.js"
-import { forkIn } from "../../internal/fork.js"
 import type * as Message from "../../Protocol/Message.js"
 import type * as Config from "../Config.js"
 import type * as AgentProcess from "../Process.js"
@@ -22,6 +23,7 @@ import * as ExitWatch from "./exit.js"
 import * as Logs from "./logs.js"
 import * as Outbox from "./outbox.js"
 import * as Output from "./output.js"
+import * as ProcessTable from "./processTable.js"
 import * as Requests from "./requests.js"
 import * as Shutdown from "./shutdown.js"
 import * as Spawn from "./spawn.js"
@@ -64,7 +66,6 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
   const ready = yield* Deferred.make<Message.Ready>()
   const exitDeferred = yield* Deferred.make<AgentProcess.ExitInfo>()
   const clock = yield* Effect.clock
-  const scope = yield* Effect.scope
 
   // ---- the child: every pipe has an error path for its whole life ----
   const child = yield* Child.spawn({
@@ -74,6 +75,8 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     cwd: config.cwd
   }).pipe(Effect.mapError((failure) => Spawn.classify(config, failure.error)))
   const pid = child.pid
+  // Its group is younger than the last scan of /proc: its first heartbeat waits for the next (`TableCache.group`).
+  ProcessTable.shared.born(pid)
   const startedAt = yield* Clock.currentTimeMillis
 
   const status = ExitWatch.makeStatus()
@@ -96,11 +99,20 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
 
   const annotations = { agent: name, pid }
   const logs = yield* Logs.make(annotations)
-  yield* forkIn(scope)(logs.run)
   // Agent output (stderr, stray stdout) goes through one bounded log: its level, a rate limit, the host's backlog.
-  const output = Output.fromConfig(config, { clock, annotations, schedule: logs.log })
-  yield* forkIn(scope)(output.run)
-  yield* forkIn(scope)(table.run)
+  // Its summary of dropped lines runs in a fiber of its own from the first line it drops: none for a quiet agent.
+  const forkOutput = Runtime.runFork(yield* Effect.runtime<never>())
+  let summaries: Fiber.RuntimeFiber<never> | undefined
+  const output = Output.fromConfig(config, {
+    clock,
+    annotations,
+    schedule: logs.log,
+    onFirstDrop: () => {
+      summaries ??= forkOutput(output.run)
+    }
+  })
+  yield* Effect.addFinalizer(() => summaries === undefined ? Effect.void : Fiber.interrupt(summaries))
+  yield* Effect.addFinalizer(() => Effect.sync(table.close))
 
   const channel = Channel.make({
     config,

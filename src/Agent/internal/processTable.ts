@@ -159,28 +159,77 @@ const readText = (file: string): string | undefined => {
   }
 }
 
+/** Whether `name`, an entry of the root of /proc, is a process (not self, sys, meminfo...). */
+const isPid = (name: string): boolean => {
+  const first = name.charCodeAt(0)
+  return first >= 48 && first <= 57
+}
+
+/** Reads and parses `names[from, to)` into `entries`. */
+const readEntries = (root: string, names: Array<string>, from: number, to: number, entries: Array<StatEntry>) => {
+  for (let i = from; i < to; i++) {
+    if (!isPid(names[i])) continue
+    const text = readText(`${root}/${names[i]}/stat`)
+    const entry = text === undefined ? undefined : parseStat(text)
+    if (entry !== undefined) entries.push(entry)
+  }
+}
+
+const listRoot = (root: string): Array<string> | undefined => {
+  try {
+    return fs.readdirSync(root)
+  } catch {
+    return undefined
+  }
+}
+
 /**
- * Scans `<root>/*\/stat` once. `undefined` where the root cannot be listed (no /proc: not Linux, or a sandbox).
+ * Scans `<root>/*\/stat` once, synchronously. `undefined` where the root cannot be listed (no /proc: not Linux, or
+ * a sandbox).
  *
  * @internal
  */
 export const readTable = (options?: { readonly root?: string | undefined }): ProcessTable | undefined => {
   const root = options?.root ?? "/proc"
-  let names: Array<string>
-  try {
-    names = fs.readdirSync(root)
-  } catch {
-    return undefined
-  }
+  const names = listRoot(root)
+  if (names === undefined) return undefined
   const entries: Array<StatEntry> = []
-  for (const name of names) {
-    const first = name.charCodeAt(0)
-    if (first < 48 || first > 57) continue // not a process: self, sys, meminfo...
-    const text = readText(`${root}/${name}/stat`)
-    const entry = text === undefined ? undefined : parseStat(text)
-    if (entry !== undefined) entries.push(entry)
-  }
+  readEntries(root, names, 0, names.length, entries)
   return { groups: groupTable(entries, readPageSize(root)), takenAt: performance.now() }
+}
+
+/**
+ * How many entries of /proc one turn of the event loop reads in {@link scanTable}: about 1.3 ms of a 2-core VM's
+ * time, so that a scan of a host with thousands of processes never holds the loop for long.
+ *
+ * @internal
+ */
+export const SCAN_CHUNK = 100
+
+/**
+ * {@link readTable} spread over turns of the event loop, {@link SCAN_CHUNK} processes a turn (`setImmediate`
+ * between them): a host with 2,000 processes took the loop for 20-40 ms in one go, the p99 of every ping latency
+ * and event-loop delay at 1,000 agents. The table is as consistent as one synchronous scan's (each process is read
+ * once; a process may end or start while the scan runs, as it may between two reads of one scan).
+ *
+ * @internal
+ */
+export const scanTable = (options?: { readonly root?: string | undefined }): Promise<ProcessTable | undefined> => {
+  const root = options?.root ?? "/proc"
+  const names = listRoot(root)
+  if (names === undefined) return Promise.resolve(undefined)
+  const entries: Array<StatEntry> = []
+  return new Promise((resolve) => {
+    let next = 0
+    const step = () => {
+      const to = Math.min(names.length, next + SCAN_CHUNK)
+      readEntries(root, names, next, to, entries)
+      next = to
+      if (next < names.length) setImmediate(step)
+      else resolve({ groups: groupTable(entries, readPageSize(root)), takenAt: performance.now() })
+    }
+    step()
+  })
 }
 
 /** One group's use, with the time of the table it was read from. @internal */
@@ -190,44 +239,120 @@ export interface GroupReading {
   readonly takenAt: number
 }
 
+/** How a reading treats a table older than its `maxAgeMillis`. @internal */
+export type Staleness = "rescan" | "serve"
+
 /** A table shared by its callers while it is fresh. @internal */
 export interface TableCache {
   /** The table, scanned again first when it is older than `maxAgeMillis`. `undefined` without /proc. */
   readonly table: (maxAgeMillis: number) => Effect.Effect<ProcessTable | undefined>
   /**
-   * One group from the table. A group missing from a table that this call did not just make is looked up in a
-   * new scan: the table may predate the group (an agent started a moment ago), and the caller usually knows the
-   * group is alive (its leader just answered a ping). Missing from a fresh scan, it has no live process.
+   * One group from the table.
+   *
+   * `"rescan"` (the default, for readings on demand): a table older than `maxAgeMillis` is scanned again first,
+   * and a group missing from a table that this call did not just make is looked up in a new scan (the table may
+   * predate the group).
+   *
+   * `"serve"` (the heartbeat's): a table older than `maxAgeMillis` is read as it is while a new scan starts in the
+   * background, so no beat waits for a scan (but for the very first table). A missing group is looked up in a new
+   * scan only when it was born (see `born`) after that table's scan began; that scan starts at least
+   * `missRescanGapMillis` after the one before, and every such miss meanwhile waits for it: a thousand agents
+   * started together cost a few scans, not one each. Otherwise the group has no live process.
    */
-  readonly group: (pgid: number, maxAgeMillis: number) => Effect.Effect<GroupReading | undefined>
+  readonly group: (pgid: number, maxAgeMillis: number, stale?: Staleness) => Effect.Effect<GroupReading | undefined>
+  /** Records that the group `pgid` was made now (an agent spawned as its leader). */
+  readonly born: (pgid: number) => void
 }
 
+/** Options of {@link makeCache}. @internal */
+export interface CacheOptions {
+  /** The clock that ages tables, in milliseconds (real time, `performance.now()`, by default; tests pass their own). */
+  readonly now?: (() => number) | undefined
+  /** The least time between the start of a scan and that of one made for a missing group (default 500). */
+  readonly missRescanGapMillis?: number | undefined
+}
+
+/** {@link CacheOptions.missRescanGapMillis} by default. @internal */
+export const MISS_RESCAN_GAP_MILLIS = 500
+
 /**
- * A cache over `read`. `now` is the clock that ages the table (real time by default; the tests pass their own).
+ * A cache over `read`, a scan that may complete later (a Promise) or at once. Callers that come while a scan
+ * runs share it: at most one scan runs at a time.
  *
  * @internal
  */
 export const makeCache = (
-  read: () => ProcessTable | undefined,
-  now: () => number = () => performance.now()
+  read: () => ProcessTable | undefined | Promise<ProcessTable | undefined>,
+  options?: CacheOptions
 ): TableCache => {
-  let last: { readonly table: ProcessTable | undefined; readonly at: number } | undefined
-  const scan = () => {
-    last = { table: read(), at: now() }
-    return last.table
+  const now = options?.now ?? (() => performance.now())
+  const gap = options?.missRescanGapMillis ?? MISS_RESCAN_GAP_MILLIS
+  // The last table, when its scan began and ended.
+  let last: { readonly table: ProcessTable | undefined; readonly began: number; readonly at: number } | undefined
+  // The callers waiting for the next table; whether its scan runs; when the last one began.
+  let waiting: Array<(table: ProcessTable | undefined) => void> = []
+  let scanning = false
+  let lastStart = -Infinity
+  let timer: ReturnType<typeof setTimeout> | undefined
+  // Groups born since the scan before the last began: missing from a table, they may be younger than it.
+  const births = new Map<number, number>()
+
+  const finish = (table: ProcessTable | undefined) => {
+    last = { table, began: lastStart, at: now() }
+    scanning = false
+    for (const [pgid, at] of births) if (at < lastStart) births.delete(pgid)
+    const resumes = waiting
+    waiting = []
+    for (const resume of resumes) resume(table)
   }
-  const current = (maxAgeMillis: number): readonly [ProcessTable | undefined, scanned: boolean] =>
-    last !== undefined && now() - last.at <= maxAgeMillis ? [last.table, false] : [scan(), true]
+  const start = () => {
+    if (timer !== undefined) clearTimeout(timer)
+    timer = undefined
+    scanning = true
+    lastStart = now()
+    const result = read()
+    if (result instanceof Promise) result.then(finish, () => finish(undefined))
+    else finish(result)
+  }
+  // Waits for the scan running, or the next one: started now, or `after` millis after the last one began.
+  const nextScan = (after: number): Effect.Effect<ProcessTable | undefined> =>
+    Effect.async<ProcessTable | undefined>((resume) => {
+      waiting.push((table) => resume(Effect.succeed(table)))
+      if (scanning) return
+      const wait = lastStart + after - now()
+      if (wait <= 0) start()
+      else timer ??= setTimeout(start, wait)
+    })
+  const fresh = (maxAgeMillis: number) => last !== undefined && now() - last.at <= maxAgeMillis
+  const readingOf = (pgid: number) => (table: ProcessTable | undefined): GroupReading | undefined =>
+    table === undefined ? undefined : { usage: table.groups.get(pgid), takenAt: table.takenAt }
+
   return {
-    table: (maxAgeMillis) => Effect.sync(() => current(maxAgeMillis)[0]),
-    group: (pgid, maxAgeMillis) =>
-      Effect.sync(() => {
-        const [cached, scanned] = current(maxAgeMillis)
-        const table = cached !== undefined && !scanned && !cached.groups.has(pgid) ? scan() : cached
-        return table === undefined ? undefined : { usage: table.groups.get(pgid), takenAt: table.takenAt }
-      })
+    table: (maxAgeMillis) => Effect.suspend(() => fresh(maxAgeMillis) ? Effect.succeed(last!.table) : nextScan(0)),
+    group: (pgid, maxAgeMillis, stale = "rescan") =>
+      Effect.suspend(() => {
+        const reading = readingOf(pgid)
+        if (last === undefined || (stale === "rescan" && !fresh(maxAgeMillis))) return Effect.map(nextScan(0), reading)
+        const served = last
+        if (!fresh(maxAgeMillis) && !scanning) start()
+        const cached = served.table
+        if (cached === undefined || cached.groups.has(pgid)) return Effect.succeed(reading(cached))
+        if (stale === "rescan") return Effect.map(nextScan(0), reading)
+        const bornAt = births.get(pgid)
+        return bornAt !== undefined && bornAt >= served.began
+          ? Effect.map(nextScan(gap), reading)
+          : Effect.succeed(reading(cached))
+      }),
+    born: (pgid) => {
+      births.set(pgid, now())
+    }
   }
 }
 
-/** The table of this process's `/proc`, shared by every agent and supervisor in it. @internal */
-export const shared: TableCache = makeCache(() => readTable())
+/**
+ * The table of this process's `/proc`, shared by every agent and supervisor in it, scanned over several turns of
+ * the event loop (see {@link scanTable}).
+ *
+ * @internal
+ */
+export const shared: TableCache = makeCache(() => scanTable())

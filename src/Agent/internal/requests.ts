@@ -120,8 +120,8 @@ export interface Table {
   /** Requests registered and not sent yet (waiting for a slot). */
   readonly unsent: () => number
   readonly timeoutError: (operation: Operation, requestId: string, timeoutMillis: number) => AgentTimeoutError
-  /** The timeout sweeper; fork it in the owner's scope. */
-  readonly run: Effect.Effect<never>
+  /** Forgets the timeouts (their waiter on the ticker); call it when the owner's scope closes. */
+  readonly close: () => void
 }
 
 /** What a table needs: the process it writes to, and the clock its timeouts run on. @internal */
@@ -137,7 +137,7 @@ export interface TableOptions {
   readonly resolution?: number | undefined
 }
 
-/** An empty table; fork its `run` (the timeouts) in the owner's scope. @internal */
+/** An empty table; `close` it with the owner's scope. @internal */
 export const makeTable = (options: TableOptions): Table => {
   const { agent, clock, maxInFlight, outbox, pid } = options
   const pending = new Map<string, Pending>()
@@ -248,7 +248,7 @@ export const makeTable = (options: TableOptions): Table => {
     inFlight: () => inFlight,
     unsent,
     timeoutError,
-    run: deadlines.run
+    close: deadlines.close
   }
 }
 

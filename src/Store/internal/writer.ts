@@ -9,6 +9,12 @@
  * draining fiber is abandoned (interrupted in the background, never waited for) for a new one that goes on with
  * the next write, as a timed-out write went on before.
  *
+ * States and restart records wake the draining fiber at once. Metrics (a health check per agent per beat: 1,000 a
+ * second for 1,000 agents beating every second) wake it at most every `METRIC_DELAY_MILLIS` of the `Clock`, through
+ * the process's one ticker: the fiber then writes every metric waiting, in order, instead of being woken for each
+ * (a wake-up per metric cost about a fifth of the supervisor's heartbeat CPU). A state or restart record, a
+ * `flush` and closing the scope write the metrics waiting at once, in order with the rest.
+ *
  * @since 0.1.0
  */
 import type * as Cause from "effect/Cause"
@@ -22,6 +28,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { forkIn } from "../../internal/fork.js"
 import { withoutParentSpan } from "../../internal/forker.js"
+import * as Ticker from "../../internal/ticker.js"
 import { isolate } from "../../internal/wait.js"
 import type * as Store from "../Store.js"
 import * as Resilient from "./resilient.js"
@@ -69,6 +76,15 @@ export interface Options {
  * @category defaults
  */
 export const DEFAULT_FLUSH_TIMEOUT: Duration.Duration = Duration.seconds(1)
+
+/**
+ * The longest a metric waits in the buffer before the draining fiber is woken for it, in `Clock` milliseconds (a
+ * state, a restart record or a flush wakes it at once).
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const METRIC_DELAY_MILLIS = 100
 
 type Entry =
   | { readonly _tag: "State"; readonly seq: number; readonly record: Store.StateRecord }
@@ -198,6 +214,23 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
     let closed = false
     let waiters: Array<{ readonly target: number; readonly done: Deferred.Deferred<void> }> = []
     const wake = yield* Effect.makeLatch(false)
+    // The ticker's waiter that will wake the draining fiber for the metrics waiting, if one is armed.
+    const clock = yield* Effect.clock
+    const ticker = Ticker.forClock(clock)
+    let metricWake: Ticker.Waiter | undefined
+    const wakeNow = () => {
+      if (metricWake !== undefined) ticker.cancel(metricWake)
+      metricWake = undefined
+      wake.unsafeOpen()
+    }
+    const wakeSoon = () => {
+      if (metricWake !== undefined) return
+      metricWake = ticker.waiter(clock.unsafeCurrentTimeMillis() + METRIC_DELAY_MILLIS, Ticker.MAX_GRID_MILLIS)
+      ticker.schedule(metricWake, () => {
+        metricWake = undefined
+        wake.unsafeOpen()
+      })
+    }
 
     const size = () => metrics.size + others.size
 
@@ -221,7 +254,8 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
         }
         const item = entry(++lastSeq)
         ;(isMetric ? metrics : others).push(item)
-        wake.unsafeOpen()
+        if (isMetric) wakeSoon()
+        else wakeNow()
       })
 
     const next = (): Entry | undefined => {
@@ -257,7 +291,7 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
     // The draining fiber of generation `own`: a new one takes over when a write times out.
     let drainFiber: Fiber.RuntimeFiber<void> | undefined
     let generation = 0
-    const { runner, watchdog } = makeRunner(yield* Effect.clock, () => drainFiber)
+    const { runner, watchdog } = makeRunner(clock, () => drainFiber)
 
     const drain = (own: number) =>
       Effect.gen(function*() {
@@ -301,6 +335,8 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
     const flush: Effect.Effect<void> = Effect.flatMap(Deferred.make<void>(), (done) => {
       if (closed || settled >= lastSeq) return Effect.void
       waiters.push({ target: lastSeq, done })
+      // Metrics waiting for their delay go now.
+      wakeNow()
       return Deferred.await(done)
     })
 
@@ -325,6 +361,8 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
         }
         metrics.clear()
         others.clear()
+        if (metricWake !== undefined) ticker.cancel(metricWake)
+        metricWake = undefined
         stopDrain()
         const left = waiters
         waiters = []

@@ -176,13 +176,19 @@ export const interruptPending = (members: ReadonlyArray<Child>): Effect.Effect<v
     }
   })
 
-/** Stops every child in reverse start order. Idempotent; uninterruptible, since each stop is bounded. */
+/**
+ * Stops every child: the dynamic ones (`startChild`, `startChildren`, restored) all at once, as OTP stops a
+ * `simple_one_for_one` supervisor's children, then the static ones one by one in reverse start order. Dynamic
+ * children start after the static ones, so this keeps reverse start order between the two. Idempotent;
+ * uninterruptible, since each stop is bounded.
+ */
 export const stopAll = (self: Instance, why: "shutdown" | "escalation"): Effect.Effect<void> =>
   Effect.uninterruptible(Effect.gen(function*() {
     self.terminating = true
     yield* interruptPending(self.children)
-    for (const child of [...self.children].reverse()) {
-      yield* stopRuntime(self, child, why)
-      child.status = "stopped"
-    }
+    const stop = (child: Child) =>
+      Effect.zipRight(stopRuntime(self, child, why), Effect.sync(() => (child.status = "stopped")))
+    const reversed = [...self.children].reverse()
+    yield* Effect.forEach(reversed.filter((c) => c.dynamic), stop, { concurrency: "unbounded", discard: true })
+    for (const child of reversed) if (!child.dynamic) yield* stop(child)
   }))

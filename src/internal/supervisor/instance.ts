@@ -19,7 +19,7 @@ import { interruptPending, stopAll } from "./children.js"
 import { decideLater } from "./decide.js"
 import * as Operations from "./operations.js"
 import * as Restore from "./restore.js"
-import type * as Spec from "./spec.js"
+import * as Spec from "./spec.js"
 import { type Instance, publish, type Shared } from "./state.js"
 import * as Views from "./views.js"
 
@@ -140,6 +140,20 @@ const handle = (self: Instance): Supervisor.Supervisor => ({
     Effect.suspend(() =>
       unlessEscalated(self, Operations.startChild(self, spec)).pipe(
         traced("startChild", self.name, String((spec as { id?: unknown })?.id))
+      )
+    ),
+  startChildren: (specs, options) =>
+    Effect.suspend(() =>
+      unlessEscalated(
+        self,
+        Effect.flatMap(
+          Spec.decodeConcurrency(options?.concurrency),
+          (concurrency) => Operations.startChildren(self, specs, concurrency)
+        )
+      ).pipe(
+        Effect.withSpan("Supervisor.startChildren", {
+          attributes: { supervisor: self.name, children: Array.isArray(specs) ? specs.length : 0 }
+        })
       )
     ),
   terminateChild: (id) =>

@@ -6,7 +6,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import type { SupervisorChildError } from "../../Errors.js"
+import type { ConfigError, SupervisorChildError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
 import { cancelPending, removeChild, startRuntime, stopRuntime } from "./children.js"
 import * as Keeper from "./keeper.js"
@@ -36,8 +36,54 @@ export const startChild = (
     yield* admit(self, input.id)
     const spec = yield* Spec.decodeAdded(self.tree, self.children.length, input)
     // Under `restore`, written once the child has started, and waited for (bounded): see `Keeper.added`.
-    const child = yield* insert(self, spec, self.shared.keeper === undefined ? undefined : Stored.encode(spec))
+    const child = yield* insert(self, spec, storedOf(self, spec))
     yield* Keeper.added(self, child)
+  }))
+
+const storedOf = (self: Instance, spec: Spec.ChildSpec): string | undefined =>
+  self.shared.keeper === undefined ? undefined : Stored.encode(spec)
+
+/**
+ * `startChildren`: decodes every spec first (every problem in one `ConfigError`; an id taken, or repeated in the
+ * batch, a `SupervisorChildError`): nothing starts unless all are valid. Then starts them, at most `concurrency`
+ * at a time, in the batch's order in the tree: each one that starts is added (and, under `restore`, written), each
+ * one that does not is left out with its error. Takes the lock for the whole batch. Interrupted, the children
+ * already started stay, supervised; those still starting are stopped and left out.
+ */
+export const startChildren = (
+  self: Instance,
+  inputs: ReadonlyArray<Supervisor.ChildSpec>,
+  concurrency: number
+): Effect.Effect<Supervisor.StartChildrenResult, ConfigError | SupervisorChildError> =>
+  self.locked(Effect.gen(function*() {
+    const count = self.children.length
+    for (let i = 0; i < inputs.length; i++) {
+      const notASpec = Spec.checkShape(self.name, inputs[i], count + i)
+      if (notASpec !== undefined) return yield* notASpec
+    }
+    // Ids repeated in the batch are the decoder's to report, with every other problem.
+    for (const id of new Set(inputs.map((input) => input.id))) yield* admit(self, id)
+    const specs = yield* Spec.decodeAddedAll(self.tree, count, inputs)
+    const children = specs.map((spec) => newChild(spec, storedOf(self, spec), true))
+    self.children.push(...children)
+    const failed: Array<{ readonly id: string; readonly error: Supervisor.StartError }> = []
+    yield* Effect.forEach(
+      children,
+      (child) =>
+        startRuntime(self, child).pipe(
+          Effect.zipRight(Keeper.added(self, child)),
+          Effect.catchAll((error) => Effect.sync(() => failed.push({ id: child.spec.id, error })))
+        ),
+      { concurrency, discard: true }
+    ).pipe(
+      // A child of the batch without a runtime did not start (or was still starting): it is not added.
+      Effect.ensuring(Effect.sync(() => {
+        const batch = new Set(children)
+        self.children = self.children.filter((c) => c.runtime !== undefined || !batch.has(c))
+      }))
+    )
+    const failedIds = new Set(failed.map((f) => f.id))
+    return { started: specs.filter((spec) => !failedIds.has(spec.id)).map((spec) => spec.id), failed }
   }))
 
 /** Adds a decoded child (a static one, at start) and starts it. Under the lock. */
@@ -45,11 +91,12 @@ export const addChild = (
   self: Instance,
   spec: Spec.ChildSpec
 ): Effect.Effect<void, Supervisor.StartError | SupervisorChildError> =>
-  Effect.zipRight(admit(self, spec.id), Effect.asVoid(insert(self, spec, undefined)))
+  Effect.zipRight(admit(self, spec.id), Effect.asVoid(insert(self, spec, undefined, false)))
 
-const newChild = (spec: Spec.ChildSpec, stored: string | undefined): Child => ({
+const newChild = (spec: Spec.ChildSpec, stored: string | undefined, dynamic: boolean): Child => ({
   spec,
   stored,
+  dynamic,
   status: "running",
   parked: false,
   failures: 0,
@@ -69,7 +116,7 @@ export const addRestored = (
 ): Effect.Effect<void, SupervisorChildError> =>
   Effect.gen(function*() {
     yield* admit(self, spec.id)
-    const child = newChild(spec, stored)
+    const child = newChild(spec, stored, true)
     self.children.push(child)
     const started = yield* Effect.exit(startRuntime(self, child))
     if (Exit.isFailure(started)) {
@@ -90,7 +137,7 @@ export const addParked = (
 ): Effect.Effect<void, SupervisorChildError> =>
   Effect.gen(function*() {
     yield* admit(self, spec.id)
-    self.children.push({ ...newChild(spec, stored), status: "stopped", parked: true })
+    self.children.push({ ...newChild(spec, stored, true), status: "stopped", parked: true })
     yield* publish(self, { _tag: "ChildParked", supervisor: self.name, child: spec.id, timestamp: yield* now })
   })
 
@@ -98,10 +145,11 @@ export const addParked = (
 const insert = (
   self: Instance,
   spec: Spec.ChildSpec,
-  stored: string | undefined
+  stored: string | undefined,
+  dynamic = true
 ): Effect.Effect<Child, Supervisor.StartError> =>
   Effect.gen(function*() {
-    const child = newChild(spec, stored)
+    const child = newChild(spec, stored, dynamic)
     self.children.push(child)
     const started = yield* Effect.exit(startRuntime(self, child)).pipe(
       // The caller gave up: startRuntime undid the start, and the child is not added (as after a failure).

@@ -420,11 +420,50 @@ export const decodeRoot = (options: Supervisor.Options): Effect.Effect<Root, Con
  * (`children[3]`); its id is known to be free. Warns when the child would be parked rather than escalate.
  */
 export const decodeAdded = (tree: Tree, count: number, spec: unknown): Effect.Effect<ChildSpec, ConfigError> =>
+  Effect.map(decodeAddedAll(tree, count, [spec]), (children) => children[0])
+
+/**
+ * Decodes children added together by `startChildren`, at the positions they will take (`children[count + i]`):
+ * every problem of every one, ids repeated within the batch included, in one `ConfigError`. Their ids are known
+ * to be free in the tree. Warns of each child that would be parked rather than escalate.
+ */
+export const decodeAddedAll = (
+  tree: Tree,
+  count: number,
+  specs: ReadonlyArray<unknown>
+): Effect.Effect<Array<ChildSpec>, ConfigError> =>
   Effect.suspend(() => {
     const problems: Problems = []
     const parent: Parent = { name: tree.name, autoShutdown: tree.autoShutdown, autoShutdownAt: "autoShutdown" }
-    const at = Edge.pathOf(undefined, ["children", count])
-    const child = decodeChildAt(parent, spec, at, new Map(), problems)
-    if (child === undefined || problems.length > 0) return fail(problems)
-    return Effect.as(warnParked(tree.name, parkedChild(tree, child, at)), child)
+    const seen = new Map<string, string>()
+    const children: Array<ChildSpec> = []
+    const parked: Array<string> = []
+    specs.forEach((spec, i) => {
+      const at = Edge.pathOf(undefined, ["children", count + i])
+      const child = decodeChildAt(parent, spec, at, seen, problems)
+      if (child === undefined) return
+      children.push(child)
+      parked.push(...parkedChild(tree, child, at))
+    })
+    if (problems.length > 0 || children.length < specs.length) return fail(problems)
+    return Effect.as(warnParked(tree.name, parked), children)
   })
+
+/** `startChildren`'s `concurrency` when it is not given. */
+export const DEFAULT_START_CONCURRENCY = 16
+
+const StartChildrenOptions = Schema.Struct({
+  concurrency: Schema.optionalWith(Schema.Int.pipe(Schema.greaterThanOrEqualTo(1)), {
+    default: () => DEFAULT_START_CONCURRENCY
+  })
+})
+
+/** `startChildren`'s `concurrency`: a whole number >= 1, 16 by default. */
+export const decodeConcurrency = (concurrency: unknown): Effect.Effect<number, ConfigError> =>
+  Effect.map(
+    Edge.decodeOptions(StartChildrenOptions, { concurrency }, {
+      whole: "startChildren options",
+      undefinedIsAbsent: true
+    }),
+    (options) => options.concurrency
+  )

@@ -10,7 +10,6 @@ import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
-import type * as AgentSupervisor from "../../Agent/AgentSupervisor.js"
 import type * as Owned from "../../Agent/internal/owned.js"
 import type * as RestartPolicy from "../../Agent/RestartPolicy.js"
 import { SupervisorChildError, type SupervisorIntensityError } from "../../Errors.js"
@@ -41,7 +40,7 @@ export interface ChildExitInfo {
 export type Runtime =
   | {
     readonly _tag: "Agent"
-    readonly agent: AgentSupervisor.AgentSupervisor
+    readonly agent: Owned.OwnedAgent
     readonly scope: Scope.CloseableScope
     controls: Owned.Controls | undefined
   }
@@ -56,6 +55,11 @@ export interface Child {
   readonly spec: Spec.ChildSpec
   /** A dynamic child's spec as the store keeps it, in a tree that restores; `undefined` for a static child. */
   readonly stored: string | undefined
+  /**
+   * Added by `startChild`, `startChildren` or restored: dynamic children stop together when the supervisor stops
+   * (as OTP's `simple_one_for_one` children do), before the static ones stop one by one in reverse start order.
+   */
+  readonly dynamic: boolean
   status: "running" | "restarting" | "stopped"
   /** Stopped because its circuit opened, until it starts again. */
   parked: boolean

@@ -1,11 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
-import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import * as TestClock from "effect/TestClock"
 import * as Deadlines from "../../../src/Agent/internal/deadlines.js"
-import { forkCounter } from "../../support.js"
+import * as Ticker from "../../../src/internal/ticker.js"
 
 /** One step of a heap's life: a value pushed, or the least value popped. */
 const heapOp = FastCheck.oneof(
@@ -63,7 +62,6 @@ describe("deadlines", () => {
         const expired = yield* Queue.unbounded<readonly [key: string, step: number]>()
         let step = 0
         const deadlines = Deadlines.make(clock, (key) => expired.unsafeOffer([key, step]), resolution)
-        yield* Effect.fork(deadlines.run)
 
         const keys: Array<readonly [key: string, bucket: number]> = []
         let live: Array<Model> = []
@@ -109,27 +107,40 @@ describe("deadlines", () => {
         assert.strictEqual(live.length, 0)
       })
   )
-  it.effect("one request at a time, answered before its timeout (a heartbeat's pings): no fiber per sleep", () =>
+  it.effect("one request at a time, answered before its timeout (a heartbeat's pings): one waiter, no fiber", () =>
     Effect.gen(function*() {
-      const counter = forkCounter()
       const clock = yield* Effect.clock
+      const ticker = Ticker.forClock(clock)
       const expired: Array<string> = []
       const deadlines = Deadlines.make(clock, (key) => expired.push(key))
-      const sweeper = yield* Effect.fork(deadlines.run).pipe(Effect.supervised(counter.supervisor))
+      let mostWaiting = 0
       for (let n = 0; n < 100; n++) {
         const key = `ping-${n}`
         const bucket = deadlines.add(key, clock.unsafeCurrentTimeMillis() + 5000)
-        // the sweeper sees the request in flight (and sleeps until its deadline) before the answer comes
         yield* TestClock.adjust(1)
         deadlines.remove(key, bucket)
         yield* TestClock.adjust(999)
+        mostWaiting = Math.max(mostWaiting, ticker.pending())
       }
       // the last one times out
       deadlines.add("late", clock.unsafeCurrentTimeMillis() + 5000)
       yield* TestClock.adjust(5000)
       assert.deepStrictEqual(expired, ["late"])
-      // the sweeper and its alarm: a sleep raced against a wake-up forked two fibers per sleep (about 40 here)
-      assert.isAtMost(counter.started(), 3)
-      yield* Fiber.interrupt(sweeper)
+      // a sweeper and an alarm fiber per process, and a sleep per ping, before: now one waiter on the shared ticker
+      assert.isAtMost(mostWaiting, 1)
+      deadlines.close()
+      assert.strictEqual(ticker.pending(), 0)
+    }))
+
+  it.effect("close forgets every deadline: none expires after it", () =>
+    Effect.gen(function*() {
+      const clock = yield* Effect.clock
+      const expired: Array<string> = []
+      const deadlines = Deadlines.make(clock, (key) => expired.push(key))
+      deadlines.add("a", 100)
+      deadlines.add("b", 200)
+      deadlines.close()
+      yield* TestClock.adjust(1000)
+      assert.deepStrictEqual(expired, [])
     }))
 })

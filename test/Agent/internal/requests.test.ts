@@ -28,7 +28,6 @@ const setup = (maxInFlight: number) =>
       outbox: { send: (line) => lines.push(line), end: () => {}, size: () => 0 },
       exited: () => state.exited
     })
-    yield* Effect.fork(table.run)
     const outcomes = new Map<string, Array<Outcome>>()
     const settled = yield* Queue.unbounded<string>()
     const callers = new Map<string, Fiber.RuntimeFiber<never>>()

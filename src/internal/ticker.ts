@@ -19,8 +19,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
-import { withoutParentSpan } from "../../internal/forker.js"
-import * as Heap from "../../internal/heap.js"
+import { withoutParentSpan } from "./forker.js"
+import * as Heap from "./heap.js"
 
 /** The widest grid step, in milliseconds: how far a beat may move from the moment it was due. @internal */
 export const MAX_GRID_MILLIS = 20
@@ -45,11 +45,11 @@ export const gridOf = (intervalMillis: number): number => {
 const onGrid = (due: number, grid: number, round: (x: number) => number): number =>
   grid === 0 ? due : round(due / grid) * grid
 
-/** One beat waiting for its moment. @internal */
+/** One beat (or callback) waiting for its moment. @internal */
 export interface Waiter {
   /** `Clock` millis when it is woken. */
   readonly due: number
-  /** Set when the waiting fiber has suspended; the ticker calls it once. */
+  /** Set when the waiting fiber has suspended, or by `schedule`; the ticker calls it once. */
   resume: ((effect: Effect.Effect<void>) => void) | undefined
   /** Woken, or cancelled: no longer in the count of live waiters. */
   done: boolean
@@ -64,6 +64,11 @@ export interface Ticker {
   readonly waiter: (due: number, grid: number, notAfter?: number) => Waiter
   /** Waits until the ticker wakes `waiter` (at once if it already did). */
   readonly wait: (waiter: Waiter) => Effect.Effect<void>
+  /**
+   * Calls `callback` in the ticker's fiber once `waiter` is due, with no fiber of the caller's waiting (the
+   * request timeouts of every agent: see `deadlines.ts`). It must not throw. `cancel` forgets it.
+   */
+  readonly schedule: (waiter: Waiter, callback: () => void) => void
   /** Forgets a waiter that will not be waited for (its fiber is ending); stops the ticker if no one else waits. */
   readonly cancel: (waiter: Waiter) => void
   /** How many waiters are pending (for tests). */
@@ -147,6 +152,13 @@ export const make = (clock: Clock.Clock): Ticker => {
           })
         )
       }),
+    schedule: (waiter, callback) => {
+      if (waiter.done) return
+      waiter.resume = callback
+      Heap.push(heap, waiter, dueOf)
+      live++
+      if (waiter.due < sleepingUntil) Effect.runFork(start)
+    },
     cancel: (waiter) => {
       if (waiter.done) return
       waiter.done = true

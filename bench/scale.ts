@@ -1,0 +1,242 @@
+/**
+ * Scale benchmark: what the supervisor itself costs per agent, at 10, 100 and 1,000 tiny agents (`pong.sh`, a shell
+ * that answers pings) under one tree, each beating every second.
+ *
+ * For each size, in one run:
+ * - the floor: the same pings (one per agent per second, spread over it) sent by a plain Node loop over bare pipes
+ *   to as many agents, with no supervisor: its CPU% of one core and its ping round trip p99;
+ * - start: a bulk `startChildren` (bounded concurrency), milliseconds per child amortised;
+ * - memory: the supervisor's heap and RSS per agent after a forced GC, against the empty tree;
+ * - views: `countChildren` and `whichChildren`, median milliseconds;
+ * - heartbeat: the supervisor's CPU% of one core over a window, against the floor; ping latency p99 (the beats'
+ *   own round trips) and event-loop delay p99; beats missed;
+ * - stop and delete every child one by one (`terminateChild`, `deleteChild`), then a forced GC: the heap against
+ *   the empty tree's;
+ * - start them again in bulk and stop them all by closing the tree's scope (dynamic children stop concurrently).
+ *
+ * The store is the in-memory one, keeping no metrics (`maxMetrics: 0`): every beat still writes its metric through
+ * the tree's writer to the store, but the heap compared after the deletes holds no health history, only the latest
+ * state of each agent (a store keeps it after the agent is gone).
+ *
+ * `BENCH_SCALE_SIZES` (default `10,100,1000`), `BENCH_SCALE_SECONDS` (window, default 10), `BENCH_SCALE=0` skips.
+ * Run with `--expose-gc` (as `npm run bench` does) for the memory figures. Exported for `bench/index.ts`; runnable
+ * alone with `tsx --expose-gc bench/scale.ts`.
+ */
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Scope from "effect/Scope"
+import * as Store from "../dist/Store/Store.js"
+import * as Supervisor from "../dist/Supervisor.js"
+import { bareAgents, type Counters, pongAgent, window } from "./heartbeat.js"
+
+const SKIP = process.env.BENCH_SCALE === "0"
+const SIZES = (process.env.BENCH_SCALE_SIZES ?? "10,100,1000").split(",").map(Number)
+const WINDOW_SECONDS = Number(process.env.BENCH_SCALE_SECONDS ?? 10)
+const INTERVAL_MS = 1000
+
+const round = (n: number, digits = 1) => Number(n.toFixed(digits))
+const percentile = (values: Array<number>, p: number) => {
+  if (values.length === 0) return null
+  const sorted = [...values].sort((a, b) => a - b)
+  return round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))], 2)
+}
+const median = (values: Array<number>) => percentile(values, 50)!
+
+const KIB = 1024
+const gc = () => {
+  for (let i = 0; i < 3; i++) globalThis.gc?.()
+}
+const heap = () => process.memoryUsage().heapUsed
+const rss = () => process.memoryUsage().rss
+
+/** Median milliseconds of an effect over `n` runs. */
+const timed = <A>(effect: Effect.Effect<A>, n = 20) =>
+  Effect.gen(function*() {
+    const times: Array<number> = []
+    for (let i = 0; i < n; i++) {
+      const start = performance.now()
+      yield* effect
+      times.push(performance.now() - start)
+    }
+    return round(median(times), 3)
+  })
+
+// The same ids in both generations: the store keeps the latest state of each agent, deleted or not, and the heap
+// after the first generation is deleted is compared with the empty tree's.
+const specs = (count: number) =>
+  Array.from({ length: count }, (_, i) =>
+    Supervisor.agent({
+      id: `a${i}`,
+      config: {
+        name: `a${i}`,
+        command: "/bin/sh",
+        args: [pongAgent],
+        heartbeatInterval: `${INTERVAL_MS} millis`
+      }
+    }))
+
+/** The floor at `count` agents: bare pipes, no supervisor. */
+const floor = (count: number) =>
+  Effect.scoped(Effect.gen(function*() {
+    const answered = { count: 0 }
+    const latencies: Array<number> = []
+    yield* bareAgents(count, answered, INTERVAL_MS, latencies)
+    yield* Effect.sleep(`${2 * INTERVAL_MS} millis`)
+    latencies.length = 0
+    const measured = yield* window({ checks: 0, missed: 0, exits: 0 }, WINDOW_SECONDS)
+    return {
+      cpu_percent_of_one_core: measured.supervisor_cpu_percent_of_one_core,
+      ping_latency_p99_ms: percentile(latencies, 99),
+      event_loop_delay_p99_ms: measured.event_loop_delay_p99_ms
+    }
+  }))
+
+const atSize = (count: number) =>
+  Effect.gen(function*() {
+    const bare = yield* floor(count)
+
+    const scope = yield* Scope.make()
+    const counters: Counters = { checks: 0, missed: 0, exits: 0 }
+    const latencies: Array<number> = []
+    const sup = yield* Supervisor.make({
+      intensity: { maxRestarts: 1_000_000, window: "1 second" },
+      onEvent: (e) =>
+        Effect.sync(() => {
+          if (e._tag !== "Agent") return
+          if (e.event._tag === "HealthChecked") {
+            counters.checks++
+            latencies.push(e.event.sample.latencyMillis)
+          } else if (e.event._tag === "HealthCheckFailed") counters.missed++
+          else if (e.event._tag === "Exited") counters.exits++
+        })
+    }).pipe(Scope.extend(scope))
+    gc()
+    const heapEmpty = heap()
+    const rssEmpty = rss()
+
+    let start = performance.now()
+    const first = yield* sup.startChildren(specs(count))
+    const startMs = performance.now() - start
+    if (first.failed.length > 0) return yield* Effect.die(new Error(`${first.failed.length} agents did not start`))
+
+    // every agent past its first beat, and the start-up's garbage collected
+    yield* Effect.sleep(`${2 * INTERVAL_MS} millis`)
+    gc()
+    const heapPerAgent = (heap() - heapEmpty) / count / KIB
+    const rssPerAgent = (rss() - rssEmpty) / count / KIB
+
+    const countMs = yield* timed(sup.countChildren)
+    const whichMs = yield* timed(sup.whichChildren)
+
+    latencies.length = 0
+    const measured = yield* window(counters, WINDOW_SECONDS)
+
+    // stop and forget them all, one by one, in the live tree: what they held must be gone
+    start = performance.now()
+    for (const child of yield* sup.whichChildren) {
+      yield* sup.terminateChild(child.id)
+      yield* sup.deleteChild(child.id)
+    }
+    const deleteMs = performance.now() - start
+    gc()
+    const heapAfterDelete = heap()
+
+    start = performance.now()
+    const second = yield* sup.startChildren(specs(count))
+    const restartMs = performance.now() - start
+    if (second.failed.length > 0) return yield* Effect.die(new Error(`${second.failed.length} agents did not start`))
+    start = performance.now()
+    yield* Scope.close(scope, Exit.void)
+    const stopMs = performance.now() - start
+
+    return {
+      agents: count,
+      start_ms_per_agent: round(startMs / count, 2),
+      start_again_ms_per_agent: round(restartMs / count, 2),
+      stop_all_ms: Math.round(stopMs),
+      terminate_and_delete_one_by_one_ms: Math.round(deleteMs),
+      heap_kib_per_agent: round(heapPerAgent),
+      rss_kib_per_agent: round(rssPerAgent),
+      heap_after_delete_vs_empty_percent: round(((heapAfterDelete - heapEmpty) / heapEmpty) * 100, 2),
+      count_children_ms: countMs,
+      which_children_ms: whichMs,
+      heartbeat: {
+        cpu_percent_of_one_core: measured.supervisor_cpu_percent_of_one_core,
+        bare_pipes_cpu_percent_of_one_core: bare.cpu_percent_of_one_core,
+        vs_bare_pipes: round(measured.supervisor_cpu_percent_of_one_core / bare.cpu_percent_of_one_core, 2),
+        ping_latency_p99_ms: percentile(latencies, 99),
+        bare_ping_latency_p99_ms: bare.ping_latency_p99_ms,
+        event_loop_delay_p99_ms: measured.event_loop_delay_p99_ms,
+        health_checks_per_s: measured.health_checks_per_s,
+        missed_heartbeats: measured.missed_heartbeats,
+        agents_exited: measured.agents_killed_or_exited
+      }
+    }
+  })
+
+/** Whether the 1,000-agent figures meet the issue's targets. */
+const targets = (at: { readonly agents: number } & Record<string, unknown>) => {
+  const r = at as unknown as {
+    start_ms_per_agent: number
+    stop_all_ms: number
+    heap_kib_per_agent: number
+    rss_kib_per_agent: number
+    heap_after_delete_vs_empty_percent: number
+    count_children_ms: number
+    which_children_ms: number
+    heartbeat: { vs_bare_pipes: number; ping_latency_p99_ms: number | null; event_loop_delay_p99_ms: number | null }
+  }
+  return {
+    "heartbeat cpu <= 1.5x bare pipes": r.heartbeat.vs_bare_pipes <= 1.5,
+    "ping latency p99 < 20 ms": r.heartbeat.ping_latency_p99_ms !== null && r.heartbeat.ping_latency_p99_ms < 20,
+    "event-loop delay p99 < 20 ms": r.heartbeat.event_loop_delay_p99_ms !== null &&
+      r.heartbeat.event_loop_delay_p99_ms < 20,
+    "heap <= 100 KiB per agent": r.heap_kib_per_agent <= 100,
+    "rss <= 150 KiB per agent": r.rss_kib_per_agent <= 150,
+    "heap back within 5% after delete": Math.abs(r.heap_after_delete_vs_empty_percent) <= 5,
+    "start <= 5 ms per agent": r.start_ms_per_agent <= 5,
+    "stop all < 3 s": r.stop_all_ms < 3000,
+    "countChildren < 1 ms": r.count_children_ms < 1,
+    "whichChildren < 1 ms": r.which_children_ms < 1
+  }
+}
+
+/** The store of this section: see the top of the file. */
+export const layerStore = Layer.effect(Store.Store, Store.makeMemory({ maxMetrics: 0, maxRestarts: 0 }))
+
+/** The scale section of the benchmark report. */
+export const scale = Effect.gen(function*() {
+  if (SKIP) return "skipped (BENCH_SCALE=0)"
+  if (globalThis.gc === undefined) yield* Effect.logWarning("run with --expose-gc for the memory figures")
+  const sizes: Record<string, unknown> = {}
+  let largest: ({ readonly agents: number } & Record<string, unknown>) | undefined
+  for (const size of SIZES) {
+    const at = yield* atSize(size)
+    sizes[String(size)] = at
+    largest = at
+  }
+  return {
+    settings: { sizes: SIZES, heartbeat_interval_ms: INTERVAL_MS, window_s: WINDOW_SECONDS },
+    sizes,
+    [`targets_at_${largest?.agents}`]: largest === undefined ? {} : targets(largest)
+  }
+})
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  Effect.runPromise(
+    scale.pipe(
+      Effect.provide(Layer.merge(NodeContext.layer, layerStore)),
+      Logger.withMinimumLogLevel(LogLevel.Error)
+    )
+  ).then(
+    (report) => console.log(JSON.stringify({ scale: report }, null, 2)),
+    (error) => {
+      console.error(error)
+      process.exit(1)
+    }
+  )
+}
