@@ -12,8 +12,8 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import * as AgentSupervisor from "../src/Agent/AgentSupervisor.js"
-import * as Store from "../src/Store/Store.js"
+import * as AgentSupervisor from "../dist/Agent/AgentSupervisor.js"
+import * as Store from "../dist/Store/Store.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const ROUNDS = Number(process.env.BENCH_LIFECYCLE_ROUNDS ?? 10)
