@@ -30,6 +30,7 @@ import * as AgentProcess from "../dist/Agent/Process.js"
 import * as Store from "../dist/Store/Store.js"
 import { heartbeat } from "./heartbeat.js"
 import { lifecycle } from "./lifecycle.js"
+import { run as pythonBench } from "./python.js"
 import { layerStore, scale } from "./scale.js"
 import { tree } from "./tree.js"
 
@@ -417,6 +418,7 @@ const main = Effect.gen(function*() {
   const treeReport = yield* tree
   const heartbeatReport = yield* heartbeat
   const scaleReport = yield* scale.pipe(Effect.provide(layerStore))
+  const pythonReport = yield* Effect.promise(pythonBench)
   const report = {
     machine: { node: process.version, cpus: os.cpus().length },
     settings: { sequential: SEQUENTIAL, pipelined: PIPELINED, in_flight: IN_FLIGHT, payload },
@@ -433,7 +435,8 @@ const main = Effect.gen(function*() {
     lifecycle: lifecycleReport,
     tree: treeReport,
     heartbeat: heartbeatReport,
-    scale: scaleReport
+    scale: scaleReport,
+    python: pythonReport
   }
   console.log(JSON.stringify(report, null, 2))
 })

@@ -1,9 +1,38 @@
 import { assert, describe, it } from "@effect/vitest"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as EffectSupervisor from "effect/Supervisor"
 import * as Supervisor from "../src/Supervisor.js"
 import { fixture, sleepLive, TestLive } from "./support.js"
 
 const AGENTS = 300
+
+/** Counts the fibers started in a region that have not ended yet. */
+const liveFibers = () => {
+  let live = 0
+  const supervisor = new (class extends EffectSupervisor.AbstractSupervisor<void> {
+    value = Effect.void
+    override onStart() {
+      live++
+    }
+    override onEnd() {
+      live--
+    }
+  })()
+  return { supervisor, live: () => live }
+}
+
+const pong = (id: string, heartbeatInterval: Duration.DurationInput) =>
+  Supervisor.agent({
+    id,
+    config: {
+      name: id,
+      command: "/bin/sh",
+      args: [fixture("agents", "pong.sh")],
+      heartbeatInterval,
+      startupTimeout: "60 seconds"
+    }
+  })
 const WINDOW_SECONDS = 5
 
 describe("Supervisor at scale", () => {
@@ -27,17 +56,7 @@ describe("Supervisor at scale", () => {
               else if (event._tag === "Exited") exited.push(e.child)
             })
         })
-        const specs = Array.from({ length: AGENTS }, (_, i) =>
-          Supervisor.agent({
-            id: `a${i}`,
-            config: {
-              name: `a${i}`,
-              command: "/bin/sh",
-              args: [fixture("agents", "pong.sh")],
-              heartbeatInterval: "200 millis",
-              startupTimeout: "60 seconds"
-            }
-          }))
+        const specs = Array.from({ length: AGENTS }, (_, i) => pong(`a${i}`, "200 millis"))
         const result = yield* sup.startChildren(specs)
         assert.deepStrictEqual(result.failed, [])
         assert.strictEqual(result.started.length, AGENTS)
@@ -54,5 +73,43 @@ describe("Supervisor at scale", () => {
         assert.deepStrictEqual(counts, { specs: AGENTS, active: AGENTS, supervisors: 0, workers: AGENTS })
       }).pipe(Effect.scoped, Effect.provide(TestLive)),
     120_000
+  )
+
+  it.live(
+    "an idle agent holds one fiber (its heartbeat); requests and beats leave none behind",
+    () =>
+      Effect.gen(function*() {
+        const counter = liveFibers()
+        const agents = 50
+        const beats = new Map<string, number>()
+        const live = yield* Effect.gen(function*() {
+          const sup = yield* Supervisor.make({
+            onEvent: (e) =>
+              Effect.sync(() => {
+                if (e._tag === "Agent" && e.event._tag === "HealthChecked") {
+                  beats.set(e.child, (beats.get(e.child) ?? 0) + 1)
+                }
+              })
+          })
+          const ids = Array.from({ length: agents }, (_, i) => `f${i}`)
+          yield* sup.startChildren(ids.map((id) => pong(id, "100 millis")))
+          // a few beats of every agent: each one pinged, sampled, published and written to the store
+          while (ids.some((id) => (beats.get(id) ?? 0) < 3)) yield* sleepLive("50 millis")
+          const afterBeats = counter.live()
+          // requests, each in the caller's fiber
+          yield* Effect.forEach(ids, (id) => sup.call(id, { type: "ping" }).pipe(Effect.ignore), { concurrency: 10 })
+          return { afterBeats, afterRequests: counter.live() }
+        }).pipe(
+          Effect.scoped,
+          Effect.supervised(counter.supervisor),
+          Effect.flatMap((result) => Effect.succeed(result))
+        )
+        // one per agent, plus a few of the tree's (its store writer's drain and watchdog, the ticker): not several
+        // per agent (six before: log, output, timeout sweeper and its alarm, exit watcher, heartbeat)
+        assert.isAtLeast(live.afterBeats, agents) // the count sees the heartbeats
+        assert.isAtMost(live.afterBeats, agents + 8, `live fibers: ${live.afterBeats}`)
+        assert.isAtMost(live.afterRequests, agents + 8, `live fibers: ${live.afterRequests}`)
+      }).pipe(Effect.provide(TestLive)),
+    60_000
   )
 })

@@ -35,6 +35,32 @@ supervisor is gone (killed, say) and nobody can receive a result: in-flight task
 abandoned in their threads) and the process exits within 1 s whatever its callbacks do, even
 when one blocks the event loop. Responses sent before the EOF stay sent.
 
+How it runs (each choice measured with bench/python.ts against a raw Python line echo):
+    `ready` is written as soon as the callback is loaded: nothing is imported or started before
+    it (json, threading, asyncio come after), so spawn to `ready` is the interpreter's start, this
+    script's compilation and the user's module.
+    stdin is read in raw chunks of up to 64 KiB and split into lines here (a line may be of any
+    length); the complete lines of a chunk are decoded from UTF-8 at once.
+    `def` callback: no event loop. The thread that reads stdin answers pings and cancels itself
+    and runs the tasks it reads, one after another, as a bare line echo would: handing a task to
+    another thread costs a thread wake-up, more than all the rest of a short request. A watcher
+    thread, awake only while callbacks are being run, checks every 2 ms: when a callback has run
+    longer than that, it hands the reading to another thread of the pool, with the tasks read
+    but not started (other threads run them). So pings are answered, and blocking callbacks run
+    side by side (up to 32), within a few ms of their arrival. While the reader works through the
+    tasks of one chunk, their responses share writes: one is held back ~0.5 ms at most (a few ms
+    behind a callback that blocks).
+    `async def` callback: the main thread runs an asyncio event loop, to which a reader thread
+    hands each chunk's messages in one call; tasks are asyncio tasks and pings are answered on
+    the loop, so a loop a callback blocks shows as unanswered pings.
+    A `def` callback that returns a coroutine has it awaited on an event loop of its own thread.
+    Responses are written unbuffered (os.write); lines finished while another thread writes go
+    out with its next write.
+    Exit follows as soon as the work in flight has drained: no polling, no fixed sleeps, no thread
+    joins (the threads are daemons). When a cancelled callback still runs at that point, atexit
+    handlers run, stderr is flushed and the process leaves with os._exit: interpreter shutdown
+    would wait for, or trip over, a thread that cannot be stopped.
+
 --check loads the callback, prints one line and exits:
     {"type":"check","ok":true,"async":<bool>}                                        exit 0
     {"type":"check","ok":false,"error":"callback_not_found","function":..,"functions":[..],
@@ -45,10 +71,9 @@ when one blocks the event loop. Responses sent before the EOF stay sent.
 Exit codes: 0 after shutdown, or after stdin EOF with nothing in flight; 2 the module could not
 be loaded (or bad command line); 3 the callback was not found; 4 stdin EOF without shutdown
 while tasks were in flight (they were cancelled: work was lost). Python standard library only,
-python3 >= 3.9.
+python3 >= 3.8.
 """
 
-import json
 import os
 import sys
 import time
@@ -64,9 +89,13 @@ EXIT_ABANDONED = 4
 # process exits regardless of what its threads or its event loop are doing.
 ABANDON_GRACE_SECONDS = 0.5
 ABANDON_DEADLINE_SECONDS = 0.9
+# One read takes what the pipe holds, up to this much (a pipe buffer is 64 KiB by default).
+READ_SIZE = 1 << 16
 
 _STARTED = time.monotonic()
 _LOG_PREFIX = "[supervisor_adapter]"
+_READY = ('{"type":"ready","protocol":%d}' % PROTOCOL_VERSION).encode("ascii")
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect
 
 
 def _log(message):
@@ -88,31 +117,90 @@ def _abbreviate(data, limit=200):
 # --------------------------------------------------------------------------------------------
 
 
-class _Output:
-    """Whole-line writes to the protocol fd; one lock because threads may write too."""
+class _Output(object):
+    """Whole lines to the protocol fd, from any thread, in the order they were handed over.
+
+    The thread that finds nobody writing writes; a line handed over meanwhile is queued and sent
+    by that thread right after its current write, batched into one: no thread waits for another's
+    system call, and a burst of responses costs one write. A line may also be deferred, to go out
+    with the next write. Unbuffered os.write: no buffered-IO lock left held at exit.
+    """
 
     def __init__(self, fd):
-        import threading
+        import _thread
 
         self._fd = fd
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
+        self._pending = []
+        self._writing = False
+        self._waiters = []  # threads in wait_written()
         self.broken = False
 
-    def write_line(self, data):
-        # Unbuffered os.write: nothing to flush, and no buffered-IO lock left held at exit.
-        view = memoryview(data + b"\n")
+    def write_line(self, line):
+        """Send (or queue) one line, without its newline; False once stdout is gone."""
         with self._lock:
             if self.broken:
                 return False
+            self._pending.append(line)
+            if self._writing:
+                return True
+            self._writing = True
+        return self._write_pending()
+
+    def _write_pending(self):
+        fd = self._fd
+        lock = self._lock
+        while True:
+            with lock:
+                batch = self._pending
+                if not batch or self.broken:
+                    del batch[:]
+                    self._writing = False
+                    waiters, self._waiters = self._waiters, []
+                    break
+                self._pending = []
+            data = batch[0] + b"\n" if len(batch) == 1 else b"\n".join(batch) + b"\n"
             try:
-                while view:
-                    written = os.write(self._fd, view)
-                    view = view[written:]
+                written = os.write(fd, data)
+                if written < len(data):  # a signal interrupted a long write: finish it
+                    view = memoryview(data)
+                    while written < len(data):
+                        written += os.write(fd, view[written:])
             except OSError as e:  # BrokenPipeError: the supervisor is gone
-                self.broken = True
+                with lock:
+                    self.broken = True
                 _log("stdout closed (%s); responses are dropped from now on" % e)
-                return False
-        return True
+        for waiter in waiters:
+            waiter.release()
+        return not self.broken
+
+    def defer(self, line):
+        """Queue a line to go out with the next write (write_line's or flush's)."""
+        with self._lock:
+            if not self.broken:
+                self._pending.append(line)
+
+    def flush(self):
+        """Write the lines deferred, unless another thread is writing (it takes them); False once
+        stdout is gone."""
+        with self._lock:
+            if self._writing or not self._pending:
+                return not self.broken
+            self._writing = True
+        return self._write_pending()
+
+    def wait_written(self):
+        """Return once every line handed over so far is written (or stdout is gone)."""
+        import _thread
+
+        self.flush()
+        with self._lock:
+            if not self._writing:
+                return
+            waiter = _thread.allocate_lock()
+            waiter.acquire()
+            self._waiters.append(waiter)
+        waiter.acquire()
 
 
 def _take_over_stdio():
@@ -134,17 +222,52 @@ def _take_over_stdio():
 
 
 # --------------------------------------------------------------------------------------------
-# Encoding
+# Encoding. json is imported after `ready`. Per message, what json.loads and json.dumps do in
+# Python around their C scanner and encoder is a good part of the cost: lines are decoded with
+# the scanner's raw_decode (json.loads only on a line it refuses, for the error), and results are
+# encoded by the C encoder directly, as JSONEncoder.iterencode would with these options.
 # --------------------------------------------------------------------------------------------
+
+_loads = None
+_raw_decode = None
+_encoders = None  # (C encoder factory, JSONEncoder.default, str encoder, ASCII str encoder)
+_encode = None
+_encode_ascii = None
+
+
+def _load_json():
+    global _loads, _raw_decode, _encoders, _encode, _encode_ascii
+    if _loads is None:
+        import json
+        import json.encoder
+
+        _loads = json.loads
+        _raw_decode = json.JSONDecoder().raw_decode
+        # allow_nan=False: NaN/Infinity would be emitted as invalid JSON the supervisor cannot parse.
+        _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+        _encode_ascii = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode
+        make = json.encoder.c_make_encoder
+        if make is not None and json.encoder.c_encode_basestring is not None:
+            _encoders = (make, json.JSONEncoder().default, json.encoder.c_encode_basestring,
+                         json.encoder.c_encode_basestring_ascii)
+
+
+def _to_json(obj, ascii_only=False):
+    if _encoders is None:  # an interpreter without json's C accelerator
+        return (_encode_ascii if ascii_only else _encode)(obj)
+    make, default, encode_str, encode_ascii = _encoders
+    # A new markers dict per call: it is how the encoder finds circular references.
+    encoder = make({}, default, encode_ascii if ascii_only else encode_str, None, ":", ",", False, False, False)
+    return "".join(encoder(obj, 0))
 
 
 def _dumps(obj):
-    # allow_nan=False: NaN/Infinity would be emitted as invalid JSON the supervisor cannot parse.
+    """One protocol line, without its newline."""
     try:
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        return _to_json(obj).encode("utf-8")
     except UnicodeEncodeError:
         # Lone surrogates (e.g. from surrogateescape) cannot be UTF-8: escape them as \udXXX.
-        return json.dumps(obj, ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode("ascii")
+        return _to_json(obj, True).encode("ascii")
 
 
 def _safe_str(value):
@@ -187,6 +310,11 @@ def _ok_line(req_id, result):
     except (TypeError, ValueError, OverflowError, RecursionError) as e:
         message = "callback result is not JSON-serialisable (%s: %s)" % (type(result).__name__, _safe_str(e))
         return _error_line(req_id, message, "SerializationError", "SerializationError: %s\n" % message)
+
+
+def _refusal_line(req_id):
+    message = "agent is shutting down; task not accepted"
+    return _error_line(req_id, message, "AdapterShuttingDown", "AdapterShuttingDown: %s\n" % message)
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,10 +364,18 @@ def _drop_adapter_dir_from_path():
         del sys.path[0]
 
 
-def _import_target(spec):
-    import importlib
-    import importlib.util
+def _importlib_function(bootstrap, name):
+    # importlib.util's own functions, taken from the import system's bootstrap modules (always
+    # loaded): importing importlib.util costs ~3 ms (contextlib, collections...) before `ready`.
+    fn = getattr(sys.modules.get(bootstrap), name, None)
+    if fn is None:
+        import importlib.util
 
+        fn = getattr(importlib.util, name)
+    return fn
+
+
+def _import_target(spec):
     _drop_adapter_dir_from_path()
     if _is_path(spec):
         path = os.path.abspath(spec)
@@ -254,10 +390,10 @@ def _import_target(spec):
         name = stem if stem.isidentifier() and stem not in sys.modules else "_supervisor_callback_" + (
             stem if stem.isidentifier() else "module"
         )
-        module_spec = importlib.util.spec_from_file_location(name, path)
+        module_spec = _importlib_function("_frozen_importlib_external", "spec_from_file_location")(name, path)
         if module_spec is None or module_spec.loader is None:
             raise ImportError("cannot load %s as a Python module" % spec)
-        module = importlib.util.module_from_spec(module_spec)
+        module = _importlib_function("_frozen_importlib", "module_from_spec")(module_spec)
         sys.modules[name] = module
         try:
             module_spec.loader.exec_module(module)
@@ -266,7 +402,8 @@ def _import_target(spec):
             raise
         return module
     sys.path.insert(0, os.getcwd())
-    return importlib.import_module(spec)
+    __import__(spec)  # as importlib.import_module does for an absolute name, without importing importlib
+    return sys.modules[spec]
 
 
 def public_functions(module):
@@ -281,6 +418,11 @@ def public_functions(module):
 
 
 def is_async_callable(fn):
+    # A plain function is answered from its code flags, as inspect.iscoroutinefunction does, without
+    # importing inspect (a few ms); anything else (partials, methods, callable objects, functions
+    # marked with inspect.markcoroutinefunction) asks inspect.
+    if type(fn) is _FUNCTION_TYPE and not hasattr(fn, "_is_coroutine_marker"):
+        return bool(fn.__code__.co_flags & _CO_COROUTINE)
     import inspect
 
     if inspect.iscoroutinefunction(fn):
@@ -289,8 +431,8 @@ def is_async_callable(fn):
     return not inspect.isroutine(fn) and call is not None and inspect.iscoroutinefunction(call)
 
 
-def load_callback(target):
-    """Return (callable, is_async) or raise LoadError."""
+def find_callback(target):
+    """Import TARGET's module and return its callback, or raise LoadError."""
     spec, function = parse_target(target)
     try:
         module = _import_target(spec)
@@ -318,7 +460,13 @@ def load_callback(target):
         }
         text = "%s\navailable functions: %s" % (message, ", ".join(functions) if functions else "(none)")
         raise LoadError(EXIT_NOT_FOUND, report, text)
-    return obj, is_async_callable(obj)
+    return obj
+
+
+def load_callback(target):
+    """Return (callable, is_async) or raise LoadError."""
+    fn = find_callback(target)
+    return fn, is_async_callable(fn)
 
 
 # --------------------------------------------------------------------------------------------
@@ -344,259 +492,190 @@ def _rss_mb():
 
 
 # --------------------------------------------------------------------------------------------
-# The agent loop
+# Input: lines to messages
 # --------------------------------------------------------------------------------------------
 
 
-def _decode_line(line):
-    """The message object on a line, or None (reported on stderr) when it is not one."""
-    if not line.strip():
-        return None
+def _decode_lines(lines):
+    """[(message, line)] for the lines that hold a message; the others are reported on stderr."""
+    raw_decode = _raw_decode
+    batch = []
+    for line in lines:
+        try:
+            msg, end = raw_decode(line)
+            if end != len(line) and not line[end:].isspace():
+                raise ValueError("extra data")
+        except Exception:  # json.loads says what is wrong, or accepts it (leading spaces)
+            msg = _decode_slowly(line)
+            if msg is None:
+                continue
+        if type(msg) is dict:
+            batch.append((msg, line))
+        else:
+            _log("warning: ignoring input line that is not a JSON object: %s" % _abbreviate(line))
+    return batch
+
+
+def _decode_slowly(line):
     try:
-        msg = json.loads(line)
+        return _loads(line)
     except (ValueError, RecursionError) as e:
-        _log("warning: ignoring input line that is not JSON (%s): %s" % (e, _abbreviate(line)))
-        return None
-    except Exception as e:  # the reader thread must survive any line
+        if line and not line.isspace():
+            _log("warning: ignoring input line that is not JSON (%s): %s" % (e, _abbreviate(line)))
+    except Exception as e:  # the reader must survive any line
         _log("warning: ignoring input line (%s: %s): %s" % (type(e).__name__, e, _abbreviate(line)))
-        return None
-    if not isinstance(msg, dict):
-        _log("warning: ignoring input line that is not a JSON object: %s" % _abbreviate(line))
-        return None
-    return msg
+    return None
 
 
-def _is_shutdown(msg):
-    return msg is not None and msg.get("type") == "shutdown"
+def _has_shutdown(batch):
+    for msg, _ in batch:
+        if msg.get("type") == "shutdown":
+            return True
+    return False
 
 
 class _Request(object):
-    __slots__ = ("id", "task", "cancelled")
+    __slots__ = ("id", "payload", "cancelled", "task", "future")
 
-    def __init__(self, req_id):
+    def __init__(self, req_id, payload):
         self.id = req_id
-        self.task = None
+        self.payload = payload
         self.cancelled = False
+        self.task = None  # the asyncio task running it (async callbacks)
+        self.future = None  # the background loop's future awaiting what a sync callback returned
 
 
-class Adapter(object):
-    def __init__(self, fn, is_async, output, in_fd):
-        import threading
+async def _settle(req, awaitable):
+    """Await what a callback returned; return the response line (None when cancelled upstream)."""
+    import asyncio
 
+    try:
+        result = await awaitable
+    except asyncio.CancelledError:
+        if req.cancelled:
+            return None
+        return _error_line(req.id, "the callback was cancelled", "CancelledError", "CancelledError\n")
+    except BaseException as e:  # SystemExit & co. from a callback must not stop the agent
+        return _exception_line(req.id, e)
+    return _ok_line(req.id, result)
+
+
+# --------------------------------------------------------------------------------------------
+# The agent: the reader thread and what both kinds of callback share
+# --------------------------------------------------------------------------------------------
+
+
+class _Agent(object):
+    def __init__(self, fn, output, in_fd):
         self.fn = fn
-        self.is_async = is_async
         self.output = output
         self.in_fd = in_fd
-        self.loop = None
-        self.executor = None
         self.inflight = {}  # id -> _Request, not yet answered and not cancelled
-        self.tasks = set()  # strong refs: the loop itself only keeps weak ones
         self.closing = False
-        self.closed = None
         self.abandoning = False  # stdin EOF without shutdown: cancel everything, exit within the deadline
         # Read by the deadline timer too: a loop that never handles the EOF is stuck in a callback.
         self.exit_code = EXIT_ABANDONED
         self.total_requests = 0
-        self._busy = 0  # sync callbacks currently running in a worker thread
-        self._busy_lock = threading.Lock()
-        self._last_wall = _STARTED
-        self._last_cpu = 0.0
+        self._partial = []  # the chunks of a line not yet ended (only the reading thread touches it)
+        self._saw_shutdown = False
+        self._last_wall = time.monotonic()
+        self._last_cpu = time.process_time()
 
-    # -- input ------------------------------------------------------------------------------
+    # -- input: whichever thread reads ------------------------------------------------------
 
-    def _read_stdin(self):
-        """Reader thread: raw reads, so lines of any length work (StreamReader caps at 64 KiB).
+    def _read_chunk(self):
+        """Read what stdin holds and deliver its messages; False at EOF (the EOF delivered too).
 
-        Lines are decoded here, so this thread knows whether `shutdown` came before EOF without
-        asking the event loop, which a callback may be blocking.
+        Raw reads, so lines of any length work (StreamReader caps at 64 KiB), of at most 64 KiB:
+        a larger buffer costs more to allocate than it saves. Lines are decoded here, so the
+        reader knows whether `shutdown` came before EOF without asking the event loop, which a
+        callback may be blocking.
         """
+        try:
+            chunk = os.read(self.in_fd, READ_SIZE)
+        except OSError as e:
+            _log("stdin read failed (%s); treating it as EOF" % e)
+            chunk = b""
+        if not chunk:
+            self._end_of_input()
+            return False
+        complete, newline, rest = chunk.rpartition(b"\n")
+        partial = self._partial
+        if not newline:
+            partial.append(chunk)
+            return True
+        if partial:
+            partial.append(complete)
+            complete = b"".join(partial)
+            del partial[:]
+        if rest:
+            partial.append(rest)
+        try:
+            # One decode for all the lines (a newline byte is never part of a UTF-8 sequence).
+            lines = complete.decode("utf-8", "surrogatepass").split("\n")
+        except UnicodeDecodeError:
+            lines = complete.split(b"\n")  # json.loads tells which line is not UTF-8
+        batch = _decode_lines(lines)
+        if batch:
+            self._deliver(batch)
+        return True
+
+    def _end_of_input(self):
         import threading
 
-        buf = bytearray()
-        saw_shutdown = False
-        while True:
-            try:
-                chunk = os.read(self.in_fd, 1 << 20)
-            except OSError as e:
-                _log("stdin read failed (%s); treating it as EOF" % e)
-                chunk = b""
-            if not chunk:
-                break
-            scan = len(buf)
-            buf += chunk
-            while True:
-                nl = buf.find(b"\n", scan)
-                if nl < 0:
-                    break
-                line = bytes(buf[:nl])
-                del buf[: nl + 1]
-                scan = 0
-                msg = _decode_line(line)
-                saw_shutdown = saw_shutdown or _is_shutdown(msg)
-                if msg is not None and not self._post(self._on_message, msg, line):
-                    return
-        if buf.strip():
-            line = bytes(buf)
-            msg = _decode_line(line)
-            saw_shutdown = saw_shutdown or _is_shutdown(msg)
-            if msg is not None:
-                self._post(self._on_message, msg, line)
-        if not saw_shutdown:
+        batch = _decode_lines([b"".join(self._partial)]) if self._partial else None
+        if batch:
+            self._deliver(batch)
+        if not self._saw_shutdown:
             # Armed before anything else can block (even a log write): the exit must not depend
             # on the event loop, the worker threads, or stderr.
             deadline = threading.Timer(ABANDON_DEADLINE_SECONDS, self._exit_at_deadline)
             deadline.daemon = True
             deadline.start()
             _log("stdin closed without shutdown: nobody can receive results; exiting within 1 s")
-        self._post(self._on_eof, saw_shutdown)
+        self._deliver_eof(self._saw_shutdown)
 
     def _exit_at_deadline(self):
         os._exit(self.exit_code)
 
-    def _post(self, callback, *args):
-        try:
-            self.loop.call_soon_threadsafe(callback, *args)
-            return True
-        except RuntimeError:  # loop already closed: we are exiting anyway
-            return False
-
-    def _on_message(self, msg, line):
-        try:
-            self._dispatch(msg, line)
-        except Exception as e:  # a bad line must never take the agent down
-            _log("warning: error handling input line %s: %s: %s" % (_abbreviate(line), type(e).__name__, e))
+    def _handle(self, batch):
+        for msg, line in batch:
+            try:
+                self._dispatch(msg, line)
+            except Exception as e:  # a bad line must never take the agent down
+                _log("warning: error handling input line %s: %s: %s" % (_abbreviate(line), type(e).__name__, e))
 
     def _dispatch(self, msg, line):
         kind = msg.get("type")
+        req_id = msg.get("id")
+        if kind == "task" and type(req_id) is str:  # the common case first
+            self.total_requests += 1
+            # A missing payload is null: JSON.stringify drops `payload: undefined`.
+            self._on_task(req_id, msg.get("payload"))
+            return
         if kind == "shutdown":
+            self._saw_shutdown = True
             self._begin_close("shutdown")
             return
         if kind not in ("task", "ping", "cancel"):
             _log("warning: ignoring message of unknown type %r: %s" % (kind, _abbreviate(line)))
             return
-        req_id = msg.get("id")
-        if not isinstance(req_id, str):
+        if type(req_id) is not str:
             _log("warning: ignoring %s message without a string id: %s" % (kind, _abbreviate(line)))
             return
-        if kind == "task":
-            # A missing payload is null: JSON.stringify drops `payload: undefined`.
-            self._on_task(req_id, msg.get("payload"))
-        elif kind == "ping":
+        if kind == "ping":
             self._send(_dumps({"id": req_id, "status": "ok", "result": {"health": self._health()}}))
         else:
             self._on_cancel(req_id)
-
-    # -- tasks ------------------------------------------------------------------------------
-
-    def _on_task(self, req_id, payload):
-        self.total_requests += 1
-        if self.closing:
-            # Answer rather than drop, so the caller fails fast instead of waiting for a timeout.
-            message = "agent is shutting down; task not accepted"
-            self._send(_error_line(req_id, message, "AdapterShuttingDown", "AdapterShuttingDown: %s\n" % message))
-            return
-        if req_id in self.inflight:
-            _log("warning: ignoring task with duplicate in-flight id %r" % req_id)
-            return
-        req = _Request(req_id)
-        coro = self._run_async(req, payload) if self.is_async else self._run_sync(req, payload)
-        req.task = self.loop.create_task(coro)
-        self.inflight[req_id] = req
-        self.tasks.add(req.task)
-        req.task.add_done_callback(self.tasks.discard)
-
-    def _on_cancel(self, req_id):
-        req = self.inflight.pop(req_id, None)
-        if req is None:
-            return  # already answered: the response crossed the cancel on the wire
-        req.cancelled = True
-        # For a sync callback this only stops waiting: a running thread cannot be interrupted.
-        req.task.cancel()
-
-    def _on_eof(self, saw_shutdown):
-        if saw_shutdown:
-            self._begin_close("stdin EOF")  # the drain `shutdown` began goes on
-            return
-        # Nobody can receive a result any more: cancel instead of draining.
-        self.abandoning = True
-        cancelled = list(self.inflight.values())
-        self.exit_code = EXIT_ABANDONED if cancelled else EXIT_OK
-        for req in cancelled:
-            self._on_cancel(req.id)
-        if cancelled:
-            _log("cancelling %d task(s) in flight" % len(cancelled))
-        self._begin_close("stdin EOF without shutdown")
-
-    def _finish(self, req, line):
-        if self.inflight.get(req.id) is req:
-            del self.inflight[req.id]
-        if line is not None and not req.cancelled:
-            self._send(line)
-
-    async def _settle(self, req, result):
-        """Await what the callback returned, if awaitable; return the response line."""
-        import asyncio
-        import inspect
-
-        try:
-            if inspect.isawaitable(result):
-                result = await result
-        except asyncio.CancelledError:
-            if req.cancelled:
-                return None
-            return _error_line(req.id, "the callback was cancelled", "CancelledError", "CancelledError\n")
-        except BaseException as e:  # SystemExit & co. from a callback must not stop the agent
-            return _exception_line(req.id, e)
-        return _ok_line(req.id, result)
-
-    async def _run_async(self, req, payload):
-        line = None
-        try:
-            try:
-                result = self.fn(payload)
-            except BaseException as e:
-                line = _exception_line(req.id, e)
-            else:
-                line = await self._settle(req, result)
-        finally:
-            self._finish(req, line)
-
-    def _call_in_thread(self, req, payload):
-        with self._busy_lock:
-            self._busy += 1
-        try:
-            if req.cancelled:
-                return None, None
-            try:
-                result = self.fn(payload)
-            except BaseException as e:
-                return _exception_line(req.id, e), None
-            if hasattr(result, "__await__"):
-                return None, result  # a sync function returned a coroutine: await it on the loop
-            # Encoding here keeps big results from stalling the event loop (and pings).
-            return _ok_line(req.id, result), None
-        finally:
-            with self._busy_lock:
-                self._busy -= 1
-
-    async def _run_sync(self, req, payload):
-        import asyncio
-
-        line = None
-        try:
-            try:
-                line, awaitable = await self.loop.run_in_executor(self.executor, self._call_in_thread, req, payload)
-            except asyncio.CancelledError:
-                return
-            if awaitable is not None:
-                line = await self._settle(req, awaitable)
-        finally:
-            self._finish(req, line)
 
     # -- output and health ------------------------------------------------------------------
 
     def _send(self, line):
         if not self.output.write_line(line):
+            self._begin_close("stdout closed")
+
+    def _flush(self):
+        if not self.output.flush():
             self._begin_close("stdout closed")
 
     def _health(self):
@@ -612,7 +691,509 @@ class Adapter(object):
             "cpu_percent": round(max(percent, 0.0), 2),
         }
 
-    # -- lifecycle --------------------------------------------------------------------------
+
+# --------------------------------------------------------------------------------------------
+# `def` callbacks: no event loop, a pool of threads.
+#
+# One pool thread holds the reader's role: it reads stdin, answers pings and cancels, and runs
+# the tasks it reads itself, one after another, as a bare line echo would: handing each to
+# another thread costs a thread wake-up (~20 us on a 2-core machine, more than the rest of the
+# request). A watcher thread keeps stdin read while callbacks run: while the reader runs
+# callbacks it checks every WATCH_SECONDS, and when one has run longer than that it hands the
+# reader's role to another pool thread (waking or starting one) together with the tasks the
+# reader had not started, which go to the pool; the slow callback's thread joins the pool when
+# it returns. So pings are answered, and blocking callbacks run side by side, within a few ms.
+# The watcher sleeps without a timeout once callbacks stop for COLD_AFTER_CHECKS checks.
+# --------------------------------------------------------------------------------------------
+
+WATCH_SECONDS = 0.002
+COLD_AFTER_CHECKS = 50
+# While the reader runs the tasks of one chunk, a response waits for the next one's to share its
+# write, for at most about this long (or WATCH_SECONDS behind a callback that blocks).
+FLUSH_SECONDS = 0.0005
+_READ = object()  # the reader's role, passed through the queue like a task: there is one
+
+
+class _ThreadedAgent(_Agent):
+    def __init__(self, fn, output, in_fd):
+        import threading
+        import _thread
+
+        try:
+            from _queue import SimpleQueue  # the C queue itself: `queue` imports more than it needs
+        except ImportError:
+            from queue import SimpleQueue
+
+        _Agent.__init__(self, fn, output, in_fd)
+        self._lock = _thread.allocate_lock()  # guards inflight, closing and the state below
+        self._queue = SimpleQueue()  # tasks for the pool, and _READ when the role changes hands
+        self._threads = 0  # pool threads: at most MAX_WORKERS running callbacks, and the reader
+        self._idle = 0  # pool threads waiting on the queue (or about to)
+        self._queued = 0  # items in the queue, not yet taken
+        self._busy = 0  # threads inside the callback
+        self._background = 0  # coroutines returned by the callback, being awaited on the background loop
+        self._tasks = []  # the tasks of the chunk being read
+        # The reader's own tasks: the role's generation (bumped when the watcher hands the role
+        # on), the tasks it has read but not started (reversed), when its callback started.
+        self._role = 0
+        self._backlog = []
+        self._since = None
+        self._runs = 0  # callbacks the reader has started: the watcher goes cold when it stops moving
+        self._watching = False
+        self._watcher_started = False
+        self._wake_watcher = _thread.allocate_lock()
+        self._wake_watcher.acquire()  # released to wake a cold watcher
+        self._done = threading.Event()  # set when the process may exit
+        self._loop = None  # the background event loop for coroutines that sync callbacks return
+        self._loop_lock = _thread.allocate_lock()
+
+    def serve(self):
+        """Serve until shutdown/EOF and drained; return True if cancelled work is still running."""
+        with self._lock:
+            spawn = self._enqueue([_READ])
+        self._start_threads([_READ], spawn)
+        self._done.wait()
+        if self.abandoning and self._background:
+            self._unwind_background()
+        # The lines of the last tasks may still be in another thread's write.
+        self.output.wait_written()
+        with self._lock:
+            if not self.abandoning:
+                self.exit_code = EXIT_OK
+            return self._busy > 0 or self._background > 0
+
+    # the pool
+
+    def _enqueue(self, items):
+        """Count items in (the lock held); return how many threads to start so that each has one."""
+        self._queued += len(items)
+        spawn = 0
+        while self._queued > self._idle and self._threads <= MAX_WORKERS:
+            self._threads += 1
+            self._idle += 1  # the new thread's first act is to wait on the queue
+            spawn += 1
+        return spawn
+
+    def _start_threads(self, items, spawn):
+        put = self._queue.put
+        for item in items:
+            put(item)
+        if spawn:
+            import threading
+
+            for started in range(spawn):
+                try:
+                    threading.Thread(target=self._serve_thread, name="callback", daemon=True).start()
+                except RuntimeError as e:  # "can't start new thread": the threads there take the items in turn
+                    with self._lock:
+                        self._threads -= spawn - started
+                        self._idle -= spawn - started
+                    _log("warning: could not start a thread (%s); %d run callbacks" % (e, self._threads))
+                    break
+
+    def _serve_thread(self):
+        get = self._queue.get
+        lock = self._lock
+        while True:
+            item = get()
+            with lock:
+                self._idle -= 1
+                self._queued -= 1
+            if item is _READ:
+                self._read()
+            else:
+                self._call(item)
+            with lock:
+                self._idle += 1
+
+    def _read(self):
+        """Hold the reader's role until stdin ends or the watcher hands the role on."""
+        lock = self._lock
+        with lock:
+            role = self._role
+        while self._read_chunk():
+            tasks = self._tasks
+            if not tasks:
+                continue
+            self._tasks = []
+            with lock:
+                queue_them = self._queued or self._busy >= MAX_WORKERS
+                if queue_them:
+                    # Tasks wait already, or the pool is full: these queue behind them.
+                    spawn = self._enqueue(tasks)
+                else:
+                    tasks.reverse()
+                    self._backlog = tasks
+            if queue_them:
+                self._start_threads(tasks, spawn)
+            elif not self._run_backlog(role):
+                return
+
+    def _run_backlog(self, role):
+        """Run the tasks just read, here, in order; False once the role went to another thread."""
+        lock = self._lock
+        inflight = self.inflight
+        invoke = self._invoke
+        monotonic = time.monotonic
+        req = None
+        deferred = None  # when the oldest response held back for one write was held back
+        while True:
+            drained = False
+            with lock:  # one lock section per task: the end of one, the start of the next
+                if req is not None:
+                    if running:
+                        self._busy -= 1
+                    if not handed_off and inflight.get(req.id) is req:
+                        del inflight[req.id]
+                    drained = self.closing and not inflight
+                lost = self._role != role  # the watcher handed the role on, with the backlog
+                backlog = self._backlog
+                if lost or not backlog:
+                    if not lost:
+                        self._since = None
+                    req = None
+                else:
+                    req = backlog.pop()
+                    more = bool(backlog)
+                    now = self._since = monotonic()
+                    self._runs += 1
+                    running = not req.cancelled
+                    if running:
+                        self._busy += 1
+                    wake = not self._watching
+                    self._watching = True
+            if drained:
+                self._done.set()
+            if req is None:
+                # Lines held back and not yet written with a later one (the last task sent none, or the
+                # role was handed on while a callback ran: the watcher's flush may have come first).
+                if deferred is not None:
+                    self._flush()
+                return not lost
+            if wake:
+                self._start_watching()
+            if deferred is not None and now - deferred >= FLUSH_SECONDS:
+                self._flush()
+                deferred = None
+            handed_off = running and invoke(req, more)
+            if not more:
+                deferred = None  # written with this task's line
+            elif deferred is None and running:
+                deferred = now
+
+    def _start_watching(self):
+        if self._watcher_started:
+            self._wake_watcher.release()
+        else:
+            import threading
+
+            self._watcher_started = True
+            threading.Thread(target=self._watch, name="watcher", daemon=True).start()
+
+    def _watch(self):
+        lock = self._lock
+        monotonic = time.monotonic
+        sleep = time.sleep
+        quiet = 0
+        runs = -1
+        while True:
+            sleep(WATCH_SECONDS)
+            items = None
+            with lock:
+                since = self._since
+                if since is not None and monotonic() - since >= WATCH_SECONDS:
+                    # The reader is stuck in a callback: the role, and the tasks it has not
+                    # started, go to the pool.
+                    self._role += 1
+                    self._since = None
+                    items = [_READ]
+                    items.extend(reversed(self._backlog))
+                    self._backlog = []
+                    spawn = self._enqueue(items)
+                    quiet = 0
+                elif since is None and self._runs == runs:
+                    quiet += 1
+                    if quiet >= COLD_AFTER_CHECKS:
+                        self._watching = False
+                else:
+                    quiet = 0
+                runs = self._runs
+                cold = not self._watching
+            if items is not None:
+                self._start_threads(items, spawn)
+                self._flush()  # what the stuck reader held back for one write
+            if cold:
+                self._wake_watcher.acquire()  # until a reader starts a callback
+                quiet = 0
+
+    def _call(self, req):
+        """Run a task from the queue (a pool thread that is not reading)."""
+        lock = self._lock
+        running = not req.cancelled
+        if running:
+            with lock:
+                self._busy += 1
+        handed_off = running and self._invoke(req)
+        with lock:
+            if running:
+                self._busy -= 1
+            if not handed_off and self.inflight.get(req.id) is req:
+                del self.inflight[req.id]
+            drained = self.closing and not self.inflight
+        if drained:
+            self._done.set()
+
+    def _invoke(self, req, defer=False):
+        """Call the callback and send the response (or defer it, to go out with the next write);
+        True when a coroutine it returned is awaited elsewhere (the task stays in flight until
+        then)."""
+        try:
+            result = self.fn(req.payload)
+        except BaseException as e:  # SystemExit & co. from a callback must not stop the agent
+            line = _exception_line(req.id, e)
+        else:
+            if hasattr(result, "__await__"):  # a sync function returned a coroutine: await it on a loop
+                self._await_in_background(req, result)
+                return True
+            line = _ok_line(req.id, result)
+        # Sent before the task leaves `inflight`: the drain must not end before its line is out
+        # (a deferred line is written at the latest by the exit's wait_written).
+        if not req.cancelled:
+            if defer:
+                self.output.defer(line)
+            else:
+                self._send(line)
+        return False
+
+    # reader side: these run in the thread that holds the reader's role
+
+    def _deliver(self, batch):
+        self._handle(batch)
+
+    def _deliver_eof(self, saw_shutdown):
+        if saw_shutdown:
+            return  # the drain `shutdown` began goes on
+        # Nobody can receive a result any more: cancel instead of draining.
+        with self._lock:
+            cancelled = list(self.inflight.values())
+            self.inflight.clear()
+            for req in cancelled:
+                req.cancelled = True
+            self.abandoning = self.closing = True
+            self.exit_code = EXIT_ABANDONED if cancelled else EXIT_OK
+            futures = [req.future for req in cancelled if req.future is not None]
+        for future in futures:
+            future.cancel()
+        if cancelled:
+            _log("cancelling %d task(s) in flight" % len(cancelled))
+        self._done.set()
+
+    def _on_task(self, req_id, payload):
+        # No lock: only the reader adds to `inflight`, and others remove only what they run.
+        if self.closing:
+            # Answer rather than drop, so the caller fails fast instead of waiting for a timeout.
+            self._send(_refusal_line(req_id))
+        elif req_id in self.inflight:
+            _log("warning: ignoring task with duplicate in-flight id %r" % req_id)
+        else:
+            req = self.inflight[req_id] = _Request(req_id, payload)
+            self._tasks.append(req)
+
+    def _on_cancel(self, req_id):
+        with self._lock:
+            req = self.inflight.pop(req_id, None)
+            if req is None:
+                return  # already answered: the response crossed the cancel on the wire
+            # A running callback cannot be interrupted: this only drops its response.
+            req.cancelled = True
+            drained = self.closing and not self.inflight
+        if req.future is not None:
+            req.future.cancel()
+        if drained:
+            self._done.set()
+
+    def _begin_close(self, reason):
+        with self._lock:
+            if self.closing:
+                return
+            self.closing = True
+            drained = not self.inflight
+        if drained:
+            self._done.set()
+
+    # coroutines returned by sync callbacks
+
+    def _await_in_background(self, req, awaitable):
+        import asyncio
+
+        with self._loop_lock:
+            if self._loop is None:
+                import threading
+
+                self._loop = asyncio.new_event_loop()
+                threading.Thread(target=self._loop.run_forever, name="coroutines", daemon=True).start()
+        req.future = asyncio.run_coroutine_threadsafe(self._settle_background(req, awaitable), self._loop)
+        if req.cancelled:
+            req.future.cancel()
+
+    async def _settle_background(self, req, awaitable):
+        with self._lock:
+            self._background += 1
+        line = None
+        try:
+            line = await _settle(req, awaitable)
+        finally:
+            with self._lock:
+                self._background -= 1
+            if line is not None and not req.cancelled:
+                self._send(line)
+            with self._lock:
+                if self.inflight.get(req.id) is req:
+                    del self.inflight[req.id]
+                drained = self.closing and not self.inflight
+            if drained:
+                self._done.set()
+
+    def _unwind_background(self):
+        """After an abandon: give the cancelled coroutines of the background loop their grace."""
+        import asyncio
+
+        async def unwind():
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            if tasks:
+                await asyncio.wait(tasks, timeout=ABANDON_GRACE_SECONDS)
+
+        try:
+            asyncio.run_coroutine_threadsafe(unwind(), self._loop).result(ABANDON_GRACE_SECONDS + 0.1)
+        except Exception:
+            pass  # the deadline timer still bounds the exit
+
+
+# --------------------------------------------------------------------------------------------
+# `async def` callbacks: an event loop in the main thread, fed one call per chunk read
+# --------------------------------------------------------------------------------------------
+
+
+class _AsyncAgent(_Agent):
+    def __init__(self, fn, output, in_fd):
+        _Agent.__init__(self, fn, output, in_fd)
+        self.loop = None
+        self.tasks = set()  # strong refs: the loop itself only keeps weak ones
+        self.closed = None
+        self.drained = None
+        self._loop_closed = False
+
+    def serve(self):
+        """Serve until shutdown/EOF, drain; return True if cancelled work is still running."""
+        import asyncio
+
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        lingering = loop.run_until_complete(self._run())
+        if not lingering:
+            try:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()
+        return lingering
+
+    async def _run(self):
+        import asyncio
+        import threading
+
+        self.loop = asyncio.get_running_loop()
+        self.closed = self.loop.create_future()
+        threading.Thread(target=self._read_input, name="stdin-reader", daemon=True).start()
+        await self.closed
+        if self.inflight and not self.abandoning:
+            self.drained = self.loop.create_future()
+            await self.drained
+        if not self.abandoning:
+            self.exit_code = EXIT_OK
+        leftover = [t for t in self.tasks if not t.done()]
+        if leftover:  # cancelled callbacks still unwinding
+            await asyncio.wait(leftover, timeout=ABANDON_GRACE_SECONDS if self.abandoning else 1.0)
+        self.output.wait_written()
+        return any(not t.done() for t in self.tasks)
+
+    # reader thread side: one hand-over per chunk
+
+    def _read_input(self):
+        while self._read_chunk() and not self._loop_closed:
+            pass
+
+    def _deliver(self, batch):
+        # Known here, in the reader, so that an EOF after `shutdown` drains even when the loop is stuck.
+        if not self._saw_shutdown and _has_shutdown(batch):
+            self._saw_shutdown = True
+        self._post(self._handle, batch)
+
+    def _deliver_eof(self, saw_shutdown):
+        self._post(self._on_eof, saw_shutdown)
+
+    def _post(self, callback, *args):
+        try:
+            self.loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # loop already closed: we are exiting anyway
+            self._loop_closed = True
+
+    # loop side
+
+    def _on_task(self, req_id, payload):
+        if self.closing:
+            # Answer rather than drop, so the caller fails fast instead of waiting for a timeout.
+            self._send(_refusal_line(req_id))
+            return
+        if req_id in self.inflight:
+            _log("warning: ignoring task with duplicate in-flight id %r" % req_id)
+            return
+        req = _Request(req_id, payload)
+        req.task = task = self.loop.create_task(self._run_async(req))
+        self.inflight[req_id] = req
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run_async(self, req):
+        line = None
+        try:
+            try:
+                result = self.fn(req.payload)
+            except BaseException as e:
+                line = _exception_line(req.id, e)
+            else:
+                line = await _settle(req, result) if hasattr(result, "__await__") else _ok_line(req.id, result)
+        finally:
+            if self.inflight.get(req.id) is req:
+                del self.inflight[req.id]
+            if line is not None and not req.cancelled:
+                self._send(line)
+            self._check_drained()
+
+    def _on_cancel(self, req_id):
+        req = self.inflight.pop(req_id, None)
+        if req is None:
+            return  # already answered: the response crossed the cancel on the wire
+        req.cancelled = True
+        req.task.cancel()
+        self._check_drained()
+
+    def _on_eof(self, saw_shutdown):
+        if saw_shutdown:
+            self._begin_close("stdin EOF")  # the drain `shutdown` began goes on
+            return
+        # Nobody can receive a result any more: cancel instead of draining.
+        self.abandoning = True
+        cancelled = list(self.inflight.values())
+        self.exit_code = EXIT_ABANDONED if cancelled else EXIT_OK
+        for req in cancelled:
+            self._on_cancel(req.id)
+        if cancelled:
+            _log("cancelling %d task(s) in flight" % len(cancelled))
+        self._begin_close("stdin EOF without shutdown")
+
+    def _check_drained(self):
+        if self.drained is not None and not self.inflight and not self.drained.done():
+            self.drained.set_result(None)
 
     def _begin_close(self, reason):
         if self.closing:
@@ -621,51 +1202,23 @@ class Adapter(object):
         if self.closed is not None and not self.closed.done():
             self.closed.set_result(reason)
 
-    async def run(self):
-        """Serve until shutdown/EOF, drain; return True if cancelled work is still running."""
-        import asyncio
-        import threading
 
-        self.loop = asyncio.get_running_loop()
-        self.closed = self.loop.create_future()
-        self._last_wall, self._last_cpu = time.monotonic(), time.process_time()
-        if not self.is_async:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self.executor = ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="callback")
-        # Written before the first await, so it always precedes any response.
-        self._send(_dumps({"type": "ready", "protocol": PROTOCOL_VERSION}))
-        threading.Thread(target=self._read_stdin, name="stdin-reader", daemon=True).start()
-
-        await self.closed
-        # Drain. Polling, because a late cancel can remove a request from the set being awaited,
-        # and stdin EOF without shutdown cancels them all.
-        while self.inflight and not self.abandoning:
-            pending = [req.task for req in self.inflight.values()]
-            await asyncio.wait(pending, timeout=0.2, return_when=asyncio.FIRST_COMPLETED)
-        if not self.abandoning:
-            self.exit_code = EXIT_OK
-        leftover = [t for t in self.tasks if not t.done()]
-        if leftover:  # cancelled async callbacks still unwinding
-            await asyncio.wait(leftover, timeout=ABANDON_GRACE_SECONDS if self.abandoning else 1.0)
-        with self._busy_lock:
-            busy = self._busy
-        return busy > 0 or any(not t.done() for t in self.tasks)
+# --------------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------------
 
 
-def _run(fn, is_async, output, in_fd):
-    import asyncio
-
-    adapter = Adapter(fn, is_async, output, in_fd)
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
+def _run(fn, output, in_fd):
+    # After `ready`: what only serving needs.
+    _load_json()
+    agent = (_AsyncAgent if is_async_callable(fn) else _ThreadedAgent)(fn, output, in_fd)
     try:
-        lingering = loop.run_until_complete(adapter.run())
+        lingering = agent.serve()
     except KeyboardInterrupt:
         return 130
     if lingering:
-        # Cancelled sync callbacks cannot be stopped and would block interpreter exit (the pool
-        # joins its threads), so exit without them; atexit handlers still run.
+        # Cancelled callbacks cannot be stopped and would block (or crash) interpreter exit, so
+        # exit without them; atexit handlers still run.
         _log("exiting with cancelled callbacks still running")
         import atexit
 
@@ -675,14 +1228,8 @@ def _run(fn, is_async, output, in_fd):
             try:
                 sys.stderr.flush()
             finally:
-                os._exit(adapter.exit_code)
-    if adapter.executor is not None:
-        adapter.executor.shutdown(wait=True)
-    try:
-        loop.run_until_complete(loop.shutdown_asyncgens())
-    finally:
-        loop.close()
-    return adapter.exit_code
+                os._exit(agent.exit_code)
+    return agent.exit_code
 
 
 _USAGE = "usage: python3 supervisor_adapter.py TARGET [--check]\n" "  TARGET: package.module[:function] or path/to/file.py[:function]\n"
@@ -709,21 +1256,26 @@ def main(argv=None):
 
     output, in_fd = _take_over_stdio()
     try:
-        fn, is_async = load_callback(targets[0])
+        fn = find_callback(targets[0])
     except LoadError as e:
         if check:
+            _load_json()
             output.write_line(_dumps(e.report))
         else:
             sys.stderr.write(e.text.rstrip("\n") + "\n")
             sys.stderr.flush()
         return e.exit_code
     if check:
-        output.write_line(_dumps({"type": "check", "ok": True, "async": is_async}))
+        _load_json()
+        output.write_line(_dumps({"type": "check", "ok": True, "async": is_async_callable(fn)}))
         return EXIT_OK
-    return _run(fn, is_async, output, in_fd)
+    # Nothing but the callback's loading comes before `ready`; it always precedes any response.
+    output.write_line(_READY)
+    return _run(fn, output, in_fd)
 
 
 _THIS_FILE = main.__code__.co_filename
+_FUNCTION_TYPE = type(main)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,6 +10,7 @@ Every read has a timeout, so a broken adapter fails a test instead of hanging th
 import json
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -588,6 +589,212 @@ class EofWithoutShutdownTests(AdapterTestCase):
         agent.close_stdin()
         self.assertEqual(agent.wait(timeout=10), 4, agent.stderr)
         self.assertIsNone(agent.lines.get(timeout=READ_TIMEOUT))
+
+
+# Callbacks written to a temporary directory for the tests below. A "gate" is a FIFO: a callback that opens it for
+# reading blocks until the test (or another callback) opens it for writing, so tests order events without timing them.
+GATES = """
+import os
+import sys
+
+
+def handle_request(payload):
+    if isinstance(payload, dict) and "wait" in payload:
+        sys.stderr.write("gate: waiting %s\\n" % payload["tag"])
+        sys.stderr.flush()
+        with open(payload["wait"], "rb") as gate:
+            gate.read()
+        return {"released": payload["tag"]}
+    if isinstance(payload, dict) and "open" in payload:
+        with open(payload["open"], "wb") as gate:
+            gate.write(b"go")
+        return {"opened": payload["tag"]}
+    return payload
+
+
+def returns_a_coroutine(payload):
+    import asyncio
+
+    async def later():
+        try:
+            await asyncio.sleep(payload["sleep"])
+        except asyncio.CancelledError:
+            sys.stderr.write("gate: coroutine cancelled\\n")
+            sys.stderr.flush()
+            raise
+        return payload
+
+    return later()
+"""
+
+# Records, as it is imported (before `ready`), which modules the interpreter has loaded.
+IMPORTS_SEEN = """
+import sys
+
+SEEN = sorted(sys.modules)
+
+
+def handle_request(payload):
+    return SEEN
+"""
+
+
+class ReaderTests(AdapterTestCase):
+    """A `def` callback runs in the thread that read its task; these check that stdin is read, and other tasks run,
+    while it blocks, and that responses held back to share a write are not held back behind it."""
+
+    def module(self, source, name="gates"):
+        directory = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, directory, True)
+        path = os.path.join(directory, name + ".py")
+        with open(path, "w") as f:
+            f.write(source)
+        return path
+
+    def gate(self):
+        directory = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, directory, True)
+        path = os.path.join(directory, "gate")
+        os.mkfifo(path)
+        return path
+
+    def release(self, gate):
+        with open(gate, "wb") as f:  # blocks until the callback has the gate open
+            f.write(b"go")
+
+    @staticmethod
+    def task_line(req_id, payload):
+        return json.dumps({"id": req_id, "type": "task", "payload": payload}, ensure_ascii=False).encode("utf-8")
+
+    def test_ping_answered_while_a_sync_callback_blocks(self):
+        agent = self.start(self.module(GATES))
+        gate = self.gate()
+        agent.task("blocked", {"wait": gate, "tag": "blocked"})
+        agent.wait_for_stderr("gate: waiting blocked")
+        for n in range(3):
+            agent.send({"id": "p%d" % n, "type": "ping"})
+            # The task cannot answer before its gate opens: each ping's answer is the next line.
+            self.assertEqual(agent.recv()["id"], "p%d" % n)
+        agent.task("echo", {"x": 1})
+        self.assertEqual(agent.recv()["id"], "echo")  # and other tasks run
+        self.release(gate)
+        self.assertEqual(agent.recv(), {"id": "blocked", "status": "ok", "result": {"released": "blocked"}})
+        self.shutdown(agent)
+
+    def test_tasks_read_with_a_blocking_one_run_beside_it(self):
+        # One write, so most likely one read: the reader starts the first task itself, and the task that opens its
+        # gate comes after ten others in the same chunk. It must reach another thread while the first one blocks,
+        # or neither ever answers.
+        agent = self.start(self.module(GATES))
+        gate = self.gate()
+        lines = [self.task_line("waits", {"wait": gate, "tag": "waits"})]
+        lines += [self.task_line("e%d" % i, i) for i in range(10)]
+        lines.append(self.task_line("opens", {"open": gate, "tag": "opens"}))
+        agent.send(b"\n".join(lines))
+        responses = {}
+        for _ in range(12):
+            response = agent.recv()
+            responses[response["id"]] = response
+        self.assertEqual(set(responses), {"waits", "opens"} | {"e%d" % i for i in range(10)})
+        self.assertEqual(responses["waits"]["result"], {"released": "waits"})
+        self.assertEqual([responses["e%d" % i]["result"] for i in range(10)], list(range(10)))
+        self.shutdown(agent)
+
+    def test_a_response_held_back_for_a_shared_write_is_not_held_behind_a_blocking_callback(self):
+        agent = self.start(self.module(GATES))
+        gate = self.gate()
+        agent.send(self.task_line("first", "fast") + b"\n" + self.task_line("waits", {"wait": gate, "tag": "waits"}))
+        self.assertEqual(agent.recv(), {"id": "first", "status": "ok", "result": "fast"})  # while "waits" blocks
+        self.release(gate)
+        self.assertEqual(agent.recv()["id"], "waits")
+        self.shutdown(agent)
+
+    def test_a_burst_in_one_write_is_answered_once_each(self):
+        agent = self.start(fixture("echo_agent.py"))
+        lines = [self.task_line("b%d" % i, {"i": i, "text": "é✓"}) for i in range(500)]
+        lines.insert(250, json.dumps({"id": "ping", "type": "ping"}).encode())
+        agent.send(b"\n".join(lines))
+        seen = {}
+        for _ in range(501):
+            response = agent.recv()
+            self.assertNotIn(response["id"], seen)
+            seen[response["id"]] = response
+        self.assertEqual(seen["ping"]["result"]["health"]["total_requests"], 250)  # answered in its place
+        self.assertEqual([seen["b%d" % i]["result"]["i"] for i in range(500)], list(range(500)))
+        self.shutdown(agent)
+
+    def test_async_burst_in_one_write(self):
+        agent = self.start(fixture("async_agent.py"))
+        agent.send(b"\n".join(self.task_line("a%d" % i, {"i": i}) for i in range(200)))
+        self.assertEqual({agent.recv()["id"] for _ in range(200)}, {"a%d" % i for i in range(200)})
+        self.shutdown(agent)
+
+    def test_shutdown_after_a_burst_exits_without_stdin_eof(self):
+        # Threads the burst started (the pool, the watcher) must not hold the exit: stdin stays open here.
+        agent = self.start(self.module(GATES))
+        gate = self.gate()
+        agent.task("waits", {"wait": gate, "tag": "waits"})
+        agent.wait_for_stderr("gate: waiting waits")
+        agent.send(b"\n".join(self.task_line("e%d" % i, i) for i in range(100)))
+        self.assertEqual({agent.recv()["id"] for _ in range(100)}, {"e%d" % i for i in range(100)})
+        self.release(gate)
+        self.assertEqual(agent.recv()["id"], "waits")
+        agent.send({"type": "shutdown"})
+        self.assertEqual(agent.wait(), 0, agent.stderr)
+        self.assertIsNone(agent.lines.get(timeout=READ_TIMEOUT))
+
+    def test_idle_shutdown_exits_without_stdin_eof(self):
+        agent = self.start(fixture("echo_agent.py"))
+        agent.send({"type": "shutdown"})
+        self.assertEqual(agent.wait(), 0, agent.stderr)
+
+    def test_cancelled_coroutine_of_a_sync_callback(self):
+        agent = self.start(self.module(GATES) + ":returns_a_coroutine")
+        agent.task("doomed", {"sleep": 60})
+        agent.task("kept", {"sleep": 0})
+        self.assertEqual(agent.recv()["id"], "kept")
+        agent.send({"id": "doomed", "type": "cancel"})
+        agent.wait_for_stderr("gate: coroutine cancelled")
+        agent.send({"type": "shutdown"})
+        self.assertEqual(agent.wait(), 0, agent.stderr)
+        self.assertIsNone(agent.lines.get(timeout=READ_TIMEOUT))  # nothing for "doomed"
+
+    def test_multibyte_character_split_across_writes(self):
+        agent = self.start(fixture("echo_agent.py"))
+        line = self.task_line("u", "café ✓ 你好") + b"\n"
+        cut = line.index("é".encode("utf-8")) + 1  # inside the two bytes of "é"
+        agent.proc.stdin.write(line[:cut])
+        agent.proc.stdin.flush()
+        time.sleep(0.05)  # most likely two reads; the answer is the same either way
+        agent.proc.stdin.write(line[cut:])
+        agent.proc.stdin.flush()
+        self.assertEqual(agent.recv()["result"], "café ✓ 你好")
+
+    def test_bad_utf8_line_among_good_lines_in_one_write(self):
+        agent = self.start(fixture("echo_agent.py"))
+        agent.send(self.task_line("a", "é") + b"\n\xff\xfe not utf-8\n" + self.task_line("b", "✓"))
+        self.assertEqual({agent.recv()["id"], agent.recv()["id"]}, {"a", "b"})
+        agent.wait_for_stderr("not JSON")
+
+    def test_spaces_around_a_message_and_text_after_it(self):
+        agent = self.start(fixture("echo_agent.py"))
+        agent.send(b'  {"id":"spaced","type":"ping"}  ')
+        self.assertEqual(agent.recv()["id"], "spaced")
+        agent.send(b'{"id":"trailing","type":"ping"} and more')
+        agent.send({"id": "after", "type": "ping"})
+        self.assertEqual(agent.recv()["id"], "after")  # the line with text after its message was ignored
+        agent.wait_for_stderr("not JSON")
+
+    def test_nothing_heavy_is_imported_before_the_callback_loads(self):
+        # Spawn to `ready` should cost the interpreter's start and the user's module, nothing of the adapter's.
+        bare = subprocess.run(
+            [sys.executable, "-c", "import sys; print(' '.join(sorted(sys.modules)))"],
+            capture_output=True, env=ENV, timeout=READ_TIMEOUT,
+        ).stdout.decode().split()
+        agent = self.start(self.module(IMPORTS_SEEN, "imports_seen"))
+        added = set(agent.call("m", None)["result"]) - set(bare)
+        heavy = {"json", "asyncio", "threading", "inspect", "traceback", "concurrent.futures", "importlib.util", "queue"}
+        self.assertEqual(added & heavy, set(), "imported before the callback: %s" % sorted(added))
 
 
 class TargetTests(AdapterTestCase):

@@ -8,8 +8,8 @@ const SUITE_TIMEOUT_MS = 360_000
 
 describe("Python adapter", () => {
   // The adapter's own suite is stdlib unittest (it must run where only Python is installed); run it from here so
-  // `npm test` covers it. It starts some 90 adapters one after the other: about 50 s on an idle 2-core machine,
-  // 150 s beside two busy loops. Spawned asynchronously: a worker blocked in spawnSync that long misses vitest's
+  // `npm test` covers it. It starts some 100 adapters one after the other: 16-23 s on a 2-core machine beside other
+  // work, longer beside busy loops. Spawned asynchronously: a worker blocked in spawnSync that long misses vitest's
   // own RPC deadline ("Timeout calling onTaskUpdate") and fails the run.
   it("passes its unittest suite", async () => {
     const child = spawn("python3", [path.join(root, "adapters", "python", "test_supervisor_adapter.py")], {

@@ -135,6 +135,15 @@ describe("Store.layerSqlite", () => {
       assert.deepStrictEqual(listed.map((e) => e.timestamp), [5, 4])
     }))
 
+  it.scoped("saveMetrics: an event whose fields are not JSON is left out and fails the batch; the others are kept", () =>
+    Effect.gen(function*() {
+      const store = yield* Sqlite.make({ filename: path.join(yield* tempDir(), "batch.sqlite") })
+      const error = yield* Effect.flip(store.saveMetrics!([metric(1), { ...metric(2), big: 1n }, metric(3)]))
+      assert.strictEqual(error._tag, "StoreError")
+      assert.match(error.detail, /not JSON/)
+      assert.deepStrictEqual((yield* store.listMetrics()).map((e) => e.timestamp), [3, 1])
+    }))
+
   it.scoped("stores with different table prefixes share a file without seeing each other", () =>
     Effect.gen(function*() {
       const filename = path.join(yield* tempDir(), "shared.sqlite")

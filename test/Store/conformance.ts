@@ -117,6 +117,26 @@ export const storeConformance = (name: string, layer: Layer.Layer<Store.Store, u
           })
         ))
 
+      it.effect("saveMetrics keeps a batch as saveMetric keeps each of it, in order, with the others' fields", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            if (store.saveMetrics === undefined) return
+            yield* store.saveMetric(metric("metrics-batch", "tick", 1000))
+            yield* store.saveMetrics([
+              { ...metric("metrics-batch", "tick", 2000), n: 1 },
+              { ...metric("metrics-batch", "tock", 2000), n: 2, nested: { a: [1] } },
+              metric("metrics-batch", "tick", 3000)
+            ])
+            yield* store.saveMetrics([])
+            assert.deepStrictEqual(yield* store.listMetrics({ agent: "metrics-batch" }), [
+              metric("metrics-batch", "tick", 3000),
+              { ...metric("metrics-batch", "tock", 2000), n: 2, nested: { a: [1] } },
+              { ...metric("metrics-batch", "tick", 2000), n: 1 },
+              metric("metrics-batch", "tick", 1000)
+            ])
+          })
+        ))
+
       it.effect("newest means the latest timestamp, then the latest write", () =>
         withStore((store) =>
           Effect.gen(function*() {

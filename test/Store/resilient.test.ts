@@ -35,6 +35,20 @@ const everyOperation = (store: Store.ResilientStore) =>
   })
 
 describe("Store.resilient", () => {
+  it.effect("saveMetrics over a store without it: one saveMetric each, in order, as one guarded operation", () =>
+    Effect.gen(function*() {
+      const { saveMetrics: _, ...memory } = yield* Memory.make()
+      const seen: Array<number> = []
+      const store = Store.resilient({
+        ...memory,
+        saveMetric: (event) => Effect.zipRight(Effect.sync(() => seen.push(event.timestamp)), memory.saveMetric(event))
+      })
+      yield* store.saveMetrics([1, 2, 3].map((timestamp) => ({ ...metric, timestamp })))
+      assert.deepStrictEqual(seen, [1, 2, 3])
+      assert.deepStrictEqual((yield* store.listMetrics()).map((e) => e.timestamp), [3, 2, 1])
+      assert.strictEqual(yield* store.failures, 0)
+    }))
+
   it.effect("passes a healthy store's answers through and counts nothing", () =>
     Effect.gen(function*() {
       const store = Store.resilient(yield* Memory.make())

@@ -36,6 +36,10 @@ const recording = (gate: (label: string) => Effect.Effect<void> = () => Effect.v
       ...memory,
       saveState: (r) => Effect.zipRight(gate(r.state), Effect.sync(() => received.push(r.state))),
       saveMetric: (e) => Effect.zipRight(gate(`M${e.timestamp}`), Effect.sync(() => received.push(`M${e.timestamp}`))),
+      saveMetrics: (events) => {
+        const label = events.map((e) => `M${e.timestamp}`).join("+")
+        return Effect.zipRight(gate(label), Effect.sync(() => received.push(label)))
+      },
       recordRestart: (r) => Effect.zipRight(gate(`R${r.attempt}`), Effect.sync(() => received.push(`R${r.attempt}`)))
     }, { timeout: "1 hour" }))
   return { received, store }
@@ -57,17 +61,18 @@ describe("Store.Writer", () => {
       const { received, release, started, store } = yield* blocked
       const scope = yield* Scope.make()
       const writer = yield* Writer.make(store).pipe(Scope.extend(scope))
-      yield* writer.saveMetric(metric(1))
+      yield* writer.saveState(state(0))
       // The store took the first write and is stuck on it...
-      assert.strictEqual(yield* Deferred.await(started), "M1")
+      assert.strictEqual(yield* Deferred.await(started), "S0")
       // ...yet every further write returns, without the clock moving or the store answering.
-      for (let n = 2; n <= 100; n++) yield* writer.saveMetric(metric(n))
+      for (let n = 1; n <= 100; n++) yield* writer.saveMetric(metric(n))
       yield* writer.saveState(state(1))
       yield* writer.recordRestart(restart(1))
       assert.deepStrictEqual(received, [])
       yield* Deferred.succeed(release, undefined)
       yield* writer.flush
-      assert.deepStrictEqual(received, [...Array.from({ length: 100 }, (_, i) => `M${i + 1}`), "S1", "R1"])
+      const metrics = Array.from({ length: 100 }, (_, i) => `M${i + 1}`).join("+")
+      assert.deepStrictEqual(received, ["S0", metrics, "S1", "R1"])
       assert.strictEqual(yield* writer.dropped, 0)
       yield* Scope.close(scope, Exit.void)
     }))
@@ -75,13 +80,16 @@ describe("Store.Writer", () => {
   it.effect("writes return at once while a store hangs for ever, and the timeouts are counted", () =>
     Effect.gen(function*() {
       const store = Store.resilient(
-        yield* Memory.make().pipe(Effect.map((m) => ({ ...m, saveMetric: () => Effect.never })))
+        yield* Memory.make().pipe(Effect.map((m) => ({
+          ...m,
+          saveState: (r: Store.StateRecord) => r.updated_at <= 2 ? Effect.never : m.saveState(r)
+        })))
       )
       const scope = yield* Scope.make()
       const writer = yield* Writer.make(store).pipe(Scope.extend(scope))
-      yield* writer.saveMetric(metric(1))
-      yield* writer.saveMetric(metric(2))
       yield* writer.saveState(state(1))
+      yield* writer.saveState(state(2))
+      yield* writer.saveState(state(3))
       const flushed = yield* Effect.fork(writer.flush)
       yield* TestClock.adjust("5 seconds")
       assert.isTrue(Option.isNone(yield* Fiber.poll(flushed)))
@@ -106,6 +114,50 @@ describe("Store.Writer", () => {
       yield* writer.flush
       assert.deepStrictEqual(received, ["S1", "M1", "R1", "M2", "S2", "M3", "R2"])
     }))
+
+  it.scoped("consecutive metrics reach the store in one write (saveMetrics), never across a state or a restart", () =>
+    Effect.gen(function*() {
+      const { received, store } = recording()
+      const writer = yield* Writer.make(yield* store)
+      yield* writer.saveState(state(1))
+      yield* writer.flush
+      for (let n = 1; n <= 3; n++) yield* writer.saveMetric(metric(n))
+      yield* writer.recordRestart(restart(1))
+      yield* writer.saveMetric(metric(4))
+      yield* writer.saveMetric(metric(5))
+      yield* writer.saveState(state(2))
+      yield* writer.saveMetric(metric(6))
+      yield* writer.flush
+      assert.deepStrictEqual(received, ["S1", "M1+M2+M3", "R1", "M4+M5", "S2", "M6"])
+      // at most METRIC_BATCH in one write
+      received.length = 0
+      for (let n = 0; n < Writer.METRIC_BATCH + 5; n++) yield* writer.saveMetric(metric(n))
+      yield* writer.flush
+      assert.deepStrictEqual(received.map((label) => label.split("+").length), [Writer.METRIC_BATCH, 5])
+    }))
+
+  it.effect("metrics wake the store's writer at most every METRIC_DELAY_MILLIS; a state, at once", () =>
+    Effect.gen(function*() {
+      const { received, store } = recording()
+      const writer = yield* Writer.make(yield* store)
+      // the draining fiber has started, written this, and waits
+      yield* writer.saveState(state(0))
+      yield* writer.flush
+      received.length = 0
+      yield* writer.saveMetric(metric(1))
+      yield* writer.saveMetric(metric(2))
+      yield* TestClock.adjust(Writer.METRIC_DELAY_MILLIS - Writer.METRIC_DELAY_MILLIS / 2)
+      yield* Effect.yieldNow()
+      assert.deepStrictEqual(received, [])
+      // the delay is on the Clock's grid (20 ms), so its end is within one step of METRIC_DELAY_MILLIS
+      yield* TestClock.adjust(Writer.METRIC_DELAY_MILLIS)
+      yield* Effect.yieldNow()
+      assert.deepStrictEqual(received, ["M1+M2"])
+      yield* writer.saveMetric(metric(3))
+      yield* writer.saveState(state(1))
+      yield* Effect.yieldNow()
+      assert.deepStrictEqual(received, ["M1+M2", "M3", "S1"])
+    }).pipe(Effect.scoped))
 
   it.effect("a full buffer drops the oldest metric and counts it, never a state or a restart", () =>
     Effect.gen(function*() {
@@ -225,30 +277,33 @@ describe("Store.Writer", () => {
       const store = Store.resilient(
         yield* Memory.make().pipe(Effect.map((m) => ({
           ...m,
-          saveMetric: (e: Store.MetricEvent) =>
-            e.timestamp === 1
+          saveState: (r: Store.StateRecord) =>
+            r.updated_at === 1
               ? Effect.uninterruptible(Effect.never)
-              : Effect.sync(() => received.push(`M${e.timestamp}`)),
-          saveState: (r: Store.StateRecord) => Effect.sync(() => received.push(r.state))
+              : Effect.sync(() => received.push(r.state)),
+          recordRestart: (r: Store.RestartRecord) => Effect.sync(() => received.push(`R${r.attempt}`)),
+          saveMetrics: (events: ReadonlyArray<Store.MetricEvent>) =>
+            Effect.sync(() => received.push(events.map((e) => `M${e.timestamp}`).join("+")))
         })))
       )
       const scope = yield* Scope.make()
       const writer = yield* Writer.make(store).pipe(Scope.extend(scope))
-      yield* writer.saveMetric(metric(1))
-      yield* writer.saveMetric(metric(2))
       yield* writer.saveState(state(1))
+      yield* writer.saveState(state(2))
+      yield* writer.recordRestart(restart(1))
       const flushed = yield* Effect.fork(writer.flush)
       yield* TestClock.adjust("4999 millis")
       assert.isTrue(Option.isNone(yield* Fiber.poll(flushed)))
       assert.deepStrictEqual(received, [])
       yield* TestClock.adjust("1 millis")
       yield* Fiber.join(flushed)
-      assert.deepStrictEqual(received, ["M2", "S1"])
+      assert.deepStrictEqual(received, ["S2", "R1"])
       assert.strictEqual(yield* store.failures, 1)
       // Later writes go through the draining fiber that took over; closing waits for none stuck in the store.
       yield* writer.saveMetric(metric(3))
+      yield* writer.saveMetric(metric(4))
       yield* writer.flush
-      assert.deepStrictEqual(received, ["M2", "S1", "M3"])
+      assert.deepStrictEqual(received, ["S2", "R1", "M3+M4"])
       yield* Scope.close(scope, Exit.void)
       assert.strictEqual(yield* writer.dropped, 0)
     }))
@@ -260,28 +315,30 @@ describe("Store.Writer", () => {
       const store = Store.resilient(
         yield* Memory.make().pipe(Effect.map((m) => ({
           ...m,
-          // M2 finishes its sleep after the 5 s timeout even when interrupted, then is interrupted before it writes
-          saveMetric: (e: Store.MetricEvent) =>
+          // S2 finishes its sleep after the 5 s timeout even when interrupted, then is interrupted before it writes
+          saveState: (r: Store.StateRecord) =>
             Effect.zipRight(
-              e.timestamp === 2 ? Effect.uninterruptible(Effect.sleep("6 seconds")) : Effect.void,
-              push(`M${e.timestamp}`)
+              r.updated_at === 2 ? Effect.uninterruptible(Effect.sleep("6 seconds")) : Effect.void,
+              push(r.state)
             ),
-          saveState: (r: Store.StateRecord) => push(r.state),
+          saveMetrics: (events: ReadonlyArray<Store.MetricEvent>) =>
+            push(events.map((e) => `M${e.timestamp}`).join("+")),
           recordRestart: (r: Store.RestartRecord) => push(`R${r.attempt}`)
         })))
       )
       const scope = yield* Scope.make()
       const writer = yield* Writer.make(store).pipe(Scope.extend(scope))
-      for (let n = 1; n <= 4; n++) yield* writer.saveMetric(metric(n))
+      for (let n = 1; n <= 4; n++) yield* writer.saveState(state(n))
       yield* writer.recordRestart(restart(1))
-      yield* writer.saveState(state(1))
+      yield* writer.saveMetric(metric(1))
+      yield* writer.saveMetric(metric(2))
       const flushed = yield* Effect.fork(writer.flush)
       yield* TestClock.adjust("5 seconds")
       yield* Fiber.join(flushed)
-      assert.deepStrictEqual(received, ["M1", "M3", "M4", "R1", "S1"])
+      assert.deepStrictEqual(received, ["S1", "S3", "S4", "R1", "M1+M2"])
       assert.strictEqual(yield* store.failures, 1)
       yield* TestClock.adjust("1 second")
-      assert.deepStrictEqual(received, ["M1", "M3", "M4", "R1", "S1"])
+      assert.deepStrictEqual(received, ["S1", "S3", "S4", "R1", "M1+M2"])
       assert.strictEqual(yield* store.failures, 1)
       yield* Scope.close(scope, Exit.void)
     }))
@@ -301,7 +358,7 @@ describe("Store.Writer", () => {
         yield* writer.flush
         yield* Scope.close(scope, Exit.void)
       }).pipe(Effect.supervised(counter.supervisor))
-      assert.strictEqual(received.length, 1000)
+      assert.strictEqual(received.flatMap((label) => label.split("+")).length, 1000)
       // the draining fiber, the watchdog and its sleeps (a race of two fibers per timeout period, none here)
       assert.isAtMost(counter.started(), 10)
     }))

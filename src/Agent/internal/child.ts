@@ -7,13 +7,15 @@
  * It does not expose the child's handle, so no listener of ours can be added; and its stream adapters cost a
  * Channel step per chunk on the request path. Here the handle's `error` events (spawn, stdin, stdout, stderr)
  * each have a listener from spawn to release, writes go straight to the pipe, and the exit is reported on the
- * `exit` event itself, whatever holds the pipes.
+ * `exit` event itself, whatever holds the pipes, once what the process left in them is read (`drainAtExit`).
  *
  * @internal
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import type { Readable } from "node:stream"
 
 /** How a child ended: an exit code, or the signal that killed it. @internal */
 export interface ChildExit {
@@ -25,8 +27,15 @@ export interface ChildExit {
 export interface ChildListeners {
   readonly onStdout: (chunk: Buffer) => void
   readonly onStderr: (chunk: Buffer) => void
-  /** stdout and stderr both ended (after the exit, or when a grandchild holding them closes them). */
+  /**
+   * stdout and stderr are both at their end: called once, before `onExit` when nothing else holds them at the
+   * exit, else when the last holder (a descendant) closes them.
+   */
   readonly onPipesClosed: () => void
+  /**
+   * The child exited (Node's `exit` event). Everything it wrote before dying has been handed to `onStdout` and
+   * `onStderr` already, whatever still holds the pipes.
+   */
   readonly onExit: (exit: ChildExit) => void
   /** A write to stdin failed (EPIPE: the child is gone): the exit follows. */
   readonly onStdinError: (error: Error) => void
@@ -76,6 +85,48 @@ export const killGroup = (pid: number, signal: NodeJS.Signals): void => {
   }
 }
 
+/** Reads at the exit per pipe, at most: a descendant that writes without a pause must not hold the loop. */
+const MAX_READS_AT_EXIT = 16
+
+/** One buffer for the reads at an exit (each chunk read is copied out: listeners may keep it). */
+const scratch = Buffer.allocUnsafe(64 * 1024)
+
+/**
+ * Hands over, at once, what a dead child left in one of its pipes, and says whether the pipe is at its end.
+ *
+ * By the `exit` event the kernel has closed the child's ends of its pipes (it closes a process's files before
+ * it signals its parent), so whatever the child wrote is in them or already read. Waiting for the end of a pipe
+ * would wait for every descendant that holds it, perhaps for ever; so the stream's own buffer is handed over
+ * first, then the kernel's, read from the descriptor until it is empty (`EAGAIN`: libuv keeps its descriptors
+ * non-blocking, as it reads them until `EAGAIN` itself) or at its end (0: no writer left). What a descendant
+ * writes later comes through the stream's `data` events as before. This runs synchronously between two of
+ * libuv's reads: nothing is read twice nor out of order.
+ */
+const drainAtExit = (stream: Readable, deliver: (chunk: Buffer) => void): boolean => {
+  // A `data` listener is attached: each chunk `read` returns is emitted to it, in order.
+  while (stream.readableLength > 0 && stream.read() !== null) {
+    // delivered by the listener
+  }
+  const fd = (stream as Readable & { readonly _handle?: { readonly fd?: unknown } | null })._handle?.fd
+  // No descriptor: the stream is closed (its end was delivered), or the platform does not expose it.
+  if (typeof fd !== "number" || fd < 0) return stream.destroyed
+  for (let i = 0; i < MAX_READS_AT_EXIT; i++) {
+    let bytes: number
+    try {
+      bytes = Fs.readSync(fd, scratch, 0, scratch.length, null)
+    } catch {
+      // EAGAIN: empty, and a descendant holds it open. Any other error is the stream's to report.
+      return false
+    }
+    if (bytes === 0) return true
+    deliver(Buffer.from(scratch.subarray(0, bytes)))
+  }
+  return false
+}
+
+/** The `readable` listener that holds a child's output in its streams until its owner attaches. */
+const hold = () => {}
+
 /**
  * Spawns a child in its own process group (`detached`, so `-pid` reaches its descendants). Succeeds on Node's
  * `spawn` event; fails with the error Node gives, whether `spawn` throws (E2BIG, bad arguments) or emits it
@@ -86,7 +137,7 @@ export const killGroup = (pid: number, signal: NodeJS.Signals): void => {
  */
 export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.async<readonly [Child, Promise<void>], SpawnError>((resume) => {
+    Effect.async<readonly [Child, Promise<void>, ChildProcess.ChildProcessWithoutNullStreams], SpawnError>((resume) => {
       let handle: ChildProcess.ChildProcessWithoutNullStreams
       try {
         handle = ChildProcess.spawn(options.command, options.args as Array<string>, {
@@ -101,14 +152,27 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
       let spawned = false
       let exit: ChildExit | undefined
       let stdinFailed = false
-      let openPipes = 2
+      let stdoutEnded = false
+      let stderrEnded = false
+      let pipesReported = false
       let listeners: ChildListeners | undefined
       let resolveExit: () => void = () => {}
       const exitPromise = new Promise<void>((resolve) => {
         resolveExit = resolve
       })
-      const pipeClosed = () => {
-        if (--openPipes === 0) listeners?.onPipesClosed()
+      // A pipe ends when its stream closes, or when the read at the exit finds its end first.
+      const pipeEnded = (stream: "stdout" | "stderr") => {
+        if (stream === "stdout") stdoutEnded = true
+        else stderrEnded = true
+        if (stdoutEnded && stderrEnded && !pipesReported && listeners !== undefined) {
+          pipesReported = true
+          listeners.onPipesClosed()
+        }
+      }
+      const deliverExit = (attached: ChildListeners, childExit: ChildExit) => {
+        if (!stdoutEnded && drainAtExit(handle.stdout, attached.onStdout)) pipeEnded("stdout")
+        if (!stderrEnded && drainAtExit(handle.stderr, attached.onStderr)) pipeEnded("stderr")
+        attached.onExit(childExit)
       }
       // The handle's listener first: on EMFILE/ENFILE Node emits `error` without having made the stdio streams.
       handle.on("error", (error) => {
@@ -128,10 +192,15 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
       })
       handle.stdout?.on("error", () => {})
       handle.stderr?.on("error", () => {})
+      // Until the owner attaches, the output stays in the streams: Node resumes the unread pipes of a child that
+      // exited, throwing away what it wrote before dying, unless a `readable` listener is attached (`resume` has
+      // no effect then).
+      handle.stdout?.on("readable", hold)
+      handle.stderr?.on("readable", hold)
       handle.once("exit", (code, signal) => {
         exit = { exitCode: code, signal }
         resolveExit()
-        listeners?.onExit(exit)
+        if (listeners !== undefined) deliverExit(listeners, exit)
       })
       handle.once("spawn", () => {
         spawned = true
@@ -160,20 +229,27 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
           attach: (attached) => {
             if (listeners !== undefined) return
             listeners = attached
+            handle.stdout.off("readable", hold)
+            handle.stderr.off("readable", hold)
             handle.stdout.on("data", (chunk: Buffer) => attached.onStdout(chunk))
             handle.stderr.on("data", (chunk: Buffer) => attached.onStderr(chunk))
-            handle.stdout.once("close", pipeClosed)
-            handle.stderr.once("close", pipeClosed)
-            if (exit !== undefined) attached.onExit(exit)
+            handle.stdout.once("close", () => pipeEnded("stdout"))
+            handle.stderr.once("close", () => pipeEnded("stderr"))
+            if (exit !== undefined) deliverExit(attached, exit)
           }
         }
-        resume(Effect.succeed([child, exitPromise] as const))
+        resume(Effect.succeed([child, exitPromise, handle] as const))
       })
     }),
-    ([child, exitPromise]) =>
+    ([child, exitPromise, handle]) =>
       Effect.async<void>((resume) => {
         // A leader that exited before its owner attached was never swept: its descendants may still run.
-        if (!child.attached()) killGroup(child.pid, "SIGKILL")
+        if (!child.attached()) {
+          killGroup(child.pid, "SIGKILL")
+          // Nobody will read them: their output is held (see `hold`), and they would stay open with it.
+          handle.stdout.destroy()
+          handle.stderr.destroy()
+        }
         if (child.exited() !== undefined) return resume(Effect.void)
         killGroup(child.pid, "SIGKILL")
         void exitPromise.then(() => resume(Effect.void))

@@ -48,10 +48,21 @@ export interface Hooks {
  *
  * @internal
  */
+/**
+ * An incarnation as its supervisor holds it: the public interface, and a callback on its exit (a fiber waiting for
+ * the exit of each agent for its whole life, before).
+ *
+ * @internal
+ */
+export interface Incarnation extends AgentProcess.AgentProcess {
+  /** Calls `callback` (in Node's `exit` handler) once the exit is reported; the function returned forgets it. */
+  readonly onExit: (callback: (info: AgentProcess.ExitInfo) => void) => () => void
+}
+
 export const start = (
   config: Config.AgentConfig,
   hooks?: Hooks
-): Effect.Effect<AgentProcess.AgentProcess, AgentStartupError, Scope.Scope> =>
+): Effect.Effect<Incarnation, AgentStartupError, Scope.Scope> =>
   Effect.gen(function*() {
     const outer = yield* Effect.scope
     const scope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
@@ -139,11 +150,13 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
   child.attach({
     onStdout: channel.onStdout,
     onStderr: channel.onStderr,
-    onPipesClosed: () => {
+    onPipesClosed: channel.end,
+    onExit: (childExit) => {
+      // What the agent wrote before dying has been read: its last line ends with it, even unterminated, even
+      // while a descendant holds the pipes (what that one writes later starts a line of its own).
       channel.end()
-      exit.onPipesClosed()
+      exit.onExit(childExit)
     },
-    onExit: exit.onExit,
     onStdinError: (error) => logs.log(Effect.logDebug(`agent stdin closed with an error: ${error.message}`))
   })
 
@@ -164,7 +177,7 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     recentStderr: channel.recentStderr
   })
 
-  const agent: AgentProcess.AgentProcess = {
+  const agent: Incarnation = {
     name,
     pid,
     startedAt,
@@ -175,7 +188,8 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     exitInfo: Effect.sync(() => Option.fromNullable(status.exited)),
     stats,
     recentStderr: Effect.sync(channel.recentStderr),
-    signalGroup: (signal) => Effect.sync(() => status.exited === undefined ? Child.killGroup(pid, signal) : undefined)
+    signalGroup: (signal) => Effect.sync(() => status.exited === undefined ? Child.killGroup(pid, signal) : undefined),
+    onExit: exit.onReported
   }
   return agent
 })

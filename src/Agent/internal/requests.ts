@@ -119,6 +119,8 @@ export interface Table {
   readonly inFlight: () => number
   /** Requests registered and not sent yet (waiting for a slot). */
   readonly unsent: () => number
+  /** Requests registered and not settled: tasks and pings, sent or not. */
+  readonly size: () => number
   readonly timeoutError: (operation: Operation, requestId: string, timeoutMillis: number) => AgentTimeoutError
   /** Forgets the timeouts (their waiter on the ticker); call it when the owner's scope closes. */
   readonly close: () => void
@@ -247,6 +249,7 @@ export const makeTable = (options: TableOptions): Table => {
     nextId: () => ++lastId,
     inFlight: () => inFlight,
     unsent,
+    size: () => pending.size,
     timeoutError,
     close: deadlines.close
   }

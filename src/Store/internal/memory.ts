@@ -21,6 +21,12 @@ export const append = <A>(log: Chunk.Chunk<A>, item: A, max: number): Chunk.Chun
   return Chunk.size(next) > max ? Chunk.drop(next, Chunk.size(next) - max) : next
 }
 
+/** Appends `items` in order, dropping the oldest items past `max`. */
+export const appendAll = <A>(log: Chunk.Chunk<A>, items: ReadonlyArray<A>, max: number): Chunk.Chunk<A> => {
+  const next = Chunk.appendAll(log, Chunk.fromIterable(items))
+  return Chunk.size(next) > max ? Chunk.drop(next, Chunk.size(next) - max) : next
+}
+
 /** Newest first: by timestamp, descending, and among equal timestamps the later write first. */
 export const newestFirst = <A extends { readonly timestamp: number }>(
   log: Chunk.Chunk<A>,
@@ -72,6 +78,8 @@ export const make = (
       saveState: (record) =>
         Ref.update(contents, (c) => ({ ...c, states: HashMap.set(c.states, record.agent_name, record) })),
       saveMetric: (event) => Ref.update(contents, (c) => ({ ...c, metrics: append(c.metrics, event, maxMetrics) })),
+      saveMetrics: (events) =>
+        Ref.update(contents, (c) => ({ ...c, metrics: appendAll(c.metrics, events, maxMetrics) })),
       recordRestart: (record) =>
         Ref.update(contents, (c) => ({ ...c, restarts: append(c.restarts, record, maxRestarts) })),
       getState: (agent) => Effect.map(Ref.get(contents), (c) => HashMap.get(c.states, agent)),

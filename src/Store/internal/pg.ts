@@ -67,6 +67,7 @@ const gated = (store: Store.Store["Type"], permits: number): Effect.Effect<Store
     return Store.Store.of({
       saveState: (record) => gate(store.saveState(record)),
       saveMetric: (event) => gate(store.saveMetric(event)),
+      ...(store.saveMetrics !== undefined ? { saveMetrics: (events) => gate(store.saveMetrics!(events)) } : {}),
       recordRestart: (record) => gate(store.recordRestart(record)),
       getState: (agent) => gate(store.getState(agent)),
       listMetrics: (query) => gate(query === undefined ? store.listMetrics() : store.listMetrics(query)),

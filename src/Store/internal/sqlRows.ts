@@ -119,6 +119,22 @@ export const insertMetric = (sql: SqlClient.SqlClient, tables: Tables, event: St
   sql`INSERT INTO ${sql(tables.metrics)} (agent_name, event, timestamp_ms, fields)
     VALUES (${event.agent_name}, ${event.event}, ${event.timestamp}, ${fields})`
 
+/** Appends metrics in one statement, their other fields already encoded by {@link encodeFields}. */
+export const insertMetrics = (
+  sql: SqlClient.SqlClient,
+  tables: Tables,
+  events: ReadonlyArray<Store.MetricEvent>,
+  fields: ReadonlyArray<string>
+) =>
+  sql`INSERT INTO ${sql(tables.metrics)} ${
+    sql.insert(events.map((event, i) => ({
+      agent_name: event.agent_name,
+      event: event.event,
+      timestamp_ms: event.timestamp,
+      fields: fields[i]
+    })))
+  }`
+
 /** Appends a restart record. */
 export const insertRestart = (sql: SqlClient.SqlClient, tables: Tables, record: Store.RestartRecord) =>
   sql`INSERT INTO ${sql(tables.restarts)}

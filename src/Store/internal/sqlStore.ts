@@ -9,6 +9,7 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
@@ -156,9 +157,11 @@ export const make = <E, R>(
       })
 
     /** After a write to a log: prune once every `pruneEvery` of them. A failed prune fails only itself. */
-    const counted = (sql: SqlClient.SqlClient) =>
+    const counted = (sql: SqlClient.SqlClient, writes = 1) =>
       Effect.suspend(() =>
-        ++writesSincePrune < settings.pruneEvery ? Effect.void : Effect.catchAllCause(prune(sql), warnPruneFailed)
+        (writesSincePrune += writes) < settings.pruneEvery
+          ? Effect.void
+          : Effect.catchAllCause(prune(sql), warnPruneFailed)
       )
 
     return Store.Store.of({
@@ -176,9 +179,25 @@ export const make = <E, R>(
         Effect.flatMap(rows.encodeFields("saveMetric", event), (fields) =>
           use("saveMetric", (sql) =>
             rows.insertMetric(sql, tables, event, fields).pipe(Effect.zipRight(counted(sql))))),
+      // One statement for the batch; an event whose fields are not JSON is left out (the batch fails with its
+      // error once the others are written), as it alone would fail through saveMetric.
+      saveMetrics: (events) =>
+        Effect.flatMap(
+          Effect.forEach(events, (event) =>
+            Effect.either(rows.encodeFields("saveMetrics", event))),
+          (encoded) => {
+            const good = events.filter((_, i) => Either.isRight(encoded[i]))
+            const fields = encoded.flatMap((e) => Either.isRight(e) ? [e.right] : [])
+            const bad = encoded.find(Either.isLeft)
+            const written = good.length === 0 ?
+              Effect.void :
+              use("saveMetrics", (sql) =>
+                rows.insertMetrics(sql, tables, good, fields).pipe(Effect.zipRight(counted(sql, good.length))))
+            return bad === undefined ? written : Effect.zipRight(written, Effect.fail(bad.left))
+          }
+        ),
       recordRestart: (record) =>
-        use("recordRestart", (sql) =>
-          rows.insertRestart(sql, tables, record).pipe(Effect.zipRight(counted(sql)))),
+        use("recordRestart", (sql) => rows.insertRestart(sql, tables, record).pipe(Effect.zipRight(counted(sql)))),
       getState: (agent) => use("getState", (sql) => rows.selectState(sql, tables, agent)),
       listMetrics: (query) => use("listMetrics", (sql) => rows.selectMetrics(sql, tables, query)),
       restartHistory: (agent) => use("restartHistory", (sql) => rows.selectRestarts(sql, tables, agent)),

@@ -86,6 +86,15 @@ export const DEFAULT_FLUSH_TIMEOUT: Duration.Duration = Duration.seconds(1)
  */
 export const METRIC_DELAY_MILLIS = 100
 
+/**
+ * The most metrics handed to the store in one write (`saveMetrics`): consecutive metrics in write order, none of
+ * another kind between them.
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const METRIC_BATCH = 200
+
 type Entry =
   | { readonly _tag: "State"; readonly seq: number; readonly record: Store.StateRecord }
   | { readonly _tag: "Metric"; readonly seq: number; readonly event: Store.MetricEvent }
@@ -277,12 +286,22 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
     }
     const writeFailed = (cause: Cause.Cause<unknown>) => Effect.logWarning("Store writer: a write failed", cause)
 
+    /** A metric, with the metrics right after it in write order (none of another kind between), as one write. */
+    const metricBatch = (first: Store.MetricEvent): Effect.Effect<void> => {
+      const events = [first]
+      const before = others.peek()?.seq ?? Infinity
+      while (events.length < METRIC_BATCH && (metrics.peek()?.seq ?? Infinity) < before) {
+        events.push((metrics.shift() as Extract<Entry, { _tag: "Metric" }>).event)
+      }
+      return events.length === 1 ? store.saveMetric(first) : store.saveMetrics(events)
+    }
+
     const write = (entry: Entry): Effect.Effect<void> => {
       switch (entry._tag) {
         case "State":
           return store.saveState(entry.record)
         case "Metric":
-          return store.saveMetric(entry.event)
+          return metricBatch(entry.event)
         case "Restart":
           return store.recordRestart(entry.record)
       }

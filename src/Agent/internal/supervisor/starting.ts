@@ -13,7 +13,6 @@ import * as Scope from "effect/Scope"
 import { AgentStartupError } from "../../../Errors.js"
 import { forkIn } from "../../../internal/fork.js"
 import * as Health from "../../Health.js"
-import type * as AgentProcess from "../../Process.js"
 import * as ProcessInternal from "../process.js"
 import {
   type Core,
@@ -91,7 +90,7 @@ const onStarted = (
   controls: Controls,
   kind: StartKind,
   processScope: Scope.CloseableScope,
-  exit: Exit.Exit<AgentProcess.AgentProcess, AgentStartupError>
+  exit: Exit.Exit<ProcessInternal.Incarnation, AgentStartupError>
 ): Effect.Effect<void> =>
   Effect.gen(function*() {
     core.startFiber = undefined
@@ -101,10 +100,12 @@ const onStarted = (
       core.incarnation = current
       yield* transition(core, "RUNNING")
       yield* setRoute(core, { _tag: "Up", process })
-      yield* process.awaitExit.pipe(
-        Effect.flatMap((info) => core.locked(Effect.uninterruptible(onExit(core, controls, current, info)))),
-        forkIn(processScope)
-      )
+      // Its exit is handled in a fiber forked when it comes (none waits for it meanwhile), unless the incarnation's
+      // scope closed first (a stop or a restart deals with the exit then).
+      const forget = process.onExit((info) => {
+        Effect.runSync(core.fork(core.locked(Effect.uninterruptible(onExit(core, controls, current, info)))))
+      })
+      yield* Scope.addFinalizer(processScope, Effect.sync(forget))
       yield* Health.heartbeat(process, heartbeatCallbacks(core, current)).pipe(forkIn(processScope))
       yield* settleStartWaiters(core, Exit.void)
       return
