@@ -400,6 +400,8 @@ const main = Effect.gen(function*() {
     const only = { baseline_child_process_node_adapter, agent_process_node_adapter, ratios, ratios_per_round: perRound }
     return console.log(JSON.stringify(only, null, 2))
   }
+  // Early, before the other sections grow this process: a spawn forks it, at a cost that grows with its memory.
+  const scaleReport = yield* scale.pipe(Effect.provide(layerStore))
   const python = yield* withAgent("python3", [pythonAdapter, pythonEcho], (agent) =>
     Effect.gen(function*() {
       const micros: Array<number> = []
@@ -417,7 +419,6 @@ const main = Effect.gen(function*() {
   const lifecycleReport = yield* lifecycle
   const treeReport = yield* tree
   const heartbeatReport = yield* heartbeat
-  const scaleReport = yield* scale.pipe(Effect.provide(layerStore))
   const pythonReport = yield* Effect.promise(pythonBench)
   const report = {
     machine: { node: process.version, cpus: os.cpus().length },
