@@ -14,20 +14,23 @@ import * as Config from "../../src/Agent/Config.js"
 import * as Child from "../../src/Agent/internal/child.js"
 import * as Owned from "../../src/Agent/internal/owned.js"
 import * as AgentProcess from "../../src/Agent/Process.js"
-import { eventually, eventuallyEffect, failureOf, fixture, groupMembers, isAlive, TestLive } from "../support.js"
+import {
+  agentConfig,
+  eventually,
+  eventuallyEffect,
+  failureOf,
+  fixture,
+  groupMembers,
+  isAlive,
+  TestLive
+} from "../support.js"
 
 type Mode = "alone" | "grandchild" | "escaped"
 
 /** The crash fixture (test/fixtures/crash/agent.mjs) in `mode`. */
 const crashAgent = (mode: Mode): Config.AgentConfigInput => ({
-  name: `crash-${mode}`,
-  command: process.execPath,
-  args: [fixture("crash", "agent.mjs"), mode],
-  gracefulTimeout: "2 seconds",
-  sigtermTimeout: "2 seconds",
-  startupTimeout: "10 seconds",
-  requestTimeout: "10 seconds",
-  restartBackoff: "1 minute"
+  ...agentConfig(mode, { name: `crash-${mode}`, restartBackoff: "1 minute" }),
+  args: [fixture("crash", "agent.mjs"), mode]
 })
 
 /** SIGKILLs `pid` when the scope closes: an escaped grandchild is out of reach of every group kill. */
