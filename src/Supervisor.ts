@@ -298,11 +298,14 @@ export interface Supervisor {
    */
   readonly startChild: (spec: ChildSpec) => Effect.Effect<void, StartError | SupervisorChildError>
   /**
-   * Adds many children at once, where the order they start in does not matter (a batch of workers): every spec is
-   * decoded first (every problem in one `ConfigError`, an id taken or repeated a `SupervisorChildError`), and
-   * nothing starts unless all are valid. Then at most `concurrency` (default 16, a whole number >= 1) start at a
-   * time; they take the batch's order in the tree. A child that does not start is left out and listed in `failed`
-   * with its error; the others run. OTP has no bulk start; children added so stop together, as its
+   * Adds many children at once, where the order they start in does not matter (a batch of workers). Nothing
+   * starts unless the whole batch is valid: an id already in the tree is a `SupervisorChildError`, checked first;
+   * then every spec is decoded, and every problem (an id repeated in the batch included) is in one `ConfigError`,
+   * with paths from the position each child would take in the tree (`children[3]` for the first of a batch added
+   * to three children), as for `startChild`; a `concurrency` that is not a whole number >= 1 (default 16) is a
+   * `ConfigError` too. Then at most `concurrency` start at a time; they take the batch's order in the tree. A
+   * child that does not start is left out and listed in `failed`, in the batch's order, with its error; the
+   * others run. An empty batch starts nothing. OTP has no bulk start; children added so stop together, as its
    * `simple_one_for_one` children do (see {@link make}). Traced (`Supervisor.startChildren`).
    */
   readonly startChildren: (

@@ -63,11 +63,20 @@ describe.sequential("Supervisor.startChildren", () => {
       assert.deepStrictEqual([taken._tag, taken.child, taken.reason], ["SupervisorChildError", "a", "already_started"])
       const notASpec = failureOf(yield* Effect.exit(sup.startChildren([tiny("d"), { id: "e" } as never])))
       assert.strictEqual(notASpec._tag, "ConfigError")
-      for (const concurrency of [0, 1.5, Number.NaN]) {
+      for (const concurrency of [0, 1.5, Number.NaN, Infinity, "4" as never]) {
         const wrong = failureOf(yield* Effect.exit(sup.startChildren([tiny("f")], { concurrency }))) as ConfigError
         assert.strictEqual(wrong._tag, "ConfigError")
-        assert.match(wrong.message, /concurrency/)
+        // one problem, in the library's words
+        assert.deepStrictEqual(wrong.problems.map((p) => p.field), ["concurrency"])
+        assert.match(wrong.message, /must be a whole number of 1 or more/)
       }
+      // a JavaScript caller's mistakes: a typed error, never a throw
+      for (const notAnArray of [tiny("g"), null, "h", undefined]) {
+        const wrong = failureOf(yield* Effect.exit(sup.startChildren(notAnArray as never))) as ConfigError
+        assert.strictEqual(wrong._tag, "ConfigError")
+        assert.match(wrong.message, /takes an array of child specs/)
+      }
+      assert.deepStrictEqual(yield* sup.startChildren([]), { started: [], failed: [] })
       // nothing of any of them started
       assert.deepStrictEqual((yield* sup.whichChildren).map((c) => c.id), ["a"])
       assert.strictEqual((yield* live(sup)).length, 1)
@@ -80,6 +89,15 @@ describe.sequential("Supervisor.startChildren", () => {
       const result = yield* sup.startChildren([tiny("a"), broken, tiny("b")], { concurrency: 1 })
       assert.deepStrictEqual(result.started, ["a", "b"])
       assert.deepStrictEqual(result.failed.map((f) => [f.id, f.error._tag]), [["broken", "AgentStartupError"]])
+      // several that fail, started at once: listed in the batch's order, whatever order their starts ended in
+      const nowhere = (id: string) => Supervisor.agent({ id, config: { name: id, command: "/nonexistent/agent" } })
+      const many = yield* sup.startChildren([
+        broken,
+        Supervisor.agent({ id: "broken2", config: agentConfig("exit-at-start", { name: "broken2" }) }),
+        nowhere("n1"),
+        nowhere("n2")
+      ])
+      assert.deepStrictEqual(many.failed.map((f) => f.id), ["broken", "broken2", "n1", "n2"])
       assert.deepStrictEqual((yield* sup.whichChildren).map((c) => c.id), ["b", "a"])
       // the id is free again
       assert.deepStrictEqual(yield* sup.startChildren([tiny("broken")]), { started: ["broken"], failed: [] })

@@ -48,7 +48,8 @@ class AgentProcess:
         self._stderr = []
         self._stderr_lock = threading.Condition()
         threading.Thread(target=self._pump_stdout, daemon=True).start()
-        threading.Thread(target=self._pump_stderr, daemon=True).start()
+        self._stderr_pump = threading.Thread(target=self._pump_stderr, daemon=True)
+        self._stderr_pump.start()
 
     def _pump_stdout(self):
         for raw in iter(self.proc.stdout.readline, b""):
@@ -129,9 +130,13 @@ class AgentProcess:
 
     def wait(self, timeout=READ_TIMEOUT):
         try:
-            return self.proc.wait(timeout=timeout)
+            code = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             raise AssertionError("adapter did not exit within %.1fs; stderr:\n%s" % (timeout, self.stderr))
+        # The exit may come before the stderr thread has read the last lines: wait (bounded) for it to reach the
+        # pipe's end, so that `stderr` holds everything the adapter wrote (a loaded machine lost the last line).
+        self._stderr_pump.join(READ_TIMEOUT)
+        return code
 
     def kill(self):
         if self.proc.poll() is None:

@@ -147,7 +147,7 @@ const handle = (self: Instance): Supervisor.Supervisor => ({
       unlessEscalated(
         self,
         Effect.flatMap(
-          Spec.decodeConcurrency(options?.concurrency),
+          Spec.decodeBatch(specs, options?.concurrency),
           (concurrency) => Operations.startChildren(self, specs, concurrency)
         )
       ).pipe(

@@ -83,7 +83,12 @@ export const startChildren = (
       }))
     )
     const failedIds = new Set(failed.map((f) => f.id))
-    return { started: specs.filter((spec) => !failedIds.has(spec.id)).map((spec) => spec.id), failed }
+    const order = new Map(specs.map((spec, i) => [spec.id, i]))
+    return {
+      started: specs.filter((spec) => !failedIds.has(spec.id)).map((spec) => spec.id),
+      // in the batch's order, not the order the starts ended in
+      failed: failed.sort((a, b) => order.get(a.id)! - order.get(b.id)!)
+    }
   }))
 
 /** Adds a decoded child (a static one, at start) and starts it. Under the lock. */

@@ -452,18 +452,26 @@ export const decodeAddedAll = (
 /** `startChildren`'s `concurrency` when it is not given. */
 export const DEFAULT_START_CONCURRENCY = 16
 
-const StartChildrenOptions = Schema.Struct({
-  concurrency: Schema.optionalWith(Schema.Int.pipe(Schema.greaterThanOrEqualTo(1)), {
-    default: () => DEFAULT_START_CONCURRENCY
-  })
-})
-
-/** `startChildren`'s `concurrency`: a whole number >= 1, 16 by default. */
-export const decodeConcurrency = (concurrency: unknown): Effect.Effect<number, ConfigError> =>
-  Effect.map(
-    Edge.decodeOptions(StartChildrenOptions, { concurrency }, {
-      whole: "startChildren options",
-      undefinedIsAbsent: true
-    }),
-    (options) => options.concurrency
-  )
+/**
+ * `startChildren`'s arguments: an array of specs, and a `concurrency` that is a whole number >= 1 (16 when it is
+ * not given). JavaScript callers get a `ConfigError`, never a throw.
+ */
+export const decodeBatch = (specs: unknown, concurrency: unknown): Effect.Effect<number, ConfigError> => {
+  if (!Array.isArray(specs)) {
+    return fail([{
+      field: "startChildren",
+      rule: "takes an array of child specs (made with Supervisor.agent or Supervisor.supervisor)",
+      value: Edge.show(specs) ?? "undefined"
+    }])
+  }
+  if (concurrency === undefined) return Effect.succeed(DEFAULT_START_CONCURRENCY)
+  if (typeof concurrency === "number" && Number.isInteger(concurrency) && concurrency >= 1) {
+    return Effect.succeed(concurrency)
+  }
+  return fail([{
+    field: "concurrency",
+    rule: `must be a whole number of 1 or more: the most children starting at once (${DEFAULT_START_CONCURRENCY} ` +
+      `when it is not given)`,
+    value: Edge.show(concurrency) ?? String(concurrency)
+  }])
+}
