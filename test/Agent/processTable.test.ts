@@ -225,6 +225,33 @@ describe("makeCache", () => {
       assert.strictEqual(state.reads, 2)
     }))
 
+  it.effect("a caller wanting a table from now on does not take one whose scan began before it asked", () =>
+    Effect.gen(function*() {
+      let clock = 0
+      const scans: Array<{ readonly began: number; readonly done: (table: ProcessTable.ProcessTable) => void }> = []
+      const cache = ProcessTable.makeCache(() =>
+        new Promise<ProcessTable.ProcessTable>((resolve) => {
+          const began = clock
+          scans.push({ began, done: resolve })
+        }), { now: () => clock })
+      const table = (began: number): ProcessTable.ProcessTable => ({ groups: new Map(), takenAt: began })
+      // a scan begins (a heartbeat's background refresh, say), and takes a while
+      const first = yield* Effect.fork(cache.table(0))
+      yield* Effect.yieldNow()
+      assert.strictEqual(scans.length, 1)
+      clock = 10
+      // asked for now, while that one runs: it waits for the next
+      const second = yield* Effect.fork(cache.table(0))
+      yield* Effect.yieldNow()
+      scans[0].done(table(0))
+      assert.strictEqual((yield* Effect.fromFiber(first))?.takenAt, 0)
+      yield* Effect.yieldNow()
+      assert.strictEqual(scans.length, 2)
+      assert.strictEqual(scans[1].began, 10)
+      scans[1].done(table(10))
+      assert.strictEqual((yield* Effect.fromFiber(second))?.takenAt, 10)
+    }))
+
   it.effect("no /proc: every reading is undefined", () =>
     Effect.gen(function*() {
       const cache = ProcessTable.makeCache(() => undefined)

@@ -290,7 +290,15 @@ export const makeCache = (
   // The last table, when its scan began and ended.
   let last: { readonly table: ProcessTable | undefined; readonly began: number; readonly at: number } | undefined
   // The callers waiting for the next table; whether its scan runs; when the last one began.
-  let waiting: Array<(table: ProcessTable | undefined) => void> = []
+  // Who waits for the next table: the earliest moment its scan may have begun, and the least time it lets pass
+  // between the start of the scan before and of its own (a gap for missing groups). Whether a scan runs; when
+  // the last one began.
+  interface Waiter {
+    readonly notBefore: number
+    readonly after: number
+    readonly resume: (table: ProcessTable | undefined) => void
+  }
+  let waiting: Array<Waiter> = []
   let scanning = false
   let lastStart = -Infinity
   let timer: ReturnType<typeof setTimeout> | undefined
@@ -301,9 +309,11 @@ export const makeCache = (
     last = { table, began: lastStart, at: now() }
     scanning = false
     for (const [pgid, at] of births) if (at < lastStart) births.delete(pgid)
-    const resumes = waiting
-    waiting = []
-    for (const resume of resumes) resume(table)
+    // A caller that came after this scan began, asking for a table from then on, waits for the next one.
+    const served = waiting.filter((waiter) => waiter.notBefore <= lastStart)
+    waiting = waiting.filter((waiter) => waiter.notBefore > lastStart)
+    for (const waiter of served) waiter.resume(table)
+    if (waiting.length > 0) schedule(Math.min(...waiting.map((waiter) => waiter.after)))
   }
   const start = () => {
     if (timer !== undefined) clearTimeout(timer)
@@ -314,33 +324,41 @@ export const makeCache = (
     if (result instanceof Promise) result.then(finish, () => finish(undefined))
     else finish(result)
   }
-  // Waits for the scan running, or the next one: started now, or `after` millis after the last one began.
-  const nextScan = (after: number): Effect.Effect<ProcessTable | undefined> =>
+  // The next scan: now, or `after` millis after the last one began (unless one runs: it is next once it ends).
+  const schedule = (after: number) => {
+    if (scanning) return
+    const wait = lastStart + after - now()
+    if (wait <= 0) start()
+    else timer ??= setTimeout(start, wait)
+  }
+  // Waits for a table whose scan began at `notBefore` or later.
+  const nextScan = (after: number, notBefore: number): Effect.Effect<ProcessTable | undefined> =>
     Effect.async<ProcessTable | undefined>((resume) => {
-      waiting.push((table) => resume(Effect.succeed(table)))
-      if (scanning) return
-      const wait = lastStart + after - now()
-      if (wait <= 0) start()
-      else timer ??= setTimeout(start, wait)
+      waiting.push({ notBefore, after, resume: (table) => resume(Effect.succeed(table)) })
+      schedule(after)
     })
   const fresh = (maxAgeMillis: number) => last !== undefined && now() - last.at <= maxAgeMillis
   const readingOf = (pgid: number) => (table: ProcessTable | undefined): GroupReading | undefined =>
     table === undefined ? undefined : { usage: table.groups.get(pgid), takenAt: table.takenAt }
 
   return {
-    table: (maxAgeMillis) => Effect.suspend(() => fresh(maxAgeMillis) ? Effect.succeed(last!.table) : nextScan(0)),
+    table: (maxAgeMillis) =>
+      Effect.suspend(() => fresh(maxAgeMillis) ? Effect.succeed(last!.table) : nextScan(0, now() - maxAgeMillis)),
     group: (pgid, maxAgeMillis, stale = "rescan") =>
       Effect.suspend(() => {
         const reading = readingOf(pgid)
-        if (last === undefined || (stale === "rescan" && !fresh(maxAgeMillis))) return Effect.map(nextScan(0), reading)
+        if (last === undefined || (stale === "rescan" && !fresh(maxAgeMillis))) {
+          return Effect.map(nextScan(0, now() - maxAgeMillis), reading)
+        }
         const served = last
-        if (!fresh(maxAgeMillis) && !scanning) start()
+        if (!fresh(maxAgeMillis)) schedule(0)
         const cached = served.table
         if (cached === undefined || cached.groups.has(pgid)) return Effect.succeed(reading(cached))
-        if (stale === "rescan") return Effect.map(nextScan(0), reading)
+        // Missing: the group may be younger than the table; a scan begun from now on tells.
+        if (stale === "rescan") return Effect.map(nextScan(0, now()), reading)
         const bornAt = births.get(pgid)
         return bornAt !== undefined && bornAt >= served.began
-          ? Effect.map(nextScan(gap), reading)
+          ? Effect.map(nextScan(gap, bornAt), reading)
           : Effect.succeed(reading(cached))
       }),
     born: (pgid) => {
