@@ -133,6 +133,13 @@ export const make = (clock: Clock.Clock): Ticker => {
     })
   })
 
+  /** Puts a waiter in the heap; whether the ticker must be started again to wake it in time. */
+  const enqueue = (waiter: Waiter): boolean => {
+    Heap.push(heap, waiter, dueOf)
+    live++
+    return waiter.due < sleepingUntil
+  }
+
   return {
     waiter: (due, grid, notAfter) => {
       let at = onGrid(due, grid, notAfter === undefined ? Math.round : Math.ceil)
@@ -142,10 +149,8 @@ export const make = (clock: Clock.Clock): Ticker => {
     wait: (waiter) =>
       Effect.suspend(() => {
         if (waiter.done) return Effect.void
-        Heap.push(heap, waiter, dueOf)
-        live++
         return Effect.zipRight(
-          waiter.due < sleepingUntil ? start : Effect.void,
+          enqueue(waiter) ? start : Effect.void,
           Effect.async<void>((resume) => {
             if (waiter.done) resume(Effect.void)
             else waiter.resume = resume
@@ -155,9 +160,7 @@ export const make = (clock: Clock.Clock): Ticker => {
     schedule: (waiter, callback) => {
       if (waiter.done) return
       waiter.resume = callback
-      Heap.push(heap, waiter, dueOf)
-      live++
-      if (waiter.due < sleepingUntil) Effect.runFork(start)
+      if (enqueue(waiter)) Effect.runFork(start)
     },
     cancel: (waiter) => {
       if (waiter.done) return

@@ -92,10 +92,12 @@ export const make = (options: Options): ExitWatch => {
     status.exited = info
     // An error (and its stack trace) only for requests to fail, or for the log: a stop of 1,000 idle agents
     // made 1,000 of them for nothing.
-    if (options.table.size() > 0) options.table.failAll(exitError(info))
+    const waiting = options.table.size() > 0
+    const error = waiting || !info.requested ? exitError(info) : undefined
+    if (waiting) options.table.failAll(error!)
     Deferred.unsafeDone(options.exitDeferred, Exit.succeed(info))
     for (const waiter of exitWaiters.splice(0)) waiter(info)
-    if (!info.requested) options.log(Effect.logWarning(`agent exited unexpectedly: ${exitError(info).message}`))
+    if (!info.requested) options.log(Effect.logWarning(`agent exited unexpectedly: ${error!.message}`))
   }
 
   const onReported = (callback: (info: AgentProcess.ExitInfo) => void): () => void => {

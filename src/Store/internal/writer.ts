@@ -227,9 +227,12 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
     const clock = yield* Effect.clock
     const ticker = Ticker.forClock(clock)
     let metricWake: Ticker.Waiter | undefined
-    const wakeNow = () => {
+    const forgetMetricWake = () => {
       if (metricWake !== undefined) ticker.cancel(metricWake)
       metricWake = undefined
+    }
+    const wakeNow = () => {
+      forgetMetricWake()
       wake.unsafeOpen()
     }
     const wakeSoon = () => {
@@ -380,8 +383,7 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
         }
         metrics.clear()
         others.clear()
-        if (metricWake !== undefined) ticker.cancel(metricWake)
-        metricWake = undefined
+        forgetMetricWake()
         stopDrain()
         const left = waiters
         waiters = []

@@ -44,8 +44,9 @@ const storedOf = (self: Instance, spec: Spec.ChildSpec): string | undefined =>
   self.shared.keeper === undefined ? undefined : Stored.encode(spec)
 
 /**
- * `startChildren`: decodes every spec first (every problem in one `ConfigError`; an id taken, or repeated in the
- * batch, a `SupervisorChildError`): nothing starts unless all are valid. Then starts them, at most `concurrency`
+ * `startChildren`: checks the whole batch first (an id already in the tree: `SupervisorChildError`; then every
+ * problem of every spec, an id repeated in the batch included, in one `ConfigError`): nothing starts unless all
+ * are valid. Then starts them, at most `concurrency`
  * at a time, in the batch's order in the tree: each one that starts is added (and, under `restore`, written), each
  * one that does not is left out with its error. Takes the lock for the whole batch. Interrupted, the children
  * already started stay, supervised; those still starting are stopped and left out.

@@ -33,15 +33,22 @@ const infoOf = (child: Child): Supervisor.ChildInfo => {
     id: spec.id,
     kind: spec._tag === "Agent" ? "worker" : "supervisor",
     name: spec._tag === "Agent" ? spec.config.name : spec.tree.name,
-    state: status === "running"
-      ? runtime === undefined ? "STARTING" : "RUNNING"
-      : status === "restarting"
-      ? "RESTARTING"
-      : "STOPPED",
+    state: stateOf(child),
     status,
     parked,
     pid: Option.none()
   }
+}
+
+/** A child's state as `whichChildren` reports it: its agent's, or, without one, the supervisor's view of it. */
+const stateOf = (child: Child): Supervisor.ChildInfo["state"] => {
+  const { runtime, status } = child
+  if (runtime?._tag === "Agent") return runtime.agent.peek().state
+  return status === "running"
+    ? runtime === undefined ? "STARTING" : "RUNNING"
+    : status === "restarting"
+    ? "RESTARTING"
+    : "STOPPED"
 }
 
 /** Children, newest first. */
@@ -59,12 +66,7 @@ export const countChildren = (self: Instance): Effect.Effect<Supervisor.ChildCou
     let supervisors = 0
     for (const child of self.children) {
       if (child.spec._tag === "Supervisor") supervisors++
-      const runtime = child.runtime
-      if (
-        runtime?._tag === "Agent"
-          ? runtime.agent.peek().state === "RUNNING"
-          : runtime !== undefined && child.status === "running"
-      ) active++
+      if (stateOf(child) === "RUNNING") active++
     }
     return { specs: self.children.length, active, supervisors, workers: self.children.length - supervisors }
   })
