@@ -202,8 +202,8 @@ describe("makeCache", () => {
         { concurrency: "unbounded" }
       )
       assert.strictEqual(starts.length, 2)
-      // a timer may fire up to a millisecond early by performance.now()
-      assert.isAtLeast(starts[1] - starts[0], 49)
+      // the gap holds by performance.now(), although Node's timers may fire a little early by it
+      assert.isAtLeast(starts[1] - starts[0], 50)
       assert.isTrue(readings.every((r) => r !== undefined && r.usage === undefined))
       // missing from a table scanned after its birth: gone, no scan
       assert.isUndefined((yield* cache.group(100, 1000, "serve"))?.usage)

@@ -325,11 +325,18 @@ export const makeCache = (
     else finish(result)
   }
   // The next scan: now, or `after` millis after the last one began (unless one runs: it is next once it ends).
+  // A timer may fire up to a millisecond early by `now()` (Node counts timers in whole milliseconds of its loop's
+  // clock): it checks, and waits out the rest, so the gap holds by this cache's clock.
   const schedule = (after: number) => {
     if (scanning) return
-    const wait = lastStart + after - now()
+    const due = lastStart + after
+    const wait = due - now()
     if (wait <= 0) start()
-    else timer ??= setTimeout(start, wait)
+    else timer ??= setTimeout(() => {
+      timer = undefined
+      if (now() >= due) start()
+      else schedule(after)
+    }, wait)
   }
   // Waits for a table whose scan began at `notBefore` or later.
   const nextScan = (after: number, notBefore: number): Effect.Effect<ProcessTable | undefined> =>
