@@ -20,11 +20,11 @@ import type * as AgentProcess from "../Process.js"
 import * as Channel from "./channel.js"
 import * as Child from "./child.js"
 import * as ExitWatch from "./exit.js"
-import * as Logs from "./logs.js"
 import * as Outbox from "./outbox.js"
 import * as Output from "./output.js"
 import * as ProcessTable from "./processTable.js"
 import * as Requests from "./requests.js"
+import * as Serial from "./serial.js"
 import * as Shutdown from "./shutdown.js"
 import * as Spawn from "./spawn.js"
 import * as Startup from "./startup.js"
@@ -109,7 +109,7 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
   if (hooks?.onSpawned !== undefined) yield* hooks.onSpawned(pid, stats)
 
   const annotations = { agent: name, pid }
-  const logs = yield* Logs.make(annotations)
+  const logs = yield* Serial.make({ annotations })
   // Agent output (stderr, stray stdout) goes through one bounded log: its level, a rate limit, the host's backlog.
   // Its summary of dropped lines runs in a fiber of its own from the first line it drops: none for a quiet agent.
   const forkOutput = Runtime.runFork(yield* Effect.runtime<never>())
@@ -117,7 +117,7 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
   const output = Output.fromConfig(config, {
     clock,
     annotations,
-    schedule: logs.log,
+    schedule: logs.run,
     onFirstDrop: () => {
       summaries ??= forkOutput(output.run)
     }
@@ -130,7 +130,7 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     table,
     counters,
     output,
-    log: logs.log,
+    log: logs.run,
     onReady: (hello) => Deferred.unsafeDone(ready, Exit.succeed(hello))
   })
   const exit = ExitWatch.make({
@@ -142,7 +142,7 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     exitDeferred,
     now: () => clock.unsafeCurrentTimeMillis(),
     recentStderr: channel.recentStderr,
-    log: logs.log
+    log: logs.run
   })
   const calls = Requests.makeCalls({ config, table, counters, refusal: exit.refusal })
 
@@ -157,7 +157,7 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
       channel.end()
       exit.onExit(childExit)
     },
-    onStdinError: (error) => logs.log(Effect.logDebug(`agent stdin closed with an error: ${error.message}`))
+    onStdinError: (error) => logs.run(Effect.logDebug(`agent stdin closed with an error: ${error.message}`))
   })
 
   // ---- 3-phase shutdown; added last so it runs first, before the child's own release (SIGKILL and wait) ----
