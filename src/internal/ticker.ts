@@ -77,11 +77,10 @@ export interface Ticker {
   readonly running: () => boolean
 }
 
-const dueOf = (waiter: Waiter): number => waiter.due
-
 /** A ticker sleeping on `clock`. @internal */
 export const make = (clock: Clock.Clock): Ticker => {
-  const heap: Array<Waiter> = []
+  const heap = Heap.make<Waiter>()
+  const waiters = heap.items
   let live = 0
   let fiber: Fiber.RuntimeFiber<void> | undefined
   // When the running fiber will next look at the heap (Infinity: no fiber runs). A waiter due earlier needs a
@@ -102,26 +101,26 @@ export const make = (clock: Clock.Clock): Ticker => {
     Effect.suspend(() => {
       if (own !== generation) return Effect.void
       const now = clock.unsafeCurrentTimeMillis()
-      while (heap.length > 0 && (heap[0].done || heap[0].due <= now)) {
-        const waiter = heap[0]
-        Heap.pop(heap, dueOf)
+      while (waiters.length > 0 && (waiters[0].done || heap.keys[0] <= now)) {
+        const waiter = waiters[0]
+        Heap.pop(heap)
         if (waiter.done) continue
         waiter.done = true
         live--
         waiter.resume?.(Effect.void)
       }
       if (live === 0) {
-        heap.length = 0
+        Heap.clear(heap)
         fiber = undefined
         sleepingUntil = Infinity
         return Effect.void
       }
-      sleepingUntil = heap[0].due
+      sleepingUntil = heap.keys[0]
       return Effect.zipRight(clock.sleep(Duration.millis(sleepingUntil - now)), run(own))
     })
 
   const start = Effect.suspend(() => {
-    if (fiber !== undefined && heap.length > 0 && heap[0].due >= sleepingUntil) return Effect.void
+    if (fiber !== undefined && waiters.length > 0 && heap.keys[0] >= sleepingUntil) return Effect.void
     stop()
     const own = generation
     // Until the new fiber first looks at the heap, nothing needs another.
@@ -135,7 +134,7 @@ export const make = (clock: Clock.Clock): Ticker => {
 
   /** Puts a waiter in the heap; whether the ticker must be started again to wake it in time. */
   const enqueue = (waiter: Waiter): boolean => {
-    Heap.push(heap, waiter, dueOf)
+    Heap.push(heap, waiter, waiter.due)
     live++
     return waiter.due < sleepingUntil
   }
@@ -168,7 +167,7 @@ export const make = (clock: Clock.Clock): Ticker => {
       waiter.resume = undefined
       live--
       if (live === 0) {
-        heap.length = 0
+        Heap.clear(heap)
         stop()
       }
     },

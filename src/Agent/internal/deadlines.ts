@@ -27,31 +27,24 @@ export interface Deadlines {
   readonly close: () => void
 }
 
-const bucketOf = (bucket: number): number => bucket
-
-/** Adds `value` to the binary min-heap `heap` of buckets. @internal */
-export const push = (heap: Array<number>, value: number): void => Heap.push(heap, value, bucketOf)
-
-/** Removes the least value of the non-empty binary min-heap `heap` (it is `heap[0]`). @internal */
-export const pop = (heap: Array<number>): void => Heap.pop(heap, bucketOf)
-
 /** @internal */
 export const make = (clock: Clock.Clock, onExpire: (key: string) => void, resolution = 5): Deadlines => {
   const ticker = Ticker.forClock(clock)
   // One expiry function for all keys: no closure allocated per request.
   const buckets = new Map<number, Set<string>>()
-  const heap: Array<number> = []
+  const heap = Heap.make<number>()
+  const keys = heap.keys
   // The ticker's waiter for the earliest bucket, if one is armed, and its moment.
   let armed: Ticker.Waiter | undefined
   let closed = false
 
   /** Drops the empty buckets at the top; the earliest bucket left, or Infinity. */
   const earliest = (): number => {
-    while (heap.length > 0 && (buckets.get(heap[0])?.size ?? 0) === 0) {
-      buckets.delete(heap[0])
-      pop(heap)
+    while (keys.length > 0 && (buckets.get(keys[0])?.size ?? 0) === 0) {
+      buckets.delete(keys[0])
+      Heap.pop(heap)
     }
-    return heap.length > 0 ? heap[0] : Infinity
+    return keys.length > 0 ? keys[0] : Infinity
   }
 
   const arm = (at: number) => {
@@ -68,7 +61,7 @@ export const make = (clock: Clock.Clock, onExpire: (key: string) => void, resolu
     const now = clock.unsafeCurrentTimeMillis()
     let next = earliest()
     while (next <= now) {
-      pop(heap)
+      Heap.pop(heap)
       const due = buckets.get(next)!
       buckets.delete(next)
       for (const key of due) onExpire(key)
@@ -83,7 +76,7 @@ export const make = (clock: Clock.Clock, onExpire: (key: string) => void, resolu
     if (entries === undefined) {
       entries = new Set()
       buckets.set(bucket, entries)
-      push(heap, bucket)
+      Heap.push(heap, bucket, bucket)
       if (armed === undefined || bucket < armed.due) arm(bucket)
     }
     entries.add(key)
@@ -98,7 +91,7 @@ export const make = (clock: Clock.Clock, onExpire: (key: string) => void, resolu
     closed = true
     arm(Infinity)
     buckets.clear()
-    heap.length = 0
+    Heap.clear(heap)
   }
 
   return { add, remove, close }

@@ -4,6 +4,7 @@ import * as FastCheck from "effect/FastCheck"
 import * as Queue from "effect/Queue"
 import * as TestClock from "effect/TestClock"
 import * as Deadlines from "../../../src/Agent/internal/deadlines.js"
+import * as Heap from "../../../src/internal/heap.js"
 import * as Ticker from "../../../src/internal/ticker.js"
 
 /** One step of a heap's life: a value pushed, or the least value popped. */
@@ -26,31 +27,40 @@ interface Model {
 }
 
 describe("deadlines", () => {
-  it.prop("the heap's least value is a sorted array's first, through any pushes and pops", [
+  it.prop("the heap's least item is a sorted array's first, its key beside it, through any pushes and pops", [
     FastCheck.array(heapOp, { maxLength: 200 })
   ], ([ops]) => {
-    const heap: Array<number> = []
-    const model: Array<number> = []
-    for (const op of ops) {
+    const heap = Heap.make<{ readonly key: number; readonly n: number }>()
+    const model: Array<{ readonly key: number; readonly n: number }> = []
+    const byKey = (a: { readonly key: number }, b: { readonly key: number }) => a.key - b.key
+    ops.forEach((op, n) => {
       if (op._tag === "push") {
-        Deadlines.push(heap, op.value)
-        model.push(op.value)
-        model.sort((a, b) => a - b)
+        Heap.push(heap, { key: op.value, n }, op.value)
+        model.push({ key: op.value, n })
+        model.sort(byKey)
       } else if (model.length > 0) {
-        assert.strictEqual(heap[0], model[0])
-        Deadlines.pop(heap)
-        model.shift()
+        assert.strictEqual(heap.keys[0], model[0].key)
+        Heap.pop(heap)
+        model.splice(model.findIndex((item) => item.key === model[0].key), 1)
       }
-      assert.strictEqual(heap.length, model.length)
-      if (model.length > 0) assert.strictEqual(heap[0], model[0])
-    }
-    // Draining the heap yields the model in order.
+      assert.strictEqual(heap.items.length, model.length)
+      assert.strictEqual(heap.keys.length, model.length)
+      if (model.length > 0) {
+        assert.strictEqual(heap.keys[0], model[0].key)
+        assert.strictEqual(heap.items[0].key, heap.keys[0])
+      }
+    })
+    // Draining the heap yields every item once, in key order, each beside its key.
     const drained: Array<number> = []
-    while (heap.length > 0) {
-      drained.push(heap[0])
-      Deadlines.pop(heap)
+    const seen = new Set<number>()
+    while (heap.items.length > 0) {
+      assert.strictEqual(heap.items[0].key, heap.keys[0])
+      drained.push(heap.keys[0])
+      seen.add(heap.items[0].n)
+      Heap.pop(heap)
     }
-    assert.deepStrictEqual(drained, model)
+    assert.deepStrictEqual(drained, model.map((item) => item.key))
+    assert.strictEqual(seen.size, model.length)
   })
 
   it.effect.prop(
