@@ -383,7 +383,8 @@ export const make: (options: Options) => Effect.Effect<Supervisor, StartError, S
   // Made before the root's finalizer, so they flush after every child of the tree has stopped.
   const writer = yield* Writer.make(Store.resilient(store), { flushTimeout })
   const keeper = restore ? yield* Keeper.make(store, { flushTimeout, retryAfter: Duration.seconds(1) }) : undefined
-  return yield* Instance.make(tree, options.onEvent, { writer, keeper })
+  const reports = yield* Owned.makeReports
+  return yield* Instance.make(tree, options.onEvent, { writer, keeper, reports })
 })
 
 /**

@@ -6,11 +6,12 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import type { RequestError } from "../Errors.js"
-import * as Ticker from "../internal/ticker.js"
-import * as ProcessTable from "./internal/processTable.js"
-import type { AgentProcess, PingResult } from "./Process.js"
+import * as Heartbeat from "./internal/heartbeat.js"
+import type { AgentProcess } from "./Process.js"
 import * as ProcessTree from "./ProcessTree.js"
 
 /**
@@ -89,20 +90,6 @@ export interface Callbacks {
 }
 
 /**
- * Where in its interval an incarnation's beats fall, in [0, 1): a hash of the agent's name and pid, so agents
- * started together (a tree's children, a group restart) ping at spread moments instead of all at once, and one
- * incarnation's phase is the same from run to run (no `Random` to seed in tests).
- */
-const phaseOf = (name: string, pid: number): number => {
-  const key = `${name}\u0000${pid}`
-  let hash = 0x811c9dc5 // FNV-1a, then murmur3's finalizer: names that differ in one digit land far apart
-  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193)
-  hash = Math.imul(hash ^ (hash >>> 16), 0x85ebca6b)
-  hash = Math.imul(hash ^ (hash >>> 13), 0xc2b2ae35)
-  return ((hash ^ (hash >>> 16)) >>> 0) / 2 ** 32
-}
-
-/**
  * Runs the heartbeat of one incarnation until it is interrupted (with the incarnation's scope) or finds the
  * agent hung. Pings are not limited by `maxInFlight`, so a busy agent that still answers stays healthy; one that
  * answers nothing is hung however many requests it has pending. Driven by Effect's `Clock`.
@@ -134,68 +121,53 @@ export const heartbeat = (
   agent: AgentProcess,
   callbacks: Callbacks
 ): Effect.Effect<void> =>
-  Effect.clockWith((clock) =>
-    Effect.suspend(() => {
-      const { heartbeatInterval, unhealthyAfter } = agent.config
-      const intervalMillis = Duration.toMillis(heartbeatInterval)
-      const grid = Ticker.gridOf(intervalMillis)
-      const ticker = Ticker.forClock(clock)
-      const sampling = { maxAge: ProcessTable.HEARTBEAT_MAX_AGE, stale: "serve" } as const
-      // The last scan read (the CPU baseline comes from the first beat, not from start-up), and the CPU% measured
-      // when it was read: it holds for the beats that read the same scan.
-      let previous: ProcessTree.Sample | undefined = undefined
-      let cpuPercent: Option.Option<number> = Option.none()
-      let missed = 0
-      let waiter: Ticker.Waiter | undefined = undefined
-
-      const sample = (pong: PingResult, tree: ProcessTree.Sample | undefined): HealthSample => {
-        if (tree === undefined) cpuPercent = Option.none()
-        else if (previous === undefined) cpuPercent = Option.none()
-        else if (tree.takenAt !== previous.takenAt) cpuPercent = Option.some(ProcessTree.cpuPercent(previous, tree))
-        else if (Option.isNone(cpuPercent)) cpuPercent = Option.some(0)
-        previous = tree
-        return {
-          agent: agent.name,
-          pid: agent.pid,
-          latencyMillis: pong.latencyMillis,
-          report: pong.report,
-          memoryMb: tree === undefined ? Option.none() : Option.some(tree.rssBytes / MIB),
-          cpuPercent,
-          processes: tree?.processes ?? 0,
-          timestamp: clock.unsafeCurrentTimeMillis()
-        }
-      }
-
-      // Plain combinators rather than a generator: this runs 500 times a second in the benchmark. `ping` is called
-      // for each beat (a ping need not be lazy).
-      const beat: Effect.Effect<boolean> = Effect.matchEffect(Effect.suspend(() => agent.ping()), {
-        onFailure: (error) => {
-          // An exit is the exit watcher's business, not a missed beat.
-          if (error._tag === "AgentCrashError" || error._tag === "AgentStoppedError") return Effect.succeed(false)
-          missed++
-          return Effect.zipRight(
-            callbacks.onMissed(missed, error),
-            missed >= unhealthyAfter ? Effect.as(callbacks.onUnhealthy(missed), false) : Effect.succeed(true)
-          )
-        },
-        onSuccess: (pong) =>
-          Effect.flatMap(ProcessTree.sample(agent.pid, sampling), (tree) => {
-            missed = 0
-            return Effect.as(callbacks.onSample(sample(pong, tree)), true)
-          })
+  Effect.flatMap(Effect.runtime<never>(), (runtime) =>
+    Effect.clockWith((clock) =>
+      Effect.async<void>((resume) => {
+        // Each ping and each report in a fiber of its own, in this fiber's context; the owner of an agent of the
+        // library's own runs them with no fiber per ping (`AgentSupervisor`).
+        const fork = Runtime.runFork(runtime)
+        let running: Fiber.RuntimeFiber<unknown, unknown> | undefined
+        const stop = Heartbeat.start(
+          {
+            name: agent.name,
+            pid: agent.pid,
+            config: agent.config,
+            pingWith: (done) => {
+              const ping = fork(agent.ping())
+              running = ping
+              ping.addObserver((exit) => {
+                if (running === ping) running = undefined
+                done(exit)
+              })
+            }
+          },
+          clock,
+          {
+            report: (report, handled) => {
+              const reporting = fork(
+                report._tag === "Sample"
+                  ? callbacks.onSample(report.sample)
+                  : report.unhealthy
+                  ? Effect.zipRight(
+                    callbacks.onMissed(report.missed, report.error),
+                    callbacks.onUnhealthy(report.missed)
+                  )
+                  : callbacks.onMissed(report.missed, report.error)
+              )
+              running = reporting
+              reporting.addObserver(() => {
+                if (running === reporting) running = undefined
+                handled()
+              })
+            },
+            end: () => resume(Effect.void)
+          }
+        )
+        // Interrupted: the ticker forgets the next beat, and a ping or a report under way is interrupted.
+        return Effect.suspend(() => {
+          stop()
+          return running === undefined ? Effect.void : Fiber.interrupt(running)
+        })
       })
-      const wait = (due: number, notAfter?: number) => {
-        waiter = ticker.waiter(due, grid, notAfter)
-        return ticker.wait(waiter)
-      }
-      // The next beat an interval after the end of this one.
-      const next = Effect.suspend(() => wait(clock.unsafeCurrentTimeMillis() + intervalMillis))
-      const loop: Effect.Effect<void> = Effect.flatMap(beat, (goOn) => goOn ? Effect.zipRight(next, loop) : Effect.void)
-      const start = clock.unsafeCurrentTimeMillis()
-      return wait(start + intervalMillis * (1 - phaseOf(agent.name, agent.pid)), start + intervalMillis).pipe(
-        Effect.zipRight(loop),
-        // The one wait that may be pending when the heartbeat is interrupted: the ticker forgets it.
-        Effect.ensuring(Effect.sync(() => waiter !== undefined && ticker.cancel(waiter)))
-      )
-    })
-  )
+    ))

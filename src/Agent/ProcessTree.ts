@@ -61,13 +61,7 @@ export const sample = (pgid: number, options?: SampleOptions): Effect.Effect<Sam
       options?.maxAge === undefined ? ProcessTable.DEFAULT_MAX_AGE_MILLIS : Duration.toMillis(options.maxAge),
       options?.stale
     ),
-    (reading) =>
-      reading === undefined ? undefined : {
-        processes: reading.usage?.processes ?? 0,
-        rssBytes: reading.usage?.rssBytes ?? 0,
-        cpuSeconds: (reading.usage?.cpuTicks ?? 0) / ProcessTable.CLOCK_TICKS_PER_SECOND,
-        takenAt: reading.takenAt
-      }
+    ProcessTable.sampleOf
   )
 
 /**

@@ -8,6 +8,7 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import { AgentTaskError, ProtocolError } from "../../Errors.js"
 import * as Message from "../../Protocol/Message.js"
 import { decodeUtf8Lenient, decodeUtf8Strict, type Line, LineSplitter } from "../../Protocol/Ndjson.js"
@@ -100,7 +101,7 @@ export const make = ({ config, counters, log, onReady, output, table }: Options)
     // The ids this supervisor makes need no escapes: an id with one is no id of ours.
     const entry = id === undefined ? undefined : table.answer(id)
     if (entry !== undefined) {
-      entry.resume(Effect.fail(
+      entry.resume(Exit.fail(
         new ProtocolError({
           agent: name,
           reason: "too_long",
@@ -140,9 +141,9 @@ export const make = ({ config, counters, log, onReady, output, table }: Options)
     }
     counters.responses++
     if (response.status === "ok") {
-      entry.resume(Effect.succeed(response.result))
+      entry.resume(Exit.succeed(response.result))
     } else {
-      entry.resume(Effect.fail(
+      entry.resume(Exit.fail(
         new AgentTaskError({
           agent: name,
           requestId: response.id,

@@ -16,11 +16,14 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type AgentStartupError, ConfigError } from "../../Errors.js"
+import { withoutParentSpan } from "../../internal/forker.js"
 import * as Writer from "../../Store/internal/writer.js"
 import * as Store from "../../Store/Store.js"
 import type { AgentEvent, AgentSupervisor } from "../AgentSupervisor.js"
 import type * as Config from "../Config.js"
 import type { AgentState } from "../State.js"
+import * as Heartbeat from "./heartbeat.js"
+import * as Serial from "./serial.js"
 import * as Core from "./supervisor/core.js"
 import * as Health from "./supervisor/health.js"
 import * as Hub from "./supervisor/hub.js"
@@ -71,7 +74,21 @@ export interface OwnedOptions {
    * a hub of its own, whose buffer is made on the first subscription.
    */
   readonly events?: Hub.EventHub | undefined
+  /**
+   * Where the heartbeat's reports run (events and metrics of each beat): a tree's runner, shared by its agents, so
+   * that one fiber runs the reports of many. By default the agent makes its own (see {@link makeReports}).
+   */
+  readonly reports?: Serial.Serial | undefined
 }
+
+/**
+ * A runner of heartbeat reports in the current context, without its span (it lives as long as its scope), a
+ * batch every `Heartbeat.REPORT_BATCH_MILLIS`; what runs or waits is interrupted when the scope closes.
+ */
+export const makeReports: Effect.Effect<Serial.Serial, never, Scope.Scope> = Effect.acquireRelease(
+  withoutParentSpan(Serial.make({ batchMillis: Heartbeat.REPORT_BATCH_MILLIS })),
+  (reports) => reports.interrupt
+)
 
 /**
  * The `Store` in the context. A supervisor's type requires one; a caller that bypassed the type (JavaScript, a
@@ -125,11 +142,13 @@ export function makeOwned(
 ): Effect.Effect<OwnedAgent, AgentStartupError | ConfigError, Scope.Scope | Store.Store> {
   return Effect.gen(function*() {
     const writer = options?.writer ?? (yield* ownWriter(options?.storeFlushTimeout))
+    const reports = options?.reports ?? (yield* makeReports)
     const own = options?.events === undefined ? Hub.makeLazy() : undefined
     const hub: Hub.EventHub = options?.events ?? own!
     const onEvent = options?.onEvent
     const core = yield* Core.make(settings, owner, {
       writer,
+      reports,
       publish: onEvent === undefined ? hub.publish : (event) => Effect.zipRight(onEvent(event), hub.publish(event)),
       recordRestarts: options?.recordRestarts ?? true
     })

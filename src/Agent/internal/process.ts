@@ -57,6 +57,8 @@ export interface Hooks {
 export interface Incarnation extends AgentProcess.AgentProcess {
   /** Calls `callback` (in Node's `exit` handler) once the exit is reported; the function returned forgets it. */
   readonly onExit: (callback: (info: AgentProcess.ExitInfo) => void) => () => void
+  /** A ping answered to a callback, with no fiber (the heartbeat's: see `Requests.Calls.pingWith`). */
+  readonly pingWith: Requests.Calls["pingWith"]
 }
 
 export const start = (
@@ -184,6 +186,7 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     config,
     request: calls.request,
     ping: calls.ping,
+    pingWith: calls.pingWith,
     awaitExit: Deferred.await(exitDeferred),
     exitInfo: Effect.sync(() => Option.fromNullable(status.exited)),
     stats,

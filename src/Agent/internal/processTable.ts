@@ -239,6 +239,24 @@ export interface GroupReading {
   readonly takenAt: number
 }
 
+/**
+ * A group's reading as `ProcessTree.Sample` has it (CPU in seconds); `undefined` without /proc.
+ *
+ * @internal
+ */
+export const sampleOf = (reading: GroupReading | undefined): {
+  readonly processes: number
+  readonly rssBytes: number
+  readonly cpuSeconds: number
+  readonly takenAt: number
+} | undefined =>
+  reading === undefined ? undefined : {
+    processes: reading.usage?.processes ?? 0,
+    rssBytes: reading.usage?.rssBytes ?? 0,
+    cpuSeconds: (reading.usage?.cpuTicks ?? 0) / CLOCK_TICKS_PER_SECOND,
+    takenAt: reading.takenAt
+  }
+
 /** How a reading treats a table older than its `maxAgeMillis`. @internal */
 export type Staleness = "rescan" | "serve"
 
@@ -260,6 +278,16 @@ export interface TableCache {
    * started together cost a few scans, not one each. Otherwise the group has no live process.
    */
   readonly group: (pgid: number, maxAgeMillis: number, stale?: Staleness) => Effect.Effect<GroupReading | undefined>
+  /**
+   * {@link group} with a callback and no fiber (a heartbeat's beat): `done` is called once, at once when the
+   * reading needs no scan, else when the scan ends. It must not throw.
+   */
+  readonly groupWith: (
+    pgid: number,
+    maxAgeMillis: number,
+    stale: Staleness,
+    done: (reading: GroupReading | undefined) => void
+  ) => void
   /** Records that the group `pgid` was made now (an agent spawned as its leader). */
   readonly born: (pgid: number) => void
 }
@@ -332,42 +360,58 @@ export const makeCache = (
     const due = lastStart + after
     const wait = due - now()
     if (wait <= 0) start()
-    else timer ??= setTimeout(() => {
-      timer = undefined
-      if (now() >= due) start()
-      else schedule(after)
-    }, wait)
+    else {timer ??= setTimeout(() => {
+        timer = undefined
+        if (now() >= due) start()
+        else schedule(after)
+      }, wait)}
   }
-  // Waits for a table whose scan began at `notBefore` or later.
+  // Waits for a table whose scan began at `notBefore` or later, `after` millis after the last one began at least.
+  const awaitScan = (after: number, notBefore: number, resume: (table: ProcessTable | undefined) => void) => {
+    waiting.push({ notBefore, after, resume })
+    schedule(after)
+  }
   const nextScan = (after: number, notBefore: number): Effect.Effect<ProcessTable | undefined> =>
-    Effect.async<ProcessTable | undefined>((resume) => {
-      waiting.push({ notBefore, after, resume: (table) => resume(Effect.succeed(table)) })
-      schedule(after)
-    })
+    Effect.async<ProcessTable | undefined>((resume) =>
+      awaitScan(after, notBefore, (table) => resume(Effect.succeed(table)))
+    )
   const fresh = (maxAgeMillis: number) => last !== undefined && now() - last.at <= maxAgeMillis
-  const readingOf = (pgid: number) => (table: ProcessTable | undefined): GroupReading | undefined =>
+  const readingOf = (pgid: number, table: ProcessTable | undefined): GroupReading | undefined =>
     table === undefined ? undefined : { usage: table.groups.get(pgid), takenAt: table.takenAt }
+  // A group's reading from the table as it is, or the scan to wait for (see `TableCache.group`).
+  const lookup = (
+    pgid: number,
+    maxAgeMillis: number,
+    stale: Staleness
+  ): { readonly table: ProcessTable | undefined } | { readonly after: number; readonly notBefore: number } => {
+    if (last === undefined || (stale === "rescan" && !fresh(maxAgeMillis))) {
+      return { after: 0, notBefore: now() - maxAgeMillis }
+    }
+    const served = last
+    if (!fresh(maxAgeMillis)) schedule(0)
+    const cached = served.table
+    if (cached === undefined || cached.groups.has(pgid)) return { table: cached }
+    // Missing: the group may be younger than the table; a scan begun from now on tells.
+    if (stale === "rescan") return { after: 0, notBefore: now() }
+    const bornAt = births.get(pgid)
+    return bornAt !== undefined && bornAt >= served.began ? { after: gap, notBefore: bornAt } : { table: cached }
+  }
 
   return {
     table: (maxAgeMillis) =>
       Effect.suspend(() => fresh(maxAgeMillis) ? Effect.succeed(last!.table) : nextScan(0, now() - maxAgeMillis)),
     group: (pgid, maxAgeMillis, stale = "rescan") =>
       Effect.suspend(() => {
-        const reading = readingOf(pgid)
-        if (last === undefined || (stale === "rescan" && !fresh(maxAgeMillis))) {
-          return Effect.map(nextScan(0, now() - maxAgeMillis), reading)
-        }
-        const served = last
-        if (!fresh(maxAgeMillis)) schedule(0)
-        const cached = served.table
-        if (cached === undefined || cached.groups.has(pgid)) return Effect.succeed(reading(cached))
-        // Missing: the group may be younger than the table; a scan begun from now on tells.
-        if (stale === "rescan") return Effect.map(nextScan(0, now()), reading)
-        const bornAt = births.get(pgid)
-        return bornAt !== undefined && bornAt >= served.began
-          ? Effect.map(nextScan(gap, bornAt), reading)
-          : Effect.succeed(reading(cached))
+        const found = lookup(pgid, maxAgeMillis, stale)
+        return "table" in found
+          ? Effect.succeed(readingOf(pgid, found.table))
+          : Effect.map(nextScan(found.after, found.notBefore), (table) => readingOf(pgid, table))
       }),
+    groupWith: (pgid, maxAgeMillis, stale, done) => {
+      const found = lookup(pgid, maxAgeMillis, stale)
+      if ("table" in found) done(readingOf(pgid, found.table))
+      else awaitScan(found.after, found.notBefore, (table) => done(readingOf(pgid, table)))
+    },
     born: (pgid) => {
       births.set(pgid, now())
     }

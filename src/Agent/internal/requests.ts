@@ -12,6 +12,7 @@ import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import {
@@ -31,8 +32,11 @@ import type * as Outbox from "./outbox.js"
 /** Cancels are best effort: when this many lines already wait for a stuck stdin, drop further cancels. */
 const MAX_QUEUED_CANCELS = 1024
 
-/** How a waiting caller is answered: `Effect.async`'s callback. @internal */
-export type Resume = (effect: Effect.Effect<unknown, RequestError>) => void
+/**
+ * How a waiting caller is answered, once: `Effect.async`'s callback (an `Exit` is an `Effect`), or a plain
+ * callback (a heartbeat's ping, see `pingWith`). @internal
+ */
+export type Resume = (exit: Exit.Exit<unknown, RequestError>) => void
 
 /** @internal */
 export type Operation = "task" | "ping"
@@ -41,8 +45,11 @@ export type Operation = "task" | "ping"
 export interface Pending {
   readonly resume: Resume
   readonly id: string
-  /** The caller's fiber, observed so that a caller that is interrupted (and so ends) cancels its request. */
-  readonly caller: Fiber.RuntimeFiber<unknown, unknown>
+  /**
+   * The caller's fiber, observed so that a caller that is interrupted (and so ends) cancels its request; none for
+   * a callback's request (it is settled by its answer, its timeout or the end of the process).
+   */
+  readonly caller: Fiber.RuntimeFiber<unknown, unknown> | undefined
   readonly onCallerExit: () => void
   readonly limited: boolean
   readonly operation: Operation
@@ -97,7 +104,7 @@ export interface Table {
    * forgotten and cancelled).
    */
   readonly register: (
-    caller: Fiber.RuntimeFiber<unknown, unknown>,
+    caller: Fiber.RuntimeFiber<unknown, unknown> | undefined,
     id: string,
     line: string,
     operation: Operation,
@@ -161,7 +168,7 @@ export const makeTable = (options: TableOptions): Table => {
   const settle = (entry: Pending) => {
     pending.delete(entry.id)
     deadlines.remove(entry.id, entry.bucket)
-    entry.caller.removeObserver(entry.onCallerExit)
+    entry.caller?.removeObserver(entry.onCallerExit)
     if (entry.sent && entry.limited) {
       inFlight--
       while (inFlight < maxInFlight && waiting.length > 0) {
@@ -176,7 +183,7 @@ export const makeTable = (options: TableOptions): Table => {
     if (entry === undefined) return
     settle(entry)
     if (entry.sent) cancel(id)
-    entry.resume(Effect.fail(timeoutError(entry.operation, id, entry.timeoutMillis)))
+    entry.resume(Exit.fail(timeoutError(entry.operation, id, entry.timeoutMillis)))
   }
   // One expiry function for all requests: no closure per request for its deadline.
   const deadlines = Deadlines.make(clock, expire, options.resolution)
@@ -209,7 +216,7 @@ export const makeTable = (options: TableOptions): Table => {
     }
     pending.set(id, entry)
     entry.bucket = deadlines.add(id, clock.unsafeCurrentTimeMillis() + timeoutMillis)
-    caller.addObserver(onCallerExit)
+    caller?.addObserver(onCallerExit)
     if (!limited || inFlight < maxInFlight) dispatch(entry, line)
     else waiting.push([id, line])
   }
@@ -227,7 +234,7 @@ export const makeTable = (options: TableOptions): Table => {
     for (const entry of [...pending.values()]) {
       settle(entry)
       // Never written (it waited for a slot): a refusal, which its owner may route to the next incarnation.
-      entry.resume(Effect.fail(entry.sent ? error : refusalOf(error)))
+      entry.resume(Exit.fail(entry.sent ? error : refusalOf(error)))
     }
   }
 
@@ -275,10 +282,27 @@ export interface CallsOptions {
   readonly counters: { requests: number }
 }
 
-/** The two ways to ask an agent: a task, and a ping. @internal */
+/** The two ways to ask an agent: a task, and a ping (as an `Effect`, or with a callback). @internal */
 export interface Calls {
   readonly request: AgentProcess.AgentProcess["request"]
   readonly ping: AgentProcess.AgentProcess["ping"]
+  /**
+   * A ping with the configuration's `pingTimeout`, answered to `done` exactly once (in Node's handler of the
+   * answer, of the timeout, or of the exit; at once when refused), with no fiber: a heartbeat's beat. It never
+   * throws.
+   */
+  readonly pingWith: (done: (exit: Exit.Exit<AgentProcess.PingResult, RequestError>) => void) => void
+}
+
+/** A ping's answer: its round trip since `sentAt` (`performance.now()`), and the agent's report when well formed. */
+const pongOf = (result: unknown, sentAt: number): AgentProcess.PingResult => {
+  const report = (result as Partial<Message.HealthReport> | null)?.health
+  const wellFormed = typeof report === "object" && report !== null &&
+    typeof report.uptime_seconds === "number" && typeof report.memory_mb === "number"
+  return {
+    latencyMillis: performance.now() - sentAt,
+    report: wellFormed ? Option.some(report) : Option.none()
+  }
 }
 
 /** The requests callers make: `request` is the hot path, one `Effect.async` per call and no wrapper. @internal */
@@ -295,14 +319,14 @@ export const makeCalls = ({ config, counters, refusal, table }: CallsOptions): C
     return Effect.withFiberRuntime<unknown, RequestError>((caller) =>
       Effect.async<unknown, RequestError>((resume) => {
         const refused = refusal()
-        if (refused !== undefined) return resume(Effect.fail(refused))
-        if (timeoutMillis <= 0) return resume(Effect.fail(table.timeoutError("task", "(not sent)", timeoutMillis)))
+        if (refused !== undefined) return resume(Exit.fail(refused))
+        if (timeoutMillis <= 0) return resume(Exit.fail(table.timeoutError("task", "(not sent)", timeoutMillis)))
         const id = String(table.nextId())
         let line: string
         try {
           line = Message.encodeTask(id, payload)
         } catch (error) {
-          return resume(Effect.fail(
+          return resume(Exit.fail(
             new ProtocolError({
               agent: name,
               reason: "unencodable",
@@ -312,7 +336,7 @@ export const makeCalls = ({ config, counters, refusal, table }: CallsOptions): C
         }
         // A UTF-16 unit is at most 3 UTF-8 bytes: count the bytes only when the length alone cannot tell.
         if (line.length * 3 > config.maxMessageBytes && Buffer.byteLength(line) > config.maxMessageBytes) {
-          return resume(Effect.fail(
+          return resume(Exit.fail(
             new ProtocolError({
               agent: name,
               reason: "too_long",
@@ -328,30 +352,32 @@ export const makeCalls = ({ config, counters, refusal, table }: CallsOptions): C
     )
   }
 
+  // Sends a ping with its timeout, or answers its refusal at once (the process exited, or is stopping).
+  const sendPing = (
+    caller: Fiber.RuntimeFiber<unknown, unknown> | undefined,
+    timeoutMillis: number,
+    resume: Resume
+  ) => {
+    const refused = refusal()
+    if (refused !== undefined) return resume(Exit.fail(refused))
+    const id = `ping-${table.nextId()}`
+    table.register(caller, id, Message.encodePing(id), "ping", timeoutMillis, resume)
+  }
+
   const ping: Calls["ping"] = (options) =>
     Effect.suspend(() => {
       const timeoutMillis = timeoutOf(options, pingTimeoutMillis)
       if (typeof timeoutMillis !== "number") return Effect.fail(timeoutMillis)
       const sentAt = performance.now()
       return Effect.withFiberRuntime<unknown, RequestError>((caller) =>
-        Effect.async<unknown, RequestError>((resume) => {
-          const refused = refusal()
-          if (refused !== undefined) return resume(Effect.fail(refused))
-          const id = `ping-${table.nextId()}`
-          table.register(caller, id, Message.encodePing(id), "ping", timeoutMillis, resume)
-        })
-      ).pipe(
-        Effect.map((result): AgentProcess.PingResult => {
-          const report = (result as Partial<Message.HealthReport> | null)?.health
-          const wellFormed = typeof report === "object" && report !== null &&
-            typeof report.uptime_seconds === "number" && typeof report.memory_mb === "number"
-          return {
-            latencyMillis: performance.now() - sentAt,
-            report: wellFormed ? Option.some(report) : Option.none()
-          }
-        })
-      )
+        Effect.async<unknown, RequestError>((resume) => sendPing(caller, timeoutMillis, resume))
+      ).pipe(Effect.map((result) => pongOf(result, sentAt)))
     })
 
-  return { request, ping }
+  const pingWith: Calls["pingWith"] = (done) => {
+    const sentAt = performance.now()
+    sendPing(undefined, pingTimeoutMillis, (exit) => done(Exit.map(exit, (result) => pongOf(result, sentAt))))
+  }
+
+  return { request, ping, pingWith }
 }

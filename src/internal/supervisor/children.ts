@@ -75,6 +75,8 @@ const startAgent = (self: Instance, child: Child, spec: Spec.AgentSpec, childSco
     const agent = yield* Owned.makeOwned(spec.config, owner, {
       // The tree's one writer: the agent neither makes nor flushes one of its own.
       writer: self.shared.writer,
+      // The tree's one runner of heartbeat reports: a fiber runs the reports of many agents.
+      reports: self.shared.reports,
       // The tree records the restarts it decides, under the child's path in the tree: one record each.
       recordRestarts: false,
       // In the agent's own fiber, before its owner hears of an exit: the tree's events keep causal order.

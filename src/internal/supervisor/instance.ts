@@ -8,9 +8,9 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
-import * as PubSub from "effect/PubSub"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as Hub from "../../Agent/internal/supervisor/hub.js"
 import * as RestartPolicy from "../../Agent/RestartPolicy.js"
 import { ConfigError, type SupervisorIntensityError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
@@ -43,7 +43,7 @@ export const make = (
         yield* interruptPending(self.children)
         yield* self.locked(stopAll(self, "shutdown"))
         yield* Deferred.succeed(self.done, void 0)
-        yield* PubSub.shutdown(self.events)
+        yield* self.events.shutdown
       })
     )
     // Static children: in order; a failure stops those started, in reverse, and fails the start. Then, in a tree
@@ -76,7 +76,7 @@ const makeState = (
     // Decisions and restarts run for the tree's whole life: the forker keeps them out of the span of the operation
     // that built this supervisor (`Supervisor.make`, a `restartChild`), which ended long before.
     const fork = yield* Forker.make
-    const events = yield* PubSub.sliding<Supervisor.SupervisorEvent>(4096)
+    const events = Hub.makeLazy<Supervisor.SupervisorEvent>()
     const done = yield* Deferred.make<void, SupervisorIntensityError>()
     const intensity = yield* RestartPolicy.makeIntensity(tree.intensity)
     const lock = yield* Effect.makeSemaphore(1)
@@ -165,7 +165,7 @@ const handle = (self: Instance): Supervisor.Supervisor => ({
   whichChildren: Views.whichChildren(self),
   countChildren: Views.countChildren(self),
   restartHistory: Effect.sync(() => [...self.history]),
-  events: Stream.fromPubSub(self.events),
-  subscribe: PubSub.subscribe(self.events),
+  events: Stream.flatMap(Stream.scoped(self.events.subscribe), (queue) => Stream.fromQueue(queue)),
+  subscribe: self.events.subscribe,
   await: Deferred.await(self.done)
 })

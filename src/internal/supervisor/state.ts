@@ -8,9 +8,10 @@ import * as Clock from "effect/Clock"
 import type * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
-import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import type * as Owned from "../../Agent/internal/owned.js"
+import type * as Serial from "../../Agent/internal/serial.js"
+import type * as Hub from "../../Agent/internal/supervisor/hub.js"
 import type * as RestartPolicy from "../../Agent/RestartPolicy.js"
 import { SupervisorChildError, type SupervisorIntensityError } from "../../Errors.js"
 import type * as Writer from "../../Store/internal/writer.js"
@@ -25,6 +26,8 @@ export interface Shared {
   readonly writer: Writer.Writer
   /** The tree's child records in the store, when it restores (its `restore` option). */
   readonly keeper: Keeper.Keeper | undefined
+  /** Where the heartbeat reports of every agent in the tree run, a batch at a time. */
+  readonly reports: Serial.Serial
 }
 
 /** An exit of a child as the decisions read it (an agent's exit, or a nested supervisor's end). */
@@ -83,7 +86,7 @@ export interface Instance {
   /** The scope the children's scopes hang below. */
   readonly childScopes: Scope.Scope
   readonly fork: Forker.Forker
-  readonly events: PubSub.PubSub<Supervisor.SupervisorEvent>
+  readonly events: Hub.OwnHub<Supervisor.SupervisorEvent>
   /** Completed when the supervisor shut itself down, failed when it escalated. */
   readonly done: Deferred.Deferred<void, SupervisorIntensityError>
   readonly intensity: RestartPolicy.Intensity
@@ -112,8 +115,8 @@ export const now = Clock.currentTimeMillis
 /** Published in the fiber that caused the event, to the parent (or the root's onEvent) first: one order. */
 export const publish = (self: Instance, event: Supervisor.SupervisorEvent): Effect.Effect<void> =>
   self.toParent === undefined
-    ? Effect.asVoid(PubSub.publish(self.events, event))
-    : Effect.zipRight(self.toParent(event), PubSub.publish(self.events, event))
+    ? self.events.publish(event)
+    : Effect.zipRight(self.toParent(event), self.events.publish(event))
 
 /** The child with this id, if any. */
 export const find = (self: Instance, id: string): Child | undefined => self.children.find((c) => c.spec.id === id)

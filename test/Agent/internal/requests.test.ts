@@ -37,8 +37,8 @@ const setup = (maxInFlight: number) =>
         const caller = yield* Effect.fork(Effect.never)
         callers.set(id, caller)
         outcomes.set(id, [])
-        table.register(caller, id, `${operation} ${id}`, operation, timeoutMillis, (effect) => {
-          outcomes.get(id)!.push(Effect.runSyncExit(effect))
+        table.register(caller, id, `${operation} ${id}`, operation, timeoutMillis, (exit) => {
+          outcomes.get(id)!.push(exit)
           settled.unsafeOffer(id)
         })
       })
@@ -46,7 +46,7 @@ const setup = (maxInFlight: number) =>
     const answer = (id: string, result: unknown = id) => {
       const entry = table.answer(id)
       if (entry === undefined) return false
-      entry.resume(Effect.succeed(result))
+      entry.resume(Exit.succeed(result))
       return true
     }
     const leave = (id: string) => Fiber.interrupt(callers.get(id)!)

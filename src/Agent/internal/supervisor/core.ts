@@ -23,6 +23,7 @@ import type * as Config from "../../Config.js"
 import type * as Health from "../../Health.js"
 import type * as AgentProcess from "../../Process.js"
 import { type AgentState, canTransition } from "../../State.js"
+import type * as Serial from "../serial.js"
 import type { Owner } from "./owner.js"
 
 /** Where requests go, published on every change so waiting callers wake up. */
@@ -70,6 +71,8 @@ export interface Core {
   /** Whether each restart scheduled writes a restart record (a tree records the restarts it decides itself). */
   readonly recordRestarts: boolean
   readonly writer: Writer.Writer
+  /** Where the heartbeat's reports run (see `OwnedOptions.reports`). */
+  readonly reports: Serial.Serial
   /** Every event goes through here, in the fiber that caused it. */
   readonly publish: (event: AgentEvent) => Effect.Effect<void>
   /** Forks event-driven fibers (starts, exits, owner decisions) from the runtime captured when the agent was made. */
@@ -102,6 +105,7 @@ export interface Core {
 /** What an agent is made with, besides its configuration and owner. */
 export interface Dependencies {
   readonly writer: Writer.Writer
+  readonly reports: Serial.Serial
   readonly publish: (event: AgentEvent) => Effect.Effect<void>
   readonly recordRestarts: boolean
 }
@@ -120,6 +124,7 @@ export const make = (
       owner,
       recordRestarts: dependencies.recordRestarts,
       writer: dependencies.writer,
+      reports: dependencies.reports,
       publish: dependencies.publish,
       fork: yield* Forker.make,
       clock: yield* Effect.clock,

@@ -13,15 +13,18 @@ import type * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import type { AgentEvent } from "../../AgentSupervisor.js"
 
-/** One agent's events: published in the fiber that caused them, in order; `subscribe` gets this agent's only. */
-export interface EventHub {
-  readonly publish: (event: AgentEvent) => Effect.Effect<void>
-  /** A subscription to the agent's events from now on, for as long as the scope is open. */
-  readonly subscribe: Effect.Effect<Queue.Dequeue<AgentEvent>, never, Scope.Scope>
+/**
+ * One agent's events (or one supervisor's): published in the fiber that caused them, in order; `subscribe` gets
+ * this agent's only.
+ */
+export interface EventHub<A = AgentEvent> {
+  readonly publish: (event: A) => Effect.Effect<void>
+  /** A subscription to the events from now on, for as long as the scope is open. */
+  readonly subscribe: Effect.Effect<Queue.Dequeue<A>, never, Scope.Scope>
 }
 
-/** A hub that an agent owns: it shuts it down when it is closed. */
-export interface OwnHub extends EventHub {
+/** A hub that an agent (or a supervisor) owns: it shuts it down when it is closed. */
+export interface OwnHub<A = AgentEvent> extends EventHub<A> {
   /** Ends every subscription; later publishing interrupts the publisher, as a shut-down `PubSub` does. */
   readonly shutdown: Effect.Effect<void>
 }
@@ -29,14 +32,17 @@ export interface OwnHub extends EventHub {
 /** How many events a subscriber may fall behind before the oldest are dropped (a sliding buffer). */
 const CAPACITY = 4096
 
-/** A hub of the agent's own whose sliding `PubSub` is made on the first `subscribe`. */
-export const makeLazy = (): OwnHub => {
-  let pubsub: PubSub.PubSub<AgentEvent> | undefined
+/**
+ * A hub of the agent's own whose sliding `PubSub` is made on the first `subscribe` (a supervisor's too: a tree of
+ * 1,000 agents beating every second that nobody subscribes to publishes into no buffer).
+ */
+export const makeLazy = <A = AgentEvent>(): OwnHub<A> => {
+  let pubsub: PubSub.PubSub<A> | undefined
   let closed = false
   const get = Effect.suspend(() =>
     pubsub !== undefined
       ? Effect.succeed(pubsub)
-      : Effect.flatMap(PubSub.sliding<AgentEvent>(CAPACITY), (made) => {
+      : Effect.flatMap(PubSub.sliding<A>(CAPACITY), (made) => {
         if (pubsub !== undefined) return Effect.succeed(pubsub) // made meanwhile by a concurrent subscribe
         pubsub = made
         // Subscribing after the agent was closed finds a hub shut down, as it did when the hub was made eagerly.
