@@ -39,3 +39,8 @@ export * as Supervisor from "./Supervisor.js"
  * @since 0.1.0
  */
 export * as Adapters from "./Adapters.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as TreeFile from "./TreeFile.js"

@@ -34,6 +34,8 @@ describe("package exports", () => {
       "/Agent/AgentSupervisor",
       "/Agent/Config",
       "/Agent/Directory",
+      "/TreeFile",
+      "/schema/agent-supervisor.schema.json",
       "/package.json"
     ]
     const result = resolveAll(publics.map((p) => name + p))

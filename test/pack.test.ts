@@ -146,6 +146,7 @@ describe.sequential("the packed package", () => {
         "dist/Adapters.js",
         "dist/Adapter/node.js",
         "adapters/python/supervisor_adapter.py",
+        "schema/agent-supervisor.schema.json",
         "src/index.ts"
       ]
     ) assert.include(files, file)
@@ -179,7 +180,7 @@ describe.sequential("the packed package", () => {
   })
 
   it("declares effect and the platform as peers this repository's dev copies satisfy, the SQL drivers optional", () => {
-    assert.deepStrictEqual(Object.keys(manifest.dependencies), ["smol-toml"])
+    assert.deepStrictEqual(Object.keys(manifest.dependencies), ["smol-toml", "yaml"])
     for (const [name, range] of Object.entries(manifest.peerDependencies)) {
       assert.isDefined(manifest.devDependencies[name], `${name} has a dev copy`)
       assert.isTrue(satisfiesCaret(installedVersion(name), range), `${name}@${installedVersion(name)} in ${range}`)
@@ -205,11 +206,12 @@ describe.sequential("the packed package", () => {
     const linked = (name: string) => `file:${path.join(root, "node_modules", name)}`
     const dependencies = {
       [manifest.name]: `file:${tarball}`,
-      // What a user installs beside it: the required peers (no SQL driver) and the package's own dependency
+      // What a user installs beside it: the required peers (no SQL driver) and the package's own dependencies
       "effect": linked("effect"),
       "@effect/platform": linked("@effect/platform"),
       "@effect/platform-node": linked("@effect/platform-node"),
-      "smol-toml": linked("smol-toml")
+      "smol-toml": linked("smol-toml"),
+      "yaml": linked("yaml")
     }
     fs.writeFileSync(
       path.join(app, "package.json"),

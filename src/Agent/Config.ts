@@ -32,8 +32,9 @@ export const decodeDuration: (field: string, input: unknown) => Either.Either<Du
 
 const positiveInt = (rule: string) => Schema.Int.pipe(Schema.greaterThanOrEqualTo(1, { message: () => rule }))
 const nonNegativeInt = (rule: string) => Schema.Int.pipe(Schema.greaterThanOrEqualTo(0, { message: () => rule }))
-const withDefault = <A, I>(schema: Schema.Schema<A, I>, value: () => A) =>
-  Schema.optionalWith(schema, { default: value, exact: true })
+/** An optional field with its default, and the text editors show for it (in a tree file's JSON Schema). */
+const withDefault = <A, I>(schema: Schema.Schema<A, I>, value: () => A, description: string) =>
+  Schema.optionalWith(schema, { default: value, exact: true }).annotations({ description })
 
 /**
  * What happens after an exit the supervisor did not ask for (OTP's restart types).
@@ -77,62 +78,123 @@ export type OutputLogLevel = typeof OutputLogLevel.Type
  */
 export class AgentConfig extends Schema.Class<AgentConfig>("effect-agent-supervisor/AgentConfig")({
   /** Unique name: it appears in every log line, event, metric and error. */
-  name: Schema.String.pipe(
+  name: Schema.propertySignature(Schema.String.pipe(
     Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, {
       message: () =>
         "must be 1-128 characters of letters, digits, '.', '_', ':' or '-', starting with a letter or digit"
     })
-  ),
+  )).annotations({ description: "Unique name: in every log line, event, metric and error." }),
   /** The program to run. */
-  command: Schema.String.pipe(Schema.minLength(1, { message: () => "must be a non-empty program name or path" })),
-  args: withDefault(Schema.Array(Schema.String), () => []),
+  command: Schema.propertySignature(
+    Schema.String.pipe(Schema.minLength(1, { message: () => "must be a non-empty program name or path" }))
+  ).annotations({ description: "The program to run." }),
+  args: withDefault(Schema.Array(Schema.String), () => [], "The program's arguments."),
   /** Extra environment variables, on top of the supervisor's own. */
-  env: withDefault(Schema.Record({ key: Schema.String, value: Schema.String }), () => ({})),
-  cwd: Schema.optionalWith(Schema.String, { exact: true }),
-  requestTimeout: withDefault(DurationInput, () => Duration.seconds(60)),
-  gracefulTimeout: withDefault(DurationInput, () => Duration.seconds(5)),
-  sigtermTimeout: withDefault(DurationInput, () => Duration.seconds(5)),
-  startupTimeout: withDefault(DurationInput, () => Duration.seconds(30)),
-  restartOnExit: withDefault(Schema.Boolean, () => true),
+  env: withDefault(
+    Schema.Record({ key: Schema.String, value: Schema.String }),
+    () => ({}),
+    "Extra environment variables, on top of the supervisor's own."
+  ),
+  cwd: Schema.optionalWith(Schema.String, { exact: true }).annotations({ description: "The working directory." }),
+  requestTimeout: withDefault(
+    DurationInput,
+    () => Duration.seconds(60),
+    "Per request, overridable per call; waiting for a (re)start counts. 60 seconds by default."
+  ),
+  gracefulTimeout: withDefault(
+    DurationInput,
+    () => Duration.seconds(5),
+    "Shutdown phase 1: after the shutdown message and stdin closed. 5 seconds by default."
+  ),
+  sigtermTimeout: withDefault(
+    DurationInput,
+    () => Duration.seconds(5),
+    "Shutdown phase 2: after SIGTERM to the process group, before SIGKILL. 5 seconds by default."
+  ),
+  startupTimeout: withDefault(DurationInput, () => Duration.seconds(30), "Spawn to ready. 30 seconds by default."),
+  restartOnExit: withDefault(
+    Schema.Boolean,
+    () => true,
+    "Restart after an exit the supervisor did not ask for. true by default."
+  ),
   /**
    * OTP's restart type. Under a supervisor it may be given here or on the child spec (`Supervisor.agent`), not
    * both with different values.
    */
-  restart: withDefault(RestartType, () => "permanent" as const),
-  maxRestartAttempts: withDefault(nonNegativeInt("must be an integer of 0 or more"), () => 3),
+  restart: withDefault(
+    RestartType,
+    () => "permanent" as const,
+    `OTP's restart type: "permanent" (the default), "transient" (after abnormal exits only) or "temporary" (never).`
+  ),
+  maxRestartAttempts: withDefault(
+    nonNegativeInt("must be an integer of 0 or more"),
+    () => 3,
+    "Restarts in a row before the circuit opens (the agent is parked until a manual restart). 3 by default."
+  ),
   /**
    * The first restart's delay. 1 second, so that under a supervisor's default intensity (1 restart in 5 seconds,
    * OTP's) a child that never starts escalates before its circuit opens (README "Configuration").
    */
-  restartBackoff: withDefault(DurationInput, () => Duration.seconds(1)),
+  restartBackoff: withDefault(
+    DurationInput,
+    () => Duration.seconds(1),
+    "The first restart's delay. 1 second by default."
+  ),
   backoffFactor: withDefault(
     Schema.Number.pipe(Schema.greaterThanOrEqualTo(1, { message: () => "must be a number of 1 or more" })),
-    () => 2
+    () => 2,
+    "Each restart's delay is the previous one times this. 2 by default."
   ),
   /** Jitter as a fraction of the delay, added on top: 0.1 means up to 10% more. */
   jitter: withDefault(
     Schema.Number.pipe(Schema.between(0, 1, { message: () => "must be a fraction between 0 and 1" })),
-    () => 0.1
+    () => 0.1,
+    "Up to this fraction of a restart's delay is added at random. 0.1 by default."
   ),
-  maxBackoff: withDefault(DurationInput, () => Duration.minutes(5)),
-  heartbeatInterval: withDefault(DurationInput, () => Duration.seconds(30)),
-  pingTimeout: withDefault(DurationInput, () => Duration.seconds(5)),
-  unhealthyAfter: withDefault(positiveInt("must be an integer of 1 or more"), () => 3),
-  resetAfter: withDefault(DurationInput, () => Duration.seconds(60)),
-  maxInFlight: withDefault(positiveInt("must be an integer of 1 or more"), () => 64),
+  maxBackoff: withDefault(DurationInput, () => Duration.minutes(5), "The longest restart delay. 5 minutes by default."),
+  heartbeatInterval: withDefault(
+    DurationInput,
+    () => Duration.seconds(30),
+    "How often the agent is pinged. 30 seconds by default."
+  ),
+  pingTimeout: withDefault(DurationInput, () => Duration.seconds(5), "How long a ping may take. 5 seconds by default."),
+  unhealthyAfter: withDefault(
+    positiveInt("must be an integer of 1 or more"),
+    () => 3,
+    "Missed pings in a row that mark the agent hung (it is killed and restarted). 3 by default."
+  ),
+  resetAfter: withDefault(
+    DurationInput,
+    () => Duration.seconds(60),
+    "Running this long resets the count of failures in a row. 60 seconds by default."
+  ),
+  maxInFlight: withDefault(
+    positiveInt("must be an integer of 1 or more"),
+    () => 64,
+    "Requests in flight to the agent at once; callers beyond wait. 64 by default."
+  ),
   maxMessageBytes: withDefault(
     Schema.Int.pipe(
       Schema.between(1024, 1024 * 1024 * 1024, { message: () => "must be an integer from 1 KiB to 1 GiB" })
     ),
-    () => 16 * 1024 * 1024
+    () => 16 * 1024 * 1024,
+    "The longest protocol line either way, in bytes. 16 MiB by default."
   ),
   /** How many recent stderr lines to keep for crash reports. */
-  stderrLines: withDefault(positiveInt("must be an integer of 1 or more"), () => 50),
+  stderrLines: withDefault(
+    positiveInt("must be an integer of 1 or more"),
+    () => 50,
+    "Recent stderr lines kept for crash reports. 50 by default."
+  ),
   /**
    * The level of the agent's output in the supervisor's log. Info, so that an agent's tracebacks show in the
    * default set-up (Effect's minimum level is Info); the rate limit, not the level, protects the supervisor.
    */
-  outputLogLevel: withDefault(OutputLogLevel, () => "Info" as const),
+  outputLogLevel: withDefault(
+    OutputLogLevel,
+    () => "Info" as const,
+    `The level of the agent's output in the supervisor's log; "None" logs none of it. "Info" by default.`
+  ),
   /** Agent output lines logged per second at most, on average; lines beyond are dropped, counted and summarised. */
   outputRateLimit: withDefault(
     Schema.Number.pipe(
@@ -140,10 +202,15 @@ export class AgentConfig extends Schema.Class<AgentConfig>("effect-agent-supervi
         message: () => `must be a number of lines per second above 0 (outputLogLevel "None" logs no output)`
       })
     ),
-    () => 100
+    () => 100,
+    "Agent output lines logged per second at most; lines beyond are dropped and counted. 100 by default."
   ),
   /** Agent output lines that may be logged at once, above the rate, after a quiet spell. */
-  outputBurst: withDefault(positiveInt("must be an integer of 1 or more"), () => 200)
+  outputBurst: withDefault(
+    positiveInt("must be an integer of 1 or more"),
+    () => 200,
+    "Agent output lines logged at once, above the rate, after a quiet spell. 200 by default."
+  )
 }) {}
 
 /**

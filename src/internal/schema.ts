@@ -12,6 +12,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import * as AST from "effect/SchemaAST"
 import { ConfigError } from "../Errors.js"
 
 const DURATION_TEXT =
@@ -41,10 +42,24 @@ export const DurationInput: Schema.Schema<Duration.Duration, Duration.DurationIn
     },
     encode: ParseResult.succeed
   }
-) as any
+).annotations({
+  // For JSON Schema (`JSONSchema.make`): what a file may hold, as `Duration.decode` reads text (lower-case units),
+  // written once in `$defs` (an identifier for JSON Schema only: messages never name it).
+  [AST.JSONIdentifierAnnotationId]: "Duration",
+  jsonSchema: {
+    description: `A duration: a number of milliseconds, or a number and a unit ("5 seconds", "250 millis")`,
+    anyOf: [
+      { type: "number", minimum: 0 },
+      {
+        type: "string",
+        pattern: "^\\d+(\\.\\d+)?\\s+(nanos?|micros?|millis?|seconds?|minutes?|hours?|days?|weeks?)$"
+      }
+    ]
+  }
+}) as any
 
 /** The value at `path` in `input`, as the error shows it (JSON where it can be), or `undefined` when absent. */
-const valueAt = (input: unknown, path: ReadonlyArray<PropertyKey>): string | undefined => {
+export const valueAt = (input: unknown, path: ReadonlyArray<PropertyKey>): string | undefined => {
   let value: unknown = input
   for (const key of path) {
     if (typeof value !== "object" || value === null) return undefined

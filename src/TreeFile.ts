@@ -1,0 +1,375 @@
+/**
+ * A whole supervision tree in one file, YAML or JSON: the root supervisor's options, its store, and its children
+ * (agents, agents from a directory, nested supervisors), for `agent-supervisor up` and for applications that keep
+ * their tree out of their code.
+ *
+ * ```yaml
+ * # yaml-language-server: $schema=node_modules/effect-agent-supervisor/schema/agent-supervisor.schema.json
+ * name: app
+ * strategy: one-for-one
+ * store: { type: sqlite, filename: .data/agents.sqlite }
+ * children:
+ *   - type: agent
+ *     id: echo
+ *     config: { name: echo, command: python3, args: [agent.py], requestTimeout: 30 seconds }
+ *   - type: directory
+ *     id: summarizer
+ *     config: { agentName: summarizer, agentDir: agents/summarizer }
+ *   - type: supervisor
+ *     id: workers
+ *     strategy: one-for-all
+ *     children: []
+ * ```
+ *
+ * The file is checked whole before anything starts: its syntax (a YAML or JSON error names the line and column),
+ * its `${NAME}` references, every field against the file's `Schema` (the one {@link jsonSchema} is generated from;
+ * an agent's configuration is `Agent.Config`'s own schema), and the tree's own rules as `Supervisor.make` decodes
+ * them. Every problem is in one `ConfigError`, each with its path (`children[2].config.requestTimeout`); an unknown
+ * key names the key it is closest to (`did you mean "requestTimeout"?`).
+ *
+ * @since 0.1.0
+ */
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import type * as FileSystem from "@effect/platform/FileSystem"
+import type * as Path from "@effect/platform/Path"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as JSONSchema from "effect/JSONSchema"
+import type * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import type * as Config from "./Agent/Config.js"
+import type * as Directory from "./Agent/Directory.js"
+import type { ConfigError, StoreError } from "./Errors.js"
+import * as decode from "./internal/treeFile/decode.js"
+import * as load_ from "./internal/treeFile/load.js"
+import * as run_ from "./internal/treeFile/run.js"
+import type { SqliteOptions, SqlOptions } from "./Store/internal/options.js"
+import type * as Store from "./Store/Store.js"
+import type * as Supervisor from "./Supervisor.js"
+
+/**
+ * A tree file, checked: `${NAME}` references replaced, relative paths resolved against the file's directory, the
+ * store chosen (`{ type: "memory" }` when the file names none). Every field of the root supervisor's options but
+ * `onEvent` (code, not data); defaults are applied when the tree starts, as for `Supervisor.make`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TreeFile {
+  /** The root supervisor's name. `"root"` by default. */
+  readonly name?: string | undefined
+  readonly strategy?: Supervisor.Strategy | undefined
+  readonly intensity?: Supervisor.Intensity | undefined
+  readonly autoShutdown?: Supervisor.AutoShutdown | undefined
+  readonly storeFlushTimeout?: Duration.DurationInput | undefined
+  readonly restore?: boolean | undefined
+  readonly store: StoreChoice
+  readonly children: ReadonlyArray<Child>
+}
+
+/**
+ * A child of a tree file: `type` says which kind.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Child = AgentChild | DirectoryChild | SupervisorChild
+
+/**
+ * An agent child (`type: agent`): `Supervisor.agent`'s fields. Its `cwd` is the file's directory unless the file
+ * sets one (relative to the file's directory).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AgentChild {
+  readonly type: "agent"
+  readonly id: string
+  readonly config: Config.AgentConfigInput
+  readonly restart?: Config.RestartType | undefined
+  readonly shutdown?: Supervisor.Shutdown | undefined
+  readonly significant?: boolean | undefined
+}
+
+/**
+ * An agent found in a directory (`type: directory`): `Supervisor.agent`'s fields, with `Directory.resolve`'s
+ * options as its `config` (`agentName`, `agentDir`, `callbackFunction`... and the agent's configuration but its
+ * `name`, `command` and `args`). It is resolved (dependencies installed, callback checked) when the tree starts.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DirectoryChild {
+  readonly type: "directory"
+  readonly id: string
+  readonly config: Directory.DirectoryOptions
+  readonly restart?: Config.RestartType | undefined
+  readonly shutdown?: Supervisor.Shutdown | undefined
+  readonly significant?: boolean | undefined
+}
+
+/**
+ * A nested supervisor (`type: supervisor`): `Supervisor.supervisor`'s fields.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SupervisorChild {
+  readonly type: "supervisor"
+  readonly id: string
+  readonly strategy?: Supervisor.Strategy | undefined
+  readonly intensity?: Supervisor.Intensity | undefined
+  readonly autoShutdown?: Supervisor.AutoShutdown | undefined
+  readonly restart?: Config.RestartType | undefined
+  readonly significant?: boolean | undefined
+  readonly children?: ReadonlyArray<Child> | undefined
+}
+
+/**
+ * The store a tree file chooses.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StoreChoice = MemoryStore | SqliteStore | PostgresStore
+
+/**
+ * `type: memory`: `Store.makeMemory`'s bounds (`maxMetrics`, `maxRestarts`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MemoryStore extends Store.MemoryOptions {
+  readonly type: "memory"
+}
+
+/**
+ * `type: sqlite`: `Store.layerSqlite`'s options; `filename` relative to the file's directory.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SqliteStore extends SqliteOptions {
+  readonly type: "sqlite"
+}
+
+/**
+ * `type: postgres`: `Store.layerPg`'s `url` (in the file `url`, usually `"${DATABASE_URL}"`, or `urlEnv`, the name
+ * of the variable that holds it), `maxConnections`, and the SQL store's table prefix and retention.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PostgresStore extends SqlOptions {
+  readonly type: "postgres"
+  readonly url: Redacted.Redacted<string>
+  readonly maxConnections?: number | undefined
+}
+
+/**
+ * The formats a tree file may be written in.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Format = "yaml" | "json"
+
+/**
+ * The environment `${NAME}` references read.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Env = Readonly<Record<string, string | undefined>>
+
+/**
+ * Options of {@link parse}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ParseOptions {
+  readonly format: Format
+  /** Where `${NAME}` references are read. `process.env` by default. */
+  readonly env?: Env | undefined
+  /**
+   * The directory relative paths are resolved against (and an agent's `cwd` when the file sets none). Without it,
+   * paths stay as written: relative to the program's working directory when the tree starts.
+   */
+  readonly dir?: string | undefined
+  /** The text's name in a syntax error's location (`tree.yaml:3:7`). `"(yaml)"` or `"(json)"` by default. */
+  readonly source?: string | undefined
+}
+
+/**
+ * Checks a tree file's text and returns the tree it describes, or one `ConfigError` listing every problem, each
+ * with its path, in the order the file writes them:
+ *
+ * - syntax: `tree.yaml:3:7` and the parser's message (the check stops there);
+ * - references: `${NAME}` of a variable that is not set (and has no `${NAME:-default}`), or malformed;
+ * - fields: a bad value (`children[2].config.requestTimeout: must be a duration like "5 seconds"...`), a missing
+ *   one, a `type` that is not one of the kinds, an unknown key (`did you mean "requestTimeout"?` when one is close);
+ * - the tree's rules, as `Supervisor.make` checks them: ids unique among siblings, significant children, a restart
+ *   type or a stop timeout given both on the child and in its configuration; `store.urlEnv` not set.
+ *
+ * What the file leaves out takes its default when the tree starts. Nothing starts here: a file that parses is a
+ * tree `Supervisor.make` accepts, except for what only its start can tell (a directory agent's callback, a store
+ * that cannot open). The warning of a child that would be parked rather than escalate is {@link warnings}' (and
+ * logged when the tree starts).
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * ```ts
+ * const file = yield* TreeFile.parse("children: []\n", { format: "yaml", env: { HOME: "/home/me" } })
+ * ```
+ */
+export const parse: (text: string, options: ParseOptions) => Effect.Effect<TreeFile, ConfigError, Path.Path> =
+  decode.parse
+
+/**
+ * What `Supervisor.make` will warn of when a file's tree starts, as the lines it logs: children that would be
+ * parked rather than make their supervisor escalate if they never started (README "Configuration"). Not problems:
+ * {@link parse} accepts such a file; for a `validate` that says everything it knows.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const warnings: (file: TreeFile) => Effect.Effect<ReadonlyArray<string>> = decode.warnings
+
+/**
+ * Options of {@link load}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LoadOptions {
+  /** Where `${NAME}` references are read. `process.env` by default. */
+  readonly env?: Env | undefined
+}
+
+/**
+ * Reads and checks a tree file: {@link parse}, with the format read from the extension (`.yaml`, `.yml`, `.json`)
+ * and relative paths resolved against the file's directory. A file that cannot be read (missing, a directory, no
+ * permission) or has another extension is a `ConfigError` whose field is the path as given.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * ```ts
+ * const file = yield* TreeFile.load("examples/tree.yaml")
+ * ```
+ */
+export const load: (
+  path: string,
+  options?: LoadOptions
+) => Effect.Effect<TreeFile, ConfigError, FileSystem.FileSystem | Path.Path> = load_.load
+
+/**
+ * The options `Supervisor.make` runs a file's tree with: its children as `Supervisor.agent` and
+ * `Supervisor.supervisor` specs, each directory agent resolved by `Directory.resolve` (dependencies installed,
+ * callback checked, one after the other in the file's order). A directory agent's `ConfigError` names its field's
+ * path in the file (`children[1].config.callbackFunction`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const toOptions: (
+  file: TreeFile
+) => Effect.Effect<
+  Supervisor.Options,
+  Directory.DirectoryError,
+  CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path
+> = run_.toOptions
+
+/**
+ * The store a file chooses, as a layer: `Store.layerMemory`'s store with the file's bounds, `Store.layerSqlite` or
+ * `Store.layerPg` (whose drivers are loaded only then: a missing one is a `StoreError` saying what to install).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const storeLayer: (file: TreeFile) => Layer.Layer<Store.Store, ConfigError | StoreError> = run_.storeLayer
+
+/**
+ * Everything starting a file's tree can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type StartError = Supervisor.StartError | Directory.DirectoryError | StoreError
+
+/**
+ * What a program adds to a file's tree: `onEvent` (see `Supervisor.Options`) and, for {@link layer},
+ * `onEscalation` (see `Supervisor.LayerOptions`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunOptions {
+  readonly onEvent?: Supervisor.Options["onEvent"]
+  readonly onEscalation?: Supervisor.LayerOptions["onEscalation"]
+}
+
+/**
+ * Starts a file's tree in the scope (`Supervisor.make`), on the store it chooses, which stays open until the tree
+ * has stopped.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (
+  file: TreeFile,
+  options?: Omit<RunOptions, "onEscalation">
+) => Effect.Effect<
+  Supervisor.Supervisor,
+  StartError,
+  Scope.Scope | CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path
+> = run_.make
+
+/**
+ * A file's tree as a layer (`Supervisor.layer`) with its store provided to it, both in the output: the root
+ * supervisor, and the `Store` for whoever reads the tree's history. An escalation of the root ends the program
+ * the layer is provided to (`onEscalation: "fail"`, the default) so that `NodeRuntime.runMain` exits 1.
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * ```ts
+ * const TreeLive = Layer.unwrapEffect(Effect.map(TreeFile.load("tree.yaml"), TreeFile.layer))
+ * Layer.launch(TreeLive).pipe(Effect.provide(NodeContext.layer), NodeRuntime.runMain)
+ * ```
+ */
+export const layer: (
+  file: TreeFile,
+  options?: RunOptions
+) => Layer.Layer<
+  Supervisor.RootSupervisor | Store.Store,
+  StartError,
+  CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path
+> = run_.layer
+
+/**
+ * Starts a file's tree and waits for it (`Supervisor.run`): fails with `SupervisorIntensityError` when the root
+ * escalates, succeeds when it shuts itself down (auto-shutdown); interrupted, it stops the tree (3-phase, in
+ * order) and closes the store.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const run: (
+  file: TreeFile,
+  options?: Omit<RunOptions, "onEscalation">
+) => Effect.Effect<void, StartError, CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path> = run_.run
+
+/**
+ * The JSON Schema of tree files (draft-07), generated from the file's `Schema`: editors complete and check a file
+ * that names it (`# yaml-language-server: $schema=...` in YAML, `"$schema"` in JSON). The package ships it as
+ * `schema/agent-supervisor.schema.json`. It checks shapes, not everything: `${NAME}` references, the tree's rules
+ * across fields and a directory agent's contents are for {@link parse}.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const jsonSchema: () => JSONSchema.JsonSchema7Root = decode.jsonSchema

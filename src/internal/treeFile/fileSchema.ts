@@ -1,0 +1,150 @@
+/**
+ * The one `Schema` of a tree file: the root supervisor's options, its store, and its children (agents, agents
+ * from a directory, nested supervisors, to any depth). Its encoded side is the file's format: the JSON Schema
+ * editors read is generated from it. An agent's configuration is the library's own schema (`Agent/Config.ts`),
+ * never a copy; the tree's rules across fields (significant children, one value per setting) are checked by the
+ * tree's own decoding (see `check.ts`).
+ *
+ * @internal
+ */
+import * as Schema from "effect/Schema"
+import * as Struct from "effect/Struct"
+import * as Config from "../../Agent/Config.js"
+import * as Edge from "../schema.js"
+import { optional, required, says, StoreSection } from "./storeSchema.js"
+
+const Strategy = Schema.Literal("one-for-one", "one-for-all", "rest-for-one").annotations(
+  says(`must be "one-for-one", "one-for-all" or "rest-for-one"`)
+)
+
+const AutoShutdown = Schema.Literal("never", "any-significant", "all-significant").annotations(
+  says(`must be "never", "any-significant" or "all-significant"`)
+)
+
+const Intensity = Schema.Struct({
+  maxRestarts: Schema.Number.annotations(says("must be an integer of 0 or more")).pipe(
+    Schema.filter((n) => Number.isInteger(n) && n >= 0, {
+      message: () => "must be an integer of 0 or more",
+      jsonSchema: { type: "integer", minimum: 0 }
+    })
+  ),
+  window: Edge.DurationInput
+})
+
+const Flag = Schema.Boolean.annotations(says("must be true or false"))
+
+const RestartType = Config.RestartType.annotations(says(`must be "permanent", "transient" or "temporary"`))
+
+const Shutdown = Schema.Union(Schema.Literal("brutal-kill", "infinity"), Edge.DurationInput).annotations(
+  says(`must be a duration like "5 seconds" (the graceful phase), "brutal-kill" or "infinity"`)
+)
+
+/** What every child has. */
+const common = {
+  id: required(Schema.String, "Unique among its siblings: how the supervisor names the child."),
+  restart: optional(RestartType, "OTP's restart type. The configuration's (\"permanent\") by default."),
+  significant: optional(Flag, "Its exit may shut its supervisor down (with autoShutdown). false by default.")
+}
+
+/** A supervisor's own settings: the root's and a nested supervisor's. */
+const supervision = {
+  strategy: optional(Strategy, `Which children restart with one that must: "one-for-one" by default.`),
+  intensity: optional(Intensity, "More than maxRestarts restarts within window escalates. 1 in 5 seconds by default."),
+  autoShutdown: optional(AutoShutdown, `Whether significant children's exits stop the supervisor. "never" by default.`)
+}
+
+const shutdown = optional(
+  Shutdown,
+  `How the child is stopped: a duration for its graceful phase, "brutal-kill" or "infinity".`
+)
+
+const AgentChild = Schema.Struct({
+  type: Schema.Literal("agent"),
+  ...common,
+  shutdown,
+  config: required(Config.AgentConfig, "The agent's configuration: name and command at least.")
+}).annotations({ title: "Agent", description: "An agent child, run from a command line." })
+
+/** `Directory.resolve`'s options: the agent's configuration, less what the directory decides. */
+const DirectoryConfig = Schema.Struct({
+  agentName: Config.AgentConfig.fields.name,
+  agentDir: required(
+    Schema.String.pipe(Schema.minLength(1, { message: () => "must be a directory" })),
+    "The directory holding the agent's code, relative to this file's directory."
+  ),
+  callbackFunction: optional(
+    Schema.String,
+    "Python: handle_request by default. Node: the default export, else handleRequest."
+  ),
+  installTimeout: optional(Edge.DurationInput, "Bounds each dependency install. 5 minutes by default."),
+  cacheDir: optional(
+    Schema.String,
+    "Where dependency installs live. $XDG_CACHE_HOME/effect-agent-supervisor by default."
+  ),
+  ...Struct.omit(Config.AgentConfig.fields, "name", "command", "args")
+})
+
+const DirectoryChild = Schema.Struct({
+  type: Schema.Literal("directory"),
+  ...common,
+  shutdown,
+  config: required(DirectoryConfig, "Where the agent is, and its configuration but its name, command and args.")
+}).annotations({
+  title: "Agent from a directory",
+  description: "An agent whose language, entry file and dependencies are found in a directory (fromDirectory)."
+})
+
+const supervisorFields = { type: Schema.Literal("supervisor"), ...common, ...supervision }
+
+/** A nested supervisor, as a file holds it. */
+interface SupervisorChildInput extends Schema.Struct.Encoded<typeof supervisorFields> {
+  readonly children?: ReadonlyArray<ChildInput>
+}
+
+/** A child, as a file holds it. */
+export type ChildInput =
+  | typeof AgentChild.Encoded
+  | typeof DirectoryChild.Encoded
+  | SupervisorChildInput
+
+const children = optional(
+  Schema.Array(Schema.suspend((): Schema.Schema<unknown, ChildInput> => Child)).annotations({
+    message: () => "must be an array of children"
+  }),
+  "Started in this order, stopped in the reverse order."
+)
+
+const SupervisorChild = Schema.Struct({ ...supervisorFields, children }).annotations({
+  title: "Supervisor",
+  description: "A nested supervisor and its children."
+})
+
+const Child: Schema.Schema<unknown, ChildInput> = Schema.Union(AgentChild, DirectoryChild, SupervisorChild)
+  .annotations({
+    identifier: "Child",
+    message: () => `must be a child: a mapping with a type ("agent", "directory" or "supervisor") and an id`
+  }) as any
+
+/** The whole file. */
+export const TreeFileSchema = Schema.Struct({
+  $schema: optional(Schema.String, "The JSON Schema of this file, for editors."),
+  name: optional(
+    Schema.String.pipe(Schema.minLength(1, { message: () => "must be a non-empty name" })),
+    `The root supervisor's name: the first part of every path in the tree. "root" by default.`
+  ),
+  ...supervision,
+  storeFlushTimeout: optional(
+    Edge.DurationInput,
+    "How long closing the tree waits for the store to take the last writes. 1 second by default."
+  ),
+  restore: optional(Flag, "Keep children added at run time and parked children in the store. false by default."),
+  store: optional(StoreSection, `Where the tree's records are kept. { type: "memory" } by default.`),
+  children
+}).annotations({
+  message: () => "must be a mapping of the tree's settings (name, strategy, store, children...)",
+  title: "effect-agent-supervisor tree",
+  description: "A supervision tree for `agent-supervisor up`: the root supervisor, its store and its children."
+})
+
+/** A tree file, as it is written. */
+export type TreeFileInput = typeof TreeFileSchema.Encoded

@@ -1,0 +1,120 @@
+/**
+ * A failed decode of a file as problems with paths, in the library's words (`internal/schema.ts`). Where a key or
+ * a `type` is not one the schema knows, the problem names the one that was probably meant: the keys and values
+ * allowed at its place are read from the schema that rejected it, never from a list kept by hand.
+ *
+ * @internal
+ */
+import * as ParseResult from "effect/ParseResult"
+import * as AST from "effect/SchemaAST"
+import * as Edge from "../schema.js"
+import { closest } from "./suggest.js"
+
+/**
+ * What the schema allows where a problem is: the keys of the object an unknown key is in, a field's values, or a
+ * shape (a mapping, a list) where the schema's own words would be its internal name.
+ */
+type Allowed =
+  | { readonly keys: ReadonlyArray<string> }
+  | { readonly values: ReadonlyArray<string> }
+  | { readonly shape: string }
+
+const keyOf = (path: ReadonlyArray<PropertyKey>): string => JSON.stringify(path.map(String))
+
+/** The string literals `ast` allows, when it is one or a union of them (a `type`, a strategy). */
+const literals = (ast: AST.AST): ReadonlyArray<string> | undefined => {
+  const members = AST.isUnion(ast) ? ast.types : [ast]
+  const values = members.flatMap((m) => AST.isLiteral(m) && typeof m.literal === "string" ? [m.literal] : [])
+  return values.length > 0 && values.length === members.length ? values : undefined
+}
+
+/** For every unknown key and every value outside a set of literals in `issue`: its path and what is allowed. */
+const allowedAt = (issue: ParseResult.ParseIssue): Map<string, Allowed> => {
+  const found = new Map<string, Allowed>()
+  const go = (node: ParseResult.ParseIssue, path: ReadonlyArray<PropertyKey>, keys: ReadonlyArray<string>): void => {
+    switch (node._tag) {
+      case "Unexpected":
+        found.set(keyOf(path), { keys })
+        return
+      case "Type":
+      case "Missing": {
+        // A missing key's `ast` is its property signature, whose `type` is what the key takes.
+        const ast: AST.AST = "_tag" in node.ast ? node.ast : (node.ast as { readonly type: AST.AST }).type
+        const values = literals(ast)
+        if (values !== undefined) found.set(keyOf(path), { values })
+        else if (node._tag === "Type" && AST.isTypeLiteral(ast)) found.set(keyOf(path), { shape: "a mapping" })
+        else if (node._tag === "Type" && AST.isTupleType(ast)) found.set(keyOf(path), { shape: "a list" })
+        return
+      }
+      case "Pointer":
+        return go(node.issue, [...path, ...(Array.isArray(node.path) ? node.path : [node.path])], keys)
+      case "Refinement":
+      case "Transformation":
+        return go(node.issue, path, keys)
+      case "Composite": {
+        const inner = AST.isTypeLiteral(node.ast)
+          ? node.ast.propertySignatures.flatMap((ps) => typeof ps.name === "string" ? [ps.name] : [])
+          : keys
+        for (const each of Array.isArray(node.issues) ? node.issues : [node.issues]) go(each, path, inner)
+        return
+      }
+      default:
+        return
+    }
+  }
+  go(issue, [], [])
+  return found
+}
+
+const quoted = (values: ReadonlyArray<string>): string =>
+  values.length === 1
+    ? `"${values[0]}"`
+    : `${values.slice(0, -1).map((v) => `"${v}"`).join(", ")} or "${values[values.length - 1]}"`
+
+/** What an unknown key is told: the key it is closest to, else the keys allowed when there are few. */
+const unknownKey = (key: PropertyKey, allowed: ReadonlyArray<string>): string => {
+  const meant = closest(String(key), allowed)
+  if (meant !== undefined) return `is not a known setting: did you mean "${meant}"?`
+  if (allowed.length > 0 && allowed.length <= 12) return `is not a known setting here (known: ${quoted(allowed)})`
+  return "is not a known setting (check its spelling)"
+}
+
+/** What a value outside a set of literals is told (the schema's own words when it has some), and what was meant. */
+const notOneOf = (message: string, actual: unknown, values: ReadonlyArray<string>): string => {
+  const meant = typeof actual === "string" ? closest(actual, values) : undefined
+  return (message.startsWith("Expected ") ? `must be ${quoted(values)}` : message) +
+    (meant !== undefined ? `: did you mean "${meant}"?` : "")
+}
+
+/** The rule of one issue, with what is allowed where the schema says. */
+const ruleOf = (issue: ParseResult.ArrayFormatterIssue, allowed: Allowed | undefined, actual: unknown): string => {
+  if (issue._tag === "Unexpected") {
+    return unknownKey(issue.path[issue.path.length - 1], allowed !== undefined && "keys" in allowed ? allowed.keys : [])
+  }
+  if (allowed !== undefined && "values" in allowed) {
+    return issue._tag === "Missing"
+      ? `is missing: ${quoted(allowed.values)}`
+      : notOneOf(issue.message, actual, allowed.values)
+  }
+  if (allowed !== undefined && "shape" in allowed && issue.message.startsWith("Expected ")) {
+    return `must be ${allowed.shape}`
+  }
+  return issue.message
+}
+
+const at = (input: unknown, path: ReadonlyArray<PropertyKey>): unknown =>
+  path.reduce<unknown>(
+    (value, key) => typeof value === "object" && value !== null ? (value as any)[key] : undefined,
+    input
+  )
+
+/** Every problem of a failed decode of `input`, each with its path from the file's root. */
+export const problemsOf = (input: unknown, error: ParseResult.ParseError): Array<Edge.Problem> => {
+  const allowed = allowedAt(error.issue)
+  return ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => {
+    const field = Edge.pathOf(undefined, issue.path)
+    const rule = ruleOf(issue, allowed.get(keyOf(issue.path)), at(input, issue.path))
+    const value = Edge.valueAt(input, issue.path)
+    return { field: field === "" ? "(file)" : field, rule, ...(value !== undefined ? { value } : {}) }
+  })
+}

@@ -1,0 +1,38 @@
+/**
+ * Relative paths in a file are relative to the file's directory, wherever the program runs from: a SQLite store's
+ * file, an agent's `cwd` (the file's directory when it sets none), a directory agent's `agentDir`, `cwd` and
+ * `cacheDir`. Command lines are left as written: the agent's own working directory reads them.
+ *
+ * @internal
+ */
+import type * as Path from "@effect/platform/Path"
+import type * as TreeFile from "../../TreeFile.js"
+
+/** `file`'s paths resolved against `dir`. */
+export const resolveAll = (file: TreeFile.TreeFile, dir: string, path: Path.Path): TreeFile.TreeFile => {
+  const at = (p: string) => path.resolve(dir, p)
+  const child = (c: TreeFile.Child): TreeFile.Child => {
+    switch (c.type) {
+      case "agent":
+        return { ...c, config: { ...c.config, cwd: at(c.config.cwd ?? ".") } }
+      case "directory": {
+        const { cacheDir, cwd } = c.config
+        return {
+          ...c,
+          config: {
+            ...c.config,
+            agentDir: at(c.config.agentDir),
+            ...(cwd !== undefined ? { cwd: at(cwd) } : {}),
+            ...(cacheDir !== undefined ? { cacheDir: at(cacheDir) } : {})
+          }
+        }
+      }
+      case "supervisor":
+        return c.children === undefined ? c : { ...c, children: c.children.map(child) }
+    }
+  }
+  const store = file.store.type === "sqlite" && file.store.filename !== ":memory:"
+    ? { ...file.store, filename: at(file.store.filename) }
+    : file.store
+  return { ...file, store, children: file.children.map(child) }
+}
