@@ -4,8 +4,10 @@
  *
  * @since 0.1.0
  */
+import type * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
@@ -96,8 +98,11 @@ export interface Callbacks {
  *
  * The first beat comes after `heartbeatInterval * (1 - phase)`, with a phase in [0, 1) hashed from the agent's
  * name and pid: never later than one interval after the start, as before, but N agents started at once spread
- * their pings over the interval. Beats then repeat `heartbeatInterval` after the end of the previous one; missed
- * beats count as before.
+ * their pings over the interval. Each next beat is due `heartbeatInterval` after the previous ping's outcome (its
+ * answer, its failure), and waits for the callbacks of that outcome if they take longer; missed beats count as
+ * before. Each ping and each callback runs in a fiber of its own, forked from this effect's context (the
+ * library's own agents ping with no fiber at all). A ping or a callback that dies ends the heartbeat with its
+ * defect.
  *
  * Every heartbeat of the process waits on one timer (a ticker per `Clock`), and its moments are rounded to a grid
  * of a few milliseconds (`heartbeatInterval / 20`, at most 20 ms, dividing the interval: see
@@ -156,12 +161,15 @@ export const heartbeat = (
                   : callbacks.onMissed(report.missed, report.error)
               )
               running = reporting
-              reporting.addObserver(() => {
+              reporting.addObserver((exit) => {
                 if (running === reporting) running = undefined
-                handled()
+                if (Exit.isSuccess(exit)) return handled()
+                // A callback that died ends the heartbeat with its defect.
+                stop()
+                resume(Effect.failCause(exit.cause as Cause.Cause<never>))
               })
             },
-            end: () => resume(Effect.void)
+            end: (cause) => resume(cause === undefined ? Effect.void : Effect.failCause(cause as Cause.Cause<never>))
           }
         )
         // Interrupted: the ticker forgets the next beat, and a ping or a report under way is interrupted.

@@ -101,13 +101,26 @@ export const make = (clock: Clock.Clock): Ticker => {
     Effect.suspend(() => {
       if (own !== generation) return Effect.void
       const now = clock.unsafeCurrentTimeMillis()
+      // A callback that throws is logged; it must not end the ticker (every heartbeat and timeout waits on it).
+      let thrown: Array<unknown> | undefined
       while (waiters.length > 0 && (waiters[0].done || heap.keys[0] <= now)) {
         const waiter = waiters[0]
         Heap.pop(heap)
         if (waiter.done) continue
         waiter.done = true
         live--
-        waiter.resume?.(Effect.void)
+        try {
+          waiter.resume?.(Effect.void)
+        } catch (error) {
+          ;(thrown ??= []).push(error)
+        }
+      }
+      if (thrown !== undefined) {
+        const errors = thrown
+        return Effect.zipRight(
+          Effect.forEach(errors, (error) => Effect.logError("a ticker callback threw", error), { discard: true }),
+          run(own)
+        )
       }
       if (live === 0) {
         Heap.clear(heap)

@@ -1,5 +1,7 @@
 import { assert, beforeAll, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
@@ -56,6 +58,27 @@ const recorder = () => {
 beforeAll(() => Effect.runPromise(Effect.asVoid(ProcessTable.shared.table(60_000))))
 
 describe("Health.heartbeat", () => {
+  it.scoped("a callback that dies ends the heartbeat with its defect; so does a ping that dies", () =>
+    Effect.gen(function*() {
+      const agent = yield* scripted("dying-callback", { heartbeatInterval: 1000 })
+      const { callbacks } = recorder()
+      const beating = yield* Effect.forkScoped(
+        Health.heartbeat(agent, { ...callbacks, onSample: () => Effect.die("boom") })
+      )
+      yield* TestClock.adjust(1000)
+      const exit = yield* Fiber.await(beating)
+      assert.isTrue(Exit.isFailure(exit) && Cause.isDie(exit.cause), `heartbeat ended with ${exit._tag}`)
+
+      const dead = {
+        ...(yield* scripted("dying-ping", { heartbeatInterval: 1000 })),
+        ping: () => Effect.die("no ping")
+      }
+      const pinging = yield* Effect.forkScoped(Health.heartbeat(dead as AgentProcess.AgentProcess, callbacks))
+      yield* TestClock.adjust(1000)
+      const pingExit = yield* Fiber.await(pinging)
+      assert.isTrue(Exit.isFailure(pingExit) && Cause.isDie(pingExit.cause), `heartbeat ended with ${pingExit._tag}`)
+    }))
+
   it.scoped("agents started together spread their first pings over the interval, then beat one interval apart", () =>
     Effect.gen(function*() {
       const interval = 1000

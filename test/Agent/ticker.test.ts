@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
 import * as Config from "../../src/Agent/Config.js"
@@ -26,6 +27,20 @@ describe("Ticker", () => {
     assert.strictEqual(Ticker.gridOf(19), 0)
     assert.strictEqual(Ticker.gridOf(1000.5), 0)
   })
+
+  it.effect("a callback that throws is logged; the others due with it and later ones are still called", () =>
+    Effect.gen(function*() {
+      const ticker = Ticker.make(yield* Effect.clock)
+      const called: Array<string> = []
+      ticker.schedule(ticker.waiter(100, 0), () => {
+        throw new Error("a bug")
+      })
+      ticker.schedule(ticker.waiter(100, 0), () => called.push("same moment"))
+      ticker.schedule(ticker.waiter(200, 0), () => called.push("later"))
+      yield* TestClock.adjust(100)
+      yield* TestClock.adjust(100)
+      assert.deepStrictEqual(called, ["same moment", "later"])
+    }).pipe(Effect.provide(Logger.remove(Logger.defaultLogger))))
 
   it.effect("waiters due within one step are woken together, at the nearest step; one sleep for all", () =>
     Effect.gen(function*() {

@@ -10,6 +10,7 @@
  *
  * @internal
  */
+import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Exit from "effect/Exit"
@@ -45,8 +46,11 @@ export interface Handlers {
    * unhealthy miss, `handled` ends the heartbeat instead.
    */
   readonly report: (report: Report, handled: () => void) => void
-  /** The heartbeat ended by itself: the agent exited (its exit is the exit watcher's business), or was unhealthy. */
-  readonly end?: (() => void) | undefined
+  /**
+   * The heartbeat ended by itself: the agent exited (its exit is the exit watcher's business), or was unhealthy;
+   * or a ping died or was interrupted (`cause`: not a missed beat).
+   */
+  readonly end?: ((cause?: Cause.Cause<unknown>) => void) | undefined
 }
 
 /**
@@ -97,9 +101,9 @@ export const start = (target: Target, clock: Clock.Clock, handlers: Handlers): (
   let previous: ProcessTree.Sample | undefined
   let cpuPercent: Option.Option<number> = Option.none()
 
-  const end = () => {
+  const end = (cause?: Cause.Cause<unknown>) => {
     stopped = true
-    handlers.end?.()
+    handlers.end?.(cause)
   }
   const sampleOf = (pong: AgentProcess.PingResult, tree: ProcessTree.Sample | undefined): Health.HealthSample => {
     if (tree === undefined || previous === undefined) cpuPercent = Option.none()
@@ -142,9 +146,12 @@ export const start = (target: Target, clock: Clock.Clock, handlers: Handlers): (
         send({ _tag: "Sample", sample: sampleOf(pong, ProcessTable.sampleOf(reading)) })
       })
     }
-    const error = exit.cause._tag === "Fail" ? exit.cause.error : undefined
-    // An exit is the exit watcher's business, not a missed beat (nor is a defect or an interruption of the ping).
-    if (error === undefined || error._tag === "AgentCrashError" || error._tag === "AgentStoppedError") return end()
+    const failure = Cause.failureOption(exit.cause)
+    // A defect or an interruption of the ping is no missed beat: the heartbeat ends with it.
+    if (Option.isNone(failure)) return end(exit.cause)
+    const error = failure.value
+    // An exit is the exit watcher's business, not a missed beat.
+    if (error._tag === "AgentCrashError" || error._tag === "AgentStoppedError") return end()
     missed++
     if (missed < unhealthyAfter) return send({ _tag: "Missed", missed, error, unhealthy: false })
     reporting = true

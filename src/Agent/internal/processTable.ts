@@ -340,7 +340,14 @@ export const makeCache = (
     // A caller that came after this scan began, asking for a table from then on, waits for the next one.
     const served = waiting.filter((waiter) => waiter.notBefore <= lastStart)
     waiting = waiting.filter((waiter) => waiter.notBefore > lastStart)
-    for (const waiter of served) waiter.resume(table)
+    for (const waiter of served) {
+      try {
+        waiter.resume(table)
+      } catch (error) {
+        // A callback that throws (a bug) is reported; the other waiters are still served.
+        Effect.runFork(Effect.logError("a process table reader threw", error))
+      }
+    }
     if (waiting.length > 0) schedule(Math.min(...waiting.map((waiter) => waiter.after)))
   }
   const start = () => {

@@ -6,6 +6,7 @@
  *
  * @internal
  */
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Runtime from "effect/Runtime"
@@ -44,9 +45,16 @@ export const make = (options?: Options): Effect.Effect<Serial> =>
     const runFork = Runtime.runFork(runtime)
     // Interruptible even when the runtime was captured in an uninterruptible region (a commit under a lock).
     const fork = <A>(effect: Effect.Effect<A>) => runFork(Effect.interruptible(effect))
+    // One effect that fails, dies or interrupts itself is logged and the next ones run: it must not end the
+    // runner (a tree's heartbeat reports: one user `onEvent` that dies would stop every agent's heartbeat).
+    const guard = (effect: Effect.Effect<void>): Effect.Effect<void> =>
+      Effect.catchAllCause(
+        effect,
+        (cause) => Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("an effect handed over failed", cause)
+      )
     const wrap: (effect: Effect.Effect<void>) => Effect.Effect<void> = annotations === undefined
-      ? (effect) => effect
-      : Effect.annotateLogs(annotations)
+      ? guard
+      : (effect) => Effect.annotateLogs(guard(effect), annotations)
     let queue: Array<Effect.Effect<void>> = []
     // The fiber that runs what waits, while it runs. A fork runs at once and may end before it returns (every
     // effect synchronous): `draining` says whether one runs, set before the fork and cleared when it ends.

@@ -4,6 +4,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as HashMap from "effect/HashMap"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Serial from "../../../src/Agent/internal/serial.js"
 
@@ -89,4 +90,24 @@ describe("serial runner", () => {
       yield* Deferred.await(done)
       assert.strictEqual(fibers.length, 3)
     }))
+
+  it.effect("an effect that dies or interrupts itself is logged; the runner goes on, now and later", () =>
+    Effect.gen(function*() {
+      for (const batchMillis of [0, 5]) {
+        const serial = yield* Serial.make({ batchMillis })
+        const seen: Array<string> = []
+        serial.run(Effect.sync(() => seen.push("a")))
+        serial.run(Effect.die("boom"))
+        serial.run(Effect.interrupt)
+        serial.run(Effect.sync(() => seen.push("b")))
+        yield* serial.end.pipe(Effect.provide(Logger.remove(Logger.defaultLogger)))
+        const more = yield* Serial.make({ batchMillis })
+        more.run(Effect.die("boom"))
+        yield* more.end.pipe(Effect.provide(Logger.remove(Logger.defaultLogger)))
+        const done = yield* Deferred.make<void>()
+        more.run(Deferred.succeed(done, undefined))
+        yield* Deferred.await(done)
+        assert.deepStrictEqual(seen, ["a", "b"])
+      }
+    }).pipe(Effect.provide(Logger.remove(Logger.defaultLogger))))
 })

@@ -4,12 +4,17 @@
  *
  * @internal
  */
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Equal from "effect/Equal"
+import type * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import { AgentStoppedError, type RequestError } from "../../../Errors.js"
 import * as Store from "../../../Store/Store.js"
 import * as Health from "../../Health.js"
+import * as Heartbeat from "../heartbeat.js"
 import { type Core, crashError, type Incarnation, now } from "./core.js"
 
 /** What the heartbeat of `current` reports, as events and metrics; a report about a stale incarnation is dropped. */
@@ -61,6 +66,66 @@ export const heartbeatCallbacks = (core: Core, current: Incarnation): Health.Cal
       yield* current.process.signalGroup("SIGKILL")
     }))
 })
+
+/** How long stopping an incarnation waits for one of its heartbeat reports under way (its events come first). */
+const REPORT_WAIT = Duration.seconds(1)
+
+/**
+ * Starts the heartbeat of `current`, whose process is `target`; it stops when `scope` closes. Its reports run where the agent's owner runs
+ * them (`core.reports`: a tree's one runner for all its agents). A report that waits when the incarnation ends is
+ * dropped, and one under way ends first (up to `REPORT_WAIT`), so that its events come before those of the stop;
+ * unless the stop runs inside it (an `onEvent` that stops the agent).
+ */
+export const watchHealth = (
+  core: Core,
+  current: Incarnation,
+  target: Heartbeat.Target,
+  scope: Scope.Scope
+): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const callbacks = heartbeatCallbacks(core, current)
+    let beating = true
+    // The fiber running a report of this incarnation, and who waits for that report to end.
+    let reportingIn: FiberId.FiberId | undefined
+    let waiting: Array<() => void> = []
+    const reported = () => {
+      reportingIn = undefined
+      const waiters = waiting
+      waiting = []
+      for (const wake of waiters) wake()
+    }
+    const stop = Heartbeat.start(target, core.clock, {
+      report: (report, handled) =>
+        core.reports.run(Effect.withFiberRuntime((fiber) => {
+          if (!beating) return Effect.void
+          reportingIn = fiber.id()
+          const done = Effect.sync(() => {
+            reported()
+            handled()
+          })
+          if (report._tag === "Sample") return Effect.ensuring(callbacks.onSample(report.sample), done)
+          // The kill of a hung agent waits for its lock: in a fiber of the agent's, not in the runner's.
+          return callbacks.onMissed(report.missed, report.error).pipe(
+            Effect.zipRight(
+              report.unhealthy ? Effect.asVoid(core.fork(callbacks.onUnhealthy(report.missed))) : Effect.void
+            ),
+            Effect.annotateLogs({ module: "AgentSupervisor", agent: core.name }),
+            Effect.ensuring(done)
+          )
+        }))
+    })
+    return Scope.addFinalizer(
+      scope,
+      Effect.fiberIdWith((self) => {
+        beating = false
+        stop()
+        if (reportingIn === undefined || Equal.equals(reportingIn, self)) return Effect.void
+        return Effect.async<void>((resume) => {
+          waiting.push(() => resume(Effect.void))
+        }).pipe(Effect.timeout(REPORT_WAIT), Effect.ignore)
+      })
+    )
+  })
 
 /** Pings the agent now; fails at once when it is not running. */
 export const check = (core: Core): Effect.Effect<Health.HealthSample, RequestError> =>

@@ -11,7 +11,6 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import { AgentStartupError } from "../../../Errors.js"
-import * as Heartbeat from "../heartbeat.js"
 import * as ProcessInternal from "../process.js"
 import {
   type Core,
@@ -24,7 +23,7 @@ import {
   WAIT
 } from "./core.js"
 import { onExit } from "./exits.js"
-import { heartbeatCallbacks } from "./health.js"
+import { watchHealth } from "./health.js"
 import { count } from "./metadata.js"
 import type { Controls } from "./owner.js"
 
@@ -105,34 +104,7 @@ const onStarted = (
         Effect.runSync(core.fork(core.locked(Effect.uninterruptible(onExit(core, controls, current, info)))))
       })
       yield* Scope.addFinalizer(processScope, Effect.sync(forget))
-      // The heartbeat's reports run where the agent's owner runs them (a tree: one fiber for many agents' reports);
-      // one that waits when the incarnation ends is dropped (its events would come after those of the stop).
-      const callbacks = heartbeatCallbacks(core, current)
-      let beating = true
-      const stopHeartbeat = Heartbeat.start(process, core.clock, {
-        report: (report, handled) =>
-          core.reports.run(Effect.suspend(() => {
-            if (!beating) return Effect.void
-            if (report._tag === "Sample") {
-              return Effect.ensuring(callbacks.onSample(report.sample), Effect.sync(handled))
-            }
-            // The kill of a hung agent waits for its lock: in a fiber of the agent's, not in the runner's.
-            return callbacks.onMissed(report.missed, report.error).pipe(
-              Effect.zipRight(
-                report.unhealthy ? Effect.asVoid(core.fork(callbacks.onUnhealthy(report.missed))) : Effect.void
-              ),
-              Effect.annotateLogs({ module: "AgentSupervisor", agent: core.name }),
-              Effect.ensuring(Effect.sync(handled))
-            )
-          }))
-      })
-      yield* Scope.addFinalizer(
-        processScope,
-        Effect.sync(() => {
-          beating = false
-          stopHeartbeat()
-        })
-      )
+      yield* watchHealth(core, current, process, processScope)
       yield* settleStartWaiters(core, Exit.void)
       return
     }
