@@ -4,6 +4,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as TestClock from "effect/TestClock"
 import * as fs from "node:fs"
 import * as Config from "../../src/Agent/Config.js"
@@ -11,6 +12,7 @@ import * as Health from "../../src/Agent/Health.js"
 import * as ProcessTable from "../../src/Agent/internal/processTable.js"
 import * as AgentProcess from "../../src/Agent/Process.js"
 import { AgentCrashError, AgentTimeoutError, type RequestError } from "../../src/Errors.js"
+import * as Ticker from "../../src/internal/ticker.js"
 import { agentConfig, eventuallyEffect, sleepLive, TestLive } from "../support.js"
 
 type Outcome = "pong" | "timeout" | "crash"
@@ -57,6 +59,19 @@ const recorder = () => {
 // beat of the process waits for a scan, in real time. Made here, so that the TestClock tests see every beat at once.
 beforeAll(() => Effect.runPromise(Effect.asVoid(ProcessTable.shared.table(60_000))))
 
+/**
+ * Waits until `count` heartbeats wait on this `Clock`'s ticker: a forked heartbeat reads the time when its fiber
+ * first runs, and a `TestClock.adjust` made before that would move its first beat a whole interval.
+ */
+const heartbeatsWaiting = (count: number) =>
+  Effect.gen(function*() {
+    const ticker = Ticker.forClock(yield* Effect.clock)
+    for (let turns = 0; ticker.pending() < count; turns++) {
+      if (turns > 10_000) return assert.fail(`${ticker.pending()} heartbeats of ${count} wait on the ticker`)
+      yield* Effect.yieldNow()
+    }
+  })
+
 describe("Health.heartbeat", () => {
   it.scoped("a callback that dies ends the heartbeat with its defect; so does a ping that dies", () =>
     Effect.gen(function*() {
@@ -94,6 +109,7 @@ describe("Health.heartbeat", () => {
         }))
         assert.strictEqual(samples.length, 0)
       }
+      yield* heartbeatsWaiting(agents)
       yield* TestClock.adjust(2 * interval)
       const slots = Array.from({ length: 10 }, () => 0)
       for (const [first, second, ...more] of beats) {
@@ -152,16 +168,25 @@ describe("Health.heartbeat: the sampling period", () => {
         (a) => ({ ...a, pid: group })
       )
       const { callbacks, samples } = recorder()
+      // each beat's sample, waited for: the ticker's fiber may run after `adjust` returns (a loaded machine)
+      const sampled = yield* Queue.unbounded<void>()
       yield* ProcessTable.shared.table(0) // a fresh scan for the first beat
-      yield* Effect.forkScoped(Health.heartbeat(agent, callbacks))
+      yield* Effect.forkScoped(Health.heartbeat(agent, {
+        ...callbacks,
+        onSample: (sample) => Effect.zipRight(callbacks.onSample(sample), Queue.offer(sampled, undefined))
+      }))
+      yield* heartbeatsWaiting(1)
       yield* TestClock.adjust("1 second")
+      yield* Queue.take(sampled)
       const until = performance.now() + 300
       while (performance.now() < until) {
         // busy: the group's CPU time grows by about 300 ms before the next scan
       }
       yield* ProcessTable.shared.table(0)
       yield* TestClock.adjust("1 second")
+      yield* Queue.take(sampled)
       yield* TestClock.adjust("1 second")
+      yield* Queue.take(sampled)
       const [first, second, third] = samples
       assert.strictEqual(samples.length, 3)
       assert.isTrue(Option.isNone(first.cpuPercent))
