@@ -43,9 +43,6 @@ export interface HealthSample {
   readonly timestamp: number
 }
 
-/** One MiB. */
-const MIB = 1024 * 1024
-
 /**
  * Pings the agent and reads its process tree. `previous` is the tree sample of the check before, for CPU%. The
  * tree comes from the scan of /proc that every agent of this process shares (see `ProcessTree.sample`).
@@ -62,19 +59,10 @@ export const check = (
     const pong = yield* agent.ping(timeout === undefined ? undefined : { timeout })
     const tree = yield* ProcessTree.sample(agent.pid)
     const timestamp = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-    const sample: HealthSample = {
-      agent: agent.name,
-      pid: agent.pid,
-      latencyMillis: pong.latencyMillis,
-      report: pong.report,
-      memoryMb: tree === undefined ? Option.none() : Option.some(tree.rssBytes / MIB),
-      cpuPercent: tree !== undefined && previous !== undefined
-        ? Option.some(ProcessTree.cpuPercent(previous, tree))
-        : Option.none(),
-      processes: tree?.processes ?? 0,
-      timestamp
-    }
-    return [sample, tree] as const
+    const cpuPercent = tree !== undefined && previous !== undefined
+      ? Option.some(ProcessTree.cpuPercent(previous, tree))
+      : Option.none()
+    return [Heartbeat.healthSampleOf(agent, pong, tree, cpuPercent, timestamp), tree] as const
   })
 
 /**

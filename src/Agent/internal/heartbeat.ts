@@ -1,7 +1,7 @@
 /**
  * A heartbeat with no fiber: the shared ticker calls a beat when it is due, the beat sends its ping with a
  * callback, the answer reads the agent's process group from the shared scan of /proc, and the outcome goes to the
- * owner, which calls `next` once it has handled it; the next beat is then due one interval later.
+ * owner, which calls `handled` once it has handled it; the next beat is due one interval after the outcome.
  *
  * A fiber per agent that woke for each beat and again for each answer cost two fiber resumes and about 18 KiB of
  * short-lived objects per beat (Effect's run loop, continuations, the ping's `Effect.async`): at 1,000 agents
@@ -65,6 +65,29 @@ export const REPORT_BATCH_MILLIS = 10
 const MIB = 1024 * 1024
 
 /**
+ * A health sample of `agent` from a ping's answer and its group's reading (none without /proc), at `timestamp`
+ * (epoch millis): what `Health.check` and the heartbeat report.
+ *
+ * @internal
+ */
+export const healthSampleOf = (
+  agent: { readonly name: string; readonly pid: number },
+  pong: AgentProcess.PingResult,
+  tree: ProcessTree.Sample | undefined,
+  cpuPercent: Option.Option<number>,
+  timestamp: number
+): Health.HealthSample => ({
+  agent: agent.name,
+  pid: agent.pid,
+  latencyMillis: pong.latencyMillis,
+  report: pong.report,
+  memoryMb: tree === undefined ? Option.none() : Option.some(tree.rssBytes / MIB),
+  cpuPercent,
+  processes: tree?.processes ?? 0,
+  timestamp
+})
+
+/**
  * Where in its interval an incarnation's beats fall, in [0, 1): a hash of the agent's name and pid, so agents
  * started together (a tree's children, a group restart) ping at spread moments instead of all at once, and one
  * incarnation's phase is the same from run to run (no `Random` to seed in tests).
@@ -105,21 +128,13 @@ export const start = (target: Target, clock: Clock.Clock, handlers: Handlers): (
     stopped = true
     handlers.end?.(cause)
   }
-  const sampleOf = (pong: AgentProcess.PingResult, tree: ProcessTree.Sample | undefined): Health.HealthSample => {
+  // The CPU% of the last two scans read; the same for the beats that read the same scan.
+  const sample = (pong: AgentProcess.PingResult, tree: ProcessTree.Sample | undefined): Health.HealthSample => {
     if (tree === undefined || previous === undefined) cpuPercent = Option.none()
     else if (tree.takenAt !== previous.takenAt) cpuPercent = Option.some(ProcessTree.cpuPercent(previous, tree))
     else if (Option.isNone(cpuPercent)) cpuPercent = Option.some(0)
     previous = tree
-    return {
-      agent: target.name,
-      pid: target.pid,
-      latencyMillis: pong.latencyMillis,
-      report: pong.report,
-      memoryMb: tree === undefined ? Option.none() : Option.some(tree.rssBytes / MIB),
-      cpuPercent,
-      processes: tree?.processes ?? 0,
-      timestamp: clock.unsafeCurrentTimeMillis()
-    }
+    return healthSampleOf(target, pong, tree, cpuPercent, clock.unsafeCurrentTimeMillis())
   }
   const handled = () => {
     reporting = false
@@ -143,7 +158,7 @@ export const start = (target: Target, clock: Clock.Clock, handlers: Handlers): (
       return ProcessTable.shared.groupWith(target.pid, ProcessTable.HEARTBEAT_MAX_AGE_MILLIS, "serve", (reading) => {
         if (stopped) return
         missed = 0
-        send({ _tag: "Sample", sample: sampleOf(pong, ProcessTable.sampleOf(reading)) })
+        send({ _tag: "Sample", sample: sample(pong, ProcessTable.sampleOf(reading)) })
       })
     }
     const failure = Cause.failureOption(exit.cause)

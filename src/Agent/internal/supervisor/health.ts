@@ -71,10 +71,10 @@ export const heartbeatCallbacks = (core: Core, current: Incarnation): Health.Cal
 const REPORT_WAIT = Duration.seconds(1)
 
 /**
- * Starts the heartbeat of `current`, whose process is `target`; it stops when `scope` closes. Its reports run where the agent's owner runs
- * them (`core.reports`: a tree's one runner for all its agents). A report that waits when the incarnation ends is
- * dropped, and one under way ends first (up to `REPORT_WAIT`), so that its events come before those of the stop;
- * unless the stop runs inside it (an `onEvent` that stops the agent).
+ * Starts the heartbeat of `current`, whose process is `target`; it stops when `scope` closes. Its reports run
+ * where the agent's owner runs them (`core.reports`: a tree's one runner for all its agents). A report that waits
+ * when the incarnation ends is dropped, and one under way ends first (up to `REPORT_WAIT`), so that its events
+ * come before those of the stop; unless the stop runs inside it (an `onEvent` that stops the agent).
  */
 export const watchHealth = (
   core: Core,
@@ -85,14 +85,13 @@ export const watchHealth = (
   Effect.suspend(() => {
     const callbacks = heartbeatCallbacks(core, current)
     let beating = true
-    // The fiber running a report of this incarnation, and who waits for that report to end.
+    // The fiber running a report of this incarnation, and the stop waiting for that report to end.
     let reportingIn: FiberId.FiberId | undefined
-    let waiting: Array<() => void> = []
+    let stopWaiting: (() => void) | undefined
     const reported = () => {
       reportingIn = undefined
-      const waiters = waiting
-      waiting = []
-      for (const wake of waiters) wake()
+      stopWaiting?.()
+      stopWaiting = undefined
     }
     const stop = Heartbeat.start(target, core.clock, {
       report: (report, handled) =>
@@ -121,7 +120,7 @@ export const watchHealth = (
         stop()
         if (reportingIn === undefined || Equal.equals(reportingIn, self)) return Effect.void
         return Effect.async<void>((resume) => {
-          waiting.push(() => resume(Effect.void))
+          stopWaiting = () => resume(Effect.void)
         }).pipe(Effect.timeout(REPORT_WAIT), Effect.ignore)
       })
     )
