@@ -77,19 +77,28 @@ export interface TreeFile {
 export type Child = AgentChild | DirectoryChild | SupervisorChild
 
 /**
+ * What an agent child of either kind (`agent`, `directory`) has beside its `config`: `Supervisor.agent`'s fields.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AgentChildFields {
+  readonly id: string
+  readonly restart?: Config.RestartType | undefined
+  readonly shutdown?: Supervisor.Shutdown | undefined
+  readonly significant?: boolean | undefined
+}
+
+/**
  * An agent child (`type: agent`): `Supervisor.agent`'s fields. Its `cwd` is the file's directory unless the file
  * sets one (relative to the file's directory).
  *
  * @since 0.1.0
  * @category models
  */
-export interface AgentChild {
+export interface AgentChild extends AgentChildFields {
   readonly type: "agent"
-  readonly id: string
   readonly config: Config.AgentConfigInput
-  readonly restart?: Config.RestartType | undefined
-  readonly shutdown?: Supervisor.Shutdown | undefined
-  readonly significant?: boolean | undefined
 }
 
 /**
@@ -100,13 +109,9 @@ export interface AgentChild {
  * @since 0.1.0
  * @category models
  */
-export interface DirectoryChild {
+export interface DirectoryChild extends AgentChildFields {
   readonly type: "directory"
-  readonly id: string
   readonly config: Directory.DirectoryOptions
-  readonly restart?: Config.RestartType | undefined
-  readonly shutdown?: Supervisor.Shutdown | undefined
-  readonly significant?: boolean | undefined
 }
 
 /**
