@@ -175,6 +175,29 @@ export interface AgentSupervisor {
   readonly events: Stream.Stream<AgentEvent>
   /** A subscription to events, for callers that must not miss the ones caused right after subscribing. */
   readonly subscribe: Effect.Effect<Queue.Dequeue<AgentEvent>, never, Scope.Scope>
+  /**
+   * The agent's last stderr lines over all its incarnations, oldest first: at most the configuration's
+   * `stderrLines` (50 by default). Lines longer than 16 KiB are cut, with the number of bytes left out.
+   */
+  readonly recentStderr: Effect.Effect<ReadonlyArray<StderrLine>>
+  /**
+   * Each stderr line from the moment the stream is run, over restarts; it never ends by itself. A reader more
+   * than 4,096 lines behind loses the oldest it has not read (a sliding buffer): the agent never waits for it.
+   */
+  readonly stderr: Stream.Stream<StderrLine>
+}
+
+/**
+ * One line an agent wrote to stderr: the incarnation's pid, the text without its line break, and when it was
+ * read (epoch milliseconds, the `Clock`'s).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StderrLine {
+  readonly pid: number
+  readonly line: string
+  readonly timestamp: number
 }
 
 /**

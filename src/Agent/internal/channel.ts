@@ -63,10 +63,12 @@ export interface Options {
   readonly log: (effect: Effect.Effect<void>) => void
   /** The agent said it is ready (called for every `ready` message; the first one counts). */
   readonly onReady: (ready: Message.Ready) => void
+  /** Called with each stderr line as it is read (after the ring and the log have it). */
+  readonly onStderrLine?: ((text: string) => void) | undefined
 }
 
 /** A channel with empty splitters and an empty stderr ring. @internal */
-export const make = ({ config, counters, log, onReady, output, table }: Options): Channel => {
+export const make = ({ config, counters, log, onReady, onStderrLine: onLine, output, table }: Options): Channel => {
   const name = config.name
   const stderrRing: Array<string> = []
 
@@ -163,6 +165,7 @@ export const make = ({ config, counters, log, onReady, output, table }: Options)
     stderrRing.push(text)
     if (stderrRing.length > config.stderrLines) stderrRing.shift()
     output.push(text, "stderr")
+    onLine?.(text)
   }
 
   const stdoutSplitter = new LineSplitter(config.maxMessageBytes)

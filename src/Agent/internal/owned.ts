@@ -19,7 +19,7 @@ import { type AgentStartupError, ConfigError } from "../../Errors.js"
 import { withoutParentSpan } from "../../internal/forker.js"
 import * as Writer from "../../Store/internal/writer.js"
 import * as Store from "../../Store/Store.js"
-import type { AgentEvent, AgentSupervisor } from "../AgentSupervisor.js"
+import type { AgentEvent, AgentSupervisor, StderrLine } from "../AgentSupervisor.js"
 import type * as Config from "../Config.js"
 import type { AgentState } from "../State.js"
 import * as Heartbeat from "./heartbeat.js"
@@ -43,6 +43,9 @@ export { type ChildExit, type Controls, type Owner, restartPolicyOwner } from ".
 export interface OwnedAgent extends AgentSupervisor {
   readonly peek: () => { readonly state: AgentState; readonly pid: number | undefined }
 }
+
+/** How many stderr lines a reader of `stderr` may fall behind before the oldest are dropped. */
+const STDERR_BUFFER = 4096
 
 /** Options of {@link makeOwned}, decoded. */
 export interface OwnedOptions {
@@ -178,6 +181,15 @@ export function makeOwned(
       health: Health.check(core),
       events: Stream.flatMap(Stream.scoped(hub.subscribe), (queue) => Stream.fromQueue(queue)),
       subscribe: hub.subscribe,
+      recentStderr: Effect.sync(core.stderr.recent),
+      stderr: Stream.asyncPush<StderrLine>(
+        (emit) =>
+          Effect.acquireRelease(
+            Effect.sync(() => core.stderr.listen((line) => emit.single(line))),
+            (forget) => Effect.sync(forget)
+          ),
+        { bufferSize: STDERR_BUFFER, strategy: "sliding" }
+      ),
       peek: () => ({ state: core.state, pid: core.incarnation?.process.pid })
     }
     return agent

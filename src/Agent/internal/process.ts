@@ -40,6 +40,8 @@ export interface Hooks {
    * incarnation's counters that holds after a failed start or an exit (its pipes may still deliver lines).
    */
   readonly onSpawned?: ((pid: number, stats: Effect.Effect<AgentProcess.Stats>) => Effect.Effect<void>) | undefined
+  /** Called with each stderr line of the incarnation as the pipe's reader has it (synchronously: keep it short). */
+  readonly onStderrLine?: ((pid: number, text: string) => void) | undefined
 }
 
 /**
@@ -127,13 +129,15 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
   yield* Effect.addFinalizer(() => summaries === undefined ? Effect.void : Fiber.interrupt(summaries))
   yield* Effect.addFinalizer(() => Effect.sync(table.close))
 
+  const onStderrLine = hooks?.onStderrLine
   const channel = Channel.make({
     config,
     table,
     counters,
     output,
     log: logs.run,
-    onReady: (hello) => Deferred.unsafeDone(ready, Exit.succeed(hello))
+    onReady: (hello) => Deferred.unsafeDone(ready, Exit.succeed(hello)),
+    onStderrLine: onStderrLine === undefined ? undefined : (text) => onStderrLine(pid, text)
   })
   const exit = ExitWatch.make({
     agent: name,

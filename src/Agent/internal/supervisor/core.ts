@@ -25,6 +25,7 @@ import type * as AgentProcess from "../../Process.js"
 import { type AgentState, canTransition } from "../../State.js"
 import type * as Serial from "../serial.js"
 import type { Owner } from "./owner.js"
+import * as StderrTail from "./stderrTail.js"
 
 /** Where requests go, published on every change so waiting callers wake up. */
 export type Route =
@@ -81,6 +82,8 @@ export interface Core {
   readonly route: SubscriptionRef.SubscriptionRef<Route>
   /** Runs an effect under the agent's lock: every lifecycle change takes it. */
   readonly locked: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** The agent's stderr over its incarnations (`recentStderr`, `stderr`). */
+  readonly stderr: StderrTail.StderrTail
 
   state: AgentState
   incarnation: Incarnation | undefined
@@ -130,6 +133,7 @@ export const make = (
       clock: yield* Effect.clock,
       route: yield* SubscriptionRef.make<Route>(WAIT),
       locked: lock.withPermits(1),
+      stderr: StderrTail.make(settings.stderrLines),
       state: "IDLE",
       incarnation: undefined,
       startFiber: undefined,

@@ -45,7 +45,8 @@ const hooksOf = (core: Core): ProcessInternal.Hooks => ({
           timestamp: core.clock.unsafeCurrentTimeMillis()
         })
       )
-    })
+    }),
+  onStderrLine: (pid, text) => core.stderr.push(pid, text, core.clock.unsafeCurrentTimeMillis())
 })
 
 /**

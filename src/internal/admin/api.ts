@@ -1,0 +1,231 @@
+/**
+ * The admin API's contract: its JSON endpoints as an `HttpApi` (served by `AdminApi.layer`, called by the CLI
+ * through `HttpApiClient`, described by the OpenAPI document), and the paths of the routes that are not JSON
+ * (Server-Sent Events, Prometheus text, the dashboard).
+ *
+ * A child is addressed by its path below the root: its id, or the ids from the root's child down joined by "/"
+ * (`workers/echo` for the agent `echo` of the nested supervisor `workers`). In a URL the path is one segment,
+ * encoded with `encodeURIComponent` (`/api/children/workers%2Fecho`).
+ *
+ * Reads are open to whoever reaches the address (127.0.0.1 by default); every call that changes state needs the
+ * bearer token (`Authorization: Bearer TOKEN`).
+ *
+ * @internal
+ */
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import * as Schema from "effect/Schema"
+
+// ---- views ----
+
+/** The last heartbeat's reading of an agent. */
+export const HealthView = Schema.Struct({
+  /** The ping's round trip, in milliseconds. */
+  latencyMillis: Schema.Number,
+  /** CPU% of the agent's whole process group since the beat before (null on the first). */
+  cpuPercent: Schema.NullOr(Schema.Number),
+  /** RSS of the whole process group, in MiB (null where /proc is missing). */
+  memoryMb: Schema.NullOr(Schema.Number),
+  /** Live processes in the group. */
+  processes: Schema.Number,
+  /** When it was taken, epoch milliseconds. */
+  timestamp: Schema.Number
+})
+export type HealthView = typeof HealthView.Type
+
+/** How an agent's last incarnation ended. */
+export const ExitView = Schema.Struct({
+  pid: Schema.Number,
+  exitCode: Schema.NullOr(Schema.Number),
+  signal: Schema.NullOr(Schema.String),
+  /** The supervisor asked for it (a stop or a restart), as opposed to the agent exiting by itself. */
+  requested: Schema.Boolean,
+  /** Epoch milliseconds. */
+  at: Schema.Number
+})
+export type ExitView = typeof ExitView.Type
+
+/** One child of the tree: an agent (`"worker"`) or a nested supervisor with its own children. */
+export interface ChildView {
+  /** The child's path below the root (see the module's doc): what the other endpoints take. */
+  readonly id: string
+  /** An agent's name (as in its logs and store records), or a nested supervisor's path from the root's name. */
+  readonly name: string
+  readonly kind: "worker" | "supervisor"
+  /** An agent's lifecycle state (`RUNNING`, `CRASHED`, ...), a supervisor's `RUNNING`, `RESTARTING`, `STOPPED`. */
+  readonly state: string
+  /** The supervisor's view: `"running"`, `"restarting"` (waiting for its restart) or `"stopped"`. */
+  readonly status: "running" | "restarting" | "stopped"
+  /** Its circuit breaker is open: it stays down until it is started or restarted by hand. */
+  readonly parked: boolean
+  readonly pid: number | null
+  /** When the running incarnation started, epoch milliseconds (null when none runs; always null for a supervisor). */
+  readonly startedAt: number | null
+  /** Restarts over the child's life (an agent's own count; 0 for a supervisor). */
+  readonly restarts: number
+  /** Requests waiting for their answer (0 for a supervisor). */
+  readonly inFlight: number
+  readonly lastExit: ExitView | null
+  readonly health: HealthView | null
+  /** A supervisor's children, in the order it started them; empty for an agent. */
+  readonly children: ReadonlyArray<ChildView>
+}
+
+export const ChildView: Schema.Schema<ChildView> = Schema.Struct({
+  id: Schema.String,
+  name: Schema.String,
+  kind: Schema.Literal("worker", "supervisor"),
+  state: Schema.String,
+  status: Schema.Literal("running", "restarting", "stopped"),
+  parked: Schema.Boolean,
+  pid: Schema.NullOr(Schema.Number),
+  startedAt: Schema.NullOr(Schema.Number),
+  restarts: Schema.Number,
+  inFlight: Schema.Number,
+  lastExit: Schema.NullOr(ExitView),
+  health: Schema.NullOr(HealthView),
+  children: Schema.Array(Schema.suspend((): Schema.Schema<ChildView> => ChildView))
+}).annotations({ identifier: "ChildView" })
+
+/** The whole tree, read at one moment. */
+export const TreeView = Schema.Struct({
+  /** The root supervisor's name. */
+  name: Schema.String,
+  /** When the tree was read, epoch milliseconds: uptimes are `now - startedAt`. */
+  now: Schema.Number,
+  children: Schema.Array(ChildView)
+}).annotations({ identifier: "TreeView" })
+export type TreeView = typeof TreeView.Type
+
+/** One restart decision (`Supervisor.restartHistory`), newest first. `child` is the child's path below the root. */
+export const RestartView = Schema.Struct({
+  child: Schema.String,
+  timestamp: Schema.Number,
+  reason: Schema.String,
+  attempt: Schema.Number,
+  delayMillis: Schema.Number,
+  affected: Schema.Array(Schema.String)
+}).annotations({ identifier: "RestartView" })
+export type RestartView = typeof RestartView.Type
+
+/** One stderr line of an agent (`AgentSupervisor.StderrLine`). */
+export const StderrLineView = Schema.Struct({
+  pid: Schema.Number,
+  line: Schema.String,
+  timestamp: Schema.Number
+}).annotations({ identifier: "StderrLine" })
+export type StderrLineView = typeof StderrLineView.Type
+
+// ---- errors: a JSON body `{ "_tag": ..., "message": ... }`, never a stack ----
+
+/** No child has this path (404). */
+export class ChildNotFound extends Schema.TaggedError<ChildNotFound>()(
+  "ChildNotFound",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 404 })
+) {}
+
+/** The request is malformed, or asks a supervisor for what only an agent has (400). */
+export class BadRequest extends Schema.TaggedError<BadRequest>()(
+  "BadRequest",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 400 })
+) {}
+
+/** A state-changing call without the right bearer token (401). */
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
+  "Unauthorized",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 401 })
+) {}
+
+/** The operation was refused by the tree: a start that failed, a supervisor that escalated (409). */
+export class OperationFailed extends Schema.TaggedError<OperationFailed>()(
+  "OperationFailed",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 409 })
+) {}
+
+// ---- endpoints ----
+
+const childId = HttpApiSchema.param("id", Schema.String)
+
+/** `?lines=N`: how many of the last stderr lines (all that are kept by default). */
+export const StderrParams = Schema.Struct({
+  lines: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.positive()))
+})
+
+/** `?child=ID`: one child's restarts only. */
+export const HistoryParams = Schema.Struct({
+  child: Schema.optional(Schema.String)
+})
+
+/** Reading the tree. */
+export class TreeGroup extends HttpApiGroup.make("tree")
+  .add(HttpApiEndpoint.get("tree", "/api/tree").addSuccess(TreeView))
+  .add(
+    HttpApiEndpoint.get("child")`/api/children/${childId}`
+      .addSuccess(ChildView)
+      .addError(ChildNotFound)
+  )
+  .add(
+    HttpApiEndpoint.get("history", "/api/history")
+      .setUrlParams(HistoryParams)
+      .addSuccess(Schema.Array(RestartView))
+      .addError(ChildNotFound)
+  )
+  .add(
+    HttpApiEndpoint.get("stderr")`/api/children/${childId}/stderr`
+      .setUrlParams(StderrParams)
+      .addSuccess(Schema.Array(StderrLineView))
+      .addError(ChildNotFound)
+      .addError(BadRequest)
+  )
+{}
+
+/** Changing the tree: each needs the bearer token and answers with the child as it is once the operation is done. */
+export class ControlGroup extends HttpApiGroup.make("control")
+  .add(
+    HttpApiEndpoint.post("restart")`/api/children/${childId}/restart`
+      .addSuccess(ChildView)
+      .addError(ChildNotFound)
+      .addError(OperationFailed)
+  )
+  .add(
+    HttpApiEndpoint.post("stop")`/api/children/${childId}/stop`
+      .addSuccess(ChildView)
+      .addError(ChildNotFound)
+      .addError(OperationFailed)
+  )
+  .add(
+    HttpApiEndpoint.post("start")`/api/children/${childId}/start`
+      .addSuccess(ChildView)
+      .addError(ChildNotFound)
+      .addError(OperationFailed)
+  )
+  .addError(Unauthorized)
+{}
+
+/** The admin API's JSON endpoints. */
+export class AdminHttpApi extends HttpApi.make("agent-supervisor")
+  .add(TreeGroup)
+  .add(ControlGroup)
+  .addError(BadRequest)
+{}
+
+// ---- routes outside the HttpApi ----
+
+export const Routes = {
+  /** The tree's lifecycle events (`SupervisorEvent`) as Server-Sent Events: `event: <_tag>`, `data: <JSON>`. */
+  events: "/api/events",
+  /** One agent's stderr lines as Server-Sent Events (`data: <StderrLine JSON>`), from now on. */
+  stderrFollow: (id: string) => `/api/children/${encodeURIComponent(id)}/stderr/follow`,
+  /** Prometheus text exposition format 0.0.4 of every Effect metric in the process. */
+  metrics: "/metrics",
+  /** The OpenAPI 3 document of the JSON endpoints. */
+  openapi: "/api/openapi.json",
+  /** The dashboard, one HTML page. */
+  dashboard: "/"
+} as const
