@@ -181,7 +181,7 @@ describe.sequential("internal makeOwned", () => {
       assert.isFalse(yield* PubSub.isShutdown(pubsub), "the agent shut down a hub it does not own")
     }).pipe(Effect.provide(TestLive)))
 
-  it.scopedLive("make, start, stop and restart are spans naming the agent; a request is none", () =>
+  it.scopedLive("make, start, stop and restart are spans naming the agent; a request is one under a tracer of its own", () =>
     Effect.gen(function*() {
       const native = yield* Effect.tracer
       const spans: Array<Tracer.Span> = []
@@ -197,7 +197,9 @@ describe.sequential("internal makeOwned", () => {
         const agent = yield* AgentSupervisorModule.make(agentConfig("echo", { name: "traced" }))
         const before = spans.length
         assert.strictEqual(yield* agent.handleEvent({ echo: 1 }), 1)
-        assert.strictEqual(spans.length, before, "a request made a span")
+        // The default tracer is not this one: the request is a span, with its agent and request id
+        assert.strictEqual(spans.length, before + 1, "one span for the request")
+        assert.match(String(spans[before].attributes.get("request.id")), /\S/)
         yield* agent.restart
         yield* agent.stop
         yield* agent.start
@@ -205,6 +207,7 @@ describe.sequential("internal makeOwned", () => {
       const named = spans.map((span) => [span.name, span.attributes.get("agent")])
       assert.deepStrictEqual(named, [
         ["AgentSupervisor.make", "traced"],
+        ["AgentSupervisor.handleEvent", "traced"],
         ["AgentSupervisor.restart", "traced"],
         ["AgentSupervisor.stop", "traced"],
         ["AgentSupervisor.start", "traced"]

@@ -128,7 +128,19 @@ describe("Ticker", () => {
         onMissed: () => Effect.void,
         onUnhealthy: () => Effect.void
       }))
-      yield* TestClock.adjust("3 seconds")
+      // The forked heartbeat reads the time when its fiber first runs: the clock moves once it waits on the ticker.
+      for (let turns = 0; ticker.pending() < 1; turns++) {
+        if (turns > 10_000) return assert.fail("the heartbeat never waited on the ticker")
+        yield* Effect.yieldNow()
+      }
+      for (let i = 0; i < 3; i++) {
+        yield* TestClock.adjust("1 second")
+        // Each beat's callback runs in a fiber of its own: the next beat waits on the ticker once it is done.
+        for (let turns = 0; samples.length < i + 1 || ticker.pending() < 1; turns++) {
+          if (turns > 10_000) return assert.fail(`beat ${i + 1}: ${samples.length} samples`)
+          yield* Effect.yieldNow()
+        }
+      }
       assert.strictEqual(samples.length, 3)
       assert.strictEqual(ticker.pending(), 1)
       yield* Fiber.interrupt(fiber)

@@ -42,6 +42,8 @@ export interface Hooks {
   readonly onSpawned?: ((pid: number, stats: Effect.Effect<AgentProcess.Stats>) => Effect.Effect<void>) | undefined
   /** Called with each stderr line of the incarnation as the pipe's reader has it (synchronously: keep it short). */
   readonly onStderrLine?: ((pid: number, text: string) => void) | undefined
+  /** Told of the incarnation's tasks in flight and of callers gone before their answer (its agent's metrics). */
+  readonly meter?: Requests.TableOptions["meter"]
 }
 
 /**
@@ -103,7 +105,8 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     maxInFlight: config.maxInFlight,
     clock,
     outbox,
-    exited: () => status.exited !== undefined
+    exited: () => status.exited !== undefined,
+    meter: hooks?.meter
   })
   const stats: Effect.Effect<AgentProcess.Stats> = Effect.sync(() => ({
     ...counters,

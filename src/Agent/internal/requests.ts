@@ -23,6 +23,8 @@ import {
   ProtocolError,
   type RequestError
 } from "../../Errors.js"
+import * as AgentMetrics from "../../internal/metrics/instruments.js"
+import * as Spans from "../../internal/metrics/spans.js"
 import * as Message from "../../Protocol/Message.js"
 import * as Config from "../Config.js"
 import type * as AgentProcess from "../Process.js"
@@ -144,11 +146,14 @@ export interface TableOptions {
   readonly exited: () => boolean
   /** The deadline buckets' width in milliseconds (see `deadlines.ts`). */
   readonly resolution?: number | undefined
+  /** Told of each task's slot taken and freed, and of callers gone before their answer (the agent's metrics). */
+  readonly meter?: AgentMetrics.Meter | undefined
 }
 
 /** An empty table; `close` it with the owner's scope. @internal */
 export const makeTable = (options: TableOptions): Table => {
   const { agent, clock, maxInFlight, outbox, pid } = options
+  const meter = options.meter ?? AgentMetrics.noMeter
   const pending = new Map<string, Pending>()
   const waiting: Array<readonly [id: string, line: string]> = []
   let inFlight = 0
@@ -161,7 +166,10 @@ export const makeTable = (options: TableOptions): Table => {
   }
   const dispatch = (entry: Pending, line: string) => {
     entry.sent = true
-    if (entry.limited) inFlight++
+    if (entry.limited) {
+      inFlight++
+      meter.inFlight(1)
+    }
     outbox.send(line)
   }
   /** Forgets a request: its deadline, its caller's observer, and its slot in the window (the next may go). */
@@ -171,6 +179,7 @@ export const makeTable = (options: TableOptions): Table => {
     entry.caller?.removeObserver(entry.onCallerExit)
     if (entry.sent && entry.limited) {
       inFlight--
+      meter.inFlight(-1)
       while (inFlight < maxInFlight && waiting.length > 0) {
         const [nextId, line] = waiting.shift()!
         const next = pending.get(nextId)
@@ -201,6 +210,7 @@ export const makeTable = (options: TableOptions): Table => {
     const onCallerExit = () => {
       if (pending.get(id) !== entry) return
       settle(entry)
+      if (limited) meter.interrupted()
       if (entry.sent) cancel(id)
     }
     const entry: Pending = {
@@ -347,6 +357,7 @@ export const makeCalls = ({ config, counters, refusal, table }: CallsOptions): C
           ))
         }
         counters.requests++
+        Spans.requestNumbered(caller, id)
         table.register(caller, id, line, "task", timeoutMillis, resume)
       })
     )

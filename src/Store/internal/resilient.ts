@@ -18,6 +18,7 @@ import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import { StoreError } from "../../Errors.js"
+import * as StoreMetrics from "../../internal/metrics/store.js"
 
 /**
  * A fiber that runs store operations one at a time and bounds them itself (the store writer's drain). The guard
@@ -90,6 +91,9 @@ const describeCause = (operation: string, cause: Cause.Cause<unknown>): string =
         : `${operation} failed: ${String(error)}`
   })
 
+const isTimeout = (cause: Cause.Cause<unknown>): boolean =>
+  Option.exists(Cause.failureOption(cause), (error) => error instanceof StoreError && error.reason === "timeout")
+
 const formatMillis = (millis: number): string => Duration.format(Duration.millis(Math.max(0, Math.round(millis))))
 
 const describeTally = (tally: Tally): string =>
@@ -126,6 +130,7 @@ export const make = (store: object, settings: Settings): {
     Effect.clockWith((clock) =>
       Effect.suspend(() => {
         const now = clock.unsafeCurrentTimeMillis()
+        StoreMetrics.failed(operation, isTimeout(cause))
         const error = describeCause(operation, cause)
         const count = (tally: Tally) => {
           tally.failed++

@@ -28,6 +28,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { forkIn } from "../../internal/fork.js"
 import { withoutParentSpan } from "../../internal/forker.js"
+import * as StoreMetrics from "../../internal/metrics/store.js"
 import * as Ticker from "../../internal/ticker.js"
 import { isolate } from "../../internal/wait.js"
 import type * as Store from "../Store.js"
@@ -245,21 +246,22 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
     }
 
     const size = () => metrics.size + others.size
+    /** Gives up on `count` writes: counted here (`dropped`) and in the metrics. */
+    const drop = (reason: "buffer_full" | "flush_timeout" | "closed", count: number) => {
+      dropped += count
+      StoreMetrics.dropped(reason, count)
+    }
 
     const enqueue = (isMetric: boolean, entry: (seq: number) => Entry) =>
       Effect.sync(() => {
-        if (closed) {
-          dropped++
-          return
-        }
+        if (closed) return drop("closed", 1)
         if (size() >= capacity) {
           if (metrics.size > 0) {
             metrics.shift()
-            dropped++
+            drop("buffer_full", 1)
           } else if (isMetric) {
             // The buffer holds only states and restarts: the new metric is the oldest one there is.
-            dropped++
-            return
+            return drop("buffer_full", 1)
           }
           // Otherwise a state or restart record goes in anyway, past capacity: those are never dropped, and the
           // buffer only grows beyond `capacity` by them.
@@ -329,7 +331,12 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
           }
           wake.unsafeClose()
           // Closed before this last look: an entry enqueued from here on opens it again.
-          if (metrics.size + others.size === 0) yield* wake.await
+          if (metrics.size + others.size === 0) {
+            // The last write may have been abandoned at its timeout (this fiber took over with nothing to write):
+            // the flushes waiting for it go now.
+            yield* settle() ?? Effect.void
+            yield* wake.await
+          }
         }
       })
 
@@ -375,7 +382,7 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
         closed = true
         const pending = size()
         if (Option.isNone(drained)) {
-          dropped += pending
+          drop("flush_timeout", pending)
           yield* Effect.logWarning(
             `Store writer: the store did not take the last writes within ${Duration.format(flushTimeout)}; ` +
               `giving up on ${pending} buffered write(s)`

@@ -13,6 +13,7 @@ import type * as Owned from "../../Agent/internal/owned.js"
 import * as RestartPolicy from "../../Agent/RestartPolicy.js"
 import { SupervisorIntensityError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
+import * as AgentMetrics from "../metrics/instruments.js"
 import {
   currentFiber,
   interruptPending,
@@ -127,6 +128,11 @@ const scheduleRestart = (
     }
     self.history.unshift(record)
     if (self.history.length > HISTORY_LIMIT) self.history.pop()
+    AgentMetrics.restarted(
+      child.spec._tag === "Agent" ? child.spec.config.name : child.spec.tree.name,
+      exit.exitClass,
+      exit.reason
+    )
     yield* publish(self, { _tag: "RestartScheduled", supervisor: self.name, record })
     // One restart, one record, under the child's path in the tree (its agent records none of its own).
     yield* self.writer.recordRestart({

@@ -16,6 +16,7 @@ import type * as Scope from "effect/Scope"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import { AgentCrashError, type AgentStartupError, type AgentStoppedError } from "../../../Errors.js"
 import * as Forker from "../../../internal/forker.js"
+import * as AgentMetrics from "../../../internal/metrics/instruments.js"
 import type * as Writer from "../../../Store/internal/writer.js"
 import * as Store from "../../../Store/Store.js"
 import type { AgentEvent, ExitReason } from "../../AgentSupervisor.js"
@@ -84,6 +85,8 @@ export interface Core {
   readonly locked: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   /** The agent's stderr over its incarnations (`recentStderr`, `stderr`). */
   readonly stderr: StderrTail.StderrTail
+  /** The agent's series in the global metric registry (`Metrics.ts`), made once with the agent. */
+  readonly metrics: AgentMetrics.AgentMetrics
 
   state: AgentState
   incarnation: Incarnation | undefined
@@ -134,6 +137,7 @@ export const make = (
       route: yield* SubscriptionRef.make<Route>(WAIT),
       locked: lock.withPermits(1),
       stderr: StderrTail.make(settings.stderrLines),
+      metrics: AgentMetrics.make(settings.name),
       state: "IDLE",
       incarnation: undefined,
       startFiber: undefined,

@@ -23,6 +23,18 @@ export const heartbeatCallbacks = (core: Core, current: Incarnation): Health.Cal
   onSample: (sample) =>
     Effect.suspend(() => {
       core.lastHealth = sample
+      // The supervisor's reading of the process group, or else the agent's own report.
+      const cpuPercent = Option.isSome(sample.cpuPercent)
+        ? sample.cpuPercent.value
+        : Option.isSome(sample.report)
+        ? sample.report.value.cpu_percent
+        : undefined
+      const memoryMb = Option.isSome(sample.memoryMb)
+        ? sample.memoryMb.value
+        : Option.isSome(sample.report)
+        ? sample.report.value.memory_mb
+        : undefined
+      core.metrics.sampled(sample.latencyMillis, cpuPercent, memoryMb)
       return Effect.zipRight(
         core.publish({ _tag: "HealthChecked", agent: core.name, sample }),
         // Built once the event is out: the state and restart count are those of that moment, as before.
@@ -30,16 +42,8 @@ export const heartbeatCallbacks = (core: Core, current: Incarnation): Health.Cal
           core.writer.saveMetric(Store.healthCheck({
             agent_name: core.name,
             state: core.state,
-            cpu_percent: Option.isSome(sample.cpuPercent)
-              ? sample.cpuPercent.value
-              : Option.isSome(sample.report)
-              ? sample.report.value.cpu_percent
-              : 0,
-            memory_mb: Option.isSome(sample.memoryMb)
-              ? sample.memoryMb.value
-              : Option.isSome(sample.report)
-              ? sample.report.value.memory_mb
-              : 0,
+            cpu_percent: cpuPercent ?? 0,
+            memory_mb: memoryMb ?? 0,
             latency_ms: sample.latencyMillis,
             restart_count: core.restartCount,
             timestamp: sample.timestamp
@@ -49,6 +53,7 @@ export const heartbeatCallbacks = (core: Core, current: Incarnation): Health.Cal
     }),
   onMissed: (missed, error) =>
     Effect.gen(function*() {
+      core.metrics.missedBeat()
       yield* core.publish({
         _tag: "HealthCheckFailed",
         agent: core.name,
@@ -118,6 +123,7 @@ export const watchHealth = (
       Effect.fiberIdWith((self) => {
         beating = false
         stop()
+        core.metrics.notRunning()
         if (reportingIn === undefined || Equal.equals(reportingIn, self)) return Effect.void
         return Effect.async<void>((resume) => {
           stopWaiting = () => resume(Effect.void)
@@ -126,7 +132,7 @@ export const watchHealth = (
     )
   })
 
-/** Pings the agent now; fails at once when it is not running. */
+/** Pings the agent now; fails at once when it is not running. Traced: `agent.health` is a public operation. */
 export const check = (core: Core): Effect.Effect<Health.HealthSample, RequestError> =>
   Effect.gen(function*() {
     const current = yield* SubscriptionRef.get(core.route)
@@ -140,4 +146,4 @@ export const check = (core: Core): Effect.Effect<Health.HealthSample, RequestErr
     const [sample] = yield* Health.check(current.process, undefined)
     core.lastHealth = sample
     return sample
-  })
+  }).pipe(Effect.withSpan("AgentSupervisor.health", { attributes: { agent: core.name }, captureStackTrace: false }))

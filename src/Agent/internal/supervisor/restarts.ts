@@ -7,9 +7,15 @@
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import { type AgentStartupError, AgentStoppedError } from "../../../Errors.js"
+import type { ExitReason } from "../../AgentSupervisor.js"
+import * as RestartPolicy from "../../RestartPolicy.js"
 import { type Core, now, setRoute, STOPPED, transition, WAIT } from "./core.js"
 import type { Controls } from "./owner.js"
 import { beginStart } from "./starting.js"
+
+/** The class of the exit a restart follows: a failed start or a hung agent is abnormal, an exit is classified. */
+const exitClassOf = (core: Core, reason: ExitReason): RestartPolicy.ExitClass =>
+  reason === "exit" && core.lastExit !== undefined ? RestartPolicy.classifyExit(core.lastExit) : "abnormal"
 
 /** The controls of `core`'s owner; made once per agent. */
 export const make = (core: Core): Controls => {
@@ -21,6 +27,9 @@ export const make = (core: Core): Controls => {
         core.failures = attempt
         core.restartCount++
         const timestamp = yield* now
+        // Counted where it is recorded (by the agent when it decides its own restarts, by the tree otherwise), and
+        // before its event: whoever sees the event sees the count.
+        if (core.recordRestarts) core.metrics.restarted(exitClassOf(core, reason), reason)
         yield* transition(core, "RESTARTING")
         yield* setRoute(core, WAIT)
         yield* core.publish({ _tag: "RestartScheduled", agent: core.name, attempt, delayMillis, reason, timestamp })

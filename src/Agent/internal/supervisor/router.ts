@@ -1,7 +1,8 @@
 /**
  * Requests: each goes straight to the live process, without the lock; while a start or a decision is under way
- * it waits for the route to change, within its own timeout. This is the hot path (`npm run bench`): no span, no
- * step that a request did not take before.
+ * it waits for the route to change, within its own timeout. This is the hot path (`npm run bench`): no step that a
+ * request did not take before. Its outcome and latency are counted where it ends (plain calls on the agent's
+ * metric hooks); it has a span only when a tracer other than Effect's default one is installed (`spans.ts`).
  *
  * @internal
  */
@@ -10,9 +11,17 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import { AgentStoppedError, AgentTimeoutError, type RequestError } from "../../../Errors.js"
+import { outcomeOf } from "../../../internal/metrics/instruments.js"
+import * as Spans from "../../../internal/metrics/spans.js"
 import type { HandleOptions } from "../../AgentSupervisor.js"
 import * as Requests from "../requests.js"
 import { type Core, crashError, now, type Route } from "./core.js"
+
+/** A call that ends with `error`: counted with its outcome and latency, then failed. */
+const ended = <E extends RequestError>(core: Core, calledAt: number, error: E): Effect.Effect<never, E> => {
+  core.metrics.requestEnded(outcomeOf(error), (performance.now() - calledAt) / 1000)
+  return Effect.fail(error)
+}
 
 /**
  * Routes one request; its timeout bounds waiting for a (re)start and the request together. A request that
@@ -22,6 +31,8 @@ import { type Core, crashError, now, type Route } from "./core.js"
  */
 const dispatch = (core: Core, event: unknown, timeoutMillis: number, replayOnCrash: boolean) =>
   Effect.gen(function*() {
+    // Every way out of the call counts its outcome and latency once: `ended`, or the success below.
+    const calledAt = performance.now()
     const sentAt = yield* now
     const deadline = sentAt + timeoutMillis
     const remaining = Effect.map(now, (t) => Math.max(0, deadline - t))
@@ -36,6 +47,8 @@ const dispatch = (core: Core, event: unknown, timeoutMillis: number, replayOnCra
     // Whether this request has waited for a (re)start: only then may its timeout speak of one (time passes
     // between the call and its dispatch on a busy machine, without any wait).
     let hasWaited = false
+    // The change of route, or the start timeout when it does not come in time. A caller interrupted while it
+    // waits is counted here (one waiting in a process's request table is counted there).
     const waitForChange = (current: Route) =>
       Effect.flatMap(remaining, (left) => {
         hasWaited = true
@@ -43,7 +56,12 @@ const dispatch = (core: Core, event: unknown, timeoutMillis: number, replayOnCra
           Stream.filter((next) => next !== current),
           Stream.take(1),
           Stream.runDrain,
-          Effect.timeoutFail({ duration: left, onTimeout: () => startTimeout(timeoutMillis) })
+          Effect.timeoutTo({
+            duration: left,
+            onSuccess: (): AgentTimeoutError | undefined => undefined,
+            onTimeout: () => startTimeout(timeoutMillis)
+          }),
+          Effect.onInterrupt(() => Effect.sync(() => core.metrics.interrupted()))
         )
       })
     while (true) {
@@ -51,18 +69,24 @@ const dispatch = (core: Core, event: unknown, timeoutMillis: number, replayOnCra
       switch (current._tag) {
         case "Up": {
           const left = yield* remaining
-          if (left <= 0) return yield* Effect.fail(startTimeout(timeoutMillis))
+          if (left <= 0) return yield* ended(core, calledAt, startTimeout(timeoutMillis))
           const result = yield* Effect.either(current.process.request(event, { timeout: left }))
-          if (result._tag === "Right") return result.right
+          if (result._tag === "Right") {
+            core.metrics.requestEnded("ok", (performance.now() - calledAt) / 1000)
+            return result.right
+          }
           const error = result.left
           if (Requests.isRefusal(error) || (replayOnCrash && error._tag === "AgentCrashError")) {
-            yield* waitForChange(current)
+            const timedOut = yield* waitForChange(current)
+            if (timedOut !== undefined) return yield* ended(core, calledAt, timedOut)
             continue
           }
           if (error._tag === "AgentTimeoutError" && left < timeoutMillis) {
             // Timed out on what was left of the caller's timeout: name the caller's timeout, and the wait for a
             // start if there was one.
-            return yield* Effect.fail(
+            return yield* ended(
+              core,
+              calledAt,
               new AgentTimeoutError({
                 agent: core.name,
                 requestId: error.requestId,
@@ -73,23 +97,27 @@ const dispatch = (core: Core, event: unknown, timeoutMillis: number, replayOnCra
               })
             )
           }
-          return yield* Effect.fail(error)
+          return yield* ended(core, calledAt, error)
         }
         case "Wait": {
-          yield* waitForChange(current)
+          const timedOut = yield* waitForChange(current)
+          if (timedOut !== undefined) return yield* ended(core, calledAt, timedOut)
           continue
         }
         case "Parked":
-          return yield* Effect.fail(crashError(core, "circuit_open", core.lastExit))
+          return yield* ended(core, calledAt, crashError(core, "circuit_open", core.lastExit))
         case "Crashed":
-          return yield* Effect.fail(crashError(core, "exited", current.exit))
+          return yield* ended(core, calledAt, crashError(core, "exited", current.exit))
         case "Stopped":
-          return yield* Effect.fail(new AgentStoppedError({ agent: core.name }))
+          return yield* ended(core, calledAt, new AgentStoppedError({ agent: core.name }))
       }
     }
   })
 
-/** The agent's `handleEvent`: a bad per-call `timeout` fails the call (never a throw). */
+/**
+ * The agent's `handleEvent`: a bad per-call `timeout` fails the call (never a throw). Traced as
+ * `AgentSupervisor.handleEvent`, with the attributes `agent` and `request.id`, when a tracer is installed.
+ */
 export const handleEvent = (
   core: Core
 ): (event: unknown, options?: HandleOptions) => Effect.Effect<unknown, RequestError> => {
@@ -98,8 +126,12 @@ export const handleEvent = (
     const timeoutMillis = options?.timeout === undefined
       ? requestTimeoutMillis
       : Requests.timeoutMillisOf(options.timeout)
-    return typeof timeoutMillis === "number"
-      ? dispatch(core, event, timeoutMillis, options?.replayOnCrash === true)
-      : Effect.fail(timeoutMillis)
+    if (typeof timeoutMillis !== "number") {
+      return Effect.suspend(() => {
+        core.metrics.requestEnded("config_error", 0)
+        return Effect.fail(timeoutMillis)
+      })
+    }
+    return Spans.traceRequest(core.name, dispatch(core, event, timeoutMillis, options?.replayOnCrash === true))
   }
 }

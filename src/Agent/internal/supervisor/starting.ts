@@ -29,7 +29,7 @@ import type { Controls } from "./owner.js"
 
 /**
  * Counts each incarnation and announces it as soon as it has a pid (a failed start had one too); its counters
- * are handed over here, and so are counted for failed starts as well.
+ * are handed over here, and so are counted for failed starts as well. Its tasks in flight are metered for the agent.
  */
 const hooksOf = (core: Core): ProcessInternal.Hooks => ({
   onSpawned: (pid, stats) =>
@@ -46,7 +46,8 @@ const hooksOf = (core: Core): ProcessInternal.Hooks => ({
         })
       )
     }),
-  onStderrLine: (pid, text) => core.stderr.push(pid, text, core.clock.unsafeCurrentTimeMillis())
+  onStderrLine: (pid, text) => core.stderr.push(pid, text, core.clock.unsafeCurrentTimeMillis()),
+  meter: core.metrics
 })
 
 /**
@@ -96,6 +97,7 @@ const onStarted = (
     if (Exit.isSuccess(exit)) {
       const process = exit.value
       const current: Incarnation = { process, scope: processScope, runningSince: yield* now, killReason: undefined }
+      core.metrics.ready(Math.max(0, current.runningSince - process.startedAt) / 1000)
       core.incarnation = current
       yield* transition(core, "RUNNING")
       yield* setRoute(core, { _tag: "Up", process })
