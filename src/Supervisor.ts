@@ -32,6 +32,7 @@ import * as Instance from "./internal/supervisor/instance.js"
 import * as Keeper from "./internal/supervisor/keeper.js"
 import * as Root from "./internal/supervisor/root.js"
 import * as Spec from "./internal/supervisor/spec.js"
+import type * as LogFiles from "./LogFiles.js"
 import * as Writer from "./Store/internal/writer.js"
 import * as Store from "./Store/Store.js"
 
@@ -210,6 +211,14 @@ export interface Options {
    * at its start, a parked child parked until `restartChild` (README "Persistent stores"). `false` by default.
    */
   readonly restore?: boolean | undefined
+  /**
+   * Writes the stderr of every agent of the tree to `<dir>/<agent name>.log` (the name made safe by
+   * `LogFiles.fileName`), rotated by size with at most `keep` old files (10 MiB and 5 by default): see `LogFiles`
+   * for the bounds. An agent's file is opened when it is first started and closed, its last lines written, when it
+   * leaves the tree or the tree stops; agents of the same name share a file, each line naming its pid. Bad values
+   * are part of the tree's `ConfigError` (`logs.maxBytes`). None by default.
+   */
+  readonly logs?: LogFiles.Options | undefined
 }
 
 /**
@@ -376,7 +385,7 @@ export const make: (options: Options) => Effect.Effect<Supervisor, StartError, S
   "Supervisor.make"
 )(function*(options: Options) {
   // Every option decoded (and defaulted) at once, the whole tree with it: one ConfigError lists every problem.
-  const { restore, storeFlushTimeout, tree } = yield* Spec.decodeRoot(options)
+  const { logs, restore, storeFlushTimeout, tree } = yield* Spec.decodeRoot(options)
   const flushTimeout = storeFlushTimeout ?? Writer.DEFAULT_FLUSH_TIMEOUT
   // One store writer for the whole tree, shared by every agent and nested supervisor in it.
   const store = yield* Owned.storeFromContext
@@ -384,7 +393,7 @@ export const make: (options: Options) => Effect.Effect<Supervisor, StartError, S
   const writer = yield* Writer.make(Store.resilient(store), { flushTimeout })
   const keeper = restore ? yield* Keeper.make(store, { flushTimeout, retryAfter: Duration.seconds(1) }) : undefined
   const reports = yield* Owned.makeReports
-  return yield* Instance.make(tree, options.onEvent, { writer, keeper, reports })
+  return yield* Instance.make(tree, options.onEvent, { writer, keeper, reports, logs })
 })
 
 /**

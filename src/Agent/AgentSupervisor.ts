@@ -19,6 +19,8 @@ import type * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type { AgentStartupError, AgentStoppedError, ConfigError, RequestError } from "../Errors.js"
+import * as LogSettings from "../internal/logFiles/settings.js"
+import type * as LogFiles from "../LogFiles.js"
 import * as Writer from "../Store/internal/writer.js"
 import type * as Store from "../Store/Store.js"
 import * as Config from "./Config.js"
@@ -132,6 +134,14 @@ export interface Options {
    * best effort). 1 second by default.
    */
   readonly storeFlushTimeout?: Duration.DurationInput | undefined
+  /**
+   * Writes the agent's stderr, over all its incarnations, to `<dir>/<name>.log` (the name made safe by
+   * `LogFiles.fileName`), each line as `<ISO time> [pid N] <line>`, rotated by size with at most `keep` old files
+   * (10 MiB and 5 by default): see `LogFiles` for the bounds on disk and memory. Opened when the agent is made;
+   * closing the scope writes the last lines before it completes. Bad values are a `ConfigError` (`logs.maxBytes`).
+   * None by default.
+   */
+  readonly logs?: LogFiles.Options | undefined
 }
 
 /**
@@ -185,6 +195,12 @@ export interface AgentSupervisor {
    * than 4,096 lines behind loses the oldest it has not read (a sliding buffer): the agent never waits for it.
    */
   readonly stderr: Stream.Stream<StderrLine>
+  /**
+   * A subscription to stderr lines from the moment it is made (`stderr` subscribes only once it runs): for
+   * callers that must not miss a line written right after, such as `recentStderr` followed by new lines. A sliding
+   * buffer of 4,096 lines, as `stderr`; it ends when the scope closes.
+   */
+  readonly subscribeStderr: Effect.Effect<Queue.Dequeue<StderrLine>, never, Scope.Scope>
 }
 
 /**
@@ -227,7 +243,8 @@ export const make: (
     const storeFlushTimeout = options?.storeFlushTimeout === undefined
       ? Writer.DEFAULT_FLUSH_TIMEOUT
       : yield* Config.decodeDuration("storeFlushTimeout", options.storeFlushTimeout)
-    return yield* Owned.makeOwned(settings, Owned.restartPolicyOwner(settings), { storeFlushTimeout })
+    const logs = yield* LogSettings.decodeOptional(options?.logs, "logs")
+    return yield* Owned.makeOwned(settings, Owned.restartPolicyOwner(settings), { storeFlushTimeout, logs })
   }
 )
 

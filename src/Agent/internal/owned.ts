@@ -13,10 +13,13 @@
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type AgentStartupError, ConfigError } from "../../Errors.js"
 import { withoutParentSpan } from "../../internal/forker.js"
+import type * as LogSettings from "../../internal/logFiles/settings.js"
+import * as StderrFile from "../../internal/logFiles/stderr.js"
 import * as Writer from "../../Store/internal/writer.js"
 import * as Store from "../../Store/Store.js"
 import type { AgentEvent, AgentSupervisor, StderrLine } from "../AgentSupervisor.js"
@@ -82,6 +85,11 @@ export interface OwnedOptions {
    * that one fiber runs the reports of many. By default the agent makes its own (see {@link makeReports}).
    */
   readonly reports?: Serial.Serial | undefined
+  /**
+   * Writes the agent's stderr to `<dir>/<name>.log`, rotated (`LogFiles`): opened when the agent is made, closed
+   * when its scope closes, after its last stop, with every line read by then in the file. None by default.
+   */
+  readonly logs?: LogSettings.Settings | undefined
 }
 
 /**
@@ -157,6 +165,8 @@ export function makeOwned(
     })
     const controls = Restarts.make(core)
     const operations = Operations.make(core, controls)
+    // Before the stop below, so that it closes after it: the lines of the last shutdown reach the file too.
+    if (options?.logs !== undefined) yield* StderrFile.follow(core.stderr, settings.name, options.logs)
 
     // Added after the writer and the forker so it runs before them: stop first, then flush what it wrote.
     yield* Effect.addFinalizer(() =>
@@ -169,6 +179,13 @@ export function makeOwned(
       Effect.catchTag("AgentStoppedError", Effect.die)
     )
 
+    const subscribeStderr = Effect.acquireRelease(
+      Effect.map(Queue.sliding<StderrLine>(STDERR_BUFFER), (queue) => {
+        const forget = core.stderr.listen((line) => void queue.unsafeOffer(line))
+        return { queue, forget }
+      }),
+      ({ forget, queue }) => Effect.zipRight(Effect.sync(forget), Queue.shutdown(queue))
+    ).pipe(Effect.map(({ queue }): Queue.Dequeue<StderrLine> => queue))
     const agent: OwnedAgent = {
       name: settings.name,
       config: settings,
@@ -182,14 +199,8 @@ export function makeOwned(
       events: Stream.flatMap(Stream.scoped(hub.subscribe), (queue) => Stream.fromQueue(queue)),
       subscribe: hub.subscribe,
       recentStderr: Effect.sync(core.stderr.recent),
-      stderr: Stream.asyncPush<StderrLine>(
-        (emit) =>
-          Effect.acquireRelease(
-            Effect.sync(() => core.stderr.listen((line) => emit.single(line))),
-            (forget) => Effect.sync(forget)
-          ),
-        { bufferSize: STDERR_BUFFER, strategy: "sliding" }
-      ),
+      stderr: Stream.unwrapScoped(Effect.map(subscribeStderr, (queue) => Stream.fromQueue(queue))),
+      subscribeStderr,
       peek: () => ({ state: core.state, pid: core.incarnation?.process.pid })
     }
     return agent

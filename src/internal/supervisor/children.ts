@@ -79,6 +79,8 @@ const startAgent = (self: Instance, child: Child, spec: Spec.AgentSpec, childSco
       reports: self.shared.reports,
       // The tree records the restarts it decides, under the child's path in the tree: one record each.
       recordRestarts: false,
+      // Its stderr in the tree's log directory, under its own name, over restarts (its scope outlives them).
+      logs: self.shared.logs,
       // In the agent's own fiber, before its owner hears of an exit: the tree's events keep causal order.
       onEvent: (event) => publish(self, { _tag: "Agent", supervisor: self.name, child: spec.id, event })
     }).pipe(Scope.extend(childScope))

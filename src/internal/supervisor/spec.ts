@@ -16,6 +16,7 @@ import * as RestartPolicy from "../../Agent/RestartPolicy.js"
 import type { ConfigError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
 import { plural } from "../errors/format.js"
+import * as LogSettings from "../logFiles/settings.js"
 import * as Edge from "../schema.js"
 
 /** A supervisor's own settings, decoded: the root's options or a nested supervisor's spec. */
@@ -35,6 +36,8 @@ export interface Root {
   readonly storeFlushTimeout: Duration.Duration | undefined
   /** Whether the tree keeps its children in the store and brings them back (`false` by default). */
   readonly restore: boolean
+  /** Where every agent of the tree writes its stderr, if anywhere. */
+  readonly logs: LogSettings.Settings | undefined
 }
 
 /** What every decoded child has. */
@@ -115,7 +118,8 @@ const TreeAutoShutdown = Schema.Struct({
 
 const RootOwn = Schema.Struct({
   storeFlushTimeout: Schema.optionalWith(Edge.DurationInput, { exact: true }),
-  restore: withDefault(Schema.Boolean.annotations(says("must be true or false")), () => false)
+  restore: withDefault(Schema.Boolean.annotations(says("must be true or false")), () => false),
+  logs: Schema.optionalWith(LogSettings.SettingsSchema, { exact: true })
 })
 
 /** A child's own fields. `restart` has no default here: an agent's comes from its configuration. */
@@ -405,14 +409,11 @@ export const decodeRoot = (options: Supervisor.Options): Effect.Effect<Root, Con
     const problems: Problems = []
     const name = options.name ?? "root"
     const where = { whole: "(options)", undefinedIsAbsent: true }
-    const own = Edge.decodeInto(RootOwn, pick(options, ["storeFlushTimeout", "restore"]), where, problems)
+    const own = Edge.decodeInto(RootOwn, pick(options, ["storeFlushTimeout", "restore", "logs"]), where, problems)
     const tree = decodeTreeAt(name, undefined, options, problems)
     if (tree === undefined || own === undefined || problems.length > 0) return fail(problems)
-    return Effect.as(warnParked(name, parkedIn(tree, undefined)), {
-      tree,
-      storeFlushTimeout: own.storeFlushTimeout,
-      restore: own.restore
-    })
+    const { logs, restore, storeFlushTimeout } = own
+    return Effect.as(warnParked(name, parkedIn(tree, undefined)), { tree, storeFlushTimeout, restore, logs })
   })
 
 /**

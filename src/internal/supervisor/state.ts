@@ -17,6 +17,7 @@ import { SupervisorChildError, type SupervisorIntensityError } from "../../Error
 import type * as Writer from "../../Store/internal/writer.js"
 import type * as Supervisor from "../../Supervisor.js"
 import type * as Forker from "../forker.js"
+import type * as LogSettings from "../logFiles/settings.js"
 import type * as Keeper from "./keeper.js"
 import type * as Spec from "./spec.js"
 
@@ -28,6 +29,8 @@ export interface Shared {
   readonly keeper: Keeper.Keeper | undefined
   /** Where the heartbeat reports of every agent in the tree run, a batch at a time. */
   readonly reports: Serial.Serial
+  /** Where every agent of the tree writes its stderr (`<dir>/<agent name>.log`), if anywhere. */
+  readonly logs: LogSettings.Settings | undefined
 }
 
 /** An exit of a child as the decisions read it (an agent's exit, or a nested supervisor's end). */
