@@ -28,6 +28,7 @@ import { fileURLToPath } from "node:url"
 import * as AgentSupervisor from "../dist/Agent/AgentSupervisor.js"
 import * as AgentProcess from "../dist/Agent/Process.js"
 import * as Store from "../dist/Store/Store.js"
+import { admin } from "./admin.js"
 import { heartbeat } from "./heartbeat.js"
 import { lifecycle } from "./lifecycle.js"
 import { run as pythonBench } from "./python.js"
@@ -419,6 +420,7 @@ const main = Effect.gen(function*() {
   const lifecycleReport = yield* lifecycle
   const treeReport = yield* tree
   const heartbeatReport = yield* heartbeat
+  const adminReport = yield* admin
   const pythonReport = yield* Effect.promise(pythonBench)
   const report = {
     machine: { node: process.version, cpus: os.cpus().length },
@@ -436,6 +438,7 @@ const main = Effect.gen(function*() {
     lifecycle: lifecycleReport,
     tree: treeReport,
     heartbeat: heartbeatReport,
+    admin: adminReport,
     scale: scaleReport,
     python: pythonReport
   }

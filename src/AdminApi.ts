@@ -1,0 +1,233 @@
+/**
+ * The admin API: a tree's state and controls over HTTP, for the CLI, the dashboard, scrapers and scripts. Add
+ * {@link layer} beside the tree's `Supervisor.layer`; it serves until the application stops.
+ *
+ * | route | what |
+ * |---|---|
+ * | `GET /api/tree` | the whole tree (`TreeView`): every child with its state, pid, restarts, last exit, health |
+ * | `GET /api/children/:id` | one child (`ChildView`); 404 `ChildNotFound` |
+ * | `GET /api/history?child=ID` | restart decisions of the tree, newest first (`RestartView[]`) |
+ * | `GET /api/children/:id/stderr?lines=N` | an agent's last stderr lines (`StderrLine[]`); 400 for a supervisor |
+ * | `POST /api/children/:id/{start,stop,restart}` | the operation, then the child (`ChildView`); 409 `OperationFailed` |
+ * | `GET /api/events` | the tree's events as Server-Sent Events (`event: <_tag>`, `data: <JSON>`) |
+ * | `GET /api/children/:id/stderr/follow` | an agent's stderr lines as Server-Sent Events (`data: <StderrLine>`) |
+ * | `GET /metrics` | every Effect metric of the process, Prometheus text format 0.0.4 |
+ * | `GET /api/openapi.json` | the OpenAPI 3.1 document of the JSON endpoints |
+ * | `GET /` | the dashboard |
+ *
+ * A child is addressed by its path below the root (`workers/echo`), one URL segment (`workers%2Fecho`). Reads are
+ * open to whoever reaches the address; every other call needs `Authorization: Bearer <token>` (401 otherwise), and
+ * takes no body (a body that is not JSON, or is over 64 KiB, is a 400). On a loopback address (the default), a
+ * request whose `Host` names another machine is a 403 (a web page cannot reach the API by DNS rebinding). Every
+ * error is a JSON body `{ "_tag", "message" }`, never a stack: 400 `BadRequest` (bad parameters too), 401
+ * `Unauthorized`, 403 `Forbidden`, 404 `ChildNotFound` or `NotFound` (no such route), 409 `OperationFailed`,
+ * 500 `InternalError` (its details in the log).
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import type { ConfigError } from "./Errors.js"
+import * as Auth from "./internal/admin/auth.js"
+import { AdminApiError } from "./internal/admin/errors.js"
+import * as Guard from "./internal/admin/guard.js"
+import * as AdminOptions from "./internal/admin/options.js"
+import * as Server from "./internal/admin/server.js"
+import * as StateFile from "./internal/admin/stateFile.js"
+import { RootSupervisor } from "./Supervisor.js"
+
+export {
+  /**
+   * The contract: the JSON endpoints as an `HttpApi`, for `HttpApiClient.make(AdminApi.AdminHttpApi, { baseUrl })`
+   * (give a child's path encoded: `{ path: { id: encodeURIComponent("workers/echo") } }`).
+   *
+   * @since 0.1.0
+   */
+  AdminHttpApi,
+  /**
+   * A request the API refuses: malformed, or asking a supervisor for what only an agent has (400).
+   *
+   * @since 0.1.0
+   */
+  BadRequest,
+  /**
+   * No child has this path (404).
+   *
+   * @since 0.1.0
+   */
+  ChildNotFound,
+  /**
+   * One child of the tree, as the API answers it.
+   *
+   * @since 0.1.0
+   */
+  ChildView,
+  /**
+   * The tree refused the operation: a start that failed, a supervisor that stopped (409).
+   *
+   * @since 0.1.0
+   */
+  OperationFailed,
+  /**
+   * One restart decision, as the API answers it.
+   *
+   * @since 0.1.0
+   */
+  RestartView,
+  /**
+   * The paths of the routes that are not JSON: events, stderr follow, metrics, OpenAPI, dashboard.
+   *
+   * @since 0.1.0
+   */
+  Routes,
+  /**
+   * One stderr line of an agent, as the API answers it.
+   *
+   * @since 0.1.0
+   */
+  StderrLineView,
+  /**
+   * The whole tree, as the API answers it.
+   *
+   * @since 0.1.0
+   */
+  TreeView,
+  /**
+   * A state-changing call without the right bearer token (401).
+   *
+   * @since 0.1.0
+   */
+  Unauthorized
+} from "./internal/admin/api.js"
+
+export {
+  /**
+   * The admin API could not start: `reason` `"listen_failed"` (the address: `code` `EADDRINUSE`, `EACCES`...) or
+   * `"state_file_failed"` (`path`); with a `message` and a `remediation`.
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  AdminApiError,
+  /**
+   * True for an `AdminApiError`.
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  isAdminApiError
+} from "./internal/admin/errors.js"
+
+/**
+ * The address the API listens on unless told otherwise: only this machine reaches it.
+ *
+ * @since 0.1.0
+ */
+export const DEFAULT_HOST: string = AdminOptions.DEFAULT_HOST
+
+/**
+ * Options of {@link layer}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The TCP port; `0` (the default) takes any free one: read it from {@link AdminServer}. */
+  readonly port?: number | undefined
+  /**
+   * The address to listen on. `"127.0.0.1"` by default: only this machine reaches it. Any other address is logged
+   * as a warning at start: reads (the tree, stderr lines, events) are open to whoever reaches it.
+   */
+  readonly host?: string | undefined
+  /**
+   * The bearer token of state-changing calls: at least 16 visible ASCII characters. Generated at start when left
+   * out (32 random bytes, base64url: 43 characters); read it from {@link AdminServer} or the state file.
+   */
+  readonly token?: string | Redacted.Redacted<string> | undefined
+  /**
+   * A file to write `{ "url", "token", "pid" }` to (JSON, mode 0600, replaced whole if it exists), removed when the
+   * layer closes: how the CLI finds a running API. None by default.
+   */
+  readonly stateFile?: string | undefined
+  /** How often an idle Server-Sent Events stream sends a comment (`: keep-alive`). 15 seconds by default. */
+  readonly keepAlive?: Duration.DurationInput | undefined
+}
+
+/**
+ * The admin API, serving.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class AdminServer extends Context.Tag("effect-agent-supervisor/AdminServer")<AdminServer, {
+  /** The base URL for a client on this machine, without a trailing slash: `http://127.0.0.1:43127`. */
+  readonly url: string
+  /** The address listened on, as given. */
+  readonly host: string
+  /** The port listened on (the one picked when `0` was given). */
+  readonly port: number
+  /** The bearer token of state-changing calls (given, or generated at start). */
+  readonly token: Redacted.Redacted<string>
+  /** The state file written (an absolute path), if one was asked for. */
+  readonly stateFile: string | undefined
+  /** Server-Sent Events streams open now (clients of `/api/events` and of stderr follows). */
+  readonly streams: Effect.Effect<number>
+}>() {}
+
+/**
+ * Serves the admin API of the tree in {@link RootSupervisor} until the scope closes. Closing ends every event
+ * stream and waits at most 2 seconds for requests under way, then cuts their connections; the state file goes
+ * first. Fails with a `ConfigError` for bad options (every problem, the token never shown) and an `AdminApiError`
+ * when the address cannot be listened on or the state file cannot be written.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (
+  options?: Options
+) => Effect.Effect<AdminServer["Type"], AdminApiError | ConfigError, Scope.Scope | RootSupervisor> = Effect.fn(
+  "AdminApi.make"
+)(function*(options?: Options) {
+  const settings = yield* AdminOptions.decode(options)
+  const root = yield* RootSupervisor
+  const token = settings.token ?? Auth.generate()
+  const running = yield* Server.make(root, settings, token)
+  if (settings.stateFile !== undefined) {
+    yield* StateFile.make(settings.stateFile, { url: running.url, token, pid: process.pid }, running)
+  }
+  if (!Guard.isLoopback(settings.host)) {
+    yield* Effect.logWarning(
+      `The admin API listens on ${settings.host}:${running.port}: whoever reaches it can read the tree, its ` +
+        `events and stderr lines (state-changing calls need the token)`
+    )
+  }
+  yield* Effect.annotateCurrentSpan("url", running.url)
+  return {
+    url: running.url,
+    host: settings.host,
+    port: running.port,
+    token,
+    stateFile: settings.stateFile,
+    streams: running.streams
+  }
+})
+
+/**
+ * {@link make} as a Layer providing {@link AdminServer}: add it beside the tree's layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * ```ts
+ * const App = AdminApi.layer({ port: 8080 }).pipe(
+ *   Layer.provideMerge(Supervisor.layer({ children })),
+ *   Layer.provide(Store.layerMemory)
+ * )
+ * ```
+ */
+export const layer = (options?: Options): Layer.Layer<AdminServer, AdminApiError | ConfigError, RootSupervisor> =>
+  Layer.scoped(AdminServer, make(options))

@@ -1,0 +1,54 @@
+/**
+ * The JSON endpoints of `api.ts`, implemented on the public `Supervisor` API: the tree group reads, the control
+ * group starts, stops and restarts (the token is checked before, by `guard.ts`).
+ *
+ * @internal
+ */
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Supervisor from "../../Supervisor.js"
+import { AdminHttpApi, BadRequest, type StderrLineView } from "./api.js"
+import * as Control from "./control.js"
+import { locate } from "./locate.js"
+import { childView, history, treeView } from "./views.js"
+
+/** An agent's last stderr lines (the last `lines` of them when given); a supervisor has none: `BadRequest`. */
+const stderr = (root: Supervisor.Supervisor, path: string, lines: number | undefined) =>
+  Effect.gen(function*() {
+    const { info, parent } = yield* locate(root, path)
+    if (info.kind !== "worker") {
+      return yield* Effect.fail(
+        new BadRequest({ message: `"${path}" is a supervisor: only an agent has stderr (its children do)` })
+      )
+    }
+    const recent: ReadonlyArray<StderrLineView> = yield* parent.child(info.id).pipe(
+      Effect.flatMap((agent) => agent.recentStderr),
+      // Stopped: no agent runs for it, and its lines went with the last one.
+      Effect.orElseSucceed(() => [])
+    )
+    return lines === undefined ? recent : recent.slice(Math.max(0, recent.length - lines))
+  })
+
+/** The tree group: the tree, one child, the restart history, an agent's recent stderr. */
+const treeGroup = (root: Supervisor.Supervisor) =>
+  HttpApiBuilder.group(AdminHttpApi, "tree", (handlers) =>
+    handlers
+      .handle("tree", () => treeView(root))
+      .handle("child", ({ path }) => Effect.flatMap(locate(root, path.id), childView))
+      .handle("history", ({ urlParams }) =>
+        urlParams.child === undefined
+          ? history(root)
+          : Effect.zipRight(locate(root, urlParams.child), history(root, urlParams.child)))
+      .handle("stderr", ({ path, urlParams }) => stderr(root, path.id, urlParams.lines)))
+
+/** The control group: each answers with the child once the operation is done. */
+const controlGroup = (root: Supervisor.Supervisor) =>
+  HttpApiBuilder.group(AdminHttpApi, "control", (handlers) =>
+    handlers
+      .handle("restart", ({ path }) => Control.run(root, "restart", path.id))
+      .handle("stop", ({ path }) => Control.run(root, "stop", path.id))
+      .handle("start", ({ path }) => Control.run(root, "start", path.id)))
+
+/** Both groups, for `HttpApiBuilder.api(AdminHttpApi)`. */
+export const layer = (root: Supervisor.Supervisor) => Layer.mergeAll(treeGroup(root), controlGroup(root))

@@ -1,0 +1,134 @@
+/**
+ * The admin API's views of the tree (`TreeView`, `ChildView`, `RestartView`), read through the public `Supervisor`
+ * and `AgentSupervisor` APIs: `whichChildren`, `child(id).metadata`, `childSupervisor`, `restartHistory`.
+ *
+ * @internal
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as AgentSupervisor from "../../Agent/AgentSupervisor.js"
+import type * as Supervisor from "../../Supervisor.js"
+import type { ChildView, RestartView, TreeView } from "./api.js"
+import { childPath, type Located } from "./locate.js"
+
+/** What the supervisor's view alone tells of a child: a nested supervisor, or an agent that is not running. */
+export const bareView = (path: string, info: Supervisor.ChildInfo): ChildView => ({
+  id: path,
+  name: info.name,
+  kind: info.kind,
+  state: info.state,
+  status: info.status,
+  parked: info.parked,
+  pid: Option.getOrNull(info.pid),
+  startedAt: null,
+  restarts: 0,
+  inFlight: 0,
+  lastExit: null,
+  health: null,
+  children: []
+})
+
+/** An agent child, from its metadata. */
+export const agentView = (
+  path: string,
+  info: Supervisor.ChildInfo,
+  metadata: AgentSupervisor.Metadata
+): ChildView => {
+  const running = Option.isSome(metadata.pid)
+  return {
+    ...bareView(path, info),
+    name: metadata.name,
+    state: metadata.state,
+    pid: Option.getOrNull(metadata.pid),
+    startedAt: running ? Option.getOrNull(metadata.startedAt) : null,
+    restarts: metadata.restartCount,
+    inFlight: metadata.inFlight,
+    lastExit: Option.getOrNull(Option.map(metadata.lastExit, (exit) => ({
+      pid: exit.pid,
+      exitCode: exit.exitCode,
+      signal: exit.signal,
+      requested: exit.requested,
+      at: exit.at
+    }))),
+    health: Option.getOrNull(Option.map(metadata.lastHealth, (sample) => ({
+      latencyMillis: sample.latencyMillis,
+      cpuPercent: Option.getOrNull(sample.cpuPercent),
+      memoryMb: Option.getOrNull(sample.memoryMb),
+      processes: sample.processes,
+      timestamp: sample.timestamp
+    })))
+  }
+}
+
+/** One child as it is now; a nested supervisor with its whole subtree. */
+export const childView = (located: Located): Effect.Effect<ChildView> => {
+  const { info, parent, path } = located
+  if (info.kind === "worker") {
+    return parent.child(info.id).pipe(
+      Effect.flatMap((agent) => agent.metadata),
+      Effect.map((metadata) => agentView(path, info, metadata)),
+      // Stopped (no agent runs for it), or gone since `whichChildren`: what the supervisor said.
+      Effect.orElseSucceed(() => bareView(path, info))
+    )
+  }
+  return parent.childSupervisor(info.id).pipe(
+    Effect.flatMap((sup) => childrenViews(sup, path)),
+    Effect.map((children): ChildView => ({ ...bareView(path, info), children })),
+    Effect.orElseSucceed(() => bareView(path, info))
+  )
+}
+
+/** The children of `sup` (at `prefix` below the root), in the order it started them. */
+export const childrenViews = (sup: Supervisor.Supervisor, prefix: string): Effect.Effect<ReadonlyArray<ChildView>> =>
+  Effect.flatMap(sup.whichChildren, (infos) =>
+    // `whichChildren` is newest first.
+    Effect.forEach(
+      [...infos].reverse(),
+      (info) => childView({ path: childPath(prefix, info.id), parent: sup, info })
+    ))
+
+/** The whole tree, and when it was read. */
+export const treeView = (root: Supervisor.Supervisor): Effect.Effect<TreeView> =>
+  Effect.gen(function*() {
+    const children = yield* childrenViews(root, "")
+    const now = yield* Clock.currentTimeMillis
+    return { name: root.name, now, children }
+  })
+
+const recordView = (prefix: string, record: Supervisor.RestartRecord): RestartView => ({
+  child: childPath(prefix, record.child),
+  timestamp: record.timestamp,
+  reason: record.reason,
+  attempt: record.attempt,
+  delayMillis: record.delayMillis,
+  affected: record.affected.map((id) => childPath(prefix, id))
+})
+
+const historyOf = (sup: Supervisor.Supervisor, prefix: string): Effect.Effect<Array<RestartView>> =>
+  Effect.gen(function*() {
+    const own = (yield* sup.restartHistory).map((record) => recordView(prefix, record))
+    const nested = yield* Effect.forEach(
+      (yield* sup.whichChildren).filter((info) => info.kind === "supervisor"),
+      (info) =>
+        sup.childSupervisor(info.id).pipe(
+          Effect.flatMap((child) => historyOf(child, childPath(prefix, info.id))),
+          Effect.orElseSucceed((): Array<RestartView> => [])
+        )
+    )
+    return [...own, ...nested.flat()]
+  })
+
+/**
+ * The restart decisions of the whole tree (each running supervisor keeps its last 1,000), newest first, with
+ * paths below the root; only those that restarted `child` (decided for it, or restarting it with another) when
+ * one is given.
+ */
+export const history = (
+  root: Supervisor.Supervisor,
+  child?: string | undefined
+): Effect.Effect<ReadonlyArray<RestartView>> =>
+  Effect.map(historyOf(root, ""), (records) =>
+    records
+      .filter((record) => child === undefined || record.child === child || record.affected.includes(child))
+      .sort((a, b) => b.timestamp - a.timestamp))
