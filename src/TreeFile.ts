@@ -44,6 +44,7 @@ import type { ConfigError, StoreError } from "./Errors.js"
 import * as decode from "./internal/treeFile/decode.js"
 import * as load_ from "./internal/treeFile/load.js"
 import * as run_ from "./internal/treeFile/run.js"
+import type * as LogFiles from "./LogFiles.js"
 import type { SqliteOptions, SqlOptions } from "./Store/internal/options.js"
 import type * as Store from "./Store/Store.js"
 import type * as Supervisor from "./Supervisor.js"
@@ -65,7 +66,26 @@ export interface TreeFile {
   readonly storeFlushTimeout?: Duration.DurationInput | undefined
   readonly restore?: boolean | undefined
   readonly store: StoreChoice
+  /** Each agent's stderr in rotated files (`Supervisor.Options.logs`); `dir` resolved against the file's directory. */
+  readonly logs?: LogFiles.Options | undefined
+  /** The admin API and dashboard `agent-supervisor up` serves (none of the tree's business: `make` ignores it). */
+  readonly admin?: AdminSettings | undefined
   readonly children: ReadonlyArray<Child>
+}
+
+/**
+ * A file's `admin` section: whether `agent-supervisor up` serves the admin API and dashboard (`enabled`, true by
+ * default), on which address (`host`, `"127.0.0.1"` by default) and port (0, any free one, by default), and the
+ * bearer token of its state-changing calls (generated at start by default; at least 16 characters).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AdminSettings {
+  readonly enabled?: boolean | undefined
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  readonly token?: Redacted.Redacted<string> | undefined
 }
 
 /**
@@ -74,7 +94,7 @@ export interface TreeFile {
  * @since 0.1.0
  * @category models
  */
-export type Child = AgentChild | DirectoryChild | SupervisorChild
+export type Child = AgentChild | CallbackChild | DirectoryChild | SupervisorChild
 
 /**
  * What an agent child of either kind (`agent`, `directory`) has beside its `config`: `Supervisor.agent`'s fields.
@@ -99,6 +119,35 @@ export interface AgentChildFields {
 export interface AgentChild extends AgentChildFields {
   readonly type: "agent"
   readonly config: Config.AgentConfigInput
+}
+
+/**
+ * A function run as an agent through one of the bundled adapters (`type: callback`), as `Adapters.pythonCallback`
+ * and `Adapters.nodeCallback` run it from code: `language` (`"python"` or `"node"`), `file` (a `.py` file or a
+ * Python module; a `.js`, `.mjs` or `.cjs` file), optionally `function` (Python: `handle_request` by default; Node:
+ * the default export, else `handleRequest`) and `interpreter` (`"python3"`, or the Node running the supervisor, by
+ * default), and the rest of an agent's configuration but its `command` and `args`. Its `cwd` is the file's
+ * directory unless the file sets one, and `file` is relative to it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CallbackChild extends AgentChildFields {
+  readonly type: "callback"
+  readonly config: CallbackConfig
+}
+
+/**
+ * The `config` of a {@link CallbackChild}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CallbackConfig extends Omit<Config.AgentConfigInput, "command" | "args"> {
+  readonly language: "python" | "node"
+  readonly file: string
+  readonly function?: string | undefined
+  readonly interpreter?: string | undefined
 }
 
 /**

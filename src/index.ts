@@ -44,3 +44,18 @@ export * as Adapters from "./Adapters.js"
  * @since 0.1.0
  */
 export * as TreeFile from "./TreeFile.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as AdminApi from "./AdminApi.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Metrics from "./Metrics.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as LogFiles from "./LogFiles.js"

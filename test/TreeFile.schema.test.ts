@@ -100,8 +100,13 @@ describe("the JSON Schema of tree files", () => {
     ])
     assert.deepStrictEqual(schema.properties.children.items, { $ref: "#/$defs/Child" })
     const kinds = schema.$defs.Child.anyOf
-    assert.deepStrictEqual(kinds.map((k: Json) => k.properties.type.enum), [["agent"], ["directory"], ["supervisor"]])
-    const [agent, directory, supervisor] = kinds
+    assert.deepStrictEqual(kinds.map((k: Json) => k.properties.type.enum), [
+      ["agent"],
+      ["callback"],
+      ["directory"],
+      ["supervisor"]
+    ])
+    const [agent, callback, directory, supervisor] = kinds
     assert.deepStrictEqual(Object.keys(agent.properties.config.properties), Object.keys(Config.AgentConfig.fields))
     assert.strictEqual(agent.properties.config.additionalProperties, false)
     assert.deepStrictEqual(agent.properties.config.required, ["name", "command"])
@@ -114,6 +119,9 @@ describe("the JSON Schema of tree files", () => {
       "requestTimeout"
     ])
     assert.notInclude(Object.keys(directory.properties.config.properties), "command")
+    assert.includeMembers(Object.keys(callback.properties.config.properties), ["language", "file", "function", "name"])
+    assert.notInclude(Object.keys(callback.properties.config.properties), "command")
+    assert.deepStrictEqual(callback.properties.config.required, ["language", "file", "name"])
     // Children to any depth
     assert.deepStrictEqual(supervisor.properties.children.items, { $ref: "#/$defs/Child" })
     const stores = schema.properties.store.anyOf.map((s: Json) => s.properties.type.enum[0])

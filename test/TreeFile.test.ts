@@ -11,6 +11,7 @@ import * as Redacted from "effect/Redacted"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as Adapters from "../src/Adapters.js"
 import { ConfigError } from "../src/Errors.js"
 import * as TreeFile from "../src/TreeFile.js"
 import { failureOf, fixture, root, tempDir } from "./support.js"
@@ -111,7 +112,7 @@ children:
         `strategy: must be "one-for-one", "one-for-all" or "rest-for-one"`,
         `store.type: must be "memory", "sqlite" or "postgres"`,
         `children[0].config.requestTimout: is not a known setting: did you mean "requestTimeout"?`,
-        `children[1].type: must be "agent", "directory" or "supervisor": did you mean "agent"?`,
+        `children[1].type: must be "agent", "callback", "directory" or "supervisor": did you mean "agent"?`,
         "children[2].children[0].config.command: refers to the environment variable AGENT_CMD, which is not set: " +
         "set it, or give a default (${AGENT_CMD:-default})",
         `children[2].children[0].config.requestTimeout: must be a duration like "5 seconds" or "250 millis"`,
@@ -161,10 +162,10 @@ children:
   it.effect("shapes: a child, a configuration, the whole file", () =>
     Effect.gen(function*() {
       assert.deepStrictEqual(yield* problemsOf("children: [agent]\n"), [
-        `children[0]: must be a child: a mapping with a type ("agent", "directory" or "supervisor") and an id`
+        `children[0]: must be a child: a mapping with a type ("agent", "callback", "directory" or "supervisor") and an id`
       ])
       assert.deepStrictEqual(yield* problemsOf("children: [{ id: a }, { type: agent, id: b, config: 3 }]\n"), [
-        `children[0].type: is missing: "agent", "directory" or "supervisor"`,
+        `children[0].type: is missing: "agent", "callback", "directory" or "supervisor"`,
         "children[1].config: must be a mapping"
       ])
       assert.deepStrictEqual(yield* problemsOf(""), [
@@ -494,6 +495,105 @@ children:
       const error = yield* configErrorOf(TreeFile.toOptions(file))
       assert.strictEqual(error.field, "children[0].children[0].config.callbackFunction")
       assert.deepStrictEqual(error.problems.map((p) => p.field), ["children[0].children[0].config.callbackFunction"])
+    }).pipe(Effect.provide(NodeContext.layer)))
+})
+
+describe("callback children", () => {
+  it.effect("run a function through the bundled adapter: Adapters.pythonCallback's and nodeCallback's command lines", () =>
+    Effect.gen(function*() {
+      const file = yield* TreeFile.parse(
+        `
+children:
+  - type: callback
+    id: py
+    config: { name: py, language: python, file: agents/summarize.py, function: handle, interpreter: .venv/bin/python }
+  - type: callback
+    id: js
+    restart: transient
+    config: { name: js, language: node, file: agents/classify.mjs, requestTimeout: 10 seconds }
+`,
+        { format: "yaml", dir: "/srv/app" }
+      )
+      const options = yield* TreeFile.toOptions(file)
+      assert.deepStrictEqual(JSON.parse(JSON.stringify(options.children)), [
+        {
+          _tag: "Agent",
+          id: "py",
+          config: {
+            name: "py",
+            cwd: "/srv/app",
+            ...Adapters.pythonCallback("agents/summarize.py", "handle", { python: ".venv/bin/python" })
+          }
+        },
+        {
+          _tag: "Agent",
+          id: "js",
+          restart: "transient",
+          config: {
+            name: "js",
+            requestTimeout: "10 seconds",
+            cwd: "/srv/app",
+            ...Adapters.nodeCallback("agents/classify.mjs")
+          }
+        }
+      ])
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.effect("every problem of a callback child, command and args refused, with the tree's rules", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf(`
+children:
+  - type: callback
+    id: a
+    config: { name: a, language: ruby, file: "", command: ruby, restart: transient }
+    restart: permanent
+`)
+      assert.deepStrictEqual(problems, [
+        `children[0].config.language: must be "python" or "node"`,
+        "children[0].config.file: must be a file",
+        "children[0].config.command: is not a known setting (check its spelling)",
+        `children[0].restart: conflicts with children[0].config.restart ("transient"): give the restart type in ` +
+        "one place"
+      ])
+    }).pipe(Effect.provide(NodeContext.layer)))
+})
+
+describe("the sections for operators: logs and admin", () => {
+  it.effect("logs.dir is relative to the file's directory and reaches Supervisor.Options; admin stays out of them", () =>
+    Effect.gen(function*() {
+      const file = yield* TreeFile.parse(
+        "logs: { dir: logs, maxBytes: 65536, keep: 2 }\nadmin: { port: 8080, token: \"${TOKEN}\" }\n",
+        { format: "yaml", dir: "/srv/app", env: { TOKEN: "a-token-of-sixteen+" } }
+      )
+      assert.deepStrictEqual(file.logs, { dir: "/srv/app/logs", maxBytes: 65536, keep: 2 })
+      assert.strictEqual(file.admin?.port, 8080)
+      assert.strictEqual(Redacted.value(file.admin!.token!), "a-token-of-sixteen+")
+      const options = yield* TreeFile.toOptions(file)
+      assert.deepStrictEqual(options.logs, { dir: "/srv/app/logs", maxBytes: 65536, keep: 2 })
+      assert.notProperty(options, "admin")
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.effect("every problem of both sections, with its path", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf(
+        "logs: { dir: '', maxBytes: 10, keep: -1 }\nadmin: { port: 70000, token: short, host: '' }\n"
+      )
+      assert.deepStrictEqual(problems, [
+        "logs.dir: must be a directory",
+        "logs.maxBytes: must be a whole number of bytes of at least 1024",
+        "logs.keep: must be a whole number from 0 to 1000",
+        "admin.port: must be a port number from 0 to 65535 (0: any free one)",
+        "admin.token: must be at least 16 characters",
+        "admin.host: must be a host name or address"
+      ])
+      // A secret is never shown, not even a wrong one
+      const error = yield* configErrorOf(
+        yaml("admin: { token: sh0rt-s3cret }\nstore: { type: postgres, url: 'mysql://u:pw@h' }\n")
+      )
+      assert.notInclude(error.message, "sh0rt-s3cret")
+      assert.notInclude(error.message, "pw@h")
+      assert.include(error.message, "admin.token")
+      assert.include(error.message, "store.url")
     }).pipe(Effect.provide(NodeContext.layer)))
 })
 

@@ -35,6 +35,9 @@ describe("package exports", () => {
       "/Agent/Config",
       "/Agent/Directory",
       "/TreeFile",
+      "/AdminApi",
+      "/LogFiles",
+      "/Metrics",
       "/schema/agent-supervisor.schema.json",
       "/package.json"
     ]

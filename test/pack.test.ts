@@ -180,7 +180,14 @@ describe.sequential("the packed package", () => {
   })
 
   it("declares effect and the platform as peers this repository's dev copies satisfy, the SQL drivers optional", () => {
-    assert.deepStrictEqual(Object.keys(manifest.dependencies), ["smol-toml", "yaml"])
+    // The command line's parser and its printers (peers of @effect/cli), the config file's parsers
+    assert.deepStrictEqual(Object.keys(manifest.dependencies), [
+      "@effect/cli",
+      "@effect/printer",
+      "@effect/printer-ansi",
+      "smol-toml",
+      "yaml"
+    ])
     for (const [name, range] of Object.entries(manifest.peerDependencies)) {
       assert.isDefined(manifest.devDependencies[name], `${name} has a dev copy`)
       assert.isTrue(satisfiesCaret(installedVersion(name), range), `${name}@${installedVersion(name)} in ${range}`)
@@ -190,6 +197,7 @@ describe.sequential("the packed package", () => {
     ).sort()
     assert.deepStrictEqual(optional, [
       "@effect/experimental",
+      "@effect/opentelemetry",
       "@effect/sql",
       "@effect/sql-pg",
       "@effect/sql-sqlite-node"
@@ -210,6 +218,9 @@ describe.sequential("the packed package", () => {
       "effect": linked("effect"),
       "@effect/platform": linked("@effect/platform"),
       "@effect/platform-node": linked("@effect/platform-node"),
+      "@effect/cli": linked("@effect/cli"),
+      "@effect/printer": linked("@effect/printer"),
+      "@effect/printer-ansi": linked("@effect/printer-ansi"),
       "smol-toml": linked("smol-toml"),
       "yaml": linked("yaml")
     }
@@ -287,5 +298,20 @@ describe.sequential("the packed package", () => {
     // The agent was reaped, not left behind
     assert.isNumber(out.pid)
     assert.throws(() => process.kill(out.pid!, 0), /ESRCH/)
+    // The command line, as npm installs it: a bin that checks a tree file
+    fs.writeFileSync(
+      path.join(app, "tree.json"),
+      JSON.stringify({
+        children: [{
+          type: "callback",
+          id: "echo",
+          config: { name: "echo", language: "python", file: "agents/echo.py", function: "handle" }
+        }]
+      })
+    )
+    const bin = path.join(app, "node_modules", ".bin", "agent-supervisor")
+    const validated = await run(bin, ["validate", "tree.json"], app)
+    assert.strictEqual(validated.code, 0, `${validated.stdout}\n${validated.stderr}`)
+    assert.include(validated.stdout, "tree.json: OK. Tree \"root\": 1 agent, 0 nested supervisors; store: memory.")
   }, 3 * STEP_TIMEOUT_MS)
 })

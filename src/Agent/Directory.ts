@@ -17,6 +17,7 @@ import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Path from "@effect/platform/Path"
 import type * as Effect from "effect/Effect"
 import type * as Config from "./Config.js"
+import type { Progress } from "./internal/directory/progress.js"
 import * as internal from "./internal/directory/resolve.js"
 
 /**
@@ -72,3 +73,22 @@ export const resolve: (
  * ```
  */
 export { fromDirectory } from "./AgentSupervisor.js"
+
+/**
+ * What a dependency install reports while it runs: `onStart(agent, installer)`, `onOutput(agent, chunk)` with each
+ * chunk of the installer's output, `onEnd(agent, ok)` once after every start (interrupted or failed installs
+ * too). The callbacks run in the installer's output reader: keep them short.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type InstallProgress = Progress
+
+/**
+ * The install reporter in the context, silent by default: provide one (`Effect.provideService(Directory.Progress,
+ * { onStart, onOutput, onEnd })`) to show installs as they run, as `agent-supervisor up` does with a spinner.
+ *
+ * @since 0.1.0
+ * @category context
+ */
+export { InstallProgress as Progress } from "./internal/directory/progress.js"

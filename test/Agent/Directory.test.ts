@@ -162,6 +162,45 @@ describe.sequential("Directory", () => {
         assert.strictEqual(again.ino, marker.ino)
       }).pipe(Effect.provide(TestLive)))
 
+    it.scopedLive("an install reports its start, its output and its end to Directory.Progress; a reporter's bug changes nothing", () =>
+      Effect.gen(function*() {
+        const dir = yield* copyOf("python-wheel")
+        execFileSync("python3", [
+          fixture("directories", "make_wheel.py"),
+          path.join(dir, "localdep-0.1-py3-none-any.whl")
+        ])
+        const seen: Array<string> = []
+        let output = ""
+        const recording: Directory.InstallProgress = {
+          onStart: (agent, installer) => seen.push(`start ${agent} ${installer}`),
+          onOutput: (_, chunk) => (output += Buffer.from(chunk).toString("utf8")),
+          onEnd: (agent, ok) => seen.push(`end ${agent} ${ok}`)
+        }
+        yield* Directory.resolve(options(dir, yield* tempDir, { env: offlinePip })).pipe(
+          Effect.provideService(Directory.Progress, recording)
+        )
+        assert.strictEqual(seen.length, 2, seen.join("\n"))
+        assert.match(seen[0], /^start \S+ python3 -m pip install/)
+        assert.match(seen[1], /^end \S+ true$/)
+        assert.match(output, /localdep/i, "the installer's output was reported")
+        // A reporter that throws: the install still reads the installer's output to its end, and succeeds.
+        const throwing: Directory.InstallProgress = {
+          onStart: () => {
+            throw new Error("reporter bug")
+          },
+          onOutput: () => {
+            throw new Error("reporter bug")
+          },
+          onEnd: () => {
+            throw new Error("reporter bug")
+          }
+        }
+        const config = yield* Directory.resolve(options(dir, yield* tempDir, { env: offlinePip })).pipe(
+          Effect.provideService(Directory.Progress, throwing)
+        )
+        assert.isString(config.env?.PYTHONPATH)
+      }).pipe(Effect.provide(TestLive)))
+
     it.scopedLive("an interrupted install kills the installer and leaves nothing behind", () =>
       Effect.gen(function*() {
         const cache = yield* tempDir

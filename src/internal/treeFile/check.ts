@@ -27,6 +27,13 @@ const placeholderConfig = (config: unknown): unknown => {
   return { ...rest, name: "directory-agent", command: "directory" }
 }
 
+/** What a callback child's configuration says about the tree; the adapter's command line is made when it starts. */
+const callbackConfig = (config: unknown): unknown => {
+  if (!isRecord(config)) return config
+  const { file: _file, function: _fn, interpreter: _i, language: _l, ...rest } = config
+  return { ...rest, command: "callback" }
+}
+
 /**
  * A child of the file as the spec it will be. One of unknown type gets no tag: the tree's decoding reports it, and
  * the file schema's own problem at its `type` is the one kept.
@@ -37,6 +44,8 @@ const toSpec = (child: unknown): unknown => {
   switch (type) {
     case "agent":
       return { ...rest, _tag: "Agent" }
+    case "callback":
+      return { ...rest, _tag: "Agent", config: callbackConfig(rest.config) }
     case "directory":
       return { ...rest, _tag: "Agent", config: placeholderConfig(rest.config) }
     case "supervisor":

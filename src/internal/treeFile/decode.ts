@@ -33,11 +33,23 @@ const urlProblems = (file: unknown, env: Env): Array<Edge.Problem> => {
   return [{ field: "store.urlEnv", rule: `names the environment variable ${name}, which is not set`, value: name }]
 }
 
+/** Fields whose value is a secret: a problem with one says what is wrong, never what was written. */
+const SECRET = /^(admin\.token|store\.url)$/
+
+const withoutSecret = (problem: Edge.Problem): Edge.Problem => {
+  if (!SECRET.test(problem.field) || !("value" in problem)) return problem
+  const { value: _, ...rest } = problem
+  return rest
+}
+
 /** The checked file as the tree it describes: the store chosen, `urlEnv` read, `$schema` dropped. */
 const toTree = (input: TreeFileInput, env: Env): TreeFile.TreeFile => {
-  const { $schema: _, children, store, ...root } = input
+  const { $schema: _, admin, children, store, ...root } = input
   return {
     ...root,
+    ...(admin === undefined ? {} : {
+      admin: admin.token === undefined ? admin : { ...admin, token: Redacted.make(admin.token) }
+    }),
     store: toStore(store ?? { type: "memory" }, env),
     children: (children ?? []) as ReadonlyArray<TreeFile.Child>
   } as TreeFile.TreeFile
@@ -68,7 +80,9 @@ export const parse: (
       urlProblems(value, env),
       yield* treeProblems(value)
     ])
-    if (problems.length > 0) return yield* Effect.fail(Edge.configError(problems as [Edge.Problem]))
+    if (problems.length > 0) {
+      return yield* Effect.fail(Edge.configError(problems.map(withoutSecret) as [Edge.Problem]))
+    }
     const tree = toTree(value as TreeFileInput, env)
     if (options.dir === undefined) return tree
     const path = yield* Path.Path

@@ -11,6 +11,7 @@ import * as Schema from "effect/Schema"
 import * as Struct from "effect/Struct"
 import * as Config from "../../Agent/Config.js"
 import * as Edge from "../schema.js"
+import { AdminSection, LogsSection } from "./operateSchema.js"
 import { optional, required, says, StoreSection } from "./storeSchema.js"
 
 const Strategy = Schema.Literal("one-for-one", "one-for-all", "rest-for-one").annotations(
@@ -65,6 +66,37 @@ const AgentChild = Schema.Struct({
   config: required(Config.AgentConfig, "The agent's configuration: name and command at least.")
 }).annotations({ title: "Agent", description: "An agent child, run from a command line." })
 
+/** A function run through a bundled adapter: `Adapters.pythonCallback`'s and `nodeCallback`'s arguments. */
+const CallbackConfig = Schema.Struct({
+  language: required(
+    Schema.Literal("python", "node").annotations(says(`must be "python" or "node"`)),
+    "Which bundled adapter runs the function."
+  ),
+  file: required(
+    Schema.String.pipe(Schema.minLength(1, { message: () => "must be a file" })),
+    "The function's file (agents/classify.mjs, agents/summarize.py) or Python module, relative to the agent's cwd."
+  ),
+  function: optional(
+    Schema.String.pipe(Schema.minLength(1, { message: () => "must be a function's name" })),
+    "Python: handle_request by default (dotted for Class.method). Node: the default export, else handleRequest."
+  ),
+  interpreter: optional(
+    Schema.String.pipe(Schema.minLength(1, { message: () => "must be a program" })),
+    "python3, or the Node that runs the supervisor, by default: a name on PATH or a path (.venv/bin/python)."
+  ),
+  ...Struct.omit(Config.AgentConfig.fields, "command", "args")
+})
+
+const CallbackChild = Schema.Struct({
+  type: Schema.Literal("callback"),
+  ...common,
+  shutdown,
+  config: required(CallbackConfig, "The function, its language, and the agent's configuration but command and args.")
+}).annotations({
+  title: "Callback agent",
+  description: "A Python or JavaScript function run as an agent through the bundled adapter (Adapters.*Callback)."
+})
+
 /** `Directory.resolve`'s options: the agent's configuration, less what the directory decides. */
 const DirectoryConfig = Schema.Struct({
   agentName: Config.AgentConfig.fields.name,
@@ -104,6 +136,7 @@ interface SupervisorChildInput extends Schema.Struct.Encoded<typeof supervisorFi
 /** A child, as a file holds it. */
 export type ChildInput =
   | typeof AgentChild.Encoded
+  | typeof CallbackChild.Encoded
   | typeof DirectoryChild.Encoded
   | SupervisorChildInput
 
@@ -119,10 +152,15 @@ const SupervisorChild = Schema.Struct({ ...supervisorFields, children }).annotat
   description: "A nested supervisor and its children."
 })
 
-const Child: Schema.Schema<unknown, ChildInput> = Schema.Union(AgentChild, DirectoryChild, SupervisorChild)
+const Child: Schema.Schema<unknown, ChildInput> = Schema.Union(
+  AgentChild,
+  CallbackChild,
+  DirectoryChild,
+  SupervisorChild
+)
   .annotations({
     identifier: "Child",
-    message: () => `must be a child: a mapping with a type ("agent", "directory" or "supervisor") and an id`
+    message: () => `must be a child: a mapping with a type ("agent", "callback", "directory" or "supervisor") and an id`
   }) as any
 
 /** The whole file. */
@@ -139,6 +177,8 @@ export const TreeFileSchema = Schema.Struct({
   ),
   restore: optional(Flag, "Keep children added at run time and parked children in the store. false by default."),
   store: optional(StoreSection, `Where the tree's records are kept. { type: "memory" } by default.`),
+  logs: optional(LogsSection, "Each agent's stderr in a rotated file (Supervisor.Options.logs). None by default."),
+  admin: optional(AdminSection, "The admin API and dashboard of `agent-supervisor up`: on 127.0.0.1 by default."),
   children
 }).annotations({
   message: () => "must be a mapping of the tree's settings (name, strategy, store, children...)",

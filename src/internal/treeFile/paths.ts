@@ -1,6 +1,6 @@
 /**
- * Relative paths in a file are relative to the file's directory, wherever the program runs from: a SQLite store's
- * file, an agent's `cwd` (the file's directory when it sets none), a directory agent's `agentDir`, `cwd` and
+ * Relative paths in a file are relative to the file's directory, wherever the program runs from: `logs.dir`, a SQLite store's
+ * file, an agent's and a callback agent's `cwd` (the file's directory when it sets none), a directory agent's `agentDir`, `cwd` and
  * `cacheDir`. Command lines are left as written: the agent's own working directory reads them.
  *
  * @internal
@@ -14,6 +14,8 @@ export const resolveAll = (file: TreeFile.TreeFile, dir: string, path: Path.Path
   const child = (c: TreeFile.Child): TreeFile.Child => {
     switch (c.type) {
       case "agent":
+        return { ...c, config: { ...c.config, cwd: at(c.config.cwd ?? ".") } }
+      case "callback":
         return { ...c, config: { ...c.config, cwd: at(c.config.cwd ?? ".") } }
       case "directory": {
         const { cacheDir, cwd } = c.config
@@ -34,5 +36,6 @@ export const resolveAll = (file: TreeFile.TreeFile, dir: string, path: Path.Path
   const store = file.store.type === "sqlite" && file.store.filename !== ":memory:"
     ? { ...file.store, filename: at(file.store.filename) }
     : file.store
-  return { ...file, store, children: file.children.map(child) }
+  const logs = file.logs === undefined ? {} : { logs: { ...file.logs, dir: at(file.logs.dir) } }
+  return { ...file, ...logs, store, children: file.children.map(child) }
 }

@@ -10,6 +10,7 @@ import type * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import * as Adapters from "../../Adapters.js"
 import * as Directory from "../../Agent/Directory.js"
 import { ConfigError, type StoreError } from "../../Errors.js"
 import * as Store from "../../Store/Store.js"
@@ -38,6 +39,14 @@ const toSpec = (
       const { type: _, ...spec } = child
       return Effect.succeed(Supervisor.agent(spec))
     }
+    case "callback": {
+      const { config, type: _, ...spec } = child
+      const { file, function: name, interpreter, language, ...rest } = config
+      const commandLine = language === "python"
+        ? Adapters.pythonCallback(file, name, { python: interpreter })
+        : Adapters.nodeCallback(file, name, { node: interpreter })
+      return Effect.succeed(Supervisor.agent({ ...spec, config: { ...rest, ...commandLine } }))
+    }
     case "directory": {
       const { config, type: _, ...spec } = child
       return Directory.resolve(config).pipe(
@@ -60,7 +69,7 @@ export const toOptions: (
   file: TreeFile.TreeFile
 ) => Effect.Effect<Supervisor.Options, Directory.DirectoryError, Requirements> = Effect.fn("TreeFile.toOptions")(
   function*(file: TreeFile.TreeFile) {
-    const { children, store: _, ...root } = file
+    const { admin: _admin, children, store: _, ...root } = file
     return { ...root, children: yield* toSpecs(children, undefined) }
   }
 )

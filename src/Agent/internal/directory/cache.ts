@@ -16,6 +16,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { randomBytes } from "node:crypto"
 import { AgentDependencyError } from "../../../Errors.js"
+import { guarded, InstallProgress } from "./progress.js"
 import { liveClock, OUTPUT_LIMIT, runBounded } from "./run.js"
 import { hash } from "./tree.js"
 
@@ -71,9 +72,22 @@ export const ensureInstalled = (install: Install) =>
       yield* install.prepare(temporary)
       yield* Effect.logInfo(`installing dependencies from ${install.manifest} with ${install.installer}`)
       const command = install.command(temporary)
-      const result = yield* runBounded(command, install.timeout, OUTPUT_LIMIT).pipe(
-        Effect.mapError((error) => dependencyError(install, error.message))
-      )
+      const progress = guarded(yield* InstallProgress)
+      progress.onStart(install.agent, install.installer)
+      const result = yield* runBounded(command, install.timeout, OUTPUT_LIMIT, (chunk) =>
+        progress.onOutput(install.agent, chunk)).pipe(
+          Effect.mapError((error) =>
+            dependencyError(install, error.message)
+          ),
+          Effect.onExit((exit) =>
+            Effect.sync(() =>
+              progress.onEnd(
+                install.agent,
+                exit._tag === "Success" && !exit.value.timedOut && exit.value.exitCode === 0
+              )
+            )
+          )
+        )
       if (result.timedOut || result.exitCode !== 0) {
         return yield* new AgentDependencyError({
           agent: install.agent,
@@ -88,7 +102,9 @@ export const ensureInstalled = (install: Install) =>
       yield* fs.writeFileString(path.join(temporary, MARKER), JSON.stringify(marker, null, 2) + "\n")
       yield* fs.rename(temporary, final).pipe(
         // Another install of the same key won the race: its directory is as good as ours.
-        Effect.catchAll((error) => Effect.flatMap(fs.exists(final), (won) => won ? Effect.void : Effect.fail(error)))
+        Effect.catchAll((error) =>
+          Effect.flatMap(fs.exists(final), (won) => won ? Effect.void : Effect.fail(error))
+        )
       )
       yield* Effect.logInfo(`dependencies installed in ${final}`)
       return final

@@ -63,13 +63,15 @@ export interface RunResult {
 
 /**
  * Runs a program to its end, or kills its process group after `timeout`. A spawn failure is the only error.
+ * `onChunk` sees each chunk of its output as it arrives (for progress).
  *
  * @internal
  */
 export const runBounded = (
   command: Command.Command,
   timeout: Duration.Duration,
-  stdoutLimit: number
+  stdoutLimit: number,
+  onChunk?: (chunk: Uint8Array) => void
 ): Effect.Effect<RunResult, PlatformError, CommandExecutor.CommandExecutor> =>
   Effect.scoped(Effect.gen(function*() {
     const proc = yield* Command.start(command)
@@ -85,6 +87,7 @@ export const runBounded = (
         Effect.sync(() => {
           into.push(chunk)
           output.push(chunk)
+          onChunk?.(chunk)
         })).pipe(Effect.ignore, Effect.forkScoped)
     const readers = [yield* read(proc.stdout, stdout), yield* read(proc.stderr, stderr)]
     // Nothing is sent: closing stdin makes a program that asks anything get EOF instead of waiting forever.

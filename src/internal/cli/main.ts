@@ -1,0 +1,172 @@
+/**
+ * The `agent-supervisor` command line (`@effect/cli`): `up` and `validate` work on a tree file; `status`,
+ * `restart`, `stop`, `start`, `logs`, `history` and `events` talk to a running `up` through its admin API.
+ *
+ * @internal
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Effect from "effect/Effect"
+import * as Address from "./address.js"
+import * as Logging from "./logging.js"
+import * as Remote from "./remote.js"
+
+// `up` and `validate` load the whole library; the commands that only talk to a running `up` start faster without.
+const upModule = Effect.promise(() => import("./up.js"))
+const validateModule = Effect.promise(() => import("./validate.js"))
+
+const treeFile = Args.file({ name: "FILE", exists: "yes" }).pipe(
+  Args.withDescription("The tree file, YAML or JSON (see the README's \"Config file\").")
+)
+
+// ---- up ----
+
+const logFormat = Options.choice("log-format", Logging.FORMATS).pipe(
+  Options.withDefault("auto" as const),
+  Options.withDescription("auto: pretty on a terminal, JSON lines otherwise (journald, Docker, Kubernetes).")
+)
+const port = Options.integer("port").pipe(
+  Options.optional,
+  Options.withDescription("The admin API's port, over the file's admin.port (0: any free port).")
+)
+const host = Options.text("host").pipe(
+  Options.optional,
+  Options.withDescription("The admin API's address, over the file's admin.host (127.0.0.1 by default).")
+)
+const stateFile = Options.file("state-file").pipe(
+  Options.optional,
+  Options.withDescription(
+    `Where up writes its admin API's address and token (mode 0600), for the other commands (or ${Address.ENV_STATE_FILE}). ` +
+      "Beside the tree file by default: give another place when that directory is read-only."
+  )
+)
+const noAdmin = Options.boolean("no-admin").pipe(
+  Options.withDescription("Serve no admin API and no dashboard, and write no state file.")
+)
+
+const upCommand = Command.make(
+  "up",
+  { file: treeFile, logFormat, port, host, stateFile, noAdmin },
+  (options) =>
+    Effect.flatMap(
+      upModule,
+      ({ up }) =>
+        up({
+          file: options.file,
+          port: options.port,
+          host: options.host,
+          stateFile: options.stateFile,
+          admin: !options.noAdmin
+        })
+    ).pipe(Effect.provide(Logging.layer(options.logFormat)))
+).pipe(Command.withDescription("Run the tree of FILE in the foreground, with its admin API and dashboard."))
+
+const validateCommand = Command.make(
+  "validate",
+  { file: treeFile },
+  ({ file }) => Effect.flatMap(validateModule, ({ validate }) => validate(file))
+).pipe(
+  Command.withDescription("Check FILE whole without starting anything; every problem with its path.")
+)
+
+// ---- the commands that talk to a running up ----
+
+const where = {
+  file: Options.file("file").pipe(
+    Options.withAlias("f"),
+    Options.optional,
+    Options.withDescription("The tree file a running up was started with: its state file has the address.")
+  ),
+  url: Options.text("url").pipe(
+    Options.optional,
+    Options.withDescription(`The admin API's URL (or ${Address.ENV_URL}).`)
+  ),
+  token: Options.text("token").pipe(
+    Options.optional,
+    Options.withDescription(`The admin API's token (or ${Address.ENV_TOKEN}).`)
+  ),
+  stateFile
+}
+const json = Options.boolean("json").pipe(Options.withDescription("Print JSON for scripts."))
+const childId = Args.text({ name: "ID" }).pipe(
+  Args.withDescription("The child's path below the root: its id, or ids joined by / (workers/echo).")
+)
+
+const statusCommand = Command.make(
+  "status",
+  { ...where, json },
+  (options) => Effect.flatMap(Address.resolve(options), (address) => Remote.status(address, options.json))
+).pipe(Command.withDescription("The tree: each child's state, pid, uptime, restarts, CPU, memory and last exit."))
+
+const controlCommand = (operation: "restart" | "stop" | "start", description: string) =>
+  Command.make(
+    operation,
+    { ...where, json, id: childId },
+    (options) =>
+      Effect.flatMap(
+        Address.resolve(options),
+        (address) => Remote.control(address, operation, options.id, options.json)
+      )
+  ).pipe(Command.withDescription(description))
+
+const logsCommand = Command.make(
+  "logs",
+  {
+    ...where,
+    json,
+    id: childId,
+    follow: Options.boolean("follow").pipe(
+      Options.withAlias("F"),
+      Options.withDescription("Keep printing new lines until interrupted.")
+    ),
+    lines: Options.integer("lines").pipe(
+      Options.withAlias("n"),
+      Options.optional,
+      Options.withDescription("How many of the last lines (all that are kept: the agent's stderrLines, by default).")
+    )
+  },
+  (options) =>
+    Effect.flatMap(
+      Address.resolve(options),
+      (address) =>
+        Remote.logs(address, options.id, { lines: options.lines, follow: options.follow, json: options.json })
+    )
+).pipe(Command.withDescription("An agent's last stderr lines, and with --follow the new ones."))
+
+const historyCommand = Command.make(
+  "history",
+  { ...where, json, id: Args.text({ name: "ID" }).pipe(Args.optional) },
+  (options) => Effect.flatMap(Address.resolve(options), (address) => Remote.history(address, options.id, options.json))
+).pipe(Command.withDescription("Restart decisions, newest first; of one child with ID."))
+
+const eventsCommand = Command.make(
+  "events",
+  {
+    ...where,
+    json,
+    follow: Options.boolean("follow").pipe(
+      Options.withAlias("F"),
+      Options.withDescription("Accepted for symmetry with logs: events are always followed until interrupted.")
+    )
+  },
+  (options) => Effect.flatMap(Address.resolve(options), (address) => Remote.events(address, options.json))
+).pipe(Command.withDescription("The tree's lifecycle events as they happen, until interrupted."))
+
+export const command = Command.make("agent-supervisor").pipe(
+  Command.withDescription("Supervise AI agents as child processes, as Erlang/OTP supervises its processes."),
+  Command.withSubcommands([
+    upCommand,
+    validateCommand,
+    statusCommand,
+    controlCommand("restart", "Restart a child (closes an open circuit)."),
+    controlCommand("stop", "Stop a child; it stays stopped until started."),
+    controlCommand("start", "Start a stopped or parked child."),
+    logsCommand,
+    historyCommand,
+    eventsCommand
+  ])
+)
+
+/** The command line, run on `argv` (`process.argv`: node, the script, then the arguments). */
+export const run = (version: string) => Command.run(command, { name: "agent-supervisor", version })

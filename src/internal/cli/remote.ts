@@ -1,0 +1,178 @@
+/**
+ * The commands that talk to a running `up` through its admin API: `status`, `restart`, `stop`, `start`, `logs`,
+ * `history`, `events`. Each prints for a person (a table, colour on a terminal) or, with `--json`, for a script.
+ *
+ * @internal
+ */
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import type { ChildView, ExitView, RestartView, StderrLineView, TreeView } from "../admin/api.js"
+import { Routes } from "../admin/api.js"
+import type { Address } from "./address.js"
+import * as Client from "./client.js"
+import type { CliError } from "./errors.js"
+import { type Cell, colourFor, duration, render, stateColour } from "./table.js"
+
+const colour = () => colourFor(process.stdout)
+
+/** Every child of the tree, depth first, in start order. */
+const flatten = (children: ReadonlyArray<ChildView>): Array<ChildView> =>
+  children.flatMap((child) => [child, ...flatten(child.children)])
+
+const lastExit = (exit: ExitView | null, now: number): string => {
+  if (exit === null) return "-"
+  const how = exit.signal !== null ? exit.signal : `code ${exit.exitCode ?? "?"}`
+  return `${how}${exit.requested ? " (asked)" : ""}, ${duration(now - exit.at)} ago`
+}
+
+const mib = (mb: number | null | undefined) => mb === null || mb === undefined ? "-" : `${mb.toFixed(1)} MiB`
+
+/** The `status` table of a tree. */
+export const statusTable = (tree: TreeView, withColour: boolean): string =>
+  render(
+    ["ID", "KIND", "STATE", "PID", "UPTIME", "RESTARTS", "CPU%", "RSS", "LAST EXIT"],
+    flatten(tree.children).map((child): ReadonlyArray<Cell | string> => [
+      child.id,
+      child.kind === "worker" ? "agent" : "supervisor",
+      { text: child.parked ? `${child.state} (parked)` : child.state, colour: stateColour(child.state) },
+      child.pid === null ? "-" : String(child.pid),
+      child.startedAt === null ? "-" : duration(tree.now - child.startedAt),
+      String(child.restarts),
+      child.health?.cpuPercent === null || child.health === null ? "-" : child.health.cpuPercent.toFixed(1),
+      mib(child.health?.memoryMb),
+      lastExit(child.lastExit, tree.now)
+    ]),
+    withColour
+  )
+
+const json = (value: unknown) => Console.log(JSON.stringify(value, null, 2))
+
+export const status = (address: Address, asJson: boolean): Effect.Effect<void, CliError> =>
+  Effect.flatMap(Client.call(address, (client) => client.tree.tree()), (tree) =>
+    asJson
+      ? json(tree)
+      : Console.log(
+        tree.children.length === 0 ? `${tree.name}: no children` : `${tree.name}\n${statusTable(tree, colour())}`
+      ))
+
+/** `restart`, `stop` or `start` of one child; prints its state after. */
+export const control = (
+  address: Address,
+  operation: "restart" | "stop" | "start",
+  id: string,
+  asJson: boolean
+): Effect.Effect<void, CliError> =>
+  Effect.flatMap(
+    Client.call(address, (client) => client.control[operation]({ path: { id: encodeURIComponent(id) } })),
+    (child) =>
+      asJson
+        ? json(child)
+        : Console.log(`${child.id}: ${child.state}${child.pid === null ? "" : ` (pid ${child.pid})`}`)
+  )
+
+const stderrLine = (line: StderrLineView) => `${new Date(line.timestamp).toISOString()} [${line.pid}] ${line.line}`
+
+/** `logs ID`: the last lines, then, with `follow`, each new one until interrupted. */
+export const logs = (
+  address: Address,
+  id: string,
+  options: { readonly lines: Option.Option<number>; readonly follow: boolean; readonly json: boolean }
+): Effect.Effect<void, CliError> =>
+  Effect.gen(function*() {
+    const show = (line: StderrLineView) => Console.log(options.json ? JSON.stringify(line) : stderrLine(line))
+    // Following listens (the server has subscribed) before the last lines are read: no line falls between.
+    const pull = options.follow
+      ? yield* Effect.flatMap(
+        Client.events(address, Routes.stderrFollow(id)),
+        (events) => Stream.toPull(Stream.map(events, (event) => JSON.parse(event.data) as StderrLineView))
+      )
+      : undefined
+    const recent = yield* Client.call(
+      address,
+      (client) =>
+        client.tree.stderr({
+          path: { id: encodeURIComponent(id) },
+          urlParams: { lines: Option.getOrUndefined(options.lines) }
+        })
+    )
+    yield* Effect.forEach(recent, show, { discard: true })
+    if (pull === undefined) return
+    // The stream may repeat the last lines already shown (it started listening first): those are skipped.
+    const key = (line: StderrLineView) => `${line.pid} ${line.timestamp} ${line.line}`
+    const shown = new Set(recent.map(key))
+    let skipping = shown.size > 0
+    while (true) {
+      const chunk = yield* pull.pipe(
+        Effect.catchAll(Option.match({ onNone: () => Effect.succeed(null), onSome: Effect.fail }))
+      )
+      if (chunk === null) return
+      for (const line of chunk) {
+        if (skipping && shown.has(key(line))) continue
+        skipping = false
+        yield* show(line)
+      }
+    }
+  }).pipe(Effect.scoped)
+
+const restartRow = (record: RestartView): ReadonlyArray<string> => [
+  new Date(record.timestamp).toISOString(),
+  record.child,
+  String(record.attempt),
+  record.delayMillis === 0 ? "-" : `${record.delayMillis} ms`,
+  record.affected.join(", "),
+  record.reason
+]
+
+/** `history [ID]`: restart decisions, newest first. */
+export const history = (
+  address: Address,
+  child: Option.Option<string>,
+  asJson: boolean
+): Effect.Effect<void, CliError> =>
+  Effect.flatMap(
+    Client.call(address, (client) => client.tree.history({ urlParams: { child: Option.getOrUndefined(child) } })),
+    (records) =>
+      asJson
+        ? json(records)
+        : Console.log(
+          records.length === 0
+            ? "No restarts."
+            : render(["TIME", "CHILD", "ATTEMPT", "DELAY", "RESTARTED", "REASON"], records.map(restartRow), colour())
+        )
+  )
+
+const scalar = (value: unknown): string =>
+  typeof value === "object" && value !== null ? JSON.stringify(value) : String(value)
+
+const healthFields = (sample: unknown): Array<string> => {
+  const s = sample as { latencyMillis?: number; cpuPercent?: number | null; memoryMb?: number | null; pid?: number }
+  return [
+    `pid=${s.pid}`,
+    `latency=${s.latencyMillis?.toFixed(1)}ms`,
+    ...(typeof s.cpuPercent === "number" ? [`cpu=${s.cpuPercent.toFixed(1)}%`] : []),
+    ...(typeof s.memoryMb === "number" ? [`rss=${s.memoryMb.toFixed(1)}MiB`] : [])
+  ]
+}
+
+/** One event as a line: when, where, what, then its other fields as `key=value`. */
+export const describeEvent = (data: string): string => {
+  const event = JSON.parse(data) as Record<string, unknown>
+  const inner = event._tag === "Agent" ? event.event as Record<string, unknown> : event
+  const at = typeof inner.timestamp === "number" ? new Date(inner.timestamp).toISOString() : new Date().toISOString()
+  const where = [event.supervisor, event.child].filter((part) => typeof part === "string").join("/")
+  if (inner._tag === "HealthChecked") return [at, where, "HealthChecked", ...healthFields(inner.sample)].join(" ")
+  const skip = new Set(["_tag", "supervisor", "child", "agent", "timestamp", "event"])
+  const rest = Object.entries(inner).filter(([name]) => !skip.has(name)).map(([name, value]) =>
+    `${name}=${scalar(value)}`
+  )
+  return [at, where, String(inner._tag), ...rest].join(" ")
+}
+
+/** `events`: the tree's lifecycle events as they happen, one per line, until interrupted. */
+export const events = (address: Address, asJson: boolean): Effect.Effect<void, CliError> =>
+  Client.events(address, Routes.events).pipe(
+    Stream.unwrapScoped,
+    Stream.runForEach((event) => Console.log(asJson ? event.data : describeEvent(event.data)))
+  )

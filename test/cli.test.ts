@@ -1,0 +1,450 @@
+/**
+ * The `agent-supervisor` command, run as users run it: the built bin in a child process of its own, a real tree
+ * of real agents, its admin API over real HTTP.
+ */
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { assert, describe, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as childProcess from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Address from "../src/internal/cli/address.js"
+import * as Progress from "../src/internal/cli/progress.js"
+import { describeEvent, statusTable } from "../src/internal/cli/remote.js"
+import * as Sse from "../src/internal/cli/sse.js"
+import { eventually, eventuallyEffect, fixture, isAlive, root, spawnApp, tempDir } from "./support.js"
+
+const BIN = path.join(root, "dist", "bin", "agent-supervisor.js")
+
+interface Result {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs the command to its end in `cwd`, with `env` added to this process's. */
+const cli = (
+  args: ReadonlyArray<string>,
+  options: { readonly cwd?: string; readonly env?: Record<string, string> } = {}
+) =>
+  Effect.async<Result>((resume) => {
+    childProcess.execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: options.cwd ?? root, env: { ...process.env, NO_COLOR: "1", ...options.env }, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === "number" ? error.code : null
+        resume(Effect.succeed({ code, stdout, stderr }))
+      }
+    )
+  })
+
+const echoAgent = (name: string) => ({
+  name,
+  command: process.execPath,
+  args: [fixture("agents", "agent.mjs"), "echo"],
+  gracefulTimeout: "2 seconds",
+  heartbeatInterval: "200 millis"
+})
+
+/** A tree file in `dir`: an agent `echo` and a nested supervisor `workers` with an agent `worker`. */
+const writeTree = (dir: string, extra: Record<string, unknown> = {}) => {
+  const file = path.join(dir, "tree.json")
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      name: "cli-test",
+      store: { type: "memory" },
+      children: [
+        { type: "agent", id: "echo", config: echoAgent("echo") },
+        { type: "supervisor", id: "workers", children: [{ type: "agent", id: "worker", config: echoAgent("worker") }] }
+      ],
+      ...extra
+    })
+  )
+  return file
+}
+
+/** `up FILE` in the background; resolves once its state file is there (the admin API listens). */
+const startUp = (file: string, args: ReadonlyArray<string> = []) =>
+  Effect.gen(function*() {
+    const lines: Array<string> = []
+    const app = yield* spawnApp(BIN, ["up", file, "--log-format", "json", ...args], { onLine: (l) => lines.push(l) })
+    const stateFile = path.join(path.dirname(file), `.${path.basename(file)}.admin.json`)
+    yield* eventually(`the state file of up (stderr: ${app.stderr()})`, () => fs.existsSync(stateFile), "30 seconds")
+    return { app, stateFile, lines }
+  })
+
+describe("agent-supervisor validate", () => {
+  it.scopedLive("a good file: a summary and exit 0", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("cli-validate")
+      const result = yield* cli(["validate", writeTree(dir)])
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.match(result.stdout, /OK\. Tree "cli-test": 2 agents, 1 nested supervisor; store: memory\./)
+    }))
+
+  it.scopedLive("a bad file: every problem with its path, no stack, exit 1", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("cli-validate")
+      const file = path.join(dir, "bad.yaml")
+      fs.writeFileSync(
+        file,
+        [
+          "name: bad",
+          "admin: { port: 70000 }",
+          "children:",
+          "  - type: agent",
+          "    id: a",
+          "    config: { name: a, command: node, requestTimeot: 5 seconds }",
+          "  - type: agent",
+          "    id: b",
+          "    config: { name: b, command: node, requestTimeout: 5 secs }"
+        ].join("\n")
+      )
+      const result = yield* cli(["validate", file])
+      assert.strictEqual(result.code, 1)
+      assert.include(result.stderr, "admin.port")
+      assert.include(result.stderr, "children[0].config.requestTimeot")
+      assert.include(result.stderr, `did you mean "requestTimeout"`)
+      assert.include(result.stderr, "children[1].config.requestTimeout")
+      assert.notMatch(result.stderr, /\(?(file:\/\/|\/)\S+:\d+:\d+\)?/, "no stack trace")
+    }))
+
+  it.scopedLive("a file that does not exist, or an unknown option: the usage's error, exit 1", () =>
+    Effect.gen(function*() {
+      const missing = yield* cli(["validate", "/nonexistent/tree.yaml"])
+      assert.strictEqual(missing.code, 1)
+      assert.match(missing.stdout + missing.stderr, /nonexistent\/tree\.yaml/)
+      const unknown = yield* cli(["status", "--colour"])
+      assert.strictEqual(unknown.code, 1)
+    }))
+})
+
+describe.sequential("agent-supervisor up and the commands that talk to it", () => {
+  it.scopedLive(
+    "status, restart, stop, start, logs, history, events; SIGTERM stops the tree and exits 0",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("cli-up")
+        const file = writeTree(dir)
+        const { app, stateFile } = yield* startUp(file)
+        assert.strictEqual(fs.statSync(stateFile).mode & 0o777, 0o600)
+        const state = JSON.parse(fs.readFileSync(stateFile, "utf8")) as { url: string; token: string; pid: number }
+        assert.strictEqual(state.pid, app.pid)
+
+        // status: a table of both agents and the nested supervisor, found through the state file in the cwd
+        const status = yield* cli(["status"], { cwd: dir })
+        assert.strictEqual(status.code, 0, status.stderr)
+        assert.match(status.stdout, /^cli-test\nID\s+KIND\s+STATE\s+PID\s+UPTIME\s+RESTARTS\s+CPU%\s+RSS\s+LAST EXIT/)
+        assert.match(status.stdout, /\necho\s+agent\s+RUNNING\s+\d+/)
+        assert.match(status.stdout, /\nworkers\s+supervisor\s+RUNNING/)
+        assert.match(status.stdout, /\nworkers\/worker\s+agent\s+RUNNING\s+\d+/)
+        const before = JSON.parse((yield* cli(["status", "--json", "--file", file])).stdout)
+        const pidOf = (tree: any, id: string) =>
+          [...tree.children, ...tree.children.flatMap((c: any) => c.children)].find((c: any) => c.id === id).pid
+        // What is not about the command line is read from the API directly (each command takes a second to start).
+        const tree = Effect.promise(() => fetch(`${state.url}/api/tree`).then((r) => r.json()))
+
+        // events: follows from now; the restart below shows up in it
+        const events: Array<string> = []
+        const sawRestart = yield* Deferred.make<void>()
+        yield* spawnApp(BIN, ["events", "--json", "--file", file], {
+          onLine: (line) => {
+            events.push(line)
+            if (line.includes("\"ChildStarted\"") && line.includes("worker")) {
+              Deferred.unsafeDone(sawRestart, Effect.void)
+            }
+          }
+        })
+
+        // restart of a nested child: a new pid
+        const restarted = yield* cli(["restart", "workers/worker", "--file", file])
+        assert.strictEqual(restarted.code, 0, restarted.stderr)
+        assert.match(restarted.stdout, /^workers\/worker: RUNNING \(pid \d+\)/)
+        const after = yield* tree
+        assert.notStrictEqual(pidOf(after, "workers/worker"), pidOf(before, "workers/worker"))
+        assert.strictEqual(pidOf(after, "echo"), pidOf(before, "echo"))
+        yield* Deferred.await(sawRestart)
+        assert.isTrue(events.every((line) => typeof JSON.parse(line)._tag === "string"))
+
+        // history: the manual restart is no restart decision; a crash is
+        const crashPid = pidOf(after, "echo")
+        process.kill(crashPid, "SIGKILL")
+        yield* eventuallyEffect(
+          "echo restarted after its crash",
+          Effect.map(tree, (now) => pidOf(now, "echo") !== null && pidOf(now, "echo") !== crashPid),
+          "20 seconds"
+        )
+        const history = yield* cli(["history", "echo", "--file", file])
+        assert.strictEqual(history.code, 0, history.stderr)
+        assert.match(history.stdout, /TIME\s+CHILD\s+ATTEMPT/)
+        assert.match(history.stdout, /\n\S+\s+echo\s+1\s/)
+
+        // stop and start
+        const stopped = yield* cli(["stop", "echo", "--file", file])
+        assert.match(stopped.stdout, /^echo: STOPPED/)
+        const started = yield* cli(["start", "echo", "--file", file])
+        assert.match(started.stdout, /^echo: RUNNING \(pid \d+\)/)
+
+        // a state-changing call with a wrong token is refused; reads need none
+        const refused = yield* cli(["restart", "echo", "--url", state.url, "--token", "x".repeat(32)])
+        assert.strictEqual(refused.code, 1)
+        assert.include(refused.stderr, "refused the token")
+        const unknown = yield* cli(["restart", "nope", "--file", file])
+        assert.strictEqual(unknown.code, 1)
+        assert.include(unknown.stderr, "nope")
+
+        // SIGTERM: the tree stops, agents gone, exit 0, state file removed
+        const agentPid = pidOf(yield* tree, "workers/worker")
+        app.child.kill("SIGTERM")
+        const exit = yield* app.exited
+        assert.deepStrictEqual(exit, { code: 0, signal: null }, app.stderr())
+        assert.isFalse(isAlive(agentPid))
+        assert.isFalse(fs.existsSync(stateFile))
+        const gone = yield* cli(["status", "--file", file])
+        assert.strictEqual(gone.code, 1)
+        assert.include(gone.stderr, "No running")
+      }),
+    120_000
+  )
+
+  it.scopedLive(
+    "logs prints an agent's last stderr lines and follows new ones over a restart",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("cli-logs")
+        const chatty = { ...echoAgent("chatty"), args: [fixture("cli", "chatty.mjs")] }
+        const file = writeTree(dir, {
+          children: [{ type: "agent", id: "chatty", config: chatty }],
+          logs: { dir: "logs" }
+        })
+        yield* startUp(file)
+        const state = JSON.parse(fs.readFileSync(path.join(dir, ".tree.json.admin.json"), "utf8"))
+        const pidOf = Effect.promise(() =>
+          fetch(`${state.url}/api/tree`).then((r) => r.json()).then((tree: any) => tree.children[0].pid)
+        )
+        const first = yield* pidOf
+        yield* eventuallyEffect(
+          "the start line kept",
+          Effect.promise(() =>
+            fetch(`${state.url}/api/children/chatty/stderr`).then((r) => r.json()).then((lines: any) =>
+              lines.length > 0
+            )
+          )
+        )
+        const last = yield* cli(["logs", "chatty", "--lines", "1", "--file", file])
+        assert.match(last.stdout, new RegExp(`^\\S+ \\[${first}\\] chatty ${first} started\\n$`))
+
+        const lines: Array<string> = []
+        const restarted = yield* Deferred.make<void>()
+        yield* spawnApp(BIN, ["logs", "chatty", "--follow", "--file", file], {
+          onLine: (line) => {
+            lines.push(line)
+            if (/chatty \d+ started/.test(line) && !line.includes(`chatty ${first} `)) {
+              Deferred.unsafeDone(restarted, Effect.void)
+            }
+          }
+        })
+        // The follower prints the kept line first: then it listens, and the restart's lines reach it.
+        yield* eventually("the follower printed the kept line", () => lines.length > 0, "20 seconds")
+        assert.strictEqual((yield* cli(["restart", "chatty", "--file", file])).code, 0)
+        yield* Deferred.await(restarted)
+        const second = yield* pidOf
+        assert.deepStrictEqual(lines.map((l) => l.replace(/^\S+ /, "")), [
+          `[${first}] chatty ${first} started`,
+          `[${first}] chatty ${first} stopping`,
+          `[${second}] chatty ${second} started`
+        ])
+        // The file's logs section: the agent's stderr and up's own log in rotated files under logs/
+        const agentLog = path.join(dir, "logs", "chatty.log")
+        yield* eventually(
+          "the agent's log file",
+          () => fs.existsSync(agentLog) && fs.readFileSync(agentLog, "utf8").includes(`chatty ${second} started`)
+        )
+        const own = fs.readFileSync(path.join(dir, "logs", "agent-supervisor.log"), "utf8")
+        assert.include(own, `"tree \\"cli-test\\" is running"`)
+      }),
+    120_000
+  )
+
+  it.scopedLive("an escalation of the root exits 1 with its message; SIGINT exits 0", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("cli-escalate")
+      const file = path.join(dir, "tree.json")
+      fs.writeFileSync(
+        file,
+        JSON.stringify({
+          name: "doomed",
+          intensity: { maxRestarts: 0, window: "1 minute" },
+          children: [{
+            type: "agent",
+            id: "crasher",
+            config: { ...echoAgent("crasher"), args: [fixture("agents", "agent.mjs"), "crash-unless", "/nonexistent"] }
+          }]
+        })
+      )
+      const app = yield* spawnApp(BIN, ["up", file, "--no-admin", "--log-format", "json"], { onLine: () => {} })
+      const exit = yield* app.exited
+      assert.strictEqual(exit.code, 1, app.stderr())
+      assert.include(app.stderr(), "error:")
+      assert.notMatch(app.stderr(), /\(?(file:\/\/|\/)\S+\.js:\d+:\d+\)?/, "no stack trace")
+
+      const calm = writeTree(yield* tempDir("cli-sigint"))
+      const up = yield* startUp(calm)
+      up.app.child.kill("SIGINT")
+      assert.deepStrictEqual(yield* up.app.exited, { code: 0, signal: null }, up.app.stderr())
+    }), 120_000)
+})
+
+describe("CLI pieces", () => {
+  it("Server-Sent Events are parsed as the spec says: fields, multi-line data, comments, CRLF", () => {
+    let state = { event: "", data: [] as ReadonlyArray<string>, id: undefined as string | undefined }
+    const out: Array<Sse.Event> = []
+    for (const line of [": keep-alive", "event: Agent", "data: {\"a\":", "data: 1}", "id: 7", "", "data:x", ""]) {
+      const [next, events] = Sse.step(state, line)
+      state = next
+      out.push(...events)
+    }
+    assert.deepStrictEqual(out, [{ event: "Agent", data: "{\"a\":\n1}", id: "7" }, {
+      event: "message",
+      data: "x",
+      id: "7"
+    }])
+  })
+
+  it("the status table pads columns, flattens nested children and shows what is missing as -", () => {
+    const child = (id: string, children: Array<any> = []) => ({
+      id,
+      name: id,
+      kind: children.length > 0 ? "supervisor" as const : "worker" as const,
+      state: "RUNNING",
+      status: "running" as const,
+      parked: false,
+      pid: children.length > 0 ? null : 42,
+      startedAt: 1_000,
+      restarts: 2,
+      inFlight: 0,
+      lastExit: null,
+      health: children.length > 0 ? null : {
+        latencyMillis: 1,
+        cpuPercent: 12.345,
+        memoryMb: 30.04,
+        processes: 1,
+        timestamp: 1
+      },
+      children
+    })
+    const table = statusTable({ name: "t", now: 126_000, children: [child("a", [child("a/b")])] }, false)
+    assert.strictEqual(
+      table,
+      [
+        "ID   KIND        STATE    PID  UPTIME  RESTARTS  CPU%  RSS       LAST EXIT",
+        "a    supervisor  RUNNING  -    2m      2         -     -         -",
+        "a/b  agent       RUNNING  42   2m      2         12.3  30.0 MiB  -"
+      ].join("\n")
+    )
+  })
+
+  it("an event is one line: time, where, what, then its fields", () => {
+    const line = describeEvent(JSON.stringify({
+      _tag: "Agent",
+      supervisor: "root",
+      child: "echo",
+      event: { _tag: "StateChanged", agent: "echo", from: "RUNNING", to: "STOPPING", timestamp: 0 }
+    }))
+    assert.strictEqual(line, "1970-01-01T00:00:00.000Z root/echo StateChanged from=RUNNING to=STOPPING")
+  })
+})
+
+describe("CLI pieces: installs in progress", () => {
+  it("on a terminal: a spinner with the installer's last line and the time, cleared at the end", () => {
+    let now = 0
+    const drawn: Array<string> = []
+    const logged: Array<string> = []
+    const progress = Progress.make({
+      terminal: { write: (text) => drawn.push(text), columns: () => 100 },
+      log: (message) => logged.push(message)
+    }, () => now)
+    progress.onStart("summarizer", "python3 -m pip install")
+    progress.onOutput("summarizer", Buffer.from("Collecting requests\n"))
+    now = 1_200
+    progress.onOutput("summarizer", Buffer.from("Collecting x\n\u001b[32mDownloading idna-3.7\u001b[0m\r\n"))
+    now = 2_500
+    progress.onEnd("summarizer", true)
+    progress.stop()
+    assert.strictEqual(drawn[0].slice(0, 4), "\r\u001b[K")
+    assert.match(drawn[0].slice(4), /^. installing summarizer's dependencies \(python3 -m pip install\) 0\.0 s$/)
+    assert.strictEqual(drawn.length, 3, "the first output came within the frame: not drawn")
+    assert.match(drawn[1], /\) 1\.2 s: Downloading idna-3\.7$/)
+    assert.strictEqual(drawn.at(-1), "\r\u001b[K")
+    assert.deepStrictEqual(logged, ["installed summarizer's dependencies in 2.5 s"])
+  })
+
+  it("without a terminal: log lines at the start and the end, with the failure said", () => {
+    const logged: Array<string> = []
+    const progress = Progress.make({ terminal: undefined, log: (message) => logged.push(message) }, () => 0)
+    progress.onStart("app", "npm install")
+    progress.onEnd("app", false)
+    progress.stop()
+    assert.deepStrictEqual(logged, [
+      "installing app's dependencies with npm install",
+      "failed to install app's dependencies in 0.0 s"
+    ])
+  })
+
+  it("the installer's last line: the last non-empty one, colour codes removed", () => {
+    assert.strictEqual(Progress.lastLine("a\n\u001b[1mb\u001b[0m\r\n\n"), "b")
+    assert.strictEqual(Progress.lastLine("\n\n"), undefined)
+    assert.strictEqual(Progress.lastLine("\u001b]0;retitled\u0007done \u0007\u001b[2Jnow\n"), "done now")
+  })
+})
+
+describe("CLI pieces: finding a running up", () => {
+  const resolve = (where: Partial<Address.Where>) =>
+    Address.resolve({ url: Option.none(), token: Option.none(), file: Option.none(), ...where }).pipe(
+      Effect.provide(NodeContext.layer),
+      Effect.exit
+    )
+
+  it.scopedLive("flags first; else the state file beside the tree file; a dead pid or a missing file is said", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("cli-address")
+      const file = path.join(dir, "tree.yaml")
+      const stateFile = path.join(dir, ".tree.yaml.admin.json")
+      const given = yield* resolve({ url: Option.some("http://h:1/"), token: Option.some("t") })
+      assert.deepStrictEqual(given, Exit.succeed({ url: "http://h:1", token: Option.some("t") }))
+
+      const missing = yield* resolve({ file: Option.some(file) })
+      assert.isTrue(Exit.isFailure(missing) && String(missing.cause).includes("No running"))
+
+      const write = (at: string, state: object, mode = 0o600) => {
+        fs.writeFileSync(at, JSON.stringify(state), { mode })
+        fs.chmodSync(at, mode)
+      }
+      write(stateFile, { url: "http://127.0.0.1:9", token: "secret", pid: process.pid })
+      const found = yield* resolve({ file: Option.some(file) })
+      assert.deepStrictEqual(found, Exit.succeed({ url: "http://127.0.0.1:9", token: Option.some("secret") }))
+      // A URL given never gets the state file's token: the pair comes from one place
+      const urlOver = yield* resolve({ file: Option.some(file), url: Option.some("http://other:2") })
+      assert.deepStrictEqual(urlOver, Exit.succeed({ url: "http://other:2", token: Option.none() }))
+      // --state-file, anywhere
+      const elsewhere = path.join(dir, "run", "admin.json")
+      fs.mkdirSync(path.dirname(elsewhere))
+      write(elsewhere, { url: "http://127.0.0.1:10", token: "other", pid: process.pid })
+      const chosen = yield* resolve({ stateFile: Option.some(elsewhere) })
+      assert.deepStrictEqual(chosen, Exit.succeed({ url: "http://127.0.0.1:10", token: Option.some("other") }))
+      // A state file others may read is not trusted
+      write(stateFile, { url: "http://127.0.0.1:9", token: "secret", pid: process.pid }, 0o644)
+      const open = yield* resolve({ file: Option.some(file) })
+      assert.isTrue(Exit.isFailure(open) && String(open.cause).includes("not trusted"), String(open))
+
+      const dead = childProcess.spawnSync(process.execPath, ["-e", "0"]).pid
+      write(stateFile, { url: "http://127.0.0.1:9", token: "secret", pid: dead })
+      const stale = yield* resolve({ file: Option.some(file) })
+      assert.isTrue(Exit.isFailure(stale) && String(stale.cause).includes(`(pid ${dead}) is no longer running`))
+    }))
+})
