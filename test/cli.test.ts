@@ -290,7 +290,7 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
       const app = yield* spawnApp(BIN, ["up", file, "--no-admin", "--log-format", "json"], { onLine: () => {} })
       const exit = yield* app.exited
       assert.strictEqual(exit.code, 1, app.stderr())
-      assert.include(app.stderr(), "error:")
+      assert.include(app.stderr(), `error: Supervisor "doomed" exceeded 0 restarts in 60000 ms`)
       assert.notMatch(app.stderr(), /\(?(file:\/\/|\/)\S+\.js:\d+:\d+\)?/, "no stack trace")
 
       const calm = writeTree(yield* tempDir("cli-sigint"))
