@@ -9,6 +9,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import { Routes } from "../src/internal/admin/api.js"
+import { MAX_STREAMS } from "../src/internal/admin/routes.js"
 import * as Supervisor from "../src/Supervisor.js"
 import { echo, type Frame, http, post, serve, sse } from "./fixtures/admin/harness.js"
 import { closeableScope, eventuallyEffect } from "./support.js"
@@ -127,6 +128,25 @@ describe.sequential("AdminApi: stderr follow", () => {
       assert.deepStrictEqual([missing.status, missing.json()._tag], [404, "ChildNotFound"])
       const sup = yield* http(served, Routes.stderrFollow("workers"))
       assert.deepStrictEqual([sup.status, sup.json()._tag], [400, "BadRequest"])
+    }))
+})
+
+describe.sequential("AdminApi: streams are bounded", () => {
+  it.scopedLive("past MAX_STREAMS open at once, a new one is a 503 with a JSON body; once one closes, it is served", () =>
+    Effect.gen(function*() {
+      const served = yield* serve()
+      const open = yield* Effect.forEach(
+        Array.from({ length: MAX_STREAMS }),
+        () => sse(`${served.url}${Routes.events}`)
+      )
+      for (const stream of open) yield* stream.until(connected)
+      yield* eventuallyEffect("all open", Effect.map(served.server.streams, (n) => n === MAX_STREAMS))
+      const refused = yield* http(served, Routes.stderrFollow("echo"))
+      assert.deepStrictEqual([refused.status, refused.json()._tag], [503, "TooManyStreams"])
+      yield* open[0].abort
+      yield* eventuallyEffect("one closed", Effect.map(served.server.streams, (n) => n === MAX_STREAMS - 1))
+      const served2 = yield* sse(`${served.url}${Routes.events}`)
+      assert.strictEqual(served2.status, 200)
     }))
 })
 

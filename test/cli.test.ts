@@ -316,6 +316,12 @@ describe("CLI pieces", () => {
     }])
   })
 
+  it("lines split on LF, CRLF and CR across chunks (a CR at a chunk's end waits for its LF); a line past the bound throws", () => {
+    assert.deepStrictEqual(Sse.lines(["a\r", "\nb\rc", "\n\nd"], ""), { lines: ["a", "b", "c", ""], partial: "d" })
+    assert.deepStrictEqual(Sse.lines(["x"], "w"), { lines: [], partial: "wx" })
+    assert.throws(() => Sse.lines(["y".repeat(Sse.MAX_LINE + 1)], ""), /more than/)
+  })
+
   it("the status table pads columns, flattens nested children and shows what is missing as -", () => {
     const child = (id: string, children: Array<any> = []) => ({
       id,

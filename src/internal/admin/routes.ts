@@ -66,13 +66,28 @@ const dashboard = Effect.sync(() =>
   })
 )
 
+/**
+ * Event streams open at once, at most: reads need no token, and each stream holds a subscription (4,096 events at
+ * most) for as long as its client stays. Past it, 503 until one closes.
+ */
+export const MAX_STREAMS = 64
+
+const withRoom = <E, R>(streams: Sse.Streams, open: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+  Effect.flatMap(streams.open, (count) =>
+    count >= MAX_STREAMS
+      ? Effect.succeed(HttpServerResponse.unsafeJson({
+        _tag: "TooManyStreams",
+        message: `${count} event streams are open, the most this API serves at once: close one, or try later`
+      }, { status: 503, headers: { "retry-after": "5" } }))
+      : open)
+
 /** The routes, on the router of `HttpApiBuilder` (beside the JSON endpoints, behind the same guard). */
 export const layer = (root: Supervisor.Supervisor, streams: Sse.Streams) =>
   HttpApiBuilder.Router.use((router) =>
     Effect.gen(function*() {
       const openapi = HttpServerResponse.unsafeJson(OpenApiDocument.document())
-      yield* router.get(Routes.events, events(root, streams))
-      yield* router.get(STDERR_FOLLOW, stderrFollow(root, streams))
+      yield* router.get(Routes.events, withRoom(streams, events(root, streams)))
+      yield* router.get(STDERR_FOLLOW, withRoom(streams, stderrFollow(root, streams)))
       yield* router.get(Routes.metrics, metrics)
       yield* router.get(Routes.openapi, Effect.succeed(openapi))
       yield* router.get(Routes.dashboard, dashboard)

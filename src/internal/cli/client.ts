@@ -81,5 +81,9 @@ export const events = (
       const body = yield* response.json.pipe(Effect.orElseSucceed(() => ({})))
       return yield* Effect.fail(body)
     }
-    return Sse.decode(response.stream).pipe(Stream.mapError(describe(address)))
+    const tooLong = () =>
+      new CliError({
+        message: `${address.url}${path} sent a line of more than ${Sse.MAX_LINE} characters: not an admin API`
+      })
+    return Sse.decode(response.stream, tooLong).pipe(Stream.mapError(describe(address)))
   }).pipe(Effect.mapError(describe(address)), Effect.provide(FetchHttpClient.layer))

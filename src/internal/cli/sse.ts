@@ -4,6 +4,7 @@
  *
  * @internal
  */
+import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 
 export interface Event {
@@ -45,6 +46,43 @@ export const step = (state: State, line: string): readonly [State, ReadonlyArray
   }
 }
 
-/** The events of a stream of bytes, in order. */
-export const decode = <E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Event, E, R> =>
-  bytes.pipe(Stream.decodeText(), Stream.splitLines, Stream.mapAccum(initial, step), Stream.flattenIterables)
+/** The longest line read: a server that sends more without a line break is not the admin API. */
+export const MAX_LINE = 1024 * 1024
+
+/** The whole lines of `partial` and then `chunks` (LF, CRLF or CR), and what is left; throws past `MAX_LINE`. */
+export const lines = (chunks: ReadonlyArray<string>, partial: string): { lines: Array<string>; partial: string } => {
+  const out: Array<string> = []
+  let rest = partial
+  for (const chunk of chunks) {
+    rest += chunk
+    let at: number
+    while ((at = rest.search(/\r\n|\r|\n/)) !== -1) {
+      // A CR at the very end may be the first half of a CRLF: wait for the next chunk.
+      if (rest[at] === "\r" && at === rest.length - 1) break
+      out.push(rest.slice(0, at))
+      rest = rest.slice(at + (rest.startsWith("\r\n", at) ? 2 : 1))
+    }
+    if (rest.length > MAX_LINE) throw new Error(`a line of more than ${MAX_LINE} characters`)
+  }
+  return { lines: out, partial: rest }
+}
+
+/** The events of a stream of bytes, in order; a line longer than `MAX_LINE` fails the stream with `onTooLong`. */
+export const decode = <E, R, E2>(
+  bytes: Stream.Stream<Uint8Array, E, R>,
+  onTooLong: () => E2
+): Stream.Stream<Event, E | E2, R> =>
+  bytes.pipe(
+    Stream.decodeText(),
+    Stream.mapAccumEffect("", (partial, text) =>
+      Effect.try({
+        try: () => {
+          const split = lines([text], partial)
+          return [split.partial, split.lines] as const
+        },
+        catch: onTooLong
+      })),
+    Stream.flattenIterables,
+    Stream.mapAccum(initial, step),
+    Stream.flattenIterables
+  )
