@@ -26,6 +26,7 @@ import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import { Fifo } from "../../internal/fifo.js"
 import { forkIn } from "../../internal/fork.js"
 import { withoutParentSpan } from "../../internal/forker.js"
 import * as StoreMetrics from "../../internal/metrics/store.js"
@@ -100,39 +101,6 @@ type Entry =
   | { readonly _tag: "State"; readonly seq: number; readonly record: Store.StateRecord }
   | { readonly _tag: "Metric"; readonly seq: number; readonly event: Store.MetricEvent }
   | { readonly _tag: "Restart"; readonly seq: number; readonly record: Store.RestartRecord }
-
-/** A FIFO with O(1) amortized push and shift (`Array.prototype.shift` is O(n)). */
-class Fifo<A> {
-  private items: Array<A | undefined> = []
-  private head = 0
-  get size(): number {
-    return this.items.length - this.head
-  }
-  peek(): A | undefined {
-    return this.items[this.head]
-  }
-  push(item: A): void {
-    this.items.push(item)
-  }
-  shift(): A | undefined {
-    if (this.head >= this.items.length) return undefined
-    const item = this.items[this.head]
-    this.items[this.head] = undefined
-    this.head++
-    if (this.head === this.items.length) {
-      this.items = []
-      this.head = 0
-    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
-      this.items = this.items.slice(this.head)
-      this.head = 0
-    }
-    return item
-  }
-  clear(): void {
-    this.items = []
-    this.head = 0
-  }
-}
 
 /** The write in flight in the draining fiber, and when it times out. */
 interface Watched {

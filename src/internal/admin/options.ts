@@ -9,17 +9,12 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as nodePath from "node:path"
+import type * as AdminApi from "../../AdminApi.js"
 import type { ConfigError } from "../../Errors.js"
 import { decodeOptions, DurationInput } from "../schema.js"
 
-/** The options of `AdminApi.layer`, as written. */
-export interface Options {
-  readonly port?: number | undefined
-  readonly host?: string | undefined
-  readonly token?: string | Redacted.Redacted<string> | undefined
-  readonly stateFile?: string | undefined
-  readonly keepAlive?: Duration.DurationInput | undefined
-}
+/** The options of `AdminApi.layer`, as written (the public module's, documented there). */
+type Options = AdminApi.Options
 
 /** The options decoded, defaults applied; `token` is undefined when one is to be generated. */
 export interface Settings {

@@ -11,6 +11,7 @@
  *
  * @internal
  */
+import { Fifo } from "../fifo.js"
 
 /** One line held: its text without the newline, what it weighs in the file, the lines it stands for. */
 export interface Entry {
@@ -64,8 +65,7 @@ export const cut = (text: string, limit: number): string => {
  * is cut).
  */
 export class LineQueue {
-  private items: Array<Entry | undefined> = []
-  private head = 0
+  private readonly items = new Fifo<Entry>()
   /** Bytes held (see `cost`), waiting or being written: never above the capacity. */
   held = 0
   /** The most `held` has been. */
@@ -83,7 +83,7 @@ export class LineQueue {
   }
 
   get size(): number {
-    return this.items.length - this.head
+    return this.items.size
   }
 
   /** Takes one line (no newline in it), or drops and counts it. Returns at once. */
@@ -123,29 +123,17 @@ export class LineQueue {
 
   /** The first entry, if any. */
   peek(): Entry | undefined {
-    return this.items[this.head]
+    return this.items.peek()
   }
 
   /** Takes the first entry out; it stays held until `release`. */
   shift(): Entry | undefined {
-    if (this.head >= this.items.length) return undefined
-    const item = this.items[this.head]
-    this.items[this.head] = undefined
-    this.head++
-    if (this.head === this.items.length) {
-      this.items = []
-      this.head = 0
-    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
-      this.items = this.items.slice(this.head)
-      this.head = 0
-    }
-    return item
+    return this.items.shift()
   }
 
   /** Puts a drop line first (a failed write's report, within the room kept for it). */
   unshift(entry: Entry): void {
-    if (this.head > 0) this.items[--this.head] = entry
-    else this.items.unshift(entry)
+    this.items.unshift(entry)
     this.hold(cost(entry))
   }
 
@@ -156,10 +144,8 @@ export class LineQueue {
 
   /** Takes everything waiting out (given up on), releasing it; returns what it held. */
   clear(): Array<Entry> {
-    const left = this.items.slice(this.head) as Array<Entry>
+    const left = this.items.clear()
     for (const entry of left) this.held -= cost(entry)
-    this.items = []
-    this.head = 0
     return left
   }
 
