@@ -45,6 +45,7 @@ import * as decode from "./internal/treeFile/decode.js"
 import * as load_ from "./internal/treeFile/load.js"
 import * as run_ from "./internal/treeFile/run.js"
 import type * as LogFiles from "./LogFiles.js"
+import type * as Metrics from "./Metrics.js"
 import type { SqliteOptions, SqlOptions } from "./Store/internal/options.js"
 import type * as Store from "./Store/Store.js"
 import type * as Supervisor from "./Supervisor.js"
@@ -68,6 +69,8 @@ export interface TreeFile {
   readonly store: StoreChoice
   /** Each agent's stderr in rotated files (`Supervisor.Options.logs`); `dir` resolved against the file's directory. */
   readonly logs?: LogFiles.Options | undefined
+  /** Where `agent-supervisor up` exports metrics and spans: `otlp`, `Metrics.layerOtel`'s options. */
+  readonly metrics?: { readonly otlp?: Metrics.OtelOptions | undefined } | undefined
   /** The admin API and dashboard `agent-supervisor up` serves (none of the tree's business: `make` ignores it). */
   readonly admin?: AdminSettings | undefined
   readonly children: ReadonlyArray<Child>

@@ -562,15 +562,20 @@ describe("the sections for operators: logs and admin", () => {
   it.effect("logs.dir is relative to the file's directory and reaches Supervisor.Options; admin stays out of them", () =>
     Effect.gen(function*() {
       const file = yield* TreeFile.parse(
-        "logs: { dir: logs, maxBytes: 65536, keep: 2 }\nadmin: { port: 8080, token: \"${TOKEN}\" }\n",
+        "logs: { dir: logs, maxBytes: 65536, keep: 2 }\nadmin: { port: 8080, token: \"${TOKEN}\" }\n" +
+          "metrics: { otlp: { url: http://127.0.0.1:4318, serviceName: agents, exportInterval: 5 seconds } }\n",
         { format: "yaml", dir: "/srv/app", env: { TOKEN: "a-token-of-sixteen+" } }
       )
       assert.deepStrictEqual(file.logs, { dir: "/srv/app/logs", maxBytes: 65536, keep: 2 })
       assert.strictEqual(file.admin?.port, 8080)
+      assert.deepStrictEqual(file.metrics, {
+        otlp: { url: "http://127.0.0.1:4318", serviceName: "agents", exportInterval: "5 seconds" }
+      })
       assert.strictEqual(Redacted.value(file.admin!.token!), "a-token-of-sixteen+")
       const options = yield* TreeFile.toOptions(file)
       assert.deepStrictEqual(options.logs, { dir: "/srv/app/logs", maxBytes: 65536, keep: 2 })
       assert.notProperty(options, "admin")
+      assert.notProperty(options, "metrics")
     }).pipe(Effect.provide(NodeContext.layer)))
 
   it.effect("every problem of both sections, with its path", () =>
@@ -586,6 +591,12 @@ describe("the sections for operators: logs and admin", () => {
         "admin.token: must be at least 16 characters",
         "admin.host: must be a host name or address"
       ])
+      const metrics = yield* problemsOf("metrics: { otlp: { url: ftp://x, headers: { key: 1 } } }\n")
+      assert.includeMembers(metrics, [
+        "metrics.otlp.url: must be an http:// or https:// URL",
+        "metrics.otlp.serviceName: is missing"
+      ])
+      assert.isTrue(metrics.some((p) => p.startsWith("metrics.otlp.headers")), metrics.join("\n"))
       // A secret is never shown, not even a wrong one
       const error = yield* configErrorOf(
         yaml("admin: { token: sh0rt-s3cret }\nstore: { type: postgres, url: 'mysql://u:pw@h' }\n")

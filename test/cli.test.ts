@@ -10,6 +10,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as childProcess from "node:child_process"
 import * as fs from "node:fs"
+import * as http from "node:http"
 import * as path from "node:path"
 import * as Address from "../src/internal/cli/address.js"
 import * as Progress from "../src/internal/cli/progress.js"
@@ -267,6 +268,42 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
         )
         const own = fs.readFileSync(path.join(dir, "logs", "agent-supervisor.log"), "utf8")
         assert.include(own, `"tree \\"cli-test\\" is running"`)
+      }),
+    120_000
+  )
+
+  it.scopedLive(
+    "a file's metrics.otlp section: up exports the supervisor's metrics to the collector",
+    () =>
+      Effect.gen(function*() {
+        // A collector stand-in: OTLP/HTTP JSON on /v1/metrics
+        const bodies: Array<string> = []
+        const server = http.createServer((req, res) => {
+          let body = ""
+          req.on("data", (chunk) => (body += chunk))
+          req.on("end", () => {
+            if (req.url === "/v1/metrics") bodies.push(body)
+            res.writeHead(200, { "content-type": "application/json" }).end("{}")
+          })
+        })
+        yield* Effect.acquireRelease(
+          Effect.async<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
+          () => Effect.sync(() => server.close())
+        )
+        const port = (server.address() as { port: number }).port
+        const dir = yield* tempDir("cli-otlp")
+        const file = writeTree(dir, {
+          metrics: { otlp: { url: `http://127.0.0.1:${port}`, serviceName: "cli-otlp", exportInterval: "200 millis" } }
+        })
+        const { app } = yield* startUp(file)
+        yield* eventually(
+          "the supervisor's metrics at the collector",
+          () =>
+            bodies.some((body) => body.includes("agent_supervisor_time_to_ready_seconds") && body.includes("cli-otlp")),
+          "30 seconds"
+        )
+        app.child.kill("SIGTERM")
+        assert.deepStrictEqual(yield* app.exited, { code: 0, signal: null }, app.stderr())
       }),
     120_000
   )

@@ -15,6 +15,7 @@ import * as AdminApi from "../../AdminApi.js"
 import * as Directory from "../../Agent/Directory.js"
 import type { ConfigError } from "../../Errors.js"
 import * as LogFiles from "../../LogFiles.js"
+import * as Metrics from "../../Metrics.js"
 import * as Supervisor from "../../Supervisor.js"
 import * as TreeFile from "../../TreeFile.js"
 import { ENV_STATE_FILE, stateFileOf } from "./address.js"
@@ -69,6 +70,10 @@ const serve = (file: TreeFile.TreeFile, options: UpOptions) =>
     yield* Effect.logInfo(`tree "${tree.name}" shut itself down`)
   }).pipe(Effect.scoped)
 
+/** `program` exporting metrics and spans where the file's `metrics.otlp` says. */
+const exported = <A, E, R>(file: TreeFile.TreeFile, program: Effect.Effect<A, E, R>) =>
+  file.metrics?.otlp === undefined ? program : Effect.provide(program, Metrics.layerOtel(file.metrics.otlp))
+
 export const up = (
   options: UpOptions
 ): Effect.Effect<
@@ -78,9 +83,9 @@ export const up = (
 > =>
   Effect.flatMap(TreeFile.load(options.file), (file) =>
     file.logs === undefined
-      ? serve(file, options)
+      ? exported(file, serve(file, options))
       // With log files, up's own log goes to agent-supervisor.log beside the agents' files too (JSON lines).
       : Effect.provide(
-        serve(file, options),
+        exported(file, serve(file, options)),
         LogFiles.layer({ ...file.logs, name: "agent-supervisor", format: "json" })
       ))

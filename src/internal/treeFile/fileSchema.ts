@@ -11,7 +11,7 @@ import * as Schema from "effect/Schema"
 import * as Struct from "effect/Struct"
 import * as Config from "../../Agent/Config.js"
 import * as Edge from "../schema.js"
-import { AdminSection, LogsSection } from "./operateSchema.js"
+import { AdminSection, LogsSection, MetricsSection } from "./operateSchema.js"
 import { optional, required, says, StoreSection } from "./storeSchema.js"
 
 const Strategy = Schema.Literal("one-for-one", "one-for-all", "rest-for-one").annotations(
@@ -178,6 +178,7 @@ export const TreeFileSchema = Schema.Struct({
   restore: optional(Flag, "Keep children added at run time and parked children in the store. false by default."),
   store: optional(StoreSection, `Where the tree's records are kept. { type: "memory" } by default.`),
   logs: optional(LogsSection, "Each agent's stderr in a rotated file (Supervisor.Options.logs). None by default."),
+  metrics: optional(MetricsSection, "Where `agent-supervisor up` exports metrics and spans (OTLP). None by default."),
   admin: optional(AdminSection, "The admin API and dashboard of `agent-supervisor up`: on 127.0.0.1 by default."),
   children
 }).annotations({

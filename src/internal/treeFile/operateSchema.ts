@@ -1,12 +1,14 @@
 /**
  * The sections of a tree file for those who operate it: `admin`, the admin API and dashboard that
- * `agent-supervisor up` serves, and `logs`, the rotated files of the agents' stderr (and of `up`'s own log).
+ * `agent-supervisor up` serves, `logs`, the rotated files of the agents' stderr (and of `up`'s own log), and
+ * `metrics`, where `up` exports metrics and spans.
  *
  * @internal
  */
 import * as Schema from "effect/Schema"
 import { Port, Token } from "../admin/options.js"
 import { DEFAULT_KEEP, DEFAULT_MAX_BYTES, MAX_KEEP, MIN_MAX_BYTES } from "../logFiles/settings.js"
+import { DurationInput } from "../schema.js"
 import { optional, required, says } from "./storeSchema.js"
 
 /** `admin`: where `agent-supervisor up` serves the admin API and dashboard. */
@@ -58,4 +60,31 @@ export const LogsSection = Schema.Struct({
   title: "Log files",
   description: "Each agent's stderr in a rotated file, written off its pipe; `agent-supervisor up` writes its own " +
     "log to agent-supervisor.log there too."
+})
+
+const Text = (what: string) => Schema.String.pipe(Schema.minLength(1, { message: () => `must be ${what}` }))
+
+/** `metrics.otlp`: `Metrics.layerOtel`'s options, as a file writes them. */
+const OtlpSection = Schema.Struct({
+  url: required(
+    Text("a URL").pipe(Schema.pattern(/^https?:\/\//, { message: () => "must be an http:// or https:// URL" })),
+    "The collector's OTLP/HTTP endpoint: metrics go to <url>/v1/metrics, spans to <url>/v1/traces (JSON)."
+  ),
+  serviceName: required(Text("a name"), "The service the metrics and spans are reported under."),
+  serviceVersion: optional(Text("a version"), "Reported with the service name. None by default."),
+  exportInterval: optional(DurationInput, "How often metrics are exported. 10 seconds by default."),
+  headers: optional(
+    Schema.Record({ key: Schema.String, value: Schema.String }).annotations(
+      says("must be a mapping of header names to text")
+    ),
+    "Sent with every export (an API key: write \"${OTLP_API_KEY}\")."
+  )
+})
+
+/** `metrics`: what `agent-supervisor up` exports. */
+export const MetricsSection = Schema.Struct({
+  otlp: optional(OtlpSection, "Export metrics and spans over OTLP/HTTP (needs @effect/opentelemetry). None by default.")
+}).annotations({
+  title: "Metrics",
+  description: "Where `agent-supervisor up` exports its metrics and spans; the admin API serves /metrics regardless."
 })

@@ -69,7 +69,7 @@ export const toOptions: (
   file: TreeFile.TreeFile
 ) => Effect.Effect<Supervisor.Options, Directory.DirectoryError, Requirements> = Effect.fn("TreeFile.toOptions")(
   function*(file: TreeFile.TreeFile) {
-    const { admin: _admin, children, store: _, ...root } = file
+    const { admin: _admin, children, metrics: _metrics, store: _, ...root } = file
     return { ...root, children: yield* toSpecs(children, undefined) }
   }
 )
