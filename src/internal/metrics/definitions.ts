@@ -65,22 +65,7 @@ export const requestDurationBuckets: ReadonlyArray<number> = [
 export const timeToReadyBuckets: ReadonlyArray<number> = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
 
 /** Ping round-trip buckets, in seconds: up to the longest `pingTimeout` worth telling apart. @internal */
-export const heartbeatLatencyBuckets: ReadonlyArray<number> = [
-  0.0005,
-  0.001,
-  0.0025,
-  0.005,
-  0.01,
-  0.025,
-  0.05,
-  0.1,
-  0.25,
-  0.5,
-  1,
-  2.5,
-  5,
-  10
-]
+export const heartbeatLatencyBuckets: ReadonlyArray<number> = requestDurationBuckets.filter((bound) => bound <= 10)
 
 const counter = (name: string, description: string): MetricKey.MetricKey.Counter<number> =>
   MetricKey.counter(name, { description, incremental: true })
