@@ -120,7 +120,7 @@ const restartRow = (record: RestartView): ReadonlyArray<string> => [
   new Date(record.timestamp).toISOString(),
   record.child,
   String(record.attempt),
-  record.delayMillis === 0 ? "-" : `${record.delayMillis} ms`,
+  record.delayMillis === 0 ? "-" : `${Math.round(record.delayMillis)} ms`,
   record.affected.join(", "),
   record.reason
 ]
