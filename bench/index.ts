@@ -31,6 +31,7 @@ import * as Store from "../dist/Store/Store.js"
 import { admin } from "./admin.js"
 import { heartbeat } from "./heartbeat.js"
 import { lifecycle } from "./lifecycle.js"
+import { limits } from "./limits.js"
 import { run as pythonBench } from "./python.js"
 import { layerStore, scale } from "./scale.js"
 import { tree } from "./tree.js"
@@ -416,6 +417,7 @@ const main = Effect.gen(function*() {
     }))
   const spawnNode = yield* spawnToReady(process.execPath, [nodeAdapter, nodeEcho])
   const spawnPython = yield* spawnToReady("python3", [pythonAdapter, pythonEcho])
+  const limitsReport = yield* limits
   const stores = yield* storeBench
   const lifecycleReport = yield* lifecycle
   const treeReport = yield* tree
@@ -431,6 +433,7 @@ const main = Effect.gen(function*() {
     agent_process_node_adapter: { ...latency.library, ...library },
     agent_process_python_adapter: python,
     spawn: { node: spawnNode, python: spawnPython },
+    limits: limitsReport,
     ratios,
     ratios_per_round: perRound,
     targets: { p50_latency_vs_baseline: "<= 1.2", throughput_vs_baseline: ">= 0.8" },

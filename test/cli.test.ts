@@ -372,6 +372,7 @@ describe("CLI pieces", () => {
       restarts: 2,
       inFlight: 0,
       lastExit: null,
+      limits: null,
       health: children.length > 0 ? null : {
         latencyMillis: 1,
         cpuPercent: 12.345,

@@ -74,6 +74,20 @@ export type AgentEvent =
   }
   | { readonly _tag: "HealthChecked"; readonly agent: string; readonly sample: Health.HealthSample }
   | {
+    /**
+     * A limit polled by the supervisor was passed (`limits` in `polling` mode): `observed` and `max` in bytes for
+     * memory, in cores for CPU; `killing` when the agent is killed for it (its `Exited` follows).
+     */
+    readonly _tag: "LimitExceeded"
+    readonly agent: string
+    readonly pid: number
+    readonly limit: "memory" | "cpu"
+    readonly observed: number
+    readonly max: number
+    readonly killing: boolean
+    readonly timestamp: number
+  }
+  | {
     readonly _tag: "HealthCheckFailed"
     readonly agent: string
     readonly missed: number
@@ -82,12 +96,14 @@ export type AgentEvent =
   }
 
 /**
- * Why an incarnation ended: it exited by itself, failed to start, or was killed for missed heartbeats.
+ * Why an incarnation ended: it exited by itself, failed to start, was killed for missed heartbeats, or was killed
+ * for a limit (see `Config.Limits`: by the supervisor polling it, or by the kernel under its cgroup). Every reason
+ * but `"exit"` makes the exit abnormal, whatever its code.
  *
  * @since 0.1.0
  * @category models
  */
-export type ExitReason = "exit" | "start_failed" | "heartbeat"
+export type ExitReason = "exit" | "start_failed" | "heartbeat" | AgentProcess.LimitReason
 
 /**
  * A snapshot of the agent.
@@ -108,6 +124,11 @@ export interface Metadata {
   readonly circuitOpen: boolean
   readonly lastHealth: Option.Option<Health.HealthSample>
   readonly lastExit: Option.Option<AgentProcess.ExitInfo>
+  /**
+   * How the limits and containment of the current (or last) incarnation are enforced (`cgroup-v2`, `cgroup-v1`,
+   * `polling` or `none`, and why); none before the first process started.
+   */
+  readonly limits: Option.Option<AgentProcess.LimitsInForce>
   /** Requests sent to the current process and not answered yet. */
   readonly inFlight: number
   /** Processes spawned since the supervisor was made (every start and restart attempt). */

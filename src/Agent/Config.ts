@@ -10,6 +10,7 @@ import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import type { ConfigError } from "../Errors.js"
 import * as Edge from "../internal/schema.js"
+import * as Identity from "./internal/limits/identity.js"
 
 /**
  * A duration as users write it: milliseconds as a number, `"5 seconds"`, or a `Duration`. Negative and
@@ -70,6 +71,67 @@ export const OutputLogLevel = Schema.Literal("Trace", "Debug", "Info", "Warning"
  */
 export type OutputLogLevel = typeof OutputLogLevel.Type
 
+/** One of `values`, with one message naming them all (a `Literal` union reports one problem per value). */
+const oneOf = <const L extends ReadonlyArray<string>>(values: L) =>
+  Schema.Literal(...(values as unknown as readonly [L[number], ...Array<L[number]>])).annotations({
+    message: () => ({
+      message: `must be one of ${values.map((value) => JSON.stringify(value)).join(", ")}`,
+      override: true
+    })
+  })
+
+/**
+ * Resource limits of one agent (`limits` in its configuration). Enforced through a cgroup of its own per
+ * incarnation where the supervisor can create one (systemd's `MemoryMax=`, `CPUQuota=`, `TasksMax=`; cgroup v2 or
+ * v1), else by polling the agent's process group as PM2's `max_memory_restart` does (README "Limits and
+ * containment"). Which mode is in force is in the agent's metadata (`limits`).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export class Limits extends Schema.Class<Limits>("effect-agent-supervisor/Limits")({
+  memory: Schema.optionalWith(Edge.ByteSize(1024 * 1024), { exact: true }).annotations({
+    description: `Memory of the agent and its descendants, in bytes or as "512 MiB" (at least 1 MiB).`
+  }),
+  cpu: Schema.optionalWith(
+    Schema.Number.pipe(
+      Schema.filter((n) => Number.isFinite(n) && n >= 0.01 && n <= 1024, {
+        message: () => "must be a number of cores from 0.01 to 1024, such as 0.5",
+        jsonSchema: { minimum: 0.01, maximum: 1024 }
+      })
+    ),
+    { exact: true }
+  ).annotations({ description: "CPU time in cores, such as 0.5 (half of one core)." }),
+  pids: Schema.optionalWith(positiveInt("must be an integer of 1 or more"), { exact: true }).annotations({
+    description: "Processes and threads of the agent and its descendants at once (hard mode only)."
+  }),
+  enforce: withDefault(
+    oneOf(["auto", "soft"]),
+    () => "auto" as const,
+    `"auto" (the default): a cgroup where one can be created, else polling; "soft": polling only.`
+  ),
+  memoryGrace: withDefault(
+    DurationInput,
+    () => Duration.seconds(2),
+    "Polling: how long memory may stay above the limit before the agent is restarted. 2 seconds by default."
+  ),
+  cpuWindow: withDefault(
+    DurationInput,
+    () => Duration.seconds(10),
+    "Polling: the window CPU use is averaged over before it counts as above the limit. 10 seconds by default."
+  ),
+  onCpuLimit: withDefault(
+    oneOf(["log", "restart"]),
+    () => "log" as const,
+    `Polling: CPU above the limit for a window is logged and an event ("log", the default), or also restarts.`
+  )
+}) {}
+
+/** A user or group: a name (as in /etc/passwd, /etc/group) or a number. */
+const Account = (what: string) =>
+  Schema.Union(Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/)), Schema.NonNegativeInt)
+    .annotations({ message: () => ({ message: `must be a ${what} name or a number of 0 or more`, override: true }) })
+
 /**
  * The decoded agent configuration.
  *
@@ -96,6 +158,27 @@ export class AgentConfig extends Schema.Class<AgentConfig>("effect-agent-supervi
     "Extra environment variables, on top of the supervisor's own."
   ),
   cwd: Schema.optionalWith(Schema.String, { exact: true }).annotations({ description: "The working directory." }),
+  /**
+   * Which of the supervisor's environment variables the agent inherits: all (`true`, the default), none (`false`:
+   * it starts with only `env`, `PYTHONUNBUFFERED` and, for `user`, `HOME`/`USER`/`LOGNAME`), or those named.
+   */
+  inheritEnv: withDefault(
+    Schema.Union(Schema.Boolean, Schema.Array(Schema.String)),
+    () => true,
+    "The supervisor's environment variables the agent inherits: true (all, the default), false (none), or names."
+  ),
+  /** Run the agent as this user (systemd's `User=`): a name or a uid; the supervisor must run as root. */
+  user: Schema.optionalWith(Account("user"), { exact: true }).annotations({
+    description: "Run the agent as this user (a name or a uid); the supervisor must run as root."
+  }),
+  /** Run the agent with this group (systemd's `Group=`); the user's primary group by default. */
+  group: Schema.optionalWith(Account("group"), { exact: true }).annotations({
+    description: "Run the agent with this group (a name or a gid); the user's primary group by default."
+  }),
+  /** Resource limits; none by default. */
+  limits: Schema.optionalWith(Limits, { exact: true }).annotations({
+    description: "Resource limits (memory, cpu, pids) and how they are enforced; none by default."
+  }),
   requestTimeout: withDefault(
     DurationInput,
     () => Duration.seconds(60),
@@ -243,4 +326,12 @@ export const make = (input: AgentConfigInput | AgentConfig): Effect.Effect<Agent
 export const decodeConfig = (input: unknown): Effect.Effect<AgentConfig, ConfigError> =>
   input instanceof AgentConfig
     ? Effect.succeed(input)
-    : Edge.decodeOptions(AgentConfig, input, { whole: "(config)" })
+    : Either.flatMap(Edge.decodeOptions(AgentConfig, input, { whole: "(config)" }), checkIdentity)
+
+/** `user` and `group` name an account, and the supervisor may switch to it (it runs as root). */
+const checkIdentity = (config: AgentConfig): Either.Either<AgentConfig, ConfigError> => {
+  const resolved = Identity.resolve(config.user, config.group)
+  if ("identity" in resolved) return Either.right(config)
+  const [first, ...rest] = resolved.problems
+  return Either.left(Edge.configError([first, ...rest]))
+}

@@ -28,6 +28,45 @@ export interface ExitInfo {
   readonly requested: boolean
   /** When the exit was seen (epoch milliseconds). */
   readonly at: number
+  /**
+   * The limit the process was killed for, when one was: by the supervisor polling it (`memory_limit`, `cpu_limit`),
+   * or by the kernel under its cgroup (`memory_limit`: an OOM kill; `pids_limit`: it exited after a fork was
+   * refused). Absent otherwise.
+   */
+  readonly limit?: LimitReason | undefined
+}
+
+/**
+ * The limit an incarnation was killed for (see `Config.Limits`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type LimitReason = "memory_limit" | "cpu_limit" | "pids_limit"
+
+/**
+ * How an incarnation's limits and containment are enforced (README "Limits and containment"):
+ * - `cgroup-v2` / `cgroup-v1`: a cgroup of its own, made before it started; the kernel holds the limits, and
+ *   stopping it kills every process in the cgroup (systemd's `KillMode=control-group`).
+ * - `polling`: its process group's memory and CPU read from /proc, above a limit for long enough restarts it
+ *   (PM2's `max_memory_restart`); `pids` is not enforced; stopping it kills its process group.
+ * - `none`: no limits asked for; stopping it kills its process group.
+ *
+ * `why` says why this mode and not a stronger one (e.g. no writable cgroup).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface LimitsInForce {
+  readonly mode: "cgroup-v2" | "cgroup-v1" | "polling" | "none"
+  readonly why: string
+  /** Bytes. */
+  readonly memory?: number | undefined
+  /** Cores. */
+  readonly cpu?: number | undefined
+  readonly pids?: number | undefined
+  /** The cgroup directories, in a cgroup mode. */
+  readonly cgroups?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -86,6 +125,8 @@ export interface AgentProcess {
   /** When the process was spawned (epoch milliseconds). */
   readonly startedAt: number
   readonly config: Config.AgentConfig
+  /** How its limits and containment are enforced. */
+  readonly limits: LimitsInForce
   /** Sends a task and waits for its response; never waits longer than its timeout. */
   readonly request: (payload: unknown, options?: RequestOptions) => Effect.Effect<unknown, RequestError>
   /** Sends a ping (not limited by `maxInFlight`) and waits up to `pingTimeout` (or the given timeout). */

@@ -58,6 +58,51 @@ export const DurationInput: Schema.Schema<Duration.Duration, Duration.DurationIn
   }
 }) as any
 
+const BYTE_UNITS: Readonly<Record<string, number>> = {
+  b: 1,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+  tib: 1024 ** 4,
+  kb: 1000,
+  mb: 1000 ** 2,
+  gb: 1000 ** 3,
+  tb: 1000 ** 4
+}
+const BYTES_TEXT = /^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+)?\s*$/
+
+/**
+ * A size in bytes as users write it: a whole number of bytes, or a number and a unit (`"512 MiB"`, `"1.5 GiB"`,
+ * `"64MB"`; binary `KiB MiB GiB TiB`, decimal `kB MB GB TB`, `B`; units in any case), at least `min` bytes.
+ * Decodes to a whole number of bytes (rounded down).
+ */
+export const ByteSize = (min: number): Schema.Schema<number, number | string> =>
+  Schema.transformOrFail(Schema.Unknown, Schema.Number, {
+    strict: true,
+    decode: (input, _, ast) => {
+      const rule = `must be a size in bytes: a whole number, or a number and a unit such as "512 MiB"` +
+        ` (B, KiB, MiB, GiB, TiB, kB, MB, GB, TB), of at least ${min} bytes`
+      const bad = () => ParseResult.fail(new ParseResult.Type(ast, input, rule))
+      let bytes: number | undefined
+      if (typeof input === "number") bytes = Number.isSafeInteger(input) ? input : undefined
+      else if (typeof input === "string") {
+        const match = BYTES_TEXT.exec(input)
+        const unit = match === null ? undefined : BYTE_UNITS[(match[2] ?? "b").toLowerCase()]
+        if (match !== null && unit !== undefined) bytes = Math.floor(Number(match[1]) * unit)
+      }
+      return bytes === undefined || !Number.isSafeInteger(bytes) || bytes < min ? bad() : ParseResult.succeed(bytes)
+    },
+    encode: ParseResult.succeed
+  }).annotations({
+    jsonSchema: {
+      description: `A size in bytes: a whole number, or a number and a unit ("512 MiB", "1 GiB")`,
+      anyOf: [
+        { type: "integer", minimum: min },
+        { type: "string", pattern: "^\\s*\\d+(\\.\\d+)?\\s*(([KkMmGgTt][Ii]?)?[Bb])?\\s*$" }
+      ]
+    }
+  }) as any
+
 /** The value at `path` in `input`, as the error shows it (JSON where it can be), or `undefined` when absent. */
 export const valueAt = (input: unknown, path: ReadonlyArray<PropertyKey>): string | undefined => {
   let value: unknown = input

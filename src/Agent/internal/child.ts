@@ -74,6 +74,9 @@ export interface SpawnOptions {
   /** The whole environment of the child. */
   readonly env: Record<string, string | undefined>
   readonly cwd?: string | undefined
+  /** Run the child as this user and group (Node's `uid` / `gid`: only root may). */
+  readonly uid?: number | undefined
+  readonly gid?: number | undefined
 }
 
 /** Sends a signal to a whole process group; a group that is already gone is not an error. @internal */
@@ -144,6 +147,8 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
           stdio: ["pipe", "pipe", "pipe"],
           env: options.env,
           ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+          ...(options.uid !== undefined ? { uid: options.uid } : {}),
+          ...(options.gid !== undefined ? { gid: options.gid } : {}),
           detached: true
         })
       } catch (error) {

@@ -23,10 +23,12 @@ export interface Status {
   exited: AgentProcess.ExitInfo | undefined
   /** Set when the shutdown begins: an exit from then on was asked for. */
   stopping: boolean
+  /** Set when the supervisor kills it for a limit it polls (`limits/soft.ts`). */
+  killedFor: AgentProcess.LimitReason | undefined
 }
 
 /** Neither exited nor stopping. @internal */
-export const makeStatus = (): Status => ({ exited: undefined, stopping: false })
+export const makeStatus = (): Status => ({ exited: undefined, stopping: false, killedFor: undefined })
 
 /** What the child's exit listener calls, and what the requests and the shutdown ask of the end. @internal */
 export interface ExitWatch {
@@ -56,6 +58,10 @@ export interface Options {
   readonly now: () => number
   readonly recentStderr: () => Array<string>
   readonly log: (effect: Effect.Effect<void>) => void
+  /** The limit the kernel enforced, read at the exit from the incarnation's cgroup. */
+  readonly limitHit: () => AgentProcess.LimitReason | undefined
+  /** Kills what is left of the incarnation outside its process group (its cgroup's other processes). */
+  readonly sweep: () => void
 }
 
 /** Watches for the exit of one child; attach `onExit` to it. @internal */
@@ -78,17 +84,21 @@ export const make = (options: Options): ExitWatch => {
   const onExit = (exit: Child.ChildExit): void => {
     // Descendants outlive a leader that exits 0 or by a signal: sweep the group now.
     Child.killGroup(pid, "SIGKILL")
+    options.sweep()
     report(exit)
   }
 
   const report = (exit: Child.ChildExit): void => {
-    const info: AgentProcess.ExitInfo = {
+    let info: AgentProcess.ExitInfo = {
       pid,
       exitCode: exit.exitCode,
       signal: exit.signal,
       requested: status.stopping,
       at: options.now()
     }
+    // The kernel's counters say a limit was met; it is the reason of an exit that is not a clean one.
+    const limit = status.killedFor ?? (exit.exitCode === 0 ? undefined : options.limitHit())
+    if (limit !== undefined) info = { ...info, limit }
     status.exited = info
     // An error (and its stack trace) only for requests to fail, or for the log: a stop of 1,000 idle agents
     // made 1,000 of them for nothing.

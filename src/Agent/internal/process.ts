@@ -20,6 +20,8 @@ import type * as AgentProcess from "../Process.js"
 import * as Channel from "./channel.js"
 import * as Child from "./child.js"
 import * as ExitWatch from "./exit.js"
+import * as Placement from "./limits/placement.js"
+import * as Soft from "./limits/soft.js"
 import * as Outbox from "./outbox.js"
 import * as Output from "./output.js"
 import * as ProcessTable from "./processTable.js"
@@ -44,6 +46,8 @@ export interface Hooks {
   readonly onStderrLine?: ((pid: number, text: string) => void) | undefined
   /** Told of the incarnation's tasks in flight and of callers gone before their answer (its agent's metrics). */
   readonly meter?: Requests.TableOptions["meter"]
+  /** Told when a polled limit is passed (`limits/soft.ts`), before the kill if there is one. */
+  readonly onLimitExceeded?: ((exceeded: Soft.Exceeded) => Effect.Effect<void>) | undefined
 }
 
 /**
@@ -84,12 +88,17 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
   const exitDeferred = yield* Deferred.make<AgentProcess.ExitInfo>()
   const clock = yield* Effect.clock
 
+  // ---- as whom, with what, in which cgroup: decided first, so that its cgroup goes after the child ----
+  const placement = yield* Placement.acquire(config)
+
   // ---- the child: every pipe has an error path for its whole life ----
   const child = yield* Child.spawn({
-    command: config.command,
-    args: config.args,
-    env: Spawn.childEnv(config),
-    cwd: config.cwd
+    command: placement.command,
+    args: placement.args,
+    env: placement.env,
+    cwd: config.cwd,
+    uid: placement.uid,
+    gid: placement.gid
   }).pipe(Effect.mapError((failure) => Spawn.classify(config, failure.error)))
   const pid = child.pid
   // Its group is younger than the last scan of /proc: its first heartbeat waits for the next (`TableCache.group`).
@@ -151,7 +160,9 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     exitDeferred,
     now: () => clock.unsafeCurrentTimeMillis(),
     recentStderr: channel.recentStderr,
-    log: logs.run
+    log: logs.run,
+    limitHit: placement.limitHit,
+    sweep: placement.sweep
   })
   const calls = Requests.makeCalls({ config, table, counters, refusal: exit.refusal })
 
@@ -186,11 +197,29 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     recentStderr: channel.recentStderr
   })
 
+  // ---- limits polled where no cgroup holds them: from ready on, for the life of the incarnation ----
+  if (placement.inForce.mode === "polling" && config.limits !== undefined && Soft.watches(config.limits)) {
+    yield* Effect.forkScoped(
+      Soft.watch({
+        limits: config.limits,
+        read: (maxAgeMillis) => ProcessTable.shared.group(pid, maxAgeMillis),
+        onExceeded: (exceeded) => hooks?.onLimitExceeded?.(exceeded) ?? Effect.void,
+        kill: (reason) =>
+          Effect.sync(() => {
+            if (status.exited !== undefined || status.stopping) return
+            status.killedFor = reason
+            Child.killGroup(pid, "SIGKILL")
+          })
+      }).pipe(Effect.annotateLogs(annotations))
+    )
+  }
+
   const agent: Incarnation = {
     name,
     pid,
     startedAt,
     config,
+    limits: placement.inForce,
     request: calls.request,
     ping: calls.ping,
     pingWith: calls.pingWith,

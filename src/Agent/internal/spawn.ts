@@ -78,8 +78,8 @@ const extraEnv = (config: Config.AgentConfig): Record<string, string> => ({
 
 // ---- classifying a failure ----
 
-/** Node's error for a failed system call: `code` is the errno name. */
-interface ErrnoError {
+/** Node's error for a failed system call: `code` is the errno name. @internal */
+export interface ErrnoError {
   readonly code: string
   readonly message: string
 }
@@ -142,20 +142,75 @@ const shebangInterpreter = (file: string): string | undefined => {
   }
 }
 
-/** The whole environment of the agent's process: the supervisor's, then the agent's own on top. @internal */
-export const childEnv = (config: Config.AgentConfig): Record<string, string | undefined> => ({
-  ...process.env,
+/** What the agent inherits of the supervisor's environment (`inheritEnv`: all, none, or the variables named). */
+const inheritedEnv = (config: Config.AgentConfig): Record<string, string | undefined> => {
+  const inherit = config.inheritEnv
+  if (inherit === true) return process.env
+  if (inherit === false) return {}
+  const picked: Record<string, string> = {}
+  for (const name of inherit) {
+    const value = process.env[name]
+    if (value !== undefined) picked[name] = value
+  }
+  return picked
+}
+
+/**
+ * The whole environment of the agent's process: what it inherits of the supervisor's, the account's `HOME`,
+ * `USER` and `LOGNAME` when it runs as another user, then the agent's own on top.
+ *
+ * @internal
+ */
+export const childEnv = (
+  config: Config.AgentConfig,
+  account: Record<string, string> = {}
+): Record<string, string | undefined> => ({
+  ...inheritedEnv(config),
+  ...account,
   ...extraEnv(config)
 })
 
 /** The directories searched for a program named without a slash: the child's `PATH`, as `execvp` reads it. */
 const searchPath = (config: Config.AgentConfig): ReadonlyArray<string> => {
-  const env: Readonly<Record<string, string | undefined>> = config.env
-  const value = env.PATH ?? process.env.PATH
+  const value = childEnv(config).PATH
   // libuv falls back to the system's default path when PATH is unset.
   if (value === undefined) return ["/usr/local/bin", "/usr/bin", "/bin"]
   // An empty entry is the current directory; a directory listed twice is searched (and shown) once.
   return value === "" ? [] : [...new Set(value.split(path.delimiter).map((dir) => dir === "" ? "." : dir))]
+}
+
+/**
+ * Why `execvp` would find nothing to run for the agent's command, searched as it searches (`PATH` of the child,
+ * from its `cwd`): the errno (`ENOENT`, `EACCES`) as Node's spawn reports it, for {@link classify}; `undefined` when
+ * there is a file it may run. For a spawn through a wrapper (a cgroup's), whose own `exec` would fail only after
+ * the spawn succeeded. Checked as the supervisor's user: for an agent run as another (`user`), only that a file
+ * exists (whether that user may run it is the wrapper's exec to find out, as `execvp` skips the files it may not).
+ *
+ * @internal
+ */
+export const programProblem = (config: Config.AgentConfig): ErrnoError | undefined => {
+  const cwd = config.cwd !== undefined ? path.resolve(config.cwd) : process.cwd()
+  const candidates = config.command.includes("/")
+    ? [path.resolve(cwd, config.command)]
+    : searchPath(config).map((dir) => path.resolve(cwd, dir, config.command))
+  let denied = false
+  for (const file of candidates) {
+    const found = stat(file)
+    if (found === undefined) continue
+    if (found.isFile() && (config.user !== undefined || canExecute(file))) return undefined
+    denied = true
+  }
+  const code = denied ? "EACCES" : "ENOENT"
+  return { code, message: `spawn ${config.command} ${code}` }
+}
+
+const canExecute = (file: string): boolean => {
+  try {
+    fs.accessSync(file, fs.constants.X_OK)
+    return true
+  } catch {
+    return false
+  }
 }
 
 /** Sizes of what `exec` copies into the child (argv with the program, and the environment), each with its NUL. */

@@ -43,9 +43,21 @@ export const ExitView = Schema.Struct({
   /** The supervisor asked for it (a stop or a restart), as opposed to the agent exiting by itself. */
   requested: Schema.Boolean,
   /** Epoch milliseconds. */
-  at: Schema.Number
+  at: Schema.Number,
+  /** The limit it was killed for (`memory_limit`, `cpu_limit`, `pids_limit`), or null. */
+  limit: Schema.NullOr(Schema.Literal("memory_limit", "cpu_limit", "pids_limit"))
 })
 export type ExitView = typeof ExitView.Type
+
+/** How an agent's limits are enforced (`AgentProcess.LimitsInForce`): sizes in bytes, CPU in cores. */
+export const LimitsView = Schema.Struct({
+  mode: Schema.Literal("cgroup-v2", "cgroup-v1", "polling", "none"),
+  why: Schema.String,
+  memory: Schema.NullOr(Schema.Number),
+  cpu: Schema.NullOr(Schema.Number),
+  pids: Schema.NullOr(Schema.Number)
+})
+export type LimitsView = typeof LimitsView.Type
 
 /** One child of the tree: an agent (`"worker"`) or a nested supervisor with its own children. */
 export interface ChildView {
@@ -68,6 +80,8 @@ export interface ChildView {
   /** Requests waiting for their answer (0 for a supervisor). */
   readonly inFlight: number
   readonly lastExit: ExitView | null
+  /** How its limits are enforced (null for a supervisor, and before an agent's first start). */
+  readonly limits: LimitsView | null
   readonly health: HealthView | null
   /** A supervisor's children, in the order it started them; empty for an agent. */
   readonly children: ReadonlyArray<ChildView>
@@ -85,6 +99,7 @@ export const ChildView: Schema.Schema<ChildView> = Schema.Struct({
   restarts: Schema.Number,
   inFlight: Schema.Number,
   lastExit: Schema.NullOr(ExitView),
+  limits: Schema.NullOr(LimitsView),
   health: Schema.NullOr(HealthView),
   children: Schema.Array(Schema.suspend((): Schema.Schema<ChildView> => ChildView))
 }).annotations({ identifier: "ChildView" })

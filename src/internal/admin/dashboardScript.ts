@@ -139,7 +139,7 @@ const updateRow = (row, view, depth, now) => {
   row.uptime.textContent = view.startedAt === null ? "—" : fmtDuration(now - view.startedAt)
   row.restarts.textContent = String(view.restarts)
   const exit = view.lastExit
-  row.lastExit.textContent = exit === null ? "—" : exitText(exit.exitCode, exit.signal) + (exit.requested ? " (asked)" : "") +
+  row.lastExit.textContent = exit === null ? "—" : exitText(exit.exitCode, exit.signal) + (exit.requested ? " (asked)" : exit.limit ? " (" + exit.limit + ")" : "") +
     ", " + fmtDuration(now - exit.at) + " ago"
   if (view.kind === "worker") {
     const list = record(view.id, view.health)

@@ -55,6 +55,7 @@ const fmtDuration = (ms) => {
   if (h < 24) return h + "h " + (m % 60) + "m"
   return Math.floor(h / 24) + "d " + (h % 24) + "h"
 }
+const fmtBytes = (n) => (n / 1048576).toFixed(1) + " MiB"
 const fmtMillis = (ms) => (ms > 0 && ms < 10 ? ms.toFixed(1) : String(Math.round(ms))) + " ms"
 const exitText = (code, signal) => (signal !== null && signal !== undefined ? signal : "code " + code)
 
@@ -102,6 +103,9 @@ const describeAgent = (a) => {
       return ["circuit open", "after " + a.failures + " failures in a row", "bad"]
     case "HealthCheckFailed":
       return ["missed ping", a.missed + " in a row: " + a.error, "bad"]
+    case "LimitExceeded":
+      return ["over limit", a.limit + " " + (a.limit === "memory" ? fmtBytes(a.observed) + " > " + fmtBytes(a.max)
+        : a.observed.toFixed(2) + " > " + a.max + " cores") + (a.killing ? ": restarting" : ""), "bad"]
     default:
       return [String(a._tag), "", ""]
   }

@@ -25,6 +25,7 @@ export const bareView = (path: string, info: Supervisor.ChildInfo): ChildView =>
   restarts: 0,
   inFlight: 0,
   lastExit: null,
+  limits: null,
   health: null,
   children: []
 })
@@ -49,7 +50,15 @@ export const agentView = (
       exitCode: exit.exitCode,
       signal: exit.signal,
       requested: exit.requested,
-      at: exit.at
+      at: exit.at,
+      limit: exit.limit ?? null
+    }))),
+    limits: Option.getOrNull(Option.map(metadata.limits, (limits) => ({
+      mode: limits.mode,
+      why: limits.why,
+      memory: limits.memory ?? null,
+      cpu: limits.cpu ?? null,
+      pids: limits.pids ?? null
     }))),
     health: Option.getOrNull(Option.map(metadata.lastHealth, (sample) => ({
       latencyMillis: sample.latencyMillis,

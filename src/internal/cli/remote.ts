@@ -24,7 +24,8 @@ const flatten = (children: ReadonlyArray<ChildView>): Array<ChildView> =>
 const lastExit = (exit: ExitView | null, now: number): string => {
   if (exit === null) return "-"
   const how = exit.signal !== null ? exit.signal : `code ${exit.exitCode ?? "?"}`
-  return `${how}${exit.requested ? " (asked)" : ""}, ${duration(now - exit.at)} ago`
+  const why = exit.requested ? " (asked)" : exit.limit !== null ? ` (${exit.limit})` : ""
+  return `${how}${why}, ${duration(now - exit.at)} ago`
 }
 
 const mib = (mb: number | null | undefined) => mb === null || mb === undefined ? "-" : `${mb.toFixed(1)} MiB`

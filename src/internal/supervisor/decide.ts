@@ -80,8 +80,16 @@ export const decideExit = (self: Instance, child: Child, exit: ChildExitInfo): E
     }
   })
 
+const REASONS: ReadonlySet<string> = new Set<AgentSupervisor.ExitReason>([
+  "start_failed",
+  "heartbeat",
+  "memory_limit",
+  "cpu_limit",
+  "pids_limit"
+])
+
 const reasonOf = (exit: ChildExitInfo): AgentSupervisor.ExitReason =>
-  exit.reason === "heartbeat" || exit.reason === "start_failed" ? exit.reason : "exit"
+  REASONS.has(exit.reason) ? exit.reason as AgentSupervisor.ExitReason : "exit"
 
 /**
  * A restart within intensity: stops the bystanders of the plan, records the decision, and forks the restart of

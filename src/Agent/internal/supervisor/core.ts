@@ -97,6 +97,8 @@ export interface Core {
   restartCount: number
   circuitOpen: boolean
   lastHealth: Health.HealthSample | undefined
+  /** How the limits of the current (or last) incarnation are enforced. */
+  limits: AgentProcess.LimitsInForce | undefined
   lastExit: AgentProcess.ExitInfo | undefined
   incarnations: number
 
@@ -147,6 +149,7 @@ export const make = (
       restartCount: 0,
       circuitOpen: false,
       lastHealth: undefined,
+      limits: undefined,
       lastExit: undefined,
       incarnations: 0,
       counted: { lateResponses: 0, protocolErrors: 0, outputLines: 0, stderrLines: 0 },

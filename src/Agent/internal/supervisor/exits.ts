@@ -24,8 +24,8 @@ export const onExit = (
     core.incarnation = undefined
     core.lastExit = info
     yield* Scope.close(current.scope, Exit.void)
-    const reason = current.killReason ?? "exit"
-    const exitClass = reason === "heartbeat" ? "abnormal" : RestartPolicy.classifyExit(info)
+    const reason = current.killReason ?? info.limit ?? "exit"
+    const exitClass = reason === "exit" ? RestartPolicy.classifyExit(info) : "abnormal"
     yield* core.publish({
       _tag: "Exited",
       agent: core.name,

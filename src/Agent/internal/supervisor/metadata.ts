@@ -55,6 +55,7 @@ export const metadata = (core: Core): Effect.Effect<Metadata> =>
       circuitOpen: core.circuitOpen,
       lastHealth: Option.fromNullable(core.lastHealth),
       lastExit: Option.fromNullable(core.lastExit),
+      limits: Option.fromNullable(core.limits),
       inFlight: stats?.inFlight ?? 0,
       incarnations: core.incarnations,
       lateResponses: all.lateResponses,

@@ -11,6 +11,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import { AgentStartupError } from "../../../Errors.js"
+import type * as AgentProcess from "../../Process.js"
 import * as ProcessInternal from "../process.js"
 import {
   type Core,
@@ -47,8 +48,31 @@ const hooksOf = (core: Core): ProcessInternal.Hooks => ({
       )
     }),
   onStderrLine: (pid, text) => core.stderr.push(pid, text, core.clock.unsafeCurrentTimeMillis()),
-  meter: core.metrics
+  meter: core.metrics,
+  onLimitExceeded: (exceeded) =>
+    Effect.gen(function*() {
+      const pid = core.incarnation?.process.pid ?? 0
+      const shown = exceeded.limit === "memory"
+        ? `memory ${mib(exceeded.observed)} above its limit of ${mib(exceeded.max)}`
+        : `CPU ${exceeded.observed.toFixed(2)} cores above its limit of ${exceeded.max} over its window`
+      yield* Effect.logWarning(`agent ${shown}${exceeded.killing ? ": restarting it" : ""}`)
+      yield* core.publish({ _tag: "LimitExceeded", agent: core.name, pid, ...exceeded, timestamp: yield* now })
+    })
 })
+
+const mib = (bytes: number): string => `${(bytes / (1024 * 1024)).toFixed(1)} MiB`
+
+/**
+ * Logs how the agent's limits are enforced, once: at its first start, and again only when that changes (a cgroup
+ * that could be made no longer can).
+ */
+const logLimits = (core: Core, inForce: AgentProcess.LimitsInForce): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const before = core.limits
+    core.limits = inForce
+    if (inForce.mode === "none" || (before?.mode === inForce.mode && before.why === inForce.why)) return Effect.void
+    return Effect.logInfo(`limits enforced by ${inForce.mode}: ${inForce.why}`)
+  })
 
 /**
  * The start-up error of a failed start. A start that died instead of failing (a defect in the spawn) is still a
@@ -97,6 +121,7 @@ const onStarted = (
     if (Exit.isSuccess(exit)) {
       const process = exit.value
       const current: Incarnation = { process, scope: processScope, runningSince: yield* now, killReason: undefined }
+      yield* logLimits(core, process.limits)
       core.metrics.ready(Math.max(0, current.runningSince - process.startedAt) / 1000)
       core.incarnation = current
       yield* transition(core, "RUNNING")

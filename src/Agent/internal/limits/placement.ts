@@ -1,0 +1,114 @@
+/**
+ * Where an incarnation runs: as whom (`user`, `group`), with which environment (`inheritEnv`), and in which cgroup
+ * (`limits`), decided before it is spawned.
+ *
+ * With `limits` (and `enforce: "auto"`), the incarnation gets a cgroup of its own where the supervisor can make one
+ * (`cgroup.ts`): made and its limits written before the spawn, joined by a wrapper that then execs the agent, so
+ * nothing it starts runs outside it even for a moment; every process left in it is killed when the agent exits or
+ * is stopped, and the cgroup is removed once the agent is reaped. Where no cgroup can be made, or `enforce` is
+ * `"soft"`, the limits are polled (`soft.ts`), and the reason is in `inForce.why`. An agent without `limits` is
+ * spawned as before: no wrapper, its process group for containment.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import type { AgentStartupError } from "../../../Errors.js"
+import type * as Config from "../../Config.js"
+import type * as AgentProcess from "../../Process.js"
+import * as Spawn from "../spawn.js"
+import * as Cgroup from "./cgroup.js"
+import * as Identity from "./identity.js"
+
+/** What the spawn of one incarnation needs, and what its exit asks of its cgroup. @internal */
+export interface Placement {
+  readonly inForce: AgentProcess.LimitsInForce
+  readonly command: string
+  readonly args: ReadonlyArray<string>
+  readonly env: Record<string, string | undefined>
+  readonly uid: number | undefined
+  readonly gid: number | undefined
+  /** The limit the kernel enforced on it, read from its cgroup's counters (none without a cgroup). */
+  readonly limitHit: () => AgentProcess.LimitReason | undefined
+  /** Kills every process left in its cgroup (a no-op without one). */
+  readonly sweep: () => void
+}
+
+const spawnFailure = (config: Config.AgentConfig, detail: string): AgentStartupError =>
+  Spawn.classify(config, { message: detail })
+
+const limitsOf = (limits: Config.Limits): Pick<AgentProcess.LimitsInForce, "memory" | "cpu" | "pids"> => ({
+  ...(limits.memory !== undefined ? { memory: limits.memory } : {}),
+  ...(limits.cpu !== undefined ? { cpu: limits.cpu } : {}),
+  ...(limits.pids !== undefined ? { pids: limits.pids } : {})
+})
+
+/** What polling leaves out, added to the reason for polling. */
+const pollingCaveat = (limits: Config.Limits): string =>
+  limits.pids !== undefined ? "; pids is not enforced when polling" : ""
+
+/**
+ * Decides and prepares the placement of one incarnation of `config`; with a cgroup, its removal is a finalizer of
+ * the scope, so acquire it before the child (whose release reaps it) for the cgroup to go after the child.
+ *
+ * @internal
+ */
+export const acquire = (config: Config.AgentConfig): Effect.Effect<Placement, AgentStartupError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const resolved = Identity.resolve(config.user, config.group)
+    if ("problems" in resolved) {
+      return yield* Effect.fail(spawnFailure(config, resolved.problems.map((p) => `${p.field}: ${p.rule}`).join("; ")))
+    }
+    const identity = resolved.identity
+    const env = Spawn.childEnv(config, Identity.accountEnv(identity))
+    const base = {
+      command: config.command,
+      args: config.args,
+      env,
+      uid: identity.uid,
+      gid: identity.gid,
+      limitHit: () => undefined,
+      sweep: () => {}
+    }
+    const limits = config.limits
+    if (limits === undefined) return { ...base, inForce: { mode: "none", why: "no limits asked for" } }
+    const polling = (why: string): Placement => ({
+      ...base,
+      inForce: { mode: "polling", why: why + pollingCaveat(limits), ...limitsOf(limits) }
+    })
+    if (limits.enforce === "soft") return polling(`enforce is "soft"`)
+    const support = Cgroup.detect()
+    if (support._tag === "none") return polling(support.why)
+    const owner = identity.uid !== undefined ? { uid: identity.uid, gid: identity.gid ?? 0 } : undefined
+    const created = Cgroup.create(support, config.name, {
+      ...(limits.memory !== undefined ? { memoryBytes: limits.memory } : {}),
+      ...(limits.cpu !== undefined ? { cpuCores: limits.cpu } : {}),
+      ...(limits.pids !== undefined ? { pids: limits.pids } : {})
+    }, owner)
+    if (created._tag === "Left") return polling(created.left)
+    const cgroup = created.right
+    yield* Effect.addFinalizer(() =>
+      Effect.flatMap(
+        cgroup.remove,
+        (left) => left.length === 0 ? Effect.void : Effect.logWarning(`could not remove cgroups: ${left.join(", ")}`)
+      )
+    )
+    const problem = Spawn.programProblem(config)
+    if (problem !== undefined) return yield* Effect.fail(Spawn.classify(config, problem))
+    // The command as given: the wrapper's `exec` searches the child's PATH as `execvp` does.
+    const wrapped = cgroup.wrap(config.command, config.args)
+    return {
+      ...base,
+      command: wrapped.command,
+      args: wrapped.args,
+      limitHit: cgroup.limitHit,
+      // Called in Node's exit handler: the kill runs on (its waits are real timers); the removal kills again.
+      sweep: () => void Effect.runFork(cgroup.killAll),
+      inForce: {
+        mode: cgroup.mode,
+        why: `a cgroup of its own (${support._tag})`,
+        ...limitsOf(limits),
+        cgroups: cgroup.paths
+      }
+    }
+  })
