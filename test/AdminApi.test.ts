@@ -92,6 +92,21 @@ describe.sequential("AdminApi: reading the tree", () => {
       assert.strictEqual(sup.children[0].pid, yield* pidOf(yield* workers(served), "echo"))
     }))
 
+  it.scopedLive("an agent's limits: the mode in force and why, sizes in bytes; null for a supervisor", () =>
+    Effect.gen(function*() {
+      const served = yield* serve({
+        children: [
+          echo("limited", "admin-limited", { limits: { memory: "256 MiB", cpu: 0.5, enforce: "soft" } }),
+          echo("free", "admin-free")
+        ]
+      })
+      const tree = yield* Effect.flatMap(client(served), (api) => api.tree.tree())
+      assert.deepStrictEqual(tree.children.map((child) => child.limits), [
+        { mode: "polling", why: `enforce is "soft"`, memory: 256 * 1024 * 1024, cpu: 0.5, pids: null },
+        { mode: "none", why: "no limits asked for", memory: null, cpu: null, pids: null }
+      ])
+    }))
+
   it.scopedLive("an agent's health is its last heartbeat's reading, Options as values or null", () =>
     Effect.gen(function*() {
       const served = yield* serve({ children: [echo("beat", "admin-beat", { heartbeatInterval: "100 millis" })] })
