@@ -7,10 +7,12 @@
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import * as config from "./internal/errors/config.js"
+import * as format from "./internal/errors/format.js"
 import * as request from "./internal/errors/request.js"
 import * as start from "./internal/errors/start.js"
 import * as store from "./internal/errors/store.js"
 import * as supervision from "./internal/errors/supervision.js"
+import * as typed from "./internal/errors/typed.js"
 
 /**
  * A unique symbol identifying the errors of this library.
@@ -24,14 +26,6 @@ export const TypeId: unique symbol = Symbol.for("effect-agent-supervisor/Errors"
  */
 export type TypeId = typeof TypeId
 
-/** The facts of a process's end, shared by the errors that report one. */
-const ExitFacts = {
-  pid: Schema.optional(Schema.Number),
-  exitCode: Schema.optional(Schema.NullOr(Schema.Number)),
-  signal: Schema.optional(Schema.NullOr(Schema.String)),
-  stderr: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] })
-}
-
 /**
  * The sizes `exec` was asked to copy into the new process: its argument strings and its environment (each
  * counted with its terminating NUL, environment entries as `NAME=value`).
@@ -39,15 +33,7 @@ const ExitFacts = {
  * @since 0.1.0
  * @category models
  */
-export const SpawnSizes = Schema.Struct({
-  argCount: Schema.Number,
-  argsBytes: Schema.Number,
-  largestArgBytes: Schema.Number,
-  envCount: Schema.Number,
-  envBytes: Schema.Number,
-  largestEnvName: Schema.String,
-  largestEnvBytes: Schema.Number
-})
+export const SpawnSizes = start.spawnSizes
 
 /**
  * @since 0.1.0
@@ -70,31 +56,7 @@ export type SpawnSizes = typeof SpawnSizes.Type
 export class AgentStartupError
   extends Schema.TaggedError<AgentStartupError>("effect-agent-supervisor/AgentStartupError")(
     "AgentStartupError",
-    {
-      agent: Schema.String,
-      reason: Schema.Literal("spawn_failed", "exited_before_ready", "no_ready_in_time"),
-      /** The command line, long arguments abbreviated. */
-      command: Schema.String,
-      detail: Schema.optional(Schema.String),
-      timeoutMillis: Schema.optional(Schema.Number),
-      /** The errno name of a spawn failure, such as `"ENOENT"`. */
-      code: Schema.optional(Schema.String),
-      /** What `code` is about: the program, the interpreter that runs it, or the working directory. */
-      subject: Schema.optional(Schema.Literal("command", "interpreter", "cwd")),
-      /** The program as given (without its arguments). */
-      program: Schema.optional(Schema.String),
-      /** The file the program names: its absolute path, or the match found on `PATH`. */
-      resolvedPath: Schema.optional(Schema.String),
-      /** The interpreter named by the program's `#!` line, when that is what is missing. */
-      interpreter: Schema.optional(Schema.String),
-      /** The `PATH` directories searched for a program given without a slash. */
-      searchPath: Schema.optional(Schema.Array(Schema.String)),
-      cwd: Schema.optional(Schema.String),
-      /** The program resolved to a directory (`EACCES`). */
-      isDirectory: Schema.optional(Schema.Boolean),
-      sizes: Schema.optional(SpawnSizes),
-      ...ExitFacts
-    }
+    start.startupFields
   )
 {
   /** @since 0.1.0 */
@@ -214,7 +176,7 @@ export class AgentCrashError extends Schema.TaggedError<AgentCrashError>("effect
   {
     agent: Schema.String,
     reason: Schema.optionalWith(Schema.Literal("exited", "circuit_open"), { default: () => "exited" as const }),
-    ...ExitFacts
+    ...format.exitFields
   }
 ) {
   /** @since 0.1.0 */
@@ -307,6 +269,28 @@ export class ProtocolError extends Schema.TaggedError<ProtocolError>("effect-age
   /** @since 0.1.0 */
   get remediation(): string {
     return request.protocolRemediation(this)
+  }
+}
+
+/**
+ * A typed agent's request did not match its `Schema` (it was not sent), or its response did not (see `Typed`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class AgentSchemaError extends Schema.TaggedError<AgentSchemaError>("effect-agent-supervisor/AgentSchemaError")(
+  "AgentSchemaError",
+  typed.schemaErrorFields
+) {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
+  /** @since 0.1.0 */
+  get message(): string {
+    return typed.schemaMessage(this)
+  }
+  /** @since 0.1.0 */
+  get remediation(): string {
+    return typed.schemaRemediation(this)
   }
 }
 
@@ -448,6 +432,7 @@ export type SupervisorError =
   | AgentTaskError
   | AgentStoppedError
   | ProtocolError
+  | AgentSchemaError
   | SupervisorIntensityError
   | SupervisorChildError
   | ConfigError

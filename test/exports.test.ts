@@ -38,6 +38,7 @@ describe("package exports", () => {
       "/AdminApi",
       "/LogFiles",
       "/Metrics",
+      "/Typed",
       "/schema/agent-supervisor.schema.json",
       "/package.json"
     ]

@@ -1,11 +1,25 @@
 /**
  * Pieces of text that several errors' messages share: how a process ended, its last stderr lines, a byte count.
  *
- * Plain fields in, strings out: this module knows nothing of the error classes (`Errors.ts` imports it, never
- * the other way round).
+ * Plain fields in, strings out (and the schema of a process's end): this module knows nothing of the error classes
+ * (`Errors.ts` imports it, never the other way round).
  *
  * @internal
  */
+import * as Schema from "effect/Schema"
+
+/**
+ * The fields of a process's end, shared by the errors that report one (`Errors.AgentStartupError`,
+ * `Errors.AgentCrashError`).
+ *
+ * @internal
+ */
+export const exitFields = {
+  pid: Schema.optional(Schema.Number),
+  exitCode: Schema.optional(Schema.NullOr(Schema.Number)),
+  signal: Schema.optional(Schema.NullOr(Schema.String)),
+  stderr: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] })
+}
 
 /** The facts of a process's end that a message describes. */
 export interface ExitFacts {

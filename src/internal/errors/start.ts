@@ -5,12 +5,13 @@
  * `ENOTDIR`, `E2BIG` with the sizes that broke the limit, `EMFILE`, `ENFILE`, `EAGAIN`, `ENOMEM`). Also the
  * messages of `AgentCallbackNotFoundError` and `AgentDependencyError`.
  *
- * Plain fields in, strings out: this module knows nothing of the error classes (`Errors.ts` imports it, never
- * the other way round).
+ * Plain fields in, strings out (and the schema of `AgentStartupError`'s fields): this module knows nothing of the
+ * error classes (`Errors.ts` imports it, never the other way round).
  *
  * @internal
  */
-import { describeExit, formatBytes, KiB, plural, stderrTail } from "./format.js"
+import * as Schema from "effect/Schema"
+import { describeExit, exitFields, formatBytes, KiB, plural, stderrTail } from "./format.js"
 
 /** Linux's limit on one argument or environment string (`MAX_ARG_STRLEN`, 32 pages). */
 const MAX_ARG_STRLEN = 128 * KiB
@@ -28,6 +29,80 @@ export interface SpawnSizes {
   readonly envBytes: number
   readonly largestEnvName: string
   readonly largestEnvBytes: number
+}
+
+/**
+ * The schema of `Errors.SpawnSizes`.
+ *
+ * @internal
+ */
+export const spawnSizes = Schema.Struct({
+  argCount: Schema.Number,
+  argsBytes: Schema.Number,
+  largestArgBytes: Schema.Number,
+  envCount: Schema.Number,
+  envBytes: Schema.Number,
+  largestEnvName: Schema.String,
+  largestEnvBytes: Schema.Number
+})
+
+/**
+ * The fields of `Errors.AgentStartupError`, by their type first: a named type keeps each field's comment in the
+ * published declarations (an inferred one is printed without them).
+ *
+ * @internal
+ */
+export type StartupFields = {
+  readonly agent: typeof Schema.String
+  readonly reason: Schema.Literal<["spawn_failed", "exited_before_ready", "no_ready_in_time"]>
+  /** The command line, long arguments abbreviated. */
+  readonly command: typeof Schema.String
+  readonly detail: Schema.optional<typeof Schema.String>
+  readonly timeoutMillis: Schema.optional<typeof Schema.Number>
+  /** The errno name of a spawn failure, such as `"ENOENT"`. */
+  readonly code: Schema.optional<typeof Schema.String>
+  /** What `code` is about: the program, the interpreter that runs it, or the working directory. */
+  readonly subject: Schema.optional<Schema.Literal<["command", "interpreter", "cwd"]>>
+  /** The program as given (without its arguments). */
+  readonly program: Schema.optional<typeof Schema.String>
+  /** The file the program names: its absolute path, or the match found on `PATH`. */
+  readonly resolvedPath: Schema.optional<typeof Schema.String>
+  /** The interpreter named by the program's `#!` line, when that is what is missing. */
+  readonly interpreter: Schema.optional<typeof Schema.String>
+  /** The `PATH` directories searched for a program given without a slash. */
+  readonly searchPath: Schema.optional<Schema.Array$<typeof Schema.String>>
+  readonly cwd: Schema.optional<typeof Schema.String>
+  /** The program resolved to a directory (`EACCES`). */
+  readonly isDirectory: Schema.optional<typeof Schema.Boolean>
+  /** The sizes of the arguments and the environment (`E2BIG`). */
+  readonly sizes: Schema.optional<typeof spawnSizes>
+  readonly pid: typeof exitFields.pid
+  readonly exitCode: typeof exitFields.exitCode
+  readonly signal: typeof exitFields.signal
+  readonly stderr: typeof exitFields.stderr
+}
+
+/**
+ * The fields of `Errors.AgentStartupError`.
+ *
+ * @internal
+ */
+export const startupFields: StartupFields = {
+  agent: Schema.String,
+  reason: Schema.Literal("spawn_failed", "exited_before_ready", "no_ready_in_time"),
+  command: Schema.String,
+  detail: Schema.optional(Schema.String),
+  timeoutMillis: Schema.optional(Schema.Number),
+  code: Schema.optional(Schema.String),
+  subject: Schema.optional(Schema.Literal("command", "interpreter", "cwd")),
+  program: Schema.optional(Schema.String),
+  resolvedPath: Schema.optional(Schema.String),
+  interpreter: Schema.optional(Schema.String),
+  searchPath: Schema.optional(Schema.Array(Schema.String)),
+  cwd: Schema.optional(Schema.String),
+  isDirectory: Schema.optional(Schema.Boolean),
+  sizes: Schema.optional(spawnSizes),
+  ...exitFields
 }
 
 /**

@@ -1,0 +1,52 @@
+/**
+ * Typed handles over the untyped ones: a call encodes its request, hands the encoded value to `handleEvent` (or a
+ * tree's `call`), and decodes what comes back. Nothing else changes: timeouts, replays, crashes and restarts are
+ * the untyped handle's.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import type * as Schema from "effect/Schema"
+import type { AgentSupervisor, HandleOptions } from "../../Agent/AgentSupervisor.js"
+import type { Supervisor } from "../../Supervisor.js"
+import type * as Typed from "../../Typed.js"
+import { decoder, encoder, type Target } from "./codec.js"
+
+/** A schema with its three types spelled out, as the codec takes it. */
+type Explicit<S extends Schema.Schema.Any> = Schema.Schema<
+  Schema.Schema.Type<S>,
+  Schema.Schema.Encoded<S>,
+  Schema.Schema.Context<S>
+>
+
+/** One typed exchange: encode, send through `send`, decode. */
+const exchange = <Req extends Schema.Schema.Any, Res extends Schema.Schema.Any, E>(
+  schemas: Typed.Schemas<Req, Res>,
+  target: Target,
+  send: (payload: unknown, options: HandleOptions | undefined) => Effect.Effect<unknown, E>
+) => {
+  const encode = encoder(schemas.request as Explicit<Req>, target)
+  const decode = decoder(schemas.response as Explicit<Res>, target)
+  return (request: Schema.Schema.Type<Req>, options?: HandleOptions) =>
+    Effect.flatMap(encode(request), (payload) => Effect.flatMap(send(payload, options), decode))
+}
+
+/** @internal */
+export const agent = <Req extends Schema.Schema.Any, Res extends Schema.Schema.Any>(
+  handle: AgentSupervisor,
+  schemas: Typed.Schemas<Req, Res>
+): Typed.TypedAgent<Schema.Schema.Type<Req>, Schema.Schema.Type<Res>, Typed.Context<Req, Res>> => ({
+  agent: handle,
+  handleEvent: exchange(schemas, { agent: handle.name }, handle.handleEvent)
+})
+
+/** @internal */
+export const child = <Req extends Schema.Schema.Any, Res extends Schema.Schema.Any>(
+  tree: Supervisor,
+  id: string,
+  schemas: Typed.Schemas<Req, Res>
+): Typed.TypedChild<Schema.Schema.Type<Req>, Schema.Schema.Type<Res>, Typed.Context<Req, Res>> => ({
+  supervisor: tree,
+  id,
+  call: exchange(schemas, { agent: id, supervisor: tree.name }, (payload, options) => tree.call(id, payload, options))
+})
