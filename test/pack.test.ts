@@ -146,6 +146,8 @@ describe.sequential("the packed package", () => {
         "dist/Adapters.js",
         "dist/Adapter/node.js",
         "adapters/python/supervisor_adapter.py",
+        "adapters/go/go.mod",
+        "adapters/go/agent/agent.go",
         "schema/agent-supervisor.schema.json",
         "src/index.ts"
       ]
@@ -153,7 +155,7 @@ describe.sequential("the packed package", () => {
     const shipped = new Set(files)
     // No tests, fixtures or repository tooling
     const stray = files.filter((file) =>
-      /(^|\/)(test|tests|bench|examples|scripts|\.ci)\//.test(file) || /\.test\.|(^|\/)test_[^/]*\.py$/.test(file)
+      /(^|\/)(test|tests|bench|examples|scripts|\.ci)\//.test(file) || /\.test\.|(^|\/)test_[^/]*\.py$|_test\.go$/.test(file)
     )
     assert.deepStrictEqual(stray, [])
     // Every built module comes from a source file (no leftovers of an older build)

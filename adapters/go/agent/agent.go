@@ -1,0 +1,158 @@
+// Package agent runs a Go function as an agent of effect-agent-supervisor: it speaks wire protocol v1
+// (newline-delimited JSON on stdin/stdout) and calls the function once per task, many tasks at once.
+//
+//	func main() {
+//		agent.Serve(func(ctx context.Context, req *agent.Request) (any, error) {
+//			var in struct{ Text string `json:"text"` }
+//			if err := req.Decode(&in); err != nil {
+//				return nil, err
+//			}
+//			return map[string]any{"upper": strings.ToUpper(in.Text)}, nil
+//		})
+//	}
+//
+// What Serve does, as the Python adapter (adapters/python/supervisor_adapter.py) does:
+//
+//   - `{"type":"ready","protocol":1}` is the first line out, written as soon as Serve starts.
+//   - Each task runs in a goroutine of its own, at most Options.MaxConcurrency (32) in the handler at once; the
+//     others wait their turn. Responses go out in completion order.
+//   - Pings are answered by the goroutine that reads stdin, whatever the handlers do:
+//     `{"health":{"uptime_seconds","total_requests","memory_mb","cpu_percent"}}`, memory from VmRSS in
+//     /proc/self/status (getrusage's peak elsewhere), CPU over the interval since the previous ping.
+//   - `cancel` cancels that task's context; its response, if the handler still returns one, is not sent.
+//   - A returned error becomes `{"id","status":"error","error":{"message","type","stack"}}`: type is the error's Go
+//     type (`*errors.errorString`), or what its ErrorType method says (see ErrorTyper); stack is `%+v` of the
+//     error. A panic is an error response of type "panic" with the goroutine's stack, never a crash.
+//   - `shutdown`: tasks that arrive after it are refused (type "AdapterShuttingDown"), the tasks in flight finish
+//     and are answered, then the process exits 0. Past Options.DrainTimeout the contexts of the tasks still
+//     running are cancelled, and the process exits 0.5 s later at the latest.
+//   - stdin EOF without `shutdown` means the supervisor is gone and nobody can receive a result: the tasks in
+//     flight are cancelled, get 0.5 s to return, and the process exits within 1 s: code 4 when there were any
+//     (work was lost), 0 when there were none. stdin EOF after `shutdown` changes nothing.
+//   - A line may be of any length. Lines that are not UTF-8 JSON objects, or not protocol messages, are reported
+//     on stderr and ignored. When stdout fails (the supervisor's reader is gone), Serve drains and exits 0.
+//   - stdout carries the protocol only: Serve keeps a private duplicate of file descriptor 1 for it and points
+//     fd 1 at stderr (and fd 0 at /dev/null), so fmt.Println, and a child process that inherits fd 1, write to
+//     stderr. (On Solaris, Windows and other systems without dup2 in package syscall, only os.Stdout is
+//     redirected.)
+//
+// Two things no adapter can catch: os.Exit in a handler ends the agent, and a panic in a goroutine that a handler
+// starts crashes it (the supervisor restarts it).
+//
+// Wire protocol 1.1 (streamed chunks, checkpoints) will be added as methods and fields of Request and Options;
+// Handler keeps its signature.
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"time"
+)
+
+// ProtocolVersion is the wire protocol version announced in the ready line.
+const ProtocolVersion = 1
+
+// Exit codes of Serve, which Run returns.
+const (
+	// ExitOK: after `shutdown` (drained), after stdout failed, or after stdin EOF with nothing in flight.
+	ExitOK = 0
+	// ExitAbandoned: stdin EOF without `shutdown` while tasks were in flight; they were cancelled.
+	ExitAbandoned = 4
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxConcurrency = 32
+	// DefaultDrainTimeout is a little under the supervisor's default gracefulTimeout (5 s), so that handlers see
+	// their context cancelled, and can clean up, before the supervisor sends SIGTERM.
+	DefaultDrainTimeout = 4 * time.Second
+)
+
+// Request is one task.
+//
+// Protocol 1.1 will add streaming (a method to send a chunk of the result) and checkpoints (a method to save one
+// and a field holding the one to resume from) here.
+type Request struct {
+	// ID is the supervisor's id of the task, unique among the tasks in flight.
+	ID string
+	// Payload is the task's payload as the supervisor sent it: the value given to handleEvent or call, as JSON
+	// (`null` when there was none).
+	Payload json.RawMessage
+}
+
+// Decode unmarshals the payload into v.
+func (r *Request) Decode(v any) error {
+	return json.Unmarshal(r.Payload, v)
+}
+
+// Handler handles one task. Its result is sent as the response's result, encoded with encoding/json (a
+// json.RawMessage is sent as it is); a returned error is sent as an error response. ctx is cancelled when the
+// supervisor cancels the task (it timed out upstream), when the shutdown drain bound passes, and when the
+// supervisor is gone.
+type Handler func(ctx context.Context, req *Request) (any, error)
+
+// PayloadHandler adapts a function of the payload alone to a Handler.
+func PayloadHandler(f func(ctx context.Context, payload json.RawMessage) (any, error)) Handler {
+	return func(ctx context.Context, req *Request) (any, error) {
+		return f(ctx, req.Payload)
+	}
+}
+
+// ErrorTyper is implemented by errors that name their own type in an error response (found with errors.As, so a
+// wrapped one counts). Without it the type is the Go type of the error returned, as %T prints it.
+type ErrorTyper interface {
+	ErrorType() string
+}
+
+// Options of Run. The zero value is what Serve uses.
+type Options struct {
+	// MaxConcurrency bounds how many tasks are in the handler at once; the others wait in arrival order.
+	// DefaultMaxConcurrency when 0 or less.
+	MaxConcurrency int
+	// DrainTimeout bounds how long `shutdown` waits for the tasks in flight before it cancels their contexts
+	// (they then have 0.5 s to return). DefaultDrainTimeout when 0; no bound when negative. Set it a little under
+	// the agent's gracefulTimeout when you change that.
+	DrainTimeout time.Duration
+	// Input and Output carry the protocol. When either is nil, Run takes the process's stdin and stdout over for
+	// it (fd 1 then points at stderr, fd 0 at /dev/null) and uses them for the missing one.
+	Input  io.Reader
+	Output io.Writer
+	// Log receives the adapter's own warnings, one line each. os.Stderr when nil.
+	Log io.Writer
+}
+
+// Serve serves the protocol on stdin/stdout with h until shutdown, stdin EOF or stdout failure, then exits the
+// process (ExitOK or ExitAbandoned). Call it from main, before anything else writes to stdout.
+func Serve(h Handler) {
+	os.Exit(Run(h, Options{}))
+}
+
+// Run serves the protocol with h as Serve does, and returns the exit code instead of exiting. With Input given,
+// the goroutine reading it may outlive Run: it ends when Input does.
+func Run(h Handler, opts Options) int {
+	if opts.Log == nil {
+		opts.Log = os.Stderr
+	}
+	log := &logger{w: opts.Log}
+	if opts.Input == nil || opts.Output == nil {
+		in, out, err := takeOverStdio()
+		if err != nil {
+			log.printf("warning: %v", err)
+		}
+		if opts.Input == nil {
+			opts.Input = in
+		}
+		if opts.Output == nil {
+			opts.Output = out
+		}
+	}
+	if opts.MaxConcurrency <= 0 {
+		opts.MaxConcurrency = DefaultMaxConcurrency
+	}
+	if opts.DrainTimeout == 0 {
+		opts.DrainTimeout = DefaultDrainTimeout
+	}
+	return newServer(h, opts, log).serve()
+}

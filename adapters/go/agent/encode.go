@@ -1,0 +1,138 @@
+package agent
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// processStart is when the program started, as near as a package can tell: the health report's uptime.
+var processStart = time.Now()
+
+func readyLine() []byte {
+	return []byte(`{"type":"ready","protocol":` + itoa(ProtocolVersion) + "}\n")
+}
+
+// marshal encodes v as JSON without HTML escaping (the supervisor is no browser) and without a newline.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// resultLine is a task's ok response, or a SerializationError response when the result is not JSON.
+func resultLine(rawID []byte, result any) []byte {
+	encoded, err := marshal(result)
+	if err != nil {
+		message := fmt.Sprintf("handler result is not JSON-serialisable (%T: %v)", result, err)
+		return errorInfoLine(rawID, message, "SerializationError", "SerializationError: "+message+"\n")
+	}
+	line := make([]byte, 0, len(rawID)+len(encoded)+40)
+	line = append(line, `{"id":`...)
+	line = append(line, rawID...)
+	line = append(line, `,"status":"ok","result":`...)
+	line = append(line, encoded...)
+	return append(line, "}\n"...)
+}
+
+type errorInfo struct {
+	Message string `json:"message"`
+	Type    string `json:"type"`
+	Stack   string `json:"stack"`
+}
+
+func errorInfoLine(rawID []byte, message, typ, stack string) []byte {
+	// Strings always encode (invalid UTF-8 becomes U+FFFD).
+	encoded, _ := marshal(errorInfo{Message: message, Type: typ, Stack: stack})
+	line := make([]byte, 0, len(rawID)+len(encoded)+40)
+	line = append(line, `{"id":`...)
+	line = append(line, rawID...)
+	line = append(line, `,"status":"error","error":`...)
+	line = append(line, encoded...)
+	return append(line, "}\n"...)
+}
+
+// errorLine is the error response for what a handler returned.
+func errorLine(rawID []byte, err error) []byte {
+	typ := ""
+	var typer ErrorTyper
+	if errors.As(err, &typer) {
+		typ = typer.ErrorType()
+	}
+	if typ == "" {
+		typ = fmt.Sprintf("%T", err)
+	}
+	// %+v: errors that carry a stack (github.com/pkg/errors and the like) print it.
+	return errorInfoLine(rawID, err.Error(), typ, typ+": "+fmt.Sprintf("%+v", err)+"\n")
+}
+
+// panicLine is the error response for a handler's panic; stack is the panicking goroutine's.
+func panicLine(rawID []byte, value any, stack []byte) []byte {
+	message := describePanic(value)
+	return errorInfoLine(rawID, message, "panic", "panic: "+message+" [recovered]\n\n"+string(stack))
+}
+
+// describePanic prints a panic's value; an Error or String method that panics too gets the value's type instead.
+func describePanic(value any) (text string) {
+	defer func() {
+		if recover() != nil {
+			text = fmt.Sprintf("(%T value whose Error or String method panicked)", value)
+		}
+	}()
+	return fmt.Sprint(value)
+}
+
+func goexitLine(rawID []byte) []byte {
+	const message = "the handler called runtime.Goexit (or panicked with nil) before returning"
+	return errorInfoLine(rawID, message, "Goexit", "Goexit: "+message+"\n")
+}
+
+func refusalLine(rawID []byte) []byte {
+	const message = "agent is shutting down; task not accepted"
+	return errorInfoLine(rawID, message, "AdapterShuttingDown", "AdapterShuttingDown: "+message+"\n")
+}
+
+type healthReport struct {
+	UptimeSeconds float64 `json:"uptime_seconds"`
+	TotalRequests int64   `json:"total_requests"`
+	MemoryMB      float64 `json:"memory_mb"`
+	CPUPercent    float64 `json:"cpu_percent"`
+}
+
+func healthLine(rawID []byte, report healthReport) []byte {
+	return resultLine(rawID, struct {
+		Health healthReport `json:"health"`
+	}{report})
+}
+
+func round(x float64, digits int) float64 {
+	scale := math.Pow(10, float64(digits))
+	return math.Round(x*scale) / scale
+}
+
+func itoa(n int) string {
+	return strconv.Itoa(n)
+}
+
+// logger writes the adapter's own lines to stderr, whole, one at a time.
+type logger struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *logger) printf(format string, args ...any) {
+	line := "[go-adapter] " + fmt.Sprintf(format, args...) + "\n"
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, _ = io.WriteString(l.w, line) // stderr gone too: nothing sensible left to do with a log line
+}

@@ -1,0 +1,3 @@
+module github.com/effect-agent-supervisor/adapters/go
+
+go 1.19

@@ -1,0 +1,194 @@
+/**
+ * The Go adapter (`adapters/go`): its own `go test` suite (with all of `go vet`, and `gofmt`), then its
+ * conformance command `cmd/echo-agent` driven through the library's real `AgentSupervisor.make` and
+ * `AgentProcess.make`, as endToEnd.test.ts drives the Python and Node adapters. Go is the system's (Debian:
+ * `golang-go`); where there is none the suite is skipped with the reason printed, or fails under
+ * `REQUIRE_SERVICES=1` (CI).
+ *
+ * Nothing comes from the network: GOPROXY=off (the module has no dependencies), GOTOOLCHAIN=local, and a build
+ * cache of its own in a temporary directory, shared by the build and the tests of one run (so every run compiles
+ * cold; the standard library comes precompiled with Debian's Go 1.19). Measured on a 2-core machine: the build
+ * ~2 s and `go test` ~8 s (3 s of it the tests) when idle, 10-14 s for the file's tests in all; beside 3 busy loops
+ * 22-44 s, `go test` most of it.
+ */
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { spawn, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as AgentSupervisor from "../../src/Agent/AgentSupervisor.js"
+import * as AgentProcess from "../../src/Agent/Process.js"
+import { eventuallyEffect, failureOf, root, TestLive } from "../support.js"
+
+const moduleDir = path.join(root, "adapters", "go")
+
+/** How long one go command may take: a cold build on a loaded machine is slow, a hung one must still end. */
+const GO_COMMAND_TIMEOUT_MS = 240_000
+
+/** The environment of every go command: offline, no toolchain download, no cgo, caches under `scratch`. */
+const goEnv = (scratch: string): NodeJS.ProcessEnv => ({
+  ...process.env,
+  GOCACHE: path.join(scratch, "cache"),
+  GOPATH: path.join(scratch, "gopath"),
+  GOFLAGS: "-mod=mod",
+  GOTOOLCHAIN: "local",
+  GOPROXY: "off",
+  GOWORK: "off",
+  GOTELEMETRY: "off",
+  CGO_ENABLED: "0"
+})
+
+/** `go env GOROOT` when a working `go` is on the PATH, else why not. */
+const probeGo = (): { readonly goroot: string } | { readonly unavailable: string } => {
+  const result = spawnSync("go", ["env", "GOROOT"], {
+    encoding: "utf8",
+    timeout: 60_000,
+    env: { ...process.env, GOTOOLCHAIN: "local", GOPROXY: "off" }
+  })
+  if (result.error !== undefined) {
+    return { unavailable: `no usable \`go\` on the PATH (${result.error.message}); Debian: apt-get install golang-go` }
+  }
+  if (result.status !== 0) return { unavailable: `\`go env GOROOT\` failed: ${result.stderr.trim()}` }
+  return { goroot: result.stdout.trim() }
+}
+
+/** Runs a command to its end, asynchronously (see python.test.ts: a worker blocked in spawnSync misses RPCs). */
+const run = (command: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv) =>
+  new Promise<{ readonly code: number | null; readonly output: string }>((resolve, reject) => {
+    const child = spawn(command, args, { cwd: moduleDir, env, stdio: ["ignore", "pipe", "pipe"] })
+    let output = ""
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk))
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (output += chunk))
+    const timer = setTimeout(() => child.kill("SIGKILL"), GO_COMMAND_TIMEOUT_MS)
+    child.on("error", (error) => {
+      clearTimeout(timer)
+      reject(error)
+    })
+    child.on("close", (code) => {
+      clearTimeout(timer)
+      resolve({ code, output })
+    })
+  })
+
+const go = probeGo()
+
+const describeWithGo = (name: string, body: () => void) => {
+  if ("goroot" in go) return describe.sequential(name, body)
+  if (process.env.REQUIRE_SERVICES === "1") {
+    return describe(name, () => {
+      it("has Go (REQUIRE_SERVICES=1)", () => assert.fail(go.unavailable))
+    })
+  }
+  console.warn(`skipping "${name}": ${go.unavailable}`)
+  return describe.skip(name, body)
+}
+
+describeWithGo("Go adapter", () => {
+  // Made when the suite runs (not when it is collected, which a skipped suite is too).
+  let scratch = ""
+  let env: NodeJS.ProcessEnv = {}
+  const echoAgent = () => path.join(scratch, "echo-agent")
+  const config = (name: string) => ({ name, command: echoAgent() })
+
+  beforeAll(async () => {
+    scratch = fs.mkdtempSync(path.join(os.tmpdir(), "go-adapter-"))
+    env = goEnv(scratch)
+    const build = await run("go", ["build", "-o", echoAgent(), "./cmd/echo-agent"], env)
+    assert.strictEqual(build.code, 0, `go build failed:\n${build.output}`)
+  }, GO_COMMAND_TIMEOUT_MS + 30_000)
+
+  afterAll(() => {
+    if (scratch !== "") fs.rmSync(scratch, { recursive: true, force: true })
+  })
+
+  it("passes gofmt, and its go test suite with every go vet check", async () => {
+    const gofmt = await run(path.join("goroot" in go ? go.goroot : "", "bin", "gofmt"), ["-l", "."], env)
+    assert.strictEqual(gofmt.code, 0, gofmt.output)
+    assert.strictEqual(gofmt.output, "", `files gofmt would change:\n${gofmt.output}`)
+    // -vet=all: the whole of go vet on every package (each has tests), in the same build as the tests.
+    const test = await run("go", ["test", "-vet=all", "./..."], env)
+    assert.strictEqual(test.code, 0, `go test:\n${test.output}`)
+  }, GO_COMMAND_TIMEOUT_MS + 30_000)
+
+  it.scopedLive(
+    "through AgentSupervisor: echo, health, 64 requests at once, an error as AgentTaskError",
+    () =>
+      Effect.gen(function*() {
+        const agent = yield* AgentSupervisor.make(config("go-echo"))
+        const value = { text: "héllo ✓ 你好 🎉", n: [1, 2.5, null, true] }
+        assert.deepStrictEqual(yield* agent.handleEvent({ op: "echo", value }), value)
+        assert.deepStrictEqual(yield* agent.handleEvent(["not", "an", "op"]), ["not", "an", "op"])
+
+        // Sleeps of different lengths finish out of order: each answer must still reach its caller.
+        const results = yield* Effect.forEach(
+          Array.from({ length: 64 }, (_, i) => i),
+          (i) => agent.handleEvent({ op: "sleep", ms: (i * 7) % 50, value: { i } }),
+          { concurrency: "unbounded" }
+        )
+        assert.deepStrictEqual(results, Array.from({ length: 64 }, (_, i) => ({ i })))
+
+        const sample = yield* agent.health
+        const report = Option.getOrThrow(sample.report)
+        assert.isAtLeast(report.total_requests, 66)
+        assert.isAbove(report.memory_mb, 1)
+        assert.isAtLeast(report.uptime_seconds, 0)
+        assert.isAtLeast(report.cpu_percent, 0)
+
+        const error = failureOf(yield* Effect.exit(agent.handleEvent({ op: "fail", message: "kaputt ✗" })))
+        assert.strictEqual(error._tag, "AgentTaskError")
+        if (error._tag === "AgentTaskError") {
+          assert.strictEqual(error.errorType, "*errors.errorString")
+          assert.strictEqual(error.errorMessage, "kaputt ✗")
+          assert.isString(error.stack)
+        }
+        assert.strictEqual(yield* agent.state, "RUNNING")
+      }).pipe(Effect.provide(TestLive)),
+    60_000
+  )
+
+  it.scopedLive(
+    "through AgentProcess: a timed-out request is cancelled in the agent; the agent keeps serving",
+    () =>
+      Effect.gen(function*() {
+        const agent = yield* AgentProcess.make(config("go-slow"))
+        const error = failureOf(
+          yield* Effect.exit(agent.request({ op: "sleep", ms: 5000, value: 1 }, { timeout: "200 millis" }))
+        )
+        assert.strictEqual(error._tag, "AgentTimeoutError")
+        // The cancel went out with the timeout; the agent's answer says its context was cancelled.
+        yield* eventuallyEffect(
+          "the agent reports the sleep cut short by the cancel",
+          Effect.map(agent.request({ op: "wasCancelled" }), (cancelled) => cancelled === true)
+        )
+        assert.deepStrictEqual(yield* agent.request({ op: "sleep", ms: 1, value: "after" }), "after")
+        const pong = yield* agent.ping()
+        assert.isTrue(Option.isSome(pong.report))
+        const stats = yield* agent.stats
+        assert.strictEqual(stats.inFlight, 0)
+      }).pipe(Effect.provide(TestLive)),
+    60_000
+  )
+
+  it.scopedLive(
+    "through AgentProcess: what a handler and its child process print goes to stderr only",
+    () =>
+      Effect.gen(function*() {
+        const agent = yield* AgentProcess.make(config("go-print"))
+        assert.strictEqual(yield* agent.request({ op: "print", text: "printed by the handler" }), "printed")
+        assert.strictEqual(yield* agent.request({ op: "spawn", text: "echoed by its child ✓" }), "spawned")
+        yield* eventuallyEffect(
+          "both lines reach the agent's stderr",
+          Effect.map(
+            agent.recentStderr,
+            (lines) => lines.includes("printed by the handler") && lines.includes("echoed by its child ✓")
+          )
+        )
+        const stats = yield* agent.stats
+        assert.strictEqual(stats.outputLines, 0) // no stray line on the protocol stream
+        assert.strictEqual(stats.protocolErrors, 0)
+      }).pipe(Effect.provide(TestLive)),
+    60_000
+  )
+})
