@@ -4,13 +4,25 @@ import tseslint from "typescript-eslint"
 
 /** The config file's modules: the top layer but the index (`src/TreeFile.ts`, `src/internal/treeFile/`). */
 const treeFile = ["**/TreeFile.js", "**/internal/treeFile/**"]
+/** The top layer: what builds on agents and trees (tree files, typed handles, the conformance kit). */
+const top = [
+  ...treeFile,
+  "**/Typed.js",
+  "**/internal/typed/**",
+  "**/Conformance.js",
+  "**/internal/conformance/**"
+]
 
 const layers = (rules) =>
   rules.map(({ files, forbid }) => ({
     files,
     rules: {
       "no-restricted-imports": ["error", {
-        patterns: [{ group: forbid, message: "imports go one way (see the README's Architecture section)" }]
+        patterns: [{
+          group: forbid,
+          caseSensitive: true,
+          message: "imports go one way (see the README's Architecture section)"
+        }]
       }]
     }
   }))
@@ -58,7 +70,8 @@ export default tseslint.config(
       }]
     }
   },
-  // Imports go one way: internal helpers and errors <- Store <- Agent <- Supervisor <- tree files <- the index. A
+  // Imports go one way: internal helpers and errors <- Store <- Agent <- Supervisor <- tree files, typed handles and
+  // the conformance kit <- the index. A
   // lower layer never imports a higher one (the cycle check is `npm run cycles`).
   ...layers([
     {
@@ -76,20 +89,20 @@ export default tseslint.config(
         "**/Agent.js",
         "**/Supervisor.js",
         "**/internal/supervisor/**",
-        ...treeFile
+        ...top
       ]
     },
     {
       files: ["src/Store/**"],
-      forbid: ["**/Agent/**", "**/Agent.js", "**/Supervisor.js", "**/internal/supervisor/**", ...treeFile]
+      forbid: ["**/Agent/**", "**/Agent.js", "**/Supervisor.js", "**/internal/supervisor/**", ...top]
     },
     {
       files: ["src/Agent/**"],
-      forbid: ["**/Supervisor.js", "**/internal/supervisor/**", "**/Agent.js", "**/index.js", ...treeFile]
+      forbid: ["**/Supervisor.js", "**/internal/supervisor/**", "**/Agent.js", "**/index.js", ...top]
     },
     {
       files: ["src/Supervisor.ts", "src/SupervisorEvent.ts", "src/internal/supervisor/**"],
-      forbid: treeFile
+      forbid: top
     },
     {
       files: ["src/Adapter/**"],
