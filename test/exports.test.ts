@@ -39,6 +39,7 @@ describe("package exports", () => {
       "/LogFiles",
       "/Metrics",
       "/Typed",
+      "/Conformance",
       "/schema/agent-supervisor.schema.json",
       "/package.json"
     ]

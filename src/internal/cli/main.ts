@@ -1,6 +1,7 @@
 /**
  * The `agent-supervisor` command line (`@effect/cli`): `up` and `validate` work on a tree file; `status`,
- * `restart`, `stop`, `start`, `logs`, `history` and `events` talk to a running `up` through its admin API.
+ * `restart`, `stop`, `start`, `logs`, `history` and `events` talk to a running `up` through its admin API;
+ * `conformance` checks an agent program against the protocol.
  *
  * @internal
  */
@@ -9,6 +10,7 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Address from "./address.js"
+import * as Conformance from "./conformance.js"
 import * as Logging from "./logging.js"
 import * as Remote from "./remote.js"
 
@@ -164,7 +166,8 @@ export const command = Command.make("agent-supervisor").pipe(
     controlCommand("start", "Start a stopped or parked child."),
     logsCommand,
     historyCommand,
-    eventsCommand
+    eventsCommand,
+    Conformance.command
   ])
 )
 

@@ -1,0 +1,138 @@
+/**
+ * `agent-supervisor conformance`, run as users run it: the built bin (`npm run build` first) in a child process of
+ * its own, against real agents. The runs are independent and start at once; each test waits for its own.
+ */
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as childProcess from "node:child_process"
+import * as path from "node:path"
+import type * as Conformance from "../src/Conformance.js"
+import { fixture, root } from "./support.js"
+
+const BIN = path.join(root, "dist", "bin", "agent-supervisor.js")
+/** Startup and request bounds for two busy cores (see test/Conformance.test.ts). */
+const LOADED = ["--startup-timeout", "30 seconds", "--request-timeout", "30000", "--exit-timeout", "30 seconds"]
+/** Each test waits for its run, which runs beside the others. */
+const WAIT = 120_000
+const PYTHON_AGENT = [
+  "python3",
+  path.join(root, "adapters", "python", "supervisor_adapter.py"),
+  path.join(root, "adapters", "python", "conformance_agent.py")
+]
+const SHELL_AGENT = ["sh", fixture("conformance", "raw-agent.sh")]
+
+interface Result {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs the command to its end, with `env` added to this process's; no colour unless `FORCE_COLOR` is given. */
+const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Result> =>
+  new Promise((resolve) => {
+    // Node warns on stderr when both are set
+    const { FORCE_COLOR: _, NO_COLOR: __, ...inherited } = process.env
+    const colour = env.FORCE_COLOR !== undefined ? {} : { NO_COLOR: "1" }
+    childProcess.execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: root, env: { ...inherited, ...colour, ...env }, timeout: 90_000, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === "number" ? error.code : null
+        resolve({ code, stdout, stderr })
+      }
+    )
+  })
+
+const runs = {
+  // As on a terminal: colour forced (the layout is checked with the colour codes taken out)
+  table: () => cli(["conformance", ...LOADED, "--", ...PYTHON_AGENT], { FORCE_COLOR: "1" }),
+  json: () => cli(["conformance", "--json", "--only", "echo", "--only", "ping-while-busy", "--", ...SHELL_AGENT]),
+  failure: () =>
+    cli([
+      "conformance",
+      "--only",
+      "stdout-child",
+      "--",
+      ...PYTHON_AGENT.slice(0, 1),
+      fixture("conformance", "noisy_raw_agent.py")
+    ]),
+  badOption: () => cli(["conformance", "--only", "nope", "--", ...SHELL_AGENT])
+}
+
+/** The text without its colour codes. */
+const plain = (text: string) => text.replace(new RegExp(String.fromCharCode(27) + "\\[\\d+m", "g"), "")
+
+const results = new Map<keyof typeof runs, Promise<Result>>()
+beforeAll(() => {
+  for (const [name, run] of Object.entries(runs)) results.set(name as keyof typeof runs, run())
+})
+afterAll(() => Promise.allSettled(results.values()))
+
+const result = (name: keyof typeof runs) => Effect.promise(() => results.get(name)!)
+
+describe("agent-supervisor conformance", () => {
+  it.live("a conforming agent: the table of every check, a count, exit 0", () =>
+    Effect.gen(function*() {
+      const { code, stderr } = yield* result("table")
+      const stdout = plain((yield* result("table")).stdout)
+      assert.strictEqual(code, 0, stderr + stdout)
+      const lines = stdout.split("\n")
+      assert.strictEqual(lines[0], `agent: ${PYTHON_AGENT.join(" ")}`)
+      assert.match(lines[1], /^CHECK\s+RESULT\s+EVIDENCE$/)
+      assert.match(
+        stdout,
+        /\nready\s+pass\s+\{"type":"ready","protocol":1(,"features":\[[^\]]*\])?\} \d+ ms after the spawn/
+      )
+      assert.match(stdout, /\ncancel\s+pass\s+"wasCancelled" answered true/)
+      // Skipped whether the adapter announces the feature or not (it is gaining it as this is written)
+      assert.match(stdout, /\nstream\s+skipped\s+/)
+      assert.match(stdout, /\n12 passed, 0 failed, 2 skipped in \d+\.\d s\n?$/)
+      assert.strictEqual(stderr, "")
+    }), WAIT)
+
+  it.live("--json: the whole report for scripts; a failed check exits 1", () =>
+    Effect.gen(function*() {
+      const { code, stderr, stdout } = yield* result("json")
+      assert.strictEqual(code, 1)
+      const report = JSON.parse(stdout) as Conformance.Report
+      assert.deepStrictEqual(report.checks.map((c) => [c.name, c.status]), [["echo", "pass"], [
+        "ping-while-busy",
+        "fail"
+      ]])
+      assert.deepStrictEqual(report.counts, { pass: 1, fail: 1, skipped: 0 })
+      assert.strictEqual(report.passed, false)
+      assert.deepStrictEqual([report.command, ...report.args], SHELL_AGENT)
+      assert.include(report.checks[1].evidence, `->  {"id":"ping-1","type":"ping"}`)
+      assert.strictEqual(stderr.trim(), "error: 1 of 2 conformance checks failed")
+    }), WAIT)
+
+  it.live("a failed check: its evidence below the table, exit 1", () =>
+    Effect.gen(function*() {
+      const { code, stderr, stdout } = yield* result("failure")
+      assert.strictEqual(code, 1)
+      assert.match(stdout, /\nstdout-child\s+fail\s+2 of 4 stdout line\(s\) were not protocol messages/)
+      assert.match(stdout, /\n0 passed, 1 failed, 0 skipped in /)
+      assert.match(stdout, /\n\nstdout-child: 2 of 4 stdout line\(s\) were not protocol messages/)
+      assert.match(stdout, /\n {2}\s+\+\d+ ms {2}<! {2}loading the model\.\.\.\n/)
+      assert.match(stdout, /\n {2}\s+\+\d+ ms {2}<! {2}conformance-spawn-\w+\n/)
+      assert.include(stderr, "1 of 1 conformance checks failed")
+    }), WAIT)
+
+  it.live("colour on a terminal, as status has it", () =>
+    Effect.gen(function*() {
+      const { stdout } = yield* result("table")
+      assert.include(stdout, "\u001b[32mpass\u001b[0m")
+      assert.include(stdout, "\u001b[90mskipped\u001b[0m")
+      assert.include(stdout, "\u001b[1mCHECK\u001b[0m")
+      // Without a terminal (and NO_COLOR), none
+      assert.notInclude((yield* result("json")).stdout + (yield* result("failure")).stdout, "\u001b[")
+    }), WAIT)
+
+  it.live("a bad option: the library's message naming it, exit 1", () =>
+    Effect.gen(function*() {
+      const { code, stderr } = yield* result("badOption")
+      assert.strictEqual(code, 1)
+      assert.include(stderr, `"only[0]": must be one of "ready", "echo"`)
+    }), WAIT)
+})
