@@ -1,5 +1,6 @@
-// Package agent runs a Go function as an agent of effect-agent-supervisor: it speaks wire protocol v1
-// (newline-delimited JSON on stdin/stdout) and calls the function once per task, many tasks at once.
+// Package agent runs a Go function as an agent of effect-agent-supervisor: it speaks the wire protocol (v1 with the
+// 1.1 features "stream" and "checkpoint"; newline-delimited JSON on stdin/stdout, see docs/PROTOCOL.md) and calls
+// the function once per task, many tasks at once.
 //
 //	func main() {
 //		agent.Serve(func(ctx context.Context, req *agent.Request) (any, error) {
@@ -13,13 +14,15 @@
 //
 // What Serve does, as the Python adapter (adapters/python/supervisor_adapter.py) does:
 //
-//   - `{"type":"ready","protocol":1}` is the first line out, written as soon as Serve starts.
+//   - `{"type":"ready","protocol":1,"features":["stream","checkpoint"]}` is the first line out, written as soon as
+//     Serve starts.
 //   - Each task runs in a goroutine of its own, at most Options.MaxConcurrency (32) in the handler at once; the
 //     others wait their turn. Responses go out in completion order.
 //   - Pings are answered by the goroutine that reads stdin, whatever the handlers do:
 //     `{"health":{"uptime_seconds","total_requests","memory_mb","cpu_percent"}}`, memory from VmRSS in
 //     /proc/self/status (getrusage's peak elsewhere), CPU over the interval since the previous ping.
-//   - `cancel` cancels that task's context; its response, if the handler still returns one, is not sent.
+//   - `cancel` cancels that task's context; its response, if the handler still returns one, is not sent, nor any
+//     chunk or checkpoint of it from then on.
 //   - A returned error becomes `{"id","status":"error","error":{"message","type","stack"}}`: type is the error's Go
 //     type (`*errors.errorString`), or what its ErrorType method says (see ErrorTyper); stack is `%+v` of the
 //     error. A panic is an error response of type "panic" with the goroutine's stack, never a crash.
@@ -30,29 +33,62 @@
 //     flight are cancelled, get 0.5 s to return, and the process exits within 1 s: code 4 when there were any
 //     (work was lost), 0 when there were none. stdin EOF after `shutdown` changes nothing.
 //   - A line may be of any length. Lines that are not UTF-8 JSON objects, or not protocol messages, are reported
-//     on stderr and ignored. When stdout fails (the supervisor's reader is gone), Serve drains and exits 0.
+//     on stderr and ignored; so are messages of a type the adapter does not know (reported once per type). When
+//     stdout fails (the supervisor's reader is gone), Serve drains and exits 0.
 //   - stdout carries the protocol only: Serve keeps a private duplicate of file descriptor 1 for it and points
 //     fd 1 at stderr (and fd 0 at /dev/null), so fmt.Println, and a child process that inherits fd 1, write to
 //     stderr. (On Solaris, Windows and other systems without dup2 in package syscall, only os.Stdout is
 //     redirected.)
 //
+// # Streaming (protocol 1.1, feature "stream")
+//
+// A task the supervisor sent with `"stream":true` (Request.Streaming) may send its result in pieces:
+// Request.Send sends each piece at once as `{"id","type":"chunk","data"}`, and what the handler returns is the
+// final response, after the chunks. For a task sent without it (a v1 caller), Send sends nothing: it collects the
+// pieces, and when the handler returns without error after sending any, the result is the list of the pieces (the
+// value the handler returned is dropped; a handler that wants another answer for a v1 caller asks Streaming).
+// StreamHandler adapts a function that writes its pieces to a channel.
+//
+// Chunks go out through the one writer, in the order Send was called, as whole lines. Send is flow-controlled:
+// it waits while Options.MaxQueuedBytes or more of output are waiting to be written, so a producer faster than
+// the supervisor's reader waits for it instead of filling memory. Once the task's context is done (cancelled
+// upstream, past the drain bound, the supervisor gone, or the handler returned) Send sends nothing more and
+// returns ctx.Err().
+//
+// # Checkpoints (protocol 1.1, feature "checkpoint")
+//
+// Request.Checkpoint sends `{"type":"checkpoint","id","data"}`, the task's checkpoint (the supervisor keeps the
+// latest while the task is in flight); Agent.Checkpoint, `{"type":"checkpoint","data"}`, the agent's, which the
+// supervisor keeps across restarts and hands to the next incarnation in a `restore` message right after its
+// ready: Agent.Restored (and Request.Restored) is that data, and Agent.RestoredRequests the checkpoints of the
+// requests that were in flight when the last incarnation died. A restore is read before any task that follows
+// it, so a handler always sees it. Checkpoints are flow-controlled as Send is. Use New for an Agent before Run
+// starts (a worker goroutine of your own), or Request.Agent in a handler.
+//
 // Two things no adapter can catch: os.Exit in a handler ends the agent, and a panic in a goroutine that a handler
 // starts crashes it (the supervisor restarts it).
-//
-// Wire protocol 1.1 (streamed chunks, checkpoints) will be added as methods and fields of Request and Options;
-// Handler keeps its signature.
 package agent
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 )
 
 // ProtocolVersion is the wire protocol version announced in the ready line.
 const ProtocolVersion = 1
+
+// The protocol 1.1 features the adapter speaks, all announced in the ready line.
+const (
+	FeatureStream     = "stream"
+	FeatureCheckpoint = "checkpoint"
+)
+
+var announced = []string{FeatureStream, FeatureCheckpoint}
 
 // Exit codes of Serve, which Run returns.
 const (
@@ -68,18 +104,28 @@ const (
 	// DefaultDrainTimeout is a little under the supervisor's default gracefulTimeout (5 s), so that handlers see
 	// their context cancelled, and can clean up, before the supervisor sends SIGTERM.
 	DefaultDrainTimeout = 4 * time.Second
+	// DefaultMaxQueuedBytes: 1 MiB of output waiting to be written before Send and Checkpoint wait.
+	DefaultMaxQueuedBytes = 1 << 20
+)
+
+var (
+	// ErrClosed is returned by Send and Checkpoint once the protocol's output has failed (the supervisor's reader
+	// is gone) or Run has ended.
+	ErrClosed = errors.New("agent: the protocol output is closed")
+	// ErrNotServed is returned by Send and Checkpoint of a Request that Run did not make (one built in a unit
+	// test), and by the methods of a nil *Agent.
+	ErrNotServed = errors.New("agent: not served by Run")
 )
 
 // Request is one task.
-//
-// Protocol 1.1 will add streaming (a method to send a chunk of the result) and checkpoints (a method to save one
-// and a field holding the one to resume from) here.
 type Request struct {
 	// ID is the supervisor's id of the task, unique among the tasks in flight.
 	ID string
 	// Payload is the task's payload as the supervisor sent it: the value given to handleEvent or call, as JSON
 	// (`null` when there was none).
 	Payload json.RawMessage
+
+	t *task // nil when Run did not make the request
 }
 
 // Decode unmarshals the payload into v.
@@ -89,8 +135,8 @@ func (r *Request) Decode(v any) error {
 
 // Handler handles one task. Its result is sent as the response's result, encoded with encoding/json (a
 // json.RawMessage is sent as it is); a returned error is sent as an error response. ctx is cancelled when the
-// supervisor cancels the task (it timed out upstream), when the shutdown drain bound passes, and when the
-// supervisor is gone.
+// supervisor cancels the task (it timed out upstream, or its stream's consumer stopped), when the shutdown drain
+// bound passes, when the supervisor is gone, and when the handler returns.
 type Handler func(ctx context.Context, req *Request) (any, error)
 
 // PayloadHandler adapts a function of the payload alone to a Handler.
@@ -115,6 +161,11 @@ type Options struct {
 	// (they then have 0.5 s to return). DefaultDrainTimeout when 0; no bound when negative. Set it a little under
 	// the agent's gracefulTimeout when you change that.
 	DrainTimeout time.Duration
+	// MaxQueuedBytes is the flow control of chunks and checkpoints: Request.Send, Request.Checkpoint and
+	// Agent.Checkpoint wait while this many bytes of output lines or more are waiting to be written (the write
+	// under way included). The line being sent may take the queue over it: what the output holds is under
+	// MaxQueuedBytes plus one line. Responses and ping answers never wait. DefaultMaxQueuedBytes when 0 or less.
+	MaxQueuedBytes int
 	// Input and Output carry the protocol. When either is nil, Run takes the process's stdin and stdout over for
 	// it (fd 1 then points at stderr, fd 0 at /dev/null) and uses them for the missing one.
 	Input  io.Reader
@@ -123,23 +174,43 @@ type Options struct {
 	Log io.Writer
 }
 
-// Serve serves the protocol on stdin/stdout with h until shutdown, stdin EOF or stdout failure, then exits the
-// process (ExitOK or ExitAbandoned). Call it from main, before anything else writes to stdout.
-func Serve(h Handler) {
-	os.Exit(Run(h, Options{}))
+// Agent is an agent to run (New) or running (Request.Agent): what belongs to the agent rather than to a task.
+// Its methods may be called from any goroutine, before Run too.
+type Agent struct {
+	s       *server
+	started int32 // atomic: Run was called
 }
 
-// Run serves the protocol with h as Serve does, and returns the exit code instead of exiting. With Input given,
-// the goroutine reading it may outlive Run: it ends when Input does.
-func Run(h Handler, opts Options) int {
+// New makes an agent that will serve h with opts when Run (or Serve) is called. Use it instead of Run when
+// something outside the handler needs the Agent, for Checkpoint or Restored, before the first task.
+func New(h Handler, opts Options) *Agent {
 	if opts.Log == nil {
 		opts.Log = os.Stderr
 	}
-	log := &logger{w: opts.Log}
+	if opts.MaxConcurrency <= 0 {
+		opts.MaxConcurrency = DefaultMaxConcurrency
+	}
+	if opts.DrainTimeout == 0 {
+		opts.DrainTimeout = DefaultDrainTimeout
+	}
+	if opts.MaxQueuedBytes <= 0 {
+		opts.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
+	a := &Agent{}
+	a.s = newServer(a, h, opts, &logger{w: opts.Log})
+	return a
+}
+
+// Run serves the protocol as the package's Run does, and returns the exit code. It may be called once.
+func (a *Agent) Run() int {
+	if !atomic.CompareAndSwapInt32(&a.started, 0, 1) {
+		panic("agent: Run called twice on one Agent")
+	}
+	opts := &a.s.opts
 	if opts.Input == nil || opts.Output == nil {
 		in, out, err := takeOverStdio()
 		if err != nil {
-			log.printf("warning: %v", err)
+			a.s.log.printf("warning: %v", err)
 		}
 		if opts.Input == nil {
 			opts.Input = in
@@ -148,11 +219,22 @@ func Run(h Handler, opts Options) int {
 			opts.Output = out
 		}
 	}
-	if opts.MaxConcurrency <= 0 {
-		opts.MaxConcurrency = DefaultMaxConcurrency
-	}
-	if opts.DrainTimeout == 0 {
-		opts.DrainTimeout = DefaultDrainTimeout
-	}
-	return newServer(h, opts, log).serve()
+	return a.s.serve()
+}
+
+// Serve serves the protocol as the package's Serve does, and exits the process.
+func (a *Agent) Serve() {
+	os.Exit(a.Run())
+}
+
+// Serve serves the protocol on stdin/stdout with h until shutdown, stdin EOF or stdout failure, then exits the
+// process (ExitOK or ExitAbandoned). Call it from main, before anything else writes to stdout.
+func Serve(h Handler) {
+	New(h, Options{}).Serve()
+}
+
+// Run serves the protocol with h as Serve does, and returns the exit code instead of exiting. With Input given,
+// the goroutine reading it may outlive Run: it ends when Input does.
+func Run(h Handler, opts Options) int {
+	return New(h, opts).Run()
 }

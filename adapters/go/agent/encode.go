@@ -16,7 +16,75 @@ import (
 var processStart = time.Now()
 
 func readyLine() []byte {
-	return []byte(`{"type":"ready","protocol":` + itoa(ProtocolVersion) + "}\n")
+	features, _ := marshal(announced)
+	return []byte(`{"type":"ready","protocol":` + itoa(ProtocolVersion) + `,"features":` + string(features) + "}\n")
+}
+
+// chunkLine is one piece of a streamed result; data is encoded JSON.
+func chunkLine(rawID, data []byte) []byte {
+	line := make([]byte, 0, len(rawID)+len(data)+40)
+	line = append(line, `{"id":`...)
+	line = append(line, rawID...)
+	line = append(line, `,"type":"chunk","data":`...)
+	line = append(line, data...)
+	return append(line, "}\n"...)
+}
+
+// checkpointLine is a checkpoint: the agent's when rawID is nil, else that request's. data is encoded JSON.
+func checkpointLine(rawID, data []byte) []byte {
+	line := make([]byte, 0, len(rawID)+len(data)+40)
+	line = append(line, `{"type":"checkpoint",`...)
+	if rawID != nil {
+		line = append(line, `"id":`...)
+		line = append(line, rawID...)
+		line = append(line, ',')
+	}
+	line = append(line, `"data":`...)
+	line = append(line, data...)
+	return append(line, "}\n"...)
+}
+
+// listOf is the JSON array of encoded values.
+func listOf(values [][]byte) json.RawMessage {
+	size := 2
+	for _, v := range values {
+		size += len(v) + 1
+	}
+	list := make([]byte, 0, size)
+	list = append(list, '[')
+	for i, v := range values {
+		if i > 0 {
+			list = append(list, ',')
+		}
+		list = append(list, v...)
+	}
+	return append(list, ']')
+}
+
+// SerializationError is what Send and Checkpoint return for a value encoding/json cannot encode (a channel, NaN);
+// returned by the handler, it is an error response of type "SerializationError", as an unencodable result is.
+type SerializationError struct {
+	What  string // "chunk", "checkpoint"
+	Value any
+	Err   error // encoding/json's
+}
+
+func (e *SerializationError) Error() string {
+	return fmt.Sprintf("%s is not JSON-serialisable (%T: %v)", e.What, e.Value, e.Err)
+}
+
+func (e *SerializationError) Unwrap() error { return e.Err }
+
+// ErrorType names the error's type in an error response.
+func (e *SerializationError) ErrorType() string { return "SerializationError" }
+
+// encode marshals a chunk's or a checkpoint's data.
+func encode(what string, data any) ([]byte, error) {
+	encoded, err := marshal(data)
+	if err != nil {
+		return nil, &SerializationError{What: what, Value: data, Err: err}
+	}
+	return encoded, nil
 }
 
 // marshal encodes v as JSON without HTML escaping (the supervisor is no browser) and without a newline.

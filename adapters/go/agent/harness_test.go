@@ -14,13 +14,17 @@ import (
 )
 
 // wait bounds every wait for something that should happen at once; generous, for loaded machines.
-const wait = 10 * time.Second
+const wait = 10 * time.Second * raceScale
+
+// readyLine is the first line out: protocol 1 with the 1.1 features.
+const readyLine = `{"type":"ready","protocol":1,"features":["stream","checkpoint"]}` + "\n"
 
 // harness runs agent.Run in the test process, its protocol on pipes.
 type harness struct {
 	t     *testing.T
 	in    *io.PipeWriter
 	outR  *io.PipeReader
+	outW  *io.PipeWriter
 	lines chan []byte
 	log   *syncBuffer
 	exit  chan int
@@ -29,19 +33,38 @@ type harness struct {
 
 func start(t *testing.T, h agent.Handler, opts agent.Options) *harness {
 	t.Helper()
+	hs, opts := newHarness(t, opts)
+	hs.run(func() int { return agent.Run(h, opts) })
+	return hs
+}
+
+// newHarness makes the pipes, and the options that carry them; run starts the agent on them.
+func newHarness(t *testing.T, opts agent.Options) (*harness, agent.Options) {
+	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	hs := &harness{
-		t: t, in: inW, outR: outR, lines: make(chan []byte, 4096), log: &syncBuffer{}, exit: make(chan int, 1),
-		start: time.Now(),
+		t: t, in: inW, outR: outR, outW: outW, lines: make(chan []byte, 4096), log: &syncBuffer{},
+		exit: make(chan int, 1), start: time.Now(),
 	}
 	opts.Input, opts.Output, opts.Log = inR, outW, hs.log
+	t.Cleanup(func() {
+		_ = inW.Close()
+		_ = outR.Close()
+	})
+	return hs, opts
+}
+
+// run runs the agent (agent.Run, or the Run of an agent.New made with the harness's options) and reads the ready
+// line.
+func (hs *harness) run(run func() int) {
+	hs.t.Helper()
 	go func() {
-		hs.exit <- agent.Run(h, opts)
-		_ = outW.Close()
+		hs.exit <- run()
+		_ = hs.outW.Close()
 	}()
 	go func() {
-		r := bufio.NewReader(outR)
+		r := bufio.NewReader(hs.outR)
 		for {
 			line, err := r.ReadBytes('\n')
 			if len(line) > 0 {
@@ -53,14 +76,9 @@ func start(t *testing.T, h agent.Handler, opts agent.Options) *harness {
 			}
 		}
 	}()
-	t.Cleanup(func() {
-		_ = inW.Close()
-		_ = outR.Close()
-	})
-	if ready := hs.recvRaw(); string(ready) != "{\"type\":\"ready\",\"protocol\":1}\n" {
-		t.Fatalf("first line %q, want the ready line", ready)
+	if ready := hs.recvRaw(); string(ready) != readyLine {
+		hs.t.Fatalf("first line %q, want the ready line", ready)
 	}
-	return hs
 }
 
 func (h *harness) sendRaw(data []byte) {

@@ -87,7 +87,8 @@ func (s *server) handleLine(line []byte) {
 		if payload == nil {
 			payload = json.RawMessage("null") // JSON.stringify drops `payload: undefined`
 		}
-		s.onTask(rawID, id, payload)
+		// Only `true` asks for a stream: anything else is a v1 task, which must get no chunk.
+		s.onTask(rawID, id, payload, string(msg["stream"]) == "true")
 		return
 	}
 	if kindIsString && kind == "shutdown" {
@@ -95,12 +96,16 @@ func (s *server) handleLine(line []byte) {
 		s.beginClose()
 		return
 	}
+	if kindIsString && kind == "restore" {
+		s.onRestore(msg, line)
+		return
+	}
 	if !kindIsString || (kind != "task" && kind != "ping" && kind != "cancel") {
 		what := string(msg["type"])
 		if kindIsString {
 			what = kind
 		}
-		s.log.printf("warning: ignoring message of unknown type %q: %s", what, abbreviate(line))
+		s.unknownType(what, line)
 		return
 	}
 	if !idIsString {
@@ -112,6 +117,40 @@ func (s *server) handleLine(line []byte) {
 	} else {
 		s.onCancel(id)
 	}
+}
+
+// maxUnknownTypes bounds the unknown message types remembered, each reported once.
+const maxUnknownTypes = 64
+
+// unknownType reports a message of a type the adapter does not know (a later protocol's) the first time that type
+// comes; the message is ignored.
+func (s *server) unknownType(what string, line []byte) {
+	if s.unknownTypes[what] {
+		return
+	}
+	if s.unknownTypes == nil {
+		s.unknownTypes = make(map[string]bool)
+	}
+	if len(s.unknownTypes) < maxUnknownTypes {
+		s.unknownTypes[what] = true
+		s.log.printf("warning: ignoring message of unknown type %q (reported once): %s", what, abbreviate(line))
+	}
+}
+
+// onRestore keeps the data and the requests' checkpoints of a `restore` message, for Agent.Restored and
+// Agent.RestoredRequests. It is read before any task that follows it, so a handler always sees it.
+func (s *server) onRestore(msg map[string]json.RawMessage, line []byte) {
+	var requests map[string]json.RawMessage
+	if raw, ok := msg["requests"]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &requests); err != nil {
+			s.log.printf("warning: ignoring the requests of a restore message, not an object: %s", abbreviate(line))
+			requests = nil
+		}
+	}
+	s.mu.Lock()
+	s.restored = msg["data"] // nil when absent: no agent checkpoint
+	s.restoredRequests = requests
+	s.mu.Unlock()
 }
 
 // jsonString decodes raw when it is a JSON string.

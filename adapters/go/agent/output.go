@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"io"
 	"sync"
 	"time"
@@ -8,25 +9,36 @@ import (
 
 // output writes whole lines to the protocol stream from one goroutine, in the order they were handed over. Lines
 // handed over while it writes go out together in its next write: a burst of responses costs one system call.
+//
+// Responses, ping answers and refusals are queued at once, whatever is queued already (the goroutine reading the
+// input must never wait for the writer). Chunks and checkpoints, which a handler can produce faster than the
+// supervisor reads, go through sendWhenRoom, which waits while bound bytes or more are queued or being written.
 type output struct {
-	w        io.Writer
+	w        io.Writer // set before start
 	log      *logger
 	onBroken func() // called once, from the writer goroutine, when a write fails
+	bound    int
 
 	mu      sync.Mutex
 	pending []byte // whole lines, not written yet
 	spare   []byte // the buffer of the previous write, reused
+	writing int    // bytes of the write under way
 	closing bool
 	broken  bool
 	wake    chan struct{} // one token: there is something to write, or closing began
+	room    chan struct{} // closed, and replaced, when a write ends or the output closes: waiting senders look again
 	done    chan struct{} // closed when the writer goroutine ends
 }
 
-func newOutput(w io.Writer, log *logger, onBroken func()) *output {
-	return &output{w: w, log: log, onBroken: onBroken, wake: make(chan struct{}, 1), done: make(chan struct{})}
+func newOutput(bound int, log *logger, onBroken func()) *output {
+	return &output{
+		log: log, onBroken: onBroken, bound: bound,
+		wake: make(chan struct{}, 1), room: make(chan struct{}), done: make(chan struct{}),
+	}
 }
 
-func (o *output) start() {
+func (o *output) start(w io.Writer) {
+	o.w = w
 	go o.run()
 }
 
@@ -41,6 +53,48 @@ func (o *output) send(line []byte) bool {
 	o.mu.Unlock()
 	o.signal()
 	return true
+}
+
+// sendWhenRoom queues one line once fewer than bound bytes are queued or being written (the line itself may take
+// the queue over the bound). It gives up with ctx.Err() when ctx (nil: none) is done first, and with ErrClosed when
+// the stream has failed or is closed. A line is queued only while ctx is not done: one queued after the context
+// was cancelled is never sent.
+func (o *output) sendWhenRoom(ctx context.Context, line []byte) error {
+	var done <-chan struct{}
+	if ctx != nil {
+		done = ctx.Done()
+	}
+	o.mu.Lock()
+	for {
+		if o.broken || o.closing {
+			o.mu.Unlock()
+			return ErrClosed
+		}
+		if ctx != nil && ctx.Err() != nil {
+			o.mu.Unlock()
+			return ctx.Err()
+		}
+		if len(o.pending)+o.writing < o.bound {
+			break
+		}
+		room := o.room
+		o.mu.Unlock()
+		select {
+		case <-room:
+		case <-done:
+		}
+		o.mu.Lock()
+	}
+	o.pending = append(o.pending, line...)
+	o.mu.Unlock()
+	o.signal()
+	return nil
+}
+
+// freeRoomLocked wakes the senders waiting for room.
+func (o *output) freeRoomLocked() {
+	close(o.room)
+	o.room = make(chan struct{})
 }
 
 func (o *output) signal() {
@@ -65,6 +119,7 @@ func (o *output) run() {
 		}
 		data := o.pending
 		o.pending, o.spare = o.spare[:0], nil
+		o.writing = len(data)
 		o.mu.Unlock()
 
 		_, err := o.w.Write(data) // a Writer writes all of it or says why not
@@ -73,10 +128,12 @@ func (o *output) run() {
 		if cap(data) <= 1<<20 { // one big response does not keep its memory
 			o.spare = data[:0]
 		}
+		o.writing = 0
 		if err != nil {
 			o.broken = true
 			o.pending = nil
 		}
+		o.freeRoomLocked()
 		o.mu.Unlock()
 		if err != nil {
 			o.log.printf("stdout failed (%v); responses are dropped from now on", err)
@@ -90,6 +147,7 @@ func (o *output) run() {
 func (o *output) close(deadline time.Time) {
 	o.mu.Lock()
 	o.closing = true
+	o.freeRoomLocked()
 	o.mu.Unlock()
 	o.signal()
 	if deadline.IsZero() {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -18,11 +19,29 @@ const (
 
 // task is one task in flight: read, not answered, not cancelled upstream.
 type task struct {
-	req    Request
-	rawID  []byte // the id as it came, echoed in the response
+	req       Request
+	srv       *server
+	rawID     []byte // the id as it came, echoed in the response
+	streaming bool   // sent with "stream":true
+	// ctx is the handler's: done when the task is cancelled (upstream, past the drain bound, the supervisor gone)
+	// and when the handler has returned. Nothing is sent or kept for the task once it is done.
+	ctx    context.Context
 	cancel context.CancelFunc
 	// cancelled upstream (`cancel`, or the supervisor is gone): send nothing for it. Guarded by server.mu.
 	cancelled bool
+
+	mu     sync.Mutex
+	pieces [][]byte // what Send collected for a task that does not stream, encoded
+}
+
+// collected is the list of the pieces Send collected, or nil when there are none.
+func (t *task) collected() json.RawMessage {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.pieces) == 0 {
+		return nil
+	}
+	return listOf(t.pieces)
 }
 
 type server struct {
@@ -30,6 +49,7 @@ type server struct {
 	opts    Options
 	log     *logger
 	out     *output
+	agent   *Agent        // the handle of this server, for Request.Agent
 	slots   chan struct{} // one per handler running
 
 	mu          sync.Mutex
@@ -41,6 +61,9 @@ type server struct {
 	abandoned   bool // stdin EOF without shutdown
 	abandonedAt time.Time
 	exitCode    int
+	// The last `restore` message's data and requests.
+	restored         json.RawMessage
+	restoredRequests map[string]json.RawMessage
 
 	handlers sync.WaitGroup // handler goroutines, cancelled ones included
 
@@ -49,10 +72,13 @@ type server struct {
 	totalRequests int64
 	lastWall      time.Time
 	lastCPU       time.Duration
+	unknownTypes  map[string]bool // the unknown message types reported already
 }
 
-func newServer(h Handler, opts Options, log *logger) *server {
+// newServer makes the server of agent a; its output holds the ready line, the first out.
+func newServer(a *Agent, h Handler, opts Options, log *logger) *server {
 	s := &server{
+		agent:     a,
 		handler:   h,
 		opts:      opts,
 		log:       log,
@@ -62,13 +88,13 @@ func newServer(h Handler, opts Options, log *logger) *server {
 		drainedCh: make(chan struct{}),
 		lastWall:  processStart,
 	}
-	s.out = newOutput(opts.Output, log, func() { s.beginClose() })
+	s.out = newOutput(opts.MaxQueuedBytes, log, func() { s.beginClose() })
+	s.out.send(readyLine())
 	return s
 }
 
 func (s *server) serve() int {
-	s.out.start()
-	s.out.send(readyLine())
+	s.out.start(s.opts.Output)
 	go s.read()
 	<-s.closingCh
 	s.drain()
@@ -172,7 +198,7 @@ func (s *server) endOfInput() {
 	s.beginClose()
 }
 
-func (s *server) onTask(rawID []byte, id string, payload []byte) {
+func (s *server) onTask(rawID []byte, id string, payload []byte, streaming bool) {
 	s.totalRequests++
 	s.mu.Lock()
 	if s.closing {
@@ -187,7 +213,8 @@ func (s *server) onTask(rawID []byte, id string, payload []byte) {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &task{req: Request{ID: id, Payload: payload}, rawID: rawID, cancel: cancel}
+	t := &task{srv: s, rawID: rawID, streaming: streaming, ctx: ctx, cancel: cancel}
+	t.req = Request{ID: id, Payload: payload, t: t}
 	s.inflight[id] = t
 	s.handlers.Add(1)
 	s.mu.Unlock()
@@ -237,17 +264,23 @@ func (s *server) run(ctx context.Context, t *task) {
 		return
 	}
 	result, err := s.handler(ctx, &t.req)
+	t.cancel() // the handler is done: Send sends and keeps nothing more (a goroutine it left running gets ctx.Err())
 	if err != nil {
 		line = errorLine(t.rawID, err)
 	} else {
+		if pieces := t.collected(); pieces != nil {
+			result = pieces // a task that does not stream: what Send collected is the result
+		}
 		line = resultLine(t.rawID, result)
 	}
 	returned = true
 }
 
 // finish sends the task's line unless it was cancelled upstream, and takes it out of flight. The line is handed
-// to the output before the task leaves `inflight`, so that the drain cannot end before it is queued.
+// to the output before the task leaves `inflight`, so that the drain cannot end before it is queued. The task's
+// context is cancelled first, so that no chunk of it can be queued after its response.
 func (s *server) finish(t *task, line []byte) {
+	t.cancel()
 	s.mu.Lock()
 	if !t.cancelled && line != nil {
 		s.out.send(line)
@@ -257,7 +290,6 @@ func (s *server) finish(t *task, line []byte) {
 	}
 	s.checkDrainedLocked()
 	s.mu.Unlock()
-	t.cancel()
 }
 
 // waitTimeout waits for wg, at most d.

@@ -6,6 +6,13 @@
 //	{"op":"print","text":S}          fmt.Println(S), to stdout (which the adapter points at stderr); "printed"
 //	{"op":"spawn","text":S}          runs sh -c 'echo "$1"' sh S with stdout inherited, waits; "spawned"
 //	{"op":"wasCancelled"}            whether the most recent sleep was cut short by a cancel
+//	{"op":"stream","n":N,"value":X}  sends N pieces {"i":0}..{"i":N-1} with req.Send, then returns X: a task sent
+//	                                 with "stream":true gets N chunks and then X; a v1 task gets the list of the
+//	                                 N pieces (X when N is 0). "ms":M waits M ms before each piece. Stops at
+//	                                 the first failed Send (cancelled), returning its error
+//	{"op":"checkpoint","data":D}     sends the agent checkpoint D (null without data), returns "checkpointed";
+//	                                 with "request":true, the task's own checkpoint instead
+//	{"op":"restored"}                the data of the last restore message, null when none came
 //	anything else                    returned as it came
 package main
 
@@ -16,6 +23,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"time"
 
@@ -74,8 +82,65 @@ func handle(ctx context.Context, req *agent.Request) (any, error) {
 		return "spawned", nil
 	case "wasCancelled":
 		return lastSleep.wasCancelled(), nil
+	case "stream":
+		return stream(ctx, req, fields)
+	case "checkpoint":
+		var request bool
+		if raw, ok := fields["request"]; ok {
+			if err := json.Unmarshal(raw, &request); err != nil {
+				return nil, fmt.Errorf("checkpoint: request must be a boolean: %w", err)
+			}
+		}
+		data, ok := fields["data"]
+		if !ok {
+			data = json.RawMessage("null")
+		}
+		var err error
+		if request {
+			err = req.Checkpoint(data)
+		} else {
+			err = req.Agent().Checkpoint(data)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return "checkpointed", nil
+	case "restored":
+		if restored := req.Restored(); restored != nil {
+			return restored, nil
+		}
+		return nil, nil
 	}
 	return req.Payload, nil
+}
+
+// stream sends n pieces {"i":0}..{"i":n-1}, waiting ms before each one, then returns the payload's value.
+func stream(ctx context.Context, req *agent.Request, fields map[string]json.RawMessage) (any, error) {
+	var n float64
+	if err := json.Unmarshal(fields["n"], &n); err != nil || n < 0 || n != float64(int64(n)) {
+		return nil, fmt.Errorf("stream: n must be a whole number of pieces, 0 or more (got %s)", fields["n"])
+	}
+	var ms float64
+	if raw, ok := fields["ms"]; ok {
+		if err := json.Unmarshal(raw, &ms); err != nil {
+			return nil, fmt.Errorf("stream: ms must be a number of milliseconds: %w", err)
+		}
+	}
+	for i := int64(0); i < int64(n); i++ {
+		if ms > 0 {
+			timer := time.NewTimer(time.Duration(ms * float64(time.Millisecond)))
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				timer.Stop()
+				return nil, ctx.Err()
+			}
+		}
+		if err := req.Send(json.RawMessage(`{"i":` + strconv.FormatInt(i, 10) + `}`)); err != nil {
+			return nil, err
+		}
+	}
+	return value(fields), nil
 }
 
 // value is the payload's "value" (null when there is none).

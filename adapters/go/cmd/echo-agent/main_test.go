@@ -25,7 +25,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-const wait = 10 * time.Second
+const wait = 10 * time.Second * raceScale
+
+// readyLine is the first line out: protocol 1 with the 1.1 features.
+const readyLine = `{"type":"ready","protocol":1,"features":["stream","checkpoint"]}` + "\n"
 
 type process struct {
 	t      *testing.T
@@ -79,7 +82,7 @@ func startAgent(t *testing.T) *process {
 			<-p.exited
 		}
 	})
-	if line := p.recvRaw(); string(line) != "{\"type\":\"ready\",\"protocol\":1}\n" {
+	if line := p.recvRaw(); string(line) != readyLine {
 		t.Fatalf("first line %q, want the ready line", line)
 	}
 	return p
@@ -426,7 +429,7 @@ func TestExitsWhenItsStdoutReaderIsGone(t *testing.T) {
 	_ = writeEnd.Close()
 	defer func() { _ = stdin.Close() }()
 	ready, err := bufio.NewReader(readEnd).ReadString('\n')
-	if err != nil || ready != "{\"type\":\"ready\",\"protocol\":1}\n" {
+	if err != nil || ready != readyLine {
 		t.Fatalf("first line %q (%v)", ready, err)
 	}
 	_ = readEnd.Close() // the supervisor's reader is gone

@@ -1,0 +1,6 @@
+//go:build race
+
+package agent_test
+
+// raceScale stretches the tests' bounds under the race detector, which makes encoding/json ~10 times slower.
+const raceScale = 3
