@@ -1,15 +1,43 @@
 #!/usr/bin/env node
 /**
- * The Node callback adapter: runs a user's JavaScript function as an agent that speaks wire protocol v1.
+ * The Node callback adapter: runs a user's JavaScript function as an agent that speaks wire protocol v1 with the
+ * 1.1 features `stream` and `checkpoint` (its `ready` announces both; `docs/PROTOCOL.md`).
  *
  * `node dist/Adapter/node.js path/to/module.(js|mjs|cjs)[:exportName] [--check]`
  *
  * Without `:exportName` the module's `default` export is used when it is a function, else `handleRequest`.
  *
- * `shutdown` drains: no new task is accepted, the tasks in flight finish and are answered, then the process exits
- * (stdin EOF after `shutdown` changes nothing). stdin EOF without `shutdown` means the supervisor is gone (killed,
- * say) and nobody can receive a result: the tasks in flight are cancelled (their signals abort), get 0.5 s to
- * settle, and the process exits within 1 s even when one ignores its signal. Responses sent before stay sent.
+ * The function is called as `f(payload, context)` for each task. It answers with a value (or a promise of one),
+ * which is the result (`undefined` is `null`); a thrown error (or a rejection) is an error response. The context:
+ *
+ * - `id`: the request's id; `signal`: an `AbortSignal` that aborts on `cancel` (and when the supervisor is gone);
+ *   `stream`: whether the task was sent with `"stream":true` (the caller takes chunks).
+ * - `checkpoint(data)`: sends the task's checkpoint, `{"type":"checkpoint","id","data"}`;
+ *   `checkpoint(data, { task: false })` sends the agent's, without `id`. It throws a TypeError when JSON cannot
+ *   encode `data`; a task's checkpoint after its response (or its cancel) is dropped. A destructured
+ *   `checkpoint` works.
+ * - `restored`: the `data` of the last `restore` message (the agent checkpoint this incarnation starts from), or
+ *   undefined; `restoredRequests`: its `requests` (the checkpoints of the requests cut short by the last crash,
+ *   by their old ids), or undefined. A `restore` comes right after `ready`, so the first task already sees it.
+ *
+ * Streaming: a function that returns an async iterable (an async generator, or a promise of one) or a generator
+ * object (a `function*`) streams. For a task sent with `"stream":true`, each value it yields is a
+ * `{"id","type":"chunk","data"}` line, in order, and its return value (`return x`, `undefined` is `null`) is the
+ * final response's `result`; a throw after chunks is an error response after them. For a task sent without it (a
+ * v1 caller), the values are collected into an array, which is the result (the return value is dropped). A value
+ * JSON cannot encode fails the task with a SerializationError. Chunks share the batched writer with every other
+ * line, and the generator is not asked for its next value while the batch is past 64 KiB or stdout is full, so a
+ * fast generator cannot outrun the supervisor in memory. A `cancel` aborts the signal and, at the generator's next
+ * step, calls its `return()` (its `finally` blocks run); nothing more is queued for the task (chunks already
+ * queued in the current batch may still leave, and the supervisor drops them).
+ *
+ * Other message types are ignored (with one warning per type on stderr), as protocol 1.1 asks.
+ *
+ * `shutdown` drains: no new task is accepted, the tasks in flight (streams too) finish and are answered, then the
+ * process exits (stdin EOF after `shutdown` changes nothing). stdin EOF without `shutdown` means the supervisor is
+ * gone (killed, say) and nobody can receive a result: the tasks in flight are cancelled (their signals abort),
+ * get 0.5 s to settle, and the process exits within 1 s even when one ignores its signal. Responses sent before
+ * stay sent.
  *
  * Exit codes: 0 after `shutdown`, or after stdin EOF with nothing in flight; 1 on an uncaught error outside any
  * task (or when stdout fails); 2 when the module fails to load (or the command line is wrong); 3 when the
@@ -19,9 +47,10 @@
  * each other, never the rest of the library: every dependency would be paid for at each agent start (so is every
  * module: each costs about half a millisecond of start-up, which is why there are four). This file holds the entry
  * point; `internal/` holds `load` (the user's module and its function), `input` (stdin split into lines and
- * dispatched, a ping's health report), `tasks` (the tasks in flight, cancellation, drain and abandon, uncaught
- * errors) and `output` (stdout taken over for the protocol, response lines, batched writes with backpressure, the
- * log on stderr, an `exit` that lets both pipes empty).
+ * dispatched, a ping's health report, `restore`), `tasks` (the tasks in flight and their context, streams,
+ * cancellation, drain and abandon, uncaught errors) and `output` (stdout taken over for the protocol, response,
+ * chunk and checkpoint lines, batched writes with backpressure, the log on stderr, an `exit` that lets both pipes
+ * empty).
  *
  * @since 0.1.0
  */
@@ -31,8 +60,8 @@ import { loadCallback, loadFailed, USAGE } from "./internal/load.js"
 import { describeError, exit, log, protocolWrite, send } from "./internal/output.js"
 import { fatal, onUncaught, setCallback } from "./internal/tasks.js"
 
-/** The protocol version announced in the ready line. */
-const PROTOCOL_VERSION = 1
+/** The ready line: protocol version 1 with the 1.1 features this adapter speaks. */
+const READY = `{"type":"ready","protocol":1,"features":["stream","checkpoint"]}\n`
 
 /** Loads the callback, then serves the protocol (or, with `--check`, reports and exits). */
 const main = async (): Promise<void> => {
@@ -51,7 +80,7 @@ const main = async (): Promise<void> => {
     return exit(0)
   }
   setCallback(callback)
-  protocolWrite(`{"type":"ready","protocol":${PROTOCOL_VERSION}}\n`)
+  protocolWrite(READY)
   listen()
 }
 

@@ -14,6 +14,9 @@ const fixture = (name: string): string => join(fixturesDir, name)
 /** How long a test waits for one line before failing instead of hanging. */
 const LINE_TIMEOUT_MS = 5_000
 
+/** The ready line: protocol 1 with the 1.1 features the adapter speaks. */
+const READY_LINE = `{"type":"ready","protocol":1,"features":["stream","checkpoint"]}`
+
 /** A decoded stdout line. */
 type Message = Record<string, any>
 
@@ -158,7 +161,7 @@ const start = (args: ReadonlyArray<string>, cwd: string = process.cwd(), detache
 /** Spawns the adapter and waits for its ready line. */
 const startReady = async (args: ReadonlyArray<string>, cwd?: string, detached?: boolean): Promise<Agent> => {
   const agent = start(args, cwd, detached)
-  assert.deepStrictEqual(await agent.next(), { type: "ready", protocol: 1 })
+  assert.deepStrictEqual(await agent.next(), JSON.parse(READY_LINE))
   return agent
 }
 
@@ -323,7 +326,7 @@ describe.sequential("Adapter/node", () => {
       assert.deepStrictEqual(await agent.next(), { id: "p", status: "ok", result: "quiet" })
       agent.child.stdin.end()
       assert.deepStrictEqual(await agent.exited(), { code: 0, signal: null })
-      assert.strictEqual(agent.stdout(), `{"type":"ready","protocol":1}\n{"id":"p","status":"ok","result":"quiet"}\n`)
+      assert.strictEqual(agent.stdout(), `${READY_LINE}\n{"id":"p","status":"ok","result":"quiet"}\n`)
       const stderr = agent.stderr()
       const printed = ["at import", "via log", "via info", "via debug", "via warn", "via trace", "via stdout.write"]
       for (const via of printed) assert.include(stderr, `print ${via}`)
@@ -443,10 +446,7 @@ describe.sequential("Adapter/node", () => {
           assert.include(agent.stderr(), "aborted t2")
           assert.include(agent.stderr(), "without shutdown")
           // What was answered before the EOF stays; the cancelled tasks send nothing
-          assert.strictEqual(
-            agent.stdout(),
-            `{"type":"ready","protocol":1}\n{"id":"done","status":"ok","result":"early"}\n`
-          )
+          assert.strictEqual(agent.stdout(), `${READY_LINE}\n{"id":"done","status":"ok","result":"early"}\n`)
         }
       )
     }

@@ -1,6 +1,7 @@
 /**
  * The adapter's input: stdin split on newline bytes (a line is decoded only once it is complete, so a multi-byte
- * character split across chunks survives), each line parsed and dispatched (task, ping, cancel, shutdown), and
+ * character split across chunks survives), each line parsed and dispatched (task, ping, cancel, shutdown,
+ * restore; a type this adapter does not know is ignored, as protocol 1.1 asks, with one warning per type), and
  * stdin's end: a drain after `shutdown`, an abandon without it. A ping is answered here, with the agent's own
  * health report: uptime, tasks received, resident memory, and the CPU used since the previous ping.
  *
@@ -8,10 +9,16 @@
  */
 import { performance } from "node:perf_hooks"
 import { describeError, isExiting, log, send, startReading } from "./output.js"
-import { abandon, cancelTask, drain, requestCount, runTask } from "./tasks.js"
+import { abandon, cancelTask, drain, requestCount, restore, runTask } from "./tasks.js"
 
 /** How much of an unusable line a warning quotes. */
 const PREVIEW_CHARS = 200
+
+/** How many unknown message types get their warning; past that, they are ignored without one. */
+const MAX_UNKNOWN_TYPES = 32
+
+/** The unknown message types already warned about. */
+const unknownTypes = new Set<unknown>()
 
 let shutdownReceived = false
 
@@ -61,13 +68,41 @@ const handleLine = (line: string): void => {
     shutdownReceived = true
     return drain()
   }
-  if (typeof id !== "string" || (type !== "task" && type !== "ping" && type !== "cancel")) {
-    log(`warning: ignoring a message that is not a task, ping, cancel or shutdown: ${preview(line)}`)
+  if (type === "restore") return onRestore(message as RestoreMessage, line)
+  if (type !== "task" && type !== "ping" && type !== "cancel") {
+    // A later protocol's message: ignored, as the protocol asks (one warning per type, to find typos)
+    if (!unknownTypes.has(type) && unknownTypes.size < MAX_UNKNOWN_TYPES) {
+      unknownTypes.add(type)
+      log(`warning: ignoring messages of type ${JSON.stringify(type) ?? "undefined"}, unknown here: ${preview(line)}`)
+    }
     return
   }
-  if (type === "task") return runTask(id, (message as { readonly payload?: unknown }).payload)
+  if (typeof id !== "string") {
+    log(`warning: ignoring a ${type} without a string id: ${preview(line)}`)
+    return
+  }
+  if (type === "task") {
+    const task = message as { readonly payload?: unknown; readonly stream?: unknown }
+    return runTask(id, task.payload, task.stream === true)
+  }
   if (type === "ping") return send(`{"id":${JSON.stringify(id)},"status":"ok","result":${health()}}`)
   cancelTask(id)
+}
+
+/** A `restore` message (protocol 1.1): the last agent checkpoint, and the checkpoints of the requests cut short. */
+interface RestoreMessage {
+  readonly data?: unknown
+  readonly requests?: unknown
+}
+
+/** Keeps a `restore` for the tasks' context; `requests` that is not an object is ignored, with a warning. */
+const onRestore = (message: RestoreMessage, line: string): void => {
+  const { data, requests } = message
+  const valid = typeof requests === "object" && requests !== null && !Array.isArray(requests)
+  if (requests !== undefined && !valid) {
+    log(`warning: ignoring the requests of a restore, which are not an object: ${preview(line)}`)
+  }
+  restore(data, valid ? requests as Readonly<Record<string, unknown>> : undefined)
 }
 
 // The pieces of a line that is still arriving: a line of several MiB comes in many chunks and is joined once

@@ -1,8 +1,10 @@
 /**
- * What the adapter writes. Response lines (a result, or a failure with the description of a thrown value, none
- * of which may throw: a hostile getter, proxy or `toJSON` must not kill the agent), batched so that the lines
- * produced within one turn of the event loop leave in a single write, with backpressure (stdin pauses while
- * stdout is full); the adapter's own log on stderr; and `exit`, which lets both pipes empty first.
+ * What the adapter writes. Response, chunk and checkpoint lines (a result, or a failure with the description of a
+ * thrown value, none of which may throw: a hostile getter, proxy or `toJSON` must not kill the agent), batched so
+ * that the lines produced within one turn of the event loop leave in a single write, with backpressure (stdin
+ * pauses while stdout is full, and a stream's producer waits, through `writable` and `whenWritable`, while the
+ * batch is past its high-water mark, so that at most about two batches are held while stdout is full); the
+ * adapter's own log on stderr; and `exit`, which lets both pipes empty first.
  *
  * Importing this module takes stdout over: it keeps the real writer for the protocol before any user code can
  * run, then sends everything else that targets stdout (the global console writes through
@@ -38,7 +40,17 @@ export const log = (text: string): void => {
   stderrWrite(`${LOG_PREFIX} ${text}\n`)
 }
 
+/**
+ * Past this many characters queued, a stream's producer waits for the batch to be handed to stdout. It bounds what
+ * a fast generator can pile up between two flushes (which happen only once its microtasks let the event loop
+ * turn), and is large enough that a batch of small chunks still leaves in one write. While stdout is full the
+ * producer may fill the next batch, no more: at most about two batches are held.
+ */
+const HIGH_WATER_CHARS = 65_536
+
 let output = ""
+/** The producers waiting for room, woken once the batch has been handed to stdout. */
+let waiters: Array<() => void> = []
 let flushScheduled = false
 let blocked = false
 let exiting = false
@@ -76,17 +88,48 @@ export const send = (line: string): void => {
   }
 }
 
-/** Writes the queued lines, or waits for `drain` while the pipe is full. */
+/**
+ * Whether a producer may queue more: the batch is under its high-water mark. Never once `exit` has begun: a
+ * producer that waits lets the event loop reach the exit, where one whose lines are dropped would spin.
+ *
+ * @internal
+ */
+export const writable = (): boolean => !exiting && output.length < HIGH_WATER_CHARS
+
+/**
+ * Calls `wake` once there is room again (see `writable`); never after `exit` has begun.
+ *
+ * @internal
+ */
+export const whenWritable = (wake: () => void): void => {
+  waiters.push(wake)
+  if (!flushScheduled && !blocked) {
+    flushScheduled = true
+    setImmediate(flush)
+  }
+}
+
+/**
+ * Writes the queued lines (or, while the pipe is full, waits for `drain`), then wakes the waiting producers: they
+ * fill the next batch while this one drains.
+ */
 const flush = (): void => {
   flushScheduled = false
-  if (blocked || output === "" || exiting) return
-  const chunk = output
-  output = ""
-  if (!protocolWrite(chunk)) {
-    // Backpressure: stop reading requests until the supervisor has read our responses
-    blocked = true
-    if (reading) process.stdin.pause()
-    stdout.once("drain", onDrain)
+  if (blocked || exiting) return
+  if (output !== "") {
+    const chunk = output
+    output = ""
+    if (!protocolWrite(chunk)) {
+      // Backpressure: stop reading requests until the supervisor has read our responses
+      blocked = true
+      if (reading) process.stdin.pause()
+      stdout.once("drain", onDrain)
+    }
+  }
+  if (waiters.length > 0) {
+    const woken = waiters
+    waiters = []
+    for (const wake of woken) wake()
   }
 }
 
@@ -167,28 +210,51 @@ export const errorLine = (id: string, error: ErrorInfo): string =>
   JSON.stringify({ id, status: "error", error: { message: error.message, type: error.type, stack: error.stack } })
 
 /**
+ * A value's JSON (`undefined` is `null`), or a SerializationError that says which `what` JSON cannot encode.
+ *
+ * @internal
+ */
+export const encode = (value: unknown, what: string): string | ErrorInfo => {
+  let json: string | undefined
+  try {
+    json = JSON.stringify(value === undefined ? null : value)
+  } catch (error) {
+    const info = describeError(error)
+    return { ...info, message: `${what} cannot be encoded as JSON: ${info.message}`, type: "SerializationError" }
+  }
+  // JSON.stringify answers undefined for a function or a symbol: sending `null` would hide a bug
+  return json ?? {
+    message: `${what} cannot be encoded as JSON: a value of type ${typeof value}`,
+    type: "SerializationError"
+  }
+}
+
+/**
  * The line of a successful response, or of a SerializationError when JSON cannot encode the result.
  *
  * @internal
  */
 export const okLine = (id: string, result: unknown): string => {
-  let json: string | undefined
-  try {
-    json = JSON.stringify(result === undefined ? null : result)
-  } catch (error) {
-    const info = describeError(error)
-    return errorLine(id, {
-      ...info,
-      message: `the result cannot be encoded as JSON: ${info.message}`,
-      type: "SerializationError"
-    })
-  }
-  if (json === undefined) {
-    // JSON.stringify answers undefined for a function or a symbol: sending `null` would hide a bug
-    return errorLine(id, {
-      message: `the result cannot be encoded as JSON: a value of type ${typeof result}`,
-      type: "SerializationError"
-    })
-  }
-  return `{"id":${JSON.stringify(id)},"status":"ok","result":${json}}`
+  const json = encode(result, "the result")
+  return typeof json === "string" ? `{"id":${JSON.stringify(id)},"status":"ok","result":${json}}` : errorLine(id, json)
+}
+
+/**
+ * What a chunk line of the task `id` starts with; its data's JSON and a closing brace follow.
+ *
+ * @internal
+ */
+export const chunkPrefix = (id: string): string => `{"id":${JSON.stringify(id)},"type":"chunk","data":`
+
+/**
+ * The line of a checkpoint (the task's when `id` is given, else the agent's), or a SerializationError.
+ *
+ * @internal
+ */
+export const checkpointLine = (id: string | undefined, data: unknown): string | ErrorInfo => {
+  const json = encode(data, "the checkpoint")
+  if (typeof json !== "string") return json
+  return id === undefined ?
+    `{"type":"checkpoint","data":${json}}` :
+    `{"type":"checkpoint","id":${JSON.stringify(id)},"data":${json}}`
 }

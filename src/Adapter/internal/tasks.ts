@@ -1,15 +1,31 @@
 /**
- * The tasks in flight: calling the user's function, answering with its outcome, cancelling (the task's signal
- * aborts and its outcome is dropped), and the two ways of ending: `drain` after `shutdown` (the tasks in flight
- * finish and are answered, then exit 0) and `abandon` after stdin EOF without `shutdown` (nobody can receive a
- * result: cancel them all, give them 0.5 s to settle, exit within 1 s whatever they do). An uncaught exception or
- * unhandled rejection raised by a task's code fails that task (the agent lives on); one that no task owns leaves
- * the process in an unknown state, so it is logged and the adapter exits 1.
+ * The tasks in flight: calling the user's function, answering with its outcome (or streaming it, when the function
+ * returns an async iterable or a generator: chunk lines for a task sent with `"stream":true`, the pieces collected
+ * into an array for one sent without), the context it is given (its id, signal, checkpoints and what the last
+ * `restore` said), cancelling (the task's signal aborts, a stream's iterator is closed, its outcome is dropped),
+ * and the two ways of ending: `drain` after `shutdown` (the tasks in flight finish and are answered, then exit 0)
+ * and `abandon` after stdin EOF without `shutdown` (nobody can receive a result: cancel them all, give them 0.5 s
+ * to settle, exit within 1 s whatever they do). An uncaught exception or unhandled rejection raised by a task's
+ * code (a generator's too) fails that task (the agent lives on); one that no task owns leaves the process in an
+ * unknown state, so it is logged and the adapter exits 1.
  *
  * @internal
  */
 import { AsyncLocalStorage } from "node:async_hooks"
-import { describeError, errorLine, exit, log, okLine, send } from "./output.js"
+import {
+  checkpointLine,
+  chunkPrefix,
+  describeError,
+  encode,
+  type ErrorInfo,
+  errorLine,
+  exit,
+  log,
+  okLine,
+  send,
+  whenWritable,
+  writable
+} from "./output.js"
 
 /** Exit code when stdin ended without `shutdown` while tasks were in flight: they were cancelled, work was lost. */
 const EXIT_ABANDONED = 4
@@ -20,14 +36,41 @@ const ABANDON_GRACE_MS = 500
 /** After stdin EOF without `shutdown`: when the process exits even if a flush of its output has not completed. */
 const ABANDON_DEADLINE_MS = 900
 
+/** When collecting a stream's pieces for a v1 task: how many between two turns of the event loop. */
+const COLLECT_YIELD_EVERY = 1024
+
+/**
+ * The options of `checkpoint`.
+ *
+ * @internal
+ */
+export interface CheckpointOptions {
+  /** `false` sends the agent's checkpoint (no `id`) rather than the task's. */
+  readonly task?: boolean | undefined
+}
+
 /**
  * The second argument the user's function receives.
  *
  * @internal
  */
 export interface TaskContext {
+  /** The request's id, as the supervisor chose it. */
   readonly id: string
+  /** Aborts when the task is cancelled (or the supervisor is gone). */
   readonly signal: AbortSignal
+  /** Whether the task was sent with `"stream":true`: the caller takes chunks (else a stream's values are collected). */
+  readonly stream: boolean
+  /** The `data` of the last `restore`: the agent checkpoint this incarnation started from, or undefined. */
+  readonly restored: unknown
+  /** The `requests` of the last `restore`: the checkpoints of the requests a crash cut short, by their old ids. */
+  readonly restoredRequests: Readonly<Record<string, unknown>> | undefined
+  /**
+   * Sends a checkpoint: the task's (`{"type":"checkpoint","id","data"}`), or with `{ task: false }` the agent's.
+   * Throws a TypeError when JSON cannot encode `data`; a task checkpoint after the task ended or was cancelled is
+   * dropped (the supervisor has forgotten the request).
+   */
+  readonly checkpoint: (data: unknown, options?: CheckpointOptions) => void
 }
 
 /**
@@ -46,17 +89,40 @@ let draining = false
 let abandoned: ReadonlyArray<Task> | undefined = undefined
 let drainExitCode = 0
 let callback: Callback = () => undefined
+let restoredData: unknown = undefined
+let restoredRequests: Readonly<Record<string, unknown>> | undefined = undefined
 
 /**
  * A task in flight. It is also the context the user's function receives, so that one object per task is all the
- * bookkeeping costs; its state is private and its operations static, so that function sees only `id` and `signal`.
+ * bookkeeping costs; its state is private and its operations static, so that function sees only the context.
  */
 class Task implements TaskContext {
   #controller: AbortController | undefined = undefined
   #cancelled = false
   #settled = false
+  /** Resolves a stream's wait for room in the output, so that a cancel does not wait for stdout. */
+  #wake: (() => void) | undefined = undefined
 
-  constructor(readonly id: string) {}
+  constructor(readonly id: string, readonly stream: boolean) {}
+
+  get restored(): unknown {
+    return restoredData
+  }
+
+  get restoredRequests(): Readonly<Record<string, unknown>> | undefined {
+    return restoredRequests
+  }
+
+  /** A function of its own each time, so that a destructured `checkpoint` works. */
+  get checkpoint(): (data: unknown, options?: CheckpointOptions) => void {
+    return (data, options) => {
+      const own = options?.task !== false
+      if (own && (this.#settled || this.#cancelled)) return
+      const line = checkpointLine(own ? this.id : undefined, data)
+      if (typeof line !== "string") throw new TypeError(line.message)
+      send(line)
+    }
+  }
 
   /** Made on first use: most functions never look at it, and an AbortController is not free. */
   get signal(): AbortSignal {
@@ -72,11 +138,26 @@ class Task implements TaskContext {
     return task.#settled
   }
 
+  /** Whether nothing more is to be sent for the task: it was cancelled, or failed (an uncaught error of its code). */
+  static isOver(task: Task): boolean {
+    return task.#cancelled || task.#settled
+  }
+
+  /** Waits until the output has room (see `writable`), or the task is cancelled. */
+  static waitWritable(task: Task): Promise<void> {
+    return new Promise((resolve) => {
+      task.#wake = resolve
+      whenWritable(resolve)
+    })
+  }
+
   /** Aborts the signal; the outcome will not be sent, and a drain no longer waits for it (as in Python). */
   static cancel(task: Task): void {
     if (task.#cancelled) return
     task.#cancelled = true
     forget(task)
+    task.#wake?.()
+    task.#wake = undefined
     const controller = task.#controller
     // Abort listeners are the user's code: run them as the task, so that one that throws fails only this task
     if (controller !== undefined) taskStorage.run(task, () => controller.abort())
@@ -92,12 +173,12 @@ class Task implements TaskContext {
     finishIfDrained()
   }
 
-  /** Ends the task with an error. */
-  static fail(task: Task, error: unknown): void {
+  /** Ends the task with an error (described by `info` when given, else from `error`). */
+  static fail(task: Task, error: unknown, info?: ErrorInfo): void {
     if (task.#settled) return
     task.#settled = true
     forget(task)
-    if (!task.#cancelled) send(errorLine(task.id, describeError(error)))
+    if (!task.#cancelled) send(errorLine(task.id, info ?? describeError(error)))
     finishIfDrained()
   }
 }
@@ -124,11 +205,103 @@ export const setCallback = (f: Callback): void => {
 export const requestCount = (): number => totalRequests
 
 /**
- * Calls the user's function for one task.
+ * Remembers what a `restore` said, for the context of every task from now on.
  *
  * @internal
  */
-export const runTask = (id: string, payload: unknown): void => {
+export const restore = (data: unknown, requests: Readonly<Record<string, unknown>> | undefined): void => {
+  restoredData = data
+  restoredRequests = requests
+}
+
+/** The iterator of a result that streams (an async iterable, or a generator object), or undefined. */
+const iteratorOf = (value: unknown): AsyncIterator<unknown> | Iterator<unknown> | undefined => {
+  if (typeof value !== "object" || value === null) return undefined
+  const asyncIterator = (value as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator]
+  if (typeof asyncIterator === "function") return asyncIterator.call(value) as AsyncIterator<unknown>
+  // A sync generator streams too; other sync iterables (an array, a Map) are results
+  if ((value as { readonly [Symbol.toStringTag]?: unknown })[Symbol.toStringTag] === "Generator") {
+    return value as Iterator<unknown>
+  }
+  return undefined
+}
+
+/** Calls `return()` so that the producer's `finally` blocks run; its failure is the producer's, logged. */
+const close = async (task: Task, iterator: AsyncIterator<unknown> | Iterator<unknown>): Promise<void> => {
+  try {
+    await iterator.return?.()
+  } catch (error) {
+    const info = describeError(error)
+    log(`warning: closing the stream of task "${task.id}" failed: ${info.stack ?? info.message}`)
+  }
+}
+
+/** Resolves on the next turn of the event loop, so that stdin is read (a cancel, a ping) during a long collect. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+/**
+ * Runs a stream to its end: each piece a chunk line (`stream`), or collected into the result (a v1 task); then the
+ * final response with the generator's return value (or the pieces). The producer waits while the output is full,
+ * so that a fast generator cannot pile its chunks up in memory. A cancel closes the iterator at its next step.
+ */
+const pump = async (task: Task, iterator: AsyncIterator<unknown> | Iterator<unknown>, stream: boolean) => {
+  const prefix = stream ? chunkPrefix(task.id) : ""
+  const pieces: Array<unknown> = []
+  let result: unknown
+  try {
+    for (;;) {
+      if (stream && !writable()) await Task.waitWritable(task)
+      if (Task.isOver(task)) break
+      const next = iterator.next()
+      // A sync generator's step needs no turn of the microtask queue
+      const step: IteratorResult<unknown> = typeof (next as Partial<PromiseLike<unknown>>).then === "function" ?
+        await next :
+        next as IteratorResult<unknown>
+      if (Task.isOver(task)) break
+      if (step.done) {
+        result = stream ? step.value : pieces
+        break
+      }
+      if (!stream) {
+        pieces.push(step.value)
+        if (pieces.length % COLLECT_YIELD_EVERY === 0) await nextTurn()
+        continue
+      }
+      const json = encode(step.value, "a chunk")
+      if (typeof json !== "string") {
+        await close(task, iterator)
+        return Task.fail(task, undefined, json)
+      }
+      send(prefix + json + "}")
+    }
+  } catch (error) {
+    return Task.fail(task, error)
+  }
+  if (Task.isOver(task)) await close(task, iterator)
+  // After a cancel (or an uncaught error of the task's code) this sends nothing
+  Task.succeed(task, result)
+}
+
+/** Answers a task with what its function gave, or streams it, as the task (for its uncaught errors). */
+const settle = (task: Task, value: unknown, stream: boolean): void => {
+  if (typeof value !== "object" || value === null) return Task.succeed(task, value)
+  let iterator: AsyncIterator<unknown> | Iterator<unknown> | undefined
+  try {
+    // `[Symbol.asyncIterator]()` is the user's code
+    iterator = taskStorage.run(task, iteratorOf, value)
+  } catch (error) {
+    return Task.fail(task, error)
+  }
+  if (iterator === undefined) Task.succeed(task, value)
+  else void taskStorage.run(task, pump, task, iterator, stream)
+}
+
+/**
+ * Calls the user's function for one task; `stream` when the task was sent with `"stream":true`.
+ *
+ * @internal
+ */
+export const runTask = (id: string, payload: unknown, stream: boolean): void => {
   totalRequests += 1
   if (draining) {
     send(errorLine(id, { message: "the agent is shutting down and accepts no new task", type: "AgentShuttingDown" }))
@@ -139,7 +312,7 @@ export const runTask = (id: string, payload: unknown): void => {
     log(`warning: ignoring task "${id}": a task with that id is already in flight`)
     return
   }
-  const task = new Task(id)
+  const task = new Task(id, stream)
   tasks.set(id, task)
   let result: unknown
   try {
@@ -150,9 +323,9 @@ export const runTask = (id: string, payload: unknown): void => {
   }
   if (typeof result === "object" && result !== null && typeof (result as PromiseLike<unknown>).then === "function") {
     // Promise.resolve returns a native promise as is and calls a foreign `then` safely
-    Promise.resolve(result).then((value) => Task.succeed(task, value), (error) => Task.fail(task, error))
+    Promise.resolve(result).then((value) => settle(task, value, stream), (error) => Task.fail(task, error))
   } else {
-    Task.succeed(task, result)
+    settle(task, result, stream)
   }
 }
 
