@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Run a plain Python function as a supervised agent (wire protocol v1).
+"""Run a plain Python function as a supervised agent (wire protocol v1 with the 1.1 features
+"stream" and "checkpoint"; docs/PROTOCOL.md).
 
 Usage:
     python3 supervisor_adapter.py TARGET [--check]
@@ -12,19 +13,95 @@ TARGET names the callback:
     Without ":function" the callback is ``handle_request``. ``function`` may be dotted
     (``module:Class.method``).
 
-The callback takes one positional argument, the task payload, and returns a JSON-serialisable
-result. It may be ``def`` (run in a thread pool, so it may block) or ``async def`` (run as an
-asyncio task). Many tasks run at once; responses go out in completion order.
+The callback takes the task payload as its first positional argument and returns a
+JSON-serialisable result. It may be ``def`` (run in a thread pool, so it may block) or
+``async def`` (run as an asyncio task). Many tasks run at once; responses go out in completion
+order.
 
 Protocol: newline-delimited JSON, UTF-8, one object per line.
-    stdin  {"id": "...", "type": "task", "payload": ...}
+    stdin  {"id": "...", "type": "task", "payload": ...[, "stream": true]}
            {"id": "...", "type": "ping"}
            {"id": "...", "type": "cancel"}     the task timed out upstream: no response is sent
+           {"type": "restore", "data": ...[, "requests": {"<old id>": ...}]}
            {"type": "shutdown"}                drain in-flight tasks, then exit 0
-    stdout {"type": "ready", "protocol": 1}    once, first, when the callback is loaded
+           any other type is ignored (logged once per type on stderr): forward compatibility
+    stdout {"type": "ready", "protocol": 1, "features": ["stream", "checkpoint"]}
+                                               once, first, when the callback is loaded
+           {"id": "...", "type": "chunk", "data": ...}    streamed tasks only, before the response
+           {"type": "checkpoint"[, "id": "..."], "data": ...}
            {"id": "...", "status": "ok", "result": ...}
            {"id": "...", "status": "error", "error": {"message": ..., "type": ..., "stack": ...}}
            a ping's result is {"health": {uptime_seconds, total_requests, memory_mb, cpu_percent}}
+
+Protocol 1.1, the Python side. A callback module may ``import supervisor_adapter``: while the
+adapter runs, that name is the running adapter itself (registered before the callback's module
+is loaded), so the functions below act on the live agent.
+
+    Streaming. A callback that returns a generator streams: ``def`` with ``yield`` (a sync
+    generator, iterated in the callback's pool thread), ``async def`` with ``yield`` (an async
+    generator, iterated on the event loop), or a function that returns either object.
+        async def handle_request(payload):
+            async for token in model(payload["prompt"]):
+                yield token                        # one {"id","type":"chunk","data":token}
+            yield supervisor_adapter.Final({"tokens": n})   # the result; ends the stream
+
+        def handle_request(payload):
+            for page in pages(payload):
+                yield page
+            return {"pages": n}                    # the result (StopIteration.value)
+    For a task sent with "stream": true each yielded value is a chunk, sent as it is yielded, in
+    order; then the response: the generator's return value (sync), or the value of a yielded
+    ``Final(value)`` (sync or async: yielding it closes the generator, so code after it only
+    runs as its ``finally``), else null (an async generator cannot return a value). An
+    exception after chunks is an error response after them; a yielded value that is not
+    JSON-serialisable ends the stream with a SerializationError response.
+    For a task sent without "stream" (a v1 caller), nothing is sent before the response, whose
+    result is the list of the yielded values; the return value (or Final) is then not used.
+    Chunks share stdout with every other line: a generator is not asked for its next value while
+    its chunks are blocked behind a full stdout (64 KiB queued), so a fast one cannot outrun the
+    supervisor in memory.
+    ``cancel`` stops the stream: an async generator is cancelled at the await it is in
+    (CancelledError inside it, so its ``finally`` runs), a sync generator is closed
+    (GeneratorExit at its ``yield``) when it next yields; the value yielded then is dropped, and
+    nothing more is sent for the task. A sync generator that blocks between yields stops only at
+    its next yield: wait on ``ctx.cancel_event`` instead of sleeping. On stdin EOF without
+    shutdown streams are cancelled as other tasks are: the exit (within 1 s) does not wait for a
+    sync generator's next yield.
+
+    A context. A callback whose second positional parameter has no default, or is named ``ctx``
+    or ``context``, is called ``fn(payload, ctx)``; one with a keyword-only parameter ``ctx``
+    (or ``context``) is called ``fn(payload, ctx=ctx)``. Any other callback is called
+    ``fn(payload)``, as before (so ``def f(payload, retries=3)`` is not given a context). The
+    signature is read once, at start (inspect.signature, following functools.wraps; a plain
+    function from its code object). ``ctx`` (a ``Context``, one per task) has:
+        ctx.id                 the task's id
+        ctx.stream             True when the caller takes chunks ("stream": true)
+        ctx.cancelled          True once the task was cancelled (cancel, or stdin EOF)
+        ctx.cancel_event       a threading.Event set then: ``ctx.cancel_event.wait(5)`` is a
+                               sleep that a cancel cuts short, in a sync callback (an async one
+                               is cancelled at its await, as without a context)
+        ctx.checkpoint(data)   send {"type":"checkpoint","id":<task id>,"data":data}: the
+                               request's checkpoint (the supervisor keeps the latest while the
+                               task is in flight). Not sent (returns False) once the task is
+                               answered or cancelled. ``ctx.checkpoint(data, task=False)`` sends
+                               the agent's checkpoint, as ``supervisor_adapter.checkpoint`` does.
+        ctx.restored           the data of the last ``restore`` received, or None
+        ctx.restored_requests  its "requests" ({old id: data} of the requests in flight when
+                               the previous incarnation died), or {}
+    Module level, for code outside a task (a background thread, start-up code):
+        supervisor_adapter.checkpoint(data)   send the agent's checkpoint {"type":"checkpoint",
+                               "data":data}. Thread-safe; True when written (or queued: called
+                               while the module loads, before `ready`, the latest such call is
+                               sent right after `ready`), False once stdout is gone.
+        supervisor_adapter.restored()           as ctx.restored
+        supervisor_adapter.restored_requests()  as ctx.restored_requests
+    Checkpoint data that is not JSON-serialisable raises TypeError or ValueError in the caller.
+    (Imported outside the adapter, in the callback's own tests, the module is a plain copy:
+    Final works, restored() is None, checkpoint() only queues.)
+    ``restore`` comes right after `ready`, before any task: a task's callback always sees the
+    restore sent before the task (messages are handled in the order they are read). Code that
+    runs while the module loads runs before `ready`, so it cannot see it yet: read restored()
+    in the first task, or later.
 
 stdout carries protocol only: user print()s, and anything child processes write to fd 1, go to
 stderr. Bad input lines are reported on stderr and ignored.
@@ -53,7 +130,13 @@ How it runs (each choice measured with bench/python.ts against a raw Python line
     `async def` callback: the main thread runs an asyncio event loop, to which a reader thread
     hands each chunk's messages in one call; tasks are asyncio tasks and pings are answered on
     the loop, so a loop a callback blocks shows as unanswered pings.
-    A `def` callback that returns a coroutine has it awaited on an event loop of its own thread.
+    A `def` callback that returns a coroutine (or an async generator) has it awaited (iterated)
+    on an event loop of its own thread.
+    A generator is iterated where its callback ran: a sync one in the callback's thread, one
+    next() after another, each chunk written as it comes (so a stream holds a pool thread, and
+    the watcher hands the reading on as for any callback that runs long); an async one by the
+    task that ran the callback. A chunk goes out as a response does (one line, in the order
+    handed over), so the chunks of a task are in order and interleave whole with other lines.
     Responses are written unbuffered (os.write); lines finished while another thread writes go
     out with its next write.
     Exit follows as soon as the work in flight has drained: no polling, no fixed sleeps, no thread
@@ -74,6 +157,7 @@ while tasks were in flight (they were cancelled: work was lost). Python standard
 python3 >= 3.8.
 """
 
+import _thread  # built in, and imported by the interpreter's start already: costs nothing
 import os
 import sys
 import time
@@ -91,11 +175,18 @@ ABANDON_GRACE_SECONDS = 0.5
 ABANDON_DEADLINE_SECONDS = 0.9
 # One read takes what the pipe holds, up to this much (a pipe buffer is 64 KiB by default).
 READ_SIZE = 1 << 16
+# A streaming generator is not asked for its next value while this much is queued for stdout
+# behind another thread's write.
+STREAM_QUEUE_BYTES = 1 << 16
 
 _STARTED = time.monotonic()
 _LOG_PREFIX = "[supervisor_adapter]"
-_READY = ('{"type":"ready","protocol":%d}' % PROTOCOL_VERSION).encode("ascii")
-_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect
+FEATURES = ("stream", "checkpoint")
+_READY = ('{"type":"ready","protocol":%d,"features":[%s]}' % (
+    PROTOCOL_VERSION, ",".join('"%s"' % feature for feature in FEATURES))).encode("ascii")
+# inspect's code flags, without importing inspect
+_CO_COROUTINE = 0x80
+_CO_ASYNC_GENERATOR = 0x200
 
 
 def _log(message):
@@ -124,6 +215,9 @@ class _Output(object):
     by that thread right after its current write, batched into one: no thread waits for another's
     system call, and a burst of responses costs one write. A line may also be deferred, to go out
     with the next write. Unbuffered os.write: no buffered-IO lock left held at exit.
+    A stream's chunks are written with `bounded`: past STREAM_QUEUE_BYTES queued behind another
+    thread's write (stdout full, say), the generator waits for the queue to be written before it
+    is asked for more, so a fast one cannot outrun the supervisor in memory.
     """
 
     def __init__(self, fd):
@@ -132,19 +226,32 @@ class _Output(object):
         self._fd = fd
         self._lock = _thread.allocate_lock()
         self._pending = []
+        self._pending_bytes = 0
         self._writing = False
-        self._waiters = []  # threads in wait_written()
+        self._waiters = []  # threads in wait_written(), or a bounded write_line
         self.broken = False
 
-    def write_line(self, line):
+    def write_line(self, line, bounded=False):
         """Send (or queue) one line, without its newline; False once stdout is gone."""
         with self._lock:
             if self.broken:
                 return False
             self._pending.append(line)
             if self._writing:
-                return True
-            self._writing = True
+                self._pending_bytes += len(line)
+                if not bounded or self._pending_bytes < STREAM_QUEUE_BYTES:
+                    return True
+                import _thread
+
+                waiter = _thread.allocate_lock()
+                waiter.acquire()
+                self._waiters.append(waiter)
+            else:
+                self._writing = True
+                waiter = None
+        if waiter is not None:
+            waiter.acquire()  # released once the queue is written (or stdout is gone)
+            return not self.broken
         return self._write_pending()
 
     def _write_pending(self):
@@ -159,6 +266,7 @@ class _Output(object):
                     waiters, self._waiters = self._waiters, []
                     break
                 self._pending = []
+                self._pending_bytes = 0
             data = batch[0] + b"\n" if len(batch) == 1 else b"\n".join(batch) + b"\n"
             try:
                 written = os.write(fd, data)
@@ -304,17 +412,217 @@ def _exception_line(req_id, exc):
     return _error_line(req_id, _safe_str(exc), type(exc).__name__, _format_exception(exc))
 
 
+_UNSERIALISABLE = (TypeError, ValueError, OverflowError, RecursionError)
+
+
+def _serialisation_error_line(req_id, what, value, exc):
+    message = "%s is not JSON-serialisable (%s: %s)" % (what, type(value).__name__, _safe_str(exc))
+    return _error_line(req_id, message, "SerializationError", "SerializationError: %s\n" % message)
+
+
 def _ok_line(req_id, result):
     try:
         return _dumps({"id": req_id, "status": "ok", "result": result})
-    except (TypeError, ValueError, OverflowError, RecursionError) as e:
-        message = "callback result is not JSON-serialisable (%s: %s)" % (type(result).__name__, _safe_str(e))
-        return _error_line(req_id, message, "SerializationError", "SerializationError: %s\n" % message)
+    except _UNSERIALISABLE as e:
+        return _serialisation_error_line(req_id, "callback result", result, e)
+
+
+def _checkpoint_line(data, req_id=None):
+    """A checkpoint line; raises TypeError/ValueError (to the callback) when data cannot be sent."""
+    _load_json()
+    message = {"type": "checkpoint", "data": data} if req_id is None else {"type": "checkpoint", "id": req_id, "data": data}
+    try:
+        return _dumps(message)
+    except _UNSERIALISABLE as e:
+        error = TypeError if isinstance(e, TypeError) else ValueError
+        raise error("checkpoint data is not JSON-serialisable (%s: %s)" % (type(data).__name__, _safe_str(e)))
 
 
 def _refusal_line(req_id):
     message = "agent is shutting down; task not accepted"
     return _error_line(req_id, message, "AdapterShuttingDown", "AdapterShuttingDown: %s\n" % message)
+
+
+# --------------------------------------------------------------------------------------------
+# Protocol 1.1 for callbacks: Final, Context, checkpoint(), restored(). A callback module that
+# does `import supervisor_adapter` gets this very module (main() registers it under that name).
+# --------------------------------------------------------------------------------------------
+
+_state_lock = _thread.allocate_lock()  # guards the hand-over to serving, and lazy cancel events
+_serving_output = None  # the protocol's _Output, once `ready` is written
+_early_checkpoint = None  # the line of an agent checkpoint made before `ready`
+_restore = (None, {})  # (data, requests) of the last `restore`; replaced whole, never mutated
+
+
+class Final(object):
+    """Yield ``Final(value)`` from a streaming callback to end the stream with ``value`` as its
+    result: the generator is closed (its ``finally`` runs), and nothing it would yield after is
+    asked for. The one way for an async generator to have a result."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value=None):
+        self.value = value
+
+    def __repr__(self):
+        return "Final(%r)" % (self.value,)
+
+
+def checkpoint(data):
+    """Send the agent's checkpoint ``{"type":"checkpoint","data":data}``, from any thread.
+
+    True when written, or queued: while the callback's module loads, before `ready`, the latest
+    call's checkpoint is sent right after `ready`. False once stdout is gone. Raises TypeError or
+    ValueError when ``data`` is not JSON-serialisable.
+    """
+    global _early_checkpoint
+    line = _checkpoint_line(data)
+    with _state_lock:
+        output = _serving_output
+        if output is None:
+            _early_checkpoint = line
+            return True
+    return output.write_line(line)
+
+
+def restored():
+    """The ``data`` of the last ``restore`` message (the checkpoint this incarnation starts from),
+    or None. ``restore`` comes after `ready`, so it is None while the callback's module loads."""
+    return _restore[0]
+
+
+def restored_requests():
+    """The ``requests`` of the last ``restore`` message, ``{old id: data}`` (a copy), or {}."""
+    return dict(_restore[1])
+
+
+def _start_serving(output):
+    """After `ready`: checkpoints go straight out; one made before goes now."""
+    global _serving_output, _early_checkpoint
+    with _state_lock:
+        _serving_output = output
+        line, _early_checkpoint = _early_checkpoint, None
+    if line is not None:
+        output.write_line(line)
+
+
+def _on_restore(msg):
+    global _restore
+    requests = msg.get("requests")
+    _restore = (msg.get("data"), dict(requests) if type(requests) is dict else {})
+
+
+class Context(object):
+    """What a callback that takes a second parameter is given: one per task (see the module's
+    docstring for which callbacks are)."""
+
+    __slots__ = ("_req", "_output")
+
+    def __init__(self, req, output):
+        self._req = req
+        self._output = output
+
+    @property
+    def id(self):
+        """The task's id."""
+        return self._req.id
+
+    @property
+    def stream(self):
+        """True when the task came with "stream": true: the caller takes the yielded chunks."""
+        return self._req.stream
+
+    @property
+    def cancelled(self):
+        """True once the task was cancelled (``cancel``, or stdin EOF without shutdown)."""
+        return self._req.cancelled
+
+    @property
+    def cancel_event(self):
+        """A threading.Event set when the task is cancelled: ``ctx.cancel_event.wait(seconds)``
+        is a sleep that the cancel cuts short."""
+        req = self._req
+        event = req.event
+        if event is None:
+            import threading
+
+            with _state_lock:
+                event = req.event
+                if event is None:
+                    event = req.event = threading.Event()
+            # The canceller sets `cancelled` then reads `event`; this wrote `event`, now reads `cancelled`.
+            if req.cancelled:
+                event.set()
+        return event
+
+    @property
+    def restored(self):
+        """As supervisor_adapter.restored(): the data of the last ``restore``, or None."""
+        return _restore[0]
+
+    @property
+    def restored_requests(self):
+        """As supervisor_adapter.restored_requests(): {old id: data}, or {}."""
+        return dict(_restore[1])
+
+    def checkpoint(self, data, task=True):
+        """Send this request's checkpoint ``{"type":"checkpoint","id":ctx.id,"data":data}``, or
+        with ``task=False`` the agent's (``{"type":"checkpoint","data":data}``, as
+        supervisor_adapter.checkpoint). True when written; False once the task was answered or
+        cancelled (nothing is sent then), or stdout is gone. Raises TypeError or ValueError when
+        ``data`` is not JSON-serialisable."""
+        if not task:
+            return checkpoint(data)
+        req = self._req
+        line = _checkpoint_line(data, req.id)
+        if req.cancelled or req.done:
+            return False
+        return self._output.write_line(line)
+
+    def __repr__(self):
+        return "<supervisor_adapter.Context id=%r%s>" % (self._req.id, " cancelled" if self._req.cancelled else "")
+
+
+def _mark_cancelled(req):
+    req.cancelled = True
+    event = req.event  # read after the flag: see Context.cancel_event
+    if event is not None:
+        event.set()
+
+
+def _context_parameter(fn):
+    """How the callback takes a Context: None (``fn(payload)``), 1 (``fn(payload, ctx)``), or the
+    name of the keyword-only parameter it takes it as (``fn(payload, ctx=ctx)``)."""
+    if type(fn) is _FUNCTION_TYPE and not hasattr(fn, "__wrapped__"):
+        # A plain function, from its code object (inspect costs a few ms to import).
+        code = fn.__code__
+        names = code.co_varnames
+        count = code.co_argcount
+        with_default = count - len(fn.__defaults__ or ())
+        positional = [(names[i], i >= with_default) for i in range(count)]
+        keyword_only = names[count : count + code.co_kwonlyargcount]
+    else:
+        import inspect
+
+        try:
+            signature = inspect.signature(fn)  # follows __wrapped__; drops a bound method's self
+        except (TypeError, ValueError):  # no signature to read (some builtins): as before
+            return None
+        positional = []
+        keyword_only = []
+        for parameter in signature.parameters.values():
+            if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+                positional.append((parameter.name, parameter.default is not parameter.empty))
+            elif parameter.kind == parameter.KEYWORD_ONLY:
+                keyword_only.append(parameter.name)
+    if len(positional) >= 2:
+        name, has_default = positional[1]
+        if not has_default or name in ("ctx", "context"):
+            return 1
+    for name in ("ctx", "context"):
+        if name in keyword_only:
+            return name
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -418,17 +726,21 @@ def public_functions(module):
 
 
 def is_async_callable(fn):
+    """True for ``async def`` callbacks, async generators included: they run on an event loop."""
     # A plain function is answered from its code flags, as inspect.iscoroutinefunction does, without
     # importing inspect (a few ms); anything else (partials, methods, callable objects, functions
     # marked with inspect.markcoroutinefunction) asks inspect.
     if type(fn) is _FUNCTION_TYPE and not hasattr(fn, "_is_coroutine_marker"):
-        return bool(fn.__code__.co_flags & _CO_COROUTINE)
+        return bool(fn.__code__.co_flags & (_CO_COROUTINE | _CO_ASYNC_GENERATOR))
     import inspect
 
-    if inspect.iscoroutinefunction(fn):
+    def is_async(f):
+        return inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f)
+
+    if is_async(fn):
         return True
     call = getattr(fn, "__call__", None)
-    return not inspect.isroutine(fn) and call is not None and inspect.iscoroutinefunction(call)
+    return not inspect.isroutine(fn) and call is not None and is_async(call)
 
 
 def find_callback(target):
@@ -535,22 +847,123 @@ def _has_shutdown(batch):
 
 
 class _Request(object):
-    __slots__ = ("id", "payload", "cancelled", "task", "future")
+    __slots__ = ("id", "payload", "stream", "cancelled", "done", "event", "task", "future")
 
-    def __init__(self, req_id, payload):
+    def __init__(self, req_id, payload, stream):
         self.id = req_id
         self.payload = payload
+        self.stream = stream  # the task came with "stream": true: chunks may be sent
         self.cancelled = False
+        self.done = False  # its response is made: no checkpoint of it is sent any more
+        self.event = None  # Context.cancel_event, once a callback asked for it
         self.task = None  # the asyncio task running it (async callbacks)
         self.future = None  # the background loop's future awaiting what a sync callback returned
 
 
-async def _settle(req, awaitable):
-    """Await what a callback returned; return the response line (None when cancelled upstream)."""
+# The kinds of object a callback may return to stream (set by _run, after `ready`).
+_GeneratorType = None
+_AsyncGeneratorType = None
+
+
+def _stream_sync(agent, req, gen):
+    """Run a sync generator a callback returned, in this thread, sending its chunks (or collecting
+    them, for a v1 task); return the response line, None when the task was cancelled."""
+    chunks = None if req.stream else []
+    result = None
+    line = None
+    try:
+        while not req.cancelled:
+            try:
+                item = next(gen)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            if type(item) is Final:
+                result = item.value
+                break
+            if req.cancelled:  # the cancel came while the generator ran: what it yielded is dropped
+                break
+            if chunks is not None:
+                chunks.append(item)
+                continue
+            try:
+                chunk = _dumps({"id": req.id, "type": "chunk", "data": item})
+            except _UNSERIALISABLE as e:
+                line = _serialisation_error_line(req.id, "a streamed chunk", item, e)
+                break
+            agent._send(chunk, True)
+    except BaseException as e:  # the generator raised: an error response (after its chunks)
+        line = _exception_line(req.id, e)
+    try:
+        gen.close()  # GeneratorExit at its yield, unless it is finished already
+    except BaseException as e:
+        if line is None and not req.cancelled:
+            line = _exception_line(req.id, e)
+        else:
+            _log("warning: closing the generator of %r raised %s: %s" % (req.id, type(e).__name__, _safe_str(e)))
+    if req.cancelled:
+        return None
+    return line if line is not None else _ok_line(req.id, result if chunks is None else chunks)
+
+
+async def _stream_async(agent, req, agen):
+    """_stream_sync for an async generator, on the running loop. A cancel cancels the task that
+    runs this: CancelledError comes out of the generator's await."""
+    chunks = None if req.stream else []
+    result = None
+    line = None
+    try:
+        while not req.cancelled:
+            try:
+                item = await agen.__anext__()
+            except StopAsyncIteration:
+                break
+            if type(item) is Final:
+                result = item.value
+                break
+            if req.cancelled:
+                break
+            if chunks is not None:
+                chunks.append(item)
+                continue
+            try:
+                chunk = _dumps({"id": req.id, "type": "chunk", "data": item})
+            except _UNSERIALISABLE as e:
+                line = _serialisation_error_line(req.id, "a streamed chunk", item, e)
+                break
+            agent._send(chunk, True)
+    finally:
+        try:
+            await agen.aclose()  # GeneratorExit at its yield, unless it is finished already
+        except BaseException as e:
+            if req.cancelled or isinstance(e, _cancelled_error()):
+                pass  # a cancel that came in while it closed: nothing is sent for the task anyway
+            elif line is None:
+                line = _exception_line(req.id, e)
+            else:
+                _log("warning: closing the generator of %r raised %s: %s" % (req.id, type(e).__name__, _safe_str(e)))
+    if req.cancelled:
+        return None
+    return line if line is not None else _ok_line(req.id, result if chunks is None else chunks)
+
+
+def _cancelled_error():
+    import asyncio
+
+    return asyncio.CancelledError
+
+
+async def _settle(agent, req, obj):
+    """Await (or stream) what a callback returned; return the response line (None when cancelled
+    upstream)."""
     import asyncio
 
     try:
-        result = await awaitable
+        if type(obj) is _AsyncGeneratorType:
+            return await _stream_async(agent, req, obj)
+        result = await obj
+        if type(result) is _AsyncGeneratorType:  # a coroutine that returned an async generator
+            return await _stream_async(agent, req, result)
     except asyncio.CancelledError:
         if req.cancelled:
             return None
@@ -568,6 +981,7 @@ async def _settle(req, awaitable):
 class _Agent(object):
     def __init__(self, fn, output, in_fd):
         self.fn = fn
+        self.context = _context_parameter(fn)  # None: fn(payload); 1: fn(payload, ctx); a name: by keyword
         self.output = output
         self.in_fd = in_fd
         self.inflight = {}  # id -> _Request, not yet answered and not cancelled
@@ -578,6 +992,7 @@ class _Agent(object):
         self.total_requests = 0
         self._partial = []  # the chunks of a line not yet ended (only the reading thread touches it)
         self._saw_shutdown = False
+        self._unknown_types = set()  # logged once each
         self._last_wall = time.monotonic()
         self._last_cpu = time.process_time()
 
@@ -651,14 +1066,23 @@ class _Agent(object):
         if kind == "task" and type(req_id) is str:  # the common case first
             self.total_requests += 1
             # A missing payload is null: JSON.stringify drops `payload: undefined`.
-            self._on_task(req_id, msg.get("payload"))
+            self._on_task(req_id, msg.get("payload"), msg.get("stream") is True)
             return
         if kind == "shutdown":
             self._saw_shutdown = True
             self._begin_close("shutdown")
             return
+        if kind == "restore":
+            # Stored here, in the reader, before it hands over any task read after it: the
+            # callback of the first task sees it.
+            _on_restore(msg)
+            return
         if kind not in ("task", "ping", "cancel"):
-            _log("warning: ignoring message of unknown type %r: %s" % (kind, _abbreviate(line)))
+            # A later protocol's message: ignored (said once per type, not once per message).
+            key = _abbreviate(repr(kind), 60)
+            if key not in self._unknown_types:
+                self._unknown_types.add(key)
+                _log("warning: ignoring message of unknown type %s (and any more of it): %s" % (key, _abbreviate(line)))
             return
         if type(req_id) is not str:
             _log("warning: ignoring %s message without a string id: %s" % (kind, _abbreviate(line)))
@@ -668,10 +1092,19 @@ class _Agent(object):
         else:
             self._on_cancel(req_id)
 
+    def _call_callback(self, req):
+        """Call the callback for a task, with a Context if it takes one."""
+        context = self.context
+        if context is None:
+            return self.fn(req.payload)
+        if context == 1:
+            return self.fn(req.payload, Context(req, self.output))
+        return self.fn(req.payload, **{context: Context(req, self.output)})
+
     # -- output and health ------------------------------------------------------------------
 
-    def _send(self, line):
-        if not self.output.write_line(line):
+    def _send(self, line, bounded=False):
+        if not self.output.write_line(line, bounded):
             self._begin_close("stdout closed")
 
     def _flush(self):
@@ -948,17 +1381,22 @@ class _ThreadedAgent(_Agent):
         True when a coroutine it returned is awaited elsewhere (the task stays in flight until
         then)."""
         try:
-            result = self.fn(req.payload)
+            result = self._call_callback(req)
         except BaseException as e:  # SystemExit & co. from a callback must not stop the agent
             line = _exception_line(req.id, e)
         else:
-            if hasattr(result, "__await__"):  # a sync function returned a coroutine: await it on a loop
+            if type(result) is _GeneratorType:  # a generator: iterated here, its chunks sent as they come
+                line = _stream_sync(self, req, result)
+            elif hasattr(result, "__await__") or type(result) is _AsyncGeneratorType:
+                # A coroutine, or an async generator: awaited (iterated) on a loop.
                 self._await_in_background(req, result)
                 return True
-            line = _ok_line(req.id, result)
+            else:
+                line = _ok_line(req.id, result)
+        req.done = True
         # Sent before the task leaves `inflight`: the drain must not end before its line is out
         # (a deferred line is written at the latest by the exit's wait_written).
-        if not req.cancelled:
+        if line is not None and not req.cancelled:
             if defer:
                 self.output.defer(line)
             else:
@@ -978,7 +1416,7 @@ class _ThreadedAgent(_Agent):
             cancelled = list(self.inflight.values())
             self.inflight.clear()
             for req in cancelled:
-                req.cancelled = True
+                _mark_cancelled(req)
             self.abandoning = self.closing = True
             self.exit_code = EXIT_ABANDONED if cancelled else EXIT_OK
             futures = [req.future for req in cancelled if req.future is not None]
@@ -988,7 +1426,7 @@ class _ThreadedAgent(_Agent):
             _log("cancelling %d task(s) in flight" % len(cancelled))
         self._done.set()
 
-    def _on_task(self, req_id, payload):
+    def _on_task(self, req_id, payload, stream):
         # No lock: only the reader adds to `inflight`, and others remove only what they run.
         if self.closing:
             # Answer rather than drop, so the caller fails fast instead of waiting for a timeout.
@@ -996,7 +1434,7 @@ class _ThreadedAgent(_Agent):
         elif req_id in self.inflight:
             _log("warning: ignoring task with duplicate in-flight id %r" % req_id)
         else:
-            req = self.inflight[req_id] = _Request(req_id, payload)
+            req = self.inflight[req_id] = _Request(req_id, payload, stream)
             self._tasks.append(req)
 
     def _on_cancel(self, req_id):
@@ -1004,8 +1442,9 @@ class _ThreadedAgent(_Agent):
             req = self.inflight.pop(req_id, None)
             if req is None:
                 return  # already answered: the response crossed the cancel on the wire
-            # A running callback cannot be interrupted: this only drops its response.
-            req.cancelled = True
+            # A running callback cannot be interrupted: this drops its response, stops a generator
+            # at its next yield, and sets the context's cancel_event.
+            _mark_cancelled(req)
             drained = self.closing and not self.inflight
         if req.future is not None:
             req.future.cancel()
@@ -1023,7 +1462,7 @@ class _ThreadedAgent(_Agent):
 
     # coroutines returned by sync callbacks
 
-    def _await_in_background(self, req, awaitable):
+    def _await_in_background(self, req, obj):
         import asyncio
 
         with self._loop_lock:
@@ -1032,17 +1471,18 @@ class _ThreadedAgent(_Agent):
 
                 self._loop = asyncio.new_event_loop()
                 threading.Thread(target=self._loop.run_forever, name="coroutines", daemon=True).start()
-        req.future = asyncio.run_coroutine_threadsafe(self._settle_background(req, awaitable), self._loop)
+        req.future = asyncio.run_coroutine_threadsafe(self._settle_background(req, obj), self._loop)
         if req.cancelled:
             req.future.cancel()
 
-    async def _settle_background(self, req, awaitable):
+    async def _settle_background(self, req, obj):
         with self._lock:
             self._background += 1
         line = None
         try:
-            line = await _settle(req, awaitable)
+            line = await _settle(self, req, obj)
         finally:
+            req.done = True
             with self._lock:
                 self._background -= 1
             if line is not None and not req.cancelled:
@@ -1139,7 +1579,7 @@ class _AsyncAgent(_Agent):
 
     # loop side
 
-    def _on_task(self, req_id, payload):
+    def _on_task(self, req_id, payload, stream):
         if self.closing:
             # Answer rather than drop, so the caller fails fast instead of waiting for a timeout.
             self._send(_refusal_line(req_id))
@@ -1147,7 +1587,7 @@ class _AsyncAgent(_Agent):
         if req_id in self.inflight:
             _log("warning: ignoring task with duplicate in-flight id %r" % req_id)
             return
-        req = _Request(req_id, payload)
+        req = _Request(req_id, payload, stream)
         req.task = task = self.loop.create_task(self._run_async(req))
         self.inflight[req_id] = req
         self.tasks.add(task)
@@ -1157,12 +1597,20 @@ class _AsyncAgent(_Agent):
         line = None
         try:
             try:
-                result = self.fn(req.payload)
+                result = self._call_callback(req)
             except BaseException as e:
                 line = _exception_line(req.id, e)
             else:
-                line = await _settle(req, result) if hasattr(result, "__await__") else _ok_line(req.id, result)
+                if hasattr(result, "__await__") or type(result) is _AsyncGeneratorType:
+                    line = await _settle(self, req, result)
+                elif type(result) is _GeneratorType:
+                    # A sync generator from an async callback (a callable that only claims to be
+                    # async): iterated on the loop, which it blocks between its yields.
+                    line = _stream_sync(self, req, result)
+                else:
+                    line = _ok_line(req.id, result)
         finally:
+            req.done = True
             if self.inflight.get(req.id) is req:
                 del self.inflight[req.id]
             if line is not None and not req.cancelled:
@@ -1173,7 +1621,7 @@ class _AsyncAgent(_Agent):
         req = self.inflight.pop(req_id, None)
         if req is None:
             return  # already answered: the response crossed the cancel on the wire
-        req.cancelled = True
+        _mark_cancelled(req)
         req.task.cancel()
         self._check_drained()
 
@@ -1209,8 +1657,14 @@ class _AsyncAgent(_Agent):
 
 
 def _run(fn, output, in_fd):
+    global _GeneratorType, _AsyncGeneratorType
     # After `ready`: what only serving needs.
     _load_json()
+    import types
+
+    _GeneratorType = types.GeneratorType
+    _AsyncGeneratorType = types.AsyncGeneratorType
+    _start_serving(output)
     agent = (_AsyncAgent if is_async_callable(fn) else _ThreadedAgent)(fn, output, in_fd)
     try:
         lingering = agent.serve()
@@ -1255,6 +1709,11 @@ def main(argv=None):
         return EXIT_LOAD_FAILED
 
     output, in_fd = _take_over_stdio()
+    # `import supervisor_adapter` in the callback's module: this running module, not a second copy
+    # (Final, checkpoint(), restored() act on the live agent).
+    this = sys.modules.get(__name__)
+    if this is not None:
+        sys.modules.setdefault("supervisor_adapter", this)
     try:
         fn = find_callback(targets[0])
     except LoadError as e:

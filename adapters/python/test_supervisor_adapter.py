@@ -10,6 +10,7 @@ Every read has a timeout, so a broken adapter fails a test instead of hanging th
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ADAPTER = os.path.join(HERE, "supervisor_adapter.py")
 FIXTURES = os.path.normpath(os.path.join(HERE, "..", "..", "test", "fixtures", "python"))
 READ_TIMEOUT = 10.0
+READY = {"type": "ready", "protocol": 1, "features": ["stream", "checkpoint"]}
 
 # No __pycache__ litter in the fixture folder.
 ENV = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
@@ -108,12 +110,27 @@ class AgentProcess:
 
     def expect_ready(self):
         message = self.recv()
-        if message != {"type": "ready", "protocol": 1}:
+        if message != READY:
             raise AssertionError("first line is not ready: %r" % (message,))
         return self
 
-    def task(self, req_id, payload):
-        self.send({"id": req_id, "type": "task", "payload": payload})
+    def task(self, req_id, payload, stream=False):
+        message = {"id": req_id, "type": "task", "payload": payload}
+        if stream:
+            message["stream"] = True
+        self.send(message)
+
+    def until_response(self, req_id, timeout=READ_TIMEOUT):
+        """Read up to the response to req_id: (its chunks' data, the response, the other lines read meanwhile)."""
+        chunks, others = [], []
+        while True:
+            message = self.recv(timeout)
+            if message.get("id") == req_id and message.get("type") == "chunk":
+                chunks.append(message["data"])
+            elif message.get("id") == req_id and "status" in message:
+                return chunks, message, others
+            else:
+                others.append(message)
 
     def call(self, req_id, payload, timeout=READ_TIMEOUT):
         self.task(req_id, payload)
@@ -288,7 +305,11 @@ class ProtocolTests(AdapterTestCase):
         agent = self.start(fixture("async_agent.py"))
         agent.task("doomed", {"sleep": 0.6, "tag": "doomed"})
         agent.task("kept", {"sleep": 0.3, "tag": "kept"})
-        time.sleep(0.1)
+        # Not a sleep: on a loaded machine the tasks and the cancel could be read at once, and a task cancelled
+        # before its first step never runs its except clause. The tasks' first steps are queued on the loop before
+        # this ping is answered, so a cancel sent after the answer comes after them.
+        agent.send({"id": "started", "type": "ping"})
+        self.assertEqual(agent.recv()["id"], "started")
         agent.send({"id": "doomed", "type": "cancel"})
         self.assertEqual(agent.recv()["id"], "kept")
         agent.recv_nothing_for(1.0)  # "doomed" would have answered at ~0.6 s
@@ -514,7 +535,7 @@ class LifecycleTests(AdapterTestCase):
             if not chunk:
                 break
             ready += chunk
-        self.assertEqual(json.loads(ready), {"type": "ready", "protocol": 1})
+        self.assertEqual(json.loads(ready), READY)
         os.close(read_end)  # the supervisor's reader is gone
         try:
             proc.stdin.write(b'{"id":"r","type":"task","payload":1}\n')
@@ -800,6 +821,263 @@ class ReaderTests(AdapterTestCase):
         added = set(agent.call("m", None)["result"]) - set(bare)
         heavy = {"json", "asyncio", "threading", "inspect", "traceback", "concurrent.futures", "importlib.util", "queue"}
         self.assertEqual(added & heavy, set(), "imported before the callback: %s" % sorted(added))
+
+
+STREAM = fixture("stream_agent.py")
+
+
+class ProtocolV11Tests(AdapterTestCase):
+    """Protocol 1.1: features in ready, streaming generators, the context, checkpoint and restore."""
+
+    def stream(self, agent, req_id, payload):
+        agent.task(req_id, payload, stream=True)
+        return agent.until_response(req_id)
+
+    def test_ready_announces_the_features(self):
+        agent = AgentProcess(fixture("echo_agent.py"))
+        self.addCleanup(agent.kill)
+        message = agent.recv()
+        self.assertEqual(message, {"type": "ready", "protocol": 1, "features": ["stream", "checkpoint"]})
+
+    def test_sync_generator_streams_its_chunks_then_its_return_value(self):
+        agent = self.start(STREAM + ":tokens_sync")
+        chunks, response, others = self.stream(agent, "s", {"tokens": ["Hel", "lo", {"n": 1}, None], "tag": "s"})
+        self.assertEqual(chunks, ["Hel", "lo", {"n": 1}, None])
+        self.assertEqual(response, {"id": "s", "status": "ok", "result": {"count": 4}})
+        self.assertEqual(others, [])
+        # A stream in flight is drained by shutdown, as any task.
+        agent.task("drained", {"tokens": [1, 2, 3], "delay": 0.05}, stream=True)
+        agent.send({"type": "shutdown"})
+        chunks, response, _ = agent.until_response("drained")
+        self.assertEqual((chunks, response["result"]), ([1, 2, 3], {"count": 3}))
+        self.assertEqual(agent.wait(), 0, agent.stderr)
+
+    def test_async_generator_streams_its_chunks_then_the_final_value(self):
+        agent = self.start(STREAM + ":tokens_async")
+        chunks, response, others = self.stream(agent, "a", {"tokens": ["Hel", "lo", "!"], "delay": 0.01, "tag": "a"})
+        self.assertEqual(chunks, ["Hel", "lo", "!"])
+        self.assertEqual(response, {"id": "a", "status": "ok", "result": {"count": 3}})
+        self.assertEqual(others, [])
+        agent.wait_for_stderr("stream: closed a after 3")  # Final closed the generator...
+        self.assertNotIn("stream: after Final", agent.stderr)  # ...without asking it for more
+        # Without Final an async generator's result is null.
+        chunks, response, _ = self.stream(agent, "b", {"tokens": ["x"], "no_final": True, "tag": "b"})
+        self.assertEqual((chunks, response["result"]), (["x"], None))
+        self.shutdown(agent)
+
+    def test_a_generator_for_a_task_without_stream_returns_the_list(self):
+        for function in ("tokens_sync", "tokens_async"):
+            with self.subTest(function=function):
+                agent = self.start(STREAM + ":" + function)
+                response = agent.call("v1", {"tokens": ["a", "b", "c"], "delay": 0.01})
+                self.assertEqual(response, {"id": "v1", "status": "ok", "result": ["a", "b", "c"]})  # no chunk before
+                self.assertEqual(agent.call("empty", {"tokens": []})["result"], [])
+                self.shutdown(agent)
+
+    def test_cancel_mid_stream_stops_the_generator_and_sends_nothing_more(self):
+        forever = {"delay": 0.02, "tag": "doomed"}  # yields 0, 1, 2... forever
+        for function, payload, is_async in (
+            ("tokens_sync", forever, False),
+            ("tokens_async", forever, True),
+            # A `def` that returns an async generator, iterated on the background loop: the cancel reaches it as
+            # CancelledError, or first as the flag checked between its yields (it is then closed): either stops it.
+            ("dispatch", {"agen": forever}, False),
+        ):
+            with self.subTest(function=function):
+                agent = self.start(STREAM + ":" + function)
+                agent.task("doomed", payload, stream=True)
+                received = [agent.recv() for _ in range(3)]
+                self.assertEqual([(m["id"], m["type"], m["data"]) for m in received], [("doomed", "chunk", i) for i in range(3)])
+                agent.send({"id": "doomed", "type": "cancel"})
+                agent.wait_for_stderr("stream: closed doomed after")  # its finally ran: closed (or cancelled)
+                yielded = int(agent.stderr.split("stream: closed doomed after ")[1].split()[0])
+                if is_async:
+                    self.assertIn("stream: cancelled doomed", agent.stderr)  # CancelledError at its await
+                # Sent after the generator closed, so answered after any chunk it wrote before.
+                agent.send({"id": "p", "type": "ping"})
+                chunks, _, others = agent.until_response("p")
+                late = [m for m in others if m.get("id") == "doomed"]
+                self.assertTrue(all(m.get("type") == "chunk" for m in late), late)  # no response for it
+                self.assertLessEqual(len(received) + len(late), yielded)
+                agent.recv_nothing_for(0.1)  # and nothing after the generator closed
+                after = {"tokens": [1]} if function != "dispatch" else {"agen": {"tokens": [1], "no_final": True}}
+                self.assertEqual(agent.call("after", after)["result"], [1])
+                self.shutdown(agent)
+
+    def test_an_error_after_chunks_is_the_response(self):
+        agent = self.start(STREAM + ":tokens_sync")
+        chunks, response, _ = self.stream(agent, "e", {"tokens": [1, 2, 3], "raise_after": 2})
+        self.assertEqual(chunks, [1, 2])
+        self.assertEqual((response["status"], response["error"]["type"]), ("error", "RuntimeError"))
+        self.assertEqual(response["error"]["message"], "failed after 2")
+        self.assertIn("tokens_sync", response["error"]["stack"])
+        agent = self.start(STREAM + ":tokens_async")
+        chunks, response, _ = self.stream(agent, "u", {"tokens": [1, 2], "unserialisable_after": 1, "tag": "u"})
+        self.assertEqual(chunks, [1])
+        self.assertEqual(response["error"]["type"], "SerializationError")
+        self.assertIn("streamed chunk", response["error"]["message"])
+        agent.wait_for_stderr("stream: closed u after 1")  # the generator was closed
+
+    def test_normal_task_and_pings_while_a_stream_runs(self):
+        for function in ("dispatch", "async_dispatch"):
+            with self.subTest(function=function):
+                agent = self.start(STREAM + ":" + function)
+                agent.task("s", {"gen": {"tokens": list(range(6)), "delay": 0.05}}, stream=True)
+                self.assertEqual(agent.recv(), {"id": "s", "type": "chunk", "data": 0})
+                agent.task("plain", "hi")
+                agent.send({"id": "p", "type": "ping"})
+                chunks, response, others = agent.until_response("s")
+                self.assertEqual(chunks, list(range(1, 6)))  # in order, the rest of them
+                self.assertEqual({m["id"] for m in others}, {"plain", "p"})  # both before the stream's end
+                answered = {m["id"]: m for m in others}
+                plain = {"plain": "hi", "stream": False} if function == "dispatch" else [{"plain": "hi"}]
+                self.assertEqual(answered["plain"]["result"], plain)
+                self.assertIn("health", answered["p"]["result"])
+                self.assertEqual(response["status"], "ok")
+                self.shutdown(agent)
+
+    def test_checkpoints_with_and_without_an_id(self):
+        agent = self.start(STREAM + ":with_ctx")
+        agent.task("c", {"checkpoints": [{"task": {"page": 3}}, {"agent": {"processed": 1200}}, {"module": [1, "é"]}]})
+        _, response, others = agent.until_response("c")
+        self.assertEqual(others, [  # in the order made, all before the response
+            {"type": "checkpoint", "id": "c", "data": {"page": 3}},
+            {"type": "checkpoint", "data": {"processed": 1200}},
+            {"type": "checkpoint", "data": [1, "é"]},
+        ])
+        self.assertEqual(response["status"], "ok")
+        # Between the chunks of a stream too, in order.
+        agent = self.start(STREAM + ":streams_with_ctx")
+        agent.task("s", {"n": 2}, stream=True)
+        lines = [agent.recv() for _ in range(5)]
+        self.assertEqual(lines, [
+            {"type": "checkpoint", "id": "s", "data": {"done": 0}},
+            {"id": "s", "type": "chunk", "data": 0},
+            {"type": "checkpoint", "id": "s", "data": {"done": 1}},
+            {"id": "s", "type": "chunk", "data": 1},
+            {"id": "s", "status": "ok", "result": {"stream": True}},
+        ])
+
+    def test_a_checkpoint_made_while_the_module_loads_follows_ready(self):
+        agent = self.start(fixture("stream_import_checkpoint.py"))  # asserts ready came first
+        self.assertEqual(agent.recv(), {"type": "checkpoint", "data": {"loaded": 2}})  # the latest only
+        self.assertEqual(agent.call("x", 1)["result"], 1)
+
+    def test_restore_before_the_first_task_is_seen_by_its_callback(self):
+        restore = {"type": "restore", "data": {"processed": 1200}, "requests": {"7": {"page": 3}}}
+        for function in ("with_ctx", "async_with_ctx"):
+            with self.subTest(function=function):
+                agent = self.start(STREAM + ":" + function)
+                # One write: the restore and the task are most likely read together.
+                agent.send(json.dumps(restore).encode() + b"\n" + json.dumps({"id": "t1", "type": "task", "payload": {}}).encode())
+                result = agent.recv()["result"]
+                self.assertEqual(result["restored"], {"processed": 1200})
+                self.assertEqual(result["module_restored"], {"processed": 1200})
+                self.assertEqual(result["restored_requests"], {"7": {"page": 3}})
+                self.assertEqual(result["module_restored_requests"], {"7": {"page": 3}})
+                self.assertIsNone(result["restored_at_import"])  # restore follows ready, after the import
+                self.assertEqual((result["id"], result["stream"], result["cancelled"]), ("t1", False, False))
+                # A later restore replaces it; one without requests has none.
+                agent.send({"type": "restore", "data": 2})
+                result = agent.call("t2", {})["result"]
+                self.assertEqual((result["restored"], result["restored_requests"]), (2, {}))
+                self.shutdown(agent)
+
+    def test_context_detection(self):
+        cases = (
+            ("keyword_ctx", {"id": "r"}),  # def f(payload, *, ctx)
+            ("wrapped_ctx", {"id": "r"}),  # functools.wraps around def f(payload, ctx)
+            ("optional_second", {"retries": 3}),  # def f(payload, retries=3): no context
+            ("without_ctx", "payload"),  # def f(payload): as before
+        )
+        for function, expected in cases:
+            with self.subTest(function=function):
+                agent = self.start(STREAM + ":" + function)
+                self.assertEqual(agent.call("r", "payload")["result"], expected)
+                agent.kill()
+
+    def test_cancel_sets_the_context_cancelled(self):
+        agent = self.start(STREAM + ":with_ctx")
+        agent.task("w", {"wait": 30})
+        agent.wait_for_stderr("ctx: waiting w")
+        agent.send({"id": "w", "type": "cancel"})
+        # cancel_event cut the wait short; a checkpoint of a cancelled task is not sent.
+        agent.wait_for_stderr("ctx: woke w cancelled=True cut_short=True sent=False")
+        agent = self.start(STREAM + ":async_with_ctx")
+        agent.task("w", {"wait": 30})
+        agent.wait_for_stderr("ctx: waiting w")
+        agent.send({"id": "w", "type": "cancel"})
+        agent.wait_for_stderr("ctx: cancelled w cancelled=True")
+        agent.send({"id": "p", "type": "ping"})
+        self.assertEqual(agent.recv()["id"], "p")  # nothing for "w"
+
+    def test_unknown_message_types_are_ignored(self):
+        agent = self.start(STREAM + ":tokens_sync")
+        for message in (
+            {"type": "credit", "id": "s", "n": 5},
+            {"type": "credit", "id": "s", "n": 6},
+            {"type": "chunk", "id": "s", "data": 1},
+            {"type": "checkpoint", "data": 1},
+            {"type": ["odd"]},
+        ):
+            agent.send(message)
+        chunks, response, others = self.stream(agent, "s", {"tokens": [1]})
+        self.assertEqual((chunks, response["result"], others), ([1], {"count": 1}, []))
+        agent.wait_for_stderr("unknown type ['odd']")
+        self.assertEqual(agent.stderr.count("unknown type 'credit'"), 1)  # said once per type
+        self.shutdown(agent)
+
+    def test_stdin_eof_without_shutdown_stops_a_sync_stream(self):
+        agent = self.start(STREAM + ":tokens_sync", new_session=True)
+        agent.task("s", {"delay": 0.02, "tag": "s"}, stream=True)
+        agent.recv()
+        started = time.monotonic()
+        agent.close_stdin()
+        # Abandoned as any sync callback is: the exit does not wait for its next yield.
+        self.assertEqual(agent.wait(), 4, agent.stderr)
+        self.assertLess(time.monotonic() - started, EofWithoutShutdownTests.BOUND)
+        while True:
+            raw = agent.lines.get(timeout=READ_TIMEOUT)
+            if raw is None:
+                break
+            self.assertEqual(json.loads(raw)["type"], "chunk")  # chunks written before the EOF, no response
+
+    def test_a_stream_waits_while_stdout_is_full(self):
+        # Nobody reads stdout: one stream's thread blocks writing into the full pipe, the other's chunks queue
+        # behind it up to 64 KiB, then it waits. Unbounded, it would yield without end.
+        read_end, write_end = os.pipe()
+        stderr = tempfile.TemporaryFile()
+        proc = subprocess.Popen(
+            [sys.executable, ADAPTER, STREAM + ":flood"], stdin=subprocess.PIPE, stdout=write_end, stderr=stderr, env=ENV
+        )
+        os.close(write_end)
+        self.addCleanup(lambda: (proc.poll() is None and proc.kill(), proc.wait(), proc.stdin.close(), os.close(read_end), stderr.close()))
+        for req_id in ("f1", "f2"):
+            proc.stdin.write(json.dumps({"id": req_id, "type": "task", "payload": None, "stream": True}).encode() + b"\n")
+        proc.stdin.flush()
+
+        def yielded():
+            stderr.seek(0)
+            return max([int(n) for n in re.findall(rb"flood: (\d+)", stderr.read())] or [0])
+
+        # 64 KiB in the pipe and 64 KiB queued are some 130 chunks of 1 KB, and then nothing more: wait until the
+        # count has not moved for 0.3 s (a slow start on a loaded machine is no failure; a count that runs on is).
+        last, since, deadline = -1, time.monotonic(), time.monotonic() + READ_TIMEOUT
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            count = yielded()
+            if count != last:
+                last, since = count, time.monotonic()
+            elif count >= 60 and time.monotonic() - since >= 0.3:
+                break
+        self.assertGreaterEqual(last, 60)
+        self.assertLess(last, 400, "the generators went on while stdout was full")
+
+    def test_check_reports_an_async_generator_as_async(self):
+        result = run_once(STREAM + ":tokens_async", "--check")
+        self.assertEqual(json.loads(result.stdout), {"type": "check", "ok": True, "async": True})
+        result = run_once(STREAM + ":tokens_sync", "--check")
+        self.assertEqual(json.loads(result.stdout), {"type": "check", "ok": True, "async": False})
 
 
 class TargetTests(AdapterTestCase):
