@@ -13,6 +13,12 @@
  * | `{"op":"print","text":S}` | writes S to its own stdout (print, console.log), returns `"printed"` |
  * | `{"op":"spawn","text":S}` | runs `sh -c 'echo "$1"' sh S` with its stdout inherited, waits, returns `"spawned"` |
  * | `{"op":"wasCancelled"}` | returns whether the most recent sleep was cut short by a cancel |
+ * | `{"op":"stream","n":N,"value":X}` | (feature `stream`) sends `{"i":0}`..`{"i":N-1}` (`"ms":M` apart), returns X |
+ * | `{"op":"checkpoint","data":D}` | (feature `checkpoint`) sends the agent checkpoint D, returns `"checkpointed"` |
+ * | `{"op":"restored"}` | (feature `checkpoint`) returns the data of the last `restore` received, or null |
+ *
+ * The last three are protocol 1.1's: their checks (`stream`, `checkpoint`) run only where the agent's `ready`
+ * announces the feature, and are skipped elsewhere.
  *
  * Each check spawns the agent afresh (so one crash fails one check), in a process group of its own that is killed
  * when the check ends, and talks to it over raw pipes: the kit sees every byte of stdout, every line of stderr,
@@ -156,7 +162,10 @@ export interface Options {
   readonly startupTimeout?: Duration.DurationInput | undefined
   /** From a request to its answer (the 4 MiB echo: both ways). 10 seconds by default. */
   readonly requestTimeout?: Duration.DurationInput | undefined
-  /** A ping sent while a 2 s task runs must be answered within this, and before the task. 1 second by default. */
+  /**
+   * A ping sent while a 2 s task runs must be answered within this, and before the task; and an agent checkpoint
+   * must come before its task's response, or within this after it. 1 second by default.
+   */
   readonly pingTimeout?: Duration.DurationInput | undefined
   /** From a cancel until `wasCancelled` says true; a cancelled task's answer, if any, comes within it. 2 seconds. */
   readonly cancelTimeout?: Duration.DurationInput | undefined

@@ -48,6 +48,11 @@ const runs = {
   // As on a terminal: colour forced (the layout is checked with the colour codes taken out)
   table: () => cli(["conformance", ...LOADED, "--", ...PYTHON_AGENT], { FORCE_COLOR: "1" }),
   json: () => cli(["conformance", "--json", "--only", "echo", "--only", "ping-while-busy", "--", ...SHELL_AGENT]),
+  // A protocol 1 agent: the 1.1 checks are skipped, which fails nothing
+  skips: () =>
+    cli(["conformance", "--only", "echo", "--only", "stream", "--only", "checkpoint", "--", ...SHELL_AGENT], {
+      FORCE_COLOR: "1"
+    }),
   failure: () =>
     cli([
       "conformance",
@@ -85,9 +90,10 @@ describe("agent-supervisor conformance", () => {
         /\nready\s+pass\s+\{"type":"ready","protocol":1(,"features":\[[^\]]*\])?\} \d+ ms after the spawn/
       )
       assert.match(stdout, /\ncancel\s+pass\s+"wasCancelled" answered true/)
-      // Skipped whether the adapter announces the feature or not (it is gaining it as this is written)
-      assert.match(stdout, /\nstream\s+skipped\s+/)
-      assert.match(stdout, /\n12 passed, 0 failed, 2 skipped in \d+\.\d s\n?$/)
+      // Protocol 1.1: the adapter announces both features, and both are checked
+      assert.match(stdout, /\nstream\s+pass\s+50 chunks in order, then ok "done"/)
+      assert.match(stdout, /\ncheckpoint\s+pass\s+"restored" was null, then the checkpoint \{"n":7\} came/)
+      assert.match(stdout, /\n14 passed, 0 failed, 0 skipped in \d+\.\d s\n?$/)
       assert.strictEqual(stderr, "")
     }), WAIT)
 
@@ -119,11 +125,19 @@ describe("agent-supervisor conformance", () => {
       assert.include(stderr, "1 of 1 conformance checks failed")
     }), WAIT)
 
+  it.live("checks of features the agent does not announce: skipped, exit 0", () =>
+    Effect.gen(function*() {
+      const { code, stderr, stdout } = yield* result("skips")
+      assert.strictEqual(code, 0, stderr + stdout)
+      assert.match(plain(stdout), /\nstream\s+skipped\s+the agent does not announce "stream" in ready's features\n/)
+      assert.match(plain(stdout), /\n1 passed, 0 failed, 2 skipped in /)
+    }), WAIT)
+
   it.live("colour on a terminal, as status has it", () =>
     Effect.gen(function*() {
       const { stdout } = yield* result("table")
       assert.include(stdout, "\u001b[32mpass\u001b[0m")
-      assert.include(stdout, "\u001b[90mskipped\u001b[0m")
+      assert.include((yield* result("skips")).stdout, "\u001b[90mskipped\u001b[0m")
       assert.include(stdout, "\u001b[1mCHECK\u001b[0m")
       // Without a terminal (and NO_COLOR), none
       assert.notInclude((yield* result("json")).stdout + (yield* result("failure")).stdout, "\u001b[")

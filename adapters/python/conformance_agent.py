@@ -14,13 +14,26 @@ A task's payload is {"op": ...}:
     spawn         {"op": "spawn", "text": S}            runs sh -c 'echo "$1"' sh S with stdout inherited,
                                                         waits, returns "spawned"
     wasCancelled  {"op": "wasCancelled"}                whether the latest sleep was cut short by a cancel
+  protocol 1.1 (the adapter announces "stream" and "checkpoint"):
+    stream        {"op": "stream", "n": N, "value": X}  yields {"i": 0} .. {"i": N-1} (with "ms": M, M ms
+                                                        before each), then Final(X): chunks then X for a
+                                                        task sent with "stream": true, the list of the N
+                                                        pieces for one without
+    checkpoint    {"op": "checkpoint", "data": D}       ctx.checkpoint(D, task=False): the agent's
+                                                        checkpoint {"type": "checkpoint", "data": D};
+                                                        returns "checkpointed"
+    restored      {"op": "restored"}                    ctx.restored: the data of the last restore, or None
 
 It is written as any user's callback is, with nothing to help the adapter: `print` and the child's
 stdout go where the adapter sends them. `async def`, so that a cancel reaches a sleep (the adapter
-cancels an asyncio task; a `def` callback cannot be interrupted). Standard library only.
+cancels an asyncio task; a `def` callback cannot be interrupted), with a second parameter `ctx`, so
+that the adapter gives it the task's context. Standard library and the adapter only: while the
+adapter runs, `import supervisor_adapter` is the running adapter (for Final).
 """
 
 import asyncio
+
+import supervisor_adapter
 
 
 class ConformanceFailure(Exception):
@@ -51,7 +64,17 @@ async def _spawn(text):
     return "spawned"
 
 
-async def handle_request(payload):
+async def _pieces(payload):
+    """The stream op: an async generator, which the adapter streams (or collects, for a v1 task)."""
+    pause = float(payload.get("ms", 0)) / 1000
+    for i in range(int(payload.get("n", 0))):
+        if pause > 0:
+            await asyncio.sleep(pause)  # a cancel raises CancelledError here: the stream stops
+        yield {"i": i}
+    yield supervisor_adapter.Final(payload.get("value"))  # an async generator's one way to a result
+
+
+async def handle_request(payload, ctx):
     op = payload.get("op") if isinstance(payload, dict) else None
     if op == "echo":
         return payload.get("value")
@@ -66,4 +89,11 @@ async def handle_request(payload):
         return await _spawn(str(payload.get("text")))
     if op == "wasCancelled":
         return _latest_cut_short
+    if op == "stream":
+        return _pieces(payload)
+    if op == "checkpoint":
+        ctx.checkpoint(payload.get("data"), task=False)
+        return "checkpointed"
+    if op == "restored":
+        return ctx.restored
     raise ValueError("unknown operation: %r" % (op,))

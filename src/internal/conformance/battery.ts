@@ -1,6 +1,6 @@
 /**
- * The battery: every check in report order, and running them. Each check gets an agent of its own (a crash in one
- * check cannot fail another) in its own scope (the agent's process group is killed when the check ends); checks
+ * The battery: every check in report order, and running them. Each check gets agents of its own (a crash in one
+ * check cannot fail another) in its own scope (their process groups are killed when the check ends); checks
  * run at once up to `concurrency`. A check that needs a feature of protocol 1.1 waits for the `features` of the
  * `ready` check's agent and is skipped, with the reason, where they do not include it.
  *
@@ -15,12 +15,14 @@ import type * as Conformance from "../../Conformance.js"
 import type { ConfigError } from "../../Errors.js"
 import * as Busy from "./busy.js"
 import { type Check, type Context, fail, skipped, type Verdict } from "./check.js"
+import * as Checkpoint from "./checkpoint.js"
 import * as Lifecycle from "./lifecycle.js"
 import * as Options from "./options.js"
 import * as Requests from "./requests.js"
 import * as Session from "./session.js"
 import * as Startup from "./startup.js"
 import * as Stdout from "./stdout.js"
+import * as Stream from "./stream.js"
 import { evidence } from "./transcript.js"
 
 /** Every check, in the order of `Options.CHECK_NAMES` (the report's). */
@@ -37,8 +39,8 @@ export const checks: ReadonlyArray<Check> = [
   Stdout.stdoutChild,
   Requests.largePayload,
   Requests.multibyteText,
-  Lifecycle.stream,
-  Lifecycle.checkpoint
+  Stream.stream,
+  Checkpoint.checkpoint
 ]
 
 /** The features a session's `ready` line announced, when it had a well-formed one. */
@@ -57,7 +59,7 @@ const gate = (feature: string, announced: Option.Option<ReadonlyArray<string>>):
       features.includes(feature) ? undefined : skipped(`the agent does not announce "${feature}" in ready's features`)
   })
 
-/** Runs one check to its verdict, its agent killed at the end, and writes its result. */
+/** Runs one check to its verdict, its agents killed at the end, and writes its result. */
 const runCheck = (
   check: Check,
   settings: Options.Settings,
@@ -66,9 +68,10 @@ const runCheck = (
 ): Effect.Effect<Conformance.CheckResult> =>
   Effect.gen(function*() {
     const began = performance.now()
-    let session: Session.Session | undefined
+    // Most checks start one agent; one that starts more shows each one's transcript.
+    const sessions: Array<Session.Session> = []
     const opened = (s: Session.Session) => {
-      session = s
+      sessions.push(s)
       onSession(s)
     }
     const context: Context = {
@@ -99,7 +102,7 @@ const runCheck = (
       description: check.description,
       status: verdict.status,
       summary: verdict.summary,
-      evidence: evidence(verdict.details, session),
+      evidence: evidence(verdict.details, sessions),
       durationMillis: Math.round(performance.now() - began)
     }
   })

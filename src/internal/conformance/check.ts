@@ -66,6 +66,13 @@ export interface Check {
 export const task = (id: string, op: string, fields: Record<string, unknown> = {}): string =>
   encodeTask(id, { op, ...fields })
 
+/** The same, sent as a stream (`"stream":true`, protocol 1.1): the agent may answer with chunks first. */
+export const streamTask = (id: string, op: string, fields: Record<string, unknown> = {}): string =>
+  `${task(id, op, fields).slice(0, -2)},"stream":true}\n`
+
+/** What the supervisor sends right after a new incarnation's `ready`: the last agent checkpoint (protocol 1.1). */
+export const restoreLine = (data: unknown): string => `${JSON.stringify({ type: "restore", data })}\n`
+
 export const pingLine = (id: string): string => `{"id":${JSON.stringify(id)},"type":"ping"}\n`
 export const cancelLine = (id: string): string => `{"id":${JSON.stringify(id)},"type":"cancel"}\n`
 export const shutdownLine = `{"type":"shutdown"}\n`
@@ -76,6 +83,12 @@ export type Response = Message.ResponseOk | Message.ResponseError
 export const answers = (id: string) => (line: Line): { readonly response: Response; readonly line: Line } | undefined =>
   line.message !== undefined && "status" in line.message && line.message.id === id
     ? { response: line.message, line }
+    : undefined
+
+/** The chunk a line carries for `id` (protocol 1.1's `{"id","type":"chunk","data"}`). */
+export const chunkOf = (id: string) => (line: Line): Message.Chunk | undefined =>
+  line.message !== undefined && "type" in line.message && line.message.type === "chunk" && line.message.id === id
+    ? line.message
     : undefined
 
 /** Every line that answers `id`. */

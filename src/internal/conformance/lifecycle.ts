@@ -1,14 +1,14 @@
 /**
  * The checks of an agent's life: it announces itself (`ready`), drains the work in flight on `shutdown` and exits 0
  * (`shutdown-drains`), and exits 0 when its stdin ends without `shutdown` (`exit-on-eof`: what saves an agent whose
- * supervisor was killed). And the checks of protocol 1.1's features, which run only where `ready` announces them.
+ * supervisor was killed). `featuresOf` reads the protocol 1.1 features a `ready` announces, which decide whether
+ * the feature checks (`stream.ts`, `checkpoint.ts`) run.
  *
  * @internal
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { answersTo, type Check, describe, fail, pass, show, shutdownLine, skipped, task } from "./check.js"
-import type { CheckName } from "./options.js"
+import { answersTo, type Check, describe, fail, pass, show, shutdownLine, task } from "./check.js"
 import { awaitReady, describeExit } from "./startup.js"
 
 /** The `features` of a ready message: an array of strings, or none; anything else is not a list of features. */
@@ -99,27 +99,3 @@ export const exitOnEof: Check = {
       return pass(`exit code 0 ${exit.value.at - closedAt} ms after stdin ended`)
     })
 }
-
-/**
- * A check of a protocol 1.1 feature. It runs only where `ready` announces the feature (the battery skips it
- * elsewhere); this version of the kit has no test of the feature itself yet, so it says so.
- */
-export const featureCheck = (name: CheckName, feature: string, description: string): Check => ({
-  name,
-  feature,
-  description,
-  run: () =>
-    Effect.succeed(skipped(`the agent announces "${feature}", which this version of the kit does not check yet`))
-})
-
-export const stream = featureCheck(
-  "stream",
-  "stream",
-  "Protocol 1.1 (docs/PROTOCOL.md): a task's result in chunks, where ready announces \"stream\"."
-)
-
-export const checkpoint = featureCheck(
-  "checkpoint",
-  "checkpoint",
-  "Protocol 1.1 (docs/PROTOCOL.md): checkpoints kept and restored, where ready announces \"checkpoint\"."
-)

@@ -8,6 +8,10 @@
  * README's "Writing an agent" says so, and `stdout-child` shows it). It imports only `node:` built-ins: the
  * adapter loads it on plain `node`.
  *
+ * The protocol 1.1 operations use the adapter's 1.1 API: `stream` returns an async generator (chunks for a task
+ * sent with `"stream":true`, the list of its pieces for one without), `checkpoint` calls
+ * `context.checkpoint(data, { task: false })` (the agent's checkpoint), `restored` reads `context.restored`.
+ *
  * @internal
  */
 import { spawn } from "node:child_process"
@@ -38,6 +42,37 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
     else signal.addEventListener("abort", cut, { once: true })
   })
 
+/** A pause between two pieces of a stream that a cancel cuts short (the generator then throws, and stops). */
+const pause = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve, reject) => {
+    const cut = () => {
+      clearTimeout(timer)
+      reject(new Error("cancelled"))
+    }
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", cut)
+      resolve()
+    }, ms)
+    if (signal.aborted) cut()
+    else signal.addEventListener("abort", cut, { once: true })
+  })
+
+/** `n` pieces `{ i }`, `ms` apart, then `value`: the adapter streams or collects them. */
+async function* pieces(n: number, ms: number, value: unknown, signal: AbortSignal): AsyncGenerator<unknown, unknown> {
+  for (let i = 0; i < n; i++) {
+    if (ms > 0) await pause(ms, signal)
+    yield { i }
+  }
+  return value
+}
+
+/** The part of the adapter's task context the contract uses (`src/Adapter/node.ts`). */
+interface TaskContext {
+  readonly signal: AbortSignal
+  readonly checkpoint: (data: unknown, options?: { readonly task?: boolean }) => unknown
+  readonly restored: unknown
+}
+
 const run = (text: string): Promise<void> =>
   new Promise((resolve, reject) => {
     const child = spawn("sh", ["-c", "echo \"$1\"", "sh", text], { stdio: ["ignore", "inherit", "inherit"] })
@@ -48,7 +83,7 @@ const run = (text: string): Promise<void> =>
 /** The contract: `payload.op` says what to do. */
 export default async function conformance(
   payload: { readonly op?: unknown; readonly [key: string]: unknown },
-  context: { readonly signal: AbortSignal }
+  context: TaskContext
 ): Promise<unknown> {
   switch (payload?.op) {
     case "echo":
@@ -66,6 +101,13 @@ export default async function conformance(
       return "spawned"
     case "wasCancelled":
       return latestCutShort
+    case "stream":
+      return pieces(Number(payload.n), Number(payload.ms ?? 0), payload.value, context.signal)
+    case "checkpoint":
+      context.checkpoint("data" in payload ? payload.data : null, { task: false })
+      return "checkpointed"
+    case "restored":
+      return context.restored ?? null
     default:
       throw new TypeError(`unknown operation: ${JSON.stringify(payload?.op)}`)
   }

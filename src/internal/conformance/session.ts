@@ -62,7 +62,7 @@ export interface Session {
   readonly commandLine: string
   /** Milliseconds since the spawn. */
   readonly now: () => number
-  /** Writes one line (the newline included) to the agent's stdin. */
+  /** Writes one line (the newline included), or several in one write, to the agent's stdin. */
   readonly send: (line: string) => void
   /** Ends the agent's stdin (its EOF). */
   readonly closeStdin: () => void
@@ -217,7 +217,9 @@ const record = (child: ChildProcess.ChildProcessWithoutNullStreams, commandLine:
     commandLine,
     now,
     send: (line) => {
-      entries.push({ _tag: "Sent", at: now(), text: line.endsWith("\n") ? line.slice(0, -1) : line })
+      for (const text of (line.endsWith("\n") ? line.slice(0, -1) : line).split("\n")) {
+        entries.push({ _tag: "Sent", at: now(), text })
+      }
       if (child.stdin.writable) child.stdin.write(line)
       else entries.push({ _tag: "Note", at: now(), text: "stdin is closed: the line was not written" })
     },

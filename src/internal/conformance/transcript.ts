@@ -1,8 +1,9 @@
 /**
- * The evidence of a check as text: what the check found, then the session's transcript, one event a line with the
- * milliseconds since the spawn: `->` a line sent to the agent's stdin, `<-` a protocol message from its stdout,
- * `<!` a stdout line that is not one, `2>` a line of stderr, `**` the kit's own notes, and the exit. Long lines are
- * cut (their length in bytes kept), and a long transcript keeps its beginning and its end.
+ * The evidence of a check as text: what the check found, then the transcript of each agent it started (most start
+ * one), one event a line with the milliseconds since its spawn: `->` a line sent to the agent's stdin, `<-` a
+ * protocol message from its stdout, `<!` a stdout line that is not one, `2>` a line of stderr, `**` the kit's own
+ * notes, and the exit. Long lines are cut (their length in bytes kept), and a long transcript keeps its beginning
+ * and its end.
  *
  * @internal
  */
@@ -53,13 +54,17 @@ export const transcript = (session: Session): ReadonlyArray<string> => {
   return [`${stamp(0)}  spawned pid ${session.pid}: ${cut(session.commandLine)}`, ...shown]
 }
 
-/** The whole evidence of a check: what it found, then the transcript of its session when it had one. */
-export const evidence = (details: ReadonlyArray<string>, session: Session | undefined): string =>
+const LEGEND = "-> stdin, <- stdout, <! stdout but not protocol, 2> stderr, ** the kit"
+
+/** The whole evidence of a check: what it found, then the transcript of each agent it started. */
+export const evidence = (details: ReadonlyArray<string>, sessions: ReadonlyArray<Session>): string =>
   [
     ...details,
-    ...(session === undefined ? [] : [
-      ...(details.length > 0 ? [""] : []),
-      "transcript (ms since the spawn; -> stdin, <- stdout, <! stdout but not protocol, 2> stderr, ** the kit):",
+    ...sessions.flatMap((session, i) => [
+      ...(details.length > 0 || i > 0 ? [""] : []),
+      sessions.length === 1
+        ? `transcript (ms since the spawn; ${LEGEND}):`
+        : `transcript of agent ${i + 1} of ${sessions.length} (ms since its spawn; ${LEGEND}):`,
       ...transcript(session)
     ])
   ].join("\n")
