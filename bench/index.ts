@@ -34,6 +34,7 @@ import { lifecycle } from "./lifecycle.js"
 import { limits } from "./limits.js"
 import { run as pythonBench } from "./python.js"
 import { layerStore, scale } from "./scale.js"
+import { streaming } from "./streaming.js"
 import { tree } from "./tree.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
@@ -418,6 +419,7 @@ const main = Effect.gen(function*() {
   const spawnNode = yield* spawnToReady(process.execPath, [nodeAdapter, nodeEcho])
   const spawnPython = yield* spawnToReady("python3", [pythonAdapter, pythonEcho])
   const limitsReport = yield* limits
+  const streamingReport = yield* streaming
   const stores = yield* storeBench
   const lifecycleReport = yield* lifecycle
   const treeReport = yield* tree
@@ -434,6 +436,7 @@ const main = Effect.gen(function*() {
     agent_process_python_adapter: python,
     spawn: { node: spawnNode, python: spawnPython },
     limits: limitsReport,
+    streaming: streamingReport,
     ratios,
     ratios_per_round: perRound,
     targets: { p50_latency_vs_baseline: "<= 1.2", throughput_vs_baseline: ">= 0.8" },

@@ -33,3 +33,8 @@ export * as Health from "./Agent/Health.js"
  * @since 0.1.0
  */
 export * as Directory from "./Agent/Directory.js"
+
+/**
+ * @since 0.2.0
+ */
+export * as StreamEvent from "./Agent/StreamEvent.js"

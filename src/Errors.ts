@@ -11,6 +11,7 @@ import * as format from "./internal/errors/format.js"
 import * as request from "./internal/errors/request.js"
 import * as start from "./internal/errors/start.js"
 import * as store from "./internal/errors/store.js"
+import * as stream from "./internal/errors/stream.js"
 import * as supervision from "./internal/errors/supervision.js"
 import * as typed from "./internal/errors/typed.js"
 
@@ -135,7 +136,8 @@ export class AgentDependencyError
  * A request got no response within its timeout: a task or ping that was sent (a `cancel` was sent to the agent
  * after it), or, with `operation: "start"`, a request that timed out waiting for the agent to (re)start and was
  * never sent. `timeoutMillis` is the caller's timeout; `waitedForStartMillis` is the part of it spent waiting for
- * the agent to start before the request was sent (or before it gave up).
+ * the agent to start before the request was sent (or before it gave up). With `idle`, a streaming task that sent
+ * nothing for its `idleTimeout` (`timeoutMillis`).
  *
  * @since 0.1.0
  * @category errors
@@ -143,14 +145,7 @@ export class AgentDependencyError
 export class AgentTimeoutError
   extends Schema.TaggedError<AgentTimeoutError>("effect-agent-supervisor/AgentTimeoutError")(
     "AgentTimeoutError",
-    {
-      agent: Schema.String,
-      requestId: Schema.String,
-      operation: Schema.Literal("task", "ping", "start"),
-      timeoutMillis: Schema.Number,
-      pid: Schema.optional(Schema.Number),
-      waitedForStartMillis: Schema.optional(Schema.Number)
-    }
+    request.timeoutFields
   )
 {
   /** @since 0.1.0 */
@@ -254,11 +249,7 @@ export class AgentStoppedError
  */
 export class ProtocolError extends Schema.TaggedError<ProtocolError>("effect-agent-supervisor/ProtocolError")(
   "ProtocolError",
-  {
-    agent: Schema.String,
-    reason: Schema.Literal("not_json", "not_a_message", "too_long", "invalid_utf8", "unencodable"),
-    detail: Schema.String
-  }
+  request.protocolFields
 ) {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
@@ -269,6 +260,30 @@ export class ProtocolError extends Schema.TaggedError<ProtocolError>("effect-age
   /** @since 0.1.0 */
   get remediation(): string {
     return request.protocolRemediation(this)
+  }
+}
+
+/**
+ * A streaming request (`handleEventStream`, protocol 1.1 `stream`) failed: with `reason: "overflow"`, its consumer
+ * fell more than `maxBufferedChunks` chunks behind the agent (the agent was sent a cancel). The chunks buffered
+ * before are delivered first.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class AgentStreamError extends Schema.TaggedError<AgentStreamError>("effect-agent-supervisor/AgentStreamError")(
+  "AgentStreamError",
+  stream.streamErrorFields
+) {
+  /** @since 0.2.0 */
+  readonly [TypeId]: TypeId = TypeId
+  /** @since 0.2.0 */
+  get message(): string {
+    return stream.streamMessage(this)
+  }
+  /** @since 0.2.0 */
+  get remediation(): string {
+    return stream.streamRemediation(this)
   }
 }
 
@@ -333,20 +348,7 @@ export class SupervisorIntensityError
 export class SupervisorChildError
   extends Schema.TaggedError<SupervisorChildError>("effect-agent-supervisor/SupervisorChildError")(
     "SupervisorChildError",
-    {
-      supervisor: Schema.String,
-      child: Schema.String,
-      operation: Schema.String,
-      reason: Schema.Literal(
-        "already_present",
-        "already_started",
-        "running",
-        "restarting",
-        "not_found",
-        "not_an_agent",
-        "supervisor_stopped"
-      )
-    }
+    supervision.childFields
   )
 {
   /** @since 0.1.0 */
@@ -396,14 +398,7 @@ export class ConfigError extends Schema.TaggedError<ConfigError>("effect-agent-s
  */
 export class StoreError extends Schema.TaggedError<StoreError>("effect-agent-supervisor/StoreError")(
   "StoreError",
-  {
-    operation: Schema.String,
-    reason: Schema.Literal("timeout", "failure", "driver_unavailable", "path_unusable"),
-    detail: Schema.String,
-    driver: Schema.optional(Schema.String),
-    path: Schema.optional(Schema.String),
-    code: Schema.optional(Schema.String)
-  }
+  store.storeFields
 ) {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
@@ -432,6 +427,7 @@ export type SupervisorError =
   | AgentTaskError
   | AgentStoppedError
   | ProtocolError
+  | AgentStreamError
   | AgentSchemaError
   | SupervisorIntensityError
   | SupervisorChildError
@@ -452,6 +448,14 @@ export type RequestError =
   | AgentStoppedError
   | ProtocolError
   | ConfigError
+
+/**
+ * Errors a streaming request can fail with: those of any request, and `AgentStreamError`.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export type StreamRequestError = RequestError | AgentStreamError
 
 /**
  * Tells whether a value is one of this library's errors.

@@ -18,13 +18,15 @@ import type * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type * as AgentSupervisor from "./Agent/AgentSupervisor.js"
-import type { HandleOptions } from "./Agent/AgentSupervisor.js"
+import type { HandleOptions, HandleStreamOptions } from "./Agent/AgentSupervisor.js"
 import type * as Config from "./Agent/Config.js"
 import * as Owned from "./Agent/internal/owned.js"
+import type { StreamEvent } from "./Agent/StreamEvent.js"
 import type {
   AgentStartupError,
   ConfigError,
   RequestError,
+  StreamRequestError,
   SupervisorChildError,
   SupervisorIntensityError
 } from "./Errors.js"
@@ -291,6 +293,16 @@ export interface Supervisor {
     payload: unknown,
     options?: HandleOptions
   ) => Effect.Effect<unknown, RequestError | SupervisorChildError | SupervisorIntensityError>
+  /**
+   * Routes a streaming request to an agent child (protocol 1.1 `stream`: see `AgentSupervisor.handleEventStream`):
+   * its chunks, then one `Done` with the result. A child that is not there fails the stream before anything is
+   * sent; once the supervisor has escalated, the stream fails with its `SupervisorIntensityError`.
+   */
+  readonly callStream: (
+    childId: string,
+    payload: unknown,
+    options?: HandleStreamOptions
+  ) => Stream.Stream<StreamEvent, StreamRequestError | SupervisorChildError | SupervisorIntensityError>
   /** The agent child with this id, for its full interface (state, metadata, health, events). */
   readonly child: (
     childId: string

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { AgentStartupError, AgentTimeoutError, isSupervisorError } from "../src/Errors.js"
+import { AgentStartupError, AgentStreamError, AgentTimeoutError, isSupervisorError } from "../src/Errors.js"
 
 describe("AgentTimeoutError", () => {
   it("a task: names the caller's timeout, and the part of it spent waiting for a restart", () => {
@@ -51,6 +51,35 @@ describe("AgentTimeoutError", () => {
       waitedForStartMillis: 800
     })
     assert.include(early.message, "after 800 ms of its 2000 ms timeout")
+  })
+})
+
+describe("streaming errors", () => {
+  it("an idle timeout names the stream and its idle timeout", () => {
+    const error = new AgentTimeoutError({
+      agent: "llm",
+      requestId: "7",
+      operation: "task",
+      timeoutMillis: 500,
+      pid: 12,
+      idle: true
+    })
+    assert.strictEqual(
+      error.message,
+      `Agent "llm" (pid 12) sent nothing on the stream of task 7 for 500 ms (its idle timeout)`
+    )
+    assert.include(error.remediation, "idleTimeout")
+  })
+
+  it("AgentStreamError: the overflow, its bound, and what to do", () => {
+    const error = new AgentStreamError({ agent: "llm", requestId: "7", reason: "overflow", maxBufferedChunks: 1024 })
+    assert.strictEqual(
+      error.message,
+      `The stream of task 7 from agent "llm" overflowed: its consumer fell more than 1024 chunks behind; the ` +
+        `agent was sent a cancel`
+    )
+    assert.include(error.remediation, "maxBufferedChunks")
+    assert.isTrue(isSupervisorError(error))
   })
 })
 

@@ -155,7 +155,8 @@ describe.sequential("the packed package", () => {
     const shipped = new Set(files)
     // No tests, fixtures or repository tooling
     const stray = files.filter((file) =>
-      /(^|\/)(test|tests|bench|examples|scripts|\.ci)\//.test(file) || /\.test\.|(^|\/)test_[^/]*\.py$|_test\.go$/.test(file)
+      /(^|\/)(test|tests|bench|examples|scripts|\.ci)\//.test(file) ||
+      /\.test\.|(^|\/)test_[^/]*\.py$|_test\.go$/.test(file)
     )
     assert.deepStrictEqual(stray, [])
     // Every built module comes from a source file (no leftovers of an older build)

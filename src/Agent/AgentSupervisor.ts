@@ -18,7 +18,7 @@ import type * as Option from "effect/Option"
 import type * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
-import type { AgentStartupError, AgentStoppedError, ConfigError, RequestError } from "../Errors.js"
+import type { AgentStartupError, AgentStoppedError, ConfigError, RequestError, StreamRequestError } from "../Errors.js"
 import * as LogSettings from "../internal/logFiles/settings.js"
 import type * as LogFiles from "../LogFiles.js"
 import * as Writer from "../Store/internal/writer.js"
@@ -30,6 +30,7 @@ import * as Owned from "./internal/owned.js"
 import type * as AgentProcess from "./Process.js"
 import type * as RestartPolicy from "./RestartPolicy.js"
 import type { AgentState } from "./State.js"
+import type { StreamEvent } from "./StreamEvent.js"
 
 /**
  * Everything that happens to an agent, in order.
@@ -94,6 +95,18 @@ export type AgentEvent =
     readonly error: string
     readonly timestamp: number
   }
+  | {
+    /**
+     * An incarnation that announced `checkpoint` was sent `restore` right after its `ready`: with the agent's
+     * checkpoint (`checkpoint`), and the checkpoints of the requests in flight at the last crash (their old ids).
+     */
+    readonly _tag: "Restored"
+    readonly agent: string
+    readonly pid: number
+    readonly checkpoint: boolean
+    readonly requests: ReadonlyArray<string>
+    readonly timestamp: number
+  }
 
 /**
  * Why an incarnation ended: it exited by itself, failed to start, was killed for missed heartbeats, or was killed
@@ -135,6 +148,18 @@ export interface Metadata {
   readonly incarnations: number
   /** Responses that came after their request had timed out or been interrupted, over every incarnation. */
   readonly lateResponses: number
+  /** Chunks that came after their streaming request had ended or been cancelled, over every incarnation. */
+  readonly lateChunks: number
+  /** Checkpoints dropped for being larger than `maxCheckpointBytes`, over every incarnation. */
+  readonly droppedCheckpoints: number
+  /** The protocol 1.1 features the current (or last) incarnation announced in its `ready`; none for a v1 agent. */
+  readonly features: ReadonlyArray<string>
+  /**
+   * The agent's latest checkpoint (protocol 1.1 `checkpoint`, sent without a request id): the one its next
+   * incarnation is sent in `restore`. Read from the store at the first start of an agent that announced
+   * `checkpoint`, when a persistent store kept one from an earlier run.
+   */
+  readonly checkpoint: Option.Option<unknown>
   /** stdout lines that broke the protocol (too long, invalid UTF-8), over every incarnation. */
   readonly protocolErrors: number
   /** stdout lines that were not protocol messages (stray prints), over every incarnation. */
@@ -182,6 +207,28 @@ export interface HandleOptions {
 }
 
 /**
+ * Options of one streaming call to the agent (`handleEventStream`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface HandleStreamOptions {
+  /** Overrides `requestTimeout`; it bounds the whole stream, waiting for a (re)start included. */
+  readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * Fails the stream (`AgentTimeoutError` with `idle: true`) and cancels it when the agent sends nothing, no chunk
+   * nor response, for this long. None by default: `timeout` bounds the stream, and a model may think for minutes
+   * before its first token.
+   */
+  readonly idleTimeout?: Duration.DurationInput | undefined
+  /**
+   * How many chunks may wait for a consumer slower than the agent; one more fails the stream with
+   * `AgentStreamError` (`overflow`) and cancels it. 1,024 by default.
+   */
+  readonly maxBufferedChunks?: number | undefined
+}
+
+/**
  * A supervised agent.
  *
  * @since 0.1.0
@@ -192,6 +239,18 @@ export interface AgentSupervisor {
   readonly config: Config.AgentConfig
   /** Sends an event to the agent's callback and waits for the result (bounded by its timeout). */
   readonly handleEvent: (event: unknown, options?: HandleOptions) => Effect.Effect<unknown, RequestError>
+  /**
+   * Sends an event as a streaming task (protocol 1.1 `stream`): a `Chunk` for each chunk the agent sends, in order,
+   * then one `Done` with the result, and the stream ends (`StreamEvent.runForEach` runs it: each chunk, then the
+   * result). Routed as `handleEvent` is (it waits for a (re)start within its timeout); a failure ends it after the
+   * chunks delivered, a crash mid-stream with `AgentCrashError` (it is never replayed). A consumer that stops early
+   * (`Stream.take`) or is interrupted cancels the task. An agent that did not announce `stream` (a v1 agent) is
+   * sent a plain task, and the stream is its one `Done`.
+   */
+  readonly handleEventStream: (
+    event: unknown,
+    options?: HandleStreamOptions
+  ) => Stream.Stream<StreamEvent, StreamRequestError>
   readonly state: Effect.Effect<AgentState>
   readonly metadata: Effect.Effect<Metadata>
   /** Starts a stopped or crashed agent (closing an open circuit); waits until it runs. A running agent is left as is. */

@@ -263,6 +263,15 @@ export class AgentConfig extends Schema.Class<AgentConfig>("effect-agent-supervi
     () => 16 * 1024 * 1024,
     "The longest protocol line either way, in bytes. 16 MiB by default."
   ),
+  /**
+   * The largest checkpoint kept (protocol 1.1 `checkpoint`), as the UTF-8 bytes of its `data`'s JSON; a larger one
+   * is dropped (logged once per incarnation, counted in `Metadata.droppedCheckpoints`) and the one before stays.
+   */
+  maxCheckpointBytes: withDefault(
+    Edge.ByteSize(1),
+    () => 1024 * 1024,
+    `The largest checkpoint kept, as the bytes of its data's JSON, in bytes or as "1 MiB". 1 MiB by default.`
+  ),
   /** How many recent stderr lines to keep for crash reports. */
   stderrLines: withDefault(
     positiveInt("must be an integer of 1 or more"),

@@ -8,11 +8,13 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import type { AgentStartupError, ConfigError, RequestError } from "../Errors.js"
+import type * as Stream from "effect/Stream"
+import type { AgentStartupError, ConfigError, RequestError, StreamRequestError } from "../Errors.js"
 import type * as Message from "../Protocol/Message.js"
 import * as Config from "./Config.js"
 import * as internal from "./internal/process.js"
 import * as Requests from "./internal/requests.js"
+import type { StreamEvent } from "./StreamEvent.js"
 
 /**
  * How the process ended.
@@ -84,6 +86,10 @@ export interface Stats {
   readonly responses: number
   /** Responses whose request had already timed out or been interrupted: dropped. */
   readonly lateResponses: number
+  /** Chunks whose streaming request had already ended, timed out or been cancelled: dropped. */
+  readonly lateChunks: number
+  /** Checkpoints larger than `maxCheckpointBytes`: dropped. */
+  readonly droppedCheckpoints: number
   /** stdout lines that broke the protocol: too long, invalid UTF-8. */
   readonly protocolErrors: number
   /** stdout lines that were not protocol messages (stray prints): logged as agent output. */
@@ -114,6 +120,26 @@ export interface RequestOptions {
 }
 
 /**
+ * Options of one streaming request (`requestStream`, protocol 1.1 `stream`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface StreamOptions extends RequestOptions {
+  /**
+   * Fails the stream with `AgentTimeoutError` (`idle: true`) and cancels it when the agent sends nothing (no chunk,
+   * no response) for this long. None by default: `timeout` bounds the whole stream, and a model may think for
+   * minutes before its first token.
+   */
+  readonly idleTimeout?: Duration.DurationInput | undefined
+  /**
+   * How many chunks may wait for a consumer slower than the agent; one more fails the stream with
+   * `AgentStreamError` (`overflow`) and cancels it. 1,024 by default.
+   */
+  readonly maxBufferedChunks?: number | undefined
+}
+
+/**
  * A running agent process.
  *
  * @since 0.1.0
@@ -129,6 +155,17 @@ export interface AgentProcess {
   readonly limits: LimitsInForce
   /** Sends a task and waits for its response; never waits longer than its timeout. */
   readonly request: (payload: unknown, options?: RequestOptions) => Effect.Effect<unknown, RequestError>
+  /**
+   * Sends a task as a stream (protocol 1.1): a `Chunk` for each chunk the agent sends, in order, then one `Done`
+   * with its result, and the stream ends (see `StreamEvent`). A failure ends it after the chunks delivered.
+   * `timeout` bounds the whole stream (`requestTimeout` by default); a consumer that stops early (`Stream.take`)
+   * or is interrupted cancels the task. To an agent that did not announce `stream`, a plain task: the stream is
+   * its one `Done` (`idleTimeout` and `maxBufferedChunks` do not apply).
+   */
+  readonly requestStream: (
+    payload: unknown,
+    options?: StreamOptions
+  ) => Stream.Stream<StreamEvent, StreamRequestError>
   /** Sends a ping (not limited by `maxInFlight`) and waits up to `pingTimeout` (or the given timeout). */
   readonly ping: (options?: RequestOptions) => Effect.Effect<PingResult, RequestError>
   /** Waits until the process has exited. */
@@ -140,6 +177,10 @@ export interface AgentProcess {
   readonly recentStderr: Effect.Effect<ReadonlyArray<string>>
   /** Sends a signal to the whole process group (a no-op once it is gone). */
   readonly signalGroup: (signal: NodeJS.Signals) => Effect.Effect<void>
+  /** The protocol 1.1 features the agent announced in its `ready` (`stream`, `checkpoint`); none for a v1 agent. */
+  readonly features: ReadonlyArray<string>
+  /** The latest checkpoint the agent sent (without an id) in this incarnation, if any. */
+  readonly checkpoint: Effect.Effect<Option.Option<unknown>>
 }
 
 /**

@@ -1,5 +1,6 @@
 /**
- * Wire protocol v1: the messages exchanged with an agent, one JSON object per line.
+ * Wire protocol v1, with the 1.1 features (`stream`, `checkpoint`): the messages exchanged with an agent, one JSON
+ * object per line (`docs/PROTOCOL.md`). A 1.1 message is sent only to an agent that announced its feature.
  *
  * The schemas are the specification. The reader's hot path uses {@link decodeIncoming}, a hand-written check
  * that accepts exactly what {@link Incoming} accepts (a property test holds the two together), because running
@@ -16,17 +17,31 @@ import * as Schema from "effect/Schema"
  */
 export const PROTOCOL_VERSION = 1
 
+/**
+ * The 1.1 features this supervisor speaks, as an agent lists them in `ready`'s `features`: `stream` (tasks
+ * answered in chunks) and `checkpoint` (checkpoints kept, and sent back in `restore`).
+ *
+ * @since 0.2.0
+ */
+export const FEATURES: ReadonlyArray<string> = ["stream", "checkpoint"]
+
 // ---------------------------------------------------------------------------------------------------------------
 // supervisor -> agent
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
- * A request for the agent's callback.
+ * A request for the agent's callback. With `stream: true` (only to an agent that announced `stream`), the agent
+ * may answer with {@link Chunk}s before its response.
  *
  * @since 0.1.0
  * @category supervisor to agent
  */
-export const Task = Schema.Struct({ id: Schema.String, type: Schema.Literal("task"), payload: Schema.Unknown })
+export const Task = Schema.Struct({
+  id: Schema.String,
+  type: Schema.Literal("task"),
+  payload: Schema.Unknown,
+  stream: Schema.optional(Schema.Literal(true))
+})
 
 /**
  * A heartbeat; the agent answers with its health report.
@@ -53,12 +68,32 @@ export const Cancel = Schema.Struct({ id: Schema.String, type: Schema.Literal("c
 export const Shutdown = Schema.Struct({ type: Schema.Literal("shutdown") })
 
 /**
+ * Sent right after `ready`, before any task, to an agent that announced `checkpoint`, when there is something to
+ * restore: `data`, the agent's last checkpoint (absent when none), and `requests`, the checkpoints of the requests
+ * that were in flight when the last incarnation died, by their old ids.
+ *
+ * @since 0.2.0
+ * @category supervisor to agent
+ */
+export const Restore = Schema.Struct({
+  type: Schema.Literal("restore"),
+  data: Schema.optional(Schema.Unknown),
+  requests: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
+})
+
+/**
+ * @since 0.2.0
+ * @category supervisor to agent
+ */
+export type Restore = typeof Restore.Type
+
+/**
  * Any message the supervisor sends.
  *
  * @since 0.1.0
  * @category supervisor to agent
  */
-export const Outgoing = Schema.Union(Task, Ping, Cancel, Shutdown)
+export const Outgoing = Schema.Union(Task, Ping, Cancel, Shutdown, Restore)
 
 /**
  * @since 0.1.0
@@ -71,12 +106,17 @@ export type Outgoing = typeof Outgoing.Type
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
- * Sent once when the callback is loaded: STARTING becomes RUNNING on it.
+ * Sent once when the callback is loaded: STARTING becomes RUNNING on it. `features` lists the 1.1 features the
+ * agent speaks (see {@link FEATURES}; unknown names are ignored); a v1 agent sends none.
  *
  * @since 0.1.0
  * @category agent to supervisor
  */
-export const Ready = Schema.Struct({ type: Schema.Literal("ready"), protocol: Schema.Number })
+export const Ready = Schema.Struct({
+  type: Schema.Literal("ready"),
+  protocol: Schema.Number,
+  features: Schema.optional(Schema.Array(Schema.String))
+})
 
 /**
  * @since 0.1.0
@@ -125,12 +165,46 @@ export const ResponseError = Schema.Struct({ id: Schema.String, status: Schema.L
 export type ResponseError = typeof ResponseError.Type
 
 /**
+ * A piece of the result of a task sent with `stream: true`, before its response; chunks of one request arrive in
+ * the order sent.
+ *
+ * @since 0.2.0
+ * @category agent to supervisor
+ */
+export const Chunk = Schema.Struct({ id: Schema.String, type: Schema.Literal("chunk"), data: Schema.Unknown })
+
+/**
+ * @since 0.2.0
+ * @category agent to supervisor
+ */
+export type Chunk = typeof Chunk.Type
+
+/**
+ * A checkpoint: without `id`, the agent's own (kept in the store, the latest wins); with `id`, that request's
+ * (kept while it is in flight). Sent back in {@link Restore} to the next incarnation.
+ *
+ * @since 0.2.0
+ * @category agent to supervisor
+ */
+export const Checkpoint = Schema.Struct({
+  type: Schema.Literal("checkpoint"),
+  id: Schema.optional(Schema.String),
+  data: Schema.Unknown
+})
+
+/**
+ * @since 0.2.0
+ * @category agent to supervisor
+ */
+export type Checkpoint = typeof Checkpoint.Type
+
+/**
  * Any message an agent sends.
  *
  * @since 0.1.0
  * @category agent to supervisor
  */
-export const Incoming = Schema.Union(Ready, ResponseOk, ResponseError)
+export const Incoming = Schema.Union(Ready, ResponseOk, ResponseError, Chunk, Checkpoint)
 
 /**
  * @since 0.1.0
@@ -182,6 +256,12 @@ export const decodeResponse = (u: unknown): ResponseOk | ResponseError | undefin
   return undefined
 }
 
+const isStringArray = (u: unknown): boolean => {
+  if (!Array.isArray(u)) return false
+  for (const item of u) if (typeof item !== "string") return false
+  return true
+}
+
 /**
  * Checks a parsed JSON value against {@link Ready} without a schema run.
  *
@@ -189,17 +269,37 @@ export const decodeResponse = (u: unknown): ResponseOk | ResponseError | undefin
  * @category decoding
  */
 export const decodeReady = (u: unknown): Ready | undefined =>
-  isRecord(u) && u.type === "ready" && typeof u.protocol === "number" ? u as unknown as Ready : undefined
+  isRecord(u) && u.type === "ready" && typeof u.protocol === "number" &&
+    (u.features === undefined || isStringArray(u.features))
+    ? u as unknown as Ready
+    : undefined
+
+/**
+ * Checks a parsed JSON value against {@link Chunk} or {@link Checkpoint} without a schema run: the 1.1 messages an
+ * agent sends besides responses and `ready`.
+ *
+ * @since 0.2.0
+ * @category decoding
+ */
+export const decodeNotice = (u: unknown): Chunk | Checkpoint | undefined => {
+  if (!isRecord(u) || !("data" in u)) return undefined
+  if (u.type === "chunk") return typeof u.id === "string" ? u as unknown as Chunk : undefined
+  if (u.type === "checkpoint") {
+    return u.id === undefined || typeof u.id === "string" ? u as unknown as Checkpoint : undefined
+  }
+  return undefined
+}
 
 /**
  * Checks a parsed JSON value against {@link Incoming} without a schema run: `undefined` when it is not a message.
- * A value that fits both a response and `ready` is a response, as in the union. The reader calls the two parts
- * itself, so that it knows which one matched.
+ * A value that fits both a response and another message is a response, as in the union. The reader calls the
+ * parts itself, so that it knows which one matched (a response first: the hot path).
  *
  * @since 0.1.0
  * @category decoding
  */
-export const decodeIncoming = (u: unknown): Incoming | undefined => decodeResponse(u) ?? decodeReady(u)
+export const decodeIncoming = (u: unknown): Incoming | undefined =>
+  decodeResponse(u) ?? decodeReady(u) ?? decodeNotice(u)
 
 /**
  * Encodes a task line. Throws what `JSON.stringify` throws (BigInt, cycles): callers turn that into a typed error.
@@ -213,6 +313,27 @@ export const encodeTask = (id: string, payload: unknown): string => {
   if (json === undefined) throw new TypeError(`a ${typeof payload} is not JSON`)
   return `{"id":${JSON.stringify(id)},"type":"task","payload":${json}}\n`
 }
+
+/**
+ * Encodes the line of a task sent as a stream (`"stream":true`: only to an agent that announced `stream`). Throws
+ * as {@link encodeTask} does.
+ *
+ * @since 0.2.0
+ * @category encoding
+ */
+export const encodeStreamTask = (id: string, payload: unknown): string => {
+  const line = encodeTask(id, payload)
+  return `${line.slice(0, -2)},"stream":true}\n`
+}
+
+/**
+ * Encodes a restore line: `data` when there is an agent checkpoint, `requests` when there are request ones. Throws
+ * what `JSON.stringify` throws (never, for values that came from the agent's JSON).
+ *
+ * @since 0.2.0
+ * @category encoding
+ */
+export const encodeRestore = (restore: Restore): string => `${JSON.stringify(restore)}\n`
 
 /**
  * Encodes a ping line.

@@ -11,13 +11,13 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
+import type * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { ConfigError, StoreError } from "../Errors.js"
 import * as backends from "./internal/backends.js"
 import * as memory from "./internal/memory.js"
 import type { PgOptions, SqliteOptions } from "./internal/options.js"
-import * as internalResilient from "./internal/resilient.js"
+import * as resilientStore from "./internal/resilientStore.js"
 
 /**
  * The latest known state of one agent (one record per agent: a new one replaces the old).
@@ -201,6 +201,28 @@ export const ChildRecord = Schema.Struct({
 export type ChildRecord = typeof ChildRecord.Type
 
 /**
+ * An agent's latest checkpoint (protocol 1.1 `checkpoint`, sent without a request id): kept so that its next
+ * incarnation, and its first one in the next run of the application over a persistent store, are sent it in
+ * `restore`. One record per agent: a new one replaces the old.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const CheckpointRecord = Schema.Struct({
+  agent_name: Schema.String,
+  /** Any JSON value, as the agent sent it. */
+  data: Schema.Unknown,
+  /** Epoch milliseconds. */
+  updated_at: Schema.Number
+})
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export type CheckpointRecord = typeof CheckpointRecord.Type
+
+/**
  * How many metrics `listMetrics` returns when the query sets no `limit`.
  *
  * @since 0.1.0
@@ -241,6 +263,12 @@ export class Store extends Context.Tag("effect-agent-supervisor/Store")<Store, {
   readonly deleteChild?: (supervisor: string, childId: string) => Effect.Effect<void, StoreError>
   /** In the order first saved; every supervisor's when `supervisor` is absent. */
   readonly listChildren?: (supervisor?: string) => Effect.Effect<ReadonlyArray<ChildRecord>, StoreError>
+  /**
+   * Keeps an agent's latest checkpoint, replacing the previous one. The two checkpoint operations are optional (a
+   * store written for 0.1.0 still compiles); over a store without them, checkpoints live as long as the supervisor.
+   */
+  readonly saveCheckpoint?: (record: CheckpointRecord) => Effect.Effect<void, StoreError>
+  readonly loadCheckpoint?: (agent: string) => Effect.Effect<Option.Option<CheckpointRecord>, StoreError>
 }>() {}
 
 /**
@@ -296,6 +324,10 @@ export interface ResilientStore {
   readonly deleteChild: (supervisor: string, childId: string) => Effect.Effect<boolean>
   /** `None` when the store failed (or keeps no child records): a tree must not take that for "no children". */
   readonly listChildren: (supervisor?: string) => Effect.Effect<Option.Option<ReadonlyArray<ChildRecord>>>
+  /** Dropped when the store fails or keeps no checkpoints. */
+  readonly saveCheckpoint: (record: CheckpointRecord) => Effect.Effect<void>
+  /** `None` when there is none, the store failed, or it keeps no checkpoints. */
+  readonly loadCheckpoint: (agent: string) => Effect.Effect<Option.Option<CheckpointRecord>>
   /** How many operations of this wrapper failed, died or timed out so far. */
   readonly failures: Effect.Effect<number>
 }
@@ -332,58 +364,11 @@ export interface ResilientOptions {
  * yield* store.saveMetric(Store.stateChange({ agent_name: "echo", old_state: "IDLE", new_state: "STARTING", timestamp }))
  * ```
  */
-export const resilient = (store: Store["Type"], options?: ResilientOptions): ResilientStore => {
-  const { failures, guard } = internalResilient.make(store, {
+export const resilient = (store: Store["Type"], options?: ResilientOptions): ResilientStore =>
+  resilientStore.make(store, {
     timeout: Duration.decode(options?.timeout ?? Duration.seconds(5)),
     summaryIntervalMillis: Duration.toMillis(options?.summaryInterval ?? Duration.seconds(10))
   })
-  return {
-    saveState: (record) => guard("saveState", "write", () => store.saveState(record), () => undefined),
-    saveMetric: (event) => guard("saveMetric", "write", () => store.saveMetric(event), () => undefined),
-    saveMetrics: (events) =>
-      guard(
-        "saveMetrics",
-        "write",
-        () =>
-          store.saveMetrics !== undefined
-            ? store.saveMetrics(events)
-            : Effect.forEach(events, (event) => store.saveMetric(event), { discard: true }),
-        () => undefined
-      ),
-    recordRestart: (record) => guard("recordRestart", "write", () => store.recordRestart(record), () => undefined),
-    getState: (agent) => guard("getState", "read", () => store.getState(agent), Option.none),
-    listMetrics: (query) =>
-      guard(
-        "listMetrics",
-        "read",
-        () => query === undefined ? store.listMetrics() : store.listMetrics(query),
-        (): ReadonlyArray<MetricEvent> => []
-      ),
-    restartHistory: (agent) =>
-      guard(
-        "restartHistory",
-        "read",
-        () => agent === undefined ? store.restartHistory() : store.restartHistory(agent),
-        (): ReadonlyArray<RestartRecord> => []
-      ),
-    saveChild: (record) =>
-      store.saveChild === undefined
-        ? Effect.succeed(false)
-        : guard("saveChild", "write", () => Effect.as(store.saveChild!(record), true), () => false),
-    deleteChild: (supervisor, childId) =>
-      store.deleteChild === undefined
-        ? Effect.succeed(false)
-        : guard("deleteChild", "write", () => Effect.as(store.deleteChild!(supervisor, childId), true), () => false),
-    listChildren: (supervisor) =>
-      store.listChildren === undefined ? Effect.succeedNone : guard(
-        "listChildren",
-        "read",
-        () => Effect.asSome(supervisor === undefined ? store.listChildren!() : store.listChildren!(supervisor)),
-        Option.none
-      ),
-    failures
-  }
-}
 
 /**
  * The SQLite store on `filename` (see `Store/Sqlite.ts`): survives restarts of the application, needs no server.

@@ -29,6 +29,7 @@ describe("Config", () => {
         [true, 3, 3, 64]
       )
       assert.strictEqual(config.maxMessageBytes, 16 * 1024 * 1024)
+      assert.strictEqual(config.maxCheckpointBytes, 1024 * 1024)
       assert.deepStrictEqual([config.args, config.env, config.cwd], [[], {}, undefined])
       assert.deepStrictEqual(
         [config.outputLogLevel, config.outputRateLimit, config.outputBurst],
@@ -85,6 +86,8 @@ describe("Config", () => {
         [{ name: "a", command: "x", maxRestartAttempts: -1 }, "maxRestartAttempts", "0 or more"],
         [{ name: "a", command: "x", jitter: 2 }, "jitter", "between 0 and 1"],
         [{ name: "a", command: "x", maxMessageBytes: 10 }, "maxMessageBytes", "1 KiB"],
+        [{ name: "a", command: "x", maxCheckpointBytes: 0 }, "maxCheckpointBytes", "a size in bytes"],
+        [{ name: "a", command: "x", maxCheckpointBytes: "lots" }, "maxCheckpointBytes", "a size in bytes"],
         [{ name: "a", command: "x", env: { A: 1 } }, "env.A", "string"],
         [{ name: "a", command: "x", outputLogLevel: "off" }, "outputLogLevel", "\"None\" (logs no agent output)"],
         [{ name: "a", command: "x", outputLogLevel: "info" }, "outputLogLevel", "must be one of"],

@@ -22,10 +22,17 @@ describe("Message", () => {
       FastCheck.jsonValue(),
       FastCheck.record({
         id: FastCheck.oneof(FastCheck.string(), FastCheck.integer()),
-        type: FastCheck.constantFrom("ready", "task", 1),
+        type: FastCheck.constantFrom("ready", "task", "chunk", "checkpoint", "restore", 1),
         status: FastCheck.constantFrom("ok", "error", "other"),
         protocol: FastCheck.oneof(FastCheck.integer(), FastCheck.string()),
         result: FastCheck.jsonValue(),
+        data: FastCheck.jsonValue(),
+        features: FastCheck.oneof(
+          FastCheck.array(FastCheck.string()),
+          FastCheck.array(FastCheck.oneof(FastCheck.string(), FastCheck.integer())),
+          FastCheck.string(),
+          FastCheck.constant(null)
+        ),
         error: FastCheck.oneof(
           FastCheck.record({ message: FastCheck.string(), type: FastCheck.string() }),
           FastCheck.record({ message: FastCheck.string(), type: FastCheck.string(), stack: FastCheck.integer() }),
@@ -41,10 +48,49 @@ describe("Message", () => {
   it.prop("encoded outgoing lines decode with the Outgoing schema", [FastCheck.string(), FastCheck.jsonValue()], (
     [id, payload]
   ) => {
-    for (const line of [Message.encodeTask(id, payload), Message.encodePing(id), Message.encodeCancel(id)]) {
+    const lines = [
+      Message.encodeTask(id, payload),
+      Message.encodeStreamTask(id, payload),
+      Message.encodePing(id),
+      Message.encodeCancel(id),
+      Message.encodeRestore({ type: "restore", data: payload, requests: { [id]: payload } }),
+      Message.encodeRestore({ type: "restore" })
+    ]
+    for (const line of lines) {
       assert.isTrue(line.endsWith("\n") && line.indexOf("\n") === line.length - 1)
       assert.isTrue(Schema.is(Message.Outgoing)(JSON.parse(line)))
     }
+  })
+
+  it("a stream task is a task with stream: true; a restore carries what it is given", () => {
+    assert.deepStrictEqual(JSON.parse(Message.encodeStreamTask("7", { prompt: "hi" })), {
+      id: "7",
+      type: "task",
+      payload: { prompt: "hi" },
+      stream: true
+    })
+    assert.deepStrictEqual(JSON.parse(Message.encodeStreamTask("7", undefined)).payload, null)
+    assert.deepStrictEqual(JSON.parse(Message.encodeRestore({ type: "restore", data: { n: 3 } })), {
+      type: "restore",
+      data: { n: 3 }
+    })
+  })
+
+  it("1.1 messages decode on the hot path: chunks, checkpoints with and without id, ready with features", () => {
+    assert.deepStrictEqual(Message.decodeIncoming({ id: "1", type: "chunk", data: "tok" }), {
+      id: "1",
+      type: "chunk",
+      data: "tok"
+    })
+    assert.isDefined(Message.decodeNotice({ type: "checkpoint", data: null }))
+    assert.isDefined(Message.decodeNotice({ type: "checkpoint", id: "4", data: { page: 3 } }))
+    assert.isUndefined(Message.decodeNotice({ type: "checkpoint", id: 4, data: 1 }))
+    assert.isUndefined(Message.decodeNotice({ type: "chunk", data: 1 }), "a chunk names its request")
+    assert.isUndefined(Message.decodeNotice({ type: "checkpoint" }), "a checkpoint has data")
+    assert.deepStrictEqual(Message.decodeReady({ type: "ready", protocol: 1, features: ["stream"] })?.features, [
+      "stream"
+    ])
+    assert.isUndefined(Message.decodeReady({ type: "ready", protocol: 1, features: "stream" }))
   })
 
   it("a payload JSON cannot encode throws (the caller turns it into a ProtocolError)", () => {

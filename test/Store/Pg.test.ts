@@ -53,7 +53,11 @@ describeWithService("PostgreSQL", unavailable, () => {
           history: [{ agent_name: "a", timestamp: 900, reason: "crash", attempt: 1, delay_ms: 12.5 }]
         })
         const migrations = yield* withPg((sql) => sql.unsafe(`SELECT name FROM "${tablePrefix}migrations"`))
-        assert.deepStrictEqual(migrations, [{ name: "create_tables" }, { name: "create_children" }])
+        assert.deepStrictEqual(migrations, [
+          { name: "create_tables" },
+          { name: "create_children" },
+          { name: "create_checkpoints" }
+        ])
       }))
 
     it.effect("keeps the latest maxMetrics metrics and maxRestarts restarts, in write order", () =>

@@ -64,7 +64,11 @@ describe("Store.layerSqlite", () => {
 
       // The migration ran once, on the first run.
       const migrations = yield* inspect(filename, (sql) => sql`SELECT name FROM agent_supervisor_migrations`)
-      assert.deepStrictEqual(migrations, [{ name: "create_tables" }, { name: "create_children" }])
+      assert.deepStrictEqual(migrations, [
+        { name: "create_tables" },
+        { name: "create_children" },
+        { name: "create_checkpoints" }
+      ])
     }))
 
   it.scoped("a database of the previous version (no child records) gets them on first use, its rows kept", () =>
@@ -78,7 +82,8 @@ describe("Store.layerSqlite", () => {
       yield* inspect(filename, (sql) =>
         Effect.all([
           sql`DROP TABLE agent_supervisor_children`,
-          sql`DELETE FROM agent_supervisor_migrations WHERE name = 'create_children'`
+          sql`DROP TABLE agent_supervisor_checkpoints`,
+          sql`DELETE FROM agent_supervisor_migrations WHERE name IN ('create_children', 'create_checkpoints')`
         ]))
       const record: Store.ChildRecord = { supervisor: "root", child_id: "x", spec: "{}", parked: false, updated_at: 6 }
       const [restored, children] = yield* Effect.flatMap(
@@ -89,6 +94,31 @@ describe("Store.layerSqlite", () => {
       )
       assert.deepStrictEqual(restored.state, Option.some(state))
       assert.deepStrictEqual(children, [record])
+    }))
+
+  it.scoped("a database of the previous version (no checkpoints) gets them on first use, its rows kept", () =>
+    Effect.gen(function*() {
+      const filename = path.join(yield* tempDir(), "agents.sqlite")
+      const record: Store.ChildRecord = { supervisor: "root", child_id: "x", spec: "{}", parked: false, updated_at: 6 }
+      yield* Effect.flatMap(Store.Store, (store) => store.saveChild!(record)).pipe(
+        Effect.provide(Store.layerSqlite({ filename }))
+      )
+      yield* inspect(filename, (sql) =>
+        Effect.all([
+          sql`DROP TABLE agent_supervisor_checkpoints`,
+          sql`DELETE FROM agent_supervisor_migrations WHERE name = 'create_checkpoints'`
+        ]))
+      const checkpoint: Store.CheckpointRecord = { agent_name: "a", data: { count: 3 }, updated_at: 7 }
+      const [children, loaded] = yield* Effect.flatMap(
+        Store.Store,
+        (store) =>
+          Effect.all([
+            store.listChildren!(),
+            Effect.zipRight(store.saveCheckpoint!(checkpoint), store.loadCheckpoint!("a"))
+          ])
+      ).pipe(Effect.provide(Store.layerSqlite({ filename })))
+      assert.deepStrictEqual(children, [record])
+      assert.deepStrictEqual(loaded, Option.some(checkpoint))
     }))
 
   it.effect("keeps the latest maxMetrics metrics and maxRestarts restarts, in write order", () =>

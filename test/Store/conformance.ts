@@ -452,4 +452,52 @@ export const storeConformance = (name: string, layer: Layer.Layer<Store.Store, u
           })
         ))
     })
+
+    describe("checkpoints", () => {
+      it.effect("an agent without one has none; a saved one reads back with every field", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            assert.isTrue(Option.isNone(yield* store.loadCheckpoint!("checkpoint-none")))
+            const record: Store.CheckpointRecord = {
+              agent_name: "checkpoint-full",
+              data: { count: 1200, nested: { list: [1, "two", null, true] }, text: "héllo \"q\"\n𝒳" },
+              updated_at: 1_700_000_000_123.5
+            }
+            yield* store.saveCheckpoint!(record)
+            assert.deepStrictEqual(yield* store.loadCheckpoint!("checkpoint-full"), Option.some(record))
+          })
+        ))
+
+      it.effect("the latest wins, per agent; any JSON value is data", () =>
+        withStore((store) =>
+          Effect.gen(function*() {
+            const record = (agent_name: string, data: unknown, updated_at: number): Store.CheckpointRecord => ({
+              agent_name,
+              data,
+              updated_at
+            })
+            yield* store.saveCheckpoint!(record("checkpoint-a", { n: 1 }, 1000))
+            yield* store.saveCheckpoint!(record("checkpoint-b", "text", 1001))
+            yield* store.saveCheckpoint!(record("checkpoint-a", [1, 2], 1002))
+            yield* store.saveCheckpoint!(record("checkpoint-c", null, 1003))
+            yield* store.saveCheckpoint!(record("checkpoint-d", 0, 1004))
+            assert.deepStrictEqual(
+              yield* store.loadCheckpoint!("checkpoint-a"),
+              Option.some(record("checkpoint-a", [1, 2], 1002))
+            )
+            assert.deepStrictEqual(
+              yield* store.loadCheckpoint!("checkpoint-b"),
+              Option.some(record("checkpoint-b", "text", 1001))
+            )
+            assert.deepStrictEqual(
+              yield* store.loadCheckpoint!("checkpoint-c"),
+              Option.some(record("checkpoint-c", null, 1003))
+            )
+            assert.deepStrictEqual(
+              yield* store.loadCheckpoint!("checkpoint-d"),
+              Option.some(record("checkpoint-d", 0, 1004))
+            )
+          })
+        ))
+    })
   })

@@ -89,6 +89,28 @@ describe("Store.resilient", () => {
       assert.strictEqual(yield* old.failures, 0)
     }))
 
+  it.effect("checkpoints: passed through; a failure or a store without them gives nothing", () =>
+    Effect.gen(function*() {
+      const record: Store.CheckpointRecord = { agent_name: "a", data: { count: 3 }, updated_at: 1 }
+      const healthy = Store.resilient(yield* Memory.make())
+      yield* healthy.saveCheckpoint(record)
+      assert.deepStrictEqual(yield* healthy.loadCheckpoint("a"), Option.some(record))
+      const down = (operation: string) =>
+        Effect.fail(new StoreError({ operation, reason: "failure", detail: "connection refused" }))
+      const broken = Store.resilient({
+        ...backend(down),
+        saveCheckpoint: () => down("saveCheckpoint"),
+        loadCheckpoint: () => down("loadCheckpoint")
+      })
+      assert.strictEqual(yield* broken.saveCheckpoint(record), undefined)
+      assert.deepStrictEqual(yield* broken.loadCheckpoint("a"), Option.none())
+      assert.strictEqual(yield* broken.failures, 2)
+      const old = Store.resilient(backend(down))
+      yield* old.saveCheckpoint(record)
+      assert.deepStrictEqual(yield* old.loadCheckpoint("a"), Option.none())
+      assert.strictEqual(yield* old.failures, 0)
+    }))
+
   it.effect("a store that hangs: a write completes when the clock passes 5 s, counted, never before", () =>
     Effect.gen(function*() {
       const started = yield* Deferred.make<void>()

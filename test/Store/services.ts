@@ -62,7 +62,9 @@ export const dropTables = (prefix: string) =>
   withPg((sql) =>
     sql.unsafe(
       `DROP TABLE IF EXISTS ${
-        ["states", "metrics", "restarts", "children", "migrations"].map((t) => `"${prefix}${t}"`).join(", ")
+        ["states", "metrics", "restarts", "children", "checkpoints", "migrations"].map((t) => `"${prefix}${t}"`).join(
+          ", "
+        )
       } CASCADE`
     )
   ).pipe(Effect.ignore)

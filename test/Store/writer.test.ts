@@ -40,7 +40,15 @@ const recording = (gate: (label: string) => Effect.Effect<void> = () => Effect.v
         const label = events.map((e) => `M${e.timestamp}`).join("+")
         return Effect.zipRight(gate(label), Effect.sync(() => received.push(label)))
       },
-      recordRestart: (r) => Effect.zipRight(gate(`R${r.attempt}`), Effect.sync(() => received.push(`R${r.attempt}`)))
+      recordRestart: (r) => Effect.zipRight(gate(`R${r.attempt}`), Effect.sync(() => received.push(`R${r.attempt}`))),
+      saveCheckpoint: (r) =>
+        Effect.zipRight(
+          gate(`C${r.agent_name}=${JSON.stringify(r.data)}`),
+          Effect.zipRight(
+            Effect.sync(() => received.push(`C${r.agent_name}=${JSON.stringify(r.data)}`)),
+            memory.saveCheckpoint!(r)
+          )
+        )
     }, { timeout: "1 hour" }))
   return { received, store }
 }
@@ -55,7 +63,60 @@ const blocked = Effect.gen(function*() {
   return { started, release, received, store: yield* store }
 })
 
+const checkpoint = (agent: string, n: number): Store.CheckpointRecord => ({
+  agent_name: agent,
+  data: { n },
+  updated_at: n
+})
+
 describe("Store.Writer", () => {
+  it.effect("checkpoints: one waiting per agent, the latest; read back before the store has it; never dropped", () =>
+    Effect.gen(function*() {
+      const { received, release, started, store } = yield* blocked
+      const scope = yield* Scope.make()
+      const writer = yield* Writer.make(store, { capacity: 2 }).pipe(Scope.extend(scope))
+      yield* writer.saveState(state(0))
+      assert.strictEqual(yield* Deferred.await(started), "S0")
+      // While the store is stuck: 100 checkpoints of one agent, one of another, and metrics past the capacity.
+      for (let n = 1; n <= 100; n++) writer.offerCheckpoint(checkpoint("a", n))
+      yield* writer.saveCheckpoint(checkpoint("b", 1))
+      for (let n = 1; n <= 5; n++) yield* writer.saveMetric(metric(n))
+      assert.deepStrictEqual(
+        Option.map(yield* writer.loadCheckpoint("a"), (r) => r.data),
+        Option.some({ n: 100 }),
+        "read your writes"
+      )
+      yield* Deferred.succeed(release, undefined)
+      yield* writer.flush
+      assert.deepStrictEqual(received.filter((label) => label.startsWith("C")), ["Ca={\"n\":100}", "Cb={\"n\":1}"])
+      // Once written, read from the store.
+      assert.deepStrictEqual(Option.map(yield* writer.loadCheckpoint("b"), (r) => r.data), Option.some({ n: 1 }))
+      assert.isTrue(Option.isNone(yield* writer.loadCheckpoint("c")))
+      // Metrics gave way to the capacity; the checkpoints did not.
+      assert.strictEqual(yield* writer.dropped, 5)
+      yield* Scope.close(scope, Exit.void)
+    }))
+
+  it.scoped("a checkpoint waits as a metric does, at most the metric delay", () =>
+    Effect.gen(function*() {
+      const written = yield* Deferred.make<string>()
+      const { store } = recording((label) =>
+        label.startsWith("C") ? Effect.asVoid(Deferred.succeed(written, label)) : Effect.void
+      )
+      const writer = yield* Writer.make(yield* store)
+      // the draining fiber has started, written this, and waits
+      yield* writer.saveState(state(0))
+      yield* writer.flush
+      yield* writer.saveCheckpoint(checkpoint("a", 1))
+      yield* writer.saveCheckpoint(checkpoint("a", 2))
+      yield* TestClock.adjust(Writer.METRIC_DELAY_MILLIS / 2)
+      yield* Effect.yieldNow()
+      assert.isFalse(yield* Deferred.isDone(written))
+      // the delay is on the Clock's grid (20 ms), so its end is within one step of METRIC_DELAY_MILLIS
+      yield* TestClock.adjust(Writer.METRIC_DELAY_MILLIS)
+      assert.strictEqual(yield* Deferred.await(written), "Ca={\"n\":2}")
+    }))
+
   it.effect("writes return at once while the store hangs", () =>
     Effect.gen(function*() {
       const { received, release, started, store } = yield* blocked

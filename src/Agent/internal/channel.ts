@@ -1,6 +1,6 @@
 /**
- * What an agent writes, line by line: stdout lines become responses (or the `ready` message, or stray output, or
- * protocol errors), stderr lines are logged and the last few kept for error reports.
+ * What an agent writes, line by line: stdout lines become responses (or the `ready` message, a stream's chunks, a
+ * checkpoint, stray output, protocol errors), stderr lines are logged and the last few kept for error reports.
  *
  * Called synchronously from Node's event handlers; stdout is the hot path: a chunk of complete, valid lines is
  * decoded once and each line parsed once, with no allocation here beyond the parse.
@@ -36,6 +36,8 @@ export const makeCounters = (): Counters => ({
   requests: 0,
   responses: 0,
   lateResponses: 0,
+  lateChunks: 0,
+  droppedCheckpoints: 0,
   protocolErrors: 0,
   outputLines: 0,
   stderrLines: 0
@@ -63,12 +65,16 @@ export interface Options {
   readonly log: (effect: Effect.Effect<void>) => void
   /** The agent said it is ready (called for every `ready` message; the first one counts). */
   readonly onReady: (ready: Message.Ready) => void
+  /** The agent sent its checkpoint (no id), within `maxCheckpointBytes`. */
+  readonly onCheckpoint: (data: unknown) => void
   /** Called with each stderr line as it is read (after the ring and the log have it). */
   readonly onStderrLine?: ((text: string) => void) | undefined
 }
 
 /** A channel with empty splitters and an empty stderr ring. @internal */
-export const make = ({ config, counters, log, onReady, onStderrLine: onLine, output, table }: Options): Channel => {
+export const make = (
+  { config, counters, log, onCheckpoint, onReady, onStderrLine: onLine, output, table }: Options
+): Channel => {
   const name = config.name
   const stderrRing: Array<string> = []
 
@@ -123,6 +129,8 @@ export const make = ({ config, counters, log, onReady, onStderrLine: onLine, out
     }
     const response = Message.decodeResponse(json)
     if (response !== undefined) return onResponse(response)
+    const notice = Message.decodeNotice(json)
+    if (notice !== undefined) return notice.type === "chunk" ? onChunk(notice) : onAgentCheckpoint(notice)
     const hello = Message.decodeReady(json)
     if (hello === undefined) {
       if (text.length === 0) return
@@ -134,6 +142,32 @@ export const make = ({ config, counters, log, onReady, onStderrLine: onLine, out
       log(Effect.logWarning(`agent speaks protocol ${hello.protocol}, this supervisor ${Message.PROTOCOL_VERSION}`))
     }
     onReady(hello)
+  }
+  const onChunk = (chunk: Message.Chunk): void => {
+    switch (table.chunk(chunk.id, chunk.data)) {
+      case "late":
+        counters.lateChunks++
+        return
+      case "unasked":
+        protocolError(`agent sent a chunk for request ${chunk.id}, which was not sent as a stream; dropped`)
+    }
+  }
+  const onAgentCheckpoint = (checkpoint: Message.Checkpoint): void => {
+    const json = JSON.stringify(checkpoint.data) ?? "null"
+    const max = config.maxCheckpointBytes
+    if (json.length * 3 > max && Buffer.byteLength(json) > max) {
+      counters.droppedCheckpoints++
+      // Logged once per incarnation: an agent that checkpoints too much does so at every step.
+      if (counters.droppedCheckpoints === 1) {
+        log(Effect.logWarning(
+          `agent sent a checkpoint of ${Buffer.byteLength(json)} bytes, over maxCheckpointBytes (${max}): dropped, ` +
+            "the one before is kept; further ones are counted (droppedCheckpoints), not logged"
+        ))
+      }
+      return
+    }
+    if (checkpoint.id === undefined) onCheckpoint(checkpoint.data)
+    else table.checkpoint(checkpoint.id, checkpoint.data)
   }
   const onResponse = (response: Message.ResponseOk | Message.ResponseError): void => {
     const entry = table.answer(response.id)

@@ -62,6 +62,8 @@ export interface Options {
   readonly limitHit: () => AgentProcess.LimitReason | undefined
   /** Kills what is left of the incarnation outside its process group (its cgroup's other processes). */
   readonly sweep: () => void
+  /** At a crash, the checkpoints of the requests in flight that sent one (protocol 1.1), before they fail. */
+  readonly onCrashCheckpoints?: ((checkpoints: Record<string, unknown>) => void) | undefined
 }
 
 /** Watches for the exit of one child; attach `onExit` to it. @internal */
@@ -103,6 +105,10 @@ export const make = (options: Options): ExitWatch => {
     // An error (and its stack trace) only for requests to fail, or for the log: a stop of 1,000 idle agents
     // made 1,000 of them for nothing.
     const waiting = options.table.size() > 0
+    if (waiting && !info.requested && options.onCrashCheckpoints !== undefined) {
+      const checkpoints = options.table.checkpoints()
+      if (checkpoints !== undefined) options.onCrashCheckpoints(checkpoints)
+    }
     const error = waiting || !info.requested ? exitError(info) : undefined
     if (waiting) options.table.failAll(error!)
     Deferred.unsafeDone(options.exitDeferred, Exit.succeed(info))

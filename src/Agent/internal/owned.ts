@@ -35,6 +35,7 @@ import * as Operations from "./supervisor/operations.js"
 import type { Owner } from "./supervisor/owner.js"
 import * as Restarts from "./supervisor/restarts.js"
 import * as Router from "./supervisor/router.js"
+import * as Streaming from "./supervisor/streaming.js"
 
 export type { EventHub } from "./supervisor/hub.js"
 export { type ChildExit, type Controls, type Owner, restartPolicyOwner } from "./supervisor/owner.js"
@@ -190,6 +191,7 @@ export function makeOwned(
       name: settings.name,
       config: settings,
       handleEvent: Router.handleEvent(core),
+      handleEventStream: Streaming.handleEventStream(core),
       state: Effect.sync(() => core.state),
       metadata: Metadata.metadata(core),
       start: operations.start,

@@ -14,9 +14,10 @@ import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import type { AgentStartupError } from "../../Errors.js"
-import type * as Message from "../../Protocol/Message.js"
+import * as Message from "../../Protocol/Message.js"
 import type * as Config from "../Config.js"
 import type * as AgentProcess from "../Process.js"
+import * as Calls from "./calls.js"
 import * as Channel from "./channel.js"
 import * as Child from "./child.js"
 import * as ExitWatch from "./exit.js"
@@ -48,6 +49,18 @@ export interface Hooks {
   readonly meter?: Requests.TableOptions["meter"]
   /** Told when a polled limit is passed (`limits/soft.ts`), before the kill if there is one. */
   readonly onLimitExceeded?: ((exceeded: Soft.Exceeded) => Effect.Effect<void>) | undefined
+  /** Called with each checkpoint the agent sends without an id, within `maxCheckpointBytes` (synchronously). */
+  readonly onCheckpoint?: ((data: unknown) => void) | undefined
+  /**
+   * Called when the incarnation crashes (an exit not asked for) with requests in flight that sent checkpoints: those
+   * checkpoints, by request id (synchronously, before the requests fail).
+   */
+  readonly onCrashCheckpoints?: ((checkpoints: Record<string, unknown>) => void) | undefined
+  /**
+   * Run right after `ready` when the agent announced `checkpoint`, before the incarnation is handed over (so before
+   * any task is written): the `restore` message to send it, if there is anything to restore.
+   */
+  readonly restore?: ((pid: number) => Effect.Effect<Message.Restore | undefined>) | undefined
 }
 
 /**
@@ -65,8 +78,8 @@ export interface Hooks {
 export interface Incarnation extends AgentProcess.AgentProcess {
   /** Calls `callback` (in Node's `exit` handler) once the exit is reported; the function returned forgets it. */
   readonly onExit: (callback: (info: AgentProcess.ExitInfo) => void) => () => void
-  /** A ping answered to a callback, with no fiber (the heartbeat's: see `Requests.Calls.pingWith`). */
-  readonly pingWith: Requests.Calls["pingWith"]
+  /** A ping answered to a callback, with no fiber (the heartbeat's: see `Calls.Calls.pingWith`). */
+  readonly pingWith: Calls.Calls["pingWith"]
 }
 
 export const start = (
@@ -117,6 +130,10 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     exited: () => status.exited !== undefined,
     meter: hooks?.meter
   })
+  // What the agent announced in its `ready`, and its latest checkpoint.
+  let features: ReadonlyArray<string> = []
+  let streams = false
+  let latestCheckpoint: Option.Option<unknown> = Option.none()
   const stats: Effect.Effect<AgentProcess.Stats> = Effect.sync(() => ({
     ...counters,
     inFlight: table.inFlight(),
@@ -149,6 +166,10 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     output,
     log: logs.run,
     onReady: (hello) => Deferred.unsafeDone(ready, Exit.succeed(hello)),
+    onCheckpoint: (data) => {
+      latestCheckpoint = Option.some(data)
+      hooks?.onCheckpoint?.(data)
+    },
     onStderrLine: onStderrLine === undefined ? undefined : (text) => onStderrLine(pid, text)
   })
   const exit = ExitWatch.make({
@@ -162,9 +183,10 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     recentStderr: channel.recentStderr,
     log: logs.run,
     limitHit: placement.limitHit,
-    sweep: placement.sweep
+    sweep: placement.sweep,
+    onCrashCheckpoints: hooks?.onCrashCheckpoints
   })
-  const calls = Requests.makeCalls({ config, table, counters, refusal: exit.refusal })
+  const calls = Calls.makeCalls({ config, table, counters, refusal: exit.refusal, streams: () => streams })
 
   // Output and the exit are delivered from here on: every handler is defined.
   child.attach({
@@ -196,6 +218,13 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     awaitExit: Deferred.await(exitDeferred),
     recentStderr: channel.recentStderr
   })
+  const hello = yield* Deferred.await(ready)
+  features = hello.features ?? []
+  streams = features.includes("stream")
+  if (hooks?.restore !== undefined && features.includes("checkpoint")) {
+    const restore = yield* hooks.restore(pid)
+    if (restore !== undefined) sendRestore(config, outbox, restore, logs.run)
+  }
 
   // ---- limits polled where no cgroup holds them: from ready on, for the life of the incarnation ----
   if (placement.inForce.mode === "polling" && config.limits !== undefined && Soft.watches(config.limits)) {
@@ -228,7 +257,36 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     stats,
     recentStderr: Effect.sync(channel.recentStderr),
     signalGroup: (signal) => Effect.sync(() => status.exited === undefined ? Child.killGroup(pid, signal) : undefined),
+    features,
+    checkpoint: Effect.sync(() => latestCheckpoint),
+    requestStream: calls.requestStream,
     onExit: exit.onReported
   }
   return agent
 })
+
+/**
+ * Writes the `restore` line first on the agent's stdin. One longer than `maxMessageBytes` goes without its request
+ * checkpoints, or not at all when the agent's checkpoint alone is too long (logged either way).
+ */
+const sendRestore = (
+  config: Config.AgentConfig,
+  outbox: Outbox.Outbox,
+  restore: Message.Restore,
+  log: (effect: Effect.Effect<void>) => void
+): void => {
+  const fits = (line: string) =>
+    line.length * 3 <= config.maxMessageBytes || Buffer.byteLength(line) <= config.maxMessageBytes
+  let line = Message.encodeRestore(restore)
+  if (!fits(line) && restore.requests !== undefined) {
+    log(Effect.logWarning(
+      `the restore message is over maxMessageBytes (${config.maxMessageBytes}): sent without its request checkpoints`
+    ))
+    line = restore.data === undefined ? "" : Message.encodeRestore({ type: "restore", data: restore.data })
+  }
+  if (line !== "" && !fits(line)) {
+    log(Effect.logWarning(`the agent's checkpoint is over maxMessageBytes (${config.maxMessageBytes}): not restored`))
+    return
+  }
+  if (line !== "") outbox.send(line)
+}

@@ -9,27 +9,20 @@
  * @internal
  */
 import type * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
-import * as Option from "effect/Option"
 import {
   AgentCrashError,
   AgentStoppedError,
+  AgentStreamError,
   AgentTimeoutError,
-  type ConfigError,
-  ProtocolError,
   type RequestError
 } from "../../Errors.js"
 import * as AgentMetrics from "../../internal/metrics/instruments.js"
-import * as Spans from "../../internal/metrics/spans.js"
 import * as Message from "../../Protocol/Message.js"
-import * as Config from "../Config.js"
-import type * as AgentProcess from "../Process.js"
 import * as Deadlines from "./deadlines.js"
 import type * as Outbox from "./outbox.js"
+import * as Streams from "./streams.js"
 
 /** Cancels are best effort: when this many lines already wait for a stuck stdin, drop further cancels. */
 const MAX_QUEUED_CANCELS = 1024
@@ -56,8 +49,12 @@ export interface Pending {
   readonly limited: boolean
   readonly operation: Operation
   readonly timeoutMillis: number
+  /** A streaming task's chunks and idle timeout; `undefined` for every other request, which pays nothing for it. */
+  readonly stream: Streams.Sink | undefined
   sent: boolean
   bucket: number
+  /** The request's latest checkpoint (protocol 1.1, `checkpoint` with its id); `undefined` while it sent none. */
+  checkpoint: unknown
 }
 
 // ---- refusals ----
@@ -114,10 +111,26 @@ export interface Table {
     resume: Resume
   ) => void
   /**
+   * Registers a streaming task (see `register`): its answer, and its failures, go to `sink.finish`; its chunks to
+   * `sink.push` (see {@link Table.chunk}). Returns the function that forgets it and cancels it when its consumer
+   * leaves first.
+   */
+  readonly registerStream: (id: string, line: string, timeoutMillis: number, sink: Streams.Sink) => () => void
+  /**
    * Takes the request that a line of the agent answers out of the table, freeing its slot; `undefined` when no
    * sent request has this id (it timed out, its caller left, or it was never sent). The caller resumes it.
    */
   readonly answer: (id: string) => Pending | undefined
+  /**
+   * Hands a chunk to its streaming request: `"late"` when no sent request has this id (it ended, or was cancelled),
+   * `"unasked"` when the request was not sent as a stream. Past the sink's bound, the request fails with
+   * `AgentStreamError` and is cancelled.
+   */
+  readonly chunk: (id: string, data: unknown) => "ok" | "late" | "unasked"
+  /** Keeps a request's checkpoint while it is in flight; false when no sent request has this id. */
+  readonly checkpoint: (id: string, data: unknown) => boolean
+  /** The checkpoints of the requests in flight, by id; `undefined` when none has one. */
+  readonly checkpoints: () => Record<string, unknown> | undefined
   /** Fails every request in flight or waiting for a slot; those never written get a refusal. */
   readonly failAll: (error: EndError) => void
   /** Tells the agent to drop every request it was sent (best effort, see `MAX_QUEUED_CANCELS`). */
@@ -150,6 +163,15 @@ export interface TableOptions {
   readonly meter?: AgentMetrics.Meter | undefined
 }
 
+/** The checkpoints of the sent requests among `entries` that have one, by id; `undefined` when none has. */
+const checkpointsOf = (entries: Iterable<Pending>): Record<string, unknown> | undefined => {
+  let saved: Record<string, unknown> | undefined
+  for (const entry of entries) {
+    if (entry.sent && entry.checkpoint !== undefined) (saved ??= {})[entry.id] = entry.checkpoint
+  }
+  return saved
+}
+
 /** An empty table; `close` it with the owner's scope. @internal */
 export const makeTable = (options: TableOptions): Table => {
   const { agent, clock, maxInFlight, outbox, pid } = options
@@ -166,6 +188,8 @@ export const makeTable = (options: TableOptions): Table => {
   }
   const dispatch = (entry: Pending, line: string) => {
     entry.sent = true
+    // A stream's idle time counts from its writing, not from a wait for a slot.
+    if (entry.stream !== undefined) entry.stream.lastActivity = clock.unsafeCurrentTimeMillis()
     if (entry.limited) {
       inFlight++
       meter.inFlight(1)
@@ -190,9 +214,31 @@ export const makeTable = (options: TableOptions): Table => {
   const expire = (id: string) => {
     const entry = pending.get(id)
     if (entry === undefined) return
+    const error = entry.stream !== undefined && entry.stream.idleMillis > 0
+      ? streamExpiry(entry, entry.stream)
+      : timeoutError(entry.operation, id, entry.timeoutMillis)
+    if (error === undefined) return
     settle(entry)
     if (entry.sent) cancel(id)
-    entry.resume(Exit.fail(timeoutError(entry.operation, id, entry.timeoutMillis)))
+    entry.resume(Exit.fail(error))
+  }
+  /** A stream with an idle timeout at its deadline: its error, or `undefined` when it goes on (`Streams.expiry`). */
+  const streamExpiry = (entry: Pending, sink: Streams.Sink): AgentTimeoutError | undefined => {
+    const next = Streams.expiry(sink, entry.sent, clock.unsafeCurrentTimeMillis())
+    if (typeof next === "number") {
+      entry.bucket = deadlines.add(entry.id, next)
+      return undefined
+    }
+    return next === "total"
+      ? timeoutError("task", entry.id, entry.timeoutMillis)
+      : new AgentTimeoutError({
+        agent,
+        requestId: entry.id,
+        operation: "task",
+        timeoutMillis: sink.idleMillis,
+        pid,
+        idle: true
+      })
   }
   // One expiry function for all requests: no closure per request for its deadline.
   const deadlines = Deadlines.make(clock, expire, options.resolution)
@@ -206,6 +252,23 @@ export const makeTable = (options: TableOptions): Table => {
    * its interruption in an uninterruptible region and goes on keeps the request until its timeout.)
    */
   const register: Table["register"] = (caller, id, line, operation, timeoutMillis, resume) => {
+    create(caller, id, line, operation, timeoutMillis, resume, undefined)
+  }
+  const registerStream: Table["registerStream"] = (id, line, timeoutMillis, sink) => {
+    const now = clock.unsafeCurrentTimeMillis()
+    sink.deadline = now + timeoutMillis
+    sink.lastActivity = now
+    return create(undefined, id, line, "task", timeoutMillis, sink.finish, sink).onCallerExit
+  }
+  const create = (
+    caller: Fiber.RuntimeFiber<unknown, unknown> | undefined,
+    id: string,
+    line: string,
+    operation: Operation,
+    timeoutMillis: number,
+    resume: Resume,
+    stream: Streams.Sink | undefined
+  ): Pending => {
     const limited = operation === "task"
     const onCallerExit = () => {
       if (pending.get(id) !== entry) return
@@ -221,14 +284,23 @@ export const makeTable = (options: TableOptions): Table => {
       limited,
       operation,
       timeoutMillis,
+      stream,
       sent: false,
-      bucket: 0
+      bucket: 0,
+      checkpoint: undefined
     }
     pending.set(id, entry)
-    entry.bucket = deadlines.add(id, clock.unsafeCurrentTimeMillis() + timeoutMillis)
+    const deadline = clock.unsafeCurrentTimeMillis() + timeoutMillis
+    entry.bucket = deadlines.add(
+      id,
+      stream !== undefined && stream.idleMillis > 0
+        ? Math.min(deadline, stream.lastActivity + stream.idleMillis)
+        : deadline
+    )
     caller?.addObserver(onCallerExit)
     if (!limited || inFlight < maxInFlight) dispatch(entry, line)
     else waiting.push([id, line])
+    return entry
   }
 
   const answer = (id: string): Pending | undefined => {
@@ -236,6 +308,29 @@ export const makeTable = (options: TableOptions): Table => {
     if (entry === undefined || !entry.sent) return undefined
     settle(entry)
     return entry
+  }
+
+  const chunk: Table["chunk"] = (id, data) => {
+    const entry = pending.get(id)
+    if (entry === undefined || !entry.sent) return "late"
+    const sink = entry.stream
+    if (sink === undefined) return "unasked"
+    if (sink.idleMillis > 0) sink.lastActivity = clock.unsafeCurrentTimeMillis()
+    if (!sink.push(data)) {
+      settle(entry)
+      cancel(id)
+      sink.finish(Exit.fail(
+        new AgentStreamError({ agent, requestId: id, reason: "overflow", maxBufferedChunks: sink.maxBuffered, pid })
+      ))
+    }
+    return "ok"
+  }
+
+  const checkpoint: Table["checkpoint"] = (id, data) => {
+    const entry = pending.get(id)
+    if (entry === undefined || !entry.sent) return false
+    entry.checkpoint = data
+    return true
   }
 
   const failAll = (error: EndError) => {
@@ -260,7 +355,11 @@ export const makeTable = (options: TableOptions): Table => {
 
   return {
     register,
+    registerStream,
     answer,
+    chunk,
+    checkpoint,
+    checkpoints: () => checkpointsOf(pending.values()),
     failAll,
     cancelSent,
     nextId: () => ++lastId,
@@ -270,125 +369,4 @@ export const makeTable = (options: TableOptions): Table => {
     timeoutError,
     close: deadlines.close
   }
-}
-
-// ---- the calls: request and ping ----
-
-/**
- * A per-call `timeout` in milliseconds, or the `ConfigError` of a bad one (a call never throws).
- *
- * @internal
- */
-export const timeoutMillisOf = (timeout: Duration.DurationInput): number | ConfigError =>
-  Either.match(Config.decodeDuration("timeout", timeout), { onLeft: (error) => error, onRight: Duration.toMillis })
-
-/** What the calls need: the settings, the table, and whether the process takes requests at all. @internal */
-export interface CallsOptions {
-  readonly config: Config.AgentConfig
-  readonly table: Table
-  /** Why a new request is refused at once (the process exited, or is being stopped), if it is. */
-  readonly refusal: () => RequestError | undefined
-  /** Counts the tasks sent. */
-  readonly counters: { requests: number }
-}
-
-/** The two ways to ask an agent: a task, and a ping (as an `Effect`, or with a callback). @internal */
-export interface Calls {
-  readonly request: AgentProcess.AgentProcess["request"]
-  readonly ping: AgentProcess.AgentProcess["ping"]
-  /**
-   * A ping with the configuration's `pingTimeout`, answered to `done` exactly once (in Node's handler of the
-   * answer, of the timeout, or of the exit; at once when refused), with no fiber: a heartbeat's beat. It never
-   * throws.
-   */
-  readonly pingWith: (done: (exit: Exit.Exit<AgentProcess.PingResult, RequestError>) => void) => void
-}
-
-/** A ping's answer: its round trip since `sentAt` (`performance.now()`), and the agent's report when well formed. */
-const pongOf = (result: unknown, sentAt: number): AgentProcess.PingResult => {
-  const report = (result as Partial<Message.HealthReport> | null)?.health
-  const wellFormed = typeof report === "object" && report !== null &&
-    typeof report.uptime_seconds === "number" && typeof report.memory_mb === "number"
-  return {
-    latencyMillis: performance.now() - sentAt,
-    report: wellFormed ? Option.some(report) : Option.none()
-  }
-}
-
-/** The requests callers make: `request` is the hot path, one `Effect.async` per call and no wrapper. @internal */
-export const makeCalls = ({ config, counters, refusal, table }: CallsOptions): Calls => {
-  const name = config.name
-  const requestTimeoutMillis = Duration.toMillis(config.requestTimeout)
-  const pingTimeoutMillis = Duration.toMillis(config.pingTimeout)
-  const timeoutOf = (options: AgentProcess.RequestOptions | undefined, fallback: number): number | ConfigError =>
-    options?.timeout === undefined ? fallback : timeoutMillisOf(options.timeout)
-
-  const request: Calls["request"] = (payload, options) => {
-    const timeoutMillis = timeoutOf(options, requestTimeoutMillis)
-    if (typeof timeoutMillis !== "number") return Effect.fail(timeoutMillis)
-    return Effect.withFiberRuntime<unknown, RequestError>((caller) =>
-      Effect.async<unknown, RequestError>((resume) => {
-        const refused = refusal()
-        if (refused !== undefined) return resume(Exit.fail(refused))
-        if (timeoutMillis <= 0) return resume(Exit.fail(table.timeoutError("task", "(not sent)", timeoutMillis)))
-        const id = String(table.nextId())
-        let line: string
-        try {
-          line = Message.encodeTask(id, payload)
-        } catch (error) {
-          return resume(Exit.fail(
-            new ProtocolError({
-              agent: name,
-              reason: "unencodable",
-              detail: `payload cannot be sent as JSON: ${error}`
-            })
-          ))
-        }
-        // A UTF-16 unit is at most 3 UTF-8 bytes: count the bytes only when the length alone cannot tell.
-        if (line.length * 3 > config.maxMessageBytes && Buffer.byteLength(line) > config.maxMessageBytes) {
-          return resume(Exit.fail(
-            new ProtocolError({
-              agent: name,
-              reason: "too_long",
-              detail: `the encoded task is ${
-                Buffer.byteLength(line)
-              } bytes, over maxMessageBytes (${config.maxMessageBytes})`
-            })
-          ))
-        }
-        counters.requests++
-        Spans.requestNumbered(caller, id)
-        table.register(caller, id, line, "task", timeoutMillis, resume)
-      })
-    )
-  }
-
-  // Sends a ping with its timeout, or answers its refusal at once (the process exited, or is stopping).
-  const sendPing = (
-    caller: Fiber.RuntimeFiber<unknown, unknown> | undefined,
-    timeoutMillis: number,
-    resume: Resume
-  ) => {
-    const refused = refusal()
-    if (refused !== undefined) return resume(Exit.fail(refused))
-    const id = `ping-${table.nextId()}`
-    table.register(caller, id, Message.encodePing(id), "ping", timeoutMillis, resume)
-  }
-
-  const ping: Calls["ping"] = (options) =>
-    Effect.suspend(() => {
-      const timeoutMillis = timeoutOf(options, pingTimeoutMillis)
-      if (typeof timeoutMillis !== "number") return Effect.fail(timeoutMillis)
-      const sentAt = performance.now()
-      return Effect.withFiberRuntime<unknown, RequestError>((caller) =>
-        Effect.async<unknown, RequestError>((resume) => sendPing(caller, timeoutMillis, resume))
-      ).pipe(Effect.map((result) => pongOf(result, sentAt)))
-    })
-
-  const pingWith: Calls["pingWith"] = (done) => {
-    const sentAt = performance.now()
-    sendPing(undefined, pingTimeoutMillis, (exit) => done(Exit.map(exit, (result) => pongOf(result, sentAt))))
-  }
-
-  return { request, ping, pingWith }
 }

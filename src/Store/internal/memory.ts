@@ -1,6 +1,6 @@
 /**
- * The in-memory store (`Store.makeMemory`): bounded logs, the latest state per agent, and the child records of
- * trees that restore. And `Store.restore`, which reads any store back.
+ * The in-memory store (`Store.makeMemory`): bounded logs, the latest state and checkpoint per agent, and the child
+ * records of trees that restore. And `Store.restore`, which reads any store back.
  *
  * @internal
  */
@@ -54,6 +54,7 @@ interface Contents {
   readonly restarts: Chunk.Chunk<Store.RestartRecord>
   /** In the order first saved. */
   readonly children: ReadonlyArray<Store.ChildRecord>
+  readonly checkpoints: HashMap.HashMap<string, Store.CheckpointRecord>
 }
 
 const sameChild = (a: Store.ChildRecord, supervisor: string, childId: string) =>
@@ -71,7 +72,8 @@ export const make = (
       states: HashMap.empty(),
       metrics: Chunk.empty(),
       restarts: Chunk.empty(),
-      children: []
+      children: [],
+      checkpoints: HashMap.empty()
     })
 
     return {
@@ -113,7 +115,10 @@ export const make = (
         Effect.map(
           Ref.get(contents),
           (c) => supervisor === undefined ? c.children : c.children.filter((r) => r.supervisor === supervisor)
-        )
+        ),
+      saveCheckpoint: (record) =>
+        Ref.update(contents, (c) => ({ ...c, checkpoints: HashMap.set(c.checkpoints, record.agent_name, record) })),
+      loadCheckpoint: (agent) => Effect.map(Ref.get(contents), (c) => HashMap.get(c.checkpoints, agent))
     }
   })
 

@@ -72,7 +72,8 @@ const gated = (store: Store.Store["Type"], permits: number): Effect.Effect<Store
       getState: (agent) => gate(store.getState(agent)),
       listMetrics: (query) => gate(query === undefined ? store.listMetrics() : store.listMetrics(query)),
       restartHistory: (agent) => gate(agent === undefined ? store.restartHistory() : store.restartHistory(agent)),
-      ...gatedChildren(store, gate)
+      ...gatedChildren(store, gate),
+      ...gatedCheckpoints(store, gate)
     })
   })
 
@@ -88,6 +89,18 @@ const gatedChildren = (
     ...(listChildren !== undefined
       ? { listChildren: (supervisor) => gate(supervisor === undefined ? listChildren() : listChildren(supervisor)) }
       : {})
+  }
+}
+
+/** The checkpoint operations of `store`, those it has, behind the gate. */
+const gatedCheckpoints = (
+  store: Store.Store["Type"],
+  gate: <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
+): Pick<Store.Store["Type"], "saveCheckpoint" | "loadCheckpoint"> => {
+  const { loadCheckpoint, saveCheckpoint } = store
+  return {
+    ...(saveCheckpoint !== undefined ? { saveCheckpoint: (record) => gate(saveCheckpoint(record)) } : {}),
+    ...(loadCheckpoint !== undefined ? { loadCheckpoint: (agent) => gate(loadCheckpoint(agent)) } : {})
   }
 }
 

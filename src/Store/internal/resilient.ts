@@ -1,6 +1,6 @@
 /**
  * The machinery of `Store.resilient`: every operation bounded by a timeout, its failures counted and logged per
- * outage of the underlying store. Knows nothing of the store's operations: `Store.resilient` names them.
+ * outage of the underlying store. Knows nothing of the store's operations: `resilientStore.ts` names them.
  *
  * An operation runs in a fiber of its own (so that a backend that ignores interruption cannot hold its caller),
  * raced against a timer: three fibers and a timer per operation. The store writer's drain, which hands the

@@ -38,6 +38,12 @@ interface RestartRow {
   readonly signal: string | null
 }
 
+interface CheckpointRow {
+  readonly agent_name: string
+  readonly data: string
+  readonly updated_at: number | string
+}
+
 interface ChildRow {
   readonly supervisor: string
   readonly child_id: string
@@ -207,6 +213,32 @@ export const selectChildren = (sql: SqlClient.SqlClient, tables: Tables, supervi
     WHERE ${sql.and(supervisor === undefined ? [] : [sql`supervisor = ${supervisor}`])}
     ORDER BY id`.pipe(
     Effect.map((rows) => rows.map(fromChildRow))
+  )
+
+/** A checkpoint's data as the JSON text its row keeps. */
+export const encodeCheckpoint = (record: Store.CheckpointRecord): Effect.Effect<string, StoreError> =>
+  Effect.try({
+    try: () => JSON.stringify(record.data) ?? "null",
+    catch: (error) =>
+      new StoreError({ operation: "saveCheckpoint", reason: "failure", detail: `the data is not JSON: ${error}` })
+  })
+
+/** Writes an agent's checkpoint, its data already encoded by {@link encodeCheckpoint}, over the one before. */
+export const upsertCheckpoint = (sql: SqlClient.SqlClient, tables: Tables, agent: string, data: string, at: number) =>
+  sql`INSERT INTO ${sql(tables.checkpoints)} (agent_name, data, updated_at) VALUES (${agent}, ${data}, ${at})
+    ON CONFLICT (agent_name) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`
+
+/** The checkpoint of `agent`, if one was written. */
+export const selectCheckpoint = (sql: SqlClient.SqlClient, tables: Tables, agent: string) =>
+  sql<CheckpointRow>`SELECT agent_name, data, updated_at FROM ${sql(tables.checkpoints)}
+    WHERE agent_name = ${agent}`.pipe(
+    Effect.map((rows) =>
+      Option.map(Option.fromNullable(rows[0]), (row): Store.CheckpointRecord => ({
+        agent_name: row.agent_name,
+        data: JSON.parse(row.data),
+        updated_at: Number(row.updated_at)
+      }))
+    )
   )
 
 /** What pruning keeps. */

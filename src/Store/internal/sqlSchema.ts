@@ -13,6 +13,7 @@ export interface Tables {
   readonly metrics: string
   readonly restarts: string
   readonly children: string
+  readonly checkpoints: string
   readonly migrations: string
   readonly prefix: string
 }
@@ -23,6 +24,7 @@ export const tablesOf = (prefix: string): Tables => ({
   metrics: `${prefix}metrics`,
   restarts: `${prefix}restarts`,
   children: `${prefix}children`,
+  checkpoints: `${prefix}checkpoints`,
   migrations: `${prefix}migrations`,
   prefix
 })
@@ -97,12 +99,28 @@ const createChildren = (tables: Tables) =>
     )`
   })
 
+/** The third migration: each agent's latest checkpoint (protocol 1.1), its data as JSON text. */
+const createCheckpoints = (tables: Tables) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const real = sql.onDialectOrElse({
+      pg: () => sql.literal("DOUBLE PRECISION"),
+      orElse: () => sql.literal("REAL")
+    })
+    yield* sql`CREATE TABLE ${sql(tables.checkpoints)} (
+      agent_name TEXT PRIMARY KEY NOT NULL,
+      data TEXT NOT NULL,
+      updated_at ${real} NOT NULL
+    )`
+  })
+
 /** Brings `tables` up to date, recording what ran in `<prefix>migrations`. Never edit a migration once released. */
 export const migrate = (tables: Tables) =>
   Migrator.make({})({
     loader: Migrator.fromRecord({
       "1_create_tables": createTables(tables),
-      "2_create_children": createChildren(tables)
+      "2_create_children": createChildren(tables),
+      "3_create_checkpoints": createCheckpoints(tables)
     }),
     table: tables.migrations
   })

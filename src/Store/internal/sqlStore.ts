@@ -204,6 +204,13 @@ export const make = <E, R>(
       saveChild: (record) => use("saveChild", (sql) => rows.upsertChild(sql, tables, record)),
       deleteChild: (supervisor, childId) =>
         use("deleteChild", (sql) => rows.deleteChild(sql, tables, supervisor, childId)),
-      listChildren: (supervisor) => use("listChildren", (sql) => rows.selectChildren(sql, tables, supervisor))
+      listChildren: (supervisor) => use("listChildren", (sql) => rows.selectChildren(sql, tables, supervisor)),
+      saveCheckpoint: (record) =>
+        Effect.flatMap(rows.encodeCheckpoint(record), (data) =>
+          use("saveCheckpoint", (sql) =>
+            rows.upsertCheckpoint(sql, tables, record.agent_name, data, record.updated_at))),
+      loadCheckpoint: (agent) =>
+        use("loadCheckpoint", (sql) =>
+          rows.selectCheckpoint(sql, tables, agent))
     })
   })

@@ -15,6 +15,10 @@
  * (a wake-up per metric cost about a fifth of the supervisor's heartbeat CPU). A state or restart record, a
  * `flush` and closing the scope write the metrics waiting at once, in order with the rest.
  *
+ * Checkpoints (protocol 1.1) wait as metrics do, and are never dropped: an agent has at most one in the buffer, which
+ * a newer one replaces (an agent that checkpoints at every step writes about ten a second, whatever its pace).
+ * `loadCheckpoint` reads an agent's own checkpoint back before the store has it (read your writes).
+ *
  * @since 0.1.0
  */
 import type * as Cause from "effect/Cause"
@@ -33,6 +37,7 @@ import * as StoreMetrics from "../../internal/metrics/store.js"
 import * as Ticker from "../../internal/ticker.js"
 import { isolate } from "../../internal/wait.js"
 import type * as Store from "../Store.js"
+import * as Checkpoints from "./checkpoints.js"
 import * as Resilient from "./resilient.js"
 
 /**
@@ -48,6 +53,15 @@ export interface Writer {
   readonly saveMetric: (event: Store.MetricEvent) => Effect.Effect<void>
   /** Enqueues a restart record; returns at once, never fails. */
   readonly recordRestart: (record: Store.RestartRecord) => Effect.Effect<void>
+  /** Enqueues an agent's checkpoint, replacing the one of that agent still waiting; returns at once, never fails. */
+  readonly saveCheckpoint: (record: Store.CheckpointRecord) => Effect.Effect<void>
+  /** {@link Writer.saveCheckpoint} as a plain call, for Node's handlers (the stdout reader). */
+  readonly offerCheckpoint: (record: Store.CheckpointRecord) => void
+  /**
+   * An agent's latest checkpoint: the one it gave this writer, until the store has it, else the store's (`None`
+   * when there is none or the store fails). Never fails.
+   */
+  readonly loadCheckpoint: (agent: string) => Effect.Effect<Option.Option<Store.CheckpointRecord>>
   /**
    * How many writes never reached the store: metrics dropped from a full buffer, writes still buffered when the
    * closing flush gave up, and writes made after the scope closed.
@@ -101,6 +115,7 @@ type Entry =
   | { readonly _tag: "State"; readonly seq: number; readonly record: Store.StateRecord }
   | { readonly _tag: "Metric"; readonly seq: number; readonly event: Store.MetricEvent }
   | { readonly _tag: "Restart"; readonly seq: number; readonly record: Store.RestartRecord }
+  | Checkpoints.Entry
 
 /** The write in flight in the draining fiber, and when it times out. */
 interface Watched {
@@ -166,6 +181,34 @@ const makeRunner = (clock: Clock.Clock, drainer: () => Fiber.RuntimeFiber<unknow
 }
 
 /**
+ * The draining fiber's wake-ups: `now` (a state, a restart record, a flush), or `soon`, within the metric delay,
+ * through the ticker's waiter (one armed at most); `forget` disarms it.
+ */
+const makeWakeUps = (clock: Clock.Clock, wake: Effect.Latch) => {
+  const ticker = Ticker.forClock(clock)
+  let metricWake: Ticker.Waiter | undefined
+  const forget = () => {
+    if (metricWake !== undefined) ticker.cancel(metricWake)
+    metricWake = undefined
+  }
+  return {
+    forget,
+    now: () => {
+      forget()
+      wake.unsafeOpen()
+    },
+    soon: () => {
+      if (metricWake !== undefined) return
+      metricWake = ticker.waiter(clock.unsafeCurrentTimeMillis() + METRIC_DELAY_MILLIS, Ticker.MAX_GRID_MILLIS)
+      ticker.schedule(metricWake, () => {
+        metricWake = undefined
+        wake.unsafeOpen()
+      })
+    }
+  }
+}
+
+/**
  * Makes a writer over a resilient store. Scoped: the draining fiber lives in the scope, and closing the scope
  * first drains what is left, for at most `flushTimeout`, then gives up on the rest with a warning.
  *
@@ -192,32 +235,23 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
     let closed = false
     let waiters: Array<{ readonly target: number; readonly done: Deferred.Deferred<void> }> = []
     const wake = yield* Effect.makeLatch(false)
-    // The ticker's waiter that will wake the draining fiber for the metrics waiting, if one is armed.
     const clock = yield* Effect.clock
-    const ticker = Ticker.forClock(clock)
-    let metricWake: Ticker.Waiter | undefined
-    const forgetMetricWake = () => {
-      if (metricWake !== undefined) ticker.cancel(metricWake)
-      metricWake = undefined
-    }
-    const wakeNow = () => {
-      forgetMetricWake()
-      wake.unsafeOpen()
-    }
-    const wakeSoon = () => {
-      if (metricWake !== undefined) return
-      metricWake = ticker.waiter(clock.unsafeCurrentTimeMillis() + METRIC_DELAY_MILLIS, Ticker.MAX_GRID_MILLIS)
-      ticker.schedule(metricWake, () => {
-        metricWake = undefined
-        wake.unsafeOpen()
-      })
-    }
+    const { forget: forgetMetricWake, now: wakeNow, soon: wakeSoon } = makeWakeUps(clock, wake)
 
     const size = () => metrics.size + others.size
     /** Gives up on `count` writes: counted here (`dropped`) and in the metrics. */
     const drop = (reason: "buffer_full" | "flush_timeout" | "closed", count: number) => {
       dropped += count
       StoreMetrics.dropped(reason, count)
+    }
+
+    const checkpoints = Checkpoints.make(store)
+    const offerCheckpoint = (record: Store.CheckpointRecord) => {
+      if (closed) return drop("closed", 1)
+      if (checkpoints.replace(record)) return
+      // Never dropped, as states are; at most one per agent, so the buffer grows past capacity by few.
+      others.push(checkpoints.add({ _tag: "Checkpoint", seq: ++lastSeq, record }))
+      wakeSoon()
     }
 
     const enqueue = (isMetric: boolean, entry: (seq: number) => Entry) =>
@@ -277,6 +311,8 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
           return metricBatch(entry.event)
         case "Restart":
           return store.recordRestart(entry.record)
+        case "Checkpoint":
+          return checkpoints.write(entry)
       }
     }
 
@@ -370,6 +406,9 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
       saveState: (record) => enqueue(false, (seq) => ({ _tag: "State", seq, record })),
       saveMetric: (event) => enqueue(true, (seq) => ({ _tag: "Metric", seq, event })),
       recordRestart: (record) => enqueue(false, (seq) => ({ _tag: "Restart", seq, record })),
+      saveCheckpoint: (record) => Effect.sync(() => offerCheckpoint(record)),
+      offerCheckpoint,
+      loadCheckpoint: checkpoints.load,
       dropped: Effect.sync(() => dropped),
       flush
     }

@@ -9,7 +9,42 @@
  *
  * @internal
  */
+import * as Schema from "effect/Schema"
 import { describeExit, stderrTail } from "./format.js"
+
+/**
+ * The fields of `Errors.AgentTimeoutError`, by their type first: a named type keeps each field's comment in the
+ * published declarations.
+ *
+ * @internal
+ */
+export type TimeoutFields = {
+  readonly agent: typeof Schema.String
+  readonly requestId: typeof Schema.String
+  readonly operation: Schema.Literal<["task", "ping", "start"]>
+  /** The caller's timeout; for an idle timeout (`idle`), the longest quiet spell allowed. */
+  readonly timeoutMillis: typeof Schema.Number
+  readonly pid: Schema.optional<typeof Schema.Number>
+  /** The part of the caller's timeout spent waiting for the agent to (re)start. */
+  readonly waitedForStartMillis: Schema.optional<typeof Schema.Number>
+  /** A streaming task that sent nothing (no chunk, no response) for `timeoutMillis`: its idle timeout. */
+  readonly idle: Schema.optional<typeof Schema.Boolean>
+}
+
+/**
+ * The fields of `Errors.AgentTimeoutError`.
+ *
+ * @internal
+ */
+export const timeoutFields: TimeoutFields = {
+  agent: Schema.String,
+  requestId: Schema.String,
+  operation: Schema.Literal("task", "ping", "start"),
+  timeoutMillis: Schema.Number,
+  pid: Schema.optional(Schema.Number),
+  waitedForStartMillis: Schema.optional(Schema.Number),
+  idle: Schema.optional(Schema.Boolean)
+}
 
 /**
  * The facts of a request timeout (the fields of `Errors.AgentTimeoutError`).
@@ -23,6 +58,7 @@ export interface TimeoutFacts {
   readonly timeoutMillis: number
   readonly pid?: number | undefined
   readonly waitedForStartMillis?: number | undefined
+  readonly idle?: boolean | undefined
 }
 
 /**
@@ -39,6 +75,10 @@ export const timeoutMessage = (e: TimeoutFacts): string => {
     return `A request to agent "${e.agent}" timed out waiting for the agent to start (${how}); it was not sent`
   }
   const pid = e.pid !== undefined ? ` (pid ${e.pid})` : ""
+  if (e.idle === true) {
+    return `Agent "${e.agent}"${pid} sent nothing on the stream of task ${e.requestId} for ${e.timeoutMillis} ms ` +
+      `(its idle timeout)`
+  }
   return `Agent "${e.agent}"${pid} did not answer ${e.operation} ${e.requestId} within ${e.timeoutMillis} ms` +
     (waited !== undefined && waited > 0 ? ` (of which ${waited} ms waiting for a restart)` : "")
 }
@@ -53,6 +93,10 @@ export const timeoutRemediation = (e: TimeoutFacts): string => {
     return "The agent was not running and did not come up in time: read its crash reports and stderr (it may " +
       "be crash-looping, in its restart backoff, or slow to load), or give requests a timeout that covers a " +
       "restart (restartBackoff plus start-up time)."
+  }
+  if (e.idle === true) {
+    return "Raise idleTimeout for this call if the agent may legitimately pause that long between chunks; " +
+      "otherwise check the agent's stderr for a stuck or blocked callback."
   }
   return "Raise requestTimeout (or pass { timeout } for this call) if the work is legitimately slow; " +
     "otherwise check the agent's stderr for a stuck or blocked callback." +
@@ -94,6 +138,17 @@ export const crashRemediation = (e: CrashFacts): string =>
   e.reason === "circuit_open"
     ? "Fix the cause shown in the agent's stderr, then restart it manually to close the circuit."
     : "Read the agent's last stderr lines; a crash is restarted by its supervisor per its restart policy."
+
+/**
+ * The fields of `Errors.ProtocolError`.
+ *
+ * @internal
+ */
+export const protocolFields = {
+  agent: Schema.String,
+  reason: Schema.Literal("not_json", "not_a_message", "too_long", "invalid_utf8", "unencodable"),
+  detail: Schema.String
+}
 
 /**
  * What to do about a `ProtocolError`, by its reason.

@@ -7,6 +7,21 @@
  *
  * @internal
  */
+import * as Schema from "effect/Schema"
+
+/**
+ * The fields of `Errors.StoreError`.
+ *
+ * @internal
+ */
+export const storeFields = {
+  operation: Schema.String,
+  reason: Schema.Literal("timeout", "failure", "driver_unavailable", "path_unusable"),
+  detail: Schema.String,
+  driver: Schema.optional(Schema.String),
+  path: Schema.optional(Schema.String),
+  code: Schema.optional(Schema.String)
+}
 
 /**
  * The facts of a `StoreError` that its remediation depends on.

@@ -7,6 +7,27 @@
  *
  * @internal
  */
+import * as Schema from "effect/Schema"
+
+/**
+ * The fields of `Errors.SupervisorChildError`.
+ *
+ * @internal
+ */
+export const childFields = {
+  supervisor: Schema.String,
+  child: Schema.String,
+  operation: Schema.String,
+  reason: Schema.Literal(
+    "already_present",
+    "already_started",
+    "running",
+    "restarting",
+    "not_found",
+    "not_an_agent",
+    "supervisor_stopped"
+  )
+}
 
 /**
  * The message of a `SupervisorIntensityError`.

@@ -19,6 +19,7 @@ export type RequestOutcome =
   | "circuit_open"
   | "stopped"
   | "protocol_error"
+  | "stream_overflow"
   | "config_error"
   | "interrupted"
 
@@ -32,6 +33,7 @@ export const requestOutcomes: ReadonlyArray<RequestOutcome> = [
   "circuit_open",
   "stopped",
   "protocol_error",
+  "stream_overflow",
   "config_error",
   "interrupted"
 ]

@@ -59,6 +59,8 @@ export const outcomeOf = (
       return "stopped"
     case "ProtocolError":
       return "protocol_error"
+    case "AgentStreamError":
+      return "stream_overflow"
     default:
       return "config_error"
   }

@@ -127,12 +127,33 @@ const unlessEscalated = <A, E>(
     return Effect.tapError(checked, () => escalation(self))
   })
 
+/** {@link unlessEscalated} for a stream: checked before it starts, and on its failure. */
+const unlessEscalatedStream = <A, E>(
+  self: Instance,
+  stream: Stream.Stream<A, E>
+): Stream.Stream<A, E | SupervisorIntensityError> =>
+  Stream.suspend(() => {
+    const checked: Stream.Stream<A, E | SupervisorIntensityError> = self.escalated !== undefined
+      ? Stream.fail(self.escalated)
+      : stream
+    return Stream.catchAll(
+      checked,
+      (error): Stream.Stream<A, E | SupervisorIntensityError> =>
+        Stream.fail(self.escalated !== undefined ? self.escalated : error)
+    )
+  })
+
 const handle = (self: Instance): Supervisor.Supervisor => ({
   name: self.name,
   call: (childId, payload, options) =>
     unlessEscalated(
       self,
       Effect.flatMap(Views.agentChild(self, childId), (agent) => agent.handleEvent(payload, options))
+    ),
+  callStream: (childId, payload, options) =>
+    unlessEscalatedStream(
+      self,
+      Stream.unwrap(Effect.map(Views.agentChild(self, childId), (agent) => agent.handleEventStream(payload, options)))
     ),
   child: (id) => unlessEscalated(self, Views.agentChild(self, id)),
   childSupervisor: (id) => unlessEscalated(self, Views.supervisorChild(self, id)),

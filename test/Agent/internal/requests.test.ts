@@ -1,11 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FastCheck from "effect/FastCheck"
 import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as TestClock from "effect/TestClock"
 import * as Requests from "../../../src/Agent/internal/requests.js"
+import * as Streams from "../../../src/Agent/internal/streams.js"
 import { AgentCrashError, AgentStoppedError, type RequestError } from "../../../src/Errors.js"
 import * as Message from "../../../src/Protocol/Message.js"
 
@@ -55,7 +58,25 @@ const setup = (maxInFlight: number) =>
       assert.isTrue(outcome !== undefined && Exit.isFailure(outcome), `${id} failed`)
       return Exit.isFailure(outcome) && outcome.cause._tag === "Fail" ? outcome.cause.error : undefined
     }
-    return { table, lines, state, outcomes, settled, register, answer, leave, failure }
+    /** A streaming request with its sink, whose end is recorded in `outcomes` and announced on `settled`. */
+    const registerStream = (id: string, timeoutMillis: number, idleMillis: number, maxBuffered = 1024) => {
+      const sink = Streams.make(maxBuffered, idleMillis)
+      outcomes.set(id, [])
+      const finish = sink.finish
+      const recording: Streams.Sink = {
+        ...sink,
+        finish: (exit) => {
+          outcomes.get(id)!.push(exit as Outcome)
+          settled.unsafeOffer(id)
+          finish(exit)
+        }
+      }
+      sink.abandon = recording.abandon = t.registerStream(id, `stream ${id}`, timeoutMillis, recording)
+      // The sink the table updates is `recording` (its deadline, its last activity): read them there.
+      return { sink: recording, pull: sink.pull }
+    }
+    const t = table
+    return { table, lines, state, outcomes, settled, register, registerStream, answer, leave, failure }
   })
 
 const cancelOf = (id: string) => Message.encodeCancel(id)
@@ -171,27 +192,139 @@ describe("request table", () => {
       for (const outcomes of t.outcomes.values()) assert.strictEqual(outcomes.length, 1)
     }))
 
+  it.effect("a stream: its chunks wait in order for the consumer, then its result; nothing after is delivered", () =>
+    Effect.gen(function*() {
+      const t = yield* setup(1)
+      const { pull } = t.registerStream("s", 10_000, 0)
+      assert.deepStrictEqual(t.lines, ["stream s"])
+      assert.strictEqual(t.table.chunk("s", "a"), "ok")
+      assert.strictEqual(t.table.chunk("s", "b"), "ok")
+      assert.deepStrictEqual(Chunk.toArray(yield* pull), [{ _tag: "Chunk", data: "a" }, { _tag: "Chunk", data: "b" }])
+      assert.strictEqual(t.table.chunk("s", "c"), "ok")
+      assert.isTrue(t.answer("s"))
+      assert.deepStrictEqual(Chunk.toArray(yield* pull), [{ _tag: "Chunk", data: "c" }, { _tag: "Done", result: "s" }])
+      assert.strictEqual(t.table.chunk("s", "late"), "late")
+      assert.deepStrictEqual(yield* Effect.flip(pull), Option.none(), "then the stream ends")
+      yield* t.register("plain")
+      assert.strictEqual(t.table.chunk("plain", "x"), "unasked")
+      assert.strictEqual(t.table.chunk("nobody", "x"), "late")
+    }))
+
+  it.effect("a stream past its bound fails with AgentStreamError after the chunks buffered, and is cancelled", () =>
+    Effect.gen(function*() {
+      const t = yield* setup(1)
+      const { pull } = t.registerStream("s", 10_000, 0, 2)
+      for (const data of [1, 2]) assert.strictEqual(t.table.chunk("s", data), "ok")
+      assert.strictEqual(t.table.chunk("s", 3), "ok")
+      assert.deepStrictEqual(t.lines, ["stream s", cancelOf("s")])
+      assert.strictEqual(t.table.inFlight(), 0, "its slot is free")
+      assert.deepStrictEqual(Chunk.toArray(yield* pull).map((e) => e._tag === "Chunk" ? e.data : e), [1, 2])
+      const error = Option.getOrThrow(yield* Effect.flip(pull))
+      assert.deepInclude(error, { _tag: "AgentStreamError", reason: "overflow", maxBufferedChunks: 2, requestId: "s" })
+      assert.strictEqual(t.table.chunk("s", 4), "late")
+    }))
+
+  it.effect("idle timeout (TestClock): each chunk moves it on, without a new deadline per chunk; the total bounds all", () =>
+    Effect.gen(function*() {
+      const t = yield* setup(1)
+      t.registerStream("s", 1000, 100)
+      yield* TestClock.adjust(60)
+      t.table.chunk("s", 1)
+      yield* TestClock.adjust(60)
+      assert.strictEqual(t.outcomes.get("s")!.length, 0, "quiet for 60 ms only")
+      t.table.chunk("s", 2)
+      yield* TestClock.adjust(99)
+      assert.strictEqual(t.outcomes.get("s")!.length, 0)
+      yield* TestClock.adjust(1)
+      assert.strictEqual(yield* Queue.take(t.settled), "s")
+      assert.deepInclude(t.failure("s"), { _tag: "AgentTimeoutError", idle: true, timeoutMillis: 100 })
+      assert.deepStrictEqual(t.lines, ["stream s", cancelOf("s")])
+
+      // Chunks every 50 ms never let it idle out: its total timeout ends it.
+      t.registerStream("long", 300, 100)
+      for (let i = 0; i < 5; i++) {
+        yield* TestClock.adjust(50)
+        t.table.chunk("long", i)
+      }
+      assert.strictEqual(t.outcomes.get("long")!.length, 0)
+      yield* TestClock.adjust(50)
+      assert.strictEqual(yield* Queue.take(t.settled), "long")
+      const total = t.failure("long")
+      assert.deepInclude(total, { _tag: "AgentTimeoutError", timeoutMillis: 300 })
+      assert.isUndefined((total as { idle?: boolean }).idle)
+    }))
+
+  it.effect("a stream waiting for a slot does not idle out; its idle time starts when it is written", () =>
+    Effect.gen(function*() {
+      const t = yield* setup(1)
+      yield* t.register("busy")
+      t.registerStream("s", 10_000, 100)
+      yield* TestClock.adjust(250)
+      assert.strictEqual(t.outcomes.get("s")!.length, 0)
+      assert.isTrue(t.answer("busy"))
+      assert.strictEqual(yield* Queue.take(t.settled), "busy")
+      assert.deepStrictEqual(t.lines, ["task busy", "stream s"])
+      yield* TestClock.adjust(99)
+      assert.strictEqual(t.outcomes.get("s")!.length, 0)
+      yield* TestClock.adjust(6)
+      assert.strictEqual(yield* Queue.take(t.settled), "s")
+      assert.deepInclude(t.failure("s"), { idle: true })
+    }))
+
+  it.effect("a consumer that leaves: the stream is forgotten and cancelled; its later chunks are late", () =>
+    Effect.gen(function*() {
+      const t = yield* setup(1)
+      const { sink } = t.registerStream("s", 10_000, 0)
+      t.table.chunk("s", 1)
+      sink.close()
+      assert.deepStrictEqual(t.lines, ["stream s", cancelOf("s")])
+      assert.strictEqual(t.table.chunk("s", 2), "late")
+      assert.strictEqual(t.table.inFlight(), 0)
+      assert.deepStrictEqual(t.outcomes.get("s"), [])
+    }))
+
+  it.effect("request checkpoints: kept while in flight, the latest of each, handed over, forgotten with the answer", () =>
+    Effect.gen(function*() {
+      const t = yield* setup(2)
+      yield* t.register("a")
+      yield* t.register("b")
+      yield* t.register("waiting")
+      assert.isUndefined(t.table.checkpoints())
+      assert.isTrue(t.table.checkpoint("a", { page: 1 }))
+      assert.isTrue(t.table.checkpoint("a", { page: 2 }))
+      assert.isTrue(t.table.checkpoint("b", null))
+      assert.isFalse(t.table.checkpoint("waiting", 1), "not sent: the agent cannot know its id")
+      assert.isFalse(t.table.checkpoint("nobody", 1))
+      assert.deepStrictEqual(t.table.checkpoints(), { a: { page: 2 }, b: null })
+      assert.isTrue(t.answer("b"))
+      assert.deepStrictEqual(t.table.checkpoints(), { a: { page: 2 } })
+    }))
+
   const op = FastCheck.oneof(
     FastCheck.record({
       _tag: FastCheck.constant("register" as const),
-      ping: FastCheck.boolean(),
-      timeout: FastCheck.integer({ min: 1, max: 40 })
+      kind: FastCheck.constantFrom("task" as const, "ping" as const, "stream" as const),
+      timeout: FastCheck.integer({ min: 1, max: 40 }),
+      idle: FastCheck.integer({ min: 0, max: 15 })
     }),
+    FastCheck.record({ _tag: FastCheck.constant("chunk" as const), index: FastCheck.nat() }),
     FastCheck.record({ _tag: FastCheck.constant("answer" as const), index: FastCheck.nat() }),
     FastCheck.record({ _tag: FastCheck.constant("leave" as const), index: FastCheck.nat() }),
     FastCheck.record({ _tag: FastCheck.constant("advance" as const), millis: FastCheck.integer({ min: 0, max: 15 }) })
   )
 
   it.effect.prop(
-    "through any calls, answers, timeouts and departures: the window holds, and each request settles at most once",
+    "through any calls, streams, chunks, answers, timeouts and departures: the window holds, each settles at most once",
     [FastCheck.array(op, { maxLength: 50 }), FastCheck.integer({ min: 1, max: 4 })],
     ([ops, maxInFlight]) =>
       Effect.gen(function*() {
         const t = yield* setup(maxInFlight)
         const ids: Array<string> = []
         const left = new Set<string>()
+        const sinks = new Map<string, Streams.Sink>()
         const check = () => {
-          const sentTasks = t.lines.filter((line) => line.startsWith("task ")).map((line) => line.slice(5))
+          const sentTasks = t.lines.filter((line) => line.startsWith("task ") || line.startsWith("stream "))
+            .map((line) => line.slice(line.indexOf(" ") + 1))
           const open = sentTasks.filter((id) => t.outcomes.get(id)!.length === 0 && !left.has(id))
           assert.strictEqual(t.table.inFlight(), open.length, "inFlight counts the sent tasks not settled")
           assert.isAtMost(t.table.inFlight(), maxInFlight)
@@ -199,15 +332,20 @@ describe("request table", () => {
         }
         for (const step of ops) {
           if (step._tag === "register") {
-            const id = `${step.ping ? "p" : "t"}${ids.length}`
+            const id = `${step.kind[0]}${ids.length}`
             ids.push(id)
-            yield* t.register(id, step.timeout, step.ping ? "ping" : "task")
+            if (step.kind === "stream") sinks.set(id, t.registerStream(id, step.timeout, step.idle, 2).sink)
+            else yield* t.register(id, step.timeout, step.kind)
           } else if (step._tag === "answer" && ids.length > 0) {
             t.answer(ids[step.index % ids.length])
+          } else if (step._tag === "chunk" && ids.length > 0) {
+            t.table.chunk(ids[step.index % ids.length], step.index)
           } else if (step._tag === "leave" && ids.length > 0) {
             const id = ids[step.index % ids.length]
             if (t.outcomes.get(id)!.length === 0) left.add(id)
-            yield* t.leave(id)
+            const sink = sinks.get(id)
+            if (sink !== undefined) sink.close()
+            else yield* t.leave(id)
           } else if (step._tag === "advance") {
             yield* TestClock.adjust(step.millis)
             // The sweeper may run what became due now or later: the checks hold at any moment.

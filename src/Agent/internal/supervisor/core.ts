@@ -60,6 +60,8 @@ export type StartWaiter = Deferred.Deferred<void, AgentStartupError | AgentStopp
 /** Process counters of finished incarnations; live ones are read from `readers`. */
 export interface Counted {
   lateResponses: number
+  lateChunks: number
+  droppedCheckpoints: number
   protocolErrors: number
   outputLines: number
   stderrLines: number
@@ -101,6 +103,14 @@ export interface Core {
   limits: AgentProcess.LimitsInForce | undefined
   lastExit: AgentProcess.ExitInfo | undefined
   incarnations: number
+  /** The protocol 1.1 features the current (or last) incarnation announced. */
+  features: ReadonlyArray<string>
+  /** The agent's latest checkpoint (protocol 1.1): sent by an incarnation, or read from the store. */
+  checkpoint: { readonly data: unknown } | undefined
+  /** Whether the store was asked for a checkpoint from an earlier run (once, at the first restore). */
+  checkpointLoaded: boolean
+  /** The checkpoints of the requests in flight when the last incarnation crashed, for the next one's restore. */
+  crashCheckpoints: Record<string, unknown> | undefined
 
   // Process counters over the agent's whole life: the totals of older incarnations, plus live readers of the
   // latest two. The one before the current one stays live because its pipes may still hand over lines after its
@@ -152,7 +162,18 @@ export const make = (
       limits: undefined,
       lastExit: undefined,
       incarnations: 0,
-      counted: { lateResponses: 0, protocolErrors: 0, outputLines: 0, stderrLines: 0 },
+      features: [],
+      checkpoint: undefined,
+      checkpointLoaded: false,
+      crashCheckpoints: undefined,
+      counted: {
+        lateResponses: 0,
+        lateChunks: 0,
+        droppedCheckpoints: 0,
+        protocolErrors: 0,
+        outputLines: 0,
+        stderrLines: 0
+      },
       readers: []
     }
   })

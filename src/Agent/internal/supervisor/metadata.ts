@@ -13,6 +13,8 @@ import { type Core, type Counted, now } from "./core.js"
 
 const addCounters = (into: Counted, stats: AgentProcess.Stats): void => {
   into.lateResponses += stats.lateResponses
+  into.lateChunks += stats.lateChunks
+  into.droppedCheckpoints += stats.droppedCheckpoints
   into.protocolErrors += stats.protocolErrors
   into.outputLines += stats.outputLines
   into.stderrLines += stats.stderrLines
@@ -59,6 +61,10 @@ export const metadata = (core: Core): Effect.Effect<Metadata> =>
       inFlight: stats?.inFlight ?? 0,
       incarnations: core.incarnations,
       lateResponses: all.lateResponses,
+      lateChunks: all.lateChunks,
+      droppedCheckpoints: all.droppedCheckpoints,
+      features: core.features,
+      checkpoint: core.checkpoint === undefined ? Option.none() : Option.some(core.checkpoint.data),
       protocolErrors: all.protocolErrors,
       outputLines: all.outputLines,
       stderrLines: all.stderrLines

@@ -14,6 +14,7 @@ import { AgentStoppedError, AgentTimeoutError, type RequestError } from "../../.
 import { outcomeOf } from "../../../internal/metrics/instruments.js"
 import * as Spans from "../../../internal/metrics/spans.js"
 import type { HandleOptions } from "../../AgentSupervisor.js"
+import * as Calls from "../calls.js"
 import * as Requests from "../requests.js"
 import { type Core, crashError, now, type Route } from "./core.js"
 
@@ -22,6 +23,51 @@ const ended = <E extends RequestError>(core: Core, calledAt: number, error: E): 
   core.metrics.requestEnded(outcomeOf(error), (performance.now() - calledAt) / 1000)
   return Effect.fail(error)
 }
+
+/** A request that timed out waiting for the agent to (re)start, after `waited` of its `timeoutMillis`. */
+export const startTimeout = (core: Core, timeoutMillis: number, waited: number): AgentTimeoutError =>
+  new AgentTimeoutError({
+    agent: core.name,
+    requestId: "(not sent)",
+    operation: "start",
+    timeoutMillis,
+    waitedForStartMillis: waited
+  })
+
+/**
+ * Waits for the route to change from `current`, at most `leftMillis`: true when it changed. A caller interrupted
+ * while it waits is counted here (one waiting in a process's request table is counted there).
+ */
+export const awaitNewRoute = (core: Core, current: Route, leftMillis: number): Effect.Effect<boolean> =>
+  core.route.changes.pipe(
+    Stream.filter((next) => next !== current),
+    Stream.take(1),
+    Stream.runDrain,
+    Effect.timeoutTo({ duration: leftMillis, onSuccess: () => true, onTimeout: () => false }),
+    Effect.onInterrupt(() => Effect.sync(() => core.metrics.interrupted()))
+  )
+
+/**
+ * A timeout of what was left (`left`) of the caller's timeout after a wait for a start: it names the caller's
+ * timeout, and the wait if there was one. Any other error as it is.
+ */
+export const callerTimeout = <E>(
+  core: Core,
+  error: E,
+  timeoutMillis: number,
+  left: number,
+  hasWaited: boolean
+): E | AgentTimeoutError =>
+  error instanceof AgentTimeoutError && left < timeoutMillis && error.idle !== true
+    ? new AgentTimeoutError({
+      agent: core.name,
+      requestId: error.requestId,
+      operation: error.operation,
+      timeoutMillis,
+      ...(hasWaited ? { waitedForStartMillis: timeoutMillis - left } : {}),
+      ...(error.pid !== undefined ? { pid: error.pid } : {})
+    })
+    : error
 
 /**
  * Routes one request; its timeout bounds waiting for a (re)start and the request together. A request that
@@ -36,32 +82,16 @@ const dispatch = (core: Core, event: unknown, timeoutMillis: number, replayOnCra
     const sentAt = yield* now
     const deadline = sentAt + timeoutMillis
     const remaining = Effect.map(now, (t) => Math.max(0, deadline - t))
-    const startTimeout = (waited: number) =>
-      new AgentTimeoutError({
-        agent: core.name,
-        requestId: "(not sent)",
-        operation: "start",
-        timeoutMillis,
-        waitedForStartMillis: waited
-      })
     // Whether this request has waited for a (re)start: only then may its timeout speak of one (time passes
     // between the call and its dispatch on a busy machine, without any wait).
     let hasWaited = false
-    // The change of route, or the start timeout when it does not come in time. A caller interrupted while it
-    // waits is counted here (one waiting in a process's request table is counted there).
+    // The change of route, or the start timeout when it does not come in time.
     const waitForChange = (current: Route) =>
       Effect.flatMap(remaining, (left) => {
         hasWaited = true
-        return core.route.changes.pipe(
-          Stream.filter((next) => next !== current),
-          Stream.take(1),
-          Stream.runDrain,
-          Effect.timeoutTo({
-            duration: left,
-            onSuccess: (): AgentTimeoutError | undefined => undefined,
-            onTimeout: () => startTimeout(timeoutMillis)
-          }),
-          Effect.onInterrupt(() => Effect.sync(() => core.metrics.interrupted()))
+        return Effect.map(
+          awaitNewRoute(core, current, left),
+          (changed) => changed ? undefined : startTimeout(core, timeoutMillis, timeoutMillis)
         )
       })
     while (true) {
@@ -69,7 +99,7 @@ const dispatch = (core: Core, event: unknown, timeoutMillis: number, replayOnCra
       switch (current._tag) {
         case "Up": {
           const left = yield* remaining
-          if (left <= 0) return yield* ended(core, calledAt, startTimeout(timeoutMillis))
+          if (left <= 0) return yield* ended(core, calledAt, startTimeout(core, timeoutMillis, timeoutMillis))
           const result = yield* Effect.either(current.process.request(event, { timeout: left }))
           if (result._tag === "Right") {
             core.metrics.requestEnded("ok", (performance.now() - calledAt) / 1000)
@@ -81,23 +111,7 @@ const dispatch = (core: Core, event: unknown, timeoutMillis: number, replayOnCra
             if (timedOut !== undefined) return yield* ended(core, calledAt, timedOut)
             continue
           }
-          if (error._tag === "AgentTimeoutError" && left < timeoutMillis) {
-            // Timed out on what was left of the caller's timeout: name the caller's timeout, and the wait for a
-            // start if there was one.
-            return yield* ended(
-              core,
-              calledAt,
-              new AgentTimeoutError({
-                agent: core.name,
-                requestId: error.requestId,
-                operation: error.operation,
-                timeoutMillis,
-                ...(hasWaited ? { waitedForStartMillis: timeoutMillis - left } : {}),
-                ...(error.pid !== undefined ? { pid: error.pid } : {})
-              })
-            )
-          }
-          return yield* ended(core, calledAt, error)
+          return yield* ended(core, calledAt, callerTimeout(core, error, timeoutMillis, left, hasWaited))
         }
         case "Wait": {
           const timedOut = yield* waitForChange(current)
@@ -125,7 +139,7 @@ export const handleEvent = (
   return (event, options) => {
     const timeoutMillis = options?.timeout === undefined
       ? requestTimeoutMillis
-      : Requests.timeoutMillisOf(options.timeout)
+      : Calls.timeoutMillisOf(options.timeout)
     if (typeof timeoutMillis !== "number") {
       return Effect.suspend(() => {
         core.metrics.requestEnded("config_error", 0)

@@ -13,6 +13,7 @@ import * as Scope from "effect/Scope"
 import { AgentStartupError } from "../../../Errors.js"
 import type * as AgentProcess from "../../Process.js"
 import * as ProcessInternal from "../process.js"
+import * as Checkpoints from "./checkpoints.js"
 import {
   type Core,
   type Incarnation,
@@ -30,9 +31,11 @@ import type { Controls } from "./owner.js"
 
 /**
  * Counts each incarnation and announces it as soon as it has a pid (a failed start had one too); its counters
- * are handed over here, and so are counted for failed starts as well. Its tasks in flight are metered for the agent.
+ * are handed over here, and so are counted for failed starts as well. Its tasks in flight are metered for the agent,
+ * and its checkpoints kept (`checkpoints.ts`).
  */
 const hooksOf = (core: Core): ProcessInternal.Hooks => ({
+  ...Checkpoints.hooks(core),
   onSpawned: (pid, stats) =>
     Effect.suspend(() => {
       core.incarnations++
@@ -124,6 +127,9 @@ const onStarted = (
       yield* logLimits(core, process.limits)
       core.metrics.ready(Math.max(0, current.runningSince - process.startedAt) / 1000)
       core.incarnation = current
+      core.features = process.features
+      // Sent in its restore, if it announced `checkpoint`: for nobody else.
+      core.crashCheckpoints = undefined
       yield* transition(core, "RUNNING")
       yield* setRoute(core, { _tag: "Up", process })
       // Its exit is handled in a fiber forked when it comes (none waits for it meanwhile), unless the incarnation's

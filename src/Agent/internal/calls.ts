@@ -1,0 +1,205 @@
+/**
+ * The calls of one incarnation: a task (`request`, the hot path), a streaming task (`requestStream`, protocol 1.1),
+ * and a ping (as an `Effect`, or with a callback for the heartbeat). Each is registered in the request table
+ * (`requests.ts`), which answers it.
+ *
+ * @internal
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import { ConfigError, ProtocolError, type RequestError } from "../../Errors.js"
+import * as Spans from "../../internal/metrics/spans.js"
+import * as Message from "../../Protocol/Message.js"
+import * as Config from "../Config.js"
+import type * as AgentProcess from "../Process.js"
+import * as StreamEvent from "../StreamEvent.js"
+import type * as Requests from "./requests.js"
+import * as Streams from "./streams.js"
+
+/**
+ * How many chunks of one streaming request may wait for a slow consumer by default.
+ *
+ * @internal
+ */
+export const DEFAULT_MAX_BUFFERED_CHUNKS = 1024
+
+/**
+ * A per-call `timeout` in milliseconds, or the `ConfigError` of a bad one (a call never throws).
+ *
+ * @internal
+ */
+export const timeoutMillisOf = (timeout: Duration.DurationInput, field = "timeout"): number | ConfigError =>
+  Either.match(Config.decodeDuration(field, timeout), { onLeft: (error) => error, onRight: Duration.toMillis })
+
+/**
+ * A per-call `maxBufferedChunks`, or the `ConfigError` of a bad one.
+ *
+ * @internal
+ */
+export const maxBufferedOf = (value: number | undefined): number | ConfigError =>
+  value === undefined
+    ? DEFAULT_MAX_BUFFERED_CHUNKS
+    : Number.isSafeInteger(value) && value >= 1
+    ? value
+    : new ConfigError({ field: "maxBufferedChunks", rule: "must be an integer of 1 or more", value: String(value) })
+
+/** What the calls need: the settings, the table, and whether the process takes requests at all. @internal */
+export interface CallsOptions {
+  readonly config: Config.AgentConfig
+  readonly table: Requests.Table
+  /** Why a new request is refused at once (the process exited, or is being stopped), if it is. */
+  readonly refusal: () => RequestError | undefined
+  /** Counts the tasks sent. */
+  readonly counters: { requests: number }
+  /** Whether the agent announced `stream` in its `ready` (known once it is ready). */
+  readonly streams: () => boolean
+}
+
+/** The ways to ask an agent: a task, a streaming task, and a ping (as an `Effect`, or with a callback). @internal */
+export interface Calls {
+  readonly request: AgentProcess.AgentProcess["request"]
+  readonly requestStream: AgentProcess.AgentProcess["requestStream"]
+  readonly ping: AgentProcess.AgentProcess["ping"]
+  /**
+   * A ping with the configuration's `pingTimeout`, answered to `done` exactly once (in Node's handler of the
+   * answer, of the timeout, or of the exit; at once when refused), with no fiber: a heartbeat's beat. It never
+   * throws.
+   */
+  readonly pingWith: (done: (exit: Exit.Exit<AgentProcess.PingResult, RequestError>) => void) => void
+}
+
+/** A ping's answer: its round trip since `sentAt` (`performance.now()`), and the agent's report when well formed. */
+const pongOf = (result: unknown, sentAt: number): AgentProcess.PingResult => {
+  const report = (result as Partial<Message.HealthReport> | null)?.health
+  const wellFormed = typeof report === "object" && report !== null &&
+    typeof report.uptime_seconds === "number" && typeof report.memory_mb === "number"
+  return {
+    latencyMillis: performance.now() - sentAt,
+    report: wellFormed ? Option.some(report) : Option.none()
+  }
+}
+
+/** The requests callers make: `request` is the hot path, one `Effect.async` per call and no wrapper. @internal */
+export const makeCalls = ({ config, counters, refusal, streams, table }: CallsOptions): Calls => {
+  const name = config.name
+  const requestTimeoutMillis = Duration.toMillis(config.requestTimeout)
+  const pingTimeoutMillis = Duration.toMillis(config.pingTimeout)
+  const timeoutOf = (options: AgentProcess.RequestOptions | undefined, fallback: number): number | ConfigError =>
+    options?.timeout === undefined ? fallback : timeoutMillisOf(options.timeout)
+
+  /** The task's line, or why it cannot be sent: its payload is not JSON, or the line is too long. */
+  const lineOf = (id: string, payload: unknown, encode: typeof Message.encodeTask): string | ProtocolError => {
+    let line: string
+    try {
+      line = encode(id, payload)
+    } catch (error) {
+      return new ProtocolError({
+        agent: name,
+        reason: "unencodable",
+        detail: `payload cannot be sent as JSON: ${error}`
+      })
+    }
+    // A UTF-16 unit is at most 3 UTF-8 bytes: count the bytes only when the length alone cannot tell.
+    if (line.length * 3 > config.maxMessageBytes && Buffer.byteLength(line) > config.maxMessageBytes) {
+      return new ProtocolError({
+        agent: name,
+        reason: "too_long",
+        detail: `the encoded task is ${Buffer.byteLength(line)} bytes, over maxMessageBytes (${config.maxMessageBytes})`
+      })
+    }
+    return line
+  }
+
+  const request: Calls["request"] = (payload, options) => {
+    const timeoutMillis = timeoutOf(options, requestTimeoutMillis)
+    if (typeof timeoutMillis !== "number") return Effect.fail(timeoutMillis)
+    return Effect.withFiberRuntime<unknown, RequestError>((caller) =>
+      Effect.async<unknown, RequestError>((resume) => {
+        const refused = refusal()
+        if (refused !== undefined) return resume(Exit.fail(refused))
+        if (timeoutMillis <= 0) return resume(Exit.fail(table.timeoutError("task", "(not sent)", timeoutMillis)))
+        const id = String(table.nextId())
+        const line = lineOf(id, payload, Message.encodeTask)
+        if (typeof line !== "string") return resume(Exit.fail(line))
+        counters.requests++
+        Spans.requestNumbered(caller, id)
+        table.register(caller, id, line, "task", timeoutMillis, resume)
+      })
+    )
+  }
+
+  /**
+   * Registers a streaming task when its stream starts, and forgets (and cancels) it when the stream's scope closes
+   * before its end: its consumer stopped early, or was interrupted.
+   */
+  const openStream = (payload: unknown, timeoutMillis: number, idleMillis: number, maxBuffered: number) =>
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        const sink = Streams.make(maxBuffered, idleMillis)
+        const refused = refusal()
+        if (refused !== undefined) return failed(sink, refused)
+        if (timeoutMillis <= 0) return failed(sink, table.timeoutError("task", "(not sent)", timeoutMillis))
+        const id = String(table.nextId())
+        const line = lineOf(id, payload, Message.encodeStreamTask)
+        if (typeof line !== "string") return failed(sink, line)
+        counters.requests++
+        sink.abandon = table.registerStream(id, line, timeoutMillis, sink)
+        return sink
+      }),
+      (sink) => Effect.sync(sink.close)
+    )
+
+  const requestStream: Calls["requestStream"] = (payload, options) => {
+    const timeoutMillis = timeoutOf(options, requestTimeoutMillis)
+    if (typeof timeoutMillis !== "number") return Stream.fail(timeoutMillis)
+    // An agent without `stream` gets a plain task: its stream is the one result (no idle timeout, no chunks).
+    if (!streams()) return Stream.map(Stream.fromEffect(request(payload, { timeout: timeoutMillis })), StreamEvent.done)
+    const idleMillis = options?.idleTimeout === undefined ? 0 : timeoutMillisOf(options.idleTimeout, "idleTimeout")
+    if (typeof idleMillis !== "number") return Stream.fail(idleMillis)
+    const maxBuffered = maxBufferedOf(options?.maxBufferedChunks)
+    if (typeof maxBuffered !== "number") return Stream.fail(maxBuffered)
+    return Stream.fromPull(
+      Effect.map(openStream(payload, timeoutMillis, Math.max(0, idleMillis), maxBuffered), (sink) => sink.pull)
+    )
+  }
+
+  // Sends a ping with its timeout, or answers its refusal at once (the process exited, or is stopping).
+  const sendPing = (
+    caller: Fiber.RuntimeFiber<unknown, unknown> | undefined,
+    timeoutMillis: number,
+    resume: Requests.Resume
+  ) => {
+    const refused = refusal()
+    if (refused !== undefined) return resume(Exit.fail(refused))
+    const id = `ping-${table.nextId()}`
+    table.register(caller, id, Message.encodePing(id), "ping", timeoutMillis, resume)
+  }
+
+  const ping: Calls["ping"] = (options) =>
+    Effect.suspend(() => {
+      const timeoutMillis = timeoutOf(options, pingTimeoutMillis)
+      if (typeof timeoutMillis !== "number") return Effect.fail(timeoutMillis)
+      const sentAt = performance.now()
+      return Effect.withFiberRuntime<unknown, RequestError>((caller) =>
+        Effect.async<unknown, RequestError>((resume) => sendPing(caller, timeoutMillis, resume))
+      ).pipe(Effect.map((result) => pongOf(result, sentAt)))
+    })
+
+  const pingWith: Calls["pingWith"] = (done) => {
+    const sentAt = performance.now()
+    sendPing(undefined, pingTimeoutMillis, (exit) => done(Exit.map(exit, (result) => pongOf(result, sentAt))))
+  }
+
+  return { request, requestStream, ping, pingWith }
+}
+
+/** A sink that ends at once with `error`: the stream fails before anything was sent. */
+const failed = (sink: Streams.Sink, error: RequestError): Streams.Sink => {
+  sink.finish(Exit.fail(error))
+  return sink
+}
