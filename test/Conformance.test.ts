@@ -16,13 +16,13 @@
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Adapters from "../src/Adapters.js"
 import * as Conformance from "../src/Conformance.js"
 import { ConfigError } from "../src/Errors.js"
+import { buildEchoAgent, probeGo } from "./fixtures/go.js"
 import { fixture, root } from "./support.js"
 
 const LOADED = { startupTimeout: "30 seconds", requestTimeout: "30 seconds", exitTimeout: "30 seconds" } as const
@@ -121,58 +121,8 @@ const reports = new Map<Name, Promise<Conformance.Report>>()
 
 // ---- the Go adapter's agent, built once ----
 
-/** How long the build may take: cold, on a loaded machine, it is slow; a hung one must still end. */
-const GO_BUILD_TIMEOUT_MS = 240_000
-
-/** A working `go` on the PATH, or why there is none. */
-const probeGo = (): { readonly ok: true } | { readonly unavailable: string } => {
-  const result = spawnSync("go", ["version"], {
-    encoding: "utf8",
-    timeout: 60_000,
-    env: { ...process.env, GOTOOLCHAIN: "local" }
-  })
-  if (result.error !== undefined) {
-    return { unavailable: `no usable \`go\` on the PATH (${result.error.message}); Debian: apt-get install golang-go` }
-  }
-  return result.status === 0 ? { ok: true } : { unavailable: `\`go version\` failed: ${result.stderr.trim()}` }
-}
-
 const go = probeGo()
 let goScratch = ""
-
-/** Builds `cmd/echo-agent` offline, caches in `scratch`, and resolves with the binary's path. */
-const buildGoAgent = (scratch: string) =>
-  new Promise<string>((resolve, reject) => {
-    const binary = path.join(scratch, "echo-agent")
-    const child = spawn("go", ["build", "-o", binary, "./cmd/echo-agent"], {
-      cwd: path.join(root, "adapters", "go"),
-      env: {
-        ...process.env,
-        GOCACHE: path.join(scratch, "cache"),
-        GOPATH: path.join(scratch, "gopath"),
-        GOFLAGS: "-mod=mod",
-        GOTOOLCHAIN: "local",
-        GOPROXY: "off",
-        GOWORK: "off",
-        GOTELEMETRY: "off",
-        CGO_ENABLED: "0"
-      },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let output = ""
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk))
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (output += chunk))
-    const timer = setTimeout(() => child.kill("SIGKILL"), GO_BUILD_TIMEOUT_MS)
-    child.on("error", (error) => {
-      clearTimeout(timer)
-      reject(error)
-    })
-    child.on("close", (code) => {
-      clearTimeout(timer)
-      if (code === 0) resolve(binary)
-      else reject(new Error(`go build ./cmd/echo-agent failed (${code}):\n${output}`))
-    })
-  })
 
 /**
  * Batteries at once: each starts a dozen agents at once, which is CPU-bound work; more batteries than this, on two
@@ -189,10 +139,10 @@ beforeAll(() => {
     name,
     runBattery(cases[name].options)
   ])
-  if ("ok" in go) {
+  if ("goroot" in go) {
     // Built beside the first batteries; its own battery queues behind them for a slot.
     goScratch = fs.mkdtempSync(path.join(os.tmpdir(), "conformance-go-"))
-    started.push(["go", buildGoAgent(goScratch).then((command) => runBattery({ command, ...LOADED }))])
+    started.push(["go", buildEchoAgent(goScratch).then((command) => runBattery({ command, ...LOADED }))])
   }
   for (const [name, report] of started) {
     // Awaited by its test; a rejection before that must not count as unhandled.
@@ -286,7 +236,7 @@ describe("Conformance: the contract's agents", () => {
     }), WAIT)
 
   const goTest = "the Go adapter's echo-agent passes every check"
-  if ("ok" in go) {
+  if ("goroot" in go) {
     it.live(goTest, () =>
       Effect.gen(function*() {
         const report = yield* expectOutcomes("go")

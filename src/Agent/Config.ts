@@ -333,14 +333,34 @@ export const make = (input: AgentConfigInput | AgentConfig): Effect.Effect<Agent
  * @category constructors
  */
 export const decodeConfig = (input: unknown): Effect.Effect<AgentConfig, ConfigError> =>
-  input instanceof AgentConfig
-    ? Effect.succeed(input)
-    : Either.flatMap(Edge.decodeOptions(AgentConfig, input, { whole: "(config)" }), checkIdentity)
+  Either.flatMap(
+    input instanceof AgentConfig ? Either.right(input) : Edge.decodeOptions(AgentConfig, input, { whole: "(config)" }),
+    checkIdentity
+  )
 
-/** `user` and `group` name an account, and the supervisor may switch to it (it runs as root). */
-const checkIdentity = (config: AgentConfig): Either.Either<AgentConfig, ConfigError> => {
+/**
+ * The problems of a decoded configuration that its schema cannot see: `user` and `group` must name an account of
+ * this machine, and the supervisor must be allowed to switch to it (it runs as root). Each field's path after
+ * `prefix` (a tree child's `children[0].config`). Every decode of a configuration runs it (`decodeConfig`, a tree's
+ * children).
+ *
+ * @since 0.2.0
+ * @category validation
+ */
+export const identityProblems = (
+  config: AgentConfig,
+  prefix?: string
+): Array<{ readonly field: string; readonly rule: string; readonly value: string }> => {
   const resolved = Identity.resolve(config.user, config.group)
-  if ("identity" in resolved) return Either.right(config)
-  const [first, ...rest] = resolved.problems
-  return Either.left(Edge.configError([first, ...rest]))
+  return "identity" in resolved
+    ? []
+    : resolved.problems.map((problem) => ({
+      ...problem,
+      field: prefix === undefined ? problem.field : `${prefix}.${problem.field}`
+    }))
+}
+
+const checkIdentity = (config: AgentConfig): Either.Either<AgentConfig, ConfigError> => {
+  const [first, ...rest] = identityProblems(config)
+  return first === undefined ? Either.right(config) : Either.left(Edge.configError([first, ...rest]))
 }

@@ -115,7 +115,12 @@ export type Outgoing = typeof Outgoing.Type
 export const Ready = Schema.Struct({
   type: Schema.Literal("ready"),
   protocol: Schema.Number,
-  features: Schema.optional(Schema.Array(Schema.String))
+  /**
+   * The 1.1 features the agent speaks (`"stream"`, `"checkpoint"`). Read leniently, as an unknown feature is: a
+   * value that is not an array keeps the agent a v1 agent, and items that are not strings are ignored
+   * (`featuresOf`), so that a malformed field never stops a `ready` (logged by the supervisor).
+   */
+  features: Schema.optional(Schema.Unknown)
 })
 
 /**
@@ -256,12 +261,6 @@ export const decodeResponse = (u: unknown): ResponseOk | ResponseError | undefin
   return undefined
 }
 
-const isStringArray = (u: unknown): boolean => {
-  if (!Array.isArray(u)) return false
-  for (const item of u) if (typeof item !== "string") return false
-  return true
-}
-
 /**
  * Checks a parsed JSON value against {@link Ready} without a schema run.
  *
@@ -269,10 +268,16 @@ const isStringArray = (u: unknown): boolean => {
  * @category decoding
  */
 export const decodeReady = (u: unknown): Ready | undefined =>
-  isRecord(u) && u.type === "ready" && typeof u.protocol === "number" &&
-    (u.features === undefined || isStringArray(u.features))
-    ? u as unknown as Ready
-    : undefined
+  isRecord(u) && u.type === "ready" && typeof u.protocol === "number" ? u as unknown as Ready : undefined
+
+/**
+ * The features a `ready` announces: its `features`' string items; none when the field is absent or not an array.
+ *
+ * @since 0.2.0
+ * @category decoding
+ */
+export const featuresOf = (ready: Ready): ReadonlyArray<string> =>
+  Array.isArray(ready.features) ? ready.features.filter((item): item is string => typeof item === "string") : []
 
 /**
  * Checks a parsed JSON value against {@link Chunk} or {@link Checkpoint} without a schema run: the 1.1 messages an

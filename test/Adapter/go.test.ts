@@ -14,63 +14,13 @@
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as AgentSupervisor from "../../src/Agent/AgentSupervisor.js"
 import * as AgentProcess from "../../src/Agent/Process.js"
-import { eventuallyEffect, failureOf, root, TestLive } from "../support.js"
-
-const moduleDir = path.join(root, "adapters", "go")
-
-/** How long one go command may take: a cold build on a loaded machine is slow, a hung one must still end. */
-const GO_COMMAND_TIMEOUT_MS = 240_000
-
-/** The environment of every go command: offline, no toolchain download, no cgo, caches under `scratch`. */
-const goEnv = (scratch: string): NodeJS.ProcessEnv => ({
-  ...process.env,
-  GOCACHE: path.join(scratch, "cache"),
-  GOPATH: path.join(scratch, "gopath"),
-  GOFLAGS: "-mod=mod",
-  GOTOOLCHAIN: "local",
-  GOPROXY: "off",
-  GOWORK: "off",
-  GOTELEMETRY: "off",
-  CGO_ENABLED: "0"
-})
-
-/** `go env GOROOT` when a working `go` is on the PATH, else why not. */
-const probeGo = (): { readonly goroot: string } | { readonly unavailable: string } => {
-  const result = spawnSync("go", ["env", "GOROOT"], {
-    encoding: "utf8",
-    timeout: 60_000,
-    env: { ...process.env, GOTOOLCHAIN: "local", GOPROXY: "off" }
-  })
-  if (result.error !== undefined) {
-    return { unavailable: `no usable \`go\` on the PATH (${result.error.message}); Debian: apt-get install golang-go` }
-  }
-  if (result.status !== 0) return { unavailable: `\`go env GOROOT\` failed: ${result.stderr.trim()}` }
-  return { goroot: result.stdout.trim() }
-}
-
-/** Runs a command to its end, asynchronously (see python.test.ts: a worker blocked in spawnSync misses RPCs). */
-const run = (command: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv) =>
-  new Promise<{ readonly code: number | null; readonly output: string }>((resolve, reject) => {
-    const child = spawn(command, args, { cwd: moduleDir, env, stdio: ["ignore", "pipe", "pipe"] })
-    let output = ""
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk))
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (output += chunk))
-    const timer = setTimeout(() => child.kill("SIGKILL"), GO_COMMAND_TIMEOUT_MS)
-    child.on("error", (error) => {
-      clearTimeout(timer)
-      reject(error)
-    })
-    child.on("close", (code) => {
-      clearTimeout(timer)
-      resolve({ code, output })
-    })
-  })
+import { buildEchoAgent, GO_COMMAND_TIMEOUT_MS, goEnv, probeGo, run } from "../fixtures/go.js"
+import { eventuallyEffect, failureOf, TestLive } from "../support.js"
 
 const go = probeGo()
 
@@ -95,8 +45,7 @@ describeWithGo("Go adapter", () => {
   beforeAll(async () => {
     scratch = fs.mkdtempSync(path.join(os.tmpdir(), "go-adapter-"))
     env = goEnv(scratch)
-    const build = await run("go", ["build", "-o", echoAgent(), "./cmd/echo-agent"], env)
-    assert.strictEqual(build.code, 0, `go build failed:\n${build.output}`)
+    assert.strictEqual(await buildEchoAgent(scratch), echoAgent())
   }, GO_COMMAND_TIMEOUT_MS + 30_000)
 
   afterAll(() => {

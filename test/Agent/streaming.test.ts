@@ -146,6 +146,35 @@ describe.sequential("AgentProcess.requestStream", () => {
       assert.strictEqual((yield* agent.stats).requests, 0)
     }).pipe(Effect.provide(TestLive)))
 
+  it.scopedLive("a bad stream option is a ConfigError for a v1 agent too", () =>
+    Effect.gen(function*() {
+      const agent = yield* AgentProcess.make(streamingConfig("none"))
+      const bad = failureOf(yield* Effect.exit(Stream.runDrain(agent.requestStream({}, { maxBufferedChunks: 0 }))))
+      assert.strictEqual(bad._tag, "ConfigError")
+      assert.strictEqual((yield* agent.stats).requests, 0)
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("a chunk over maxMessageBytes fails its stream and cancels it; one for a plain task is dropped", () =>
+    Effect.gen(function*() {
+      const agent = yield* AgentProcess.make(streamingConfig("stream,checkpoint", { maxMessageBytes: 2048 }))
+      const error = failureOf(yield* Effect.exit(Stream.runDrain(agent.requestStream({ hugeChunk: 4096, after: 50 }))))
+      assert.strictEqual(error._tag, "ProtocolError")
+      assert.match(error.message, /a chunk of request \S+ is \d+ bytes, over maxMessageBytes \(2048\)/)
+      assert.lengthOf(yield* cancelsReach(agent, 1), 1, "the agent was told to stop")
+      // An unasked chunk for a plain task is only dropped: the task is answered.
+      const answered = yield* agent.request({ hugeChunk: 4096 })
+      assert.isObject(answered)
+      assert.isAtLeast((yield* agent.stats).protocolErrors, 2)
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("a checkpoint nested past the stack's depth is dropped; the supervisor and the agent go on", () =>
+    Effect.gen(function*() {
+      const agent = yield* AgentProcess.make(streamingConfig())
+      assert.isObject(yield* agent.request({ deepCheckpoint: 200_000 }))
+      assert.isAtLeast((yield* agent.stats).protocolErrors, 1)
+      assert.isObject(yield* agent.request({}))
+    }).pipe(Effect.provide(TestLive)))
+
   it.scoped("idle timeout (TestClock): AgentTimeoutError with idle, after the chunks delivered, and a cancel", () =>
     Effect.gen(function*() {
       const agent = yield* AgentProcess.make(streamingConfig())

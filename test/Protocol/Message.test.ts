@@ -90,7 +90,11 @@ describe("Message", () => {
     assert.deepStrictEqual(Message.decodeReady({ type: "ready", protocol: 1, features: ["stream"] })?.features, [
       "stream"
     ])
-    assert.isUndefined(Message.decodeReady({ type: "ready", protocol: 1, features: "stream" }))
+    // A malformed features field never stops a ready: the agent speaks what its string items name, or v1.
+    const malformed = Message.decodeReady({ type: "ready", protocol: 1, features: "stream" })
+    assert.deepStrictEqual(malformed === undefined ? undefined : Message.featuresOf(malformed), [])
+    const mixed = Message.decodeReady({ type: "ready", protocol: 1, features: ["stream", 2, { later: true }] })
+    assert.deepStrictEqual(mixed === undefined ? undefined : Message.featuresOf(mixed), ["stream"])
   })
 
   it("a payload JSON cannot encode throws (the caller turns it into a ProtocolError)", () => {

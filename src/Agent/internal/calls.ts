@@ -157,12 +157,13 @@ export const makeCalls = ({ config, counters, refusal, streams, table }: CallsOp
   const requestStream: Calls["requestStream"] = (payload, options) => {
     const timeoutMillis = timeoutOf(options, requestTimeoutMillis)
     if (typeof timeoutMillis !== "number") return Stream.fail(timeoutMillis)
-    // An agent without `stream` gets a plain task: its stream is the one result (no idle timeout, no chunks).
-    if (!streams()) return Stream.map(Stream.fromEffect(request(payload, { timeout: timeoutMillis })), StreamEvent.done)
+    // Checked for every agent, so that a bad option is an error whatever the agent speaks.
     const idleMillis = options?.idleTimeout === undefined ? 0 : timeoutMillisOf(options.idleTimeout, "idleTimeout")
     if (typeof idleMillis !== "number") return Stream.fail(idleMillis)
     const maxBuffered = maxBufferedOf(options?.maxBufferedChunks)
     if (typeof maxBuffered !== "number") return Stream.fail(maxBuffered)
+    // An agent without `stream` gets a plain task: its stream is the one result (no idle timeout, no chunks).
+    if (!streams()) return Stream.map(Stream.fromEffect(request(payload, { timeout: timeoutMillis })), StreamEvent.done)
     return Stream.fromPull(
       Effect.map(openStream(payload, timeoutMillis, Math.max(0, idleMillis), maxBuffered), (sink) => sink.pull)
     )

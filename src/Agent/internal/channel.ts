@@ -25,6 +25,8 @@ const LOGGED_PROTOCOL_ERRORS = 10
 
 /** The start of an over-long response line, where both adapters write the request's `id` first. */
 const LEADING_ID = /^\s*\{\s*"id"\s*:\s*"([^"\\]{1,200})"/
+/** A line that goes on, after its leading id, as a chunk does (`"type":"chunk"`, as every adapter writes it). */
+const CHUNK_AFTER_ID = /^\s*\{\s*"id"\s*:\s*"[^"\\]{1,200}"\s*,\s*"type"\s*:\s*"chunk"/
 
 /** The counters of {@link AgentProcess.Stats} that are counted as events happen. @internal */
 export type Counters = {
@@ -104,8 +106,22 @@ export const make = (
       reason: "too_long",
       detail: `a stdout line of ${size} bytes exceeds maxMessageBytes (${config.maxMessageBytes}); discarded`
     })
-    // Both adapters write `id` first: the request it answers fails now rather than at its timeout.
-    const id = LEADING_ID.exec(decodeUtf8Lenient(line.bytes.subarray(0, 512)))?.[1]
+    // The adapters write `id` first: the request it answers fails now rather than at its timeout.
+    const head = decodeUtf8Lenient(line.bytes.subarray(0, 512))
+    const id = LEADING_ID.exec(head)?.[1]
+    if (id !== undefined && CHUNK_AFTER_ID.test(head)) {
+      // A chunk: its stream fails and is cancelled; a chunk for a plain task (never asked for) is only dropped.
+      table.failStream(
+        id,
+        new ProtocolError({
+          agent: name,
+          reason: "too_long",
+          detail: `a chunk of request ${id} is ${size} bytes, over maxMessageBytes (${config.maxMessageBytes}); ` +
+            "discarded, and the stream cancelled"
+        })
+      )
+      return protocolError(error.message)
+    }
     // The ids this supervisor makes need no escapes: an id with one is no id of ours.
     const entry = id === undefined ? undefined : table.answer(id)
     if (entry !== undefined) {
@@ -153,7 +169,15 @@ export const make = (
     }
   }
   const onAgentCheckpoint = (checkpoint: Message.Checkpoint): void => {
-    const json = JSON.stringify(checkpoint.data) ?? "null"
+    let json: string
+    try {
+      // Kept, stored and sent back as JSON: what cannot be written again (nested past the stack's depth, which
+      // `JSON.parse` reads but `JSON.stringify` throws on) is no checkpoint, and must not throw in this handler.
+      json = JSON.stringify(checkpoint.data) ?? "null"
+    } catch (error) {
+      protocolError(`agent sent a checkpoint that cannot be encoded again (${String(error)}); dropped`)
+      return
+    }
     const max = config.maxCheckpointBytes
     if (json.length * 3 > max && Buffer.byteLength(json) > max) {
       counters.droppedCheckpoints++

@@ -66,6 +66,11 @@ export interface Options {
   readonly onCrashCheckpoints?: ((checkpoints: Record<string, unknown>) => void) | undefined
 }
 
+const kernelLimit = (
+  hit: AgentProcess.LimitReason | undefined,
+  exit: Child.ChildExit
+): AgentProcess.LimitReason | undefined => hit === "memory_limit" && exit.signal !== "SIGKILL" ? undefined : hit
+
 /** Watches for the exit of one child; attach `onExit` to it. @internal */
 export const make = (options: Options): ExitWatch => {
   const { agent, child, pid, status } = options
@@ -98,8 +103,10 @@ export const make = (options: Options): ExitWatch => {
       requested: status.stopping,
       at: options.now()
     }
-    // The kernel's counters say a limit was met; it is the reason of an exit that is not a clean one.
-    const limit = status.killedFor ?? (exit.exitCode === 0 ? undefined : options.limitHit())
+    // The kernel's counters say a limit was met: an OOM kill is the reason of an exit by SIGKILL (the OOM killer's
+    // signal; a crash of another kind after an OOM kill of a helper process is the crash's own), a refused fork of
+    // an exit that is not a clean one.
+    const limit = status.killedFor ?? (exit.exitCode === 0 ? undefined : kernelLimit(options.limitHit(), exit))
     if (limit !== undefined) info = { ...info, limit }
     status.exited = info
     // An error (and its stack trace) only for requests to fail, or for the log: a stop of 1,000 idle agents

@@ -219,7 +219,13 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     recentStderr: channel.recentStderr
   })
   const hello = yield* Deferred.await(ready)
-  features = hello.features ?? []
+  features = Message.featuresOf(hello)
+  if (hello.features !== undefined && (!Array.isArray(hello.features) || features.length !== hello.features.length)) {
+    logs.run(Effect.logWarning(
+      `agent's ready has a malformed features field (${JSON.stringify(hello.features).slice(0, 200)}): ` +
+        `read as [${features.join(", ")}]`
+    ))
+  }
   streams = features.includes("stream")
   if (hooks?.restore !== undefined && features.includes("checkpoint")) {
     const restore = yield* hooks.restore(pid)

@@ -16,6 +16,7 @@ import {
   AgentStoppedError,
   AgentStreamError,
   AgentTimeoutError,
+  type ProtocolError,
   type RequestError
 } from "../../Errors.js"
 import * as AgentMetrics from "../../internal/metrics/instruments.js"
@@ -127,6 +128,11 @@ export interface Table {
    * `AgentStreamError` and is cancelled.
    */
   readonly chunk: (id: string, data: unknown) => "ok" | "late" | "unasked"
+  /**
+   * Fails the streaming request `id` with `error` and cancels it (a chunk of it could not be read); false when no
+   * sent request has this id, or it was not sent as a stream.
+   */
+  readonly failStream: (id: string, error: ProtocolError) => boolean
   /** Keeps a request's checkpoint while it is in flight; false when no sent request has this id. */
   readonly checkpoint: (id: string, data: unknown) => boolean
   /** The checkpoints of the requests in flight, by id; `undefined` when none has one. */
@@ -172,6 +178,13 @@ const checkpointsOf = (entries: Iterable<Pending>): Record<string, unknown> | un
   return saved
 }
 
+/**
+ * The last request id this process made. One sequence for every agent and incarnation (not one per table): the ids
+ * of the requests a crashed incarnation had in flight, handed to the next in `restore.requests`, are never those
+ * of the next one's own requests (protocol 1.1 checkpoints).
+ */
+let lastId = 0
+
 /** An empty table; `close` it with the owner's scope. @internal */
 export const makeTable = (options: TableOptions): Table => {
   const { agent, clock, maxInFlight, outbox, pid } = options
@@ -179,7 +192,6 @@ export const makeTable = (options: TableOptions): Table => {
   const pending = new Map<string, Pending>()
   const waiting: Array<readonly [id: string, line: string]> = []
   let inFlight = 0
-  let lastId = 0
 
   const timeoutError = (operation: Operation, requestId: string, timeoutMillis: number) =>
     new AgentTimeoutError({ agent, requestId, operation, timeoutMillis, pid })
@@ -229,16 +241,10 @@ export const makeTable = (options: TableOptions): Table => {
       entry.bucket = deadlines.add(entry.id, next)
       return undefined
     }
-    return next === "total"
-      ? timeoutError("task", entry.id, entry.timeoutMillis)
-      : new AgentTimeoutError({
-        agent,
-        requestId: entry.id,
-        operation: "task",
-        timeoutMillis: sink.idleMillis,
-        pid,
-        idle: true
-      })
+    const idle = next !== "total"
+    const timeoutMillis = idle ? sink.idleMillis : entry.timeoutMillis
+    const facts = { agent, requestId: entry.id, operation: "task" as const, timeoutMillis, pid }
+    return new AgentTimeoutError(idle ? { ...facts, idle } : facts)
   }
   // One expiry function for all requests: no closure per request for its deadline.
   const deadlines = Deadlines.make(clock, expire, options.resolution)
@@ -317,13 +323,21 @@ export const makeTable = (options: TableOptions): Table => {
     if (sink === undefined) return "unasked"
     if (sink.idleMillis > 0) sink.lastActivity = clock.unsafeCurrentTimeMillis()
     if (!sink.push(data)) {
-      settle(entry)
-      cancel(id)
-      sink.finish(Exit.fail(
+      failStream(
+        id,
         new AgentStreamError({ agent, requestId: id, reason: "overflow", maxBufferedChunks: sink.maxBuffered, pid })
-      ))
+      )
     }
     return "ok"
+  }
+
+  const failStream = (id: string, error: ProtocolError | AgentStreamError): boolean => {
+    const entry = pending.get(id)
+    if (entry?.stream === undefined || !entry.sent) return false
+    settle(entry)
+    cancel(id)
+    entry.stream.finish(Exit.fail(error))
+    return true
   }
 
   const checkpoint: Table["checkpoint"] = (id, data) => {
@@ -358,6 +372,7 @@ export const makeTable = (options: TableOptions): Table => {
     registerStream,
     answer,
     chunk,
+    failStream,
     checkpoint,
     checkpoints: () => checkpointsOf(pending.values()),
     failAll,

@@ -245,7 +245,8 @@ const decodeAgent = (parent: Parent, spec: Supervisor.AgentSpec, at: string, pro
   const config = spec.config instanceof Config.AgentConfig
     ? spec.config
     : Edge.decodeInto(Config.AgentConfig, spec.config, { whole: configAt, prefix: configAt }, problems)
-  if (own === undefined || config === undefined) return undefined
+  if (config !== undefined) problems.push(...Config.identityProblems(config, configAt))
+  if (own === undefined || config === undefined || problems.length > before) return undefined
   // One value for each setting: the spec's or the configuration's, never both with different values.
   if (own.restart !== undefined && own.restart !== config.restart && gives(spec.config, config, "restart")) {
     problems.push({

@@ -15,6 +15,8 @@ import * as Config from "../../../src/Agent/Config.js"
 import * as Identity from "../../../src/Agent/internal/limits/identity.js"
 import * as Spawn from "../../../src/Agent/internal/spawn.js"
 import { ConfigError } from "../../../src/Errors.js"
+import * as Store from "../../../src/Store/Store.js"
+import * as Supervisor from "../../../src/Supervisor.js"
 import { failureOf, root } from "../../support.js"
 
 const base = { name: "limited", command: "/bin/true" }
@@ -127,6 +129,18 @@ describe("user and group", () => {
       const bad = yield* problemsOf({ ...base, user: "bad name", group: -1 })
       assert.deepStrictEqual(bad.map((problem) => problem.split(":")[0]), ["user", "group"])
     }))
+
+  it.effect("a tree's child and an already decoded configuration are checked too, each problem with its path", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Effect.scoped(Supervisor.make({
+        name: "tree",
+        children: [Supervisor.agent({ id: "a", config: { ...base, user: "no-such-user-here" } })]
+      })))
+      assert.strictEqual(error._tag, "ConfigError")
+      if (error._tag === "ConfigError") assert.strictEqual(error.field, "children[0].config.user")
+      const decoded = yield* Effect.flip(Config.make(new Config.AgentConfig({ ...base, user: "no-such-user-here" })))
+      assert.strictEqual(decoded.field, "user")
+    }).pipe(Effect.provide(Store.layerMemory)))
 
   it("a supervisor that is not root asked for a user gets a ConfigError (a real process run as nobody)", (ctx) => {
     if (process.getuid?.() !== 0) return ctx.skip()
