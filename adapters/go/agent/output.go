@@ -20,6 +20,8 @@ type output struct {
 	bound    int
 
 	mu      sync.Mutex
+	started bool   // the writer goroutine runs
+	early   []byte // the latest line sendWhenRoom was given before start: queued by start, after the lines before
 	pending []byte // whole lines, not written yet
 	spare   []byte // the buffer of the previous write, reused
 	writing int    // bytes of the write under way
@@ -39,6 +41,11 @@ func newOutput(bound int, log *logger, onBroken func()) *output {
 
 func (o *output) start(w io.Writer) {
 	o.w = w
+	o.mu.Lock()
+	o.started = true
+	o.pending = append(o.pending, o.early...)
+	o.early = nil
+	o.mu.Unlock()
 	go o.run()
 }
 
@@ -65,6 +72,13 @@ func (o *output) sendWhenRoom(ctx context.Context, line []byte) error {
 		done = ctx.Done()
 	}
 	o.mu.Lock()
+	if !o.started {
+		// Nothing is written yet, so waiting for room would wait for ever: only the latest such line is kept (an
+		// agent checkpoint made before Run; a later one replaces it, as the supervisor keeps only the latest).
+		o.early = append(o.early[:0], line...)
+		o.mu.Unlock()
+		return nil
+	}
 	for {
 		if o.broken || o.closing {
 			o.mu.Unlock()

@@ -81,8 +81,8 @@ func (r *Request) Agent() *Agent {
 }
 
 // Checkpoint sends the agent's checkpoint, `{"type":"checkpoint","data"}`: the supervisor keeps the latest, across
-// restarts of the agent, and sends it to the next incarnation (Restored). Called before Run, it is sent right
-// after the ready line. It waits while Options.MaxQueuedBytes of output are waiting to be written, and returns
+// restarts of the agent, and sends it to the next incarnation (Restored). Called before Run, it never waits: the
+// latest such checkpoint is sent right after the ready line (the ones before it are not). Afterwards it waits while Options.MaxQueuedBytes of output are waiting to be written, and returns
 // ErrClosed once the output is closed, a *SerializationError when data cannot be encoded.
 func (a *Agent) Checkpoint(data any) error {
 	if a == nil {

@@ -433,6 +433,28 @@ func TestSendAfterTheHandlerReturnedSendsNothing(t *testing.T) {
 	h.noLine(50 * time.Millisecond)
 }
 
+// Checkpoints made before Run never wait for a writer that does not run yet (a deadlock once the queue was over its
+// bound): only the latest is kept, and sent right after the ready line.
+func TestCheckpointsBeforeRunNeverWait(t *testing.T) {
+	t.Parallel()
+	h, opts := newHarness(t, agent.Options{MaxQueuedBytes: 1024})
+	a := agent.New(func(ctx context.Context, req *agent.Request) (any, error) { return nil, nil }, opts)
+	big := strings.Repeat("x", 2048)
+	for i := 0; i < 3; i++ {
+		if err := a.Checkpoint(fmt.Sprintf("%d %s", i, big)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.run(a.Run)
+	if got := string(h.recvRaw()); got != `{"type":"checkpoint","data":"2 `+big+`"}`+"\n" {
+		t.Fatalf("got %.80q", got)
+	}
+	h.send(map[string]any{"type": "shutdown"})
+	if code, _ := h.waitExit(wait); code != agent.ExitOK {
+		t.Fatalf("exit code %d", code)
+	}
+}
+
 type explodingMarshaler struct{}
 
 func (explodingMarshaler) MarshalJSON() ([]byte, error) { panic("marshal exploded") }
