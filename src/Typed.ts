@@ -15,8 +15,16 @@
  */
 import type * as Effect from "effect/Effect"
 import type * as Schema from "effect/Schema"
+import type * as Stream from "effect/Stream"
 import type * as AgentSupervisor from "./Agent/AgentSupervisor.js"
-import type { AgentSchemaError, RequestError, SupervisorChildError, SupervisorIntensityError } from "./Errors.js"
+import type {
+  AgentSchemaError,
+  AgentStreamError,
+  RequestError,
+  StreamRequestError,
+  SupervisorChildError,
+  SupervisorIntensityError
+} from "./Errors.js"
 import * as internal from "./internal/typed/handles.js"
 import type * as Supervisor from "./Supervisor.js"
 
@@ -131,3 +139,120 @@ export const child: <Req extends Schema.Schema.Any, Res extends Schema.Schema.An
   id: string,
   schemas: Schemas<Req, Res>
 ) => TypedChild<Schema.Schema.Type<Req>, Schema.Schema.Type<Res>, Context<Req, Res>> = internal.child
+
+/**
+ * The schemas of a streaming agent (protocol 1.1 `stream`): the request's and the final result's, as for
+ * {@link agent}, and each chunk's.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface StreamSchemas<
+  Req extends Schema.Schema.Any,
+  Res extends Schema.Schema.Any,
+  C extends Schema.Schema.Any
+> extends Schemas<Req, Res> {
+  /** Decodes each chunk's `data`. */
+  readonly chunk: C
+}
+
+/**
+ * What the schemas of a streaming agent need from the context.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type StreamContext<Req extends Schema.Schema.Any, Res extends Schema.Schema.Any, C extends Schema.Schema.Any> =
+  | Context<Req, Res>
+  | Schema.Schema.Context<C>
+
+/**
+ * A decoded event of a typed stream: a chunk, or the final result (as `StreamEvent`, typed).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type TypedStreamEvent<C, Res> =
+  | { readonly _tag: "Chunk"; readonly data: C }
+  | { readonly _tag: "Done"; readonly result: Res }
+
+/**
+ * The schema error of a typed call.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export type AgentSchemaErrorOf = AgentSchemaError
+
+/**
+ * A typed agent that streams: `handleEvent` as {@link TypedAgent}'s, and `handleEventStream`, which encodes the
+ * request, streams as `AgentSupervisor.handleEventStream` does, and decodes each chunk (a chunk that does not match
+ * ends the stream with an `AgentSchemaError`, `direction: "chunk"`, after the chunks before it; the task goes on in
+ * the agent until the stream's cancel reaches it) and the final result.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface TypedStreamingAgent<Req, Res, C, R = never> extends TypedAgent<Req, Res, R> {
+  readonly handleEventStream: (
+    request: Req,
+    options?: AgentSupervisor.HandleStreamOptions
+  ) => Stream.Stream<TypedStreamEvent<C, Res>, StreamRequestError | AgentSchemaError, R>
+}
+
+/**
+ * A typed child that streams: `call` as {@link TypedChild}'s, and `callStream`, typed as
+ * {@link TypedStreamingAgent}'s `handleEventStream`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface TypedStreamingChild<Req, Res, C, R = never> extends TypedChild<Req, Res, R> {
+  readonly callStream: (
+    request: Req,
+    options?: AgentSupervisor.HandleStreamOptions
+  ) => Stream.Stream<TypedStreamEvent<C, Res>, ChildError | AgentStreamError | AgentSchemaError, R>
+}
+
+/**
+ * {@link agent} for an agent that streams (protocol 1.1 `stream`), with a schema for its chunks.
+ *
+ * @since 0.2.0
+ * @category constructors
+ * @example
+ * ```ts
+ * const writer = Typed.streaming(agent, { request: Prompt, response: Usage, chunk: Schema.String })
+ * yield* Stream.runForEach(writer.handleEventStream(new Prompt({ text })), (event) =>
+ *   event._tag === "Chunk" ? Console.log(event.data) : Console.log(event.result.tokens))
+ * ```
+ */
+export const streaming: <Req extends Schema.Schema.Any, Res extends Schema.Schema.Any, C extends Schema.Schema.Any>(
+  handle: AgentSupervisor.AgentSupervisor,
+  schemas: StreamSchemas<Req, Res, C>
+) => TypedStreamingAgent<
+  Schema.Schema.Type<Req>,
+  Schema.Schema.Type<Res>,
+  Schema.Schema.Type<C>,
+  StreamContext<Req, Res, C>
+> = internal.streaming
+
+/**
+ * {@link child} for a child that streams: `callStream` besides `call`.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const streamingChild: <
+  Req extends Schema.Schema.Any,
+  Res extends Schema.Schema.Any,
+  C extends Schema.Schema.Any
+>(
+  tree: Supervisor.Supervisor,
+  id: string,
+  schemas: StreamSchemas<Req, Res, C>
+) => TypedStreamingChild<
+  Schema.Schema.Type<Req>,
+  Schema.Schema.Type<Res>,
+  Schema.Schema.Type<C>,
+  StreamContext<Req, Res, C>
+> = internal.streamingChild

@@ -3,12 +3,14 @@
  * and the raw Node test agent (`agents/agent.mjs`, which answers its payload and counts the tasks it read).
  */
 import { assert, describe, it, layer } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import { python } from "../src/Adapters.js"
 import * as AgentSupervisor from "../src/Agent/AgentSupervisor.js"
 import type * as Config from "../src/Agent/Config.js"
@@ -227,4 +229,55 @@ layer(EchoLive, { excludeTestServices: true, timeout: "60 seconds" })("Typed, on
       }),
     { timeout: 120_000, fastCheck: { numRuns: 25 } }
   )
+})
+
+describe("typed streams", () => {
+  /** The raw protocol 1.1 agent of the streaming tests: `{ chunks, result }` streams the chunks, then answers. */
+  const streamingAgent = (name: string): Config.AgentConfigInput => ({
+    ...agentConfig("streaming"),
+    name,
+    args: [fixture("agents", "streaming.mjs"), "stream,checkpoint"]
+  })
+  const schemas = {
+    request: Schema.Struct({ chunks: Schema.Array(Schema.String), result: Schema.String }),
+    response: Schema.Struct({ result: Schema.String }),
+    chunk: Schema.NumberFromString
+  }
+
+  it.scopedLive("each chunk and the result decoded; a chunk that does not match ends the stream after those before", () =>
+    Effect.gen(function*() {
+      const agent = yield* AgentSupervisor.make(streamingAgent("typed-stream"))
+      const typed = Typed.streaming(agent, schemas)
+      const events = yield* Stream.runCollect(typed.handleEventStream({ chunks: ["1", "2.5"], result: "end" }))
+      assert.deepStrictEqual(Chunk.toArray(events), [
+        { _tag: "Chunk", data: 1 },
+        { _tag: "Chunk", data: 2.5 },
+        { _tag: "Done", result: { result: "end" } }
+      ])
+      const seen: Array<number> = []
+      const exit = yield* Effect.exit(Stream.runForEach(
+        typed.handleEventStream({ chunks: ["3", "three", "4"], result: "end" }),
+        (event) => Effect.sync(() => event._tag === "Chunk" && seen.push(event.data))
+      ))
+      const error = schemaErrorOf(exit)
+      assert.strictEqual(error.direction, "chunk")
+      assert.match(error.message, /^Agent "typed-stream": a chunk of its stream does not match: /)
+      assert.deepStrictEqual(seen, [3])
+      // The typed handle's plain call is still there.
+      assert.deepStrictEqual(yield* typed.handleEvent({ chunks: [], result: "plain" }), { result: "plain" })
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("a tree's child: callStream typed the same way", () =>
+    Effect.gen(function*() {
+      const tree = yield* Supervisor.make({
+        name: "typed-tree",
+        children: [Supervisor.agent({ id: "writer", config: streamingAgent("typed-tree-writer") })]
+      })
+      const writer = Typed.streamingChild(tree, "writer", schemas)
+      const events = yield* Stream.runCollect(writer.callStream({ chunks: ["7"], result: "done" }))
+      assert.deepStrictEqual(Chunk.toArray(events), [
+        { _tag: "Chunk", data: 7 },
+        { _tag: "Done", result: { result: "done" } }
+      ])
+    }).pipe(Effect.provide(TestLive)))
 })

@@ -31,8 +31,8 @@ export type SchemaErrorFields = {
   readonly agent: typeof Schema.String
   /** For a call through a tree: the supervisor's path (`"root/workers"`). */
   readonly supervisor: Schema.optional<typeof Schema.String>
-  /** What did not match: the `request` (so it was not sent) or the agent's `response`. */
-  readonly direction: Schema.Literal<["request", "response"]>
+  /** What did not match: the `request` (so it was not sent), the agent's `response`, or a `chunk` of its stream. */
+  readonly direction: Schema.Literal<["request", "response", "chunk"]>
   /** The first problems found (at most 10), each message cut to a few hundred characters. */
   readonly issues: Schema.Array$<typeof issue>
   /** How many problems were found, `issues` included. */
@@ -47,7 +47,7 @@ export type SchemaErrorFields = {
 export const schemaErrorFields: SchemaErrorFields = {
   agent: Schema.String,
   supervisor: Schema.optional(Schema.String),
-  direction: Schema.Literal("request", "response"),
+  direction: Schema.Literal("request", "response", "chunk"),
   issues: Schema.Array(issue),
   issueCount: Schema.Number
 }
@@ -80,6 +80,8 @@ export const schemaMessage = (e: SchemaFacts): string => {
   const who = e.supervisor === undefined ? `Agent "${e.agent}"` : `Agent "${e.agent}" (child of "${e.supervisor}")`
   const what = e.direction === "request"
     ? "request does not match its schema, so it was not sent"
+    : e.direction === "chunk"
+    ? "a chunk of its stream does not match"
     : "response does not match"
   const more = e.issueCount > e.issues.length ? [`and ${e.issueCount - e.issues.length} more`] : []
   return e.issues.length === 1 && more.length === 0
@@ -97,5 +99,6 @@ export const schemaRemediation = (e: SchemaFacts): string =>
   e.direction === "request"
     ? "The value's type allows what the request schema rejects (a refinement, or a transformation that cannot " +
       "encode it): fix the value, or the schema."
-    : "Make the agent's callback return what the response schema describes, or fix the schema. The reply is " +
+    : "Make the agent's callback return (or stream) what the response (or chunk) schema describes, or fix the " +
+      "schema. The reply is " +
       "JSON: describe its encoded side (a date arrives as a string, so `Schema.Date`, not `Schema.DateFromSelf`)."

@@ -20,7 +20,7 @@ export interface Target {
 /** Every problem, not only the first: the error lists them (bounded) as `ConfigError` does. */
 const parseOptions: ParseOptions = { errors: "all" }
 
-const schemaError = (target: Target, direction: "request" | "response") => (error: ParseResult.ParseError) =>
+const schemaError = (target: Target, direction: "request" | "response" | "chunk") => (error: ParseResult.ParseError) =>
   new AgentSchemaError({ ...target, direction, ...issuesOf(error) })
 
 /** Encodes a request with its schema; a failure is an `AgentSchemaError` about the request. */
@@ -33,12 +33,13 @@ export const encoder = <A, I, R>(
   return (request) => Effect.mapError(encode(request), fail)
 }
 
-/** Decodes a reply with its schema; a failure is an `AgentSchemaError` about the response. */
+/** Decodes a reply (or a chunk) with its schema; a failure is an `AgentSchemaError` about it. */
 export const decoder = <A, I, R>(
   schema: Schema.Schema<A, I, R>,
-  target: Target
+  target: Target,
+  direction: "response" | "chunk" = "response"
 ): (reply: unknown) => Effect.Effect<A, AgentSchemaError, R> => {
   const decode = Schema.decodeUnknown(schema, parseOptions)
-  const fail = schemaError(target, "response")
+  const fail = schemaError(target, direction)
   return (reply) => Effect.mapError(decode(reply), fail)
 }

@@ -7,7 +7,9 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Schema from "effect/Schema"
-import type { AgentSupervisor, HandleOptions } from "../../Agent/AgentSupervisor.js"
+import * as Stream from "effect/Stream"
+import type { AgentSupervisor, HandleOptions, HandleStreamOptions } from "../../Agent/AgentSupervisor.js"
+import type { StreamEvent } from "../../Agent/StreamEvent.js"
 import type { Supervisor } from "../../Supervisor.js"
 import type * as Typed from "../../Typed.js"
 import { decoder, encoder, type Target } from "./codec.js"
@@ -49,4 +51,65 @@ export const child = <Req extends Schema.Schema.Any, Res extends Schema.Schema.A
   supervisor: tree,
   id,
   call: exchange(schemas, { agent: id, supervisor: tree.name }, (payload, options) => tree.call(id, payload, options))
+})
+
+/** One typed stream: encode, open through `open`, decode each chunk and the result. */
+const streamExchange = <Req extends Schema.Schema.Any, Res extends Schema.Schema.Any, C extends Schema.Schema.Any, E>(
+  schemas: Typed.StreamSchemas<Req, Res, C>,
+  target: Target,
+  open: (payload: unknown, options: HandleStreamOptions | undefined) => Stream.Stream<StreamEvent, E>
+) => {
+  const encode = encoder(schemas.request as Explicit<Req>, target)
+  const decodeChunk = decoder(schemas.chunk as Explicit<C>, target, "chunk")
+  const decodeResult = decoder(schemas.response as Explicit<Res>, target)
+  return (request: Schema.Schema.Type<Req>, options?: HandleStreamOptions) =>
+    Stream.unwrap(Effect.map(encode(request), (payload) =>
+      Stream.mapEffect(
+        open(payload, options),
+        (event): Effect.Effect<
+          Typed.TypedStreamEvent<Schema.Schema.Type<C>, Schema.Schema.Type<Res>>,
+          Typed.AgentSchemaErrorOf,
+          Typed.StreamContext<Req, Res, C>
+        > =>
+          event._tag === "Chunk"
+            ? Effect.map(decodeChunk(event.data), (data) => ({ _tag: "Chunk" as const, data }))
+            : Effect.map(decodeResult(event.result), (result) => ({ _tag: "Done" as const, result }))
+      )))
+}
+
+/** @internal */
+export const streaming = <Req extends Schema.Schema.Any, Res extends Schema.Schema.Any, C extends Schema.Schema.Any>(
+  handle: AgentSupervisor,
+  schemas: Typed.StreamSchemas<Req, Res, C>
+): Typed.TypedStreamingAgent<
+  Schema.Schema.Type<Req>,
+  Schema.Schema.Type<Res>,
+  Schema.Schema.Type<C>,
+  Typed.StreamContext<Req, Res, C>
+> => ({
+  ...agent(handle, schemas),
+  handleEventStream: streamExchange(schemas, { agent: handle.name }, handle.handleEventStream)
+})
+
+/** @internal */
+export const streamingChild = <
+  Req extends Schema.Schema.Any,
+  Res extends Schema.Schema.Any,
+  C extends Schema.Schema.Any
+>(
+  tree: Supervisor,
+  id: string,
+  schemas: Typed.StreamSchemas<Req, Res, C>
+): Typed.TypedStreamingChild<
+  Schema.Schema.Type<Req>,
+  Schema.Schema.Type<Res>,
+  Schema.Schema.Type<C>,
+  Typed.StreamContext<Req, Res, C>
+> => ({
+  ...child(tree, id, schemas),
+  callStream: streamExchange(
+    schemas,
+    { agent: id, supervisor: tree.name },
+    (payload, options) => tree.callStream(id, payload, options)
+  )
 })
