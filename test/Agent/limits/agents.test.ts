@@ -9,7 +9,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Adapters from "../../../src/Adapters.js"
@@ -17,7 +16,7 @@ import * as AgentSupervisor from "../../../src/Agent/AgentSupervisor.js"
 import type * as Config from "../../../src/Agent/Config.js"
 import * as Cgroup from "../../../src/Agent/internal/limits/cgroup.js"
 import * as Store from "../../../src/Store/Store.js"
-import { eventually, fixture, isAlive, TestLive } from "../../support.js"
+import { eventually, fixture, isAlive, takeUntil, TestLive } from "../../support.js"
 
 type Event = AgentSupervisor.AgentEvent
 
@@ -45,20 +44,6 @@ const limited = (name: string, overrides: Partial<Config.AgentConfigInput> = {})
   ...overrides
 })
 
-/** Takes events until one matches; returns it, and everything taken on the way in `seen`. */
-const waitFor = <E extends Event>(
-  queue: Queue.Dequeue<Event>,
-  match: (event: Event) => event is E,
-  seen: Array<Event> = []
-): Effect.Effect<E> =>
-  Effect.gen(function*() {
-    while (true) {
-      const event = yield* Queue.take(queue)
-      seen.push(event)
-      if (match(event)) return event
-    }
-  })
-
 const isExited = (event: Event): event is Extract<Event, { _tag: "Exited" }> => event._tag === "Exited"
 const isRunningAgain = (event: Event): event is Extract<Event, { _tag: "StateChanged" }> =>
   event._tag === "StateChanged" && event.to === "RUNNING"
@@ -82,13 +67,13 @@ const memoryKill = (overrides: Partial<Config.AgentConfigInput>) =>
   Effect.gen(function*() {
     const agent = yield* AgentSupervisor.make(limited(`memory-${overrides.limits?.enforce ?? "auto"}`, overrides))
     const events = yield* agent.subscribe
-    const seen: Array<Event> = []
     const asked = Date.now()
     // The answer may come (polling: the allocation succeeds, the kill follows) or not (the kernel kills it first).
     yield* Effect.fork(Effect.exit(agent.handleEvent({ op: "allocate", mib: 200 })))
-    const exited = yield* waitFor(events, isExited, seen)
+    const untilExit = yield* takeUntil(events, isExited)
+    const exited = untilExit[untilExit.length - 1] as Extract<Event, { _tag: "Exited" }>
     const reportedAfter = Date.now() - asked
-    yield* waitFor(events, isRunningAgain, seen)
+    const seen = [...untilExit, ...yield* takeUntil(events, isRunningAgain)]
     const store = yield* Store.Store
     const history = yield* store.restartHistory(agent.name)
     return { agent, exited, seen, history, reportedAfter }

@@ -129,22 +129,36 @@ const dispatch = (core: Core, event: unknown, timeoutMillis: number, replayOnCra
   })
 
 /**
+ * Decodes a call's `timeout` against the agent's `requestTimeout` (its default); a bad one is the `ConfigError` to
+ * fail the call with, counted as a `config_error` request when the call fails with it. For `handleEvent` and
+ * `handleEventStream` alike.
+ */
+export const callTimeout = (core: Core) => {
+  const requestTimeoutMillis = Duration.toMillis(core.settings.requestTimeout)
+  return (timeout: Duration.DurationInput | undefined) => {
+    const millis = timeout === undefined ? requestTimeoutMillis : Calls.timeoutMillisOf(timeout)
+    if (typeof millis !== "number") {
+      return {
+        error: millis,
+        counted: Effect.sync(() => core.metrics.requestEnded("config_error", 0))
+      }
+    }
+    return millis
+  }
+}
+
+/**
  * The agent's `handleEvent`: a bad per-call `timeout` fails the call (never a throw). Traced as
  * `AgentSupervisor.handleEvent`, with the attributes `agent` and `request.id`, when a tracer is installed.
  */
 export const handleEvent = (
   core: Core
 ): (event: unknown, options?: HandleOptions) => Effect.Effect<unknown, RequestError> => {
-  const requestTimeoutMillis = Duration.toMillis(core.settings.requestTimeout)
+  const timeoutOf = callTimeout(core)
   return (event, options) => {
-    const timeoutMillis = options?.timeout === undefined
-      ? requestTimeoutMillis
-      : Calls.timeoutMillisOf(options.timeout)
+    const timeoutMillis = timeoutOf(options?.timeout)
     if (typeof timeoutMillis !== "number") {
-      return Effect.suspend(() => {
-        core.metrics.requestEnded("config_error", 0)
-        return Effect.fail(timeoutMillis)
-      })
+      return Effect.zipRight(timeoutMillis.counted, Effect.fail(timeoutMillis.error))
     }
     return Spans.traceRequest(core.name, dispatch(core, event, timeoutMillis, options?.replayOnCrash === true))
   }

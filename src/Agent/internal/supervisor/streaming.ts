@@ -8,7 +8,6 @@
  */
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
@@ -18,10 +17,9 @@ import { AgentStoppedError, type StreamRequestError } from "../../../Errors.js"
 import { outcomeOf } from "../../../internal/metrics/instruments.js"
 import type { AgentSupervisor, HandleStreamOptions } from "../../AgentSupervisor.js"
 import type { StreamEvent } from "../../StreamEvent.js"
-import * as Calls from "../calls.js"
 import * as Requests from "../requests.js"
 import { type Core, crashError, type Route } from "./core.js"
-import { awaitNewRoute, callerTimeout, startTimeout } from "./router.js"
+import { awaitNewRoute, callerTimeout, callTimeout, startTimeout } from "./router.js"
 
 type Events = Stream.Stream<StreamEvent, StreamRequestError>
 
@@ -102,16 +100,11 @@ const routed = (core: Core, event: unknown, options: HandleStreamOptions | undef
 
 /** The agent's `handleEventStream`: a bad per-call option fails the stream (never a throw). */
 export const handleEventStream = (core: Core): AgentSupervisor["handleEventStream"] => {
-  const requestTimeoutMillis = Duration.toMillis(core.settings.requestTimeout)
+  const timeoutOf = callTimeout(core)
   return (event, options) => {
-    const timeoutMillis = options?.timeout === undefined
-      ? requestTimeoutMillis
-      : Calls.timeoutMillisOf(options.timeout)
+    const timeoutMillis = timeoutOf(options?.timeout)
     if (typeof timeoutMillis !== "number") {
-      return Stream.suspend(() => {
-        core.metrics.requestEnded("config_error", 0)
-        return Stream.fail(timeoutMillis)
-      })
+      return Stream.fromEffect(Effect.zipRight(timeoutMillis.counted, Effect.fail(timeoutMillis.error)))
     }
     return routed(core, event, options, timeoutMillis)
   }
