@@ -153,7 +153,7 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
         // events: follows from now; the restart below shows up in it
         const events: Array<string> = []
         const sawRestart = yield* Deferred.make<void>()
-        yield* spawnApp(BIN, ["events", "--json", "--file", file], {
+        const follower = yield* spawnApp(BIN, ["events", "--json", "--file", file], {
           onLine: (line) => {
             events.push(line)
             if (line.includes("\"ChildStarted\"") && line.includes("worker")) {
@@ -161,6 +161,13 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
             }
           }
         })
+        // The follower says on stderr once the server has subscribed: a restart before that would never reach it
+        // (CI once hung here for the whole test's timeout when the follower started slower than the restart).
+        yield* eventually(
+          "the events follower is live",
+          () => follower.stderr().includes(`Following the tree's events at ${state.url} (Ctrl-C to stop)\n`),
+          "30 seconds"
+        )
 
         // restart of a nested child: a new pid
         const restarted = yield* cli(["restart", "workers/worker", "--file", file])
@@ -169,7 +176,12 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
         const after = yield* tree
         assert.notStrictEqual(pidOf(after, "workers/worker"), pidOf(before, "workers/worker"))
         assert.strictEqual(pidOf(after, "echo"), pidOf(before, "echo"))
-        yield* Deferred.await(sawRestart)
+        yield* Deferred.await(sawRestart).pipe(
+          Effect.timeoutFail({
+            duration: "30 seconds",
+            onTimeout: () => new Error(`no ChildStarted of the worker in ${JSON.stringify(events)}`)
+          })
+        )
         assert.isTrue(events.every((line) => typeof JSON.parse(line)._tag === "string"))
 
         // history: the manual restart is no restart decision; a crash is

@@ -73,6 +73,13 @@ export const control = (
         : Console.log(`${child.id}: ${child.state}${child.pid === null ? "" : ` (pid ${child.pid})`}`)
   )
 
+/**
+ * On stderr (stdout keeps only what was asked for): a follower is live, the server has subscribed, and whatever
+ * happens from now on reaches it. A script that starts a follower and then acts waits for this line.
+ */
+const following = (address: Address, what: string) =>
+  Console.error(`Following ${what} at ${address.url} (Ctrl-C to stop)`)
+
 const stderrLine = (line: StderrLineView) => `${new Date(line.timestamp).toISOString()} [${line.pid}] ${line.line}`
 
 /** `logs ID`: the last lines, then, with `follow`, each new one until interrupted. */
@@ -90,6 +97,7 @@ export const logs = (
         (events) => Stream.toPull(Stream.map(events, (event) => JSON.parse(event.data) as StderrLineView))
       )
       : undefined
+    if (pull !== undefined) yield* following(address, `${id}'s stderr`)
     const recent = yield* Client.call(
       address,
       (client) =>
@@ -174,6 +182,7 @@ export const describeEvent = (data: string): string => {
 /** `events`: the tree's lifecycle events as they happen, one per line, until interrupted. */
 export const events = (address: Address, asJson: boolean): Effect.Effect<void, CliError> =>
   Client.events(address, Routes.events).pipe(
+    Effect.tap(() => following(address, "the tree's events")),
     Stream.unwrapScoped,
     Stream.runForEach((event) => Console.log(asJson ? event.data : describeEvent(event.data)))
   )
