@@ -23,7 +23,9 @@ import * as internal from "./internal/directory/resolve.js"
 /**
  * Where the agent lives and how to run it: `agentName`, `agentDir`, and optionally `callbackFunction`,
  * `installTimeout` (default 5 minutes) and `cacheDir` (default `$XDG_CACHE_HOME` or `~/.cache`, then
- * `/effect-agent-supervisor`); every other field is the agent's configuration as usual.
+ * `/effect-agent-supervisor`; `/var/cache/effect-agent-supervisor` for an agent run as another `user`); every
+ * other field is the agent's configuration as usual. With `user` or `group`, what the agent needs must be
+ * reachable by it: a `ConfigError` (field `user`) names the first file that is not.
  *
  * @since 0.1.0
  * @category models

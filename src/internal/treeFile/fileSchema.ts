@@ -111,7 +111,8 @@ const DirectoryConfig = Schema.Struct({
   installTimeout: optional(Edge.DurationInput, "Bounds each dependency install. 5 minutes by default."),
   cacheDir: optional(
     Schema.String,
-    "Where dependency installs live. $XDG_CACHE_HOME/effect-agent-supervisor by default."
+    "Where dependency installs live. $XDG_CACHE_HOME/effect-agent-supervisor by default " +
+      "(/var/cache/effect-agent-supervisor for an agent run as another user)."
   ),
   ...Struct.omit(Config.AgentConfig.fields, "name", "command", "args")
 })

@@ -192,6 +192,29 @@ describe("detect on a fake tree", () => {
       assert.strictEqual(read(path.join(own, "cgroup.subtree_control")), "\n")
     }))
 
+  it.scoped("v2 shared with the supervisor's own processes only (agents without limits started first): they move too", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir("cgroup-fake")
+      const proc = path.join(root, "fakeproc")
+      // 500 is the supervisor's child (a wrapper), 501 its grandchild with a command holding ") " and spaces; 99 is
+      // a stranger (its parent is init).
+      write(path.join(proc, "500", "stat"), "500 (sh) S 4242 500 500 0 -1\n")
+      write(path.join(proc, "501", "stat"), "501 (my ) agent) S 500 500 500 0 -1\n")
+      write(path.join(proc, "99", "stat"), "99 (other) S 1 99 99 0 -1\n")
+      const shared = v2Machine(path.join(root, "a"), { procs: "4242\n500\n501\n99\n" })
+      const refused = Cgroup.detect({ ...shared.options, proc })
+      assert.strictEqual(refused._tag, "none")
+      if (refused._tag === "none") assert.include(refused.why, "also holds the processes 99:")
+      assert.isFalse(fs.existsSync(path.join(shared.own, "supervisor")))
+
+      const { options, own } = v2Machine(path.join(root, "b"), { procs: "500\n4242\n501\n" })
+      const support = Cgroup.detect({ ...options, proc })
+      assert.deepStrictEqual(support, { _tag: "v2", base: own, controllers: ["memory", "cpu", "pids"], missing: {} })
+      // A plain file keeps the last write: the supervisor went first, then each of its own (501 last).
+      assert.strictEqual(read(path.join(own, "supervisor", "cgroup.procs")), "501")
+      assert.strictEqual(read(path.join(own, "cgroup.subtree_control")), "+memory +cpu +pids")
+    }))
+
   it.scoped("v2 read-only or with no controller to offer: none, with why", () =>
     Effect.gen(function*() {
       const readOnly = v2Machine(yield* tempDir("cgroup-fake"), { readOnly: true })

@@ -20,6 +20,8 @@ import {
 } from "../../../Errors.js"
 import * as Edge from "../../../internal/schema.js"
 import * as Config from "../../Config.js"
+import * as Access from "../limits/access.js"
+import * as Identity from "../limits/identity.js"
 import { checkCallback } from "./check.js"
 import { detect } from "./detect.js"
 import { installNode, installPython, PYTHON } from "./install.js"
@@ -39,7 +41,10 @@ export interface DirectoryOptions extends AgentSettings {
   readonly callbackFunction?: string | undefined
   /** Bounds each dependency install; default 5 minutes. */
   readonly installTimeout?: Duration.DurationInput | undefined
-  /** Where dependency installs live; default `$XDG_CACHE_HOME` (or `~/.cache`) + `/effect-agent-supervisor`. */
+  /**
+   * Where dependency installs live; default `$XDG_CACHE_HOME` (or `~/.cache`) + `/effect-agent-supervisor`, and
+   * `/var/cache/effect-agent-supervisor` for an agent run as another `user` (root's home is not readable by it).
+   */
   readonly cacheDir?: string | undefined
 }
 
@@ -75,7 +80,12 @@ const adapterPath = Effect.fnUntraced(function*(agent: string, file: string, rem
   return file
 })
 
-const defaultCacheDir = (path: Path.Path) => {
+/** The system's cache (systemd's `CacheDirectory=` root) serves agents run as another user: only root asks. */
+const SYSTEM_CACHE_DIR = "/var/cache/effect-agent-supervisor"
+
+/** @internal */
+export const defaultCacheDir = (path: Path.Path, asOtherUser: boolean) => {
+  if (asOtherUser) return SYSTEM_CACHE_DIR
   const xdg = process.env.XDG_CACHE_HOME
   const base = xdg !== undefined && path.isAbsolute(xdg) ? xdg : path.join(homedir(), ".cache")
   return path.join(base, "effect-agent-supervisor")
@@ -144,13 +154,42 @@ export const resolve: (
     settings,
     installTimeout: timeout,
     startupTimeout: config.startupTimeout,
-    cache: path.resolve(cacheDir ?? defaultCacheDir(path)),
+    cache: path.resolve(cacheDir ?? defaultCacheDir(path, settings.user !== undefined)),
     root: yield* packageRoot
   }
   return detected.language === "python"
     ? yield* resolvePython(resolving)
     : yield* resolveNode(resolving, detected.packageJson)
 }, (effect, options) => Effect.annotateLogs(effect, { agent: options.agentName }))
+
+/**
+ * For an agent run as another user: a `ConfigError` (field `user`) naming the first file it could not reach and
+ * why, before anything runs. Problems with the user itself are left to the spawn, which reports them all.
+ */
+const checkReach = (
+  settings: AgentSettings,
+  reached: ReadonlyArray<readonly [string, Access.Need]>
+): Effect.Effect<void, ConfigError> => {
+  if (settings.user === undefined && settings.group === undefined) return Effect.void
+  const resolved = Identity.resolve(settings.user, settings.group)
+  if (!("identity" in resolved)) return Effect.void
+  const { gid, uid } = resolved.identity
+  const who = { uid: uid ?? process.getuid?.() ?? 0, gid: gid ?? process.getgid?.() ?? 0 }
+  for (const [file, need] of reached) {
+    const why = Access.unreachable(who, file, need)
+    if (why !== undefined) {
+      return Effect.fail(
+        new ConfigError({
+          field: settings.user !== undefined ? "user" : "group",
+          rule: `the agent would run unable to reach what it needs: ${why}. Make it readable by that user, or ` +
+            "give cacheDir (dependencies), cwd or the agent's directory a place it can read",
+          value: String(settings.user ?? settings.group)
+        })
+      )
+    }
+  }
+  return Effect.void
+}
 
 /**
  * `python3 adapters/python/supervisor_adapter.py entry.py:function`, cwd = the directory, `PYTHONPATH` starting
@@ -166,8 +205,9 @@ const resolvePython = Effect.fnUntraced(function*(resolving: Resolving) {
   )
   const env: Record<string, string> = { ...settings.env }
   const dependencies = yield* pythonDependencies(dir)
+  let target: string | undefined
   if (Option.isSome(dependencies)) {
-    const target = yield* installPython({
+    target = yield* installPython({
       agent: agentName,
       dir,
       cache: resolving.cache,
@@ -182,6 +222,13 @@ const resolvePython = Effect.fnUntraced(function*(resolving: Resolving) {
   const fn = resolving.callbackFunction ?? DEFAULT_PYTHON_FUNCTION
   const args = [adapter, `${module}:${fn}`]
   const cwd = settings.cwd ?? dir
+  yield* checkReach(settings, [
+    [adapter, "file"],
+    [dir, "directory"],
+    [module, "file"],
+    [cwd, "directory"],
+    ...(target !== undefined ? [[target, "directory"] as const] : [])
+  ])
   yield* checkCallback({
     agent: agentName,
     command: PYTHON,
@@ -226,6 +273,13 @@ const resolveNode = Effect.fnUntraced(function*(
   const args = [adapter, callbackFunction === undefined ? entry : `${entry}:${callbackFunction}`]
   const cwd = settings.cwd ?? runDir
   const env: Record<string, string> = { ...settings.env }
+  yield* checkReach(settings, [
+    [adapter, "file"],
+    [resolving.root, "directory"],
+    [runDir, "directory"],
+    [entry, "file"],
+    [cwd, "directory"]
+  ])
   yield* checkCallback({
     agent: agentName,
     command: process.execPath,

@@ -61,6 +61,8 @@ export interface DetectOptions {
   readonly cgroup?: string | undefined
   /** The supervisor's pid (v2: the process moved into `<own>/supervisor`), by default `process.pid`. */
   readonly pid?: number | undefined
+  /** Where each process's `stat` is read (`<proc>/<pid>/stat`, for its parent), by default `/proc`. */
+  readonly proc?: string | undefined
 }
 
 /** The leaf of a v2 delegated cgroup that the supervisor moves into. @internal */
@@ -114,6 +116,24 @@ export const keyedValue = (text: string | undefined, key: string): number | unde
     if (name === key && value !== undefined && /^\d+$/.test(value)) return Number(value)
   }
   return undefined
+}
+
+/** The parent of `pid` from `<proc>/<pid>/stat` (the field after the command's closing parenthesis). */
+const parentOf = (proc: string, pid: number): number | undefined => {
+  const stat = readText(path.join(proc, String(pid), "stat"))
+  if (stat === undefined) return undefined
+  const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
+  return Number.isInteger(ppid) ? ppid : undefined
+}
+
+/** Whether `pid` descends from `ancestor` (its parent's parent..., at most 64 steps up). */
+const descendsFrom = (proc: string, pid: number, ancestor: number): boolean => {
+  let at: number | undefined = pid
+  for (let step = 0; step < 64 && at !== undefined && at > 1; step++) {
+    at = parentOf(proc, at)
+    if (at === ancestor) return true
+  }
+  return false
 }
 
 const words = (text: string | undefined): Array<string> =>
@@ -210,8 +230,16 @@ const v1Base = (
 
 const v2Reason = (why: string) => `cgroup v2: ${why}`
 
-/** Makes `dir` a base for agent cgroups, moving the supervisor into its leaf if it must (see the module's doc). */
-const delegate = (dir: string, pid: number): Either.Either<Extract<Support, { _tag: "v2" }>, string> => {
+/**
+ * Makes `dir` a base for agent cgroups, moving the supervisor into its leaf if it must (see the module's doc), and
+ * with it the processes it started before (agents without limits, spawned before the first one with limits: they
+ * are its own, and stay unlimited in its leaf).
+ */
+const delegate = (
+  dir: string,
+  pid: number,
+  proc: string
+): Either.Either<Extract<Support, { _tag: "v2" }>, string> => {
   const support = (base: string, controllers: ReadonlyArray<Controller>) => {
     const missing: { [C in Controller]?: string } = {}
     for (const c of CONTROLLERS) {
@@ -241,7 +269,8 @@ const delegate = (dir: string, pid: number): Either.Either<Extract<Support, { _t
   }
   const enabled = words(readText(path.join(dir, "cgroup.subtree_control")))
   if (offered.every((c) => enabled.includes(c))) return support(dir, offered)
-  const others = readPids(path.join(dir, "cgroup.procs")).filter((p) => p !== pid)
+  const ours = readPids(path.join(dir, "cgroup.procs")).filter((p) => p !== pid)
+  const others = ours.filter((p) => !descendsFrom(proc, p, pid))
   if (others.length > 0) {
     return Either.left(v2Reason(
       `${dir} also holds the processes ${others.slice(0, 5).join(", ")}${others.length > 5 ? "..." : ""}: ` +
@@ -257,6 +286,13 @@ const delegate = (dir: string, pid: number): Either.Either<Extract<Support, { _t
   }
   const moved = writeText(path.join(leaf, "cgroup.procs"), String(pid))
   if (moved !== undefined) return Either.left(v2Reason(`cannot move the supervisor into ${leaf} (${moved})`))
+  for (const descendant of ours) {
+    const why = writeText(path.join(leaf, "cgroup.procs"), String(descendant))
+    // ESRCH: it exited since it was listed, and left the cgroup with it.
+    if (why !== undefined && why !== "ESRCH") {
+      return Either.left(v2Reason(`cannot move the supervisor's process ${descendant} into ${leaf} (${why})`))
+    }
+  }
   const control = path.join(dir, "cgroup.subtree_control")
   const enabling = writeText(control, offered.map((c) => `+${c}`).join(" "))
   if (enabling !== undefined) {
@@ -268,7 +304,8 @@ const delegate = (dir: string, pid: number): Either.Either<Extract<Support, { _t
 const v2Support = (
   mounts: ReadonlyArray<Mount>,
   memberships: ReadonlyArray<Membership>,
-  pid: number
+  pid: number,
+  proc: string
 ): Either.Either<Extract<Support, { _tag: "v2" }>, string> => {
   const mount = mounts.find((m) => m.fsType === "cgroup2")
   if (mount === undefined) return Either.left(v2Reason("not mounted"))
@@ -277,7 +314,7 @@ const v2Support = (
   const dir = cgroupDir(mount, own.path)
   if (dir === undefined) return Either.left(v2Reason(`${own.path} is not under the mount at ${mount.mountPoint}`))
   if (mount.readOnly) return Either.left(v2Reason(`${mount.mountPoint} is read-only`))
-  return delegate(dir, pid)
+  return delegate(dir, pid, proc)
 }
 
 const detectWith = (options: DetectOptions): Support => {
@@ -304,7 +341,7 @@ const detectWith = (options: DetectOptions): Support => {
   }
   if (Object.keys(bases).length > 0) return { _tag: "v1", bases, missing }
   const v1Mounted = mounts.some((m) => m.fsType === "cgroup" && CONTROLLERS.some((c) => m.superOptions.includes(c)))
-  return Either.match(v2Support(mounts, memberships, options.pid ?? process.pid), {
+  return Either.match(v2Support(mounts, memberships, options.pid ?? process.pid, options.proc ?? "/proc"), {
     onRight: (support): Support => support,
     onLeft: (why): Support => ({
       _tag: "none",
@@ -316,14 +353,17 @@ const detectWith = (options: DetectOptions): Support => {
 let cached: Support | undefined
 
 /**
- * What the machine allows this process: detected once and cached when called without options; with options (a
- * fake tree), detected afresh each time. On cgroup v2 the first detection may move the supervisor into a leaf of
- * its cgroup (see the module's doc).
+ * What the machine allows this process: detected afresh with options (a fake tree); without, a `v1` or `v2` answer
+ * is kept for the process's life and `none` is asked again next time (what made it so may pass: another process
+ * leaving the supervisor's v2 cgroup). On cgroup v2 the first detection may move the supervisor into a leaf of its
+ * cgroup (see the module's doc).
  *
  * @internal
  */
 export const detect = (options?: DetectOptions): Support => {
   if (options !== undefined) return detectWith(options)
-  cached ??= detectWith({})
-  return cached
+  if (cached !== undefined) return cached
+  const support = detectWith({})
+  if (support._tag !== "none") cached = support
+  return support
 }
