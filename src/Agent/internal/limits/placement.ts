@@ -19,6 +19,7 @@ import type * as AgentProcess from "../../Process.js"
 import * as Spawn from "../spawn.js"
 import * as Cgroup from "./cgroup.js"
 import * as Identity from "./identity.js"
+import * as Leftovers from "./leftovers.js"
 
 /** What the spawn of one incarnation needs, and what its exit asks of its cgroup. @internal */
 export interface Placement {
@@ -46,6 +47,31 @@ const limitsOf = (limits: Config.Limits): Pick<AgentProcess.LimitsInForce, "memo
 /** What polling leaves out, added to the reason for polling. */
 const pollingCaveat = (limits: Config.Limits): string =>
   limits.pids !== undefined ? "; pids is not enforced when polling" : ""
+
+const swept = new Set<string>()
+
+/** Once per base and process, before its first cgroup: a dead supervisor's leftovers (`leftovers.ts`), logged. */
+const sweepLeftovers = (support: Cgroup.Support): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const bases = Leftovers.basesOf(support).filter((base) => !swept.has(base))
+    if (bases.length === 0) return Effect.void
+    for (const base of bases) swept.add(base)
+    const { busy, failed, removed } = Leftovers.sweep(bases)
+    return Effect.all([
+      removed.length === 0 ? Effect.void : Effect.logInfo(
+        `removed ${removed.length} cgroup(s) left by supervisors that are gone: ${removed.join(", ")}`
+      ),
+      busy.length === 0 ? Effect.void : Effect.logWarning(
+        "cgroups left by supervisors that are gone still hold processes (agents that outlived their " +
+          `supervisor; kill them, and the next start removes the cgroups): ${
+            busy.map((leaf) => `${leaf.path} (${leaf.pids.join(", ")})`).join("; ")
+          }`
+      ),
+      failed.length === 0 ? Effect.void : Effect.logWarning(
+        `could not remove cgroups left by supervisors that are gone: ${failed.join(", ")}`
+      )
+    ], { discard: true })
+  })
 
 /**
  * Decides and prepares the placement of one incarnation of `config`; with a cgroup, its removal is a finalizer of
@@ -79,6 +105,7 @@ export const acquire = (config: Config.AgentConfig): Effect.Effect<Placement, Ag
     if (limits.enforce === "soft") return polling(`enforce is "soft"`)
     const support = Cgroup.detect()
     if (support._tag === "none") return polling(support.why)
+    yield* sweepLeftovers(support)
     const owner = identity.uid !== undefined ? { uid: identity.uid, gid: identity.gid ?? 0 } : undefined
     const created = Cgroup.create(support, config.name, {
       ...(limits.memory !== undefined ? { memoryBytes: limits.memory } : {}),

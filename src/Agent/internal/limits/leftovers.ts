@@ -1,0 +1,92 @@
+/**
+ * What a supervisor that died without cleaning up (SIGKILL, a crash, a power cut under a persistent cgroup tree)
+ * left under a cgroup base: its `effect-agent-supervisor-<pid>` directory and the leaves in it. The first agent
+ * with limits of the next supervisor removes the empty ones; a leaf that still holds processes (agents that
+ * outlived their supervisor) is left as it is and reported, as systemd reports "left-over process in control
+ * group" at a unit's start rather than killing what it did not start.
+ *
+ * A directory is a leftover only when its pid is not alive: a live process of that pid may be another supervisor
+ * (or the pid reused; then the directory stays until that process is gone too). Nothing here throws.
+ *
+ * @internal
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { errorCode, readPids, type Support } from "./cgroupDetect.js"
+
+const SUPERVISOR_DIR = /^effect-agent-supervisor-(\d+)$/
+
+/** What one sweep did: the directories removed, and the leaves left with their processes. @internal */
+export interface Swept {
+  readonly removed: ReadonlyArray<string>
+  readonly busy: ReadonlyArray<{ readonly path: string; readonly pids: ReadonlyArray<number> }>
+  /** Directories that could not be removed for another reason (`path (CODE)`). */
+  readonly failed: ReadonlyArray<string>
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return errorCode(error) === "EPERM"
+  }
+}
+
+const subdirectories = (dir: string): Array<string> => {
+  try {
+    return fs.readdirSync(dir, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) =>
+      entry.name
+    )
+  } catch {
+    return []
+  }
+}
+
+/** The bases agent cgroups go under. @internal */
+export const basesOf = (support: Support): ReadonlyArray<string> =>
+  support._tag === "v1"
+    ? Array.from(new Set(Object.values(support.bases).filter((base): base is string => base !== undefined)))
+    : support._tag === "v2"
+    ? [support.base]
+    : []
+
+/**
+ * Removes the leftovers of dead supervisors under `bases`: each empty leaf, then each directory left empty.
+ *
+ * @internal
+ */
+export const sweep = (bases: ReadonlyArray<string>, self: number = process.pid): Swept => {
+  const removed: Array<string> = []
+  const busy: Array<{ path: string; pids: ReadonlyArray<number> }> = []
+  const failed: Array<string> = []
+  const remove = (dir: string): boolean => {
+    try {
+      fs.rmdirSync(dir)
+      removed.push(dir)
+      return true
+    } catch (error) {
+      const code = errorCode(error)
+      if (code !== "ENOENT") failed.push(`${dir} (${code})`)
+      return false
+    }
+  }
+  for (const base of bases) {
+    for (const name of subdirectories(base)) {
+      const pid = Number(SUPERVISOR_DIR.exec(name)?.[1] ?? NaN)
+      if (!Number.isSafeInteger(pid) || pid === self || alive(pid)) continue
+      const dir = path.join(base, name)
+      let empty = true
+      for (const leaf of subdirectories(dir)) {
+        const leafDir = path.join(dir, leaf)
+        const pids = readPids(path.join(leafDir, "cgroup.procs"))
+        if (pids.length > 0) {
+          busy.push({ path: leafDir, pids })
+          empty = false
+        } else if (!remove(leafDir)) empty = false
+      }
+      if (empty) remove(dir)
+    }
+  }
+  return { removed, busy, failed }
+}
