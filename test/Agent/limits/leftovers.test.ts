@@ -38,7 +38,7 @@ describe("leftovers of dead supervisors", () => {
       mk("effect-agent-supervisor-1", "init-1") // pid 1 is alive
       mk("something-else")
       const swept = Leftovers.sweep([base])
-      assert.sameMembers(swept.removed, [
+      assert.sameMembers([...swept.removed], [
         path.join(base, `effect-agent-supervisor-${dead}`, "a-1"),
         path.join(base, `effect-agent-supervisor-${dead + 100000000}`, "c-3"),
         path.join(base, `effect-agent-supervisor-${dead + 100000000}`)
