@@ -19,9 +19,9 @@ import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type * as AgentSupervisor from "./Agent/AgentSupervisor.js"
 import type { HandleOptions, HandleStreamOptions } from "./Agent/AgentSupervisor.js"
-import type * as Config from "./Agent/Config.js"
 import * as Owned from "./Agent/internal/owned.js"
 import type { StreamEvent } from "./Agent/StreamEvent.js"
+import type { AutoShutdown, ChildSpec, Intensity, Strategy } from "./ChildSpec.js"
 import type {
   AgentStartupError,
   ConfigError,
@@ -38,143 +38,32 @@ import type * as LogFiles from "./LogFiles.js"
 import * as Writer from "./Store/internal/writer.js"
 import * as Store from "./Store/Store.js"
 
-/**
- * Which children restart when one of them must (OTP's strategies).
- *
- * @since 0.1.0
- * @category models
- */
-export type Strategy = "one-for-one" | "one-for-all" | "rest-for-one"
-
-/**
- * How a child is stopped: a timeout for the agent's graceful phase, `"brutal-kill"` (SIGKILL at once), or
- * `"infinity"` (wait as long as it takes).
- *
- * @since 0.1.0
- * @category models
- */
-export type Shutdown = Duration.DurationInput | "brutal-kill" | "infinity"
-
-/**
- * When a supervisor stops by itself because significant children ended (OTP's `auto_shutdown`).
- *
- * @since 0.1.0
- * @category models
- */
-export type AutoShutdown = "never" | "any-significant" | "all-significant"
-
-/**
- * Restart intensity: more than `maxRestarts` restarts within `window` escalates.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Intensity {
-  readonly maxRestarts: number
-  readonly window: Duration.DurationInput
-}
-
-/**
- * An agent child, as written: what is left out takes its default when the tree is decoded (see {@link agent}).
- *
- * @since 0.1.0
- * @category specs
- */
-export interface AgentSpec {
-  readonly _tag: "Agent"
-  readonly id: string
-  readonly config: Config.AgentConfig | Config.AgentConfigInput
-  readonly restart?: Config.RestartType | undefined
-  readonly shutdown?: Shutdown | undefined
-  readonly significant?: boolean | undefined
-}
-
-/**
- * A nested supervisor child, as written: what is left out takes its default when the tree is decoded (see
- * {@link supervisor}).
- *
- * @since 0.1.0
- * @category specs
- */
-export interface SupervisorSpec {
-  readonly _tag: "Supervisor"
-  readonly id: string
-  readonly strategy?: Strategy | undefined
-  readonly intensity?: Intensity | undefined
-  readonly children?: ReadonlyArray<ChildSpec> | undefined
-  readonly restart?: Config.RestartType | undefined
-  readonly significant?: boolean | undefined
-  readonly autoShutdown?: AutoShutdown | undefined
-}
-
-/**
- * @since 0.1.0
- * @category specs
- */
-export type ChildSpec = AgentSpec | SupervisorSpec
-
-/**
- * An agent child spec. Nothing is defaulted here: the tree's decoding (`make`, `startChild`) applies each default
- * once, and each setting has one source.
- *
- * - `restart`: this one when given, else the configuration's `restart`, whose default is `"permanent"` (OTP's).
- *   Given in both with different values, it is a `ConfigError` naming both.
- * - `shutdown`: the graceful phase of the agent's stop (`gracefulTimeout`); `"brutal-kill"` sets `gracefulTimeout`
- *   and `sigtermTimeout` to 0, `"infinity"` waits for the graceful exit as long as it takes. Left out, the
- *   configuration's timeouts apply; given with a configuration that sets a timeout it changes to another value, it
- *   is a `ConfigError` naming both. (A decoded `AgentConfig` cannot tell a default from a value given: there, a
- *   value other than the default counts as given.)
- * - `significant`: `false` by default; a significant child must be transient or temporary, under a supervisor
- *   whose `autoShutdown` is not `"never"` (OTP's rules), or the tree is a `ConfigError`.
- *
- * @since 0.1.0
- * @category specs
- * @example
- * ```ts
- * // transient, from its configuration: the spec need not repeat it
- * Supervisor.agent({ id: "job", config: { name: "job", command: "python3", args: ["job.py"], restart: "transient" } })
- * ```
- */
-export const agent = (options: {
-  readonly id: string
-  readonly config: Config.AgentConfig | Config.AgentConfigInput
-  readonly restart?: Config.RestartType | undefined
-  readonly shutdown?: Shutdown | undefined
-  readonly significant?: boolean | undefined
-}): AgentSpec => ({
-  _tag: "Agent",
-  id: options.id,
-  config: options.config,
-  restart: options.restart,
-  shutdown: options.shutdown,
-  significant: options.significant
-})
-
-/**
- * A nested supervisor child spec. Its defaults, applied when the tree is decoded, are OTP's: `"one-for-one"`,
- * 1 restart in 5 seconds, `"permanent"`, not significant, `autoShutdown` `"never"`.
- *
- * @since 0.1.0
- * @category specs
- */
-export const supervisor = (options: {
-  readonly id: string
-  readonly strategy?: Strategy | undefined
-  readonly intensity?: Intensity | undefined
-  readonly children?: ReadonlyArray<ChildSpec> | undefined
-  readonly restart?: Config.RestartType | undefined
-  readonly significant?: boolean | undefined
-  readonly autoShutdown?: AutoShutdown | undefined
-}): SupervisorSpec => ({
-  _tag: "Supervisor",
-  id: options.id,
-  strategy: options.strategy,
-  intensity: options.intensity,
-  children: options.children,
-  restart: options.restart,
-  significant: options.significant,
-  autoShutdown: options.autoShutdown
-})
+export {
+  /** An agent child spec. */
+  agent,
+  /** An agent child, as written. */
+  type AgentSpec,
+  /** When a supervisor stops by itself because significant children ended (OTP's `auto_shutdown`). */
+  type AutoShutdown,
+  /** A child spec: an agent, a nested supervisor or a pool. */
+  type ChildSpec,
+  /** Restart intensity: more than `maxRestarts` restarts within `window` escalates. */
+  type Intensity,
+  /** A pool child spec: `size` identical agents behind one id. */
+  pool,
+  /** A pool child, as written. */
+  type PoolSpec,
+  /** How a pool picks the member that takes a call. */
+  type Routing,
+  /** How a child is stopped. */
+  type Shutdown,
+  /** Which children restart when one of them must (OTP's strategies). */
+  type Strategy,
+  /** A nested supervisor child spec. */
+  supervisor,
+  /** A nested supervisor child, as written. */
+  type SupervisorSpec
+} from "./ChildSpec.js"
 
 /**
  * Options of a root supervisor.
@@ -289,6 +178,7 @@ export interface Supervisor {
    * with its `SupervisorIntensityError` (the tree is down, not one child).
    */
   readonly call: (
+    /** An agent child, or a pool child: one of its RUNNING members takes the call (see `pool`). */
     childId: string,
     payload: unknown,
     options?: HandleOptions
@@ -333,6 +223,15 @@ export interface Supervisor {
     specs: ReadonlyArray<ChildSpec>,
     options?: { readonly concurrency?: number | undefined }
   ) => Effect.Effect<StartChildrenResult, ConfigError | SupervisorChildError | SupervisorIntensityError>
+  /**
+   * Sets the size of the pool child `id` (see `pool`): members are added (numbered from the lowest free number)
+   * or removed (the highest numbers: they take no new calls, finish those in flight up to their `gracefulTimeout`,
+   * then stop); it succeeds once the pool has that many members, each new one started. A size that is not a whole
+   * number >= 0 is a `ConfigError`; a child that is not a running pool a `SupervisorChildError` (`not_a_pool`,
+   * `not_found`). A member that does not start fails the call with its error, the others added stay. Traced
+   * (`Supervisor.scale`).
+   */
+  readonly scale: (id: string, size: number) => Effect.Effect<void, StartError | SupervisorChildError>
   readonly terminateChild: (id: string) => Effect.Effect<void, SupervisorChildError | SupervisorIntensityError>
   readonly restartChild: (id: string) => Effect.Effect<void, StartError | SupervisorChildError>
   readonly deleteChild: (id: string) => Effect.Effect<void, SupervisorChildError | SupervisorIntensityError>

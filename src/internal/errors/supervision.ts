@@ -25,6 +25,7 @@ export const childFields = {
     "restarting",
     "not_found",
     "not_an_agent",
+    "not_a_pool",
     "supervisor_stopped"
   )
 }
@@ -59,6 +60,7 @@ export interface ChildFacts {
     | "restarting"
     | "not_found"
     | "not_an_agent"
+    | "not_a_pool"
     | "supervisor_stopped"
 }
 
@@ -87,7 +89,9 @@ export const childRemediation = (e: ChildFacts): string => {
     case "not_found":
       return "Check the id against whichChildren."
     case "not_an_agent":
-      return "Route calls to agent children; a nested supervisor has no callback."
+      return "Route calls to agent or pool children; a nested supervisor has no callback."
+    case "not_a_pool":
+      return "Only a pool child (Supervisor.pool) has a size to scale."
     case "supervisor_stopped":
       return "The supervisor escalated or shut itself down (see its await): start a new supervisor, or let its " +
         "parent restart it."

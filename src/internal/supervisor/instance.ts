@@ -18,6 +18,7 @@ import * as Forker from "../forker.js"
 import { interruptPending, stopAll } from "./children.js"
 import { decideLater } from "./decide.js"
 import * as Operations from "./operations.js"
+import * as Pool from "./pool.js"
 import * as Restore from "./restore.js"
 import * as Spec from "./spec.js"
 import { type Instance, publish, type Shared } from "./state.js"
@@ -28,12 +29,15 @@ import * as Views from "./views.js"
  * fails. Closing the scope stops every child in reverse start order, each subtree whole.
  */
 export const make = (
-  tree: Spec.Tree,
+  decoded: Spec.Tree,
   toParent: ((event: Supervisor.SupervisorEvent) => Effect.Effect<void>) | undefined,
-  shared: Shared
+  shared: Shared,
+  sharedIntensity?: RestartPolicy.Intensity
 ): Effect.Effect<Supervisor.Supervisor, Supervisor.StartError, Scope.Scope> =>
   Effect.gen(function*() {
-    const self = yield* makeState(tree, toParent, shared)
+    // A pool's children are its members at its size now (`scale` changes it; it outlives a restart of the pool).
+    const tree = decoded.pool === undefined ? decoded : { ...decoded, children: Pool.members(decoded.pool) }
+    const self = yield* makeState(tree, toParent, shared, sharedIntensity)
     // Stop every child in reverse start order when the scope closes; added after the writer and the pubsub so
     // it runs before them.
     yield* Effect.addFinalizer(() =>
@@ -58,14 +62,17 @@ export const make = (
         )
       )
     }
-    return handle(self)
-  }).pipe(Effect.annotateLogs({ supervisor: tree.name }))
+    const supervisor = handle(self)
+    if (tree.pool !== undefined) Pool.register(self, tree.pool, supervisor)
+    return supervisor
+  }).pipe(Effect.annotateLogs({ supervisor: decoded.name }))
 
 /** The state of a new supervisor, its writer, events and child scopes in the current scope. */
 const makeState = (
   tree: Spec.Tree,
   toParent: ((event: Supervisor.SupervisorEvent) => Effect.Effect<void>) | undefined,
-  shared: Shared
+  shared: Shared,
+  sharedIntensity: RestartPolicy.Intensity | undefined
 ): Effect.Effect<Instance, never, Scope.Scope> =>
   Effect.gen(function*() {
     const writer = shared.writer
@@ -78,7 +85,7 @@ const makeState = (
     const fork = yield* Forker.make
     const events = Hub.makeLazy<Supervisor.SupervisorEvent>()
     const done = yield* Deferred.make<void, SupervisorIntensityError>()
-    const intensity = yield* RestartPolicy.makeIntensity(tree.intensity)
+    const intensity = sharedIntensity ?? (yield* RestartPolicy.makeIntensity(tree.intensity))
     const lock = yield* Effect.makeSemaphore(1)
     const self: Instance = {
       name: tree.name,
@@ -94,7 +101,9 @@ const makeState = (
       toParent,
       onExit: (child, exit) => decideLater(self, child, exit),
       // A nested supervisor publishes into this one directly, so events of its own start are not lost.
-      makeNested: (nested) => make(nested, (event) => publish(self, event), shared),
+      // A pool without an intensity of its own counts its members' restarts in this supervisor's.
+      makeNested: (nested) =>
+        make(nested, (event) => publish(self, event), shared, nested.pool?.sharesIntensity ? intensity : undefined),
       children: [],
       terminating: false,
       escalated: undefined,
@@ -148,12 +157,18 @@ const handle = (self: Instance): Supervisor.Supervisor => ({
   call: (childId, payload, options) =>
     unlessEscalated(
       self,
-      Effect.flatMap(Views.agentChild(self, childId), (agent) => agent.handleEvent(payload, options))
+      Effect.flatMap(Views.callTarget(self, childId), (target) => target.handleEvent(payload, options))
     ),
   callStream: (childId, payload, options) =>
     unlessEscalatedStream(
       self,
-      Stream.unwrap(Effect.map(Views.agentChild(self, childId), (agent) => agent.handleEventStream(payload, options)))
+      Stream.unwrap(
+        Effect.map(Views.callTarget(self, childId), (target) => target.handleEventStream(payload, options))
+      )
+    ),
+  scale: (id, size) =>
+    unlessEscalated(self, Effect.flatMap(Views.poolChild(self, id), (router) => router.scale(size))).pipe(
+      traced("scale", self.name, id)
     ),
   child: (id) => unlessEscalated(self, Views.agentChild(self, id)),
   childSupervisor: (id) => unlessEscalated(self, Views.supervisorChild(self, id)),

@@ -10,14 +10,14 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Equal from "effect/Equal"
-import * as Schema from "effect/Schema"
 import * as Config from "../../Agent/Config.js"
 import * as RestartPolicy from "../../Agent/RestartPolicy.js"
 import type { ConfigError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
-import { plural } from "../errors/format.js"
 import * as LogSettings from "../logFiles/settings.js"
 import * as Edge from "../schema.js"
+import { parkedChild, parkedIn, warnParked } from "./parked.js"
+import { AgentOwn, PoolOwn, RootOwn, SupervisorOwn, TreeAutoShutdown, TreeOwn } from "./specSchemas.js"
 
 /** A supervisor's own settings, decoded: the root's options or a nested supervisor's spec. */
 export interface Tree {
@@ -27,6 +27,18 @@ export interface Tree {
   readonly intensity: { readonly maxRestarts: number; readonly window: Duration.Duration }
   readonly autoShutdown: Supervisor.AutoShutdown
   readonly children: ReadonlyArray<ChildSpec>
+  /** A pool's settings: its children are its members, made from these at each start (see `pool.ts`). */
+  readonly pool?: PoolSettings | undefined
+}
+
+/** A pool, decoded. `size` is the one mutable field: `scale` sets it, and it outlives the pool's restarts. */
+export interface PoolSettings {
+  readonly routing: Supervisor.Routing
+  /** Each member's spec but its id and name: member `i` is `"<i>"`, named `"<config.name>-<i>"`. */
+  readonly member: AgentSpec
+  /** Its members' restarts count toward its parent's intensity (no intensity of its own was given). */
+  readonly sharesIntensity: boolean
+  size: number
 }
 
 /** The root's options, decoded. */
@@ -77,73 +89,6 @@ const supervisorChildSettings = (restart: Config.RestartType): RestartPolicy.Set
   resetAfter: Duration.infinity
 })
 
-/** The message of a whole value that fails, instead of the first alternative it did not match. */
-const says = (message: string) => ({ message: () => ({ message, override: true }) })
-
-const withDefault = <A, I>(schema: Schema.Schema<A, I>, value: () => A) =>
-  Schema.optionalWith(schema, { default: value, exact: true })
-
-/** OTP's defaults for a supervisor: one-for-one, 1 restart in 5 seconds. */
-const TreeOwn = Schema.Struct({
-  strategy: withDefault(
-    Schema.Literal("one-for-one", "one-for-all", "rest-for-one").annotations(
-      says(`must be "one-for-one", "one-for-all" or "rest-for-one"`)
-    ),
-    () => "one-for-one" as const
-  ),
-  intensity: withDefault(
-    Schema.Struct({
-      maxRestarts: Schema.Number.annotations(says("must be an integer of 0 or more")).pipe(
-        Schema.filter((n) => Number.isInteger(n) && n >= 0, { message: () => "must be an integer of 0 or more" })
-      ),
-      window: Edge.DurationInput
-    }),
-    () => ({ maxRestarts: 1, window: Duration.seconds(5) })
-  ),
-  children: withDefault(
-    Schema.Array(Schema.Unknown).annotations(says("must be an array of child specs")),
-    () => []
-  )
-})
-
-/** Decoded apart, so that the children's checks know it even when another setting of the tree is bad. */
-const TreeAutoShutdown = Schema.Struct({
-  autoShutdown: withDefault(
-    Schema.Literal("never", "any-significant", "all-significant").annotations(
-      says(`must be "never", "any-significant" or "all-significant"`)
-    ),
-    () => "never" as const
-  )
-})
-
-const RootOwn = Schema.Struct({
-  storeFlushTimeout: Schema.optionalWith(Edge.DurationInput, { exact: true }),
-  restore: withDefault(Schema.Boolean.annotations(says("must be true or false")), () => false),
-  logs: Schema.optionalWith(LogSettings.SettingsSchema, { exact: true })
-})
-
-/** A child's own fields. `restart` has no default here: an agent's comes from its configuration. */
-const ChildOwn = {
-  id: Schema.String,
-  restart: Schema.optionalWith(
-    Config.RestartType.annotations(says(`must be "permanent", "transient" or "temporary"`)),
-    { exact: true }
-  ),
-  significant: withDefault(Schema.Boolean.annotations(says("must be true or false")), () => false)
-}
-
-const AgentOwn = Schema.Struct({
-  ...ChildOwn,
-  shutdown: Schema.optionalWith(
-    Schema.Union(Schema.Literal("brutal-kill", "infinity"), Edge.DurationInput).annotations(
-      says(`must be a duration like "5 seconds" (the graceful phase), "brutal-kill" or "infinity"`)
-    ),
-    { exact: true }
-  )
-})
-
-const SupervisorOwn = Schema.Struct(ChildOwn)
-
 let defaultConfig: Config.AgentConfig | undefined
 /** An agent configuration with every default: the one source of the defaults a child spec inherits. */
 const defaults = (): Config.AgentConfig =>
@@ -156,6 +101,8 @@ interface Parent {
   readonly autoShutdown: Supervisor.AutoShutdown | undefined
   /** Where its `autoShutdown` is written. */
   readonly autoShutdownAt: string
+  /** Its intensity, or `undefined` when that is itself bad: a pool without one shares it. */
+  readonly intensity: Tree["intensity"] | undefined
 }
 
 type Problems = Array<Edge.Problem>
@@ -171,7 +118,7 @@ const isSpecShaped = (spec: unknown): spec is Supervisor.ChildSpec =>
 
 const notASpec = (at: string, spec: unknown): Edge.Problem => ({
   field: at,
-  rule: "must be a child spec with a string id, made with Supervisor.agent or Supervisor.supervisor",
+  rule: "must be a child spec with a string id, made with Supervisor.agent, Supervisor.supervisor or Supervisor.pool",
   value: Edge.show(spec) ?? "undefined"
 })
 
@@ -308,6 +255,48 @@ const decodeSupervisor = (parent: Parent, spec: Supervisor.SupervisorSpec, at: s
   return child
 }
 
+/**
+ * Decodes a pool child at `at`: its own fields, and its members' configuration once, as an agent child's
+ * (`<at>.config...`, `<at>.shutdown`). The pool is a one-for-one supervisor of its members that never shuts itself
+ * down; its own restart type is `"permanent"` by default, as a nested supervisor's.
+ */
+const decodePool = (parent: Parent, spec: Supervisor.PoolSpec, at: string, problems: Problems) => {
+  const before = problems.length
+  const own = Edge.decodeInto(
+    PoolOwn,
+    pick(spec, ["id", "restart", "significant", "size", "routing", "intensity"]),
+    { whole: at, prefix: at, undefinedIsAbsent: true },
+    problems
+  )
+  const name = `${parent.name}/${spec.id}`
+  const members: Parent = { name, autoShutdown: "never", autoShutdownAt: `${at}.autoShutdown`, intensity: undefined }
+  const member = decodeAgent(
+    members,
+    { _tag: "Agent", id: "0", config: spec.config, shutdown: spec.shutdown },
+    at,
+    problems
+  )
+  const restart = own?.restart ?? defaults().restart
+  if (own !== undefined) checkSignificant(parent, own.significant, restart, at, problems)
+  const intensity = own?.intensity ?? parent.intensity
+  if (own === undefined || member === undefined || intensity === undefined || problems.length > before) return undefined
+  const pool: PoolSettings = {
+    routing: own.routing,
+    member,
+    sharesIntensity: own.intensity === undefined,
+    size: own.size
+  }
+  const child: SupervisorSpec = {
+    _tag: "Supervisor",
+    id: own.id,
+    restart,
+    significant: own.significant,
+    settings: supervisorChildSettings(restart),
+    tree: { name, strategy: "one-for-one", intensity, autoShutdown: "never", children: [], pool }
+  }
+  return child
+}
+
 /** Decodes one child at `at`; `seen` maps the ids of its siblings so far to where they are. */
 const decodeChildAt = (
   parent: Parent,
@@ -332,7 +321,8 @@ const decodeChildAt = (
   }
   if (spec._tag === "Agent") return decodeAgent(parent, spec, at, problems)
   if (spec._tag === "Supervisor") return decodeSupervisor(parent, spec, at, problems)
-  problems.push({ field: at, rule: "must be made with Supervisor.agent or Supervisor.supervisor" })
+  if (spec._tag === "Pool") return decodePool(parent, spec, at, problems)
+  problems.push({ field: at, rule: "must be made with Supervisor.agent, Supervisor.supervisor or Supervisor.pool" })
   return undefined
 }
 
@@ -349,7 +339,8 @@ const decodeTreeAt = (name: string, at: string | undefined, input: unknown, prob
   const parent: Parent = {
     name,
     autoShutdown: shutdown?.autoShutdown,
-    autoShutdownAt: Edge.pathOf(at, ["autoShutdown"])
+    autoShutdownAt: Edge.pathOf(at, ["autoShutdown"]),
+    intensity: own?.intensity
   }
   const seen = new Map<string, string>()
   const children = (own?.children ?? (Array.isArray(raw) ? raw : [])).map((child, index) =>
@@ -369,38 +360,6 @@ const fail = (problems: Problems): Effect.Effect<never, ConfigError> =>
   Effect.fail(Edge.configError(problems as [Edge.Problem, ...Problems]))
 
 /** Why a child at `path` that never starts would be parked rather than make `tree` escalate, if it would. */
-const parkedChild = (tree: Tree, child: ChildSpec, path: string): Array<string> => {
-  if (child._tag === "Supervisor") return parkedIn(child.tree, path)
-  const { maxRestarts, window } = tree.intensity
-  const intensity = `${plural(maxRestarts, "restart", "restarts")} in ${Duration.format(window)}`
-  const reach = RestartPolicy.reach(child.settings, tree.intensity)
-  switch (reach._tag) {
-    case "ParkedFirst":
-      return [
-        `${path} ("${child.id}"): its circuit opens after ${reach.restarts} restarts in a row (maxRestartAttempts), ` +
-        `but ${reach.needed} are needed to exceed the intensity of "${tree.name}" (${intensity})`
-      ]
-    case "TooSlow":
-      return [
-        `${path} ("${child.id}"): its backoff spreads the ${reach.needed} restarts that exceed the intensity of ` +
-        `"${tree.name}" (${intensity}) over more than ${Duration.format(Duration.millis(reach.spanMillis))}`
-      ]
-    default:
-      return []
-  }
-}
-
-/** The same for every child of `tree`, nested supervisors' children included. */
-const parkedIn = (tree: Tree, at: string | undefined): Array<string> =>
-  tree.children.flatMap((child, index) => parkedChild(tree, child, Edge.pathOf(at, ["children", index])))
-
-/** Warns, once, of the children that a supervisor would park rather than escalate for. */
-const warnParked = (supervisor: string, lines: ReadonlyArray<string>): Effect.Effect<void> =>
-  lines.length === 0 ? Effect.void : Effect.logWarning(
-    `A child that never starts would be parked, and its supervisor would not escalate:\n  ${lines.join("\n  ")}\n` +
-      `Raise maxRestartAttempts, shorten restartBackoff, or widen the intensity's window (README "Configuration").`
-  ).pipe(Effect.annotateLogs({ supervisor }))
-
 /**
  * Decodes a root supervisor's options, every default applied here: `name` "root", and OTP's supervisor
  * defaults (see `TreeOwn`). Every problem of the whole tree is in the one `ConfigError`.
@@ -436,7 +395,12 @@ export const decodeAddedAll = (
 ): Effect.Effect<Array<ChildSpec>, ConfigError> =>
   Effect.suspend(() => {
     const problems: Problems = []
-    const parent: Parent = { name: tree.name, autoShutdown: tree.autoShutdown, autoShutdownAt: "autoShutdown" }
+    const parent: Parent = {
+      name: tree.name,
+      autoShutdown: tree.autoShutdown,
+      autoShutdownAt: "autoShutdown",
+      intensity: tree.intensity
+    }
     const seen = new Map<string, string>()
     const children: Array<ChildSpec> = []
     const parked: Array<string> = []

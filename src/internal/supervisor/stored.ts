@@ -62,6 +62,18 @@ const fromJson = (value: unknown): unknown => {
 const asInput = (spec: Spec.ChildSpec): Record<string, unknown> =>
   spec._tag === "Agent"
     ? { _tag: "Agent", id: spec.id, significant: spec.significant, config: { ...spec.config } }
+    : spec.tree.pool !== undefined
+    ? {
+      _tag: "Pool",
+      id: spec.id,
+      restart: spec.restart,
+      significant: spec.significant,
+      // The size now (`scale` changes it): a restored pool comes back at the size it had when written.
+      size: spec.tree.pool.size,
+      routing: spec.tree.pool.routing,
+      ...(spec.tree.pool.sharesIntensity ? {} : { intensity: spec.tree.intensity }),
+      config: { ...spec.tree.pool.member.config }
+    }
     : {
       _tag: "Supervisor",
       id: spec.id,

@@ -9,6 +9,7 @@ import * as Option from "effect/Option"
 import type * as AgentSupervisor from "../../Agent/AgentSupervisor.js"
 import type { SupervisorChildError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
+import * as Pool from "./pool.js"
 import { type Child, childError, find, type Instance } from "./state.js"
 
 /**
@@ -69,6 +70,35 @@ export const countChildren = (self: Instance): Effect.Effect<Supervisor.ChildCou
       if (stateOf(child) === "RUNNING") active++
     }
     return { specs: self.children.length, active, supervisors, workers: self.children.length - supervisors }
+  })
+
+/** What takes a call: an agent child's agent, or a pool child's router. */
+export type Target = Pick<AgentSupervisor.AgentSupervisor, "handleEvent" | "handleEventStream">
+
+/** The agent of an agent child, or the router of a running pool child (on the request path: no span). */
+export const callTarget = (self: Instance, id: string): Effect.Effect<Target, SupervisorChildError> =>
+  Effect.suspend((): Effect.Effect<Target, SupervisorChildError> => {
+    const child = find(self, id)
+    const runtime = child?.runtime
+    if (runtime?._tag === "Agent") return Effect.succeed(runtime.agent)
+    const router = runtime?._tag === "Supervisor" ? Pool.routerOf(runtime.instance) : undefined
+    if (router !== undefined) return Effect.succeed(router)
+    if (child !== undefined && child.spec._tag === "Supervisor" && child.spec.tree.pool === undefined) {
+      return Effect.fail(childError(self, id, "call", "not_an_agent"))
+    }
+    return Effect.fail(childError(self, id, "call", "not_found"))
+  })
+
+/** The router of a running pool child, for `scale`. */
+export const poolChild = (self: Instance, id: string): Effect.Effect<Pool.Router, SupervisorChildError> =>
+  Effect.suspend(() => {
+    const child = find(self, id)
+    if (child === undefined) return Effect.fail(childError(self, id, "scale", "not_found"))
+    if (child.spec._tag !== "Supervisor" || child.spec.tree.pool === undefined) {
+      return Effect.fail(childError(self, id, "scale", "not_a_pool"))
+    }
+    const router = child.runtime?._tag === "Supervisor" ? Pool.routerOf(child.runtime.instance) : undefined
+    return router === undefined ? Effect.fail(childError(self, id, "scale", "not_found")) : Effect.succeed(router)
   })
 
 /** The agent of an agent child (on the request path: no span). */

@@ -1,0 +1,221 @@
+/**
+ * Child specs of a supervision tree (OTP's child specs): an agent, a nested supervisor, or a pool of identical
+ * agents behind one id. Built here, decoded by the tree (`Supervisor.make`, `startChild`), where every default is
+ * applied once. `Supervisor` re-exports each of them.
+ *
+ * @since 0.1.0
+ */
+import type * as Duration from "effect/Duration"
+import type * as Config from "./Agent/Config.js"
+
+/**
+ * Which children restart when one of them must (OTP's strategies).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Strategy = "one-for-one" | "one-for-all" | "rest-for-one"
+
+/**
+ * How a child is stopped: a timeout for the agent's graceful phase, `"brutal-kill"` (SIGKILL at once), or
+ * `"infinity"` (wait as long as it takes).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Shutdown = Duration.DurationInput | "brutal-kill" | "infinity"
+
+/**
+ * When a supervisor stops by itself because significant children ended (OTP's `auto_shutdown`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AutoShutdown = "never" | "any-significant" | "all-significant"
+
+/**
+ * Restart intensity: more than `maxRestarts` restarts within `window` escalates.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Intensity {
+  readonly maxRestarts: number
+  readonly window: Duration.DurationInput
+}
+
+/**
+ * An agent child, as written: what is left out takes its default when the tree is decoded (see {@link agent}).
+ *
+ * @since 0.1.0
+ * @category specs
+ */
+export interface AgentSpec {
+  readonly _tag: "Agent"
+  readonly id: string
+  readonly config: Config.AgentConfig | Config.AgentConfigInput
+  readonly restart?: Config.RestartType | undefined
+  readonly shutdown?: Shutdown | undefined
+  readonly significant?: boolean | undefined
+}
+
+/**
+ * A nested supervisor child, as written: what is left out takes its default when the tree is decoded (see
+ * {@link supervisor}).
+ *
+ * @since 0.1.0
+ * @category specs
+ */
+export interface SupervisorSpec {
+  readonly _tag: "Supervisor"
+  readonly id: string
+  readonly strategy?: Strategy | undefined
+  readonly intensity?: Intensity | undefined
+  readonly children?: ReadonlyArray<ChildSpec> | undefined
+  readonly restart?: Config.RestartType | undefined
+  readonly significant?: boolean | undefined
+  readonly autoShutdown?: AutoShutdown | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category specs
+ */
+export type ChildSpec = AgentSpec | SupervisorSpec | PoolSpec
+
+/**
+ * An agent child spec. Nothing is defaulted here: the tree's decoding (`make`, `startChild`) applies each default
+ * once, and each setting has one source.
+ *
+ * - `restart`: this one when given, else the configuration's `restart`, whose default is `"permanent"` (OTP's).
+ *   Given in both with different values, it is a `ConfigError` naming both.
+ * - `shutdown`: the graceful phase of the agent's stop (`gracefulTimeout`); `"brutal-kill"` sets `gracefulTimeout`
+ *   and `sigtermTimeout` to 0, `"infinity"` waits for the graceful exit as long as it takes. Left out, the
+ *   configuration's timeouts apply; given with a configuration that sets a timeout it changes to another value, it
+ *   is a `ConfigError` naming both. (A decoded `AgentConfig` cannot tell a default from a value given: there, a
+ *   value other than the default counts as given.)
+ * - `significant`: `false` by default; a significant child must be transient or temporary, under a supervisor
+ *   whose `autoShutdown` is not `"never"` (OTP's rules), or the tree is a `ConfigError`.
+ *
+ * @since 0.1.0
+ * @category specs
+ * @example
+ * ```ts
+ * // transient, from its configuration: the spec need not repeat it
+ * Supervisor.agent({ id: "job", config: { name: "job", command: "python3", args: ["job.py"], restart: "transient" } })
+ * ```
+ */
+export const agent = (options: {
+  readonly id: string
+  readonly config: Config.AgentConfig | Config.AgentConfigInput
+  readonly restart?: Config.RestartType | undefined
+  readonly shutdown?: Shutdown | undefined
+  readonly significant?: boolean | undefined
+}): AgentSpec => ({
+  _tag: "Agent",
+  id: options.id,
+  config: options.config,
+  restart: options.restart,
+  shutdown: options.shutdown,
+  significant: options.significant
+})
+
+/**
+ * A nested supervisor child spec. Its defaults, applied when the tree is decoded, are OTP's: `"one-for-one"`,
+ * 1 restart in 5 seconds, `"permanent"`, not significant, `autoShutdown` `"never"`.
+ *
+ * @since 0.1.0
+ * @category specs
+ */
+export const supervisor = (options: {
+  readonly id: string
+  readonly strategy?: Strategy | undefined
+  readonly intensity?: Intensity | undefined
+  readonly children?: ReadonlyArray<ChildSpec> | undefined
+  readonly restart?: Config.RestartType | undefined
+  readonly significant?: boolean | undefined
+  readonly autoShutdown?: AutoShutdown | undefined
+}): SupervisorSpec => ({
+  _tag: "Supervisor",
+  id: options.id,
+  strategy: options.strategy,
+  intensity: options.intensity,
+  children: options.children,
+  restart: options.restart,
+  significant: options.significant,
+  autoShutdown: options.autoShutdown
+})
+
+/**
+ * How a pool picks the member that takes a call: the RUNNING member with the fewest calls in flight through the
+ * pool (`"least-in-flight"`, the default; ties go to the member that has waited longest), or each RUNNING member in
+ * turn (`"round-robin"`, PM2's cluster mode).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Routing = "least-in-flight" | "round-robin"
+
+/**
+ * A pool child, as written (see {@link pool}).
+ *
+ * @since 0.1.0
+ * @category specs
+ */
+export interface PoolSpec {
+  readonly _tag: "Pool"
+  readonly id: string
+  readonly size: number
+  readonly config: Config.AgentConfig | Config.AgentConfigInput
+  readonly routing?: Routing | undefined
+  readonly intensity?: Intensity | undefined
+  readonly restart?: Config.RestartType | undefined
+  readonly shutdown?: Shutdown | undefined
+  readonly significant?: boolean | undefined
+}
+
+/**
+ * A pool child spec: `size` identical agents of `config` as one child of the tree, as PM2's cluster mode runs N
+ * instances of one app. Member `i` (from 0) is the agent child `"<i>"` of the pool (its path `"<pool id>/<i>"`),
+ * named `"<config.name>-<i>"` in its events, logs and store records.
+ *
+ * - `Supervisor.call(id, ...)` and `callStream` on the pool's parent route each call to one RUNNING member (see
+ *   {@link Routing}); while none runs, a call waits for one within its timeout (the members' `requestTimeout`
+ *   unless the call gives its own) and then fails with `AgentTimeoutError` (`operation` `"start"`).
+ * - Members restart one for one under their configuration's backoff and breaker; a member's failure is that
+ *   member's alone. Without `intensity`, their restarts count toward the intensity of the pool's parent, so the
+ *   pool escalates only when the tree's intensity says so; with one, the pool has its own (as a nested supervisor).
+ * - `Supervisor.scale(id, n)` changes the size at run time: new members start, removed ones (the highest numbers)
+ *   take no new calls, finish those in flight (up to their `gracefulTimeout`) and stop. The size outlives a restart
+ *   of the pool.
+ * - `restart`, `shutdown` and `significant` are the pool's own as a child of its parent (`"permanent"`, the
+ *   members' stop timeouts, `false` by default); `shutdown` applies to each member's stop too.
+ * - `size` is a whole number of 0 or more; bad values are part of the tree's `ConfigError`, with paths.
+ *
+ * @since 0.1.0
+ * @category specs
+ * @example
+ * ```ts
+ * Supervisor.pool({ id: "inference", size: 4, config: { name: "inference", ...Adapters.pythonCallback("infer.py", "run") } })
+ * ```
+ */
+export const pool = (options: {
+  readonly id: string
+  readonly size: number
+  readonly config: Config.AgentConfig | Config.AgentConfigInput
+  readonly routing?: Routing | undefined
+  readonly intensity?: Intensity | undefined
+  readonly restart?: Config.RestartType | undefined
+  readonly shutdown?: Shutdown | undefined
+  readonly significant?: boolean | undefined
+}): PoolSpec => ({
+  _tag: "Pool",
+  id: options.id,
+  size: options.size,
+  config: options.config,
+  routing: options.routing,
+  intensity: options.intensity,
+  restart: options.restart,
+  shutdown: options.shutdown,
+  significant: options.significant
+})

@@ -1,0 +1,252 @@
+/**
+ * A pool at run time (`Supervisor.pool`): a one-for-one supervisor whose children are `size` members made from one
+ * agent spec, with a router in front. The router sends each call to one RUNNING member (least calls in flight
+ * through the pool, ties in turn; or each in turn), waits for one within the call's timeout while none runs, and
+ * counts what it sent to each member, so that `scale` can drain a member before it stops it.
+ *
+ * What is counted is what went through the pool: a call made to a member directly (`childSupervisor(pool).call`)
+ * is not, and a member's stop fails such calls as any agent's stop does.
+ *
+ * @internal
+ */
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type * as AgentSupervisor from "../../Agent/AgentSupervisor.js"
+import type { HandleOptions, HandleStreamOptions } from "../../Agent/AgentSupervisor.js"
+import * as Config from "../../Agent/Config.js"
+import * as Calls from "../../Agent/internal/calls.js"
+import type { StreamEvent } from "../../Agent/StreamEvent.js"
+import {
+  AgentTimeoutError,
+  ConfigError,
+  type RequestError,
+  type StreamRequestError,
+  type SupervisorChildError
+} from "../../Errors.js"
+import type * as Supervisor from "../../Supervisor.js"
+import * as Operations from "./operations.js"
+import type { AgentSpec, PoolSettings } from "./spec.js"
+import type { Instance } from "./state.js"
+
+/** What a pool's parent routes to, and scales. */
+export interface Router {
+  readonly handleEvent: (payload: unknown, options?: HandleOptions) => Effect.Effect<unknown, RequestError>
+  readonly handleEventStream: (
+    payload: unknown,
+    options?: HandleStreamOptions
+  ) => Stream.Stream<StreamEvent, StreamRequestError>
+  readonly scale: (size: number) => Effect.Effect<void, Supervisor.StartError | SupervisorChildError>
+  /** Calls in flight through the pool to the member `id`. */
+  readonly inFlight: (id: string) => number
+}
+
+/** Member `index` of a pool: the agent child `"<index>"`, named `"<name>-<index>"`. */
+export const memberSpec = (pool: PoolSettings, index: number): AgentSpec => {
+  const config = new Config.AgentConfig({ ...pool.member.config, name: `${pool.member.config.name}-${index}` })
+  return { ...pool.member, id: String(index), config, settings: config }
+}
+
+/** The members a pool starts with: `0` to `size - 1`. */
+export const members = (pool: PoolSettings): Array<AgentSpec> =>
+  Array.from({ length: pool.size }, (_, index) => memberSpec(pool, index))
+
+const routers = new WeakMap<Supervisor.Supervisor, Router>()
+
+/** The router of a pool's supervisor handle; `undefined` for any other supervisor. */
+export const routerOf = (handle: Supervisor.Supervisor): Router | undefined => routers.get(handle)
+
+/** Makes the router of a pool supervisor and ties it to its handle. */
+export const register = (self: Instance, pool: PoolSettings, handle: Supervisor.Supervisor): void => {
+  routers.set(handle, make(self, pool))
+}
+
+interface Member {
+  readonly id: string
+  readonly agent: AgentSupervisor.AgentSupervisor
+}
+
+const make = (self: Instance, pool: PoolSettings): Router => {
+  const requestTimeoutMillis = Duration.toMillis(pool.member.config.requestTimeout)
+  const loads = new Map<string, number>()
+  const draining = new Set<string>()
+  /** Members being drained, completed when their last call through the pool ends. */
+  const idle = new Map<string, Deferred.Deferred<void>>()
+  let turn = 0
+
+  const pick = (): Member | undefined => {
+    const children = self.children
+    const count = children.length
+    let best: Member | undefined
+    let bestLoad = Number.POSITIVE_INFINITY
+    for (let k = 0; k < count; k++) {
+      const child = children[(turn + k) % count]
+      const runtime = child.runtime
+      if (runtime?._tag !== "Agent" || draining.has(child.spec.id) || runtime.agent.peek().state !== "RUNNING") {
+        continue
+      }
+      const load = loads.get(child.spec.id) ?? 0
+      if (pool.routing === "round-robin" || load === 0) {
+        turn = (turn + k + 1) % count
+        return { id: child.spec.id, agent: runtime.agent }
+      }
+      if (load < bestLoad) {
+        best = { id: child.spec.id, agent: runtime.agent }
+        bestLoad = load
+      }
+    }
+    if (count > 0) turn = (turn + 1) % count
+    return best
+  }
+
+  const begin = (id: string) => loads.set(id, (loads.get(id) ?? 0) + 1)
+  const end = (id: string) =>
+    Effect.suspend(() => {
+      const left = (loads.get(id) ?? 1) - 1
+      if (left > 0) {
+        loads.set(id, left)
+        return Effect.void
+      }
+      loads.delete(id)
+      const waiter = idle.get(id)
+      return waiter === undefined ? Effect.void : Deferred.succeed(waiter, void 0)
+    })
+
+  /**
+   * A RUNNING member, waiting for one (any event of the pool may be one becoming RUNNING) at most `timeoutMillis`
+   * from `since`; the member and what is left of the timeout.
+   */
+  const member = (
+    timeoutMillis: number,
+    since: number
+  ): Effect.Effect<{ readonly member: Member; readonly left: number }, AgentTimeoutError> => {
+    const now = pick()
+    if (now !== undefined) return Effect.succeed({ member: now, left: timeoutMillis - (performance.now() - since) })
+    return Effect.scoped(Effect.gen(function*() {
+      // Subscribed before the next look: an event between the look and the wait is not missed.
+      const events = yield* self.events.subscribe
+      while (true) {
+        const found = pick()
+        const left = timeoutMillis - (performance.now() - since)
+        if (found !== undefined) return { member: found, left }
+        if (left <= 0) {
+          return yield* new AgentTimeoutError({
+            agent: self.name,
+            requestId: "(not sent)",
+            operation: "start",
+            timeoutMillis,
+            waitedForStartMillis: timeoutMillis
+          })
+        }
+        yield* Queue.take(events).pipe(Effect.timeoutOption(Duration.millis(left)))
+      }
+    }))
+  }
+
+  const timeoutOf = (timeout: Duration.DurationInput | undefined): number | ConfigError =>
+    timeout === undefined ? requestTimeoutMillis : Calls.timeoutMillisOf(timeout)
+
+  const handleEvent = (payload: unknown, options?: HandleOptions): Effect.Effect<unknown, RequestError> =>
+    Effect.suspend(() => {
+      const timeoutMillis = timeoutOf(options?.timeout)
+      if (typeof timeoutMillis !== "number") return Effect.fail(timeoutMillis)
+      return Effect.flatMap(member(timeoutMillis, performance.now()), ({ left, member }) => {
+        begin(member.id)
+        return member.agent.handleEvent(payload, { ...options, timeout: Duration.millis(Math.max(left, 1)) }).pipe(
+          Effect.ensuring(end(member.id))
+        )
+      })
+    })
+
+  const handleEventStream = (
+    payload: unknown,
+    options?: HandleStreamOptions
+  ): Stream.Stream<StreamEvent, StreamRequestError> =>
+    Stream.unwrapScoped(Effect.suspend((): Effect.Effect<
+      Stream.Stream<StreamEvent, StreamRequestError>,
+      StreamRequestError,
+      Scope.Scope
+    > => {
+      const timeoutMillis = timeoutOf(options?.timeout)
+      if (typeof timeoutMillis !== "number") return Effect.fail(timeoutMillis)
+      return Effect.flatMap(member(timeoutMillis, performance.now()), ({ left, member }) => {
+        begin(member.id)
+        return Effect.as(
+          Effect.addFinalizer(() => end(member.id)),
+          member.agent.handleEventStream(payload, { ...options, timeout: Duration.millis(Math.max(left, 1)) })
+        )
+      })
+    }))
+
+  /** Waits until no call through the pool is in flight to `id`, at most its graceful timeout. */
+  const drain = (id: string, within: Duration.Duration) =>
+    Effect.gen(function*() {
+      if ((loads.get(id) ?? 0) === 0) return
+      const waiter = yield* Deferred.make<void>()
+      idle.set(id, waiter)
+      yield* Deferred.await(waiter).pipe(
+        Effect.timeoutOption(within),
+        Effect.ensuring(Effect.sync(() => idle.delete(id)))
+      )
+    })
+
+  const scaling = Effect.unsafeMakeSemaphore(1)
+
+  const grow = (size: number) =>
+    self.locked(Effect.gen(function*() {
+      const taken = new Set(self.children.map((child) => child.spec.id))
+      let added = 0
+      for (let index = 0; self.children.length < size; index++) {
+        if (taken.has(String(index))) continue
+        yield* Operations.addChild(self, memberSpec(pool, index)).pipe(
+          Effect.tapError(() => Effect.sync(() => (pool.size = self.children.length)))
+        )
+        added++
+      }
+      return added
+    }))
+
+  const shrink = (size: number) =>
+    Effect.gen(function*() {
+      const victims = [...self.children].sort((a, b) => Number(b.spec.id) - Number(a.spec.id))
+        .slice(0, Math.max(0, self.children.length - size))
+      for (const child of victims) draining.add(child.spec.id)
+      yield* Effect.forEach(victims, (child) => {
+        const within = child.spec._tag === "Agent" ? child.spec.config.gracefulTimeout : Duration.zero
+        return drain(child.spec.id, within).pipe(
+          Effect.zipRight(Operations.terminateChild(self, child.spec.id)),
+          Effect.zipRight(Operations.deleteChild(self, child.spec.id)),
+          // Gone already (the pool stopping, say): nothing left to remove.
+          Effect.catchTag("SupervisorChildError", () => Effect.void),
+          Effect.ensuring(Effect.sync(() => {
+            draining.delete(child.spec.id)
+            loads.delete(child.spec.id)
+          }))
+        )
+      }, { concurrency: "unbounded", discard: true })
+    })
+
+  const scale = (size: number): Effect.Effect<void, Supervisor.StartError | SupervisorChildError> =>
+    Effect.suspend(() => {
+      if (!Number.isSafeInteger(size) || size < 0) {
+        return Effect.fail(
+          new ConfigError({ field: "size", rule: "must be a whole number of 0 or more", value: String(size) })
+        )
+      }
+      return scaling.withPermits(1)(Effect.gen(function*() {
+        pool.size = size
+        yield* grow(size)
+        yield* shrink(size)
+      }))
+    })
+
+  return {
+    handleEvent,
+    handleEventStream,
+    scale,
+    inFlight: (id) => loads.get(id) ?? 0
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * The schemas of what a tree's specs say besides agent configurations: a supervisor's own settings (OTP's
+ * defaults), the root's, and a child's own fields by kind. `spec.ts` decodes with them.
+ *
+ * @internal
+ */
+import * as Duration from "effect/Duration"
+import * as Schema from "effect/Schema"
+import * as Config from "../../Agent/Config.js"
+import * as LogSettings from "../logFiles/settings.js"
+import * as Edge from "../schema.js"
+
+/** The message of a whole value that fails, instead of the first alternative it did not match. */
+export const says = (message: string) => ({ message: () => ({ message, override: true }) })
+
+export const withDefault = <A, I>(schema: Schema.Schema<A, I>, value: () => A) =>
+  Schema.optionalWith(schema, { default: value, exact: true })
+
+/** A whole number of 0 or more. */
+const Count = Schema.Number.annotations(says("must be an integer of 0 or more")).pipe(
+  Schema.filter((n) => Number.isInteger(n) && n >= 0, { message: () => "must be an integer of 0 or more" })
+)
+
+/** Restart intensity: at most `maxRestarts` in `window`. */
+export const IntensitySchema = Schema.Struct({ maxRestarts: Count, window: Edge.DurationInput })
+
+/** OTP's defaults for a supervisor: one-for-one, 1 restart in 5 seconds. */
+export const TreeOwn = Schema.Struct({
+  strategy: withDefault(
+    Schema.Literal("one-for-one", "one-for-all", "rest-for-one").annotations(
+      says(`must be "one-for-one", "one-for-all" or "rest-for-one"`)
+    ),
+    () => "one-for-one" as const
+  ),
+  intensity: withDefault(IntensitySchema, () => ({ maxRestarts: 1, window: Duration.seconds(5) })),
+  children: withDefault(
+    Schema.Array(Schema.Unknown).annotations(says("must be an array of child specs")),
+    () => []
+  )
+})
+
+/** Decoded apart, so that the children's checks know it even when another setting of the tree is bad. */
+export const TreeAutoShutdown = Schema.Struct({
+  autoShutdown: withDefault(
+    Schema.Literal("never", "any-significant", "all-significant").annotations(
+      says(`must be "never", "any-significant" or "all-significant"`)
+    ),
+    () => "never" as const
+  )
+})
+
+export const RootOwn = Schema.Struct({
+  storeFlushTimeout: Schema.optionalWith(Edge.DurationInput, { exact: true }),
+  restore: withDefault(Schema.Boolean.annotations(says("must be true or false")), () => false),
+  logs: Schema.optionalWith(LogSettings.SettingsSchema, { exact: true })
+})
+
+/** A child's own fields. `restart` has no default here: an agent's comes from its configuration. */
+export const ChildOwn = {
+  id: Schema.String,
+  restart: Schema.optionalWith(
+    Config.RestartType.annotations(says(`must be "permanent", "transient" or "temporary"`)),
+    { exact: true }
+  ),
+  significant: withDefault(Schema.Boolean.annotations(says("must be true or false")), () => false)
+}
+
+export const AgentOwn = Schema.Struct({
+  ...ChildOwn,
+  shutdown: Schema.optionalWith(
+    Schema.Union(Schema.Literal("brutal-kill", "infinity"), Edge.DurationInput).annotations(
+      says(`must be a duration like "5 seconds" (the graceful phase), "brutal-kill" or "infinity"`)
+    ),
+    { exact: true }
+  )
+})
+
+export const SupervisorOwn = Schema.Struct(ChildOwn)
+
+/** A pool's own fields (its member configuration is decoded as an agent child's). */
+export const PoolOwn = Schema.Struct({
+  ...ChildOwn,
+  size: Count,
+  routing: withDefault(
+    Schema.Literal("least-in-flight", "round-robin").annotations(says(`must be "least-in-flight" or "round-robin"`)),
+    () => "least-in-flight" as const
+  ),
+  intensity: Schema.optionalWith(IntensitySchema, { exact: true })
+})
