@@ -60,16 +60,29 @@ describe("leftovers of dead supervisors", () => {
     }))
 
   it.scopedLive.skipIf(!hard)(
-    "on this machine: the first agent with limits removes a dead supervisor's cgroups",
+    "on this machine: the first agent with limits kills what a dead supervisor's cgroups hold and removes them",
     () =>
       Effect.gen(function*() {
         const bases = Leftovers.basesOf(support)
         assert.isAbove(bases.length, 0)
         const left = path.join(bases[0], `effect-agent-supervisor-${deadPid()}`)
-        fs.mkdirSync(path.join(left, "old-agent-1"), { recursive: true })
+        const empty = path.join(left, "old-agent-1")
+        const busy = path.join(left, "escaped-2")
+        fs.mkdirSync(empty, { recursive: true })
+        fs.mkdirSync(busy)
+        // A process that outlived its supervisor (as a setsid'd descendant would), in the dead supervisor's cgroup.
+        const orphan = ChildProcess.spawn("sleep", ["300"], { detached: true, stdio: "ignore" })
+        orphan.unref()
+        const gone = new Promise<void>((resolve) => orphan.once("exit", () => resolve()))
+        fs.writeFileSync(path.join(busy, "cgroup.procs"), String(orphan.pid))
         yield* Effect.addFinalizer(() =>
           Effect.sync(() => {
-            for (const dir of [path.join(left, "old-agent-1"), left]) {
+            try {
+              process.kill(orphan.pid!, "SIGKILL")
+            } catch {
+              // killed by the sweep, as the test expects
+            }
+            for (const dir of [empty, busy, left]) {
               try {
                 fs.rmdirSync(dir)
               } catch {
@@ -78,7 +91,6 @@ describe("leftovers of dead supervisors", () => {
             }
           })
         )
-        assert.isTrue(fs.existsSync(left))
         const agent = yield* AgentSupervisor.make({
           name: "sweeper",
           ...Adapters.pythonCallback(fixture("python", "limits_agent.py"), "handle_request"),
@@ -86,6 +98,7 @@ describe("leftovers of dead supervisors", () => {
           startupTimeout: "20 seconds",
           outputLogLevel: "None"
         })
+        yield* Effect.promise(() => gone)
         assert.isFalse(fs.existsSync(left), `${left} removed before the agent's own cgroup was made`)
         yield* agent.stop
       }).pipe(Effect.provide(TestLive)),

@@ -262,8 +262,8 @@ const makeLeaves = (plan: Plan, name: string, owner: Owner | undefined): Either.
 
 const quote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`
 
-/** Waits on a real timer (see the module's doc). */
-const sleepReal = (millis: number): Effect.Effect<void> =>
+/** Waits on a real timer (see the module's doc). @internal */
+export const sleepReal = (millis: number): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
     const timer = setTimeout(() => resume(Effect.void), millis)
     return Effect.sync(() => clearTimeout(timer))

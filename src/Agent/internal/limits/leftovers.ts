@@ -1,17 +1,19 @@
 /**
  * What a supervisor that died without cleaning up (SIGKILL, a crash, a power cut under a persistent cgroup tree)
  * left under a cgroup base: its `effect-agent-supervisor-<pid>` directory and the leaves in it. The first agent
- * with limits of the next supervisor removes the empty ones; a leaf that still holds processes (agents that
- * outlived their supervisor) is left as it is and reported, as systemd reports "left-over process in control
- * group" at a unit's start rather than killing what it did not start.
+ * with limits of the next supervisor clears them: the processes still in them (an agent that outlived its
+ * supervisor, a descendant that escaped with `setsid`: what containment promised to end with the agent) are
+ * killed, as a stop would have, and the cgroups removed.
  *
  * A directory is a leftover only when its pid is not alive: a live process of that pid may be another supervisor
  * (or the pid reused; then the directory stays until that process is gone too). Nothing here throws.
  *
  * @internal
  */
+import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { sleepReal } from "./cgroup.js"
 import { errorCode, readPids, type Support } from "./cgroupDetect.js"
 
 const SUPERVISOR_DIR = /^effect-agent-supervisor-(\d+)$/
@@ -90,3 +92,44 @@ export const sweep = (bases: ReadonlyArray<string>, self: number = process.pid):
   }
   return { removed, busy, failed }
 }
+
+/** What {@link clear} did: {@link Swept}'s fields, and the processes it killed. @internal */
+export interface Cleared extends Swept {
+  readonly killed: ReadonlyArray<number>
+}
+
+/** How long {@link clear} keeps killing and removing before it reports what is left. */
+const CLEAR_BOUND_MILLIS = 2000
+
+/**
+ * Kills every process in the leftovers of dead supervisors under `bases` and removes them: rounds of SIGKILL and
+ * removal until nothing is left or 2 seconds have passed (a killed process leaves its cgroup a moment after it
+ * dies); `busy` is what was still left then. Waits on real timers, as `cgroup.ts` does.
+ *
+ * @internal
+ */
+export const clear = (bases: ReadonlyArray<string>, self: number = process.pid): Effect.Effect<Cleared> =>
+  Effect.gen(function*() {
+    const deadline = performance.now() + CLEAR_BOUND_MILLIS
+    const removed: Array<string> = []
+    const killed = new Set<number>()
+    for (let round = 0;; round++) {
+      const swept = sweep(bases, self)
+      removed.push(...swept.removed)
+      if (swept.busy.length === 0 || performance.now() >= deadline) {
+        return { removed, busy: swept.busy, failed: swept.failed, killed: [...killed] }
+      }
+      for (const leaf of swept.busy) {
+        for (const pid of leaf.pids) {
+          if (pid === self) continue
+          try {
+            process.kill(pid, "SIGKILL")
+            killed.add(pid)
+          } catch {
+            // ESRCH: gone since the read.
+          }
+        }
+      }
+      yield* sleepReal(Math.min(50, 2 ** round))
+    }
+  })

@@ -50,27 +50,29 @@ const pollingCaveat = (limits: Config.Limits): string =>
 
 const swept = new Set<string>()
 
-/** Once per base and process, before its first cgroup: a dead supervisor's leftovers (`leftovers.ts`), logged. */
+/** Once per base and process, before its first cgroup: a dead supervisor's leftovers cleared (`leftovers.ts`), logged. */
 const sweepLeftovers = (support: Cgroup.Support): Effect.Effect<void> =>
   Effect.suspend(() => {
     const bases = Leftovers.basesOf(support).filter((base) => !swept.has(base))
     if (bases.length === 0) return Effect.void
     for (const base of bases) swept.add(base)
-    const { busy, failed, removed } = Leftovers.sweep(bases)
-    return Effect.all([
-      removed.length === 0 ? Effect.void : Effect.logInfo(
-        `removed ${removed.length} cgroup(s) left by supervisors that are gone: ${removed.join(", ")}`
-      ),
-      busy.length === 0 ? Effect.void : Effect.logWarning(
-        "cgroups left by supervisors that are gone still hold processes (agents that outlived their " +
-          `supervisor; kill them, and the next start removes the cgroups): ${
+    return Effect.flatMap(Leftovers.clear(bases), ({ busy, failed, killed, removed }) =>
+      Effect.all([
+        killed.length === 0 ? Effect.void : Effect.logWarning(
+          `killed ${killed.length} process(es) left in the cgroups of supervisors that are gone (agents or their ` +
+            `descendants that outlived their supervisor): ${killed.join(", ")}`
+        ),
+        removed.length === 0 ? Effect.void : Effect.logInfo(
+          `removed ${removed.length} cgroup(s) left by supervisors that are gone: ${removed.join(", ")}`
+        ),
+        busy.length === 0 ? Effect.void : Effect.logWarning(
+          "cgroups left by supervisors that are gone still hold processes after SIGKILL: " +
             busy.map((leaf) => `${leaf.path} (${leaf.pids.join(", ")})`).join("; ")
-          }`
-      ),
-      failed.length === 0 ? Effect.void : Effect.logWarning(
-        `could not remove cgroups left by supervisors that are gone: ${failed.join(", ")}`
-      )
-    ], { discard: true })
+        ),
+        failed.length === 0 ? Effect.void : Effect.logWarning(
+          `could not remove cgroups left by supervisors that are gone: ${failed.join(", ")}`
+        )
+      ], { discard: true }))
   })
 
 /**
