@@ -189,12 +189,8 @@ const searchPath = (config: Config.AgentConfig): ReadonlyArray<string> => {
  * @internal
  */
 export const programProblem = (config: Config.AgentConfig): ErrnoError | undefined => {
-  const cwd = config.cwd !== undefined ? path.resolve(config.cwd) : process.cwd()
-  const candidates = config.command.includes("/")
-    ? [path.resolve(cwd, config.command)]
-    : searchPath(config).map((dir) => path.resolve(cwd, dir, config.command))
   let denied = false
-  for (const file of candidates) {
+  for (const file of candidates(config)) {
     const found = stat(file)
     if (found === undefined) continue
     if (found.isFile() && (config.user !== undefined || canExecute(file))) return undefined
@@ -203,6 +199,24 @@ export const programProblem = (config: Config.AgentConfig): ErrnoError | undefin
   const code = denied ? "EACCES" : "ENOENT"
   return { code, message: `spawn ${config.command} ${code}` }
 }
+
+/** The files `execvp` tries for the agent's command, in order (see {@link programProblem}). */
+const candidates = (config: Config.AgentConfig): ReadonlyArray<string> => {
+  const cwd = config.cwd !== undefined ? path.resolve(config.cwd) : process.cwd()
+  return config.command.includes("/")
+    ? [path.resolve(cwd, config.command)]
+    : searchPath(config).map((dir) => path.resolve(cwd, dir, config.command))
+}
+
+/**
+ * The file `execvp` would run for the agent's command, searched as {@link programProblem} searches, as the
+ * supervisor's user: for a caller that must run the very same program itself (an install with the agent's
+ * interpreter). `undefined` when there is none.
+ *
+ * @internal
+ */
+export const whichProgram = (config: Config.AgentConfig): string | undefined =>
+  candidates(config).find((file) => stat(file)?.isFile() === true && canExecute(file))
 
 const canExecute = (file: string): boolean => {
   try {

@@ -71,6 +71,44 @@ describe("fromDirectory with user", () => {
     60_000
   )
 
+  it.scopedLive.skipIf(!isRoot)(
+    "the Python interpreter is found once on the agent's PATH: one the user cannot run is named before anything runs",
+    () =>
+      Effect.gen(function*() {
+        // A python3 in a directory only root may enter, first on the agent's PATH (as pyenv's under /root is).
+        const closed = yield* tempDir("dir-user-python")
+        const python = path.join(closed, "python3")
+        fs.writeFileSync(python, "#!/bin/sh\nexec /usr/bin/python3 \"$@\"\n", { mode: 0o755 })
+        const parent = yield* tempDir("dir-user")
+        fs.chmodSync(parent, 0o755)
+        const agentDir = path.join(parent, "python-basic")
+        fs.cpSync(fixture("directories", "python-basic"), agentDir, { recursive: true })
+        const options: Directory.DirectoryOptions = {
+          agentName: "py-nobody",
+          agentDir,
+          cacheDir: parent,
+          user: "nobody",
+          inheritEnv: false,
+          env: { PATH: `${closed}:/usr/local/bin:/usr/bin:/bin` },
+          startupTimeout: "20 seconds"
+        }
+        const error = failureOf(yield* Effect.exit(Directory.resolve(options)))
+        assert.strictEqual(error._tag, "ConfigError")
+        if (error._tag === "ConfigError") {
+          assert.include(error.rule, `uid 65534 (gid 65534) may not enter ${closed} (mode 0700, owner 0:0)`)
+          assert.include(error.rule, "env.PATH")
+        }
+        // With a PATH whose python3 the user can run, that one file is the agent's command.
+        const open = { ...options, env: { PATH: "/usr/local/bin:/usr/bin:/bin" } }
+        const config = yield* Directory.resolve(open)
+        assert.isTrue(path.isAbsolute(config.command), config.command)
+        const agent = yield* Directory.fromDirectory(open)
+        assert.isDefined(yield* agent.handleEvent({ text: "hi" }))
+        assert.strictEqual(uidOf(Option.getOrThrow((yield* agent.metadata).pid)), 65534)
+      }).pipe(Effect.provide(TestLive)),
+    60_000
+  )
+
   it.effect("the default cache of an agent run as another user is the system's, not root's home", () =>
     Effect.gen(function*() {
       const path = yield* Path.Path

@@ -18,7 +18,10 @@ import type { PythonDependencies } from "./manifest.js"
 import { OUTPUT_LIMIT, runBounded } from "./run.js"
 import { copyTree, fingerprint, walk } from "./tree.js"
 
-/** The interpreter that runs Python agents, their installs and their checks. @internal */
+/**
+ * The interpreter that runs Python agents, as named: `resolve.ts` finds it on the agent's `PATH` once, and that
+ * one file runs the agent, its install and its check. @internal
+ */
 export const PYTHON = "python3"
 const PIP = `${PYTHON} -m pip install`
 
@@ -29,9 +32,9 @@ const installerEnv = (env: Record<string, string> | undefined, prefixes: Readonl
   )
 
 /** What makes installed packages incompatible between interpreters: its ABI tag and platform. */
-const pythonAbi = Effect.fnUntraced(function*(agent: string, manifest: string) {
+const pythonAbi = Effect.fnUntraced(function*(agent: string, manifest: string, python: string) {
   const args = ["-c", "import sys, sysconfig; print(sys.implementation.cache_tag, sysconfig.get_platform())"]
-  const result = yield* runBounded(Command.make(PYTHON, ...args), Duration.seconds(30), OUTPUT_LIMIT).pipe(
+  const result = yield* runBounded(Command.make(python, ...args), Duration.seconds(30), OUTPUT_LIMIT).pipe(
     Effect.mapError((error) => new AgentDependencyError({ agent, installer: PIP, manifest, output: error.message }))
   )
   if (result.exitCode !== 0) {
@@ -60,10 +63,12 @@ export const installPython = Effect.fnUntraced(function*(options: {
   readonly timeout: Duration.Duration
   readonly dependencies: PythonDependencies
   readonly env: Record<string, string> | undefined
+  /** The interpreter the agent runs with (a path, or `python3` when none was found). */
+  readonly python: string
 }) {
   const path = yield* Path.Path
   const { agent, dependencies } = options
-  const abi = yield* pythonAbi(agent, dependencies.manifest)
+  const abi = yield* pythonAbi(agent, dependencies.manifest, options.python)
   return yield* ensureInstalled({
     agent,
     manifest: dependencies.manifest,
@@ -75,7 +80,7 @@ export const installPython = Effect.fnUntraced(function*(options: {
     prepare: () => Effect.void,
     command: (temporary) =>
       Command.make(
-        PYTHON,
+        options.python,
         "-m",
         "pip",
         "install",

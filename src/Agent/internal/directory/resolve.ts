@@ -22,6 +22,7 @@ import * as Edge from "../../../internal/schema.js"
 import * as Config from "../../Config.js"
 import * as Access from "../limits/access.js"
 import * as Identity from "../limits/identity.js"
+import * as Spawn from "../spawn.js"
 import { checkCallback } from "./check.js"
 import { detect } from "./detect.js"
 import { installNode, installPython, PYTHON } from "./install.js"
@@ -93,6 +94,8 @@ export const defaultCacheDir = (path: Path.Path, asOtherUser: boolean) => {
 
 /** What both languages need once the options are valid and the agent detected. */
 interface Resolving {
+  /** The Python interpreter's file (or `python3`, left to fail as the spawn reports it, when none is found). */
+  readonly python: string
   readonly agentName: string
   readonly dir: string
   /** The entry file, relative to `dir`. */
@@ -155,7 +158,9 @@ export const resolve: (
     installTimeout: timeout,
     startupTimeout: config.startupTimeout,
     cache: path.resolve(cacheDir ?? defaultCacheDir(path, settings.user !== undefined)),
-    root: yield* packageRoot
+    root: yield* packageRoot,
+    // Found once on the agent's own PATH: the install, the check and the agent run the very same interpreter.
+    python: Spawn.whichProgram(config) ?? PYTHON
   }
   return detected.language === "python"
     ? yield* resolvePython(resolving)
@@ -181,8 +186,9 @@ const checkReach = (
       return Effect.fail(
         new ConfigError({
           field: settings.user !== undefined ? "user" : "group",
-          rule: `the agent would run unable to reach what it needs: ${why}. Make it readable by that user, or ` +
-            "give cacheDir (dependencies), cwd or the agent's directory a place it can read",
+          rule: `the agent would run unable to reach what it needs: ${why}. Make that readable by the user, or ` +
+            "give cacheDir (dependencies), cwd or the agent's directory a place it can read, or env.PATH a python3 " +
+            "it can run first (the interpreter is found on the agent's PATH and installs its dependencies too)",
           value: String(settings.user ?? settings.group)
         })
       )
@@ -213,7 +219,8 @@ const resolvePython = Effect.fnUntraced(function*(resolving: Resolving) {
       cache: resolving.cache,
       timeout: resolving.installTimeout,
       dependencies: dependencies.value,
-      env: settings.env
+      env: settings.env,
+      python: resolving.python
     })
     const inherited = settings.env?.PYTHONPATH ?? process.env.PYTHONPATH
     env.PYTHONPATH = inherited !== undefined && inherited !== "" ? `${target}${delimiter}${inherited}` : target
@@ -223,6 +230,7 @@ const resolvePython = Effect.fnUntraced(function*(resolving: Resolving) {
   const args = [adapter, `${module}:${fn}`]
   const cwd = settings.cwd ?? dir
   yield* checkReach(settings, [
+    [resolving.python, "program"],
     [adapter, "file"],
     [dir, "directory"],
     [module, "file"],
@@ -231,7 +239,7 @@ const resolvePython = Effect.fnUntraced(function*(resolving: Resolving) {
   ])
   yield* checkCallback({
     agent: agentName,
-    command: PYTHON,
+    command: resolving.python,
     args,
     cwd,
     env,
@@ -239,7 +247,7 @@ const resolvePython = Effect.fnUntraced(function*(resolving: Resolving) {
     module,
     callback: fn
   })
-  return { ...settings, name: agentName, command: PYTHON, args, cwd, env } satisfies Config.AgentConfigInput
+  return { ...settings, name: agentName, command: resolving.python, args, cwd, env } satisfies Config.AgentConfigInput
 })
 
 /**

@@ -18,8 +18,8 @@ export interface Who {
   readonly gid: number
 }
 
-/** A file to read, or a directory to list and read from (read and search). @internal */
-export type Need = "file" | "directory"
+/** A file to read, a program to run (execute), or a directory to list and read from (read and search). @internal */
+export type Need = "file" | "program" | "directory"
 
 const READ = 4
 const SEARCH = 1
@@ -32,6 +32,21 @@ const bitsFor = (who: Who, stat: fs.Stats): number =>
 
 const refused = (who: Who, file: string, stat: fs.Stats, what: string) =>
   `uid ${who.uid} (gid ${who.gid}) may not ${what} ${file} (mode ${octal(stat.mode)}, owner ${stat.uid}:${stat.gid})`
+
+/** Whether `file` starts with `#!` (the kernel runs its interpreter, which reads it). */
+const isScript = (file: string): boolean => {
+  try {
+    const fd = fs.openSync(file, "r")
+    try {
+      const head = Buffer.alloc(2)
+      return fs.readSync(fd, head, 0, 2, 0) === 2 && head.toString("latin1") === "#!"
+    } finally {
+      fs.closeSync(fd)
+    }
+  } catch {
+    return false
+  }
+}
 
 /**
  * Why `who` cannot reach `target` as `need` says, or `undefined` when it can. Symbolic links are followed first
@@ -61,6 +76,12 @@ export const unreachable = (who: Who, target: string, need: Need): string | unde
     const last = i === parts.length
     if (!last && (bits & SEARCH) === 0) return refused(who, at, stat, "enter")
     if (last) {
+      if (need === "program") {
+        if ((bits & SEARCH) === 0) return refused(who, at, stat, "run")
+        // A script is read by its interpreter, as the user.
+        if (isScript(at) && (bits & READ) === 0) return refused(who, at, stat, "read (a script)")
+        continue
+      }
       if ((bits & READ) === 0) return refused(who, at, stat, "read")
       if (need === "directory" && stat.isDirectory() && (bits & SEARCH) === 0) {
         return refused(who, at, stat, "enter")
