@@ -12,7 +12,7 @@
  * | `GET /api/events` | the tree's events as Server-Sent Events (`event: <_tag>`, `data: <JSON>`) |
  * | `GET /api/children/:id/stderr/follow` | an agent's stderr lines as Server-Sent Events (`data: <StderrLine>`) |
  * | `GET /metrics` | every Effect metric of the process, Prometheus text format 0.0.4 |
- * | `GET /api/openapi.json` | the OpenAPI 3.1 document of the JSON endpoints |
+ * | `GET /api/openapi.json` | the OpenAPI 3.1 document of every route above (the event streams and `/metrics` included) |
  * | `GET /` | the dashboard |
  *
  * A child is addressed by its path below the root (`workers/echo`), one URL segment (`workers%2Fecho`). Reads are

@@ -15,6 +15,8 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -140,7 +142,10 @@ describe.sequential("AdminApi: reading the tree", () => {
       assert.strictEqual(nested.pid, yield* pidOf(yield* workers(served), "echo"))
       const raw = yield* http(served, "/api/children/workers%2Fecho")
       assert.strictEqual(raw.status, 200)
-      assert.deepStrictEqual(raw.json(), nested)
+      // The same view but for the heartbeat's reading, which a heartbeat between the two reads may change
+      const { health: _rawHealth, ...rawView } = raw.json()
+      const { health: _health, ...view } = nested
+      assert.deepStrictEqual(rawView, view)
       const sup = yield* api.tree.child({ path: { id: "workers" } })
       assert.deepStrictEqual(sup.children.map((c) => c.id), ["workers/echo"])
     }))
@@ -400,7 +405,7 @@ describe.sequential("AdminApi: the token and bad requests", () => {
 })
 
 describe.sequential("AdminApi: other routes", () => {
-  it.scopedLive("GET /api/openapi.json: the document of every JSON endpoint, the POSTs under the bearer scheme", () =>
+  it.scopedLive("GET /api/openapi.json: every route but the page (event streams, /metrics too), POSTs under bearer", () =>
     Effect.gen(function*() {
       const served = yield* serve({ children: [] })
       const raw = yield* http(served, "/api/openapi.json")
@@ -416,6 +421,42 @@ describe.sequential("AdminApi: other routes", () => {
       }
       assert.strictEqual(doc.components.securitySchemes.bearer.scheme, "bearer")
       assert.property(doc.components.schemas, "ChildView")
+      // The routes outside the HttpApi: their media types, no token (they only read), their errors
+      const events = doc.paths["/api/events"].get
+      const follow = doc.paths["/api/children/{id}/stderr/follow"].get
+      const metrics = doc.paths["/metrics"].get
+      for (const stream of [events, follow]) {
+        assert.deepStrictEqual(Object.keys(stream.responses["200"].content), ["text/event-stream"])
+        assert.strictEqual(
+          stream.responses["503"].content["application/json"].schema.$ref,
+          "#/components/schemas/TooManyStreams"
+        )
+      }
+      assert.deepStrictEqual(Object.keys(metrics.responses["200"].content), ["text/plain"])
+      assert.include(metrics.responses["200"].description, "0.0.4")
+      for (const operation of [events, follow, metrics]) assert.deepStrictEqual(operation.security, [])
+      assert.deepStrictEqual(follow.parameters.map((p: any) => [p.name, p.in, p.required]), [["id", "path", true]])
+      assert.deepStrictEqual(Object.keys(follow.responses).sort(), ["200", "400", "404", "503"])
+      assert.strictEqual(
+        follow.responses["404"].content["application/json"].schema.$ref,
+        "#/components/schemas/ChildNotFound"
+      )
+      assert.property(doc.components.schemas, "TooManyStreams")
+      assert.includeDeepMembers(doc.tags, [{ name: "tree" }, { name: "control" }, { name: "metrics" }])
+      // Every operation is named once, and every reference resolves
+      const operations = Object.values(doc.paths).flatMap((item: any) => Object.values(item)) as Array<any>
+      const ids = operations.map((operation) => operation.operationId)
+      assert.strictEqual(new Set(ids).size, ids.length, ids.join(", "))
+      for (const ref of raw.text.match(/"#\/components\/schemas\/[^"]+"/g) ?? []) {
+        assert.property(doc.components.schemas, JSON.parse(ref).split("/").pop(), ref)
+      }
+      // As the routes answer (the event streams' media type is checked in AdminApi.sse.test.ts)
+      const scrape = yield* http(served, "/metrics")
+      assert.strictEqual(
+        scrape.headers.get("content-type")?.split(";")[0],
+        Object.keys(metrics.responses["200"].content)[0]
+      )
+      assertError(yield* http(served, "/api/children/nope/stderr/follow"), 404, "ChildNotFound")
     }))
 
   it.scopedLive("GET / is the dashboard page, as HTML that no other site may frame", () =>
@@ -521,6 +562,34 @@ describe.sequential("AdminApi: safe defaults and options", () => {
       const redacted = yield* serve({ children: [], admin: { token: Redacted.make(token), port: port + 1 } })
       assert.deepStrictEqual([redacted.token, redacted.server.port], [token, port + 1])
     }))
+
+  it.scopedLive("a host that is not loopback: a warning of who can read what (none on loopback); it listens there", () =>
+    Effect.gen(function*() {
+      const logged: Array<{ readonly level: string; readonly message: string }> = []
+      const capture = Logger.make(({ logLevel, message }) => {
+        logged.push({ level: logLevel.label, message: [message].flat().map(String).join(" ") })
+      })
+      const root = yield* Supervisor.make({ children: [] })
+      const start = (options: AdminApi.Options) =>
+        AdminApi.make(options).pipe(
+          Effect.provideService(Supervisor.RootSupervisor, root),
+          Effect.provide(Logger.replace(Logger.defaultLogger, capture)),
+          Logger.withMinimumLogLevel(LogLevel.Info),
+          Effect.orDie
+        )
+      yield* start({ port: 0 })
+      yield* start({ port: 0, host: "localhost" })
+      assert.deepStrictEqual(logged, [])
+      const wide = yield* start({ port: 0, host: "0.0.0.0" })
+      assert.deepStrictEqual(logged, [{
+        level: "WARN",
+        message:
+          `The admin API listens on 0.0.0.0:${wide.port}: whoever reaches it can read the tree, its events and ` +
+          "stderr lines (state-changing calls need the token)"
+      }])
+      assert.strictEqual(wide.url, `http://127.0.0.1:${wide.port}`)
+      assert.strictEqual((yield* http(wide, "/api/tree")).status, 200)
+    }).pipe(Effect.provide(TestLive)))
 
   it.scopedLive("bad options are one ConfigError naming each, the token never shown", () =>
     Effect.gen(function*() {

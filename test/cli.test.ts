@@ -503,4 +503,47 @@ describe("CLI pieces: finding a running up", () => {
       const stale = yield* resolve({ file: Option.some(file) })
       assert.isTrue(Exit.isFailure(stale) && String(stale.cause).includes(`(pid ${dead}) is no longer running`))
     }))
+
+  it.scopedLive("AGENT_SUPERVISOR_URL and _TOKEN stand for --url and --token (flags first); _STATE_FILE for --state-file", () =>
+    Effect.gen(function*() {
+      const names = [Address.ENV_URL, Address.ENV_TOKEN, Address.ENV_STATE_FILE]
+      const saved = names.map((name) => [name, process.env[name]] as const)
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          for (const [name, value] of saved) {
+            if (value === undefined) delete process.env[name]
+            else process.env[name] = value
+          }
+        })
+      )
+      const setEnv = (values: Partial<Record<string, string>>) => {
+        for (const name of names) {
+          if (values[name] === undefined) delete process.env[name]
+          else process.env[name] = values[name]
+        }
+      }
+      const dir = yield* tempDir("cli-address-env")
+      const file = path.join(dir, "tree.yaml")
+      const stateFile = path.join(dir, ".tree.yaml.admin.json")
+      fs.writeFileSync(stateFile, JSON.stringify({ url: "http://127.0.0.1:9", token: "file", pid: process.pid }), {
+        mode: 0o600
+      })
+
+      setEnv({ AGENT_SUPERVISOR_URL: "http://env:1/", AGENT_SUPERVISOR_TOKEN: "env-token" })
+      assert.deepStrictEqual(yield* resolve({}), Exit.succeed({ url: "http://env:1", token: Option.some("env-token") }))
+      const flags = yield* resolve({ url: Option.some("http://flag:2"), token: Option.some("flag-token") })
+      assert.deepStrictEqual(flags, Exit.succeed({ url: "http://flag:2", token: Option.some("flag-token") }))
+      // The environment's URL wins over a state file, and never gets the state file's token
+      setEnv({ AGENT_SUPERVISOR_URL: "http://env:1" })
+      const urlOnly = yield* resolve({ file: Option.some(file) })
+      assert.deepStrictEqual(urlOnly, Exit.succeed({ url: "http://env:1", token: Option.none() }))
+      // An empty variable is no variable: the state file beside --file
+      setEnv({ AGENT_SUPERVISOR_URL: "", AGENT_SUPERVISOR_TOKEN: "" })
+      const empty = yield* resolve({ file: Option.some(file) })
+      assert.deepStrictEqual(empty, Exit.succeed({ url: "http://127.0.0.1:9", token: Option.some("file") }))
+      // AGENT_SUPERVISOR_STATE_FILE: a state file anywhere, found with no flag at all
+      setEnv({ AGENT_SUPERVISOR_STATE_FILE: stateFile })
+      const fromEnvFile = yield* resolve({})
+      assert.deepStrictEqual(fromEnvFile, Exit.succeed({ url: "http://127.0.0.1:9", token: Option.some("file") }))
+    }))
 })

@@ -18,7 +18,7 @@ import type { Browser, Page } from "playwright-core"
 import * as AdminApi from "../src/AdminApi.js"
 import * as Supervisor from "../src/Supervisor.js"
 import { describeWithBrowser, launch } from "./browser.js"
-import { agentConfig, eventuallyEffect, root, TestLive } from "./support.js"
+import { agentConfig, eventually, eventuallyEffect, isAlive, root, TestLive } from "./support.js"
 
 const token = "dashboard-test-token-0123456789"
 /** How long one wait in the page may take (a loaded machine starts Chromium and node agents slowly)... */
@@ -140,8 +140,11 @@ describeWithBrowser("dashboard", () => {
               "RUNNING"
             )
             assert.strictEqual(yield* pw(() => row(page, id).locator("[data-testid=pid]").textContent()), String(pid))
-            // an RSS sparkline and a ping latency from the heartbeats
+            // CPU and RSS sparklines, their last readings, and a ping latency from the heartbeats
+            yield* pw(() => row(page, id).locator(`[data-testid=cpu] polyline:not([points=""])`).waitFor())
+            yield* pw(() => row(page, id).locator("[data-testid=cpu-value]", { hasText: /^\d+\.\d%$/ }).waitFor())
             yield* pw(() => row(page, id).locator(`[data-testid=rss] polyline:not([points=""])`).waitFor())
+            yield* pw(() => row(page, id).locator("[data-testid=rss-value]", { hasText: /^\d+\.\d MiB$/ }).waitFor())
             yield* pw(() => row(page, id).locator("[data-testid=latency]", { hasText: / ms$/ }).waitFor())
           }
           yield* pw(() => row(page, "workers", `[data-kind="supervisor"][data-state="RUNNING"]`).waitFor())
@@ -179,7 +182,7 @@ describeWithBrowser("dashboard", () => {
     )
 
     it.effect(
-      "restart: asks for the token, shows a refused one's error, then the new pid and the restart's events",
+      "restart: asks for the token, shows a refused one's error, then the new pid and the restart's events; stop, start",
       () =>
         Effect.gen(function*() {
           const { page } = yield* Dashboard
@@ -205,6 +208,19 @@ describeWithBrowser("dashboard", () => {
           const again = yield* shownNewPid(page, "echo", shown)
           assert.strictEqual(again, yield* newPidOf("echo", shown))
           assert.isTrue(yield* pw(() => page.locator("[data-testid=token-form]").isHidden()))
+
+          // stop: STOPPED with no pid, its process gone, only start to click; then start: RUNNING with a new pid
+          yield* pw(() => row(page, "echo").locator("[data-testid=stop]").click())
+          yield* pw(() => row(page, "echo", `[data-state="STOPPED"][data-status="stopped"][data-pid=""]`).waitFor())
+          yield* pw(() => event(page, "Dashboard", "stop: STOPPED", "echo").waitFor())
+          assert.isUndefined(yield* pidOf("echo"))
+          yield* eventually(`the stopped agent's process ${again} is gone`, () => !isAlive(again))
+          yield* pw(() => row(page, "echo").locator("[data-testid=stop]:disabled").waitFor())
+          yield* pw(() => row(page, "echo").locator("[data-testid=start]").click())
+          const started = yield* shownNewPid(page, "echo", again)
+          assert.strictEqual(started, yield* newPidOf("echo", again))
+          yield* pw(() => event(page, "Dashboard", `start: RUNNING, pid ${started}`, "echo").waitFor())
+          yield* pw(() => event(page, "Agent.Spawned", `pid ${started}`, "echo").waitFor())
           yield* noPageErrors
         }),
       testMillis

@@ -239,7 +239,7 @@ export const Routes = {
   stderrFollow: (id: string) => `/api/children/${encodeURIComponent(id)}/stderr/follow`,
   /** Prometheus text exposition format 0.0.4 of every Effect metric in the process. */
   metrics: "/metrics",
-  /** The OpenAPI 3 document of the JSON endpoints. */
+  /** The OpenAPI 3.1 document of every route (the event streams and `/metrics` included). */
   openapi: "/api/openapi.json",
   /** The dashboard, one HTML page. */
   dashboard: "/"

@@ -1,22 +1,97 @@
 /**
- * The OpenAPI document of the JSON endpoints (`OpenApi.fromApi`), with the bearer token the state-changing ones
- * need (it is checked by `guard.ts`, outside the `HttpApi`, so `fromApi` cannot see it) and a 401 on each of them.
+ * The OpenAPI document of the admin API: the JSON endpoints (`OpenApi.fromApi`), with the bearer token the
+ * state-changing ones need (it is checked by `guard.ts`, outside the `HttpApi`, so `fromApi` cannot see it) and a
+ * 401 on each of them; and the routes outside the `HttpApi` (`routes.ts`), described by hand: the two event streams
+ * and the Prometheus metrics. Those only read, so they need no token, as every GET.
  *
  * @internal
  */
 import * as OpenApi from "@effect/platform/OpenApi"
-import { AdminHttpApi } from "./api.js"
+import type * as JsonSchema from "@effect/platform/OpenApiJsonSchema"
+import { AdminHttpApi, Routes } from "./api.js"
 
 /** The name of the security scheme in the document. */
 export const SCHEME = "bearer"
+
+/** The media type of the event streams, which the platform's type of a response's content does not list. */
+const EVENT_STREAM = "text/event-stream"
+
+const ref = (name: string): JsonSchema.JsonSchema => ({ $ref: `#/components/schemas/${name}` })
+
+const json = (description: string, schema: JsonSchema.JsonSchema): OpenApi.OpenApiSpecResponse => ({
+  description,
+  content: { "application/json": { schema } }
+})
+
+const eventStream = (description: string): OpenApi.OpenApiSpecResponse => ({
+  description,
+  content: { [EVENT_STREAM]: { schema: { type: "string" } } } as OpenApi.OpenApiSpecContent
+})
+
+/** The body of a 503 past the most event streams open at once (`MAX_STREAMS` in `routes.ts`, which imports this). */
+const tooManyStreams: JsonSchema.JsonSchema = {
+  type: "object",
+  required: ["_tag", "message"],
+  properties: { _tag: { type: "string", enum: ["TooManyStreams"] }, message: { type: "string" } },
+  additionalProperties: false,
+  description: "As many event streams are open as the API serves at once; the response's retry-after says when to retry"
+}
+
+const busy = json("TooManyStreams: the most event streams the API serves at once are open", ref("TooManyStreams"))
+
+/** The routes outside the `HttpApi`, by their path in the document (`{id}` as the JSON endpoints write it). */
+const otherRoutes: OpenApi.OpenAPISpecPaths = {
+  [Routes.events]: {
+    get: {
+      tags: ["tree"],
+      operationId: "tree.events",
+      summary: "The tree's lifecycle events as Server-Sent Events, from the moment of the request",
+      parameters: [],
+      security: [],
+      responses: {
+        200: eventStream("One event per SupervisorEvent: `event: <its _tag>`, `data: <it as JSON>`"),
+        503: busy
+      }
+    }
+  },
+  "/api/children/{id}/stderr/follow": {
+    get: {
+      tags: ["tree"],
+      operationId: "tree.stderrFollow",
+      summary: "An agent's stderr lines as Server-Sent Events, from the moment of the request, over its restarts",
+      parameters: [{ name: "id", in: "path", schema: { type: "string" }, required: true }],
+      security: [],
+      responses: {
+        200: eventStream("One event per line: `data: <StderrLine as JSON>` (#/components/schemas/StderrLine)"),
+        400: json("BadRequest: the child is a supervisor (only an agent has stderr)", ref("BadRequest")),
+        404: json("ChildNotFound", ref("ChildNotFound")),
+        503: busy
+      }
+    }
+  },
+  [Routes.metrics]: {
+    get: {
+      tags: ["metrics"],
+      operationId: "metrics.prometheus",
+      summary: "Every Effect metric of the process, for a Prometheus scrape",
+      parameters: [],
+      security: [],
+      responses: {
+        200: {
+          description: "Prometheus text exposition format 0.0.4 (content-type text/plain; version=0.0.4)",
+          content: { "text/plain": { schema: { type: "string" } } }
+        }
+      }
+    }
+  }
+}
 
 /** The document, made once per server. */
 export const document = (): OpenApi.OpenAPISpec => {
   const spec = OpenApi.fromApi(AdminHttpApi)
   spec.info.title = "agent-supervisor admin API"
-  spec.info.description = "The tree of a running agent-supervisor: read it, start, stop and restart its children. " +
-    "Not described here: GET /api/events and GET /api/children/{id}/stderr/follow (Server-Sent Events), " +
-    "GET /metrics (Prometheus text format 0.0.4), GET / (the dashboard)."
+  spec.info.description = "The tree of a running agent-supervisor: read it, follow its events and its agents' " +
+    "stderr, scrape its metrics, start, stop and restart its children. Not described here: GET / (the dashboard)."
   spec.components.securitySchemes[SCHEME] = {
     type: "http",
     scheme: "bearer",
@@ -25,5 +100,8 @@ export const document = (): OpenApi.OpenAPISpec => {
   for (const item of Object.values(spec.paths)) {
     if (item.post !== undefined) item.post.security = [{ [SCHEME]: [] }]
   }
+  Object.assign(spec.paths, otherRoutes)
+  spec.components.schemas.TooManyStreams = tooManyStreams
+  spec.tags.push({ name: "metrics" })
   return spec
 }

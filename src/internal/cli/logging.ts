@@ -25,6 +25,11 @@ const loggerOf = (format: Exclude<Format, "auto">): Logger.Logger<unknown, void>
   }
 }
 
-/** The logger of `up`, in place of Effect's default (the level is @effect/cli's own `--log-level`). */
-export const layer = (format: Format): Layer.Layer<never> =>
-  Logger.replace(Logger.defaultLogger, loggerOf(decide(format, process.stderr)))
+/**
+ * The logger of `up`, in place of Effect's default (the level is @effect/cli's own `--log-level`); `auto` decided
+ * by `stderr`, the process's own unless a test gives another.
+ */
+export const layer = (
+  format: Format,
+  stderr: { readonly isTTY?: boolean | undefined } = process.stderr
+): Layer.Layer<never> => Logger.replace(Logger.defaultLogger, loggerOf(decide(format, stderr)))

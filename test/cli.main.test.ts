@@ -1,0 +1,112 @@
+/**
+ * The README's main command, end to end: `agent-supervisor up examples/tree.yaml` (the built bin in a child process)
+ * on a copy of `examples/`, with its real Python and Node agents. The copy keeps the repository's layout
+ * (`DIR/examples/tree.yaml`), so the file's SQLite store (`../.data/tree.sqlite`) and the state file beside it land
+ * in the temporary directory.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as childProcess from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { eventually, isAlive, root, spawnApp, tempDir } from "./support.js"
+
+const BIN = path.join(root, "dist", "bin", "agent-supervisor.js")
+
+/** Runs another command to its end in `cwd`, with `env` over this process's (and no colour unless it says). */
+const cli = (args: ReadonlyArray<string>, cwd: string, env: Record<string, string>) =>
+  Effect.async<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((resume) => {
+    childProcess.execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd, env: { ...process.env, NO_COLOR: "1", ...env }, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === "number" ? error.code : null
+        resume(Effect.succeed({ code, stdout, stderr }))
+      }
+    )
+  })
+
+/** The children of a tree view, nested ones included. */
+const flatten = (children: ReadonlyArray<any>): Array<any> => children.flatMap((c) => [c, ...flatten(c.children)])
+
+describe.sequential("agent-supervisor up examples/tree.yaml", () => {
+  it.scopedLive(
+    "logs the dashboard's URL (JSON lines on a pipe); the page, the tree RUNNING; AGENT_SUPERVISOR_URL and _TOKEN " +
+      "address it; SIGTERM exits 0",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("cli-main")
+        const examples = path.join(dir, "examples")
+        fs.mkdirSync(examples)
+        fs.cpSync(path.join(root, "examples", "tree.yaml"), path.join(examples, "tree.yaml"))
+        fs.cpSync(path.join(root, "examples", "agents"), path.join(examples, "agents"), { recursive: true })
+        // No --log-format: stderr is a pipe here, so the log is JSON lines, one object each.
+        const app = yield* spawnApp(BIN, ["up", path.join(examples, "tree.yaml")], { onLine: () => {} })
+        // Complete lines only: a line may be half written when read
+        const logged = () => app.stderr().split("\n").slice(0, -1).map((line) => JSON.parse(line))
+        const messages = () => logged().map((entry) => entry.message as string)
+        yield* eventually(
+          `the dashboard line (stderr: ${app.stderr()})`,
+          () => messages().some((message) => message.startsWith("dashboard: ")),
+          "60 seconds"
+        )
+        const at = messages().findIndex((message) => message.startsWith("dashboard: "))
+        assert.isAbove(at, messages().indexOf("tree \"demo\" is running"), "the URL once the tree runs")
+        assert.isAtLeast(messages().indexOf("tree \"demo\" is running"), 0)
+        const line = logged()[at]
+        assert.strictEqual(line.logLevel, "INFO")
+        const url = /^dashboard: (http:\/\/127\.0\.0\.1:\d+)\/ \(admin API token in (.+)\)$/.exec(line.message)
+        assert.isNotNull(url, line.message)
+        const [, base, stateFile] = url!
+        assert.strictEqual(stateFile, path.join(examples, ".tree.yaml.admin.json"))
+        assert.isTrue(fs.existsSync(path.join(dir, ".data", "tree.sqlite")), "the file's store, beside the copy")
+
+        // The dashboard's page, and the tree's agents RUNNING (the tree said it was running before the URL)
+        const page = yield* Effect.promise(() => fetch(`${base}/`))
+        assert.strictEqual(page.status, 200)
+        assert.match(page.headers.get("content-type") ?? "", /^text\/html/)
+        assert.include(yield* Effect.promise(() => page.text()), "<h1 id=\"title\" data-testid=\"title\">")
+        const tree = () =>
+          Effect.promise(() =>
+            fetch(`${base}/api/tree`).then((r) => r.json() as Promise<{ name: string; children: any }>)
+          )
+        const before = yield* tree()
+        assert.strictEqual(before.name, "demo")
+        const children = flatten(before.children)
+        assert.deepStrictEqual(children.map((c) => [c.id, c.kind, c.state]), [
+          ["summarizer", "worker", "RUNNING"],
+          ["workers", "supervisor", "RUNNING"],
+          ["workers/classifier", "worker", "RUNNING"]
+        ])
+        const pids = children.filter((c) => c.kind === "worker").map((c) => c.pid as number)
+        assert.isTrue(pids.every(isAlive), JSON.stringify(pids))
+
+        // The environment names the running up where no state file is: from another directory, no flags
+        const elsewhere = yield* tempDir("cli-main-elsewhere")
+        const status = yield* cli(["status"], elsewhere, { AGENT_SUPERVISOR_URL: `${base}/`, FORCE_COLOR: "1" })
+        assert.strictEqual(status.code, 0, status.stderr)
+        assert.match(status.stdout, /^demo\n/)
+        // FORCE_COLOR over NO_COLOR and a pipe: the states in green
+        // eslint-disable-next-line no-control-regex
+        assert.match(status.stdout, /\nworkers\/classifier\s+agent\s+\u001b\[32mRUNNING\u001b\[0m\s+\d+/)
+        const { token } = JSON.parse(fs.readFileSync(stateFile, "utf8")) as { token: string }
+        const restarted = yield* cli(["restart", "workers/classifier"], elsewhere, {
+          AGENT_SUPERVISOR_URL: base,
+          AGENT_SUPERVISOR_TOKEN: token
+        })
+        assert.strictEqual(restarted.code, 0, restarted.stderr)
+        const after = flatten((yield* tree()).children).find((c) => c.id === "workers/classifier")
+        assert.strictEqual(after.state, "RUNNING")
+        assert.notStrictEqual(after.pid, pids[1])
+        assert.match(restarted.stdout, new RegExp(`^workers/classifier: RUNNING \\(pid ${after.pid}\\)`))
+
+        // SIGTERM: the tree stops, its agents are gone, exit 0, the state file removed
+        app.child.kill("SIGTERM")
+        assert.deepStrictEqual(yield* app.exited, { code: 0, signal: null }, app.stderr())
+        for (const pid of [pids[0], after.pid as number]) assert.isFalse(isAlive(pid), `agent ${pid} stopped`)
+        assert.isFalse(fs.existsSync(stateFile))
+      }),
+    120_000
+  )
+})
