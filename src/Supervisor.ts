@@ -19,6 +19,7 @@ import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type * as AgentSupervisor from "./Agent/AgentSupervisor.js"
 import type { HandleOptions, HandleStreamOptions } from "./Agent/AgentSupervisor.js"
+import type * as Config from "./Agent/Config.js"
 import * as Owned from "./Agent/internal/owned.js"
 import type { StreamEvent } from "./Agent/StreamEvent.js"
 import type { AutoShutdown, ChildSpec, Intensity, Strategy } from "./ChildSpec.js"
@@ -232,6 +233,20 @@ export interface Supervisor {
    * (`Supervisor.scale`).
    */
   readonly scale: (id: string, size: number) => Effect.Effect<void, StartError | SupervisorChildError>
+  /**
+   * Rolling reload of the agent or pool child `id` (PM2's `reload`): a new incarnation is started beside the one
+   * that serves and put in its place once `ready`; the old one takes no new calls, finishes those in flight (up to
+   * its `gracefulTimeout`), then stops. A pool reloads member by member, each new one up before an old one goes.
+   * `config`, when given, replaces the agent's configuration (a pool's members'), decoded as the child's: the same
+   * `name`, the child's restart type and stop timeouts kept. When the new incarnation does not start, the old one
+   * keeps serving and this fails with the startup error. Not a restart: no intensity, backoff or breaker counts
+   * it, and the child's failures are forgotten. A child that is not running is a `SupervisorChildError`
+   * (`restarting`, `stopped`); a nested supervisor's `not_an_agent`. Traced (`Supervisor.reload`).
+   */
+  readonly reload: (
+    id: string,
+    options?: { readonly config?: Config.AgentConfig | Config.AgentConfigInput | undefined }
+  ) => Effect.Effect<void, StartError | SupervisorChildError>
   readonly terminateChild: (id: string) => Effect.Effect<void, SupervisorChildError | SupervisorIntensityError>
   readonly restartChild: (id: string) => Effect.Effect<void, StartError | SupervisorChildError>
   readonly deleteChild: (id: string) => Effect.Effect<void, SupervisorChildError | SupervisorIntensityError>

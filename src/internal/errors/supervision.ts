@@ -26,6 +26,7 @@ export const childFields = {
     "not_found",
     "not_an_agent",
     "not_a_pool",
+    "stopped",
     "supervisor_stopped"
   )
 }
@@ -61,6 +62,7 @@ export interface ChildFacts {
     | "not_found"
     | "not_an_agent"
     | "not_a_pool"
+    | "stopped"
     | "supervisor_stopped"
 }
 
@@ -92,6 +94,8 @@ export const childRemediation = (e: ChildFacts): string => {
       return "Route calls to agent or pool children; a nested supervisor has no callback."
     case "not_a_pool":
       return "Only a pool child (Supervisor.pool) has a size to scale."
+    case "stopped":
+      return "The child is stopped: restartChild it (with the new configuration, deleteChild and startChild)."
     case "supervisor_stopped":
       return "The supervisor escalated or shut itself down (see its await): start a new supervisor, or let its " +
         "parent restart it."

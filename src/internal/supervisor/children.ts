@@ -55,15 +55,24 @@ export const startRuntime = (self: Instance, child: Child): Effect.Effect<void, 
     yield* publishStarted(self, child)
   })
 
-/** An agent owned by this supervisor: its exits come here to be decided, its events go up in its own fiber. */
-const startAgent = (self: Instance, child: Child, spec: Spec.AgentSpec, childScope: Scope.CloseableScope) =>
+/**
+ * An agent owned by this supervisor: its exits come here to be decided, its events go up in its own fiber. Once a
+ * reload has put another runtime in the child's place, this one's exits are no longer the child's: ignored.
+ */
+export const startAgent = (
+  self: Instance,
+  child: Child,
+  spec: Spec.AgentSpec,
+  childScope: Scope.CloseableScope
+): Effect.Effect<Extract<Runtime, { _tag: "Agent" }>, Supervisor.StartError> =>
   Effect.gen(function*() {
-    const holder: { runtime: Runtime | undefined } = { runtime: undefined }
+    const holder: { runtime: Extract<Runtime, { _tag: "Agent" }> | undefined } = { runtime: undefined }
     const owner: Owned.Owner = (exit, controls) =>
       Effect.suspend(() => {
-        if (holder.runtime?._tag === "Agent") {
-          holder.runtime.controls = controls
-        }
+        const runtime = holder.runtime
+        if (runtime === undefined) return Effect.void
+        runtime.controls = controls
+        if (child.runtime !== undefined && child.runtime !== runtime) return Effect.void
         return self.onExit(child, {
           exitClass: exit.exitClass,
           reason: exit.reason,
@@ -84,7 +93,12 @@ const startAgent = (self: Instance, child: Child, spec: Spec.AgentSpec, childSco
       // In the agent's own fiber, before its owner hears of an exit: the tree's events keep causal order.
       onEvent: (event) => publish(self, { _tag: "Agent", supervisor: self.name, child: spec.id, event })
     }).pipe(Scope.extend(childScope))
-    const runtime: Runtime = { _tag: "Agent", agent, scope: childScope, controls: undefined }
+    const runtime: Extract<Runtime, { _tag: "Agent" }> = {
+      _tag: "Agent",
+      agent,
+      scope: childScope,
+      controls: undefined
+    }
     holder.runtime = runtime
     return runtime
   })

@@ -19,6 +19,7 @@ import { interruptPending, stopAll } from "./children.js"
 import { decideLater } from "./decide.js"
 import * as Operations from "./operations.js"
 import * as Pool from "./pool.js"
+import * as Reload from "./reload.js"
 import * as Restore from "./restore.js"
 import * as Spec from "./spec.js"
 import { type Instance, publish, type Shared } from "./state.js"
@@ -166,6 +167,8 @@ const handle = (self: Instance): Supervisor.Supervisor => ({
         Effect.map(Views.callTarget(self, childId), (target) => target.handleEventStream(payload, options))
       )
     ),
+  reload: (id, options) =>
+    unlessEscalated(self, Reload.reload(self, id, options)).pipe(traced("reload", self.name, id)),
   scale: (id, size) =>
     unlessEscalated(self, Effect.flatMap(Views.poolChild(self, id), (router) => router.scale(size))).pipe(
       traced("scale", self.name, id)

@@ -29,6 +29,7 @@ import {
 } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
 import * as Operations from "./operations.js"
+import * as Replace from "./replace.js"
 import type { AgentSpec, PoolSettings } from "./spec.js"
 import type { Instance } from "./state.js"
 
@@ -42,6 +43,11 @@ export interface Router {
   readonly scale: (size: number) => Effect.Effect<void, Supervisor.StartError | SupervisorChildError>
   /** Calls in flight through the pool to the member `id`. */
   readonly inFlight: (id: string) => number
+  /**
+   * Makes `member` the pool's spec (later members and restarts of the pool use it) and reloads each member with
+   * it, one after the other (`replace.ts`); not while a `scale` runs.
+   */
+  readonly reload: (member: AgentSpec) => Effect.Effect<void, Supervisor.StartError | SupervisorChildError>
 }
 
 /** Member `index` of a pool: the agent child `"<index>"`, named `"<name>-<index>"`. */
@@ -247,6 +253,11 @@ const make = (self: Instance, pool: PoolSettings): Router => {
     handleEvent,
     handleEventStream,
     scale,
-    inFlight: (id) => loads.get(id) ?? 0
+    inFlight: (id) => loads.get(id) ?? 0,
+    reload: (member) =>
+      scaling.withPermits(1)(Effect.suspend(() => {
+        pool.member = member
+        return Replace.reloadMembers(self, (index) => memberSpec(pool, index))
+      }))
   }
 }

@@ -31,11 +31,14 @@ export interface Tree {
   readonly pool?: PoolSettings | undefined
 }
 
-/** A pool, decoded. `size` is the one mutable field: `scale` sets it, and it outlives the pool's restarts. */
+/** A pool, decoded. `scale` sets `size` and `reload` `member`: both outlive the pool's restarts. */
 export interface PoolSettings {
   readonly routing: Supervisor.Routing
-  /** Each member's spec but its id and name: member `i` is `"<i>"`, named `"<config.name>-<i>"`. */
-  readonly member: AgentSpec
+  /**
+   * Each member's spec but its id and name: member `i` is `"<i>"`, named `"<config.name>-<i>"`. Replaced by a
+   * reload with a new configuration.
+   */
+  member: AgentSpec
   /** Its members' restarts count toward its parent's intensity (no intensity of its own was given). */
   readonly sharesIntensity: boolean
   size: number

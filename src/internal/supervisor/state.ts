@@ -58,7 +58,8 @@ export type Runtime =
 
 /** One child. Written only under the supervisor's lock. */
 export interface Child {
-  readonly spec: Spec.ChildSpec
+  /** Replaced only by a reload with a new configuration. */
+  spec: Spec.ChildSpec
   /** A dynamic child's spec as the store keeps it, in a tree that restores; `undefined` for a static child. */
   readonly stored: string | undefined
   /**

@@ -1,0 +1,36 @@
+/**
+ * `Supervisor.reload`: an agent child reloaded in place, or a pool's members one after the other (`replace.ts`).
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import type { SupervisorChildError } from "../../Errors.js"
+import type * as Supervisor from "../../Supervisor.js"
+import * as Pool from "./pool.js"
+import { reloadAgent, type ReloadOptions, respec } from "./replace.js"
+import { childError, find, type Instance } from "./state.js"
+
+/**
+ * `reload(id, options)`: an agent child reloaded in place, or a pool's members one after the other (a new
+ * configuration becomes the pool's: later members and restarts of the pool use it).
+ */
+export const reload = (
+  self: Instance,
+  id: string,
+  options: ReloadOptions | undefined
+): Effect.Effect<void, Supervisor.StartError | SupervisorChildError> =>
+  Effect.gen(function*() {
+    if (self.terminating) return yield* Effect.fail(childError(self, id, "reload", "supervisor_stopped"))
+    const child = find(self, id)
+    if (child === undefined) return yield* Effect.fail(childError(self, id, "reload", "not_found"))
+    if (child.spec._tag === "Agent") {
+      return yield* reloadAgent(self, child, yield* respec(child.spec, options?.config))
+    }
+    const pool = child.spec.tree.pool
+    const router = child.runtime?._tag === "Supervisor" ? Pool.routerOf(child.runtime.instance) : undefined
+    if (pool === undefined || router === undefined) {
+      return yield* Effect.fail(childError(self, id, "reload", pool === undefined ? "not_an_agent" : "not_found"))
+    }
+    const member = yield* respec(pool.member, options?.config)
+    yield* router.reload(member)
+  })

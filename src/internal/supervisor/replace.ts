@@ -1,0 +1,123 @@
+/**
+ * Rolling reload (`Supervisor.reload`, PM2's `reload`): a new incarnation of an agent child started beside the one
+ * that serves, put in its place once `ready`, the old one drained of what it has in flight (up to its
+ * `gracefulTimeout`) and stopped. A pool reloads member by member, a new one up before an old one goes, so its
+ * capacity never drops (`maxUnavailable` 0). When the new incarnation does not start, the old one keeps serving
+ * and the reload fails with the startup error.
+ *
+ * The new incarnation is a new runtime of the same child: the exits of the old one, from then on, are not the
+ * child's (`children.ts` ignores them), and its restarts, breaker and failure count start afresh with the new
+ * one. Not counted as a restart, as a manual operation is not; its start is a `ChildStarted`, the old one's stop a
+ * `ChildStopped` (`"manual"`).
+ *
+ * @internal
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import * as Config from "../../Agent/Config.js"
+import { ConfigError, type SupervisorChildError } from "../../Errors.js"
+import type * as Supervisor from "../../Supervisor.js"
+import { cancelPending, publishStarted, startAgent } from "./children.js"
+import type { AgentSpec } from "./spec.js"
+import { type Child, childError, type Instance, now, publish, type Runtime } from "./state.js"
+
+/** What `reload` may change: the agent's configuration (the same name), decoded like the child's own. */
+export interface ReloadOptions {
+  readonly config?: Config.AgentConfig | Config.AgentConfigInput | undefined
+}
+
+type AgentRuntime = Extract<Runtime, { _tag: "Agent" }>
+
+/** How often a drain looks at what the old incarnation has in flight. */
+const DRAIN_POLL = Duration.millis(10)
+
+/**
+ * The spec a reload runs: the child's, or its configuration replaced by `config`, decoded with the child's
+ * restart type and stop timeouts applied as they were (a `ConfigError` with paths under `config`).
+ */
+export const respec = (
+  spec: AgentSpec,
+  config: ReloadOptions["config"]
+): Effect.Effect<AgentSpec, ConfigError> =>
+  Effect.gen(function*() {
+    if (config === undefined) return spec
+    const decoded = config instanceof Config.AgentConfig ? config : yield* Config.make(config)
+    if (decoded.name !== spec.config.name) {
+      return yield* new ConfigError({
+        field: "config.name",
+        rule: `a reload keeps the agent's name ("${spec.config.name}"): add a child to run another agent`,
+        value: decoded.name
+      })
+    }
+    const next = new Config.AgentConfig({
+      ...decoded,
+      restart: spec.restart,
+      gracefulTimeout: spec.config.gracefulTimeout,
+      sigtermTimeout: spec.config.sigtermTimeout
+    })
+    return { ...spec, config: next, settings: next }
+  })
+
+/** Waits until the agent has nothing in flight, at most `within`. */
+const drain = (runtime: AgentRuntime, within: Duration.Duration): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    while ((yield* runtime.agent.metadata).inFlight > 0) yield* Effect.sleep(DRAIN_POLL)
+  }).pipe(Effect.timeoutOption(within), Effect.asVoid)
+
+/** Reloads one agent child whose runtime runs. @internal */
+export const reloadAgent = (
+  self: Instance,
+  child: Child,
+  spec: AgentSpec
+): Effect.Effect<void, Supervisor.StartError | SupervisorChildError> =>
+  Effect.gen(function*() {
+    const old = child.runtime
+    if (old?._tag !== "Agent" || child.status !== "running") {
+      return yield* Effect.fail(
+        childError(self, child.spec.id, "reload", child.status === "running" ? "not_found" : child.status)
+      )
+    }
+    const scope = yield* Scope.fork(self.childScopes, ExecutionStrategy.sequential)
+    const started = yield* Effect.exit(startAgent(self, child, spec, scope)).pipe(
+      Effect.onInterrupt(() => Scope.close(scope, Exit.void))
+    )
+    if (Exit.isFailure(started)) {
+      yield* Scope.close(scope, Exit.void)
+      return yield* Effect.failCause(started.cause)
+    }
+    // In its place under the lock: a decision about the child sees the one or the other, never half.
+    yield* self.locked(Effect.gen(function*() {
+      yield* cancelPending(self, child)
+      child.runtime = started.value
+      child.spec = spec
+      child.parked = false
+      child.failures = 0
+      yield* publishStarted(self, child)
+    }))
+    yield* drain(old, spec.config.gracefulTimeout)
+    yield* Scope.close(old.scope, Exit.void)
+    yield* publish(self, {
+      _tag: "ChildStopped",
+      supervisor: self.name,
+      child: child.spec.id,
+      why: "manual",
+      timestamp: yield* now
+    })
+  })
+
+/**
+ * A pool's side of a reload: its member template replaced, then each member reloaded in turn with its own spec
+ * from it. @internal
+ */
+export const reloadMembers = (
+  self: Instance,
+  specOf: (index: number) => AgentSpec
+): Effect.Effect<void, Supervisor.StartError | SupervisorChildError> =>
+  Effect.forEach(
+    [...self.children].sort((a, b) => Number(a.spec.id) - Number(b.spec.id)),
+    (child) => child.spec._tag === "Agent" ? reloadAgent(self, child, specOf(Number(child.spec.id))) : Effect.void,
+    { discard: true }
+  )
