@@ -32,6 +32,7 @@ import { admin } from "./admin.js"
 import { heartbeat } from "./heartbeat.js"
 import { lifecycle } from "./lifecycle.js"
 import { limits } from "./limits.js"
+import { pools } from "./pools.js"
 import { run as pythonBench } from "./python.js"
 import { layerStore, scale } from "./scale.js"
 import { streaming } from "./streaming.js"
@@ -425,6 +426,7 @@ const main = Effect.gen(function*() {
   const treeReport = yield* tree
   const heartbeatReport = yield* heartbeat
   const adminReport = yield* admin
+  const poolsReport = yield* pools
   const pythonReport = yield* Effect.promise(pythonBench)
   const report = {
     machine: { node: process.version, cpus: os.cpus().length },
@@ -445,6 +447,7 @@ const main = Effect.gen(function*() {
     tree: treeReport,
     heartbeat: heartbeatReport,
     admin: adminReport,
+    pools: poolsReport,
     scale: scaleReport,
     python: pythonReport
   }

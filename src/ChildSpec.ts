@@ -57,6 +57,8 @@ export interface AgentSpec {
   readonly restart?: Config.RestartType | undefined
   readonly shutdown?: Shutdown | undefined
   readonly significant?: boolean | undefined
+  readonly topics?: ReadonlyArray<string> | undefined
+  readonly watch?: Watch | undefined
 }
 
 /**
@@ -96,6 +98,8 @@ export type ChildSpec = AgentSpec | SupervisorSpec | PoolSpec
  *   value other than the default counts as given.)
  * - `significant`: `false` by default; a significant child must be transient or temporary, under a supervisor
  *   whose `autoShutdown` is not `"never"` (OTP's rules), or the tree is a `ConfigError`.
+ * - `topics`: the topics whose tasks it takes (`Supervisor.publish`); none by default.
+ * - `watch`: development watch mode (see {@link Watch}); none by default.
  *
  * @since 0.1.0
  * @category specs
@@ -111,13 +115,17 @@ export const agent = (options: {
   readonly restart?: Config.RestartType | undefined
   readonly shutdown?: Shutdown | undefined
   readonly significant?: boolean | undefined
+  readonly topics?: ReadonlyArray<string> | undefined
+  readonly watch?: Watch | undefined
 }): AgentSpec => ({
   _tag: "Agent",
   id: options.id,
   config: options.config,
   restart: options.restart,
   shutdown: options.shutdown,
-  significant: options.significant
+  significant: options.significant,
+  topics: options.topics,
+  watch: options.watch
 })
 
 /**
@@ -147,6 +155,19 @@ export const supervisor = (options: {
 })
 
 /**
+ * Development watch mode of an agent or pool child (PM2's `--watch`): a change of a file under one of `paths`
+ * (directories watched recursively) reloads the child as `Supervisor.reload` does, `debounce` (500 ms by default)
+ * after the last change of a burst; a new version that does not start is logged and the running one serves on.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Watch {
+  readonly paths: ReadonlyArray<string>
+  readonly debounce?: Duration.DurationInput | undefined
+}
+
+/**
  * How a pool picks the member that takes a call: the RUNNING member with the fewest calls in flight through the
  * pool (`"least-in-flight"`, the default; ties go to the member that has waited longest), or each RUNNING member in
  * turn (`"round-robin"`, PM2's cluster mode).
@@ -172,6 +193,8 @@ export interface PoolSpec {
   readonly restart?: Config.RestartType | undefined
   readonly shutdown?: Shutdown | undefined
   readonly significant?: boolean | undefined
+  readonly topics?: ReadonlyArray<string> | undefined
+  readonly watch?: Watch | undefined
 }
 
 /**
@@ -191,6 +214,7 @@ export interface PoolSpec {
  * - `restart`, `shutdown` and `significant` are the pool's own as a child of its parent (`"permanent"`, the
  *   members' stop timeouts, `false` by default); `shutdown` applies to each member's stop too.
  * - `size` is a whole number of 0 or more; bad values are part of the tree's `ConfigError`, with paths.
+ * - `topics`: the pool takes the tasks of these topics as one subscriber, each routed to a member as a call is.
  *
  * @since 0.1.0
  * @category specs
@@ -208,6 +232,8 @@ export const pool = (options: {
   readonly restart?: Config.RestartType | undefined
   readonly shutdown?: Shutdown | undefined
   readonly significant?: boolean | undefined
+  readonly topics?: ReadonlyArray<string> | undefined
+  readonly watch?: Watch | undefined
 }): PoolSpec => ({
   _tag: "Pool",
   id: options.id,
@@ -217,5 +243,7 @@ export const pool = (options: {
   intensity: options.intensity,
   restart: options.restart,
   shutdown: options.shutdown,
-  significant: options.significant
+  significant: options.significant,
+  topics: options.topics,
+  watch: options.watch
 })

@@ -7,7 +7,6 @@
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import * as config from "./internal/errors/config.js"
-import * as format from "./internal/errors/format.js"
 import * as request from "./internal/errors/request.js"
 import * as start from "./internal/errors/start.js"
 import * as store from "./internal/errors/store.js"
@@ -161,18 +160,15 @@ export class AgentTimeoutError
 }
 
 /**
- * The agent process exited (or its circuit is open) while requests were pending or being made.
+ * The agent process exited (or its circuit is open) while requests were pending or being made. With `limit`, it was
+ * killed for a resource limit (`limitValue`: that limit's value in its configuration).
  *
  * @since 0.1.0
  * @category errors
  */
 export class AgentCrashError extends Schema.TaggedError<AgentCrashError>("effect-agent-supervisor/AgentCrashError")(
   "AgentCrashError",
-  {
-    agent: Schema.String,
-    reason: Schema.optionalWith(Schema.Literal("exited", "circuit_open"), { default: () => "exited" as const }),
-    ...format.exitFields
-  }
+  request.crashFields
 ) {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId

@@ -153,6 +153,24 @@ export const storeFailures: Metric.Metric.Counter<number> = internal.metrics.sto
 export const storeDrops: Metric.Metric.Counter<number> = internal.metrics.storeDrops
 
 /**
+ * `agent_supervisor_topic_tasks_total`, a counter: tasks of a topic (`Supervisor.publish`). Tags `topic` and
+ * `event`: `published`, `delivered` (succeeded), `retried` (each attempt after the first), `dead_lettered`.
+ *
+ * @since 0.3.0
+ * @category metrics
+ */
+export const topicTasks: Metric.Metric.Counter<number> = internal.metrics.topicTasks
+
+/**
+ * `agent_supervisor_topic_queued`, a gauge: tasks of a topic published and not yet ended (delivering, retrying or
+ * waiting for a subscriber), the number `maxQueued` bounds. Tag `topic`.
+ *
+ * @since 0.3.0
+ * @category metrics
+ */
+export const topicQueued: Metric.Metric.Gauge<number> = internal.metrics.topicQueued
+
+/**
  * One agent's series of a per-agent metric; add the metric's other tags after it, in the order its docs list them.
  *
  * @since 0.1.0

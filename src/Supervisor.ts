@@ -31,13 +31,16 @@ import type {
   SupervisorChildError,
   SupervisorIntensityError
 } from "./Errors.js"
+import * as Forker from "./internal/forker.js"
 import * as Instance from "./internal/supervisor/instance.js"
 import * as Keeper from "./internal/supervisor/keeper.js"
 import * as Root from "./internal/supervisor/root.js"
 import * as Spec from "./internal/supervisor/spec.js"
+import * as Bus from "./internal/topics/bus.js"
 import type * as LogFiles from "./LogFiles.js"
 import * as Writer from "./Store/internal/writer.js"
 import * as Store from "./Store/Store.js"
+import type * as Topic from "./Topic.js"
 
 export {
   /** An agent child spec. */
@@ -63,7 +66,9 @@ export {
   /** A nested supervisor child spec. */
   supervisor,
   /** A nested supervisor child, as written. */
-  type SupervisorSpec
+  type SupervisorSpec,
+  /** Development watch mode of a child. */
+  type Watch
 } from "./ChildSpec.js"
 
 /**
@@ -111,6 +116,11 @@ export interface Options {
    * are part of the tree's `ConfigError` (`logs.maxBytes`). None by default.
    */
   readonly logs?: LogFiles.Options | undefined
+  /**
+   * Settings of the tree's topics, by name (see `Topic`): `retry`, `maxQueued`, `backpressure`, `timeout`. A topic
+   * not named has the defaults; bad values are part of the tree's `ConfigError` (`topics["doc.uploaded"].maxQueued`).
+   */
+  readonly topics?: Readonly<Record<string, Topic.TopicOptions>> | undefined
 }
 
 /**
@@ -261,6 +271,33 @@ export interface Supervisor {
   readonly subscribe: Effect.Effect<Queue.Dequeue<SupervisorEvent>, never, Scope.Scope>
   /** Completes when the supervisor shut itself down (auto-shutdown); fails when it escalated. */
   readonly await: Effect.Effect<void, SupervisorIntensityError>
+  /**
+   * Publishes a task to a topic of the tree (every supervisor of a tree shares its topics; see `Topic`) and gives
+   * its id at once: delivered to one subscriber (the least loaded, a RUNNING one first) or, with `fanout`, to each,
+   * retried on the topic's schedule, dead-lettered after the last attempt. A topic no child takes keeps its tasks
+   * until one does. Fails with a `TopicError` (`full`: `maxQueued` tasks not yet ended; `stopped`) or a
+   * `ConfigError` (bad options).
+   */
+  readonly publish: (
+    topic: string,
+    payload: unknown,
+    options?: Topic.PublishOptions
+  ) => Effect.Effect<string, Topic.TopicError | ConfigError>
+  /**
+   * A task's result once it succeeds; `TaskFailedError` once it is dead-lettered; `TopicError` (`not_found`) for
+   * an id neither in flight nor kept (in memory, the last 1,000 outcomes; in the store, within its task bounds).
+   */
+  readonly awaitResult: (taskId: string) => Effect.Effect<unknown, Topic.TaskFailedError | Topic.TopicError>
+  /** Each task's outcome as it ends, from the moment the stream runs. */
+  readonly results: Stream.Stream<Topic.TaskOutcome>
+  /** A subscription to outcomes, for callers that must not miss those of tasks published right after. */
+  readonly subscribeResults: Effect.Effect<Queue.Dequeue<Topic.TaskOutcome>, never, Scope.Scope>
+  /** Dead-lettered tasks in the store, newest first (at most `limit`, 1,000 by default). */
+  readonly deadLetters: (
+    query?: { readonly topic?: string | undefined; readonly limit?: number | undefined }
+  ) => Effect.Effect<ReadonlyArray<Store.TaskRecord>>
+  /** Publishes a dead-lettered task again (a new task id), and takes it out of the dead letters. */
+  readonly republish: (taskId: string) => Effect.Effect<string, Topic.TopicError | ConfigError>
 }
 
 /**
@@ -311,15 +348,18 @@ export const make: (options: Options) => Effect.Effect<Supervisor, StartError, S
   "Supervisor.make"
 )(function*(options: Options) {
   // Every option decoded (and defaulted) at once, the whole tree with it: one ConfigError lists every problem.
-  const { logs, restore, storeFlushTimeout, tree } = yield* Spec.decodeRoot(options)
+  const { logs, restore, storeFlushTimeout, topics, tree } = yield* Spec.decodeRoot(options)
   const flushTimeout = storeFlushTimeout ?? Writer.DEFAULT_FLUSH_TIMEOUT
   // One store writer for the whole tree, shared by every agent and nested supervisor in it.
   const store = yield* Owned.storeFromContext
+  const resilient = Store.resilient(store)
   // Made before the root's finalizer, so they flush after every child of the tree has stopped.
-  const writer = yield* Writer.make(Store.resilient(store), { flushTimeout })
+  const writer = yield* Writer.make(resilient, { flushTimeout })
   const keeper = restore ? yield* Keeper.make(store, { flushTimeout, retryAfter: Duration.seconds(1) }) : undefined
   const reports = yield* Owned.makeReports
-  return yield* Instance.make(tree, options.onEvent, { writer, keeper, reports, logs })
+  // The tree's topics, shared by its nested supervisors: outcomes kept through the same resilient store.
+  const bus = yield* Bus.make({ topics, store: Bus.taskStoreOf(resilient), fork: yield* Forker.make })
+  return yield* Instance.make(tree, options.onEvent, { writer, keeper, reports, logs, topics: bus })
 })
 
 /**

@@ -216,7 +216,7 @@ describe("Conformance: the contract's agents", () => {
     Effect.gen(function*() {
       const report = yield* expectOutcomes("python")
       assert.deepStrictEqual(report.counts, { pass: 14, fail: 0, skipped: 0 })
-      assert.deepStrictEqual(report.features, ["stream", "checkpoint"])
+      assert.deepStrictEqual(report.features, ["stream", "checkpoint", "publish"])
       assert.match(check(report, "stdout-child").summary, /the child's output was seen on stderr/)
       assert.match(check(report, "cancel").summary, /"wasCancelled" answered true .* the task was not answered/)
       expectFeaturesChecked(report)
@@ -241,7 +241,7 @@ describe("Conformance: the contract's agents", () => {
       Effect.gen(function*() {
         const report = yield* expectOutcomes("go")
         assert.deepStrictEqual(report.counts, { pass: 14, fail: 0, skipped: 0 })
-        assert.deepStrictEqual(report.features, ["stream", "checkpoint"])
+        assert.deepStrictEqual(report.features, ["stream", "checkpoint", "publish"])
         assert.match(check(report, "stdout-child").summary, /the child's output was seen on stderr/)
         expectFeaturesChecked(report)
       }), WAIT)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Run a plain Python function as a supervised agent (wire protocol v1 with the 1.1 features
-"stream" and "checkpoint"; docs/PROTOCOL.md).
+"stream" and "checkpoint" and the 1.2 feature "publish"; docs/PROTOCOL.md).
 
 Usage:
     python3 supervisor_adapter.py TARGET [--check]
@@ -25,10 +25,11 @@ Protocol: newline-delimited JSON, UTF-8, one object per line.
            {"type": "restore", "data": ...[, "requests": {"<old id>": ...}]}
            {"type": "shutdown"}                drain in-flight tasks, then exit 0
            any other type is ignored (logged once per type on stderr): forward compatibility
-    stdout {"type": "ready", "protocol": 1, "features": ["stream", "checkpoint"]}
+    stdout {"type": "ready", "protocol": 1, "features": ["stream", "checkpoint", "publish"]}
                                                once, first, when the callback is loaded
            {"id": "...", "type": "chunk", "data": ...}    streamed tasks only, before the response
            {"type": "checkpoint"[, "id": "..."], "data": ...}
+           {"type": "publish", "topic": "...", "payload": ...}   a task for a topic; no reply
            {"id": "...", "status": "ok", "result": ...}
            {"id": "...", "status": "error", "error": {"message": ..., "type": ..., "stack": ...}}
            a ping's result is {"health": {uptime_seconds, total_requests, memory_mb, cpu_percent}}
@@ -88,6 +89,10 @@ is loaded), so the functions below act on the live agent.
         ctx.restored           the data of the last ``restore`` received, or None
         ctx.restored_requests  its "requests" ({old id: data} of the requests in flight when
                                the previous incarnation died), or {}
+        ctx.publish(topic, payload)   protocol 1.2: hand a task to a topic of the supervision
+                               tree, {"type":"publish","topic":topic,"payload":payload}, as
+                               supervisor_adapter.publish does (the agent's, not the task's:
+                               sent whether or not the task is still in flight).
     Module level, for code outside a task (a background thread, start-up code):
         supervisor_adapter.checkpoint(data)   send the agent's checkpoint {"type":"checkpoint",
                                "data":data}. Thread-safe; True when written (or queued: called
@@ -95,9 +100,19 @@ is loaded), so the functions below act on the live agent.
                                sent right after `ready`), False once stdout is gone.
         supervisor_adapter.restored()           as ctx.restored
         supervisor_adapter.restored_requests()  as ctx.restored_requests
+        supervisor_adapter.publish(topic, payload)   send {"type":"publish","topic":topic,
+                               "payload":payload}: the supervisor hands the task to the topic's
+                               subscribers and answers nothing. Thread-safe, from any thread,
+                               at any time; True when written (or queued: called before `ready`,
+                               while the module loads, each call is sent right after `ready`,
+                               in order), False once stdout is gone. Written as chunks are: it
+                               waits while 64 KiB are queued behind another thread's write.
     Checkpoint data that is not JSON-serialisable raises TypeError or ValueError in the caller.
+    publish raises ValueError for a topic that is not a non-empty str, TypeError for a payload
+    that is not JSON-serialisable (NaN, a circular reference, an object json cannot encode);
+    nothing is sent then, and the agent goes on.
     (Imported outside the adapter, in the callback's own tests, the module is a plain copy:
-    Final works, restored() is None, checkpoint() only queues.)
+    Final works, restored() is None, checkpoint() and publish() only queue.)
     ``restore`` comes right after `ready`, before any task: a task's callback always sees the
     restore sent before the task (messages are handled in the order they are read). Code that
     runs while the module loads runs before `ready`, so it cannot see it yet: read restored()
@@ -181,7 +196,7 @@ STREAM_QUEUE_BYTES = 1 << 16
 
 _STARTED = time.monotonic()
 _LOG_PREFIX = "[supervisor_adapter]"
-FEATURES = ("stream", "checkpoint")
+FEATURES = ("stream", "checkpoint", "publish")
 _READY = ('{"type":"ready","protocol":%d,"features":[%s]}' % (
     PROTOCOL_VERSION, ",".join('"%s"' % feature for feature in FEATURES))).encode("ascii")
 # inspect's code flags, without importing inspect
@@ -438,19 +453,32 @@ def _checkpoint_line(data, req_id=None):
         raise error("checkpoint data is not JSON-serialisable (%s: %s)" % (type(data).__name__, _safe_str(e)))
 
 
+def _publish_line(topic, payload):
+    """A publish line; raises ValueError (bad topic) or TypeError (payload) to the caller."""
+    if not isinstance(topic, str) or not topic:
+        raise ValueError("publish topic must be a non-empty str, not %s" % _abbreviate(repr(topic), 60))
+    _load_json()
+    try:
+        return _dumps({"type": "publish", "topic": topic, "payload": payload})
+    except _UNSERIALISABLE as e:
+        raise TypeError("publish payload is not JSON-serialisable (%s: %s)" % (type(payload).__name__, _safe_str(e)))
+
+
 def _refusal_line(req_id):
     message = "agent is shutting down; task not accepted"
     return _error_line(req_id, message, "AdapterShuttingDown", "AdapterShuttingDown: %s\n" % message)
 
 
 # --------------------------------------------------------------------------------------------
-# Protocol 1.1 for callbacks: Final, Context, checkpoint(), restored(). A callback module that
-# does `import supervisor_adapter` gets this very module (main() registers it under that name).
+# Protocol 1.1 and 1.2 for callbacks: Final, Context, checkpoint(), restored(), publish(). A
+# callback module that does `import supervisor_adapter` gets this very module (main() registers it
+# under that name).
 # --------------------------------------------------------------------------------------------
 
 _state_lock = _thread.allocate_lock()  # guards the hand-over to serving, and lazy cancel events
 _serving_output = None  # the protocol's _Output, once `ready` is written
 _early_checkpoint = None  # the line of an agent checkpoint made before `ready`
+_early_publishes = []  # the lines of publishes made before `ready`, in order
 _restore = (None, {})  # (data, requests) of the last `restore`; replaced whole, never mutated
 
 
@@ -485,6 +513,24 @@ def checkpoint(data):
     return output.write_line(line)
 
 
+def publish(topic, payload):
+    """Hand a task to a topic of the supervision tree: ``{"type":"publish","topic":topic,
+    "payload":payload}`` (protocol 1.2). The supervisor sends no reply. From any thread.
+
+    True when written, or queued: while the callback's module loads, before `ready`, each call is
+    sent right after `ready`, in order. False once stdout is gone. Raises ValueError when
+    ``topic`` is not a non-empty str, TypeError when ``payload`` is not JSON-serialisable (nothing
+    is sent then). Like a chunk, it waits while 64 KiB are queued behind another thread's write.
+    """
+    line = _publish_line(topic, payload)
+    with _state_lock:
+        output = _serving_output
+        if output is None:
+            _early_publishes.append(line)
+            return True
+    return output.write_line(line, True)
+
+
 def restored():
     """The ``data`` of the last ``restore`` message (the checkpoint this incarnation starts from),
     or None. ``restore`` comes after `ready`, so it is None while the callback's module loads."""
@@ -497,13 +543,19 @@ def restored_requests():
 
 
 def _start_serving(output):
-    """After `ready`: checkpoints go straight out; one made before goes now."""
+    """After `ready`: checkpoints and publishes go straight out; those made before go now."""
     global _serving_output, _early_checkpoint
     with _state_lock:
         _serving_output = output
         line, _early_checkpoint = _early_checkpoint, None
+        # Queued under the lock, so that a publish another thread makes now goes out after them.
+        for early in _early_publishes:
+            output.defer(early)
+        del _early_publishes[:]
     if line is not None:
         output.write_line(line)
+    else:
+        output.flush()
 
 
 def _on_restore(msg):
@@ -578,6 +630,14 @@ class Context(object):
         if req.cancelled or req.done:
             return False
         return self._output.write_line(line)
+
+    def publish(self, topic, payload):
+        """As supervisor_adapter.publish: send ``{"type":"publish","topic":topic,
+        "payload":payload}``, a task for the topic's subscribers (protocol 1.2); no reply comes.
+        Sent whether or not this task is still in flight (a publish is the agent's). True when
+        written, False once stdout is gone. Raises ValueError for a topic that is not a non-empty
+        str, TypeError for a payload that is not JSON-serialisable."""
+        return self._output.write_line(_publish_line(topic, payload), True)
 
     def __repr__(self):
         return "<supervisor_adapter.Context id=%r%s>" % (self._req.id, " cancelled" if self._req.cancelled else "")
@@ -1710,7 +1770,7 @@ def main(argv=None):
 
     output, in_fd = _take_over_stdio()
     # `import supervisor_adapter` in the callback's module: this running module, not a second copy
-    # (Final, checkpoint(), restored() act on the live agent).
+    # (Final, checkpoint(), restored(), publish() act on the live agent).
     this = sys.modules.get(__name__)
     if this is not None:
         sys.modules.setdefault("supervisor_adapter", this)

@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ADAPTER = os.path.join(HERE, "supervisor_adapter.py")
 FIXTURES = os.path.normpath(os.path.join(HERE, "..", "..", "test", "fixtures", "python"))
 READ_TIMEOUT = 10.0
-READY = {"type": "ready", "protocol": 1, "features": ["stream", "checkpoint"]}
+READY = {"type": "ready", "protocol": 1, "features": ["stream", "checkpoint", "publish"]}
 
 # No __pycache__ litter in the fixture folder.
 ENV = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
@@ -837,7 +837,7 @@ class ProtocolV11Tests(AdapterTestCase):
         agent = AgentProcess(fixture("echo_agent.py"))
         self.addCleanup(agent.kill)
         message = agent.recv()
-        self.assertEqual(message, {"type": "ready", "protocol": 1, "features": ["stream", "checkpoint"]})
+        self.assertEqual(message, {"type": "ready", "protocol": 1, "features": ["stream", "checkpoint", "publish"]})
 
     def test_sync_generator_streams_its_chunks_then_its_return_value(self):
         agent = self.start(STREAM + ":tokens_sync")
@@ -1078,6 +1078,55 @@ class ProtocolV11Tests(AdapterTestCase):
         self.assertEqual(json.loads(result.stdout), {"type": "check", "ok": True, "async": True})
         result = run_once(STREAM + ":tokens_sync", "--check")
         self.assertEqual(json.loads(result.stdout), {"type": "check", "ok": True, "async": False})
+
+
+PUBLISH = fixture("publish_agent.py")
+
+
+class ProtocolV12Tests(AdapterTestCase):
+    """Protocol 1.2: publish, from a task's context, from a thread, and before `ready`."""
+
+    def test_publishes_go_out_before_the_response(self):
+        nested = {"job": {"steps": [1, {"deep": [True, None, 2.5]}], "text": "héllo ✓"}, "tags": []}
+        for function in ("handle_request", "handle_async"):
+            with self.subTest(function=function):
+                agent = self.start(PUBLISH + ":" + function)
+                agent.task("p", {"op": "publish"})
+                self.assertEqual([agent.recv() for _ in range(3)], [
+                    {"type": "publish", "topic": "jobs", "payload": {"n": 1}},
+                    {"type": "publish", "topic": "reports.daily", "payload": nested},
+                    {"id": "p", "status": "ok", "result": {"published": 2}},
+                ])
+                self.shutdown(agent)
+
+    def test_a_bad_topic_or_payload_raises_in_the_callback_and_the_agent_goes_on(self):
+        for function in ("handle_request", "handle_async"):
+            with self.subTest(function=function):
+                agent = self.start(PUBLISH + ":" + function)
+                agent.task("b", {"op": "bad"})
+                self.assertEqual(agent.recv(), {"type": "publish", "topic": "jobs", "payload": "still publishing"})
+                self.assertEqual(agent.recv(), {"id": "b", "status": "ok", "result": {
+                    "caught": ["ValueError", "ValueError", "ValueError", "TypeError", "TypeError", "TypeError"],
+                }})
+                response = agent.call("r", {"op": "fail"})
+                self.assertEqual((response["status"], response["error"]["type"]), ("error", "TypeError"))
+                self.assertIn("publish payload is not JSON-serialisable", response["error"]["message"])
+                self.assertEqual(agent.call("e", {"op": "echo"})["result"], {"op": "echo"})
+                self.shutdown(agent)
+
+    def test_module_level_publish_from_a_thread(self):
+        agent = self.start(PUBLISH)
+        agent.task("t", {"op": "thread"})
+        self.assertEqual(agent.recv(), {"type": "publish", "topic": "from-thread", "payload": [1, 2]})
+        self.assertEqual(agent.recv(), {"id": "t", "status": "ok", "result": {"threaded": True}})
+        self.shutdown(agent)
+
+    def test_publishes_made_while_the_module_loads_follow_ready(self):
+        agent = self.start(fixture("publish_at_load.py"))  # asserts ready came first
+        self.assertEqual(agent.recv(), {"type": "publish", "topic": "boot", "payload": {"loaded": 1}})
+        self.assertEqual(agent.recv(), {"type": "publish", "topic": "boot", "payload": {"loaded": 2}})
+        self.assertEqual(agent.call("x", 1)["result"], 1)
+        self.shutdown(agent)
 
 
 class TargetTests(AdapterTestCase):

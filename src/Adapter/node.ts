@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The Node callback adapter: runs a user's JavaScript function as an agent that speaks wire protocol v1 with the
- * 1.1 features `stream` and `checkpoint` (its `ready` announces both; `docs/PROTOCOL.md`).
+ * 1.1 features `stream` and `checkpoint` and the 1.2 feature `publish` (its `ready` announces all three;
+ * `docs/PROTOCOL.md`).
  *
  * `node dist/Adapter/node.js path/to/module.(js|mjs|cjs)[:exportName] [--check]`
  *
@@ -16,6 +17,11 @@
  *   `checkpoint(data, { task: false })` sends the agent's, without `id`. It throws a TypeError when JSON cannot
  *   encode `data`; a task's checkpoint after its response (or its cancel) is dropped. A destructured
  *   `checkpoint` works.
+ * - `publish(topic, payload)` (protocol 1.2): hands a task to a topic of the supervision tree,
+ *   `{"type":"publish","topic","payload"}`; the supervisor sends no reply. It belongs to the agent, not the task: it
+ *   is sent whether or not the task is still in flight, and a function kept from a context (it is the same
+ *   function for every task, destructured too) publishes from a timer or a background loop. It throws a TypeError
+ *   for a topic that is not a non-empty string or a payload JSON cannot encode (`undefined` is `null`).
  * - `restored`: the `data` of the last `restore` message (the agent checkpoint this incarnation starts from), or
  *   undefined; `restoredRequests`: its `requests` (the checkpoints of the requests cut short by the last crash,
  *   by their old ids), or undefined. A `restore` comes right after `ready`, so the first task already sees it.
@@ -48,9 +54,9 @@
  * module: each costs about half a millisecond of start-up, which is why there are four). This file holds the entry
  * point; `internal/` holds `load` (the user's module and its function), `input` (stdin split into lines and
  * dispatched, a ping's health report, `restore`), `tasks` (the tasks in flight and their context, streams,
- * cancellation, drain and abandon, uncaught errors) and `output` (stdout taken over for the protocol, response,
- * chunk and checkpoint lines, batched writes with backpressure, the log on stderr, an `exit` that lets both pipes
- * empty).
+ * cancellation, drain and abandon, uncaught errors, publish) and `output` (stdout taken over for the protocol,
+ * response, chunk, checkpoint and publish lines, batched writes with backpressure, the log on stderr, an `exit`
+ * that lets both pipes empty).
  *
  * @since 0.1.0
  */
@@ -60,8 +66,8 @@ import { loadCallback, loadFailed, USAGE } from "./internal/load.js"
 import { describeError, exit, log, protocolWrite, send } from "./internal/output.js"
 import { fatal, onUncaught, setCallback } from "./internal/tasks.js"
 
-/** The ready line: protocol version 1 with the 1.1 features this adapter speaks. */
-const READY = `{"type":"ready","protocol":1,"features":["stream","checkpoint"]}\n`
+/** The ready line: protocol version 1 with the 1.1 and 1.2 features this adapter speaks. */
+const READY = `{"type":"ready","protocol":1,"features":["stream","checkpoint","publish"]}\n`
 
 /** Loads the callback, then serves the protocol (or, with `--check`, reports and exits). */
 const main = async (): Promise<void> => {

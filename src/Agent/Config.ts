@@ -7,6 +7,7 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { ConfigError } from "../Errors.js"
 import * as Edge from "../internal/schema.js"
@@ -30,6 +31,40 @@ export const DurationInput: Schema.Schema<Duration.Duration, Duration.DurationIn
  */
 export const decodeDuration: (field: string, input: unknown) => Either.Either<Duration.Duration, ConfigError> =
   Edge.decodeDuration
+
+/** The rule of a timeout: a request (or ping) with none left could not be sent at all. */
+const LONGER_THAN_ZERO = "must be a duration longer than 0"
+
+/** An input that a timeout could only read as 0 or less (a negative one is told the same rule, not "0 or more"). */
+const notPositive = (input: unknown): boolean =>
+  (typeof input === "number" && !(input > 0)) || (typeof input === "string" && /^\s*-/.test(input))
+
+/**
+ * A timeout as users write it: a {@link DurationInput} longer than 0. A filter over `DurationInput`, so a tree
+ * file's JSON Schema still refers to its one `Duration`.
+ */
+const Timeout: Schema.Schema<Duration.Duration, Duration.DurationInput> = DurationInput.pipe(
+  Schema.filter((duration) => Duration.toMillis(duration) > 0, {
+    message: (issue) => ({ message: LONGER_THAN_ZERO, override: notPositive(issue.actual) })
+  })
+)
+
+const decodeTimeoutInput = Schema.decodeUnknownEither(Timeout)
+
+/**
+ * Decodes a timeout given apart from an agent's configuration (a per-call `timeout` or `idleTimeout`): a duration
+ * longer than 0, or a `ConfigError` naming `field` and the rule, never a throw.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const decodeTimeout = (field: string, input: unknown): Either.Either<Duration.Duration, ConfigError> =>
+  Either.mapLeft(decodeTimeoutInput(input), (error) =>
+    Edge.configError([{
+      field,
+      rule: ParseResult.ArrayFormatter.formatErrorSync(error)[0].message,
+      value: String(input)
+    }]))
 
 const positiveInt = (rule: string) => Schema.Int.pipe(Schema.greaterThanOrEqualTo(1, { message: () => rule }))
 const nonNegativeInt = (rule: string) => Schema.Int.pipe(Schema.greaterThanOrEqualTo(0, { message: () => rule }))
@@ -128,7 +163,7 @@ export class Limits extends Schema.Class<Limits>("effect-agent-supervisor/Limits
 }) {}
 
 /** A user or group: a name (as in /etc/passwd, /etc/group) or a number. */
-const Account = (what: string) =>
+const Account = (what: string): Schema.Schema<string | number> =>
   Schema.Union(Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/)), Schema.NonNegativeInt)
     .annotations({ message: () => ({ message: `must be a ${what} name or a number of 0 or more`, override: true }) })
 
@@ -163,7 +198,10 @@ export class AgentConfig extends Schema.Class<AgentConfig>("effect-agent-supervi
    * it starts with only `env`, `PYTHONUNBUFFERED` and, for `user`, `HOME`/`USER`/`LOGNAME`), or those named.
    */
   inheritEnv: withDefault(
-    Schema.Union(Schema.Boolean, Schema.Array(Schema.String)),
+    // One problem with one rule, not one per member of the union.
+    Schema.Union(Schema.Boolean, Schema.Array(Schema.String)).annotations({
+      message: () => ({ message: "must be true, false or a list of variable names", override: true })
+    }),
     () => true,
     "The supervisor's environment variables the agent inherits: true (all, the default), false (none), or names."
   ),
@@ -180,7 +218,7 @@ export class AgentConfig extends Schema.Class<AgentConfig>("effect-agent-supervi
     description: "Resource limits (memory, cpu, pids) and how they are enforced; none by default."
   }),
   requestTimeout: withDefault(
-    DurationInput,
+    Timeout,
     () => Duration.seconds(60),
     "Per request, overridable per call; waiting for a (re)start counts. 60 seconds by default."
   ),
@@ -240,7 +278,7 @@ export class AgentConfig extends Schema.Class<AgentConfig>("effect-agent-supervi
     () => Duration.seconds(30),
     "How often the agent is pinged. 30 seconds by default."
   ),
-  pingTimeout: withDefault(DurationInput, () => Duration.seconds(5), "How long a ping may take. 5 seconds by default."),
+  pingTimeout: withDefault(Timeout, () => Duration.seconds(5), "How long a ping may take. 5 seconds by default."),
   unhealthyAfter: withDefault(
     positiveInt("must be an integer of 1 or more"),
     () => 3,
@@ -333,10 +371,18 @@ export const make = (input: AgentConfigInput | AgentConfig): Effect.Effect<Agent
  * @category constructors
  */
 export const decodeConfig = (input: unknown): Effect.Effect<AgentConfig, ConfigError> =>
-  Either.flatMap(
-    input instanceof AgentConfig ? Either.right(input) : Edge.decodeOptions(AgentConfig, input, { whole: "(config)" }),
-    checkIdentity
-  )
+  input instanceof AgentConfig
+    ? checkIdentity(input)
+    : Either.match(Edge.decodeOptions(AgentConfig, input, { whole: "(config)" }), {
+      onRight: checkIdentity,
+      // The accounts are checked even when other fields are bad: every problem is reported at once.
+      onLeft: (error) => {
+        const more = identityProblems(accountsOf(input))
+        return Either.left(
+          more.length === 0 ? error : Edge.configError([error.problems[0], ...error.problems.slice(1), ...more])
+        )
+      }
+    })
 
 /**
  * The problems of a decoded configuration that its schema cannot see: `user` and `group` must name an account of
@@ -348,9 +394,9 @@ export const decodeConfig = (input: unknown): Effect.Effect<AgentConfig, ConfigE
  * @category validation
  */
 export const identityProblems = (
-  config: AgentConfig,
+  config: Pick<AgentConfig, "user" | "group">,
   prefix?: string
-): Array<{ readonly field: string; readonly rule: string; readonly value: string }> => {
+): Array<{ readonly field: string; readonly rule: string; readonly value?: string | undefined }> => {
   const resolved = Identity.resolve(config.user, config.group)
   return "identity" in resolved
     ? []
@@ -358,6 +404,17 @@ export const identityProblems = (
       ...problem,
       field: prefix === undefined ? problem.field : `${prefix}.${problem.field}`
     }))
+}
+
+const UserAccount = Account("user")
+const GroupAccount = Account("group")
+
+/** The `user` and `group` of a configuration that failed to decode, each where it is valid on its own. */
+const accountsOf = (input: unknown): Pick<AgentConfig, "user" | "group"> => {
+  const raw: Record<string, unknown> = typeof input === "object" && input !== null ? input as any : {}
+  const user = Either.getOrUndefined(Schema.decodeUnknownEither(UserAccount)(raw.user))
+  const group = Either.getOrUndefined(Schema.decodeUnknownEither(GroupAccount)(raw.group))
+  return { ...(user !== undefined ? { user } : {}), ...(group !== undefined ? { group } : {}) }
 }
 
 const checkIdentity = (config: AgentConfig): Either.Either<AgentConfig, ConfigError> => {

@@ -115,7 +115,7 @@ export interface PingResult {
  * @category models
  */
 export interface RequestOptions {
-  /** Overrides the agent's `requestTimeout` for this call. */
+  /** Overrides the agent's `requestTimeout` (or `pingTimeout`) for this call: longer than 0, or a `ConfigError`. */
   readonly timeout?: Duration.DurationInput | undefined
 }
 

@@ -18,12 +18,13 @@ import * as Schema from "effect/Schema"
 export const PROTOCOL_VERSION = 1
 
 /**
- * The 1.1 features this supervisor speaks, as an agent lists them in `ready`'s `features`: `stream` (tasks
- * answered in chunks) and `checkpoint` (checkpoints kept, and sent back in `restore`).
+ * The 1.1 and 1.2 features this supervisor speaks, as an agent lists them in `ready`'s `features`: `stream` (tasks
+ * answered in chunks), `checkpoint` (checkpoints kept, and sent back in `restore`) and `publish` (tasks the agent
+ * hands to its tree's topics).
  *
  * @since 0.2.0
  */
-export const FEATURES: ReadonlyArray<string> = ["stream", "checkpoint"]
+export const FEATURES: ReadonlyArray<string> = ["stream", "checkpoint", "publish"]
 
 // ---------------------------------------------------------------------------------------------------------------
 // supervisor -> agent
@@ -204,12 +205,30 @@ export const Checkpoint = Schema.Struct({
 export type Checkpoint = typeof Checkpoint.Type
 
 /**
+ * Protocol 1.2: a task the agent hands to a topic of its tree (`Supervisor.publish`), fire and forget: no reply.
+ *
+ * @since 0.3.0
+ * @category agent to supervisor
+ */
+export const Publish = Schema.Struct({
+  type: Schema.Literal("publish"),
+  topic: Schema.String.pipe(Schema.minLength(1)),
+  payload: Schema.Unknown
+})
+
+/**
+ * @since 0.3.0
+ * @category agent to supervisor
+ */
+export type Publish = typeof Publish.Type
+
+/**
  * Any message an agent sends.
  *
  * @since 0.1.0
  * @category agent to supervisor
  */
-export const Incoming = Schema.Union(Ready, ResponseOk, ResponseError, Chunk, Checkpoint)
+export const Incoming = Schema.Union(Ready, ResponseOk, ResponseError, Chunk, Checkpoint, Publish)
 
 /**
  * @since 0.1.0
@@ -278,6 +297,17 @@ export const decodeReady = (u: unknown): Ready | undefined =>
  */
 export const featuresOf = (ready: Ready): ReadonlyArray<string> =>
   Array.isArray(ready.features) ? ready.features.filter((item): item is string => typeof item === "string") : []
+
+/**
+ * Checks a parsed JSON value against {@link Publish} without a schema run: a non-empty `topic` and a `payload`.
+ *
+ * @since 0.3.0
+ * @category decoding
+ */
+export const decodePublish = (u: unknown): Publish | undefined =>
+  isRecord(u) && u.type === "publish" && typeof u.topic === "string" && u.topic.length > 0 && "payload" in u
+    ? u as unknown as Publish
+    : undefined
 
 /**
  * Checks a parsed JSON value against {@link Chunk} or {@link Checkpoint} without a schema run: the 1.1 messages an

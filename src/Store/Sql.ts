@@ -3,8 +3,9 @@
  * `Store/Sqlite.ts` and `Store/Pg.ts` for the clients, or {@link layer} over any `SqlClient` you provide).
  *
  * Tables (each name starts with `tablePrefix`): `states` (one row per agent, replaced on every save),
- * `metrics` (one row per event; the fields other than `event`, `agent_name` and `timestamp` as JSON text) and
- * `restarts`, created by `@effect/sql`'s migrator, which records what it ran in `<prefix>migrations`.
+ * `metrics` (one row per event; the fields other than `event`, `agent_name` and `timestamp` as JSON text),
+ * `restarts`, `children`, `checkpoints` and `tasks` (one row per task of a topic, its payload, result and errors as
+ * JSON text), created by `@effect/sql`'s migrator, which records what it ran in `<prefix>migrations`.
  *
  * Best effort, like every store, but also patient: the database is reached on first use, not when the layer is
  * built, so an application starts while its database is down; after a failure the store answers at once with
@@ -23,7 +24,8 @@ import * as Store from "./Store.js"
 
 /**
  * How much history the store keeps. Pruning runs when the store connects and then after every `pruneEvery`
- * writes of metrics and restart records, so between two prunes a table holds at most `pruneEvery` rows more.
+ * writes of metrics, restart records and task records, so between two prunes a table holds at most `pruneEvery`
+ * rows more. Task records are bounded by `maxTasks` (10 000 by default) and `maxTaskAge` (7 days) since 0.3.0.
  *
  * @since 0.1.0
  * @category models

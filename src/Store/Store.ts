@@ -1,5 +1,6 @@
 /**
- * The store: where agents' states, metrics and restart history are kept. A service beside the supervisor,
+ * The store: where agents' states, metrics and restart history are kept (and checkpoints, the child records of
+ * trees that restore, and the outcomes of the tasks of topics). A service beside the supervisor,
  * always best effort: the supervisor reaches it only through {@link resilient} (and a `Writer` for writes),
  * so a slow or broken backend never delays or fails supervision.
  *
@@ -12,223 +13,56 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
-import * as Schema from "effect/Schema"
 import type { ConfigError, StoreError } from "../Errors.js"
 import * as backends from "./internal/backends.js"
 import * as memory from "./internal/memory.js"
 import type { PgOptions, SqliteOptions } from "./internal/options.js"
 import * as resilientStore from "./internal/resilientStore.js"
+import type {
+  CheckpointRecord,
+  ChildRecord,
+  MetricEvent,
+  MetricQuery,
+  RestartRecord,
+  StateRecord,
+  TaskQuery,
+  TaskRecord
+} from "./Records.js"
+import { defaultMetricLimit } from "./Records.js"
 
-/**
- * The latest known state of one agent (one record per agent: a new one replaces the old).
- *
- * @since 0.1.0
- * @category schemas
- */
-export const StateRecord = Schema.Struct({
-  agent_name: Schema.String,
-  /** A lifecycle state: `"RUNNING"`, `"CRASHED"`... */
-  state: Schema.String,
-  /** The pid of the current incarnation, when there is one. */
-  pid: Schema.optionalWith(Schema.Number, { exact: true }),
-  restart_count: Schema.Number,
-  /** Epoch milliseconds. */
-  updated_at: Schema.Number
-})
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type StateRecord = typeof StateRecord.Type
-
-/**
- * A metric event: `event`, `agent_name` and `timestamp` (epoch milliseconds) plus any other JSON fields, which a
- * backend keeps as they are.
- *
- * @since 0.1.0
- * @category schemas
- */
-export const MetricEvent = Schema.Struct(
-  {
-    event: Schema.String,
-    agent_name: Schema.String,
-    timestamp: Schema.Number
-  },
-  Schema.Record({ key: Schema.String, value: Schema.Unknown })
-)
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type MetricEvent = typeof MetricEvent.Type
-
-/**
- * The metric written on every lifecycle transition.
- *
- * @since 0.1.0
- * @category schemas
- */
-export const StateChange = Schema.Struct({
-  event: Schema.Literal("agent_state_change"),
-  agent_name: Schema.String,
-  old_state: Schema.String,
-  new_state: Schema.String,
-  timestamp: Schema.Number
-})
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type StateChange = typeof StateChange.Type
-
-/**
- * The metric written on every heartbeat.
- *
- * @since 0.1.0
- * @category schemas
- */
-export const HealthCheck = Schema.Struct({
-  event: Schema.Literal("supervisor_health_check"),
-  agent_name: Schema.String,
-  state: Schema.String,
-  cpu_percent: Schema.Number,
-  memory_mb: Schema.Number,
-  latency_ms: Schema.Number,
-  restart_count: Schema.Number,
-  timestamp: Schema.Number
-})
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type HealthCheck = typeof HealthCheck.Type
-
-/**
- * Builds an `agent_state_change` metric.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const stateChange = (fields: Omit<StateChange, "event">): StateChange => ({
-  event: "agent_state_change",
-  ...fields
-})
-
-/**
- * Builds a `supervisor_health_check` metric.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const healthCheck = (fields: Omit<HealthCheck, "event">): HealthCheck => ({
-  event: "supervisor_health_check",
-  ...fields
-})
-
-/**
- * One restart decision: why, which attempt, after which delay, and how the previous incarnation ended.
- *
- * @since 0.1.0
- * @category schemas
- */
-export const RestartRecord = Schema.Struct({
-  agent_name: Schema.String,
-  /** Epoch milliseconds. */
-  timestamp: Schema.Number,
-  /** `"crash"`, `"heartbeat"`, `"manual"`, `"start_failed"`... */
-  reason: Schema.String,
-  attempt: Schema.Number,
-  delay_ms: Schema.Number,
-  exit_code: Schema.optionalWith(Schema.NullOr(Schema.Number), { exact: true }),
-  signal: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true })
-})
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type RestartRecord = typeof RestartRecord.Type
-
-/**
- * A metrics query: every field narrows the result.
- *
- * @since 0.1.0
- * @category schemas
- */
-export const MetricQuery = Schema.Struct({
-  agent: Schema.optional(Schema.String),
-  event: Schema.optional(Schema.String),
-  /** Epoch milliseconds, inclusive. */
-  since: Schema.optional(Schema.Number),
-  /** At most this many events; {@link defaultMetricLimit} when absent. */
-  limit: Schema.optional(Schema.Int.pipe(Schema.nonNegative()))
-})
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type MetricQuery = typeof MetricQuery.Type
-
-/**
- * What a tree keeps of one of its children across runs, under its `restore` option: the spec of a child added by
- * `startChild` (a static child's is in the code), and whether its circuit is open. One record per supervisor path
- * and child id: a new one replaces the old.
- *
- * @since 0.1.0
- * @category schemas
- */
-export const ChildRecord = Schema.Struct({
-  /** The supervisor's path in the tree: `"root"`, `"root/workers"`. */
-  supervisor: Schema.String,
-  child_id: Schema.String,
-  /** A dynamic child's spec, as JSON text the tree wrote (every default applied); absent for a static child. */
-  spec: Schema.optionalWith(Schema.String, { exact: true }),
-  /** Its circuit is open: it stays down until restarted by hand. */
-  parked: Schema.Boolean,
-  /** Epoch milliseconds. */
-  updated_at: Schema.Number
-})
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type ChildRecord = typeof ChildRecord.Type
-
-/**
- * An agent's latest checkpoint (protocol 1.1 `checkpoint`, sent without a request id): kept so that its next
- * incarnation, and its first one in the next run of the application over a persistent store, are sent it in
- * `restore`. One record per agent: a new one replaces the old.
- *
- * @since 0.2.0
- * @category schemas
- */
-export const CheckpointRecord = Schema.Struct({
-  agent_name: Schema.String,
-  /** Any JSON value, as the agent sent it. */
-  data: Schema.Unknown,
-  /** Epoch milliseconds. */
-  updated_at: Schema.Number
-})
-
-/**
- * @since 0.2.0
- * @category models
- */
-export type CheckpointRecord = typeof CheckpointRecord.Type
-
-/**
- * How many metrics `listMetrics` returns when the query sets no `limit`.
- *
- * @since 0.1.0
- * @category constants
- */
-export const defaultMetricLimit = 1000
+// The records live in `Records.ts`: this module is the service, its layers and its wrapper.
+export {
+  /** An agent's latest checkpoint (protocol 1.1), kept for its next incarnation. @since 0.2.0 */
+  CheckpointRecord,
+  /** What a tree keeps of one of its children across runs (its `restore` option). @since 0.1.0 */
+  ChildRecord,
+  /** How many metrics `listMetrics` returns when the query sets no `limit`. @since 0.1.0 */
+  defaultMetricLimit,
+  /** How many records `listTasks` returns when the query sets no `limit`. @since 0.3.0 */
+  defaultTaskLimit,
+  /** The metric written on every heartbeat. @since 0.1.0 */
+  HealthCheck,
+  /** Builds a `supervisor_health_check` metric. @since 0.1.0 */
+  healthCheck,
+  /** A metric event: `event`, `agent_name`, `timestamp` and any other JSON fields. @since 0.1.0 */
+  MetricEvent,
+  /** A metrics query: every field narrows the result. @since 0.1.0 */
+  MetricQuery,
+  /** One restart decision. @since 0.1.0 */
+  RestartRecord,
+  /** The metric written on every lifecycle transition. @since 0.1.0 */
+  StateChange,
+  /** Builds an `agent_state_change` metric. @since 0.1.0 */
+  stateChange,
+  /** The latest known state of one agent. @since 0.1.0 */
+  StateRecord,
+  /** One failed attempt at a task published on a topic. @since 0.3.0 */
+  TaskError,
+  /** A task records query: every field narrows the result. @since 0.3.0 */
+  type TaskQuery,
+  /** The outcome of a task published on a topic: succeeded, or dead (a dead letter). @since 0.3.0 */
+  TaskRecord
+} from "./Records.js"
 
 /**
  * The store service. "Newest first" means by `timestamp`, descending, and among equal timestamps the later
@@ -269,6 +103,17 @@ export class Store extends Context.Tag("effect-agent-supervisor/Store")<Store, {
    */
   readonly saveCheckpoint?: (record: CheckpointRecord) => Effect.Effect<void, StoreError>
   readonly loadCheckpoint?: (agent: string) => Effect.Effect<Option.Option<CheckpointRecord>, StoreError>
+  /**
+   * Keeps a task's outcome (topics: its result, or its dead letter), replacing the record of the same `task_id`.
+   * The four task operations are optional (a store written for 0.1.0 still compiles); a store keeps a bounded
+   * number of records (`maxTasks`, and `maxTaskAge` in the SQL stores), the least recently written going first.
+   */
+  readonly saveTask?: (record: TaskRecord) => Effect.Effect<void, StoreError>
+  readonly getTask?: (taskId: string) => Effect.Effect<Option.Option<TaskRecord>, StoreError>
+  /** Newest `updated_at` first, then the later write; at most `limit` (default {@link defaultTaskLimit}). */
+  readonly listTasks?: (query?: TaskQuery) => Effect.Effect<ReadonlyArray<TaskRecord>, StoreError>
+  /** Forgets a task's record; nothing happens when there is none. */
+  readonly deleteTask?: (taskId: string) => Effect.Effect<void, StoreError>
 }>() {}
 
 /**
@@ -282,6 +127,8 @@ export interface MemoryOptions {
   readonly maxMetrics?: number | undefined
   /** How many restart records to keep; past it the oldest are dropped. 1 000 by default. */
   readonly maxRestarts?: number | undefined
+  /** How many task records to keep; past it the least recently written are dropped. 10 000 by default. */
+  readonly maxTasks?: number | undefined
 }
 
 /**
@@ -328,6 +175,13 @@ export interface ResilientStore {
   readonly saveCheckpoint: (record: CheckpointRecord) => Effect.Effect<void>
   /** `None` when there is none, the store failed, or it keeps no checkpoints. */
   readonly loadCheckpoint: (agent: string) => Effect.Effect<Option.Option<CheckpointRecord>>
+  /** Dropped when the store fails or keeps no task records (as is `deleteTask`). */
+  readonly saveTask: (record: TaskRecord) => Effect.Effect<void>
+  readonly deleteTask: (taskId: string) => Effect.Effect<void>
+  /** `None` when there is none, the store failed, or it keeps no task records. */
+  readonly getTask: (taskId: string) => Effect.Effect<Option.Option<TaskRecord>>
+  /** `[]` when there are none, the store failed, or it keeps no task records. */
+  readonly listTasks: (query?: TaskQuery) => Effect.Effect<ReadonlyArray<TaskRecord>>
   /** How many operations of this wrapper failed, died or timed out so far. */
   readonly failures: Effect.Effect<number>
 }

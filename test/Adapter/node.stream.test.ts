@@ -15,8 +15,8 @@ const streamFixture = fileURLToPath(new URL("../fixtures/node/stream.mjs", impor
 /** How long a test waits for one line before failing instead of hanging. */
 const LINE_TIMEOUT_MS = 5_000
 
-/** The ready line: protocol 1 with the 1.1 features. */
-const READY = { type: "ready", protocol: 1, features: ["stream", "checkpoint"] }
+/** The ready line: protocol 1 with the 1.1 and 1.2 features. */
+const READY = { type: "ready", protocol: 1, features: ["stream", "checkpoint", "publish"] }
 
 /** A decoded stdout line. */
 type Message = Record<string, any>

@@ -14,8 +14,8 @@ const fixture = (name: string): string => join(fixturesDir, name)
 /** How long a test waits for one line before failing instead of hanging. */
 const LINE_TIMEOUT_MS = 5_000
 
-/** The ready line: protocol 1 with the 1.1 features the adapter speaks. */
-const READY_LINE = `{"type":"ready","protocol":1,"features":["stream","checkpoint"]}`
+/** The ready line: protocol 1 with the 1.1 and 1.2 features the adapter speaks. */
+const READY_LINE = `{"type":"ready","protocol":1,"features":["stream","checkpoint","publish"]}`
 
 /** A decoded stdout line. */
 type Message = Record<string, any>

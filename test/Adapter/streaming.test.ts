@@ -60,7 +60,7 @@ describe.each(adapters)("protocol 1.1 through the %s adapter", (name, commandLin
     Effect.gen(function*() {
       if (skipped()) return
       const agent = yield* AgentSupervisor.make(config("chunks"))
-      assert.deepStrictEqual((yield* agent.metadata).features, ["stream", "checkpoint"])
+      assert.deepStrictEqual((yield* agent.metadata).features, ["stream", "checkpoint", "publish"])
       const events = yield* Stream.runCollect(agent.handleEventStream({ op: "stream", n: 5, value: "done" }))
       assert.deepStrictEqual(Chunk.toArray(events), [
         ...Array.from({ length: 5 }, (_, i) => ({ _tag: "Chunk" as const, data: { i } })),

@@ -5,8 +5,8 @@ import * as Memory from "../../src/Store/Memory.js"
 import * as Store from "../../src/Store/Store.js"
 import { storeConformance } from "./conformance.js"
 
-storeConformance("Memory.layer()", Memory.layer())
-storeConformance("Store.layerMemory", Store.layerMemory)
+storeConformance("Memory.layer()", Memory.layer(), (maxTasks) => Memory.layer({ maxTasks }))
+storeConformance("Store.layerMemory", Store.layerMemory, (maxTasks) => Memory.layer({ maxTasks }))
 
 describe("Memory", () => {
   const metric = (timestamp: number): Store.MetricEvent => ({ event: "tick", agent_name: "capped", timestamp })
@@ -57,6 +57,46 @@ describe("Memory", () => {
       const restarts = yield* store.restartHistory()
       assert.strictEqual(restarts.length, 1_000)
       assert.strictEqual(restarts[restarts.length - 1].attempt, 6)
+    }))
+
+  it.effect("keeps 10 000 task records by default, the least recently written dropped first", () =>
+    Effect.gen(function*() {
+      const store = yield* Memory.make()
+      const task = (n: number): Store.TaskRecord => ({
+        task_id: `t${n}`,
+        topic: "jobs",
+        payload: n,
+        status: "succeeded",
+        result: n,
+        attempts: 1,
+        errors: [],
+        created_at: n,
+        updated_at: n
+      })
+      yield* Effect.forEach(Array.from({ length: 10_005 }, (_, i) => i + 1), (n) => store.saveTask!(task(n)), {
+        discard: true
+      })
+      const tasks = yield* store.listTasks!({ limit: 20_000 })
+      assert.strictEqual(tasks.length, 10_000)
+      assert.strictEqual(tasks[tasks.length - 1].task_id, "t6")
+      assert.isTrue(Option.isNone(yield* store.getTask!("t5")))
+      assert.strictEqual((yield* store.listTasks!()).length, Store.defaultTaskLimit)
+    }))
+
+  it.effect("maxTasks: 0 keeps no task record", () =>
+    Effect.gen(function*() {
+      const store = yield* Memory.make({ maxTasks: 0 })
+      yield* store.saveTask!({
+        task_id: "t",
+        topic: "jobs",
+        payload: null,
+        status: "dead",
+        attempts: 1,
+        errors: [],
+        created_at: 1,
+        updated_at: 1
+      })
+      assert.deepStrictEqual(yield* store.listTasks!(), [])
     }))
 
   it.effect("keeps every agent's state: the caps bound only the logs", () =>

@@ -33,7 +33,7 @@ const state: Store.StateRecord = { agent_name: "a", state: "RUNNING", pid: 7, re
 const scopedPrefix = Effect.acquireRelease(Effect.sync(uniquePrefix), dropTables)
 
 describeWithService("PostgreSQL", unavailable, () => {
-  storeConformance("Store.layerPg", pgLayer())
+  storeConformance("Store.layerPg", pgLayer(), (maxTasks) => pgLayer({ maxTasks, pruneEvery: 1 }))
 
   describe("Store.layerPg", () => {
     it.scoped("what one run wrote, the next reads back with Store.restore", () =>
@@ -56,7 +56,8 @@ describeWithService("PostgreSQL", unavailable, () => {
         assert.deepStrictEqual(migrations, [
           { name: "create_tables" },
           { name: "create_children" },
-          { name: "create_checkpoints" }
+          { name: "create_checkpoints" },
+          { name: "create_tasks" }
         ])
       }))
 

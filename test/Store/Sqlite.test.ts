@@ -10,10 +10,28 @@ import * as Store from "../../src/Store/Store.js"
 import { storeConformance } from "./conformance.js"
 import { sqliteLayer, tempDir } from "./services.js"
 
-storeConformance("Store.layerSqlite (a temporary file)", sqliteLayer())
-storeConformance("Store.layerSqlite (:memory:)", Store.layerSqlite({ filename: ":memory:" }))
+storeConformance(
+  "Store.layerSqlite (a temporary file)",
+  sqliteLayer(),
+  (maxTasks) => sqliteLayer({ maxTasks, pruneEvery: 1 })
+)
+storeConformance(
+  "Store.layerSqlite (:memory:)",
+  Store.layerSqlite({ filename: ":memory:" }),
+  (maxTasks) => Store.layerSqlite({ filename: ":memory:", maxTasks, pruneEvery: 1 })
+)
 
 const metric = (timestamp: number, n = 0): Store.MetricEvent => ({ event: "tick", agent_name: "a", timestamp, n })
+const task = (task_id: string, updated_at = 1): Store.TaskRecord => ({
+  task_id,
+  topic: "jobs",
+  payload: { id: task_id },
+  status: "dead",
+  attempts: 1,
+  errors: [{ attempt: 1, at: updated_at, child: "root/w", tag: "AgentTaskError", message: "no" }],
+  created_at: 0,
+  updated_at
+})
 const restart = (attempt: number): Store.RestartRecord => ({
   agent_name: "a",
   timestamp: attempt * 1000,
@@ -67,7 +85,8 @@ describe("Store.layerSqlite", () => {
       assert.deepStrictEqual(migrations, [
         { name: "create_tables" },
         { name: "create_children" },
-        { name: "create_checkpoints" }
+        { name: "create_checkpoints" },
+        { name: "create_tasks" }
       ])
     }))
 
@@ -83,7 +102,8 @@ describe("Store.layerSqlite", () => {
         Effect.all([
           sql`DROP TABLE agent_supervisor_children`,
           sql`DROP TABLE agent_supervisor_checkpoints`,
-          sql`DELETE FROM agent_supervisor_migrations WHERE name IN ('create_children', 'create_checkpoints')`
+          sql`DROP TABLE agent_supervisor_tasks`,
+          sql`DELETE FROM agent_supervisor_migrations WHERE name IN ('create_children', 'create_checkpoints', 'create_tasks')`
         ]))
       const record: Store.ChildRecord = { supervisor: "root", child_id: "x", spec: "{}", parked: false, updated_at: 6 }
       const [restored, children] = yield* Effect.flatMap(
@@ -106,7 +126,8 @@ describe("Store.layerSqlite", () => {
       yield* inspect(filename, (sql) =>
         Effect.all([
           sql`DROP TABLE agent_supervisor_checkpoints`,
-          sql`DELETE FROM agent_supervisor_migrations WHERE name = 'create_checkpoints'`
+          sql`DROP TABLE agent_supervisor_tasks`,
+          sql`DELETE FROM agent_supervisor_migrations WHERE name IN ('create_checkpoints', 'create_tasks')`
         ]))
       const checkpoint: Store.CheckpointRecord = { agent_name: "a", data: { count: 3 }, updated_at: 7 }
       const [children, loaded] = yield* Effect.flatMap(
@@ -119,6 +140,85 @@ describe("Store.layerSqlite", () => {
       ).pipe(Effect.provide(Store.layerSqlite({ filename })))
       assert.deepStrictEqual(children, [record])
       assert.deepStrictEqual(loaded, Option.some(checkpoint))
+    }))
+
+  it.scoped("a database of the previous version (no task records) gets them on first use, its rows kept", () =>
+    Effect.gen(function*() {
+      const filename = path.join(yield* tempDir(), "agents.sqlite")
+      const checkpoint: Store.CheckpointRecord = { agent_name: "a", data: { count: 3 }, updated_at: 7 }
+      yield* Effect.flatMap(Store.Store, (store) => store.saveCheckpoint!(checkpoint)).pipe(
+        Effect.provide(Store.layerSqlite({ filename }))
+      )
+      yield* inspect(filename, (sql) =>
+        Effect.all([
+          sql`DROP TABLE agent_supervisor_tasks`,
+          sql`DELETE FROM agent_supervisor_migrations WHERE name = 'create_tasks'`
+        ]))
+      const [loaded, got] = yield* Effect.flatMap(
+        Store.Store,
+        (store) =>
+          Effect.all([store.loadCheckpoint!("a"), Effect.zipRight(store.saveTask!(task("t")), store.getTask!("t"))])
+      ).pipe(Effect.provide(Store.layerSqlite({ filename })))
+      assert.deepStrictEqual(loaded, Option.some(checkpoint))
+      assert.deepStrictEqual(got, Option.some(task("t")))
+    }))
+
+  it.effect("task writes count toward pruneEvery, then the latest maxTasks are kept", () =>
+    Effect.gen(function*() {
+      const store = yield* Store.Store
+      yield* Effect.forEach([1, 2, 3, 4], (n) => store.saveTask!(task(`t${n}`, n)), { discard: true })
+      assert.strictEqual((yield* store.listTasks!()).length, 4)
+      yield* store.recordRestart(restart(1))
+      assert.deepStrictEqual((yield* store.listTasks!()).map((r) => r.task_id), ["t4", "t3"])
+    }).pipe(Effect.provide(sqliteLayer({ maxTasks: 2, pruneEvery: 5 }))))
+
+  it.effect("prunes task records whose outcome is older than maxTaskAge, by the Clock", () =>
+    Effect.gen(function*() {
+      const hour = 3_600_000
+      yield* TestClock.setTime(10 * hour)
+      const store = yield* Store.Store
+      yield* Effect.forEach(
+        [8 * hour, 9.5 * hour, 9 * hour - 1, 10 * hour],
+        (t, i) => store.saveTask!({ ...task(`t${i}`, t), created_at: 0 }),
+        { discard: true }
+      )
+      assert.deepStrictEqual((yield* store.listTasks!()).map((r) => r.updated_at), [10 * hour, 9.5 * hour])
+    }).pipe(Effect.provide(sqliteLayer({ maxTaskAge: "1 hour", pruneEvery: 4 }))))
+
+  it.scoped("a task row that does not decode fails its read with a StoreError naming it; the store goes on", () =>
+    Effect.gen(function*() {
+      const filename = path.join(yield* tempDir(), "tasks.sqlite")
+      const store = yield* Sqlite.make({ filename })
+      yield* Effect.forEach(["json", "status", "errors", "good"], (id, i) => store.saveTask!(task(id, i)), {
+        discard: true
+      })
+      yield* inspect(filename, (sql) =>
+        Effect.all([
+          sql`UPDATE agent_supervisor_tasks SET payload = '{"cut' WHERE task_id = 'json'`,
+          sql`UPDATE agent_supervisor_tasks SET status = 'pending' WHERE task_id = 'status'`,
+          sql`UPDATE agent_supervisor_tasks SET errors = '[{"attempt":"one"}]' WHERE task_id = 'errors'`
+        ]))
+      const json = yield* Effect.flip(store.getTask!("json"))
+      assert.strictEqual(json._tag, "StoreError")
+      assert.strictEqual(json.operation, "getTask")
+      assert.match(json.detail, /the row of task json does not decode: its JSON is not valid/)
+      assert.match((yield* Effect.flip(store.getTask!("status"))).detail, /task status does not decode: status: /)
+      assert.match((yield* Effect.flip(store.getTask!("errors"))).detail, /task errors does not decode: errors\.0\./)
+      const listed = yield* Effect.flip(store.listTasks!())
+      assert.strictEqual(listed.operation, "listTasks")
+      // No outage: the next operation reaches the database at once (an outage would hold it off for retryAfter).
+      assert.deepStrictEqual(yield* store.getTask!("good"), Option.some(task("good", 3)))
+      assert.deepStrictEqual(yield* store.listTasks!({ topic: "none" }), [])
+    }))
+
+  it.scoped("saveTask: a payload or result that is not JSON fails with a StoreError, and nothing is written", () =>
+    Effect.gen(function*() {
+      const store = yield* Sqlite.make({ filename: path.join(yield* tempDir(), "tasks.sqlite") })
+      const error = yield* Effect.flip(store.saveTask!({ ...task("big"), payload: { n: 1n } }))
+      assert.strictEqual(error._tag, "StoreError")
+      assert.match(error.detail, /task big: .*not JSON/)
+      yield* Effect.flip(store.saveTask!({ ...task("big"), status: "succeeded", result: 2n }))
+      assert.isTrue(Option.isNone(yield* store.getTask!("big")))
     }))
 
   it.effect("keeps the latest maxMetrics metrics and maxRestarts restarts, in write order", () =>
@@ -221,6 +321,8 @@ describe("Store.layerSqlite", () => {
         [{ tablePrefix: "Agents-" }, "tablePrefix"],
         [{ maxMetrics: -1 }, "maxMetrics"],
         [{ maxRestarts: 1.5 }, "maxRestarts"],
+        [{ maxTasks: -1 }, "maxTasks"],
+        [{ maxTaskAge: "a while" }, "maxTaskAge"],
         [{ pruneEvery: 0 }, "pruneEvery"],
         [{ maxMetricAge: "a while" }, "maxMetricAge"],
         [{ retryAfter: -5 }, "retryAfter"],

@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Store from "../../src/Store/Store.js"
+import { taskConformance } from "./conformanceTasks.js"
 
 const state = (agent_name: string, state: string, updated_at: number, pid?: number): Store.StateRecord => ({
   agent_name,
@@ -42,8 +43,15 @@ const child = (supervisor: string, child_id: string, parked = false, spec?: stri
 
 const stamps = (events: ReadonlyArray<{ readonly timestamp: number }>) => events.map((e) => e.timestamp)
 
-/** Runs the store conformance suite over `layer`. */
-export const storeConformance = (name: string, layer: Layer.Layer<Store.Store, unknown>) =>
+/**
+ * Runs the store conformance suite over `layer`; `withMaxTasks(max)` gives the same backend keeping at most `max`
+ * task records, pruned at every write (the SQL stores: `pruneEvery: 1`).
+ */
+export const storeConformance = (
+  name: string,
+  layer: Layer.Layer<Store.Store, unknown>,
+  withMaxTasks: (max: number) => Layer.Layer<Store.Store, unknown>
+) =>
   describe(`Store conformance: ${name}`, () => {
     const withStore = <A, E>(f: (store: Store.Store["Type"]) => Effect.Effect<A, E>) =>
       Effect.flatMap(Store.Store, f).pipe(Effect.provide(layer))
@@ -500,4 +508,6 @@ export const storeConformance = (name: string, layer: Layer.Layer<Store.Store, u
           })
         ))
     })
+
+    taskConformance(withStore, withMaxTasks)
   })

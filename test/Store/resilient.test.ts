@@ -12,6 +12,17 @@ import { captureLog, outageLines, tallyOf } from "./services.js"
 const state: Store.StateRecord = { agent_name: "a", state: "RUNNING", restart_count: 0, updated_at: 1 }
 const metric: Store.MetricEvent = { event: "tick", agent_name: "a", timestamp: 1 }
 const restart: Store.RestartRecord = { agent_name: "a", timestamp: 1, reason: "crash", attempt: 1, delay_ms: 0 }
+const taskRecord: Store.TaskRecord = {
+  task_id: "t",
+  topic: "jobs",
+  payload: null,
+  status: "succeeded",
+  result: 1,
+  attempts: 1,
+  errors: [],
+  created_at: 1,
+  updated_at: 1
+}
 
 /** A backend whose every operation behaves as `run` says. */
 const backend = (run: (operation: string) => Effect.Effect<never, StoreError>): Store.Store["Type"] => ({
@@ -109,6 +120,84 @@ describe("Store.resilient", () => {
       yield* old.saveCheckpoint(record)
       assert.deepStrictEqual(yield* old.loadCheckpoint("a"), Option.none())
       assert.strictEqual(yield* old.failures, 0)
+    }))
+
+  it.effect("task records: passed through; a failure or a store without them gives nothing, failures counted", () => {
+    const log = captureLog()
+    return Effect.gen(function*() {
+      const record: Store.TaskRecord = {
+        task_id: "t1",
+        topic: "jobs",
+        payload: { text: "héllo" },
+        status: "dead",
+        attempts: 2,
+        errors: [{ attempt: 1, at: 1, child: "root/w", tag: "AgentTimeoutError", message: "slow" }],
+        created_at: 1,
+        updated_at: 2
+      }
+      const healthy = Store.resilient(yield* Memory.make())
+      yield* healthy.saveTask(record)
+      assert.deepStrictEqual(yield* healthy.getTask("t1"), Option.some(record))
+      assert.deepStrictEqual(yield* healthy.listTasks({ status: "dead" }), [record])
+      assert.deepStrictEqual(yield* healthy.listTasks({ topic: "other" }), [])
+      yield* healthy.deleteTask("t1")
+      assert.deepStrictEqual(yield* healthy.listTasks(), [])
+      assert.strictEqual(yield* healthy.failures, 0)
+
+      const down = (operation: string) =>
+        Effect.fail(new StoreError({ operation, reason: "failure", detail: "connection refused" }))
+      const called: Array<string> = []
+      const broken = Store.resilient({
+        ...backend(down),
+        saveTask: () => Effect.zipRight(Effect.sync(() => called.push("saveTask")), down("saveTask")),
+        getTask: () => Effect.zipRight(Effect.sync(() => called.push("getTask")), down("getTask")),
+        listTasks: () => Effect.zipRight(Effect.sync(() => called.push("listTasks")), down("listTasks")),
+        deleteTask: () => Effect.zipRight(Effect.sync(() => called.push("deleteTask")), down("deleteTask"))
+      })
+      assert.strictEqual(yield* broken.saveTask(record), undefined)
+      assert.deepStrictEqual(yield* broken.getTask("t1"), Option.none())
+      assert.deepStrictEqual(yield* broken.listTasks({ topic: "jobs" }), [])
+      assert.strictEqual(yield* broken.deleteTask("t1"), undefined)
+      assert.deepStrictEqual(called, ["saveTask", "getTask", "listTasks", "deleteTask"])
+      assert.strictEqual(yield* broken.failures, 4)
+      const { started, summaries } = outageLines(log.lines)
+      assert.strictEqual(started.length, 1)
+      assert.include(started[0], "saveTask failed: connection refused")
+      assert.strictEqual(summaries.length, 0)
+
+      // A store written without them: nothing to call, nothing counted.
+      const old = Store.resilient(backend(down))
+      yield* old.saveTask(record)
+      yield* old.deleteTask("t1")
+      assert.deepStrictEqual(yield* old.getTask("t1"), Option.none())
+      assert.deepStrictEqual(yield* old.listTasks(), [])
+      assert.strictEqual(yield* old.failures, 0)
+    }).pipe(log.provide)
+  })
+
+  it.effect("task records: a store that hangs gives the fallback after the timeout, counted", () =>
+    Effect.gen(function*() {
+      const never = () => Effect.never
+      const store = Store.resilient({
+        ...backend(never),
+        saveTask: never,
+        getTask: never,
+        listTasks: never,
+        deleteTask: never
+      })
+      const all = yield* Effect.fork(
+        Effect.all([
+          store.getTask("t"),
+          store.listTasks(),
+          store.saveTask({ ...taskRecord }),
+          store.deleteTask("t")
+        ], { concurrency: "unbounded" })
+      )
+      yield* TestClock.adjust("4999 millis")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(all)))
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(yield* Fiber.join(all), [Option.none(), [], undefined, undefined])
+      assert.strictEqual(yield* store.failures, 4)
     }))
 
   it.effect("a store that hangs: a write completes when the clock passes 5 s, counted, never before", () =>

@@ -57,17 +57,13 @@ export const withPg = <A, E>(f: (sql: PgClient.PgClient) => Effect.Effect<A, E>,
     )
   )
 
+/** The tables of a store, but for their prefix. */
+const storeTables = ["states", "metrics", "restarts", "children", "checkpoints", "tasks", "migrations"]
+
 /** Drops a store's tables. */
 export const dropTables = (prefix: string) =>
-  withPg((sql) =>
-    sql.unsafe(
-      `DROP TABLE IF EXISTS ${
-        ["states", "metrics", "restarts", "children", "checkpoints", "migrations"].map((t) => `"${prefix}${t}"`).join(
-          ", "
-        )
-      } CASCADE`
-    )
-  ).pipe(Effect.ignore)
+  withPg((sql) => sql.unsafe(`DROP TABLE IF EXISTS ${storeTables.map((t) => `"${prefix}${t}"`).join(", ")} CASCADE`))
+    .pipe(Effect.ignore)
 
 /** A PostgreSQL store under a new table prefix, its tables dropped afterwards. */
 export const pgLayer = (options: Omit<Pg.PgOptions, "url" | "tablePrefix"> = {}): Layer.Layer<Store.Store, unknown> =>

@@ -1,6 +1,6 @@
 // Package agent runs a Go function as an agent of effect-agent-supervisor: it speaks the wire protocol (v1 with the
-// 1.1 features "stream" and "checkpoint"; newline-delimited JSON on stdin/stdout, see docs/PROTOCOL.md) and calls
-// the function once per task, many tasks at once.
+// 1.1 features "stream" and "checkpoint" and the 1.2 feature "publish"; newline-delimited JSON on stdin/stdout, see
+// docs/PROTOCOL.md) and calls the function once per task, many tasks at once.
 //
 //	func main() {
 //		agent.Serve(func(ctx context.Context, req *agent.Request) (any, error) {
@@ -14,8 +14,8 @@
 //
 // What Serve does, as the Python adapter (adapters/python/supervisor_adapter.py) does:
 //
-//   - `{"type":"ready","protocol":1,"features":["stream","checkpoint"]}` is the first line out, written as soon as
-//     Serve starts.
+//   - `{"type":"ready","protocol":1,"features":["stream","checkpoint","publish"]}` is the first line out, written as
+//     soon as Serve starts.
 //   - Each task runs in a goroutine of its own, at most Options.MaxConcurrency (32) in the handler at once; the
 //     others wait their turn. Responses go out in completion order.
 //   - Pings are answered by the goroutine that reads stdin, whatever the handlers do:
@@ -65,6 +65,15 @@
 // it, so a handler always sees it. Checkpoints are flow-controlled as Send is. Use New for an Agent before Run
 // starts (a worker goroutine of your own), or Request.Agent in a handler.
 //
+// # Publish (protocol 1.2, feature "publish")
+//
+// Agent.Publish sends `{"type":"publish","topic","payload"}`: a task for a topic of the supervision tree, which the
+// supervisor hands to the topic's subscribers; it sends no reply. Request.Publish is the same, bound to the task's
+// context as Send is (it gives up with ctx.Err() once that is done); a goroutine that outlives its handler uses
+// req.Agent().Publish. An empty topic is ErrEmptyTopic, a payload encoding/json rejects a *SerializationError:
+// nothing is sent, and the agent goes on. Publishes are flow-controlled as Send is; called before Run,
+// Agent.Publish never waits: each one is sent right after the ready line, in order.
+//
 // Two things no adapter can catch: os.Exit in a handler ends the agent, and a panic in a goroutine that a handler
 // starts crashes it (the supervisor restarts it).
 package agent
@@ -82,13 +91,14 @@ import (
 // ProtocolVersion is the wire protocol version announced in the ready line.
 const ProtocolVersion = 1
 
-// The protocol 1.1 features the adapter speaks, all announced in the ready line.
+// The protocol 1.1 and 1.2 features the adapter speaks, all announced in the ready line.
 const (
 	FeatureStream     = "stream"
 	FeatureCheckpoint = "checkpoint"
+	FeaturePublish    = "publish"
 )
 
-var announced = []string{FeatureStream, FeatureCheckpoint}
+var announced = []string{FeatureStream, FeatureCheckpoint, FeaturePublish}
 
 // Exit codes of Serve, which Run returns.
 const (
@@ -115,6 +125,8 @@ var (
 	// ErrNotServed is returned by Send and Checkpoint of a Request that Run did not make (one built in a unit
 	// test), and by the methods of a nil *Agent.
 	ErrNotServed = errors.New("agent: not served by Run")
+	// ErrEmptyTopic is returned by Publish for an empty topic: nothing is sent.
+	ErrEmptyTopic = errors.New("agent: a publish needs a non-empty topic")
 )
 
 // Request is one task.
@@ -161,8 +173,8 @@ type Options struct {
 	// (they then have 0.5 s to return). DefaultDrainTimeout when 0; no bound when negative. Set it a little under
 	// the agent's gracefulTimeout when you change that.
 	DrainTimeout time.Duration
-	// MaxQueuedBytes is the flow control of chunks and checkpoints: Request.Send, Request.Checkpoint and
-	// Agent.Checkpoint wait while this many bytes of output lines or more are waiting to be written (the write
+	// MaxQueuedBytes is the flow control of chunks, checkpoints and publishes: Request.Send, the Checkpoint and
+	// Publish methods wait while this many bytes of output lines or more are waiting to be written (the write
 	// under way included). The line being sent may take the queue over it: what the output holds is under
 	// MaxQueuedBytes plus one line. Responses and ping answers never wait. DefaultMaxQueuedBytes when 0 or less.
 	MaxQueuedBytes int

@@ -44,6 +44,17 @@ func checkpointLine(rawID, data []byte) []byte {
 	return append(line, "}\n"...)
 }
 
+// publishLine hands a task to a topic; payload is encoded JSON.
+func publishLine(topic string, payload []byte) []byte {
+	encodedTopic, _ := marshal(topic) // a string always encodes (invalid UTF-8 becomes U+FFFD)
+	line := make([]byte, 0, len(encodedTopic)+len(payload)+40)
+	line = append(line, `{"type":"publish","topic":`...)
+	line = append(line, encodedTopic...)
+	line = append(line, `,"payload":`...)
+	line = append(line, payload...)
+	return append(line, "}\n"...)
+}
+
 // listOf is the JSON array of encoded values.
 func listOf(values [][]byte) json.RawMessage {
 	size := 2
@@ -61,10 +72,10 @@ func listOf(values [][]byte) json.RawMessage {
 	return append(list, ']')
 }
 
-// SerializationError is what Send and Checkpoint return for a value encoding/json cannot encode (a channel, NaN);
-// returned by the handler, it is an error response of type "SerializationError", as an unencodable result is.
+// SerializationError is what Send, Checkpoint and Publish return for a value encoding/json cannot encode (a channel,
+// NaN); returned by the handler, it is an error response of type "SerializationError", as an unencodable result is.
 type SerializationError struct {
-	What  string // "chunk", "checkpoint"
+	What  string // "chunk", "checkpoint", "publish payload"
 	Value any
 	Err   error // encoding/json's
 }
@@ -78,7 +89,7 @@ func (e *SerializationError) Unwrap() error { return e.Err }
 // ErrorType names the error's type in an error response.
 func (e *SerializationError) ErrorType() string { return "SerializationError" }
 
-// encode marshals a chunk's or a checkpoint's data.
+// encode marshals a chunk's or a checkpoint's data, or a publish's payload.
 func encode(what string, data any) ([]byte, error) {
 	encoded, err := marshal(data)
 	if err != nil {

@@ -16,8 +16,8 @@ import (
 // wait bounds every wait for something that should happen at once; generous, for loaded machines.
 const wait = 10 * time.Second * raceScale
 
-// readyLine is the first line out: protocol 1 with the 1.1 features.
-const readyLine = `{"type":"ready","protocol":1,"features":["stream","checkpoint"]}` + "\n"
+// readyLine is the first line out: protocol 1 with the 1.1 and 1.2 features.
+const readyLine = `{"type":"ready","protocol":1,"features":["stream","checkpoint","publish"]}` + "\n"
 
 // harness runs agent.Run in the test process, its protocol on pipes.
 type harness struct {

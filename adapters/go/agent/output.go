@@ -12,7 +12,8 @@ import (
 //
 // Responses, ping answers and refusals are queued at once, whatever is queued already (the goroutine reading the
 // input must never wait for the writer). Chunks and checkpoints, which a handler can produce faster than the
-// supervisor reads, go through sendWhenRoom, which waits while bound bytes or more are queued or being written.
+// supervisor reads, go through sendWhenRoom, which waits while bound bytes or more are queued or being written;
+// publishes through sendEachWhenRoom, the same but for what it does before start.
 type output struct {
 	w        io.Writer // set before start
 	log      *logger
@@ -67,15 +68,29 @@ func (o *output) send(line []byte) bool {
 // the stream has failed or is closed. A line is queued only while ctx is not done: one queued after the context
 // was cancelled is never sent.
 func (o *output) sendWhenRoom(ctx context.Context, line []byte) error {
+	return o.queueWhenRoom(ctx, line, true)
+}
+
+// sendEachWhenRoom is sendWhenRoom for lines that all count (publishes): before start each one is queued, after the
+// lines before it, rather than replacing the one before.
+func (o *output) sendEachWhenRoom(ctx context.Context, line []byte) error {
+	return o.queueWhenRoom(ctx, line, false)
+}
+
+func (o *output) queueWhenRoom(ctx context.Context, line []byte, latestOnly bool) error {
 	var done <-chan struct{}
 	if ctx != nil {
 		done = ctx.Done()
 	}
 	o.mu.Lock()
 	if !o.started {
-		// Nothing is written yet, so waiting for room would wait for ever: only the latest such line is kept (an
-		// agent checkpoint made before Run; a later one replaces it, as the supervisor keeps only the latest).
-		o.early = append(o.early[:0], line...)
+		// Nothing is written yet, so waiting for room would wait for ever. An agent checkpoint made before Run keeps
+		// only the latest (a later one replaces it, as the supervisor keeps only the latest), sent after the rest.
+		if latestOnly {
+			o.early = append(o.early[:0], line...)
+		} else {
+			o.pending = append(o.pending, line...)
+		}
 		o.mu.Unlock()
 		return nil
 	}

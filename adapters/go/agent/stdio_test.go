@@ -91,7 +91,7 @@ func TestServeMovesTheProcessStdio(t *testing.T) {
 		}
 		return ""
 	}
-	if line := next(); line != `{"type":"ready","protocol":1,"features":["stream","checkpoint"]}` {
+	if line := next(); line != `{"type":"ready","protocol":1,"features":["stream","checkpoint","publish"]}` {
 		t.Fatalf("first line %q", line)
 	}
 	call := func(op string, result any) {

@@ -66,6 +66,54 @@ func (r *Request) Checkpoint(data any) error {
 	return t.srv.out.sendWhenRoom(t.ctx, checkpointLine(t.rawID, encoded))
 }
 
+// Publish hands a task to a topic of the supervision tree (protocol 1.2): `{"type":"publish","topic","payload"}`,
+// payload encoded with encoding/json (a json.RawMessage as it is, nil as null). The supervisor sends no reply. It is
+// Agent.Publish bound to the task's context, as Send is: it waits while Options.MaxQueuedBytes of output are
+// waiting to be written, and once the context is done (cancelled upstream, the handler returned) it sends nothing
+// and returns ctx.Err(); a goroutine that outlives the handler publishes with req.Agent().Publish. It returns
+// ErrEmptyTopic for an empty topic and a *SerializationError for a payload that cannot be encoded (nothing is sent,
+// the agent goes on), ErrClosed when the output is closed, ErrNotServed for a Request that Run did not make.
+func (r *Request) Publish(topic string, payload any) error {
+	t := r.t
+	if t == nil {
+		return ErrNotServed
+	}
+	line, err := publishOf(topic, payload)
+	if err != nil {
+		return err
+	}
+	return t.srv.out.sendEachWhenRoom(t.ctx, line)
+}
+
+// Publish hands a task to a topic of the supervision tree (protocol 1.2): `{"type":"publish","topic","payload"}`,
+// payload encoded with encoding/json (a json.RawMessage as it is, nil as null); the supervisor sends no reply. From
+// any goroutine, in a handler or not. Called before Run it never waits: each publish is sent right after the ready
+// line, in order. Afterwards it waits while Options.MaxQueuedBytes of output are waiting to be written, and returns
+// ErrClosed once the output is closed. It returns ErrEmptyTopic for an empty topic and a *SerializationError for a
+// payload that cannot be encoded: nothing is sent, and the agent goes on.
+func (a *Agent) Publish(topic string, payload any) error {
+	if a == nil {
+		return ErrNotServed
+	}
+	line, err := publishOf(topic, payload)
+	if err != nil {
+		return err
+	}
+	return a.s.out.sendEachWhenRoom(nil, line)
+}
+
+// publishOf is the line of a publish, or why there is none.
+func publishOf(topic string, payload any) ([]byte, error) {
+	if topic == "" {
+		return nil, ErrEmptyTopic
+	}
+	encoded, err := encode("publish payload", payload)
+	if err != nil {
+		return nil, err
+	}
+	return publishLine(topic, encoded), nil
+}
+
 // Restored is Agent.Restored: the agent checkpoint this incarnation started from, nil when none.
 func (r *Request) Restored() json.RawMessage {
 	return r.Agent().Restored()

@@ -97,7 +97,7 @@ func TestReadyAnnouncesTheFeatures(t *testing.T) {
 	if err := json.Unmarshal(first, &ready); err != nil {
 		t.Fatal(err)
 	}
-	if ready.Type != "ready" || ready.Protocol != 1 || strings.Join(ready.Features, ",") != "stream,checkpoint" {
+	if ready.Type != "ready" || ready.Protocol != 1 || strings.Join(ready.Features, ",") != "stream,checkpoint,publish" {
 		t.Fatalf("ready line %s", first)
 	}
 }

@@ -1,10 +1,10 @@
 /**
- * What the adapter writes. Response, chunk and checkpoint lines (a result, or a failure with the description of a
- * thrown value, none of which may throw: a hostile getter, proxy or `toJSON` must not kill the agent), batched so
- * that the lines produced within one turn of the event loop leave in a single write, with backpressure (stdin
- * pauses while stdout is full, and a stream's producer waits, through `writable` and `whenWritable`, while the
- * batch is past its high-water mark, so that at most about two batches are held while stdout is full); the
- * adapter's own log on stderr; and `exit`, which lets both pipes empty first.
+ * What the adapter writes. Response, chunk, checkpoint and publish lines (a result, or a failure with the
+ * description of a thrown value, none of which may throw: a hostile getter, proxy or `toJSON` must not kill the
+ * agent), batched so that the lines produced within one turn of the event loop leave in a single write, with
+ * backpressure (stdin pauses while stdout is full, and a stream's producer waits, through `writable` and
+ * `whenWritable`, while the batch is past its high-water mark, so that at most about two batches are held while
+ * stdout is full); the adapter's own log on stderr; and `exit`, which lets both pipes empty first.
  *
  * Importing this module takes stdout over: it keeps the real writer for the protocol before any user code can
  * run, then sends everything else that targets stdout (the global console writes through
@@ -245,6 +245,16 @@ export const okLine = (id: string, result: unknown): string => {
  * @internal
  */
 export const chunkPrefix = (id: string): string => `{"id":${JSON.stringify(id)},"type":"chunk","data":`
+
+/**
+ * The line of a publish (protocol 1.2), or a SerializationError when JSON cannot encode the payload.
+ *
+ * @internal
+ */
+export const publishLine = (topic: string, payload: unknown): string | ErrorInfo => {
+  const json = encode(payload, "the publish payload")
+  return typeof json === "string" ? `{"type":"publish","topic":${JSON.stringify(topic)},"payload":${json}}` : json
+}
 
 /**
  * The line of a checkpoint (the task's when `id` is given, else the agent's), or a SerializationError.

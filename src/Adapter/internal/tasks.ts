@@ -1,11 +1,11 @@
 /**
  * The tasks in flight: calling the user's function, answering with its outcome (or streaming it, when the function
  * returns an async iterable or a generator: chunk lines for a task sent with `"stream":true`, the pieces collected
- * into an array for one sent without), the context it is given (its id, signal, checkpoints and what the last
- * `restore` said), cancelling (the task's signal aborts, a stream's iterator is closed, its outcome is dropped),
- * and the two ways of ending: `drain` after `shutdown` (the tasks in flight finish and are answered, then exit 0)
- * and `abandon` after stdin EOF without `shutdown` (nobody can receive a result: cancel them all, give them 0.5 s
- * to settle, exit within 1 s whatever they do). An uncaught exception or unhandled rejection raised by a task's
+ * into an array for one sent without), the context it is given (its id, signal, checkpoints, `publish` and what
+ * the last `restore` said), cancelling (the task's signal aborts, a stream's iterator is closed, its outcome is
+ * dropped), and the two ways of ending: `drain` after `shutdown` (the tasks in flight finish and are answered,
+ * then exit 0) and `abandon` after stdin EOF without `shutdown` (nobody can receive a result: cancel them all,
+ * give them 0.5 s to settle, exit within 1 s whatever they do). An uncaught exception or unhandled rejection raised by a task's
  * code (a generator's too) fails that task (the agent lives on); one that no task owns leaves the process in an
  * unknown state, so it is logged and the adapter exits 1.
  *
@@ -22,6 +22,7 @@ import {
   exit,
   log,
   okLine,
+  publishLine,
   send,
   whenWritable,
   writable
@@ -71,6 +72,13 @@ export interface TaskContext {
    * dropped (the supervisor has forgotten the request).
    */
   readonly checkpoint: (data: unknown, options?: CheckpointOptions) => void
+  /**
+   * Hands a task to a topic of the supervision tree (protocol 1.2): `{"type":"publish","topic","payload"}`, no
+   * reply. The agent's, not the task's: sent whether or not the task is still in flight, so a function kept from
+   * a context publishes from a timer or a worker too. Throws a TypeError for a topic that is not a non-empty
+   * string, or a payload JSON cannot encode (`undefined` is `null`).
+   */
+  readonly publish: (topic: string, payload: unknown) => void
 }
 
 /**
@@ -122,6 +130,11 @@ class Task implements TaskContext {
       if (typeof line !== "string") throw new TypeError(line.message)
       send(line)
     }
+  }
+
+  /** The same function for every task: a publish belongs to the agent. */
+  get publish(): (topic: string, payload: unknown) => void {
+    return publish
   }
 
   /** Made on first use: most functions never look at it, and an AbortController is not free. */
@@ -181,6 +194,21 @@ class Task implements TaskContext {
     if (!task.#cancelled) send(errorLine(task.id, info ?? describeError(error)))
     finishIfDrained()
   }
+}
+
+/**
+ * Sends a publish line (protocol 1.2), through the batched writer as every other line; throws a TypeError for a
+ * bad topic or a payload JSON cannot encode, so that the caller, not the agent, fails.
+ *
+ * @internal
+ */
+export const publish = (topic: string, payload: unknown): void => {
+  if (typeof topic !== "string" || topic === "") {
+    throw new TypeError(`publish needs a non-empty string topic, not ${topic === "" ? "\"\"" : typeof topic}`)
+  }
+  const line = publishLine(topic, payload)
+  if (typeof line !== "string") throw new TypeError(line.message)
+  send(line)
 }
 
 /** Takes a task out of the ones in flight (only itself: a later task may reuse the id of a cancelled one). */

@@ -29,12 +29,14 @@ import * as Streams from "./streams.js"
 export const DEFAULT_MAX_BUFFERED_CHUNKS = 1024
 
 /**
- * A per-call `timeout` in milliseconds, or the `ConfigError` of a bad one (a call never throws).
+ * A per-call `timeout` (or `idleTimeout`) in milliseconds, or the `ConfigError` of a bad one (a call never throws):
+ * it must be longer than 0. The one decoder of per-call timeouts: `handleEvent`, `handleEventStream`, a pool's
+ * and `Supervisor.call`'s, `request` and `ping` on one incarnation.
  *
  * @internal
  */
 export const timeoutMillisOf = (timeout: Duration.DurationInput, field = "timeout"): number | ConfigError =>
-  Either.match(Config.decodeDuration(field, timeout), { onLeft: (error) => error, onRight: Duration.toMillis })
+  Either.match(Config.decodeTimeout(field, timeout), { onLeft: (error) => error, onRight: Duration.toMillis })
 
 /**
  * A per-call `maxBufferedChunks`, or the `ConfigError` of a bad one.

@@ -71,11 +71,13 @@ export interface Options {
   readonly onCheckpoint: (data: unknown) => void
   /** Called with each stderr line as it is read (after the ring and the log have it). */
   readonly onStderrLine?: ((text: string) => void) | undefined
+  /** The agent published a task to a topic (protocol 1.2); without it, such a message is a protocol error. */
+  readonly onPublish?: ((topic: string, payload: unknown) => void) | undefined
 }
 
 /** A channel with empty splitters and an empty stderr ring. @internal */
 export const make = (
-  { config, counters, log, onCheckpoint, onReady, onStderrLine: onLine, output, table }: Options
+  { config, counters, log, onCheckpoint, onPublish, onReady, onStderrLine: onLine, output, table }: Options
 ): Channel => {
   const name = config.name
   const stderrRing: Array<string> = []
@@ -147,6 +149,11 @@ export const make = (
     if (response !== undefined) return onResponse(response)
     const notice = Message.decodeNotice(json)
     if (notice !== undefined) return notice.type === "chunk" ? onChunk(notice) : onAgentCheckpoint(notice)
+    const published = Message.decodePublish(json)
+    if (published !== undefined) {
+      if (onPublish !== undefined) return onPublish(published.topic, published.payload)
+      return protocolError(`agent published to "${published.topic}", but it runs outside a supervision tree: dropped`)
+    }
     const hello = Message.decodeReady(json)
     if (hello === undefined) {
       if (text.length === 0) return

@@ -13,6 +13,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { AgentCrashError, AgentStoppedError, type RequestError } from "../../Errors.js"
+import type * as Config from "../Config.js"
 import type * as AgentProcess from "../Process.js"
 import * as Child from "./child.js"
 import * as Requests from "./requests.js"
@@ -58,12 +59,29 @@ export interface Options {
   readonly now: () => number
   readonly recentStderr: () => Array<string>
   readonly log: (effect: Effect.Effect<void>) => void
+  /** The incarnation's limits, named with their values by the error of an exit for one. */
+  readonly limits?: Config.Limits | undefined
   /** The limit the kernel enforced, read at the exit from the incarnation's cgroup. */
   readonly limitHit: () => AgentProcess.LimitReason | undefined
   /** Kills what is left of the incarnation outside its process group (its cgroup's other processes). */
   readonly sweep: () => void
   /** At a crash, the checkpoints of the requests in flight that sent one (protocol 1.1), before they fail. */
   readonly onCrashCheckpoints?: ((checkpoints: Record<string, unknown>) => void) | undefined
+}
+
+/**
+ * The facts of an exit for a limit that an `AgentCrashError` carries: the limit, and its value in `limits` (bytes,
+ * cores, tasks) when set there. Nothing for an exit that was not for a limit.
+ *
+ * @internal
+ */
+export const limitFacts = (
+  limit: AgentProcess.LimitReason | undefined,
+  limits: Config.Limits | undefined
+): { readonly limit?: AgentProcess.LimitReason; readonly limitValue?: number } => {
+  if (limit === undefined) return {}
+  const value = limit === "memory_limit" ? limits?.memory : limit === "cpu_limit" ? limits?.cpu : limits?.pids
+  return value === undefined ? { limit } : { limit, limitValue: value }
 }
 
 const kernelLimit = (
@@ -85,7 +103,8 @@ export const make = (options: Options): ExitWatch => {
         pid,
         exitCode: info.exitCode,
         signal: info.signal,
-        stderr: options.recentStderr()
+        stderr: options.recentStderr(),
+        ...limitFacts(info.limit, options.limits)
       })
 
   const onExit = (exit: Child.ChildExit): void => {
@@ -159,7 +178,13 @@ export const make = (options: Options): ExitWatch => {
     const childExit = child.exited()
     if (childExit !== undefined) {
       return Requests.refuse(
-        new AgentCrashError({ agent, pid, exitCode: childExit.exitCode, signal: childExit.signal })
+        new AgentCrashError({
+          agent,
+          pid,
+          exitCode: childExit.exitCode,
+          signal: childExit.signal,
+          ...limitFacts(status.killedFor, options.limits)
+        })
       )
     }
     return status.stopping ? Requests.refuse(stoppedError()) : undefined

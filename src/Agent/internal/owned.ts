@@ -91,6 +91,11 @@ export interface OwnedOptions {
    * when its scope closes, after its last stop, with every line read by then in the file. None by default.
    */
   readonly logs?: LogSettings.Settings | undefined
+  /**
+   * Where the tasks the agent publishes to topics go (protocol 1.2 `publish`): its tree's topics. Outside a tree
+   * there are none, and such a message is counted and logged as a protocol error.
+   */
+  readonly onTopicPublish?: ((topic: string, payload: unknown) => void) | undefined
 }
 
 /**
@@ -162,7 +167,8 @@ export function makeOwned(
       writer,
       reports,
       publish: onEvent === undefined ? hub.publish : (event) => Effect.zipRight(onEvent(event), hub.publish(event)),
-      recordRestarts: options?.recordRestarts ?? true
+      recordRestarts: options?.recordRestarts ?? true,
+      onTopicPublish: options?.onTopicPublish
     })
     const controls = Restarts.make(core)
     const operations = Operations.make(core, controls)

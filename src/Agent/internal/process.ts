@@ -49,6 +49,8 @@ export interface Hooks {
   readonly meter?: Requests.TableOptions["meter"]
   /** Told when a polled limit is passed (`limits/soft.ts`), before the kill if there is one. */
   readonly onLimitExceeded?: ((exceeded: Soft.Exceeded) => Effect.Effect<void>) | undefined
+  /** Called with each task the agent publishes to a topic (protocol 1.2, synchronously). */
+  readonly onPublish?: ((topic: string, payload: unknown) => void) | undefined
   /** Called with each checkpoint the agent sends without an id, within `maxCheckpointBytes` (synchronously). */
   readonly onCheckpoint?: ((data: unknown) => void) | undefined
   /**
@@ -170,7 +172,8 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
       latestCheckpoint = Option.some(data)
       hooks?.onCheckpoint?.(data)
     },
-    onStderrLine: onStderrLine === undefined ? undefined : (text) => onStderrLine(pid, text)
+    onStderrLine: onStderrLine === undefined ? undefined : (text) => onStderrLine(pid, text),
+    onPublish: hooks?.onPublish
   })
   const exit = ExitWatch.make({
     agent: name,
@@ -182,6 +185,7 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     now: () => clock.unsafeCurrentTimeMillis(),
     recentStderr: channel.recentStderr,
     log: logs.run,
+    limits: config.limits,
     limitHit: placement.limitHit,
     sweep: placement.sweep,
     onCrashCheckpoints: hooks?.onCrashCheckpoints

@@ -1,6 +1,6 @@
 /**
- * The in-memory store (`Store.makeMemory`): bounded logs, the latest state and checkpoint per agent, and the child
- * records of trees that restore. And `Store.restore`, which reads any store back.
+ * The in-memory store (`Store.makeMemory`): bounded logs, the latest state and checkpoint per agent, the child
+ * records of trees that restore, and a bounded set of task records. And `Store.restore`, which reads any store back.
  *
  * @internal
  */
@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
+import { defaultTaskLimit } from "../Records.js"
 import type * as Store from "../Store.js"
 
 /** A bound as given (`undefined` or `NaN`: `fallback`), made a whole number of 0 or more. */
@@ -45,6 +46,44 @@ export const newestFirst = <A extends { readonly timestamp: number }>(
 export const isBelow = (supervisor: string, path: string): boolean =>
   supervisor === path || supervisor.startsWith(`${path}/`)
 
+/**
+ * The task records, in write order (a record saved again moves to the end): a `Map` keeps that order and finds,
+ * replaces, deletes and drops the oldest in constant time. Each operation is one synchronous step, as a `Ref`'s is.
+ */
+const makeTasks = (maxTasks: number): Pick<
+  Store.Store["Type"],
+  "saveTask" | "getTask" | "listTasks" | "deleteTask"
+> => {
+  const tasks = new Map<string, Store.TaskRecord>()
+  return {
+    saveTask: (record) =>
+      Effect.sync(() => {
+        tasks.delete(record.task_id)
+        tasks.set(record.task_id, record)
+        for (const oldest of tasks.keys()) {
+          if (tasks.size <= maxTasks) break
+          tasks.delete(oldest)
+        }
+      }),
+    getTask: (taskId) => Effect.sync(() => Option.fromNullable(tasks.get(taskId))),
+    listTasks: (query) =>
+      Effect.sync(() => {
+        const limit = bound(query?.limit, defaultTaskLimit)
+        const selected: Array<Store.TaskRecord> = []
+        for (const record of tasks.values()) {
+          if (
+            (query?.topic === undefined || record.topic === query.topic) &&
+            (query?.status === undefined || record.status === query.status)
+          ) selected.push(record)
+        }
+        // Later write first, then (a stable sort) the latest `updated_at` first.
+        selected.reverse().sort((a, b) => b.updated_at - a.updated_at)
+        return selected.length > limit ? selected.slice(0, limit) : selected
+      }),
+    deleteTask: (taskId) => Effect.sync(() => void tasks.delete(taskId))
+  }
+}
+
 /** What the in-memory store holds. */
 interface Contents {
   readonly states: HashMap.HashMap<string, Store.StateRecord>
@@ -68,6 +107,7 @@ export const make = (
   Effect.gen(function*() {
     const maxMetrics = bound(options?.maxMetrics, 10_000)
     const maxRestarts = bound(options?.maxRestarts, 1_000)
+    const tasks = makeTasks(bound(options?.maxTasks, 10_000))
     const contents = yield* Ref.make<Contents>({
       states: HashMap.empty(),
       metrics: Chunk.empty(),
@@ -118,7 +158,8 @@ export const make = (
         ),
       saveCheckpoint: (record) =>
         Ref.update(contents, (c) => ({ ...c, checkpoints: HashMap.set(c.checkpoints, record.agent_name, record) })),
-      loadCheckpoint: (agent) => Effect.map(Ref.get(contents), (c) => HashMap.get(c.checkpoints, agent))
+      loadCheckpoint: (agent) => Effect.map(Ref.get(contents), (c) => HashMap.get(c.checkpoints, agent)),
+      ...tasks
     }
   })
 

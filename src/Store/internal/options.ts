@@ -14,7 +14,8 @@ import { decodeOptions, DurationInput } from "../../internal/schema.js"
 
 /**
  * How much history the store keeps. Pruning runs when the store connects and then after every `pruneEvery`
- * writes of metrics and restart records, so between two prunes a table holds at most `pruneEvery` rows more.
+ * writes of metrics, restart records and task records, so between two prunes a table holds at most `pruneEvery`
+ * rows more.
  */
 export interface RetentionOptions {
   /** Metrics whose `timestamp` is older than this are pruned. 7 days by default. */
@@ -23,7 +24,11 @@ export interface RetentionOptions {
   readonly maxMetrics?: number | undefined
   /** At most this many restart records are kept, the latest written. 10 000 by default. */
   readonly maxRestarts?: number | undefined
-  /** Prune after this many writes (metrics and restart records). 1 000 by default. */
+  /** Task records whose `updated_at` (their outcome) is older than this are pruned. 7 days by default. */
+  readonly maxTaskAge?: Duration.DurationInput | undefined
+  /** At most this many task records are kept, the latest written. 10 000 by default. */
+  readonly maxTasks?: number | undefined
+  /** Prune after this many writes (metrics, restart records and task records). 1 000 by default. */
   readonly pruneEvery?: number | undefined
 }
 
@@ -79,6 +84,8 @@ export const SqlSettings = Schema.Struct({
   maxMetricAge: Schema.optionalWith(DurationInput, { default: () => Duration.days(7), exact: true }),
   maxMetrics: Schema.optionalWith(count("metrics"), { default: () => 100_000, exact: true }),
   maxRestarts: Schema.optionalWith(count("restart records"), { default: () => 10_000, exact: true }),
+  maxTaskAge: Schema.optionalWith(DurationInput, { default: () => Duration.days(7), exact: true }),
+  maxTasks: Schema.optionalWith(count("task records"), { default: () => 10_000, exact: true }),
   pruneEvery: Schema.optionalWith(
     count("writes").pipe(Schema.greaterThanOrEqualTo(1, { message: () => "must be at least 1 write" })),
     { default: () => 1_000, exact: true }

@@ -73,7 +73,8 @@ const gated = (store: Store.Store["Type"], permits: number): Effect.Effect<Store
       listMetrics: (query) => gate(query === undefined ? store.listMetrics() : store.listMetrics(query)),
       restartHistory: (agent) => gate(agent === undefined ? store.restartHistory() : store.restartHistory(agent)),
       ...gatedChildren(store, gate),
-      ...gatedCheckpoints(store, gate)
+      ...gatedCheckpoints(store, gate),
+      ...gatedTasks(store, gate)
     })
   })
 
@@ -101,6 +102,22 @@ const gatedCheckpoints = (
   return {
     ...(saveCheckpoint !== undefined ? { saveCheckpoint: (record) => gate(saveCheckpoint(record)) } : {}),
     ...(loadCheckpoint !== undefined ? { loadCheckpoint: (agent) => gate(loadCheckpoint(agent)) } : {})
+  }
+}
+
+/** The task operations of `store`, those it has, behind the gate. */
+const gatedTasks = (
+  store: Store.Store["Type"],
+  gate: <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
+): Pick<Store.Store["Type"], "saveTask" | "getTask" | "listTasks" | "deleteTask"> => {
+  const { deleteTask, getTask, listTasks, saveTask } = store
+  return {
+    ...(saveTask !== undefined ? { saveTask: (record) => gate(saveTask(record)) } : {}),
+    ...(getTask !== undefined ? { getTask: (taskId) => gate(getTask(taskId)) } : {}),
+    ...(listTasks !== undefined
+      ? { listTasks: (query) => gate(query === undefined ? listTasks() : listTasks(query)) }
+      : {}),
+    ...(deleteTask !== undefined ? { deleteTask: (taskId) => gate(deleteTask(taskId)) } : {})
   }
 }
 

@@ -65,6 +65,25 @@ export const make = (store: Store.Store["Type"], settings: Resilient.Settings): 
       store.loadCheckpoint === undefined
         ? Effect.succeedNone
         : guard("loadCheckpoint", "read", () => store.loadCheckpoint!(agent), Option.none),
+    saveTask: (record) =>
+      store.saveTask === undefined
+        ? Effect.void
+        : guard("saveTask", "write", () => store.saveTask!(record), () => undefined),
+    deleteTask: (taskId) =>
+      store.deleteTask === undefined
+        ? Effect.void
+        : guard("deleteTask", "write", () => store.deleteTask!(taskId), () => undefined),
+    getTask: (taskId) =>
+      store.getTask === undefined
+        ? Effect.succeedNone
+        : guard("getTask", "read", () => store.getTask!(taskId), Option.none),
+    listTasks: (query) =>
+      store.listTasks === undefined ? Effect.succeed([]) : guard(
+        "listTasks",
+        "read",
+        () => query === undefined ? store.listTasks!() : store.listTasks!(query),
+        (): ReadonlyArray<Store.TaskRecord> => []
+      ),
     failures
   }
 }

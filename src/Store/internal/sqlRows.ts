@@ -6,7 +6,10 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { Fragment } from "@effect/sql/Statement"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import { StoreError } from "../../Errors.js"
 import * as Store from "../Store.js"
 import type { Tables } from "./sqlSchema.js"
@@ -41,6 +44,18 @@ interface RestartRow {
 interface CheckpointRow {
   readonly agent_name: string
   readonly data: string
+  readonly updated_at: number | string
+}
+
+interface TaskRow {
+  readonly task_id: string
+  readonly topic: string
+  readonly status: string
+  readonly payload: string
+  readonly result: string | null
+  readonly attempts: number | string
+  readonly errors: string
+  readonly created_at: number | string
   readonly updated_at: number | string
 }
 
@@ -156,11 +171,13 @@ export const selectState = (sql: SqlClient.SqlClient, tables: Tables, agent: str
     Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), fromStateRow))
   )
 
+/** A query's `limit` as given (absent or `NaN`: `fallback`), made a whole number of 0 or more. */
+const limitOf = (limit: number | undefined, fallback: number): number =>
+  limit === undefined || Number.isNaN(limit) ? fallback : Math.max(0, Math.floor(limit))
+
 /** The metrics `query` selects, newest first. */
 export const selectMetrics = (sql: SqlClient.SqlClient, tables: Tables, query: Store.MetricQuery | undefined) => {
-  const limit = query?.limit === undefined || Number.isNaN(query.limit)
-    ? Store.defaultMetricLimit
-    : Math.max(0, Math.floor(query.limit))
+  const limit = limitOf(query?.limit, Store.defaultMetricLimit)
   const where: Array<Fragment> = []
   if (query?.agent !== undefined) {
     where.push(sql`agent_name = ${query.agent}`)
@@ -241,15 +258,114 @@ export const selectCheckpoint = (sql: SqlClient.SqlClient, tables: Tables, agent
     )
   )
 
+/** A task's payload, result and errors, as the JSON text its row keeps (`result`: `null` when it has none). */
+export interface EncodedTask {
+  readonly payload: string
+  readonly result: string | null
+  readonly errors: string
+}
+
+/** Encodes what a task's row keeps as JSON text. */
+export const encodeTask = (record: Store.TaskRecord): Effect.Effect<EncodedTask, StoreError> =>
+  Effect.try({
+    try: () => ({
+      payload: JSON.stringify(record.payload) ?? "null",
+      result: record.result === undefined ? null : JSON.stringify(record.result) ?? "null",
+      errors: JSON.stringify(record.errors)
+    }),
+    catch: (error) =>
+      new StoreError({
+        operation: "saveTask",
+        reason: "failure",
+        detail: `task ${record.task_id}: its payload, result or errors are not JSON: ${error}`
+      })
+  })
+
+/**
+ * Writes a task's record over the one before, its JSON already encoded by {@link encodeTask}, with the next write
+ * order: PostgreSQL's from the column's sequence (its default), SQLite's the highest plus one (its writes are
+ * serialized, so no two take the same).
+ */
+export const upsertTask = (sql: SqlClient.SqlClient, tables: Tables, record: Store.TaskRecord, json: EncodedTask) => {
+  const seq = sql.onDialectOrElse({
+    pg: () => sql.literal("DEFAULT"),
+    orElse: () => sql`(SELECT COALESCE(MAX(seq), 0) + 1 FROM ${sql(tables.tasks)})`
+  })
+  return sql`INSERT INTO ${sql(tables.tasks)}
+      (task_id, topic, status, payload, result, attempts, errors, created_at, updated_at, seq)
+    VALUES (${record.task_id}, ${record.topic}, ${record.status}, ${json.payload}, ${json.result},
+      ${record.attempts}, ${json.errors}, ${record.created_at}, ${record.updated_at}, ${seq})
+    ON CONFLICT (task_id) DO UPDATE SET topic = excluded.topic, status = excluded.status,
+      payload = excluded.payload, result = excluded.result, attempts = excluded.attempts, errors = excluded.errors,
+      created_at = excluded.created_at, updated_at = excluded.updated_at, seq = excluded.seq`
+}
+
+/** Deletes a task's record, if there is one. */
+export const deleteTask = (sql: SqlClient.SqlClient, tables: Tables, taskId: string) =>
+  sql`DELETE FROM ${sql(tables.tasks)} WHERE task_id = ${taskId}`
+
+const taskColumns = "task_id, topic, status, payload, result, attempts, errors, created_at, updated_at"
+
+/** The row of task `taskId`, if there is one; {@link decodeTask} reads it. */
+export const selectTask = (sql: SqlClient.SqlClient, tables: Tables, taskId: string) =>
+  sql<TaskRow>`SELECT ${sql.literal(taskColumns)} FROM ${sql(tables.tasks)} WHERE task_id = ${taskId}`.pipe(
+    Effect.map((rows) => Option.fromNullable(rows[0]))
+  )
+
+/** The rows of the tasks `query` selects, newest `updated_at` first, then the later write; {@link decodeTask}. */
+export const selectTasks = (sql: SqlClient.SqlClient, tables: Tables, query: Store.TaskQuery | undefined) => {
+  const where: Array<Fragment> = []
+  if (query?.topic !== undefined) where.push(sql`topic = ${query.topic}`)
+  if (query?.status !== undefined) where.push(sql`status = ${query.status}`)
+  return sql<TaskRow>`SELECT ${sql.literal(taskColumns)} FROM ${sql(tables.tasks)}
+    WHERE ${sql.and(where)} ORDER BY updated_at DESC, seq DESC
+    LIMIT ${limitOf(query?.limit, Store.defaultTaskLimit)}`
+}
+
+const decodeTaskRecord = Schema.decodeUnknownEither(Store.TaskRecord)
+
+/**
+ * A task's row back into its record, checked by its schema: a row that does not decode (edited by hand, written by
+ * something else) fails the read that met it with a `StoreError` naming the task and what is wrong.
+ */
+export const decodeTask = (operation: string) => (row: TaskRow): Effect.Effect<Store.TaskRecord, StoreError> => {
+  const bad = (what: string) =>
+    new StoreError({ operation, reason: "failure", detail: `the row of task ${row.task_id} does not decode: ${what}` })
+  return Effect.try({
+    try: () => ({
+      task_id: row.task_id,
+      topic: row.topic,
+      status: row.status,
+      payload: JSON.parse(row.payload),
+      ...(row.result !== null ? { result: JSON.parse(row.result) } : {}),
+      attempts: Number(row.attempts),
+      errors: JSON.parse(row.errors),
+      created_at: Number(row.created_at),
+      updated_at: Number(row.updated_at)
+    }),
+    catch: (error) => bad(`its JSON is not valid (${error instanceof Error ? error.message : String(error)})`)
+  }).pipe(
+    Effect.flatMap((candidate) =>
+      Either.mapLeft(decodeTaskRecord(candidate), (error) => {
+        const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
+        return bad(issue === undefined ? String(error) : `${issue.path.join(".") || "(the row)"}: ${issue.message}`)
+      })
+    )
+  )
+}
+
 /** What pruning keeps. */
 export interface Retention {
   /** Metrics older than this (epoch milliseconds) go. */
   readonly oldestMetric: number
   readonly maxMetrics: number
   readonly maxRestarts: number
+  /** Task records whose outcome is older than this (epoch milliseconds) go. */
+  readonly oldestTask: number
+  readonly maxTasks: number
 }
 
-/** Deletes the metrics and restart records past `retention`. */
+/** Deletes the metrics, restart records and task records past `retention`. */
 export const prune = (sql: SqlClient.SqlClient, tables: Tables, retention: Retention) =>
   Effect.gen(function*() {
     yield* sql`DELETE FROM ${sql(tables.metrics)} WHERE timestamp_ms < ${retention.oldestMetric}`
@@ -259,5 +375,9 @@ export const prune = (sql: SqlClient.SqlClient, tables: Tables, retention: Reten
     )`
     yield* sql`DELETE FROM ${sql(tables.restarts)} WHERE id <= (
       SELECT id FROM ${sql(tables.restarts)} ORDER BY id DESC LIMIT 1 OFFSET ${retention.maxRestarts}
+    )`
+    yield* sql`DELETE FROM ${sql(tables.tasks)} WHERE updated_at < ${retention.oldestTask}`
+    yield* sql`DELETE FROM ${sql(tables.tasks)} WHERE seq <= (
+      SELECT seq FROM ${sql(tables.tasks)} ORDER BY seq DESC LIMIT 1 OFFSET ${retention.maxTasks}
     )`
   })

@@ -14,6 +14,7 @@ export interface Tables {
   readonly restarts: string
   readonly children: string
   readonly checkpoints: string
+  readonly tasks: string
   readonly migrations: string
   readonly prefix: string
 }
@@ -25,6 +26,7 @@ export const tablesOf = (prefix: string): Tables => ({
   restarts: `${prefix}restarts`,
   children: `${prefix}children`,
   checkpoints: `${prefix}checkpoints`,
+  tasks: `${prefix}tasks`,
   migrations: `${prefix}migrations`,
   prefix
 })
@@ -114,13 +116,46 @@ const createCheckpoints = (tables: Tables) =>
     )`
   })
 
+/**
+ * The fourth migration: the outcomes of the tasks of topics, one row per task, its payload, result and errors as
+ * JSON text (`result` NULL: none). `seq` is the write order, renewed by every write of the row (an upsert keeps a
+ * rowid, so it cannot be the key): the tie-break of the list and the order in which `maxTasks` drops rows.
+ */
+const createTasks = (tables: Tables) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const { real, seq } = sql.onDialectOrElse({
+      pg: () => ({ real: sql.literal("DOUBLE PRECISION"), seq: sql.literal("BIGSERIAL") }),
+      orElse: () => ({ real: sql.literal("REAL"), seq: sql.literal("INTEGER") })
+    })
+    const index = (name: string) => sql(`${tables.prefix}${name}`)
+    yield* sql`CREATE TABLE ${sql(tables.tasks)} (
+      task_id TEXT PRIMARY KEY NOT NULL,
+      topic TEXT NOT NULL,
+      status TEXT NOT NULL,
+      payload TEXT NOT NULL,
+      result TEXT,
+      attempts INTEGER NOT NULL,
+      errors TEXT NOT NULL,
+      created_at ${real} NOT NULL,
+      updated_at ${real} NOT NULL,
+      seq ${seq} NOT NULL
+    )`
+    // One index per filter of `listTasks`, each ending in its sort order; `seq` alone for pruning by count.
+    yield* sql`CREATE INDEX ${index("tasks_status")} ON ${sql(tables.tasks)} (status, updated_at, seq)`
+    yield* sql`CREATE INDEX ${index("tasks_topic")} ON ${sql(tables.tasks)} (topic, updated_at, seq)`
+    yield* sql`CREATE INDEX ${index("tasks_time")} ON ${sql(tables.tasks)} (updated_at, seq)`
+    yield* sql`CREATE INDEX ${index("tasks_seq")} ON ${sql(tables.tasks)} (seq)`
+  })
+
 /** Brings `tables` up to date, recording what ran in `<prefix>migrations`. Never edit a migration once released. */
 export const migrate = (tables: Tables) =>
   Migrator.make({})({
     loader: Migrator.fromRecord({
       "1_create_tables": createTables(tables),
       "2_create_children": createChildren(tables),
-      "3_create_checkpoints": createCheckpoints(tables)
+      "3_create_checkpoints": createCheckpoints(tables),
+      "4_create_tasks": createTasks(tables)
     }),
     table: tables.migrations
   })

@@ -52,6 +52,7 @@ export const make = <E, R>(
     const tables = tablesOf(settings.tablePrefix)
     const retryAfter = Duration.toMillis(settings.retryAfter)
     const maxAge = Duration.toMillis(settings.maxMetricAge)
+    const maxTaskAge = Duration.toMillis(settings.maxTaskAge)
     const context = yield* Effect.context<R>()
     const outer = yield* Effect.scope
     const connecting = yield* Effect.makeSemaphore(1)
@@ -79,7 +80,9 @@ export const make = <E, R>(
         yield* rows.prune(sql, tables, {
           oldestMetric: now - maxAge,
           maxMetrics: settings.maxMetrics,
-          maxRestarts: settings.maxRestarts
+          maxRestarts: settings.maxRestarts,
+          oldestTask: now - maxTaskAge,
+          maxTasks: settings.maxTasks
         })
       })
 
@@ -211,6 +214,24 @@ export const make = <E, R>(
             rows.upsertCheckpoint(sql, tables, record.agent_name, data, record.updated_at))),
       loadCheckpoint: (agent) =>
         use("loadCheckpoint", (sql) =>
-          rows.selectCheckpoint(sql, tables, agent))
+          rows.selectCheckpoint(sql, tables, agent)),
+      saveTask: (record) =>
+        Effect.flatMap(rows.encodeTask(record), (json) =>
+          use("saveTask", (sql) =>
+            rows.upsertTask(sql, tables, record, json).pipe(Effect.zipRight(counted(sql))))),
+      // Rows are decoded after `use`: a row that does not decode fails its read, but is no outage of the database.
+      getTask: (taskId) =>
+        Effect.flatMap(
+          use("getTask", (sql) =>
+            rows.selectTask(sql, tables, taskId)),
+          Effect.transposeMapOption(rows.decodeTask("getTask"))
+        ),
+      listTasks: (query) =>
+        Effect.flatMap(
+          use("listTasks", (sql) =>
+            rows.selectTasks(sql, tables, query)),
+          Effect.forEach(rows.decodeTask("listTasks"))
+        ),
+      deleteTask: (taskId) => use("deleteTask", (sql) => rows.deleteTask(sql, tables, taskId))
     })
   })

@@ -10,7 +10,7 @@
  * @internal
  */
 import * as Schema from "effect/Schema"
-import { describeExit, stderrTail } from "./format.js"
+import { describeExit, exitFields, formatBytes, stderrTail } from "./format.js"
 
 /**
  * The fields of `Errors.AgentTimeoutError`, by their type first: a named type keeps each field's comment in the
@@ -106,6 +106,37 @@ export const timeoutRemediation = (e: TimeoutFacts): string => {
 }
 
 /**
+ * The fields of `Errors.AgentCrashError`, by their type first: a named type keeps each field's comment in the
+ * published declarations.
+ *
+ * @internal
+ */
+export type CrashFields = typeof exitFields & {
+  readonly agent: typeof Schema.String
+  readonly reason: Schema.optionalWith<Schema.Literal<["exited", "circuit_open"]>, { default: () => "exited" }>
+  /**
+   * The limit the process was killed for, when the exit was one (`ExitInfo.limit`): polled memory or CPU, a cgroup's
+   * OOM kill, or an exit after a fork was refused at `limits.pids`.
+   */
+  readonly limit: Schema.optional<Schema.Literal<["memory_limit", "cpu_limit", "pids_limit"]>>
+  /** That limit's value in the configuration: bytes (`limits.memory`), cores (`limits.cpu`) or tasks (`limits.pids`). */
+  readonly limitValue: Schema.optional<typeof Schema.Number>
+}
+
+/**
+ * The fields of `Errors.AgentCrashError`.
+ *
+ * @internal
+ */
+export const crashFields: CrashFields = {
+  agent: Schema.String,
+  reason: Schema.optionalWith(Schema.Literal("exited", "circuit_open"), { default: () => "exited" as const }),
+  ...exitFields,
+  limit: Schema.optional(Schema.Literal("memory_limit", "cpu_limit", "pids_limit")),
+  limitValue: Schema.optional(Schema.Number)
+}
+
+/**
  * The facts of a crash (the fields of `Errors.AgentCrashError`).
  *
  * @internal
@@ -117,6 +148,35 @@ export interface CrashFacts {
   readonly exitCode?: number | null | undefined
   readonly signal?: string | null | undefined
   readonly stderr: ReadonlyArray<string>
+  readonly limit?: "memory_limit" | "cpu_limit" | "pids_limit" | undefined
+  readonly limitValue?: number | undefined
+}
+
+/** The setting a limit comes from, with its value when known: `limits.memory 64 MiB`. */
+const limitSetting = (e: CrashFacts): string => {
+  const value = e.limitValue
+  switch (e.limit) {
+    case "memory_limit":
+      return `limits.memory${value !== undefined ? ` ${formatBytes(value)}` : ""}`
+    case "cpu_limit":
+      return `limits.cpu${value !== undefined ? ` ${value} ${value === 1 ? "core" : "cores"}` : ""}`
+    default:
+      return `limits.pids${value !== undefined ? ` ${value}` : ""}`
+  }
+}
+
+/** Why the process ended, when a limit ended it: ` for exceeding its memory limit (limits.memory 64 MiB)`. */
+const limitCause = (e: CrashFacts): string => {
+  switch (e.limit) {
+    case undefined:
+      return ""
+    case "memory_limit":
+      return ` for exceeding its memory limit (${limitSetting(e)})`
+    case "cpu_limit":
+      return ` for exceeding its CPU limit (${limitSetting(e)})`
+    case "pids_limit":
+      return ` after a fork was refused at its limit of processes and threads (${limitSetting(e)})`
+  }
 }
 
 /**
@@ -127,17 +187,30 @@ export interface CrashFacts {
 export const crashMessage = (e: CrashFacts): string =>
   e.reason === "circuit_open"
     ? `Agent "${e.agent}" is parked: it crashed too often and its circuit breaker is open` + stderrTail(e.stderr)
-    : `Agent "${e.agent}" (pid ${e.pid}) ${describeExit(e)}` + stderrTail(e.stderr)
+    : `Agent "${e.agent}" (pid ${e.pid}) ${describeExit(e)}${limitCause(e)}` + stderrTail(e.stderr)
 
 /**
  * What to do about an `AgentCrashError`.
  *
  * @internal
  */
-export const crashRemediation = (e: CrashFacts): string =>
-  e.reason === "circuit_open"
-    ? "Fix the cause shown in the agent's stderr, then restart it manually to close the circuit."
-    : "Read the agent's last stderr lines; a crash is restarted by its supervisor per its restart policy."
+export const crashRemediation = (e: CrashFacts): string => {
+  if (e.reason === "circuit_open") {
+    return "Fix the cause shown in the agent's stderr, then restart it manually to close the circuit."
+  }
+  const restarted = "it is restarted by its supervisor per its restart policy."
+  switch (e.limit) {
+    case "memory_limit":
+      return `Raise limits.memory or lower the agent's memory use (per task, or what it keeps between tasks); ${restarted}`
+    case "cpu_limit":
+      return `Raise limits.cpu, lower the agent's CPU use, or set limits.onCpuLimit to "log" to keep it running; ` +
+        restarted
+    case "pids_limit":
+      return `Raise limits.pids or have the agent start fewer processes and threads; ${restarted}`
+    default:
+      return "Read the agent's last stderr lines; a crash is restarted by its supervisor per its restart policy."
+  }
+}
 
 /**
  * The fields of `Errors.ProtocolError`.

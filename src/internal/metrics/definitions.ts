@@ -120,6 +120,14 @@ export const keys = {
   storeDrops: counter(
     "agent_supervisor_store_writes_dropped_total",
     "Writes the store writer gave up on before the store had them, by reason"
+  ),
+  topicTasks: counter(
+    "agent_supervisor_topic_tasks_total",
+    "Tasks of a topic by event: published, delivered (succeeded), retried (attempts after the first), dead_lettered"
+  ),
+  topicQueued: gauge(
+    "agent_supervisor_topic_queued",
+    "Tasks of a topic published and not yet ended (delivering, retrying, or waiting for a subscriber)"
   )
 } as const
 
@@ -140,6 +148,8 @@ export const metrics: {
   readonly memoryRss: Gauge
   readonly storeFailures: Counter
   readonly storeDrops: Counter
+  readonly topicTasks: Counter
+  readonly topicQueued: Gauge
 } = {
   requests: Metric.fromMetricKey(keys.requests),
   requestDuration: Metric.fromMetricKey(keys.requestDuration),
@@ -151,5 +161,7 @@ export const metrics: {
   cpuPercent: Metric.fromMetricKey(keys.cpuPercent),
   memoryRss: Metric.fromMetricKey(keys.memoryRss),
   storeFailures: Metric.fromMetricKey(keys.storeFailures),
-  storeDrops: Metric.fromMetricKey(keys.storeDrops)
+  storeDrops: Metric.fromMetricKey(keys.storeDrops),
+  topicTasks: Metric.fromMetricKey(keys.topicTasks),
+  topicQueued: Metric.fromMetricKey(keys.topicQueued)
 }

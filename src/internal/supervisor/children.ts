@@ -15,6 +15,8 @@ import type * as Supervisor from "../../Supervisor.js"
 import * as Keeper from "./keeper.js"
 import type * as Spec from "./spec.js"
 import { type Child, type Instance, now, publish, type Runtime, type StopReason } from "./state.js"
+import * as Subscriptions from "./subscriptions.js"
+import * as Watch from "./watch.js"
 
 /** Every start of a child, first or restart, is one `ChildStarted`. */
 export const publishStarted = (self: Instance, child: Child): Effect.Effect<void> =>
@@ -91,7 +93,9 @@ export const startAgent = (
       // Its stderr in the tree's log directory, under its own name, over restarts (its scope outlives them).
       logs: self.shared.logs,
       // In the agent's own fiber, before its owner hears of an exit: the tree's events keep causal order.
-      onEvent: (event) => publish(self, { _tag: "Agent", supervisor: self.name, child: spec.id, event })
+      onEvent: (event) => publish(self, { _tag: "Agent", supervisor: self.name, child: spec.id, event }),
+      // What it publishes goes to the tree's topics.
+      onTopicPublish: (topic, payload) => self.shared.topics.fromAgent(spec.config.name, topic, payload)
     }).pipe(Scope.extend(childScope))
     const runtime: Extract<Runtime, { _tag: "Agent" }> = {
       _tag: "Agent",
@@ -154,6 +158,8 @@ export const stopRuntime = (self: Instance, child: Child, why: StopReason): Effe
 export const removeChild = (self: Instance, child: Child): Effect.Effect<void> =>
   Effect.gen(function*() {
     self.children = self.children.filter((c) => c !== child)
+    Subscriptions.unsubscribe(child)
+    yield* Watch.stop(child)
     yield* Keeper.removed(self, child)
     const runtime = child.runtime
     child.runtime = undefined

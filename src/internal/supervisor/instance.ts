@@ -23,7 +23,9 @@ import * as Reload from "./reload.js"
 import * as Restore from "./restore.js"
 import * as Spec from "./spec.js"
 import { type Instance, publish, type Shared } from "./state.js"
+import * as Subscriptions from "./subscriptions.js"
 import * as Views from "./views.js"
+import * as Watch from "./watch.js"
 
 /**
  * Starts a supervisor: children start in order; if one fails, those started stop in reverse order and the start
@@ -47,6 +49,10 @@ export const make = (
         self.terminating = true
         yield* interruptPending(self.children)
         yield* self.locked(stopAll(self, "shutdown"))
+        for (const child of self.children) {
+          Subscriptions.unsubscribe(child)
+          yield* Watch.stop(child)
+        }
         yield* Deferred.succeed(self.done, void 0)
         yield* self.events.shutdown
       })
@@ -101,6 +107,7 @@ const makeState = (
       locked: lock.withPermits(1),
       toParent,
       onExit: (child, exit) => decideLater(self, child, exit),
+      reloadChild: (id) => Reload.reload(self, id, undefined),
       // A nested supervisor publishes into this one directly, so events of its own start are not lost.
       // A pool without an intensity of its own counts its members' restarts in this supervisor's.
       makeNested: (nested) =>
@@ -206,5 +213,15 @@ const handle = (self: Instance): Supervisor.Supervisor => ({
   restartHistory: Effect.sync(() => [...self.history]),
   events: Stream.flatMap(Stream.scoped(self.events.subscribe), (queue) => Stream.fromQueue(queue)),
   subscribe: self.events.subscribe,
-  await: Deferred.await(self.done)
+  await: Deferred.await(self.done),
+  publish: self.shared.topics.publish,
+  awaitResult: self.shared.topics.awaitResult,
+  results: self.shared.topics.results,
+  subscribeResults: self.shared.topics.subscribeResults,
+  deadLetters: (query) =>
+    self.shared.topics.deadLetters({
+      ...(query?.topic !== undefined ? { topic: query.topic } : {}),
+      ...(query?.limit !== undefined ? { limit: query.limit } : {})
+    }),
+  republish: self.shared.topics.republish
 })

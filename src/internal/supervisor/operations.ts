@@ -13,6 +13,8 @@ import * as Keeper from "./keeper.js"
 import * as Spec from "./spec.js"
 import { type Child, childError, find, type Instance, now, publish } from "./state.js"
 import * as Stored from "./stored.js"
+import * as Subscriptions from "./subscriptions.js"
+import * as Watch from "./watch.js"
 
 /** A child may be added: the supervisor runs and has no child with this id. */
 const admit = (self: Instance, id: string): Effect.Effect<void, SupervisorChildError> =>
@@ -66,6 +68,8 @@ export const startChildren = (
     for (const id of new Set(inputs.map((input) => input.id))) yield* admit(self, id)
     const specs = yield* Spec.decodeAddedAll(self.tree, count, inputs)
     const children = specs.map((spec) => newChild(spec, storedOf(self, spec), true))
+    for (const child of children) Subscriptions.subscribe(self, child)
+    yield* Effect.forEach(children, (child) => Watch.start(self, child), { discard: true })
     self.children.push(...children)
     const failed: Array<{ readonly id: string; readonly error: Supervisor.StartError }> = []
     yield* Effect.forEach(
@@ -124,6 +128,8 @@ export const addRestored = (
     yield* admit(self, spec.id)
     const child = newChild(spec, stored, true)
     self.children.push(child)
+    Subscriptions.subscribe(self, child)
+    yield* Watch.start(self, child)
     const started = yield* Effect.exit(startRuntime(self, child))
     if (Exit.isFailure(started)) {
       child.status = "stopped"
@@ -143,7 +149,10 @@ export const addParked = (
 ): Effect.Effect<void, SupervisorChildError> =>
   Effect.gen(function*() {
     yield* admit(self, spec.id)
-    self.children.push({ ...newChild(spec, stored, true), status: "stopped", parked: true })
+    const child: Child = { ...newChild(spec, stored, true), status: "stopped", parked: true }
+    self.children.push(child)
+    Subscriptions.subscribe(self, child)
+    yield* Watch.start(self, child)
     yield* publish(self, { _tag: "ChildParked", supervisor: self.name, child: spec.id, timestamp: yield* now })
   })
 
@@ -165,6 +174,8 @@ const insert = (
       self.children = self.children.filter((c) => c !== child)
       return yield* Effect.failCause(started.cause)
     }
+    Subscriptions.subscribe(self, child)
+    yield* Watch.start(self, child)
     return child
   })
 

@@ -30,25 +30,10 @@ import {
 import type * as Supervisor from "../../Supervisor.js"
 import * as Operations from "./operations.js"
 import * as Replace from "./replace.js"
+import * as Routers from "./routers.js"
+import type { Router } from "./routers.js"
 import type { AgentSpec, PoolSettings } from "./spec.js"
 import type { Instance } from "./state.js"
-
-/** What a pool's parent routes to, and scales. */
-export interface Router {
-  readonly handleEvent: (payload: unknown, options?: HandleOptions) => Effect.Effect<unknown, RequestError>
-  readonly handleEventStream: (
-    payload: unknown,
-    options?: HandleStreamOptions
-  ) => Stream.Stream<StreamEvent, StreamRequestError>
-  readonly scale: (size: number) => Effect.Effect<void, Supervisor.StartError | SupervisorChildError>
-  /** Calls in flight through the pool to the member `id`. */
-  readonly inFlight: (id: string) => number
-  /**
-   * Makes `member` the pool's spec (later members and restarts of the pool use it) and reloads each member with
-   * it, one after the other (`replace.ts`); not while a `scale` runs.
-   */
-  readonly reload: (member: AgentSpec) => Effect.Effect<void, Supervisor.StartError | SupervisorChildError>
-}
 
 /** Member `index` of a pool: the agent child `"<index>"`, named `"<name>-<index>"`. */
 export const memberSpec = (pool: PoolSettings, index: number): AgentSpec => {
@@ -60,14 +45,9 @@ export const memberSpec = (pool: PoolSettings, index: number): AgentSpec => {
 export const members = (pool: PoolSettings): Array<AgentSpec> =>
   Array.from({ length: pool.size }, (_, index) => memberSpec(pool, index))
 
-const routers = new WeakMap<Supervisor.Supervisor, Router>()
-
-/** The router of a pool's supervisor handle; `undefined` for any other supervisor. */
-export const routerOf = (handle: Supervisor.Supervisor): Router | undefined => routers.get(handle)
-
 /** Makes the router of a pool supervisor and ties it to its handle. */
 export const register = (self: Instance, pool: PoolSettings, handle: Supervisor.Supervisor): void => {
-  routers.set(handle, make(self, pool))
+  Routers.set(handle, make(self, pool))
 }
 
 interface Member {

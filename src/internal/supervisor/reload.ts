@@ -6,8 +6,8 @@
 import * as Effect from "effect/Effect"
 import type { SupervisorChildError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
-import * as Pool from "./pool.js"
 import { reloadAgent, type ReloadOptions, respec } from "./replace.js"
+import * as Routers from "./routers.js"
 import { childError, find, type Instance } from "./state.js"
 
 /**
@@ -27,7 +27,7 @@ export const reload = (
       return yield* reloadAgent(self, child, yield* respec(child.spec, options?.config))
     }
     const pool = child.spec.tree.pool
-    const router = child.runtime?._tag === "Supervisor" ? Pool.routerOf(child.runtime.instance) : undefined
+    const router = child.runtime?._tag === "Supervisor" ? Routers.routerOf(child.runtime.instance) : undefined
     if (pool === undefined || router === undefined) {
       return yield* Effect.fail(childError(self, id, "reload", pool === undefined ? "not_an_agent" : "not_found"))
     }

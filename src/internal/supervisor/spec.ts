@@ -16,6 +16,7 @@ import type { ConfigError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
 import * as LogSettings from "../logFiles/settings.js"
 import * as Edge from "../schema.js"
+import * as TopicSettings from "../topics/settings.js"
 import { parkedChild, parkedIn, warnParked } from "./parked.js"
 import { AgentOwn, PoolOwn, RootOwn, SupervisorOwn, TreeAutoShutdown, TreeOwn } from "./specSchemas.js"
 
@@ -53,6 +54,14 @@ export interface Root {
   readonly restore: boolean
   /** Where every agent of the tree writes its stderr, if anywhere. */
   readonly logs: LogSettings.Settings | undefined
+  /** The topics the options name, with their settings. */
+  readonly topics: TopicSettings.DecodedTopics
+}
+
+/** A child's watch mode, decoded: reload it `debounce` after the last change under `paths`. */
+export interface Watch {
+  readonly paths: ReadonlyArray<string>
+  readonly debounce: Duration.Duration
 }
 
 /** What every decoded child has. */
@@ -67,6 +76,9 @@ interface Common {
 /** An agent child, decoded. */
 export interface AgentSpec extends Common {
   readonly _tag: "Agent"
+  /** The topics it takes tasks of. */
+  readonly topics: ReadonlyArray<string>
+  readonly watch: Watch | undefined
   /** The agent's configuration with the child's restart type and shutdown applied. */
   readonly config: Config.AgentConfig
 }
@@ -75,6 +87,10 @@ export interface AgentSpec extends Common {
 export interface SupervisorSpec extends Common {
   readonly _tag: "Supervisor"
   readonly tree: Tree
+  /** A pool's topics (a plain nested supervisor takes none: its agents do). */
+  readonly topics: ReadonlyArray<string>
+  /** A pool's watch mode (a plain nested supervisor has none). */
+  readonly watch: Watch | undefined
 }
 
 /** A decoded child spec. */
@@ -187,7 +203,7 @@ const decodeAgent = (parent: Parent, spec: Supervisor.AgentSpec, at: string, pro
   const before = problems.length
   const own = Edge.decodeInto(
     AgentOwn,
-    pick(spec, ["id", "restart", "significant", "shutdown"]),
+    pick(spec, ["id", "restart", "significant", "shutdown", "topics", "watch"]),
     { whole: at, prefix: at, undefinedIsAbsent: true },
     problems
   )
@@ -226,6 +242,8 @@ const decodeAgent = (parent: Parent, spec: Supervisor.AgentSpec, at: string, pro
   const child: AgentSpec = {
     _tag: "Agent",
     id: own.id,
+    topics: own.topics,
+    watch: own.watch,
     restart,
     significant: own.significant,
     settings: decoded,
@@ -253,7 +271,9 @@ const decodeSupervisor = (parent: Parent, spec: Supervisor.SupervisorSpec, at: s
     restart,
     significant: own.significant,
     settings: supervisorChildSettings(restart),
-    tree
+    tree,
+    topics: [],
+    watch: undefined
   }
   return child
 }
@@ -267,7 +287,7 @@ const decodePool = (parent: Parent, spec: Supervisor.PoolSpec, at: string, probl
   const before = problems.length
   const own = Edge.decodeInto(
     PoolOwn,
-    pick(spec, ["id", "restart", "significant", "size", "routing", "intensity"]),
+    pick(spec, ["id", "restart", "significant", "size", "routing", "intensity", "topics", "watch"]),
     { whole: at, prefix: at, undefinedIsAbsent: true },
     problems
   )
@@ -295,7 +315,9 @@ const decodePool = (parent: Parent, spec: Supervisor.PoolSpec, at: string, probl
     restart,
     significant: own.significant,
     settings: supervisorChildSettings(restart),
-    tree: { name, strategy: "one-for-one", intensity, autoShutdown: "never", children: [], pool }
+    tree: { name, strategy: "one-for-one", intensity, autoShutdown: "never", children: [], pool },
+    topics: own.topics,
+    watch: own.watch
   }
   return child
 }
@@ -373,10 +395,11 @@ export const decodeRoot = (options: Supervisor.Options): Effect.Effect<Root, Con
     const name = options.name ?? "root"
     const where = { whole: "(options)", undefinedIsAbsent: true }
     const own = Edge.decodeInto(RootOwn, pick(options, ["storeFlushTimeout", "restore", "logs"]), where, problems)
+    const topics = TopicSettings.decodeInto(options.topics, problems)
     const tree = decodeTreeAt(name, undefined, options, problems)
     if (tree === undefined || own === undefined || problems.length > 0) return fail(problems)
     const { logs, restore, storeFlushTimeout } = own
-    return Effect.as(warnParked(name, parkedIn(tree, undefined)), { tree, storeFlushTimeout, restore, logs })
+    return Effect.as(warnParked(name, parkedIn(tree, undefined)), { tree, storeFlushTimeout, restore, logs, topics })
   })
 
 /**

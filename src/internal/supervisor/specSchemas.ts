@@ -65,8 +65,29 @@ export const ChildOwn = {
   significant: withDefault(Schema.Boolean.annotations(says("must be true or false")), () => false)
 }
 
+/** The topics a child takes tasks of (`Supervisor.publish`): names, none by default. */
+const Topics = withDefault(
+  Schema.Array(
+    Schema.String.annotations(says("must be a topic name (a non-empty string)")).pipe(
+      Schema.filter((name) => name.length > 0, { message: () => "must be a topic name (a non-empty string)" })
+    )
+  ).annotations({ message: () => ({ message: "must be an array of topic names", override: false }) }),
+  () => []
+)
+
+/** Development watch mode: reload the child when a file under `paths` changes, `debounce` after the last change. */
+const Watch = Schema.optionalWith(
+  Schema.Struct({
+    paths: Schema.NonEmptyArray(Schema.String).annotations(says("must be a non-empty array of paths")),
+    debounce: withDefault(Edge.DurationInput, () => Duration.millis(500))
+  }),
+  { exact: true }
+)
+
 export const AgentOwn = Schema.Struct({
   ...ChildOwn,
+  topics: Topics,
+  watch: Watch,
   shutdown: Schema.optionalWith(
     Schema.Union(Schema.Literal("brutal-kill", "infinity"), Edge.DurationInput).annotations(
       says(`must be a duration like "5 seconds" (the graceful phase), "brutal-kill" or "infinity"`)
@@ -80,6 +101,8 @@ export const SupervisorOwn = Schema.Struct(ChildOwn)
 /** A pool's own fields (its member configuration is decoded as an agent child's). */
 export const PoolOwn = Schema.Struct({
   ...ChildOwn,
+  topics: Topics,
+  watch: Watch,
   size: Count,
   routing: withDefault(
     Schema.Literal("least-in-flight", "round-robin").annotations(says(`must be "least-in-flight" or "round-robin"`)),

@@ -18,6 +18,7 @@ import type * as Writer from "../../Store/internal/writer.js"
 import type * as Supervisor from "../../Supervisor.js"
 import type * as Forker from "../forker.js"
 import type * as LogSettings from "../logFiles/settings.js"
+import type * as Bus from "../topics/bus.js"
 import type * as Keeper from "./keeper.js"
 import type * as Spec from "./spec.js"
 
@@ -31,6 +32,8 @@ export interface Shared {
   readonly reports: Serial.Serial
   /** Where every agent of the tree writes its stderr (`<dir>/<agent name>.log`), if anywhere. */
   readonly logs: LogSettings.Settings | undefined
+  /** The tree's topics. */
+  readonly topics: Bus.Bus
 }
 
 /** An exit of a child as the decisions read it (an agent's exit, or a nested supervisor's end). */
@@ -76,6 +79,10 @@ export interface Child {
   pending: Fiber.RuntimeFiber<void> | undefined
   /** Terminated by hand while a group restart that includes it was pending: that restart skips it. */
   skip: boolean
+  /** Takes it out of the tree's topics' subscribers (set for a child with topics; see `subscriptions.ts`). */
+  unsubscribe?: (() => void) | undefined
+  /** Stops its watch mode (set for a child with `watch`; see `watch.ts`). */
+  unwatch?: Effect.Effect<unknown> | undefined
 }
 
 /** Why a child was stopped, as `ChildStopped` says. */
@@ -99,6 +106,8 @@ export interface Instance {
   readonly toParent: ((event: Supervisor.SupervisorEvent) => Effect.Effect<void>) | undefined
   /** Hands an exit to the decisions (they import the child runtimes, so the runtimes reach them through here). */
   readonly onExit: (child: Child, exit: ChildExitInfo) => Effect.Effect<void>
+  /** `Supervisor.reload` of a child without options (for watch mode; the instance module wires it). */
+  readonly reloadChild: (id: string) => Effect.Effect<void, unknown>
   /** Builds a nested supervisor publishing into this one (the instance module builds; it imports the runtimes). */
   readonly makeNested: (tree: Spec.Tree) => Effect.Effect<Supervisor.Supervisor, Supervisor.StartError, Scope.Scope>
   /** Children in start order. */

@@ -61,7 +61,14 @@ const fromJson = (value: unknown): unknown => {
 /** The spec in the input form `startChild` takes, every value explicit. */
 const asInput = (spec: Spec.ChildSpec): Record<string, unknown> =>
   spec._tag === "Agent"
-    ? { _tag: "Agent", id: spec.id, significant: spec.significant, config: { ...spec.config } }
+    ? {
+      _tag: "Agent",
+      id: spec.id,
+      significant: spec.significant,
+      topics: spec.topics,
+      ...(spec.watch !== undefined ? { watch: spec.watch } : {}),
+      config: { ...spec.config }
+    }
     : spec.tree.pool !== undefined
     ? {
       _tag: "Pool",
@@ -71,6 +78,8 @@ const asInput = (spec: Spec.ChildSpec): Record<string, unknown> =>
       // The size now (`scale` changes it): a restored pool comes back at the size it had when written.
       size: spec.tree.pool.size,
       routing: spec.tree.pool.routing,
+      topics: spec.topics,
+      ...(spec.watch !== undefined ? { watch: spec.watch } : {}),
       ...(spec.tree.pool.sharesIntensity ? {} : { intensity: spec.tree.intensity }),
       config: { ...spec.tree.pool.member.config }
     }

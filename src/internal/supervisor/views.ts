@@ -9,7 +9,7 @@ import * as Option from "effect/Option"
 import type * as AgentSupervisor from "../../Agent/AgentSupervisor.js"
 import type { SupervisorChildError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
-import * as Pool from "./pool.js"
+import * as Routers from "./routers.js"
 import { type Child, childError, find, type Instance } from "./state.js"
 
 /**
@@ -81,7 +81,7 @@ export const callTarget = (self: Instance, id: string): Effect.Effect<Target, Su
     const child = find(self, id)
     const runtime = child?.runtime
     if (runtime?._tag === "Agent") return Effect.succeed(runtime.agent)
-    const router = runtime?._tag === "Supervisor" ? Pool.routerOf(runtime.instance) : undefined
+    const router = runtime?._tag === "Supervisor" ? Routers.routerOf(runtime.instance) : undefined
     if (router !== undefined) return Effect.succeed(router)
     if (child !== undefined && child.spec._tag === "Supervisor" && child.spec.tree.pool === undefined) {
       return Effect.fail(childError(self, id, "call", "not_an_agent"))
@@ -90,14 +90,14 @@ export const callTarget = (self: Instance, id: string): Effect.Effect<Target, Su
   })
 
 /** The router of a running pool child, for `scale`. */
-export const poolChild = (self: Instance, id: string): Effect.Effect<Pool.Router, SupervisorChildError> =>
+export const poolChild = (self: Instance, id: string): Effect.Effect<Routers.Router, SupervisorChildError> =>
   Effect.suspend(() => {
     const child = find(self, id)
     if (child === undefined) return Effect.fail(childError(self, id, "scale", "not_found"))
     if (child.spec._tag !== "Supervisor" || child.spec.tree.pool === undefined) {
       return Effect.fail(childError(self, id, "scale", "not_a_pool"))
     }
-    const router = child.runtime?._tag === "Supervisor" ? Pool.routerOf(child.runtime.instance) : undefined
+    const router = child.runtime?._tag === "Supervisor" ? Routers.routerOf(child.runtime.instance) : undefined
     return router === undefined ? Effect.fail(childError(self, id, "scale", "not_found")) : Effect.succeed(router)
   })
 

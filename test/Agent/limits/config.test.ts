@@ -115,7 +115,10 @@ describe("user and group", () => {
     }
     assert.match(problems("nobody-here", undefined)[0], /^user: names no user in .*passwd/)
     assert.match(problems("agent", "nogroup")[0], /^group: names no group in .*group/)
-    assert.match(problems(4000, undefined)[0], /^group: must be given with a user that .* does not list/)
+    assert.match(
+      problems(4000, undefined)[0],
+      /^group: is needed: user 4000 is not in .*passwd, so its primary group is unknown/
+    )
     const notRoot = problems("agent", "agents", false)
     assert.strictEqual(notRoot.length, 2)
     assert.match(notRoot[0], /^user: needs a supervisor running as root/)

@@ -27,8 +27,8 @@ func TestMain(m *testing.M) {
 
 const wait = 10 * time.Second * raceScale
 
-// readyLine is the first line out: protocol 1 with the 1.1 features.
-const readyLine = `{"type":"ready","protocol":1,"features":["stream","checkpoint"]}` + "\n"
+// readyLine is the first line out: protocol 1 with the 1.1 and 1.2 features.
+const readyLine = `{"type":"ready","protocol":1,"features":["stream","checkpoint","publish"]}` + "\n"
 
 type process struct {
 	t      *testing.T

@@ -32,11 +32,11 @@ export interface Identity {
   readonly account: { readonly name: string; readonly home: string } | undefined
 }
 
-/** A problem with `user` or `group`, for a `ConfigError`. @internal */
+/** A problem with `user` or `group`, for a `ConfigError` (`value`: the value given, absent when none was). @internal */
 export interface IdentityProblem {
   readonly field: "user" | "group"
   readonly rule: string
-  readonly value: string
+  readonly value?: string | undefined
 }
 
 interface PasswdEntry {
@@ -133,10 +133,10 @@ export const resolve = (
     }
   }
   if (uid !== undefined && gid === undefined && problems.length === 0) {
+    // No group was given, so there is no value to show: the rule names the user instead.
     problems.push({
       field: "group",
-      rule: `must be given with a user that ${databases.passwd} does not list (its primary group is unknown)`,
-      value: "(none)"
+      rule: `is needed: user ${user} is not in ${databases.passwd}, so its primary group is unknown; give group too`
     })
   }
   return problems.length > 0 ? { problems } : { identity: { uid, gid, account } }

@@ -24,6 +24,7 @@ import type * as Config from "../../Config.js"
 import type * as Health from "../../Health.js"
 import type * as AgentProcess from "../../Process.js"
 import { type AgentState, canTransition } from "../../State.js"
+import { limitFacts } from "../exit.js"
 import type * as Serial from "../serial.js"
 import type { Owner } from "./owner.js"
 import * as StderrTail from "./stderrTail.js"
@@ -79,6 +80,8 @@ export interface Core {
   readonly reports: Serial.Serial
   /** Every event goes through here, in the fiber that caused it. */
   readonly publish: (event: AgentEvent) => Effect.Effect<void>
+  /** Where the tasks the agent publishes to topics go (its tree's topics); none outside a tree. */
+  readonly onTopicPublish: ((topic: string, payload: unknown) => void) | undefined
   /** Forks event-driven fibers (starts, exits, owner decisions) from the runtime captured when the agent was made. */
   readonly fork: Forker.Forker
   readonly clock: Clock.Clock
@@ -126,6 +129,7 @@ export interface Dependencies {
   readonly reports: Serial.Serial
   readonly publish: (event: AgentEvent) => Effect.Effect<void>
   readonly recordRestarts: boolean
+  readonly onTopicPublish?: ((topic: string, payload: unknown) => void) | undefined
 }
 
 /** A new agent in IDLE. Scoped: the fibers it forks end with the scope. */
@@ -144,6 +148,7 @@ export const make = (
       writer: dependencies.writer,
       reports: dependencies.reports,
       publish: dependencies.publish,
+      onTopicPublish: dependencies.onTopicPublish,
       fork: yield* Forker.make,
       clock: yield* Effect.clock,
       route: yield* SubscriptionRef.make<Route>(WAIT),
@@ -226,5 +231,7 @@ export const crashError = (
   new AgentCrashError({
     agent: core.name,
     reason,
-    ...(exit !== undefined ? { pid: exit.pid, exitCode: exit.exitCode, signal: exit.signal } : {})
+    ...(exit !== undefined ? { pid: exit.pid, exitCode: exit.exitCode, signal: exit.signal } : {}),
+    // An exit for a limit says so; a parked agent's error is about its circuit, not its last exit.
+    ...(exit !== undefined && reason === "exited" ? limitFacts(exit.limit, core.settings.limits) : {})
   })

@@ -51,6 +51,7 @@ const hooksOf = (core: Core): ProcessInternal.Hooks => ({
       )
     }),
   onStderrLine: (pid, text) => core.stderr.push(pid, text, core.clock.unsafeCurrentTimeMillis()),
+  onPublish: core.onTopicPublish,
   meter: core.metrics,
   onLimitExceeded: (exceeded) =>
     Effect.gen(function*() {

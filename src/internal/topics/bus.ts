@@ -1,0 +1,274 @@
+/**
+ * The topics of one tree (`Topic.ts`): subscribers registered by the tree as children with `topics` come and go,
+ * tasks delivered to them with retries, outcomes kept in memory while awaited and in the store for later, the
+ * dead letters listed and republished. One bus per tree, shared by its nested supervisors.
+ *
+ * A task counts toward its topic's `maxQueued` from its publish to its outcome, waiting for a subscriber included
+ * (a topic no child takes yet keeps its tasks until one comes, within that bound). Delivery is a call to the
+ * subscriber (an agent's `handleEvent`, a pool's router), so the subscriber's own bounds (`maxInFlight`, its
+ * timeout, its restarts) apply as to any call.
+ *
+ * @internal
+ */
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Queue from "effect/Queue"
+import * as Ref from "effect/Ref"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type { ConfigError } from "../../Errors.js"
+import type * as Store from "../../Store/Store.js"
+import { type PublishOptions, TaskFailedError, type TaskOutcome, TopicError } from "../../Topic.js"
+import type { Forker } from "../forker.js"
+import * as Delivery from "./delivery.js"
+import * as Meter from "./meter.js"
+import * as Settings from "./settings.js"
+
+export type { Subscriber } from "./delivery.js"
+import type { Subscriber } from "./delivery.js"
+
+/** Where outcomes are kept for later (`Store`'s optional task operations, through the resilient wrapper). */
+export interface TaskStore {
+  readonly save: (record: Store.TaskRecord) => Effect.Effect<void>
+  readonly get: (taskId: string) => Effect.Effect<Option.Option<Store.TaskRecord>>
+  readonly list: (query: Store.TaskQuery) => Effect.Effect<ReadonlyArray<Store.TaskRecord>>
+  readonly delete: (taskId: string) => Effect.Effect<void>
+}
+
+/** A resilient store's task operations, as the bus reads and writes outcomes. */
+export const taskStoreOf = (store: Store.ResilientStore): TaskStore => ({
+  save: store.saveTask,
+  get: store.getTask,
+  list: store.listTasks,
+  delete: store.deleteTask
+})
+
+/** The bus's operations, as `Supervisor` exposes them. */
+export interface Bus {
+  /** Adds a subscriber; the returned function removes it (idempotent). */
+  readonly register: (subscriber: Subscriber) => () => void
+  readonly publish: (
+    topic: string,
+    payload: unknown,
+    options?: PublishOptions
+  ) => Effect.Effect<string, TopicError | ConfigError>
+  readonly awaitResult: (taskId: string) => Effect.Effect<unknown, TaskFailedError | TopicError>
+  readonly results: Stream.Stream<TaskOutcome>
+  readonly subscribeResults: Effect.Effect<Queue.Dequeue<TaskOutcome>, never, Scope.Scope>
+  readonly deadLetters: (query?: { readonly topic?: string; readonly limit?: number }) => Effect.Effect<
+    ReadonlyArray<Store.TaskRecord>
+  >
+  readonly republish: (taskId: string) => Effect.Effect<string, TopicError | ConfigError>
+  /** An agent's `publish` message (protocol 1.2): published with the topic's defaults, from outside any fiber. */
+  readonly fromAgent: (agent: string, topic: string, payload: unknown) => void
+}
+
+interface Pending {
+  readonly topic: string
+  readonly done: Deferred.Deferred<unknown, TaskFailedError>
+}
+
+/** How many outcomes are kept in memory for `awaitResult` after they end (the store keeps them longer). */
+const RECENT_OUTCOMES = 1000
+
+/** The bus of one tree. */
+export const make = (options: {
+  readonly topics: Settings.DecodedTopics
+  readonly store: TaskStore
+  readonly fork: Forker
+}): Effect.Effect<Bus, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const registry = yield* Delivery.makeRegistry
+    const topics = new Map<string, Delivery.Topic>()
+    const pending = new Map<string, Pending>()
+    const recent = new Map<string, TaskOutcome>()
+    const outcomes = yield* PubSub.unbounded<TaskOutcome>()
+    const runtime = yield* Effect.runtime<never>()
+    let sequence = 0
+    const stopped = yield* Ref.make(false)
+    yield* Effect.addFinalizer(() => Ref.set(stopped, true))
+
+    const topicOf = (name: string): Delivery.Topic => {
+      let topic = topics.get(name)
+      if (topic === undefined) {
+        topic = { settings: Settings.of(options.topics, name), queued: 0, loads: new Map(), room: [] }
+        topics.set(name, topic)
+      }
+      return topic
+    }
+
+    const end = (taskId: string, topic: Delivery.Topic, name: string, outcome: TaskOutcome, record: Store.TaskRecord) =>
+      Effect.gen(function*() {
+        topic.queued--
+        Meter.queued(name, topic.queued)
+        const waiter = topic.room.shift()
+        if (waiter !== undefined) yield* Deferred.succeed(waiter, void 0)
+        recent.set(taskId, outcome)
+        if (recent.size > RECENT_OUTCOMES) recent.delete(recent.keys().next().value!)
+        const waiting = pending.get(taskId)
+        pending.delete(taskId)
+        if (waiting !== undefined) {
+          yield* outcome._tag === "Succeeded"
+            ? Deferred.succeed(waiting.done, outcome.result)
+            : Deferred.fail(waiting.done, failedError(outcome))
+        }
+        yield* PubSub.publish(outcomes, outcome)
+        yield* options.fork(options.store.save(record))
+      })
+
+    const run = (taskId: string, name: string, payload: unknown, settings: Settings.ForTask, createdAt: number) =>
+      Effect.gen(function*() {
+        const topic = topicOf(name)
+        const { attempts, errors, ok, result } = yield* Delivery.deliverTask(registry, topic, name, payload, settings)
+        const at = yield* Clock.currentTimeMillis
+        const base = {
+          task_id: taskId,
+          topic: name,
+          payload,
+          attempts,
+          errors,
+          created_at: createdAt,
+          updated_at: at
+        }
+        if (ok) {
+          Meter.delivered(name)
+          yield* end(
+            taskId,
+            topic,
+            name,
+            { _tag: "Succeeded", taskId, topic: name, result, attempts },
+            {
+              ...base,
+              status: "succeeded",
+              result
+            }
+          )
+        } else {
+          Meter.deadLettered(name)
+          yield* end(taskId, topic, name, {
+            _tag: "DeadLettered",
+            taskId,
+            topic: name,
+            attempts,
+            errors
+          }, {
+            ...base,
+            status: "dead"
+          })
+        }
+      })
+
+    const publish = (name: string, payload: unknown, publishOptions?: PublishOptions) =>
+      Effect.gen(function*() {
+        if (yield* Ref.get(stopped)) {
+          return yield* new TopicError({ topic: name, reason: "stopped" })
+        }
+        const topic = topicOf(name)
+        const settings = yield* Settings.forPublish(topic.settings, publishOptions)
+        while (topic.queued >= topic.settings.maxQueued) {
+          if (!topic.settings.backpressure) {
+            return yield* new TopicError({ topic: name, reason: "full", maxQueued: topic.settings.maxQueued })
+          }
+          const waiter = yield* Deferred.make<void>()
+          topic.room.push(waiter)
+          yield* Deferred.await(waiter)
+        }
+        topic.queued++
+        Meter.published(name)
+        Meter.queued(name, topic.queued)
+        const createdAt = yield* Clock.currentTimeMillis
+        const taskId = `${createdAt.toString(36)}-${(sequence++).toString(36)}-${
+          Math.random().toString(36).slice(2, 8)
+        }`
+        pending.set(taskId, { topic: name, done: yield* Deferred.make<unknown, TaskFailedError>() })
+        yield* options.fork(run(taskId, name, payload, settings, createdAt))
+        return taskId
+      })
+
+    const awaitResult = (taskId: string): Effect.Effect<unknown, TaskFailedError | TopicError> =>
+      Effect.suspend((): Effect.Effect<unknown, TaskFailedError | TopicError> => {
+        const waiting = pending.get(taskId)
+        if (waiting !== undefined) return Deferred.await(waiting.done)
+        const known = recent.get(taskId)
+        if (known !== undefined) return fromOutcome(known)
+        return Effect.flatMap(
+          options.store.get(taskId),
+          (record): Effect.Effect<unknown, TaskFailedError | TopicError> =>
+            Option.isNone(record)
+              ? Effect.fail(new TopicError({ topic: "(unknown)", reason: "not_found", taskId }))
+              : fromOutcome(outcomeOfRecord(record.value))
+        )
+      })
+
+    const republish = (taskId: string): Effect.Effect<string, TopicError | ConfigError> =>
+      Effect.gen(function*() {
+        const record = yield* options.store.get(taskId)
+        if (Option.isNone(record) || record.value.status !== "dead") {
+          return yield* new TopicError({
+            topic: Option.isSome(record) ? record.value.topic : "(unknown)",
+            reason: Option.isNone(record) ? "not_found" : "not_dead",
+            taskId
+          })
+        }
+        const again = yield* publish(record.value.topic, record.value.payload)
+        yield* options.store.delete(taskId)
+        recent.delete(taskId)
+        return again
+      })
+
+    const bus: Bus = {
+      register: Delivery.register(registry),
+      publish,
+      awaitResult,
+      results: Stream.fromPubSub(outcomes),
+      subscribeResults: PubSub.subscribe(outcomes),
+      deadLetters: (query) =>
+        options.store.list({
+          status: "dead",
+          ...(query?.topic !== undefined ? { topic: query.topic } : {}),
+          ...(query?.limit !== undefined ? { limit: query.limit } : {})
+        }),
+      republish,
+      fromAgent: (agent, topic, payload) => {
+        // Outside any fiber (the agent's stdout reader): published in one of the tree's.
+        Effect.runFork(
+          publish(topic, payload).pipe(
+            Effect.catchAll((error) => Effect.logWarning(`agent "${agent}" published to "${topic}": ${error.message}`)),
+            Effect.provide(runtime)
+          )
+        )
+      }
+    }
+    return bus
+  })
+
+const failedError = (outcome: Extract<TaskOutcome, { _tag: "DeadLettered" }>) =>
+  new TaskFailedError({
+    taskId: outcome.taskId,
+    topic: outcome.topic,
+    attempts: outcome.attempts,
+    errors: outcome.errors
+  })
+
+const fromOutcome = (outcome: TaskOutcome): Effect.Effect<unknown, TaskFailedError> =>
+  outcome._tag === "Succeeded" ? Effect.succeed(outcome.result) : Effect.fail(failedError(outcome))
+
+const outcomeOfRecord = (record: Store.TaskRecord): TaskOutcome =>
+  record.status === "succeeded"
+    ? {
+      _tag: "Succeeded",
+      taskId: record.task_id,
+      topic: record.topic,
+      result: record.result,
+      attempts: record.attempts
+    }
+    : {
+      _tag: "DeadLettered",
+      taskId: record.task_id,
+      topic: record.topic,
+      attempts: record.attempts,
+      errors: record.errors
+    }

@@ -1,0 +1,180 @@
+/**
+ * Topics (`Topic.ts`, `Supervisor.publish`): a work queue over two subscribers, retries on the topic's Schedule and
+ * the dead letter after the last, republish, fanout, the queue bound, a topic waiting for its first subscriber,
+ * outcomes in the store, and every problem of the topics option in one ConfigError. Real agent processes.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import * as Adapters from "../src/Adapters.js"
+import * as Store from "../src/Store/Store.js"
+import * as Supervisor from "../src/Supervisor.js"
+import { agentConfig, eventuallyEffect, failureOf, fixture, TestLive } from "./support.js"
+
+/** The raw test agent: `{ whoami: true }` answers its pid, `{ fail: "..." }` fails the task. */
+const raw = (id: string, topics: ReadonlyArray<string>) =>
+  Supervisor.agent({ id, topics, config: agentConfig("echo", { name: id, restartBackoff: "50 millis" }) })
+
+/** A Node adapter agent that answers its payload as it is. */
+const echo = (id: string, topics: ReadonlyArray<string>) =>
+  Supervisor.agent({
+    id,
+    topics,
+    config: { name: id, ...Adapters.nodeCallback(fixture("node", "echo.mjs")), startupTimeout: "20 seconds" }
+  })
+
+const noDelay = Schedule.recurs(2)
+
+describe("Supervisor topics", () => {
+  it.scopedLive(
+    "a work queue: each task to one subscriber, the least loaded first; both take their share",
+    () =>
+      Effect.gen(function*() {
+        const sup = yield* Supervisor.make({ children: [raw("a", ["work"]), raw("b", ["work"]), raw("other", [])] })
+        const ids = yield* Effect.forEach([1, 2, 3, 4, 5, 6], () => sup.publish("work", { whoami: true, sleep: 100 }))
+        assert.strictEqual(new Set(ids).size, 6)
+        const pids = yield* Effect.forEach(ids, (id) => sup.awaitResult(id))
+        const children = yield* sup.whichChildren
+        const pidOf = (id: string) => Option.getOrThrow(children.find((c) => c.id === id)!.pid)
+        const counts = new Map<number, number>()
+        for (const reply of pids) {
+          const pid = (reply as { pid: number }).pid
+          counts.set(pid, (counts.get(pid) ?? 0) + 1)
+        }
+        assert.deepStrictEqual([...counts.keys()].sort(), [pidOf("a"), pidOf("b")].sort())
+        assert.deepStrictEqual([...counts.values()], [3, 3], "in flight together: spread evenly")
+        // An outcome is kept in the store too.
+        const store = yield* Store.Store
+        yield* eventuallyEffect(
+          "the outcome in the store",
+          Effect.map(store.getTask!(ids[0]), (record) => Option.isSome(record) && record.value.status === "succeeded")
+        )
+      }).pipe(Effect.provide(TestLive)),
+    60_000
+  )
+
+  it.scopedLive(
+    "a failing task: retried on the topic's schedule, then dead-lettered with each error; republished",
+    () =>
+      Effect.gen(function*() {
+        const sup = yield* Supervisor.make({
+          topics: { jobs: { retry: noDelay } },
+          children: [raw("failing", ["jobs"])]
+        })
+        const id = yield* sup.publish("jobs", { fail: "boom" })
+        const error = failureOf(yield* Effect.exit(sup.awaitResult(id)))
+        assert.strictEqual(error._tag, "TaskFailedError")
+        if (error._tag !== "TaskFailedError") return
+        assert.strictEqual(error.attempts, 3)
+        assert.deepStrictEqual(error.errors.map((e) => [e.attempt, e.child, e.tag]), [
+          [1, "root/failing", "AgentTaskError"],
+          [2, "root/failing", "AgentTaskError"],
+          [3, "root/failing", "AgentTaskError"]
+        ])
+        assert.include(error.errors[0].message, "boom")
+        const dead = yield* eventuallyEffect(
+          "in the dead letters",
+          Effect.map(sup.deadLetters({ topic: "jobs" }), (letters) => letters.length === 1)
+        ).pipe(Effect.zipRight(sup.deadLetters()))
+        assert.deepStrictEqual([dead[0].task_id, dead[0].status, dead[0].attempts], [id, "dead", 3])
+        assert.deepStrictEqual(dead[0].payload, { fail: "boom" })
+
+        // Fixed: the failing subscriber goes, one that answers comes; the task is sent again.
+        yield* sup.terminateChild("failing")
+        yield* sup.startChild(echo("fixed", ["jobs"]))
+        const again = yield* sup.republish(id)
+        assert.notStrictEqual(again, id)
+        assert.deepStrictEqual(yield* sup.awaitResult(again), { fail: "boom" })
+        assert.deepStrictEqual(yield* sup.deadLetters(), [])
+        const notDead = failureOf(yield* Effect.exit(sup.republish(again)))
+        assert.strictEqual(notDead._tag === "TopicError" && notDead.reason, "not_dead")
+      }).pipe(Effect.provide(TestLive)),
+    60_000
+  )
+
+  it.scopedLive("fanout: to every subscriber, the result by each one's path", () =>
+    Effect.gen(function*() {
+      const sup = yield* Supervisor.make({
+        children: [echo("x", ["news"]), Supervisor.supervisor({ id: "group", children: [echo("y", ["news"])] })]
+      })
+      const id = yield* sup.publish("news", { headline: "hi" }, { fanout: true })
+      assert.deepStrictEqual(yield* sup.awaitResult(id), {
+        "root/x": { headline: "hi" },
+        "root/group/y": { headline: "hi" }
+      })
+    }).pipe(Effect.provide(TestLive)), 60_000)
+
+  it.scopedLive(
+    "a topic no child takes keeps its tasks, within maxQueued, until one does",
+    () =>
+      Effect.gen(function*() {
+        const sup = yield* Supervisor.make({ topics: { later: { maxQueued: 1 } }, children: [] })
+        const first = yield* sup.publish("later", "one")
+        const full = failureOf(yield* Effect.exit(sup.publish("later", "two")))
+        assert.strictEqual(full._tag === "TopicError" && full.reason, "full")
+        yield* sup.startChild(echo("late", ["later"]))
+        assert.strictEqual(yield* sup.awaitResult(first), "one")
+        assert.strictEqual(yield* sup.awaitResult(yield* sup.publish("later", "two")), "two")
+        const unknown = failureOf(yield* Effect.exit(sup.awaitResult("no-such-task")))
+        assert.strictEqual(unknown._tag === "TopicError" && unknown.reason, "not_found")
+      }).pipe(Effect.provide(TestLive)),
+    60_000
+  )
+
+  it.scopedLive(
+    "an agent publishes from its callback (Python adapter): the tasks reach the Node subscriber",
+    () =>
+      Effect.gen(function*() {
+        const sup = yield* Supervisor.make({
+          children: [
+            Supervisor.agent({
+              id: "producer",
+              config: {
+                name: "producer",
+                ...Adapters.pythonCallback(fixture("python", "publish_agent.py"), "handle_request"),
+                startupTimeout: "20 seconds"
+              }
+            }),
+            echo("consumer", ["jobs", "reports.daily"])
+          ]
+        })
+        const results = yield* sup.subscribeResults
+        assert.deepStrictEqual(yield* sup.call("producer", { op: "publish" }), { published: 2 })
+        const seen = [yield* Queue.take(results), yield* Queue.take(results)]
+          .sort((a, b) => a.topic.localeCompare(b.topic))
+        assert.deepStrictEqual(
+          seen.map((o) => [o._tag, o.topic, o._tag === "Succeeded" ? o.result : null]),
+          [
+            ["Succeeded", "jobs", { n: 1 }],
+            ["Succeeded", "reports.daily", {
+              job: { steps: [1, { deep: [true, null, 2.5] }], text: "héllo ✓" },
+              tags: []
+            }]
+          ]
+        )
+      }).pipe(Effect.provide(TestLive)),
+    60_000
+  )
+
+  it.effect("every problem of the topics option and of a child's topics in one ConfigError", () =>
+    Effect.gen(function*() {
+      const error = failureOf(
+        yield* Effect.exit(Supervisor.make({
+          topics: { t: { maxQueued: 0, retry: 5 as any, timeout: "soon" as any, color: "red" } as any },
+          children: [Supervisor.agent({ id: "a", topics: ["", 3 as any], config: agentConfig("echo") })]
+        }))
+      )
+      assert.strictEqual(error._tag, "ConfigError")
+      if (error._tag !== "ConfigError") return
+      assert.sameMembers(error.problems.map((p) => p.field), [
+        `topics["t"].color`,
+        `topics["t"].retry`,
+        `topics["t"].maxQueued`,
+        `topics["t"].timeout`,
+        "children[0].topics[0]",
+        "children[0].topics[1]"
+      ])
+    }).pipe(Effect.scoped, Effect.provide(TestLive)))
+})

@@ -1,0 +1,72 @@
+/**
+ * Development watch mode (`watch: { paths, debounce }` on a child spec): a change under a watched directory reloads
+ * the child (a new pid, the old one stopped) and a burst of changes reloads it once. Real agent processes and real
+ * files.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Supervisor from "../src/Supervisor.js"
+import { agentConfig, eventuallyEffect, isAlive, tempDir, TestLive } from "./support.js"
+
+const pidOf = (sup: Supervisor.Supervisor, id: string) =>
+  Effect.map(
+    sup.whichChildren,
+    (children) => Option.getOrUndefined(children.find((c) => c.id === id)?.pid ?? Option.none())
+  )
+
+describe("watch mode", () => {
+  it.scopedLive(
+    "a change under a watched directory reloads the child; a burst reloads it once",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("watch")
+        fs.mkdirSync(path.join(dir, "src"))
+        const sup = yield* Supervisor.make({
+          children: [
+            Supervisor.agent({
+              id: "dev",
+              config: agentConfig("echo", { name: "dev" }),
+              watch: { paths: [dir], debounce: "150 millis" }
+            })
+          ]
+        })
+        const first = (yield* pidOf(sup, "dev"))!
+        // The watcher starts in a fiber of its own: write until a reload shows (a write every 400 ms, past the
+        // debounce, so that each one can end a burst).
+        let lastWrite = 0
+        let writes = 0
+        yield* eventuallyEffect(
+          "a reload after a change",
+          Effect.gen(function*() {
+            if (Date.now() - lastWrite > 400) {
+              fs.writeFileSync(path.join(dir, "src", "agent.mjs"), `// edit ${writes++}\n`)
+              lastWrite = Date.now()
+            }
+            const now = yield* pidOf(sup, "dev")
+            return now !== undefined && now !== first
+          }),
+          "20 seconds"
+        )
+        const second = (yield* pidOf(sup, "dev"))!
+        yield* eventuallyEffect("the old version stopped", Effect.sync(() => !isAlive(first)))
+
+        // A burst of ten changes within the debounce: one reload.
+        const events = yield* sup.subscribe
+        for (let i = 0; i < 10; i++) fs.writeFileSync(path.join(dir, "src", `burst-${i}.txt`), "x")
+        yield* eventuallyEffect(
+          "the burst's reload",
+          Effect.map(pidOf(sup, "dev"), (now) => now !== undefined && now !== second),
+          "20 seconds"
+        )
+        // Past another debounce and more: no second reload came from the burst.
+        yield* Effect.sleep("600 millis")
+        const started = Array.from(yield* events.takeAll).filter((e) => e._tag === "ChildStarted")
+        assert.strictEqual(started.length, 1, JSON.stringify(started))
+        assert.deepStrictEqual(yield* sup.call("dev", { echo: "still serving" }), "still serving")
+      }).pipe(Effect.provide(TestLive)),
+    60_000
+  )
+})
