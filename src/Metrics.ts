@@ -171,6 +171,24 @@ export const topicTasks: Metric.Metric.Counter<number> = internal.metrics.topicT
 export const topicQueued: Metric.Metric.Gauge<number> = internal.metrics.topicQueued
 
 /**
+ * `agent_supervisor_pool_size`, a gauge: the members a pool is to have (its size, as `scale` set it). Tag `pool`
+ * (its path, `"root/inference"`).
+ *
+ * @since 0.3.0
+ * @category metrics
+ */
+export const poolSize: Metric.Metric.Gauge<number> = internal.metrics.poolSize
+
+/**
+ * `agent_supervisor_pool_in_flight`, a gauge: calls in flight through a pool to its members (calls made to a member
+ * directly are not counted). Tag `pool`.
+ *
+ * @since 0.3.0
+ * @category metrics
+ */
+export const poolInFlight: Metric.Metric.Gauge<number> = internal.metrics.poolInFlight
+
+/**
  * One agent's series of a per-agent metric; add the metric's other tags after it, in the order its docs list them.
  *
  * @since 0.1.0

@@ -22,7 +22,7 @@ import type { HandleOptions, HandleStreamOptions } from "./Agent/AgentSupervisor
 import type * as Config from "./Agent/Config.js"
 import * as Owned from "./Agent/internal/owned.js"
 import type { StreamEvent } from "./Agent/StreamEvent.js"
-import type { AutoShutdown, ChildSpec, Intensity, Strategy } from "./ChildSpec.js"
+import type { AutoShutdown, ChildSpec, Intensity, Routing, Strategy } from "./ChildSpec.js"
 import type {
   AgentStartupError,
   ConfigError,
@@ -244,6 +244,11 @@ export interface Supervisor {
    */
   readonly scale: (id: string, size: number) => Effect.Effect<void, StartError | SupervisorChildError>
   /**
+   * The pool child `id` now: its size, routing and members (id, name, state, pid, calls in flight through the pool,
+   * whether it is draining for a `scale` down). A child that is not a running pool is a `SupervisorChildError`.
+   */
+  readonly poolInfo: (id: string) => Effect.Effect<PoolInfo, SupervisorChildError>
+  /**
    * Rolling reload of the agent or pool child `id` (PM2's `reload`): a new incarnation is started beside the one
    * that serves and put in its place once `ready`; the old one takes no new calls, finishes those in flight (up to
    * its `gracefulTimeout`), then stops. A pool reloads member by member, each new one up before an old one goes.
@@ -298,6 +303,28 @@ export interface Supervisor {
   ) => Effect.Effect<ReadonlyArray<Store.TaskRecord>>
   /** Publishes a dead-lettered task again (a new task id), and takes it out of the dead letters. */
   readonly republish: (taskId: string) => Effect.Effect<string, Topic.TopicError | ConfigError>
+}
+
+/**
+ * A pool as `poolInfo` reports it.
+ *
+ * @since 0.3.0
+ * @category views
+ */
+export interface PoolInfo {
+  /** The pool's path in the tree (`"root/inference"`). */
+  readonly name: string
+  readonly size: number
+  readonly routing: Routing
+  /** By member number. */
+  readonly members: ReadonlyArray<{
+    readonly id: string
+    readonly name: string
+    readonly state: string
+    readonly pid: Option.Option<number>
+    readonly inFlight: number
+    readonly draining: boolean
+  }>
 }
 
 /**

@@ -8,7 +8,9 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import * as Metrics from "../src/Metrics.js"
 import * as Supervisor from "../src/Supervisor.js"
 import { agentConfig, eventuallyEffect, failureOf, TestLive } from "./support.js"
 
@@ -141,6 +143,17 @@ describe("Supervisor.pool", () => {
         const scaling = yield* Effect.fork(sup.scale("pool", 2))
         // The scale marks 2 and 3 draining as soon as its fiber runs (no lock is held: nothing restarts).
         for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
+        const info = yield* sup.poolInfo("pool")
+        assert.deepStrictEqual(
+          [info.name, info.size, info.routing],
+          ["root/pool", 2, "least-in-flight"]
+        )
+        assert.deepStrictEqual(info.members.map((m) => [m.id, m.state, m.inFlight, m.draining]), [
+          ["0", "RUNNING", 1, false],
+          ["1", "RUNNING", 1, false],
+          ["2", "RUNNING", 1, true],
+          ["3", "RUNNING", 1, true]
+        ])
         // While 2 and 3 drain, new calls go to 0 and 1 only (they queue behind the slow ones there).
         const during = yield* whoami(sup)
         assert.include([four[0].pid, four[1].pid], during)
@@ -150,11 +163,16 @@ describe("Supervisor.pool", () => {
         // Back up: the free numbers 2 and 3 again.
         yield* sup.scale("pool", 3)
         assert.deepStrictEqual((yield* members(sup)).map((m) => m.name), ["worker-0", "worker-1", "worker-2"])
+        const gauge = (metric: typeof Metrics.poolSize) => Metric.value(Metric.tagged(metric, "pool", "root/pool"))
+        assert.strictEqual((yield* gauge(Metrics.poolSize)).value, 3)
+        assert.strictEqual((yield* gauge(Metrics.poolInFlight)).value, 0, "every call through the pool ended")
 
         const bad = failureOf(yield* Effect.exit(sup.scale("pool", 1.5)))
         assert.strictEqual(bad._tag, "ConfigError")
         const notPool = failureOf(yield* Effect.exit(sup.scale("solo", 2)))
         assert.strictEqual(notPool._tag === "SupervisorChildError" && notPool.reason, "not_a_pool")
+        const soloInfo = failureOf(yield* Effect.exit(sup.poolInfo("solo")))
+        assert.strictEqual(soloInfo._tag === "SupervisorChildError" && soloInfo.reason, "not_a_pool")
         const missing = failureOf(yield* Effect.exit(sup.scale("nope", 2)))
         assert.strictEqual(missing._tag === "SupervisorChildError" && missing.reason, "not_found")
       }).pipe(Effect.provide(TestLive)),

@@ -5,10 +5,12 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as Adapters from "../src/Adapters.js"
+import * as Metrics from "../src/Metrics.js"
 import * as Store from "../src/Store/Store.js"
 import * as Supervisor from "../src/Supervisor.js"
 import { agentConfig, eventuallyEffect, failureOf, fixture, TestLive } from "./support.js"
@@ -88,6 +90,20 @@ describe("Supervisor topics", () => {
         assert.notStrictEqual(again, id)
         assert.deepStrictEqual(yield* sup.awaitResult(again), { fail: "boom" })
         assert.deepStrictEqual(yield* sup.deadLetters(), [])
+        const tasks = (event: string) =>
+          Effect.map(
+            Metric.value(Metric.tagged(Metric.tagged(Metrics.topicTasks, "topic", "jobs"), "event", event)),
+            (state) => state.count
+          )
+        assert.deepStrictEqual(
+          [
+            yield* tasks("published"),
+            yield* tasks("retried"),
+            yield* tasks("dead_lettered"),
+            yield* tasks("delivered")
+          ],
+          [2, 2, 1, 1]
+        )
         const notDead = failureOf(yield* Effect.exit(sup.republish(again)))
         assert.strictEqual(notDead._tag === "TopicError" && notDead.reason, "not_dead")
       }).pipe(Effect.provide(TestLive)),

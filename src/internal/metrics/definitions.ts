@@ -125,6 +125,11 @@ export const keys = {
     "agent_supervisor_topic_tasks_total",
     "Tasks of a topic by event: published, delivered (succeeded), retried (attempts after the first), dead_lettered"
   ),
+  poolSize: gauge("agent_supervisor_pool_size", "The members a pool is to have (its size, as scale set it)"),
+  poolInFlight: gauge(
+    "agent_supervisor_pool_in_flight",
+    "Calls in flight through a pool to its members (calls made to a member directly are not counted)"
+  ),
   topicQueued: gauge(
     "agent_supervisor_topic_queued",
     "Tasks of a topic published and not yet ended (delivering, retrying, or waiting for a subscriber)"
@@ -150,6 +155,8 @@ export const metrics: {
   readonly storeDrops: Counter
   readonly topicTasks: Counter
   readonly topicQueued: Gauge
+  readonly poolSize: Gauge
+  readonly poolInFlight: Gauge
 } = {
   requests: Metric.fromMetricKey(keys.requests),
   requestDuration: Metric.fromMetricKey(keys.requestDuration),
@@ -163,5 +170,7 @@ export const metrics: {
   storeFailures: Metric.fromMetricKey(keys.storeFailures),
   storeDrops: Metric.fromMetricKey(keys.storeDrops),
   topicTasks: Metric.fromMetricKey(keys.topicTasks),
-  topicQueued: Metric.fromMetricKey(keys.topicQueued)
+  topicQueued: Metric.fromMetricKey(keys.topicQueued),
+  poolSize: Metric.fromMetricKey(keys.poolSize),
+  poolInFlight: Metric.fromMetricKey(keys.poolInFlight)
 }

@@ -174,6 +174,7 @@ const handle = (self: Instance): Supervisor.Supervisor => ({
         Effect.map(Views.callTarget(self, childId), (target) => target.handleEventStream(payload, options))
       )
     ),
+  poolInfo: (id) => Effect.map(Views.poolChild(self, id, "pool info"), (router) => router.info()),
   reload: (id, options) =>
     unlessEscalated(self, Reload.reload(self, id, options)).pipe(traced("reload", self.name, id)),
   scale: (id, size) =>

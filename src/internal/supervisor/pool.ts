@@ -12,6 +12,7 @@
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -28,6 +29,7 @@ import {
   type SupervisorChildError
 } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
+import * as PoolMeter from "../metrics/pool.js"
 import * as Operations from "./operations.js"
 import * as Replace from "./replace.js"
 import * as Routers from "./routers.js"
@@ -88,9 +90,16 @@ const make = (self: Instance, pool: PoolSettings): Router => {
     return best
   }
 
-  const begin = (id: string) => loads.set(id, (loads.get(id) ?? 0) + 1)
+  const meter = PoolMeter.make(self.name)
+  meter.size(pool.size)
+  let inFlight = 0
+  const begin = (id: string) => {
+    loads.set(id, (loads.get(id) ?? 0) + 1)
+    meter.inFlight(++inFlight)
+  }
   const end = (id: string) =>
     Effect.suspend(() => {
+      meter.inFlight(--inFlight)
       const left = (loads.get(id) ?? 1) - 1
       if (left > 0) {
         loads.set(id, left)
@@ -224,6 +233,7 @@ const make = (self: Instance, pool: PoolSettings): Router => {
       }
       return scaling.withPermits(1)(Effect.gen(function*() {
         pool.size = size
+        meter.size(size)
         yield* grow(size)
         yield* shrink(size)
       }))
@@ -234,6 +244,22 @@ const make = (self: Instance, pool: PoolSettings): Router => {
     handleEventStream,
     scale,
     inFlight: (id) => loads.get(id) ?? 0,
+    info: () => ({
+      name: self.name,
+      size: pool.size,
+      routing: pool.routing,
+      members: [...self.children].sort((a, b) => Number(a.spec.id) - Number(b.spec.id)).map((child) => {
+        const agent = child.runtime?._tag === "Agent" ? child.runtime.agent.peek() : undefined
+        return {
+          id: child.spec.id,
+          name: child.spec._tag === "Agent" ? child.spec.config.name : child.spec.tree.name,
+          state: agent?.state ?? "STOPPED",
+          pid: agent?.pid === undefined ? Option.none() : Option.some(agent.pid),
+          inFlight: loads.get(child.spec.id) ?? 0,
+          draining: draining.has(child.spec.id)
+        }
+      })
+    }),
     reload: (member) =>
       scaling.withPermits(1)(Effect.suspend(() => {
         pool.member = member

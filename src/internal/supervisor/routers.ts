@@ -23,6 +23,8 @@ export interface Router {
   readonly scale: (size: number) => Effect.Effect<void, Supervisor.StartError | SupervisorChildError>
   /** Calls in flight through the pool to the member `id`. */
   readonly inFlight: (id: string) => number
+  /** The pool as `Supervisor.poolInfo` reports it. */
+  readonly info: () => Supervisor.PoolInfo
   /**
    * Makes `member` the pool's spec (later members and restarts of the pool use it) and reloads each member with
    * it, one after the other (`replace.ts`); not while a `scale` runs.

@@ -90,15 +90,19 @@ export const callTarget = (self: Instance, id: string): Effect.Effect<Target, Su
   })
 
 /** The router of a running pool child, for `scale`. */
-export const poolChild = (self: Instance, id: string): Effect.Effect<Routers.Router, SupervisorChildError> =>
+export const poolChild = (
+  self: Instance,
+  id: string,
+  operation = "scale"
+): Effect.Effect<Routers.Router, SupervisorChildError> =>
   Effect.suspend(() => {
     const child = find(self, id)
-    if (child === undefined) return Effect.fail(childError(self, id, "scale", "not_found"))
+    if (child === undefined) return Effect.fail(childError(self, id, operation, "not_found"))
     if (child.spec._tag !== "Supervisor" || child.spec.tree.pool === undefined) {
-      return Effect.fail(childError(self, id, "scale", "not_a_pool"))
+      return Effect.fail(childError(self, id, operation, "not_a_pool"))
     }
     const router = child.runtime?._tag === "Supervisor" ? Routers.routerOf(child.runtime.instance) : undefined
-    return router === undefined ? Effect.fail(childError(self, id, "scale", "not_found")) : Effect.succeed(router)
+    return router === undefined ? Effect.fail(childError(self, id, operation, "not_found")) : Effect.succeed(router)
   })
 
 /** The agent of an agent child (on the request path: no span). */
