@@ -178,6 +178,26 @@ export interface Watch {
 export type Routing = "least-in-flight" | "round-robin"
 
 /**
+ * A pool's autoscaling (Kubernetes' horizontal autoscaler, for a pool): every `interval` (1 second by default) the
+ * pool's load is read and the pool scaled toward `target` of it per member, between `min` and `max`, at most once
+ * per `coolDown` (30 seconds by default). `metric` `"in-flight"` (the default): the calls in flight through the
+ * pool, `ceil(load / target)` members. `"queue"`: the calls past the members' `maxInFlight`, waiting to be sent;
+ * while any wait, `ceil(waiting / target)` more members, and back to `min` once the pool is idle. The pool's `size`
+ * is where it starts, within `min` and `max`; a `scale` by hand holds until the next decision.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Autoscale {
+  readonly min: number
+  readonly max: number
+  readonly target: number
+  readonly metric?: "in-flight" | "queue" | undefined
+  readonly interval?: Duration.DurationInput | undefined
+  readonly coolDown?: Duration.DurationInput | undefined
+}
+
+/**
  * A pool child, as written (see {@link pool}).
  *
  * @since 0.1.0
@@ -189,6 +209,7 @@ export interface PoolSpec {
   readonly size: number
   readonly config: Config.AgentConfig | Config.AgentConfigInput
   readonly routing?: Routing | undefined
+  readonly autoscale?: Autoscale | undefined
   readonly intensity?: Intensity | undefined
   readonly restart?: Config.RestartType | undefined
   readonly shutdown?: Shutdown | undefined
@@ -215,6 +236,7 @@ export interface PoolSpec {
  *   members' stop timeouts, `false` by default); `shutdown` applies to each member's stop too.
  * - `size` is a whole number of 0 or more; bad values are part of the tree's `ConfigError`, with paths.
  * - `topics`: the pool takes the tasks of these topics as one subscriber, each routed to a member as a call is.
+ * - `autoscale`: the pool sizes itself between `min` and `max` (see {@link Autoscale}).
  *
  * @since 0.1.0
  * @category specs
@@ -228,6 +250,7 @@ export const pool = (options: {
   readonly size: number
   readonly config: Config.AgentConfig | Config.AgentConfigInput
   readonly routing?: Routing | undefined
+  readonly autoscale?: Autoscale | undefined
   readonly intensity?: Intensity | undefined
   readonly restart?: Config.RestartType | undefined
   readonly shutdown?: Shutdown | undefined
@@ -240,6 +263,7 @@ export const pool = (options: {
   size: options.size,
   config: options.config,
   routing: options.routing,
+  autoscale: options.autoscale,
   intensity: options.intensity,
   restart: options.restart,
   shutdown: options.shutdown,

@@ -47,6 +47,8 @@ export {
   agent,
   /** An agent child, as written. */
   type AgentSpec,
+  /** A pool's autoscaling. */
+  type Autoscale,
   /** When a supervisor stops by itself because significant children ended (OTP's `auto_shutdown`). */
   type AutoShutdown,
   /** A child spec: an agent, a nested supervisor or a pool. */

@@ -30,6 +30,7 @@ import {
 } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
 import * as PoolMeter from "../metrics/pool.js"
+import * as Autoscale from "./autoscale.js"
 import * as Operations from "./operations.js"
 import * as Replace from "./replace.js"
 import * as Routers from "./routers.js"
@@ -238,6 +239,17 @@ const make = (self: Instance, pool: PoolSettings): Router => {
         yield* shrink(size)
       }))
     })
+
+  if (pool.autoscale !== undefined) {
+    const settings = pool.autoscale
+    Effect.runFork(self.fork(Autoscale.run(settings, () => ({
+      size: self.children.length,
+      members: self.children.map((child) => ({
+        inFlight: loads.get(child.spec.id) ?? 0,
+        maxInFlight: child.spec._tag === "Agent" ? child.spec.config.maxInFlight : 1
+      }))
+    }), scale)))
+  }
 
   return {
     handleEvent,

@@ -32,6 +32,16 @@ export interface Tree {
   readonly pool?: PoolSettings | undefined
 }
 
+/** A pool's autoscaling, decoded. */
+export interface Autoscale {
+  readonly min: number
+  readonly max: number
+  readonly metric: "in-flight" | "queue"
+  readonly target: number
+  readonly interval: Duration.Duration
+  readonly coolDown: Duration.Duration
+}
+
 /** A pool, decoded. `scale` sets `size` and `reload` `member`: both outlive the pool's restarts. */
 export interface PoolSettings {
   readonly routing: Supervisor.Routing
@@ -42,6 +52,8 @@ export interface PoolSettings {
   member: AgentSpec
   /** Its members' restarts count toward its parent's intensity (no intensity of its own was given). */
   readonly sharesIntensity: boolean
+  /** Sizes itself between `min` and `max` (`autoscale.ts`). */
+  readonly autoscale: Autoscale | undefined
   size: number
 }
 
@@ -287,7 +299,7 @@ const decodePool = (parent: Parent, spec: Supervisor.PoolSpec, at: string, probl
   const before = problems.length
   const own = Edge.decodeInto(
     PoolOwn,
-    pick(spec, ["id", "restart", "significant", "size", "routing", "intensity", "topics", "watch"]),
+    pick(spec, ["id", "restart", "significant", "size", "routing", "intensity", "topics", "watch", "autoscale"]),
     { whole: at, prefix: at, undefinedIsAbsent: true },
     problems
   )
@@ -303,11 +315,21 @@ const decodePool = (parent: Parent, spec: Supervisor.PoolSpec, at: string, probl
   if (own !== undefined) checkSignificant(parent, own.significant, restart, at, problems)
   const intensity = own?.intensity ?? parent.intensity
   if (own === undefined || member === undefined || intensity === undefined || problems.length > before) return undefined
+  const scaling = own.autoscale
+  if (scaling !== undefined && (scaling.min > scaling.max || own.size < scaling.min || own.size > scaling.max)) {
+    problems.push({
+      field: `${at}.autoscale`,
+      rule: `needs min <= size <= max (the size is where it starts), got min ${scaling.min}, size ${own.size}, ` +
+        `max ${scaling.max}`
+    })
+    return undefined
+  }
   const pool: PoolSettings = {
     routing: own.routing,
     member,
     sharesIntensity: own.intensity === undefined,
-    size: own.size
+    size: own.size,
+    autoscale: scaling
   }
   const child: SupervisorSpec = {
     _tag: "Supervisor",

@@ -108,5 +108,21 @@ export const PoolOwn = Schema.Struct({
     Schema.Literal("least-in-flight", "round-robin").annotations(says(`must be "least-in-flight" or "round-robin"`)),
     () => "least-in-flight" as const
   ),
-  intensity: Schema.optionalWith(IntensitySchema, { exact: true })
+  intensity: Schema.optionalWith(IntensitySchema, { exact: true }),
+  autoscale: Schema.optionalWith(
+    Schema.Struct({
+      min: Count,
+      max: Count.pipe(Schema.filter((n) => n >= 1, { message: () => "must be 1 or more" })),
+      metric: withDefault(
+        Schema.Literal("in-flight", "queue").annotations(says(`must be "in-flight" or "queue"`)),
+        () => "in-flight" as const
+      ),
+      target: Schema.Number.annotations(says("must be a number above 0")).pipe(
+        Schema.filter((n) => Number.isFinite(n) && n > 0, { message: () => "must be a number above 0" })
+      ),
+      interval: withDefault(Edge.DurationInput, () => Duration.seconds(1)),
+      coolDown: withDefault(Edge.DurationInput, () => Duration.seconds(30))
+    }),
+    { exact: true }
+  )
 })

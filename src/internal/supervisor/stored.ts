@@ -78,6 +78,7 @@ const asInput = (spec: Spec.ChildSpec): Record<string, unknown> =>
       // The size now (`scale` changes it): a restored pool comes back at the size it had when written.
       size: spec.tree.pool.size,
       routing: spec.tree.pool.routing,
+      ...(spec.tree.pool.autoscale !== undefined ? { autoscale: spec.tree.pool.autoscale } : {}),
       topics: spec.topics,
       ...(spec.watch !== undefined ? { watch: spec.watch } : {}),
       ...(spec.tree.pool.sharesIntensity ? {} : { intensity: spec.tree.intensity }),
