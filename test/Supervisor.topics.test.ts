@@ -5,6 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
@@ -135,6 +136,36 @@ describe("Supervisor topics", () => {
         assert.strictEqual(yield* sup.awaitResult(yield* sup.publish("later", "two")), "two")
         const unknown = failureOf(yield* Effect.exit(sup.awaitResult("no-such-task")))
         assert.strictEqual(unknown._tag === "TopicError" && unknown.reason, "not_found")
+      }).pipe(Effect.provide(TestLive)),
+    60_000
+  )
+
+  it.scopedLive(
+    "a publish's own retry overrides the topic's; backpressure makes a publish wait for room",
+    () =>
+      Effect.gen(function*() {
+        const sup = yield* Supervisor.make({
+          topics: {
+            jobs: { retry: Schedule.recurs(5) },
+            narrow: { maxQueued: 1, backpressure: true }
+          },
+          children: [raw("worker", ["jobs", "narrow"])]
+        })
+        // The topic would try 6 times; this task says once.
+        const once = failureOf(
+          yield* Effect.exit(
+            Effect.flatMap(sup.publish("jobs", { fail: "no" }, { retry: Schedule.stop }), sup.awaitResult)
+          )
+        )
+        assert.strictEqual(once._tag === "TaskFailedError" && once.attempts, 1)
+        // One slow task fills "narrow": the second publish waits until it ends, then goes.
+        const first = yield* sup.publish("narrow", { whoami: true, sleep: 300 })
+        const second = yield* Effect.fork(sup.publish("narrow", { whoami: true }))
+        for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
+        assert.isTrue(Option.isNone(yield* Fiber.poll(second)), "waiting for room")
+        yield* sup.awaitResult(first)
+        const secondId = yield* Fiber.join(second)
+        assert.isDefined(yield* sup.awaitResult(secondId))
       }).pipe(Effect.provide(TestLive)),
     60_000
   )
