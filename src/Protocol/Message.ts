@@ -334,7 +334,7 @@ export const decodeNotice = (u: unknown): Chunk | Checkpoint | undefined => {
  * @category decoding
  */
 export const decodeIncoming = (u: unknown): Incoming | undefined =>
-  decodeResponse(u) ?? decodeReady(u) ?? decodeNotice(u)
+  decodeResponse(u) ?? decodeReady(u) ?? decodeNotice(u) ?? decodePublish(u)
 
 /**
  * Encodes a task line. Throws what `JSON.stringify` throws (BigInt, cycles): callers turn that into a typed error.
