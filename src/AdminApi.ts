@@ -9,6 +9,8 @@
  * | `GET /api/history?child=ID` | restart decisions of the tree, newest first (`RestartView[]`) |
  * | `GET /api/children/:id/stderr?lines=N` | an agent's last stderr lines (`StderrLine[]`); 400 for a supervisor |
  * | `POST /api/children/:id/{start,stop,restart}` | the operation, then the child (`ChildView`); 409 `OperationFailed` |
+ * | `POST /api/children/:id/reload` | a rolling reload of an agent or a pool (no body, or `{}`), then the child |
+ * | `POST /api/children/:id/scale` | a pool's new size, `{ "size": n }`, then the pool (its `pool: { size, routing }`) |
  * | `GET /api/events` | the tree's events as Server-Sent Events (`event: <_tag>`, `data: <JSON>`) |
  * | `GET /api/children/:id/stderr/follow` | an agent's stderr lines as Server-Sent Events (`data: <StderrLine>`) |
  * | `GET /metrics` | every Effect metric of the process, Prometheus text format 0.0.4 |
@@ -17,7 +19,8 @@
  *
  * A child is addressed by its path below the root (`workers/echo`), one URL segment (`workers%2Fecho`). Reads are
  * open to whoever reaches the address; every other call needs `Authorization: Bearer <token>` (401 otherwise), and
- * takes no body (a body that is not JSON, or is over 64 KiB, is a 400). On a loopback address (the default), a
+ * takes no body but `scale`'s (a body that is not JSON, or is over 64 KiB, is a 400; so is a bad `scale` body, or a
+ * `reload` body with settings: a reload from the API runs the child's configuration as it is). On a loopback address (the default), a
  * request whose `Host` names another machine is a 403 (a web page cannot reach the API by DNS rebinding). Every
  * error is a JSON body `{ "_tag", "message" }`, never a stack: 400 `BadRequest` (bad parameters too), 401
  * `Unauthorized`, 403 `Forbidden`, 404 `ChildNotFound` or `NotFound` (no such route), 409 `OperationFailed`,

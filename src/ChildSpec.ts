@@ -228,10 +228,11 @@ export interface PoolSpec {
  *   unless the call gives its own) and then fails with `AgentTimeoutError` (`operation` `"start"`).
  * - Members restart one for one under their configuration's backoff and breaker; a member's failure is that
  *   member's alone. Without `intensity`, their restarts count toward the intensity of the pool's parent, so the
- *   pool escalates only when the tree's intensity says so; with one, the pool has its own (as a nested supervisor).
+ *   pool escalates only when the tree's intensity says so (and then its parent, having counted those restarts,
+ *   escalates too, as OTP's would for its own children); with one, the pool has its own (as a nested supervisor).
  * - `Supervisor.scale(id, n)` changes the size at run time: new members start, removed ones (the highest numbers)
  *   take no new calls, finish those in flight (up to their `gracefulTimeout`) and stop. The size outlives a restart
- *   of the pool.
+ *   of the pool (not the tree: under `restore` the store keeps the size the pool was added with).
  * - `restart`, `shutdown` and `significant` are the pool's own as a child of its parent (`"permanent"`, the
  *   members' stop timeouts, `false` by default); `shutdown` applies to each member's stop too.
  * - `size` is a whole number of 0 or more; bad values are part of the tree's `ConfigError`, with paths.

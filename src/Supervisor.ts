@@ -258,7 +258,11 @@ export interface Supervisor {
    * `name`, the child's restart type and stop timeouts kept. When the new incarnation does not start, the old one
    * keeps serving and this fails with the startup error. Not a restart: no intensity, backoff or breaker counts
    * it, and the child's failures are forgotten. A child that is not running is a `SupervisorChildError`
-   * (`restarting`, `stopped`); a nested supervisor's `not_an_agent`. Traced (`Supervisor.reload`).
+   * (`restarting`, `stopped`; a pool that is not running, `not_found`); a nested supervisor `not_an_agent`; a
+   * child with a reload under way `reloading` (one at a time). A pool member that does not start makes the members
+   * already reloaded go back to the running version, so the pool runs one version. Under `restore`, the store keeps
+   * a child's spec as it was added: a reload's new configuration (and a pool's `scale`) last until the tree stops.
+   * Traced (`Supervisor.reload`).
    */
   readonly reload: (
     id: string,

@@ -126,7 +126,8 @@ export class TaskFailedError extends Schema.TaggedError<TaskFailedError>("effect
   }
   /** @since 0.3.0 */
   get remediation(): string {
-    return "Read each attempt's error (errors); fix the subscriber or the payload, then republish the task."
+    return "Read each attempt's error (errors); fix the subscriber or the payload, then republish the task " +
+      "(republish reads it from the store: every built-in store keeps task records)."
   }
 }
 

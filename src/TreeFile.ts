@@ -1,7 +1,7 @@
 /**
- * A whole supervision tree in one file, YAML or JSON: the root supervisor's options, its store, and its children
- * (agents, agents from a directory, nested supervisors), for `agent-supervisor up` and for applications that keep
- * their tree out of their code.
+ * A whole supervision tree in one file, YAML or JSON: the root supervisor's options, its store, its topics, and its
+ * children (agents, agents from a directory, pools, nested supervisors), for `agent-supervisor up` and for
+ * applications that keep their tree out of their code.
  *
  * ```yaml
  * # yaml-language-server: $schema=node_modules/effect-agent-supervisor/schema/agent-supervisor.schema.json
@@ -9,16 +9,15 @@
  * strategy: one-for-one
  * store: { type: sqlite, filename: .data/agents.sqlite }
  * children:
- *   - type: agent
- *     id: echo
- *     config: { name: echo, command: python3, args: [agent.py], requestTimeout: 30 seconds }
- *   - type: directory
- *     id: summarizer
- *     config: { agentName: summarizer, agentDir: agents/summarizer }
- *   - type: supervisor
- *     id: workers
- *     strategy: one-for-all
- *     children: []
+ *   - { type: agent, id: echo, config: { name: echo, command: python3, args: [agent.py], requestTimeout: 30 seconds } }
+ *   - { type: directory, id: summarizer, config: { agentName: summarizer, agentDir: agents/summarizer } }
+ *   - type: pool
+ *     id: inference
+ *     size: 4
+ *     topics: [doc.uploaded]
+ *     config: { name: inference, command: python3, args: [infer.py] }
+ * topics:
+ *   doc.uploaded: { retry: { maxAttempts: 4, backoff: 100 millis, factor: 2 }, maxQueued: 500 }
  * ```
  *
  * The file is checked whole before anything starts: its syntax (a YAML or JSON error names the line and column),
@@ -73,7 +72,38 @@ export interface TreeFile {
   readonly metrics?: { readonly otlp?: Metrics.OtelOptions | undefined } | undefined
   /** The admin API and dashboard `agent-supervisor up` serves (none of the tree's business: `make` ignores it). */
   readonly admin?: AdminSettings | undefined
+  /** Each topic's settings, by name (`Supervisor.Options.topics`), `retry` as data (see {@link RetrySettings}). */
+  readonly topics?: Readonly<Record<string, TopicSettings>> | undefined
   readonly children: ReadonlyArray<Child>
+}
+
+/**
+ * A topic's settings in a file: `Topic.TopicOptions` (`maxQueued`, `backpressure`, `timeout`, each with its
+ * default) with `retry` written as data.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface TopicSettings {
+  readonly retry?: RetrySettings | undefined
+  readonly maxQueued?: number | undefined
+  readonly backpressure?: boolean | undefined
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * A topic's retries as a file writes them, run as `Schedule.exponential(backoff, factor)` intersected with
+ * `Schedule.recurs(maxAttempts - 1)`: a task is attempted at most `maxAttempts` times (a whole number >= 1; 1:
+ * never retried), the retries `backoff`, `backoff × factor`, `backoff × factor²`... after each failure (`factor`
+ * >= 1). Each left out is the library's default: 4 attempts, `"100 millis"`, factor 2.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface RetrySettings {
+  readonly maxAttempts?: number | undefined
+  readonly backoff?: Duration.DurationInput | undefined
+  readonly factor?: number | undefined
 }
 
 /**
@@ -97,10 +127,11 @@ export interface AdminSettings {
  * @since 0.1.0
  * @category models
  */
-export type Child = AgentChild | CallbackChild | DirectoryChild | SupervisorChild
+export type Child = AgentChild | CallbackChild | DirectoryChild | PoolChild | SupervisorChild
 
 /**
- * What an agent child of either kind (`agent`, `directory`) has beside its `config`: `Supervisor.agent`'s fields.
+ * What an agent child of any kind (and a pool) has beside its `config`: `Supervisor.agent`'s fields (`watch.paths`
+ * relative to the file's directory).
  *
  * @since 0.1.0
  * @category models
@@ -110,6 +141,22 @@ export interface AgentChildFields {
   readonly restart?: Config.RestartType | undefined
   readonly shutdown?: Supervisor.Shutdown | undefined
   readonly significant?: boolean | undefined
+  readonly topics?: ReadonlyArray<string> | undefined
+  readonly watch?: Supervisor.Watch | undefined
+}
+
+/**
+ * A pool (`type: pool`): `Supervisor.pool`'s fields, `config` an agent's (its `cwd` as an agent child's).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface PoolChild extends AgentChildFields {
+  readonly type: "pool"
+  readonly size: number
+  readonly routing?: Supervisor.Routing | undefined
+  readonly intensity?: Supervisor.Intensity | undefined
+  readonly config: Config.AgentConfigInput
 }
 
 /**
@@ -324,10 +371,10 @@ export const load: (
 ) => Effect.Effect<TreeFile, ConfigError, FileSystem.FileSystem | Path.Path> = load_.load
 
 /**
- * The options `Supervisor.make` runs a file's tree with: its children as `Supervisor.agent` and
+ * The options `Supervisor.make` runs a file's tree with: its children as `Supervisor.agent`, `Supervisor.pool` and
  * `Supervisor.supervisor` specs, each directory agent resolved by `Directory.resolve` (dependencies installed,
- * callback checked, one after the other in the file's order). A directory agent's `ConfigError` names its field's
- * path in the file (`children[1].config.callbackFunction`).
+ * callback checked, one after the other in the file's order), each topic's `retry` as its `Schedule`. A directory
+ * agent's `ConfigError` names its field's path in the file (`children[1].config.callbackFunction`).
  *
  * @since 0.1.0
  * @category constructors

@@ -96,6 +96,7 @@ describe("the JSON Schema of tree files", () => {
       "storeFlushTimeout",
       "restore",
       "store",
+      "topics",
       "children"
     ])
     assert.deepStrictEqual(schema.properties.children.items, { $ref: "#/$defs/Child" })
@@ -104,9 +105,10 @@ describe("the JSON Schema of tree files", () => {
       ["agent"],
       ["callback"],
       ["directory"],
+      ["pool"],
       ["supervisor"]
     ])
-    const [agent, callback, directory, supervisor] = kinds
+    const [agent, callback, directory, pool, supervisor] = kinds
     assert.deepStrictEqual(Object.keys(agent.properties.config.properties), Object.keys(Config.AgentConfig.fields))
     assert.strictEqual(agent.properties.config.additionalProperties, false)
     assert.deepStrictEqual(agent.properties.config.required, ["name", "command"])
@@ -122,6 +124,21 @@ describe("the JSON Schema of tree files", () => {
     assert.includeMembers(Object.keys(callback.properties.config.properties), ["language", "file", "function", "name"])
     assert.notInclude(Object.keys(callback.properties.config.properties), "command")
     assert.deepStrictEqual(callback.properties.config.required, ["language", "file", "name"])
+    // A pool: its own fields, an agent's configuration for its members; topics and watch on every agent-like kind
+    assert.deepStrictEqual(pool.required, ["type", "id", "size", "config"])
+    assert.deepStrictEqual(pool.properties.size, { ...pool.properties.size, type: "integer", minimum: 0 })
+    assert.deepStrictEqual(pool.properties.routing.enum, ["least-in-flight", "round-robin"])
+    assert.deepStrictEqual(pool.properties.config.properties, agent.properties.config.properties)
+    for (const kind of [agent, callback, directory, pool]) {
+      assert.strictEqual(kind.properties.topics.type, "array")
+      assert.deepStrictEqual(kind.properties.watch.required, ["paths"])
+    }
+    assert.notProperty(supervisor.properties, "topics")
+    // Topics: settings by name, retry as data
+    const topic = schema.properties.topics.additionalProperties
+    assert.deepStrictEqual(Object.keys(topic.properties), ["retry", "maxQueued", "backpressure", "timeout"])
+    assert.deepStrictEqual(Object.keys(topic.properties.retry.properties), ["maxAttempts", "backoff", "factor"])
+    assert.strictEqual(topic.additionalProperties, false)
     // Children to any depth
     assert.deepStrictEqual(supervisor.properties.children.items, { $ref: "#/$defs/Child" })
     const stores = schema.properties.store.anyOf.map((s: Json) => s.properties.type.enum[0])
@@ -157,6 +174,24 @@ describe("the JSON Schema of tree files", () => {
     assert.isNotEmpty(validate(schema, parseYaml(misspelt)))
     const badStrategy = example.replace("strategy: one-for-all", "strategy: one-for-everyone")
     assert.isNotEmpty(validate(schema, parseYaml(badStrategy)))
+    // A pool and a topic: as the README writes them, and misspelt
+    const pooled = {
+      topics: { "doc.uploaded": { retry: { maxAttempts: 4, backoff: "100 millis", factor: 2 }, maxQueued: 500 } },
+      children: [{
+        type: "pool",
+        id: "inference",
+        size: 4,
+        routing: "round-robin",
+        topics: ["doc.uploaded"],
+        watch: { paths: ["agents"], debounce: "1 second" },
+        config: { name: "inference", command: "python3" }
+      }]
+    }
+    assert.deepStrictEqual(validate(schema, pooled), [])
+    const retry = (r: object) => ({ ...pooled, topics: { t: { retry: r } } })
+    assert.deepStrictEqual(validate(schema, retry({ maxAttemps: 4 })), [".topics.t.retry: maxAttemps is not allowed"])
+    assert.isNotEmpty(validate(schema, retry({ maxAttempts: 0 })))
+    assert.isNotEmpty(validate(schema, { children: [{ ...pooled.children[0], size: -1 }] }))
   })
 
   it.effect("the example file is a tree the library accepts", () =>

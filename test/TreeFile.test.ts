@@ -112,7 +112,7 @@ children:
         `strategy: must be "one-for-one", "one-for-all" or "rest-for-one"`,
         `store.type: must be "memory", "sqlite" or "postgres"`,
         `children[0].config.requestTimout: is not a known setting: did you mean "requestTimeout"?`,
-        `children[1].type: must be "agent", "callback", "directory" or "supervisor": did you mean "agent"?`,
+        `children[1].type: must be "agent", "callback", "directory", "pool" or "supervisor": did you mean "agent"?`,
         "children[2].children[0].config.command: refers to the environment variable AGENT_CMD, which is not set: " +
         "set it, or give a default (${AGENT_CMD:-default})",
         `children[2].children[0].config.requestTimeout: must be a duration like "5 seconds" or "250 millis"`,
@@ -162,10 +162,10 @@ children:
   it.effect("shapes: a child, a configuration, the whole file", () =>
     Effect.gen(function*() {
       assert.deepStrictEqual(yield* problemsOf("children: [agent]\n"), [
-        `children[0]: must be a child: a mapping with a type ("agent", "callback", "directory" or "supervisor") and an id`
+        `children[0]: must be a child: a mapping with a type ("agent", "callback", "directory", "pool" or "supervisor") and an id`
       ])
       assert.deepStrictEqual(yield* problemsOf("children: [{ id: a }, { type: agent, id: b, config: 3 }]\n"), [
-        `children[0].type: is missing: "agent", "callback", "directory" or "supervisor"`,
+        `children[0].type: is missing: "agent", "callback", "directory", "pool" or "supervisor"`,
         "children[1].config: must be a mapping"
       ])
       assert.deepStrictEqual(yield* problemsOf(""), [

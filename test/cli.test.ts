@@ -12,6 +12,7 @@ import * as childProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as path from "node:path"
+import type * as AdminApi from "../src/AdminApi.js"
 import * as Address from "../src/internal/cli/address.js"
 import * as Progress from "../src/internal/cli/progress.js"
 import { describeEvent, statusTable } from "../src/internal/cli/remote.js"
@@ -51,20 +52,18 @@ const echoAgent = (name: string) => ({
   heartbeatInterval: "200 millis"
 })
 
-/** A tree file in `dir`: an agent `echo` and a nested supervisor `workers` with an agent `worker`. */
+/** An agent `echo` and a nested supervisor `workers` with an agent `worker`. */
+const defaultChildren = [
+  { type: "agent", id: "echo", config: echoAgent("echo") },
+  { type: "supervisor", id: "workers", children: [{ type: "agent", id: "worker", config: echoAgent("worker") }] }
+]
+
+/** A tree file in `dir`: the default children unless `extra` gives others. */
 const writeTree = (dir: string, extra: Record<string, unknown> = {}) => {
   const file = path.join(dir, "tree.json")
   fs.writeFileSync(
     file,
-    JSON.stringify({
-      name: "cli-test",
-      store: { type: "memory" },
-      children: [
-        { type: "agent", id: "echo", config: echoAgent("echo") },
-        { type: "supervisor", id: "workers", children: [{ type: "agent", id: "worker", config: echoAgent("worker") }] }
-      ],
-      ...extra
-    })
+    JSON.stringify({ name: "cli-test", store: { type: "memory" }, children: defaultChildren, ...extra })
   )
   return file
 }
@@ -86,6 +85,16 @@ describe("agent-supervisor validate", () => {
       const result = yield* cli(["validate", writeTree(dir)])
       assert.strictEqual(result.code, 0, result.stderr)
       assert.match(result.stdout, /OK\. Tree "cli-test": 2 agents, 1 nested supervisor; store: memory\./)
+      const pooled = writeTree(yield* tempDir("cli-validate"), {
+        children: [...defaultChildren, { type: "pool", id: "pool", size: 2, topics: ["t"], config: echoAgent("m") }],
+        topics: { t: { retry: { maxAttempts: 2 } } }
+      })
+      const withPool = yield* cli(["validate", pooled])
+      assert.strictEqual(withPool.code, 0, withPool.stderr)
+      assert.match(
+        withPool.stdout,
+        /OK\. Tree "cli-test": 2 agents, 1 pool, 1 nested supervisor, 1 topic; store: memory\./
+      )
     }))
 
   it.scopedLive("a bad file: every problem with its path, no stack, exit 1", () =>
@@ -127,11 +136,12 @@ describe("agent-supervisor validate", () => {
 
 describe.sequential("agent-supervisor up and the commands that talk to it", () => {
   it.scopedLive(
-    "status, restart, stop, start, logs, history, events; SIGTERM stops the tree and exits 0",
+    "status, restart, stop, start, reload, scale, logs, history, events; SIGTERM stops the tree and exits 0",
     () =>
       Effect.gen(function*() {
         const dir = yield* tempDir("cli-up")
-        const file = writeTree(dir)
+        const pool = { type: "pool", id: "pool", size: 2, config: echoAgent("member") }
+        const file = writeTree(dir, { children: [...defaultChildren, pool] })
         const { app, stateFile } = yield* startUp(file)
         assert.strictEqual(fs.statSync(stateFile).mode & 0o777, 0o600)
         const state = JSON.parse(fs.readFileSync(stateFile, "utf8")) as { url: string; token: string; pid: number }
@@ -144,6 +154,9 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
         assert.match(status.stdout, /\necho\s+agent\s+RUNNING\s+\d+/)
         assert.match(status.stdout, /\nworkers\s+supervisor\s+RUNNING/)
         assert.match(status.stdout, /\nworkers\/worker\s+agent\s+RUNNING\s+\d+/)
+        assert.match(status.stdout, /\npool\s+pool\s+RUNNING\s+-/)
+        assert.match(status.stdout, /\npool\/0\s+agent\s+RUNNING\s+\d+/)
+        assert.match(status.stdout, /\npool\/1\s+agent\s+RUNNING\s+\d+/)
         const before = JSON.parse((yield* cli(["status", "--json", "--file", file])).stdout)
         const pidOf = (tree: any, id: string) =>
           [...tree.children, ...tree.children.flatMap((c: any) => c.children)].find((c: any) => c.id === id).pid
@@ -202,6 +215,33 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
         assert.match(stopped.stdout, /^echo: STOPPED/)
         const started = yield* cli(["start", "echo", "--file", file])
         assert.match(started.stdout, /^echo: RUNNING \(pid \d+\)/)
+
+        // reload: an agent and a pool, each a new process in place of the old one
+        const beforeReload = yield* tree
+        const poolOf = (view: any) => view.children.find((c: any) => c.id === "pool")
+        const members = (pool: any): Array<number> => pool.children.map((m: any) => m.pid)
+        const reloaded = yield* cli(["reload", "echo", "--file", file])
+        assert.strictEqual(reloaded.code, 0, reloaded.stderr)
+        const echoPid = Number(/^echo: RUNNING \(pid (\d+)\)\n$/.exec(reloaded.stdout)?.[1])
+        assert.strictEqual(echoPid, pidOf(yield* tree, "echo"), reloaded.stdout)
+        assert.notStrictEqual(echoPid, pidOf(beforeReload, "echo"))
+        yield* eventually("the reloaded agent's old process is gone", () => !isAlive(pidOf(beforeReload, "echo")))
+        const poolReload = yield* cli(["reload", "pool", "--json", "--file", file])
+        assert.strictEqual(poolReload.code, 0, poolReload.stderr)
+        const poolAfter = JSON.parse(poolReload.stdout)
+        assert.deepStrictEqual([poolAfter.id, poolAfter.pool], ["pool", { size: 2, routing: "least-in-flight" }])
+        assert.deepStrictEqual(members(poolAfter), members(poolOf(yield* tree)))
+        for (const old of members(poolOf(beforeReload))) assert.notInclude(members(poolAfter), old)
+
+        // scale: up, then down; an agent is not a pool
+        const up3 = yield* cli(["scale", "pool", "3", "--file", file])
+        assert.strictEqual(up3.code, 0, up3.stderr)
+        assert.match(up3.stdout, /^pool: RUNNING, pool of 3 \(pids \d+, \d+, \d+\)\n$/)
+        const down1 = yield* cli(["scale", "pool", "1", "--json", "--file", file])
+        assert.deepStrictEqual(JSON.parse(down1.stdout).children.map((m: any) => m.id), ["pool/0"])
+        const notAPool = yield* cli(["scale", "echo", "2", "--file", file])
+        assert.strictEqual(notAPool.code, 1)
+        assert.include(notAPool.stderr, `cannot scale child "echo": not a pool`)
 
         // a state-changing call with a wrong token is refused; reads need none
         const refused = yield* cli(["restart", "echo", "--url", state.url, "--token", "x".repeat(32)])
@@ -371,8 +411,8 @@ describe("CLI pieces", () => {
     assert.throws(() => Sse.lines(["y".repeat(Sse.MAX_LINE + 1)], ""), /more than/)
   })
 
-  it("the status table pads columns, flattens nested children and shows what is missing as -", () => {
-    const child = (id: string, children: Array<any> = []) => ({
+  it("the status table pads columns, flattens nested children, shows what is missing as - and a pool as a pool", () => {
+    const child = (id: string, children: Array<any> = [], pool: AdminApi.ChildView["pool"] = null) => ({
       id,
       name: id,
       kind: children.length > 0 ? "supervisor" as const : "worker" as const,
@@ -392,15 +432,19 @@ describe("CLI pieces", () => {
         processes: 1,
         timestamp: 1
       },
+      pool,
       children
     })
-    const table = statusTable({ name: "t", now: 126_000, children: [child("a", [child("a/b")])] }, false)
+    const pool = child("p", [child("p/0")], { size: 1, routing: "least-in-flight" })
+    const table = statusTable({ name: "t", now: 126_000, children: [child("a", [child("a/b")]), pool] }, false)
     assert.strictEqual(
       table,
       [
         "ID   KIND        STATE    PID  UPTIME  RESTARTS  CPU%  RSS       LAST EXIT",
         "a    supervisor  RUNNING  -    2m      2         -     -         -",
-        "a/b  agent       RUNNING  42   2m      2         12.3  30.0 MiB  -"
+        "a/b  agent       RUNNING  42   2m      2         12.3  30.0 MiB  -",
+        "p    pool        RUNNING  -    2m      2         -     -         -",
+        "p/0  agent       RUNNING  42   2m      2         12.3  30.0 MiB  -"
       ].join("\n")
     )
   })

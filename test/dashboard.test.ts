@@ -33,10 +33,18 @@ const agent = (id: string) =>
     config: agentConfig("echo", { name: id, restartBackoff: 0, heartbeatInterval: "250 millis" })
   })
 
-/** The demo's shape: an agent at the root and one in a nested supervisor. */
+/** The demo's shape: an agent at the root and one in a nested supervisor; and a pool of 2. */
 const Tree = Supervisor.layer({
   name: "demo",
-  children: [agent("echo"), Supervisor.supervisor({ id: "workers", children: [agent("pinger")] })]
+  children: [
+    agent("echo"),
+    Supervisor.supervisor({ id: "workers", children: [agent("pinger")] }),
+    Supervisor.pool({
+      id: "pool",
+      size: 2,
+      config: agentConfig("echo", { name: "member", restartBackoff: 0, heartbeatInterval: "250 millis" })
+    })
+  ]
 })
 
 /** The page, opened once, and the errors it threw or logged (a Content-Security-Policy violation is logged). */
@@ -87,7 +95,7 @@ const event = (page: Page, tag: string, text: string, child?: string) => {
   return where.first()
 }
 
-/** The pid the tree reports for a child (an agent of the root, or of `workers`), once it has one. */
+/** The pid the tree reports for a child (an agent of the root, of `workers` or of `pool`), once it has one. */
 const pidOf = (id: string) =>
   Effect.gen(function*() {
     const root = yield* Supervisor.RootSupervisor
@@ -221,6 +229,69 @@ describeWithBrowser("dashboard", () => {
           assert.strictEqual(started, yield* newPidOf("echo", again))
           yield* pw(() => event(page, "Dashboard", `start: RUNNING, pid ${started}`, "echo").waitFor())
           yield* pw(() => event(page, "Agent.Spawned", `pid ${started}`, "echo").waitFor())
+          yield* noPageErrors
+        }),
+      testMillis
+    )
+
+    it.effect(
+      "reload: an agent's pid changes; a pool shows its size, scale changes it, and its reload replaces its members",
+      () =>
+        Effect.gen(function*() {
+          const { page } = yield* Dashboard
+          const root = yield* Supervisor.RootSupervisor
+          // The token is asked once per session: the restart test above gave it, unless run alone
+          const click = (id: string, button: string) =>
+            Effect.gen(function*() {
+              yield* pw(() => row(page, id).locator(`[data-testid=${button}]`).click())
+              if (yield* pw(() => page.locator("[data-testid=token-form]").isVisible())) {
+                yield* pw(() => page.locator("[data-testid=token-input]").fill(token))
+                yield* pw(() => page.locator("[data-testid=token-submit]").click())
+              }
+            })
+
+          // reload of an agent: a new pid, shown and logged; the old process gone
+          yield* pw(() => row(page, "echo", `[data-state="RUNNING"]:not([data-pid=""])`).waitFor())
+          const before = (yield* pidOf("echo"))!
+          yield* click("echo", "reload")
+          const shown = yield* shownNewPid(page, "echo", before)
+          assert.strictEqual(shown, yield* newPidOf("echo", before))
+          yield* pw(() => event(page, "Dashboard", `reload: RUNNING, pid ${shown}`, "echo").waitFor())
+          yield* eventually(`the reloaded agent's old process ${before} is gone`, () => !isAlive(before))
+
+          // a pool: its size and routing, reload and scale on its row; neither on a plain supervisor's
+          const pool = row(page, "pool", `[data-pool="2"]`)
+          yield* pw(() => pool.waitFor())
+          assert.strictEqual(
+            yield* pw(() => pool.locator(".kind").textContent()),
+            "pool of 2 (least-in-flight)"
+          )
+          assert.isTrue(yield* pw(() => pool.locator("[data-testid=reload]").isVisible()))
+          assert.isTrue(yield* pw(() => pool.locator("[data-testid=scale-size]").isVisible()))
+          assert.isTrue(yield* pw(() => row(page, "workers").locator("[data-testid=reload]").isHidden()))
+          assert.isTrue(yield* pw(() => row(page, "workers").locator("[data-testid=scale]").isHidden()))
+          assert.isTrue(yield* pw(() => row(page, "echo").locator("[data-testid=scale]").isHidden()))
+
+          // scale: a bad size is said in the page, asked of no one; 3 adds a member, RUNNING with its pid
+          yield* pw(() => pool.locator("[data-testid=scale-size]").fill("-1"))
+          yield* pw(() => pool.locator("[data-testid=scale]").click())
+          yield* pw(() => page.locator("[data-testid=action-error]", { hasText: "whole number" }).waitFor())
+          yield* pw(() => pool.locator("[data-testid=scale-size]").fill("3"))
+          yield* click("pool", "scale")
+          yield* pw(() => row(page, "pool", `[data-pool="3"]`).waitFor())
+          yield* pw(() => row(page, "pool/2", `[data-state="RUNNING"]:not([data-pid=""])`).waitFor())
+          yield* pw(() => event(page, "Dashboard", "scale: RUNNING, pool of 3", "pool").waitFor())
+          assert.strictEqual((yield* Effect.orDie(root.poolInfo("pool"))).size, 3)
+
+          // reload of the pool: every member a new process
+          const members = ["pool/0", "pool/1", "pool/2"]
+          const old = yield* Effect.forEach(members, (id) => Effect.map(pidOf(id), (pid) => pid!))
+          yield* click("pool", "reload")
+          yield* pw(() => event(page, "Dashboard", "reload: RUNNING, pool of 3", "pool").waitFor())
+          for (const [i, id] of members.entries()) {
+            const now = yield* shownNewPid(page, id, old[i])
+            assert.strictEqual(now, yield* newPidOf(id, old[i]))
+          }
           yield* noPageErrors
         }),
       testMillis

@@ -59,6 +59,15 @@ export const LimitsView = Schema.Struct({
 })
 export type LimitsView = typeof LimitsView.Type
 
+/** What a pool child has beside a nested supervisor's view (`Supervisor.poolInfo`): its members are its children. */
+export const PoolView = Schema.Struct({
+  /** The size asked for (`scale`): its members, agent children `"<pool>/<i>"`, once a scale has run its course. */
+  size: Schema.Number,
+  /** How a call picks a member. */
+  routing: Schema.Literal("least-in-flight", "round-robin")
+}).annotations({ identifier: "PoolView" })
+export type PoolView = typeof PoolView.Type
+
 /** One child of the tree: an agent (`"worker"`) or a nested supervisor with its own children. */
 export interface ChildView {
   /** The child's path below the root (see the module's doc): what the other endpoints take. */
@@ -83,6 +92,11 @@ export interface ChildView {
   /** How its limits are enforced (null for a supervisor, and before an agent's first start). */
   readonly limits: LimitsView | null
   readonly health: HealthView | null
+  /**
+   * A pool (`Supervisor.pool`, a `"supervisor"` whose children are its members): its size and routing. `null` for an
+   * agent, a plain nested supervisor, and a pool that is not running (the tree reports a pool while it runs).
+   */
+  readonly pool: PoolView | null
   /** A supervisor's children, in the order it started them; empty for an agent. */
   readonly children: ReadonlyArray<ChildView>
 }
@@ -101,6 +115,7 @@ export const ChildView: Schema.Schema<ChildView> = Schema.Struct({
   lastExit: Schema.NullOr(ExitView),
   limits: Schema.NullOr(LimitsView),
   health: Schema.NullOr(HealthView),
+  pool: Schema.NullOr(PoolView),
   children: Schema.Array(Schema.suspend((): Schema.Schema<ChildView> => ChildView))
 }).annotations({ identifier: "ChildView" })
 
@@ -172,6 +187,35 @@ export const StderrParams = Schema.Struct({
   lines: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.positive()))
 })
 
+/**
+ * The body of `POST .../reload`: none, or `{}`. No settings: a reload from the API runs the child's configuration
+ * as it is (a new one is for the library's `Supervisor.reload`).
+ */
+export const ReloadBody = Schema.NullOr(
+  Schema.Record({ key: Schema.String, value: Schema.Never }).annotations({
+    jsonSchema: { type: "object", additionalProperties: false }
+  })
+).annotations({
+  identifier: "ReloadBody",
+  message: () => ({
+    message: "reload takes no settings: send no body or {} (it reloads the child's configuration as it is)",
+    override: true
+  })
+})
+
+/** The body of `POST .../scale`: the pool's new size. */
+export const ScaleBody = Schema.Struct({
+  size: Schema.Number.pipe(
+    Schema.filter((n) => Number.isSafeInteger(n) && n >= 0, {
+      message: () => "must be a whole number of 0 or more",
+      jsonSchema: { type: "integer", minimum: 0 }
+    })
+  )
+}).annotations({
+  identifier: "ScaleBody",
+  message: () => ({ message: `scale takes a JSON body { "size": N }, N a whole number of 0 or more`, override: false })
+})
+
 /** `?child=ID`: one child's restarts only. */
 export const HistoryParams = Schema.Struct({
   child: Schema.optional(Schema.String)
@@ -200,7 +244,11 @@ export class TreeGroup extends HttpApiGroup.make("tree")
   )
 {}
 
-/** Changing the tree: each needs the bearer token and answers with the child as it is once the operation is done. */
+/**
+ * Changing the tree: each needs the bearer token and answers with the child as it is once the operation is done:
+ * start, stop, restart; reload (rolling: the new incarnation up before the old one goes; a pool member by member);
+ * scale (a pool's size).
+ */
 export class ControlGroup extends HttpApiGroup.make("control")
   .add(
     HttpApiEndpoint.post("restart")`/api/children/${childId}/restart`
@@ -216,6 +264,20 @@ export class ControlGroup extends HttpApiGroup.make("control")
   )
   .add(
     HttpApiEndpoint.post("start")`/api/children/${childId}/start`
+      .addSuccess(ChildView)
+      .addError(ChildNotFound)
+      .addError(OperationFailed)
+  )
+  .add(
+    HttpApiEndpoint.post("reload")`/api/children/${childId}/reload`
+      .setPayload(ReloadBody)
+      .addSuccess(ChildView)
+      .addError(ChildNotFound)
+      .addError(OperationFailed)
+  )
+  .add(
+    HttpApiEndpoint.post("scale")`/api/children/${childId}/scale`
+      .setPayload(ScaleBody)
       .addSuccess(ChildView)
       .addError(ChildNotFound)
       .addError(OperationFailed)

@@ -1,7 +1,7 @@
 /**
  * Start, stop and restart a child by its path, as the tree's own manual operations (OTP's `terminate_child` and
- * `restart_child` on the child's supervisor, never counted as failures), answered with the child as it is once the
- * operation is done.
+ * `restart_child` on the child's supervisor, never counted as failures); reload an agent or a pool (`reload`, rolling)
+ * and scale a pool (`scale`), on its supervisor too. Each is answered with the child as it is once it is done.
  *
  * @internal
  */
@@ -9,18 +9,22 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as AgentSupervisor from "../../Agent/AgentSupervisor.js"
 import type * as Supervisor from "../../Supervisor.js"
-import { ChildNotFound, type ChildView, OperationFailed } from "./api.js"
+import { BadRequest, ChildNotFound, type ChildView, OperationFailed } from "./api.js"
 import { locate, type Located } from "./locate.js"
 import { agentView, bareView, childView } from "./views.js"
 
 /** An operation of the control group. */
-export type Operation = "start" | "stop" | "restart"
+export type Operation = "start" | "stop" | "restart" | "reload" | { readonly scale: number }
 
-/** Errors of the tree's operations, as the API answers them. */
+const nameOf = (operation: Operation): string => typeof operation === "string" ? operation : "scale"
+
+/** Errors of the tree's operations, as the API answers them (the library's message in each). */
 const answer = (operation: Operation, path: string) => (error: { readonly _tag: string; readonly message: string }) =>
   error._tag === "SupervisorChildError" && (error as { readonly reason?: string }).reason === "not_found"
     ? new ChildNotFound({ message: `No child "${path}" in the tree any more: ${error.message}` })
-    : new OperationFailed({ message: `Could not ${operation} "${path}": ${error.message}` })
+    : error._tag === "ConfigError"
+    ? new BadRequest({ message: `Could not ${nameOf(operation)} "${path}": ${error.message}` })
+    : new OperationFailed({ message: `Could not ${nameOf(operation)} "${path}": ${error.message}` })
 
 /** The agent of an agent child that runs one now. */
 const agentOf = (located: Located): Effect.Effect<Option.Option<AgentSupervisor.AgentSupervisor>> =>
@@ -56,6 +60,7 @@ const perform = (
   agent: Option.Option<AgentSupervisor.AgentSupervisor>
 ): Effect.Effect<void, { readonly _tag: string; readonly message: string }> => {
   const { status } = located.info
+  if (typeof operation !== "string") return located.parent.scale(located.info.id, operation.scale)
   switch (operation) {
     case "stop":
       return terminate(located)
@@ -66,6 +71,8 @@ const perform = (
         : status === "restarting"
         ? Effect.zipRight(terminate(located), restartStopped(located))
         : restartStopped(located)
+    case "reload":
+      return located.parent.reload(located.info.id)
     case "restart": {
       // A temporary agent would be removed by `terminateChild`: it restarts itself instead.
       if (status === "running" && Option.isSome(agent) && agent.value.config.restart === "temporary") {
@@ -86,7 +93,7 @@ export const run = (
   root: Supervisor.Supervisor,
   operation: Operation,
   path: string
-): Effect.Effect<ChildView, ChildNotFound | OperationFailed> =>
+): Effect.Effect<ChildView, BadRequest | ChildNotFound | OperationFailed> =>
   Effect.uninterruptible(Effect.gen(function*() {
     const located = yield* locate(root, path)
     const agent = yield* agentOf(located)

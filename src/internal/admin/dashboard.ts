@@ -1,7 +1,8 @@
 /**
  * The dashboard: one HTML page, served by the admin API at `/`, that reads the JSON endpoints and the event
  * streams of `api.ts`: the tree with live states, restart counts, CPU and RSS sparklines and ping latency, the
- * event log, the stderr tail of the selected agent, and restart / stop / start buttons.
+ * event log, the stderr tail of the selected agent, restart / stop / start / reload buttons, and a pool's size with
+ * its scale.
  *
  * Self-contained (inline CSS and JavaScript, no external resource, no build step). Its Content-Security-Policy
  * allows only its own inline script and style (by their SHA-256) and requests to its own origin, so a name or a

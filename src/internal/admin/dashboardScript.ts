@@ -1,7 +1,7 @@
 /**
  * The dashboard's script: the tree polled from `/api/tree` every second (and at once after an event or a button),
- * each agent's CPU%, RSS and ping from its heartbeats, and the restart / stop / start buttons, which ask for the
- * bearer token once per browser session. Joined with `dashboardStreams.ts` into one strict-mode function.
+ * each agent's CPU%, RSS and ping from its heartbeats, a pool's size, and the restart / stop / start / reload buttons
+ * and a pool's scale, which ask for the bearer token once per browser session. Joined with `dashboardStreams.ts` into one strict-mode function.
  *
  * @internal
  */
@@ -55,7 +55,7 @@ const makeRow = (id) => {
   }
   row.nameCell = el("td", {}, row.name, row.kind)
   const actions = el("div", { class: "actions" })
-  for (const op of ["restart", "stop", "start"]) {
+  for (const op of ["restart", "stop", "start", "reload"]) {
     const button = el("button", {
       type: "button",
       "data-testid": op,
@@ -67,6 +67,32 @@ const makeRow = (id) => {
     row.buttons[op] = button
     actions.append(button)
   }
+  // A pool's size: the number asked for, and the button that asks it
+  const size = el("input", {
+    type: "number",
+    min: "0",
+    step: "1",
+    class: "size",
+    "data-testid": "scale-size",
+    "aria-label": "pool size",
+    onclick: (event) => event.stopPropagation(),
+    oninput: () => (size.dataset.dirty = "1"),
+    onkeydown: (event) => {
+      if (event.key === "Enter") scale(id)
+    }
+  })
+  const scaleButton = el("button", {
+    type: "button",
+    "data-testid": "scale",
+    onclick: (event) => {
+      event.stopPropagation()
+      scale(id)
+    }
+  }, "scale")
+  row.size = size
+  row.buttons.scale = scaleButton
+  row.scaling = el("span", { class: "scaling", hidden: true }, size, scaleButton)
+  actions.append(row.scaling)
   row.tr = el(
     "tr",
     { class: "child", "data-testid": "child-row", "data-id": id, onclick: () => select(id) },
@@ -115,6 +141,11 @@ const updateButtons = (row) => {
   row.buttons.restart.disabled = isBusy
   row.buttons.stop.disabled = isBusy || view.status === "stopped"
   row.buttons.start.disabled = isBusy || view.status === "running"
+  // A rolling reload is an agent's or a pool's, while it runs
+  row.buttons.reload.hidden = view.kind !== "worker" && view.pool === null
+  row.buttons.reload.disabled = isBusy || view.status !== "running"
+  row.scaling.hidden = view.pool === null
+  row.buttons.scale.disabled = isBusy
 }
 
 const updateRow = (row, view, depth, now) => {
@@ -126,12 +157,19 @@ const updateRow = (row, view, depth, now) => {
   tr.dataset.kind = view.kind
   tr.dataset.pid = view.pid === null ? "" : String(view.pid)
   tr.dataset.restarts = String(view.restarts)
+  tr.dataset.pool = view.pool === null ? "" : String(view.pool.size)
   tr.classList.toggle("supervisor", view.kind === "supervisor")
   row.nameCell.style.paddingLeft = 8 + depth * 20 + "px"
   row.nameCell.title = view.id + (view.name !== view.id ? " (" + view.name + ")" : "")
   const short = view.id.split("/").pop()
   row.name.textContent = short
-  row.kind.textContent = view.kind === "supervisor" ? "supervisor" : view.name !== short ? view.name : ""
+  row.kind.textContent = view.pool !== null
+    ? "pool of " + view.pool.size + " (" + view.pool.routing + ")"
+    : view.kind === "supervisor" ? "supervisor" : view.name !== short ? view.name : ""
+  // The size asked for, unless one is being typed
+  if (view.pool !== null && row.size.dataset.dirty !== "1" && document.activeElement !== row.size) {
+    row.size.value = String(view.pool.size)
+  }
   row.badge.textContent = view.state
   row.badge.className = "badge " + view.state.replace(/[^A-Z_]/g, "")
   row.parked.hidden = !view.parked
@@ -182,8 +220,10 @@ const renderTree = (view) => {
   $("tree-empty").hidden = list.length > 0
   const workers = list.filter(([child]) => child.kind === "worker").map(([child]) => child)
   const running = workers.filter((child) => child.state === "RUNNING").length
-  $("summary").textContent = workers.length + " agents (" + running + " running), " +
-    (list.length - workers.length) + " nested supervisors"
+  const pools = list.filter(([child]) => child.pool !== null).length
+  const count = (n, one) => n + " " + one + (n === 1 ? "" : "s")
+  $("summary").textContent = count(workers.length, "agent") + " (" + running + " running), " +
+    (pools > 0 ? count(pools, "pool") + ", " : "") + count(list.length - workers.length - pools, "nested supervisor")
   if (!autoSelected && selected === null && workers.length > 0) {
     autoSelected = true
     select(workers[0].id)
@@ -253,8 +293,8 @@ const updateForget = () => {
   $("forget-token").hidden = sessionStorage.getItem(TOKEN_KEY) === null
 }
 
-const askToken = (id, op) => {
-  pending = { id, op }
+const askToken = (id, op, body) => {
+  pending = { id, op, body }
   $("token-form").hidden = false
   $("token-for").textContent = op + " " + id
   const input = $("token-input")
@@ -262,40 +302,61 @@ const askToken = (id, op) => {
   input.focus()
 }
 
-const act = (id, op) => {
+/** What a button's answer says of the child: its state, and its pid or a pool's size. */
+const answered = (view) =>
+  view.state + (view.pool !== null ? ", pool of " + view.pool.size : view.pid === null ? "" : ", pid " + view.pid)
+
+/** A pool's scale button: the size typed, checked here before it is asked for. */
+const scale = (id) => {
+  const row = rows.get(id)
+  if (row === undefined) return
+  const size = Number(row.size.value)
+  if (row.size.value.trim() === "" || !Number.isSafeInteger(size) || size < 0) {
+    return showError("scale " + id + ": the size must be a whole number of 0 or more")
+  }
+  act(id, "scale", { size })
+}
+
+const act = (id, op, body) => {
   const token = sessionStorage.getItem(TOKEN_KEY)
-  if (token === null) return askToken(id, op)
+  if (token === null) return askToken(id, op, body)
   showError(null)
   busy.add(id)
   const row = rows.get(id)
   if (row !== undefined && row.view !== null) updateButtons(row)
+  const headers = { Authorization: "Bearer " + token }
+  if (body !== undefined) headers["Content-Type"] = "application/json"
   fetch("/api/children/" + encodeURIComponent(id) + "/" + op, {
     method: "POST",
-    headers: { Authorization: "Bearer " + token },
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
     cache: "no-store"
   })
     .then((res) => res.text().then((text) => ({ res, text })))
     .then(({ res, text }) => {
-      let body = null
+      let reply = null
       try {
-        body = JSON.parse(text)
+        reply = JSON.parse(text)
       } catch {
         // not JSON: shown as text below
       }
       actionSeq++
       const done = rows.get(id)
-      if (res.ok && body !== null && typeof body.state === "string") {
-        if (done !== undefined) updateRow(done, body, done.depth, Date.now() + clockOffset)
-        return logAction(id, op + ": " + body.state + (body.pid === null ? "" : ", pid " + body.pid), stateTone(body.state))
+      if (res.ok && reply !== null && typeof reply.state === "string") {
+        if (done !== undefined) {
+          if (op === "scale") done.size.dataset.dirty = ""
+          updateRow(done, reply, done.depth, Date.now() + clockOffset)
+        }
+        return logAction(id, op + ": " + answered(reply), stateTone(reply.state))
       }
-      const tag = body !== null && body._tag ? body._tag : "HTTP " + res.status
-      const message = body !== null && body.message ? body.message : text.slice(0, 500) || res.statusText
+      const tag = reply !== null && reply._tag ? reply._tag : "HTTP " + res.status
+      const message = reply !== null && reply.message ? reply.message : text.slice(0, 500) || res.statusText
       showError(op + " " + id + " failed: " + tag + ": " + message)
       logAction(id, op + " failed: " + tag, "bad")
       if (res.status === 401) {
         sessionStorage.removeItem(TOKEN_KEY)
         updateForget()
-        askToken(id, op)
+        askToken(id, op, body)
       }
     })
     .catch((error) => showError(op + " " + id + " failed: " + error.message))
@@ -316,7 +377,7 @@ $("token-form").addEventListener("submit", (event) => {
   updateForget()
   const next = pending
   pending = null
-  if (next !== null) act(next.id, next.op)
+  if (next !== null) act(next.id, next.op, next.body)
 })
 $("token-cancel").addEventListener("click", () => {
   pending = null

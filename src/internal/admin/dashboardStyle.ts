@@ -63,6 +63,8 @@ button { font: inherit; font-size: 12px; padding: 2px 8px; border-radius: 4px; b
 button:hover:not(:disabled) { border-color: var(--accent); }
 button:disabled { opacity: 0.45; cursor: default; }
 .actions { display: flex; gap: 4px; }
+.scaling { display: inline-flex; gap: 4px; margin-left: 4px; }
+input.size { font: inherit; font-size: 12px; width: 56px; padding: 1px 4px; }
 #action-error { margin: 8px 12px; padding: 6px 10px; border: 1px solid var(--bad); color: var(--bad);
   border-radius: 4px; white-space: pre-wrap; }
 #token-form { display: flex; gap: 8px; align-items: center; padding: 8px 12px; border-bottom: 1px solid var(--line); }

@@ -37,15 +37,16 @@ const unauthorized = (message: string) =>
 /** As the contract's `BadRequest` is encoded. */
 const badRequest = (message: string) => json(400, encodeBadRequest(new BadRequest({ message })))
 
-/** The largest body read: these calls take none. */
+/** The largest body read: these calls take none, or a small one (`scale`'s). */
 const MAX_BODY_BYTES = 64 * 1024
 
 /**
- * Why the body of a state-changing call is refused: these calls take no body, or an ignored JSON one. One that
+ * Why the body of a state-changing call is refused: these calls take no body, or a JSON one (ignored but by
+ * `scale` and `reload`, whose routes decode it). One that
  * says it is too large is not read at all (the server discards it, and the client still gets the answer).
  */
 const bodyProblem = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<string | undefined> => {
-  const tooLarge = `The request body is over ${MAX_BODY_BYTES} bytes: this call takes no body, or a small JSON one`
+  const tooLarge = `The request body is over ${MAX_BODY_BYTES} bytes: the API's calls take no body, or a small JSON one`
   if (Number(request.headers["content-length"] ?? 0) > MAX_BODY_BYTES) return Effect.succeed(tooLarge)
   return request.text.pipe(
     IncomingMessage.withMaxBodySize(Option.some(MAX_BODY_BYTES)),
@@ -55,7 +56,7 @@ const bodyProblem = (request: HttpServerRequest.HttpServerRequest): Effect.Effec
         JSON.parse(text)
         return undefined
       } catch (error) {
-        return `The request body is not valid JSON (${(error as Error).message}): this call takes no body, or JSON`
+        return `The request body is not valid JSON (${(error as Error).message}): the API's calls take no body, or JSON`
       }
     }),
     Effect.orElseSucceed(() => tooLarge)

@@ -1,6 +1,6 @@
 /**
  * The JSON endpoints of `api.ts`, implemented on the public `Supervisor` API: the tree group reads, the control
- * group starts, stops and restarts (the token is checked before, by `guard.ts`).
+ * group starts, stops, restarts, reloads and scales (the token is checked before, by `guard.ts`).
  *
  * @internal
  */
@@ -42,13 +42,15 @@ const treeGroup = (root: Supervisor.Supervisor) =>
           : Effect.zipRight(locate(root, urlParams.child), history(root, urlParams.child)))
       .handle("stderr", ({ path, urlParams }) => stderr(root, path.id, urlParams.lines)))
 
-/** The control group: each answers with the child once the operation is done. */
+/** The control group: each answers with the child once the operation is done (a reload's body holds nothing). */
 const controlGroup = (root: Supervisor.Supervisor) =>
   HttpApiBuilder.group(AdminHttpApi, "control", (handlers) =>
     handlers
       .handle("restart", ({ path }) => Control.run(root, "restart", path.id))
       .handle("stop", ({ path }) => Control.run(root, "stop", path.id))
-      .handle("start", ({ path }) => Control.run(root, "start", path.id)))
+      .handle("start", ({ path }) => Control.run(root, "start", path.id))
+      .handle("reload", ({ path }) => Control.run(root, "reload", path.id))
+      .handle("scale", ({ path, payload }) => Control.run(root, { scale: payload.size }, path.id)))
 
 /** Both groups, for `HttpApiBuilder.api(AdminHttpApi)`. */
 export const layer = (root: Supervisor.Supervisor) => Layer.mergeAll(treeGroup(root), controlGroup(root))

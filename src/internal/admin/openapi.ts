@@ -91,7 +91,8 @@ export const document = (): OpenApi.OpenAPISpec => {
   const spec = OpenApi.fromApi(AdminHttpApi)
   spec.info.title = "agent-supervisor admin API"
   spec.info.description = "The tree of a running agent-supervisor: read it, follow its events and its agents' " +
-    "stderr, scrape its metrics, start, stop and restart its children. Not described here: GET / (the dashboard)."
+    "stderr, scrape its metrics, start, stop, restart and reload its children, scale its pools. Not described " +
+    "here: GET / (the dashboard)."
   spec.components.securitySchemes[SCHEME] = {
     type: "http",
     scheme: "bearer",
@@ -99,6 +100,15 @@ export const document = (): OpenApi.OpenAPISpec => {
   }
   for (const item of Object.values(spec.paths)) {
     if (item.post !== undefined) item.post.security = [{ [SCHEME]: [] }]
+  }
+  // A reload takes no body, or `{}` (a body of null): nothing to require.
+  const reload = spec.paths["/api/children/{id}/reload"]?.post?.requestBody
+  if (reload !== undefined) {
+    // The platform's type allows only `required: true`; OpenAPI allows false (its default).
+    Object.assign(reload, {
+      required: false,
+      description: "None, or {}: a reload runs the child's configuration as it is."
+    })
   }
   Object.assign(spec.paths, otherRoutes)
   spec.components.schemas.TooManyStreams = tooManyStreams

@@ -1,6 +1,7 @@
 /**
  * The admin API's views of the tree (`TreeView`, `ChildView`, `RestartView`), read through the public `Supervisor`
- * and `AgentSupervisor` APIs: `whichChildren`, `child(id).metadata`, `childSupervisor`, `restartHistory`.
+ * and `AgentSupervisor` APIs: `whichChildren`, `child(id).metadata`, `childSupervisor`, `poolInfo`,
+ * `restartHistory`.
  *
  * @internal
  */
@@ -27,6 +28,7 @@ export const bareView = (path: string, info: Supervisor.ChildInfo): ChildView =>
   lastExit: null,
   limits: null,
   health: null,
+  pool: null,
   children: []
 })
 
@@ -83,7 +85,12 @@ export const childView = (located: Located): Effect.Effect<ChildView> => {
   }
   return parent.childSupervisor(info.id).pipe(
     Effect.flatMap((sup) => childrenViews(sup, path)),
-    Effect.map((children): ChildView => ({ ...bareView(path, info), children })),
+    Effect.zip(Effect.option(parent.poolInfo(info.id))),
+    Effect.map(([children, pool]): ChildView => ({
+      ...bareView(path, info),
+      pool: Option.getOrNull(Option.map(pool, ({ routing, size }) => ({ size, routing }))),
+      children
+    })),
     Effect.orElseSucceed(() => bareView(path, info))
   )
 }

@@ -1,7 +1,7 @@
 /**
  * The `agent-supervisor` command line (`@effect/cli`): `up` and `validate` work on a tree file; `status`,
- * `restart`, `stop`, `start`, `logs`, `history` and `events` talk to a running `up` through its admin API;
- * `conformance` checks an agent program against the protocol.
+ * `restart`, `stop`, `start`, `reload`, `scale`, `logs`, `history` and `events` talk to a running `up` through its
+ * admin API; `conformance` checks an agent program against the protocol.
  *
  * @internal
  */
@@ -101,7 +101,7 @@ const statusCommand = Command.make(
   (options) => Effect.flatMap(Address.resolve(options), (address) => Remote.status(address, options.json))
 ).pipe(Command.withDescription("The tree: each child's state, pid, uptime, restarts, CPU, memory and last exit."))
 
-const controlCommand = (operation: "restart" | "stop" | "start", description: string) =>
+const controlCommand = (operation: "restart" | "stop" | "start" | "reload", description: string) =>
   Command.make(
     operation,
     { ...where, json, id: childId },
@@ -111,6 +111,25 @@ const controlCommand = (operation: "restart" | "stop" | "start", description: st
         (address) => Remote.control(address, operation, options.id, options.json)
       )
   ).pipe(Command.withDescription(description))
+
+const scaleCommand = Command.make(
+  "scale",
+  {
+    ...where,
+    json,
+    id: Args.text({ name: "ID" }).pipe(Args.withDescription("The pool's path below the root.")),
+    size: Args.integer({ name: "N" }).pipe(Args.withDescription("The pool's new size: a whole number of 0 or more."))
+  },
+  (options) =>
+    Effect.flatMap(
+      Address.resolve(options),
+      (address) => Remote.control(address, { scale: options.size }, options.id, options.json)
+    )
+).pipe(
+  Command.withDescription(
+    "Set a pool's size: new members start; the highest-numbered ones finish their calls and stop."
+  )
+)
 
 const logsCommand = Command.make(
   "logs",
@@ -164,6 +183,11 @@ export const command = Command.make("agent-supervisor").pipe(
     controlCommand("restart", "Restart a child (closes an open circuit)."),
     controlCommand("stop", "Stop a child; it stays stopped until started."),
     controlCommand("start", "Start a stopped or parked child."),
+    controlCommand(
+      "reload",
+      "Reload an agent or a pool without downtime: each new process up before the old one goes (as it is configured)."
+    ),
+    scaleCommand,
     logsCommand,
     historyCommand,
     eventsCommand,

@@ -1,6 +1,7 @@
 /**
- * The commands that talk to a running `up` through its admin API: `status`, `restart`, `stop`, `start`, `logs`,
- * `history`, `events`. Each prints for a person (a table, colour on a terminal) or, with `--json`, for a script.
+ * The commands that talk to a running `up` through its admin API: `status`, `restart`, `stop`, `start`, `reload`,
+ * `scale`, `logs`, `history`, `events`. Each prints for a person (a table, colour on a terminal) or, with
+ * `--json`, for a script.
  *
  * @internal
  */
@@ -36,7 +37,7 @@ export const statusTable = (tree: TreeView, withColour: boolean): string =>
     ["ID", "KIND", "STATE", "PID", "UPTIME", "RESTARTS", "CPU%", "RSS", "LAST EXIT"],
     flatten(tree.children).map((child): ReadonlyArray<Cell | string> => [
       child.id,
-      child.kind === "worker" ? "agent" : "supervisor",
+      child.kind === "worker" ? "agent" : child.pool !== null ? "pool" : "supervisor",
       { text: child.parked ? `${child.state} (parked)` : child.state, colour: stateColour(child.state) },
       child.pid === null ? "-" : String(child.pid),
       child.startedAt === null ? "-" : duration(tree.now - child.startedAt),
@@ -58,19 +59,31 @@ export const status = (address: Address, asJson: boolean): Effect.Effect<void, C
         tree.children.length === 0 ? `${tree.name}: no children` : `${tree.name}\n${statusTable(tree, colour())}`
       ))
 
-/** `restart`, `stop` or `start` of one child; prints its state after. */
+/** A child after an operation, as one line: its state and pid, a pool's size and its members' pids. */
+const afterLine = (child: ChildView): string => {
+  const pid = child.pid === null ? "" : ` (pid ${child.pid})`
+  if (child.pool === null) return `${child.id}: ${child.state}${pid}`
+  const members = child.children.map((member) => member.pid ?? "-").join(", ")
+  return `${child.id}: ${child.state}, pool of ${child.pool.size}${members === "" ? "" : ` (pids ${members})`}`
+}
+
+const path = (id: string) => ({ id: encodeURIComponent(id) })
+
+/** An operation on one child (`restart`, `stop`, `start`, `reload`, `scale`); prints the child after it. */
 export const control = (
   address: Address,
-  operation: "restart" | "stop" | "start",
+  operation: "restart" | "stop" | "start" | "reload" | { readonly scale: number },
   id: string,
   asJson: boolean
 ): Effect.Effect<void, CliError> =>
   Effect.flatMap(
-    Client.call(address, (client) => client.control[operation]({ path: { id: encodeURIComponent(id) } })),
-    (child) =>
-      asJson
-        ? json(child)
-        : Console.log(`${child.id}: ${child.state}${child.pid === null ? "" : ` (pid ${child.pid})`}`)
+    Client.call(address, (client) =>
+      typeof operation !== "string"
+        ? client.control.scale({ path: path(id), payload: { size: operation.scale } })
+        : operation === "reload"
+        ? client.control.reload({ path: path(id), payload: {} })
+        : client.control[operation]({ path: path(id) })),
+    (child) => asJson ? json(child) : Console.log(afterLine(child))
   )
 
 /**

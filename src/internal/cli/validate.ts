@@ -11,30 +11,46 @@ import * as Effect from "effect/Effect"
 import type { ConfigError } from "../../Errors.js"
 import * as TreeFile from "../../TreeFile.js"
 
-const count = (children: ReadonlyArray<TreeFile.Child>): { agents: number; directories: number; supervisors: number } =>
-  children.reduce((total, child) => {
-    if (child.type === "supervisor") {
-      const inner = count(child.children ?? [])
-      return {
-        agents: total.agents + inner.agents,
-        directories: total.directories + inner.directories,
-        supervisors: total.supervisors + 1 + inner.supervisors
+interface Counts {
+  readonly agents: number
+  readonly directories: number
+  readonly pools: number
+  readonly supervisors: number
+}
+
+const count = (children: ReadonlyArray<TreeFile.Child>): Counts =>
+  children.reduce((total: Counts, child): Counts => {
+    switch (child.type) {
+      case "supervisor": {
+        const inner = count(child.children ?? [])
+        return {
+          agents: total.agents + inner.agents,
+          directories: total.directories + inner.directories,
+          pools: total.pools + inner.pools,
+          supervisors: total.supervisors + 1 + inner.supervisors
+        }
       }
+      case "pool":
+        return { ...total, pools: total.pools + 1 }
+      case "directory":
+        return { ...total, directories: total.directories + 1 }
+      default:
+        return { ...total, agents: total.agents + 1 }
     }
-    return child.type === "agent" || child.type === "callback"
-      ? { ...total, agents: total.agents + 1 }
-      : { ...total, directories: total.directories + 1 }
-  }, { agents: 0, directories: 0, supervisors: 0 })
+  }, { agents: 0, directories: 0, pools: 0, supervisors: 0 })
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`
 
 /** A one-line summary of a checked file. */
 export const summary = (path: string, file: TreeFile.TreeFile): string => {
-  const { agents, directories, supervisors } = count(file.children)
+  const { agents, directories, pools, supervisors } = count(file.children)
+  const topics = Object.keys(file.topics ?? {}).length
   const parts = [
     plural(agents + directories, "agent"),
     ...(directories > 0 ? [`${directories} from a directory`] : []),
-    plural(supervisors, "nested supervisor")
+    ...(pools > 0 ? [plural(pools, "pool")] : []),
+    plural(supervisors, "nested supervisor"),
+    ...(topics > 0 ? [plural(topics, "topic")] : [])
   ]
   return `${path}: OK. Tree "${file.name ?? "root"}": ${parts.join(", ")}; store: ${file.store.type}.`
 }

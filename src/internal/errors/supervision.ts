@@ -27,6 +27,7 @@ export const childFields = {
     "not_an_agent",
     "not_a_pool",
     "stopped",
+    "reloading",
     "supervisor_stopped"
   )
 }
@@ -63,6 +64,7 @@ export interface ChildFacts {
     | "not_an_agent"
     | "not_a_pool"
     | "stopped"
+    | "reloading"
     | "supervisor_stopped"
 }
 
@@ -96,6 +98,8 @@ export const childRemediation = (e: ChildFacts): string => {
       return "Only a pool child (Supervisor.pool) has a size to scale."
     case "stopped":
       return "The child is stopped: restartChild it (with the new configuration, deleteChild and startChild)."
+    case "reloading":
+      return "A reload of this child is under way: wait for it (one reload of a child at a time)."
     case "supervisor_stopped":
       return "The supervisor escalated or shut itself down (see its await): start a new supervisor, or let its " +
         "parent restart it."

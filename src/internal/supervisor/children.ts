@@ -18,12 +18,15 @@ import { type Child, type Instance, now, publish, type Runtime, type StopReason 
 import * as Subscriptions from "./subscriptions.js"
 import * as Watch from "./watch.js"
 
-/** Every start of a child, first or restart, is one `ChildStarted`. */
+/**
+ * Every start of a child, first or restart, is one `ChildStarted`; a child with topics may take tasks again, and
+ * those waiting for a subscriber look again.
+ */
 export const publishStarted = (self: Instance, child: Child): Effect.Effect<void> =>
-  Effect.flatMap(
-    now,
-    (timestamp) => publish(self, { _tag: "ChildStarted", supervisor: self.name, child: child.spec.id, timestamp })
-  )
+  Effect.flatMap(now, (timestamp) => {
+    if (child.spec.topics.length > 0) self.shared.topics.touch()
+    return publish(self, { _tag: "ChildStarted", supervisor: self.name, child: child.spec.id, timestamp })
+  })
 
 /**
  * Starts a child: its agent again when it has one (kept across restarts), else a new runtime in a scope of its own,

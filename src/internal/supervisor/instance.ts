@@ -15,6 +15,7 @@ import * as RestartPolicy from "../../Agent/RestartPolicy.js"
 import { ConfigError, type SupervisorIntensityError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
 import * as Forker from "../forker.js"
+import * as Batch from "./batch.js"
 import { interruptPending, stopAll } from "./children.js"
 import { decideLater } from "./decide.js"
 import * as Operations from "./operations.js"
@@ -194,7 +195,7 @@ const handle = (self: Instance): Supervisor.Supervisor => ({
       unlessEscalated(
         self,
         Effect.flatMap(
-          Spec.decodeBatch(specs, options?.concurrency),
+          Batch.decodeBatch(specs, options?.concurrency),
           (concurrency) => Operations.startChildren(self, specs, concurrency)
         )
       ).pipe(

@@ -82,9 +82,14 @@ export const startChildren = (
       { concurrency, discard: true }
     ).pipe(
       // A child of the batch without a runtime did not start (or was still starting): it is not added.
-      Effect.ensuring(Effect.sync(() => {
+      Effect.ensuring(Effect.gen(function*() {
         const batch = new Set(children)
-        self.children = self.children.filter((c) => c.runtime !== undefined || !batch.has(c))
+        const dropped = self.children.filter((c) => c.runtime === undefined && batch.has(c))
+        self.children = self.children.filter((c) => !dropped.includes(c))
+        for (const child of dropped) {
+          Subscriptions.unsubscribe(child)
+          yield* Watch.stop(child)
+        }
       }))
     )
     const failedIds = new Set(failed.map((f) => f.id))

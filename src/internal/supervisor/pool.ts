@@ -240,42 +240,60 @@ const make = (self: Instance, pool: PoolSettings): Router => {
       }))
     })
 
-  if (pool.autoscale !== undefined) {
-    const settings = pool.autoscale
-    Effect.runFork(self.fork(Autoscale.run(settings, () => ({
-      size: self.children.length,
-      members: self.children.map((child) => ({
-        inFlight: loads.get(child.spec.id) ?? 0,
-        maxInFlight: child.spec._tag === "Agent" ? child.spec.config.maxInFlight : 1
-      }))
-    }), scale)))
-  }
+  if (pool.autoscale !== undefined) startAutoscale(self, pool.autoscale, loads, scale)
 
   return {
     handleEvent,
     handleEventStream,
     scale,
     inFlight: (id) => loads.get(id) ?? 0,
-    info: () => ({
-      name: self.name,
-      size: pool.size,
-      routing: pool.routing,
-      members: [...self.children].sort((a, b) => Number(a.spec.id) - Number(b.spec.id)).map((child) => {
-        const agent = child.runtime?._tag === "Agent" ? child.runtime.agent.peek() : undefined
-        return {
-          id: child.spec.id,
-          name: child.spec._tag === "Agent" ? child.spec.config.name : child.spec.tree.name,
-          state: agent?.state ?? "STOPPED",
-          pid: agent?.pid === undefined ? Option.none() : Option.some(agent.pid),
-          inFlight: loads.get(child.spec.id) ?? 0,
-          draining: draining.has(child.spec.id)
-        }
-      })
-    }),
+    info: () => infoOf(self, pool, loads, draining),
     reload: (member) =>
       scaling.withPermits(1)(Effect.suspend(() => {
-        pool.member = member
-        return Replace.reloadMembers(self, (index) => memberSpec(pool, index))
+        const running = { ...pool, member: pool.member }
+        const next = { ...pool, member }
+        // The pool's spec only once every member runs it: a failed reload leaves the pool as it was.
+        return Replace.reloadMembers(self, (index) => memberSpec(next, index), (index) => memberSpec(running, index))
+          .pipe(Effect.tap(() => Effect.sync(() => (pool.member = member))))
       }))
   }
+}
+
+/** The pool as `Supervisor.poolInfo` reports it. */
+const infoOf = (
+  self: Instance,
+  pool: PoolSettings,
+  loads: ReadonlyMap<string, number>,
+  draining: ReadonlySet<string>
+): Supervisor.PoolInfo => ({
+  name: self.name,
+  size: pool.size,
+  routing: pool.routing,
+  members: [...self.children].sort((a, b) => Number(a.spec.id) - Number(b.spec.id)).map((child) => {
+    const agent = child.runtime?._tag === "Agent" ? child.runtime.agent.peek() : undefined
+    return {
+      id: child.spec.id,
+      name: child.spec._tag === "Agent" ? child.spec.config.name : child.spec.tree.name,
+      state: agent?.state ?? "STOPPED",
+      pid: agent?.pid === undefined ? Option.none() : Option.some(agent.pid),
+      inFlight: loads.get(child.spec.id) ?? 0,
+      draining: draining.has(child.spec.id)
+    }
+  })
+})
+
+/** The pool's autoscaling loop, in the pool's scope (`autoscale.ts`). */
+const startAutoscale = (
+  self: Instance,
+  settings: NonNullable<PoolSettings["autoscale"]>,
+  loads: ReadonlyMap<string, number>,
+  scale: (size: number) => Effect.Effect<void, unknown>
+): void => {
+  Effect.runFork(self.fork(Autoscale.run(settings, () => ({
+    size: self.children.length,
+    members: self.children.map((child) => ({
+      inFlight: loads.get(child.spec.id) ?? 0,
+      maxInFlight: child.spec._tag === "Agent" ? child.spec.config.maxInFlight : 1
+    }))
+  }), scale)))
 }

@@ -16,6 +16,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import { isTagged } from "effect/Predicate"
 import * as Scope from "effect/Scope"
 import * as Config from "../../Agent/Config.js"
 import { ConfigError, type SupervisorChildError } from "../../Errors.js"
@@ -67,57 +69,104 @@ const drain = (runtime: AgentRuntime, within: Duration.Duration): Effect.Effect<
     while ((yield* runtime.agent.metadata).inFlight > 0) yield* Effect.sleep(DRAIN_POLL)
   }).pipe(Effect.timeoutOption(within), Effect.asVoid)
 
-/** Reloads one agent child whose runtime runs. @internal */
+/**
+ * Reloads one agent child whose runtime runs. One reload of a child at a time (`reloading`); the new incarnation is
+ * put in place only if, once it is ready, the child is still the one it was started for (not removed, stopped by
+ * hand, restarted into another runtime, nor its supervisor stopping): otherwise it is stopped again and the reload
+ * fails with why. The old one crashing meanwhile is no obstacle: its pending restart is cancelled and the new one
+ * takes over. @internal
+ */
 export const reloadAgent = (
   self: Instance,
   child: Child,
   spec: AgentSpec
 ): Effect.Effect<void, Supervisor.StartError | SupervisorChildError> =>
   Effect.gen(function*() {
+    const id = child.spec.id
     const old = child.runtime
     if (old?._tag !== "Agent" || child.status !== "running") {
-      return yield* Effect.fail(
-        childError(self, child.spec.id, "reload", child.status === "running" ? "not_found" : child.status)
-      )
+      return yield* Effect.fail(childError(self, id, "reload", child.status === "running" ? "not_found" : child.status))
     }
+    if (child.reloading === true) return yield* Effect.fail(childError(self, id, "reload", "reloading"))
+    child.reloading = true
+    let swapped = false
     const scope = yield* Scope.fork(self.childScopes, ExecutionStrategy.sequential)
-    const started = yield* Effect.exit(startAgent(self, child, spec, scope)).pipe(
-      Effect.onInterrupt(() => Scope.close(scope, Exit.void))
+    // The new incarnation is the child's only once swapped in; until then, whatever ends this stops it.
+    const unlessSwapped = Effect.suspend(() => swapped ? Effect.void : Scope.close(scope, Exit.void))
+    const swap = Effect.gen(function*() {
+      const fresh = yield* startAgent(self, child, spec, scope).pipe(
+        // Stopped while it started (the tree stopping, its scope closing): the reload's error, typed.
+        Effect.catchSomeDefect((defect) =>
+          isTagged(defect, "AgentStoppedError")
+            ? Option.some(
+              Effect.fail(childError(self, id, "reload", self.terminating ? "supervisor_stopped" : "stopped"))
+            )
+            : Option.none()
+        )
+      )
+      // In its place under the lock: a decision about the child sees the one or the other, never half.
+      yield* self.locked(Effect.gen(function*() {
+        const gone = self.terminating
+          ? "supervisor_stopped" as const
+          : !self.children.includes(child)
+          ? "not_found" as const
+          : child.runtime !== old || child.status === "stopped"
+          ? "stopped" as const
+          : undefined
+        if (gone !== undefined) return yield* Effect.fail(childError(self, id, "reload", gone))
+        yield* cancelPending(self, child)
+        child.runtime = fresh
+        child.spec = spec
+        child.status = "running"
+        child.skip = false
+        child.parked = false
+        child.failures = 0
+        swapped = true
+        yield* publishStarted(self, child)
+      }))
+    })
+    yield* swap.pipe(
+      Effect.ensuring(Effect.zipRight(unlessSwapped, Effect.sync(() => (child.reloading = false))))
     )
-    if (Exit.isFailure(started)) {
-      yield* Scope.close(scope, Exit.void)
-      return yield* Effect.failCause(started.cause)
-    }
-    // In its place under the lock: a decision about the child sees the one or the other, never half.
-    yield* self.locked(Effect.gen(function*() {
-      yield* cancelPending(self, child)
-      child.runtime = started.value
-      child.spec = spec
-      child.parked = false
-      child.failures = 0
-      yield* publishStarted(self, child)
-    }))
     yield* drain(old, spec.config.gracefulTimeout)
     yield* Scope.close(old.scope, Exit.void)
     yield* publish(self, {
       _tag: "ChildStopped",
       supervisor: self.name,
-      child: child.spec.id,
+      child: id,
       why: "manual",
       timestamp: yield* now
     })
   })
 
 /**
- * A pool's side of a reload: its member template replaced, then each member reloaded in turn with its own spec
- * from it. @internal
+ * A pool's side of a reload: each member reloaded in turn with its own spec (`specOf` its number), a new one up
+ * before an old one goes. When one does not start, those already reloaded are reloaded back with `rollback`'s
+ * specs (best effort, each failure logged), so that the pool runs one version, and the reload fails with the
+ * error. @internal
  */
 export const reloadMembers = (
   self: Instance,
-  specOf: (index: number) => AgentSpec
+  specOf: (index: number) => AgentSpec,
+  rollback: (index: number) => AgentSpec
 ): Effect.Effect<void, Supervisor.StartError | SupervisorChildError> =>
-  Effect.forEach(
-    [...self.children].sort((a, b) => Number(a.spec.id) - Number(b.spec.id)),
-    (child) => child.spec._tag === "Agent" ? reloadAgent(self, child, specOf(Number(child.spec.id))) : Effect.void,
-    { discard: true }
-  )
+  Effect.gen(function*() {
+    const members = [...self.children].sort((a, b) => Number(a.spec.id) - Number(b.spec.id))
+    const done: Array<Child> = []
+    for (const member of members) {
+      if (member.spec._tag !== "Agent") continue
+      const reloaded = yield* Effect.exit(reloadAgent(self, member, specOf(Number(member.spec.id))))
+      if (Exit.isSuccess(reloaded)) {
+        done.push(member)
+        continue
+      }
+      for (const back of done) {
+        yield* reloadAgent(self, back, rollback(Number(back.spec.id))).pipe(
+          Effect.catchAllCause((cause) =>
+            Effect.logError(`the reload of member "${back.spec.id}" back to the running version failed`, cause)
+          )
+        )
+      }
+      return yield* Effect.failCause(reloaded.cause)
+    }
+  })

@@ -462,30 +462,3 @@ export const decodeAddedAll = (
     if (problems.length > 0 || children.length < specs.length) return fail(problems)
     return Effect.as(warnParked(tree.name, parked), children)
   })
-
-/** `startChildren`'s `concurrency` when it is not given. */
-export const DEFAULT_START_CONCURRENCY = 16
-
-/**
- * `startChildren`'s arguments: an array of specs, and a `concurrency` that is a whole number >= 1 (16 when it is
- * not given). JavaScript callers get a `ConfigError`, never a throw.
- */
-export const decodeBatch = (specs: unknown, concurrency: unknown): Effect.Effect<number, ConfigError> => {
-  if (!Array.isArray(specs)) {
-    return fail([{
-      field: "startChildren",
-      rule: "takes an array of child specs (made with Supervisor.agent or Supervisor.supervisor)",
-      value: Edge.show(specs) ?? "undefined"
-    }])
-  }
-  if (concurrency === undefined) return Effect.succeed(DEFAULT_START_CONCURRENCY)
-  if (typeof concurrency === "number" && Number.isInteger(concurrency) && concurrency >= 1) {
-    return Effect.succeed(concurrency)
-  }
-  return fail([{
-    field: "concurrency",
-    rule: `must be a whole number of 1 or more: the most children starting at once (${DEFAULT_START_CONCURRENCY} ` +
-      `when it is not given)`,
-    value: Edge.show(concurrency) ?? String(concurrency)
-  }])
-}

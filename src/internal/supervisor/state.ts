@@ -81,6 +81,8 @@ export interface Child {
   skip: boolean
   /** Takes it out of the tree's topics' subscribers (set for a child with topics; see `subscriptions.ts`). */
   unsubscribe?: (() => void) | undefined
+  /** A reload of it is under way (one at a time: `replace.ts`). */
+  reloading?: boolean | undefined
   /** Stops its watch mode (set for a child with `watch`; see `watch.ts`). */
   unwatch?: Effect.Effect<unknown> | undefined
 }

@@ -75,7 +75,7 @@ const asInput = (spec: Spec.ChildSpec): Record<string, unknown> =>
       id: spec.id,
       restart: spec.restart,
       significant: spec.significant,
-      // The size now (`scale` changes it): a restored pool comes back at the size it had when written.
+      // The size when written, at its addition (a later `scale` is not written): restored at that size.
       size: spec.tree.pool.size,
       routing: spec.tree.pool.routing,
       ...(spec.tree.pool.autoscale !== undefined ? { autoscale: spec.tree.pool.autoscale } : {}),

@@ -64,11 +64,13 @@ export interface Bus {
   readonly republish: (taskId: string) => Effect.Effect<string, TopicError | ConfigError>
   /** An agent's `publish` message (protocol 1.2): published with the topic's defaults, from outside any fiber. */
   readonly fromAgent: (agent: string, topic: string, payload: unknown) => void
+  /** A subscriber may have come back (a child with topics started): tasks waiting for one look again. */
+  readonly touch: () => void
 }
 
 interface Pending {
   readonly topic: string
-  readonly done: Deferred.Deferred<unknown, TaskFailedError>
+  readonly done: Deferred.Deferred<unknown, TaskFailedError | TopicError>
 }
 
 /** How many outcomes are kept in memory for `awaitResult` after they end (the store keeps them longer). */
@@ -85,11 +87,15 @@ export const make = (options: {
     const topics = new Map<string, Delivery.Topic>()
     const pending = new Map<string, Pending>()
     const recent = new Map<string, TaskOutcome>()
+    /** The tasks the tree's stop left without an outcome, by id: their topic. */
+    const unfinished = new Map<string, string>()
     const outcomes = yield* PubSub.unbounded<TaskOutcome>()
-    const runtime = yield* Effect.runtime<never>()
     let sequence = 0
     const stopped = yield* Ref.make(false)
-    yield* Effect.addFinalizer(() => Ref.set(stopped, true))
+    // The tree has stopped (its children first): no task ends any more. Whoever waits is told, none hangs.
+    yield* Effect.addFinalizer(() =>
+      Effect.zipRight(Ref.set(stopped, true), settleAll({ pending, unfinished, topics, outcomes }))
+    )
 
     const topicOf = (name: string): Delivery.Topic => {
       let topic = topics.get(name)
@@ -172,9 +178,22 @@ export const make = (options: {
           if (!topic.settings.backpressure) {
             return yield* new TopicError({ topic: name, reason: "full", maxQueued: topic.settings.maxQueued })
           }
-          const waiter = yield* Deferred.make<void>()
+          const waiter = yield* Deferred.make<void, TopicError>()
           topic.room.push(waiter)
-          yield* Deferred.await(waiter)
+          yield* Deferred.await(waiter).pipe(
+            // A publisher that gives up leaves the line; one woken as it gave up passes the room on.
+            Effect.onInterrupt(() =>
+              Effect.suspend(() => {
+                const at = topic.room.indexOf(waiter)
+                if (at >= 0) {
+                  topic.room.splice(at, 1)
+                  return Effect.void
+                }
+                const next = topic.room.shift()
+                return next === undefined ? Effect.void : Deferred.succeed(next, void 0)
+              })
+            )
+          )
         }
         topic.queued++
         Meter.published(name)
@@ -183,7 +202,7 @@ export const make = (options: {
         const taskId = `${createdAt.toString(36)}-${(sequence++).toString(36)}-${
           Math.random().toString(36).slice(2, 8)
         }`
-        pending.set(taskId, { topic: name, done: yield* Deferred.make<unknown, TaskFailedError>() })
+        pending.set(taskId, { topic: name, done: yield* Deferred.make<unknown, TaskFailedError | TopicError>() })
         yield* options.fork(run(taskId, name, payload, settings, createdAt))
         return taskId
       })
@@ -194,6 +213,8 @@ export const make = (options: {
         if (waiting !== undefined) return Deferred.await(waiting.done)
         const known = recent.get(taskId)
         if (known !== undefined) return fromOutcome(known)
+        const cut = unfinished.get(taskId)
+        if (cut !== undefined) return Effect.fail(new TopicError({ topic: cut, reason: "stopped", taskId }))
         return Effect.flatMap(
           options.store.get(taskId),
           (record): Effect.Effect<unknown, TaskFailedError | TopicError> =>
@@ -233,14 +254,15 @@ export const make = (options: {
         }),
       republish,
       fromAgent: (agent, topic, payload) => {
-        // Outside any fiber (the agent's stdout reader): published in one of the tree's.
-        Effect.runFork(
+        // Outside any fiber (the agent's stdout reader): published in a fiber of the tree's (the forker's: it ends
+        // with the tree, outside any span).
+        Effect.runFork(options.fork(
           publish(topic, payload).pipe(
-            Effect.catchAll((error) => Effect.logWarning(`agent "${agent}" published to "${topic}": ${error.message}`)),
-            Effect.provide(runtime)
+            Effect.catchAll((error) => Effect.logWarning(`agent "${agent}" published to "${topic}": ${error.message}`))
           )
-        )
-      }
+        ))
+      },
+      touch: () => Delivery.touch(registry)
     }
     return bus
   })
@@ -272,3 +294,24 @@ const outcomeOfRecord = (record: Store.TaskRecord): TaskOutcome =>
       attempts: record.attempts,
       errors: record.errors
     }
+
+/** At the tree's stop: every task still pending and every publisher waiting for room fails `stopped`. */
+const settleAll = (state: {
+  readonly pending: Map<string, Pending>
+  readonly unfinished: Map<string, string>
+  readonly topics: ReadonlyMap<string, Delivery.Topic>
+  readonly outcomes: PubSub.PubSub<TaskOutcome>
+}): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    for (const [taskId, waiting] of state.pending) {
+      state.unfinished.set(taskId, waiting.topic)
+      yield* Deferred.fail(waiting.done, new TopicError({ topic: waiting.topic, reason: "stopped", taskId }))
+    }
+    state.pending.clear()
+    for (const [name, topic] of state.topics) {
+      for (const waiter of topic.room.splice(0)) {
+        yield* Deferred.fail(waiter, new TopicError({ topic: name, reason: "stopped" }))
+      }
+    }
+    yield* PubSub.shutdown(state.outcomes)
+  })

@@ -15,7 +15,7 @@ import type * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import type { HandleOptions } from "../../Agent/AgentSupervisor.js"
-import type { TaskAttemptError } from "../../Topic.js"
+import type { TaskAttemptError, TopicError } from "../../Topic.js"
 import * as Meter from "./meter.js"
 import type * as Settings from "./settings.js"
 
@@ -41,7 +41,7 @@ export interface Topic {
   /** Deliveries in flight, by subscriber path: the work queue's "least loaded". */
   readonly loads: Map<string, number>
   /** Publishers waiting for room (backpressure), woken one by one. */
-  readonly room: Array<Deferred.Deferred<void>>
+  readonly room: Array<Deferred.Deferred<void, TopicError>>
 }
 
 /** The subscribers of a tree's topics. */
@@ -59,6 +59,11 @@ export const makeRegistry: Effect.Effect<Registry> = Effect.map(
 )
 
 const changed = (registry: Registry) => Effect.runFork(SubscriptionRef.update(registry.generation, (n) => n + 1))
+
+/** A subscriber may be able to take calls again (it restarted): tasks waiting for one look again. */
+export const touch = (registry: Registry): void => {
+  changed(registry)
+}
 
 /** Adds a subscriber; the returned function removes it (idempotent). */
 export const register = (registry: Registry) => (subscriber: Subscriber): () => void => {
@@ -198,6 +203,8 @@ export const deliverTask = (
       return { ok, result: ok ? exit.value : undefined, attempts: attempts.count, errors }
     }
     const results: Record<string, unknown> = {}
+    // At least one: a topic no child takes keeps its tasks until one does, fanout ones too.
+    yield* awaitSubscriber(registry, topic, name)
     const exits = yield* Effect.forEach(
       subscribersOf(registry, name),
       (subscriber) =>

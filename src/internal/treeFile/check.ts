@@ -48,6 +48,8 @@ const toSpec = (child: unknown): unknown => {
       return { ...rest, _tag: "Agent", config: callbackConfig(rest.config) }
     case "directory":
       return { ...rest, _tag: "Agent", config: placeholderConfig(rest.config) }
+    case "pool":
+      return { ...rest, _tag: "Pool" }
     case "supervisor":
       return { ...rest, _tag: "Supervisor", children: toSpecs(rest.children) }
     default:
@@ -57,9 +59,13 @@ const toSpec = (child: unknown): unknown => {
 
 const toSpecs = (children: unknown): unknown => Array.isArray(children) ? children.map(toSpec) : children
 
-/** The tree's decoding of `file` (a parsed file, or a checked one), with what it logs kept in `logged`. */
+/**
+ * The tree's decoding of `file` (a parsed file, or a checked one), with what it logs kept in `logged`. Its `topics`
+ * are left to the file's schema, which checks each setting as the tree would (`retry` is data in a file, a
+ * `Schedule` in the options).
+ */
 const decode = (file: unknown, logged: Array<string>) => {
-  const root = isRecord(file) ? { ...file, children: toSpecs(file.children) } : {}
+  const root = isRecord(file) ? { ...file, topics: undefined, children: toSpecs(file.children) } : {}
   const keep = Logger.make(({ message }) => {
     logged.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
   })

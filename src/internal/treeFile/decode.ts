@@ -34,7 +34,7 @@ const urlProblems = (file: unknown, env: Env): Array<Edge.Problem> => {
 }
 
 /** Fields whose value is a secret: a problem with one says what is wrong, never what was written. */
-const SECRET = /^(admin\.token|store\.url|metrics\.otlp\.headers(\..*)?)$/
+const SECRET = /^(admin\.token|store\.url|metrics\.otlp\.headers([.[].*)?)$/
 
 const withoutSecret = (problem: Edge.Problem): Edge.Problem => {
   if (!SECRET.test(problem.field) || !("value" in problem)) return problem

@@ -5,7 +5,8 @@
  *
  * @internal
  */
-import * as Edge from "../schema.js"
+import type * as Edge from "../schema.js"
+import { fieldOf } from "./problems.js"
 
 /** The variables references are read from (`process.env` unless a caller passes its own). */
 export type Env = Readonly<Record<string, string | undefined>>
@@ -54,7 +55,7 @@ export const substituteAll = (
   const problems: Array<Edge.Problem> = []
   const go = (node: unknown, path: ReadonlyArray<PropertyKey>): unknown => {
     if (typeof node === "string") {
-      return node.includes("$") ? substitute(node, env, Edge.pathOf(undefined, path), problems) : node
+      return node.includes("$") ? substitute(node, env, fieldOf(path), problems) : node
     }
     if (Array.isArray(node)) return node.map((item, i) => go(item, [...path, i]))
     if (isPlainObject(node)) {

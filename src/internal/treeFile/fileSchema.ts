@@ -1,9 +1,9 @@
 /**
- * The one `Schema` of a tree file: the root supervisor's options, its store, and its children (agents, agents
- * from a directory, nested supervisors, to any depth). Its encoded side is the file's format: the JSON Schema
- * editors read is generated from it. An agent's configuration is the library's own schema (`Agent/Config.ts`),
- * never a copy; the tree's rules across fields (significant children, one value per setting) are checked by the
- * tree's own decoding (see `check.ts`).
+ * The one `Schema` of a tree file: the root supervisor's options, its store, its topics, and its children
+ * (agents, agents from a directory, pools, nested supervisors, to any depth). Its encoded side is the file's
+ * format: the JSON Schema editors read is generated from it. An agent's configuration is the library's own schema
+ * (`Agent/Config.ts`), never a copy; the tree's rules across fields (significant children, one value per setting)
+ * are checked by the tree's own decoding (see `check.ts`).
  *
  * @internal
  */
@@ -13,6 +13,7 @@ import * as Config from "../../Agent/Config.js"
 import * as Edge from "../schema.js"
 import { AdminSection, LogsSection, MetricsSection } from "./operateSchema.js"
 import { optional, required, says, StoreSection } from "./storeSchema.js"
+import { topicFields, TopicsSection } from "./topicsSchema.js"
 
 const Strategy = Schema.Literal("one-for-one", "one-for-all", "rest-for-one").annotations(
   says(`must be "one-for-one", "one-for-all" or "rest-for-one"`)
@@ -63,6 +64,7 @@ const AgentChild = Schema.Struct({
   type: Schema.Literal("agent"),
   ...common,
   shutdown,
+  ...topicFields,
   config: required(Config.AgentConfig, "The agent's configuration: name and command at least.")
 }).annotations({ title: "Agent", description: "An agent child, run from a command line." })
 
@@ -91,6 +93,7 @@ const CallbackChild = Schema.Struct({
   type: Schema.Literal("callback"),
   ...common,
   shutdown,
+  ...topicFields,
   config: required(CallbackConfig, "The function, its language, and the agent's configuration but command and args.")
 }).annotations({
   title: "Callback agent",
@@ -121,10 +124,40 @@ const DirectoryChild = Schema.Struct({
   type: Schema.Literal("directory"),
   ...common,
   shutdown,
+  ...topicFields,
   config: required(DirectoryConfig, "Where the agent is, and its configuration but its name, command and args.")
 }).annotations({
   title: "Agent from a directory",
   description: "An agent whose language, entry file and dependencies are found in a directory (fromDirectory)."
+})
+
+const PoolChild = Schema.Struct({
+  type: Schema.Literal("pool"),
+  ...common,
+  size: required(
+    Schema.Number.annotations(says("must be a whole number of 0 or more")).pipe(
+      Schema.filter((n) => Number.isSafeInteger(n) && n >= 0, {
+        message: () => "must be a whole number of 0 or more",
+        jsonSchema: { type: "integer", minimum: 0 }
+      })
+    ),
+    "How many identical agents (members) run: member i is the agent child \"i\" of the pool, named <name>-<i>."
+  ),
+  routing: optional(
+    Schema.Literal("least-in-flight", "round-robin").annotations(says(`must be "least-in-flight" or "round-robin"`)),
+    `Which RUNNING member takes a call: the one with the fewest calls in flight ("least-in-flight", the default) ` +
+      `or each in turn ("round-robin").`
+  ),
+  intensity: optional(
+    Intensity,
+    "The pool's own restart intensity. Without it, the members' restarts count in its supervisor's."
+  ),
+  shutdown,
+  ...topicFields,
+  config: required(Config.AgentConfig, "Each member's configuration (an agent's): name and command at least.")
+}).annotations({
+  title: "Pool",
+  description: "size identical agents behind one id (Supervisor.pool): a call to the pool goes to one RUNNING member."
 })
 
 const supervisorFields = { type: Schema.Literal("supervisor"), ...common, ...supervision }
@@ -139,6 +172,7 @@ export type ChildInput =
   | typeof AgentChild.Encoded
   | typeof CallbackChild.Encoded
   | typeof DirectoryChild.Encoded
+  | typeof PoolChild.Encoded
   | SupervisorChildInput
 
 const children = optional(
@@ -157,11 +191,13 @@ const Child: Schema.Schema<unknown, ChildInput> = Schema.Union(
   AgentChild,
   CallbackChild,
   DirectoryChild,
+  PoolChild,
   SupervisorChild
 )
   .annotations({
     identifier: "Child",
-    message: () => `must be a child: a mapping with a type ("agent", "callback", "directory" or "supervisor") and an id`
+    message: () =>
+      `must be a child: a mapping with a type ("agent", "callback", "directory", "pool" or "supervisor") and an id`
   }) as any
 
 /** The whole file. */
@@ -181,6 +217,7 @@ export const TreeFileSchema = Schema.Struct({
   logs: optional(LogsSection, "Each agent's stderr in a rotated file (Supervisor.Options.logs). None by default."),
   metrics: optional(MetricsSection, "Where `agent-supervisor up` exports metrics and spans (OTLP). None by default."),
   admin: optional(AdminSection, "The admin API and dashboard of `agent-supervisor up`: on 127.0.0.1 by default."),
+  topics: optional(TopicsSection, "Settings of the tree's topics, by name. Each topic has the defaults by default."),
   children
 }).annotations({
   message: () => "must be a mapping of the tree's settings (name, strategy, store, children...)",

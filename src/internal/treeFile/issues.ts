@@ -8,6 +8,7 @@
 import * as ParseResult from "effect/ParseResult"
 import * as AST from "effect/SchemaAST"
 import * as Edge from "../schema.js"
+import { fieldOf } from "./problems.js"
 import { closest } from "./suggest.js"
 
 /**
@@ -112,7 +113,7 @@ const at = (input: unknown, path: ReadonlyArray<PropertyKey>): unknown =>
 export const problemsOf = (input: unknown, error: ParseResult.ParseError): Array<Edge.Problem> => {
   const allowed = allowedAt(error.issue)
   return ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => {
-    const field = Edge.pathOf(undefined, issue.path)
+    const field = fieldOf(issue.path)
     const rule = ruleOf(issue, allowed.get(keyOf(issue.path)), at(input, issue.path))
     const value = Edge.valueAt(input, issue.path)
     return { field: field === "" ? "(file)" : field, rule, ...(value !== undefined ? { value } : {}) }

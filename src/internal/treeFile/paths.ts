@@ -1,7 +1,8 @@
 /**
- * Relative paths in a file are relative to the file's directory, wherever the program runs from: `logs.dir`, a SQLite store's
- * file, an agent's and a callback agent's `cwd` (the file's directory when it sets none), a directory agent's `agentDir`, `cwd` and
- * `cacheDir`. Command lines are left as written: the agent's own working directory reads them.
+ * Relative paths in a file are relative to the file's directory, wherever the program runs from: `logs.dir`, a
+ * SQLite store's file, an agent's, a callback agent's and a pool's `cwd` (the file's directory when it sets none), a
+ * directory agent's `agentDir`, `cwd` and `cacheDir`, and every child's `watch.paths`. Command lines are left as
+ * written: the agent's own working directory reads them.
  *
  * @internal
  */
@@ -11,16 +12,20 @@ import type * as TreeFile from "../../TreeFile.js"
 /** `file`'s paths resolved against `dir`. */
 export const resolveAll = (file: TreeFile.TreeFile, dir: string, path: Path.Path): TreeFile.TreeFile => {
   const at = (p: string) => path.resolve(dir, p)
+  /** A child's `watch.paths`, resolved. */
+  const watched = <C extends TreeFile.Child>(c: C): C =>
+    c.type === "supervisor" || c.watch === undefined ? c : { ...c, watch: { ...c.watch, paths: c.watch.paths.map(at) } }
   const child = (c: TreeFile.Child): TreeFile.Child => {
     switch (c.type) {
       case "agent":
-        return { ...c, config: { ...c.config, cwd: at(c.config.cwd ?? ".") } }
+      case "pool":
+        return { ...watched(c), config: { ...c.config, cwd: at(c.config.cwd ?? ".") } }
       case "callback":
-        return { ...c, config: { ...c.config, cwd: at(c.config.cwd ?? ".") } }
+        return { ...watched(c), config: { ...c.config, cwd: at(c.config.cwd ?? ".") } }
       case "directory": {
         const { cacheDir, cwd } = c.config
         return {
-          ...c,
+          ...watched(c),
           config: {
             ...c.config,
             agentDir: at(c.config.agentDir),

@@ -7,6 +7,21 @@
  */
 import * as Edge from "../schema.js"
 
+/** A key a path writes after a dot; any other (`doc.uploaded`, a topic's name) is written `["doc.uploaded"]`. */
+const PLAIN_KEY = /^[A-Za-z_$][\w$-]*$/
+
+/**
+ * A field's path as a file's problems write it: keys joined with dots, positions in brackets, a key that would
+ * read as more than one in brackets and quotes (`topics["doc.uploaded"].maxQueued`, as the library writes it).
+ */
+export const fieldOf = (path: ReadonlyArray<PropertyKey>): string =>
+  path.reduce<string>((text, key) => {
+    if (typeof key === "number") return `${text}[${key}]`
+    const name = String(key)
+    if (!PLAIN_KEY.test(name)) return `${text}[${JSON.stringify(name)}]`
+    return text === "" ? name : `${text}.${name}`
+  }, "")
+
 /** Whether one path is the other or inside it (`children[1]` and `children[1].config.name`). */
 const related = (a: string, b: string): boolean => {
   const inside = (outer: string, inner: string) =>
@@ -18,7 +33,7 @@ const related = (a: string, b: string): boolean => {
 const places = (value: unknown): Map<string, number> => {
   const order = new Map<string, number>()
   const go = (node: unknown, path: ReadonlyArray<PropertyKey>): void => {
-    order.set(Edge.pathOf(undefined, path), order.size)
+    order.set(fieldOf(path), order.size)
     if (Array.isArray(node)) node.forEach((item, i) => go(item, [...path, i]))
     else if (typeof node === "object" && node !== null) {
       for (const [key, item] of Object.entries(node)) go(item, [...path, key])
@@ -28,7 +43,7 @@ const places = (value: unknown): Map<string, number> => {
   return order
 }
 
-const PARENT = /(?:\.[^.[\]]+|\[\d+\])$/
+const PARENT = /(?:\.[^.[\]]+|\[\d+\]|\["(?:[^"\\]|\\.)*"\])$/
 
 /** Where a problem's place is in the file: its own position, else its nearest written parent's. */
 const positionOf = (order: Map<string, number>, field: string): number => {

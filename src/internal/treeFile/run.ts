@@ -1,6 +1,6 @@
 /**
- * A checked tree file as what the library runs: `Supervisor.Options` (directory agents resolved) and the store's
- * layer, and the tree started on that store.
+ * A checked tree file as what the library runs: `Supervisor.Options` (directory agents resolved, topics' retries
+ * as schedules) and the store's layer, and the tree started on that store.
  *
  * @internal
  */
@@ -9,6 +9,7 @@ import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Record from "effect/Record"
 import type * as Scope from "effect/Scope"
 import * as Adapters from "../../Adapters.js"
 import * as Directory from "../../Agent/Directory.js"
@@ -17,6 +18,7 @@ import * as Store from "../../Store/Store.js"
 import * as Supervisor from "../../Supervisor.js"
 import type * as TreeFile from "../../TreeFile.js"
 import * as Edge from "../schema.js"
+import { toTopicOptions } from "./topicsSchema.js"
 
 type Requirements = CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path
 
@@ -54,6 +56,10 @@ const toSpec = (
         Effect.map((resolved) => Supervisor.agent({ ...spec, config: resolved }))
       )
     }
+    case "pool": {
+      const { type: _, ...spec } = child
+      return Effect.succeed(Supervisor.pool(spec))
+    }
     case "supervisor": {
       const { children, type: _, ...spec } = child
       return Effect.map(toSpecs(children ?? [], at), (specs) => Supervisor.supervisor({ ...spec, children: specs }))
@@ -69,8 +75,12 @@ export const toOptions: (
   file: TreeFile.TreeFile
 ) => Effect.Effect<Supervisor.Options, Directory.DirectoryError, Requirements> = Effect.fn("TreeFile.toOptions")(
   function*(file: TreeFile.TreeFile) {
-    const { admin: _admin, children, metrics: _metrics, store: _, ...root } = file
-    return { ...root, children: yield* toSpecs(children, undefined) }
+    const { admin: _admin, children, metrics: _metrics, store: _, topics, ...root } = file
+    return {
+      ...root,
+      ...(topics === undefined ? {} : { topics: Record.map(topics, toTopicOptions) }),
+      children: yield* toSpecs(children, undefined)
+    }
   }
 )
 

@@ -25,7 +25,10 @@ export interface EventHub<A = AgentEvent> {
 
 /** A hub that an agent (or a supervisor) owns: it shuts it down when it is closed. */
 export interface OwnHub<A = AgentEvent> extends EventHub<A> {
-  /** Ends every subscription; later publishing interrupts the publisher, as a shut-down `PubSub` does. */
+  /**
+   * Ends every subscription; what is published later is dropped (no one can read it). Not an interruption, as a
+   * shut-down `PubSub` would make it: the publisher may be a stop that must go on to its kill.
+   */
   readonly shutdown: Effect.Effect<void>
 }
 
@@ -54,11 +57,7 @@ export const makeLazy = <A = AgentEvent>(): OwnHub<A> => {
     // subscriber that came meanwhile gets the event.
     publish: (event) =>
       Effect.suspend(() =>
-        pubsub !== undefined
-          ? Effect.asVoid(PubSub.publish(pubsub, event))
-          : closed
-          ? Effect.interrupt
-          : Effect.void
+        pubsub !== undefined && !closed ? Effect.asVoid(PubSub.publish(pubsub, event)) : Effect.void
       ),
     subscribe: Effect.flatMap(get, PubSub.subscribe),
     shutdown: Effect.suspend(() => {

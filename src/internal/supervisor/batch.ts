@@ -1,0 +1,36 @@
+/**
+ * `startChildren`'s arguments decoded at the edge: an array of specs and a `concurrency`; JavaScript callers get a
+ * `ConfigError`, never a throw.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import type { ConfigError } from "../../Errors.js"
+import * as Edge from "../schema.js"
+
+/** `startChildren`'s `concurrency` when it is not given. */
+export const DEFAULT_START_CONCURRENCY = 16
+
+/**
+ * `startChildren`'s arguments: an array of specs, and a `concurrency` that is a whole number >= 1 (16 when it is
+ * not given). JavaScript callers get a `ConfigError`, never a throw.
+ */
+export const decodeBatch = (specs: unknown, concurrency: unknown): Effect.Effect<number, ConfigError> => {
+  if (!Array.isArray(specs)) {
+    return Effect.fail(Edge.configError([{
+      field: "startChildren",
+      rule: "takes an array of child specs (made with Supervisor.agent, Supervisor.supervisor or Supervisor.pool)",
+      value: Edge.show(specs) ?? "undefined"
+    }]))
+  }
+  if (concurrency === undefined) return Effect.succeed(DEFAULT_START_CONCURRENCY)
+  if (typeof concurrency === "number" && Number.isInteger(concurrency) && concurrency >= 1) {
+    return Effect.succeed(concurrency)
+  }
+  return Effect.fail(Edge.configError([{
+    field: "concurrency",
+    rule: `must be a whole number of 1 or more: the most children starting at once (${DEFAULT_START_CONCURRENCY} ` +
+      `when it is not given)`,
+    value: Edge.show(concurrency) ?? String(concurrency)
+  }]))
+}
