@@ -69,4 +69,34 @@ describe("watch mode", () => {
       }).pipe(Effect.provide(TestLive)),
     60_000
   )
+
+  it.scopedLive("a watched path that is not there yet is watched once it is", () =>
+    Effect.gen(function*() {
+      const parent = yield* tempDir("watch-later")
+      const dir = path.join(parent, "later")
+      const sup = yield* Supervisor.make({
+        children: [
+          Supervisor.agent({
+            id: "dev",
+            config: agentConfig("echo", { name: "dev" }),
+            watch: { paths: [dir], debounce: "100 millis" }
+          })
+        ]
+      })
+      const first = (yield* pidOf(sup, "dev"))!
+      fs.mkdirSync(dir)
+      let lastWrite = 0
+      yield* eventuallyEffect(
+        "a reload once the path exists",
+        Effect.gen(function*() {
+          if (Date.now() - lastWrite > 400) {
+            fs.writeFileSync(path.join(dir, "x.txt"), String(Date.now()))
+            lastWrite = Date.now()
+          }
+          const now = yield* pidOf(sup, "dev")
+          return now !== undefined && now !== first
+        }),
+        "20 seconds"
+      )
+    }).pipe(Effect.provide(TestLive)), 60_000)
 })

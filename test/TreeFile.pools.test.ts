@@ -148,6 +148,28 @@ describe("tree files: pools, topics, watch", () => {
       assert.deepStrictEqual(yield* delaysOf(defaults.topics!.c.retry!), [100, 100, 100])
       // Ready for the tree: Supervisor.make's decoding accepts the options as they are
       assert.deepStrictEqual(yield* TreeFile.warnings(file), [])
+      // A pool's autoscale, as Supervisor.pool takes it; a bad one is the tree's problem with its path
+      const scaled = yield* Effect.flatMap(
+        yaml(
+          "children: [{ type: pool, id: p, size: 1, config: { name: w, command: node }, " +
+            "autoscale: { min: 1, max: 3, target: 2, interval: 200 millis } }]"
+        ),
+        TreeFile.toOptions
+      )
+      assert.deepStrictEqual((scaled.children![0] as Supervisor.PoolSpec).autoscale, {
+        min: 1,
+        max: 3,
+        target: 2,
+        interval: "200 millis"
+      })
+      const badScale = yield* Effect.flip(Effect.flatMap(
+        yaml(
+          "children: [{ type: pool, id: p, size: 5, config: { name: w, command: node }, " +
+            "autoscale: { min: 1, max: 3, target: 1 } }]"
+        ),
+        TreeFile.warnings
+      ))
+      assert.include(JSON.stringify(badScale), "children[0].autoscale")
     }).pipe(Effect.provide(NodeContext.layer)))
 
   it.effect("every problem at once, with its path (a topic's name in quotes) and the key or value meant", () =>

@@ -10,6 +10,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { AdminHttpApi } from "../admin/api.js"
@@ -32,6 +33,15 @@ const describe = (address: Address) => (error: unknown): CliError => {
           ? "This needs the admin token: give --token (or AGENT_SUPERVISOR_TOKEN), or --file for the state file."
           : `The admin API refused the token: ${(error as { readonly message: string }).message}`
       })
+    case "ParseError": {
+      // The request itself did not encode (a value the API's schema refuses, checked before anything is sent).
+      const issues = ParseResult.ArrayFormatter.formatErrorSync(error as ParseResult.ParseError)
+      return new CliError({
+        message: `Not sent: ${
+          issues.map((issue) => `${issue.path.join(".") || "the request"}: ${issue.message}`).join("; ")
+        }`
+      })
+    }
     case "RequestError":
       return new CliError({
         message: `Cannot reach the admin API at ${address.url}: is "agent-supervisor up" running there?`

@@ -91,11 +91,14 @@ export const childRemediation = (e: ChildFacts): string => {
     case "restarting":
       return "terminateChild it first."
     case "not_found":
-      return "Check the id against whichChildren."
+      return "Check the id against whichChildren: the ids of this supervisor's own children (a nested " +
+        "supervisor's children through childSupervisor(id))."
     case "not_an_agent":
-      return "Route calls to agent or pool children; a nested supervisor has no callback."
+      return e.operation === "reload"
+        ? "Reload agent or pool children; a nested supervisor's children are reloaded through childSupervisor(id)."
+        : "Route calls to agent or pool children; a nested supervisor has no callback."
     case "not_a_pool":
-      return "Only a pool child (Supervisor.pool) has a size to scale."
+      return "Only a pool child (Supervisor.pool) has a size to scale and members to show."
     case "stopped":
       return "The child is stopped: restartChild it (with the new configuration, deleteChild and startChild)."
     case "reloading":

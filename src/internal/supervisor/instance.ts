@@ -175,7 +175,7 @@ const handle = (self: Instance): Supervisor.Supervisor => ({
         Effect.map(Views.callTarget(self, childId), (target) => target.handleEventStream(payload, options))
       )
     ),
-  poolInfo: (id) => Effect.map(Views.poolChild(self, id, "pool info"), (router) => router.info()),
+  poolInfo: (id) => Effect.map(Views.poolChild(self, id, "read the pool"), (router) => router.info()),
   reload: (id, options) =>
     unlessEscalated(self, Reload.reload(self, id, options)).pipe(traced("reload", self.name, id)),
   scale: (id, size) =>

@@ -152,6 +152,21 @@ const PoolChild = Schema.Struct({
     Intensity,
     "The pool's own restart intensity. Without it, the members' restarts count in its supervisor's."
   ),
+  autoscale: optional(
+    Schema.Struct({
+      min: required(Schema.Number, "The fewest members."),
+      max: required(Schema.Number, "The most members."),
+      target: required(Schema.Number, "The load per member to aim for (calls in flight, or waiting)."),
+      metric: optional(
+        Schema.Literal("in-flight", "queue").annotations(says(`must be "in-flight" or "queue"`)),
+        `What the load is: calls in flight through the pool ("in-flight", the default) or those waiting past ` +
+          `the members' maxInFlight ("queue").`
+      ),
+      interval: optional(Edge.DurationInput, "How often the load is read. 1 second by default."),
+      coolDown: optional(Edge.DurationInput, "The least time between two changes of size. 30 seconds by default.")
+    }),
+    "The pool sizes itself between min and max toward target load per member (Supervisor.pool's autoscale)."
+  ),
   shutdown,
   ...topicFields,
   config: required(Config.AgentConfig, "Each member's configuration (an agent's): name and command at least.")
