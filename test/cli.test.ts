@@ -242,6 +242,10 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
         const notAPool = yield* cli(["scale", "echo", "2", "--file", file])
         assert.strictEqual(notAPool.code, 1)
         assert.include(notAPool.stderr, `cannot scale child "echo": not a pool`)
+        // A size the API refuses is said so before anything is sent, not as an unexpected answer
+        const negative = yield* cli(["scale", "pool", "-1", "--file", file])
+        assert.strictEqual(negative.code, 1)
+        assert.include(negative.stderr, "Not sent: size: must be a whole number of 0 or more")
 
         // a state-changing call with a wrong token is refused; reads need none
         const refused = yield* cli(["restart", "echo", "--url", state.url, "--token", "x".repeat(32)])
