@@ -172,7 +172,7 @@ export interface Watch {
  * pool (`"least-in-flight"`, the default; ties go to the member that has waited longest), or each RUNNING member in
  * turn (`"round-robin"`, PM2's cluster mode).
  *
- * @since 0.1.0
+ * @since 0.3.0
  * @category models
  */
 export type Routing = "least-in-flight" | "round-robin"
@@ -200,7 +200,7 @@ export interface Autoscale {
 /**
  * A pool child, as written (see {@link pool}).
  *
- * @since 0.1.0
+ * @since 0.3.0
  * @category specs
  */
 export interface PoolSpec {
@@ -239,26 +239,14 @@ export interface PoolSpec {
  * - `topics`: the pool takes the tasks of these topics as one subscriber, each routed to a member as a call is.
  * - `autoscale`: the pool sizes itself between `min` and `max` (see {@link Autoscale}).
  *
- * @since 0.1.0
+ * @since 0.3.0
  * @category specs
  * @example
  * ```ts
  * Supervisor.pool({ id: "inference", size: 4, config: { name: "inference", ...Adapters.pythonCallback("infer.py", "run") } })
  * ```
  */
-export const pool = (options: {
-  readonly id: string
-  readonly size: number
-  readonly config: Config.AgentConfig | Config.AgentConfigInput
-  readonly routing?: Routing | undefined
-  readonly autoscale?: Autoscale | undefined
-  readonly intensity?: Intensity | undefined
-  readonly restart?: Config.RestartType | undefined
-  readonly shutdown?: Shutdown | undefined
-  readonly significant?: boolean | undefined
-  readonly topics?: ReadonlyArray<string> | undefined
-  readonly watch?: Watch | undefined
-}): PoolSpec => ({
+export const pool = (options: Omit<PoolSpec, "_tag">): PoolSpec => ({
   _tag: "Pool",
   id: options.id,
   size: options.size,
