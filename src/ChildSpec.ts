@@ -109,15 +109,7 @@ export type ChildSpec = AgentSpec | SupervisorSpec | PoolSpec
  * Supervisor.agent({ id: "job", config: { name: "job", command: "python3", args: ["job.py"], restart: "transient" } })
  * ```
  */
-export const agent = (options: {
-  readonly id: string
-  readonly config: Config.AgentConfig | Config.AgentConfigInput
-  readonly restart?: Config.RestartType | undefined
-  readonly shutdown?: Shutdown | undefined
-  readonly significant?: boolean | undefined
-  readonly topics?: ReadonlyArray<string> | undefined
-  readonly watch?: Watch | undefined
-}): AgentSpec => ({
+export const agent = (options: Omit<AgentSpec, "_tag">): AgentSpec => ({
   _tag: "Agent",
   id: options.id,
   config: options.config,
@@ -135,15 +127,7 @@ export const agent = (options: {
  * @since 0.1.0
  * @category specs
  */
-export const supervisor = (options: {
-  readonly id: string
-  readonly strategy?: Strategy | undefined
-  readonly intensity?: Intensity | undefined
-  readonly children?: ReadonlyArray<ChildSpec> | undefined
-  readonly restart?: Config.RestartType | undefined
-  readonly significant?: boolean | undefined
-  readonly autoShutdown?: AutoShutdown | undefined
-}): SupervisorSpec => ({
+export const supervisor = (options: Omit<SupervisorSpec, "_tag">): SupervisorSpec => ({
   _tag: "Supervisor",
   id: options.id,
   strategy: options.strategy,

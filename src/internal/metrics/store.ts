@@ -5,28 +5,8 @@
  *
  * @internal
  */
-import * as Metric from "effect/Metric"
-import type * as MetricHook from "effect/MetricHook"
-import * as MetricKey from "effect/MetricKey"
-import * as MetricLabel from "effect/MetricLabel"
 import { type DropReason, keys } from "./definitions.js"
-
-const hooks = new Map<string, MetricHook.MetricHook.Counter<number>>()
-
-const counter = (
-  key: MetricKey.MetricKey.Counter<number>,
-  labels: ReadonlyArray<readonly [string, string]>
-): MetricHook.MetricHook.Counter<number> => {
-  const id = `${key.name}\u0000${labels.map(([name, value]) => `${name}=${value}`).join("\u0000")}`
-  let hook = hooks.get(id)
-  if (hook === undefined) {
-    hook = Metric.globalMetricRegistry.getCounter(
-      MetricKey.taggedWithLabels(key, labels.map(([name, value]) => MetricLabel.make(name, value)))
-    )
-    hooks.set(id, hook)
-  }
-  return hook
-}
+import { counter } from "./hooks.js"
 
 /** A store operation failed (`timedOut`: it did not answer in time). @internal */
 export const failed = (operation: string, timedOut: boolean): void =>
