@@ -4,13 +4,17 @@ import tseslint from "typescript-eslint"
 
 /** The config file's modules: the top layer but the index (`src/TreeFile.ts`, `src/internal/treeFile/`). */
 const treeFile = ["**/TreeFile.js", "**/internal/treeFile/**"]
-/** The top layer: what builds on agents and trees (tree files, typed handles, the conformance kit). */
+/**
+ * The top layer: what builds on agents and trees (tree files, typed handles, the conformance kit, the cluster).
+ */
 const top = [
   ...treeFile,
   "**/Typed.js",
   "**/internal/typed/**",
   "**/Conformance.js",
-  "**/internal/conformance/**"
+  "**/internal/conformance/**",
+  "**/Cluster.js",
+  "**/internal/cluster/**"
 ]
 
 const layers = (rules) =>

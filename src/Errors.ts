@@ -190,13 +190,7 @@ export class AgentCrashError extends Schema.TaggedError<AgentCrashError>("effect
  */
 export class AgentTaskError extends Schema.TaggedError<AgentTaskError>("effect-agent-supervisor/AgentTaskError")(
   "AgentTaskError",
-  {
-    agent: Schema.String,
-    requestId: Schema.String,
-    errorType: Schema.String,
-    errorMessage: Schema.String,
-    stack: Schema.optional(Schema.String)
-  }
+  request.taskFields
 ) {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
@@ -219,10 +213,7 @@ export class AgentTaskError extends Schema.TaggedError<AgentTaskError>("effect-a
 export class AgentStoppedError
   extends Schema.TaggedError<AgentStoppedError>("effect-agent-supervisor/AgentStoppedError")(
     "AgentStoppedError",
-    {
-      agent: Schema.String,
-      pid: Schema.optional(Schema.Number)
-    }
+    request.stoppedFields
   )
 {
   /** @since 0.1.0 */
@@ -360,6 +351,32 @@ export class SupervisorChildError
 }
 
 /**
+ * The agent could not be reached through the cluster (`Cluster`): no answer in time (`reason` "timeout"), its
+ * runner gone ("runner_unavailable"), its entity's mailbox full ("mailbox_full"), the message storage failing
+ * ("persistence"), or a defect in transport ("defect"). The agent itself may be fine.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class AgentUnavailableError
+  extends Schema.TaggedError<AgentUnavailableError>("effect-agent-supervisor/AgentUnavailableError")(
+    "AgentUnavailableError",
+    request.unavailableFields
+  )
+{
+  /** @since 0.3.0 */
+  readonly [TypeId]: TypeId = TypeId
+  /** @since 0.3.0 */
+  get message(): string {
+    return `Agent "${this.agent}" is unavailable through the cluster (${this.reason}): ${this.detail}`
+  }
+  /** @since 0.3.0 */
+  get remediation(): string {
+    return request.unavailableRemediation(this.reason)
+  }
+}
+
+/**
  * A configuration is invalid. `problems` lists every problem of one decode, each with the path of its field
  * (`children[1].config.requestTimeout`); `field`, `rule` and `value` are the first (`problems` defaults to it).
  *
@@ -429,6 +446,7 @@ export type SupervisorError =
   | SupervisorChildError
   | ConfigError
   | StoreError
+  | AgentUnavailableError
 
 /**
  * Errors a request to an agent can fail with (`ConfigError`: a bad per-call option, such as a `timeout` that is

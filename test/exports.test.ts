@@ -40,6 +40,7 @@ describe("package exports", () => {
       "/Metrics",
       "/Typed",
       "/Conformance",
+      "/Cluster",
       "/schema/agent-supervisor.schema.json",
       "/package.json"
     ]

@@ -240,3 +240,44 @@ export const protocolRemediation = (
       return "Keep the agent's stdout for protocol messages only; write logs to stderr."
   }
 }
+
+/** The fields of `AgentTaskError`. */
+export const taskFields = {
+  agent: Schema.String,
+  requestId: Schema.String,
+  errorType: Schema.String,
+  errorMessage: Schema.String,
+  stack: Schema.optional(Schema.String)
+}
+
+/** The fields of `AgentStoppedError`. */
+export const stoppedFields = { agent: Schema.String, pid: Schema.optional(Schema.Number) }
+
+/** Why the cluster could not reach an agent (`AgentUnavailableError.reason`). */
+export const UnavailableReason = Schema.Literal(
+  "timeout",
+  "runner_unavailable",
+  "mailbox_full",
+  "persistence",
+  "defect"
+)
+
+/** The fields of `AgentUnavailableError`. */
+export const unavailableFields = { agent: Schema.String, reason: UnavailableReason, detail: Schema.String }
+
+/** What to do about an `AgentUnavailableError`, by its reason. */
+export const unavailableRemediation = (reason: typeof UnavailableReason.Type): string => {
+  switch (reason) {
+    case "timeout":
+      return "No runner answered in time: check that a runner is up and holds the agent's shard (GET /api/cluster), " +
+        "or raise the call's timeout. A volatile call may have run; a task keeps its key, so send it again with it."
+    case "runner_unavailable":
+      return "The runner holding the agent is gone; its shards move to another runner after the shard lock expires."
+    case "mailbox_full":
+      return "The agent's entity has too many calls queued: slow down, or raise `mailboxCapacity`."
+    case "persistence":
+      return "The cluster's message storage failed: check its database (SQLite file or PostgreSQL)."
+    case "defect":
+      return "The cluster's transport failed unexpectedly; see `detail`. Retry the call."
+  }
+}

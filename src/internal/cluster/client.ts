@@ -1,0 +1,207 @@
+/**
+ * The client of agents across the cluster: every call has a timeout (the cluster retries a call to a runner that is
+ * gone for ever, and waits for ever when no runner is left), transport hiccups are retried within it, and the
+ * cluster's errors become ours (`AgentUnavailableError`).
+ */
+import type { AlreadyProcessingMessage, MailboxFull, PersistenceError } from "@effect/cluster/ClusterError"
+import type * as Sharding from "@effect/cluster/Sharding"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import type { StreamEvent } from "../../Agent/StreamEvent.js"
+import {
+  type AgentStartupError,
+  type AgentStoppedError,
+  type AgentStreamError,
+  AgentUnavailableError,
+  ConfigError,
+  type RequestError
+} from "../../Errors.js"
+import { decodeDuration } from "../schema.js"
+import { AgentEntity, type AgentStatus } from "./protocol.js"
+
+/** Options of a call through the cluster. */
+export interface CallOptions {
+  /** Bounds the whole call, retries and failover included. Required: the cluster itself never gives up. */
+  readonly timeout: Duration.DurationInput
+  /**
+   * Sends the call as a persisted task under this key: stored before it runs, re-run on another runner if its
+   * runner dies, and answered once per key (the same key again gets the first reply, or waits for it).
+   */
+  readonly idempotencyKey?: string | undefined
+}
+
+/** Options of a status or restart through the cluster. */
+export interface ControlOptions {
+  /** 10 seconds by default (a restart: 60 seconds). */
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+/** What a call through the cluster fails with. */
+export type CallError = RequestError | AgentStartupError | AgentUnavailableError
+
+/** Sends to agents wherever they run. */
+export interface AgentClientService {
+  readonly call: (agentId: string, input: unknown, options: CallOptions) => Effect.Effect<unknown, CallError>
+  /** Stores a task (persisted, keyed) and returns once it is stored; its result: `call` with the same key. */
+  readonly send: (
+    agentId: string,
+    input: unknown,
+    options: { readonly idempotencyKey: string; readonly timeout?: Duration.DurationInput | undefined }
+  ) => Effect.Effect<void, AgentUnavailableError | ConfigError>
+  readonly stream: (
+    agentId: string,
+    input: unknown,
+    options: { readonly timeout: Duration.DurationInput }
+  ) => Stream.Stream<StreamEvent, CallError | AgentStreamError>
+  readonly status: (
+    agentId: string,
+    options?: ControlOptions
+  ) => Effect.Effect<AgentStatus, AgentStartupError | AgentUnavailableError | ConfigError>
+  readonly restart: (
+    agentId: string,
+    options?: ControlOptions
+  ) => Effect.Effect<void, AgentStartupError | AgentStoppedError | AgentUnavailableError | ConfigError>
+}
+
+/** The client's tag. */
+export class AgentClient extends Context.Tag("effect-agent-supervisor/Cluster/AgentClient")<
+  AgentClient,
+  AgentClientService
+>() {}
+
+type AgentStatus = typeof AgentStatus.Type
+
+/** The agent's own timeout fires this much before the caller's, so that its `AgentTimeoutError` comes first. */
+const innerTimeoutMillis = (millis: number): number => Math.max(1, millis - Math.min(250, millis / 4))
+
+const checkId = (agentId: unknown): Either.Either<string, ConfigError> =>
+  typeof agentId === "string" && agentId.trim() === agentId && agentId.length > 0 && agentId.length <= 255
+    ? Either.right(agentId)
+    : Either.left(
+      new ConfigError({
+        field: "agentId",
+        rule: "must be a non-empty agent name of at most 255 characters, without surrounding spaces",
+        value: String(agentId)
+      })
+    )
+
+const checkKey = (key: unknown): Either.Either<string, ConfigError> =>
+  typeof key === "string" && key.length > 0
+    ? Either.right(key)
+    : Either.left(new ConfigError({ field: "idempotencyKey", rule: "must be a non-empty string", value: String(key) }))
+
+const unavailable = (agent: string, reason: AgentUnavailableError["reason"], detail: string) =>
+  new AgentUnavailableError({ agent, reason, detail })
+
+type ClusterFailure = MailboxFull | AlreadyProcessingMessage | PersistenceError
+type Mapped<E> =
+  | Exclude<E, ClusterFailure>
+  | ([Extract<E, ClusterFailure>] extends [never] ? never : AgentUnavailableError)
+
+const clusterTags = new Set(["MailboxFull", "AlreadyProcessingMessage", "PersistenceError"])
+
+/** The cluster's own failures become `AgentUnavailableError`; ours pass as they are. */
+const mapClusterError = (agent: string) => <E>(e: E): Effect.Effect<never, Mapped<E>> => {
+  const tag = (e as { readonly _tag?: unknown })._tag
+  if (typeof tag === "string" && clusterTags.has(tag)) {
+    const reason = tag === "PersistenceError" ? "persistence" : "mailbox_full"
+    return Effect.fail(unavailable(agent, reason, String((e as { message?: unknown }).message ?? tag))) as any
+  }
+  return Effect.fail(e) as any
+}
+
+/** Worth sending again: a transport defect, a full mailbox, a task key another caller is running now. */
+const retriable = (cause: Cause.Cause<unknown>): boolean =>
+  Cause.isDie(cause) || Option.exists(Cause.failureOption(cause), (e) => {
+    const tag = (e as { readonly _tag?: unknown })._tag
+    return tag === "MailboxFull" || tag === "AlreadyProcessingMessage"
+  })
+
+const backoff = Schedule.exponential("50 millis").pipe(Schedule.either(Schedule.spaced("1 second")))
+
+/** Runs one send within `millis`: retried while retriable, then mapped to our errors. */
+const bounded = <A, E>(agent: string, millis: number, once: Effect.Effect<A, E>) => {
+  let last = "no answer"
+  return once.pipe(
+    Effect.sandbox,
+    Effect.tapError((cause) => Effect.sync(() => void (last = Cause.pretty(cause)))),
+    Effect.retry({ while: retriable, schedule: backoff }),
+    Effect.unsandbox,
+    Effect.catchAllDefect((d) => Effect.fail(unavailable(agent, "defect", Cause.pretty(Cause.die(d))))),
+    Effect.timeoutFail({
+      duration: Duration.millis(millis),
+      onTimeout: () => unavailable(agent, "timeout", `no answer within ${millis} ms (last: ${last.slice(0, 500)})`)
+    }),
+    Effect.catchAll(mapClusterError(agent))
+  )
+}
+
+const millisOf = (field: string, input: unknown) =>
+  Either.map(decodeDuration(field, input), (d) => Duration.toMillis(d))
+
+/** The client, on this process's `Sharding` (a runner's, or a client-only one's). */
+export const make = Effect.gen(function*() {
+  const clientFor = yield* AgentEntity.client
+  const service: AgentClientService = {
+    call: (agentId, input, options) =>
+      Effect.gen(function*() {
+        const id = yield* checkId(agentId)
+        const millis = yield* millisOf("timeout", options.timeout)
+        const timeoutMillis = innerTimeoutMillis(millis)
+        const client = clientFor(id)
+        if (options.idempotencyKey === undefined) {
+          return yield* bounded(id, millis, client.Call({ input, timeoutMillis }))
+        }
+        const key = yield* checkKey(options.idempotencyKey)
+        return yield* bounded(id, millis, client.Task({ input, timeoutMillis, key }))
+      }),
+    send: (agentId, input, options) =>
+      Effect.gen(function*() {
+        const id = yield* checkId(agentId)
+        const key = yield* checkKey(options.idempotencyKey)
+        const millis = yield* millisOf("timeout", options.timeout ?? "10 seconds")
+        yield* bounded(id, millis, clientFor(id).Task({ input, timeoutMillis: 0, key }, { discard: true }))
+      }),
+    stream: (agentId, input, options) =>
+      Stream.unwrap(Effect.gen(function*() {
+        const id = yield* checkId(agentId)
+        const millis = yield* millisOf("timeout", options.timeout)
+        const timedOut = Effect.zipRight(
+          Effect.sleep(Duration.millis(millis)),
+          Effect.fail(unavailable(id, "timeout", `the stream did not end within ${millis} ms`))
+        )
+        return clientFor(id).Stream({ input, timeoutMillis: innerTimeoutMillis(millis) }).pipe(
+          Stream.catchAll((e) => Stream.fromEffect(mapClusterError(id)(e))),
+          Stream.catchAllCause((cause) =>
+            Option.isSome(Cause.failureOption(cause)) || Cause.isInterruptedOnly(cause)
+              ? Stream.failCause(cause)
+              : Stream.fail(unavailable(id, "defect", Cause.pretty(cause)))
+          ),
+          Stream.interruptWhen(timedOut)
+        )
+      })),
+    status: (agentId, options) =>
+      Effect.gen(function*() {
+        const id = yield* checkId(agentId)
+        const millis = yield* millisOf("timeout", options?.timeout ?? "10 seconds")
+        return yield* bounded(id, millis, clientFor(id).Status())
+      }),
+    restart: (agentId, options) =>
+      Effect.gen(function*() {
+        const id = yield* checkId(agentId)
+        const millis = yield* millisOf("timeout", options?.timeout ?? "60 seconds")
+        yield* bounded(id, millis, clientFor(id).Restart())
+      })
+  }
+  return service
+})
+
+/** The client's layer, on the cluster layer's `Sharding`. */
+export const layer: Layer.Layer<AgentClient, never, Sharding.Sharding> = Layer.effect(AgentClient, make)

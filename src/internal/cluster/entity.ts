@@ -1,0 +1,117 @@
+/**
+ * The agent entity's behaviour: an `AgentSupervisor` in the entity's `Scope`, so passivation, a shard moving to
+ * another runner and the runner's shutdown all run its 3-phase stop. The agent starts at the first message and,
+ * once up, is restarted by its own `RestartPolicy` (backoff, breaker): the cluster never restarts it. A first start
+ * that fails fails that message with `AgentStartupError`, and the next message tries again.
+ */
+import * as Entity from "@effect/cluster/Entity"
+import type * as Sharding from "@effect/cluster/Sharding"
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as SynchronizedRef from "effect/SynchronizedRef"
+import * as AgentSupervisor from "../../Agent/AgentSupervisor.js"
+import { AgentUnavailableError, ConfigError } from "../../Errors.js"
+import type * as Store from "../../Store/Store.js"
+import { AgentCatalog } from "./catalog.js"
+import { Placement } from "./placement.js"
+import { AgentEntity } from "./protocol.js"
+
+const defect = (agent: string) => (d: unknown) =>
+  Effect.fail(new AgentUnavailableError({ agent, reason: "defect", detail: Cause.pretty(Cause.die(d)) }))
+
+/** A stream's defect as a typed failure (its failures and interruptions as they are). */
+const streamDefect = (agent: string) => <E>(cause: Cause.Cause<E>): Stream.Stream<never, E | AgentUnavailableError> =>
+  Option.isSome(Cause.failureOption(cause)) || Cause.isInterruptedOnly(cause)
+    ? Stream.failCause(cause)
+    : Stream.fail(new AgentUnavailableError({ agent, reason: "defect", detail: Cause.pretty(cause) }))
+
+/** A message's `timeoutMillis`: 0 means the agent's own `requestTimeout` (a task sent to run later). */
+const timeoutOf = (millis: number) => millis > 0 ? { timeout: Duration.millis(millis) } : {}
+
+const unknownAgent = (agentId: string) =>
+  new ConfigError({ field: "agent", rule: "must name an agent of the cluster's catalog", value: agentId })
+
+/** The handlers of an entity id that names no agent: every message fails with `ConfigError`, nothing spawns. */
+const unknownHandlers = (agentId: string) => {
+  const error = unknownAgent(agentId)
+  return AgentEntity.of({
+    Call: () => Effect.fail(error),
+    Task: () => Effect.fail(error),
+    Stream: () => Stream.fail(error),
+    Status: () => Effect.fail(error),
+    Restart: () => Effect.fail(error)
+  })
+}
+
+const build = Effect.gen(function*() {
+  const address = yield* Entity.CurrentAddress
+  const runner = yield* Entity.CurrentRunnerAddress
+  const agentId = address.entityId
+  const found = (yield* AgentCatalog).lookup(agentId)
+  if (Option.isNone(found)) return unknownHandlers(agentId)
+  const config = found.value
+  const scope = yield* Effect.scope
+  const context = yield* Effect.context<Store.Store>()
+  const runnerName = `${runner.host}:${runner.port}`
+  const placement = yield* Effect.serviceOption(Placement)
+  if (Option.isSome(placement)) {
+    yield* placement.value.claim(agentId, runnerName, address.shardId.toString())
+    yield* Scope.addFinalizer(scope, placement.value.release(agentId, runnerName))
+  }
+  // None until the first start succeeds; a failed first start leaves it None, and the next message tries again.
+  const slot = yield* SynchronizedRef.make(Option.none<AgentSupervisor.AgentSupervisor>())
+  const agent = SynchronizedRef.modifyEffect(
+    slot,
+    (current) =>
+      Option.isSome(current) ? Effect.succeed([current.value, current] as const) : AgentSupervisor.make(config).pipe(
+        Scope.extend(scope),
+        Effect.provide(context),
+        Effect.map((started) => [started, Option.some(started)] as const)
+      )
+  )
+  const name = config.name
+  const call = (input: unknown, timeoutMillis: number) =>
+    Effect.flatMap(agent, (a) => a.handleEvent(input, timeoutOf(timeoutMillis))).pipe(
+      Effect.catchAllDefect(defect(name))
+    )
+  return AgentEntity.of({
+    Call: ({ payload }) => call(payload.input, payload.timeoutMillis),
+    Task: ({ payload }) => call(payload.input, payload.timeoutMillis),
+    Stream: ({ payload }) =>
+      Stream.unwrap(Effect.map(agent, (a) => a.handleEventStream(payload.input, timeoutOf(payload.timeoutMillis))))
+        .pipe(
+          Stream.catchAllCause(streamDefect(name))
+        ),
+    Status: () =>
+      Effect.flatMap(agent, (a) => a.metadata).pipe(
+        Effect.map((m) => ({
+          agent: m.name,
+          state: m.state,
+          pid: m.pid,
+          restartCount: m.restartCount,
+          incarnations: m.incarnations,
+          inFlight: m.inFlight,
+          runner: runnerName
+        }))
+      ),
+    Restart: () => Effect.flatMap(agent, (a) => a.restart)
+  })
+})
+
+/**
+ * The entity layer: registers the agent entity on this runner's `Sharding`. Calls run concurrently (the agent's own
+ * `maxInFlight` bounds them); a handler's defect fails that message and never rebuilds the entity (which would stop
+ * the agent and re-send every message in flight); the cluster's retry of a failed build is a constant 1 s, which,
+ * unlike its default, does not slow down for good after a burst of failures. Passivation (`entityMaxIdleTime`) and
+ * the mailbox's size (`entityMailboxCapacity`) are the `ShardingConfig`'s.
+ */
+export const layer: Layer.Layer<never, never, AgentCatalog | Store.Store | Sharding.Sharding> = AgentEntity.toLayer(
+  build,
+  { concurrency: "unbounded", disableFatalDefects: true, defectRetryPolicy: Schedule.spaced("1 second") }
+)

@@ -1,0 +1,58 @@
+/**
+ * Creates the cluster's tables once, before runners use them. `@effect/cluster`'s migrator checks for its table,
+ * then runs a plain `CREATE TABLE`: concurrent first boots on an empty database race, and all but one die
+ * (`relation "..._migrations" already exists`). On PostgreSQL the migration runs under a session advisory lock on
+ * one reserved connection; on SQLite (one host) a boot that lost the race runs it again and finds the tables.
+ */
+import * as ShardingConfig from "@effect/cluster/ShardingConfig"
+import * as SqlMessageStorage from "@effect/cluster/SqlMessageStorage"
+import * as SqlRunnerStorage from "@effect/cluster/SqlRunnerStorage"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
+import { StoreError } from "../../Errors.js"
+import { createTable } from "./placement.js"
+
+const storages = (prefix: string) =>
+  Effect.scoped(Layer.build(
+    Layer.mergeAll(
+      SqlMessageStorage.layerWith({ prefix }),
+      Layer.orDie(SqlRunnerStorage.layerWith({ prefix }))
+    ).pipe(Layer.provide(ShardingConfig.layer({ ...ShardingConfig.defaults })))
+  ))
+
+/**
+ * Creates the tables of the cluster with this prefix (`${prefix}_messages`, `_replies`, `_migrations`, `_runners`,
+ * `_locks` and `_agents`) where they are missing. Safe to run from every runner at once. Fails with `StoreError`
+ * (`operation` "clusterMigrate") when the database refuses.
+ */
+export const migrate = (prefix: string): Effect.Effect<void, StoreError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const run = Effect.zipRight(storages(prefix), createTable(prefix))
+    const lockKey = `${prefix}:migrate`
+    yield* sql.onDialectOrElse({
+      pg: () =>
+        Effect.scoped(Effect.gen(function*() {
+          const conn = yield* sql.reserve
+          yield* conn.executeRaw("SELECT pg_advisory_lock(hashtext($1))", [lockKey])
+          yield* Effect.ensuring(
+            run,
+            Effect.ignore(conn.executeRaw("SELECT pg_advisory_unlock(hashtext($1))", [lockKey]))
+          )
+        })),
+      orElse: () => Effect.retry(run, Schedule.spaced("200 millis").pipe(Schedule.intersect(Schedule.recurs(5))))
+    }).pipe(Effect.sandbox)
+  }).pipe(
+    Effect.catchAll((cause) =>
+      Effect.fail(
+        new StoreError({
+          operation: "clusterMigrate",
+          reason: "failure",
+          detail: Cause.pretty(Cause.isCause(cause) ? cause : Cause.fail(cause))
+        })
+      )
+    )
+  )

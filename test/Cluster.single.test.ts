@@ -1,0 +1,234 @@
+/**
+ * Agents as cluster entities on one runner (`Cluster.layerMemory`, and `layerLocal` on a SQLite file): a call
+ * answers, a crash fails the call in flight with our typed error and the agent answers again from a new process,
+ * passivation stops the process, a keyed task runs once per key, an unknown id spawns nothing, and no process is
+ * left when the layer closes. Real agent processes (test/fixtures/cluster/agent.mjs).
+ */
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import type { AgentConfigInput } from "../src/Agent/Config.js"
+import * as Cluster from "../src/Cluster.js"
+import { eventually, eventuallyEffect, failureOf, fixture, isAlive, tempDir, TestLive } from "./support.js"
+
+const agent = (name: string): AgentConfigInput => ({
+  name,
+  command: process.execPath,
+  args: [fixture("cluster", "agent.mjs"), name],
+  restartBackoff: "50 millis",
+  jitter: 0,
+  gracefulTimeout: "2 seconds",
+  startupTimeout: "10 seconds"
+})
+
+const streamer: AgentConfigInput = {
+  name: "streamer",
+  command: process.execPath,
+  args: [fixture("agents", "streaming.mjs")],
+  startupTimeout: "10 seconds"
+}
+
+const agents = [agent("alpha"), agent("beta"), streamer]
+
+const memory = (options?: Cluster.ClusterOptions) =>
+  Cluster.layerAgents(agents).pipe(Layer.provideMerge(Cluster.layerMemory(options)), Layer.provide(TestLive))
+
+interface Reply {
+  readonly agent: string
+  readonly pid: number
+  readonly echo: unknown
+}
+
+const call = (id: string, input: unknown, timeout: Duration.DurationInput = "20 seconds") =>
+  Effect.flatMap(Cluster.AgentClient, (client) => client.call(id, input, { timeout })) as Effect.Effect<
+    Reply,
+    Cluster.CallError,
+    Cluster.AgentClient
+  >
+
+describe("Cluster, one runner", () => {
+  it.live(
+    "a call answers; status names the runner; an unknown id fails with ConfigError and spawns nothing",
+    () =>
+      Effect.gen(function*() {
+        const client = yield* Cluster.AgentClient
+        const reply = yield* call("alpha", { hello: "world" })
+        assert.strictEqual(reply.agent, "alpha")
+        assert.deepStrictEqual(reply.echo, { hello: "world" })
+        const status = yield* client.status("alpha")
+        assert.strictEqual(status.state, "RUNNING")
+        assert.deepStrictEqual(status.pid, Option.some(reply.pid))
+        assert.match(status.runner, /:\d+$/)
+        const placement = yield* Effect.flatMap(Cluster.Placement, (p) => p.list)
+        assert.deepStrictEqual(placement.map((row) => row.agent), ["alpha"])
+        const unknown = failureOf(yield* Effect.exit(client.call("gamma", {}, { timeout: "5 seconds" })))
+        assert.strictEqual(unknown._tag, "ConfigError")
+        const blank = failureOf(yield* Effect.exit(client.call(" x", {}, { timeout: "5 seconds" })))
+        assert.strictEqual(blank._tag, "ConfigError")
+        const badTimeout = failureOf(
+          yield* Effect.exit(client.call("alpha", {}, { timeout: "soon" as Duration.DurationInput }))
+        )
+        assert.strictEqual(badTimeout._tag, "ConfigError")
+      }).pipe(Effect.provide(memory())),
+    30_000
+  )
+
+  it.live(
+    "a crash fails the call in flight with AgentCrashError; the agent is restarted by its own policy",
+    () =>
+      Effect.gen(function*() {
+        const client = yield* Cluster.AgentClient
+        const first = yield* call("beta", {})
+        const crashed = failureOf(yield* Effect.exit(call("beta", { crash: 3 })))
+        assert.strictEqual(crashed._tag, "AgentCrashError")
+        const again = yield* call("beta", {})
+        assert.notStrictEqual(again.pid, first.pid)
+        assert.isFalse(isAlive(first.pid))
+        const status = yield* client.status("beta")
+        assert.strictEqual(status.restartCount, 1)
+      }).pipe(Effect.provide(memory())),
+    30_000
+  )
+
+  it.live(
+    "an idle agent is passivated: its process stops, and the next call starts a new one",
+    () =>
+      Effect.gen(function*() {
+        const first = yield* call("alpha", {})
+        yield* eventually("the idle agent's process stopped", () => !isAlive(first.pid), "15 seconds")
+        const placement = yield* Cluster.Placement
+        yield* eventuallyEffect(
+          "its placement row is gone",
+          Effect.map(placement.list, (rows) => rows.length === 0)
+        )
+        const next = yield* call("alpha", {})
+        assert.notStrictEqual(next.pid, first.pid)
+      }).pipe(Effect.provide(memory({ maxIdleTime: "1 second" }))),
+    30_000
+  )
+
+  it.scopedLive("a keyed task runs once per key; send stores it and returns", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("cluster-task-")
+      const journal = path.join(dir, "journal")
+      const client = yield* Cluster.AgentClient
+      const input = { journal, key: "k1", sleep: 200 }
+      const [a, b] = yield* Effect.all([
+        client.call("alpha", input, { timeout: "20 seconds", idempotencyKey: "k1" }),
+        client.call("alpha", { other: true }, { timeout: "20 seconds", idempotencyKey: "k1" })
+      ], { concurrency: 2 })
+      assert.deepStrictEqual(a, b)
+      const again = yield* client.call("alpha", input, { timeout: "20 seconds", idempotencyKey: "k1" })
+      assert.deepStrictEqual(again, a)
+      assert.deepStrictEqual(fs.readFileSync(journal, "utf8").trim().split("\n").map((l) => l.split(" ")[0]), [
+        "start",
+        "end"
+      ])
+      yield* client.send("alpha", { journal, key: "k2" }, { idempotencyKey: "k2" })
+      yield* eventually("the sent task ran", () => fs.readFileSync(journal, "utf8").includes("end k2"), "10 seconds")
+      const empty = failureOf(yield* Effect.exit(client.send("alpha", {}, { idempotencyKey: "" })))
+      assert.strictEqual(empty._tag, "ConfigError")
+    }).pipe(Effect.provide(memory())), 30_000)
+
+  it.live("a streaming call gives the chunks, then the result", () =>
+    Effect.gen(function*() {
+      const client = yield* Cluster.AgentClient
+      const events = yield* Stream.runCollect(client.stream("streamer", { chunks: ["a", "b", "c"] }, {
+        timeout: "20 seconds"
+      }))
+      const list = Chunk.toArray(events)
+      assert.deepStrictEqual(list.slice(0, 3), [
+        { _tag: "Chunk", data: "a" },
+        { _tag: "Chunk", data: "b" },
+        { _tag: "Chunk", data: "c" }
+      ])
+      assert.strictEqual(list[3]._tag, "Done")
+      assert.strictEqual(list.length, 4)
+    }).pipe(Effect.provide(memory())), 30_000)
+
+  it.live("closing the layer stops every agent's process", () =>
+    Effect.gen(function*() {
+      const pids = yield* Effect.scoped(
+        Effect.gen(function*() {
+          const a = yield* call("alpha", {})
+          const b = yield* call("beta", {})
+          return [a.pid, b.pid]
+        }).pipe(Effect.provide(memory()))
+      )
+      for (const pid of pids) assert.isFalse(isAlive(pid), `pid ${pid} left running`)
+    }), 30_000)
+
+  it.live("bad options fail the layer with ConfigError", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(Effect.scoped(Layer.build(memory({ timing: "slow" as any }))))
+      assert.isTrue(Exit.isFailure(exit))
+      const error = failureOf(exit)
+      assert.strictEqual(error._tag, "ConfigError")
+      assert.strictEqual((error as any).field, "cluster.timing")
+      const runner = failureOf(
+        yield* Effect.exit(
+          Effect.scoped(Layer.build(Cluster.layerRunner({}))).pipe(
+            Effect.provide(SqliteClient.layer({ filename: ":memory:" }))
+          )
+        )
+      )
+      assert.strictEqual(runner._tag, "ConfigError")
+      const dup = failureOf(
+        yield* Effect.exit(Effect.scoped(Layer.build(
+          Cluster.layerAgents([agent("a"), agent("a")]).pipe(
+            Layer.provide(Cluster.layerMemory()),
+            Layer.provide(TestLive)
+          )
+        )))
+      )
+      assert.strictEqual((dup as any).field, "agents[1].name")
+    }), 30_000)
+
+  it.scopedLive(
+    "layerLocal on SQLite: a keyed task survives in the file; its tables carry the prefix",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("cluster-local-")
+        const filename = path.join(dir, "cluster.db")
+        const journal = path.join(dir, "journal")
+        const sqlite = SqliteClient.layer({ filename })
+        const local = Cluster.layerAgents(agents).pipe(
+          Layer.provideMerge(Cluster.layerLocal({ prefix: "t_local" })),
+          Layer.provide(TestLive),
+          Layer.provide(sqlite)
+        )
+        const run = (input: unknown) =>
+          Effect.scoped(
+            Effect.flatMap(
+              Cluster.AgentClient,
+              (c) => c.call("alpha", input, { timeout: "20 seconds", idempotencyKey: "k" })
+            ).pipe(Effect.provide(local))
+          )
+        const first = yield* run({ journal, key: "k" })
+        const second = yield* run({ journal, key: "k" })
+        assert.deepStrictEqual(second, first)
+        assert.strictEqual(fs.readFileSync(journal, "utf8").trim().split("\n").length, 2)
+        const tables = yield* Effect.scoped(
+          Effect.flatMap(
+            SqliteClient.SqliteClient,
+            (sql) => sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`
+          ).pipe(
+            Effect.provide(sqlite)
+          )
+        )
+        const names = tables.map((t) => t.name)
+        for (const name of ["t_local_agents", "t_local_messages", "t_local_replies"]) {
+          assert.include(names, name)
+        }
+      }),
+    60_000
+  )
+})
