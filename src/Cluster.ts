@@ -20,7 +20,7 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as Config from "./Agent/Config.js"
+import type * as Config from "./Agent/Config.js"
 import { ConfigError, type StoreError } from "./Errors.js"
 import * as Catalog from "./internal/cluster/catalog.js"
 import * as Client from "./internal/cluster/client.js"
@@ -30,6 +30,7 @@ import * as Layers from "./internal/cluster/layers.js"
 import * as Migrate from "./internal/cluster/migrate.js"
 import * as PlacementModule from "./internal/cluster/placement.js"
 import * as Protocol from "./internal/cluster/protocol.js"
+import * as TopologyModule from "./internal/cluster/topology.js"
 import type * as Store from "./Store/Store.js"
 
 /**
@@ -199,7 +200,10 @@ export const layerRunner = (
 ): Layer.Layer<Provided, ConfigError | StoreError, SqlClient.SqlClient> =>
   options?.address === undefined
     ? Layer.fail(
-      new ConfigError({ field: "cluster.address", rule: "a runner must say where others reach it ({ host, port })" })
+      new ConfigError({
+        field: "cluster.address",
+        rule: "a runner must say where others reach it ({ host, port })"
+      })
     )
     : decoded(options, Layers.layerRunner)
 
@@ -223,9 +227,43 @@ export const layerClient = (
 export const layerEntity: Layer.Layer<never, never, AgentCatalog | Store.Store | Sharding.Sharding> = EntityLayer.layer
 
 /**
- * Hosts these agents on this runner (each starts at its first message, wherever the cluster assigns its id; the
- * id is its `name`). Every runner of a cluster must be given the same agents. Fails with `ConfigError` for a bad
- * configuration or two agents of one name. Agents write to the `Store` given.
+ * What a cluster hosts: agents (a configuration, or `{ config, topics }`) and pools (`{ id, size, config, topics?,
+ * routing? }`; a pool of `size` is the agents `${id}-0` ... `${id}-${size - 1}`, each an entity of its own, and a call
+ * to the pool's id goes to one member: in turn, or by its key's hash with `routing: "sticky"`). Topics name the
+ * agents and pools that take a published task. Every runner and client of a cluster must be given the same.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type TopologyInput = TopologyModule.TopologyInput
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export type PoolEntry = TopologyModule.PoolEntry
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export type AgentEntry = TopologyModule.AgentEntry
+
+/**
+ * The decoded topology this process was given (`layerAgents`, `layerTopology`).
+ *
+ * @since 0.3.0
+ * @category services
+ */
+export const Topology = TopologyModule.TopologyTag
+
+const catalogOf = (topology: TopologyModule.Topology) => Catalog.fromConfigs(topology.configs.values())
+
+/**
+ * Hosts these agents and pools on this runner (each agent starts at its first message, wherever the cluster assigns
+ * its name) and provides the `Topology` (so `AgentClient` routes pools and topics). Takes a list of agent
+ * configurations or a {@link TopologyInput}. Fails with `ConfigError` listing every bad configuration, duplicate name
+ * or bad pool. Agents write to the `Store` given.
  *
  * @since 0.3.0
  * @category layers
@@ -238,27 +276,24 @@ export const layerEntity: Layer.Layer<never, never, AgentCatalog | Store.Store |
  * ```
  */
 export const layerAgents = (
-  agents: Iterable<Config.AgentConfig | Config.AgentConfigInput>
-): Layer.Layer<never, ConfigError, Store.Store | Sharding.Sharding> =>
-  Layer.unwrapEffect(Effect.gen(function*() {
-    const configs: Array<Config.AgentConfig> = []
-    for (const [index, input] of [...agents].entries()) {
-      const config = yield* Config.make(input).pipe(
-        Effect.mapError((e) =>
-          new ConfigError({
-            problems: e.problems.map((p) => ({ ...p, field: `agents[${index}].${p.field}` })),
-            ...e.problems[0],
-            field: `agents[${index}].${e.problems[0].field}`
-          })
-        )
-      )
-      if (configs.some((c) => c.name === config.name)) {
-        return yield* new ConfigError({ field: `agents[${index}].name`, rule: "must be unique", value: config.name })
-      }
-      configs.push(config)
-    }
-    return EntityLayer.layer.pipe(Layer.provide(Layer.succeed(Catalog.AgentCatalog, Catalog.fromConfigs(configs))))
-  }))
+  agents: TopologyInput | Iterable<Config.AgentConfig | Config.AgentConfigInput>
+): Layer.Layer<TopologyModule.TopologyTag, ConfigError, Store.Store | Sharding.Sharding> =>
+  Layer.unwrapEffect(Effect.map(TopologyModule.decode(agents), (topology) =>
+    Layer.merge(
+      EntityLayer.layer.pipe(Layer.provide(Layer.succeed(Catalog.AgentCatalog, catalogOf(topology)))),
+      Layer.succeed(TopologyModule.TopologyTag, topology)
+    )))
+
+/**
+ * The `Topology` alone, for a client process that hosts no agent but calls pools or publishes to topics.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerTopology = (
+  input: TopologyInput | Iterable<Config.AgentConfig | Config.AgentConfigInput>
+): Layer.Layer<TopologyModule.TopologyTag, ConfigError> =>
+  Layer.effect(TopologyModule.TopologyTag, TopologyModule.decode(input))
 
 /**
  * Creates the tables of the cluster with this prefix where missing; safe to run from several runners at once (on

@@ -17,6 +17,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import type { AgentConfigInput } from "../src/Agent/Config.js"
 import * as Cluster from "../src/Cluster.js"
+import type { ConfigError } from "../src/Errors.js"
 import { eventually, eventuallyEffect, failureOf, fixture, isAlive, tempDir, TestLive } from "./support.js"
 
 const agent = (name: string): AgentConfigInput => ({
@@ -165,6 +166,87 @@ describe("Cluster, one runner", () => {
       )
       for (const pid of pids) assert.isFalse(isAlive(pid), `pid ${pid} left running`)
     }), 30_000)
+
+  it.scopedLive(
+    "pools route in turn or by key; topics deliver as stored tasks; awaitResult finds them anywhere",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("cluster-topics-")
+        const journal = path.join(dir, "journal")
+        const topology: Cluster.TopologyInput = {
+          agents: [{ config: agent("alpha"), topics: ["reports", "all"] }],
+          pools: [
+            { id: "workers", size: 2, config: agent("worker"), topics: ["all"] },
+            { id: "shards", size: 3, config: agent("shard"), routing: "sticky" }
+          ]
+        }
+        const layer = Cluster.layerAgents(topology).pipe(
+          Layer.provideMerge(Cluster.layerMemory()),
+          Layer.provide(TestLive)
+        )
+        yield* Effect.gen(function*() {
+          const client = yield* Cluster.AgentClient
+          // the fixture answers with its pid: members in turn
+          const pids = yield* Effect.forEach(
+            [1, 2, 3, 4],
+            () => Effect.map(client.call("workers", {}, { timeout: "20 seconds" }), (r) => (r as Reply).pid)
+          )
+          assert.strictEqual(new Set(pids).size, 2)
+          assert.deepStrictEqual([pids[2], pids[3]], [pids[0], pids[1]])
+          const sticky = yield* Effect.forEach(
+            [1, 2, 3],
+            () =>
+              Effect.map(client.call("shards", {}, { timeout: "20 seconds", routingKey: "user-42" }), (r) =>
+                (r as Reply).pid)
+          )
+          assert.strictEqual(new Set(sticky).size, 1)
+          const members = yield* Effect.forEach(["shards-0", "shards-1", "shards-2"], (id) =>
+            Effect.map(client.status(id), (st) =>
+              Option.getOrUndefined(st.pid)))
+          assert.include(members, sticky[0])
+          // one subscriber: a stored task, then its result
+          const id = yield* client.publish("reports", { journal, key: "r1" })
+          const result = (yield* client.awaitResult(id, { timeout: "20 seconds" })) as Reply
+          assert.strictEqual(result.agent, "alpha")
+          assert.deepStrictEqual(yield* client.awaitResult(id, { timeout: "20 seconds" }), result)
+          assert.strictEqual(fs.readFileSync(journal, "utf8").match(/end r1/g)?.length, 1)
+          // fanout: the agent and one member of the pool, each result by its name
+          const all = yield* client.publish("all", { hello: 1 }, { fanout: true })
+          const results = (yield* client.awaitResult(all, { timeout: "20 seconds" })) as Record<string, Reply>
+          assert.deepStrictEqual(
+            Object.keys(results).map((k) =>
+              k.replace(/-\d$/, "")
+            ).sort(),
+            ["alpha", "workers"]
+          )
+          // bad input: typed, nothing sent
+          const none = failureOf(yield* Effect.exit(client.publish("nobody", {})))
+          assert.strictEqual(none._tag, "ConfigError")
+          const bogus = failureOf(yield* Effect.exit(client.awaitResult("not-an-id", { timeout: "5 seconds" })))
+          assert.strictEqual(bogus._tag, "ConfigError")
+          const forged = Buffer.from(JSON.stringify({ task: "x", targets: ["alpha"], fanout: false })).toString(
+            "base64url"
+          )
+          const unknown = failureOf(yield* Effect.exit(client.awaitResult(forged, { timeout: "5 seconds" })))
+          assert.strictEqual(unknown._tag, "ConfigError")
+          assert.strictEqual(fs.readFileSync(journal, "utf8").match(/start/g)?.length, 1)
+        }).pipe(Effect.provide(layer))
+        const bad = failureOf(
+          yield* Effect.exit(Effect.scoped(Layer.build(
+            Cluster.layerAgents({
+              pools: [{ id: "p", size: 0, config: agent("p") }, { id: "alpha", size: 1, config: agent("q") }],
+              agents: [{ config: agent("alpha"), topics: [""] }]
+            }).pipe(Layer.provide(Cluster.layerMemory()), Layer.provide(TestLive))
+          )))
+        ) as ConfigError
+        assert.deepStrictEqual(bad.problems.map((p) => p.field), [
+          "agents[0].topics[0]",
+          "pools[0].size",
+          "pools[1].id"
+        ])
+      }),
+    60_000
+  )
 
   it.live("bad options fail the layer with ConfigError", () =>
     Effect.gen(function*() {

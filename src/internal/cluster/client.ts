@@ -4,7 +4,10 @@
  * cluster's errors become ours (`AgentUnavailableError`).
  */
 import type { AlreadyProcessingMessage, MailboxFull, PersistenceError } from "@effect/cluster/ClusterError"
-import type * as Sharding from "@effect/cluster/Sharding"
+import * as EntityAddress from "@effect/cluster/EntityAddress"
+import * as EntityId from "@effect/cluster/EntityId"
+import * as MessageStorage from "@effect/cluster/MessageStorage"
+import * as Sharding from "@effect/cluster/Sharding"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -17,7 +20,6 @@ import * as Stream from "effect/Stream"
 import type { StreamEvent } from "../../Agent/StreamEvent.js"
 import {
   type AgentStartupError,
-  type AgentStoppedError,
   type AgentStreamError,
   AgentUnavailableError,
   ConfigError,
@@ -25,6 +27,8 @@ import {
 } from "../../Errors.js"
 import { decodeDuration } from "../schema.js"
 import { AgentEntity, type AgentStatus } from "./protocol.js"
+import * as TaskRef from "./taskRef.js"
+import * as Topology from "./topology.js"
 
 /** Options of a call through the cluster. */
 export interface CallOptions {
@@ -43,12 +47,39 @@ export interface ControlOptions {
   readonly timeout?: Duration.DurationInput | undefined
 }
 
+/** Options of a publish through the cluster. */
+export interface PublishOptions {
+  /** Deliver to every subscriber (a pool: one member) instead of one, in turn. */
+  readonly fanout?: boolean | undefined
+  /** Bounds storing the task (not running it): 10 seconds by default. */
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
 /** What a call through the cluster fails with. */
 export type CallError = RequestError | AgentStartupError | AgentUnavailableError
 
 /** Sends to agents wherever they run. */
 export interface AgentClientService {
-  readonly call: (agentId: string, input: unknown, options: CallOptions) => Effect.Effect<unknown, CallError>
+  /** Calls an agent, or a member of a pool (`routingKey` or `idempotencyKey` picks it in a `sticky` pool). */
+  readonly call: (
+    agentId: string,
+    input: unknown,
+    options: CallOptions & { readonly routingKey?: string | undefined }
+  ) => Effect.Effect<unknown, CallError>
+  /**
+   * Publishes a task to a topic's subscribers (one in turn, or all with `fanout`) as persisted tasks, and answers
+   * once they are stored, with the task's id: the task survives the loss of the runner that holds it.
+   */
+  readonly publish: (
+    topic: string,
+    payload: unknown,
+    options?: PublishOptions
+  ) => Effect.Effect<string, AgentUnavailableError | ConfigError>
+  /** A published task's result (with `fanout`: each subscriber's, by name), waiting for it within `timeout`. */
+  readonly awaitResult: (
+    taskId: string,
+    options: { readonly timeout: Duration.DurationInput }
+  ) => Effect.Effect<unknown, CallError>
   /** Stores a task (persisted, keyed) and returns once it is stored; its result: `call` with the same key. */
   readonly send: (
     agentId: string,
@@ -60,14 +91,8 @@ export interface AgentClientService {
     input: unknown,
     options: { readonly timeout: Duration.DurationInput }
   ) => Stream.Stream<StreamEvent, CallError | AgentStreamError>
-  readonly status: (
-    agentId: string,
-    options?: ControlOptions
-  ) => Effect.Effect<AgentStatus, AgentStartupError | AgentUnavailableError | ConfigError>
-  readonly restart: (
-    agentId: string,
-    options?: ControlOptions
-  ) => Effect.Effect<void, AgentStartupError | AgentStoppedError | AgentUnavailableError | ConfigError>
+  readonly status: (agentId: string, options?: ControlOptions) => Effect.Effect<AgentStatus, CallError>
+  readonly restart: (agentId: string, options?: ControlOptions) => Effect.Effect<void, CallError>
 }
 
 /** The client's tag. */
@@ -117,11 +142,15 @@ const mapClusterError = (agent: string) => <E>(e: E): Effect.Effect<never, Mappe
   return Effect.fail(e) as any
 }
 
-/** Worth sending again: a transport defect, a full mailbox, a task key another caller is running now. */
+/**
+ * Worth sending again: a transport defect, a full mailbox, a task key another caller is running now, and an agent
+ * stopped under the call (in a cluster only its entity closing stops an agent: passivation, its shard moving to
+ * another runner, shutdown; the next attempt reaches its next incarnation).
+ */
 const retriable = (cause: Cause.Cause<unknown>): boolean =>
   Cause.isDie(cause) || Option.exists(Cause.failureOption(cause), (e) => {
     const tag = (e as { readonly _tag?: unknown })._tag
-    return tag === "MailboxFull" || tag === "AlreadyProcessingMessage"
+    return tag === "MailboxFull" || tag === "AlreadyProcessingMessage" || tag === "AgentStoppedError"
   })
 
 const backoff = Schedule.exponential("50 millis").pipe(Schedule.either(Schedule.spaced("1 second")))
@@ -149,10 +178,80 @@ const millisOf = (field: string, input: unknown) =>
 /** The client, on this process's `Sharding` (a runner's, or a client-only one's). */
 export const make = Effect.gen(function*() {
   const clientFor = yield* AgentEntity.client
+  const sharding = yield* Sharding.Sharding
+  const storage = yield* MessageStorage.MessageStorage
+  let turn = 0
+  /** A pool's id to one of its members (when the caller's context has the topology); any other id as it is. */
+  const route = (id: string, key: string | undefined) =>
+    Effect.map(Effect.serviceOption(Topology.TopologyTag), (topology) => {
+      const pool = Option.isSome(topology) ? topology.value.pools.get(id) : undefined
+      if (pool === undefined) return id
+      const index = pool.sticky && key !== undefined ? hashOf(key) : turn++
+      return pool.members[index % pool.members.length]
+    })
+  /** Whether a task of this key was ever stored for this agent. */
+  const stored = (agent: string, key: string) => {
+    const entityId = EntityId.make(agent)
+    const address = EntityAddress.make({
+      shardId: sharding.getShardId(entityId, "default"),
+      entityType: AgentEntity.type,
+      entityId
+    })
+    return Effect.map(storage.requestIdForPrimaryKey({ address, tag: "Task", id: key }), Option.isSome)
+  }
+  const publish: AgentClientService["publish"] = (topic, payload, options) =>
+    Effect.gen(function*() {
+      const topology = yield* Effect.serviceOption(Topology.TopologyTag)
+      const subscribers = Option.isSome(topology) ? topology.value.topics.get(topic) ?? [] : []
+      if (subscribers.length === 0) {
+        return yield* new ConfigError({
+          field: "topic",
+          rule: Option.isSome(topology)
+            ? "no agent or pool of the cluster's topology subscribes to it"
+            : "needs the cluster's topology (Cluster.layerAgents or Cluster.layerTopology) to find its subscribers",
+          value: topic
+        })
+      }
+      const millis = yield* millisOf("timeout", options?.timeout ?? "10 seconds")
+      const task = crypto.randomUUID()
+      const chosen = options?.fanout === true ? subscribers : [subscribers[turn++ % subscribers.length]]
+      const [first, ...rest] = yield* Effect.forEach(chosen, (id) => route(id, task))
+      const targets = [first, ...rest] as const
+      yield* Effect.forEach(targets, (target) =>
+        bounded(
+          target,
+          millis,
+          clientFor(target).Task({ input: payload, timeoutMillis: 0, key: `${task}#${target}` }, { discard: true })
+        ), { concurrency: "unbounded", discard: true })
+      return TaskRef.encode({ task, targets, fanout: options?.fanout === true })
+    })
+  const awaitResult: AgentClientService["awaitResult"] = (taskId, options) =>
+    Effect.gen(function*() {
+      const ref = yield* TaskRef.decode(taskId)
+      const millis = yield* millisOf("timeout", options.timeout)
+      const results = yield* Effect.forEach(ref.targets, (target) =>
+        Effect.gen(function*() {
+          const key = `${ref.task}#${target}`
+          const known = yield* bounded(target, millis, stored(target, key))
+          if (!known) {
+            return yield* new ConfigError({
+              field: "taskId",
+              rule: "names no task published to the cluster",
+              value: taskId
+            })
+          }
+          // the same key again: the stored reply, or the first delivery's when it ends (never a second run)
+          const result = yield* bounded(target, millis, clientFor(target).Task({ input: null, timeoutMillis: 0, key }))
+          return [target, result] as const
+        }), { concurrency: "unbounded" })
+      return ref.fanout ? Object.fromEntries(results) : results[0][1]
+    })
   const service: AgentClientService = {
+    publish,
+    awaitResult,
     call: (agentId, input, options) =>
       Effect.gen(function*() {
-        const id = yield* checkId(agentId)
+        const id = yield* route(yield* checkId(agentId), options.routingKey ?? options.idempotencyKey)
         const millis = yield* millisOf("timeout", options.timeout)
         const timeoutMillis = innerTimeoutMillis(millis)
         const client = clientFor(id)
@@ -164,14 +263,14 @@ export const make = Effect.gen(function*() {
       }),
     send: (agentId, input, options) =>
       Effect.gen(function*() {
-        const id = yield* checkId(agentId)
+        const id = yield* route(yield* checkId(agentId), options.idempotencyKey)
         const key = yield* checkKey(options.idempotencyKey)
         const millis = yield* millisOf("timeout", options.timeout ?? "10 seconds")
         yield* bounded(id, millis, clientFor(id).Task({ input, timeoutMillis: 0, key }, { discard: true }))
       }),
     stream: (agentId, input, options) =>
       Stream.unwrap(Effect.gen(function*() {
-        const id = yield* checkId(agentId)
+        const id = yield* route(yield* checkId(agentId), undefined)
         const millis = yield* millisOf("timeout", options.timeout)
         const timedOut = Effect.zipRight(
           Effect.sleep(Duration.millis(millis)),
@@ -203,5 +302,15 @@ export const make = Effect.gen(function*() {
   return service
 })
 
-/** The client's layer, on the cluster layer's `Sharding`. */
-export const layer: Layer.Layer<AgentClient, never, Sharding.Sharding> = Layer.effect(AgentClient, make)
+/** The client's layer, on the cluster layer's `Sharding` and message storage. */
+export const layer: Layer.Layer<AgentClient, never, Sharding.Sharding | MessageStorage.MessageStorage> = Layer.effect(
+  AgentClient,
+  make
+)
+
+/** A stable hash of a routing key (FNV-1a, 32 bits). */
+const hashOf = (key: string): number => {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193)
+  return hash >>> 0
+}

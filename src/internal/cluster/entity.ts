@@ -82,7 +82,11 @@ const build = Effect.gen(function*() {
     )
   return AgentEntity.of({
     Call: ({ payload }) => call(payload.input, payload.timeoutMillis),
-    Task: ({ payload }) => call(payload.input, payload.timeoutMillis),
+    // A task whose agent was stopped under it (the entity closing: passivation, a shard moving, shutdown) is not
+    // answered: the cluster ignores an interrupted persisted message during shutdown and delivers it again to the
+    // entity's next incarnation, wherever it runs. An AgentStoppedError stored as its reply would answer for ever.
+    Task: ({ payload }) =>
+      call(payload.input, payload.timeoutMillis).pipe(Effect.catchTag("AgentStoppedError", () => Effect.interrupt)),
     Stream: ({ payload }) =>
       Stream.unwrap(Effect.map(agent, (a) => a.handleEventStream(payload.input, timeoutOf(payload.timeoutMillis))))
         .pipe(

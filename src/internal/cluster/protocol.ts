@@ -75,12 +75,10 @@ export const AgentStatus = Schema.Struct({
 })
 
 /** The status of an agent (it starts the agent if its entity was passive). */
-export const Status = Rpc.make("Status", { success: AgentStatus, error: Schema.Union(ConfigError, AgentStartupError) })
+export const Status = Rpc.make("Status", { success: AgentStatus, error: CallError })
 
 /** Stops and starts the agent (never counted as a failure). */
-export const Restart = Rpc.make("Restart", {
-  error: Schema.Union(ConfigError, AgentStartupError, AgentStoppedError)
-})
+export const Restart = Rpc.make("Restart", { error: CallError })
 
 /** The agent entity. */
 export const AgentEntity = Entity.make(entityType, [Call, Task, CallStream, Status, Restart])

@@ -1,0 +1,231 @@
+/**
+ * Two runner processes of one cluster (test/fixtures/cluster/runner.mjs, built JS), on one SQLite file and on the
+ * local PostgreSQL: SIGKILL one and every agent answers from the other within the timing's failover bound; a keyed
+ * task in flight on the killed runner completes once from the caller's view (it ran at least once underneath); a
+ * runner stopped by SIGTERM exits 0 and hands its agents over; nothing is left afterwards: no runner, no agent
+ * process, no table.
+ */
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as path from "node:path"
+import * as Cluster from "../src/Cluster.js"
+import { describeWithService, pgUnavailable, pgUrl, withPg } from "./Store/services.js"
+import { type AppProcess, eventually, eventuallyEffect, fixture, isAlive, spawnApp, tempDir } from "./support.js"
+
+const AGENTS = 12
+/** The `test` timing: shard locks expire after 3 s, assignments refresh every 1 s. */
+const FAILOVER_BOUND_MS = 3_000 + 1_000 + 3_000
+/** Slack for CI's 2 busy cores on top of the bound (the runners' own work and their agents' starts). */
+const SLACK_MS = 6_000
+
+const ids = Array.from({ length: AGENTS }, (_, i) => `agent-${i}`)
+
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+
+interface Runner {
+  readonly app: AppProcess
+  readonly address: string
+}
+
+const startRunner = (db: string, prefix: string): Effect.Effect<Runner, Error, Scope.Scope> =>
+  Effect.gen(function*() {
+    const port = yield* Effect.promise(freePort)
+    let ready: (() => void) | undefined
+    const isReady = new Promise<void>((resolve) => (ready = resolve))
+    const app = yield* spawnApp(
+      fixture("cluster", "runner.mjs"),
+      [String(port), db, prefix, "test", String(AGENTS)],
+      { onLine: (line) => line.startsWith("READY ") && ready?.() }
+    )
+    yield* Effect.promise(() => isReady).pipe(
+      Effect.raceFirst(Effect.flatMap(app.exited, (exit) =>
+        Effect.fail(new Error(`runner exited before READY (${JSON.stringify(exit)}): ${app.stderr()}`)))),
+      Effect.timeoutFail({
+        duration: "60 seconds",
+        onTimeout: () =>
+          new Error(`no READY: ${app.stderr()}`)
+      })
+    )
+    return { app, address: `127.0.0.1:${port}` }
+  })
+
+/** Each agent's runner, by id (asking `Status` starts an agent where the cluster assigns it). */
+const placements = Effect.gen(function*() {
+  const client = yield* Cluster.AgentClient
+  return yield* Effect.forEach(
+    ids,
+    (id) => Effect.map(client.status(id, { timeout: "5 seconds" }), (s) => [id, s.runner] as const),
+    { concurrency: 4 }
+  )
+})
+
+/** Every agent answers a call (a short timeout each, tried again until `within`); gives each one's runner. */
+const allAnswer = (within: number) =>
+  Effect.gen(function*() {
+    const client = yield* Cluster.AgentClient
+    const deadline = Date.now() + within
+    return yield* Effect.forEach(ids, (id) =>
+      Effect.gen(function*() {
+        while (true) {
+          const reply = yield* Effect.either(client.call(id, { ping: true }, { timeout: "1 second" }))
+          if (reply._tag === "Right") return (reply.right as { pid: number }).pid
+          if (Date.now() > deadline) return yield* Effect.fail(new Error(`${id} did not answer: ${reply.left.message}`))
+        }
+      }), { concurrency: AGENTS })
+  })
+
+/** Processes whose command line holds `marker` (this cluster's agents carry its prefix). */
+const processesWith = (marker: string): Array<number> =>
+  fs.readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).filter((pid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(marker)
+    } catch {
+      return false
+    }
+  }).map(Number)
+
+const scenario = (db: string, prefix: string, sql: Layer.Layer<SqlClient.SqlClient, unknown>) =>
+  Effect.gen(function*() {
+    const dir = yield* tempDir("cluster-runners-")
+    const journal = path.join(dir, "journal")
+    yield* Cluster.migrate(prefix).pipe(Effect.provide(sql))
+    const a = yield* startRunner(db, prefix)
+    const b = yield* startRunner(db, prefix)
+    // the runners' topics (agent-i takes topic-i), for publishing from here
+    const topology = Cluster.layerTopology({
+      agents: ids.map((name, i) => ({ config: { name, command: process.execPath }, topics: [`topic-${i}`] }))
+    })
+    const client = Layer.merge(
+      Cluster.layerClient({ prefix, timing: "test" }).pipe(Layer.provide(Layer.orDie(sql))),
+      topology
+    )
+    yield* Effect.scoped(
+      Effect.gen(function*() {
+        const agentClient = yield* Cluster.AgentClient
+        // both runners hold some agents once the shards are balanced between them
+        let held: ReadonlyArray<readonly [string, string]> = []
+        yield* eventuallyEffect(
+          "both runners hold agents",
+          Effect.map(placements, (rows) => {
+            held = rows
+            return new Set(rows.map(([, runner]) => runner)).size === 2
+          }),
+          "40 seconds"
+        )
+        const onA = held.filter(([, runner]) => runner === a.address).map(([id]) => id)
+        assert.isAbove(onA.length, 0)
+        // a task published to an agent on A, stored before A is killed (its agent sleeps: still running then)
+        const published = path.join(dir, "published")
+        const taskId = yield* agentClient.publish(`topic-${ids.indexOf(onA[onA.length - 1])}`, {
+          journal: published,
+          key: "published",
+          sleep: 1500
+        })
+        // a keyed task in flight on A when A is killed
+        const key = `task-${prefix}`
+        const task = yield* agentClient.call(onA[0], { journal, key, sleep: 1500 }, {
+          timeout: "60 seconds",
+          idempotencyKey: key
+        }).pipe(Effect.fork)
+        yield* eventually("the task started on A", () => fs.existsSync(journal), "20 seconds")
+        const killedAt = Date.now()
+        process.kill(a.app.pid, "SIGKILL")
+        yield* a.app.exited
+        yield* allAnswer(FAILOVER_BOUND_MS + SLACK_MS)
+        const failover = Date.now() - killedAt
+        assert.isBelow(failover, FAILOVER_BOUND_MS + SLACK_MS)
+        const after = yield* placements
+        assert.isTrue(after.every(([, runner]) => runner === b.address), JSON.stringify(after))
+        const reply = (yield* Fiber.join(task)) as { agent: string; echo: { key: string } }
+        assert.strictEqual(reply.agent, onA[0])
+        assert.strictEqual(reply.echo.key, key)
+        const lines = fs.readFileSync(journal, "utf8").trim().split("\n")
+        assert.isTrue(lines.some((line) => line.startsWith(`end ${key}`)), lines.join("\n"))
+        // the same key again: the first reply, not another run
+        const again = yield* agentClient.call(onA[0], { journal, key, sleep: 1500 }, {
+          timeout: "20 seconds",
+          idempotencyKey: key
+        })
+        assert.deepStrictEqual(again, reply)
+        assert.deepStrictEqual(fs.readFileSync(journal, "utf8").trim().split("\n"), lines)
+        // the published task completes once from the caller's view, on B (at least once underneath)
+        const result = (yield* agentClient.awaitResult(taskId, { timeout: "30 seconds" })) as { echo: { key: string } }
+        assert.strictEqual(result.echo.key, "published")
+        assert.isTrue(fs.readFileSync(published, "utf8").includes("end published"))
+        assert.deepStrictEqual(yield* agentClient.awaitResult(taskId, { timeout: "10 seconds" }), result)
+        // C joins, takes agents over, and on SIGTERM exits 0 and hands them back to B
+        const c = yield* startRunner(db, prefix)
+        yield* eventuallyEffect(
+          "C holds agents",
+          Effect.map(placements, (rows) => rows.some(([, runner]) => runner === c.address)),
+          "40 seconds"
+        )
+        const stoppedAt = Date.now()
+        process.kill(c.app.pid, "SIGTERM")
+        const exit = yield* c.app.exited
+        assert.deepStrictEqual(exit, { code: 0, signal: null }, c.app.stderr())
+        yield* allAnswer(15_000)
+        assert.isBelow(Date.now() - stoppedAt, 20_000)
+        const status = yield* agentClient.status(onA[0])
+        assert.strictEqual(status.runner, b.address)
+        assert.isTrue(Option.isSome(status.pid))
+      }).pipe(Effect.provide(client))
+    )
+    process.kill(b.app.pid, "SIGTERM")
+    const exit = yield* b.app.exited.pipe(Effect.timeout("20 seconds"))
+    assert.deepStrictEqual(exit, { code: 0, signal: null }, b.app.stderr())
+    yield* eventually("no agent of this cluster is left", () => processesWith(prefix).length === 0, "10 seconds")
+    for (const runner of [a, b]) assert.isFalse(isAlive(runner.app.pid))
+  })
+
+const uniquePrefix = () => `eas_cl_${process.pid.toString(36)}_${Date.now().toString(36)}`
+
+describe.sequential("Cluster, two runners", () => {
+  it.scopedLive("on one SQLite file", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("cluster-sqlite-")
+      const file = path.join(dir, "cluster.db")
+      yield* scenario(`sqlite:${file}`, uniquePrefix(), SqliteClient.layer({ filename: file }))
+    }), 120_000)
+})
+
+describeWithService("Cluster, two runners on PostgreSQL", await pgUnavailable(), () => {
+  it.scopedLive("on the local PostgreSQL; no table is left", () =>
+    Effect.gen(function*() {
+      const prefix = uniquePrefix()
+      const drop = withPg((sql) =>
+        Effect.gen(function*() {
+          const tables = yield* sql<{ tablename: string }>`
+            SELECT tablename FROM pg_tables WHERE tablename LIKE ${`${prefix}%`}`
+          for (const { tablename } of tables) yield* sql.unsafe(`DROP TABLE IF EXISTS "${tablename}" CASCADE`)
+          return tables.length
+        })
+      )
+      yield* Effect.addFinalizer(() => Effect.ignore(drop))
+      const pg = PgClient.layer({ url: Redacted.make(pgUrl) })
+      yield* scenario(pgUrl, prefix, pg)
+      assert.isAbove(yield* drop, 0)
+      const left = yield* withPg((sql) =>
+        sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_tables WHERE tablename LIKE ${`${prefix}%`}`
+      )
+      assert.strictEqual(left[0].n, 0)
+    }), 120_000)
+})
