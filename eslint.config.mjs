@@ -3,7 +3,7 @@ import js from "@eslint/js"
 import tseslint from "typescript-eslint"
 
 /** The config file's modules: the top layer but the index (`src/TreeFile.ts`, `src/internal/treeFile/`). */
-const treeFile = ["**/TreeFile.js", "**/internal/treeFile/**"]
+const treeFile = ["**/TreeFile.js", "**/TreeFile/**", "**/internal/treeFile/**"]
 /**
  * The top layer: what builds on agents and trees (tree files, typed handles, the conformance kit, the cluster).
  */

@@ -11,6 +11,7 @@
  * | `POST /api/children/:id/{start,stop,restart}` | the operation, then the child (`ChildView`); 409 `OperationFailed` |
  * | `POST /api/children/:id/reload` | a rolling reload of an agent or a pool (no body, or `{}`), then the child |
  * | `POST /api/children/:id/scale` | a pool's new size, `{ "size": n }`, then the pool (its `pool: { size, routing }`) |
+ * | `GET /api/cluster` | where each started agent of the cluster runs (`PlacementView[]`); 404 `NotClustered` outside one |
  * | `GET /api/events` | the tree's events as Server-Sent Events (`event: <_tag>`, `data: <JSON>`) |
  * | `GET /api/children/:id/stderr/follow` | an agent's stderr lines as Server-Sent Events (`data: <StderrLine>`) |
  * | `GET /metrics` | every Effect metric of the process, Prometheus text format 0.0.4 |
@@ -23,8 +24,9 @@
  * `reload` body with settings: a reload from the API runs the child's configuration as it is). On a loopback address (the default), a
  * request whose `Host` names another machine is a 403 (a web page cannot reach the API by DNS rebinding). Every
  * error is a JSON body `{ "_tag", "message" }`, never a stack: 400 `BadRequest` (bad parameters too), 401
- * `Unauthorized`, 403 `Forbidden`, 404 `ChildNotFound` or `NotFound` (no such route), 409 `OperationFailed`,
- * 500 `InternalError` (its details in the log).
+ * `Unauthorized`, 403 `Forbidden`, 404 `ChildNotFound`, `NotClustered` or `NotFound` (no such route), 409
+ * `OperationFailed`, 500 `InternalError` (its details in the log), 503 `ClusterUnavailable` (the cluster's database
+ * did not answer).
  *
  * @since 0.1.0
  */
@@ -34,7 +36,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import type { ConfigError } from "./Errors.js"
+import type { ConfigError, StoreError } from "./Errors.js"
+import type { PlacementView } from "./internal/admin/api.js"
 import * as Auth from "./internal/admin/auth.js"
 import { AdminApiError } from "./internal/admin/errors.js"
 import * as Guard from "./internal/admin/guard.js"
@@ -70,11 +73,29 @@ export {
    */
   ChildView,
   /**
+   * The cluster's database did not answer `GET /api/cluster` (503).
+   *
+   * @since 0.3.0
+   */
+  ClusterUnavailable,
+  /**
+   * `GET /api/cluster` of a process in no cluster (404).
+   *
+   * @since 0.3.0
+   */
+  NotClustered,
+  /**
    * The tree refused the operation: a start that failed, a supervisor that stopped (409).
    *
    * @since 0.1.0
    */
   OperationFailed,
+  /**
+   * Where one started agent of a cluster runs (`agent`, `runner`, `shard`, `since`, `state`), as the API answers it.
+   *
+   * @since 0.3.0
+   */
+  PlacementView,
   /**
    * One restart decision, as the API answers it.
    *
@@ -182,9 +203,25 @@ export class AdminServer extends Context.Tag("effect-agent-supervisor/AdminServe
 }>() {}
 
 /**
- * Serves the admin API of the tree in {@link RootSupervisor} until the scope closes. Closing ends every event
- * stream and waits at most 2 seconds for requests under way, then cuts their connections; the state file goes
- * first. Fails with a `ConfigError` for bad options (every problem, the token never shown) and an `AdminApiError`
+ * What the API shows of the cluster this process is a runner or a client of (`GET /api/cluster`): where each started
+ * agent runs, read from the cluster's placements without waking an agent. `agent-supervisor up` provides it for a
+ * tree file with a `cluster` section; without it, `/api/cluster` answers 404 `NotClustered`.
+ *
+ * @since 0.3.0
+ * @category tags
+ */
+export class ClusterPlacements extends Context.Tag("effect-agent-supervisor/AdminApi/ClusterPlacements")<
+  ClusterPlacements,
+  {
+    /** Each started agent, by name, with its runner's state; a database that does not answer is a `StoreError`. */
+    readonly list: Effect.Effect<ReadonlyArray<PlacementView>, StoreError>
+  }
+>() {}
+
+/**
+ * Serves the admin API of the tree in {@link RootSupervisor} (and of the cluster in {@link ClusterPlacements}, if
+ * one is provided) until the scope closes. Closing ends every event stream and waits at most 2 seconds for requests
+ * under way, then cuts their connections; the state file goes first. Fails with a `ConfigError` for bad options (every problem, the token never shown) and an `AdminApiError`
  * when the address cannot be listened on or the state file cannot be written.
  *
  * @since 0.1.0
@@ -198,7 +235,7 @@ export const make: (
   const settings = yield* AdminOptions.decode(options)
   const root = yield* RootSupervisor
   const token = settings.token ?? Auth.generate()
-  const running = yield* Server.make(root, settings, token)
+  const running = yield* Server.make(root, settings, token, yield* Effect.serviceOption(ClusterPlacements))
   if (settings.stateFile !== undefined) {
     yield* StateFile.make(settings.stateFile, { url: running.url, token, pid: process.pid }, running)
   }

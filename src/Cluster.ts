@@ -198,11 +198,12 @@ export const layerLocal = (
 export const layerRunner = (
   options: ClusterOptions
 ): Layer.Layer<Provided, ConfigError | StoreError, SqlClient.SqlClient> =>
-  options?.address === undefined
+  options?.address === undefined || options.address.port === 0
     ? Layer.fail(
       new ConfigError({
-        field: "cluster.address",
-        rule: "a runner must say where others reach it ({ host, port })"
+        field: options?.address === undefined ? "cluster.address" : "cluster.address.port",
+        rule: "a runner must say where the others reach it: { host, port }, a port other than 0",
+        ...(options?.address === undefined ? {} : { value: "0" })
       })
     )
     : decoded(options, Layers.layerRunner)
@@ -228,8 +229,9 @@ export const layerEntity: Layer.Layer<never, never, AgentCatalog | Store.Store |
 
 /**
  * What a cluster hosts: agents (a configuration, or `{ config, topics }`) and pools (`{ id, size, config, topics?,
- * routing? }`; a pool of `size` is the agents `${id}-0` ... `${id}-${size - 1}`, each an entity of its own, and a call
- * to the pool's id goes to one member: in turn, or by its key's hash with `routing: "sticky"`). Topics name the
+ * routing? }`; a pool of `size` is the agents `${name}-0` ... `${name}-${size - 1}` (`name`: its configuration's, as
+ * in a tree), each an entity of its own, and a call to the pool's `id` goes to one member: in turn, or by its key's
+ * hash with `routing: "sticky"`). Topics name the
  * agents and pools that take a published task. Every runner and client of a cluster must be given the same.
  *
  * @since 0.3.0

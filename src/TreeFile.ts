@@ -74,6 +74,7 @@ export interface TreeFile {
   readonly admin?: AdminSettings | undefined
   /** Each topic's settings, by name (`Supervisor.Options.topics`), `retry` as data (see {@link RetrySettings}). */
   readonly topics?: Readonly<Record<string, TopicSettings>> | undefined
+  readonly cluster?: import("./TreeFile/Cluster.js").Settings | undefined
   readonly children: ReadonlyArray<Child>
 }
 

@@ -200,7 +200,7 @@ describe("Cluster, one runner", () => {
                 (r as Reply).pid)
           )
           assert.strictEqual(new Set(sticky).size, 1)
-          const members = yield* Effect.forEach(["shards-0", "shards-1", "shards-2"], (id) =>
+          const members = yield* Effect.forEach(["shard-0", "shard-1", "shard-2"], (id) =>
             Effect.map(client.status(id), (st) =>
               Option.getOrUndefined(st.pid)))
           assert.include(members, sticky[0])
@@ -217,7 +217,7 @@ describe("Cluster, one runner", () => {
             Object.keys(results).map((k) =>
               k.replace(/-\d$/, "")
             ).sort(),
-            ["alpha", "workers"]
+            ["alpha", "worker"]
           )
           // bad input: typed, nothing sent
           const none = failureOf(yield* Effect.exit(client.publish("nobody", {})))

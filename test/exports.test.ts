@@ -41,6 +41,7 @@ describe("package exports", () => {
       "/Typed",
       "/Conformance",
       "/Cluster",
+      "/TreeFile/Cluster",
       "/schema/agent-supervisor.schema.json",
       "/package.json"
     ]

@@ -148,6 +148,28 @@ export const StderrLineView = Schema.Struct({
 }).annotations({ identifier: "StderrLine" })
 export type StderrLineView = typeof StderrLineView.Type
 
+/**
+ * Where one agent of a cluster runs (`Cluster.Placement`): an agent is listed while it is started (from its first
+ * message until it is passivated, its shard moves or its runner stops).
+ */
+export const PlacementView = Schema.Struct({
+  /** The agent's name: its entity id. */
+  agent: Schema.String,
+  /** The runner that holds it, `host:port`. */
+  runner: Schema.String,
+  /** Its shard, `group:id`. */
+  shard: Schema.String,
+  /** When it started there, epoch milliseconds. */
+  since: Schema.Number,
+  /**
+   * `"running"`: its runner is live (registered, healthy, heartbeat within the shard-lock expiration); `"lost"`: it
+   * is not (it died: the agent starts on another runner at its next message). Absent when the runners could not be
+   * read.
+   */
+  state: Schema.optional(Schema.Literal("running", "lost"))
+}).annotations({ identifier: "PlacementView" })
+export type PlacementView = typeof PlacementView.Type
+
 // ---- errors: a JSON body `{ "_tag": ..., "message": ... }`, never a stack ----
 
 /** No child has this path (404). */
@@ -176,6 +198,20 @@ export class OperationFailed extends Schema.TaggedError<OperationFailed>()(
   "OperationFailed",
   { message: Schema.String },
   HttpApiSchema.annotations({ status: 409 })
+) {}
+
+/** This process is no runner or client of a cluster: its tree file has no `cluster` section (404). */
+export class NotClustered extends Schema.TaggedError<NotClustered>()(
+  "NotClustered",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 404 })
+) {}
+
+/** The cluster's database did not answer (503). */
+export class ClusterUnavailable extends Schema.TaggedError<ClusterUnavailable>()(
+  "ClusterUnavailable",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 503 })
 ) {}
 
 // ---- endpoints ----
@@ -285,10 +321,21 @@ export class ControlGroup extends HttpApiGroup.make("control")
   .addError(Unauthorized)
 {}
 
+/** The cluster this process is a runner or a client of: where each started agent runs. Never wakes an agent. */
+export class ClusterGroup extends HttpApiGroup.make("cluster")
+  .add(
+    HttpApiEndpoint.get("placements", "/api/cluster")
+      .addSuccess(Schema.Array(PlacementView))
+      .addError(NotClustered)
+      .addError(ClusterUnavailable)
+  )
+{}
+
 /** The admin API's JSON endpoints. */
 export class AdminHttpApi extends HttpApi.make("agent-supervisor")
   .add(TreeGroup)
   .add(ControlGroup)
+  .add(ClusterGroup)
   .addError(BadRequest)
 {}
 

@@ -1,14 +1,23 @@
 /**
  * The JSON endpoints of `api.ts`, implemented on the public `Supervisor` API: the tree group reads, the control
- * group starts, stops, restarts, reloads and scales (the token is checked before, by `guard.ts`).
+ * group starts, stops, restarts, reloads and scales (the token is checked before, by `guard.ts`); the cluster group
+ * lists where a cluster's agents run.
  *
  * @internal
  */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type * as Supervisor from "../../Supervisor.js"
-import { AdminHttpApi, BadRequest, type StderrLineView } from "./api.js"
+import {
+  AdminHttpApi,
+  BadRequest,
+  ClusterUnavailable,
+  NotClustered,
+  type PlacementView,
+  type StderrLineView
+} from "./api.js"
 import * as Control from "./control.js"
 import { locate } from "./locate.js"
 import { childView, history, treeView } from "./views.js"
@@ -52,5 +61,34 @@ const controlGroup = (root: Supervisor.Supervisor) =>
       .handle("reload", ({ path }) => Control.run(root, "reload", path.id))
       .handle("scale", ({ path, payload }) => Control.run(root, { scale: payload.size }, path.id)))
 
-/** Both groups, for `HttpApiBuilder.api(AdminHttpApi)`. */
-export const layer = (root: Supervisor.Supervisor) => Layer.mergeAll(treeGroup(root), controlGroup(root))
+/** What the API shows of a cluster: `AdminApi.ClusterPlacements`, when this process is in one. */
+export interface Placements {
+  readonly list: Effect.Effect<ReadonlyArray<PlacementView>, { readonly message: string }>
+}
+
+const notClustered = new NotClustered({
+  message: "This agent-supervisor is not in a cluster: its tree file has no cluster section (GET /api/tree lists " +
+    "its agents)"
+})
+
+/** The cluster group: where each started agent runs, read from the placements (never by asking an agent). */
+const clusterGroup = (placements: Option.Option<Placements>) =>
+  HttpApiBuilder.group(
+    AdminHttpApi,
+    "cluster",
+    (handlers) =>
+      handlers.handle("placements", () =>
+        Option.match(placements, {
+          onNone: () => Effect.fail(notClustered),
+          onSome: (cluster) =>
+            cluster.list.pipe(
+              Effect.mapError((error) =>
+                new ClusterUnavailable({ message: `The cluster's placements could not be read: ${error.message}` })
+              )
+            )
+        }))
+  )
+
+/** Every group, for `HttpApiBuilder.api(AdminHttpApi)`. */
+export const layer = (root: Supervisor.Supervisor, placements: Option.Option<Placements>) =>
+  Layer.mergeAll(treeGroup(root), controlGroup(root), clusterGroup(placements))

@@ -57,13 +57,14 @@ export const urlOf = (host: string, port: number): string => {
 /** The `HttpApp` of the API: handlers, routes and guard, on a router of their own. */
 const app = (
   root: Supervisor.Supervisor,
+  placements: Option.Option<Handlers.Placements>,
   streams: Sse.Streams,
   token: Redacted.Redacted<string>,
   loopbackOnly: boolean
 ) =>
   Effect.gen(function*() {
     const parts = Layer.mergeAll(
-      HttpApiBuilder.api(AdminHttpApi).pipe(Layer.provide(Handlers.layer(root))),
+      HttpApiBuilder.api(AdminHttpApi).pipe(Layer.provide(Handlers.layer(root, placements))),
       Routes.layer(root, streams),
       HttpApiBuilder.middleware(AdminHttpApi, Guard.make(token, loopbackOnly)),
       HttpApiBuilder.Router.Live,
@@ -100,17 +101,18 @@ const close = (server: Http.Server, streams: Sse.Streams): Effect.Effect<void> =
     }
   })
 
-/** Listens on the settings' address and serves the API until the scope closes. */
+/** Listens on the settings' address and serves the API until the scope closes; `/api/cluster` from `placements`. */
 export const make = (
   root: Supervisor.Supervisor,
   settings: Settings,
-  token: Redacted.Redacted<string>
+  token: Redacted.Redacted<string>,
+  placements: Option.Option<Handlers.Placements> = Option.none()
 ): Effect.Effect<Running, AdminApiError, Scope.Scope> =>
   Effect.gen(function*() {
     const NodeServer = yield* loadNode
     const streams = yield* Sse.make(settings.keepAlive)
     // Built before listening: no request may come before there is a handler for it.
-    const handler = yield* app(root, streams, token, Guard.isLoopback(settings.host))
+    const handler = yield* app(root, placements, streams, token, Guard.isLoopback(settings.host))
     const node = Http.createServer()
     const server = yield* NodeServer.make(() => node, { port: settings.port, host: settings.host }).pipe(
       Effect.mapError((error) => listenFailed(settings, error.cause))

@@ -26,6 +26,8 @@ const describe = (address: Address) => (error: unknown): CliError => {
     case "ChildNotFound":
     case "BadRequest":
     case "OperationFailed":
+    case "NotClustered":
+    case "ClusterUnavailable":
       return new CliError({ message: (error as { readonly message: string }).message })
     case "Unauthorized":
       return new CliError({

@@ -1,7 +1,7 @@
 /**
  * The `agent-supervisor` command line (`@effect/cli`): `up` and `validate` work on a tree file; `status`,
- * `restart`, `stop`, `start`, `reload`, `scale`, `logs`, `history` and `events` talk to a running `up` through its
- * admin API; `conformance` checks an agent program against the protocol.
+ * `restart`, `stop`, `start`, `reload`, `scale`, `logs`, `history`, `events` and `cluster` talk to a running `up`
+ * through its admin API; `conformance` checks an agent program against the protocol.
  *
  * @internal
  */
@@ -46,10 +46,18 @@ const stateFile = Options.file("state-file").pipe(
 const noAdmin = Options.boolean("no-admin").pipe(
   Options.withDescription("Serve no admin API and no dashboard, and write no state file.")
 )
+const runnerHost = Options.text("runner-host").pipe(
+  Options.optional,
+  Options.withDescription("With a cluster section: the host other runners reach this runner at, over cluster.address.")
+)
+const runnerPort = Options.integer("runner-port").pipe(
+  Options.optional,
+  Options.withDescription("With a cluster section: this runner's port, over cluster.address (no PORT is read).")
+)
 
 const upCommand = Command.make(
   "up",
-  { file: treeFile, logFormat, port, host, stateFile, noAdmin },
+  { file: treeFile, logFormat, port, host, stateFile, noAdmin, runnerHost, runnerPort },
   (options) =>
     Effect.flatMap(
       upModule,
@@ -59,10 +67,17 @@ const upCommand = Command.make(
           port: options.port,
           host: options.host,
           stateFile: options.stateFile,
-          admin: !options.noAdmin
+          admin: !options.noAdmin,
+          runnerHost: options.runnerHost,
+          runnerPort: options.runnerPort
         })
     ).pipe(Effect.provide(Logging.layer(options.logFormat)))
-).pipe(Command.withDescription("Run the tree of FILE in the foreground, with its admin API and dashboard."))
+).pipe(
+  Command.withDescription(
+    "Run the tree of FILE in the foreground, with its admin API and dashboard; with a cluster section, host its " +
+      "agents on the cluster."
+  )
+)
 
 const validateCommand = Command.make(
   "validate",
@@ -161,6 +176,12 @@ const historyCommand = Command.make(
   (options) => Effect.flatMap(Address.resolve(options), (address) => Remote.history(address, options.id, options.json))
 ).pipe(Command.withDescription("Restart decisions, newest first; of one child with ID."))
 
+const clusterCommand = Command.make(
+  "cluster",
+  { ...where, json },
+  (options) => Effect.flatMap(Address.resolve(options), (address) => Remote.cluster(address, options.json))
+).pipe(Command.withDescription("Where each started agent of the cluster runs: its runner, shard, since when, state."))
+
 const eventsCommand = Command.make(
   "events",
   {
@@ -191,6 +212,7 @@ export const command = Command.make("agent-supervisor").pipe(
     logsCommand,
     historyCommand,
     eventsCommand,
+    clusterCommand,
     Conformance.command
   ])
 )

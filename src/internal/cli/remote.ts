@@ -1,6 +1,6 @@
 /**
  * The commands that talk to a running `up` through its admin API: `status`, `restart`, `stop`, `start`, `reload`,
- * `scale`, `logs`, `history`, `events`. Each prints for a person (a table, colour on a terminal) or, with
+ * `scale`, `logs`, `history`, `events`, `cluster`. Each prints for a person (a table, colour on a terminal) or, with
  * `--json`, for a script.
  *
  * @internal
@@ -9,7 +9,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import type { ChildView, ExitView, RestartView, StderrLineView, TreeView } from "../admin/api.js"
+import type { ChildView, ExitView, PlacementView, RestartView, StderrLineView, TreeView } from "../admin/api.js"
 import { Routes } from "../admin/api.js"
 import type { Address } from "./address.js"
 import * as Client from "./client.js"
@@ -198,4 +198,34 @@ export const events = (address: Address, asJson: boolean): Effect.Effect<void, C
     Effect.tap(() => following(address, "the tree's events")),
     Stream.unwrapScoped,
     Stream.runForEach((event) => Console.log(asJson ? event.data : describeEvent(event.data)))
+  )
+
+/** The `cluster` table: one row per started agent, its runner's state coloured (green running, red lost). */
+export const clusterTable = (placements: ReadonlyArray<PlacementView>, now: number, withColour: boolean): string =>
+  render(
+    ["AGENT", "RUNNER", "SHARD", "SINCE", "STATE"],
+    placements.map((row): ReadonlyArray<Cell | string> => [
+      row.agent,
+      row.runner,
+      row.shard,
+      `${duration(now - row.since)} ago`,
+      row.state === undefined
+        ? "-"
+        : { text: row.state, colour: row.state === "running" ? "green" as const : "red" as const }
+    ]),
+    withColour
+  )
+
+/** `cluster`: where each started agent of the cluster runs. */
+export const cluster = (address: Address, asJson: boolean): Effect.Effect<void, CliError> =>
+  Effect.flatMap(
+    Client.call(address, (client) => client.cluster.placements()),
+    (placements) =>
+      asJson
+        ? json(placements)
+        : Console.log(
+          placements.length === 0
+            ? "No agent of the cluster is started (each starts at its first message)."
+            : clusterTable(placements, Date.now(), colour())
+        )
   )

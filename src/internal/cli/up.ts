@@ -1,8 +1,9 @@
 /**
  * `agent-supervisor up FILE`: the file's tree in the foreground, with its admin API and dashboard, until a signal
- * or the tree itself ends it. SIGINT and SIGTERM stop the tree (3-phase, in order: `NodeRuntime.runMain`
- * interrupts the program, and the scope closes) and exit 0; an escalation of the root exits 1 with its message;
- * an auto-shutdown of the root exits 0.
+ * or the tree itself ends it; for a file with a `cluster` section, the file's agents on the cluster instead (see
+ * `cluster.ts`). SIGINT and SIGTERM stop the tree (3-phase, in order: `NodeRuntime.runMain` interrupts the
+ * program, and the scope closes), or the cluster's runner and its agents, and exit 0; an escalation of the root
+ * exits 1 with its message; an auto-shutdown of the root exits 0.
  *
  * @internal
  */
@@ -13,11 +14,12 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as AdminApi from "../../AdminApi.js"
 import * as Directory from "../../Agent/Directory.js"
-import type { ConfigError } from "../../Errors.js"
+import type { ConfigError, StoreError, SupervisorIntensityError } from "../../Errors.js"
 import * as LogFiles from "../../LogFiles.js"
 import * as Metrics from "../../Metrics.js"
 import * as Supervisor from "../../Supervisor.js"
 import * as TreeFile from "../../TreeFile.js"
+import type * as TreeFileCluster from "../../TreeFile/Cluster.js"
 import { ENV_STATE_FILE, stateFileOf } from "./address.js"
 import * as Progress from "./progress.js"
 
@@ -31,6 +33,22 @@ export interface UpOptions {
   readonly stateFile: Option.Option<string>
   /** `--no-admin`: no admin API, no dashboard, no state file. */
   readonly admin: boolean
+  /** `--runner-host`, over the file's `cluster.address.host`. */
+  readonly runnerHost: Option.Option<string>
+  /** `--runner-port`, over the file's `cluster.address.port`. */
+  readonly runnerPort: Option.Option<number>
+}
+
+/** `up`'s cluster mode, loaded for a file with a `cluster` section only: it loads `@effect/cluster`. */
+const clusterModule = Effect.promise(() => import("./cluster.js"))
+
+/** What runs: the tree (a file's, or the empty one of a cluster's runner), and what the admin API adds to it. */
+interface Started {
+  readonly tree: Supervisor.Supervisor
+  readonly placements: Option.Option<AdminApi.ClusterPlacements["Type"]>
+  /** What `up` waits for: the tree's end, or (a cluster's runner) an interruption. */
+  readonly await: Effect.Effect<void, SupervisorIntensityError>
+  readonly ready: string | undefined
 }
 
 /** The admin API's options: the flags over the file's section. */
@@ -47,27 +65,65 @@ const adminOptions = (file: TreeFile.TreeFile, options: UpOptions, stateFile: st
   }
 }
 
-/** The tree of a loaded file, its admin API, until the tree ends or the program is interrupted. */
+/** The tree of a loaded file, in this process. */
+const startTree = (file: TreeFile.TreeFile, progress: Directory.InstallProgress) =>
+  Effect.gen(function*() {
+    for (const warning of yield* TreeFile.warnings(file)) yield* Effect.logWarning(warning)
+    const tree = yield* TreeFile.make(file).pipe(Effect.provideService(Directory.Progress, progress))
+    yield* Effect.logInfo(`tree "${tree.name}" is running`)
+    const started: Started = {
+      tree,
+      placements: Option.none(),
+      await: Effect.zipRight(tree.await, Effect.logInfo(`tree "${tree.name}" shut itself down`)),
+      ready: undefined
+    }
+    return started
+  })
+
+/** The agents of a loaded file on its cluster (see `cluster.ts`). */
+const startCluster = (
+  file: TreeFile.TreeFile & { readonly cluster: TreeFileCluster.Settings },
+  options: UpOptions,
+  progress: Directory.InstallProgress
+) =>
+  Effect.gen(function*() {
+    const { start } = yield* clusterModule
+    const running = yield* start(file, { host: options.runnerHost, port: options.runnerPort }, progress)
+    const started: Started = {
+      tree: running.tree,
+      placements: Option.some(running.placements),
+      await: Effect.never,
+      ready: running.ready
+    }
+    return started
+  })
+
+/** The tree (or the cluster) of a loaded file, its admin API, until the tree ends or the program is interrupted. */
 const serve = (file: TreeFile.TreeFile, options: UpOptions) =>
   Effect.gen(function*() {
     const path = yield* Path.Path
-    for (const warning of yield* TreeFile.warnings(file)) yield* Effect.logWarning(warning)
     const progress = yield* Progress.forUp
     yield* Effect.addFinalizer(() => Effect.sync(progress.stop))
-    const tree = yield* TreeFile.make(file).pipe(Effect.provideService(Directory.Progress, progress))
-    yield* Effect.logInfo(`tree "${tree.name}" is running`)
+    const { cluster } = file
+    const started = cluster === undefined
+      ? yield* startTree(file, progress)
+      : yield* startCluster({ ...file, cluster }, options, progress)
     if (options.admin && file.admin?.enabled !== false) {
       const stateFile = Option.getOrElse(
         Option.orElse(options.stateFile, () => Option.fromNullable(process.env[ENV_STATE_FILE] || undefined)),
         () => stateFileOf(path, options.file)
       )
-      const server = yield* AdminApi.make(adminOptions(file, options, stateFile)).pipe(
-        Effect.provideService(Supervisor.RootSupervisor, tree)
+      const make = AdminApi.make(adminOptions(file, options, stateFile)).pipe(
+        Effect.provideService(Supervisor.RootSupervisor, started.tree)
       )
+      const server = yield* Option.match(started.placements, {
+        onNone: () => make,
+        onSome: (placements) => Effect.provideService(make, AdminApi.ClusterPlacements, placements)
+      })
       yield* Effect.logInfo(`dashboard: ${server.url}/ (admin API token in ${stateFile})`)
     }
-    yield* tree.await
-    yield* Effect.logInfo(`tree "${tree.name}" shut itself down`)
+    if (started.ready !== undefined) yield* Effect.logInfo(started.ready)
+    yield* started.await
   }).pipe(Effect.scoped)
 
 /** `program` exporting metrics and spans where the file's `metrics.otlp` says. */
@@ -78,7 +134,7 @@ export const up = (
   options: UpOptions
 ): Effect.Effect<
   void,
-  TreeFile.StartError | AdminApi.AdminApiError | ConfigError,
+  TreeFile.StartError | AdminApi.AdminApiError | ConfigError | StoreError,
   CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path
 > =>
   Effect.flatMap(TreeFile.load(options.file), (file) =>

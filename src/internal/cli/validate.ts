@@ -10,6 +10,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import type { ConfigError } from "../../Errors.js"
 import * as TreeFile from "../../TreeFile.js"
+import * as TreeFileCluster from "../../TreeFile/Cluster.js"
 
 interface Counts {
   readonly agents: number
@@ -52,12 +53,20 @@ export const summary = (path: string, file: TreeFile.TreeFile): string => {
     plural(supervisors, "nested supervisor"),
     ...(topics > 0 ? [plural(topics, "topic")] : [])
   ]
-  return `${path}: OK. Tree "${file.name ?? "root"}": ${parts.join(", ")}; store: ${file.store.type}.`
+  return `${path}: OK. Tree "${file.name ?? "root"}": ${parts.join(", ")}; store: ${file.store.type}` +
+    `${file.cluster === undefined ? "" : `; ${clusterSummary(file.cluster)}`}.`
+}
+
+/** What `up` does with a cluster section, in a few words: `cluster: runner at 10.0.0.5:34431 (sqlite)`. */
+const clusterSummary = (cluster: TreeFileCluster.Settings): string => {
+  const at = cluster.address === undefined ? "" : ` at ${cluster.address.host}:${cluster.address.port}`
+  return `cluster: ${cluster.role}${cluster.role === "client" ? "" : at} (${cluster.database.type})`
 }
 
 export const validate = (path: string): Effect.Effect<void, ConfigError, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function*() {
     const file = yield* TreeFile.load(path)
     yield* Console.log(summary(path, file))
-    for (const warning of yield* TreeFile.warnings(file)) yield* Console.log(`warning: ${warning}`)
+    const warnings = file.cluster === undefined ? yield* TreeFile.warnings(file) : TreeFileCluster.warnings(file)
+    for (const warning of warnings) yield* Console.log(`warning: ${warning}`)
   })

@@ -24,6 +24,7 @@ import * as Placement from "./placement.js"
 /** What every cluster layer provides. */
 export type Provided =
   | Sharding.Sharding
+  | RunnerStorage.RunnerStorage
   | MessageStorage.MessageStorage
   | Placement.Placement
   | ShardingConfig.ShardingConfig
@@ -33,7 +34,8 @@ export const layerMemory = (settings: Config.ClusterSettings): Layer.Layer<Provi
   Sharding.layer.pipe(
     Layer.provideMerge(Runners.layerNoop),
     Layer.provideMerge(MessageStorage.layerMemory),
-    Layer.provide([RunnerStorage.layerMemory, RunnerHealth.layerNoop]),
+    Layer.provideMerge(RunnerStorage.layerMemory),
+    Layer.provide(RunnerHealth.layerNoop),
     Layer.provideMerge(Config.layer(settings, "local")),
     Layer.merge(Placement.layerMemory)
   )

@@ -1,6 +1,7 @@
 /**
- * What a cluster hosts, beyond single agents: pools (a pool of `size` is the agents `${id}-0` ... `${id}-${size-1}`,
- * each its own entity, routed to by the caller: in turn, or by a key's hash) and topics (which agents and pools
+ * What a cluster hosts, beyond single agents: pools (a pool of `size` is the agents `${name}-0` ...
+ * `${name}-${size-1}`, `name` its configuration's, as a tree names its members; each is its own entity, routed to by
+ * the caller: in turn, or by a key's hash) and topics (which agents and pools
  * subscribe to each). Runners and clients of one cluster are given the same topology, as they are the same catalog.
  */
 import * as Context from "effect/Context"
@@ -15,7 +16,7 @@ export interface AgentEntry {
   readonly topics?: ReadonlyArray<string> | undefined
 }
 
-/** A pool of copies of one agent (each member named `${id}-${i}`). */
+/** A pool of copies of one agent (each member named `${config.name}-${i}`, as a tree's pool names its members). */
 export interface PoolEntry {
   readonly id: string
   readonly size: number
@@ -46,8 +47,8 @@ export class TopologyTag extends Context.Tag("effect-agent-supervisor/Cluster/To
 const isEntry = (a: unknown): a is AgentEntry =>
   typeof a === "object" && a !== null && "config" in a && !("command" in a)
 
-/** The name of a pool's member `i`. */
-export const memberName = (pool: string, i: number): string => `${pool}-${i}`
+/** The name of a pool's member `i` (`name`: the pool's configuration's), in a cluster as in a tree. */
+export const memberName = (name: string, i: number): string => `${name}-${i}`
 
 const withPath = (error: ConfigError, path: string): Array<Problem> =>
   error.problems.map((p) => ({ ...p, field: `${path}.${p.field}` }))
@@ -98,7 +99,7 @@ export const decode = (input: TopologyInput | Iterable<Config.AgentConfig | Conf
           value: String(pool.routing)
         })
       }
-      const members = Array.from({ length: pool.size }, (_, m) => memberName(pool.id, m))
+      const members = Array.from({ length: pool.size }, (_, m) => memberName(pool.config.name, m))
       if (configs.has(pool.id) || pools.has(pool.id)) {
         problems.push({ field: `${path}.id`, rule: "must be unique", value: pool.id })
         continue

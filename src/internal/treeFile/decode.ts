@@ -13,8 +13,11 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type { ConfigError } from "../../Errors.js"
 import type * as TreeFile from "../../TreeFile.js"
+import type * as TreeFileCluster from "../../TreeFile/Cluster.js"
 import * as Edge from "../schema.js"
 import { treeProblems, treeWarnings } from "./check.js"
+import { nameProblems } from "./cluster.js"
+import type { ClusterInput } from "./clusterSchema.js"
 import { type Env, substituteAll } from "./env.js"
 import { type TreeFileInput, TreeFileSchema } from "./fileSchema.js"
 import { problemsOf } from "./issues.js"
@@ -25,16 +28,45 @@ import * as Syntax from "./syntax.js"
 
 const decodeFile = Schema.decodeUnknownEither(TreeFileSchema, { errors: "all", onExcessProperty: "error" })
 
-/** `store.urlEnv` names a variable that is set. */
-const urlProblems = (file: unknown, env: Env): Array<Edge.Problem> => {
-  const store = (file as { readonly store?: unknown } | null)?.store as { urlEnv?: unknown } | undefined
-  const name = typeof store === "object" && store !== null ? store.urlEnv : undefined
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/** The mapping at `path` in a parsed file, if there is one. */
+const sectionAt = (file: unknown, path: ReadonlyArray<string>): Record<string, unknown> | undefined => {
+  let node = file
+  for (const key of path) node = isRecord(node) ? node[key] : undefined
+  return isRecord(node) ? node : undefined
+}
+
+/** `urlEnv` of the section at `path` (the store, the cluster's database) names a variable that is set. */
+const urlEnvProblems = (file: unknown, env: Env, path: ReadonlyArray<string>): Array<Edge.Problem> => {
+  const name = sectionAt(file, path)?.urlEnv
   if (typeof name !== "string" || (env[name] ?? "") !== "") return []
-  return [{ field: "store.urlEnv", rule: `names the environment variable ${name}, which is not set`, value: name }]
+  return [{
+    field: [...path, "urlEnv"].join("."),
+    rule: `names the environment variable ${name}, which is not set`,
+    value: name
+  }]
+}
+
+/**
+ * A cluster without a database of its own is on the store's: a runner or a client shares it with the others, so it
+ * must be a SQL one (a local cluster on an in-memory store keeps its messages in memory too).
+ */
+const clusterDatabaseProblems = (file: unknown): Array<Edge.Problem> => {
+  const cluster = sectionAt(file, ["cluster"])
+  if (cluster === undefined || cluster.database !== undefined || cluster.role === "local") return []
+  const store = sectionAt(file, ["store"])?.type
+  if (store === "sqlite" || store === "postgres") return []
+  return [{
+    field: "cluster.database",
+    rule: "is missing: the runners and clients of a cluster share its shard locks, runners and messages in SQL, and " +
+      `the store is in memory: give { type: sqlite, filename } or { type: postgres, url }, or a sqlite or postgres store`
+  }]
 }
 
 /** Fields whose value is a secret: a problem with one says what is wrong, never what was written. */
-const SECRET = /^(admin\.token|store\.url|metrics\.otlp\.headers([.[].*)?)$/
+const SECRET = /^(admin\.token|store\.url|cluster\.database\.url|metrics\.otlp\.headers([.[].*)?)$/
 
 const withoutSecret = (problem: Edge.Problem): Edge.Problem => {
   if (!SECRET.test(problem.field) || !("value" in problem)) return problem
@@ -44,15 +76,48 @@ const withoutSecret = (problem: Edge.Problem): Edge.Problem => {
 
 /** The checked file as the tree it describes: the store chosen, `urlEnv` read, `$schema` dropped. */
 const toTree = (input: TreeFileInput, env: Env): TreeFile.TreeFile => {
-  const { $schema: _, admin, children, store, ...root } = input
+  const { $schema: _, admin, children, cluster, store, ...root } = input
+  const chosen = toStore(store ?? { type: "memory" }, env)
   return {
     ...root,
     ...(admin === undefined ? {} : {
       admin: admin.token === undefined ? admin : { ...admin, token: Redacted.make(admin.token) }
     }),
-    store: toStore(store ?? { type: "memory" }, env),
+    store: chosen,
+    ...(cluster === undefined ? {} : { cluster: toCluster(cluster, chosen, env) }),
     children: (children ?? []) as ReadonlyArray<TreeFile.Child>
   } as TreeFile.TreeFile
+}
+
+/** The cluster section with its role and its database (the store's, when it names none). */
+const toCluster = (cluster: ClusterInput, store: TreeFile.StoreChoice, env: Env): TreeFileCluster.Settings => {
+  const { database, role, ...options } = cluster
+  return { ...options, role: role ?? "runner", database: toDatabase(database, store, env) }
+}
+
+const toDatabase = (
+  database: ClusterInput["database"],
+  store: TreeFile.StoreChoice,
+  env: Env
+): TreeFileCluster.Database => {
+  if (database !== undefined) {
+    if (database.type === "sqlite") return database
+    const { url, urlEnv, ...rest } = database
+    return { ...rest, url: Redacted.make(url ?? env[urlEnv!] ?? "") }
+  }
+  switch (store.type) {
+    case "sqlite":
+      return { type: "sqlite", filename: store.filename }
+    case "postgres":
+      return {
+        type: "postgres",
+        url: store.url,
+        ...(store.maxConnections === undefined ? {} : { maxConnections: store.maxConnections })
+      }
+    case "memory":
+      // Only a local cluster gets here (`clusterDatabaseProblems`): alone, it may keep its messages in memory too.
+      return { type: "sqlite", filename: ":memory:" }
+  }
 }
 
 const toStore = (store: StoreInput, env: Env): TreeFile.StoreChoice => {
@@ -77,13 +142,18 @@ export const parse: (
     const problems = merge(value, [
       substituted.problems,
       Either.isLeft(decoded) ? problemsOf(value, decoded.left) : [],
-      urlProblems(value, env),
+      urlEnvProblems(value, env, ["store"]),
+      urlEnvProblems(value, env, ["cluster", "database"]),
+      clusterDatabaseProblems(value),
       yield* treeProblems(value)
     ])
     if (problems.length > 0) {
       return yield* Effect.fail(Edge.configError(problems.map(withoutSecret) as [Edge.Problem]))
     }
     const tree = toTree(value as TreeFileInput, env)
+    // Only once every field is known good: which children a cluster hosts, and under which names.
+    const names = nameProblems(tree)
+    if (names.length > 0) return yield* Effect.fail(Edge.configError(names as [Edge.Problem]))
     if (options.dir === undefined) return tree
     const path = yield* Path.Path
     return resolveAll(tree, path.resolve(options.dir), path)

@@ -1,5 +1,5 @@
 /**
- * The one `Schema` of a tree file: the root supervisor's options, its store, its topics, and its children
+ * The one `Schema` of a tree file: the root supervisor's options, its store, its topics, its cluster, and its children
  * (agents, agents from a directory, pools, nested supervisors, to any depth). Its encoded side is the file's
  * format: the JSON Schema editors read is generated from it. An agent's configuration is the library's own schema
  * (`Agent/Config.ts`), never a copy; the tree's rules across fields (significant children, one value per setting)
@@ -11,6 +11,7 @@ import * as Schema from "effect/Schema"
 import * as Struct from "effect/Struct"
 import * as Config from "../../Agent/Config.js"
 import * as Edge from "../schema.js"
+import { ClusterSection } from "./clusterSchema.js"
 import { AdminSection, LogsSection, MetricsSection } from "./operateSchema.js"
 import { optional, required, says, StoreSection } from "./storeSchema.js"
 import { topicFields, TopicsSection } from "./topicsSchema.js"
@@ -233,6 +234,10 @@ export const TreeFileSchema = Schema.Struct({
   metrics: optional(MetricsSection, "Where `agent-supervisor up` exports metrics and spans (OTLP). None by default."),
   admin: optional(AdminSection, "The admin API and dashboard of `agent-supervisor up`: on 127.0.0.1 by default."),
   topics: optional(TopicsSection, "Settings of the tree's topics, by name. Each topic has the defaults by default."),
+  cluster: optional(
+    ClusterSection,
+    "Scale out across machines: `agent-supervisor up` hosts the file's agents on @effect/cluster. None by default."
+  ),
   children
 }).annotations({
   message: () => "must be a mapping of the tree's settings (name, strategy, store, children...)",

@@ -1,13 +1,16 @@
 /**
  * Relative paths in a file are relative to the file's directory, wherever the program runs from: `logs.dir`, a
- * SQLite store's file, an agent's, a callback agent's and a pool's `cwd` (the file's directory when it sets none), a
- * directory agent's `agentDir`, `cwd` and `cacheDir`, and every child's `watch.paths`. Command lines are left as
- * written: the agent's own working directory reads them.
+ * SQLite store's file and a cluster's, an agent's, a callback agent's and a pool's `cwd` (the file's directory when
+ * it sets none), a directory agent's `agentDir`, `cwd` and `cacheDir`, and every child's `watch.paths`. Command
+ * lines are left as written: the agent's own working directory reads them.
  *
  * @internal
  */
 import type * as Path from "@effect/platform/Path"
 import type * as TreeFile from "../../TreeFile.js"
+
+/** A SQLite filename that names a file: not a database in memory, not SQLite's own `file:` URI. */
+const isFile = (filename: string) => filename !== ":memory:" && filename !== "" && !filename.startsWith("file:")
 
 /** `file`'s paths resolved against `dir`. */
 export const resolveAll = (file: TreeFile.TreeFile, dir: string, path: Path.Path): TreeFile.TreeFile => {
@@ -42,5 +45,9 @@ export const resolveAll = (file: TreeFile.TreeFile, dir: string, path: Path.Path
     ? { ...file.store, filename: at(file.store.filename) }
     : file.store
   const logs = file.logs === undefined ? {} : { logs: { ...file.logs, dir: at(file.logs.dir) } }
-  return { ...file, ...logs, store, children: file.children.map(child) }
+  const database = file.cluster?.database
+  const cluster = file.cluster === undefined || database?.type !== "sqlite" || !isFile(database.filename)
+    ? {}
+    : { cluster: { ...file.cluster, database: { ...database, filename: at(database.filename) } } }
+  return { ...file, ...logs, ...cluster, store, children: file.children.map(child) }
 }

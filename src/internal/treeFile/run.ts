@@ -75,7 +75,7 @@ export const toOptions: (
   file: TreeFile.TreeFile
 ) => Effect.Effect<Supervisor.Options, Directory.DirectoryError, Requirements> = Effect.fn("TreeFile.toOptions")(
   function*(file: TreeFile.TreeFile) {
-    const { admin: _admin, children, metrics: _metrics, store: _, topics, ...root } = file
+    const { admin: _admin, children, cluster: _cluster, metrics: _metrics, store: _, topics, ...root } = file
     return {
       ...root,
       ...(topics === undefined ? {} : { topics: Record.map(topics, toTopicOptions) }),

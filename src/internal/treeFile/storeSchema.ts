@@ -44,7 +44,7 @@ const SqliteStore = Schema.Struct({
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 
 /** Exactly one of `url` and `urlEnv`. */
-const oneUrl = (store: { readonly url?: string; readonly urlEnv?: string }) =>
+export const oneUrl = (store: { readonly url?: string; readonly urlEnv?: string }) =>
   (store.url === undefined) !== (store.urlEnv === undefined) || {
     path: [store.url === undefined ? "url" : "urlEnv"],
     message: store.url === undefined
@@ -52,21 +52,23 @@ const oneUrl = (store: { readonly url?: string; readonly urlEnv?: string }) =>
       : `give "url" or "urlEnv", not both`
   }
 
+/** A PostgreSQL server's URL. No pattern for editors: the URL is usually a reference, `${DATABASE_URL}`. */
+export const PostgresUrl = Schema.String.pipe(
+  Schema.filter((url) => /^postgres(ql)?:\/\//.test(url), {
+    message: () => "must be a PostgreSQL URL such as postgres://user:password@host:5432/database"
+  })
+)
+
+/** The name of the environment variable that holds a server's URL. */
+export const PostgresUrlEnv = Schema.String.pipe(
+  Schema.pattern(ENV_NAME, { message: () => "must be the name of an environment variable (letters, digits, _)" })
+)
+
 const PostgresStore = Schema.Struct({
   type: Schema.Literal("postgres"),
-  // No pattern for editors: the URL is usually a reference, `${DATABASE_URL}`.
-  url: optional(
-    Schema.String.pipe(
-      Schema.filter((url) => /^postgres(ql)?:\/\//.test(url), {
-        message: () => "must be a PostgreSQL URL such as postgres://user:password@host:5432/database"
-      })
-    ),
-    `The server's URL (postgres://...), usually from the environment: "\${DATABASE_URL}".`
-  ),
+  url: optional(PostgresUrl, `The server's URL (postgres://...), usually from the environment: "\${DATABASE_URL}".`),
   urlEnv: optional(
-    Schema.String.pipe(
-      Schema.pattern(ENV_NAME, { message: () => "must be the name of an environment variable (letters, digits, _)" })
-    ),
+    PostgresUrlEnv,
     "The name of the environment variable that holds the server's URL (instead of url)."
   ),
   maxConnections: optional(
