@@ -37,6 +37,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Scope from "effect/Scope"
+import { spawn } from "node:child_process"
 import * as v8 from "node:v8"
 import * as Store from "../dist/Store/Store.js"
 import * as Supervisor from "../dist/Supervisor.js"
@@ -114,6 +115,29 @@ const floor = (count: number) =>
     }
   }))
 
+/**
+ * Milliseconds per bare `child_process.spawn` of the agent, over `count` spawns in a row in this process as it is
+ * now; the children are told to exit (stdin's end) and waited for.
+ */
+const bareSpawns = (count: number) =>
+  Effect.promise(async () => {
+    const start = performance.now()
+    const children = Array.from({ length: count }, () => {
+      const child = spawn("/bin/sh", [pongAgent], { stdio: ["pipe", "pipe", "pipe"] })
+      child.stdout.resume()
+      child.stderr.resume()
+      return child
+    })
+    const ms = (performance.now() - start) / count
+    await Promise.all(children.map((child) =>
+      new Promise((resolve) => {
+        child.once("exit", resolve)
+        child.stdin.end()
+      })
+    ))
+    return round(ms, 2)
+  })
+
 const atSize = (count: number) =>
   Effect.gen(function*() {
     const bare = yield* floor(count)
@@ -141,6 +165,10 @@ const atSize = (count: number) =>
       yield* sup.terminateChild(id)
       yield* sup.deleteChild(id)
     }
+    // The floor again, in this process as it is before the start measured below (the tree, what its first
+    // generation left): the floor above ran before either, and a spawn forks this process at a cost that grows
+    // with its memory.
+    const spawnHere = yield* bareSpawns(Math.min(count, 100))
     gc()
     const heapEmpty = heap()
     const dataEmpty = heapData()
@@ -191,6 +219,8 @@ const atSize = (count: number) =>
       start_again_ms_per_agent: round(restartMs / count, 2),
       // the floor of a start: a bare `child_process.spawn` of the same agent, in this process, in this run
       bare_spawn_ms_per_agent: bare.spawn_ms_per_agent,
+      // the same, just before the start, in this process as it is then (see `bareSpawns`)
+      bare_spawn_ms_per_agent_before_start: spawnHere,
       stop_all_ms: Math.round(stopMs),
       terminate_and_delete_one_by_one_ms: Math.round(deleteMs),
       heap_kib_per_agent: round(heapPerAgent),

@@ -14,6 +14,7 @@ type Labels = ReadonlyArray<readonly [string, string]>
 
 const counters = new Map<string, MetricHook.MetricHook.Counter<number>>()
 const gauges = new Map<string, MetricHook.MetricHook.Gauge<number>>()
+const histograms = new Map<string, MetricHook.MetricHook.Histogram>()
 
 const idOf = (name: string, labels: Labels) =>
   `${name}\u0000${labels.map(([label, value]) => `${label}=${value}`).join("\u0000")}`
@@ -45,6 +46,20 @@ export const gauge = (
   if (hook === undefined) {
     hook = Metric.globalMetricRegistry.getGauge(tagged(key, labels))
     gauges.set(id, hook)
+  }
+  return hook
+}
+
+/** The histogram `key` with `labels`. @internal */
+export const histogram = (
+  key: MetricKey.MetricKey.Histogram,
+  labels: Labels
+): MetricHook.MetricHook.Histogram => {
+  const id = idOf(key.name, labels)
+  let hook = histograms.get(id)
+  if (hook === undefined) {
+    hook = Metric.globalMetricRegistry.getHistogram(tagged(key, labels))
+    histograms.set(id, hook)
   }
   return hook
 }

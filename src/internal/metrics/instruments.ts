@@ -19,6 +19,7 @@ import type * as MetricHook from "effect/MetricHook"
 import * as MetricKey from "effect/MetricKey"
 import * as MetricLabel from "effect/MetricLabel"
 import { keys, type RequestOutcome } from "./definitions.js"
+import * as Hooks from "./hooks.js"
 
 type Counter = MetricHook.MetricHook.Counter<number>
 type Gauge = MetricHook.MetricHook.Gauge<number>
@@ -79,7 +80,9 @@ export const restarted = (agent: string, exitClass: string, reason: string): voi
 
 /** The instruments of one agent; every method is a synchronous call, safe anywhere. @internal */
 export class AgentMetrics implements Meter {
-  private readonly labels: ReadonlyArray<MetricLabel.MetricLabel>
+  // Resolved through `hooks.ts`, whose cache is keyed by a string: an agent made again under the same name (each
+  // start of a tree's dynamic child is a new agent) finds its series without building and hashing a `MetricKey`.
+  private readonly labels: ReadonlyArray<readonly [string, string]>
   private readonly outcomes: Partial<Record<RequestOutcome, Counter>> = {}
   private duration: Histogram | undefined
   private inFlightGauge: Gauge | undefined
@@ -90,20 +93,17 @@ export class AgentMetrics implements Meter {
   private rss: Gauge | undefined
 
   constructor(readonly agent: string) {
-    this.labels = [MetricLabel.make("agent", agent)]
+    this.labels = [["agent", agent]]
   }
 
   private outcome(outcome: RequestOutcome): Counter {
-    return this.outcomes[outcome] ??= registry.getCounter(
-      MetricKey.taggedWithLabels(keys.requests, [...this.labels, MetricLabel.make("outcome", outcome)])
-    )
+    return this.outcomes[outcome] ??= Hooks.counter(keys.requests, [...this.labels, ["outcome", outcome]])
   }
 
   /** A request ended with `outcome` after `seconds`. */
   requestEnded(outcome: RequestOutcome, seconds: number): void {
     this.outcome(outcome).update(1)
-    ;(this.duration ??= registry.getHistogram(MetricKey.taggedWithLabels(keys.requestDuration, this.labels)))
-      .update(seconds)
+    ;(this.duration ??= Hooks.histogram(keys.requestDuration, this.labels)).update(seconds)
   }
 
   /** A request's caller was interrupted: no outcome of the agent's, no latency. */
@@ -112,14 +112,12 @@ export class AgentMetrics implements Meter {
   }
 
   inFlight(delta: number): void {
-    ;(this.inFlightGauge ??= registry.getGauge(MetricKey.taggedWithLabels(keys.requestsInFlight, this.labels)))
-      .modify(delta)
+    ;(this.inFlightGauge ??= Hooks.gauge(keys.requestsInFlight, this.labels)).modify(delta)
   }
 
   /** An incarnation became ready `seconds` after its spawn. */
   ready(seconds: number): void {
-    ;(this.readyHistogram ??= registry.getHistogram(MetricKey.taggedWithLabels(keys.timeToReady, this.labels)))
-      .update(seconds)
+    ;(this.readyHistogram ??= Hooks.histogram(keys.timeToReady, this.labels)).update(seconds)
   }
 
   /**
@@ -127,20 +125,18 @@ export class AgentMetrics implements Meter {
    * what is known moves its gauge.
    */
   sampled(latencyMillis: number, cpuPercent: number | undefined, memoryMb: number | undefined): void {
-    ;(this.heartbeat ??= registry.getHistogram(MetricKey.taggedWithLabels(keys.heartbeatLatency, this.labels)))
-      .update(latencyMillis / 1000)
+    ;(this.heartbeat ??= Hooks.histogram(keys.heartbeatLatency, this.labels)).update(latencyMillis / 1000)
     if (cpuPercent !== undefined) {
-      ;(this.cpu ??= registry.getGauge(MetricKey.taggedWithLabels(keys.cpuPercent, this.labels))).update(cpuPercent)
+      ;(this.cpu ??= Hooks.gauge(keys.cpuPercent, this.labels)).update(cpuPercent)
     }
     if (memoryMb !== undefined) {
-      ;(this.rss ??= registry.getGauge(MetricKey.taggedWithLabels(keys.memoryRss, this.labels)))
-        .update(Math.round(memoryMb * MIB))
+      ;(this.rss ??= Hooks.gauge(keys.memoryRss, this.labels)).update(Math.round(memoryMb * MIB))
     }
   }
 
   /** A heartbeat ping failed. */
   missedBeat(): void {
-    ;(this.misses ??= registry.getCounter(MetricKey.taggedWithLabels(keys.heartbeatMisses, this.labels))).update(1)
+    ;(this.misses ??= Hooks.counter(keys.heartbeatMisses, this.labels)).update(1)
   }
 
   /** The incarnation stopped running: no CPU, no memory (gauges that never moved stay unmade). */

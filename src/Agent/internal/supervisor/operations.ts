@@ -95,16 +95,28 @@ export interface Operations {
   readonly restart: Effect.Effect<void, AgentStartupError | AgentStoppedError>
 }
 
-/** The manual operations of `core`; made once per agent. */
+/**
+ * The manual operations of `core`; made once per agent. Each operation's effect is built on its first run: a span's
+ * options capture a stack trace when they are made (an `Error` each), which a thousand agents started together paid
+ * three times each for operations most of them never run.
+ */
 export const make = (core: Core, controls: Controls): Operations => {
   const attributes = { attributes: { agent: core.name } }
   const stop = stopLocked(core)
   const start = startLocked(core, controls, "manual")
   return {
-    start: Effect.flatten(core.locked(start)).pipe(Effect.withSpan("AgentSupervisor.start", attributes)),
-    stop: core.locked(stop).pipe(Effect.withSpan("AgentSupervisor.stop", attributes)),
-    restart: Effect.flatten(core.locked(Effect.zipRight(stop, start))).pipe(
-      Effect.withSpan("AgentSupervisor.restart", attributes)
+    start: lazily(() => Effect.flatten(core.locked(start)).pipe(Effect.withSpan("AgentSupervisor.start", attributes))),
+    stop: lazily(() => core.locked(stop).pipe(Effect.withSpan("AgentSupervisor.stop", attributes))),
+    restart: lazily(() =>
+      Effect.flatten(core.locked(Effect.zipRight(stop, start))).pipe(
+        Effect.withSpan("AgentSupervisor.restart", attributes)
+      )
     )
   }
+}
+
+/** An effect made on its first run and kept. */
+const lazily = <A, E>(make: () => Effect.Effect<A, E>): Effect.Effect<A, E> => {
+  let made: Effect.Effect<A, E> | undefined
+  return Effect.suspend(() => made ??= make())
 }
