@@ -17,6 +17,7 @@
  */
 import type * as Sharding from "@effect/cluster/Sharding"
 import type * as SqlClient from "@effect/sql/SqlClient"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -300,9 +301,14 @@ export const layerTopology = (
 /**
  * Creates the tables of the cluster with this prefix where missing; safe to run from several runners at once (on
  * PostgreSQL under an advisory lock: concurrent first boots otherwise race on `CREATE TABLE`). Every SQL layer of
- * this module runs it first. Fails with `StoreError` when the database refuses.
+ * this module runs it first. Fails with `StoreError` when the database refuses, or after `timeout` (60 seconds by
+ * default; on PostgreSQL a pool of fewer than 3 connections would wait for ever: a runner reserves one for its shard
+ * locks).
  *
  * @since 0.3.0
  * @category layers
  */
-export const migrate: (prefix: string) => Effect.Effect<void, StoreError, SqlClient.SqlClient> = Migrate.migrate
+export const migrate: (
+  prefix: string,
+  timeout?: Duration.DurationInput
+) => Effect.Effect<void, StoreError, SqlClient.SqlClient> = Migrate.migrate

@@ -16,11 +16,20 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as path from "node:path"
 import * as Cluster from "../src/Cluster.js"
 import { describeWithService, pgUnavailable, pgUrl, withPg } from "./Store/services.js"
-import { type AppProcess, eventually, eventuallyEffect, fixture, isAlive, spawnApp, tempDir } from "./support.js"
+import {
+  type AppProcess,
+  eventually,
+  eventuallyEffect,
+  fixture,
+  freePort,
+  isAlive,
+  processesWith,
+  spawnApp,
+  tempDir
+} from "./support.js"
 
 const AGENTS = 12
 /** The `test` timing: shard locks expire after 3 s, assignments refresh every 1 s. */
@@ -29,16 +38,6 @@ const FAILOVER_BOUND_MS = 3_000 + 1_000 + 3_000
 const SLACK_MS = 6_000
 
 const ids = Array.from({ length: AGENTS }, (_, i) => `agent-${i}`)
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 
 interface Runner {
   readonly app: AppProcess
@@ -91,16 +90,6 @@ const allAnswer = (within: number) =>
         }
       }), { concurrency: AGENTS })
   })
-
-/** Processes whose command line holds `marker` (this cluster's agents carry its prefix). */
-const processesWith = (marker: string): Array<number> =>
-  fs.readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).filter((pid) => {
-    try {
-      return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(marker)
-    } catch {
-      return false
-    }
-  }).map(Number)
 
 const scenario = (db: string, prefix: string, sql: Layer.Layer<SqlClient.SqlClient, unknown>) =>
   Effect.gen(function*() {
@@ -213,6 +202,33 @@ describe.sequential("Cluster, two runners", () => {
 })
 
 describeWithService("Cluster, two runners on PostgreSQL", await pgUnavailable(), () => {
+  it.live(
+    "migrate on a pool too small for its lock fails with a StoreError in time, instead of waiting for ever",
+    () =>
+      Effect.gen(function*() {
+        const prefix = uniquePrefix()
+        const exit = yield* Effect.exit(
+          Cluster.migrate(prefix, "2 seconds").pipe(
+            Effect.provide(PgClient.layer({ url: Redacted.make(pgUrl), maxConnections: 1 })),
+            Effect.scoped
+          )
+        )
+        assert.isTrue(exit._tag === "Failure")
+        const error = exit._tag === "Failure" && exit.cause._tag === "Fail" ? exit.cause.error : undefined
+        assert.strictEqual(error?._tag, "StoreError")
+        assert.strictEqual(error?._tag === "StoreError" && error.reason, "timeout")
+        yield* withPg((sql) => sql.unsafe(`SELECT 1`))
+        const left = yield* withPg((sql) =>
+          sql<{ tablename: string }>`SELECT tablename FROM pg_tables WHERE tablename LIKE ${`${prefix}%`}`
+        )
+        yield* Effect.forEach(
+          left,
+          ({ tablename }) => withPg((sql) => sql.unsafe(`DROP TABLE IF EXISTS "${tablename}"`))
+        )
+      }),
+    30_000
+  )
+
   it.scopedLive("on the local PostgreSQL; no table is left", () =>
     Effect.gen(function*() {
       const prefix = uniquePrefix()

@@ -255,6 +255,17 @@ describe("Cluster, one runner", () => {
       const error = failureOf(exit)
       assert.strictEqual(error._tag, "ConfigError")
       assert.strictEqual((error as any).field, "cluster.timing")
+      const timings = failureOf(
+        yield* Effect.exit(Effect.scoped(Layer.build(memory({
+          timing: { shardLockExpiration: "1 second", refreshAssignmentsInterval: 0 },
+          listen: { host: "127.0.0.1", port: 0 }
+        }))))
+      ) as ConfigError
+      assert.deepStrictEqual(timings.problems.map((p) => p.field), [
+        "cluster.timing.refreshAssignmentsInterval",
+        "cluster.timing.shardLockRefreshInterval",
+        "cluster.listen.port"
+      ])
       const runner = failureOf(
         yield* Effect.exit(
           Effect.scoped(Layer.build(Cluster.layerRunner({}))).pipe(

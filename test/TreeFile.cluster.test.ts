@@ -157,6 +157,18 @@ describe("TreeFile: the cluster section", () => {
       // Without a cluster, the same tree is fine
       const local = yield* yaml(sameName.replace("cluster: {}\n", ""))
       assert.strictEqual(local.cluster, undefined)
+      // A pool's id is a name that calls reach too: an agent may not have it
+      const poolId = yield* problemsOf([
+        "store: { type: sqlite, filename: tree.sqlite }",
+        "cluster: {}",
+        "children:",
+        `  - { type: agent, id: a, config: ${agent("workers")} }`,
+        `  - { type: pool, id: workers, size: 2, config: ${agent("member")} }`
+      ].join("\n"))
+      assert.deepStrictEqual(poolId, [
+        "children[1].id: must be unique in a cluster, where an agent's name (a pool member's: <name>-<i>) is its id: " +
+        `children[0].config.name names "workers" too`
+      ])
     }))
 
   it.scoped("the agents it hosts: every agent at any depth, a pool as its members; what does not span machines", () =>

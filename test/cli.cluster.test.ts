@@ -10,23 +10,12 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as childProcess from "node:child_process"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as path from "node:path"
 import * as Cluster from "../src/Cluster.js"
-import { eventually, fixture, isAlive, root, spawnApp, tempDir } from "./support.js"
+import { eventually, fixture, freePort, isAlive, processesWith, root, spawnApp, tempDir } from "./support.js"
 
 const BIN = path.join(root, "dist", "bin", "agent-supervisor.js")
 const PREFIX = "t_cli_cluster"
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 
 /** An agent of test/fixtures/cluster/agent.mjs; `marker` in its command line finds its processes in /proc. */
 const agent = (name: string, marker: string) => ({
@@ -36,16 +25,6 @@ const agent = (name: string, marker: string) => ({
   gracefulTimeout: "2 seconds",
   startupTimeout: "10 seconds"
 })
-
-/** Processes whose command line holds `marker`. */
-const processesWith = (marker: string): Array<number> =>
-  fs.readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).filter((pid) => {
-    try {
-      return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(marker)
-    } catch {
-      return false
-    }
-  }).map(Number)
 
 /** Runs the command to its end, as `cli.test.ts` does. */
 const cli = (args: ReadonlyArray<string>) =>
@@ -194,5 +173,24 @@ describe.sequential("agent-supervisor up with a cluster section", () => {
         assert.deepStrictEqual(yield* watcher.exited, { code: 0, signal: null }, watcher.stderr())
       }),
     60_000
+  )
+
+  it.scopedLive(
+    "--runner-port on a file without a cluster section: a ConfigError, nothing started",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("cli-cluster-flags")
+        const file = path.join(dir, "tree.yaml")
+        fs.writeFileSync(
+          file,
+          `children:\n  - { type: agent, id: a, config: ${JSON.stringify(agent("alpha", dir))} }\n`
+        )
+        const result = yield* cli(["up", file, "--runner-port", "4000"])
+        assert.strictEqual(result.code, 1)
+        assert.include(result.stderr, "--runner-port")
+        assert.include(result.stderr, "cluster section")
+        assert.deepStrictEqual(processesWith(dir), [])
+      }),
+    30_000
   )
 })

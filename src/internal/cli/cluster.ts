@@ -33,6 +33,7 @@ import * as TreeFile from "../../TreeFile.js"
 import * as TreeFileCluster from "../../TreeFile/Cluster.js"
 import * as Placements from "../admin/clusterPlacements.js"
 import * as Settings from "../cluster/config.js"
+import * as Migrate from "../cluster/migrate.js"
 
 /** `--runner-host` and `--runner-port`: over the file's `cluster.address`. */
 export interface RunnerFlags {
@@ -100,7 +101,10 @@ export const sqlLayer = (database: TreeFileCluster.Database): Layer.Layer<SqlCli
     return PgClient.layer({
       applicationName: "effect-agent-supervisor",
       url: database.url,
-      ...(database.maxConnections === undefined ? {} : { maxConnections: database.maxConnections })
+      // a runner holds one connection for its shard locks, and `migrate` one more for its own lock
+      ...(database.maxConnections === undefined ? {} : {
+        maxConnections: Math.max(Migrate.MIN_PG_CONNECTIONS, database.maxConnections)
+      })
     }).pipe(Layer.catchAllCause((cause) => Layer.fail(opened("(PostgreSQL)")(cause))))
   }))
 }

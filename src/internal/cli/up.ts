@@ -14,7 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as AdminApi from "../../AdminApi.js"
 import * as Directory from "../../Agent/Directory.js"
-import type { ConfigError, StoreError, SupervisorIntensityError } from "../../Errors.js"
+import { ConfigError, type StoreError, type SupervisorIntensityError } from "../../Errors.js"
 import * as LogFiles from "../../LogFiles.js"
 import * as Metrics from "../../Metrics.js"
 import * as Supervisor from "../../Supervisor.js"
@@ -105,6 +105,12 @@ const serve = (file: TreeFile.TreeFile, options: UpOptions) =>
     const progress = yield* Progress.forUp
     yield* Effect.addFinalizer(() => Effect.sync(progress.stop))
     const { cluster } = file
+    if (cluster === undefined && (Option.isSome(options.runnerHost) || Option.isSome(options.runnerPort))) {
+      return yield* new ConfigError({
+        field: Option.isSome(options.runnerHost) ? "--runner-host" : "--runner-port",
+        rule: "applies to a file with a cluster section only (this one has none)"
+      })
+    }
     const started = cluster === undefined
       ? yield* startTree(file, progress)
       : yield* startCluster({ ...file, cluster }, options, progress)

@@ -13,9 +13,12 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { StreamEvent } from "../../Agent/StreamEvent.js"
 import {
@@ -36,7 +39,9 @@ export interface CallOptions {
   readonly timeout: Duration.DurationInput
   /**
    * Sends the call as a persisted task under this key: stored before it runs, re-run on another runner if its
-   * runner dies, and answered once per key (the same key again gets the first reply, or waits for it).
+   * runner dies, and answered once per key (the same key again gets the first reply, or waits for it). The task runs
+   * under the agent's `requestTimeout`; `timeout` bounds only how long this caller waits, and a caller that gives up
+   * leaves the task running (call again with the key for its answer).
    */
   readonly idempotencyKey?: string | undefined
 }
@@ -143,33 +148,66 @@ const mapClusterError = (agent: string) => <E>(e: E): Effect.Effect<never, Mappe
 }
 
 /**
- * Worth sending again: a transport defect, a full mailbox, a task key another caller is running now, and an agent
- * stopped under the call (in a cluster only its entity closing stops an agent: passivation, its shard moving to
- * another runner, shutdown; the next attempt reaches its next incarnation).
+ * Worth sending again: a full mailbox, a task key another caller is running now, an agent stopped under the call (in
+ * a cluster only its entity closing or a restart stops an agent; the next attempt reaches its next incarnation), and
+ * a transport defect, at most {@link MAX_DEFECT_RETRIES} times (then it is the `defect` it is).
  */
-const retriable = (cause: Cause.Cause<unknown>): boolean =>
-  Cause.isDie(cause) || Option.exists(Cause.failureOption(cause), (e) => {
-    const tag = (e as { readonly _tag?: unknown })._tag
-    return tag === "MailboxFull" || tag === "AlreadyProcessingMessage" || tag === "AgentStoppedError"
-  })
+const retriable = (): (cause: Cause.Cause<unknown>) => boolean => {
+  let defects = 0
+  return (cause) =>
+    Cause.isDie(cause) ? ++defects <= MAX_DEFECT_RETRIES : Option.exists(Cause.failureOption(cause), (e) => {
+      const tag = (e as { readonly _tag?: unknown })._tag
+      return tag === "MailboxFull" || tag === "AlreadyProcessingMessage" || tag === "AgentStoppedError"
+    })
+}
+
+const MAX_DEFECT_RETRIES = 3
 
 const backoff = Schedule.exponential("50 millis").pipe(Schedule.either(Schedule.spaced("1 second")))
 
+/** One send, sent again while retriable; its defects our `defect`. */
+const retried = <A, E>(agent: string, once: Effect.Effect<A, E>, last: { text: string }) =>
+  once.pipe(
+    Effect.sandbox,
+    Effect.tapError((cause) => Effect.sync(() => void (last.text = Cause.pretty(cause)))),
+    Effect.retry({ while: retriable(), schedule: backoff }),
+    Effect.unsandbox,
+    Effect.catchAllDefect((d) => Effect.fail(unavailable(agent, "defect", Cause.pretty(Cause.die(d)))))
+  )
+
+const timedOut = (agent: string, millis: number, last: { text: string }) => () =>
+  unavailable(agent, "timeout", `no answer within ${millis} ms (last: ${last.text.slice(0, 500)})`)
+
 /** Runs one send within `millis`: retried while retriable, then mapped to our errors. */
 const bounded = <A, E>(agent: string, millis: number, once: Effect.Effect<A, E>) => {
-  let last = "no answer"
-  return once.pipe(
-    Effect.sandbox,
-    Effect.tapError((cause) => Effect.sync(() => void (last = Cause.pretty(cause)))),
-    Effect.retry({ while: retriable, schedule: backoff }),
-    Effect.unsandbox,
-    Effect.catchAllDefect((d) => Effect.fail(unavailable(agent, "defect", Cause.pretty(Cause.die(d))))),
-    Effect.timeoutFail({
-      duration: Duration.millis(millis),
-      onTimeout: () => unavailable(agent, "timeout", `no answer within ${millis} ms (last: ${last.slice(0, 500)})`)
-    }),
+  const last = { text: "no answer" }
+  return retried(agent, once, last).pipe(
+    Effect.timeoutFail({ duration: Duration.millis(millis), onTimeout: timedOut(agent, millis, last) }),
     Effect.catchAll(mapClusterError(agent))
   )
+}
+
+/**
+ * Runs the send of a persisted task in a fiber of the client's scope and waits for it within `millis`. A caller that
+ * gives up (its timeout, an interruption) leaves that fiber waiting: interrupting the cluster's call of a persisted
+ * message stores an interruption as the key's answer, which cancels the task for every caller of the key. A key
+ * whose answer is an interruption (stored before) fails with `AgentUnavailableError`, never as an interruption.
+ */
+const detached = <A, E>(scope: Scope.Scope, agent: string, millis: number, once: Effect.Effect<A, E>) => {
+  const last = { text: "no answer" }
+  return Effect.gen(function*() {
+    const fiber = yield* Effect.forkIn(retried(agent, once, last), scope)
+    const exit = yield* Fiber.await(fiber).pipe(
+      Effect.timeoutFail({ duration: Duration.millis(millis), onTimeout: timedOut(agent, millis, last) })
+    )
+    if (Exit.isSuccess(exit)) return exit.value
+    if (Cause.isInterruptedOnly(exit.cause)) {
+      return yield* Effect.fail(
+        unavailable(agent, "defect", "this key's task was cancelled before it answered; send the task with a new key")
+      )
+    }
+    return yield* Effect.failCause(exit.cause)
+  }).pipe(Effect.catchAll(mapClusterError(agent)))
 }
 
 const millisOf = (field: string, input: unknown) =>
@@ -180,13 +218,25 @@ export const make = Effect.gen(function*() {
   const clientFor = yield* AgentEntity.client
   const sharding = yield* Sharding.Sharding
   const storage = yield* MessageStorage.MessageStorage
-  let turn = 0
-  /** A pool's id to one of its members (when the caller's context has the topology); any other id as it is. */
-  const route = (id: string, key: string | undefined) =>
+  const scope = yield* Effect.scope
+  /** Whose turn it is, per pool and per topic. */
+  const turns = new Map<string, number>()
+  const nextTurn = (of: string) => {
+    const turn = turns.get(of) ?? 0
+    turns.set(of, turn + 1)
+    return turn
+  }
+  /**
+   * A pool's id to one of its members (when the caller's context has the topology); any other id as it is. A task's
+   * key always picks the same member (so that the key is answered once), a routing key in a sticky pool too; else
+   * the members take turns.
+   */
+  const route = (id: string, routingKey: string | undefined, taskKey?: string) =>
     Effect.map(Effect.serviceOption(Topology.TopologyTag), (topology) => {
       const pool = Option.isSome(topology) ? topology.value.pools.get(id) : undefined
       if (pool === undefined) return id
-      const index = pool.sticky && key !== undefined ? hashOf(key) : turn++
+      const key = taskKey ?? (pool.sticky ? routingKey : undefined)
+      const index = key !== undefined ? hashOf(key) : nextTurn(`pool:${id}`)
       return pool.members[index % pool.members.length]
     })
   /** Whether a task of this key was ever stored for this agent. */
@@ -214,8 +264,10 @@ export const make = Effect.gen(function*() {
       }
       const millis = yield* millisOf("timeout", options?.timeout ?? "10 seconds")
       const task = crypto.randomUUID()
-      const chosen = options?.fanout === true ? subscribers : [subscribers[turn++ % subscribers.length]]
-      const [first, ...rest] = yield* Effect.forEach(chosen, (id) => route(id, task))
+      const chosen = options?.fanout === true
+        ? subscribers
+        : [subscribers[nextTurn(`topic:${topic}`) % subscribers.length]]
+      const [first, ...rest] = yield* Effect.forEach(chosen, (id) => route(id, undefined))
       const targets = [first, ...rest] as const
       yield* Effect.forEach(targets, (target) =>
         bounded(
@@ -241,7 +293,12 @@ export const make = Effect.gen(function*() {
             })
           }
           // the same key again: the stored reply, or the first delivery's when it ends (never a second run)
-          const result = yield* bounded(target, millis, clientFor(target).Task({ input: null, timeoutMillis: 0, key }))
+          const result = yield* detached(
+            scope,
+            target,
+            millis,
+            clientFor(target).Task({ input: null, timeoutMillis: 0, key })
+          )
           return [target, result] as const
         }), { concurrency: "unbounded" })
       return ref.fanout ? Object.fromEntries(results) : results[0][1]
@@ -251,7 +308,7 @@ export const make = Effect.gen(function*() {
     awaitResult,
     call: (agentId, input, options) =>
       Effect.gen(function*() {
-        const id = yield* route(yield* checkId(agentId), options.routingKey ?? options.idempotencyKey)
+        const id = yield* route(yield* checkId(agentId), options.routingKey, options.idempotencyKey)
         const millis = yield* millisOf("timeout", options.timeout)
         const timeoutMillis = innerTimeoutMillis(millis)
         const client = clientFor(id)
@@ -259,11 +316,12 @@ export const make = Effect.gen(function*() {
           return yield* bounded(id, millis, client.Call({ input, timeoutMillis }))
         }
         const key = yield* checkKey(options.idempotencyKey)
-        return yield* bounded(id, millis, client.Task({ input, timeoutMillis, key }))
+        // a task runs under the agent's own requestTimeout: the caller's timeout bounds its wait, not the task
+        return yield* detached(scope, id, millis, client.Task({ input, timeoutMillis: 0, key }))
       }),
     send: (agentId, input, options) =>
       Effect.gen(function*() {
-        const id = yield* route(yield* checkId(agentId), options.idempotencyKey)
+        const id = yield* route(yield* checkId(agentId), undefined, options.idempotencyKey)
         const key = yield* checkKey(options.idempotencyKey)
         const millis = yield* millisOf("timeout", options.timeout ?? "10 seconds")
         yield* bounded(id, millis, clientFor(id).Task({ input, timeoutMillis: 0, key }, { discard: true }))
@@ -303,7 +361,7 @@ export const make = Effect.gen(function*() {
 })
 
 /** The client's layer, on the cluster layer's `Sharding` and message storage. */
-export const layer: Layer.Layer<AgentClient, never, Sharding.Sharding | MessageStorage.MessageStorage> = Layer.effect(
+export const layer: Layer.Layer<AgentClient, never, Sharding.Sharding | MessageStorage.MessageStorage> = Layer.scoped(
   AgentClient,
   make
 )

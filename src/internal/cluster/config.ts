@@ -7,12 +7,12 @@
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
 import * as ShardingConfig from "@effect/cluster/ShardingConfig"
 import * as Duration from "effect/Duration"
-import type * as Either from "effect/Either"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { ConfigError } from "../../Errors.js"
-import { decodeOptions, DurationInput } from "../schema.js"
+import { configError, decodeOptions, DurationInput, type Problem } from "../schema.js"
 
 /**
  * The shard-lock timings, by name. Failover after a runner dies takes about `shardLockExpiration +
@@ -92,7 +92,40 @@ export type ClusterOptionsInput = typeof ClusterOptions.Encoded
 
 /** Decodes cluster options; a failure is a `ConfigError` naming each bad field. */
 export const decode = (input: unknown, prefix = "cluster"): Either.Either<ClusterSettings, ConfigError> =>
-  decodeOptions(ClusterOptions, input ?? {}, { whole: prefix, prefix, undefinedIsAbsent: true })
+  Either.flatMap(
+    decodeOptions(ClusterOptions, input ?? {}, { whole: prefix, prefix, undefinedIsAbsent: true }),
+    (settings) => {
+      const problems = timingProblems(settings, prefix)
+      return problems.length === 0
+        ? Either.right(settings)
+        : Either.left(configError([problems[0], ...problems.slice(1)]))
+    }
+  )
+
+/**
+ * What the timings must be for shard locks to hold: every interval above 0, and a lock refreshed before it expires
+ * (refreshed every `shardLockRefreshInterval`, it expires after `shardLockExpiration`). A listening port of 0 is
+ * refused too: nobody could reach it.
+ */
+const timingProblems = (settings: ClusterSettings, prefix: string): Array<Problem> => {
+  const problems: Array<Problem> = []
+  const timing = timingOf(settings.timing) as Record<string, Duration.DurationInput>
+  const millis = (field: string) => Duration.toMillis(Duration.decode(timing[field]))
+  for (const field of ["shardLockExpiration", "shardLockRefreshInterval", "refreshAssignmentsInterval"]) {
+    if (millis(field) <= 0) problems.push({ field: `${prefix}.timing.${field}`, rule: "must be more than 0" })
+  }
+  if (millis("shardLockRefreshInterval") >= millis("shardLockExpiration")) {
+    problems.push({
+      field: `${prefix}.timing.shardLockRefreshInterval`,
+      rule: `must be less than shardLockExpiration (${Duration.format(Duration.decode(timing.shardLockExpiration))}):` +
+        " a lock must be refreshed before it expires"
+    })
+  }
+  if (settings.listen?.port === 0) {
+    problems.push({ field: `${prefix}.listen.port`, rule: "must not be 0: others could not reach it", value: "0" })
+  }
+  return problems
+}
 
 const timingOf = (timing: ClusterSettings["timing"]) =>
   typeof timing === "string"

@@ -31,6 +31,9 @@ const streamDefect = (agent: string) => <E>(cause: Cause.Cause<E>): Stream.Strea
     ? Stream.failCause(cause)
     : Stream.fail(new AgentUnavailableError({ agent, reason: "defect", detail: Cause.pretty(cause) }))
 
+/** How a task waits out its agent's restart: every 100 ms, for at most 30 s. */
+const restarting = Schedule.spaced("100 millis").pipe(Schedule.upTo("30 seconds"))
+
 /** A message's `timeoutMillis`: 0 means the agent's own `requestTimeout` (a task sent to run later). */
 const timeoutOf = (millis: number) => millis > 0 ? { timeout: Duration.millis(millis) } : {}
 
@@ -66,12 +69,15 @@ const build = Effect.gen(function*() {
   }
   // None until the first start succeeds; a failed first start leaves it None, and the next message tries again.
   const slot = yield* SynchronizedRef.make(Option.none<AgentSupervisor.AgentSupervisor>())
+  // Set as the entity's scope starts to close, before the agent stops (finalizers run last added first).
+  let closing = false
   const agent = SynchronizedRef.modifyEffect(
     slot,
     (current) =>
       Option.isSome(current) ? Effect.succeed([current.value, current] as const) : AgentSupervisor.make(config).pipe(
         Scope.extend(scope),
         Effect.provide(context),
+        Effect.tap(() => Scope.addFinalizer(scope, Effect.sync(() => void (closing = true)))),
         Effect.map((started) => [started, Option.some(started)] as const)
       )
   )
@@ -82,11 +88,15 @@ const build = Effect.gen(function*() {
     )
   return AgentEntity.of({
     Call: ({ payload }) => call(payload.input, payload.timeoutMillis),
-    // A task whose agent was stopped under it (the entity closing: passivation, a shard moving, shutdown) is not
-    // answered: the cluster ignores an interrupted persisted message during shutdown and delivers it again to the
-    // entity's next incarnation, wherever it runs. An AgentStoppedError stored as its reply would answer for ever.
+    // A task whose agent was stopped under it is never answered with that: its answer is stored for its key for
+    // ever. A restart stopped it: it runs again on the new incarnation (at least once). The entity closing stopped it
+    // (passivation, a shard moving, shutdown): it is not answered, and the cluster, which ignores an interrupted
+    // persisted message while an entity shuts down, delivers it again to the entity's next incarnation.
     Task: ({ payload }) =>
-      call(payload.input, payload.timeoutMillis).pipe(Effect.catchTag("AgentStoppedError", () => Effect.interrupt)),
+      call(payload.input, payload.timeoutMillis).pipe(
+        Effect.retry({ while: (e) => e._tag === "AgentStoppedError" && !closing, schedule: restarting }),
+        Effect.catchTag("AgentStoppedError", (e) => closing ? Effect.interrupt : Effect.fail(e))
+      ),
     Stream: ({ payload }) =>
       Stream.unwrap(Effect.map(agent, (a) => a.handleEventStream(payload.input, timeoutOf(payload.timeoutMillis))))
         .pipe(

@@ -9,11 +9,23 @@ import * as SqlMessageStorage from "@effect/cluster/SqlMessageStorage"
 import * as SqlRunnerStorage from "@effect/cluster/SqlRunnerStorage"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import { StoreError } from "../../Errors.js"
 import { createTable } from "./placement.js"
+
+/**
+ * The fewest connections a PostgreSQL pool needs for a runner: one reserved for its shard locks, one for `migrate`'s
+ * lock, one for the queries. With fewer, `migrate` would wait for a connection for ever: it fails after
+ * {@link MIGRATE_TIMEOUT} instead.
+ */
+export const MIN_PG_CONNECTIONS = 3
+
+/** How long `migrate` may take (waiting for the lock of another runner's migration included). */
+export const MIGRATE_TIMEOUT = "60 seconds"
 
 const storages = (prefix: string) =>
   Effect.scoped(Layer.build(
@@ -26,9 +38,12 @@ const storages = (prefix: string) =>
 /**
  * Creates the tables of the cluster with this prefix (`${prefix}_messages`, `_replies`, `_migrations`, `_runners`,
  * `_locks` and `_agents`) where they are missing. Safe to run from every runner at once. Fails with `StoreError`
- * (`operation` "clusterMigrate") when the database refuses.
+ * (`operation` "clusterMigrate") when the database refuses, or (`reason` "timeout") after `timeout` (60 s).
  */
-export const migrate = (prefix: string): Effect.Effect<void, StoreError, SqlClient.SqlClient> =>
+export const migrate = (
+  prefix: string,
+  timeout: Duration.DurationInput = MIGRATE_TIMEOUT
+): Effect.Effect<void, StoreError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const run = Effect.zipRight(storages(prefix), createTable(prefix))
@@ -44,15 +59,31 @@ export const migrate = (prefix: string): Effect.Effect<void, StoreError, SqlClie
           )
         })),
       orElse: () => Effect.retry(run, Schedule.spaced("200 millis").pipe(Schedule.intersect(Schedule.recurs(5))))
-    }).pipe(Effect.sandbox)
+    }).pipe(
+      Effect.timeoutFail({
+        duration: timeout,
+        onTimeout: () =>
+          new StoreError({
+            operation: "clusterMigrate",
+            reason: "timeout",
+            detail:
+              `the cluster's tables were not created within ${
+                Duration.format(timeout)
+              }: on PostgreSQL, give the pool ` +
+              `at least ${MIN_PG_CONNECTIONS} connections (a runner reserves one for its shard locks)`
+          })
+      }),
+      Effect.sandbox
+    )
   }).pipe(
-    Effect.catchAll((cause) =>
-      Effect.fail(
-        new StoreError({
+    Effect.catchAll((cause) => {
+      const failure = Cause.isCause(cause) ? Cause.failureOption(cause) : Option.some(cause)
+      return Effect.fail(
+        Option.isSome(failure) && failure.value instanceof StoreError ? failure.value : new StoreError({
           operation: "clusterMigrate",
           reason: "failure",
           detail: Cause.pretty(Cause.isCause(cause) ? cause : Cause.fail(cause))
         })
       )
-    )
+    })
   )

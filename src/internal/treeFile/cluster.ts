@@ -34,10 +34,14 @@ export const entityNames = (
       case "directory":
         return [{ name: child.config.agentName, field: `${here}.config.agentName` }]
       case "pool":
-        return Array.from({ length: child.size }, (_, m) => ({
-          name: memberName(child.config.name, m),
-          field: `${here}.config.name`
-        }))
+        // its id too: a call to the pool's id goes to a member
+        return [
+          { name: child.id, field: `${here}.id` },
+          ...Array.from({ length: child.size }, (_, m) => ({
+            name: memberName(child.config.name, m),
+            field: `${here}.config.name`
+          }))
+        ]
       case "supervisor":
         return entityNames(child.children ?? [], here)
     }
