@@ -29,6 +29,7 @@ import * as AgentSupervisor from "../dist/Agent/AgentSupervisor.js"
 import * as AgentProcess from "../dist/Agent/Process.js"
 import * as Store from "../dist/Store/Store.js"
 import { admin } from "./admin.js"
+import { cluster } from "./cluster.js"
 import { heartbeat } from "./heartbeat.js"
 import { lifecycle } from "./lifecycle.js"
 import { limits } from "./limits.js"
@@ -368,9 +369,12 @@ const storeBench = Effect.scoped(Effect.gen(function*() {
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 /** `BENCH_ONLY=requests`: the request section alone (sequential latency and pipelined throughput). */
 const ONLY_REQUESTS = process.env.BENCH_ONLY === "requests"
+/** `BENCH_ONLY=cluster`: the cluster section alone (call latency through the cluster, failover). */
+const ONLY_CLUSTER = process.env.BENCH_ONLY === "cluster"
 const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
 const main = Effect.gen(function*() {
+  if (ONLY_CLUSTER) return console.log(JSON.stringify({ cluster: yield* cluster }, null, 2))
   const client = yield* Effect.acquireRelease(Effect.promise(bareClient), (client) => Effect.promise(client.close))
   const agent = yield* AgentProcess.make({
     name: "bench",
@@ -428,6 +432,7 @@ const main = Effect.gen(function*() {
   const adminReport = yield* admin
   const poolsReport = yield* pools
   const pythonReport = yield* Effect.promise(pythonBench)
+  const clusterReport = yield* cluster
   const report = {
     machine: { node: process.version, cpus: os.cpus().length },
     settings: { sequential: SEQUENTIAL, pipelined: PIPELINED, in_flight: IN_FLIGHT, payload },
@@ -449,7 +454,8 @@ const main = Effect.gen(function*() {
     admin: adminReport,
     pools: poolsReport,
     scale: scaleReport,
-    python: pythonReport
+    python: pythonReport,
+    cluster: clusterReport
   }
   console.log(JSON.stringify(report, null, 2))
 })
@@ -461,7 +467,10 @@ Effect.runPromise(
     Effect.provide(Layer.merge(NodeContext.layer, Store.layerMemory)),
     Logger.withMinimumLogLevel(LogLevel.Error)
   )
-).catch(
+).then(
+  // Exit once the report is out: after the cluster section's failovers, timers of the cluster's fibers sometimes
+  // outlive every scope for minutes (bench/cluster.ts), which would hold the process.
+  () => process.exit(0),
   (error) => {
     console.error(error)
     process.exit(1)
