@@ -129,4 +129,29 @@ describe("Cluster delivery", () => {
       agents: [{ config: agent("solo"), topics: ["jobs"] }],
       pools: [{ id: "workers", size: 2, config: agent("member"), topics: ["jobs"] }]
     }))), 60_000)
+
+  it.live(
+    "an agent stopped for good (exit 0, transient) starts again at the next call; a task's key reaches it",
+    () =>
+      Effect.gen(function*() {
+        const client = yield* Cluster.AgentClient
+        const first = (yield* client.call("once", {}, { timeout: "20 seconds" })) as Reply & { key: unknown }
+        assert.strictEqual(first.key, null)
+        // exits 0: a transient agent is not restarted; the call in flight fails with the crash
+        const exited = yield* Effect.exit(client.call("once", { crash: 0 }, { timeout: "20 seconds" }))
+        assert.isTrue(Exit.isFailure(exited))
+        const again = (yield* client.call("once", {}, { timeout: "20 seconds" })) as Reply
+        assert.notStrictEqual(again.pid, first.pid)
+        const keyed = (yield* client.call("once", {}, { timeout: "20 seconds", idempotencyKey: "order-7" })) as {
+          key: unknown
+        }
+        assert.strictEqual(keyed.key, "order-7")
+        const task = yield* client.publish("jobs", {})
+        const published = (yield* client.awaitResult(task, { timeout: "20 seconds" })) as { key: string }
+        assert.match(published.key, /#once$/)
+      }).pipe(Effect.provide(cluster({
+        agents: [{ config: { ...agent("once"), restart: "transient" }, topics: ["jobs"] }]
+      }))),
+    60_000
+  )
 })

@@ -128,6 +128,23 @@ const scenario = (db: string, prefix: string, sql: Layer.Layer<SqlClient.SqlClie
           key: "published",
           sleep: 1500
         })
+        // a client that gives up on a keyed task and closes (a process redeployed) does not cancel it
+        const dropped = `dropped-${prefix}`
+        const short = yield* Effect.exit(Effect.scoped(
+          Effect.flatMap(
+            Cluster.AgentClient,
+            (other) =>
+              other.call(onA[0], { journal: path.join(dir, "dropped"), key: dropped, sleep: 500 }, {
+                timeout: "200 millis",
+                idempotencyKey: dropped
+              })
+          ).pipe(Effect.provide(Cluster.layerClient({ prefix, timing: "test" }).pipe(Layer.provide(Layer.orDie(sql)))))
+        ))
+        assert.isTrue(short._tag === "Failure")
+        const kept = (yield* agentClient.call(onA[0], {}, { timeout: "20 seconds", idempotencyKey: dropped })) as {
+          echo: { key: string }
+        }
+        assert.strictEqual(kept.echo.key, dropped)
         // a keyed task in flight on A when A is killed
         const key = `task-${prefix}`
         const task = yield* agentClient.call(onA[0], { journal, key, sleep: 1500 }, {

@@ -199,11 +199,14 @@ describe.sequential("the packed package", () => {
       manifest.peerDependenciesMeta[name].optional === true
     ).sort()
     assert.deepStrictEqual(optional, [
+      "@effect/cluster",
       "@effect/experimental",
       "@effect/opentelemetry",
+      "@effect/rpc",
       "@effect/sql",
       "@effect/sql-pg",
-      "@effect/sql-sqlite-node"
+      "@effect/sql-sqlite-node",
+      "@effect/workflow"
     ])
     for (const name of ["effect", "@effect/platform", "@effect/platform-node"]) {
       assert.isDefined(manifest.peerDependencies[name], name)

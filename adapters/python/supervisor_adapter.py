@@ -19,7 +19,7 @@ JSON-serialisable result. It may be ``def`` (run in a thread pool, so it may blo
 order.
 
 Protocol: newline-delimited JSON, UTF-8, one object per line.
-    stdin  {"id": "...", "type": "task", "payload": ...[, "stream": true]}
+    stdin  {"id": "...", "type": "task", "payload": ...[, "stream": true][, "key": "..."]}
            {"id": "...", "type": "ping"}
            {"id": "...", "type": "cancel"}     the task timed out upstream: no response is sent
            {"type": "restore", "data": ...[, "requests": {"<old id>": ...}]}
@@ -77,6 +77,7 @@ is loaded), so the functions below act on the live agent.
     function from its code object). ``ctx`` (a ``Context``, one per task) has:
         ctx.id                 the task's id
         ctx.stream             True when the caller takes chunks ("stream": true)
+        ctx.key                the caller's idempotency key (the task's "key"), or None
         ctx.cancelled          True once the task was cancelled (cancel, or stdin EOF)
         ctx.cancel_event       a threading.Event set then: ``ctx.cancel_event.wait(5)`` is a
                                sleep that a cancel cuts short, in a sync callback (an async one
@@ -585,6 +586,13 @@ class Context(object):
         return self._req.stream
 
     @property
+    def key(self):
+        """The caller's idempotency key (the task's "key"), the same on every delivery of one task, or
+        None: a cluster delivers at least once, so a callback with side effects skips work already
+        done for a key."""
+        return self._req.key
+
+    @property
     def cancelled(self):
         """True once the task was cancelled (``cancel``, or stdin EOF without shutdown)."""
         return self._req.cancelled
@@ -907,12 +915,13 @@ def _has_shutdown(batch):
 
 
 class _Request(object):
-    __slots__ = ("id", "payload", "stream", "cancelled", "done", "event", "task", "future")
+    __slots__ = ("id", "payload", "stream", "key", "cancelled", "done", "event", "task", "future")
 
-    def __init__(self, req_id, payload, stream):
+    def __init__(self, req_id, payload, stream, key=None):
         self.id = req_id
         self.payload = payload
         self.stream = stream  # the task came with "stream": true: chunks may be sent
+        self.key = key  # the caller's idempotency key, or None
         self.cancelled = False
         self.done = False  # its response is made: no checkpoint of it is sent any more
         self.event = None  # Context.cancel_event, once a callback asked for it
@@ -1126,7 +1135,8 @@ class _Agent(object):
         if kind == "task" and type(req_id) is str:  # the common case first
             self.total_requests += 1
             # A missing payload is null: JSON.stringify drops `payload: undefined`.
-            self._on_task(req_id, msg.get("payload"), msg.get("stream") is True)
+            key = msg.get("key")
+            self._on_task(req_id, msg.get("payload"), msg.get("stream") is True, key if type(key) is str else None)
             return
         if kind == "shutdown":
             self._saw_shutdown = True
@@ -1486,7 +1496,7 @@ class _ThreadedAgent(_Agent):
             _log("cancelling %d task(s) in flight" % len(cancelled))
         self._done.set()
 
-    def _on_task(self, req_id, payload, stream):
+    def _on_task(self, req_id, payload, stream, key=None):
         # No lock: only the reader adds to `inflight`, and others remove only what they run.
         if self.closing:
             # Answer rather than drop, so the caller fails fast instead of waiting for a timeout.
@@ -1494,7 +1504,7 @@ class _ThreadedAgent(_Agent):
         elif req_id in self.inflight:
             _log("warning: ignoring task with duplicate in-flight id %r" % req_id)
         else:
-            req = self.inflight[req_id] = _Request(req_id, payload, stream)
+            req = self.inflight[req_id] = _Request(req_id, payload, stream, key)
             self._tasks.append(req)
 
     def _on_cancel(self, req_id):
@@ -1639,7 +1649,7 @@ class _AsyncAgent(_Agent):
 
     # loop side
 
-    def _on_task(self, req_id, payload, stream):
+    def _on_task(self, req_id, payload, stream, key=None):
         if self.closing:
             # Answer rather than drop, so the caller fails fast instead of waiting for a timeout.
             self._send(_refusal_line(req_id))
@@ -1647,7 +1657,7 @@ class _AsyncAgent(_Agent):
         if req_id in self.inflight:
             _log("warning: ignoring task with duplicate in-flight id %r" % req_id)
             return
-        req = _Request(req_id, payload, stream)
+        req = _Request(req_id, payload, stream, key)
         req.task = task = self.loop.create_task(self._run_async(req))
         self.inflight[req_id] = req
         self.tasks.add(task)

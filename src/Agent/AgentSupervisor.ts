@@ -204,6 +204,12 @@ export interface HandleOptions {
    * agent may have done part of the work, and replaying it could do it twice.
    */
   readonly replayOnCrash?: boolean | undefined
+  /**
+   * Sent with the task as its `key` (protocol: an optional field of `task`; `ctx.key` in the adapters): the caller's
+   * idempotency key, the same on every delivery of one task, so that an agent with side effects can tell a repeat.
+   * The cluster passes a call's `idempotencyKey` and a published task's key. None by default.
+   */
+  readonly idempotencyKey?: string | undefined
 }
 
 /**

@@ -117,6 +117,11 @@ export interface PingResult {
 export interface RequestOptions {
   /** Overrides the agent's `requestTimeout` (or `pingTimeout`) for this call: longer than 0, or a `ConfigError`. */
   readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * Sent with the task as its `key`: the caller's idempotency key, the same on every delivery of one task, so that
+   * an agent with side effects can tell a repeat (`ctx.key` in the adapters). None by default.
+   */
+  readonly idempotencyKey?: string | undefined
 }
 
 /**

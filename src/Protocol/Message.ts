@@ -41,7 +41,9 @@ export const Task = Schema.Struct({
   id: Schema.String,
   type: Schema.Literal("task"),
   payload: Schema.Unknown,
-  stream: Schema.optional(Schema.Literal(true))
+  stream: Schema.optional(Schema.Literal(true)),
+  /** The caller's idempotency key: the same on every delivery of one task (a cluster delivers at least once). */
+  key: Schema.optional(Schema.String)
 })
 
 /**
@@ -337,16 +339,18 @@ export const decodeIncoming = (u: unknown): Incoming | undefined =>
   decodeResponse(u) ?? decodeReady(u) ?? decodeNotice(u) ?? decodePublish(u)
 
 /**
- * Encodes a task line. Throws what `JSON.stringify` throws (BigInt, cycles): callers turn that into a typed error.
+ * Encodes a task line, with the caller's idempotency `key` when there is one. Throws what `JSON.stringify` throws
+ * (BigInt, cycles): callers turn that into a typed error.
  *
  * @since 0.1.0
  * @category encoding
  */
-export const encodeTask = (id: string, payload: unknown): string => {
+export const encodeTask = (id: string, payload: unknown, key?: string): string => {
   // `payload: undefined` would vanish from the object: send null so the agent always gets the key.
   const json: string | undefined = JSON.stringify(payload === undefined ? null : payload)
   if (json === undefined) throw new TypeError(`a ${typeof payload} is not JSON`)
-  return `{"id":${JSON.stringify(id)},"type":"task","payload":${json}}\n`
+  const keyed = key === undefined ? "" : `,"key":${JSON.stringify(key)}`
+  return `{"id":${JSON.stringify(id)},"type":"task","payload":${json}${keyed}}\n`
 }
 
 /**
@@ -356,8 +360,8 @@ export const encodeTask = (id: string, payload: unknown): string => {
  * @since 0.2.0
  * @category encoding
  */
-export const encodeStreamTask = (id: string, payload: unknown): string => {
-  const line = encodeTask(id, payload)
+export const encodeStreamTask = (id: string, payload: unknown, key?: string): string => {
+  const line = encodeTask(id, payload, key)
   return `${line.slice(0, -2)},"stream":true}\n`
 }
 

@@ -136,6 +136,9 @@ type Request struct {
 	// Payload is the task's payload as the supervisor sent it: the value given to handleEvent or call, as JSON
 	// (`null` when there was none).
 	Payload json.RawMessage
+	// Key is the caller's idempotency key (the task's "key"), the same on every delivery of one task, or "": a
+	// cluster delivers at least once, so a handler with side effects skips work already done for a key.
+	Key string
 
 	t *task // nil when Run did not make the request
 }

@@ -666,3 +666,15 @@ func TestExitsWhenStdoutFails(t *testing.T) {
 	}
 	h.waitLog("stdout failed")
 }
+
+func TestTheCallersIdempotencyKeyReachesTheHandler(t *testing.T) {
+	h := start(t, func(ctx context.Context, req *agent.Request) (any, error) { return req.Key, nil }, agent.Options{})
+	h.send(map[string]any{"id": "k", "type": "task", "payload": nil, "key": "order-42#1"})
+	if r := h.recv(); string(r.Result) != `"order-42#1"` {
+		t.Fatalf("got %s, want the key", r.Result)
+	}
+	h.task("n", nil)
+	if r := h.recv(); string(r.Result) != `""` {
+		t.Fatalf("a task without key gives %s, want \"\"", r.Result)
+	}
+}

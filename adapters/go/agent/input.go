@@ -88,7 +88,8 @@ func (s *server) handleLine(line []byte) {
 			payload = json.RawMessage("null") // JSON.stringify drops `payload: undefined`
 		}
 		// Only `true` asks for a stream: anything else is a v1 task, which must get no chunk.
-		s.onTask(rawID, id, payload, string(msg["stream"]) == "true")
+		key, _ := jsonString(msg["key"]) // the caller's idempotency key; "" when there is none
+		s.onTask(rawID, id, payload, string(msg["stream"]) == "true", key)
 		return
 	}
 	if kindIsString && kind == "shutdown" {

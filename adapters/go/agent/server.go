@@ -198,7 +198,7 @@ func (s *server) endOfInput() {
 	s.beginClose()
 }
 
-func (s *server) onTask(rawID []byte, id string, payload []byte, streaming bool) {
+func (s *server) onTask(rawID []byte, id string, payload []byte, streaming bool, key string) {
 	s.totalRequests++
 	s.mu.Lock()
 	if s.closing {
@@ -214,7 +214,7 @@ func (s *server) onTask(rawID []byte, id string, payload []byte, streaming bool)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &task{srv: s, rawID: rawID, streaming: streaming, ctx: ctx, cancel: cancel}
-	t.req = Request{ID: id, Payload: payload, t: t}
+	t.req = Request{ID: id, Payload: payload, Key: key, t: t}
 	s.inflight[id] = t
 	s.handlers.Add(1)
 	s.mu.Unlock()

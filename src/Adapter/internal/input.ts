@@ -82,8 +82,8 @@ const handleLine = (line: string): void => {
     return
   }
   if (type === "task") {
-    const task = message as { readonly payload?: unknown; readonly stream?: unknown }
-    return runTask(id, task.payload, task.stream === true)
+    const task = message as { readonly payload?: unknown; readonly stream?: unknown; readonly key?: unknown }
+    return runTask(id, task.payload, task.stream === true, typeof task.key === "string" ? task.key : undefined)
   }
   if (type === "ping") return send(`{"id":${JSON.stringify(id)},"status":"ok","result":${health()}}`)
   cancelTask(id)

@@ -62,6 +62,11 @@ export interface TaskContext {
   readonly signal: AbortSignal
   /** Whether the task was sent with `"stream":true`: the caller takes chunks (else a stream's values are collected). */
   readonly stream: boolean
+  /**
+   * The caller's idempotency key (the task's `key`), the same on every delivery of one task: a cluster delivers at
+   * least once, so an agent with side effects skips work already done for a key. Undefined when the caller gave none.
+   */
+  readonly key: string | undefined
   /** The `data` of the last `restore`: the agent checkpoint this incarnation started from, or undefined. */
   readonly restored: unknown
   /** The `requests` of the last `restore`: the checkpoints of the requests a crash cut short, by their old ids. */
@@ -111,7 +116,7 @@ class Task implements TaskContext {
   /** Resolves a stream's wait for room in the output, so that a cancel does not wait for stdout. */
   #wake: (() => void) | undefined = undefined
 
-  constructor(readonly id: string, readonly stream: boolean) {}
+  constructor(readonly id: string, readonly stream: boolean, readonly key: string | undefined) {}
 
   get restored(): unknown {
     return restoredData
@@ -329,7 +334,7 @@ const settle = (task: Task, value: unknown, stream: boolean): void => {
  *
  * @internal
  */
-export const runTask = (id: string, payload: unknown, stream: boolean): void => {
+export const runTask = (id: string, payload: unknown, stream: boolean, key?: string): void => {
   totalRequests += 1
   if (draining) {
     send(errorLine(id, { message: "the agent is shutting down and accepts no new task", type: "AgentShuttingDown" }))
@@ -340,7 +345,7 @@ export const runTask = (id: string, payload: unknown, stream: boolean): void => 
     log(`warning: ignoring task "${id}": a task with that id is already in flight`)
     return
   }
-  const task = new Task(id, stream)
+  const task = new Task(id, stream, key)
   tasks.set(id, task)
   let result: unknown
   try {

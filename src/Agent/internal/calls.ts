@@ -95,10 +95,15 @@ export const makeCalls = ({ config, counters, refusal, streams, table }: CallsOp
     options?.timeout === undefined ? fallback : timeoutMillisOf(options.timeout)
 
   /** The task's line, or why it cannot be sent: its payload is not JSON, or the line is too long. */
-  const lineOf = (id: string, payload: unknown, encode: typeof Message.encodeTask): string | ProtocolError => {
+  const lineOf = (
+    id: string,
+    payload: unknown,
+    encode: typeof Message.encodeTask,
+    key: string | undefined
+  ): string | ProtocolError => {
     let line: string
     try {
-      line = encode(id, payload)
+      line = encode(id, payload, key)
     } catch (error) {
       return new ProtocolError({
         agent: name,
@@ -126,7 +131,7 @@ export const makeCalls = ({ config, counters, refusal, streams, table }: CallsOp
         if (refused !== undefined) return resume(Exit.fail(refused))
         if (timeoutMillis <= 0) return resume(Exit.fail(table.timeoutError("task", "(not sent)", timeoutMillis)))
         const id = String(table.nextId())
-        const line = lineOf(id, payload, Message.encodeTask)
+        const line = lineOf(id, payload, Message.encodeTask, options?.idempotencyKey)
         if (typeof line !== "string") return resume(Exit.fail(line))
         counters.requests++
         Spans.requestNumbered(caller, id)
@@ -147,7 +152,7 @@ export const makeCalls = ({ config, counters, refusal, streams, table }: CallsOp
         if (refused !== undefined) return failed(sink, refused)
         if (timeoutMillis <= 0) return failed(sink, table.timeoutError("task", "(not sent)", timeoutMillis))
         const id = String(table.nextId())
-        const line = lineOf(id, payload, Message.encodeStreamTask)
+        const line = lineOf(id, payload, Message.encodeStreamTask, undefined)
         if (typeof line !== "string") return failed(sink, line)
         counters.requests++
         sink.abandon = table.registerStream(id, line, timeoutMillis, sink)

@@ -13,12 +13,9 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
-import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { StreamEvent } from "../../Agent/StreamEvent.js"
 import {
@@ -148,16 +145,17 @@ const mapClusterError = (agent: string) => <E>(e: E): Effect.Effect<never, Mappe
 }
 
 /**
- * Worth sending again: a full mailbox, a task key another caller is running now, an agent stopped under the call (in
- * a cluster only its entity closing or a restart stops an agent; the next attempt reaches its next incarnation), and
+ * Worth sending again: a full mailbox, a task key another caller is running now, an agent stopped under a volatile
+ * call (in a cluster its entity closing or a restart stops an agent; the next attempt reaches its next incarnation), and
  * a transport defect, at most {@link MAX_DEFECT_RETRIES} times (then it is the `defect` it is).
  */
-const retriable = (): (cause: Cause.Cause<unknown>) => boolean => {
+const retriable = (keyed: boolean): (cause: Cause.Cause<unknown>) => boolean => {
   let defects = 0
   return (cause) =>
     Cause.isDie(cause) ? ++defects <= MAX_DEFECT_RETRIES : Option.exists(Cause.failureOption(cause), (e) => {
       const tag = (e as { readonly _tag?: unknown })._tag
-      return tag === "MailboxFull" || tag === "AlreadyProcessingMessage" || tag === "AgentStoppedError"
+      // a task's answer is stored for its key: sending it again would get the same answer
+      return tag === "MailboxFull" || tag === "AlreadyProcessingMessage" || (!keyed && tag === "AgentStoppedError")
     })
 }
 
@@ -166,11 +164,11 @@ const MAX_DEFECT_RETRIES = 3
 const backoff = Schedule.exponential("50 millis").pipe(Schedule.either(Schedule.spaced("1 second")))
 
 /** One send, sent again while retriable; its defects our `defect`. */
-const retried = <A, E>(agent: string, once: Effect.Effect<A, E>, last: { text: string }) =>
+const retried = <A, E>(agent: string, once: Effect.Effect<A, E>, last: { text: string }, keyed: boolean) =>
   once.pipe(
     Effect.sandbox,
     Effect.tapError((cause) => Effect.sync(() => void (last.text = Cause.pretty(cause)))),
-    Effect.retry({ while: retriable(), schedule: backoff }),
+    Effect.retry({ while: retriable(keyed), schedule: backoff }),
     Effect.unsandbox,
     Effect.catchAllDefect((d) => Effect.fail(unavailable(agent, "defect", Cause.pretty(Cause.die(d)))))
   )
@@ -178,36 +176,22 @@ const retried = <A, E>(agent: string, once: Effect.Effect<A, E>, last: { text: s
 const timedOut = (agent: string, millis: number, last: { text: string }) => () =>
   unavailable(agent, "timeout", `no answer within ${millis} ms (last: ${last.text.slice(0, 500)})`)
 
-/** Runs one send within `millis`: retried while retriable, then mapped to our errors. */
-const bounded = <A, E>(agent: string, millis: number, once: Effect.Effect<A, E>) => {
+/**
+ * Runs one send within `millis`: retried while retriable, then mapped to our errors. A caller that gives up on a
+ * persisted task (`keyed`) only stops waiting: `Task` is uninterruptible from the client, so the cluster never
+ * cancels it for that.
+ */
+const bounded = <A, E>(
+  agent: string,
+  millis: number,
+  once: Effect.Effect<A, E>,
+  options?: { readonly keyed: boolean }
+) => {
   const last = { text: "no answer" }
-  return retried(agent, once, last).pipe(
+  return retried(agent, once, last, options?.keyed === true).pipe(
     Effect.timeoutFail({ duration: Duration.millis(millis), onTimeout: timedOut(agent, millis, last) }),
     Effect.catchAll(mapClusterError(agent))
   )
-}
-
-/**
- * Runs the send of a persisted task in a fiber of the client's scope and waits for it within `millis`. A caller that
- * gives up (its timeout, an interruption) leaves that fiber waiting: interrupting the cluster's call of a persisted
- * message stores an interruption as the key's answer, which cancels the task for every caller of the key. A key
- * whose answer is an interruption (stored before) fails with `AgentUnavailableError`, never as an interruption.
- */
-const detached = <A, E>(scope: Scope.Scope, agent: string, millis: number, once: Effect.Effect<A, E>) => {
-  const last = { text: "no answer" }
-  return Effect.gen(function*() {
-    const fiber = yield* Effect.forkIn(retried(agent, once, last), scope)
-    const exit = yield* Fiber.await(fiber).pipe(
-      Effect.timeoutFail({ duration: Duration.millis(millis), onTimeout: timedOut(agent, millis, last) })
-    )
-    if (Exit.isSuccess(exit)) return exit.value
-    if (Cause.isInterruptedOnly(exit.cause)) {
-      return yield* Effect.fail(
-        unavailable(agent, "defect", "this key's task was cancelled before it answered; send the task with a new key")
-      )
-    }
-    return yield* Effect.failCause(exit.cause)
-  }).pipe(Effect.catchAll(mapClusterError(agent)))
 }
 
 const millisOf = (field: string, input: unknown) =>
@@ -218,7 +202,6 @@ export const make = Effect.gen(function*() {
   const clientFor = yield* AgentEntity.client
   const sharding = yield* Sharding.Sharding
   const storage = yield* MessageStorage.MessageStorage
-  const scope = yield* Effect.scope
   /** Whose turn it is, per pool and per topic. */
   const turns = new Map<string, number>()
   const nextTurn = (of: string) => {
@@ -293,11 +276,11 @@ export const make = Effect.gen(function*() {
             })
           }
           // the same key again: the stored reply, or the first delivery's when it ends (never a second run)
-          const result = yield* detached(
-            scope,
+          const result = yield* bounded(
             target,
             millis,
-            clientFor(target).Task({ input: null, timeoutMillis: 0, key })
+            clientFor(target).Task({ input: null, timeoutMillis: 0, key }),
+            { keyed: true }
           )
           return [target, result] as const
         }), { concurrency: "unbounded" })
@@ -317,7 +300,7 @@ export const make = Effect.gen(function*() {
         }
         const key = yield* checkKey(options.idempotencyKey)
         // a task runs under the agent's own requestTimeout: the caller's timeout bounds its wait, not the task
-        return yield* detached(scope, id, millis, client.Task({ input, timeoutMillis: 0, key }))
+        return yield* bounded(id, millis, client.Task({ input, timeoutMillis: 0, key }), { keyed: true })
       }),
     send: (agentId, input, options) =>
       Effect.gen(function*() {
@@ -361,7 +344,7 @@ export const make = Effect.gen(function*() {
 })
 
 /** The client's layer, on the cluster layer's `Sharding` and message storage. */
-export const layer: Layer.Layer<AgentClient, never, Sharding.Sharding | MessageStorage.MessageStorage> = Layer.scoped(
+export const layer: Layer.Layer<AgentClient, never, Sharding.Sharding | MessageStorage.MessageStorage> = Layer.effect(
   AgentClient,
   make
 )

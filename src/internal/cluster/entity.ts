@@ -81,9 +81,19 @@ const build = Effect.gen(function*() {
         Effect.map((started) => [started, Option.some(started)] as const)
       )
   )
+  /**
+   * The agent, running: an agent that stopped for good (it exited 0 under `restart: "transient"`, or was `temporary`)
+   * is started again by the next message, as the entity's first message started it. The entity closing stops it for
+   * the last time: then messages find it stopped.
+   */
+  const running = Effect.flatMap(
+    agent,
+    (a) =>
+      Effect.flatMap(a.state, (state) => state === "STOPPED" && !closing ? Effect.as(a.start, a) : Effect.succeed(a))
+  )
   const name = config.name
-  const call = (input: unknown, timeoutMillis: number) =>
-    Effect.flatMap(agent, (a) => a.handleEvent(input, timeoutOf(timeoutMillis))).pipe(
+  const call = (input: unknown, timeoutMillis: number, idempotencyKey?: string) =>
+    Effect.flatMap(running, (a) => a.handleEvent(input, { ...timeoutOf(timeoutMillis), idempotencyKey })).pipe(
       Effect.catchAllDefect(defect(name))
     )
   return AgentEntity.of({
@@ -93,12 +103,12 @@ const build = Effect.gen(function*() {
     // (passivation, a shard moving, shutdown): it is not answered, and the cluster, which ignores an interrupted
     // persisted message while an entity shuts down, delivers it again to the entity's next incarnation.
     Task: ({ payload }) =>
-      call(payload.input, payload.timeoutMillis).pipe(
+      call(payload.input, payload.timeoutMillis, payload.key).pipe(
         Effect.retry({ while: (e) => e._tag === "AgentStoppedError" && !closing, schedule: restarting }),
         Effect.catchTag("AgentStoppedError", (e) => closing ? Effect.interrupt : Effect.fail(e))
       ),
     Stream: ({ payload }) =>
-      Stream.unwrap(Effect.map(agent, (a) => a.handleEventStream(payload.input, timeoutOf(payload.timeoutMillis))))
+      Stream.unwrap(Effect.map(running, (a) => a.handleEventStream(payload.input, timeoutOf(payload.timeoutMillis))))
         .pipe(
           Stream.catchAllCause(streamDefect(name))
         ),

@@ -43,14 +43,16 @@ export const Call = Rpc.make("Call", { payload: callPayload, success: Schema.Unk
 
 /**
  * A persisted task: stored in the cluster's message storage before it runs, keyed by `key`, so it survives the loss
- * of its runner, and the same key answers with the first reply.
+ * of its runner, and the same key answers with the first reply. Uninterruptible from the client: a caller that gives
+ * up (a timeout, an interruption, its process closing) stops waiting and never cancels it; otherwise the cluster
+ * would store the interruption as the key's answer, for every caller of the key.
  */
 export const Task = Rpc.make("Task", {
   payload: { ...callPayload, key: Schema.String },
   success: Schema.Unknown,
   error: CallError,
   primaryKey: (payload) => payload.key
-}).annotate(ClusterSchema.Persisted, true)
+}).annotate(ClusterSchema.Persisted, true).annotate(ClusterSchema.Uninterruptible, "client")
 
 /** A streaming call: the agent's chunks, then its result. */
 export const CallStream = Rpc.make("Stream", {

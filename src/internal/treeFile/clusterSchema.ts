@@ -11,7 +11,7 @@
  */
 import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
-import { ClusterOptions } from "../cluster/config.js"
+import { ClusterOptions } from "../cluster/options.js"
 import { oneUrl, optional, PostgresUrl, PostgresUrlEnv, required, says } from "./storeSchema.js"
 
 const fields = ClusterOptions.fields

@@ -75,7 +75,13 @@ export const callerTimeout = <E>(
  * waits for the decision and goes to the next incarnation, as requests during a backoff do. A request whose
  * deadline passed while it waited is never written.
  */
-const dispatch = (core: Core, event: unknown, timeoutMillis: number, replayOnCrash: boolean) =>
+const dispatch = (
+  core: Core,
+  event: unknown,
+  timeoutMillis: number,
+  replayOnCrash: boolean,
+  idempotencyKey: string | undefined
+) =>
   Effect.gen(function*() {
     // Every way out of the call counts its outcome and latency once: `ended`, or the success below.
     const calledAt = performance.now()
@@ -100,7 +106,7 @@ const dispatch = (core: Core, event: unknown, timeoutMillis: number, replayOnCra
         case "Up": {
           const left = yield* remaining
           if (left <= 0) return yield* ended(core, calledAt, startTimeout(core, timeoutMillis, timeoutMillis))
-          const result = yield* Effect.either(current.process.request(event, { timeout: left }))
+          const result = yield* Effect.either(current.process.request(event, { timeout: left, idempotencyKey }))
           if (result._tag === "Right") {
             core.metrics.requestEnded("ok", (performance.now() - calledAt) / 1000)
             return result.right
@@ -160,6 +166,9 @@ export const handleEvent = (
     if (typeof timeoutMillis !== "number") {
       return Effect.zipRight(timeoutMillis.counted, Effect.fail(timeoutMillis.error))
     }
-    return Spans.traceRequest(core.name, dispatch(core, event, timeoutMillis, options?.replayOnCrash === true))
+    return Spans.traceRequest(
+      core.name,
+      dispatch(core, event, timeoutMillis, options?.replayOnCrash === true, options?.idempotencyKey)
+    )
   }
 }
