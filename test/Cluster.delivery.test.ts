@@ -11,19 +11,10 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import type { AgentConfigInput } from "../src/Agent/Config.js"
 import * as Cluster from "../src/Cluster.js"
-import { eventually, fixture, tempDir, TestLive } from "./support.js"
+import { clusterAgent, eventually, tempDir, TestLive } from "./support.js"
 
-const agent = (name: string): AgentConfigInput => ({
-  name,
-  command: process.execPath,
-  args: [fixture("cluster", "agent.mjs"), name],
-  restartBackoff: "50 millis",
-  jitter: 0,
-  gracefulTimeout: "2 seconds",
-  startupTimeout: "10 seconds"
-})
+const agent = clusterAgent
 
 const cluster = (topology: Cluster.TopologyInput) =>
   Cluster.layerAgents(topology).pipe(Layer.provideMerge(Cluster.layerMemory()), Layer.provide(TestLive))

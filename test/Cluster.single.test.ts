@@ -18,17 +18,18 @@ import * as path from "node:path"
 import type { AgentConfigInput } from "../src/Agent/Config.js"
 import * as Cluster from "../src/Cluster.js"
 import type { ConfigError } from "../src/Errors.js"
-import { eventually, eventuallyEffect, failureOf, fixture, isAlive, tempDir, TestLive } from "./support.js"
+import {
+  clusterAgent,
+  eventually,
+  eventuallyEffect,
+  failureOf,
+  fixture,
+  isAlive,
+  tempDir,
+  TestLive
+} from "./support.js"
 
-const agent = (name: string): AgentConfigInput => ({
-  name,
-  command: process.execPath,
-  args: [fixture("cluster", "agent.mjs"), name],
-  restartBackoff: "50 millis",
-  jitter: 0,
-  gracefulTimeout: "2 seconds",
-  startupTimeout: "10 seconds"
-})
+const agent = clusterAgent
 
 const streamer: AgentConfigInput = {
   name: "streamer",

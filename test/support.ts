@@ -252,3 +252,14 @@ export const processesWith = (marker: string): Array<number> =>
       return false
     }
   }).map(Number)
+
+/** The cluster's test agent (test/fixtures/cluster/agent.mjs, which answers with its name and pid) named `name`. */
+export const clusterAgent = (name: string): Config.AgentConfigInput => ({
+  name,
+  command: process.execPath,
+  args: [fixture("cluster", "agent.mjs"), name],
+  restartBackoff: "50 millis",
+  jitter: 0,
+  gracefulTimeout: "2 seconds",
+  startupTimeout: "10 seconds"
+})
