@@ -71,7 +71,7 @@ const placements = Effect.gen(function*() {
   const client = yield* Cluster.AgentClient
   return yield* Effect.forEach(
     ids,
-    (id) => Effect.map(client.status(id, { timeout: "15 seconds" }), (s) => [id, s.runner] as const),
+    (id) => Effect.map(client.status(id, { timeout: "5 seconds" }), (s) => [id, s.runner] as const),
     { concurrency: 4 }
   )
 })
@@ -111,14 +111,22 @@ const scenario = (db: string, prefix: string, sql: Layer.Layer<SqlClient.SqlClie
         const agentClient = yield* Cluster.AgentClient
         // both runners hold some agents once the shards are balanced between them
         let held: ReadonlyArray<readonly [string, string]> = []
+        let lastError = ""
         yield* eventuallyEffect(
           "both runners hold agents",
           Effect.map(placements, (rows) => {
             held = rows
             return new Set(rows.map(([, runner]) => runner)).size === 2
-          }),
-          "40 seconds"
-        )
+          }).pipe(Effect.catchAll((e) => Effect.sync(() => (lastError = e.message, false)))),
+          "90 seconds"
+        ).pipe(Effect.mapError((e) =>
+          new Error(
+            `${e.message}; last placements ${JSON.stringify(held)}; last error: ${lastError}; ` +
+              `A (${a.address}) stderr: ${a.app.stderr().slice(-1500)}; B (${b.address}) stderr: ${
+                b.app.stderr().slice(-1500)
+              }`
+          )
+        ))
         const onA = held.filter(([, runner]) => runner === a.address).map(([id]) => id)
         assert.isAbove(onA.length, 0)
         // a task published to an agent on A, stored before A is killed (its agent sleeps: still running then)
@@ -163,7 +171,7 @@ const scenario = (db: string, prefix: string, sql: Layer.Layer<SqlClient.SqlClie
           Effect.map(placements, (rows) => rows.every(([, runner]) => runner === b.address)).pipe(
             Effect.orElseSucceed(() => false)
           ),
-          "30 seconds"
+          "60 seconds"
         )
         const reply = (yield* Fiber.join(task)) as { agent: string; echo: { key: string } }
         assert.strictEqual(reply.agent, onA[0])
@@ -186,8 +194,10 @@ const scenario = (db: string, prefix: string, sql: Layer.Layer<SqlClient.SqlClie
         const c = yield* startRunner(db, prefix)
         yield* eventuallyEffect(
           "C holds agents",
-          Effect.map(placements, (rows) => rows.some(([, runner]) => runner === c.address)),
-          "40 seconds"
+          Effect.map(placements, (rows) => rows.some(([, runner]) => runner === c.address)).pipe(
+            Effect.orElseSucceed(() => false)
+          ),
+          "90 seconds"
         )
         const stoppedAt = Date.now()
         process.kill(c.app.pid, "SIGTERM")
@@ -215,7 +225,7 @@ describe.sequential("Cluster, two runners", () => {
       const dir = yield* tempDir("cluster-sqlite-")
       const file = path.join(dir, "cluster.db")
       yield* scenario(`sqlite:${file}`, uniquePrefix(), SqliteClient.layer({ filename: file }))
-    }), 120_000)
+    }), 240_000)
 })
 
 describeWithService("Cluster, two runners on PostgreSQL", await pgUnavailable(), () => {
@@ -265,5 +275,5 @@ describeWithService("Cluster, two runners on PostgreSQL", await pgUnavailable(),
         sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_tables WHERE tablename LIKE ${`${prefix}%`}`
       )
       assert.strictEqual(left[0].n, 0)
-    }), 120_000)
+    }), 240_000)
 })
