@@ -22,44 +22,39 @@ const idOf = (name: string, labels: Labels) =>
 const tagged = <K extends MetricKey.MetricKey.Untyped>(key: K, labels: Labels) =>
   MetricKey.taggedWithLabels(key, labels.map(([name, value]) => MetricLabel.make(name, value)))
 
+/** The hook of `key` with `labels` in `cache`, made by `make` the first time. */
+const cached = <K extends MetricKey.MetricKey.Untyped, H>(
+  cache: Map<string, H>,
+  key: K,
+  labels: Labels,
+  make: (key: K) => H
+): H => {
+  const id = idOf(key.name, labels)
+  let hook = cache.get(id)
+  if (hook === undefined) {
+    hook = make(tagged(key, labels) as K)
+    cache.set(id, hook)
+  }
+  return hook
+}
+
 /** The counter `key` with `labels`. @internal */
 export const counter = (
   key: MetricKey.MetricKey.Counter<number>,
   labels: Labels
-): MetricHook.MetricHook.Counter<number> => {
-  const id = idOf(key.name, labels)
-  let hook = counters.get(id)
-  if (hook === undefined) {
-    hook = Metric.globalMetricRegistry.getCounter(tagged(key, labels))
-    counters.set(id, hook)
-  }
-  return hook
-}
+): MetricHook.MetricHook.Counter<number> =>
+  cached(counters, key, labels, (tagged) => Metric.globalMetricRegistry.getCounter(tagged))
 
 /** The gauge `key` with `labels`. @internal */
 export const gauge = (
   key: MetricKey.MetricKey.Gauge<number>,
   labels: Labels
-): MetricHook.MetricHook.Gauge<number> => {
-  const id = idOf(key.name, labels)
-  let hook = gauges.get(id)
-  if (hook === undefined) {
-    hook = Metric.globalMetricRegistry.getGauge(tagged(key, labels))
-    gauges.set(id, hook)
-  }
-  return hook
-}
+): MetricHook.MetricHook.Gauge<number> =>
+  cached(gauges, key, labels, (tagged) => Metric.globalMetricRegistry.getGauge(tagged))
 
 /** The histogram `key` with `labels`. @internal */
 export const histogram = (
   key: MetricKey.MetricKey.Histogram,
   labels: Labels
-): MetricHook.MetricHook.Histogram => {
-  const id = idOf(key.name, labels)
-  let hook = histograms.get(id)
-  if (hook === undefined) {
-    hook = Metric.globalMetricRegistry.getHistogram(tagged(key, labels))
-    histograms.set(id, hook)
-  }
-  return hook
-}
+): MetricHook.MetricHook.Histogram =>
+  cached(histograms, key, labels, (tagged) => Metric.globalMetricRegistry.getHistogram(tagged))
