@@ -26,6 +26,7 @@ import {
   type RequestError
 } from "../../Errors.js"
 import { decodeDuration } from "../schema.js"
+import { defect, streamDefect } from "./defects.js"
 import { AgentEntity, type AgentStatus } from "./protocol.js"
 import * as TaskRef from "./taskRef.js"
 import * as Topology from "./topology.js"
@@ -163,19 +164,6 @@ const MAX_DEFECT_RETRIES = 3
 
 const backoff = Schedule.exponential("50 millis").pipe(Schedule.either(Schedule.spaced("1 second")))
 
-/** One send, sent again while retriable; its defects our `defect`. */
-const retried = <A, E>(agent: string, once: Effect.Effect<A, E>, last: { text: string }, keyed: boolean) =>
-  once.pipe(
-    Effect.sandbox,
-    Effect.tapError((cause) => Effect.sync(() => void (last.text = Cause.pretty(cause)))),
-    Effect.retry({ while: retriable(keyed), schedule: backoff }),
-    Effect.unsandbox,
-    Effect.catchAllDefect((d) => Effect.fail(unavailable(agent, "defect", Cause.pretty(Cause.die(d)))))
-  )
-
-const timedOut = (agent: string, millis: number, last: { text: string }) => () =>
-  unavailable(agent, "timeout", `no answer within ${millis} ms (last: ${last.text.slice(0, 500)})`)
-
 /**
  * Runs one send within `millis`: retried while retriable, then mapped to our errors. A caller that gives up on a
  * persisted task (`keyed`) only stops waiting: `Task` is uninterruptible from the client, so the cluster never
@@ -187,9 +175,17 @@ const bounded = <A, E>(
   once: Effect.Effect<A, E>,
   options?: { readonly keyed: boolean }
 ) => {
-  const last = { text: "no answer" }
-  return retried(agent, once, last, options?.keyed === true).pipe(
-    Effect.timeoutFail({ duration: Duration.millis(millis), onTimeout: timedOut(agent, millis, last) }),
+  let last = "no answer"
+  return once.pipe(
+    Effect.sandbox,
+    Effect.tapError((cause) => Effect.sync(() => void (last = Cause.pretty(cause)))),
+    Effect.retry({ while: retriable(options?.keyed === true), schedule: backoff }),
+    Effect.unsandbox,
+    Effect.catchAllDefect(defect(agent)),
+    Effect.timeoutFail({
+      duration: Duration.millis(millis),
+      onTimeout: () => unavailable(agent, "timeout", `no answer within ${millis} ms (last: ${last.slice(0, 500)})`)
+    }),
     Effect.catchAll(mapClusterError(agent))
   )
 }
@@ -319,11 +315,7 @@ export const make = Effect.gen(function*() {
         )
         return clientFor(id).Stream({ input, timeoutMillis: innerTimeoutMillis(millis) }).pipe(
           Stream.catchAll((e) => Stream.fromEffect(mapClusterError(id)(e))),
-          Stream.catchAllCause((cause) =>
-            Option.isSome(Cause.failureOption(cause)) || Cause.isInterruptedOnly(cause)
-              ? Stream.failCause(cause)
-              : Stream.fail(unavailable(id, "defect", Cause.pretty(cause)))
-          ),
+          Stream.catchAllCause(streamDefect(id)),
           Stream.interruptWhen(timedOut)
         )
       })),

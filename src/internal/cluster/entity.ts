@@ -6,7 +6,6 @@
  */
 import * as Entity from "@effect/cluster/Entity"
 import type * as Sharding from "@effect/cluster/Sharding"
-import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -16,20 +15,12 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SynchronizedRef from "effect/SynchronizedRef"
 import * as AgentSupervisor from "../../Agent/AgentSupervisor.js"
-import { AgentUnavailableError, ConfigError } from "../../Errors.js"
+import { ConfigError } from "../../Errors.js"
 import type * as Store from "../../Store/Store.js"
 import { AgentCatalog } from "./catalog.js"
+import { defect, streamDefect } from "./defects.js"
 import { Placement } from "./placement.js"
 import { AgentEntity } from "./protocol.js"
-
-const defect = (agent: string) => (d: unknown) =>
-  Effect.fail(new AgentUnavailableError({ agent, reason: "defect", detail: Cause.pretty(Cause.die(d)) }))
-
-/** A stream's defect as a typed failure (its failures and interruptions as they are). */
-const streamDefect = (agent: string) => <E>(cause: Cause.Cause<E>): Stream.Stream<never, E | AgentUnavailableError> =>
-  Option.isSome(Cause.failureOption(cause)) || Cause.isInterruptedOnly(cause)
-    ? Stream.failCause(cause)
-    : Stream.fail(new AgentUnavailableError({ agent, reason: "defect", detail: Cause.pretty(cause) }))
 
 /** How a task waits out its agent's restart: every 100 ms, for at most 30 s. */
 const restarting = Schedule.spaced("100 millis").pipe(Schedule.upTo("30 seconds"))
