@@ -9,6 +9,7 @@ import * as TestClock from "effect/TestClock"
 import * as fs from "node:fs"
 import * as Config from "../../src/Agent/Config.js"
 import * as Health from "../../src/Agent/Health.js"
+import * as Heartbeat from "../../src/Agent/internal/heartbeat.js"
 import * as ProcessTable from "../../src/Agent/internal/processTable.js"
 import * as AgentProcess from "../../src/Agent/Process.js"
 import { AgentCrashError, AgentTimeoutError, type RequestError } from "../../src/Errors.js"
@@ -237,4 +238,64 @@ describe.sequential("Health with a real agent", () => {
       assert.isTrue(Option.isNone(first.cpuPercent))
       assert.isTrue(Option.isSome(second.cpuPercent))
     }).pipe(Effect.provide(TestLive)))
+
+  it.scoped("a ping's timeout kept by the heartbeat: at its deadline, never early, one waiter per timeout", () =>
+    Effect.gen(function*() {
+      const config = yield* Config.make(
+        agentConfig("echo", { name: "kept", heartbeatInterval: "1 second", pingTimeout: "5 seconds" })
+      )
+      const clock = yield* Effect.clock
+      const ticker = Ticker.forClock(clock)
+      // Pings answered at once but for those listed (by number from 1), never answered: timed out by the heartbeat.
+      const unanswered = new Set([3])
+      const sent: Array<number> = []
+      const timedOut: Array<number> = []
+      const reports: Array<string> = []
+      let pings = 0
+      const target: Heartbeat.Target = {
+        name: "kept",
+        pid: 4242,
+        config,
+        pingWith: (done) => {
+          const n = ++pings
+          sent.push(clock.unsafeCurrentTimeMillis())
+          if (!unanswered.has(n)) return done(Exit.succeed({ latencyMillis: 1, report: Option.none() }))
+          let settled = false
+          return () => {
+            if (settled) return
+            settled = true
+            timedOut.push(clock.unsafeCurrentTimeMillis())
+            done(
+              Exit.fail(
+                new AgentTimeoutError({ agent: "kept", requestId: `${n}`, operation: "ping", timeoutMillis: 5000 })
+              )
+            )
+          }
+        }
+      }
+      const stop = Heartbeat.start(target, clock, {
+        report: (report, handled) => {
+          reports.push(report._tag === "Sample" ? "sample" : `missed ${report.missed}`)
+          handled()
+        }
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(stop))
+      // Ping 3 goes out in the third second; its timeout is 5 s after it, not a moment before.
+      yield* TestClock.adjust("3 seconds")
+      assert.strictEqual(sent.length, 3)
+      const third = sent[2]
+      yield* TestClock.adjust(`${third + 5000 - 1 - clock.unsafeCurrentTimeMillis()} millis`)
+      assert.deepStrictEqual(timedOut, [])
+      // Only the timeout waits (the next beat comes an interval after the outcome): the answered pings left none.
+      assert.strictEqual(ticker.pending(), 1)
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(timedOut, [third + 5000])
+      assert.deepStrictEqual(reports, ["sample", "sample", "missed 1"])
+      // Then beats go on, answered; 20 s of them arm a timeout check about once per 5 s, not once per ping.
+      yield* TestClock.adjust("20 seconds")
+      assert.deepStrictEqual(reports.slice(3, 5), ["sample", "sample"])
+      assert.isAtMost(ticker.pending(), 2)
+      stop()
+      assert.strictEqual(ticker.pending(), 0)
+    }))
 })

@@ -152,9 +152,11 @@ describe.sequential("internal makeOwned", () => {
     Effect.gen(function*() {
       const pubsub = yield* PubSub.unbounded<Event>()
       const order: Array<string> = []
+      const publish = (event: Event) =>
+        Effect.zipRight(Effect.sync(() => order.push(`hub:${event._tag}`)), PubSub.publish(pubsub, event))
       const events: Hub.EventHub = {
-        publish: (event) =>
-          Effect.zipRight(Effect.sync(() => order.push(`hub:${event._tag}`)), PubSub.publish(pubsub, event)),
+        publish,
+        publishAfter: (first, event) => Effect.zipRight(first, publish(event)),
         subscribe: PubSub.subscribe(pubsub)
       }
       const scope = yield* closeableScope

@@ -68,11 +68,14 @@ export interface Calls {
   readonly requestStream: AgentProcess.AgentProcess["requestStream"]
   readonly ping: AgentProcess.AgentProcess["ping"]
   /**
-   * A ping with the configuration's `pingTimeout`, answered to `done` exactly once (in Node's handler of the
-   * answer, of the timeout, or of the exit; at once when refused), with no fiber: a heartbeat's beat. It never
-   * throws.
+   * A ping answered to `done` exactly once (in Node's handler of the answer or of the exit, in the caller's call
+   * of the function returned, at once when refused), with no fiber: a heartbeat's beat. Its timeout is the
+   * caller's to keep: the function returned times it out (`AgentTimeoutError` for the configuration's
+   * `pingTimeout`); `undefined` when it was refused. It never throws.
    */
-  readonly pingWith: (done: (exit: Exit.Exit<AgentProcess.PingResult, RequestError>) => void) => void
+  readonly pingWith: (
+    done: (exit: Exit.Exit<AgentProcess.PingResult, RequestError>) => void
+  ) => (() => void) | undefined
 }
 
 /** A ping's answer: its round trip since `sentAt` (`performance.now()`), and the agent's report when well formed. */
@@ -200,7 +203,24 @@ export const makeCalls = ({ config, counters, refusal, streams, table }: CallsOp
 
   const pingWith: Calls["pingWith"] = (done) => {
     const sentAt = performance.now()
-    sendPing(undefined, pingTimeoutMillis, (exit) => done(Exit.map(exit, (result) => pongOf(result, sentAt))))
+    const refused = refusal()
+    if (refused !== undefined) {
+      done(Exit.fail(refused))
+      return undefined
+    }
+    const id = `ping-${table.nextId()}`
+    return table.registerPing(
+      id,
+      Message.encodePing(id),
+      pingTimeoutMillis,
+      (exit) =>
+        // A failure carries no value: the same `Exit` serves.
+        done(
+          Exit.isSuccess(exit)
+            ? Exit.succeed(pongOf(exit.value, sentAt))
+            : exit as Exit.Exit<never, RequestError>
+        )
+    )
   }
 
   return { request, requestStream, ping, pingWith }

@@ -27,9 +27,13 @@ import * as ProcessTable from "./processTable.js"
 export interface Target {
   readonly name: string
   readonly pid: number
-  readonly config: Pick<Config.AgentConfig, "heartbeatInterval" | "unhealthyAfter">
-  /** Sends a ping; `done` is called exactly once with its outcome, and never throws. */
-  readonly pingWith: (done: (exit: Exit.Exit<AgentProcess.PingResult, RequestError>) => void) => void
+  readonly config: Pick<Config.AgentConfig, "heartbeatInterval" | "unhealthyAfter" | "pingTimeout">
+  /**
+   * Sends a ping; `done` is called exactly once with its outcome, and never throws. Returns, when the ping's
+   * timeout is the heartbeat's to keep, the function that times it out: the heartbeat calls it `pingTimeout` after
+   * the ping, on its ticker (see `Calls.pingWith`); otherwise the ping times out by itself.
+   */
+  readonly pingWith: (done: (exit: Exit.Exit<AgentProcess.PingResult, RequestError>) => void) => (() => void) | void
 }
 
 /** The outcome of one beat, for the owner. @internal */
@@ -110,11 +114,22 @@ const phaseOf = (name: string, pid: number): number => {
  */
 export const start = (target: Target, clock: Clock.Clock, handlers: Handlers): () => void => {
   const intervalMillis = Duration.toMillis(target.config.heartbeatInterval)
+  const pingTimeoutMillis = Duration.toMillis(target.config.pingTimeout)
   const unhealthyAfter = target.config.unhealthyAfter
   const grid = Ticker.gridOf(intervalMillis)
   const ticker = Ticker.forClock(clock)
   let stopped = false
+  // The next beat's waiter.
   let waiter: Ticker.Waiter | undefined
+  // A ping is out; when the heartbeat keeps its timeout, the function that times it out and when (Clock millis).
+  let pinging = false
+  let expire: (() => void) | undefined
+  let pingDeadline = 0
+  // The waiter that checks the ping's timeout. It is not cancelled when a ping is answered: it checks the ping out
+  // at its moment, if any, and waits for that one's deadline (a ping is answered in a millisecond and sent every
+  // interval, so it wakes about once per `pingTimeout`, not once per ping: a waiter made and cancelled per ping
+  // lived as long as the timeout, past the young generation of the heap).
+  let timeoutWaiter: Ticker.Waiter | undefined
   let missed = 0
   // A report handed over and not handled yet; a beat that came due meanwhile (it goes once the report is handled).
   let reporting = false
@@ -126,6 +141,7 @@ export const start = (target: Target, clock: Clock.Clock, handlers: Handlers): (
 
   const end = (cause?: Cause.Cause<unknown>) => {
     stopped = true
+    if (timeoutWaiter !== undefined) ticker.cancel(timeoutWaiter)
     handlers.end?.(cause)
   }
   // The CPU% of the last two scans read; the same for the beats that read the same scan.
@@ -151,8 +167,22 @@ export const start = (target: Target, clock: Clock.Clock, handlers: Handlers): (
     ticker.schedule(waiter, beat)
     handlers.report(report, handled)
   }
+  const checkTimeout = () => {
+    timeoutWaiter = undefined
+    if (stopped || expire === undefined) return
+    if (clock.unsafeCurrentTimeMillis() < pingDeadline) return armTimeout()
+    const timeOut = expire
+    expire = undefined
+    timeOut() // the ping's timeout error, to `onPong`
+  }
+  const armTimeout = () => {
+    timeoutWaiter = ticker.waiter(pingDeadline, 0)
+    ticker.schedule(timeoutWaiter, checkTimeout)
+  }
   const onPong = (exit: Exit.Exit<AgentProcess.PingResult, RequestError>) => {
     if (stopped) return
+    pinging = false
+    expire = undefined
     if (Exit.isSuccess(exit)) {
       const pong = exit.value
       return ProcessTable.shared.groupWith(target.pid, ProcessTable.HEARTBEAT_MAX_AGE_MILLIS, "serve", (reading) => {
@@ -174,8 +204,19 @@ export const start = (target: Target, clock: Clock.Clock, handlers: Handlers): (
   }
   const beat = () => {
     if (stopped) return
-    if (reporting) due = true
-    else target.pingWith(onPong)
+    if (reporting) {
+      due = true
+      return
+    }
+    pinging = true
+    waiter = undefined
+    const timeOut = target.pingWith(onPong)
+    // Unless it was answered already (a refusal is answered at once).
+    if (pinging && typeof timeOut === "function") {
+      expire = timeOut
+      pingDeadline = clock.unsafeCurrentTimeMillis() + pingTimeoutMillis
+      if (timeoutWaiter === undefined) armTimeout()
+    }
   }
 
   // The first beat within the first interval, at the incarnation's phase of it.
@@ -190,5 +231,6 @@ export const start = (target: Target, clock: Clock.Clock, handlers: Handlers): (
     if (stopped) return
     stopped = true
     if (waiter !== undefined) ticker.cancel(waiter)
+    if (timeoutWaiter !== undefined) ticker.cancel(timeoutWaiter)
   }
 }

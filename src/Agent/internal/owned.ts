@@ -166,7 +166,7 @@ export function makeOwned(
     const core = yield* Core.make(settings, owner, {
       writer,
       reports,
-      publish: onEvent === undefined ? hub.publish : (event) => Effect.zipRight(onEvent(event), hub.publish(event)),
+      publish: onEvent === undefined ? hub.publish : (event) => hub.publishAfter(onEvent(event), event),
       recordRestarts: options?.recordRestarts ?? true,
       onTopicPublish: options?.onTopicPublish
     })

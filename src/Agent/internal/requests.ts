@@ -44,6 +44,13 @@ export interface Pending {
   /**
    * The caller's fiber, observed so that a caller that is interrupted (and so ends) cancels its request; none for
    * a callback's request (it is settled by its answer, its timeout or the end of the process).
+   *
+   * An observer on the fiber rather than a canceler returned to `Effect.async`: a canceler makes Effect wrap every
+   * request in an uninterruptible region with an exit handler, which costs about 3 µs per request, as much as the
+   * rest of the round trip. A fiber waiting here can only leave by our answer or by interruption, and interruption
+   * ends the fiber, so its exit is the signal: the request is forgotten and the agent told to stop working on it.
+   * (The one difference: a fiber that catches its interruption in an uninterruptible region and goes on keeps the
+   * request until its timeout.)
    */
   readonly caller: Fiber.RuntimeFiber<unknown, unknown> | undefined
   readonly onCallerExit: () => void
@@ -118,6 +125,14 @@ export interface Table {
    */
   readonly registerStream: (id: string, line: string, timeoutMillis: number, sink: Streams.Sink) => () => void
   /**
+   * Registers a ping answered to `resume` (see `register`) whose timeout its caller keeps: it gets no deadline
+   * here. Returns the function that times it out as its deadline would (the agent is told to drop it, `resume`
+   * gets `AgentTimeoutError` for `timeoutMillis`); it does nothing once the ping was settled. A heartbeat keeps its
+   * pings' timeouts on the ticker it beats on: a deadline here cost a bucket per beat that lived as long as the
+   * timeout, then a sweep.
+   */
+  readonly registerPing: (id: string, line: string, timeoutMillis: number, resume: Resume) => () => void
+  /**
    * Takes the request that a line of the agent answers out of the table, freeing its slot; `undefined` when no
    * sent request has this id (it timed out, its caller left, or it was never sent). The caller resumes it.
    */
@@ -178,6 +193,12 @@ const checkpointsOf = (entries: Iterable<Pending>): Record<string, unknown> | un
   return saved
 }
 
+/** `Pending.bucket` of a request with no deadline in the table (a heartbeat's ping: see `registerPing`). */
+const NO_DEADLINE = -1
+
+/** The `onCallerExit` of a request with no caller to leave (a callback's). */
+const noCaller = () => {}
+
 /**
  * The last request id this process made. One sequence for every agent and incarnation (not one per table): the ids
  * of the requests a crashed incarnation had in flight, handed to the next in `restore.requests`, are never those
@@ -211,7 +232,7 @@ export const makeTable = (options: TableOptions): Table => {
   /** Forgets a request: its deadline, its caller's observer, and its slot in the window (the next may go). */
   const settle = (entry: Pending) => {
     pending.delete(entry.id)
-    deadlines.remove(entry.id, entry.bucket)
+    if (entry.bucket !== NO_DEADLINE) deadlines.remove(entry.id, entry.bucket)
     entry.caller?.removeObserver(entry.onCallerExit)
     if (entry.sent && entry.limited) {
       inFlight--
@@ -249,22 +270,18 @@ export const makeTable = (options: TableOptions): Table => {
   // One expiry function for all requests: no closure per request for its deadline.
   const deadlines = Deadlines.make(clock, expire, options.resolution)
 
-  /**
-   * An interrupted caller is seen through an observer on its fiber rather than a canceler returned to
-   * `Effect.async`: a canceler makes Effect wrap every request in an uninterruptible region with an exit handler,
-   * which costs about 3 µs per request, as much as the rest of the round trip. A fiber waiting here can only
-   * leave by our answer or by interruption, and interruption ends the fiber, so its exit is the signal: the
-   * request is forgotten and the agent told to stop working on it. (The one difference: a fiber that catches
-   * its interruption in an uninterruptible region and goes on keeps the request until its timeout.)
-   */
   const register: Table["register"] = (caller, id, line, operation, timeoutMillis, resume) => {
-    create(caller, id, line, operation, timeoutMillis, resume, undefined)
+    create(caller, id, line, operation, timeoutMillis, resume, undefined, true)
+  }
+  const registerPing: Table["registerPing"] = (id, line, timeoutMillis, resume) => {
+    create(undefined, id, line, "ping", timeoutMillis, resume, undefined, false)
+    return () => expire(id)
   }
   const registerStream: Table["registerStream"] = (id, line, timeoutMillis, sink) => {
     const now = clock.unsafeCurrentTimeMillis()
     sink.deadline = now + timeoutMillis
     sink.lastActivity = now
-    return create(undefined, id, line, "task", timeoutMillis, sink.finish, sink).onCallerExit
+    return create(undefined, id, line, "task", timeoutMillis, sink.finish, sink, true).onCallerExit
   }
   const create = (
     caller: Fiber.RuntimeFiber<unknown, unknown> | undefined,
@@ -273,10 +290,12 @@ export const makeTable = (options: TableOptions): Table => {
     operation: Operation,
     timeoutMillis: number,
     resume: Resume,
-    stream: Streams.Sink | undefined
+    stream: Streams.Sink | undefined,
+    timed: boolean
   ): Pending => {
     const limited = operation === "task"
-    const onCallerExit = () => {
+    // Only a caller's fiber or a stream's consumer can leave before the answer: a callback's request has none.
+    const onCallerExit = caller === undefined && stream === undefined ? noCaller : () => {
       if (pending.get(id) !== entry) return
       settle(entry)
       if (limited) meter.interrupted()
@@ -292,17 +311,19 @@ export const makeTable = (options: TableOptions): Table => {
       timeoutMillis,
       stream,
       sent: false,
-      bucket: 0,
+      bucket: NO_DEADLINE,
       checkpoint: undefined
     }
     pending.set(id, entry)
-    const deadline = clock.unsafeCurrentTimeMillis() + timeoutMillis
-    entry.bucket = deadlines.add(
-      id,
-      stream !== undefined && stream.idleMillis > 0
-        ? Math.min(deadline, stream.lastActivity + stream.idleMillis)
-        : deadline
-    )
+    if (timed) {
+      const deadline = clock.unsafeCurrentTimeMillis() + timeoutMillis
+      entry.bucket = deadlines.add(
+        id,
+        stream !== undefined && stream.idleMillis > 0
+          ? Math.min(deadline, stream.lastActivity + stream.idleMillis)
+          : deadline
+      )
+    }
     caller?.addObserver(onCallerExit)
     if (!limited || inFlight < maxInFlight) dispatch(entry, line)
     else waiting.push([id, line])
@@ -370,6 +391,7 @@ export const makeTable = (options: TableOptions): Table => {
   return {
     register,
     registerStream,
+    registerPing,
     answer,
     chunk,
     failStream,

@@ -4,17 +4,27 @@
  * (a fiber per incarnation waiting on a mailbox, before, for the whole life of the process), its heartbeat's
  * reports through another.
  *
+ * A tree's heartbeat reports run here, a thousand a second for a thousand agents: the loop costs two steps of the
+ * run loop per effect (one `matchCauseEffect`, and the step to the next), and an effect's end is told to a plain
+ * callback (`run`'s `done`) rather than an `Effect.ensuring` of the caller's, which cost as many steps again.
+ *
  * @internal
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Equal from "effect/Equal"
 import * as Fiber from "effect/Fiber"
+import type * as FiberId from "effect/FiberId"
 import * as Runtime from "effect/Runtime"
 
 /** A queue of effects and the fiber that runs them while there are some. @internal */
 export interface Serial {
-  /** Hands over an effect; never blocks. */
-  readonly run: (effect: Effect.Effect<void>) => void
+  /**
+   * Hands over an effect; never blocks. `done`, if given, is called once the effect has run: with `true` when it
+   * succeeded, `false` when it failed, died or was interrupted (by `interrupt` too). It is not called for an effect
+   * dropped before it ran (by `interrupt`, or handed over after it). It must not throw.
+   */
+  readonly run: (effect: Effect.Effect<void>, done?: (succeeded: boolean) => void) => void
   /**
    * Waits until the effects handed over so far have run. Effects handed over later (the pipes may still deliver
    * lines: written just before an exit that was reported first, or by a descendant that holds them) each run in
@@ -23,6 +33,11 @@ export interface Serial {
   readonly end: Effect.Effect<void>
   /** Drops what waits and interrupts what runs; effects handed over later are dropped too. */
   readonly interrupt: Effect.Effect<void>
+  /**
+   * Whether `fiber` is the one running the runner's effects now (an effect that stops what it reports on must not
+   * wait for itself to end).
+   */
+  readonly runsIn: (fiber: FiberId.FiberId) => boolean
 }
 
 /** Options of {@link make}. @internal */
@@ -37,6 +52,12 @@ export interface Options {
   readonly batchMillis?: number | undefined
 }
 
+/** An effect handed over, and who is told of its end. */
+interface Item {
+  readonly effect: Effect.Effect<void>
+  readonly done: ((succeeded: boolean) => void) | undefined
+}
+
 /** A serial runner in the caller's context. @internal */
 export const make = (options?: Options): Effect.Effect<Serial> =>
   Effect.map(Effect.runtime<never>(), (runtime) => {
@@ -44,50 +65,80 @@ export const make = (options?: Options): Effect.Effect<Serial> =>
     const batchMillis = options?.batchMillis ?? 0
     const runFork = Runtime.runFork(runtime)
     // Interruptible even when the runtime was captured in an uninterruptible region (a commit under a lock).
-    const fork = <A>(effect: Effect.Effect<A>) => runFork(Effect.interruptible(effect))
-    // One effect that fails, dies or interrupts itself is logged and the next ones run: it must not end the
-    // runner (a tree's heartbeat reports: one user `onEvent` that dies would stop every agent's heartbeat).
-    const guard = (effect: Effect.Effect<void>): Effect.Effect<void> =>
-      Effect.catchAllCause(
-        effect,
-        (cause) => Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("an effect handed over failed", cause)
-      )
-    const wrap: (effect: Effect.Effect<void>) => Effect.Effect<void> = annotations === undefined
-      ? guard
-      : (effect) => Effect.annotateLogs(guard(effect), annotations)
-    let queue: Array<Effect.Effect<void>> = []
-    // The fiber that runs what waits, while it runs. A fork runs at once and may end before it returns (every
-    // effect synchronous): `draining` says whether one runs, set before the fork and cleared when it ends.
+    const fork = <A>(effect: Effect.Effect<A>) =>
+      runFork(Effect.interruptible(annotations === undefined ? effect : Effect.annotateLogs(effect, annotations)))
+    let queue: Array<Item> = []
+    // The fiber that runs what waits, while it runs, and its id (known from its first step: a fork runs at once
+    // and may end before it returns, every effect synchronous). `draining` says whether one runs, set before the
+    // fork and cleared when it ends.
     let drainer: Fiber.RuntimeFiber<void> | undefined
+    let drainerId: FiberId.FiberId | undefined
     let draining = false
+    // The item running now: told of its end by `interrupt` when its fiber is interrupted under it.
+    let current: Item | undefined
     let timer: ReturnType<typeof setTimeout> | undefined
     let ended = false
     let interrupted = false
-    const startDrain = () => {
-      if (timer !== undefined) clearTimeout(timer)
-      timer = undefined
-      const fiber = fork(drain)
-      if (draining) drainer = fiber
+
+    const finish = (item: Item, succeeded: boolean) => {
+      if (current === item) current = undefined
+      item.done?.(succeeded)
+    }
+    // One effect that fails, dies or interrupts itself is logged and the next ones run: it must not end the
+    // runner (a tree's heartbeat reports: one user `onEvent` that dies would stop every agent's heartbeat).
+    const failed = (item: Item, cause: Cause.Cause<unknown>, next: Effect.Effect<void>): Effect.Effect<void> => {
+      finish(item, false)
+      return Cause.isInterruptedOnly(cause)
+        ? next
+        : Effect.zipRight(Effect.logError("an effect handed over failed", cause), next)
+    }
+    // Runs `batch` from `i`, then what waits by then.
+    const step = (batch: Array<Item>, i: number): Effect.Effect<void> => {
+      if (i === batch.length) return drain
+      const item = batch[i]
+      current = item
+      return Effect.matchCauseEffect(item.effect, {
+        onFailure: (cause) => failed(item, cause, step(batch, i + 1)),
+        onSuccess: () => {
+          finish(item, true)
+          return step(batch, i + 1)
+        }
+      })
     }
     // Runs what waits, batch by batch, until nothing does; then the fiber ends.
     const drain: Effect.Effect<void> = Effect.suspend(() => {
       if (queue.length === 0) {
         draining = false
         drainer = undefined
+        drainerId = undefined
         return Effect.void
       }
       const batch = queue
       queue = []
-      return Effect.zipRight(Effect.forEach(batch, wrap, { discard: true }), drain)
+      return step(batch, 0)
     })
+    const startDrain = () => {
+      if (timer !== undefined) clearTimeout(timer)
+      timer = undefined
+      const fiber = fork(Effect.withFiberRuntime<void>((self) => {
+        drainerId = self.id()
+        return drain
+      }))
+      if (draining) drainer = fiber
+    }
+    // An effect handed over after `end`, in a fiber of its own.
+    const runAlone = (item: Item) => {
+      fork(Effect.matchCauseEffect(item.effect, {
+        onFailure: (cause) => failed(item, cause, Effect.void),
+        onSuccess: () => Effect.sync(() => finish(item, true))
+      }))
+    }
     return {
-      run: (effect) => {
+      run: (effect, done) => {
         if (interrupted) return
-        if (ended) {
-          fork(wrap(effect))
-          return
-        }
-        queue.push(effect)
+        const item: Item = { effect, done }
+        if (ended) return runAlone(item)
+        queue.push(item)
         if (draining) return
         draining = true
         if (batchMillis > 0) timer = setTimeout(startDrain, batchMillis)
@@ -103,7 +154,15 @@ export const make = (options?: Options): Effect.Effect<Serial> =>
         queue = []
         if (timer !== undefined) clearTimeout(timer)
         timer = undefined
-        return drainer === undefined ? Effect.void : Fiber.interrupt(drainer)
-      })
+        if (drainer === undefined) return Effect.void
+        return Effect.zipRight(
+          Fiber.interrupt(drainer),
+          Effect.sync(() => {
+            const item = current
+            if (item !== undefined) finish(item, false)
+          })
+        )
+      }),
+      runsIn: (fiber) => drainerId !== undefined && Equal.equals(drainerId, fiber)
     }
   })

@@ -51,6 +51,8 @@ export interface Writer {
   readonly saveState: (record: Store.StateRecord) => Effect.Effect<void>
   /** Enqueues a metric; returns at once, never fails. The first to be dropped when the buffer is full. */
   readonly saveMetric: (event: Store.MetricEvent) => Effect.Effect<void>
+  /** {@link Writer.saveMetric} as a plain call (a heartbeat's report, outside the run loop). */
+  readonly offerMetric: (event: Store.MetricEvent) => void
   /** Enqueues a restart record; returns at once, never fails. */
   readonly recordRestart: (record: Store.RestartRecord) => Effect.Effect<void>
   /** Enqueues an agent's checkpoint, replacing the one of that agent still waiting; returns at once, never fails. */
@@ -254,25 +256,26 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
       wakeSoon()
     }
 
-    const enqueue = (isMetric: boolean, entry: (seq: number) => Entry) =>
-      Effect.sync(() => {
-        if (closed) return drop("closed", 1)
-        if (size() >= capacity) {
-          if (metrics.size > 0) {
-            metrics.shift()
-            drop("buffer_full", 1)
-          } else if (isMetric) {
-            // The buffer holds only states and restarts: the new metric is the oldest one there is.
-            return drop("buffer_full", 1)
-          }
-          // Otherwise a state or restart record goes in anyway, past capacity: those are never dropped, and the
-          // buffer only grows beyond `capacity` by them.
+    const offer = (isMetric: boolean, entry: (seq: number) => Entry): void => {
+      if (closed) return drop("closed", 1)
+      if (size() >= capacity) {
+        if (metrics.size > 0) {
+          metrics.shift()
+          drop("buffer_full", 1)
+        } else if (isMetric) {
+          // The buffer holds only states and restarts: the new metric is the oldest one there is.
+          return drop("buffer_full", 1)
         }
-        const item = entry(++lastSeq)
-        ;(isMetric ? metrics : others).push(item)
-        if (isMetric) wakeSoon()
-        else wakeNow()
-      })
+        // Otherwise a state or restart record goes in anyway, past capacity: those are never dropped, and the
+        // buffer only grows beyond `capacity` by them.
+      }
+      const item = entry(++lastSeq)
+      ;(isMetric ? metrics : others).push(item)
+      if (isMetric) wakeSoon()
+      else wakeNow()
+    }
+    const enqueue = (isMetric: boolean, entry: (seq: number) => Entry) => Effect.sync(() => offer(isMetric, entry))
+    const offerMetric = (event: Store.MetricEvent) => offer(true, (seq) => ({ _tag: "Metric", seq, event }))
 
     const next = (): Entry | undefined => {
       const metric = metrics.peek()
@@ -404,7 +407,8 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
 
     return {
       saveState: (record) => enqueue(false, (seq) => ({ _tag: "State", seq, record })),
-      saveMetric: (event) => enqueue(true, (seq) => ({ _tag: "Metric", seq, event })),
+      saveMetric: (event) => Effect.sync(() => offerMetric(event)),
+      offerMetric,
       recordRestart: (record) => enqueue(false, (seq) => ({ _tag: "Restart", seq, record })),
       saveCheckpoint: (record) => Effect.sync(() => offerCheckpoint(record)),
       offerCheckpoint,

@@ -131,7 +131,7 @@ export const now = Clock.currentTimeMillis
 export const publish = (self: Instance, event: Supervisor.SupervisorEvent): Effect.Effect<void> =>
   self.toParent === undefined
     ? self.events.publish(event)
-    : Effect.zipRight(self.toParent(event), self.events.publish(event))
+    : self.events.publishAfter(self.toParent(event), event)
 
 /** The child with this id, if any. */
 export const find = (self: Instance, id: string): Child | undefined => self.children.find((c) => c.spec.id === id)

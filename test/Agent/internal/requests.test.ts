@@ -140,6 +140,38 @@ describe("request table", () => {
       for (const id of ["a", "b", "c"]) assert.strictEqual(t.outcomes.get(id)!.length, 1)
     }))
 
+  it.effect("a ping whose timeout its caller keeps: no deadline in the table; timed out by the caller, once", () =>
+    Effect.gen(function*() {
+      const t = yield* setup(1)
+      const outcomes: Array<Outcome> = []
+      const expire = t.table.registerPing("p1", "ping p1", 250, (exit) => outcomes.push(exit))
+      assert.deepStrictEqual(t.lines, ["ping p1"])
+      // Far past its timeout: the table keeps no deadline for it.
+      yield* TestClock.adjust("1 minute")
+      assert.deepStrictEqual(outcomes, [])
+      assert.strictEqual(t.table.size(), 1)
+      expire()
+      expire() // settled: nothing more
+      assert.strictEqual(outcomes.length, 1)
+      const [outcome] = outcomes
+      assert.isTrue(Exit.isFailure(outcome) && outcome.cause._tag === "Fail")
+      const error = Exit.isFailure(outcome) && outcome.cause._tag === "Fail" ? outcome.cause.error : undefined
+      assert.strictEqual(error?._tag, "AgentTimeoutError")
+      assert.strictEqual((error as { timeoutMillis?: number }).timeoutMillis, 250)
+      assert.strictEqual((error as { operation?: string }).operation, "ping")
+      // The agent is told to drop it, as a deadline would; its late answer is no answer.
+      assert.deepStrictEqual(t.lines, ["ping p1", Message.encodeCancel("p1")])
+      assert.strictEqual(t.table.size(), 0)
+      assert.isUndefined(t.table.answer("p1"))
+      // Answered before its caller times it out: the timeout does nothing.
+      const answered = t.table.registerPing("p2", "ping p2", 250, (exit) => outcomes.push(exit))
+      assert.isTrue(t.answer("p2"))
+      answered()
+      assert.strictEqual(outcomes.length, 2)
+      assert.isTrue(Exit.isSuccess(outcomes[1]))
+      assert.strictEqual(t.lines.length, 3)
+    }))
+
   it.effect("a caller that leaves is forgotten: its request is cancelled and never answered", () =>
     Effect.gen(function*() {
       const t = yield* setup(1)

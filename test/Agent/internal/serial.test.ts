@@ -110,4 +110,40 @@ describe("serial runner", () => {
         assert.deepStrictEqual(seen, ["a", "b"])
       }
     }).pipe(Effect.provide(Logger.remove(Logger.defaultLogger))))
+
+  it.effect("done: told once when each effect ends, whether it succeeded; at interrupt, the running one; never a dropped one", () =>
+    Effect.gen(function*() {
+      const serial = yield* Serial.make()
+      const told: Array<string> = []
+      const gate = yield* Deferred.make<void>()
+      serial.run(Effect.void, (ok) => told.push(`a ${ok}`))
+      serial.run(Effect.die("boom"), (ok) => told.push(`b ${ok}`))
+      serial.run(Effect.interrupt, (ok) => told.push(`c ${ok}`))
+      serial.run(Deferred.await(gate), (ok) => told.push(`d ${ok}`))
+      serial.run(Effect.void, (ok) => told.push(`e ${ok}`))
+      yield* Effect.yieldNow()
+      assert.deepStrictEqual(told, ["a true", "b false", "c false"])
+      yield* serial.interrupt
+      serial.run(Effect.void, (ok) => told.push(`f ${ok}`))
+      yield* Effect.yieldNow()
+      assert.deepStrictEqual(told, ["a true", "b false", "c false", "d false"])
+    }).pipe(Effect.provide(Logger.remove(Logger.defaultLogger))))
+
+  it.effect("runsIn: true only in the fiber running the effects, while it runs them", () =>
+    Effect.gen(function*() {
+      const serial = yield* Serial.make()
+      const inside: Array<boolean> = []
+      serial.run(Effect.flatMap(Effect.fiberId, (id) => Effect.sync(() => inside.push(serial.runsIn(id)))))
+      const gate = yield* Deferred.make<void>()
+      serial.run(Effect.zipRight(
+        Deferred.await(gate),
+        Effect.flatMap(Effect.fiberId, (id) => Effect.sync(() => inside.push(serial.runsIn(id))))
+      ))
+      yield* Effect.yieldNow()
+      inside.push(serial.runsIn(yield* Effect.fiberId))
+      yield* Deferred.succeed(gate, undefined)
+      yield* serial.end
+      assert.deepStrictEqual(inside, [true, false, true])
+      assert.isFalse(serial.runsIn(yield* Effect.fiberId))
+    }))
 })

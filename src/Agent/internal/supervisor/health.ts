@@ -6,8 +6,6 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Equal from "effect/Equal"
-import type * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as SubscriptionRef from "effect/SubscriptionRef"
@@ -17,60 +15,56 @@ import * as Health from "../../Health.js"
 import * as Heartbeat from "../heartbeat.js"
 import { type Core, crashError, type Incarnation, now } from "./core.js"
 
-/** What the heartbeat of `current` reports, as events and metrics; a report about a stale incarnation is dropped. */
-export const heartbeatCallbacks = (core: Core, current: Incarnation): Health.Callbacks => ({
-  // Plain combinators rather than a generator: it runs at every beat of every agent.
-  onSample: (sample) =>
-    Effect.suspend(() => {
-      core.lastHealth = sample
-      // The supervisor's reading of the process group, or else the agent's own report.
-      const cpuPercent = Option.isSome(sample.cpuPercent)
-        ? sample.cpuPercent.value
-        : Option.isSome(sample.report)
-        ? sample.report.value.cpu_percent
-        : undefined
-      const memoryMb = Option.isSome(sample.memoryMb)
-        ? sample.memoryMb.value
-        : Option.isSome(sample.report)
-        ? sample.report.value.memory_mb
-        : undefined
-      core.metrics.sampled(sample.latencyMillis, cpuPercent, memoryMb)
-      return Effect.zipRight(
-        core.publish({ _tag: "HealthChecked", agent: core.name, sample }),
-        // Built once the event is out: the state and restart count are those of that moment, as before.
-        Effect.suspend(() =>
-          core.writer.saveMetric(Store.healthCheck({
-            agent_name: core.name,
-            state: core.state,
-            cpu_percent: cpuPercent ?? 0,
-            memory_mb: memoryMb ?? 0,
-            latency_ms: sample.latencyMillis,
-            restart_count: core.restartCount,
-            timestamp: sample.timestamp
-          }))
-        )
-      )
-    }),
-  onMissed: (missed, error) =>
-    Effect.gen(function*() {
-      core.metrics.missedBeat()
-      yield* core.publish({
-        _tag: "HealthCheckFailed",
-        agent: core.name,
-        missed,
-        error: error.message,
-        timestamp: yield* now
-      })
-      yield* Effect.logWarning(`agent missed heartbeat ${missed} of ${core.settings.unhealthyAfter}: ${error.message}`)
-    }),
-  onUnhealthy: (missed) =>
-    core.locked(Effect.gen(function*() {
-      if (core.incarnation !== current) return
-      yield* Effect.logError(`agent missed ${missed} heartbeats in a row: hung, killing it`)
-      current.killReason = "heartbeat"
-      yield* current.process.signalGroup("SIGKILL")
-    }))
-})
+/** A sample's CPU%: the supervisor's reading of the process group, or else the agent's own report. */
+const cpuOf = (sample: Health.HealthSample): number | undefined =>
+  Option.isSome(sample.cpuPercent)
+    ? sample.cpuPercent.value
+    : Option.isSome(sample.report)
+    ? sample.report.value.cpu_percent
+    : undefined
+
+/** A sample's memory (MiB): the supervisor's reading of the process group, or else the agent's own report. */
+const memoryOf = (sample: Health.HealthSample): number | undefined =>
+  Option.isSome(sample.memoryMb)
+    ? sample.memoryMb.value
+    : Option.isSome(sample.report)
+    ? sample.report.value.memory_mb
+    : undefined
+
+/** A sample's health-check record, with the agent's state and restart count of now. */
+const healthRecord = (core: Core, sample: Health.HealthSample): Store.HealthCheck =>
+  Store.healthCheck({
+    agent_name: core.name,
+    state: core.state,
+    cpu_percent: cpuOf(sample) ?? 0,
+    memory_mb: memoryOf(sample) ?? 0,
+    latency_ms: sample.latencyMillis,
+    restart_count: core.restartCount,
+    timestamp: sample.timestamp
+  })
+
+/** A failed ping's event and warning. */
+const onMissed = (core: Core, missed: number, error: RequestError): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    core.metrics.missedBeat()
+    yield* core.publish({
+      _tag: "HealthCheckFailed",
+      agent: core.name,
+      missed,
+      error: error.message,
+      timestamp: yield* now
+    })
+    yield* Effect.logWarning(`agent missed heartbeat ${missed} of ${core.settings.unhealthyAfter}: ${error.message}`)
+  })
+
+/** A hung agent is killed, so that its exit goes through the restart rules; unless `current` already ended. */
+const onUnhealthy = (core: Core, current: Incarnation, missed: number): Effect.Effect<void> =>
+  core.locked(Effect.gen(function*() {
+    if (core.incarnation !== current) return
+    yield* Effect.logError(`agent missed ${missed} heartbeats in a row: hung, killing it`)
+    current.killReason = "heartbeat"
+    yield* current.process.signalGroup("SIGKILL")
+  }))
 
 /** How long stopping an incarnation waits for one of its heartbeat reports under way (its events come first). */
 const REPORT_WAIT = Duration.seconds(1)
@@ -80,6 +74,11 @@ const REPORT_WAIT = Duration.seconds(1)
  * where the agent's owner runs them (`core.reports`: a tree's one runner for all its agents). A report that waits
  * when the incarnation ends is dropped, and one under way ends first (up to `REPORT_WAIT`), so that its events
  * come before those of the stop; unless the stop runs inside it (an `onEvent` that stops the agent).
+ *
+ * A sample's report, every beat of every agent, is the `HealthChecked` event alone in the run loop: the sample and
+ * the metrics are noted when it starts, and its health-check record is handed to the writer when it ends (after
+ * the event, with the state and restart count of that moment), both as plain calls: an `Effect` around each cost
+ * a third of the beat.
  */
 export const watchHealth = (
   core: Core,
@@ -88,35 +87,57 @@ export const watchHealth = (
   scope: Scope.Scope
 ): Effect.Effect<void> =>
   Effect.suspend(() => {
-    const callbacks = heartbeatCallbacks(core, current)
     let beating = true
-    // The fiber running a report of this incarnation, and the stop waiting for that report to end.
-    let reportingIn: FiberId.FiberId | undefined
+    // Whether a report of this incarnation runs now, and the stop waiting for it to end.
+    let reporting = false
     let stopWaiting: (() => void) | undefined
     const reported = () => {
-      reportingIn = undefined
+      reporting = false
       stopWaiting?.()
       stopWaiting = undefined
     }
     const stop = Heartbeat.start(target, core.clock, {
-      report: (report, handled) =>
-        core.reports.run(Effect.withFiberRuntime((fiber) => {
-          if (!beating) return Effect.void
-          reportingIn = fiber.id()
-          const done = Effect.sync(() => {
+      report: (report, handled) => {
+        // Set when the report starts: one dropped (the incarnation ended first) tells nobody.
+        let started = false
+        if (report._tag === "Sample") {
+          const sample = report.sample
+          return core.reports.run(
+            Effect.suspend(() => {
+              if (!beating) return Effect.void
+              started = reporting = true
+              core.lastHealth = sample
+              core.metrics.sampled(sample.latencyMillis, cpuOf(sample), memoryOf(sample))
+              return core.publish({ _tag: "HealthChecked", agent: core.name, sample })
+            }),
+            (succeeded) => {
+              if (!started) return
+              reported()
+              // After the event: the state and restart count are those of that moment.
+              if (succeeded) core.writer.offerMetric(healthRecord(core, sample))
+              handled()
+            }
+          )
+        }
+        core.reports.run(
+          Effect.suspend(() => {
+            if (!beating) return Effect.void
+            started = reporting = true
+            return onMissed(core, report.missed, report.error).pipe(
+              // The kill of a hung agent waits for its lock: in a fiber of the agent's, not in the runner's.
+              Effect.zipRight(
+                report.unhealthy ? Effect.asVoid(core.fork(onUnhealthy(core, current, report.missed))) : Effect.void
+              ),
+              Effect.annotateLogs({ module: "AgentSupervisor", agent: core.name })
+            )
+          }),
+          () => {
+            if (!started) return
             reported()
             handled()
-          })
-          if (report._tag === "Sample") return Effect.ensuring(callbacks.onSample(report.sample), done)
-          // The kill of a hung agent waits for its lock: in a fiber of the agent's, not in the runner's.
-          return callbacks.onMissed(report.missed, report.error).pipe(
-            Effect.zipRight(
-              report.unhealthy ? Effect.asVoid(core.fork(callbacks.onUnhealthy(report.missed))) : Effect.void
-            ),
-            Effect.annotateLogs({ module: "AgentSupervisor", agent: core.name }),
-            Effect.ensuring(done)
-          )
-        }))
+          }
+        )
+      }
     })
     return Scope.addFinalizer(
       scope,
@@ -124,7 +145,7 @@ export const watchHealth = (
         beating = false
         stop()
         core.metrics.notRunning()
-        if (reportingIn === undefined || Equal.equals(reportingIn, self)) return Effect.void
+        if (!reporting || core.reports.runsIn(self)) return Effect.void
         return Effect.async<void>((resume) => {
           stopWaiting = () => resume(Effect.void)
         }).pipe(Effect.timeout(REPORT_WAIT), Effect.ignore)

@@ -19,6 +19,11 @@ import type { AgentEvent } from "../../AgentSupervisor.js"
  */
 export interface EventHub<A = AgentEvent> {
   readonly publish: (event: A) => Effect.Effect<void>
+  /**
+   * Runs `first` (the owner's handler of the event: a tree's, a user's `onEvent`), then publishes `event`: one step
+   * of the run loop fewer than `first` then `publish` (a heartbeat's event goes through two hubs a beat).
+   */
+  readonly publishAfter: (first: Effect.Effect<void>, event: A) => Effect.Effect<void>
   /** A subscription to the events from now on, for as long as the scope is open. */
   readonly subscribe: Effect.Effect<Queue.Dequeue<A>, never, Scope.Scope>
 }
@@ -52,13 +57,13 @@ export const makeLazy = <A = AgentEvent>(): OwnHub<A> => {
         return closed ? Effect.as(PubSub.shutdown(made), made) : Effect.succeed(made)
       })
   )
+  // Decided when the publish runs, not when it is built: `onEvent` runs in between and may take a while, and a
+  // subscriber that came meanwhile gets the event.
+  const publishNow = (event: A): Effect.Effect<void> =>
+    pubsub !== undefined && !closed ? Effect.asVoid(PubSub.publish(pubsub, event)) : Effect.void
   return {
-    // Decided when the publish runs, not when it is built: `onEvent` runs in between and may take a while, and a
-    // subscriber that came meanwhile gets the event.
-    publish: (event) =>
-      Effect.suspend(() =>
-        pubsub !== undefined && !closed ? Effect.asVoid(PubSub.publish(pubsub, event)) : Effect.void
-      ),
+    publish: (event) => Effect.suspend(() => publishNow(event)),
+    publishAfter: (first, event) => Effect.flatMap(first, () => publishNow(event)),
     subscribe: Effect.flatMap(get, PubSub.subscribe),
     shutdown: Effect.suspend(() => {
       closed = true
