@@ -408,6 +408,9 @@ const main = Effect.gen(function*() {
     const only = { baseline_child_process_node_adapter, agent_process_node_adapter, ratios, ratios_per_round: perRound }
     return console.log(JSON.stringify(only, null, 2))
   }
+  // Before `scale`: the metrics of the thousands of agents the later sections start stay in Effect's global registry,
+  // and a scrape of `/metrics` (ten a second here) would serve all of them, about 35,000 lines per 1,000 agents.
+  const adminReport = yield* admin
   // Early, before the other sections grow this process: a spawn forks it, at a cost that grows with its memory.
   const scaleReport = yield* scale.pipe(Effect.provide(layerStore))
   const python = yield* withAgent("python3", [pythonAdapter, pythonEcho], (agent) =>
@@ -429,7 +432,6 @@ const main = Effect.gen(function*() {
   const lifecycleReport = yield* lifecycle
   const treeReport = yield* tree
   const heartbeatReport = yield* heartbeat
-  const adminReport = yield* admin
   const poolsReport = yield* pools
   const pythonReport = yield* Effect.promise(pythonBench)
   const clusterReport = yield* cluster

@@ -192,6 +192,49 @@ describe("AdminApi Prometheus rendering", () => {
       ["+Inf", "-Inf", "NaN", "0.1", "1e+21"]
     )
   })
+
+  it("a tag named like a bucket's le keeps its own value; the series' other samples are unchanged", () => {
+    const key = MetricKey.histogram("h", MetricBoundaries.fromIterable([1]))
+    const text = Prometheus.render([
+      pair(
+        MetricKey.taggedWithLabels(key, labels({ le: "mine", agent: "a\"1" })),
+        MetricState.histogram({ buckets: [[1, 2]], count: 3, min: 0, max: 2, sum: 4 })
+      )
+    ])
+    assert.strictEqual(
+      text,
+      [
+        "# TYPE h histogram",
+        "h_bucket{le=\"mine\",agent=\"a\\\"1\"} 2",
+        "h_bucket{le=\"mine\",agent=\"a\\\"1\"} 3",
+        "h_sum{le=\"mine\",agent=\"a\\\"1\"} 4",
+        "h_count{le=\"mine\",agent=\"a\\\"1\"} 3",
+        ""
+      ].join("\n")
+    )
+  })
+
+  it.effect("renderChunked: the same text as render, a chunk of metrics per turn of the event loop", () =>
+    Effect.gen(function*() {
+      const key = MetricKey.histogram("latency", MetricBoundaries.linear({ start: 0, width: 1, count: 5 }))
+      const pairs = Array.from({ length: Prometheus.RENDER_CHUNK * 2 + 7 }, (_, i) =>
+        pair(
+          MetricKey.taggedWithLabels(key, labels({ agent: `a${i}` })),
+          MetricState.histogram({ buckets: [[0, i], [1, i + 1]], count: i + 2, min: 0, max: 1, sum: i })
+        ))
+      // A turn of the loop between chunks: what I/O would run meanwhile runs.
+      const immediates: Array<number> = []
+      const watch = () => {
+        immediates.push(Date.now())
+        if (immediates.length < 10) setImmediate(watch)
+      }
+      setImmediate(watch)
+      const chunked = yield* Prometheus.renderChunked(pairs)
+      assert.strictEqual(chunked, Prometheus.render(pairs))
+      // Three chunks: the loop came round at least twice while they were formatted.
+      assert.isAtLeast(immediates.length, 2)
+      assert.strictEqual(yield* Prometheus.renderChunked([]), "")
+    }))
 })
 
 describe("AdminApi token", () => {

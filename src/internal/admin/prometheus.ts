@@ -10,6 +10,7 @@
  *
  * @internal
  */
+import * as Effect from "effect/Effect"
 import * as MetricKeyType from "effect/MetricKeyType"
 import type * as MetricLabel from "effect/MetricLabel"
 import type * as MetricPair from "effect/MetricPair"
@@ -42,9 +43,11 @@ export const metricName = (name: string): string => sanitize(name, /[^a-zA-Z0-9_
  */
 export const labelName = (name: string): string => sanitize(name, /[^a-zA-Z0-9_]/g).replace(/^__+/, "_")
 
+const needsEscape = /[\\\n"]/
+
 /** A label value between double quotes: backslash, double quote and line feed escaped. */
 export const escapeLabelValue = (value: string): string =>
-  value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, "\\\"")
+  needsEscape.test(value) ? value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, "\\\"") : value
 
 /** `# HELP` text: backslash and line feed escaped. */
 export const escapeHelp = (text: string): string => text.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")
@@ -58,24 +61,51 @@ export const formatValue = (value: number | bigint): string => {
   return String(value)
 }
 
-/** `{a="x",b="y"}`, or nothing without labels; a name that comes twice keeps its first value. */
-const formatLabels = (labels: ReadonlyArray<readonly [string, string]>): string => {
-  const seen = new Set<string>()
-  const parts: Array<string> = []
-  for (const [name, value] of labels) {
-    const clean = labelName(name)
-    if (seen.has(clean)) continue
-    seen.add(clean)
-    parts.push(`${clean}="${escapeLabelValue(value)}"`)
-  }
-  return parts.length === 0 ? "" : `{${parts.join(",")}}`
+/**
+ * A series' labels, formatted once for all its samples (a histogram has a sample per bucket: formatting its tags
+ * for each made a scrape of 1,000 agents' metrics hold the event loop for 60-80 ms): `a="x",b="y"`, a name that
+ * comes twice keeping its first value, and the names it has.
+ */
+interface Labels {
+  readonly text: string
+  readonly names: ReadonlySet<string>
 }
 
-const sample = (
-  name: string,
-  labels: ReadonlyArray<readonly [string, string]>,
-  value: number | bigint
-): string => `${name}${formatLabels(labels)} ${formatValue(value)}`
+const labelsOf = (labels: ReadonlyArray<readonly [string, string]>): Labels => {
+  const names = new Set<string>()
+  let text = ""
+  for (const [name, value] of labels) {
+    const clean = cachedLabelName(name)
+    if (names.has(clean)) continue
+    names.add(clean)
+    text += `${text === "" ? "" : ","}${clean}="${escapeLabelValue(value)}"`
+  }
+  return { text, names }
+}
+
+/** Label names are few (the code's, not the data's): each is cleaned once, up to a bound. */
+const labelNames = new Map<string, string>()
+const cachedLabelName = (name: string): string => {
+  let clean = labelNames.get(name)
+  if (clean === undefined) {
+    clean = labelName(name)
+    if (labelNames.size < 1000) labelNames.set(name, clean)
+  }
+  return clean
+}
+
+/** `{a="x",b="y"}` with `extra` last (unless the series has a label of its name), or nothing without labels. */
+const braces = (labels: Labels, extra?: readonly [string, string]): string => {
+  let text = labels.text
+  if (extra !== undefined) {
+    const name = cachedLabelName(extra[0])
+    if (!labels.names.has(name)) text += `${text === "" ? "" : ","}${name}="${escapeLabelValue(extra[1])}"`
+  }
+  return text === "" ? "" : `{${text}}`
+}
+
+const sample = (name: string, labels: Labels, value: number | bigint, extra?: readonly [string, string]): string =>
+  `${name}${braces(labels, extra)} ${formatValue(value)}`
 
 const kindOf = (keyType: MetricKeyType.MetricKeyType<any, any>): Kind => {
   if (MetricKeyType.isCounterKey(keyType)) return keyType.incremental ? "counter" : "gauge"
@@ -86,54 +116,57 @@ const kindOf = (keyType: MetricKeyType.MetricKeyType<any, any>): Kind => {
 }
 
 const histogramLines = (
+  lines: Array<string>,
   name: string,
-  tags: ReadonlyArray<readonly [string, string]>,
+  labels: Labels,
   state: MetricState.MetricState.Histogram
-): Array<string> => {
-  const lines: Array<string> = []
+): void => {
   let infinite = false
+  const bucket = `${name}_bucket`
   for (const [bound, count] of state.buckets) {
     if (bound === Number.POSITIVE_INFINITY) infinite = true
-    lines.push(sample(`${name}_bucket`, [...tags, ["le", formatValue(bound)]], count))
+    lines.push(sample(bucket, labels, count, ["le", formatValue(bound)]))
   }
-  if (!infinite) lines.push(sample(`${name}_bucket`, [...tags, ["le", "+Inf"]], state.count))
-  lines.push(sample(`${name}_sum`, tags, state.sum), sample(`${name}_count`, tags, state.count))
-  return lines
+  if (!infinite) lines.push(sample(bucket, labels, state.count, ["le", "+Inf"]))
+  lines.push(sample(`${name}_sum`, labels, state.sum), sample(`${name}_count`, labels, state.count))
 }
 
 const summaryLines = (
+  lines: Array<string>,
   name: string,
-  tags: ReadonlyArray<readonly [string, string]>,
+  labels: Labels,
   state: MetricState.MetricState.Summary
-): Array<string> => [
-  ...state.quantiles.map(([quantile, value]) =>
-    sample(name, [...tags, ["quantile", formatValue(quantile)]], Option.getOrElse(value, () => Number.NaN))
-  ),
-  sample(`${name}_sum`, tags, state.sum),
-  sample(`${name}_count`, tags, state.count)
-]
-
-/** The samples of one metric (one set of tags). */
-const linesOf = (name: string, tags: ReadonlyArray<MetricLabel.MetricLabel>, state: unknown): Array<string> => {
-  const labels = tags.map((tag) => [tag.key, tag.value] as const)
-  if (MetricState.isCounterState(state)) return [sample(name, labels, state.count)]
-  if (MetricState.isGaugeState(state)) return [sample(name, labels, state.value)]
-  if (MetricState.isHistogramState(state)) return histogramLines(name, labels, state)
-  if (MetricState.isSummaryState(state)) return summaryLines(name, labels, state)
-  if (MetricState.isFrequencyState(state)) {
-    return [...state.occurrences].map(([key, count]) => sample(name, [...labels, ["key", key]], count))
+): void => {
+  for (const [quantile, value] of state.quantiles) {
+    lines.push(sample(name, labels, Option.getOrElse(value, () => Number.NaN), ["quantile", formatValue(quantile)]))
   }
-  return []
+  lines.push(sample(`${name}_sum`, labels, state.sum), sample(`${name}_count`, labels, state.count))
 }
 
-/**
- * The metrics as one exposition, families sorted by name. Metrics of one name and type are one family (one per set
- * of tags); a metric whose name is taken by another type gets its type as a suffix (`latency_summary`), so the
- * exposition stays valid.
- */
-export const render = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): string => {
-  const families = new Map<string, Family>()
-  for (const { metricKey, metricState } of pairs) {
+/** The samples of one metric (one set of tags), added to `lines`. */
+const addLines = (
+  lines: Array<string>,
+  name: string,
+  tags: ReadonlyArray<MetricLabel.MetricLabel>,
+  state: unknown
+): void => {
+  const labels = labelsOf(tags.map((tag) => [tag.key, tag.value] as const))
+  if (MetricState.isCounterState(state)) lines.push(sample(name, labels, state.count))
+  else if (MetricState.isGaugeState(state)) lines.push(sample(name, labels, state.value))
+  else if (MetricState.isHistogramState(state)) histogramLines(lines, name, labels, state)
+  else if (MetricState.isSummaryState(state)) summaryLines(lines, name, labels, state)
+  else if (MetricState.isFrequencyState(state)) {
+    for (const [key, count] of state.occurrences) lines.push(sample(name, labels, count, ["key", key]))
+  }
+}
+
+/** The families of the metrics seen so far, by name. */
+type Families = Map<string, Family>
+
+/** Adds `pairs[from..to)` to `families`. */
+const collect = (families: Families, pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>, from: number, to: number) => {
+  for (let i = from; i < to; i++) {
+    const { metricKey, metricState } = pairs[i]
     const kind = kindOf(metricKey.keyType)
     let name = metricName(metricKey.name)
     if (families.has(name) && families.get(name)!.kind !== kind) name = `${name}_${kind}`
@@ -142,12 +175,53 @@ export const render = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): str
       family = { name, kind, help: Option.getOrUndefined(metricKey.description), lines: [] }
       families.set(name, family)
     }
-    family.lines.push(...linesOf(name, metricKey.tags, metricState))
+    addLines(family.lines, name, metricKey.tags, metricState)
   }
+}
+
+/** The exposition of `families`, sorted by name. */
+const expose = (families: Families): string => {
   const out: Array<string> = []
   for (const family of [...families.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     if (family.help !== undefined) out.push(`# HELP ${family.name} ${escapeHelp(family.help)}`)
-    out.push(`# TYPE ${family.name} ${family.kind}`, ...family.lines)
+    out.push(`# TYPE ${family.name} ${family.kind}`)
+    for (const line of family.lines) out.push(line)
   }
   return out.length === 0 ? "" : out.join("\n") + "\n"
 }
+
+/**
+ * The metrics as one exposition, families sorted by name. Metrics of one name and type are one family (one per set
+ * of tags); a metric whose name is taken by another type gets its type as a suffix (`latency_summary`), so the
+ * exposition stays valid.
+ */
+export const render = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): string => {
+  const families: Families = new Map()
+  collect(families, pairs, 0, pairs.length)
+  return expose(families)
+}
+
+/**
+ * How many metrics {@link renderChunked} formats in one turn of the event loop: about a millisecond and a half on a
+ * 2-core VM (1,000 agents have about 4,000, about 35,000 lines: 20-30 ms in one go, every ping and request waiting).
+ */
+export const RENDER_CHUNK = 250
+
+/** One turn of Node's event loop: I/O callbacks (pipes, sockets) run before what follows. */
+const turn: Effect.Effect<void> = Effect.async<void>((resume) => {
+  setImmediate(() => resume(Effect.void))
+})
+
+/** {@link render} spread over turns of the event loop, {@link RENDER_CHUNK} metrics a turn: the same text. */
+export const renderChunked = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): Effect.Effect<string> =>
+  Effect.suspend(() => {
+    const families: Families = new Map()
+    const step = (from: number): Effect.Effect<string> => {
+      const to = Math.min(pairs.length, from + RENDER_CHUNK)
+      collect(families, pairs, from, to)
+      return to < pairs.length
+        ? Effect.zipRight(turn, Effect.suspend(() => step(to)))
+        : Effect.sync(() => expose(families))
+    }
+    return step(0)
+  })

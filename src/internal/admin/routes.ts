@@ -45,8 +45,10 @@ const stderrFollow = (root: Supervisor.Supervisor, streams: Sse.Streams) =>
     return Sse.response(streams, Stream.map(lines, Sse.dataFrame))
   })
 
-const metrics = Effect.sync(() =>
-  HttpServerResponse.text(Prometheus.render(Metric.unsafeSnapshot()), { contentType: Prometheus.CONTENT_TYPE })
+// Rendered over several turns of the event loop: a thousand agents' metrics held it for tens of milliseconds.
+const metrics = Effect.map(
+  Effect.suspend(() => Prometheus.renderChunked(Metric.unsafeSnapshot())),
+  (text) => HttpServerResponse.text(text, { contentType: Prometheus.CONTENT_TYPE })
 )
 
 /**
