@@ -239,33 +239,46 @@ describe.sequential("Health with a real agent", () => {
       assert.isTrue(Option.isSome(second.cpuPercent))
     }).pipe(Effect.provide(TestLive)))
 
-  it.scoped("a ping's timeout kept by the heartbeat: at its deadline, never early, one waiter per timeout", () =>
+  it.scoped("a ping's timeout kept by the heartbeat: at its deadline, never early, one check per timeout", () =>
     Effect.gen(function*() {
       const config = yield* Config.make(
         agentConfig("echo", { name: "kept", heartbeatInterval: "1 second", pingTimeout: "5 seconds" })
       )
       const clock = yield* Effect.clock
       const ticker = Ticker.forClock(clock)
-      // Pings answered at once but for those listed (by number from 1), never answered: timed out by the heartbeat.
-      const unanswered = new Set([3])
+      // Every ticker schedule the heartbeat makes, counted (its beats, its timeout checks) beside this test's own.
+      const schedule = ticker.schedule
+      let schedules = 0
+      const counted: Ticker.Ticker = { ...ticker, schedule: (w, callback) => (schedules++, schedule(w, callback)) }
+      Object.assign(ticker, { schedule: counted.schedule })
+      yield* Effect.addFinalizer(() => Effect.sync(() => Object.assign(ticker, { schedule })))
+      // Pings answered 100 ms after they are sent, but for the fifth: never answered, timed out by the heartbeat.
       const sent: Array<number> = []
       const timedOut: Array<number> = []
       const reports: Array<string> = []
-      let pings = 0
+      let answers = 0
       const target: Heartbeat.Target = {
         name: "kept",
         pid: 4242,
         config,
         pingWith: (done) => {
-          const n = ++pings
-          sent.push(clock.unsafeCurrentTimeMillis())
-          if (!unanswered.has(n)) return done(Exit.succeed({ latencyMillis: 1, report: Option.none() }))
+          const n = sent.push(clock.unsafeCurrentTimeMillis())
           let settled = false
-          return () => {
+          const settle = (exit: Exit.Exit<AgentProcess.PingResult, RequestError>) => {
             if (settled) return
             settled = true
+            done(exit)
+          }
+          if (n !== 5) {
+            answers++
+            schedule(
+              ticker.waiter(clock.unsafeCurrentTimeMillis() + 100, 0),
+              () => settle(Exit.succeed({ latencyMillis: 100, report: Option.none() }))
+            )
+          }
+          return () => {
             timedOut.push(clock.unsafeCurrentTimeMillis())
-            done(
+            settle(
               Exit.fail(
                 new AgentTimeoutError({ agent: "kept", requestId: `${n}`, operation: "ping", timeoutMillis: 5000 })
               )
@@ -280,22 +293,28 @@ describe.sequential("Health with a real agent", () => {
         }
       })
       yield* Effect.addFinalizer(() => Effect.sync(stop))
-      // Ping 3 goes out in the third second; its timeout is 5 s after it, not a moment before.
-      yield* TestClock.adjust("3 seconds")
-      assert.strictEqual(sent.length, 3)
-      const third = sent[2]
-      yield* TestClock.adjust(`${third + 5000 - 1 - clock.unsafeCurrentTimeMillis()} millis`)
+      // Ping 5 goes out after four answered ones: the check armed by ping 1 finds it out, and waits for its deadline.
+      while (sent.length < 5) yield* TestClock.adjust("100 millis")
+      const fifth = sent[4]
+      yield* TestClock.adjust(`${fifth + 5000 - 1 - clock.unsafeCurrentTimeMillis()} millis`)
       assert.deepStrictEqual(timedOut, [])
-      // Only the timeout waits (the next beat comes an interval after the outcome): the answered pings left none.
-      assert.strictEqual(ticker.pending(), 1)
       yield* TestClock.adjust("1 millis")
-      assert.deepStrictEqual(timedOut, [third + 5000])
-      assert.deepStrictEqual(reports, ["sample", "sample", "missed 1"])
-      // Then beats go on, answered; 20 s of them arm a timeout check about once per 5 s, not once per ping.
-      yield* TestClock.adjust("20 seconds")
-      assert.deepStrictEqual(reports.slice(3, 5), ["sample", "sample"])
-      assert.isAtMost(ticker.pending(), 2)
+      assert.deepStrictEqual(timedOut, [fifth + 5000])
+      assert.deepStrictEqual(reports, ["sample", "sample", "sample", "sample", "missed 1"])
+      // Then 30 s of beats answered late: each arms no check of its own, about one a timeout does.
+      const before = { schedules, answers, pings: sent.length }
+      yield* TestClock.adjust("30 seconds")
+      const pings = sent.length - before.pings
+      assert.isAtLeast(pings, 25)
+      // Every outcome since is a sample (the last ping may still be out).
+      assert.isTrue(reports.slice(5).every((report) => report === "sample"), reports.join())
+      assert.isAtLeast(reports.length - 5, pings - 1)
+      const checks = schedules - before.schedules - pings // the beats' own schedules aside
+      assert.isAtMost(checks, 30 / 5 + 1, `${checks} timeout checks for ${pings} pings`)
+      assert.isAtLeast(checks, 1)
       stop()
+      // What is left is this test's own answers in flight, none of the heartbeat's.
+      yield* TestClock.adjust("1 second")
       assert.strictEqual(ticker.pending(), 0)
     }))
 })

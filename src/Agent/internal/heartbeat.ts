@@ -215,7 +215,13 @@ export const start = (target: Target, clock: Clock.Clock, handlers: Handlers): (
     if (pinging && typeof timeOut === "function") {
       expire = timeOut
       pingDeadline = clock.unsafeCurrentTimeMillis() + pingTimeoutMillis
+      // A waiter of an earlier ping checks this one at its moment; unless the clock went back meanwhile (the
+      // `Clock`'s millis are the wall clock's), which would leave it due after this ping's deadline.
       if (timeoutWaiter === undefined) armTimeout()
+      else if (timeoutWaiter.due > pingDeadline) {
+        ticker.cancel(timeoutWaiter)
+        armTimeout()
+      }
     }
   }
 

@@ -80,29 +80,38 @@ export const make = (options?: Options): Effect.Effect<Serial> =>
     let ended = false
     let interrupted = false
 
-    const finish = (item: Item, succeeded: boolean) => {
+    // Tells `item` of its end; what its `done` threw (it must not: a bug), to be logged. It runs outside any handler
+    // of the run loop, and a throw there would end the runner with every effect that waits.
+    const finish = (item: Item, succeeded: boolean): unknown => {
       if (current === item) current = undefined
-      item.done?.(succeeded)
+      try {
+        item.done?.(succeeded)
+      } catch (error) {
+        return error
+      }
+      return undefined
     }
+    const thenNext = (thrown: unknown, next: () => Effect.Effect<void>): Effect.Effect<void> =>
+      thrown === undefined
+        ? next()
+        : Effect.zipRight(Effect.logError("a callback told of an effect's end threw", thrown), Effect.suspend(next))
     // One effect that fails, dies or interrupts itself is logged and the next ones run: it must not end the
     // runner (a tree's heartbeat reports: one user `onEvent` that dies would stop every agent's heartbeat).
-    const failed = (item: Item, cause: Cause.Cause<unknown>, next: Effect.Effect<void>): Effect.Effect<void> => {
-      finish(item, false)
+    const failed = (item: Item, cause: Cause.Cause<unknown>, next: () => Effect.Effect<void>): Effect.Effect<void> => {
+      const thrown = finish(item, false)
       return Cause.isInterruptedOnly(cause)
-        ? next
-        : Effect.zipRight(Effect.logError("an effect handed over failed", cause), next)
+        ? thenNext(thrown, next)
+        : Effect.zipRight(Effect.logError("an effect handed over failed", cause), thenNext(thrown, next))
     }
     // Runs `batch` from `i`, then what waits by then.
     const step = (batch: Array<Item>, i: number): Effect.Effect<void> => {
       if (i === batch.length) return drain
       const item = batch[i]
       current = item
+      const next = () => step(batch, i + 1)
       return Effect.matchCauseEffect(item.effect, {
-        onFailure: (cause) => failed(item, cause, step(batch, i + 1)),
-        onSuccess: () => {
-          finish(item, true)
-          return step(batch, i + 1)
-        }
+        onFailure: (cause) => failed(item, cause, next),
+        onSuccess: () => thenNext(finish(item, true), next)
       })
     }
     // Runs what waits, batch by batch, until nothing does; then the fiber ends.
@@ -129,8 +138,8 @@ export const make = (options?: Options): Effect.Effect<Serial> =>
     // An effect handed over after `end`, in a fiber of its own.
     const runAlone = (item: Item) => {
       fork(Effect.matchCauseEffect(item.effect, {
-        onFailure: (cause) => failed(item, cause, Effect.void),
-        onSuccess: () => Effect.sync(() => finish(item, true))
+        onFailure: (cause) => failed(item, cause, () => Effect.void),
+        onSuccess: () => thenNext(finish(item, true), () => Effect.void)
       }))
     }
     return {
@@ -157,9 +166,9 @@ export const make = (options?: Options): Effect.Effect<Serial> =>
         if (drainer === undefined) return Effect.void
         return Effect.zipRight(
           Fiber.interrupt(drainer),
-          Effect.sync(() => {
+          Effect.suspend(() => {
             const item = current
-            if (item !== undefined) finish(item, false)
+            return item === undefined ? Effect.void : thenNext(finish(item, false), () => Effect.void)
           })
         )
       }),

@@ -146,4 +146,24 @@ describe("serial runner", () => {
       assert.deepStrictEqual(inside, [true, false, true])
       assert.isFalse(serial.runsIn(yield* Effect.fiberId))
     }))
+
+  it.effect("a done that throws is logged; the runner goes on with what waits and what comes later", () =>
+    Effect.gen(function*() {
+      const logged: Array<string> = []
+      const logger = Logger.make(({ message }) => logged.push(String(message)))
+      const serial = yield* Serial.make().pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      const seen: Array<string> = []
+      serial.run(Effect.sync(() => seen.push("a")), () => {
+        throw new Error("bug in done")
+      })
+      serial.run(Effect.die("boom"), () => {
+        throw new Error("bug in done, after a failure")
+      })
+      serial.run(Effect.sync(() => seen.push("b")), (ok) => seen.push(`b told ${ok}`))
+      yield* Effect.yieldNow()
+      serial.run(Effect.sync(() => seen.push("c")))
+      yield* serial.end
+      assert.deepStrictEqual(seen, ["a", "b", "b told true", "c"])
+      assert.strictEqual(logged.filter((m) => m.includes("a callback told of an effect's end threw")).length, 2)
+    }))
 })

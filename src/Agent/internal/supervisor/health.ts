@@ -147,6 +147,8 @@ export const watchHealth = (
         core.metrics.notRunning()
         if (!reporting || core.reports.runsIn(self)) return Effect.void
         return Effect.async<void>((resume) => {
+          // The report may have ended between the check above and this wait's start (a fiber of the timeout's).
+          if (!reporting) return resume(Effect.void)
           stopWaiting = () => resume(Effect.void)
         }).pipe(Effect.timeout(REPORT_WAIT), Effect.ignore)
       })
