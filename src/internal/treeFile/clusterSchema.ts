@@ -12,7 +12,7 @@
 import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
 import { ClusterOptions } from "../cluster/options.js"
-import { oneUrl, optional, PostgresUrl, PostgresUrlEnv, required, says } from "./storeSchema.js"
+import { oneUrl, optional, PostgresConnection, required, says } from "./storeSchema.js"
 
 const fields = ClusterOptions.fields
 
@@ -44,18 +44,7 @@ const SqliteDatabase = Schema.Struct({
   )
 }).annotations({ title: "SQLite cluster database", description: "Needs @effect/sql-sqlite-node." })
 
-const PostgresDatabase = Schema.Struct({
-  type: Schema.Literal("postgres"),
-  url: optional(PostgresUrl, `The server's URL (postgres://...), usually from the environment: "\${DATABASE_URL}".`),
-  urlEnv: optional(
-    PostgresUrlEnv,
-    "The name of the environment variable that holds the server's URL (instead of url)."
-  ),
-  maxConnections: optional(
-    Schema.Int.pipe(Schema.greaterThanOrEqualTo(1, { message: () => "must be a whole number of 1 or more" })),
-    "The pool's size. 10 by default."
-  )
-}).pipe(Schema.filter(oneUrl)).annotations({
+const PostgresDatabase = PostgresConnection.pipe(Schema.filter(oneUrl)).annotations({
   title: "PostgreSQL cluster database",
   description: "Needs @effect/sql-pg. The database runners on several hosts share."
 })

@@ -64,7 +64,11 @@ export const PostgresUrlEnv = Schema.String.pipe(
   Schema.pattern(ENV_NAME, { message: () => "must be the name of an environment variable (letters, digits, _)" })
 )
 
-const PostgresStore = Schema.Struct({
+/**
+ * How to reach a PostgreSQL server, in the `store` section and the `cluster` section's `database`: its `type`, `url`
+ * or `urlEnv` (exactly one: {@link oneUrl}) and `maxConnections`.
+ */
+export const PostgresConnection = Schema.Struct({
   type: Schema.Literal("postgres"),
   url: optional(PostgresUrl, `The server's URL (postgres://...), usually from the environment: "\${DATABASE_URL}".`),
   urlEnv: optional(
@@ -74,7 +78,11 @@ const PostgresStore = Schema.Struct({
   maxConnections: optional(
     Schema.Int.pipe(Schema.greaterThanOrEqualTo(1, { message: () => "must be a whole number of 1 or more" })),
     "The pool's size: how many operations run at once. 10 by default."
-  ),
+  )
+})
+
+const PostgresStore = Schema.Struct({
+  ...PostgresConnection.fields,
   ...SqlSettings.fields
 }).pipe(Schema.filter(oneUrl)).annotations({ title: "PostgreSQL store", description: "Needs @effect/sql-pg." })
 
