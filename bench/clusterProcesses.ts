@@ -8,9 +8,9 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { freePort } from "../test/fixtures/net.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 /** The cluster's fixtures: the runner and the echo agent. */
@@ -37,17 +37,6 @@ export interface Runner {
   /** The last lines of its stderr (a runner that fails to start says why there). */
   readonly stderr: () => string
 }
-
-/** A port free now on 127.0.0.1 (from `listen(0)`). */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 
 const exitOf = (child: ChildProcess): Promise<Exit> =>
   new Promise((resolve) => {

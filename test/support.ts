@@ -20,7 +20,6 @@ import * as Supervisor from "effect/Supervisor"
 import * as TestClock from "effect/TestClock"
 import { type ChildProcessByStdio, spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as readline from "node:readline"
@@ -28,6 +27,7 @@ import type { Readable, Writable } from "node:stream"
 import { fileURLToPath } from "node:url"
 import type * as Config from "../src/Agent/Config.js"
 import * as Store from "../src/Store/Store.js"
+export { freePort } from "./fixtures/net.js"
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 export const fixture = (...parts: Array<string>) => path.join(root, "test", "fixtures", ...parts)
@@ -231,17 +231,6 @@ export const forkCounter = () => {
   })()
   return { supervisor, started: () => started }
 }
-
-/** A port on 127.0.0.1 that was free a moment ago (a runner's, in the cluster's tests). */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 
 /** Processes whose command line holds `marker` (a test's agents carry one in their arguments). */
 export const processesWith = (marker: string): Array<number> =>

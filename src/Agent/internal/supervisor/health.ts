@@ -15,21 +15,19 @@ import * as Health from "../../Health.js"
 import * as Heartbeat from "../heartbeat.js"
 import { type Core, crashError, type Incarnation, now } from "./core.js"
 
-/** A sample's CPU%: the supervisor's reading of the process group, or else the agent's own report. */
-const cpuOf = (sample: Health.HealthSample): number | undefined =>
-  Option.isSome(sample.cpuPercent)
-    ? sample.cpuPercent.value
-    : Option.isSome(sample.report)
-    ? sample.report.value.cpu_percent
-    : undefined
+/** A reading of the supervisor's (of the process group), or else the agent's own report of it. */
+const readingOf = (
+  sample: Health.HealthSample,
+  own: Option.Option<number>,
+  reported: "cpu_percent" | "memory_mb"
+): number | undefined =>
+  Option.isSome(own) ? own.value : Option.isSome(sample.report) ? sample.report.value[reported] : undefined
 
-/** A sample's memory (MiB): the supervisor's reading of the process group, or else the agent's own report. */
-const memoryOf = (sample: Health.HealthSample): number | undefined =>
-  Option.isSome(sample.memoryMb)
-    ? sample.memoryMb.value
-    : Option.isSome(sample.report)
-    ? sample.report.value.memory_mb
-    : undefined
+/** A sample's CPU%. */
+const cpuOf = (sample: Health.HealthSample) => readingOf(sample, sample.cpuPercent, "cpu_percent")
+
+/** A sample's memory (MiB). */
+const memoryOf = (sample: Health.HealthSample) => readingOf(sample, sample.memoryMb, "memory_mb")
 
 /** A sample's health-check record, with the agent's state and restart count of now. */
 const healthRecord = (core: Core, sample: Health.HealthSample): Store.HealthCheck =>
