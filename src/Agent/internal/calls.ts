@@ -9,7 +9,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
-import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { ConfigError, ProtocolError, type RequestError } from "../../Errors.js"
@@ -179,16 +178,15 @@ export const makeCalls = ({ config, counters, refusal, streams, table }: CallsOp
     )
   }
 
-  // Sends a ping with its timeout, or answers its refusal at once (the process exited, or is stopping).
-  const sendPing = (
-    caller: Fiber.RuntimeFiber<unknown, unknown> | undefined,
-    timeoutMillis: number,
-    resume: Requests.Resume
-  ) => {
+  // Sends a ping by `register` (its id and line), or answers its refusal at once (the process exited, or is stopping).
+  const sendPing = <A>(resume: Requests.Resume, register: (id: string, line: string) => A): A | undefined => {
     const refused = refusal()
-    if (refused !== undefined) return resume(Exit.fail(refused))
+    if (refused !== undefined) {
+      resume(Exit.fail(refused))
+      return undefined
+    }
     const id = `ping-${table.nextId()}`
-    table.register(caller, id, Message.encodePing(id), "ping", timeoutMillis, resume)
+    return register(id, Message.encodePing(id))
   }
 
   const ping: Calls["ping"] = (options) =>
@@ -197,30 +195,18 @@ export const makeCalls = ({ config, counters, refusal, streams, table }: CallsOp
       if (typeof timeoutMillis !== "number") return Effect.fail(timeoutMillis)
       const sentAt = performance.now()
       return Effect.withFiberRuntime<unknown, RequestError>((caller) =>
-        Effect.async<unknown, RequestError>((resume) => sendPing(caller, timeoutMillis, resume))
+        Effect.async<unknown, RequestError>((resume) =>
+          void sendPing(resume, (id, line) => table.register(caller, id, line, "ping", timeoutMillis, resume))
+        )
       ).pipe(Effect.map((result) => pongOf(result, sentAt)))
     })
 
   const pingWith: Calls["pingWith"] = (done) => {
     const sentAt = performance.now()
-    const refused = refusal()
-    if (refused !== undefined) {
-      done(Exit.fail(refused))
-      return undefined
-    }
-    const id = `ping-${table.nextId()}`
-    return table.registerPing(
-      id,
-      Message.encodePing(id),
-      pingTimeoutMillis,
-      (exit) =>
-        // A failure carries no value: the same `Exit` serves.
-        done(
-          Exit.isSuccess(exit)
-            ? Exit.succeed(pongOf(exit.value, sentAt))
-            : exit as Exit.Exit<never, RequestError>
-        )
-    )
+    // A failure carries no value: the same `Exit` serves.
+    const resume: Requests.Resume = (exit) =>
+      done(Exit.isSuccess(exit) ? Exit.succeed(pongOf(exit.value, sentAt)) : exit as Exit.Exit<never, RequestError>)
+    return sendPing(resume, (id, line) => table.registerPing(id, line, pingTimeoutMillis, resume))
   }
 
   return { request, requestStream, ping, pingWith }

@@ -71,11 +71,11 @@ interface Labels {
   readonly names: ReadonlySet<string>
 }
 
-const labelsOf = (labels: ReadonlyArray<readonly [string, string]>): Labels => {
+const labelsOf = (tags: ReadonlyArray<MetricLabel.MetricLabel>): Labels => {
   const names = new Set<string>()
   let text = ""
-  for (const [name, value] of labels) {
-    const clean = cachedLabelName(name)
+  for (const { key, value } of tags) {
+    const clean = cachedLabelName(key)
     if (names.has(clean)) continue
     names.add(clean)
     text += `${text === "" ? "" : ","}${clean}="${escapeLabelValue(value)}"`
@@ -150,7 +150,7 @@ const addLines = (
   tags: ReadonlyArray<MetricLabel.MetricLabel>,
   state: unknown
 ): void => {
-  const labels = labelsOf(tags.map((tag) => [tag.key, tag.value] as const))
+  const labels = labelsOf(tags)
   if (MetricState.isCounterState(state)) lines.push(sample(name, labels, state.count))
   else if (MetricState.isGaugeState(state)) lines.push(sample(name, labels, state.value))
   else if (MetricState.isHistogramState(state)) histogramLines(lines, name, labels, state)
