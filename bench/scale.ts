@@ -3,13 +3,14 @@
  * that answers pings) under one tree, each beating every second.
  *
  * For each size, in one run:
- * - the floor: the same pings (one per agent per second, spread over it) sent by a plain Node loop over bare pipes
- *   to as many agents, with no supervisor: its CPU% of one core and its ping round trip p99;
- * - start: a bulk `startChildren` (bounded concurrency), milliseconds per child amortised, beside the bare spawn of
- *   the floor (`child_process.spawn` forks this process: its cost grows with the process's memory, so this section
- *   runs early in `npm run bench`);
- * - heartbeat: the supervisor's CPU% of one core over a window, against the floor; ping latency p99 (the beats'
- *   own round trips) and event-loop delay p99; beats missed;
+ * - start: a bulk `startChildren` (bounded concurrency), milliseconds per child amortised, beside a bare spawn of
+ *   the same agent in this process just before (`child_process.spawn` forks this process: its cost grows with the
+ *   process's memory, so this section runs early in `npm run bench`) and in the floor's own small process;
+ * - heartbeat: ping latency p99 (the beats' own round trips), event-loop delay p99, beats missed and the
+ *   supervisor's CPU% of one core over a window; then its CPU% against the floor: the same pings (one per agent
+ *   per second, spread over it) sent by a plain Node loop over bare pipes to as many agents, with no supervisor, in
+ *   a process of its own measured over the same windows (`floor.ts`: a floor measured before the supervisor
+ *   moved with the minute on this VM); the median of 5 windows' ratios;
  * - memory: the supervisor's heap and RSS per agent after a forced GC, against the empty tree (measured after a
  *   first generation of as many agents was started and deleted in it, so that what a first start leaves for good,
  *   the store's last state of each agent included, is in both);
@@ -41,12 +42,16 @@ import { spawn } from "node:child_process"
 import * as v8 from "node:v8"
 import * as Store from "../dist/Store/Store.js"
 import * as Supervisor from "../dist/Supervisor.js"
-import { bareAgents, type Counters, pongAgent, window } from "./heartbeat.js"
+import { floorProcess, pairedWindows } from "./floor.js"
+import { type Counters, pongAgent, window } from "./heartbeat.js"
 
 const SKIP = process.env.BENCH_SCALE === "0"
 const SIZES = (process.env.BENCH_SCALE_SIZES ?? "10,100,1000").split(",").map(Number)
 const WINDOW_SECONDS = Number(process.env.BENCH_SCALE_SECONDS ?? 10)
 const INTERVAL_MS = 1000
+/** The windows measured beside the floor process, and their length in seconds (see `floor.ts`). */
+const PAIRED = 5
+const PAIRED_SECONDS = 4
 const IDLE_AGENTS = 100
 
 const round = (n: number, digits = 1) => Number(n.toFixed(digits))
@@ -95,26 +100,6 @@ const specs = (count: number) =>
       }
     }))
 
-/** The floor at `count` agents: bare pipes, no supervisor. */
-const floor = (count: number) =>
-  Effect.scoped(Effect.gen(function*() {
-    const answered = { count: 0 }
-    const latencies: Array<number> = []
-    const spawnStart = performance.now()
-    yield* bareAgents(count, answered, INTERVAL_MS, latencies)
-    // the spawns alone: `child_process.spawn` forks this process, at a cost that grows with its memory
-    const spawnMs = (performance.now() - spawnStart) / count
-    yield* Effect.sleep(`${2 * INTERVAL_MS} millis`)
-    latencies.length = 0
-    const measured = yield* window({ checks: 0, missed: 0, exits: 0 }, WINDOW_SECONDS)
-    return {
-      cpu_percent_of_one_core: measured.supervisor_cpu_percent_of_one_core,
-      ping_latency_p99_ms: percentile(latencies, 99),
-      event_loop_delay_p99_ms: measured.event_loop_delay_p99_ms,
-      spawn_ms_per_agent: round(spawnMs, 2)
-    }
-  }))
-
 /**
  * Milliseconds per bare `child_process.spawn` of the agent, over `count` spawns in a row in this process as it is
  * now; the children are told to exit (stdin's end) and waited for.
@@ -140,8 +125,6 @@ const bareSpawns = (count: number) =>
 
 const atSize = (count: number) =>
   Effect.gen(function*() {
-    const bare = yield* floor(count)
-
     const scope = yield* Scope.make()
     const counters: Counters = { checks: 0, missed: 0, exits: 0 }
     const latencies: Array<number> = []
@@ -165,9 +148,8 @@ const atSize = (count: number) =>
       yield* sup.terminateChild(id)
       yield* sup.deleteChild(id)
     }
-    // The floor again, in this process as it is before the start measured below (the tree, what its first
-    // generation left): the floor above ran before either, and a spawn forks this process at a cost that grows
-    // with its memory.
+    // The bare spawn in this process as it is before the start measured below (the tree, what its first generation
+    // left): a spawn forks this process at a cost that grows with its memory.
     const spawnHere = yield* bareSpawns(Math.min(count, 100))
     gc()
     const heapEmpty = heap()
@@ -184,6 +166,14 @@ const atSize = (count: number) =>
     latencies.length = 0
     const measured = yield* window(counters, WINDOW_SECONDS)
     const measuredLatencies = [...latencies]
+    // The CPU against the floor: both measured over the same windows (see `floor.ts`).
+    const paired = yield* Effect.scoped(Effect.gen(function*() {
+      const floor = yield* floorProcess(count, INTERVAL_MS)
+      return {
+        spawnMsPerAgent: floor.spawnMsPerAgent,
+        ...yield* pairedWindows(floor, counters, PAIRED, PAIRED_SECONDS)
+      }
+    }))
 
     // After the window: a forced GC drops compiled code that must then be made again, which costs the next few
     // seconds tens of milliseconds of event-loop delay.
@@ -217,8 +207,8 @@ const atSize = (count: number) =>
       agents: count,
       start_ms_per_agent: round(startMs / count, 2),
       start_again_ms_per_agent: round(restartMs / count, 2),
-      // the floor of a start: a bare `child_process.spawn` of the same agent, in this process, in this run
-      bare_spawn_ms_per_agent: bare.spawn_ms_per_agent,
+      // the floor of a start: a bare `child_process.spawn` of the same agent, in the floor's own small process
+      bare_spawn_ms_per_agent: paired.spawnMsPerAgent,
       // the same, just before the start, in this process as it is then (see `bareSpawns`)
       bare_spawn_ms_per_agent_before_start: spawnHere,
       stop_all_ms: Math.round(stopMs),
@@ -231,13 +221,16 @@ const atSize = (count: number) =>
       count_children_ms: countMs,
       which_children_ms: whichMs,
       heartbeat: {
+        // the window alone (the latencies' and the loop's), then the windows beside the floor process
         cpu_percent_of_one_core: measured.supervisor_cpu_percent_of_one_core,
-        bare_pipes_cpu_percent_of_one_core: bare.cpu_percent_of_one_core,
-        vs_bare_pipes: round(measured.supervisor_cpu_percent_of_one_core / bare.cpu_percent_of_one_core, 2),
+        paired_windows_cpu_percent_of_one_core: paired.supervisor_cpu_percent_of_one_core,
+        bare_pipes_cpu_percent_of_one_core: paired.bare_pipes_cpu_percent_of_one_core,
+        vs_bare_pipes: paired.vs_bare_pipes_median,
         ping_latency_p50_ms: percentile(measuredLatencies, 50),
         ping_latency_p99_ms: percentile(measuredLatencies, 99),
         ping_latency_max_ms: percentile(measuredLatencies, 100),
-        bare_ping_latency_p99_ms: bare.ping_latency_p99_ms,
+        // the floor's, in the paired windows (beside the supervisor's agents, so on a busier machine)
+        bare_ping_latency_p99_ms: paired.bare_ping_latency_p99_ms,
         event_loop_delay_p99_ms: measured.event_loop_delay_p99_ms,
         health_checks_per_s: measured.health_checks_per_s,
         missed_heartbeats: measured.missed_heartbeats,

@@ -68,6 +68,10 @@ export const REPORT_BATCH_MILLIS = 10
 /** One MiB. */
 const MIB = 1024 * 1024
 
+/** The RSS of a group's reading, in MiB. */
+const memoryOf = (tree: ProcessTree.Sample | undefined): Option.Option<number> =>
+  tree === undefined ? Option.none() : Option.some(tree.rssBytes / MIB)
+
 /**
  * A health sample of `agent` from a ping's answer and its group's reading (none without /proc), at `timestamp`
  * (epoch millis): what `Health.check` and the heartbeat report.
@@ -79,13 +83,14 @@ export const healthSampleOf = (
   pong: AgentProcess.PingResult,
   tree: ProcessTree.Sample | undefined,
   cpuPercent: Option.Option<number>,
-  timestamp: number
+  timestamp: number,
+  memoryMb: Option.Option<number> = memoryOf(tree)
 ): Health.HealthSample => ({
   agent: agent.name,
   pid: agent.pid,
   latencyMillis: pong.latencyMillis,
   report: pong.report,
-  memoryMb: tree === undefined ? Option.none() : Option.some(tree.rssBytes / MIB),
+  memoryMb,
   cpuPercent,
   processes: tree?.processes ?? 0,
   timestamp
@@ -134,10 +139,13 @@ export const start = (target: Target, clock: Clock.Clock, handlers: Handlers): (
   // A report handed over and not handled yet; a beat that came due meanwhile (it goes once the report is handled).
   let reporting = false
   let due = false
-  // The last scan read (the CPU baseline comes from the first beat, not from start-up), and the CPU% measured
-  // when it was read: it holds for the beats that read the same scan.
+  // The last table read, the group's sample of it (the CPU baseline comes from the first beat, not from start-up),
+  // and the CPU% and memory measured when it was read: they hold, as they are, for the beats that read the same
+  // table (four in five, with a 1 s interval and the 5 s sampling period), which make nothing of it again.
+  let table: ProcessTable.ProcessTable | undefined
   let previous: ProcessTree.Sample | undefined
   let cpuPercent: Option.Option<number> = Option.none()
+  let memoryMb: Option.Option<number> = Option.none()
 
   const end = (cause?: Cause.Cause<unknown>) => {
     stopped = true
@@ -145,12 +153,20 @@ export const start = (target: Target, clock: Clock.Clock, handlers: Handlers): (
     handlers.end?.(cause)
   }
   // The CPU% of the last two scans read; the same for the beats that read the same scan.
-  const sample = (pong: AgentProcess.PingResult, tree: ProcessTree.Sample | undefined): Health.HealthSample => {
-    if (tree === undefined || previous === undefined) cpuPercent = Option.none()
-    else if (tree.takenAt !== previous.takenAt) cpuPercent = Option.some(ProcessTree.cpuPercent(previous, tree))
-    else if (Option.isNone(cpuPercent)) cpuPercent = Option.some(0)
-    previous = tree
-    return healthSampleOf(target, pong, tree, cpuPercent, clock.unsafeCurrentTimeMillis())
+  const sample = (pong: AgentProcess.PingResult, read: ProcessTable.ProcessTable | undefined): Health.HealthSample => {
+    if (read === undefined) {
+      previous = undefined
+      cpuPercent = memoryMb = Option.none()
+    } else if (read !== table) {
+      const tree = ProcessTable.usageSample(read.groups.get(target.pid), read.takenAt)
+      cpuPercent = previous === undefined
+        ? Option.none()
+        : Option.some(tree.takenAt === previous.takenAt ? 0 : ProcessTree.cpuPercent(previous, tree))
+      memoryMb = memoryOf(tree)
+      previous = tree
+    } else if (Option.isNone(cpuPercent)) cpuPercent = Option.some(0)
+    table = read
+    return healthSampleOf(target, pong, previous, cpuPercent, clock.unsafeCurrentTimeMillis(), memoryMb)
   }
   const handled = () => {
     reporting = false
@@ -185,10 +201,10 @@ export const start = (target: Target, clock: Clock.Clock, handlers: Handlers): (
     expire = undefined
     if (Exit.isSuccess(exit)) {
       const pong = exit.value
-      return ProcessTable.shared.groupWith(target.pid, ProcessTable.HEARTBEAT_MAX_AGE_MILLIS, "serve", (reading) => {
+      return ProcessTable.shared.groupWith(target.pid, ProcessTable.HEARTBEAT_MAX_AGE_MILLIS, "serve", (read) => {
         if (stopped) return
         missed = 0
-        send({ _tag: "Sample", sample: sample(pong, ProcessTable.sampleOf(reading)) })
+        send({ _tag: "Sample", sample: sample(pong, read) })
       })
     }
     const failure = Cause.failureOption(exit.cause)

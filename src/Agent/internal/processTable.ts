@@ -249,13 +249,19 @@ export const sampleOf = (reading: GroupReading | undefined): {
   readonly rssBytes: number
   readonly cpuSeconds: number
   readonly takenAt: number
-} | undefined =>
-  reading === undefined ? undefined : {
-    processes: reading.usage?.processes ?? 0,
-    rssBytes: reading.usage?.rssBytes ?? 0,
-    cpuSeconds: (reading.usage?.cpuTicks ?? 0) / CLOCK_TICKS_PER_SECOND,
-    takenAt: reading.takenAt
-  }
+} | undefined => reading === undefined ? undefined : usageSample(reading.usage, reading.takenAt)
+
+/**
+ * {@link sampleOf} of a group's use (`undefined`: no live process) in a table taken at `takenAt`.
+ *
+ * @internal
+ */
+export const usageSample = (usage: GroupUsage | undefined, takenAt: number) => ({
+  processes: usage?.processes ?? 0,
+  rssBytes: usage?.rssBytes ?? 0,
+  cpuSeconds: (usage?.cpuTicks ?? 0) / CLOCK_TICKS_PER_SECOND,
+  takenAt
+})
 
 /** How a reading treats a table older than its `maxAgeMillis`. @internal */
 export type Staleness = "rescan" | "serve"
@@ -279,14 +285,16 @@ export interface TableCache {
    */
   readonly group: (pgid: number, maxAgeMillis: number, stale?: Staleness) => Effect.Effect<GroupReading | undefined>
   /**
-   * {@link group} with a callback and no fiber (a heartbeat's beat): `done` is called once, at once when the
-   * reading needs no scan, else when the scan ends. It must not throw.
+   * {@link group} with a callback and no fiber (a heartbeat's beat): `done` is called once with the table to read
+   * the group from (its `groups.get(pgid)`: `undefined` when no process of it is alive), at once when it needs no
+   * scan, else when the scan ends; `undefined` without /proc. It must not throw. The table is handed over as it is,
+   * with no reading made: a beat that reads the same table as the one before can keep the sample it made of it.
    */
   readonly groupWith: (
     pgid: number,
     maxAgeMillis: number,
     stale: Staleness,
-    done: (reading: GroupReading | undefined) => void
+    done: (table: ProcessTable | undefined) => void
   ) => void
   /** Records that the group `pgid` was made now (an agent spawned as its leader). */
   readonly born: (pgid: number) => void
@@ -415,9 +423,15 @@ export const makeCache = (
           : Effect.map(nextScan(found.after, found.notBefore), (table) => readingOf(pgid, table))
       }),
     groupWith: (pgid, maxAgeMillis, stale, done) => {
+      // A beat's common case first, with nothing made: a table served as it is (see `lookup`).
+      const served = last
+      if (stale === "serve" && served !== undefined && (served.table === undefined || served.table.groups.has(pgid))) {
+        if (!fresh(maxAgeMillis)) schedule(0)
+        return done(served.table)
+      }
       const found = lookup(pgid, maxAgeMillis, stale)
-      if ("table" in found) done(readingOf(pgid, found.table))
-      else awaitScan(found.after, found.notBefore, (table) => done(readingOf(pgid, table)))
+      if ("table" in found) done(found.table)
+      else awaitScan(found.after, found.notBefore, done)
     },
     born: (pgid) => {
       births.set(pgid, now())

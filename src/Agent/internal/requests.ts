@@ -206,11 +206,35 @@ const noCaller = () => {}
  */
 let lastId = 0
 
+/**
+ * The requests of a table by id. A heartbeat's ping (a callback's: no caller, no slot) is kept out of the Map: a
+ * set and a delete a beat made the long-lived Map reallocate its table, which then lived as long as the Map
+ * (old-generation garbage every beat).
+ */
+const makeEntries = () => {
+  const pending = new Map<string, Pending>()
+  let ping: Pending | undefined
+  return {
+    get: (id: string): Pending | undefined => ping !== undefined && ping.id === id ? ping : pending.get(id),
+    put: (entry: Pending) => {
+      if (ping === undefined && entry.operation === "ping" && entry.caller === undefined) ping = entry
+      else pending.set(entry.id, entry)
+    },
+    remove: (entry: Pending) => {
+      if (ping === entry) ping = undefined
+      else pending.delete(entry.id)
+    },
+    /** A copy of them all (the heartbeat's ping first). */
+    entries: (): Array<Pending> => ping === undefined ? [...pending.values()] : [ping, ...pending.values()],
+    size: () => pending.size + (ping === undefined ? 0 : 1)
+  }
+}
+
 /** An empty table; `close` it with the owner's scope. @internal */
 export const makeTable = (options: TableOptions): Table => {
   const { agent, clock, maxInFlight, outbox, pid } = options
   const meter = options.meter ?? AgentMetrics.noMeter
-  const pending = new Map<string, Pending>()
+  const { entries, get, put, remove, size } = makeEntries()
   const waiting: Array<readonly [id: string, line: string]> = []
   let inFlight = 0
 
@@ -231,7 +255,7 @@ export const makeTable = (options: TableOptions): Table => {
   }
   /** Forgets a request: its deadline, its caller's observer, and its slot in the window (the next may go). */
   const settle = (entry: Pending) => {
-    pending.delete(entry.id)
+    remove(entry)
     if (entry.bucket !== NO_DEADLINE) deadlines.remove(entry.id, entry.bucket)
     entry.caller?.removeObserver(entry.onCallerExit)
     if (entry.sent && entry.limited) {
@@ -239,13 +263,13 @@ export const makeTable = (options: TableOptions): Table => {
       meter.inFlight(-1)
       while (inFlight < maxInFlight && waiting.length > 0) {
         const [nextId, line] = waiting.shift()!
-        const next = pending.get(nextId)
+        const next = get(nextId)
         if (next !== undefined) dispatch(next, line)
       }
     }
   }
   const expire = (id: string) => {
-    const entry = pending.get(id)
+    const entry = get(id)
     if (entry === undefined) return
     const error = entry.stream !== undefined && entry.stream.idleMillis > 0
       ? streamExpiry(entry, entry.stream)
@@ -296,7 +320,7 @@ export const makeTable = (options: TableOptions): Table => {
     const limited = operation === "task"
     // Only a caller's fiber or a stream's consumer can leave before the answer: a callback's request has none.
     const onCallerExit = caller === undefined && stream === undefined ? noCaller : () => {
-      if (pending.get(id) !== entry) return
+      if (get(id) !== entry) return
       settle(entry)
       if (limited) meter.interrupted()
       if (entry.sent) cancel(id)
@@ -314,7 +338,7 @@ export const makeTable = (options: TableOptions): Table => {
       bucket: NO_DEADLINE,
       checkpoint: undefined
     }
-    pending.set(id, entry)
+    put(entry)
     if (timed) {
       const deadline = clock.unsafeCurrentTimeMillis() + timeoutMillis
       entry.bucket = deadlines.add(
@@ -331,14 +355,14 @@ export const makeTable = (options: TableOptions): Table => {
   }
 
   const answer = (id: string): Pending | undefined => {
-    const entry = pending.get(id)
+    const entry = get(id)
     if (entry === undefined || !entry.sent) return undefined
     settle(entry)
     return entry
   }
 
   const chunk: Table["chunk"] = (id, data) => {
-    const entry = pending.get(id)
+    const entry = get(id)
     if (entry === undefined || !entry.sent) return "late"
     const sink = entry.stream
     if (sink === undefined) return "unasked"
@@ -353,7 +377,7 @@ export const makeTable = (options: TableOptions): Table => {
   }
 
   const failStream = (id: string, error: ProtocolError | AgentStreamError): boolean => {
-    const entry = pending.get(id)
+    const entry = get(id)
     if (entry?.stream === undefined || !entry.sent) return false
     settle(entry)
     cancel(id)
@@ -362,7 +386,7 @@ export const makeTable = (options: TableOptions): Table => {
   }
 
   const checkpoint: Table["checkpoint"] = (id, data) => {
-    const entry = pending.get(id)
+    const entry = get(id)
     if (entry === undefined || !entry.sent) return false
     entry.checkpoint = data
     return true
@@ -371,7 +395,7 @@ export const makeTable = (options: TableOptions): Table => {
   const failAll = (error: EndError) => {
     // Emptied first, so that settling one frees no slot for the next.
     waiting.length = 0
-    for (const entry of [...pending.values()]) {
+    for (const entry of entries()) {
       settle(entry)
       // Never written (it waited for a slot): a refusal, which its owner may route to the next incarnation.
       entry.resume(Exit.fail(entry.sent ? error : refusalOf(error)))
@@ -379,14 +403,9 @@ export const makeTable = (options: TableOptions): Table => {
   }
 
   const cancelSent = () => {
-    for (const entry of pending.values()) if (entry.sent) cancel(entry.id)
+    for (const entry of entries()) if (entry.sent) cancel(entry.id)
   }
-
-  const unsent = () => {
-    let count = 0
-    for (const entry of pending.values()) if (!entry.sent) count++
-    return count
-  }
+  const unsent = () => entries().filter((entry) => !entry.sent).length
 
   return {
     register,
@@ -396,13 +415,13 @@ export const makeTable = (options: TableOptions): Table => {
     chunk,
     failStream,
     checkpoint,
-    checkpoints: () => checkpointsOf(pending.values()),
+    checkpoints: () => checkpointsOf(entries()),
     failAll,
     cancelSent,
     nextId: () => ++lastId,
     inFlight: () => inFlight,
     unsent,
-    size: () => pending.size,
+    size,
     timeoutError,
     close: deadlines.close
   }

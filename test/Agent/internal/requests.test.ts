@@ -192,6 +192,38 @@ describe("request table", () => {
       for (const id of ["a", "b", "c"]) assert.deepStrictEqual(t.outcomes.get(id), [])
     }))
 
+  it.effect("heartbeat pings live beside every other request: found, counted, failed and cancelled with them", () =>
+    Effect.gen(function*() {
+      const t = yield* setup(1)
+      const pings: Array<Outcome> = []
+      // Two callback pings out at once (the second is kept as every other request is), a caller's ping, a task.
+      const expireFirst = t.table.registerPing("hb1", "ping hb1", 250, (exit) => pings.push(exit))
+      t.table.registerPing("hb2", "ping hb2", 250, (exit) => pings.push(exit))
+      yield* t.register("p", 10_000, "ping")
+      yield* t.register("task")
+      assert.strictEqual(t.table.size(), 4)
+      assert.strictEqual(t.table.inFlight(), 1, "pings take no slot")
+      assert.strictEqual(t.table.chunk("hb1", "x"), "unasked")
+      assert.isTrue(t.table.checkpoint("hb1", { at: 1 }))
+      assert.deepStrictEqual(t.table.checkpoints(), { hb1: { at: 1 } })
+      // The first one answered; a ping registered after it takes its place, and is found by its own id only.
+      assert.isTrue(t.answer("hb1"))
+      expireFirst()
+      assert.strictEqual(pings.length, 1)
+      t.table.registerPing("hb3", "ping hb3", 250, (exit) => pings.push(exit))
+      assert.strictEqual(t.table.size(), 4)
+      assert.isUndefined(t.table.answer("hb1"))
+      t.table.cancelSent()
+      assert.includeMembers(t.lines, ["hb2", "p", "task", "hb3"].map(cancelOf))
+      t.table.failAll(new AgentStoppedError({ agent: "test", pid: 1234 }))
+      assert.strictEqual(t.table.size(), 0)
+      assert.strictEqual(pings.length, 3)
+      assert.isTrue(Exit.isSuccess(pings[0]))
+      for (const outcome of pings.slice(1)) assert.isTrue(Exit.isFailure(outcome))
+      assert.strictEqual(t.failure("p")?._tag, "AgentStoppedError")
+      assert.strictEqual(t.failure("task")?._tag, "AgentStoppedError")
+    }))
+
   it.effect("failAll fails what is left once: sent requests with the error, unsent ones with a refusal", () =>
     Effect.gen(function*() {
       const t = yield* setup(1)

@@ -1,0 +1,66 @@
+/**
+ * The heartbeat floor in a process of its own, for `scale.ts`: `count` pong agents pinged every `intervalMs`
+ * (spread over it) from a plain Node loop over bare pipes (`bareAgents`), with no supervisor. The parent measures
+ * the supervisor and this process over the same windows of wall time, so that both see the machine as it is at
+ * that moment: on a shared 2-core VM the floor measured alone moved by 10-40% from one minute to the next.
+ *
+ * Run as `node [tsx's flags] bench/floorProcess.ts <count> <intervalMs>`. One line each way on stdin and stdout:
+ * - it prints `{"ready":true,"spawn_ms_per_agent":…}` once every agent is spawned and past its first pings;
+ * - `start` begins a window (the CPU used and the round trips from then on);
+ * - `stop` ends it and prints `{"cpu_percent_of_one_core":…,"ping_latency_p99_ms":…,"answered":…}`;
+ * - the end of stdin stops the agents (their stdin's end) and exits.
+ */
+import * as Effect from "effect/Effect"
+import * as readline from "node:readline"
+import { bareAgents } from "./heartbeat.js"
+
+const [count, intervalMs] = process.argv.slice(2).map(Number)
+
+const round = (n: number, digits = 1) => Number(n.toFixed(digits))
+const p99 = (values: Array<number>) => {
+  if (values.length === 0) return null
+  const sorted = [...values].sort((a, b) => a - b)
+  return round(sorted[Math.min(sorted.length - 1, Math.floor(0.99 * sorted.length))], 2)
+}
+
+const main = Effect.scoped(Effect.gen(function*() {
+  const answered = { count: 0 }
+  const latencies: Array<number> = []
+  const spawnStart = performance.now()
+  yield* bareAgents(count, answered, intervalMs, latencies)
+  const spawnMs = (performance.now() - spawnStart) / count
+  // past the first pings and the JIT's warm-up: the supervisor beside it has been beating for 10 s and more
+  yield* Effect.sleep(`${4 * intervalMs} millis`)
+  console.log(JSON.stringify({ ready: true, spawn_ms_per_agent: round(spawnMs, 2) }))
+  yield* Effect.async<void>((resume) => {
+    let cpu = process.cpuUsage()
+    let start = performance.now()
+    let answeredBefore = 0
+    const lines = readline.createInterface({ input: process.stdin })
+    lines.on("line", (line) => {
+      if (line === "start") {
+        latencies.length = 0
+        answeredBefore = answered.count
+        cpu = process.cpuUsage()
+        start = performance.now()
+      } else if (line === "stop") {
+        const used = process.cpuUsage(cpu)
+        const elapsed = (performance.now() - start) / 1000
+        console.log(JSON.stringify({
+          cpu_percent_of_one_core: round(((used.user + used.system) / 1e6 / elapsed) * 100, 2),
+          ping_latency_p99_ms: p99(latencies),
+          answered: answered.count - answeredBefore
+        }))
+      }
+    })
+    lines.once("close", () => resume(Effect.void))
+  })
+}))
+
+Effect.runPromise(main).then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error)
+    process.exit(1)
+  }
+)
