@@ -23,6 +23,33 @@ export interface Target {
   readonly stdinClosed: () => boolean
 }
 
+// The flushes due at the end of this turn, of every outbox: one microtask runs them all. A microtask per line
+// written at once (every heartbeat ping of every agent) cost one of Node's `queueMicrotask`s each, which makes an
+// `AsyncResource` and a bound function: a few microseconds a beat, for a flush that finds nothing to write.
+let dueAtTurnEnd: Array<() => void> = []
+
+const endTurn = () => {
+  const due = dueAtTurnEnd
+  dueAtTurnEnd = []
+  let thrown: { readonly error: unknown } | undefined
+  for (const flush of due) {
+    try {
+      flush()
+    } catch (error) {
+      // Each outbox's flush runs whatever another's did; the first throw is raised after them, as it was raised
+      // from a microtask of its own before.
+      thrown ??= { error }
+    }
+  }
+  if (thrown !== undefined) throw thrown.error
+}
+
+/** Runs `flush` at the end of this turn (a microtask shared by every outbox). */
+const atTurnEnd = (flush: () => void) => {
+  if (dueAtTurnEnd.length === 0) queueMicrotask(endTurn)
+  dueAtTurnEnd.push(flush)
+}
+
 /** @internal */
 export interface Outbox {
   /** Queues a line (ignored once `end` was called or the pipe closed). */
@@ -75,7 +102,7 @@ export const make = (target: Target): Outbox => {
   const schedule = () => {
     if (scheduled || blocked) return
     scheduled = true
-    queueMicrotask(flush)
+    atTurnEnd(flush)
   }
 
   return {
@@ -85,7 +112,7 @@ export const make = (target: Target): Outbox => {
         // The first line of a turn goes out at once (a sequential caller waits on it); the lines sent after it in
         // the same turn are batched at the next microtask.
         scheduled = true
-        queueMicrotask(flush)
+        atTurnEnd(flush)
         if (!target.write(line)) {
           blocked = true
           target.onDrain(() => {

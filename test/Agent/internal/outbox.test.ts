@@ -91,6 +91,55 @@ describe("outbox", () => {
       assert.deepStrictEqual(sink.writes, [line(1), line(2) + line(3), line(4)])
     }))
 
+  it.effect("many outboxes in one turn: each batches its own lines, one flush a turn for all; a throw stops no other", () =>
+    Effect.gen(function*() {
+      const sinks = Array.from({ length: 20 }, () => makeSink())
+      const outboxes = sinks.map((sink) => Outbox.make(sink.target))
+      // One target whose write throws on its second call (a bug in a target: the outboxes' flush runs it).
+      let calls = 0
+      const failing = Outbox.make({
+        ...sinks[0].target,
+        write: () => {
+          if (++calls === 2) throw new Error("boom")
+          return true
+        }
+      })
+      // Counted while the lines are sent: the microtasks the outboxes queue.
+      const queue = globalThis.queueMicrotask
+      let queued = 0
+      globalThis.queueMicrotask = (callback) => {
+        queued++
+        queue(callback)
+      }
+      try {
+        failing.send(line(0))
+        failing.send(line(0))
+        outboxes.forEach((outbox, i) => outbox.send(line(i)))
+        outboxes.forEach((outbox, i) => outbox.send(line(100 + i)))
+        outboxes.forEach((outbox, i) => outbox.send(line(200 + i)))
+      } finally {
+        globalThis.queueMicrotask = queue
+      }
+      assert.strictEqual(queued, 1, "one microtask for the turn, not one per outbox")
+      // Synchronously: each outbox's first line only.
+      sinks.forEach((sink, i) => assert.deepStrictEqual(sink.writes, [line(i)]))
+      // The flush of the failing outbox throws at the end of the turn: the process sees it, as it saw a throw
+      // in a microtask of its own before; every other outbox's lines are still written.
+      const thrown: Array<unknown> = []
+      const onUncaught = (error: unknown) => thrown.push(error)
+      const listeners = process.listeners("uncaughtException")
+      process.removeAllListeners("uncaughtException")
+      process.on("uncaughtException", onUncaught)
+      yield* Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+      process.off("uncaughtException", onUncaught)
+      for (const listener of listeners) process.on("uncaughtException", listener)
+      sinks.forEach((sink, i) => assert.deepStrictEqual(sink.writes, [line(i), line(100 + i) + line(200 + i)]))
+      assert.deepStrictEqual(thrown.map(String), ["Error: boom"])
+      // The next turn starts afresh: the first line goes out at once.
+      outboxes[3].send(line(300))
+      assert.deepStrictEqual(sinks[3].writes.at(-1), line(300))
+    }))
+
   it.effect("batches hold about 4 KiB and never split a line", () =>
     Effect.gen(function*() {
       const sink = makeSink(1024 * 1024)
