@@ -103,28 +103,38 @@ export const make = (options?: Options): Effect.Effect<Serial> =>
         ? thenNext(thrown, next)
         : Effect.zipRight(Effect.logError("an effect handed over failed", cause), thenNext(thrown, next))
     }
-    // Runs `batch` from `i`, then what waits by then.
-    const step = (batch: Array<Item>, i: number): Effect.Effect<void> => {
-      if (i === batch.length) return drain
-      const item = batch[i]
-      current = item
-      const next = () => step(batch, i + 1)
-      return Effect.matchCauseEffect(item.effect, {
-        onFailure: (cause) => failed(item, cause, next),
-        onSuccess: () => thenNext(finish(item, true), next)
-      })
+    // The batch the drainer runs, the next of its items, and the one it runs now (`current` is cleared when the
+    // item is told of its end; this one is not). One drainer runs at a time: one set of handlers serves every item,
+    // with nothing made per item but its `matchCauseEffect`.
+    let batch: Array<Item> = []
+    let index = 0
+    let running: Item | undefined
+    const next = (): Effect.Effect<void> => step()
+    const handlers = {
+      onFailure: (cause: Cause.Cause<unknown>) => failed(running!, cause, next),
+      onSuccess: () => thenNext(finish(running!, true), next)
+    }
+    // Runs the batch's next item, then the rest, then what waits by then.
+    const step = (): Effect.Effect<void> => {
+      if (index === batch.length) return drain
+      const item = batch[index++]
+      current = running = item
+      return Effect.matchCauseEffect(item.effect, handlers)
     }
     // Runs what waits, batch by batch, until nothing does; then the fiber ends.
     const drain: Effect.Effect<void> = Effect.suspend(() => {
+      running = undefined
       if (queue.length === 0) {
+        batch = []
         draining = false
         drainer = undefined
         drainerId = undefined
         return Effect.void
       }
-      const batch = queue
+      batch = queue
+      index = 0
       queue = []
-      return step(batch, 0)
+      return step()
     })
     const startDrain = () => {
       if (timer !== undefined) clearTimeout(timer)
