@@ -21,11 +21,11 @@ import type * as Writer from "../../../Store/internal/writer.js"
 import * as Store from "../../../Store/Store.js"
 import type { AgentEvent, ExitReason } from "../../AgentSupervisor.js"
 import type * as Config from "../../Config.js"
-import type * as Health from "../../Health.js"
 import type * as AgentProcess from "../../Process.js"
 import { type AgentState, canTransition } from "../../State.js"
 import { limitFacts } from "../exit.js"
 import type * as Serial from "../serial.js"
+import { LastSample } from "./lastSample.js"
 import type { Owner } from "./owner.js"
 import * as StderrTail from "./stderrTail.js"
 
@@ -101,7 +101,8 @@ export interface Core {
   failures: number
   restartCount: number
   circuitOpen: boolean
-  lastHealth: Health.HealthSample | undefined
+  /** The last health sample (the heartbeat's, or an `agent.health` check's). */
+  readonly lastHealth: LastSample
   /** How the limits of the current (or last) incarnation are enforced. */
   limits: AgentProcess.LimitsInForce | undefined
   lastExit: AgentProcess.ExitInfo | undefined
@@ -163,7 +164,7 @@ export const make = (
       failures: 0,
       restartCount: 0,
       circuitOpen: false,
-      lastHealth: undefined,
+      lastHealth: new LastSample(),
       limits: undefined,
       lastExit: undefined,
       incarnations: 0,

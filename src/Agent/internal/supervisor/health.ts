@@ -104,7 +104,7 @@ export const watchHealth = (
             Effect.suspend(() => {
               if (!beating) return Effect.void
               started = reporting = true
-              core.lastHealth = sample
+              core.lastHealth.note(sample)
               core.metrics.sampled(sample.latencyMillis, cpuOf(sample), memoryOf(sample))
               return core.publish({ _tag: "HealthChecked", agent: core.name, sample })
             }),
@@ -165,6 +165,6 @@ export const check = (core: Core): Effect.Effect<Health.HealthSample, RequestErr
       )
     }
     const [sample] = yield* Health.check(current.process, undefined)
-    core.lastHealth = sample
+    core.lastHealth.note(sample)
     return sample
   }).pipe(Effect.withSpan("AgentSupervisor.health", { attributes: { agent: core.name }, captureStackTrace: false }))

@@ -55,7 +55,7 @@ export const metadata = (core: Core): Effect.Effect<Metadata> =>
         ? core.failures
         : RestartPolicy.failuresAfterRun(core.settings, core.failures, timestamp - current.runningSince),
       circuitOpen: core.circuitOpen,
-      lastHealth: Option.fromNullable(core.lastHealth),
+      lastHealth: Option.fromNullable(core.lastHealth.get()),
       lastExit: Option.fromNullable(core.lastExit),
       limits: Option.fromNullable(core.limits),
       inFlight: stats?.inFlight ?? 0,
