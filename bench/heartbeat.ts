@@ -236,8 +236,11 @@ export const window = (counters: Counters, seconds = WINDOW_SECONDS) =>
     delay.disable()
     const used = process.cpuUsage(cpu)
     const elapsed = (performance.now() - start) / 1000
+    const percent = ((used.user + used.system) / 1e6 / elapsed) * 100
     return {
-      supervisor_cpu_percent_of_one_core: round(((used.user + used.system) / 1e6 / elapsed) * 100),
+      supervisor_cpu_percent_of_one_core: round(percent),
+      // unrounded, for ratios
+      supervisor_cpu_percent_exact: percent,
       // none recorded when the loop never came round to the monitor's timer: see the window's own overrun
       event_loop_delay_p99_ms: delay.count === 0 ? null : round(delay.percentile(99) / 1e6),
       event_loop_delay_max_ms: delay.count === 0 ? null : round(delay.max / 1e6),

@@ -169,11 +169,14 @@ const atSize = (count: number) =>
     // The CPU against the floor: both measured over the same windows (see `floor.ts`).
     const paired = yield* Effect.scoped(Effect.gen(function*() {
       const floor = yield* floorProcess(count, INTERVAL_MS)
+      latencies.length = 0
       return {
         spawnMsPerAgent: floor.spawnMsPerAgent,
         ...yield* pairedWindows(floor, counters, PAIRED, PAIRED_SECONDS)
       }
     }))
+    // the supervisor's round trips in the same windows as the floor's (a busier machine than in its window alone)
+    const pairedLatencyP99 = percentile(latencies, 99)
 
     // After the window: a forced GC drops compiled code that must then be made again, which costs the next few
     // seconds tens of milliseconds of event-loop delay.
@@ -229,7 +232,8 @@ const atSize = (count: number) =>
         ping_latency_p50_ms: percentile(measuredLatencies, 50),
         ping_latency_p99_ms: percentile(measuredLatencies, 99),
         ping_latency_max_ms: percentile(measuredLatencies, 100),
-        // the floor's, in the paired windows (beside the supervisor's agents, so on a busier machine)
+        // in the paired windows, the supervisor's and the floor's (beside each other: a busier machine)
+        paired_ping_latency_p99_ms: pairedLatencyP99,
         bare_ping_latency_p99_ms: paired.bare_ping_latency_p99_ms,
         event_loop_delay_p99_ms: measured.event_loop_delay_p99_ms,
         health_checks_per_s: measured.health_checks_per_s,

@@ -161,14 +161,17 @@ describe("Health.heartbeat", () => {
     }))
 })
 
-describe("Health.heartbeat: the sampling period", () => {
+describe.sequential("Health.heartbeat: the sampling period", () => {
   it.scoped("beats that read the same scan of /proc report its memory and the CPU% of the last two scans", () =>
     Effect.gen(function*() {
       // A group of the test's own, busy all along: the vitest process's own group (read before) also holds the
       // other test files' workers, and one that exits between two scans takes its CPU time with it (a drop reads
       // as 0), which happened under load.
       const busy = yield* Effect.acquireRelease(
-        Effect.sync(() => spawn("/bin/sh", ["-c", "while :; do :; done"], { detached: true, stdio: "ignore" })),
+        // Busy while its parent (this worker) lives: a worker killed before the release leaves no spinning shell.
+        Effect.sync(() =>
+          spawn("/bin/sh", ["-c", "while kill -0 $PPID 2>/dev/null; do :; done"], { detached: true, stdio: "ignore" })
+        ),
         (child) => Effect.sync(() => killGroup(child.pid!, "SIGKILL"))
       )
       const group = busy.pid!

@@ -139,10 +139,10 @@ export const start = (target: Target, clock: Clock.Clock, handlers: Handlers): (
   // A report handed over and not handled yet; a beat that came due meanwhile (it goes once the report is handled).
   let reporting = false
   let due = false
-  // The last table read, the group's sample of it (the CPU baseline comes from the first beat, not from start-up),
+  // When the last table read was taken, the group's sample of it (the CPU baseline comes from the first beat, not from start-up),
   // and the CPU% and memory measured when it was read: they hold, as they are, for the beats that read the same
   // table (four in five, with a 1 s interval and the 5 s sampling period), which make nothing of it again.
-  let table: ProcessTable.ProcessTable | undefined
+  let tableTakenAt: number | undefined
   let previous: ProcessTree.Sample | undefined
   let cpuPercent: Option.Option<number> = Option.none()
   let memoryMb: Option.Option<number> = Option.none()
@@ -155,17 +155,16 @@ export const start = (target: Target, clock: Clock.Clock, handlers: Handlers): (
   // The CPU% of the last two scans read; the same for the beats that read the same scan.
   const sample = (pong: AgentProcess.PingResult, read: ProcessTable.ProcessTable | undefined): Health.HealthSample => {
     if (read === undefined) {
-      previous = undefined
+      previous = tableTakenAt = undefined
       cpuPercent = memoryMb = Option.none()
-    } else if (read !== table) {
+    } else if (read.takenAt !== tableTakenAt) {
       const tree = ProcessTable.usageSample(read.groups.get(target.pid), read.takenAt)
-      cpuPercent = previous === undefined
-        ? Option.none()
-        : Option.some(tree.takenAt === previous.takenAt ? 0 : ProcessTree.cpuPercent(previous, tree))
+      cpuPercent = previous === undefined ? Option.none() : Option.some(ProcessTree.cpuPercent(previous, tree))
       memoryMb = memoryOf(tree)
       previous = tree
+      // Its time, not the table: an agent on a long interval would hold a stale table of every process.
+      tableTakenAt = read.takenAt
     } else if (Option.isNone(cpuPercent)) cpuPercent = Option.some(0)
-    table = read
     return healthSampleOf(target, pong, previous, cpuPercent, clock.unsafeCurrentTimeMillis(), memoryMb)
   }
   const handled = () => {

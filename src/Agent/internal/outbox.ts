@@ -31,17 +31,17 @@ let dueAtTurnEnd: Array<() => void> = []
 const endTurn = () => {
   const due = dueAtTurnEnd
   dueAtTurnEnd = []
-  let thrown: { readonly error: unknown } | undefined
   for (const flush of due) {
     try {
       flush()
     } catch (error) {
-      // Each outbox's flush runs whatever another's did; the first throw is raised after them, as it was raised
-      // from a microtask of its own before.
-      thrown ??= { error }
+      // Each outbox's flush runs whatever another's did; a throw is raised in a microtask of its own, as it was
+      // when each flush had one.
+      queueMicrotask(() => {
+        throw error
+      })
     }
   }
-  if (thrown !== undefined) throw thrown.error
 }
 
 /** Runs `flush` at the end of this turn (a microtask shared by every outbox). */

@@ -95,15 +95,19 @@ describe("outbox", () => {
     Effect.gen(function*() {
       const sinks = Array.from({ length: 20 }, () => makeSink())
       const outboxes = sinks.map((sink) => Outbox.make(sink.target))
-      // One target whose write throws on its second call (a bug in a target: the outboxes' flush runs it).
-      let calls = 0
-      const failing = Outbox.make({
-        ...sinks[0].target,
-        write: () => {
-          if (++calls === 2) throw new Error("boom")
-          return true
-        }
-      })
+      // Two targets whose write throws on its second call (a bug in a target: the outboxes' flush runs it).
+      const failingOutbox = (message: string) => {
+        let calls = 0
+        return Outbox.make({
+          ...sinks[0].target,
+          write: () => {
+            if (++calls === 2) throw new Error(message)
+            return true
+          }
+        })
+      }
+      const failing = failingOutbox("boom")
+      const failingToo = failingOutbox("boom too")
       // Counted while the lines are sent: the microtasks the outboxes queue.
       const queue = globalThis.queueMicrotask
       let queued = 0
@@ -114,6 +118,8 @@ describe("outbox", () => {
       try {
         failing.send(line(0))
         failing.send(line(0))
+        failingToo.send(line(0))
+        failingToo.send(line(0))
         outboxes.forEach((outbox, i) => outbox.send(line(i)))
         outboxes.forEach((outbox, i) => outbox.send(line(100 + i)))
         outboxes.forEach((outbox, i) => outbox.send(line(200 + i)))
@@ -123,7 +129,7 @@ describe("outbox", () => {
       assert.strictEqual(queued, 1, "one microtask for the turn, not one per outbox")
       // Synchronously: each outbox's first line only.
       sinks.forEach((sink, i) => assert.deepStrictEqual(sink.writes, [line(i)]))
-      // The flush of the failing outbox throws at the end of the turn: the process sees it, as it saw a throw
+      // The flushes of the failing outboxes throw at the end of the turn: the process sees each, as it saw a throw
       // in a microtask of its own before; every other outbox's lines are still written.
       const thrown: Array<unknown> = []
       const onUncaught = (error: unknown) => thrown.push(error)
@@ -134,7 +140,7 @@ describe("outbox", () => {
       process.off("uncaughtException", onUncaught)
       for (const listener of listeners) process.on("uncaughtException", listener)
       sinks.forEach((sink, i) => assert.deepStrictEqual(sink.writes, [line(i), line(100 + i) + line(200 + i)]))
-      assert.deepStrictEqual(thrown.map(String), ["Error: boom"])
+      assert.deepStrictEqual(thrown.map(String), ["Error: boom", "Error: boom too"])
       // The next turn starts afresh: the first line goes out at once.
       outboxes[3].send(line(300))
       assert.deepStrictEqual(sinks[3].writes.at(-1), line(300))
