@@ -139,9 +139,9 @@ export const start = (target: Target, clock: Clock.Clock, handlers: Handlers): (
   // A report handed over and not handled yet; a beat that came due meanwhile (it goes once the report is handled).
   let reporting = false
   let due = false
-  // When the last table read was taken, the group's sample of it (the CPU baseline comes from the first beat, not from start-up),
-  // and the CPU% and memory measured when it was read: they hold, as they are, for the beats that read the same
-  // table (four in five, with a 1 s interval and the 5 s sampling period), which make nothing of it again.
+  // When the last table read was taken, the group's sample of it (the CPU baseline comes from the first beat, not
+  // from start-up), and the CPU% and memory measured when it was read: they hold, as they are, for the beats that
+  // read the same table (four in five, with a 1 s interval and the 5 s sampling period), which make nothing again.
   let tableTakenAt: number | undefined
   let previous: ProcessTree.Sample | undefined
   let cpuPercent: Option.Option<number> = Option.none()

@@ -263,6 +263,15 @@ export const usageSample = (usage: GroupUsage | undefined, takenAt: number) => (
   takenAt
 })
 
+/** A scan to wait for: begun at `notBefore` or later, `after` millis after the one before began at least. */
+interface ScanWait {
+  readonly after: number
+  readonly notBefore: number
+}
+
+const isScanWait = (found: ProcessTable | ScanWait | undefined): found is ScanWait =>
+  found !== undefined && "after" in found
+
 /** How a reading treats a table older than its `maxAgeMillis`. @internal */
 export type Staleness = "rescan" | "serve"
 
@@ -393,23 +402,20 @@ export const makeCache = (
   const fresh = (maxAgeMillis: number) => last !== undefined && now() - last.at <= maxAgeMillis
   const readingOf = (pgid: number, table: ProcessTable | undefined): GroupReading | undefined =>
     table === undefined ? undefined : { usage: table.groups.get(pgid), takenAt: table.takenAt }
-  // A group's reading from the table as it is, or the scan to wait for (see `TableCache.group`).
-  const lookup = (
-    pgid: number,
-    maxAgeMillis: number,
-    stale: Staleness
-  ): { readonly table: ProcessTable | undefined } | { readonly after: number; readonly notBefore: number } => {
+  // A group's table as it is (nothing made: a heartbeat's common case, every beat), or the scan to wait for (see
+  // `TableCache.group`).
+  const lookup = (pgid: number, maxAgeMillis: number, stale: Staleness): ProcessTable | undefined | ScanWait => {
     if (last === undefined || (stale === "rescan" && !fresh(maxAgeMillis))) {
       return { after: 0, notBefore: now() - maxAgeMillis }
     }
     const served = last
     if (!fresh(maxAgeMillis)) schedule(0)
     const cached = served.table
-    if (cached === undefined || cached.groups.has(pgid)) return { table: cached }
+    if (cached === undefined || cached.groups.has(pgid)) return cached
     // Missing: the group may be younger than the table; a scan begun from now on tells.
     if (stale === "rescan") return { after: 0, notBefore: now() }
     const bornAt = births.get(pgid)
-    return bornAt !== undefined && bornAt >= served.began ? { after: gap, notBefore: bornAt } : { table: cached }
+    return bornAt !== undefined && bornAt >= served.began ? { after: gap, notBefore: bornAt } : cached
   }
 
   return {
@@ -418,20 +424,14 @@ export const makeCache = (
     group: (pgid, maxAgeMillis, stale = "rescan") =>
       Effect.suspend(() => {
         const found = lookup(pgid, maxAgeMillis, stale)
-        return "table" in found
-          ? Effect.succeed(readingOf(pgid, found.table))
-          : Effect.map(nextScan(found.after, found.notBefore), (table) => readingOf(pgid, table))
+        return isScanWait(found)
+          ? Effect.map(nextScan(found.after, found.notBefore), (table) => readingOf(pgid, table))
+          : Effect.succeed(readingOf(pgid, found))
       }),
     groupWith: (pgid, maxAgeMillis, stale, done) => {
-      // A beat's common case first, with nothing made: a table served as it is (see `lookup`).
-      const served = last
-      if (stale === "serve" && served !== undefined && (served.table === undefined || served.table.groups.has(pgid))) {
-        if (!fresh(maxAgeMillis)) schedule(0)
-        return done(served.table)
-      }
       const found = lookup(pgid, maxAgeMillis, stale)
-      if ("table" in found) done(found.table)
-      else awaitScan(found.after, found.notBefore, done)
+      if (isScanWait(found)) awaitScan(found.after, found.notBefore, done)
+      else done(found)
     },
     born: (pgid) => {
       births.set(pgid, now())

@@ -29,17 +29,17 @@ const cpuOf = (sample: Health.HealthSample) => readingOf(sample, sample.cpuPerce
 /** A sample's memory (MiB). */
 const memoryOf = (sample: Health.HealthSample) => readingOf(sample, sample.memoryMb, "memory_mb")
 
-/** A sample's health-check record, with the agent's state and restart count of now (made whole: one object). */
-const healthRecord = (core: Core, sample: Health.HealthSample): Store.HealthCheck => ({
-  event: "supervisor_health_check",
-  agent_name: core.name,
-  state: core.state,
-  cpu_percent: cpuOf(sample) ?? 0,
-  memory_mb: memoryOf(sample) ?? 0,
-  latency_ms: sample.latencyMillis,
-  restart_count: core.restartCount,
-  timestamp: sample.timestamp
-})
+/** A sample's health-check record, with the agent's state and restart count of now. */
+const healthRecord = (core: Core, sample: Health.HealthSample): Store.HealthCheck =>
+  Store.healthCheck({
+    agent_name: core.name,
+    state: core.state,
+    cpu_percent: cpuOf(sample) ?? 0,
+    memory_mb: memoryOf(sample) ?? 0,
+    latency_ms: sample.latencyMillis,
+    restart_count: core.restartCount,
+    timestamp: sample.timestamp
+  })
 
 /** A failed ping's event and warning. */
 const onMissed = (core: Core, missed: number, error: RequestError): Effect.Effect<void> =>
