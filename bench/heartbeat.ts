@@ -36,6 +36,7 @@ import * as path from "node:path"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
 import * as ProcessTable from "../dist/Agent/internal/processTable.js"
+import * as ProcStat from "../dist/Agent/internal/procStat.js"
 import * as Store from "../dist/Store/Store.js"
 import * as Supervisor from "../dist/Supervisor.js"
 
@@ -103,7 +104,7 @@ const timeOf = (f: () => unknown, n = 20) => {
 const idleScript = `trap 'trap "" TERM; kill -TERM 0 2>/dev/null; wait; exit 0' TERM
 i=0; while [ "$i" -lt "$1" ]; do sleep 600 & i=$((i + 1)); done; echo started; wait`
 
-const groupSize = (pgid: number) => ProcessTable.readTable()?.groups.get(pgid)?.processes ?? 0
+const groupSize = (pgid: number) => ProcStat.readTable()?.groups.get(pgid)?.processes ?? 0
 
 const idleProcesses = (count: number) =>
   Effect.acquireRelease(
@@ -280,11 +281,11 @@ const measure = Effect.gen(function*() {
     }))
   }
   const startMs = performance.now() - startedAt
-  const hostProcesses = [...(ProcessTable.readTable()?.groups.values() ?? [])].reduce((n, g) => n + g.processes, 0)
+  const hostProcesses = [...(ProcStat.readTable()?.groups.values() ?? [])].reduce((n, g) => n + g.processes, 0)
   // every agent past its first beat, and the start-up's garbage collected
   yield* Effect.sleep(`${2 * INTERVAL_MS} millis`)
 
-  const sharedScanMs = timeOf(() => ProcessTable.readTable())
+  const sharedScanMs = timeOf(() => ProcStat.readTable())
   // a beat reads a scan at most the sampling period old (see Health.heartbeat): one scan per period
   const scansPerSecond = 1000 / ProcessTable.HEARTBEAT_MAX_AGE_MILLIS
   const after = yield* window(counters)

@@ -13,6 +13,7 @@ import * as Health from "../../src/Agent/Health.js"
 import { killGroup } from "../../src/Agent/internal/child.js"
 import * as Heartbeat from "../../src/Agent/internal/heartbeat.js"
 import * as ProcessTable from "../../src/Agent/internal/processTable.js"
+import * as ProcStat from "../../src/Agent/internal/procStat.js"
 import * as AgentProcess from "../../src/Agent/Process.js"
 import { AgentCrashError, AgentTimeoutError, type RequestError } from "../../src/Errors.js"
 import * as Ticker from "../../src/internal/ticker.js"
@@ -175,7 +176,7 @@ describe.sequential("Health.heartbeat: the sampling period", () => {
         (child) => Effect.sync(() => killGroup(child.pid!, "SIGKILL"))
       )
       const group = busy.pid!
-      const ticks = () => ProcessTable.parseStat(fs.readFileSync(`/proc/${group}/stat`, "latin1"))!.ticks
+      const ticks = () => ProcStat.parseStat(fs.readFileSync(`/proc/${group}/stat`, "latin1"))!.ticks
       const agent = yield* Effect.map(
         scripted("sampled", { heartbeatInterval: "1 second" }),
         (a) => ({ ...a, pid: group })
@@ -183,7 +184,8 @@ describe.sequential("Health.heartbeat: the sampling period", () => {
       const { callbacks, samples } = recorder()
       // each beat's sample, waited for: the ticker's fiber may run after `adjust` returns (a loaded machine)
       const sampled = yield* Queue.unbounded<void>()
-      yield* ProcessTable.shared.table(0) // a fresh scan for the first beat
+      // a fresh scan for the first beat, watching the group (an agent's is watched from its spawn)
+      yield* ProcessTable.shared.group(group, 0)
       const ticksAtFirstScan = ticks()
       yield* Effect.forkScoped(Health.heartbeat(agent, {
         ...callbacks,

@@ -4,6 +4,7 @@ import * as FastCheck from "effect/FastCheck"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as ProcessTable from "../../src/Agent/internal/processTable.js"
+import * as ProcStat from "../../src/Agent/internal/procStat.js"
 import * as ProcessTree from "../../src/Agent/ProcessTree.js"
 import { tempDir } from "../support.js"
 
@@ -27,35 +28,38 @@ const statLine = (p: {
 describe("parseStat", () => {
   it("reads state, group, ticks and pages, counting fields from the last ')'", () => {
     const text = statLine({ pid: 42, comm: "a) b (c) S 9 9", state: "R", pgrp: 40, utime: 150, stime: 50, rss: 7 })
-    assert.deepStrictEqual(ProcessTable.parseStat(text), { pid: 42, state: "R", pgrp: 40, ticks: 200, rssPages: 7 })
+    assert.deepStrictEqual(ProcStat.parseStat(text), { pid: 42, state: "R", pgrp: 40, ticks: 200, rssPages: 7 })
   })
 
   it("a real line of this process", () => {
-    const entry = ProcessTable.parseStat(fs.readFileSync("/proc/self/stat", "latin1"))
+    const entry = ProcStat.parseStat(fs.readFileSync("/proc/self/stat", "latin1"))
     assert.strictEqual(entry?.pid, process.pid)
     assert.isAbove(entry?.rssPages ?? 0, 0)
   })
 
   it("text that is not a stat line (empty: the process ended while it was read; cut short) is undefined", () => {
-    assert.isUndefined(ProcessTable.parseStat(""))
-    assert.isUndefined(ProcessTable.parseStat("12 (sh) S 1 12"))
-    assert.isUndefined(ProcessTable.parseStat("no parentheses here"))
-    assert.isUndefined(ProcessTable.parseStat(statLine({ pid: 1, comm: "x", pgrp: 1 }).replace(" 1 1 1 ", " 1 x 1 ")))
+    assert.isUndefined(ProcStat.parseStat(""))
+    assert.isUndefined(ProcStat.parseStat("12 (sh) S 1 12"))
+    assert.isUndefined(ProcStat.parseStat("no parentheses here"))
+    assert.isUndefined(ProcStat.parseStat(statLine({ pid: 1, comm: "x", pgrp: 1 }).replace(" 1 1 1 ", " 1 x 1 ")))
   })
 
   it.prop(
-    "any command name of up to 15 bytes, spaces and parentheses included",
-    [FastCheck.string({ unit: FastCheck.constantFrom("a", " ", "(", ")", "Z", "9", "\t"), maxLength: 15 })],
-    ([comm]) => {
-      const entry = ProcessTable.parseStat(statLine({ pid: 7, comm, state: "S", pgrp: 3, utime: 1, stime: 2, rss: 5 }))
-      assert.deepStrictEqual(entry, { pid: 7, state: "S", pgrp: 3, ticks: 3, rssPages: 5 })
+    "any command name of up to 15 bytes, spaces and parentheses included, and any counts",
+    [
+      FastCheck.string({ unit: FastCheck.constantFrom("a", " ", "(", ")", "Z", "9", "\t"), maxLength: 15 }),
+      FastCheck.array(FastCheck.nat({ max: 2 ** 40 }), { minLength: 5, maxLength: 5 })
+    ],
+    ([comm, [pid, pgrp, utime, stime, rss]]) => {
+      const entry = ProcStat.parseStat(statLine({ pid, comm, state: "S", pgrp, utime, stime, rss }))
+      assert.deepStrictEqual(entry, { pid, state: "S", pgrp, ticks: utime + stime, rssPages: rss })
     }
   )
 })
 
 describe("groupTable", () => {
   it("sums live processes by group; zombies and dead processes are left out", () => {
-    const groups = ProcessTable.groupTable([
+    const groups = ProcStat.groupTable([
       { pid: 10, state: "S", pgrp: 10, ticks: 100, rssPages: 10 },
       { pid: 11, state: "R", pgrp: 10, ticks: 50, rssPages: 5 },
       { pid: 12, state: "Z", pgrp: 10, ticks: 999, rssPages: 0 },
@@ -87,7 +91,7 @@ describe("readTable", () => {
       write("401", "") // gone while its stat was read
       fs.mkdirSync(path.join(root, "self"))
       fs.writeFileSync(path.join(root, "meminfo"), "MemTotal: 1 kB\n")
-      const table = ProcessTable.readTable({ root })
+      const table = ProcStat.readTable({ root })
       assert.isDefined(table)
       // no <root>/self/smaps here: the page size falls back to 4 KiB
       assert.deepStrictEqual(Object.fromEntries(table!.groups), {
@@ -97,12 +101,12 @@ describe("readTable", () => {
     }))
 
   it("a root that cannot be listed (no /proc) gives undefined", () => {
-    assert.isUndefined(ProcessTable.readTable({ root: "/nonexistent-proc-root" }))
+    assert.isUndefined(ProcStat.readTable({ root: "/nonexistent-proc-root" }))
   })
 
   it("the real /proc holds this process in its group", () => {
-    const self = ProcessTable.parseStat(fs.readFileSync("/proc/self/stat", "latin1"))!
-    const group = ProcessTable.readTable()?.groups.get(self.pgrp)
+    const self = ProcStat.parseStat(fs.readFileSync("/proc/self/stat", "latin1"))!
+    const group = ProcStat.readTable()?.groups.get(self.pgrp)
     assert.isAtLeast(group?.processes ?? 0, 1)
     assert.isAbove(group?.rssBytes ?? 0, 0)
   })
@@ -112,7 +116,7 @@ describe("scanTable", () => {
   it.scoped("reads what readTable reads, a chunk of processes per turn of the event loop", () =>
     Effect.gen(function*() {
       const root = yield* tempDir("proc")
-      const count = ProcessTable.SCAN_CHUNK * 2 + 50
+      const count = ProcStat.SCAN_CHUNK * 2 + 50
       for (let pid = 1000; pid < 1000 + count; pid++) {
         fs.mkdirSync(path.join(root, String(pid)))
         const line = statLine({ pid, comm: "sh", pgrp: 1000 + (pid % 7), utime: pid % 5, rss: pid % 11 })
@@ -127,25 +131,73 @@ describe("scanTable", () => {
         if (counting) setImmediate(tick)
       }
       setImmediate(tick)
-      const scanned = yield* Effect.promise(() => ProcessTable.scanTable({ root }))
+      const scanned = yield* Effect.promise(() => ProcStat.scanTable({ root }))
       counting = false
-      assert.deepStrictEqual(scanned?.groups, ProcessTable.readTable({ root })?.groups)
+      assert.deepStrictEqual(scanned?.groups, ProcStat.readTable({ root })?.groups)
       assert.isAtLeast(turns, 2)
-      assert.isUndefined(yield* Effect.promise(() => ProcessTable.scanTable({ root: "/nonexistent-proc-root" })))
+      assert.isUndefined(yield* Effect.promise(() => ProcStat.scanTable({ root: "/nonexistent-proc-root" })))
+    }))
+})
+
+describe("makeScanner", () => {
+  it.scoped("reads new processes and those of watched groups; the others again only in a full scan", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir("proc")
+      const write = (pid: number, pgrp: number, utime: number) => {
+        fs.mkdirSync(path.join(root, String(pid)), { recursive: true })
+        fs.writeFileSync(path.join(root, String(pid), "stat"), statLine({ pid, comm: "sh", pgrp, utime, rss: 1 }))
+      }
+      fs.mkdirSync(path.join(root, "self"))
+      write(100, 100, 1) // an agent's leader
+      write(101, 100, 1) // its child
+      write(200, 200, 1) // some other process
+      const watched = new Set([100])
+      const scan = ProcStat.makeScanner({ root, fullScanMillis: 60_000 })
+      const groups = () => Effect.promise(() => scan((pgid) => watched.has(pgid))).pipe(Effect.map((t) => t?.groups))
+      assert.deepStrictEqual(Object.fromEntries((yield* groups())!), {
+        100: { processes: 2, rssBytes: 2 * 4096, cpuTicks: 2 }
+      })
+      // the watched group's processes are read again; 200, last seen in a group nobody watches, is not: moved into
+      // group 100 (setpgid, or its pid used again), it goes uncounted until a full scan
+      write(101, 100, 5)
+      write(200, 100, 7)
+      write(300, 100, 1) // new: read
+      assert.deepStrictEqual((yield* groups())!.get(100), { processes: 3, rssBytes: 3 * 4096, cpuTicks: 7 })
+      // a process gone is forgotten
+      fs.rmSync(path.join(root, "300"), { recursive: true })
+      assert.deepStrictEqual((yield* groups())!.get(100), { processes: 2, rssBytes: 2 * 4096, cpuTicks: 6 })
+      // a group watched from now on: its leader is read although last seen in a group nobody watched
+      write(400, 900, 1)
+      yield* groups()
+      write(400, 400, 3) // its setsid, after a scan read it
+      watched.add(400)
+      assert.deepStrictEqual((yield* groups())!.get(400), { processes: 1, rssBytes: 4096, cpuTicks: 3 })
+      // a full scan reads every process
+      const full = ProcStat.makeScanner({ root, fullScanMillis: 0 })
+      yield* Effect.promise(() => full((pgid) => watched.has(pgid)))
+      const table = yield* Effect.promise(() => full((pgid) => watched.has(pgid)))
+      assert.deepStrictEqual(table!.groups.get(100), { processes: 3, rssBytes: 3 * 4096, cpuTicks: 13 })
+      assert.isFalse(table!.groups.has(200))
+      assert.isUndefined(
+        yield* Effect.promise(() => ProcStat.makeScanner({ root: "/nonexistent-proc-root" })(() => true))
+      )
     }))
 })
 
 describe("makeCache", () => {
-  const counting = (groups: Array<number>) => {
+  // A table of `groups`, those the cache watches: agents' groups (born when the cache is made) unless `born` is false.
+  const counting = (groups: Array<number>, born = true) => {
     let clock = 0
-    const state = { reads: 0, groups }
-    const cache = ProcessTable.makeCache(() => {
+    const state = { reads: 0, groups, watched: [] as Array<number> }
+    const cache = ProcessTable.makeCache((watched) => {
       state.reads++
+      state.watched = state.groups.filter(watched)
       return {
-        groups: new Map(state.groups.map((g) => [g, { processes: 1, rssBytes: 4096, cpuTicks: 1 }])),
+        groups: new Map(state.watched.map((g) => [g, { processes: 1, rssBytes: 4096, cpuTicks: 1 }])),
         takenAt: clock
       }
-    }, { now: () => clock, missRescanGapMillis: 0 })
+    }, { now: () => clock, missRescanGapMillis: 0, watchMillis: 60_000 })
+    if (born) { for (const group of groups) cache.born(group) }
     return { cache, state, advance: (ms: number) => (clock += ms) }
   }
 
@@ -176,6 +228,7 @@ describe("makeCache", () => {
       yield* cache.table(500)
       advance(10)
       state.groups = [1, 2] // an agent started after the scan
+      cache.born(2)
       const reading = yield* cache.group(2, 500)
       assert.strictEqual(state.reads, 2)
       assert.strictEqual(reading?.usage?.processes, 1)
@@ -252,6 +305,48 @@ describe("makeCache", () => {
       assert.strictEqual((yield* Effect.fromFiber(second))?.takenAt, 10)
     }))
 
+  it.effect("a group asked for that no scan watched is read in a scan begun after the ask, then served", () =>
+    Effect.gen(function*() {
+      const { advance, cache, state } = counting([1, 2], false)
+      yield* cache.table(500)
+      assert.deepStrictEqual(state.watched, [])
+      advance(10)
+      // on demand: a new scan, which reads it
+      assert.strictEqual((yield* cache.group(1, 500))?.usage?.processes, 1)
+      assert.strictEqual(state.reads, 2)
+      assert.deepStrictEqual(state.watched, [1])
+      // a heartbeat's: the table as it is (no process), and the next scan reads it
+      assert.isUndefined((yield* cache.group(2, 500, "serve"))?.usage)
+      assert.strictEqual(state.reads, 2)
+      advance(501)
+      yield* cache.table(500)
+      assert.deepStrictEqual(state.watched, [1, 2])
+      assert.strictEqual((yield* cache.group(2, 500, "serve"))?.usage?.processes, 1)
+    }))
+
+  it.effect("watched until found empty after the birth or last ask; a group asked for, until not asked for a while", () =>
+    Effect.gen(function*() {
+      const { advance, cache, state } = counting([1, 2, 3], false)
+      cache.born(1)
+      yield* cache.group(2, 0)
+      yield* cache.group(3, 0)
+      assert.deepStrictEqual(state.watched, [1, 2, 3])
+      // 3's processes end: the next scan finds it empty and stops watching it
+      state.groups = [1, 2]
+      advance(1)
+      yield* cache.table(0)
+      advance(1)
+      state.groups = [1, 2, 3] // a new group 3 (a pid used again): nobody asked, so no scan reads it
+      yield* cache.table(0)
+      assert.deepStrictEqual(state.watched, [1, 2])
+      // 2, asked for once, is dropped when nobody asked for it for `watchMillis`; the agent's 1 is not
+      advance(60_001)
+      yield* cache.table(0)
+      advance(1)
+      yield* cache.table(0)
+      assert.deepStrictEqual(state.watched, [1])
+    }))
+
   it.effect("no /proc: every reading is undefined", () =>
     Effect.gen(function*() {
       const cache = ProcessTable.makeCache(() => undefined)
@@ -263,7 +358,7 @@ describe("makeCache", () => {
 describe("ProcessTree.sample", () => {
   it.effect("reads this process's group from the shared table; an unknown group has no process", () =>
     Effect.gen(function*() {
-      const self = ProcessTable.parseStat(fs.readFileSync("/proc/self/stat", "latin1"))!
+      const self = ProcStat.parseStat(fs.readFileSync("/proc/self/stat", "latin1"))!
       const sample = yield* ProcessTree.sample(self.pgrp)
       assert.isAtLeast(sample?.processes ?? 0, 1)
       assert.isAbove(sample?.rssBytes ?? 0, 0)
