@@ -18,6 +18,7 @@ import { fileURLToPath } from "node:url"
 import * as AdminApi from "../dist/AdminApi.js"
 import * as Store from "../dist/Store/Store.js"
 import * as Supervisor from "../dist/Supervisor.js"
+import { quantile } from "./stats.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const echo = [path.join(root, "dist", "Adapter", "node.js"), path.join(root, "bench", "agents", "echo.mjs")]
@@ -29,8 +30,6 @@ const ROUNDS = Number(process.env.BENCH_ADMIN_ROUNDS ?? 3)
 const ADMIN_CALLS_PER_S = Number(process.env.BENCH_ADMIN_CALLS ?? 20)
 const TICK_MS = 10
 
-const quantile = (sorted: ReadonlyArray<number>, q: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
 const round = (n: number, digits = 2) => Number(n.toFixed(digits))
 
 /** Requests at `RATE` per second for `WINDOW_MS`, a batch every tick, each timed alone; their latencies in µs. */

@@ -15,6 +15,7 @@ import * as path from "node:path"
 import * as readline from "node:readline"
 import { fileURLToPath } from "node:url"
 import { type Counters, window } from "./heartbeat.js"
+import { median } from "./stats.js"
 
 const script = path.join(path.dirname(fileURLToPath(import.meta.url)), "floorProcess.ts")
 
@@ -82,8 +83,6 @@ export const floorProcess = (count: number, intervalMs: number) =>
     }),
     (floor) => Effect.promise(floor.end)
   )
-
-const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
 /**
  * `windows` windows of `seconds` each, measured at once in this process (`window` from `heartbeat.ts`: CPU,

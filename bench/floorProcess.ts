@@ -14,15 +14,15 @@
 import * as Effect from "effect/Effect"
 import * as readline from "node:readline"
 import { bareAgents } from "./heartbeat.js"
+import { percentile } from "./stats.js"
 
 const [count, intervalMs] = process.argv.slice(2).map(Number)
 const WARM_PINGS = 5000
 
 const round = (n: number, digits = 1) => Number(n.toFixed(digits))
 const p99 = (values: Array<number>) => {
-  if (values.length === 0) return null
-  const sorted = [...values].sort((a, b) => a - b)
-  return round(sorted[Math.min(sorted.length - 1, Math.floor(0.99 * sorted.length))], 2)
+  const value = percentile(values, 0.99)
+  return value === null ? null : round(value, 2)
 }
 
 const main = Effect.scoped(Effect.gen(function*() {

@@ -39,6 +39,7 @@ import * as ProcessTable from "../dist/Agent/internal/processTable.js"
 import * as ProcStat from "../dist/Agent/internal/procStat.js"
 import * as Store from "../dist/Store/Store.js"
 import * as Supervisor from "../dist/Supervisor.js"
+import { median } from "./stats.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 /** The heartbeat benchmarks' agent: a shell that answers pings. */
@@ -50,7 +51,6 @@ const WINDOW_SECONDS = Number(process.env.BENCH_HEARTBEAT_SECONDS ?? 10)
 const INTERVAL_MS = 1000
 
 const round = (n: number, digits = 1) => Number(n.toFixed(digits))
-const median = (values: Array<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
 // ---- the old sampling: a full scan of /proc per call (ProcessTree.sample before the shared table) ----
 

@@ -36,6 +36,7 @@ import { limits } from "./limits.js"
 import { pools } from "./pools.js"
 import { run as pythonBench } from "./python.js"
 import { layerStore, scale } from "./scale.js"
+import { median, quantile } from "./stats.js"
 import { streaming } from "./streaming.js"
 import { tree } from "./tree.js"
 
@@ -51,8 +52,6 @@ const IN_FLIGHT = 256
 const SPAWNS = Number(process.env.BENCH_SPAWNS ?? 10)
 const payload = { task: "echo", n: 42, text: "a short message" }
 
-const quantile = (sorted: ReadonlyArray<number>, q: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
 const round = (n: number, digits = 3) => Number(n.toFixed(digits))
 const cpuMicros = () => {
   const usage = process.cpuUsage()
@@ -371,7 +370,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const ONLY_REQUESTS = process.env.BENCH_ONLY === "requests"
 /** `BENCH_ONLY=cluster`: the cluster section alone (call latency through the cluster, failover). */
 const ONLY_CLUSTER = process.env.BENCH_ONLY === "cluster"
-const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
 const main = Effect.gen(function*() {
   if (ONLY_CLUSTER) return console.log(JSON.stringify({ cluster: yield* cluster }, null, 2))

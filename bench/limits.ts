@@ -11,6 +11,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as AgentProcess from "../dist/Agent/Process.js"
+import { median } from "./stats.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const ROUNDS = Number(process.env.BENCH_LIMITS_ROUNDS ?? 15)
@@ -19,7 +20,6 @@ const agent = {
   args: [path.join(root, "dist", "Adapter", "node.js"), path.join(root, "bench", "agents", "echo.mjs")]
 }
 
-const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 const round = (n: number, digits = 2) => Number(n.toFixed(digits))
 
 const variants = {

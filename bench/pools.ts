@@ -13,6 +13,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Store from "../dist/Store/Store.js"
 import * as Supervisor from "../dist/Supervisor.js"
+import { median } from "./stats.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const adapter = path.join(root, "dist", "Adapter", "node.js")
@@ -20,7 +21,6 @@ const TASKS = Number(process.env.BENCH_POOL_TASKS ?? 1500)
 const WORK_MS = Number(process.env.BENCH_POOL_WORK_MS ?? 2)
 const LATENCY_ROUNDS = Number(process.env.BENCH_TOPIC_ROUNDS ?? 500)
 
-const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 const round = (n: number, digits = 2) => Number(n.toFixed(digits))
 
 const config = (name: string, file: string) => ({

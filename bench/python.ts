@@ -19,6 +19,7 @@ import type { ChildProcess } from "node:child_process"
 import { execFileSync, spawn } from "node:child_process"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
+import { median, quantile } from "./stats.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 /** `BENCH_PYTHON_ADAPTER` points at another copy of the adapter (to compare two versions on one machine). */
@@ -36,9 +37,6 @@ const IN_FLIGHT = 256
 const payload = { task: "echo", n: 42, text: "a short message" }
 
 const round = (n: number, digits = 3) => Number(n.toFixed(digits))
-const quantile = (sorted: ReadonlyArray<number>, q: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
-const median = (values: ReadonlyArray<number>) => quantile([...values].sort((a, b) => a - b), 0.5)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Every process this module started and has not seen exit: killed on the way out, whatever happens. */

@@ -27,7 +27,10 @@
  * Then 100 idle agents with the default heartbeat (30 s) over a 30 s window: the supervisor at rest
  * (`BENCH_SCALE_IDLE=0` skips it).
  *
- * `BENCH_SCALE_SIZES` (default `10,100,1000`), `BENCH_SCALE_SECONDS` (window, default 10), `BENCH_SCALE=0` skips.
+ * `BENCH_SCALE_SIZES` (default `10,100,1000`), `BENCH_SCALE_SECONDS` (the window alone, default 10), `BENCH_SCALE=0`
+ * skips. The window alone comes first after the start, so warm-up falls in it and its CPU reads a little higher than
+ * the paired windows'. The targets are the issue's at 1,000 agents: checked only when 1,000 is among the sizes (at
+ * 10 agents the ratio to the floor is mostly fixed costs, and RSS per agent is noise: it may read below 0).
  * Run with `--expose-gc` (as `npm run bench` does) for the memory figures. Exported for `bench/index.ts`; runnable
  * alone with `tsx --expose-gc bench/scale.ts`.
  */
@@ -44,21 +47,24 @@ import * as Store from "../dist/Store/Store.js"
 import * as Supervisor from "../dist/Supervisor.js"
 import { floorProcess, pairedWindows } from "./floor.js"
 import { type Counters, pongAgent, window } from "./heartbeat.js"
+import * as Stats from "./stats.js"
 
 const SKIP = process.env.BENCH_SCALE === "0"
 const SIZES = (process.env.BENCH_SCALE_SIZES ?? "10,100,1000").split(",").map(Number)
 const WINDOW_SECONDS = Number(process.env.BENCH_SCALE_SECONDS ?? 10)
 const INTERVAL_MS = 1000
 /** The windows measured beside the floor process, and their length in seconds (see `floor.ts`). */
+/** The size the issue's targets are set at. */
+const TARGET_SIZE = 1000
 const PAIRED = 5
 const PAIRED_SECONDS = 4
 const IDLE_AGENTS = 100
 
 const round = (n: number, digits = 1) => Number(n.toFixed(digits))
+/** The `p`th percentile (0-100) of `values`, to 0.01; `null` when there are none. */
 const percentile = (values: Array<number>, p: number) => {
-  if (values.length === 0) return null
-  const sorted = [...values].sort((a, b) => a - b)
-  return round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))], 2)
+  const value = Stats.percentile(values, p / 100)
+  return value === null ? null : round(value, 2)
 }
 const median = (values: Array<number>) => percentile(values, 50)!
 
@@ -302,17 +308,23 @@ export const scale = Effect.gen(function*() {
   if (SKIP) return "skipped (BENCH_SCALE=0)"
   if (globalThis.gc === undefined) yield* Effect.logWarning("run with --expose-gc for the memory figures")
   const sizes: Record<string, unknown> = {}
-  let largest: ({ readonly agents: number } & Record<string, unknown>) | undefined
+  let atTarget: ({ readonly agents: number } & Record<string, unknown>) | undefined
   for (const size of SIZES) {
     const at = yield* atSize(size)
     sizes[String(size)] = at
-    largest = at
+    if (size === TARGET_SIZE) atTarget = at
   }
   return {
-    settings: { sizes: SIZES, heartbeat_interval_ms: INTERVAL_MS, window_s: WINDOW_SECONDS },
+    settings: {
+      sizes: SIZES,
+      heartbeat_interval_ms: INTERVAL_MS,
+      alone_window_s: WINDOW_SECONDS,
+      paired_windows: PAIRED,
+      paired_window_s: PAIRED_SECONDS
+    },
     sizes,
     idle: process.env.BENCH_SCALE_IDLE === "0" ? "skipped (BENCH_SCALE_IDLE=0)" : yield* idle,
-    [`targets_at_${largest?.agents}`]: largest === undefined ? {} : targets(largest)
+    targets_at_1000: atTarget === undefined ? "not measured: the targets apply at 1,000 agents" : targets(atTarget)
   }
 })
 

@@ -13,6 +13,7 @@ import { spawn } from "node:child_process"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as AgentProcess from "../dist/Agent/Process.js"
+import { median } from "./stats.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const adapter = path.join(root, "dist", "Adapter", "node.js")
@@ -21,7 +22,6 @@ const CHUNKS = Number(process.env.BENCH_STREAM_CHUNKS ?? 100_000)
 const FIRSTS = Number(process.env.BENCH_STREAM_FIRSTS ?? 100)
 const ROUNDS = Number(process.env.BENCH_STREAM_ROUNDS ?? 3)
 
-const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 const round = (n: number, digits = 2) => Number(n.toFixed(digits))
 
 /** The bare client: one streaming task at a time, its chunks counted, resolved with the count at the response. */
