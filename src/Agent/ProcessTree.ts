@@ -1,7 +1,7 @@
 /**
  * Reads the resource use of an agent's whole process group from /proc: no native dependency. One scan of /proc
- * groups every process on the machine by process group, and all the samples taken within its age share it, so
- * sampling N agents costs one scan, not N. CPU% is computed between two samples, so the first one reports none
+ * groups by process group the processes of the groups sampled (and of agents' groups, from their spawn), and all
+ * the samples taken within its age share it, so sampling N agents costs one scan, not N. CPU% is computed between two samples, so the first one reports none
  * (rather than a wrong 0).
  *
  * @since 0.1.0
@@ -41,8 +41,9 @@ export interface SampleOptions {
   readonly maxAge?: Duration.DurationInput | undefined
   /**
    * What a scan older than `maxAge` does: `"rescan"` (the default) waits for a new one; `"serve"` reads it as it is
-   * while a new one is made in the background, so that the caller never waits for a scan but the first (the
-   * heartbeat's choice: a scan of a host with thousands of processes takes tens of milliseconds).
+   * while a new one is made in the background, so that the caller never waits for a scan but the first of its group
+   * (the heartbeat's choice: a scan of a host with thousands of processes takes tens of milliseconds). Either way,
+   * the first sample of a group (unless it is an agent's, watched from its spawn) waits for a scan.
    */
   readonly stale?: "rescan" | "serve" | undefined
 }

@@ -152,7 +152,8 @@ describe("makeScanner", () => {
       write(101, 100, 1) // its child
       write(200, 200, 1) // some other process
       const watched = new Set([100])
-      const scan = ProcStat.makeScanner({ root, fullScanMillis: 60_000 })
+      let clock = 0
+      const scan = ProcStat.makeScanner({ root, fullScanMillis: 60_000, now: () => clock })
       const groups = () => Effect.promise(() => scan((pgid) => watched.has(pgid))).pipe(Effect.map((t) => t?.groups))
       assert.deepStrictEqual(Object.fromEntries((yield* groups())!), {
         100: { processes: 2, rssBytes: 2 * 4096, cpuTicks: 2 }
@@ -172,15 +173,35 @@ describe("makeScanner", () => {
       write(400, 400, 3) // its setsid, after a scan read it
       watched.add(400)
       assert.deepStrictEqual((yield* groups())!.get(400), { processes: 1, rssBytes: 4096, cpuTicks: 3 })
-      // a full scan reads every process
-      const full = ProcStat.makeScanner({ root, fullScanMillis: 0 })
-      yield* Effect.promise(() => full((pgid) => watched.has(pgid)))
-      const table = yield* Effect.promise(() => full((pgid) => watched.has(pgid)))
+      // 60 s after the first scan, one reads every process: 200 is counted in group 100 at last
+      assert.deepStrictEqual((yield* groups())!.get(100), { processes: 2, rssBytes: 2 * 4096, cpuTicks: 6 })
+      clock += 60_000
+      const table = yield* Effect.promise(() => scan((pgid) => watched.has(pgid)))
       assert.deepStrictEqual(table!.groups.get(100), { processes: 3, rssBytes: 3 * 4096, cpuTicks: 13 })
       assert.isFalse(table!.groups.has(200))
       assert.isUndefined(
         yield* Effect.promise(() => ProcStat.makeScanner({ root: "/nonexistent-proc-root" })(() => true))
       )
+    }))
+})
+
+describe("makeScanner: a step that throws", () => {
+  it.scoped("rejects the scan, in a later turn too, rather than leaving it unsettled", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir("proc")
+      for (let pid = 1000; pid < 1000 + ProcStat.SCAN_CHUNK * 2; pid++) {
+        fs.mkdirSync(path.join(root, String(pid)))
+        fs.writeFileSync(path.join(root, String(pid), "stat"), statLine({ pid, comm: "sh", pgrp: pid }))
+      }
+      let calls = 0
+      const scan = ProcStat.makeScanner({ root })
+      const outcome = yield* Effect.promise(() =>
+        scan(() => {
+          if (++calls > ProcStat.SCAN_CHUNK * 1.5) throw new Error("boom")
+          return true
+        }).then(() => "resolved", (error: Error) => error.message)
+      )
+      assert.strictEqual(outcome, "boom")
     }))
 })
 
@@ -305,46 +326,74 @@ describe("makeCache", () => {
       assert.strictEqual((yield* Effect.fromFiber(second))?.takenAt, 10)
     }))
 
-  it.effect("a group asked for that no scan watched is read in a scan begun after the ask, then served", () =>
+  it.effect("a group asked for that no scan watched waits for a scan begun after the ask, on demand or served", () =>
     Effect.gen(function*() {
       const { advance, cache, state } = counting([1, 2], false)
       yield* cache.table(500)
       assert.deepStrictEqual(state.watched, [])
       advance(10)
-      // on demand: a new scan, which reads it
       assert.strictEqual((yield* cache.group(1, 500))?.usage?.processes, 1)
       assert.strictEqual(state.reads, 2)
       assert.deepStrictEqual(state.watched, [1])
-      // a heartbeat's: the table as it is (no process), and the next scan reads it
-      assert.isUndefined((yield* cache.group(2, 500, "serve"))?.usage)
-      assert.strictEqual(state.reads, 2)
-      advance(501)
-      yield* cache.table(500)
-      assert.deepStrictEqual(state.watched, [1, 2])
+      // a heartbeat's ("serve") too, once: then it is served from the table like any other
       assert.strictEqual((yield* cache.group(2, 500, "serve"))?.usage?.processes, 1)
+      assert.strictEqual(state.reads, 3)
+      assert.strictEqual((yield* cache.group(2, 500, "serve"))?.usage?.processes, 1)
+      assert.strictEqual(state.reads, 3)
     }))
 
-  it.effect("watched until found empty after the birth or last ask; a group asked for, until not asked for a while", () =>
+  it.effect("a scan reads the groups watched when it began: one asked for meanwhile waits for the next", () =>
+    Effect.gen(function*() {
+      let clock = 0
+      const scans: Array<{ readonly watched: Array<number>; readonly done: () => void }> = []
+      const cache = ProcessTable.makeCache((watched) =>
+        new Promise<ProcessTable.ProcessTable>((resolve) => {
+          const began = clock
+          scans.push({
+            watched: [1, 2].filter(watched),
+            done: () => resolve({ groups: new Map(), takenAt: began })
+          })
+        }), { now: () => clock })
+      cache.born(1)
+      const first = yield* Effect.fork(cache.table(0))
+      yield* Effect.yieldNow()
+      clock = 10
+      // group 2, asked for while that scan runs: the scan goes on reading group 1 alone, and 2 waits for the next
+      const second = yield* Effect.fork(cache.group(2, 0))
+      yield* Effect.yieldNow()
+      assert.deepStrictEqual(scans[0].watched, [1])
+      scans[0].done()
+      yield* Effect.fromFiber(first)
+      yield* Effect.yieldNow()
+      assert.strictEqual(scans.length, 2)
+      assert.deepStrictEqual(scans[1].watched, [1, 2])
+      scans[1].done()
+      assert.strictEqual((yield* Effect.fromFiber(second))?.takenAt, 10)
+    }))
+
+  it.effect("a group stops being watched once nobody made or asked for it for a while and it has no process", () =>
     Effect.gen(function*() {
       const { advance, cache, state } = counting([1, 2, 3], false)
       cache.born(1)
       yield* cache.group(2, 0)
       yield* cache.group(3, 0)
       assert.deepStrictEqual(state.watched, [1, 2, 3])
-      // 3's processes end: the next scan finds it empty and stops watching it
+      // 3's processes end: still watched for the minute after the last ask (a slow caller keeps its group)
       state.groups = [1, 2]
+      advance(30_000)
+      yield* cache.table(0)
+      state.groups = [1, 2, 3]
       advance(1)
       yield* cache.table(0)
+      assert.deepStrictEqual(state.watched, [1, 2, 3])
+      // a minute on, the live ones stay (1, an agent's, and 2, asked for once); 3, empty then, goes
+      state.groups = [1, 2]
+      advance(30_000)
+      yield* cache.table(0)
+      state.groups = [1, 2, 3]
       advance(1)
-      state.groups = [1, 2, 3] // a new group 3 (a pid used again): nobody asked, so no scan reads it
       yield* cache.table(0)
       assert.deepStrictEqual(state.watched, [1, 2])
-      // 2, asked for once, is dropped when nobody asked for it for `watchMillis`; the agent's 1 is not
-      advance(60_001)
-      yield* cache.table(0)
-      advance(1)
-      yield* cache.table(0)
-      assert.deepStrictEqual(state.watched, [1])
     }))
 
   it.effect("no /proc: every reading is undefined", () =>

@@ -207,8 +207,8 @@ const makeScan = (root: string, names: Array<string>, watched: Watched, previous
         const name = names[next]
         if (!isPid(name)) continue
         const known = previous?.get(name)
-        // Seen before in a group nobody watches, and leading no watched group (an agent's leader is read even
-        // when its last reading predates its own group: a scan between its fork and its setsid).
+        // Seen before in a group nobody watches, and leading no watched group (a watched group's leader is read
+        // whatever group it was last seen in: its pid may have been used again, or it moved to its own with setsid).
         if (known !== undefined && !watched(known) && !watched(Number(name))) {
           seen.set(name, known)
           continue
@@ -248,12 +248,19 @@ export const readTable = (options?: { readonly root?: string | undefined }): Pro
  */
 export const SCAN_CHUNK = 100
 
-/** Runs `scan` {@link SCAN_CHUNK} reads a turn (`setImmediate` between them); resolves when it is done. */
-const spread = (scan: ReturnType<typeof makeScan>): Promise<ProcessTable> =>
-  new Promise((resolve) => {
+/**
+ * Runs `scan` `chunk` reads a turn (`setImmediate` between them); resolves when it is done, and rejects if a step
+ * throws (a scan that never settled would leave every reader of the table waiting).
+ */
+const spread = (scan: ReturnType<typeof makeScan>, chunk = SCAN_CHUNK): Promise<ProcessTable> =>
+  new Promise((resolve, reject) => {
     const step = () => {
-      if (scan.step(SCAN_CHUNK)) resolve(scan.table())
-      else setImmediate(step)
+      try {
+        if (scan.step(chunk)) resolve(scan.table())
+        else setImmediate(step)
+      } catch (error) {
+        reject(error)
+      }
     }
     step()
   })
@@ -295,18 +302,23 @@ export type Scanner = (watched: Watched) => Promise<ProcessTable | undefined>
 export const makeScanner = (options?: {
   readonly root?: string | undefined
   readonly fullScanMillis?: number | undefined
+  /** The clock of the full scans, in milliseconds (`performance.now()` by default; tests pass their own). */
+  readonly now?: (() => number) | undefined
+  /** Processes read per turn of the event loop (default {@link SCAN_CHUNK}; `Infinity`: all in one, to time it). */
+  readonly chunk?: number | undefined
 }): Scanner => {
   const root = options?.root ?? "/proc"
   const fullScanMillis = options?.fullScanMillis ?? FULL_SCAN_MILLIS
+  const now = options?.now ?? (() => performance.now())
   let memory: Memory | undefined
   let lastFull = -Infinity
   return (watched) => {
-    const began = performance.now()
+    const began = now()
     const full = began - lastFull >= fullScanMillis
     const names = listRoot(root)
     if (names === undefined) return Promise.resolve(undefined)
     const scan = makeScan(root, names, watched, full ? undefined : memory)
-    return spread(scan).then((table) => {
+    return spread(scan, options?.chunk).then((table) => {
       memory = scan.seen
       if (full) lastFull = began
       return table

@@ -7,10 +7,10 @@
  * Now one scan groups the live processes by process group, and every sample within `maxAge` of it reads its group
  * from that table: the cost is one scan per `maxAge`, whatever the number of agents.
  *
- * The table holds the watched groups: each agent's, from its spawn (`born`) until a scan begun after that finds no
- * live process in it, and any other group asked for, until no one has asked for it for {@link WATCH_MILLIS} or a
- * scan begun after the last ask finds it empty. A scan reads only the processes that may be in them (see
- * `procStat.ts`'s `Scanner`), and a group asked for before any scan watched it is read in a scan begun after
+ * The table holds the watched groups: each agent's from its spawn (`born`), and any other group from the first
+ * time it is asked for, until nobody made it or asked for it for {@link WATCH_MILLIS} and a scan since finds no live
+ * process in it. A scan reads only the processes that may be in them (see `procStat.ts`'s `Scanner`), with the set
+ * of groups watched when it began, and a group asked for before any scan watched it waits for a scan begun after
  * the ask. Callers that come while the table is fresh share it, and the first caller after it goes stale starts
  * the next scan; one runs at a time. Ages are measured in real time (`performance.now()`), not on Effect's
  * `Clock`: the kernel's counters run in real time, and the CPU% of two samples divides their ticks by the real
@@ -110,9 +110,8 @@ export interface TableCache {
    * `missRescanGapMillis` after the one before, and every such miss meanwhile waits for it: a thousand agents
    * started together cost a few scans, not one each. Otherwise the group has no live process.
    *
-   * A group that no scan watched yet is watched from now on: `"rescan"` looks it up in a scan begun after this
-   * call; `"serve"` reads the table as it is (the group missing: no live process, until the next scan), as it
-   * reads a stale one. An agent's group is watched from its spawn (`born`), so its beats never meet that case.
+   * Either way, a group no scan has watched yet is watched from now on and looked up in a scan begun after this
+   * call. An agent's group is watched from its spawn (`born`), so its beats never wait for that.
    */
   readonly group: (pgid: number, maxAgeMillis: number, stale?: Staleness) => Effect.Effect<GroupReading | undefined>
   /**
@@ -128,8 +127,8 @@ export interface TableCache {
     done: (table: ProcessTable | undefined) => void
   ) => void
   /**
-   * Records that the group `pgid` was made now (an agent spawned as its leader): it is watched until a scan begun
-   * after now finds no live process in it.
+   * Records that the group `pgid` was made now (an agent spawned as its leader): it is watched from now on, and a
+   * lookup of it missing from a table older than now waits for a scan (see {@link group}).
    */
   readonly born: (pgid: number) => void
 }
@@ -140,7 +139,10 @@ export interface CacheOptions {
   readonly now?: (() => number) | undefined
   /** The least time between the start of a scan and that of one made for a missing group (default 500). */
   readonly missRescanGapMillis?: number | undefined
-  /** How long a group asked for (not born) stays watched after the last ask, in milliseconds (default 60,000). */
+  /**
+   * How long after it was last made or asked for a group with no live process stops being watched, in
+   * milliseconds (default 60,000).
+   */
   readonly watchMillis?: number | undefined
 }
 
@@ -150,10 +152,10 @@ export const MISS_RESCAN_GAP_MILLIS = 500
 /** {@link CacheOptions.watchMillis} by default. @internal */
 export const WATCH_MILLIS = 60_000
 
-/** Why a group is watched, and since when: its birth, or the last ask for it. */
+/** A watched group: when it was made (`born`) or first asked for, and when it was last made or asked for. */
 interface Watch {
-  born: boolean
-  since: number
+  readonly since: number
+  asked: number
 }
 
 /**
@@ -186,21 +188,21 @@ export const makeCache = (
   let timer: ReturnType<typeof setTimeout> | undefined
   // The groups a scan reads and counts (see `TableCache.born` and `group`).
   const watches = new Map<number, Watch>()
-  const watched: Watched = (pgid) => watches.has(pgid)
-  // A group the scan that began at `began` found empty stops being watched when nobody asked for it or made it
-  // since that scan began; one asked for and not born, also when nobody asked for it for `watchMillis`.
-  const unwatch = (table: ProcessTable, began: number) => {
+  // A group is no longer watched once nobody made it or asked for it for `watchMillis`, and a scan begun since
+  // found no live process in it (without /proc, none is found: every group).
+  const unwatch = (table: ProcessTable | undefined, began: number) => {
     const at = now()
     for (const [pgid, watch] of watches) {
-      const empty = !table.groups.has(pgid) && watch.since < began
-      if (empty || (!watch.born && at - watch.since > watchMillis)) watches.delete(pgid)
+      if (at - watch.asked > watchMillis && watch.asked < began && table?.groups.has(pgid) !== true) {
+        watches.delete(pgid)
+      }
     }
   }
 
   const finish = (table: ProcessTable | undefined) => {
     last = { table, began: lastStart, at: now() }
     scanning = false
-    if (table !== undefined) unwatch(table, lastStart)
+    unwatch(table, lastStart)
     // A caller that came after this scan began, asking for a table from then on, waits for the next one.
     const served = waiting.filter((waiter) => waiter.notBefore <= lastStart)
     waiting = waiting.filter((waiter) => waiter.notBefore > lastStart)
@@ -219,7 +221,9 @@ export const makeCache = (
     timer = undefined
     scanning = true
     lastStart = now()
-    const result = read(watched)
+    // The groups watched when it begins: one watched while it runs would be counted for part of its processes.
+    const snapshot = new Set(watches.keys())
+    const result = read((pgid) => snapshot.has(pgid))
     if (result instanceof Promise) result.then(finish, () => finish(undefined))
     else finish(result)
   }
@@ -252,12 +256,16 @@ export const makeCache = (
   // A group's table as it is (nothing made: a heartbeat's common case, every beat), or the scan to wait for (see
   // `TableCache.group`).
   const lookup = (pgid: number, maxAgeMillis: number, stale: Staleness): ProcessTable | undefined | ScanWait => {
-    let watch = watches.get(pgid)
-    const unwatched = watch === undefined
-    if (watch === undefined) watches.set(pgid, watch = { born: false, since: now() })
-    else if (!watch.born) watch.since = now()
-    if (last === undefined || (stale === "rescan" && (unwatched || !fresh(maxAgeMillis)))) {
-      return { after: 0, notBefore: unwatched ? watch.since : now() - maxAgeMillis }
+    const watch = watches.get(pgid)
+    if (watch === undefined) {
+      // No scan read it yet: one begun from now on does.
+      const at = now()
+      watches.set(pgid, { since: at, asked: at })
+      return { after: 0, notBefore: at }
+    }
+    watch.asked = now()
+    if (last === undefined || (stale === "rescan" && !fresh(maxAgeMillis))) {
+      return { after: 0, notBefore: now() - maxAgeMillis }
     }
     const served = last
     if (!fresh(maxAgeMillis)) schedule(0)
@@ -265,7 +273,7 @@ export const makeCache = (
     if (cached === undefined || cached.groups.has(pgid)) return cached
     // Missing: the group may be younger than the table; a scan begun from now on tells.
     if (stale === "rescan") return { after: 0, notBefore: now() }
-    return watch.born && watch.since >= served.began ? { after: gap, notBefore: watch.since } : cached
+    return watch.since >= served.began ? { after: gap, notBefore: watch.since } : cached
   }
 
   return {
@@ -284,7 +292,8 @@ export const makeCache = (
       else done(found)
     },
     born: (pgid) => {
-      watches.set(pgid, { born: true, since: now() })
+      const at = now()
+      watches.set(pgid, { since: at, asked: at })
     }
   }
 }
