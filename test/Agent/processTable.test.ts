@@ -112,7 +112,7 @@ describe("readTable", () => {
   })
 })
 
-describe("scanTable", () => {
+describe("makeScanner: a first scan", () => {
   it.scoped("reads what readTable reads, a chunk of processes per turn of the event loop", () =>
     Effect.gen(function*() {
       const root = yield* tempDir("proc")
@@ -131,11 +131,13 @@ describe("scanTable", () => {
         if (counting) setImmediate(tick)
       }
       setImmediate(tick)
-      const scanned = yield* Effect.promise(() => ProcStat.scanTable({ root }))
+      const scanned = yield* Effect.promise(() => ProcStat.makeScanner({ root })(ProcStat.everyGroup))
       counting = false
       assert.deepStrictEqual(scanned?.groups, ProcStat.readTable({ root })?.groups)
       assert.isAtLeast(turns, 2)
-      assert.isUndefined(yield* Effect.promise(() => ProcStat.scanTable({ root: "/nonexistent-proc-root" })))
+      assert.isUndefined(
+        yield* Effect.promise(() => ProcStat.makeScanner({ root: "/nonexistent-proc-root" })(ProcStat.everyGroup))
+      )
     }))
 })
 
@@ -378,21 +380,21 @@ describe("makeCache", () => {
       yield* cache.group(2, 0)
       yield* cache.group(3, 0)
       assert.deepStrictEqual(state.watched, [1, 2, 3])
-      // 3's processes end: still watched for the minute after the last ask (a slow caller keeps its group)
-      state.groups = [1, 2]
-      advance(30_000)
-      yield* cache.table(0)
-      state.groups = [1, 2, 3]
-      advance(1)
-      yield* cache.table(0)
+      // `ms` on, a scan finds 3 with no process; then a new group 3 (a pid used again) is there for the next scan
+      const threeEmptyAfter = (ms: number) =>
+        Effect.gen(function*() {
+          state.groups = [1, 2]
+          advance(ms)
+          yield* cache.table(0)
+          state.groups = [1, 2, 3]
+          advance(1)
+          yield* cache.table(0)
+        })
+      // still watched for the minute after the last ask (a slow caller keeps its group)
+      yield* threeEmptyAfter(30_000)
       assert.deepStrictEqual(state.watched, [1, 2, 3])
       // a minute on, the live ones stay (1, an agent's, and 2, asked for once); 3, empty then, goes
-      state.groups = [1, 2]
-      advance(30_000)
-      yield* cache.table(0)
-      state.groups = [1, 2, 3]
-      advance(1)
-      yield* cache.table(0)
+      yield* threeEmptyAfter(30_000)
       assert.deepStrictEqual(state.watched, [1, 2])
     }))
 

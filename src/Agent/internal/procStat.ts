@@ -266,20 +266,6 @@ const spread = (scan: ReturnType<typeof makeScan>, chunk = SCAN_CHUNK): Promise<
   })
 
 /**
- * {@link readTable} spread over turns of the event loop, {@link SCAN_CHUNK} processes a turn: a host with 2,000
- * processes took the loop for 20-40 ms in one go, the p99 of every ping latency and event-loop delay at 1,000
- * agents. The table is as consistent as one synchronous scan's (each process is read once; a process may end or
- * start while the scan runs, as it may between two reads of one scan).
- *
- * @internal
- */
-export const scanTable = (options?: { readonly root?: string | undefined }): Promise<ProcessTable | undefined> => {
-  const root = options?.root ?? "/proc"
-  const names = listRoot(root)
-  return names === undefined ? Promise.resolve(undefined) : spread(makeScan(root, names, everyGroup, undefined))
-}
-
-/**
  * How often a {@link Scanner} reads every process, in milliseconds: the most a process that is no longer what
  * the scanner remembers (a pid ended and used again between two scans, a process moved into a watched group by
  * `setpgid` from another group of its session) goes uncounted.
@@ -289,10 +275,15 @@ export const scanTable = (options?: { readonly root?: string | undefined }): Pro
 export const FULL_SCAN_MILLIS = 60_000
 
 /**
- * A scan spread over turns of the event loop (as {@link scanTable}) whose table holds the groups `watched` says,
- * and that reads only the processes that may be in them: those it has not seen before, those last seen in a
- * watched group, and those whose pid is a watched group's (its leader). Every `fullScanMillis` (default
- * {@link FULL_SCAN_MILLIS}) it reads every process. One scan at a time (the caller's to ensure: see `makeCache`).
+ * A scan whose table holds the groups `watched` says, and that reads only the processes that may be in them:
+ * those it has not seen before, those last seen in a watched group, and those whose pid is a watched group's (its
+ * leader). Its first scan, and one every `fullScanMillis` (default {@link FULL_SCAN_MILLIS}), reads every process.
+ * One scan at a time (the caller's to ensure: see `makeCache`).
+ *
+ * It is spread over turns of the event loop, {@link SCAN_CHUNK} reads a turn: a host with 2,000 processes took the
+ * loop for 20-40 ms in one go, the p99 of every ping latency and event-loop delay at 1,000 agents. The table is as
+ * consistent as one synchronous scan's (each process is read once; a process may end or start while the scan
+ * runs, as it may between two reads of one scan).
  *
  * @internal
  */
