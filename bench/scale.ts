@@ -28,8 +28,8 @@
  * (`BENCH_SCALE_IDLE=0` skips it).
  *
  * `BENCH_SCALE_SIZES` (default `10,100,1000`), `BENCH_SCALE_SECONDS` (the window alone, default 10), `BENCH_SCALE=0`
- * skips. The window alone comes first after the start, so warm-up falls in it and its CPU reads a little higher than
- * the paired windows'. The targets are the issue's at 1,000 agents: checked only when 1,000 is among the sizes (at
+ * skips. The window alone comes first after the start, so warm-up falls in it; the paired windows run on a busier
+ * machine (the floor's agents beside): either may read higher. The targets are the issue's at 1,000 agents: checked only when 1,000 is among the sizes (at
  * 10 agents the ratio to the floor is mostly fixed costs, and RSS per agent is noise: it may read below 0).
  * Run with `--expose-gc` (as `npm run bench` does) for the memory figures. Exported for `bench/index.ts`; runnable
  * alone with `tsx --expose-gc bench/scale.ts`.
