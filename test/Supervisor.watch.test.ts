@@ -5,11 +5,14 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Supervisor from "../src/Supervisor.js"
-import { agentConfig, eventuallyEffect, isAlive, tempDir, TestLive } from "./support.js"
+import { agentConfig, closeableScope, eventuallyEffect, isAlive, tempDir, TestLive } from "./support.js"
 
 const pidOf = (sup: Supervisor.Supervisor, id: string) =>
   Effect.map(
@@ -98,5 +101,43 @@ describe("watch mode", () => {
         }),
         "20 seconds"
       )
+    }).pipe(Effect.provide(TestLive)), 60_000)
+
+  // Regression: the tree stopping while a watched reload stops the old incarnation (here for a whole second: it
+  // ignores `shutdown` and waits out its graceful timeout) hung the stop for ever: the watcher's fiber, reloading
+  // inside its stream of changes, never finished its interruption.
+  it.scopedLive("the tree stops while a watched reload is stopping the old incarnation", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("watch-stop")
+      const scope = yield* closeableScope
+      const sup = yield* Supervisor.make({
+        children: [
+          Supervisor.agent({
+            id: "dev",
+            config: agentConfig("ignore-shutdown", { name: "dev", gracefulTimeout: "1 second" }),
+            watch: { paths: [dir], debounce: "50 millis" }
+          })
+        ]
+      }).pipe(Scope.extend(scope))
+      const first = (yield* pidOf(sup, "dev"))!
+      let lastWrite = 0
+      yield* eventuallyEffect(
+        "a reload after a change",
+        Effect.gen(function*() {
+          if (Date.now() - lastWrite > 400) {
+            fs.writeFileSync(path.join(dir, "x.txt"), String(Date.now()))
+            lastWrite = Date.now()
+          }
+          const now = yield* pidOf(sup, "dev")
+          return now !== undefined && now !== first
+        }),
+        "20 seconds"
+      )
+      // The new one is in place; the old one has a second left before its SIGTERM. Stop the tree now.
+      assert.isTrue(isAlive(first))
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      const stopped = yield* Effect.disconnect(Fiber.join(closing)).pipe(Effect.timeoutOption("15 seconds"))
+      assert.isTrue(Option.isSome(stopped), "the tree's stop did not end within 15 s")
+      assert.isFalse(isAlive(first))
     }).pipe(Effect.provide(TestLive)), 60_000)
 })

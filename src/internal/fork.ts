@@ -18,3 +18,20 @@ export const forkIn = (scope: Scope.Scope) =>
   never,
   R
 > => Effect.forkIn(Effect.interruptible(self), scope)
+
+/**
+ * Runs `step` round after round, for as long as `stopped()` is false (read before each round): the loop of a
+ * long-lived fiber whose owner stops it by interruption, after setting the flag that `stopped` reads.
+ *
+ * Why a flag as well: with Effect 3.22, an interruption that reaches a fiber while it runs a finalizer added with
+ * `Effect.addFinalizer` or `acquireRelease` (a round closing a scope: a reload or a scale-down stopping an agent,
+ * a store write returning its connection) can be lost. The finalizer's wrapper restores the fiber's refs when it
+ * ends, and with them the fiber's interruption state from before the finalizer ran. The loop would then go on for
+ * ever, and its owner, waiting for it to end, would hang.
+ *
+ * @internal
+ */
+export const repeatUntilStopped = <E, R>(
+  stopped: () => boolean,
+  step: Effect.Effect<unknown, E, R>
+): Effect.Effect<void, E, R> => Effect.whileLoop({ while: () => !stopped(), body: () => step, step: () => undefined })

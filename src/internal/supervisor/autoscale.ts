@@ -12,6 +12,7 @@
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import { repeatUntilStopped } from "../fork.js"
 import type { Autoscale } from "./spec.js"
 
 /** What one look at the pool read. */
@@ -52,14 +53,16 @@ export const decide = (settings: Autoscale, reading: Reading): number | undefine
 
 /**
  * The loop of one pool: reads with `read`, scales with `scale`, every `interval` (on the `Clock`), for as long as
- * it runs (it runs in the pool's scope). A failed scale (a member that does not start) is logged, and counted as
- * a change for the cool-down.
+ * it runs (it runs in the pool's scope) and `stopped()` is false (the pool stopping: a round that scaled down may
+ * have lost the interruption, `repeatUntilStopped`). A failed scale (a member that does not start) is logged, and
+ * counted as a change for the cool-down.
  */
 export const run = (
   settings: Autoscale,
   read: () => Omit<Reading, "now" | "lastChange">,
-  scale: (size: number) => Effect.Effect<void, unknown>
-): Effect.Effect<never> =>
+  scale: (size: number) => Effect.Effect<void, unknown>,
+  stopped: () => boolean
+): Effect.Effect<void> =>
   Effect.gen(function*() {
     let lastChange: number | undefined
     const step = Effect.gen(function*() {
@@ -72,5 +75,5 @@ export const run = (
         Effect.catchAllCause((cause) => Effect.logWarning(`autoscale: scaling to ${size} failed`, cause))
       )
     })
-    return yield* Effect.forever(Effect.zipRight(Effect.sleep(settings.interval), step))
+    return yield* repeatUntilStopped(stopped, Effect.zipRight(Effect.sleep(settings.interval), step))
   })

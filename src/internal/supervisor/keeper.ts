@@ -126,11 +126,13 @@ export const make = (
           `${Duration.format(options.retryAfter)}. Until it does, a restart of the application would not see it.`
       )
 
+    // Set before the drain's interruption: a write that lost it ends the loop at its next check (`fork.ts`).
+    let stopped = false
     const drain = Effect.gen(function*() {
-      while (true) {
+      while (!stopped) {
         yield* wake.await
         yield* wake.close
-        while (queued.size > 0) {
+        while (queued.size > 0 && !stopped) {
           const [key, op] = queued.entries().next().value!
           if (!(yield* run(op))) {
             if (!op.warned) yield* warn(op)
@@ -160,6 +162,7 @@ export const make = (
               `children as they were`
           )
         }
+        stopped = true
       })
     )
 

@@ -289,11 +289,16 @@ const startAutoscale = (
   loads: ReadonlyMap<string, number>,
   scale: (size: number) => Effect.Effect<void, unknown>
 ): void => {
-  Effect.runFork(self.fork(Autoscale.run(settings, () => ({
-    size: self.children.length,
-    members: self.children.map((child) => ({
-      inFlight: loads.get(child.spec.id) ?? 0,
-      maxInFlight: child.spec._tag === "Agent" ? child.spec.config.maxInFlight : 1
-    }))
-  }), scale)))
+  Effect.runFork(self.fork(Autoscale.run(
+    settings,
+    () => ({
+      size: self.children.length,
+      members: self.children.map((child) => ({
+        inFlight: loads.get(child.spec.id) ?? 0,
+        maxInFlight: child.spec._tag === "Agent" ? child.spec.config.maxInFlight : 1
+      }))
+    }),
+    scale,
+    () => self.terminating
+  )))
 }

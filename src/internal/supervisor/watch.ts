@@ -10,35 +10,39 @@
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as FileSystem from "@effect/platform/FileSystem"
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
+import { SupervisorChildError } from "../../Errors.js"
+import { repeatUntilStopped } from "../fork.js"
 import type { Child, Instance } from "./state.js"
 
-/** Starts watching `child`'s paths when its spec has `watch`. */
+/**
+ * Starts watching `child`'s paths when its spec has `watch`.
+ *
+ * Each path's changes only land in a queue; the reloads run in a loop of their own, which ends at its next round
+ * once the watch is stopped, even if the interruption was lost while a reload stopped the old incarnation
+ * (`repeatUntilStopped`): a tree stopping during a reload used to hang there for ever.
+ */
 export const start = (self: Instance, child: Child): Effect.Effect<void> =>
   Effect.gen(function*() {
     const watch = child.spec.watch
     if (watch === undefined) return
     const id = child.spec.id
     let warned = false
-    const reloadOnChange = Effect.gen(function*() {
+    let stopped = false
+    const changes = yield* Queue.sliding<FileSystem.WatchEvent>(1)
+    const feed = Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
-      const changes = Stream.mergeAll(watch.paths.map((path) => fs.watch(path, { recursive: true })), {
-        concurrency: "unbounded"
-      })
-      yield* changes.pipe(
-        Stream.debounce(watch.debounce),
-        Stream.runForEach((event) =>
-          Effect.logInfo(`"${event.path}" changed: reloading "${id}"`).pipe(
-            Effect.zipRight(self.reloadChild(id)),
-            Effect.catchAllCause((cause) =>
-              Effect.logError(`watch: the reload of "${id}" failed; the running version serves on`, cause)
-            )
-          )
-        )
+      yield* Effect.forEach(
+        watch.paths,
+        (path) => Stream.runForEach(fs.watch(path, { recursive: true }), (event) => Queue.offer(changes, event)),
+        { concurrency: "unbounded", discard: true }
       )
     }).pipe(
       // A path that is not there (yet), or cannot be watched: said once, tried again every second until it can.
@@ -50,12 +54,49 @@ export const start = (self: Instance, child: Child): Effect.Effect<void> =>
         )
       ),
       Effect.retry(Schedule.spaced(Duration.seconds(1))),
-      Effect.provide(NodeFileSystem.layer),
-      Effect.annotateLogs({ supervisor: self.name, child: id })
+      Effect.provide(NodeFileSystem.layer)
     )
-    const fiber = yield* self.fork(reloadOnChange)
-    child.unwatch = Fiber.interrupt(fiber)
+    const reloads = repeatUntilStopped(
+      () => stopped,
+      Effect.flatMap(settled(changes, watch.debounce), (event) =>
+        Effect.logInfo(`"${event.path}" changed: reloading "${id}"`).pipe(
+          Effect.zipRight(self.reloadChild(id)),
+          Effect.catchAllCause((cause) =>
+            refusedByStop(cause)
+              ? Effect.logDebug(`watch: "${id}" not reloaded: its supervisor is stopping`)
+              : Effect.logError(`watch: the reload of "${id}" failed; the running version serves on`, cause)
+          )
+        ))
+    )
+    const fiber = yield* self.fork(
+      Effect.zipRight(feed, reloads, { concurrent: true }).pipe(
+        Effect.annotateLogs({ supervisor: self.name, child: id })
+      )
+    )
+    child.unwatch = Effect.suspend(() => {
+      stopped = true
+      return Fiber.interrupt(fiber)
+    })
   })
+
+/** The last change of the next burst: a change, then none for `debounce` (what `Stream.debounce` does). */
+const settled = <A>(changes: Queue.Dequeue<A>, debounce: Duration.Duration): Effect.Effect<A> =>
+  Effect.flatMap(Queue.take(changes), (first) =>
+    Effect.iterate({ last: first, more: true }, {
+      while: (state) => state.more,
+      body: (state) =>
+        Effect.map(
+          Effect.timeoutOption(Queue.take(changes), debounce),
+          Option.match({ onNone: () => ({ ...state, more: false }), onSome: (last) => ({ last, more: true }) })
+        )
+    }).pipe(Effect.map((state) => state.last)))
+
+/** A reload refused because the tree is stopping: no error, the stop takes the child down anyway. */
+const refusedByStop = (cause: Cause.Cause<unknown>): boolean =>
+  Option.exists(
+    Cause.failureOption(cause),
+    (error) => error instanceof SupervisorChildError && error.reason === "supervisor_stopped"
+  )
 
 /** Stops watching `child`'s paths (a no-op without watch, and the second time). */
 export const stop = (child: Child): Effect.Effect<void> =>
