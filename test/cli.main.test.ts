@@ -109,4 +109,25 @@ describe.sequential("agent-supervisor up examples/tree.yaml", () => {
       }),
     120_000
   )
+
+  // @effect/cli paints its help and errors whatever the output is: through a pipe they came out full of codes.
+  it.scopedLive(
+    "help and usage errors are plain text through a pipe, painted only where colour is asked for",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("cli-main-help")
+        const help = yield* cli(["--help"], dir, {})
+        assert.strictEqual(help.code, 0, help.stderr)
+        assert.include(help.stdout, "USAGE")
+        assert.notInclude(help.stdout, "\u001b", "no colour codes in piped help")
+        const wrong = yield* cli(["bogus"], dir, {})
+        assert.notStrictEqual(wrong.code, 0)
+        assert.include(wrong.stdout + wrong.stderr, "Invalid subcommand")
+        assert.notInclude(wrong.stdout + wrong.stderr, "\u001b", "no colour codes in a piped usage error")
+        // FORCE_COLOR over the pipe and NO_COLOR: the help painted as @effect/cli paints it
+        const painted = yield* cli(["--help"], dir, { FORCE_COLOR: "1" })
+        assert.include(painted.stdout, "\u001b[")
+      }),
+    60_000
+  )
 })

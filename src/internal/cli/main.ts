@@ -11,6 +11,7 @@ import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Address from "./address.js"
 import * as Conformance from "./conformance.js"
+import { withPlainConsole } from "./console.js"
 import * as Logging from "./logging.js"
 import * as Remote from "./remote.js"
 
@@ -217,5 +218,11 @@ export const command = Command.make("agent-supervisor").pipe(
   ])
 )
 
-/** The command line, run on `argv` (`process.argv`: node, the script, then the arguments). */
-export const run = (version: string) => Command.run(command, { name: "agent-supervisor", version })
+/**
+ * The command line, run on `argv` (`process.argv`: node, the script, then the arguments). Its help and errors carry
+ * colour only where colour goes (`console.ts`).
+ */
+export const run = (version: string) => {
+  const cli = Command.run(command, { name: "agent-supervisor", version })
+  return (argv: ReadonlyArray<string>) => withPlainConsole(cli(argv))
+}
