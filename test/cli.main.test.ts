@@ -130,4 +130,43 @@ describe.sequential("agent-supervisor up examples/tree.yaml", () => {
       }),
     60_000
   )
+
+  // `up` logged the warning of a child that would be parked, then the tree's start logged it again.
+  it.scopedLive(
+    "up warns once of a child that its supervisor would park rather than escalate for",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("cli-main-parked")
+        const file = path.join(dir, "tree.yaml")
+        fs.writeFileSync(
+          file,
+          [
+            "name: parking",
+            "intensity: { maxRestarts: 20, window: 10 seconds }",
+            "children:",
+            "  - type: agent",
+            "    id: echo",
+            "    config:",
+            "      name: echo",
+            `      command: ${JSON.stringify(process.execPath)}`,
+            `      args: [${JSON.stringify(path.join(root, "test", "fixtures", "agents", "agent.mjs"))}, echo]`,
+            "      maxRestartAttempts: 3",
+            ""
+          ].join("\n")
+        )
+        const app = yield* spawnApp(BIN, ["up", "--no-admin", file], { onLine: () => {} })
+        const messages = () =>
+          app.stderr().split("\n").slice(0, -1).map((line) => (JSON.parse(line) as { message: string }).message)
+        yield* eventually(
+          `the tree runs (stderr: ${app.stderr()})`,
+          () => messages().includes("tree \"parking\" is running")
+        )
+        const warnings = messages().filter((message) => message.startsWith("A child that never starts would be parked"))
+        assert.strictEqual(warnings.length, 1, app.stderr())
+        assert.include(warnings[0], "children[0] (\"echo\")")
+        app.child.kill("SIGTERM")
+        assert.deepStrictEqual(yield* app.exited, { code: 0, signal: null }, app.stderr())
+      }),
+    60_000
+  )
 })

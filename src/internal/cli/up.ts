@@ -68,7 +68,7 @@ const adminOptions = (file: TreeFile.TreeFile, options: UpOptions, stateFile: st
 /** The tree of a loaded file, in this process. */
 const startTree = (file: TreeFile.TreeFile, progress: Directory.InstallProgress) =>
   Effect.gen(function*() {
-    for (const warning of yield* TreeFile.warnings(file)) yield* Effect.logWarning(warning)
+    // The tree's start warns of a child that would be parked rather than escalate (once: not here as well).
     const tree = yield* TreeFile.make(file).pipe(Effect.provideService(Directory.Progress, progress))
     yield* Effect.logInfo(`tree "${tree.name}" is running`)
     const started: Started = {
