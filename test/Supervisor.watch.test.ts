@@ -103,18 +103,52 @@ describe("watch mode", () => {
       )
     }).pipe(Effect.provide(TestLive)), 60_000)
 
-  // Regression: the tree stopping while a watched reload stops the old incarnation (here for a whole second: it
-  // ignores `shutdown` and waits out its graceful timeout) hung the stop for ever: the watcher's fiber, reloading
-  // inside its stream of changes, never finished its interruption.
-  it.scopedLive("the tree stops while a watched reload is stopping the old incarnation", () =>
+  // Regression: the paths were watched together, so one missing path (retried every second) left the others unwatched.
+  it.scopedLive("a path that is missing does not keep the others from being watched", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir("watch-stop")
-      const scope = yield* closeableScope
+      const dir = yield* tempDir("watch-some")
+      const missing = path.join(yield* tempDir("watch-none"), "never")
       const sup = yield* Supervisor.make({
         children: [
           Supervisor.agent({
             id: "dev",
-            config: agentConfig("ignore-shutdown", { name: "dev", gracefulTimeout: "1 second" }),
+            config: agentConfig("echo", { name: "dev" }),
+            watch: { paths: [missing, dir], debounce: "100 millis" }
+          })
+        ]
+      })
+      const first = (yield* pidOf(sup, "dev"))!
+      let lastWrite = 0
+      yield* eventuallyEffect(
+        "a reload after a change under the path that is there",
+        Effect.gen(function*() {
+          if (Date.now() - lastWrite > 400) {
+            fs.writeFileSync(path.join(dir, "x.txt"), String(Date.now()))
+            lastWrite = Date.now()
+          }
+          const now = yield* pidOf(sup, "dev")
+          return now !== undefined && now !== first
+        }),
+        "20 seconds"
+      )
+      assert.isFalse(fs.existsSync(missing))
+    }).pipe(Effect.provide(TestLive)), 60_000)
+
+  // Regression: the tree stopping while a watched reload stops the old incarnation hung the stop for ever: the
+  // watcher's fiber lost its interruption while it ran the old incarnation's finalizers (Effect 3.22, see
+  // fork.test.ts) and went on watching. Only the old incarnation is slow to stop (it ignores `shutdown` and waits out
+  // its graceful timeout), so the tree's stop, which stops the new one first, reaches the watcher mid-close.
+  it.scopedLive("the tree stops while a watched reload is stopping the old incarnation", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("watch-stop")
+      const marker = path.join(yield* tempDir("watch-stop-marker"), "first")
+      const scope = yield* closeableScope
+      const config = agentConfig("ignore-shutdown-first", { name: "dev", gracefulTimeout: "3 seconds" })
+      const sup = yield* Supervisor.make({
+        children: [
+          Supervisor.agent({
+            id: "dev",
+            config: { ...config, args: [...config.args!, marker] },
             watch: { paths: [dir], debounce: "50 millis" }
           })
         ]
@@ -133,11 +167,12 @@ describe("watch mode", () => {
         }),
         "20 seconds"
       )
-      // The new one is in place; the old one has a second left before its SIGTERM. Stop the tree now.
+      // The new one is in place; the old one has 3 s left before its SIGTERM. Stop the tree now, in a fiber of its
+      // own: were the stop to hang, the test fails here, not at its timeout.
       assert.isTrue(isAlive(first))
-      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
-      const stopped = yield* Effect.disconnect(Fiber.join(closing)).pipe(Effect.timeoutOption("15 seconds"))
-      assert.isTrue(Option.isSome(stopped), "the tree's stop did not end within 15 s")
+      const closing = yield* Effect.forkDaemon(Scope.close(scope, Exit.void))
+      const stopped = yield* Fiber.join(closing).pipe(Effect.timeoutOption("20 seconds"))
+      assert.isTrue(Option.isSome(stopped), "the tree's stop did not end within 20 s")
       assert.isFalse(isAlive(first))
     }).pipe(Effect.provide(TestLive)), 60_000)
 })

@@ -10,7 +10,6 @@
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as FileSystem from "@effect/platform/FileSystem"
-import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -18,7 +17,6 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import { SupervisorChildError } from "../../Errors.js"
 import { repeatUntilStopped } from "../fork.js"
 import type { Child, Instance } from "./state.js"
 
@@ -34,36 +32,34 @@ export const start = (self: Instance, child: Child): Effect.Effect<void> =>
     const watch = child.spec.watch
     if (watch === undefined) return
     const id = child.spec.id
-    let warned = false
     let stopped = false
     const changes = yield* Queue.sliding<FileSystem.WatchEvent>(1)
-    const feed = Effect.gen(function*() {
-      const fs = yield* FileSystem.FileSystem
-      yield* Effect.forEach(
-        watch.paths,
-        (path) => Stream.runForEach(fs.watch(path, { recursive: true }), (event) => Queue.offer(changes, event)),
-        { concurrency: "unbounded", discard: true }
-      )
-    }).pipe(
-      // A path that is not there (yet), or cannot be watched: said once, tried again every second until it can.
-      Effect.tapError((error) =>
-        warned ? Effect.void : Effect.sync(() => (warned = true)).pipe(
-          Effect.zipRight(Effect.logWarning(
-            `watch: cannot watch ${watch.paths.join(", ")} for "${id}" (${error.message}); trying again every second`
-          ))
+    // Each path on its own: one that is not there (yet), or cannot be watched, is named once in a warning and tried
+    // again every second until it can, while the others are watched.
+    const feed = Effect.forEach(watch.paths, (path) => {
+      let warned = false
+      return Effect.flatMap(FileSystem.FileSystem, (fs) =>
+        Stream.runForEach(fs.watch(path, { recursive: true }), (event) => Queue.offer(changes, event))).pipe(
+          Effect.tapError((error) =>
+            warned ? Effect.void : Effect.sync(() => (warned = true)).pipe(
+              Effect.zipRight(Effect.logWarning(
+                `watch: cannot watch ${path} for "${id}" (${error.message}); trying again every second`
+              ))
+            )
+          ),
+          Effect.retry(Schedule.spaced(Duration.seconds(1)))
         )
-      ),
-      Effect.retry(Schedule.spaced(Duration.seconds(1))),
-      Effect.provide(NodeFileSystem.layer)
-    )
+    }, { concurrency: "unbounded", discard: true }).pipe(Effect.provide(NodeFileSystem.layer))
     const reloads = repeatUntilStopped(
-      () => stopped,
+      () =>
+        stopped,
       Effect.flatMap(settled(changes, watch.debounce), (event) =>
         Effect.logInfo(`"${event.path}" changed: reloading "${id}"`).pipe(
           Effect.zipRight(self.reloadChild(id)),
+          // A reload cut short by the tree's stop (its own refusal, a pool's member stopped under it) is no error.
           Effect.catchAllCause((cause) =>
-            refusedByStop(cause)
-              ? Effect.logDebug(`watch: "${id}" not reloaded: its supervisor is stopping`)
+            self.terminating
+              ? Effect.logDebug(`watch: "${id}" not reloaded: its supervisor is stopping`, cause)
               : Effect.logError(`watch: the reload of "${id}" failed; the running version serves on`, cause)
           )
         ))
@@ -90,13 +86,6 @@ const settled = <A>(changes: Queue.Dequeue<A>, debounce: Duration.Duration): Eff
           Option.match({ onNone: () => ({ ...state, more: false }), onSome: (last) => ({ last, more: true }) })
         )
     }).pipe(Effect.map((state) => state.last)))
-
-/** A reload refused because the tree is stopping: no error, the stop takes the child down anyway. */
-const refusedByStop = (cause: Cause.Cause<unknown>): boolean =>
-  Option.exists(
-    Cause.failureOption(cause),
-    (error) => error instanceof SupervisorChildError && error.reason === "supervisor_stopped"
-  )
 
 /** Stops watching `child`'s paths (a no-op without watch, and the second time). */
 export const stop = (child: Child): Effect.Effect<void> =>

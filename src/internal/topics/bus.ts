@@ -16,7 +16,6 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
-import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ConfigError } from "../../Errors.js"
@@ -91,10 +90,10 @@ export const make = (options: {
     const unfinished = new Map<string, string>()
     const outcomes = yield* PubSub.unbounded<TaskOutcome>()
     let sequence = 0
-    const stopped = yield* Ref.make(false)
+    let stopped = false
     // The tree has stopped (its children first): no task ends any more. Whoever waits is told, none hangs.
     yield* Effect.addFinalizer(() =>
-      Effect.zipRight(Ref.set(stopped, true), settleAll({ pending, unfinished, topics, outcomes }))
+      Effect.zipRight(Effect.sync(() => (stopped = true)), settleAll({ pending, unfinished, topics, outcomes }))
     )
 
     const topicOf = (name: string): Delivery.Topic => {
@@ -128,7 +127,16 @@ export const make = (options: {
     const run = (taskId: string, name: string, payload: unknown, settings: Settings.ForTask, createdAt: number) =>
       Effect.gen(function*() {
         const topic = topicOf(name)
-        const { attempts, errors, ok, result } = yield* Delivery.deliverTask(registry, topic, name, payload, settings)
+        const { attempts, errors, ok, result } = yield* Delivery.deliverTask(
+          registry,
+          topic,
+          name,
+          payload,
+          settings,
+          () => stopped
+        )
+        // Ended by the tree's stop, which has settled the task (a task fiber may miss its interruption: fork.ts).
+        if (stopped) return
         const at = yield* Clock.currentTimeMillis
         const base = {
           task_id: taskId,
@@ -169,7 +177,7 @@ export const make = (options: {
 
     const publish = (name: string, payload: unknown, publishOptions?: PublishOptions) =>
       Effect.gen(function*() {
-        if (yield* Ref.get(stopped)) {
+        if (stopped) {
           return yield* new TopicError({ topic: name, reason: "stopped" })
         }
         const topic = topicOf(name)

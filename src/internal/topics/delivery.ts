@@ -138,7 +138,8 @@ export const deliver = (
   schedule: Schedule.Schedule<unknown, unknown>,
   timeout: Duration.Duration | undefined,
   errors: Array<TaskAttemptError>,
-  attempts: { count: number }
+  attempts: { count: number },
+  stopped: () => boolean
 ): Effect.Effect<unknown, "dead"> => {
   const once = Effect.gen(function*() {
     const subscriber = fixed ?? (yield* awaitSubscriber(registry, topic, name))
@@ -168,7 +169,8 @@ export const deliver = (
     )
   })
   return once.pipe(
-    Effect.retry({ schedule, while: (why) => why === "retry" }),
+    // No attempt after the tree's stop, whose interruption a task fiber may have missed (`fork.ts`).
+    Effect.retry({ schedule, while: (why) => why === "retry" && !stopped() }),
     Effect.mapError(() => "dead" as const)
   )
 }
@@ -190,13 +192,16 @@ export const deliverTask = (
   topic: Topic,
   name: string,
   payload: unknown,
-  settings: Settings.ForTask
+  settings: Settings.ForTask,
+  stopped: () => boolean
 ): Effect.Effect<Delivered> =>
   Effect.gen(function*() {
     const errors: Array<TaskAttemptError> = []
     const attempts = { count: 0 }
     const one = (fixed: Subscriber | undefined) =>
-      Effect.exit(deliver(registry, topic, name, payload, fixed, settings.retry, settings.timeout, errors, attempts))
+      Effect.exit(
+        deliver(registry, topic, name, payload, fixed, settings.retry, settings.timeout, errors, attempts, stopped)
+      )
     if (!settings.fanout) {
       const exit = yield* one(undefined)
       const ok = exit._tag === "Success"
