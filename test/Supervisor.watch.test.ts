@@ -20,6 +20,31 @@ const pidOf = (sup: Supervisor.Supervisor, id: string) =>
     (children) => Option.getOrUndefined(children.find((c) => c.id === id)?.pid ?? Option.none())
   )
 
+/**
+ * Writes `file` until the child "dev" runs under a new pid, and returns it. The watcher starts in a fiber of its
+ * own: a write every 400 ms (past the debounce, so that each one can end a burst) until a reload shows.
+ */
+const reloadedByWrites = (sup: Supervisor.Supervisor, file: string, what: string) =>
+  Effect.gen(function*() {
+    const first = yield* pidOf(sup, "dev")
+    let lastWrite = 0
+    let writes = 0
+    let now: number | undefined
+    yield* eventuallyEffect(
+      what,
+      Effect.gen(function*() {
+        if (Date.now() - lastWrite > 400) {
+          fs.writeFileSync(file, `// edit ${writes++}\n`)
+          lastWrite = Date.now()
+        }
+        now = yield* pidOf(sup, "dev")
+        return now !== undefined && now !== first
+      }),
+      "20 seconds"
+    )
+    return now!
+  })
+
 describe("watch mode", () => {
   it.scopedLive(
     "a change under a watched directory reloads the child; a burst reloads it once",
@@ -37,23 +62,7 @@ describe("watch mode", () => {
           ]
         })
         const first = (yield* pidOf(sup, "dev"))!
-        // The watcher starts in a fiber of its own: write until a reload shows (a write every 400 ms, past the
-        // debounce, so that each one can end a burst).
-        let lastWrite = 0
-        let writes = 0
-        yield* eventuallyEffect(
-          "a reload after a change",
-          Effect.gen(function*() {
-            if (Date.now() - lastWrite > 400) {
-              fs.writeFileSync(path.join(dir, "src", "agent.mjs"), `// edit ${writes++}\n`)
-              lastWrite = Date.now()
-            }
-            const now = yield* pidOf(sup, "dev")
-            return now !== undefined && now !== first
-          }),
-          "20 seconds"
-        )
-        const second = (yield* pidOf(sup, "dev"))!
+        const second = yield* reloadedByWrites(sup, path.join(dir, "src", "agent.mjs"), "a reload after a change")
         yield* eventuallyEffect("the old version stopped", Effect.sync(() => !isAlive(first)))
 
         // A burst of ten changes within the debounce: one reload.
@@ -86,21 +95,8 @@ describe("watch mode", () => {
           })
         ]
       })
-      const first = (yield* pidOf(sup, "dev"))!
       fs.mkdirSync(dir)
-      let lastWrite = 0
-      yield* eventuallyEffect(
-        "a reload once the path exists",
-        Effect.gen(function*() {
-          if (Date.now() - lastWrite > 400) {
-            fs.writeFileSync(path.join(dir, "x.txt"), String(Date.now()))
-            lastWrite = Date.now()
-          }
-          const now = yield* pidOf(sup, "dev")
-          return now !== undefined && now !== first
-        }),
-        "20 seconds"
-      )
+      yield* reloadedByWrites(sup, path.join(dir, "x.txt"), "a reload once the path exists")
     }).pipe(Effect.provide(TestLive)), 60_000)
 
   // Regression: the paths were watched together, so one missing path (retried every second) left the others unwatched.
@@ -117,20 +113,7 @@ describe("watch mode", () => {
           })
         ]
       })
-      const first = (yield* pidOf(sup, "dev"))!
-      let lastWrite = 0
-      yield* eventuallyEffect(
-        "a reload after a change under the path that is there",
-        Effect.gen(function*() {
-          if (Date.now() - lastWrite > 400) {
-            fs.writeFileSync(path.join(dir, "x.txt"), String(Date.now()))
-            lastWrite = Date.now()
-          }
-          const now = yield* pidOf(sup, "dev")
-          return now !== undefined && now !== first
-        }),
-        "20 seconds"
-      )
+      yield* reloadedByWrites(sup, path.join(dir, "x.txt"), "a reload after a change under the path that is there")
       assert.isFalse(fs.existsSync(missing))
     }).pipe(Effect.provide(TestLive)), 60_000)
 
@@ -154,19 +137,7 @@ describe("watch mode", () => {
         ]
       }).pipe(Scope.extend(scope))
       const first = (yield* pidOf(sup, "dev"))!
-      let lastWrite = 0
-      yield* eventuallyEffect(
-        "a reload after a change",
-        Effect.gen(function*() {
-          if (Date.now() - lastWrite > 400) {
-            fs.writeFileSync(path.join(dir, "x.txt"), String(Date.now()))
-            lastWrite = Date.now()
-          }
-          const now = yield* pidOf(sup, "dev")
-          return now !== undefined && now !== first
-        }),
-        "20 seconds"
-      )
+      yield* reloadedByWrites(sup, path.join(dir, "x.txt"), "a reload after a change")
       // The new one is in place; the old one has 3 s left before its SIGTERM. Stop the tree now, in a fiber of its
       // own: were the stop to hang, the test fails here, not at its timeout.
       assert.isTrue(isAlive(first))
