@@ -18,7 +18,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { ConfigError } from "../../Errors.js"
 import * as Store from "../../Store/Store.js"
-import { forkIn } from "../fork.js"
+import { forkIn, repeatUntilStopped } from "../fork.js"
 import { withoutParentSpan } from "../forker.js"
 import { isolate } from "../wait.js"
 import type { Child, Instance } from "./state.js"
@@ -126,10 +126,12 @@ export const make = (
           `${Duration.format(options.retryAfter)}. Until it does, a restart of the application would not see it.`
       )
 
-    // Set before the drain's interruption: a write that lost it ends the loop at its next check (`fork.ts`).
+    // Set before the drain's interruption: a write that lost it ends the drain at its next check (`fork.ts`).
     let stopped = false
-    const drain = Effect.gen(function*() {
-      while (!stopped) {
+    // Woken by a write: hands the store what is queued, in order, until nothing is (or the tree has stopped).
+    const drain = repeatUntilStopped(
+      () => stopped,
+      Effect.gen(function*() {
         yield* wake.await
         yield* wake.close
         while (queued.size > 0 && !stopped) {
@@ -146,8 +148,8 @@ export const make = (
             yield* Deferred.succeed(op.done, undefined)
           }
         }
-      }
-    })
+      })
+    )
 
     const waitFor = (ops: ReadonlyArray<Op>) => Effect.forEach(ops, (op) => Deferred.await(op.done), { discard: true })
 

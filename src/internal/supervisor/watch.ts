@@ -76,16 +76,14 @@ export const start = (self: Instance, child: Child): Effect.Effect<void> =>
   })
 
 /** The last change of the next burst: a change, then none for `debounce` (what `Stream.debounce` does). */
-const settled = <A>(changes: Queue.Dequeue<A>, debounce: Duration.Duration): Effect.Effect<A> =>
-  Effect.flatMap(Queue.take(changes), (first) =>
-    Effect.iterate({ last: first, more: true }, {
-      while: (state) => state.more,
-      body: (state) =>
-        Effect.map(
-          Effect.timeoutOption(Queue.take(changes), debounce),
-          Option.match({ onNone: () => ({ ...state, more: false }), onSome: (last) => ({ last, more: true }) })
-        )
-    }).pipe(Effect.map((state) => state.last)))
+const settled = <A>(changes: Queue.Dequeue<A>, debounce: Duration.Duration): Effect.Effect<A> => {
+  const after = (last: A): Effect.Effect<A> =>
+    Effect.flatMap(
+      Effect.timeoutOption(Queue.take(changes), debounce),
+      Option.match({ onNone: () => Effect.succeed(last), onSome: after })
+    )
+  return Effect.flatMap(Queue.take(changes), after)
+}
 
 /** Stops watching `child`'s paths (a no-op without watch, and the second time). */
 export const stop = (child: Child): Effect.Effect<void> =>
