@@ -26,6 +26,8 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import * as Metric from "effect/Metric"
+import * as MetricState from "effect/MetricState"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
@@ -237,6 +239,44 @@ export interface Counters {
   missed: number
   exits: number
 }
+
+/** The heartbeat misses counted so far in the global metric registry (every agent's, ever). */
+const registryMisses = (): number =>
+  Metric.unsafeSnapshot().reduce(
+    (sum, pair) =>
+      pair.metricKey.name === "agent_supervisor_heartbeat_misses_total" && MetricState.isCounterState(pair.metricState)
+        ? sum + Number(pair.metricState.count)
+        : sum,
+    0
+  )
+
+/**
+ * A tree's counters and ping latencies read where the supervisor writes them anyway, so that nothing listens to
+ * its events (a listener costs a `HealthChecked` event per beat, measured apart): the health checks and exits from
+ * the records it hands to its store (the in-memory store, keeping no metrics, wrapped), the misses from the
+ * global metric registry. The records reach the store through the writer's batches, within about a second.
+ */
+export const countingStore = (counters: Counters, latencies: Array<number>) =>
+  Effect.map(Store.makeMemory({ maxMetrics: 0, maxRestarts: 0 }), (store) => {
+    const count = (event: Store.MetricEvent) => {
+      if (event.event === "supervisor_health_check") {
+        counters.checks++
+        latencies.push(Number(event.latency_ms))
+      } else if (event.event === "agent_state_change" && event.old_state === "RUNNING") {
+        if (event.new_state !== "STOPPING") counters.exits++
+      }
+    }
+    Object.defineProperty(counters, "missed", { get: registryMisses, enumerable: true })
+    const saveMetrics = store.saveMetrics
+    return Store.Store.of({
+      ...store,
+      saveMetric: (event) => Effect.suspend(() => (count(event), store.saveMetric(event))),
+      ...(saveMetrics === undefined ? {} : {
+        saveMetrics: (events: ReadonlyArray<Store.MetricEvent>) =>
+          Effect.suspend(() => (events.forEach(count), saveMetrics(events)))
+      })
+    })
+  })
 
 /** Supervisor CPU% of one core, event-loop delay and counted events over `seconds` of wall time. */
 export const window = (counters: Counters, seconds = WINDOW_SECONDS) =>

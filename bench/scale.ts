@@ -40,13 +40,14 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import { spawn } from "node:child_process"
 import * as v8 from "node:v8"
 import * as Store from "../dist/Store/Store.js"
 import * as Supervisor from "../dist/Supervisor.js"
 import { floorProcess, pairedWindows } from "./floor.js"
-import { type Counters, pongAgent, window } from "./heartbeat.js"
+import { type Counters, countingStore, pongAgent, window } from "./heartbeat.js"
 import * as Stats from "./stats.js"
 
 const SKIP = process.env.BENCH_SCALE === "0"
@@ -134,18 +135,11 @@ const atSize = (count: number) =>
     const scope = yield* Scope.make()
     const counters: Counters = { checks: 0, missed: 0, exits: 0 }
     const latencies: Array<number> = []
-    const sup = yield* Supervisor.make({
-      intensity: { maxRestarts: 1_000_000, window: "1 second" },
-      onEvent: (e) =>
-        Effect.sync(() => {
-          if (e._tag !== "Agent") return
-          if (e.event._tag === "HealthChecked") {
-            counters.checks++
-            latencies.push(e.event.sample.latencyMillis)
-          } else if (e.event._tag === "HealthCheckFailed") counters.missed++
-          else if (e.event._tag === "Exited") counters.exits++
-        })
-    }).pipe(Scope.extend(scope))
+    // Nobody listens to the tree's events (see `countingStore`); a subscriber's cost is measured in a window apart.
+    const sup = yield* Supervisor.make({ intensity: { maxRestarts: 1_000_000, window: "1 second" } }).pipe(
+      Scope.extend(scope),
+      Effect.provideServiceEffect(Store.Store, countingStore(counters, latencies))
+    )
     // What a first generation leaves for good is there before the empty tree is measured: compiled code, the
     // ticker, the table of /proc, and the store's last state of each agent (the ids are the same in every
     // generation). A generation of as many agents, started and deleted.
@@ -172,6 +166,16 @@ const atSize = (count: number) =>
     latencies.length = 0
     const measured = yield* window(counters, WINDOW_SECONDS)
     const measuredLatencies = [...latencies]
+    // The same with a subscriber to the tree's events (a dashboard, `events`): every beat makes its event then.
+    const heard = yield* Effect.scoped(Effect.gen(function*() {
+      const queue = yield* sup.subscribe
+      let events = 0
+      yield* Effect.forkScoped(
+        Effect.forever(Effect.map(Queue.takeBetween(queue, 1, Infinity), (taken) => (events += taken.length)))
+      )
+      const measured = yield* window(counters, PAIRED_SECONDS)
+      return { cpu: measured.supervisor_cpu_percent_of_one_core, eventsPerSecond: round(events / PAIRED_SECONDS) }
+    }))
     // The CPU against the floor: both measured over the same windows (see `floor.ts`).
     const paired = yield* Effect.scoped(Effect.gen(function*() {
       const floor = yield* floorProcess(count, INTERVAL_MS)
@@ -232,6 +236,9 @@ const atSize = (count: number) =>
       heartbeat: {
         // the window alone (the latencies' and the loop's), then the windows beside the floor process
         cpu_percent_of_one_core: measured.supervisor_cpu_percent_of_one_core,
+        // a window with a subscriber reading every event (the windows above and below have none)
+        with_subscriber_cpu_percent_of_one_core: heard.cpu,
+        with_subscriber_events_per_s: heard.eventsPerSecond,
         paired_windows_cpu_percent_of_one_core: paired.supervisor_cpu_percent_of_one_core,
         bare_pipes_cpu_percent_of_one_core: paired.bare_pipes_cpu_percent_of_one_core,
         vs_bare_pipes: paired.vs_bare_pipes_median,

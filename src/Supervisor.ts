@@ -392,7 +392,9 @@ export const make: (options: Options) => Effect.Effect<Supervisor, StartError, S
   const reports = yield* Owned.makeReports
   // The tree's topics, shared by its nested supervisors: outcomes kept through the same resilient store.
   const bus = yield* Bus.make({ topics, store: Bus.taskStoreOf(resilient), fork: yield* Forker.make })
-  return yield* Instance.make(tree, options.onEvent, { writer, keeper, reports, logs, topics: bus })
+  const onEvent = options.onEvent
+  const upstream = onEvent === undefined ? undefined : { publish: onEvent, unheard: () => false }
+  return yield* Instance.make(tree, upstream, { writer, keeper, reports, logs, topics: bus })
 })
 
 /**

@@ -40,6 +40,26 @@ const owned = (name: string, options?: Owned.OwnedOptions) =>
 const stamp: Event = { _tag: "CircuitOpened", agent: "x", failures: 1, timestamp: 0 }
 
 describe("Hub.makeLazy", () => {
+  it.scoped("is idle while no subscription is open, and once shut down", () =>
+    Effect.gen(function*() {
+      const hub = Hub.makeLazy()
+      assert.isTrue(hub.idle())
+      const first = yield* closeableScope
+      yield* hub.subscribe.pipe(Scope.extend(first))
+      assert.isFalse(hub.idle())
+      yield* Effect.scoped(Effect.flatMap(hub.subscribe, () => Effect.sync(() => assert.isFalse(hub.idle()))))
+      assert.isFalse(hub.idle(), "the first subscription is still open")
+      yield* Scope.close(first, Exit.void)
+      assert.isTrue(hub.idle(), "every subscription ended")
+      yield* hub.subscribe
+      assert.isFalse(hub.idle())
+      yield* hub.shutdown
+      assert.isTrue(hub.idle())
+      const never = Hub.makeLazy()
+      yield* never.shutdown
+      assert.isTrue(never.idle())
+    }))
+
   it.scoped("delivers what is published after a subscription, to that subscription; nothing before it", () =>
     Effect.gen(function*() {
       const hub = Hub.makeLazy()
@@ -157,7 +177,8 @@ describe.sequential("internal makeOwned", () => {
       const events: Hub.EventHub = {
         publish,
         publishAfter: (first, event) => Effect.zipRight(first, publish(event)),
-        subscribe: PubSub.subscribe(pubsub)
+        subscribe: PubSub.subscribe(pubsub),
+        idle: () => false
       }
       const scope = yield* closeableScope
       const agent = yield* owned("shared-hub", {

@@ -64,6 +64,12 @@ export interface OwnedOptions {
    */
   readonly onEvent?: ((event: AgentEvent) => Effect.Effect<void>) | undefined
   /**
+   * Whether `onEvent` may be skipped now because what it does reaches nobody (a tree's: its hubs have no subscriber
+   * and no handler of the user's runs above it). Without it, `onEvent` is always called. With the agent's own hub
+   * idle too, the heartbeat's `HealthChecked` event is not made at all (see `Hub.EventHub.idle`).
+   */
+  readonly onEventUnheard?: (() => boolean) | undefined
+  /**
    * Whether this agent writes a restart record to the store for each restart scheduled (`true` by default). A
    * tree records the restarts it decides itself, under the child's path, and turns this off: one restart, one
    * record.
@@ -167,6 +173,7 @@ export function makeOwned(
       writer,
       reports,
       publish: onEvent === undefined ? hub.publish : (event) => hub.publishAfter(onEvent(event), event),
+      unheard: onEvent === undefined ? hub.idle : () => hub.idle() && options?.onEventUnheard?.() === true,
       recordRestarts: options?.recordRestarts ?? true,
       onTopicPublish: options?.onTopicPublish
     })

@@ -14,7 +14,7 @@ import { ConfigError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
 import * as Keeper from "./keeper.js"
 import type * as Spec from "./spec.js"
-import { type Child, type Instance, now, publish, type Runtime, type StopReason } from "./state.js"
+import { type Child, type Instance, now, publish, type Runtime, type StopReason, unheard } from "./state.js"
 import * as Subscriptions from "./subscriptions.js"
 import * as Watch from "./watch.js"
 
@@ -97,6 +97,7 @@ export const startAgent = (
       logs: self.shared.logs,
       // In the agent's own fiber, before its owner hears of an exit: the tree's events keep causal order.
       onEvent: (event) => publish(self, { _tag: "Agent", supervisor: self.name, child: spec.id, event }),
+      onEventUnheard: () => unheard(self),
       // What it publishes goes to the tree's topics.
       onTopicPublish: (topic, payload) => self.shared.topics.fromAgent(spec.config.name, topic, payload)
     }).pipe(Scope.extend(childScope))

@@ -23,7 +23,7 @@ import * as Pool from "./pool.js"
 import * as Reload from "./reload.js"
 import * as Restore from "./restore.js"
 import * as Spec from "./spec.js"
-import { type Instance, publish, type Shared } from "./state.js"
+import { type Instance, publish, type Shared, unheard, type Upstream } from "./state.js"
 import * as Subscriptions from "./subscriptions.js"
 import * as Views from "./views.js"
 import * as Watch from "./watch.js"
@@ -34,7 +34,7 @@ import * as Watch from "./watch.js"
  */
 export const make = (
   decoded: Spec.Tree,
-  toParent: ((event: Supervisor.SupervisorEvent) => Effect.Effect<void>) | undefined,
+  toParent: Upstream | undefined,
   shared: Shared,
   sharedIntensity?: RestartPolicy.Intensity
 ): Effect.Effect<Supervisor.Supervisor, Supervisor.StartError, Scope.Scope> =>
@@ -78,7 +78,7 @@ export const make = (
 /** The state of a new supervisor, its writer, events and child scopes in the current scope. */
 const makeState = (
   tree: Spec.Tree,
-  toParent: ((event: Supervisor.SupervisorEvent) => Effect.Effect<void>) | undefined,
+  toParent: Upstream | undefined,
   shared: Shared,
   sharedIntensity: RestartPolicy.Intensity | undefined
 ): Effect.Effect<Instance, never, Scope.Scope> =>
@@ -112,7 +112,12 @@ const makeState = (
       // A nested supervisor publishes into this one directly, so events of its own start are not lost.
       // A pool without an intensity of its own counts its members' restarts in this supervisor's.
       makeNested: (nested) =>
-        make(nested, (event) => publish(self, event), shared, nested.pool?.sharesIntensity ? intensity : undefined),
+        make(
+          nested,
+          { publish: (event) => publish(self, event), unheard: () => unheard(self) },
+          shared,
+          nested.pool?.sharesIntensity ? intensity : undefined
+        ),
       children: [],
       terminating: false,
       escalated: undefined,

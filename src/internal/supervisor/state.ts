@@ -105,7 +105,7 @@ export interface Instance {
   readonly intensity: RestartPolicy.Intensity
   readonly locked: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   /** A nested supervisor publishes into its parent directly, so events of its own start are not lost. */
-  readonly toParent: ((event: Supervisor.SupervisorEvent) => Effect.Effect<void>) | undefined
+  readonly toParent: Upstream | undefined
   /** Hands an exit to the decisions (they import the child runtimes, so the runtimes reach them through here). */
   readonly onExit: (child: Child, exit: ChildExitInfo) => Effect.Effect<void>
   /** `Supervisor.reload` of a child without options (for watch mode; the instance module wires it). */
@@ -127,11 +127,28 @@ export const HISTORY_LIMIT = 1000
 /** The time events and records carry. */
 export const now = Clock.currentTimeMillis
 
+/**
+ * Where a supervisor's events go before its own hub: its parent's `publish` for a nested one, the root's `onEvent`
+ * (which is never `unheard`: it is the user's).
+ */
+export interface Upstream {
+  readonly publish: (event: Supervisor.SupervisorEvent) => Effect.Effect<void>
+  /** Whether what `publish` does now reaches nobody (see {@link unheard}). */
+  readonly unheard: () => boolean
+}
+
 /** Published in the fiber that caused the event, to the parent (or the root's onEvent) first: one order. */
 export const publish = (self: Instance, event: Supervisor.SupervisorEvent): Effect.Effect<void> =>
   self.toParent === undefined
     ? self.events.publish(event)
-    : self.events.publishAfter(self.toParent(event), event)
+    : self.events.publishAfter(self.toParent.publish(event), event)
+
+/**
+ * Whether an event published now reaches nobody: this supervisor's hub has no subscriber, nor has any above it, and
+ * the root has no `onEvent`. A child's heartbeat then makes no `HealthChecked` event.
+ */
+export const unheard = (self: Instance): boolean =>
+  self.events.idle() && (self.toParent === undefined || self.toParent.unheard())
 
 /** The child with this id, if any. */
 export const find = (self: Instance, id: string): Child | undefined => self.children.find((c) => c.spec.id === id)

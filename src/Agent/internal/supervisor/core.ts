@@ -80,6 +80,8 @@ export interface Core {
   readonly reports: Serial.Serial
   /** Every event goes through here, in the fiber that caused it. */
   readonly publish: (event: AgentEvent) => Effect.Effect<void>
+  /** Whether an event published now reaches nobody (no subscriber, no handler): it may be skipped. */
+  readonly unheard: () => boolean
   /** Where the tasks the agent publishes to topics go (its tree's topics); none outside a tree. */
   readonly onTopicPublish: ((topic: string, payload: unknown) => void) | undefined
   /** Forks event-driven fibers (starts, exits, owner decisions) from the runtime captured when the agent was made. */
@@ -129,6 +131,7 @@ export interface Dependencies {
   readonly writer: Writer.Writer
   readonly reports: Serial.Serial
   readonly publish: (event: AgentEvent) => Effect.Effect<void>
+  readonly unheard: () => boolean
   readonly recordRestarts: boolean
   readonly onTopicPublish?: ((topic: string, payload: unknown) => void) | undefined
 }
@@ -149,6 +152,7 @@ export const make = (
       writer: dependencies.writer,
       reports: dependencies.reports,
       publish: dependencies.publish,
+      unheard: dependencies.unheard,
       onTopicPublish: dependencies.onTopicPublish,
       fork: yield* Forker.make,
       clock: yield* Effect.clock,

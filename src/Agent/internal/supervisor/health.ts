@@ -76,7 +76,9 @@ const REPORT_WAIT = Duration.seconds(1)
  * A sample's report, every beat of every agent, is the `HealthChecked` event alone in the run loop: the sample and
  * the metrics are noted when it starts, and its health-check record is handed to the writer when it ends (after
  * the event, with the state and restart count of that moment), both as plain calls: an `Effect` around each cost
- * a third of the beat.
+ * a third of the beat. When nobody hears the event (no subscriber to any hub it goes through, no `onEvent` of the
+ * user's: `core.unheard`), none is made and the report is those plain calls alone, in the beat's own callback:
+ * the runner's fiber, its batch timer and the event's effects were a sixth of the beat's CPU at 1,000 agents.
  */
 export const watchHealth = (
   core: Core,
@@ -100,6 +102,13 @@ export const watchHealth = (
         let started = false
         if (report._tag === "Sample") {
           const sample = report.sample
+          // Nobody hears the event: no fiber, no event, the same notes and record as plain calls, now.
+          if (core.unheard()) {
+            core.lastHealth.note(sample)
+            core.metrics.sampled(sample.latencyMillis, cpuOf(sample), memoryOf(sample))
+            core.writer.offerMetric(healthRecord(core, sample))
+            return handled()
+          }
           return core.reports.run(
             Effect.suspend(() => {
               if (!beating) return Effect.void

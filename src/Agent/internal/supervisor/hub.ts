@@ -24,6 +24,12 @@ export interface EventHub<A = AgentEvent> {
    * of the run loop fewer than `first` then `publish` (a heartbeat's event goes through two hubs a beat).
    */
   readonly publishAfter: (first: Effect.Effect<void>, event: A) => Effect.Effect<void>
+  /**
+   * Whether nobody can read what is published now: no subscription is open (or the hub is shut down). A publisher
+   * may then skip making the event at all (a heartbeat's report, a thousand a second for a thousand agents, is
+   * then plain calls with no fiber). A subscription made later gets the events published from then on.
+   */
+  readonly idle: () => boolean
   /** A subscription to the events from now on, for as long as the scope is open. */
   readonly subscribe: Effect.Effect<Queue.Dequeue<A>, never, Scope.Scope>
 }
@@ -47,6 +53,10 @@ const CAPACITY = 4096
 export const makeLazy = <A = AgentEvent>(): OwnHub<A> => {
   let pubsub: PubSub.PubSub<A> | undefined
   let closed = false
+  // Subscriptions open now (a pool's wait for a member subscribes for a moment; an admin API's event stream for as
+  // long as a client reads it).
+  let subscribers = 0
+  const counted = Effect.acquireRelease(Effect.sync(() => subscribers++), () => Effect.sync(() => subscribers--))
   const get = Effect.suspend(() =>
     pubsub !== undefined
       ? Effect.succeed(pubsub)
@@ -64,7 +74,8 @@ export const makeLazy = <A = AgentEvent>(): OwnHub<A> => {
   return {
     publish: (event) => Effect.suspend(() => publishNow(event)),
     publishAfter: (first, event) => Effect.flatMap(first, () => publishNow(event)),
-    subscribe: Effect.flatMap(get, PubSub.subscribe),
+    subscribe: Effect.flatMap(get, (made) => Effect.zipLeft(PubSub.subscribe(made), counted)),
+    idle: () => subscribers === 0 || closed,
     shutdown: Effect.suspend(() => {
       closed = true
       return pubsub === undefined ? Effect.void : PubSub.shutdown(pubsub)
