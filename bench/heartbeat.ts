@@ -254,7 +254,8 @@ const registryMisses = (): number =>
  * A tree's counters and ping latencies read where the supervisor writes them anyway, so that nothing listens to
  * its events (a listener costs a `HealthChecked` event per beat, measured apart): the health checks and exits from
  * the records it hands to its store (the in-memory store, keeping no metrics, wrapped), the misses from the
- * global metric registry. The records reach the store through the writer's batches, within about a second.
+ * global metric registry (`counters.missed` becomes a getter of it: read it, never write it). The records reach the
+ * store through the writer's batches, within about 100 ms of their beat.
  */
 export const countingStore = (counters: Counters, latencies: Array<number>) =>
   Effect.map(Store.makeMemory({ maxMetrics: 0, maxRestarts: 0 }), (store) => {

@@ -64,9 +64,10 @@ export interface OwnedOptions {
    */
   readonly onEvent?: ((event: AgentEvent) => Effect.Effect<void>) | undefined
   /**
-   * Whether `onEvent` may be skipped now because what it does reaches nobody (a tree's: its hubs have no subscriber
-   * and no handler of the user's runs above it). Without it, `onEvent` is always called. With the agent's own hub
-   * idle too, the heartbeat's `HealthChecked` event is not made at all (see `Hub.EventHub.idle`).
+   * Whether what `onEvent` does now reaches nobody (a tree's: its hubs have no subscriber and no handler of the
+   * user's runs above it). When it says so and the agent's own hub is idle too (`Hub.EventHub.idle`), a heartbeat
+   * makes no `HealthChecked` event; every other event is still made and goes through `onEvent`. Without it, every
+   * `HealthChecked` event is made.
    */
   readonly onEventUnheard?: (() => boolean) | undefined
   /**

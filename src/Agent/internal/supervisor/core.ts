@@ -80,7 +80,10 @@ export interface Core {
   readonly reports: Serial.Serial
   /** Every event goes through here, in the fiber that caused it. */
   readonly publish: (event: AgentEvent) => Effect.Effect<void>
-  /** Whether an event published now reaches nobody (no subscriber, no handler): it may be skipped. */
+  /**
+   * Whether an event published now reaches nobody (no subscriber, no handler): a heartbeat then makes no
+   * `HealthChecked` event (the only event skipped so; the others are rare and always made).
+   */
   readonly unheard: () => boolean
   /** Where the tasks the agent publishes to topics go (its tree's topics); none outside a tree. */
   readonly onTopicPublish: ((topic: string, payload: unknown) => void) | undefined

@@ -102,11 +102,16 @@ export const watchHealth = (
         let started = false
         if (report._tag === "Sample") {
           const sample = report.sample
-          // Nobody hears the event: no fiber, no event, the same notes and record as plain calls, now.
+          // Nobody hears the event: no fiber, no event, the same notes and record as plain calls, now. A throw (a
+          // bug) is logged where the runner logs, and the heartbeat goes on, as it did when these ran in the runner.
           if (core.unheard()) {
-            core.lastHealth.note(sample)
-            core.metrics.sampled(sample.latencyMillis, cpuOf(sample), memoryOf(sample))
-            core.writer.offerMetric(healthRecord(core, sample))
+            try {
+              core.lastHealth.note(sample)
+              core.metrics.sampled(sample.latencyMillis, cpuOf(sample), memoryOf(sample))
+              core.writer.offerMetric(healthRecord(core, sample))
+            } catch (error) {
+              core.reports.run(Effect.logError("a heartbeat report threw", error))
+            }
             return handled()
           }
           return core.reports.run(
