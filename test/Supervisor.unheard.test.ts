@@ -10,11 +10,10 @@ import * as Metric from "effect/Metric"
 import * as MetricState from "effect/MetricState"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import * as EffectSupervisor from "effect/Supervisor"
 import type * as AgentSupervisor from "../src/Agent/AgentSupervisor.js"
 import * as Store from "../src/Store/Store.js"
 import * as Supervisor from "../src/Supervisor.js"
-import { eventuallyEffect, fixture, sleepLive, TestLive } from "./support.js"
+import { eventuallyEffect, fixture, forkCounter, sleepLive, TestLive } from "./support.js"
 
 const pong = (id: string) =>
   Supervisor.agent({
@@ -55,26 +54,17 @@ const nextOwnHealthChecked = (queue: Queue.Dequeue<AgentSupervisor.AgentEvent>) 
     }
   }).pipe(Effect.timeoutFail({ ...TIMEOUT, onTimeout: () => new Error("no HealthChecked on the agent's own hub") }))
 
-/** Counts the fibers started while it supervises. */
-const fiberStarts = () => {
-  let started = 0
-  const supervisor = new (class extends EffectSupervisor.AbstractSupervisor<void> {
-    value = Effect.void
-    override onStart() {
-      started++
-    }
-  })()
-  return { supervisor, started: () => started }
-}
+/** A tree of an agent `top` and a nested tree `nested` of an agent `inner`, nobody listening. */
+const twoLevels = Supervisor.make({
+  children: [pong("top"), Supervisor.supervisor({ id: "nested", children: [pong("inner")] })]
+})
 
 describe("Supervisor: a heartbeat nobody hears", () => {
   it.scopedLive(
     "keeps the sample, the latency metric and the store's records; a subscription at the root hears a nested tree's agent from then on",
     () =>
       Effect.gen(function*() {
-        const sup = yield* Supervisor.make({
-          children: [pong("top"), Supervisor.supervisor({ id: "nested", children: [pong("inner")] })]
-        })
+        const sup = yield* twoLevels
         // Nobody listens: the beats still reach the store, the metrics and the agents' last samples.
         for (const agent of ["top", "inner"]) {
           yield* eventuallyEffect(
@@ -103,9 +93,7 @@ describe("Supervisor: a heartbeat nobody hears", () => {
     "a subscription to a nested tree alone, or to one agent alone, hears that agent's beats",
     () =>
       Effect.gen(function*() {
-        const sup = yield* Supervisor.make({
-          children: [pong("top"), Supervisor.supervisor({ id: "nested", children: [pong("inner")] })]
-        })
+        const sup = yield* twoLevels
         const nested = yield* (yield* sup.childSupervisor("nested")).subscribe
         assert.strictEqual((yield* nextHealthChecked(nested, "inner")).child, "inner")
         const own = yield* (yield* sup.child("top")).subscribe
@@ -131,7 +119,7 @@ describe("Supervisor: a heartbeat nobody hears", () => {
     }).pipe(Effect.provide(TestLive)), 60_000)
 
   it.scopedLive("unheard beats start no fiber; once someone subscribes, the reports run in fibers again", () => {
-    const counter = fiberStarts()
+    const counter = forkCounter()
     return Effect.gen(function*() {
       const sup = yield* Supervisor.make({ children: ["a", "b", "c", "d", "e", "f"].map(pong) })
       // Six agents beating every 100 ms: about 60 beats a second.
