@@ -279,6 +279,26 @@ describe("Conformance: broken agents are caught, with evidence", () => {
       assert.match(check(report, "stdout-child").evidence, /<! {2}conformance-spawn-\w+/)
     }), WAIT)
 
+  it.live(
+    "an agent that answers every payload as it came: the echo check says it does not implement the contract",
+    () =>
+      Effect.gen(function*() {
+        const report = yield* Conformance.run({
+          ...Adapters.nodeCallback(fixture("node", "echo.mjs")),
+          ...LOADED,
+          only: ["echo"]
+        })
+        const echo = check(report, "echo")
+        assert.strictEqual(echo.status, "fail")
+        assert.include(
+          echo.summary,
+          "answered with its whole payload: the agent echoes what it gets and does not " +
+            "implement the conformance contract"
+        )
+      }),
+    WAIT
+  )
+
   it.live("an agent that never answers a ping", () =>
     Effect.gen(function*() {
       const report = yield* expectOutcomes("deaf")

@@ -121,7 +121,9 @@ export const expectResult = (
   id: string,
   expected: unknown,
   within: number,
-  equal: (a: unknown, b: unknown) => boolean = deepEqual
+  equal: (a: unknown, b: unknown) => boolean = deepEqual,
+  /** Why an unexpected result came, when it says more than "another value" (see `echo`). */
+  explain: (result: unknown) => string | undefined = () => undefined
 ): Effect.Effect<{ readonly line: Line }, Verdict> =>
   Effect.gen(function*() {
     const answer = yield* waitAnswer(session, id, within)
@@ -133,7 +135,7 @@ export const expectResult = (
     const { line, response } = answer.value
     if (response.status !== "ok") return yield* fail(`"${id}" was answered with ${describe(response)}`)
     if (!equal(response.result, expected)) {
-      return yield* fail(`"${id}" was answered with another value than it sent`, [
+      return yield* fail(explain(response.result) ?? `"${id}" was answered with another value than it sent`, [
         `expected ${show(expected)}`,
         `got      ${show(response.result)}`
       ])

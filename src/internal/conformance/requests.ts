@@ -8,7 +8,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { answers, answersTo, type Check, expectResult, fail, pass, show, task } from "./check.js"
+import { answers, answersTo, type Check, deepEqual, expectResult, fail, pass, show, task } from "./check.js"
 import type { Session } from "./session.js"
 
 /** A value with every JSON type in it. */
@@ -20,9 +20,24 @@ export const echo: Check = {
   run: ({ settings, start }) =>
     Effect.gen(function*() {
       const session = yield* start
+      const payload = { op: "echo", value: ECHO_VALUE }
       session.send(task("echo-1", "echo", { value: ECHO_VALUE }))
       const sentAt = session.now()
-      const { line } = yield* expectResult(session, "echo-1", ECHO_VALUE, settings.requestTimeout)
+      // An agent that answers every payload as it came speaks the protocol but not the kit's contract: every check
+      // that needs an operation then fails, and this one says why.
+      const { line } = yield* expectResult(
+        session,
+        "echo-1",
+        ECHO_VALUE,
+        settings.requestTimeout,
+        deepEqual,
+        (result) =>
+          deepEqual(result, payload)
+            ? `"echo-1" was answered with its whole payload: the agent echoes what it gets and does not implement ` +
+              `the conformance contract (docs/CONFORMANCE.md: "op": "echo" answers with "value"), so the checks ` +
+              "that need the contract's operations fail too"
+            : undefined
+      )
       return pass(`answered with the value sent, ${line.at - sentAt} ms after the request`)
     })
 }
