@@ -41,6 +41,16 @@ const healthRecord = (core: Core, sample: Health.HealthSample): Store.HealthChec
     timestamp: sample.timestamp
   })
 
+/** Notes a sample where it is read: the agent's last sample (`metadata`, `health`) and its metrics. */
+const noteSample = (core: Core, sample: Health.HealthSample): void => {
+  core.lastHealth.note(sample)
+  core.metrics.sampled(sample.latencyMillis, cpuOf(sample), memoryOf(sample))
+}
+
+/** Hands a sample's health-check record to the store's writer. */
+const recordSample = (core: Core, sample: Health.HealthSample): void =>
+  core.writer.offerMetric(healthRecord(core, sample))
+
 /** A failed ping's event and warning. */
 const onMissed = (core: Core, missed: number, error: RequestError): Effect.Effect<void> =>
   Effect.gen(function*() {
@@ -106,9 +116,8 @@ export const watchHealth = (
           // bug) is logged where the runner logs, and the heartbeat goes on, as it did when these ran in the runner.
           if (core.unheard()) {
             try {
-              core.lastHealth.note(sample)
-              core.metrics.sampled(sample.latencyMillis, cpuOf(sample), memoryOf(sample))
-              core.writer.offerMetric(healthRecord(core, sample))
+              noteSample(core, sample)
+              recordSample(core, sample)
             } catch (error) {
               core.reports.run(Effect.logError("a heartbeat report threw", error))
             }
@@ -118,15 +127,14 @@ export const watchHealth = (
             Effect.suspend(() => {
               if (!beating) return Effect.void
               started = reporting = true
-              core.lastHealth.note(sample)
-              core.metrics.sampled(sample.latencyMillis, cpuOf(sample), memoryOf(sample))
+              noteSample(core, sample)
               return core.publish({ _tag: "HealthChecked", agent: core.name, sample })
             }),
             (succeeded) => {
               if (!started) return
               reported()
               // After the event: the state and restart count are those of that moment.
-              if (succeeded) core.writer.offerMetric(healthRecord(core, sample))
+              if (succeeded) recordSample(core, sample)
               handled()
             }
           )
