@@ -119,6 +119,11 @@ export interface CheckResult {
   readonly evidence: string
   /** From the check's start to its end, its agent killed, in milliseconds. */
   readonly durationMillis: number
+  /**
+   * Present when this check found what explains other checks' failures too: an agent that answers every payload as
+   * it came fails `echo` with the diagnosis that it does not implement the conformance contract.
+   */
+  readonly diagnosis?: string
 }
 
 /**
@@ -137,6 +142,8 @@ export interface Report {
   /** One result per check run, in the order of {@link checkNames}. */
   readonly checks: ReadonlyArray<CheckResult>
   readonly counts: { readonly pass: number; readonly fail: number; readonly skipped: number }
+  /** The checks' diagnoses, each once, in the checks' order: what to fix first when many checks fail. */
+  readonly diagnoses: ReadonlyArray<string>
   /** No check failed (skips allowed). */
   readonly passed: boolean
   /** The whole run, in milliseconds. */

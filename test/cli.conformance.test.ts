@@ -20,6 +20,8 @@ const PYTHON_AGENT = [
   path.join(root, "adapters", "python", "conformance_agent.py")
 ]
 const SHELL_AGENT = ["sh", fixture("conformance", "raw-agent.sh")]
+/** The Node adapter on a callback that answers every payload as it came: no conformance contract. */
+const ECHO_EVERYTHING = [process.execPath, path.join(root, "dist", "Adapter", "node.js"), fixture("node", "echo.mjs")]
 
 interface Result {
   readonly code: number | null
@@ -62,7 +64,10 @@ const runs = {
       ...PYTHON_AGENT.slice(0, 1),
       fixture("conformance", "noisy_raw_agent.py")
     ]),
-  badOption: () => cli(["conformance", "--only", "nope", "--", ...SHELL_AGENT])
+  badOption: () => cli(["conformance", "--only", "nope", "--", ...SHELL_AGENT]),
+  noContract: () =>
+    cli(["conformance", ...LOADED, "--only", "echo", "--only", "concurrent-requests", "--", ...ECHO_EVERYTHING]),
+  help: () => cli(["conformance", "--help"])
 }
 
 /** The text without its colour codes. */
@@ -123,6 +128,32 @@ describe("agent-supervisor conformance", () => {
       assert.match(stdout, /\n {2}\s+\+\d+ ms {2}<! {2}loading the model\.\.\.\n/)
       assert.match(stdout, /\n {2}\s+\+\d+ ms {2}<! {2}conformance-spawn-\w+\n/)
       assert.include(stderr, "1 of 1 conformance checks failed")
+    }), WAIT)
+
+  it.live(
+    "an agent without the contract: every check fails, and the line below the count says why, once",
+    () =>
+      Effect.gen(function*() {
+        const { code, stdout } = yield* result("noContract")
+        assert.strictEqual(code, 1, stdout)
+        assert.match(stdout, /\necho\s+fail\s+"echo-1" was answered with its whole payload/)
+        assert.match(stdout, /\nconcurrent-requests\s+fail\s/)
+        const diagnoses = stdout.split("\n").filter((line) => line.startsWith("diagnosis: "))
+        assert.deepStrictEqual(diagnoses, [
+          "diagnosis: the agent answers every payload as it came: it does not implement the conformance contract " +
+          "(docs/CONFORMANCE.md: \"op\": \"echo\" answers with \"value\"), so every check that needs the contract's " +
+          "operations fails"
+        ])
+        assert.match(stdout, /\n0 passed, 2 failed, 0 skipped in [\d.]+ s\ndiagnosis: /)
+      }),
+    WAIT
+  )
+
+  it.live("--help: --only is shown optional, as it is", () =>
+    Effect.gen(function*() {
+      const { code, stdout } = yield* result("help")
+      assert.strictEqual(code, 0, stdout)
+      assert.include(stdout, "[--only text...]")
     }), WAIT)
 
   it.live("checks of features the agent does not announce: skipped, exit 0", () =>

@@ -47,6 +47,7 @@ export const reportText = (report: Conformance.Report, withColour: boolean): str
     `agent: ${[report.command, ...report.args].join(" ")}`,
     table,
     `${pass} passed, ${fail} failed, ${skipped} skipped in ${seconds(report.durationMillis)}`,
+    ...report.diagnoses.map((diagnosis) => `diagnosis: ${diagnosis}`),
     ...failures.map((text) => `\n${text}`)
   ].join("\n")
 }
@@ -109,6 +110,7 @@ export const command = Command.make(
     json: Options.boolean("json").pipe(Options.withDescription("Print the whole report as JSON for scripts.")),
     only: Options.text("only").pipe(
       Options.repeated,
+      Options.withDefault<ReadonlyArray<string>>([]),
       Options.withDescription("Run only this check (repeat for several); all by default.")
     ),
     startupTimeout: timeout("startup-timeout", "From the spawn to ready"),

@@ -103,7 +103,8 @@ const runCheck = (
       status: verdict.status,
       summary: verdict.summary,
       evidence: evidence(verdict.details, sessions),
-      durationMillis: Math.round(performance.now() - began)
+      durationMillis: Math.round(performance.now() - began),
+      ...(verdict.diagnosis === undefined ? {} : { diagnosis: verdict.diagnosis })
     }
   })
 
@@ -158,6 +159,7 @@ export const run: (options: Conformance.Options) => Effect.Effect<Conformance.Re
       features: Option.getOrElse(announced, () => []),
       checks: results,
       counts: { pass: count("pass"), fail: count("fail"), skipped: count("skipped") },
+      diagnoses: [...new Set(results.flatMap((r) => r.diagnosis === undefined ? [] : [r.diagnosis]))],
       passed: count("fail") === 0,
       durationMillis: Math.round(performance.now() - began)
     }

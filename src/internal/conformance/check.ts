@@ -20,6 +20,8 @@ export interface Verdict {
   readonly summary: string
   /** What the check saw beyond the transcript (values compared, counts, which rule it applied). */
   readonly details: ReadonlyArray<string>
+  /** A finding that explains other checks' failures too (the report's `diagnoses`). */
+  readonly diagnosis?: string
 }
 
 export const pass = (summary: string, details: ReadonlyArray<string> = []): Verdict => ({
@@ -29,8 +31,14 @@ export const pass = (summary: string, details: ReadonlyArray<string> = []): Verd
 })
 
 /** A failed verdict, as a failure of the check's effect: the check stops there. */
-export const fail = (summary: string, details: ReadonlyArray<string> = []): Effect.Effect<never, Verdict> =>
-  Effect.fail({ status: "fail", summary, details })
+export const fail = (
+  summary: string,
+  details: ReadonlyArray<string> = [],
+  diagnosis?: string
+): Effect.Effect<never, Verdict> =>
+  Effect.fail(
+    diagnosis === undefined ? { status: "fail", summary, details } : { status: "fail", summary, details, diagnosis }
+  )
 
 export const skipped = (summary: string): Verdict => ({ status: "skipped", summary, details: [] })
 
@@ -123,7 +131,7 @@ export const expectResult = (
   within: number,
   equal: (a: unknown, b: unknown) => boolean = deepEqual,
   /** Why an unexpected result came, when it says more than "another value" (see `echo`). */
-  explain: (result: unknown) => string | undefined = () => undefined
+  explain: (result: unknown) => { readonly summary: string; readonly diagnosis?: string } | undefined = () => undefined
 ): Effect.Effect<{ readonly line: Line }, Verdict> =>
   Effect.gen(function*() {
     const answer = yield* waitAnswer(session, id, within)
@@ -135,10 +143,11 @@ export const expectResult = (
     const { line, response } = answer.value
     if (response.status !== "ok") return yield* fail(`"${id}" was answered with ${describe(response)}`)
     if (!equal(response.result, expected)) {
-      return yield* fail(explain(response.result) ?? `"${id}" was answered with another value than it sent`, [
+      const why = explain(response.result)
+      return yield* fail(why?.summary ?? `"${id}" was answered with another value than it sent`, [
         `expected ${show(expected)}`,
         `got      ${show(response.result)}`
-      ])
+      ], why?.diagnosis)
     }
     return { line }
   })

@@ -33,9 +33,12 @@ export const echo: Check = {
         deepEqual,
         (result) =>
           deepEqual(result, payload)
-            ? `"echo-1" was answered with its whole payload: the agent echoes what it gets and does not implement ` +
-              `the conformance contract (docs/CONFORMANCE.md: "op": "echo" answers with "value"), so the checks ` +
-              "that need the contract's operations fail too"
+            ? {
+              summary: `"echo-1" was answered with its whole payload: the agent echoes what it gets`,
+              diagnosis: `the agent answers every payload as it came: it does not implement the conformance ` +
+                `contract (docs/CONFORMANCE.md: "op": "echo" answers with "value"), so every check that needs the ` +
+                "contract's operations fails"
+            }
             : undefined
       )
       return pass(`answered with the value sent, ${line.at - sentAt} ms after the request`)
