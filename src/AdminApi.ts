@@ -75,13 +75,13 @@ export {
   /**
    * The cluster's database did not answer `GET /api/cluster` (503).
    *
-   * @since 0.3.0
+   * @since 0.1.0
    */
   ClusterUnavailable,
   /**
    * `GET /api/cluster` of a process in no cluster (404).
    *
-   * @since 0.3.0
+   * @since 0.1.0
    */
   NotClustered,
   /**
@@ -93,7 +93,7 @@ export {
   /**
    * Where one started agent of a cluster runs (`agent`, `runner`, `shard`, `since`, `state`), as the API answers it.
    *
-   * @since 0.3.0
+   * @since 0.1.0
    */
   PlacementView,
   /**
@@ -207,7 +207,7 @@ export class AdminServer extends Context.Tag("effect-agent-supervisor/AdminServe
  * agent runs, read from the cluster's placements without waking an agent. `agent-supervisor up` provides it for a
  * tree file with a `cluster` section; without it, `/api/cluster` answers 404 `NotClustered`.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category tags
  */
 export class ClusterPlacements extends Context.Tag("effect-agent-supervisor/AdminApi/ClusterPlacements")<

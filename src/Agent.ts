@@ -35,6 +35,13 @@ export * as Health from "./Agent/Health.js"
 export * as Directory from "./Agent/Directory.js"
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  */
 export * as StreamEvent from "./Agent/StreamEvent.js"
+
+/**
+ * Memory and CPU of a process group from one shared scan of `/proc` (what the heartbeat's samples use).
+ *
+ * @since 0.1.0
+ */
+export * as ProcessTree from "./Agent/ProcessTree.js"

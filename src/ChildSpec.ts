@@ -143,7 +143,7 @@ export const supervisor = (options: Omit<SupervisorSpec, "_tag">): SupervisorSpe
  * (directories watched recursively) reloads the child as `Supervisor.reload` does, `debounce` (500 ms by default)
  * after the last change of a burst; a new version that does not start is logged and the running one serves on.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export interface Watch {
@@ -156,7 +156,7 @@ export interface Watch {
  * pool (`"least-in-flight"`, the default; ties go to the member that has waited longest), or each RUNNING member in
  * turn (`"round-robin"`, PM2's cluster mode).
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export type Routing = "least-in-flight" | "round-robin"
@@ -169,7 +169,7 @@ export type Routing = "least-in-flight" | "round-robin"
  * while any wait, `ceil(waiting / target)` more members, and back to `min` once the pool is idle. The pool's `size`
  * is where it starts, within `min` and `max`; a `scale` by hand holds until the next decision.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export interface Autoscale {
@@ -184,7 +184,7 @@ export interface Autoscale {
 /**
  * A pool child, as written (see {@link pool}).
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category specs
  */
 export interface PoolSpec {
@@ -223,7 +223,7 @@ export interface PoolSpec {
  * - `topics`: the pool takes the tasks of these topics as one subscriber, each routed to a member as a call is.
  * - `autoscale`: the pool sizes itself between `min` and `max` (see {@link Autoscale}).
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category specs
  * @example
  * ```ts

@@ -13,7 +13,7 @@
  * Reached as `effect-agent-supervisor/Cluster` only (not from the index), so that programs without
  * `@effect/cluster` installed are not affected. Needs `@effect/cluster`, `@effect/rpc` and `@effect/workflow`.
  *
- * @since 0.3.0
+ * @since 0.1.0
  */
 import type * as Sharding from "@effect/cluster/Sharding"
 import type * as SqlClient from "@effect/sql/SqlClient"
@@ -38,7 +38,7 @@ import type * as Store from "./Store/Store.js"
  * The agent entity and its messages (`Rpc`s): `Call` (volatile), `Task` (persisted, keyed by `key`), `Stream`,
  * `Status` and `Restart`. Every error is one of this library's, typed across the wire.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category protocol
  */
 export const AgentEntity = Protocol.AgentEntity
@@ -46,13 +46,13 @@ export const AgentEntity = Protocol.AgentEntity
 /**
  * Where an agent runs and how it is (`Status`'s answer): `runner` is `host:port`.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export const AgentStatus = Protocol.AgentStatus
 
 /**
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export type AgentStatus = typeof Protocol.AgentStatus.Type
@@ -61,13 +61,13 @@ export type AgentStatus = typeof Protocol.AgentStatus.Type
  * Which agent an entity id names: every runner of a cluster holds the same catalog. `layerAgents` provides one from
  * a list of configurations; provide your own (with `layerEntity`) to build configurations on demand.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category services
  */
 export const AgentCatalog = Catalog.AgentCatalog
 
 /**
- * @since 0.3.0
+ * @since 0.1.0
  * @category services
  */
 export type AgentCatalog = Catalog.AgentCatalog
@@ -78,25 +78,25 @@ export type AgentCatalog = Catalog.AgentCatalog
  * `@effect/cluster` retries a call to a lost runner for ever); the cluster's own failures are
  * `AgentUnavailableError`. Every cluster layer of this module provides it.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category services
  */
 export const AgentClient = Client.AgentClient
 
 /**
- * @since 0.3.0
+ * @since 0.1.0
  * @category services
  */
 export type AgentClient = Client.AgentClient
 
 /**
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export type CallOptions = Client.CallOptions
 
 /**
- * @since 0.3.0
+ * @since 0.1.0
  * @category errors
  */
 export type CallError = Client.CallError
@@ -105,19 +105,19 @@ export type CallError = Client.CallError
  * Where each started agent runs (agent, runner, shard, since), read without waking a passivated agent. On SQL, one
  * table (`${prefix}_agents`) for the whole cluster.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category services
  */
 export const Placement = PlacementModule.Placement
 
 /**
- * @since 0.3.0
+ * @since 0.1.0
  * @category services
  */
 export type Placement = PlacementModule.Placement
 
 /**
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export type PlacementRow = PlacementModule.PlacementRow
@@ -126,7 +126,7 @@ export type PlacementRow = PlacementModule.PlacementRow
  * The shard-lock timings by name (`timing`): `fast` (the default; failover after a runner dies in 6-8 s),
  * `standard` (`@effect/cluster`'s defaults; about 40 s), `test` (4-5 s; for tests: a stall of ~2 s loses locks).
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category configuration
  */
 export const presets = Settings.presets
@@ -137,13 +137,13 @@ export const presets = Settings.presets
  * shardLockRefreshInterval, refreshAssignmentsInterval, entityTerminationTimeout }`), `maxIdleTime` (5 minutes),
  * `keepAlive` (false: passivate idle agents), `mailboxCapacity` (4,096), `shardsPerGroup` (300).
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category configuration
  */
 export const ClusterOptions = Settings.ClusterOptions
 
 /**
- * @since 0.3.0
+ * @since 0.1.0
  * @category configuration
  */
 export type ClusterOptions = Settings.ClusterOptionsInput
@@ -151,7 +151,7 @@ export type ClusterOptions = Settings.ClusterOptionsInput
 /**
  * What every cluster layer provides.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category layers
  */
 export type Provided = Layers.Provided | AgentClient
@@ -169,7 +169,7 @@ const decoded = <E, R>(
  * A cluster in this process's memory (`@effect/cluster`'s test runner, with this module's timings): persisted tasks
  * work but do not survive the process. For tests and trials.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category layers
  */
 export const layerMemory = (options?: ClusterOptions): Layer.Layer<Provided, ConfigError> =>
@@ -180,7 +180,7 @@ export const layerMemory = (options?: ClusterOptions): Layer.Layer<Provided, Con
  * survive a restart of the process. Runs `migrate` first. Fails with `ConfigError` for bad options, `StoreError` when
  * the database refuses the migration.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category layers
  */
 export const layerLocal = (
@@ -193,7 +193,7 @@ export const layerLocal = (
  * only). Nothing is read from the environment: a generic `PORT` or `HOST` never moves it. Fails with `ConfigError`
  * without `address`, or when it cannot listen.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category layers
  */
 export const layerRunner = (
@@ -212,7 +212,7 @@ export const layerRunner = (
 /**
  * A client: sends to the runners of the cluster in that SQL database, hosts no agent.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category layers
  */
 export const layerClient = (
@@ -223,7 +223,7 @@ export const layerClient = (
  * The agent entity's behaviour on this runner, for the agents the `AgentCatalog` names. Most programs use
  * {@link layerAgents}.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category layers
  */
 export const layerEntity: Layer.Layer<never, never, AgentCatalog | Store.Store | Sharding.Sharding> = EntityLayer.layer
@@ -235,19 +235,19 @@ export const layerEntity: Layer.Layer<never, never, AgentCatalog | Store.Store |
  * hash with `routing: "sticky"`). Topics name the
  * agents and pools that take a published task. Every runner and client of a cluster must be given the same.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export type TopologyInput = TopologyModule.TopologyInput
 
 /**
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export type PoolEntry = TopologyModule.PoolEntry
 
 /**
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export type AgentEntry = TopologyModule.AgentEntry
@@ -255,7 +255,7 @@ export type AgentEntry = TopologyModule.AgentEntry
 /**
  * The decoded topology this process was given (`layerAgents`, `layerTopology`).
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category services
  */
 export const Topology = TopologyModule.TopologyTag
@@ -268,7 +268,7 @@ const catalogOf = (topology: TopologyModule.Topology) => Catalog.fromConfigs(top
  * configurations or a {@link TopologyInput}. Fails with `ConfigError` listing every bad configuration, duplicate name
  * or bad pool. Agents write to the `Store` given.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category layers
  * @example
  * ```ts
@@ -290,7 +290,7 @@ export const layerAgents = (
 /**
  * The `Topology` alone, for a client process that hosts no agent but calls pools or publishes to topics.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category layers
  */
 export const layerTopology = (
@@ -305,7 +305,7 @@ export const layerTopology = (
  * default; on PostgreSQL a pool of fewer than 3 connections would wait for ever: a runner reserves one for its shard
  * locks).
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category layers
  */
 export const migrate: (

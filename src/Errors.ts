@@ -255,20 +255,20 @@ export class ProtocolError extends Schema.TaggedError<ProtocolError>("effect-age
  * fell more than `maxBufferedChunks` chunks behind the agent (the agent was sent a cancel). The chunks buffered
  * before are delivered first.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category errors
  */
 export class AgentStreamError extends Schema.TaggedError<AgentStreamError>("effect-agent-supervisor/AgentStreamError")(
   "AgentStreamError",
   stream.streamErrorFields
 ) {
-  /** @since 0.2.0 */
+  /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
-  /** @since 0.2.0 */
+  /** @since 0.1.0 */
   get message(): string {
     return stream.streamMessage(this)
   }
-  /** @since 0.2.0 */
+  /** @since 0.1.0 */
   get remediation(): string {
     return stream.streamRemediation(this)
   }
@@ -355,7 +355,7 @@ export class SupervisorChildError
  * runner gone ("runner_unavailable"), its entity's mailbox full ("mailbox_full"), the message storage failing
  * ("persistence"), or a defect in transport ("defect"). The agent itself may be fine.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category errors
  */
 export class AgentUnavailableError
@@ -364,13 +364,13 @@ export class AgentUnavailableError
     request.unavailableFields
   )
 {
-  /** @since 0.3.0 */
+  /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
-  /** @since 0.3.0 */
+  /** @since 0.1.0 */
   get message(): string {
     return `Agent "${this.agent}" is unavailable through the cluster (${this.reason}): ${this.detail}`
   }
-  /** @since 0.3.0 */
+  /** @since 0.1.0 */
   get remediation(): string {
     return request.unavailableRemediation(this.reason)
   }
@@ -466,7 +466,7 @@ export type RequestError =
 /**
  * Errors a streaming request can fail with: those of any request, and `AgentStreamError`.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category errors
  */
 export type StreamRequestError = RequestError | AgentStreamError

@@ -156,7 +156,7 @@ export const storeDrops: Metric.Metric.Counter<number> = internal.metrics.storeD
  * `agent_supervisor_topic_tasks_total`, a counter: tasks of a topic (`Supervisor.publish`). Tags `topic` and
  * `event`: `published`, `delivered` (succeeded), `retried` (each attempt after the first), `dead_lettered`.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category metrics
  */
 export const topicTasks: Metric.Metric.Counter<number> = internal.metrics.topicTasks
@@ -165,7 +165,7 @@ export const topicTasks: Metric.Metric.Counter<number> = internal.metrics.topicT
  * `agent_supervisor_topic_queued`, a gauge: tasks of a topic published and not yet ended (delivering, retrying or
  * waiting for a subscriber), the number `maxQueued` bounds. Tag `topic`.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category metrics
  */
 export const topicQueued: Metric.Metric.Gauge<number> = internal.metrics.topicQueued
@@ -174,7 +174,7 @@ export const topicQueued: Metric.Metric.Gauge<number> = internal.metrics.topicQu
  * `agent_supervisor_pool_size`, a gauge: the members a pool is to have (its size, as `scale` set it). Tag `pool`
  * (its path, `"root/inference"`).
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category metrics
  */
 export const poolSize: Metric.Metric.Gauge<number> = internal.metrics.poolSize
@@ -183,7 +183,7 @@ export const poolSize: Metric.Metric.Gauge<number> = internal.metrics.poolSize
  * `agent_supervisor_pool_in_flight`, a gauge: calls in flight through a pool to its members (calls made to a member
  * directly are not counted). Tag `pool`.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category metrics
  */
 export const poolInFlight: Metric.Metric.Gauge<number> = internal.metrics.poolInFlight

@@ -314,7 +314,7 @@ export interface Supervisor {
 /**
  * A pool as `poolInfo` reports it.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category views
  */
 export interface PoolInfo {

@@ -8,7 +8,7 @@
  * `deadLetters`, and sent again by `republish`. An agent publishes from inside its callback (protocol 1.2
  * `publish`: the adapters' `ctx.publish`), so one agent's output is another's input with no application between.
  *
- * @since 0.3.0
+ * @since 0.1.0
  */
 import type * as Duration from "effect/Duration"
 import type * as Schedule from "effect/Schedule"
@@ -18,7 +18,7 @@ import { TypeId } from "./Errors.js"
 /**
  * A topic's settings (`Supervisor.Options.topics`); a topic not listed has the defaults.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export interface TopicOptions {
@@ -42,7 +42,7 @@ export interface TopicOptions {
 /**
  * Options of one `publish`.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export interface PublishOptions {
@@ -60,7 +60,7 @@ export interface PublishOptions {
 /**
  * How a task ended, as `results` streams them.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export type TaskOutcome =
@@ -83,7 +83,7 @@ export type TaskOutcome =
  * One failed attempt of a task: which (1-based), when (epoch milliseconds), the subscriber that failed it (its
  * path), and the error's tag and message.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export interface TaskAttemptError {
@@ -98,7 +98,7 @@ export interface TaskAttemptError {
  * `awaitResult`'s failure for a task that was dead-lettered: its attempts and their errors (`republish` sends it
  * again).
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category errors
  */
 export class TaskFailedError extends Schema.TaggedError<TaskFailedError>("effect-agent-supervisor/TaskFailedError")(
@@ -116,15 +116,15 @@ export class TaskFailedError extends Schema.TaggedError<TaskFailedError>("effect
     }))
   }
 ) {
-  /** @since 0.3.0 */
+  /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
-  /** @since 0.3.0 */
+  /** @since 0.1.0 */
   get message(): string {
     const last = this.errors[this.errors.length - 1]
     return `Task ${this.taskId} of topic "${this.topic}" failed ${this.attempts} time(s) and was dead-lettered` +
       (last === undefined ? "" : `; last: ${last.child}: ${last.tag}: ${last.message}`)
   }
-  /** @since 0.3.0 */
+  /** @since 0.1.0 */
   get remediation(): string {
     return "Read each attempt's error (errors); fix the subscriber or the payload, then republish the task " +
       "(republish reads it from the store: every built-in store keeps task records)."
@@ -136,7 +136,7 @@ export class TaskFailedError extends Schema.TaggedError<TaskFailedError>("effect
  * or in the store: it never was, or its record was pruned), `not_dead` (`republish` of a task that is not in the
  * dead letters), `stopped` (the tree has stopped).
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category errors
  */
 export class TopicError extends Schema.TaggedError<TopicError>("effect-agent-supervisor/TopicError")("TopicError", {
@@ -145,9 +145,9 @@ export class TopicError extends Schema.TaggedError<TopicError>("effect-agent-sup
   taskId: Schema.optionalWith(Schema.String, { exact: true }),
   maxQueued: Schema.optionalWith(Schema.Number, { exact: true })
 }) {
-  /** @since 0.3.0 */
+  /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
-  /** @since 0.3.0 */
+  /** @since 0.1.0 */
   get message(): string {
     switch (this.reason) {
       case "full":
@@ -160,7 +160,7 @@ export class TopicError extends Schema.TaggedError<TopicError>("effect-agent-sup
         return `The tree has stopped: topic "${this.topic}" takes no task`
     }
   }
-  /** @since 0.3.0 */
+  /** @since 0.1.0 */
   get remediation(): string {
     switch (this.reason) {
       case "full":

@@ -82,7 +82,7 @@ export interface TreeFile {
  * A topic's settings in a file: `Topic.TopicOptions` (`maxQueued`, `backpressure`, `timeout`, each with its
  * default) with `retry` written as data.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export interface TopicSettings {
@@ -98,7 +98,7 @@ export interface TopicSettings {
  * never retried), the retries `backoff`, `backoff × factor`, `backoff × factor²`... after each failure (`factor`
  * >= 1). Each left out is the library's default: 4 attempts, `"100 millis"`, factor 2.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export interface RetrySettings {
@@ -149,7 +149,7 @@ export interface AgentChildFields {
 /**
  * A pool (`type: pool`): `Supervisor.pool`'s fields, `config` an agent's (its `cwd` as an agent child's).
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export interface PoolChild extends AgentChildFields {

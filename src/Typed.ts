@@ -144,7 +144,7 @@ export const child: <Req extends Schema.Schema.Any, Res extends Schema.Schema.An
  * The schemas of a streaming agent (protocol 1.1 `stream`): the request's and the final result's, as for
  * {@link agent}, and each chunk's.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface StreamSchemas<
@@ -159,7 +159,7 @@ export interface StreamSchemas<
 /**
  * What the schemas of a streaming agent need from the context.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export type StreamContext<Req extends Schema.Schema.Any, Res extends Schema.Schema.Any, C extends Schema.Schema.Any> =
@@ -169,7 +169,7 @@ export type StreamContext<Req extends Schema.Schema.Any, Res extends Schema.Sche
 /**
  * A decoded event of a typed stream: a chunk, or the final result (as `StreamEvent`, typed).
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export type TypedStreamEvent<C, Res> =
@@ -179,7 +179,7 @@ export type TypedStreamEvent<C, Res> =
 /**
  * The schema error of a typed call.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category errors
  */
 export type AgentSchemaErrorOf = AgentSchemaError
@@ -190,7 +190,7 @@ export type AgentSchemaErrorOf = AgentSchemaError
  * ends the stream with an `AgentSchemaError`, `direction: "chunk"`, after the chunks before it; the task goes on in
  * the agent until the stream's cancel reaches it) and the final result.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface TypedStreamingAgent<Req, Res, C, R = never> extends TypedAgent<Req, Res, R> {
@@ -204,7 +204,7 @@ export interface TypedStreamingAgent<Req, Res, C, R = never> extends TypedAgent<
  * A typed child that streams: `call` as {@link TypedChild}'s, and `callStream`, typed as
  * {@link TypedStreamingAgent}'s `handleEventStream`.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface TypedStreamingChild<Req, Res, C, R = never> extends TypedChild<Req, Res, R> {
@@ -217,7 +217,7 @@ export interface TypedStreamingChild<Req, Res, C, R = never> extends TypedChild<
 /**
  * {@link agent} for an agent that streams (protocol 1.1 `stream`), with a schema for its chunks.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category constructors
  * @example
  * ```ts
@@ -239,7 +239,7 @@ export const streaming: <Req extends Schema.Schema.Any, Res extends Schema.Schem
 /**
  * {@link child} for a child that streams: `callStream` besides `call`.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category constructors
  */
 export const streamingChild: <

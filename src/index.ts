@@ -63,13 +63,13 @@ export * as LogFiles from "./LogFiles.js"
 /**
  * The protocol conformance kit: checks any agent program against the protocol (docs/CONFORMANCE.md).
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 export * as Conformance from "./Conformance.js"
 
 /**
  * Typed handles: a `Schema` on each side of an agent's requests and replies.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 export * as Typed from "./Typed.js"

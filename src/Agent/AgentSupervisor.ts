@@ -215,7 +215,7 @@ export interface HandleOptions {
 /**
  * Options of one streaming call to the agent (`handleEventStream`).
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface HandleStreamOptions {

@@ -55,7 +55,7 @@ const decodeTimeoutInput = Schema.decodeUnknownEither(Timeout)
  * Decodes a timeout given apart from an agent's configuration (a per-call `timeout` or `idleTimeout`): a duration
  * longer than 0, or a `ConfigError` naming `field` and the rule, never a throw.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category constructors
  */
 export const decodeTimeout = (field: string, input: unknown): Either.Either<Duration.Duration, ConfigError> =>
@@ -121,7 +121,7 @@ const oneOf = <const L extends ReadonlyArray<string>>(values: L) =>
  * v1), else by polling the agent's process group as PM2's `max_memory_restart` does (README "Limits and
  * containment"). Which mode is in force is in the agent's metadata (`limits`).
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category schemas
  */
 export class Limits extends Schema.Class<Limits>("effect-agent-supervisor/Limits")({
@@ -390,7 +390,7 @@ export const decodeConfig = (input: unknown): Effect.Effect<AgentConfig, ConfigE
  * `prefix` (a tree child's `children[0].config`). Every decode of a configuration runs it (`decodeConfig`, a tree's
  * children).
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category validation
  */
 export const identityProblems = (

@@ -41,7 +41,7 @@ export interface ExitInfo {
 /**
  * The limit an incarnation was killed for (see `Config.Limits`).
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export type LimitReason = "memory_limit" | "cpu_limit" | "pids_limit"
@@ -56,7 +56,7 @@ export type LimitReason = "memory_limit" | "cpu_limit" | "pids_limit"
  *
  * `why` says why this mode and not a stronger one (e.g. no writable cgroup).
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface LimitsInForce {
@@ -127,7 +127,7 @@ export interface RequestOptions {
 /**
  * Options of one streaming request (`requestStream`, protocol 1.1 `stream`).
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface StreamOptions extends RequestOptions {

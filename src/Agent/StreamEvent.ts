@@ -6,7 +6,7 @@
  *
  * An agent that did not announce `stream` (a v1 agent) is sent a plain task: its stream is the one `Done`.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @example
  * ```ts
  * // Print tokens as they come, then use the result.
@@ -23,7 +23,7 @@ import * as Stream from "effect/Stream"
 /**
  * One chunk the agent sent (its `data`, any JSON value).
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface Chunk {
@@ -34,7 +34,7 @@ export interface Chunk {
 /**
  * The final response's result: the last event of a stream that succeeded.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface Done {
@@ -45,31 +45,31 @@ export interface Done {
 /**
  * A chunk, or the final result.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export type StreamEvent = Chunk | Done
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category constructors
  */
 export const chunk = (data: unknown): Chunk => ({ _tag: "Chunk", data })
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category constructors
  */
 export const done = (result: unknown): Done => ({ _tag: "Done", result })
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category refinements
  */
 export const isChunk = (event: StreamEvent): event is Chunk => event._tag === "Chunk"
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category refinements
  */
 export const isDone = (event: StreamEvent): event is Done => event._tag === "Done"
@@ -78,7 +78,7 @@ export const isDone = (event: StreamEvent): event is Done => event._tag === "Don
  * Runs a stream of events: `f` for each chunk's data as it arrives (the next waits for it), and the final result.
  * A stream that ended without its `Done` (cut short by the caller, with `Stream.take` say) gives `undefined`.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category running
  */
 export const runForEach: {
@@ -105,7 +105,7 @@ export const runForEach: {
 /**
  * The chunks' data alone, the result left out.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category combinators
  */
 export const chunks = <E, R>(self: Stream.Stream<StreamEvent, E, R>): Stream.Stream<unknown, E, R> =>
@@ -114,7 +114,7 @@ export const chunks = <E, R>(self: Stream.Stream<StreamEvent, E, R>): Stream.Str
 /**
  * Every chunk's data, in order, and the result: for a caller that wants the whole answer at once.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category running
  */
 export const collect = <E, R>(

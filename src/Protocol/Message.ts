@@ -22,7 +22,7 @@ export const PROTOCOL_VERSION = 1
  * answered in chunks), `checkpoint` (checkpoints kept, and sent back in `restore`) and `publish` (tasks the agent
  * hands to its tree's topics).
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 export const FEATURES: ReadonlyArray<string> = ["stream", "checkpoint", "publish"]
 
@@ -75,7 +75,7 @@ export const Shutdown = Schema.Struct({ type: Schema.Literal("shutdown") })
  * restore: `data`, the agent's last checkpoint (absent when none), and `requests`, the checkpoints of the requests
  * that were in flight when the last incarnation died, by their old ids.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category supervisor to agent
  */
 export const Restore = Schema.Struct({
@@ -85,7 +85,7 @@ export const Restore = Schema.Struct({
 })
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category supervisor to agent
  */
 export type Restore = typeof Restore.Type
@@ -176,13 +176,13 @@ export type ResponseError = typeof ResponseError.Type
  * A piece of the result of a task sent with `stream: true`, before its response; chunks of one request arrive in
  * the order sent.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category agent to supervisor
  */
 export const Chunk = Schema.Struct({ id: Schema.String, type: Schema.Literal("chunk"), data: Schema.Unknown })
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category agent to supervisor
  */
 export type Chunk = typeof Chunk.Type
@@ -191,7 +191,7 @@ export type Chunk = typeof Chunk.Type
  * A checkpoint: without `id`, the agent's own (kept in the store, the latest wins); with `id`, that request's
  * (kept while it is in flight). Sent back in {@link Restore} to the next incarnation.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category agent to supervisor
  */
 export const Checkpoint = Schema.Struct({
@@ -201,7 +201,7 @@ export const Checkpoint = Schema.Struct({
 })
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category agent to supervisor
  */
 export type Checkpoint = typeof Checkpoint.Type
@@ -209,7 +209,7 @@ export type Checkpoint = typeof Checkpoint.Type
 /**
  * Protocol 1.2: a task the agent hands to a topic of its tree (`Supervisor.publish`), fire and forget: no reply.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category agent to supervisor
  */
 export const Publish = Schema.Struct({
@@ -219,7 +219,7 @@ export const Publish = Schema.Struct({
 })
 
 /**
- * @since 0.3.0
+ * @since 0.1.0
  * @category agent to supervisor
  */
 export type Publish = typeof Publish.Type
@@ -294,7 +294,7 @@ export const decodeReady = (u: unknown): Ready | undefined =>
 /**
  * The features a `ready` announces: its `features`' string items; none when the field is absent or not an array.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category decoding
  */
 export const featuresOf = (ready: Ready): ReadonlyArray<string> =>
@@ -303,7 +303,7 @@ export const featuresOf = (ready: Ready): ReadonlyArray<string> =>
 /**
  * Checks a parsed JSON value against {@link Publish} without a schema run: a non-empty `topic` and a `payload`.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category decoding
  */
 export const decodePublish = (u: unknown): Publish | undefined =>
@@ -315,7 +315,7 @@ export const decodePublish = (u: unknown): Publish | undefined =>
  * Checks a parsed JSON value against {@link Chunk} or {@link Checkpoint} without a schema run: the 1.1 messages an
  * agent sends besides responses and `ready`.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category decoding
  */
 export const decodeNotice = (u: unknown): Chunk | Checkpoint | undefined => {
@@ -357,7 +357,7 @@ export const encodeTask = (id: string, payload: unknown, key?: string): string =
  * Encodes the line of a task sent as a stream (`"stream":true`: only to an agent that announced `stream`). Throws
  * as {@link encodeTask} does.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category encoding
  */
 export const encodeStreamTask = (id: string, payload: unknown, key?: string): string => {
@@ -369,7 +369,7 @@ export const encodeStreamTask = (id: string, payload: unknown, key?: string): st
  * Encodes a restore line: `data` when there is an agent checkpoint, `requests` when there are request ones. Throws
  * what `JSON.stringify` throws (never, for values that came from the agent's JSON).
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category encoding
  */
 export const encodeRestore = (restore: Restore): string => `${JSON.stringify(restore)}\n`

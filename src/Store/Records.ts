@@ -3,7 +3,7 @@
  * queries that read them back: their schemas and types. `Store.ts` re-exports each of them under the same name,
  * which is how they are meant to be reached (`Store.StateRecord`, `Store.TaskRecord`).
  *
- * @since 0.3.0
+ * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
 
@@ -193,7 +193,7 @@ export type ChildRecord = typeof ChildRecord.Type
  * incarnation, and its first one in the next run of the application over a persistent store, are sent it in
  * `restore`. One record per agent: a new one replaces the old.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category schemas
  */
 export const CheckpointRecord = Schema.Struct({
@@ -205,7 +205,7 @@ export const CheckpointRecord = Schema.Struct({
 })
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export type CheckpointRecord = typeof CheckpointRecord.Type
@@ -221,7 +221,7 @@ export const defaultMetricLimit = 1000
 /**
  * One failed attempt at a task published on a topic: which attempt, when, the subscriber that failed it, and how.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category schemas
  */
 export const TaskError = Schema.Struct({
@@ -237,7 +237,7 @@ export const TaskError = Schema.Struct({
 })
 
 /**
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export type TaskError = typeof TaskError.Type
@@ -246,7 +246,7 @@ export type TaskError = typeof TaskError.Type
  * The outcome of a task published on a topic: `"succeeded"` with its `result`, or `"dead"` (a dead letter: it failed
  * every attempt it was allowed) with the error of each. One record per task: a new one replaces the old.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category schemas
  */
 export const TaskRecord = Schema.Struct({
@@ -267,7 +267,7 @@ export const TaskRecord = Schema.Struct({
 })
 
 /**
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export type TaskRecord = typeof TaskRecord.Type
@@ -275,7 +275,7 @@ export type TaskRecord = typeof TaskRecord.Type
 /**
  * A task records query: every field narrows the result.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export interface TaskQuery {
@@ -288,7 +288,7 @@ export interface TaskQuery {
 /**
  * How many records `listTasks` returns when the query sets no `limit`.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category constants
  */
 export const defaultTaskLimit = 1000

@@ -32,13 +32,13 @@ import { defaultMetricLimit } from "./Records.js"
 
 // The records live in `Records.ts`: this module is the service, its layers and its wrapper.
 export {
-  /** An agent's latest checkpoint (protocol 1.1), kept for its next incarnation. @since 0.2.0 */
+  /** An agent's latest checkpoint (protocol 1.1), kept for its next incarnation. @since 0.1.0 */
   CheckpointRecord,
   /** What a tree keeps of one of its children across runs (its `restore` option). @since 0.1.0 */
   ChildRecord,
   /** How many metrics `listMetrics` returns when the query sets no `limit`. @since 0.1.0 */
   defaultMetricLimit,
-  /** How many records `listTasks` returns when the query sets no `limit`. @since 0.3.0 */
+  /** How many records `listTasks` returns when the query sets no `limit`. @since 0.1.0 */
   defaultTaskLimit,
   /** The metric written on every heartbeat. @since 0.1.0 */
   HealthCheck,
@@ -56,11 +56,11 @@ export {
   stateChange,
   /** The latest known state of one agent. @since 0.1.0 */
   StateRecord,
-  /** One failed attempt at a task published on a topic. @since 0.3.0 */
+  /** One failed attempt at a task published on a topic. @since 0.1.0 */
   TaskError,
-  /** A task records query: every field narrows the result. @since 0.3.0 */
+  /** A task records query: every field narrows the result. @since 0.1.0 */
   type TaskQuery,
-  /** The outcome of a task published on a topic: succeeded, or dead (a dead letter). @since 0.3.0 */
+  /** The outcome of a task published on a topic: succeeded, or dead (a dead letter). @since 0.1.0 */
   TaskRecord
 } from "./Records.js"
 

@@ -19,7 +19,7 @@
  *
  * Reached as `effect-agent-supervisor/TreeFile/Cluster` (not from the index).
  *
- * @since 0.3.0
+ * @since 0.1.0
  */
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as FileSystem from "@effect/platform/FileSystem"
@@ -42,7 +42,7 @@ import type * as TreeFile from "../TreeFile.js"
  *   without a database of its own: an in-memory SQLite database);
  * - `"client"`: hosts none (`Cluster.layerClient`); `up` serves the cluster's placements (`GET /api/cluster`).
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export interface Settings extends Cluster.ClusterOptions {
@@ -55,7 +55,7 @@ export interface Settings extends Cluster.ClusterOptions {
  * server (`url`; in the file `url`, usually `"${DATABASE_URL}"`, or `urlEnv`, the name of the variable that holds
  * it), as a store's.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export type Database =
@@ -68,7 +68,7 @@ export type Database =
  * `TreeFile.toOptions` makes them), and each pool (its `size` members named `<name>-<i>`, called in turn by the
  * pool's id).
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category constructors
  * @example
  * ```ts
@@ -88,7 +88,7 @@ export const topology: (
  * What runs differently when a file's tree is hosted on a cluster, as lines for a log: strategies other than
  * one-for-one, a topic's settings, and a pool's least-in-flight routing, autoscale and scale do not span machines.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category constructors
  */
 export const warnings: (file: TreeFile.TreeFile) => ReadonlyArray<string> = internal.clusterWarnings
