@@ -12,6 +12,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { ConfigError, ProtocolError, type RequestError } from "../../Errors.js"
+import { unsafeCurrentFiber } from "../../internal/currentFiber.js"
 import * as Spans from "../../internal/metrics/spans.js"
 import * as Message from "../../Protocol/Message.js"
 import * as Config from "../Config.js"
@@ -127,19 +128,19 @@ export const makeCalls = ({ config, counters, refusal, streams, table }: CallsOp
   const request: Calls["request"] = (payload, options) => {
     const timeoutMillis = timeoutOf(options, requestTimeoutMillis)
     if (typeof timeoutMillis !== "number") return Effect.fail(timeoutMillis)
-    return Effect.withFiberRuntime<unknown, RequestError>((caller) =>
-      Effect.async<unknown, RequestError>((resume) => {
-        const refused = refusal()
-        if (refused !== undefined) return resume(Exit.fail(refused))
-        if (timeoutMillis <= 0) return resume(Exit.fail(table.timeoutError("task", "(not sent)", timeoutMillis)))
-        const id = String(table.nextId())
-        const line = lineOf(id, payload, Message.encodeTask, options?.idempotencyKey)
-        if (typeof line !== "string") return resume(Exit.fail(line))
-        counters.requests++
-        Spans.requestNumbered(caller, id)
-        table.register(caller, id, line, "task", timeoutMillis, resume)
-      })
-    )
+    return Effect.async<unknown, RequestError>((resume) => {
+      const refused = refusal()
+      if (refused !== undefined) return resume(Exit.fail(refused))
+      if (timeoutMillis <= 0) return resume(Exit.fail(table.timeoutError("task", "(not sent)", timeoutMillis)))
+      const id = String(table.nextId())
+      const line = lineOf(id, payload, Message.encodeTask, options?.idempotencyKey)
+      if (typeof line !== "string") return resume(Exit.fail(line))
+      counters.requests++
+      // The register runs in the caller's fiber: its observer cancels the request if the caller is interrupted.
+      const caller = unsafeCurrentFiber()
+      if (caller !== undefined) Spans.requestNumbered(caller, id)
+      table.register(caller, id, line, "task", timeoutMillis, resume)
+    })
   }
 
   /**
@@ -194,9 +195,10 @@ export const makeCalls = ({ config, counters, refusal, streams, table }: CallsOp
       const timeoutMillis = timeoutOf(options, pingTimeoutMillis)
       if (typeof timeoutMillis !== "number") return Effect.fail(timeoutMillis)
       const sentAt = performance.now()
-      return Effect.withFiberRuntime<unknown, RequestError>((caller) =>
-        Effect.async<unknown, RequestError>((resume) =>
-          void sendPing(resume, (id, line) => table.register(caller, id, line, "ping", timeoutMillis, resume))
+      return Effect.async<unknown, RequestError>((resume) =>
+        void sendPing(
+          resume,
+          (id, line) => table.register(unsafeCurrentFiber(), id, line, "ping", timeoutMillis, resume)
         )
       ).pipe(Effect.map((result) => pongOf(result, sentAt)))
     })

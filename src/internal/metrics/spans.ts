@@ -14,6 +14,7 @@ import * as DefaultServices from "effect/DefaultServices"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as Tracer from "effect/Tracer"
+import { unsafeCurrentFiber } from "../currentFiber.js"
 
 /** Effect's default tracer, whose spans go nowhere. */
 const defaultTracer: Tracer.Tracer = Context.get(DefaultServices.liveServices, Tracer.Tracer)
@@ -25,8 +26,8 @@ const defaultSource = defaultTracer.span.toString()
 const seen = new WeakMap<Tracer.Tracer, boolean>()
 
 /** Whether spans made with `tracer` go somewhere. */
-const traces = (tracer: Tracer.Tracer): boolean => {
-  if (tracer === defaultTracer) return false
+const traces = (tracer: Tracer.Tracer | undefined): boolean => {
+  if (tracer === undefined || tracer === defaultTracer) return false
   let real = seen.get(tracer)
   if (real === undefined) {
     real = tracer.span.toString() !== defaultSource
@@ -49,8 +50,8 @@ export const isTracing = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean 
  * otherwise. @internal
  */
 export const traceRequest = <A, E>(agent: string, request: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-  Effect.withFiberRuntime((fiber) =>
-    traces(fiber.currentTracer)
+  Effect.suspend(() =>
+    traces(unsafeCurrentFiber()?.currentTracer)
       ? Effect.useSpan(
         REQUEST_SPAN,
         { attributes: { agent }, kind: "client", captureStackTrace: false },
