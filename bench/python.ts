@@ -7,9 +7,17 @@
  * `BENCH_PYTHON` names another command to resolve. Both are driven by the same bare `node:child_process` client (a
  * Map of ids to resolvers, one write per request, line splitting), so the ratios isolate what the adapter costs:
  *
- * - over `BENCH_ROUNDS` rounds (3), each with a fresh pair of processes: sequential p50 latency, interleaved (one
- *   raw request, one adapter request, in turn), target <= 1.5x; then pipelined throughput with 256 in flight, raw
- *   and adapter in turn, target >= 0.8x. Each ratio is the median of the rounds' ratios;
+ * - over `BENCH_ROUNDS` rounds (3), each with fresh pairs of processes: sequential p50 latency, interleaved (one
+ *   raw request, one adapter request, in turn), of a pair pinned to one CPU (`taskset`), target <= 1.5x; then, on an
+ *   unpinned pair, the same latency for information and pipelined throughput with 256 in flight, raw and adapter in
+ *   turn, target >= 0.8x. Each ratio is the median of the rounds' ratios.
+ *
+ *   Why pinned: interleaved, the client wakes the two processes in turn, and the scheduler runs one of them on the
+ *   client's core (a round trip of ~25 us on this 2-core VM) and the other on the other core (~70 us), for the
+ *   whole life of the pair, which one by chance. Unpinned, each round's ratio is a coin toss between ~0.35x and
+ *   ~2.9x whatever the adapter does (measured: 16 rounds, the raw echo drew the near core 10 times, the adapter
+ *   4). Both on one CPU, each sees the client from the same place at every request (~21 us each, pinned to the
+ *   client's core);
  * - graceful stop of an idle adapter: from writing `shutdown` (stdin ended right after, as the supervisor does) to
  *   the process's exit, target < 30 ms; the same through `AgentSupervisor`'s `stop` (`BENCH_PYTHON_LIBRARY=0` skips
  *   it);
@@ -17,6 +25,7 @@
  */
 import type { ChildProcess } from "node:child_process"
 import { execFileSync, spawn } from "node:child_process"
+import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { median, quantile } from "./stats.js"
@@ -54,10 +63,27 @@ const resolveInterpreter = () => {
   return { command, executable, version }
 }
 
-/** Starts `python args`: the child, when it was spawned, and a promise of when it exited. */
-const startProcess = (python: string, args: ReadonlyArray<string>) => {
+/**
+ * The CPU the latency's pair is pinned to: the last one, through `taskset` (util-linux), which runs the interpreter
+ * in its own process. `undefined` on one CPU or without `taskset`: the pair is not pinned.
+ */
+const pinnedCpu = (() => {
+  const cpus = os.availableParallelism()
+  if (cpus < 2) return undefined
+  try {
+    execFileSync("taskset", ["-c", String(cpus - 1), "true"], { stdio: "ignore" })
+    return cpus - 1
+  } catch {
+    return undefined
+  }
+})()
+
+/** Starts `python args` (on `cpu` alone when given): the child, when it was spawned, and a promise of its exit. */
+const startProcess = (python: string, args: ReadonlyArray<string>, cpu?: number) => {
   const spawnedAt = performance.now()
-  const child = spawn(python, args, { stdio: ["pipe", "pipe", "inherit"] })
+  const child = cpu === undefined
+    ? spawn(python, args, { stdio: ["pipe", "pipe", "inherit"] })
+    : spawn("taskset", ["-c", String(cpu), python, ...args], { stdio: ["pipe", "pipe", "inherit"] })
   live.add(child)
   const exited = new Promise<number>((resolve, reject) => {
     child.once("error", reject)
@@ -79,9 +105,9 @@ interface Client {
   readonly stop: () => Promise<number>
 }
 
-const connect = (python: string, args: ReadonlyArray<string>) =>
+const connect = (python: string, args: ReadonlyArray<string>, cpu?: number) =>
   new Promise<Client>((resolve, reject) => {
-    const { child, exited, spawnedAt } = startProcess(python, args)
+    const { child, exited, spawnedAt } = startProcess(python, args, cpu)
     const stdin = child.stdin!
     stdin.on("error", () => {}) // EPIPE once the child is gone: its exit is what counts
     const pending = new Map<string, { readonly done: () => void; readonly fail: (error: Error) => void }>()
@@ -225,33 +251,49 @@ const libraryStops = async (python: string) => {
 }
 
 interface Round {
+  /** Of the pair pinned to one CPU (`pinned_cpu`). */
   readonly sequential_p50_us: { readonly raw_echo: number; readonly adapter: number }
   readonly sequential_p50_ratio: number
+  /** Of the unpinned pair: for information (each side's p50 is ~25 or ~70 us by where it was placed). */
+  readonly unpinned_sequential_p50_us: { readonly raw_echo: number; readonly adapter: number }
   readonly throughput_per_s: { readonly raw_echo: number; readonly adapter: number }
   readonly throughput_ratio: number
 }
 
+/** A fresh raw echo and a fresh adapter (both on `cpu` when given), stopped after `measure`. */
+const withPair = async <A>(
+  python: string,
+  cpu: number | undefined,
+  measure: (raw: Client, agent: Client) => Promise<A>
+): Promise<A> => {
+  const raw = await connect(python, [rawEcho], cpu)
+  const agent = await connect(python, [adapter, echoTarget], cpu)
+  try {
+    return await measure(raw, agent)
+  } finally {
+    await Promise.all([raw.stop(), agent.stop()])
+  }
+}
+
 /**
- * One round: a fresh raw echo and a fresh adapter, sequential latency interleaved, then throughput of each in turn.
- * Fresh processes each round, because where the scheduler places a pair of processes (same core or not) moves a
- * p50 by as much as 1.5x for the whole life of the pair: the medians of the rounds' ratios take several draws.
+ * One round: sequential latency interleaved on a pinned pair; then an unpinned pair's latency and the throughput of
+ * each in turn. Fresh processes each round: where the scheduler places a pair (same core or not) holds for the
+ * pair's life, so the medians of the rounds' ratios take several draws.
  */
 const measureRound = async (python: string): Promise<Round> => {
-  const raw = await connect(python, [rawEcho])
-  const agent = await connect(python, [adapter, echoTarget])
-  try {
-    const latency = await interleavedLatency(raw, agent)
+  const latency = await withPair(python, pinnedCpu, interleavedLatency)
+  return withPair(python, undefined, async (raw, agent) => {
+    const unpinned = await interleavedLatency(raw, agent)
     const rawPerSecond = await throughput(raw)
     const adapterPerSecond = await throughput(agent)
     return {
       sequential_p50_us: { raw_echo: latency.raw.p50_us, adapter: latency.adapter.p50_us },
       sequential_p50_ratio: round(latency.adapter.p50_us / latency.raw.p50_us, 2),
+      unpinned_sequential_p50_us: { raw_echo: unpinned.raw.p50_us, adapter: unpinned.adapter.p50_us },
       throughput_per_s: { raw_echo: rawPerSecond, adapter: adapterPerSecond },
       throughput_ratio: round(adapterPerSecond / rawPerSecond, 2)
     }
-  } finally {
-    await Promise.all([raw.stop(), agent.stop()])
-  }
+  })
 }
 
 /** The Python section of the benchmark report. */
@@ -275,7 +317,14 @@ export const run = async (): Promise<Record<string, unknown>> => {
     return {
       interpreter,
       adapter: path.relative(root, adapter),
-      settings: { sequential: SEQUENTIAL, pipelined: PIPELINED, in_flight: IN_FLIGHT, rounds: ROUNDS, payload },
+      settings: {
+        sequential: SEQUENTIAL,
+        pipelined: PIPELINED,
+        in_flight: IN_FLIGHT,
+        rounds: ROUNDS,
+        pinned_cpu: pinnedCpu ?? null,
+        payload
+      },
       rounds,
       graceful_stop: { ...stops, through_agent_supervisor_stop_ms_p50: library },
       spawn: spawns,
