@@ -33,6 +33,7 @@ import { cluster } from "./cluster.js"
 import { heartbeat } from "./heartbeat.js"
 import { lifecycle } from "./lifecycle.js"
 import { limits } from "./limits.js"
+import { onCpu, pinnedCpu } from "./pinning.js"
 import { pools } from "./pools.js"
 import { run as pythonBench } from "./python.js"
 import { layerStore, scale } from "./scale.js"
@@ -67,8 +68,10 @@ interface BareClient {
   readonly close: () => Promise<void>
 }
 
-const bareClient = async (): Promise<BareClient> => {
-  const child = spawn(process.execPath, [nodeAdapter, nodeEcho], { stdio: ["pipe", "pipe", "inherit"] })
+/** The bare client, its agent on `cpu` alone when given (see `pinning.ts`). */
+const bareClient = async (cpu?: number): Promise<BareClient> => {
+  const agent = onCpu(cpu, process.execPath, [nodeAdapter, nodeEcho])
+  const child = spawn(agent.command, agent.args, { stdio: ["pipe", "pipe", "inherit"] })
   const pending = new Map<string, () => void>()
   let ready: () => void = () => {}
   const readyPromise = new Promise<void>((resolve) => (ready = resolve))
@@ -371,16 +374,26 @@ const ONLY_REQUESTS = process.env.BENCH_ONLY === "requests"
 /** `BENCH_ONLY=cluster`: the cluster section alone (call latency through the cluster, failover). */
 const ONLY_CLUSTER = process.env.BENCH_ONLY === "cluster"
 
+/** A bare client and a library agent, both on `cpu` alone when given, for the life of the scope. */
+const pair = (cpu: number | undefined) =>
+  Effect.all([
+    Effect.acquireRelease(Effect.promise(() => bareClient(cpu)), (client) => Effect.promise(client.close)),
+    AgentProcess.make({
+      name: "bench",
+      ...onCpu(cpu, process.execPath, [nodeAdapter, nodeEcho]),
+      maxInFlight: IN_FLIGHT
+    })
+  ])
+
 const main = Effect.gen(function*() {
   if (ONLY_CLUSTER) return console.log(JSON.stringify({ cluster: yield* cluster }, null, 2))
-  const client = yield* Effect.acquireRelease(Effect.promise(bareClient), (client) => Effect.promise(client.close))
-  const agent = yield* AgentProcess.make({
-    name: "bench",
-    command: process.execPath,
-    args: [nodeAdapter, nodeEcho],
-    maxInFlight: IN_FLIGHT
-  })
-  const latency = yield* interleavedLatency(client, agent, SEQUENTIAL)
+  // Sequential latency on a pair pinned to one CPU (`pinning.ts`); throughput, and the same latency for
+  // information, on an unpinned pair.
+  const latency = yield* Effect.scoped(
+    Effect.flatMap(pair(pinnedCpu), ([client, agent]) => interleavedLatency(client, agent, SEQUENTIAL))
+  )
+  const [client, agent] = yield* pair(undefined)
+  const unpinned = yield* interleavedLatency(client, agent, SEQUENTIAL)
   // Throughput: baseline and library alternate, round after round, and the ratios are taken per round: on a
   // shared machine the baseline alone swings by 2x between minutes, so only same-round ratios compare like with
   // like.
@@ -403,7 +416,14 @@ const main = Effect.gen(function*() {
   if (ONLY_REQUESTS) {
     const baseline_child_process_node_adapter = { ...latency.baseline, ...base }
     const agent_process_node_adapter = { ...latency.library, ...library }
-    const only = { baseline_child_process_node_adapter, agent_process_node_adapter, ratios, ratios_per_round: perRound }
+    const only = {
+      baseline_child_process_node_adapter,
+      agent_process_node_adapter,
+      unpinned_latency: unpinned,
+      pinned_cpu: pinnedCpu ?? null,
+      ratios,
+      ratios_per_round: perRound
+    }
     return console.log(JSON.stringify(only, null, 2))
   }
   // Before `scale`: the metrics of the thousands of agents the later sections start stay in Effect's global registry,
@@ -437,7 +457,10 @@ const main = Effect.gen(function*() {
     machine: { node: process.version, cpus: os.cpus().length },
     settings: { sequential: SEQUENTIAL, pipelined: PIPELINED, in_flight: IN_FLIGHT, payload },
     rounds: ROUNDS,
-    latency: "sequential, one bare request and one library request in turn (interleaved), p50 of each",
+    latency: "sequential, one bare request and one library request in turn (interleaved), p50 of each, both " +
+      "agents pinned to pinned_cpu (bench/pinning.ts); unpinned_latency: the same on the unpinned pair",
+    pinned_cpu: pinnedCpu ?? null,
+    unpinned_latency: unpinned,
     baseline_child_process_node_adapter: { ...latency.baseline, ...base },
     agent_process_node_adapter: { ...latency.library, ...library },
     agent_process_python_adapter: python,

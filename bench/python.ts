@@ -12,12 +12,8 @@
  *   unpinned pair, the same latency for information and pipelined throughput with 256 in flight, raw and adapter in
  *   turn, target >= 0.8x. Each ratio is the median of the rounds' ratios.
  *
- *   Why pinned: interleaved, the client wakes the two processes in turn, and the scheduler runs one of them on the
- *   client's core (a round trip of ~25 us on this 2-core VM) and the other on the other core (~70 us), for the
- *   whole life of the pair, which one by chance. Unpinned, each round's ratio is a coin toss between ~0.35x and
- *   ~2.9x whatever the adapter does (measured: 16 rounds, the raw echo drew the near core 10 times, the adapter
- *   4). Both on one CPU, each sees the client from the same place at every request (~21 us each, pinned to the
- *   client's core);
+ *   Why pinned: see `pinning.ts` (measured here: of 16 unpinned rounds, the raw echo drew the client's core 10
+ *   times, the adapter 4; pinned with the client, ~21 us each);
  * - graceful stop of an idle adapter: from writing `shutdown` (stdin ended right after, as the supervisor does) to
  *   the process's exit, target < 30 ms; the same through `AgentSupervisor`'s `stop` (`BENCH_PYTHON_LIBRARY=0` skips
  *   it);
@@ -25,9 +21,9 @@
  */
 import type { ChildProcess } from "node:child_process"
 import { execFileSync, spawn } from "node:child_process"
-import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
+import { onCpu, pinnedCpu } from "./pinning.js"
 import { median, quantile } from "./stats.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
@@ -63,27 +59,11 @@ const resolveInterpreter = () => {
   return { command, executable, version }
 }
 
-/**
- * The CPU the latency's pair is pinned to: the last one, through `taskset` (util-linux), which runs the interpreter
- * in its own process. `undefined` on one CPU or without `taskset`: the pair is not pinned.
- */
-const pinnedCpu = (() => {
-  const cpus = os.availableParallelism()
-  if (cpus < 2) return undefined
-  try {
-    execFileSync("taskset", ["-c", String(cpus - 1), "true"], { stdio: "ignore" })
-    return cpus - 1
-  } catch {
-    return undefined
-  }
-})()
-
 /** Starts `python args` (on `cpu` alone when given): the child, when it was spawned, and a promise of its exit. */
 const startProcess = (python: string, args: ReadonlyArray<string>, cpu?: number) => {
   const spawnedAt = performance.now()
-  const child = cpu === undefined
-    ? spawn(python, args, { stdio: ["pipe", "pipe", "inherit"] })
-    : spawn("taskset", ["-c", String(cpu), python, ...args], { stdio: ["pipe", "pipe", "inherit"] })
+  const pinned = onCpu(cpu, python, args)
+  const child = spawn(pinned.command, pinned.args, { stdio: ["pipe", "pipe", "inherit"] })
   live.add(child)
   const exited = new Promise<number>((resolve, reject) => {
     child.once("error", reject)
