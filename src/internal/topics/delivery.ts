@@ -84,14 +84,19 @@ export const subscribersOf = (registry: Registry, topic: string): Array<Subscrib
     subscriber.topics.includes(topic) && subscriber.target() !== undefined
   )
 
-/** The least loaded subscriber of `topic`, a RUNNING one first; ties in turn. */
+/** The least loaded subscriber of `topic`, a RUNNING one first; ties in turn. Each one's target is read once. */
 const pick = (registry: Registry, topic: Topic, name: string): Subscriber | undefined => {
-  const candidates = subscribersOf(registry, name)
+  const candidates: Array<{ readonly subscriber: Subscriber; readonly running: boolean }> = []
+  for (const subscriber of registry.subscribers) {
+    if (!subscriber.topics.includes(name)) continue
+    const target = subscriber.target()
+    if (target !== undefined) candidates.push({ subscriber, running: target.running })
+  }
   let best: Subscriber | undefined
   let bestScore = Number.POSITIVE_INFINITY
   for (let k = 0; k < candidates.length; k++) {
-    const subscriber = candidates[(registry.turn + k) % candidates.length]
-    const score = (subscriber.target()?.running === true ? 0 : 1e9) + (topic.loads.get(subscriber.path) ?? 0)
+    const { running, subscriber } = candidates[(registry.turn + k) % candidates.length]
+    const score = (running ? 0 : 1e9) + (topic.loads.get(subscriber.path) ?? 0)
     if (score < bestScore) {
       best = subscriber
       bestScore = score
