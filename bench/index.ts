@@ -159,7 +159,8 @@ const percentiles = (micros: Array<number>) => {
  * Sequential round trips, one bare request then one library request, turn by turn, from this one process to
  * two agents of the same kind. Measured apart, each side's p50 swings between about 30 and 60 µs from one run to
  * the next (where the scheduler happens to place the two processes of a pair, same core or not); interleaved,
- * both sides see the same moments of the machine and the ratio holds still.
+ * both sides see the same moments of the machine, and with both agents pinned to one CPU (`pinning.ts`) the same
+ * placement too.
  */
 const interleavedLatency = (client: BareClient, agent: AgentProcess.AgentProcess, count: number) =>
   Effect.gen(function*() {
