@@ -264,6 +264,24 @@ const decodeAgent = (parent: Parent, spec: Supervisor.AgentSpec, at: string, pro
   return child
 }
 
+/** A nested supervisor's child spec, a pool's included: its restart settings follow its restart type. */
+const supervisorChild = (
+  own: { readonly id: string; readonly significant: boolean },
+  restart: Config.RestartType,
+  tree: Tree,
+  topics: ReadonlyArray<string>,
+  watch: Watch | undefined
+): SupervisorSpec => ({
+  _tag: "Supervisor",
+  id: own.id,
+  restart,
+  significant: own.significant,
+  settings: supervisorChildSettings(restart),
+  tree,
+  topics,
+  watch
+})
+
 /** Decodes a nested supervisor child at `at`, its subtree included. */
 const decodeSupervisor = (parent: Parent, spec: Supervisor.SupervisorSpec, at: string, problems: Problems) => {
   const before = problems.length
@@ -277,17 +295,7 @@ const decodeSupervisor = (parent: Parent, spec: Supervisor.SupervisorSpec, at: s
   const restart = own?.restart ?? defaults().restart
   if (own !== undefined) checkSignificant(parent, own.significant, restart, at, problems)
   if (own === undefined || tree === undefined || problems.length > before) return undefined
-  const child: SupervisorSpec = {
-    _tag: "Supervisor",
-    id: own.id,
-    restart,
-    significant: own.significant,
-    settings: supervisorChildSettings(restart),
-    tree,
-    topics: [],
-    watch: undefined
-  }
-  return child
+  return supervisorChild(own, restart, tree, [], undefined)
 }
 
 /**
@@ -331,17 +339,8 @@ const decodePool = (parent: Parent, spec: Supervisor.PoolSpec, at: string, probl
     size: own.size,
     autoscale: scaling
   }
-  const child: SupervisorSpec = {
-    _tag: "Supervisor",
-    id: own.id,
-    restart,
-    significant: own.significant,
-    settings: supervisorChildSettings(restart),
-    tree: { name, strategy: "one-for-one", intensity, autoShutdown: "never", children: [], pool },
-    topics: own.topics,
-    watch: own.watch
-  }
-  return child
+  const tree: Tree = { name, strategy: "one-for-one", intensity, autoShutdown: "never", children: [], pool }
+  return supervisorChild(own, restart, tree, own.topics, own.watch)
 }
 
 /** Decodes one child at `at`; `seen` maps the ids of its siblings so far to where they are. */
