@@ -33,7 +33,7 @@ import { cluster } from "./cluster.js"
 import { heartbeat } from "./heartbeat.js"
 import { lifecycle } from "./lifecycle.js"
 import { limits } from "./limits.js"
-import { onCpu, pinnedCpu } from "./pinning.js"
+import { onCpu, pinClient, placements } from "./pinning.js"
 import { pools } from "./pools.js"
 import { run as pythonBench } from "./python.js"
 import { layerStore, scale } from "./scale.js"
@@ -159,8 +159,8 @@ const percentiles = (micros: Array<number>) => {
  * Sequential round trips, one bare request then one library request, turn by turn, from this one process to
  * two agents of the same kind. Measured apart, each side's p50 swings between about 30 and 60 µs from one run to
  * the next (where the scheduler happens to place the two processes of a pair, same core or not); interleaved,
- * both sides see the same moments of the machine, and with both agents pinned to one CPU (`pinning.ts`) the same
- * placement too.
+ * both sides see the same moments of the machine, and with both agents pinned to one CPU and the client pinned in
+ * turn to that CPU and another (`pinning.ts`), the same placement too.
  */
 const interleavedLatency = (client: BareClient, agent: AgentProcess.AgentProcess, count: number) =>
   Effect.gen(function*() {
@@ -386,15 +386,33 @@ const pair = (cpu: number | undefined) =>
     })
   ])
 
+type Latency = Effect.Effect.Success<ReturnType<typeof interleavedLatency>>
+const ratioOf = (latency: Latency) => latency.library.p50_us / latency.baseline.p50_us
+
+/** The sequential latency of a pinned pair in each placement of the client (`pinning.ts`), by placement. */
+const pinnedLatencies = Effect.forEach(placements ?? [], (placement) =>
+  Effect.scoped(Effect.gen(function*() {
+    const [client, agent] = yield* pair(placement.agents)
+    yield* Effect.acquireRelease(
+      Effect.sync(() => pinClient(placement.client)),
+      () => Effect.sync(() => pinClient(undefined))
+    )
+    return [placement.name, yield* interleavedLatency(client, agent, SEQUENTIAL)] as const
+  })))
+
 const main = Effect.gen(function*() {
   if (ONLY_CLUSTER) return console.log(JSON.stringify({ cluster: yield* cluster }, null, 2))
-  // Sequential latency on a pair pinned to one CPU (`pinning.ts`); throughput, and the same latency for
-  // information, on an unpinned pair.
-  const latency = yield* Effect.scoped(
-    Effect.flatMap(pair(pinnedCpu), ([client, agent]) => interleavedLatency(client, agent, SEQUENTIAL))
-  )
+  // Sequential latency on pinned pairs (`pinning.ts`), the worse placement checked; throughput, and the same
+  // latency for information, on an unpinned pair.
+  const byPlacement = yield* pinnedLatencies
   const [client, agent] = yield* pair(undefined)
   const unpinned = yield* interleavedLatency(client, agent, SEQUENTIAL)
+  // The worse placement's (the unpinned pair's when nothing could be pinned)
+  const latency = byPlacement.map(([, l]) => l).reduce<Latency | undefined>(
+    (worst, l) => worst === undefined || ratioOf(l) > ratioOf(worst) ? l : worst,
+    undefined
+  ) ?? unpinned
+  const latencyByPlacement = Object.fromEntries(byPlacement)
   // Throughput: baseline and library alternate, round after round, and the ratios are taken per round: on a
   // shared machine the baseline alone swings by 2x between minutes, so only same-round ratios compare like with
   // like.
@@ -410,7 +428,7 @@ const main = Effect.gen(function*() {
   }))
   const { base, library } = rounds[rounds.length - 1]
   const ratios = {
-    p50_latency_vs_baseline: round(latency.library.p50_us / latency.baseline.p50_us, 2),
+    p50_latency_vs_baseline: round(ratioOf(latency), 2),
     throughput_vs_baseline: median(perRound.map((r) => r.throughput_vs_baseline)),
     cpu_per_request_vs_baseline: median(perRound.map((r) => r.cpu_per_request_vs_baseline))
   }
@@ -420,8 +438,9 @@ const main = Effect.gen(function*() {
     const only = {
       baseline_child_process_node_adapter,
       agent_process_node_adapter,
+      latency_by_placement: latencyByPlacement,
       unpinned_latency: unpinned,
-      pinned_cpu: pinnedCpu ?? null,
+      placements: placements ?? null,
       ratios,
       ratios_per_round: perRound
     }
@@ -459,8 +478,10 @@ const main = Effect.gen(function*() {
     settings: { sequential: SEQUENTIAL, pipelined: PIPELINED, in_flight: IN_FLIGHT, payload },
     rounds: ROUNDS,
     latency: "sequential, one bare request and one library request in turn (interleaved), p50 of each, both " +
-      "agents pinned to pinned_cpu (bench/pinning.ts); unpinned_latency: the same on the unpinned pair",
-    pinned_cpu: pinnedCpu ?? null,
+      "agents on one CPU and the client in each of placements (bench/pinning.ts): the worse placement's figures " +
+      "here, each in latency_by_placement; unpinned_latency: the same on the unpinned pair",
+    placements: placements ?? null,
+    latency_by_placement: latencyByPlacement,
     unpinned_latency: unpinned,
     baseline_child_process_node_adapter: { ...latency.baseline, ...base },
     agent_process_node_adapter: { ...latency.library, ...library },

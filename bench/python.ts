@@ -8,12 +8,11 @@
  * Map of ids to resolvers, one write per request, line splitting), so the ratios isolate what the adapter costs:
  *
  * - over `BENCH_ROUNDS` rounds (3), each with fresh pairs of processes: sequential p50 latency, interleaved (one
- *   raw request, one adapter request, in turn), of a pair pinned to one CPU (`taskset`), target <= 1.5x; then, on an
- *   unpinned pair, the same latency for information and pipelined throughput with 256 in flight, raw and adapter in
- *   turn, target >= 0.8x. Each ratio is the median of the rounds' ratios.
- *
- *   Why pinned: see `pinning.ts` (measured here: of 16 unpinned rounds, the raw echo drew the client's core 10
- *   times, the adapter 4; pinned with the client, ~21 us each);
+ *   raw request, one adapter request, in turn), of a pair on one CPU with the client on that CPU and then on another
+ *   (`pinning.ts`), target <= 1.5x for the worse of the two; then, on an unpinned pair, the same latency for
+ *   information and pipelined throughput with 256 in flight, raw and adapter in turn, target >= 0.8x. Each ratio is
+ *   the median of the rounds' ratios. (Unpinned, of 16 rounds measured, the raw echo drew the client's core 10
+ *   times and the adapter 4: see `pinning.ts`.)
  * - graceful stop of an idle adapter: from writing `shutdown` (stdin ended right after, as the supervisor does) to
  *   the process's exit, target < 30 ms; the same through `AgentSupervisor`'s `stop` (`BENCH_PYTHON_LIBRARY=0` skips
  *   it);
@@ -23,7 +22,7 @@ import type { ChildProcess } from "node:child_process"
 import { execFileSync, spawn } from "node:child_process"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
-import { onCpu, pinnedCpu } from "./pinning.js"
+import { onCpu, placements, withClientOn } from "./pinning.js"
 import { median, quantile } from "./stats.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
@@ -231,8 +230,9 @@ const libraryStops = async (python: string) => {
 }
 
 interface Round {
-  /** Of the pair pinned to one CPU (`pinned_cpu`). */
-  readonly sequential_p50_us: { readonly raw_echo: number; readonly adapter: number }
+  /** Of the pinned pair, by placement of the client (`pinning.ts`); empty when nothing could be pinned. */
+  readonly sequential_p50_us: Record<string, { readonly raw_echo: number; readonly adapter: number }>
+  /** The worse of the placements' ratios (the unpinned pair's when nothing could be pinned). */
   readonly sequential_p50_ratio: number
   /** Of the unpinned pair: for information (each side's p50 is ~25 or ~70 us by where it was placed). */
   readonly unpinned_sequential_p50_us: { readonly raw_echo: number; readonly adapter: number }
@@ -247,7 +247,10 @@ const withPair = async <A>(
   measure: (raw: Client, agent: Client) => Promise<A>
 ): Promise<A> => {
   const raw = await connect(python, [rawEcho], cpu)
-  const agent = await connect(python, [adapter, echoTarget], cpu)
+  const agent = await connect(python, [adapter, echoTarget], cpu).catch(async (error) => {
+    await raw.stop()
+    throw error
+  })
   try {
     return await measure(raw, agent)
   } finally {
@@ -255,20 +258,32 @@ const withPair = async <A>(
   }
 }
 
+type Latency = Awaited<ReturnType<typeof interleavedLatency>>
+const ratioOf = (latency: Latency) => round(latency.adapter.p50_us / latency.raw.p50_us, 2)
+
 /**
- * One round: sequential latency interleaved on a pinned pair; then an unpinned pair's latency and the throughput of
- * each in turn. Fresh processes each round: where the scheduler places a pair (same core or not) holds for the
- * pair's life, so the medians of the rounds' ratios take several draws.
+ * One round: sequential latency interleaved on a pinned pair, the client in each placement in turn; then an
+ * unpinned pair's latency and the throughput of each in turn. Fresh processes each round.
  */
 const measureRound = async (python: string): Promise<Round> => {
-  const latency = await withPair(python, pinnedCpu, interleavedLatency)
+  const pinned: Record<string, { readonly raw_echo: number; readonly adapter: number }> = {}
+  let worst = 0
+  for (const placement of placements ?? []) {
+    const latency = await withPair(
+      python,
+      placement.agents,
+      (raw, agent) => withClientOn(placement.client, () => interleavedLatency(raw, agent))
+    )
+    pinned[placement.name] = { raw_echo: latency.raw.p50_us, adapter: latency.adapter.p50_us }
+    worst = Math.max(worst, ratioOf(latency))
+  }
   return withPair(python, undefined, async (raw, agent) => {
     const unpinned = await interleavedLatency(raw, agent)
     const rawPerSecond = await throughput(raw)
     const adapterPerSecond = await throughput(agent)
     return {
-      sequential_p50_us: { raw_echo: latency.raw.p50_us, adapter: latency.adapter.p50_us },
-      sequential_p50_ratio: round(latency.adapter.p50_us / latency.raw.p50_us, 2),
+      sequential_p50_us: pinned,
+      sequential_p50_ratio: placements === undefined ? ratioOf(unpinned) : worst,
       unpinned_sequential_p50_us: { raw_echo: unpinned.raw.p50_us, adapter: unpinned.adapter.p50_us },
       throughput_per_s: { raw_echo: rawPerSecond, adapter: adapterPerSecond },
       throughput_ratio: round(adapterPerSecond / rawPerSecond, 2)
@@ -302,7 +317,7 @@ export const run = async (): Promise<Record<string, unknown>> => {
         pipelined: PIPELINED,
         in_flight: IN_FLIGHT,
         rounds: ROUNDS,
-        pinned_cpu: pinnedCpu ?? null,
+        placements: placements ?? null,
         payload
       },
       rounds,
