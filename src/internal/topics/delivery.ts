@@ -78,20 +78,27 @@ export const register = (registry: Registry) => (subscriber: Subscriber): () => 
   }
 }
 
+/** The subscribers of `topic` that can take a call now or soon, with whether each runs now (its target read once). */
+const liveSubscribers = (
+  registry: Registry,
+  topic: string
+): Array<{ readonly subscriber: Subscriber; readonly running: boolean }> => {
+  const live: Array<{ readonly subscriber: Subscriber; readonly running: boolean }> = []
+  for (const subscriber of registry.subscribers) {
+    if (!subscriber.topics.includes(topic)) continue
+    const target = subscriber.target()
+    if (target !== undefined) live.push({ subscriber, running: target.running })
+  }
+  return live
+}
+
 /** The subscribers of `topic` that can take a call now or soon. */
 export const subscribersOf = (registry: Registry, topic: string): Array<Subscriber> =>
-  [...registry.subscribers].filter((subscriber) =>
-    subscriber.topics.includes(topic) && subscriber.target() !== undefined
-  )
+  liveSubscribers(registry, topic).map(({ subscriber }) => subscriber)
 
-/** The least loaded subscriber of `topic`, a RUNNING one first; ties in turn. Each one's target is read once. */
+/** The least loaded subscriber of `topic`, a RUNNING one first; ties in turn. */
 const pick = (registry: Registry, topic: Topic, name: string): Subscriber | undefined => {
-  const candidates: Array<{ readonly subscriber: Subscriber; readonly running: boolean }> = []
-  for (const subscriber of registry.subscribers) {
-    if (!subscriber.topics.includes(name)) continue
-    const target = subscriber.target()
-    if (target !== undefined) candidates.push({ subscriber, running: target.running })
-  }
+  const candidates = liveSubscribers(registry, name)
   let best: Subscriber | undefined
   let bestScore = Number.POSITIVE_INFINITY
   for (let k = 0; k < candidates.length; k++) {
