@@ -68,9 +68,8 @@ interface BareClient {
   readonly close: () => Promise<void>
 }
 
-/** The bare client, its agent on `cpu` alone when given (see `pinning.ts`). */
-const bareClient = async (cpu?: number): Promise<BareClient> => {
-  const agent = onCpu(cpu, process.execPath, [nodeAdapter, nodeEcho])
+/** The bare client of the agent `command args`. */
+const bareClient = async (agent: { readonly command: string; readonly args: Array<string> }): Promise<BareClient> => {
   const child = spawn(agent.command, agent.args, { stdio: ["pipe", "pipe", "inherit"] })
   const pending = new Map<string, () => void>()
   let ready: () => void = () => {}
@@ -376,15 +375,13 @@ const ONLY_REQUESTS = process.env.BENCH_ONLY === "requests"
 const ONLY_CLUSTER = process.env.BENCH_ONLY === "cluster"
 
 /** A bare client and a library agent, both on `cpu` alone when given, for the life of the scope. */
-const pair = (cpu: number | undefined) =>
-  Effect.all([
-    Effect.acquireRelease(Effect.promise(() => bareClient(cpu)), (client) => Effect.promise(client.close)),
-    AgentProcess.make({
-      name: "bench",
-      ...onCpu(cpu, process.execPath, [nodeAdapter, nodeEcho]),
-      maxInFlight: IN_FLIGHT
-    })
+const pair = (cpu: number | undefined) => {
+  const agentCommand = onCpu(cpu, process.execPath, [nodeAdapter, nodeEcho])
+  return Effect.all([
+    Effect.acquireRelease(Effect.promise(() => bareClient(agentCommand)), (client) => Effect.promise(client.close)),
+    AgentProcess.make({ name: "bench", ...agentCommand, maxInFlight: IN_FLIGHT })
   ])
+}
 
 type Latency = Effect.Effect.Success<ReturnType<typeof interleavedLatency>>
 const ratioOf = (latency: Latency) => latency.library.p50_us / latency.baseline.p50_us
