@@ -8,13 +8,19 @@
  * once: 500 agents on a 1 s interval wake the process about 50 times a second. Waiting here is an `Effect.async`
  * without a canceler, resumed by the ticker; the heartbeat cancels its pending wait once, when it ends.
  *
+ * On the live clock a turn of the ticker runs due callbacks for at most {@link TURN_BUDGET_MILLIS} of real time;
+ * past it, the callbacks still due run after the event loop has turned (a `setImmediate`), so that the answers
+ * that came in meanwhile are read and the loop is never held for a whole step's beats.
+ *
  * The ticker sleeps on the `Clock` it was made for (one ticker per `Clock`), so `TestClock` drives it as it drove
  * the sleeps it replaces. It runs only while a beat waits: it ends when none does (a process with no heartbeat
  * has no timer pending), and the first wait after that starts it again.
  *
  * @internal
  */
-import type * as Clock from "effect/Clock"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
@@ -77,8 +83,39 @@ export interface Ticker {
   readonly running: () => boolean
 }
 
-/** A ticker sleeping on `clock`. @internal */
-export const make = (clock: Clock.Clock): Ticker => {
+/**
+ * How long one turn of the ticker may run due callbacks before it lets the event loop turn, in real milliseconds
+ * (`performance.now()`): the rest run after a `setImmediate`, once Node has read what came in meanwhile.
+ *
+ * A beat's ping is written at once, and a write that wakes an agent can cost the supervisor its CPU for a while
+ * (the kernel may run the woken reader on the writer's CPU first): on a slow 2-core VM, the 20 beats of one 20 ms
+ * step of a thousand agents held the loop for 30-50 ms in one go, the p99 of every ping latency and event-loop
+ * delay. On a machine where writes are cheap, a step's beats still run in one turn.
+ *
+ * @internal
+ */
+export const TURN_BUDGET_MILLIS = 2
+
+/** A turn of the event loop: resumed by a `setImmediate`, after the I/O callbacks of this turn. */
+const nextTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
+/** The live `Clock`, the one Effect provides by default. */
+const liveClock = Context.get(DefaultServices.liveServices, Clock.Clock)
+
+/**
+ * A ticker sleeping on `clock`. Its turns are bounded by `turnBudgetMillis` (by default
+ * {@link TURN_BUDGET_MILLIS} on the live clock; unbounded on any other, such as `TestClock`, whose tests expect the
+ * callbacks due at a moment to have run once the clock is past it).
+ *
+ * @internal
+ */
+export const make = (
+  clock: Clock.Clock,
+  turnBudgetMillis: number = clock === liveClock ? TURN_BUDGET_MILLIS : Infinity
+): Ticker => {
   const heap = Heap.make<Waiter>()
   const waiters = heap.items
   let live = 0
@@ -101,8 +138,10 @@ export const make = (clock: Clock.Clock): Ticker => {
     Effect.suspend(() => {
       if (own !== generation) return Effect.void
       const now = clock.unsafeCurrentTimeMillis()
+      const turnEnds = performance.now() + turnBudgetMillis
       // A callback that throws is logged; it must not end the ticker (every heartbeat and timeout waits on it).
       let thrown: Array<unknown> | undefined
+      let yielding = false
       while (waiters.length > 0 && (waiters[0].done || heap.keys[0] <= now)) {
         const waiter = waiters[0]
         Heap.pop(heap)
@@ -114,14 +153,22 @@ export const make = (clock: Clock.Clock): Ticker => {
         } catch (error) {
           ;(thrown ??= []).push(error)
         }
+        if (turnBudgetMillis !== Infinity && performance.now() > turnEnds) {
+          yielding = true
+          break
+        }
       }
+      // Past its budget: the rest after a turn of the event loop (nothing sleeps; the heap is looked at then).
+      const next = yielding ? Effect.zipRight(nextTurn, Effect.suspend(() => run(own))) : undefined
+      if (yielding) sleepingUntil = -Infinity
       if (thrown !== undefined) {
         const errors = thrown
         return Effect.zipRight(
           Effect.forEach(errors, (error) => Effect.logError("a ticker callback threw", error), { discard: true }),
-          run(own)
+          next ?? run(own)
         )
       }
+      if (next !== undefined) return next
       if (live === 0) {
         Heap.clear(heap)
         fiber = undefined

@@ -61,6 +61,49 @@ describe("Ticker", () => {
       assert.isFalse(ticker.running())
     }))
 
+  /**
+   * Four callbacks due at one moment, of which the first to run takes longer than a turn's budget and asks for a
+   * `setImmediate` (Node's turn after I/O): whether each, in the order they ran, saw that turn come.
+   */
+  const slowFirstCallback = (ticker: Ticker.Ticker, due: number, spinMillis: number) =>
+    Effect.async<Array<boolean>>((resume) => {
+      let turned = false
+      const sawTurn: Array<boolean> = []
+      for (let i = 0; i < 4; i++) {
+        ticker.schedule(ticker.waiter(due, 0), () => {
+          sawTurn.push(turned)
+          if (sawTurn.length === 1) {
+            setImmediate(() => (turned = true))
+            for (const until = performance.now() + spinMillis; performance.now() < until;);
+          }
+          if (sawTurn.length === 4) resume(Effect.succeed(sawTurn))
+        })
+      }
+    })
+
+  it.live("on the live clock, a turn past its budget lets the event loop turn before the callbacks still due", () =>
+    Effect.gen(function*() {
+      const clock = yield* Effect.clock
+      const ticker = Ticker.make(clock)
+      const sawTurn = yield* slowFirstCallback(
+        ticker,
+        clock.unsafeCurrentTimeMillis() + 5,
+        2 * Ticker.TURN_BUDGET_MILLIS
+      )
+      // The immediate asked for by the first ran before the second: the rest waited for a turn of the loop.
+      assert.deepStrictEqual(sawTurn, [false, true, true, true])
+      assert.isFalse(ticker.running())
+    }))
+
+  it.effect("on any other clock (TestClock) the callbacks due at a moment all run in one turn, however long", () =>
+    Effect.gen(function*() {
+      const ticker = Ticker.make(yield* Effect.clock)
+      const fiber = yield* Effect.fork(slowFirstCallback(ticker, 100, 2 * Ticker.TURN_BUDGET_MILLIS))
+      yield* TestClock.adjust(100)
+      const sawTurn = yield* Fiber.join(fiber)
+      assert.deepStrictEqual(sawTurn, [false, false, false, false])
+    }))
+
   it.effect("a first beat rounds up, but never past its last moment; without a grid, moments are exact", () =>
     Effect.gen(function*() {
       const ticker = Ticker.make(yield* Effect.clock)
