@@ -286,14 +286,22 @@ describe("Conformance: broken agents are caught, with evidence", () => {
         const report = yield* Conformance.run({
           ...Adapters.nodeCallback(fixture("node", "echo.mjs")),
           ...LOADED,
-          only: ["echo", "concurrent-requests"]
+          only: ["echo", "concurrent-requests", "ping-while-busy"]
         })
         const echo = check(report, "echo")
         assert.strictEqual(echo.status, "fail")
         assert.include(echo.summary, "answered with its whole payload: the agent echoes what it gets")
         assert.include(echo.diagnosis ?? "(none)", "it does not implement the conformance contract")
+        // Its "sleep" task was answered at once: the ping did not wait behind it, and the summary says what happened
+        const busy = check(report, "ping-while-busy")
+        assert.strictEqual(busy.status, "fail")
+        assert.match(
+          busy.summary,
+          /^the 2000 ms task was answered \d+ ms after it was sent, before its sleep could end/
+        )
+        assert.notInclude(busy.summary, "waited behind")
         // The other checks fail for the same reason, which the report says once
-        assert.deepStrictEqual(report.counts, { pass: 0, fail: 2, skipped: 0 })
+        assert.deepStrictEqual(report.counts, { pass: 0, fail: 3, skipped: 0 })
         assert.deepStrictEqual(report.diagnoses, [echo.diagnosis ?? "(none)"])
       }),
     WAIT

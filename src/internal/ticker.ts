@@ -159,7 +159,7 @@ export const make = (
         }
       }
       // Past its budget: the rest after a turn of the event loop (nothing sleeps; the heap is looked at then).
-      const next = yielding ? Effect.zipRight(nextTurn, Effect.suspend(() => run(own))) : undefined
+      const next = yielding ? Effect.zipRight(nextTurn, run(own)) : undefined
       if (yielding) sleepingUntil = -Infinity
       if (thrown !== undefined) {
         const errors = thrown

@@ -47,6 +47,7 @@ export const pingWhileBusy: Check = {
   run: ({ settings, start }) =>
     Effect.gen(function*() {
       const session = yield* start
+      const taskSentAt = session.now()
       session.send(task("busy-1", "sleep", { ms: BUSY_MS, value: "slept" }))
       session.send(pingLine("ping-1"))
       const pingedAt = session.now()
@@ -63,7 +64,15 @@ export const pingWhileBusy: Check = {
       // By position, not time: two answers read in one chunk share their time, but not their order.
       const lines = session.lines()
       if (busy !== undefined && lines.indexOf(busy) < lines.indexOf(line)) {
-        return yield* fail(`the ping was answered ${latency} ms after it was sent, after the task it waited behind`)
+        const taskLatency = busy.at - taskSentAt
+        // A task answered before its sleep could end did not run it (an agent that answers every payload as it
+        // came): the ping waited behind nothing.
+        return yield* fail(
+          taskLatency < BUSY_MS
+            ? `the ${BUSY_MS} ms task was answered ${taskLatency} ms after it was sent, before its sleep could end, ` +
+              `and the ping after it (${latency} ms): the agent did not run the task`
+            : `the ping was answered ${latency} ms after it was sent, after the task it waited behind`
+        )
       }
       if (latency > settings.pingTimeout) {
         return yield* fail(`the ping was answered ${latency} ms after it was sent (bound: ${settings.pingTimeout} ms)`)
