@@ -153,21 +153,24 @@ export const make = (
         } catch (error) {
           ;(thrown ??= []).push(error)
         }
+        // A callback stopped this fiber (it cancelled the last waiter) or started another (a waiter due before this
+        // one's next look): the heap and the ticker's state are no longer this fiber's to touch.
+        if (own !== generation) break
         if (turnBudgetMillis !== Infinity && performance.now() > turnEnds) {
           yielding = true
           break
         }
       }
+      const logged = thrown === undefined ? undefined : Effect.forEach(
+        thrown,
+        (error) => Effect.logError("a ticker callback threw", error),
+        { discard: true }
+      )
+      if (own !== generation) return logged ?? Effect.void
       // Past its budget: the rest after a turn of the event loop (nothing sleeps; the heap is looked at then).
       const next = yielding ? Effect.zipRight(nextTurn, run(own)) : undefined
       if (yielding) sleepingUntil = -Infinity
-      if (thrown !== undefined) {
-        const errors = thrown
-        return Effect.zipRight(
-          Effect.forEach(errors, (error) => Effect.logError("a ticker callback threw", error), { discard: true }),
-          next ?? run(own)
-        )
-      }
+      if (logged !== undefined) return Effect.zipRight(logged, next ?? run(own))
       if (next !== undefined) return next
       if (live === 0) {
         Heap.clear(heap)

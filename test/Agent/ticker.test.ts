@@ -92,7 +92,28 @@ describe("Ticker", () => {
       )
       // The immediate asked for by the first ran before the second: the rest waited for a turn of the loop.
       assert.deepStrictEqual(sawTurn, [false, true, true, true])
-      assert.isFalse(ticker.running())
+      assert.strictEqual(ticker.pending(), 0)
+    }))
+
+  it.live("a callback that stops the ticker (it cancels the last waiter) in a turn past its budget: later waiters still wake", () =>
+    Effect.gen(function*() {
+      const clock = yield* Effect.clock
+      // A budget of 0: every turn is past it, as a slow callback's is.
+      const ticker = Ticker.make(clock, 0)
+      const now = clock.unsafeCurrentTimeMillis()
+      const other = ticker.waiter(now + 1000, 0)
+      ticker.schedule(other, () => {})
+      yield* Effect.async<void>((resume) => {
+        ticker.schedule(ticker.waiter(now + 5, 0), () => {
+          ticker.cancel(other) // the last waiter: the ticker stops, in this turn
+          resume(Effect.void)
+        })
+      })
+      const woken = yield* Effect.async<boolean>((resume) => {
+        ticker.schedule(ticker.waiter(clock.unsafeCurrentTimeMillis() + 5, 0), () => resume(Effect.succeed(true)))
+      }).pipe(Effect.timeoutTo({ duration: "5 seconds", onTimeout: () => false, onSuccess: (woken) => woken }))
+      assert.isTrue(woken, "a waiter scheduled after the stop was never woken")
+      assert.strictEqual(ticker.pending(), 0)
     }))
 
   it.effect("on any other clock (TestClock) the callbacks due at a moment all run in one turn, however long", () =>
