@@ -124,14 +124,17 @@ export const make = (
   // fiber that sleeps less: the running one is interrupted and another started.
   let sleepingUntil = Infinity
   let generation = 0
+  // Whether the running fiber is in a turn, calling back: a stop from a callback is then this fiber's own.
+  let inTurn = false
 
   const stop = () => {
     generation++
     sleepingUntil = Infinity
     const running = fiber
     fiber = undefined
-    // Interrupted where it sleeps: the timer is cleared, so a process whose heartbeats ended has none pending.
-    running?.unsafeInterruptAsFork(FiberId.none)
+    // Interrupted where it sleeps: the timer is cleared, so a process whose heartbeats ended has none pending. Not
+    // in its turn: it ends by itself once the callback returns (it sees the generation), and logs what threw first.
+    if (!inTurn) running?.unsafeInterruptAsFork(FiberId.none)
   }
 
   const run = (own: number): Effect.Effect<void> =>
@@ -142,6 +145,7 @@ export const make = (
       // A callback that throws is logged; it must not end the ticker (every heartbeat and timeout waits on it).
       let thrown: Array<unknown> | undefined
       let yielding = false
+      inTurn = true
       while (waiters.length > 0 && (waiters[0].done || heap.keys[0] <= now)) {
         const waiter = waiters[0]
         Heap.pop(heap)
@@ -161,6 +165,7 @@ export const make = (
           break
         }
       }
+      inTurn = false
       const logged = thrown === undefined ? undefined : Effect.forEach(
         thrown,
         (error) => Effect.logError("a ticker callback threw", error),

@@ -4,6 +4,7 @@ import * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
+import { vi } from "vitest"
 import * as Config from "../../src/Agent/Config.js"
 import * as Health from "../../src/Agent/Health.js"
 import type * as AgentProcess from "../../src/Agent/Process.js"
@@ -114,6 +115,30 @@ describe("Ticker", () => {
       }).pipe(Effect.timeoutTo({ duration: "5 seconds", onTimeout: () => false, onSuccess: (woken) => woken }))
       assert.isTrue(woken, "a waiter scheduled after the stop was never woken")
       assert.strictEqual(ticker.pending(), 0)
+    }))
+
+  it.effect("a callback that stops the ticker and then throws: its error is still logged", () =>
+    Effect.gen(function*() {
+      // The ticker's fiber runs in the default runtime (`Effect.runFork`): its logs go to the console.
+      const logged = vi.spyOn(console, "log").mockImplementation(() => {})
+      try {
+        const ticker = Ticker.make(yield* Effect.clock)
+        const other = ticker.waiter(1000, 0)
+        ticker.schedule(other, () => {})
+        ticker.schedule(ticker.waiter(100, 0), () => {
+          ticker.cancel(other) // the last waiter: the ticker stops, in this turn
+          throw new Error("a bug after the stop")
+        })
+        yield* TestClock.adjust(100)
+        const found = () => logged.mock.calls.some((call) => String(call[0]).includes("a ticker callback threw"))
+        for (let turns = 0; !found() && turns < 100; turns++) {
+          yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+        }
+        assert.isTrue(found(), "the callback's error was not logged")
+        assert.isFalse(ticker.running())
+      } finally {
+        logged.mockRestore()
+      }
     }))
 
   it.effect("on any other clock (TestClock) the callbacks due at a moment all run in one turn, however long", () =>
