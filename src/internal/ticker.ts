@@ -172,11 +172,13 @@ export const make = (
         { discard: true }
       )
       if (own !== generation) return logged ?? Effect.void
-      // Past its budget: the rest after a turn of the event loop (nothing sleeps; the heap is looked at then).
-      const next = yielding ? Effect.zipRight(nextTurn, run(own)) : undefined
-      if (yielding) sleepingUntil = -Infinity
-      if (logged !== undefined) return Effect.zipRight(logged, next ?? run(own))
-      if (next !== undefined) return next
+      if (yielding) {
+        // Past its budget: the rest after a turn of the event loop (nothing sleeps; the heap is looked at then).
+        sleepingUntil = -Infinity
+        const rest = Effect.zipRight(nextTurn, run(own))
+        return logged === undefined ? rest : Effect.zipRight(logged, rest)
+      }
+      if (logged !== undefined) return Effect.zipRight(logged, run(own))
       if (live === 0) {
         Heap.clear(heap)
         fiber = undefined
