@@ -299,6 +299,7 @@ describe("Conformance: broken agents are caught, with evidence", () => {
           busy.summary,
           /^the 2000 ms task was answered \d+ ms after it was sent, before its sleep could end/
         )
+        assert.include(busy.summary, `the agent does not run the contract's "sleep" operation`)
         assert.notInclude(busy.summary, "waited behind")
         // The other checks fail for the same reason, which the report says once
         assert.deepStrictEqual(report.counts, { pass: 0, fail: 3, skipped: 0 })

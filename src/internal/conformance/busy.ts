@@ -69,8 +69,9 @@ export const pingWhileBusy: Check = {
         // came): the ping waited behind nothing.
         return yield* fail(
           taskLatency < BUSY_MS
-            ? `the ${BUSY_MS} ms task was answered ${taskLatency} ms after it was sent, before its sleep could end, ` +
-              `and the ping after it (${latency} ms): the agent did not run the task`
+            ? `the ${BUSY_MS} ms task was answered ${taskLatency} ms after it was sent, before its sleep could end: ` +
+              `the agent does not run the contract's "sleep" operation, so this check cannot tell whether a ping ` +
+              `is answered while a task runs (the ping was answered after it, ${latency} ms after it was sent)`
             : `the ping was answered ${latency} ms after it was sent, after the task it waited behind`
         )
       }
