@@ -16,9 +16,10 @@
  * | `{"op":"stream","n":N,"value":X}` | (feature `stream`) sends `{"i":0}`..`{"i":N-1}` (`"ms":M` apart), returns X |
  * | `{"op":"checkpoint","data":D}` | (feature `checkpoint`) sends the agent checkpoint D, returns `"checkpointed"` |
  * | `{"op":"restored"}` | (feature `checkpoint`) returns the data of the last `restore` received, or null |
+ * | `{"op":"publish","topic":T,"payload":P}` | (feature `publish`) publishes P to T, returns `"published"`; an empty T is an error response |
  *
- * The last three are protocol 1.1's: their checks (`stream`, `checkpoint`) run only where the agent's `ready`
- * announces the feature, and are skipped elsewhere.
+ * The last four are protocol 1.1's and 1.2's: their checks (`stream`, `checkpoint`, `publish`) run only where the
+ * agent's `ready` announces the feature, and are skipped elsewhere.
  *
  * Each check spawns the agent afresh (so one crash fails one check), in a process group of its own that is killed
  * when the check ends, and talks to it over raw pipes: the kit sees every byte of stdout, every line of stderr,

@@ -60,7 +60,13 @@ const cases = {
   // Protocol 1 only: it announces no feature, so the 1.1 checks are skipped.
   shell: {
     options: { command: "sh", args: [fixture("conformance", "raw-agent.sh")], ...LOADED },
-    expected: allPassBut({ "ping-while-busy": "fail", cancel: "fail", stream: "skipped", checkpoint: "skipped" })
+    expected: allPassBut({
+      "ping-while-busy": "fail",
+      cancel: "fail",
+      stream: "skipped",
+      checkpoint: "skipped",
+      publish: "skipped"
+    })
   },
   noisy: {
     options: {
@@ -105,9 +111,31 @@ const cases = {
     options: { ...nodeRaw("forgets-restore", "--features=checkpoint"), only: ["checkpoint"], ...LOADED },
     expected: { checkpoint: "fail" }
   },
+  publishes: {
+    options: { ...nodeRaw("ok", "--features=publish"), only: ["publish"], ...LOADED },
+    expected: { publish: "pass" }
+  },
+  publishUnchecked: {
+    options: { ...nodeRaw("publish-unchecked", "--features=publish"), only: ["publish"], ...LOADED },
+    expected: { publish: "fail" }
+  },
+  publishAsData: {
+    options: { ...nodeRaw("publish-as-data", "--features=publish"), only: ["publish"], ...LOADED },
+    expected: { publish: "fail" }
+  },
   noFeatures: {
-    options: { ...nodeRaw("no-stack"), only: ["ready", "error-response", "stream", "checkpoint"], ...LOADED },
-    expected: { ready: "pass", "error-response": "pass", stream: "skipped", checkpoint: "skipped" }
+    options: {
+      ...nodeRaw("no-stack"),
+      only: ["ready", "error-response", "stream", "checkpoint", "publish"],
+      ...LOADED
+    },
+    expected: {
+      ready: "pass",
+      "error-response": "pass",
+      stream: "skipped",
+      checkpoint: "skipped",
+      publish: "skipped"
+    }
   },
   missing: {
     options: { command: path.join(root, "test", "fixtures", "conformance", "no-such-agent"), only: ["ready", "echo"] },
@@ -196,6 +224,17 @@ const expectFeaturesChecked = (report: Conformance.Report) => {
     checkpoint.evidence,
     /transcript of agent 2 of 2[^]*<- {2}\{"id":"restored-2","status":"ok","result":\{"n":7\}\}/
   )
+  expectPublishChecked(report)
+}
+
+/** What the protocol 1.2 check of an agent that publishes as it should says. */
+const expectPublishChecked = (report: Conformance.Report) => {
+  const publish = check(report, "publish")
+  assert.match(
+    publish.summary,
+    /^the publish to "conformance\.invoices" came (before the response|\d+ ms after the response), its payload as given; a publish to the empty topic was refused with error .+, nothing sent, and the agent answered the next task$/
+  )
+  assert.match(publish.evidence, /<- {2}\{"type":"publish","topic":"conformance\.invoices","payload":\{"invoice":42,/)
 }
 
 /** The Go agent passes every check. */
@@ -215,7 +254,7 @@ describe("Conformance: the contract's agents", () => {
   it.live("the Python adapter passes every check", () =>
     Effect.gen(function*() {
       const report = yield* expectOutcomes("python")
-      assert.deepStrictEqual(report.counts, { pass: 14, fail: 0, skipped: 0 })
+      assert.deepStrictEqual(report.counts, { pass: 15, fail: 0, skipped: 0 })
       assert.deepStrictEqual(report.features, ["stream", "checkpoint", "publish"])
       assert.match(check(report, "stdout-child").summary, /the child's output was seen on stderr/)
       assert.match(check(report, "cancel").summary, /"wasCancelled" answered true .* the task was not answered/)
@@ -240,7 +279,7 @@ describe("Conformance: the contract's agents", () => {
     it.live(goTest, () =>
       Effect.gen(function*() {
         const report = yield* expectOutcomes("go")
-        assert.deepStrictEqual(report.counts, { pass: 14, fail: 0, skipped: 0 })
+        assert.deepStrictEqual(report.counts, { pass: 15, fail: 0, skipped: 0 })
         assert.deepStrictEqual(report.features, ["stream", "checkpoint", "publish"])
         assert.match(check(report, "stdout-child").summary, /the child's output was seen on stderr/)
         expectFeaturesChecked(report)
@@ -359,6 +398,24 @@ describe("Conformance: broken agents are caught, with evidence", () => {
     WAIT
   )
 
+  it.live(
+    "protocol 1.2: a publish to the empty topic sent, a published value under another name",
+    () =>
+      Effect.gen(function*() {
+        expectPublishChecked(yield* expectOutcomes("publishes"))
+        const unchecked = check(yield* expectOutcomes("publishUnchecked"), "publish")
+        assert.strictEqual(
+          unchecked.summary,
+          `a publish to the empty topic was answered ok with "published": the adapter must refuse it, an error in ` +
+            "the code that called publish (Python ValueError, Node TypeError, Go ErrEmptyTopic)"
+        )
+        const asData = check(yield* expectOutcomes("publishAsData"), "publish")
+        assert.strictEqual(asData.summary, `the agent published with no "payload" member`)
+        assert.match(asData.evidence, /got {6}\{"type":"publish","topic":"conformance\.invoices","data":\{/)
+      }),
+    WAIT
+  )
+
   it.live("a program that cannot be spawned: a report of failures, not an error", () =>
     Effect.gen(function*() {
       const report = yield* expectOutcomes("missing")
@@ -383,7 +440,7 @@ describe("Conformance: features and options", () => {
         assert.include(check(none, "error-response").summary, "no stack (it is optional)")
         assert.deepStrictEqual(
           Conformance.checks.filter((c) => c.feature !== undefined).map((c) => [c.name, c.feature]),
-          [["stream", "stream"], ["checkpoint", "checkpoint"]]
+          [["stream", "stream"], ["checkpoint", "checkpoint"], ["publish", "publish"]]
         )
       }),
     WAIT

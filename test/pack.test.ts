@@ -135,7 +135,7 @@ describe.sequential("the packed package", () => {
     if (work !== "") fs.rmSync(work, { recursive: true, force: true })
   })
 
-  it("ships the built JavaScript, the declarations, the sources its maps point at, LICENSE and the adapters", () => {
+  it("ships the built JavaScript, the declarations, the sources its maps point at, LICENSE, the adapters and the docs", () => {
     for (
       const file of [
         "package.json",
@@ -149,7 +149,10 @@ describe.sequential("the packed package", () => {
         "adapters/go/go.mod",
         "adapters/go/agent/agent.go",
         "schema/agent-supervisor.schema.json",
-        "src/index.ts"
+        "src/index.ts",
+        // What the README links to, and the conformance kit's diagnosis cites
+        "docs/PROTOCOL.md",
+        "docs/CONFORMANCE.md"
       ]
     ) assert.include(files, file)
     const shipped = new Set(files)

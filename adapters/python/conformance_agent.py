@@ -14,7 +14,7 @@ A task's payload is {"op": ...}:
     spawn         {"op": "spawn", "text": S}            runs sh -c 'echo "$1"' sh S with stdout inherited,
                                                         waits, returns "spawned"
     wasCancelled  {"op": "wasCancelled"}                whether the latest sleep was cut short by a cancel
-  protocol 1.1 (the adapter announces "stream" and "checkpoint"):
+  protocol 1.1 (the adapter announces "stream" and "checkpoint", and 1.2's "publish"):
     stream        {"op": "stream", "n": N, "value": X}  yields {"i": 0} .. {"i": N-1} (with "ms": M, M ms
                                                         before each), then Final(X): chunks then X for a
                                                         task sent with "stream": true, the list of the N
@@ -23,6 +23,10 @@ A task's payload is {"op": ...}:
                                                         checkpoint {"type": "checkpoint", "data": D};
                                                         returns "checkpointed"
     restored      {"op": "restored"}                    ctx.restored: the data of the last restore, or None
+  protocol 1.2 (the adapter announces "publish"):
+    publish       {"op": "publish", "topic": T,         ctx.publish(T, P): {"type": "publish", "topic": T,
+                   "payload": P}                        "payload": P}; returns "published" (an empty T
+                                                        raises ValueError: an error response)
 
 It is written as any user's callback is, with nothing to help the adapter: `print` and the child's
 stdout go where the adapter sends them. `async def`, so that a cancel reaches a sleep (the adapter
@@ -96,4 +100,7 @@ async def handle_request(payload, ctx):
         return "checkpointed"
     if op == "restored":
         return ctx.restored
+    if op == "publish":
+        ctx.publish(payload.get("topic"), payload.get("payload"))
+        return "published"
     raise ValueError("unknown operation: %r" % (op,))

@@ -18,6 +18,7 @@ import { type Check, type Context, fail, skipped, type Verdict } from "./check.j
 import * as Checkpoint from "./checkpoint.js"
 import * as Lifecycle from "./lifecycle.js"
 import * as Options from "./options.js"
+import * as Publish from "./publish.js"
 import * as Requests from "./requests.js"
 import * as Session from "./session.js"
 import * as Startup from "./startup.js"
@@ -40,7 +41,8 @@ export const checks: ReadonlyArray<Check> = [
   Requests.largePayload,
   Requests.multibyteText,
   Stream.stream,
-  Checkpoint.checkpoint
+  Checkpoint.checkpoint,
+  Publish.publish
 ]
 
 /** The features a session's `ready` line announced, when it had a well-formed one. */

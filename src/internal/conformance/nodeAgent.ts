@@ -10,7 +10,9 @@
  *
  * The protocol 1.1 operations use the adapter's 1.1 API: `stream` returns an async generator (chunks for a task
  * sent with `"stream":true`, the list of its pieces for one without), `checkpoint` calls
- * `context.checkpoint(data, { task: false })` (the agent's checkpoint), `restored` reads `context.restored`.
+ * `context.checkpoint(data, { task: false })` (the agent's checkpoint), `restored` reads `context.restored`; protocol
+ * 1.2's `publish` calls `context.publish(topic, payload)` (which throws a TypeError for an empty topic: an error
+ * response).
  *
  * @internal
  */
@@ -71,6 +73,7 @@ interface TaskContext {
   readonly signal: AbortSignal
   readonly checkpoint: (data: unknown, options?: { readonly task?: boolean }) => unknown
   readonly restored: unknown
+  readonly publish: (topic: string, payload: unknown) => void
 }
 
 const run = (text: string): Promise<void> =>
@@ -108,6 +111,9 @@ export default async function conformance(
       return "checkpointed"
     case "restored":
       return context.restored ?? null
+    case "publish":
+      context.publish(payload.topic as string, payload.payload)
+      return "published"
     default:
       throw new TypeError(`unknown operation: ${JSON.stringify(payload?.op)}`)
   }

@@ -26,7 +26,8 @@ export const CHECK_NAMES = [
   "large-payload",
   "multibyte-text",
   "stream",
-  "checkpoint"
+  "checkpoint",
+  "publish"
 ] as const
 
 export type CheckName = typeof CHECK_NAMES[number]

@@ -13,6 +13,8 @@
 //	{"op":"checkpoint","data":D}     sends the agent checkpoint D (null without data), returns "checkpointed";
 //	                                 with "request":true, the task's own checkpoint instead
 //	{"op":"restored"}                the data of the last restore message, null when none came
+//	{"op":"publish","topic":T,"payload":P}  req.Publish(T, P) (protocol 1.2), returns "published"; an empty T is
+//	                                 agent.ErrEmptyTopic, an error response
 //	anything else                    returned as it came
 package main
 
@@ -110,6 +112,19 @@ func handle(ctx context.Context, req *agent.Request) (any, error) {
 			return restored, nil
 		}
 		return nil, nil
+	case "publish":
+		var topic string
+		if err := json.Unmarshal(fields["topic"], &topic); err != nil {
+			return nil, fmt.Errorf("publish: topic must be a string: %w", err)
+		}
+		payload, ok := fields["payload"]
+		if !ok {
+			payload = json.RawMessage("null")
+		}
+		if err := req.Publish(topic, payload); err != nil {
+			return nil, err
+		}
+		return "published", nil
 	}
 	return req.Payload, nil
 }
