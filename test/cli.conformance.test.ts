@@ -98,7 +98,8 @@ describe("agent-supervisor conformance", () => {
       // Protocol 1.1: the adapter announces both features, and both are checked
       assert.match(stdout, /\nstream\s+pass\s+50 chunks in order, then ok "done"/)
       assert.match(stdout, /\ncheckpoint\s+pass\s+"restored" was null, then the checkpoint \{"n":7\} came/)
-      assert.match(stdout, /\n14 passed, 0 failed, 0 skipped in \d+\.\d s\n?$/)
+      assert.match(stdout, /\npublish\s+pass\s+the publish to "conformance\.invoices" came /)
+      assert.match(stdout, /\n15 passed, 0 failed, 0 skipped in \d+\.\d s\n?$/)
       assert.strictEqual(stderr, "")
     }), WAIT)
 
