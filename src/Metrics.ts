@@ -6,8 +6,10 @@
  * endpoint does).
  *
  * The supervisor updates them itself, without a step on the request path that a request did not take before: a
- * request costs a few calls on hooks resolved once per agent. A series is made when it first moves and is never
- * removed (Effect's registry has no removal): an agent's series outlive it, their gauges at 0 once it stops.
+ * request costs a few calls on hooks resolved once per agent. A series is made when it first moves; an agent's
+ * series outlive its incarnations (their gauges at 0 while it is stopped) and leave the registry with the agent
+ * itself: deleted from its tree, a temporary child ended, its tree closed (Prometheus's way for a target that is
+ * gone). Agents of one name in two trees share their series, which go with the last of them.
  *
  * Spans: public operations are traced (`AgentSupervisor.make`, `.start`, `.stop`, `.restart`, `.health`,
  * `Supervisor.make`, `.startChild`, ...). A request (`handleEvent`) has a span, `AgentSupervisor.handleEvent` with

@@ -205,6 +205,60 @@ describe.sequential("Metrics", () => {
       assert.deepStrictEqual(yield* outcomes(name), { ok: 1, crash: 1 })
     }).pipe(Effect.provide(TestLive)))
 
+  it.scopedLive("an agent's series leave the registry with the agent: deleted, or its tree closed; not when stopped", () =>
+    Effect.gen(function*() {
+      const name = unique("gone")
+      const seriesOf = (agent: string) =>
+        Metric.globalMetricRegistry.snapshot()
+          .filter((pair) => [...pair.metricKey.tags].some((tag) => tag.key === "agent" && tag.value === agent))
+          .map((pair) => pair.metricKey.name)
+          .sort()
+      const spec = Supervisor.agent({ id: "child", config: agentConfig("echo", { name, restartBackoff: 0 }) })
+      const sup = yield* Supervisor.make({ children: [spec] })
+      const events = yield* sup.subscribe
+      yield* sup.call("child", { echo: 1 })
+      // A restart, so that the tree's own series of the agent (its restarts) is there too
+      yield* Effect.exit(sup.call("child", { crash: 2 }))
+      yield* takeUntil(
+        events,
+        (event) => event._tag === "Agent" && event.event._tag === "StateChanged" && event.event.to === "RUNNING"
+      )
+      const made = seriesOf(name)
+      assert.includeMembers(made, [
+        "agent_supervisor_requests_total",
+        "agent_supervisor_request_duration_seconds",
+        "agent_supervisor_requests_in_flight",
+        "agent_supervisor_time_to_ready_seconds",
+        "agent_supervisor_restarts_total"
+      ])
+      // Stopped, the agent is still the tree's: its series stay, with their counts
+      yield* sup.terminateChild("child")
+      assert.deepStrictEqual(seriesOf(name), made)
+      assert.strictEqual(yield* count(Metrics.restarts, name, ["exit_class", "abnormal"], ["reason", "exit"]), 1)
+      // Deleted, it is gone: so are its series
+      yield* sup.deleteChild("child")
+      assert.deepStrictEqual(seriesOf(name), [])
+
+      // Two trees with an agent of one name share its series; they go with the last of them
+      const shared = unique("shared")
+      const sharedSpec = Supervisor.agent({ id: "child", config: agentConfig("echo", { name: shared }) })
+      const first = yield* Supervisor.make({ children: [sharedSpec] })
+      const secondScope = yield* Scope.make()
+      const second = yield* Supervisor.make({ children: [sharedSpec] }).pipe(Scope.extend(secondScope))
+      yield* first.call("child", { echo: 1 })
+      yield* second.call("child", { echo: 2 })
+      assert.strictEqual(
+        yield* count(Metrics.requests, shared, ["outcome", "ok"]),
+        2,
+        "one series for both agents"
+      )
+      yield* Scope.close(secondScope, Exit.void)
+      assert.strictEqual(yield* count(Metrics.requests, shared, ["outcome", "ok"]), 2)
+      yield* first.terminateChild("child")
+      yield* first.deleteChild("child")
+      assert.deepStrictEqual(seriesOf(shared), [])
+    }).pipe(Effect.provide(TestLive)))
+
   it.scopedLive("the store: failed and timed-out operations, and writes given up (buffer full, flush timeout, closed)", () =>
     Effect.gen(function*() {
       const storeCount = (metric: Metric.Metric.Counter<number>, ...tags: Array<readonly [string, string]>) =>

@@ -9,23 +9,21 @@
  * in-flight gauge two more, in the request table's synchronous code.
  *
  * Series are made on first use, not with the agent: an agent that never saw a timeout has no `timeout` series
- * (1,000 idle agents would otherwise each register a dozen series they never move). Effect's registry never
- * forgets a series: an agent's outlive it, with their last values (its gauges are set to 0 when it stops running).
+ * (1,000 idle agents would otherwise each register a dozen series they never move). They outlive the agent's
+ * incarnations, with their last values (its gauges are set to 0 when it stops running), and leave the registry
+ * with the agent itself ({@link acquire}: a tree's child deleted, a temporary child ended, the tree closed).
  *
  * @internal
  */
-import * as Metric from "effect/Metric"
+import * as Effect from "effect/Effect"
 import type * as MetricHook from "effect/MetricHook"
-import * as MetricKey from "effect/MetricKey"
-import * as MetricLabel from "effect/MetricLabel"
+import type * as Scope from "effect/Scope"
 import { keys, type RequestOutcome } from "./definitions.js"
 import * as Hooks from "./hooks.js"
 
 type Counter = MetricHook.MetricHook.Counter<number>
 type Gauge = MetricHook.MetricHook.Gauge<number>
 type Histogram = MetricHook.MetricHook.Histogram
-
-const registry = Metric.globalMetricRegistry
 
 /** One MiB, the unit of a `HealthSample`'s memory. */
 const MIB = 1024 * 1024
@@ -72,11 +70,7 @@ export const outcomeOf = (
  * rare, so the series is looked up each time). @internal
  */
 export const restarted = (agent: string, exitClass: string, reason: string): void =>
-  registry.getCounter(MetricKey.taggedWithLabels(keys.restarts, [
-    MetricLabel.make("agent", agent),
-    MetricLabel.make("exit_class", exitClass),
-    MetricLabel.make("reason", reason)
-  ])).update(1)
+  Hooks.counter(keys.restarts, [["agent", agent], ["exit_class", exitClass], ["reason", reason]]).update(1)
 
 /** The instruments of one agent; every method is a synchronous call, safe anywhere. @internal */
 export class AgentMetrics implements Meter {
@@ -151,5 +145,15 @@ export class AgentMetrics implements Meter {
   }
 }
 
-/** The instruments of the agent named `agent`. @internal */
-export const make = (agent: string): AgentMetrics => new AgentMetrics(agent)
+/**
+ * The instruments of the agent named `agent`, for the life of the scope: its name is held in the registry meanwhile,
+ * and its series leave it when the scope closes, unless another agent of the same name still lives. @internal
+ */
+export const acquire = (agent: string): Effect.Effect<AgentMetrics, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      Hooks.retainAgent(agent)
+      return new AgentMetrics(agent)
+    }),
+    () => Effect.sync(() => Hooks.releaseAgent(agent))
+  )

@@ -95,7 +95,7 @@ export interface Core {
   readonly locked: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   /** The agent's stderr over its incarnations (`recentStderr`, `stderr`). */
   readonly stderr: StderrTail.StderrTail
-  /** The agent's series in the global metric registry (`Metrics.ts`), made once with the agent. */
+  /** The agent's series in the global metric registry (`Metrics.ts`), made once with the agent, gone with it. */
   readonly metrics: AgentMetrics.AgentMetrics
 
   state: AgentState
@@ -162,7 +162,7 @@ export const make = (
       route: yield* SubscriptionRef.make<Route>(WAIT),
       locked: lock.withPermits(1),
       stderr: StderrTail.make(settings.stderrLines),
-      metrics: AgentMetrics.make(settings.name),
+      metrics: yield* AgentMetrics.acquire(settings.name),
       state: "IDLE",
       incarnation: undefined,
       startFiber: undefined,
