@@ -7,9 +7,10 @@
  *
  * The supervisor updates them itself, without a step on the request path that a request did not take before: a
  * request costs a few calls on hooks resolved once per agent. A series is made when it first moves; an agent's
- * series outlive its incarnations (their gauges at 0 while it is stopped) and leave the registry with the agent
- * itself: deleted from its tree, a temporary child ended, its tree closed (Prometheus's way for a target that is
- * gone). Agents of one name in two trees share their series, which go with the last of them.
+ * series outlive its incarnations (their gauges at 0 while it is stopped) and leave the registry a minute after the
+ * agent itself is gone (deleted from its tree, a temporary child ended, its tree closed: Prometheus's way for a
+ * target that is gone), unless an agent of that name is made again meanwhile (a nested tree restarted). Agents of
+ * one name in two trees share their series, which go with the last of them.
  *
  * Spans: public operations are traced (`AgentSupervisor.make`, `.start`, `.stop`, `.restart`, `.health`,
  * `Supervisor.make`, `.startChild`, ...). A request (`handleEvent`) has a span, `AgentSupervisor.handleEvent` with

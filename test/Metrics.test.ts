@@ -16,6 +16,7 @@ import * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
 import * as AgentSupervisor from "../src/Agent/AgentSupervisor.js"
 import { StoreError } from "../src/Errors.js"
+import * as Hooks from "../src/internal/metrics/hooks.js"
 import * as Spans from "../src/internal/metrics/spans.js"
 import * as Metrics from "../src/Metrics.js"
 import * as Writer from "../src/Store/internal/writer.js"
@@ -61,6 +62,13 @@ const isEntered = (state: string) => (event: AgentSupervisor.AgentEvent) =>
   event._tag === "StateChanged" && event.to === state
 
 const defaultTracer = Context.get(DefaultServices.liveServices, Tracer.Tracer)
+
+/** The names of the registry's series tagged with the agent `agent`. */
+const seriesOf = (agent: string) =>
+  Metric.globalMetricRegistry.snapshot()
+    .filter((pair) => [...pair.metricKey.tags].some((tag) => tag.key === "agent" && tag.value === agent))
+    .map((pair) => pair.metricKey.name)
+    .sort()
 
 describe.sequential("Metrics", () => {
   it.scopedLive("requests by outcome, their latency and those in flight; time to ready; a restart", () =>
@@ -207,12 +215,12 @@ describe.sequential("Metrics", () => {
 
   it.scopedLive("an agent's series leave the registry with the agent: deleted, or its tree closed; not when stopped", () =>
     Effect.gen(function*() {
+      // At the release itself (the delay's own test is below)
+      yield* Effect.acquireRelease(
+        Effect.sync(() => Hooks.setRemovalDelay(0)),
+        (before) => Effect.sync(() => Hooks.setRemovalDelay(before))
+      )
       const name = unique("gone")
-      const seriesOf = (agent: string) =>
-        Metric.globalMetricRegistry.snapshot()
-          .filter((pair) => [...pair.metricKey.tags].some((tag) => tag.key === "agent" && tag.value === agent))
-          .map((pair) => pair.metricKey.name)
-          .sort()
       const spec = Supervisor.agent({ id: "child", config: agentConfig("echo", { name, restartBackoff: 0 }) })
       const sup = yield* Supervisor.make({ children: [spec] })
       const events = yield* sup.subscribe
@@ -242,7 +250,8 @@ describe.sequential("Metrics", () => {
       // Two trees with an agent of one name share its series; they go with the last of them
       const shared = unique("shared")
       const sharedSpec = Supervisor.agent({ id: "child", config: agentConfig("echo", { name: shared }) })
-      const first = yield* Supervisor.make({ children: [sharedSpec] })
+      const firstScope = yield* Scope.make()
+      const first = yield* Supervisor.make({ children: [sharedSpec] }).pipe(Scope.extend(firstScope))
       const secondScope = yield* Scope.make()
       const second = yield* Supervisor.make({ children: [sharedSpec] }).pipe(Scope.extend(secondScope))
       yield* first.call("child", { echo: 1 })
@@ -254,9 +263,47 @@ describe.sequential("Metrics", () => {
       )
       yield* Scope.close(secondScope, Exit.void)
       assert.strictEqual(yield* count(Metrics.requests, shared, ["outcome", "ok"]), 2)
-      yield* first.terminateChild("child")
-      yield* first.deleteChild("child")
+      // Read through Effect's own API, a series is made again in the registry: it goes too
+      assert.strictEqual(yield* count(Metrics.requests, shared, ["outcome", "task_error"]), 0)
+      assert.include(seriesOf(shared), "agent_supervisor_requests_total")
+      yield* Scope.close(firstScope, Exit.void)
       assert.deepStrictEqual(seriesOf(shared), [])
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("a nested tree restarted: its agents' series stay, with their counts; gone a delay after the tree", () =>
+    Effect.gen(function*() {
+      const before = Hooks.setRemovalDelay(300)
+      yield* Effect.addFinalizer(() => Effect.sync(() => Hooks.setRemovalDelay(before)))
+      const name = unique("nested")
+      const inner = Supervisor.supervisor({
+        id: "inner",
+        children: [Supervisor.agent({ id: "a", config: agentConfig("echo", { name }) })]
+      })
+      const treeScope = yield* Scope.make()
+      const sup = yield* Supervisor.make({ children: [inner] }).pipe(Scope.extend(treeScope))
+      const nested = yield* sup.childSupervisor("inner")
+      yield* nested.call("a", { echo: 1 })
+      // The nested tree is stopped and started again: its agents are made again under the same names
+      yield* sup.terminateChild("inner")
+      yield* sup.restartChild("inner")
+      const again = yield* sup.childSupervisor("inner")
+      yield* again.call("a", { echo: 2 })
+      assert.strictEqual(yield* count(Metrics.requests, name, ["outcome", "ok"]), 2)
+      yield* Scope.close(treeScope, Exit.void)
+      // Within the delay, still there; then gone
+      assert.include(seriesOf(name), "agent_supervisor_requests_total")
+      const gone = yield* Effect.promise(() =>
+        new Promise<boolean>((resolve) => {
+          const started = Date.now()
+          const poll = () => {
+            if (seriesOf(name).length === 0) return resolve(true)
+            if (Date.now() - started > 10_000) return resolve(false)
+            setTimeout(poll, 50)
+          }
+          poll()
+        })
+      )
+      assert.isTrue(gone, "the series were not removed within 10 s of the delay's end")
     }).pipe(Effect.provide(TestLive)))
 
   it.scopedLive("the store: failed and timed-out operations, and writes given up (buffer full, flush timeout, closed)", () =>

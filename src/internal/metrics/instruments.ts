@@ -11,7 +11,7 @@
  * Series are made on first use, not with the agent: an agent that never saw a timeout has no `timeout` series
  * (1,000 idle agents would otherwise each register a dozen series they never move). They outlive the agent's
  * incarnations, with their last values (its gauges are set to 0 when it stops running), and leave the registry
- * with the agent itself ({@link acquire}: a tree's child deleted, a temporary child ended, the tree closed).
+ * a delay after the agent itself ({@link acquire}: a tree's child deleted, a temporary child ended, the tree closed).
  *
  * @internal
  */
