@@ -87,6 +87,8 @@ interface Running {
   readonly line: (match: (line: string) => boolean) => Effect.Effect<string, Error>
   readonly stderr: () => string
   readonly exit: Effect.Effect<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }, Error>
+  /** Stderr's end (after `exit`, the last of it may still be on its way). */
+  readonly stderrEnd: Effect.Effect<void, Error>
 }
 
 /** Spawns `cgroup.wrap(command, args)` in a process group of its own, SIGKILLed with the scope. */
@@ -124,6 +126,8 @@ const run = (
     })
     let stderr = ""
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+    // `exit` can come before the last of stderr is read: a check of what a process wrote waits for its end too.
+    const stderrEnded = new Promise<void>((resolve) => child.stderr.once("close", () => resolve()))
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
       child.once("exit", (code, signal) => resolve({ code, signal }))
     )
@@ -145,7 +149,10 @@ const run = (
     const exit = Effect.promise(() => exited).pipe(
       Effect.timeoutFail({ duration: WAIT, onTimeout: () => new Error(`no exit within ${WAIT}; stderr: ${stderr}`) })
     )
-    return { pid: child.pid!, line, stderr: () => stderr, exit }
+    const stderrEnd = Effect.promise(() => stderrEnded).pipe(
+      Effect.timeoutFail({ duration: WAIT, onTimeout: () => new Error(`stderr still open after ${WAIT}: ${stderr}`) })
+    )
+    return { pid: child.pid!, line, stderr: () => stderr, exit, stderrEnd }
   })
 
 /** Declares the suite where it can run; otherwise skips it saying why, or fails under `REQUIRE_SERVICES=1`. */
@@ -299,6 +306,7 @@ describeReal("cgroup v1 on this machine", () => {
       const rootOwned = yield* cgroupOf("not-nobody", { pids: 64 })
       const refused = yield* run(rootOwned, "sh", ["-c", "echo ran"], nobody)
       assert.strictEqual((yield* refused.exit).code, 126)
+      yield* refused.stderrEnd
       assert.strictEqual(
         refused.stderr(),
         `effect-agent-supervisor: cannot join the cgroup ${rootOwned.paths[0]} (writing the pid to its cgroup.procs ` +
