@@ -108,14 +108,14 @@ export const publish: Check = {
       // 3. Still serving; and by its answer, whatever the refused publish wrote is out (stdout is written in order).
       session.send(task("echo-after", "echo", { value: "still serving" }))
       yield* expectResult(session, "echo-after", "still serving", settings.requestTimeout)
-      const empty = publishLines(session.lines()).filter(({ fields }) => fields.topic === "")
+      const all = publishLines(session.lines())
+      const empty = all.filter(({ fields }) => fields.topic === "")
       if (empty.length > 0) {
         return yield* fail(
           `the publish to the empty topic was refused (${describe(refusal)}), but its line went out all the same`,
           empty.map(({ line }) => `+${line.at} ms: ${line.text}`)
         )
       }
-      const all = publishLines(session.lines())
       if (all.length !== 1) {
         return yield* fail(`the agent wrote ${all.length} publish lines for the one publish asked for`, [
           ...all.map(({ line }) => `+${line.at} ms: ${line.text}`)

@@ -25,6 +25,8 @@ import * as MutableHashMap from "effect/MutableHashMap"
 
 type Labels = ReadonlyArray<readonly [string, string]>
 
+const registry = Metric.globalMetricRegistry
+
 // Shared by every copy of this module in the process, as the registry is: one copy's removal clears the others'.
 const counters = globalValue(
   Symbol.for("effect-agent-supervisor/metrics/counters"),
@@ -77,7 +79,7 @@ let sweepTimer: ReturnType<typeof setTimeout> | undefined
 
 /** The registry's own map, where this Effect has one (see the module's comment). */
 const registryMap = ((): MutableHashMap.MutableHashMap<MetricKey.MetricKey.Untyped, unknown> | undefined => {
-  const map = (Metric.globalMetricRegistry as unknown as { readonly map?: unknown }).map
+  const map = (registry as unknown as { readonly map?: unknown }).map
   return typeof map === "object" && map !== null && Symbol.for("effect/MutableHashMap") in map
     ? map as MutableHashMap.MutableHashMap<MetricKey.MetricKey.Untyped, unknown>
     : undefined
@@ -158,8 +160,6 @@ const cached = <K extends MetricKey.MetricKey.Untyped, H>(
   }
   return hook
 }
-
-const registry = Metric.globalMetricRegistry
 
 /** The counter `key` with `labels`. @internal */
 export const counter = (

@@ -67,7 +67,7 @@ export const outcomeOf = (
 
 /**
  * Counts a restart decision of `agent` (a tree's decisions are made with no agent's instruments at hand; they are
- * rare, so the series is looked up each time). @internal
+ * rare, so the series is found by its labels each time, in `hooks.ts`'s cache). @internal
  */
 export const restarted = (agent: string, exitClass: string, reason: string): void =>
   Hooks.counter(keys.restarts, [["agent", agent], ["exit_class", exitClass], ["reason", reason]]).update(1)
@@ -146,8 +146,9 @@ export class AgentMetrics implements Meter {
 }
 
 /**
- * The instruments of the agent named `agent`, for the life of the scope: its name is held in the registry meanwhile,
- * and its series leave it when the scope closes, unless another agent of the same name still lives. @internal
+ * The instruments of the agent named `agent`, for the life of the scope: its name is held meanwhile, and when the
+ * scope closes its series leave the registry after `Hooks.REMOVAL_DELAY_MILLIS`, unless an agent of the same name
+ * lives by then. @internal
  */
 export const acquire = (agent: string): Effect.Effect<AgentMetrics, never, Scope.Scope> =>
   Effect.acquireRelease(
