@@ -86,7 +86,8 @@ const makeCheckpoint = (session: Session, settings: Context["settings"]) =>
     )
     if (Option.isNone(found)) {
       return yield* fail(
-        `"checkpoint-1" was answered "checkpointed", but no checkpoint line came by ${settings.pingTimeout} ms after`,
+        `"checkpoint-1" was answered "checkpointed", but no checkpoint line came by ${settings.pingTimeout} ms ` +
+          "(pingTimeout) after",
         [`expected {"type":"checkpoint","data":${show(DATA)}}`]
       )
     }

@@ -70,7 +70,8 @@ export const publish: Check = {
       const found = yield* session.waitLine(publishOf, Math.max(0, response.at + settings.pingTimeout - session.now()))
       if (Option.isNone(found)) {
         return yield* fail(
-          `"publish-1" was answered "published", but no publish line came by ${settings.pingTimeout} ms after`,
+          `"publish-1" was answered "published", but no publish line came by ${settings.pingTimeout} ms ` +
+            "(pingTimeout) after",
           [`expected ${expectedLine}`]
         )
       }
