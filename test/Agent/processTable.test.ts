@@ -398,11 +398,32 @@ describe("makeCache", () => {
       assert.deepStrictEqual(state.watched, [1, 2])
     }))
 
+  it.effect("current: the last table while fresh, with no scan started and no group watched or asked for", () =>
+    Effect.gen(function*() {
+      const { advance, cache, state } = counting([1, 2], false)
+      assert.isUndefined(cache.current(500))
+      assert.strictEqual(state.reads, 0)
+      cache.born(1)
+      const table = yield* cache.table(500)
+      assert.strictEqual(cache.current(500), table)
+      advance(500)
+      assert.strictEqual(cache.current(500), table)
+      // stale: none, and no scan starts for it (a reader looks its group up then, as before)
+      advance(1)
+      assert.isUndefined(cache.current(500))
+      assert.strictEqual(state.reads, 1)
+      // it asks for no group: 2, never asked for, is not watched by the next scan
+      yield* cache.table(0)
+      assert.deepStrictEqual(state.watched, [1])
+      assert.strictEqual(cache.current(0)?.takenAt, 501)
+    }))
+
   it.effect("no /proc: every reading is undefined", () =>
     Effect.gen(function*() {
       const cache = ProcessTable.makeCache(() => undefined)
       assert.isUndefined(yield* cache.group(1, 500))
       assert.isUndefined(yield* cache.table(500))
+      assert.isUndefined(cache.current(500))
     }))
 })
 

@@ -127,6 +127,13 @@ export interface TableCache {
     done: (table: ProcessTable | undefined) => void
   ) => void
   /**
+   * The last table while it is at most `maxAgeMillis` old, and nothing else: no group is watched or asked for, no
+   * scan starts; `undefined` when there is none or it is older. For a reader that read its group from that very
+   * table before (a heartbeat's beat: with a 1 s interval, four beats in five read the table the beat before read)
+   * and so knows what {@link groupWith} would hand it.
+   */
+  readonly current: (maxAgeMillis: number) => ProcessTable | undefined
+  /**
    * Records that the group `pgid` was made now (an agent spawned as its leader): it is watched from now on, and a
    * lookup of it missing from a table older than now waits for a scan (see {@link group}).
    */
@@ -291,6 +298,7 @@ export const makeCache = (
       if (isScanWait(found)) awaitScan(found.after, found.notBefore, done)
       else done(found)
     },
+    current: (maxAgeMillis) => fresh(maxAgeMillis) ? last!.table : undefined,
     born: (pgid) => {
       const at = now()
       watches.set(pgid, { since: at, asked: at })
