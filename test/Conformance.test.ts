@@ -123,6 +123,10 @@ const cases = {
     options: { ...nodeRaw("publish-as-data", "--features=publish"), only: ["publish"], ...LOADED },
     expected: { publish: "fail" }
   },
+  publishDropsNull: {
+    options: { ...nodeRaw("publish-drops-null", "--features=publish"), only: ["publish"], ...LOADED },
+    expected: { publish: "fail" }
+  },
   noFeatures: {
     options: {
       ...nodeRaw("no-stack"),
@@ -399,7 +403,7 @@ describe("Conformance: broken agents are caught, with evidence", () => {
   )
 
   it.live(
-    "protocol 1.2: a publish to the empty topic sent, a published value under another name",
+    "protocol 1.2: a publish to the empty topic sent, a published value under another name, a payload changed",
     () =>
       Effect.gen(function*() {
         expectPublishChecked(yield* expectOutcomes("publishes"))
@@ -412,6 +416,11 @@ describe("Conformance: broken agents are caught, with evidence", () => {
         const asData = check(yield* expectOutcomes("publishAsData"), "publish")
         assert.strictEqual(asData.summary, `the agent published with no "payload" member`)
         assert.match(asData.evidence, /got {6}\{"type":"publish","topic":"conformance\.invoices","data":\{/)
+        assert.notInclude(asData.evidence, "first difference")
+        // a payload that differs in one member deep inside: the evidence names where
+        const dropsNull = check(yield* expectOutcomes("publishDropsNull"), "publish")
+        assert.strictEqual(dropsNull.summary, "the agent published with another payload than it was given")
+        assert.include(dropsNull.evidence, "first difference at payload.note: expected null, got no such member")
       }),
     WAIT
   )

@@ -144,9 +144,12 @@ export const expectResult = (
     if (response.status !== "ok") return yield* fail(`"${id}" was answered with ${describe(response)}`)
     if (!equal(response.result, expected)) {
       const why = explain(response.result)
+      const structured = typeof expected === "object" && expected !== null
+      const where = structured ? firstDifference(expected, response.result, "result") : undefined
       return yield* fail(why?.summary ?? `"${id}" was answered with another value than it sent`, [
         `expected ${show(expected)}`,
-        `got      ${show(response.result)}`
+        `got      ${show(response.result)}`,
+        ...(where === undefined ? [] : [`first difference at ${where}`])
       ], why?.diagnosis)
     }
     return { line }
@@ -164,6 +167,44 @@ export const deepEqual = (a: unknown, b: unknown): boolean => {
     Object.prototype.hasOwnProperty.call(b, key) &&
     deepEqual((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key])
   )
+}
+
+/** A member's step in a path: `.name` for an identifier, `["other key"]` for any other key. */
+const memberStep = (key: string): string => /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`
+
+/**
+ * Where `got` first departs from `expected` (JSON values), as the path from `root` and what each holds there:
+ * `payload.pages[3].four: expected 4, got "4"`, `payload.note: expected null, got no such member`,
+ * `payload.pages: expected 4 items, got 3`; `undefined` when they are deeply equal ({@link deepEqual}). Members are
+ * visited in `expected`'s order, then those only `got` has; items in order. For the evidence of a check that
+ * compares structured values, where showing both whole leaves the reader to find the difference.
+ *
+ * @internal
+ */
+export const firstDifference = (expected: unknown, got: unknown, root: string): string | undefined => {
+  if (deepEqual(expected, got)) return undefined
+  const bothObjects = typeof expected === "object" && typeof got === "object" && expected !== null && got !== null
+  if (!bothObjects || Array.isArray(expected) !== Array.isArray(got)) {
+    return `${root}: expected ${show(expected, 80)}, got ${show(got, 80)}`
+  }
+  if (Array.isArray(expected) && Array.isArray(got)) {
+    for (let i = 0; i < Math.min(expected.length, got.length); i++) {
+      const found = firstDifference(expected[i], got[i], `${root}[${i}]`)
+      if (found !== undefined) return found
+    }
+    return `${root}: expected ${expected.length} items, got ${got.length}`
+  }
+  const want = expected as Record<string, unknown>
+  const have = got as Record<string, unknown>
+  const has = (record: Record<string, unknown>, key: string) => Object.prototype.hasOwnProperty.call(record, key)
+  for (const key of Object.keys(want)) {
+    const path = `${root}${memberStep(key)}`
+    if (!has(have, key)) return `${path}: expected ${show(want[key], 80)}, got no such member`
+    const found = firstDifference(want[key], have[key], path)
+    if (found !== undefined) return found
+  }
+  const extra = Object.keys(have).find((key) => !has(want, key))!
+  return `${root}${memberStep(extra)}: expected no such member, got ${show(have[extra], 80)}`
 }
 
 /** Ends a session the way the supervisor does (shutdown, then EOF) and waits, bounded, for the agent to be gone. */

@@ -12,7 +12,18 @@
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { type Check, deepEqual, describe, expectResult, fail, pass, show, task, waitAnswer } from "./check.js"
+import {
+  type Check,
+  deepEqual,
+  describe,
+  expectResult,
+  fail,
+  firstDifference,
+  pass,
+  show,
+  task,
+  waitAnswer
+} from "./check.js"
 import type { Line } from "./session.js"
 
 /** The topic of the publish that must go out. */
@@ -82,7 +93,14 @@ export const publish: Check = {
           : "payload" in fields
           ? `another payload than it was given`
           : `no "payload" member`
-        return yield* fail(`the agent published with ${what}`, [`expected ${expectedLine}`, `got      ${line.text}`])
+        const where = fields.topic === TOPIC && "payload" in fields
+          ? [`first difference at ${firstDifference(PAYLOAD, fields.payload, "payload")}`]
+          : []
+        return yield* fail(`the agent published with ${what}`, [
+          `expected ${expectedLine}`,
+          `got      ${line.text}`,
+          ...where
+        ])
       }
       const lines = session.lines()
       const when = lines.indexOf(line) < lines.indexOf(response)
