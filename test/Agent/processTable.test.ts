@@ -412,10 +412,23 @@ describe("makeCache", () => {
       advance(1)
       assert.isUndefined(cache.current(500))
       assert.strictEqual(state.reads, 1)
-      // it asks for no group: 2, never asked for, is not watched by the next scan
+      assert.strictEqual((yield* cache.table(0))?.takenAt, 501)
+      // it asks for no group: group 2, asked for once and then only read through `current` (every second for more
+      // than a minute), has no process left and stops being watched as if nobody read it
+      assert.strictEqual((yield* cache.group(2, 0))?.usage?.processes, 1)
+      assert.deepStrictEqual(state.watched, [1, 2])
+      state.groups = [1]
+      for (let second = 0; second < 61; second++) {
+        advance(1000)
+        cache.current(Infinity)
+      }
       yield* cache.table(0)
+      // a process in group 2 again (its pid used again): a scan reads it only if the group is still watched
+      state.groups = [1, 2]
+      advance(1)
+      yield* cache.table(0)
+      assert.strictEqual(state.reads, 5)
       assert.deepStrictEqual(state.watched, [1])
-      assert.strictEqual(cache.current(0)?.takenAt, 501)
     }))
 
   it.effect("no /proc: every reading is undefined", () =>

@@ -144,12 +144,11 @@ export const expectResult = (
     if (response.status !== "ok") return yield* fail(`"${id}" was answered with ${describe(response)}`)
     if (!equal(response.result, expected)) {
       const why = explain(response.result)
-      const structured = typeof expected === "object" && expected !== null
-      const where = structured ? firstDifference(expected, response.result, "result") : undefined
       return yield* fail(why?.summary ?? `"${id}" was answered with another value than it sent`, [
         `expected ${show(expected)}`,
         `got      ${show(response.result)}`,
-        ...(where === undefined ? [] : [`first difference at ${where}`])
+        // (a known mistake's summary says it better)
+        ...(why === undefined ? differenceLines(expected, response.result, "result") : [])
       ], why?.diagnosis)
     }
     return { line }
@@ -168,6 +167,9 @@ export const deepEqual = (a: unknown, b: unknown): boolean => {
     deepEqual((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key])
   )
 }
+
+/** `n` items, in words. */
+const itemsOf = (n: number): string => `${n} item${n === 1 ? "" : "s"}`
 
 /** A member's step in a path: `.name` for an identifier, `["other key"]` for any other key. */
 const memberStep = (key: string): string => /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`
@@ -192,7 +194,7 @@ export const firstDifference = (expected: unknown, got: unknown, root: string): 
       const found = firstDifference(expected[i], got[i], `${root}[${i}]`)
       if (found !== undefined) return found
     }
-    return `${root}: expected ${expected.length} items, got ${got.length}`
+    return `${root}: expected ${itemsOf(expected.length)}, got ${got.length}`
   }
   const want = expected as Record<string, unknown>
   const have = got as Record<string, unknown>
@@ -205,6 +207,18 @@ export const firstDifference = (expected: unknown, got: unknown, root: string): 
   }
   const extra = Object.keys(have).find((key) => !has(want, key))!
   return `${root}${memberStep(extra)}: expected no such member, got ${show(have[extra], 80)}`
+}
+
+/**
+ * The evidence line naming where a structured value departs from the one expected (see {@link firstDifference}):
+ * none when either is not an object or an array (the summary, which shows both, says it all) or they are equal.
+ *
+ * @internal
+ */
+export const differenceLines = (expected: unknown, got: unknown, root: string): Array<string> => {
+  if (typeof expected !== "object" || expected === null || typeof got !== "object" || got === null) return []
+  const where = firstDifference(expected, got, root)
+  return where === undefined ? [] : [`first difference at ${where}`]
 }
 
 /** Ends a session the way the supervisor does (shutdown, then EOF) and waits, bounded, for the agent to be gone. */

@@ -17,6 +17,7 @@ import {
   type Context,
   deepEqual,
   describe,
+  differenceLines,
   expectResult,
   fail,
   pass,
@@ -64,7 +65,8 @@ const expectRestored = (
         `${situation}: "restored" was answered ${
           response.status === "ok" ? show(response.result) : describe(response)
         }` +
-          `, not ${show(expected)}`
+          `, not ${show(expected)}`,
+        response.status === "ok" ? differenceLines(expected, response.result, "result") : []
       )
     }
     return line.at - sentAt
@@ -100,7 +102,8 @@ const makeCheckpoint = (session: Session, settings: Context["settings"]) =>
     }
     if (!deepEqual(data, DATA)) {
       return yield* fail(`the agent checkpointed ${show(data)}, not the data it was given`, [
-        `expected ${show(DATA)}`
+        `expected ${show(DATA)}`,
+        ...differenceLines(DATA, data, "data")
       ])
     }
     const lines = session.lines()

@@ -16,9 +16,9 @@ import {
   type Check,
   deepEqual,
   describe,
+  differenceLines,
   expectResult,
   fail,
-  firstDifference,
   pass,
   show,
   task,
@@ -93,13 +93,10 @@ export const publish: Check = {
           : "payload" in fields
           ? `another payload than it was given`
           : `no "payload" member`
-        const where = fields.topic === TOPIC && "payload" in fields
-          ? [`first difference at ${firstDifference(PAYLOAD, fields.payload, "payload")}`]
-          : []
         return yield* fail(`the agent published with ${what}`, [
           `expected ${expectedLine}`,
           `got      ${line.text}`,
-          ...where
+          ...(fields.topic === TOPIC && "payload" in fields ? differenceLines(PAYLOAD, fields.payload, "payload") : [])
         ])
       }
       const lines = session.lines()

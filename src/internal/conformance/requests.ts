@@ -156,7 +156,7 @@ export const errorResponse: Check = {
 }
 
 /** Where two strings first differ, for the evidence of a corrupted echo. */
-const firstDifference = (expected: string, got: string): string => {
+const firstCharDifference = (expected: string, got: string): string => {
   let i = 0
   while (i < expected.length && i < got.length && expected[i] === got[i]) i++
   const around = (s: string) => show(s.slice(Math.max(0, i - 8), i + 8))
@@ -176,7 +176,7 @@ const echoString = (session: Session, id: string, value: string, within: number)
         return fail(
           verdict.summary,
           typeof got === "string"
-            ? [`sent ${value.length} characters, got ${got.length}`, firstDifference(value, got)]
+            ? [`sent ${value.length} characters, got ${got.length}`, firstCharDifference(value, got)]
             : verdict.details
         )
       })
