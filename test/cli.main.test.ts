@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as childProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { withHelpFirst } from "../src/internal/cli/main.js"
 import { eventually, isAlive, root, spawnApp, tempDir } from "./support.js"
 
 const BIN = path.join(root, "dist", "bin", "agent-supervisor.js")
@@ -127,9 +128,36 @@ describe.sequential("agent-supervisor up examples/tree.yaml", () => {
         // FORCE_COLOR over the pipe and NO_COLOR: the help painted as @effect/cli paints it
         const painted = yield* cli(["--help"], dir, { FORCE_COLOR: "1" })
         assert.include(painted.stdout, "\u001b[")
+        // a subcommand's help, asked for after it: its usage line names the program (it read `$ up ...`)
+        for (const args of [["up", "--help"], ["conformance", "-h"], ["--log-level", "error", "validate", "--help"]]) {
+          const sub = yield* cli(args, dir, {})
+          assert.strictEqual(sub.code, 0, sub.stderr)
+          const name = args.find((arg) => ["up", "conformance", "validate"].includes(arg))
+          assert.match(sub.stdout, new RegExp(`^\\$ agent-supervisor ${name}\\b`, "m"), sub.stdout)
+        }
       }),
     60_000
   )
+
+  it("withHelpFirst: --help also before a subcommand asked for after it; nothing after -- is read", () => {
+    assert.deepStrictEqual(withHelpFirst(["up", "tree.yaml", "--help"]), ["--help", "up", "tree.yaml", "--help"])
+    assert.deepStrictEqual(withHelpFirst(["--log-level", "debug", "status", "-h"]), [
+      "--log-level",
+      "debug",
+      "--help",
+      "status",
+      "-h"
+    ])
+    // as they are: no help asked for, help asked for before the subcommand, no subcommand, an agent's own --help
+    for (
+      const args of [
+        ["up", "tree.yaml"],
+        ["--help", "up", "--help"],
+        ["--help"],
+        ["conformance", "--", "node", "agent.js", "--help"]
+      ]
+    ) assert.deepStrictEqual(withHelpFirst(args), args)
+  })
 
   // `up` logged the warning of a child that would be parked, then the tree's start logged it again.
   it.scopedLive(

@@ -9,6 +9,7 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
+import * as HashMap from "effect/HashMap"
 import * as Address from "./address.js"
 import * as Conformance from "./conformance.js"
 import { withPlainConsole } from "./console.js"
@@ -218,11 +219,32 @@ export const command = Command.make("agent-supervisor").pipe(
   ])
 )
 
+/** The subcommands' names (one level: none has subcommands of its own). */
+const subcommandNames = new Set(HashMap.keys(Command.getSubcommands(command)))
+
+const isHelpFlag = (arg: string) => arg === "--help" || arg === "-h"
+
+/**
+ * The arguments with `--help` also before the subcommand when it is asked for after it (`up --help`): @effect/cli
+ * 0.77 renders a subcommand's help with the program's name in its usage line (`$ agent-supervisor up ...`) only
+ * then, and without it (`$ up ...`) otherwise. Only the arguments before `--` count: those after it are an agent's
+ * own (`conformance -- node agent.js --help`). Anything else is returned as it is.
+ *
+ * @internal
+ */
+export const withHelpFirst = (args: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const end = args.indexOf("--")
+  const own = end === -1 ? args : args.slice(0, end)
+  const at = own.findIndex((arg) => subcommandNames.has(arg))
+  if (at === -1 || own.slice(0, at).some(isHelpFlag) || !own.slice(at + 1).some(isHelpFlag)) return args
+  return [...args.slice(0, at), "--help", ...args.slice(at)]
+}
+
 /**
  * The command line, run on `argv` (`process.argv`: node, the script, then the arguments). Its help and errors carry
  * colour only where colour goes (`console.ts`).
  */
 export const run = (version: string) => {
   const cli = Command.run(command, { name: "agent-supervisor", version })
-  return (argv: ReadonlyArray<string>) => withPlainConsole(cli(argv))
+  return (argv: ReadonlyArray<string>) => withPlainConsole(cli([...argv.slice(0, 2), ...withHelpFirst(argv.slice(2))]))
 }
