@@ -141,6 +141,10 @@ const cases = {
       publish: "skipped"
     }
   },
+  exitsBeforeReady: {
+    options: { command: process.execPath, args: ["-e", "process.exit(3)"], only: ["ready", "echo"], ...LOADED },
+    expected: { ready: "fail", echo: "fail" }
+  },
   missing: {
     options: { command: path.join(root, "test", "fixtures", "conformance", "no-such-agent"), only: ["ready", "echo"] },
     expected: { ready: "fail", echo: "fail" }
@@ -425,11 +429,22 @@ describe("Conformance: broken agents are caught, with evidence", () => {
     WAIT
   )
 
-  it.live("a program that cannot be spawned: a report of failures, not an error", () =>
-    Effect.gen(function*() {
-      const report = yield* expectOutcomes("missing")
-      for (const c of report.checks) assert.match(c.summary, /could not spawn .*no-such-agent.*ENOENT/)
-    }), WAIT)
+  it.live(
+    "a program that exits before ready, or cannot be spawned: a report of failures that says so",
+    () =>
+      Effect.gen(function*() {
+        const exited = yield* expectOutcomes("exitsBeforeReady")
+        // it said "no ready line within 10000 ms of the spawn": Node reported the end of stdout before the exit
+        for (const c of exited.checks) {
+          assert.match(c.summary, /^no ready line: the agent exited with code 3 at \+\d+ ms$/)
+        }
+        const report = yield* expectOutcomes("missing")
+        for (const c of report.checks) {
+          assert.match(c.summary, /could not spawn .*no-such-agent.*ENOENT/)
+        }
+      }),
+    WAIT
+  )
 })
 
 describe("Conformance: features and options", () => {

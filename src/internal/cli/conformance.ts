@@ -13,11 +13,19 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Conformance from "../../Conformance.js"
 import type { ConfigError } from "../../Errors.js"
+import {
+  CHECK_NAMES,
+  DEFAULT_CANCEL_TIMEOUT,
+  DEFAULT_EXIT_TIMEOUT,
+  DEFAULT_PING_TIMEOUT,
+  DEFAULT_REQUEST_TIMEOUT,
+  DEFAULT_STARTUP_TIMEOUT
+} from "../conformance/names.js"
 import { CliError } from "./errors.js"
 import { type Cell, type Colour, colourFor, render } from "./table.js"
 
@@ -97,10 +105,10 @@ export const conformance = (options: ConformanceOptions): Effect.Effect<void, Cl
     }
   })
 
-const timeout = (name: string, what: string) =>
+const timeout = (name: string, what: string, byDefault: Duration.Duration) =>
   Options.text(name).pipe(
     Options.optional,
-    Options.withDescription(`${what} (milliseconds, or "5 seconds"; the library's default otherwise).`)
+    Options.withDescription(`${what} (milliseconds, or "5 seconds"; ${Duration.format(byDefault)} by default).`)
   )
 
 /** The `conformance` command, for `main.ts`'s list. */
@@ -111,19 +119,20 @@ export const command = Command.make(
     only: Options.text("only").pipe(
       Options.repeated,
       Options.withDefault<ReadonlyArray<string>>([]),
-      Options.withDescription("Run only this check (repeat for several); all by default.")
+      Options.withDescription(`Run only this check (repeat for several); all by default. ${CHECK_NAMES.join(", ")}.`)
     ),
-    startupTimeout: timeout("startup-timeout", "From the spawn to ready"),
-    requestTimeout: timeout("request-timeout", "From a request to its answer"),
-    pingTimeout: timeout("ping-timeout", "A ping sent while a task runs is answered within"),
-    cancelTimeout: timeout("cancel-timeout", "From a cancel until the task is known cut short"),
-    exitTimeout: timeout("exit-timeout", "From shutdown or the end of stdin to the exit"),
+    startupTimeout: timeout("startup-timeout", "From the spawn to ready", DEFAULT_STARTUP_TIMEOUT),
+    requestTimeout: timeout("request-timeout", "From a request to its answer", DEFAULT_REQUEST_TIMEOUT),
+    pingTimeout: timeout("ping-timeout", "A ping sent while a task runs is answered within", DEFAULT_PING_TIMEOUT),
+    cancelTimeout: timeout("cancel-timeout", "From a cancel until the task is known cut short", DEFAULT_CANCEL_TIMEOUT),
+    exitTimeout: timeout("exit-timeout", "From shutdown or the end of stdin to the exit", DEFAULT_EXIT_TIMEOUT),
     command: Args.text({ name: "COMMAND" }).pipe(Args.withDescription("The agent's program, after --.")),
     args: Args.text({ name: "ARGS" }).pipe(Args.repeated, Args.withDescription("Its arguments."))
   },
   (options) => conformance(options)
 ).pipe(
   Command.withDescription(
-    "Check an agent program against protocol v1 (docs/CONFORMANCE.md): agent-supervisor conformance -- python3 agent.py"
+    "Check an agent program against the protocol: v1, and the 1.1 and 1.2 features its ready announces " +
+      "(docs/CONFORMANCE.md). agent-supervisor conformance -- python3 agent.py"
   )
 )

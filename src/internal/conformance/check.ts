@@ -137,7 +137,7 @@ export const expectResult = (
     const answer = yield* waitAnswer(session, id, within)
     if (Option.isNone(answer)) {
       return yield* fail(
-        `no answer to "${id}" within ${within} ms` + (session.exit() !== undefined ? " (the agent exited)" : "")
+        `no answer to "${id}" within ${within} ms` + ((yield* session.ended) !== undefined ? " (the agent exited)" : "")
       )
     }
     const { line, response } = answer.value

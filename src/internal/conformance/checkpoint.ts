@@ -56,7 +56,7 @@ const expectRestored = (
     if (Option.isNone(answer)) {
       return yield* fail(
         `${situation}: no answer to "restored" within ${within} ms` +
-          (session.exit() !== undefined ? " (the agent exited)" : "")
+          ((yield* session.ended) !== undefined ? " (the agent exited)" : "")
       )
     }
     const { line, response } = answer.value

@@ -10,33 +10,10 @@ import * as Schema from "effect/Schema"
 import type * as Conformance from "../../Conformance.js"
 import type { ConfigError } from "../../Errors.js"
 import { decodeOptions, DurationInput } from "../schema.js"
+import * as Names from "./names.js"
+import { CHECK_NAMES, type CheckName } from "./names.js"
 
-/** The checks, in the order a report lists them. */
-export const CHECK_NAMES = [
-  "ready",
-  "echo",
-  "concurrent-requests",
-  "ping-while-busy",
-  "cancel",
-  "error-response",
-  "shutdown-drains",
-  "exit-on-eof",
-  "stdout-print",
-  "stdout-child",
-  "large-payload",
-  "multibyte-text",
-  "stream",
-  "checkpoint",
-  "publish"
-] as const
-
-export type CheckName = typeof CHECK_NAMES[number]
-
-export const DEFAULT_STARTUP_TIMEOUT = Duration.seconds(10)
-export const DEFAULT_REQUEST_TIMEOUT = Duration.seconds(10)
-export const DEFAULT_PING_TIMEOUT = Duration.seconds(1)
-export const DEFAULT_CANCEL_TIMEOUT = Duration.seconds(2)
-export const DEFAULT_EXIT_TIMEOUT = Duration.seconds(5)
+export * from "./names.js"
 
 /** The options decoded: durations in milliseconds. */
 export interface Settings {
@@ -92,11 +69,11 @@ export const decode = (options: Conformance.Options): Effect.Effect<Settings, Co
       args: o.args ?? [],
       cwd: o.cwd,
       env: o.env ?? {},
-      startupTimeout: Duration.toMillis(o.startupTimeout ?? DEFAULT_STARTUP_TIMEOUT),
-      requestTimeout: Duration.toMillis(o.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT),
-      pingTimeout: Duration.toMillis(o.pingTimeout ?? DEFAULT_PING_TIMEOUT),
-      cancelTimeout: Duration.toMillis(o.cancelTimeout ?? DEFAULT_CANCEL_TIMEOUT),
-      exitTimeout: Duration.toMillis(o.exitTimeout ?? DEFAULT_EXIT_TIMEOUT),
+      startupTimeout: Duration.toMillis(o.startupTimeout ?? Names.DEFAULT_STARTUP_TIMEOUT),
+      requestTimeout: Duration.toMillis(o.requestTimeout ?? Names.DEFAULT_REQUEST_TIMEOUT),
+      pingTimeout: Duration.toMillis(o.pingTimeout ?? Names.DEFAULT_PING_TIMEOUT),
+      cancelTimeout: Duration.toMillis(o.cancelTimeout ?? Names.DEFAULT_CANCEL_TIMEOUT),
+      exitTimeout: Duration.toMillis(o.exitTimeout ?? Names.DEFAULT_EXIT_TIMEOUT),
       concurrency: o.concurrency ?? "unbounded",
       only: o.only === undefined ? undefined : new Set(o.only)
     })

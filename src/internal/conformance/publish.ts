@@ -110,7 +110,7 @@ export const publish: Check = {
       if (Option.isNone(refused)) {
         return yield* fail(
           `no answer to a publish to the empty topic ("publish-2") within ${settings.requestTimeout} ms` +
-            (session.exit() !== undefined ? " (the agent exited)" : "")
+            ((yield* session.ended) !== undefined ? " (the agent exited)" : "")
         )
       }
       const refusal = refused.value.response

@@ -41,6 +41,13 @@ export interface Line {
   readonly truncated: boolean
 }
 
+/**
+ * How long a summary waits for the exit of an agent whose stdout has ended (see `Session.ended`), in milliseconds.
+ *
+ * @internal
+ */
+export const EXIT_AFTER_STDOUT_MILLIS = 1000
+
 /** How the agent ended. */
 export interface ExitInfo {
   readonly at: number
@@ -72,6 +79,12 @@ export interface Session {
   readonly entries: () => ReadonlyArray<Entry>
   readonly stderr: () => string
   readonly exit: () => ExitInfo | undefined
+  /**
+   * The exit, for the summary of a wait that ended without what it waited for: `undefined` at once while stdout is
+   * open (time ran out); once stdout has ended, the exit waited for up to {@link EXIT_AFTER_STDOUT_MILLIS} (Node may
+   * report the end of an exiting agent's stdout before its exit: without the wait, a summary said time ran out).
+   */
+  readonly ended: Effect.Effect<ExitInfo | undefined>
   /** The first line `pick` accepts, seen already or to come; none once `within` ms pass or stdout has ended. */
   readonly waitLine: <A>(pick: (line: Line) => A | undefined, within: number) => Effect.Effect<Option.Option<A>>
   /** Waits until `done` holds (checked at each event); false once `within` ms pass or stdout has ended first. */
@@ -232,6 +245,14 @@ const record = (child: ChildProcess.ChildProcessWithoutNullStreams, commandLine:
     entries: () => entries,
     stderr: () => stderrText,
     exit: () => exit,
+    ended: Effect.suspend(() =>
+      exit !== undefined || !stdoutEnded
+        ? Effect.succeed(exit)
+        : Effect.map(
+          waitUntil(() => exit === undefined ? undefined : Option.some(exit), EXIT_AFTER_STDOUT_MILLIS),
+          Option.getOrUndefined
+        )
+    ),
     waitLine: (pick, within) =>
       waitUntil(() => {
         for (const line of lines) {

@@ -36,7 +36,7 @@ export const awaitReady = (session: Session.Session, settings: Settings): Effect
       settings.startupTimeout
     )
     if (Option.isNone(first)) {
-      const exit = session.exit()
+      const exit = yield* session.ended
       return yield* fail(
         exit === undefined
           ? `no ready line within ${settings.startupTimeout} ms of the spawn`

@@ -67,7 +67,7 @@ const inOrder = (session: Session, within: number) =>
     if (Option.isNone(answer)) {
       return yield* fail(
         `no answer to the stream "stream-1" within ${within} ms (${chunksOf(session, "stream-1").length} of ` +
-          `${CHUNKS} chunks came)` + (session.exit() !== undefined ? "; the agent exited" : "")
+          `${CHUNKS} chunks came)` + ((yield* session.ended) !== undefined ? "; the agent exited" : "")
       )
     }
     const { line, response } = answer.value
