@@ -322,5 +322,11 @@ describe.sequential("the packed package", () => {
     const validated = await run(bin, ["validate", "tree.json"], app)
     assert.strictEqual(validated.code, 0, `${validated.stdout}\n${validated.stderr}`)
     assert.include(validated.stdout, "tree.json: OK. Tree \"root\": 1 agent, 0 nested supervisors; store: memory.")
+    // The Node adapter's command, as docs/CONFORMANCE.md tells a user to check a callback of their own with it
+    fs.writeFileSync(path.join(app, "agent.mjs"), "export const handle = async (payload) => payload\n")
+    const adapter = path.join(app, "node_modules", ".bin", "effect-agent-node-adapter")
+    const checked = await run(bin, ["conformance", "--only", "ready", "--", adapter, "./agent.mjs:handle"], app)
+    assert.strictEqual(checked.code, 0, `${checked.stdout}\n${checked.stderr}`)
+    assert.match(checked.stdout, /ready\s+pass/)
   }, 3 * STEP_TIMEOUT_MS)
 })
