@@ -136,9 +136,7 @@ export const expectResult = (
   Effect.gen(function*() {
     const answer = yield* waitAnswer(session, id, within)
     if (Option.isNone(answer)) {
-      return yield* fail(
-        `no answer to "${id}" within ${within} ms` + ((yield* session.ended) !== undefined ? " (the agent exited)" : "")
-      )
+      return yield* fail(`no answer to "${id}" within ${within} ms` + (yield* exitedNote(session)))
     }
     const { line, response } = answer.value
     if (response.status !== "ok") return yield* fail(`"${id}" was answered with ${describe(response)}`)
@@ -153,6 +151,15 @@ export const expectResult = (
     }
     return { line }
   })
+
+/**
+ * `" (the agent exited)"` when it did, else nothing: the end of the summary of a wait for an answer that did not
+ * come (see `Session.ended`).
+ *
+ * @internal
+ */
+export const exitedNote = (session: Session): Effect.Effect<string> =>
+  Effect.map(session.ended, (exit) => exit !== undefined ? " (the agent exited)" : "")
 
 /** Structural equality of JSON values. */
 export const deepEqual = (a: unknown, b: unknown): boolean => {

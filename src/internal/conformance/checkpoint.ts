@@ -18,6 +18,7 @@ import {
   deepEqual,
   describe,
   differenceLines,
+  exitedNote,
   expectResult,
   fail,
   pass,
@@ -56,7 +57,7 @@ const expectRestored = (
     if (Option.isNone(answer)) {
       return yield* fail(
         `${situation}: no answer to "restored" within ${within} ms` +
-          ((yield* session.ended) !== undefined ? " (the agent exited)" : "")
+          (yield* exitedNote(session))
       )
     }
     const { line, response } = answer.value

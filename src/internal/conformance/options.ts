@@ -11,7 +11,6 @@ import type * as Conformance from "../../Conformance.js"
 import type { ConfigError } from "../../Errors.js"
 import { decodeOptions, DurationInput } from "../schema.js"
 import * as Names from "./names.js"
-import { CHECK_NAMES, type CheckName } from "./names.js"
 
 export * from "./names.js"
 
@@ -27,7 +26,7 @@ export interface Settings {
   readonly cancelTimeout: number
   readonly exitTimeout: number
   readonly concurrency: number | "unbounded"
-  readonly only: ReadonlySet<CheckName> | undefined
+  readonly only: ReadonlySet<Names.CheckName> | undefined
 }
 
 const optional = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(schema, { exact: true })
@@ -38,8 +37,8 @@ const Positive = DurationInput.pipe(
 
 const NonEmpty = (rule: string) => Schema.String.pipe(Schema.minLength(1, { message: () => rule }))
 
-const CheckNameSchema = Schema.Literal(...CHECK_NAMES).annotations({
-  message: () => ({ message: `must be one of ${CHECK_NAMES.map((n) => `"${n}"`).join(", ")}`, override: true })
+const CheckNameSchema = Schema.Literal(...Names.CHECK_NAMES).annotations({
+  message: () => ({ message: `must be one of ${Names.CHECK_NAMES.map((n) => `"${n}"`).join(", ")}`, override: true })
 })
 
 const OptionsSchema = Schema.Struct({

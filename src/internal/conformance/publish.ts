@@ -17,6 +17,7 @@ import {
   deepEqual,
   describe,
   differenceLines,
+  exitedNote,
   expectResult,
   fail,
   pass,
@@ -110,7 +111,7 @@ export const publish: Check = {
       if (Option.isNone(refused)) {
         return yield* fail(
           `no answer to a publish to the empty topic ("publish-2") within ${settings.requestTimeout} ms` +
-            ((yield* session.ended) !== undefined ? " (the agent exited)" : "")
+            (yield* exitedNote(session))
         )
       }
       const refusal = refused.value.response

@@ -225,6 +225,9 @@ const record = (child: ChildProcess.ChildProcessWithoutNullStreams, commandLine:
       }))
     })
 
+  const waitExit = (within: number): Effect.Effect<Option.Option<ExitInfo>> =>
+    waitUntil(() => exit === undefined ? undefined : Option.some(exit), within)
+
   const session: Session = {
     pid: child.pid!,
     commandLine,
@@ -248,10 +251,7 @@ const record = (child: ChildProcess.ChildProcessWithoutNullStreams, commandLine:
     ended: Effect.suspend(() =>
       exit !== undefined || !stdoutEnded
         ? Effect.succeed(exit)
-        : Effect.map(
-          waitUntil(() => exit === undefined ? undefined : Option.some(exit), EXIT_AFTER_STDOUT_MILLIS),
-          Option.getOrUndefined
-        )
+        : Effect.map(waitExit(EXIT_AFTER_STDOUT_MILLIS), Option.getOrUndefined)
     ),
     waitLine: (pick, within) =>
       waitUntil(() => {
@@ -266,7 +266,7 @@ const record = (child: ChildProcess.ChildProcessWithoutNullStreams, commandLine:
         waitUntil(() => done() ? Option.some(true) : stdoutEnded ? Option.none() : undefined, within),
         Option.isSome
       ),
-    waitExit: (within) => waitUntil(() => exit === undefined ? undefined : Option.some(exit), within),
+    waitExit,
     waitClosed: (within) => Effect.map(waitUntil(() => closed ? Option.some(true) : undefined, within), Option.isSome)
   }
   return session
