@@ -10,6 +10,7 @@ import * as TestClock from "effect/TestClock"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as Callers from "../../src/Agent/internal/callers.js"
 import * as AgentProcess from "../../src/Agent/Process.js"
 import {
   agentConfig,
@@ -122,19 +123,25 @@ describe.sequential("AgentProcess", () => {
 
   it.scopedLive("a caller that outlives its agent keeps no hold on it: answered, timed out or crashed", () =>
     Effect.gen(function*() {
-      // The request path observes its caller's fiber (to see an interruption); every way a request ends must
-      // take that observer off again, or a long-lived caller would keep every dead incarnation alive.
-      const observers = Effect.withFiberRuntime((fiber) =>
-        Effect.succeed((fiber as unknown as { readonly _observers: ReadonlyArray<unknown> })._observers.length)
+      // The request path tells its caller's fiber what it waits on (to see an interruption: `callers.ts`); every
+      // way a request ends must empty that again, or a long-lived caller would keep every dead incarnation alive.
+      // The fiber gets one observer for its life, not one per request.
+      const self = yield* Effect.withFiberRuntime<Fiber.RuntimeFiber<unknown, unknown>>((fiber) =>
+        Effect.succeed(fiber as Fiber.RuntimeFiber<unknown, unknown>)
       )
-      const before = yield* observers
+      const observers = () => (self as unknown as { readonly _observers: ReadonlyArray<unknown> })._observers.length
+      const before = observers()
       const agent = yield* AgentProcess.make(agentConfig("echo"))
       yield* agent.request({ echo: 1 })
+      assert.isUndefined(Callers.waitingOf(self))
       yield* agent.ping()
+      yield* agent.request({ echo: 2 })
       yield* Effect.exit(agent.request({ sleep: 60_000 }, { timeout: "20 millis" }))
-      assert.strictEqual(yield* observers, before)
+      assert.isUndefined(Callers.waitingOf(self))
+      assert.strictEqual(observers(), before + 1)
       assert.strictEqual(failureOf(yield* Effect.exit(agent.request({ crash: 3 })))._tag, "AgentCrashError")
-      assert.strictEqual(yield* observers, before)
+      assert.isUndefined(Callers.waitingOf(self))
+      assert.strictEqual(observers(), before + 1)
     }).pipe(Effect.provide(TestLive)))
 
   it.scopedLive("killed by a signal: the crash names the signal", () =>

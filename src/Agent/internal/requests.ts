@@ -3,8 +3,8 @@
  * without a fiber per request.
  *
  * Node's event handlers and the callers run on one JS thread and each access is a synchronous step, so plain
- * structures are safe here, and they keep the per-message path light: a request costs one entry in a map, one
- * observer on its caller's fiber and one key in the deadline buckets.
+ * structures are safe here, and they keep the per-message path light: a request costs one entry in a map, its
+ * caller's record (`callers.ts`) and one key in the deadline buckets.
  *
  * @internal
  */
@@ -21,6 +21,7 @@ import {
 } from "../../Errors.js"
 import * as AgentMetrics from "../../internal/metrics/instruments.js"
 import * as Message from "../../Protocol/Message.js"
+import * as Callers from "./callers.js"
 import * as Deadlines from "./deadlines.js"
 import type * as Outbox from "./outbox.js"
 import * as Streams from "./streams.js"
@@ -38,22 +39,22 @@ export type Resume = (exit: Exit.Exit<unknown, RequestError>) => void
 export type Operation = "task" | "ping"
 
 /** A request from call to answer. Tasks count toward `maxInFlight` once sent; pings never wait for a slot. @internal */
-export interface Pending {
+export interface Pending extends Callers.Waiting {
   readonly resume: Resume
   readonly id: string
   /**
-   * The caller's fiber, observed so that a caller that is interrupted (and so ends) cancels its request; none for
-   * a callback's request (it is settled by its answer, its timeout or the end of the process).
+   * The caller's fiber (`callers.ts`), so that a caller that is interrupted (and so ends, or asks
+   * again) cancels its request; none for a callback's request (it is settled by its answer, its timeout or the end
+   * of the process) or a stream's (its consumer leaves through the function `registerStream` returns).
    *
-   * An observer on the fiber rather than a canceler returned to `Effect.async`: a canceler makes Effect wrap every
-   * request in an uninterruptible region with an exit handler, which costs about 3 µs per request, as much as the
-   * rest of the round trip. A fiber waiting here can only leave by our answer or by interruption, and interruption
-   * ends the fiber, so its exit is the signal: the request is forgotten and the agent told to stop working on it.
-   * (The one difference: a fiber that catches its interruption in an uninterruptible region and goes on keeps the
-   * request until its timeout.)
+   * Told through the fiber rather than by a canceler returned to `Effect.async`: a canceler makes Effect wrap
+   * every request in an uninterruptible region with an exit handler, which costs about 3 µs per request, as much
+   * as the rest of the round trip. A fiber waiting here can only leave by our answer or by interruption, so its end
+   * (or its next request) is the signal: the request is forgotten and the agent told to stop working on it.
    */
-  readonly caller: Fiber.RuntimeFiber<unknown, unknown> | undefined
-  readonly onCallerExit: () => void
+  caller: Callers.Caller | undefined
+  /** Forgets and cancels this request: its caller left (one function per table, not a closure per request). */
+  readonly onCallerLeft: (waiting: Callers.Waiting) => void
   readonly limited: boolean
   readonly operation: Operation
   readonly timeoutMillis: number
@@ -107,7 +108,7 @@ const refusalOf = (error: EndError): EndError =>
 export interface Table {
   /**
    * Registers a request and sends its `line` (or queues it for a slot in the window); `resume` is called exactly
-   * once, by an answer, a timeout, a failure of all, or never if the caller ends first (its request is then
+   * once, by an answer, a timeout, a failure of all, or never if the caller ends (or asks again) first (its request is then
    * forgotten and cancelled).
    */
   readonly register: (
@@ -196,9 +197,6 @@ const checkpointsOf = (entries: Iterable<Pending>): Record<string, unknown> | un
 /** `Pending.bucket` of a request with no deadline in the table (a heartbeat's ping: see `registerPing`). */
 const NO_DEADLINE = -1
 
-/** The `onCallerExit` of a request with no caller to leave (a callback's). */
-const noCaller = () => {}
-
 /**
  * The last request id this process made. One sequence for every agent and incarnation (not one per table): the ids
  * of the requests a crashed incarnation had in flight, handed to the next in `restore.requests`, are never those
@@ -253,11 +251,11 @@ export const makeTable = (options: TableOptions): Table => {
     }
     outbox.send(line)
   }
-  /** Forgets a request: its deadline, its caller's observer, and its slot in the window (the next may go). */
+  /** Forgets a request: its deadline, its caller's wait, and its slot in the window (the next may go). */
   const settle = (entry: Pending) => {
     remove(entry)
     if (entry.bucket !== NO_DEADLINE) deadlines.remove(entry.id, entry.bucket)
-    entry.caller?.removeObserver(entry.onCallerExit)
+    if (entry.caller !== undefined) Callers.settled(entry.caller, entry)
     if (entry.sent && entry.limited) {
       inFlight--
       meter.inFlight(-1)
@@ -305,7 +303,16 @@ export const makeTable = (options: TableOptions): Table => {
     const now = clock.unsafeCurrentTimeMillis()
     sink.deadline = now + timeoutMillis
     sink.lastActivity = now
-    return create(undefined, id, line, "task", timeoutMillis, sink.finish, sink, true).onCallerExit
+    const entry = create(undefined, id, line, "task", timeoutMillis, sink.finish, sink, true)
+    return () => callerLeft(entry)
+  }
+  /** The caller of `waiting` (a request of this table) left before its answer: it is forgotten and cancelled. */
+  const callerLeft = (waiting: Callers.Waiting) => {
+    const entry = waiting as Pending
+    if (get(entry.id) !== entry) return
+    settle(entry)
+    if (entry.limited) meter.interrupted()
+    if (entry.sent) cancel(entry.id)
   }
   const create = (
     caller: Fiber.RuntimeFiber<unknown, unknown> | undefined,
@@ -318,18 +325,11 @@ export const makeTable = (options: TableOptions): Table => {
     timed: boolean
   ): Pending => {
     const limited = operation === "task"
-    // Only a caller's fiber or a stream's consumer can leave before the answer: a callback's request has none.
-    const onCallerExit = caller === undefined && stream === undefined ? noCaller : () => {
-      if (get(id) !== entry) return
-      settle(entry)
-      if (limited) meter.interrupted()
-      if (entry.sent) cancel(id)
-    }
     const entry: Pending = {
       id,
       resume,
-      caller,
-      onCallerExit,
+      caller: undefined,
+      onCallerLeft: callerLeft,
       limited,
       operation,
       timeoutMillis,
@@ -348,7 +348,7 @@ export const makeTable = (options: TableOptions): Table => {
           : deadline
       )
     }
-    caller?.addObserver(onCallerExit)
+    if (caller !== undefined) entry.caller = Callers.wait(caller, entry)
     if (!limited || inFlight < maxInFlight) dispatch(entry, line)
     else waiting.push([id, line])
     return entry

@@ -108,13 +108,19 @@ describe("outbox", () => {
       }
       const failing = failingOutbox("boom")
       const failingToo = failingOutbox("boom too")
-      // Counted while the lines are sent: the microtasks the outboxes queue.
+      // Counted while the lines are sent: the microtasks the outboxes queue (a `then` on a settled promise each;
+      // nothing else runs in this block).
       const queue = globalThis.queueMicrotask
+      const then = Promise.prototype.then
       let queued = 0
       globalThis.queueMicrotask = (callback) => {
         queued++
         queue(callback)
       }
+      Promise.prototype.then = function(this: Promise<unknown>, ...args: Parameters<typeof then>) {
+        queued++
+        return then.apply(this, args)
+      } as typeof then
       try {
         failing.send(line(0))
         failing.send(line(0))
@@ -125,6 +131,7 @@ describe("outbox", () => {
         outboxes.forEach((outbox, i) => outbox.send(line(200 + i)))
       } finally {
         globalThis.queueMicrotask = queue
+        Promise.prototype.then = then
       }
       assert.strictEqual(queued, 1, "one microtask for the turn, not one per outbox")
       // Synchronously: each outbox's first line only.

@@ -7,6 +7,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as TestClock from "effect/TestClock"
+import * as Callers from "../../../src/Agent/internal/callers.js"
 import * as Requests from "../../../src/Agent/internal/requests.js"
 import * as Streams from "../../../src/Agent/internal/streams.js"
 import { AgentCrashError, AgentStoppedError, type RequestError } from "../../../src/Errors.js"
@@ -190,6 +191,54 @@ describe("request table", () => {
       assert.deepStrictEqual(t.lines.slice(4), ["task c"])
       yield* TestClock.adjust(20_000)
       for (const id of ["a", "b", "c"]) assert.deepStrictEqual(t.outcomes.get(id), [])
+    }))
+
+  it.effect("a caller that asks again has left its previous request: that one is cancelled then, not at its timeout", () =>
+    Effect.gen(function*() {
+      const t = yield* setup(4)
+      const outcomes: Array<[string, Outcome]> = []
+      const record = (id: string) => (exit: Outcome) => outcomes.push([id, exit])
+      // One fiber asks twice without an answer in between: only an interruption it caught and went on from can
+      // take a fiber out of its first wait.
+      const caller = yield* Effect.fork(Effect.never)
+      t.table.register(caller, "first", "task first", "task", 10_000, record("first"))
+      assert.isDefined(Callers.waitingOf(caller))
+      t.table.register(caller, "second", "task second", "task", 10_000, record("second"))
+      // The agent is told to drop the first before it gets the second.
+      assert.deepStrictEqual(t.lines, ["task first", cancelOf("first"), "task second"])
+      assert.strictEqual(t.table.inFlight(), 1)
+      assert.isFalse(t.answer("first"))
+      // Settled requests leave the caller waiting on nothing; its end then cancels nothing.
+      assert.isTrue(t.answer("second"))
+      assert.isUndefined(Callers.waitingOf(caller))
+      t.table.register(caller, "third", "task third", "task", 10_000, record("third"))
+      yield* Fiber.interrupt(caller)
+      assert.deepStrictEqual(t.lines.slice(3), ["task third", cancelOf("third")])
+      yield* TestClock.adjust(20_000)
+      // The two it left are never answered, nor timed out.
+      assert.deepStrictEqual(outcomes.map(([id]) => id), ["second"])
+      assert.strictEqual(t.table.size(), 0)
+    }))
+
+  it.effect("a caller's fiber gets one observer, however many requests it makes, and it holds none of them", () =>
+    Effect.gen(function*() {
+      const t = yield* setup(4)
+      const caller = yield* Effect.fork(Effect.never)
+      const observers = () => (caller as unknown as { readonly _observers: ReadonlyArray<unknown> })._observers.length
+      const before = observers()
+      for (let i = 0; i < 50; i++) {
+        t.table.register(caller, `r${i}`, `task r${i}`, "task", 10_000, () => {})
+        assert.isTrue(t.answer(`r${i}`))
+        assert.isUndefined(Callers.waitingOf(caller))
+      }
+      t.table.register(caller, "timed", "task timed", "task", 100, () => {})
+      yield* TestClock.adjust(200)
+      assert.isUndefined(Callers.waitingOf(caller))
+      t.table.register(caller, "failed", "task failed", "task", 10_000, () => {})
+      t.table.failAll(new AgentStoppedError({ agent: "test", pid: 1234 }))
+      assert.isUndefined(Callers.waitingOf(caller))
+      assert.strictEqual(observers(), before + 1)
+      yield* Fiber.interrupt(caller)
     }))
 
   it.effect("heartbeat pings live beside every other request: found, counted, failed and cancelled with them", () =>
