@@ -65,6 +65,11 @@ const cpuMicros = () => {
 interface BareClient {
   /** Resolves with its own round-trip time in microseconds (timed inside, without any Effect around it). */
   readonly request: () => Promise<number>
+  /**
+   * The same request as one `Effect.async`, resumed from the same Map: what any client whose callers are Effect
+   * fibers pays at least (the fiber suspended, then resumed through Effect's scheduler), with nothing of ours.
+   */
+  readonly requestEffect: Effect.Effect<void>
   readonly close: () => Promise<void>
 }
 
@@ -100,6 +105,11 @@ const bareClient = async (agent: { readonly command: string; readonly args: Arra
         pending.set(key, () => resolve((performance.now() - start) * 1000))
         child.stdin.write(JSON.stringify({ id: key, type: "task", payload }) + "\n")
       }),
+    requestEffect: Effect.async<void>((resume) => {
+      const key = String(++id)
+      pending.set(key, () => resume(Effect.void))
+      child.stdin.write(JSON.stringify({ id: key, type: "task", payload }) + "\n")
+    }),
     close: async () => {
       child.stdin.end(JSON.stringify({ type: "shutdown" }) + "\n")
       await new Promise((resolve) => child.once("exit", resolve))
@@ -133,8 +143,11 @@ const bareThroughput = async (client: BareClient): Promise<Throughput> => {
 // ---- library: AgentProcess ----
 
 const libraryThroughput = (agent: AgentProcess.AgentProcess, count: number) =>
+  fiberThroughput(agent.request(payload), count)
+
+/** 256 fibers sending `request` in turn, `count` in all. */
+const fiberThroughput = (request: Effect.Effect<unknown, unknown>, count: number) =>
   Effect.gen(function*() {
-    const request = agent.request(payload)
     const cpuBefore = cpuMicros()
     const start = performance.now()
     // 256 long-lived callers, each sending its next request when the last is answered: the baseline's shape,
@@ -156,7 +169,7 @@ const percentiles = (micros: Array<number>) => {
 
 /**
  * Sequential round trips, one bare request then one library request, turn by turn, from this one process to
- * two agents of the same kind. Measured apart, each side's p50 swings between about 30 and 60 µs from one run to
+ * two agents of the same kind (and between them the bare client's request as an `Effect.async`, for information). Measured apart, each side's p50 swings between about 30 and 60 µs from one run to
  * the next (where the scheduler happens to place the two processes of a pair, same core or not); interleaved,
  * both sides see the same moments of the machine, and with both agents pinned to one CPU and the client pinned in
  * turn to that CPU and another (`pinning.ts`), the same placement too.
@@ -165,19 +178,30 @@ const interleavedLatency = (client: BareClient, agent: AgentProcess.AgentProcess
   Effect.gen(function*() {
     const request = agent.request(payload)
     const bare = Effect.promise(client.request)
+    const timed = (effect: Effect.Effect<unknown, unknown>, into: Array<number>) =>
+      Effect.suspend(() => {
+        const start = performance.now()
+        return Effect.map(effect, () => void into.push((performance.now() - start) * 1000))
+      })
     for (let i = 0; i < 500; i++) {
       yield* bare
+      yield* client.requestEffect
       yield* request
     }
     const bareMicros: Array<number> = []
+    const floorMicros: Array<number> = []
     const libraryMicros: Array<number> = []
     for (let i = 0; i < count; i++) {
       bareMicros.push(yield* bare)
-      const start = performance.now()
-      yield* request
-      libraryMicros.push((performance.now() - start) * 1000)
+      // The bare client's request as an `Effect.async` (see `BareClient.requestEffect`), for information.
+      yield* timed(client.requestEffect, floorMicros)
+      yield* timed(request, libraryMicros)
     }
-    return { baseline: percentiles(bareMicros), library: percentiles(libraryMicros) }
+    return {
+      baseline: percentiles(bareMicros),
+      effect_async_floor: percentiles(floorMicros),
+      library: percentiles(libraryMicros)
+    }
   })
 
 /** A library agent for the measurements, in its own scope. */
@@ -413,27 +437,39 @@ const main = Effect.gen(function*() {
   // Throughput: baseline and library alternate, round after round, and the ratios are taken per round: on a
   // shared machine the baseline alone swings by 2x between minutes, so only same-round ratios compare like with
   // like.
-  const rounds: Array<{ readonly base: Throughput; readonly library: Throughput }> = []
+  // Each round also runs the bare client's requests as `Effect.async`s from 256 fibers: the part of the gap that
+  // is the callers being fibers, whatever the library does (`effect_async_floor`).
+  const rounds: Array<{ readonly base: Throughput; readonly floor: Throughput; readonly library: Throughput }> = []
   for (let i = 0; i < ROUNDS; i++) {
     const base = yield* Effect.promise(() => bareThroughput(client))
+    const floor = yield* fiberThroughput(client.requestEffect, PIPELINED)
     const library = yield* libraryThroughput(agent, PIPELINED)
-    rounds.push({ base, library })
+    rounds.push({ base, floor, library })
   }
-  const perRound = rounds.map(({ base, library }) => ({
+  const perRound = rounds.map(({ base, floor, library }) => ({
     throughput_vs_baseline: round(library.throughput_per_s / base.throughput_per_s, 2),
-    cpu_per_request_vs_baseline: round(library.cpu_us_per_request / base.cpu_us_per_request, 2)
+    cpu_per_request_vs_baseline: round(library.cpu_us_per_request / base.cpu_us_per_request, 2),
+    effect_async_floor_throughput_vs_baseline: round(floor.throughput_per_s / base.throughput_per_s, 2),
+    throughput_vs_effect_async_floor: round(library.throughput_per_s / floor.throughput_per_s, 2)
   }))
-  const { base, library } = rounds[rounds.length - 1]
+  const { base, floor, library } = rounds[rounds.length - 1]
   const ratios = {
     p50_latency_vs_baseline: round(ratioOf(latency), 2),
+    effect_async_floor_p50_latency_vs_baseline: round(
+      latency.effect_async_floor.p50_us / latency.baseline.p50_us,
+      2
+    ),
     throughput_vs_baseline: median(perRound.map((r) => r.throughput_vs_baseline)),
-    cpu_per_request_vs_baseline: median(perRound.map((r) => r.cpu_per_request_vs_baseline))
+    cpu_per_request_vs_baseline: median(perRound.map((r) => r.cpu_per_request_vs_baseline)),
+    effect_async_floor_throughput_vs_baseline: median(perRound.map((r) => r.effect_async_floor_throughput_vs_baseline)),
+    throughput_vs_effect_async_floor: median(perRound.map((r) => r.throughput_vs_effect_async_floor))
   }
   if (ONLY_REQUESTS) {
     const baseline_child_process_node_adapter = { ...latency.baseline, ...base }
     const agent_process_node_adapter = { ...latency.library, ...library }
     const only = {
       baseline_child_process_node_adapter,
+      effect_async_floor_child_process_node_adapter: floor,
       agent_process_node_adapter,
       latency_by_placement: latencyByPlacement,
       unpinned_latency: unpinned,
@@ -481,6 +517,7 @@ const main = Effect.gen(function*() {
     latency_by_placement: latencyByPlacement,
     unpinned_latency: unpinned,
     baseline_child_process_node_adapter: { ...latency.baseline, ...base },
+    effect_async_floor_child_process_node_adapter: floor,
     agent_process_node_adapter: { ...latency.library, ...library },
     agent_process_python_adapter: python,
     spawn: { node: spawnNode, python: spawnPython },
