@@ -10,6 +10,7 @@
  */
 import * as Chunk from "effect/Chunk"
 import * as Stream from "effect/Stream"
+import { Buffer } from "node:buffer"
 
 /**
  * One complete line: its bytes without the newline, and how many bytes were cut off past the bound.
@@ -23,6 +24,7 @@ export interface Line {
 
 const NEWLINE = 0x0a
 const CARRIAGE_RETURN = 0x0d
+const BOM = 0xfeff
 
 /**
  * A mutable splitter: feed it chunks, it calls back with each complete line. One per byte stream.
@@ -70,10 +72,12 @@ export class LineSplitter {
     }
     const last = chunk.lastIndexOf(NEWLINE)
     if (last >= start && last - start <= this.maxLineBytes) {
-      const text = decodeUtf8Strict(chunk.subarray(start, last))
+      const text = decodeRangeStrict(chunk, start, last)
       if (text !== undefined) {
         let from = 0
         while (true) {
+          // A line's leading BOM is dropped, as `decodeUtf8Strict` drops it on the line-by-line path.
+          if (text.charCodeAt(from) === BOM) from++
           const newline = text.indexOf("\n", from)
           const end = newline === -1 ? text.length : newline
           onText(
@@ -134,6 +138,7 @@ export class LineSplitter {
 }
 
 const strictDecoder = new TextDecoder("utf-8", { fatal: true })
+const strictKeepingBom = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 const lenientDecoder = new TextDecoder("utf-8")
 
 /**
@@ -144,6 +149,23 @@ const lenientDecoder = new TextDecoder("utf-8")
 export const decodeUtf8Strict = (bytes: Uint8Array): string | undefined => {
   try {
     return strictDecoder.decode(bytes)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The text of `bytes` from `start` to `end` if it is valid UTF-8, with any BOM kept (`pushText` drops one per line),
+ * else `undefined`. Faster for a Node `Buffer` (what a child's pipe gives): Node's own decode, which turns every
+ * invalid sequence into U+FFFD, and the strict decoder only when the text holds one (invalid bytes, or a U+FFFD
+ * the agent sent). On a sequential round trip to an agent on the same core (every cache cold), 1.5-1.8 µs against
+ * 3.3-4.0 µs for the strict decoder alone (2026-12-01).
+ */
+const decodeRangeStrict = (bytes: Uint8Array, start: number, end: number): string | undefined => {
+  const text = Buffer.isBuffer(bytes) ? bytes.toString("utf8", start, end) : undefined
+  if (text !== undefined && text.indexOf("\uFFFD") === -1) return text
+  try {
+    return strictKeepingBom.decode(bytes.subarray(start, end))
   } catch {
     return undefined
   }

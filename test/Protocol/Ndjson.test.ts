@@ -75,15 +75,23 @@ describe("Ndjson", () => {
             new Uint8Array([0x0a]),
             new Uint8Array([0x0d, 0x0a]),
             new Uint8Array([0xff]),
-            new Uint8Array([0xe2, 0x82])
+            new Uint8Array([0xe2, 0x82]),
+            // A BOM, a U+FFFD the agent means, a UTF-8-encoded surrogate and an overlong "/" (both invalid)
+            new Uint8Array([0xef, 0xbb, 0xbf]),
+            new Uint8Array([0xef, 0xbf, 0xbd]),
+            new Uint8Array([0xed, 0xa0, 0x80]),
+            new Uint8Array([0xc0, 0xaf])
           )
         ),
         { maxLength: 30 }
       ),
       FastCheck.array(FastCheck.nat(400), { maxLength: 12 }),
-      FastCheck.integer({ min: 2, max: 40 })
+      // Small bounds cut lines; large ones let whole blocks of lines take the fast path.
+      FastCheck.oneof(FastCheck.integer({ min: 2, max: 40 }), FastCheck.integer({ min: 41, max: 400 })),
+      // Node's pipes give `Buffer`s, which take a faster decode; other `Uint8Array`s the strict decoder alone.
+      FastCheck.boolean()
     ],
-    ([pieces, cuts, max]) => {
+    ([pieces, cuts, max, buffers]) => {
       const bytes = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0))
       let offset = 0
       for (const piece of pieces) {
@@ -98,12 +106,49 @@ describe("Ndjson", () => {
       const splitter = new LineSplitter(max)
       const actual: Array<string> = []
       for (const chunk of cut(bytes, cuts)) {
-        splitter.pushText(chunk, (text) => actual.push(text), (line) => actual.push(describe(line)))
+        splitter.pushText(
+          buffers ? Buffer.from(chunk) : chunk,
+          (text) => actual.push(text),
+          (line) => actual.push(describe(line))
+        )
       }
       splitter.end((line) => actual.push(describe(line)))
       assert.deepStrictEqual(actual, expected)
     }
   )
+
+  it("pushText on a Buffer: invalid bytes, a BOM and a real U+FFFD give the lines that push gives", () => {
+    const bytes = Buffer.from([
+      ...encoder.encode("\uFEFFfirst\n"),
+      ...encoder.encode("a\uFEFFb\n\uFEFF\uFEFFtwo BOMs\n"),
+      ...encoder.encode("meant \uFFFD\n"),
+      0x78,
+      0xff,
+      0x0a,
+      ...encoder.encode("after\r\n")
+    ])
+    const describe = (line: Line) => decodeUtf8Strict(line.bytes) ?? "invalid"
+    const expected = splitAll([bytes], 1000).map(describe)
+    assert.deepStrictEqual(expected, ["first", "a\uFEFFb", "\uFEFFtwo BOMs", "meant \uFFFD", "invalid", "after"])
+    // Valid lines together (one decode for all), then each block with the invalid line (line by line).
+    for (const chunks of [[bytes], [bytes.subarray(0, 40), bytes.subarray(40)]]) {
+      const splitter = new LineSplitter(1000)
+      const actual: Array<string> = []
+      for (const chunk of chunks) {
+        splitter.pushText(chunk, (text) => actual.push(text), (line) => actual.push(describe(line)))
+      }
+      splitter.end((line) => actual.push(describe(line)))
+      assert.deepStrictEqual(actual, expected)
+    }
+    const valid = new LineSplitter(1000)
+    const texts: Array<string> = []
+    valid.pushText(
+      bytes.subarray(0, bytes.indexOf(0x78)),
+      (text) => texts.push(text),
+      () => assert.fail("a line as bytes")
+    )
+    assert.deepStrictEqual(texts, expected.slice(0, 4))
+  })
 
   it("strips a trailing carriage return and gives an unterminated rest at the end", () => {
     const lines = splitAll([encoder.encode("one\r\ntwo")], 100)
