@@ -85,11 +85,17 @@ export interface ConformanceOptions {
 /** Runs the battery and prints it; fails (exit 1) when a check failed. */
 export const conformance = (options: ConformanceOptions): Effect.Effect<void, CliError | ConfigError> =>
   Effect.gen(function*() {
+    // Checked here too, so that the error names the flag (the library's names the field, `only[0]`).
+    const unknown = options.only.find((name) => !(CHECK_NAMES as ReadonlyArray<string>).includes(name))
+    if (unknown !== undefined) {
+      return yield* new CliError({
+        message: `--only ${JSON.stringify(unknown)} is no check; the checks are ${CHECK_NAMES.join(", ")}`
+      })
+    }
     const { run } = yield* conformanceModule
     const report = yield* run({
       command: options.command,
       args: options.args,
-      // Checked by the library, which names the check names it knows.
       only: options.only.length === 0 ? undefined : options.only as ReadonlyArray<Conformance.CheckName>,
       startupTimeout: duration(options.startupTimeout),
       requestTimeout: duration(options.requestTimeout),
