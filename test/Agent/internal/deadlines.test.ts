@@ -142,6 +142,27 @@ describe("deadlines", () => {
       assert.strictEqual(ticker.pending(), 0)
     }))
 
+  it.effect("a bucket dropped (swept, or emptied at the top) and used again: its new deadline still expires", () =>
+    Effect.gen(function*() {
+      const clock = yield* Effect.clock
+      const expired: Array<string> = []
+      const deadlines = Deadlines.make(clock, (key) => expired.push(key), 5)
+      // Swept: "a" expires at 10 and its bucket goes; "b", due at that same moment, lands in a bucket of 10 again.
+      deadlines.add("a", 10)
+      yield* TestClock.adjust(10)
+      assert.deepStrictEqual(expired, ["a"])
+      deadlines.add("b", 10)
+      yield* TestClock.adjust(5)
+      assert.deepStrictEqual(expired, ["a", "b"])
+      // Emptied at the top: "c" is removed, its bucket dropped when the sweep finds it empty; "d" reuses it.
+      const bucket = deadlines.add("c", 20)
+      deadlines.remove("c", bucket)
+      yield* TestClock.adjust(5)
+      deadlines.add("d", 20)
+      yield* TestClock.adjust(5)
+      assert.deepStrictEqual(expired, ["a", "b", "d"])
+    }))
+
   it.effect("close forgets every deadline: none expires after it", () =>
     Effect.gen(function*() {
       const clock = yield* Effect.clock
