@@ -169,7 +169,7 @@ const percentiles = (micros: Array<number>) => {
 
 /**
  * Sequential round trips, one bare request then one library request, turn by turn, from this one process to
- * two agents of the same kind (and between them the bare client's request as an `Effect.async`, for information). Measured apart, each side's p50 swings between about 30 and 60 µs from one run to
+ * two agents of the same kind. Measured apart, each side's p50 swings between about 30 and 60 µs from one run to
  * the next (where the scheduler happens to place the two processes of a pair, same core or not); interleaved,
  * both sides see the same moments of the machine, and with both agents pinned to one CPU and the client pinned in
  * turn to that CPU and another (`pinning.ts`), the same placement too.
@@ -178,30 +178,19 @@ const interleavedLatency = (client: BareClient, agent: AgentProcess.AgentProcess
   Effect.gen(function*() {
     const request = agent.request(payload)
     const bare = Effect.promise(client.request)
-    const timed = (effect: Effect.Effect<unknown, unknown>, into: Array<number>) =>
-      Effect.suspend(() => {
-        const start = performance.now()
-        return Effect.map(effect, () => void into.push((performance.now() - start) * 1000))
-      })
     for (let i = 0; i < 500; i++) {
       yield* bare
-      yield* client.requestEffect
       yield* request
     }
     const bareMicros: Array<number> = []
-    const floorMicros: Array<number> = []
     const libraryMicros: Array<number> = []
     for (let i = 0; i < count; i++) {
       bareMicros.push(yield* bare)
-      // The bare client's request as an `Effect.async` (see `BareClient.requestEffect`), for information.
-      yield* timed(client.requestEffect, floorMicros)
-      yield* timed(request, libraryMicros)
+      const start = performance.now()
+      yield* request
+      libraryMicros.push((performance.now() - start) * 1000)
     }
-    return {
-      baseline: percentiles(bareMicros),
-      effect_async_floor: percentiles(floorMicros),
-      library: percentiles(libraryMicros)
-    }
+    return { baseline: percentiles(bareMicros), library: percentiles(libraryMicros) }
   })
 
 /** A library agent for the measurements, in its own scope. */
@@ -455,10 +444,6 @@ const main = Effect.gen(function*() {
   const { base, floor, library } = rounds[rounds.length - 1]
   const ratios = {
     p50_latency_vs_baseline: round(ratioOf(latency), 2),
-    effect_async_floor_p50_latency_vs_baseline: round(
-      latency.effect_async_floor.p50_us / latency.baseline.p50_us,
-      2
-    ),
     throughput_vs_baseline: median(perRound.map((r) => r.throughput_vs_baseline)),
     cpu_per_request_vs_baseline: median(perRound.map((r) => r.cpu_per_request_vs_baseline)),
     effect_async_floor_throughput_vs_baseline: median(perRound.map((r) => r.effect_async_floor_throughput_vs_baseline)),
