@@ -179,7 +179,7 @@ describe("agent-supervisor conformance", () => {
     Effect.gen(function*() {
       const { code, stderr } = yield* result("badOption")
       assert.strictEqual(code, 1)
-      // Named as the user wrote it (the flag), with every check's name; nothing was spawned.
+      // Named as the user wrote it (the flag), with every check's name.
       assert.include(stderr, `--only "nope" is no check; the checks are ready, echo, `)
       assert.notInclude(stderr, "only[0]")
     }), WAIT)

@@ -324,6 +324,24 @@ describe.sequential("AgentProcess", () => {
       yield* gotCancel(agent)
     }).pipe(Effect.provide(TestLive)))
 
+  it.scopedLive("a caller that catches its interruption and asks again: the request it left is cancelled then", () =>
+    Effect.gen(function*() {
+      const agent = yield* AgentProcess.make(agentConfig("echo"))
+      // Uninterruptible but for the first request: interrupted, the fiber catches it and goes on to a second,
+      // long one. The first is cancelled when the second is asked, not when the fiber ends (after the second).
+      const fiber = yield* Effect.fork(Effect.uninterruptible(
+        Effect.zipRight(
+          Effect.exit(Effect.interruptible(agent.request({ sleep: 60_000 }))),
+          agent.request({ echo: "after", sleep: 60_000 })
+        )
+      ))
+      yield* eventually("the first request is in flight", () => Effect.runSync(agent.stats).inFlight === 1)
+      yield* Fiber.interruptFork(fiber)
+      yield* eventually("the second request is sent", () => Effect.runSync(agent.stats).requests === 2)
+      yield* gotCancel(agent)
+      assert.strictEqual((yield* agent.stats).inFlight, 1)
+    }).pipe(Effect.provide(TestLive)))
+
   it.scopedLive("a caller interrupted by a timeout of its own (Effect.timeout) cancels its request too", () =>
     Effect.gen(function*() {
       const agent = yield* AgentProcess.make(agentConfig("echo"))

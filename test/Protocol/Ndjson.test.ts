@@ -140,6 +140,16 @@ describe("Ndjson", () => {
       splitter.end((line) => actual.push(describe(line)))
       assert.deepStrictEqual(actual, expected)
     }
+    // Two BOMs at a block's start, through the strict decoder (a Uint8Array; a Buffer with a U+FFFD in it): one is
+    // dropped, as on the line-by-line path, the other kept.
+    const doubled = encoder.encode("\uFEFF\uFEFFmeant \uFFFD\r\n")
+    for (const chunk of [doubled, Buffer.from(doubled)]) {
+      const splitter = new LineSplitter(1000)
+      const texts: Array<string> = []
+      splitter.pushText(chunk, (text) => texts.push(text), () => assert.fail("a line as bytes"))
+      assert.deepStrictEqual(texts, ["\uFEFFmeant \uFFFD"])
+      assert.deepStrictEqual(splitAll([chunk], 1000).map(describe), texts)
+    }
     const valid = new LineSplitter(1000)
     const texts: Array<string> = []
     valid.pushText(

@@ -41,7 +41,8 @@ const leave = (caller: Caller): void => {
 /**
  * `fiber` now waits on `waiting`; returns the fiber's record, to empty with {@link settled}. What it waited on before is
  * told that its caller left (see the module's comment). Call it once `waiting` can be settled: when the fiber has
- * already ended, `waiting` is told at once.
+ * already ended, `waiting` is told at once, before this returns (a fiber asks from inside itself, so only a caller
+ * that hands over another fiber can meet that).
  *
  * @internal
  */
@@ -50,10 +51,13 @@ export const wait = (fiber: Fiber.RuntimeFiber<unknown, unknown>, waiting: Waiti
   if (known !== undefined) {
     leave(known)
     known.current = waiting
+    // Its observer has run already: nobody else would tell it.
+    if (fiber.unsafePoll() !== null) leave(known)
     return known
   }
   const caller: Caller = { current: waiting }
   callers.set(fiber, caller)
+  // Called at once when the fiber has ended.
   fiber.addObserver(() => leave(caller))
   return caller
 }

@@ -214,8 +214,9 @@ const makeEntries = () => {
   let ping: Pending | undefined
   return {
     get: (id: string): Pending | undefined => ping !== undefined && ping.id === id ? ping : pending.get(id),
-    put: (entry: Pending) => {
-      if (ping === undefined && entry.operation === "ping" && entry.caller === undefined) ping = entry
+    /** `callback`: a request with no caller's fiber, nor a stream's consumer (a heartbeat's ping is one). */
+    put: (entry: Pending, callback: boolean) => {
+      if (ping === undefined && entry.operation === "ping" && callback) ping = entry
       else pending.set(entry.id, entry)
     },
     remove: (entry: Pending) => {
@@ -338,7 +339,7 @@ export const makeTable = (options: TableOptions): Table => {
       bucket: NO_DEADLINE,
       checkpoint: undefined
     }
-    put(entry)
+    put(entry, caller === undefined && stream === undefined)
     if (timed) {
       const deadline = clock.unsafeCurrentTimeMillis() + timeoutMillis
       entry.bucket = deadlines.add(
@@ -348,7 +349,11 @@ export const makeTable = (options: TableOptions): Table => {
           : deadline
       )
     }
-    if (caller !== undefined) entry.caller = Callers.wait(caller, entry)
+    if (caller !== undefined) {
+      entry.caller = Callers.wait(caller, entry)
+      // The caller had ended: the request is forgotten already, and must not be sent.
+      if (get(id) !== entry) return entry
+    }
     if (!limited || inFlight < maxInFlight) dispatch(entry, line)
     else waiting.push([id, line])
     return entry

@@ -220,6 +220,21 @@ describe("request table", () => {
       assert.strictEqual(t.table.size(), 0)
     }))
 
+  it.effect("a caller that asks another agent has left its request to the first: cancelled there", () =>
+    Effect.gen(function*() {
+      const first = yield* setup(4)
+      const second = yield* setup(4)
+      const caller = yield* Effect.fork(Effect.never)
+      first.table.register(caller, "a", "task a", "task", 10_000, () => assert.fail("a answered"))
+      second.table.register(caller, "b", "task b", "task", 10_000, () => {})
+      assert.deepStrictEqual(first.lines, ["task a", cancelOf("a")])
+      assert.strictEqual(first.table.size(), 0)
+      assert.deepStrictEqual(second.lines, ["task b"])
+      assert.isTrue(second.answer("b"))
+      yield* Fiber.interrupt(caller)
+      assert.deepStrictEqual(second.lines, ["task b"])
+    }))
+
   it.effect("a caller's fiber gets one observer, however many requests it makes, and it holds none of them", () =>
     Effect.gen(function*() {
       const t = yield* setup(4)
@@ -271,6 +286,36 @@ describe("request table", () => {
       for (const outcome of pings.slice(1)) assert.isTrue(Exit.isFailure(outcome))
       assert.strictEqual(t.failure("p")?._tag, "AgentStoppedError")
       assert.strictEqual(t.failure("task")?._tag, "AgentStoppedError")
+    }))
+
+  it.effect("a caller's ping is kept as any request; the heartbeat's callback ping takes the table's own place", () =>
+    Effect.gen(function*() {
+      const t = yield* setup(1)
+      // The caller's ping first, while the place is free: it must not take it (the heartbeat's ping, every beat of
+      // every agent, would then churn the map).
+      yield* t.register("p", 10_000, "ping")
+      t.table.registerPing("hb", "ping hb", 250, () => {})
+      // The table lists the place's ping first.
+      t.table.cancelSent()
+      assert.deepStrictEqual(t.lines.slice(2), [cancelOf("hb"), cancelOf("p")])
+    }))
+
+  it.effect("a caller that has already ended: its request is forgotten at once, never sent, holds no slot", () =>
+    Effect.gen(function*() {
+      const t = yield* setup(1)
+      const ended = yield* Effect.fork(Effect.void)
+      yield* Fiber.await(ended)
+      // Unknown to the table's callers, then known (its record made by the first).
+      for (const id of ["first", "second"]) {
+        t.table.register(ended, id, `task ${id}`, "task", 10_000, () => assert.fail(`${id} answered`))
+        assert.strictEqual(t.table.size(), 0)
+        assert.strictEqual(t.table.inFlight(), 0)
+        assert.isUndefined(Callers.waitingOf(ended))
+      }
+      assert.deepStrictEqual(t.lines, [])
+      // The slot is free for the next caller.
+      yield* t.register("next")
+      assert.deepStrictEqual(t.lines, ["task next"])
     }))
 
   it.effect("failAll fails what is left once: sent requests with the error, unsent ones with a refusal", () =>
