@@ -293,9 +293,8 @@ export const makeTable = (options: TableOptions): Table => {
   // One expiry function for all requests: no closure per request for its deadline.
   const deadlines = Deadlines.make(clock, expire, options.resolution)
 
-  const register: Table["register"] = (caller, id, line, operation, timeoutMillis, resume) => {
-    create(caller, id, line, operation, timeoutMillis, resume, undefined, true)
-  }
+  const register: Table["register"] = (caller, id, line, operation, timeoutMillis, resume) =>
+    void create(caller, id, line, operation, timeoutMillis, resume, undefined, true)
   const registerPing: Table["registerPing"] = (id, line, timeoutMillis, resume) => {
     create(undefined, id, line, "ping", timeoutMillis, resume, undefined, false)
     return () => expire(id)
