@@ -135,6 +135,13 @@ describe.sequential("agent-supervisor up examples/tree.yaml", () => {
           const name = args.find((arg) => ["up", "conformance", "validate"].includes(arg))
           assert.match(sub.stdout, new RegExp(`^\\$ agent-supervisor ${name}\\b`, "m"), sub.stdout)
         }
+        // `-f` follows for the followers (as `tail -f`); for the other commands it is still `--file`
+        const followed = yield* cli(["logs", "-f", "chatty"], dir, {})
+        assert.strictEqual(followed.code, 1)
+        assert.include(followed.stderr, "No running tree found in this directory", followed.stderr)
+        const filed = yield* cli(["status", "-f", "elsewhere.yaml"], dir, {})
+        assert.strictEqual(filed.code, 1)
+        assert.include(filed.stderr, `No running "agent-supervisor up elsewhere.yaml" found`, filed.stderr)
       }),
     60_000
   )

@@ -298,7 +298,8 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
 
         const lines: Array<string> = []
         const restarted = yield* Deferred.make<void>()
-        yield* spawnApp(BIN, ["logs", "chatty", "--follow", "--file", file], {
+        // `-f` follows, as `tail -f` does (`--file` has no short name for the followers)
+        yield* spawnApp(BIN, ["logs", "chatty", "-f", "--file", file], {
           onLine: (line) => {
             lines.push(line)
             if (/chatty \d+ started/.test(line) && !line.includes(`chatty ${first} `)) {

@@ -91,12 +91,9 @@ const validateCommand = Command.make(
 
 // ---- the commands that talk to a running up ----
 
+const fileDescription = "The tree file a running up was started with: its state file has the address."
 const where = {
-  file: Options.file("file").pipe(
-    Options.withAlias("f"),
-    Options.optional,
-    Options.withDescription("The tree file a running up was started with: its state file has the address.")
-  ),
+  file: Options.file("file").pipe(Options.withAlias("f"), Options.optional, Options.withDescription(fileDescription)),
   url: Options.text("url").pipe(
     Options.optional,
     Options.withDescription(`The admin API's URL (or ${Address.ENV_URL}).`)
@@ -108,6 +105,16 @@ const where = {
   stateFile
 }
 const json = Options.boolean("json").pipe(Options.withDescription("Print JSON for scripts."))
+/**
+ * For the followers (`logs`, `events`): `-f` is `--follow`, as in `tail -f`, `docker logs -f` and `kubectl logs -f`
+ * (`-F` too, as before), and `--file` has no short name there.
+ */
+const whereFollowing = {
+  ...where,
+  file: Options.file("file").pipe(Options.optional, Options.withDescription(fileDescription))
+}
+const follow = (description: string) =>
+  Options.boolean("follow").pipe(Options.withAlias("f"), Options.withAlias("F"), Options.withDescription(description))
 const childId = Args.text({ name: "ID" }).pipe(
   Args.withDescription("The child's path below the root: its id, or ids joined by / (workers/echo).")
 )
@@ -151,13 +158,10 @@ const scaleCommand = Command.make(
 const logsCommand = Command.make(
   "logs",
   {
-    ...where,
+    ...whereFollowing,
     json,
     id: childId,
-    follow: Options.boolean("follow").pipe(
-      Options.withAlias("F"),
-      Options.withDescription("Keep printing new lines until interrupted.")
-    ),
+    follow: follow("Keep printing new lines until interrupted (-f, as tail -f)."),
     lines: Options.integer("lines").pipe(
       Options.withAlias("n"),
       Options.optional,
@@ -187,12 +191,9 @@ const clusterCommand = Command.make(
 const eventsCommand = Command.make(
   "events",
   {
-    ...where,
+    ...whereFollowing,
     json,
-    follow: Options.boolean("follow").pipe(
-      Options.withAlias("F"),
-      Options.withDescription("Accepted for symmetry with logs: events are always followed until interrupted.")
-    )
+    follow: follow("Accepted for symmetry with logs: events are always followed until interrupted.")
   },
   (options) => Effect.flatMap(Address.resolve(options), (address) => Remote.events(address, options.json))
 ).pipe(Command.withDescription("The tree's lifecycle events as they happen, until interrupted."))
