@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as childProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { withHelpFirst } from "../src/internal/cli/main.js"
+import { withHelpFirst, withRepeatedSplit } from "../src/internal/cli/main.js"
 import { eventually, isAlive, root, spawnApp, tempDir } from "./support.js"
 
 const BIN = path.join(root, "dist", "bin", "agent-supervisor.js")
@@ -145,6 +145,16 @@ describe.sequential("agent-supervisor up examples/tree.yaml", () => {
       }),
     60_000
   )
+
+  it("withRepeatedSplit: --only=NAME read as --only NAME; other options and what follows -- as they are", () => {
+    assert.deepStrictEqual(
+      withRepeatedSplit(["conformance", "--only=ready", "--only", "echo", "--", "node", "--only=x"]),
+      ["conformance", "--only", "ready", "--only", "echo", "--", "node", "--only=x"]
+    )
+    for (const args of [["status", "--url=http://127.0.0.1:1"], ["conformance", "node", "a.js"], ["--only"]]) {
+      assert.deepStrictEqual(withRepeatedSplit(args), args)
+    }
+  })
 
   it("withHelpFirst: --help also before a subcommand asked for after it; nothing after -- is read", () => {
     assert.deepStrictEqual(withHelpFirst(["up", "tree.yaml", "--help"]), ["--help", "up", "tree.yaml", "--help"])

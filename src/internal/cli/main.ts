@@ -241,11 +241,30 @@ export const withHelpFirst = (args: ReadonlyArray<string>): ReadonlyArray<string
   return [...args.slice(0, at), "--help", ...args.slice(at)]
 }
 
+/** The options given with `Options.repeated`, which @effect/cli 0.77 does not read in the `--name=value` form. */
+const REPEATED = new Set(["--only"])
+
+/**
+ * The arguments with each `--name=value` of a repeated option split into `--name value`: @effect/cli 0.77 reads
+ * `--url=...` but not `--only=ready`, which it took for the first of `conformance`'s positional arguments (the
+ * agent's command: "could not spawn --only=ready"). Only the arguments before `--` count.
+ *
+ * @internal
+ */
+export const withRepeatedSplit = (args: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const end = args.indexOf("--")
+  return (end === -1 ? args : args.slice(0, end)).flatMap((arg) => {
+    const at = arg.indexOf("=")
+    return at > 0 && REPEATED.has(arg.slice(0, at)) ? [arg.slice(0, at), arg.slice(at + 1)] : [arg]
+  }).concat(end === -1 ? [] : args.slice(end))
+}
+
 /**
  * The command line, run on `argv` (`process.argv`: node, the script, then the arguments). Its help and errors carry
  * colour only where colour goes (`console.ts`).
  */
 export const run = (version: string) => {
   const cli = Command.run(command, { name: "agent-supervisor", version })
-  return (argv: ReadonlyArray<string>) => withPlainConsole(cli([...argv.slice(0, 2), ...withHelpFirst(argv.slice(2))]))
+  return (argv: ReadonlyArray<string>) =>
+    withPlainConsole(cli([...argv.slice(0, 2), ...withHelpFirst(withRepeatedSplit(argv.slice(2)))]))
 }
