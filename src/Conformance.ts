@@ -138,7 +138,11 @@ export interface Report {
   readonly args: ReadonlyArray<string>
   /** The protocol version checked. */
   readonly protocol: 1
-  /** The features the agent announced in the `ready` check's run; empty when none, or when that was not seen. */
+  /**
+   * The features the agent announced in its `ready` line: in the `ready` check's run, or, when that check is not
+   * run, in the start that read them for a check of a feature; empty when none was announced, no `ready` was seen,
+   * or neither ran (`only: ["echo"]`).
+   */
   readonly features: ReadonlyArray<string>
   /** One result per check run, in the order of {@link checkNames}. */
   readonly checks: ReadonlyArray<CheckResult>

@@ -457,6 +457,11 @@ describe("Conformance: features and options", () => {
         assert.include(check(report, "ready").summary, "features: stream, telepathy")
         assert.match(check(report, "stream").summary, /^50 chunks in order, then ok "done"/)
         assert.include(check(report, "checkpoint").summary, `does not announce "checkpoint"`)
+        // Without the ready check, the features read by the start that checks of a feature wait for
+        assert.deepStrictEqual((yield* expectOutcomes("chunksV1")).features, ["stream"])
+        assert.deepStrictEqual((yield* expectOutcomes("publishes")).features, ["publish"])
+        // Nothing read them: no check of a feature ran, nor the ready check
+        assert.deepStrictEqual((yield* expectOutcomes("latin1")).features, [])
         const none = yield* expectOutcomes("noFeatures")
         assert.deepStrictEqual(none.features, [])
         assert.include(check(none, "stream").summary, `does not announce "stream"`)

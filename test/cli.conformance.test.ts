@@ -65,6 +65,10 @@ const runs = {
       fixture("conformance", "noisy_raw_agent.py")
     ]),
   badOption: () => cli(["conformance", "--only", "nope", "--", ...SHELL_AGENT]),
+  misspeltOption: () => cli(["conformance", "--onlyy", "ready", "--", ...SHELL_AGENT]),
+  badTimeouts: () => cli(["conformance", "--startup-timeout", "nope", "--exit-timeout", "0", "--", ...SHELL_AGENT]),
+  // Without the ready check: the features read by the start that the stream check waits for
+  streamOnly: () => cli(["conformance", "--json", ...LOADED, "--only", "stream", "--", ...PYTHON_AGENT]),
   noContract: () =>
     cli(["conformance", ...LOADED, "--only", "echo", "--only", "concurrent-requests", "--", ...ECHO_EVERYTHING]),
   help: () => cli(["conformance", "--help"])
@@ -182,5 +186,41 @@ describe("agent-supervisor conformance", () => {
       // Named as the user wrote it (the flag), with every check's name.
       assert.include(stderr, `--only "nope" is no check; the checks are ready, echo, `)
       assert.notInclude(stderr, "only[0]")
+    }), WAIT)
+
+  it.live(
+    "a misspelt option: refused before anything is spawned, with the one meant (not taken for the agent)",
+    () =>
+      Effect.gen(function*() {
+        const { code, stderr, stdout } = yield* result("misspeltOption")
+        assert.strictEqual(code, 1)
+        assert.strictEqual(stdout, "")
+        assert.strictEqual(
+          stderr.split("\n")[0],
+          `error: "--onlyy" is no option of conformance (did you mean --only?); its options are --json, --only, ` +
+            "--startup-timeout, --request-timeout, --ping-timeout, --cancel-timeout, --exit-timeout, and the agent's " +
+            "command goes after --"
+        )
+      }),
+    WAIT
+  )
+
+  it.live("bad option values: each named by its flag, not by the library's field", () =>
+    Effect.gen(function*() {
+      const { code, stderr, stdout } = yield* result("badTimeouts")
+      assert.strictEqual(code, 1)
+      assert.strictEqual(stdout, "")
+      assert.match(stderr, /^error: 2 options are wrong:\n {2}--startup-timeout "nope": must be a duration/)
+      assert.match(stderr, /\n {2}--exit-timeout 0: /)
+      assert.notMatch(stderr, /startupTimeout|exitTimeout/)
+    }), WAIT)
+
+  it.live("--only stream --json: the report's features are those the agent announced", () =>
+    Effect.gen(function*() {
+      const { code, stderr, stdout } = yield* result("streamOnly")
+      assert.strictEqual(code, 0, stderr + stdout)
+      const report = JSON.parse(stdout) as Conformance.Report
+      assert.deepStrictEqual(report.checks.map((c) => [c.name, c.status]), [["stream", "pass"]])
+      assert.deepStrictEqual(report.features, ["stream", "checkpoint", "publish"])
     }), WAIT)
 })

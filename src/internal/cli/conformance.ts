@@ -26,6 +26,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT,
   DEFAULT_STARTUP_TIMEOUT
 } from "../conformance/names.js"
+import { closest } from "../suggest.js"
 import { CliError } from "./errors.js"
 import { type Cell, type Colour, colourFor, render } from "./table.js"
 
@@ -82,16 +83,56 @@ export interface ConformanceOptions {
   readonly exitTimeout: Option.Option<string>
 }
 
+/** The timeouts `conformance` takes, by the library's field: the flag, what it bounds, the default. */
+const TIMEOUTS = [
+  ["startupTimeout", "startup-timeout", "From the spawn to ready", DEFAULT_STARTUP_TIMEOUT],
+  ["requestTimeout", "request-timeout", "From a request to its answer", DEFAULT_REQUEST_TIMEOUT],
+  ["pingTimeout", "ping-timeout", "A ping sent while a task runs is answered within", DEFAULT_PING_TIMEOUT],
+  ["cancelTimeout", "cancel-timeout", "From a cancel until the task is known cut short", DEFAULT_CANCEL_TIMEOUT],
+  ["exitTimeout", "exit-timeout", "From shutdown or the end of stdin to the exit", DEFAULT_EXIT_TIMEOUT]
+] as const
+
+/** Each field of the library's options that a flag gives, as the flag (`only[2]` is `--only`). */
+const flagOf = (field: string): string | undefined => {
+  const name = field.replace(/\[\d+\]$/, "")
+  if (name === "only") return "--only"
+  if (name === "command") return "COMMAND"
+  if (name === "args") return "ARGS"
+  const timeout = TIMEOUTS.find(([key]) => key === name)
+  return timeout === undefined ? undefined : `--${timeout[1]}`
+}
+
+/**
+ * The library's `ConfigError` about the options this command gave, with each problem named by its flag
+ * (`--startup-timeout "nope": must be a duration ...`) rather than by the library's field (`startupTimeout`).
+ */
+const byFlag = (error: ConfigError): CliError => {
+  const lines = error.problems.map((problem) => {
+    const flag = flagOf(problem.field) ?? problem.field
+    return `${flag}${problem.value === undefined ? "" : ` ${problem.value}`}: ${problem.rule}`
+  })
+  return new CliError({
+    message: lines.length === 1
+      ? lines[0]
+      : `${lines.length} options are wrong:\n${lines.map((l) => `  ${l}`).join("\n")}`
+  })
+}
+
+/** `--only NAME` for a name that is no check: the checks there are, and the one meant when one is close. */
+const unknownCheck = (name: string): CliError => {
+  const meant = closest(name, CHECK_NAMES)
+  return new CliError({
+    message: `--only ${JSON.stringify(name)} is no check${meant === undefined ? "" : ` (did you mean ${meant}?)`}; ` +
+      `the checks are ${CHECK_NAMES.join(", ")}`
+  })
+}
+
 /** Runs the battery and prints it; fails (exit 1) when a check failed. */
-export const conformance = (options: ConformanceOptions): Effect.Effect<void, CliError | ConfigError> =>
+export const conformance = (options: ConformanceOptions): Effect.Effect<void, CliError> =>
   Effect.gen(function*() {
-    // Checked here too, so that the error names the flag (the library's names the field, `only[0]`).
+    // Checked here too, so that the error can say which check was meant.
     const unknown = options.only.find((name) => !(CHECK_NAMES as ReadonlyArray<string>).includes(name))
-    if (unknown !== undefined) {
-      return yield* new CliError({
-        message: `--only ${JSON.stringify(unknown)} is no check; the checks are ${CHECK_NAMES.join(", ")}`
-      })
-    }
+    if (unknown !== undefined) return yield* unknownCheck(unknown)
     const { run } = yield* conformanceModule
     const report = yield* run({
       command: options.command,
@@ -102,7 +143,7 @@ export const conformance = (options: ConformanceOptions): Effect.Effect<void, Cl
       pingTimeout: duration(options.pingTimeout),
       cancelTimeout: duration(options.cancelTimeout),
       exitTimeout: duration(options.exitTimeout)
-    })
+    }).pipe(Effect.mapError(byFlag))
     yield* Console.log(options.json ? JSON.stringify(report, null, 2) : reportText(report, colourFor(process.stdout)))
     if (!report.passed) {
       return yield* new CliError({
@@ -111,11 +152,63 @@ export const conformance = (options: ConformanceOptions): Effect.Effect<void, Cl
     }
   })
 
-const timeout = (name: string, what: string, byDefault: Duration.Duration) =>
+const timeout = ([, name, what, byDefault]: typeof TIMEOUTS[number]) =>
   Options.text(name).pipe(
     Options.optional,
     Options.withDescription(`${what} (milliseconds, or "5 seconds"; ${Duration.format(byDefault)} by default).`)
   )
+
+/** @effect/cli's own options, which every command takes: those that take a value, and the others. */
+const BUILT_IN_WITH_VALUE = ["--log-level", "--completions"]
+const BUILT_IN_FLAGS = ["--help", "-h", "--wizard", "--version"]
+/** This command's options that take a value, and its flag. */
+const WITH_VALUE = ["--only", ...TIMEOUTS.map(([, flag]) => `--${flag}`)]
+const FLAGS = ["--json"]
+/** The values @effect/cli reads after a boolean flag as the flag's own (`--json false`). */
+const BOOLEAN_VALUES = new Set(["true", "false", "yes", "no", "on", "off", "y", "n", "1", "0"])
+
+/**
+ * What is wrong with `conformance`'s own arguments (those after the subcommand, up to `--` when there is one, else
+ * up to the agent's command), or `undefined`. @effect/cli takes whatever it does not know there for the agent's
+ * command (`--onlyy x -- node agent.js` spawned `--onlyy`), and `--only` with no name before `--` for no option at
+ * all (every check ran); so an unknown option (with the one meant when one is close), an option without its value,
+ * and, with `--`, a word before it that is no option's value, are errors before anything is spawned.
+ *
+ * @internal
+ */
+export const argumentProblem = (args: ReadonlyArray<string>): string | undefined => {
+  const end = args.indexOf("--")
+  const own = end === -1 ? args : args.slice(0, end)
+  const known = [...FLAGS, ...WITH_VALUE, ...BUILT_IN_FLAGS, ...BUILT_IN_WITH_VALUE]
+  for (let i = 0; i < own.length; i++) {
+    const arg = own[i]
+    if (!arg.startsWith("-") || arg === "-") {
+      // Without --, the agent's command starts here, and what follows is its own.
+      if (end === -1) return undefined
+      return `${JSON.stringify(arg)} before --: the agent's command and its arguments go after -- ` +
+        `(agent-supervisor conformance [options] -- COMMAND ARGS...)`
+    }
+    const at = arg.indexOf("=")
+    const name = at > 0 ? arg.slice(0, at) : arg
+    if (!known.includes(name)) {
+      const meant = closest(name.replace(/^-+/, ""), known.map((option) => option.replace(/^-+/, "")))
+      return `${JSON.stringify(name)} is no option of conformance` +
+        (meant === undefined ? "" : ` (did you mean --${meant}?)`) +
+        `; its options are ${[...FLAGS, ...WITH_VALUE].join(", ")}, and the agent's command goes after --`
+    }
+    if (at > 0) continue
+    if ([...WITH_VALUE, ...BUILT_IN_WITH_VALUE].includes(name)) {
+      const value = own[i + 1]
+      if (value === undefined || known.includes(value.replace(/=.*$/, ""))) {
+        return `${name} needs a value` +
+          (name === "--only" ? `: a check's name (${CHECK_NAMES.join(", ")})` : "") +
+          (name.endsWith("-timeout") ? `: milliseconds, or "5 seconds"` : "")
+      }
+      i++
+    } else if (BOOLEAN_VALUES.has(own[i + 1]?.toLowerCase() ?? "")) i++
+  }
+  return undefined
+}
 
 /** The `conformance` command, for `main.ts`'s list. */
 export const command = Command.make(
@@ -127,11 +220,11 @@ export const command = Command.make(
       Options.withDefault<ReadonlyArray<string>>([]),
       Options.withDescription(`Run only this check (repeat for several); all by default. ${CHECK_NAMES.join(", ")}.`)
     ),
-    startupTimeout: timeout("startup-timeout", "From the spawn to ready", DEFAULT_STARTUP_TIMEOUT),
-    requestTimeout: timeout("request-timeout", "From a request to its answer", DEFAULT_REQUEST_TIMEOUT),
-    pingTimeout: timeout("ping-timeout", "A ping sent while a task runs is answered within", DEFAULT_PING_TIMEOUT),
-    cancelTimeout: timeout("cancel-timeout", "From a cancel until the task is known cut short", DEFAULT_CANCEL_TIMEOUT),
-    exitTimeout: timeout("exit-timeout", "From shutdown or the end of stdin to the exit", DEFAULT_EXIT_TIMEOUT),
+    startupTimeout: timeout(TIMEOUTS[0]),
+    requestTimeout: timeout(TIMEOUTS[1]),
+    pingTimeout: timeout(TIMEOUTS[2]),
+    cancelTimeout: timeout(TIMEOUTS[3]),
+    exitTimeout: timeout(TIMEOUTS[4]),
     command: Args.text({ name: "COMMAND" }).pipe(Args.withDescription("The agent's program, after --.")),
     args: Args.text({ name: "ARGS" }).pipe(Args.repeated, Args.withDescription("Its arguments."))
   },

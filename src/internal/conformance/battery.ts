@@ -110,20 +110,25 @@ const runCheck = (
     }
   })
 
-/** The agent's features for the checks that need them: from the `ready` check, or a start of their own. */
+/**
+ * The agent's features for the checks that need them: from the `ready` check, or a start of their own (once, when
+ * a check needs them); and `announced`, what either read, for the report (none when neither ran or saw a `ready`).
+ */
 const featureSource = (settings: Options.Settings, readyRuns: boolean) =>
   Effect.gen(function*() {
     const fromReady = yield* Deferred.make<Option.Option<ReadonlyArray<string>>>()
+    let announced: Option.Option<ReadonlyArray<string>> = Option.none()
     const own = yield* Effect.cached(Effect.scoped(
       Effect.gen(function*() {
         let session: Session.Session | undefined
         yield* Effect.either(Startup.start(settings, (s) => (session = s)))
-        return featuresOf(session)
+        return (announced = featuresOf(session))
       })
     ))
     return {
       features: readyRuns ? Deferred.await(fromReady) : own,
-      readyDone: (session: Session.Session | undefined) => Deferred.succeed(fromReady, featuresOf(session))
+      readyDone: (session: Session.Session | undefined) => Deferred.succeed(fromReady, announced = featuresOf(session)),
+      announced: () => announced
     }
   })
 
@@ -136,7 +141,7 @@ export const run: (options: Conformance.Options) => Effect.Effect<Conformance.Re
     const began = performance.now()
     const selected = checks.filter((check) => settings.only === undefined || settings.only.has(check.name))
     const readyRuns = selected.some((check) => check.name === "ready")
-    const { features, readyDone } = yield* featureSource(settings, readyRuns)
+    const { announced, features, readyDone } = yield* featureSource(settings, readyRuns)
     let readySession: Session.Session | undefined
     const runAll = (group: ReadonlyArray<Check>) =>
       Effect.forEach(group, (check) => {
@@ -153,12 +158,11 @@ export const run: (options: Conformance.Options) => Effect.Effect<Conformance.Re
     ]
     const results = selected.map((check) => done.find((result) => result.name === check.name)!)
     const count = (status: Conformance.Status) => results.filter((r) => r.status === status).length
-    const announced = readyRuns ? featuresOf(readySession) : Option.none()
     return {
       command: settings.command,
       args: settings.args,
       protocol: 1,
-      features: Option.getOrElse(announced, () => []),
+      features: Option.getOrElse(announced(), () => []),
       checks: results,
       counts: { pass: count("pass"), fail: count("fail"), skipped: count("skipped") },
       diagnoses: [...new Set(results.flatMap((r) => r.diagnosis === undefined ? [] : [r.diagnosis]))],

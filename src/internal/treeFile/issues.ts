@@ -8,8 +8,8 @@
 import * as ParseResult from "effect/ParseResult"
 import * as AST from "effect/SchemaAST"
 import * as Edge from "../schema.js"
+import { closest } from "../suggest.js"
 import { fieldOf } from "./problems.js"
-import { closest } from "./suggest.js"
 
 /**
  * What the schema allows where a problem is: the keys of the object an unknown key is in, a field's values, or a
