@@ -13,6 +13,7 @@ import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import type { RequestError } from "../Errors.js"
 import * as Heartbeat from "./internal/heartbeat.js"
+import * as ProcessTable from "./internal/processTable.js"
 import type { AgentProcess } from "./Process.js"
 import * as ProcessTree from "./ProcessTree.js"
 
@@ -35,7 +36,10 @@ export interface HealthSample {
   }>
   /** RSS of the whole process group, from /proc (none where /proc is missing). */
   readonly memoryMb: Option.Option<number>
-  /** CPU% of the whole process group since the previous check (none on the first). */
+  /**
+   * CPU% of the whole process group since the previous check (100 = one core busy); on the first, its average
+   * since the spawn (as `ps` reports %CPU), or none for a group this process did not spawn.
+   */
   readonly cpuPercent: Option.Option<number>
   /** Live processes in the group. */
   readonly processes: number
@@ -59,8 +63,9 @@ export const check = (
     const pong = yield* agent.ping(timeout === undefined ? undefined : { timeout })
     const tree = yield* ProcessTree.sample(agent.pid)
     const timestamp = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-    const cpuPercent = tree !== undefined && previous !== undefined
-      ? Option.some(ProcessTree.cpuPercent(previous, tree))
+    const before = previous ?? ProcessTable.spawnSample(agent.pid)
+    const cpuPercent = tree !== undefined && before !== undefined
+      ? Option.some(ProcessTree.cpuPercent(before, tree))
       : Option.none()
     return [Heartbeat.healthSampleOf(agent, pong, tree, cpuPercent, timestamp), tree] as const
   })
@@ -107,7 +112,7 @@ export interface Callbacks {
  * wait, when its process is younger than the last scan: the scans for such beats start at most every
  * `ProcessTable.MISS_RESCAN_GAP_MILLIS` (500 ms), however many agents start. Beats that read the same scan report
  * its memory, and the CPU% measured between the last two scans this heartbeat read (the scans' own times, not the
- * beats'); the first sample has no CPU%, and the second, if it read the same scan as the first, reads 0.
+ * beats'); the first sample's CPU% is the group's average since its spawn (as `ps` reports %CPU).
  *
  * @since 0.1.0
  * @category heartbeat

@@ -231,6 +231,8 @@ describe.sequential("AgentSupervisor", () => {
       const last = checks[checks.length - 1].sample
       assert.isTrue(Option.isSome(last.memoryMb) && last.memoryMb.value > 1)
       assert.isTrue(Option.isSome(last.cpuPercent))
+      // from the first beat on (its average since the spawn): `status` has a CPU% for a fresh agent
+      assert.isTrue(checks.every((check) => Option.isSome(check.sample.cpuPercent)))
       assert.isTrue(Option.isSome(last.report))
       assert.strictEqual((yield* agent.metadata).restartCount, 0)
       const now = yield* agent.health

@@ -245,6 +245,30 @@ describe("makeCache", () => {
       assert.strictEqual(state.reads, 3)
     }))
 
+  it.effect("spawnSample: a group made here is at its spawn with no CPU time; one only asked for has none", () =>
+    Effect.gen(function*() {
+      const { advance, cache } = counting([1], false)
+      advance(100)
+      cache.born(7)
+      advance(250)
+      yield* cache.group(1, 500)
+      assert.deepStrictEqual(ProcessTable.spawnSample(7, cache), {
+        processes: 0,
+        rssBytes: 0,
+        cpuSeconds: 0,
+        takenAt: 100
+      })
+      assert.isUndefined(ProcessTable.spawnSample(1, cache))
+      assert.isUndefined(ProcessTable.spawnSample(8, cache))
+      // its first CPU%: the ticks since the spawn over the time since (1 tick of 10 ms in 250 ms: 4%)
+      const first = ProcessTable.usageSample({ processes: 1, rssBytes: 4096, cpuTicks: 1 }, 350)
+      assert.strictEqual(ProcessTree.cpuPercent(ProcessTable.spawnSample(7, cache)!, first), 4)
+      // made again (a pid used again by a new agent): the new spawn
+      advance(50)
+      cache.born(7)
+      assert.strictEqual(ProcessTable.spawnSample(7, cache)?.takenAt, 400)
+    }))
+
   it.effect("a group missing from a cached table is looked up in a new scan; missing from a fresh one, it is gone", () =>
     Effect.gen(function*() {
       const { advance, cache, state } = counting([1])

@@ -139,8 +139,8 @@ export const start = (target: Target, clock: Clock.Clock, handlers: Handlers): (
   // A report handed over and not handled yet; a beat that came due meanwhile (it goes once the report is handled).
   let reporting = false
   let due = false
-  // When the last table read was taken, the group's sample of it (the CPU baseline comes from the first beat, not
-  // from start-up), and the CPU% and memory measured when it was read: they hold, as they are, for the beats that
+  // When the last table read was taken, the group's sample of it (the first beat's CPU baseline is the spawn: no
+  // scan of /proc at start-up), and the CPU% and memory measured when it was read: they hold, as they are, for the beats that
   // read the same table (four in five, with a 1 s interval and the 5 s sampling period), which make nothing again.
   let tableTakenAt: number | undefined
   let previous: ProcessTree.Sample | undefined
@@ -159,7 +159,9 @@ export const start = (target: Target, clock: Clock.Clock, handlers: Handlers): (
       cpuPercent = memoryMb = Option.none()
     } else if (read.takenAt !== tableTakenAt) {
       const tree = ProcessTable.usageSample(read.groups.get(target.pid), read.takenAt)
-      cpuPercent = previous === undefined ? Option.none() : Option.some(ProcessTree.cpuPercent(previous, tree))
+      // The first reading: its average since the spawn, when this process spawned it.
+      const before = previous ?? ProcessTable.spawnSample(target.pid)
+      cpuPercent = before === undefined ? Option.none() : Option.some(ProcessTree.cpuPercent(before, tree))
       memoryMb = memoryOf(tree)
       previous = tree
       // Its time, not the table: an agent on a long interval would hold a stale table of every process.

@@ -78,6 +78,18 @@ export const usageSample = (usage: GroupUsage | undefined, takenAt: number) => (
   takenAt
 })
 
+/**
+ * The use of the group `pgid` at its spawn, when this process spawned it (see `TableCache.born`): no process read
+ * yet and no CPU time (a new process starts with none), at the moment of the spawn. The baseline of its first CPU%,
+ * which is then its average since the spawn, as `ps` reports %CPU. `undefined` for a group it did not spawn.
+ *
+ * @internal
+ */
+export const spawnSample = (pgid: number, cache: TableCache = shared) => {
+  const at = cache.spawnedAt(pgid)
+  return at === undefined ? undefined : usageSample(undefined, at)
+}
+
 /** A scan to wait for: begun at `notBefore` or later, `after` millis after the one before began at least. */
 interface ScanWait {
   readonly after: number
@@ -138,6 +150,11 @@ export interface TableCache {
    * lookup of it missing from a table older than now waits for a scan (see {@link group}).
    */
   readonly born: (pgid: number) => void
+  /**
+   * When the group `pgid` was made (`born`, in this cache's clock) while it is watched; `undefined` for a group
+   * that was only asked for.
+   */
+  readonly spawnedAt: (pgid: number) => number | undefined
 }
 
 /** Options of {@link makeCache}. @internal */
@@ -159,9 +176,13 @@ export const MISS_RESCAN_GAP_MILLIS = 500
 /** {@link CacheOptions.watchMillis} by default. @internal */
 export const WATCH_MILLIS = 60_000
 
-/** A watched group: when it was made (`born`) or first asked for, and when it was last made or asked for. */
+/**
+ * A watched group: when it was made (`born`) or first asked for, whether it was made (its leader spawned by this
+ * process), and when it was last made or asked for.
+ */
 interface Watch {
   readonly since: number
+  readonly spawned: boolean
   asked: number
 }
 
@@ -267,7 +288,7 @@ export const makeCache = (
     if (watch === undefined) {
       // No scan read it yet: one begun from now on does.
       const at = now()
-      watches.set(pgid, { since: at, asked: at })
+      watches.set(pgid, { since: at, spawned: false, asked: at })
       return { after: 0, notBefore: at }
     }
     watch.asked = now()
@@ -301,7 +322,11 @@ export const makeCache = (
     current: (maxAgeMillis) => fresh(maxAgeMillis) ? last!.table : undefined,
     born: (pgid) => {
       const at = now()
-      watches.set(pgid, { since: at, asked: at })
+      watches.set(pgid, { since: at, spawned: true, asked: at })
+    },
+    spawnedAt: (pgid) => {
+      const watch = watches.get(pgid)
+      return watch?.spawned === true ? watch.since : undefined
     }
   }
 }
