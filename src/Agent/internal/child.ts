@@ -141,6 +141,14 @@ const hold = () => {}
 export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.async<readonly [Child, Promise<void>, ChildProcess.ChildProcessWithoutNullStreams], SpawnError>((resume) => {
+      // Called once, then dropped: the listeners below live as long as the child, and one that held `resume` held
+      // the spawning fiber (ended long since) and all it refers to for the agent's whole life.
+      let settle: typeof resume | undefined = resume
+      const settleWith = (effect: Parameters<typeof resume>[0]) => {
+        const done = settle
+        settle = undefined
+        done?.(effect)
+      }
       let handle: ChildProcess.ChildProcessWithoutNullStreams
       try {
         handle = ChildProcess.spawn(options.command, options.args as Array<string>, {
@@ -152,7 +160,7 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
           detached: true
         })
       } catch (error) {
-        return resume(Effect.fail({ _tag: "SpawnError", error: error as Error }))
+        return settleWith(Effect.fail({ _tag: "SpawnError", error: error as Error }))
       }
       let spawned = false
       let exit: ChildExit | undefined
@@ -186,7 +194,7 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
           handle.stdin?.destroy()
           handle.stdout?.destroy()
           handle.stderr?.destroy()
-          resume(Effect.fail({ _tag: "SpawnError", error }))
+          settleWith(Effect.fail({ _tag: "SpawnError", error }))
         }
         // After the spawn, `error` means a kill failed: the child is gone or not ours; its exit is reported.
       })
@@ -243,7 +251,7 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
             if (exit !== undefined) deliverExit(attached, exit)
           }
         }
-        resume(Effect.succeed([child, exitPromise, handle] as const))
+        settleWith(Effect.succeed([child, exitPromise, handle] as const))
       })
     }),
     ([child, exitPromise, handle]) =>
