@@ -46,6 +46,38 @@ const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Pro
     )
   })
 
+/**
+ * Command lines of `conformance` (after its name) and the first line of what it prints: an error for those
+ * @effect/cli would misread (take for the agent's command, drop silently), the agent it runs for the others.
+ */
+const MISREAD: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+  [["--only", "--", "true"], "error: --only needs a value: a check's name (ready, echo, "],
+  [["--only=", "--", "true"], "error: --only needs a value: a check's name (ready, echo, "],
+  [["--only", "", "--", "true"], "error: --only needs a value: a check's name (ready, echo, "],
+  [["--startup-timeout=", "--", "true"], `error: --startup-timeout needs a value: milliseconds, or "5 seconds"`],
+  [["--Only", "ready", "--", "true"], `error: "--Only" is read as no option: option names are in lower case (--only)`],
+  [["--JSON", "--", "true"], `error: "--JSON" is read as no option: option names are in lower case (--json)`],
+  [
+    ["--only", "ready", "--log-level", "debug", "--", "true"],
+    "error: --log-level is read only as the first argument after conformance"
+  ],
+  [["--json", "TRUE", "--", "true"], `error: "TRUE" before -- is no option's value (--json takes none); `],
+  [["--json=maybe", "--", "true"], `error: "maybe" before -- is no option's value (--json takes none); `],
+  [["node", "--", "a.js"], `error: "node" before -- is no option's value (--json takes none); `],
+  [
+    ["--json", "--json", "--", "true"],
+    `error: "--json" was not read as an option: give each option once, before --, as --json`
+  ],
+  [["-j", "--", "true"], `error: "-j" is no option of conformance; its options are --json, --only, `],
+  [["--jsn", "--", "true"], `error: "--jsn" is no option of conformance (did you mean --json?); `],
+  [["--onlyy", "ready", "true"], `error: "--onlyy" is no option of conformance (did you mean --only?); `],
+  // read as meant: the agent is `true` (it exits with no ready line: the check fails)
+  [["--log-level", "info", "--only", "ready", "--", "true"], "agent: true"],
+  [["--json", "false", "--only", "ready", "--", "true"], "agent: true"],
+  [["--only=ready", "--", "true", "--onlyy"], "agent: true --onlyy"],
+  [["--only", "ready", "true"], "agent: true"]
+]
+
 const runs = {
   // As on a terminal: colour forced (the layout is checked with the colour codes taken out)
   table: () => cli(["conformance", ...LOADED, "--", ...PYTHON_AGENT], { FORCE_COLOR: "1" }),
@@ -66,6 +98,8 @@ const runs = {
     ]),
   badOption: () => cli(["conformance", "--only", "nope", "--", ...SHELL_AGENT]),
   misspeltOption: () => cli(["conformance", "--onlyy", "ready", "--", ...SHELL_AGENT]),
+  // What @effect/cli would misread, each refused before anything is spawned, and forms it reads as meant
+  ...Object.fromEntries(MISREAD.map(([args], i) => [`misread${i}`, () => cli(["conformance", ...args])])),
   badTimeouts: () => cli(["conformance", "--startup-timeout", "nope", "--exit-timeout", "0", "--", ...SHELL_AGENT]),
   // Without the ready check: the features read by the start that the stream check waits for
   streamOnly: () => cli(["conformance", "--json", ...LOADED, "--only", "stream", "--", ...PYTHON_AGENT]),
@@ -205,12 +239,28 @@ describe("agent-supervisor conformance", () => {
     WAIT
   )
 
+  it.live(
+    "what @effect/cli would misread is refused, naming what to do; the rest runs as meant",
+    () =>
+      Effect.gen(function*() {
+        for (const [i, [args, first]] of MISREAD.entries()) {
+          const { code, stderr, stdout } = yield* result(`misread${i}` as keyof typeof runs)
+          const line = (first.startsWith("error:") ? stderr : stdout).split("\n")[0]
+          assert.isTrue(line.startsWith(first), `conformance ${args.join(" ")}: ${line}`)
+          assert.strictEqual(code, 1, args.join(" "))
+          // refused: nothing spawned, nothing printed
+          if (first.startsWith("error:")) assert.strictEqual(stdout, "", args.join(" "))
+        }
+      }),
+    WAIT
+  )
+
   it.live("bad option values: each named by its flag, not by the library's field", () =>
     Effect.gen(function*() {
       const { code, stderr, stdout } = yield* result("badTimeouts")
       assert.strictEqual(code, 1)
       assert.strictEqual(stdout, "")
-      assert.match(stderr, /^error: 2 options are wrong:\n {2}--startup-timeout "nope": must be a duration/)
+      assert.match(stderr, /^error: 2 problems:\n {2}--startup-timeout "nope": must be a duration/)
       assert.match(stderr, /\n {2}--exit-timeout 0: /)
       assert.notMatch(stderr, /startupTimeout|exitTimeout/)
     }), WAIT)

@@ -27,6 +27,7 @@ import {
   DEFAULT_STARTUP_TIMEOUT
 } from "../conformance/names.js"
 import { closest } from "../suggest.js"
+import { CommandLine } from "./commandLine.js"
 import { CliError } from "./errors.js"
 import { type Cell, type Colour, colourFor, render } from "./table.js"
 
@@ -114,7 +115,7 @@ const byFlag = (error: ConfigError): CliError => {
   return new CliError({
     message: lines.length === 1
       ? lines[0]
-      : `${lines.length} options are wrong:\n${lines.map((l) => `  ${l}`).join("\n")}`
+      : `${lines.length} problems:\n${lines.map((l) => `  ${l}`).join("\n")}`
   })
 }
 
@@ -128,8 +129,10 @@ const unknownCheck = (name: string): CliError => {
 }
 
 /** Runs the battery and prints it; fails (exit 1) when a check failed. */
-export const conformance = (options: ConformanceOptions): Effect.Effect<void, CliError> =>
+export const conformance = (options: ConformanceOptions): Effect.Effect<void, CliError, CommandLine> =>
   Effect.gen(function*() {
+    const problem = misread(yield* CommandLine, options)
+    if (problem !== undefined) return yield* new CliError({ message: problem })
     // Checked here too, so that the error can say which check was meant.
     const unknown = options.only.find((name) => !(CHECK_NAMES as ReadonlyArray<string>).includes(name))
     if (unknown !== undefined) return yield* unknownCheck(unknown)
@@ -158,56 +161,74 @@ const timeout = ([, name, what, byDefault]: typeof TIMEOUTS[number]) =>
     Options.withDescription(`${what} (milliseconds, or "5 seconds"; ${Duration.format(byDefault)} by default).`)
   )
 
-/** @effect/cli's own options, which every command takes: those that take a value, and the others. */
-const BUILT_IN_WITH_VALUE = ["--log-level", "--completions"]
-const BUILT_IN_FLAGS = ["--help", "-h", "--wizard", "--version"]
-/** This command's options that take a value, and its flag. */
-const WITH_VALUE = ["--only", ...TIMEOUTS.map(([, flag]) => `--${flag}`)]
-const FLAGS = ["--json"]
-/** The values @effect/cli reads after a boolean flag as the flag's own (`--json false`). */
-const BOOLEAN_VALUES = new Set(["true", "false", "yes", "no", "on", "off", "y", "n", "1", "0"])
+/** This command's options, and those of them that take a value. */
+const OPTIONS = ["--json", "--only", ...TIMEOUTS.map(([, flag]) => `--${flag}`)]
+const WITH_VALUE = OPTIONS.slice(1)
+/** @effect/cli's own options, which it reads only as the first argument after the command's name. */
+const BUILT_INS = ["--help", "-h", "--wizard", "--version", "--log-level", "--completions"]
+
+/** The values @effect/cli reads after a flag as the flag's own (`--json false`), as they must be written. */
+const BOOLEAN_VALUES = ["true", "1", "y", "yes", "on", "false", "0", "n", "no", "off"]
+
+/** An option's name as typed, without its `=value`. */
+const nameOf = (arg: string): string => arg.indexOf("=") > 0 ? arg.slice(0, arg.indexOf("=")) : arg
 
 /**
- * What is wrong with `conformance`'s own arguments (those after the subcommand, up to `--` when there is one, else
- * up to the agent's command), or `undefined`. @effect/cli takes whatever it does not know there for the agent's
- * command (`--onlyy x -- node agent.js` spawned `--onlyy`), and `--only` with no name before `--` for no option at
- * all (every check ran); so an unknown option (with the one meant when one is close), an option without its value,
- * and, with `--`, a word before it that is no option's value, are errors before anything is spawned.
+ * What @effect/cli misread of `conformance`'s command line `given` (the arguments as typed), judged by what it
+ * made of them (`parsed`: the agent's command and arguments), or `undefined`. It takes anything before `--` that it
+ * does not read as an option (a misspelt one, one given twice, a flag's value, a built-in option that is not
+ * first, a stray word) for the start of the agent's command, and drops `--only` with no name (every check then
+ * runs). So: an option that takes a value and has none (empty, or `--` next), then anything the agent's command
+ * has that was not typed after `--` (or, with no `--`, a command that starts with `-`), each with what to do.
  *
  * @internal
  */
-export const argumentProblem = (args: ReadonlyArray<string>): string | undefined => {
-  const end = args.indexOf("--")
-  const own = end === -1 ? args : args.slice(0, end)
-  const known = [...FLAGS, ...WITH_VALUE, ...BUILT_IN_FLAGS, ...BUILT_IN_WITH_VALUE]
-  for (let i = 0; i < own.length; i++) {
-    const arg = own[i]
-    if (!arg.startsWith("-") || arg === "-") {
-      // Without --, the agent's command starts here, and what follows is its own.
-      if (end === -1) return undefined
-      return `${JSON.stringify(arg)} before --: the agent's command and its arguments go after -- ` +
-        `(agent-supervisor conformance [options] -- COMMAND ARGS...)`
+export const misread = (
+  given: ReadonlyArray<string>,
+  parsed: { readonly command: string; readonly args: ReadonlyArray<string> }
+): string | undefined => {
+  const end = given.indexOf("--")
+  const own = end === -1 ? given : given.slice(0, end)
+  const mine = own.slice(own.indexOf("conformance") + 1)
+  for (let i = 0; i < mine.length; i++) {
+    const name = nameOf(mine[i])
+    // @effect/cli takes --Only for --only and drops it, values and all
+    if (!OPTIONS.includes(name) && OPTIONS.includes(name.toLowerCase())) {
+      return `${JSON.stringify(name)} is read as no option: option names are in lower case (${name.toLowerCase()})`
     }
-    const at = arg.indexOf("=")
-    const name = at > 0 ? arg.slice(0, at) : arg
-    if (!known.includes(name)) {
-      const meant = closest(name.replace(/^-+/, ""), known.map((option) => option.replace(/^-+/, "")))
-      return `${JSON.stringify(name)} is no option of conformance` +
-        (meant === undefined ? "" : ` (did you mean --${meant}?)`) +
-        `; its options are ${[...FLAGS, ...WITH_VALUE].join(", ")}, and the agent's command goes after --`
+    if (name === "--json" && BOOLEAN_VALUES.includes(mine[i + 1])) i++
+    if (!WITH_VALUE.includes(name)) continue
+    const value = mine[i].includes("=") ? mine[i].slice(mine[i].indexOf("=") + 1) : mine[i + 1]
+    if (value === undefined ? end !== -1 : value.trim() === "") {
+      return `${name} needs a value` +
+        (name === "--only" ? `: a check's name (${CHECK_NAMES.join(", ")})` : `: milliseconds, or "5 seconds"`)
     }
-    if (at > 0) continue
-    if ([...WITH_VALUE, ...BUILT_IN_WITH_VALUE].includes(name)) {
-      const value = own[i + 1]
-      if (value === undefined || known.includes(value.replace(/=.*$/, ""))) {
-        return `${name} needs a value` +
-          (name === "--only" ? `: a check's name (${CHECK_NAMES.join(", ")})` : "") +
-          (name.endsWith("-timeout") ? `: milliseconds, or "5 seconds"` : "")
-      }
-      i++
-    } else if (BOOLEAN_VALUES.has(own[i + 1]?.toLowerCase() ?? "")) i++
+    if (!mine[i].includes("=")) i++
   }
-  return undefined
+  const line = [parsed.command, ...parsed.args]
+  const typed = end === -1 ? undefined : given.slice(end + 1)
+  const extra = typed === undefined
+    ? (parsed.command.startsWith("-") ? [parsed.command] : [])
+    : line.length > typed.length && typed.every((arg, i) => arg === line[line.length - typed.length + i])
+    ? line.slice(0, line.length - typed.length)
+    : []
+  if (extra.length === 0) return undefined
+  const first = extra[0]
+  const name = nameOf(first).toLowerCase()
+  if (!first.startsWith("-") || first === "-") {
+    return `${JSON.stringify(first)} before -- is no option's value (--json takes none); the agent's command and ` +
+      `its arguments go after -- (agent-supervisor conformance [options] -- COMMAND ARGS...)`
+  }
+  if (BUILT_INS.includes(name)) return `${name} is read only as the first argument after conformance`
+  if (OPTIONS.includes(name)) {
+    return `${JSON.stringify(first)} was not read as an option: give each option once, before --, as ${name}` +
+      (name === "--json" ? "" : " VALUE") + (name === "--only" ? " (repeat it for several checks)" : "")
+  }
+  const meant = closest(name, OPTIONS)
+  return `${JSON.stringify(first)} is no option of conformance${
+    meant === undefined ? "" : ` (did you mean ${meant}?)`
+  }` +
+    `; its options are ${OPTIONS.join(", ")}, and the agent's command goes after --`
 }
 
 /** The `conformance` command, for `main.ts`'s list. */

@@ -11,9 +11,9 @@ import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as HashMap from "effect/HashMap"
 import * as Address from "./address.js"
+import { CommandLine } from "./commandLine.js"
 import * as Conformance from "./conformance.js"
 import { withPlainConsole } from "./console.js"
-import { CliError } from "./errors.js"
 import * as Logging from "./logging.js"
 import * as Remote from "./remote.js"
 
@@ -242,20 +242,6 @@ export const withHelpFirst = (args: ReadonlyArray<string>): ReadonlyArray<string
   return [...args.slice(0, at), "--help", ...args.slice(at)]
 }
 
-/**
- * What is wrong with the arguments that @effect/cli would misread rather than refuse, or `undefined`: those of
- * `conformance` before its agent's command (see `Conformance.argumentProblem`). Not when help is asked for.
- *
- * @internal
- */
-export const argumentProblem = (args: ReadonlyArray<string>): string | undefined => {
-  const end = args.indexOf("--")
-  const own = end === -1 ? args : args.slice(0, end)
-  const at = own.findIndex((arg) => subcommandNames.has(arg))
-  if (at === -1 || own[at] !== "conformance" || own.some(isHelpFlag)) return undefined
-  return Conformance.argumentProblem(args.slice(at + 1))
-}
-
 /** The options given with `Options.repeated`, which @effect/cli 0.77 does not read in the `--name=value` form. */
 const REPEATED = new Set(["--only"])
 
@@ -270,7 +256,7 @@ export const withRepeatedSplit = (args: ReadonlyArray<string>): ReadonlyArray<st
   const end = args.indexOf("--")
   return (end === -1 ? args : args.slice(0, end)).flatMap((arg) => {
     const at = arg.indexOf("=")
-    return at > 0 && REPEATED.has(arg.slice(0, at)) ? [arg.slice(0, at), arg.slice(at + 1)] : [arg]
+    return at > 0 && REPEATED.has(arg.slice(0, at).toLowerCase()) ? [arg.slice(0, at), arg.slice(at + 1)] : [arg]
   }).concat(end === -1 ? [] : args.slice(end))
 }
 
@@ -282,9 +268,8 @@ export const run = (version: string) => {
   const cli = Command.run(command, { name: "agent-supervisor", version })
   return (argv: ReadonlyArray<string>) => {
     const args = withRepeatedSplit(argv.slice(2))
-    const problem = argumentProblem(args)
-    return problem !== undefined
-      ? Effect.fail(new CliError({ message: problem }))
-      : withPlainConsole(cli([...argv.slice(0, 2), ...withHelpFirst(args)]))
+    return withPlainConsole(cli([...argv.slice(0, 2), ...withHelpFirst(args)])).pipe(
+      Effect.provideService(CommandLine, args)
+    )
   }
 }
