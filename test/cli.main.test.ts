@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as childProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { withHelpFirst, withRepeatedSplit } from "../src/internal/cli/main.js"
+import { caseProblem, withHelpFirst, withRepeatedSplit } from "../src/internal/cli/main.js"
 import { eventually, isAlive, root, spawnApp, tempDir } from "./support.js"
 
 const BIN = path.join(root, "dist", "bin", "agent-supervisor.js")
@@ -156,6 +156,23 @@ describe.sequential("agent-supervisor up examples/tree.yaml", () => {
     for (const args of [["status", "--url=http://127.0.0.1:1"], ["conformance", "node", "a.js"], ["--only"]]) {
       assert.deepStrictEqual(withRepeatedSplit(args), args)
     }
+  })
+
+  it("caseProblem: a long option in another case than its name's (@effect/cli drops it, value and all)", () => {
+    assert.strictEqual(
+      caseProblem(["status", "--Url", "http://127.0.0.1:1"]),
+      `"--Url" is read as no option: option names are in lower case (--url)`
+    )
+    assert.include(caseProblem(["conformance", "--ONLY=ready", "--", "node"])!, `"--ONLY" is read as no option`)
+    // lower case, short aliases (-F is --follow's), values, and anything after --
+    for (
+      const args of [["logs", "-F", "chatty", "--lines", "5"], ["status", "--url", "http://Host:1"], [
+        "conformance",
+        "--",
+        "node",
+        "--Only"
+      ]]
+    ) assert.isUndefined(caseProblem(args), args.join(" "))
   })
 
   it("withHelpFirst: --help also before a subcommand asked for after it; nothing after -- is read", () => {

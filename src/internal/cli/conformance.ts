@@ -191,11 +191,8 @@ export const misread = (
   const own = end === -1 ? given : given.slice(0, end)
   const mine = own.slice(own.indexOf("conformance") + 1)
   for (let i = 0; i < mine.length; i++) {
+    // (names in another case are refused before: `caseProblem` in main.ts)
     const name = nameOf(mine[i])
-    // @effect/cli takes --Only for --only and drops it, values and all
-    if (!OPTIONS.includes(name) && OPTIONS.includes(name.toLowerCase())) {
-      return `${JSON.stringify(name)} is read as no option: option names are in lower case (${name.toLowerCase()})`
-    }
     if (name === "--json" && BOOLEAN_VALUES.includes(mine[i + 1])) i++
     if (!WITH_VALUE.includes(name)) continue
     const value = mine[i].includes("=") ? mine[i].slice(mine[i].indexOf("=") + 1) : mine[i + 1]

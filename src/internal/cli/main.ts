@@ -14,6 +14,7 @@ import * as Address from "./address.js"
 import { CommandLine } from "./commandLine.js"
 import * as Conformance from "./conformance.js"
 import { withPlainConsole } from "./console.js"
+import { CliError } from "./errors.js"
 import * as Logging from "./logging.js"
 import * as Remote from "./remote.js"
 
@@ -242,6 +243,25 @@ export const withHelpFirst = (args: ReadonlyArray<string>): ReadonlyArray<string
   return [...args.slice(0, at), "--help", ...args.slice(at)]
 }
 
+/**
+ * What is wrong with a long option before `--` written in another case than its name's (all lower case), or
+ * `undefined`: @effect/cli 0.77 matches option names in any case and then drops the option, its value and all
+ * (`status --Url URL` read no URL; `conformance --Only ready` ran every check).
+ *
+ * @internal
+ */
+export const caseProblem = (args: ReadonlyArray<string>): string | undefined => {
+  const end = args.indexOf("--")
+  for (const arg of end === -1 ? args : args.slice(0, end)) {
+    if (!arg.startsWith("--")) continue
+    const name = arg.includes("=") ? arg.slice(0, arg.indexOf("=")) : arg
+    if (name !== name.toLowerCase()) {
+      return `${JSON.stringify(name)} is read as no option: option names are in lower case (${name.toLowerCase()})`
+    }
+  }
+  return undefined
+}
+
 /** The options given with `Options.repeated`, which @effect/cli 0.77 does not read in the `--name=value` form. */
 const REPEATED = new Set(["--only"])
 
@@ -268,6 +288,8 @@ export const run = (version: string) => {
   const cli = Command.run(command, { name: "agent-supervisor", version })
   return (argv: ReadonlyArray<string>) => {
     const args = withRepeatedSplit(argv.slice(2))
+    const problem = caseProblem(args)
+    if (problem !== undefined) return Effect.fail(new CliError({ message: problem }))
     return withPlainConsole(cli([...argv.slice(0, 2), ...withHelpFirst(args)])).pipe(
       Effect.provideService(CommandLine, args)
     )
