@@ -109,16 +109,7 @@ export type ChildSpec = AgentSpec | SupervisorSpec | PoolSpec
  * Supervisor.agent({ id: "job", config: { name: "job", command: "python3", args: ["job.py"], restart: "transient" } })
  * ```
  */
-export const agent = (options: Omit<AgentSpec, "_tag">): AgentSpec => ({
-  _tag: "Agent",
-  id: options.id,
-  config: options.config,
-  restart: options.restart,
-  shutdown: options.shutdown,
-  significant: options.significant,
-  topics: options.topics,
-  watch: options.watch
-})
+export const agent = (options: Omit<AgentSpec, "_tag">): AgentSpec => ({ ...options, _tag: "Agent" })
 
 /**
  * A nested supervisor child spec. Its defaults, applied when the tree is decoded, are OTP's: `"one-for-one"`,
@@ -128,14 +119,8 @@ export const agent = (options: Omit<AgentSpec, "_tag">): AgentSpec => ({
  * @category specs
  */
 export const supervisor = (options: Omit<SupervisorSpec, "_tag">): SupervisorSpec => ({
-  _tag: "Supervisor",
-  id: options.id,
-  strategy: options.strategy,
-  intensity: options.intensity,
-  children: options.children,
-  restart: options.restart,
-  significant: options.significant,
-  autoShutdown: options.autoShutdown
+  ...options,
+  _tag: "Supervisor"
 })
 
 /**
@@ -230,17 +215,4 @@ export interface PoolSpec {
  * Supervisor.pool({ id: "inference", size: 4, config: { name: "inference", ...Adapters.pythonCallback("infer.py", "run") } })
  * ```
  */
-export const pool = (options: Omit<PoolSpec, "_tag">): PoolSpec => ({
-  _tag: "Pool",
-  id: options.id,
-  size: options.size,
-  config: options.config,
-  routing: options.routing,
-  autoscale: options.autoscale,
-  intensity: options.intensity,
-  restart: options.restart,
-  shutdown: options.shutdown,
-  significant: options.significant,
-  topics: options.topics,
-  watch: options.watch
-})
+export const pool = (options: Omit<PoolSpec, "_tag">): PoolSpec => ({ ...options, _tag: "Pool" })

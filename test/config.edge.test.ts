@@ -12,11 +12,13 @@ import * as FastCheck from "effect/FastCheck"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Config from "../src/Agent/Config.js"
+import * as AgentProcess from "../src/Agent/Process.js"
 import * as RestartPolicy from "../src/Agent/RestartPolicy.js"
 import { ConfigError } from "../src/Errors.js"
 import * as Supervisor from "../src/Supervisor.js"
@@ -208,6 +210,76 @@ describe("every problem of one decode, each with its path", () => {
         "children[1].children[0].config.restartBackoff"
       ])
       assert.strictEqual((yield* sup.countChildren).specs, 1)
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scoped("a key no setting has, at any level, is a problem with the key meant: none is dropped without a word", () =>
+    Effect.gen(function*() {
+      // As JavaScript (or a configuration built at run time) can give them: TypeScript would refuse these keys
+      const loose = (spec: object) => spec as any
+      const error = yield* configErrorOf(Supervisor.make(loose({
+        stratgy: "one-for-all",
+        intensity: { maxRestarts: 1, window: "5 seconds", windw: "1 second" },
+        children: [
+          Supervisor.agent(loose({ id: "a", restrat: "transient", config: tiny("a", loose({ requestTimout: 5 })) })),
+          Supervisor.supervisor(loose({ id: "s", stratgy: "one-for-all", children: [] })),
+          Supervisor.pool(
+            loose({ id: "p", size: 1, routng: "least-loaded", config: tiny("p", loose({ limits: { memry: 1 } })) })
+          )
+        ]
+      })))
+      assert.deepStrictEqual(error.problems.map((p) => [p.field, p.rule]), [
+        ["stratgy", `is not a known setting: did you mean "strategy"?`],
+        ["intensity.windw", `is not a known setting: did you mean "window"?`],
+        ["children[0].restrat", `is not a known setting: did you mean "restart"?`],
+        ["children[0].config.requestTimout", `is not a known setting: did you mean "requestTimeout"?`],
+        ["children[1].stratgy", `is not a known setting: did you mean "strategy"?`],
+        ["children[2].routng", `is not a known setting: did you mean "routing"?`],
+        ["children[2].config.limits.memry", `is not a known setting: did you mean "memory"?`]
+      ])
+      // Far from every key: no guess; a key set to undefined counts as absent (options typed `?: T | undefined`)
+      const far = yield* configErrorOf(Supervisor.make(loose({ zzzzzz: 1, restore: undefined, children: [] })))
+      assert.deepStrictEqual(far.problems, [{
+        field: "zzzzzz",
+        rule: "is not a known setting (check its spelling)",
+        value: "1"
+      }])
+      // startChild too, at the position it would take
+      const sup = yield* Supervisor.make({ children: [] })
+      const added = yield* configErrorOf(
+        sup.startChild(Supervisor.agent(loose({ id: "x", config: tiny("x"), topcis: [] })))
+      )
+      assert.deepStrictEqual(fields(added), ["children[0].topcis"])
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("a call's option that no setting has fails the call with a ConfigError, nothing sent", () =>
+    Effect.gen(function*() {
+      const sup = yield* Supervisor.make({
+        children: [Supervisor.agent({ id: "echo", config: agentConfig("echo") })]
+      })
+      const agent = yield* sup.child("echo")
+      const handled = yield* configErrorOf(agent.handleEvent({ echo: 1 }, { timout: 5 } as any))
+      assert.deepStrictEqual(handled.problems, [{
+        field: "timout",
+        rule: `is not a known setting: did you mean "timeout"?`,
+        value: "5"
+      }])
+      const streamed = yield* configErrorOf(
+        Stream.runDrain(agent.handleEventStream({ echo: 1 }, { idelTimeout: 5 } as any))
+      )
+      assert.deepStrictEqual(fields(streamed), ["idelTimeout"])
+      // through the process itself as well (request, ping)
+      const process = yield* AgentProcess.make(agentConfig("echo"))
+      assert.deepStrictEqual(fields(yield* configErrorOf(process.request({ echo: 1 }, { timeOut: 5 } as any))), [
+        "timeOut"
+      ])
+      assert.deepStrictEqual(fields(yield* configErrorOf(process.ping({ timout: 5 } as any))), ["timout"])
+      // and nothing was sent: known options, and undefined ones, go through
+      assert.deepStrictEqual(
+        yield* process.request({ echo: 2 }, { timeout: "5 seconds", idempotencyKey: undefined }),
+        2
+      )
+      assert.deepStrictEqual(yield* agent.handleEvent({ echo: 3 }, { timeout: 5000 }), 3)
+      assert.strictEqual((yield* process.stats).requests, 1)
     }).pipe(Effect.provide(TestLive)))
 
   it("a ConfigError made with one problem lists it, as before", () => {

@@ -14,6 +14,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
 import { ConfigError } from "../Errors.js"
+import { closest } from "./suggest.js"
 
 const DURATION_TEXT =
   /^\s*(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s+(nano|nanos|micro|micros|milli|millis|second|seconds|minute|minutes|hour|hours|day|days|week|weeks)\s*$/i
@@ -147,11 +148,56 @@ export interface Where {
 /** One problem of a decode: the path of its field, the rule it breaks, the value given. */
 export type Problem = ConfigError["problems"][number]
 
+/** The rule broken by a key no setting has: with the known key it is closest to, when one is close. */
+const unknownRule = (meant: string | undefined): string =>
+  meant === undefined
+    ? "is not a known setting (check its spelling)"
+    : `is not a known setting: did you mean "${meant}"?`
+
+/** The keys a schema's `Unexpected` issue says it expected (`is unexpected, expected: "a" | "b"`). */
+const expectedKeys = (message: string): ReadonlyArray<string> =>
+  (/expected: (.*)$/.exec(message)?.[1] ?? "").split(" | ").flatMap((literal) => {
+    try {
+      const key: unknown = JSON.parse(literal)
+      return typeof key === "string" ? [key] : []
+    } catch {
+      return []
+    }
+  })
+
+/**
+ * A problem for each key of `input` (an options object) that is not one of `known`, at its path under `prefix`,
+ * with the known key it is closest to: for options that are decoded a part at a time (a tree's, a child spec's, a
+ * call's), where no schema sees the whole. Keys whose value is `undefined` count as absent (options typed
+ * `?: T | undefined`).
+ */
+export const unknownKeys = (
+  input: unknown,
+  known: ReadonlyArray<string>,
+  prefix: string | undefined
+): Array<Problem> => {
+  if (typeof input !== "object" || input === null || Array.isArray(input)) return []
+  const problems: Array<Problem> = []
+  for (const [key, value] of Object.entries(input)) {
+    if (value === undefined || known.includes(key)) continue
+    const shown = show(value)
+    problems.push({
+      field: pathOf(prefix, [key]),
+      rule: unknownRule(closest(key, known)),
+      ...(shown !== undefined ? { value: shown } : {})
+    })
+  }
+  return problems
+}
+
 /** Every problem of a failed decode, each with its path. */
 export const problemsOf = (input: unknown, error: ParseResult.ParseError, where: Where): Array<Problem> =>
   ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => {
     const path = pathOf(where.prefix, issue.path)
-    const rule = issue._tag === "Unexpected" ? "is not a known setting (check its spelling)" : issue.message
+    const key = issue.path[issue.path.length - 1]
+    const rule = issue._tag === "Unexpected"
+      ? unknownRule(typeof key === "string" ? closest(key, expectedKeys(issue.message)) : undefined)
+      : issue.message
     const value = valueAt(input, issue.path)
     return { field: path === "" ? where.whole : path, rule, ...(value !== undefined ? { value } : {}) }
   })

@@ -14,6 +14,7 @@ import * as Stream from "effect/Stream"
 import { ConfigError, ProtocolError, type RequestError } from "../../Errors.js"
 import { unsafeCurrentFiber } from "../../internal/currentFiber.js"
 import * as Spans from "../../internal/metrics/spans.js"
+import * as Edge from "../../internal/schema.js"
 import * as Message from "../../Protocol/Message.js"
 import * as Config from "../Config.js"
 import type * as AgentProcess from "../Process.js"
@@ -89,13 +90,45 @@ const pongOf = (result: unknown, sentAt: number): AgentProcess.PingResult => {
   }
 }
 
+/**
+ * The `ConfigError` of the keys of a call's `options` that are not `known` (a misspelt `timout` would otherwise be
+ * dropped without a word), or `undefined`. A loop over the keys, nothing made, when all are known (every call).
+ *
+ * @internal
+ */
+export const unknownOptions = (options: object | undefined, known: ReadonlyArray<string>): ConfigError | undefined => {
+  for (const key in options) {
+    if (!known.includes(key) && (options as Record<string, unknown>)[key] !== undefined) {
+      const [first, ...rest] = Edge.unknownKeys(options, known, undefined)
+      return Edge.configError([first, ...rest])
+    }
+  }
+  return undefined
+}
+
+/** The keys of a call's options (`request`, `ping`), and of a streaming one's. */
+const REQUEST_OPTIONS = ["timeout", "idempotencyKey"] as const satisfies ReadonlyArray<
+  keyof AgentProcess.RequestOptions
+>
+const STREAM_OPTIONS = [...REQUEST_OPTIONS, "idleTimeout", "maxBufferedChunks"] as const satisfies ReadonlyArray<
+  keyof AgentProcess.StreamOptions
+>
+
 /** The requests callers make: `request` is the hot path, one `Effect.async` per call and no wrapper. @internal */
 export const makeCalls = ({ config, counters, refusal, streams, table }: CallsOptions): Calls => {
   const name = config.name
   const requestTimeoutMillis = Duration.toMillis(config.requestTimeout)
   const pingTimeoutMillis = Duration.toMillis(config.pingTimeout)
-  const timeoutOf = (options: AgentProcess.RequestOptions | undefined, fallback: number): number | ConfigError =>
-    options?.timeout === undefined ? fallback : timeoutMillisOf(options.timeout)
+  /** The call's timeout; or the `ConfigError` of a bad one, or of a key of `options` that is not `known`. */
+  const timeoutOf = (
+    options: AgentProcess.RequestOptions | undefined,
+    fallback: number,
+    known: ReadonlyArray<string> = REQUEST_OPTIONS
+  ): number | ConfigError => {
+    if (options === undefined) return fallback
+    return unknownOptions(options, known) ??
+      (options.timeout === undefined ? fallback : timeoutMillisOf(options.timeout))
+  }
 
   /** The task's line, or why it cannot be sent: its payload is not JSON, or the line is too long. */
   const lineOf = (
@@ -165,7 +198,7 @@ export const makeCalls = ({ config, counters, refusal, streams, table }: CallsOp
     )
 
   const requestStream: Calls["requestStream"] = (payload, options) => {
-    const timeoutMillis = timeoutOf(options, requestTimeoutMillis)
+    const timeoutMillis = timeoutOf(options, requestTimeoutMillis, STREAM_OPTIONS)
     if (typeof timeoutMillis !== "number") return Stream.fail(timeoutMillis)
     // Checked for every agent, so that a bad option is an error whatever the agent speaks.
     const idleMillis = options?.idleTimeout === undefined ? 0 : timeoutMillisOf(options.idleTimeout, "idleTimeout")

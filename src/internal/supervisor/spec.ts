@@ -18,7 +18,7 @@ import * as LogSettings from "../logFiles/settings.js"
 import * as Edge from "../schema.js"
 import * as TopicSettings from "../topics/settings.js"
 import { parkedChild, parkedIn, warnParked } from "./parked.js"
-import { AgentOwn, PoolOwn, RootOwn, SupervisorOwn, TreeAutoShutdown, TreeOwn } from "./specSchemas.js"
+import * as Own from "./specSchemas.js"
 
 /** A supervisor's own settings, decoded: the root's options or a nested supervisor's spec. */
 export interface Tree {
@@ -108,18 +108,6 @@ export interface SupervisorSpec extends Common {
 /** A decoded child spec. */
 export type ChildSpec = AgentSpec | SupervisorSpec
 
-/** Nested supervisors restart at once (as in OTP) and have no breaker of their own: intensity bounds them. */
-const supervisorChildSettings = (restart: Config.RestartType): RestartPolicy.Settings => ({
-  restartOnExit: true,
-  restart,
-  maxRestartAttempts: Number.MAX_SAFE_INTEGER,
-  restartBackoff: Duration.zero,
-  backoffFactor: 1,
-  jitter: 0,
-  maxBackoff: Duration.zero,
-  resetAfter: Duration.infinity
-})
-
 let defaultConfig: Config.AgentConfig | undefined
 /** An agent configuration with every default: the one source of the defaults a child spec inherits. */
 const defaults = (): Config.AgentConfig =>
@@ -134,6 +122,13 @@ interface Parent {
   readonly autoShutdownAt: string
   /** Its intensity, or `undefined` when that is itself bad: a pool without one shares it. */
   readonly intensity: Tree["intensity"] | undefined
+  /** Whether a key of a child spec that no setting has is a problem (not when a tree file's schema checked them). */
+  readonly checkKeys: boolean
+}
+
+/** The problems of the keys of `spec` at `at` that are not `known`, when its parent checks them. */
+const checkKeys = (parent: Parent, spec: unknown, known: ReadonlyArray<string>, at: string, problems: Problems) => {
+  if (parent.checkKeys) problems.push(...Edge.unknownKeys(spec, known, at))
 }
 
 type Problems = Array<Edge.Problem>
@@ -213,8 +208,9 @@ const showSetting = (value: string | Duration.Duration): string =>
 /** Decodes an agent child at `at`; `undefined` when it has problems (added to `problems`). */
 const decodeAgent = (parent: Parent, spec: Supervisor.AgentSpec, at: string, problems: Problems) => {
   const before = problems.length
+  checkKeys(parent, spec, Own.AGENT_KEYS, at, problems)
   const own = Edge.decodeInto(
-    AgentOwn,
+    Own.AgentOwn,
     pick(spec, ["id", "restart", "significant", "shutdown", "topics", "watch"]),
     { whole: at, prefix: at, undefinedIsAbsent: true },
     problems
@@ -276,7 +272,7 @@ const supervisorChild = (
   id: own.id,
   restart,
   significant: own.significant,
-  settings: supervisorChildSettings(restart),
+  settings: Own.supervisorChildSettings(restart),
   tree,
   topics,
   watch
@@ -285,13 +281,14 @@ const supervisorChild = (
 /** Decodes a nested supervisor child at `at`, its subtree included. */
 const decodeSupervisor = (parent: Parent, spec: Supervisor.SupervisorSpec, at: string, problems: Problems) => {
   const before = problems.length
+  checkKeys(parent, spec, Own.SUPERVISOR_KEYS, at, problems)
   const own = Edge.decodeInto(
-    SupervisorOwn,
+    Own.SupervisorOwn,
     pick(spec, ["id", "restart", "significant"]),
     { whole: at, prefix: at, undefinedIsAbsent: true },
     problems
   )
-  const tree = decodeTreeAt(`${parent.name}/${spec.id}`, at, spec, problems)
+  const tree = decodeTreeAt(`${parent.name}/${spec.id}`, at, spec, parent.checkKeys, problems)
   const restart = own?.restart ?? defaults().restart
   if (own !== undefined) checkSignificant(parent, own.significant, restart, at, problems)
   if (own === undefined || tree === undefined || problems.length > before) return undefined
@@ -305,14 +302,21 @@ const decodeSupervisor = (parent: Parent, spec: Supervisor.SupervisorSpec, at: s
  */
 const decodePool = (parent: Parent, spec: Supervisor.PoolSpec, at: string, problems: Problems) => {
   const before = problems.length
+  checkKeys(parent, spec, Own.POOL_KEYS, at, problems)
   const own = Edge.decodeInto(
-    PoolOwn,
+    Own.PoolOwn,
     pick(spec, ["id", "restart", "significant", "size", "routing", "intensity", "topics", "watch", "autoscale"]),
     { whole: at, prefix: at, undefinedIsAbsent: true },
     problems
   )
   const name = `${parent.name}/${spec.id}`
-  const members: Parent = { name, autoShutdown: "never", autoShutdownAt: `${at}.autoShutdown`, intensity: undefined }
+  const members: Parent = {
+    name,
+    autoShutdown: "never",
+    autoShutdownAt: `${at}.autoShutdown`,
+    intensity: undefined,
+    checkKeys: parent.checkKeys
+  }
   const member = decodeAgent(
     members,
     { _tag: "Agent", id: "0", config: spec.config, shutdown: spec.shutdown },
@@ -376,17 +380,24 @@ const decodeChildAt = (
  * Decodes a supervisor's settings and every child below it, depth first, collecting every problem instead of
  * stopping at the first. `at` is where the supervisor is written (`undefined` for the root).
  */
-const decodeTreeAt = (name: string, at: string | undefined, input: unknown, problems: Problems): Tree | undefined => {
+const decodeTreeAt = (
+  name: string,
+  at: string | undefined,
+  input: unknown,
+  keysChecked: boolean,
+  problems: Problems
+): Tree | undefined => {
   const before = problems.length
   const where = { whole: at ?? "(options)", prefix: at, undefinedIsAbsent: true }
-  const own = Edge.decodeInto(TreeOwn, pick(input, ["strategy", "intensity", "children"]), where, problems)
-  const shutdown = Edge.decodeInto(TreeAutoShutdown, pick(input, ["autoShutdown"]), where, problems)
+  const own = Edge.decodeInto(Own.TreeOwn, pick(input, ["strategy", "intensity", "children"]), where, problems)
+  const shutdown = Edge.decodeInto(Own.TreeAutoShutdown, pick(input, ["autoShutdown"]), where, problems)
   const raw = pick(input, ["children"]).children
   const parent: Parent = {
     name,
     autoShutdown: shutdown?.autoShutdown,
     autoShutdownAt: Edge.pathOf(at, ["autoShutdown"]),
-    intensity: own?.intensity
+    intensity: own?.intensity,
+    checkKeys: keysChecked
   }
   const seen = new Map<string, string>()
   const children = (own?.children ?? (Array.isArray(raw) ? raw : [])).map((child, index) =>
@@ -408,16 +419,18 @@ const fail = (problems: Problems): Effect.Effect<never, ConfigError> =>
 /** Why a child at `path` that never starts would be parked rather than make `tree` escalate, if it would. */
 /**
  * Decodes a root supervisor's options, every default applied here: `name` "root", and OTP's supervisor
- * defaults (see `TreeOwn`). Every problem of the whole tree is in the one `ConfigError`.
+ * defaults (see `Own.TreeOwn`). Every problem of the whole tree is in the one `ConfigError`; with `strictKeys` (the
+ * default) a key of the options or of a child spec that no setting has is one (a tree file's schema checks them).
  */
-export const decodeRoot = (options: Supervisor.Options): Effect.Effect<Root, ConfigError> =>
+export const decodeRoot = (options: Supervisor.Options, strictKeys = true): Effect.Effect<Root, ConfigError> =>
   Effect.suspend(() => {
     const problems: Problems = []
+    if (strictKeys) problems.push(...Edge.unknownKeys(options, Own.ROOT_KEYS, undefined))
     const name = options.name ?? "root"
     const where = { whole: "(options)", undefinedIsAbsent: true }
-    const own = Edge.decodeInto(RootOwn, pick(options, ["storeFlushTimeout", "restore", "logs"]), where, problems)
+    const own = Edge.decodeInto(Own.RootOwn, pick(options, ["storeFlushTimeout", "restore", "logs"]), where, problems)
     const topics = TopicSettings.decodeInto(options.topics, problems)
-    const tree = decodeTreeAt(name, undefined, options, problems)
+    const tree = decodeTreeAt(name, undefined, options, strictKeys, problems)
     if (tree === undefined || own === undefined || problems.length > 0) return fail(problems)
     const { logs, restore, storeFlushTimeout } = own
     return Effect.as(warnParked(name, parkedIn(tree, undefined)), { tree, storeFlushTimeout, restore, logs, topics })
@@ -446,7 +459,8 @@ export const decodeAddedAll = (
       name: tree.name,
       autoShutdown: tree.autoShutdown,
       autoShutdownAt: "autoShutdown",
-      intensity: tree.intensity
+      intensity: tree.intensity,
+      checkKeys: true
     }
     const seen = new Map<string, string>()
     const children: Array<ChildSpec> = []

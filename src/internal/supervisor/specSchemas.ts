@@ -7,6 +7,8 @@
 import * as Duration from "effect/Duration"
 import * as Schema from "effect/Schema"
 import * as Config from "../../Agent/Config.js"
+import type * as RestartPolicy from "../../Agent/RestartPolicy.js"
+import type * as Supervisor from "../../Supervisor.js"
 import * as LogSettings from "../logFiles/settings.js"
 import * as Edge from "../schema.js"
 
@@ -125,4 +127,64 @@ export const PoolOwn = Schema.Struct({
     }),
     { exact: true }
   )
+})
+
+/** The keys of each kind of child spec, and of a root's options: any other is a problem (`Edge.unknownKeys`). */
+export const AGENT_KEYS = [
+  "_tag",
+  "id",
+  "config",
+  "restart",
+  "shutdown",
+  "significant",
+  "topics",
+  "watch"
+] as const satisfies ReadonlyArray<keyof Supervisor.AgentSpec>
+export const SUPERVISOR_KEYS = [
+  "_tag",
+  "id",
+  "strategy",
+  "intensity",
+  "children",
+  "restart",
+  "significant",
+  "autoShutdown"
+] as const satisfies ReadonlyArray<keyof Supervisor.SupervisorSpec>
+export const POOL_KEYS = [
+  "_tag",
+  "id",
+  "size",
+  "config",
+  "routing",
+  "autoscale",
+  "intensity",
+  "restart",
+  "shutdown",
+  "significant",
+  "topics",
+  "watch"
+] as const satisfies ReadonlyArray<keyof Supervisor.PoolSpec>
+export const ROOT_KEYS = [
+  "name",
+  "strategy",
+  "intensity",
+  "children",
+  "autoShutdown",
+  "onEvent",
+  "storeFlushTimeout",
+  "restore",
+  "logs",
+  "topics"
+] as const satisfies ReadonlyArray<keyof Supervisor.Options>
+
+/** Nested supervisors restart at once (as in OTP) and have no breaker of their own: intensity bounds them. */
+export const supervisorChildSettings = (restart: Config.RestartType): RestartPolicy.Settings => ({
+  restartOnExit: true,
+  restart,
+  maxRestartAttempts: Number.MAX_SAFE_INTEGER,
+  restartBackoff: Duration.zero,
+  backoffFactor: 1,
+  jitter: 0,
+  maxBackoff: Duration.zero,
+  resetAfter: Duration.infinity
 })

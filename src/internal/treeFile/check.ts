@@ -69,7 +69,7 @@ const decode = (file: unknown, logged: Array<string>) => {
   const keep = Logger.make(({ message }) => {
     logged.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
   })
-  return Spec.decodeRoot(root as any).pipe(
+  return Spec.decodeRoot(root as any, false).pipe(
     Effect.locally(FiberRef.currentLoggers, HashSet.make(keep)),
     Logger.withMinimumLogLevel(LogLevel.Warning)
   )

@@ -134,15 +134,21 @@ const dispatch = (
     }
   })
 
+/** The keys of `handleEvent`'s options. */
+const HANDLE_OPTIONS = ["timeout", "replayOnCrash", "idempotencyKey"] as const satisfies ReadonlyArray<
+  keyof HandleOptions
+>
+
 /**
- * Decodes a call's `timeout` against the agent's `requestTimeout` (its default); a bad one is the `ConfigError` to
- * fail the call with, counted as a `config_error` request when the call fails with it. For `handleEvent` and
+ * Decodes a call's `timeout` against the agent's `requestTimeout` (its default); a bad one, or a key of the call's
+ * options that is not `known`, is the `ConfigError` to fail the call with, counted as a `config_error` request when the call fails with it. For `handleEvent` and
  * `handleEventStream` alike.
  */
-export const callTimeout = (core: Core) => {
+export const callTimeout = (core: Core, known: ReadonlyArray<string>) => {
   const requestTimeoutMillis = Duration.toMillis(core.settings.requestTimeout)
-  return (timeout: Duration.DurationInput | undefined) => {
-    const millis = timeout === undefined ? requestTimeoutMillis : Calls.timeoutMillisOf(timeout)
+  return (options: { readonly timeout?: Duration.DurationInput | undefined } | undefined) => {
+    const millis = Calls.unknownOptions(options, known) ??
+      (options?.timeout === undefined ? requestTimeoutMillis : Calls.timeoutMillisOf(options.timeout))
     if (typeof millis !== "number") {
       return {
         error: millis,
@@ -160,9 +166,9 @@ export const callTimeout = (core: Core) => {
 export const handleEvent = (
   core: Core
 ): (event: unknown, options?: HandleOptions) => Effect.Effect<unknown, RequestError> => {
-  const timeoutOf = callTimeout(core)
+  const timeoutOf = callTimeout(core, HANDLE_OPTIONS)
   return (event, options) => {
-    const timeoutMillis = timeoutOf(options?.timeout)
+    const timeoutMillis = timeoutOf(options)
     if (typeof timeoutMillis !== "number") {
       return Effect.zipRight(timeoutMillis.counted, Effect.fail(timeoutMillis.error))
     }

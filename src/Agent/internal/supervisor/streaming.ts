@@ -98,11 +98,16 @@ const routed = (core: Core, event: unknown, options: HandleStreamOptions | undef
     )
   })
 
+/** The keys of `handleEventStream`'s options. */
+const STREAM_OPTIONS = ["timeout", "idleTimeout", "maxBufferedChunks"] as const satisfies ReadonlyArray<
+  keyof HandleStreamOptions
+>
+
 /** The agent's `handleEventStream`: a bad per-call option fails the stream (never a throw). */
 export const handleEventStream = (core: Core): AgentSupervisor["handleEventStream"] => {
-  const timeoutOf = callTimeout(core)
+  const timeoutOf = callTimeout(core, STREAM_OPTIONS)
   return (event, options) => {
-    const timeoutMillis = timeoutOf(options?.timeout)
+    const timeoutMillis = timeoutOf(options)
     if (typeof timeoutMillis !== "number") {
       return Stream.fromEffect(Effect.zipRight(timeoutMillis.counted, Effect.fail(timeoutMillis.error)))
     }
