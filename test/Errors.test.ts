@@ -130,6 +130,45 @@ describe("AgentStartupError", () => {
     assert.include(error.message, "together they are over the system's limit (ARG_MAX)")
   })
 
+  it("a stack trace in the stderr tail: its frames past the third counted, so that its error stays in view", () => {
+    const frames = Array.from({ length: 12 }, (_, i) => `    at frame${i} (node:internal/modules/esm/resolve:${i}:1)`)
+    const error = new AgentStartupError({
+      agent: "a",
+      reason: "exited_before_ready",
+      command: "node",
+      pid: 7,
+      exitCode: 2,
+      stderr: [
+        "[node-adapter] cannot load /app/agents/nope.mjs: Error [ERR_MODULE_NOT_FOUND]: Cannot find module",
+        ...frames,
+        "later line"
+      ]
+    })
+    assert.strictEqual(
+      error.message,
+      `Agent "a" (pid 7) exited with code 2 before it sent "ready"\nLast stderr lines:\n  ` + [
+        "[node-adapter] cannot load /app/agents/nope.mjs: Error [ERR_MODULE_NOT_FOUND]: Cannot find module",
+        ...frames.slice(0, 3),
+        "    ... 9 more frame(s)",
+        "later line"
+      ].join("\n  ")
+    )
+    // Two stacks: each cut on its own; a Python traceback (no "at" frames) as it is
+    const two = new AgentStartupError({
+      agent: "a",
+      reason: "exited_before_ready",
+      command: "node",
+      pid: 7,
+      exitCode: 1,
+      stderr: ["Error: one", ...frames.slice(0, 5), "Error: two", ...frames.slice(0, 4)]
+    })
+    assert.include(
+      two.message,
+      ["Error: one", ...frames.slice(0, 3), "    ... 2 more frame(s)", "Error: two"].join("\n  ")
+    )
+    assert.isTrue(two.message.endsWith(`${frames[2]}\n      ... 1 more frame(s)`))
+  })
+
   it("the other reasons are unchanged", () => {
     const exited = new AgentStartupError({
       agent: "a",

@@ -37,13 +37,44 @@ export const describeExit = (facts: ExitFacts): string =>
     ? `exited with code ${facts.exitCode}`
     : "exited"
 
+/** A line of a JavaScript stack trace (`    at f (file.js:1:2)`). */
+const FRAME = /^\s+at /
+
+/** Frames of one stack kept in a message: the rest are counted. */
+const FRAMES_SHOWN = 3
+
 /**
- * The last ten stderr lines, as a paragraph to append to a message (nothing when there are none).
+ * The lines with each run of stack frames cut to its first {@link FRAMES_SHOWN} and a count of the rest: Node
+ * prints an error's message above its frames (ten and more for an import that failed), so a tail of raw lines
+ * showed frames alone and not the error they belong to.
+ */
+const withShortStacks = (lines: ReadonlyArray<string>): Array<string> => {
+  const shown: Array<string> = []
+  let run = 0
+  const endRun = () => {
+    if (run > FRAMES_SHOWN) shown.push(`    ... ${run - FRAMES_SHOWN} more frame(s)`)
+    run = 0
+  }
+  for (const line of lines) {
+    if (FRAME.test(line)) {
+      if (++run <= FRAMES_SHOWN) shown.push(line)
+      continue
+    }
+    endRun()
+    shown.push(line)
+  }
+  endRun()
+  return shown
+}
+
+/**
+ * The last ten stderr lines, as a paragraph to append to a message (nothing when there are none); a stack trace's
+ * frames beyond its first three are counted rather than shown, so that the error they follow stays in view.
  *
  * @internal
  */
 export const stderrTail = (lines: ReadonlyArray<string>): string =>
-  lines.length === 0 ? "" : `\nLast stderr lines:\n  ${lines.slice(-10).join("\n  ")}`
+  lines.length === 0 ? "" : `\nLast stderr lines:\n  ${withShortStacks(lines).slice(-10).join("\n  ")}`
 
 /** @internal */
 export const KiB = 1024
