@@ -263,3 +263,28 @@ describe("configuration problems", () => {
       })
   )
 })
+
+describe("an agent that never sent ready is not asked to stop", () => {
+  it.live(
+    "after its startup timeout: stdin closed and SIGTERM at once, no shutdown line, no gracefulTimeout",
+    () =>
+      Effect.gen(function*() {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "no-ready-"))
+        const heard = path.join(dir, "stdin")
+        // Keeps what it reads, never says ready, and ignores the end of its stdin: only a signal ends it
+        const exit = yield* Effect.exit(Effect.scoped(AgentProcess.make({
+          name: "silent",
+          command: "sh",
+          args: ["-c", `cat > "${heard}"; sleep 100`],
+          startupTimeout: "300 millis",
+          // were it asked, the test would wait this long
+          gracefulTimeout: "1 hour"
+        })))
+        const error = failureOf(exit) as { readonly _tag?: string; readonly reason?: string }
+        assert.deepStrictEqual([error._tag, error.reason], ["AgentStartupError", "no_ready_in_time"])
+        assert.strictEqual(fs.readFileSync(heard, "utf8"), "", "it was sent a shutdown line")
+        fs.rmSync(dir, { recursive: true, force: true })
+      }),
+    30_000
+  )
+})

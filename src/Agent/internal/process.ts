@@ -206,9 +206,11 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     onStdinError: (error) => logs.run(Effect.logDebug(`agent stdin closed with an error: ${error.message}`))
   })
 
+  // The agent's `ready`, once it came: the stop asks only an agent that speaks the protocol.
+  let hello: Message.Ready | undefined
   // ---- 3-phase shutdown; added last so it runs first, before the child's own release (SIGKILL and wait) ----
   yield* Effect.addFinalizer(() =>
-    Shutdown.stop({ pid, config, status, table, outbox, exit }).pipe(
+    Shutdown.stop({ pid, config, status, table, outbox, exit, ready: () => hello !== undefined }).pipe(
       Effect.ensuring(logs.end),
       Effect.annotateLogs(annotations)
     )
@@ -222,7 +224,7 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     awaitExit: Deferred.await(exitDeferred),
     recentStderr: channel.recentStderr
   })
-  const hello = yield* Deferred.await(ready)
+  hello = yield* Deferred.await(ready)
   features = Message.featuresOf(hello)
   if (hello.features !== undefined && (!Array.isArray(hello.features) || features.length !== hello.features.length)) {
     logs.run(Effect.logWarning(

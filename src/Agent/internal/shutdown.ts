@@ -26,17 +26,21 @@ export interface Target {
   readonly table: Requests.Table
   readonly outbox: Outbox.Outbox
   readonly exit: Pick<ExitWatch.ExitWatch, "within" | "stoppedError">
+  /** Whether the agent sent its `ready`: before it, it speaks no protocol yet, and is not asked. */
+  readonly ready: () => boolean
 }
 
 /**
  * Stops the process (once; a second call does nothing): `cancel` for every request in flight, then every
  * pending request fails at once (nobody waits through the phases, and late answers are dropped); `shutdown` on
  * stdin and stdin closed, wait `gracefulTimeout`; SIGTERM to the group, wait `sigtermTimeout`; SIGKILL to the
- * group, wait for the exit.
+ * group, wait for the exit. An agent that never sent `ready` (it failed to start in time, or is stopped while it
+ * starts) is not asked: its stdin is closed and SIGTERM follows at once, as systemd stops a unit whose start timed
+ * out (`KillSignal`, then SIGKILL after `TimeoutStopSec`); it was waited for `startupTimeout` already.
  *
  * @internal
  */
-export const stop = ({ config, exit, outbox, pid, status, table }: Target): Effect.Effect<void> =>
+export const stop = ({ config, exit, outbox, pid, ready, status, table }: Target): Effect.Effect<void> =>
   Effect.gen(function*() {
     if (status.stopping) return
     status.stopping = true
@@ -44,10 +48,14 @@ export const stop = ({ config, exit, outbox, pid, status, table }: Target): Effe
     table.cancelSent()
     table.failAll(exit.stoppedError())
     if (status.exited !== undefined) return
-    outbox.send(Message.shutdownLine)
-    outbox.end()
-    if (yield* exit.within(Duration.toMillis(config.gracefulTimeout))) return
-    yield* Effect.logWarning(`agent ignored shutdown for ${Duration.format(config.gracefulTimeout)}: SIGTERM`)
+    if (ready()) {
+      outbox.send(Message.shutdownLine)
+      outbox.end()
+      if (yield* exit.within(Duration.toMillis(config.gracefulTimeout))) return
+      yield* Effect.logWarning(`agent ignored shutdown for ${Duration.format(config.gracefulTimeout)}: SIGTERM`)
+    } else {
+      outbox.end()
+    }
     Child.killGroup(pid, "SIGTERM")
     if (yield* exit.within(Duration.toMillis(config.sigtermTimeout))) return
     yield* Effect.logWarning(`agent ignored SIGTERM for ${Duration.format(config.sigtermTimeout)}: SIGKILL`)
