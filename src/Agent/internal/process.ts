@@ -207,10 +207,10 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
   })
 
   // The agent's `ready`, once it came: the stop asks only an agent that speaks the protocol.
-  let hello: Message.Ready | undefined
+  let readySeen = false
   // ---- 3-phase shutdown; added last so it runs first, before the child's own release (SIGKILL and wait) ----
   yield* Effect.addFinalizer(() =>
-    Shutdown.stop({ pid, config, status, table, outbox, exit, ready: () => hello !== undefined }).pipe(
+    Shutdown.stop({ pid, config, status, table, outbox, exit, ready: () => readySeen }).pipe(
       Effect.ensuring(logs.end),
       Effect.annotateLogs(annotations)
     )
@@ -224,7 +224,8 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     awaitExit: Deferred.await(exitDeferred),
     recentStderr: channel.recentStderr
   })
-  hello = yield* Deferred.await(ready)
+  const hello = yield* Deferred.await(ready)
+  readySeen = true
   features = Message.featuresOf(hello)
   if (hello.features !== undefined && (!Array.isArray(hello.features) || features.length !== hello.features.length)) {
     logs.run(Effect.logWarning(
