@@ -100,6 +100,8 @@ export const start = (
 const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks | undefined) {
   const name = config.name
   const ready = yield* Deferred.make<Message.Ready>()
+  // Whether the agent's `ready` came: the stop asks only an agent that speaks the protocol.
+  let readySeen = false
   const exitDeferred = yield* Deferred.make<AgentProcess.ExitInfo>()
   const clock = yield* Effect.clock
 
@@ -167,7 +169,10 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     counters,
     output,
     log: logs.run,
-    onReady: (hello) => Deferred.unsafeDone(ready, Exit.succeed(hello)),
+    onReady: (hello) => {
+      readySeen = true
+      Deferred.unsafeDone(ready, Exit.succeed(hello))
+    },
     onCheckpoint: (data) => {
       latestCheckpoint = Option.some(data)
       hooks?.onCheckpoint?.(data)
@@ -206,8 +211,6 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     onStdinError: (error) => logs.run(Effect.logDebug(`agent stdin closed with an error: ${error.message}`))
   })
 
-  // The agent's `ready`, once it came: the stop asks only an agent that speaks the protocol.
-  let readySeen = false
   // ---- 3-phase shutdown; added last so it runs first, before the child's own release (SIGKILL and wait) ----
   yield* Effect.addFinalizer(() =>
     Shutdown.stop({ pid, config, status, table, outbox, exit, ready: () => readySeen }).pipe(
@@ -225,7 +228,6 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     recentStderr: channel.recentStderr
   })
   const hello = yield* Deferred.await(ready)
-  readySeen = true
   features = Message.featuresOf(hello)
   if (hello.features !== undefined && (!Array.isArray(hello.features) || features.length !== hello.features.length)) {
     logs.run(Effect.logWarning(
