@@ -169,6 +169,19 @@ describe("AgentStartupError", () => {
     assert.isTrue(two.message.endsWith(`${frames[2]}\n      ... 1 more frame(s)`))
   })
 
+  it("an agent that exited before ready: what to do follows from what it left (stderr, or a clean exit)", () => {
+    const exited = (exitCode: number, stderr: Array<string>) =>
+      new AgentStartupError({ agent: "a", reason: "exited_before_ready", command: "true", pid: 7, exitCode, stderr })
+    assert.include(exited(1, ["boom"]).remediation, "Read the stderr lines above")
+    // Nothing above to read: not sent there
+    assert.include(exited(0, []).remediation, `exited (code 0) without printing {"type":"ready","protocol":1}`)
+    assert.include(exited(0, []).remediation, `is "true" an agent that speaks the protocol`)
+    assert.strictEqual(
+      exited(3, []).remediation,
+      "The agent wrote nothing on stderr before it exited: run its command by hand to reproduce."
+    )
+  })
+
   it("the other reasons are unchanged", () => {
     const exited = new AgentStartupError({
       agent: "a",

@@ -162,7 +162,12 @@ export const startupRemediation = (e: StartupFacts): string => {
         ? `Check that "${e.command}" exists and is executable, and that cwd exists.`
         : spawnRemedy(e)
     case "exited_before_ready":
-      return "Read the stderr lines above: the agent failed while loading. Run its command by hand to reproduce."
+      return e.stderr.length > 0
+        ? "Read the stderr lines above: the agent failed while loading. Run its command by hand to reproduce."
+        : e.exitCode === 0
+        ? `The agent exited (code 0) without printing {"type":"ready","protocol":1} on stdout: is "${e.command}" ` +
+          "an agent that speaks the protocol, run with the arguments it needs? Run its command by hand to see."
+        : "The agent wrote nothing on stderr before it exited: run its command by hand to reproduce."
     case "no_ready_in_time":
       return "Make the agent print {\"type\":\"ready\",\"protocol\":1} on stdout (flushed) once loaded, " +
         "or raise startupTimeout if loading is legitimately slow."
