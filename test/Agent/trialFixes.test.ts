@@ -8,6 +8,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -19,6 +22,7 @@ import * as Cgroup from "../../src/Agent/internal/limits/cgroup.js"
 import * as Identity from "../../src/Agent/internal/limits/identity.js"
 import * as AgentProcess from "../../src/Agent/Process.js"
 import { AgentCrashError, ConfigError } from "../../src/Errors.js"
+import * as Store from "../../src/Store/Store.js"
 import * as Supervisor from "../../src/Supervisor.js"
 import { agentConfig, failureOf, fixture, TestLive } from "../support.js"
 
@@ -285,6 +289,36 @@ describe("an agent that never sent ready is not asked to stop", () => {
         assert.strictEqual(fs.readFileSync(heard, "utf8"), "", "it was sent a shutdown line")
         fs.rmSync(dir, { recursive: true, force: true })
       }),
+    30_000
+  )
+})
+
+describe("a start that fails is reported once", () => {
+  it.live(
+    "an exit before ready is the start's failure: logged as that, not also as an unexpected exit",
+    () => {
+      const lines: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (LogLevel.greaterThanEqual(logLevel, LogLevel.Warning)) {
+          lines.push(Array.isArray(message) ? message.join(" ") : String(message))
+        }
+      })
+      return Effect.gen(function*() {
+        const exit = yield* Effect.exit(Effect.scoped(AgentSupervisor.make({
+          name: "early",
+          command: "sh",
+          args: ["-c", "echo 'missing API key' >&2; exit 1"]
+        })))
+        const error = failureOf(exit) as { readonly _tag?: string; readonly reason?: string }
+        assert.deepStrictEqual([error._tag, error.reason], ["AgentStartupError", "exited_before_ready"])
+        assert.deepStrictEqual(lines.filter((line) => line.includes("exited unexpectedly")), [])
+        assert.strictEqual(lines.filter((line) => line.startsWith("agent failed to start")).length, 1, lines.join("\n"))
+      }).pipe(
+        // not TestLive: its minimum log level (Error) would hide the warnings looked for
+        Effect.provide(Layer.mergeAll(Store.layerMemory, Logger.replace(Logger.defaultLogger, logger))),
+        Logger.withMinimumLogLevel(LogLevel.Warning)
+      )
+    },
     30_000
   )
 })

@@ -59,6 +59,11 @@ export interface Options {
   readonly now: () => number
   readonly recentStderr: () => Array<string>
   readonly log: (effect: Effect.Effect<void>) => void
+  /**
+   * Whether the agent sent its `ready`: an exit before it is the start's failure (`AgentStartupError`, reported
+   * where the start is), not logged again here as an unexpected exit.
+   */
+  readonly ready: () => boolean
   /** The incarnation's limits, named with their values by the error of an exit for one. */
   readonly limits?: Config.Limits | undefined
   /** The limit the kernel enforced, read at the exit from the incarnation's cgroup. */
@@ -135,11 +140,13 @@ export const make = (options: Options): ExitWatch => {
       const checkpoints = options.table.checkpoints()
       if (checkpoints !== undefined) options.onCrashCheckpoints(checkpoints)
     }
-    const error = waiting || !info.requested ? exitError(info) : undefined
+    const error = waiting || (!info.requested && options.ready()) ? exitError(info) : undefined
     if (waiting) options.table.failAll(error!)
     Deferred.unsafeDone(options.exitDeferred, Exit.succeed(info))
     for (const waiter of exitWaiters.splice(0)) waiter(info)
-    if (!info.requested) options.log(Effect.logWarning(`agent exited unexpectedly: ${error!.message}`))
+    if (!info.requested && options.ready()) {
+      options.log(Effect.logWarning(`agent exited unexpectedly: ${error!.message}`))
+    }
   }
 
   const onReported = (callback: (info: AgentProcess.ExitInfo) => void): () => void => {

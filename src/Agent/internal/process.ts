@@ -190,6 +190,7 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     now: () => clock.unsafeCurrentTimeMillis(),
     recentStderr: channel.recentStderr,
     log: logs.run,
+    ready: () => readySeen,
     limits: config.limits,
     limitHit: placement.limitHit,
     sweep: placement.sweep,
