@@ -15,7 +15,8 @@ import * as internal from "./internal/sqlite.js"
 import * as Store from "./Store.js"
 
 /**
- * Options of the SQLite store: the file (`filename`, created when missing with its directories, or `":memory:"`),
+ * Options of the SQLite store: the file (`filename`, created when missing with its directories, or `":memory:"`;
+ * an empty one is a `ConfigError`, as SQLite would read it as a temporary database deleted when the store closes),
  * `busyTimeout` (how long a statement waits for another connection's lock; it blocks the event loop, so 50 millis
  * by default), and the SQL store's table prefix and retention (`Store/Sql.ts`'s `Options`).
  *

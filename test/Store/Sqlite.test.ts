@@ -336,6 +336,20 @@ describe("Store.layerSqlite", () => {
       }
     }))
 
+  it.scoped("an empty or missing filename is a ConfigError: SQLite would keep a temporary database, deleted at close", () =>
+    Effect.gen(function*() {
+      for (const filename of ["", undefined, 42]) {
+        const error = yield* Effect.flip(Sqlite.make({ filename, maxMetrics: -1 } as unknown as Sqlite.SqliteOptions))
+        if (error._tag !== "ConfigError") return assert.fail(`a ConfigError, not ${error.message}`)
+        // with the other problems of the same options
+        assert.deepStrictEqual(error.problems.map((p) => p.field), ["filename", "maxMetrics"], String(filename))
+        assert.include(error.rule, `or ":memory:" for one kept in memory`)
+      }
+      // ":memory:" is a choice, and is kept as it is
+      const kept = yield* Sqlite.make({ filename: ":memory:" })
+      assert.isTrue(Option.isNone(yield* kept.getState("nobody")))
+    }))
+
   it.scoped("a bad option's ConfigError gives the rule in one line and the value given", () =>
     Effect.gen(function*() {
       const bad = [

@@ -10,7 +10,7 @@ import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import type { ConfigError } from "../../Errors.js"
-import { decodeOptions, DurationInput } from "../../internal/schema.js"
+import { configError, decodeOptions, DurationInput, type Problem, show } from "../../internal/schema.js"
 
 /**
  * How much history the store keeps. Pruning runs when the store connects and then after every `pruneEvery`
@@ -131,20 +131,38 @@ const SqliteOwn = Schema.Struct({
   ...SqlSettings.fields
 })
 
-/** Decodes the SQLite store's options: `busyTimeout` and the SQL store's own; `filename` is the client's. */
-export const decodeSqlite = (options: SqliteOptions): Either.Either<SqliteSettings, ConfigError> =>
-  Either.map(
-    decodeOptions(SqliteOwn, { ...splitOptions(options)[0], busyTimeout: options.busyTimeout }, {
-      whole: "(store options)",
-      undefinedIsAbsent: true
-    }),
-    ({ busyTimeout, ...sql }) => ({
-      sql,
-      filename: options.filename,
-      // SQLite takes whole milliseconds in a 32-bit int; a minute is already far too long to block the event loop.
-      busyTimeout: Math.min(60_000, Math.floor(Duration.toMillis(busyTimeout)))
-    })
-  )
+/**
+ * What is wrong with a SQLite `filename`, if anything: SQLite reads an empty name as a private temporary database,
+ * deleted when it closes, so a store given one would keep nothing, without a word.
+ */
+const filenameProblem = (filename: unknown): Problem | undefined =>
+  typeof filename === "string" && filename !== "" ? undefined : {
+    field: "filename",
+    rule: `must be the database file's path, or ":memory:" for one kept in memory (an empty name is SQLite's ` +
+      "temporary database, deleted when the store closes: nothing would be kept)",
+    value: show(filename) ?? "undefined"
+  }
+
+/**
+ * Decodes the SQLite store's options: `filename` (given to the client as it is, but never empty), `busyTimeout` and
+ * the SQL store's own; every problem in one `ConfigError`.
+ */
+export const decodeSqlite = (options: SqliteOptions): Either.Either<SqliteSettings, ConfigError> => {
+  const decoded = decodeOptions(SqliteOwn, { ...splitOptions(options)[0], busyTimeout: options.busyTimeout }, {
+    whole: "(store options)",
+    undefinedIsAbsent: true
+  })
+  const problem = filenameProblem(options.filename)
+  if (problem !== undefined) {
+    return Either.left(configError([problem, ...(Either.isLeft(decoded) ? decoded.left.problems : [])]))
+  }
+  return Either.map(decoded, ({ busyTimeout, ...sql }) => ({
+    sql,
+    filename: options.filename,
+    // SQLite takes whole milliseconds in a 32-bit int; a minute is already far too long to block the event loop.
+    busyTimeout: Math.min(60_000, Math.floor(Duration.toMillis(busyTimeout)))
+  }))
+}
 
 /** The options `PgClient.make` takes from a store's options: the rest of them, less the SQL store's own. */
 export type PgClientOptions = Omit<PgOptions, keyof SqlOptions>
