@@ -159,6 +159,36 @@ describe.sequential("Supervisor restore, in process", () => {
   }
 
   it.scopedLive(
+    "a scale and a reload's new configuration of a dynamic child outlive the tree; a static pool's scale does not",
+    () =>
+      Effect.gen(function*() {
+        const store = yield* Store.makeMemory()
+        const pool = (id: string, size: number) =>
+          Supervisor.pool({ id, size, config: agentConfig("echo", { name: `restore-${id}` }) })
+        const options: Supervisor.Options = { restore: true, children: [pool("fixed", 1)] }
+        yield* run(store, options, (sup) =>
+          Effect.gen(function*() {
+            yield* sup.startChild(pool("workers", 1))
+            yield* sup.startChild(echo("d"))
+            yield* sup.scale("workers", 3)
+            yield* sup.scale("fixed", 2)
+            yield* sup.reload("d", { config: agentConfig("echo", { name: "restore-d", requestTimeout: "42 seconds" }) })
+          }))
+        yield* run(store, options, (sup) =>
+          Effect.gen(function*() {
+            assert.strictEqual((yield* sup.poolInfo("workers")).size, 3)
+            assert.deepStrictEqual((yield* sup.poolInfo("workers")).members.map((m) => m.id), ["0", "1", "2"])
+            // A static child is the code's: its size is the one the options give
+            assert.strictEqual((yield* sup.poolInfo("fixed")).size, 1)
+            const d = yield* sup.child("d")
+            assert.deepStrictEqual(Duration.toMillis(d.config.requestTimeout), 42_000)
+            assert.deepStrictEqual(yield* sup.call("workers", { echo: "w" }), "w")
+          }))
+      }).pipe(Effect.provide(Quiet)),
+    60_000
+  )
+
+  it.scopedLive(
     "a nested supervisor restarted by its parent gets its dynamic children back",
     () =>
       Effect.gen(function*() {

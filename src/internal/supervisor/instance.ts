@@ -18,6 +18,7 @@ import * as Forker from "../forker.js"
 import * as Batch from "./batch.js"
 import { interruptPending, stopAll } from "./children.js"
 import { decideLater } from "./decide.js"
+import * as Keeper from "./keeper.js"
 import * as Operations from "./operations.js"
 import * as Pool from "./pool.js"
 import * as Reload from "./reload.js"
@@ -184,7 +185,11 @@ const handle = (self: Instance): Supervisor.Supervisor => ({
   reload: (id, options) =>
     unlessEscalated(self, Reload.reload(self, id, options)).pipe(traced("reload", self.name, id)),
   scale: (id, size) =>
-    unlessEscalated(self, Effect.flatMap(Views.poolChild(self, id), (router) => router.scale(size))).pipe(
+    unlessEscalated(
+      self,
+      Effect.flatMap(Views.poolChild(self, id), (router) =>
+        Effect.zipRight(router.scale(size), Keeper.respecified(self, id)))
+    ).pipe(
       traced("scale", self.name, id)
     ),
   child: (id) => unlessEscalated(self, Views.agentChild(self, id)),

@@ -22,6 +22,7 @@ import { forkIn, repeatUntilStopped } from "../fork.js"
 import { withoutParentSpan } from "../forker.js"
 import { isolate } from "../wait.js"
 import type { Child, Instance } from "./state.js"
+import * as Stored from "./stored.js"
 
 /** What a tree that restores writes and reads of its children. */
 export interface Keeper {
@@ -211,6 +212,20 @@ export const added = (self: Instance, child: Child): Effect.Effect<void> =>
     const keeper = self.shared.keeper
     if (keeper === undefined || child.stored === undefined) return Effect.void
     return Effect.zipRight(keeper.save(recordOf(self, child)), awaitWrite(self, keeper, child.spec.id, "the spec"))
+  })
+
+/**
+ * The child's spec changed as it runs (`scale` of a pool, `reload` with a new configuration): under `restore`, a
+ * dynamic child's record is written again with the spec as it now is, and waited for (bounded), so that the next
+ * run starts it so. A static child's spec is the code's: it has no record to change.
+ */
+export const respecified = (self: Instance, id: string): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const keeper = self.shared.keeper
+    const child = self.children.find((c) => c.spec.id === id)
+    if (keeper === undefined || child === undefined || child.stored === undefined) return Effect.void
+    child.stored = Stored.encode(child.spec)
+    return Effect.zipRight(keeper.save(recordOf(self, child)), awaitWrite(self, keeper, id, "the new spec"))
   })
 
 /** The child's circuit opened: parked, and kept parked by the next run until restarted by hand. */

@@ -6,6 +6,7 @@
 import * as Effect from "effect/Effect"
 import type { SupervisorChildError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
+import * as Keeper from "./keeper.js"
 import { reloadAgent, type ReloadOptions, respec } from "./replace.js"
 import * as Routers from "./routers.js"
 import { childError, find, type Instance } from "./state.js"
@@ -24,7 +25,10 @@ export const reload = (
     const child = find(self, id)
     if (child === undefined) return yield* Effect.fail(childError(self, id, "reload", "not_found"))
     if (child.spec._tag === "Agent") {
-      return yield* reloadAgent(self, child, yield* respec(child.spec, options?.config))
+      yield* reloadAgent(self, child, yield* respec(child.spec, options?.config))
+      // A new configuration outlives the tree under `restore`, for a child added as it runs
+      if (options?.config !== undefined) yield* Keeper.respecified(self, id)
+      return
     }
     const pool = child.spec.tree.pool
     const router = child.runtime?._tag === "Supervisor" ? Routers.routerOf(child.runtime.instance) : undefined
@@ -33,4 +37,5 @@ export const reload = (
     }
     const member = yield* respec(pool.member, options?.config)
     yield* router.reload(member)
+    if (options?.config !== undefined) yield* Keeper.respecified(self, id)
   })

@@ -64,7 +64,7 @@ export interface Child {
   /** Replaced only by a reload with a new configuration. */
   spec: Spec.ChildSpec
   /** A dynamic child's spec as the store keeps it, in a tree that restores; `undefined` for a static child. */
-  readonly stored: string | undefined
+  stored: string | undefined
   /**
    * Added by `startChild`, `startChildren` or restored: dynamic children stop together when the supervisor stops
    * (as OTP's `simple_one_for_one` children do), before the static ones stop one by one in reverse start order.
