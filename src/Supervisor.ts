@@ -260,8 +260,9 @@ export interface Supervisor {
    * it, and the child's failures are forgotten. A child that is not running is a `SupervisorChildError`
    * (`restarting`, `stopped`; a pool that is not running, `not_found`); a nested supervisor `not_an_agent`; a
    * child with a reload under way `reloading` (one at a time). A pool member that does not start makes the members
-   * already reloaded go back to the running version, so the pool runs one version. Under `restore`, the store keeps
-   * a child's spec as it was added: a reload's new configuration (and a pool's `scale`) last until the tree stops.
+   * already reloaded go back to the running version, so the pool runs one version. Under `restore`, a child added
+   * by `startChild` is written again with the new configuration (so is a pool's after `scale`), and the next run
+   * starts it so; a static child's spec is the code's, and a reload of it lasts until the tree stops.
    * Traced (`Supervisor.reload`).
    */
   readonly reload: (
