@@ -168,7 +168,7 @@ const failedWithDriver = (
   assert.match(String(error.remediation), expected.remediation, output)
 }
 
-const rebuild = /`npm rebuild better-sqlite3`.*`npm install @effect\/sql-sqlite-node`/
+const rebuild = /`npm rebuild better-sqlite3`.*`npm install @effect\/sql-sqlite-node@\^0\.53\.0`/
 
 describe.sequential("a store driver that cannot load: the application fails to start (a child process)", () => {
   it.scopedLive("control: on this install the application writes data/agents.sqlite (its directory made), exit 0", () =>
@@ -223,7 +223,7 @@ describe.sequential("a store driver that cannot load: the application fails to s
         driver: "@effect/sql-sqlite-node",
         code: "ERR_MODULE_NOT_FOUND",
         detail: /Store load failed: the driver @effect\/sql-sqlite-node did not load/,
-        remediation: /^Install the store's driver: `npm install @effect\/sql-sqlite-node`/
+        remediation: /^Install the store's driver: `npm install @effect\/sql-sqlite-node@\^0\.53\.0`/
       })
     }))
 
@@ -235,7 +235,7 @@ describe.sequential("a store driver that cannot load: the application fails to s
         driver: "pg",
         code: "ERR_MODULE_NOT_FOUND",
         detail: /Cannot find package 'pg'/,
-        remediation: /`npm install @effect\/sql-pg` \(it brings pg\)/
+        remediation: /`npm install @effect\/sql-pg@\^0\.53\.0` \(it brings pg\)/
       })
     }))
 
@@ -247,7 +247,7 @@ describe.sequential("a store driver that cannot load: the application fails to s
         driver: "@effect/sql-pg",
         code: "ERR_MODULE_NOT_FOUND",
         detail: /the driver @effect\/sql-pg did not load/,
-        remediation: /`npm install @effect\/sql-pg`;/
+        remediation: /`npm install @effect\/sql-pg@\^0\.53\.0`;/
       })
     }))
 

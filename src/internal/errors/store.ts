@@ -8,6 +8,7 @@
  * @internal
  */
 import * as Schema from "effect/Schema"
+import { installCommand, type OPTIONAL_PEERS } from "../peers.js"
 
 /**
  * The fields of `Errors.StoreError`.
@@ -36,7 +37,7 @@ export interface StoreFacts {
 }
 
 /** The optional peer dependency that brings each driver (installing it installs the driver). */
-const packageOf: Record<string, string> = {
+const packageOf: Record<string, keyof typeof OPTIONAL_PEERS> = {
   "better-sqlite3": "@effect/sql-sqlite-node",
   "@effect/sql-sqlite-node": "@effect/sql-sqlite-node",
   "pg": "@effect/sql-pg",
@@ -46,14 +47,15 @@ const packageOf: Record<string, string> = {
 const withoutPersistence = "or provide Store.layerMemory to run without persistence."
 
 const driverRemediation = (driver: string, code: string | undefined): string => {
-  const install = packageOf[driver] ?? driver
+  const peer = packageOf[driver]
+  const install = peer === undefined ? `npm install ${driver}` : installCommand(peer)
   if (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") {
-    const brings = install === driver ? "" : ` (it brings ${driver})`
-    return `Install the store's driver: \`npm install ${install}\`${brings}; ${withoutPersistence}`
+    const brings = peer === undefined || peer === driver ? "" : ` (it brings ${driver})`
+    return `Install the store's driver: \`${install}\`${brings}; ${withoutPersistence}`
   }
   return `Rebuild the driver for the Node.js that runs the application: \`npm rebuild ${driver}\` (a native module ` +
     `is compiled by node-gyp: python3, make and a C++ compiler); if it still fails, reinstall it with ` +
-    `\`npm install ${install}\`; ${withoutPersistence}`
+    `\`${install}\`; ${withoutPersistence}`
 }
 
 const pathRemediation = (path: string, code: string | undefined): string => {

@@ -8,6 +8,7 @@
  */
 import * as Effect from "effect/Effect"
 import { ConfigError } from "../../Errors.js"
+import { installCommand } from "../peers.js"
 
 /** `Metrics/Otel.ts`, loaded. @internal */
 export const otel = Effect.tryPromise({
@@ -17,6 +18,6 @@ export const otel = Effect.tryPromise({
       field: "Metrics.layerOtel",
       rule: "needs the optional peer dependency @effect/opentelemetry, which did not load (" +
         (error instanceof Error ? error.message.split("\n")[0] : String(error)) +
-        "): install it beside effect-agent-supervisor (npm install @effect/opentelemetry)"
+        `): install it beside effect-agent-supervisor (${installCommand("@effect/opentelemetry")})`
     })
 })
