@@ -135,6 +135,10 @@ export interface Metadata {
   /** Failures in a row, reset after `resetAfter` of stable running and by manual operations. */
   readonly consecutiveFailures: number
   readonly circuitOpen: boolean
+  /**
+   * The running incarnation's last health sample (its heartbeat's, or `health`'s): none before its first, and none
+   * once it is no longer running (a stopped, crashed or restarting agent has no health to show).
+   */
   readonly lastHealth: Option.Option<Health.HealthSample>
   readonly lastExit: Option.Option<AgentProcess.ExitInfo>
   /**

@@ -239,6 +239,25 @@ describe.sequential("AgentSupervisor", () => {
       assert.isAtLeast(now.latencyMillis, 0)
     }).pipe(Effect.provide(TestLive)))
 
+  it.scopedLive("lastHealth is the running incarnation's: none once stopped, the new pid's after a start", () =>
+    Effect.gen(function*() {
+      const agent = yield* AgentSupervisor.make(agentConfig("echo", { heartbeatInterval: "50 millis" }))
+      const events = yield* agent.subscribe
+      const beat = waitFor(events, (e): e is Extract<Event, { _tag: "HealthChecked" }> => e._tag === "HealthChecked")
+      const first = (yield* beat).sample
+      assert.strictEqual(Option.getOrThrow((yield* agent.metadata).lastHealth).pid, first.pid)
+      yield* agent.stop
+      assert.isTrue(Option.isNone((yield* agent.metadata).lastHealth))
+      yield* agent.start
+      const pid = yield* pidOf(agent)
+      assert.notStrictEqual(pid, first.pid)
+      // Until the new incarnation's first beat: none, never the old process's
+      const before = (yield* agent.metadata).lastHealth
+      assert.isTrue(Option.isNone(before) || before.value.pid === pid, String(before))
+      while ((yield* beat).sample.pid !== pid);
+      assert.strictEqual(Option.getOrThrow((yield* agent.metadata).lastHealth).pid, pid)
+    }).pipe(Effect.provide(TestLive)))
+
   it.scopedLive("many callers on a crashed agent: one new process, and they all get answers", () =>
     Effect.gen(function*() {
       const agent = yield* AgentSupervisor.make(agentConfig("echo", { restartBackoff: "300 millis", jitter: 0 }))

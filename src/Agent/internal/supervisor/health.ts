@@ -165,6 +165,9 @@ export const watchHealth = (
         beating = false
         stop()
         core.metrics.notRunning()
+        // A sample of an ended process is no health of the agent: `status` showed a stopped agent's last CPU and
+        // memory, and the next incarnation's pid with them until its first beat.
+        core.lastHealth.clear()
         if (!reporting || core.reports.runsIn(self)) return Effect.void
         return Effect.async<void>((resume) => {
           // The report may have ended between the check above and this wait's start (a fiber of the timeout's).

@@ -41,7 +41,13 @@ export class LastSample {
     this.timestamp = sample.timestamp
   }
 
-  /** The last sample noted, made anew (equal to it); `undefined` before the first. */
+  /** Forgets the sample noted: its incarnation is no longer running. */
+  clear(): void {
+    this.noted = false
+    this.report = undefined
+  }
+
+  /** The last sample noted, made anew (equal to it); `undefined` before the first, and after `clear`. */
   get(): Health.HealthSample | undefined {
     if (!this.noted) return undefined
     return {
