@@ -9,17 +9,17 @@ import { TypeId } from "../../Errors.js"
 
 /**
  * The admin API could not start: `listen` failed on `host`:`port` (`code`: `EADDRINUSE`, `EACCES`,
- * `EADDRNOTAVAIL`...), or the state file at `path` could not be written.
+ * `EADDRNOTAVAIL`...), or the state file at `path` could not be written, or it is another running admin API's.
  *
  * @internal
  */
 export class AdminApiError extends Schema.TaggedError<AdminApiError>("effect-agent-supervisor/AdminApiError")(
   "AdminApiError",
   {
-    reason: Schema.Literal("listen_failed", "state_file_failed"),
+    reason: Schema.Literal("listen_failed", "state_file_failed", "state_file_in_use"),
     host: Schema.String,
     port: Schema.Number,
-    /** The state file, for `state_file_failed`. */
+    /** The state file, for `state_file_failed` and `state_file_in_use`. */
     path: Schema.optional(Schema.String),
     /** The errno name, such as `"EADDRINUSE"`. */
     code: Schema.optional(Schema.String),
@@ -30,11 +30,18 @@ export class AdminApiError extends Schema.TaggedError<AdminApiError>("effect-age
   get message(): string {
     return this.reason === "listen_failed"
       ? `The admin API cannot listen on ${this.host}:${this.port}: ${this.detail}`
+      : this.reason === "state_file_in_use"
+      ? `The state file ${this.path} is another running admin API's (${this.detail}): this tree may be running ` +
+        `already, and taking the file over would leave that one unreachable by the CLI`
       : `The admin API cannot write its state file ${this.path}: ${this.detail}`
   }
   get remediation(): string {
     if (this.reason === "state_file_failed") {
       return "Give a state file in a directory that exists and that this process may write to."
+    }
+    if (this.reason === "state_file_in_use") {
+      return "Stop the one running first (agent-supervisor status shows it; agent-supervisor up stops on SIGTERM), or " +
+        "give this one a state file of its own (--state-file, or the admin section's stateFile)."
     }
     switch (this.code) {
       case "EADDRINUSE":

@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import { AdminApiError } from "./errors.js"
 
 /** What the file holds. */
@@ -50,28 +51,109 @@ const remove = (path: string, body: string): void => {
   }
 }
 
-/** Writes the state file at `path` and removes it when the scope closes. */
+/** Whether process `pid` exists (EPERM: it does, as another user's). */
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+/** Whether something accepts a connection at `url`'s host and port, within a second. */
+const answers = (url: string): Effect.Effect<boolean> =>
+  Effect.async<boolean>((resume) => {
+    let target: URL
+    try {
+      target = new URL(url)
+    } catch {
+      return resume(Effect.succeed(false))
+    }
+    const socket = net.connect({ host: target.hostname.replace(/^\[|\]$/g, ""), port: Number(target.port) })
+    let settled = false
+    const done = (ok: boolean) => {
+      if (settled) return
+      settled = true
+      socket.destroy()
+      resume(Effect.succeed(ok))
+    }
+    socket.setTimeout(1000, () => done(false))
+    socket.once("connect", () => done(true))
+    socket.once("error", () => done(false))
+    return Effect.sync(() => socket.destroy())
+  })
+
+/**
+ * The running process that holds the state file at `path`, if one does: another process whose pid is alive and
+ * whose URL accepts a connection. A file left by a process that is gone (killed with SIGKILL) holds nothing.
+ *
+ * @internal
+ */
+export const holder = (path: string): Effect.Effect<{ readonly pid: number; readonly url: string } | undefined> =>
+  Effect.suspend(() => {
+    let held: { readonly pid?: unknown; readonly url?: unknown } | undefined
+    try {
+      held = JSON.parse(fs.readFileSync(path, "utf8"))
+    } catch {
+      return Effect.succeed(undefined)
+    }
+    const { pid, url } = held ?? {}
+    if (typeof pid !== "number" || typeof url !== "string" || pid === process.pid || !alive(pid)) {
+      return Effect.succeed(undefined)
+    }
+    return Effect.map(answers(url), (ok) => ok ? { pid, url } : undefined)
+  })
+
+/**
+ * Fails with `state_file_in_use` when the state file at `path` is another running process's (see {@link holder}):
+ * two `up`s of one tree file ran two trees, and the second took the file over, then removed it when it stopped.
+ *
+ * @internal
+ */
+export const checkFree = (
+  path: string,
+  address: { readonly host: string; readonly port: number }
+): Effect.Effect<void, AdminApiError> =>
+  Effect.flatMap(holder(path), (held) =>
+    held === undefined ? Effect.void : Effect.fail(
+      new AdminApiError({
+        reason: "state_file_in_use",
+        host: address.host,
+        port: address.port,
+        path,
+        detail: `pid ${held.pid}, ${held.url}`
+      })
+    ))
+
+/**
+ * Writes the state file at `path` and removes it when the scope closes; fails first when it is another running
+ * process's (`checkFree`).
+ */
 export const make = (
   path: string,
   contents: Contents,
   address: { readonly host: string; readonly port: number }
 ): Effect.Effect<void, AdminApiError, Scope.Scope> => {
   const body = text(contents)
-  return Effect.acquireRelease(
-    Effect.try({
-      try: () => write(path, body),
-      catch: (error) =>
-        new AdminApiError({
-          reason: "state_file_failed",
-          host: address.host,
-          port: address.port,
-          path,
-          ...(typeof (error as NodeJS.ErrnoException)?.code === "string"
-            ? { code: (error as NodeJS.ErrnoException).code }
-            : {}),
-          detail: error instanceof Error ? error.message : String(error)
-        })
-    }),
-    () => Effect.sync(() => remove(path, body))
+  return Effect.zipRight(
+    checkFree(path, address),
+    Effect.acquireRelease(
+      Effect.try({
+        try: () => write(path, body),
+        catch: (error) =>
+          new AdminApiError({
+            reason: "state_file_failed",
+            host: address.host,
+            port: address.port,
+            path,
+            ...(typeof (error as NodeJS.ErrnoException)?.code === "string"
+              ? { code: (error as NodeJS.ErrnoException).code }
+              : {}),
+            detail: error instanceof Error ? error.message : String(error)
+          })
+      }),
+      () => Effect.sync(() => remove(path, body))
+    )
   )
 }

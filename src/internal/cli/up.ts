@@ -20,6 +20,7 @@ import * as Metrics from "../../Metrics.js"
 import * as Supervisor from "../../Supervisor.js"
 import * as TreeFile from "../../TreeFile.js"
 import type * as TreeFileCluster from "../../TreeFile/Cluster.js"
+import * as StateFile from "../admin/stateFile.js"
 import { ENV_STATE_FILE, stateFileOf } from "./address.js"
 import * as Progress from "./progress.js"
 
@@ -111,14 +112,17 @@ const serve = (file: TreeFile.TreeFile, options: UpOptions) =>
         rule: "applies to a file with a cluster section only (this one has none)"
       })
     }
+    const admin = options.admin && file.admin?.enabled !== false
+    const stateFile = Option.getOrElse(
+      Option.orElse(options.stateFile, () => Option.fromNullable(process.env[ENV_STATE_FILE] || undefined)),
+      () => stateFileOf(path, options.file)
+    )
+    // Before anything starts: a second `up` of the file would run the tree twice (see `StateFile.checkFree`).
+    if (admin) yield* StateFile.checkFree(stateFile, { host: file.admin?.host ?? "127.0.0.1", port: 0 })
     const started = cluster === undefined
       ? yield* startTree(file, progress)
       : yield* startCluster({ ...file, cluster }, options, progress)
-    if (options.admin && file.admin?.enabled !== false) {
-      const stateFile = Option.getOrElse(
-        Option.orElse(options.stateFile, () => Option.fromNullable(process.env[ENV_STATE_FILE] || undefined)),
-        () => stateFileOf(path, options.file)
-      )
+    if (admin) {
       const make = AdminApi.make(adminOptions(file, options, stateFile)).pipe(
         Effect.provideService(Supervisor.RootSupervisor, started.tree)
       )

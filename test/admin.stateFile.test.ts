@@ -1,0 +1,70 @@
+/**
+ * The admin API's state file is one running process's: another `up` of the same tree file (or any admin API given
+ * the same file) refuses to take it over while that process runs and answers; a file left by a process that is
+ * gone is taken over. Real processes and a real listening socket.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as childProcess from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as StateFile from "../src/internal/admin/stateFile.js"
+import { failureOf } from "./support.js"
+
+/** A process listening on a free port: its pid, its URL, and how to end it. */
+const listener = Effect.acquireRelease(
+  Effect.async<{ readonly child: childProcess.ChildProcess; readonly url: string }, Error>((resume) => {
+    const child = childProcess.spawn(process.execPath, [
+      "-e",
+      `const s = require("node:net").createServer(() => {}).listen(0, "127.0.0.1", () => console.log(s.address().port))`
+    ], { stdio: ["ignore", "pipe", "inherit"] })
+    child.stdout!.once(
+      "data",
+      (chunk: Buffer) => resume(Effect.succeed({ child, url: `http://127.0.0.1:${String(chunk).trim()}` }))
+    )
+    child.once("error", (error) => resume(Effect.fail(error)))
+  }),
+  ({ child }) => Effect.sync(() => child.kill("SIGKILL"))
+)
+
+const address = { host: "127.0.0.1", port: 0 }
+
+describe("the admin API's state file", () => {
+  it.scopedLive("another running process's is refused, named; one whose process is gone, or does not answer, is free", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "state-file-"))
+      const file = path.join(dir, ".tree.yaml.admin.json")
+      const { child, url } = yield* listener
+      fs.writeFileSync(file, JSON.stringify({ url, token: "t", pid: child.pid }))
+      const error = failureOf(yield* Effect.exit(StateFile.checkFree(file, address)))
+      assert.strictEqual(error.reason, "state_file_in_use")
+      assert.include(error.message, `is another running admin API's (pid ${child.pid}, ${url})`)
+      assert.include(error.remediation, "--state-file")
+      // Writing it (an admin API starting) fails the same way, and leaves the file as it was
+      const before = fs.readFileSync(file, "utf8")
+      const made = yield* Effect.exit(
+        Effect.scoped(
+          StateFile.make(file, { url: "http://127.0.0.1:1", token: Redacted.make("t"), pid: process.pid }, address)
+        )
+      )
+      assert.strictEqual(failureOf(made).reason, "state_file_in_use")
+      assert.strictEqual(fs.readFileSync(file, "utf8"), before)
+      // A live process that answers nothing there (its pid taken over by another program): free
+      fs.writeFileSync(file, JSON.stringify({ url: "http://127.0.0.1:1", token: "t", pid: child.pid }))
+      assert.isUndefined(yield* StateFile.holder(file))
+      // Gone (killed, as SIGKILL leaves the file behind): free
+      fs.writeFileSync(file, JSON.stringify({ url, token: "t", pid: child.pid }))
+      child.kill("SIGKILL")
+      yield* Effect.promise(() => new Promise((resolve) => child.once("exit", resolve)))
+      assert.isUndefined(yield* StateFile.holder(file))
+      // Ours, missing, or not JSON: free
+      fs.writeFileSync(file, JSON.stringify({ url, token: "t", pid: process.pid }))
+      assert.isUndefined(yield* StateFile.holder(file))
+      fs.writeFileSync(file, "{")
+      assert.isUndefined(yield* StateFile.holder(file))
+      assert.isUndefined(yield* StateFile.holder(path.join(dir, "none.json")))
+      fs.rmSync(dir, { recursive: true, force: true })
+    }))
+})
