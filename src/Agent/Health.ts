@@ -13,7 +13,6 @@ import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import type { RequestError } from "../Errors.js"
 import * as Heartbeat from "./internal/heartbeat.js"
-import * as ProcessTable from "./internal/processTable.js"
 import type { AgentProcess } from "./Process.js"
 import * as ProcessTree from "./ProcessTree.js"
 
@@ -37,8 +36,9 @@ export interface HealthSample {
   /** RSS of the whole process group, from /proc (none where /proc is missing). */
   readonly memoryMb: Option.Option<number>
   /**
-   * CPU% of the whole process group since the previous check (100 = one core busy); on the first, its average
-   * since the spawn (as `ps` reports %CPU), or none for a group this process did not spawn.
+   * CPU% of the whole process group since the previous sample (100 = one core busy). A heartbeat's first is the
+   * agent's average since its spawn (as `ps` reports %CPU); a `check` with no `previous` has none (an average over
+   * the agent's whole life is no reading of now).
    */
   readonly cpuPercent: Option.Option<number>
   /** Live processes in the group. */
@@ -63,9 +63,8 @@ export const check = (
     const pong = yield* agent.ping(timeout === undefined ? undefined : { timeout })
     const tree = yield* ProcessTree.sample(agent.pid)
     const timestamp = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-    const before = previous ?? ProcessTable.spawnSample(agent.pid)
-    const cpuPercent = tree !== undefined && before !== undefined
-      ? Option.some(ProcessTree.cpuPercent(before, tree))
+    const cpuPercent = tree !== undefined && previous !== undefined
+      ? Option.some(ProcessTree.cpuPercent(previous, tree))
       : Option.none()
     return [Heartbeat.healthSampleOf(agent, pong, tree, cpuPercent, timestamp), tree] as const
   })

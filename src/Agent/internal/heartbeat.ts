@@ -144,6 +144,8 @@ export const start = (target: Target, clock: Clock.Clock, handlers: Handlers): (
   // read the same table (four in five, with a 1 s interval and the 5 s sampling period), which make nothing again.
   let tableTakenAt: number | undefined
   let previous: ProcessTree.Sample | undefined
+  // Whether a reading was made (the spawn is the first one's baseline only).
+  let readBefore = false
   let cpuPercent: Option.Option<number> = Option.none()
   let memoryMb: Option.Option<number> = Option.none()
 
@@ -159,8 +161,11 @@ export const start = (target: Target, clock: Clock.Clock, handlers: Handlers): (
       cpuPercent = memoryMb = Option.none()
     } else if (read.takenAt !== tableTakenAt) {
       const tree = ProcessTable.usageSample(read.groups.get(target.pid), read.takenAt)
-      // The first reading: its average since the spawn, when this process spawned it.
-      const before = previous ?? ProcessTable.spawnSample(target.pid)
+      // The very first reading: its average since the spawn, when this process spawned it (not after a reading
+      // with no /proc, which left no baseline: an average over the agent's life is no reading of now).
+      const before = previous ??
+        (readBefore ? undefined : ProcessTable.spawnSample(target.pid))
+      readBefore = true
       cpuPercent = before === undefined ? Option.none() : Option.some(ProcessTree.cpuPercent(before, tree))
       memoryMb = memoryOf(tree)
       previous = tree
