@@ -109,7 +109,18 @@ export type ChildSpec = AgentSpec | SupervisorSpec | PoolSpec
  * Supervisor.agent({ id: "job", config: { name: "job", command: "python3", args: ["job.py"], restart: "transient" } })
  * ```
  */
-export const agent = (options: Omit<AgentSpec, "_tag">): AgentSpec => ({ ...options, _tag: "Agent" })
+export const agent = (options: Omit<AgentSpec, "_tag">): AgentSpec => ({
+  // Every key given, for the tree's decode to refuse the unknown ones; the known ones read (getters too)
+  ...options,
+  _tag: "Agent",
+  id: options.id,
+  config: options.config,
+  restart: options.restart,
+  shutdown: options.shutdown,
+  significant: options.significant,
+  topics: options.topics,
+  watch: options.watch
+})
 
 /**
  * A nested supervisor child spec. Its defaults, applied when the tree is decoded, are OTP's: `"one-for-one"`,
@@ -120,7 +131,14 @@ export const agent = (options: Omit<AgentSpec, "_tag">): AgentSpec => ({ ...opti
  */
 export const supervisor = (options: Omit<SupervisorSpec, "_tag">): SupervisorSpec => ({
   ...options,
-  _tag: "Supervisor"
+  _tag: "Supervisor",
+  id: options.id,
+  strategy: options.strategy,
+  intensity: options.intensity,
+  children: options.children,
+  restart: options.restart,
+  significant: options.significant,
+  autoShutdown: options.autoShutdown
 })
 
 /**
@@ -215,4 +233,18 @@ export interface PoolSpec {
  * Supervisor.pool({ id: "inference", size: 4, config: { name: "inference", ...Adapters.pythonCallback("infer.py", "run") } })
  * ```
  */
-export const pool = (options: Omit<PoolSpec, "_tag">): PoolSpec => ({ ...options, _tag: "Pool" })
+export const pool = (options: Omit<PoolSpec, "_tag">): PoolSpec => ({
+  ...options,
+  _tag: "Pool",
+  id: options.id,
+  size: options.size,
+  config: options.config,
+  routing: options.routing,
+  autoscale: options.autoscale,
+  intensity: options.intensity,
+  restart: options.restart,
+  shutdown: options.shutdown,
+  significant: options.significant,
+  topics: options.topics,
+  watch: options.watch
+})

@@ -394,7 +394,9 @@ export const make: (options: Options) => Effect.Effect<Supervisor, StartError, S
   // The tree's topics, shared by its nested supervisors: outcomes kept through the same resilient store.
   const bus = yield* Bus.make({ topics, store: Bus.taskStoreOf(resilient), fork: yield* Forker.make })
   const onEvent = options.onEvent
-  const upstream = onEvent === undefined ? undefined : { publish: onEvent, unheard: () => false }
+  const upstream = onEvent === undefined
+    ? undefined
+    : { publish: onEvent, unheard: () => false, respecified: () => Effect.void }
   return yield* Instance.make(tree, upstream, { writer, keeper, reports, logs, topics: bus })
 })
 

@@ -170,7 +170,10 @@ describe.sequential("Supervisor restore, in process", () => {
           Effect.gen(function*() {
             yield* sup.startChild(pool("workers", 1))
             yield* sup.startChild(echo("d"))
+            yield* sup.startChild(Supervisor.supervisor({ id: "sub", children: [pool("inner", 1)] }))
             yield* sup.scale("workers", 3)
+            // a pool of a nested supervisor added by startChild: the nested one's record is written again
+            yield* (yield* sup.childSupervisor("sub")).scale("inner", 2)
             yield* sup.scale("fixed", 2)
             yield* sup.reload("d", { config: agentConfig("echo", { name: "restore-d", requestTimeout: "42 seconds" }) })
           }))
@@ -178,6 +181,7 @@ describe.sequential("Supervisor restore, in process", () => {
           Effect.gen(function*() {
             assert.strictEqual((yield* sup.poolInfo("workers")).size, 3)
             assert.deepStrictEqual((yield* sup.poolInfo("workers")).members.map((m) => m.id), ["0", "1", "2"])
+            assert.strictEqual((yield* (yield* sup.childSupervisor("sub")).poolInfo("inner")).size, 2)
             // A static child is the code's: its size is the one the options give
             assert.strictEqual((yield* sup.poolInfo("fixed")).size, 1)
             const d = yield* sup.child("d")

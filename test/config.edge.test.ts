@@ -17,6 +17,7 @@ import * as TestClock from "effect/TestClock"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import type * as AgentSupervisor from "../src/Agent/AgentSupervisor.js"
 import * as Config from "../src/Agent/Config.js"
 import * as AgentProcess from "../src/Agent/Process.js"
 import * as RestartPolicy from "../src/Agent/RestartPolicy.js"
@@ -280,6 +281,61 @@ describe("every problem of one decode, each with its path", () => {
       )
       assert.deepStrictEqual(yield* agent.handleEvent({ echo: 3 }, { timeout: 5000 }), 3)
       assert.strictEqual((yield* process.stats).requests, 1)
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("options that are no plain object, reused across calls, or of a pool: an answer, never a throw", () =>
+    Effect.gen(function*() {
+      const process = yield* AgentProcess.make(agentConfig("echo"))
+      // Not an object: a ConfigError (it was ignored); nothing thrown
+      for (const options of ["5 seconds", ["a"], 5]) {
+        const error = yield* configErrorOf(Effect.suspend(() => process.request({ echo: 1 }, options as any)))
+        assert.deepStrictEqual(fields(error), ["(options)"], String(options))
+        assert.include(error.rule, "must be an object of options (timeout, idempotencyKey)")
+      }
+      // Keys of its prototype are not its own: not read, not refused
+      assert.strictEqual(yield* process.request({ echo: 2 }, Object.create({ extra: 1 })), 2)
+
+      const sup = yield* Supervisor.make({
+        children: [
+          Supervisor.agent({ id: "echo", config: agentConfig("echo", { name: "opts-echo" }) }),
+          Supervisor.pool({ id: "empty", size: 0, config: agentConfig("echo", { name: "opts-empty" }) })
+        ]
+      })
+      // handleEvent's options given to a streaming call: its idempotencyKey is taken (and sent), replayOnCrash says why not
+      const handle: AgentSupervisor.HandleOptions = { timeout: "30 seconds", idempotencyKey: "k" }
+      yield* Stream.runDrain(sup.callStream("echo", { echo: 3 }, handle))
+      const replay = yield* configErrorOf(
+        Stream.runDrain(sup.callStream("echo", { echo: 3 }, { replayOnCrash: true } as any))
+      )
+      assert.deepStrictEqual(fields(replay), ["replayOnCrash"])
+      assert.include(replay.rule, "is handleEvent's, not a streaming call's")
+      // A pool with no member running: a misspelt option at once, not after the call's timeout
+      const started = Date.now()
+      const pooled = yield* configErrorOf(sup.call("empty", { echo: 4 }, { timeout: "20 seconds", timout: 5 } as any))
+      assert.deepStrictEqual(fields(pooled), ["timout"])
+      assert.isBelow(Date.now() - started, 10_000)
+      // reload, startChildren and publish options too
+      assert.deepStrictEqual(fields(yield* configErrorOf(sup.reload("echo", { confg: {} } as any))), ["confg"])
+      assert.deepStrictEqual(
+        fields(yield* configErrorOf(sup.startChildren([], { concurency: 2 } as any))),
+        ["concurency"]
+      )
+      const published = yield* configErrorOf(sup.publish("jobs", { echo: 5 }, { fanOut: true } as any))
+      assert.deepStrictEqual(published.problems.map((p) => [p.field, p.rule]), [
+        ["fanOut", `is not a known setting: did you mean "fanout"?`]
+      ])
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scoped("a spec given as a class instance: its getters are read", () =>
+    Effect.gen(function*() {
+      class Worker {
+        readonly id = "w"
+        get config() {
+          return tiny("w")
+        }
+      }
+      const sup = yield* Supervisor.make({ children: [Supervisor.agent(new Worker())] })
+      assert.deepStrictEqual((yield* sup.whichChildren).map((c) => c.id), ["w"])
     }).pipe(Effect.provide(TestLive)))
 
   it("a ConfigError made with one problem lists it, as before", () => {

@@ -236,6 +236,8 @@ export interface HandleStreamOptions {
    * `AgentStreamError` (`overflow`) and cancels it. 1,024 by default.
    */
   readonly maxBufferedChunks?: number | undefined
+  /** Sent with the task as its `key`, as `handleEvent`'s (`ctx.key` in the adapters). None by default. */
+  readonly idempotencyKey?: string | undefined
 }
 
 /**

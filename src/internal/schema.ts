@@ -166,6 +166,19 @@ const expectedKeys = (message: string): ReadonlyArray<string> =>
   })
 
 /**
+ * The keys of `T` as a list, every one of them: a key of `T` left out is a type error (`missing` names it), so a
+ * setting added to an options type is never refused as unknown by a list that forgot it.
+ *
+ * @internal
+ */
+export const allKeysOf = <T>() =>
+<const K extends ReadonlyArray<keyof T>>(
+  keys:
+    & K
+    & ([Exclude<keyof T, K[number]>] extends [never] ? unknown : { readonly missing: Exclude<keyof T, K[number]> })
+): K => keys
+
+/**
  * A problem for each key of `input` (an options object) that is not one of `known`, at its path under `prefix`,
  * with the known key it is closest to: for options that are decoded a part at a time (a tree's, a child spec's, a
  * call's), where no schema sees the whole. Keys whose value is `undefined` count as absent (options typed
@@ -174,7 +187,9 @@ const expectedKeys = (message: string): ReadonlyArray<string> =>
 export const unknownKeys = (
   input: unknown,
   known: ReadonlyArray<string>,
-  prefix: string | undefined
+  prefix: string | undefined,
+  /** Keys that are settings elsewhere, and why they are none here (`replayOnCrash` of a streaming call). */
+  elsewhere: Readonly<Record<string, string>> = {}
 ): Array<Problem> => {
   if (typeof input !== "object" || input === null || Array.isArray(input)) return []
   const problems: Array<Problem> = []
@@ -183,7 +198,7 @@ export const unknownKeys = (
     const shown = show(value)
     problems.push({
       field: pathOf(prefix, [key]),
-      rule: unknownRule(closest(key, known)),
+      rule: Object.hasOwn(elsewhere, key) ? elsewhere[key] : unknownRule(closest(key, known)),
       ...(shown !== undefined ? { value: shown } : {})
     })
   }

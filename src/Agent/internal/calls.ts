@@ -16,6 +16,7 @@ import { unsafeCurrentFiber } from "../../internal/currentFiber.js"
 import * as Spans from "../../internal/metrics/spans.js"
 import * as Edge from "../../internal/schema.js"
 import * as Message from "../../Protocol/Message.js"
+import type * as AgentSupervisor from "../AgentSupervisor.js"
 import * as Config from "../Config.js"
 import type * as AgentProcess from "../Process.js"
 import * as StreamEvent from "../StreamEvent.js"
@@ -96,23 +97,56 @@ const pongOf = (result: unknown, sentAt: number): AgentProcess.PingResult => {
  *
  * @internal
  */
-export const unknownOptions = (options: object | undefined, known: ReadonlyArray<string>): ConfigError | undefined => {
-  for (const key in options) {
+export const unknownOptions = (
+  options: unknown,
+  known: ReadonlyArray<string>,
+  elsewhere?: Readonly<Record<string, string>>
+): ConfigError | undefined => {
+  if (options === undefined) return undefined
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    return new ConfigError({
+      field: "(options)",
+      rule: `must be an object of options (${known.join(", ")})`,
+      value: Edge.show(options) ?? String(options)
+    })
+  }
+  for (const key of Object.keys(options)) {
     if (!known.includes(key) && (options as Record<string, unknown>)[key] !== undefined) {
-      const [first, ...rest] = Edge.unknownKeys(options, known, undefined)
+      const [first, ...rest] = Edge.unknownKeys(options, known, undefined, elsewhere)
       return Edge.configError([first, ...rest])
     }
   }
   return undefined
 }
 
+/** The keys of `handleEvent`'s options (a supervised agent's, a tree's `call`, a pool's). @internal */
+export const HANDLE_OPTIONS = Edge.allKeysOf<AgentSupervisor.HandleOptions>()([
+  "timeout",
+  "replayOnCrash",
+  "idempotencyKey"
+])
+
+/** The keys of `handleEventStream`'s options, and what the others of `handleEvent` are not. @internal */
+export const HANDLE_STREAM_OPTIONS = Edge.allKeysOf<AgentSupervisor.HandleStreamOptions>()([
+  "timeout",
+  "idleTimeout",
+  "maxBufferedChunks",
+  "idempotencyKey"
+])
+/** @internal */
+export const NOT_FOR_STREAMS: Readonly<Record<string, string>> = {
+  replayOnCrash: "is handleEvent's, not a streaming call's: a stream is not replayed after a crash (its chunks " +
+    "may have been delivered already)"
+}
+
 /** The keys of a call's options (`request`, `ping`), and of a streaming one's. */
-const REQUEST_OPTIONS = ["timeout", "idempotencyKey"] as const satisfies ReadonlyArray<
-  keyof AgentProcess.RequestOptions
->
-const STREAM_OPTIONS = [...REQUEST_OPTIONS, "idleTimeout", "maxBufferedChunks"] as const satisfies ReadonlyArray<
-  keyof AgentProcess.StreamOptions
->
+const REQUEST_OPTIONS = Edge.allKeysOf<AgentProcess.RequestOptions>()(["timeout", "idempotencyKey"])
+const STREAM_OPTIONS = Edge.allKeysOf<AgentProcess.StreamOptions>()([
+  "timeout",
+  "idempotencyKey",
+  "idleTimeout",
+  "maxBufferedChunks"
+])
 
 /** The requests callers make: `request` is the hot path, one `Effect.async` per call and no wrapper. @internal */
 export const makeCalls = ({ config, counters, refusal, streams, table }: CallsOptions): Calls => {

@@ -12,10 +12,13 @@ import * as Edge from "../schema.js"
 export const DEFAULT_START_CONCURRENCY = 16
 
 /**
- * `startChildren`'s arguments: an array of specs, and a `concurrency` that is a whole number >= 1 (16 when it is
- * not given). JavaScript callers get a `ConfigError`, never a throw.
+ * `startChildren`'s arguments: an array of specs, and options whose only key is `concurrency`, a whole number >= 1
+ * (16 when it is not given). JavaScript callers get a `ConfigError`, never a throw.
  */
-export const decodeBatch = (specs: unknown, concurrency: unknown): Effect.Effect<number, ConfigError> => {
+export const decodeBatch = (
+  specs: unknown,
+  options: { readonly concurrency?: unknown } | undefined
+): Effect.Effect<number, ConfigError> => {
   if (!Array.isArray(specs)) {
     return Effect.fail(Edge.configError([{
       field: "startChildren",
@@ -23,6 +26,10 @@ export const decodeBatch = (specs: unknown, concurrency: unknown): Effect.Effect
       value: Edge.show(specs) ?? "undefined"
     }]))
   }
+  // `{ concurency: 2 }` started 16 at once without a word
+  const unknown = Edge.unknownKeys(options, ["concurrency"], undefined)
+  if (unknown.length > 0) return Effect.fail(Edge.configError([unknown[0], ...unknown.slice(1)]))
+  const concurrency = options?.concurrency
   if (concurrency === undefined) return Effect.succeed(DEFAULT_START_CONCURRENCY)
   if (typeof concurrency === "number" && Number.isInteger(concurrency) && concurrency >= 1) {
     return Effect.succeed(concurrency)

@@ -115,7 +115,11 @@ const makeState = (
       makeNested: (nested) =>
         make(
           nested,
-          { publish: (event) => publish(self, event), unheard: () => unheard(self) },
+          {
+            publish: (event) => publish(self, event),
+            unheard: () => unheard(self),
+            respecified: () => Keeper.respecified(self, nested.name.slice(self.name.length + 1))
+          },
           shared,
           nested.pool?.sharesIntensity ? intensity : undefined
         ),
@@ -205,7 +209,7 @@ const handle = (self: Instance): Supervisor.Supervisor => ({
       unlessEscalated(
         self,
         Effect.flatMap(
-          Batch.decodeBatch(specs, options?.concurrency),
+          Batch.decodeBatch(specs, options),
           (concurrency) => Operations.startChildren(self, specs, concurrency)
         )
       ).pipe(

@@ -217,15 +217,30 @@ export const added = (self: Instance, child: Child): Effect.Effect<void> =>
 /**
  * The child's spec changed as it runs (`scale` of a pool, `reload` with a new configuration): under `restore`, a
  * dynamic child's record is written again with the spec as it now is, and waited for (bounded), so that the next
- * run starts it so. A static child's spec is the code's: it has no record to change.
+ * run starts it so. A child with no record of its own is part of its supervisor's spec: that one's record is
+ * written again, up to a child that has one (a pool in a nested supervisor added by `startChild`). A static
+ * child's spec is the code's: it has no record to change.
  */
 export const respecified = (self: Instance, id: string): Effect.Effect<void> =>
   Effect.suspend(() => {
     const keeper = self.shared.keeper
-    const child = self.children.find((c) => c.spec.id === id)
-    if (keeper === undefined || child === undefined || child.stored === undefined) return Effect.void
-    child.stored = Stored.encode(child.spec)
-    return Effect.zipRight(keeper.save(recordOf(self, child)), awaitWrite(self, keeper, id, "the new spec"))
+    if (keeper === undefined) return Effect.void
+    // Under the lock: a `deleteChild` meanwhile has removed the child, and its record stays removed.
+    return Effect.flatMap(
+      self.locked(Effect.suspend(() => {
+        const child = self.children.find((c) => c.spec.id === id)
+        if (child === undefined) return Effect.succeed("gone" as const)
+        if (child.stored === undefined) return Effect.succeed("parent's" as const)
+        child.stored = Stored.encode(child.spec)
+        return Effect.as(keeper.save(recordOf(self, child)), "saved" as const)
+      })),
+      (done) =>
+        done === "saved"
+          ? awaitWrite(self, keeper, id, "the new spec")
+          : done === "parent's"
+          ? self.toParent?.respecified() ?? Effect.void
+          : Effect.void
+    )
   })
 
 /** The child's circuit opened: parked, and kept parked by the next run until restarted by hand. */

@@ -147,6 +147,9 @@ const make = (self: Instance, pool: PoolSettings): Router => {
 
   const handleEvent = (payload: unknown, options?: HandleOptions): Effect.Effect<unknown, RequestError> =>
     Effect.suspend(() => {
+      // Before a member is waited for: a misspelt option is an error now, not after the call's timeout.
+      const unknown = Calls.unknownOptions(options, Calls.HANDLE_OPTIONS)
+      if (unknown !== undefined) return Effect.fail(unknown)
       const timeoutMillis = timeoutOf(options?.timeout)
       if (typeof timeoutMillis !== "number") return Effect.fail(timeoutMillis)
       return Effect.flatMap(member(timeoutMillis, performance.now()), ({ left, member }) => {
@@ -166,6 +169,8 @@ const make = (self: Instance, pool: PoolSettings): Router => {
       StreamRequestError,
       Scope.Scope
     > => {
+      const unknown = Calls.unknownOptions(options, Calls.HANDLE_STREAM_OPTIONS, Calls.NOT_FOR_STREAMS)
+      if (unknown !== undefined) return Effect.fail(unknown)
       const timeoutMillis = timeoutOf(options?.timeout)
       if (typeof timeoutMillis !== "number") return Effect.fail(timeoutMillis)
       return Effect.flatMap(member(timeoutMillis, performance.now()), ({ left, member }) => {

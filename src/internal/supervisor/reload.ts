@@ -6,10 +6,14 @@
 import * as Effect from "effect/Effect"
 import type { SupervisorChildError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
+import * as Edge from "../schema.js"
 import * as Keeper from "./keeper.js"
 import { reloadAgent, type ReloadOptions, respec } from "./replace.js"
 import * as Routers from "./routers.js"
 import { childError, find, type Instance } from "./state.js"
+
+/** The keys of `reload`'s options. */
+const RELOAD_OPTIONS = Edge.allKeysOf<ReloadOptions>()(["config"])
 
 /**
  * `reload(id, options)`: an agent child reloaded in place, or a pool's members one after the other (a new
@@ -21,6 +25,9 @@ export const reload = (
   options: ReloadOptions | undefined
 ): Effect.Effect<void, Supervisor.StartError | SupervisorChildError> =>
   Effect.gen(function*() {
+    // `{ confg }` reloaded the old configuration without a word
+    const unknown = Edge.unknownKeys(options, RELOAD_OPTIONS, undefined)
+    if (unknown.length > 0) return yield* Effect.fail(Edge.configError([unknown[0], ...unknown.slice(1)]))
     if (self.terminating) return yield* Effect.fail(childError(self, id, "reload", "supervisor_stopped"))
     const child = find(self, id)
     if (child === undefined) return yield* Effect.fail(childError(self, id, "reload", "not_found"))

@@ -130,7 +130,7 @@ export const PoolOwn = Schema.Struct({
 })
 
 /** The keys of each kind of child spec, and of a root's options: any other is a problem (`Edge.unknownKeys`). */
-export const AGENT_KEYS = [
+export const AGENT_KEYS = Edge.allKeysOf<Supervisor.AgentSpec>()([
   "_tag",
   "id",
   "config",
@@ -139,8 +139,8 @@ export const AGENT_KEYS = [
   "significant",
   "topics",
   "watch"
-] as const satisfies ReadonlyArray<keyof Supervisor.AgentSpec>
-export const SUPERVISOR_KEYS = [
+])
+export const SUPERVISOR_KEYS = Edge.allKeysOf<Supervisor.SupervisorSpec>()([
   "_tag",
   "id",
   "strategy",
@@ -149,8 +149,8 @@ export const SUPERVISOR_KEYS = [
   "restart",
   "significant",
   "autoShutdown"
-] as const satisfies ReadonlyArray<keyof Supervisor.SupervisorSpec>
-export const POOL_KEYS = [
+])
+export const POOL_KEYS = Edge.allKeysOf<Supervisor.PoolSpec>()([
   "_tag",
   "id",
   "size",
@@ -163,8 +163,8 @@ export const POOL_KEYS = [
   "significant",
   "topics",
   "watch"
-] as const satisfies ReadonlyArray<keyof Supervisor.PoolSpec>
-export const ROOT_KEYS = [
+])
+export const ROOT_KEYS = Edge.allKeysOf<Supervisor.Options>()([
   "name",
   "strategy",
   "intensity",
@@ -175,7 +175,7 @@ export const ROOT_KEYS = [
   "restore",
   "logs",
   "topics"
-] as const satisfies ReadonlyArray<keyof Supervisor.Options>
+])
 
 /** Nested supervisors restart at once (as in OTP) and have no breaker of their own: intensity bounds them. */
 export const supervisorChildSettings = (restart: Config.RestartType): RestartPolicy.Settings => ({

@@ -135,6 +135,11 @@ export interface Upstream {
   readonly publish: (event: Supervisor.SupervisorEvent) => Effect.Effect<void>
   /** Whether what `publish` does now reaches nobody (see {@link unheard}). */
   readonly unheard: () => boolean
+  /**
+   * The nested supervisor's spec changed as it runs (a `scale` of a pool in it): its parent writes its record again
+   * (see `Keeper.respecified`), or asks its own parent, up to a child that has one.
+   */
+  readonly respecified: () => Effect.Effect<void>
 }
 
 /** Published in the fiber that caused the event, to the parent (or the root's onEvent) first: one order. */

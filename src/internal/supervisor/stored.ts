@@ -75,7 +75,7 @@ const asInput = (spec: Spec.ChildSpec): Record<string, unknown> =>
       id: spec.id,
       restart: spec.restart,
       significant: spec.significant,
-      // The size when written, at its addition (a later `scale` is not written): restored at that size.
+      // The size when written: at its addition, then after each `scale` (`Keeper.respecified`).
       size: spec.tree.pool.size,
       routing: spec.tree.pool.routing,
       ...(spec.tree.pool.autoscale !== undefined ? { autoscale: spec.tree.pool.autoscale } : {}),

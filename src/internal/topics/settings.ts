@@ -120,10 +120,13 @@ export const decodeInto = (
 /** A topic's settings: the options' for it, else the defaults. */
 export const of = (topics: DecodedTopics, name: string): Decoded => topics.get(name) ?? DEFAULTS
 
+/** The keys of `publish`'s options: any other is a problem (`fanOut` was dropped without a word). */
+const PUBLISH_OPTIONS = Edge.allKeysOf<PublishOptions>()(["fanout", "retry", "timeout"])
+
 /** What one `publish` runs with: the topic's settings, its own options on top. */
 export const forPublish = (topic: Decoded, options: PublishOptions | undefined): Effect.Effect<ForTask, ConfigError> =>
   Effect.suspend(() => {
-    const problems: Array<Edge.Problem> = []
+    const problems: Array<Edge.Problem> = Edge.unknownKeys(options, PUBLISH_OPTIONS, undefined)
     const fanout = options?.fanout ?? false
     if (typeof fanout !== "boolean") {
       problems.push({ field: "fanout", rule: "must be true or false", value: Edge.show(fanout) ?? "" })

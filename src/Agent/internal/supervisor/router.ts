@@ -134,20 +134,19 @@ const dispatch = (
     }
   })
 
-/** The keys of `handleEvent`'s options. */
-const HANDLE_OPTIONS = ["timeout", "replayOnCrash", "idempotencyKey"] as const satisfies ReadonlyArray<
-  keyof HandleOptions
->
-
 /**
  * Decodes a call's `timeout` against the agent's `requestTimeout` (its default); a bad one, or a key of the call's
  * options that is not `known`, is the `ConfigError` to fail the call with, counted as a `config_error` request when the call fails with it. For `handleEvent` and
  * `handleEventStream` alike.
  */
-export const callTimeout = (core: Core, known: ReadonlyArray<string>) => {
+export const callTimeout = (
+  core: Core,
+  known: ReadonlyArray<string>,
+  elsewhere?: Readonly<Record<string, string>>
+) => {
   const requestTimeoutMillis = Duration.toMillis(core.settings.requestTimeout)
   return (options: { readonly timeout?: Duration.DurationInput | undefined } | undefined) => {
-    const millis = Calls.unknownOptions(options, known) ??
+    const millis = Calls.unknownOptions(options, known, elsewhere) ??
       (options?.timeout === undefined ? requestTimeoutMillis : Calls.timeoutMillisOf(options.timeout))
     if (typeof millis !== "number") {
       return {
@@ -166,7 +165,7 @@ export const callTimeout = (core: Core, known: ReadonlyArray<string>) => {
 export const handleEvent = (
   core: Core
 ): (event: unknown, options?: HandleOptions) => Effect.Effect<unknown, RequestError> => {
-  const timeoutOf = callTimeout(core, HANDLE_OPTIONS)
+  const timeoutOf = callTimeout(core, Calls.HANDLE_OPTIONS)
   return (event, options) => {
     const timeoutMillis = timeoutOf(options)
     if (typeof timeoutMillis !== "number") {

@@ -17,6 +17,7 @@ import { AgentStoppedError, type StreamRequestError } from "../../../Errors.js"
 import { outcomeOf } from "../../../internal/metrics/instruments.js"
 import type { AgentSupervisor, HandleStreamOptions } from "../../AgentSupervisor.js"
 import type { StreamEvent } from "../../StreamEvent.js"
+import * as Calls from "../calls.js"
 import * as Requests from "../requests.js"
 import { type Core, crashError, type Route } from "./core.js"
 import { awaitNewRoute, callerTimeout, callTimeout, startTimeout } from "./router.js"
@@ -45,7 +46,8 @@ const routed = (core: Core, event: unknown, options: HandleStreamOptions | undef
             const stream = current.process.requestStream(event, {
               timeout: left,
               idleTimeout: options?.idleTimeout,
-              maxBufferedChunks: options?.maxBufferedChunks
+              maxBufferedChunks: options?.maxBufferedChunks,
+              idempotencyKey: options?.idempotencyKey
             })
             return Stream.catchAll(stream, (error): Events => {
               // Refused: never written, so nothing was delivered; it goes to the next incarnation.
@@ -98,14 +100,9 @@ const routed = (core: Core, event: unknown, options: HandleStreamOptions | undef
     )
   })
 
-/** The keys of `handleEventStream`'s options. */
-const STREAM_OPTIONS = ["timeout", "idleTimeout", "maxBufferedChunks"] as const satisfies ReadonlyArray<
-  keyof HandleStreamOptions
->
-
 /** The agent's `handleEventStream`: a bad per-call option fails the stream (never a throw). */
 export const handleEventStream = (core: Core): AgentSupervisor["handleEventStream"] => {
-  const timeoutOf = callTimeout(core, STREAM_OPTIONS)
+  const timeoutOf = callTimeout(core, Calls.HANDLE_STREAM_OPTIONS, Calls.NOT_FOR_STREAMS)
   return (event, options) => {
     const timeoutMillis = timeoutOf(options)
     if (typeof timeoutMillis !== "number") {
