@@ -241,13 +241,14 @@ export interface Supervisor {
    * or removed (the highest numbers: they take no new calls, finish those in flight up to their `gracefulTimeout`,
    * then stop); it succeeds once the pool has that many members, each new one started. A size that is not a whole
    * number >= 0 is a `ConfigError`; a child that is not a running pool a `SupervisorChildError` (`not_a_pool`,
-   * `not_found`). A member that does not start fails the call with its error, the others added stay. Traced
+   * `not_found`; a pool that is not running, `stopped` or `restarting`). A member that does not start fails the call with its error, the others added stay. Traced
    * (`Supervisor.scale`).
    */
   readonly scale: (id: string, size: number) => Effect.Effect<void, StartError | SupervisorChildError>
   /**
    * The pool child `id` now: its size, routing and members (id, name, state, pid, calls in flight through the pool,
-   * whether it is draining for a `scale` down). A child that is not a running pool is a `SupervisorChildError`.
+   * whether it is draining for a `scale` down); a pool that is not running, its size and routing and no members. A
+   * child that is not a pool is a `SupervisorChildError` (`not_a_pool`, `not_found`).
    */
   readonly poolInfo: (id: string) => Effect.Effect<PoolInfo, SupervisorChildError>
   /**
@@ -258,7 +259,7 @@ export interface Supervisor {
    * `name`, the child's restart type and stop timeouts kept. When the new incarnation does not start, the old one
    * keeps serving and this fails with the startup error. Not a restart: no intensity, backoff or breaker counts
    * it, and the child's failures are forgotten. A child that is not running is a `SupervisorChildError`
-   * (`restarting`, `stopped`; a pool that is not running, `not_found`); a nested supervisor `not_an_agent`; a
+   * (`restarting`, `stopped`, for a pool too); a nested supervisor `not_an_agent`; a
    * child with a reload under way `reloading` (one at a time). A pool member that does not start makes the members
    * already reloaded go back to the running version, so the pool runs one version. Under `restore`, a child added
    * by `startChild` is written again with the new configuration (so is a pool's after `scale`), and the next run

@@ -175,6 +175,15 @@ describe("Supervisor.pool", () => {
         assert.strictEqual(soloInfo._tag === "SupervisorChildError" && soloInfo.reason, "not_a_pool")
         const missing = failureOf(yield* Effect.exit(sup.scale("nope", 2)))
         assert.strictEqual(missing._tag === "SupervisorChildError" && missing.reason, "not_found")
+
+        // Stopped, a pool is still the tree's pool: scale and reload say it is stopped, its info its size
+        yield* sup.terminateChild("pool")
+        const stopped = failureOf(yield* Effect.exit(sup.scale("pool", 4)))
+        assert.strictEqual(stopped._tag === "SupervisorChildError" && stopped.reason, "stopped")
+        const reloadStopped = failureOf(yield* Effect.exit(sup.reload("pool")))
+        assert.strictEqual(reloadStopped._tag === "SupervisorChildError" && reloadStopped.reason, "stopped")
+        const stoppedInfo = yield* sup.poolInfo("pool")
+        assert.deepStrictEqual([stoppedInfo.size, stoppedInfo.members.length], [3, 0])
       }).pipe(Effect.provide(TestLive)),
     90_000
   )

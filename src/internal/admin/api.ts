@@ -93,8 +93,8 @@ export interface ChildView {
   readonly limits: LimitsView | null
   readonly health: HealthView | null
   /**
-   * A pool (`Supervisor.pool`, a `"supervisor"` whose children are its members): its size and routing. `null` for an
-   * agent, a plain nested supervisor, and a pool that is not running (the tree reports a pool while it runs).
+   * A pool (`Supervisor.pool`, a `"supervisor"` whose children are its members): its size and routing, running or
+   * not (a stopped pool has no children to show). `null` for an agent and a plain nested supervisor.
    */
   readonly pool: PoolView | null
   /** A supervisor's children, in the order it started them; empty for an agent. */

@@ -91,7 +91,13 @@ export const childView = (located: Located): Effect.Effect<ChildView> => {
       pool: Option.getOrNull(Option.map(pool, ({ routing, size }) => ({ size, routing }))),
       children
     })),
-    Effect.orElseSucceed(() => bareView(path, info))
+    // Not running: no children to show, but a pool is still a pool (its size and routing from its spec)
+    Effect.orElse(() =>
+      Effect.map(Effect.option(parent.poolInfo(info.id)), (pool): ChildView => ({
+        ...bareView(path, info),
+        pool: Option.getOrNull(Option.map(pool, ({ routing, size }) => ({ size, routing })))
+      }))
+    )
   )
 }
 

@@ -185,7 +185,7 @@ const handle = (self: Instance): Supervisor.Supervisor => ({
         Effect.map(Views.callTarget(self, childId), (target) => target.handleEventStream(payload, options))
       )
     ),
-  poolInfo: (id) => Effect.map(Views.poolChild(self, id, "read the pool"), (router) => router.info()),
+  poolInfo: (id) => Views.poolInfo(self, id),
   reload: (id, options) =>
     unlessEscalated(self, Reload.reload(self, id, options)).pipe(traced("reload", self.name, id)),
   scale: (id, size) =>

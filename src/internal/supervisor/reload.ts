@@ -40,7 +40,14 @@ export const reload = (
     const pool = child.spec.tree.pool
     const router = child.runtime?._tag === "Supervisor" ? Routers.routerOf(child.runtime.instance) : undefined
     if (pool === undefined || router === undefined) {
-      return yield* Effect.fail(childError(self, id, "reload", pool === undefined ? "not_an_agent" : "not_found"))
+      return yield* Effect.fail(
+        childError(
+          self,
+          id,
+          "reload",
+          pool === undefined ? "not_an_agent" : child.status === "restarting" ? "restarting" : "stopped"
+        )
+      )
     }
     const member = yield* respec(pool.member, options?.config)
     yield* router.reload(member)

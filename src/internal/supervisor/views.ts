@@ -102,8 +102,31 @@ export const poolChild = (
       return Effect.fail(childError(self, id, operation, "not_a_pool"))
     }
     const router = child.runtime?._tag === "Supervisor" ? Routers.routerOf(child.runtime.instance) : undefined
-    return router === undefined ? Effect.fail(childError(self, id, operation, "not_found")) : Effect.succeed(router)
+    // A pool that is not running (stopped, parked, restarting) is still the tree's: not "not found"
+    if (router !== undefined) return Effect.succeed(router)
+    return Effect.fail(childError(self, id, operation, child.status === "restarting" ? "restarting" : "stopped"))
   })
+
+/**
+ * `poolInfo`: the running pool's members and calls in flight; for a pool that is not running, its size and
+ * routing as its spec holds them (a `scale` included) and no members.
+ */
+export const poolInfo = (self: Instance, id: string): Effect.Effect<Supervisor.PoolInfo, SupervisorChildError> =>
+  Effect.catchIf(
+    Effect.map(poolChild(self, id, "read the pool"), (router) => router.info()),
+    (error) => error.reason === "stopped" || error.reason === "restarting",
+    (error) => {
+      const pool = find(self, id)?.spec
+      return pool?._tag === "Supervisor" && pool.tree.pool !== undefined
+        ? Effect.succeed({
+          name: pool.tree.name,
+          size: pool.tree.pool.size,
+          routing: pool.tree.pool.routing,
+          members: []
+        })
+        : Effect.fail(error)
+    }
+  )
 
 /** The agent of an agent child (on the request path: no span). */
 export const agentChild = (
