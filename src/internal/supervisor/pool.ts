@@ -58,6 +58,20 @@ interface Member {
   readonly agent: AgentSupervisor.AgentSupervisor
 }
 
+/**
+ * A call's timeout through the pool (`fallback`: the members' `requestTimeout`); or the `ConfigError` of a bad one,
+ * or of an option that is not `known`: before a member is waited for, so that a misspelt option is an error at
+ * once, not after the call's timeout.
+ */
+const timeoutOf = (
+  options: { readonly timeout?: Duration.DurationInput | undefined } | undefined,
+  fallback: number,
+  known: ReadonlyArray<string>,
+  elsewhere?: Readonly<Record<string, string>>
+): number | ConfigError =>
+  Calls.unknownOptions(options, known, elsewhere) ??
+    (options?.timeout === undefined ? fallback : Calls.timeoutMillisOf(options.timeout))
+
 const make = (self: Instance, pool: PoolSettings): Router => {
   const requestTimeoutMillis = Duration.toMillis(pool.member.config.requestTimeout)
   const loads = new Map<string, number>()
@@ -142,15 +156,9 @@ const make = (self: Instance, pool: PoolSettings): Router => {
     }))
   }
 
-  const timeoutOf = (timeout: Duration.DurationInput | undefined): number | ConfigError =>
-    timeout === undefined ? requestTimeoutMillis : Calls.timeoutMillisOf(timeout)
-
   const handleEvent = (payload: unknown, options?: HandleOptions): Effect.Effect<unknown, RequestError> =>
     Effect.suspend(() => {
-      // Before a member is waited for: a misspelt option is an error now, not after the call's timeout.
-      const unknown = Calls.unknownOptions(options, Calls.HANDLE_OPTIONS)
-      if (unknown !== undefined) return Effect.fail(unknown)
-      const timeoutMillis = timeoutOf(options?.timeout)
+      const timeoutMillis = timeoutOf(options, requestTimeoutMillis, Calls.HANDLE_OPTIONS)
       if (typeof timeoutMillis !== "number") return Effect.fail(timeoutMillis)
       return Effect.flatMap(member(timeoutMillis, performance.now()), ({ left, member }) => {
         begin(member.id)
@@ -169,9 +177,7 @@ const make = (self: Instance, pool: PoolSettings): Router => {
       StreamRequestError,
       Scope.Scope
     > => {
-      const unknown = Calls.unknownOptions(options, Calls.HANDLE_STREAM_OPTIONS, Calls.NOT_FOR_STREAMS)
-      if (unknown !== undefined) return Effect.fail(unknown)
-      const timeoutMillis = timeoutOf(options?.timeout)
+      const timeoutMillis = timeoutOf(options, requestTimeoutMillis, Calls.HANDLE_STREAM_OPTIONS, Calls.NOT_FOR_STREAMS)
       if (typeof timeoutMillis !== "number") return Effect.fail(timeoutMillis)
       return Effect.flatMap(member(timeoutMillis, performance.now()), ({ left, member }) => {
         begin(member.id)
