@@ -99,7 +99,12 @@ describe.sequential("AdminApi: pools", () => {
     Effect.gen(function*() {
       const served = yield* serve({ children })
       const before = yield* memberPids(served)
-      for (const body of [undefined, {}, { size: -1 }, { size: 1.5 }, { size: "2" }, [3], { sizes: 3 }]) {
+      for (
+        const body of [undefined, {}, { size: -1 }, { size: 1.5 }, { size: "2" }, [3], { sizes: 3 }, {
+          size: 2,
+          extra: 1
+        }]
+      ) {
         const raw = yield* post(served, "/api/children/pool/scale", body === undefined ? {} : json(body))
         assert.match(errorOf(raw, 400, "BadRequest"), /^Bad request: /, JSON.stringify(body))
       }

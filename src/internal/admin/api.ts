@@ -249,7 +249,9 @@ export const ScaleBody = Schema.Struct({
   )
 }).annotations({
   identifier: "ScaleBody",
-  message: () => ({ message: `scale takes a JSON body { "size": N }, N a whole number of 0 or more`, override: false })
+  message: () => ({ message: `scale takes a JSON body { "size": N }, N a whole number of 0 or more`, override: false }),
+  // `{ "size": 2, "sise": 3 }` is a 400, as an unknown key is everywhere else
+  parseOptions: { onExcessProperty: "error" }
 })
 
 /** `?child=ID`: one child's restarts only. */
