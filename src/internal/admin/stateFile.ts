@@ -11,6 +11,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as net from "node:net"
+import { isAlive } from "../alive.js"
 import { AdminApiError } from "./errors.js"
 
 /** What the file holds. */
@@ -48,16 +49,6 @@ const remove = (path: string, body: string): void => {
     if (fs.readFileSync(path, "utf8") === body) fs.rmSync(path, { force: true })
   } catch {
     // Gone already, or unreadable: nothing of ours to remove.
-  }
-}
-
-/** Whether process `pid` exists (EPERM: it does, as another user's). */
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
   }
 }
 
@@ -99,7 +90,7 @@ export const holder = (path: string): Effect.Effect<{ readonly pid: number; read
       return Effect.succeed(undefined)
     }
     const { pid, url } = held ?? {}
-    if (typeof pid !== "number" || typeof url !== "string" || pid === process.pid || !alive(pid)) {
+    if (typeof pid !== "number" || typeof url !== "string" || pid === process.pid || !isAlive(pid)) {
       return Effect.succeed(undefined)
     }
     return Effect.map(answers(url), (ok) => ok ? { pid, url } : undefined)

@@ -9,6 +9,7 @@ import * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import { isAlive } from "../alive.js"
 import { CliError } from "./errors.js"
 
 /** The environment variables that name a running `up` (as `--url` and `--token` do). */
@@ -36,16 +37,6 @@ export interface Where {
   readonly token: Option.Option<string>
   readonly file: Option.Option<string>
   readonly stateFile?: Option.Option<string> | undefined
-}
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    // EPERM: it exists, owned by someone else.
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
 }
 
 const readState = (fs: FileSystem.FileSystem, stateFile: string, file: string) =>

@@ -13,6 +13,7 @@
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { isAlive } from "../../../internal/alive.js"
 import { sleepReal } from "./cgroup.js"
 import { errorCode, readPids, type Support } from "./cgroupDetect.js"
 
@@ -24,15 +25,6 @@ export interface Swept {
   readonly busy: ReadonlyArray<{ readonly path: string; readonly pids: ReadonlyArray<number> }>
   /** Directories that could not be removed for another reason (`path (CODE)`). */
   readonly failed: ReadonlyArray<string>
-}
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return errorCode(error) === "EPERM"
-  }
 }
 
 const subdirectories = (dir: string): Array<string> => {
@@ -76,7 +68,7 @@ export const sweep = (bases: ReadonlyArray<string>, self: number = process.pid):
   for (const base of bases) {
     for (const name of subdirectories(base)) {
       const pid = Number(SUPERVISOR_DIR.exec(name)?.[1] ?? NaN)
-      if (!Number.isSafeInteger(pid) || pid === self || alive(pid)) continue
+      if (!Number.isSafeInteger(pid) || pid === self || isAlive(pid)) continue
       const dir = path.join(base, name)
       let empty = true
       for (const leaf of subdirectories(dir)) {
