@@ -205,6 +205,17 @@ export const unknownKeys = (
   return problems
 }
 
+/** The `ConfigError` of {@link unknownKeys}' problems, or `undefined` when there are none. @internal */
+export const unknownKeysError = (
+  input: unknown,
+  known: ReadonlyArray<string>,
+  prefix: string | undefined,
+  elsewhere?: Readonly<Record<string, string>>
+): ConfigError | undefined => {
+  const [first, ...rest] = unknownKeys(input, known, prefix, elsewhere)
+  return first === undefined ? undefined : configError([first, ...rest])
+}
+
 /** Every problem of a failed decode, each with its path. */
 export const problemsOf = (input: unknown, error: ParseResult.ParseError, where: Where): Array<Problem> =>
   ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => {

@@ -112,12 +112,27 @@ export const unknownOptions = (
   }
   for (const key of Object.keys(options)) {
     if (!known.includes(key) && (options as Record<string, unknown>)[key] !== undefined) {
-      const [first, ...rest] = Edge.unknownKeys(options, known, undefined, elsewhere)
-      return Edge.configError([first, ...rest])
+      return Edge.unknownKeysError(options, known, undefined, elsewhere)
     }
   }
   return undefined
 }
+
+/**
+ * A call's timeout in milliseconds (`fallback` when `options` gives none); or the `ConfigError` of a bad one, or of
+ * a key of `options` that is not `known` (see {@link unknownOptions}). For every kind of call: a process's, a
+ * supervised agent's, a pool's.
+ *
+ * @internal
+ */
+export const callTimeoutMillis = (
+  options: { readonly timeout?: Duration.DurationInput | undefined } | undefined,
+  fallback: number,
+  known: ReadonlyArray<string>,
+  elsewhere?: Readonly<Record<string, string>>
+): number | ConfigError =>
+  unknownOptions(options, known, elsewhere) ??
+    (options?.timeout === undefined ? fallback : timeoutMillisOf(options.timeout))
 
 /** The keys of `handleEvent`'s options (a supervised agent's, a tree's `call`, a pool's). @internal */
 export const HANDLE_OPTIONS = Edge.allKeysOf<AgentSupervisor.HandleOptions>()([
@@ -153,16 +168,11 @@ export const makeCalls = ({ config, counters, refusal, streams, table }: CallsOp
   const name = config.name
   const requestTimeoutMillis = Duration.toMillis(config.requestTimeout)
   const pingTimeoutMillis = Duration.toMillis(config.pingTimeout)
-  /** The call's timeout; or the `ConfigError` of a bad one, or of a key of `options` that is not `known`. */
   const timeoutOf = (
     options: AgentProcess.RequestOptions | undefined,
     fallback: number,
     known: ReadonlyArray<string> = REQUEST_OPTIONS
-  ): number | ConfigError => {
-    if (options === undefined) return fallback
-    return unknownOptions(options, known) ??
-      (options.timeout === undefined ? fallback : timeoutMillisOf(options.timeout))
-  }
+  ): number | ConfigError => callTimeoutMillis(options, fallback, known)
 
   /** The task's line, or why it cannot be sent: its payload is not JSON, or the line is too long. */
   const lineOf = (

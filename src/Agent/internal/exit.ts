@@ -140,13 +140,13 @@ export const make = (options: Options): ExitWatch => {
       const checkpoints = options.table.checkpoints()
       if (checkpoints !== undefined) options.onCrashCheckpoints(checkpoints)
     }
-    const error = waiting || (!info.requested && options.ready()) ? exitError(info) : undefined
+    // Before `ready`, an exit is the start's failure, reported where the start is.
+    const unexpected = !info.requested && options.ready()
+    const error = waiting || unexpected ? exitError(info) : undefined
     if (waiting) options.table.failAll(error!)
     Deferred.unsafeDone(options.exitDeferred, Exit.succeed(info))
     for (const waiter of exitWaiters.splice(0)) waiter(info)
-    if (!info.requested && options.ready()) {
-      options.log(Effect.logWarning(`agent exited unexpectedly: ${error!.message}`))
-    }
+    if (unexpected) options.log(Effect.logWarning(`agent exited unexpectedly: ${error!.message}`))
   }
 
   const onReported = (callback: (info: AgentProcess.ExitInfo) => void): () => void => {

@@ -27,8 +27,8 @@ export const decodeBatch = (
     }]))
   }
   // `{ concurency: 2 }` started 16 at once without a word
-  const unknown = Edge.unknownKeys(options, ["concurrency"], undefined)
-  if (unknown.length > 0) return Effect.fail(Edge.configError([unknown[0], ...unknown.slice(1)]))
+  const unknown = Edge.unknownKeysError(options, ["concurrency"], undefined)
+  if (unknown !== undefined) return Effect.fail(unknown)
   const concurrency = options?.concurrency
   if (concurrency === undefined) return Effect.succeed(DEFAULT_START_CONCURRENCY)
   if (typeof concurrency === "number" && Number.isInteger(concurrency) && concurrency >= 1) {

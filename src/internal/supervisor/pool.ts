@@ -58,19 +58,8 @@ interface Member {
   readonly agent: AgentSupervisor.AgentSupervisor
 }
 
-/**
- * A call's timeout through the pool (`fallback`: the members' `requestTimeout`); or the `ConfigError` of a bad one,
- * or of an option that is not `known`: before a member is waited for, so that a misspelt option is an error at
- * once, not after the call's timeout.
- */
-const timeoutOf = (
-  options: { readonly timeout?: Duration.DurationInput | undefined } | undefined,
-  fallback: number,
-  known: ReadonlyArray<string>,
-  elsewhere?: Readonly<Record<string, string>>
-): number | ConfigError =>
-  Calls.unknownOptions(options, known, elsewhere) ??
-    (options?.timeout === undefined ? fallback : Calls.timeoutMillisOf(options.timeout))
+/** The keys a streaming call through the pool takes, and why `handleEvent`'s others are none of them. */
+const STREAM_OPTIONS = [Calls.HANDLE_STREAM_OPTIONS, Calls.NOT_FOR_STREAMS] as const
 
 const make = (self: Instance, pool: PoolSettings): Router => {
   const requestTimeoutMillis = Duration.toMillis(pool.member.config.requestTimeout)
@@ -158,7 +147,7 @@ const make = (self: Instance, pool: PoolSettings): Router => {
 
   const handleEvent = (payload: unknown, options?: HandleOptions): Effect.Effect<unknown, RequestError> =>
     Effect.suspend(() => {
-      const timeoutMillis = timeoutOf(options, requestTimeoutMillis, Calls.HANDLE_OPTIONS)
+      const timeoutMillis = Calls.callTimeoutMillis(options, requestTimeoutMillis, Calls.HANDLE_OPTIONS)
       if (typeof timeoutMillis !== "number") return Effect.fail(timeoutMillis)
       return Effect.flatMap(member(timeoutMillis, performance.now()), ({ left, member }) => {
         begin(member.id)
@@ -177,7 +166,7 @@ const make = (self: Instance, pool: PoolSettings): Router => {
       StreamRequestError,
       Scope.Scope
     > => {
-      const timeoutMillis = timeoutOf(options, requestTimeoutMillis, Calls.HANDLE_STREAM_OPTIONS, Calls.NOT_FOR_STREAMS)
+      const timeoutMillis = Calls.callTimeoutMillis(options, requestTimeoutMillis, ...STREAM_OPTIONS)
       if (typeof timeoutMillis !== "number") return Effect.fail(timeoutMillis)
       return Effect.flatMap(member(timeoutMillis, performance.now()), ({ left, member }) => {
         begin(member.id)

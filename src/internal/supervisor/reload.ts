@@ -26,8 +26,8 @@ export const reload = (
 ): Effect.Effect<void, Supervisor.StartError | SupervisorChildError> =>
   Effect.gen(function*() {
     // `{ confg }` reloaded the old configuration without a word
-    const unknown = Edge.unknownKeys(options, RELOAD_OPTIONS, undefined)
-    if (unknown.length > 0) return yield* Effect.fail(Edge.configError([unknown[0], ...unknown.slice(1)]))
+    const unknown = Edge.unknownKeysError(options, RELOAD_OPTIONS, undefined)
+    if (unknown !== undefined) return yield* Effect.fail(unknown)
     if (self.terminating) return yield* Effect.fail(childError(self, id, "reload", "supervisor_stopped"))
     const child = find(self, id)
     if (child === undefined) return yield* Effect.fail(childError(self, id, "reload", "not_found"))

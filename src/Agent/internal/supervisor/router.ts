@@ -146,8 +146,7 @@ export const callTimeout = (
 ) => {
   const requestTimeoutMillis = Duration.toMillis(core.settings.requestTimeout)
   return (options: { readonly timeout?: Duration.DurationInput | undefined } | undefined) => {
-    const millis = Calls.unknownOptions(options, known, elsewhere) ??
-      (options?.timeout === undefined ? requestTimeoutMillis : Calls.timeoutMillisOf(options.timeout))
+    const millis = Calls.callTimeoutMillis(options, requestTimeoutMillis, known, elsewhere)
     if (typeof millis !== "number") {
       return {
         error: millis,
