@@ -9,7 +9,8 @@ import * as Effect from "effect/Effect"
 import * as childProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { caseProblem, withHelpFirst, withRepeatedSplit } from "../src/internal/cli/main.js"
+import { caseProblem, withHelpFirst as helpFirst, withRepeatedSplit } from "../src/internal/cli/arguments.js"
+import { grammar } from "../src/internal/cli/main.js"
 import { eventually, isAlive, root, spawnApp, tempDir } from "./support.js"
 
 const BIN = path.join(root, "dist", "bin", "agent-supervisor.js")
@@ -123,7 +124,7 @@ describe.sequential("agent-supervisor up examples/tree.yaml", () => {
         assert.notInclude(help.stdout, "\u001b", "no colour codes in piped help")
         const wrong = yield* cli(["bogus"], dir, {})
         assert.notStrictEqual(wrong.code, 0)
-        assert.include(wrong.stdout + wrong.stderr, "Invalid subcommand")
+        assert.include(wrong.stderr, `error: "bogus" is no command of agent-supervisor; the commands are up, `)
         assert.notInclude(wrong.stdout + wrong.stderr, "\u001b", "no colour codes in a piped usage error")
         // FORCE_COLOR over the pipe and NO_COLOR: the help painted as @effect/cli paints it
         const painted = yield* cli(["--help"], dir, { FORCE_COLOR: "1" })
@@ -174,6 +175,8 @@ describe.sequential("agent-supervisor up examples/tree.yaml", () => {
       ]]
     ) assert.isUndefined(caseProblem(args), args.join(" "))
   })
+
+  const withHelpFirst = (args: ReadonlyArray<string>) => helpFirst(args, grammar)
 
   it("withHelpFirst: --help also before a subcommand asked for after it; nothing after -- is read", () => {
     assert.deepStrictEqual(withHelpFirst(["up", "tree.yaml", "--help"]), ["--help", "up", "tree.yaml", "--help"])

@@ -27,6 +27,7 @@ import {
   DEFAULT_STARTUP_TIMEOUT
 } from "../conformance/names.js"
 import { closest } from "../suggest.js"
+import { BUILT_INS, nameOf, noSuchOption, splitAtDashes } from "./arguments.js"
 import { CommandLine } from "./commandLine.js"
 import { CliError } from "./errors.js"
 import { type Cell, type Colour, colourFor, render } from "./table.js"
@@ -161,17 +162,15 @@ const timeout = ([, name, what, byDefault]: typeof TIMEOUTS[number]) =>
     Options.withDescription(`${what} (milliseconds, or "5 seconds"; ${Duration.format(byDefault)} by default).`)
   )
 
+/** What follows the list of this command's options when one is unknown. */
+export const AFTER_OPTIONS = ", and the agent's command goes after --"
+
 /** This command's options, and those of them that take a value. */
 const OPTIONS = ["--json", "--only", ...TIMEOUTS.map(([, flag]) => `--${flag}`)]
 const WITH_VALUE = OPTIONS.slice(1)
-/** @effect/cli's own options, which it reads only as the first argument after the command's name. */
-const BUILT_INS = ["--help", "-h", "--wizard", "--version", "--log-level", "--completions"]
 
 /** The values @effect/cli reads after a flag as the flag's own (`--json false`), as they must be written. */
 const BOOLEAN_VALUES = ["true", "1", "y", "yes", "on", "false", "0", "n", "no", "off"]
-
-/** An option's name as typed, without its `=value`. */
-const nameOf = (arg: string): string => arg.indexOf("=") > 0 ? arg.slice(0, arg.indexOf("=")) : arg
 
 /**
  * What @effect/cli misread of `conformance`'s command line `given` (the arguments as typed), judged by what it
@@ -187,8 +186,7 @@ export const misread = (
   given: ReadonlyArray<string>,
   parsed: { readonly command: string; readonly args: ReadonlyArray<string> }
 ): string | undefined => {
-  const end = given.indexOf("--")
-  const own = end === -1 ? given : given.slice(0, end)
+  const { after: typed, own } = splitAtDashes(given)
   const mine = own.slice(own.indexOf("conformance") + 1)
   for (let i = 0; i < mine.length; i++) {
     // (names in another case are refused before: `caseProblem` in main.ts)
@@ -196,14 +194,13 @@ export const misread = (
     if (name === "--json" && BOOLEAN_VALUES.includes(mine[i + 1])) i++
     if (!WITH_VALUE.includes(name)) continue
     const value = mine[i].includes("=") ? mine[i].slice(mine[i].indexOf("=") + 1) : mine[i + 1]
-    if (value === undefined ? end !== -1 : value.trim() === "") {
+    if (value === undefined ? typed !== undefined : value.trim() === "") {
       return `${name} needs a value` +
         (name === "--only" ? `: a check's name (${CHECK_NAMES.join(", ")})` : `: milliseconds, or "5 seconds"`)
     }
     if (!mine[i].includes("=")) i++
   }
   const line = [parsed.command, ...parsed.args]
-  const typed = end === -1 ? undefined : given.slice(end + 1)
   const extra = typed === undefined
     ? (parsed.command.startsWith("-") ? [parsed.command] : [])
     : line.length > typed.length && typed.every((arg, i) => arg === line[line.length - typed.length + i])
@@ -221,11 +218,7 @@ export const misread = (
     return `${JSON.stringify(first)} was not read as an option: give each option once, before --, as ${name}` +
       (name === "--json" ? "" : " VALUE") + (name === "--only" ? " (repeat it for several checks)" : "")
   }
-  const meant = closest(name, OPTIONS)
-  return `${JSON.stringify(first)} is no option of conformance${
-    meant === undefined ? "" : ` (did you mean ${meant}?)`
-  }` +
-    `; its options are ${OPTIONS.join(", ")}, and the agent's command goes after --`
+  return noSuchOption("conformance", first, OPTIONS, OPTIONS, AFTER_OPTIONS)
 }
 
 /** The `conformance` command, for `main.ts`'s list. */

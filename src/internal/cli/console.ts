@@ -14,7 +14,7 @@ import { colourFor } from "./table.js"
 const SGR = /\u001b\[[0-9;]*m/g
 
 /** `text` without colour codes. */
-const stripColour = (text: string): string => text.replace(SGR, "")
+export const stripColour = (text: string): string => text.replace(SGR, "")
 
 const strip = (args: ReadonlyArray<unknown>): Array<unknown> =>
   args.map((arg) => typeof arg === "string" ? stripColour(arg) : arg)

@@ -9,8 +9,8 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
-import * as HashMap from "effect/HashMap"
 import * as Address from "./address.js"
+import * as Arguments from "./arguments.js"
 import { CommandLine } from "./commandLine.js"
 import * as Conformance from "./conformance.js"
 import { withPlainConsole } from "./console.js"
@@ -200,85 +200,32 @@ const eventsCommand = Command.make(
   (options) => Effect.flatMap(Address.resolve(options), (address) => Remote.events(address, options.json))
 ).pipe(Command.withDescription("The tree's lifecycle events as they happen, until interrupted."))
 
+const subcommands = [
+  upCommand,
+  validateCommand,
+  statusCommand,
+  controlCommand("restart", "Restart a child (closes an open circuit)."),
+  controlCommand("stop", "Stop a child; it stays stopped until started."),
+  controlCommand("start", "Start a stopped or parked child."),
+  controlCommand(
+    "reload",
+    "Reload an agent or a pool without downtime: each new process up before the old one goes (as it is configured)."
+  ),
+  scaleCommand,
+  logsCommand,
+  historyCommand,
+  eventsCommand,
+  clusterCommand,
+  Conformance.command
+] as const
+
 export const command = Command.make("agent-supervisor").pipe(
   Command.withDescription("Supervise AI agents as child processes, as Erlang/OTP supervises its processes."),
-  Command.withSubcommands([
-    upCommand,
-    validateCommand,
-    statusCommand,
-    controlCommand("restart", "Restart a child (closes an open circuit)."),
-    controlCommand("stop", "Stop a child; it stays stopped until started."),
-    controlCommand("start", "Start a stopped or parked child."),
-    controlCommand(
-      "reload",
-      "Reload an agent or a pool without downtime: each new process up before the old one goes (as it is configured)."
-    ),
-    scaleCommand,
-    logsCommand,
-    historyCommand,
-    eventsCommand,
-    clusterCommand,
-    Conformance.command
-  ])
+  Command.withSubcommands(subcommands)
 )
 
-/** The subcommands' names (one level: none has subcommands of its own). */
-const subcommandNames = new Set(HashMap.keys(Command.getSubcommands(command)))
-
-const isHelpFlag = (arg: string) => arg === "--help" || arg === "-h"
-
-/**
- * The arguments with `--help` also before the subcommand when it is asked for after it (`up --help`): @effect/cli
- * 0.77 renders a subcommand's help with the program's name in its usage line (`$ agent-supervisor up ...`) only
- * then, and without it (`$ up ...`) otherwise. Only the arguments before `--` count: those after it are an agent's
- * own (`conformance -- node agent.js --help`). Anything else is returned as it is.
- *
- * @internal
- */
-export const withHelpFirst = (args: ReadonlyArray<string>): ReadonlyArray<string> => {
-  const end = args.indexOf("--")
-  const own = end === -1 ? args : args.slice(0, end)
-  const at = own.findIndex((arg) => subcommandNames.has(arg))
-  if (at === -1 || own.slice(0, at).some(isHelpFlag) || !own.slice(at + 1).some(isHelpFlag)) return args
-  return [...args.slice(0, at), "--help", ...args.slice(at)]
-}
-
-/**
- * What is wrong with a long option before `--` written in another case than its name's (all lower case), or
- * `undefined`: @effect/cli 0.77 matches option names in any case and then drops the option, its value and all
- * (`status --Url URL` read no URL; `conformance --Only ready` ran every check).
- *
- * @internal
- */
-export const caseProblem = (args: ReadonlyArray<string>): string | undefined => {
-  const end = args.indexOf("--")
-  for (const arg of end === -1 ? args : args.slice(0, end)) {
-    if (!arg.startsWith("--")) continue
-    const name = arg.includes("=") ? arg.slice(0, arg.indexOf("=")) : arg
-    if (name !== name.toLowerCase()) {
-      return `${JSON.stringify(name)} is read as no option: option names are in lower case (${name.toLowerCase()})`
-    }
-  }
-  return undefined
-}
-
-/** The options given with `Options.repeated`, which @effect/cli 0.77 does not read in the `--name=value` form. */
-const REPEATED = new Set(["--only"])
-
-/**
- * The arguments with each `--name=value` of a repeated option split into `--name value`: @effect/cli 0.77 reads
- * `--url=...` but not `--only=ready`, which it took for the first of `conformance`'s positional arguments (the
- * agent's command: "could not spawn --only=ready"). Only the arguments before `--` count.
- *
- * @internal
- */
-export const withRepeatedSplit = (args: ReadonlyArray<string>): ReadonlyArray<string> => {
-  const end = args.indexOf("--")
-  return (end === -1 ? args : args.slice(0, end)).flatMap((arg) => {
-    const at = arg.indexOf("=")
-    return at > 0 && REPEATED.has(arg.slice(0, at).toLowerCase()) ? [arg.slice(0, at), arg.slice(at + 1)] : [arg]
-  }).concat(end === -1 ? [] : args.slice(end))
-}
+/** What the program reads: its commands and their options. */
+export const grammar = Arguments.grammarOf("agent-supervisor", subcommands, { conformance: Conformance.AFTER_OPTIONS })
 
 /**
  * The command line, run on `argv` (`process.argv`: node, the script, then the arguments). Its help and errors carry
@@ -287,10 +234,11 @@ export const withRepeatedSplit = (args: ReadonlyArray<string>): ReadonlyArray<st
 export const run = (version: string) => {
   const cli = Command.run(command, { name: "agent-supervisor", version })
   return (argv: ReadonlyArray<string>) => {
-    const args = withRepeatedSplit(argv.slice(2))
-    const problem = caseProblem(args)
+    const args = Arguments.withRepeatedSplit(argv.slice(2))
+    const problem = Arguments.caseProblem(args) ?? Arguments.unknownName(args, grammar)
     if (problem !== undefined) return Effect.fail(new CliError({ message: problem }))
-    return withPlainConsole(cli([...argv.slice(0, 2), ...withHelpFirst(args)])).pipe(
+    return Arguments.usageProblem(command, grammar, args).pipe(
+      Effect.zipRight(withPlainConsole(cli([...argv.slice(0, 2), ...Arguments.withHelpFirst(args, grammar)]))),
       Effect.provideService(CommandLine, args)
     )
   }

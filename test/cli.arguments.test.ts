@@ -1,0 +1,107 @@
+/**
+ * The command line's own mistakes, as every command says them: `error: ...` first, the command or option meant when
+ * one is close, the command's usage line after an error @effect/cli found. @effect/cli 0.77 printed "Received
+ * unknown argument: '--urll'" and "'abc' is not a integer" bare, with no hint and no `error:` (only `conformance`
+ * suggested the option meant). Through the built bin, in a child process, in a directory with no running tree.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as childProcess from "node:child_process"
+import * as path from "node:path"
+import { unknownName } from "../src/internal/cli/arguments.js"
+import { grammar } from "../src/internal/cli/main.js"
+import { root, tempDir } from "./support.js"
+
+const BIN = path.join(root, "dist", "bin", "agent-supervisor.js")
+
+const cli = (args: ReadonlyArray<string>, cwd: string) =>
+  Effect.async<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((resume) => {
+    childProcess.execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd, env: { ...process.env, NO_COLOR: "1" }, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === "number" ? error.code : null
+        resume(Effect.succeed({ code, stdout, stderr }))
+      }
+    )
+  })
+
+const NO_TREE = "error: No running tree found in this directory"
+
+/** Command lines, and the lines of stderr each must start with. */
+const LINES: ReadonlyArray<readonly [ReadonlyArray<string>, ReadonlyArray<string>]> = [
+  [["status", "--urll", "http://127.0.0.1:1"], [
+    `error: "--urll" is no option of status (did you mean --url?); its options are --file (-f), --url, --token, ` +
+    "--state-file, --json"
+  ]],
+  [["logs", "--folow", "x"], [`error: "--folow" is no option of logs (did you mean --follow?); `]],
+  [["stauts"], [`error: "stauts" is no command of agent-supervisor (did you mean status?); the commands are up, `]],
+  [["frobnicate"], [`error: "frobnicate" is no command of agent-supervisor; the commands are up, validate, status, `]],
+  [["--json", "status"], [
+    `error: "--json" is no option of agent-supervisor itself: a command's options go after its name ` +
+    "(agent-supervisor status --json)"
+  ]],
+  [["status", "--url"], ["error: --url needs a value: agent-supervisor status --url TEXT"]],
+  [["up", "tree.yaml", "--log-format"], [
+    "error: --log-format needs a value: agent-supervisor up --log-format one of auto | pretty | json | logfmt"
+  ]],
+  [["scale", "pool", "abc"], [
+    "error: 'abc' is not an integer",
+    "usage: agent-supervisor scale [(-f, --file file)] [--url text] [--token text] [--state-file file] [--json] " +
+    "<ID> <N>",
+    "(agent-supervisor scale --help for more)"
+  ]],
+  [["restart"], ["error: Missing argument <ID>", "usage: agent-supervisor restart "]],
+  [["validate", "missing.yaml"], ["error: Path 'missing.yaml' must exist", "usage: agent-supervisor validate <FILE>"]],
+  [["status", "extra"], [`error: "extra" is no argument or option here`, "usage: agent-supervisor status "]],
+  // read as meant: on to the address, which is not there
+  [["logs", "-F", "-n", "3", "x"], [NO_TREE]],
+  [["logs", "-fn", "3", "x"], [`error: "-fn" is no option of logs; its options are `]],
+  [["scale", "pool", "-1"], [NO_TREE]],
+  [["status", "--json=true"], [NO_TREE]],
+  [["status", "--url", "--", "x"], ["error: --url needs a value: agent-supervisor status --url TEXT"]]
+]
+
+describe("the command line's mistakes", () => {
+  it.scopedLive(
+    "each says error:, what was meant, and the command's usage; the rest is read as meant",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("cli-arguments")
+        const results = yield* Effect.forEach(LINES, ([args]) => cli(args, dir), { concurrency: 4 })
+        LINES.forEach(([args, expected], i) => {
+          const { code, stderr, stdout } = results[i]
+          const what = `${args.join(" ")}:\n${stderr}`
+          assert.strictEqual(code, 1, what)
+          assert.strictEqual(stdout, "", what)
+          const lines = stderr.split("\n")
+          expected.forEach((line, n) => assert.isTrue(lines[n].startsWith(line), `line ${n} of ${what}`))
+          assert.notInclude(stderr, "    at ", `no stack: ${what}`)
+        })
+      }),
+    120_000
+  )
+
+  it("unknownName: a word before -- naming no command or option; values, aliases and -- pass", () => {
+    for (
+      const args of [
+        ["status", "-f", "tree.yaml", "--json"],
+        ["--log-level", "debug", "status"],
+        ["--log-level=debug", "status", "--help"],
+        ["conformance", "--only", "ready", "--", "node", "--anything"],
+        ["status", "--token", "-secret-"],
+        ["scale", "pool", "-3"],
+        ["--version"],
+        []
+      ]
+    ) assert.isUndefined(unknownName(args, grammar), args.join(" "))
+    assert.strictEqual(
+      unknownName(["conformance", "--jsn", "--", "true"], grammar),
+      `"--jsn" is no option of conformance (did you mean --json?); its options are --json, --only, --startup-timeout, ` +
+        "--request-timeout, --ping-timeout, --cancel-timeout, --exit-timeout, and the agent's command goes after --"
+    )
+    assert.include(unknownName(["logs", "-x", "id"], grammar)!, `"-x" is no option of logs; its options are `)
+    assert.include(unknownName(["logs", "-fx", "id"], grammar)!, `"-fx" is no option of logs`)
+  })
+})
