@@ -20,13 +20,15 @@
  *
  * A child is addressed by its path below the root (`workers/echo`), one URL segment (`workers%2Fecho`). Reads are
  * open to whoever reaches the address; every other call needs `Authorization: Bearer <token>` (401 otherwise), and
- * takes no body but `scale`'s (a body that is not JSON, or is over 64 KiB, is a 400; so is a bad `scale` body, or a
- * `reload` body with settings: a reload from the API runs the child's configuration as it is). On a loopback address (the default), a
+ * takes no body or a JSON one (`Content-Type: application/json` or a `+json` type; none is read as JSON): another
+ * media type is a 415, JSON that does not parse or a body over 64 KiB a 400, as are a bad `scale` body and a
+ * `reload` body with settings (a reload from the API runs the child's configuration as it is). A known path asked
+ * with a method it does not take is a 405 with an `Allow` header (RFC 9110). On a loopback address (the default), a
  * request whose `Host` names another machine is a 403 (a web page cannot reach the API by DNS rebinding). Every
  * error is a JSON body `{ "_tag", "message" }`, never a stack: 400 `BadRequest` (bad parameters too), 401
- * `Unauthorized`, 403 `Forbidden`, 404 `ChildNotFound`, `NotClustered` or `NotFound` (no such route), 409
- * `OperationFailed`, 500 `InternalError` (its details in the log), 503 `ClusterUnavailable` (the cluster's database
- * did not answer).
+ * `Unauthorized`, 403 `Forbidden`, 404 `ChildNotFound`, `NotClustered` or `NotFound` (no such route), 405
+ * `MethodNotAllowed`, 409 `OperationFailed`, 415 `UnsupportedMediaType`, 500 `InternalError` (its details in the
+ * log), 503 `ClusterUnavailable` (the cluster's database did not answer).
  *
  * @since 0.1.0
  */
@@ -125,7 +127,13 @@ export {
    *
    * @since 0.1.0
    */
-  Unauthorized
+  Unauthorized,
+  /**
+   * A state-changing call whose body is of another media type than JSON (415).
+   *
+   * @since 0.1.0
+   */
+  UnsupportedMediaType
 } from "./internal/admin/api.js"
 
 export {

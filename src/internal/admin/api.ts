@@ -193,6 +193,16 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
   HttpApiSchema.annotations({ status: 401 })
 ) {}
 
+/**
+ * A state-changing call whose body is not JSON (415): its `Content-Type` names another media type (a form, text). A
+ * body that says it is JSON and does not parse is a `BadRequest`.
+ */
+export class UnsupportedMediaType extends Schema.TaggedError<UnsupportedMediaType>()(
+  "UnsupportedMediaType",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 415 })
+) {}
+
 /** The operation was refused by the tree: a start that failed, a supervisor that escalated (409). */
 export class OperationFailed extends Schema.TaggedError<OperationFailed>()(
   "OperationFailed",
@@ -283,7 +293,8 @@ export class TreeGroup extends HttpApiGroup.make("tree")
 {}
 
 /**
- * Changing the tree: each needs the bearer token and answers with the child as it is once the operation is done:
+ * Changing the tree: each needs the bearer token, takes no body or a JSON one (`Content-Type: application/json` or a
+ * `+json` type), and answers with the child as it is once the operation is done:
  * start, stop, restart; reload (rolling: the new incarnation up before the old one goes; a pool member by member);
  * scale (a pool's size).
  */
@@ -321,6 +332,7 @@ export class ControlGroup extends HttpApiGroup.make("control")
       .addError(OperationFailed)
   )
   .addError(Unauthorized)
+  .addError(UnsupportedMediaType)
 {}
 
 /** The cluster this process is a runner or a client of: where each started agent runs. Never wakes an agent. */

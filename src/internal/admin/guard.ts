@@ -1,23 +1,27 @@
 /**
  * What every request of the admin API goes through, JSON endpoints and other routes alike: a request for another
- * host than this machine is a 403 when the API listens on loopback; a state-changing call
- * needs the bearer token (401 otherwise) and a body that is empty or JSON (400 otherwise); a request the API cannot
- * decode is a 400 `BadRequest` with the problems listed; an unknown route a 404; a defect a 500. Each answer is a
- * JSON body `{ "_tag", "message" }`, never a stack.
+ * host than this machine is a 403 when the API listens on loopback; a state-changing call needs the bearer token
+ * (401 otherwise); a known path asked with a method it does not take is a 405 with `Allow` (RFC 9110); a
+ * state-changing call's body must be empty or JSON (415 for another media type, 400 for JSON that does not parse); a
+ * request the API cannot decode is a 400 `BadRequest` with the problems listed; an unknown route a 404; a defect a
+ * 500. Each answer is a JSON body `{ "_tag", "message" }`, never a stack.
  *
  * @internal
  */
+import * as Headers from "@effect/platform/Headers"
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as IncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import { BadRequest, Unauthorized } from "./api.js"
+import { BadRequest, Unauthorized, UnsupportedMediaType } from "./api.js"
 import * as Auth from "./auth.js"
+import * as Methods from "./methods.js"
 
 /** Methods that only read. Every other one changes state, and needs the token. */
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"])
@@ -27,6 +31,7 @@ const json = (status: number, body: { readonly _tag: string; readonly message: s
 
 const encodeUnauthorized = Schema.encodeSync(Unauthorized)
 const encodeBadRequest = Schema.encodeSync(BadRequest)
+const encodeUnsupportedMediaType = Schema.encodeSync(UnsupportedMediaType)
 
 /** As the contract's `Unauthorized` is encoded, with the scheme to use (RFC 6750). */
 const unauthorized = (message: string) =>
@@ -37,29 +42,79 @@ const unauthorized = (message: string) =>
 /** As the contract's `BadRequest` is encoded. */
 const badRequest = (message: string) => json(400, encodeBadRequest(new BadRequest({ message })))
 
+/** The request's path, as the router reads it (without its query). */
+const pathOf = (request: HttpServerRequest.HttpServerRequest): string => request.url.split("?")[0]
+
+/** A known path asked with a method it does not take: the methods it takes, in `Allow` and in the message. */
+const methodNotAllowed = (request: HttpServerRequest.HttpServerRequest, allowed: ReadonlyArray<string>) => {
+  const allow = allowed.join(", ")
+  return json(405, {
+    _tag: "MethodNotAllowed",
+    message: `${request.method} is not allowed on ${pathOf(request)}: it takes ${allow}`
+  }, { allow })
+}
+
 /** The largest body read: these calls take none, or a small one (`scale`'s). */
 const MAX_BODY_BYTES = 64 * 1024
 
+const TOO_LARGE = `The request body is over ${MAX_BODY_BYTES} bytes: the API's calls take no body, or a small JSON one`
+
+/** The media type of a `Content-Type` header, without its parameters, in lower case; undefined for none. */
+const mediaType = (header: string | undefined): string | undefined => {
+  const type = header?.split(";")[0].trim().toLowerCase()
+  return type === "" ? undefined : type
+}
+
+/** JSON: `application/json`, or a type with the `+json` suffix (RFC 6839), such as `application/merge-patch+json`. */
+const isJson = (type: string): boolean => type === "application/json" || /^[^/\s]+\/[^/\s]+\+json$/.test(type)
+
+/** As the contract's `UnsupportedMediaType` is encoded. */
+const unsupported = (type: string) =>
+  json(
+    415,
+    encodeUnsupportedMediaType(
+      new UnsupportedMediaType({
+        message: `The request body must be JSON (Content-Type: application/json, or a +json type), not ${type}: ` +
+          `the API's calls take no body, or a JSON one`
+      })
+    )
+  )
+
+/** Why the body of `type` and `text` is refused; undefined for none (an empty body is none, whatever its type). */
+const bodyProblem = (type: string | undefined, text: string): HttpServerResponse.HttpServerResponse | undefined => {
+  if (text === "") return undefined
+  if (type !== undefined && !isJson(type)) return unsupported(type)
+  try {
+    JSON.parse(text)
+    return undefined
+  } catch (error) {
+    return badRequest(`The request body is not valid JSON: ${(error as Error).message}`)
+  }
+}
+
 /**
- * Why the body of a state-changing call is refused: these calls take no body, or a JSON one (ignored but by
- * `scale` and `reload`, whose routes decode it). One that
- * says it is too large is not read at all (the server discards it, and the client still gets the answer).
+ * A state-changing call's request as its route is to read it, or the answer that refuses its body. These calls take
+ * no body or a JSON one (ignored but by `scale` and `reload`, whose routes decode it), the same rules for each. One
+ * that says it is too large, or of another type, is not read at all (the server discards it, and the client still
+ * gets the answer). The request handed on says `application/json`: the platform decodes by `Content-Type`, and would
+ * take a form's `size=3` for a record without `size`, or read the body of a `+json` type again (read here already, it
+ * would never end).
  */
-const bodyProblem = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<string | undefined> => {
-  const tooLarge = `The request body is over ${MAX_BODY_BYTES} bytes: the API's calls take no body, or a small JSON one`
-  if (Number(request.headers["content-length"] ?? 0) > MAX_BODY_BYTES) return Effect.succeed(tooLarge)
-  return request.text.pipe(
+const checkBody = (
+  request: HttpServerRequest.HttpServerRequest
+): Effect.Effect<Either.Either<HttpServerRequest.HttpServerRequest, HttpServerResponse.HttpServerResponse>> => {
+  const type = mediaType(request.headers["content-type"])
+  const length = Number(request.headers["content-length"] ?? 0)
+  if (length > MAX_BODY_BYTES) return Effect.succeed(Either.left(badRequest(TOO_LARGE)))
+  if (type !== undefined && !isJson(type) && length > 0) return Effect.succeed(Either.left(unsupported(type)))
+  const asJson = request.modify({ headers: Headers.set(request.headers, "content-type", "application/json") })
+  return asJson.text.pipe(
     IncomingMessage.withMaxBodySize(Option.some(MAX_BODY_BYTES)),
     Effect.map((text) => {
-      if (text.trim() === "") return undefined
-      try {
-        JSON.parse(text)
-        return undefined
-      } catch (error) {
-        return `The request body is not valid JSON (${(error as Error).message}): the API's calls take no body, or JSON`
-      }
+      const problem = bodyProblem(type, text)
+      return problem === undefined ? Either.right(asJson) : Either.left(problem)
     }),
-    Effect.orElseSucceed(() => tooLarge)
+    Effect.orElseSucceed(() => Either.left(badRequest(TOO_LARGE)))
   )
 }
 
@@ -94,7 +149,7 @@ const answer = (request: HttpServerRequest.HttpServerRequest) => (cause: Cause.C
     if (tagOf(error) === "RouteNotFound") {
       return Effect.succeed(json(404, {
         _tag: "NotFound",
-        message: `No route ${request.method} ${request.url.split("?")[0]}: /api/openapi.json lists the API`
+        message: `No route ${request.method} ${pathOf(request)}: /api/openapi.json lists the API`
       }))
     }
     return Effect.failCause(cause)
@@ -118,10 +173,12 @@ export const isLoopback = (host: string): boolean =>
 /**
  * The guard around the API's whole router, for `HttpApiBuilder.middleware`. `loopbackOnly` (an API bound to a
  * loopback address): a request must name this machine in its `Host` header, so that a web page whose name was made
- * to resolve to 127.0.0.1 (DNS rebinding) cannot read the API from a browser.
+ * to resolve to 127.0.0.1 (DNS rebinding) cannot read the API from a browser. `allowed`: the methods of the request's
+ * path (`methods.ts`), none by default; a state-changing call without the token learns nothing of them.
  */
 export const make =
-  (token: Redacted.Redacted<string>, loopbackOnly: boolean) => (app: HttpApp.Default): HttpApp.Default =>
+  (token: Redacted.Redacted<string>, loopbackOnly: boolean, allowed: Methods.Allowed = Methods.none) =>
+  (app: HttpApp.Default): HttpApp.Default =>
     Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       const host = request.headers.host
@@ -132,12 +189,20 @@ export const make =
             `"${host}"`
         })
       }
-      if (!SAFE_METHODS.has(request.method)) {
+      const safe = SAFE_METHODS.has(request.method)
+      if (!safe) {
         const refusal = Auth.refusal(token, request.headers.authorization)
         if (refusal !== undefined) return unauthorized(refusal)
-        const problem = yield* bodyProblem(request)
-        if (problem !== undefined) return badRequest(problem)
       }
-      return yield* app.pipe(Effect.catchAllCause(answer(request)))
+      const methods = yield* allowed
+      if (methods.length > 0 && !methods.includes("*") && !methods.includes(request.method)) {
+        return methodNotAllowed(request, methods)
+      }
+      const checked = safe ? Either.right(request) : yield* checkBody(request)
+      if (Either.isLeft(checked)) return checked.left
+      return yield* app.pipe(
+        Effect.provideService(HttpServerRequest.HttpServerRequest, checked.right),
+        Effect.catchAllCause(answer(request))
+      )
       // The other failures go on as they were: the API's own errors, for `HttpApiBuilder` to encode.
     }) as HttpApp.Default

@@ -1,7 +1,8 @@
 /**
  * The OpenAPI document of the admin API: the JSON endpoints (`OpenApi.fromApi`), with the bearer token the
- * state-changing ones need (it is checked by `guard.ts`, outside the `HttpApi`, so `fromApi` cannot see it) and a
- * 401 on each of them; and the routes outside the `HttpApi` (`routes.ts`), described by hand: the two event streams
+ * state-changing ones need (it is checked by `guard.ts`, outside the `HttpApi`, so `fromApi` cannot see it), and a
+ * 401 and a 415 (a body that is not JSON) on each of them from the contract; the 405 of a method a path does not
+ * take, which belongs to no operation, in the document's description; and the routes outside the `HttpApi` (`routes.ts`), described by hand: the two event streams
  * and the Prometheus metrics. Those only read, so they need no token, as every GET.
  *
  * @internal
@@ -92,7 +93,10 @@ export const document = (): OpenApi.OpenAPISpec => {
   spec.info.title = "agent-supervisor admin API"
   spec.info.description = "The tree of a running agent-supervisor: read it, follow its events and its agents' " +
     "stderr, scrape its metrics, start, stop, restart and reload its children, scale its pools. Not described " +
-    "here: GET / (the dashboard)."
+    "here: GET / (the dashboard). A path asked with a method it does not take answers 405 MethodNotAllowed, its " +
+    "Allow header listing the methods it takes (GET, HEAD for a read; POST for an operation); an unknown path 404 " +
+    "NotFound. A POST takes no body or a JSON one (Content-Type application/json, or a +json type): another media " +
+    "type is a 415 UnsupportedMediaType, JSON that does not parse a 400 BadRequest."
   spec.components.securitySchemes[SCHEME] = {
     type: "http",
     scheme: "bearer",

@@ -24,6 +24,7 @@ import { AdminHttpApi } from "./api.js"
 import { AdminApiError } from "./errors.js"
 import * as Guard from "./guard.js"
 import * as Handlers from "./handlers.js"
+import * as Methods from "./methods.js"
 import type { Settings } from "./options.js"
 import * as Routes from "./routes.js"
 import * as Sse from "./sse.js"
@@ -54,6 +55,17 @@ export const urlOf = (host: string, port: number): string => {
   return `http://${reachable.includes(":") ? `[${reachable}]` : reachable}:${port}`
 }
 
+/**
+ * The guard, with the methods of each path as the router has them: read at the first request, when every route is on
+ * it (the layers put them there as they build, this one among them).
+ */
+const guard = (token: Redacted.Redacted<string>, loopbackOnly: boolean) =>
+  Effect.gen(function*() {
+    const router = yield* HttpApiBuilder.Router
+    const allowed = yield* Effect.cached(Methods.fromRouter(router.router))
+    return Guard.make(token, loopbackOnly, Effect.flatten(allowed))
+  })
+
 /** The `HttpApp` of the API: handlers, routes and guard, on a router of their own. */
 const app = (
   root: Supervisor.Supervisor,
@@ -66,7 +78,9 @@ const app = (
     const parts = Layer.mergeAll(
       HttpApiBuilder.api(AdminHttpApi).pipe(Layer.provide(Handlers.layer(root, placements))),
       Routes.layer(root, streams),
-      HttpApiBuilder.middleware(AdminHttpApi, Guard.make(token, loopbackOnly)),
+      HttpApiBuilder.middleware(AdminHttpApi, guard(token, loopbackOnly)).pipe(
+        Layer.provide(HttpApiBuilder.Router.Live)
+      ),
       HttpApiBuilder.Router.Live,
       HttpApiBuilder.Middleware.layer
     )
