@@ -28,7 +28,8 @@
  * error is a JSON body `{ "_tag", "message" }`, never a stack: 400 `BadRequest` (bad parameters too), 401
  * `Unauthorized`, 403 `Forbidden`, 404 `ChildNotFound`, `NotClustered` or `NotFound` (no such route), 405
  * `MethodNotAllowed`, 409 `OperationFailed`, 415 `UnsupportedMediaType`, 500 `InternalError` (its details in the
- * log), 503 `ClusterUnavailable` (the cluster's database did not answer).
+ * log), 503 `ClusterUnavailable` (the cluster's database did not answer). Each operation is logged once done (Info,
+ * annotated with `operation` and `child`), and each refused by the tree (Warning).
  *
  * @since 0.1.0
  */

@@ -102,10 +102,34 @@ describe.sequential("agent-supervisor up examples/tree.yaml", () => {
         assert.strictEqual(after.state, "RUNNING")
         assert.notStrictEqual(after.pid, pids[1])
         assert.match(restarted.stdout, new RegExp(`^workers/classifier: RUNNING \\(pid ${after.pid}\\)`))
+        // up's log says what was done to the tree from outside, and what was refused (it said nothing of either)
+        const refused = yield* cli(["scale", "summarizer", "2"], elsewhere, {
+          AGENT_SUPERVISOR_URL: base,
+          AGENT_SUPERVISOR_TOKEN: token
+        })
+        assert.strictEqual(refused.code, 1)
+        const operations = () => logged().filter((entry) => String(entry.message).startsWith("admin API: "))
+        yield* eventually("the refused scale logged", () => operations().length === 2, "10 seconds")
+        assert.deepStrictEqual(operations().map((entry) => [entry.logLevel, entry.message, entry.annotations]), [
+          [
+            "INFO",
+            `admin API: restarted "workers/classifier": RUNNING (pid ${after.pid})`,
+            { operation: "restart", child: "workers/classifier" }
+          ],
+          [
+            "WARN",
+            `admin API: Could not scale "summarizer": Supervisor "demo" cannot scale child "summarizer": not a pool`,
+            { operation: "scale", child: "summarizer" }
+          ]
+        ])
 
-        // SIGTERM: the tree stops, its agents are gone, exit 0, the state file removed
+        // SIGTERM: the tree stops, its agents are gone, exit 0, the state file removed; the log says why and when
         app.child.kill("SIGTERM")
         assert.deepStrictEqual(yield* app.exited, { code: 0, signal: null }, app.stderr())
+        assert.deepStrictEqual(messages().slice(-2), [
+          `SIGTERM: stopping tree "demo" (3-phase, in order)`,
+          `tree "demo" stopped`
+        ])
         for (const pid of [pids[0], after.pid as number]) assert.isFalse(isAlive(pid), `agent ${pid} stopped`)
         assert.isFalse(fs.existsSync(stateFile))
       }),

@@ -85,18 +85,41 @@ const perform = (
   }
 }
 
+const DONE: Record<string, string> = {
+  start: "started",
+  stop: "stopped",
+  restart: "restarted",
+  reload: "reloaded",
+  scale: "scaled"
+}
+
+/** The log line of an operation done: what was done, to which child, and the child after it. */
+const done = (operation: Operation, view: ChildView): string =>
+  `admin API: ${DONE[nameOf(operation)]} "${view.id}"${typeof operation === "string" ? "" : ` to ${operation.scale}`}` +
+  `: ${view.state}${view.pid === null ? "" : ` (pid ${view.pid})`}`
+
 /**
  * Runs `operation` on the child at `path` and answers with its view. It runs to its end even when the caller goes
  * away (a restart left half-done would leave the child stopped); each step is bounded by the child's own timeouts.
+ * Each operation is logged once done (Info: `admin API: stopped "workers/classifier": STOPPED`), and each refused
+ * (Warning, with the error's message), annotated with the operation and the child's path: the process's log says
+ * what was done to its tree from outside, as systemd's journal says who stopped a unit.
  */
 export const run = (
   root: Supervisor.Supervisor,
   operation: Operation,
   path: string
 ): Effect.Effect<ChildView, BadRequest | ChildNotFound | OperationFailed> =>
-  Effect.uninterruptible(Effect.gen(function*() {
-    const located = yield* locate(root, path)
-    const agent = yield* agentOf(located)
-    yield* perform(operation, located, agent).pipe(Effect.mapError(answer(operation, path)))
-    return yield* after(root, located, agent)
-  }))
+  Effect.uninterruptible(
+    Effect.gen(function*() {
+      const located = yield* locate(root, path)
+      const agent = yield* agentOf(located)
+      yield* perform(operation, located, agent).pipe(Effect.mapError(answer(operation, path)))
+      const view = yield* after(root, located, agent)
+      yield* Effect.logInfo(done(operation, view))
+      return view
+    }).pipe(
+      Effect.tapError((error) => Effect.logWarning(`admin API: ${error.message}`)),
+      Effect.annotateLogs({ operation: nameOf(operation), child: path })
+    )
+  )

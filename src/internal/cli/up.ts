@@ -11,6 +11,7 @@ import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as AdminApi from "../../AdminApi.js"
 import * as Directory from "../../Agent/Directory.js"
@@ -99,9 +100,39 @@ const startCluster = (
     return started
   })
 
+/**
+ * The last of SIGINT and SIGTERM this process received while in the scope (`NodeRuntime.runMain` acts on them:
+ * this only listens, to say which one stopped `up`).
+ */
+const lastSignal = Effect.acquireRelease(
+  Effect.sync(() => {
+    const seen: { signal: NodeJS.Signals | undefined } = { signal: undefined }
+    const listener = (signal: NodeJS.Signals) => void (seen.signal = signal)
+    process.on("SIGINT", listener).on("SIGTERM", listener)
+    return { seen, listener }
+  }),
+  ({ listener }) => Effect.sync(() => void process.off("SIGINT", listener).off("SIGTERM", listener))
+).pipe(Effect.map(({ seen }) => seen))
+
+/**
+ * Logs the stop of what runs (`what.name`) when `up` is interrupted (a signal): that it stopped, from a finalizer
+ * added before it starts (a scope runs its finalizers last added first, so this one runs after the tree's stop),
+ * and which signal stops it, from one added once it runs (before the tree's stop); returns the second.
+ */
+const logStop = (what: { name: string }, seen: { readonly signal: NodeJS.Signals | undefined }) =>
+  Effect.as(
+    Effect.addFinalizer((exit) => Exit.isInterrupted(exit) ? Effect.logInfo(`${what.name} stopped`) : Effect.void),
+    Effect.addFinalizer((exit) =>
+      Exit.isInterrupted(exit)
+        ? Effect.logInfo(`${seen.signal ?? "interrupted"}: stopping ${what.name} (3-phase, in order)`)
+        : Effect.void
+    )
+  )
+
 /** The tree (or the cluster) of a loaded file, its admin API, until the tree ends or the program is interrupted. */
 const serve = (file: TreeFile.TreeFile, options: UpOptions) =>
   Effect.gen(function*() {
+    const seen = yield* lastSignal
     const path = yield* Path.Path
     const progress = yield* Progress.forUp
     yield* Effect.addFinalizer(() => Effect.sync(progress.stop))
@@ -119,9 +150,13 @@ const serve = (file: TreeFile.TreeFile, options: UpOptions) =>
     )
     // Before anything starts: a second `up` of the file would run the tree twice (see `StateFile.checkFree`).
     if (admin) yield* StateFile.checkFree(stateFile, { host: file.admin?.host ?? "127.0.0.1", port: 0 })
+    const what = { name: cluster === undefined ? "the tree" : "this runner and its agents" }
+    const whenRunning = yield* logStop(what, seen)
     const started = cluster === undefined
       ? yield* startTree(file, progress)
       : yield* startCluster({ ...file, cluster }, options, progress)
+    if (cluster === undefined) what.name = `tree "${started.tree.name}"`
+    yield* whenRunning
     if (admin) {
       const make = AdminApi.make(adminOptions(file, options, stateFile)).pipe(
         Effect.provideService(Supervisor.RootSupervisor, started.tree)
