@@ -322,6 +322,22 @@ describe.sequential("the packed package", () => {
     const validated = await run(bin, ["validate", "tree.json"], app)
     assert.strictEqual(validated.code, 0, `${validated.stdout}\n${validated.stderr}`)
     assert.include(validated.stdout, "tree.json: OK. Tree \"root\": 1 agent, 0 nested supervisors; store: memory.")
+    // A file whose sections need optional peers this install has not: validate says so (up would fail on them)
+    fs.writeFileSync(
+      path.join(app, "needs.yaml"),
+      "store: { type: sqlite, filename: t.db }\nmetrics: { otlp: { url: \"http://127.0.0.1:4318\", serviceName: a } }\n" +
+        "children: []\n"
+    )
+    const needs = await run(bin, ["validate", "needs.yaml"], app)
+    assert.strictEqual(needs.code, 1, `${needs.stdout}\n${needs.stderr}`)
+    assert.strictEqual(needs.stdout, "")
+    for (const [field, peer] of [["store", "@effect/sql-sqlite-node"], ["metrics.otlp", "@effect/opentelemetry"]]) {
+      assert.include(
+        needs.stderr,
+        `"${field}": needs the optional peer dependency ${peer}, which is not installed: npm install ${peer}@^`,
+        needs.stderr
+      )
+    }
     // The Node adapter's command, as docs/CONFORMANCE.md tells a user to check a callback of their own with it
     fs.writeFileSync(path.join(app, "agent.mjs"), "export const handle = async (payload) => payload\n")
     const adapter = path.join(app, "node_modules", ".bin", "effect-agent-node-adapter")

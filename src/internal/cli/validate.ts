@@ -1,6 +1,7 @@
 /**
  * `agent-supervisor validate FILE`: the file checked whole, nothing started (no store opened, no dependency
- * installed): what it describes, its warnings, or every problem with its path.
+ * installed): what it describes, its warnings, or every problem with its path; an optional peer the file needs and
+ * that is not installed is one too (`treeFile/peers.ts`).
  *
  * @internal
  */
@@ -11,6 +12,7 @@ import * as Effect from "effect/Effect"
 import type { ConfigError } from "../../Errors.js"
 import * as TreeFile from "../../TreeFile.js"
 import * as TreeFileCluster from "../../TreeFile/Cluster.js"
+import * as Peers from "../treeFile/peers.js"
 
 interface Counts {
   readonly agents: number
@@ -66,6 +68,9 @@ const clusterSummary = (cluster: TreeFileCluster.Settings): string => {
 export const validate = (path: string): Effect.Effect<void, ConfigError, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function*() {
     const file = yield* TreeFile.load(path)
+    // What `up` would find missing only when it loads it (the store's driver, the OTLP exporter, the cluster)
+    const absent = Peers.missing(file)
+    if (absent !== undefined) return yield* absent
     yield* Console.log(summary(path, file))
     const warnings = file.cluster === undefined ? yield* TreeFile.warnings(file) : TreeFileCluster.warnings(file)
     for (const warning of warnings) yield* Console.log(`warning: ${warning}`)
