@@ -279,12 +279,15 @@ export interface AgentSupervisor {
   readonly subscribe: Effect.Effect<Queue.Dequeue<AgentEvent>, never, Scope.Scope>
   /**
    * The agent's last stderr lines over all its incarnations, oldest first: at most the configuration's
-   * `stderrLines` (50 by default). Lines longer than 16 KiB are cut, with the number of bytes left out.
+   * `stderrLines` (50 by default). Lines longer than 16 KiB are cut, with the number of bytes left out. A tree's
+   * child keeps them over its rolling reloads too (`Supervisor.reload`): the new agent goes on with the old one's
+   * lines, both processes' in the order they were read (while both run, as many as the larger `stderrLines`).
    */
   readonly recentStderr: Effect.Effect<ReadonlyArray<StderrLine>>
   /**
-   * Each stderr line from the moment the stream is run, over restarts; it never ends by itself. A reader more
-   * than 4,096 lines behind loses the oldest it has not read (a sliding buffer): the agent never waits for it.
+   * Each stderr line from the moment the stream is run, over restarts (and, for a tree's child, over its reloads:
+   * the new process's lines from its first); it never ends by itself. A reader more than 4,096 lines behind loses
+   * the oldest it has not read (a sliding buffer): the agent never waits for it.
    */
   readonly stderr: Stream.Stream<StderrLine>
   /**

@@ -41,6 +41,43 @@ describe("StderrTail", () => {
     assert.deepStrictEqual(seen, ["a"])
     assert.deepStrictEqual(tail.recent().map((l) => l.line), ["a"])
   })
+
+  it("held by agents sharing it (a reload's old and new), keeps the most any holder wants; the rest once it goes", () => {
+    const tail = StderrTail.make(3)
+    const lines = () => tail.recent().map((l) => l.line)
+    const old = tail.hold(3)
+    for (let i = 0; i < 4; i++) tail.push(1, `old ${i}`, i)
+    assert.deepStrictEqual(lines(), ["old 1", "old 2", "old 3"])
+    // The new agent wants more: nothing of the old one's is pushed out by its start
+    const fresh = tail.hold(5)
+    tail.push(2, "new 0", 10)
+    tail.push(2, "new 1", 11)
+    assert.deepStrictEqual(lines(), ["old 1", "old 2", "old 3", "new 0", "new 1"])
+    old()
+    tail.push(2, "new 2", 12)
+    assert.deepStrictEqual(lines(), ["old 2", "old 3", "new 0", "new 1", "new 2"])
+    // A later one that wants fewer: the last of them once the one that wanted more is gone
+    const smaller = tail.hold(2)
+    assert.strictEqual(tail.recent().length, 5)
+    fresh()
+    fresh()
+    assert.deepStrictEqual(lines(), ["new 1", "new 2"])
+    tail.push(3, "small 0", 20)
+    assert.deepStrictEqual(lines(), ["new 2", "small 0"])
+    // Held by none: it keeps its last capacity
+    smaller()
+    tail.push(3, "small 1", 21)
+    assert.deepStrictEqual(lines(), ["small 0", "small 1"])
+  })
+
+  it("push gives the line kept, the very object its listeners get (a follower knows a line seen twice by it)", () => {
+    const tail = StderrTail.make(2)
+    const heard: Array<unknown> = []
+    tail.listen((line) => heard.push(line))
+    const pushed = tail.push(4, "x", 1)
+    assert.strictEqual(heard[0], pushed)
+    assert.strictEqual(tail.recent()[0], pushed)
+  })
 })
 
 describe.sequential("AgentSupervisor stderr", () => {

@@ -35,6 +35,7 @@ import * as Operations from "./supervisor/operations.js"
 import type { Owner } from "./supervisor/owner.js"
 import * as Restarts from "./supervisor/restarts.js"
 import * as Router from "./supervisor/router.js"
+import type * as StderrTail from "./supervisor/stderrTail.js"
 import * as Streaming from "./supervisor/streaming.js"
 
 export type { EventHub } from "./supervisor/hub.js"
@@ -46,7 +47,17 @@ export { type ChildExit, type Controls, type Owner, restartPolicyOwner } from ".
  */
 export interface OwnedAgent extends AgentSupervisor {
   readonly peek: () => { readonly state: AgentState; readonly pid: number | undefined }
+  /** Its stderr tail, for the agent that replaces it in a reload to go on with (`OwnedOptions.stderr`). */
+  readonly stderrTail: StderrTail.StderrTail
 }
+
+/**
+ * Whether two agents write to one stderr tail: the same agent, or a reload's new agent and the one it replaced
+ * (`OwnedOptions.stderr`). A follower of a child's stderr goes on with its subscription then, rather than take up
+ * the new agent's lines again. Agents made otherwise share none.
+ */
+export const sameStderr = (a: AgentSupervisor, b: AgentSupervisor): boolean =>
+  a === b || ("stderrTail" in a && "stderrTail" in b && a.stderrTail === b.stderrTail)
 
 /** How many stderr lines a reader of `stderr` may fall behind before the oldest are dropped. */
 const STDERR_BUFFER = 4096
@@ -103,6 +114,12 @@ export interface OwnedOptions {
    * there are none, and such a message is counted and logged as a protocol error.
    */
   readonly onTopicPublish?: ((topic: string, payload: unknown) => void) | undefined
+  /**
+   * The stderr tail of the agent this one replaces (a tree's rolling reload: `stderrTail` of the old agent): the
+   * lines kept, `recentStderr`, and the subscribers of `stderr` go on over both agents' processes. Its log file
+   * gets its own lines only, so a line is written once while the two run side by side. A new tail by default.
+   */
+  readonly stderr?: StderrTail.StderrTail | undefined
 }
 
 /**
@@ -176,12 +193,13 @@ export function makeOwned(
       publish: onEvent === undefined ? hub.publish : (event) => hub.publishAfter(onEvent(event), event),
       unheard: onEvent === undefined ? hub.idle : () => hub.idle() && options?.onEventUnheard?.() === true,
       recordRestarts: options?.recordRestarts ?? true,
-      onTopicPublish: options?.onTopicPublish
+      onTopicPublish: options?.onTopicPublish,
+      stderr: options?.stderr
     })
     const controls = Restarts.make(core)
     const operations = Operations.make(core, controls)
     // Before the stop below, so that it closes after it: the lines of the last shutdown reach the file too.
-    if (options?.logs !== undefined) yield* StderrFile.follow(core.stderr, settings.name, options.logs)
+    if (options?.logs !== undefined) yield* StderrFile.follow(core.ownStderr, settings.name, options.logs)
 
     // Added after the writer and the forker so it runs before them: stop first, then flush what it wrote.
     yield* Effect.addFinalizer(() =>
@@ -217,7 +235,8 @@ export function makeOwned(
       recentStderr: Effect.sync(core.stderr.recent),
       stderr: Stream.unwrapScoped(Effect.map(subscribeStderr, (queue) => Stream.fromQueue(queue))),
       subscribeStderr,
-      peek: () => ({ state: core.state, pid: core.incarnation?.process.pid })
+      peek: () => ({ state: core.state, pid: core.incarnation?.process.pid }),
+      stderrTail: core.stderr
     }
     return agent
   }).pipe(

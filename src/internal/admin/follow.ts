@@ -1,7 +1,10 @@
 /**
  * An agent's stderr followed as `tail -F` follows a file: over its restarts (a tree keeps a child's agent across
- * them), and on to a new agent when the child is replaced (removed and added again with the same id). A child that
- * is not there, or has no agent yet, is followed from its next start.
+ * them) and its reloads (a reload's new agent writes to the stderr tail of the one it replaces: the subscription
+ * goes on, and has the new process's lines from its first), and on to a new agent when the child is replaced
+ * (removed and added again with the same id). A child that is not there, or has no agent yet, is followed from its
+ * next start. A new agent is followed from the first line it keeps: by the time its start is heard of, its process
+ * has written the lines of its start-up.
  *
  * @internal
  */
@@ -11,6 +14,7 @@ import type * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as AgentSupervisor from "../../Agent/AgentSupervisor.js"
+import { sameStderr } from "../../Agent/internal/owned.js"
 import type * as Supervisor from "../../Supervisor.js"
 import { locate } from "./locate.js"
 
@@ -46,11 +50,24 @@ export const stderrLines = (
       ),
       Stream.mapEffect(() => agentAt(root, at.path)),
       Stream.filterMap((agent) => agent),
-      Stream.map((agent) => ({ agent, lines: agent.stderr }))
+      Stream.map((agent) => ({ agent, lines: fromFirstKept(agent) }))
     )
     return Stream.concat(first, later).pipe(
-      // A restart starts the same agent again: its lines go on.
-      Stream.changesWith((a, b) => a.agent === b.agent),
+      // A restart starts the same agent again, a reload one on the same tail: the subscription has its lines.
+      Stream.changesWith((a, b) => sameStderr(a.agent, b.agent)),
       Stream.flatMap((source) => source.lines, { switch: true })
     )
   })
+
+/**
+ * A new agent's lines from the first it keeps on: subscribed before its kept lines are read, so that none falls
+ * between; a line that is in both (written in the meantime) comes from the kept ones alone. The tail hands the
+ * same object to its ring and its subscribers, so the line is known by its identity.
+ */
+const fromFirstKept = (agent: AgentSupervisor.AgentSupervisor): Stream.Stream<AgentSupervisor.StderrLine> =>
+  Stream.unwrapScoped(Effect.gen(function*() {
+    const live = yield* agent.subscribeStderr
+    const kept = yield* agent.recentStderr
+    const known = new Set(kept)
+    return Stream.concat(Stream.fromIterable(kept), Stream.filter(Stream.fromQueue(live), (line) => !known.has(line)))
+  }))

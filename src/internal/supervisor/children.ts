@@ -62,13 +62,15 @@ export const startRuntime = (self: Instance, child: Child): Effect.Effect<void, 
 
 /**
  * An agent owned by this supervisor: its exits come here to be decided, its events go up in its own fiber. Once a
- * reload has put another runtime in the child's place, this one's exits are no longer the child's: ignored.
+ * reload has put another runtime in the child's place, this one's exits are no longer the child's: ignored. A
+ * reload gives the `stderr` tail of the agent it replaces: the child's stderr goes on over both.
  */
 export const startAgent = (
   self: Instance,
   child: Child,
   spec: Spec.AgentSpec,
-  childScope: Scope.CloseableScope
+  childScope: Scope.CloseableScope,
+  stderr?: Owned.OwnedAgent["stderrTail"] | undefined
 ): Effect.Effect<Extract<Runtime, { _tag: "Agent" }>, Supervisor.StartError> =>
   Effect.gen(function*() {
     const holder: { runtime: Extract<Runtime, { _tag: "Agent" }> | undefined } = { runtime: undefined }
@@ -99,7 +101,8 @@ export const startAgent = (
       onEvent: (event) => publish(self, { _tag: "Agent", supervisor: self.name, child: spec.id, event }),
       onEventUnheard: () => unheard(self),
       // What it publishes goes to the tree's topics.
-      onTopicPublish: (topic, payload) => self.shared.topics.fromAgent(spec.config.name, topic, payload)
+      onTopicPublish: (topic, payload) => self.shared.topics.fromAgent(spec.config.name, topic, payload),
+      stderr
     }).pipe(Scope.extend(childScope))
     const runtime: Extract<Runtime, { _tag: "Agent" }> = {
       _tag: "Agent",

@@ -8,7 +8,8 @@
  * The new incarnation is a new runtime of the same child: the exits of the old one, from then on, are not the
  * child's (`children.ts` ignores them), and its restarts, breaker and failure count start afresh with the new
  * one. Not counted as a restart, as a manual operation is not; its start is a `ChildStarted`, the old one's stop a
- * `ChildStopped` (`"manual"`).
+ * `ChildStopped` (`"manual"`). Its stderr is the child's as over a restart: the new agent writes to the old one's
+ * stderr tail, from its process's first line, so the lines kept and their followers cover both processes.
  *
  * @internal
  */
@@ -94,7 +95,8 @@ export const reloadAgent = (
     // The new incarnation is the child's only once swapped in; until then, whatever ends this stops it.
     const unlessSwapped = Effect.suspend(() => swapped ? Effect.void : Scope.close(scope, Exit.void))
     const swap = Effect.gen(function*() {
-      const fresh = yield* startAgent(self, child, spec, scope).pipe(
+      // On the old one's stderr tail: the lines kept and their followers go on over both processes.
+      const fresh = yield* startAgent(self, child, spec, scope, old.agent.stderrTail).pipe(
         // Stopped while it started (the tree stopping, its scope closing): the reload's error, typed.
         Effect.catchSomeDefect((defect) =>
           isTagged(defect, "AgentStoppedError")

@@ -93,8 +93,13 @@ export interface Core {
   readonly route: SubscriptionRef.SubscriptionRef<Route>
   /** Runs an effect under the agent's lock: every lifecycle change takes it. */
   readonly locked: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-  /** The agent's stderr over its incarnations (`recentStderr`, `stderr`). */
+  /**
+   * The agent's stderr over its incarnations (`recentStderr`, `stderr`), and in a tree over the agents of its
+   * child: a reload's new agent goes on with the tail of the one it replaces (`Dependencies.stderr`).
+   */
   readonly stderr: StderrTail.StderrTail
+  /** This agent's own stderr lines, those of its incarnations alone (its log file: each line once). */
+  readonly ownStderr: StderrTail.Listeners
   /** The agent's series in the global metric registry (`Metrics.ts`), made once with the agent, gone with it. */
   readonly metrics: AgentMetrics.AgentMetrics
 
@@ -137,6 +142,8 @@ export interface Dependencies {
   readonly unheard: () => boolean
   readonly recordRestarts: boolean
   readonly onTopicPublish?: ((topic: string, payload: unknown) => void) | undefined
+  /** The stderr tail to go on with (the one of the agent this one replaces); a new one when none. */
+  readonly stderr?: StderrTail.StderrTail | undefined
 }
 
 /** A new agent in IDLE. Scoped: the fibers it forks end with the scope. */
@@ -147,6 +154,12 @@ export const make = (
 ): Effect.Effect<Core, never, Scope.Scope> =>
   Effect.gen(function*() {
     const lock = yield* Effect.makeSemaphore(1)
+    const stderr = dependencies.stderr ?? StderrTail.make(settings.stderrLines)
+    // Held until the agent's scope closes, after its stop: the lines of its last shutdown are kept by its measure.
+    yield* Effect.acquireRelease(
+      Effect.sync(() => stderr.hold(settings.stderrLines)),
+      (release) => Effect.sync(release)
+    )
     return {
       name: settings.name,
       settings,
@@ -161,7 +174,8 @@ export const make = (
       clock: yield* Effect.clock,
       route: yield* SubscriptionRef.make<Route>(WAIT),
       locked: lock.withPermits(1),
-      stderr: StderrTail.make(settings.stderrLines),
+      stderr,
+      ownStderr: StderrTail.listeners(),
       metrics: yield* AgentMetrics.acquire(settings.name),
       state: "IDLE",
       incarnation: undefined,

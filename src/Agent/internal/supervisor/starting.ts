@@ -50,7 +50,7 @@ const hooksOf = (core: Core): ProcessInternal.Hooks => ({
         })
       )
     }),
-  onStderrLine: (pid, text) => core.stderr.push(pid, text, core.clock.unsafeCurrentTimeMillis()),
+  onStderrLine: (pid, text) => core.ownStderr.emit(core.stderr.push(pid, text, core.clock.unsafeCurrentTimeMillis())),
   onPublish: core.onTopicPublish,
   meter: core.metrics,
   onLimitExceeded: (exceeded) =>
