@@ -269,6 +269,26 @@ describe("makeCache", () => {
       assert.strictEqual(ProcessTable.spawnSample(7, cache)?.takenAt, 400)
     }))
 
+  // A bulk start: the spawn returned long before the agent's start went on to record it (a busy event loop). Its
+  // first CPU% was over the time since the record, a shorter divisor: the first reading read high.
+  it.effect("born with an age: the baseline is the spawn's own time; a scan still counts from the record", () =>
+    Effect.gen(function*() {
+      const { advance, cache, state } = counting([1])
+      advance(100)
+      yield* cache.table(500) // a scan begun at 100
+      advance(60)
+      state.groups = [1, 7]
+      cache.born(7, 80) // spawned at 80, recorded at 160
+      assert.strictEqual(ProcessTable.spawnSample(7, cache)?.takenAt, 80)
+      // missing from the table begun at 100 (before the record): a new scan is waited for, as for a group born now
+      const reading = yield* cache.group(7, 500)
+      assert.strictEqual(state.reads, 2)
+      assert.isDefined(reading?.usage)
+      // an age below 0 is none
+      cache.born(8, -5)
+      assert.strictEqual(ProcessTable.spawnSample(8, cache)?.takenAt, 160)
+    }))
+
   it.effect("a group missing from a cached table is looked up in a new scan; missing from a fresh one, it is gone", () =>
     Effect.gen(function*() {
       const { advance, cache, state } = counting([1])

@@ -44,6 +44,11 @@ export interface ChildListeners {
 /** A spawned child. @internal */
 export interface Child {
   readonly pid: number
+  /**
+   * When `spawn` returned (`performance.now()`): the child was made then. Its `spawn` event, and whoever goes on
+   * from it, may come much later on a busy event loop (a bulk start).
+   */
+  readonly spawnedAt: number
   /** Writes to stdin; returns false when the pipe's buffer is full (`onDrain` then says when to go on). */
   readonly write: (data: string) => boolean
   /** Calls back once when stdin's buffer has drained (at once if it has nothing buffered or is closed). */
@@ -162,6 +167,7 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
       } catch (error) {
         return settleWith(Effect.fail({ _tag: "SpawnError", error: error as Error }))
       }
+      const spawnedAt = performance.now()
       let spawned = false
       let exit: ChildExit | undefined
       let stdinFailed = false
@@ -219,6 +225,7 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
         spawned = true
         const child: Child = {
           pid: handle.pid!,
+          spawnedAt,
           write: (data) => {
             if (stdinFailed || !handle.stdin.writable) return true
             return handle.stdin.write(data)

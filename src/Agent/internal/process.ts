@@ -118,8 +118,9 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     gid: placement.gid
   }).pipe(Effect.mapError((failure) => Spawn.classify(config, failure.error)))
   const pid = child.pid
-  // Its group is younger than the last scan of /proc: its first heartbeat waits for the next (`TableCache.group`).
-  ProcessTable.shared.born(pid)
+  // Its group is younger than the last scan of /proc: its first heartbeat waits for the next (`TableCache.group`),
+  // and its first CPU% is its average since the spawn itself, not since this line ran (later, in a bulk start).
+  ProcessTable.shared.born(pid, performance.now() - child.spawnedAt)
   const startedAt = yield* Clock.currentTimeMillis
 
   const status = ExitWatch.makeStatus()

@@ -146,13 +146,15 @@ export interface TableCache {
    */
   readonly current: (maxAgeMillis: number) => ProcessTable | undefined
   /**
-   * Records that the group `pgid` was made now (an agent spawned as its leader): it is watched from now on, and a
-   * lookup of it missing from a table older than now waits for a scan (see {@link group}).
+   * Records that the group `pgid` was made (an agent spawned as its leader) `ageMillis` ago (0 by default: now):
+   * it is watched from now on, and a lookup of it missing from a table older than now waits for a scan (see
+   * {@link group}: from now, not from the spawn, as a scan begun between the fork and the child's `setsid` read
+   * it in its parent's group).
    */
-  readonly born: (pgid: number) => void
+  readonly born: (pgid: number, ageMillis?: number) => void
   /**
-   * When the group `pgid` was made (`born`, in this cache's clock) while it is watched; `undefined` for a group
-   * that was only asked for.
+   * When the group `pgid` was made (`born`: the moment of the spawn, in this cache's clock) while it is watched;
+   * `undefined` for a group that was only asked for.
    */
   readonly spawnedAt: (pgid: number) => number | undefined
 }
@@ -177,12 +179,13 @@ export const MISS_RESCAN_GAP_MILLIS = 500
 export const WATCH_MILLIS = 60_000
 
 /**
- * A watched group: when it was made (`born`) or first asked for, whether it was made (its leader spawned by this
- * process), and when it was last made or asked for.
+ * A watched group: when it was made (`born`) or first asked for, when its leader was spawned if this process
+ * spawned it, and when it was last made or asked for.
  */
 interface Watch {
   readonly since: number
-  readonly spawned: boolean
+  /** When its leader was spawned, for a group made here. */
+  readonly spawnedAt: number | undefined
   asked: number
 }
 
@@ -288,7 +291,7 @@ export const makeCache = (
     if (watch === undefined) {
       // No scan read it yet: one begun from now on does.
       const at = now()
-      watches.set(pgid, { since: at, spawned: false, asked: at })
+      watches.set(pgid, { since: at, spawnedAt: undefined, asked: at })
       return { after: 0, notBefore: at }
     }
     watch.asked = now()
@@ -320,14 +323,11 @@ export const makeCache = (
       else done(found)
     },
     current: (maxAgeMillis) => fresh(maxAgeMillis) ? last!.table : undefined,
-    born: (pgid) => {
+    born: (pgid, ageMillis = 0) => {
       const at = now()
-      watches.set(pgid, { since: at, spawned: true, asked: at })
+      watches.set(pgid, { since: at, spawnedAt: at - Math.max(0, ageMillis), asked: at })
     },
-    spawnedAt: (pgid) => {
-      const watch = watches.get(pgid)
-      return watch?.spawned === true ? watch.since : undefined
-    }
+    spawnedAt: (pgid) => watches.get(pgid)?.spawnedAt
   }
 }
 
