@@ -153,11 +153,18 @@ const mapClusterError = (agent: string) => <E>(e: E): Effect.Effect<never, Mappe
 const retriable = (keyed: boolean): (cause: Cause.Cause<unknown>) => boolean => {
   let defects = 0
   return (cause) =>
-    Cause.isDie(cause) ? ++defects <= MAX_DEFECT_RETRIES : Option.exists(Cause.failureOption(cause), (e) => {
-      const tag = (e as { readonly _tag?: unknown })._tag
-      // a task's answer is stored for its key: sending it again would get the same answer
-      return tag === "MailboxFull" || tag === "AlreadyProcessingMessage" || (!keyed && tag === "AgentStoppedError")
-    })
+    // The runner's side interrupted it (its entity moved to another runner in a rebalance, or stopped with its
+    // runner): sent again, it reaches the entity where it is now (a task's key gets the answer once). The caller's
+    // own interruption never gets here: an interrupted fiber runs no error handler.
+    Cause.isInterruptedOnly(cause) ?
+      true :
+      Cause.isDie(cause) ?
+      ++defects <= MAX_DEFECT_RETRIES :
+      Option.exists(Cause.failureOption(cause), (e) => {
+        const tag = (e as { readonly _tag?: unknown })._tag
+        // a task's answer is stored for its key: sending it again would get the same answer
+        return tag === "MailboxFull" || tag === "AlreadyProcessingMessage" || (!keyed && tag === "AgentStoppedError")
+      })
 }
 
 const MAX_DEFECT_RETRIES = 3
@@ -167,9 +174,12 @@ const backoff = Schedule.exponential("50 millis").pipe(Schedule.either(Schedule.
 /**
  * Runs one send within `millis`: retried while retriable, then mapped to our errors. A caller that gives up on a
  * persisted task (`keyed`) only stops waiting: `Task` is uninterruptible from the client, so the cluster never
- * cancels it for that.
+ * cancels it for that. An interruption from the runner's side is retried: it never reaches the caller as its own
+ * (its fiber ended "interrupted without errors" when a rebalance moved the entity under a call).
+ *
+ * @internal
  */
-const bounded = <A, E>(
+export const bounded = <A, E>(
   agent: string,
   millis: number,
   once: Effect.Effect<A, E>,
