@@ -93,6 +93,24 @@ export const killGroup = (pid: number, signal: NodeJS.Signals): void => {
   }
 }
 
+/**
+ * Whether a child is dead but not reaped (a zombie: its `/proc/<pid>/stat` state is `Z`): it has exited, and Node
+ * reports the exit on a coming turn of the event loop. Only for a child whose exit is not reported yet: until then
+ * its pid cannot belong to another process. False where `/proc` does not tell (not Linux, `hidepid`).
+ *
+ * @internal
+ */
+export const isDead = (pid: number): boolean => {
+  try {
+    const stat = Fs.readFileSync(`/proc/${pid}/stat`, "latin1")
+    // The command name, in parentheses, may hold anything: the state follows the last `)`.
+    const state = stat.charAt(stat.lastIndexOf(")") + 2)
+    return state === "Z" || state === "X"
+  } catch {
+    return false
+  }
+}
+
 /** Reads at the exit per pipe, at most: a descendant that writes without a pause must not hold the loop. */
 const MAX_READS_AT_EXIT = 16
 

@@ -26,10 +26,15 @@ export interface Status {
   stopping: boolean
   /** Set when the supervisor kills it for a limit it polls (`limits/soft.ts`). */
   killedFor: AgentProcess.LimitReason | undefined
+  /**
+   * What the stop did to the process while it lived, in order: asked it to stop (the `shutdown` message, stdin
+   * closed) or signalled its group. Read by `Shutdown.ownExit`: an exit before any of it was the process's own.
+   */
+  asked: Array<"shutdown" | "SIGTERM" | "SIGKILL">
 }
 
 /** Neither exited nor stopping. @internal */
-export const makeStatus = (): Status => ({ exited: undefined, stopping: false, killedFor: undefined })
+export const makeStatus = (): Status => ({ exited: undefined, stopping: false, killedFor: undefined, asked: [] })
 
 /** What the child's exit listener calls, and what the requests and the shutdown ask of the end. @internal */
 export interface ExitWatch {
@@ -40,6 +45,12 @@ export interface ExitWatch {
    * callback runs in Node's `exit` handler: it must not throw, and forks what it has to do.
    */
   readonly onReported: (callback: (info: AgentProcess.ExitInfo) => void) => () => void
+  /**
+   * The start succeeded: from now on an exit not asked for is unexpected, and logged. One reported while the start
+   * was still undecided (its `ready` came with the exit, and won the race) is logged now: had the start failed, it
+   * would have been the start's failure, reported where the start is.
+   */
+  readonly started: () => void
   /** Waits for the exit at most `millis` (real time), also in a finalizer of a fiber being interrupted. */
   readonly within: (millis: number) => Effect.Effect<boolean>
   /** Why a new request is refused at once (the process exited, or is being stopped), if it is. */
@@ -59,11 +70,6 @@ export interface Options {
   readonly now: () => number
   readonly recentStderr: () => Array<string>
   readonly log: (effect: Effect.Effect<void>) => void
-  /**
-   * Whether the agent sent its `ready`: an exit before it is the start's failure (`AgentStartupError`, reported
-   * where the start is), not logged again here as an unexpected exit.
-   */
-  readonly ready: () => boolean
   /** The incarnation's limits, named with their values by the error of an exit for one. */
   readonly limits?: Config.Limits | undefined
   /** The limit the kernel enforced, read at the exit from the incarnation's cgroup. */
@@ -98,6 +104,10 @@ const kernelLimit = (
 export const make = (options: Options): ExitWatch => {
   const { agent, child, pid, status } = options
   const exitWaiters: Array<(info: AgentProcess.ExitInfo) => void> = []
+  // Until the start succeeds, an exit is the start's failure (`AgentStartupError`, reported where the start is,
+  // whether its `ready` was late or never came), not logged here as an unexpected exit: it is held.
+  let isStarted = false
+  let held: AgentProcess.ExitInfo | undefined
 
   const stoppedError = () => new AgentStoppedError({ agent, pid })
   const exitError = (info: AgentProcess.ExitInfo): Requests.EndError =>
@@ -140,13 +150,22 @@ export const make = (options: Options): ExitWatch => {
       const checkpoints = options.table.checkpoints()
       if (checkpoints !== undefined) options.onCrashCheckpoints(checkpoints)
     }
-    // Before `ready`, an exit is the start's failure, reported where the start is.
-    const unexpected = !info.requested && options.ready()
+    const unexpected = !info.requested && isStarted
+    if (!info.requested && !isStarted) held = info
     const error = waiting || unexpected ? exitError(info) : undefined
     if (waiting) options.table.failAll(error!)
     Deferred.unsafeDone(options.exitDeferred, Exit.succeed(info))
     for (const waiter of exitWaiters.splice(0)) waiter(info)
-    if (unexpected) options.log(Effect.logWarning(`agent exited unexpectedly: ${error!.message}`))
+    if (unexpected) logUnexpected(error!)
+  }
+
+  const logUnexpected = (error: Requests.EndError): void =>
+    options.log(Effect.logWarning(`agent exited unexpectedly: ${error.message}`))
+
+  const started = (): void => {
+    isStarted = true
+    if (held !== undefined) logUnexpected(exitError(held))
+    held = undefined
   }
 
   const onReported = (callback: (info: AgentProcess.ExitInfo) => void): () => void => {
@@ -200,6 +219,7 @@ export const make = (options: Options): ExitWatch => {
   return {
     onExit,
     onReported,
+    started,
     within,
     refusal,
     stoppedError

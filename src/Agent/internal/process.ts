@@ -191,7 +191,6 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     now: () => clock.unsafeCurrentTimeMillis(),
     recentStderr: channel.recentStderr,
     log: logs.run,
-    ready: () => readySeen,
     limits: config.limits,
     limitHit: placement.limitHit,
     sweep: placement.sweep,
@@ -214,21 +213,21 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
   })
 
   // ---- 3-phase shutdown; added last so it runs first, before the child's own release (SIGKILL and wait) ----
-  yield* Effect.addFinalizer(() =>
-    Shutdown.stop({ pid, config, status, table, outbox, exit, ready: () => readySeen }).pipe(
-      Effect.ensuring(logs.end),
-      Effect.annotateLogs(annotations)
-    )
+  const stop = Shutdown.stop({ pid, config, status, table, outbox, exit, ready: () => readySeen }).pipe(
+    Effect.annotateLogs(annotations)
   )
+  yield* Effect.addFinalizer(() => Effect.ensuring(stop, logs.end))
 
-  // ---- start-up: ready, or the process exits, or the timeout passes ----
+  // ---- start-up: ready, or the process exits, or the timeout passes (then the stop runs first) ----
   yield* Startup.awaitReady({
     config,
     pid,
     ready,
     awaitExit: Deferred.await(exitDeferred),
-    recentStderr: channel.recentStderr
+    recentStderr: channel.recentStderr,
+    stopAfterTimeout: Effect.map(stop, () => Shutdown.ownExit(status))
   })
+  exit.started()
   const hello = yield* Deferred.await(ready)
   features = Message.featuresOf(hello)
   if (hello.features !== undefined && (!Array.isArray(hello.features) || features.length !== hello.features.length)) {

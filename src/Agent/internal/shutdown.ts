@@ -1,6 +1,7 @@
 /**
- * The 3-phase stop of one incarnation, run as the first finalizer of its scope: ask, then SIGTERM, then SIGKILL,
- * each to the whole process group, and return once the process is reaped.
+ * The 3-phase stop of one incarnation, run as the first finalizer of its scope (or before, by a start whose
+ * `startupTimeout` passed: `startup.ts`): ask, then SIGTERM, then SIGKILL, each to the whole process group, and
+ * return once the process is reaped. It also says whether an exit was its doing or the process's own (`ownExit`).
  *
  * Every wait is in real time (`setTimeout`, not Effect's `Clock`) and holds in a finalizer whose fiber is being
  * interrupted (Ctrl-C): a finalizer is uninterruptible, and the waits resume by themselves. The last wait has
@@ -13,6 +14,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Message from "../../Protocol/Message.js"
 import type * as Config from "../Config.js"
+import type * as AgentProcess from "../Process.js"
 import * as Child from "./child.js"
 import type * as ExitWatch from "./exit.js"
 import type * as Outbox from "./outbox.js"
@@ -48,7 +50,14 @@ export const stop = ({ config, exit, outbox, pid, ready, status, table }: Target
     table.cancelSent()
     table.failAll(exit.stoppedError())
     if (status.exited !== undefined) return
+    // Each step is noted only while the leader lives: one dead already (a zombie whose exit the event loop has not
+    // reported yet) ended by itself, and no step ended it (`ownExit`). Its exit is not reported in between: the
+    // pid read is still the child's.
+    const step = (taken: ExitWatch.Status["asked"][number]) => {
+      if (!Child.isDead(pid)) status.asked.push(taken)
+    }
     if (ready()) {
+      step("shutdown")
       outbox.send(Message.shutdownLine)
       outbox.end()
       if (yield* exit.within(Duration.toMillis(config.gracefulTimeout))) return
@@ -56,11 +65,30 @@ export const stop = ({ config, exit, outbox, pid, ready, status, table }: Target
     } else {
       outbox.end()
     }
+    step("SIGTERM")
     Child.killGroup(pid, "SIGTERM")
     if (yield* exit.within(Duration.toMillis(config.sigtermTimeout))) return
     yield* Effect.logWarning(`agent ignored SIGTERM for ${Duration.format(config.sigtermTimeout)}: SIGKILL`)
+    step("SIGKILL")
     Child.killGroup(pid, "SIGKILL")
     yield* exit.within(Infinity)
     // No SIGKILL after the exit: the exit handler swept the group when the leader exited, and by now its id may
     // belong to an unrelated process group.
   })
+
+/**
+ * The exit of a process being stopped, if it was the process's own doing rather than the stop's: reported before
+ * the stop began, or before the stop did anything to the living process, or by a signal the stop did not send (a
+ * crash, the OOM killer's SIGKILL in the SIGTERM phase). An exit with a code after the stop asked or signalled may
+ * be its answer (a SIGTERM handler, the end of its stdin): the stop's. Undefined before the exit, and for the stop's.
+ *
+ * @internal
+ */
+export const ownExit = (status: ExitWatch.Status): AgentProcess.ExitInfo | undefined => {
+  const info = status.exited
+  if (info === undefined) return undefined
+  const signal = info.signal
+  const own = !info.requested || status.asked.length === 0 ||
+    (signal !== null && !status.asked.some((taken) => taken === signal))
+  return own ? info : undefined
+}

@@ -112,7 +112,10 @@ export const runBounded = (
     return {
       pid,
       ...exit,
-      timedOut: Option.isNone(finished),
+      // Timed out only if the SIGKILL sent here ended it (or an end by a signal the platform did not name): a
+      // program that ended by itself as the bound passed (its exit seen just after, or it was dead when SIGKILL
+      // came) reports the end it had, success or failure.
+      timedOut: Option.isNone(finished) && (exit.signal === "SIGKILL" || exit.signal === "unknown"),
       stdout: stdout.text(),
       stderr: stderr.text(),
       output: output.text()

@@ -1,0 +1,120 @@
+/**
+ * Whose an exit was, and who reports it: `Shutdown.ownExit` (the process's own doing, or the stop's) and the exit
+ * watch's `started` (an exit before the start's outcome is the start's to report, logged as unexpected only once
+ * the start succeeded). `startupRace.test.ts` makes the races with real processes; the orders that the event loop
+ * makes rare (an exit reported between the timeout and the stop, a `ready` that came with the exit) are here.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
+import * as ExitWatch from "../../../src/Agent/internal/exit.js"
+import type * as Requests from "../../../src/Agent/internal/requests.js"
+import * as Shutdown from "../../../src/Agent/internal/shutdown.js"
+import type * as AgentProcess from "../../../src/Agent/Process.js"
+
+/** Above any Linux pid_max (2^22): the exit handler's SIGKILL to its group reaches nobody. */
+const NO_SUCH_PID = 2 ** 22 + 1
+
+const exitedWith = (
+  asked: ExitWatch.Status["asked"],
+  exit: Pick<AgentProcess.ExitInfo, "exitCode" | "signal" | "requested">
+): ExitWatch.Status => ({
+  ...ExitWatch.makeStatus(),
+  stopping: exit.requested,
+  asked,
+  exited: { pid: NO_SUCH_PID, at: 0, ...exit }
+})
+
+describe("Shutdown.ownExit", () => {
+  it("an exit before the stop began, or before it did anything to the living process, is the process's own", () => {
+    const before = exitedWith([], { exitCode: 3, signal: null, requested: false })
+    assert.strictEqual(Shutdown.ownExit(before), before.exited)
+    const dead = exitedWith([], { exitCode: 7, signal: null, requested: true })
+    assert.strictEqual(Shutdown.ownExit(dead), dead.exited)
+  })
+
+  it("an exit by a signal the stop did not send is the process's own", () => {
+    const oomKilled = exitedWith(["SIGTERM"], { exitCode: null, signal: "SIGKILL", requested: true })
+    assert.strictEqual(Shutdown.ownExit(oomKilled), oomKilled.exited)
+    const crashed = exitedWith(["shutdown"], { exitCode: null, signal: "SIGSEGV", requested: true })
+    assert.strictEqual(Shutdown.ownExit(crashed), crashed.exited)
+  })
+
+  it("an exit by the stop's signal, or with a code after it asked or signalled, is the stop's", () => {
+    const cases = [
+      exitedWith(["SIGTERM"], { exitCode: null, signal: "SIGTERM", requested: true }),
+      exitedWith(["SIGTERM", "SIGKILL"], { exitCode: null, signal: "SIGKILL", requested: true }),
+      exitedWith(["SIGTERM"], { exitCode: 0, signal: null, requested: true }),
+      exitedWith(["shutdown"], { exitCode: 0, signal: null, requested: true })
+    ]
+    for (const status of cases) assert.isUndefined(Shutdown.ownExit(status), JSON.stringify(status.asked))
+  })
+
+  it("no exit yet: none", () => {
+    assert.isUndefined(Shutdown.ownExit(ExitWatch.makeStatus()))
+  })
+})
+
+/** The messages an effect logs. */
+const captured = (effect: Effect.Effect<void>): Array<string> => {
+  const lines: Array<string> = []
+  const logger = Logger.make(({ message }) => {
+    lines.push(Array.isArray(message) ? message.join(" ") : String(message))
+  })
+  Effect.runSync(Effect.provide(effect, Logger.replace(Logger.defaultLogger, logger)))
+  return lines
+}
+
+/** An exit watch whose log writes each message logged into `lines`. */
+const makeWatch = (status: ExitWatch.Status, lines: Array<string>) =>
+  Effect.map(Deferred.make<AgentProcess.ExitInfo>(), (exitDeferred) =>
+    ExitWatch.make({
+      agent: "held",
+      pid: NO_SUCH_PID,
+      status,
+      child: { exited: () => undefined },
+      // No request waits before a start.
+      table: { size: () => 0, checkpoints: () => undefined, failAll: () => {} } as unknown as Requests.Table,
+      exitDeferred,
+      now: () => 0,
+      recentStderr: () => ["last words"],
+      log: (effect) => {
+        lines.push(...captured(effect))
+      },
+      limitHit: () => undefined,
+      sweep: () => {}
+    }))
+
+describe("ExitWatch: an exit before the start's outcome", () => {
+  it.effect("is not logged while the start is undecided, nor ever if the start fails: the start reports it", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const status = ExitWatch.makeStatus()
+      const exit = yield* makeWatch(status, lines)
+      exit.onExit({ exitCode: 3, signal: null })
+      assert.deepStrictEqual(lines, [])
+      assert.isFalse(status.exited!.requested)
+    }))
+
+  it.effect("is logged once as unexpected when the start succeeds all the same (its ready came with the exit)", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const exit = yield* makeWatch(ExitWatch.makeStatus(), lines)
+      exit.onExit({ exitCode: 3, signal: null })
+      exit.started()
+      exit.started()
+      assert.strictEqual(lines.length, 1, lines.join("\n"))
+      assert.match(lines[0], /^agent exited unexpectedly: .*code 3/)
+    }))
+
+  it.effect("after the start succeeded, an exit not asked for is logged at once, and only once", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const exit = yield* makeWatch(ExitWatch.makeStatus(), lines)
+      exit.started()
+      exit.onExit({ exitCode: null, signal: "SIGSEGV" })
+      assert.strictEqual(lines.length, 1, lines.join("\n"))
+      assert.match(lines[0], /^agent exited unexpectedly: .*SIGSEGV/)
+    }))
+})
