@@ -147,7 +147,7 @@ export interface AgentChildFields {
 }
 
 /**
- * A pool (`type: pool`): `Supervisor.pool`'s fields, `config` an agent's (its `cwd` as an agent child's).
+ * A pool (`type: pool`): `Supervisor.pool`'s fields; `config` is each member's, in any form an agent child takes.
  *
  * @since 0.1.0
  * @category models
@@ -157,7 +157,7 @@ export interface PoolChild extends AgentChildFields {
   readonly size: number
   readonly routing?: Supervisor.Routing | undefined
   readonly intensity?: Supervisor.Intensity | undefined
-  readonly config: Config.AgentConfigInput
+  readonly config: Config.AgentConfigInput | CallbackConfig | Directory.DirectoryOptions
 }
 
 /**
@@ -373,9 +373,9 @@ export const load: (
 
 /**
  * The options `Supervisor.make` runs a file's tree with: its children as `Supervisor.agent`, `Supervisor.pool` and
- * `Supervisor.supervisor` specs, each directory agent resolved by `Directory.resolve` (dependencies installed,
- * callback checked, one after the other in the file's order), each topic's `retry` as its `Schedule`. A directory
- * agent's `ConfigError` names its field's path in the file (`children[1].config.callbackFunction`).
+ * `Supervisor.supervisor` specs, each directory agent (a pool's once for its members) resolved by `Directory.resolve`
+ * (dependencies installed, callback checked, one after the other in the file's order), each topic's `retry` as its
+ * `Schedule`. A directory's `ConfigError` names its field's path in the file (`children[1].config.callbackFunction`).
  *
  * @since 0.1.0
  * @category constructors

@@ -124,11 +124,14 @@ describe("the JSON Schema of tree files", () => {
     assert.includeMembers(Object.keys(callback.properties.config.properties), ["language", "file", "function", "name"])
     assert.notInclude(Object.keys(callback.properties.config.properties), "command")
     assert.deepStrictEqual(callback.properties.config.required, ["language", "file", "name"])
-    // A pool: its own fields, an agent's configuration for its members; topics and watch on every agent-like kind
+    // A pool: its own fields, its members' configuration as any agent child's; topics and watch on every agent-like kind
     assert.deepStrictEqual(pool.required, ["type", "id", "size", "config"])
     assert.deepStrictEqual(pool.properties.size, { ...pool.properties.size, type: "integer", minimum: 0 })
     assert.deepStrictEqual(pool.properties.routing.enum, ["least-in-flight", "round-robin"])
-    assert.deepStrictEqual(pool.properties.config.properties, agent.properties.config.properties)
+    assert.deepStrictEqual(
+      pool.properties.config.anyOf.map((form: Json) => form.properties),
+      [agent, callback, directory].map((kind) => kind.properties.config.properties)
+    )
     for (const kind of [agent, callback, directory, pool]) {
       assert.strictEqual(kind.properties.topics.type, "array")
       assert.deepStrictEqual(kind.properties.watch.required, ["paths"])

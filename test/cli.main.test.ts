@@ -248,9 +248,11 @@ describe.sequential("agent-supervisor up examples/tree.yaml", () => {
         const app = yield* spawnApp(BIN, ["up", "--no-admin", file], { onLine: () => {} })
         const messages = () =>
           app.stderr().split("\n").slice(0, -1).map((line) => (JSON.parse(line) as { message: string }).message)
+        // (up's start loads the library and spawns: seconds on a busy machine, more than eventually's default 5)
         yield* eventually(
           `the tree runs (stderr: ${app.stderr()})`,
-          () => messages().includes("tree \"parking\" is running")
+          () => messages().includes("tree \"parking\" is running"),
+          "40 seconds"
         )
         const warnings = messages().filter((message) => message.startsWith("A child that never starts would be parked"))
         assert.strictEqual(warnings.length, 1, app.stderr())

@@ -505,7 +505,7 @@ describe("defaults and escalation", () => {
       assert.strictEqual(loud.lines.length, 1)
       const [line] = loud.lines
       assert.include(line, `children[0] ("a"): its circuit opens after 3 restarts`)
-      assert.include(line, `children[2].children[0] ("slow"): its backoff spreads the 2 restarts`)
+      assert.include(line, `children[2].children[0] ("s/slow"): its backoff spreads the 2 restarts`)
       assert.notInclude(line, `"fine"`)
       assert.notInclude(line, `"temp"`)
     }).pipe(Effect.provide(TestLive)))

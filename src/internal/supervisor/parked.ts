@@ -1,6 +1,8 @@
 /**
  * The warning of a tree in which a child that never starts would be parked by its circuit breaker rather than make
- * its supervisor escalate (README "Configuration"): read from the decoded tree, logged once.
+ * its supervisor escalate (README "Configuration"): read from the decoded tree, logged once. Each child is named by
+ * where it is written (`children[1].children[0]`) and by its path below the root, as `status` and the admin API name
+ * it (`workers/echo`; a pool's members `inference/0`, `inference/1`...), and the intensity by whose it is.
  *
  * @internal
  */
@@ -11,31 +13,62 @@ import { plural } from "../errors/format.js"
 import * as Edge from "../schema.js"
 import type { ChildSpec, Tree } from "./spec.js"
 
-/** Why `child` of `tree` (written at `path`) would be parked rather than escalate; none when it would not. */
-export const parkedChild = (tree: Tree, child: ChildSpec, path: string): Array<string> => {
-  if (child._tag === "Supervisor") {
-    // A pool's members share one spec: one line for them all, at the pool's path.
-    return child.tree.pool === undefined
-      ? parkedIn(child.tree, path)
-      : parkedChild(child.tree, child.tree.pool.member, path)
-  }
-  const { maxRestarts, window } = tree.intensity
-  const intensity = `${plural(maxRestarts, "restart", "restarts")} in ${Duration.format(window)}`
-  const reach = RestartPolicy.reach(child.settings, tree.intensity)
+/** The path of the child `id` below the root, from its supervisor's (`""` for the root): `workers/echo`. */
+export const pathBelow = (path: string | undefined, id: string): string =>
+  path === undefined || path === "" ? id : `${path}/${id}`
+
+/** The name (`"root/workers"`) and the path below the root (`"workers"`) of the nested supervisor or pool `id`. */
+export const nestedIn = (parent: Pick<Tree, "name" | "path">, id: string): Pick<Tree, "name" | "path"> => ({
+  name: `${parent.name}/${id}`,
+  path: pathBelow(parent.path, id)
+})
+
+/**
+ * Why an agent of `settings` would be parked before it restarts often enough to exceed `intensity`, if it would;
+ * `whose` names the intensity (`the intensity of "root"`).
+ */
+const why = (settings: RestartPolicy.Settings, intensity: Tree["intensity"], whose: string): Array<string> => {
+  const { maxRestarts, window } = intensity
+  const limit = `${plural(maxRestarts, "restart", "restarts")} in ${Duration.format(window)}`
+  const reach = RestartPolicy.reach(settings, intensity)
   switch (reach._tag) {
     case "ParkedFirst":
       return [
-        `${path} ("${child.id}"): its circuit opens after ${reach.restarts} restarts in a row (maxRestartAttempts), ` +
-        `but ${reach.needed} are needed to exceed the intensity of "${tree.name}" (${intensity})`
+        `its circuit opens after ${reach.restarts} restarts in a row (maxRestartAttempts), but ${reach.needed} are ` +
+        `needed to exceed ${whose} (${limit})`
       ]
     case "TooSlow":
       return [
-        `${path} ("${child.id}"): its backoff spreads the ${reach.needed} restarts that exceed the intensity of ` +
-        `"${tree.name}" (${intensity}) over more than ${Duration.format(Duration.millis(reach.spanMillis))}`
+        `its backoff spreads the ${reach.needed} restarts that exceed ${whose} (${limit}) over more than ` +
+        Duration.format(Duration.millis(reach.spanMillis))
       ]
     default:
       return []
   }
+}
+
+/** A pool's members by their paths: the first two, and an ellipsis for any more (its size changes as it runs). */
+const members = (pool: string, size: number): string => {
+  const shown = Array.from({ length: Math.max(1, Math.min(size, 2)) }, (_, i) => `"${pathBelow(pool, String(i))}"`)
+  return [...shown, ...(size === shown.length ? [] : ["..."])].join(", ")
+}
+
+/** Why `child` of `tree` (written at `at`) would be parked rather than escalate; none when it would not. */
+export const parkedChild = (tree: Tree, child: ChildSpec, at: string): Array<string> => {
+  const path = pathBelow(tree.path, child.id)
+  if (child._tag === "Agent") {
+    return why(child.settings, tree.intensity, `the intensity of "${tree.name}"`).map((line) =>
+      `${at} ("${path}"): ${line}`
+    )
+  }
+  const pool = child.tree.pool
+  if (pool === undefined) return parkedIn(child.tree, at)
+  // A pool's members share one spec: one line for them all, at the pool's place. Without an intensity of its own,
+  // the pool counts their restarts in its supervisor's.
+  const whose = pool.sharesIntensity ? `the intensity the pool shares with "${tree.name}"` : "the pool's own intensity"
+  return why(pool.member.settings, child.tree.intensity, whose).map((line) =>
+    `${at} (pool "${path}", each member: ${members(path, pool.size)}): ${line}`
+  )
 }
 
 /** The same for every child of `tree`, nested supervisors' children included. */

@@ -17,13 +17,15 @@ import type * as Supervisor from "../../Supervisor.js"
 import * as LogSettings from "../logFiles/settings.js"
 import * as Edge from "../schema.js"
 import * as TopicSettings from "../topics/settings.js"
-import { parkedChild, parkedIn, warnParked } from "./parked.js"
+import { nestedIn, parkedChild, parkedIn, warnParked } from "./parked.js"
 import * as Own from "./specSchemas.js"
 
 /** A supervisor's own settings, decoded: the root's options or a nested supervisor's spec. */
 export interface Tree {
   /** Its path in the tree (`"root/workers"`). */
   readonly name: string
+  /** Its path below the root, as the admin API and the CLI name children (`"workers"`; `""` or none for the root). */
+  readonly path?: string | undefined
   readonly strategy: Supervisor.Strategy
   readonly intensity: { readonly maxRestarts: number; readonly window: Duration.Duration }
   readonly autoShutdown: Supervisor.AutoShutdown
@@ -114,8 +116,7 @@ const defaults = (): Config.AgentConfig =>
   defaultConfig ??= new Config.AgentConfig({ name: "defaults", command: "defaults" })
 
 /** The supervisor whose children are being decoded, as its children's checks need it. */
-interface Parent {
-  readonly name: string
+interface Parent extends Pick<Tree, "name" | "path"> {
   /** Its `autoShutdown`, or `undefined` when that is itself bad (a problem reported already). */
   readonly autoShutdown: Supervisor.AutoShutdown | undefined
   /** Where its `autoShutdown` is written. */
@@ -288,7 +289,7 @@ const decodeSupervisor = (parent: Parent, spec: Supervisor.SupervisorSpec, at: s
     { whole: at, prefix: at, undefinedIsAbsent: true },
     problems
   )
-  const tree = decodeTreeAt(`${parent.name}/${spec.id}`, at, spec, parent.checkKeys, problems)
+  const tree = decodeTreeAt(nestedIn(parent, spec.id), at, spec, parent.checkKeys, problems)
   const restart = own?.restart ?? defaults().restart
   if (own !== undefined) checkSignificant(parent, own.significant, restart, at, problems)
   if (own === undefined || tree === undefined || problems.length > before) return undefined
@@ -309,9 +310,9 @@ const decodePool = (parent: Parent, spec: Supervisor.PoolSpec, at: string, probl
     { whole: at, prefix: at, undefinedIsAbsent: true },
     problems
   )
-  const name = `${parent.name}/${spec.id}`
+  const named = nestedIn(parent, spec.id)
   const members: Parent = {
-    name,
+    ...named,
     autoShutdown: "never",
     autoShutdownAt: `${at}.autoShutdown`,
     intensity: undefined,
@@ -343,7 +344,7 @@ const decodePool = (parent: Parent, spec: Supervisor.PoolSpec, at: string, probl
     size: own.size,
     autoscale: scaling
   }
-  const tree: Tree = { name, strategy: "one-for-one", intensity, autoShutdown: "never", children: [], pool }
+  const tree: Tree = { ...named, strategy: "one-for-one", intensity, autoShutdown: "never", children: [], pool }
   return supervisorChild(own, restart, tree, own.topics, own.watch)
 }
 
@@ -378,10 +379,10 @@ const decodeChildAt = (
 
 /**
  * Decodes a supervisor's settings and every child below it, depth first, collecting every problem instead of
- * stopping at the first. `at` is where the supervisor is written (`undefined` for the root).
+ * stopping at the first. `named` is its name and path, `at` where it is written (`undefined` for the root).
  */
 const decodeTreeAt = (
-  name: string,
+  named: Pick<Tree, "name" | "path">,
   at: string | undefined,
   input: unknown,
   keysChecked: boolean,
@@ -393,7 +394,7 @@ const decodeTreeAt = (
   const shutdown = Edge.decodeInto(Own.TreeAutoShutdown, pick(input, ["autoShutdown"]), where, problems)
   const raw = pick(input, ["children"]).children
   const parent: Parent = {
-    name,
+    ...named,
     autoShutdown: shutdown?.autoShutdown,
     autoShutdownAt: Edge.pathOf(at, ["autoShutdown"]),
     intensity: own?.intensity,
@@ -405,7 +406,7 @@ const decodeTreeAt = (
   )
   if (own === undefined || shutdown === undefined || problems.length > before) return undefined
   return {
-    name,
+    ...named,
     strategy: own.strategy,
     intensity: own.intensity,
     autoShutdown: shutdown.autoShutdown,
@@ -416,7 +417,6 @@ const decodeTreeAt = (
 const fail = (problems: Problems): Effect.Effect<never, ConfigError> =>
   Effect.fail(Edge.configError(problems as [Edge.Problem, ...Problems]))
 
-/** Why a child at `path` that never starts would be parked rather than make `tree` escalate, if it would. */
 /**
  * Decodes a root supervisor's options, every default applied here: `name` "root", and OTP's supervisor
  * defaults (see `Own.TreeOwn`). Every problem of the whole tree is in the one `ConfigError`; with `strictKeys` (the
@@ -430,7 +430,7 @@ export const decodeRoot = (options: Supervisor.Options, strictKeys = true): Effe
     const where = { whole: "(options)", undefinedIsAbsent: true }
     const own = Edge.decodeInto(Own.RootOwn, pick(options, ["storeFlushTimeout", "restore", "logs"]), where, problems)
     const topics = TopicSettings.decodeInto(options.topics, problems)
-    const tree = decodeTreeAt(name, undefined, options, strictKeys, problems)
+    const tree = decodeTreeAt({ name, path: "" }, undefined, options, strictKeys, problems)
     if (tree === undefined || own === undefined || problems.length > 0) return fail(problems)
     const { logs, restore, storeFlushTimeout } = own
     return Effect.as(warnParked(name, parkedIn(tree, undefined)), { tree, storeFlushTimeout, restore, logs, topics })
@@ -457,6 +457,7 @@ export const decodeAddedAll = (
     const problems: Problems = []
     const parent: Parent = {
       name: tree.name,
+      path: tree.path,
       autoShutdown: tree.autoShutdown,
       autoShutdownAt: "autoShutdown",
       intensity: tree.intensity,

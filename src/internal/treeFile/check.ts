@@ -15,6 +15,7 @@ import * as LogLevel from "effect/LogLevel"
 import type * as TreeFile from "../../TreeFile.js"
 import type * as Edge from "../schema.js"
 import * as Spec from "../supervisor/spec.js"
+import { formOf } from "./fileSchema.js"
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
@@ -34,6 +35,18 @@ const callbackConfig = (config: unknown): unknown => {
   return { ...rest, command: "callback" }
 }
 
+/** A pool's members' configuration, in whichever form the file writes it, as what it says about the tree. */
+const memberConfig = (config: unknown): unknown => {
+  switch (formOf(config)) {
+    case "callback":
+      return callbackConfig(config)
+    case "directory":
+      return placeholderConfig(config)
+    case "agent":
+      return config
+  }
+}
+
 /**
  * A child of the file as the spec it will be. One of unknown type gets no tag: the tree's decoding reports it, and
  * the file schema's own problem at its `type` is the one kept.
@@ -49,7 +62,7 @@ const toSpec = (child: unknown): unknown => {
     case "directory":
       return { ...rest, _tag: "Agent", config: placeholderConfig(rest.config) }
     case "pool":
-      return { ...rest, _tag: "Pool" }
+      return { ...rest, _tag: "Pool", config: memberConfig(rest.config) }
     case "supervisor":
       return { ...rest, _tag: "Supervisor", children: toSpecs(rest.children) }
     default:

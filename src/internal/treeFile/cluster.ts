@@ -33,15 +33,18 @@ export const entityNames = (
         return [{ name: child.config.name, field: `${here}.config.name` }]
       case "directory":
         return [{ name: child.config.agentName, field: `${here}.config.agentName` }]
-      case "pool":
+      case "pool": {
         // its id too: a call to the pool's id goes to a member
+        const config = child.config
+        const [name, field] = "agentName" in config ? [config.agentName, "agentName"] : [config.name, "name"]
         return [
           { name: child.id, field: `${here}.id` },
           ...Array.from({ length: child.size }, (_, m) => ({
-            name: memberName(child.config.name, m),
-            field: `${here}.config.name`
+            name: memberName(name, m),
+            field: `${here}.config.${field}`
           }))
         ]
+      }
       case "supervisor":
         return entityNames(child.children ?? [], here)
     }

@@ -12,6 +12,7 @@ import * as Struct from "effect/Struct"
 import * as Config from "../../Agent/Config.js"
 import * as Edge from "../schema.js"
 import { ClusterSection } from "./clusterSchema.js"
+import { FormOf } from "./issues.js"
 import { AdminSection, LogsSection, MetricsSection } from "./operateSchema.js"
 import { optional, required, says, StoreSection } from "./storeSchema.js"
 import { topicFields, TopicsSection } from "./topicsSchema.js"
@@ -132,6 +133,33 @@ const DirectoryChild = Schema.Struct({
   description: "An agent whose language, entry file and dependencies are found in a directory (fromDirectory)."
 })
 
+/** The keys of a configuration's `fields` that an agent's has not: they tell its form apart. */
+const ownKeys = (fields: object): ReadonlyArray<string> =>
+  Object.keys(fields).filter((key) => !Object.hasOwn(Config.AgentConfig.fields, key))
+
+const CALLBACK_KEYS = ownKeys(CallbackConfig.fields)
+const DIRECTORY_KEYS = ownKeys(DirectoryConfig.fields)
+
+/** The forms of an agent's configuration, named as the `type` of the agent child that takes each. */
+export type Form = "agent" | "callback" | "directory"
+
+/**
+ * The form `config` (a pool's) is written in: a callback agent's when it has a key only that form has (`language`,
+ * `file`...), else a directory agent's when it has one of that form's (`agentName`, `agentDir`...), else an agent's.
+ */
+export const formOf = (config: unknown): Form => {
+  if (typeof config !== "object" || config === null) return "agent"
+  if (CALLBACK_KEYS.some((key) => Object.hasOwn(config, key))) return "callback"
+  return DIRECTORY_KEYS.some((key) => Object.hasOwn(config, key)) ? "directory" : "agent"
+}
+
+const FORMS: ReadonlyArray<Form> = ["agent", "callback", "directory"]
+
+/** A pool's members' configuration: what an agent child of any kind takes as its `config`. */
+const MemberConfig = Schema.Union(Config.AgentConfig, CallbackConfig, DirectoryConfig).annotations({
+  [FormOf]: (input: unknown) => FORMS.indexOf(formOf(input))
+})
+
 const PoolChild = Schema.Struct({
   type: Schema.Literal("pool"),
   ...common,
@@ -170,7 +198,11 @@ const PoolChild = Schema.Struct({
   ),
   shutdown,
   ...topicFields,
-  config: required(Config.AgentConfig, "Each member's configuration (an agent's): name and command at least.")
+  config: required(
+    MemberConfig,
+    "Each member's configuration, as an agent child of any type takes it: an agent's (name, command...), a callback " +
+      "agent's (name, language, file...) or a directory agent's (agentName, agentDir...)."
+  )
 }).annotations({
   title: "Pool",
   description: "size identical agents behind one id (Supervisor.pool): a call to the pool goes to one RUNNING member."

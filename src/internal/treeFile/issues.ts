@@ -5,11 +5,44 @@
  *
  * @internal
  */
+import * as Arr from "effect/Array"
 import * as ParseResult from "effect/ParseResult"
 import * as AST from "effect/SchemaAST"
 import * as Edge from "../schema.js"
 import { closest } from "../suggest.js"
 import { fieldOf } from "./problems.js"
+
+/**
+ * Annotates a union of mappings told apart by their keys (a pool's `config`: an agent's, a callback agent's or a
+ * directory agent's) with `(input) => index`: the member the input is written as, whose problems alone are reported
+ * when every member fails (rather than every member's, most of them about keys of another form).
+ */
+export const FormOf: unique symbol = Symbol.for("effect-agent-supervisor/TreeFile/FormOf")
+
+/** `issue` with each union annotated {@link FormOf} reduced to the issue of the member the input is written as. */
+const asWritten = (issue: ParseResult.ParseIssue): ParseResult.ParseIssue => {
+  switch (issue._tag) {
+    case "Composite": {
+      const choose = issue.ast.annotations[FormOf] as ((input: unknown) => number) | undefined
+      const issues = Arr.ensure(issue.issues)
+      if (choose !== undefined && AST.isUnion(issue.ast)) {
+        const member = issue.ast.types[choose(issue.actual)]
+        const its = issues.find((each) => "ast" in each && each.ast === member)
+        if (its !== undefined) return asWritten(its)
+      }
+      const [first, ...rest] = issues.map(asWritten)
+      return new ParseResult.Composite(issue.ast, issue.actual, [first, ...rest], issue.output)
+    }
+    case "Pointer":
+      return new ParseResult.Pointer(issue.path, issue.actual, asWritten(issue.issue))
+    case "Refinement":
+      return new ParseResult.Refinement(issue.ast, issue.actual, issue.kind, asWritten(issue.issue))
+    case "Transformation":
+      return new ParseResult.Transformation(issue.ast, issue.actual, issue.kind, asWritten(issue.issue))
+    default:
+      return issue
+  }
+}
 
 /**
  * What the schema allows where a problem is: the keys of the object an unknown key is in, a field's values, or a
@@ -111,8 +144,9 @@ const at = (input: unknown, path: ReadonlyArray<PropertyKey>): unknown =>
 
 /** Every problem of a failed decode of `input`, each with its path from the file's root. */
 export const problemsOf = (input: unknown, error: ParseResult.ParseError): Array<Edge.Problem> => {
-  const allowed = allowedAt(error.issue)
-  return ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => {
+  const issue = asWritten(error.issue)
+  const allowed = allowedAt(issue)
+  return ParseResult.ArrayFormatter.formatIssueSync(issue).map((issue) => {
     const field = fieldOf(issue.path)
     const rule = ruleOf(issue, allowed.get(keyOf(issue.path)), at(input, issue.path))
     const value = Edge.valueAt(input, issue.path)

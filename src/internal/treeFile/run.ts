@@ -1,6 +1,7 @@
 /**
- * A checked tree file as what the library runs: `Supervisor.Options` (directory agents resolved, topics' retries
- * as schedules) and the store's layer, and the tree started on that store.
+ * A checked tree file as what the library runs: `Supervisor.Options` (callback agents' command lines made, directory
+ * agents resolved, a pool's members' as an agent child's, topics' retries as schedules) and the store's layer, and the
+ * tree started on that store.
  *
  * @internal
  */
@@ -12,12 +13,14 @@ import * as Layer from "effect/Layer"
 import * as Record from "effect/Record"
 import type * as Scope from "effect/Scope"
 import * as Adapters from "../../Adapters.js"
+import type * as Config from "../../Agent/Config.js"
 import * as Directory from "../../Agent/Directory.js"
 import { ConfigError, type StoreError } from "../../Errors.js"
 import * as Store from "../../Store/Store.js"
 import * as Supervisor from "../../Supervisor.js"
 import type * as TreeFile from "../../TreeFile.js"
 import * as Edge from "../schema.js"
+import { type Form, formOf } from "./fileSchema.js"
 import { toTopicOptions } from "./topicsSchema.js"
 
 type Requirements = CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path
@@ -32,33 +35,42 @@ const inFile = (at: string) => (error: Directory.DirectoryError): Directory.Dire
     })
     : error
 
+/** The configuration a file writes as `form` (as a child of that type takes it), as the agent's configuration. */
+const agentConfig = (
+  form: Form,
+  config: TreeFile.PoolChild["config"],
+  at: string
+): Effect.Effect<Config.AgentConfig | Config.AgentConfigInput, Directory.DirectoryError, Requirements> => {
+  switch (form) {
+    case "agent":
+      return Effect.succeed(config as Config.AgentConfigInput)
+    case "callback": {
+      const { file, function: name, interpreter, language, ...rest } = config as TreeFile.CallbackConfig
+      const commandLine = language === "python"
+        ? Adapters.pythonCallback(file, name, { python: interpreter })
+        : Adapters.nodeCallback(file, name, { node: interpreter })
+      return Effect.succeed({ ...rest, ...commandLine })
+    }
+    case "directory":
+      return Directory.resolve(config as Directory.DirectoryOptions).pipe(Effect.mapError(inFile(`${at}.config`)))
+  }
+}
+
 const toSpec = (
   child: TreeFile.Child,
   at: string
 ): Effect.Effect<Supervisor.ChildSpec, Directory.DirectoryError, Requirements> => {
   switch (child.type) {
-    case "agent": {
-      const { type: _, ...spec } = child
-      return Effect.succeed(Supervisor.agent(spec))
-    }
-    case "callback": {
-      const { config, type: _, ...spec } = child
-      const { file, function: name, interpreter, language, ...rest } = config
-      const commandLine = language === "python"
-        ? Adapters.pythonCallback(file, name, { python: interpreter })
-        : Adapters.nodeCallback(file, name, { node: interpreter })
-      return Effect.succeed(Supervisor.agent({ ...spec, config: { ...rest, ...commandLine } }))
-    }
+    case "agent":
+    case "callback":
     case "directory": {
-      const { config, type: _, ...spec } = child
-      return Directory.resolve(config).pipe(
-        Effect.mapError(inFile(`${at}.config`)),
-        Effect.map((resolved) => Supervisor.agent({ ...spec, config: resolved }))
-      )
+      const { config, type, ...spec } = child
+      return Effect.map(agentConfig(type, config, at), (config) => Supervisor.agent({ ...spec, config }))
     }
     case "pool": {
-      const { type: _, ...spec } = child
-      return Effect.succeed(Supervisor.pool(spec))
+      // Its members' configuration in any form an agent child's takes; a directory is resolved once for them all.
+      const { config, type: _, ...spec } = child
+      return Effect.map(agentConfig(formOf(config), config, at), (config) => Supervisor.pool({ ...spec, config }))
     }
     case "supervisor": {
       const { children, type: _, ...spec } = child
