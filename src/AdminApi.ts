@@ -11,6 +11,8 @@
  * | `POST /api/children/:id/{start,stop,restart}` | the operation, then the child (`ChildView`); 409 `OperationFailed` |
  * | `POST /api/children/:id/reload` | a rolling reload of an agent or a pool (no body, or `{}`), then the child |
  * | `POST /api/children/:id/scale` | a pool's new size, `{ "size": n }`, then the pool (its `pool: { size, routing }`) |
+ * | `POST /api/children/:id/call` | a call to an agent or a pool, `{ "payload", "timeout"? }`: `{ "result" }` once it answers |
+ * | `POST /api/topics/:name/publish` | a task for a topic's subscribers, `{ "payload", "fanout"? }`: `{ "taskId" }` at once |
  * | `GET /api/cluster` | where each started agent of the cluster runs (`PlacementView[]`); 404 `NotClustered` outside one |
  * | `GET /api/events` | the tree's events as Server-Sent Events (`event: <_tag>`, `data: <JSON>`) |
  * | `GET /api/children/:id/stderr/follow` | an agent's stderr lines as Server-Sent Events (`data: <StderrLine>`) |
@@ -21,15 +23,18 @@
  * A child is addressed by its path below the root (`workers/echo`), one URL segment (`workers%2Fecho`). Reads are
  * open to whoever reaches the address; every other call needs `Authorization: Bearer <token>` (401 otherwise), and
  * takes no body or a JSON one (`Content-Type: application/json` or a `+json` type; none is read as JSON): another
- * media type is a 415, JSON that does not parse or a body over 64 KiB a 400, as are a bad `scale` body and a
- * `reload` body with settings (a reload from the API runs the child's configuration as it is). A known path asked
+ * media type is a 415, JSON that does not parse or a body over 64 KiB (16 MiB for `call` and `publish`) a 400, as are
+ * a bad `scale`, `call` or `publish` body and a `reload` body with settings (a reload from the API runs the child's
+ * configuration as it is). A known path asked
  * with a method it does not take is a 405 with an `Allow` header (RFC 9110). On a loopback address (the default), a
  * request whose `Host` names another machine is a 403 (a web page cannot reach the API by DNS rebinding). Every
  * error is a JSON body `{ "_tag", "message" }`, never a stack: 400 `BadRequest` (bad parameters too), 401
  * `Unauthorized`, 403 `Forbidden`, 404 `ChildNotFound`, `NotClustered` or `NotFound` (no such route), 405
  * `MethodNotAllowed`, 409 `OperationFailed`, 415 `UnsupportedMediaType`, 500 `InternalError` (its details in the
- * log), 503 `ClusterUnavailable` (the cluster's database did not answer). Each operation is logged once done (Info,
- * annotated with `operation` and `child`), and each refused by the tree (Warning).
+ * log), 502 `CallFailed` (the agent answered a call with its own error, or crashed on it), 503 `ClusterUnavailable`
+ * (the cluster's database did not answer) or `TopicFull`, 504 `CallTimedOut`. Each operation is logged once done
+ * (Info, annotated with `operation` and `child` or `topic`), and each refused by the tree (Warning); a call's or a
+ * publish's payload never is.
  *
  * @since 0.1.0
  */
@@ -136,6 +141,51 @@ export {
    */
   UnsupportedMediaType
 } from "./internal/admin/api.js"
+
+export {
+  /**
+   * The body of `POST /api/children/:id/call`: `{ "payload": <any JSON>, "timeout"?: "30 seconds" | milliseconds }`.
+   *
+   * @since 0.1.0
+   */
+  CallBody,
+  /**
+   * The agent answered a call with an error of its own (`errorType`), or crashed or broke the protocol on it (502).
+   *
+   * @since 0.1.0
+   */
+  CallFailed,
+  /**
+   * What a call answers: `{ "result": <the agent's answer> }`.
+   *
+   * @since 0.1.0
+   */
+  CallResult,
+  /**
+   * A call got no answer within its timeout (504); the agent was sent a `cancel`.
+   *
+   * @since 0.1.0
+   */
+  CallTimedOut,
+  /**
+   * The body of `POST /api/topics/:name/publish`: `{ "payload": <any JSON>, "fanout"?: boolean }`.
+   *
+   * @since 0.1.0
+   */
+  PublishBody,
+  /**
+   * What a publish answers: `{ "taskId" }`, the task's id (its outcome is the tree's).
+   *
+   * @since 0.1.0
+   */
+  Published,
+  /**
+   * The topic holds its `maxQueued` tasks not yet ended: nothing was published (503).
+   *
+   * @since 0.1.0
+   */
+  TopicFull
+} from "./internal/admin/workApi.js"
 
 export {
   /**

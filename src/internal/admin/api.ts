@@ -17,6 +17,7 @@ import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as Schema from "effect/Schema"
+import { CallBody, CallFailed, CallResult, CallTimedOut, PublishBody, Published, TopicFull } from "./workApi.js"
 
 // ---- views ----
 
@@ -335,6 +336,34 @@ export class ControlGroup extends HttpApiGroup.make("control")
   .addError(UnsupportedMediaType)
 {}
 
+const topicName = HttpApiSchema.param("name", Schema.String)
+
+/**
+ * Sending work to the tree: a call to an agent or a pool (answered with the agent's result once it answers, within
+ * the call's timeout), a task published to a topic (answered with its id at once). Each needs the bearer token and a
+ * JSON body with the `payload`, given to the agent as it is.
+ */
+export class WorkGroup extends HttpApiGroup.make("work")
+  .add(
+    HttpApiEndpoint.post("call")`/api/children/${childId}/call`
+      .setPayload(CallBody)
+      .addSuccess(CallResult)
+      .addError(ChildNotFound)
+      .addError(OperationFailed)
+      .addError(CallFailed)
+      .addError(CallTimedOut)
+  )
+  .add(
+    HttpApiEndpoint.post("publish")`/api/topics/${topicName}/publish`
+      .setPayload(PublishBody)
+      .addSuccess(Published)
+      .addError(OperationFailed)
+      .addError(TopicFull)
+  )
+  .addError(Unauthorized)
+  .addError(UnsupportedMediaType)
+{}
+
 /** The cluster this process is a runner or a client of: where each started agent runs. Never wakes an agent. */
 export class ClusterGroup extends HttpApiGroup.make("cluster")
   .add(
@@ -349,6 +378,7 @@ export class ClusterGroup extends HttpApiGroup.make("cluster")
 export class AdminHttpApi extends HttpApi.make("agent-supervisor")
   .add(TreeGroup)
   .add(ControlGroup)
+  .add(WorkGroup)
   .add(ClusterGroup)
   .addError(BadRequest)
 {}

@@ -22,6 +22,7 @@ import * as Schema from "effect/Schema"
 import { BadRequest, Unauthorized, UnsupportedMediaType } from "./api.js"
 import * as Auth from "./auth.js"
 import * as Methods from "./methods.js"
+import { MAX_PAYLOAD_BYTES } from "./workApi.js"
 
 /** Methods that only read. Every other one changes state, and needs the token. */
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"])
@@ -54,10 +55,21 @@ const methodNotAllowed = (request: HttpServerRequest.HttpServerRequest, allowed:
   }, { allow })
 }
 
-/** The largest body read: these calls take none, or a small one (`scale`'s). */
+/** The largest body read: the operations take none, or a small one (`scale`'s). */
 const MAX_BODY_BYTES = 64 * 1024
 
-const TOO_LARGE = `The request body is over ${MAX_BODY_BYTES} bytes: the API's calls take no body, or a small JSON one`
+/** The paths whose body is a payload for an agent (`call`, `publish`). */
+const PAYLOAD_PATH = /^\/api\/(children\/[^/]+\/call|topics\/[^/]+\/publish)\/?$/
+
+/** The most bytes the body of a request to `path` may have. */
+const maxBodyOf = (path: string): number => PAYLOAD_PATH.test(path) ? MAX_PAYLOAD_BYTES : MAX_BODY_BYTES
+
+const tooLarge = (max: number) =>
+  badRequest(
+    max === MAX_BODY_BYTES
+      ? `The request body is over ${max} bytes: the API's calls take no body, or a small JSON one`
+      : `The request body is over ${max} bytes: send large data to an agent by reference (a file path or URL)`
+  )
 
 /** The media type of a `Content-Type` header, without its parameters, in lower case; undefined for none. */
 const mediaType = (header: string | undefined): string | undefined => {
@@ -94,7 +106,8 @@ const bodyProblem = (type: string | undefined, text: string): HttpServerResponse
 
 /**
  * A state-changing call's request as its route is to read it, or the answer that refuses its body. These calls take
- * no body or a JSON one (ignored but by `scale` and `reload`, whose routes decode it), the same rules for each. One
+ * no body or a JSON one (ignored but by `scale`, `reload`, `call` and `publish`, whose routes decode it), the same
+ * rules for each, up to 64 KiB (16 MiB for `call` and `publish`, whose payload goes to an agent). One
  * that says it is too large, or of another type, is not read at all (the server discards it, and the client still
  * gets the answer). The request handed on says `application/json`: the platform decodes by `Content-Type`, and would
  * take a form's `size=3` for a record without `size`, or read the body of a `+json` type again (read here already, it
@@ -105,16 +118,17 @@ const checkBody = (
 ): Effect.Effect<Either.Either<HttpServerRequest.HttpServerRequest, HttpServerResponse.HttpServerResponse>> => {
   const type = mediaType(request.headers["content-type"])
   const length = Number(request.headers["content-length"] ?? 0)
-  if (length > MAX_BODY_BYTES) return Effect.succeed(Either.left(badRequest(TOO_LARGE)))
+  const max = maxBodyOf(pathOf(request))
+  if (length > max) return Effect.succeed(Either.left(tooLarge(max)))
   if (type !== undefined && !isJson(type) && length > 0) return Effect.succeed(Either.left(unsupported(type)))
   const asJson = request.modify({ headers: Headers.set(request.headers, "content-type", "application/json") })
   return asJson.text.pipe(
-    IncomingMessage.withMaxBodySize(Option.some(MAX_BODY_BYTES)),
+    IncomingMessage.withMaxBodySize(Option.some(max)),
     Effect.map((text) => {
       const problem = bodyProblem(type, text)
       return problem === undefined ? Either.right(asJson) : Either.left(problem)
     }),
-    Effect.orElseSucceed(() => Either.left(badRequest(TOO_LARGE)))
+    Effect.orElseSucceed(() => Either.left(tooLarge(max)))
   )
 }
 

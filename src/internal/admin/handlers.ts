@@ -1,7 +1,7 @@
 /**
  * The JSON endpoints of `api.ts`, implemented on the public `Supervisor` API: the tree group reads, the control
- * group starts, stops, restarts, reloads and scales (the token is checked before, by `guard.ts`); the cluster group
- * lists where a cluster's agents run.
+ * group starts, stops, restarts, reloads and scales, the work group calls agents and publishes to topics (the token
+ * is checked before, by `guard.ts`); the cluster group lists where a cluster's agents run.
  *
  * @internal
  */
@@ -21,6 +21,7 @@ import {
 import * as Control from "./control.js"
 import { locate } from "./locate.js"
 import { childView, history, treeView } from "./views.js"
+import * as Work from "./work.js"
 
 /** An agent's last stderr lines (the last `lines` of them when given); a supervisor has none: `BadRequest`. */
 const stderr = (root: Supervisor.Supervisor, path: string, lines: number | undefined) =>
@@ -61,6 +62,13 @@ const controlGroup = (root: Supervisor.Supervisor) =>
       .handle("reload", ({ path }) => Control.run(root, "reload", path.id))
       .handle("scale", ({ path, payload }) => Control.run(root, { scale: payload.size }, path.id)))
 
+/** The work group: a call to an agent or a pool, a task published to a topic (the token is checked by `guard.ts`). */
+const workGroup = (root: Supervisor.Supervisor) =>
+  HttpApiBuilder.group(AdminHttpApi, "work", (handlers) =>
+    handlers
+      .handle("call", ({ path, payload }) => Work.call(root, path.id, payload))
+      .handle("publish", ({ path, payload }) => Work.publish(root, path.name, payload)))
+
 /** What the API shows of a cluster: `AdminApi.ClusterPlacements`, when this process is in one. */
 export interface Placements {
   readonly list: Effect.Effect<ReadonlyArray<PlacementView>, { readonly message: string }>
@@ -91,4 +99,4 @@ const clusterGroup = (placements: Option.Option<Placements>) =>
 
 /** Every group, for `HttpApiBuilder.api(AdminHttpApi)`. */
 export const layer = (root: Supervisor.Supervisor, placements: Option.Option<Placements>) =>
-  Layer.mergeAll(treeGroup(root), controlGroup(root), clusterGroup(placements))
+  Layer.mergeAll(treeGroup(root), controlGroup(root), workGroup(root), clusterGroup(placements))

@@ -87,16 +87,23 @@ const otherRoutes: OpenApi.OpenAPISpecPaths = {
   }
 }
 
+/** Says what the request body of the POST at `path` holds. */
+const describeBody = (spec: OpenApi.OpenAPISpec, path: string, description: string): void => {
+  const body = spec.paths[path]?.post?.requestBody
+  if (body !== undefined) Object.assign(body, { description })
+}
+
 /** The document, made once per server. */
 export const document = (): OpenApi.OpenAPISpec => {
   const spec = OpenApi.fromApi(AdminHttpApi)
   spec.info.title = "agent-supervisor admin API"
   spec.info.description = "The tree of a running agent-supervisor: read it, follow its events and its agents' " +
-    "stderr, scrape its metrics, start, stop, restart and reload its children, scale its pools. Not described " +
-    "here: GET / (the dashboard). A path asked with a method it does not take answers 405 MethodNotAllowed, its " +
-    "Allow header listing the methods it takes (GET, HEAD for a read; POST for an operation); an unknown path 404 " +
-    "NotFound. A POST takes no body or a JSON one (Content-Type application/json, or a +json type): another media " +
-    "type is a 415 UnsupportedMediaType, JSON that does not parse a 400 BadRequest."
+    "stderr, scrape its metrics, start, stop, restart and reload its children, scale its pools, call its agents " +
+    "and publish to its topics. Not described here: GET / (the dashboard). A path asked with a method it does not " +
+    "take answers 405 MethodNotAllowed, its Allow header listing the methods it takes (GET, HEAD for a read; POST " +
+    "for an operation); an unknown path 404 NotFound. A POST takes no body or a JSON one (Content-Type " +
+    "application/json, or a +json type): another media type is a 415 UnsupportedMediaType, JSON that does not parse " +
+    "or a body over 64 KiB (16 MiB for call and publish) a 400 BadRequest."
   spec.components.securitySchemes[SCHEME] = {
     type: "http",
     scheme: "bearer",
@@ -114,6 +121,16 @@ export const document = (): OpenApi.OpenAPISpec => {
       description: "None, or {}: a reload runs the child's configuration as it is."
     })
   }
+  describeBody(
+    spec,
+    "/api/children/{id}/call",
+    "The task's payload, given to the agent as it is, and the call's timeout (the agent's requestTimeout by default)."
+  )
+  describeBody(
+    spec,
+    "/api/topics/{name}/publish",
+    "The task's payload, given to the subscriber as it is; with fanout, to every subscriber of the topic."
+  )
   Object.assign(spec.paths, otherRoutes)
   spec.components.schemas.TooManyStreams = tooManyStreams
   spec.tags.push({ name: "metrics" })

@@ -18,6 +18,17 @@ import type { Address } from "./address.js"
 import { CliError } from "./errors.js"
 import * as Sse from "./sse.js"
 
+/** The `code`s on an error's chain of causes (`UND_ERR_HEADERS_TIMEOUT` under fetch's "fetch failed"). */
+const codes = (error: unknown): Array<string> => {
+  const found: Array<string> = []
+  for (let at: unknown = error, depth = 0; at !== null && typeof at === "object" && depth < 8; depth++) {
+    const code = (at as { readonly code?: unknown }).code
+    if (typeof code === "string") found.push(code)
+    at = (at as { readonly cause?: unknown }).cause
+  }
+  return found
+}
+
 /** What a failed call answers, as a line for the terminal. */
 const describe = (address: Address) => (error: unknown): CliError => {
   if (error instanceof CliError) return error
@@ -28,6 +39,9 @@ const describe = (address: Address) => (error: unknown): CliError => {
     case "OperationFailed":
     case "NotClustered":
     case "ClusterUnavailable":
+    case "CallFailed":
+    case "CallTimedOut":
+    case "TopicFull":
       return new CliError({ message: (error as { readonly message: string }).message })
     case "Unauthorized":
       return new CliError({
@@ -37,16 +51,21 @@ const describe = (address: Address) => (error: unknown): CliError => {
       })
     case "ParseError": {
       // The request itself did not encode (a value the API's schema refuses, checked before anything is sent).
-      const issues = ParseResult.ArrayFormatter.formatErrorSync(error as ParseResult.ParseError)
-      return new CliError({
-        message: `Not sent: ${
-          issues.map((issue) => `${issue.path.join(".") || "the request"}: ${issue.message}`).join("; ")
-        }`
-      })
+      // The first problem of each field: an optional field's union adds a second that only says it is not absent.
+      const byField = new Map<string, string>()
+      for (const issue of ParseResult.ArrayFormatter.formatErrorSync(error as ParseResult.ParseError)) {
+        const field = issue.path.join(".") || "the request"
+        if (!byField.has(field)) byField.set(field, `${field}: ${issue.message}`)
+      }
+      return new CliError({ message: `Not sent: ${[...byField.values()].join("; ")}` })
     }
     case "RequestError":
       return new CliError({
-        message: `Cannot reach the admin API at ${address.url}: is "agent-supervisor up" running there?`
+        message: codes(error).includes("UND_ERR_HEADERS_TIMEOUT")
+          ? `The admin API at ${address.url} did not answer within 300 seconds, the longest this command waits ` +
+            "(Node's fetch), and the call was given up: a longer one needs a client of the API that waits longer " +
+            "(curl, for one)"
+          : `Cannot reach the admin API at ${address.url}: is "agent-supervisor up" running there?`
       })
     default:
       return new CliError({

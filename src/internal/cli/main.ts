@@ -1,7 +1,7 @@
 /**
  * The `agent-supervisor` command line (`@effect/cli`): `up` and `validate` work on a tree file; `status`,
- * `restart`, `stop`, `start`, `reload`, `scale`, `logs`, `history`, `events` and `cluster` talk to a running `up`
- * through its admin API; `conformance` checks an agent program against the protocol.
+ * `restart`, `stop`, `start`, `reload`, `scale`, `call`, `publish`, `logs`, `history`, `events` and `cluster` talk
+ * to a running `up` through its admin API; `conformance` checks an agent program against the protocol.
  *
  * @internal
  */
@@ -17,6 +17,7 @@ import { withPlainConsole } from "./console.js"
 import { CliError } from "./errors.js"
 import * as Logging from "./logging.js"
 import * as Remote from "./remote.js"
+import * as Work from "./work.js"
 
 // `up` and `validate` load the whole library; the commands that only talk to a running `up` start faster without.
 const upModule = Effect.promise(() => import("./up.js"))
@@ -200,6 +201,66 @@ const eventsCommand = Command.make(
   (options) => Effect.flatMap(Address.resolve(options), (address) => Remote.events(address, options.json))
 ).pipe(Command.withDescription("The tree's lifecycle events as they happen, until interrupted."))
 
+// ---- work sent to a running up ----
+
+const payload = Args.text({ name: "JSON" }).pipe(
+  Args.optional,
+  Args.withDescription(
+    `The payload, as JSON ('{"text": "hi"}'; a string in JSON's quotes: '"hi"'). "${Work.STDIN}" or none: read ` +
+      "from stdin (none only when stdin is not a terminal)."
+  )
+)
+
+const callCommand = Command.make(
+  "call",
+  {
+    ...where,
+    json: Options.boolean("json").pipe(Options.withDescription("Print the result on one line, for scripts.")),
+    timeout: Options.text("timeout").pipe(
+      Options.optional,
+      Options.withDescription(
+        `The call's timeout ("30 seconds", or milliseconds): the agent's requestTimeout by default.`
+      )
+    ),
+    id: Args.text({ name: "ID" }).pipe(
+      Args.withDescription("The agent's or pool's path below the root: its id, or ids joined by / (workers/echo).")
+    ),
+    payload
+  },
+  (options) =>
+    Effect.gen(function*() {
+      const value = yield* Work.payloadOf(options.payload, "ID")
+      const address = yield* Address.resolve(options)
+      yield* Work.call(address, options.id, value, options)
+    })
+).pipe(
+  Command.withDescription(
+    "Call an agent, or a pool (one of its members answers), with a JSON payload; print its result as JSON."
+  )
+)
+
+const publishCommand = Command.make(
+  "publish",
+  {
+    ...where,
+    json: Options.boolean("json").pipe(Options.withDescription("Print the task's id on one line, for scripts.")),
+    fanout: Options.boolean("fanout").pipe(Options.withDescription("Deliver to every subscriber, not one.")),
+    topic: Args.text({ name: "TOPIC" }).pipe(Args.withDescription("The topic's name.")),
+    payload
+  },
+  (options) =>
+    Effect.gen(function*() {
+      const value = yield* Work.payloadOf(options.payload, "TOPIC")
+      const address = yield* Address.resolve(options)
+      yield* Work.publish(address, options.topic, value, options)
+    })
+).pipe(
+  Command.withDescription(
+    "Publish a task with a JSON payload to a topic of the tree; print its id. Its subscriber (with --fanout, each) " +
+      "takes it, retried on the topic's schedule."
+  )
+)
+
 const subcommands = [
   upCommand,
   validateCommand,
@@ -212,6 +273,8 @@ const subcommands = [
     "Reload an agent or a pool without downtime: each new process up before the old one goes (as it is configured)."
   ),
   scaleCommand,
+  callCommand,
+  publishCommand,
   logsCommand,
   historyCommand,
   eventsCommand,

@@ -1,0 +1,222 @@
+/**
+ * Work sent to the tree from outside: a call to an agent or a pool child (the child's supervisor's `call`, as
+ * `Supervisor.call` routes it: a pool to one of its members) and a task published to a topic (the root's `publish`).
+ *
+ * Each is logged as the control operations are (`control.ts`): Info once done (`admin API: called "echo": answered
+ * in 12 ms`), Warning when refused, annotated with the operation and the child or topic. Never the payload, nor what
+ * could repeat it (the agent's error message, its stderr, a protocol line): payloads may hold secrets, and the log
+ * is read by more people than the caller. The caller gets the whole story in the answer.
+ *
+ * @internal
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type {
+  AgentStoppedError,
+  ConfigError,
+  RequestError,
+  SupervisorChildError,
+  SupervisorIntensityError
+} from "../../Errors.js"
+import type * as Supervisor from "../../Supervisor.js"
+import type { TopicError } from "../../Topic.js"
+import { describeExit } from "../errors/format.js"
+import { BadRequest, type ChildNotFound, OperationFailed } from "./api.js"
+import { locate } from "./locate.js"
+import {
+  type CallBody,
+  CallFailed,
+  type CallResult,
+  CallTimedOut,
+  durationOf,
+  type PublishBody,
+  type Published,
+  TopicFull
+} from "./workApi.js"
+
+/** What a call can fail with, from the library. */
+type CallError = RequestError | SupervisorChildError | SupervisorIntensityError
+
+/** An error of the API, and what the log says of it (nothing of the payload). */
+interface Refusal<E> {
+  readonly error: E
+  readonly log: string
+}
+
+type CallRefusal = Refusal<BadRequest | ChildNotFound | OperationFailed | CallFailed | CallTimedOut>
+
+const refused = <E>(error: E, log: string): Refusal<E> => ({ error, log })
+
+/** The same words for the answer and the log. */
+const plainly = <E extends { readonly message: string }>(make: (message: string) => E, message: string) =>
+  refused(make(message), message)
+
+/**
+ * A child that could not take the call because it does not run, as the tree sees it now: gone from the tree (404),
+ * or stopped, parked or waiting for its restart (409). The library says `not_found` for a stopped pool, and
+ * `AgentStoppedError` for a stopped agent, as if it had been stopped during the call.
+ */
+const notRunning = (root: Supervisor.Supervisor, path: string, error: SupervisorChildError | AgentStoppedError) =>
+  locate(root, path).pipe(
+    Effect.map(({ info }): CallRefusal => {
+      const could = `Could not call "${path}"`
+      if (info.status === "stopped") {
+        const parked = info.parked ? " (parked: it crashed too often and its circuit breaker is open)" : ""
+        return plainly(
+          (message) => new OperationFailed({ message }),
+          `${could}: it is stopped${parked}; start it first (POST /api/children/${
+            encodeURIComponent(path)
+          }/start, or agent-supervisor start ${path})`
+        )
+      }
+      if (info.status === "restarting") {
+        return plainly(
+          (message) => new OperationFailed({ message }),
+          `${could}: it is waiting for its restart; call again once it runs`
+        )
+      }
+      return plainly((message) => new OperationFailed({ message }), `${could}: ${error.message}`)
+    }),
+    Effect.catchTag("ChildNotFound", (gone): Effect.Effect<CallRefusal> => Effect.succeed(refused(gone, gone.message)))
+  )
+
+/** A call's failure as the API answers it, and as the log says it. */
+const callRefusal = (root: Supervisor.Supervisor, path: string, error: CallError): Effect.Effect<CallRefusal> => {
+  const could = `Could not call "${path}"`
+  switch (error._tag) {
+    case "AgentTaskError":
+      return Effect.succeed(refused(
+        new CallFailed({
+          message: `${could}: agent "${error.agent}" answered with an error: ${error.errorType}: ${error.errorMessage}`,
+          errorType: error.errorType
+        }),
+        `${could}: agent "${error.agent}" answered with an error (${error.errorType})`
+      ))
+    case "AgentTimeoutError":
+      return Effect.succeed(plainly(
+        (message) => new CallTimedOut({ message, timeoutMillis: error.timeoutMillis }),
+        `${could}: ${error.message}`
+      ))
+    case "AgentCrashError": {
+      if (error.reason === "circuit_open") {
+        return Effect.succeed(plainly(
+          (message) => new OperationFailed({ message }),
+          `${could}: agent "${error.agent}" is parked (it crashed too often and its circuit breaker is open); start ` +
+            `it again (agent-supervisor start ${path})`
+        ))
+      }
+      // Without the stderr lines the library's message ends with: a stack among them is the agent's, and they may
+      // repeat the payload. They are a `logs` away.
+      return Effect.succeed(plainly(
+        (message) => new CallFailed({ message }),
+        `${could}: agent "${error.agent}"${error.pid === undefined ? "" : ` (pid ${error.pid})`} ` +
+          `${describeExit(error)} while it handled the call ` +
+          `(its last stderr lines: agent-supervisor logs ${path})`
+      ))
+    }
+    case "ProtocolError":
+      return Effect.succeed(refused(
+        new CallFailed({ message: `${could}: ${error.message}` }),
+        `${could}: agent "${error.agent}" broke the protocol (${error.reason})`
+      ))
+    case "ConfigError":
+      return Effect.succeed(plainly((message) => new BadRequest({ message }), `${could}: ${error.message}`))
+    case "SupervisorChildError":
+      if (error.reason === "not_found") return notRunning(root, path, error)
+      if (error.reason === "not_an_agent") {
+        return Effect.succeed(plainly(
+          (message) => new BadRequest({ message }),
+          `${could}: it is a supervisor; only an agent or a pool takes a call (its agents do: "${path}/ID")`
+        ))
+      }
+      return Effect.succeed(plainly((message) => new OperationFailed({ message }), `${could}: ${error.message}`))
+    case "AgentStoppedError":
+      return notRunning(root, path, error)
+    case "SupervisorIntensityError":
+      return Effect.succeed(plainly((message) => new OperationFailed({ message }), `${could}: ${error.message}`))
+  }
+}
+
+/** Logs the refusal as a warning, and fails with its error. */
+const refuse = <E>(refusal: Refusal<E>): Effect.Effect<never, E> =>
+  Effect.zipRight(Effect.logWarning(`admin API: ${refusal.log}`), Effect.fail(refusal.error))
+
+/**
+ * Calls the agent or pool child at `path` with the body's payload (and timeout), as its supervisor's `call` does,
+ * and answers with the agent's result. Bounded by the call's timeout (the agent's `requestTimeout` unless the body
+ * gives one), a wait for a restart included; a caller that goes away interrupts it, and the agent is sent a `cancel`.
+ */
+export const call = (
+  root: Supervisor.Supervisor,
+  path: string,
+  body: CallBody
+): Effect.Effect<CallResult, BadRequest | ChildNotFound | OperationFailed | CallFailed | CallTimedOut> =>
+  Effect.gen(function*() {
+    const located = yield* locate(root, path).pipe(Effect.catchAll((gone) => refuse(refused(gone, gone.message))))
+    const started = yield* Clock.currentTimeMillis
+    const result = yield* located.parent.call(
+      located.info.id,
+      body.payload,
+      body.timeout === undefined ? undefined : { timeout: durationOf(body.timeout) }
+    ).pipe(
+      Effect.catchAll((error) => Effect.flatMap(callRefusal(root, path, error), refuse)),
+      Effect.onInterrupt(() =>
+        Effect.logInfo(`admin API: call to "${path}" given up: its client went away (the agent was sent a cancel)`)
+      )
+    )
+    const took = (yield* Clock.currentTimeMillis) - started
+    yield* Effect.logInfo(`admin API: called "${path}": answered in ${took} ms`)
+    // `undefined` is no JSON: an answer without a result is null
+    return { result: result === undefined ? null : result }
+  }).pipe(Effect.annotateLogs({ operation: "call", child: path }))
+
+/** How long a publish waits for room in a full topic with `backpressure` before it answers 503. */
+export const PUBLISH_WAIT_MILLIS = 10_000
+
+const publishRefusal = (
+  topic: string,
+  error: TopicError | ConfigError
+): Refusal<BadRequest | OperationFailed | TopicFull> => {
+  const could = `Could not publish to "${topic}"`
+  if (error._tag === "ConfigError") {
+    return plainly((message) => new BadRequest({ message }), `${could}: ${error.message}`)
+  }
+  if (error.reason === "full") {
+    return plainly(
+      (message) => new TopicFull({ message }),
+      `${could}: ${error.message}; nothing was published, try again once its subscribers have caught up`
+    )
+  }
+  return plainly((message) => new OperationFailed({ message }), `${could}: ${error.message}`)
+}
+
+/**
+ * Publishes the body's payload to `topic` (with `fanout`, to every subscriber) and answers with the task's id, at
+ * once: its delivery, retries and outcome are the tree's. A topic no child takes keeps its tasks until one does (as
+ * `Supervisor.publish` does). A full topic with `backpressure` is waited on for {@link PUBLISH_WAIT_MILLIS} at most.
+ */
+export const publish = (
+  root: Supervisor.Supervisor,
+  topic: string,
+  body: PublishBody
+): Effect.Effect<Published, BadRequest | OperationFailed | TopicFull> =>
+  Effect.gen(function*() {
+    const published = yield* root.publish(
+      topic,
+      body.payload,
+      body.fanout === undefined ? undefined : { fanout: body.fanout }
+    ).pipe(
+      Effect.timeoutOption(PUBLISH_WAIT_MILLIS),
+      Effect.catchAll((error) => refuse(publishRefusal(topic, error)))
+    )
+    if (Option.isNone(published)) {
+      return yield* refuse(plainly(
+        (message) => new TopicFull({ message }),
+        `Could not publish to "${topic}": it is full, and no room came within ${PUBLISH_WAIT_MILLIS / 1000} seconds; ` +
+          "nothing was published, try again once its subscribers have caught up"
+      ))
+    }
+    yield* Effect.logInfo(`admin API: published to "${topic}": task ${published.value}`)
+    return { taskId: published.value }
+  }).pipe(Effect.annotateLogs({ operation: "publish", topic }))

@@ -1,0 +1,123 @@
+/**
+ * The admin API's contract for sending work to a running tree (`POST /api/children/ID/call`, `POST
+ * /api/topics/NAME/publish`): the bodies, the answers, and the errors of a call that only these two have (the agent's
+ * own error answer, a timeout, a full topic). The group itself is in `api.ts`, with the errors every route shares.
+ *
+ * @internal
+ */
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { DurationInput } from "../schema.js"
+
+const decodeDuration = Schema.decodeUnknownEither(DurationInput)
+
+/**
+ * The largest body of a call or a publish, whose payload goes to an agent: the protocol's longest line by default
+ * (an agent's `maxMessageBytes`, 16 MiB), which no larger payload would pass. The other calls take 64 KiB.
+ */
+export const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
+
+/** Why `input` is no timeout (the library's rules for a duration, and more than 0), or `undefined`. */
+export const timeoutProblem = (input: unknown): string | undefined => {
+  const decoded = decodeDuration(input)
+  if (Either.isLeft(decoded)) {
+    return ParseResult.ArrayFormatter.formatErrorSync(decoded.left)[0]?.message ?? "must be a duration"
+  }
+  return Duration.toMillis(decoded.right) > 0 ? undefined : "must be longer than 0"
+}
+
+/** A timeout of a decoded body (its filter has checked it) as the library takes it. */
+export const durationOf = (input: string | number): Duration.Duration =>
+  Either.getOrElse(decodeDuration(input), () => Duration.zero)
+
+/** A call's timeout as JSON holds it: milliseconds, or a duration as text (`"30 seconds"`). */
+const Timeout = Schema.Union(Schema.Number, Schema.String).pipe(
+  Schema.filter((input) => timeoutProblem(input) ?? true, {
+    jsonSchema: {
+      description: `Milliseconds, or a duration as text ("30 seconds", "500 millis"): the agent's requestTimeout ` +
+        "by default",
+      anyOf: [
+        { type: "number", exclusiveMinimum: 0 },
+        {
+          type: "string",
+          pattern: "^\\d+(\\.\\d+)?\\s+(nanos?|micros?|millis?|seconds?|minutes?|hours?|days?|weeks?)$"
+        }
+      ]
+    }
+  })
+)
+
+/** Any JSON value, and there: a body without `payload` is refused (it would send the agent `undefined`). */
+const Payload = Schema.Unknown.pipe(
+  // (a plain boolean: as a type guard, TypeScript would narrow the payload to `{} | null`)
+  Schema.filter((value): boolean => value !== undefined, {
+    message: () => "is missing: send the agent's payload as \"payload\" (null if it takes none)",
+    jsonSchema: { description: "Any JSON value: the task's payload, given to the agent's callback as it is" }
+  })
+)
+
+/** The body of `POST /api/children/ID/call`: the payload, and the call's timeout when not the agent's own. */
+export const CallBody = Schema.Struct({
+  payload: Payload,
+  timeout: Schema.optional(Timeout)
+}).annotations({
+  identifier: "CallBody",
+  message: () => ({
+    message: `call takes a JSON body { "payload": ..., "timeout"?: "30 seconds" or milliseconds }`,
+    override: false
+  }),
+  parseOptions: { onExcessProperty: "error", errors: "all" }
+})
+export type CallBody = typeof CallBody.Type
+
+/** What a call answers: the agent's result, as it answered it (JSON). */
+export const CallResult = Schema.Struct({
+  result: Schema.Unknown.annotations({ jsonSchema: { description: "The agent's answer, any JSON value" } })
+}).annotations({ identifier: "CallResult" })
+export type CallResult = typeof CallResult.Type
+
+/** The body of `POST /api/topics/NAME/publish`: the task's payload, and whether every subscriber takes it. */
+export const PublishBody = Schema.Struct({
+  payload: Payload,
+  fanout: Schema.optional(Schema.Boolean)
+}).annotations({
+  identifier: "PublishBody",
+  message: () => ({ message: `publish takes a JSON body { "payload": ..., "fanout"?: true }`, override: false }),
+  parseOptions: { onExcessProperty: "error", errors: "all" }
+})
+export type PublishBody = typeof PublishBody.Type
+
+/** What a publish answers: the task's id (its outcome is the tree's: `Supervisor.awaitResult`, the store). */
+export const Published = Schema.Struct({ taskId: Schema.String }).annotations({ identifier: "Published" })
+export type Published = typeof Published.Type
+
+/**
+ * The agent answered the call with an error of its own (its callback raised: `errorType`), or crashed or broke the
+ * protocol while it handled it (502: the API is the gateway, the agent the server that failed).
+ */
+export class CallFailed extends Schema.TaggedError<CallFailed>()(
+  "CallFailed",
+  {
+    message: Schema.String,
+    /** The error's type as the agent named it (`ValueError`, `TypeError`), for its own error answer. */
+    errorType: Schema.optional(Schema.String)
+  },
+  HttpApiSchema.annotations({ status: 502 })
+) {}
+
+/** The call got no answer within its timeout: the agent was sent a `cancel` (504). */
+export class CallTimedOut extends Schema.TaggedError<CallTimedOut>()(
+  "CallTimedOut",
+  { message: Schema.String, timeoutMillis: Schema.Number },
+  HttpApiSchema.annotations({ status: 504 })
+) {}
+
+/** The topic holds as many tasks not yet ended as its `maxQueued`: nothing was published; try later (503). */
+export class TopicFull extends Schema.TaggedError<TopicFull>()(
+  "TopicFull",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 503 })
+) {}

@@ -1,0 +1,409 @@
+/**
+ * Sending work to a running tree over the admin API (from a new user's trial: nothing could): `POST
+ * /api/children/ID/call` calls an agent, a nested agent or a pool as `Supervisor.call` does and answers `{ result }`;
+ * `POST /api/topics/NAME/publish` publishes a task and answers `{ taskId }`. Their refusals, each a JSON error with
+ * its status and never a stack: the agent's own error 502, a crash 502, a timeout 504 within its bound, a supervisor
+ * 400, a stopped child 409, an unknown one 404, bad bodies 400, a full topic 503. Each is logged, never its payload.
+ * A real tree of real Node callback agents and raw agents, over real HTTP.
+ */
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Adapters from "../src/Adapters.js"
+import * as AdminApi from "../src/AdminApi.js"
+import { Routes } from "../src/internal/admin/api.js"
+import { PUBLISH_WAIT_MILLIS } from "../src/internal/admin/work.js"
+import * as Store from "../src/Store/Store.js"
+import * as Supervisor from "../src/Supervisor.js"
+import type * as Topic from "../src/Topic.js"
+import { client, type Frame, http, post, type Raw, seg, type Served, sse } from "./fixtures/admin/harness.js"
+import { agentConfig, fixture } from "./support.js"
+
+const SECRET = "s3cret-payload-0b1c"
+
+/** A Node callback agent of `test/fixtures/node/FILE`. */
+const callback = (id: string, file: string, topics: ReadonlyArray<string> = []) =>
+  Supervisor.agent({
+    id,
+    topics,
+    config: {
+      name: `work-${id.replace("/", "-")}`,
+      ...Adapters.nodeCallback(fixture("node", file)),
+      startupTimeout: "20 seconds",
+      restartBackoff: 0
+    }
+  })
+
+/**
+ * `echo` (answers its payload; takes `jobs` and `news`), `refuses` (its error repeats the payload), `sleeper` (says
+ * `started ID` on stderr, answers after `ms`, `aborted ID` on a cancel), `raw` (the raw test agent: `{ crash: N }`),
+ * `workers/echo`, and the pool `pool` of 2 raw agents (`{ whoami: true }`) that takes `news`.
+ */
+const children: ReadonlyArray<Supervisor.ChildSpec> = [
+  callback("echo", "echo.mjs", ["jobs", "news"]),
+  callback("refuses", "refuses.mjs"),
+  callback("sleeper", "sleeper.mjs"),
+  Supervisor.agent({ id: "raw", config: agentConfig("echo", { name: "work-raw", restartBackoff: 0 }) }),
+  Supervisor.supervisor({ id: "workers", children: [callback("echo", "echo.mjs")] }),
+  Supervisor.pool({
+    id: "pool",
+    size: 2,
+    topics: ["news"],
+    config: agentConfig("echo", { name: "work-member", restartBackoff: 0 })
+  })
+]
+
+const topics: Readonly<Record<string, Topic.TopicOptions>> = {
+  later: { maxQueued: 1 },
+  held: { maxQueued: 1, backpressure: true }
+}
+
+interface Logged {
+  readonly level: string
+  readonly message: string
+  readonly annotations: Record<string, unknown>
+}
+
+/** The tree and its admin API, every log line at Info and above kept in `logged`. */
+const serve = Effect.gen(function*() {
+  const logged: Array<Logged> = []
+  const capture = Logger.make(({ annotations, logLevel, message }) => {
+    logged.push({
+      level: logLevel.label,
+      message: [message].flat().map(String).join(" "),
+      annotations: Object.fromEntries(annotations)
+    })
+  })
+  const layer = AdminApi.layer().pipe(
+    Layer.provideMerge(Supervisor.layer({ name: "root", children, topics })),
+    Layer.provide(Layer.mergeAll(
+      NodeContext.layer,
+      Store.layerMemory,
+      Logger.replace(Logger.defaultLogger, capture),
+      Logger.minimumLogLevel(LogLevel.Info)
+    ))
+  )
+  const context = yield* Layer.build(layer).pipe(Effect.orDie)
+  const server = context.unsafeMap.get(AdminApi.AdminServer.key) as AdminApi.AdminServer["Type"]
+  const root = context.unsafeMap.get(Supervisor.RootSupervisor.key) as Supervisor.Supervisor
+  const served: Served = { root, server, url: server.url, token: Redacted.value(server.token) }
+  /** The admin API's own lines, from the operations. */
+  const operations = () => logged.filter((line) => line.message.startsWith("admin API: "))
+  return { served, logged, operations }
+})
+
+const json = (body: unknown): RequestInit => ({
+  body: JSON.stringify(body),
+  headers: { "content-type": "application/json" }
+})
+
+const callOf = (served: Served, id: string, body: unknown) => post(served, `/api/children/${seg(id)}/call`, json(body))
+const publishOf = (served: Served, topic: string, body: unknown) =>
+  post(served, `/api/topics/${seg(topic)}/publish`, json(body))
+
+/** A JSON error body with this status and tag, never a stack; the body. */
+const errorOf = (raw: Raw, status: number, tag: string): any => {
+  assert.strictEqual(raw.status, status, raw.text)
+  assert.strictEqual(raw.headers.get("content-type"), "application/json", raw.text)
+  const body = raw.json()
+  assert.strictEqual(body._tag, tag, raw.text)
+  assert.notMatch(raw.text, /\n\s+at /, "no stack")
+  return body
+}
+
+const pidOf = (supervisor: Supervisor.Supervisor, id: string) =>
+  Effect.map(supervisor.whichChildren, (infos) => Option.getOrNull(infos.find((c) => c.id === id)!.pid))
+
+const line = (text: string) => (frame: Frame) => frame.data !== undefined && JSON.parse(frame.data).line === text
+
+describe.sequential("AdminApi: call and publish", () => {
+  it.scopedLive(
+    "POST call: { result } from an agent, a nested agent, a pool's member, the typed client; a payload over 64 KiB; " +
+      "logged once done, never the payload",
+    () =>
+      Effect.gen(function*() {
+        const { operations, served } = yield* serve
+        const payload = { text: "héllo ✓", n: [1, 2.5, null, true], secret: SECRET }
+        const answered = yield* callOf(served, "echo", { payload })
+        assert.strictEqual(answered.status, 200, answered.text)
+        assert.deepStrictEqual(answered.json(), { result: payload })
+        // Any JSON: null, a string, an array, a negative number
+        for (const value of [null, "text", [1, "two"], -1]) {
+          assert.deepStrictEqual((yield* callOf(served, "workers/echo", { payload: value })).json(), { result: value })
+        }
+        // A pool: one of its members answers
+        const pool = yield* Effect.orDie(served.root.childSupervisor("pool"))
+        const members = [yield* pidOf(pool, "0"), yield* pidOf(pool, "1")]
+        const pooled = yield* callOf(served, "pool", { payload: { whoami: true }, timeout: "10 seconds" })
+        assert.strictEqual(pooled.status, 200, pooled.text)
+        assert.include(members, pooled.json().result.pid)
+        // A member by its path, with a timeout in milliseconds
+        const member = yield* callOf(served, "pool/1", { payload: { whoami: true }, timeout: 10_000 })
+        assert.deepStrictEqual(member.json(), { result: { pid: members[1] } })
+        // Larger than the 64 KiB of the other calls' bodies
+        const large = "x".repeat(200 * 1024)
+        assert.deepStrictEqual((yield* callOf(served, "echo", { payload: large })).json(), { result: large })
+        // The typed client
+        const api = yield* client(served)
+        assert.deepStrictEqual(yield* api.work.call({ path: { id: "echo" }, payload: { payload: { a: 1 } } }), {
+          result: { a: 1 }
+        })
+
+        const done = operations()
+        assert.strictEqual(done.length, 9, JSON.stringify(done))
+        assert.isTrue(done.every((entry) => entry.level === "INFO"))
+        assert.match(done[0].message, /^admin API: called "echo": answered in \d+ ms$/)
+        assert.deepStrictEqual(done[0].annotations, { operation: "call", child: "echo" })
+        assert.deepStrictEqual(done.map((entry) => entry.annotations.child), [
+          "echo",
+          "workers/echo",
+          "workers/echo",
+          "workers/echo",
+          "workers/echo",
+          "pool",
+          "pool/1",
+          "echo",
+          "echo"
+        ])
+        assert.notInclude(JSON.stringify(done), SECRET)
+      }),
+    120_000
+  )
+
+  it.scopedLive(
+    "POST call refused: the agent's error 502, a crash 502, a timeout 504 (the agent sent a cancel), a supervisor " +
+      "400, a stopped child 409, an unknown one 404; each a warning without the payload",
+    () =>
+      Effect.gen(function*() {
+        const { operations, served } = yield* serve
+        // The agent's own error answer: its type and message in the answer, its type alone in the log
+        const refused = errorOf(yield* callOf(served, "refuses", { payload: { secret: SECRET } }), 502, "CallFailed")
+        assert.strictEqual(refused.errorType, "RangeError")
+        assert.include(refused.message, `Could not call "refuses": agent "work-refuses" answered with an error:`)
+        assert.include(refused.message, `RangeError: cannot take {"secret":"${SECRET}"}`)
+
+        // A crash while it handled the call; the tree restarts it
+        const rawPid = yield* pidOf(served.root, "raw")
+        const crashed = errorOf(yield* callOf(served, "raw", { payload: { crash: 3 } }), 502, "CallFailed")
+        assert.strictEqual(
+          crashed.message,
+          `Could not call "raw": agent "work-raw" (pid ${rawPid}) exited with code 3 while it handled the call ` +
+            `(its last stderr lines: agent-supervisor logs raw)`
+        )
+
+        // A timeout: answered once it passes, and the agent is sent a cancel
+        const stderr = yield* sse(`${served.url}${Routes.stderrFollow("sleeper")}`)
+        yield* stderr.until((frame) => frame.comment === "connected")
+        const started = Date.now()
+        const late = errorOf(
+          yield* callOf(served, "sleeper", { payload: { ms: 60_000 }, timeout: "300 millis" }),
+          504,
+          "CallTimedOut"
+        )
+        const took = Date.now() - started
+        assert.isAtLeast(took, 290)
+        assert.isBelow(took, 20_000, "bounded by the call's timeout")
+        assert.strictEqual(late.timeoutMillis, 300)
+        assert.include(late.message, `Could not call "sleeper": `)
+        const begun = yield* stderr.until((frame) =>
+          frame.data !== undefined && /^started /.test(JSON.parse(frame.data).line)
+        )
+        const id = JSON.parse(begun.data!).line.slice("started ".length)
+        yield* stderr.until(line(`aborted ${id}`))
+
+        // What takes no call, what is not there, what does not run
+        const supervisor = errorOf(yield* callOf(served, "workers", { payload: 1 }), 400, "BadRequest")
+        assert.strictEqual(
+          supervisor.message,
+          `Could not call "workers": it is a supervisor; only an agent or a pool takes a call (its agents do: ` +
+            `"workers/ID")`
+        )
+        assert.include(errorOf(yield* callOf(served, "nope", { payload: 1 }), 404, "ChildNotFound").message, `"nope"`)
+        assert.strictEqual((yield* post(served, "/api/children/echo/stop")).status, 200)
+        const stopped = errorOf(yield* callOf(served, "echo", { payload: { secret: SECRET } }), 409, "OperationFailed")
+        assert.strictEqual(
+          stopped.message,
+          `Could not call "echo": it is stopped; start it first (POST /api/children/echo/start, or agent-supervisor ` +
+            "start echo)"
+        )
+        assert.strictEqual((yield* post(served, "/api/children/echo/start")).status, 200)
+        assert.strictEqual((yield* callOf(served, "echo", { payload: 2 })).status, 200)
+        // A stopped pool: the same
+        assert.strictEqual((yield* post(served, "/api/children/pool/stop")).status, 200)
+        const stoppedPool = errorOf(yield* callOf(served, "pool", { payload: 1 }), 409, "OperationFailed")
+        assert.include(stoppedPool.message, `Could not call "pool": it is stopped; start it first`)
+
+        const calls = operations().filter((entry) => entry.annotations.operation === "call")
+        assert.deepStrictEqual(calls.map((entry) => [entry.level, entry.annotations.child]), [
+          ["WARN", "refuses"],
+          ["WARN", "raw"],
+          ["WARN", "sleeper"],
+          ["WARN", "workers"],
+          ["WARN", "nope"],
+          ["WARN", "echo"],
+          ["INFO", "echo"],
+          ["WARN", "pool"]
+        ])
+        assert.strictEqual(
+          calls[0].message,
+          `admin API: Could not call "refuses": agent "work-refuses" answered with an error (RangeError)`
+        )
+        assert.strictEqual(calls[1].message, `admin API: ${crashed.message}`)
+        assert.strictEqual(calls[2].message, `admin API: ${late.message}`)
+        assert.notInclude(JSON.stringify(operations()), SECRET)
+      }),
+    120_000
+  )
+
+  it.scopedLive(
+    "POST call: a caller that goes away gives the call up, and the agent is sent a cancel",
+    () =>
+      Effect.gen(function*() {
+        const { operations, served } = yield* serve
+        const stderr = yield* sse(`${served.url}${Routes.stderrFollow("sleeper")}`)
+        yield* stderr.until((frame) => frame.comment === "connected")
+        const controller = new AbortController()
+        const pending = fetch(`${served.url}/api/children/sleeper/call`, {
+          method: "POST",
+          signal: controller.signal,
+          ...json({ payload: { ms: 60_000 } }),
+          headers: { "content-type": "application/json", authorization: `Bearer ${served.token}` }
+        }).catch((error: Error) => error.name)
+        const begun = yield* stderr.until((frame) =>
+          frame.data !== undefined && /^started /.test(JSON.parse(frame.data).line)
+        )
+        controller.abort()
+        assert.strictEqual(yield* Effect.promise(() => pending), "AbortError")
+        const id = JSON.parse(begun.data!).line.slice("started ".length)
+        yield* stderr.until(line(`aborted ${id}`))
+        const given = operations().find((entry) => entry.annotations.child === "sleeper")
+        assert.strictEqual(
+          given?.message,
+          `admin API: call to "sleeper" given up: its client went away (the agent was sent a cancel)`
+        )
+      }),
+    120_000
+  )
+
+  it.scopedLive(
+    "POST call and publish: bodies that are not one 400, no token 401, text 415, GET 405; nothing reaches an agent",
+    () =>
+      Effect.gen(function*() {
+        const { operations, served } = yield* serve
+        const bad = (raw: Raw) => errorOf(raw, 400, "BadRequest").message as string
+        assert.include(bad(yield* callOf(served, "echo", {})), "payload: is missing")
+        assert.include(bad(yield* callOf(served, "echo", { payload: 1, timeout: "5 secs" })), "timeout")
+        assert.include(bad(yield* callOf(served, "echo", { payload: 1, timeout: -1 })), "timeout")
+        assert.include(bad(yield* callOf(served, "echo", { payload: 1, timeout: 0 })), "timeout")
+        assert.include(bad(yield* callOf(served, "echo", { payload: 1, timeot: "1 second" })), "timeot")
+        assert.include(bad(yield* callOf(served, "echo", [1])), `call takes a JSON body { "payload": ...`)
+        assert.include(bad(yield* post(served, "/api/children/echo/call")), `call takes a JSON body`)
+        assert.include(bad(yield* publishOf(served, "jobs", { payload: 1, fanout: "yes" })), "fanout")
+        const both = bad(yield* publishOf(served, "jobs", { data: 1 }))
+        assert.include(both, "payload: is missing")
+        assert.include(both, "data: is unexpected")
+        const unauthorized = yield* http(served, "/api/children/echo/call", { method: "POST", ...json({ payload: 1 }) })
+        errorOf(unauthorized, 401, "Unauthorized")
+        const text = yield* post(served, "/api/topics/jobs/publish", {
+          body: "1",
+          headers: { "content-type": "text/plain" }
+        })
+        errorOf(text, 415, "UnsupportedMediaType")
+        for (const path of ["/api/children/echo/call", "/api/topics/jobs/publish"]) {
+          const get = yield* http(served, path)
+          assert.strictEqual(get.status, 405, get.text)
+          assert.strictEqual(get.headers.get("allow"), "POST")
+        }
+        const huge = yield* callOf(served, "echo", { payload: "x".repeat(17 * 1024 * 1024) })
+        assert.include(bad(huge), "send large data to an agent by reference")
+        assert.deepStrictEqual(operations(), [], "refused before any operation")
+      }),
+    120_000
+  )
+
+  it.scopedLive(
+    "POST publish: { taskId } at once, delivered (fanout to each subscriber); a full topic 503 TopicFull, a " +
+      "backpressure topic after a bounded wait; logged without the payload",
+    () =>
+      Effect.gen(function*() {
+        const { operations, served } = yield* serve
+        const published = yield* publishOf(served, "jobs", { payload: { job: 1, secret: SECRET } })
+        assert.strictEqual(published.status, 200, published.text)
+        const { taskId } = published.json()
+        assert.isString(taskId)
+        assert.deepStrictEqual(yield* served.root.awaitResult(taskId), { job: 1, secret: SECRET })
+        // Fanout: the agent and the pool, each its own result
+        const fanned = (yield* publishOf(served, "news", { payload: { whoami: true }, fanout: true })).json()
+        const outcome = (yield* served.root.awaitResult(fanned.taskId)) as Record<string, unknown>
+        assert.deepStrictEqual(Object.keys(outcome).sort(), ["root/echo", "root/pool"])
+        assert.deepStrictEqual(outcome["root/echo"], { whoami: true })
+        // The typed client
+        const api = yield* client(served)
+        const typed = yield* api.work.publish({ path: { name: "jobs" }, payload: { payload: 7 } })
+        assert.strictEqual(yield* served.root.awaitResult(typed.taskId), 7)
+
+        // A topic no child takes keeps its tasks, up to its maxQueued: then 503, nothing published
+        assert.strictEqual((yield* publishOf(served, "later", { payload: 1 })).status, 200)
+        const full = errorOf(yield* publishOf(served, "later", { payload: { secret: SECRET } }), 503, "TopicFull")
+        assert.include(full.message, `Could not publish to "later": `)
+        assert.include(full.message, "nothing was published")
+        // With backpressure the publish waits for room, but not for ever
+        assert.strictEqual((yield* publishOf(served, "held", { payload: 1 })).status, 200)
+        const started = Date.now()
+        const held = errorOf(yield* publishOf(served, "held", { payload: 2 }), 503, "TopicFull")
+        assert.isAtLeast(Date.now() - started, PUBLISH_WAIT_MILLIS - 50)
+        assert.include(held.message, `no room came within ${PUBLISH_WAIT_MILLIS / 1000} seconds`)
+
+        const logged = operations().filter((entry) => entry.annotations.operation === "publish")
+        assert.deepStrictEqual(logged.map((entry) => [entry.level, entry.annotations.topic]), [
+          ["INFO", "jobs"],
+          ["INFO", "news"],
+          ["INFO", "jobs"],
+          ["INFO", "later"],
+          ["WARN", "later"],
+          ["INFO", "held"],
+          ["WARN", "held"]
+        ])
+        assert.strictEqual(logged[0].message, `admin API: published to "jobs": task ${taskId}`)
+        assert.strictEqual(logged[4].message, `admin API: ${full.message}`)
+        assert.notInclude(JSON.stringify(operations()), SECRET)
+      }),
+    120_000
+  )
+
+  it.scopedLive(
+    "the OpenAPI document: both routes under bearer, their bodies and their errors",
+    () =>
+      Effect.gen(function*() {
+        const { served } = yield* serve
+        const doc = (yield* http(served, "/api/openapi.json")).json()
+        const call = doc.paths["/api/children/{id}/call"].post
+        const publish = doc.paths["/api/topics/{name}/publish"].post
+        for (const operation of [call, publish]) {
+          assert.deepStrictEqual(operation.security, [{ bearer: [] }])
+          assert.isTrue(operation.requestBody.required)
+          assert.isString(operation.requestBody.description)
+        }
+        assert.deepStrictEqual(Object.keys(call.responses).sort(), [
+          "200",
+          "400",
+          "401",
+          "404",
+          "409",
+          "415",
+          "502",
+          "504"
+        ])
+        assert.deepStrictEqual(Object.keys(publish.responses).sort(), ["200", "400", "401", "409", "415", "503"])
+        assert.deepStrictEqual(doc.components.schemas.CallBody.required, ["payload"])
+        assert.deepStrictEqual(doc.components.schemas.PublishBody.required, ["payload"])
+        assert.includeDeepMembers(doc.tags, [{ name: "work" }])
+      }),
+    120_000
+  )
+})
