@@ -4,12 +4,15 @@
  * unknown argument: '--urll'" and "'abc' is not a integer" bare, with no hint and no `error:` (only `conformance`
  * suggested the option meant). Through the built bin, in a child process, in a directory with no running tree.
  */
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as childProcess from "node:child_process"
 import * as path from "node:path"
 import { unknownName } from "../src/internal/cli/arguments.js"
-import { grammar } from "../src/internal/cli/main.js"
+import { grammar, run } from "../src/internal/cli/main.js"
+import { report } from "../src/internal/cli/report.js"
 import { root, tempDir } from "./support.js"
 
 const BIN = path.join(root, "dist", "bin", "agent-supervisor.js")
@@ -29,8 +32,8 @@ const cli = (args: ReadonlyArray<string>, cwd: string) =>
 
 const NO_TREE = "error: No running tree found in this directory"
 
-/** Command lines, and the lines of stderr each must start with. */
-const LINES: ReadonlyArray<readonly [ReadonlyArray<string>, ReadonlyArray<string>]> = [
+/** Command lines refused, and the lines of what is printed (stderr) each must start with. */
+const REFUSED: ReadonlyArray<readonly [ReadonlyArray<string>, ReadonlyArray<string>]> = [
   [["status", "--urll", "http://127.0.0.1:1"], [
     `error: "--urll" is no option of status (did you mean --url?); its options are --file (-f), --url, --token, ` +
     "--state-file, --json"
@@ -55,28 +58,55 @@ const LINES: ReadonlyArray<readonly [ReadonlyArray<string>, ReadonlyArray<string
   [["restart"], ["error: Missing argument <ID>", "usage: agent-supervisor restart "]],
   [["validate", "missing.yaml"], ["error: Path 'missing.yaml' must exist", "usage: agent-supervisor validate <FILE>"]],
   [["status", "extra"], [`error: "extra" is no argument or option here`, "usage: agent-supervisor status "]],
-  // read as meant: on to the address, which is not there
-  [["logs", "-F", "-n", "3", "x"], [NO_TREE]],
   [["logs", "-fn", "3", "x"], [`error: "-fn" is no option of logs; its options are `]],
-  [["scale", "pool", "-1"], [NO_TREE]],
-  [["status", "--json=true"], [NO_TREE]],
   [["status", "--url", "--", "x"], ["error: --url needs a value: agent-supervisor status --url TEXT"]]
 ]
 
+/** Through the bin: one of each kind refused, and lines read as meant (on to the address, which is not there). */
+const THROUGH_THE_BIN: ReadonlyArray<readonly [ReadonlyArray<string>, ReadonlyArray<string>]> = [
+  REFUSED[0],
+  REFUSED.find(([args]) => args[0] === "scale")!,
+  [["logs", "-F", "-n", "3", "x"], [NO_TREE]],
+  [["scale", "pool", "-1"], [NO_TREE]],
+  [["status", "--json=true"], [NO_TREE]]
+]
+
+/** What the bin prints for a command line refused before anything runs: the command line run in this process. */
+const refusal = (args: ReadonlyArray<string>) =>
+  run("0.0.0")(["node", "agent-supervisor", ...args]).pipe(
+    Effect.provide(NodeContext.layer),
+    Effect.exit,
+    Effect.map((exit) => Exit.isFailure(exit) ? report(exit.cause) : undefined)
+  )
+
+/** `text`'s lines start with `expected`'s, in order. */
+const startsWith = (text: string, expected: ReadonlyArray<string>, what: string) => {
+  const lines = text.split("\n")
+  expected.forEach((line, n) => assert.isTrue(lines[n]?.startsWith(line), `line ${n} of ${what}:\n${text}`))
+}
+
 describe("the command line's mistakes", () => {
+  it.effect("each is refused before anything runs: error:, what was meant, the command's usage", () =>
+    Effect.gen(function*() {
+      for (const [args, expected] of REFUSED) {
+        const printed = yield* refusal(args)
+        assert.isDefined(printed, args.join(" "))
+        startsWith(printed!, expected, args.join(" "))
+      }
+    }))
+
   it.scopedLive(
-    "each says error:, what was meant, and the command's usage; the rest is read as meant",
+    "through the bin: printed on stderr alone, exit 1, no stack; the rest read as meant",
     () =>
       Effect.gen(function*() {
         const dir = yield* tempDir("cli-arguments")
-        const results = yield* Effect.forEach(LINES, ([args]) => cli(args, dir), { concurrency: 4 })
-        LINES.forEach(([args, expected], i) => {
+        const results = yield* Effect.forEach(THROUGH_THE_BIN, ([args]) => cli(args, dir), { concurrency: 2 })
+        THROUGH_THE_BIN.forEach(([args, expected], i) => {
           const { code, stderr, stdout } = results[i]
-          const what = `${args.join(" ")}:\n${stderr}`
-          assert.strictEqual(code, 1, what)
+          const what = args.join(" ")
+          assert.strictEqual(code, 1, `${what}:\n${stderr}`)
           assert.strictEqual(stdout, "", what)
-          const lines = stderr.split("\n")
-          expected.forEach((line, n) => assert.isTrue(lines[n].startsWith(line), `line ${n} of ${what}`))
+          startsWith(stderr, expected, what)
           assert.notInclude(stderr, "    at ", `no stack: ${what}`)
         })
       }),
