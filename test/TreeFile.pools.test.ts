@@ -13,21 +13,10 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { ConfigError } from "../src/Errors.js"
 import * as Supervisor from "../src/Supervisor.js"
 import * as TreeFile from "../src/TreeFile.js"
-import { failureOf, fixture, tempDir, TestLive } from "./support.js"
-
-const yaml = (text: string, dir?: string) =>
-  TreeFile.parse(text, { format: "yaml", env: {}, ...(dir === undefined ? {} : { dir }) })
-
-/** The problems of a bad YAML file, as `field: rule` lines. */
-const problemsOf = (text: string) =>
-  Effect.map(Effect.exit(yaml(text)), (exit) => {
-    const error = failureOf(exit)
-    assert.instanceOf(error, ConfigError)
-    return (error as ConfigError).problems.map((p) => `${p.field}: ${p.rule}`)
-  })
+import { fixture, tempDir, TestLive } from "./support.js"
+import { problemsOf, yaml } from "./treeFileSupport.js"
 
 /**
  * The delays a schedule waits before each retry, in milliseconds, for as long as it recurs (`Schedule.run` adds
