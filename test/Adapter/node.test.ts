@@ -199,16 +199,14 @@ describe.sequential("Adapter/node", () => {
 
     it("runs tasks concurrently and answers in completion order", async () => {
       const agent = await startReady([fixture("slow.mjs")])
-      const startedAt = Date.now()
       agent.send({ id: "slowest", type: "task", payload: { ms: 600, value: 3 } })
       agent.send({ id: "middle", type: "task", payload: { ms: 300, value: 2 } })
       agent.send({ id: "fastest", type: "task", payload: { ms: 0, value: 1 } })
       const responses = await agent.take(3)
-      const elapsed = Date.now() - startedAt
+      // One after the other they would answer in the order sent: the order of completion is the proof, not a time
+      // (a busy machine stretches any bound)
       assert.deepStrictEqual(responses.map((response) => response.id), ["fastest", "middle", "slowest"])
       assert.deepStrictEqual(responses.map((response) => response.result), [1, 2, 3])
-      // One after the other they would take 900 ms
-      assert.isBelow(elapsed, 880)
     })
 
     it("pipelines 256 tasks in flight", async () => {
