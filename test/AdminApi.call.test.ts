@@ -14,6 +14,7 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import * as Adapters from "../src/Adapters.js"
 import * as AdminApi from "../src/AdminApi.js"
 import { Routes } from "../src/internal/admin/api.js"
@@ -40,13 +41,14 @@ const callback = (id: string, file: string, topics: ReadonlyArray<string> = []) 
   })
 
 /**
- * `echo` (answers its payload; takes `jobs` and `news`), `refuses` (its error repeats the payload), `sleeper` (says
+ * `echo` (answers its payload; takes `jobs` and `news`), `refuses` (its error repeats the payload; takes `doomed`,
+ * tried twice), `sleeper` (says
  * `started ID` on stderr, answers after `ms`, `aborted ID` on a cancel), `raw` (the raw test agent: `{ crash: N }`),
  * `workers/echo`, and the pool `pool` of 2 raw agents (`{ whoami: true }`) that takes `news`.
  */
 const children: ReadonlyArray<Supervisor.ChildSpec> = [
   callback("echo", "echo.mjs", ["jobs", "news"]),
-  callback("refuses", "refuses.mjs"),
+  callback("refuses", "refuses.mjs", ["doomed"]),
   callback("sleeper", "sleeper.mjs"),
   Supervisor.agent({ id: "raw", config: agentConfig("echo", { name: "work-raw", restartBackoff: 0 }) }),
   Supervisor.supervisor({ id: "workers", children: [callback("echo", "echo.mjs")] }),
@@ -60,6 +62,7 @@ const children: ReadonlyArray<Supervisor.ChildSpec> = [
 
 const topics: Readonly<Record<string, Topic.TopicOptions>> = {
   later: { maxQueued: 1 },
+  doomed: { retry: Schedule.recurs(1) },
   held: { maxQueued: 1, backpressure: true }
 }
 
@@ -377,7 +380,59 @@ describe.sequential("AdminApi: call and publish", () => {
   )
 
   it.scopedLive(
-    "the OpenAPI document: both routes under bearer, their bodies and their errors",
+    "GET /api/tasks/ID: a published task's outcome (succeeded, dead-lettered, pending once ?wait= passed), with the " +
+      "token only; 404 for an unknown id, 400 for a bad wait",
+    () =>
+      Effect.gen(function*() {
+        const { operations, served } = yield* serve
+        const taskOf = (id: string, query = "", token = served.token) =>
+          http(served, `/api/tasks/${seg(id)}${query}`, { headers: { authorization: `Bearer ${token}` } })
+        // succeeded: the subscriber's answer (waited for: the publish answers at once)
+        const done = (yield* publishOf(served, "jobs", { payload: { job: 2, secret: SECRET } })).json().taskId
+        const succeeded = yield* taskOf(done, "?wait=20000")
+        assert.strictEqual(succeeded.status, 200, succeeded.text)
+        assert.deepStrictEqual(succeeded.json(), {
+          taskId: done,
+          status: "succeeded",
+          result: { job: 2, secret: SECRET }
+        })
+        // read again at once, without a wait: kept
+        assert.deepStrictEqual((yield* taskOf(done)).json().result, { job: 2, secret: SECRET })
+        // dead-lettered after its two attempts: each attempt's error, the child that failed it
+        const doomed = (yield* publishOf(served, "doomed", { payload: 1 })).json().taskId
+        const dead = (yield* taskOf(doomed, "?wait=20%20seconds")).json()
+        assert.deepStrictEqual([dead.taskId, dead.status, dead.attempts], [doomed, "dead_lettered", 2], dead)
+        assert.deepStrictEqual(dead.errors.map((e: any) => [e.attempt, e.child]), [[1, "root/refuses"], [
+          2,
+          "root/refuses"
+        ]])
+        assert.include(dead.message, `Task ${doomed} of topic "doomed" failed 2 time(s) and was dead-lettered`)
+        // pending: a topic no child takes keeps it; no wait answers at once, a wait answers once it has passed
+        const waiting = (yield* publishOf(served, "later", { payload: 1 })).json().taskId
+        assert.deepStrictEqual((yield* taskOf(waiting)).json(), { taskId: waiting, status: "pending" })
+        assert.deepStrictEqual((yield* taskOf(waiting, "?wait=50")).json(), { taskId: waiting, status: "pending" })
+        // the typed client
+        const api = yield* client(served)
+        assert.strictEqual((yield* api.work.task({ path: { id: done }, urlParams: {} })).status, "succeeded")
+        // refusals
+        const unknown = errorOf(yield* taskOf("no-such-task"), 404, "TaskNotFound")
+        assert.include(unknown.message, `No task "no-such-task"`)
+        for (const query of ["?wait=soon", "?wait=1%20hour", "?wait=-5"]) {
+          const bad = errorOf(yield* taskOf(done, query), 400, "BadRequest")
+          assert.include(bad.message, "wait: ", query)
+        }
+        // an agent's answer: read with the token only, as a call's
+        errorOf(yield* taskOf(done, "", "wrong"), 401, "Unauthorized")
+        errorOf(yield* http(served, `/api/tasks/${seg(done)}`), 401, "Unauthorized")
+        // a read: nothing logged at Info, no result anywhere in the log
+        assert.deepStrictEqual(operations().filter((entry) => entry.annotations.operation === "task"), [])
+        assert.notInclude(JSON.stringify(operations()), SECRET)
+      }),
+    120_000
+  )
+
+  it.scopedLive(
+    "the OpenAPI document: the routes under bearer, their bodies and their errors",
     () =>
       Effect.gen(function*() {
         const { served } = yield* serve
@@ -400,6 +455,11 @@ describe.sequential("AdminApi: call and publish", () => {
           "504"
         ])
         assert.deepStrictEqual(Object.keys(publish.responses).sort(), ["200", "400", "401", "409", "415", "503"])
+        // a task's outcome: a read, with the token too
+        const task = doc.paths["/api/tasks/{id}"].get
+        assert.deepStrictEqual(task.security, [{ bearer: [] }])
+        assert.includeMembers(Object.keys(task.responses), ["200", "400", "401", "404"])
+        assert.deepStrictEqual(task.parameters.find((p: any) => p.in === "query")?.name, "wait")
         assert.deepStrictEqual(doc.components.schemas.CallBody.required, ["payload"])
         assert.deepStrictEqual(doc.components.schemas.PublishBody.required, ["payload"])
         assert.includeDeepMembers(doc.tags, [{ name: "work" }])

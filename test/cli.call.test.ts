@@ -62,8 +62,9 @@ const callback = (name: string, file: string) => ({
 })
 
 /**
- * `echo` (answers its payload; takes `jobs`), `refuses` (its error repeats the payload), `sleeper` (answers after
- * `ms`), `workers/echo`, the pool `pool` of 2 raw agents (`{ whoami: true }`); the topic `later` holds 1 task.
+ * `echo` (answers its payload; takes `jobs`), `refuses` (its error repeats the payload; takes `doomed`, tried once),
+ * `sleeper` (answers after `ms`), `workers/echo`, the pool `pool` of 2 raw agents (`{ whoami: true }`); the topic
+ * `later` holds 1 task.
  */
 const writeTree = (dir: string) => {
   const file = path.join(dir, "tree.json")
@@ -72,10 +73,10 @@ const writeTree = (dir: string) => {
     JSON.stringify({
       name: "cli-call",
       store: { type: "memory" },
-      topics: { later: { maxQueued: 1 } },
+      topics: { later: { maxQueued: 1 }, doomed: { retry: { maxAttempts: 1 } } },
       children: [
         { type: "agent", id: "echo", topics: ["jobs"], config: callback("cli-echo", "echo.mjs") },
-        { type: "agent", id: "refuses", config: callback("cli-refuses", "refuses.mjs") },
+        { type: "agent", id: "refuses", topics: ["doomed"], config: callback("cli-refuses", "refuses.mjs") },
         { type: "agent", id: "sleeper", config: callback("cli-sleeper", "sleeper.mjs") },
         {
           type: "supervisor",
@@ -120,7 +121,7 @@ const refused = (result: Result, what: string): string => {
 describe.sequential("agent-supervisor call and publish", () => {
   it.scopedLive(
     "call: the result as JSON, the payload from the argument or stdin (piped, -), --timeout, --json, a pool; " +
-      "publish: the task's id; up logs each, never the payload",
+      "publish: the task's id; result: the task's result; up logs each, never the payload",
     () =>
       Effect.gen(function*() {
         const dir = yield* tempDir("cli-call")
@@ -157,6 +158,17 @@ describe.sequential("agent-supervisor call and publish", () => {
         assert.deepStrictEqual(Object.keys(published), ["taskId"])
         const fanned = yield* cli(["publish", "jobs", "--fanout", "--json", "--file", file], dir, "{\"n\": 1}")
         assert.match(fanned.stdout, /^\{"taskId":"[^"]+"\}\n$/)
+        // result: the task's result once it ends; --json: its whole view on one line
+        const [result, view] = yield* Effect.all([
+          cli(["result", published.taskId, "--file", file], dir),
+          cli(["result", published.taskId, "--json", "--wait", "20000", "--file", file], dir)
+        ], { concurrency: 2 })
+        assert.deepStrictEqual(ok(result, "result"), { secret: SECRET })
+        assert.deepStrictEqual(ok(view, "result --json"), {
+          taskId: published.taskId,
+          status: "succeeded",
+          result: { secret: SECRET }
+        })
 
         const done = () => operations().filter((entry) => entry.logLevel === "INFO")
         yield* eventually("every call and publish logged", () => done().length === 11, "10 seconds")
@@ -177,7 +189,8 @@ describe.sequential("agent-supervisor call and publish", () => {
 
   it.scopedLive(
     "refused: error: on stderr and exit 1 for the agent's error, a timeout, a supervisor, no such child, a full " +
-      "topic, a bad payload or timeout, no payload; up warns of each, never the payload",
+      "topic, a bad payload or timeout, no payload, a task not ended or dead-lettered; up warns of each, never the " +
+      "payload",
     () =>
       Effect.gen(function*() {
         const dir = yield* tempDir("cli-call-refused")
@@ -194,9 +207,16 @@ describe.sequential("agent-supervisor call and publish", () => {
           badStdin: cli(["call", "echo", ...f], dir, "{oops"),
           empty: cli(["call", "echo", "-", ...f], dir),
           terminal: cliOnTerminal(["call", "echo", ...f], dir),
-          first: cli(["publish", "later", "1", ...f], dir)
+          first: cli(["publish", "later", "1", ...f], dir),
+          doomed: cli(["publish", "doomed", "1", "--json", ...f], dir),
+          noTask: cli(["result", "no-such-task", ...f], dir),
+          badWait: cli(["result", "no-such-task", "--wait", "soon", ...f], dir)
         }, { concurrency: 3 })
         const full = yield* cli(["publish", "later", JSON.stringify({ secret: SECRET }), ...f], dir)
+        const [pending, dead] = yield* Effect.all([
+          cli(["result", ok(results.first, "first").taskId, "--wait", "0", ...f], dir),
+          cli(["result", ok(results.doomed, "doomed").taskId, ...f], dir)
+        ], { concurrency: 2 })
 
         const task = refused(results.task, "task")
         assert.include(task, `Could not call "refuses": agent "cli-refuses" answered with an error: RangeError: `)
@@ -223,6 +243,11 @@ describe.sequential("agent-supervisor call and publish", () => {
         )
         assert.strictEqual(ok(results.first, "first publish to later").taskId.length > 0, true)
         assert.match(refused(full, "full"), /^Could not publish to "later": .*nothing was published/)
+        // result: a task not ended, dead-lettered, unknown; a bad wait
+        assert.match(refused(pending, "pending"), /^Task \S+ has not ended: it is still in flight, or waits for /)
+        assert.match(refused(dead, "dead"), /^Task \S+ of topic "doomed" failed 1 time\(s\) and was dead-lettered/)
+        assert.match(refused(results.noTask, "no task"), /^No task "no-such-task"/)
+        assert.match(refused(results.badWait, "bad wait"), /^--wait "soon": /)
 
         const warned = () => operations().filter((entry) => entry.logLevel === "WARN")
         yield* eventually("every refusal logged", () => warned().length === 5, "10 seconds")

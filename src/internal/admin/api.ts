@@ -17,7 +17,18 @@ import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as Schema from "effect/Schema"
-import { CallBody, CallFailed, CallResult, CallTimedOut, PublishBody, Published, TopicFull } from "./workApi.js"
+import {
+  CallBody,
+  CallFailed,
+  CallResult,
+  CallTimedOut,
+  PublishBody,
+  Published,
+  TaskNotFound,
+  TaskParams,
+  TaskView,
+  TopicFull
+} from "./workApi.js"
 
 // ---- views ----
 
@@ -337,11 +348,13 @@ export class ControlGroup extends HttpApiGroup.make("control")
 {}
 
 const topicName = HttpApiSchema.param("name", Schema.String)
+const taskId = HttpApiSchema.param("id", Schema.String)
 
 /**
  * Sending work to the tree: a call to an agent or a pool (answered with the agent's result once it answers, within
  * the call's timeout), a task published to a topic (answered with its id at once). Each needs the bearer token and a
- * JSON body with the `payload`, given to the agent as it is.
+ * JSON body with the `payload`, given to the agent as it is. A published task's outcome is read by its id, with the
+ * token too (a GET, but what it reads is an agent's answer, as a call's is).
  */
 export class WorkGroup extends HttpApiGroup.make("work")
   .add(
@@ -359,6 +372,13 @@ export class WorkGroup extends HttpApiGroup.make("work")
       .addSuccess(Published)
       .addError(OperationFailed)
       .addError(TopicFull)
+  )
+  .add(
+    HttpApiEndpoint.get("task")`/api/tasks/${taskId}`
+      .setUrlParams(TaskParams)
+      .addSuccess(TaskView)
+      .addError(TaskNotFound)
+      .addError(OperationFailed)
   )
   .addError(Unauthorized)
   .addError(UnsupportedMediaType)

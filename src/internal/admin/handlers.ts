@@ -62,12 +62,16 @@ const controlGroup = (root: Supervisor.Supervisor) =>
       .handle("reload", ({ path }) => Control.run(root, "reload", path.id))
       .handle("scale", ({ path, payload }) => Control.run(root, { scale: payload.size }, path.id)))
 
-/** The work group: a call to an agent or a pool, a task published to a topic (the token is checked by `guard.ts`). */
+/**
+ * The work group: a call to an agent or a pool, a task published to a topic, a task's outcome (the token is checked
+ * by `guard.ts`).
+ */
 const workGroup = (root: Supervisor.Supervisor) =>
   HttpApiBuilder.group(AdminHttpApi, "work", (handlers) =>
     handlers
       .handle("call", ({ path, payload }) => Work.call(root, path.id, payload))
-      .handle("publish", ({ path, payload }) => Work.publish(root, path.name, payload)))
+      .handle("publish", ({ path, payload }) => Work.publish(root, path.name, payload))
+      .handle("task", ({ path, urlParams }) => Work.task(root, path.id, urlParams.wait)))
 
 /** What the API shows of a cluster: `AdminApi.ClusterPlacements`, when this process is in one. */
 export interface Placements {

@@ -99,7 +99,7 @@ export const document = (): OpenApi.OpenAPISpec => {
   spec.info.title = "agent-supervisor admin API"
   spec.info.description = "The tree of a running agent-supervisor: read it, follow its events and its agents' " +
     "stderr, scrape its metrics, start, stop, restart and reload its children, scale its pools, call its agents " +
-    "and publish to its topics. Not described here: GET / (the dashboard). A path asked with a method it does not " +
+    "and publish to its topics and read their tasks' outcomes. Not described here: GET / (the dashboard). A path asked with a method it does not " +
     "take answers 405 MethodNotAllowed, its Allow header listing the methods it takes (GET, HEAD for a read; POST " +
     "for an operation); an unknown path 404 NotFound. A POST takes no body or a JSON one (Content-Type " +
     "application/json, or a +json type): another media type is a 415 UnsupportedMediaType, JSON that does not parse " +
@@ -107,11 +107,14 @@ export const document = (): OpenApi.OpenAPISpec => {
   spec.components.securitySchemes[SCHEME] = {
     type: "http",
     scheme: "bearer",
-    description: "The admin token (generated at start unless given; in the state file). Needed by every POST."
+    description: "The admin token (generated at start unless given; in the state file). Needed by every POST, " +
+      "and to read a task's outcome (an agent's answer, as a call's)."
   }
   for (const item of Object.values(spec.paths)) {
     if (item.post !== undefined) item.post.security = [{ [SCHEME]: [] }]
   }
+  const task = spec.paths["/api/tasks/{id}"]?.get
+  if (task !== undefined) task.security = [{ [SCHEME]: [] }]
   // A reload takes no body, or `{}` (a body of null): nothing to require.
   const reload = spec.paths["/api/children/{id}/reload"]?.post?.requestBody
   if (reload !== undefined) {

@@ -1,6 +1,7 @@
 /**
  * Work sent to the tree from outside: a call to an agent or a pool child (the child's supervisor's `call`, as
- * `Supervisor.call` routes it: a pool to one of its members) and a task published to a topic (the root's `publish`).
+ * `Supervisor.call` routes it: a pool to one of its members), a task published to a topic (the root's `publish`),
+ * and a published task's outcome read by its id (the root's `awaitResult`).
  *
  * Each is logged as the control operations are (`control.ts`): Info once done (`admin API: called "echo": answered
  * in 12 ms`), Warning when refused, annotated with the operation and the child or topic. Never the payload, nor what
@@ -32,7 +33,10 @@ import {
   durationOf,
   type PublishBody,
   type Published,
-  TopicFull
+  TaskNotFound,
+  type TaskView,
+  TopicFull,
+  waitMillisOf
 } from "./workApi.js"
 
 /** What a call can fail with, from the library. */
@@ -220,3 +224,38 @@ export const publish = (
     yield* Effect.logInfo(`admin API: published to "${topic}": task ${published.value}`)
     return { taskId: published.value }
   }).pipe(Effect.annotateLogs({ operation: "publish", topic }))
+
+/**
+ * A published task's outcome: `succeeded` with its result, `dead_lettered` with its attempts' errors, or `pending`
+ * once `wait` (milliseconds, or a duration as text; none by default) has passed without one. A task neither in
+ * flight nor kept is a 404; a tree that has stopped, a 409. Read-only: logged at Debug, without the result.
+ */
+export const task = (
+  root: Supervisor.Supervisor,
+  taskId: string,
+  wait: string | undefined
+): Effect.Effect<TaskView, TaskNotFound | OperationFailed> =>
+  root.awaitResult(taskId).pipe(
+    Effect.map((result): TaskView => ({ taskId, status: "succeeded", result: result === undefined ? null : result })),
+    Effect.timeoutTo({
+      duration: waitMillisOf(wait),
+      onTimeout: (): TaskView => ({ taskId, status: "pending" }),
+      onSuccess: (view) => view
+    }),
+    Effect.catchAll((error): Effect.Effect<TaskView, TaskNotFound | OperationFailed> => {
+      if (error._tag === "TaskFailedError") {
+        return Effect.succeed({
+          taskId,
+          status: "dead_lettered",
+          message: error.message,
+          attempts: error.attempts,
+          errors: error.errors
+        })
+      }
+      return error.reason === "not_found"
+        ? Effect.fail(new TaskNotFound({ message: `No task "${taskId}": ${error.message}` }))
+        : Effect.fail(new OperationFailed({ message: `Could not read task "${taskId}": ${error.message}` }))
+    }),
+    Effect.tap((view) => Effect.logDebug(`admin API: task ${taskId} read: ${view.status}`)),
+    Effect.annotateLogs({ operation: "task" })
+  )

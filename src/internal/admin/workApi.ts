@@ -121,3 +121,59 @@ export class TopicFull extends Schema.TaggedError<TopicFull>()(
   { message: Schema.String },
   HttpApiSchema.annotations({ status: 503 })
 ) {}
+
+/** How long `GET /api/tasks/ID` waits for the task's outcome at most, whatever `wait` asks. */
+export const MAX_TASK_WAIT_MILLIS = 5 * 60_000
+
+/** `?wait=`: how long to wait for the task's outcome (milliseconds, or a duration as text); none waits not at all. */
+export const TaskParams = Schema.Struct({
+  wait: Schema.optional(
+    Schema.String.pipe(
+      Schema.filter((input) => {
+        const decoded = decodeDuration(/^\d+(\.\d+)?$/.test(input) ? Number(input) : input)
+        if (Either.isLeft(decoded)) return `wait: must be milliseconds or a duration ("30 seconds"), not "${input}"`
+        return Duration.toMillis(decoded.right) <= MAX_TASK_WAIT_MILLIS ||
+          `wait: at most ${MAX_TASK_WAIT_MILLIS / 60_000} minutes`
+      })
+    )
+  )
+})
+
+/** A `wait` that `TaskParams` has checked, in milliseconds (0 without one). */
+export const waitMillisOf = (input: string | undefined): number =>
+  input === undefined ? 0 : Duration.toMillis(durationOf(/^\d+(\.\d+)?$/.test(input) ? Number(input) : input))
+
+/** An attempt of a task that failed, as the tree kept it (`TaskFailedError.errors`). */
+const TaskAttemptError = Schema.Struct({
+  attempt: Schema.Number,
+  /** Epoch milliseconds. */
+  at: Schema.Number,
+  /** The child that failed it, by path. */
+  child: Schema.String,
+  tag: Schema.String,
+  message: Schema.String
+})
+
+/**
+ * A published task as `GET /api/tasks/ID` reads it: `pending` until it ends (delivered or waiting for a
+ * subscriber, retries included), then `succeeded` with the subscriber's `result`, or `dead_lettered` with every
+ * attempt's error.
+ */
+export const TaskView = Schema.Struct({
+  taskId: Schema.String,
+  status: Schema.Literal("pending", "succeeded", "dead_lettered"),
+  /** What the subscriber answered (`succeeded` only). */
+  result: Schema.optional(Schema.Unknown),
+  /** Why it was dead-lettered (`dead_lettered` only). */
+  message: Schema.optional(Schema.String),
+  attempts: Schema.optional(Schema.Number),
+  errors: Schema.optional(Schema.Array(TaskAttemptError))
+}).annotations({ identifier: "TaskView" })
+export type TaskView = typeof TaskView.Type
+
+/** No task of that id is in flight, nor kept (in memory the last 1,000 outcomes; in the store, its bounds) (404). */
+export class TaskNotFound extends Schema.TaggedError<TaskNotFound>()(
+  "TaskNotFound",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 404 })
+) {}

@@ -42,6 +42,7 @@ const describe = (address: Address) => (error: unknown): CliError => {
     case "CallFailed":
     case "CallTimedOut":
     case "TopicFull":
+    case "TaskNotFound":
       return new CliError({ message: (error as { readonly message: string }).message })
     case "Unauthorized":
       return new CliError({

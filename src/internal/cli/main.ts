@@ -261,6 +261,26 @@ const publishCommand = Command.make(
   )
 )
 
+const resultCommand = Command.make(
+  "result",
+  {
+    ...where,
+    json: Options.boolean("json").pipe(
+      Options.withDescription("Print the task's whole view ({taskId, status, result or errors}) on one line.")
+    ),
+    wait: Options.text("wait").pipe(
+      Options.withDefault("30 seconds"),
+      Options.withDescription(`How long to wait for the task to end ("2 minutes", or milliseconds; 0: not at all).`)
+    ),
+    id: Args.text({ name: "TASK_ID" }).pipe(Args.withDescription("The task's id, as publish printed it."))
+  },
+  (options) => Effect.flatMap(Address.resolve(options), (address) => Work.result(address, options.id, options))
+).pipe(
+  Command.withDescription(
+    "A published task's result, as JSON, once it ends; a dead-lettered task's errors (exit 1)."
+  )
+)
+
 const subcommands = [
   upCommand,
   validateCommand,
@@ -275,6 +295,7 @@ const subcommands = [
   scaleCommand,
   callCommand,
   publishCommand,
+  resultCommand,
   logsCommand,
   historyCommand,
   eventsCommand,

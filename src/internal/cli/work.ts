@@ -1,5 +1,6 @@
 /**
- * `call ID [JSON]` and `publish TOPIC [JSON]`: work sent to a running `up` through its admin API. The payload is the
+ * `call ID [JSON]`, `publish TOPIC [JSON]` and `result TASK_ID`: work sent to a running `up` through its admin API,
+ * and a published task's outcome. The payload is the
  * JSON argument, or stdin when the argument is `-` or absent and stdin is not a terminal (`jq ... | agent-supervisor
  * call summarizer`); the answer is printed as JSON on stdout (the agent's result, the task's id), so a script pipes
  * it on; a failure is `error: ...` on stderr and exit code 1, as every command's.
@@ -7,10 +8,12 @@
  * @internal
  */
 import * as NodeStream from "@effect/platform-node/NodeStream"
+import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { MAX_PAYLOAD_BYTES } from "../admin/workApi.js"
+import { MAX_PAYLOAD_BYTES, type TaskView, timeoutProblem } from "../admin/workApi.js"
 import type { Address } from "./address.js"
 import * as Client from "./client.js"
 import { CliError } from "./errors.js"
@@ -110,3 +113,59 @@ export const publish = (
       })),
     (answer) => print(answer, options.json)
   )
+
+/**
+ * How long one request of `result` asks the API to wait: a longer wait is several requests, each well within what
+ * Node's fetch waits for an answer (300 seconds) and the API's own bound (`MAX_TASK_WAIT_MILLIS`).
+ */
+const POLL_MILLIS = 60_000
+
+/** The task's view once it ends, or as it is once `waitMillis` have passed (several requests if need be). */
+const awaitTask = (address: Address, id: string, waitMillis: number): Effect.Effect<TaskView, CliError> =>
+  Effect.gen(function*() {
+    const deadline = (yield* Clock.currentTimeMillis) + waitMillis
+    for (;;) {
+      const left = Math.max(0, deadline - (yield* Clock.currentTimeMillis))
+      const view = yield* Client.call(address, (client) =>
+        client.work.task({
+          path: { id: encodeURIComponent(id) },
+          urlParams: { wait: String(Math.min(left, POLL_MILLIS)) }
+        }))
+      if (view.status !== "pending" || left <= POLL_MILLIS) return view
+    }
+  })
+
+/**
+ * `result TASK_ID`: a published task's outcome, once it ends, waiting `wait` at most ("30 seconds", or
+ * milliseconds). Succeeded: its result as JSON. Dead-lettered, or not ended within `wait`: `error: ...` (exit 1).
+ * With `json`, the task's whole view on one line whatever its status (`{ taskId, status, result | errors }`).
+ */
+export const result = (
+  address: Address,
+  id: string,
+  options: { readonly wait: string; readonly json: boolean }
+): Effect.Effect<void, CliError> =>
+  Effect.gen(function*() {
+    const wait = timeoutOf(options.wait)
+    const problem = wait === 0 ? undefined : timeoutProblem(wait)
+    if (problem !== undefined) {
+      return yield* Effect.fail(new CliError({ message: `--wait "${options.wait}": ${problem}` }))
+    }
+    const waitMillis = wait === 0 ? 0 : Duration.toMillis(Duration.decode(wait as Duration.DurationInput))
+    const view = yield* awaitTask(address, id, waitMillis)
+    if (options.json) return yield* print(view, true)
+    switch (view.status) {
+      case "succeeded":
+        return yield* print(view.result, false)
+      case "dead_lettered":
+        return yield* Effect.fail(new CliError({ message: view.message ?? `Task ${id} was dead-lettered` }))
+      case "pending":
+        return yield* Effect.fail(
+          new CliError({
+            message: `Task ${id} has not ended${
+              waitMillis > 0 ? ` within ${Duration.format(Duration.millis(waitMillis))}` : ""
+            }: it is still in flight, or waits for a subscriber (--wait for longer)`
+          })
+        )
+    }
+  })
