@@ -185,6 +185,9 @@ describe.sequential("AdminApi: a request body that is not JSON", () => {
       // A bad JSON body is still the route's 400, with its own message
       const bad = yield* post(served, "/api/children/pool/scale", body("application/json", "{\"size\":-1}"))
       assert.include(errorOf(bad, 400, "BadRequest"), "size: must be a whole number of 0 or more")
+      // of another type: the same words, not the schema's "Expected number, actual \"x\""
+      const text = yield* post(served, "/api/children/pool/scale", body("application/json", "{\"size\":\"x\"}"))
+      assert.include(errorOf(text, 400, "BadRequest"), "size: must be a whole number of 0 or more")
       const reload = yield* post(served, "/api/children/echo/reload", body("application/vnd.x+json", "{}"))
       assert.strictEqual(reload.status, 200, reload.text)
     }))

@@ -181,7 +181,8 @@ describe.sequential("AdminApi: reload", () => {
       const supervisor = errorOf(yield* post(served, "/api/children/workers/reload"), 409, "OperationFailed")
       assert.strictEqual(
         supervisor,
-        `Could not reload "workers": Supervisor "root" cannot reload child "workers": not an agent`
+        `Could not reload "workers": Supervisor "root" cannot reload child "workers": it is a nested supervisor, not an ` +
+          "agent or a pool"
       )
       // A stopped agent: the library's refusal
       assert.strictEqual((yield* post(served, "/api/children/echo/stop")).status, 200)

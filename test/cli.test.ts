@@ -542,6 +542,15 @@ describe("CLI pieces: finding a running up", () => {
       write(elsewhere, { url: "http://127.0.0.1:10", token: "other", pid: process.pid })
       const chosen = yield* resolve({ stateFile: Option.some(elsewhere) })
       assert.deepStrictEqual(chosen, Exit.succeed({ url: "http://127.0.0.1:10", token: Option.some("other") }))
+      // a --state-file alone that is not there: the command that writes it, not "agent-supervisor up " and nothing
+      const absent = path.join(dir, "run", "none.json")
+      const notThere = yield* resolve({ stateFile: Option.some(absent) })
+      assert.isTrue(Exit.isFailure(notThere))
+      assert.include(
+        Exit.isFailure(notThere) ? String(notThere.cause) : "",
+        `No running "agent-supervisor up" found: ${absent} does not exist or cannot be read. Start the tree with ` +
+          `"agent-supervisor up TREE_FILE --state-file ${absent}", or give --url and --token.`
+      )
       // A state file others may read is not trusted
       write(stateFile, { url: "http://127.0.0.1:9", token: "secret", pid: process.pid }, 0o644)
       const open = yield* resolve({ file: Option.some(file) })

@@ -242,7 +242,12 @@ const childId = HttpApiSchema.param("id", Schema.String)
 
 /** `?lines=N`: how many of the last stderr lines (all that are kept by default). */
 export const StderrParams = Schema.Struct({
-  lines: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.positive()))
+  lines: Schema.optional(
+    Schema.NumberFromString.annotations({ message: () => "must be a whole number of 1 or more" }).pipe(
+      Schema.int({ message: () => "must be a whole number of 1 or more" }),
+      Schema.positive({ message: () => "must be a whole number of 1 or more" })
+    )
+  )
 })
 
 /**
@@ -263,7 +268,8 @@ export const ReloadBody = Schema.NullOr(
 
 /** The body of `POST .../scale`: the pool's new size. */
 export const ScaleBody = Schema.Struct({
-  size: Schema.Number.pipe(
+  // (one message for a size of another type too: not "Expected number, actual \"x\"")
+  size: Schema.Number.annotations({ message: () => "must be a whole number of 0 or more" }).pipe(
     Schema.filter((n) => Number.isSafeInteger(n) && n >= 0, {
       message: () => "must be a whole number of 0 or more",
       jsonSchema: { type: "integer", minimum: 0 }

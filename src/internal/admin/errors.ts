@@ -41,7 +41,7 @@ export class AdminApiError extends Schema.TaggedError<AdminApiError>("effect-age
     }
     if (this.reason === "state_file_in_use") {
       return "Stop the one running first (agent-supervisor status shows it; agent-supervisor up stops on SIGTERM), or " +
-        "give this one a state file of its own (--state-file, or the admin section's stateFile)."
+        "give this one a state file of its own (agent-supervisor up --state-file PATH; AdminApi.layer's stateFile)."
     }
     switch (this.code) {
       case "EADDRINUSE":

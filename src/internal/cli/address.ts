@@ -41,11 +41,14 @@ export interface Where {
 
 const readState = (fs: FileSystem.FileSystem, stateFile: string, file: string) =>
   Effect.gen(function*() {
+    // The state file given alone (--state-file): the command that writes it names it, with a tree file to come
+    const up = file === "" ? "agent-supervisor up" : `agent-supervisor up ${file}`
+    const start = file === "" ? `agent-supervisor up TREE_FILE --state-file ${stateFile}` : up
     const text = yield* fs.readFileString(stateFile).pipe(
       Effect.mapError(() =>
         new CliError({
-          message: `No running "agent-supervisor up ${file}" found: ${stateFile} does not exist or cannot be ` +
-            `read. Start the tree with "agent-supervisor up ${file}", or give --url and --token.`
+          message: `No running "${up}" found: ${stateFile} does not exist or cannot be read. Start the tree with ` +
+            `"${start}", or give --url and --token.`
         })
       )
     )

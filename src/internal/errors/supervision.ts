@@ -74,7 +74,9 @@ export interface ChildFacts {
  * @internal
  */
 export const childMessage = (e: ChildFacts): string =>
-  `Supervisor "${e.supervisor}" cannot ${e.operation} child "${e.child}": ` + e.reason.replace(/_/g, " ")
+  `Supervisor "${e.supervisor}" cannot ${e.operation} child "${e.child}": ` +
+  // a call and a reload take a pool too: "not an agent" alone read as if an agent were the only kind
+  (e.reason === "not_an_agent" ? "it is a nested supervisor, not an agent or a pool" : e.reason.replace(/_/g, " "))
 
 /**
  * What to do about a `SupervisorChildError`, by its reason.
