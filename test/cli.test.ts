@@ -15,7 +15,7 @@ import * as path from "node:path"
 import type * as AdminApi from "../src/AdminApi.js"
 import * as Address from "../src/internal/cli/address.js"
 import * as Progress from "../src/internal/cli/progress.js"
-import { describeEvent, statusTable } from "../src/internal/cli/remote.js"
+import { describeEvent, statusTable, unseen } from "../src/internal/cli/remote.js"
 import * as Sse from "../src/internal/cli/sse.js"
 import { eventually, eventuallyEffect, fixture, isAlive, root, spawnApp, tempDir } from "./support.js"
 
@@ -395,6 +395,25 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
 })
 
 describe("CLI pieces", () => {
+  it("logs -f: the follow's lines already shown, or older than those shown (-n), are skipped by number", () => {
+    const line = (seq: number, text = `line ${seq}`, pid = 7) => ({ pid, line: text, timestamp: 1000, seq })
+    const shownOf = (
+      recent: ReadonlyArray<ReturnType<typeof line>>,
+      stream: ReadonlyArray<ReturnType<typeof line>>
+    ) => {
+      const fresh = unseen(recent)
+      return stream.filter(fresh).map((l) => l.seq)
+    }
+    // -n 2 with more than 2 lines come between the follow's start and the read: none again, none out of order
+    assert.deepStrictEqual(shownOf([line(4), line(5)], [line(3), line(4), line(5), line(6), line(7)]), [6, 7])
+    // two lines alike in one millisecond: the second is new (it was skipped when told apart by pid, time and text)
+    assert.deepStrictEqual(shownOf([line(8, "same")], [line(8, "same"), line(9, "same")]), [9])
+    // nothing shown before: every line
+    assert.deepStrictEqual(shownOf([], [line(1), line(2)]), [1, 2])
+    // once past those shown, a line numbered lower (a tail started over) is shown
+    assert.deepStrictEqual(shownOf([line(5)], [line(5), line(6), line(1, "new", 9)]), [6, 1])
+  })
+
   it("Server-Sent Events are parsed as the spec says: fields, multi-line data, comments, CRLF", () => {
     let state = { event: "", data: [] as ReadonlyArray<string>, id: undefined as string | undefined }
     const out: Array<Sse.Event> = []

@@ -299,8 +299,8 @@ export interface AgentSupervisor {
 }
 
 /**
- * One line an agent wrote to stderr: the incarnation's pid, the text without its line break, and when it was
- * read (epoch milliseconds, the `Clock`'s).
+ * One line an agent wrote to stderr: the incarnation's pid, the text without its line break, when it was read
+ * (epoch milliseconds, the `Clock`'s), and its number.
  *
  * @since 0.1.0
  * @category models
@@ -309,6 +309,12 @@ export interface StderrLine {
   readonly pid: number
   readonly line: string
   readonly timestamp: number
+  /**
+   * The line's number, from 1, in the order read, over the agent's restarts and a tree child's rolling reloads
+   * (one sequence while its stderr is kept: see `recentStderr`): a reader of both the kept lines and the live ones
+   * tells one line read twice by it, where two lines alike in the same millisecond share the rest.
+   */
+  readonly seq: number
 }
 
 /**

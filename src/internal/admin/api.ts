@@ -156,7 +156,10 @@ export type RestartView = typeof RestartView.Type
 export const StderrLineView = Schema.Struct({
   pid: Schema.Number,
   line: Schema.String,
-  timestamp: Schema.Number
+  /** When it was read, epoch milliseconds. */
+  timestamp: Schema.Number,
+  /** Its number, from 1, over the agent's restarts and reloads: a line read both ways has one. */
+  seq: Schema.Number
 }).annotations({ identifier: "StderrLine" })
 export type StderrLineView = typeof StderrLineView.Type
 

@@ -95,6 +95,22 @@ const following = (address: Address, what: string) =>
 
 const stderrLine = (line: StderrLineView) => `${new Date(line.timestamp).toISOString()} [${line.pid}] ${line.line}`
 
+/**
+ * Which lines of a follow to show after `recent` were shown: the stream starts with the lines read between its
+ * start and the read of `recent` (it listened first), which are skipped by number (`seq`), up to the last shown,
+ * those older than `recent`'s first (`-n N`, when more than N came between) as well. The first line past them ends
+ * the skipping: a later one numbered lower comes from a tail started over (a nested supervisor's restart).
+ */
+export const unseen = (recent: ReadonlyArray<StderrLineView>): (line: StderrLineView) => boolean => {
+  const last = recent.length === 0 ? 0 : recent[recent.length - 1].seq
+  let skipping = last > 0
+  return (line) => {
+    if (skipping && line.seq <= last) return false
+    skipping = false
+    return true
+  }
+}
+
 /** `logs ID`: the last lines, then, with `follow`, each new one until interrupted. */
 export const logs = (
   address: Address,
@@ -121,20 +137,13 @@ export const logs = (
     )
     yield* Effect.forEach(recent, show, { discard: true })
     if (pull === undefined) return
-    // The stream may repeat the last lines already shown (it started listening first): those are skipped.
-    const key = (line: StderrLineView) => `${line.pid} ${line.timestamp} ${line.line}`
-    const shown = new Set(recent.map(key))
-    let skipping = shown.size > 0
+    const fresh = unseen(recent)
     while (true) {
       const chunk = yield* pull.pipe(
         Effect.catchAll(Option.match({ onNone: () => Effect.succeed(null), onSome: Effect.fail }))
       )
       if (chunk === null) return
-      for (const line of chunk) {
-        if (skipping && shown.has(key(line))) continue
-        skipping = false
-        yield* show(line)
-      }
+      for (const line of chunk) if (fresh(line)) yield* show(line)
     }
   }).pipe(Effect.scoped)
 

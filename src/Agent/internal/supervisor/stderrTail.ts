@@ -11,7 +11,7 @@
  * A line reaches the tail synchronously from the pipe's reader, so the tail does only a push and a loop over its
  * listeners: a listener that must do I/O queues the line and writes elsewhere (off the agent's pipe). The line
  * object kept in the ring is the one handed to the listeners: a reader that takes both the kept lines and the
- * live ones (`follow.ts`) tells one line read twice by its identity.
+ * live ones (`follow.ts`) tells one line read twice by its identity, and one out of this process by its `seq`.
  *
  * @internal
  */
@@ -71,6 +71,8 @@ export const make = (capacity: number): StderrTail => {
   let size = capacity
   const holds = new Set<{ readonly capacity: number }>()
   const live = listeners()
+  // The last line's number (`StderrLine.seq`): one sequence over every agent that shares the tail.
+  let seq = 0
   const recent = () => start === 0 ? ring.slice() : [...ring.slice(start), ...ring.slice(0, start)]
   const resize = () => {
     if (holds.size === 0) return
@@ -83,7 +85,7 @@ export const make = (capacity: number): StderrTail => {
   }
   return {
     push: (pid, text, timestamp) => {
-      const line: StderrLine = { pid, line: text, timestamp }
+      const line: StderrLine = { pid, line: text, timestamp, seq: ++seq }
       if (ring.length < size) ring.push(line)
       else {
         ring[start] = line
