@@ -318,10 +318,9 @@ export interface ParseOptions {
  * - the tree's rules, as `Supervisor.make` checks them: ids unique among siblings, significant children, a restart
  *   type or a stop timeout given both on the child and in its configuration; `store.urlEnv` not set.
  *
- * What the file leaves out takes its default when the tree starts. Nothing starts here: a file that parses is a
- * tree `Supervisor.make` accepts, except for what only its start can tell (a directory agent's callback, a store
- * that cannot open). The warning of a child that would be parked rather than escalate is {@link warnings}' (and
- * logged when the tree starts).
+ * What the file leaves out takes its default when the tree starts. Nothing starts here: a file that parses is a tree
+ * `Supervisor.make` accepts but for what only its start tells (a directory agent's contents, a store that cannot open)
+ * and the files it names ({@link load} looks). A child that would be parked rather than escalate: {@link warnings}.
  *
  * @since 0.1.0
  * @category constructors
@@ -355,9 +354,10 @@ export interface LoadOptions {
 }
 
 /**
- * Reads and checks a tree file: {@link parse}, with the format read from the extension (`.yaml`, `.yml`, `.json`)
- * and relative paths resolved against the file's directory. A file that cannot be read (missing, a directory, no
- * permission) or has another extension is a `ConfigError` whose field is the path as given.
+ * Reads and checks a tree file: {@link parse}, the format read from the extension (`.yaml`, `.yml`, `.json`), relative
+ * paths resolved against the file's directory, what it names for the start looked for (a callback's `file`, an
+ * `agentDir`, a `cwd`: `children[0].config.file: no file a.mjs (looked for /app/a.mjs)`). A file that cannot be read
+ * (missing, a directory, no permission) or another extension is a `ConfigError` whose field is the path as given.
  *
  * @since 0.1.0
  * @category constructors

@@ -106,6 +106,8 @@ describe.sequential("the warning of a child that would be parked, from the comma
     Effect.gen(function*() {
       const dir = yield* tempDir("parked-validate")
       fs.writeFileSync(path.join(dir, "tree.yaml"), TREE)
+      // The callback's file is there: validate looks (TreeFile.callbackFile.test.ts).
+      fs.writeFileSync(path.join(dir, "x.mjs"), "export default async () => ({})\n")
       const out = childProcess.execFileSync(process.execPath, [BIN, "validate", "tree.yaml"], {
         cwd: dir,
         encoding: "utf8"

@@ -87,6 +87,8 @@ describe.sequential("a tree file, run", () => {
   it.scoped("a directory agent that cannot be resolved fails the start, naming its place in the file", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir("treefile-broken")
+      // There (one that is not is the file's problem, as it is read), but holding no agent: only the start can tell.
+      fs.mkdirSync(path.join(dir, "empty-directory"))
       fs.writeFileSync(
         path.join(dir, "tree.json"),
         JSON.stringify({
@@ -99,7 +101,7 @@ describe.sequential("a tree file, run", () => {
             {
               type: "directory",
               id: "missing",
-              config: { agentName: "missing", agentDir: "no-such-directory", cacheDir: "cache" }
+              config: { agentName: "missing", agentDir: "empty-directory", cacheDir: "cache" }
             }
           ]
         })
@@ -110,6 +112,6 @@ describe.sequential("a tree file, run", () => {
       assert.strictEqual(error._tag, "ConfigError")
       if (error._tag !== "ConfigError") return
       assert.strictEqual(error.field, "children[1].config.agentDir")
-      assert.strictEqual(error.value, path.join(dir, "no-such-directory"))
+      assert.strictEqual(error.value, path.join(dir, "empty-directory"))
     }).pipe(Effect.provide(TestLive)))
 })

@@ -366,7 +366,12 @@ children:
 describe("TreeFile.load", () => {
   it.scoped("resolves relative paths against the file's directory; an agent runs there unless it sets cwd", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir("treefile")
+      const top = yield* tempDir("treefile")
+      const dir = path.join(top, "app")
+      // The directories the file names are there (`load` looks: TreeFile.callbackFile.test.ts).
+      for (const made of [path.join(top, "elsewhere"), path.join(dir, "agents", "d"), path.join(dir, "work")]) {
+        fs.mkdirSync(made, { recursive: true })
+      }
       fs.writeFileSync(
         path.join(dir, "tree.yml"),
         `
@@ -386,7 +391,7 @@ children:
         config: { agentName: d, agentDir: agents/d, cacheDir: /var/cache/agents, cwd: work }
       - type: agent
         id: absolute
-        config: { name: absolute, command: x, cwd: /srv }
+        config: { name: absolute, command: x, cwd: ${top} }
 `
       )
       const file = yield* TreeFile.load(path.join(dir, "tree.yml"), { env: {} })
@@ -401,7 +406,7 @@ children:
         cacheDir: "/var/cache/agents",
         cwd: path.join(dir, "work")
       })
-      assert.strictEqual(absolute.config.cwd, "/srv")
+      assert.strictEqual(absolute.config.cwd, top)
       const memory = yield* TreeFile.parse("store: { type: sqlite, filename: ':memory:' }\n", {
         format: "yaml",
         dir

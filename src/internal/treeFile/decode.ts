@@ -126,12 +126,16 @@ const toStore = (store: StoreInput, env: Env): TreeFile.StoreChoice => {
   return { ...rest, url: Redacted.make(url ?? env[urlEnv!] ?? "") } as TreeFile.PostgresStore
 }
 
-/** See `TreeFile.parse`. */
-export const parse: (
+/**
+ * `TreeFile.parse`, with the problems of `more` (of the file as written, references replaced: `load`'s look at what it
+ * names on disk) in the one list with the others'.
+ */
+export const parseWith = <R = never>(
   text: string,
-  options: TreeFile.ParseOptions
-) => Effect.Effect<TreeFile.TreeFile, ConfigError, Path.Path> = Effect.fn("TreeFile.parse")(
-  function*(text: string, options: TreeFile.ParseOptions) {
+  options: TreeFile.ParseOptions,
+  more?: (file: unknown) => Effect.Effect<ReadonlyArray<Edge.Problem>, never, R>
+): Effect.Effect<TreeFile.TreeFile, ConfigError, Path.Path | R> =>
+  Effect.gen(function*() {
     const parsed = yield* Syntax.parse(text, options.format, options.source ?? `(${options.format})`).pipe(
       Effect.mapError((problem) => Edge.configError([problem]))
     )
@@ -145,7 +149,8 @@ export const parse: (
       urlEnvProblems(value, env, ["store"]),
       urlEnvProblems(value, env, ["cluster", "database"]),
       clusterDatabaseProblems(value),
-      yield* treeProblems(value)
+      yield* treeProblems(value),
+      more === undefined ? [] : yield* more(value)
     ])
     if (problems.length > 0) {
       return yield* Effect.fail(Edge.configError(problems.map(withoutSecret) as [Edge.Problem]))
@@ -157,8 +162,13 @@ export const parse: (
     if (options.dir === undefined) return tree
     const path = yield* Path.Path
     return resolveAll(tree, path.resolve(options.dir), path)
-  }
-)
+  }).pipe(Effect.withSpan("TreeFile.parse"))
+
+/** See `TreeFile.parse`. */
+export const parse = (
+  text: string,
+  options: TreeFile.ParseOptions
+): Effect.Effect<TreeFile.TreeFile, ConfigError, Path.Path> => parseWith(text, options)
 
 /** See `TreeFile.warnings`. */
 export const warnings = (file: TreeFile.TreeFile): Effect.Effect<ReadonlyArray<string>> => treeWarnings(file)

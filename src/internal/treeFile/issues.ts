@@ -46,7 +46,7 @@ const asWritten = (issue: ParseResult.ParseIssue): ParseResult.ParseIssue => {
 
 /**
  * What the schema allows where a problem is: the keys of the object an unknown key is in, a field's values, or a
- * shape (a mapping, a list) where the schema's own words would be its internal name.
+ * shape (a mapping, a list, a number, text) where the schema's own words would be its internal name.
  */
 type Allowed =
   | { readonly keys: ReadonlyArray<string> }
@@ -62,6 +62,27 @@ const literals = (ast: AST.AST): ReadonlyArray<string> | undefined => {
   return values.length > 0 && values.length === members.length ? values : undefined
 }
 
+/**
+ * What a value of `ast`'s type is, in a file's words, where the schema's own (`Expected number, actual "abc"`) would
+ * be its internal names: a mapping, a list, a number, text, true or false.
+ */
+const shapeOf = (ast: AST.AST): string | undefined => {
+  switch (ast._tag) {
+    case "TypeLiteral":
+      return "a mapping"
+    case "TupleType":
+      return "a list"
+    case "NumberKeyword":
+      return "a number"
+    case "StringKeyword":
+      return "text"
+    case "BooleanKeyword":
+      return "true or false"
+    default:
+      return undefined
+  }
+}
+
 /** For every unknown key and every value outside a set of literals in `issue`: its path and what is allowed. */
 const allowedAt = (issue: ParseResult.ParseIssue): Map<string, Allowed> => {
   const found = new Map<string, Allowed>()
@@ -75,9 +96,9 @@ const allowedAt = (issue: ParseResult.ParseIssue): Map<string, Allowed> => {
         // A missing key's `ast` is its property signature, whose `type` is what the key takes.
         const ast: AST.AST = "_tag" in node.ast ? node.ast : (node.ast as { readonly type: AST.AST }).type
         const values = literals(ast)
+        const shape = node._tag === "Type" ? shapeOf(ast) : undefined
         if (values !== undefined) found.set(keyOf(path), { values })
-        else if (node._tag === "Type" && AST.isTypeLiteral(ast)) found.set(keyOf(path), { shape: "a mapping" })
-        else if (node._tag === "Type" && AST.isTupleType(ast)) found.set(keyOf(path), { shape: "a list" })
+        else if (shape !== undefined) found.set(keyOf(path), { shape })
         return
       }
       case "Pointer":
@@ -133,7 +154,10 @@ const ruleOf = (issue: ParseResult.ArrayFormatterIssue, allowed: Allowed | undef
   if (allowed !== undefined && "shape" in allowed && issue.message.startsWith("Expected ")) {
     return `must be ${allowed.shape}`
   }
-  return issue.message
+  // A refinement of the library's Schema that says nothing of its own (`Schema.Int`) says what it wants as "an
+  // integer", "a positive number": that, in a file's words.
+  const wanted = /^Expected (an? [^,]+), actual /.exec(issue.message)
+  return wanted !== null ? `must be ${wanted[1]}` : issue.message
 }
 
 const at = (input: unknown, path: ReadonlyArray<PropertyKey>): unknown =>

@@ -1,6 +1,7 @@
 /**
- * A tree file read from disk: its format from its extension, its relative paths from its directory. A file that
- * cannot be read is a `ConfigError` naming the path as given and why, never a platform error.
+ * A tree file read from disk: its format from its extension, its relative paths from its directory, and what it
+ * names on disk for the tree's start there (`files.ts`). A file that cannot be read is a `ConfigError` naming the
+ * path as given and why, never a platform error.
  *
  * @internal
  */
@@ -10,7 +11,8 @@ import * as Effect from "effect/Effect"
 import type { ConfigError } from "../../Errors.js"
 import type * as TreeFile from "../../TreeFile.js"
 import * as Edge from "../schema.js"
-import { parse } from "./decode.js"
+import { parseWith } from "./decode.js"
+import { fileProblems } from "./files.js"
 
 const FORMATS: Record<string, TreeFile.Format> = { ".yaml": "yaml", ".yml": "yaml", ".json": "json" }
 
@@ -53,11 +55,11 @@ export const load: (
         }])
       )
     )
-    return yield* parse(text, {
-      format,
-      dir: path.dirname(absolute),
-      source: file,
-      ...(options?.env !== undefined ? { env: options.env } : {})
-    })
+    const dir = path.dirname(absolute)
+    return yield* parseWith(
+      text,
+      { format, dir, source: file, ...(options?.env !== undefined ? { env: options.env } : {}) },
+      (parsed) => fileProblems(parsed, dir)
+    )
   }
 )
