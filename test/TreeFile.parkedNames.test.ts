@@ -75,30 +75,33 @@ describe("the warning of a child that would be parked: names", () => {
       assert.deepStrictEqual(warnings, [[HEAD, ...EXPECTED.map((line) => `  ${line}`), TAIL].join("\n")])
     }).pipe(Effect.provide(NodeContext.layer)))
 
-  it.scopedLive("startChild into a nested supervisor names the child by its path below the root", () =>
-    Effect.gen(function*() {
-      const lines: Array<string> = []
-      const logger = Logger.make(({ logLevel, message }) => {
-        if (LogLevel.greaterThanEqual(logLevel, LogLevel.Warning)) {
-          lines.push(Array.isArray(message) ? message.join(" ") : String(message))
-        }
-      })
+  // The tree's logger: a supervisor's operations log as the supervisor, whoever asks for them.
+  it.scopedLive("startChild into a nested supervisor names the child by its path below the root", () => {
+    const lines: Array<string> = []
+    const logger = Logger.make(({ logLevel, message }) => {
+      if (LogLevel.greaterThanEqual(logLevel, LogLevel.Warning)) {
+        lines.push(Array.isArray(message) ? message.join(" ") : String(message))
+      }
+    })
+    return Effect.gen(function*() {
       const sup = yield* Supervisor.make({
         name: "app",
         children: [Supervisor.supervisor({ id: "s", intensity: { maxRestarts: 3, window: "10 seconds" } })]
       })
       const nested = yield* sup.childSupervisor("s")
-      yield* nested.startChild(Supervisor.agent({ id: "late", config: agentConfig("echo", { name: "late" }) })).pipe(
-        Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
-        Logger.withMinimumLogLevel(LogLevel.Warning)
-      )
+      yield* nested.startChild(Supervisor.agent({ id: "late", config: agentConfig("echo", { name: "late" }) }))
       const parked = lines.filter((line) => line.startsWith(HEAD))
       assert.strictEqual(parked.length, 1, lines.join("\n"))
       assert.include(
         parked[0],
         `children[0] ("s/late"): ${PARKED} 4 are needed to exceed the intensity of "app/s" (3 restarts in 10s)`
       )
-    }).pipe(Effect.provide(TestLive)))
+    }).pipe(
+      Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
+      Logger.withMinimumLogLevel(LogLevel.Warning),
+      Effect.provide(TestLive)
+    )
+  })
 })
 
 describe.sequential("the warning of a child that would be parked, from the command line", () => {

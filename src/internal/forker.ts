@@ -11,8 +11,10 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import type * as Fiber from "effect/Fiber"
+import * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
+import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
 
@@ -46,3 +48,37 @@ export const make: Effect.Effect<Forker, never, Scope.Scope> = Effect.gen(functi
   return <A, E>(effect: Effect.Effect<A, E>) =>
     Effect.sync(() => run(Effect.interruptible(effect)) as Fiber.RuntimeFiber<A, E>)
 })
+
+/** @internal */
+export type Runner = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
+
+/**
+ * A runner of effects on behalf of callers, as the owner's own: each in a fiber of its own forked from the runtime
+ * captured here (the owner's fiber refs: its log annotations and spans, log level and loggers, services), never
+ * from the caller's, which the caller waits for. For an operation that starts what outlives it (a supervisor's
+ * start of a child, a reload's new agent): the fibers of what it starts are forked from the runtime that start runs
+ * in, and would otherwise carry the caller's fiber refs for their whole life (an admin request's annotations on
+ * every log line of the agent it reloaded, and of each of its restarts).
+ *
+ * The caller's span, if any, is the parent of the effect's spans while it runs (the operation's trace shows what
+ * it did); what it starts for longer forks its fibers without it (`make`, `withoutParentSpan`). Interrupting the
+ * caller interrupts the effect and waits for it; the effect's fiber refs never flow back into the caller's (no
+ * join). Interruptible, whatever region the runtime was captured in; nothing but the caller interrupts it.
+ *
+ * @internal
+ */
+export const makeRunner: Effect.Effect<Runner> = Effect.map(
+  withoutParentSpan(Effect.runtime<never>()),
+  (runtime) => {
+    const runFork = Runtime.runFork(runtime)
+    return <A, E>(effect: Effect.Effect<A, E>) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(Effect.serviceOption(Tracer.ParentSpan), (span) => {
+          const fiber = runFork(
+            Effect.interruptible(Option.isSome(span) ? Effect.withParentSpan(effect, span.value) : effect)
+          )
+          return Effect.flatten(restore(Fiber.await(fiber)).pipe(Effect.onInterrupt(() => Fiber.interrupt(fiber))))
+        })
+      )
+  }
+)

@@ -92,6 +92,9 @@ const makeState = (
     // Decisions and restarts run for the tree's whole life: the forker keeps them out of the span of the operation
     // that built this supervisor (`Supervisor.make`, a `restartChild`), which ended long before.
     const fork = yield* Forker.make
+    // Operations on children (one added, restarted, reloaded by hand, a pool scaled) run with these fiber refs
+    // whoever asks: made inside `make`'s `annotateLogs`, they name this supervisor, as its first start does.
+    const asOwn = yield* Forker.makeRunner
     const events = Hub.makeLazy<Supervisor.SupervisorEvent>()
     const done = yield* Deferred.make<void, SupervisorIntensityError>()
     const intensity = sharedIntensity ?? (yield* RestartPolicy.makeIntensity(tree.intensity))
@@ -103,6 +106,7 @@ const makeState = (
       writer,
       childScopes,
       fork,
+      asOwn,
       events,
       done,
       intensity,

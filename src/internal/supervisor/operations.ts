@@ -2,6 +2,11 @@
  * Manual operations (OTP's `start_child`, `terminate_child`, `restart_child`, `delete_child`): never counted as
  * failures, and they cancel the restarts pending for their child.
  *
+ * Each runs as the supervisor's own (`Instance.asOwn`), not in its caller's fiber: what it starts (an agent's
+ * fibers, a nested supervisor's) keeps the fiber refs it starts in for life, and so would log every line of the
+ * agent, and of its restarts, with the caller's annotations (an admin request's `operation`) in place of the
+ * supervisor's, as the children it started itself do. Its stops log as the supervisor's too.
+ *
  * @internal
  */
 import * as Effect from "effect/Effect"
@@ -32,7 +37,7 @@ export const startChild = (
   self: Instance,
   input: Supervisor.ChildSpec
 ): Effect.Effect<void, Supervisor.StartError | SupervisorChildError> =>
-  self.locked(Effect.gen(function*() {
+  self.asOwn(self.locked(Effect.gen(function*() {
     const notASpec = Spec.checkShape(self.name, input, self.children.length)
     if (notASpec !== undefined) return yield* notASpec
     yield* admit(self, input.id)
@@ -40,7 +45,7 @@ export const startChild = (
     // Under `restore`, written once the child has started, and waited for (bounded): see `Keeper.added`.
     const child = yield* insert(self, spec, storedOf(self, spec))
     yield* Keeper.added(self, child)
-  }))
+  })))
 
 const storedOf = (self: Instance, spec: Spec.ChildSpec): string | undefined =>
   self.shared.keeper === undefined ? undefined : Stored.encode(spec)
@@ -58,7 +63,7 @@ export const startChildren = (
   inputs: ReadonlyArray<Supervisor.ChildSpec>,
   concurrency: number
 ): Effect.Effect<Supervisor.StartChildrenResult, ConfigError | SupervisorChildError> =>
-  self.locked(Effect.gen(function*() {
+  self.asOwn(self.locked(Effect.gen(function*() {
     const count = self.children.length
     for (let i = 0; i < inputs.length; i++) {
       const notASpec = Spec.checkShape(self.name, inputs[i], count + i)
@@ -99,7 +104,7 @@ export const startChildren = (
       // in the batch's order, not the order the starts ended in
       failed: failed.sort((a, b) => order.get(a.id)! - order.get(b.id)!)
     }
-  }))
+  })))
 
 /** Adds a decoded child (a static one, at start) and starts it. Under the lock. */
 export const addChild = (
@@ -186,12 +191,12 @@ const insert = (
 
 /** `terminateChild`: stops the child and keeps its spec (a temporary child's is removed). */
 export const terminateChild = (self: Instance, id: string): Effect.Effect<void, SupervisorChildError> =>
-  Effect.gen(function*() {
+  self.asOwn(Effect.gen(function*() {
     // Cancel first, without the lock: a pending restart may hold it while a start hangs.
     const pendingChild = find(self, id)
     if (pendingChild !== undefined) yield* cancelPending(self, pendingChild)
     yield* self.locked(terminateLocked(self, id))
-  })
+  }))
 
 const terminateLocked = (self: Instance, id: string): Effect.Effect<void, SupervisorChildError> =>
   Effect.gen(function*() {
@@ -209,7 +214,7 @@ export const restartChild = (
   self: Instance,
   id: string
 ): Effect.Effect<void, Supervisor.StartError | SupervisorChildError> =>
-  self.locked(Effect.gen(function*() {
+  self.asOwn(self.locked(Effect.gen(function*() {
     if (self.terminating) return yield* Effect.fail(childError(self, id, "restart", "supervisor_stopped"))
     const child = find(self, id)
     if (child === undefined) return yield* Effect.fail(childError(self, id, "restart", "not_found"))
@@ -224,14 +229,14 @@ export const restartChild = (
       // The caller gave up: an agent's start would go on by itself, running and unsupervised. Stop it.
       Effect.onInterrupt(() => stopRuntime(self, child, "manual"))
     )
-  }))
+  })))
 
 /** `deleteChild`: forgets a stopped child. */
 export const deleteChild = (self: Instance, id: string): Effect.Effect<void, SupervisorChildError> =>
-  self.locked(Effect.gen(function*() {
+  self.asOwn(self.locked(Effect.gen(function*() {
     const child = find(self, id)
     if (child === undefined) return yield* Effect.fail(childError(self, id, "delete", "not_found"))
     if (child.status !== "stopped") return yield* Effect.fail(childError(self, id, "delete", child.status))
     yield* removeChild(self, child)
     yield* Keeper.deleted(self, id)
-  }))
+  })))

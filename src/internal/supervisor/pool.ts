@@ -232,12 +232,13 @@ const make = (self: Instance, pool: PoolSettings): Router => {
           new ConfigError({ field: "size", rule: "must be a whole number of 0 or more", value: String(size) })
         )
       }
-      return scaling.withPermits(1)(Effect.gen(function*() {
+      // As the pool's own, whoever asks (an admin request, the autoscaler): its new members log as the pool's.
+      return self.asOwn(scaling.withPermits(1)(Effect.gen(function*() {
         pool.size = size
         meter.size(size)
         yield* grow(size)
         yield* shrink(size)
-      }))
+      })))
     })
 
   if (pool.autoscale !== undefined) startAutoscale(self, pool.autoscale, loads, scale)

@@ -75,14 +75,15 @@ const drain = (runtime: AgentRuntime, within: Duration.Duration): Effect.Effect<
  * put in place only if, once it is ready, the child is still the one it was started for (not removed, stopped by
  * hand, restarted into another runtime, nor its supervisor stopping): otherwise it is stopped again and the reload
  * fails with why. The old one crashing meanwhile is no obstacle: its pending restart is cancelled and the new one
- * takes over. @internal
+ * takes over. Run as the supervisor's own (`Instance.asOwn`), whoever asks (an admin request, a watch): the new
+ * agent, and every restart of it, logs with the supervisor's annotations, never with the caller's. @internal
  */
 export const reloadAgent = (
   self: Instance,
   child: Child,
   spec: AgentSpec
 ): Effect.Effect<void, Supervisor.StartError | SupervisorChildError> =>
-  Effect.gen(function*() {
+  self.asOwn(Effect.gen(function*() {
     const id = child.spec.id
     const old = child.runtime
     if (old?._tag !== "Agent" || child.status !== "running") {
@@ -139,7 +140,7 @@ export const reloadAgent = (
       why: "manual",
       timestamp: yield* now
     })
-  })
+  }))
 
 /**
  * A pool's side of a reload: each member reloaded in turn with its own spec (`specOf` its number), a new one up

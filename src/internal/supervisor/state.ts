@@ -99,6 +99,13 @@ export interface Instance {
   /** The scope the children's scopes hang below. */
   readonly childScopes: Scope.Scope
   readonly fork: Forker.Forker
+  /**
+   * Runs an operation for a caller (a manual operation, a reload, a pool's scale) as the supervisor's own: with the
+   * fiber refs of the fiber that made the supervisor (its `supervisor` log annotation), as its first start and its
+   * restarts run, never the caller's, which what the operation starts (an agent's fibers, its log lines) would keep
+   * for life. See `Forker.makeRunner`.
+   */
+  readonly asOwn: Forker.Runner
   readonly events: Hub.OwnHub<Supervisor.SupervisorEvent>
   /** Completed when the supervisor shut itself down, failed when it escalated. */
   readonly done: Deferred.Deferred<void, SupervisorIntensityError>
