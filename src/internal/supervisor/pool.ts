@@ -233,12 +233,14 @@ const make = (self: Instance, pool: PoolSettings): Router => {
         )
       }
       // As the pool's own, whoever asks (an admin request, the autoscaler): its new members log as the pool's.
-      return self.asOwn(scaling.withPermits(1)(Effect.gen(function*() {
-        pool.size = size
-        meter.size(size)
-        yield* grow(size)
-        yield* shrink(size)
-      })))
+      return self.asOwn(
+        scaling.withPermits(1)(Effect.gen(function*() {
+          pool.size = size
+          meter.size(size)
+          yield* grow(size)
+          yield* shrink(size)
+        }))
+      )
     })
 
   if (pool.autoscale !== undefined) startAutoscale(self, pool.autoscale, loads, scale)
