@@ -311,6 +311,11 @@ export interface Supervisor {
   ) => Effect.Effect<ReadonlyArray<Store.TaskRecord>>
   /** Publishes a dead-lettered task again (a new task id), and takes it out of the dead letters. */
   readonly republish: (taskId: string) => Effect.Effect<string, Topic.TopicError | ConfigError>
+  /**
+   * The tree's topics, by name: those its `topics` option declares, those its children take (running or not), and
+   * those with tasks published; each with its subscribers' paths and its tasks not yet ended.
+   */
+  readonly topics: Effect.Effect<ReadonlyArray<Topic.TopicInfo>>
 }
 
 /**

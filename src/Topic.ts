@@ -40,6 +40,22 @@ export interface TopicOptions {
 }
 
 /**
+ * A topic of a tree as `Supervisor.topics` lists it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TopicInfo {
+  readonly name: string
+  /** Declared in the tree's `topics` (its settings given), as opposed to known only from its children or tasks. */
+  readonly declared: boolean
+  /** The paths of the children that take it (`"root/workers/summarizer"`), running or not, in the order added. */
+  readonly subscribers: ReadonlyArray<string>
+  /** Its tasks published and not yet ended (delivering, retrying, or waiting for a subscriber). */
+  readonly queued: number
+}
+
+/**
  * Options of one `publish`.
  *
  * @since 0.1.0

@@ -380,6 +380,42 @@ describe.sequential("AdminApi: call and publish", () => {
   )
 
   it.scopedLive(
+    "GET /api/topics lists the tree's topics; a publish to a name that is none is a 404 TopicNotFound, the one meant " +
+      "named, nothing published",
+    () =>
+      Effect.gen(function*() {
+        const { operations, served } = yield* serve
+        const listed = yield* http(served, "/api/topics")
+        assert.strictEqual(listed.status, 200, listed.text)
+        assert.deepStrictEqual(listed.json().map((t: any) => [t.name, t.declared, t.subscribers, t.queued]), [
+          ["doomed", true, ["root/refuses"], 0],
+          ["held", true, [], 0],
+          ["jobs", false, ["root/echo"], 0],
+          ["later", true, [], 0],
+          ["news", false, ["root/echo", "root/pool"], 0]
+        ])
+        const misspelt = errorOf(
+          yield* publishOf(served, "jbos", { payload: { secret: SECRET } }),
+          404,
+          "TopicNotFound"
+        )
+        assert.strictEqual(
+          misspelt.message,
+          `Could not publish to "jbos": the tree has no such topic (did you mean "jobs"?); its topics are "doomed", ` +
+            `"held", "jobs", "later", "news" (declared in its topics, or taken by a child); nothing was published`
+        )
+        // nothing published: still the same topics, none queued
+        const typed = yield* Effect.flatMap(client(served), (api) => api.work.topics())
+        assert.deepStrictEqual(typed.map((t) => t.name), ["doomed", "held", "jobs", "later", "news"])
+        assert.isTrue(typed.every((t) => t.queued === 0))
+        const warned = operations().filter((entry) => entry.annotations.operation === "publish")
+        assert.deepStrictEqual(warned.map((entry) => [entry.level, entry.annotations.topic]), [["WARN", "jbos"]])
+        assert.notInclude(JSON.stringify(operations()), SECRET)
+      }),
+    120_000
+  )
+
+  it.scopedLive(
     "GET /api/tasks/ID: a published task's outcome (succeeded, dead-lettered, pending once ?wait= passed), with the " +
       "token only; 404 for an unknown id, 400 for a bad wait",
     () =>
@@ -454,7 +490,7 @@ describe.sequential("AdminApi: call and publish", () => {
           "502",
           "504"
         ])
-        assert.deepStrictEqual(Object.keys(publish.responses).sort(), ["200", "400", "401", "409", "415", "503"])
+        assert.deepStrictEqual(Object.keys(publish.responses).sort(), ["200", "400", "401", "404", "409", "415", "503"])
         // a task's outcome: a read, with the token too
         const task = doc.paths["/api/tasks/{id}"].get
         assert.deepStrictEqual(task.security, [{ bearer: [] }])

@@ -111,6 +111,37 @@ describe("Supervisor topics", () => {
     60_000
   )
 
+  it.scopedLive(
+    "topics: those declared, those a child takes (nested, stopped or not), those with tasks; subscribers, queued",
+    () =>
+      Effect.gen(function*() {
+        const sup = yield* Supervisor.make({
+          topics: { declared: { maxQueued: 5 } },
+          children: [
+            raw("a", ["work", "news"]),
+            Supervisor.supervisor({ id: "group", children: [raw("b", ["news"])] }),
+            raw("c", [])
+          ]
+        })
+        yield* sup.terminateChild("a") // stopped: still its topics' subscriber (it may be started again)
+        yield* sup.publish("nobody", 1) // no child takes it: kept, queued
+        yield* sup.publish("declared", 2)
+        const topics = yield* sup.topics
+        assert.deepStrictEqual(topics, [
+          { name: "declared", declared: true, subscribers: [], queued: 1 },
+          { name: "news", declared: false, subscribers: ["root/a", "root/group/b"], queued: 0 },
+          { name: "nobody", declared: false, subscribers: [], queued: 1 },
+          { name: "work", declared: false, subscribers: ["root/a"], queued: 0 }
+        ])
+        // the nested supervisor's view is the tree's: one bus
+        assert.deepStrictEqual(yield* Effect.flatMap(sup.childSupervisor("group"), (group) => group.topics), topics)
+        // a deleted child takes nothing any more
+        yield* sup.deleteChild("a")
+        assert.deepStrictEqual((yield* sup.topics).find((t) => t.name === "work"), undefined)
+      }).pipe(Effect.provide(TestLive)),
+    60_000
+  )
+
   it.scopedLive("fanout: to every subscriber, the result by each one's path", () =>
     Effect.gen(function*() {
       const sup = yield* Supervisor.make({

@@ -189,8 +189,8 @@ describe.sequential("agent-supervisor call and publish", () => {
 
   it.scopedLive(
     "refused: error: on stderr and exit 1 for the agent's error, a timeout, a supervisor, no such child, a full " +
-      "topic, a bad payload or timeout, no payload, a task not ended or dead-lettered; up warns of each, never the " +
-      "payload",
+      "topic, a misspelt topic, a bad payload or timeout, no payload, a task not ended or dead-lettered; up warns of " +
+      "each, never the payload; topics lists the tree's",
     () =>
       Effect.gen(function*() {
         const dir = yield* tempDir("cli-call-refused")
@@ -210,7 +210,9 @@ describe.sequential("agent-supervisor call and publish", () => {
           first: cli(["publish", "later", "1", ...f], dir),
           doomed: cli(["publish", "doomed", "1", "--json", ...f], dir),
           noTask: cli(["result", "no-such-task", ...f], dir),
-          badWait: cli(["result", "no-such-task", "--wait", "soon", ...f], dir)
+          badWait: cli(["result", "no-such-task", "--wait", "soon", ...f], dir),
+          misspelt: cli(["publish", "jbos", "1", ...f], dir),
+          topics: cli(["topics", ...f], dir)
         }, { concurrency: 3 })
         const full = yield* cli(["publish", "later", JSON.stringify({ secret: SECRET }), ...f], dir)
         const [pending, dead] = yield* Effect.all([
@@ -248,12 +250,22 @@ describe.sequential("agent-supervisor call and publish", () => {
         assert.match(refused(dead, "dead"), /^Task \S+ of topic "doomed" failed 1 time\(s\) and was dead-lettered/)
         assert.match(refused(results.noTask, "no task"), /^No task "no-such-task"/)
         assert.match(refused(results.badWait, "bad wait"), /^--wait "soon": /)
+        // a topic that is none: refused, the one meant named; topics lists them
+        assert.match(
+          refused(results.misspelt, "misspelt"),
+          /^Could not publish to "jbos": the tree has no such topic \(did you mean "jobs"\?\)/
+        )
+        assert.strictEqual(results.topics.code, 0, results.topics.stderr)
+        const rows = results.topics.stdout.trim().split("\n").map((line) => line.trim().split(/\s{2,}/))
+        assert.deepStrictEqual(rows[0], ["TOPIC", "DECLARED", "QUEUED", "SUBSCRIBERS"])
+        assert.deepStrictEqual(rows.slice(1).map((row) => row[0]), ["doomed", "jobs", "later"])
+        assert.deepStrictEqual(rows.find((row) => row[0] === "jobs"), ["jobs", "no", "0", "cli-call/echo"])
 
         const warned = () => operations().filter((entry) => entry.logLevel === "WARN")
-        yield* eventually("every refusal logged", () => warned().length === 5, "10 seconds")
+        yield* eventually("every refusal logged", () => warned().length === 6, "10 seconds")
         assert.deepStrictEqual(
           warned().map((entry) => entry.annotations.child ?? entry.annotations.topic).sort(),
-          ["later", "nope", "refuses", "sleeper", "workers"]
+          ["jbos", "later", "nope", "refuses", "sleeper", "workers"]
         )
         assert.notInclude(JSON.stringify(operations()), SECRET)
       }),

@@ -27,7 +27,9 @@ import {
   TaskNotFound,
   TaskParams,
   TaskView,
-  TopicFull
+  TopicFull,
+  TopicNotFound,
+  TopicView
 } from "./workApi.js"
 
 // ---- views ----
@@ -381,7 +383,9 @@ export class WorkGroup extends HttpApiGroup.make("work")
       .addSuccess(Published)
       .addError(OperationFailed)
       .addError(TopicFull)
+      .addError(TopicNotFound)
   )
+  .add(HttpApiEndpoint.get("topics", "/api/topics").addSuccess(Schema.Array(TopicView)))
   .add(
     HttpApiEndpoint.get("task")`/api/tasks/${taskId}`
       .setUrlParams(TaskParams)

@@ -71,7 +71,8 @@ const workGroup = (root: Supervisor.Supervisor) =>
     handlers
       .handle("call", ({ path, payload }) => Work.call(root, path.id, payload))
       .handle("publish", ({ path, payload }) => Work.publish(root, path.name, payload))
-      .handle("task", ({ path, urlParams }) => Work.task(root, path.id, urlParams.wait)))
+      .handle("task", ({ path, urlParams }) => Work.task(root, path.id, urlParams.wait))
+      .handle("topics", () => root.topics))
 
 /** What the API shows of a cluster: `AdminApi.ClusterPlacements`, when this process is in one. */
 export interface Placements {

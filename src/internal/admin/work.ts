@@ -23,6 +23,7 @@ import type {
 import type * as Supervisor from "../../Supervisor.js"
 import type { TopicError } from "../../Topic.js"
 import { describeExit } from "../errors/format.js"
+import { closest } from "../suggest.js"
 import { BadRequest, type ChildNotFound, OperationFailed } from "./api.js"
 import { locate } from "./locate.js"
 import {
@@ -36,6 +37,7 @@ import {
   TaskNotFound,
   type TaskView,
   TopicFull,
+  TopicNotFound,
   waitMillisOf
 } from "./workApi.js"
 
@@ -197,15 +199,27 @@ const publishRefusal = (
 
 /**
  * Publishes the body's payload to `topic` (with `fanout`, to every subscriber) and answers with the task's id, at
- * once: its delivery, retries and outcome are the tree's. A topic no child takes keeps its tasks until one does (as
- * `Supervisor.publish` does). A full topic with `backpressure` is waited on for {@link PUBLISH_WAIT_MILLIS} at most.
+ * once: its delivery, retries and outcome are the tree's. A topic of the tree (declared in its `topics`, taken by a
+ * child, or with tasks in flight) that no child takes now keeps its tasks until one does (as `Supervisor.publish`
+ * does); another name is refused (404 `TopicNotFound`, with the name meant when one is close). A full topic with `backpressure` is waited on for {@link PUBLISH_WAIT_MILLIS} at most.
  */
 export const publish = (
   root: Supervisor.Supervisor,
   topic: string,
   body: PublishBody
-): Effect.Effect<Published, BadRequest | OperationFailed | TopicFull> =>
+): Effect.Effect<Published, BadRequest | OperationFailed | TopicFull | TopicNotFound> =>
   Effect.gen(function*() {
+    const known = (yield* root.topics).map((info) => info.name)
+    if (!known.includes(topic)) {
+      const meant = closest(topic, known)
+      return yield* refuse(plainly(
+        (message) => new TopicNotFound({ message }),
+        `Could not publish to "${topic}": the tree has no such topic${
+          meant === undefined ? "" : ` (did you mean "${meant}"?)`
+        }; its topics are ${known.length === 0 ? "none" : known.map((name) => `"${name}"`).join(", ")} (declared ` +
+          "in its topics, or taken by a child); nothing was published"
+      ))
+    }
     const published = yield* root.publish(
       topic,
       body.payload,

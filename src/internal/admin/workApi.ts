@@ -177,3 +177,26 @@ export class TaskNotFound extends Schema.TaggedError<TaskNotFound>()(
   { message: Schema.String },
   HttpApiSchema.annotations({ status: 404 })
 ) {}
+
+/** A topic of the tree as `GET /api/topics` lists it (`Supervisor.topics`). */
+export const TopicView = Schema.Struct({
+  name: Schema.String,
+  /** Declared in the tree's `topics` (a tree file's `topics` section), as opposed to known from its children only. */
+  declared: Schema.Boolean,
+  /** The paths of the children that take it, running or not. */
+  subscribers: Schema.Array(Schema.String),
+  /** Its tasks published and not yet ended. */
+  queued: Schema.Number
+}).annotations({ identifier: "TopicView" })
+export type TopicView = typeof TopicView.Type
+
+/**
+ * No such topic in the tree: none declared in its `topics`, none of its children takes it, no task of it in flight
+ * (404). `Supervisor.publish` keeps a task for a topic no child takes yet; over the API, where nothing adds a child
+ * that could take it, such a topic is a misspelt name.
+ */
+export class TopicNotFound extends Schema.TaggedError<TopicNotFound>()(
+  "TopicNotFound",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 404 })
+) {}

@@ -43,6 +43,7 @@ const describe = (address: Address) => (error: unknown): CliError => {
     case "CallTimedOut":
     case "TopicFull":
     case "TaskNotFound":
+    case "TopicNotFound":
       return new CliError({ message: (error as { readonly message: string }).message })
     case "Unauthorized":
       return new CliError({

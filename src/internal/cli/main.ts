@@ -281,6 +281,16 @@ const resultCommand = Command.make(
   )
 )
 
+const topicsCommand = Command.make(
+  "topics",
+  { ...where, json },
+  (options) => Effect.flatMap(Address.resolve(options), (address) => Work.topics(address, options.json))
+).pipe(
+  Command.withDescription(
+    "The tree's topics (declared, taken by a child, or with tasks): tasks not yet ended, subscribers by path."
+  )
+)
+
 const subcommands = [
   upCommand,
   validateCommand,
@@ -296,6 +306,7 @@ const subcommands = [
   callCommand,
   publishCommand,
   resultCommand,
+  topicsCommand,
   logsCommand,
   historyCommand,
   eventsCommand,

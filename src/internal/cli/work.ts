@@ -13,10 +13,11 @@ import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { MAX_PAYLOAD_BYTES, type TaskView, timeoutProblem } from "../admin/workApi.js"
+import { MAX_PAYLOAD_BYTES, type TaskView, timeoutProblem, type TopicView } from "../admin/workApi.js"
 import type { Address } from "./address.js"
 import * as Client from "./client.js"
 import { CliError } from "./errors.js"
+import { colourFor, render } from "./table.js"
 
 /** The argument that says "read the payload from stdin", as `cat -` and `kubectl apply -f -` have it. */
 export const STDIN = "-"
@@ -169,3 +170,29 @@ export const result = (
         )
     }
   })
+
+/** The `topics` table: one row per topic, its subscribers by path. */
+export const topicsTable = (topics: ReadonlyArray<TopicView>, withColour: boolean): string =>
+  render(
+    ["TOPIC", "DECLARED", "QUEUED", "SUBSCRIBERS"],
+    topics.map((topic) => [
+      topic.name,
+      topic.declared ? "yes" : "no",
+      String(topic.queued),
+      topic.subscribers.length === 0 ? "-" : topic.subscribers.join(", ")
+    ]),
+    withColour
+  )
+
+/**
+ * `topics`: the tree's topics (declared, taken by a child, or with tasks in flight), each with its tasks not yet
+ * ended and its subscribers; `--json` for scripts.
+ */
+export const topics = (address: Address, asJson: boolean): Effect.Effect<void, CliError> =>
+  Effect.flatMap(
+    Client.call(address, (client) => client.work.topics()),
+    (list) =>
+      asJson
+        ? print(list, false)
+        : Console.log(list.length === 0 ? "No topics." : topicsTable(list, colourFor(process.stdout)))
+  )

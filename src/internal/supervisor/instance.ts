@@ -243,5 +243,6 @@ const handle = (self: Instance): Supervisor.Supervisor => ({
       ...(query?.topic !== undefined ? { topic: query.topic } : {}),
       ...(query?.limit !== undefined ? { limit: query.limit } : {})
     }),
-  republish: self.shared.topics.republish
+  republish: self.shared.topics.republish,
+  topics: Effect.sync(() => self.shared.topics.topics())
 })

@@ -20,7 +20,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ConfigError } from "../../Errors.js"
 import type * as Store from "../../Store/Store.js"
-import { type PublishOptions, TaskFailedError, type TaskOutcome, TopicError } from "../../Topic.js"
+import { type PublishOptions, TaskFailedError, type TaskOutcome, TopicError, type TopicInfo } from "../../Topic.js"
 import type { Forker } from "../forker.js"
 import * as Delivery from "./delivery.js"
 import * as Meter from "./meter.js"
@@ -65,6 +65,8 @@ export interface Bus {
   readonly fromAgent: (agent: string, topic: string, payload: unknown) => void
   /** A subscriber may have come back (a child with topics started): tasks waiting for one look again. */
   readonly touch: () => void
+  /** The tree's topics: declared, taken by a child, or with tasks; by name. */
+  readonly topics: () => ReadonlyArray<TopicInfo>
 }
 
 interface Pending {
@@ -74,6 +76,22 @@ interface Pending {
 
 /** How many outcomes are kept in memory for `awaitResult` after they end (the store keeps them longer). */
 const RECENT_OUTCOMES = 1000
+
+/** `Bus.topics`: the topics `declared`, those with tasks (`active`), those the subscribers take; by name. */
+const topicInfos = (
+  declared: Settings.DecodedTopics,
+  active: ReadonlyMap<string, Delivery.Topic>,
+  registry: Delivery.Registry
+): ReadonlyArray<TopicInfo> => {
+  const names = new Set([...declared.keys(), ...active.keys()])
+  for (const subscriber of registry.subscribers) for (const name of subscriber.topics) names.add(name)
+  return [...names].sort().map((name) => ({
+    name,
+    declared: declared.has(name),
+    subscribers: [...registry.subscribers].filter((s) => s.topics.includes(name)).map((s) => s.path),
+    queued: active.get(name)?.queued ?? 0
+  }))
+}
 
 /** The bus of one tree. */
 export const make = (options: {
@@ -270,7 +288,8 @@ export const make = (options: {
           )
         ))
       },
-      touch: () => Delivery.touch(registry)
+      touch: () => Delivery.touch(registry),
+      topics: () => topicInfos(options.topics, topics, registry)
     }
     return bus
   })
