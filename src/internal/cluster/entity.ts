@@ -6,6 +6,8 @@
  */
 import * as Entity from "@effect/cluster/Entity"
 import type * as Sharding from "@effect/cluster/Sharding"
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -43,6 +45,13 @@ const unknownHandlers = (agentId: string) => {
   })
 }
 
+/** Whether `cause` holds nothing but an `AgentStoppedError`, as a failure or as a defect. */
+const stoppedOnly = (cause: Cause.Cause<unknown>): boolean => {
+  const reasons = [...Chunk.toReadonlyArray(Cause.failures(cause)), ...Chunk.toReadonlyArray(Cause.defects(cause))]
+  return reasons.length > 0 &&
+    reasons.every((reason) => (reason as { readonly _tag?: unknown } | null)?._tag === "AgentStoppedError")
+}
+
 const build = Effect.gen(function*() {
   const address = yield* Entity.CurrentAddress
   const runner = yield* Entity.CurrentRunnerAddress
@@ -68,6 +77,11 @@ const build = Effect.gen(function*() {
       Option.isSome(current) ? Effect.succeed([current.value, current] as const) : AgentSupervisor.make(config).pipe(
         Scope.extend(scope),
         Effect.provide(context),
+        // Stopped during its start: only the entity's scope closing stops it then (a shard moving in a rebalance,
+        // passivation, shutdown). Not the message's failure: interrupted, it is sent again (by the client, or by the
+        // cluster for a persisted task) and reaches the entity where it is next. As a failure it reached a caller
+        // as a defect (CI: "agent-0 was stopped before it could answer" while a runner joined).
+        Effect.catchAllCause((cause) => stoppedOnly(cause) ? Effect.interrupt : Effect.failCause(cause)),
         Effect.tap(() => Scope.addFinalizer(scope, Effect.sync(() => void (closing = true)))),
         Effect.map((started) => [started, Option.some(started)] as const)
       )
