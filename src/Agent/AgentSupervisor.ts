@@ -310,9 +310,10 @@ export interface StderrLine {
   readonly line: string
   readonly timestamp: number
   /**
-   * The line's number, from 1, in the order read, over the agent's restarts and a tree child's rolling reloads
-   * (one sequence while its stderr is kept: see `recentStderr`): a reader of both the kept lines and the live ones
-   * tells one line read twice by it, where two lines alike in the same millisecond share the rest.
+   * The line's number: above every line's read before it in this process, by this agent (over its restarts, a
+   * tree child's rolling reloads, a nested supervisor's restart) or another (so not consecutive). A reader of both
+   * the kept lines and the live ones tells one line read twice by it, where two lines alike in the same millisecond
+   * share the rest.
    */
   readonly seq: number
 }

@@ -70,6 +70,17 @@ describe("StderrTail", () => {
     assert.deepStrictEqual(lines(), ["small 0", "small 1"])
   })
 
+  it("numbers each line above every line pushed before it, in this tail or another (a tail made anew numbers on)", () => {
+    const first = StderrTail.make(2)
+    const a = first.push(1, "a", 0).seq
+    const b = first.push(1, "a", 0).seq
+    assert.isAbove(b, a, "two lines alike in one millisecond: two numbers")
+    // a nested supervisor's restart makes its agents, and their tails, anew
+    const again = StderrTail.make(2)
+    assert.isAbove(again.push(2, "c", 0).seq, b)
+    assert.isAbove(first.push(1, "d", 0).seq, b)
+  })
+
   it("push gives the line kept, the very object its listeners get (a follower knows a line seen twice by it)", () => {
     const tail = StderrTail.make(2)
     const heard: Array<unknown> = []

@@ -160,7 +160,7 @@ export const StderrLineView = Schema.Struct({
   line: Schema.String,
   /** When it was read, epoch milliseconds. */
   timestamp: Schema.Number,
-  /** Its number, from 1, over the agent's restarts and reloads: a line read both ways has one. */
+  /** Its number, above every line's read before it (not consecutive): a line read both ways has one. */
   seq: Schema.Number
 }).annotations({ identifier: "StderrLine" })
 export type StderrLineView = typeof StderrLineView.Type

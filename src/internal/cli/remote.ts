@@ -97,18 +97,13 @@ const stderrLine = (line: StderrLineView) => `${new Date(line.timestamp).toISOSt
 
 /**
  * Which lines of a follow to show after `recent` were shown: the stream starts with the lines read between its
- * start and the read of `recent` (it listened first), which are skipped by number (`seq`), up to the last shown,
- * those older than `recent`'s first (`-n N`, when more than N came between) as well. The first line past them ends
- * the skipping: a later one numbered lower comes from a tail started over (a nested supervisor's restart).
+ * start and the read of `recent` (it listened first), which are skipped by number (`seq`, above every line read
+ * before it, whatever agent: a tail started over numbers on), up to the last shown, those older than `recent`'s
+ * first (`-n N`, when more than N came between) as well.
  */
 export const unseen = (recent: ReadonlyArray<StderrLineView>): (line: StderrLineView) => boolean => {
   const last = recent.length === 0 ? 0 : recent[recent.length - 1].seq
-  let skipping = last > 0
-  return (line) => {
-    if (skipping && line.seq <= last) return false
-    skipping = false
-    return true
-  }
+  return (line) => line.seq > last
 }
 
 /** `logs ID`: the last lines, then, with `follow`, each new one until interrupted. */

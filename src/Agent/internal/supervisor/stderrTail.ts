@@ -63,6 +63,13 @@ export interface StderrTail {
   readonly hold: (capacity: number) => () => void
 }
 
+/**
+ * The last line's number (`StderrLine.seq`), of every tail of this process: a line is numbered above every line read
+ * before it by any agent, so that a tail started over (a nested supervisor's restart makes its agents anew) never
+ * numbers a line as one already shown.
+ */
+let lastSeq = 0
+
 /** A tail that keeps the last `capacity` lines (until held: see `hold`). */
 export const make = (capacity: number): StderrTail => {
   // A circular buffer: `start` is the oldest line once the ring is full.
@@ -71,8 +78,6 @@ export const make = (capacity: number): StderrTail => {
   let size = capacity
   const holds = new Set<{ readonly capacity: number }>()
   const live = listeners()
-  // The last line's number (`StderrLine.seq`): one sequence over every agent that shares the tail.
-  let seq = 0
   const recent = () => start === 0 ? ring.slice() : [...ring.slice(start), ...ring.slice(0, start)]
   const resize = () => {
     if (holds.size === 0) return
@@ -85,7 +90,7 @@ export const make = (capacity: number): StderrTail => {
   }
   return {
     push: (pid, text, timestamp) => {
-      const line: StderrLine = { pid, line: text, timestamp, seq: ++seq }
+      const line: StderrLine = { pid, line: text, timestamp, seq: ++lastSeq }
       if (ring.length < size) ring.push(line)
       else {
         ring[start] = line
