@@ -72,7 +72,7 @@ const recording = () => {
       `"teller ${pid} ${text}"`,
       (e) => e.annotations.stream === "stderr" && e.annotations.pid === pid && e.message === `teller ${pid} ${text}`
     )
-  return { logger, entry, line }
+  return { logger, entry, line, entries }
 }
 
 /** The teller agent: `teller PID started`, `teller PID boot 0..2` as it starts, `teller PID mark K` on SIGUSR1. */
@@ -248,5 +248,15 @@ describe.sequential("an agent's log annotations, whatever started it", () => {
       const memberRestarted = yield* crashed(pool, events, "t3/cbpool", "0")
       assertOwn(yield* log.line(memberRestarted, "started"), member, "that member after a crash, its first line")
     }).pipe(Effect.provide(live(log.logger)))
+  })
+
+  it.scopedLive("an operation that fails is the caller's failure: the runtime logs no unhandled error of it", () => {
+    const log = recording()
+    return Effect.gen(function*() {
+      const sup = yield* Supervisor.make({ name: "t4", children: [] })
+      const failed = yield* Effect.flip(sup.restartChild("nope"))
+      assert.strictEqual(failed._tag, "SupervisorChildError")
+      assert.deepStrictEqual(log.entries.filter((entry) => entry.message.includes("unhandled")), [])
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.Debug), Effect.provide(live(log.logger)))
   })
 })

@@ -74,10 +74,14 @@ export const makeRunner: Effect.Effect<Runner> = Effect.map(
     return <A, E>(effect: Effect.Effect<A, E>) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(Effect.serviceOption(Tracer.ParentSpan), (span) => {
+          // Its failure is the caller's to handle: the fiber ends with its exit as a value, so that the runtime does
+          // not log it as an unhandled error ("Fiber terminated with an unhandled error", at Debug, for a 404)
           const fiber = runFork(
-            Effect.interruptible(Option.isSome(span) ? Effect.withParentSpan(effect, span.value) : effect)
+            Effect.exit(Effect.interruptible(Option.isSome(span) ? Effect.withParentSpan(effect, span.value) : effect))
           )
-          return Effect.flatten(restore(Fiber.await(fiber)).pipe(Effect.onInterrupt(() => Fiber.interrupt(fiber))))
+          return Effect.flatten(
+            Effect.flatten(restore(Fiber.await(fiber)).pipe(Effect.onInterrupt(() => Fiber.interrupt(fiber))))
+          )
         })
       )
   }
