@@ -301,6 +301,12 @@ export interface Supervisor {
    * an id neither in flight nor kept (in memory, the last 1,000 outcomes; in the store, within its task bounds).
    */
   readonly awaitResult: (taskId: string) => Effect.Effect<unknown, Topic.TaskFailedError | Topic.TopicError>
+  /**
+   * A task's outcome once it has ended (`Succeeded` with its result, `DeadLettered` with its attempts' errors),
+   * `None` while it is in flight (delivering, retrying, waiting for a subscriber), at once: `awaitResult` without the
+   * wait. `TopicError` as `awaitResult` fails.
+   */
+  readonly taskOutcome: (taskId: string) => Effect.Effect<Option.Option<Topic.TaskOutcome>, Topic.TopicError>
   /** Each task's outcome as it ends, from the moment the stream runs. */
   readonly results: Stream.Stream<Topic.TaskOutcome>
   /** A subscription to outcomes, for callers that must not miss those of tasks published right after. */
@@ -312,8 +318,9 @@ export interface Supervisor {
   /** Publishes a dead-lettered task again (a new task id), and takes it out of the dead letters. */
   readonly republish: (taskId: string) => Effect.Effect<string, Topic.TopicError | ConfigError>
   /**
-   * The tree's topics, by name: those its `topics` option declares, those its children take (running or not), and
-   * those with tasks published; each with its subscribers' paths and its tasks not yet ended.
+   * The tree's topics, by name: those its `topics` option declares, those its children take or took (running or
+   * not, a deleted child's too), and those with tasks published; each with its subscribers' paths now (a child
+   * stopped with its nested supervisor takes none) and its tasks not yet ended.
    */
   readonly topics: Effect.Effect<ReadonlyArray<Topic.TopicInfo>>
 }

@@ -457,9 +457,16 @@ describe.sequential("AdminApi: call and publish", () => {
           const bad = errorOf(yield* taskOf(done, query), 400, "BadRequest")
           assert.include(bad.message, "wait: ", query)
         }
-        // an agent's answer: read with the token only, as a call's
+        // an agent's answer: read with the token only, as a call's, on every path the router takes for it
         errorOf(yield* taskOf(done, "", "wrong"), 401, "Unauthorized")
         errorOf(yield* http(served, `/api/tasks/${seg(done)}`), 401, "Unauthorized")
+        for (
+          const variant of [`/API/TASKS/${done}`, `/api/Tasks/${done}`, `//api/tasks/${done}`, `/api/%74asks/${done}`]
+        ) {
+          const raw = yield* http(served, variant)
+          assert.notStrictEqual(raw.status, 200, `${variant}: ${raw.text}`)
+          assert.notInclude(raw.text, SECRET, variant)
+        }
         // a read: nothing logged at Info, no result anywhere in the log
         assert.deepStrictEqual(operations().filter((entry) => entry.annotations.operation === "task"), [])
         assert.notInclude(JSON.stringify(operations()), SECRET)

@@ -112,7 +112,8 @@ describe("Supervisor topics", () => {
   )
 
   it.scopedLive(
-    "topics: those declared, those a child takes (nested, stopped or not), those with tasks; subscribers, queued",
+    "topics: those declared, those a child takes or took (nested, stopped or not), those with tasks; subscribers, " +
+      "queued; a task's outcome at once",
     () =>
       Effect.gen(function*() {
         const sup = yield* Supervisor.make({
@@ -135,9 +136,26 @@ describe("Supervisor topics", () => {
         ])
         // the nested supervisor's view is the tree's: one bus
         assert.deepStrictEqual(yield* Effect.flatMap(sup.childSupervisor("group"), (group) => group.topics), topics)
-        // a deleted child takes nothing any more
+        // a deleted child's topics stay topics of the tree, taken by none
         yield* sup.deleteChild("a")
-        assert.deepStrictEqual((yield* sup.topics).find((t) => t.name === "work"), undefined)
+        assert.deepStrictEqual((yield* sup.topics).find((t) => t.name === "work"), {
+          name: "work",
+          declared: false,
+          subscribers: [],
+          queued: 0
+        })
+        // a nested supervisor stopped: its children's topics stay the tree's
+        yield* sup.terminateChild("group")
+        assert.deepStrictEqual((yield* sup.topics).find((t) => t.name === "news")?.subscribers, [])
+        // a task's outcome at once: none while in flight, the outcome once ended, not_found for an id never made
+        const waiting = yield* sup.publish("nobody", 3)
+        assert.isTrue(Option.isNone(yield* sup.taskOutcome(waiting)))
+        const unknown = yield* Effect.flip(sup.taskOutcome("no-such-task"))
+        assert.strictEqual(unknown.reason, "not_found")
+        yield* sup.startChild(echo("taker", ["nobody"]))
+        yield* sup.awaitResult(waiting)
+        const ended = yield* sup.taskOutcome(waiting)
+        assert.deepStrictEqual(Option.map(ended, (o) => [o._tag, o.taskId]), Option.some(["Succeeded", waiting]))
       }).pipe(Effect.provide(TestLive)),
     60_000
   )

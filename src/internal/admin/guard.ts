@@ -1,7 +1,7 @@
 /**
  * What every request of the admin API goes through, JSON endpoints and other routes alike: a request for another
- * host than this machine is a 403 when the API listens on loopback; a state-changing call, and the read of a task's
- * outcome, need the bearer token (401 otherwise); a known path asked with a method it does not take is a 405 with `Allow` (RFC 9110); a
+ * host than this machine is a 403 when the API listens on loopback; a state-changing call needs the bearer token
+ * (401 otherwise; the read of a task's outcome checks it in its handler, on the route the router matched); a known path asked with a method it does not take is a 405 with `Allow` (RFC 9110); a
  * state-changing call's body must be empty or JSON (415 for another media type, 400 for JSON that does not parse); a
  * request the API cannot decode is a 400 `BadRequest` with the problems listed; an unknown route a 404; a defect a
  * 500. Each answer is a JSON body `{ "_tag", "message" }`, never a stack.
@@ -26,12 +26,6 @@ import { MAX_PAYLOAD_BYTES } from "./workApi.js"
 
 /** Methods that only read. Every other one changes state, and needs the token. */
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"])
-
-/**
- * Reads that need the token too: a published task's outcome is an agent's answer to a payload, which only those
- * who may send one read (as a call's answer goes to its caller alone).
- */
-const PRIVATE_READ = /^\/api\/tasks\//
 
 const json = (status: number, body: { readonly _tag: string; readonly message: string }, headers = {}) =>
   HttpServerResponse.unsafeJson(body, { status, headers })
@@ -210,7 +204,7 @@ export const make =
         })
       }
       const safe = SAFE_METHODS.has(request.method)
-      if (!safe || PRIVATE_READ.test(pathOf(request))) {
+      if (!safe) {
         const refusal = Auth.refusal(token, request.headers.authorization)
         if (refusal !== undefined) return unauthorized(refusal)
       }

@@ -6,9 +6,11 @@
  * @internal
  */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
 import type * as Supervisor from "../../Supervisor.js"
 import {
   AdminHttpApi,
@@ -16,8 +18,10 @@ import {
   ClusterUnavailable,
   NotClustered,
   type PlacementView,
-  type StderrLineView
+  type StderrLineView,
+  Unauthorized
 } from "./api.js"
+import * as Auth from "./auth.js"
 import * as Control from "./control.js"
 import { locate } from "./locate.js"
 import { childView, history, treeView } from "./views.js"
@@ -66,12 +70,23 @@ const controlGroup = (root: Supervisor.Supervisor) =>
  * The work group: a call to an agent or a pool, a task published to a topic, a task's outcome (the token is checked
  * by `guard.ts`).
  */
-const workGroup = (root: Supervisor.Supervisor) =>
+const workGroup = (root: Supervisor.Supervisor, token: Redacted.Redacted<string>) =>
   HttpApiBuilder.group(AdminHttpApi, "work", (handlers) =>
     handlers
       .handle("call", ({ path, payload }) => Work.call(root, path.id, payload))
       .handle("publish", ({ path, payload }) => Work.publish(root, path.name, payload))
-      .handle("task", ({ path, urlParams }) => Work.task(root, path.id, urlParams.wait))
+      // A GET, but what it reads is an agent's answer, as a call's: the token, checked on the route the router
+      // matched (a check of the URL's text before routing missed /API/TASKS/ID, //api/tasks/ID, %74asks)
+      .handle("task", ({ path, urlParams }) =>
+        Effect.flatMap(
+          HttpServerRequest.HttpServerRequest,
+          (request): Effect.Effect<Work.TaskView, Work.TaskError | Unauthorized> => {
+            const refusal = Auth.refusal(token, request.headers.authorization)
+            return refusal === undefined
+              ? Work.task(root, path.id, urlParams.wait)
+              : Effect.fail(new Unauthorized({ message: refusal }))
+          }
+        ))
       .handle("topics", () => root.topics))
 
 /** What the API shows of a cluster: `AdminApi.ClusterPlacements`, when this process is in one. */
@@ -103,5 +118,8 @@ const clusterGroup = (placements: Option.Option<Placements>) =>
   )
 
 /** Every group, for `HttpApiBuilder.api(AdminHttpApi)`. */
-export const layer = (root: Supervisor.Supervisor, placements: Option.Option<Placements>) =>
-  Layer.mergeAll(treeGroup(root), controlGroup(root), workGroup(root), clusterGroup(placements))
+export const layer = (
+  root: Supervisor.Supervisor,
+  placements: Option.Option<Placements>,
+  token: Redacted.Redacted<string>
+) => Layer.mergeAll(treeGroup(root), controlGroup(root), workGroup(root, token), clusterGroup(placements))

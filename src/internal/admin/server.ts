@@ -76,7 +76,7 @@ const app = (
 ) =>
   Effect.gen(function*() {
     const parts = Layer.mergeAll(
-      HttpApiBuilder.api(AdminHttpApi).pipe(Layer.provide(Handlers.layer(root, placements))),
+      HttpApiBuilder.api(AdminHttpApi).pipe(Layer.provide(Handlers.layer(root, placements, token))),
       Routes.layer(root, streams),
       HttpApiBuilder.middleware(AdminHttpApi, guard(token, loopbackOnly)).pipe(
         Layer.provide(HttpApiBuilder.Router.Live)

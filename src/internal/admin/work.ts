@@ -21,7 +21,7 @@ import type {
   SupervisorIntensityError
 } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
-import type { TopicError } from "../../Topic.js"
+import { TaskFailedError, type TaskOutcome, type TopicError } from "../../Topic.js"
 import { describeExit } from "../errors/format.js"
 import { closest } from "../suggest.js"
 import { BadRequest, type ChildNotFound, OperationFailed } from "./api.js"
@@ -239,37 +239,58 @@ export const publish = (
     return { taskId: published.value }
   }).pipe(Effect.annotateLogs({ operation: "publish", topic }))
 
+export type { TaskView }
+
+/** What reading a task can fail with. */
+export type TaskError = TaskNotFound | OperationFailed
+
+/** A task's outcome as the API shows it. */
+const viewOf = (outcome: TaskOutcome): TaskView =>
+  outcome._tag === "Succeeded"
+    ? { taskId: outcome.taskId, status: "succeeded", result: outcome.result === undefined ? null : outcome.result }
+    : {
+      taskId: outcome.taskId,
+      status: "dead_lettered",
+      message: new TaskFailedError(outcome).message,
+      attempts: outcome.attempts,
+      errors: outcome.errors
+    }
+
 /**
  * A published task's outcome: `succeeded` with its result, `dead_lettered` with its attempts' errors, or `pending`
- * once `wait` (milliseconds, or a duration as text; none by default) has passed without one. A task neither in
- * flight nor kept is a 404; a tree that has stopped, a 409. Read-only: logged at Debug, without the result.
+ * while it is in flight, once `wait` (milliseconds, or a duration as text; none by default) has passed. Where it is
+ * (in flight, ended in memory or in the store, unknown) is known before any wait, so an unknown task is a 404 at
+ * once and a kept one is answered whatever the wait; a tree that has stopped, a 409. Read-only: logged at Debug,
+ * without the result.
  */
 export const task = (
   root: Supervisor.Supervisor,
   taskId: string,
   wait: string | undefined
-): Effect.Effect<TaskView, TaskNotFound | OperationFailed> =>
-  root.awaitResult(taskId).pipe(
-    Effect.map((result): TaskView => ({ taskId, status: "succeeded", result: result === undefined ? null : result })),
-    Effect.timeoutTo({
-      duration: waitMillisOf(wait),
-      onTimeout: (): TaskView => ({ taskId, status: "pending" }),
-      onSuccess: (view) => view
-    }),
-    Effect.catchAll((error): Effect.Effect<TaskView, TaskNotFound | OperationFailed> => {
-      if (error._tag === "TaskFailedError") {
-        return Effect.succeed({
-          taskId,
-          status: "dead_lettered",
-          message: error.message,
+): Effect.Effect<TaskView, TaskError> =>
+  Effect.gen(function*() {
+    const now = yield* root.taskOutcome(taskId)
+    if (Option.isSome(now)) return viewOf(now.value)
+    const pending: TaskView = { taskId, status: "pending" }
+    const waitMillis = waitMillisOf(wait)
+    if (waitMillis === 0) return pending
+    return yield* root.awaitResult(taskId).pipe(
+      Effect.map((result): TaskView => ({ taskId, status: "succeeded", result: result === undefined ? null : result })),
+      Effect.catchTag("TaskFailedError", (error) =>
+        Effect.succeed(viewOf({
+          _tag: "DeadLettered",
+          taskId: error.taskId,
+          topic: error.topic,
           attempts: error.attempts,
           errors: error.errors
-        })
-      }
-      return error.reason === "not_found"
+        }))),
+      Effect.timeoutTo({ duration: waitMillis, onTimeout: () => pending, onSuccess: (view) => view })
+    )
+  }).pipe(
+    Effect.catchTag("TopicError", (error): Effect.Effect<never, TaskError> =>
+      error.reason === "not_found"
         ? Effect.fail(new TaskNotFound({ message: `No task "${taskId}": ${error.message}` }))
-        : Effect.fail(new OperationFailed({ message: `Could not read task "${taskId}": ${error.message}` }))
-    }),
+        : Effect.fail(new OperationFailed({ message: `Could not read task "${taskId}": ${error.message}` }))),
     Effect.tap((view) => Effect.logDebug(`admin API: task ${taskId} read: ${view.status}`)),
     Effect.annotateLogs({ operation: "task" })
   )

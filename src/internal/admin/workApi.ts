@@ -122,18 +122,30 @@ export class TopicFull extends Schema.TaggedError<TopicFull>()(
   HttpApiSchema.annotations({ status: 503 })
 ) {}
 
-/** How long `GET /api/tasks/ID` waits for the task's outcome at most, whatever `wait` asks. */
-export const MAX_TASK_WAIT_MILLIS = 5 * 60_000
+/** A duration as typed (a query, a command line): digits are milliseconds, any other text a duration's. */
+export const durationInputOf = (text: string): string | number =>
+  /^\d+(\.\d+)?$/.test(text.trim()) ? Number(text) : text
+
+/**
+ * How long `GET /api/tasks/ID` waits for the task's outcome at most, whatever `wait` asks: under the 300 seconds a
+ * Node client (`fetch`) waits for an answer's headers.
+ */
+export const MAX_TASK_WAIT_MILLIS = 4 * 60_000
+
+/** Why `text` is no wait for a task (0 or more, at most `maxMillis`: the API's bound by default), or `undefined`. */
+export const waitProblem = (text: string, maxMillis = MAX_TASK_WAIT_MILLIS): string | undefined => {
+  const decoded = decodeDuration(durationInputOf(text))
+  if (Either.isLeft(decoded)) return `must be milliseconds or a duration ("30 seconds"), not "${text}"`
+  return Duration.toMillis(decoded.right) <= maxMillis ? undefined : `at most ${maxMillis / 60_000} minutes`
+}
 
 /** `?wait=`: how long to wait for the task's outcome (milliseconds, or a duration as text); none waits not at all. */
 export const TaskParams = Schema.Struct({
   wait: Schema.optional(
     Schema.String.pipe(
       Schema.filter((input) => {
-        const decoded = decodeDuration(/^\d+(\.\d+)?$/.test(input) ? Number(input) : input)
-        if (Either.isLeft(decoded)) return `wait: must be milliseconds or a duration ("30 seconds"), not "${input}"`
-        return Duration.toMillis(decoded.right) <= MAX_TASK_WAIT_MILLIS ||
-          `wait: at most ${MAX_TASK_WAIT_MILLIS / 60_000} minutes`
+        const problem = waitProblem(input)
+        return problem === undefined || `wait: ${problem}`
       })
     )
   )
@@ -141,7 +153,7 @@ export const TaskParams = Schema.Struct({
 
 /** A `wait` that `TaskParams` has checked, in milliseconds (0 without one). */
 export const waitMillisOf = (input: string | undefined): number =>
-  input === undefined ? 0 : Duration.toMillis(durationOf(/^\d+(\.\d+)?$/.test(input) ? Number(input) : input))
+  input === undefined ? 0 : Duration.toMillis(durationOf(durationInputOf(input)))
 
 /** An attempt of a task that failed, as the tree kept it (`TaskFailedError.errors`). */
 const TaskAttemptError = Schema.Struct({

@@ -13,7 +13,14 @@ import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { MAX_PAYLOAD_BYTES, type TaskView, timeoutProblem, type TopicView } from "../admin/workApi.js"
+import {
+  durationInputOf,
+  durationOf,
+  MAX_PAYLOAD_BYTES,
+  type TaskView,
+  type TopicView,
+  waitProblem
+} from "../admin/workApi.js"
 import type { Address } from "./address.js"
 import * as Client from "./client.js"
 import { CliError } from "./errors.js"
@@ -73,9 +80,6 @@ export const payloadOf = (argument: Option.Option<string>, usage: string): Effec
       : parse(text, "stdin"))
 }
 
-/** A number of milliseconds typed as digits is a number for the API; any other text a duration (`"30 seconds"`). */
-export const timeoutOf = (text: string): string | number => /^\d+(\.\d+)?$/.test(text.trim()) ? Number(text) : text
-
 /** The answer as JSON: indented for a person, on one line with `--json` (for a script that reads line by line). */
 const print = (value: unknown, compact: boolean) =>
   Console.log(compact ? JSON.stringify(value) : JSON.stringify(value, null, 2))
@@ -93,7 +97,7 @@ export const call = (
         path: { id: encodeURIComponent(id) },
         payload: Option.match(options.timeout, {
           onNone: () => ({ payload }),
-          onSome: (timeout) => ({ payload, timeout: timeoutOf(timeout) })
+          onSome: (timeout) => ({ payload, timeout: durationInputOf(timeout) })
         })
       })),
     (answer) => print(answer.result, options.json)
@@ -147,12 +151,12 @@ export const result = (
   options: { readonly wait: string; readonly json: boolean }
 ): Effect.Effect<void, CliError> =>
   Effect.gen(function*() {
-    const wait = timeoutOf(options.wait)
-    const problem = wait === 0 ? undefined : timeoutProblem(wait)
+    // any length: asked a minute at a time
+    const problem = waitProblem(options.wait, Infinity)
     if (problem !== undefined) {
       return yield* Effect.fail(new CliError({ message: `--wait "${options.wait}": ${problem}` }))
     }
-    const waitMillis = wait === 0 ? 0 : Duration.toMillis(Duration.decode(wait as Duration.DurationInput))
+    const waitMillis = Duration.toMillis(durationOf(durationInputOf(options.wait)))
     const view = yield* awaitTask(address, id, waitMillis)
     if (options.json) return yield* print(view, true)
     switch (view.status) {

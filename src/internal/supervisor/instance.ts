@@ -236,6 +236,7 @@ const handle = (self: Instance): Supervisor.Supervisor => ({
   await: Deferred.await(self.done),
   publish: self.shared.topics.publish,
   awaitResult: self.shared.topics.awaitResult,
+  taskOutcome: self.shared.topics.outcome,
   results: self.shared.topics.results,
   subscribeResults: self.shared.topics.subscribeResults,
   deadLetters: (query) =>

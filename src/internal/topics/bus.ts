@@ -55,6 +55,8 @@ export interface Bus {
     options?: PublishOptions
   ) => Effect.Effect<string, TopicError | ConfigError>
   readonly awaitResult: (taskId: string) => Effect.Effect<unknown, TaskFailedError | TopicError>
+  /** A task's outcome once it ended, `None` while it is in flight, at once (see `Supervisor.taskOutcome`). */
+  readonly outcome: (taskId: string) => Effect.Effect<Option.Option<TaskOutcome>, TopicError>
   readonly results: Stream.Stream<TaskOutcome>
   readonly subscribeResults: Effect.Effect<Queue.Dequeue<TaskOutcome>, never, Scope.Scope>
   readonly deadLetters: (query?: { readonly topic?: string; readonly limit?: number }) => Effect.Effect<
@@ -77,14 +79,17 @@ interface Pending {
 /** How many outcomes are kept in memory for `awaitResult` after they end (the store keeps them longer). */
 const RECENT_OUTCOMES = 1000
 
-/** `Bus.topics`: the topics `declared`, those with tasks (`active`), those the subscribers take; by name. */
+/**
+ * `Bus.topics`: the topics `declared`, those with tasks (`active`), those a subscriber took (`taken`: a child
+ * stopped with its nested supervisor, or deleted, takes them no more, but they stay the tree's); by name.
+ */
 const topicInfos = (
   declared: Settings.DecodedTopics,
   active: ReadonlyMap<string, Delivery.Topic>,
+  taken: ReadonlySet<string>,
   registry: Delivery.Registry
 ): ReadonlyArray<TopicInfo> => {
-  const names = new Set([...declared.keys(), ...active.keys()])
-  for (const subscriber of registry.subscribers) for (const name of subscriber.topics) names.add(name)
+  const names = new Set([...declared.keys(), ...active.keys(), ...taken])
   return [...names].sort().map((name) => ({
     name,
     declared: declared.has(name),
@@ -92,6 +97,33 @@ const topicInfos = (
     queued: active.get(name)?.queued ?? 0
   }))
 }
+
+/**
+ * `Bus.outcome`: `None` while the task is in flight; its outcome once ended, in memory (the last ones) or in the
+ * store; `stopped` for a task the tree's stop cut, `not_found` for none.
+ */
+const outcomeOf = (
+  kept: {
+    readonly pending: ReadonlyMap<string, Pending>
+    readonly recent: ReadonlyMap<string, TaskOutcome>
+    readonly unfinished: ReadonlyMap<string, string>
+    readonly store: TaskStore
+  },
+  taskId: string
+): Effect.Effect<Option.Option<TaskOutcome>, TopicError> =>
+  Effect.suspend((): Effect.Effect<Option.Option<TaskOutcome>, TopicError> => {
+    if (kept.pending.has(taskId)) return Effect.succeed(Option.none())
+    const known = kept.recent.get(taskId)
+    if (known !== undefined) return Effect.succeed(Option.some(known))
+    const cut = kept.unfinished.get(taskId)
+    if (cut !== undefined) return Effect.fail(new TopicError({ topic: cut, reason: "stopped", taskId }))
+    return Effect.flatMap(kept.store.get(taskId), (record) =>
+      Option.isSome(record)
+        ? Effect.succeed(Option.some(outcomeOfRecord(record.value)))
+        : kept.pending.has(taskId) // published while the store was read: in flight
+        ? Effect.succeed(Option.none())
+        : Effect.fail(new TopicError({ topic: "(unknown)", reason: "not_found", taskId })))
+  })
 
 /** The bus of one tree. */
 export const make = (options: {
@@ -102,6 +134,8 @@ export const make = (options: {
   Effect.gen(function*() {
     const registry = yield* Delivery.makeRegistry
     const topics = new Map<string, Delivery.Topic>()
+    // Every topic a subscriber ever took (`topics`)
+    const taken = new Set<string>()
     const pending = new Map<string, Pending>()
     const recent = new Map<string, TaskOutcome>()
     /** The tasks the tree's stop left without an outcome, by id: their topic. */
@@ -233,21 +267,13 @@ export const make = (options: {
         return taskId
       })
 
+    const outcome = (taskId: string) => outcomeOf({ pending, recent, unfinished, store: options.store }, taskId)
+
     const awaitResult = (taskId: string): Effect.Effect<unknown, TaskFailedError | TopicError> =>
       Effect.suspend((): Effect.Effect<unknown, TaskFailedError | TopicError> => {
         const waiting = pending.get(taskId)
         if (waiting !== undefined) return Deferred.await(waiting.done)
-        const known = recent.get(taskId)
-        if (known !== undefined) return fromOutcome(known)
-        const cut = unfinished.get(taskId)
-        if (cut !== undefined) return Effect.fail(new TopicError({ topic: cut, reason: "stopped", taskId }))
-        return Effect.flatMap(
-          options.store.get(taskId),
-          (record): Effect.Effect<unknown, TaskFailedError | TopicError> =>
-            Option.isNone(record)
-              ? Effect.fail(new TopicError({ topic: "(unknown)", reason: "not_found", taskId }))
-              : fromOutcome(outcomeOfRecord(record.value))
-        )
+        return Effect.flatMap(outcome(taskId), Option.match({ onNone: () => awaitResult(taskId), onSome: fromOutcome }))
       })
 
     const republish = (taskId: string): Effect.Effect<string, TopicError | ConfigError> =>
@@ -267,9 +293,13 @@ export const make = (options: {
       })
 
     const bus: Bus = {
-      register: Delivery.register(registry),
+      register: (subscriber) => {
+        for (const name of subscriber.topics) taken.add(name)
+        return Delivery.register(registry)(subscriber)
+      },
       publish,
       awaitResult,
+      outcome,
       results: Stream.fromPubSub(outcomes),
       subscribeResults: PubSub.subscribe(outcomes),
       deadLetters: (query) =>
@@ -289,7 +319,7 @@ export const make = (options: {
         ))
       },
       touch: () => Delivery.touch(registry),
-      topics: () => topicInfos(options.topics, topics, registry)
+      topics: () => topicInfos(options.topics, topics, taken, registry)
     }
     return bus
   })
