@@ -152,11 +152,9 @@ export interface AgentChildFields {
  * @since 0.1.0
  * @category models
  */
-export interface PoolChild extends AgentChildFields {
+export interface PoolChild extends AgentChildFields, Pick<Supervisor.PoolSpec, "routing" | "intensity" | "autoscale"> {
   readonly type: "pool"
   readonly size: number
-  readonly routing?: Supervisor.Routing | undefined
-  readonly intensity?: Supervisor.Intensity | undefined
   readonly config: Config.AgentConfigInput | CallbackConfig | Directory.DirectoryOptions
 }
 

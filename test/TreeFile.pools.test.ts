@@ -138,13 +138,13 @@ describe("tree files: pools, topics, watch", () => {
       // Ready for the tree: Supervisor.make's decoding accepts the options as they are
       assert.deepStrictEqual(yield* TreeFile.warnings(file), [])
       // A pool's autoscale, as Supervisor.pool takes it; a bad one is the tree's problem with its path
-      const scaled = yield* Effect.flatMap(
-        yaml(
-          "children: [{ type: pool, id: p, size: 1, config: { name: w, command: node }, " +
-            "autoscale: { min: 1, max: 3, target: 2, interval: 200 millis } }]"
-        ),
-        TreeFile.toOptions
+      const scaledFile = yield* yaml(
+        "children: [{ type: pool, id: p, size: 1, config: { name: w, command: node }, " +
+          "autoscale: { min: 1, max: 3, target: 2, interval: 200 millis } }]"
       )
+      // in the file's type too (TreeFile.PoolChild had no autoscale)
+      assert.strictEqual((scaledFile.children[0] as TreeFile.PoolChild).autoscale?.max, 3)
+      const scaled = yield* TreeFile.toOptions(scaledFile)
       assert.deepStrictEqual((scaled.children![0] as Supervisor.PoolSpec).autoscale, {
         min: 1,
         max: 3,
