@@ -18,10 +18,9 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import type * as Config from "../src/Agent/Config.js"
 import * as Store from "../src/Store/Store.js"
 import * as Supervisor from "../src/Supervisor.js"
-import { fixture, takeUntil } from "./support.js"
+import { takeUntil, teller } from "./support.js"
 
 /** One log entry as the logger saw it. */
 interface Entry {
@@ -74,18 +73,6 @@ const recording = () => {
     )
   return { logger, entry, line, entries }
 }
-
-/** The teller agent: `teller PID started`, `teller PID boot 0..2` as it starts, `teller PID mark K` on SIGUSR1. */
-const teller = (name: string): Config.AgentConfigInput => ({
-  name,
-  command: process.execPath,
-  args: [fixture("cli", "teller.mjs")],
-  gracefulTimeout: "2 seconds",
-  sigtermTimeout: "2 seconds",
-  startupTimeout: "10 seconds",
-  restartBackoff: 0,
-  jitter: 0
-})
 
 /** What an admin API request runs the operation in: its own annotations and a log span of its own. */
 const asCaller = (operation: string, child: string) => <A, E>(effect: Effect.Effect<A, E>) =>
@@ -156,7 +143,7 @@ describe.sequential("an agent's log annotations, whatever started it", () => {
     return Effect.gen(function*() {
       const sup = yield* Supervisor.make({
         name: "t1",
-        children: [Supervisor.agent({ id: "ticker", config: teller("ticker") })]
+        children: [Supervisor.agent({ id: "ticker", config: teller("ticker", { jitter: 0 }) })]
       })
       const events = yield* sup.subscribe
       const first = yield* pidOf(sup, "ticker")
@@ -180,7 +167,7 @@ describe.sequential("an agent's log annotations, whatever started it", () => {
     return Effect.gen(function*() {
       const sup = yield* Supervisor.make({
         name: "t2",
-        children: [Supervisor.pool({ id: "cbpool", size: 2, config: teller("pooled") })]
+        children: [Supervisor.pool({ id: "cbpool", size: 2, config: teller("pooled", { jitter: 0 }) })]
       })
       const events = yield* sup.subscribe
       const pool = yield* Effect.orDie(sup.childSupervisor("cbpool"))
@@ -216,15 +203,15 @@ describe.sequential("an agent's log annotations, whatever started it", () => {
         // Two crashes below, the pool's counted in the tree's intensity: room for both.
         intensity: { maxRestarts: 10, window: "5 seconds" },
         children: [
-          Supervisor.agent({ id: "ticker", config: teller("ticker") }),
-          Supervisor.pool({ id: "cbpool", size: 1, config: teller("pooled") })
+          Supervisor.agent({ id: "ticker", config: teller("ticker", { jitter: 0 }) }),
+          Supervisor.pool({ id: "cbpool", size: 1, config: teller("pooled", { jitter: 0 }) })
         ]
       })
       const events = yield* sup.subscribe
       const own = withoutPid((yield* log.line(yield* pidOf(sup, "ticker"), "started")).annotations)
       assert.strictEqual(own.supervisor, "t3", "the tree's own start names it")
 
-      yield* sup.startChild(Supervisor.agent({ id: "added", config: teller("added") })).pipe(
+      yield* sup.startChild(Supervisor.agent({ id: "added", config: teller("added", { jitter: 0 }) })).pipe(
         asCaller("start", "added")
       )
       const added = yield* pidOf(sup, "added")

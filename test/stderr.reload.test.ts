@@ -15,25 +15,12 @@ import * as Queue from "effect/Queue"
 import * as childProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import type * as Config from "../src/Agent/Config.js"
 import { Routes } from "../src/internal/admin/api.js"
 import * as Supervisor from "../src/Supervisor.js"
 import { type Frame, http, post, serve, sse, type SseClient } from "./fixtures/admin/harness.js"
-import { eventuallyEffect, fixture, root, spawnApp, takeUntil, tempDir, TestLive } from "./support.js"
+import { eventuallyEffect, root, spawnApp, takeUntil, teller, tempDir, TestLive } from "./support.js"
 
 const BIN = path.join(root, "dist", "bin", "agent-supervisor.js")
-
-/** The teller agent: `teller PID started`, `teller PID boot 0..2` as soon as it runs; more on demand. */
-const teller = (name: string, overrides: Partial<Config.AgentConfigInput> = {}): Config.AgentConfigInput => ({
-  name,
-  command: process.execPath,
-  args: [fixture("cli", "teller.mjs")],
-  gracefulTimeout: "2 seconds",
-  sigtermTimeout: "2 seconds",
-  startupTimeout: "10 seconds",
-  restartBackoff: 0,
-  ...overrides
-})
 
 /** What process `pid` of the teller writes: `texts`, each as `teller PID text`. */
 const says = (pid: number, ...texts: ReadonlyArray<string>) => texts.map((text) => `teller ${pid} ${text}`)

@@ -252,3 +252,18 @@ export const clusterAgent = (name: string): Config.AgentConfigInput => ({
   gracefulTimeout: "2 seconds",
   startupTimeout: "10 seconds"
 })
+
+/**
+ * The teller agent (test/fixtures/cli/teller.mjs): `teller PID started`, `teller PID boot 0..2` on stderr as soon as
+ * it runs, `teller PID mark K` on SIGUSR1; `overrides` over its settings.
+ */
+export const teller = (name: string, overrides: Partial<Config.AgentConfigInput> = {}): Config.AgentConfigInput => ({
+  name,
+  command: process.execPath,
+  args: [fixture("cli", "teller.mjs")],
+  gracefulTimeout: "2 seconds",
+  sigtermTimeout: "2 seconds",
+  startupTimeout: "10 seconds",
+  restartBackoff: 0,
+  ...overrides
+})
