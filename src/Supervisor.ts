@@ -5,7 +5,10 @@
  *
  * Every decision runs under the supervisor's lock in a fiber of the supervisor's own (never in a child's), so a
  * decision may stop any child, itself included. Restart delays run in their own fibers; manual operations cancel
- * them.
+ * them. Manual operations (`startChild`, `restartChild`, `terminateChild`, `deleteChild`, `reload`, `scale`) run
+ * in a fiber of the supervisor's too, with the services the layer was built with (logger and log annotations,
+ * `Clock`, `ConfigProvider`, `Tracer`), not their caller's; the caller waits for it, its span is the parent, and
+ * interrupting the caller interrupts the operation.
  *
  * @since 0.1.0
  */

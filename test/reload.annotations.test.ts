@@ -18,6 +18,9 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import * as Store from "../src/Store/Store.js"
 import * as Supervisor from "../src/Supervisor.js"
 import { takeUntil, teller } from "./support.js"
@@ -234,6 +237,37 @@ describe.sequential("an agent's log annotations, whatever started it", () => {
       assertOwn(yield* log.line(memberPid, "started"), member, "the restarted pool's member's first line")
       const memberRestarted = yield* crashed(pool, events, "t3/cbpool", "0")
       assertOwn(yield* log.line(memberRestarted, "started"), member, "that member after a crash, its first line")
+    }).pipe(Effect.provide(live(log.logger)))
+  })
+
+  it.scopedLive("a pool's reload that fails and cannot roll a member back logs that as the pool's, not the caller's", () => {
+    const log = recording()
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rollback-"))
+    const gate = path.join(dir, "reloaded")
+    /** The teller behind a shell test: the running version starts only before `gate` exists, the new one once. */
+    const gated = (test: string) => ({
+      ...teller("pooled", { jitter: 0 }),
+      command: "sh",
+      args: ["-c", `${test} || exit 3; exec "$0" "$@"`, process.execPath, ...teller("pooled").args!]
+    })
+    return Effect.gen(function*() {
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+      const sup = yield* Supervisor.make({
+        name: "t5",
+        children: [Supervisor.pool({ id: "cbpool", size: 2, config: gated(`test ! -e '${gate}'`) })]
+      })
+      // Member 0 takes the new version (it makes the gate), member 1 cannot (the gate exists), and member 0 cannot
+      // go back (the running version does not start once the gate exists).
+      const failed = yield* Effect.flip(
+        sup.reload("cbpool", { config: gated(`mkdir '${gate}' 2>/dev/null`) }).pipe(asCaller("reload", "cbpool"))
+      )
+      assert.strictEqual(failed._tag, "AgentStartupError")
+      const rollback = yield* log.entry(
+        "the failed rollback",
+        (e) => e.message.includes(`the reload of member "0" back to the running version failed`)
+      )
+      assert.deepStrictEqual(rollback.annotations, { supervisor: "t5/cbpool" }, "the pool's annotations alone")
+      assert.deepStrictEqual(rollback.spans, [], "no log span of the caller's")
     }).pipe(Effect.provide(live(log.logger)))
   })
 

@@ -153,7 +153,8 @@ export const reloadMembers = (
   specOf: (index: number) => AgentSpec,
   rollback: (index: number) => AgentSpec
 ): Effect.Effect<void, Supervisor.StartError | SupervisorChildError> =>
-  Effect.gen(function*() {
+  // As the pool's own, as each member's reload: a failed rollback logs with the pool's annotations.
+  self.asOwn(Effect.gen(function*() {
     const members = [...self.children].sort((a, b) => Number(a.spec.id) - Number(b.spec.id))
     const done: Array<Child> = []
     for (const member of members) {
@@ -172,4 +173,4 @@ export const reloadMembers = (
       }
       return yield* Effect.failCause(reloaded.cause)
     }
-  })
+  }))
