@@ -125,8 +125,16 @@ export const publish = (
  */
 const POLL_MILLIS = 60_000
 
-/** The task's view once it ends, or as it is once `waitMillis` have passed (several requests if need be). */
-const awaitTask = (address: Address, id: string, waitMillis: number): Effect.Effect<TaskView, CliError> =>
+/**
+ * The task's view once it ends, or as it is once `waitMillis` have passed: one request per `pollMillis` at most
+ * (default `POLL_MILLIS`), as many as the wait takes.
+ */
+export const awaitTask = (
+  address: Address,
+  id: string,
+  waitMillis: number,
+  pollMillis = POLL_MILLIS
+): Effect.Effect<TaskView, CliError> =>
   Effect.gen(function*() {
     const deadline = (yield* Clock.currentTimeMillis) + waitMillis
     for (;;) {
@@ -134,9 +142,9 @@ const awaitTask = (address: Address, id: string, waitMillis: number): Effect.Eff
       const view = yield* Client.call(address, (client) =>
         client.work.task({
           path: { id: encodeURIComponent(id) },
-          urlParams: { wait: String(Math.min(left, POLL_MILLIS)) }
+          urlParams: { wait: String(Math.min(left, pollMillis)) }
         }))
-      if (view.status !== "pending" || left <= POLL_MILLIS) return view
+      if (view.status !== "pending" || left <= pollMillis) return view
     }
   })
 

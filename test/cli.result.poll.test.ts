@@ -1,0 +1,64 @@
+/**
+ * `agent-supervisor result TASK --wait D` asks the admin API to wait a minute at a time (Node's fetch gives up on
+ * an answer after 300 s): a longer wait is several requests. Here with a poll of 100 ms against a real tree and its
+ * admin API over real HTTP, so that the loop is what answers: a task that takes 600 ms is seen to end only by a
+ * later request than the first, and a task that does not end is given back pending once the whole wait is over,
+ * not after the first request's.
+ */
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { assert, describe, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Adapters from "../src/Adapters.js"
+import { awaitTask } from "../src/internal/cli/work.js"
+import * as Supervisor from "../src/Supervisor.js"
+import { post, serve } from "./fixtures/admin/harness.js"
+import { fixture } from "./support.js"
+
+const POLL = 100
+
+/** `sleeper` takes the topic `slow`: it answers `value` after `ms` (60 s by default). */
+const children = [
+  Supervisor.agent({
+    id: "sleeper",
+    topics: ["slow"],
+    config: {
+      name: "poll-sleeper",
+      ...Adapters.nodeCallback(fixture("node", "sleeper.mjs")),
+      startupTimeout: "20 seconds",
+      restartBackoff: 0
+    }
+  })
+]
+
+describe("result: a wait longer than a poll is several requests", () => {
+  it.scopedLive("a task that ends after the first poll is seen ending; one that does not is pending after the wait", () =>
+    Effect.gen(function*() {
+      const served = yield* serve({ children })
+      const address = { url: served.url, token: Option.some(served.token) }
+      const publish = (payload: unknown) =>
+        Effect.map(
+          post(served, "/api/topics/slow/publish", {
+            body: JSON.stringify({ payload }),
+            headers: { "content-type": "application/json" }
+          }),
+          (raw) => {
+            assert.strictEqual(raw.status, 200, raw.text)
+            return raw.json().taskId as string
+          }
+        )
+
+      const quick = yield* publish({ ms: 600, value: "done" })
+      const ended = yield* awaitTask(address, quick, 60_000, POLL)
+      assert.deepStrictEqual(ended, { taskId: quick, status: "succeeded", result: "done" })
+
+      const stuck = yield* publish({ value: "never" })
+      const start = yield* Clock.currentTimeMillis
+      const pending = yield* awaitTask(address, stuck, 3.5 * POLL, POLL)
+      const took = (yield* Clock.currentTimeMillis) - start
+      assert.deepStrictEqual(pending, { taskId: stuck, status: "pending" })
+      // One request waits a poll at most (100 ms): only the loop waits 350 ms (a timer may end a millisecond early)
+      assert.isAtLeast(took, 3 * POLL, "pending only once the whole wait is over")
+    }).pipe(Effect.provide(NodeContext.layer)))
+})
