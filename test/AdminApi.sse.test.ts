@@ -165,7 +165,7 @@ describe.sequential("AdminApi: streams end", () => {
       yield* eventuallyEffect("no stream open", Effect.map(served.server.streams, (n) => n === 0))
     }))
 
-  it.scopedLive("when the API closes, which never waits for the clients", () =>
+  it.scopedLive("when the API closes, which never waits for the clients; with an end event", () =>
     Effect.gen(function*() {
       const scope = yield* closeableScope
       const served = yield* serve().pipe(Scope.extend(scope))
@@ -180,8 +180,12 @@ describe.sequential("AdminApi: streams end", () => {
       yield* Fiber.join(closing).pipe(
         Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the close waited for the clients") })
       )
-      yield* events.end
-      yield* follow.end
+      // Each ends with the `end` event, which tells a client the server closed from a connection lost
+      for (const stream of [events, follow]) {
+        const last = (yield* stream.end).at(-1)
+        assert.strictEqual(last?.event, "end", JSON.stringify(last))
+        assert.deepStrictEqual(JSON.parse(last!.data!), { reason: "closing" })
+      }
       const exit = yield* Effect.exit(http(served, "/api/tree"))
       assert.isTrue(Exit.isFailure(exit), "nothing listens any more")
     }))

@@ -418,6 +418,16 @@ export class AdminHttpApi extends HttpApi.make("agent-supervisor")
 
 // ---- routes outside the HttpApi ----
 
+/**
+ * The event that ends every event stream the server ends (`event: end`, `data: { "reason": ... }`): `closing` when
+ * the admin API closes (the tree is stopping), `ended` when what it followed ended. A client that sees the
+ * connection close without it lost the server (killed, or the network went away).
+ */
+export const STREAM_END = "end"
+
+/** Why a stream ended, as its `end` event's `reason` says. */
+export type StreamEndReason = "closing" | "ended"
+
 export const Routes = {
   /** The tree's lifecycle events (`SupervisorEvent`) as Server-Sent Events: `event: <_tag>`, `data: <JSON>`. */
   events: "/api/events",

@@ -11,6 +11,7 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
+import { STREAM_END, type StreamEndReason } from "./api.js"
 import { stringify } from "./json.js"
 
 /** The streams of one server: how often they send a keep-alive, their count, and the signal that ends them. */
@@ -52,7 +53,8 @@ export const dataFrame = (data: unknown): string => `data: ${stringify(data)}\n\
 
 /**
  * A `text/event-stream` response of `frames`: the opening comment, then the frames with keep-alives between them,
- * until the frames end, the client goes away (the server interrupts the response), or the server closes.
+ * until the frames end, the client goes away (the server interrupts the response), or the server closes; then, but
+ * for a client gone, the `end` event.
  */
 export const response = (streams: Streams, frames: Stream.Stream<string>): HttpServerResponse.HttpServerResponse =>
   HttpServerResponse.stream(
@@ -63,6 +65,11 @@ export const response = (streams: Streams, frames: Stream.Stream<string>): HttpS
         })
       ),
       Stream.interruptWhenDeferred(streams.closing),
+      Stream.concat(Stream.fromEffect(Effect.map(
+        Deferred.isDone(streams.closing),
+        (closing) =>
+          eventFrame(STREAM_END, { reason: closing ? "closing" : "ended" } satisfies { reason: StreamEndReason })
+      ))),
       streams.track,
       Stream.encodeText
     ),

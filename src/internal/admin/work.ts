@@ -168,7 +168,10 @@ export const call = (
     ).pipe(
       Effect.catchAll((error) => Effect.flatMap(callRefusal(root, path, error), refuse)),
       Effect.onInterrupt(() =>
-        Effect.logInfo(`admin API: call to "${path}" given up: its client went away (the agent was sent a cancel)`)
+        Effect.logInfo(
+          `admin API: call to "${path}" given up: its client went away, or the admin API is closing (the agent ` +
+            "was sent a cancel)"
+        )
       )
     )
     const took = (yield* Clock.currentTimeMillis) - started

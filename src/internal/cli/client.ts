@@ -8,12 +8,13 @@ import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpApiClient from "@effect/platform/HttpApiClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { AdminHttpApi } from "../admin/api.js"
+import { AdminHttpApi, STREAM_END } from "../admin/api.js"
 import type { Address } from "./address.js"
 import { CliError } from "./errors.js"
 import * as Sse from "./sse.js"
@@ -28,6 +29,9 @@ const codes = (error: unknown): Array<string> => {
   }
   return found
 }
+
+/** The codes of a connection the server closed (or lost) after it took the request: it was reached. */
+const CUT = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"])
 
 /** What a failed call answers, as a line for the terminal. */
 const describe = (address: Address) => (error: unknown): CliError => {
@@ -61,14 +65,19 @@ const describe = (address: Address) => (error: unknown): CliError => {
       }
       return new CliError({ message: `Not sent: ${[...byField.values()].join("; ")}` })
     }
-    case "RequestError":
+    case "RequestError": {
+      const found = codes(error)
       return new CliError({
-        message: codes(error).includes("UND_ERR_HEADERS_TIMEOUT")
+        message: found.includes("UND_ERR_HEADERS_TIMEOUT")
           ? `The admin API at ${address.url} did not answer within 300 seconds, the longest this command waits ` +
             "(Node's fetch), and the call was given up: a longer one needs a client of the API that waits longer " +
             "(curl, for one)"
+          : found.some((code) => CUT.has(code))
+          ? `The admin API at ${address.url} closed the connection before it answered: up is stopping, or was ` +
+            "killed (what was asked may be done in part)"
           : `Cannot reach the admin API at ${address.url}: is "agent-supervisor up" running there?`
       })
+    }
     default:
       return new CliError({
         message: `Unexpected answer from the admin API at ${address.url}: ${
@@ -99,9 +108,25 @@ export const call = <A>(
   f: (client: Client) => Effect.Effect<A, unknown>
 ): Effect.Effect<A, CliError> => Effect.flatMap(make(address), f).pipe(Effect.mapError(describe(address)))
 
+/** The `reason` of an `end` event's data, if it has one. */
+const reasonOf = (data: string): unknown => {
+  try {
+    return (JSON.parse(data) as { readonly reason?: unknown } | null)?.reason
+  } catch {
+    return undefined
+  }
+}
+
+/** What a follower says on stderr when the server ends its stream (`end`), by its reason. */
+const endedBy = (address: Address, reason: unknown): string =>
+  reason === "closing"
+    ? `The admin API at ${address.url} closed: up is stopping (the stream ended)`
+    : `The stream from ${address.url} ended: what it followed is gone`
+
 /**
  * The Server-Sent Events of `path`, as long as the server sends them. The request is answered (the server is
- * listening) when this succeeds: what happens after is in the stream.
+ * listening) when this succeeds: what happens after is in the stream. The server's `end` event ends it, said on
+ * stderr; a stream that breaks off without it fails: the server is lost (killed, or the network went away).
  */
 export const events = (
   address: Address,
@@ -118,5 +143,21 @@ export const events = (
       new CliError({
         message: `${address.url}${path} sent a line of more than ${Sse.MAX_LINE} characters: not an admin API`
       })
-    return Sse.decode(response.stream, tooLong).pipe(Stream.mapError(describe(address)))
+    const lost = () =>
+      new CliError({
+        message: `Lost the admin API at ${address.url}: the stream broke off without its end (up was killed, or ` +
+          "the network went away)"
+      })
+    let ended: Sse.Event | undefined
+    return Sse.decode(response.stream, tooLong).pipe(
+      Stream.takeWhile((event) => {
+        if (event.event === STREAM_END) ended = event
+        return ended === undefined
+      }),
+      Stream.mapError((error) => error instanceof CliError ? error : lost()),
+      Stream.concat(Stream.suspend(() => {
+        if (ended === undefined) return Stream.fail(lost())
+        return Stream.drain(Stream.fromEffect(Console.error(endedBy(address, reasonOf(ended.data)))))
+      }))
+    )
   }).pipe(Effect.mapError(describe(address)), Effect.provide(FetchHttpClient.layer))

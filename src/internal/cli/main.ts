@@ -15,6 +15,7 @@ import { CommandLine } from "./commandLine.js"
 import * as Conformance from "./conformance.js"
 import { withPlainConsole } from "./console.js"
 import { CliError } from "./errors.js"
+import * as Interrupted from "./interrupted.js"
 import * as Logging from "./logging.js"
 import * as Remote from "./remote.js"
 import * as Work from "./work.js"
@@ -291,27 +292,36 @@ const topicsCommand = Command.make(
   )
 )
 
+// What a command that ends by itself says when a signal interrupts it (`interrupted.ts`); `up`, `events` and
+// `logs --follow` run until one.
+const UNANSWERED = "given up before the admin API answered"
+const OPERATION = `${UNANSWERED} (up stops the operation: it may be done in part)`
+const oneShot = (what: string) => <Name extends string, R, E, A>(command: Command.Command<Name, R, E, A>) =>
+  Command.transformHandler(command, Interrupted.oneShot(what))
+
 const subcommands = [
   upCommand,
-  validateCommand,
-  statusCommand,
-  controlCommand("restart", "Restart a child (closes an open circuit)."),
-  controlCommand("stop", "Stop a child; it stays stopped until started."),
-  controlCommand("start", "Start a stopped or parked child."),
+  validateCommand.pipe(oneShot("stopped before it was done")),
+  statusCommand.pipe(oneShot(UNANSWERED)),
+  controlCommand("restart", "Restart a child (closes an open circuit).").pipe(oneShot(OPERATION)),
+  controlCommand("stop", "Stop a child; it stays stopped until started.").pipe(oneShot(OPERATION)),
+  controlCommand("start", "Start a stopped or parked child.").pipe(oneShot(OPERATION)),
   controlCommand(
     "reload",
     "Reload an agent or a pool without downtime: each new process up before the old one goes (as it is configured)."
+  ).pipe(oneShot(OPERATION)),
+  scaleCommand.pipe(oneShot(OPERATION)),
+  callCommand.pipe(oneShot("the call was given up (its agent is sent a cancel)")),
+  publishCommand.pipe(oneShot(`${UNANSWERED}: the task may have been published`)),
+  resultCommand.pipe(oneShot("stopped waiting (the task goes on)")),
+  topicsCommand.pipe(oneShot(UNANSWERED)),
+  logsCommand.pipe(
+    Command.transformHandler((effect, options) => options.follow ? effect : Interrupted.oneShot(UNANSWERED)(effect))
   ),
-  scaleCommand,
-  callCommand,
-  publishCommand,
-  resultCommand,
-  topicsCommand,
-  logsCommand,
-  historyCommand,
+  historyCommand.pipe(oneShot(UNANSWERED)),
   eventsCommand,
-  clusterCommand,
-  Conformance.command
+  clusterCommand.pipe(oneShot(UNANSWERED)),
+  Conformance.command.pipe(oneShot("stopped before it was done (its agent was stopped)"))
 ] as const
 
 export const command = Command.make("agent-supervisor").pipe(

@@ -121,7 +121,6 @@ export const logs = (
         (events) => Stream.toPull(Stream.map(events, (event) => JSON.parse(event.data) as StderrLineView))
       )
       : undefined
-    if (pull !== undefined) yield* following(address, `${id}'s stderr`)
     const recent = yield* Client.call(
       address,
       (client) =>
@@ -132,6 +131,8 @@ export const logs = (
     )
     yield* Effect.forEach(recent, show, { discard: true })
     if (pull === undefined) return
+    // Once the last lines are out: from here on, only the stream can fail
+    yield* following(address, `${id}'s stderr`)
     const fresh = unseen(recent)
     while (true) {
       const chunk = yield* pull.pipe(

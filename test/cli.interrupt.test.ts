@@ -1,0 +1,146 @@
+/**
+ * How the commands that talk to a running `up` end when something stops them (from a new user's trial: each
+ * ended with exit 0 and nothing said). The built bin in child processes against `up` running real agents:
+ * - a command that ends by itself, interrupted by SIGINT or SIGTERM: `error: interrupted: ...`, exit 130 or 143;
+ * - a follower (`logs -f`, `events`) when `up` stops: the server's `end` event, said on stderr, exit 0;
+ * - a follower when `up` is killed: the stream breaks off without its end: `error: Lost the admin API`, exit 1;
+ * - a call in flight when `up` stops: the connection was closed before an answer, not "cannot reach".
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Adapters from "../src/Adapters.js"
+import { type AppProcess, eventually, fixture, root, spawnApp, tempDir } from "./support.js"
+
+const BIN = path.join(root, "dist", "bin", "agent-supervisor.js")
+
+const callback = (name: string, file: string) => ({
+  name,
+  ...Adapters.nodeCallback(fixture("node", file)),
+  startupTimeout: "20 seconds",
+  restartBackoff: 0
+})
+
+/** `echo`, and `sleeper` (says `started ID` on stderr, answers after `ms`, `aborted ID` on a cancel). */
+const writeTree = (dir: string) => {
+  const file = path.join(dir, "tree.json")
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      name: "cli-stop",
+      store: { type: "memory" },
+      children: [
+        { type: "agent", id: "echo", config: callback("stop-echo", "echo.mjs") },
+        { type: "agent", id: "sleeper", config: callback("stop-sleeper", "sleeper.mjs") }
+      ]
+    })
+  )
+  return file
+}
+
+/** `up FILE` in the background, logging JSON lines; once its admin API listens (its state file is there). */
+const startUp = (file: string) =>
+  Effect.gen(function*() {
+    const app = yield* spawnApp(BIN, ["up", file, "--log-format", "json"], { onLine: () => {} })
+    const stateFile = path.join(path.dirname(file), `.${path.basename(file)}.admin.json`)
+    yield* eventually(`the state file of up (stderr: ${app.stderr()})`, () => fs.existsSync(stateFile), "60 seconds")
+    return app
+  })
+
+/** A command of the bin against the tree of `file`, running in the background. */
+const command = (file: string, ...args: ReadonlyArray<string>) =>
+  spawnApp(BIN, [...args, "--file", file], { onLine: () => {} })
+
+/** Until `app`'s stderr holds `text`. */
+const said = (app: AppProcess, text: string, what: string) =>
+  eventually(
+    `${what} said ${JSON.stringify(text)} (stderr: ${app.stderr()})`,
+    () => app.stderr().includes(text),
+    "60 seconds"
+  )
+
+/** Until `sleeper` has started its `n`th task (its stderr line `started ID`, as up logs it). */
+const sleeping = (up: AppProcess, n: number) =>
+  eventually(
+    `the sleeper's task ${n} (up's stderr: ${up.stderr()})`,
+    () => up.stderr().split(`"message":"started `).length > n,
+    "60 seconds"
+  )
+
+describe.sequential("agent-supervisor: commands stopped, and an up that stops under them", () => {
+  it.scopedLive(
+    "an interrupted call says so and exits 130 (143 on SIGTERM); followers end with up's stop, exit 0; a call in " +
+      "flight is told the connection closed",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("cli-stop")
+        const file = writeTree(dir)
+        const up = yield* startUp(file)
+
+        const call = yield* command(file, "call", "sleeper", "{\"ms\": 60000}")
+        yield* sleeping(up, 1)
+        process.kill(call.pid, "SIGINT")
+        const interrupted = yield* call.exited
+        assert.deepStrictEqual(interrupted, { code: 130, signal: null }, call.stderr())
+        assert.strictEqual(
+          call.stderr(),
+          "error: interrupted: the call was given up (its agent is sent a cancel)\n",
+          "said once, alone"
+        )
+        yield* said(up, `"message":"aborted `, "the sleeper, sent a cancel,")
+
+        const terminated = yield* command(file, "call", "sleeper", "{\"ms\": 60000}")
+        yield* sleeping(up, 2)
+        process.kill(terminated.pid, "SIGTERM")
+        assert.strictEqual((yield* terminated.exited).code, 143, terminated.stderr())
+
+        const logs = yield* command(file, "logs", "echo", "-f")
+        const events = yield* command(file, "events")
+        yield* said(logs, "Following echo's stderr", "logs -f")
+        yield* said(events, "Following the tree's events", "events")
+        const inFlight = yield* command(file, "call", "sleeper", "{\"ms\": 60000}")
+        yield* sleeping(up, 3)
+
+        process.kill(up.pid, "SIGTERM")
+        assert.strictEqual((yield* up.exited).code, 0, up.stderr())
+        for (const [follower, what] of [[logs, "logs -f"], [events, "events"]] as const) {
+          assert.strictEqual((yield* follower.exited).code, 0, `${what}: ${follower.stderr()}`)
+          assert.include(follower.stderr(), "closed: up is stopping (the stream ended)", what)
+        }
+        assert.strictEqual((yield* inFlight.exited).code, 1, inFlight.stderr())
+        assert.match(
+          inFlight.stderr(),
+          /^error: (The admin API at \S+ closed the connection before it answered: up is stopping|Could not call)/,
+          "told the server went away, not that it cannot be reached"
+        )
+        assert.notInclude(inFlight.stderr(), "Cannot reach")
+      }),
+    180_000
+  )
+
+  it.scopedLive(
+    "followers of an up that is killed: the stream broke off without its end, exit 1",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("cli-killed")
+        const file = writeTree(dir)
+        const up = yield* startUp(file)
+        const logs = yield* command(file, "logs", "echo", "-f")
+        const events = yield* command(file, "events")
+        yield* said(logs, "Following echo's stderr", "logs -f")
+        yield* said(events, "Following the tree's events", "events")
+
+        process.kill(up.pid, "SIGKILL")
+        for (const [follower, what] of [[logs, "logs -f"], [events, "events"]] as const) {
+          assert.strictEqual((yield* follower.exited).code, 1, `${what}: ${follower.stderr()}`)
+          assert.match(
+            follower.stderr(),
+            /\nerror: Lost the admin API at \S+: the stream broke off without its end \(up was killed/,
+            `${what}: ${follower.stderr()}`
+          )
+        }
+      }),
+    120_000
+  )
+})
