@@ -149,8 +149,8 @@ export class TaskFailedError extends Schema.TaggedError<TaskFailedError>("effect
 
 /**
  * A topic operation refused: `full` (the topic holds `maxQueued` tasks), `not_found` (no task of that id in flight
- * or in the store: it never was, or its record was pruned), `not_dead` (`republish` of a task that is not in the
- * dead letters), `stopped` (the tree has stopped).
+ * or in the store: it never was, or its record was pruned; its `topic` is `""`, unknown), `not_dead` (`republish`
+ * of a task that is not in the dead letters), `stopped` (the tree has stopped).
  *
  * @since 0.1.0
  * @category errors
@@ -169,7 +169,9 @@ export class TopicError extends Schema.TaggedError<TopicError>("effect-agent-sup
       case "full":
         return `Topic "${this.topic}" is full: ${this.maxQueued} tasks published and not yet ended`
       case "not_found":
-        return `No task ${this.taskId} (topic "${this.topic}") in flight or in the store`
+        return `No task ${this.taskId}${
+          this.topic === "" ? "" : ` of topic "${this.topic}"`
+        }: neither in flight nor in the store`
       case "not_dead":
         return `Task ${this.taskId} is not in the dead letters`
       case "stopped":
@@ -182,7 +184,8 @@ export class TopicError extends Schema.TaggedError<TopicError>("effect-agent-sup
       case "full":
         return "Publish more slowly, raise the topic's maxQueued, add subscribers, or set backpressure to wait."
       case "not_found":
-        return "Check the id; the store keeps outcomes within its task bounds (maxTasks)."
+        return "Check the id; the store keeps outcomes within its task bounds (maxTasks, 10,000 by default; " +
+          "maxTaskAge in the SQL stores, 7 days by default)."
       case "not_dead":
         return "Only a dead-lettered task is republished; awaitResult tells how a task ended."
       case "stopped":

@@ -22,7 +22,17 @@ import { PUBLISH_WAIT_MILLIS } from "../src/internal/admin/work.js"
 import * as Store from "../src/Store/Store.js"
 import * as Supervisor from "../src/Supervisor.js"
 import type * as Topic from "../src/Topic.js"
-import { client, type Frame, http, post, type Raw, seg, type Served, sse } from "./fixtures/admin/harness.js"
+import {
+  client,
+  type Frame,
+  http,
+  post,
+  type Raw,
+  seg,
+  serve as serveDefault,
+  type Served,
+  sse
+} from "./fixtures/admin/harness.js"
 import { agentConfig, fixture } from "./support.js"
 
 const SECRET = "s3cret-payload-0b1c"
@@ -44,14 +54,14 @@ const callback = (id: string, file: string, topics: ReadonlyArray<string> = []) 
  * `echo` (answers its payload; takes `jobs` and `news`), `refuses` (its error repeats the payload; takes `doomed`,
  * tried twice), `sleeper` (says
  * `started ID` on stderr, answers after `ms`, `aborted ID` on a cancel), `raw` (the raw test agent: `{ crash: N }`),
- * `workers/echo`, and the pool `pool` of 2 raw agents (`{ whoami: true }`) that takes `news`.
+ * `workers/echo` (takes `nested`), and the pool `pool` of 2 raw agents (`{ whoami: true }`) that takes `news`.
  */
 const children: ReadonlyArray<Supervisor.ChildSpec> = [
   callback("echo", "echo.mjs", ["jobs", "news"]),
   callback("refuses", "refuses.mjs", ["doomed"]),
   callback("sleeper", "sleeper.mjs"),
   Supervisor.agent({ id: "raw", config: agentConfig("echo", { name: "work-raw", restartBackoff: 0 }) }),
-  Supervisor.supervisor({ id: "workers", children: [callback("echo", "echo.mjs")] }),
+  Supervisor.supervisor({ id: "workers", children: [callback("echo", "echo.mjs", ["nested"])] }),
   Supervisor.pool({
     id: "pool",
     size: 2,
@@ -388,12 +398,14 @@ describe.sequential("AdminApi: call and publish", () => {
         const { operations, served } = yield* serve
         const listed = yield* http(served, "/api/topics")
         assert.strictEqual(listed.status, 200, listed.text)
+        // subscribers by their paths below the root, as call, logs and the other routes take them
         assert.deepStrictEqual(listed.json().map((t: any) => [t.name, t.declared, t.subscribers, t.queued]), [
-          ["doomed", true, ["root/refuses"], 0],
+          ["doomed", true, ["refuses"], 0],
           ["held", true, [], 0],
-          ["jobs", false, ["root/echo"], 0],
+          ["jobs", false, ["echo"], 0],
           ["later", true, [], 0],
-          ["news", false, ["root/echo", "root/pool"], 0]
+          ["nested", false, ["workers/echo"], 0],
+          ["news", false, ["echo", "pool"], 0]
         ])
         const misspelt = errorOf(
           yield* publishOf(served, "jbos", { payload: { secret: SECRET } }),
@@ -403,15 +415,24 @@ describe.sequential("AdminApi: call and publish", () => {
         assert.strictEqual(
           misspelt.message,
           `Could not publish to "jbos": the tree has no such topic (did you mean "jobs"?); its topics are "doomed", ` +
-            `"held", "jobs", "later", "news" (declared in its topics, or taken by a child); nothing was published`
+            `"held", "jobs", "later", "nested", "news" (declared in its topics, or taken by a child); nothing was ` +
+            "published"
         )
         // nothing published: still the same topics, none queued
         const typed = yield* Effect.flatMap(client(served), (api) => api.work.topics())
-        assert.deepStrictEqual(typed.map((t) => t.name), ["doomed", "held", "jobs", "later", "news"])
+        assert.deepStrictEqual(typed.map((t) => t.name), ["doomed", "held", "jobs", "later", "nested", "news"])
         assert.isTrue(typed.every((t) => t.queued === 0))
         const warned = operations().filter((entry) => entry.annotations.operation === "publish")
         assert.deepStrictEqual(warned.map((entry) => [entry.level, entry.annotations.topic]), [["WARN", "jbos"]])
         assert.notInclude(JSON.stringify(operations()), SECRET)
+        // a tree with no topic at all: said so, with how to give it one
+        const bare = yield* serveDefault()
+        assert.deepStrictEqual((yield* http(bare, "/api/topics")).json(), [])
+        assert.strictEqual(
+          errorOf(yield* publishOf(bare, "jobs", { payload: 1 }), 404, "TopicNotFound").message,
+          `Could not publish to "jobs": the tree has no topics: declare one under "topics:" or give a child ` +
+            `"topics: [...]"; nothing was published`
+        )
       }),
     120_000
   )
@@ -453,10 +474,20 @@ describe.sequential("AdminApi: call and publish", () => {
         assert.strictEqual((yield* api.work.task({ path: { id: done }, urlParams: {} })).status, "succeeded")
         // refusals
         const unknown = errorOf(yield* taskOf("no-such-task"), 404, "TaskNotFound")
-        assert.include(unknown.message, `No task "no-such-task"`)
-        for (const query of ["?wait=soon", "?wait=1%20hour", "?wait=-5"]) {
-          const bad = errorOf(yield* taskOf(done, query), 400, "BadRequest")
-          assert.include(bad.message, "wait: ", query)
+        assert.strictEqual(
+          unknown.message,
+          `No task "no-such-task": neither in flight nor in the store (the store keeps the last 10,000 outcomes by ` +
+            "default, its maxTasks; a SQL store also drops those older than its maxTaskAge, 7 days by default)"
+        )
+        // the parameter named once
+        const waits = [
+          ["soon", `must be milliseconds or a duration ("30 seconds"), not "soon"`],
+          ["1%20hour", "at most 4 minutes"],
+          ["-5", `must be milliseconds or a duration ("30 seconds"), not "-5"`]
+        ]
+        for (const [query, problem] of waits) {
+          const bad = errorOf(yield* taskOf(done, `?wait=${query}`), 400, "BadRequest")
+          assert.strictEqual(bad.message, `Bad request: wait: ${problem}`, query)
         }
         // an agent's answer: read with the token only, as a call's, on every path the router takes for it
         errorOf(yield* taskOf(done, "", "wrong"), 401, "Unauthorized")

@@ -71,6 +71,32 @@ describe.sequential("AdminApi: pools", () => {
       assert.strictEqual((yield* http(served, `/api/children/${seg("pool/1")}`)).json().name, "pools-member-1")
     }))
 
+  it.scopedLive("stderr of a pool or a supervisor is a 400 that names an agent below it to ask instead", () =>
+    Effect.gen(function*() {
+      const served = yield* serve({
+        children: [...children, Supervisor.supervisor({ id: "empty", children: [] })]
+      })
+      const cases = [
+        ["pool", `"pool" is a pool: give one of its members, e.g. "pool/0"`],
+        ["workers", `"workers" is a supervisor: only an agent has stderr; give one of its agents, e.g. "workers/w"`],
+        ["empty", `"empty" is a supervisor: only an agent has stderr, and it has no agent below it`]
+      ] as const
+      for (const [id, message] of cases) {
+        // the kept lines and the follow alike
+        assert.strictEqual(errorOf(yield* http(served, `/api/children/${id}/stderr`), 400, "BadRequest"), message)
+        assert.strictEqual(
+          errorOf(yield* http(served, `/api/children/${id}/stderr/follow`), 400, "BadRequest"),
+          message
+        )
+      }
+      // a pool of no members now
+      yield* post(served, "/api/children/pool/scale", json({ size: 0 }))
+      assert.strictEqual(
+        errorOf(yield* http(served, "/api/children/pool/stderr"), 400, "BadRequest"),
+        `"pool" is a pool with no members now: only its members have stderr (agent-supervisor scale pool N adds some)`
+      )
+    }))
+
   it.scopedLive("POST scale { size }: members added and removed, answered with the pool after", () =>
     Effect.gen(function*() {
       const served = yield* serve({ children })

@@ -156,6 +156,7 @@ describe.sequential("AdminApi: reading the tree", () => {
       for (const id of ["nope", "workers/nope", "echo/below-an-agent", "workers/"]) {
         const body = assertError(yield* http(served, `/api/children/${seg(id)}`), 404, "ChildNotFound")
         assert.include(body.message, `"${id}"`)
+        assert.match(body.message, /; GET \/api\/tree \(agent-supervisor status\) lists them\)$/)
         assertError(yield* http(served, `/api/children/${seg(id)}/stderr`), 404, "ChildNotFound")
         for (const operation of ["start", "stop", "restart"]) {
           assertError(yield* post(served, `/api/children/${seg(id)}/${operation}`), 404, "ChildNotFound")
@@ -186,7 +187,10 @@ describe.sequential("AdminApi: reading the tree", () => {
         assert.strictEqual(body.message, "Bad request: lines: must be a whole number of 1 or more", bad)
       }
       const sup = assertError(yield* http(served, "/api/children/workers/stderr"), 400, "BadRequest")
-      assert.include(sup.message, "supervisor")
+      assert.strictEqual(
+        sup.message,
+        `"workers" is a supervisor: only an agent has stderr; give one of its agents, e.g. "workers/echo"`
+      )
     }))
 
   it.scopedLive("GET /api/history: the whole tree's restarts newest first, with paths; ?child= one child's", () =>

@@ -160,12 +160,12 @@ describe("Supervisor specs are decoded at the edge", () => {
       assert.strictEqual(negative, "intensity.window")
     }))
 
-  it.scoped("maxRestarts must be an integer of 0 or more, with that rule whatever the wrong value's type", () =>
+  it.scoped("maxRestarts must be a whole number of 0 or more, with that rule whatever the wrong value's type", () =>
     Effect.gen(function*() {
       const field = yield* configErrorOf(Supervisor.make({ intensity: { maxRestarts: 1.5, window: "5 seconds" } }))
       assert.strictEqual(field, "intensity.maxRestarts")
       const text = yield* Effect.flip(Supervisor.make({ intensity: { maxRestarts: "3" as any, window: "5 seconds" } }))
-      assert.include(text.message, "must be an integer of 0 or more")
+      assert.include(text.message, "must be a whole number of 0 or more")
     }))
 
   it.scoped("a child that is not a spec (null, a number, no id) is a ConfigError naming its position, never a defect", () =>

@@ -107,6 +107,8 @@ describe("Supervisor topics", () => {
         )
         const notDead = failureOf(yield* Effect.exit(sup.republish(again)))
         assert.strictEqual(notDead._tag === "TopicError" && notDead.reason, "not_dead")
+        const never = failureOf(yield* Effect.exit(sup.republish("no-such-task")))
+        assert.strictEqual(never.message, "No task no-such-task: neither in flight nor in the store")
       }).pipe(Effect.provide(TestLive)),
     60_000
   )
@@ -152,6 +154,9 @@ describe("Supervisor topics", () => {
         assert.isTrue(Option.isNone(yield* sup.taskOutcome(waiting)))
         const unknown = yield* Effect.flip(sup.taskOutcome("no-such-task"))
         assert.strictEqual(unknown.reason, "not_found")
+        // its topic is not known: none is named
+        assert.strictEqual(unknown.topic, "")
+        assert.strictEqual(unknown.message, "No task no-such-task: neither in flight nor in the store")
         yield* sup.startChild(echo("taker", ["nobody"]))
         yield* sup.awaitResult(waiting)
         const ended = yield* sup.taskOutcome(waiting)

@@ -330,10 +330,27 @@ children:
         `one place`,
         "children[0].shutdown: conflicts with children[0].config.gracefulTimeout (3s): give the stop timeouts in " +
         `one place ("brutal-kill" sets both to 0, a duration sets gracefulTimeout)`,
-        "children[1].intensity.maxRestarts: must be an integer of 0 or more",
+        "children[1].intensity.maxRestarts: must be a whole number of 0 or more",
         `children[1].children[0].significant: a significant child needs its supervisor's autoShutdown ` +
         `("children[1].autoShutdown") to be "any-significant" or "all-significant", not "never" (as in OTP): ` +
         "nothing would read its exit"
+      ])
+    }).pipe(Effect.provide(NodeContext.layer)))
+})
+
+describe("whole numbers", () => {
+  it.effect("are said so everywhere: a whole number, never an integer", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf(`
+intensity: { maxRestarts: 1.5, window: 5 seconds }
+children:
+  - type: agent
+    id: a
+    config: { name: a, command: x, maxInFlight: 1.5 }
+`)
+      assert.deepStrictEqual(problems, [
+        "intensity.maxRestarts: must be a whole number of 0 or more",
+        "children[0].config.maxInFlight: must be a whole number"
       ])
     }).pipe(Effect.provide(NodeContext.layer)))
 })

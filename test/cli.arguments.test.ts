@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as childProcess from "node:child_process"
 import * as path from "node:path"
-import { unknownName } from "../src/internal/cli/arguments.js"
+import { followHint, unknownName } from "../src/internal/cli/arguments.js"
 import { grammar, run } from "../src/internal/cli/main.js"
 import { report } from "../src/internal/cli/report.js"
 import { root, tempDir } from "./support.js"
@@ -58,6 +58,17 @@ const REFUSED: ReadonlyArray<readonly [ReadonlyArray<string>, ReadonlyArray<stri
   [["restart"], ["error: Missing argument <ID>", "usage: agent-supervisor restart "]],
   [["validate", "missing.yaml"], ["error: Path 'missing.yaml' must exist", "usage: agent-supervisor validate <FILE>"]],
   [["status", "extra"], [`error: "extra" is no argument or option here`, "usage: agent-supervisor status "]],
+  // -f is --follow where a command follows: a tree file after it is said so
+  [["logs", "chatty", "-f", "tree.yaml"], [
+    `error: "tree.yaml" is no argument or option here (-f is --follow here; give the tree file with --file)`,
+    "usage: agent-supervisor logs "
+  ]],
+  [["events", "-F", "tree.yml"], [
+    `error: "tree.yml" is no argument or option here (-f is --follow here; give the tree file with --file)`
+  ]],
+  [["logs", "-f", "chatty", "tree.json"], [
+    `error: "tree.json" is no argument or option here (-f is --follow here; give the tree file with --file)`
+  ]],
   [["logs", "-fn", "3", "x"], [`error: "-fn" is no option of logs; its options are `]],
   [["status", "--url", "--", "x"], ["error: --url needs a value: agent-supervisor status --url TEXT"]]
 ]
@@ -133,5 +144,16 @@ describe("the command line's mistakes", () => {
     )
     assert.include(unknownName(["logs", "-x", "id"], grammar)!, `"-x" is no option of logs; its options are `)
     assert.include(unknownName(["logs", "-fx", "id"], grammar)!, `"-fx" is no option of logs`)
+  })
+
+  it("followHint: a word left over after -f where -f is --follow, right after it or named as a tree file", () => {
+    const hint = " (-f is --follow here; give the tree file with --file)"
+    assert.strictEqual(followHint(grammar, ["logs", "chatty", "-f", "tree.yaml"], "tree.yaml"), hint)
+    assert.strictEqual(followHint(grammar, ["logs", "chatty", "--follow", "mytree"], "mytree"), hint)
+    assert.strictEqual(followHint(grammar, ["logs", "-f", "chatty", "tree.toml"], "tree.toml"), hint)
+    // not after -f, not a file's name, or a command whose -f is --file
+    assert.strictEqual(followHint(grammar, ["logs", "-f", "chatty", "extra"], "extra"), "")
+    assert.strictEqual(followHint(grammar, ["logs", "chatty", "tree.yaml"], "tree.yaml"), "")
+    assert.strictEqual(followHint(grammar, ["status", "-f", "tree.yaml", "tree.yaml"], "tree.yaml"), "")
   })
 })

@@ -257,9 +257,9 @@ describe.sequential("agent-supervisor call and publish", () => {
         )
         assert.strictEqual(results.topics.code, 0, results.topics.stderr)
         const rows = results.topics.stdout.trim().split("\n").map((line) => line.trim().split(/\s{2,}/))
-        assert.deepStrictEqual(rows[0], ["TOPIC", "DECLARED", "QUEUED", "SUBSCRIBERS"])
+        assert.deepStrictEqual(rows[0], ["TOPIC", "DECLARED", "PENDING", "SUBSCRIBERS"])
         assert.deepStrictEqual(rows.slice(1).map((row) => row[0]), ["doomed", "jobs", "later"])
-        assert.deepStrictEqual(rows.find((row) => row[0] === "jobs"), ["jobs", "no", "0", "cli-call/echo"])
+        assert.deepStrictEqual(rows.find((row) => row[0] === "jobs"), ["jobs", "no", "0", "echo"])
 
         const warned = () => operations().filter((entry) => entry.logLevel === "WARN")
         yield* eventually("every refusal logged", () => warned().length === 6, "10 seconds")

@@ -17,6 +17,7 @@ import * as Address from "../src/internal/cli/address.js"
 import * as Progress from "../src/internal/cli/progress.js"
 import { describeEvent, statusTable, unseen } from "../src/internal/cli/remote.js"
 import * as Sse from "../src/internal/cli/sse.js"
+import { topicsTable } from "../src/internal/cli/work.js"
 import { eventually, eventuallyEffect, fixture, isAlive, root, spawnApp, tempDir } from "./support.js"
 
 const BIN = path.join(root, "dist", "bin", "agent-supervisor.js")
@@ -157,6 +158,23 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
         assert.match(status.stdout, /\npool\s+pool\s+RUNNING\s+-/)
         assert.match(status.stdout, /\npool\/0\s+agent\s+RUNNING\s+\d+/)
         assert.match(status.stdout, /\npool\/1\s+agent\s+RUNNING\s+\d+/)
+
+        // a second up of the same file: refused before anything starts, said as every failure is
+        const second = yield* cli(["up", file, "--log-format", "json"], { cwd: dir })
+        assert.strictEqual(second.code, 1, second.stderr)
+        assert.isTrue(second.stderr.startsWith(`error: The state file ${stateFile} is another running admin API's`))
+        assert.notMatch(second.stderr, /^Error/m)
+
+        // logs of a supervisor or a pool: an agent below it to ask instead
+        const ofSupervisor = yield* cli(["logs", "workers", "--file", file])
+        assert.strictEqual(ofSupervisor.code, 1)
+        assert.strictEqual(
+          ofSupervisor.stderr,
+          `error: "workers" is a supervisor: only an agent has stderr; give one of its agents, e.g. ` +
+            `"workers/worker"\n`
+        )
+        const ofPool = yield* cli(["logs", "pool", "--file", file])
+        assert.strictEqual(ofPool.stderr, `error: "pool" is a pool: give one of its members, e.g. "pool/0"\n`)
         const before = JSON.parse((yield* cli(["status", "--json", "--file", file])).stdout)
         const pidOf = (tree: any, id: string) =>
           [...tree.children, ...tree.children.flatMap((c: any) => c.children)].find((c: any) => c.id === id).pid
@@ -253,7 +271,8 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
         assert.include(refused.stderr, "refused the token")
         const unknown = yield* cli(["restart", "nope", "--file", file])
         assert.strictEqual(unknown.code, 1)
-        assert.include(unknown.stderr, "nope")
+        assert.include(unknown.stderr, `error: No child "nope" in the tree "cli-test": no such child`)
+        assert.include(unknown.stderr, "; GET /api/tree (agent-supervisor status) lists them)")
 
         // SIGTERM: the tree stops, agents gone, exit 0, state file removed
         const agentPid = pidOf(yield* tree, "workers/worker")
@@ -433,6 +452,18 @@ describe("CLI pieces", () => {
     assert.deepStrictEqual(Sse.lines(["a\r", "\nb\rc", "\n\nd"], ""), { lines: ["a", "b", "c", ""], partial: "d" })
     assert.deepStrictEqual(Sse.lines(["x"], "w"), { lines: [], partial: "wx" })
     assert.throws(() => Sse.lines(["y".repeat(Sse.MAX_LINE + 1)], ""), /more than/)
+  })
+
+  it("the topics table: a topic's tasks not yet ended as PENDING, its subscribers by the paths the commands take", () => {
+    const table = topicsTable([
+      { name: "jobs", declared: true, subscribers: ["echo", "workers/pool"], queued: 3 },
+      { name: "later", declared: false, subscribers: [], queued: 0 }
+    ], false)
+    assert.deepStrictEqual(table.trimEnd().split("\n").map((line) => line.trim().split(/\s{2,}/)), [
+      ["TOPIC", "DECLARED", "PENDING", "SUBSCRIBERS"],
+      ["jobs", "yes", "3", "echo, workers/pool"],
+      ["later", "no", "0", "-"]
+    ])
   })
 
   it("the status table pads columns, flattens nested children, shows what is missing as - and a pool as a pool", () => {

@@ -137,7 +137,7 @@ export class Limits extends Schema.Class<Limits>("effect-agent-supervisor/Limits
     ),
     { exact: true }
   ).annotations({ description: "CPU time in cores, such as 0.5 (half of one core)." }),
-  pids: Schema.optionalWith(positiveInt("must be an integer of 1 or more"), { exact: true }).annotations({
+  pids: Schema.optionalWith(positiveInt("must be a whole number of 1 or more"), { exact: true }).annotations({
     description: "Processes and threads of the agent and its descendants at once (hard mode only)."
   }),
   enforce: withDefault(
@@ -248,7 +248,7 @@ export class AgentConfig extends Schema.Class<AgentConfig>("effect-agent-supervi
     `OTP's restart type: "permanent" (the default), "transient" (after abnormal exits only) or "temporary" (never).`
   ),
   maxRestartAttempts: withDefault(
-    nonNegativeInt("must be an integer of 0 or more"),
+    nonNegativeInt("must be a whole number of 0 or more"),
     () => 3,
     "Restarts in a row before the circuit opens (the agent is parked until a manual restart). 3 by default."
   ),
@@ -280,7 +280,7 @@ export class AgentConfig extends Schema.Class<AgentConfig>("effect-agent-supervi
   ),
   pingTimeout: withDefault(Timeout, () => Duration.seconds(5), "How long a ping may take. 5 seconds by default."),
   unhealthyAfter: withDefault(
-    positiveInt("must be an integer of 1 or more"),
+    positiveInt("must be a whole number of 1 or more"),
     () => 3,
     "Missed pings in a row that mark the agent hung (it is killed and restarted). 3 by default."
   ),
@@ -290,13 +290,13 @@ export class AgentConfig extends Schema.Class<AgentConfig>("effect-agent-supervi
     "Running this long resets the count of failures in a row. 60 seconds by default."
   ),
   maxInFlight: withDefault(
-    positiveInt("must be an integer of 1 or more"),
+    positiveInt("must be a whole number of 1 or more"),
     () => 64,
     "Requests in flight to the agent at once; callers beyond wait. 64 by default."
   ),
   maxMessageBytes: withDefault(
     Schema.Int.pipe(
-      Schema.between(1024, 1024 * 1024 * 1024, { message: () => "must be an integer from 1 KiB to 1 GiB" })
+      Schema.between(1024, 1024 * 1024 * 1024, { message: () => "must be a whole number from 1 KiB to 1 GiB" })
     ),
     () => 16 * 1024 * 1024,
     "The longest protocol line either way, in bytes. 16 MiB by default."
@@ -312,7 +312,7 @@ export class AgentConfig extends Schema.Class<AgentConfig>("effect-agent-supervi
   ),
   /** How many recent stderr lines to keep for crash reports. */
   stderrLines: withDefault(
-    positiveInt("must be an integer of 1 or more"),
+    positiveInt("must be a whole number of 1 or more"),
     () => 50,
     "Recent stderr lines kept for crash reports. 50 by default."
   ),
@@ -337,7 +337,7 @@ export class AgentConfig extends Schema.Class<AgentConfig>("effect-agent-supervi
   ),
   /** Agent output lines that may be logged at once, above the rate, after a quiet spell. */
   outputBurst: withDefault(
-    positiveInt("must be an integer of 1 or more"),
+    positiveInt("must be a whole number of 1 or more"),
     () => 200,
     "Agent output lines logged at once, above the rate, after a quiet spell. 200 by default."
   )

@@ -50,7 +50,7 @@ export const maxBufferedOf = (value: number | undefined): number | ConfigError =
     ? DEFAULT_MAX_BUFFERED_CHUNKS
     : Number.isSafeInteger(value) && value >= 1
     ? value
-    : new ConfigError({ field: "maxBufferedChunks", rule: "must be an integer of 1 or more", value: String(value) })
+    : new ConfigError({ field: "maxBufferedChunks", rule: "must be a whole number of 1 or more", value: String(value) })
 
 /** What the calls need: the settings, the table, and whether the process takes requests at all. @internal */
 export interface CallsOptions {

@@ -14,7 +14,6 @@ import type * as Redacted from "effect/Redacted"
 import type * as Supervisor from "../../Supervisor.js"
 import {
   AdminHttpApi,
-  BadRequest,
   ClusterUnavailable,
   NotClustered,
   type PlacementView,
@@ -23,19 +22,15 @@ import {
 } from "./api.js"
 import * as Auth from "./auth.js"
 import * as Control from "./control.js"
-import { locate } from "./locate.js"
+import { locate, locateAgent } from "./locate.js"
 import { childView, history, treeView } from "./views.js"
 import * as Work from "./work.js"
+import { topicView } from "./workApi.js"
 
-/** An agent's last stderr lines (the last `lines` of them when given); a supervisor has none: `BadRequest`. */
+/** An agent's last stderr lines (the last `lines` of them when given); a supervisor or a pool has none. */
 const stderr = (root: Supervisor.Supervisor, path: string, lines: number | undefined) =>
   Effect.gen(function*() {
-    const { info, parent } = yield* locate(root, path)
-    if (info.kind !== "worker") {
-      return yield* Effect.fail(
-        new BadRequest({ message: `"${path}" is a supervisor: only an agent has stderr (its children do)` })
-      )
-    }
+    const { info, parent } = yield* locateAgent(root, path)
     const recent: ReadonlyArray<StderrLineView> = yield* parent.child(info.id).pipe(
       Effect.flatMap((agent) => agent.recentStderr),
       // Stopped: no agent runs for it, and its lines went with the last one.
@@ -87,7 +82,8 @@ const workGroup = (root: Supervisor.Supervisor, token: Redacted.Redacted<string>
               : Effect.fail(new Unauthorized({ message: refusal }))
           }
         ))
-      .handle("topics", () => root.topics))
+      // Subscribers by their paths below the root, as every other route takes a child
+      .handle("topics", () => Effect.map(root.topics, (topics) => topics.map((info) => topicView(root.name, info)))))
 
 /** What the API shows of a cluster: `AdminApi.ClusterPlacements`, when this process is in one. */
 export interface Placements {

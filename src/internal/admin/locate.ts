@@ -4,8 +4,9 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type * as Supervisor from "../../Supervisor.js"
-import { ChildNotFound } from "./api.js"
+import { BadRequest, ChildNotFound } from "./api.js"
 
 /** A child found: its path, the supervisor it belongs to, and that supervisor's view of it. */
 export interface Located {
@@ -20,7 +21,7 @@ export const childPath = (prefix: string, id: string): string => prefix === "" ?
 const notFound = (root: Supervisor.Supervisor, path: string, why: string) =>
   new ChildNotFound({
     message: `No child "${path}" in the tree "${root.name}": ${why} (a child below the root is addressed by its ` +
-      `ids joined with "/", such as "workers/echo"; GET /api/tree lists them)`
+      `ids joined with "/", such as "workers/echo"; GET /api/tree (agent-supervisor status) lists them)`
   })
 
 /**
@@ -59,3 +60,55 @@ export const locate = (root: Supervisor.Supervisor, path: string): Effect.Effect
       rest = rest.slice(id.length + 1)
     }
   })
+
+/** The path of the first agent below the supervisor `sup` (at `prefix`), in start order, depth first. */
+const firstAgent = (sup: Supervisor.Supervisor, prefix: string): Effect.Effect<string | undefined> =>
+  Effect.gen(function*() {
+    // `whichChildren` is newest first.
+    for (const info of [...(yield* sup.whichChildren)].reverse()) {
+      const path = childPath(prefix, info.id)
+      if (info.kind === "worker") return path
+      const below = yield* sup.childSupervisor(info.id).pipe(
+        Effect.flatMap((nested) => firstAgent(nested, path)),
+        Effect.orElseSucceed(() => undefined)
+      )
+      if (below !== undefined) return below
+    }
+    return undefined
+  })
+
+/** Why the supervisor or pool at `located` has no stderr of its own, with the path of an agent that has. */
+const notAnAgent = ({ info, parent, path }: Located): Effect.Effect<BadRequest> =>
+  Effect.gen(function*() {
+    const pool = yield* Effect.option(parent.poolInfo(info.id))
+    if (Option.isSome(pool)) {
+      const member = pool.value.members[0]
+      return new BadRequest({
+        message: member === undefined
+          ? `"${path}" is a pool with no members now: only its members have stderr (agent-supervisor scale ` +
+            `${path} N adds some)`
+          : `"${path}" is a pool: give one of its members, e.g. "${childPath(path, member.id)}"`
+      })
+    }
+    const agent = yield* parent.childSupervisor(info.id).pipe(
+      Effect.flatMap((sup) => firstAgent(sup, path)),
+      Effect.orElseSucceed(() => undefined)
+    )
+    return new BadRequest({
+      message: `"${path}" is a supervisor: only an agent has stderr` +
+        (agent === undefined ? ", and it has no agent below it" : `; give one of its agents, e.g. "${agent}"`)
+    })
+  })
+
+/**
+ * The agent at `path` below `root`, for what only an agent has (its stderr): `ChildNotFound` when there is none,
+ * `BadRequest` for a supervisor or a pool, naming an agent below it to ask instead.
+ */
+export const locateAgent = (
+  root: Supervisor.Supervisor,
+  path: string
+): Effect.Effect<Located, ChildNotFound | BadRequest> =>
+  Effect.flatMap(
+    locate(root, path),
+    (located) => located.info.kind === "worker" ? Effect.succeed(located) : Effect.flip(notAnAgent(located))
+  )

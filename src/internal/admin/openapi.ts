@@ -9,7 +9,7 @@
  */
 import * as OpenApi from "@effect/platform/OpenApi"
 import type * as JsonSchema from "@effect/platform/OpenApiJsonSchema"
-import { AdminHttpApi, Routes } from "./api.js"
+import { AdminHttpApi, Routes, STREAM_END } from "./api.js"
 
 /** The name of the security scheme in the document. */
 export const SCHEME = "bearer"
@@ -40,6 +40,10 @@ const tooManyStreams: JsonSchema.JsonSchema = {
 
 const busy = json("TooManyStreams: the most event streams the API serves at once are open", ref("TooManyStreams"))
 
+/** How the server ends an event stream (`STREAM_END`). */
+const ENDS = `Ended by the server with \`event: ${STREAM_END}\`, \`data: {"reason":"closing"}\` (the API closes) or ` +
+  `\`{"reason":"ended"}\` (what it followed ended); a connection closed without it is a server lost.`
+
 /** The routes outside the `HttpApi`, by their path in the document (`{id}` as the JSON endpoints write it). */
 const otherRoutes: OpenApi.OpenAPISpecPaths = {
   [Routes.events]: {
@@ -50,7 +54,7 @@ const otherRoutes: OpenApi.OpenAPISpecPaths = {
       parameters: [],
       security: [],
       responses: {
-        200: eventStream("One event per SupervisorEvent: `event: <its _tag>`, `data: <it as JSON>`"),
+        200: eventStream(`One event per SupervisorEvent: \`event: <its _tag>\`, \`data: <it as JSON>\`. ${ENDS}`),
         503: busy
       }
     }
@@ -63,8 +67,13 @@ const otherRoutes: OpenApi.OpenAPISpecPaths = {
       parameters: [{ name: "id", in: "path", schema: { type: "string" }, required: true }],
       security: [],
       responses: {
-        200: eventStream("One event per line: `data: <StderrLine as JSON>` (#/components/schemas/StderrLine)"),
-        400: json("BadRequest: the child is a supervisor (only an agent has stderr)", ref("BadRequest")),
+        200: eventStream(
+          `One event per line: \`data: <StderrLine as JSON>\` (#/components/schemas/StderrLine). ${ENDS}`
+        ),
+        400: json(
+          "BadRequest: the child is a supervisor or a pool (only an agent has stderr: the message names one below it)",
+          ref("BadRequest")
+        ),
         404: json("ChildNotFound", ref("ChildNotFound")),
         503: busy
       }

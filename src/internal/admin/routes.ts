@@ -11,10 +11,10 @@ import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Stream from "effect/Stream"
 import type * as Supervisor from "../../Supervisor.js"
-import { BadRequest, Routes } from "./api.js"
+import { Routes } from "./api.js"
 import { page } from "./dashboard.js"
 import * as Follow from "./follow.js"
-import { locate } from "./locate.js"
+import { locateAgent } from "./locate.js"
 import * as OpenApiDocument from "./openapi.js"
 import * as Prometheus from "./prometheus.js"
 import * as Sse from "./sse.js"
@@ -30,16 +30,11 @@ const events = (root: Supervisor.Supervisor, streams: Sse.Streams) =>
       Stream.fromQueue(queue).pipe(Stream.map((event) => Sse.eventFrame(event._tag, event)))
     ))
 
-/** An agent's stderr lines from now on; 404 for no such child, 400 for a supervisor. */
+/** An agent's stderr lines from now on; 404 for no such child, 400 for a supervisor or a pool. */
 const stderrFollow = (root: Supervisor.Supervisor, streams: Sse.Streams) =>
   Effect.gen(function*() {
     const path = (yield* HttpRouter.params).id ?? ""
-    const { info, parent } = yield* locate(root, path)
-    if (info.kind !== "worker") {
-      return yield* Effect.fail(
-        new BadRequest({ message: `"${path}" is a supervisor: only an agent has stderr (its children do)` })
-      )
-    }
+    const { info, parent } = yield* locateAgent(root, path)
     const starts = yield* root.subscribe
     const lines = yield* Follow.stderrLines(root, starts, { path, supervisor: parent.name, id: info.id })
     return Sse.response(streams, Stream.map(lines, Sse.dataFrame))

@@ -32,9 +32,11 @@ import {
   type CallResult,
   CallTimedOut,
   durationOf,
+  noTopics,
   type PublishBody,
   type Published,
-  TaskNotFound,
+  type TaskNotFound,
+  taskNotFound,
   type TaskView,
   TopicFull,
   TopicNotFound,
@@ -204,7 +206,8 @@ const publishRefusal = (
  * Publishes the body's payload to `topic` (with `fanout`, to every subscriber) and answers with the task's id, at
  * once: its delivery, retries and outcome are the tree's. A topic of the tree (declared in its `topics`, taken by a
  * child, or with tasks in flight) that no child takes now keeps its tasks until one does (as `Supervisor.publish`
- * does); another name is refused (404 `TopicNotFound`, with the name meant when one is close). A full topic with `backpressure` is waited on for {@link PUBLISH_WAIT_MILLIS} at most.
+ * does); another name is refused (404 `TopicNotFound`, with the name meant when one is close). A full topic with
+ * `backpressure` is waited on for {@link PUBLISH_WAIT_MILLIS} at most.
  */
 export const publish = (
   root: Supervisor.Supervisor,
@@ -213,13 +216,17 @@ export const publish = (
 ): Effect.Effect<Published, BadRequest | OperationFailed | TopicFull | TopicNotFound> =>
   Effect.gen(function*() {
     const known = (yield* root.topics).map((info) => info.name)
+    if (known.length === 0) {
+      const none = noTopics(topic)
+      return yield* refuse(refused(none, none.message))
+    }
     if (!known.includes(topic)) {
       const meant = closest(topic, known)
       return yield* refuse(plainly(
         (message) => new TopicNotFound({ message }),
         `Could not publish to "${topic}": the tree has no such topic${
           meant === undefined ? "" : ` (did you mean "${meant}"?)`
-        }; its topics are ${known.length === 0 ? "none" : known.map((name) => `"${name}"`).join(", ")} (declared ` +
+        }; its topics are ${known.map((name) => `"${name}"`).join(", ")} (declared ` +
           "in its topics, or taken by a child); nothing was published"
       ))
     }
@@ -292,7 +299,7 @@ export const task = (
   }).pipe(
     Effect.catchTag("TopicError", (error): Effect.Effect<never, TaskError> =>
       error.reason === "not_found"
-        ? Effect.fail(new TaskNotFound({ message: `No task "${taskId}": ${error.message}` }))
+        ? Effect.fail(taskNotFound(taskId))
         : Effect.fail(new OperationFailed({ message: `Could not read task "${taskId}": ${error.message}` }))),
     Effect.tap((view) => Effect.logDebug(`admin API: task ${taskId} read: ${view.status}`)),
     Effect.annotateLogs({ operation: "task" })

@@ -10,6 +10,7 @@ import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import type { TopicInfo } from "../../Topic.js"
 import { DurationInput } from "../schema.js"
 
 const decodeDuration = Schema.decodeUnknownEither(DurationInput)
@@ -143,10 +144,8 @@ export const waitProblem = (text: string, maxMillis = MAX_TASK_WAIT_MILLIS): str
 export const TaskParams = Schema.Struct({
   wait: Schema.optional(
     Schema.String.pipe(
-      Schema.filter((input) => {
-        const problem = waitProblem(input)
-        return problem === undefined || `wait: ${problem}`
-      })
+      // (the problem alone: the error names the parameter, `wait: ...`)
+      Schema.filter((input) => waitProblem(input) ?? true)
     )
   )
 })
@@ -190,17 +189,41 @@ export class TaskNotFound extends Schema.TaggedError<TaskNotFound>()(
   HttpApiSchema.annotations({ status: 404 })
 ) {}
 
+/**
+ * `TaskNotFound` for `taskId`, in one sentence: what is kept is the built-in stores' task records (`maxTasks`, and
+ * `maxTaskAge` in the SQL ones), which outlast the 1,000 outcomes the tree keeps in memory.
+ */
+export const taskNotFound = (taskId: string): TaskNotFound =>
+  new TaskNotFound({
+    message: `No task "${taskId}": neither in flight nor in the store (the store keeps the last 10,000 outcomes ` +
+      "by default, its maxTasks; a SQL store also drops those older than its maxTaskAge, 7 days by default)"
+  })
+
 /** A topic of the tree as `GET /api/topics` lists it (`Supervisor.topics`). */
 export const TopicView = Schema.Struct({
   name: Schema.String,
   /** Declared in the tree's `topics` (a tree file's `topics` section), as opposed to known from its children only. */
   declared: Schema.Boolean,
-  /** The paths of the children that take it, running or not. */
+  /**
+   * The children that take it, running or not, by their paths below the root as the other routes take them
+   * (`workers/summarizer`).
+   */
   subscribers: Schema.Array(Schema.String),
-  /** Its tasks published and not yet ended. */
+  /** Its tasks published and not yet ended: waiting for a subscriber, being handled, or waiting for a retry. */
   queued: Schema.Number
 }).annotations({ identifier: "TopicView" })
 export type TopicView = typeof TopicView.Type
+
+/**
+ * A topic of the tree named `root` as the API shows it: its subscribers' paths below the root (`Supervisor.topics`
+ * gives them from the root, `"root/workers/summarizer"`), so that they can be given to the other routes and commands.
+ */
+export const topicView = (root: string, info: TopicInfo): TopicView => ({
+  name: info.name,
+  declared: info.declared,
+  subscribers: info.subscribers.map((path) => path.startsWith(`${root}/`) ? path.slice(root.length + 1) : path),
+  queued: info.queued
+})
 
 /**
  * No such topic in the tree: none declared in its `topics`, none of its children takes it, no task of it in flight
@@ -212,3 +235,10 @@ export class TopicNotFound extends Schema.TaggedError<TopicNotFound>()(
   { message: Schema.String },
   HttpApiSchema.annotations({ status: 404 })
 ) {}
+
+/** What a publish to `topic` is refused with on a tree that has no topic at all. */
+export const noTopics = (topic: string): TopicNotFound =>
+  new TopicNotFound({
+    message: `Could not publish to "${topic}": the tree has no topics: declare one under "topics:" or give a ` +
+      `child "topics: [...]"; nothing was published`
+  })

@@ -228,6 +228,28 @@ export const withHelpFirst = (args: ReadonlyArray<string>, grammar: Grammar): Re
 /** @effect/cli's message, in this program's words where its own read badly ("is not a integer"). */
 const reworded = (message: string): string => message.trim().replace(/ is not a ([aeiou])/g, " is not an $1")
 
+/** A word that names a tree file, by its extension. */
+const TREE_FILE = /\.(ya?ml|json|toml)$/i
+
+/**
+ * Why a word is left over after `-f` where `-f` is a flag of its own (`logs`: `--follow`), as other commands take
+ * `-f FILE`: the hint to add when a flag of that command named `-f` comes before `leftover`, and the word is right
+ * after it or looks like a tree file; `""` otherwise.
+ */
+export const followHint = (grammar: Grammar, args: ReadonlyArray<string>, leftover: string): string => {
+  const { own } = splitAtDashes(args)
+  const command = grammar.commands.get(own.find((arg) => grammar.commands.has(arg)) ?? "")
+  const flag = command?.options.find((option) => option.value === undefined && option.names.includes("-f"))
+  if (command === undefined || flag === undefined) return ""
+  const at = own.indexOf(leftover)
+  const before = own.slice(0, at === -1 ? own.length : at)
+  const isFlag = (arg: string | undefined) => arg !== undefined && flag.names.includes(arg)
+  if (!before.some(isFlag) || (!isFlag(before[before.length - 1]) && !TREE_FILE.test(leftover))) return ""
+  const long = flag.names.find((name) => name.startsWith("--")) ?? "-f"
+  const file = command.options.find((option) => option.names.includes("--file"))
+  return ` (-f is ${long} here${file === undefined ? "" : "; give the tree file with --file"})`
+}
+
 /**
  * `args` parsed as @effect/cli will parse them, before it does: a usage error (a missing or bad argument, a word
  * left over) is a `CliError` saying it as this program says its other errors, with the command's usage line.
@@ -256,7 +278,12 @@ export const usageProblem = (
           : Effect.fail(fail(stripColour(HelpDoc.toAnsiText(error.error)))),
       onSuccess: (directive) =>
         directive._tag === "UserDefined" && directive.leftover.length > 0
-          ? Effect.fail(fail(`${JSON.stringify(directive.leftover[0])} is no argument or option here`))
+          ? Effect.fail(
+            fail(
+              `${JSON.stringify(directive.leftover[0])} is no argument or option here` +
+                followHint(grammar, args, directive.leftover[0])
+            )
+          )
           : Effect.void
     })
   )

@@ -183,10 +183,13 @@ export const result = (
     }
   })
 
-/** The `topics` table: one row per topic, its subscribers by path. */
+/**
+ * The `topics` table: one row per topic, its tasks not yet ended (PENDING: waiting for a subscriber, being handled
+ * or waiting for a retry, as a task's `pending` status), its subscribers by path.
+ */
 export const topicsTable = (topics: ReadonlyArray<TopicView>, withColour: boolean): string =>
   render(
-    ["TOPIC", "DECLARED", "QUEUED", "SUBSCRIBERS"],
+    ["TOPIC", "DECLARED", "PENDING", "SUBSCRIBERS"],
     topics.map((topic) => [
       topic.name,
       topic.declared ? "yes" : "no",

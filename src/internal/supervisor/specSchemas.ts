@@ -19,8 +19,8 @@ export const withDefault = <A, I>(schema: Schema.Schema<A, I>, value: () => A) =
   Schema.optionalWith(schema, { default: value, exact: true })
 
 /** A whole number of 0 or more. */
-const Count = Schema.Number.annotations(says("must be an integer of 0 or more")).pipe(
-  Schema.filter((n) => Number.isInteger(n) && n >= 0, { message: () => "must be an integer of 0 or more" })
+const Count = Schema.Number.annotations(says("must be a whole number of 0 or more")).pipe(
+  Schema.filter((n) => Number.isInteger(n) && n >= 0, { message: () => "must be a whole number of 0 or more" })
 )
 
 /** Restart intensity: at most `maxRestarts` in `window`. */

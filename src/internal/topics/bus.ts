@@ -122,7 +122,7 @@ const outcomeOf = (
         ? Effect.succeed(Option.some(outcomeOfRecord(record.value)))
         : kept.pending.has(taskId) // published while the store was read: in flight
         ? Effect.succeed(Option.none())
-        : Effect.fail(new TopicError({ topic: "(unknown)", reason: "not_found", taskId })))
+        : Effect.fail(new TopicError({ topic: "", reason: "not_found", taskId })))
   })
 
 /** The bus of one tree. */
@@ -281,7 +281,7 @@ export const make = (options: {
         const record = yield* options.store.get(taskId)
         if (Option.isNone(record) || record.value.status !== "dead") {
           return yield* new TopicError({
-            topic: Option.isSome(record) ? record.value.topic : "(unknown)",
+            topic: Option.isSome(record) ? record.value.topic : "",
             reason: Option.isNone(record) ? "not_found" : "not_dead",
             taskId
           })

@@ -26,9 +26,9 @@ const AutoShutdown = Schema.Literal("never", "any-significant", "all-significant
 )
 
 const Intensity = Schema.Struct({
-  maxRestarts: Schema.Number.annotations(says("must be an integer of 0 or more")).pipe(
+  maxRestarts: Schema.Number.annotations(says("must be a whole number of 0 or more")).pipe(
     Schema.filter((n) => Number.isInteger(n) && n >= 0, {
-      message: () => "must be an integer of 0 or more",
+      message: () => "must be a whole number of 0 or more",
       jsonSchema: { type: "integer", minimum: 0 }
     })
   ),

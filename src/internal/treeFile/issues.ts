@@ -155,9 +155,9 @@ const ruleOf = (issue: ParseResult.ArrayFormatterIssue, allowed: Allowed | undef
     return `must be ${allowed.shape}`
   }
   // A refinement of the library's Schema that says nothing of its own (`Schema.Int`) says what it wants as "an
-  // integer", "a positive number": that, in a file's words.
+  // integer", "a positive number": that, in a file's words (a whole number, as every rule of the file says it).
   const wanted = /^Expected (an? [^,]+), actual /.exec(issue.message)
-  return wanted !== null ? `must be ${wanted[1]}` : issue.message
+  return wanted !== null ? `must be ${wanted[1].replace(/^an integer\b/, "a whole number")}` : issue.message
 }
 
 const at = (input: unknown, path: ReadonlyArray<PropertyKey>): unknown =>
