@@ -238,7 +238,7 @@ export interface SupervisorChild {
 export type StoreChoice = MemoryStore | SqliteStore | PostgresStore
 
 /**
- * `type: memory`: `Store.makeMemory`'s bounds (`maxMetrics`, `maxRestarts`).
+ * `type: memory`: `Store.makeMemory`'s bounds (`maxMetrics`, `maxRestarts`, `maxTasks`, `maxAgents`).
  *
  * @since 0.1.0
  * @category models

@@ -7,12 +7,14 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Adapters from "../src/Adapters.js"
 import { ConfigError } from "../src/Errors.js"
+import * as Store from "../src/Store/Store.js"
 import * as TreeFile from "../src/TreeFile.js"
 import { failureOf, fixture, root, tempDir } from "./support.js"
 
@@ -83,6 +85,22 @@ describe("TreeFile.parse", () => {
     Effect.gen(function*() {
       assert.deepStrictEqual(yield* yaml("children: []\n"), { store: { type: "memory" }, children: [] })
       assert.deepStrictEqual(yield* yaml("{}"), { store: { type: "memory" }, children: [] })
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.effect("the in-memory store takes every bound of Store.makeMemory, maxTasks and maxAgents too", () =>
+    Effect.gen(function*() {
+      const file = yield* yaml("store: { type: memory, maxMetrics: 5, maxRestarts: 4, maxTasks: 3, maxAgents: 2 }\n")
+      assert.deepStrictEqual(file.store, { type: "memory", maxMetrics: 5, maxRestarts: 4, maxTasks: 3, maxAgents: 2 })
+      // The layer holds them: the third agent's state pushes out the first's
+      const store = yield* Effect.provide(Store.Store, TreeFile.storeLayer(file))
+      for (const name of ["a", "b", "c"]) {
+        yield* store.saveState({ agent_name: name, state: "RUNNING", restart_count: 0, updated_at: 1 })
+      }
+      assert.isTrue(Option.isNone(yield* store.getState("a")))
+      assert.isTrue(Option.isSome(yield* store.getState("c")))
+      const problems = yield* problemsOf("store: { type: memory, maxAgents: -1, maxTasks: 1.5 }\n")
+      assert.include(problems, "store.maxAgents: must be 0 or more agents")
+      assert.include(problems, "store.maxTasks: must be a whole number of task records")
     }).pipe(Effect.provide(NodeContext.layer)))
 
   it.effect("reports every problem at once, each with its path, in the file's order", () =>

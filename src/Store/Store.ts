@@ -129,6 +129,12 @@ export interface MemoryOptions {
   readonly maxRestarts?: number | undefined
   /** How many task records to keep; past it the least recently written are dropped. 10 000 by default. */
   readonly maxTasks?: number | undefined
+  /**
+   * Of how many agents (by name) to keep the last state and checkpoint; past it those written least recently are
+   * dropped: a host that makes dynamic children under new names for ever keeps a bounded store. 10 000 by default,
+   * above the agents a process runs (an agent's state is written at each change of its lifecycle).
+   */
+  readonly maxAgents?: number | undefined
 }
 
 /**

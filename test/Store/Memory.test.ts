@@ -99,7 +99,47 @@ describe("Memory", () => {
       assert.deepStrictEqual(yield* store.listTasks!(), [])
     }))
 
-  it.effect("keeps every agent's state: the caps bound only the logs", () =>
+  it.effect("past maxAgents, drops the state and checkpoint of the agent written least recently", () =>
+    Effect.gen(function*() {
+      const store = yield* Memory.make({ maxAgents: 2 })
+      const state = (name: string, n: number) =>
+        store.saveState({ agent_name: name, state: "RUNNING", restart_count: n, updated_at: n })
+      const checkpoint = (name: string, n: number) =>
+        store.saveCheckpoint!({ agent_name: name, data: n, updated_at: n })
+      yield* state("a", 1)
+      yield* state("b", 2)
+      yield* checkpoint("a", 1)
+      yield* checkpoint("b", 2)
+      // a written again: b is now the least recently written, and goes when c comes
+      yield* state("a", 3)
+      yield* checkpoint("a", 3)
+      yield* state("c", 4)
+      yield* checkpoint("c", 4)
+      const counts = yield* Effect.forEach(
+        ["a", "b", "c"],
+        (name) =>
+          Effect.map(store.getState(name), (found) => Option.getOrNull(Option.map(found, (s) => s.restart_count)))
+      )
+      assert.deepStrictEqual(counts, [3, null, 4])
+      const data = yield* Effect.forEach(
+        ["a", "b", "c"],
+        (name) => Effect.map(store.loadCheckpoint!(name), (found) => Option.getOrNull(Option.map(found, (c) => c.data)))
+      )
+      assert.deepStrictEqual(data, [3, null, 4])
+    }))
+
+  it.effect("keeps 10 000 agents' states by default (a host of new dynamic children keeps a bounded store)", () =>
+    Effect.gen(function*() {
+      const store = yield* Memory.make()
+      for (let i = 0; i < 10_005; i++) {
+        yield* store.saveState({ agent_name: `agent-${i}`, state: "RUNNING", restart_count: i, updated_at: i })
+      }
+      assert.isTrue(Option.isNone(yield* store.getState("agent-4")))
+      assert.isTrue(Option.isSome(yield* store.getState("agent-5")))
+      assert.isTrue(Option.isSome(yield* store.getState("agent-10004")))
+    }))
+
+  it.effect("keeps every agent's state within maxAgents: maxMetrics and maxRestarts bound only the logs", () =>
     Effect.gen(function*() {
       const store = yield* Memory.make({ maxMetrics: 1, maxRestarts: 1 })
       for (let i = 0; i < 5; i++) {

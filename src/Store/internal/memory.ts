@@ -1,12 +1,11 @@
 /**
- * The in-memory store (`Store.makeMemory`): bounded logs, the latest state and checkpoint per agent, the child
- * records of trees that restore, and a bounded set of task records. And `Store.restore`, which reads any store back.
+ * The in-memory store (`Store.makeMemory`): bounded logs, the latest state and checkpoint of the agents written
+ * last, the child records of trees that restore, and a bounded set of task records. And `Store.restore`, which reads any store back.
  *
  * @internal
  */
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import { defaultTaskLimit } from "../Records.js"
@@ -47,30 +46,40 @@ export const isBelow = (supervisor: string, path: string): boolean =>
   supervisor === path || supervisor.startsWith(`${path}/`)
 
 /**
- * The task records, in write order (a record saved again moves to the end): a `Map` keeps that order and finds,
- * replaces, deletes and drops the oldest in constant time. Each operation is one synchronous step, as a `Ref`'s is.
+ * A map of at most `max` entries, in write order (an entry written again moves to the end): past `max`, the least
+ * recently written go. A `Map` keeps that order and finds, replaces, deletes and drops the oldest in constant time.
+ * Each operation is one synchronous step, as a `Ref`'s is.
  */
+const makeBounded = <V>(max: number) => {
+  const entries = new Map<string, V>()
+  return {
+    entries,
+    set: (key: string, value: V) => {
+      entries.delete(key)
+      entries.set(key, value)
+      for (const oldest of entries.keys()) {
+        if (entries.size <= max) break
+        entries.delete(oldest)
+      }
+    },
+    get: (key: string): Option.Option<V> => Option.fromNullable(entries.get(key))
+  }
+}
+
+/** The task records, the least recently written dropped past `maxTasks`. */
 const makeTasks = (maxTasks: number): Pick<
   Store.Store["Type"],
   "saveTask" | "getTask" | "listTasks" | "deleteTask"
 > => {
-  const tasks = new Map<string, Store.TaskRecord>()
+  const tasks = makeBounded<Store.TaskRecord>(maxTasks)
   return {
-    saveTask: (record) =>
-      Effect.sync(() => {
-        tasks.delete(record.task_id)
-        tasks.set(record.task_id, record)
-        for (const oldest of tasks.keys()) {
-          if (tasks.size <= maxTasks) break
-          tasks.delete(oldest)
-        }
-      }),
-    getTask: (taskId) => Effect.sync(() => Option.fromNullable(tasks.get(taskId))),
+    saveTask: (record) => Effect.sync(() => tasks.set(record.task_id, record)),
+    getTask: (taskId) => Effect.sync(() => tasks.get(taskId)),
     listTasks: (query) =>
       Effect.sync(() => {
         const limit = bound(query?.limit, defaultTaskLimit)
         const selected: Array<Store.TaskRecord> = []
-        for (const record of tasks.values()) {
+        for (const record of tasks.entries.values()) {
           if (
             (query?.topic === undefined || record.topic === query.topic) &&
             (query?.status === undefined || record.status === query.status)
@@ -80,20 +89,18 @@ const makeTasks = (maxTasks: number): Pick<
         selected.reverse().sort((a, b) => b.updated_at - a.updated_at)
         return selected.length > limit ? selected.slice(0, limit) : selected
       }),
-    deleteTask: (taskId) => Effect.sync(() => void tasks.delete(taskId))
+    deleteTask: (taskId) => Effect.sync(() => void tasks.entries.delete(taskId))
   }
 }
 
 /** What the in-memory store holds. */
 interface Contents {
-  readonly states: HashMap.HashMap<string, Store.StateRecord>
   /** Oldest first, in write order. */
   readonly metrics: Chunk.Chunk<Store.MetricEvent>
   /** Oldest first, in write order. */
   readonly restarts: Chunk.Chunk<Store.RestartRecord>
   /** In the order first saved. */
   readonly children: ReadonlyArray<Store.ChildRecord>
-  readonly checkpoints: HashMap.HashMap<string, Store.CheckpointRecord>
 }
 
 const sameChild = (a: Store.ChildRecord, supervisor: string, childId: string) =>
@@ -108,23 +115,21 @@ export const make = (
     const maxMetrics = bound(options?.maxMetrics, 10_000)
     const maxRestarts = bound(options?.maxRestarts, 1_000)
     const tasks = makeTasks(bound(options?.maxTasks, 10_000))
-    const contents = yield* Ref.make<Contents>({
-      states: HashMap.empty(),
-      metrics: Chunk.empty(),
-      restarts: Chunk.empty(),
-      children: [],
-      checkpoints: HashMap.empty()
-    })
+    // An agent's last state and checkpoint, for as many agents as written last: names come and go with dynamic
+    // children, and a host that makes new ones for ever must not keep every one it had
+    const maxAgents = bound(options?.maxAgents, 10_000)
+    const states = makeBounded<Store.StateRecord>(maxAgents)
+    const checkpoints = makeBounded<Store.CheckpointRecord>(maxAgents)
+    const contents = yield* Ref.make<Contents>({ metrics: Chunk.empty(), restarts: Chunk.empty(), children: [] })
 
     return {
-      saveState: (record) =>
-        Ref.update(contents, (c) => ({ ...c, states: HashMap.set(c.states, record.agent_name, record) })),
+      saveState: (record) => Effect.sync(() => states.set(record.agent_name, record)),
       saveMetric: (event) => Ref.update(contents, (c) => ({ ...c, metrics: append(c.metrics, event, maxMetrics) })),
       saveMetrics: (events) =>
         Ref.update(contents, (c) => ({ ...c, metrics: appendAll(c.metrics, events, maxMetrics) })),
       recordRestart: (record) =>
         Ref.update(contents, (c) => ({ ...c, restarts: append(c.restarts, record, maxRestarts) })),
-      getState: (agent) => Effect.map(Ref.get(contents), (c) => HashMap.get(c.states, agent)),
+      getState: (agent) => Effect.sync(() => states.get(agent)),
       listMetrics: (query) =>
         Effect.map(Ref.get(contents), (c) => {
           const limit = bound(query?.limit, defaultMetricLimit)
@@ -156,9 +161,8 @@ export const make = (
           Ref.get(contents),
           (c) => supervisor === undefined ? c.children : c.children.filter((r) => r.supervisor === supervisor)
         ),
-      saveCheckpoint: (record) =>
-        Ref.update(contents, (c) => ({ ...c, checkpoints: HashMap.set(c.checkpoints, record.agent_name, record) })),
-      loadCheckpoint: (agent) => Effect.map(Ref.get(contents), (c) => HashMap.get(c.checkpoints, agent)),
+      saveCheckpoint: (record) => Effect.sync(() => checkpoints.set(record.agent_name, record)),
+      loadCheckpoint: (agent) => Effect.sync(() => checkpoints.get(agent)),
       ...tasks
     }
   })

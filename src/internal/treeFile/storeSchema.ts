@@ -28,7 +28,16 @@ const count = (what: string) =>
 const MemoryStore = Schema.Struct({
   type: Schema.Literal("memory"),
   maxMetrics: optional(count("metrics"), "Metrics kept; past it the oldest are dropped. 10000 by default."),
-  maxRestarts: optional(count("restart records"), "Restart records kept. 1000 by default.")
+  maxRestarts: optional(count("restart records"), "Restart records kept. 1000 by default."),
+  maxTasks: optional(
+    count("task records"),
+    "Task records kept; past it the least recently written go. 10000 by default."
+  ),
+  maxAgents: optional(
+    count("agents"),
+    "Of how many agents the last state and checkpoint are kept; past it those written least recently go. 10000 by " +
+      "default."
+  )
 }).annotations({ title: "In-memory store", description: "Kept for the life of the process." })
 
 const SqliteStore = Schema.Struct({
