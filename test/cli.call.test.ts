@@ -233,7 +233,7 @@ describe.sequential("agent-supervisor call and publish", () => {
         )
         assert.strictEqual(
           refused(results.badTimeout, "bad timeout"),
-          `Not sent: timeout: must be a duration like "5 seconds" or "250 millis"`
+          `Not sent: --timeout "5 secs": must be a duration like "5 seconds" or "250 millis"`
         )
         assert.match(refused(results.badStdin, "bad stdin"), /^The payload on stdin is not JSON: /)
         assert.match(refused(results.empty, "empty"), /^No payload: stdin was empty/)

@@ -27,6 +27,7 @@ import { closest } from "../suggest.js"
 import { BadRequest, type ChildNotFound, OperationFailed } from "./api.js"
 import { locate } from "./locate.js"
 import {
+  belowRoot,
   type CallBody,
   CallFailed,
   type CallResult,
@@ -255,16 +256,20 @@ export type { TaskView }
 export type TaskError = TaskNotFound | OperationFailed
 
 /** A task's outcome as the API shows it. */
-const viewOf = (outcome: TaskOutcome): TaskView =>
-  outcome._tag === "Succeeded"
-    ? { taskId: outcome.taskId, status: "succeeded", result: outcome.result === undefined ? null : outcome.result }
-    : {
-      taskId: outcome.taskId,
-      status: "dead_lettered",
-      message: new TaskFailedError(outcome).message,
-      attempts: outcome.attempts,
-      errors: outcome.errors
-    }
+const viewOf = (root: string, outcome: TaskOutcome): TaskView => {
+  if (outcome._tag === "Succeeded") {
+    return { taskId: outcome.taskId, status: "succeeded", result: outcome.result === undefined ? null : outcome.result }
+  }
+  // Each failing child by its path below the root, as the routes take it
+  const errors = outcome.errors.map((error) => ({ ...error, child: belowRoot(root, error.child) }))
+  return {
+    taskId: outcome.taskId,
+    status: "dead_lettered",
+    message: new TaskFailedError({ ...outcome, errors }).message,
+    attempts: outcome.attempts,
+    errors
+  }
+}
 
 /**
  * A published task's outcome: `succeeded` with its result, `dead_lettered` with its attempts' errors, or `pending`
@@ -280,14 +285,14 @@ export const task = (
 ): Effect.Effect<TaskView, TaskError> =>
   Effect.gen(function*() {
     const now = yield* root.taskOutcome(taskId)
-    if (Option.isSome(now)) return viewOf(now.value)
+    if (Option.isSome(now)) return viewOf(root.name, now.value)
     const pending: TaskView = { taskId, status: "pending" }
     const waitMillis = waitMillisOf(wait)
     if (waitMillis === 0) return pending
     return yield* root.awaitResult(taskId).pipe(
       Effect.map((result): TaskView => ({ taskId, status: "succeeded", result: result === undefined ? null : result })),
       Effect.catchTag("TaskFailedError", (error) =>
-        Effect.succeed(viewOf({
+        Effect.succeed(viewOf(root.name, {
           _tag: "DeadLettered",
           taskId: error.taskId,
           topic: error.topic,

@@ -159,7 +159,7 @@ const TaskAttemptError = Schema.Struct({
   attempt: Schema.Number,
   /** Epoch milliseconds. */
   at: Schema.Number,
-  /** The child that failed it, by path. */
+  /** The child that failed it, by its path below the root (`workers/summarizer`). */
   child: Schema.String,
   tag: Schema.String,
   message: Schema.String
@@ -215,13 +215,20 @@ export const TopicView = Schema.Struct({
 export type TopicView = typeof TopicView.Type
 
 /**
+ * A child's path as the library gives it, from the root's name (`"root/workers/summarizer"`), as the API's routes take
+ * it: below the root (`"workers/summarizer"`).
+ */
+export const belowRoot = (root: string, path: string): string =>
+  path.startsWith(`${root}/`) ? path.slice(root.length + 1) : path
+
+/**
  * A topic of the tree named `root` as the API shows it: its subscribers' paths below the root (`Supervisor.topics`
  * gives them from the root, `"root/workers/summarizer"`), so that they can be given to the other routes and commands.
  */
 export const topicView = (root: string, info: TopicInfo): TopicView => ({
   name: info.name,
   declared: info.declared,
-  subscribers: info.subscribers.map((path) => path.startsWith(`${root}/`) ? path.slice(root.length + 1) : path),
+  subscribers: info.subscribers.map((path) => belowRoot(root, path)),
   queued: info.queued
 })
 

@@ -18,6 +18,7 @@ import {
   durationOf,
   MAX_PAYLOAD_BYTES,
   type TaskView,
+  timeoutProblem,
   type TopicView,
   waitProblem
 } from "../admin/workApi.js"
@@ -90,8 +91,15 @@ export const call = (
   id: string,
   payload: unknown,
   options: { readonly timeout: Option.Option<string>; readonly json: boolean }
-): Effect.Effect<void, CliError> =>
-  Effect.flatMap(
+): Effect.Effect<void, CliError> => {
+  // Refused here, with what was given, as result's --wait is (the API's refusal would not repeat it)
+  const problem = Option.flatMapNullable(options.timeout, (timeout) => timeoutProblem(durationInputOf(timeout)))
+  if (Option.isSome(problem)) {
+    return Effect.fail(
+      new CliError({ message: `Not sent: --timeout "${Option.getOrThrow(options.timeout)}": ${problem.value}` })
+    )
+  }
+  return Effect.flatMap(
     Client.call(address, (client) =>
       client.work.call({
         path: { id: encodeURIComponent(id) },
@@ -102,6 +110,7 @@ export const call = (
       })),
     (answer) => print(answer.result, options.json)
   )
+}
 
 /** `publish TOPIC [JSON]`: the task's id, as `{ "taskId": ... }`. */
 export const publish = (
