@@ -16,7 +16,8 @@ export default defineConfig({
   plugins: [{
     // A test's `../src/X.js` is the built `dist/X.js`, loaded by Node itself: Vite transforming and running the
     // library's ~250 modules again for each test file was about 2 s of each file's start (a third of the suite on
-    // 2 cores). The types still come from src/; `globalSetup` refuses a dist/ older than src/ (`npm test` builds).
+    // 2 cores). The types still come from src/; `globalSetup` refuses a dist/ that is not src/ built (`npm test`
+    // builds). A test file in THROUGH_VITE loads src/ itself, and what its helpers (support.ts) import from dist/.
     name: "tests-run-dist",
     enforce: "pre",
     resolveId(id, importer) {

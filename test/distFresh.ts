@@ -1,40 +1,56 @@
 /**
  * The tests run the built library (`vitest.config.ts` loads a test's `../src/X.js` from `dist/`): before any runs,
- * every module of src/ must have its built JavaScript, newer than itself. `npm test` builds first; a run of some
- * files after an edit builds here (`npm run build`, about 20 s), so that it never tests the code before the edit.
+ * every module of src/ must have its built JavaScript, newer than itself, and dist/ no module that src/ no longer
+ * has. `npm test` builds first; a run of some files after an edit needs `npm run build` before it (or `npx tsc -p
+ * tsconfig.build.json --watch` beside it). It is refused otherwise, never built here: a build writes over the files
+ * another run may be loading.
  */
-import * as childProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import type { TestProject } from "vitest/node"
 
-const root = path.resolve(__dirname, "..")
+const root = fileURLToPath(new URL("..", import.meta.url))
 
-/** Every `.ts` module under `dir` (no declaration files), as paths relative to `dir`. */
-const modules = (dir: string): Array<string> =>
+/** Every file under `dir` whose name ends in `suffix` (no declaration files), as paths relative to `dir`. */
+const files = (dir: string, suffix: string): Array<string> =>
   fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((file) =>
-    file.endsWith(".ts") && !file.endsWith(".d.ts")
+    file.endsWith(suffix) && !file.endsWith(".d.ts")
   )
 
-/** The modules of `srcDir` whose built JavaScript in `distDir` is missing or older, each with why. */
-export const stale = (srcDir: string, distDir: string): Array<string> =>
-  modules(srcDir).flatMap((file) => {
-    const built = path.join(distDir, file.replace(/\.ts$/, ".js"))
-    if (!fs.existsSync(built)) return [`${file} (not built)`]
-    return fs.statSync(built).mtimeMs < fs.statSync(path.join(srcDir, file)).mtimeMs ? [`${file} (edited since)`] : []
+/** What of `distDir` is not `srcDir` built: modules missing or older than their source, and modules left over. */
+export const stale = (srcDir: string, distDir: string): Array<string> => {
+  if (!fs.existsSync(distDir)) return ["dist/ (not built)"]
+  const sources = files(srcDir, ".ts")
+  const built = new Set(files(distDir, ".js"))
+  const behind = sources.flatMap((file) => {
+    const js = file.replace(/\.ts$/, ".js")
+    if (!built.has(js)) return [`${file} (not built)`]
+    return fs.statSync(path.join(distDir, js)).mtimeMs < fs.statSync(path.join(srcDir, file)).mtimeMs
+      ? [`${file} (edited since)`]
+      : []
   })
+  const wanted = new Set(sources.map((file) => file.replace(/\.ts$/, ".js")))
+  const leftover = [...built].filter((js) => !wanted.has(js)).map((js) => `dist/${js} (no source: rm -rf dist first)`)
+  return [...behind, ...leftover]
+}
 
-const listed = (found: ReadonlyArray<string>) =>
-  found.slice(0, 5).join(", ") + (found.length > 5 ? ` and ${found.length - 5} more` : "")
+/** Why the tests cannot run on dist/ as it is, or `undefined`. */
+const problem = (): string | undefined => {
+  const found = stale(path.join(root, "src"), path.join(root, "dist"))
+  if (found.length === 0) return undefined
+  const listed = found.slice(0, 5).join(", ") + (found.length > 5 ? ` and ${found.length - 5} more` : "")
+  return `dist/ is not src/ built: ${listed}. The tests run the built library: run "npm run build" first ` +
+    `(npm test does)`
+}
 
-export default function setup(): void {
-  const check = () => stale(path.join(root, "src"), path.join(root, "dist"))
-  const before = check()
-  if (before.length === 0) return
-  console.warn(`dist/ is older than src/ (${listed(before)}): building it, as the tests run it (npm run build)`)
-  const build = childProcess.spawnSync("npm", ["run", "build"], { cwd: root, stdio: "inherit" })
-  // tsc writes its JavaScript despite type errors: the tests run on it, as `npm run check` reports those
-  const after = check()
-  if (after.length > 0) {
-    throw new Error(`npm run build (exit ${build.status}) left dist/ older than src/: ${listed(after)}`)
-  }
+export default function setup(project: TestProject): void {
+  const found = problem()
+  if (found !== undefined) throw new Error(found)
+  // Watch mode: an edit of src/ reruns nothing (dist/ is loaded by Node, outside Vite's graph), and a rerun of a
+  // test file runs the last build: say so whenever it is behind.
+  project.onTestsRerun(() => {
+    const behind = problem()
+    if (behind !== undefined) console.warn(`warning: ${behind}`)
+  })
 }

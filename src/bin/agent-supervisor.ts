@@ -30,6 +30,9 @@ Cli.run(version)(process.argv).pipe(
     disableErrorReporting: true,
     disablePrettyLogger: true,
     // A one-shot command that a signal interrupted exits 130 or 143 (`interrupted.ts`), the others as runMain's own
-    teardown: (exit, onExit) => defaultTeardown(exit, (code) => onExit(Interrupted.exitCode(code)))
+    teardown: (exit, onExit) => {
+      Interrupted.unwatchSignals()
+      defaultTeardown(exit, (code) => onExit(Interrupted.exitCode(code)))
+    }
   })
 )

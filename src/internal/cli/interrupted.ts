@@ -13,26 +13,39 @@ const CODES = { SIGINT: 130, SIGTERM: 143 } as const
 let received: keyof typeof CODES | undefined
 let code: number | undefined
 
-/**
- * Notes which signal comes first. Once: a second signal finds only Node's own handling (the process ends), as
- * `NodeRuntime.runMain` leaves it after the first.
- */
-export const watchSignals = (): void => {
-  const listeners = (Object.keys(CODES) as Array<keyof typeof CODES>).map((signal) => {
-    const listener = () => {
-      received = signal
-      for (const [name, other] of listeners) process.removeListener(name, other)
-    }
-    return [signal, listener] as const
-  })
-  for (const [name, listener] of listeners) process.on(name, listener)
+/** The listeners `watchSignals` added, while they are there. */
+let watching: ReadonlyArray<readonly [keyof typeof CODES, () => void]> = []
+
+/** Takes away the listeners `watchSignals` added, if still there: a signal then finds Node's own handling. */
+export const unwatchSignals = (): void => {
+  for (const [name, listener] of watching) process.removeListener(name, listener)
+  watching = []
 }
 
-/** `effect`, which says `error: interrupted: <what>` on stderr when interrupted, and sets the exit code. */
+/**
+ * Notes which signal comes first. Once: a second signal finds only Node's own handling (the process ends), as
+ * `NodeRuntime.runMain` leaves it after the first. The program's end takes them away too (`unwatchSignals`): left
+ * while something held the event loop, they would keep a signal from ending the process.
+ */
+export const watchSignals = (): void => {
+  watching = (Object.keys(CODES) as Array<keyof typeof CODES>).map((signal) =>
+    [signal, () => {
+      received = signal
+      unwatchSignals()
+    }] as const
+  )
+  for (const [name, listener] of watching) process.on(name, listener)
+}
+
+/**
+ * `effect`, which, interrupted because of a signal, says `error: interrupted: <what>` on stderr and sets the exit
+ * code (an interruption of another cause leaves both as they are).
+ */
 export const oneShot = (what: string) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.onInterrupt(effect, () =>
     Effect.sync(() => {
-      code = CODES[received ?? "SIGINT"]
+      if (received === undefined) return
+      code = CODES[received]
       process.stderr.write(`error: interrupted: ${what}\n`)
     }))
 
