@@ -77,7 +77,7 @@ describe.sequential("AdminApi: pools", () => {
         children: [...children, Supervisor.supervisor({ id: "empty", children: [] })]
       })
       const cases = [
-        ["pool", `"pool" is a pool: give one of its members, e.g. "pool/0"`],
+        ["pool", `"pool" is a pool: only an agent has stderr; give one of its members, e.g. "pool/0"`],
         ["workers", `"workers" is a supervisor: only an agent has stderr; give one of its agents, e.g. "workers/w"`],
         ["empty", `"empty" is a supervisor: only an agent has stderr, and it has no agent below it`]
       ] as const

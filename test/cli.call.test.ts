@@ -233,7 +233,7 @@ describe.sequential("agent-supervisor call and publish", () => {
         )
         assert.strictEqual(
           refused(results.badTimeout, "bad timeout"),
-          `Not sent: --timeout "5 secs": must be a duration like "5 seconds" or "250 millis"`
+          `Not sent: --timeout must be milliseconds or a duration ("30 seconds"), not "5 secs"`
         )
         assert.match(refused(results.badStdin, "bad stdin"), /^The payload on stdin is not JSON: /)
         assert.match(refused(results.empty, "empty"), /^No payload: stdin was empty/)
@@ -249,7 +249,10 @@ describe.sequential("agent-supervisor call and publish", () => {
         assert.match(refused(pending, "pending"), /^Task \S+ has not ended: it is still in flight, or waits for /)
         assert.match(refused(dead, "dead"), /^Task \S+ of topic "doomed" failed 1 time\(s\) and was dead-lettered/)
         assert.match(refused(results.noTask, "no task"), /^No task "no-such-task"/)
-        assert.match(refused(results.badWait, "bad wait"), /^--wait "soon": /)
+        assert.strictEqual(
+          refused(results.badWait, "bad wait"),
+          `--wait must be milliseconds or a duration ("30 seconds"), not "soon"`
+        )
         // a topic that is none: refused, the one meant named; topics lists them
         assert.match(
           refused(results.misspelt, "misspelt"),

@@ -174,7 +174,10 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
             `"workers/worker"\n`
         )
         const ofPool = yield* cli(["logs", "pool", "--file", file])
-        assert.strictEqual(ofPool.stderr, `error: "pool" is a pool: give one of its members, e.g. "pool/0"\n`)
+        assert.strictEqual(
+          ofPool.stderr,
+          `error: "pool" is a pool: only an agent has stderr; give one of its members, e.g. "pool/0"\n`
+        )
         const before = JSON.parse((yield* cli(["status", "--json", "--file", file])).stdout)
         const pidOf = (tree: any, id: string) =>
           [...tree.children, ...tree.children.flatMap((c: any) => c.children)].find((c: any) => c.id === id).pid
@@ -609,7 +612,13 @@ describe("CLI pieces: finding a running up", () => {
       const dead = childProcess.spawnSync(process.execPath, ["-e", "0"]).pid
       write(stateFile, { url: "http://127.0.0.1:9", token: "secret", pid: dead })
       const stale = yield* resolve({ file: Option.some(file) })
-      assert.isTrue(Exit.isFailure(stale) && String(stale.cause).includes(`(pid ${dead}) is no longer running`))
+      assert.isTrue(
+        Exit.isFailure(stale) &&
+          String(stale.cause).includes(
+            `(pid ${dead}) is no longer running: start it again (up replaces the file), or delete the file`
+          ),
+        String(stale)
+      )
     }))
 
   it.scopedLive("AGENT_SUPERVISOR_URL and _TOKEN stand for --url and --token (flags first); _STATE_FILE for --state-file", () =>

@@ -31,22 +31,26 @@ export const stale = (srcDir: string, distDir: string): Array<string> => {
       : []
   })
   const wanted = new Set(sources.map((file) => file.replace(/\.ts$/, ".js")))
-  const leftover = [...built].filter((js) => !wanted.has(js)).map((js) => `dist/${js} (no source: rm -rf dist first)`)
+  const leftover = [...built].filter((js) => !wanted.has(js)).map((js) => `dist/${js} (no source)`)
   return [...behind, ...leftover]
 }
 
-/** Why the tests cannot run on dist/ as it is, or `undefined`. */
+/** Why the tests cannot run on dist/ as it is, with what to run, or `undefined`. */
 const problem = (): string | undefined => {
   const found = stale(path.join(root, "src"), path.join(root, "dist"))
   if (found.length === 0) return undefined
   const listed = found.slice(0, 5).join(", ") + (found.length > 5 ? ` and ${found.length - 5} more` : "")
-  return `dist/ is not src/ built: ${listed}. The tests run the built library: run "npm run build" first ` +
-    `(npm test does)`
+  const fix = found.some((item) => item.endsWith("(no source)")) ? "rm -rf dist && npm run build" : "npm run build"
+  return `dist/ is not src/ built: ${listed}. The tests run the built library: run "${fix}", then run them again`
 }
 
 export default function setup(project: TestProject): void {
   const found = problem()
-  if (found !== undefined) throw new Error(found)
+  if (found !== undefined) {
+    // Said plainly and first: a setup's thrown error comes after vitest's own lines, under a stack of this file
+    process.stderr.write(`error: ${found}\n`)
+    process.exit(1)
+  }
   // Watch mode: an edit of src/ reruns nothing (dist/ is loaded by Node, outside Vite's graph), and a rerun of a
   // test file runs the last build: say so whenever it is behind.
   project.onTestsRerun(() => {

@@ -87,7 +87,9 @@ const notAnAgent = ({ info, parent, path }: Located): Effect.Effect<BadRequest> 
         message: member === undefined
           ? `"${path}" is a pool with no members now: only its members have stderr (agent-supervisor scale ` +
             `${path} N adds some)`
-          : `"${path}" is a pool: give one of its members, e.g. "${childPath(path, member.id)}"`
+          : `"${path}" is a pool: only an agent has stderr; give one of its members, e.g. "${
+            childPath(path, member.id)
+          }"`
       })
     }
     const agent = yield* parent.childSupervisor(info.id).pipe(

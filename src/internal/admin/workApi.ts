@@ -8,7 +8,6 @@
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { TopicInfo } from "../../Topic.js"
 import { DurationInput } from "../schema.js"
@@ -21,12 +20,14 @@ const decodeDuration = Schema.decodeUnknownEither(DurationInput)
  */
 export const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
 
+/** What a duration given as text or milliseconds must be, with what was given (`not "2m"`). */
+export const notADuration = (input: unknown): string =>
+  `must be milliseconds or a duration ("30 seconds"), not ${JSON.stringify(input)}`
+
 /** Why `input` is no timeout (the library's rules for a duration, and more than 0), or `undefined`. */
 export const timeoutProblem = (input: unknown): string | undefined => {
   const decoded = decodeDuration(input)
-  if (Either.isLeft(decoded)) {
-    return ParseResult.ArrayFormatter.formatErrorSync(decoded.left)[0]?.message ?? "must be a duration"
-  }
+  if (Either.isLeft(decoded)) return notADuration(input)
   return Duration.toMillis(decoded.right) > 0 ? undefined : "must be longer than 0"
 }
 
@@ -136,7 +137,7 @@ export const MAX_TASK_WAIT_MILLIS = 4 * 60_000
 /** Why `text` is no wait for a task (0 or more, at most `maxMillis`: the API's bound by default), or `undefined`. */
 export const waitProblem = (text: string, maxMillis = MAX_TASK_WAIT_MILLIS): string | undefined => {
   const decoded = decodeDuration(durationInputOf(text))
-  if (Either.isLeft(decoded)) return `must be milliseconds or a duration ("30 seconds"), not "${text}"`
+  if (Either.isLeft(decoded)) return notADuration(text)
   return Duration.toMillis(decoded.right) <= maxMillis ? undefined : `at most ${maxMillis / 60_000} minutes`
 }
 

@@ -68,7 +68,8 @@ const readState = (fs: FileSystem.FileSystem, stateFile: string, file: string) =
     )
     if (!isAlive(state.pid)) {
       return yield* new CliError({
-        message: `The "agent-supervisor up" that wrote ${stateFile} (pid ${state.pid}) is no longer running.`
+        message: `The "agent-supervisor up" that wrote ${stateFile} (pid ${state.pid}) is no longer running: start ` +
+          "it again (up replaces the file), or delete the file"
       })
     }
     return state

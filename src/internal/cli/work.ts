@@ -96,7 +96,7 @@ export const call = (
   const problem = Option.flatMapNullable(options.timeout, (timeout) => timeoutProblem(durationInputOf(timeout)))
   if (Option.isSome(problem)) {
     return Effect.fail(
-      new CliError({ message: `Not sent: --timeout "${Option.getOrThrow(options.timeout)}": ${problem.value}` })
+      new CliError({ message: `Not sent: --timeout ${problem.value}` })
     )
   }
   return Effect.flatMap(
@@ -171,7 +171,7 @@ export const result = (
     // any length: asked a minute at a time
     const problem = waitProblem(options.wait, Infinity)
     if (problem !== undefined) {
-      return yield* Effect.fail(new CliError({ message: `--wait "${options.wait}": ${problem}` }))
+      return yield* Effect.fail(new CliError({ message: `--wait ${problem}` }))
     }
     const waitMillis = Duration.toMillis(durationOf(durationInputOf(options.wait)))
     const view = yield* awaitTask(address, id, waitMillis)
