@@ -16,9 +16,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Supervisor from "../src/Supervisor.js"
 import * as TreeFile from "../src/TreeFile.js"
-import { agentConfig, eventually, fixture, root, spawnApp, tempDir, TestLive } from "./support.js"
-
-const BIN = path.join(root, "dist", "bin", "agent-supervisor.js")
+import { agentConfig, BIN, eventually, fixture, spawnApp, tempDir, TestLive } from "./support.js"
 
 const HEAD = "A child that never starts would be parked, and its supervisor would not escalate:"
 const TAIL =

@@ -9,13 +9,10 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as childProcess from "node:child_process"
-import * as path from "node:path"
 import { followHint, unknownName } from "../src/internal/cli/arguments.js"
 import { grammar, run } from "../src/internal/cli/main.js"
 import { report } from "../src/internal/cli/report.js"
-import { root, tempDir } from "./support.js"
-
-const BIN = path.join(root, "dist", "bin", "agent-supervisor.js")
+import { BIN, tempDir } from "./support.js"
 
 const cli = (args: ReadonlyArray<string>, cwd: string) =>
   Effect.async<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((resume) => {

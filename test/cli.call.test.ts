@@ -10,12 +10,10 @@ import * as Effect from "effect/Effect"
 import * as childProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as Adapters from "../src/Adapters.js"
 import { unknownName } from "../src/internal/cli/arguments.js"
 import { grammar } from "../src/internal/cli/main.js"
-import { agentConfig, eventually, fixture, root, spawnApp, tempDir } from "./support.js"
+import { agentConfig, BIN, eventually, nodeCallbackConfig, startUp as startUpApp, tempDir } from "./support.js"
 
-const BIN = path.join(root, "dist", "bin", "agent-supervisor.js")
 const SECRET = "s3cret-of-the-cli-7f2e"
 
 interface Result {
@@ -54,13 +52,6 @@ const cliOnTerminal = (args: ReadonlyArray<string>, cwd: string) =>
     )
   })
 
-const callback = (name: string, file: string) => ({
-  name,
-  ...Adapters.nodeCallback(fixture("node", file)),
-  startupTimeout: "20 seconds",
-  restartBackoff: 0
-})
-
 /**
  * `echo` (answers its payload; takes `jobs`), `refuses` (its error repeats the payload; takes `doomed`, tried once),
  * `sleeper` (answers after `ms`), `workers/echo`, the pool `pool` of 2 raw agents (`{ whoami: true }`); the topic
@@ -75,13 +66,13 @@ const writeTree = (dir: string) => {
       store: { type: "memory" },
       topics: { later: { maxQueued: 1 }, doomed: { retry: { maxAttempts: 1 } } },
       children: [
-        { type: "agent", id: "echo", topics: ["jobs"], config: callback("cli-echo", "echo.mjs") },
-        { type: "agent", id: "refuses", topics: ["doomed"], config: callback("cli-refuses", "refuses.mjs") },
-        { type: "agent", id: "sleeper", config: callback("cli-sleeper", "sleeper.mjs") },
+        { type: "agent", id: "echo", topics: ["jobs"], config: nodeCallbackConfig("cli-echo", "echo.mjs") },
+        { type: "agent", id: "refuses", topics: ["doomed"], config: nodeCallbackConfig("cli-refuses", "refuses.mjs") },
+        { type: "agent", id: "sleeper", config: nodeCallbackConfig("cli-sleeper", "sleeper.mjs") },
         {
           type: "supervisor",
           id: "workers",
-          children: [{ type: "agent", id: "echo", config: callback("cli-w", "echo.mjs") }]
+          children: [{ type: "agent", id: "echo", config: nodeCallbackConfig("cli-w", "echo.mjs") }]
         },
         { type: "pool", id: "pool", size: 2, config: agentConfig("echo", { name: "cli-member" }) }
       ]
@@ -93,9 +84,7 @@ const writeTree = (dir: string) => {
 /** `up FILE` in the background, its log as JSON lines; once its state file is there (the admin API listens). */
 const startUp = (file: string) =>
   Effect.gen(function*() {
-    const app = yield* spawnApp(BIN, ["up", file, "--log-format", "json"], { onLine: () => {} })
-    const stateFile = path.join(path.dirname(file), `.${path.basename(file)}.admin.json`)
-    yield* eventually(`the state file of up (stderr: ${app.stderr()})`, () => fs.existsSync(stateFile), "60 seconds")
+    const { app } = yield* startUpApp(file)
     // Complete lines only: a line may be half written when read
     const logged = () =>
       app.stderr().split("\n").slice(0, -1).map((line) =>

@@ -12,9 +12,8 @@ import * as childProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Cluster from "../src/Cluster.js"
-import { eventually, fixture, freePort, isAlive, processesWith, root, spawnApp, tempDir } from "./support.js"
+import { BIN, eventually, fixture, freePort, isAlive, processesWith, root, spawnApp, tempDir } from "./support.js"
 
-const BIN = path.join(root, "dist", "bin", "agent-supervisor.js")
 const PREFIX = "t_cli_cluster"
 
 /** An agent of test/fixtures/cluster/agent.mjs; `marker` in its command line finds its processes in /proc. */

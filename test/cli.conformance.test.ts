@@ -11,9 +11,8 @@ import * as path from "node:path"
 import type * as Conformance from "../src/Conformance.js"
 import { run } from "../src/internal/cli/main.js"
 import { report } from "../src/internal/cli/report.js"
-import { fixture, root } from "./support.js"
+import { BIN, fixture, root } from "./support.js"
 
-const BIN = path.join(root, "dist", "bin", "agent-supervisor.js")
 /** Startup and request bounds for two busy cores (see test/Conformance.test.ts). */
 const LOADED = ["--startup-timeout", "30 seconds", "--request-timeout", "30000", "--exit-timeout", "30 seconds"]
 /** Each test waits for its run, which runs beside the others. */

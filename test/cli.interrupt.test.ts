@@ -10,17 +10,15 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as Adapters from "../src/Adapters.js"
-import { type AppProcess, eventually, fixture, root, spawnApp, tempDir } from "./support.js"
-
-const BIN = path.join(root, "dist", "bin", "agent-supervisor.js")
-
-const callback = (name: string, file: string) => ({
-  name,
-  ...Adapters.nodeCallback(fixture("node", file)),
-  startupTimeout: "20 seconds",
-  restartBackoff: 0
-})
+import {
+  type AppProcess,
+  BIN,
+  eventually,
+  nodeCallbackConfig,
+  spawnApp,
+  startUp as startUpApp,
+  tempDir
+} from "./support.js"
 
 /** `echo`, and `sleeper` (says `started ID` on stderr, answers after `ms`, `aborted ID` on a cancel). */
 const writeTree = (dir: string) => {
@@ -31,8 +29,8 @@ const writeTree = (dir: string) => {
       name: "cli-stop",
       store: { type: "memory" },
       children: [
-        { type: "agent", id: "echo", config: callback("stop-echo", "echo.mjs") },
-        { type: "agent", id: "sleeper", config: callback("stop-sleeper", "sleeper.mjs") }
+        { type: "agent", id: "echo", config: nodeCallbackConfig("stop-echo", "echo.mjs") },
+        { type: "agent", id: "sleeper", config: nodeCallbackConfig("stop-sleeper", "sleeper.mjs") }
       ]
     })
   )
@@ -40,13 +38,7 @@ const writeTree = (dir: string) => {
 }
 
 /** `up FILE` in the background, logging JSON lines; once its admin API listens (its state file is there). */
-const startUp = (file: string) =>
-  Effect.gen(function*() {
-    const app = yield* spawnApp(BIN, ["up", file, "--log-format", "json"], { onLine: () => {} })
-    const stateFile = path.join(path.dirname(file), `.${path.basename(file)}.admin.json`)
-    yield* eventually(`the state file of up (stderr: ${app.stderr()})`, () => fs.existsSync(stateFile), "60 seconds")
-    return app
-  })
+const startUp = (file: string) => Effect.map(startUpApp(file), ({ app }) => app)
 
 /** A command of the bin against the tree of `file`, running in the background. */
 const command = (file: string, ...args: ReadonlyArray<string>) =>

@@ -11,9 +11,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { caseProblem, withHelpFirst as helpFirst, withRepeatedSplit } from "../src/internal/cli/arguments.js"
 import { grammar } from "../src/internal/cli/main.js"
-import { eventually, isAlive, root, spawnApp, tempDir } from "./support.js"
-
-const BIN = path.join(root, "dist", "bin", "agent-supervisor.js")
+import { BIN, eventually, isAlive, root, spawnApp, tempDir } from "./support.js"
 
 /** Runs another command to its end in `cwd`, with `env` over this process's (and no colour unless it says). */
 const cli = (args: ReadonlyArray<string>, cwd: string, env: Record<string, string>) =>

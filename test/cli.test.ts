@@ -18,9 +18,17 @@ import * as Progress from "../src/internal/cli/progress.js"
 import { describeEvent, statusTable, unseen } from "../src/internal/cli/remote.js"
 import * as Sse from "../src/internal/cli/sse.js"
 import { topicsTable } from "../src/internal/cli/work.js"
-import { eventually, eventuallyEffect, fixture, isAlive, root, spawnApp, tempDir } from "./support.js"
-
-const BIN = path.join(root, "dist", "bin", "agent-supervisor.js")
+import {
+  BIN,
+  eventually,
+  eventuallyEffect,
+  fixture,
+  isAlive,
+  root,
+  spawnApp,
+  startUp as startUpApp,
+  tempDir
+} from "./support.js"
 
 interface Result {
   readonly code: number | null
@@ -70,14 +78,7 @@ const writeTree = (dir: string, extra: Record<string, unknown> = {}) => {
 }
 
 /** `up FILE` in the background; resolves once its state file is there (the admin API listens). */
-const startUp = (file: string, args: ReadonlyArray<string> = []) =>
-  Effect.gen(function*() {
-    const lines: Array<string> = []
-    const app = yield* spawnApp(BIN, ["up", file, "--log-format", "json", ...args], { onLine: (l) => lines.push(l) })
-    const stateFile = path.join(path.dirname(file), `.${path.basename(file)}.admin.json`)
-    yield* eventually(`the state file of up (stderr: ${app.stderr()})`, () => fs.existsSync(stateFile), "30 seconds")
-    return { app, stateFile, lines }
-  })
+const startUp = (file: string, args: ReadonlyArray<string> = []) => startUpApp(file, args, "30 seconds")
 
 describe("agent-supervisor validate", () => {
   it.scopedLive("a good file: a summary and exit 0", () =>

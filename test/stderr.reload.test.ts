@@ -18,9 +18,7 @@ import * as path from "node:path"
 import { Routes } from "../src/internal/admin/api.js"
 import * as Supervisor from "../src/Supervisor.js"
 import { type Frame, http, post, serve, sse, type SseClient } from "./fixtures/admin/harness.js"
-import { eventuallyEffect, root, spawnApp, takeUntil, teller, tempDir, TestLive } from "./support.js"
-
-const BIN = path.join(root, "dist", "bin", "agent-supervisor.js")
+import { BIN, eventuallyEffect, root, spawnApp, takeUntil, teller, tempDir, TestLive } from "./support.js"
 
 /** What process `pid` of the teller writes: `texts`, each as `teller PID text`. */
 const says = (pid: number, ...texts: ReadonlyArray<string>) => texts.map((text) => `teller ${pid} ${text}`)

@@ -25,6 +25,7 @@ import * as path from "node:path"
 import * as readline from "node:readline"
 import type { Readable, Writable } from "node:stream"
 import { fileURLToPath } from "node:url"
+import * as Adapters from "../src/Adapters.js"
 import type * as Config from "../src/Agent/Config.js"
 import * as Store from "../src/Store/Store.js"
 export { freePort } from "./fixtures/net.js"
@@ -219,6 +220,34 @@ export const spawnApp = (
     )
     return { child, pid: child.pid!, stderr: () => stderr, exited: Effect.promise(() => closed) }
   })
+
+/** The built `agent-supervisor` command. */
+export const BIN = path.join(root, "dist", "bin", "agent-supervisor.js")
+
+/**
+ * `agent-supervisor up FILE --log-format json` (and `args`) in the background, once its admin API listens (its state
+ * file is there, waited for `within`): the process, its state file, and its stdout lines as they come.
+ */
+export const startUp = (
+  file: string,
+  args: ReadonlyArray<string> = [],
+  within: Duration.DurationInput = "60 seconds"
+) =>
+  Effect.gen(function*() {
+    const lines: Array<string> = []
+    const app = yield* spawnApp(BIN, ["up", file, "--log-format", "json", ...args], { onLine: (l) => lines.push(l) })
+    const stateFile = path.join(path.dirname(file), `.${path.basename(file)}.admin.json`)
+    yield* eventually(`the state file of up (stderr: ${app.stderr()})`, () => fs.existsSync(stateFile), within)
+    return { app, stateFile, lines }
+  })
+
+/** A tree file's config of a Node callback agent `name` of `test/fixtures/node/FILE` (restarts at once). */
+export const nodeCallbackConfig = (name: string, file: string) => ({
+  name,
+  ...Adapters.nodeCallback(fixture("node", file)),
+  startupTimeout: "20 seconds",
+  restartBackoff: 0
+})
 
 /** Counts the fibers started under it (`Effect.supervised(counter.supervisor)`): for "no fiber per ..." tests. */
 export const forkCounter = () => {
