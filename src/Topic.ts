@@ -14,6 +14,7 @@ import type * as Duration from "effect/Duration"
 import type * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { TypeId } from "./Errors.js"
+import { TASK_BOUNDS } from "./Store/internal/taskBounds.js"
 
 /**
  * A topic's settings (`Supervisor.Options.topics`); a topic not listed has the defaults.
@@ -184,8 +185,7 @@ export class TopicError extends Schema.TaggedError<TopicError>("effect-agent-sup
       case "full":
         return "Publish more slowly, raise the topic's maxQueued, add subscribers, or set backpressure to wait."
       case "not_found":
-        return "Check the id; the store keeps outcomes within its task bounds (maxTasks, 10,000 by default; " +
-          "maxTaskAge in the SQL stores, 7 days by default)."
+        return `Check the id; ${TASK_BOUNDS}.`
       case "not_dead":
         return "Only a dead-lettered task is republished; awaitResult tells how a task ended."
       case "stopped":

@@ -10,6 +10,7 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import { defaultTaskLimit } from "../Records.js"
 import type * as Store from "../Store.js"
+import { DEFAULT_MAX_TASKS } from "./taskBounds.js"
 
 /** A bound as given (`undefined` or `NaN`: `fallback`), made a whole number of 0 or more. */
 export const bound = (value: number | undefined, fallback: number): number =>
@@ -114,7 +115,7 @@ export const make = (
   Effect.gen(function*() {
     const maxMetrics = bound(options?.maxMetrics, 10_000)
     const maxRestarts = bound(options?.maxRestarts, 1_000)
-    const tasks = makeTasks(bound(options?.maxTasks, 10_000))
+    const tasks = makeTasks(bound(options?.maxTasks, DEFAULT_MAX_TASKS))
     // An agent's last state and checkpoint, for as many agents as written last: names come and go with dynamic
     // children, and a host that makes new ones for ever must not keep every one it had
     const maxAgents = bound(options?.maxAgents, 10_000)

@@ -11,6 +11,7 @@ import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import type { ConfigError } from "../../Errors.js"
 import { configError, decodeOptions, DurationInput, type Problem, show } from "../../internal/schema.js"
+import { DEFAULT_MAX_TASK_AGE_DAYS, DEFAULT_MAX_TASKS } from "./taskBounds.js"
 
 /**
  * How much history the store keeps. Pruning runs when the store connects and then after every `pruneEvery`
@@ -84,8 +85,11 @@ export const SqlSettings = Schema.Struct({
   maxMetricAge: Schema.optionalWith(DurationInput, { default: () => Duration.days(7), exact: true }),
   maxMetrics: Schema.optionalWith(count("metrics"), { default: () => 100_000, exact: true }),
   maxRestarts: Schema.optionalWith(count("restart records"), { default: () => 10_000, exact: true }),
-  maxTaskAge: Schema.optionalWith(DurationInput, { default: () => Duration.days(7), exact: true }),
-  maxTasks: Schema.optionalWith(count("task records"), { default: () => 10_000, exact: true }),
+  maxTaskAge: Schema.optionalWith(DurationInput, {
+    default: () => Duration.days(DEFAULT_MAX_TASK_AGE_DAYS),
+    exact: true
+  }),
+  maxTasks: Schema.optionalWith(count("task records"), { default: () => DEFAULT_MAX_TASKS, exact: true }),
   pruneEvery: Schema.optionalWith(
     count("writes").pipe(Schema.greaterThanOrEqualTo(1, { message: () => "must be at least 1 write" })),
     { default: () => 1_000, exact: true }

@@ -9,6 +9,7 @@ import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
+import { TASK_BOUNDS } from "../../Store/internal/taskBounds.js"
 import type { TopicInfo } from "../../Topic.js"
 import { DurationInput } from "../schema.js"
 
@@ -196,8 +197,7 @@ export class TaskNotFound extends Schema.TaggedError<TaskNotFound>()(
  */
 export const taskNotFound = (taskId: string): TaskNotFound =>
   new TaskNotFound({
-    message: `No task "${taskId}": neither in flight nor in the store (the store keeps the last 10,000 outcomes ` +
-      "by default, its maxTasks; a SQL store also drops those older than its maxTaskAge, 7 days by default)"
+    message: `No task "${taskId}": neither in flight nor in the store (${TASK_BOUNDS})`
   })
 
 /** A topic of the tree as `GET /api/topics` lists it (`Supervisor.topics`). */

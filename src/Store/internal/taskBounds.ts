@@ -1,0 +1,18 @@
+/**
+ * The built-in stores' default bounds on task records, in one place: the stores' defaults and the messages that
+ * tell a caller why a task is no longer known (`Topic.TopicError`'s `not_found`, the admin API's `TaskNotFound`)
+ * read them here.
+ *
+ * @internal
+ */
+
+/** Task records a built-in store keeps by default (`maxTasks`), the latest written. */
+export const DEFAULT_MAX_TASKS = 10_000
+
+/** Days after its outcome a SQL store keeps a task record by default (`maxTaskAge`). */
+export const DEFAULT_MAX_TASK_AGE_DAYS = 7
+
+/** What a built-in store keeps of tasks' outcomes, as a clause: "the store keeps the last 10,000 outcomes ...". */
+export const TASK_BOUNDS = `the store keeps the last ${DEFAULT_MAX_TASKS.toLocaleString("en-US")} outcomes by ` +
+  `default, its maxTasks; a SQL store also drops those older than its maxTaskAge, ${DEFAULT_MAX_TASK_AGE_DAYS} ` +
+  "days by default"
