@@ -233,8 +233,8 @@ describe.sequential("AdminApi: call and publish", () => {
         const supervisor = errorOf(yield* callOf(served, "workers", { payload: 1 }), 400, "BadRequest")
         assert.strictEqual(
           supervisor.message,
-          `Could not call "workers": it is a supervisor; only an agent or a pool takes a call (its agents do: ` +
-            `"workers/ID")`
+          `Could not call "workers": it is a supervisor; only an agent or a pool takes a call; call one below it, ` +
+            `e.g. "workers/echo"`
         )
         assert.include(errorOf(yield* callOf(served, "nope", { payload: 1 }), 404, "ChildNotFound").message, `"nope"`)
         assert.strictEqual((yield* post(served, "/api/children/echo/stop")).status, 200)

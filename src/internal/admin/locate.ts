@@ -61,15 +61,23 @@ export const locate = (root: Supervisor.Supervisor, path: string): Effect.Effect
     }
   })
 
-/** The path of the first agent below the supervisor `sup` (at `prefix`), in start order, depth first. */
-const firstAgent = (sup: Supervisor.Supervisor, prefix: string): Effect.Effect<string | undefined> =>
+/**
+ * The path of the first agent below the supervisor `sup` (at `prefix`), in start order, depth first; with `pools`,
+ * the first agent or pool (what takes a call).
+ */
+const firstAgent = (
+  sup: Supervisor.Supervisor,
+  prefix: string,
+  pools = false
+): Effect.Effect<string | undefined> =>
   Effect.gen(function*() {
     // `whichChildren` is newest first.
     for (const info of [...(yield* sup.whichChildren)].reverse()) {
       const path = childPath(prefix, info.id)
       if (info.kind === "worker") return path
+      if (pools && Option.isSome(yield* Effect.option(sup.poolInfo(info.id)))) return path
       const below = yield* sup.childSupervisor(info.id).pipe(
-        Effect.flatMap((nested) => firstAgent(nested, path)),
+        Effect.flatMap((nested) => firstAgent(nested, path, pools)),
         Effect.orElseSucceed(() => undefined)
       )
       if (below !== undefined) return below
@@ -113,4 +121,15 @@ export const locateAgent = (
   Effect.flatMap(
     locate(root, path),
     (located) => located.info.kind === "worker" ? Effect.succeed(located) : Effect.flip(notAnAgent(located))
+  )
+
+/**
+ * The path of the first agent or pool below the supervisor at `path` (what takes a call in its place), in start
+ * order, depth first; `undefined` when it has none or is not there.
+ */
+export const callableBelow = (root: Supervisor.Supervisor, path: string): Effect.Effect<string | undefined> =>
+  locate(root, path).pipe(
+    Effect.flatMap(({ info, parent }) => parent.childSupervisor(info.id)),
+    Effect.flatMap((sup) => firstAgent(sup, path, true)),
+    Effect.orElseSucceed(() => undefined)
   )

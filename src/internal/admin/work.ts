@@ -25,7 +25,7 @@ import { TaskFailedError, type TaskOutcome, type TopicError } from "../../Topic.
 import { describeExit } from "../errors/format.js"
 import { closest } from "../suggest.js"
 import { BadRequest, type ChildNotFound, OperationFailed } from "./api.js"
-import { locate } from "./locate.js"
+import { callableBelow, locate } from "./locate.js"
 import {
   belowRoot,
   type CallBody,
@@ -134,10 +134,12 @@ const callRefusal = (root: Supervisor.Supervisor, path: string, error: CallError
     case "SupervisorChildError":
       if (error.reason === "not_found") return notRunning(root, path, error)
       if (error.reason === "not_an_agent") {
-        return Effect.succeed(plainly(
-          (message) => new BadRequest({ message }),
-          `${could}: it is a supervisor; only an agent or a pool takes a call (its agents do: "${path}/ID")`
-        ))
+        return Effect.map(callableBelow(root, path), (below) =>
+          plainly(
+            (message) => new BadRequest({ message }),
+            `${could}: it is a supervisor; only an agent or a pool takes a call` +
+              (below === undefined ? ", and it has none below it" : `; call one below it, e.g. "${below}"`)
+          ))
       }
       return Effect.succeed(plainly((message) => new OperationFailed({ message }), `${could}: ${error.message}`))
     case "AgentStoppedError":
