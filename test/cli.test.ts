@@ -179,7 +179,10 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
           ofPool.stderr,
           `error: "pool" is a pool: only an agent has stderr; give one of its members, e.g. "pool/0"\n`
         )
-        const before = JSON.parse((yield* cli(["status", "--json", "--file", file])).stdout)
+        const statusJson = (yield* cli(["status", "--json", "--file", file])).stdout
+        // --json: one document on one line, as call, result and publish print theirs
+        assert.match(statusJson, /^\{[^\n]*\}\n$/)
+        const before = JSON.parse(statusJson)
         const pidOf = (tree: any, id: string) =>
           [...tree.children, ...tree.children.flatMap((c: any) => c.children)].find((c: any) => c.id === id).pid
         // What is not about the command line is read from the API directly (each command takes a second to start).
@@ -250,6 +253,7 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
         yield* eventually("the reloaded agent's old process is gone", () => !isAlive(pidOf(beforeReload, "echo")))
         const poolReload = yield* cli(["reload", "pool", "--json", "--file", file])
         assert.strictEqual(poolReload.code, 0, poolReload.stderr)
+        assert.match(poolReload.stdout, /^\{[^\n]*\}\n$/)
         const poolAfter = JSON.parse(poolReload.stdout)
         assert.deepStrictEqual([poolAfter.id, poolAfter.pool], ["pool", { size: 2, routing: "least-in-flight" }])
         assert.deepStrictEqual(members(poolAfter), members(poolOf(yield* tree)))

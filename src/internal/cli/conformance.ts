@@ -148,7 +148,7 @@ export const conformance = (options: ConformanceOptions): Effect.Effect<void, Cl
       cancelTimeout: duration(options.cancelTimeout),
       exitTimeout: duration(options.exitTimeout)
     }).pipe(Effect.mapError(byFlag))
-    yield* Console.log(options.json ? JSON.stringify(report, null, 2) : reportText(report, colourFor(process.stdout)))
+    yield* Console.log(options.json ? JSON.stringify(report) : reportText(report, colourFor(process.stdout)))
     if (!report.passed) {
       return yield* new CliError({
         message: `${report.counts.fail} of ${report.checks.length} conformance checks failed`

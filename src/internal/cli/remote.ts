@@ -49,7 +49,8 @@ export const statusTable = (tree: TreeView, withColour: boolean): string =>
     withColour
   )
 
-const json = (value: unknown) => Console.log(JSON.stringify(value, null, 2))
+/** `--json`: one document on one line, as every command prints it (`call`, `result`, `publish` too): a script reads it line by line. */
+const json = (value: unknown) => Console.log(JSON.stringify(value))
 
 export const status = (address: Address, asJson: boolean): Effect.Effect<void, CliError> =>
   Effect.flatMap(Client.call(address, (client) => client.tree.tree()), (tree) =>
