@@ -10,6 +10,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import type * as Scope from "effect/Scope"
@@ -19,7 +20,7 @@ import type { Address } from "./address.js"
 import { CliError } from "./errors.js"
 import * as Sse from "./sse.js"
 
-/** The `code`s on an error's chain of causes (`UND_ERR_HEADERS_TIMEOUT` under fetch's "fetch failed"). */
+/** The `code`s on an error's chain of causes (`ECONNRESET` under the client's `RequestError`). */
 const codes = (error: unknown): Array<string> => {
   const found: Array<string> = []
   for (let at: unknown = error, depth = 0; at !== null && typeof at === "object" && depth < 8; depth++) {
@@ -68,11 +69,7 @@ const describe = (address: Address) => (error: unknown): CliError => {
     case "RequestError": {
       const found = codes(error)
       return new CliError({
-        message: found.includes("UND_ERR_HEADERS_TIMEOUT")
-          ? `The admin API at ${address.url} did not answer within 300 seconds, the longest this command waits ` +
-            "(Node's fetch), and the call was given up: a longer one needs a client of the API that waits longer " +
-            "(curl, for one)"
-          : found.some((code) => CUT.has(code))
+        message: found.some((code) => CUT.has(code))
           ? `The admin API at ${address.url} closed the connection before it answered: up is stopping, or was ` +
             "killed (what was asked may be done in part)"
           : `Cannot reach the admin API at ${address.url}: is "agent-supervisor up" running there?`
@@ -93,10 +90,22 @@ const withToken = (address: Address) => (client: HttpClient.HttpClient) =>
     onSome: (token) => HttpClient.mapRequest(client, HttpClientRequest.bearerToken(token))
   })
 
+/**
+ * The HTTP client the CLI talks to the admin API with: Node's `http`, which waits for an answer as long as the
+ * server takes (each route bounds its own waits: a call by its timeout, a task's wait by `MAX_TASK_WAIT_MILLIS`).
+ * Node's `fetch` gave up on any answer after 300 seconds (undici's `headersTimeout`), so a `call` with a longer
+ * timeout failed half way. The event streams stay on `fetch`: their headers come at once, and a keep-alive every
+ * few seconds keeps their body going. Loaded when a command first talks to the API: its module loads undici too
+ * (for its other client), a fifth of a second of every command's start on a slow machine.
+ */
+const httpClient = Layer.unwrapEffect(
+  Effect.promise(() => import("@effect/platform-node/NodeHttpClient")).pipe(Effect.map((module) => module.layer))
+)
+
 /** The typed client of a running `up`'s admin API. */
 export const make = (address: Address) =>
   HttpApiClient.make(AdminHttpApi, { baseUrl: address.url, transformClient: withToken(address) }).pipe(
-    Effect.provide(FetchHttpClient.layer)
+    Effect.provide(httpClient)
   )
 
 /** The client's type. */

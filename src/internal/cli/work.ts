@@ -129,8 +129,8 @@ export const publish = (
   )
 
 /**
- * How long one request of `result` asks the API to wait: a longer wait is several requests, each well within what
- * Node's fetch waits for an answer (300 seconds) and the API's own bound (`MAX_TASK_WAIT_MILLIS`).
+ * How long one request of `result` asks the API to wait: a longer wait is several requests, each well within the
+ * API's own bound (`MAX_TASK_WAIT_MILLIS`), so no proxy or client between sits on one answer for minutes.
  */
 const POLL_MILLIS = 60_000
 
