@@ -114,6 +114,13 @@ export class Store extends Context.Tag("effect-agent-supervisor/Store")<Store, {
   readonly listTasks?: (query?: TaskQuery) => Effect.Effect<ReadonlyArray<TaskRecord>, StoreError>
   /** Forgets a task's record; nothing happens when there is none. */
   readonly deleteTask?: (taskId: string) => Effect.Effect<void, StoreError>
+  /**
+   * Forgets an agent's last state and checkpoint (its metrics and restart records stay, within their own bounds);
+   * nothing happens when there are none. A tree calls it when an agent child leaves it for good: `deleteChild`, a
+   * `temporary` child's exit, a pool member scaled away. Optional (a store written for 0.1.0 still compiles): a
+   * store without it keeps every agent's last state. Since 0.3.0.
+   */
+  readonly deleteAgent?: (agent: string) => Effect.Effect<void, StoreError>
 }>() {}
 
 /**
@@ -131,8 +138,9 @@ export interface MemoryOptions {
   readonly maxTasks?: number | undefined
   /**
    * Of how many agents (by name) to keep the last state and checkpoint; past it those written least recently are
-   * dropped: a host that makes dynamic children under new names for ever keeps a bounded store. 10 000 by default,
-   * above the agents a process runs (an agent's state is written at each change of its lifecycle).
+   * dropped. An agent that leaves its tree for good is forgotten at once (`deleteAgent`); this bound is for those
+   * that do not (a tree that stops, a nested supervisor deleted whole). 10 000 by default, above the agents a
+   * process runs (an agent's state is written at each change of its lifecycle).
    */
   readonly maxAgents?: number | undefined
 }
@@ -184,6 +192,8 @@ export interface ResilientStore {
   /** Dropped when the store fails or keeps no task records (as is `deleteTask`). */
   readonly saveTask: (record: TaskRecord) => Effect.Effect<void>
   readonly deleteTask: (taskId: string) => Effect.Effect<void>
+  /** Dropped when the store fails or has no `deleteAgent`. */
+  readonly deleteAgent: (agent: string) => Effect.Effect<void>
   /** `None` when there is none, the store failed, or it keeps no task records. */
   readonly getTask: (taskId: string) => Effect.Effect<Option.Option<TaskRecord>>
   /** `[]` when there are none, the store failed, or it keeps no task records. */

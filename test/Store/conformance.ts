@@ -107,6 +107,46 @@ export const storeConformance = (
         ))
     })
 
+    it.effect("deleteAgent forgets an agent's state and checkpoint, and nothing else; an unknown agent is no error", () =>
+      withStore((store) =>
+        Effect.gen(function*() {
+          const checkpoint = (agent_name: string): Store.CheckpointRecord => ({
+            agent_name,
+            data: { n: 1 },
+            updated_at: 1000
+          })
+          const restart: Store.RestartRecord = {
+            agent_name: "delete-gone",
+            timestamp: 1001,
+            reason: "crash",
+            attempt: 1,
+            delay_ms: 0
+          }
+          for (const agent of ["delete-gone", "delete-kept"]) {
+            yield* store.saveState(state(agent, "RUNNING", 1000, 10))
+            yield* store.saveCheckpoint!(checkpoint(agent))
+          }
+          yield* store.recordRestart(restart)
+          yield* store.deleteAgent!("delete-gone")
+          yield* store.deleteAgent!("delete-never-there")
+          assert.isTrue(Option.isNone(yield* store.getState("delete-gone")))
+          assert.isTrue(Option.isNone(yield* store.loadCheckpoint!("delete-gone")))
+          assert.deepStrictEqual(
+            yield* store.getState("delete-kept"),
+            Option.some(state("delete-kept", "RUNNING", 1000, 10))
+          )
+          assert.deepStrictEqual(yield* store.loadCheckpoint!("delete-kept"), Option.some(checkpoint("delete-kept")))
+          // Its history stays, within its own bounds
+          assert.deepStrictEqual(yield* store.restartHistory("delete-gone"), [restart])
+          // Written again, it is there again
+          yield* store.saveState(state("delete-gone", "STARTING", 1002, 11))
+          assert.deepStrictEqual(
+            yield* store.getState("delete-gone"),
+            Option.some(state("delete-gone", "STARTING", 1002, 11))
+          )
+        })
+      ))
+
     describe("metrics", () => {
       it.effect("an empty store lists no metrics", () =>
         withStore((store) =>

@@ -100,24 +100,29 @@ describe("Store.resilient", () => {
       assert.strictEqual(yield* old.failures, 0)
     }))
 
-  it.effect("checkpoints: passed through; a failure or a store without them gives nothing", () =>
+  it.effect("checkpoints and deleteAgent: passed through; a failure or a store without them gives nothing", () =>
     Effect.gen(function*() {
       const record: Store.CheckpointRecord = { agent_name: "a", data: { count: 3 }, updated_at: 1 }
       const healthy = Store.resilient(yield* Memory.make())
       yield* healthy.saveCheckpoint(record)
       assert.deepStrictEqual(yield* healthy.loadCheckpoint("a"), Option.some(record))
+      yield* healthy.deleteAgent("a")
+      assert.deepStrictEqual(yield* healthy.loadCheckpoint("a"), Option.none())
       const down = (operation: string) =>
         Effect.fail(new StoreError({ operation, reason: "failure", detail: "connection refused" }))
       const broken = Store.resilient({
         ...backend(down),
         saveCheckpoint: () => down("saveCheckpoint"),
-        loadCheckpoint: () => down("loadCheckpoint")
+        loadCheckpoint: () => down("loadCheckpoint"),
+        deleteAgent: () => down("deleteAgent")
       })
       assert.strictEqual(yield* broken.saveCheckpoint(record), undefined)
       assert.deepStrictEqual(yield* broken.loadCheckpoint("a"), Option.none())
-      assert.strictEqual(yield* broken.failures, 2)
+      assert.strictEqual(yield* broken.deleteAgent("a"), undefined)
+      assert.strictEqual(yield* broken.failures, 3)
       const old = Store.resilient(backend(down))
       yield* old.saveCheckpoint(record)
+      yield* old.deleteAgent("a")
       assert.deepStrictEqual(yield* old.loadCheckpoint("a"), Option.none())
       assert.strictEqual(yield* old.failures, 0)
     }))

@@ -48,6 +48,11 @@ const recording = (gate: (label: string) => Effect.Effect<void> = () => Effect.v
             Effect.sync(() => received.push(`C${r.agent_name}=${JSON.stringify(r.data)}`)),
             memory.saveCheckpoint!(r)
           )
+        ),
+      deleteAgent: (agent) =>
+        Effect.zipRight(
+          gate(`F${agent}`),
+          Effect.zipRight(Effect.sync(() => received.push(`F${agent}`)), memory.deleteAgent!(agent))
         )
     }, { timeout: "1 hour" }))
   return { received, store }
@@ -94,6 +99,28 @@ describe("Store.Writer", () => {
       assert.isTrue(Option.isNone(yield* writer.loadCheckpoint("c")))
       // Metrics gave way to the capacity; the checkpoints did not.
       assert.strictEqual(yield* writer.dropped, 5)
+      yield* Scope.close(scope, Exit.void)
+    }))
+
+  it.effect("forgetAgent: after the agent's writes before it, before those after it; nothing of it read back", () =>
+    Effect.gen(function*() {
+      const { received, release, started, store } = yield* blocked
+      const scope = yield* Scope.make()
+      const writer = yield* Writer.make(store).pipe(Scope.extend(scope))
+      yield* writer.saveState(state(0))
+      assert.strictEqual(yield* Deferred.await(started), "S0")
+      // While the store is stuck: a checkpoint, the agent forgotten, then a new checkpoint under the same name
+      yield* writer.saveCheckpoint(checkpoint("a", 1))
+      yield* writer.saveCheckpoint(checkpoint("b", 1))
+      yield* writer.forgetAgent("a")
+      assert.isTrue(Option.isNone(yield* writer.loadCheckpoint("a")), "forgotten at once")
+      yield* writer.saveCheckpoint(checkpoint("a", 2))
+      assert.deepStrictEqual(Option.map(yield* writer.loadCheckpoint("a"), (r) => r.data), Option.some({ n: 2 }))
+      yield* Deferred.succeed(release, undefined)
+      yield* writer.flush
+      assert.deepStrictEqual(received, ["S0", "Ca={\"n\":1}", "Cb={\"n\":1}", "Fa", "Ca={\"n\":2}"])
+      assert.deepStrictEqual(Option.map(yield* store.loadCheckpoint("a"), (r) => r.data), Option.some({ n: 2 }))
+      assert.deepStrictEqual(Option.map(yield* store.loadCheckpoint("b"), (r) => r.data), Option.some({ n: 1 }))
       yield* Scope.close(scope, Exit.void)
     }))
 

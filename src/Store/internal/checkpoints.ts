@@ -37,13 +37,22 @@ export const make = (store: Store.ResilientStore) => {
     /** The entry's write, its record as it is now: a newer one waits in an entry of its own. */
     write: (entry: Entry): Effect.Effect<void> => {
       const record = entry.record
-      waiting.delete(record.agent_name)
+      // (a newer entry of its agent, after a `forget`, stays)
+      if (waiting.get(record.agent_name) === entry) waiting.delete(record.agent_name)
       return Effect.ensuring(
         store.saveCheckpoint(record),
         Effect.sync(() => {
           if (unwritten.get(record.agent_name) === record) unwritten.delete(record.agent_name)
         })
       )
+    },
+    /**
+     * The agent is forgotten (a `Forget` entry follows): nothing of it is read back, and a checkpoint given after
+     * this waits in a new entry, after the forgetting, instead of replacing the one before it.
+     */
+    forget: (agent: string): void => {
+      waiting.delete(agent)
+      unwritten.delete(agent)
     },
     load: (agent: string): Effect.Effect<Option.Option<Store.CheckpointRecord>> =>
       Effect.suspend(() => {
@@ -52,3 +61,6 @@ export const make = (store: Store.ResilientStore) => {
       })
   }
 }
+
+/** The writer's checkpoints. @internal */
+export type Checkpoints = ReturnType<typeof make>

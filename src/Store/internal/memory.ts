@@ -162,6 +162,11 @@ export const make = (
           Ref.get(contents),
           (c) => supervisor === undefined ? c.children : c.children.filter((r) => r.supervisor === supervisor)
         ),
+      deleteAgent: (agent) =>
+        Effect.sync(() => {
+          states.entries.delete(agent)
+          checkpoints.entries.delete(agent)
+        }),
       saveCheckpoint: (record) => Effect.sync(() => checkpoints.set(record.agent_name, record)),
       loadCheckpoint: (agent) => Effect.sync(() => checkpoints.get(agent)),
       ...tasks

@@ -93,15 +93,16 @@ const gatedChildren = (
   }
 }
 
-/** The checkpoint operations of `store`, those it has, behind the gate. */
+/** The checkpoint operations of `store` (and forgetting an agent), those it has, behind the gate. */
 const gatedCheckpoints = (
   store: Store.Store["Type"],
   gate: <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
-): Pick<Store.Store["Type"], "saveCheckpoint" | "loadCheckpoint"> => {
-  const { loadCheckpoint, saveCheckpoint } = store
+): Pick<Store.Store["Type"], "saveCheckpoint" | "loadCheckpoint" | "deleteAgent"> => {
+  const { deleteAgent, loadCheckpoint, saveCheckpoint } = store
   return {
     ...(saveCheckpoint !== undefined ? { saveCheckpoint: (record) => gate(saveCheckpoint(record)) } : {}),
-    ...(loadCheckpoint !== undefined ? { loadCheckpoint: (agent) => gate(loadCheckpoint(agent)) } : {})
+    ...(loadCheckpoint !== undefined ? { loadCheckpoint: (agent) => gate(loadCheckpoint(agent)) } : {}),
+    ...(deleteAgent !== undefined ? { deleteAgent: (agent) => gate(deleteAgent(agent)) } : {})
   }
 }
 

@@ -73,6 +73,10 @@ export const make = (store: Store.Store["Type"], settings: Resilient.Settings): 
       store.deleteTask === undefined
         ? Effect.void
         : guard("deleteTask", "write", () => store.deleteTask!(taskId), () => undefined),
+    deleteAgent: (agent) =>
+      store.deleteAgent === undefined
+        ? Effect.void
+        : guard("deleteAgent", "write", () => store.deleteAgent!(agent), () => undefined),
     getTask: (taskId) =>
       store.getTask === undefined
         ? Effect.succeedNone

@@ -232,6 +232,12 @@ export const make = <E, R>(
             rows.selectTasks(sql, tables, query)),
           Effect.forEach(rows.decodeTask("listTasks"))
         ),
-      deleteTask: (taskId) => use("deleteTask", (sql) => rows.deleteTask(sql, tables, taskId))
+      deleteTask: (taskId) => use("deleteTask", (sql) => rows.deleteTask(sql, tables, taskId)),
+      deleteAgent: (agent) =>
+        Effect.suspend(() => {
+          // A state left over from an outage must not bring the agent back
+          unsaved.delete(agent)
+          return use("deleteAgent", (sql) => rows.deleteAgent(sql, tables, agent))
+        })
     })
   })

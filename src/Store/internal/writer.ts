@@ -19,6 +19,9 @@
  * a newer one replaces (an agent that checkpoints at every step writes about ten a second, whatever its pace).
  * `loadCheckpoint` reads an agent's own checkpoint back before the store has it (read your writes).
  *
+ * `forgetAgent` (an agent gone from its tree for good) is a write in the same order: the agent's writes enqueued
+ * before it reach the store first, and it deletes them there.
+ *
  * @since 0.1.0
  */
 import type * as Cause from "effect/Cause"
@@ -69,6 +72,11 @@ export interface Writer {
    * closing flush gave up, and writes made after the scope closed.
    */
   readonly dropped: Effect.Effect<number>
+  /**
+   * Enqueues forgetting an agent's last state and checkpoint (`Store.deleteAgent`), after every write of it
+   * enqueued before; a checkpoint given after it is kept. Returns at once, never fails.
+   */
+  readonly forgetAgent: (agent: string) => Effect.Effect<void>
   /** Waits until every write enqueued before it has been handed to the store (and the store answered). */
   readonly flush: Effect.Effect<void>
 }
@@ -117,7 +125,14 @@ type Entry =
   | { readonly _tag: "State"; readonly seq: number; readonly record: Store.StateRecord }
   | { readonly _tag: "Metric"; readonly seq: number; readonly event: Store.MetricEvent }
   | { readonly _tag: "Restart"; readonly seq: number; readonly record: Store.RestartRecord }
+  | { readonly _tag: "Forget"; readonly seq: number; readonly agent: string }
   | Checkpoints.Entry
+
+/** The entry that forgets `agent`: from the moment it is enqueued, its checkpoints are forgotten by the writer too. */
+const forgetting = (checkpoints: Checkpoints.Checkpoints, agent: string) => (seq: number): Entry => {
+  checkpoints.forget(agent)
+  return { _tag: "Forget", seq, agent }
+}
 
 /** The write in flight in the draining fiber, and when it times out. */
 interface Watched {
@@ -316,6 +331,8 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
           return store.recordRestart(entry.record)
         case "Checkpoint":
           return checkpoints.write(entry)
+        case "Forget":
+          return store.deleteAgent(entry.agent)
       }
     }
 
@@ -413,6 +430,7 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
       saveCheckpoint: (record) => Effect.sync(() => offerCheckpoint(record)),
       offerCheckpoint,
       loadCheckpoint: checkpoints.load,
+      forgetAgent: (agent) => enqueue(false, forgetting(checkpoints, agent)),
       dropped: Effect.sync(() => dropped),
       flush
     }

@@ -161,7 +161,10 @@ export const stopRuntime = (self: Instance, child: Child, why: StopReason): Effe
     })
   })
 
-/** Forgets a child: its runtime's scope closes, its spec is gone. */
+/**
+ * Forgets a child: its runtime's scope closes, its spec is gone; an agent's last state and checkpoint go from the
+ * store after its last writes (unless a sibling runs under the same name).
+ */
 export const removeChild = (self: Instance, child: Child): Effect.Effect<void> =>
   Effect.gen(function*() {
     self.children = self.children.filter((c) => c !== child)
@@ -171,6 +174,13 @@ export const removeChild = (self: Instance, child: Child): Effect.Effect<void> =
     const runtime = child.runtime
     child.runtime = undefined
     if (runtime !== undefined) yield* Scope.close(runtime.scope, Exit.void)
+    const spec = child.spec
+    if (
+      spec._tag === "Agent" &&
+      !self.children.some((c) => c.spec._tag === "Agent" && c.spec.config.name === spec.config.name)
+    ) {
+      yield* self.writer.forgetAgent(spec.config.name)
+    }
     yield* publish(self, { _tag: "ChildRemoved", supervisor: self.name, child: child.spec.id, timestamp: yield* now })
   })
 

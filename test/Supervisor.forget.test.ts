@@ -1,0 +1,58 @@
+/**
+ * An agent that leaves its tree for good leaves the store's last states too (`Store.deleteAgent`, after its own last
+ * writes): `deleteChild`, a `temporary` child's exit, a pool member scaled away. A sibling that runs under the same
+ * name keeps its state, and so does every agent that only stopped. Real agent processes (test/fixtures/agents).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as Store from "../src/Store/Store.js"
+import * as Supervisor from "../src/Supervisor.js"
+import { agentConfig, closeableScope, takeUntil, TestLive } from "./support.js"
+
+const echo = (id: string, overrides: Parameters<typeof agentConfig>[1] = {}) =>
+  Supervisor.agent({ id, config: agentConfig("echo", { name: id, restartBackoff: 0, ...overrides }) })
+
+describe("Supervisor: an agent gone for good is forgotten by the store", () => {
+  it.scopedLive("deleteChild, a temporary child's exit, a pool scaled down; a stopped agent and a namesake stay", () =>
+    Effect.gen(function*() {
+      const store = yield* Store.Store
+      const scope = yield* closeableScope
+      const sup = yield* Supervisor.make({
+        intensity: { maxRestarts: 10, window: "10 seconds" },
+        children: [
+          echo("stopped"),
+          echo("deleted"),
+          Supervisor.agent({ id: "temp", restart: "temporary", config: agentConfig("echo", { name: "temp" }) }),
+          echo("twin-1", { name: "twin" }),
+          echo("twin-2", { name: "twin" }),
+          Supervisor.pool({ id: "pool", size: 2, config: agentConfig("echo", { name: "member" }) })
+        ]
+      }).pipe(Scope.extend(scope))
+      const events = yield* sup.subscribe
+      yield* sup.terminateChild("stopped")
+      yield* sup.terminateChild("deleted")
+      yield* sup.deleteChild("deleted")
+      yield* sup.terminateChild("twin-1")
+      yield* sup.deleteChild("twin-1")
+      yield* Effect.exit(sup.call("temp", { crash: 1 }))
+      yield* takeUntil(events, (e) => e._tag === "ChildRemoved" && e.child === "temp")
+      yield* sup.scale("pool", 1)
+      // Closing the tree flushes its writer: every write and deletion has reached the store
+      yield* Scope.close(scope, Exit.void)
+      const stateOf = (agent: string) =>
+        Effect.map(Effect.orDie(store.getState(agent)), (record) => Option.getOrUndefined(record)?.state)
+      for (const agent of ["deleted", "temp", "member-1"]) {
+        assert.strictEqual(yield* stateOf(agent), undefined, agent)
+      }
+      for (const agent of ["stopped", "twin", "member-0"]) {
+        assert.strictEqual(yield* stateOf(agent), "STOPPED", agent)
+      }
+      // Its history stays
+      const changes = yield* Effect.orDie(store.listMetrics({ agent: "deleted", event: "agent_state_change" }))
+      assert.isAbove(changes.length, 0)
+    }).pipe(Effect.provide(Layer.merge(TestLive, Store.layerMemory))))
+})
