@@ -30,6 +30,8 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     globalSetup: ["test/distFresh.ts"],
+    // assert.deepStrictEqual that tells Option.some(x) from Option.none()
+    setupFiles: ["test/effectEquality.ts"],
     server: { deps: { external: [new RegExp(`^${dist.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}`)] } },
     // Process tests spawn real children: keep files in one pool of 2 workers (the CI machine's cores)
     // and give slow machines room without letting a hung test run forever.
