@@ -413,7 +413,7 @@ export const make: (options: Options) => Effect.Effect<Supervisor, StartError, S
   const upstream = onEvent === undefined
     ? undefined
     : { publish: onEvent, unheard: () => false, respecified: () => Effect.void }
-  return yield* Instance.make(tree, upstream, { writer, keeper, reports, logs, topics: bus })
+  return yield* Instance.make(tree, upstream, { writer, keeper, reports, logs, topics: bus, instances: new Set() })
 })
 
 /**

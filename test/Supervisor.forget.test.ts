@@ -1,7 +1,7 @@
 /**
  * An agent that leaves its tree for good leaves the store's last states too (`Store.deleteAgent`, after its own last
- * writes): `deleteChild`, a `temporary` child's exit, a pool member scaled away. A sibling that runs under the same
- * name keeps its state, and so does every agent that only stopped. Real agent processes (test/fixtures/agents).
+ * writes): `deleteChild`, a `temporary` child's exit, a pool member scaled away. An agent of the same name anywhere
+ * in the tree keeps its state, and so does every agent that only stopped. Real agent processes (test/fixtures/agents).
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -11,7 +11,7 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Store from "../src/Store/Store.js"
 import * as Supervisor from "../src/Supervisor.js"
-import { agentConfig, closeableScope, takeUntil, TestLive } from "./support.js"
+import { agentConfig, closeableScope, eventuallyEffect, takeUntil, TestLive } from "./support.js"
 
 const echo = (id: string, overrides: Parameters<typeof agentConfig>[1] = {}) =>
   Supervisor.agent({ id, config: agentConfig("echo", { name: id, restartBackoff: 0, ...overrides }) })
@@ -28,23 +28,31 @@ describe("Supervisor: an agent gone for good is forgotten by the store", () => {
           echo("deleted"),
           Supervisor.agent({ id: "temp", restart: "temporary", config: agentConfig("echo", { name: "temp" }) }),
           echo("twin-1", { name: "twin" }),
-          echo("twin-2", { name: "twin" }),
+          // A namesake in another subtree
+          Supervisor.supervisor({ id: "sub", children: [echo("twin-2", { name: "twin" })] }),
           Supervisor.pool({ id: "pool", size: 2, config: agentConfig("echo", { name: "member" }) })
         ]
       }).pipe(Scope.extend(scope))
       const events = yield* sup.subscribe
+      const stateOf = (agent: string) =>
+        Effect.map(Effect.orDie(store.getState(agent)), (record) => Option.getOrUndefined(record)?.state)
       yield* sup.terminateChild("stopped")
-      yield* sup.terminateChild("deleted")
-      yield* sup.deleteChild("deleted")
       yield* sup.terminateChild("twin-1")
       yield* sup.deleteChild("twin-1")
+      yield* sup.terminateChild("deleted")
+      yield* sup.deleteChild("deleted")
+      // The store takes the tree's writes in order: once "deleted" is gone, so would "twin" be, wrongly
+      yield* eventuallyEffect(
+        "the deleted agent forgotten",
+        Effect.map(stateOf("deleted"), (state) => state === undefined)
+      )
+      // The name's last write (twin-1's stop; states are kept by name) stays: sub/twin-2 runs under it
+      assert.strictEqual(yield* stateOf("twin"), "STOPPED", "not forgotten")
       yield* Effect.exit(sup.call("temp", { crash: 1 }))
       yield* takeUntil(events, (e) => e._tag === "ChildRemoved" && e.child === "temp")
       yield* sup.scale("pool", 1)
       // Closing the tree flushes its writer: every write and deletion has reached the store
       yield* Scope.close(scope, Exit.void)
-      const stateOf = (agent: string) =>
-        Effect.map(Effect.orDie(store.getState(agent)), (record) => Option.getOrUndefined(record)?.state)
       for (const agent of ["deleted", "temp", "member-1"]) {
         assert.strictEqual(yield* stateOf(agent), undefined, agent)
       }

@@ -116,9 +116,10 @@ export class Store extends Context.Tag("effect-agent-supervisor/Store")<Store, {
   readonly deleteTask?: (taskId: string) => Effect.Effect<void, StoreError>
   /**
    * Forgets an agent's last state and checkpoint (its metrics and restart records stay, within their own bounds);
-   * nothing happens when there are none. A tree calls it when an agent child leaves it for good: `deleteChild`, a
-   * `temporary` child's exit, a pool member scaled away. Optional (a store written for 0.1.0 still compiles): a
-   * store without it keeps every agent's last state. Since 0.3.0.
+   * nothing happens when there are none. A tree calls it when an agent child leaves it for good (`deleteChild`, a
+   * `temporary` child's exit, a pool member scaled away) and no agent of that name is left in the tree. The SQL
+   * stores make a deletion that failed once the database answers again. Optional (a store written for 0.1.0 still
+   * compiles): a store without it keeps every agent's last state. Since 0.3.0.
    */
   readonly deleteAgent?: (agent: string) => Effect.Effect<void, StoreError>
 }>() {}

@@ -315,6 +315,34 @@ describe("Store.layerSqlite", () => {
       assert.deepStrictEqual(yield* store.getState("a"), Option.some(later))
     }))
 
+  it.scoped("a deletion that failed (deleteAgent) is made by the first operation that reaches the database", () =>
+    Effect.gen(function*() {
+      const filename = path.join(yield* tempDir(), "agents.sqlite")
+      const store = yield* Sqlite.make({ filename, retryAfter: "1 second" })
+      const state = (agent_name: string): Store.StateRecord => ({
+        agent_name,
+        state: "STOPPED",
+        restart_count: 0,
+        updated_at: 1
+      })
+      yield* store.saveState(state("gone"))
+      yield* store.saveState(state("back"))
+      yield* store.saveCheckpoint!({ agent_name: "gone", data: { n: 1 }, updated_at: 1 })
+      const locker = yield* SqliteClient.make({ filename, disableWAL: true }).pipe(
+        Effect.provideServiceEffect(Reactivity.Reactivity, Reactivity.make)
+      )
+      yield* locker.unsafe("BEGIN EXCLUSIVE")
+      assert.match((yield* Effect.flip(store.deleteAgent!("gone"))).message, /deleteAgent failed: .*database is locked/)
+      // A state written after the failed deletion wins over it
+      yield* Effect.flip(store.deleteAgent!("back"))
+      yield* locker.unsafe("COMMIT")
+      yield* TestClock.adjust("1 second")
+      yield* store.saveState({ ...state("back"), state: "STARTING", updated_at: 2 })
+      assert.isTrue(Option.isNone(yield* store.getState("gone")))
+      assert.isTrue(Option.isNone(yield* store.loadCheckpoint!("gone")))
+      assert.strictEqual(Option.getOrUndefined(yield* store.getState("back"))?.state, "STARTING")
+    }))
+
   it.scoped("bad options fail with a ConfigError naming the field", () =>
     Effect.gen(function*() {
       const bad = [

@@ -104,23 +104,35 @@ describe("Store.Writer", () => {
 
   it.effect("forgetAgent: after the agent's writes before it, before those after it; nothing of it read back", () =>
     Effect.gen(function*() {
-      const { received, release, started, store } = yield* blocked
+      // The store takes checkpoints and forgettings at once, and holds states until `release`
+      const started = yield* Deferred.make<string>()
+      const release = yield* Deferred.make<void>()
+      const { received, store: made } = recording((label) =>
+        label.startsWith("S") ? Effect.zipRight(Deferred.succeed(started, label), Deferred.await(release)) : Effect.void
+      )
+      const store = yield* made
       const scope = yield* Scope.make()
       const writer = yield* Writer.make(store).pipe(Scope.extend(scope))
+      yield* writer.saveCheckpoint(checkpoint("a", 0))
+      yield* writer.flush
       yield* writer.saveState(state(0))
       assert.strictEqual(yield* Deferred.await(started), "S0")
-      // While the store is stuck: a checkpoint, the agent forgotten, then a new checkpoint under the same name
+      // While the store is stuck, and holds a's checkpoint 0: a newer one, a forgetting, then one under the same name
       yield* writer.saveCheckpoint(checkpoint("a", 1))
       yield* writer.saveCheckpoint(checkpoint("b", 1))
       yield* writer.forgetAgent("a")
-      assert.isTrue(Option.isNone(yield* writer.loadCheckpoint("a")), "forgotten at once")
+      assert.isTrue(Option.isNone(yield* writer.loadCheckpoint("a")), "forgotten at once, not the store's old one")
       yield* writer.saveCheckpoint(checkpoint("a", 2))
       assert.deepStrictEqual(Option.map(yield* writer.loadCheckpoint("a"), (r) => r.data), Option.some({ n: 2 }))
       yield* Deferred.succeed(release, undefined)
       yield* writer.flush
-      assert.deepStrictEqual(received, ["S0", "Ca={\"n\":1}", "Cb={\"n\":1}", "Fa", "Ca={\"n\":2}"])
+      assert.deepStrictEqual(received, ["Ca={\"n\":0}", "S0", "Ca={\"n\":1}", "Cb={\"n\":1}", "Fa", "Ca={\"n\":2}"])
       assert.deepStrictEqual(Option.map(yield* store.loadCheckpoint("a"), (r) => r.data), Option.some({ n: 2 }))
       assert.deepStrictEqual(Option.map(yield* store.loadCheckpoint("b"), (r) => r.data), Option.some({ n: 1 }))
+      // Forgotten with nothing after it: read from the store once it has been handed the forgetting
+      yield* writer.forgetAgent("b")
+      yield* writer.flush
+      assert.isTrue(Option.isNone(yield* writer.loadCheckpoint("b")))
       yield* Scope.close(scope, Exit.void)
     }))
 

@@ -16,10 +16,19 @@ export interface Entry {
   record: Store.CheckpointRecord
 }
 
+/** An agent forgotten (`Writer.forgetAgent`), waiting in the writer's buffer. @internal */
+export interface ForgetEntry {
+  readonly _tag: "Forget"
+  readonly seq: number
+  readonly agent: string
+}
+
 /** The writer's checkpoints (see the module's summary). @internal */
 export const make = (store: Store.ResilientStore) => {
   const waiting = new Map<string, Entry>()
   const unwritten = new Map<string, Store.CheckpointRecord>()
+  // The last `Forget` of an agent the store has not been handed yet: until it has, the store's checkpoint is stale
+  const forgotten = new Map<string, ForgetEntry>()
   return {
     /** Keeps `record` as its agent's latest; true when it replaced the one waiting (no new entry is needed). */
     replace: (record: Store.CheckpointRecord): boolean => {
@@ -47,20 +56,30 @@ export const make = (store: Store.ResilientStore) => {
       )
     },
     /**
-     * The agent is forgotten (a `Forget` entry follows): nothing of it is read back, and a checkpoint given after
-     * this waits in a new entry, after the forgetting, instead of replacing the one before it.
+     * The agent is forgotten, in the entry returned: until the store has been handed it, nothing of the agent is
+     * read back but a checkpoint given after this, which waits in a new entry after it (it does not replace the
+     * one before).
      */
-    forget: (agent: string): void => {
+    forget: (agent: string, seq: number): ForgetEntry => {
       waiting.delete(agent)
       unwritten.delete(agent)
+      const entry: ForgetEntry = { _tag: "Forget", seq, agent }
+      forgotten.set(agent, entry)
+      return entry
     },
+    /** The forgetting's write (`Store.deleteAgent`). */
+    writeForget: (entry: ForgetEntry): Effect.Effect<void> =>
+      Effect.ensuring(
+        store.deleteAgent(entry.agent),
+        Effect.sync(() => {
+          if (forgotten.get(entry.agent) === entry) forgotten.delete(entry.agent)
+        })
+      ),
     load: (agent: string): Effect.Effect<Option.Option<Store.CheckpointRecord>> =>
       Effect.suspend(() => {
         const record = unwritten.get(agent)
-        return record !== undefined ? Effect.succeedSome(record) : store.loadCheckpoint(agent)
+        if (record !== undefined) return Effect.succeedSome(record)
+        return forgotten.has(agent) ? Effect.succeedNone : store.loadCheckpoint(agent)
       })
   }
 }
-
-/** The writer's checkpoints. @internal */
-export type Checkpoints = ReturnType<typeof make>

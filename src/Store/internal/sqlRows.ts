@@ -300,12 +300,12 @@ export const upsertTask = (sql: SqlClient.SqlClient, tables: Tables, record: Sto
       created_at = excluded.created_at, updated_at = excluded.updated_at, seq = excluded.seq`
 }
 
-/** Deletes an agent's last state and checkpoint, if it has them. */
+/** Deletes an agent's last state and checkpoint, if it has them, in one transaction. */
 export const deleteAgent = (sql: SqlClient.SqlClient, tables: Tables, agent: string) =>
-  Effect.zipRight(
+  sql.withTransaction(Effect.zipRight(
     sql`DELETE FROM ${sql(tables.states)} WHERE agent_name = ${agent}`,
     sql`DELETE FROM ${sql(tables.checkpoints)} WHERE agent_name = ${agent}`
-  )
+  ))
 
 /** Deletes a task's record, if there is one. */
 export const deleteTask = (sql: SqlClient.SqlClient, tables: Tables, taskId: string) =>

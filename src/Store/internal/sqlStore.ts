@@ -40,6 +40,22 @@ const describe = (cause: Cause.Cause<unknown>): string => {
 }
 
 /**
+ * Runs `write`, the latest of `agent`'s state (`undefined`: its deletion): it supersedes the one left over from an
+ * outage, if any, and if it fails it is the one to make once the database answers again.
+ */
+const latest = <E>(
+  unsaved: Map<string, Store.StateRecord | undefined>,
+  agent: string,
+  value: Store.StateRecord | undefined,
+  write: Effect.Effect<void, E>
+): Effect.Effect<void, E> =>
+  Effect.suspend(() => {
+    unsaved.delete(agent)
+    return Effect.onExit(write, (exit) =>
+      Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => unsaved.set(agent, value)))
+  })
+
+/**
  * A store over a client acquired on first use. `acquire` runs in a scope of its own, closed if it fails, if the
  * migrations fail, or when the store's scope closes; a failed acquisition is tried again on a later operation
  * (after `retryAfter`), so the store never needs the database to be up when it is made.
@@ -123,8 +139,9 @@ export const make = <E, R>(
       }))
 
     // The latest state of each agent whose save failed, written as soon as the database answers again: so the
-    // last state survives an outage even when the agent makes no transition after it.
-    const unsaved = new Map<string, Store.StateRecord>()
+    // last state survives an outage even when the agent makes no transition after it. An agent whose deletion
+    // failed is there as `undefined`: it is deleted then (unless a state of it came in the meantime).
+    const unsaved = new Map<string, Store.StateRecord | undefined>()
 
     /**
      * Writes the states left over from an outage, unless a newer one got there first. Stops at the first failure
@@ -133,13 +150,14 @@ export const make = <E, R>(
      */
     const catchUp = (sql: SqlClient.SqlClient) =>
       Effect.forEach(
-        [...unsaved.values()],
-        (record) =>
-          rows.upsertState(sql, tables, record, true).pipe(
-            Effect.zipRight(Effect.sync(() => {
-              if (unsaved.get(record.agent_name) === record) unsaved.delete(record.agent_name)
-            }))
-          ),
+        [...unsaved],
+        ([agent, record]) =>
+          (record === undefined ? rows.deleteAgent(sql, tables, agent) : rows.upsertState(sql, tables, record, true))
+            .pipe(
+              Effect.zipRight(Effect.sync(() => {
+                if (unsaved.get(agent) === record) unsaved.delete(agent)
+              }))
+            ),
         { discard: true }
       ).pipe(Effect.catchAllCause((cause) => Effect.asVoid(trip("saveState", cause))))
 
@@ -168,16 +186,14 @@ export const make = <E, R>(
       )
 
     return Store.Store.of({
+      // This record supersedes any left over from an outage; if it fails too, it is the one to write later.
       saveState: (record) =>
-        Effect.suspend(() => {
-          // This record supersedes any left over from an outage; if it fails too, it is the one to write later.
-          unsaved.delete(record.agent_name)
-          return use("saveState", (sql) => rows.upsertState(sql, tables, record, false)).pipe(
-            Effect.onExit((exit) =>
-              Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => unsaved.set(record.agent_name, record))
-            )
-          )
-        }),
+        latest(
+          unsaved,
+          record.agent_name,
+          record,
+          use("saveState", (sql) => rows.upsertState(sql, tables, record, false))
+        ),
       saveMetric: (event) =>
         Effect.flatMap(rows.encodeFields("saveMetric", event), (fields) =>
           use("saveMetric", (sql) =>
@@ -233,11 +249,8 @@ export const make = <E, R>(
           Effect.forEach(rows.decodeTask("listTasks"))
         ),
       deleteTask: (taskId) => use("deleteTask", (sql) => rows.deleteTask(sql, tables, taskId)),
+      // A state left over from an outage must not bring the agent back; a failed deletion is made later.
       deleteAgent: (agent) =>
-        Effect.suspend(() => {
-          // A state left over from an outage must not bring the agent back
-          unsaved.delete(agent)
-          return use("deleteAgent", (sql) => rows.deleteAgent(sql, tables, agent))
-        })
+        latest(unsaved, agent, undefined, use("deleteAgent", (sql) => rows.deleteAgent(sql, tables, agent)))
     })
   })

@@ -125,14 +125,8 @@ type Entry =
   | { readonly _tag: "State"; readonly seq: number; readonly record: Store.StateRecord }
   | { readonly _tag: "Metric"; readonly seq: number; readonly event: Store.MetricEvent }
   | { readonly _tag: "Restart"; readonly seq: number; readonly record: Store.RestartRecord }
-  | { readonly _tag: "Forget"; readonly seq: number; readonly agent: string }
+  | Checkpoints.ForgetEntry
   | Checkpoints.Entry
-
-/** The entry that forgets `agent`: from the moment it is enqueued, its checkpoints are forgotten by the writer too. */
-const forgetting = (checkpoints: Checkpoints.Checkpoints, agent: string) => (seq: number): Entry => {
-  checkpoints.forget(agent)
-  return { _tag: "Forget", seq, agent }
-}
 
 /** The write in flight in the draining fiber, and when it times out. */
 interface Watched {
@@ -332,7 +326,7 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
         case "Checkpoint":
           return checkpoints.write(entry)
         case "Forget":
-          return store.deleteAgent(entry.agent)
+          return checkpoints.writeForget(entry)
       }
     }
 
@@ -430,7 +424,7 @@ export const make = (store: Store.ResilientStore, options?: Options): Effect.Eff
       saveCheckpoint: (record) => Effect.sync(() => offerCheckpoint(record)),
       offerCheckpoint,
       loadCheckpoint: checkpoints.load,
-      forgetAgent: (agent) => enqueue(false, forgetting(checkpoints, agent)),
+      forgetAgent: (agent) => enqueue(false, (seq) => checkpoints.forget(agent, seq)),
       dropped: Effect.sync(() => dropped),
       flush
     }

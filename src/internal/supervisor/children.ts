@@ -14,7 +14,7 @@ import { ConfigError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
 import * as Keeper from "./keeper.js"
 import type * as Spec from "./spec.js"
-import { type Child, type Instance, now, publish, type Runtime, type StopReason, unheard } from "./state.js"
+import { agentNamed, type Child, type Instance, now, publish, type Runtime, type StopReason, unheard } from "./state.js"
 import * as Subscriptions from "./subscriptions.js"
 import * as Watch from "./watch.js"
 
@@ -163,7 +163,7 @@ export const stopRuntime = (self: Instance, child: Child, why: StopReason): Effe
 
 /**
  * Forgets a child: its runtime's scope closes, its spec is gone; an agent's last state and checkpoint go from the
- * store after its last writes (unless a sibling runs under the same name).
+ * store after its last writes, unless an agent of the same name is still a child anywhere in the tree.
  */
 export const removeChild = (self: Instance, child: Child): Effect.Effect<void> =>
   Effect.gen(function*() {
@@ -175,10 +175,7 @@ export const removeChild = (self: Instance, child: Child): Effect.Effect<void> =
     child.runtime = undefined
     if (runtime !== undefined) yield* Scope.close(runtime.scope, Exit.void)
     const spec = child.spec
-    if (
-      spec._tag === "Agent" &&
-      !self.children.some((c) => c.spec._tag === "Agent" && c.spec.config.name === spec.config.name)
-    ) {
+    if (spec._tag === "Agent" && !agentNamed(self.shared, spec.config.name)) {
       yield* self.writer.forgetAgent(spec.config.name)
     }
     yield* publish(self, { _tag: "ChildRemoved", supervisor: self.name, child: child.spec.id, timestamp: yield* now })

@@ -86,6 +86,8 @@ const makeState = (
   Effect.gen(function*() {
     const writer = shared.writer
     const scope = yield* Effect.scope
+    // Out of the tree's supervisors last, once its children have stopped (this finalizer is the scope's first)
+    yield* Effect.addFinalizer(() => Effect.sync(() => shared.instances.delete(self)))
     // Children's scopes hang below this one, made before the finalizer of `make` is added: the finalizer runs
     // first and stops the children in reverse start order (whatever restarted), then their scopes close.
     const childScopes = yield* Scope.fork(scope, ExecutionStrategy.sequential)
@@ -132,6 +134,7 @@ const makeState = (
       escalated: undefined,
       history: []
     }
+    shared.instances.add(self)
     return self
   })
 

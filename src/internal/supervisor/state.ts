@@ -34,6 +34,21 @@ export interface Shared {
   readonly logs: LogSettings.Settings | undefined
   /** The tree's topics. */
   readonly topics: Bus.Bus
+  /**
+   * Every supervisor of the tree that runs (the root, nested ones, pools): where an agent name is looked for before
+   * the store forgets it (`removeChild`). Each adds itself when made and leaves once its children have stopped.
+   */
+  readonly instances: Set<Instance>
+}
+
+/** Whether an agent child of `name` is in any supervisor of the tree (running, restarting or stopped). */
+export const agentNamed = (shared: Shared, name: string): boolean => {
+  for (const instance of shared.instances) {
+    for (const child of instance.children) {
+      if (child.spec._tag === "Agent" && child.spec.config.name === name) return true
+    }
+  }
+  return false
 }
 
 /** An exit of a child as the decisions read it (an agent's exit, or a nested supervisor's end). */
