@@ -34,8 +34,11 @@ const codes = (error: unknown): Array<string> => {
 /** The codes of a connection the server closed (or lost) after it took the request: it was reached. */
 const CUT = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"])
 
-/** What a failed call answers, as a line for the terminal. */
-const describe = (address: Address) => (error: unknown): CliError => {
+/**
+ * What a failed call answers, as a line for the terminal; `sent` tells whether its request went out (a `ParseError`
+ * is then the answer's, not the request's).
+ */
+const describe = (address: Address, sent: () => boolean = () => false) => (error: unknown): CliError => {
   if (error instanceof CliError) return error
   const tag = (error as { readonly _tag?: unknown })?._tag
   switch (tag) {
@@ -57,6 +60,8 @@ const describe = (address: Address) => (error: unknown): CliError => {
           : `The admin API refused the token: ${(error as { readonly message: string }).message}`
       })
     case "ParseError": {
+      // An answer that is not the API's (another server on that port, say)
+      if (sent()) return unexpected(address, error)
       // The request itself did not encode (a value the API's schema refuses, checked before anything is sent).
       // The first problem of each field: an optional field's union adds a second that only says it is not absent.
       const byField = new Map<string, string>()
@@ -75,14 +80,26 @@ const describe = (address: Address) => (error: unknown): CliError => {
           : `Cannot reach the admin API at ${address.url}: is "agent-supervisor up" running there?`
       })
     }
+    case "ResponseError":
+      // An answer that broke off half way (its connection closed under it) is no answer that makes no sense
+      return codes(error).some((code) => CUT.has(code))
+        ? new CliError({
+          message: `The admin API at ${address.url} closed the connection before its answer ended: up is stopping, ` +
+            "or was killed (what was asked may be done in part)"
+        })
+        : unexpected(address, error)
     default:
-      return new CliError({
-        message: `Unexpected answer from the admin API at ${address.url}: ${
-          (error as { readonly message?: unknown })?.message ?? String(error)
-        }`
-      })
+      return unexpected(address, error)
   }
 }
+
+/** An answer the client could not read (not the API's, or not whole). */
+const unexpected = (address: Address, error: unknown): CliError =>
+  new CliError({
+    message: `Unexpected answer from the admin API at ${address.url}: ${
+      (error as { readonly message?: unknown })?.message ?? String(error)
+    }`
+  })
 
 const withToken = (address: Address) => (client: HttpClient.HttpClient) =>
   Option.match(address.token, {
@@ -102,11 +119,15 @@ const httpClient = Layer.unwrapEffect(
   Effect.promise(() => import("@effect/platform-node/NodeHttpClient")).pipe(Effect.map((module) => module.layer))
 )
 
-/** The typed client of a running `up`'s admin API. */
-export const make = (address: Address) =>
-  HttpApiClient.make(AdminHttpApi, { baseUrl: address.url, transformClient: withToken(address) }).pipe(
-    Effect.provide(httpClient)
-  )
+/**
+ * The typed client of a running `up`'s admin API (over the `HttpClient` in context); `onSend` is called as each
+ * request goes out.
+ */
+export const make = (address: Address, onSend: () => void = () => {}) =>
+  HttpApiClient.make(AdminHttpApi, {
+    baseUrl: address.url,
+    transformClient: (client) => HttpClient.tapRequest(withToken(address)(client), () => Effect.sync(onSend))
+  })
 
 /** The client's type. */
 export type Client = Effect.Effect.Success<ReturnType<typeof make>>
@@ -115,7 +136,15 @@ export type Client = Effect.Effect.Success<ReturnType<typeof make>>
 export const call = <A>(
   address: Address,
   f: (client: Client) => Effect.Effect<A, unknown>
-): Effect.Effect<A, CliError> => Effect.flatMap(make(address), f).pipe(Effect.mapError(describe(address)))
+): Effect.Effect<A, CliError> =>
+  Effect.suspend(() => {
+    let sent = false
+    // The client's layer (its `http` agent) lives as long as the call
+    return Effect.flatMap(make(address, () => (sent = true)), f).pipe(
+      Effect.provide(httpClient),
+      Effect.mapError(describe(address, () => sent))
+    )
+  })
 
 /** The `reason` of an `end` event's data, if it has one. */
 const reasonOf = (data: string): unknown => {
