@@ -30,7 +30,10 @@ describe("Supervisor: an agent gone for good is forgotten by the store", () => {
           echo("twin-1", { name: "twin" }),
           // A namesake in another subtree
           Supervisor.supervisor({ id: "sub", children: [echo("twin-2", { name: "twin" })] }),
-          Supervisor.pool({ id: "pool", size: 2, config: agentConfig("echo", { name: "member" }) })
+          Supervisor.pool({ id: "pool", size: 2, config: agentConfig("echo", { name: "member" }) }),
+          // A namesake in a nested supervisor that is stopped: still in the tree
+          echo("lone", { name: "shadow" }),
+          Supervisor.supervisor({ id: "parked", children: [echo("shadow-in", { name: "shadow" })] })
         ]
       }).pipe(Scope.extend(scope))
       const events = yield* sup.subscribe
@@ -39,6 +42,9 @@ describe("Supervisor: an agent gone for good is forgotten by the store", () => {
       yield* sup.terminateChild("stopped")
       yield* sup.terminateChild("twin-1")
       yield* sup.deleteChild("twin-1")
+      yield* sup.terminateChild("parked")
+      yield* sup.terminateChild("lone")
+      yield* sup.deleteChild("lone")
       yield* sup.terminateChild("deleted")
       yield* sup.deleteChild("deleted")
       // The store takes the tree's writes in order: once "deleted" is gone, so would "twin" be, wrongly
@@ -48,6 +54,7 @@ describe("Supervisor: an agent gone for good is forgotten by the store", () => {
       )
       // The name's last write (twin-1's stop; states are kept by name) stays: sub/twin-2 runs under it
       assert.strictEqual(yield* stateOf("twin"), "STOPPED", "not forgotten")
+      assert.strictEqual(yield* stateOf("shadow"), "STOPPED", "parked/shadow-in, stopped, is still in the tree")
       yield* Effect.exit(sup.call("temp", { crash: 1 }))
       yield* takeUntil(events, (e) => e._tag === "ChildRemoved" && e.child === "temp")
       yield* sup.scale("pool", 1)
@@ -56,7 +63,7 @@ describe("Supervisor: an agent gone for good is forgotten by the store", () => {
       for (const agent of ["deleted", "temp", "member-1"]) {
         assert.strictEqual(yield* stateOf(agent), undefined, agent)
       }
-      for (const agent of ["stopped", "twin", "member-0"]) {
+      for (const agent of ["stopped", "twin", "member-0", "shadow"]) {
         assert.strictEqual(yield* stateOf(agent), "STOPPED", agent)
       }
       // Its history stays

@@ -41,11 +41,24 @@ export interface Shared {
   readonly instances: Set<Instance>
 }
 
-/** Whether an agent child of `name` is in any supervisor of the tree (running, restarting or stopped). */
+/** Whether `spec` is, or has among its static agents (a pool's members too), an agent of `name`. */
+const specNamed = (spec: Spec.ChildSpec, name: string): boolean => {
+  if (spec._tag === "Agent") return spec.config.name === name
+  const pool = spec.tree.pool
+  if (pool === undefined) return spec.tree.children.some((child) => specNamed(child, name))
+  const prefix = `${pool.member.config.name}-`
+  const index = name.slice(prefix.length)
+  return name.startsWith(prefix) && /^\d+$/.test(index) && Number(index) < pool.size
+}
+
+/**
+ * Whether an agent of `name` is in the tree: a child of a supervisor that runs (running, restarting or stopped), or
+ * in the spec of a nested supervisor that does not run now (stopped, or between two incarnations).
+ */
 export const agentNamed = (shared: Shared, name: string): boolean => {
   for (const instance of shared.instances) {
     for (const child of instance.children) {
-      if (child.spec._tag === "Agent" && child.spec.config.name === name) return true
+      if ((child.spec._tag === "Agent" || child.runtime === undefined) && specNamed(child.spec, name)) return true
     }
   }
   return false
