@@ -12,8 +12,8 @@
  *   a process of its own measured over the same windows (`floor.ts`: a floor measured before the supervisor
  *   moved with the minute on this VM); the median of 5 windows' ratios;
  * - memory: the supervisor's heap and RSS per agent after a forced GC, against the empty tree (measured after a
- *   first generation of as many agents was started and deleted in it, so that what a first start leaves for good,
- *   the store's last state of each agent included, is in both);
+ *   first generation of as many agents was started and deleted in it, so that what a first start leaves for good
+ *   is in both);
  * - views: `countChildren` and `whichChildren`, median milliseconds;
  * - stop and delete every child one by one (`terminateChild`, `deleteChild`), then a forced GC: the heap against
  *   the empty tree's, with and without V8's compiled code (a thousand agents make more code hot than ten: it is
@@ -21,8 +21,8 @@
  * - start them again in bulk and stop them all by closing the tree's scope (dynamic children stop concurrently).
  *
  * The store is the in-memory one, keeping no metrics (`maxMetrics: 0`): every beat still writes its metric through
- * the tree's writer to the store, but the heap compared after the deletes holds no health history, only the latest
- * state of each agent (a store keeps it after the agent is gone).
+ * the tree's writer to the store, but the heap compared after the deletes holds no health history, and no state of
+ * a deleted agent (the store forgets an agent deleted from its tree: `Store.deleteAgent`).
  *
  * Then 100 idle agents with the default heartbeat (30 s) over a 30 s window: the supervisor at rest
  * (`BENCH_SCALE_IDLE=0` skips it).
@@ -141,8 +141,7 @@ const atSize = (count: number) =>
       Effect.provideServiceEffect(Store.Store, countingStore(counters, latencies))
     )
     // What a first generation leaves for good is there before the empty tree is measured: compiled code, the
-    // ticker, the table of /proc, and the store's last state of each agent (the ids are the same in every
-    // generation). A generation of as many agents, started and deleted.
+    // ticker, the table of /proc. A generation of as many agents, started and deleted.
     const warm = yield* sup.startChildren(specs(count))
     for (const id of warm.started) {
       yield* sup.terminateChild(id)
