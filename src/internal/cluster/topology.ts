@@ -8,6 +8,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Config from "../../Agent/Config.js"
 import { ConfigError } from "../../Errors.js"
+import { memberName } from "../memberName.js"
 import type { Problem } from "../schema.js"
 
 /** An agent of the cluster: its configuration, and the topics it takes tasks from. */
@@ -46,9 +47,6 @@ export class TopologyTag extends Context.Tag("effect-agent-supervisor/Cluster/To
 
 const isEntry = (a: unknown): a is AgentEntry =>
   typeof a === "object" && a !== null && "config" in a && !("command" in a)
-
-/** The name of a pool's member `i` (`name`: the pool's configuration's), in a cluster as in a tree. */
-export const memberName = (name: string, i: number): string => `${name}-${i}`
 
 const withPath = (error: ConfigError, path: string): Array<Problem> =>
   error.problems.map((p) => ({ ...p, field: `${path}.${p.field}` }))

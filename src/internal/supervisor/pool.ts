@@ -29,6 +29,7 @@ import {
   type SupervisorChildError
 } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
+import { memberName } from "../memberName.js"
 import * as PoolMeter from "../metrics/pool.js"
 import * as Autoscale from "./autoscale.js"
 import * as Operations from "./operations.js"
@@ -40,7 +41,7 @@ import type { Instance } from "./state.js"
 
 /** Member `index` of a pool: the agent child `"<index>"`, named `"<name>-<index>"`. */
 export const memberSpec = (pool: PoolSettings, index: number): AgentSpec => {
-  const config = new Config.AgentConfig({ ...pool.member.config, name: `${pool.member.config.name}-${index}` })
+  const config = new Config.AgentConfig({ ...pool.member.config, name: memberName(pool.member.config.name, index) })
   return { ...pool.member, id: String(index), config, settings: config }
 }
 

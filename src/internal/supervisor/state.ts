@@ -18,6 +18,7 @@ import type * as Writer from "../../Store/internal/writer.js"
 import type * as Supervisor from "../../Supervisor.js"
 import type * as Forker from "../forker.js"
 import type * as LogSettings from "../logFiles/settings.js"
+import { memberName } from "../memberName.js"
 import type * as Bus from "../topics/bus.js"
 import type * as Keeper from "./keeper.js"
 import type * as Spec from "./spec.js"
@@ -46,9 +47,8 @@ const specNamed = (spec: Spec.ChildSpec, name: string): boolean => {
   if (spec._tag === "Agent") return spec.config.name === name
   const pool = spec.tree.pool
   if (pool === undefined) return spec.tree.children.some((child) => specNamed(child, name))
-  const prefix = `${pool.member.config.name}-`
-  const index = name.slice(prefix.length)
-  return name.startsWith(prefix) && /^\d+$/.test(index) && Number(index) < pool.size
+  for (let index = 0; index < pool.size; index++) if (memberName(pool.member.config.name, index) === name) return true
+  return false
 }
 
 /**

@@ -14,11 +14,9 @@ import type * as Directory from "../../Agent/Directory.js"
 import type * as ChildSpec from "../../ChildSpec.js"
 import type * as Cluster from "../../Cluster.js"
 import type * as TreeFile from "../../TreeFile.js"
+import { memberName } from "../memberName.js"
 import * as Edge from "../schema.js"
 import { toOptions } from "./run.js"
-
-/** A pool member's name, in a tree and in a cluster. */
-export const memberName = (pool: string, index: number): string => `${pool}-${index}`
 
 /** The entity ids a file's children become, each with the field of the file that names it. */
 export const entityNames = (
