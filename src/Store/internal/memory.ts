@@ -63,7 +63,8 @@ const makeBounded = <V>(max: number) => {
         entries.delete(oldest)
       }
     },
-    get: (key: string): Option.Option<V> => Option.fromNullable(entries.get(key))
+    get: (key: string): Option.Option<V> => Option.fromNullable(entries.get(key)),
+    delete: (key: string): void => void entries.delete(key)
   }
 }
 
@@ -90,7 +91,7 @@ const makeTasks = (maxTasks: number): Pick<
         selected.reverse().sort((a, b) => b.updated_at - a.updated_at)
         return selected.length > limit ? selected.slice(0, limit) : selected
       }),
-    deleteTask: (taskId) => Effect.sync(() => void tasks.entries.delete(taskId))
+    deleteTask: (taskId) => Effect.sync(() => tasks.delete(taskId))
   }
 }
 
@@ -164,8 +165,8 @@ export const make = (
         ),
       deleteAgent: (agent) =>
         Effect.sync(() => {
-          states.entries.delete(agent)
-          checkpoints.entries.delete(agent)
+          states.delete(agent)
+          checkpoints.delete(agent)
         }),
       saveCheckpoint: (record) => Effect.sync(() => checkpoints.set(record.agent_name, record)),
       loadCheckpoint: (agent) => Effect.sync(() => checkpoints.get(agent)),

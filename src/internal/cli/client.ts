@@ -34,6 +34,9 @@ const codes = (error: unknown): Array<string> => {
 /** The codes of a connection the server closed (or lost) after it took the request: it was reached. */
 const CUT = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"])
 
+/** Whether `error` is of a connection the server closed (or lost) under the request. */
+const cutOff = (error: unknown): boolean => codes(error).some((code) => CUT.has(code))
+
 /**
  * What a failed call answers, as a line for the terminal; `sent` tells whether its request went out (a `ParseError`
  * is then the answer's, not the request's).
@@ -71,18 +74,16 @@ const describe = (address: Address, sent: () => boolean = () => false) => (error
       }
       return new CliError({ message: `Not sent: ${[...byField.values()].join("; ")}` })
     }
-    case "RequestError": {
-      const found = codes(error)
+    case "RequestError":
       return new CliError({
-        message: found.some((code) => CUT.has(code))
+        message: cutOff(error)
           ? `The admin API at ${address.url} closed the connection before it answered: up is stopping, or was ` +
             "killed (what was asked may be done in part)"
           : `Cannot reach the admin API at ${address.url}: is "agent-supervisor up" running there?`
       })
-    }
     case "ResponseError":
       // An answer that broke off half way (its connection closed under it) is no answer that makes no sense
-      return codes(error).some((code) => CUT.has(code))
+      return cutOff(error)
         ? new CliError({
           message: `The admin API at ${address.url} closed the connection before its answer ended: up is stopping, ` +
             "or was killed (what was asked may be done in part)"
