@@ -39,6 +39,7 @@ import * as Instance from "./internal/supervisor/instance.js"
 import * as Keeper from "./internal/supervisor/keeper.js"
 import * as Root from "./internal/supervisor/root.js"
 import * as Spec from "./internal/supervisor/spec.js"
+import { makeShared } from "./internal/supervisor/state.js"
 import * as Bus from "./internal/topics/bus.js"
 import type * as LogFiles from "./LogFiles.js"
 import * as Writer from "./Store/internal/writer.js"
@@ -413,7 +414,7 @@ export const make: (options: Options) => Effect.Effect<Supervisor, StartError, S
   const upstream = onEvent === undefined
     ? undefined
     : { publish: onEvent, unheard: () => false, respecified: () => Effect.void }
-  return yield* Instance.make(tree, upstream, { writer, keeper, reports, logs, topics: bus, instances: new Set() })
+  return yield* Instance.make(tree, upstream, makeShared({ writer, keeper, reports, logs, topics: bus }))
 })
 
 /**

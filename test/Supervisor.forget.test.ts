@@ -70,4 +70,54 @@ describe("Supervisor: an agent gone for good is forgotten by the store", () => {
       const changes = yield* Effect.orDie(store.listMetrics({ agent: "deleted", event: "agent_state_change" }))
       assert.isAbove(changes.length, 0)
     }).pipe(Effect.provide(Layer.merge(TestLive, Store.layerMemory))))
+
+  it.scopedLive("a nested supervisor or pool deleted whole: every agent it had, dynamic ones and scaled members too", () =>
+    Effect.gen(function*() {
+      const store = yield* Store.Store
+      const scope = yield* closeableScope
+      const sup = yield* Supervisor.make({
+        intensity: { maxRestarts: 10, window: "10 seconds" },
+        children: [
+          echo("namesake", { name: "shared" }),
+          Supervisor.supervisor({ id: "team", children: [echo("team-a")] }),
+          Supervisor.pool({ id: "crew", size: 1, config: agentConfig("echo", { name: "crew" }) }),
+          // Escalates at its first crash and, temporary, leaves the tree as it ends (its agents already stopped)
+          Supervisor.supervisor({
+            id: "brittle",
+            restart: "temporary",
+            intensity: { maxRestarts: 0, window: "10 seconds" },
+            children: [echo("brittle-a")]
+          })
+        ]
+      }).pipe(Scope.extend(scope))
+      const events = yield* sup.subscribe
+      const stateOf = (agent: string) =>
+        Effect.map(Effect.orDie(store.getState(agent)), (record) => Option.getOrUndefined(record)?.state)
+      const team = yield* Effect.orDie(sup.childSupervisor("team"))
+      yield* Effect.orDie(team.startChild(echo("team-dyn")))
+      yield* Effect.orDie(team.startChild(echo("team-twin", { name: "shared" })))
+      const brittle = yield* Effect.orDie(sup.childSupervisor("brittle"))
+      yield* Effect.orDie(brittle.startChild(echo("brittle-dyn")))
+      yield* Effect.orDie(sup.scale("crew", 3))
+      const written = ["team-a", "team-dyn", "shared", "brittle-a", "brittle-dyn", "crew-0", "crew-1", "crew-2"]
+      yield* eventuallyEffect(
+        "every agent's state written",
+        Effect.map(Effect.forEach(written, stateOf), (states) => states.every((state) => state === "RUNNING"))
+      )
+
+      // Stopped first (its dynamic children go with it), then deleted
+      yield* sup.terminateChild("team")
+      yield* sup.deleteChild("team")
+      yield* sup.terminateChild("crew")
+      yield* sup.deleteChild("crew")
+      // Deleted as it ends
+      yield* Effect.exit(brittle.call("brittle-a", { crash: 1 }))
+      yield* takeUntil(events, (e) => e._tag === "ChildRemoved" && e.child === "brittle")
+      yield* Scope.close(scope, Exit.void)
+      for (const agent of ["team-a", "team-dyn", "crew-0", "crew-1", "crew-2", "brittle-a", "brittle-dyn"]) {
+        assert.strictEqual(yield* stateOf(agent), undefined, agent)
+      }
+      // The root's agent of the same name as one in the deleted supervisor keeps its state
+      assert.strictEqual(yield* stateOf("shared"), "STOPPED")
+    }).pipe(Effect.provide(Layer.merge(TestLive, Store.layerMemory))))
 })

@@ -117,7 +117,8 @@ export class Store extends Context.Tag("effect-agent-supervisor/Store")<Store, {
   /**
    * Forgets an agent's last state and checkpoint (its metrics and restart records stay, within their own bounds);
    * nothing happens when there are none. A tree calls it when an agent child leaves it for good (`deleteChild`, a
-   * `temporary` child's exit, a pool member scaled away) and no agent of that name is left in the tree. The SQL
+   * `temporary` child's exit, a pool member scaled away, a nested supervisor or pool deleted whole: each agent it
+   * had) and no agent of that name is left in the tree. The SQL
    * stores make a deletion that failed once the database answers again. Optional (a store written for 0.1.0 still
    * compiles): a store without it keeps every agent's last state. Since 0.3.0.
    */
@@ -140,8 +141,9 @@ export interface MemoryOptions {
   /**
    * Of how many agents (by name) to keep the last state and checkpoint; past it those written least recently are
    * dropped. An agent that leaves its tree for good is forgotten at once (`deleteAgent`); this bound is for those
-   * that do not (a tree that stops, a nested supervisor deleted whole). 10 000 by default, above the agents a
-   * process runs (an agent's state is written at each change of its lifecycle).
+   * that do not (a tree that stops, the dynamic children of a nested supervisor that restarts, without `restore`).
+   * 10 000 by default, above the agents a process runs (an agent's state is written at each change of its
+   * lifecycle).
    */
   readonly maxAgents?: number | undefined
 }

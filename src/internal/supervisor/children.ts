@@ -14,7 +14,18 @@ import { ConfigError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
 import * as Keeper from "./keeper.js"
 import type * as Spec from "./spec.js"
-import { agentNamed, type Child, type Instance, now, publish, type Runtime, type StopReason, unheard } from "./state.js"
+import {
+  agentNamed,
+  agentNamesBelow,
+  type Child,
+  forgetStopped,
+  type Instance,
+  now,
+  publish,
+  type Runtime,
+  type StopReason,
+  unheard
+} from "./state.js"
 import * as Subscriptions from "./subscriptions.js"
 import * as Watch from "./watch.js"
 
@@ -171,13 +182,14 @@ export const removeChild = (self: Instance, child: Child): Effect.Effect<void> =
     Subscriptions.unsubscribe(child)
     yield* Watch.stop(child)
     yield* Keeper.removed(self, child)
+    // Its agents, read before its runtime closes: a nested supervisor's children as they are (dynamic ones too)
+    const names = new Set(agentNamesBelow(self.shared, child))
     const runtime = child.runtime
     child.runtime = undefined
     if (runtime !== undefined) yield* Scope.close(runtime.scope, Exit.void)
-    const spec = child.spec
-    if (spec._tag === "Agent" && !agentNamed(self.shared, spec.config.name)) {
-      yield* self.writer.forgetAgent(spec.config.name)
-    }
+    // The store forgets each (after its last writes) unless an agent of its name is still in the tree
+    for (const name of names) if (!agentNamed(self.shared, name)) yield* self.writer.forgetAgent(name)
+    if (child.spec._tag !== "Agent") forgetStopped(self.shared, child.spec.tree.name)
     yield* publish(self, { _tag: "ChildRemoved", supervisor: self.name, child: child.spec.id, timestamp: yield* now })
   })
 

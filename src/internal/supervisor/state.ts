@@ -40,15 +40,61 @@ export interface Shared {
    * the store forgets it (`removeChild`). Each adds itself when made and leaves once its children have stopped.
    */
   readonly instances: Set<Instance>
+  /**
+   * The agents each supervisor of the tree had when it last stopped (its dynamic children and a pool's members as
+   * scaled, which its spec does not name), by its path: what the store forgets once it is deleted (`removeChild`).
+   */
+  readonly stoppedAgents: Map<string, ReadonlyArray<string>>
+}
+
+/** What a tree's supervisors share, from its root's parts, with no supervisor running yet. */
+export const makeShared = (parts: Omit<Shared, "instances" | "stoppedAgents">): Shared => ({
+  ...parts,
+  instances: new Set(),
+  stoppedAgents: new Map()
+})
+
+/** The names of the agents of `spec`: its own, or its static agents' (a pool's members, as many as its size). */
+const specAgentNames = (spec: Spec.ChildSpec, into: Array<string> = []): Array<string> => {
+  if (spec._tag === "Agent") {
+    into.push(spec.config.name)
+    return into
+  }
+  const pool = spec.tree.pool
+  if (pool === undefined) { for (const child of spec.tree.children) specAgentNames(child, into) }
+  else for (let index = 0; index < pool.size; index++) into.push(memberName(pool.member.config.name, index))
+  return into
 }
 
 /** Whether `spec` is, or has among its static agents (a pool's members too), an agent of `name`. */
-const specNamed = (spec: Spec.ChildSpec, name: string): boolean => {
-  if (spec._tag === "Agent") return spec.config.name === name
-  const pool = spec.tree.pool
-  if (pool === undefined) return spec.tree.children.some((child) => specNamed(child, name))
-  for (let index = 0; index < pool.size; index++) if (memberName(pool.member.config.name, index) === name) return true
-  return false
+const specNamed = (spec: Spec.ChildSpec, name: string): boolean =>
+  spec._tag === "Agent" ? spec.config.name === name : specAgentNames(spec).includes(name)
+
+/**
+ * The names of every agent in `child`'s subtree: its own, or, for a nested supervisor or pool, those of its children
+ * as they are while it runs (dynamic children and a pool's size as scaled; found among `shared.instances` by its
+ * path), else those of its spec and those it had when it last stopped (`Shared.stoppedAgents`).
+ */
+export const agentNamesBelow = (shared: Shared, child: Child, into: Array<string> = []): Array<string> => {
+  const spec = child.spec
+  if (spec._tag === "Agent") return specAgentNames(spec, into)
+  let running = false
+  for (const instance of child.runtime === undefined ? [] : shared.instances) {
+    if (instance.name !== spec.tree.name) continue
+    running = true
+    for (const below of instance.children) agentNamesBelow(shared, below, into)
+  }
+  if (running) return into
+  const stopped = shared.stoppedAgents.get(spec.tree.name)
+  if (stopped !== undefined) into.push(...stopped)
+  return specAgentNames(spec, into)
+}
+
+/** Drops what `stoppedAgents` keeps of the supervisor at `path` and of those below it (it was deleted). */
+export const forgetStopped = (shared: Shared, path: string): void => {
+  for (const name of shared.stoppedAgents.keys()) {
+    if (name === path || name.startsWith(`${path}/`)) shared.stoppedAgents.delete(name)
+  }
 }
 
 /**
