@@ -22,6 +22,13 @@ export interface RestartRecord {
   readonly delayMillis: number
   /** The children restarted together, in start order. */
   readonly affected: ReadonlyArray<string>
+  /**
+   * How the agent's process ended, when the restart follows one (`reason` `"exit"`, `"heartbeat"`, a limit): its
+   * exit code, or `null` when a signal ended it. Absent for a nested supervisor's escalation or a start that failed.
+   */
+  readonly exitCode?: number | null
+  /** The signal that ended the agent's process (`"SIGKILL"`), or `null` when it exited with a code; absent as above. */
+  readonly signal?: string | null
 }
 
 /**

@@ -167,6 +167,50 @@ describe.sequential("AdminApi: reading the tree", () => {
       assert.strictEqual(error._tag, "ChildNotFound")
     }))
 
+  it.scopedLive("an unknown child's 404 names what is there: the children where the path went astray, an agent, the root", () =>
+    Effect.gen(function*() {
+      const served = yield* serve()
+      const notFound = (id: string) =>
+        Effect.map(
+          http(served, `/api/children/${seg(id)}`),
+          (answer) => assertError(answer, 404, "ChildNotFound").message
+        )
+      const said = {
+        nope: yield* notFound("nope"),
+        nested: yield* notFound("workers/nope"),
+        belowAgent: yield* notFound("workers/echo/x"),
+        slash: yield* notFound("workers/"),
+        root: yield* notFound("root"),
+        rootPrefixed: yield* notFound("root/workers/echo")
+      }
+      assert.include(
+        said.nope,
+        `No child "nope" in the tree "root": the root has no child "nope"; its children: "echo", "workers" (`
+      )
+      assert.include(said.nested, `: "workers" has no child "nope"; its children: "workers/echo" (`)
+      assert.include(said.belowAgent, `: "workers/echo" is an agent: nothing is below it (`)
+      assert.include(said.slash, `: "workers" is not given a child after its "/"; its children: "workers/echo" (`)
+      assert.include(
+        said.root,
+        `: the root has no child "root"; its children: "echo", "workers"; "root" is the tree's root, `
+      )
+      assert.include(said.root, `not a child of it: a path starts below the root (`)
+      assert.include(said.rootPrefixed, `: a path starts below the root ("workers/echo") (`)
+      for (const message of Object.values(said)) {
+        assert.match(message, /; GET \/api\/tree \(agent-supervisor status\) lists them\)$/)
+      }
+
+      // Many children: the first ten in start order, and how many more; a supervisor with none says so
+      const many = yield* serve({
+        children: Array.from({ length: 12 }, (_, i) => Supervisor.supervisor({ id: `s${i}`, children: [] }))
+      })
+      const listed = assertError(yield* http(many, "/api/children/x"), 404, "ChildNotFound").message
+      const ten = Array.from({ length: 10 }, (_, i) => `"s${i}"`).join(", ")
+      assert.include(listed, `the root has no child "x"; its children: ${ten} and 2 more (`)
+      const empty = assertError(yield* http(many, `/api/children/${seg("s3/x")}`), 404, "ChildNotFound").message
+      assert.include(empty, `No child "s3/x" in the tree "root": "s3" has no children (`)
+    }))
+
   it.scopedLive("GET stderr: an agent's last lines (?lines=N the last N); bad params and a supervisor are 400s", () =>
     Effect.gen(function*() {
       const served = yield* serve()
@@ -213,6 +257,12 @@ describe.sequential("AdminApi: reading the tree", () => {
         ["echo", ["echo"]]
       ])
       assert.isAtLeast(history[0].timestamp, history[1].timestamp)
+      // How each process ended: the crash's code (the agent exits with the code it was asked to)
+      assert.deepStrictEqual(history.map((r) => [r.reason, r.exitCode, r.signal]), [["exit", 1, null], [
+        "exit",
+        1,
+        null
+      ]])
       const nested = yield* api.tree.history({ urlParams: { child: "workers/echo" } })
       assert.deepStrictEqual(nested, [history[0]])
     }))

@@ -179,6 +179,11 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
           ofPool.stderr,
           `error: "pool" is a pool: only an agent has stderr; give one of its members, e.g. "pool/0"\n`
         )
+        // logs of an agent that wrote nothing: no line on stdout (JSON lines: none), and it says so on stderr
+        const silent = yield* cli(["logs", "echo", "--json", "--file", file])
+        assert.strictEqual(silent.code, 0, silent.stderr)
+        assert.strictEqual(silent.stdout, "")
+        assert.strictEqual(silent.stderr, `"echo" has written no stderr lines since the tree started it\n`)
         const statusJson = (yield* cli(["status", "--json", "--file", file])).stdout
         // --json: one document on one line, as call, result and publish print theirs
         assert.match(statusJson, /^\{[^\n]*\}\n$/)
@@ -234,6 +239,8 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
         assert.strictEqual(history.code, 0, history.stderr)
         assert.match(history.stdout, /TIME\s+CHILD\s+ATTEMPT/)
         assert.match(history.stdout, /\n\S+\s+echo\s+1\s/)
+        // REASON says how the process ended, as status's LAST EXIT does
+        assert.match(history.stdout, /\n\S+\s+echo\s+1\s.*\sexit \(SIGKILL\) *\n/)
 
         // stop and start
         const stopped = yield* cli(["stop", "echo", "--file", file])
@@ -279,7 +286,10 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
         assert.include(refused.stderr, "refused the token")
         const unknown = yield* cli(["restart", "nope", "--file", file])
         assert.strictEqual(unknown.code, 1)
-        assert.include(unknown.stderr, `error: No child "nope" in the tree "cli-test": no such child`)
+        assert.include(
+          unknown.stderr,
+          `error: No child "nope" in the tree "cli-test": the root has no child "nope"; its children: `
+        )
         assert.include(unknown.stderr, "; GET /api/tree (agent-supervisor status) lists them)")
 
         // SIGTERM: the tree stops, agents gone, exit 0, state file removed

@@ -150,7 +150,11 @@ export const RestartView = Schema.Struct({
   reason: Schema.String,
   attempt: Schema.Number,
   delayMillis: Schema.Number,
-  affected: Schema.Array(Schema.String)
+  affected: Schema.Array(Schema.String),
+  /** The agent's exit code, `null` when a signal ended it; absent when no process exit led to the restart. */
+  exitCode: Schema.optional(Schema.NullOr(Schema.Number)),
+  /** The signal that ended the agent (`"SIGKILL"`), `null` when it exited with a code; absent as `exitCode`. */
+  signal: Schema.optional(Schema.NullOr(Schema.String))
 }).annotations({ identifier: "RestartView" })
 export type RestartView = typeof RestartView.Type
 

@@ -125,8 +125,9 @@ const describeEvent = (e) => {
     case "RestartScheduled": {
       const r = e.record
       const also = r.affected.length > 1 ? " with " + r.affected.filter((c) => c !== r.child).join(", ") : ""
+      const how = r.exitCode === undefined && r.signal === undefined ? "" : " (" + exitText(r.exitCode, r.signal) + ")"
       return ["restart", r.child + " attempt " + r.attempt + " in " + fmtMillis(r.delayMillis) + also + ": " +
-        r.reason, ""]
+        r.reason + how, ""]
     }
     case "ChildRemoved":
       return ["removed", "", ""]

@@ -21,8 +21,38 @@ export const childPath = (prefix: string, id: string): string => prefix === "" ?
 const notFound = (root: Supervisor.Supervisor, path: string, why: string) =>
   new ChildNotFound({
     message: `No child "${path}" in the tree "${root.name}": ${why} (a child below the root is addressed by its ` +
-      `ids joined with "/", such as "workers/echo"; GET /api/tree (agent-supervisor status) lists them)`
+      `ids joined with "/"; GET /api/tree (agent-supervisor status) lists them)`
   })
+
+/** At most this many of a supervisor's children are named when a path below it names none of them. */
+const NAMED_CHILDREN = 10
+
+/**
+ * Why `rest` names no child of the supervisor at `prefix` (`""` the root), naming what is there: its children (at
+ * most `NAMED_CHILDREN`, in start order), an agent that `rest` goes below, or the root itself given by name.
+ */
+const noSuchChild = (
+  root: Supervisor.Supervisor,
+  children: ReadonlyArray<Supervisor.ChildInfo>,
+  prefix: string,
+  rest: string
+): string => {
+  const where = prefix === "" ? "the root" : `"${prefix}"`
+  const agent = children.find((child) => child.kind === "worker" && rest.startsWith(`${child.id}/`))
+  if (agent !== undefined) return `"${childPath(prefix, agent.id)}" is an agent: nothing is below it`
+  const paths = [...children].reverse().map((child) => `"${childPath(prefix, child.id)}"`)
+  const named = paths.length === 0
+    ? `${where} has no children`
+    : `${
+      rest === "" ? `${where} is not given a child after its "/"` : `${where} has no child "${rest}"`
+    }; its children: ${paths.slice(0, NAMED_CHILDREN).join(", ")}` +
+      (paths.length > NAMED_CHILDREN ? ` and ${paths.length - NAMED_CHILDREN} more` : "")
+  const ownName = prefix === "" && (rest === root.name || rest.startsWith(`${root.name}/`))
+  return ownName
+    ? `${named}; "${root.name}" is the tree's root, not a child of it: a path starts below the root` +
+      (rest === root.name ? "" : ` ("${rest.slice(root.name.length + 1)}")`)
+    : named
+}
 
 /**
  * Which child `rest` names among `children`: the one whose id is all of it, else the nested supervisor whose id
@@ -50,8 +80,12 @@ export const locate = (root: Supervisor.Supervisor, path: string): Effect.Effect
     let parent = root
     let rest = path
     while (true) {
-      const found = step(yield* parent.whichChildren, rest)
-      if (found === undefined) return yield* Effect.fail(notFound(root, path, "no such child"))
+      const children = yield* parent.whichChildren
+      const found = step(children, rest)
+      if (found === undefined) {
+        const prefix = path.slice(0, path.length - rest.length).replace(/\/$/, "")
+        return yield* Effect.fail(notFound(root, path, noSuchChild(root, children, prefix, rest)))
+      }
       if (found.last) return { path, parent, info: found.info }
       const { id } = found.info
       parent = yield* parent.childSupervisor(id).pipe(

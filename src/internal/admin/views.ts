@@ -124,7 +124,9 @@ const recordView = (prefix: string, record: Supervisor.RestartRecord): RestartVi
   reason: record.reason,
   attempt: record.attempt,
   delayMillis: record.delayMillis,
-  affected: record.affected.map((id) => childPath(prefix, id))
+  affected: record.affected.map((id) => childPath(prefix, id)),
+  ...(record.exitCode !== undefined ? { exitCode: record.exitCode } : {}),
+  ...(record.signal !== undefined ? { signal: record.signal } : {})
 })
 
 const historyOf = (sup: Supervisor.Supervisor, prefix: string): Effect.Effect<Array<RestartView>> =>

@@ -22,9 +22,13 @@ const colour = () => colourFor(process.stdout)
 const flatten = (children: ReadonlyArray<ChildView>): Array<ChildView> =>
   children.flatMap((child) => [child, ...flatten(child.children)])
 
+/** How a process ended: its signal (`SIGKILL`) or `code N`. */
+const ended = (exitCode: number | null | undefined, signal: string | null | undefined): string =>
+  signal !== null && signal !== undefined ? signal : `code ${exitCode ?? "?"}`
+
 const lastExit = (exit: ExitView | null, now: number): string => {
   if (exit === null) return "-"
-  const how = exit.signal !== null ? exit.signal : `code ${exit.exitCode ?? "?"}`
+  const how = ended(exit.exitCode, exit.signal)
   const why = exit.requested ? " (asked)" : exit.limit !== null ? ` (${exit.limit})` : ""
   return `${how}${why}, ${duration(now - exit.at)} ago`
 }
@@ -131,6 +135,10 @@ export const logs = (
         })
     )
     yield* Effect.forEach(recent, show, { discard: true })
+    // Said on stderr: stdout (JSON lines with --json) holds the lines alone, none here
+    if (recent.length === 0 && Option.getOrElse(options.lines, () => 1) > 0) {
+      yield* Console.error(`"${id}" has written no stderr lines since the tree started it`)
+    }
     if (pull === undefined) return
     // Once the last lines are out: from here on, only the stream can fail
     yield* following(address, `${id}'s stderr`)
@@ -150,7 +158,9 @@ const restartRow = (record: RestartView): ReadonlyArray<string> => [
   String(record.attempt),
   record.delayMillis === 0 ? "-" : `${Math.round(record.delayMillis)} ms`,
   record.affected.join(", "),
-  record.reason
+  record.exitCode === undefined && record.signal === undefined
+    ? record.reason
+    : `${record.reason} (${ended(record.exitCode, record.signal)})`
 ]
 
 /** `history [ID]`: restart decisions, newest first. */

@@ -132,7 +132,9 @@ const scheduleRestart = (
       reason: exit.reason,
       attempt: failures,
       delayMillis,
-      affected: plan.start.map((c) => c.spec.id)
+      affected: plan.start.map((c) => c.spec.id),
+      ...(exit.exitCode !== undefined ? { exitCode: exit.exitCode } : {}),
+      ...(exit.signal !== undefined ? { signal: exit.signal } : {})
     }
     self.history.unshift(record)
     if (self.history.length > HISTORY_LIMIT) self.history.pop()
@@ -149,8 +151,8 @@ const scheduleRestart = (
       reason: exit.reason,
       attempt: record.attempt,
       delay_ms: delayMillis,
-      ...(exit.exitCode !== undefined ? { exit_code: exit.exitCode } : {}),
-      ...(exit.signal !== undefined ? { signal: exit.signal } : {})
+      ...(record.exitCode !== undefined ? { exit_code: record.exitCode } : {}),
+      ...(record.signal !== undefined ? { signal: record.signal } : {})
     })
     const fiber = yield* self.fork(Effect.zipRight(Effect.sleep(delay), runRestart(self, plan.start, child)))
     for (const member of plan.start) member.pending = fiber
