@@ -206,7 +206,7 @@ describe.sequential("AdminApi: reading the tree", () => {
       })
       const listed = assertError(yield* http(many, "/api/children/x"), 404, "ChildNotFound").message
       const ten = Array.from({ length: 10 }, (_, i) => `"s${i}"`).join(", ")
-      assert.include(listed, `the root has no child "x"; its children: ${ten} and 2 more (`)
+      assert.include(listed, `the root has no child "x"; its children: ${ten}, and 2 more (`)
       const empty = assertError(yield* http(many, `/api/children/${seg("s3/x")}`), 404, "ChildNotFound").message
       assert.include(empty, `No child "s3/x" in the tree "root": "s3" has no children (`)
     }))

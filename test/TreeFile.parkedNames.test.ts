@@ -65,6 +65,21 @@ const EXPECTED = [
   `intensity (5 restarts in 10s)`
 ]
 
+/** Runs a test with the warnings it logs (their messages) put in `lines`, on the live clock. */
+const warningsInto = (lines: Array<string>) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  effect.pipe(
+    Effect.provide(Logger.replace(
+      Logger.defaultLogger,
+      Logger.make(({ logLevel, message }) => {
+        if (LogLevel.greaterThanEqual(logLevel, LogLevel.Warning)) {
+          lines.push(Array.isArray(message) ? message.join(" ") : String(message))
+        }
+      })
+    )),
+    Logger.withMinimumLogLevel(LogLevel.Warning),
+    Effect.provide(TestLive)
+  )
+
 describe("the warning of a child that would be parked: names", () => {
   it.effect("every kind of child by its place in the file and its path below the root; whose intensity it is", () =>
     Effect.gen(function*() {
@@ -76,11 +91,6 @@ describe("the warning of a child that would be parked: names", () => {
   // The tree's logger: a supervisor's operations log as the supervisor, whoever asks for them.
   it.scopedLive("startChild into a nested supervisor names the child by its path below the root", () => {
     const lines: Array<string> = []
-    const logger = Logger.make(({ logLevel, message }) => {
-      if (LogLevel.greaterThanEqual(logLevel, LogLevel.Warning)) {
-        lines.push(Array.isArray(message) ? message.join(" ") : String(message))
-      }
-    })
     return Effect.gen(function*() {
       const sup = yield* Supervisor.make({
         name: "app",
@@ -94,11 +104,31 @@ describe("the warning of a child that would be parked: names", () => {
         parked[0],
         `children[0] ("s/late"): ${PARKED} 4 are needed to exceed the intensity of "app/s" (3 restarts in 10s)`
       )
-    }).pipe(
-      Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
-      Logger.withMinimumLogLevel(LogLevel.Warning),
-      Effect.provide(TestLive)
-    )
+    }).pipe(warningsInto(lines))
+  })
+})
+
+describe("the warning of a child that would be parked: a large batch", () => {
+  it.scoped("names the first ten children of a batch of 25 and counts the rest", () => {
+    const lines: Array<string> = []
+    return Effect.gen(function*() {
+      const sup = yield* Supervisor.make({ name: "app", intensity: { maxRestarts: 3, window: "10 seconds" } })
+      // A command that does not exist: nothing starts, and the warning comes first, from the batch's check
+      const batch = Array.from(
+        { length: 25 },
+        (_, i) => Supervisor.agent({ id: `c${i}`, config: { name: `c${i}`, command: "/nonexistent/agent" } })
+      )
+      const result = yield* sup.startChildren(batch)
+      assert.strictEqual(result.failed.length, 25)
+      const parked = lines.filter((line) => line.startsWith(HEAD))
+      assert.strictEqual(parked.length, 1, lines.join("\n"))
+      const named = parked[0].split("\n").slice(1, -1)
+      assert.deepStrictEqual(named.map((line) => /^ {2}children\[(\d+)\] \("c\d+"\): /.exec(line)?.[1]), [
+        ...Array.from({ length: 10 }, (_, i) => String(i)),
+        undefined
+      ])
+      assert.strictEqual(named[10], "  and 15 more children alike")
+    }).pipe(warningsInto(lines))
   })
 })
 

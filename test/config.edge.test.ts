@@ -198,6 +198,25 @@ describe("every problem of one decode, each with its path", () => {
       for (const field of fields(error)) assert.include(error.message, `"${field}"`)
     }).pipe(Effect.provide(TestLive)))
 
+  it.scoped("a batch with many problems: all in `problems`, the first 20 in the message and remediation, then how many more", () =>
+    Effect.gen(function*() {
+      const sup = yield* Supervisor.make({})
+      const batch = Array.from(
+        { length: 25 },
+        (_, i) => Supervisor.agent({ id: `a${i}`, config: tiny(`a${i}`, { maxInFlight: 0 }) })
+      )
+      const error = yield* configErrorOf(sup.startChildren(batch))
+      assert.strictEqual(error.problems.length, 25)
+      const lines = error.message.split("\n")
+      assert.strictEqual(lines[0], "Invalid configuration: 25 problems")
+      assert.deepStrictEqual(lines.slice(1, 21).map((line) => /^ {2}at "children\[(\d+)\]/.exec(line)?.[1]), [
+        ...Array.from({ length: 20 }, (_, i) => String(i))
+      ])
+      assert.deepStrictEqual(lines.slice(21), ["  and 5 more (every one is in the error's `problems`)"])
+      assert.include(error.remediation, `"children[19].config.maxInFlight", and 5 more.`)
+      assert.notInclude(error.remediation, "children[20]")
+    }).pipe(Effect.provide(TestLive)))
+
   it.scoped("startChild names the position the child would take", () =>
     Effect.gen(function*() {
       const sup = yield* Supervisor.make({ children: [Supervisor.agent({ id: "a", config: tiny("a") })] })

@@ -6,6 +6,7 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Supervisor from "../../Supervisor.js"
+import { atMost } from "../atMost.js"
 import { BadRequest, ChildNotFound } from "./api.js"
 
 /** A child found: its path, the supervisor it belongs to, and that supervisor's view of it. */
@@ -45,8 +46,7 @@ const noSuchChild = (
     ? `${where} has no children`
     : `${
       rest === "" ? `${where} is not given a child after its "/"` : `${where} has no child "${rest}"`
-    }; its children: ${paths.slice(0, NAMED_CHILDREN).join(", ")}` +
-      (paths.length > NAMED_CHILDREN ? ` and ${paths.length - NAMED_CHILDREN} more` : "")
+    }; its children: ${atMost(paths, NAMED_CHILDREN, (count) => `and ${count} more`).join(", ")}`
   const ownName = prefix === "" && (rest === root.name || rest.startsWith(`${root.name}/`))
   return ownName
     ? `${named}; "${root.name}" is the tree's root, not a child of it: a path starts below the root` +

@@ -8,6 +8,7 @@
  * @internal
  */
 import * as Schema from "effect/Schema"
+import { atMost } from "../atMost.js"
 
 /**
  * The fields of one problem of a configuration: the path of the field, the rule it breaks, the value given.
@@ -34,7 +35,14 @@ const describe = (p: Problem): string => `"${p.field}": ${p.rule}` + (p.value !=
 export const configMessage = (problems: ReadonlyArray<Problem>): string =>
   problems.length <= 1
     ? `Invalid configuration at ${describe(problems[0])}`
-    : `Invalid configuration: ${problems.length} problems\n` + problems.map((p) => `  at ${describe(p)}`).join("\n")
+    : `Invalid configuration: ${problems.length} problems\n` + atMost(
+      problems.map((p) => `  at ${describe(p)}`),
+      LISTED_PROBLEMS,
+      (count) => `  and ${count} more (every one is in the error's \`problems\`)`
+    ).join("\n")
+
+/** How many problems a `ConfigError`'s message and remediation name; all are in its `problems`. */
+const LISTED_PROBLEMS = 20
 
 /**
  * What to do about a `ConfigError`: fix each field named.
@@ -45,7 +53,7 @@ export const configRemediation = (problems: ReadonlyArray<Problem>): string =>
   problems.length <= 1
     ? `Fix "${problems[0].field}" in the configuration: ${problems[0].rule}.`
     : `Fix each of the ${problems.length} settings listed in the message: ` +
-      `${problems.map((p) => `"${p.field}"`).join(", ")}.`
+      `${atMost(problems.map((p) => `"${p.field}"`), LISTED_PROBLEMS, (count) => `and ${count} more`).join(", ")}.`
 
 /**
  * What a `ConfigError` is made from: its first problem, and the list of all of them when there are several.
