@@ -23,8 +23,9 @@ export interface RestartRecord {
   /** The children restarted together, in start order. */
   readonly affected: ReadonlyArray<string>
   /**
-   * How the agent's process ended, when the restart follows one (`reason` `"exit"`, `"heartbeat"`, a limit): its
-   * exit code, or `null` when a signal ended it. Absent for a nested supervisor's escalation or a start that failed.
+   * How the agent's process ended, when one did (an exit, a kill for a missed heartbeat or a limit, an exit before
+   * `ready`): its exit code, or `null` when a signal ended it. Absent when none did: a nested supervisor's end
+   * (escalation, auto-shutdown), a spawn that failed.
    */
   readonly exitCode?: number | null
   /** The signal that ended the agent's process (`"SIGKILL"`), or `null` when it exited with a code; absent as above. */

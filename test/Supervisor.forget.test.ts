@@ -79,7 +79,13 @@ describe("Supervisor: an agent gone for good is forgotten by the store", () => {
         intensity: { maxRestarts: 10, window: "10 seconds" },
         children: [
           echo("namesake", { name: "shared" }),
-          Supervisor.supervisor({ id: "team", children: [echo("team-a")] }),
+          Supervisor.supervisor({
+            id: "team",
+            children: [
+              echo("team-a"),
+              Supervisor.pool({ id: "inner", size: 2, config: agentConfig("echo", { name: "inner" }) })
+            ]
+          }),
           Supervisor.pool({ id: "crew", size: 1, config: agentConfig("echo", { name: "crew" }) }),
           // Escalates at its first crash and, temporary, leaves the tree as it ends (its agents already stopped)
           Supervisor.supervisor({
@@ -87,7 +93,10 @@ describe("Supervisor: an agent gone for good is forgotten by the store", () => {
             restart: "temporary",
             intensity: { maxRestarts: 0, window: "10 seconds" },
             children: [echo("brittle-a")]
-          })
+          }),
+          // Stopped with a dynamic child named as an agent deleted below: that name stays in the tree
+          echo("solo", { name: "x" }),
+          Supervisor.supervisor({ id: "hold", children: [] })
         ]
       }).pipe(Scope.extend(scope))
       const events = yield* sup.subscribe
@@ -98,11 +107,23 @@ describe("Supervisor: an agent gone for good is forgotten by the store", () => {
       yield* Effect.orDie(team.startChild(echo("team-twin", { name: "shared" })))
       const brittle = yield* Effect.orDie(sup.childSupervisor("brittle"))
       yield* Effect.orDie(brittle.startChild(echo("brittle-dyn")))
+      const hold = yield* Effect.orDie(sup.childSupervisor("hold"))
+      yield* Effect.orDie(hold.startChild(echo("hold-x", { name: "x" })))
       yield* Effect.orDie(sup.scale("crew", 3))
-      const written = ["team-a", "team-dyn", "shared", "brittle-a", "brittle-dyn", "crew-0", "crew-1", "crew-2"]
+      const gone = [
+        "team-a",
+        "team-dyn",
+        "inner-0",
+        "inner-1",
+        "crew-0",
+        "crew-1",
+        "crew-2",
+        "brittle-a",
+        "brittle-dyn"
+      ]
       yield* eventuallyEffect(
         "every agent's state written",
-        Effect.map(Effect.forEach(written, stateOf), (states) => states.every((state) => state === "RUNNING"))
+        Effect.map(Effect.forEach([...gone, "shared", "x"], stateOf), (states) => states.every((s) => s === "RUNNING"))
       )
 
       // Stopped first (its dynamic children go with it), then deleted
@@ -113,11 +134,21 @@ describe("Supervisor: an agent gone for good is forgotten by the store", () => {
       // Deleted as it ends
       yield* Effect.exit(brittle.call("brittle-a", { crash: 1 }))
       yield* takeUntil(events, (e) => e._tag === "ChildRemoved" && e.child === "brittle")
+      // "x": the stopped "hold" still has an agent of that name
+      yield* sup.terminateChild("hold")
+      yield* sup.terminateChild("solo")
+      yield* sup.deleteChild("solo")
+      // The tree's writes reach the store in order: once "brittle-dyn" is gone, so would "x" and "shared" be, wrongly
+      yield* eventuallyEffect(
+        "the deleted agents forgotten",
+        Effect.map(Effect.forEach(gone, stateOf), (states) => states.every((state) => state === undefined))
+      )
+      // (states are kept by name: the last write is team-twin's stop; the root's "shared" writes nothing until the end)
+      assert.strictEqual(yield* stateOf("shared"), "STOPPED", "the root's agent of a name a deleted one had")
+      assert.strictEqual(yield* stateOf("x"), "STOPPED", "a stopped supervisor's dynamic child of that name")
+      // Deleted in turn, "hold" takes "x" with it
+      yield* sup.deleteChild("hold")
       yield* Scope.close(scope, Exit.void)
-      for (const agent of ["team-a", "team-dyn", "crew-0", "crew-1", "crew-2", "brittle-a", "brittle-dyn"]) {
-        assert.strictEqual(yield* stateOf(agent), undefined, agent)
-      }
-      // The root's agent of the same name as one in the deleted supervisor keeps its state
-      assert.strictEqual(yield* stateOf("shared"), "STOPPED")
+      assert.strictEqual(yield* stateOf("x"), undefined)
     }).pipe(Effect.provide(Layer.merge(TestLive, Store.layerMemory))))
 })

@@ -275,7 +275,12 @@ describe.sequential("Supervisor", () => {
       assert.strictEqual(error._tag, "SupervisorIntensityError")
       const history = yield* sup.restartHistory
       assert.strictEqual(history.length, 3)
-      assert.deepStrictEqual(history.map((r) => r.reason), ["start_failed", "start_failed", "exit"])
+      // Each with how its process ended: the crash's code, then the code of each exit before ready
+      assert.deepStrictEqual(history.map((r) => [r.reason, r.exitCode, r.signal]), [
+        ["start_failed", 4, null],
+        ["start_failed", 4, null],
+        ["exit", 1, null]
+      ])
     }).pipe(Effect.provide(TestLive)))
 
   it.scopedLive("nested: the middle supervisor escalates and the top restarts its subtree", () =>

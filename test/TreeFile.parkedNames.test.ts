@@ -109,6 +109,20 @@ describe("the warning of a child that would be parked: names", () => {
 })
 
 describe("the warning of a child that would be parked: a large batch", () => {
+  it.effect("TreeFile.warnings (what validate prints) names every one of them", () =>
+    Effect.gen(function*() {
+      const children = Array.from({ length: 12 }, (_, i) =>
+        `  - { type: agent, id: a${i}, config: { name: a${i}, command: x } }`)
+      const text = ["name: app", "intensity: { maxRestarts: 3, window: 10 seconds }", "children:", ...children, ""]
+      const file = yield* TreeFile.parse(text.join("\n"), { format: "yaml", env: {} })
+      const [warning] = yield* TreeFile.warnings(file)
+      const named = warning.split("\n").filter((line) =>
+        line.startsWith("  children[")
+      )
+      assert.strictEqual(named.length, 12, warning)
+      assert.notInclude(warning, "more children alike")
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.scoped("names the first ten children of a batch of 25 and counts the rest", () => {
     const lines: Array<string> = []
     return Effect.gen(function*() {

@@ -183,7 +183,7 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
         const silent = yield* cli(["logs", "echo", "--json", "--file", file])
         assert.strictEqual(silent.code, 0, silent.stderr)
         assert.strictEqual(silent.stdout, "")
-        assert.strictEqual(silent.stderr, `"echo" has written no stderr lines since the tree started it\n`)
+        assert.strictEqual(silent.stderr, `"echo" has no stderr lines kept: it has written none\n`)
         const statusJson = (yield* cli(["status", "--json", "--file", file])).stdout
         // --json: one document on one line, as call, result and publish print theirs
         assert.match(statusJson, /^\{[^\n]*\}\n$/)

@@ -151,7 +151,7 @@ export const RestartView = Schema.Struct({
   attempt: Schema.Number,
   delayMillis: Schema.Number,
   affected: Schema.Array(Schema.String),
-  /** The agent's exit code, `null` when a signal ended it; absent when no process exit led to the restart. */
+  /** The agent's exit code, `null` when a signal ended it; absent when no process ended (a nested supervisor's end). */
   exitCode: Schema.optional(Schema.NullOr(Schema.Number)),
   /** The signal that ended the agent (`"SIGKILL"`), `null` when it exited with a code; absent as `exitCode`. */
   signal: Schema.optional(Schema.NullOr(Schema.String))

@@ -137,7 +137,7 @@ export const logs = (
     yield* Effect.forEach(recent, show, { discard: true })
     // Said on stderr: stdout (JSON lines with --json) holds the lines alone, none here
     if (recent.length === 0 && Option.getOrElse(options.lines, () => 1) > 0) {
-      yield* Console.error(`"${id}" has written no stderr lines since the tree started it`)
+      yield* Console.error(`"${id}" has no stderr lines kept: it has written none`)
     }
     if (pull === undefined) return
     // Once the last lines are out: from here on, only the stream can fail

@@ -12,20 +12,10 @@ import * as Scope from "effect/Scope"
 import * as Owned from "../../Agent/internal/owned.js"
 import { ConfigError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
+import * as AgentNames from "./agentNames.js"
 import * as Keeper from "./keeper.js"
 import type * as Spec from "./spec.js"
-import {
-  agentNamed,
-  agentNamesBelow,
-  type Child,
-  forgetStopped,
-  type Instance,
-  now,
-  publish,
-  type Runtime,
-  type StopReason,
-  unheard
-} from "./state.js"
+import { type Child, type Instance, now, publish, type Runtime, type StopReason, unheard } from "./state.js"
 import * as Subscriptions from "./subscriptions.js"
 import * as Watch from "./watch.js"
 
@@ -68,6 +58,8 @@ export const startRuntime = (self: Instance, child: Child): Effect.Effect<void, 
       return yield* Effect.failCause(started.cause)
     }
     child.runtime = started.value
+    // Started again: what it has is read from it from now on
+    child.agentsAtStop = undefined
     yield* publishStarted(self, child)
   })
 
@@ -160,6 +152,7 @@ export const stopRuntime = (self: Instance, child: Child, why: StopReason): Effe
       // Already stopped (by an escalation below, say): nothing stopped now, so no event.
       if (before === "STOPPED" || before === "IDLE") return
     } else {
+      AgentNames.keepAtStop(child)
       child.runtime = undefined
       yield* Scope.close(runtime.scope, Exit.void)
     }
@@ -183,13 +176,13 @@ export const removeChild = (self: Instance, child: Child): Effect.Effect<void> =
     yield* Watch.stop(child)
     yield* Keeper.removed(self, child)
     // Its agents, read before its runtime closes: a nested supervisor's children as they are (dynamic ones too)
-    const names = new Set(agentNamesBelow(self.shared, child))
+    const names = new Set(AgentNames.agentNamesBelow(child))
     const runtime = child.runtime
     child.runtime = undefined
     if (runtime !== undefined) yield* Scope.close(runtime.scope, Exit.void)
     // The store forgets each (after its last writes) unless an agent of its name is still in the tree
-    for (const name of names) if (!agentNamed(self.shared, name)) yield* self.writer.forgetAgent(name)
-    if (child.spec._tag !== "Agent") forgetStopped(self.shared, child.spec.tree.name)
+    const kept = AgentNames.namesInTree(self.shared)
+    for (const name of names) if (!kept.has(name)) yield* self.writer.forgetAgent(name)
     yield* publish(self, { _tag: "ChildRemoved", supervisor: self.name, child: child.spec.id, timestamp: yield* now })
   })
 

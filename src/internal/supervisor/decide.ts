@@ -171,7 +171,8 @@ const runRestart = (self: Instance, set: ReadonlyArray<Child>, crashed: Child): 
     for (const member of set) {
       if (!(yield* self.locked(Effect.sync(() => claim(self, member, fiber))))) continue
       const result = yield* Effect.either(restartMember(self, member, crashed))
-      const goOn = yield* self.locked(Effect.uninterruptible(commit(self, member, fiber, result._tag === "Left")))
+      const failed = result._tag === "Left" ? result.left : undefined
+      const goOn = yield* self.locked(Effect.uninterruptible(commit(self, member, fiber, failed)))
       if (!goOn) return
     }
   })
@@ -202,8 +203,16 @@ const restartMember = (self: Instance, member: Child, crashed: Child): Effect.Ef
     : startRuntime(self, member)
 }
 
-/** After a member's start: whether the restart goes on with the rest of the set. */
-const commit = (self: Instance, member: Child, fiber: unknown, failed: boolean): Effect.Effect<boolean> =>
+/**
+ * After a member's start: whether the restart goes on with the rest of the set. A start that failed is decided as an
+ * abnormal exit, with how its process ended when it did (an agent that exited before `ready`).
+ */
+const commit = (
+  self: Instance,
+  member: Child,
+  fiber: unknown,
+  failed: Supervisor.StartError | undefined
+): Effect.Effect<boolean> =>
   Effect.gen(function*() {
     if (member.pending === fiber) member.pending = undefined
     if (member.skip) {
@@ -212,8 +221,11 @@ const commit = (self: Instance, member: Child, fiber: unknown, failed: boolean):
       return true
     }
     if (self.terminating) return false
-    if (failed) {
-      yield* decideExit(self, member, { exitClass: "abnormal", reason: "start_failed", uptimeMillis: 0 })
+    if (failed !== undefined) {
+      const ended = failed._tag === "AgentStartupError" && (failed.exitCode != null || failed.signal != null)
+        ? { exitCode: failed.exitCode ?? null, signal: failed.signal ?? null }
+        : {}
+      yield* decideExit(self, member, { exitClass: "abnormal", reason: "start_failed", uptimeMillis: 0, ...ended })
       // A new restart took over the rest of the set, or the supervisor is going down: done here. After a
       // decision that parks or stops the failed child, the rest of the set still starts.
       if (self.terminating) return false

@@ -15,6 +15,7 @@ import * as RestartPolicy from "../../Agent/RestartPolicy.js"
 import { ConfigError, type SupervisorIntensityError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
 import * as Forker from "../forker.js"
+import * as AgentNames from "./agentNames.js"
 import * as Batch from "./batch.js"
 import { interruptPending, stopAll } from "./children.js"
 import { decideLater } from "./decide.js"
@@ -24,7 +25,7 @@ import * as Pool from "./pool.js"
 import * as Reload from "./reload.js"
 import * as Restore from "./restore.js"
 import * as Spec from "./spec.js"
-import { agentNamesBelow, type Instance, publish, type Shared, unheard, type Upstream } from "./state.js"
+import { type Instance, publish, type Shared, unheard, type Upstream } from "./state.js"
 import * as Subscriptions from "./subscriptions.js"
 import * as Views from "./views.js"
 import * as Watch from "./watch.js"
@@ -72,6 +73,7 @@ export const make = (
       )
     }
     const supervisor = handle(self)
+    AgentNames.register(supervisor, self)
     if (tree.pool !== undefined) Pool.register(self, tree.pool, supervisor)
     return supervisor
   }).pipe(Effect.annotateLogs({ supervisor: decoded.name }))
@@ -87,13 +89,7 @@ const makeState = (
     const writer = shared.writer
     const scope = yield* Effect.scope
     // Out of the tree's supervisors last, once its children have stopped (this finalizer is the scope's first)
-    // (what agents it had is kept by its path, for the store to forget them if it is deleted: `removeChild`)
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        shared.stoppedAgents.set(self.name, self.children.flatMap((child) => agentNamesBelow(shared, child)))
-        shared.instances.delete(self)
-      })
-    )
+    yield* Effect.addFinalizer(() => Effect.sync(() => shared.instances.delete(self)))
     // Children's scopes hang below this one, made before the finalizer of `make` is added: the finalizer runs
     // first and stops the children in reverse start order (whatever restarted), then their scopes close.
     const childScopes = yield* Scope.fork(scope, ExecutionStrategy.sequential)

@@ -8,6 +8,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import * as RestartPolicy from "../../Agent/RestartPolicy.js"
 import { atMost } from "../atMost.js"
 import { plural } from "../errors/format.js"
@@ -76,14 +77,18 @@ export const parkedChild = (tree: Tree, child: ChildSpec, at: string): Array<str
 export const parkedIn = (tree: Tree, at: string | undefined): Array<string> =>
   tree.children.flatMap((child, index) => parkedChild(tree, child, Edge.pathOf(at, ["children", index])))
 
-/** How many children the warning names; the rest are counted (`TreeFile.warnings`, `validate`, list every one). */
-const WARNED_CHILDREN = 10
+/**
+ * How many children the warning names, the rest counted: 10 where a tree logs it (a batch of 1,000 children would
+ * make a line of each); every one for `TreeFile.warnings`, which `validate` prints.
+ */
+export const warnedChildren = FiberRef.unsafeMake(10)
 
-/** Warns, once, of the children that a supervisor would park rather than escalate for (the first ten of them). */
+/** Warns, once, of the children that a supervisor would park rather than escalate for (see `warnedChildren`). */
 export const warnParked = (supervisor: string, lines: ReadonlyArray<string>): Effect.Effect<void> =>
-  lines.length === 0 ? Effect.void : Effect.logWarning(
-    `A child that never starts would be parked, and its supervisor would not escalate:\n  ${
-      atMost(lines, WARNED_CHILDREN, (count) => `and ${count} more children alike`).join("\n  ")
-    }\n` +
-      `Raise maxRestartAttempts, shorten restartBackoff, or widen the intensity's window (README "Configuration").`
-  ).pipe(Effect.annotateLogs({ supervisor }))
+  lines.length === 0 ? Effect.void : Effect.flatMap(FiberRef.get(warnedChildren), (max) =>
+    Effect.logWarning(
+      `A child that never starts would be parked, and its supervisor would not escalate:\n  ${
+        atMost(lines, max, (count) => `and ${count} more children alike`).join("\n  ")
+      }\n` +
+        `Raise maxRestartAttempts, shorten restartBackoff, or widen the intensity's window (README "Configuration").`
+    ).pipe(Effect.annotateLogs({ supervisor })))

@@ -18,7 +18,6 @@ import type * as Writer from "../../Store/internal/writer.js"
 import type * as Supervisor from "../../Supervisor.js"
 import type * as Forker from "../forker.js"
 import type * as LogSettings from "../logFiles/settings.js"
-import { memberName } from "../memberName.js"
 import type * as Bus from "../topics/bus.js"
 import type * as Keeper from "./keeper.js"
 import type * as Spec from "./spec.js"
@@ -40,75 +39,10 @@ export interface Shared {
    * the store forgets it (`removeChild`). Each adds itself when made and leaves once its children have stopped.
    */
   readonly instances: Set<Instance>
-  /**
-   * The agents each supervisor of the tree had when it last stopped (its dynamic children and a pool's members as
-   * scaled, which its spec does not name), by its path: what the store forgets once it is deleted (`removeChild`).
-   */
-  readonly stoppedAgents: Map<string, ReadonlyArray<string>>
 }
 
 /** What a tree's supervisors share, from its root's parts, with no supervisor running yet. */
-export const makeShared = (parts: Omit<Shared, "instances" | "stoppedAgents">): Shared => ({
-  ...parts,
-  instances: new Set(),
-  stoppedAgents: new Map()
-})
-
-/** The names of the agents of `spec`: its own, or its static agents' (a pool's members, as many as its size). */
-const specAgentNames = (spec: Spec.ChildSpec, into: Array<string> = []): Array<string> => {
-  if (spec._tag === "Agent") {
-    into.push(spec.config.name)
-    return into
-  }
-  const pool = spec.tree.pool
-  if (pool === undefined) { for (const child of spec.tree.children) specAgentNames(child, into) }
-  else for (let index = 0; index < pool.size; index++) into.push(memberName(pool.member.config.name, index))
-  return into
-}
-
-/** Whether `spec` is, or has among its static agents (a pool's members too), an agent of `name`. */
-const specNamed = (spec: Spec.ChildSpec, name: string): boolean =>
-  spec._tag === "Agent" ? spec.config.name === name : specAgentNames(spec).includes(name)
-
-/**
- * The names of every agent in `child`'s subtree: its own, or, for a nested supervisor or pool, those of its children
- * as they are while it runs (dynamic children and a pool's size as scaled; found among `shared.instances` by its
- * path), else those of its spec and those it had when it last stopped (`Shared.stoppedAgents`).
- */
-export const agentNamesBelow = (shared: Shared, child: Child, into: Array<string> = []): Array<string> => {
-  const spec = child.spec
-  if (spec._tag === "Agent") return specAgentNames(spec, into)
-  let running = false
-  for (const instance of child.runtime === undefined ? [] : shared.instances) {
-    if (instance.name !== spec.tree.name) continue
-    running = true
-    for (const below of instance.children) agentNamesBelow(shared, below, into)
-  }
-  if (running) return into
-  const stopped = shared.stoppedAgents.get(spec.tree.name)
-  if (stopped !== undefined) into.push(...stopped)
-  return specAgentNames(spec, into)
-}
-
-/** Drops what `stoppedAgents` keeps of the supervisor at `path` and of those below it (it was deleted). */
-export const forgetStopped = (shared: Shared, path: string): void => {
-  for (const name of shared.stoppedAgents.keys()) {
-    if (name === path || name.startsWith(`${path}/`)) shared.stoppedAgents.delete(name)
-  }
-}
-
-/**
- * Whether an agent of `name` is in the tree: a child of a supervisor that runs (running, restarting or stopped), or
- * in the spec of a nested supervisor that does not run now (stopped, or between two incarnations).
- */
-export const agentNamed = (shared: Shared, name: string): boolean => {
-  for (const instance of shared.instances) {
-    for (const child of instance.children) {
-      if ((child.spec._tag === "Agent" || child.runtime === undefined) && specNamed(child.spec, name)) return true
-    }
-  }
-  return false
-}
+export const makeShared = (parts: Omit<Shared, "instances">): Shared => ({ ...parts, instances: new Set() })
 
 /** An exit of a child as the decisions read it (an agent's exit, or a nested supervisor's end). */
 export interface ChildExitInfo {
@@ -159,6 +93,11 @@ export interface Child {
   reloading?: boolean | undefined
   /** Stops its watch mode (set for a child with `watch`; see `watch.ts`). */
   unwatch?: Effect.Effect<unknown> | undefined
+  /**
+   * A nested supervisor's or pool's agents when it stopped (its dynamic children and scaled members too, which its
+   * spec does not name), until it starts again: what the store forgets if it is deleted (`agentNames.ts`).
+   */
+  agentsAtStop?: ReadonlyArray<string> | undefined
 }
 
 /** Why a child was stopped, as `ChildStopped` says. */

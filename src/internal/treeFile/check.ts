@@ -14,6 +14,7 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import type * as TreeFile from "../../TreeFile.js"
 import type * as Edge from "../schema.js"
+import * as Parked from "../supervisor/parked.js"
 import * as Spec from "../supervisor/spec.js"
 import { formOf } from "./fileSchema.js"
 
@@ -84,6 +85,8 @@ const decode = (file: unknown, logged: Array<string>) => {
   })
   return Spec.decodeRoot(root as any, false).pipe(
     Effect.locally(FiberRef.currentLoggers, HashSet.make(keep)),
+    // Every child that would be parked, where a tree's log names ten
+    Effect.locally(Parked.warnedChildren, Infinity),
     Logger.withMinimumLogLevel(LogLevel.Warning)
   )
 }

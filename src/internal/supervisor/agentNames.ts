@@ -1,0 +1,68 @@
+/**
+ * Which agent names a subtree, or the whole tree, holds: what the store may forget when a child leaves the tree for
+ * good (`removeChild`), and what it must not (an agent of the same name still in the tree keeps its state).
+ *
+ * @internal
+ */
+import type * as Supervisor from "../../Supervisor.js"
+import { memberName } from "../memberName.js"
+import type * as Spec from "./spec.js"
+import type { Child, Instance, Shared } from "./state.js"
+
+/** The running supervisor behind each handle a nested child's runtime holds. */
+const instances = new WeakMap<Supervisor.Supervisor, Instance>()
+
+/** Records the supervisor behind `handle` (once it has started). */
+export const register = (handle: Supervisor.Supervisor, instance: Instance): void => {
+  instances.set(handle, instance)
+}
+
+/** The names of the agents of `spec`: its own, or its static agents' (a pool's members, as many as its size). */
+const specAgentNames = (spec: Spec.ChildSpec, into: Array<string>): Array<string> => {
+  if (spec._tag === "Agent") {
+    into.push(spec.config.name)
+    return into
+  }
+  const pool = spec.tree.pool
+  if (pool === undefined) { for (const child of spec.tree.children) specAgentNames(child, into) }
+  else for (let index = 0; index < pool.size; index++) into.push(memberName(pool.member.config.name, index))
+  return into
+}
+
+/**
+ * The names of every agent in `child`'s subtree: its own, or, for a nested supervisor or pool that runs, those of
+ * its children as they are (dynamic children and a pool's members as scaled); for one that does not, those of its
+ * spec and those it had when it stopped (`Child.agentsAtStop`). A name may come more than once.
+ */
+export const agentNamesBelow = (child: Child, into: Array<string> = []): Array<string> => {
+  const runtime = child.runtime
+  const running = runtime?._tag === "Supervisor" ? instances.get(runtime.instance) : undefined
+  if (running !== undefined) {
+    for (const below of running.children) agentNamesBelow(below, into)
+    return into
+  }
+  if (child.agentsAtStop !== undefined) into.push(...child.agentsAtStop)
+  return specAgentNames(child.spec, into)
+}
+
+/**
+ * Every agent name in the tree now: the agent children of each supervisor that runs (running, restarting or
+ * stopped), and those of each nested supervisor or pool that does not run now (stopped, or between two
+ * incarnations): its spec's and those it had when it stopped.
+ */
+export const namesInTree = (shared: Shared): Set<string> => {
+  const names: Array<string> = []
+  for (const instance of shared.instances) {
+    for (const child of instance.children) {
+      if (child.spec._tag === "Agent") names.push(child.spec.config.name)
+      else if (child.runtime === undefined) agentNamesBelow(child, names)
+    }
+  }
+  return new Set(names)
+}
+
+/** Keeps what a nested supervisor or pool has as it stops, with what it had kept from a start that did not finish. */
+export const keepAtStop = (child: Child): void => {
+  const now = agentNamesBelow(child)
+  child.agentsAtStop = child.agentsAtStop === undefined ? now : [...new Set([...child.agentsAtStop, ...now])]
+}
