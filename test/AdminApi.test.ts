@@ -156,7 +156,10 @@ describe.sequential("AdminApi: reading the tree", () => {
       for (const id of ["nope", "workers/nope", "echo/below-an-agent", "workers/"]) {
         const body = assertError(yield* http(served, `/api/children/${seg(id)}`), 404, "ChildNotFound")
         assert.include(body.message, `"${id}"`)
-        assert.match(body.message, /; GET \/api\/tree \(agent-supervisor status\) lists them\)$/)
+        assert.match(
+          body.message,
+          / \(a path is ids joined by "\/", as agent-supervisor status and GET \/api\/tree list them\)$/
+        )
         assertError(yield* http(served, `/api/children/${seg(id)}/stderr`), 404, "ChildNotFound")
         for (const operation of ["start", "stop", "restart"]) {
           assertError(yield* post(served, `/api/children/${seg(id)}/${operation}`), 404, "ChildNotFound")
@@ -196,8 +199,14 @@ describe.sequential("AdminApi: reading the tree", () => {
       )
       assert.include(said.root, `not a child of it: a path starts below the root (`)
       assert.include(said.rootPrefixed, `: a path starts below the root ("workers/echo") (`)
+      // The path below the root's name is suggested only where it names a child
+      const rootNope = yield* notFound("root/nope")
+      assert.include(rootNope, `: a path starts below the root (a path is`)
       for (const message of Object.values(said)) {
-        assert.match(message, /; GET \/api\/tree \(agent-supervisor status\) lists them\)$/)
+        assert.match(
+          message,
+          / \(a path is ids joined by "\/", as agent-supervisor status and GET \/api\/tree list them\)$/
+        )
       }
 
       // Many children: the first ten in start order, and how many more; a supervisor with none says so
@@ -265,6 +274,8 @@ describe.sequential("AdminApi: reading the tree", () => {
       ]])
       const nested = yield* api.tree.history({ urlParams: { child: "workers/echo" } })
       assert.deepStrictEqual(nested, [history[0]])
+      // A nested supervisor's: those of the children below it
+      assert.deepStrictEqual(yield* api.tree.history({ urlParams: { child: "workers" } }), [history[0]])
     }))
 })
 

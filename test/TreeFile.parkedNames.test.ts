@@ -20,7 +20,7 @@ import { agentConfig, BIN, eventually, fixture, spawnApp, tempDir, TestLive } fr
 
 const HEAD = "A child that never starts would be parked, and its supervisor would not escalate:"
 const TAIL =
-  `Raise maxRestartAttempts, shorten restartBackoff, or widen the intensity's window (README "Configuration").`
+  `Raise maxRestartAttempts, lower the intensity's maxRestarts, shorten restartBackoff, or widen the intensity's window (README "Configuration").`
 const PARKED = "its circuit opens after 3 restarts in a row (maxRestartAttempts), but"
 
 const TREE = `
@@ -141,7 +141,10 @@ describe("the warning of a child that would be parked: a large batch", () => {
         ...Array.from({ length: 10 }, (_, i) => String(i)),
         undefined
       ])
-      assert.strictEqual(named[10], "  and 15 more children alike")
+      assert.strictEqual(
+        named[10],
+        "  and 15 more children alike (TreeFile.warnings, agent-supervisor validate: every one)"
+      )
     }).pipe(warningsInto(lines))
   })
 })

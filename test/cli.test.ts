@@ -290,7 +290,10 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
           unknown.stderr,
           `error: No child "nope" in the tree "cli-test": the root has no child "nope"; its children: `
         )
-        assert.include(unknown.stderr, "; GET /api/tree (agent-supervisor status) lists them)")
+        assert.include(
+          unknown.stderr,
+          " (a path is ids joined by \"/\", as agent-supervisor status and GET /api/tree list them)"
+        )
 
         // SIGTERM: the tree stops, agents gone, exit 0, state file removed
         const agentPid = pidOf(yield* tree, "workers/worker")

@@ -21,8 +21,8 @@ export const childPath = (prefix: string, id: string): string => prefix === "" ?
 
 const notFound = (root: Supervisor.Supervisor, path: string, why: string) =>
   new ChildNotFound({
-    message: `No child "${path}" in the tree "${root.name}": ${why} (a child below the root is addressed by its ` +
-      `ids joined with "/"; GET /api/tree (agent-supervisor status) lists them)`
+    message: `No child "${path}" in the tree "${root.name}": ${why} (a path is ids joined by "/", as ` +
+      `agent-supervisor status and GET /api/tree list them)`
   })
 
 /** At most this many of a supervisor's children are named when a path below it names none of them. */
@@ -30,13 +30,15 @@ const NAMED_CHILDREN = 10
 
 /**
  * Why `rest` names no child of the supervisor at `prefix` (`""` the root), naming what is there: its children (at
- * most `NAMED_CHILDREN`, in start order), an agent that `rest` goes below, or the root itself given by name.
+ * most `NAMED_CHILDREN`, in start order), an agent that `rest` goes below, or the root itself given by name (with
+ * the path below it, `below`, when that names a child).
  */
 const noSuchChild = (
   root: Supervisor.Supervisor,
   children: ReadonlyArray<Supervisor.ChildInfo>,
   prefix: string,
-  rest: string
+  rest: string,
+  below: string | undefined
 ): string => {
   const where = prefix === "" ? "the root" : `"${prefix}"`
   const agent = children.find((child) => child.kind === "worker" && rest.startsWith(`${child.id}/`))
@@ -50,7 +52,7 @@ const noSuchChild = (
   const ownName = prefix === "" && (rest === root.name || rest.startsWith(`${root.name}/`))
   return ownName
     ? `${named}; "${root.name}" is the tree's root, not a child of it: a path starts below the root` +
-      (rest === root.name ? "" : ` ("${rest.slice(root.name.length + 1)}")`)
+      (below === undefined ? "" : ` ("${below}")`)
     : named
 }
 
@@ -84,7 +86,10 @@ export const locate = (root: Supervisor.Supervisor, path: string): Effect.Effect
       const found = step(children, rest)
       if (found === undefined) {
         const prefix = path.slice(0, path.length - rest.length).replace(/\/$/, "")
-        return yield* Effect.fail(notFound(root, path, noSuchChild(root, children, prefix, rest)))
+        // The root's own name before a path: the path below it, if that names a child
+        const stripped = prefix === "" && rest.startsWith(`${root.name}/`) ? rest.slice(root.name.length + 1) : ""
+        const below = stripped !== "" && (yield* Effect.isSuccess(locate(root, stripped))) ? stripped : undefined
+        return yield* Effect.fail(notFound(root, path, noSuchChild(root, children, prefix, rest, below)))
       }
       if (found.last) return { path, parent, info: found.info }
       const { id } = found.info

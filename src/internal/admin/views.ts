@@ -145,14 +145,16 @@ const historyOf = (sup: Supervisor.Supervisor, prefix: string): Effect.Effect<Ar
 
 /**
  * The restart decisions of the whole tree (each running supervisor keeps its last 1,000), newest first, with
- * paths below the root; only those that restarted `child` (decided for it, or restarting it with another) when
- * one is given.
+ * paths below the root; when `child` is given, only those that restarted it or a child below it (a nested
+ * supervisor's or a pool's: decided for it, or restarting it with another).
  */
 export const history = (
   root: Supervisor.Supervisor,
   child?: string | undefined
 ): Effect.Effect<ReadonlyArray<RestartView>> =>
-  Effect.map(historyOf(root, ""), (records) =>
-    records
-      .filter((record) => child === undefined || record.child === child || record.affected.includes(child))
-      .sort((a, b) => b.timestamp - a.timestamp))
+  Effect.map(historyOf(root, ""), (records) => {
+    const about = (path: string) => child === undefined || path === child || path.startsWith(`${child}/`)
+    return records
+      .filter((record) => about(record.child) || record.affected.some(about))
+      .sort((a, b) => b.timestamp - a.timestamp)
+  })

@@ -7,7 +7,9 @@
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
 import * as Effect from "effect/Effect"
 import * as Address from "./address.js"
 import * as Arguments from "./arguments.js"
@@ -119,9 +121,20 @@ const whereFollowing = {
 }
 const follow = (description: string) =>
   Options.boolean("follow").pipe(Options.withAlias("f"), Options.withAlias("F"), Options.withDescription(description))
-const childId = Args.text({ name: "ID" }).pipe(
-  Args.withDescription("The child's path below the root: its id, or ids joined by / (workers/echo).")
-)
+/**
+ * A child's path below the root, as `status` lists them; an empty one is refused here (it would reach the API as a
+ * route of another resource: `/api/children//restart`).
+ */
+const childPath = (description: string) =>
+  Args.text({ name: "ID" }).pipe(
+    Args.mapEffect((id) =>
+      id === ""
+        ? Effect.fail(HelpDoc.p(`ID is empty: give a child's path below the root (agent-supervisor status lists them)`))
+        : Effect.succeed(id)
+    ),
+    Args.withDescription(description)
+  )
+const childId = childPath("The child's path below the root: its id, or ids joined by / (workers/echo).")
 
 const statusCommand = Command.make(
   "status",
@@ -145,7 +158,7 @@ const scaleCommand = Command.make(
   {
     ...where,
     json,
-    id: Args.text({ name: "ID" }).pipe(Args.withDescription("The pool's path below the root.")),
+    id: childPath("The pool's path below the root."),
     size: Args.integer({ name: "N" }).pipe(Args.withDescription("The pool's new size: a whole number of 0 or more."))
   },
   (options) =>
@@ -168,6 +181,13 @@ const logsCommand = Command.make(
     follow: follow("Keep printing new lines until interrupted (-f, as tail -f)."),
     lines: Options.integer("lines").pipe(
       Options.withAlias("n"),
+      Options.mapEffect((lines) =>
+        lines >= 1
+          ? Effect.succeed(lines)
+          : Effect.fail(
+            ValidationError.invalidValue(HelpDoc.p(`--lines (-n) must be a whole number of 1 or more (got ${lines})`))
+          )
+      ),
       Options.optional,
       Options.withDescription("How many of the last lines (all that are kept: the agent's stderrLines, by default).")
     )
@@ -182,7 +202,13 @@ const logsCommand = Command.make(
 
 const historyCommand = Command.make(
   "history",
-  { ...where, json, id: Args.text({ name: "ID" }).pipe(Args.optional) },
+  {
+    ...where,
+    json,
+    id: childPath("One child's path below the root: its restarts, and those of the children below it.").pipe(
+      Args.optional
+    )
+  },
   (options) => Effect.flatMap(Address.resolve(options), (address) => Remote.history(address, options.id, options.json))
 ).pipe(Command.withDescription("Restart decisions, newest first; of one child with ID."))
 
@@ -223,9 +249,7 @@ const callCommand = Command.make(
         `The call's timeout ("30 seconds", or milliseconds): the agent's requestTimeout by default.`
       )
     ),
-    id: Args.text({ name: "ID" }).pipe(
-      Args.withDescription("The agent's or pool's path below the root: its id, or ids joined by / (workers/echo).")
-    ),
+    id: childPath("The agent's or pool's path below the root: its id, or ids joined by / (workers/echo)."),
     payload
   },
   (options) =>

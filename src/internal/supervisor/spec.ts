@@ -17,7 +17,8 @@ import type * as Supervisor from "../../Supervisor.js"
 import * as LogSettings from "../logFiles/settings.js"
 import * as Edge from "../schema.js"
 import * as TopicSettings from "../topics/settings.js"
-import { nestedIn, parkedChild, parkedIn, warnParked } from "./parked.js"
+import { warnTree } from "./namesakes.js"
+import { nestedIn, parkedChild, warnParked } from "./parked.js"
 import * as Own from "./specSchemas.js"
 
 /** A supervisor's own settings, decoded: the root's options or a nested supervisor's spec. */
@@ -433,7 +434,7 @@ export const decodeRoot = (options: Supervisor.Options, strictKeys = true): Effe
     const tree = decodeTreeAt({ name, path: "" }, undefined, options, strictKeys, problems)
     if (tree === undefined || own === undefined || problems.length > 0) return fail(problems)
     const { logs, restore, storeFlushTimeout } = own
-    return Effect.as(warnParked(name, parkedIn(tree, undefined)), { tree, storeFlushTimeout, restore, logs, topics })
+    return Effect.as(warnTree(name, tree), { tree, storeFlushTimeout, restore, logs, topics })
   })
 
 /**

@@ -1,0 +1,93 @@
+/**
+ * The warning of agents of one name in a tree (README "Configuration": an agent's `name`): the store keeps one last
+ * state and checkpoint per name, a `logs` directory one file, the metrics one series, so namesakes overwrite each
+ * other's. Read from a decoded tree, each agent named by where it is written (`children[2].children[0]`) and by its
+ * path below the root; and, for children added to a running tree, against the names already in it.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import { atMost } from "../atMost.js"
+import { memberName } from "../memberName.js"
+import * as Edge from "../schema.js"
+import { parkedIn, pathBelow, warnParked } from "./parked.js"
+import type { ChildSpec, Tree } from "./spec.js"
+
+/** An agent: its name, and where it is (`children[0] ("echo")`). */
+interface Placed {
+  readonly name: string
+  readonly where: string
+}
+
+/** The agents of `child` (at `at` in `tree`): itself, a nested supervisor's, or a pool's members as it starts. */
+const agentsOf = (tree: Tree, child: ChildSpec, at: string, into: Array<Placed>): void => {
+  const path = pathBelow(tree.path, child.id)
+  if (child._tag === "Agent") {
+    into.push({ name: child.config.name, where: `${at} ("${path}")` })
+    return
+  }
+  const pool = child.tree.pool
+  if (pool === undefined) {
+    child.tree.children.forEach((below, index) =>
+      agentsOf(child.tree, below, Edge.pathOf(at, ["children", index]), into)
+    )
+    return
+  }
+  for (let index = 0; index < pool.size; index++) {
+    into.push({
+      name: memberName(pool.member.config.name, index),
+      where: `${at} ("${pathBelow(path, String(index))}")`
+    })
+  }
+}
+
+/** One line per name that more than one agent of `placed` has: the name, then where each is. */
+const lines = (placed: ReadonlyArray<Placed>): Array<string> => {
+  const byName = new Map<string, Array<string>>()
+  for (const { name, where } of placed) byName.set(name, [...(byName.get(name) ?? []), where])
+  return [...byName].filter(([, wheres]) => wheres.length > 1).map(([name, wheres]) =>
+    `"${name}": ${atMost(wheres, 5, (count) => `and ${count} more`).join(", ")}`
+  )
+}
+
+/** Warns, once, of the names that more than one agent has (at most ten names; `TreeFile.warnings` every one). */
+const warnNamesakes = (supervisor: string, found: ReadonlyArray<string>): Effect.Effect<void> =>
+  found.length === 0 ? Effect.void : Effect.logWarning(
+    `Agents of one name share one last state and checkpoint in the store, one log file and one metric series, ` +
+      `each overwriting the other's:\n  ${atMost(found, 10, (count) => `and ${count} more names`).join("\n  ")}\n` +
+      `Give each agent a name of its own (README "Configuration").`
+  ).pipe(Effect.annotateLogs({ supervisor }))
+
+/** The warnings of a decoded tree as it starts: children that would be parked, agents of one name. */
+export const warnTree = (name: string, tree: Tree): Effect.Effect<void> =>
+  Effect.zipRight(
+    warnParked(name, parkedIn(tree, undefined)),
+    Effect.suspend(() => {
+      const placed: Array<Placed> = []
+      tree.children.forEach((child, index) =>
+        agentsOf(tree, child, Edge.pathOf(undefined, ["children", index]), placed)
+      )
+      return warnNamesakes(name, lines(placed))
+    })
+  )
+
+/**
+ * The warning of children added to a running supervisor (`startChild`, `startChildren`, at `count` on) whose agents
+ * take a name that an agent of the tree (`inTree`) or another of them has.
+ */
+export const warnAdded = (
+  tree: Tree,
+  count: number,
+  children: ReadonlyArray<ChildSpec>,
+  inTree: ReadonlySet<string>
+): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const placed: Array<Placed> = []
+    children.forEach((child, index) =>
+      agentsOf(tree, child, Edge.pathOf(undefined, ["children", count + index]), placed)
+    )
+    const taken = placed.filter(({ name }) => inTree.has(name)).map(({ name, where }) =>
+      `"${name}": ${where} and an agent already in the tree`
+    )
+    return warnNamesakes(tree.name, [...taken, ...lines(placed)])
+  })

@@ -1,0 +1,71 @@
+/**
+ * Agents of one name in a tree share the store's last state and checkpoint, a log file and a metric series: a tree
+ * warns of them as it starts (and `validate` prints it, through `TreeFile.warnings`), and a child added to a running
+ * tree is warned of when its agent takes a name that an agent of the tree has (a trial's user saw a deleted
+ * namesake's STOPPED overwrite a running agent's state).
+ */
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Supervisor from "../src/Supervisor.js"
+import * as TreeFile from "../src/TreeFile.js"
+import { agentConfig, TestLive } from "./support.js"
+
+const HEAD = "Agents of one name share one last state and checkpoint in the store, one log file and one metric series"
+
+const TREE = `
+name: app
+children:
+  - { type: agent, id: a, config: { name: twin, command: x } }
+  - { type: agent, id: b, config: { name: solo, command: x } }
+  - type: supervisor
+    id: s
+    children:
+      - { type: agent, id: c, config: { name: twin, command: x } }
+      - { type: agent, id: d, config: { name: p-1, command: x } }
+  - { type: pool, id: p, size: 2, config: { name: p, command: x } }
+`
+
+describe("agents of one name", () => {
+  it.effect("a tree file: one warning naming each shared name and where its agents are", () =>
+    Effect.gen(function*() {
+      const file = yield* TreeFile.parse(TREE, { format: "yaml", env: {} })
+      const warnings = (yield* TreeFile.warnings(file)).filter((warning) => warning.startsWith(HEAD))
+      assert.deepStrictEqual(warnings, [
+        [
+          `${HEAD}, each overwriting the other's:`,
+          `  "twin": children[0] ("a"), children[2].children[0] ("s/c")`,
+          // a pool's member is named <name>-<i>
+          `  "p-1": children[2].children[1] ("s/d"), children[3] ("p/1")`,
+          `Give each agent a name of its own (README "Configuration").`
+        ].join("\n")
+      ])
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scopedLive("startChild of an agent named as one in the tree: warned of, by where it goes", () => {
+    const lines: Array<string> = []
+    const logger = Logger.make(({ logLevel, message }) => {
+      if (LogLevel.greaterThanEqual(logLevel, LogLevel.Warning)) {
+        lines.push(Array.isArray(message) ? message.join(" ") : String(message))
+      }
+    })
+    return Effect.gen(function*() {
+      const sup = yield* Supervisor.make({
+        name: "app",
+        children: [Supervisor.agent({ id: "first", config: agentConfig("echo", { name: "shared" }) })]
+      })
+      yield* sup.startChild(Supervisor.agent({ id: "own", config: agentConfig("echo", { name: "own" }) }))
+      assert.deepStrictEqual(lines.filter((line) => line.startsWith(HEAD)), [], "a name of its own: no warning")
+      yield* sup.startChild(Supervisor.agent({ id: "second", config: agentConfig("echo", { name: "shared" }) }))
+      const warned = lines.filter((line) => line.startsWith(HEAD))
+      assert.strictEqual(warned.length, 1, lines.join("\n"))
+      assert.include(warned[0], `\n  "shared": children[2] ("second") and an agent already in the tree\n`)
+    }).pipe(
+      Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
+      Logger.withMinimumLogLevel(LogLevel.Warning),
+      Effect.provide(TestLive)
+    )
+  })
+})
