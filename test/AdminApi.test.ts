@@ -199,6 +199,10 @@ describe.sequential("AdminApi: reading the tree", () => {
       )
       assert.include(said.root, `not a child of it: a path starts below the root (`)
       assert.include(said.rootPrefixed, `: a path starts below the root ("workers/echo") (`)
+      // A typo, or a leading "/": the child meant
+      assert.include(yield* notFound("workers/ech"), `"workers" has no child "ech" (did you mean "workers/echo"?);`)
+      assert.include(yield* notFound("/workers"), `the root has no child "/workers" (did you mean "workers"?);`)
+      assert.notInclude(yield* notFound("nope"), "did you mean")
       // The path below the root's name is suggested only where it names a child
       const rootNope = yield* notFound("root/nope")
       assert.include(rootNope, `: a path starts below the root (a path is`)

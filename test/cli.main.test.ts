@@ -106,20 +106,37 @@ describe.sequential("agent-supervisor up examples/tree.yaml", () => {
           AGENT_SUPERVISOR_TOKEN: token
         })
         assert.strictEqual(refused.code, 1)
+        const unknown = yield* cli(["restart", "nope"], elsewhere, {
+          AGENT_SUPERVISOR_URL: base,
+          AGENT_SUPERVISOR_TOKEN: token
+        })
+        assert.strictEqual(unknown.code, 1)
         const operations = () => logged().filter((entry) => String(entry.message).startsWith("admin API: "))
-        yield* eventually("the refused scale logged", () => operations().length === 2, "10 seconds")
-        assert.deepStrictEqual(operations().map((entry) => [entry.logLevel, entry.message, entry.annotations]), [
+        yield* eventually("the refused scale and restart logged", () => operations().length === 3, "10 seconds")
+        const [, , refusal] = operations()
+        assert.deepStrictEqual([refusal.logLevel, refusal.annotations], ["WARN", {
+          operation: "restart",
+          child: "nope"
+        }])
+        assert.match(
+          String(refusal.message),
+          /^admin API: refused to restart "nope": No child "nope" in the tree "demo": /
+        )
+        assert.deepStrictEqual(
+          operations().slice(0, 2).map((entry) => [entry.logLevel, entry.message, entry.annotations]),
           [
-            "INFO",
-            `admin API: restarted "workers/classifier": RUNNING (pid ${after.pid})`,
-            { operation: "restart", child: "workers/classifier" }
-          ],
-          [
-            "WARN",
-            `admin API: Could not scale "summarizer": Supervisor "demo" cannot scale child "summarizer": not a pool`,
-            { operation: "scale", child: "summarizer" }
+            [
+              "INFO",
+              `admin API: restarted "workers/classifier": RUNNING (pid ${after.pid})`,
+              { operation: "restart", child: "workers/classifier" }
+            ],
+            [
+              "WARN",
+              `admin API: Could not scale "summarizer": Supervisor "demo" cannot scale child "summarizer": not a pool`,
+              { operation: "scale", child: "summarizer" }
+            ]
           ]
-        ])
+        )
 
         // SIGTERM: the tree stops, its agents are gone, exit 0, the state file removed; the log says why and when
         app.child.kill("SIGTERM")

@@ -102,7 +102,7 @@ const done = (operation: Operation, view: ChildView): string =>
  * Runs `operation` on the child at `path` and answers with its view. It runs to its end even when the caller goes
  * away (a restart left half-done would leave the child stopped); each step is bounded by the child's own timeouts.
  * Each operation is logged once done (Info: `admin API: stopped "workers/classifier": STOPPED`), and each refused
- * (Warning, with the error's message), annotated with the operation and the child's path: the process's log says
+ * (Warning: `admin API: refused to restart "nope": No child ...`, or the failed operation's own message), annotated with the operation and the child's path: the process's log says
  * what was done to its tree from outside, as systemd's journal says who stopped a unit.
  */
 export const run = (
@@ -112,14 +112,20 @@ export const run = (
 ): Effect.Effect<ChildView, BadRequest | ChildNotFound | OperationFailed> =>
   Effect.uninterruptible(
     Effect.gen(function*() {
-      const located = yield* locate(root, path)
+      // Refused before anything was done: the log says what was asked; a failed operation says so itself
+      const located = yield* Effect.tapError(
+        locate(root, path),
+        (error) => Effect.logWarning(`admin API: refused to ${nameOf(operation)} "${path}": ${error.message}`)
+      )
       const agent = yield* agentOf(located)
-      yield* perform(operation, located, agent).pipe(Effect.mapError(answer(operation, path)))
+      yield* perform(operation, located, agent).pipe(
+        Effect.mapError(answer(operation, path)),
+        Effect.tapError((error) => Effect.logWarning(`admin API: ${error.message}`))
+      )
       const view = yield* after(root, located, agent)
       yield* Effect.logInfo(done(operation, view))
       return view
     }).pipe(
-      Effect.tapError((error) => Effect.logWarning(`admin API: ${error.message}`)),
       Effect.annotateLogs({ operation: nameOf(operation), child: path })
     )
   )

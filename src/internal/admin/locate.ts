@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Supervisor from "../../Supervisor.js"
 import { atMost } from "../atMost.js"
+import { closest } from "../suggest.js"
 import { BadRequest, ChildNotFound } from "./api.js"
 
 /** A child found: its path, the supervisor it belongs to, and that supervisor's view of it. */
@@ -43,11 +44,14 @@ const noSuchChild = (
   const where = prefix === "" ? "the root" : `"${prefix}"`
   const agent = children.find((child) => child.kind === "worker" && rest.startsWith(`${child.id}/`))
   if (agent !== undefined) return `"${childPath(prefix, agent.id)}" is an agent: nothing is below it`
-  const paths = [...children].reverse().map((child) => `"${childPath(prefix, child.id)}"`)
+  const ids = [...children].reverse().map((child) => child.id)
+  const paths = ids.map((id) => `"${childPath(prefix, id)}"`)
+  // A typo of one of them (`classifer`, `Workers`), or a path given with a leading "/"
+  const meant = rest === "" ? undefined : closest(rest.replace(/^\/+/, ""), ids)
   const named = paths.length === 0
     ? `${where} has no children`
-    : `${
-      rest === "" ? `${where} is not given a child after its "/"` : `${where} has no child "${rest}"`
+    : `${rest === "" ? `${where} is not given a child after its "/"` : `${where} has no child "${rest}"`}${
+      meant === undefined ? "" : ` (did you mean "${childPath(prefix, meant)}"?)`
     }; its children: ${atMost(paths, NAMED_CHILDREN, (count) => `and ${count} more`).join(", ")}`
   const ownName = prefix === "" && (rest === root.name || rest.startsWith(`${root.name}/`))
   return ownName
