@@ -192,7 +192,7 @@ describe.sequential("AdminApi: reading the tree", () => {
       )
       assert.include(said.nested, `: "workers" has no child "nope"; its children: "workers/echo" (`)
       assert.include(said.belowAgent, `: "workers/echo" is an agent: nothing is below it (`)
-      assert.include(said.slash, `: "workers" is not given a child after its "/"; its children: "workers/echo" (`)
+      assert.include(said.slash, `: nothing follows "workers/"; its children: "workers/echo" (`)
       assert.include(
         said.root,
         `: the root has no child "root"; its children: "echo", "workers"; "root" is the tree's root, `

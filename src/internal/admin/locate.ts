@@ -50,7 +50,7 @@ const noSuchChild = (
   const meant = rest === "" ? undefined : closest(rest.replace(/^\/+/, ""), ids)
   const named = paths.length === 0
     ? `${where} has no children`
-    : `${rest === "" ? `${where} is not given a child after its "/"` : `${where} has no child "${rest}"`}${
+    : `${rest === "" ? `nothing follows "${prefix}/"` : `${where} has no child "${rest}"`}${
       meant === undefined ? "" : ` (did you mean "${childPath(prefix, meant)}"?)`
     }; its children: ${atMost(paths, NAMED_CHILDREN, (count) => `and ${count} more`).join(", ")}`
   const ownName = prefix === "" && (rest === root.name || rest.startsWith(`${root.name}/`))
