@@ -318,7 +318,8 @@ export interface ParseOptions {
  *
  * What the file leaves out takes its default when the tree starts. Nothing starts here: a file that parses is a tree
  * `Supervisor.make` accepts but for what only its start tells (a directory agent's contents, a store that cannot open)
- * and the files it names ({@link load} looks). A child that would be parked rather than escalate: {@link warnings}.
+ * and the files it names ({@link load} looks). A child that would be parked rather than escalate, agents of one
+ * name: {@link warnings}.
  *
  * @since 0.1.0
  * @category constructors
@@ -331,8 +332,9 @@ export const parse: (text: string, options: ParseOptions) => Effect.Effect<TreeF
   decode.parse
 
 /**
- * What `Supervisor.make` will warn of when a file's tree starts, as the lines it logs: children that would be
- * parked rather than make their supervisor escalate if they never started (README "Configuration"). Not problems:
+ * What `Supervisor.make` will warn of when a file's tree starts, as the lines it logs (every child and name, where
+ * the start's log names ten): children that would be parked rather than make their supervisor escalate if they never
+ * started, and agents that share one name (README "Configuration"). Not problems:
  * {@link parse} accepts such a file; for a `validate` that says everything it knows.
  *
  * @since 0.1.0

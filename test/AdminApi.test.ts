@@ -202,7 +202,11 @@ describe.sequential("AdminApi: reading the tree", () => {
       // A typo, or a leading "/": the child meant
       assert.include(yield* notFound("workers/ech"), `"workers" has no child "ech" (did you mean "workers/echo"?);`)
       assert.include(yield* notFound("/workers"), `the root has no child "/workers" (did you mean "workers"?);`)
+      assert.include(yield* notFound("/workers/echo"), `(did you mean "workers/echo"?)`)
+      assert.include(yield* notFound("Wrkers/echo"), `(did you mean "workers/echo"?)`)
       assert.notInclude(yield* notFound("nope"), "did you mean")
+      // Nothing for a step of fewer than 3 characters (a pool's member 5 of 3 is no other member)
+      assert.notInclude(yield* notFound("ec"), "did you mean")
       // The path below the root's name is suggested only where it names a child
       const rootNope = yield* notFound("root/nope")
       assert.include(rootNope, `: a path starts below the root (a path is`)

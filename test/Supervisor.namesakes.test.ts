@@ -44,6 +44,26 @@ describe("agents of one name", () => {
       ])
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.effect("directory agents go by their agentName: two of their own names share nothing, two of one name do", () =>
+    Effect.gen(function*() {
+      const tree = (a: string, b: string) =>
+        TreeFile.parse(
+          [
+            "name: app",
+            "children:",
+            `  - { type: directory, id: one, config: { agentName: ${a}, agentDir: . } }`,
+            `  - { type: directory, id: two, config: { agentName: ${b}, agentDir: . } }`,
+            ""
+          ].join("\n"),
+          { format: "yaml", env: {} }
+        )
+      const namesakes = (file: TreeFile.TreeFile) =>
+        Effect.map(TreeFile.warnings(file), (warnings) => warnings.filter((warning) => warning.startsWith(HEAD)))
+      assert.deepStrictEqual(yield* namesakes(yield* tree("alpha", "beta")), [])
+      const [warning] = yield* namesakes(yield* tree("same", "same"))
+      assert.include(warning, `\n  "same": children[0] ("one"), children[1] ("two")\n`)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.scopedLive("startChild of an agent named as one in the tree: warned of, by where it goes", () => {
     const lines: Array<string> = []
     const logger = Logger.make(({ logLevel, message }) => {
@@ -61,7 +81,7 @@ describe("agents of one name", () => {
       yield* sup.startChild(Supervisor.agent({ id: "second", config: agentConfig("echo", { name: "shared" }) }))
       const warned = lines.filter((line) => line.startsWith(HEAD))
       assert.strictEqual(warned.length, 1, lines.join("\n"))
-      assert.include(warned[0], `\n  "shared": children[2] ("second") and an agent already in the tree\n`)
+      assert.include(warned[0], `\n  "shared": children[2] ("second"), "first" already in the tree\n`)
     }).pipe(
       Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
       Logger.withMinimumLogLevel(LogLevel.Warning),

@@ -143,7 +143,7 @@ describe("the warning of a child that would be parked: a large batch", () => {
       ])
       assert.strictEqual(
         named[10],
-        "  and 15 more children alike (TreeFile.warnings, agent-supervisor validate: every one)"
+        "  and 15 more children alike"
       )
     }).pipe(warningsInto(lines))
   })

@@ -67,7 +67,19 @@ const REFUSED: ReadonlyArray<readonly [ReadonlyArray<string>, ReadonlyArray<stri
     `error: "tree.json" is no argument or option here (-f is --follow here; give the tree file with --file)`
   ]],
   [["logs", "-fn", "3", "x"], [`error: "-fn" is no option of logs; its options are `]],
-  [["status", "--url", "--", "x"], ["error: --url needs a value: agent-supervisor status --url TEXT"]]
+  [["status", "--url", "--", "x"], ["error: --url needs a value: agent-supervisor status --url TEXT"]],
+  // An empty ID would reach the API as another route (/api/children//restart), a count of lines below 1 as a 400
+  ...["restart", "stop", "start", "reload", "logs", "call", "history"].map((command) =>
+    [[command, ""], [
+      "error: ID is empty: give a child's path below the root (agent-supervisor status lists them)",
+      `usage: agent-supervisor ${command} `
+    ]] as const
+  ),
+  [["scale", "", "3"], ["error: ID is empty: "]],
+  [["logs", "x", "-n", "0"], [
+    "error: --lines (-n) must be a whole number of 1 or more (got 0)",
+    "usage: agent-supervisor logs "
+  ]]
 ]
 
 /** Through the bin: one of each kind refused, and lines read as meant (on to the address, which is not there). */

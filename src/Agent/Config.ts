@@ -11,6 +11,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { ConfigError } from "../Errors.js"
 import * as Edge from "../internal/schema.js"
+import { AGENT_NAME } from "./internal/agentName.js"
 import * as Identity from "./internal/limits/identity.js"
 
 /**
@@ -174,13 +175,15 @@ const Account = (what: string): Schema.Schema<string | number> =>
  * @category models
  */
 export class AgentConfig extends Schema.Class<AgentConfig>("effect-agent-supervisor/AgentConfig")({
-  /** Unique name: it appears in every log line, event, metric and error. */
+  /** The agent's name, one per agent of a tree: it appears in every log line, event, metric and error. */
   name: Schema.propertySignature(Schema.String.pipe(
-    Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, {
+    Schema.pattern(AGENT_NAME, {
       message: () =>
         "must be 1-128 characters of letters, digits, '.', '_', ':' or '-', starting with a letter or digit"
     })
-  )).annotations({ description: "Unique name: in every log line, event, metric and error." }),
+  )).annotations({
+    description: "The agent's name, one per agent of a tree: in every log line, event, metric and error."
+  }),
   /** The program to run. */
   command: Schema.propertySignature(
     Schema.String.pipe(Schema.minLength(1, { message: () => "must be a non-empty program name or path" }))

@@ -32,26 +32,25 @@ const NAMED_CHILDREN = 10
 /**
  * Why `rest` names no child of the supervisor at `prefix` (`""` the root), naming what is there: its children (at
  * most `NAMED_CHILDREN`, in start order), an agent that `rest` goes below, or the root itself given by name (with
- * the path below it, `below`, when that names a child).
+ * the path below it, `below`, when that names a child), and the path `meant` when there is one (`suggestion`).
  */
 const noSuchChild = (
   root: Supervisor.Supervisor,
   children: ReadonlyArray<Supervisor.ChildInfo>,
   prefix: string,
   rest: string,
-  below: string | undefined
+  below: string | undefined,
+  meant: string | undefined
 ): string => {
   const where = prefix === "" ? "the root" : `"${prefix}"`
   const agent = children.find((child) => child.kind === "worker" && rest.startsWith(`${child.id}/`))
   if (agent !== undefined) return `"${childPath(prefix, agent.id)}" is an agent: nothing is below it`
   const ids = [...children].reverse().map((child) => child.id)
   const paths = ids.map((id) => `"${childPath(prefix, id)}"`)
-  // A typo of one of them (`classifer`, `Workers`), or a path given with a leading "/"
-  const meant = rest === "" ? undefined : closest(rest.replace(/^\/+/, ""), ids)
   const named = paths.length === 0
     ? `${where} has no children`
     : `${rest === "" ? `nothing follows "${prefix}/"` : `${where} has no child "${rest}"`}${
-      meant === undefined ? "" : ` (did you mean "${childPath(prefix, meant)}"?)`
+      meant === undefined ? "" : ` (did you mean "${meant}"?)`
     }; its children: ${atMost(paths, NAMED_CHILDREN, (count) => `and ${count} more`).join(", ")}`
   const ownName = prefix === "" && (rest === root.name || rest.startsWith(`${root.name}/`))
   return ownName
@@ -79,8 +78,37 @@ const step = (
   return best === undefined ? undefined : { info: best, last: false }
 }
 
+/**
+ * The path meant by `rest`, which names no child of the supervisor at `prefix` among `ids`, when one is close and
+ * names a child: without a leading "/", or with its first step a typo of one of `ids` (`classifer`, `Workers/echo`;
+ * not a step of fewer than 3 characters, nor a number: `p/5` of a pool of 3 means no other member).
+ */
+const suggestion = (
+  root: Supervisor.Supervisor,
+  ids: ReadonlyArray<string>,
+  prefix: string,
+  rest: string
+): Effect.Effect<string | undefined> =>
+  Effect.gen(function*() {
+    const stripped = rest.replace(/^\/+/, "")
+    const first = stripped.split("/")[0]
+    const near = first.length >= 3 && !/^\d+$/.test(first) ? closest(first, ids) : undefined
+    const candidates = [
+      ...(stripped !== rest && stripped !== "" ? [childPath(prefix, stripped)] : []),
+      ...(near === undefined ? [] : [childPath(prefix, near + stripped.slice(first.length))])
+    ]
+    for (const candidate of candidates) {
+      if (yield* Effect.isSuccess(find(root, candidate, false))) return candidate
+    }
+    return undefined
+  })
+
 /** The child at `path` below `root`; `ChildNotFound` when there is none (or a supervisor on the way is not running). */
 export const locate = (root: Supervisor.Supervisor, path: string): Effect.Effect<Located, ChildNotFound> =>
+  find(root, path, true)
+
+/** {@link locate}; with `suggest`, a failure says which path was meant where one is close (a check of it does not). */
+const find = (root: Supervisor.Supervisor, path: string, suggest: boolean): Effect.Effect<Located, ChildNotFound> =>
   Effect.gen(function*() {
     if (path === "") return yield* Effect.fail(notFound(root, path, "the path is empty"))
     let parent = root
@@ -92,8 +120,11 @@ export const locate = (root: Supervisor.Supervisor, path: string): Effect.Effect
         const prefix = path.slice(0, path.length - rest.length).replace(/\/$/, "")
         // The root's own name before a path: the path below it, if that names a child
         const stripped = prefix === "" && rest.startsWith(`${root.name}/`) ? rest.slice(root.name.length + 1) : ""
-        const below = stripped !== "" && (yield* Effect.isSuccess(locate(root, stripped))) ? stripped : undefined
-        return yield* Effect.fail(notFound(root, path, noSuchChild(root, children, prefix, rest, below)))
+        if (!suggest) return yield* Effect.fail(notFound(root, path, "no such child"))
+        const below = stripped !== "" && (yield* Effect.isSuccess(find(root, stripped, false))) ? stripped : undefined
+        const ids = [...children].reverse().map((child) => child.id)
+        const meant = below === undefined ? yield* suggestion(root, ids, prefix, rest) : undefined
+        return yield* Effect.fail(notFound(root, path, noSuchChild(root, children, prefix, rest, below, meant)))
       }
       if (found.last) return { path, parent, info: found.info }
       const { id } = found.info

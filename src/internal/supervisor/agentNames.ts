@@ -6,6 +6,7 @@
  */
 import type * as Supervisor from "../../Supervisor.js"
 import { memberName } from "../memberName.js"
+import { pathBelow } from "./parked.js"
 import type * as Spec from "./spec.js"
 import type { Child, Instance, Shared } from "./state.js"
 
@@ -50,15 +51,25 @@ export const agentNamesBelow = (child: Child, into: Array<string> = []): Array<s
  * stopped), and those of each nested supervisor or pool that does not run now (stopped, or between two
  * incarnations): its spec's and those it had when it stopped.
  */
-export const namesInTree = (shared: Shared): Set<string> => {
-  const names: Array<string> = []
+export const namesInTree = (shared: Shared): ReadonlySet<string> => new Set(placesInTree(shared).keys())
+
+/**
+ * The same, each name with where an agent of it is: its path below the root (`workers/echo`), or, for one of a
+ * nested supervisor that does not run now, that supervisor's path and `/...`.
+ */
+export const placesInTree = (shared: Shared): ReadonlyMap<string, string> => {
+  const places = new Map<string, string>()
   for (const instance of shared.instances) {
     for (const child of instance.children) {
-      if (child.spec._tag === "Agent") names.push(child.spec.config.name)
-      else if (child.runtime === undefined) agentNamesBelow(child, names)
+      const path = pathBelow(instance.tree.path, child.spec.id)
+      if (child.spec._tag === "Agent") {
+        if (!places.has(child.spec.config.name)) places.set(child.spec.config.name, path)
+      } else if (child.runtime === undefined) {
+        for (const name of agentNamesBelow(child)) if (!places.has(name)) places.set(name, `${path}/...`)
+      }
     }
   }
-  return new Set(names)
+  return places
 }
 
 /** Keeps what a nested supervisor or pool has as it stops, with what it had kept from a start that did not finish. */

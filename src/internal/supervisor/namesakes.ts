@@ -7,10 +7,11 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import { atMost } from "../atMost.js"
 import { memberName } from "../memberName.js"
 import * as Edge from "../schema.js"
-import { parkedIn, pathBelow, warnParked } from "./parked.js"
+import { parkedIn, pathBelow, warnedChildren, warnParked } from "./parked.js"
 import type { ChildSpec, Tree } from "./spec.js"
 
 /** An agent: its name, and where it is (`children[0] ("echo")`). */
@@ -41,22 +42,42 @@ const agentsOf = (tree: Tree, child: ChildSpec, at: string, into: Array<Placed>)
   }
 }
 
-/** One line per name that more than one agent of `placed` has: the name, then where each is. */
-const lines = (placed: ReadonlyArray<Placed>): Array<string> => {
+/**
+ * One entry per name that more than one agent has, of `placed` and of those already in the tree (`inTree`, each
+ * with where it is): the name, then where each is.
+ */
+const shared = (placed: ReadonlyArray<Placed>, inTree: ReadonlyMap<string, string>): Array<Shared> => {
   const byName = new Map<string, Array<string>>()
   for (const { name, where } of placed) byName.set(name, [...(byName.get(name) ?? []), where])
-  return [...byName].filter(([, wheres]) => wheres.length > 1).map(([name, wheres]) =>
-    `"${name}": ${atMost(wheres, 5, (count) => `and ${count} more`).join(", ")}`
-  )
+  for (const [name, wheres] of byName) {
+    const there = inTree.get(name)
+    if (there !== undefined) wheres.push(`"${there}" already in the tree`)
+  }
+  return [...byName].filter(([, wheres]) => wheres.length > 1).map(([name, wheres]) => ({ name, wheres }))
 }
 
-/** Warns, once, of the names that more than one agent has (at most ten names; `TreeFile.warnings` every one). */
-const warnNamesakes = (supervisor: string, found: ReadonlyArray<string>): Effect.Effect<void> =>
-  found.length === 0 ? Effect.void : Effect.logWarning(
-    `Agents of one name share one last state and checkpoint in the store, one log file and one metric series, ` +
-      `each overwriting the other's:\n  ${atMost(found, 10, (count) => `and ${count} more names`).join("\n  ")}\n` +
-      `Give each agent a name of its own (README "Configuration").`
-  ).pipe(Effect.annotateLogs({ supervisor }))
+/** A name that more than one agent has, and where each of them is. */
+interface Shared {
+  readonly name: string
+  readonly wheres: ReadonlyArray<string>
+}
+
+/**
+ * Warns, once, of the names that more than one agent has: as many names as the parked warning names children
+ * (`warnedChildren`: ten where a tree logs it, every one for `TreeFile.warnings`), five places of each there.
+ */
+const warnNamesakes = (supervisor: string, found: ReadonlyArray<Shared>): Effect.Effect<void> =>
+  found.length === 0 ? Effect.void : Effect.flatMap(FiberRef.get(warnedChildren), (max) => {
+    const places = max === Infinity ? Infinity : 5
+    const lines = found.map(({ name, wheres }) =>
+      `"${name}": ${atMost(wheres, places, (count) => `and ${count} more`).join(", ")}`
+    )
+    return Effect.logWarning(
+      `Agents of one name share one last state and checkpoint in the store, one log file and one metric series, ` +
+        `each overwriting the other's:\n  ${atMost(lines, max, (count) => `and ${count} more names`).join("\n  ")}\n` +
+        `Give each agent a name of its own (README "Configuration").`
+    ).pipe(Effect.annotateLogs({ supervisor }))
+  })
 
 /** The warnings of a decoded tree as it starts: children that would be parked, agents of one name. */
 export const warnTree = (name: string, tree: Tree): Effect.Effect<void> =>
@@ -67,27 +88,24 @@ export const warnTree = (name: string, tree: Tree): Effect.Effect<void> =>
       tree.children.forEach((child, index) =>
         agentsOf(tree, child, Edge.pathOf(undefined, ["children", index]), placed)
       )
-      return warnNamesakes(name, lines(placed))
+      return warnNamesakes(name, shared(placed, new Map()))
     })
   )
 
 /**
  * The warning of children added to a running supervisor (`startChild`, `startChildren`, at `count` on) whose agents
- * take a name that an agent of the tree (`inTree`) or another of them has.
+ * take a name that an agent of the tree (`inTree`, with where it is) or another of them has.
  */
 export const warnAdded = (
   tree: Tree,
   count: number,
   children: ReadonlyArray<ChildSpec>,
-  inTree: ReadonlySet<string>
+  inTree: ReadonlyMap<string, string>
 ): Effect.Effect<void> =>
   Effect.suspend(() => {
     const placed: Array<Placed> = []
     children.forEach((child, index) =>
       agentsOf(tree, child, Edge.pathOf(undefined, ["children", count + index]), placed)
     )
-    const taken = placed.filter(({ name }) => inTree.has(name)).map(({ name, where }) =>
-      `"${name}": ${where} and an agent already in the tree`
-    )
-    return warnNamesakes(tree.name, [...taken, ...lines(placed)])
+    return warnNamesakes(tree.name, shared(placed, inTree))
   })

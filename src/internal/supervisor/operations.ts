@@ -44,7 +44,7 @@ export const startChild = (
     if (notASpec !== undefined) return yield* notASpec
     yield* admit(self, input.id)
     const spec = yield* Spec.decodeAdded(self.tree, self.children.length, input)
-    yield* Namesakes.warnAdded(self.tree, self.children.length, [spec], AgentNames.namesInTree(self.shared))
+    yield* Namesakes.warnAdded(self.tree, self.children.length, [spec], AgentNames.placesInTree(self.shared))
     // Under `restore`, written once the child has started, and waited for (bounded): see `Keeper.added`.
     const child = yield* insert(self, spec, storedOf(self, spec))
     yield* Keeper.added(self, child)
@@ -75,7 +75,7 @@ export const startChildren = (
     // Ids repeated in the batch are the decoder's to report, with every other problem.
     for (const id of new Set(inputs.map((input) => input.id))) yield* admit(self, id)
     const specs = yield* Spec.decodeAddedAll(self.tree, count, inputs)
-    yield* Namesakes.warnAdded(self.tree, count, specs, AgentNames.namesInTree(self.shared))
+    yield* Namesakes.warnAdded(self.tree, count, specs, AgentNames.placesInTree(self.shared))
     const children = specs.map((spec) => newChild(spec, storedOf(self, spec), true))
     for (const child of children) Subscriptions.subscribe(self, child)
     yield* Effect.forEach(children, (child) => Watch.start(self, child), { discard: true })

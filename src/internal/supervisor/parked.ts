@@ -88,8 +88,7 @@ export const warnParked = (supervisor: string, lines: ReadonlyArray<string>): Ef
   lines.length === 0 ? Effect.void : Effect.flatMap(FiberRef.get(warnedChildren), (max) =>
     Effect.logWarning(
       `A child that never starts would be parked, and its supervisor would not escalate:\n  ${
-        atMost(lines, max, (count) =>
-          `and ${count} more children alike (TreeFile.warnings, agent-supervisor validate: every one)`).join("\n  ")
+        atMost(lines, max, (count) => `and ${count} more children alike`).join("\n  ")
       }\n` +
         `Raise maxRestartAttempts, lower the intensity's maxRestarts, shorten restartBackoff, or widen the intensity's window (README "Configuration").`
     ).pipe(Effect.annotateLogs({ supervisor })))

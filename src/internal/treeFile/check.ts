@@ -12,6 +12,7 @@ import * as FiberRef from "effect/FiberRef"
 import * as HashSet from "effect/HashSet"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import { AGENT_NAME } from "../../Agent/internal/agentName.js"
 import type * as TreeFile from "../../TreeFile.js"
 import type * as Edge from "../schema.js"
 import * as Parked from "../supervisor/parked.js"
@@ -24,9 +25,11 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
 /** What a directory child's configuration says about the tree; what the directory decides is not known yet. */
 const placeholderConfig = (config: unknown): unknown => {
   if (!isRecord(config)) return config
-  const { agentDir: _dir, agentName: _name, cacheDir: _cache, callbackFunction: _fn, installTimeout: _t, ...rest } =
-    config
-  return { ...rest, name: "directory-agent", command: "directory" }
+  const { agentDir: _dir, agentName, cacheDir: _cache, callbackFunction: _fn, installTimeout: _t, ...rest } = config
+  // Its name is the agent's own (what the store and the logs know it by, and what namesakes share); one that is not
+  // a name is the file's schema's to report, at agentName
+  const named = typeof agentName === "string" && AGENT_NAME.test(agentName)
+  return { ...rest, name: named ? agentName : "directory-agent", command: "directory" }
 }
 
 /** What a callback child's configuration says about the tree; the adapter's command line is made when it starts. */
@@ -93,8 +96,8 @@ const decode = (file: unknown, logged: Array<string>) => {
 
 /**
  * Every problem the tree's decoding finds in `file` (a parsed file, references replaced), each with its path. The
- * warning of a child that would be parked rather than escalate is left to {@link treeWarnings}, and to the start
- * of the tree, which logs it.
+ * warnings (a child that would be parked rather than escalate, agents of one name) are left to
+ * {@link treeWarnings}, and to the start of the tree, which logs them.
  */
 export const treeProblems = (file: unknown): Effect.Effect<ReadonlyArray<Edge.Problem>> =>
   decode(file, []).pipe(
@@ -102,7 +105,7 @@ export const treeProblems = (file: unknown): Effect.Effect<ReadonlyArray<Edge.Pr
     Effect.map(Either.match({ onLeft: (error) => error.problems, onRight: () => [] }))
   )
 
-/** What `Supervisor.make` warns of when `file`'s tree starts: children that would be parked rather than escalate. */
+/** What `Supervisor.make` warns of when `file`'s tree starts: children that would be parked, agents of one name. */
 export const treeWarnings = (file: TreeFile.TreeFile): Effect.Effect<ReadonlyArray<string>> =>
   Effect.suspend(() => {
     const logged: Array<string> = []
