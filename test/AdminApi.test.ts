@@ -228,6 +228,19 @@ describe.sequential("AdminApi: reading the tree", () => {
       assert.include(empty, `No child "s3/x" in the tree "root": "s3" has no children (`)
     }))
 
+  it.scopedLive("ids that hold a \"/\": a way that ends nowhere is left for the next (supervisor \"a/b\" beside \"a\")", () =>
+    Effect.gen(function*() {
+      const served = yield* serve({
+        children: [
+          Supervisor.supervisor({ id: "a", children: [echo("b/c", "admin-slash-bc")] }),
+          Supervisor.supervisor({ id: "a/b", children: [] })
+        ]
+      })
+      const found = yield* http(served, `/api/children/${seg("a/b/c")}`)
+      assert.strictEqual(found.status, 200, found.text)
+      assert.strictEqual(JSON.parse(found.text).kind, "worker")
+    }))
+
   it.scopedLive("GET stderr: an agent's last lines (?lines=N the last N); bad params and a supervisor are 400s", () =>
     Effect.gen(function*() {
       const served = yield* serve()

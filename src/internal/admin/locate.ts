@@ -60,23 +60,20 @@ const noSuchChild = (
 }
 
 /**
- * Which child `rest` names among `children`: the one whose id is all of it, else the nested supervisor whose id
- * (with a "/") starts it, the longest such (an id may itself hold a "/").
+ * The children `rest` may name among `children`: the one whose id is all of it, then each nested supervisor whose id
+ * (with a "/") starts it, the longest first (an id may itself hold a "/": a way that ends nowhere is left for the
+ * next).
  */
-const step = (
+const steps = (
   children: ReadonlyArray<Supervisor.ChildInfo>,
   rest: string
-): { readonly info: Supervisor.ChildInfo; readonly last: boolean } | undefined => {
-  const exact = children.find((child) => child.id === rest)
-  if (exact !== undefined) return { info: exact, last: true }
-  let best: Supervisor.ChildInfo | undefined
-  for (const child of children) {
-    if (child.kind === "supervisor" && rest.startsWith(`${child.id}/`)) {
-      if (best === undefined || child.id.length > best.id.length) best = child
-    }
-  }
-  return best === undefined ? undefined : { info: best, last: false }
-}
+): ReadonlyArray<{ readonly info: Supervisor.ChildInfo; readonly last: boolean }> => [
+  ...children.filter((child) => child.id === rest).map((info) => ({ info, last: true })),
+  ...children
+    .filter((child) => child.kind === "supervisor" && rest.startsWith(`${child.id}/`))
+    .sort((a, b) => b.id.length - a.id.length)
+    .map((info) => ({ info, last: false }))
+]
 
 /**
  * The path meant by `rest`, which names no child of the supervisor at `prefix` among `ids`, when one is close and
@@ -109,30 +106,44 @@ export const locate = (root: Supervisor.Supervisor, path: string): Effect.Effect
 
 /** {@link locate}; with `suggest`, a failure says which path was meant where one is close (a check of it does not). */
 const find = (root: Supervisor.Supervisor, path: string, suggest: boolean): Effect.Effect<Located, ChildNotFound> =>
+  path === "" ? Effect.fail(notFound(root, path, "the path is empty")) : walk(root, path, root, path, suggest)
+
+/**
+ * The child at `rest`, the end of `path`, below `parent`; each way the path may go tried in turn, the failure of the
+ * first told when none leads anywhere.
+ */
+const walk = (
+  root: Supervisor.Supervisor,
+  path: string,
+  parent: Supervisor.Supervisor,
+  rest: string,
+  suggest: boolean
+): Effect.Effect<Located, ChildNotFound> =>
   Effect.gen(function*() {
-    if (path === "") return yield* Effect.fail(notFound(root, path, "the path is empty"))
-    let parent = root
-    let rest = path
-    while (true) {
-      const children = yield* parent.whichChildren
-      const found = step(children, rest)
-      if (found === undefined) {
-        const prefix = path.slice(0, path.length - rest.length).replace(/\/$/, "")
-        // The root's own name before a path: the path below it, if that names a child
-        const stripped = prefix === "" && rest.startsWith(`${root.name}/`) ? rest.slice(root.name.length + 1) : ""
-        if (!suggest) return yield* Effect.fail(notFound(root, path, "no such child"))
-        const below = stripped !== "" && (yield* Effect.isSuccess(find(root, stripped, false))) ? stripped : undefined
-        const ids = [...children].reverse().map((child) => child.id)
-        const meant = below === undefined ? yield* suggestion(root, ids, prefix, rest) : undefined
-        return yield* Effect.fail(notFound(root, path, noSuchChild(root, children, prefix, rest, below, meant)))
-      }
-      if (found.last) return { path, parent, info: found.info }
-      const { id } = found.info
-      parent = yield* parent.childSupervisor(id).pipe(
-        Effect.mapError(() => notFound(root, path, `the supervisor "${id}" on its way is not running`))
-      )
-      rest = rest.slice(id.length + 1)
+    const children = yield* parent.whichChildren
+    const ways = steps(children, rest)
+    if (ways.length === 0) {
+      if (!suggest) return yield* Effect.fail(notFound(root, path, "no such child"))
+      const prefix = path.slice(0, path.length - rest.length).replace(/\/$/, "")
+      // The root's own name before a path: the path below it, if that names a child
+      const stripped = prefix === "" && rest.startsWith(`${root.name}/`) ? rest.slice(root.name.length + 1) : ""
+      const below = stripped !== "" && (yield* Effect.isSuccess(find(root, stripped, false))) ? stripped : undefined
+      const ids = [...children].reverse().map((child) => child.id)
+      const meant = below === undefined ? yield* suggestion(root, ids, prefix, rest) : undefined
+      return yield* Effect.fail(notFound(root, path, noSuchChild(root, children, prefix, rest, below, meant)))
     }
+    let first: ChildNotFound | undefined
+    for (const { info, last } of ways) {
+      if (last) return { path, parent, info }
+      const through = yield* parent.childSupervisor(info.id).pipe(
+        Effect.mapError(() => notFound(root, path, `the supervisor "${info.id}" on its way is not running`)),
+        Effect.flatMap((nested) => walk(root, path, nested, rest.slice(info.id.length + 1), suggest)),
+        Effect.either
+      )
+      if (through._tag === "Right") return through.right
+      first ??= through.left
+    }
+    return yield* Effect.fail(first!)
   })
 
 /**
