@@ -184,7 +184,7 @@ describe.sequential("agent-supervisor call and publish", () => {
       Effect.gen(function*() {
         const dir = yield* tempDir("cli-call-refused")
         const file = writeTree(dir)
-        const { operations } = yield* startUp(file)
+        const { logged, operations } = yield* startUp(file)
         const f = ["--file", file]
         const results = yield* Effect.all({
           task: cli(["call", "refuses", JSON.stringify({ secret: SECRET }), ...f], dir),
@@ -201,7 +201,8 @@ describe.sequential("agent-supervisor call and publish", () => {
           noTask: cli(["result", "no-such-task", ...f], dir),
           badWait: cli(["result", "no-such-task", "--wait", "soon", ...f], dir),
           misspelt: cli(["publish", "jbos", "1", ...f], dir),
-          topics: cli(["topics", ...f], dir)
+          topics: cli(["topics", ...f], dir),
+          topicsJson: cli(["topics", "--json", ...f], dir)
         }, { concurrency: 3 })
         const full = yield* cli(["publish", "later", JSON.stringify({ secret: SECRET }), ...f], dir)
         const [pending, dead] = yield* Effect.all([
@@ -248,6 +249,9 @@ describe.sequential("agent-supervisor call and publish", () => {
           /^Could not publish to "jbos": the tree has no such topic \(did you mean "jobs"\?\)/
         )
         assert.strictEqual(results.topics.code, 0, results.topics.stderr)
+        // --json: one document on one line, as every command prints it
+        assert.match(results.topicsJson.stdout, /^\[[^\n]*\]\n$/)
+        assert.isAbove(JSON.parse(results.topicsJson.stdout).length, 0)
         const rows = results.topics.stdout.trim().split("\n").map((line) => line.trim().split(/\s{2,}/))
         assert.deepStrictEqual(rows[0], ["TOPIC", "DECLARED", "PENDING", "SUBSCRIBERS"])
         assert.deepStrictEqual(rows.slice(1).map((row) => row[0]), ["doomed", "jobs", "later"])
@@ -260,6 +264,12 @@ describe.sequential("agent-supervisor call and publish", () => {
           ["jbos", "later", "nope", "refuses", "sleeper", "workers"]
         )
         assert.notInclude(JSON.stringify(operations()), SECRET)
+        // A task dead-lettered is said in up's log too: which, where it failed last; not its payload
+        const doomedId = ok(results.doomed, "doomed").taskId
+        const deadLettered = logged().filter((entry) => entry.message.includes("was dead-lettered"))
+        assert.deepStrictEqual(deadLettered.map((entry) => [entry.logLevel, entry.message.split(", the last")[0]]), [
+          ["WARN", `task ${doomedId} of topic "doomed" was dead-lettered after 1 attempt(s)`]
+        ])
       }),
     180_000
   )

@@ -217,6 +217,6 @@ export const topics = (address: Address, asJson: boolean): Effect.Effect<void, C
     Client.call(address, (client) => client.work.topics()),
     (list) =>
       asJson
-        ? print(list, false)
+        ? print(list, true)
         : Console.log(list.length === 0 ? "No topics." : topicsTable(list, colourFor(process.stdout)))
   )

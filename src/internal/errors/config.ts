@@ -52,7 +52,7 @@ const LISTED_PROBLEMS = 20
 export const configRemediation = (problems: ReadonlyArray<Problem>): string =>
   problems.length <= 1
     ? `Fix "${problems[0].field}" in the configuration: ${problems[0].rule}.`
-    : `Fix each of the ${problems.length} settings the error's \`problems\` name: ` +
+    : `Fix each of the ${problems.length} settings listed: ` +
       `${atMost(problems.map((p) => `"${p.field}"`), LISTED_PROBLEMS, (count) => `and ${count} more`).join(", ")}.`
 
 /**

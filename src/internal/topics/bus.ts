@@ -125,6 +125,23 @@ const outcomeOf = (
         : Effect.fail(new TopicError({ topic: "", reason: "not_found", taskId })))
   })
 
+/**
+ * A task dead-lettered, said in the tree's log (as a refusal is): which, after how many attempts, where it failed
+ * last; never its payload nor the error's text (`result` gives those to whoever asks).
+ */
+const warnDead = (
+  taskId: string,
+  topic: string,
+  attempts: number,
+  errors: ReadonlyArray<{ readonly child: string; readonly tag: string }>
+): Effect.Effect<void> => {
+  const last = errors[errors.length - 1]
+  return Effect.logWarning(
+    `task ${taskId} of topic "${topic}" was dead-lettered after ${attempts} attempt(s)` +
+      (last === undefined ? "" : `, the last failed by "${last.child}" (${last.tag})`)
+  )
+}
+
 /** The bus of one tree. */
 export const make = (options: {
   readonly topics: Settings.DecodedTopics
@@ -214,6 +231,7 @@ export const make = (options: {
           )
         } else {
           Meter.deadLettered(name)
+          yield* warnDead(taskId, name, attempts, errors)
           yield* end(taskId, topic, name, {
             _tag: "DeadLettered",
             taskId,
