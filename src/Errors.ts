@@ -136,7 +136,7 @@ export class AgentDependencyError
  * after it), or, with `operation: "start"`, a request that timed out waiting for the agent to (re)start and was
  * never sent. `timeoutMillis` is the caller's timeout; `waitedForStartMillis` is the part of it spent waiting for
  * the agent to start before the request was sent (or before it gave up). With `idle`, a streaming task that sent
- * nothing for its `idleTimeout` (`timeoutMillis`).
+ * nothing for its `idleTimeout` (`timeoutMillis`). `poolMembers`: a pool's call found none of them running.
  *
  * @since 0.1.0
  * @category errors

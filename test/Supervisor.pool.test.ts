@@ -36,6 +36,21 @@ const members = (sup: Supervisor.Supervisor) =>
   )
 
 describe("Supervisor.pool", () => {
+  it.scopedLive("a call of a pool scaled to 0 times out saying the pool has no members, not that an agent starts", () =>
+    Effect.gen(function*() {
+      const sup = yield* Supervisor.make({
+        name: "app",
+        children: [Supervisor.pool({ id: "empty", size: 0, config: agentConfig("echo", { name: "member" }) })]
+      })
+      const error = failureOf(yield* Effect.exit(sup.call("empty", { x: 1 }, { timeout: "100 millis" })))
+      assert.strictEqual(error._tag, "AgentTimeoutError")
+      assert.deepStrictEqual([(error as any).operation, (error as any).poolMembers], ["start", 0])
+      assert.match(
+        error.message,
+        /^A request to pool "app\/empty" timed out waiting for a member \(after 100 ms\): the pool has no members/
+      )
+    }).pipe(Effect.provide(TestLive)))
+
   it.scopedLive(
     "round-robin: each RUNNING member in turn; members named <name>-<i> under ids 0..n-1",
     () =>

@@ -29,6 +29,8 @@ export type TimeoutFields = {
   readonly waitedForStartMillis: Schema.optional<typeof Schema.Number>
   /** A streaming task that sent nothing (no chunk, no response) for `timeoutMillis`: its idle timeout. */
   readonly idle: Schema.optional<typeof Schema.Boolean>
+  /** A call of a pool that found no member running: how many members it had (0: scaled to 0). */
+  readonly poolMembers: Schema.optional<typeof Schema.Number>
 }
 
 /**
@@ -43,7 +45,8 @@ export const timeoutFields: TimeoutFields = {
   timeoutMillis: Schema.Number,
   pid: Schema.optional(Schema.Number),
   waitedForStartMillis: Schema.optional(Schema.Number),
-  idle: Schema.optional(Schema.Boolean)
+  idle: Schema.optional(Schema.Boolean),
+  poolMembers: Schema.optional(Schema.Number)
 }
 
 /**
@@ -59,6 +62,7 @@ export interface TimeoutFacts {
   readonly pid?: number | undefined
   readonly waitedForStartMillis?: number | undefined
   readonly idle?: boolean | undefined
+  readonly poolMembers?: number | undefined
 }
 
 /**
@@ -72,6 +76,12 @@ export const timeoutMessage = (e: TimeoutFacts): string => {
     const how = waited !== undefined && waited < e.timeoutMillis
       ? `after ${waited} ms of its ${e.timeoutMillis} ms timeout`
       : `after ${e.timeoutMillis} ms`
+    if (e.poolMembers !== undefined) {
+      const members = e.poolMembers === 0
+        ? "the pool has no members (it is scaled to 0)"
+        : `none of its ${e.poolMembers} members was running`
+      return `A request to pool "${e.agent}" timed out waiting for a member (${how}): ${members}; it was not sent`
+    }
     return `A request to agent "${e.agent}" timed out waiting for the agent to start (${how}); it was not sent`
   }
   const pid = e.pid !== undefined ? ` (pid ${e.pid})` : ""

@@ -59,6 +59,17 @@ interface Member {
   readonly agent: AgentSupervisor.AgentSupervisor
 }
 
+/** A call of the pool `name` that found none of its `members` running within `timeoutMillis`: it was not sent. */
+const noMember = (name: string, timeoutMillis: number, members: number): AgentTimeoutError =>
+  new AgentTimeoutError({
+    agent: name,
+    requestId: "(not sent)",
+    operation: "start",
+    timeoutMillis,
+    waitedForStartMillis: timeoutMillis,
+    poolMembers: members
+  })
+
 /** The keys a streaming call through the pool takes, and why `handleEvent`'s others are none of them. */
 const STREAM_OPTIONS = [Calls.HANDLE_STREAM_OPTIONS, Calls.NOT_FOR_STREAMS] as const
 
@@ -133,13 +144,7 @@ const make = (self: Instance, pool: PoolSettings): Router => {
         const left = timeoutMillis - (performance.now() - since)
         if (found !== undefined) return { member: found, left }
         if (left <= 0) {
-          return yield* new AgentTimeoutError({
-            agent: self.name,
-            requestId: "(not sent)",
-            operation: "start",
-            timeoutMillis,
-            waitedForStartMillis: timeoutMillis
-          })
+          return yield* noMember(self.name, timeoutMillis, self.children.length)
         }
         yield* Queue.take(events).pipe(Effect.timeoutOption(Duration.millis(left)))
       }
