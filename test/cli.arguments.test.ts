@@ -9,6 +9,8 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as childProcess from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { followHint, unknownName } from "../src/internal/cli/arguments.js"
 import { grammar, run } from "../src/internal/cli/main.js"
 import { report } from "../src/internal/cli/report.js"
@@ -113,6 +115,22 @@ describe("the command line's mistakes", () => {
         assert.isDefined(printed, args.join(" "))
         startsWith(printed!, expected, args.join(" "))
       }
+    }))
+
+  it.scoped("a ConfigError is printed as its message alone: each setting and its rule, not said again", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("cli-config-error")
+      const file = path.join(dir, "tree.yaml")
+      fs.writeFileSync(
+        file,
+        "children:\n  - { type: agent, id: a, config: { name: a, command: x, requestTimout: 5 } }\n"
+      )
+      const printed = yield* refusal(["validate", file])
+      assert.strictEqual(
+        printed,
+        `error: Invalid configuration at "children[0].config.requestTimout": is not a known setting: did you mean ` +
+          `"requestTimeout"? (got 5)`
+      )
     }))
 
   it.scopedLive(

@@ -16,10 +16,17 @@ export const report = (cause: Cause.Cause<unknown>): string | undefined =>
   Cause.isInterruptedOnly(cause) ? undefined : Option.match(Cause.failureOption(cause), {
     onSome: (error) => {
       if (ValidationError.isValidationError(error)) return undefined
-      const { message, remediation } = (error ?? {}) as { readonly message?: unknown; readonly remediation?: unknown }
+      const { _tag, message, remediation } = (error ?? {}) as {
+        readonly _tag?: unknown
+        readonly message?: unknown
+        readonly remediation?: unknown
+      }
       const text = `error: ${typeof message === "string" && message !== "" ? message : String(error)}`
-      // Every typed error of this library says what to do about it too.
-      return typeof remediation === "string" && remediation !== "" ? `${text}\n${remediation}` : text
+      // Every typed error of this library says what to do about it too; a ConfigError's message says it already
+      // (each setting and its rule: its remediation would say them again)
+      return typeof remediation === "string" && remediation !== "" && _tag !== "ConfigError"
+        ? `${text}\n${remediation}`
+        : text
     },
     onNone: () => `agent-supervisor failed unexpectedly (a bug: please report it):\n${Cause.pretty(cause)}`
   })
