@@ -388,7 +388,9 @@ func TestPingsAreAnsweredWhileStreaming(t *testing.T) {
 		}
 		id := fmt.Sprintf("p%d", i)
 		h.send(map[string]any{"id": id, "type": "ping"})
-		// Answered after what was queued before it, at most the bound's worth of chunks.
+		// Answered after what was queued before it: the 4096 lines the harness holds, the agent's queue (~230), and
+		// what the producer adds until the agent's reader takes the ping, which the scheduler decides (5,097 lines
+		// in all once, on a loaded machine). The bound says only that the endless stream does not starve the ping.
 		for between := 0; ; between++ {
 			l := h.next()
 			if l.id() == id {
@@ -397,7 +399,7 @@ func TestPingsAreAnsweredWhileStreaming(t *testing.T) {
 				}
 				break
 			}
-			if l.Type != "chunk" || between > 4096+1000 { // the harness holds 4096 lines read, the queue ~230
+			if l.Type != "chunk" || between > 64*1024 {
 				t.Fatalf("after %d lines: %+v", between, l)
 			}
 		}
