@@ -30,13 +30,14 @@ const notFound = (root: Supervisor.Supervisor, path: string, why: string) =>
 const NAMED_CHILDREN = 10
 
 /**
- * Why `rest` names no child of the supervisor at `prefix` (`""` the root), naming what is there: its children (at
- * most `NAMED_CHILDREN`, in start order), an agent that `rest` goes below, or the root itself given by name (with
+ * Why `rest` names no child of the supervisor at `prefix` (`""` the root), naming what is there: its children (their
+ * `ids` in start order; at most `NAMED_CHILDREN` named), an agent that `rest` goes below, or the root itself given by name (with
  * the path below it, `below`, when that names a child), and the path `meant` when there is one (`suggestion`).
  */
 const noSuchChild = (
   root: Supervisor.Supervisor,
   children: ReadonlyArray<Supervisor.ChildInfo>,
+  ids: ReadonlyArray<string>,
   prefix: string,
   rest: string,
   below: string | undefined,
@@ -45,7 +46,6 @@ const noSuchChild = (
   const where = prefix === "" ? "the root" : `"${prefix}"`
   const agent = children.find((child) => child.kind === "worker" && rest.startsWith(`${child.id}/`))
   if (agent !== undefined) return `"${childPath(prefix, agent.id)}" is an agent: nothing is below it`
-  const ids = [...children].reverse().map((child) => child.id)
   const paths = ids.map((id) => `"${childPath(prefix, id)}"`)
   const named = paths.length === 0
     ? `${where} has no children`
@@ -130,7 +130,7 @@ const walk = (
       const below = stripped !== "" && (yield* Effect.isSuccess(find(root, stripped, false))) ? stripped : undefined
       const ids = [...children].reverse().map((child) => child.id)
       const meant = below === undefined ? yield* suggestion(root, ids, prefix, rest) : undefined
-      return yield* Effect.fail(notFound(root, path, noSuchChild(root, children, prefix, rest, below, meant)))
+      return yield* Effect.fail(notFound(root, path, noSuchChild(root, children, ids, prefix, rest, below, meant)))
     }
     let first: ChildNotFound | undefined
     for (const { info, last } of ways) {
