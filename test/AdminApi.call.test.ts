@@ -480,9 +480,9 @@ describe.sequential("AdminApi: call and publish", () => {
         )
         // the parameter named once
         const waits = [
-          ["soon", `must be milliseconds or a duration ("30 seconds"), not "soon"`],
+          ["soon", `must be milliseconds or a duration ("30 seconds", "30s"), not "soon"`],
           ["1%20hour", "at most 4 minutes"],
-          ["-5", `must be milliseconds or a duration ("30 seconds"), not "-5"`]
+          ["-5", `must be milliseconds or a duration ("30 seconds", "30s"), not "-5"`]
         ]
         for (const [query, problem] of waits) {
           const bad = errorOf(yield* taskOf(done, `?wait=${query}`), 400, "BadRequest")

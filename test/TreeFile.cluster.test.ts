@@ -122,7 +122,7 @@ describe("TreeFile: the cluster section", () => {
         `cluster.address.hots: is not a known setting: did you mean "host"?`,
         `cluster.timing: must be "fast", "standard" or "test", or a mapping of durations ("3 seconds"): ` +
         "shardLockExpiration, shardLockRefreshInterval, refreshAssignmentsInterval, entityTerminationTimeout",
-        `cluster.maxIdleTime: must be a duration like "5 seconds" or "250 millis"`,
+        `cluster.maxIdleTime: must be a duration like "5 seconds", "250ms" or "1h30m"`,
         `cluster.prefx: is not a known setting: did you mean "prefix"?`,
         "cluster.mailboxCapacity: must be a whole number of at least 1",
         "cluster.database.url: must be a PostgreSQL URL such as postgres://user:password@host:5432/database"

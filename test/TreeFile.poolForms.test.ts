@@ -155,7 +155,7 @@ children:
       assert.deepStrictEqual(problems, [
         `children[0].config.language: must be "python" or "node"`,
         "children[0].config.file: must be a file",
-        `children[0].config.requestTimeout: must be a duration like "5 seconds" or "250 millis"`,
+        `children[0].config.requestTimeout: must be a duration like "5 seconds", "250ms" or "1h30m"`,
         "children[1].config.file: is missing",
         `children[1].config.fiel: is not a known setting: did you mean "file"?`,
         "children[2].config.agentDir: must be a directory",

@@ -150,11 +150,13 @@ describe("the JSON Schema of tree files", () => {
     assert.match(schema.properties.strategy.description, /one-for-one/)
   })
 
-  it("writes a duration once, as a number of milliseconds or a number and a unit", () => {
+  it("writes a duration once, as a number of milliseconds, a number and a unit, or short parts (\"1h30m\")", () => {
     const schema = committed()
     assert.deepStrictEqual(schema.$defs.Duration.anyOf[0], { type: "number", minimum: 0 })
     const pattern = new RegExp(schema.$defs.Duration.anyOf[1].pattern)
-    for (const ok of ["5 seconds", "250 millis", "1.5 minutes", "1 day"]) assert.isTrue(pattern.test(ok), ok)
+    for (const ok of ["5 seconds", "250 millis", "1.5 minutes", "1 day", "5s", "250ms", "1h30m", "2 h"]) {
+      assert.isTrue(pattern.test(ok), ok)
+    }
     for (const bad of ["5 secs", "5", "-1 seconds", "5 Seconds", " 5 seconds"]) assert.isFalse(pattern.test(bad), bad)
     // Referred to wherever a duration is taken (with the description beside the reference)
     const refOf = (property: Json) => property.$ref ?? property.allOf?.[0]?.$ref

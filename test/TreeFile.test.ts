@@ -133,7 +133,7 @@ children:
         `children[1].type: must be "agent", "callback", "directory", "pool" or "supervisor": did you mean "agent"?`,
         "children[2].children[0].config.command: refers to the environment variable AGENT_CMD, which is not set: " +
         "set it, or give a default (${AGENT_CMD:-default})",
-        `children[2].children[0].config.requestTimeout: must be a duration like "5 seconds" or "250 millis"`,
+        `children[2].children[0].config.requestTimeout: must be a duration like "5 seconds", "250ms" or "1h30m"`,
         "children[3].id: child ids must be unique: children[0] has it too",
         `children[3].significant: a significant child must be transient or temporary (as in OTP); its restart is ` +
         `"permanent"`,
@@ -149,8 +149,8 @@ children:
       ))
       assert.strictEqual(
         error.message,
-        `Invalid configuration at "children[0].config.requestTimeout": must be a duration like "5 seconds" or ` +
-          `"250 millis" (got "5 secs")`
+        `Invalid configuration at "children[0].config.requestTimeout": must be a duration like "5 seconds", ` +
+          `"250ms" or "1h30m" (got "5 secs")`
       )
       assert.strictEqual(error.field, "children[0].config.requestTimeout")
     }).pipe(Effect.provide(NodeContext.layer)))
@@ -313,7 +313,7 @@ describe("the store", () => {
       assert.deepStrictEqual(
         yield* problemsOf("store: { type: sqlite, filename: a.db, maxMetricAge: 3 dayz, pruneEvery: 0 }\n"),
         [
-          `store.maxMetricAge: must be a duration like "5 seconds" or "250 millis"`,
+          `store.maxMetricAge: must be a duration like "5 seconds", "250ms" or "1h30m"`,
           "store.pruneEvery: must be at least 1 write"
         ]
       )

@@ -120,7 +120,7 @@ describe.sequential("agent-supervisor call and publish", () => {
         const [argument, piped, dash, compact, nested, pooled, negative, list, afterDashes] = yield* Effect.all([
           cli(["call", "echo", JSON.stringify(payload), "--file", file], dir),
           cli(["call", "echo", "--file", file], dir, JSON.stringify(payload)),
-          cli(["call", "--file", file, "echo", "-", "--timeout", "10 seconds"], dir, "\"from stdin\"\n"),
+          cli(["call", "--file", file, "echo", "-", "--timeout", "10s"], dir, "\"from stdin\"\n"),
           cli(["call", "echo", "{\"a\": [1, 2]}", "--json", "--timeout", "10000", "--file", file], dir),
           cli(["call", "workers/echo", "null", "--file", file], dir),
           cli(["call", "pool", "{\"whoami\": true}", "--file", file], dir),
@@ -150,7 +150,7 @@ describe.sequential("agent-supervisor call and publish", () => {
         // result: the task's result once it ends; --json: its whole view on one line
         const [result, view] = yield* Effect.all([
           cli(["result", published.taskId, "--file", file], dir),
-          cli(["result", published.taskId, "--json", "--wait", "20000", "--file", file], dir)
+          cli(["result", published.taskId, "--json", "--wait", "20s", "--file", file], dir)
         ], { concurrency: 2 })
         assert.deepStrictEqual(ok(result, "result"), { secret: SECRET })
         assert.deepStrictEqual(ok(view, "result --json"), {
@@ -223,7 +223,7 @@ describe.sequential("agent-supervisor call and publish", () => {
         )
         assert.strictEqual(
           refused(results.badTimeout, "bad timeout"),
-          `Not sent: --timeout must be milliseconds or a duration ("30 seconds"), not "5 secs"`
+          `Not sent: --timeout must be milliseconds or a duration ("30 seconds", "30s"), not "5 secs"`
         )
         assert.match(refused(results.badStdin, "bad stdin"), /^The payload on stdin is not JSON: /)
         assert.match(refused(results.empty, "empty"), /^No payload: stdin was empty/)
@@ -241,7 +241,7 @@ describe.sequential("agent-supervisor call and publish", () => {
         assert.match(refused(results.noTask, "no task"), /^No task "no-such-task"/)
         assert.strictEqual(
           refused(results.badWait, "bad wait"),
-          `--wait must be milliseconds or a duration ("30 seconds"), not "soon"`
+          `--wait must be milliseconds or a duration ("30 seconds", "30s"), not "soon"`
         )
         // a topic that is none: refused, the one meant named; topics lists them
         assert.match(

@@ -57,7 +57,7 @@ const MISREAD: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
   [["--only", "--", "true"], "error: --only needs a value: a check's name (ready, echo, "],
   [["--only=", "--", "true"], "error: --only needs a value: a check's name (ready, echo, "],
   [["--only", "", "--", "true"], "error: --only needs a value: a check's name (ready, echo, "],
-  [["--startup-timeout=", "--", "true"], `error: --startup-timeout needs a value: milliseconds, or "5 seconds"`],
+  [["--startup-timeout=", "--", "true"], `error: --startup-timeout needs a value: milliseconds, "5 seconds" or "5s"`],
   [["--Only", "ready", "--", "true"], `error: "--Only" is read as no option: option names are in lower case (--only)`],
   [["--JSON", "--", "true"], `error: "--JSON" is read as no option: option names are in lower case (--json)`],
   [

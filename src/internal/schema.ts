@@ -14,10 +14,8 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
 import { ConfigError } from "../Errors.js"
+import { DURATION_EXAMPLES, DURATION_TEXT_PATTERN, parseDurationText } from "./durationText.js"
 import { closest } from "./suggest.js"
-
-const DURATION_TEXT =
-  /^\s*(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s+(nano|nanos|micro|micros|milli|millis|second|seconds|minute|minutes|hour|hours|day|days|week|weeks)\s*$/i
 
 /**
  * A duration as users write it: milliseconds as a number, `"5 seconds"`, or a `Duration`. Negative and
@@ -32,9 +30,10 @@ export const DurationInput: Schema.Schema<Duration.Duration, Duration.DurationIn
       const bad = (why: string) => ParseResult.fail(new ParseResult.Type(ast, input, why))
       if (typeof input === "number" && !(input >= 0)) return bad("must be a duration of 0 or more milliseconds")
       if (typeof input === "string") {
-        const match = DURATION_TEXT.exec(input)
-        if (match === null) return bad(`must be a duration like "5 seconds" or "250 millis"`)
-        if (Number(match[1]) < 0) return bad("must not be negative")
+        const parsed = parseDurationText(input)
+        if (parsed === undefined) return bad(`must be a duration like ${DURATION_EXAMPLES}`)
+        if (parsed === "negative") return bad("must not be negative")
+        return ParseResult.succeed(parsed)
       }
       return Option.match(Duration.decodeUnknown(input), {
         onNone: () => bad(`must be a duration like "5 seconds" or a number of milliseconds`),
@@ -48,14 +47,9 @@ export const DurationInput: Schema.Schema<Duration.Duration, Duration.DurationIn
   // written once in `$defs` (an identifier for JSON Schema only: messages never name it).
   [AST.JSONIdentifierAnnotationId]: "Duration",
   jsonSchema: {
-    description: `A duration: a number of milliseconds, or a number and a unit ("5 seconds", "250 millis")`,
-    anyOf: [
-      { type: "number", minimum: 0 },
-      {
-        type: "string",
-        pattern: "^\\d+(\\.\\d+)?\\s+(nanos?|micros?|millis?|seconds?|minutes?|hours?|days?|weeks?)$"
-      }
-    ]
+    description: `A duration: a number of milliseconds, or a number and a unit ("5 seconds", "250 millis", "5s", ` +
+      `"250ms", "1h30m")`,
+    anyOf: [{ type: "number", minimum: 0 }, { type: "string", pattern: DURATION_TEXT_PATTERN }]
   }
 }) as any
 

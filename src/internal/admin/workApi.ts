@@ -11,6 +11,7 @@ import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { TASK_BOUNDS } from "../../Store/internal/taskBounds.js"
 import type { TopicInfo } from "../../Topic.js"
+import { DURATION_TEXT_PATTERN } from "../durationText.js"
 import { DurationInput } from "../schema.js"
 
 const decodeDuration = Schema.decodeUnknownEither(DurationInput)
@@ -21,9 +22,9 @@ const decodeDuration = Schema.decodeUnknownEither(DurationInput)
  */
 export const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
 
-/** What a duration given as text or milliseconds must be, with what was given (`not "2m"`). */
+/** What a duration given as text or milliseconds must be, with what was given (`not "soon"`). */
 export const notADuration = (input: unknown): string =>
-  `must be milliseconds or a duration ("30 seconds"), not ${JSON.stringify(input)}`
+  `must be milliseconds or a duration ("30 seconds", "30s"), not ${JSON.stringify(input)}`
 
 /** Why `input` is no timeout (the library's rules for a duration, and more than 0), or `undefined`. */
 export const timeoutProblem = (input: unknown): string | undefined => {
@@ -40,15 +41,9 @@ export const durationOf = (input: string | number): Duration.Duration =>
 const Timeout = Schema.Union(Schema.Number, Schema.String).pipe(
   Schema.filter((input) => timeoutProblem(input) ?? true, {
     jsonSchema: {
-      description: `Milliseconds, or a duration as text ("30 seconds", "500 millis"): the agent's requestTimeout ` +
-        "by default",
-      anyOf: [
-        { type: "number", exclusiveMinimum: 0 },
-        {
-          type: "string",
-          pattern: "^\\d+(\\.\\d+)?\\s+(nanos?|micros?|millis?|seconds?|minutes?|hours?|days?|weeks?)$"
-        }
-      ]
+      description: `Milliseconds, or a duration as text ("30 seconds", "500 millis", "30s", "500ms"): the agent's ` +
+        "requestTimeout by default",
+      anyOf: [{ type: "number", exclusiveMinimum: 0 }, { type: "string", pattern: DURATION_TEXT_PATTERN }]
     }
   })
 )

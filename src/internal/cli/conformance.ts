@@ -159,7 +159,7 @@ export const conformance = (options: ConformanceOptions): Effect.Effect<void, Cl
 const timeout = ([, name, what, byDefault]: typeof TIMEOUTS[number]) =>
   Options.text(name).pipe(
     Options.optional,
-    Options.withDescription(`${what} (milliseconds, or "5 seconds"; ${Duration.format(byDefault)} by default).`)
+    Options.withDescription(`${what} (milliseconds, "5 seconds" or "5s"; ${Duration.format(byDefault)} by default).`)
   )
 
 /** What follows the list of this command's options when one is unknown. */
@@ -196,7 +196,7 @@ export const misread = (
     const value = mine[i].includes("=") ? mine[i].slice(mine[i].indexOf("=") + 1) : mine[i + 1]
     if (value === undefined ? typed !== undefined : value.trim() === "") {
       return `${name} needs a value` +
-        (name === "--only" ? `: a check's name (${CHECK_NAMES.join(", ")})` : `: milliseconds, or "5 seconds"`)
+        (name === "--only" ? `: a check's name (${CHECK_NAMES.join(", ")})` : `: milliseconds, "5 seconds" or "5s"`)
     }
     if (!mine[i].includes("=")) i++
   }

@@ -246,7 +246,7 @@ const callCommand = Command.make(
     timeout: Options.text("timeout").pipe(
       Options.optional,
       Options.withDescription(
-        `The call's timeout ("30 seconds", or milliseconds): the agent's requestTimeout by default.`
+        `The call's timeout ("30 seconds", "30s", or milliseconds): the agent's requestTimeout by default.`
       )
     ),
     id: childPath("The agent's or pool's path below the root: its id, or ids joined by / (workers/echo)."),
@@ -295,7 +295,9 @@ const resultCommand = Command.make(
     ),
     wait: Options.text("wait").pipe(
       Options.withDefault("30 seconds"),
-      Options.withDescription(`How long to wait for the task to end ("2 minutes", or milliseconds; 0: not at all).`)
+      Options.withDescription(
+        `How long to wait for the task to end ("2 minutes", "2m", or milliseconds; 0: not at all).`
+      )
     ),
     id: Args.text({ name: "TASK_ID" }).pipe(Args.withDescription("The task's id, as publish printed it."))
   },
