@@ -15,6 +15,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
+import * as Http from "node:http"
 import * as Adapters from "../src/Adapters.js"
 import * as AdminApi from "../src/AdminApi.js"
 import { Routes } from "../src/internal/admin/api.js"
@@ -305,10 +306,11 @@ describe.sequential("AdminApi: call and publish", () => {
   )
 
   it.scopedLive(
-    "POST call and publish: bodies that are not one 400, no token 401, text 415, GET 405; nothing reaches an agent",
+    "POST call and publish: bodies that are not one 400, no token 401, text 415, GET 405; nothing reaches an agent; " +
+      "each refusal logged without the body",
     () =>
       Effect.gen(function*() {
-        const { operations, served } = yield* serve
+        const { logged, operations, served } = yield* serve
         const bad = (raw: Raw) => errorOf(raw, 400, "BadRequest").message as string
         assert.include(bad(yield* callOf(served, "echo", {})), "payload: is missing")
         assert.include(bad(yield* callOf(served, "echo", { payload: 1, timeout: "5 secs" })), "timeout")
@@ -335,7 +337,49 @@ describe.sequential("AdminApi: call and publish", () => {
         }
         const huge = yield* callOf(served, "echo", { payload: "x".repeat(17 * 1024 * 1024) })
         assert.include(bad(huge), "send large data to an agent by reference")
-        assert.deepStrictEqual(operations(), [], "refused before any operation")
+        // JSON that does not parse: the answer quotes it (the parser's message), the log does not
+        const cut = yield* post(served, "/api/children/echo/call", {
+          body: `{"payload": "${SECRET}"`,
+          headers: { "content-type": "application/json" }
+        })
+        assert.include(bad(cut), "The request body is not valid JSON")
+        // a wrong token, and a request for another host (a DNS-rebound page): refused, logged (a GET too, then)
+        const guess = "guessed-token-5f2a"
+        const wrong = yield* http(served, "/api/children/echo/call", {
+          method: "POST",
+          ...json({ payload: 1 }),
+          headers: { "content-type": "application/json", authorization: `Bearer ${guess}` }
+        })
+        errorOf(wrong, 401, "Unauthorized")
+        const rebound = yield* Effect.async<number>((resume) => {
+          Http.get(`${served.url}/api/tree`, { headers: { host: "evil.example" } }, (response) => {
+            response.resume()
+            resume(Effect.succeed(response.statusCode!))
+          }).on("error", (error) => resume(Effect.die(error)))
+        })
+        assert.strictEqual(rebound, 403)
+        // Each refusal in the log, what was asked and why (a GET is refused unlogged: it changes nothing); never a
+        // body's content
+        const call = "admin API: refused POST /api/children/echo/call"
+        const publish = "admin API: refused POST /api/topics/jobs/publish"
+        assert.deepStrictEqual(operations().map((line) => line.message), [
+          `${call} (400): it does not decode (payload)`,
+          ...Array.from({ length: 3 }, () => `${call} (400): it does not decode (timeout)`),
+          `${call} (400): it does not decode (timeot)`,
+          `${call} (400): it does not decode (its body)`,
+          `${call} (400): it does not decode (its body)`,
+          `${publish} (400): it does not decode (fanout)`,
+          `${publish} (400): it does not decode (data, payload)`,
+          `${call} (401): this call needs the admin token: send "Authorization: Bearer <token>"`,
+          `${publish} (415): its body is text/plain, not JSON`,
+          `${call} (400): its body is over 16777216 bytes`,
+          `${call} (400): its body is not valid JSON`,
+          `${call} (401): the token is not the admin token`,
+          `admin API: refused GET /api/tree (403): it is for host "evil.example"`
+        ])
+        assert.notInclude(JSON.stringify(logged), SECRET)
+        assert.notInclude(JSON.stringify(logged), guess)
+        assert.isTrue(operations().every((line) => line.level === "WARN"))
       }),
     120_000
   )

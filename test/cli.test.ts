@@ -334,7 +334,7 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
           )
         )
         const last = yield* cli(["logs", "chatty", "--lines", "1", "--file", file])
-        assert.match(last.stdout, new RegExp(`^\\S+ \\[${first}\\] chatty ${first} started\\n$`))
+        assert.match(last.stdout, new RegExp(`^\\S+ \\[pid ${first}\\] chatty ${first} started\\n$`))
 
         const lines: Array<string> = []
         const restarted = yield* Deferred.make<void>()
@@ -353,9 +353,9 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
         yield* Deferred.await(restarted)
         const second = yield* pidOf
         assert.deepStrictEqual(lines.map((l) => l.replace(/^\S+ /, "")), [
-          `[${first}] chatty ${first} started`,
-          `[${first}] chatty ${first} stopping`,
-          `[${second}] chatty ${second} started`
+          `[pid ${first}] chatty ${first} started`,
+          `[pid ${first}] chatty ${first} stopping`,
+          `[pid ${second}] chatty ${second} started`
         ])
         // The file's logs section: the agent's stderr and up's own log in rotated files under logs/
         const agentLog = path.join(dir, "logs", "chatty.log")
@@ -363,6 +363,8 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
           "the agent's log file",
           () => fs.existsSync(agentLog) && fs.readFileSync(agentLog, "utf8").includes(`chatty ${second} started`)
         )
+        // each line as `logs` prints it
+        assert.include(fs.readFileSync(agentLog, "utf8"), `[pid ${second}] chatty ${second} started\n`)
         const own = fs.readFileSync(path.join(dir, "logs", "agent-supervisor.log"), "utf8")
         assert.include(own, `"tree \\"cli-test\\" is running"`)
       }),

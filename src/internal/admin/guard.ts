@@ -4,7 +4,9 @@
  * (401 otherwise; the read of a task's outcome checks it in its handler, on the route the router matched); a known path asked with a method it does not take is a 405 with `Allow` (RFC 9110); a
  * state-changing call's body must be empty or JSON (415 for another media type, 400 for JSON that does not parse); a
  * request the API cannot decode is a 400 `BadRequest` with the problems listed; an unknown route a 404; a defect a
- * 500. Each answer is a JSON body `{ "_tag", "message" }`, never a stack.
+ * 500. Each answer is a JSON body `{ "_tag", "message" }`, never a stack. A state-changing call refused here, and a
+ * request for another host, is logged (Warning: `admin API: refused POST /api/children/echo/call (415): its body is
+ * text/plain, not JSON`), as sshd logs a refused login: with why, never with its body or token.
  *
  * @internal
  */
@@ -43,6 +45,12 @@ const unauthorized = (message: string) =>
 /** As the contract's `BadRequest` is encoded. */
 const badRequest = (message: string) => json(400, encodeBadRequest(new BadRequest({ message })))
 
+/** A request refused here: the answer, and why for the log (never the body's content: a payload, a token). */
+interface Refusal {
+  readonly response: HttpServerResponse.HttpServerResponse
+  readonly why: string
+}
+
 /** The request's path, as the router reads it (without its query). */
 const pathOf = (request: HttpServerRequest.HttpServerRequest): string => request.url.split("?")[0]
 
@@ -64,12 +72,14 @@ const PAYLOAD_PATH = /^\/api\/(children\/[^/]+\/call|topics\/[^/]+\/publish)\/?$
 /** The most bytes the body of a request to `path` may have. */
 const maxBodyOf = (path: string): number => PAYLOAD_PATH.test(path) ? MAX_PAYLOAD_BYTES : MAX_BODY_BYTES
 
-const tooLarge = (max: number) =>
-  badRequest(
+const tooLarge = (max: number): Refusal => ({
+  response: badRequest(
     max === MAX_BODY_BYTES
       ? `The request body is over ${max} bytes: the API's calls take no body, or a small JSON one`
       : `The request body is over ${max} bytes: send large data to an agent by reference (a file path or URL)`
-  )
+  ),
+  why: `its body is over ${max} bytes`
+})
 
 /** The media type of a `Content-Type` header, without its parameters, in lower case; undefined for none. */
 const mediaType = (header: string | undefined): string | undefined => {
@@ -81,8 +91,8 @@ const mediaType = (header: string | undefined): string | undefined => {
 const isJson = (type: string): boolean => type === "application/json" || /^[^/\s]+\/[^/\s]+\+json$/.test(type)
 
 /** As the contract's `UnsupportedMediaType` is encoded. */
-const unsupported = (type: string) =>
-  json(
+const unsupported = (type: string): Refusal => ({
+  response: json(
     415,
     encodeUnsupportedMediaType(
       new UnsupportedMediaType({
@@ -90,17 +100,23 @@ const unsupported = (type: string) =>
           `the API's calls take no body, or a JSON one`
       })
     )
-  )
+  ),
+  why: `its body is ${type}, not JSON`
+})
 
 /** Why the body of `type` and `text` is refused; undefined for none (an empty body is none, whatever its type). */
-const bodyProblem = (type: string | undefined, text: string): HttpServerResponse.HttpServerResponse | undefined => {
+const bodyProblem = (type: string | undefined, text: string): Refusal | undefined => {
   if (text === "") return undefined
   if (type !== undefined && !isJson(type)) return unsupported(type)
   try {
     JSON.parse(text)
     return undefined
   } catch (error) {
-    return badRequest(`The request body is not valid JSON: ${(error as Error).message}`)
+    // (the parser's message quotes the body: the log says less)
+    return {
+      response: badRequest(`The request body is not valid JSON: ${(error as Error).message}`),
+      why: "its body is not valid JSON"
+    }
   }
 }
 
@@ -115,7 +131,7 @@ const bodyProblem = (type: string | undefined, text: string): HttpServerResponse
  */
 const checkBody = (
   request: HttpServerRequest.HttpServerRequest
-): Effect.Effect<Either.Either<HttpServerRequest.HttpServerRequest, HttpServerResponse.HttpServerResponse>> => {
+): Effect.Effect<Either.Either<HttpServerRequest.HttpServerRequest, Refusal>> => {
   const type = mediaType(request.headers["content-type"])
   const length = Number(request.headers["content-length"] ?? 0)
   const max = maxBodyOf(pathOf(request))
@@ -136,13 +152,18 @@ const checkBody = (
  * The problems of a request the API could not decode, the first one of each field (an optional field's union adds
  * a second that only says it is not absent): `lines: Unable to decode "abc" into a number`.
  */
-const decodeMessage = (error: { readonly issues?: ReadonlyArray<Issue>; readonly message: string }): string => {
+const decodeRefusal = (error: { readonly issues?: ReadonlyArray<Issue>; readonly message: string }): Refusal => {
   const byField = new Map<string, string>()
   for (const issue of error.issues ?? []) {
     const field = issue.path.map(String).join(".")
     if (!byField.has(field)) byField.set(field, field === "" ? issue.message : `${field}: ${issue.message}`)
   }
-  return `Bad request: ${byField.size === 0 ? error.message : [...byField.values()].join("; ")}`
+  // (the log names the fields: a problem's message may quote the value given)
+  const fields = [...byField.keys()].map((field) => field === "" ? "its body" : field)
+  return {
+    response: badRequest(`Bad request: ${byField.size === 0 ? error.message : [...byField.values()].join("; ")}`),
+    why: `it does not decode${fields.length === 0 ? "" : ` (${fields.join(", ")})`}`
+  }
 }
 
 interface Issue {
@@ -152,19 +173,36 @@ interface Issue {
 
 const tagOf = (error: unknown): unknown => (error as { readonly _tag?: unknown } | null)?._tag
 
+/**
+ * The answer to a request refused here. Logged when the request would have changed state (or, with `always`, asked
+ * for another host): what was asked, the status and why.
+ */
+const refuse = (request: HttpServerRequest.HttpServerRequest, refusal: Refusal, always = false) =>
+  always || !SAFE_METHODS.has(request.method)
+    ? Effect.as(
+      Effect.logWarning(
+        `admin API: refused ${request.method} ${pathOf(request)} (${refusal.response.status}): ${refusal.why}`
+      ),
+      refusal.response
+    )
+    : Effect.succeed(refusal.response)
+
 /** Failures and defects as JSON answers; interruptions and the platform's own responses as they are. */
 const answer = (request: HttpServerRequest.HttpServerRequest) => (cause: Cause.Cause<unknown>) => {
   const failure = Cause.failureOption(cause)
   if (Option.isSome(failure)) {
     const error = failure.value
     if (tagOf(error) === "HttpApiDecodeError") {
-      return Effect.succeed(badRequest(decodeMessage(error as { readonly message: string })))
+      return refuse(request, decodeRefusal(error as { readonly message: string }))
     }
     if (tagOf(error) === "RouteNotFound") {
-      return Effect.succeed(json(404, {
-        _tag: "NotFound",
-        message: `No route ${request.method} ${pathOf(request)}: /api/openapi.json lists the API`
-      }))
+      return refuse(request, {
+        response: json(404, {
+          _tag: "NotFound",
+          message: `No route ${request.method} ${pathOf(request)}: /api/openapi.json lists the API`
+        }),
+        why: "no such route"
+      })
     }
     return Effect.failCause(cause)
   }
@@ -197,23 +235,25 @@ export const make =
       const request = yield* HttpServerRequest.HttpServerRequest
       const host = request.headers.host
       if (loopbackOnly && host !== undefined && !isLoopback(hostName(host.toLowerCase()))) {
-        return json(403, {
+        const response = json(403, {
           _tag: "Forbidden",
           message: `The admin API listens on a loopback address and answers requests for this machine only, not for ` +
             `"${host}"`
         })
+        return yield* refuse(request, { response, why: `it is for host ${JSON.stringify(host)}` }, true)
       }
       const safe = SAFE_METHODS.has(request.method)
       if (!safe) {
         const refusal = Auth.refusal(token, request.headers.authorization)
-        if (refusal !== undefined) return unauthorized(refusal)
+        if (refusal !== undefined) return yield* refuse(request, { response: unauthorized(refusal), why: refusal })
       }
       const methods = yield* allowed
       if (methods.length > 0 && !methods.includes("*") && !methods.includes(request.method)) {
-        return methodNotAllowed(request, methods)
+        const why = `it takes ${methods.join(", ")}`
+        return yield* refuse(request, { response: methodNotAllowed(request, methods), why })
       }
       const checked = safe ? Either.right(request) : yield* checkBody(request)
-      if (Either.isLeft(checked)) return checked.left
+      if (Either.isLeft(checked)) return yield* refuse(request, checked.left)
       return yield* app.pipe(
         Effect.provideService(HttpServerRequest.HttpServerRequest, checked.right),
         Effect.catchAllCause(answer(request))

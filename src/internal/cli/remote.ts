@@ -98,7 +98,7 @@ export const control = (
 const following = (address: Address, what: string) =>
   Console.error(`Following ${what} at ${address.url} (Ctrl-C to stop)`)
 
-const stderrLine = (line: StderrLineView) => `${new Date(line.timestamp).toISOString()} [${line.pid}] ${line.line}`
+const stderrLine = (line: StderrLineView) => `${new Date(line.timestamp).toISOString()} [pid ${line.pid}] ${line.line}`
 
 /**
  * Which lines of a follow to show after `recent` were shown: the stream starts with the lines read between its
