@@ -107,6 +107,17 @@ describe.sequential("agent-supervisor: commands stopped, and an up that stops un
           "told the server went away, not that it cannot be reached"
         )
         assert.notInclude(inFlight.stderr(), "Cannot reach")
+        // up said the signal at once, not after its admin API's close, which waits 2 s for the call in flight (it
+        // ends only as the tree stops its agent): the call's outcome is logged those 2 s after the signal's line
+        const entries = up.stderr().split("\n").flatMap((line) =>
+          line.startsWith("{") ? [JSON.parse(line) as { readonly message: string; readonly timestamp: string }] : []
+        )
+        const at = (entry: { readonly timestamp: string } | undefined) => Date.parse(entry?.timestamp ?? "")
+        const signalled = entries.find((entry) =>
+          entry.message === `SIGTERM: stopping tree "cli-stop" (3-phase, in order)`
+        )
+        const outcome = entries.filter((entry) => /^admin API: .*"sleeper"/.test(entry.message)).at(-1)
+        assert.isAtLeast(at(outcome) - at(signalled), 1900, up.stderr())
       }),
     180_000
   )

@@ -117,7 +117,8 @@ const lastSignal = Effect.acquireRelease(
 /**
  * Logs the stop of what runs (`what.name`) when `up` is interrupted (a signal): that it stopped, from a finalizer
  * added before it starts (a scope runs its finalizers last added first, so this one runs after the tree's stop),
- * and which signal stops it, from one added once it runs (before the tree's stop); returns the second.
+ * and which signal stops it, from one added once it and its admin API run (so before the API's close, which waits
+ * up to 2 s for the requests under way, and the tree's stop); returns the second.
  */
 const logStop = (what: { name: string }, seen: { readonly signal: NodeJS.Signals | undefined }) =>
   Effect.as(
@@ -156,7 +157,6 @@ const serve = (file: TreeFile.TreeFile, options: UpOptions) =>
       ? yield* startTree(file, progress)
       : yield* startCluster({ ...file, cluster }, options, progress)
     if (cluster === undefined) what.name = `tree "${started.tree.name}"`
-    yield* whenRunning
     if (admin) {
       const make = AdminApi.make(adminOptions(file, options, stateFile)).pipe(
         Effect.provideService(Supervisor.RootSupervisor, started.tree)
@@ -167,6 +167,8 @@ const serve = (file: TreeFile.TreeFile, options: UpOptions) =>
       })
       yield* Effect.logInfo(`dashboard: ${server.url}/ (admin API token in ${stateFile})`)
     }
+    // After the admin API's: the signal is said at once, before the API waits for the requests under way
+    yield* whenRunning
     if (started.ready !== undefined) yield* Effect.logInfo(started.ready)
     yield* started.await
   }).pipe(Effect.scoped)
