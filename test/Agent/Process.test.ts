@@ -4,6 +4,8 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
@@ -86,6 +88,49 @@ describe.sequential("AgentProcess", () => {
       assert.strictEqual(info.signal, "SIGTERM")
       yield* assertGroupGone(agent.pid)
     }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive(
+    "a stop that the agent fails (not 0 after shutdown, a signal the stop did not send) is warned of, as OTP " +
+      "reports a shutdown_error; the exit is still the stop's",
+    () =>
+      Effect.gen(function*() {
+        const warnings: Array<string> = []
+        const capture = Logger.make(({ logLevel, message }) => {
+          if (logLevel._tag === "Warning") warnings.push([message].flat().map(String).join(" "))
+        })
+        const stopped = (mode: string, overrides: Parameters<typeof agentConfig>[1] = {}) =>
+          Effect.gen(function*() {
+            warnings.length = 0
+            const { agent, scope } = yield* startIn(mode, overrides)
+            yield* Scope.close(scope, Exit.void)
+            const info = Option.getOrThrow(yield* agent.exitInfo)
+            return { info: [info.exitCode, info.signal, info.requested], warnings: [...warnings] }
+          }).pipe(
+            Effect.provide(Logger.replace(Logger.defaultLogger, capture)),
+            Logger.withMinimumLogLevel(LogLevel.Warning)
+          )
+        assert.deepStrictEqual(yield* stopped("fail-shutdown"), {
+          info: [3, null, true],
+          warnings: [
+            "agent exited with code 3 as it stopped: asked to shut down, it did not exit 0 (its shutdown failed?): " +
+            "see its stderr"
+          ]
+        })
+        assert.deepStrictEqual(yield* stopped("die-in-shutdown"), {
+          info: [null, "SIGUSR2", true],
+          warnings: [
+            "agent was killed by SIGUSR2 as it stopped, a signal the stop did not send (a crash in its shutdown?): " +
+            "see its stderr"
+          ]
+        })
+        // exit 0 on shutdown, and an exit by the SIGTERM the stop sent: nothing to say
+        assert.deepStrictEqual(yield* stopped("echo"), { info: [0, null, true], warnings: [] })
+        assert.deepStrictEqual(yield* stopped("ignore-shutdown", { gracefulTimeout: "200 millis" }), {
+          info: [null, "SIGTERM", true],
+          warnings: ["agent ignored shutdown for 200ms: SIGTERM"]
+        })
+      }).pipe(Effect.provide(TestLive))
+  )
 
   it.scopedLive("ignores shutdown and SIGTERM: SIGKILL after sigtermTimeout; the scope still closes", () =>
     Effect.gen(function*() {

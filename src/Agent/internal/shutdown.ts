@@ -60,20 +60,48 @@ export const stop = ({ config, exit, outbox, pid, ready, status, table }: Target
       step("shutdown")
       outbox.send(Message.shutdownLine)
       outbox.end()
-      if (yield* exit.within(Duration.toMillis(config.gracefulTimeout))) return
+      if (yield* exit.within(Duration.toMillis(config.gracefulTimeout))) return yield* warnFailed(status)
       yield* Effect.logWarning(`agent ignored shutdown for ${Duration.format(config.gracefulTimeout)}: SIGTERM`)
     } else {
       outbox.end()
     }
     step("SIGTERM")
     Child.killGroup(pid, "SIGTERM")
-    if (yield* exit.within(Duration.toMillis(config.sigtermTimeout))) return
+    if (yield* exit.within(Duration.toMillis(config.sigtermTimeout))) return yield* warnFailed(status)
     yield* Effect.logWarning(`agent ignored SIGTERM for ${Duration.format(config.sigtermTimeout)}: SIGKILL`)
     step("SIGKILL")
     Child.killGroup(pid, "SIGKILL")
     yield* exit.within(Infinity)
     // No SIGKILL after the exit: the exit handler swept the group when the leader exited, and by now its id may
     // belong to an unrelated process group.
+  })
+
+/**
+ * A stop that ended in a failure of the agent's own (OTP's `shutdown_error` report): asked to shut down, it exited
+ * with another code than 0; or a signal the stop did not send ended it (a crash as it stopped: SIGSEGV, SIGABRT, the
+ * OOM killer's SIGKILL). Logged as a warning; the stop is still the stop asked for (nothing restarts it). An exit
+ * with a code after SIGTERM is the program's answer to it (143, 1...), not a failure.
+ *
+ * @internal
+ */
+export const stopFailure = (status: ExitWatch.Status): string | undefined => {
+  const info = status.exited
+  if (info === undefined || status.asked.length === 0) return undefined
+  if (info.signal !== null && !status.asked.some((taken) => taken === info.signal)) {
+    return `agent was killed by ${info.signal} as it stopped, a signal the stop did not send (a crash in its ` +
+      `shutdown?): see its stderr`
+  }
+  if (info.exitCode !== null && info.exitCode !== 0 && status.asked.at(-1) === "shutdown") {
+    return `agent exited with code ${info.exitCode} as it stopped: asked to shut down, it did not exit 0 (its ` +
+      `shutdown failed?): see its stderr`
+  }
+  return undefined
+}
+
+const warnFailed = (status: ExitWatch.Status): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const failure = stopFailure(status)
+    return failure === undefined ? Effect.void : Effect.logWarning(failure)
   })
 
 /**
