@@ -16,29 +16,35 @@ import { agentConfig, closeableScope, eventuallyEffect, takeUntil, TestLive } fr
 const echo = (id: string, overrides: Parameters<typeof agentConfig>[1] = {}) =>
   Supervisor.agent({ id, config: agentConfig("echo", { name: id, restartBackoff: 0, ...overrides }) })
 
+/** A tree of `children` in a scope of its own, its events, and the store's last state of an agent by name. */
+const treeOf = (children: ReadonlyArray<Supervisor.ChildSpec>) =>
+  Effect.gen(function*() {
+    const store = yield* Store.Store
+    const scope = yield* closeableScope
+    const sup = yield* Supervisor.make({ intensity: { maxRestarts: 10, window: "10 seconds" }, children }).pipe(
+      Scope.extend(scope)
+    )
+    const events = yield* sup.subscribe
+    const stateOf = (agent: string) =>
+      Effect.map(Effect.orDie(store.getState(agent)), (record) => Option.getOrUndefined(record)?.state)
+    return { store, scope, sup, events, stateOf }
+  })
+
 describe("Supervisor: an agent gone for good is forgotten by the store", () => {
   it.scopedLive("deleteChild, a temporary child's exit, a pool scaled down; a stopped agent and a namesake stay", () =>
     Effect.gen(function*() {
-      const store = yield* Store.Store
-      const scope = yield* closeableScope
-      const sup = yield* Supervisor.make({
-        intensity: { maxRestarts: 10, window: "10 seconds" },
-        children: [
-          echo("stopped"),
-          echo("deleted"),
-          Supervisor.agent({ id: "temp", restart: "temporary", config: agentConfig("echo", { name: "temp" }) }),
-          echo("twin-1", { name: "twin" }),
-          // A namesake in another subtree
-          Supervisor.supervisor({ id: "sub", children: [echo("twin-2", { name: "twin" })] }),
-          Supervisor.pool({ id: "pool", size: 2, config: agentConfig("echo", { name: "member" }) }),
-          // A namesake in a nested supervisor that is stopped: still in the tree
-          echo("lone", { name: "shadow" }),
-          Supervisor.supervisor({ id: "parked", children: [echo("shadow-in", { name: "shadow" })] })
-        ]
-      }).pipe(Scope.extend(scope))
-      const events = yield* sup.subscribe
-      const stateOf = (agent: string) =>
-        Effect.map(Effect.orDie(store.getState(agent)), (record) => Option.getOrUndefined(record)?.state)
+      const { events, scope, stateOf, store, sup } = yield* treeOf([
+        echo("stopped"),
+        echo("deleted"),
+        Supervisor.agent({ id: "temp", restart: "temporary", config: agentConfig("echo", { name: "temp" }) }),
+        echo("twin-1", { name: "twin" }),
+        // A namesake in another subtree
+        Supervisor.supervisor({ id: "sub", children: [echo("twin-2", { name: "twin" })] }),
+        Supervisor.pool({ id: "pool", size: 2, config: agentConfig("echo", { name: "member" }) }),
+        // A namesake in a nested supervisor that is stopped: still in the tree
+        echo("lone", { name: "shadow" }),
+        Supervisor.supervisor({ id: "parked", children: [echo("shadow-in", { name: "shadow" })] })
+      ])
       yield* sup.terminateChild("stopped")
       yield* sup.terminateChild("twin-1")
       yield* sup.deleteChild("twin-1")
@@ -73,35 +79,27 @@ describe("Supervisor: an agent gone for good is forgotten by the store", () => {
 
   it.scopedLive("a nested supervisor or pool deleted whole: every agent it had, dynamic ones and scaled members too", () =>
     Effect.gen(function*() {
-      const store = yield* Store.Store
-      const scope = yield* closeableScope
-      const sup = yield* Supervisor.make({
-        intensity: { maxRestarts: 10, window: "10 seconds" },
-        children: [
-          echo("namesake", { name: "shared" }),
-          Supervisor.supervisor({
-            id: "team",
-            children: [
-              echo("team-a"),
-              Supervisor.pool({ id: "inner", size: 2, config: agentConfig("echo", { name: "inner" }) })
-            ]
-          }),
-          Supervisor.pool({ id: "crew", size: 1, config: agentConfig("echo", { name: "crew" }) }),
-          // Escalates at its first crash and, temporary, leaves the tree as it ends (its agents already stopped)
-          Supervisor.supervisor({
-            id: "brittle",
-            restart: "temporary",
-            intensity: { maxRestarts: 0, window: "10 seconds" },
-            children: [echo("brittle-a")]
-          }),
-          // Stopped with a dynamic child named as an agent deleted below: that name stays in the tree
-          echo("solo", { name: "x" }),
-          Supervisor.supervisor({ id: "hold", children: [] })
-        ]
-      }).pipe(Scope.extend(scope))
-      const events = yield* sup.subscribe
-      const stateOf = (agent: string) =>
-        Effect.map(Effect.orDie(store.getState(agent)), (record) => Option.getOrUndefined(record)?.state)
+      const { events, scope, stateOf, sup } = yield* treeOf([
+        echo("namesake", { name: "shared" }),
+        Supervisor.supervisor({
+          id: "team",
+          children: [
+            echo("team-a"),
+            Supervisor.pool({ id: "inner", size: 2, config: agentConfig("echo", { name: "inner" }) })
+          ]
+        }),
+        Supervisor.pool({ id: "crew", size: 1, config: agentConfig("echo", { name: "crew" }) }),
+        // Escalates at its first crash and, temporary, leaves the tree as it ends (its agents already stopped)
+        Supervisor.supervisor({
+          id: "brittle",
+          restart: "temporary",
+          intensity: { maxRestarts: 0, window: "10 seconds" },
+          children: [echo("brittle-a")]
+        }),
+        // Stopped with a dynamic child named as an agent deleted below: that name stays in the tree
+        echo("solo", { name: "x" }),
+        Supervisor.supervisor({ id: "hold", children: [] })
+      ])
       const team = yield* Effect.orDie(sup.childSupervisor("team"))
       yield* Effect.orDie(team.startChild(echo("team-dyn")))
       yield* Effect.orDie(team.startChild(echo("team-twin", { name: "shared" })))

@@ -5,9 +5,8 @@
  * @internal
  */
 import type * as Supervisor from "../../Supervisor.js"
-import { memberName } from "../memberName.js"
 import { pathBelow } from "./parked.js"
-import type * as Spec from "./spec.js"
+import { forEachAgent } from "./specAgents.js"
 import type { Child, Instance, Shared } from "./state.js"
 
 /** The running supervisor behind each handle a nested child's runtime holds. */
@@ -16,18 +15,6 @@ const instances = new WeakMap<Supervisor.Supervisor, Instance>()
 /** Records the supervisor behind `handle` (once it has started). */
 export const register = (handle: Supervisor.Supervisor, instance: Instance): void => {
   instances.set(handle, instance)
-}
-
-/** The names of the agents of `spec`: its own, or its static agents' (a pool's members, as many as its size). */
-const specAgentNames = (spec: Spec.ChildSpec, into: Array<string>): Array<string> => {
-  if (spec._tag === "Agent") {
-    into.push(spec.config.name)
-    return into
-  }
-  const pool = spec.tree.pool
-  if (pool === undefined) { for (const child of spec.tree.children) specAgentNames(child, into) }
-  else for (let index = 0; index < pool.size; index++) into.push(memberName(pool.member.config.name, index))
-  return into
 }
 
 /**
@@ -43,7 +30,8 @@ export const agentNamesBelow = (child: Child, into: Array<string> = []): Array<s
     return into
   }
   if (child.agentsAtStop !== undefined) into.push(...child.agentsAtStop)
-  return specAgentNames(child.spec, into)
+  forEachAgent(child.spec, (agent) => into.push(agent.name))
+  return into
 }
 
 /**

@@ -9,10 +9,10 @@
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import { atMost } from "../atMost.js"
-import { memberName } from "../memberName.js"
 import * as Edge from "../schema.js"
 import { parkedIn, pathBelow, warnedChildren, warnParked } from "./parked.js"
 import type { ChildSpec, Tree } from "./spec.js"
+import { forEachAgent } from "./specAgents.js"
 
 /** An agent: its name, and where it is (`children[0] ("echo")`). */
 interface Placed {
@@ -20,27 +20,12 @@ interface Placed {
   readonly where: string
 }
 
-/** The agents of `child` (at `at` in `tree`): itself, a nested supervisor's, or a pool's members as it starts. */
-const agentsOf = (tree: Tree, child: ChildSpec, at: string, into: Array<Placed>): void => {
-  const path = pathBelow(tree.path, child.id)
-  if (child._tag === "Agent") {
-    into.push({ name: child.config.name, where: `${at} ("${path}")` })
-    return
-  }
-  const pool = child.tree.pool
-  if (pool === undefined) {
-    child.tree.children.forEach((below, index) =>
-      agentsOf(child.tree, below, Edge.pathOf(at, ["children", index]), into)
-    )
-    return
-  }
-  for (let index = 0; index < pool.size; index++) {
-    into.push({
-      name: memberName(pool.member.config.name, index),
-      where: `${at} ("${pathBelow(path, String(index))}")`
-    })
-  }
-}
+/** The agents of `child`, the `index`th of `tree`'s children (from `at` in the file): each with where it is. */
+const agentsOf = (tree: Tree, child: ChildSpec, index: number, into: Array<Placed>): void =>
+  forEachAgent(child, ({ ids, indices, name }) => {
+    const at = Edge.pathOf(undefined, [index, ...indices].flatMap((i) => ["children", i]))
+    into.push({ name, where: `${at} ("${pathBelow(tree.path, ids.join("/"))}")` })
+  })
 
 /**
  * One entry per name that more than one agent has, of `placed` and of those already in the tree (`inTree`, each
@@ -85,9 +70,7 @@ export const warnTree = (name: string, tree: Tree): Effect.Effect<void> =>
     warnParked(name, parkedIn(tree, undefined)),
     Effect.suspend(() => {
       const placed: Array<Placed> = []
-      tree.children.forEach((child, index) =>
-        agentsOf(tree, child, Edge.pathOf(undefined, ["children", index]), placed)
-      )
+      tree.children.forEach((child, index) => agentsOf(tree, child, index, placed))
       return warnNamesakes(name, shared(placed, new Map()))
     })
   )
@@ -104,8 +87,6 @@ export const warnAdded = (
 ): Effect.Effect<void> =>
   Effect.suspend(() => {
     const placed: Array<Placed> = []
-    children.forEach((child, index) =>
-      agentsOf(tree, child, Edge.pathOf(undefined, ["children", count + index]), placed)
-    )
+    children.forEach((child, index) => agentsOf(tree, child, count + index, placed))
     return warnNamesakes(tree.name, shared(placed, inTree))
   })
