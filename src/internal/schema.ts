@@ -18,8 +18,9 @@ import { DURATION_EXAMPLES, DURATION_TEXT_PATTERN, parseDurationText } from "./d
 import { closest } from "./suggest.js"
 
 /**
- * A duration as users write it: milliseconds as a number, `"5 seconds"`, or a `Duration`. Negative and
- * non-numeric values are rejected rather than silently read as zero.
+ * A duration as users write it: milliseconds as a number, text (`"5 seconds"`, `"5s"`, `"1h30m"`: see
+ * `durationText.ts`), or a `Duration`. Negative and non-numeric values are rejected rather than silently read as
+ * zero.
  */
 export const DurationInput: Schema.Schema<Duration.Duration, Duration.DurationInput> = Schema.transformOrFail(
   Schema.Unknown,
