@@ -239,17 +239,19 @@ describe.sequential("tree files: a pool and a topic, run", () => {
           name: "member",
           command: process.execPath,
           args: [fixture("agents", "agent.mjs"), "echo"],
-          gracefulTimeout: "2 seconds",
-          startupTimeout: "20 seconds"
+          startupTimeout: "20s"
         }
         fs.writeFileSync(
           path.join(dir, "tree.json"),
+          // (durations in the short forms: each setting takes them, not only the file's decode)
           JSON.stringify({
             name: "pooled",
-            topics: { work: { retry: { maxAttempts: 2, backoff: "10 millis" }, timeout: "10 seconds" } },
+            intensity: { maxRestarts: 5, window: "1m" },
+            topics: { work: { retry: { maxAttempts: 2, backoff: "10ms" }, timeout: "10s" } },
             children: [{
               type: "pool",
               id: "workers",
+              shutdown: "2s",
               size: 2,
               routing: "round-robin",
               topics: ["work"],

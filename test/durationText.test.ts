@@ -46,6 +46,13 @@ describe("durations as text", () => {
       ["55s500ms", 55_500],
       ["0s", 0],
       ["1w2d", 9 * 86_400_000],
+      // systemd's long forms, summed too; the micro sign or the Greek mu
+      ["2 minutes 30 seconds", 150_000],
+      ["1 hour 2min", 3_720_000],
+      ["2hours", 7_200_000],
+      ["5µs", 0.005],
+      ["5μs", 0.005],
+      ["5 usec", 0.005],
       // Effect's own form, as before
       ["5 seconds", 5000],
       ["250 millis", 250],
@@ -61,23 +68,36 @@ describe("durations as text", () => {
     for (
       const text of [
         "soon",
-        "5",
         "5 secs",
         "5M",
         "5S",
         "1h30",
         "5 fortnights",
-        "-5s",
         "s",
         "5s 3",
         "5 s s",
-        "5 Seconds"
+        "5 Seconds",
+        " 5s",
+        "5s ",
+        "1e3s",
+        ".5s",
+        "5.s",
+        "-"
       ]
     ) {
       assert.include(String(millisOf(text)), `must be a duration like "5 seconds", "250ms" or "1h30m"`, text)
       assert.isFalse(pattern.test(text), `the JSON Schema refuses ${text}`)
     }
-    assert.include(String(millisOf("-5 seconds")), "must not be negative")
+    for (const text of ["-5 seconds", "-5s", "-0 minute"]) {
+      assert.include(String(millisOf(text)), "must not be negative", text)
+      assert.isFalse(pattern.test(text), text)
+    }
+    // A number as text has no unit: as a number (unquoted in a file) it would be milliseconds
+    assert.include(
+      String(millisOf("30")),
+      `must be a duration with its unit ("30s", "30 millis"); a number alone, not quoted, is milliseconds`
+    )
+    assert.include(String(millisOf(`${"9".repeat(400)}s`)), "must be a finite duration")
   })
 
   it.prop(
@@ -97,6 +117,15 @@ describe("durations as text", () => {
       assert.approximately(got as number, expected, Math.max(1e-6, expected * 1e-12), text)
       assert.isTrue(pattern.test(text), text)
     }
+  )
+
+  it.prop(
+    "the JSON Schema pattern takes exactly what the decoder takes",
+    [FastCheck.array(FastCheck.constantFrom(..."0159. -emsuhdwinµμcor"), { maxLength: 12 }).map((cs) => cs.join(""))],
+    ([text]) => {
+      assert.strictEqual(pattern.test(text), typeof millisOf(text) === "number", JSON.stringify(text))
+    },
+    { fastCheck: { numRuns: 5000 } }
   )
 
   it.effect("an agent's settings take them", () =>

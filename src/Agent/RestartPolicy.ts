@@ -14,6 +14,7 @@ import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as ScheduleInterval from "effect/ScheduleInterval"
+import { toDuration } from "../internal/durationText.js"
 
 /**
  * How an exit is classified (DESIGN "Exit classes").
@@ -249,7 +250,7 @@ export const makeIntensity = (options: {
   readonly window: Duration.DurationInput
 }): Effect.Effect<Intensity> =>
   Effect.gen(function*() {
-    const windowMillis = Duration.toMillis(Duration.decode(options.window))
+    const windowMillis = Duration.toMillis(toDuration(options.window))
     const maxRestarts = Math.max(0, options.maxRestarts)
     // Only the newest maxRestarts + 1 entries can decide "exceeded" (times only grow), so keeping no more bounds
     // memory even with an infinite window or a caller that keeps recording after it escalated.

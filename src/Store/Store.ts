@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import type { ConfigError, StoreError } from "../Errors.js"
+import { toDuration } from "../internal/durationText.js"
 import * as backends from "./internal/backends.js"
 import * as memory from "./internal/memory.js"
 import type { PgOptions, SqliteOptions } from "./internal/options.js"
@@ -239,7 +240,7 @@ export interface ResilientOptions {
  */
 export const resilient = (store: Store["Type"], options?: ResilientOptions): ResilientStore =>
   resilientStore.make(store, {
-    timeout: Duration.decode(options?.timeout ?? Duration.seconds(5)),
+    timeout: toDuration(options?.timeout ?? Duration.seconds(5)),
     summaryIntervalMillis: Duration.toMillis(options?.summaryInterval ?? Duration.seconds(10))
   })
 

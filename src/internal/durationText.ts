@@ -1,72 +1,102 @@
 /**
- * Durations as people write them in a file or on a command line: Effect's own text (`"5 seconds"`, `"250 millis"`)
- * and the short forms of systemd's time spans and Go's durations (`"5s"`, `"250ms"`, `"2m"`, `"1h30m"`,
- * `"1h 30min"`, `"2 h"`), the forms `agent-supervisor status` shows uptimes in. Not systemd's months and years.
+ * Durations as people write them in a file or on a command line: Effect's text (`"5 seconds"`, `"250 millis"`) and
+ * the forms of systemd's time spans and Go's durations (`"5s"`, `"250ms"`, `"2m"`, `"1h30m"`, `"1h 30min"`,
+ * `"2 minutes 30 seconds"`), the forms `agent-supervisor status` shows uptimes in. A duration is one or more parts,
+ * each a number and its unit, summed; no sign, no space before or after. Not systemd's months and years.
+ *
+ * The decoder and the JSON Schema pattern of tree files are made from the one grammar below: what one takes, the
+ * other does.
  *
  * @internal
  */
 import * as Duration from "effect/Duration"
-import * as Option from "effect/Option"
-
-/** Effect's units, singular or plural, in lower case as `Duration.decode` reads them: `"5 seconds"`, `"1 minute"`. */
-const LONG =
-  /^\s*(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s+(nano|nanos|micro|micros|milli|millis|second|seconds|minute|minutes|hour|hours|day|days|week|weeks)\s*$/
 
 /**
- * Each short unit in milliseconds: systemd's (`systemd.time(7)`) below a month, in lower case only (systemd reads
- * `M` as a month, others as mega). `m` is a minute, as in systemd and Go.
+ * Each unit in milliseconds, lower case only (systemd reads `M` as a month, others as mega): Effect's names, and
+ * systemd's short ones below a month. `m` is a minute, as in systemd and Go; `µs` is written with the micro sign or
+ * the Greek mu.
  */
-const SHORT_UNITS: Readonly<Record<string, number>> = {
+const UNITS: Readonly<Record<string, number>> = {
   ns: 1e-6,
   nsec: 1e-6,
+  nano: 1e-6,
+  nanos: 1e-6,
   us: 1e-3,
   "µs": 1e-3,
+  "μs": 1e-3,
   usec: 1e-3,
+  micro: 1e-3,
+  micros: 1e-3,
   ms: 1,
   msec: 1,
+  milli: 1,
+  millis: 1,
   s: 1000,
   sec: 1000,
+  second: 1000,
+  seconds: 1000,
   m: 60_000,
   min: 60_000,
+  minute: 60_000,
+  minutes: 60_000,
   h: 3_600_000,
   hr: 3_600_000,
+  hour: 3_600_000,
+  hours: 3_600_000,
   d: 86_400_000,
-  w: 604_800_000
+  day: 86_400_000,
+  days: 86_400_000,
+  w: 604_800_000,
+  week: 604_800_000,
+  weeks: 604_800_000
 }
 
-/** The short units, longest first, for a regular expression that takes `ms` before `m`. */
-const SHORT_ALTERNATIVES = Object.keys(SHORT_UNITS).sort((a, b) => b.length - a.length).join("|")
-const SHORT_PART = `\\d+(?:\\.\\d+)?\\s*(?:${SHORT_ALTERNATIVES})(?![a-zµ])`
-const SHORT = new RegExp(`^\\s*(?:${SHORT_PART}\\s*)+$`)
-const SHORT_PARTS = new RegExp(`(\\d+(?:\\.\\d+)?)\\s*(${SHORT_ALTERNATIVES})(?![a-zµ])`, "g")
+/** The units, longest first: `ms` is tried before `m`, `minutes` before `min`. */
+const ALTERNATIVES = Object.keys(UNITS).sort((a, b) => b.length - a.length).join("|")
+const PART = `\\d+(?:\\.\\d+)?\\s*(?:${ALTERNATIVES})`
 
 /**
- * A duration's text: `undefined` when it is neither form, `"negative"` for Effect's form with a minus sign (the short
- * forms have none), else the duration (short parts summed: `"1h30m"` is 90 minutes).
+ * What JSON Schema says a duration's text may be (a file's editor checks it): the grammar the decoder reads. No
+ * lookaround: validators built on RE2 compile it too.
  *
  * @internal
  */
-export const parseDurationText = (text: string): Duration.Duration | "negative" | undefined => {
-  const long = LONG.exec(text)
-  if (long !== null) {
-    if (Number(long[1]) < 0) return "negative"
-    return Option.getOrUndefined(Duration.decodeUnknown(text))
-  }
-  if (!SHORT.test(text)) return undefined
-  let millis = 0
-  for (const [, amount, unit] of text.matchAll(SHORT_PARTS)) millis += Number(amount) * SHORT_UNITS[unit]
-  return Duration.millis(millis)
-}
+export const DURATION_TEXT_PATTERN = `^${PART}(?:\\s*${PART})*$`
 
-/**
- * What JSON Schema says a duration's text may be (a file's editor checks it): Effect's form in lower case, or short
- * parts.
- *
- * @internal
- */
-export const DURATION_TEXT_PATTERN =
-  "^(\\d+(\\.\\d+)?\\s+(nanos?|micros?|millis?|seconds?|minutes?|hours?|days?|weeks?)" +
-  `|(${SHORT_PART}\\s*)+)$`
+const TEXT = new RegExp(DURATION_TEXT_PATTERN)
+const PARTS = new RegExp(`(\\d+(?:\\.\\d+)?)\\s*(${ALTERNATIVES})`, "g")
 
 /** How messages show the forms a duration's text may take. @internal */
 export const DURATION_EXAMPLES = `"5 seconds", "250ms" or "1h30m"`
+
+/**
+ * A duration's text read: the duration (its parts summed: `"1h30m"` is 90 minutes), or why it is none:
+ * `"negative"` (a duration with a minus sign), `"no unit"` (a number alone: as text, it has no unit; as a number it
+ * would be milliseconds), `"too long"` (more milliseconds than a number holds), `undefined` (neither form).
+ *
+ * @internal
+ */
+export const parseDurationText = (
+  text: string
+): Duration.Duration | "negative" | "no unit" | "too long" | undefined => {
+  if (!TEXT.test(text)) {
+    if (text.startsWith("-") && TEXT.test(text.slice(1))) return "negative"
+    return /^\s*\d+(\.\d+)?\s*$/.test(text) ? "no unit" : undefined
+  }
+  let millis = 0
+  for (const [, amount, unit] of text.matchAll(PARTS)) millis += Number(amount) * UNITS[unit]
+  return Number.isFinite(millis) ? Duration.millis(millis) : "too long"
+}
+
+/**
+ * A duration as a setting takes it once checked: text in either form, or what `Duration.decode` takes. For the
+ * places that receive what a user wrote, checked but not converted (a tree file's `retry.backoff`, a cluster's
+ * timing), where `Duration.decode` alone throws on `"10ms"`.
+ *
+ * @internal
+ */
+export const toDuration = (input: Duration.DurationInput | string): Duration.Duration => {
+  if (typeof input !== "string") return Duration.decode(input)
+  const parsed = parseDurationText(input)
+  return Duration.isDuration(parsed) ? parsed : Duration.decode(input as Duration.DurationInput)
+}

@@ -34,6 +34,13 @@ export const DurationInput: Schema.Schema<Duration.Duration, Duration.DurationIn
         const parsed = parseDurationText(input)
         if (parsed === undefined) return bad(`must be a duration like ${DURATION_EXAMPLES}`)
         if (parsed === "negative") return bad("must not be negative")
+        if (parsed === "no unit") {
+          return bad(
+            `must be a duration with its unit ("${input.trim()}s", "${input.trim()} millis"); a number alone, ` +
+              `not quoted, is milliseconds`
+          )
+        }
+        if (parsed === "too long") return bad("must be a finite duration")
         return ParseResult.succeed(parsed)
       }
       return Option.match(Duration.decodeUnknown(input), {

@@ -125,9 +125,27 @@ describe.sequential("AgentProcess", () => {
         })
         // exit 0 on shutdown, and an exit by the SIGTERM the stop sent: nothing to say
         assert.deepStrictEqual(yield* stopped("echo"), { info: [0, null, true], warnings: [] })
+        // the code of a SIGTERM sent by another (systemd stopping the unit signals its whole cgroup): no failure
+        assert.deepStrictEqual(yield* stopped("exit-143-in-shutdown"), { info: [143, null, true], warnings: [] })
+        // an agent that never sent ready, stopped as its start times out: the start's error says how it ended
+        warnings.length = 0
+        const start = yield* Effect.exit(
+          AgentProcess.make(agentConfig("no-ready-dies-on-term", { startupTimeout: "300 millis" })).pipe(
+            Effect.scoped,
+            Effect.provide(Logger.replace(Logger.defaultLogger, capture)),
+            Logger.withMinimumLogLevel(LogLevel.Warning)
+          )
+        )
+        assert.include(failureOf(start).message, `sent no "ready" within 300 ms`)
+        assert.deepStrictEqual(warnings, [])
         assert.deepStrictEqual(yield* stopped("ignore-shutdown", { gracefulTimeout: "200 millis" }), {
           info: [null, "SIGTERM", true],
           warnings: ["agent ignored shutdown for 200ms: SIGTERM"]
+        })
+        // No time given (OTP's brutal_kill sets both timeouts to 0): no phase was ignored, nothing to warn of
+        assert.deepStrictEqual(yield* stopped("ignore-sigterm", { gracefulTimeout: 0, sigtermTimeout: 0 }), {
+          info: [null, "SIGKILL", true],
+          warnings: []
         })
       }).pipe(Effect.provide(TestLive))
   )

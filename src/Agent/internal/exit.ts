@@ -33,6 +33,9 @@ export interface Status {
   asked: Array<"shutdown" | "SIGTERM" | "SIGKILL">
 }
 
+/** The longest delay a Node timer takes (2^31-1 ms); a longer one fires at once. */
+const MAX_TIMER_MILLIS = 2_147_483_647
+
 /** Neither exited nor stopping. @internal */
 export const makeStatus = (): Status => ({ exited: undefined, stopping: false, killedFor: undefined, asked: [] })
 
@@ -187,7 +190,8 @@ export const make = (options: Options): ExitWatch => {
         clearTimeout(timer)
         resume(Effect.succeed(true))
       }
-      const timer = Number.isFinite(millis)
+      // (a wait past what a timer holds, 2^31-1 ms: about 24.8 days, is no bound: Node would fire it at once)
+      const timer = millis <= MAX_TIMER_MILLIS
         ? setTimeout(() => {
           const index = exitWaiters.indexOf(waiter)
           if (index >= 0) exitWaiters.splice(index, 1)

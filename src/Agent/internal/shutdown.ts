@@ -60,15 +60,23 @@ export const stop = ({ config, exit, outbox, pid, ready, status, table }: Target
       step("shutdown")
       outbox.send(Message.shutdownLine)
       outbox.end()
-      if (yield* exit.within(Duration.toMillis(config.gracefulTimeout))) return yield* warnFailed(status)
-      yield* Effect.logWarning(`agent ignored shutdown for ${Duration.format(config.gracefulTimeout)}: SIGTERM`)
+      const graceful = Duration.toMillis(config.gracefulTimeout)
+      if (yield* exit.within(graceful)) return yield* warnFailed(status)
+      // (no time given, none taken: `brutal-kill` and a 0 timeout ask for the next phase at once)
+      if (graceful > 0) {
+        yield* Effect.logWarning(`agent ignored shutdown for ${Duration.format(config.gracefulTimeout)}: SIGTERM`)
+      }
     } else {
       outbox.end()
     }
     step("SIGTERM")
     Child.killGroup(pid, "SIGTERM")
-    if (yield* exit.within(Duration.toMillis(config.sigtermTimeout))) return yield* warnFailed(status)
-    yield* Effect.logWarning(`agent ignored SIGTERM for ${Duration.format(config.sigtermTimeout)}: SIGKILL`)
+    const sigterm = Duration.toMillis(config.sigtermTimeout)
+    // (one that never sent ready: its start's failure says how it ended)
+    if (yield* exit.within(sigterm)) return ready() ? yield* warnFailed(status) : undefined
+    if (sigterm > 0) {
+      yield* Effect.logWarning(`agent ignored SIGTERM for ${Duration.format(config.sigtermTimeout)}: SIGKILL`)
+    }
     step("SIGKILL")
     Child.killGroup(pid, "SIGKILL")
     yield* exit.within(Infinity)
@@ -76,26 +84,36 @@ export const stop = ({ config, exit, outbox, pid, ready, status, table }: Target
     // belong to an unrelated process group.
   })
 
+/** Signals, and the exit codes of a shell or runtime they ended (128 + n), that ask a process to end. */
+const ASKED_TO_END: ReadonlyArray<string> = ["SIGTERM", "SIGINT", "SIGHUP"]
+const ASKED_TO_END_CODES: ReadonlyArray<number> = [129, 130, 143]
+
 /**
  * A stop that ended in a failure of the agent's own (OTP's `shutdown_error` report): asked to shut down, it exited
- * with another code than 0; or a signal the stop did not send ended it (a crash as it stopped: SIGSEGV, SIGABRT, the
- * OOM killer's SIGKILL). Logged as a warning; the stop is still the stop asked for (nothing restarts it). An exit
- * with a code after SIGTERM is the program's answer to it (143, 1...), not a failure.
+ * with another code than 0; or a signal the stop did not send ended it (a crash as it stopped: SIGSEGV, SIGABRT;
+ * the OOM killer's SIGKILL). Logged as a warning; the stop is still the stop asked for (nothing restarts it). Not a
+ * failure: an exit by SIGTERM, SIGINT or SIGHUP, or with their codes (143, 130, 129), whoever sent them (systemd
+ * stopping a unit signals the whole cgroup as the stop asks); any code after SIGTERM, the program's answer to it;
+ * a kill for a limit (logged where it is decided).
  *
  * @internal
  */
 export const stopFailure = (status: ExitWatch.Status): string | undefined => {
   const info = status.exited
-  if (info === undefined || status.asked.length === 0) return undefined
-  if (info.signal !== null && !status.asked.some((taken) => taken === info.signal)) {
-    return `agent was killed by ${info.signal} as it stopped, a signal the stop did not send (a crash in its ` +
-      `shutdown?): see its stderr`
+  if (info === undefined || status.asked.length === 0 || info.limit !== undefined) return undefined
+  const signal = info.signal
+  if (signal !== null) {
+    if (ASKED_TO_END.includes(signal) || status.asked.some((taken) => taken === signal)) return undefined
+    return `agent was killed by ${signal} as it stopped, a signal the stop did not send (` +
+      (signal === "SIGKILL" ? "the kernel's OOM killer, or another process?" : "a crash in its shutdown?") +
+      "): see its stderr"
   }
-  if (info.exitCode !== null && info.exitCode !== 0 && status.asked.at(-1) === "shutdown") {
-    return `agent exited with code ${info.exitCode} as it stopped: asked to shut down, it did not exit 0 (its ` +
-      `shutdown failed?): see its stderr`
+  const code = info.exitCode
+  if (code === null || code === 0 || ASKED_TO_END_CODES.includes(code) || status.asked.at(-1) !== "shutdown") {
+    return undefined
   }
-  return undefined
+  return `agent exited with code ${code} as it stopped: asked to shut down, it did not exit 0 (its shutdown ` +
+    `failed?): see its stderr`
 }
 
 const warnFailed = (status: ExitWatch.Status): Effect.Effect<void> =>

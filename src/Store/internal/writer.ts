@@ -33,6 +33,7 @@ import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import { toDuration } from "../../internal/durationText.js"
 import { Fifo } from "../../internal/fifo.js"
 import { forkIn } from "../../internal/fork.js"
 import { withoutParentSpan } from "../../internal/forker.js"
@@ -234,7 +235,7 @@ const makeWakeUps = (clock: Clock.Clock, wake: Effect.Latch) => {
 export const make = (store: Store.ResilientStore, options?: Options): Effect.Effect<Writer, never, Scope.Scope> =>
   Effect.gen(function*() {
     const capacity = Math.max(1, Math.floor(options?.capacity ?? 10_000))
-    const flushTimeout = Duration.decode(options?.flushTimeout ?? DEFAULT_FLUSH_TIMEOUT)
+    const flushTimeout = toDuration(options?.flushTimeout ?? DEFAULT_FLUSH_TIMEOUT)
 
     // Metrics apart from the rest, so that the oldest metric is found in O(1); `seq` restores the write order.
     const metrics = new Fifo<Entry>()

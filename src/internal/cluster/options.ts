@@ -7,6 +7,7 @@ import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import type { ConfigError } from "../../Errors.js"
+import { toDuration } from "../durationText.js"
 import { configError, decodeOptions, DurationInput, type Problem } from "../schema.js"
 
 /**
@@ -105,14 +106,14 @@ export const decode = (input: unknown, prefix = "cluster"): Either.Either<Cluste
 const timingProblems = (settings: ClusterSettings, prefix: string): Array<Problem> => {
   const problems: Array<Problem> = []
   const timing = timingOf(settings.timing) as Record<string, Duration.DurationInput>
-  const millis = (field: string) => Duration.toMillis(Duration.decode(timing[field]))
+  const millis = (field: string) => Duration.toMillis(toDuration(timing[field]))
   for (const field of ["shardLockExpiration", "shardLockRefreshInterval", "refreshAssignmentsInterval"]) {
     if (millis(field) <= 0) problems.push({ field: `${prefix}.timing.${field}`, rule: "must be more than 0" })
   }
   if (millis("shardLockRefreshInterval") >= millis("shardLockExpiration")) {
     problems.push({
       field: `${prefix}.timing.shardLockRefreshInterval`,
-      rule: `must be less than shardLockExpiration (${Duration.format(Duration.decode(timing.shardLockExpiration))}):` +
+      rule: `must be less than shardLockExpiration (${Duration.format(toDuration(timing.shardLockExpiration))}):` +
         " a lock must be refreshed before it expires"
     })
   }

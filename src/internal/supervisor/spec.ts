@@ -14,6 +14,7 @@ import * as Config from "../../Agent/Config.js"
 import * as RestartPolicy from "../../Agent/RestartPolicy.js"
 import type { ConfigError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
+import { toDuration } from "../durationText.js"
 import * as LogSettings from "../logFiles/settings.js"
 import * as Edge from "../schema.js"
 import * as TopicSettings from "../topics/settings.js"
@@ -193,7 +194,7 @@ const stopTimeouts = (shutdown: Supervisor.Shutdown | undefined): Partial<Record
     ? { gracefulTimeout: Duration.zero, sigtermTimeout: Duration.zero }
     : shutdown === "infinity"
     ? { gracefulTimeout: Duration.infinity }
-    : { gracefulTimeout: Duration.decode(shutdown) }
+    : { gracefulTimeout: toDuration(shutdown) }
 
 /**
  * Whether the configuration as written gives `key`: present in raw input; in a decoded configuration (whose

@@ -7,6 +7,7 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import { ConfigError } from "../../Errors.js"
 import type { PublishOptions, TopicOptions } from "../../Topic.js"
 import * as Edge from "../schema.js"
@@ -39,15 +40,17 @@ export const DEFAULTS: Decoded = { retry: DEFAULT_RETRY, maxQueued: 1000, backpr
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
+const decodeDuration = Schema.decodeUnknownEither(Edge.DurationInput)
+
 const KNOWN = new Set(["retry", "maxQueued", "backpressure", "timeout"])
 
-/** A duration written as `Duration.DurationInput`, or its problem. */
+/** A duration as every setting takes it (`Edge.DurationInput`: `"30 seconds"`, `"30s"`, milliseconds), or its problem. */
 const durationAt = (field: string, value: unknown, problems: Array<Edge.Problem>): Duration.Duration | undefined => {
-  const decoded = Duration.decodeUnknown(value)
-  if (decoded._tag === "Some" && Duration.greaterThan(decoded.value, Duration.zero)) return decoded.value
+  const decoded = decodeDuration(value)
+  if (decoded._tag === "Right" && Duration.greaterThan(decoded.right, Duration.zero)) return decoded.right
   problems.push({
     field,
-    rule: `must be a duration longer than 0, such as "30 seconds"`,
+    rule: `must be a duration longer than 0, such as "30 seconds" or "30s"`,
     value: Edge.show(value) ?? ""
   })
   return undefined

@@ -12,6 +12,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Topic from "../../Topic.js"
 import type * as TreeFile from "../../TreeFile.js"
+import { toDuration } from "../durationText.js"
 import * as Edge from "../schema.js"
 import { optional, required, says } from "./storeSchema.js"
 
@@ -106,7 +107,7 @@ export const topicFields = {
  * `Schedule.recurs(maxAttempts - 1)`, each left out taking {@link RETRY_DEFAULTS} (the library's own default).
  */
 export const retrySchedule = (retry: TreeFile.RetrySettings): Schedule.Schedule<unknown, unknown> =>
-  Schedule.exponential(retry.backoff ?? RETRY_DEFAULTS.backoff, retry.factor ?? RETRY_DEFAULTS.factor).pipe(
+  Schedule.exponential(toDuration(retry.backoff ?? RETRY_DEFAULTS.backoff), retry.factor ?? RETRY_DEFAULTS.factor).pipe(
     Schedule.intersect(Schedule.recurs((retry.maxAttempts ?? RETRY_DEFAULTS.maxAttempts) - 1))
   )
 
