@@ -16,6 +16,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Http from "node:http"
+import * as Net from "node:net"
 import * as Adapters from "../src/Adapters.js"
 import * as AdminApi from "../src/AdminApi.js"
 import { Routes } from "../src/internal/admin/api.js"
@@ -34,7 +35,7 @@ import {
   type Served,
   sse
 } from "./fixtures/admin/harness.js"
-import { agentConfig, fixture } from "./support.js"
+import { agentConfig, eventually, fixture } from "./support.js"
 
 const SECRET = "s3cret-payload-0b1c"
 
@@ -358,6 +359,14 @@ describe.sequential("AdminApi: call and publish", () => {
           }).on("error", (error) => resume(Effect.die(error)))
         })
         assert.strictEqual(rebound, 403)
+        // a key the body should not have: named in the answer, counted in the log (a body's keys are the client's)
+        assert.include(bad(yield* callOf(served, "echo", { payload: 1, [`Bearer ${guess}`]: 1 })), "is unexpected")
+        // the read of a task's outcome takes the token too, a GET though it is
+        errorOf(
+          yield* http(served, "/api/tasks/t-1", { headers: { authorization: `Bearer ${guess}` } }),
+          401,
+          "Unauthorized"
+        )
         // Each refusal in the log, what was asked and why (a GET is refused unlogged: it changes nothing); never a
         // body's content
         const call = "admin API: refused POST /api/children/echo/call"
@@ -365,17 +374,19 @@ describe.sequential("AdminApi: call and publish", () => {
         assert.deepStrictEqual(operations().map((line) => line.message), [
           `${call} (400): it does not decode (payload)`,
           ...Array.from({ length: 3 }, () => `${call} (400): it does not decode (timeout)`),
-          `${call} (400): it does not decode (timeot)`,
+          `${call} (400): it does not decode (1 unknown key)`,
           `${call} (400): it does not decode (its body)`,
           `${call} (400): it does not decode (its body)`,
           `${publish} (400): it does not decode (fanout)`,
-          `${publish} (400): it does not decode (data, payload)`,
+          `${publish} (400): it does not decode (payload, 1 unknown key)`,
           `${call} (401): this call needs the admin token: send "Authorization: Bearer <token>"`,
           `${publish} (415): its body is text/plain, not JSON`,
           `${call} (400): its body is over 16777216 bytes`,
           `${call} (400): its body is not valid JSON`,
           `${call} (401): the token is not the admin token`,
-          `admin API: refused GET /api/tree (403): it is for host "evil.example"`
+          `admin API: refused GET /api/tree (403): it is for host "evil.example"`,
+          `${call} (400): it does not decode (1 unknown key)`,
+          `admin API: refused GET /api/tasks/t-1 (401): the token is not the admin token`
         ])
         assert.notInclude(JSON.stringify(logged), SECRET)
         assert.notInclude(JSON.stringify(logged), guess)
@@ -383,6 +394,43 @@ describe.sequential("AdminApi: call and publish", () => {
       }),
     120_000
   )
+
+  it.scopedLive("refusals are logged 20 a minute at most: a page that POSTs without end does not fill the log", () =>
+    Effect.gen(function*() {
+      const { operations, served } = yield* serve
+      for (let i = 0; i < 30; i++) {
+        errorOf(yield* http(served, "/api/children/echo/stop", { method: "POST" }), 401, "Unauthorized")
+      }
+      assert.strictEqual(operations().length, 20)
+      assert.isTrue(operations().every((line) => line.message.startsWith("admin API: refused POST /api/children/")))
+    }))
+
+  it.scopedLive("a body the client gives up sending is logged as unread, not as too large", () =>
+    Effect.gen(function*() {
+      const { operations, served } = yield* serve
+      const url = new URL(served.url)
+      const socket = Net.connect(Number(url.port), url.hostname)
+      yield* Effect.async<void>((resume) => void socket.once("connect", () => resume(Effect.void)))
+      // The server says "100 Continue" once it has read the headers and hands the request on (Node's http server);
+      // then part of the body, and the client is gone
+      const continued = Effect.async<void>((resume) =>
+        void socket.once("data", (data) => {
+          assert.match(String(data), /^HTTP\/1\.1 100 Continue/)
+          resume(Effect.void)
+        })
+      )
+      socket.write(
+        `POST /api/children/echo/call HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${served.token}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n`
+      )
+      yield* continued
+      socket.write(`{"payload": `)
+      socket.destroy()
+      yield* eventually("the refusal logged", () => operations().length > 0)
+      assert.deepStrictEqual(operations().map((line) => line.message), [
+        "admin API: refused POST /api/children/echo/call (400): its body could not be read (the client went away?)"
+      ])
+    }))
 
   it.scopedLive(
     "POST publish: { taskId } at once, delivered (fanout to each subscriber); a full topic 503 TopicFull, a " +

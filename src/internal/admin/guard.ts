@@ -120,6 +120,10 @@ const bodyProblem = (type: string | undefined, text: string): Refusal | undefine
   }
 }
 
+/** The platform's failure of a body read past its `withMaxBodySize` (Node's stream reader says `maxBytes exceeded`). */
+const isOverMax = (error: unknown): boolean =>
+  (error as { readonly cause?: { readonly message?: unknown } } | null)?.cause?.message === "maxBytes exceeded"
+
 /**
  * A state-changing call's request as its route is to read it, or the answer that refuses its body. These calls take
  * no body or a JSON one (ignored but by `scale`, `reload`, `call` and `publish`, whose routes decode it), the same
@@ -144,7 +148,14 @@ const checkBody = (
       const problem = bodyProblem(type, text)
       return problem === undefined ? Either.right(asJson) : Either.left(problem)
     }),
-    Effect.orElseSucceed(() => Either.left(tooLarge(max)))
+    Effect.catchAll((error) =>
+      Effect.succeed(Either.left(
+        isOverMax(error) ? tooLarge(max) : {
+          response: badRequest("The request body could not be read"),
+          why: "its body could not be read (the client went away?)"
+        }
+      ))
+    )
   )
 }
 
@@ -155,11 +166,17 @@ const checkBody = (
 const decodeRefusal = (error: { readonly issues?: ReadonlyArray<Issue>; readonly message: string }): Refusal => {
   const byField = new Map<string, string>()
   for (const issue of error.issues ?? []) {
-    const field = issue.path.map(String).join(".")
+    const field = fieldOf(issue)
     if (!byField.has(field)) byField.set(field, field === "" ? issue.message : `${field}: ${issue.message}`)
   }
-  // (the log names the fields: a problem's message may quote the value given)
-  const fields = [...byField.keys()].map((field) => field === "" ? "its body" : field)
+  // The log names the fields the route knows (a problem's message may quote the value given) and counts the keys
+  // it does not know (a body's keys are the client's text: a token, a payload)
+  const issues = error.issues ?? []
+  const unknown = new Set(issues.filter((issue) => issue.message.startsWith("is unexpected")).map(fieldOf))
+  const fields = [...byField.keys()].filter((field) => !unknown.has(field)).map((field) =>
+    field === "" ? "its body" : clip(field, 40)
+  )
+  if (unknown.size > 0) fields.push(`${unknown.size} unknown key${unknown.size === 1 ? "" : "s"}`)
   return {
     response: badRequest(`Bad request: ${byField.size === 0 ? error.message : [...byField.values()].join("; ")}`),
     why: `it does not decode${fields.length === 0 ? "" : ` (${fields.join(", ")})`}`
@@ -171,48 +188,97 @@ interface Issue {
   readonly message: string
 }
 
+const fieldOf = (issue: Issue): string => issue.path.map(String).join(".")
+
+/** `text` cut to `max` characters (a request's path and host are the client's, of any length). */
+const clip = (text: string, max: number): string => text.length <= max ? text : `${text.slice(0, max)}...`
+
+/** At most this many refusals are logged one by one per minute; the rest are counted, and said at the next. */
+const LOGGED_PER_MINUTE = 20
+
+/** The refusals an admin API (known by its token) logged in its current minute, and those it did not. */
+const refusalsOf = new WeakMap<Redacted.Redacted<string>, { windowStart: number; logged: number; unlogged: number }>()
+
+/**
+ * Logs a refusal of the admin API whose token is `token` (Warning), at most {@link LOGGED_PER_MINUTE} a minute:
+ * past them, a refusal is counted, and the count said with the first refusal of a later minute (a page in a browser
+ * can POST to a loopback port as often as it likes: it must not fill the log).
+ *
+ * @internal
+ */
+export const logRefused = (
+  token: Redacted.Redacted<string>,
+  method: string,
+  path: string,
+  status: number,
+  why: string
+): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    let refusals = refusalsOf.get(token)
+    if (refusals === undefined) refusalsOf.set(token, refusals = { windowStart: 0, logged: 0, unlogged: 0 })
+    const now = Date.now()
+    const lines: Array<string> = []
+    if (now - refusals.windowStart >= 60_000) {
+      if (refusals.unlogged > 0) {
+        lines.push(
+          `admin API: ${refusals.unlogged} more request(s) refused in the minute before, not logged one by one`
+        )
+      }
+      Object.assign(refusals, { windowStart: now, logged: 0, unlogged: 0 })
+    }
+    if (refusals.logged < LOGGED_PER_MINUTE) {
+      refusals.logged++
+      lines.push(`admin API: refused ${method} ${clip(path, 200)} (${status}): ${why}`)
+    } else refusals.unlogged++
+    return Effect.forEach(lines, (line) => Effect.logWarning(line), { discard: true })
+  })
+
 const tagOf = (error: unknown): unknown => (error as { readonly _tag?: unknown } | null)?._tag
 
 /**
  * The answer to a request refused here. Logged when the request would have changed state (or, with `always`, asked
  * for another host): what was asked, the status and why.
  */
-const refuse = (request: HttpServerRequest.HttpServerRequest, refusal: Refusal, always = false) =>
+const refuse = (
+  token: Redacted.Redacted<string>,
+  request: HttpServerRequest.HttpServerRequest,
+  refusal: Refusal,
+  always = false
+) =>
   always || !SAFE_METHODS.has(request.method)
     ? Effect.as(
-      Effect.logWarning(
-        `admin API: refused ${request.method} ${pathOf(request)} (${refusal.response.status}): ${refusal.why}`
-      ),
+      logRefused(token, request.method, pathOf(request), refusal.response.status, refusal.why),
       refusal.response
     )
     : Effect.succeed(refusal.response)
 
 /** Failures and defects as JSON answers; interruptions and the platform's own responses as they are. */
-const answer = (request: HttpServerRequest.HttpServerRequest) => (cause: Cause.Cause<unknown>) => {
-  const failure = Cause.failureOption(cause)
-  if (Option.isSome(failure)) {
-    const error = failure.value
-    if (tagOf(error) === "HttpApiDecodeError") {
-      return refuse(request, decodeRefusal(error as { readonly message: string }))
+const answer =
+  (token: Redacted.Redacted<string>, request: HttpServerRequest.HttpServerRequest) => (cause: Cause.Cause<unknown>) => {
+    const failure = Cause.failureOption(cause)
+    if (Option.isSome(failure)) {
+      const error = failure.value
+      if (tagOf(error) === "HttpApiDecodeError") {
+        return refuse(token, request, decodeRefusal(error as { readonly message: string }))
+      }
+      if (tagOf(error) === "RouteNotFound") {
+        return refuse(token, request, {
+          response: json(404, {
+            _tag: "NotFound",
+            message: `No route ${request.method} ${pathOf(request)}: /api/openapi.json lists the API`
+          }),
+          why: "no such route"
+        })
+      }
+      return Effect.failCause(cause)
     }
-    if (tagOf(error) === "RouteNotFound") {
-      return refuse(request, {
-        response: json(404, {
-          _tag: "NotFound",
-          message: `No route ${request.method} ${pathOf(request)}: /api/openapi.json lists the API`
-        }),
-        why: "no such route"
-      })
-    }
-    return Effect.failCause(cause)
+    const defect = Cause.dieOption(cause)
+    if (Option.isNone(defect) || HttpServerResponse.isServerResponse(defect.value)) return Effect.failCause(cause)
+    return Effect.as(
+      Effect.logError(`admin API: ${request.method} ${request.url} failed`, cause),
+      json(500, { _tag: "InternalError", message: "The admin API failed on this request; its log has the details" })
+    )
   }
-  const defect = Cause.dieOption(cause)
-  if (Option.isNone(defect) || HttpServerResponse.isServerResponse(defect.value)) return Effect.failCause(cause)
-  return Effect.as(
-    Effect.logError(`admin API: ${request.method} ${request.url} failed`, cause),
-    json(500, { _tag: "InternalError", message: "The admin API failed on this request; its log has the details" })
-  )
-}
 
 /** The name in a `Host` header, without its port: `localhost`, `127.0.0.1`, `[::1]`. */
 const hostName = (header: string): string =>
@@ -240,23 +306,30 @@ export const make =
           message: `The admin API listens on a loopback address and answers requests for this machine only, not for ` +
             `"${host}"`
         })
-        return yield* refuse(request, { response, why: `it is for host ${JSON.stringify(host)}` }, true)
+        return yield* refuse(
+          token,
+          request,
+          { response, why: `it is for host ${JSON.stringify(clip(host, 200))}` },
+          true
+        )
       }
       const safe = SAFE_METHODS.has(request.method)
       if (!safe) {
         const refusal = Auth.refusal(token, request.headers.authorization)
-        if (refusal !== undefined) return yield* refuse(request, { response: unauthorized(refusal), why: refusal })
+        if (refusal !== undefined) {
+          return yield* refuse(token, request, { response: unauthorized(refusal), why: refusal })
+        }
       }
       const methods = yield* allowed
       if (methods.length > 0 && !methods.includes("*") && !methods.includes(request.method)) {
         const why = `it takes ${methods.join(", ")}`
-        return yield* refuse(request, { response: methodNotAllowed(request, methods), why })
+        return yield* refuse(token, request, { response: methodNotAllowed(request, methods), why })
       }
       const checked = safe ? Either.right(request) : yield* checkBody(request)
-      if (Either.isLeft(checked)) return yield* refuse(request, checked.left)
+      if (Either.isLeft(checked)) return yield* refuse(token, request, checked.left)
       return yield* app.pipe(
         Effect.provideService(HttpServerRequest.HttpServerRequest, checked.right),
-        Effect.catchAllCause(answer(request))
+        Effect.catchAllCause(answer(token, request))
       )
       // The other failures go on as they were: the API's own errors, for `HttpApiBuilder` to encode.
     }) as HttpApp.Default

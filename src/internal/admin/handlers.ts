@@ -22,6 +22,7 @@ import {
 } from "./api.js"
 import * as Auth from "./auth.js"
 import * as Control from "./control.js"
+import * as Guard from "./guard.js"
 import { locate, locateAgent } from "./locate.js"
 import { childView, history, treeView } from "./views.js"
 import * as Work from "./work.js"
@@ -79,7 +80,10 @@ const workGroup = (root: Supervisor.Supervisor, token: Redacted.Redacted<string>
             const refusal = Auth.refusal(token, request.headers.authorization)
             return refusal === undefined
               ? Work.task(root, path.id, urlParams.wait)
-              : Effect.fail(new Unauthorized({ message: refusal }))
+              : Effect.zipRight(
+                Guard.logRefused(token, request.method, request.url.split("?")[0], 401, refusal),
+                Effect.fail(new Unauthorized({ message: refusal }))
+              )
           }
         ))
       // Subscribers by their paths below the root, as every other route takes a child
