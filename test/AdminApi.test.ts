@@ -216,6 +216,19 @@ describe.sequential("AdminApi: reading the tree", () => {
           / \(a path is ids joined by "\/", as agent-supervisor status and GET \/api\/tree list them\)$/
         )
       }
+      // A path not encoded as one segment: no route, and the 404 says how to write it
+      const unencoded = assertError(yield* http(served, "/api/children/workers/echo"), 404, "NotFound").message
+      assert.include(
+        unencoded,
+        `a child's path is one segment of the URL, its "/" encoded: /api/children/workers%2Fecho`
+      )
+      // Through a nested supervisor that is stopped: it is there, to be started first
+      assert.strictEqual((yield* post(served, "/api/children/workers/stop")).status, 200)
+      assert.strictEqual(
+        yield* notFound("workers/echo"),
+        `Cannot reach "workers/echo" in the tree "root": the supervisor "workers" on its way is not running (start ` +
+          `it first: agent-supervisor start workers, or POST /api/children/workers/start)`
+      )
 
       // Many children: the first ten in start order, and how many more; a supervisor with none says so
       const many = yield* serve({

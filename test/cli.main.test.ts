@@ -196,6 +196,15 @@ describe.sequential("agent-supervisor up examples/tree.yaml", () => {
     for (const args of [["status", "--url=http://127.0.0.1:1"], ["conformance", "node", "a.js"], ["--only"]]) {
       assert.deepStrictEqual(withRepeatedSplit(args), args)
     }
+    // -n with its number attached, as tail -n1 takes it (not after --: the agent's own)
+    assert.deepStrictEqual(withRepeatedSplit(["logs", "x", "-n1", "--follow"]), ["logs", "x", "-n", "1", "--follow"])
+    assert.deepStrictEqual(withRepeatedSplit(["conformance", "--", "head", "-n1"]), [
+      "conformance",
+      "--",
+      "head",
+      "-n1"
+    ])
+    assert.deepStrictEqual(withRepeatedSplit(["logs", "x", "-nx"]), ["logs", "x", "-nx"])
   })
 
   it("caseProblem: a long option in another case than its name's (@effect/cli drops it, value and all)", () => {

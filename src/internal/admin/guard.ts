@@ -235,6 +235,13 @@ export const logRefused = (
 
 const tagOf = (error: unknown): unknown => (error as { readonly _tag?: unknown } | null)?._tag
 
+/** For a path that goes on below a child's id, how a child's path is written: one segment, its "/" encoded. */
+const unencodedHint = (path: string): string => {
+  const steps = /^\/api\/children\/([^/]+)\/([^/]+)/.exec(path)
+  return steps === null ? "" : ` (a child's path is one segment of the URL, its "/" encoded: ` +
+    `/api/children/${steps[1]}%2F${steps[2]})`
+}
+
 /**
  * The answer to a request refused here. Logged when the request would have changed state (or, with `always`, asked
  * for another host): what was asked, the status and why.
@@ -265,7 +272,8 @@ const answer =
         return refuse(token, request, {
           response: json(404, {
             _tag: "NotFound",
-            message: `No route ${request.method} ${pathOf(request)}: /api/openapi.json lists the API`
+            message: `No route ${request.method} ${pathOf(request)}: /api/openapi.json lists the API` +
+              unencodedHint(pathOf(request))
           }),
           why: "no such route"
         })

@@ -26,6 +26,14 @@ const notFound = (root: Supervisor.Supervisor, path: string, why: string) =>
       `agent-supervisor status and GET /api/tree list them)`
   })
 
+/** A path through a nested supervisor (at `through`) that does not run now: its children are not there to find. */
+const notRunning = (root: Supervisor.Supervisor, path: string, through: string) =>
+  new ChildNotFound({
+    message: `Cannot reach "${path}" in the tree "${root.name}": the supervisor "${through}" on its way is not ` +
+      `running (start it first: agent-supervisor start ${through}, or POST /api/children/` +
+      `${encodeURIComponent(through)}/start)`
+  })
+
 /** At most this many of a supervisor's children are named when a path below it names none of them. */
 const NAMED_CHILDREN = 10
 
@@ -136,7 +144,7 @@ const walk = (
     for (const { info, last } of ways) {
       if (last) return { path, parent, info }
       const through = yield* parent.childSupervisor(info.id).pipe(
-        Effect.mapError(() => notFound(root, path, `the supervisor "${info.id}" on its way is not running`)),
+        Effect.mapError(() => notRunning(root, path, `${path.slice(0, path.length - rest.length)}${info.id}`)),
         Effect.flatMap((nested) => walk(root, path, nested, rest.slice(info.id.length + 1), suggest)),
         Effect.either
       )

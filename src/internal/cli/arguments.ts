@@ -198,14 +198,19 @@ export const caseProblem = (args: ReadonlyArray<string>): string | undefined => 
 /** The options given with `Options.repeated`, which @effect/cli 0.77 does not read in the `--name=value` form. */
 const REPEATED = new Set(["--only"])
 
+/** `-n` with its number attached (`-n1`, as `tail -n1` takes it), which @effect/cli 0.77 reads as no option. */
+const ATTACHED_LINES = /^-n(\d+)$/
+
 /**
  * The arguments with each `--name=value` of a repeated option split into `--name value`: @effect/cli 0.77 reads
  * `--url=...` but not `--only=ready`, which it took for the first of `conformance`'s positional arguments (the
- * agent's command: "could not spawn --only=ready").
+ * agent's command: "could not spawn --only=ready"); and `-n1` into `-n 1`.
  */
 export const withRepeatedSplit = (args: ReadonlyArray<string>): ReadonlyArray<string> => {
   const { after, own } = splitAtDashes(args)
   return own.flatMap((arg) => {
+    const lines = ATTACHED_LINES.exec(arg)
+    if (lines !== null) return ["-n", lines[1]]
     const at = arg.indexOf("=")
     return at > 0 && REPEATED.has(arg.slice(0, at).toLowerCase()) ? [arg.slice(0, at), arg.slice(at + 1)] : [arg]
   }).concat(after === undefined ? [] : ["--", ...after])

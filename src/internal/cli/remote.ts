@@ -11,6 +11,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { ChildView, ExitView, PlacementView, RestartView, StderrLineView, TreeView } from "../admin/api.js"
 import { Routes } from "../admin/api.js"
+import * as StderrFile from "../logFiles/stderr.js"
 import type { Address } from "./address.js"
 import * as Client from "./client.js"
 import type { CliError } from "./errors.js"
@@ -98,8 +99,6 @@ export const control = (
 const following = (address: Address, what: string) =>
   Console.error(`Following ${what} at ${address.url} (Ctrl-C to stop)`)
 
-const stderrLine = (line: StderrLineView) => `${new Date(line.timestamp).toISOString()} [pid ${line.pid}] ${line.line}`
-
 /**
  * Which lines of a follow to show after `recent` were shown: the stream starts with the lines read between its
  * start and the read of `recent` (it listened first), which are skipped by number (`seq`, above every line read
@@ -118,7 +117,7 @@ export const logs = (
   options: { readonly lines: Option.Option<number>; readonly follow: boolean; readonly json: boolean }
 ): Effect.Effect<void, CliError> =>
   Effect.gen(function*() {
-    const show = (line: StderrLineView) => Console.log(options.json ? JSON.stringify(line) : stderrLine(line))
+    const show = (line: StderrLineView) => Console.log(options.json ? JSON.stringify(line) : StderrFile.format(line))
     // Following listens (the server has subscribed) before the last lines are read: no line falls between.
     const pull = options.follow
       ? yield* Effect.flatMap(

@@ -117,18 +117,24 @@ const lastSignal = Effect.acquireRelease(
 /**
  * Logs the stop of what runs (`what.name`) when `up` is interrupted (a signal): that it stopped, from a finalizer
  * added before it starts (a scope runs its finalizers last added first, so this one runs after the tree's stop),
- * and which signal stops it, from one added once it and its admin API run (so before the API's close, which waits
- * up to 2 s for the requests under way, and the tree's stop); returns the second.
+ * and which signal stops it, once, from the first to run of the finalizers added by the effect returned: run once
+ * the tree runs, and again once its admin API does (so that the line comes before the API's close, which waits up to
+ * 2 s for the requests under way, and still comes for a signal while the API starts).
  */
-const logStop = (what: { name: string }, seen: { readonly signal: NodeJS.Signals | undefined }) =>
-  Effect.as(
+const logStop = (what: { name: string }, seen: { readonly signal: NodeJS.Signals | undefined }) => {
+  let said = false
+  return Effect.as(
     Effect.addFinalizer((exit) => Exit.isInterrupted(exit) ? Effect.logInfo(`${what.name} stopped`) : Effect.void),
     Effect.addFinalizer((exit) =>
-      Exit.isInterrupted(exit)
-        ? Effect.logInfo(`${seen.signal ?? "interrupted"}: stopping ${what.name} (3-phase, in order)`)
+      Exit.isInterrupted(exit) && !said
+        ? Effect.zipRight(
+          Effect.sync(() => (said = true)),
+          Effect.logInfo(`${seen.signal ?? "interrupted"}: stopping ${what.name} (3-phase, in order)`)
+        )
         : Effect.void
     )
   )
+}
 
 /** The tree (or the cluster) of a loaded file, its admin API, until the tree ends or the program is interrupted. */
 const serve = (file: TreeFile.TreeFile, options: UpOptions) =>
@@ -157,6 +163,7 @@ const serve = (file: TreeFile.TreeFile, options: UpOptions) =>
       ? yield* startTree(file, progress)
       : yield* startCluster({ ...file, cluster }, options, progress)
     if (cluster === undefined) what.name = `tree "${started.tree.name}"`
+    yield* whenRunning
     if (admin) {
       const make = AdminApi.make(adminOptions(file, options, stateFile)).pipe(
         Effect.provideService(Supervisor.RootSupervisor, started.tree)
