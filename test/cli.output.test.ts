@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import { vi } from "vitest"
 import type { ChildView, TreeView } from "../src/internal/admin/api.js"
 import * as Logging from "../src/internal/cli/logging.js"
-import { statusTable } from "../src/internal/cli/remote.js"
+import { afterLine, statusTable } from "../src/internal/cli/remote.js"
 import * as Table from "../src/internal/cli/table.js"
 
 const ESC = "\u001b"
@@ -171,5 +171,26 @@ describe("the status table's colours", () => {
       set("NO_COLOR", saved.NO_COLOR)
       set("FORCE_COLOR", saved.FORCE_COLOR)
     }
+  })
+})
+
+describe("a child after an operation", () => {
+  const exit = (exitCode: number | null, signal: string | null, requested = true) => ({
+    pool: null,
+    lastExit: { pid: 7, exitCode, signal, requested, at: 0, limit: null }
+  })
+  it("a stop that did not go as asked says how the process ended, as systemd shows a stop's result", () => {
+    assert.strictEqual(afterLine(child("a", "RUNNING", { pool: null })), "a: RUNNING (pid 42)")
+    for (const [code, signal] of [[0, null], [143, null], [null, "SIGTERM"]] as const) {
+      assert.strictEqual(afterLine(child("a", "STOPPED", exit(code, signal))), "a: STOPPED", `${code} ${signal}`)
+    }
+    assert.strictEqual(afterLine(child("a", "STOPPED", exit(1, null))), "a: STOPPED (it exited with code 1)")
+    assert.strictEqual(
+      afterLine(child("a", "STOPPED", exit(null, "SIGKILL"))),
+      "a: STOPPED (it ended by SIGKILL: it outlived the stop's timeouts)"
+    )
+    assert.strictEqual(afterLine(child("a", "STOPPED", exit(null, "SIGSEGV"))), "a: STOPPED (it ended by SIGSEGV)")
+    // an exit of its own before the stop (it had crashed): not the stop's result
+    assert.strictEqual(afterLine(child("a", "STOPPED", exit(1, null, false))), "a: STOPPED")
   })
 })

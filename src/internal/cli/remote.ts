@@ -65,10 +65,33 @@ export const status = (address: Address, asJson: boolean): Effect.Effect<void, C
         tree.children.length === 0 ? `${tree.name}: no children` : `${tree.name}\n${statusTable(tree, colour())}`
       ))
 
-/** A child after an operation, as one line: its state and pid, a pool's size and its members' pids. */
-const afterLine = (child: ChildView): string => {
+/** Exit codes of a process a SIGHUP, SIGINT or SIGTERM ended (128 + n), and those signals: a stop's own ends. */
+const STOP_CODES: ReadonlyArray<number> = [0, 129, 130, 143]
+const STOP_SIGNALS: ReadonlyArray<string> = ["SIGHUP", "SIGINT", "SIGTERM"]
+
+/**
+ * How a stopped agent's last process ended, when its stop did not go as asked (as systemd shows a stop's result
+ * other than `success`): another code than 0, or a signal past SIGTERM (SIGKILL after the stop's timeouts, a crash).
+ */
+const stopResult = (child: ChildView): string => {
+  const exit = child.lastExit
+  if (child.state !== "STOPPED" || exit === null || !exit.requested) return ""
+  if (exit.signal !== null && !STOP_SIGNALS.includes(exit.signal)) {
+    return ` (it ended by ${exit.signal}${exit.signal === "SIGKILL" ? ": it outlived the stop's timeouts" : ""})`
+  }
+  if (exit.exitCode !== null && !STOP_CODES.includes(exit.exitCode)) return ` (it exited with code ${exit.exitCode})`
+  return ""
+}
+
+/**
+ * A child after an operation, as one line: its state and pid, a pool's size and its members' pids; a stop that
+ * did not go as asked, how the process ended.
+ *
+ * @internal
+ */
+export const afterLine = (child: ChildView): string => {
   const pid = child.pid === null ? "" : ` (pid ${child.pid})`
-  if (child.pool === null) return `${child.id}: ${child.state}${pid}`
+  if (child.pool === null) return `${child.id}: ${child.state}${pid}${stopResult(child)}`
   const members = child.children.map((member) => member.pid ?? "-").join(", ")
   return `${child.id}: ${child.state}, pool of ${child.pool.size}${members === "" ? "" : ` (pids ${members})`}`
 }
