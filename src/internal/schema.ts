@@ -280,7 +280,8 @@ export const decodeInto = <A, I>(
   return undefined
 }
 
-const decodeDurationInput = Schema.decodeUnknownEither(DurationInput)
+/** {@link DurationInput}'s decode, its failure the schema's own (for callers that say it in their own words). */
+export const decodeDurationInput = Schema.decodeUnknownEither(DurationInput)
 
 /**
  * Decodes one duration option given on its own (a per-call `timeout`, a `storeFlushTimeout`): the `ConfigError`

@@ -12,6 +12,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import { isEndSignal, isEndSignalCode } from "../../internal/askedToEnd.js"
 import * as Message from "../../Protocol/Message.js"
 import type * as Config from "../Config.js"
 import type * as AgentProcess from "../Process.js"
@@ -84,9 +85,8 @@ export const stop = ({ config, exit, outbox, pid, ready, status, table }: Target
     // belong to an unrelated process group.
   })
 
-/** Signals, and the exit codes of a shell or runtime they ended (128 + n), that ask a process to end. */
-const ASKED_TO_END: ReadonlyArray<string> = ["SIGTERM", "SIGINT", "SIGHUP"]
-const ASKED_TO_END_CODES: ReadonlyArray<number> = [129, 130, 143]
+/** Whether the stop sent `signal` to the process while it lived. */
+const sentByStop = (status: ExitWatch.Status, signal: string): boolean => status.asked.some((taken) => taken === signal)
 
 /**
  * A stop that ended in a failure of the agent's own (OTP's `shutdown_error` report): asked to shut down, it exited
@@ -103,13 +103,13 @@ export const stopFailure = (status: ExitWatch.Status): string | undefined => {
   if (info === undefined || status.asked.length === 0 || info.limit !== undefined) return undefined
   const signal = info.signal
   if (signal !== null) {
-    if (ASKED_TO_END.includes(signal) || status.asked.some((taken) => taken === signal)) return undefined
+    if (isEndSignal(signal) || sentByStop(status, signal)) return undefined
     return `agent was killed by ${signal} as it stopped, a signal the stop did not send (` +
       (signal === "SIGKILL" ? "the kernel's OOM killer, or another process?" : "a crash in its shutdown?") +
       "): see its stderr"
   }
   const code = info.exitCode
-  if (code === null || code === 0 || ASKED_TO_END_CODES.includes(code) || status.asked.at(-1) !== "shutdown") {
+  if (code === null || code === 0 || isEndSignalCode(code) || status.asked.at(-1) !== "shutdown") {
     return undefined
   }
   return `agent exited with code ${code} as it stopped: asked to shut down, it did not exit 0 (its shutdown ` +
@@ -135,6 +135,6 @@ export const ownExit = (status: ExitWatch.Status): AgentProcess.ExitInfo | undef
   if (info === undefined) return undefined
   const signal = info.signal
   const own = !info.requested || status.asked.length === 0 ||
-    (signal !== null && !status.asked.some((taken) => taken === signal))
+    (signal !== null && !sentByStop(status, signal))
   return own ? info : undefined
 }

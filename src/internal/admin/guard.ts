@@ -164,14 +164,14 @@ const checkBody = (
  * a second that only says it is not absent): `lines: Unable to decode "abc" into a number`.
  */
 const decodeRefusal = (error: { readonly issues?: ReadonlyArray<Issue>; readonly message: string }): Refusal => {
+  const issues = error.issues ?? []
   const byField = new Map<string, string>()
-  for (const issue of error.issues ?? []) {
+  for (const issue of issues) {
     const field = fieldOf(issue)
     if (!byField.has(field)) byField.set(field, field === "" ? issue.message : `${field}: ${issue.message}`)
   }
   // The log names the fields the route knows (a problem's message may quote the value given) and counts the keys
   // it does not know (a body's keys are the client's text: a token, a payload)
-  const issues = error.issues ?? []
   const unknown = new Set(issues.filter((issue) => issue.message.startsWith("is unexpected")).map(fieldOf))
   const fields = [...byField.keys()].filter((field) => !unknown.has(field)).map((field) =>
     field === "" ? "its body" : clip(field, 40)
@@ -208,8 +208,7 @@ const refusalsOf = new WeakMap<Redacted.Redacted<string>, { windowStart: number;
  */
 export const logRefused = (
   token: Redacted.Redacted<string>,
-  method: string,
-  path: string,
+  request: HttpServerRequest.HttpServerRequest,
   status: number,
   why: string
 ): Effect.Effect<void> =>
@@ -228,7 +227,7 @@ export const logRefused = (
     }
     if (refusals.logged < LOGGED_PER_MINUTE) {
       refusals.logged++
-      lines.push(`admin API: refused ${method} ${clip(path, 200)} (${status}): ${why}`)
+      lines.push(`admin API: refused ${request.method} ${clip(pathOf(request), 200)} (${status}): ${why}`)
     } else refusals.unlogged++
     return Effect.forEach(lines, (line) => Effect.logWarning(line), { discard: true })
   })
@@ -254,7 +253,7 @@ const refuse = (
 ) =>
   always || !SAFE_METHODS.has(request.method)
     ? Effect.as(
-      logRefused(token, request.method, pathOf(request), refusal.response.status, refusal.why),
+      logRefused(token, request, refusal.response.status, refusal.why),
       refusal.response
     )
     : Effect.succeed(refusal.response)

@@ -81,7 +81,7 @@ const workGroup = (root: Supervisor.Supervisor, token: Redacted.Redacted<string>
             return refusal === undefined
               ? Work.task(root, path.id, urlParams.wait)
               : Effect.zipRight(
-                Guard.logRefused(token, request.method, request.url.split("?")[0], 401, refusal),
+                Guard.logRefused(token, request, 401, refusal),
                 Effect.fail(new Unauthorized({ message: refusal }))
               )
           }

@@ -12,9 +12,7 @@ import * as Schema from "effect/Schema"
 import { TASK_BOUNDS } from "../../Store/internal/taskBounds.js"
 import type { TopicInfo } from "../../Topic.js"
 import { DURATION_TEXT_PATTERN } from "../durationText.js"
-import { DurationInput } from "../schema.js"
-
-const decodeDuration = Schema.decodeUnknownEither(DurationInput)
+import { decodeDurationInput } from "../schema.js"
 
 /**
  * The largest body of a call or a publish, whose payload goes to an agent: the protocol's longest line by default
@@ -28,14 +26,14 @@ export const notADuration = (input: unknown): string =>
 
 /** Why `input` is no timeout (the library's rules for a duration, and more than 0), or `undefined`. */
 export const timeoutProblem = (input: unknown): string | undefined => {
-  const decoded = decodeDuration(input)
+  const decoded = decodeDurationInput(input)
   if (Either.isLeft(decoded)) return notADuration(input)
   return Duration.toMillis(decoded.right) > 0 ? undefined : "must be longer than 0"
 }
 
 /** A timeout of a decoded body (its filter has checked it) as the library takes it. */
 export const durationOf = (input: string | number): Duration.Duration =>
-  Either.getOrElse(decodeDuration(input), () => Duration.zero)
+  Either.getOrElse(decodeDurationInput(input), () => Duration.zero)
 
 /** A call's timeout as JSON holds it: milliseconds, or a duration as text (`"30 seconds"`). */
 const Timeout = Schema.Union(Schema.Number, Schema.String).pipe(
@@ -132,7 +130,7 @@ export const MAX_TASK_WAIT_MILLIS = 4 * 60_000
 
 /** Why `text` is no wait for a task (0 or more, at most `maxMillis`: the API's bound by default), or `undefined`. */
 export const waitProblem = (text: string, maxMillis = MAX_TASK_WAIT_MILLIS): string | undefined => {
-  const decoded = decodeDuration(durationInputOf(text))
+  const decoded = decodeDurationInput(durationInputOf(text))
   if (Either.isLeft(decoded)) return notADuration(text)
   return Duration.toMillis(decoded.right) <= maxMillis ? undefined : `at most ${maxMillis / 60_000} minutes`
 }

@@ -11,6 +11,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { ChildView, ExitView, PlacementView, RestartView, StderrLineView, TreeView } from "../admin/api.js"
 import { Routes } from "../admin/api.js"
+import { isEndSignal, isEndSignalCode } from "../askedToEnd.js"
 import * as StderrFile from "../logFiles/stderr.js"
 import type { Address } from "./address.js"
 import * as Client from "./client.js"
@@ -65,10 +66,6 @@ export const status = (address: Address, asJson: boolean): Effect.Effect<void, C
         tree.children.length === 0 ? `${tree.name}: no children` : `${tree.name}\n${statusTable(tree, colour())}`
       ))
 
-/** Exit codes of a process a SIGHUP, SIGINT or SIGTERM ended (128 + n), and those signals: a stop's own ends. */
-const STOP_CODES: ReadonlyArray<number> = [0, 129, 130, 143]
-const STOP_SIGNALS: ReadonlyArray<string> = ["SIGHUP", "SIGINT", "SIGTERM"]
-
 /**
  * How a stopped agent's last process ended, when its stop did not go as asked (as systemd shows a stop's result
  * other than `success`): another code than 0, or a signal past SIGTERM (SIGKILL after the stop's timeouts, a crash).
@@ -76,10 +73,12 @@ const STOP_SIGNALS: ReadonlyArray<string> = ["SIGHUP", "SIGINT", "SIGTERM"]
 const stopResult = (child: ChildView): string => {
   const exit = child.lastExit
   if (child.state !== "STOPPED" || exit === null || !exit.requested) return ""
-  if (exit.signal !== null && !STOP_SIGNALS.includes(exit.signal)) {
+  if (exit.signal !== null && !isEndSignal(exit.signal)) {
     return ` (it ended by ${exit.signal}${exit.signal === "SIGKILL" ? ": it outlived the stop's timeouts" : ""})`
   }
-  if (exit.exitCode !== null && !STOP_CODES.includes(exit.exitCode)) return ` (it exited with code ${exit.exitCode})`
+  if (exit.exitCode !== null && exit.exitCode !== 0 && !isEndSignalCode(exit.exitCode)) {
+    return ` (it exited with code ${exit.exitCode})`
+  }
   return ""
 }
 

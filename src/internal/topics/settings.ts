@@ -7,7 +7,6 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
-import * as Schema from "effect/Schema"
 import { ConfigError } from "../../Errors.js"
 import type { PublishOptions, TopicOptions } from "../../Topic.js"
 import * as Edge from "../schema.js"
@@ -40,13 +39,11 @@ export const DEFAULTS: Decoded = { retry: DEFAULT_RETRY, maxQueued: 1000, backpr
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
-const decodeDuration = Schema.decodeUnknownEither(Edge.DurationInput)
-
 const KNOWN = new Set(["retry", "maxQueued", "backpressure", "timeout"])
 
 /** A duration as every setting takes it (`Edge.DurationInput`: `"30 seconds"`, `"30s"`, milliseconds), or its problem. */
 const durationAt = (field: string, value: unknown, problems: Array<Edge.Problem>): Duration.Duration | undefined => {
-  const decoded = decodeDuration(value)
+  const decoded = Edge.decodeDurationInput(value)
   if (decoded._tag === "Right" && Duration.greaterThan(decoded.right, Duration.zero)) return decoded.right
   problems.push({
     field,
