@@ -4,17 +4,23 @@
  * - a command that ends by itself, interrupted by SIGINT or SIGTERM: `error: interrupted: ...`, exit 130 or 143;
  * - a follower (`logs -f`, `events`) when `up` stops: the server's `end` event, said on stderr, exit 0;
  * - a follower when `up` is killed: the stream breaks off without its end: `error: Lost the admin API`, exit 1;
- * - a call in flight when `up` stops: the connection was closed before an answer, not "cannot reach".
+ * - a call in flight when `up` stops: the connection was closed before an answer, not "cannot reach";
+ * - a second SIGINT while `up` stops agents that ignore their stop: SIGKILL to every agent at once.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import {
+  agentConfig,
   type AppProcess,
   BIN,
   eventually,
+  fixture,
+  isAlive,
   nodeCallbackConfig,
+  processesWith,
   spawnApp,
   startUp as startUpApp,
   tempDir
@@ -114,7 +120,8 @@ describe.sequential("agent-supervisor: commands stopped, and an up that stops un
         )
         const at = (entry: { readonly timestamp: string } | undefined) => Date.parse(entry?.timestamp ?? "")
         const signalled = entries.find((entry) =>
-          entry.message === `SIGTERM: stopping tree "cli-stop" (3-phase, in order)`
+          entry.message ===
+            `SIGTERM: stopping tree "cli-stop" (3-phase, in order; SIGTERM again to kill the agents at once)`
         )
         const outcome = entries.filter((entry) => /^admin API: .*"sleeper"/.test(entry.message)).at(-1)
         assert.isAtLeast(at(outcome) - at(signalled), 1900, up.stderr())
@@ -145,5 +152,60 @@ describe.sequential("agent-supervisor: commands stopped, and an up that stops un
         }
       }),
     120_000
+  )
+
+  it.scopedLive(
+    "a second SIGINT cuts the stop short: SIGKILL to the agent stopping and to those still to stop, no failure said",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("cli-force")
+        // In the agents' arguments, not in up's (whose holds the tree file's path)
+        const marker = path.join(dir, "agent")
+        // Two agents that ignore shutdown and SIGTERM, each given 90 s a phase: the stop would take 6 minutes.
+        const deaf = (id: string) => ({
+          type: "agent",
+          id,
+          config: agentConfig("ignore-sigterm", {
+            name: id,
+            args: [fixture("agents", "agent.mjs"), "ignore-sigterm", marker],
+            gracefulTimeout: "90 seconds",
+            sigtermTimeout: "90 seconds"
+          })
+        })
+        const file = path.join(dir, "tree.json")
+        fs.writeFileSync(
+          file,
+          JSON.stringify({ name: "cli-force", store: { type: "memory" }, children: [deaf("first"), deaf("second")] })
+        )
+        // Whatever happens, no agent outlives the test (they outlive a closed stdin).
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            for (const pid of processesWith(marker)) process.kill(pid, "SIGKILL")
+          })
+        )
+        const up = yield* startUp(file)
+        yield* eventually("both agents run", () => processesWith(marker).length === 2, "60 seconds")
+        const agents = processesWith(marker)
+
+        process.kill(up.pid, "SIGINT")
+        yield* said(
+          up,
+          `SIGINT: stopping tree \\"cli-force\\" (3-phase, in order; Ctrl-C again to kill the agents at once)`,
+          "up"
+        )
+        // The last child stops first (reverse order): its stop is under way once it ignores the shutdown.
+        yield* said(up, "ignoring shutdown", "the second agent")
+        process.kill(up.pid, "SIGINT")
+        const exited = yield* Effect.timeout(up.exited, "60 seconds").pipe(Effect.option)
+        assert.isTrue(Option.isSome(exited), `up ended long before the agents' 90 s phases (stderr: ${up.stderr()})`)
+        assert.strictEqual(Option.getOrThrow(exited).code, 0, up.stderr())
+        assert.include(up.stderr(), "SIGINT again: the stop is cut short: SIGKILL to every agent (1 stopping now")
+        assert.deepStrictEqual(agents.filter(isAlive), [], "every agent killed")
+        // The first, stopped after the second SIGINT, was never asked: killed at once; neither is a failure's.
+        assert.strictEqual(up.stderr().split("ignoring shutdown").length, 2, up.stderr())
+        assert.notInclude(up.stderr(), "a signal the stop did not send")
+        assert.notInclude(up.stderr(), "ignored shutdown for")
+      }),
+    180_000
   )
 })

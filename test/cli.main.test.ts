@@ -142,7 +142,7 @@ describe.sequential("agent-supervisor up examples/tree.yaml", () => {
         app.child.kill("SIGTERM")
         assert.deepStrictEqual(yield* app.exited, { code: 0, signal: null }, app.stderr())
         assert.deepStrictEqual(messages().slice(-2), [
-          `SIGTERM: stopping tree "demo" (3-phase, in order)`,
+          `SIGTERM: stopping tree "demo" (3-phase, in order; SIGTERM again to kill the agents at once)`,
           `tree "demo" stopped`
         ])
         for (const pid of [pids[0], after.pid as number]) assert.isFalse(isAlive(pid), `agent ${pid} stopped`)

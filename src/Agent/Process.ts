@@ -14,6 +14,7 @@ import type * as Message from "../Protocol/Message.js"
 import * as Config from "./Config.js"
 import * as internal from "./internal/process.js"
 import * as Requests from "./internal/requests.js"
+import * as Shutdown from "./internal/shutdown.js"
 import type { StreamEvent } from "./StreamEvent.js"
 
 /**
@@ -211,3 +212,15 @@ export const make = (
   config: Config.AgentConfig | Config.AgentConfigInput
 ): Effect.Effect<AgentProcess, AgentStartupError | ConfigError, Scope.Scope> =>
   Effect.flatMap(Config.make(config), (decoded) => internal.start(decoded))
+
+/**
+ * Cuts short every agent's stop in this process, those under way and those begun after: each sends SIGKILL to its
+ * agent's process group at once, skipping what is left of its phases (each agent ends as by OTP's `brutal_kill`;
+ * docker compose forces its containers' stop so on a second Ctrl-C). The CLI's `up` does it on a second SIGINT or
+ * SIGTERM. For a host that is ending: nothing undoes it, and every agent stopped from then on is killed. Succeeds
+ * with how many stops were under way. A stop cut short logs no failure of the agent's (its SIGKILL was the stop's).
+ *
+ * @since 0.1.0
+ * @category stopping
+ */
+export const forceStops: Effect.Effect<number> = Effect.sync(Shutdown.forceStops)

@@ -33,18 +33,40 @@ export interface Target {
   readonly ready: () => boolean
 }
 
+/** The stops under way, each cut short by `forceStops` (SIGKILL to its group now). */
+const underWay = new Set<() => void>()
+
+/** Set by `forceStops`: every stop begun after it sends SIGKILL at once. */
+let forced = false
+
+/**
+ * Cuts short every stop in this process, those under way and those to come: each sends SIGKILL to its agent's
+ * process group now, skipping what is left of its phases (as docker compose's second Ctrl-C forces the stop of
+ * its containers; each agent ends as by OTP's `brutal_kill`). For a host that is ending: nothing undoes it.
+ * Returns how many stops were under way.
+ *
+ * @internal
+ */
+export const forceStops = (): number => {
+  forced = true
+  for (const cut of underWay) cut()
+  return underWay.size
+}
+
 /**
  * Stops the process (once; a second call does nothing): `cancel` for every request in flight, then every
  * pending request fails at once (nobody waits through the phases, and late answers are dropped); `shutdown` on
  * stdin and stdin closed, wait `gracefulTimeout`; SIGTERM to the group, wait `sigtermTimeout`; SIGKILL to the
  * group, wait for the exit. An agent that never sent `ready` (it failed to start in time, or is stopped while it
  * starts) is not asked: its stdin is closed and SIGTERM follows at once, as systemd stops a unit whose start timed
- * out (`KillSignal`, then SIGKILL after `TimeoutStopSec`); it was waited for `startupTimeout` already.
+ * out (`KillSignal`, then SIGKILL after `TimeoutStopSec`); it was waited for `startupTimeout` already. After
+ * `forceStops`, SIGKILL at once.
  *
  * @internal
  */
-export const stop = ({ config, exit, outbox, pid, ready, status, table }: Target): Effect.Effect<void> =>
+export const stop = (target: Target): Effect.Effect<void> =>
   Effect.gen(function*() {
+    const { exit, pid, status, table } = target
     if (status.stopping) return
     status.stopping = true
     // The agent is told to drop the work whose results nobody will read, before it is asked to stop.
@@ -57,6 +79,27 @@ export const stop = ({ config, exit, outbox, pid, ready, status, table }: Target
     const step = (taken: ExitWatch.Status["asked"][number]) => {
       if (!Child.isDead(pid)) status.asked.push(taken)
     }
+    const kill = () => {
+      step("SIGKILL")
+      Child.killGroup(pid, "SIGKILL")
+    }
+    if (forced) {
+      kill()
+      yield* exit.within(Infinity)
+      return
+    }
+    underWay.add(kill)
+    yield* Effect.ensuring(phases(step, target), Effect.sync(() => underWay.delete(kill)))
+    // No SIGKILL after the exit: the exit handler swept the group when the leader exited, and by now its id may
+    // belong to an unrelated process group.
+  })
+
+/** The phases of `stop`, each noted by `step` while the leader lives; a stop cut short ends them by the exit. */
+const phases = (
+  step: (taken: ExitWatch.Status["asked"][number]) => void,
+  { config, exit, outbox, pid, ready, status }: Target
+): Effect.Effect<void> =>
+  Effect.gen(function*() {
     if (ready()) {
       step("shutdown")
       outbox.send(Message.shutdownLine)
@@ -81,8 +124,6 @@ export const stop = ({ config, exit, outbox, pid, ready, status, table }: Target
     step("SIGKILL")
     Child.killGroup(pid, "SIGKILL")
     yield* exit.within(Infinity)
-    // No SIGKILL after the exit: the exit handler swept the group when the leader exited, and by now its id may
-    // belong to an unrelated process group.
   })
 
 /** Whether the stop sent `signal` to the process while it lived. */

@@ -13,8 +13,10 @@ import * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import * as AdminApi from "../../AdminApi.js"
 import * as Directory from "../../Agent/Directory.js"
+import * as AgentProcess from "../../Agent/Process.js"
 import { ConfigError, type StoreError, type SupervisorIntensityError } from "../../Errors.js"
 import * as LogFiles from "../../LogFiles.js"
 import * as Metrics from "../../Metrics.js"
@@ -101,18 +103,35 @@ const startCluster = (
   })
 
 /**
- * The last of SIGINT and SIGTERM this process received while in the scope (`NodeRuntime.runMain` acts on them:
- * this only listens, to say which one stopped `up`).
+ * The last of SIGINT and SIGTERM this process received while in the scope (`NodeRuntime.runMain` acts on the
+ * first: this listens, to say which one stopped `up`). A second one cuts the stop short (`AgentProcess.forceStops`:
+ * SIGKILL to every agent, those stopping and those still to stop), as docker compose's second Ctrl-C does; runMain
+ * has let go of the signals by then, and this listener keeps Node from ending the process with its agents running.
  */
 const lastSignal = Effect.acquireRelease(
-  Effect.sync(() => {
-    const seen: { signal: NodeJS.Signals | undefined } = { signal: undefined }
-    const listener = (signal: NodeJS.Signals) => void (seen.signal = signal)
+  Effect.gen(function*() {
+    const run = Runtime.runFork(yield* Effect.runtime<never>())
+    const seen: { signal: NodeJS.Signals | undefined; count: number } = { signal: undefined, count: 0 }
+    const listener = (signal: NodeJS.Signals) => {
+      seen.signal = signal
+      if (++seen.count !== 2) return
+      const stopping = AgentProcess.forceStops.pipe(Effect.runSync)
+      run(Effect.logWarning(
+        `${signal} again: the stop is cut short: SIGKILL to every agent (${stopping} stopping now, the rest as ` +
+          "their turn comes)"
+      ))
+    }
     process.on("SIGINT", listener).on("SIGTERM", listener)
     return { seen, listener }
   }),
   ({ listener }) => Effect.sync(() => void process.off("SIGINT", listener).off("SIGTERM", listener))
 ).pipe(Effect.map(({ seen }) => seen))
+
+/** What the first signal's line says a second one does. */
+const againHint = (signal: NodeJS.Signals | undefined) =>
+  signal === "SIGINT" ? "; Ctrl-C again to kill the agents at once" : signal === "SIGTERM"
+    ? "; SIGTERM again to kill the agents at once"
+    : ""
 
 /**
  * Logs the stop of what runs (`what.name`) when `up` is interrupted (a signal): that it stopped, from a finalizer
@@ -129,7 +148,9 @@ const logStop = (what: { name: string }, seen: { readonly signal: NodeJS.Signals
       Exit.isInterrupted(exit) && !said
         ? Effect.zipRight(
           Effect.sync(() => (said = true)),
-          Effect.logInfo(`${seen.signal ?? "interrupted"}: stopping ${what.name} (3-phase, in order)`)
+          Effect.logInfo(
+            `${seen.signal ?? "interrupted"}: stopping ${what.name} (3-phase, in order${againHint(seen.signal)})`
+          )
         )
         : Effect.void
     )
