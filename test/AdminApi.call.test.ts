@@ -391,6 +391,8 @@ describe.sequential("AdminApi: call and publish", () => {
         assert.notInclude(JSON.stringify(logged), SECRET)
         assert.notInclude(JSON.stringify(logged), guess)
         assert.isTrue(operations().every((line) => line.level === "WARN"))
+        // and where each came from, as sshd says where a refused login came from
+        assert.isTrue(operations().every((line) => line.annotations.client === "127.0.0.1"), JSON.stringify(logged))
       }),
     120_000
   )

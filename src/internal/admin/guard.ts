@@ -202,7 +202,8 @@ const refusalsOf = new WeakMap<Redacted.Redacted<string>, { windowStart: number;
 /**
  * Logs a refusal of the admin API whose token is `token` (Warning), at most {@link LOGGED_PER_MINUTE} a minute:
  * past them, a refusal is counted, and the count said with the first refusal of a later minute (a page in a browser
- * can POST to a loopback port as often as it likes: it must not fill the log).
+ * can POST to a loopback port as often as it likes: it must not fill the log). Annotated with the client's address
+ * (`client`), as sshd says where a refused login came from.
  *
  * @internal
  */
@@ -229,7 +230,10 @@ export const logRefused = (
       refusals.logged++
       lines.push(`admin API: refused ${request.method} ${clip(pathOf(request), 200)} (${status}): ${why}`)
     } else refusals.unlogged++
-    return Effect.forEach(lines, (line) => Effect.logWarning(line), { discard: true })
+    const client = Option.getOrUndefined(request.remoteAddress)
+    return Effect.forEach(lines, (line) => Effect.logWarning(line), { discard: true }).pipe(
+      Effect.annotateLogs(client === undefined ? {} : { client })
+    )
   })
 
 const tagOf = (error: unknown): unknown => (error as { readonly _tag?: unknown } | null)?._tag
