@@ -16,6 +16,7 @@ import type * as Cluster from "../../Cluster.js"
 import type * as TreeFile from "../../TreeFile.js"
 import { memberName } from "../memberName.js"
 import * as Edge from "../schema.js"
+import * as BareMillis from "./bareMillis.js"
 import { toOptions } from "./run.js"
 
 /** The entity ids a file's children become, each with the field of the file that names it. */
@@ -110,7 +111,7 @@ export const clusterTopology: (
  * one-for-one, topics and a pool's routing and autoscale do not span machines.
  */
 export const clusterWarnings = (file: TreeFile.TreeFile): Array<string> => {
-  const warnings: Array<string> = []
+  const warnings: Array<string> = BareMillis.warnings(file)
   const strategies = new Set<string>()
   let pools = false
   const walk = (children: ReadonlyArray<TreeFile.Child>, strategy: string | undefined) => {

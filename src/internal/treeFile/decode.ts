@@ -15,6 +15,7 @@ import type { ConfigError } from "../../Errors.js"
 import type * as TreeFile from "../../TreeFile.js"
 import type * as TreeFileCluster from "../../TreeFile/Cluster.js"
 import * as Edge from "../schema.js"
+import * as BareMillis from "./bareMillis.js"
 import { treeProblems, treeWarnings } from "./check.js"
 import { nameProblems } from "./cluster.js"
 import type { ClusterInput } from "./clusterSchema.js"
@@ -171,7 +172,8 @@ export const parse = (
 ): Effect.Effect<TreeFile.TreeFile, ConfigError, Path.Path> => parseWith(text, options)
 
 /** See `TreeFile.warnings`. */
-export const warnings = (file: TreeFile.TreeFile): Effect.Effect<ReadonlyArray<string>> => treeWarnings(file)
+export const warnings = (file: TreeFile.TreeFile): Effect.Effect<ReadonlyArray<string>> =>
+  Effect.map(treeWarnings(file), (tree) => [...BareMillis.warnings(file), ...tree])
 
 /** See `TreeFile.jsonSchema`. */
 export const jsonSchema = (): JSONSchema.JsonSchema7Root => JSONSchema.make(TreeFileSchema)

@@ -20,6 +20,7 @@ import * as Store from "../../Store/Store.js"
 import * as Supervisor from "../../Supervisor.js"
 import type * as TreeFile from "../../TreeFile.js"
 import * as Edge from "../schema.js"
+import * as BareMillis from "./bareMillis.js"
 import { type Form, formOf } from "./fileSchema.js"
 import { toTopicOptions } from "./topicsSchema.js"
 
@@ -116,6 +117,7 @@ export const make: (
 ) => Effect.Effect<Supervisor.Supervisor, TreeFile.StartError, Scope.Scope | Requirements> = Effect.fn(
   "TreeFile.make"
 )(function*(file: TreeFile.TreeFile, options?: Omit<TreeFile.RunOptions, "onEscalation">) {
+  yield* BareMillis.logWarnings(file)
   // Directories first: a directory that cannot be resolved leaves the store unopened.
   const root = yield* toOptions(file)
   // Built in the caller's scope before the tree, so the store closes after the tree has stopped.
@@ -130,7 +132,7 @@ export const layer = (
 ): Layer.Layer<Supervisor.RootSupervisor | Store.Store, TreeFile.StartError, Requirements> =>
   Layer.unwrapEffect(
     Effect.map(
-      toOptions(file),
+      Effect.zipRight(BareMillis.logWarnings(file), toOptions(file)),
       (root) => Supervisor.layer({ ...root, ...options }).pipe(Layer.provideMerge(storeLayer(file)))
     )
   )

@@ -1,0 +1,92 @@
+/**
+ * Durations written in a tree file as a bare number under a second (`heartbeatInterval: 30`): a number is
+ * milliseconds, as Effect's `Duration` and PM2's `kill_timeout` read it, where systemd (`TimeoutStopSec=90`) and
+ * supervisord (`stopwaitsecs`) read seconds. Such a number is taken as written, and said: a heartbeat every 30 ms or
+ * a stop that waits 10 ms is rarely what was meant. Nothing is said of 0, of a number of a second or more, nor of
+ * a duration with a unit (`"30ms"` says milliseconds on purpose).
+ *
+ * The durations are found by the file's JSON Schema (every `Duration` in it), so that a setting added to the
+ * schema is looked at without a list kept here.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as JSONSchema from "effect/JSONSchema"
+import { TreeFileSchema } from "./fileSchema.js"
+
+/** The reference of a duration in the file's JSON Schema. */
+const DURATION_REF = "#/$defs/Duration"
+
+/** What of a JSON Schema's node the walk reads. */
+interface Node {
+  readonly $ref?: string
+  readonly anyOf?: ReadonlyArray<Node>
+  readonly allOf?: ReadonlyArray<Node>
+  readonly oneOf?: ReadonlyArray<Node>
+  readonly properties?: Record<string, Node>
+  readonly additionalProperties?: boolean | Node
+  readonly items?: Node | ReadonlyArray<Node>
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/** `children[0].config.heartbeatInterval`: keys joined by dots, indexes in brackets. */
+const pathText = (path: ReadonlyArray<string | number>): string =>
+  path.map((step, i) => typeof step === "number" ? `[${step}]` : i === 0 ? step : `.${step}`).join("")
+
+/** The warning of one bare number. */
+const warning = (path: ReadonlyArray<string | number>, millis: number): string =>
+  `${pathText(path)}: ${millis} is ${millis} ${millis === 1 ? "millisecond" : "milliseconds"} (a bare number is ` +
+  `milliseconds): write "${millis}s" for seconds, or "${millis}ms" to say milliseconds`
+
+/**
+ * The warnings of `file` (a parsed tree file, durations as written) against `root`, the file's JSON Schema: one
+ * per duration written as a number above 0 and under 1000, in the file's order.
+ */
+export const bareMillis = (file: unknown, root: JSONSchema.JsonSchema7Root): Array<string> => {
+  const defs = (root.$defs ?? {}) as unknown as Record<string, Node>
+  const found = new Map<string, string>()
+  const visit = (value: unknown, node: Node | boolean | undefined, path: ReadonlyArray<string | number>): void => {
+    if (node === undefined || typeof node === "boolean") return
+    if (node.$ref !== undefined) {
+      if (node.$ref === DURATION_REF) {
+        if (typeof value === "number" && value > 0 && value < 1000) {
+          found.set(pathText(path), warning(path, value))
+        }
+        return
+      }
+      const name = node.$ref.startsWith("#/$defs/") ? node.$ref.slice("#/$defs/".length) : undefined
+      if (name !== undefined) visit(value, defs[name], path)
+      return
+    }
+    // Each alternative a value may be read as: a duration in any of them is one (a number can be read as no other
+    // setting's value of the same key and also meant as a duration).
+    for (const branch of [...(node.anyOf ?? []), ...(node.allOf ?? []), ...(node.oneOf ?? [])]) {
+      visit(value, branch, path)
+    }
+    if (Array.isArray(value)) {
+      const items = node.items
+      if (items === undefined) return
+      value.forEach((item, i) => visit(item, Array.isArray(items) ? items[i] : items as Node, [...path, i]))
+      return
+    }
+    if (!isRecord(value)) return
+    for (const [key, child] of Object.entries(value)) {
+      const schema = node.properties?.[key] ?? node.additionalProperties
+      visit(child, schema, [...path, key])
+    }
+  }
+  visit(file, root as unknown as Node, [])
+  return [...found.values()]
+}
+
+let treeFileSchema: JSONSchema.JsonSchema7Root | undefined
+
+/** The warnings of a parsed tree file's bare numbers of milliseconds (see the module's doc). */
+export const warnings = (file: unknown): Array<string> =>
+  bareMillis(file, treeFileSchema ??= JSONSchema.make(TreeFileSchema))
+
+/** Logs each of `warnings(file)` as a warning, as a tree's start logs what it warns of. */
+export const logWarnings = (file: unknown): Effect.Effect<void> =>
+  Effect.forEach(warnings(file), (line) => Effect.logWarning(line), { discard: true })
