@@ -39,7 +39,6 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
@@ -52,6 +51,7 @@ import * as Guard from "./internal/admin/guard.js"
 import * as AdminOptions from "./internal/admin/options.js"
 import * as Server from "./internal/admin/server.js"
 import * as StateFile from "./internal/admin/stateFile.js"
+import type { DurationInput } from "./internal/durationText.js"
 import { RootSupervisor } from "./Supervisor.js"
 
 export {
@@ -237,7 +237,7 @@ export interface Options {
    */
   readonly stateFile?: string | undefined
   /** How often an idle Server-Sent Events stream sends a comment (`: keep-alive`). 15 seconds by default. */
-  readonly keepAlive?: Duration.DurationInput | undefined
+  readonly keepAlive?: DurationInput | undefined
 }
 
 /**

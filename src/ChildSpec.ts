@@ -5,8 +5,8 @@
  *
  * @since 0.1.0
  */
-import type * as Duration from "effect/Duration"
 import type * as Config from "./Agent/Config.js"
+import type { DurationInput } from "./internal/durationText.js"
 
 /**
  * Which children restart when one of them must (OTP's strategies).
@@ -23,7 +23,7 @@ export type Strategy = "one-for-one" | "one-for-all" | "rest-for-one"
  * @since 0.1.0
  * @category models
  */
-export type Shutdown = Duration.DurationInput | "brutal-kill" | "infinity"
+export type Shutdown = DurationInput | "brutal-kill" | "infinity"
 
 /**
  * When a supervisor stops by itself because significant children ended (OTP's `auto_shutdown`).
@@ -41,7 +41,7 @@ export type AutoShutdown = "never" | "any-significant" | "all-significant"
  */
 export interface Intensity {
   readonly maxRestarts: number
-  readonly window: Duration.DurationInput
+  readonly window: DurationInput
 }
 
 /**
@@ -151,7 +151,7 @@ export const supervisor = (options: Omit<SupervisorSpec, "_tag">): SupervisorSpe
  */
 export interface Watch {
   readonly paths: ReadonlyArray<string>
-  readonly debounce?: Duration.DurationInput | undefined
+  readonly debounce?: DurationInput | undefined
 }
 
 /**
@@ -180,8 +180,8 @@ export interface Autoscale {
   readonly max: number
   readonly target: number
   readonly metric?: "in-flight" | "queue" | undefined
-  readonly interval?: Duration.DurationInput | undefined
-  readonly coolDown?: Duration.DurationInput | undefined
+  readonly interval?: DurationInput | undefined
+  readonly coolDown?: DurationInput | undefined
 }
 
 /**

@@ -17,7 +17,6 @@
  */
 import type * as Sharding from "@effect/cluster/Sharding"
 import type * as SqlClient from "@effect/sql/SqlClient"
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -32,6 +31,7 @@ import * as Migrate from "./internal/cluster/migrate.js"
 import * as PlacementModule from "./internal/cluster/placement.js"
 import * as Protocol from "./internal/cluster/protocol.js"
 import * as TopologyModule from "./internal/cluster/topology.js"
+import type { DurationInput } from "./internal/durationText.js"
 import type * as Store from "./Store/Store.js"
 
 /**
@@ -310,5 +310,5 @@ export const layerTopology = (
  */
 export const migrate: (
   prefix: string,
-  timeout?: Duration.DurationInput
+  timeout?: DurationInput
 ) => Effect.Effect<void, StoreError, SqlClient.SqlClient> = Migrate.migrate

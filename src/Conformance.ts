@@ -48,6 +48,7 @@ import * as Adapters from "./Adapters.js"
 import type { ConfigError } from "./Errors.js"
 import * as battery from "./internal/conformance/battery.js"
 import * as options from "./internal/conformance/options.js"
+import type { DurationInput } from "./internal/durationText.js"
 
 /**
  * The name of a check, as reports and `only` give it.
@@ -171,18 +172,18 @@ export interface Options {
   /** Added to this process's environment, as the supervisor does (which also sets `PYTHONUNBUFFERED=1`, as here). */
   readonly env?: Readonly<Record<string, string>> | undefined
   /** From the spawn to `ready`. 10 seconds by default. */
-  readonly startupTimeout?: Duration.DurationInput | undefined
+  readonly startupTimeout?: DurationInput | undefined
   /** From a request to its answer (the 4 MiB echo: both ways). 10 seconds by default. */
-  readonly requestTimeout?: Duration.DurationInput | undefined
+  readonly requestTimeout?: DurationInput | undefined
   /**
    * A ping sent while a 2 s task runs must be answered within this, and before the task; and an agent checkpoint
    * must come before its task's response, or within this after it. 1 second by default.
    */
-  readonly pingTimeout?: Duration.DurationInput | undefined
+  readonly pingTimeout?: DurationInput | undefined
   /** From a cancel until `wasCancelled` says true; a cancelled task's answer, if any, comes within it. 2 seconds. */
-  readonly cancelTimeout?: Duration.DurationInput | undefined
+  readonly cancelTimeout?: DurationInput | undefined
   /** From `shutdown` or the end of stdin to the exit (plus the 500 ms task being drained). 5 seconds by default. */
-  readonly exitTimeout?: Duration.DurationInput | undefined
+  readonly exitTimeout?: DurationInput | undefined
   /** How many checks run at once, each with an agent of its own: a number of at least 1, or `"unbounded"` (default). */
   readonly concurrency?: number | "unbounded" | undefined
   /** Only these checks (the report lists only them); all by default. */

@@ -107,7 +107,7 @@ export interface Options {
    * How long closing the tree waits for the store to take the last writes before giving up on them (they are
    * best effort). 1 second by default.
    */
-  readonly storeFlushTimeout?: Duration.DurationInput | undefined
+  readonly storeFlushTimeout?: DurationInput | undefined
   /**
    * Keeps the children added by `startChild` (their specs, written as they are added: `startChild` waits up to
    * `storeFlushTimeout`) and which children are parked, in the `Store`; each supervisor of the tree brings them back
@@ -180,6 +180,7 @@ export type {
   /** Everything that happens in a tree. */
   SupervisorEvent
 } from "./SupervisorEvent.js"
+import type { DurationInput } from "./internal/durationText.js"
 import type { RestartRecord, SupervisorEvent } from "./SupervisorEvent.js"
 
 /**

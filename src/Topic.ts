@@ -10,10 +10,10 @@
  *
  * @since 0.1.0
  */
-import type * as Duration from "effect/Duration"
 import type * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { TypeId } from "./Errors.js"
+import type { DurationInput } from "./internal/durationText.js"
 import { TASK_BOUNDS } from "./Store/internal/taskBounds.js"
 
 /**
@@ -37,7 +37,7 @@ export interface TopicOptions {
   /** `publish` waits for room instead of failing when the topic is full. `false` by default. */
   readonly backpressure?: boolean | undefined
   /** Each delivery's timeout: the subscriber's `requestTimeout` by default. */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: DurationInput | undefined
 }
 
 /**
@@ -71,7 +71,7 @@ export interface PublishOptions {
   /** This task's retries, instead of the topic's. */
   readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
   /** This task's delivery timeout, instead of the topic's. */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: DurationInput | undefined
 }
 
 /**

@@ -31,7 +31,6 @@
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Path from "@effect/platform/Path"
-import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as JSONSchema from "effect/JSONSchema"
 import type * as Layer from "effect/Layer"
@@ -40,6 +39,7 @@ import type * as Scope from "effect/Scope"
 import type * as Config from "./Agent/Config.js"
 import type * as Directory from "./Agent/Directory.js"
 import type { ConfigError, StoreError } from "./Errors.js"
+import type { DurationInput } from "./internal/durationText.js"
 import * as decode from "./internal/treeFile/decode.js"
 import * as load_ from "./internal/treeFile/load.js"
 import * as run_ from "./internal/treeFile/run.js"
@@ -63,7 +63,7 @@ export interface TreeFile {
   readonly strategy?: Supervisor.Strategy | undefined
   readonly intensity?: Supervisor.Intensity | undefined
   readonly autoShutdown?: Supervisor.AutoShutdown | undefined
-  readonly storeFlushTimeout?: Duration.DurationInput | undefined
+  readonly storeFlushTimeout?: DurationInput | undefined
   readonly restore?: boolean | undefined
   readonly store: StoreChoice
   /** Each agent's stderr in rotated files (`Supervisor.Options.logs`); `dir` resolved against the file's directory. */
@@ -89,7 +89,7 @@ export interface TopicSettings {
   readonly retry?: RetrySettings | undefined
   readonly maxQueued?: number | undefined
   readonly backpressure?: boolean | undefined
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: DurationInput | undefined
 }
 
 /**
@@ -103,7 +103,7 @@ export interface TopicSettings {
  */
 export interface RetrySettings {
   readonly maxAttempts?: number | undefined
-  readonly backoff?: Duration.DurationInput | undefined
+  readonly backoff?: DurationInput | undefined
   readonly factor?: number | undefined
 }
 

@@ -12,13 +12,13 @@
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Path from "@effect/platform/Path"
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type { AgentStartupError, AgentStoppedError, ConfigError, RequestError, StreamRequestError } from "../Errors.js"
+import type { DurationInput } from "../internal/durationText.js"
 import * as LogSettings from "../internal/logFiles/settings.js"
 import type * as LogFiles from "../LogFiles.js"
 import * as Writer from "../Store/internal/writer.js"
@@ -183,7 +183,7 @@ export interface Options {
    * How long closing the scope waits for the store to take the last writes before giving up on them (they are
    * best effort). 1 second by default.
    */
-  readonly storeFlushTimeout?: Duration.DurationInput | undefined
+  readonly storeFlushTimeout?: DurationInput | undefined
   /**
    * Writes the agent's stderr, over all its incarnations, to `<dir>/<name>.log` (the name made safe by
    * `LogFiles.fileName`), each line as `<ISO time> [pid N] <line>`, rotated by size with at most `keep` old files
@@ -202,7 +202,7 @@ export interface Options {
  */
 export interface HandleOptions {
   /** Overrides `requestTimeout`; it bounds the whole call, waiting for a (re)start included. */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: DurationInput | undefined
   /**
    * Send the request again to the next incarnation if the agent crashes while handling it. Off by default: the
    * agent may have done part of the work, and replaying it could do it twice.
@@ -224,13 +224,13 @@ export interface HandleOptions {
  */
 export interface HandleStreamOptions {
   /** Overrides `requestTimeout`; it bounds the whole stream, waiting for a (re)start included. */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: DurationInput | undefined
   /**
    * Fails the stream (`AgentTimeoutError` with `idle: true`) and cancels it when the agent sends nothing, no chunk
    * nor response, for this long. None by default: `timeout` bounds the stream, and a model may think for minutes
    * before its first token.
    */
-  readonly idleTimeout?: Duration.DurationInput | undefined
+  readonly idleTimeout?: DurationInput | undefined
   /**
    * How many chunks may wait for a consumer slower than the agent; one more fails the stream with
    * `AgentStreamError` (`overflow`) and cancels it. 1,024 by default.

@@ -10,18 +10,39 @@ import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { ConfigError } from "../Errors.js"
+import type * as Text from "../internal/durationText.js"
 import * as Edge from "../internal/schema.js"
 import { AGENT_NAME } from "./internal/agentName.js"
 import * as Identity from "./internal/limits/identity.js"
 
 /**
- * A duration as users write it: milliseconds as a number, `"5 seconds"`, or a `Duration`. Negative and
- * non-numeric values are rejected rather than silently read as zero.
+ * A duration as users write it: milliseconds as a number, text (`"5 seconds"`, `"5s"`, `"250ms"`, `"1h30m"`,
+ * `"1h 30min"`: a number and its unit, parts summed), or a `Duration`. Negative and non-numeric values, and text
+ * without a unit (`"30"`), are rejected rather than silently read as zero.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const DurationInput: Schema.Schema<Duration.Duration, Duration.DurationInput> = Edge.DurationInput
+export const DurationInput: Schema.Schema<Duration.Duration, Text.DurationInput> = Edge.DurationInput
+
+/**
+ * A duration as every setting, option and parameter of the library takes it in TypeScript: Effect's
+ * `Duration.DurationInput` (milliseconds as a number, `"5 seconds"`, a `Duration`) or a {@link DurationText}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type DurationInput = Text.DurationInput
+
+/**
+ * A duration's text as TypeScript checks it: a number and its unit with or without a space (`"5s"`, `"250 ms"`,
+ * `"5 seconds"`; units `ns us µs ms s m h d w`, `nsec usec msec sec min hr`, Effect's names), or two parts of
+ * `w d h m s ms` (`"1h30m"`). Other text the decoder reads (`"1h 30min"`, three parts) is given `as DurationText`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type DurationText = Text.DurationText
 
 /**
  * Decodes one duration option given apart from an agent's configuration (a per-call `timeout`, a
@@ -44,7 +65,7 @@ const notPositive = (input: unknown): boolean =>
  * A timeout as users write it: a {@link DurationInput} longer than 0. A filter over `DurationInput`, so a tree
  * file's JSON Schema still refers to its one `Duration`.
  */
-const Timeout: Schema.Schema<Duration.Duration, Duration.DurationInput> = DurationInput.pipe(
+const Timeout: Schema.Schema<Duration.Duration, Text.DurationInput> = DurationInput.pipe(
   Schema.filter((duration) => Duration.toMillis(duration) > 0, {
     message: (issue) => ({ message: LONGER_THAN_ZERO, override: notPositive(issue.actual) })
   })

@@ -5,13 +5,13 @@
  * @since 0.1.0
  */
 import type * as Cause from "effect/Cause"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import type { RequestError } from "../Errors.js"
+import type { DurationInput } from "../internal/durationText.js"
 import * as Heartbeat from "./internal/heartbeat.js"
 import type { AgentProcess } from "./Process.js"
 import * as ProcessTree from "./ProcessTree.js"
@@ -57,7 +57,7 @@ export interface HealthSample {
 export const check = (
   agent: AgentProcess,
   previous: ProcessTree.Sample | undefined,
-  timeout?: Duration.DurationInput
+  timeout?: DurationInput
 ): Effect.Effect<readonly [HealthSample, ProcessTree.Sample | undefined], RequestError> =>
   Effect.gen(function*() {
     const pong = yield* agent.ping(timeout === undefined ? undefined : { timeout })

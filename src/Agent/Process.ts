@@ -4,12 +4,12 @@
  *
  * @since 0.1.0
  */
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type { AgentStartupError, ConfigError, RequestError, StreamRequestError } from "../Errors.js"
+import type { DurationInput } from "../internal/durationText.js"
 import type * as Message from "../Protocol/Message.js"
 import * as Config from "./Config.js"
 import * as internal from "./internal/process.js"
@@ -117,7 +117,7 @@ export interface PingResult {
  */
 export interface RequestOptions {
   /** Overrides the agent's `requestTimeout` (or `pingTimeout`) for this call: longer than 0, or a `ConfigError`. */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: DurationInput | undefined
   /**
    * Sent with the task as its `key`: the caller's idempotency key, the same on every delivery of one task, so that
    * an agent with side effects can tell a repeat (`ctx.key` in the adapters). None by default.
@@ -137,7 +137,7 @@ export interface StreamOptions extends RequestOptions {
    * no response) for this long. None by default: `timeout` bounds the whole stream, and a model may think for
    * minutes before its first token.
    */
-  readonly idleTimeout?: Duration.DurationInput | undefined
+  readonly idleTimeout?: DurationInput | undefined
   /**
    * How many chunks may wait for a consumer slower than the agent; one more fails the stream with
    * `AgentStreamError` (`overflow`) and cancels it. 1,024 by default.

@@ -8,6 +8,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import { type DurationInput, toDuration } from "../internal/durationText.js"
 import * as ProcessTable from "./internal/processTable.js"
 
 /**
@@ -38,7 +39,7 @@ export interface SampleOptions {
    * How old the shared scan of /proc may be (default 500 millis): a sample reads a scan at most this old,
    * scanning again if there is none. Two samples meant for a CPU% should be further apart than this.
    */
-  readonly maxAge?: Duration.DurationInput | undefined
+  readonly maxAge?: DurationInput | undefined
   /**
    * What a scan older than `maxAge` does: `"rescan"` (the default) waits for a new one; `"serve"` reads it as it is
    * while a new one is made in the background, so that the caller never waits for a scan but the first of its group
@@ -59,7 +60,9 @@ export const sample = (pgid: number, options?: SampleOptions): Effect.Effect<Sam
   Effect.map(
     ProcessTable.shared.group(
       pgid,
-      options?.maxAge === undefined ? ProcessTable.DEFAULT_MAX_AGE_MILLIS : Duration.toMillis(options.maxAge),
+      options?.maxAge === undefined
+        ? ProcessTable.DEFAULT_MAX_AGE_MILLIS
+        : Duration.toMillis(toDuration(options.maxAge)),
       options?.stale
     ),
     ProcessTable.sampleOf

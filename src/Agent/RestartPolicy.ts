@@ -15,6 +15,7 @@ import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as ScheduleInterval from "effect/ScheduleInterval"
 import { toDuration } from "../internal/durationText.js"
+import type { DurationInput } from "../internal/durationText.js"
 
 /**
  * How an exit is classified (DESIGN "Exit classes").
@@ -247,7 +248,7 @@ export interface Intensity {
  */
 export const makeIntensity = (options: {
   readonly maxRestarts: number
-  readonly window: Duration.DurationInput
+  readonly window: DurationInput
 }): Effect.Effect<Intensity> =>
   Effect.gen(function*() {
     const windowMillis = Duration.toMillis(toDuration(options.window))

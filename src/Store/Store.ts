@@ -14,7 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import type { ConfigError, StoreError } from "../Errors.js"
-import { toDuration } from "../internal/durationText.js"
+import { type DurationInput, toDuration } from "../internal/durationText.js"
 import * as backends from "./internal/backends.js"
 import * as memory from "./internal/memory.js"
 import type { PgOptions, SqliteOptions } from "./internal/options.js"
@@ -214,9 +214,9 @@ export interface ResilientStore {
  */
 export interface ResilientOptions {
   /** The bound of each operation; 5 seconds by default. */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: DurationInput | undefined
   /** While the store fails, how often at most a summary of the outage is logged; 10 seconds by default. */
-  readonly summaryInterval?: Duration.DurationInput | undefined
+  readonly summaryInterval?: DurationInput | undefined
 }
 
 /**
@@ -241,7 +241,7 @@ export interface ResilientOptions {
 export const resilient = (store: Store["Type"], options?: ResilientOptions): ResilientStore =>
   resilientStore.make(store, {
     timeout: toDuration(options?.timeout ?? Duration.seconds(5)),
-    summaryIntervalMillis: Duration.toMillis(options?.summaryInterval ?? Duration.seconds(10))
+    summaryIntervalMillis: Duration.toMillis(toDuration(options?.summaryInterval ?? Duration.seconds(10)))
   })
 
 /**

@@ -16,7 +16,7 @@ import * as Duration from "effect/Duration"
  * systemd's short ones below a month. `m` is a minute, as in systemd and Go; `µs` is written with the micro sign or
  * the Greek mu.
  */
-const UNITS: Readonly<Record<string, number>> = {
+const UNITS = {
   ns: 1e-6,
   nsec: 1e-6,
   nano: 1e-6,
@@ -49,7 +49,31 @@ const UNITS: Readonly<Record<string, number>> = {
   w: 604_800_000,
   week: 604_800_000,
   weeks: 604_800_000
-}
+} as const satisfies Readonly<Record<string, number>>
+
+/** A unit of a duration's text: `"ms"`, `"s"`, `"seconds"`, `"min"`... (see `UNITS`). */
+export type DurationUnit = keyof typeof UNITS
+
+/** The units a duration of two parts is typed with (`"1h30m"`, `"2m30s"`). */
+type ShortUnit = "w" | "d" | "h" | "m" | "s" | "ms"
+
+/**
+ * A duration's text as TypeScript checks it: a number and its unit, with or without a space between (`"5s"`,
+ * `"250 ms"`, `"5 seconds"`), or two parts of the short units (`"1h30m"`). The decoder reads more (parts with spaces
+ * between them, `"1h 30min"`; three parts or more); such text, typed `string`, is given as `"..." as DurationText`.
+ * A number typed here may still be refused at run time (a sign: `"-5s"`; an exponent: `"1e3ms"`), with the
+ * setting's typed error.
+ */
+export type DurationText =
+  | `${number}${DurationUnit}`
+  | `${number} ${DurationUnit}`
+  | `${number}${ShortUnit}${number}${ShortUnit}`
+
+/**
+ * A duration as every setting, option and parameter of this library takes it: what Effect's `Duration.decode` takes
+ * (milliseconds as a number, `"5 seconds"`, a `Duration`, `[seconds, nanos]`), or a {@link DurationText}.
+ */
+export type DurationInput = Duration.DurationInput | DurationText
 
 /** The units, longest first: `ms` is tried before `m`, `minutes` before `min`. */
 const ALTERNATIVES = Object.keys(UNITS).sort((a, b) => b.length - a.length).join("|")
@@ -84,7 +108,7 @@ export const parseDurationText = (
     return /^\s*\d+(\.\d+)?\s*$/.test(text) ? "no unit" : undefined
   }
   let millis = 0
-  for (const [, amount, unit] of text.matchAll(PARTS)) millis += Number(amount) * UNITS[unit]
+  for (const [, amount, unit] of text.matchAll(PARTS)) millis += Number(amount) * UNITS[unit as DurationUnit]
   return Number.isFinite(millis) ? Duration.millis(millis) : "too long"
 }
 
@@ -95,7 +119,7 @@ export const parseDurationText = (
  *
  * @internal
  */
-export const toDuration = (input: Duration.DurationInput | string): Duration.Duration => {
+export const toDuration = (input: DurationInput | string): Duration.Duration => {
   if (typeof input !== "string") return Duration.decode(input)
   const parsed = parseDurationText(input)
   return Duration.isDuration(parsed) ? parsed : Duration.decode(input as Duration.DurationInput)

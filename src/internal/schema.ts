@@ -15,6 +15,7 @@ import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
 import { ConfigError } from "../Errors.js"
 import { DURATION_EXAMPLES, DURATION_TEXT_PATTERN, parseDurationText } from "./durationText.js"
+import type * as Text from "./durationText.js"
 import { closest } from "./suggest.js"
 
 /**
@@ -22,7 +23,7 @@ import { closest } from "./suggest.js"
  * `durationText.ts`), or a `Duration`. Negative and non-numeric values are rejected rather than silently read as
  * zero.
  */
-export const DurationInput: Schema.Schema<Duration.Duration, Duration.DurationInput> = Schema.transformOrFail(
+export const DurationInput: Schema.Schema<Duration.Duration, Text.DurationInput> = Schema.transformOrFail(
   Schema.Unknown,
   Schema.DurationFromSelf,
   {

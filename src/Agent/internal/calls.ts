@@ -13,6 +13,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { ConfigError, ProtocolError, type RequestError } from "../../Errors.js"
 import { unsafeCurrentFiber } from "../../internal/currentFiber.js"
+import type { DurationInput } from "../../internal/durationText.js"
 import * as Spans from "../../internal/metrics/spans.js"
 import * as Edge from "../../internal/schema.js"
 import * as Message from "../../Protocol/Message.js"
@@ -37,7 +38,7 @@ export const DEFAULT_MAX_BUFFERED_CHUNKS = 1024
  *
  * @internal
  */
-export const timeoutMillisOf = (timeout: Duration.DurationInput, field = "timeout"): number | ConfigError =>
+export const timeoutMillisOf = (timeout: DurationInput, field = "timeout"): number | ConfigError =>
   Either.match(Config.decodeTimeout(field, timeout), { onLeft: (error) => error, onRight: Duration.toMillis })
 
 /**
@@ -126,7 +127,7 @@ export const unknownOptions = (
  * @internal
  */
 export const callTimeoutMillis = (
-  options: { readonly timeout?: Duration.DurationInput | undefined } | undefined,
+  options: { readonly timeout?: DurationInput | undefined } | undefined,
   fallback: number,
   known: ReadonlyArray<string>,
   elsewhere?: Readonly<Record<string, string>>

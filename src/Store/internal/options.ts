@@ -10,6 +10,7 @@ import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import type { ConfigError } from "../../Errors.js"
+import type * as Text from "../../internal/durationText.js"
 import { configError, decodeOptions, DurationInput, type Problem, show } from "../../internal/schema.js"
 import { DEFAULT_MAX_TASK_AGE_DAYS, DEFAULT_MAX_TASKS } from "./taskBounds.js"
 
@@ -20,13 +21,13 @@ import { DEFAULT_MAX_TASK_AGE_DAYS, DEFAULT_MAX_TASKS } from "./taskBounds.js"
  */
 export interface RetentionOptions {
   /** Metrics whose `timestamp` is older than this are pruned. 7 days by default. */
-  readonly maxMetricAge?: Duration.DurationInput | undefined
+  readonly maxMetricAge?: Text.DurationInput | undefined
   /** At most this many metrics are kept, the latest written. 100 000 by default. */
   readonly maxMetrics?: number | undefined
   /** At most this many restart records are kept, the latest written. 10 000 by default. */
   readonly maxRestarts?: number | undefined
   /** Task records whose `updated_at` (their outcome) is older than this are pruned. 7 days by default. */
-  readonly maxTaskAge?: Duration.DurationInput | undefined
+  readonly maxTaskAge?: Text.DurationInput | undefined
   /** At most this many task records are kept, the latest written. 10 000 by default. */
   readonly maxTasks?: number | undefined
   /** Prune after this many writes (metrics, restart records and task records). 1 000 by default. */
@@ -41,7 +42,7 @@ export interface SqlOptions extends RetentionOptions {
    */
   readonly tablePrefix?: string | undefined
   /** After a failure, how long the store answers at once with an error before it tries again. 1 second by default. */
-  readonly retryAfter?: Duration.DurationInput | undefined
+  readonly retryAfter?: Text.DurationInput | undefined
 }
 
 /** Options of the SQLite store: the file, and the SQL store's table prefix and retention. */
@@ -52,7 +53,7 @@ export interface SqliteOptions extends SqlOptions {
    * How long a statement waits for a lock another connection holds before it fails. `better-sqlite3` is
    * synchronous, so the wait blocks the event loop: keep it short. 50 millis by default.
    */
-  readonly busyTimeout?: Duration.DurationInput | undefined
+  readonly busyTimeout?: Text.DurationInput | undefined
 }
 
 /**

@@ -34,6 +34,7 @@ import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { toDuration } from "../../internal/durationText.js"
+import type { DurationInput } from "../../internal/durationText.js"
 import { Fifo } from "../../internal/fifo.js"
 import { forkIn } from "../../internal/fork.js"
 import { withoutParentSpan } from "../../internal/forker.js"
@@ -92,7 +93,7 @@ export interface Options {
   /** How many writes the buffer holds before metrics are dropped. 10 000 by default. */
   readonly capacity?: number | undefined
   /** How long closing the scope waits for the buffer to drain before giving up. 1 second by default. */
-  readonly flushTimeout?: Duration.DurationInput | undefined
+  readonly flushTimeout?: DurationInput | undefined
 }
 
 /**

@@ -26,6 +26,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT,
   DEFAULT_STARTUP_TIMEOUT
 } from "../conformance/names.js"
+import type { DurationInput } from "../durationText.js"
 import { closest } from "../suggest.js"
 import { BUILT_INS, nameOf, noSuchOption, splitAtDashes } from "./arguments.js"
 import { CommandLine } from "./commandLine.js"
@@ -67,10 +68,10 @@ export const reportText = (report: Conformance.Report, withColour: boolean): str
  * A duration option as the library takes it: a bare number is milliseconds, anything else text ("5 seconds"), which
  * the library decodes (a bad one is its `ConfigError`, naming the option).
  */
-const duration = (value: Option.Option<string>): Duration.DurationInput | undefined =>
+const duration = (value: Option.Option<string>): DurationInput | undefined =>
   Option.match(value, {
     onNone: () => undefined,
-    onSome: (text) => /^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) : text as Duration.DurationInput
+    onSome: (text) => /^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) : text as DurationInput
   })
 
 export interface ConformanceOptions {

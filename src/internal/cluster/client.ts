@@ -25,6 +25,7 @@ import {
   ConfigError,
   type RequestError
 } from "../../Errors.js"
+import type { DurationInput } from "../durationText.js"
 import { decodeDuration } from "../schema.js"
 import { defect, streamDefect } from "./defects.js"
 import { AgentEntity, type AgentStatus } from "./protocol.js"
@@ -34,7 +35,7 @@ import * as Topology from "./topology.js"
 /** Options of a call through the cluster. */
 export interface CallOptions {
   /** Bounds the whole call, retries and failover included. Required: the cluster itself never gives up. */
-  readonly timeout: Duration.DurationInput
+  readonly timeout: DurationInput
   /**
    * Sends the call as a persisted task under this key: stored before it runs, re-run on another runner if its
    * runner dies, and answered once per key (the same key again gets the first reply, or waits for it). The task runs
@@ -47,7 +48,7 @@ export interface CallOptions {
 /** Options of a status or restart through the cluster. */
 export interface ControlOptions {
   /** 10 seconds by default (a restart: 60 seconds). */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: DurationInput | undefined
 }
 
 /** Options of a publish through the cluster. */
@@ -55,7 +56,7 @@ export interface PublishOptions {
   /** Deliver to every subscriber (a pool: one member) instead of one, in turn. */
   readonly fanout?: boolean | undefined
   /** Bounds storing the task (not running it): 10 seconds by default. */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: DurationInput | undefined
 }
 
 /** What a call through the cluster fails with. */
@@ -81,18 +82,18 @@ export interface AgentClientService {
   /** A published task's result (with `fanout`: each subscriber's, by name), waiting for it within `timeout`. */
   readonly awaitResult: (
     taskId: string,
-    options: { readonly timeout: Duration.DurationInput }
+    options: { readonly timeout: DurationInput }
   ) => Effect.Effect<unknown, CallError>
   /** Stores a task (persisted, keyed) and returns once it is stored; its result: `call` with the same key. */
   readonly send: (
     agentId: string,
     input: unknown,
-    options: { readonly idempotencyKey: string; readonly timeout?: Duration.DurationInput | undefined }
+    options: { readonly idempotencyKey: string; readonly timeout?: DurationInput | undefined }
   ) => Effect.Effect<void, AgentUnavailableError | ConfigError>
   readonly stream: (
     agentId: string,
     input: unknown,
-    options: { readonly timeout: Duration.DurationInput }
+    options: { readonly timeout: DurationInput }
   ) => Stream.Stream<StreamEvent, CallError | AgentStreamError>
   readonly status: (agentId: string, options?: ControlOptions) => Effect.Effect<AgentStatus, CallError>
   readonly restart: (agentId: string, options?: ControlOptions) => Effect.Effect<void, CallError>

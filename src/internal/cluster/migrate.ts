@@ -15,6 +15,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import { StoreError } from "../../Errors.js"
+import { type DurationInput, toDuration } from "../durationText.js"
 import { createTable } from "./placement.js"
 
 /**
@@ -42,7 +43,7 @@ const storages = (prefix: string) =>
  */
 export const migrate = (
   prefix: string,
-  timeout: Duration.DurationInput = MIGRATE_TIMEOUT
+  timeout: DurationInput = MIGRATE_TIMEOUT
 ): Effect.Effect<void, StoreError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -61,14 +62,14 @@ export const migrate = (
       orElse: () => Effect.retry(run, Schedule.spaced("200 millis").pipe(Schedule.intersect(Schedule.recurs(5))))
     }).pipe(
       Effect.timeoutFail({
-        duration: timeout,
+        duration: toDuration(timeout),
         onTimeout: () =>
           new StoreError({
             operation: "clusterMigrate",
             reason: "timeout",
             detail:
               `the cluster's tables were not created within ${
-                Duration.format(timeout)
+                Duration.format(toDuration(timeout))
               }: on PostgreSQL, give the pool ` +
               `at least ${MIN_PG_CONNECTIONS} connections (a runner reserves one for its shard locks)`
           })

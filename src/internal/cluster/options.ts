@@ -8,6 +8,7 @@ import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import type { ConfigError } from "../../Errors.js"
 import { toDuration } from "../durationText.js"
+import type * as Text from "../durationText.js"
 import { configError, decodeOptions, DurationInput, type Problem } from "../schema.js"
 
 /**
@@ -105,7 +106,7 @@ export const decode = (input: unknown, prefix = "cluster"): Either.Either<Cluste
  */
 const timingProblems = (settings: ClusterSettings, prefix: string): Array<Problem> => {
   const problems: Array<Problem> = []
-  const timing = timingOf(settings.timing) as Record<string, Duration.DurationInput>
+  const timing = timingOf(settings.timing) as Record<string, Text.DurationInput>
   const millis = (field: string) => Duration.toMillis(toDuration(timing[field]))
   for (const field of ["shardLockExpiration", "shardLockRefreshInterval", "refreshAssignmentsInterval"]) {
     if (millis(field) <= 0) problems.push({ field: `${prefix}.timing.${field}`, rule: "must be more than 0" })

@@ -8,6 +8,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { ConfigError } from "../../Errors.js"
+import type { DurationInput } from "../durationText.js"
 import * as Edge from "../schema.js"
 
 /**
@@ -24,7 +25,7 @@ export interface OtelOptions {
   /** Its `service.version`. */
   readonly serviceVersion?: string | undefined
   /** How often metrics and spans are sent (and once more when the layer's scope closes). 10 seconds by default. */
-  readonly exportInterval?: Duration.DurationInput | undefined
+  readonly exportInterval?: DurationInput | undefined
   /** Headers sent with every export (an API key, say). */
   readonly headers?: Readonly<Record<string, string>> | undefined
 }

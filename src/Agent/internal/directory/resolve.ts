@@ -18,6 +18,7 @@ import {
   AgentStartupError,
   ConfigError
 } from "../../../Errors.js"
+import type { DurationInput } from "../../../internal/durationText.js"
 import * as Edge from "../../../internal/schema.js"
 import * as Config from "../../Config.js"
 import * as Access from "../limits/access.js"
@@ -41,7 +42,7 @@ export interface DirectoryOptions extends AgentSettings {
   /** Python: default `handle_request`. Node: default the module's default export, else `handleRequest`. */
   readonly callbackFunction?: string | undefined
   /** Bounds each dependency install; default 5 minutes. */
-  readonly installTimeout?: Duration.DurationInput | undefined
+  readonly installTimeout?: DurationInput | undefined
   /**
    * Where dependency installs live; default `$XDG_CACHE_HOME` (or `~/.cache`) + `/effect-agent-supervisor`, and
    * `/var/cache/effect-agent-supervisor` for an agent run as another `user` (root's home is not readable by it).

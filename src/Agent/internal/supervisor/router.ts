@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import { AgentStoppedError, AgentTimeoutError, type RequestError } from "../../../Errors.js"
+import type { DurationInput } from "../../../internal/durationText.js"
 import { outcomeOf } from "../../../internal/metrics/instruments.js"
 import * as Spans from "../../../internal/metrics/spans.js"
 import type { HandleOptions } from "../../AgentSupervisor.js"
@@ -145,7 +146,7 @@ export const callTimeout = (
   elsewhere?: Readonly<Record<string, string>>
 ) => {
   const requestTimeoutMillis = Duration.toMillis(core.settings.requestTimeout)
-  return (options: { readonly timeout?: Duration.DurationInput | undefined } | undefined) => {
+  return (options: { readonly timeout?: DurationInput | undefined } | undefined) => {
     const millis = Calls.callTimeoutMillis(options, requestTimeoutMillis, known, elsewhere)
     if (typeof millis !== "number") {
       return {
