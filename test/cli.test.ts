@@ -204,13 +204,18 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
             }
           }
         })
+        // And as lines: where each event happened as status and restart name children (below the root)
+        const lines: Array<string> = []
+        const lineFollower = yield* spawnApp(BIN, ["events", "--file", file], { onLine: (line) => lines.push(line) })
         // The follower says on stderr once the server has subscribed: a restart before that would never reach it
         // (CI once hung here for the whole test's timeout when the follower started slower than the restart).
-        yield* eventually(
-          "the events follower is live",
-          () => follower.stderr().includes(`Following the tree's events at ${state.url} (Ctrl-C to stop)\n`),
-          "30 seconds"
-        )
+        for (const each of [follower, lineFollower]) {
+          yield* eventually(
+            "the events follower is live",
+            () => each.stderr().includes(`Following the tree's events at ${state.url} (Ctrl-C to stop)\n`),
+            "30 seconds"
+          )
+        }
 
         // restart of a nested child: a new pid
         const restarted = yield* cli(["restart", "workers/worker", "--file", file])
@@ -226,6 +231,11 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
           })
         )
         assert.isTrue(events.every((line) => typeof JSON.parse(line)._tag === "string"))
+        yield* eventually(
+          `the worker's start as a line (${JSON.stringify(lines)})`,
+          () => lines.some((line) => / workers\/worker ChildStarted$/.test(line)),
+          "30 seconds"
+        )
 
         // history: the manual restart is no restart decision; a crash is
         const crashPid = pidOf(after, "echo")
@@ -535,6 +545,13 @@ describe("CLI pieces", () => {
       event: { _tag: "StateChanged", agent: "echo", from: "RUNNING", to: "STOPPING", timestamp: 0 }
     }))
     assert.strictEqual(line, "1970-01-01T00:00:00.000Z root/echo StateChanged from=RUNNING to=STOPPING")
+    // Where, as status and restart name it: below the root, whose own events keep its name
+    const at = (supervisor: string, child?: string) =>
+      describeEvent(JSON.stringify({ _tag: "ChildStarted", supervisor, child, timestamp: 0 }), "demo").split(" ")[1]
+    assert.deepStrictEqual(
+      [at("demo", "echo"), at("demo/workers", "classifier"), at("demo/workers/pool", "0"), at("demo"), at("other/x")],
+      ["echo", "workers/classifier", "workers/pool/0", "demo", "other/x"]
+    )
   })
 })
 

@@ -215,12 +215,27 @@ const healthFields = (sample: unknown): Array<string> => {
   ]
 }
 
-/** One event as a line: when, where, what, then its other fields as `key=value`. */
-export const describeEvent = (data: string): string => {
+/**
+ * Where an event happened as `status`, `restart` and the dashboard name it: the path below the root
+ * (`workers/classifier`, where the event says supervisor `demo/workers`, child `classifier`); the root's own events
+ * by its name.
+ */
+const whereOf = (root: string | undefined, supervisor: unknown, child: unknown): string => {
+  const of = typeof supervisor === "string" ? supervisor : ""
+  const base = of === root ? "" : root !== undefined && of.startsWith(`${root}/`) ? of.slice(root.length + 1) : of
+  const path = [base, child].filter((part) => typeof part === "string" && part !== "").join("/")
+  return path === "" ? of : path
+}
+
+/**
+ * One event as a line: when, where (below the root named `root`, when known), what, then its other fields as
+ * `key=value`.
+ */
+export const describeEvent = (data: string, root?: string): string => {
   const event = JSON.parse(data) as Record<string, unknown>
   const inner = event._tag === "Agent" ? event.event as Record<string, unknown> : event
   const at = typeof inner.timestamp === "number" ? new Date(inner.timestamp).toISOString() : new Date().toISOString()
-  const where = [event.supervisor, event.child].filter((part) => typeof part === "string").join("/")
+  const where = whereOf(root, event.supervisor, event.child)
   if (inner._tag === "HealthChecked") return [at, where, "HealthChecked", ...healthFields(inner.sample)].join(" ")
   const skip = new Set(["_tag", "supervisor", "child", "agent", "timestamp", "event"])
   const rest = Object.entries(inner).filter(([name]) => !skip.has(name)).map(([name, value]) =>
@@ -231,10 +246,17 @@ export const describeEvent = (data: string): string => {
 
 /** `events`: the tree's lifecycle events as they happen, one per line, until interrupted. */
 export const events = (address: Address, asJson: boolean): Effect.Effect<void, CliError> =>
-  Client.events(address, Routes.events).pipe(
-    Effect.tap(() => following(address, "the tree's events")),
-    Stream.unwrapScoped,
-    Stream.runForEach((event) => Console.log(asJson ? event.data : describeEvent(event.data)))
+  Effect.flatMap(
+    // The root's name, to say where each event happened as the other commands name children
+    asJson
+      ? Effect.succeed(undefined)
+      : Effect.map(Client.call(address, (client) => client.tree.tree()), (t) => t.name),
+    (root) =>
+      Client.events(address, Routes.events).pipe(
+        Effect.tap(() => following(address, "the tree's events")),
+        Stream.unwrapScoped,
+        Stream.runForEach((event) => Console.log(asJson ? event.data : describeEvent(event.data, root)))
+      )
   )
 
 /** The `cluster` table: one row per started agent, its runner's state coloured (green running, red lost). */
