@@ -124,3 +124,12 @@ export const toDuration = (input: DurationInput | string): Duration.Duration => 
   const parsed = parseDurationText(input)
   return Duration.isDuration(parsed) ? parsed : Duration.decode(input as Duration.DurationInput)
 }
+
+/**
+ * A duration as typed where everything is text (a query string, a command line's argument): digits alone are
+ * milliseconds, as a number in a file is; any other text is a duration's text, for the decoder to read or refuse.
+ *
+ * @internal
+ */
+export const fromTyped = (text: string): number | DurationText =>
+  /^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) : text as DurationText

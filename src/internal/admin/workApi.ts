@@ -11,7 +11,7 @@ import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { TASK_BOUNDS } from "../../Store/internal/taskBounds.js"
 import type { TopicInfo } from "../../Topic.js"
-import { DURATION_TEXT_PATTERN } from "../durationText.js"
+import { DURATION_TEXT_PATTERN, fromTyped } from "../durationText.js"
 import { decodeDurationInput } from "../schema.js"
 
 /**
@@ -118,10 +118,6 @@ export class TopicFull extends Schema.TaggedError<TopicFull>()(
   HttpApiSchema.annotations({ status: 503 })
 ) {}
 
-/** A duration as typed (a query, a command line): digits are milliseconds, any other text a duration's. */
-export const durationInputOf = (text: string): string | number =>
-  /^\d+(\.\d+)?$/.test(text.trim()) ? Number(text) : text
-
 /**
  * How long `GET /api/tasks/ID` waits for the task's outcome at most, whatever `wait` asks: under the 300 seconds a
  * Node client (`fetch`) waits for an answer's headers.
@@ -130,7 +126,7 @@ export const MAX_TASK_WAIT_MILLIS = 4 * 60_000
 
 /** Why `text` is no wait for a task (0 or more, at most `maxMillis`: the API's bound by default), or `undefined`. */
 export const waitProblem = (text: string, maxMillis = MAX_TASK_WAIT_MILLIS): string | undefined => {
-  const decoded = decodeDurationInput(durationInputOf(text))
+  const decoded = decodeDurationInput(fromTyped(text))
   if (Either.isLeft(decoded)) return notADuration(text)
   return Duration.toMillis(decoded.right) <= maxMillis ? undefined : `at most ${maxMillis / 60_000} minutes`
 }
@@ -147,7 +143,7 @@ export const TaskParams = Schema.Struct({
 
 /** A `wait` that `TaskParams` has checked, in milliseconds (0 without one). */
 export const waitMillisOf = (input: string | undefined): number =>
-  input === undefined ? 0 : Duration.toMillis(durationOf(durationInputOf(input)))
+  input === undefined ? 0 : Duration.toMillis(durationOf(fromTyped(input)))
 
 /** An attempt of a task that failed, as the tree kept it (`TaskFailedError.errors`). */
 const TaskAttemptError = Schema.Struct({

@@ -26,7 +26,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT,
   DEFAULT_STARTUP_TIMEOUT
 } from "../conformance/names.js"
-import type { DurationInput } from "../durationText.js"
+import { type DurationInput, fromTyped } from "../durationText.js"
 import { closest } from "../suggest.js"
 import { BUILT_INS, nameOf, noSuchOption, splitAtDashes } from "./arguments.js"
 import { CommandLine } from "./commandLine.js"
@@ -69,10 +69,7 @@ export const reportText = (report: Conformance.Report, withColour: boolean): str
  * the library decodes (a bad one is its `ConfigError`, naming the option).
  */
 const duration = (value: Option.Option<string>): DurationInput | undefined =>
-  Option.match(value, {
-    onNone: () => undefined,
-    onSome: (text) => /^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) : text as DurationInput
-  })
+  Option.getOrUndefined(Option.map(value, fromTyped))
 
 export interface ConformanceOptions {
   readonly command: string

@@ -14,7 +14,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import {
-  durationInputOf,
   durationOf,
   MAX_PAYLOAD_BYTES,
   type TaskView,
@@ -22,6 +21,7 @@ import {
   type TopicView,
   waitProblem
 } from "../admin/workApi.js"
+import { fromTyped } from "../durationText.js"
 import type { Address } from "./address.js"
 import * as Client from "./client.js"
 import { CliError } from "./errors.js"
@@ -93,7 +93,7 @@ export const call = (
   options: { readonly timeout: Option.Option<string>; readonly json: boolean }
 ): Effect.Effect<void, CliError> => {
   // Refused here, with what was given, as result's --wait is (the API's refusal would not repeat it)
-  const problem = Option.flatMapNullable(options.timeout, (timeout) => timeoutProblem(durationInputOf(timeout)))
+  const problem = Option.flatMapNullable(options.timeout, (timeout) => timeoutProblem(fromTyped(timeout)))
   if (Option.isSome(problem)) {
     return Effect.fail(
       new CliError({ message: `Not sent: --timeout ${problem.value}` })
@@ -105,7 +105,7 @@ export const call = (
         path: { id: encodeURIComponent(id) },
         payload: Option.match(options.timeout, {
           onNone: () => ({ payload }),
-          onSome: (timeout) => ({ payload, timeout: durationInputOf(timeout) })
+          onSome: (timeout) => ({ payload, timeout: fromTyped(timeout) })
         })
       })),
     (answer) => print(answer.result, options.json)
@@ -173,7 +173,7 @@ export const result = (
     if (problem !== undefined) {
       return yield* Effect.fail(new CliError({ message: `--wait ${problem}` }))
     }
-    const waitMillis = Duration.toMillis(durationOf(durationInputOf(options.wait)))
+    const waitMillis = Duration.toMillis(durationOf(fromTyped(options.wait)))
     const view = yield* awaitTask(address, id, waitMillis)
     if (options.json) return yield* print(view, true)
     switch (view.status) {
