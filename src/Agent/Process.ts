@@ -12,6 +12,7 @@ import type { AgentStartupError, ConfigError, RequestError, StreamRequestError }
 import type { DurationInput } from "../internal/durationText.js"
 import type * as Message from "../Protocol/Message.js"
 import * as Config from "./Config.js"
+import * as Child from "./internal/child.js"
 import * as internal from "./internal/process.js"
 import * as Requests from "./internal/requests.js"
 import * as Shutdown from "./internal/shutdown.js"
@@ -217,10 +218,22 @@ export const make = (
  * Cuts short every agent's stop in this process, those under way and those begun after: each sends SIGKILL to its
  * agent's process group at once, skipping what is left of its phases (each agent ends as by OTP's `brutal_kill`;
  * docker compose forces its containers' stop so on a second Ctrl-C). The CLI's `up` does it on a second SIGINT or
- * SIGTERM. For a host that is ending: nothing undoes it, and every agent stopped from then on is killed. Succeeds
+ * SIGTERM. For a host that is ending: nothing undoes it, and every agent stopped from then on is killed (a
+ * restart's, a reload's or a scale-down's stop of a process too), in every tree of the process. Succeeds
  * with how many stops were under way. A stop cut short logs no failure of the agent's (its SIGKILL was the stop's).
  *
  * @since 0.1.0
  * @category stopping
  */
 export const forceStops: Effect.Effect<number> = Effect.sync(Shutdown.forceStops)
+
+/**
+ * SIGKILL at once to the process group of every agent process this host runs (every tree's), stopping or not, for a
+ * host that must end now: the CLI's `up` does it on a third SIGINT or SIGTERM, then exits. The supervisors see the
+ * exits as crashes, and may restart them: use it on the way out, after {@link forceStops}. Succeeds with how many
+ * processes were signalled.
+ *
+ * @since 0.1.0
+ * @category stopping
+ */
+export const killAll: Effect.Effect<number> = Effect.sync(() => Child.killAll("SIGKILL"))

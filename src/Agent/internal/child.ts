@@ -84,6 +84,18 @@ export interface SpawnOptions {
   readonly gid?: number | undefined
 }
 
+/** The leaders this process spawned whose exit is not reported yet: what `killAll` reaches. */
+const running = new Set<number>()
+
+/**
+ * Sends `signal` to the process group of every child this process spawned that has not exited (every tree's, every
+ * agent's), at once; returns how many. For a host that must end now. @internal
+ */
+export const killAll = (signal: NodeJS.Signals): number => {
+  for (const pid of running) killGroup(pid, signal)
+  return running.size
+}
+
 /** Sends a signal to a whole process group; a group that is already gone is not an error. @internal */
 export const killGroup = (pid: number, signal: NodeJS.Signals): void => {
   try {
@@ -235,12 +247,15 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
       handle.stdout?.on("readable", hold)
       handle.stderr?.on("readable", hold)
       handle.once("exit", (code, signal) => {
+        if (spawned) running.delete(handle.pid!)
         exit = { exitCode: code, signal }
         resolveExit()
         if (listeners !== undefined) deliverExit(listeners, exit)
       })
       handle.once("spawn", () => {
         spawned = true
+        // (before its exit: Node reports a child's `spawn` before its `exit`)
+        if (exit === undefined) running.add(handle.pid!)
         const child: Child = {
           pid: handle.pid!,
           spawnedAt,

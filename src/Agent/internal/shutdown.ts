@@ -42,8 +42,9 @@ let forced = false
 /**
  * Cuts short every stop in this process, those under way and those to come: each sends SIGKILL to its agent's
  * process group now, skipping what is left of its phases (as docker compose's second Ctrl-C forces the stop of
- * its containers; each agent ends as by OTP's `brutal_kill`). For a host that is ending: nothing undoes it.
- * Returns how many stops were under way.
+ * its containers; each agent ends as by OTP's `brutal_kill`). For a host that is ending: nothing undoes it, and
+ * every stop from then on is a SIGKILL (a restart's stop of the old process too). Returns how many stops were under
+ * way.
  *
  * @internal
  */
@@ -79,7 +80,9 @@ export const stop = (target: Target): Effect.Effect<void> =>
     const step = (taken: ExitWatch.Status["asked"][number]) => {
       if (!Child.isDead(pid)) status.asked.push(taken)
     }
+    // Never after the exit: by then the group's id may be an unrelated process's, and no step ended the process.
     const kill = () => {
+      if (status.exited !== undefined) return
       step("SIGKILL")
       Child.killGroup(pid, "SIGKILL")
     }

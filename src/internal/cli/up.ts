@@ -105,21 +105,34 @@ const startCluster = (
 /**
  * The last of SIGINT and SIGTERM this process received while in the scope (`NodeRuntime.runMain` acts on the
  * first: this listens, to say which one stopped `up`). A second one cuts the stop short (`AgentProcess.forceStops`:
- * SIGKILL to every agent, those stopping and those still to stop), as docker compose's second Ctrl-C does; runMain
- * has let go of the signals by then, and this listener keeps Node from ending the process with its agents running.
+ * SIGKILL to every agent, those stopping and those still to stop), as docker compose's second Ctrl-C does; a third
+ * exits at once (130 or 143) after SIGKILL to every agent process still running (`AgentProcess.killAll`), whatever
+ * else holds the stop (a store's flush, an install). runMain has let go of the signals after the first, and this
+ * listener keeps Node from ending the process with its agents running.
  */
 const lastSignal = Effect.acquireRelease(
   Effect.gen(function*() {
-    const run = Runtime.runFork(yield* Effect.runtime<never>())
+    const runtime = yield* Effect.runtime<never>()
+    const run = Runtime.runFork(runtime)
     const seen: { signal: NodeJS.Signals | undefined; count: number } = { signal: undefined, count: 0 }
     const listener = (signal: NodeJS.Signals) => {
       seen.signal = signal
-      if (++seen.count !== 2) return
-      const stopping = AgentProcess.forceStops.pipe(Effect.runSync)
-      run(Effect.logWarning(
-        `${signal} again: the stop is cut short: SIGKILL to every agent (${stopping} stopping now, the rest as ` +
-          "their turn comes)"
-      ))
+      seen.count++
+      if (seen.count === 2) {
+        const stopping = Effect.runSync(AgentProcess.forceStops)
+        run(Effect.logWarning(
+          `${signal} again: the stop is cut short: SIGKILL to every agent (${stopping} stopping now, the rest as ` +
+            `their turn comes); a third ${signal} exits at once`
+        ))
+      } else if (seen.count === 3) {
+        // What holds the stop now is no agent's (a store's flush, an install): out at once, no agent left behind
+        const killed = Effect.runSync(AgentProcess.killAll)
+        Runtime.runSync(runtime)(Effect.logWarning(
+          `${signal}, a third signal: exiting now, without the rest of the stop (SIGKILL to the ${killed} agent ` +
+            `processes still running)`
+        ))
+        process.exit(signal === "SIGINT" ? 130 : 143)
+      }
     }
     process.on("SIGINT", listener).on("SIGTERM", listener)
     return { seen, listener }
