@@ -180,7 +180,13 @@ describe.sequential("agent-supervisor: commands stopped, and an up that stops un
         // Whatever happens, no agent outlives the test (they outlive a closed stdin).
         yield* Effect.addFinalizer(() =>
           Effect.sync(() => {
-            for (const pid of processesWith(marker)) process.kill(pid, "SIGKILL")
+            for (const pid of processesWith(marker)) {
+              try {
+                process.kill(pid, "SIGKILL")
+              } catch {
+                // gone meanwhile
+              }
+            }
           })
         )
         const up = yield* startUp(file)

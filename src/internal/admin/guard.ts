@@ -226,13 +226,19 @@ export const logRefused = (
       }
       Object.assign(refusals, { windowStart: now, logged: 0, unlogged: 0 })
     }
-    if (refusals.logged < LOGGED_PER_MINUTE) {
-      refusals.logged++
-      lines.push(`admin API: refused ${request.method} ${clip(pathOf(request), 200)} (${status}): ${why}`)
-    } else refusals.unlogged++
+    const summary = Effect.forEach(lines, (line) => Effect.logWarning(line), { discard: true })
+    if (refusals.logged >= LOGGED_PER_MINUTE) {
+      refusals.unlogged++
+      return summary
+    }
+    refusals.logged++
+    // (the summary's refusals may have come from other clients: only this request's line names its client)
     const client = Option.getOrUndefined(request.remoteAddress)
-    return Effect.forEach(lines, (line) => Effect.logWarning(line), { discard: true }).pipe(
-      Effect.annotateLogs(client === undefined ? {} : { client })
+    return Effect.zipRight(
+      summary,
+      Effect.logWarning(`admin API: refused ${request.method} ${clip(pathOf(request), 200)} (${status}): ${why}`).pipe(
+        Effect.annotateLogs(client === undefined ? {} : { client })
+      )
     )
   })
 

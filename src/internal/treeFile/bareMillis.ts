@@ -3,7 +3,8 @@
  * milliseconds, as Effect's `Duration` and PM2's `kill_timeout` read it, where systemd (`TimeoutStopSec=90`) and
  * supervisord (`stopwaitsecs`) read seconds. Such a number is taken as written, and said: a heartbeat every 30 ms or
  * a stop that waits 10 ms is rarely what was meant. Nothing is said of 0, of a number of a second or more, nor of
- * a duration with a unit (`"30ms"` says milliseconds on purpose).
+ * a duration with a unit (`"30ms"` says milliseconds on purpose), nor of the settings under a second by nature
+ * (`SUB_SECOND`).
  *
  * The durations are found by the file's JSON Schema (every `Duration` in it), so that a setting added to the
  * schema is looked at without a list kept here.
@@ -13,6 +14,12 @@
 import * as Effect from "effect/Effect"
 import * as JSONSchema from "effect/JSONSchema"
 import { TreeFileSchema } from "./fileSchema.js"
+
+/**
+ * Settings whose values are under a second by nature (defaults: the store's `busyTimeout` 50 ms, a watch's
+ * `debounce` 500 ms, a topic's `retry.backoff` 100 ms): a bare number there is no sign of seconds meant.
+ */
+const SUB_SECOND = new Set(["busyTimeout", "debounce", "backoff"])
 
 /** The reference of a duration in the file's JSON Schema. */
 const DURATION_REF = "#/$defs/Duration"
@@ -51,7 +58,9 @@ export const bareMillis = (file: unknown, root: JSONSchema.JsonSchema7Root): Arr
     if (node === undefined || typeof node === "boolean") return
     if (node.$ref !== undefined) {
       if (node.$ref === DURATION_REF) {
-        if (typeof value === "number" && value > 0 && value < 1000) {
+        const key = path.at(-1)
+        const natural = typeof key === "string" && SUB_SECOND.has(key)
+        if (typeof value === "number" && value > 0 && value < 1000 && !natural) {
           found.set(pathText(path), warning(path, value))
         }
         return
