@@ -86,7 +86,8 @@ export const topology: (
 
 /**
  * What runs differently when a file's tree is hosted on a cluster, as lines for a log: strategies other than
- * one-for-one, a topic's settings, and a pool's least-in-flight routing, autoscale and scale do not span machines.
+ * one-for-one, a topic's settings, and a pool's least-in-flight routing, autoscale and scale do not span machines;
+ * first, the durations written as a bare number under a second, as `TreeFile.warnings` says them.
  *
  * @since 0.1.0
  * @category constructors
