@@ -332,10 +332,9 @@ export const parse: (text: string, options: ParseOptions) => Effect.Effect<TreeF
   decode.parse
 
 /**
- * What a file's tree will warn of when it starts, as the lines it logs (every child and name, where the start's log
- * names ten): durations written as a bare number under a second (`heartbeatInterval: 30` is 30 ms: logged by
- * {@link make} and {@link layer}), children that would be parked rather than make their supervisor escalate if they
- * never started, and agents that share one name (`Supervisor.make`; README "Configuration"). Not problems:
+ * What a file's tree warns of as it starts, as the lines it logs (every child and name, where the start's log names
+ * ten): a duration written as a bare number under a second (`heartbeatInterval: 30`: 30 ms), a child that would be
+ * parked rather than make its supervisor escalate, agents that share one name (README "Configuration"). Not problems:
  * {@link parse} accepts such a file; for a `validate` that says everything it knows.
  *
  * @since 0.1.0

@@ -93,8 +93,6 @@ export const stop = (target: Target): Effect.Effect<void> =>
     }
     underWay.add(kill)
     yield* Effect.ensuring(phases(step, target), Effect.sync(() => underWay.delete(kill)))
-    // No SIGKILL after the exit: the exit handler swept the group when the leader exited, and by now its id may
-    // belong to an unrelated process group.
   })
 
 /** The phases of `stop`, each noted by `step` while the leader lives; a stop cut short ends them by the exit. */
@@ -127,6 +125,8 @@ const phases = (
     step("SIGKILL")
     Child.killGroup(pid, "SIGKILL")
     yield* exit.within(Infinity)
+    // No SIGKILL after the exit: the exit handler swept the group when the leader exited, and by now its id may
+    // belong to an unrelated process group.
   })
 
 /** Whether the stop sent `signal` to the process while it lived. */

@@ -112,22 +112,22 @@ const startCluster = (
  */
 const lastSignal = Effect.acquireRelease(
   Effect.gen(function*() {
-    const runtime = yield* Effect.runtime<never>()
-    const run = Runtime.runFork(runtime)
+    // Logged at once, from Node's listener (a log is synchronous)
+    const log = Runtime.runSync(yield* Effect.runtime<never>())
     const seen: { signal: NodeJS.Signals | undefined; count: number } = { signal: undefined, count: 0 }
     const listener = (signal: NodeJS.Signals) => {
       seen.signal = signal
       seen.count++
       if (seen.count === 2) {
         const stopping = Effect.runSync(AgentProcess.forceStops)
-        run(Effect.logWarning(
+        log(Effect.logWarning(
           `${signal} again: the stop is cut short: SIGKILL to every agent (${stopping} stopping now, the rest as ` +
             `their turn comes); a third ${signal} exits at once`
         ))
       } else if (seen.count === 3) {
         // What holds the stop now is no agent's (a store's flush, an install): out at once, no agent left behind
         const killed = Effect.runSync(AgentProcess.killAll)
-        Runtime.runSync(runtime)(Effect.logWarning(
+        log(Effect.logWarning(
           `${signal}, a third signal: exiting now, without the rest of the stop (SIGKILL to the ${killed} agent ` +
             `processes still running)`
         ))

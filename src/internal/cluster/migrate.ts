@@ -43,9 +43,10 @@ const storages = (prefix: string) =>
  */
 export const migrate = (
   prefix: string,
-  timeout: DurationInput = MIGRATE_TIMEOUT
+  timeoutInput: DurationInput = MIGRATE_TIMEOUT
 ): Effect.Effect<void, StoreError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
+    const timeout = toDuration(timeoutInput)
     const sql = yield* SqlClient.SqlClient
     const run = Effect.zipRight(storages(prefix), createTable(prefix))
     const lockKey = `${prefix}:migrate`
@@ -62,14 +63,14 @@ export const migrate = (
       orElse: () => Effect.retry(run, Schedule.spaced("200 millis").pipe(Schedule.intersect(Schedule.recurs(5))))
     }).pipe(
       Effect.timeoutFail({
-        duration: toDuration(timeout),
+        duration: timeout,
         onTimeout: () =>
           new StoreError({
             operation: "clusterMigrate",
             reason: "timeout",
             detail:
               `the cluster's tables were not created within ${
-                Duration.format(toDuration(timeout))
+                Duration.format(timeout)
               }: on PostgreSQL, give the pool ` +
               `at least ${MIN_PG_CONNECTIONS} connections (a runner reserves one for its shard locks)`
           })
