@@ -293,7 +293,7 @@ const storeBackends = Effect.gen(function*() {
 /** Sequential writes through `Store.resilient`, as the supervisor's writer makes them. */
 const storeWrites = (layer: Layer.Layer<Store.Store>) =>
   Effect.scoped(Effect.gen(function*() {
-    const store = Store.resilient(Context.get(yield* Layer.build(layer), Store.Store))
+    const store = yield* Store.resilient(Context.get(yield* Layer.build(layer), Store.Store))
     const now = Date.now()
     const health = (i: number) =>
       Store.healthCheck({

@@ -303,7 +303,7 @@ export const layerTopology = (
  * PostgreSQL under an advisory lock: concurrent first boots otherwise race on `CREATE TABLE`). Every SQL layer of
  * this module runs it first. Fails with `StoreError` when the database refuses, or after `timeout` (60 seconds by
  * default; on PostgreSQL a pool of fewer than 3 connections would wait for ever: a runner reserves one for its shard
- * locks).
+ * locks), and with `ConfigError`, before touching the database, when `timeout` is no duration or is negative.
  *
  * @since 0.1.0
  * @category layers
@@ -311,4 +311,4 @@ export const layerTopology = (
 export const migrate: (
   prefix: string,
   timeout?: DurationInput
-) => Effect.Effect<void, StoreError, SqlClient.SqlClient> = Migrate.migrate
+) => Effect.Effect<void, StoreError | ConfigError, SqlClient.SqlClient> = Migrate.migrate

@@ -42,6 +42,7 @@ import * as Spec from "./internal/supervisor/spec.js"
 import { makeShared } from "./internal/supervisor/state.js"
 import * as Bus from "./internal/topics/bus.js"
 import type * as LogFiles from "./LogFiles.js"
+import * as ResilientStore from "./Store/internal/resilientStore.js"
 import * as Writer from "./Store/internal/writer.js"
 import * as Store from "./Store/Store.js"
 import type * as Topic from "./Topic.js"
@@ -404,7 +405,7 @@ export const make: (options: Options) => Effect.Effect<Supervisor, StartError, S
   const flushTimeout = storeFlushTimeout ?? Writer.DEFAULT_FLUSH_TIMEOUT
   // One store writer for the whole tree, shared by every agent and nested supervisor in it.
   const store = yield* Owned.storeFromContext
-  const resilient = Store.resilient(store)
+  const resilient = ResilientStore.make(store)
   // Made before the root's finalizer, so they flush after every child of the tree has stopped.
   const writer = yield* Writer.make(resilient, { flushTimeout })
   const keeper = restore ? yield* Keeper.make(store, { flushTimeout, retryAfter: Duration.seconds(1) }) : undefined

@@ -345,7 +345,7 @@ describe.sequential("Metrics", () => {
         timestamp: 1
       })
 
-      const writer = yield* Writer.make(Store.resilient(broken, { timeout: "50 millis" }), { capacity: 1 })
+      const writer = yield* Writer.make(yield* Store.resilient(broken, { timeout: "50 millis" }), { capacity: 1 })
       yield* writer.saveState(state)
       yield* writer.flush
       assert.strictEqual((yield* failures("saveState", "failure")) - before.failed, 1)
@@ -362,7 +362,9 @@ describe.sequential("Metrics", () => {
       // A store that never answers: closing gives up on what is still buffered, and a write after that is lost.
       const hung: Store.Store["Type"] = { ...broken, saveState: () => Effect.never }
       const scope = yield* Scope.make()
-      const closing = yield* Writer.make(Store.resilient(hung, { timeout: "1 minute" }), { flushTimeout: "50 millis" })
+      const closing = yield* Writer.make(yield* Store.resilient(hung, { timeout: "1 minute" }), {
+        flushTimeout: "50 millis"
+      })
         .pipe(
           Scope.extend(scope)
         )

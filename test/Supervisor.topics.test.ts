@@ -270,10 +270,10 @@ describe("Supervisor topics", () => {
       assert.strictEqual(error._tag, "ConfigError")
       if (error._tag !== "ConfigError") return
       assert.sameMembers(error.problems.map((p) => p.field), [
-        `topics["t"].color`,
-        `topics["t"].retry`,
-        `topics["t"].maxQueued`,
-        `topics["t"].timeout`,
+        `topics.t.color`,
+        `topics.t.retry`,
+        `topics.t.maxQueued`,
+        `topics.t.timeout`,
         "children[0].topics[0]",
         "children[0].topics[1]"
       ])

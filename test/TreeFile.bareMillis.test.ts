@@ -9,11 +9,15 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as JSONSchema from "effect/JSONSchema"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import * as Schema from "effect/Schema"
 import * as childProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as Edge from "../src/internal/schema.js"
+import { bareMillis } from "../src/internal/treeFile/bareMillis.js"
 import * as TreeFile from "../src/TreeFile.js"
 import * as TreeFileCluster from "../src/TreeFile/Cluster.js"
 import { BIN, fixture, tempDir } from "./support.js"
@@ -66,6 +70,12 @@ describe("tree files: durations as bare numbers", () => {
         { format: "yaml", env: {} }
       )
       assert.deepStrictEqual(yield* TreeFile.warnings(clean), [])
+      // A topic's name with a dot is written as a ConfigError writes it (a reviewer's finding: it read as a path of
+      // three keys, `topics.doc.uploaded.timeout`)
+      const dotted = yield* TreeFile.parse(`topics:\n  doc.uploaded: { timeout: 20 }\n`, { format: "yaml", env: {} })
+      assert.deepStrictEqual((yield* TreeFile.warnings(dotted)).map((line) => line.split(": ")[0]), [
+        `topics["doc.uploaded"].timeout`
+      ])
     }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scoped("the tree's start logs them, once each; validate prints them", () =>
@@ -97,4 +107,21 @@ describe("tree files: durations as bare numbers", () => {
       assert.strictEqual(validate.status, 0, validate.stderr)
       assert.include(validate.stdout, `warning: ${warning}\n`)
     }).pipe(Effect.provide(NodeContext.layer)))
+
+  // A reviewer's finding: the walk read a value against every alternative of a union, so a key that is a duration
+  // in one kind of child would have been warned of in a child of another kind, where it is not one.
+  it("a union's alternatives of another kind (their tag says so) are not read for the value's durations", () => {
+    const root = JSONSchema.make(Schema.Struct({
+      children: Schema.Array(Schema.Union(
+        Schema.Struct({ type: Schema.Literal("agent"), wait: Edge.DurationInput }),
+        Schema.Struct({ type: Schema.Literal("pool"), wait: Schema.Number })
+      ))
+    }))
+    const file = { children: [{ type: "pool", wait: 5 }, { type: "agent", wait: 5 }, { wait: 7 }] }
+    assert.deepStrictEqual(bareMillis(file, root).map((line) => line.split(":")[0]), [
+      "children[1].wait",
+      // (no tag: it may be either, and is warned of as the duration it may be)
+      "children[2].wait"
+    ])
+  })
 })

@@ -5,16 +5,29 @@
  * tests) and runs them: each reaches its setting as the duration written, where Effect's `Duration.decode` alone
  * throws on `"5s"`. Text that is no duration is still a type error.
  */
+import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Config from "../src/Agent/Config.js"
 import * as ProcessTree from "../src/Agent/ProcessTree.js"
+import * as RestartPolicy from "../src/Agent/RestartPolicy.js"
 import * as ChildSpec from "../src/ChildSpec.js"
+import * as Cluster from "../src/Cluster.js"
+import { ConfigError } from "../src/Errors.js"
+import * as Memory from "../src/Store/Memory.js"
 import * as Store from "../src/Store/Store.js"
 import * as Supervisor from "../src/Supervisor.js"
-import { agentConfig, TestLive } from "./support.js"
+import { agentConfig, failureOf, TestLive } from "./support.js"
+
+/** The problems of the ConfigError `effect` fails with (the test fails on a throw, a defect or any other error). */
+const problemsOf = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.map(Effect.exit(Effect.suspend(() => effect)), (exit) => {
+    const error = failureOf(exit)
+    assert.instanceOf(error, ConfigError)
+    return (error as unknown as ConfigError).problems.map(({ field, value }) => ({ field, value }))
+  })
 
 describe("durations' short forms in TypeScript", () => {
   it.effect("an agent's settings take them, and decode to the durations written", () =>
@@ -51,9 +64,44 @@ describe("durations' short forms in TypeScript", () => {
       // A sample of the agent's group, read no more than a second old (it threw on "1s")
       const sample = yield* ProcessTree.sample(pid, { maxAge: "1s" })
       assert.isDefined(sample)
-      const store = Store.resilient(yield* Store.Store, { timeout: "2s", summaryInterval: "10s" })
+      const store = yield* Store.resilient(yield* Store.Store, { timeout: "2s", summaryInterval: "10s" })
       assert.isDefined(store)
     }).pipe(Effect.provide(TestLive)))
+
+  // A reviewer's finding: these four took the text straight to `Duration.decode`, which threw (a defect, not the
+  // setting's error), and read a negative number as zero.
+  it.effect("typed text the decoder refuses, and negative numbers, fail with the setting's ConfigError", () =>
+    Effect.gen(function*() {
+      const memory = yield* Memory.make()
+      assert.deepStrictEqual(yield* problemsOf(ProcessTree.sample(process.pid, { maxAge: "-5s" })), [
+        { field: "maxAge", value: "\"-5s\"" }
+      ])
+      assert.deepStrictEqual(
+        yield* problemsOf(ProcessTree.sample(process.pid, { stale: "server" as "serve" })),
+        [{ field: "stale", value: "\"server\"" }]
+      )
+      assert.deepStrictEqual(
+        yield* problemsOf(Store.resilient(memory, { timeout: "1e3ms", summaryInterval: -1 })),
+        [{ field: "timeout", value: "\"1e3ms\"" }, { field: "summaryInterval", value: "-1" }]
+      )
+      assert.deepStrictEqual(
+        yield* problemsOf(Store.restore("echo", { timeout: "-2s" }).pipe(Effect.provideService(Store.Store, memory))),
+        [{ field: "timeout", value: "\"-2s\"" }]
+      )
+      assert.deepStrictEqual(yield* problemsOf(RestartPolicy.makeIntensity({ maxRestarts: 1, window: "-5s" })), [
+        { field: "window", value: "\"-5s\"" }
+      ])
+      assert.deepStrictEqual(yield* problemsOf(RestartPolicy.makeIntensity({ maxRestarts: Number.NaN, window: 5 })), [
+        { field: "maxRestarts", value: "NaN" }
+      ])
+      // Refused before the database is touched: no client is needed to find the timeout wrong.
+      assert.deepStrictEqual(
+        yield* problemsOf(
+          Cluster.migrate("typed", "-1m").pipe(Effect.provideService(SqlClient.SqlClient, {} as never))
+        ),
+        [{ field: "timeout", value: "\"-1m\"" }]
+      )
+    }))
 
   it("text that is no duration is a type error", () => {
     // @ts-expect-error: a unit the grammar does not know

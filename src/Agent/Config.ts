@@ -16,14 +16,15 @@ import { AGENT_NAME } from "./internal/agentName.js"
 import * as Identity from "./internal/limits/identity.js"
 
 /**
- * A duration as users write it: milliseconds as a number, text (`"5 seconds"`, `"5s"`, `"250ms"`, `"1h30m"`,
- * `"1h 30min"`: a number and its unit, parts summed), or a `Duration`. Negative and non-numeric values, and text
- * without a unit (`"30"`), are rejected rather than silently read as zero.
+ * The schema of a duration as users write it, decoded to a `Duration`: from milliseconds as a number, text
+ * (`"5 seconds"`, `"5s"`, `"250ms"`, `"1h30m"`, `"1h 30min"`: a number and its unit, parts summed), or a `Duration`
+ * (its encoded side is the type {@link DurationInput}). Negative and non-numeric values, and text without a unit
+ * (`"30"`), are rejected rather than silently read as zero. Named as Effect names its own (`DurationFromMillis`).
  *
  * @since 0.1.0
  * @category schemas
  */
-export const DurationInput: Schema.Schema<Duration.Duration, Text.DurationInput> = Edge.DurationInput
+export const DurationFromInput: Schema.Schema<Duration.Duration, Text.DurationInput> = Edge.DurationInput
 
 /**
  * A duration as every setting, option and parameter of the library takes it in TypeScript: Effect's
@@ -62,10 +63,10 @@ const notPositive = (input: unknown): boolean =>
   (typeof input === "number" && !(input > 0)) || (typeof input === "string" && /^\s*-/.test(input))
 
 /**
- * A timeout as users write it: a {@link DurationInput} longer than 0. A filter over `DurationInput`, so a tree
+ * A timeout as users write it: a {@link DurationInput} longer than 0. A filter over `DurationFromInput`, so a tree
  * file's JSON Schema still refers to its one `Duration`.
  */
-const Timeout: Schema.Schema<Duration.Duration, Text.DurationInput> = DurationInput.pipe(
+const Timeout: Schema.Schema<Duration.Duration, Text.DurationInput> = DurationFromInput.pipe(
   Schema.filter((duration) => Duration.toMillis(duration) > 0, {
     message: (issue) => ({ message: LONGER_THAN_ZERO, override: notPositive(issue.actual) })
   })
@@ -168,12 +169,12 @@ export class Limits extends Schema.Class<Limits>("effect-agent-supervisor/Limits
     `"auto" (the default): a cgroup where one can be created, else polling; "soft": polling only.`
   ),
   memoryGrace: withDefault(
-    DurationInput,
+    DurationFromInput,
     () => Duration.seconds(2),
     "Polling: how long memory may stay above the limit before the agent is restarted. 2 seconds by default."
   ),
   cpuWindow: withDefault(
-    DurationInput,
+    DurationFromInput,
     () => Duration.seconds(10),
     "Polling: the window CPU use is averaged over before it counts as above the limit. 10 seconds by default."
   ),
@@ -247,16 +248,16 @@ export class AgentConfig extends Schema.Class<AgentConfig>("effect-agent-supervi
     "Per request, overridable per call; waiting for a (re)start counts. 60 seconds by default."
   ),
   gracefulTimeout: withDefault(
-    DurationInput,
+    DurationFromInput,
     () => Duration.seconds(5),
     "Shutdown phase 1: after the shutdown message and stdin closed. 5 seconds by default."
   ),
   sigtermTimeout: withDefault(
-    DurationInput,
+    DurationFromInput,
     () => Duration.seconds(5),
     "Shutdown phase 2: after SIGTERM to the process group, before SIGKILL. 5 seconds by default."
   ),
-  startupTimeout: withDefault(DurationInput, () => Duration.seconds(30), "Spawn to ready. 30 seconds by default."),
+  startupTimeout: withDefault(DurationFromInput, () => Duration.seconds(30), "Spawn to ready. 30 seconds by default."),
   restartOnExit: withDefault(
     Schema.Boolean,
     () => true,
@@ -281,7 +282,7 @@ export class AgentConfig extends Schema.Class<AgentConfig>("effect-agent-supervi
    * OTP's) a child that never starts escalates before its circuit opens (README "Configuration").
    */
   restartBackoff: withDefault(
-    DurationInput,
+    DurationFromInput,
     () => Duration.seconds(1),
     "The first restart's delay. 1 second by default."
   ),
@@ -296,9 +297,13 @@ export class AgentConfig extends Schema.Class<AgentConfig>("effect-agent-supervi
     () => 0.1,
     "Up to this fraction of a restart's delay is added at random. 0.1 by default."
   ),
-  maxBackoff: withDefault(DurationInput, () => Duration.minutes(5), "The longest restart delay. 5 minutes by default."),
+  maxBackoff: withDefault(
+    DurationFromInput,
+    () => Duration.minutes(5),
+    "The longest restart delay. 5 minutes by default."
+  ),
   heartbeatInterval: withDefault(
-    DurationInput,
+    DurationFromInput,
     () => Duration.seconds(30),
     "How often the agent is pinged. 30 seconds by default."
   ),
@@ -309,7 +314,7 @@ export class AgentConfig extends Schema.Class<AgentConfig>("effect-agent-supervi
     "Missed pings in a row that mark the agent hung (it is killed and restarted). 3 by default."
   ),
   resetAfter: withDefault(
-    DurationInput,
+    DurationFromInput,
     () => Duration.seconds(60),
     "Running this long resets the count of failures in a row. 60 seconds by default."
   ),

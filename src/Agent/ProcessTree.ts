@@ -8,7 +8,10 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { type DurationInput, toDuration } from "../internal/durationText.js"
+import * as Schema from "effect/Schema"
+import type { ConfigError } from "../Errors.js"
+import type { DurationInput } from "../internal/durationText.js"
+import * as Edge from "../internal/schema.js"
 import * as ProcessTable from "./internal/processTable.js"
 
 /**
@@ -49,23 +52,38 @@ export interface SampleOptions {
   readonly stale?: "rescan" | "serve" | undefined
 }
 
+const SampleSettings = Schema.Struct({
+  maxAge: Schema.optionalWith(Edge.DurationInput, { exact: true }),
+  stale: Schema.optionalWith(
+    Schema.Literal("rescan", "serve").annotations({
+      message: () => ({ message: `must be "rescan" or "serve"`, override: true })
+    }),
+    { exact: true }
+  )
+})
+
 /**
  * Samples every live process whose process group is `pgid`, from a scan of /proc shared by all callers (at most
- * `maxAge` old). Returns `undefined` where /proc is missing.
+ * `maxAge` old). Returns `undefined` where /proc is missing. Fails with `ConfigError` for options it cannot read
+ * (a `maxAge` that is no duration or is negative, an unknown `stale`).
  *
  * @since 0.1.0
  * @category sampling
  */
-export const sample = (pgid: number, options?: SampleOptions): Effect.Effect<Sample | undefined> =>
-  Effect.map(
-    ProcessTable.shared.group(
-      pgid,
-      options?.maxAge === undefined
-        ? ProcessTable.DEFAULT_MAX_AGE_MILLIS
-        : Duration.toMillis(toDuration(options.maxAge)),
-      options?.stale
-    ),
-    ProcessTable.sampleOf
+export const sample = (pgid: number, options?: SampleOptions): Effect.Effect<Sample | undefined, ConfigError> =>
+  Effect.flatMap(
+    options === undefined
+      ? Effect.succeed<typeof SampleSettings.Type>({})
+      : Edge.decodeOptions(SampleSettings, options, { whole: "(sample options)", undefinedIsAbsent: true }),
+    ({ maxAge, stale }) =>
+      Effect.map(
+        ProcessTable.shared.group(
+          pgid,
+          maxAge === undefined ? ProcessTable.DEFAULT_MAX_AGE_MILLIS : Duration.toMillis(maxAge),
+          stale
+        ),
+        ProcessTable.sampleOf
+      )
   )
 
 /**

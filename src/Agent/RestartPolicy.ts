@@ -10,12 +10,14 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
-import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as ScheduleInterval from "effect/ScheduleInterval"
-import { toDuration } from "../internal/durationText.js"
+import * as Schema from "effect/Schema"
+import type { ConfigError } from "../Errors.js"
 import type { DurationInput } from "../internal/durationText.js"
+import * as Edge from "../internal/schema.js"
+import * as Machinery from "./internal/intensity.js"
 
 /**
  * How an exit is classified (DESIGN "Exit classes").
@@ -239,9 +241,12 @@ export interface Intensity {
   readonly reset: Effect.Effect<void>
 }
 
+const IntensitySettings = Schema.Struct({ maxRestarts: Edge.Count, window: Edge.DurationInput })
+
 /**
  * Makes a sliding-window intensity counter with OTP's semantics (`add_restart`): keep the timestamps `t` with
- * `now - t <= window`, add `now`, and the limit is exceeded when more than `maxRestarts` remain.
+ * `now - t <= window`, add `now`, and the limit is exceeded when more than `maxRestarts` remain. Fails with
+ * `ConfigError` when `maxRestarts` is not a whole number of 0 or more or `window` is no duration (or negative).
  *
  * @since 0.1.0
  * @category constructors
@@ -249,32 +254,8 @@ export interface Intensity {
 export const makeIntensity = (options: {
   readonly maxRestarts: number
   readonly window: DurationInput
-}): Effect.Effect<Intensity> =>
-  Effect.gen(function*() {
-    const windowMillis = Duration.toMillis(toDuration(options.window))
-    const maxRestarts = Math.max(0, options.maxRestarts)
-    // Only the newest maxRestarts + 1 entries can decide "exceeded" (times only grow), so keeping no more bounds
-    // memory even with an infinite window or a caller that keeps recording after it escalated.
-    const keep = maxRestarts + 1
-    const timestamps = yield* Ref.make<ReadonlyArray<number>>([])
-    const inWindow = (now: number) => (t: number) => now - t <= windowMillis
-
-    const record = Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      return yield* Ref.modify(timestamps, (previous) => {
-        const next = [...previous.filter(inWindow(now)), now].slice(-keep)
-        return [next.length > maxRestarts, next] as const
-      })
-    })
-
-    const recent = Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      // Prune on read as well, so a quiet supervisor does not hold stale timestamps until its next restart.
-      return yield* Ref.modify(timestamps, (previous) => {
-        const current = previous.filter(inWindow(now))
-        return [current, current] as const
-      })
-    })
-
-    return { record, recent, reset: Ref.set(timestamps, []) }
-  })
+}): Effect.Effect<Intensity, ConfigError> =>
+  Effect.flatMap(
+    Edge.decodeOptions(IntensitySettings, options, { whole: "(intensity)" }),
+    Machinery.make
+  )

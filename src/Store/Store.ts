@@ -13,11 +13,14 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import type { ConfigError, StoreError } from "../Errors.js"
-import { type DurationInput, toDuration } from "../internal/durationText.js"
+import type { DurationInput } from "../internal/durationText.js"
+import * as Edge from "../internal/schema.js"
 import * as backends from "./internal/backends.js"
 import * as memory from "./internal/memory.js"
 import type { PgOptions, SqliteOptions } from "./internal/options.js"
+import * as Resilient from "./internal/resilient.js"
 import * as resilientStore from "./internal/resilientStore.js"
 import type {
   CheckpointRecord,
@@ -206,6 +209,14 @@ export interface ResilientStore {
   readonly failures: Effect.Effect<number>
 }
 
+const ResilientSettings = Schema.Struct({
+  timeout: Schema.optionalWith(Edge.DurationInput, { default: () => Resilient.DEFAULTS.timeout, exact: true }),
+  summaryInterval: Schema.optionalWith(Edge.DurationInput, {
+    default: () => Duration.millis(Resilient.DEFAULTS.summaryIntervalMillis),
+    exact: true
+  })
+})
+
 /**
  * Options of {@link resilient}.
  *
@@ -228,21 +239,26 @@ export interface ResilientOptions {
  * failing (how many failed since the last line, writes dropped and reads answered empty), and one line when it
  * ends, at the first success of an operation begun after it started (its duration and totals). While writes
  * fail, a successful read does not end the outage (a read-only database is still an outage). The timeout and the
- * summaries use Effect's `Clock`, so `TestClock` drives them.
+ * summaries use Effect's `Clock`, so `TestClock` drives them. Fails with `ConfigError` only for options it cannot
+ * read (a duration that is none, or negative).
  *
  * @since 0.1.0
  * @category constructors
  * @example
  * ```ts
- * const store = Store.resilient(yield* Store.Store, { timeout: "2 seconds" })
+ * const store = yield* Store.resilient(yield* Store.Store, { timeout: "2 seconds" })
  * yield* store.saveMetric(Store.stateChange({ agent_name: "echo", old_state: "IDLE", new_state: "STARTING", timestamp }))
  * ```
  */
-export const resilient = (store: Store["Type"], options?: ResilientOptions): ResilientStore =>
-  resilientStore.make(store, {
-    timeout: toDuration(options?.timeout ?? Duration.seconds(5)),
-    summaryIntervalMillis: Duration.toMillis(toDuration(options?.summaryInterval ?? Duration.seconds(10)))
-  })
+export const resilient = (
+  store: Store["Type"],
+  options?: ResilientOptions
+): Effect.Effect<ResilientStore, ConfigError> =>
+  Effect.map(
+    Edge.decodeOptions(ResilientSettings, options ?? {}, { whole: "(resilient options)", undefinedIsAbsent: true }),
+    ({ summaryInterval, timeout }) =>
+      resilientStore.make(store, { timeout, summaryIntervalMillis: Duration.toMillis(summaryInterval) })
+  )
 
 /**
  * The SQLite store on `filename` (see `Store/Sqlite.ts`): survives restarts of the application, needs no server.
@@ -318,8 +334,8 @@ export interface Restored {
 
 /**
  * Reads back what the store holds about `agent`: its last state, restart count and restart history. Read it
- * before the agent starts again, since starting writes new states. Never fails: an unreachable store gives
- * nothing (and a warning), as {@link resilient} does.
+ * before the agent starts again, since starting writes new states. An unreachable store gives nothing (and a
+ * warning), as {@link resilient} does: it fails only with `ConfigError`, for `options` it cannot read.
  *
  * @since 0.1.0
  * @category constructors
@@ -329,5 +345,5 @@ export interface Restored {
  * if (Option.isSome(previous.state)) yield* Console.log(`echo was ${previous.state.value.state}`)
  * ```
  */
-export const restore = (agent: string, options?: ResilientOptions): Effect.Effect<Restored, never, Store> =>
-  Effect.flatMap(Store, (store) => memory.restore(resilient(store, options), agent))
+export const restore = (agent: string, options?: ResilientOptions): Effect.Effect<Restored, ConfigError, Store> =>
+  Effect.flatMap(Store, (store) => Effect.flatMap(resilient(store, options), (reads) => memory.restore(reads, agent)))

@@ -18,6 +18,13 @@ import { DURATION_EXAMPLES, DURATION_TEXT_PATTERN, parseDurationText } from "./d
 import type * as Text from "./durationText.js"
 import { closest } from "./suggest.js"
 
+/** A whole number of 0 or more (a count of restarts, of retries): one message for a wrong type and a wrong value. */
+export const Count: Schema.Schema<number> = Schema.Number.annotations({
+  message: () => ({ message: "must be a whole number of 0 or more", override: true })
+}).pipe(
+  Schema.filter((n) => Number.isInteger(n) && n >= 0, { message: () => "must be a whole number of 0 or more" })
+)
+
 /**
  * A duration as users write it: milliseconds as a number, text (`"5 seconds"`, `"5s"`, `"1h30m"`: see
  * `durationText.ts`), or a `Duration`. Negative and non-numeric values are rejected rather than silently read as
@@ -120,6 +127,8 @@ export const valueAt = (input: unknown, path: ReadonlyArray<PropertyKey>): strin
 /** A value as an error shows it: JSON where it can be, or `undefined` when there is none. */
 export const show = (value: unknown): string | undefined => {
   if (value === undefined) return undefined
+  // JSON writes NaN and the infinities as null, which is not what was given.
+  if (typeof value === "number" && !Number.isFinite(value)) return String(value)
   try {
     return JSON.stringify(value) ?? String(value)
   } catch {
@@ -127,15 +136,25 @@ export const show = (value: unknown): string | undefined => {
   }
 }
 
+/** A key a path writes after a dot; any other (`doc.uploaded`, a topic's name) is written `["doc.uploaded"]`. */
+const PLAIN_KEY = /^[A-Za-z_$][\w$-]*$/
+
 /**
- * A field's path as errors write it: keys joined with dots, positions in brackets
- * (`children[1].config.requestTimeout`), after `prefix` when there is one.
+ * A field's path as errors and warnings write it: keys joined with dots, positions in brackets, a key that would
+ * read as more than one in brackets and quotes (`children[1].config.requestTimeout`,
+ * `topics["doc.uploaded"].maxQueued`), after `prefix` (a path written so already) when there is one.
  */
 export const pathOf = (prefix: string | undefined, path: ReadonlyArray<PropertyKey>): string =>
-  path.reduce<string>(
-    (text, key) => typeof key === "number" ? `${text}[${key}]` : text === "" ? String(key) : `${text}.${String(key)}`,
-    prefix ?? ""
-  )
+  path.reduce<string>((text, key) => {
+    if (typeof key === "number") return `${text}[${key}]`
+    const name = String(key)
+    if (!PLAIN_KEY.test(name)) return `${text}[${JSON.stringify(name)}]`
+    return text === "" ? name : `${text}.${name}`
+  }, prefix ?? "")
+
+/** Two paths written by {@link pathOf} as one: `inner` read from inside `outer` (`children[1]` and `config.name`). */
+export const joinPaths = (outer: string, inner: string): string =>
+  outer === "" ? inner : inner === "" ? outer : inner.startsWith("[") ? `${outer}${inner}` : `${outer}.${inner}`
 
 /**
  * Where the options being decoded sit, for the error: `field` of the whole value when it is not an object
@@ -292,5 +311,9 @@ export const decodeDuration = (field: string, input: unknown): Either.Either<Dur
   Either.mapLeft(
     decodeDurationInput(input),
     (error) =>
-      configError([{ field, rule: ParseResult.ArrayFormatter.formatErrorSync(error)[0].message, value: String(input) }])
+      configError([{
+        field,
+        rule: ParseResult.ArrayFormatter.formatErrorSync(error)[0].message,
+        value: show(input) ?? String(input)
+      }])
   )

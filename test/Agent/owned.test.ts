@@ -143,7 +143,7 @@ describe.sequential("internal makeOwned", () => {
     Effect.gen(function*() {
       const shared = yield* Memory.make()
       const inContext = yield* Memory.make()
-      const writer = yield* Writer.make(Store.resilient(shared))
+      const writer = yield* Writer.make(yield* Store.resilient(shared))
       const scope = yield* closeableScope
       const agent = yield* owned("shared-writer", { writer }).pipe(
         Scope.extend(scope),

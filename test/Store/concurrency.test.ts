@@ -22,7 +22,7 @@ const STATES = ["STARTING", "RUNNING", "CRASHED", "RESTARTING"]
 
 const writeAll = Effect.gen(function*() {
   const backend = yield* Store.Store
-  const store = Store.resilient(backend, { timeout: Duration.infinity })
+  const store = yield* Store.resilient(backend, { timeout: Duration.infinity })
   const log = captureLog()
   // Recent timestamps: the SQL stores prune metrics older than 7 days (by the live clock here).
   const base = Date.now()

@@ -184,7 +184,7 @@ describe.sequential("a supervisor on PostgreSQL", () => {
           Store.Store
         )
         const interval = 300
-        const store = Store.resilient(backend, { summaryInterval: `${interval} millis` })
+        const store = yield* Store.resilient(backend, { summaryInterval: `${interval} millis` })
         const tick = (i: number) => ({ event: "tick", agent_name: "pg-outage", timestamp: Date.now(), i })
         const write = (i: number) => store.saveMetric(tick(i))
         // Connected before the cut (and without the wrapper, so that its timeout cannot fail this on a slow machine).
@@ -282,7 +282,7 @@ describe.sequential("a supervisor on SQLite", () => {
             yield* warned(warnings, /Store outage started.*\w+ failed.*database is locked/)
 
             yield* locker.unsafe("COMMIT")
-            const store = Store.resilient(yield* Store.Store)
+            const store = yield* Store.resilient(yield* Store.Store)
             const recorded = Effect.flatMap(pidOf(agent), (pid) =>
               Effect.map(store.getState(name), (s) =>
                 Option.isSome(s) && s.value.state === "RUNNING" && s.value.pid === pid))

@@ -50,7 +50,7 @@ describe("Store.resilient", () => {
     Effect.gen(function*() {
       const { saveMetrics: _, ...memory } = yield* Memory.make()
       const seen: Array<number> = []
-      const store = Store.resilient({
+      const store = yield* Store.resilient({
         ...memory,
         saveMetric: (event) => Effect.zipRight(Effect.sync(() => seen.push(event.timestamp)), memory.saveMetric(event))
       })
@@ -62,7 +62,7 @@ describe("Store.resilient", () => {
 
   it.effect("passes a healthy store's answers through and counts nothing", () =>
     Effect.gen(function*() {
-      const store = Store.resilient(yield* Memory.make())
+      const store = yield* Store.resilient(yield* Memory.make())
       yield* store.saveState(state)
       yield* store.saveMetric(metric)
       yield* store.recordRestart(restart)
@@ -76,14 +76,14 @@ describe("Store.resilient", () => {
   it.effect("child records: true or Some when the store answers, false or None when it fails or has none", () =>
     Effect.gen(function*() {
       const record: Store.ChildRecord = { supervisor: "root", child_id: "x", parked: true, updated_at: 1 }
-      const healthy = Store.resilient(yield* Memory.make())
+      const healthy = yield* Store.resilient(yield* Memory.make())
       assert.isTrue(yield* healthy.saveChild(record))
       assert.deepStrictEqual(yield* healthy.listChildren("root"), Option.some([record]))
       assert.isTrue(yield* healthy.deleteChild("root", "x"))
       assert.deepStrictEqual(yield* healthy.listChildren(), Option.some([]))
       const down = (operation: string) =>
         Effect.fail(new StoreError({ operation, reason: "failure", detail: "connection refused" }))
-      const broken = Store.resilient({
+      const broken = yield* Store.resilient({
         ...backend(down),
         saveChild: () => down("saveChild"),
         deleteChild: () => down("deleteChild"),
@@ -94,7 +94,7 @@ describe("Store.resilient", () => {
       assert.deepStrictEqual(yield* broken.listChildren("root"), Option.none())
       assert.strictEqual(yield* broken.failures, 3)
       // A store written without them: nothing to call, nothing counted.
-      const old = Store.resilient(backend(down))
+      const old = yield* Store.resilient(backend(down))
       assert.isFalse(yield* old.saveChild(record))
       assert.deepStrictEqual(yield* old.listChildren(), Option.none())
       assert.strictEqual(yield* old.failures, 0)
@@ -103,14 +103,14 @@ describe("Store.resilient", () => {
   it.effect("checkpoints and deleteAgent: passed through; a failure or a store without them gives nothing", () =>
     Effect.gen(function*() {
       const record: Store.CheckpointRecord = { agent_name: "a", data: { count: 3 }, updated_at: 1 }
-      const healthy = Store.resilient(yield* Memory.make())
+      const healthy = yield* Store.resilient(yield* Memory.make())
       yield* healthy.saveCheckpoint(record)
       assert.deepStrictEqual(yield* healthy.loadCheckpoint("a"), Option.some(record))
       yield* healthy.deleteAgent("a")
       assert.deepStrictEqual(yield* healthy.loadCheckpoint("a"), Option.none())
       const down = (operation: string) =>
         Effect.fail(new StoreError({ operation, reason: "failure", detail: "connection refused" }))
-      const broken = Store.resilient({
+      const broken = yield* Store.resilient({
         ...backend(down),
         saveCheckpoint: () => down("saveCheckpoint"),
         loadCheckpoint: () => down("loadCheckpoint"),
@@ -120,7 +120,7 @@ describe("Store.resilient", () => {
       assert.deepStrictEqual(yield* broken.loadCheckpoint("a"), Option.none())
       assert.strictEqual(yield* broken.deleteAgent("a"), undefined)
       assert.strictEqual(yield* broken.failures, 3)
-      const old = Store.resilient(backend(down))
+      const old = yield* Store.resilient(backend(down))
       yield* old.saveCheckpoint(record)
       yield* old.deleteAgent("a")
       assert.deepStrictEqual(yield* old.loadCheckpoint("a"), Option.none())
@@ -140,7 +140,7 @@ describe("Store.resilient", () => {
         created_at: 1,
         updated_at: 2
       }
-      const healthy = Store.resilient(yield* Memory.make())
+      const healthy = yield* Store.resilient(yield* Memory.make())
       yield* healthy.saveTask(record)
       assert.deepStrictEqual(yield* healthy.getTask("t1"), Option.some(record))
       assert.deepStrictEqual(yield* healthy.listTasks({ status: "dead" }), [record])
@@ -152,7 +152,7 @@ describe("Store.resilient", () => {
       const down = (operation: string) =>
         Effect.fail(new StoreError({ operation, reason: "failure", detail: "connection refused" }))
       const called: Array<string> = []
-      const broken = Store.resilient({
+      const broken = yield* Store.resilient({
         ...backend(down),
         saveTask: () => Effect.zipRight(Effect.sync(() => called.push("saveTask")), down("saveTask")),
         getTask: () => Effect.zipRight(Effect.sync(() => called.push("getTask")), down("getTask")),
@@ -171,7 +171,7 @@ describe("Store.resilient", () => {
       assert.strictEqual(summaries.length, 0)
 
       // A store written without them: nothing to call, nothing counted.
-      const old = Store.resilient(backend(down))
+      const old = yield* Store.resilient(backend(down))
       yield* old.saveTask(record)
       yield* old.deleteTask("t1")
       assert.deepStrictEqual(yield* old.getTask("t1"), Option.none())
@@ -183,7 +183,7 @@ describe("Store.resilient", () => {
   it.effect("task records: a store that hangs gives the fallback after the timeout, counted", () =>
     Effect.gen(function*() {
       const never = () => Effect.never
-      const store = Store.resilient({
+      const store = yield* Store.resilient({
         ...backend(never),
         saveTask: never,
         getTask: never,
@@ -208,7 +208,9 @@ describe("Store.resilient", () => {
   it.effect("a store that hangs: a write completes when the clock passes 5 s, counted, never before", () =>
     Effect.gen(function*() {
       const started = yield* Deferred.make<void>()
-      const store = Store.resilient(backend(() => Effect.zipRight(Deferred.succeed(started, undefined), Effect.never)))
+      const store = yield* Store.resilient(
+        backend(() => Effect.zipRight(Deferred.succeed(started, undefined), Effect.never))
+      )
       const write = yield* Effect.fork(store.saveMetric(metric))
       yield* Deferred.await(started)
       yield* TestClock.adjust("4999 millis")
@@ -221,7 +223,7 @@ describe("Store.resilient", () => {
 
   it.effect("a store that hangs: reads give the fallback after the timeout", () =>
     Effect.gen(function*() {
-      const store = Store.resilient(backend(() => Effect.never))
+      const store = yield* Store.resilient(backend(() => Effect.never))
       const reads = yield* Effect.fork(
         Effect.all([store.getState("a"), store.listMetrics(), store.restartHistory()], { concurrency: "unbounded" })
       )
@@ -234,7 +236,7 @@ describe("Store.resilient", () => {
 
   it.effect("the timeout is an option", () =>
     Effect.gen(function*() {
-      const store = Store.resilient(backend(() => Effect.never), { timeout: "1 second" })
+      const store = yield* Store.resilient(backend(() => Effect.never), { timeout: "1 second" })
       const write = yield* Effect.fork(store.saveState(state))
       yield* TestClock.adjust("999 millis")
       assert.isTrue(Option.isNone(yield* Fiber.poll(write)))
@@ -245,7 +247,7 @@ describe("Store.resilient", () => {
 
   it.effect("a store that ignores interruption cannot hold the caller past the timeout", () =>
     Effect.gen(function*() {
-      const store = Store.resilient(backend(() => Effect.uninterruptible(Effect.never)), { timeout: "1 second" })
+      const store = yield* Store.resilient(backend(() => Effect.uninterruptible(Effect.never)), { timeout: "1 second" })
       const write = yield* Effect.fork(store.saveMetric(metric))
       yield* TestClock.adjust("1 second")
       yield* Fiber.join(write)
@@ -255,7 +257,7 @@ describe("Store.resilient", () => {
   it.effect("a store that fails: writes succeed, reads give the fallback, failures are counted and logged", () => {
     const log = captureLog()
     return Effect.gen(function*() {
-      const store = Store.resilient(
+      const store = yield* Store.resilient(
         backend((operation) => Effect.fail(new StoreError({ operation, reason: "failure", detail: "disk full" })))
       )
       yield* everyOperation(store)
@@ -268,14 +270,14 @@ describe("Store.resilient", () => {
 
   it.effect("a store that dies: the same", () =>
     Effect.gen(function*() {
-      const store = Store.resilient(backend(() => Effect.die(new Error("bug in the backend"))))
+      const store = yield* Store.resilient(backend(() => Effect.die(new Error("bug in the backend"))))
       yield* everyOperation(store)
       assert.strictEqual(yield* store.failures, 6)
     }))
 
   it.effect("a store whose methods throw: the same", () =>
     Effect.gen(function*() {
-      const store = Store.resilient(backend(() => {
+      const store = yield* Store.resilient(backend(() => {
         throw new Error("thrown, not failed")
       }))
       yield* everyOperation(store)
@@ -284,14 +286,14 @@ describe("Store.resilient", () => {
 
   it.effect("a store whose methods return no Effect: the same", () =>
     Effect.gen(function*() {
-      const store = Store.resilient(backend(() => undefined as any))
+      const store = yield* Store.resilient(backend(() => undefined as any))
       yield* everyOperation(store)
       assert.strictEqual(yield* store.failures, 6)
     }))
 
   it.effect("a store that interrupts itself: the same", () =>
     Effect.gen(function*() {
-      const store = Store.resilient(backend(() => Effect.interrupt))
+      const store = yield* Store.resilient(backend(() => Effect.interrupt))
       yield* everyOperation(store)
       assert.strictEqual(yield* store.failures, 6)
     }))
@@ -300,7 +302,7 @@ describe("Store.resilient", () => {
     Effect.gen(function*() {
       let broken = true
       const memory = yield* Memory.make()
-      const store = Store.resilient({
+      const store = yield* Store.resilient({
         ...memory,
         saveMetric: (event) =>
           broken ?
@@ -335,7 +337,7 @@ describe("Store.resilient: an outage in the log", () => {
     const log = captureLog()
     return Effect.gen(function*() {
       let broken = true
-      const store = Store.resilient(yield* switchable(() => broken))
+      const store = yield* Store.resilient(yield* switchable(() => broken))
       // 30 s of outage: 290 writes and 10 reads, ten every second.
       for (let i = 0; i < 300; i++) {
         if (i % 30 === 29) yield* store.listMetrics({ agent: "a" })
@@ -376,7 +378,7 @@ describe("Store.resilient: an outage in the log", () => {
     const log = captureLog()
     return Effect.gen(function*() {
       let broken = true
-      const store = Store.resilient(yield* switchable(() => broken))
+      const store = yield* Store.resilient(yield* switchable(() => broken))
       for (const down of [true, false, true, false]) {
         broken = down
         for (let i = 0; i < 50; i++) yield* store.saveState(state)
@@ -399,7 +401,7 @@ describe("Store.resilient: an outage in the log", () => {
     return Effect.gen(function*() {
       let broken = true
       const backend = yield* switchable(() => broken)
-      const agents = Array.from({ length: 10 }, () => Store.resilient(backend))
+      const agents = yield* Effect.all(Array.from({ length: 10 }, () => Store.resilient(backend)))
       for (let round = 0; round < 20; round++) {
         yield* Effect.forEach(agents, (store) => store.saveMetric(metric), { concurrency: "unbounded" })
         yield* TestClock.adjust("1 second")
@@ -420,7 +422,10 @@ describe("Store.resilient: an outage in the log", () => {
   it.effect("the summary interval is an option; timeouts are failures of the outage too", () => {
     const log = captureLog()
     return Effect.gen(function*() {
-      const store = Store.resilient(backend(() => Effect.never), { timeout: "100 millis", summaryInterval: "1 second" })
+      const store = yield* Store.resilient(backend(() => Effect.never), {
+        timeout: "100 millis",
+        summaryInterval: "1 second"
+      })
       for (let i = 0; i < 50; i++) {
         const write = yield* Effect.fork(store.saveState(state))
         yield* TestClock.adjust("100 millis")
@@ -439,7 +444,7 @@ describe("Store.resilient: an outage in the log", () => {
     const log = captureLog()
     return Effect.gen(function*() {
       const memory = yield* Memory.make()
-      const store = Store.resilient({
+      const store = yield* Store.resilient({
         ...memory,
         saveState: () => Effect.fail(new StoreError({ operation: "saveState", reason: "failure", detail: "readonly" }))
       })
@@ -461,7 +466,7 @@ describe("Store.resilient: an outage in the log", () => {
       const release = yield* Deferred.make<void>()
       const memory = yield* Memory.make()
       let broken = false
-      const store = Store.resilient({
+      const store = yield* Store.resilient({
         ...memory,
         saveMetric: (event) =>
           broken

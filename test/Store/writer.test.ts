@@ -31,7 +31,7 @@ const restart = (n: number): Store.RestartRecord => ({
  */
 const recording = (gate: (label: string) => Effect.Effect<void> = () => Effect.void) => {
   const received: Array<string> = []
-  const store = Effect.map(Memory.make(), (memory) =>
+  const store = Effect.flatMap(Memory.make(), (memory) =>
     Store.resilient({
       ...memory,
       saveState: (r) => Effect.zipRight(gate(r.state), Effect.sync(() => received.push(r.state))),
@@ -179,7 +179,7 @@ describe("Store.Writer", () => {
 
   it.effect("writes return at once while a store hangs for ever, and the timeouts are counted", () =>
     Effect.gen(function*() {
-      const store = Store.resilient(
+      const store = yield* Store.resilient(
         yield* Memory.make().pipe(Effect.map((m) => ({
           ...m,
           saveState: (r: Store.StateRecord) => r.updated_at <= 2 ? Effect.never : m.saveState(r)
@@ -374,7 +374,7 @@ describe("Store.Writer", () => {
   it.effect("a write that ignores interruption: the writes after it go on at its timeout, and closing does not wait", () =>
     Effect.gen(function*() {
       const received: Array<string> = []
-      const store = Store.resilient(
+      const store = yield* Store.resilient(
         yield* Memory.make().pipe(Effect.map((m) => ({
           ...m,
           saveState: (r: Store.StateRecord) =>
@@ -412,7 +412,7 @@ describe("Store.Writer", () => {
     Effect.gen(function*() {
       const received: Array<string> = []
       const push = (label: string) => Effect.sync(() => received.push(label))
-      const store = Store.resilient(
+      const store = yield* Store.resilient(
         yield* Memory.make().pipe(Effect.map((m) => ({
           ...m,
           // S2 finishes its sleep after the 5 s timeout even when interrupted, then is interrupted before it writes

@@ -20,6 +20,7 @@ import { type AgentStartupError, ConfigError } from "../../Errors.js"
 import { withoutParentSpan } from "../../internal/forker.js"
 import type * as LogSettings from "../../internal/logFiles/settings.js"
 import * as StderrFile from "../../internal/logFiles/stderr.js"
+import * as ResilientStore from "../../Store/internal/resilientStore.js"
 import * as Writer from "../../Store/internal/writer.js"
 import * as Store from "../../Store/Store.js"
 import type { AgentEvent, AgentSupervisor, StderrLine } from "../AgentSupervisor.js"
@@ -158,7 +159,7 @@ const ownWriter = (
 ): Effect.Effect<Writer.Writer, ConfigError, Scope.Scope | Store.Store> =>
   Effect.flatMap(
     storeFromContext,
-    (store) => Writer.make(Store.resilient(store), { flushTimeout: flushTimeout ?? Writer.DEFAULT_FLUSH_TIMEOUT })
+    (store) => Writer.make(ResilientStore.make(store), { flushTimeout: flushTimeout ?? Writer.DEFAULT_FLUSH_TIMEOUT })
   )
 
 /**

@@ -105,6 +105,9 @@ export interface Settings {
   readonly summaryIntervalMillis: number
 }
 
+/** `Store.resilient`'s defaults: each operation bounded by 5 seconds, a summary of an outage every 10 seconds. */
+export const DEFAULTS: Settings = { timeout: Duration.seconds(5), summaryIntervalMillis: 10_000 }
+
 /** Runs one operation of the store: bounded, never failing, counted and logged as `Store.resilient` says. */
 export type Guard = <A>(
   operation: string,

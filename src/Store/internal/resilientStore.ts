@@ -10,8 +10,11 @@ import * as Option from "effect/Option"
 import type * as Store from "../Store.js"
 import * as Resilient from "./resilient.js"
 
-/** A resilient store over `store` (see `Store.resilient`). @internal */
-export const make = (store: Store.Store["Type"], settings: Resilient.Settings): Store.ResilientStore => {
+/** A resilient store over `store` (see `Store.resilient`), with its defaults unless told. @internal */
+export const make = (
+  store: Store.Store["Type"],
+  settings: Resilient.Settings = Resilient.DEFAULTS
+): Store.ResilientStore => {
   const { failures, guard } = Resilient.make(store, settings)
   return {
     saveState: (record) => guard("saveState", "write", () => store.saveState(record), () => undefined),

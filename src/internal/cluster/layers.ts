@@ -18,7 +18,7 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Layer from "effect/Layer"
 import { ConfigError, type StoreError } from "../../Errors.js"
 import * as Config from "./config.js"
-import { migrate } from "./migrate.js"
+import { MIGRATE_TIMEOUT, migrateWithin } from "./migrate.js"
 import * as Placement from "./placement.js"
 
 /** What every cluster layer provides. */
@@ -52,7 +52,7 @@ const sqlStorage = (settings: Config.ClusterSettings, role: Config.Role) => {
     )
   return parts.pipe(
     Layer.provide(Config.layer(settings, role)),
-    Layer.provide(Layer.effectDiscard(migrate(settings.prefix)))
+    Layer.provide(Layer.effectDiscard(migrateWithin(settings.prefix, MIGRATE_TIMEOUT)))
   )
 }
 

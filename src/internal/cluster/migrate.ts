@@ -14,8 +14,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
-import { StoreError } from "../../Errors.js"
-import { type DurationInput, toDuration } from "../durationText.js"
+import { type ConfigError, StoreError } from "../../Errors.js"
+import type { DurationInput } from "../durationText.js"
+import * as Edge from "../schema.js"
 import { createTable } from "./placement.js"
 
 /**
@@ -26,7 +27,7 @@ import { createTable } from "./placement.js"
 export const MIN_PG_CONNECTIONS = 3
 
 /** How long `migrate` may take (waiting for the lock of another runner's migration included). */
-export const MIGRATE_TIMEOUT = "60 seconds"
+export const MIGRATE_TIMEOUT = Duration.seconds(60)
 
 const storages = (prefix: string) =>
   Effect.scoped(Layer.build(
@@ -39,14 +40,21 @@ const storages = (prefix: string) =>
 /**
  * Creates the tables of the cluster with this prefix (`${prefix}_messages`, `_replies`, `_migrations`, `_runners`,
  * `_locks` and `_agents`) where they are missing. Safe to run from every runner at once. Fails with `StoreError`
- * (`operation` "clusterMigrate") when the database refuses, or (`reason` "timeout") after `timeout` (60 s).
+ * (`operation` "clusterMigrate") when the database refuses, or (`reason` "timeout") after `timeout` (60 s), and
+ * with `ConfigError` before touching the database when `timeout` is no duration (or negative).
  */
 export const migrate = (
   prefix: string,
-  timeoutInput: DurationInput = MIGRATE_TIMEOUT
+  timeout: DurationInput = MIGRATE_TIMEOUT
+): Effect.Effect<void, StoreError | ConfigError, SqlClient.SqlClient> =>
+  Effect.flatMap(Edge.decodeDuration("timeout", timeout), (decoded) => migrateWithin(prefix, decoded))
+
+/** {@link migrate} with its timeout decoded (the cluster's layers run it with the default). */
+export const migrateWithin = (
+  prefix: string,
+  timeout: Duration.Duration
 ): Effect.Effect<void, StoreError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const timeout = toDuration(timeoutInput)
     const sql = yield* SqlClient.SqlClient
     const run = Effect.zipRight(storages(prefix), createTable(prefix))
     const lockKey = `${prefix}:migrate`

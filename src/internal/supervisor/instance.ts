@@ -10,8 +10,9 @@ import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as Intensity from "../../Agent/internal/intensity.js"
 import * as Hub from "../../Agent/internal/supervisor/hub.js"
-import * as RestartPolicy from "../../Agent/RestartPolicy.js"
+import type * as RestartPolicy from "../../Agent/RestartPolicy.js"
 import { ConfigError, type SupervisorIntensityError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
 import * as Forker from "../forker.js"
@@ -101,7 +102,7 @@ const makeState = (
     const asOwn = yield* Forker.makeRunner
     const events = Hub.makeLazy<Supervisor.SupervisorEvent>()
     const done = yield* Deferred.make<void, SupervisorIntensityError>()
-    const intensity = sharedIntensity ?? (yield* RestartPolicy.makeIntensity(tree.intensity))
+    const intensity = sharedIntensity ?? (yield* Intensity.make(tree.intensity))
     const lock = yield* Effect.makeSemaphore(1)
     const self: Instance = {
       name: tree.name,

@@ -17,6 +17,7 @@ import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { ConfigError } from "../../Errors.js"
+import * as ResilientStore from "../../Store/internal/resilientStore.js"
 import * as Store from "../../Store/Store.js"
 import { forkIn, repeatUntilStopped } from "../fork.js"
 import { withoutParentSpan } from "../forker.js"
@@ -89,8 +90,8 @@ export const make = (
         })
       )
     }
-    const writes = Store.resilient(store)
-    const reads = Store.resilient(store)
+    const writes = ResilientStore.make(store)
+    const reads = ResilientStore.make(store)
     // Insertion order is write order: a replaced write keeps its place, as the store keeps a replaced record's.
     const queued = new Map<string, Op>()
     const wake = yield* Effect.makeLatch(false)

@@ -18,13 +18,8 @@ export const says = (message: string) => ({ message: () => ({ message, override:
 export const withDefault = <A, I>(schema: Schema.Schema<A, I>, value: () => A) =>
   Schema.optionalWith(schema, { default: value, exact: true })
 
-/** A whole number of 0 or more. */
-const Count = Schema.Number.annotations(says("must be a whole number of 0 or more")).pipe(
-  Schema.filter((n) => Number.isInteger(n) && n >= 0, { message: () => "must be a whole number of 0 or more" })
-)
-
 /** Restart intensity: at most `maxRestarts` in `window`. */
-export const IntensitySchema = Schema.Struct({ maxRestarts: Count, window: Edge.DurationInput })
+export const IntensitySchema = Schema.Struct({ maxRestarts: Edge.Count, window: Edge.DurationInput })
 
 /** OTP's defaults for a supervisor: one-for-one, 1 restart in 5 seconds. */
 export const TreeOwn = Schema.Struct({
@@ -105,7 +100,7 @@ export const PoolOwn = Schema.Struct({
   ...ChildOwn,
   topics: Topics,
   watch: Watch,
-  size: Count,
+  size: Edge.Count,
   routing: withDefault(
     Schema.Literal("least-in-flight", "round-robin").annotations(says(`must be "least-in-flight" or "round-robin"`)),
     () => "least-in-flight" as const
@@ -113,8 +108,8 @@ export const PoolOwn = Schema.Struct({
   intensity: Schema.optionalWith(IntensitySchema, { exact: true }),
   autoscale: Schema.optionalWith(
     Schema.Struct({
-      min: Count,
-      max: Count.pipe(Schema.filter((n) => n >= 1, { message: () => "must be 1 or more" })),
+      min: Edge.Count,
+      max: Edge.Count.pipe(Schema.filter((n) => n >= 1, { message: () => "must be 1 or more" })),
       metric: withDefault(
         Schema.Literal("in-flight", "queue").annotations(says(`must be "in-flight" or "queue"`)),
         () => "in-flight" as const

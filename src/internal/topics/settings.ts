@@ -111,7 +111,7 @@ export const decodeInto = (
     return decoded
   }
   for (const [name, input] of Object.entries(topics)) {
-    const one = decodeOne(`topics[${JSON.stringify(name)}]`, input, problems)
+    const one = decodeOne(Edge.pathOf(undefined, ["topics", name]), input, problems)
     if (one !== undefined) decoded.set(name, one)
   }
   return decoded

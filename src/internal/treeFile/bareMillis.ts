@@ -13,6 +13,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as JSONSchema from "effect/JSONSchema"
+import * as Edge from "../schema.js"
 import { TreeFileSchema } from "./fileSchema.js"
 
 /**
@@ -33,14 +34,14 @@ interface Node {
   readonly properties?: Record<string, Node>
   readonly additionalProperties?: boolean | Node
   readonly items?: Node | ReadonlyArray<Node>
+  readonly enum?: ReadonlyArray<unknown>
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
 
-/** `children[0].config.heartbeatInterval`: keys joined by dots, indexes in brackets. */
-const pathText = (path: ReadonlyArray<string | number>): string =>
-  path.map((step, i) => typeof step === "number" ? `[${step}]` : i === 0 ? step : `.${step}`).join("")
+/** `children[0].config.heartbeatInterval`, `topics["doc.uploaded"].timeout`: as a `ConfigError` writes it. */
+const pathText = (path: ReadonlyArray<string | number>): string => Edge.pathOf(undefined, path)
 
 /** The warning of one bare number. */
 const warning = (path: ReadonlyArray<string | number>, millis: number): string =>
@@ -54,6 +55,21 @@ const warning = (path: ReadonlyArray<string | number>, millis: number): string =
 export const bareMillis = (file: unknown, root: JSONSchema.JsonSchema7Root): Array<string> => {
   const defs = (root.$defs ?? {}) as unknown as Record<string, Node>
   const found = new Map<string, string>()
+  const resolved = (node: Node): Node | undefined =>
+    node.$ref === undefined
+      ? node
+      : node.$ref.startsWith("#/$defs/")
+      ? defs[node.$ref.slice("#/$defs/".length)]
+      : undefined
+  // A branch the value is not: an object whose tag (a property of one literal value, a child's `type: "pool"`) the
+  // value gives otherwise. Its durations are not the value's.
+  const otherKind = (value: unknown, branch: Node): boolean => {
+    const properties = resolved(branch)?.properties
+    if (!isRecord(value) || properties === undefined) return false
+    return Object.entries(properties).some(([key, property]) =>
+      property.enum?.length === 1 && key in value && value[key] !== property.enum[0]
+    )
+  }
   const visit = (value: unknown, node: Node | boolean | undefined, path: ReadonlyArray<string | number>): void => {
     if (node === undefined || typeof node === "boolean") return
     if (node.$ref !== undefined) {
@@ -65,15 +81,15 @@ export const bareMillis = (file: unknown, root: JSONSchema.JsonSchema7Root): Arr
         }
         return
       }
-      const name = node.$ref.startsWith("#/$defs/") ? node.$ref.slice("#/$defs/".length) : undefined
-      if (name !== undefined) visit(value, defs[name], path)
+      visit(value, resolved(node), path)
       return
     }
-    // Each alternative a value may be read as: a duration in any of them is one (a number can be read as no other
-    // setting's value of the same key and also meant as a duration).
-    for (const branch of [...(node.anyOf ?? []), ...(node.allOf ?? []), ...(node.oneOf ?? [])]) {
-      visit(value, branch, path)
+    // Each alternative a value may be read as, but those of another kind: a duration in any of them is one (a
+    // number can be read as no other setting's value of the same key and also meant as a duration).
+    for (const branch of [...(node.anyOf ?? []), ...(node.oneOf ?? [])]) {
+      if (!otherKind(value, branch)) visit(value, branch, path)
     }
+    for (const part of node.allOf ?? []) visit(value, part, path)
     if (Array.isArray(value)) {
       const items = node.items
       if (items === undefined) return

@@ -7,20 +7,8 @@
  */
 import * as Edge from "../schema.js"
 
-/** A key a path writes after a dot; any other (`doc.uploaded`, a topic's name) is written `["doc.uploaded"]`. */
-const PLAIN_KEY = /^[A-Za-z_$][\w$-]*$/
-
-/**
- * A field's path as a file's problems write it: keys joined with dots, positions in brackets, a key that would
- * read as more than one in brackets and quotes (`topics["doc.uploaded"].maxQueued`, as the library writes it).
- */
-export const fieldOf = (path: ReadonlyArray<PropertyKey>): string =>
-  path.reduce<string>((text, key) => {
-    if (typeof key === "number") return `${text}[${key}]`
-    const name = String(key)
-    if (!PLAIN_KEY.test(name)) return `${text}[${JSON.stringify(name)}]`
-    return text === "" ? name : `${text}.${name}`
-  }, "")
+/** A field's path as a file's problems write it (`topics["doc.uploaded"].maxQueued`): see `Edge.pathOf`. */
+export const fieldOf = (path: ReadonlyArray<PropertyKey>): string => Edge.pathOf(undefined, path)
 
 /** Whether one path is the other or inside it (`children[1]` and `children[1].config.name`). */
 const related = (a: string, b: string): boolean => {

@@ -31,8 +31,8 @@ const inFile = (at: string) => (error: Directory.DirectoryError): Directory.Dire
   error._tag === "ConfigError"
     ? new ConfigError({
       ...error.problems[0],
-      field: Edge.pathOf(at, [error.field]),
-      problems: error.problems.map((problem) => ({ ...problem, field: Edge.pathOf(at, [problem.field]) }))
+      field: Edge.joinPaths(at, error.field),
+      problems: error.problems.map((problem) => ({ ...problem, field: Edge.joinPaths(at, problem.field) }))
     })
     : error
 
