@@ -133,6 +133,31 @@ describe.sequential("AdminApi: reading the tree", () => {
       })
     }))
 
+  // A new user's finding: memory showed nothing until the first heartbeat (30 s after the start by default).
+  it.scopedLive("a running agent's resources are its group's reading of /proc now, whatever its heartbeat", () =>
+    Effect.gen(function*() {
+      const served = yield* serve({ children: [echo("quiet", "admin-quiet", { heartbeatInterval: "1 hour" })] })
+      const api = yield* client(served)
+      const pid = yield* pidOf(served.root, "quiet")
+      const rssOfLeader = Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024
+      // The first read may find no scan yet since the spawn: one is made then, never waited for.
+      let view: AdminApi.ChildView | undefined
+      yield* eventuallyEffect(
+        "the group's reading in the view",
+        Effect.map(api.tree.child({ path: { id: "quiet" } }), (read) => (view = read).resources !== null)
+      )
+      if (view === undefined) return assert.fail("no view")
+      assert.isNull(view.health)
+      assert.isAtLeast(view.resources!.processes, 1)
+      // The group's RSS: the leader's and its descendants' (the same order as the leader's alone)
+      assert.isAbove(view.resources!.memoryMb, rssOfLeader / 2)
+      assert.isBelow(view.resources!.memoryMb, rssOfLeader * 10)
+      assert.isAtMost(Math.abs(Date.now() - view.resources!.timestamp), 10_000)
+      // A stopped agent has none
+      yield* api.control.stop({ path: { id: "quiet" } })
+      assert.isNull((yield* api.tree.child({ path: { id: "quiet" } })).resources)
+    }))
+
   it.scopedLive("GET /api/children/:id takes a path below the root as one encoded segment", () =>
     Effect.gen(function*() {
       const served = yield* serve()
@@ -142,9 +167,9 @@ describe.sequential("AdminApi: reading the tree", () => {
       assert.strictEqual(nested.pid, yield* pidOf(yield* workers(served), "echo"))
       const raw = yield* http(served, "/api/children/workers%2Fecho")
       assert.strictEqual(raw.status, 200)
-      // The same view but for the heartbeat's reading, which a heartbeat between the two reads may change
-      const { health: _rawHealth, ...rawView } = raw.json()
-      const { health: _health, ...view } = nested
+      // The same view but for the heartbeat's reading and the group's, which may change between the two reads
+      const { health: _rawHealth, resources: _rawResources, ...rawView } = raw.json()
+      const { health: _health, resources: _resources, ...view } = nested
       assert.deepStrictEqual(rawView, view)
       const sup = yield* api.tree.child({ path: { id: "workers" } })
       assert.deepStrictEqual(sup.children.map((c) => c.id), ["workers/echo"])

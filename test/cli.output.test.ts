@@ -105,6 +105,7 @@ const child = (id: string, state: string, overrides: Partial<ChildView> = {}): C
   lastExit: null,
   limits: null,
   health: null,
+  resources: null,
   children: [],
   ...overrides
 } as ChildView)
@@ -143,6 +144,22 @@ describe("the status table's colours", () => {
     // Only the state and the header are painted, and the padding counts what is shown, not the codes.
     assert.strictEqual(plain(coloured), statusTable(tree, false))
     assert.strictEqual(lines.slice(1).join("").split(ESC).length - 1, 2 * 7)
+  })
+
+  // A new user's finding: RSS read "-" until the first heartbeat, 30 s after the start by default.
+  it("RSS is the group's reading now where there is one, else the last heartbeat's", () => {
+    const health = { latencyMillis: 1, cpuPercent: 2, memoryMb: 10, processes: 1, timestamp: 0 }
+    const rows = statusTable({
+      name: "t",
+      now: 0,
+      children: [
+        child("both", "RUNNING", { health, resources: { memoryMb: 12.5, processes: 2, timestamp: 0 } }),
+        child("beat", "RUNNING", { health }),
+        child("fresh", "RUNNING", { resources: { memoryMb: 3.2, processes: 1, timestamp: 0 } })
+      ]
+    }, false).split("\n")
+    const rss = (id: string) => / (\S+ MiB|-) +-$/.exec(rows.find((line) => line.startsWith(`${id} `))!)![1]
+    assert.deepStrictEqual([rss("both"), rss("beat"), rss("fresh")], ["12.5 MiB", "10.0 MiB", "3.2 MiB"])
   })
 
   it("without colour: not one escape code", () => {

@@ -520,6 +520,7 @@ describe("CLI pieces", () => {
         processes: 1,
         timestamp: 1
       },
+      resources: null,
       pool,
       children
     })

@@ -39,6 +39,8 @@ const Tree = Supervisor.layer({
   children: [
     agent("echo"),
     Supervisor.supervisor({ id: "workers", children: [agent("pinger")] }),
+    // No heartbeat within the tests: its memory is read from /proc, not from a beat
+    Supervisor.agent({ id: "quiet", config: agentConfig("echo", { name: "quiet", heartbeatInterval: "1 hour" }) }),
     Supervisor.pool({
       id: "pool",
       size: 2,
@@ -155,6 +157,10 @@ describeWithBrowser("dashboard", () => {
             yield* pw(() => row(page, id).locator("[data-testid=rss-value]", { hasText: /^\d+\.\d MiB$/ }).waitFor())
             yield* pw(() => row(page, id).locator("[data-testid=latency]", { hasText: / ms$/ }).waitFor())
           }
+          // Memory before any heartbeat (a new user's finding: "—" for the first 30 s by default), CPU% after one
+          yield* pw(() => row(page, "quiet", `[data-state="RUNNING"]`).waitFor())
+          yield* pw(() => row(page, "quiet").locator("[data-testid=rss-value]", { hasText: /^\d+\.\d MiB$/ }).waitFor())
+          assert.strictEqual(yield* pw(() => row(page, "quiet").locator("[data-testid=cpu-value]").textContent()), "—")
           yield* pw(() => row(page, "workers", `[data-kind="supervisor"][data-state="RUNNING"]`).waitFor())
           assert.strictEqual(
             yield* pw(() => page.locator("[data-testid=title]").textContent()),

@@ -49,6 +49,20 @@ export const HealthView = Schema.Struct({
 })
 export type HealthView = typeof HealthView.Type
 
+/**
+ * What an agent's process group uses now, from the shared scan of /proc (at most a second old when read), whatever
+ * its heartbeat: a heartbeat of 30 s reports its first memory up to 30 s after the start, this at once.
+ */
+export const ResourcesView = Schema.Struct({
+  /** RSS of the whole process group, in MiB. */
+  memoryMb: Schema.Number,
+  /** Live processes in the group. */
+  processes: Schema.Number,
+  /** When the scan it comes from was taken, epoch milliseconds. */
+  timestamp: Schema.Number
+})
+export type ResourcesView = typeof ResourcesView.Type
+
 /** How an agent's last incarnation ended. */
 export const ExitView = Schema.Struct({
   pid: Schema.Number,
@@ -106,6 +120,8 @@ export interface ChildView {
   /** How its limits are enforced (null for a supervisor, and before an agent's first start). */
   readonly limits: LimitsView | null
   readonly health: HealthView | null
+  /** The running agent's group as /proc reads it now (null for a supervisor, when none runs, without /proc). */
+  readonly resources: ResourcesView | null
   /**
    * A pool (`Supervisor.pool`, a `"supervisor"` whose children are its members): its size and routing, running or
    * not (a stopped pool has no children to show). `null` for an agent and a plain nested supervisor.
@@ -129,6 +145,7 @@ export const ChildView: Schema.Schema<ChildView> = Schema.Struct({
   lastExit: Schema.NullOr(ExitView),
   limits: Schema.NullOr(LimitsView),
   health: Schema.NullOr(HealthView),
+  resources: Schema.NullOr(ResourcesView),
   pool: Schema.NullOr(PoolView),
   children: Schema.Array(Schema.suspend((): Schema.Schema<ChildView> => ChildView))
 }).annotations({ identifier: "ChildView" })

@@ -185,7 +185,9 @@ const updateRow = (row, view, depth, now) => {
     draw(row.rss, list.map((s) => s.rss), false)
     const h = view.health
     row.cpu.value.textContent = h === null || h.cpuPercent === null ? "—" : h.cpuPercent.toFixed(1) + "%"
-    row.rss.value.textContent = h === null || h.memoryMb === null ? "—" : h.memoryMb.toFixed(1) + " MiB"
+    // Now, from the scan of /proc, else the last heartbeat's (the first beat may be an interval away)
+    const rss = view.resources !== null ? view.resources.memoryMb : h === null ? null : h.memoryMb
+    row.rss.value.textContent = rss === null ? "—" : rss.toFixed(1) + " MiB"
     row.latency.textContent = h === null ? "—" : fmtMillis(h.latencyMillis)
   } else {
     row.cpu.line.setAttribute("points", "")

@@ -9,9 +9,12 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as AgentSupervisor from "../../Agent/AgentSupervisor.js"
+import * as ProcessTable from "../../Agent/internal/processTable.js"
 import type * as Supervisor from "../../Supervisor.js"
-import type { ChildView, RestartView, TreeView } from "./api.js"
+import type { ChildView, ResourcesView, RestartView, TreeView } from "./api.js"
 import { childPath, type Located } from "./locate.js"
+
+const MIB = 1024 * 1024
 
 /** What the supervisor's view alone tells of a child: a nested supervisor, or an agent that is not running. */
 export const bareView = (path: string, info: Supervisor.ChildInfo): ChildView => ({
@@ -28,6 +31,7 @@ export const bareView = (path: string, info: Supervisor.ChildInfo): ChildView =>
   lastExit: null,
   limits: null,
   health: null,
+  resources: null,
   pool: null,
   children: []
 })
@@ -72,13 +76,34 @@ export const agentView = (
   }
 }
 
+/** How old the shared scan of /proc may be for a view: served as it is, a new one made behind (never waited for). */
+const RESOURCES_MAX_AGE_MILLIS = 1000
+
+/** The running agent's group from the shared scan of /proc; null when none runs, before its first scan, without /proc. */
+const resourcesOf = (metadata: AgentSupervisor.Metadata): Effect.Effect<ResourcesView | null> =>
+  Option.match(metadata.pid, {
+    onNone: () => Effect.succeed(null),
+    onSome: (pid) =>
+      Effect.map(
+        ProcessTable.shared.group(pid, RESOURCES_MAX_AGE_MILLIS, "serve"),
+        (reading) =>
+          reading?.usage === undefined ? null : {
+            memoryMb: reading.usage.rssBytes / MIB,
+            processes: reading.usage.processes,
+            timestamp: Math.round(performance.timeOrigin + reading.takenAt)
+          }
+      )
+  })
+
 /** One child as it is now; a nested supervisor with its whole subtree. */
 export const childView = (located: Located): Effect.Effect<ChildView> => {
   const { info, parent, path } = located
   if (info.kind === "worker") {
     return parent.child(info.id).pipe(
       Effect.flatMap((agent) => agent.metadata),
-      Effect.map((metadata) => agentView(path, info, metadata)),
+      Effect.flatMap((metadata) =>
+        Effect.map(resourcesOf(metadata), (resources) => ({ ...agentView(path, info, metadata), resources }))
+      ),
       // Stopped (no agent runs for it), or gone since `whichChildren`: what the supervisor said.
       Effect.orElseSucceed(() => bareView(path, info))
     )

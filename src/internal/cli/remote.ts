@@ -49,7 +49,8 @@ export const statusTable = (tree: TreeView, withColour: boolean): string =>
       child.startedAt === null ? "-" : duration(tree.now - child.startedAt),
       String(child.restarts),
       child.health?.cpuPercent === null || child.health === null ? "-" : child.health.cpuPercent.toFixed(1),
-      mib(child.health?.memoryMb),
+      // now, from the scan of /proc; else the last heartbeat's
+      mib(child.resources?.memoryMb ?? child.health?.memoryMb),
       lastExit(child.lastExit, tree.now)
     ]),
     withColour
