@@ -10,6 +10,7 @@ import type { ChildView, TreeView } from "../src/internal/admin/api.js"
 import * as Logging from "../src/internal/cli/logging.js"
 import { afterLine, statusTable } from "../src/internal/cli/remote.js"
 import * as Table from "../src/internal/cli/table.js"
+import { thirdSignalLine } from "../src/internal/cli/up.js"
 
 const ESC = "\u001b"
 // eslint-disable-next-line no-control-regex
@@ -209,5 +210,17 @@ describe("a child after an operation", () => {
     assert.strictEqual(afterLine(child("a", "STOPPED", exit(null, "SIGSEGV"))), "a: STOPPED (it ended by SIGSEGV)")
     // an exit of its own before the stop (it had crashed): not the stop's result
     assert.strictEqual(afterLine(child("a", "STOPPED", exit(1, null, false))), "a: STOPPED")
+  })
+})
+
+// A new user's finding: "SIGKILL to the 1 agent processes still running".
+describe("up's third signal", () => {
+  it("says how many agent processes it killed, in the number's grammar", () => {
+    assert.deepStrictEqual([0, 1, 2].map((killed) => thirdSignalLine("SIGINT", killed).replace(/^.*stop \(/, "(")), [
+      "(no agent process was still running)",
+      "(SIGKILL to the 1 agent process still running)",
+      "(SIGKILL to the 2 agent processes still running)"
+    ])
+    assert.isTrue(thirdSignalLine("SIGTERM", 1).startsWith("SIGTERM, a third signal: exiting now"))
   })
 })

@@ -64,7 +64,8 @@ const SampleSettings = Schema.Struct({
 
 /**
  * Samples every live process whose process group is `pgid`, from a scan of /proc shared by all callers (at most
- * `maxAge` old). Returns `undefined` where /proc is missing. Fails with `ConfigError` for options it cannot read
+ * `maxAge` old). Returns `undefined` where /proc is missing, and `processes: 0` with zeros for a group with no live
+ * process (a pid that leads no group: an agent's pid leads its own). Fails with `ConfigError` for options it cannot read
  * (a `maxAge` that is no duration or is negative, an unknown `stale`).
  *
  * @since 0.1.0

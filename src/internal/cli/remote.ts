@@ -198,7 +198,7 @@ export const history = (
         ? json(records)
         : Console.log(
           records.length === 0
-            ? "No restarts."
+            ? "No restarts (the supervisor's own decisions are listed; a restart asked for by hand is not one)."
             : render(["TIME", "CHILD", "ATTEMPT", "DELAY", "RESTARTED", "REASON"], records.map(restartRow), colour())
         )
   )

@@ -24,6 +24,7 @@ import * as Supervisor from "../../Supervisor.js"
 import * as TreeFile from "../../TreeFile.js"
 import type * as TreeFileCluster from "../../TreeFile/Cluster.js"
 import * as StateFile from "../admin/stateFile.js"
+import { plural } from "../errors/format.js"
 import { ENV_STATE_FILE, stateFileOf } from "./address.js"
 import * as Progress from "./progress.js"
 
@@ -102,6 +103,14 @@ const startCluster = (
     return started
   })
 
+/** What a third signal logs as `up` exits: `killed` agent processes were still running. */
+export const thirdSignalLine = (signal: NodeJS.Signals, killed: number): string =>
+  `${signal}, a third signal: exiting now, without the rest of the stop (${
+    killed === 0
+      ? "no agent process was still running"
+      : `SIGKILL to the ${plural(killed, "agent process", "agent processes")} still running`
+  })`
+
 /**
  * The last of SIGINT and SIGTERM this process received while in the scope (`NodeRuntime.runMain` acts on the
  * first: this listens, to say which one stopped `up`). A second one cuts the stop short (`AgentProcess.forceStops`:
@@ -127,10 +136,7 @@ const lastSignal = Effect.acquireRelease(
       } else if (seen.count === 3) {
         // What holds the stop now is no agent's (a store's flush, an install): out at once, no agent left behind
         const killed = Effect.runSync(AgentProcess.killAll)
-        log(Effect.logWarning(
-          `${signal}, a third signal: exiting now, without the rest of the stop (SIGKILL to the ${killed} agent ` +
-            `processes still running)`
-        ))
+        log(Effect.logWarning(thirdSignalLine(signal, killed)))
         process.exit(signal === "SIGINT" ? 130 : 143)
       }
     }
