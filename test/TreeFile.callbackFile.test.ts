@@ -249,7 +249,7 @@ children:
       ])
       assert.strictEqual(
         (error as ConfigError).message,
-        `Invalid configuration at "admin.port": must be a number (got "abc")`
+        `Invalid configuration at admin.port: must be a number (got "abc")`
       )
     }).pipe(Effect.provide(NodeContext.layer)))
 })

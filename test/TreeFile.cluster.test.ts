@@ -116,7 +116,7 @@ describe("TreeFile: the cluster section", () => {
         "  database: { type: postgres, url: \"mysql://u:hunter2@db/x\" }"
       ].join("\n"))
       assert.deepStrictEqual(problems, [
-        `cluster.role: must be "runner", "client" or "local"`,
+        `cluster.role: must be "runner", "client" or "local": did you mean "runner"?`,
         "cluster.address.host: must be a non-empty host name or address",
         "cluster.address.port: must be a port number (0 to 65535)",
         `cluster.address.hots: is not a known setting: did you mean "host"?`,

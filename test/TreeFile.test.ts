@@ -149,7 +149,7 @@ children:
       ))
       assert.strictEqual(
         error.message,
-        `Invalid configuration at "children[0].config.requestTimeout": must be a duration like "5 seconds", ` +
+        `Invalid configuration at children[0].config.requestTimeout: must be a duration like "5 seconds", ` +
           `"250ms" or "1h30m" (got "5 secs")`
       )
       assert.strictEqual(error.field, "children[0].config.requestTimeout")

@@ -128,7 +128,7 @@ describe("the command line's mistakes", () => {
       const printed = yield* refusal(["validate", file])
       assert.strictEqual(
         printed,
-        `error: Invalid configuration at "children[0].config.requestTimout": is not a known setting: did you mean ` +
+        `error: Invalid configuration at children[0].config.requestTimout: is not a known setting: did you mean ` +
           `"requestTimeout"? (got 5)`
       )
     }))

@@ -334,7 +334,7 @@ describe.sequential("the packed package", () => {
     for (const [field, peer] of [["store", "@effect/sql-sqlite-node"], ["metrics.otlp", "@effect/opentelemetry"]]) {
       assert.include(
         needs.stderr,
-        `"${field}": needs the optional peer dependency ${peer}, which is not installed: npm install ${peer}@^`,
+        `at ${field}: needs the optional peer dependency ${peer}, which is not installed: npm install ${peer}@^`,
         needs.stderr
       )
     }

@@ -431,7 +431,7 @@ export const identityProblems = (
     ? []
     : resolved.problems.map((problem) => ({
       ...problem,
-      field: prefix === undefined ? problem.field : `${prefix}.${problem.field}`
+      field: prefix === undefined ? problem.field : Edge.joinPaths(prefix, problem.field)
     }))
 }
 

@@ -64,7 +64,7 @@ describe.sequential("a per-call timeout must be longer than 0", () => {
         assertNotPositive(idle, "idleTimeout", `idleTimeout ${String(timeout)}`)
       }
       const error = yield* configErrorOf(agent.handleEvent({ echo: 1 }, { timeout: 0 }))
-      assert.strictEqual(error.message, `Invalid configuration at "timeout": ${LONGER_THAN_ZERO} (got 0)`)
+      assert.strictEqual(error.message, `Invalid configuration at timeout: ${LONGER_THAN_ZERO} (got 0)`)
       // 1 ms is a timeout: the request is sent (it may well time out, but it is no ConfigError).
       const tight = yield* Effect.exit(agent.handleEvent({ echo: 2 }, { timeout: 1 }))
       if (tight._tag === "Failure") assert.strictEqual(failureOf(tight)._tag, "AgentTimeoutError")
@@ -225,7 +225,7 @@ describe("configuration problems", () => {
         )
         assert.strictEqual(
           error.remediation,
-          `Fix "inheritEnv" in the configuration: must be true, false or a list of variable names.`
+          `Fix inheritEnv in the configuration: must be true, false or a list of variable names.`
         )
       }
       const fine = yield* Config.make({ name: "a", command: "x", inheritEnv: ["PATH"] })
@@ -260,7 +260,7 @@ describe("configuration problems", () => {
         const error = yield* configErrorOf(Config.make({ name: "a", command: "x", user: 99999 }))
         assert.strictEqual(
           error.message,
-          `Invalid configuration at "group": is needed: user 99999 is not in /etc/passwd, so its primary group is ` +
+          `Invalid configuration at group: is needed: user 99999 is not in /etc/passwd, so its primary group is ` +
             `unknown; give group too`
         )
         assert.notInclude(error.message, "(got")

@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Config from "../../Agent/Config.js"
 import { ConfigError } from "../../Errors.js"
 import { memberName } from "../memberName.js"
-import type { Problem } from "../schema.js"
+import { joinPaths, type Problem } from "../schema.js"
 
 /** An agent of the cluster: its configuration, and the topics it takes tasks from. */
 export interface AgentEntry {
@@ -49,7 +49,7 @@ const isEntry = (a: unknown): a is AgentEntry =>
   typeof a === "object" && a !== null && "config" in a && !("command" in a)
 
 const withPath = (error: ConfigError, path: string): Array<Problem> =>
-  error.problems.map((p) => ({ ...p, field: `${path}.${p.field}` }))
+  error.problems.map((p) => ({ ...p, field: joinPaths(path, p.field) }))
 
 /** Decodes a topology: every problem (bad configuration, duplicate name, bad pool size or topic) in one ConfigError. */
 export const decode = (input: TopologyInput | Iterable<Config.AgentConfig | Config.AgentConfigInput>) =>

@@ -24,10 +24,11 @@ export const problemFields = { field: Schema.String, rule: Schema.String, value:
  */
 export interface Problem extends Schema.Struct.Type<typeof problemFields> {}
 
-const describe = (p: Problem): string => `"${p.field}": ${p.rule}` + (p.value !== undefined ? ` (got ${p.value})` : "")
+// The path bare: a key that is no plain name is in it quoted already (`env["A.B"]`, see `schema.ts`'s `pathOf`).
+const describe = (p: Problem): string => `${p.field}: ${p.rule}` + (p.value !== undefined ? ` (got ${p.value})` : "")
 
 /**
- * The message of a `ConfigError`: `Invalid configuration at "field": rule (got value)`, or every problem on a
+ * The message of a `ConfigError`: `Invalid configuration at field: rule (got value)`, or every problem on a
  * line of its own.
  *
  * @internal
@@ -51,9 +52,9 @@ const LISTED_PROBLEMS = 20
  */
 export const configRemediation = (problems: ReadonlyArray<Problem>): string =>
   problems.length <= 1
-    ? `Fix "${problems[0].field}" in the configuration: ${problems[0].rule}.`
+    ? `Fix ${problems[0].field} in the configuration: ${problems[0].rule}.`
     : `Fix each of the ${problems.length} settings listed: ` +
-      `${atMost(problems.map((p) => `"${p.field}"`), LISTED_PROBLEMS, (count) => `and ${count} more`).join(", ")}.`
+      `${atMost(problems.map((p) => p.field), LISTED_PROBLEMS, (count) => `and ${count} more`).join(", ")}.`
 
 /**
  * What a `ConfigError` is made from: its first problem, and the list of all of them when there are several.

@@ -71,7 +71,7 @@ const decodeOne = (at: string, input: unknown, problems: Array<Edge.Problem>): D
   }
   for (const key of Object.keys(input)) {
     if (!KNOWN.has(key)) {
-      problems.push({ field: `${at}.${key}`, rule: `is not a topic setting (${[...KNOWN].join(", ")})` })
+      problems.push({ field: Edge.pathOf(at, [key]), rule: `is not a topic setting (${[...KNOWN].join(", ")})` })
     }
   }
   const retry = input.retry === undefined ? DEFAULT_RETRY : scheduleAt(`${at}.retry`, input.retry, problems)

@@ -107,6 +107,9 @@ const allowedAt = (issue: ParseResult.ParseIssue): Map<string, Allowed> => {
       case "Transformation":
         return go(node.issue, path, keys)
       case "Composite": {
+        // A union of literals: an issue per literal below, each of which would say its own one.
+        const values = literals(node.ast)
+        if (values !== undefined) return void found.set(keyOf(path), { values })
         const inner = AST.isTypeLiteral(node.ast)
           ? node.ast.propertySignatures.flatMap((ps) => typeof ps.name === "string" ? [ps.name] : [])
           : keys
@@ -170,10 +173,15 @@ const at = (input: unknown, path: ReadonlyArray<PropertyKey>): unknown =>
 export const problemsOf = (input: unknown, error: ParseResult.ParseError): Array<Edge.Problem> => {
   const issue = asWritten(error.issue)
   const allowed = allowedAt(issue)
-  return ParseResult.ArrayFormatter.formatIssueSync(issue).map((issue) => {
+  // A union of literals given none of them is an issue per literal, each told the same rule: said once.
+  const said = new Set<string>()
+  return ParseResult.ArrayFormatter.formatIssueSync(issue).flatMap((issue) => {
     const field = fieldOf(issue.path)
     const rule = ruleOf(issue, allowed.get(keyOf(issue.path)), at(input, issue.path))
     const value = Edge.valueAt(input, issue.path)
-    return { field: field === "" ? "(file)" : field, rule, ...(value !== undefined ? { value } : {}) }
+    const once = JSON.stringify([field, rule])
+    if (said.has(once)) return []
+    said.add(once)
+    return [{ field: field === "" ? "(file)" : field, rule, ...(value !== undefined ? { value } : {}) }]
   })
 }
