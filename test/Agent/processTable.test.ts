@@ -480,6 +480,28 @@ describe("makeCache", () => {
       assert.deepStrictEqual(state.watched, [1])
     }))
 
+  // A fresh pair of eyes' finding: the admin API's view waited for a scan per agent younger than the table.
+  it.effect("peek: the group in the last table however old, never a scan; the group is watched from then on", () =>
+    Effect.gen(function*() {
+      const { advance, cache, state } = counting([1, 2], false)
+      assert.isUndefined(cache.peek(1))
+      assert.strictEqual(state.reads, 0)
+      yield* cache.table(0)
+      // group 1 was asked for by the peek: the scan read it; group 2 nobody asked for
+      assert.deepStrictEqual(state.watched, [1])
+      advance(3_600_000)
+      assert.deepStrictEqual(cache.peek(1), { usage: { processes: 1, rssBytes: 4096, cpuTicks: 1 }, takenAt: 0 })
+      // not in the table: no usage, and no scan started for it (nor for the stale table)
+      assert.deepStrictEqual(cache.peek(2), { usage: undefined, takenAt: 0 })
+      assert.strictEqual(state.reads, 1)
+      // the next scan, whoever makes it, reads the group peeked at
+      yield* cache.table(0)
+      assert.deepStrictEqual(state.watched, [1, 2])
+      assert.strictEqual(cache.peek(2)?.usage?.processes, 1)
+      // without /proc: nothing
+      assert.isUndefined(ProcessTable.makeCache(() => undefined).peek(1))
+    }))
+
   it.effect("no /proc: every reading is undefined", () =>
     Effect.gen(function*() {
       const cache = ProcessTable.makeCache(() => undefined)

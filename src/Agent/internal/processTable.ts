@@ -146,6 +146,13 @@ export interface TableCache {
    */
   readonly current: (maxAgeMillis: number) => ProcessTable | undefined
   /**
+   * The group `pgid` in the last table as it is, however old (`takenAt` says when), and nothing waited for: for
+   * a view of many agents at once (the admin API's tree), where a wait per group would add up. The group is asked
+   * for (watched from now on, read by the next scan, whoever starts it); `undefined` before the first table or
+   * without /proc.
+   */
+  readonly peek: (pgid: number) => GroupReading | undefined
+  /**
    * Records that the group `pgid` was made (an agent spawned as its leader) `ageMillis` ago (0 by default: now):
    * it is watched from now on, and a lookup of it missing from a table older than now waits for a scan (see
    * {@link group}: from now, not from the spawn, as a scan begun between the fork and the child's `setsid` read
@@ -323,6 +330,13 @@ export const makeCache = (
       else done(found)
     },
     current: (maxAgeMillis) => fresh(maxAgeMillis) ? last!.table : undefined,
+    peek: (pgid) => {
+      const at = now()
+      const watch = watches.get(pgid)
+      if (watch === undefined) watches.set(pgid, { since: at, spawnedAt: undefined, asked: at })
+      else watch.asked = at
+      return last === undefined ? undefined : readingOf(pgid, last.table)
+    },
     born: (pgid, ageMillis = 0) => {
       const at = now()
       watches.set(pgid, { since: at, spawnedAt: at - Math.max(0, ageMillis), asked: at })

@@ -76,23 +76,29 @@ export const agentView = (
   }
 }
 
-/** How old the shared scan of /proc may be for a view: served as it is, a new one made behind (never waited for). */
-const RESOURCES_MAX_AGE_MILLIS = 1000
+/**
+ * How old the shared scan of /proc may be for a view: the heartbeats' bound (5 s). An older table is scanned again
+ * first, once for the whole view (every agent after the first finds it fresh), and shared with the heartbeats: a
+ * dashboard polling every second scans no more often than that.
+ */
+const RESOURCES_MAX_AGE_MILLIS = ProcessTable.HEARTBEAT_MAX_AGE_MILLIS
 
-/** The running agent's group from the shared scan of /proc; null when none runs, before its first scan, without /proc. */
+/**
+ * The running agent's group from the shared scan of /proc, read as the table has it (no wait per agent: a group
+ * younger than the table is not in it yet); null when none runs, before a scan saw it, without /proc.
+ */
 const resourcesOf = (metadata: AgentSupervisor.Metadata): Effect.Effect<ResourcesView | null> =>
   Option.match(metadata.pid, {
     onNone: () => Effect.succeed(null),
     onSome: (pid) =>
-      Effect.map(
-        ProcessTable.shared.group(pid, RESOURCES_MAX_AGE_MILLIS, "serve"),
-        (reading) =>
-          reading?.usage === undefined ? null : {
-            memoryMb: reading.usage.rssBytes / MIB,
-            processes: reading.usage.processes,
-            timestamp: Math.round(performance.timeOrigin + reading.takenAt)
-          }
-      )
+      Effect.map(ProcessTable.shared.table(RESOURCES_MAX_AGE_MILLIS), () => {
+        const reading = ProcessTable.shared.peek(pid)
+        return reading?.usage === undefined ? null : {
+          memoryMb: reading.usage.rssBytes / MIB,
+          processes: reading.usage.processes,
+          timestamp: Math.round(performance.timeOrigin + reading.takenAt)
+        }
+      })
   })
 
 /** One child as it is now; a nested supervisor with its whole subtree. */
