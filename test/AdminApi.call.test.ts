@@ -9,6 +9,7 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
@@ -302,6 +303,30 @@ describe.sequential("AdminApi: call and publish", () => {
           `admin API: call to "sleeper" given up: its client went away, or the admin API is closing (the agent ` +
             "was sent a cancel)"
         )
+      }),
+    120_000
+  )
+
+  // A new user's finding: a call whose agent was restarted by hand meanwhile was a 409 that neither the README nor
+  // its message explained.
+  it.scopedLive(
+    "POST call: an agent restarted while it handles the call answers 409, saying so and to call again",
+    () =>
+      Effect.gen(function*() {
+        const { served } = yield* serve
+        const stderr = yield* sse(`${served.url}${Routes.stderrFollow("sleeper")}`)
+        yield* stderr.until((frame) => frame.comment === "connected")
+        const call = yield* Effect.fork(callOf(served, "sleeper", { payload: { ms: 60_000 }, timeout: "90 seconds" }))
+        yield* stderr.until((frame) => frame.data !== undefined && /^started /.test(JSON.parse(frame.data).line))
+        assert.strictEqual((yield* post(served, "/api/children/sleeper/restart")).status, 200)
+        const refused = errorOf(yield* Fiber.join(call), 409, "OperationFailed")
+        assert.strictEqual(
+          refused.message,
+          `Could not call "sleeper": Agent "work-sleeper" was stopped before it could answer (a stop or restart came ` +
+            "first); call again"
+        )
+        // and it runs again: the next call is answered
+        assert.strictEqual((yield* callOf(served, "sleeper", { payload: { ms: 1 } })).status, 200)
       }),
     120_000
   )

@@ -85,7 +85,12 @@ const notRunning = (root: Supervisor.Supervisor, path: string, error: Supervisor
           `${could}: it is waiting for its restart; call again once it runs`
         )
       }
-      return plainly((message) => new OperationFailed({ message }), `${could}: ${error.message}`)
+      // Running (again): stopped while it handled the call (a restart, a stop or a reload asked for meanwhile).
+      return plainly(
+        (message) => new OperationFailed({ message }),
+        `${could}: ${error.message}` +
+          (error._tag === "AgentStoppedError" ? " (a stop or restart came first); call again" : "")
+      )
     }),
     Effect.catchTag("ChildNotFound", (gone): Effect.Effect<CallRefusal> => Effect.succeed(refused(gone, gone.message)))
   )
