@@ -29,27 +29,27 @@ intensity: { maxRestarts: 3, window: 10 seconds }
 children:
   - type: agent
     id: a
-    config: { name: a, command: x }
+    config: { name: a, command: sh }
   - type: supervisor
     id: s
     intensity: { maxRestarts: 3, window: 10 seconds }
     children:
       - { type: callback, id: x, config: { name: x, language: node, file: x.mjs } }
       - { type: directory, id: d, config: { agentName: d, agentDir: . } }
-      - { type: pool, id: workers, size: 1, config: { name: w, command: x } }
+      - { type: pool, id: workers, size: 1, config: { name: w, command: sh } }
   - type: pool
     id: inference
     size: 4
-    config: { name: inference, command: x }
+    config: { name: inference, command: sh }
   - type: pool
     id: own
     size: 2
     intensity: { maxRestarts: 5, window: 10 seconds }
-    config: { name: own, command: x }
+    config: { name: own, command: sh }
   - type: supervisor
     id: calm
     children:
-      - { type: agent, id: fine, config: { name: fine, command: x } }
+      - { type: agent, id: fine, config: { name: fine, command: sh } }
 `
 
 /** The lines of the warning, each child's. */

@@ -1,10 +1,12 @@
 /**
- * `agent-supervisor validate FILE`: the file checked whole, nothing started (no store opened, no dependency
+ * `agent-supervisor validate FILE`: the file checked whole, no agent started (no store opened, no dependency
  * installed): what it describes, its warnings, or every problem with its path; an optional peer the file needs and
- * that is not installed is one too (`treeFile/peers.ts`).
+ * that is not installed is one too (`treeFile/peers.ts`), and so are an agent's program that is not there and a
+ * callback whose module does not load (`treeFile/programs.ts`).
  *
  * @internal
  */
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Path from "@effect/platform/Path"
 import * as Console from "effect/Console"
@@ -12,7 +14,9 @@ import * as Effect from "effect/Effect"
 import type { ConfigError } from "../../Errors.js"
 import * as TreeFile from "../../TreeFile.js"
 import * as TreeFileCluster from "../../TreeFile/Cluster.js"
+import * as Edge from "../schema.js"
 import * as Peers from "../treeFile/peers.js"
+import * as Programs from "../treeFile/programs.js"
 
 interface Counts {
   readonly agents: number
@@ -65,12 +69,17 @@ const clusterSummary = (cluster: TreeFileCluster.Settings): string => {
   return `cluster: ${cluster.role}${cluster.role === "client" ? "" : at} (${cluster.database.type})`
 }
 
-export const validate = (path: string): Effect.Effect<void, ConfigError, FileSystem.FileSystem | Path.Path> =>
+export const validate = (
+  path: string
+): Effect.Effect<void, ConfigError, CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function*() {
     const file = yield* TreeFile.load(path)
     // What `up` would find missing only when it loads it (the store's driver, the OTLP exporter, the cluster)
     const absent = Peers.missing(file)
     if (absent !== undefined) return yield* absent
+    // A program that is not there, a callback that does not load: what `up` would find as an agent that does not start
+    const [broken, ...more] = yield* Programs.problems(file)
+    if (broken !== undefined) return yield* Edge.configError([broken, ...more])
     yield* Console.log(summary(path, file))
     const warnings = file.cluster === undefined ? yield* TreeFile.warnings(file) : TreeFileCluster.warnings(file)
     for (const warning of warnings) yield* Console.log(`warning: ${warning}`)

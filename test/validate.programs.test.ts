@@ -1,0 +1,113 @@
+/**
+ * `agent-supervisor validate` looks for what the file's agents run, as their start will (a new user's finding: it
+ * said OK for a Python callback with a syntax error and for a function misspelt, which only `up` then found): an
+ * agent's program on the child's PATH, a callback's module loaded by its adapter's `--check`. Every problem at
+ * once, each at its path; nothing of an agent started. The built bin, in child processes.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as childProcess from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { BIN, root, tempDir } from "./support.js"
+
+const validate = (file: string) =>
+  Effect.async<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((resume) => {
+    childProcess.execFile(
+      process.execPath,
+      [BIN, "validate", file],
+      { cwd: root, env: { ...process.env, NO_COLOR: "1" }, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === "number" ? error.code : null
+        resume(Effect.succeed({ code, stdout, stderr }))
+      }
+    )
+  })
+
+/** The modules the trees below name, in `dir`. */
+const writeModules = (dir: string) => {
+  fs.writeFileSync(path.join(dir, "good.py"), "def handle_request(payload):\n    return payload\n")
+  fs.writeFileSync(path.join(dir, "broken.py"), "def handle_request(payload)\n    return payload\n")
+  fs.writeFileSync(path.join(dir, "good.mjs"), "export const handleRequest = (payload) => payload\n")
+  // A module whose top-level code would start something: the check must not serve it (a marker says it loaded)
+  fs.writeFileSync(
+    path.join(dir, "marks.mjs"),
+    `import * as fs from "node:fs"\nfs.writeFileSync(${JSON.stringify(path.join(dir, "loaded"))}, "")\n` +
+      "export const handleRequest = (payload) => payload\n"
+  )
+}
+
+/** A tree file of `children` in a new directory beside the modules. */
+const treeWith = (children: ReadonlyArray<unknown>) =>
+  Effect.map(tempDir("validate-programs"), (dir) => {
+    writeModules(dir)
+    const file = path.join(dir, "tree.json")
+    fs.writeFileSync(file, JSON.stringify({ children }))
+    return { dir, file }
+  })
+
+const callback = (id: string, language: "python" | "node", file: string, fn?: string) => ({
+  type: "callback",
+  id,
+  config: { name: id, language, file, ...(fn === undefined ? {} : { function: fn }) }
+})
+
+describe("agent-supervisor validate: what the agents run", () => {
+  it.scoped("every program that is not there and every callback that does not load, each at its path, exit 1", () =>
+    Effect.gen(function*() {
+      const { file } = yield* treeWith([
+        { type: "agent", id: "ghost", config: { name: "ghost", command: "no-such-program-here" } },
+        callback("syntax", "python", "broken.py"),
+        callback("misspelt", "node", "good.mjs", "handleRequets"),
+        {
+          type: "supervisor",
+          id: "inner",
+          children: [
+            {
+              type: "pool",
+              id: "pool",
+              size: 3,
+              config: { name: "member", language: "python", file: "good.py", function: "nope" }
+            },
+            callback("fine", "python", "good.py")
+          ]
+        }
+      ])
+      const result = yield* validate(file)
+      assert.strictEqual(result.code, 1, result.stdout + result.stderr)
+      assert.strictEqual(result.stdout, "")
+      const at = (field: string) => {
+        const start = result.stderr.indexOf(`at ${field}: `)
+        assert.isAtLeast(start, 0, `${field} in ${result.stderr}`)
+        return result.stderr.slice(start)
+      }
+      assert.match(result.stderr, /^error: Invalid configuration: 4 problems\n/)
+      assert.match(
+        at("children[0].config.command"),
+        /^[^\n]*no-such-program-here`: the program is not on PATH \(ENOENT\)/
+      )
+      assert.match(at("children[1].config.file"), /^[^\n]*does not load \(its adapter's --check\):\n[\s\S]*SyntaxError/)
+      assert.match(
+        at("children[2].config.function"),
+        /^[^\n]*no function "handleRequets" in good\.mjs \(functions there: handleRequest\)/
+      )
+      // a pool's module, once whatever its size
+      assert.match(at("children[3].children[0].config.function"), /^[^\n]*no function "nope" in good\.py/)
+      assert.strictEqual(result.stderr.split("children[3].children[0]").length, 2, result.stderr)
+      assert.notInclude(result.stderr, "children[3].children[1]")
+    }))
+
+  it.scoped("a file whose programs are all there: OK, exit 0; each module was loaded (its top-level code ran)", () =>
+    Effect.gen(function*() {
+      const { dir, file } = yield* treeWith([
+        { type: "agent", id: "shell", config: { name: "shell", command: "sh", args: ["-c", "exit 1"] } },
+        callback("py", "python", "good.py"),
+        callback("js", "node", "marks.mjs")
+      ])
+      const result = yield* validate(file)
+      assert.strictEqual(result.code, 0, result.stdout + result.stderr)
+      assert.match(result.stdout, /OK\. Tree "root": 3 agents/)
+      // loaded: its top-level code ran
+      assert.isTrue(fs.existsSync(path.join(dir, "loaded")))
+    }))
+})
