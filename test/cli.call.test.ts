@@ -133,6 +133,7 @@ describe.sequential("agent-supervisor call and publish", () => {
         assert.deepStrictEqual(ok(piped, "piped"), payload)
         assert.strictEqual(ok(dash, "-"), "from stdin")
         assert.strictEqual(compact.stdout, `{"a":[1,2]}\n`, "--json: one line")
+        assert.strictEqual(compact.stderr, "", "a bare number of 1000 or more: no warning")
         assert.isNull(ok(nested, "nested"))
         assert.isNumber(ok(pooled, "pool").pid)
         assert.strictEqual(ok(negative, "negative"), -1500)
@@ -158,6 +159,15 @@ describe.sequential("agent-supervisor call and publish", () => {
           status: "succeeded",
           result: { secret: SECRET }
         })
+        // A bare number under a second is milliseconds, said on stderr (a new user's finding: `--timeout 5` was
+        // 5 ms without a word); the task has ended, so the wait does not matter here
+        const bare = yield* cli(["result", published.taskId, "--wait", "5", "--file", file], dir)
+        assert.deepStrictEqual(ok(bare, "result --wait 5"), { secret: SECRET })
+        assert.strictEqual(
+          bare.stderr,
+          `warning: --wait: 5 is 5 milliseconds (a bare number is milliseconds): write "5s" for seconds, or "5ms" ` +
+            "to say milliseconds\n"
+        )
 
         const done = () => operations().filter((entry) => entry.logLevel === "INFO")
         yield* eventually("every call and publish logged", () => done().length === 11, "10 seconds")

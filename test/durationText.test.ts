@@ -9,7 +9,7 @@ import * as Either from "effect/Either"
 import * as FastCheck from "effect/FastCheck"
 import * as Schema from "effect/Schema"
 import * as Config from "../src/Agent/Config.js"
-import { DURATION_TEXT_PATTERN } from "../src/internal/durationText.js"
+import { bareMillisNote, DURATION_TEXT_PATTERN } from "../src/internal/durationText.js"
 import { DurationInput } from "../src/internal/schema.js"
 
 const decode = Schema.decodeUnknownEither(DurationInput)
@@ -139,4 +139,17 @@ describe("durations as text", () => {
       assert.strictEqual(Duration.toMillis(config.requestTimeout), 5_400_000)
       assert.strictEqual(Duration.toMillis(config.pingTimeout), 250)
     }))
+})
+
+describe("bareMillisNote", () => {
+  it("a bare number above 0 and under 1000 is told it is milliseconds; anything else nothing", () => {
+    assert.strictEqual(
+      bareMillisNote("--timeout", 5),
+      `--timeout: 5 is 5 milliseconds (a bare number is milliseconds): write "5s" for seconds, or "5ms" to say ` +
+        "milliseconds"
+    )
+    assert.include(bareMillisNote("x", 1), "1 is 1 millisecond (")
+    assert.isDefined(bareMillisNote("x", 999.5))
+    for (const value of [0, 1000, 30_000, -5, "5", "5s", undefined]) assert.isUndefined(bareMillisNote("x", value))
+  })
 })

@@ -133,3 +133,15 @@ export const toDuration = (input: DurationInput | string): Duration.Duration => 
  */
 export const fromTyped = (text: string): number | DurationText =>
   /^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) : text as DurationText
+
+/**
+ * What a duration written as a bare number above 0 and under 1000 is told where it is read as milliseconds
+ * (`--timeout 5`, `heartbeatInterval: 5`): more likely seconds were meant. `undefined` for anything else.
+ *
+ * @internal
+ */
+export const bareMillisNote = (where: string, value: unknown): string | undefined =>
+  typeof value === "number" && value > 0 && value < 1000
+    ? `${where}: ${value} is ${value} ${value === 1 ? "millisecond" : "milliseconds"} (a bare number is ` +
+      `milliseconds): write "${value}s" for seconds, or "${value}ms" to say milliseconds`
+    : undefined

@@ -30,6 +30,7 @@ import { type DurationInput, fromTyped } from "../durationText.js"
 import { closest } from "../suggest.js"
 import { BUILT_INS, nameOf, noSuchOption, splitAtDashes } from "./arguments.js"
 import { CommandLine } from "./commandLine.js"
+import { bareMillisWarning } from "./durations.js"
 import { CliError } from "./errors.js"
 import { type Cell, type Colour, colourFor, render } from "./table.js"
 
@@ -135,6 +136,7 @@ export const conformance = (options: ConformanceOptions): Effect.Effect<void, Cl
     // Checked here too, so that the error can say which check was meant.
     const unknown = options.only.find((name) => !(CHECK_NAMES as ReadonlyArray<string>).includes(name))
     if (unknown !== undefined) return yield* unknownCheck(unknown)
+    for (const [field, flag] of TIMEOUTS) yield* bareMillisWarning(`--${flag}`, options[field])
     const { run } = yield* conformanceModule
     const report = yield* run({
       command: options.command,

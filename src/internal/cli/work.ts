@@ -24,6 +24,7 @@ import {
 import { fromTyped } from "../durationText.js"
 import type { Address } from "./address.js"
 import * as Client from "./client.js"
+import { bareMillisWarning } from "./durations.js"
 import { CliError } from "./errors.js"
 import { colourFor, render } from "./table.js"
 
@@ -100,14 +101,17 @@ export const call = (
     )
   }
   return Effect.flatMap(
-    Client.call(address, (client) =>
-      client.work.call({
-        path: { id: encodeURIComponent(id) },
-        payload: Option.match(options.timeout, {
-          onNone: () => ({ payload }),
-          onSome: (timeout) => ({ payload, timeout: fromTyped(timeout) })
-        })
-      })),
+    Effect.zipRight(
+      bareMillisWarning("--timeout", options.timeout),
+      Client.call(address, (client) =>
+        client.work.call({
+          path: { id: encodeURIComponent(id) },
+          payload: Option.match(options.timeout, {
+            onNone: () => ({ payload }),
+            onSome: (timeout) => ({ payload, timeout: fromTyped(timeout) })
+          })
+        }))
+    ),
     (answer) => print(answer.result, options.json)
   )
 }
@@ -173,6 +177,7 @@ export const result = (
     if (problem !== undefined) {
       return yield* Effect.fail(new CliError({ message: `--wait ${problem}` }))
     }
+    yield* bareMillisWarning("--wait", Option.some(options.wait))
     const waitMillis = Duration.toMillis(durationOf(fromTyped(options.wait)))
     const view = yield* awaitTask(address, id, waitMillis)
     if (options.json) return yield* print(view, true)

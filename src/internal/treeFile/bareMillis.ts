@@ -13,6 +13,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as JSONSchema from "effect/JSONSchema"
+import { bareMillisNote } from "../durationText.js"
 import * as Edge from "../schema.js"
 import { TreeFileSchema } from "./fileSchema.js"
 
@@ -43,11 +44,6 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
 /** `children[0].config.heartbeatInterval`, `topics["doc.uploaded"].timeout`: as a `ConfigError` writes it. */
 const pathText = (path: ReadonlyArray<string | number>): string => Edge.pathOf(undefined, path)
 
-/** The warning of one bare number. */
-const warning = (path: ReadonlyArray<string | number>, millis: number): string =>
-  `${pathText(path)}: ${millis} is ${millis} ${millis === 1 ? "millisecond" : "milliseconds"} (a bare number is ` +
-  `milliseconds): write "${millis}s" for seconds, or "${millis}ms" to say milliseconds`
-
 /**
  * The warnings of `file` (a parsed tree file, durations as written) against `root`, the file's JSON Schema: one
  * per duration written as a number above 0 and under 1000, in the file's order.
@@ -76,8 +72,9 @@ export const bareMillis = (file: unknown, root: JSONSchema.JsonSchema7Root): Arr
       if (node.$ref === DURATION_REF) {
         const key = path.at(-1)
         const natural = typeof key === "string" && SUB_SECOND.has(key)
-        if (typeof value === "number" && value > 0 && value < 1000 && !natural) {
-          found.set(pathText(path), warning(path, value))
+        const note = natural ? undefined : bareMillisNote(pathText(path), value)
+        if (note !== undefined) {
+          found.set(pathText(path), note)
         }
         return
       }
