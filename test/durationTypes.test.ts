@@ -65,7 +65,9 @@ describe("durations' short forms in TypeScript", () => {
       const sample = yield* ProcessTree.sample(pid, { maxAge: "1s" })
       assert.isDefined(sample)
       const store = yield* Store.resilient(yield* Store.Store, { timeout: "2s", summaryInterval: "10s" })
-      assert.isDefined(store)
+      // the wrapper works: what is written through it is read back through it
+      yield* store.saveState({ agent_name: "wrapped", state: "RUNNING", restart_count: 2, updated_at: 1 })
+      assert.strictEqual(Option.getOrThrow(yield* store.getState("wrapped")).restart_count, 2)
     }).pipe(Effect.provide(TestLive)))
 
   // A reviewer's finding: these four took the text straight to `Duration.decode`, which threw (a defect, not the

@@ -240,7 +240,7 @@ export interface ResilientOptions {
  * ends, at the first success of an operation begun after it started (its duration and totals). While writes
  * fail, a successful read does not end the outage (a read-only database is still an outage). The timeout and the
  * summaries use Effect's `Clock`, so `TestClock` drives them. Fails with `ConfigError` only for options it cannot
- * read (a duration that is none, or negative).
+ * read: a duration that is none, or negative, or a key that is no option (a misspelt `timout`).
  *
  * @since 0.1.0
  * @category constructors

@@ -229,7 +229,7 @@ const makeWakeUps = (clock: Clock.Clock, wake: Effect.Latch) => {
  * @category constructors
  * @example
  * ```ts
- * const writer = yield* Writer.make(Store.resilient(yield* Store.Store))
+ * const writer = yield* Writer.make(yield* Store.resilient(yield* Store.Store))
  * yield* writer.saveState({ agent_name: "echo", state: "RUNNING", restart_count: 0, updated_at: now })
  * ```
  */
