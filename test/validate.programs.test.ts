@@ -11,12 +11,12 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { BIN, root, tempDir } from "./support.js"
 
-const validate = (file: string) =>
+const validate = (file: string, env: Record<string, string> = {}) =>
   Effect.async<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((resume) => {
     childProcess.execFile(
       process.execPath,
       [BIN, "validate", file],
-      { cwd: root, env: { ...process.env, NO_COLOR: "1" }, timeout: 60_000 },
+      { cwd: root, env: { ...process.env, NO_COLOR: "1", ...env }, timeout: 60_000 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === "number" ? error.code : null
         resume(Effect.succeed({ code, stdout, stderr }))
@@ -35,6 +35,26 @@ const writeModules = (dir: string) => {
     `import * as fs from "node:fs"\nfs.writeFileSync(${JSON.stringify(path.join(dir, "loaded"))}, "")\n` +
       "export const handleRequest = (payload) => payload\n"
   )
+  // Loads only where the supervisor's own environment is not inherited and the agent's own is given.
+  fs.writeFileSync(
+    path.join(dir, "env.mjs"),
+    "if (process.env.SUPERVISOR_ONLY !== undefined) throw new Error(\"inherited SUPERVISOR_ONLY\")\n" +
+      "if (process.env.NEEDED !== \"yes\") throw new Error(\"NEEDED is not given\")\n" +
+      "export const handleRequest = (payload) => payload\n"
+  )
+  fs.writeFileSync(path.join(dir, "other.mjs"), "export function other() {}\n")
+  fs.writeFileSync(
+    path.join(dir, "slow.mjs"),
+    "await new Promise((resolve) => setTimeout(resolve, 60_000))\nexport const handleRequest = (payload) => payload\n"
+  )
+  // Says who loaded it, in a directory any user may write.
+  fs.mkdirSync(path.join(dir, "marks"), { mode: 0o777 })
+  fs.chmodSync(path.join(dir, "marks"), 0o777)
+  fs.writeFileSync(
+    path.join(dir, "uid.mjs"),
+    `import * as fs from "node:fs"\nfs.writeFileSync(${JSON.stringify(path.join(dir, "marks", "uid"))}, ` +
+      "String(process.getuid()))\nexport const handleRequest = (payload) => payload\n"
+  )
 }
 
 /** A tree file of `children` in a new directory beside the modules. */
@@ -46,11 +66,26 @@ const treeWith = (children: ReadonlyArray<unknown>) =>
     return { dir, file }
   })
 
-const callback = (id: string, language: "python" | "node", file: string, fn?: string) => ({
+const callback = (
+  id: string,
+  language: "python" | "node",
+  file: string,
+  fn?: string,
+  more: Record<string, unknown> = {}
+) => ({
   type: "callback",
   id,
-  config: { name: id, language, file, ...(fn === undefined ? {} : { function: fn }) }
+  config: { name: id, language, file, ...(fn === undefined ? {} : { function: fn }), ...more }
 })
+
+const isRoot = process.getuid?.() === 0
+
+/** What stderr says from `at <field>: ` on. */
+const atIn = (stderr: string) => (field: string) => {
+  const start = stderr.indexOf(`at ${field}: `)
+  assert.isAtLeast(start, 0, `${field} in ${stderr}`)
+  return stderr.slice(start)
+}
 
 describe("agent-supervisor validate: what the agents run", () => {
   it.scoped("every program that is not there and every callback that does not load, each at its path, exit 1", () =>
@@ -109,5 +144,53 @@ describe("agent-supervisor validate: what the agents run", () => {
       assert.match(result.stdout, /OK\. Tree "root": 3 agents/)
       // loaded: its top-level code ran
       assert.isTrue(fs.existsSync(path.join(dir, "loaded")))
+    }))
+
+  it.scoped("a callback is checked as it will run: its own environment, its interpreter, its default function, bounded", () =>
+    Effect.gen(function*() {
+      const { file } = yield* treeWith([
+        // inheritEnv: false: the supervisor's SUPERVISOR_ONLY is not there, the agent's NEEDED is
+        callback("env", "node", "env.mjs", undefined, { inheritEnv: false, env: { NEEDED: "yes" } }),
+        callback("named", "python", "good.py", undefined, { interpreter: "no-such-python-here" }),
+        callback("unnamed", "python", "good.py", undefined, { env: { PATH: "/no-such-dir" } }),
+        callback("default", "node", "other.mjs"),
+        callback("slow", "node", "slow.mjs", undefined, { startupTimeout: "500 millis" }),
+        // a warning (a bare number under a second) of a file that fails too
+        { type: "agent", id: "warned", config: { name: "warned", command: "sh", heartbeatInterval: 30 } }
+      ])
+      const result = yield* validate(file, { SUPERVISOR_ONLY: "1" })
+      assert.strictEqual(result.code, 1, result.stdout + result.stderr)
+      assert.strictEqual(result.stdout, "")
+      const at = atIn(result.stderr)
+      assert.match(result.stderr, /^warning: [^\n]*children\[5\][^\n]*heartbeatInterval[^\n]*30/)
+      assert.match(result.stderr, /\nerror: Invalid configuration: 4 problems\n/)
+      assert.notInclude(result.stderr, "children[0]")
+      assert.match(
+        at("children[1].config.interpreter"),
+        /^[^\n]*`no-such-python-here [^`]*`: the program is not on PATH/
+      )
+      assert.match(
+        at("children[2].config.language"),
+        /^[^\n]*`python3 [^`]*`: the program is not on PATH \(ENOENT\); searched: \/no-such-dir\n/
+      )
+      assert.match(
+        at("children[3].config.function"),
+        /^[^\n]*no function "handleRequest" in other\.mjs \(functions there: other\)/
+      )
+      assert.match(
+        at("children[4].config.file"),
+        /^at children\[4\]\.config\.file: did not finish loading within 500ms \(its adapter's --check\)/
+      )
+    }))
+
+  it.scoped.skipIf(!isRoot)("a callback with user is loaded as that user", () =>
+    Effect.gen(function*() {
+      const { dir, file } = yield* treeWith([
+        callback("nobody", "node", "uid.mjs", undefined, { user: "nobody", inheritEnv: ["PATH"] })
+      ])
+      fs.chmodSync(dir, 0o755)
+      const result = yield* validate(file)
+      assert.strictEqual(result.code, 0, result.stdout + result.stderr)
+      assert.strictEqual(fs.readFileSync(path.join(dir, "marks", "uid"), "utf8"), "65534")
     }))
 })

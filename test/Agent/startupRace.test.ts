@@ -22,7 +22,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as AgentSupervisor from "../../src/Agent/AgentSupervisor.js"
-import type * as Config from "../../src/Agent/Config.js"
+import * as Config from "../../src/Agent/Config.js"
 import * as Check from "../../src/Agent/internal/directory/check.js"
 import * as AgentProcess from "../../src/Agent/Process.js"
 import type { AgentStartupError } from "../../src/Errors.js"
@@ -258,22 +258,22 @@ describe.sequential("a directory agent's callback check that times out as its pr
     "echo 'boom: cannot load the module' >&2",
     "exit 3"
   ].join("\n")
-  const check = (dir: string, timeout: Duration.Duration): Check.Check => ({
-    agent: "checked",
-    command: "sh",
-    args: ["-c", script, "sh", path.join(dir, "pid"), path.join(dir, "trigger")],
-    cwd: dir,
-    env: {},
-    timeout,
-    module: "agent.py",
-    callback: "handle_request"
-  })
+  const check = (dir: string, timeout: Duration.Duration) =>
+    Effect.flatMap(
+      Config.make({
+        name: "checked",
+        command: "sh",
+        args: ["-c", script, "sh", path.join(dir, "pid"), path.join(dir, "trigger")],
+        cwd: dir
+      }),
+      (config) => Check.checkCallback({ config, timeout, module: "agent.py", callback: "handle_request" })
+    )
 
   it.scopedLive("it exited before the timeout fired, its exit seen after: exited_before_ready with its code", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
       const timeout = Duration.seconds(1)
-      const checking = yield* Effect.fork(Effect.exit(Check.checkCallback(check(dir, timeout))))
+      const checking = yield* Effect.fork(Effect.exit(check(dir, timeout)))
       yield* eventually("the check's program read its stdin to the end", () => fs.existsSync(path.join(dir, "pid")))
       // The timeout was armed before the program could see the end of its stdin, so before now.
       const armedBefore = Date.now()
@@ -293,7 +293,7 @@ describe.sequential("a directory agent's callback check that times out as its pr
   it.scopedLive("it never finishes: killed by the check, no_ready_in_time", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
-      const error = startupErrorOf(yield* Effect.exit(Check.checkCallback(check(dir, Duration.millis(300)))))
+      const error = startupErrorOf(yield* Effect.exit(check(dir, Duration.millis(300))))
       assert.deepStrictEqual([error.reason, error.signal], ["no_ready_in_time", "SIGKILL"])
     }).pipe(Effect.provide(TestLive)))
 })

@@ -79,8 +79,10 @@ export const validate = (
     if (absent !== undefined) return yield* absent
     // A program that is not there, a callback that does not load: what `up` would find as an agent that does not start
     const [broken, ...more] = yield* Programs.problems(file)
-    if (broken !== undefined) return yield* Edge.configError([broken, ...more])
-    yield* Console.log(summary(path, file))
     const warnings = file.cluster === undefined ? yield* TreeFile.warnings(file) : TreeFileCluster.warnings(file)
-    for (const warning of warnings) yield* Console.log(`warning: ${warning}`)
+    // The warnings of a file that fails too, on stderr before its problems: a fix of those need not uncover them.
+    const say = broken === undefined ? Console.log : Console.error
+    if (broken === undefined) yield* Console.log(summary(path, file))
+    for (const warning of warnings) yield* say(`warning: ${warning}`)
+    if (broken !== undefined) return yield* Edge.configError([broken, ...more])
   })

@@ -4,21 +4,23 @@
  * before it.
  * - An agent's `command` (an agent child's, a pool of agents'): found as `execvp` finds it, on the child's `PATH`
  *   from its `cwd`, and executable; nothing is run.
+ * - A callback's interpreter (`interpreter`, or the `language`'s default), found as an agent's `command` is.
  * - A callback's module (a callback child's, a pool of callbacks'): loaded by its adapter with `--check`, in a child
- *   process bounded by the agent's `startupTimeout` (the check `fromDirectory` makes): a syntax error, a module that
- *   is not there, a function misspelt. The module's top-level code runs, as at every start of the agent; nothing of
- *   the agent is served.
+ *   process run as the agent runs (its `cwd`, its whole environment, its `user` and `group`) and bounded by its
+ *   `startupTimeout`, at most 60 s (the check `fromDirectory` makes): a syntax error, a module that is not there, a
+ *   function misspelt. The module's top-level code runs, as at every start of the agent; nothing of the agent is
+ *   served.
  *
  * A directory child is left to `up`, which resolves it (installs its dependencies, then checks its callback).
  *
  * @internal
  */
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Adapters from "../../Adapters.js"
 import * as Config from "../../Agent/Config.js"
 import { checkCallback } from "../../Agent/internal/directory/check.js"
-import { childEnv, classify, programProblem } from "../../Agent/internal/spawn.js"
+import { classify, programProblem } from "../../Agent/internal/spawn.js"
 import type * as TreeFile from "../../TreeFile.js"
 import * as Edge from "../schema.js"
 import { formOf } from "./fileSchema.js"
@@ -66,42 +68,55 @@ const checkProgram = (at: string, input: Config.AgentConfigInput): Effect.Effect
       : { field: Edge.joinPaths(at, "config.command"), rule: classify(config.value, problem).message }
   })
 
-/** The problem of one callback that does not load, at its `file` or its `function`; `undefined` when it loads. */
-const checkCallbackOf = (
-  at: string,
-  config: TreeFile.CallbackConfig
-): Effect.Effect<Edge.Problem | undefined, never, CommandExecutor.CommandExecutor> =>
+/** A check that takes longer than this is reported, whatever the agent's `startupTimeout` allows its start. */
+const CHECK_TIMEOUT = Duration.seconds(60)
+
+/**
+ * The problem of one callback that does not load: at its `interpreter` (its `language`, for the default one) when
+ * that is not there to run, at its `file` when the module does not load, at its `function` when the function is
+ * not in it; `undefined` when it loads. The check runs as the agent will (see `Check`).
+ */
+const checkCallbackOf = (at: string, config: TreeFile.CallbackConfig): Effect.Effect<Edge.Problem | undefined> =>
   Effect.gen(function*() {
     const { file, function: name, interpreter, language, ...rest } = config
     const commandLine = language === "python"
       ? Adapters.pythonCallback(file, name, { python: interpreter })
       : Adapters.nodeCallback(file, name, { node: interpreter })
     const agent = yield* Effect.option(Config.make({ ...rest, ...commandLine }))
+    // The file decoded it already: a problem here is one the file's own check reports.
     if (agent._tag === "None") return undefined
-    const env: Record<string, string> = {}
-    for (const [key, value] of Object.entries(childEnv(agent.value))) if (value !== undefined) env[key] = value
+    const runner = Edge.joinPaths(at, interpreter !== undefined ? "config.interpreter" : "config.language")
+    const missing = programProblem(agent.value)
+    if (missing !== undefined) return { field: runner, rule: classify(agent.value, missing).message }
+    const timeout = Duration.min(agent.value.startupTimeout, CHECK_TIMEOUT)
     return yield* checkCallback({
-      agent: agent.value.name,
-      command: commandLine.command,
-      args: commandLine.args,
-      cwd: agent.value.cwd ?? process.cwd(),
-      env,
-      timeout: agent.value.startupTimeout,
+      config: agent.value,
       module: file,
-      callback: name ?? (language === "python" ? "handle_request" : "the default export or handleRequest")
+      // Without a function named, the Node adapter takes a default export that is a function, else this one.
+      callback: name ?? (language === "python" ? "handle_request" : "handleRequest"),
+      timeout
     }).pipe(
       Effect.as(undefined),
       Effect.catchTags({
         AgentCallbackNotFoundError: (error) =>
           Effect.succeed({ field: Edge.joinPaths(at, "config.function"), rule: error.message }),
         AgentStartupError: (error) =>
-          Effect.succeed({
-            field: Edge.joinPaths(at, "config.file"),
-            // The adapter ran and said why (a traceback, a missing module), or did not finish; else it did not run.
-            rule: error.reason === "spawn_failed"
-              ? error.message
-              : `does not load (its adapter's --check):\n${error.detail ?? "no report"}`
-          })
+          Effect.succeed(
+            error.reason === "spawn_failed"
+              // It did not run: the interpreter (or the account it runs as), as the agent's spawn would say.
+              ? { field: runner, rule: error.message }
+              : error.reason === "no_ready_in_time"
+              ? {
+                field: Edge.joinPaths(at, "config.file"),
+                rule: `did not finish loading within ${Duration.format(timeout)} (its adapter's --check): its ` +
+                  "top-level code waits for something (a network, a lock, input), or is slow to import"
+              }
+              : {
+                field: Edge.joinPaths(at, "config.file"),
+                // The adapter ran and said why (a traceback, a missing module).
+                rule: `does not load (its adapter's --check):\n${error.detail ?? "no report"}`
+              }
+          )
       })
     )
   })
@@ -109,7 +124,7 @@ const checkCallbackOf = (
 /** The problems of what the file's agents run, in the file's order: none when every one is there (see above). */
 export const problems = (
   file: TreeFile.TreeFile
-): Effect.Effect<Array<Edge.Problem>, never, CommandExecutor.CommandExecutor> =>
+): Effect.Effect<Array<Edge.Problem>> =>
   Effect.map(
     Effect.forEach(
       found(file.children, undefined),

@@ -5,7 +5,6 @@
  *
  * @internal
  */
-import type * as Command from "@effect/platform/Command"
 import type { PlatformError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
@@ -17,7 +16,7 @@ import * as Schema from "effect/Schema"
 import { randomBytes } from "node:crypto"
 import { AgentDependencyError } from "../../../Errors.js"
 import { guarded, InstallProgress } from "./progress.js"
-import { liveClock, OUTPUT_LIMIT, runBounded } from "./run.js"
+import { liveClock, OUTPUT_LIMIT, type Program, runBounded } from "./run.js"
 import { hash } from "./tree.js"
 
 /** Part of every cache key: bump it when what an install directory holds changes shape. */
@@ -43,7 +42,7 @@ export interface Install {
   readonly facts: Record<string, unknown>
   /** Fills the temporary directory, the installer excluded. */
   readonly prepare: (temporary: string) => Effect.Effect<void, PlatformError, FileSystem.FileSystem | Path.Path>
-  readonly command: (temporary: string) => Command.Command
+  readonly command: (temporary: string) => Program
 }
 
 const dependencyError = (install: Install, output: string) =>

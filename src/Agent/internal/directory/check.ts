@@ -5,12 +5,14 @@
  *
  * @internal
  */
-import * as Command from "@effect/platform/Command"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { AgentCallbackNotFoundError, AgentStartupError } from "../../../Errors.js"
+import type * as Config from "../../Config.js"
+import * as Identity from "../limits/identity.js"
+import * as Spawn from "../spawn.js"
 import { commandLine, runBounded } from "./run.js"
 
 /** The check prints one line, but it lists every function of the module: leave room for big modules. */
@@ -39,18 +41,18 @@ const CheckReport = Schema.Union(
 
 const decodeReport = Schema.decodeUnknownOption(Schema.parseJson(CheckReport))
 
-/** What to check: the agent's own command line, run with `--check` appended. @internal */
+/**
+ * What to check: the agent as it will run (its command line, with `--check` appended; its `cwd`; its whole
+ * environment, `inheritEnv` applied; as its `user` and `group`), bounded by its `startupTimeout`. @internal
+ */
 export interface Check {
-  readonly agent: string
-  readonly command: string
-  readonly args: ReadonlyArray<string>
-  readonly cwd: string
-  readonly env: Record<string, string>
-  readonly timeout: Duration.Duration
+  readonly config: Config.AgentConfig
   /** The entry file in the user's directory, for messages. */
   readonly module: string
   /** The callback as the user knows it, for messages. */
   readonly callback: string
+  /** Bounds the check instead of the agent's `startupTimeout`. */
+  readonly timeout?: Duration.Duration | undefined
 }
 
 const lines = (text: string) => text.split(/\r?\n/).filter((line) => line.trim().length > 0)
@@ -62,25 +64,39 @@ const lines = (text: string) => text.split(/\r?\n/).filter((line) => line.trim()
  * @internal
  */
 export const checkCallback = Effect.fnUntraced(function*(check: Check) {
-  const args = [...check.args, "--check"]
-  const command = commandLine(check.command, check.args)
+  const { config } = check
+  const timeout = check.timeout ?? config.startupTimeout
+  const agent = config.name
+  const command = commandLine(config.command, config.args)
+  const resolved = Identity.resolve(config.user, config.group)
+  // As the spawn of the agent itself reports an account it cannot run as.
+  if ("problems" in resolved) {
+    return yield* Spawn.classify(config, { message: resolved.problems.map((p) => `${p.field}: ${p.rule}`).join("; ") })
+  }
+  const { identity } = resolved
   const result = yield* runBounded(
-    Command.make(check.command, ...args).pipe(Command.workingDirectory(check.cwd), Command.env(check.env)),
-    check.timeout,
+    {
+      command: config.command,
+      args: [...config.args, "--check"],
+      cwd: config.cwd,
+      env: Spawn.childEnv(config, Identity.accountEnv(identity)),
+      uid: identity.uid,
+      gid: identity.gid
+    },
+    timeout,
     CHECK_STDOUT_LIMIT
   ).pipe(
-    Effect.mapError((error) =>
-      new AgentStartupError({ agent: check.agent, reason: "spawn_failed", command, detail: error.message })
-    )
+    // Said as the agent's own spawn would say it: which program, found where, and what to do.
+    Effect.mapError((error) => Spawn.classify(config, error))
   )
   const exit = { pid: result.pid, exitCode: result.exitCode, signal: result.signal }
   if (result.timedOut) {
     return yield* new AgentStartupError({
-      agent: check.agent,
+      agent,
       reason: "no_ready_in_time",
       command,
       detail: "loading the callback (--check) did not finish in time",
-      timeoutMillis: Duration.toMillis(check.timeout),
+      timeoutMillis: Duration.toMillis(timeout),
       ...exit,
       stderr: lines(result.stderr)
     })
@@ -94,7 +110,7 @@ export const checkCallback = Effect.fnUntraced(function*(check: Check) {
   if (report !== undefined && report.ok) return
   if (report !== undefined && "functions" in report) {
     return yield* new AgentCallbackNotFoundError({
-      agent: check.agent,
+      agent,
       callback: check.callback,
       module: check.module,
       available: report.functions
@@ -114,7 +130,7 @@ export const checkCallback = Effect.fnUntraced(function*(check: Check) {
   const message = failure?.message !== undefined && !traceback.includes(failure.message) ? [failure.message] : []
   const detailLines = [...lines(traceback), ...message, ...hint]
   return yield* new AgentStartupError({
-    agent: check.agent,
+    agent,
     reason: "exited_before_ready",
     command,
     detail: detailLines.length > 0 ? detailLines.join("\n") : result.stderr.trim() || "no report from --check",

@@ -5,7 +5,6 @@
  *
  * @internal
  */
-import * as Command from "@effect/platform/Command"
 import type { PlatformError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
@@ -34,9 +33,10 @@ const installerEnv = (env: Record<string, string> | undefined, prefixes: Readonl
 /** What makes installed packages incompatible between interpreters: its ABI tag and platform. */
 const pythonAbi = Effect.fnUntraced(function*(agent: string, manifest: string, python: string) {
   const args = ["-c", "import sys, sysconfig; print(sys.implementation.cache_tag, sysconfig.get_platform())"]
-  const result = yield* runBounded(Command.make(python, ...args), Duration.seconds(30), OUTPUT_LIMIT).pipe(
-    Effect.mapError((error) => new AgentDependencyError({ agent, installer: PIP, manifest, output: error.message }))
-  )
+  const result = yield* runBounded({ command: python, args, env: process.env }, Duration.seconds(30), OUTPUT_LIMIT)
+    .pipe(
+      Effect.mapError((error) => new AgentDependencyError({ agent, installer: PIP, manifest, output: error.message }))
+    )
   if (result.exitCode !== 0) {
     return yield* new AgentDependencyError({
       agent,
@@ -78,9 +78,9 @@ export const installPython = Effect.fnUntraced(function*(options: {
     timeout: options.timeout,
     facts: { manifest: dependencies.manifest, abi },
     prepare: () => Effect.void,
-    command: (temporary) =>
-      Command.make(
-        options.python,
+    command: (temporary) => ({
+      command: options.python,
+      args: [
         "-m",
         "pip",
         "install",
@@ -89,7 +89,10 @@ export const installPython = Effect.fnUntraced(function*(options: {
         "--target",
         temporary,
         ...dependencies.args
-      ).pipe(Command.workingDirectory(options.dir), Command.env(installerEnv(options.env, ["PIP_"])))
+      ],
+      cwd: options.dir,
+      env: { ...process.env, ...installerEnv(options.env, ["PIP_"]) }
+    })
   })
 })
 
@@ -142,11 +145,12 @@ export const installNode = Effect.fnUntraced(function*(options: {
     timeout: options.timeout,
     facts: { manifest, code: codeKey },
     prepare: (temporary) => copyTree(entries, dir, temporary),
-    command: (temporary) =>
-      Command.make("npm", "install", "--omit=dev", "--no-audit", "--no-fund").pipe(
-        Command.workingDirectory(temporary),
-        Command.env(installerEnv(options.env, ["npm_config_", "NPM_CONFIG_"]))
-      )
+    command: (temporary) => ({
+      command: "npm",
+      args: ["install", "--omit=dev", "--no-audit", "--no-fund"],
+      cwd: temporary,
+      env: { ...process.env, ...installerEnv(options.env, ["npm_config_", "NPM_CONFIG_"]) }
+    })
   })
   if ((yield* readMarker(installed))?.code === codeKey) return installed
 

@@ -238,17 +238,9 @@ const resolvePython = Effect.fnUntraced(function*(resolving: Resolving) {
     [cwd, "directory"],
     ...(target !== undefined ? [[target, "directory"] as const] : [])
   ])
-  yield* checkCallback({
-    agent: agentName,
-    command: resolving.python,
-    args,
-    cwd,
-    env,
-    timeout: resolving.startupTimeout,
-    module,
-    callback: fn
-  })
-  return { ...settings, name: agentName, command: resolving.python, args, cwd, env } satisfies Config.AgentConfigInput
+  const resolved = { ...settings, name: agentName, command: resolving.python, args, cwd, env }
+  yield* checkCallback({ config: yield* Config.make(resolved), module, callback: fn })
+  return resolved satisfies Config.AgentConfigInput
 })
 
 /**
@@ -289,15 +281,12 @@ const resolveNode = Effect.fnUntraced(function*(
     [entry, "file"],
     [cwd, "directory"]
   ])
+  const resolved = { ...settings, name: agentName, command: process.execPath, args, cwd, env }
   yield* checkCallback({
-    agent: agentName,
-    command: process.execPath,
-    args,
-    cwd,
-    env,
-    timeout: resolving.startupTimeout,
+    config: yield* Config.make(resolved),
     module: path.join(dir, resolving.entry),
-    callback: callbackFunction ?? "default export or handleRequest"
+    // Without a function named, the adapter takes a default export that is a function, else this one.
+    callback: callbackFunction ?? "handleRequest"
   })
-  return { ...settings, name: agentName, command: process.execPath, args, cwd, env } satisfies Config.AgentConfigInput
+  return resolved satisfies Config.AgentConfigInput
 })

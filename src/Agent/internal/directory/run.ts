@@ -3,18 +3,19 @@
  * whole process group is killed when the bound passes or the run is interrupted, and only the end of its output
  * is kept, which is where installers say what went wrong.
  *
+ * Spawned with the agents' own `child.ts` (not `@effect/platform`'s `Command`, which cannot set the user): a check
+ * runs the user's module as the agent will run it, with the agent's whole environment and as its `user` and
+ * `group` (systemd runs `ExecStartPre=` as `User=` too).
+ *
  * @internal
  */
-import * as Command from "@effect/platform/Command"
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
-import type { PlatformError } from "@effect/platform/Error"
 import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import * as Stream from "effect/Stream"
-import { killGroup } from "../child.js"
+import { type ChildExit, killGroup, spawn } from "../child.js"
 
 /** The output kept for an error: the end of it is where pip and npm say what went wrong. @internal */
 export const OUTPUT_LIMIT = 64 * 1024
@@ -22,10 +23,27 @@ export const OUTPUT_LIMIT = 64 * 1024
 const DRAIN_MILLIS = 1000
 /** How long a killed process gets to be reaped. */
 const REAP_MILLIS = 5000
-const SIGNAL_IN_MESSAGE = /signal: (SIG[A-Z0-9]+)/
 
 /** Installs and checks run real programs: their timeouts follow the wall clock even under a `TestClock`. @internal */
 export const liveClock = Clock.make()
+
+/** What to run, and how. @internal */
+export interface Program {
+  readonly command: string
+  readonly args: ReadonlyArray<string>
+  readonly cwd?: string | undefined
+  /** The program's whole environment (`PATH` in it is where `command` is looked for, as `execvp` looks). */
+  readonly env: Record<string, string | undefined>
+  /** Run as this user and group (only root may). */
+  readonly uid?: number | undefined
+  readonly gid?: number | undefined
+}
+
+/** The program did not start: Node's reason (`spawn python3 ENOENT`), with its errno `code` when it has one. @internal */
+export class RunError extends Data.TaggedError("RunError")<{
+  readonly message: string
+  readonly code?: string | undefined
+}> {}
 
 interface Tail {
   readonly push: (chunk: Uint8Array) => void
@@ -62,60 +80,62 @@ export interface RunResult {
 }
 
 /**
- * Runs a program to its end, or kills its process group after `timeout`. A spawn failure is the only error.
- * `onChunk` sees each chunk of its output as it arrives (for progress).
+ * Runs a program to its end, or kills its process group after `timeout`; stdin is closed at once (a program that
+ * asks anything gets EOF instead of waiting for ever). A spawn failure is the only error. `onChunk` sees each chunk
+ * of its output as it arrives (for progress).
  *
  * @internal
  */
 export const runBounded = (
-  command: Command.Command,
+  program: Program,
   timeout: Duration.Duration,
   stdoutLimit: number,
   onChunk?: (chunk: Uint8Array) => void
-): Effect.Effect<RunResult, PlatformError, CommandExecutor.CommandExecutor> =>
+): Effect.Effect<RunResult, RunError> =>
   Effect.scoped(Effect.gen(function*() {
-    const proc = yield* Command.start(command)
-    const pid = proc.pid as number
-    // Runs before Command's own release (finalizers are last-in first-out), which waits for the exit with no
-    // bound: after SIGKILL that wait is short. It also sweeps what the installer left running in its group.
-    yield* Effect.addFinalizer(() => Effect.sync(() => killGroup(pid, "SIGKILL")))
+    const child = yield* spawn(program).pipe(
+      Effect.mapError(({ error }) => new RunError({ message: error.message, code: error.code }))
+    )
+    // Runs before the child's own release (finalizers are last-in first-out), and after its exit too: it sweeps
+    // what the program left running in its group.
+    yield* Effect.addFinalizer(() => Effect.sync(() => killGroup(child.pid, "SIGKILL")))
     const stdout = makeTail(stdoutLimit)
     const stderr = makeTail(OUTPUT_LIMIT)
     const output = makeTail(OUTPUT_LIMIT)
-    const read = (stream: Stream.Stream<Uint8Array, PlatformError>, into: Tail) =>
-      Stream.runForEach(stream, (chunk) =>
-        Effect.sync(() => {
-          into.push(chunk)
-          output.push(chunk)
-          onChunk?.(chunk)
-        })).pipe(Effect.ignore, Effect.forkScoped)
-    const readers = [yield* read(proc.stdout, stdout), yield* read(proc.stderr, stderr)]
-    // Nothing is sent: closing stdin makes a program that asks anything get EOF instead of waiting forever.
-    yield* Stream.run(Stream.empty, proc.stdin).pipe(Effect.ignore)
+    const exited = yield* Deferred.make<ChildExit>()
+    const closed = yield* Deferred.make<void>()
+    const take = (into: Tail) => (chunk: Buffer) => {
+      into.push(chunk)
+      output.push(chunk)
+      onChunk?.(chunk)
+    }
+    child.attach({
+      onStdout: take(stdout),
+      onStderr: take(stderr),
+      onPipesClosed: () => Deferred.unsafeDone(closed, Effect.void),
+      onExit: (exit) => Deferred.unsafeDone(exited, Effect.succeed(exit)),
+      onStdinError: () => {}
+    })
+    child.end()
 
-    const exitOf = proc.exitCode.pipe(
-      Effect.map((code) => ({ exitCode: code as number | null, signal: null as string | null })),
-      Effect.catchAll((error) =>
-        Effect.succeed({ exitCode: null, signal: SIGNAL_IN_MESSAGE.exec(error.message)?.[1] ?? "unknown" })
-      )
-    )
-    const finished = yield* exitOf.pipe(Effect.timeoutOption(timeout), Effect.withClock(liveClock))
+    const finished = yield* Deferred.await(exited).pipe(Effect.timeoutOption(timeout), Effect.withClock(liveClock))
     let exit = Option.getOrUndefined(finished)
     if (exit === undefined) {
-      killGroup(pid, "SIGKILL")
+      killGroup(child.pid, "SIGKILL")
       exit = Option.getOrElse(
-        yield* exitOf.pipe(Effect.timeoutOption(REAP_MILLIS), Effect.withClock(liveClock)),
+        yield* Deferred.await(exited).pipe(Effect.timeoutOption(REAP_MILLIS), Effect.withClock(liveClock)),
         () => ({ exitCode: null, signal: "SIGKILL" })
       )
     }
-    yield* Fiber.joinAll(readers).pipe(Effect.timeoutOption(DRAIN_MILLIS), Effect.withClock(liveClock))
+    // What the program wrote is in hand at its exit; what a descendant still writes gets a moment more.
+    yield* Deferred.await(closed).pipe(Effect.timeoutOption(DRAIN_MILLIS), Effect.withClock(liveClock))
     return {
-      pid,
-      ...exit,
-      // Timed out only if the SIGKILL sent here ended it (or an end by a signal the platform did not name): a
-      // program that ended by itself as the bound passed (its exit seen just after, or it was dead when SIGKILL
-      // came) reports the end it had, success or failure.
-      timedOut: Option.isNone(finished) && (exit.signal === "SIGKILL" || exit.signal === "unknown"),
+      pid: child.pid,
+      exitCode: exit.exitCode,
+      signal: exit.signal,
+      // Timed out only if the SIGKILL sent here ended it: a program that ended by itself as the bound passed (its
+      // exit seen just after, or it was dead when SIGKILL came) reports the end it had, success or failure.
+      timedOut: Option.isNone(finished) && exit.signal === "SIGKILL",
       stdout: stdout.text(),
       stderr: stderr.text(),
       output: output.text()
