@@ -3,20 +3,25 @@
  * - a key that is no plain name is quoted in its path (`env["A.B"]`), wherever the path is put together (a
  *   cluster's topology, a topic's settings, a tree file's child), and the message puts no quotes around a path;
  * - a value outside a union of literals is one problem naming them all, not one problem per literal;
- * - options that are not an object are told so, not the schema's whole type.
+ * - options that are not an object are told so, not the schema's whole type, and a union of literals and settings
+ *   names both; what is told is read from the schema, not from the text of its message.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Config from "../src/Agent/Config.js"
 import * as ProcessTree from "../src/Agent/ProcessTree.js"
 import { ConfigError } from "../src/Errors.js"
+import * as ClusterOptions from "../src/internal/cluster/options.js"
 import * as Topology from "../src/internal/cluster/topology.js"
 import * as Edge from "../src/internal/schema.js"
 import * as Supervisor from "../src/Supervisor.js"
 import * as TreeFile from "../src/TreeFile.js"
-import { agentConfig, failureOf, tempDir, TestLive } from "./support.js"
+import { failureOf, tempDir, TestLive } from "./support.js"
 
 /** The `ConfigError` an effect fails with (the test fails on anything else). */
 const configError = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -108,10 +113,49 @@ describe("ConfigError rules", () => {
           JSON.stringify(options)
         )
       }
-      const child = yield* configError(
-        Supervisor.make({ children: [Supervisor.agent({ id: "a", config: agentConfig("echo") }), null as any] })
-          .pipe(Effect.scoped)
-      )
-      assert.notInclude(child.message, "readonly", child.message)
+      // a whole configuration, and a field that takes settings, given something else
+      for (const config of [5, null, [], "agent"]) {
+        const error = yield* configError(Config.make(config as any))
+        assert.deepStrictEqual(
+          error.problems.map((p) => [p.field, p.rule]),
+          [["(config)", "must be an object of settings"]],
+          JSON.stringify(config)
+        )
+      }
+      const limits = yield* configError(Config.make({ name: "x", command: "sh", limits: 5 as any }))
+      assert.deepStrictEqual(limits.problems.map((p) => [p.field, p.rule]), [[
+        "limits",
+        "must be an object of settings"
+      ]])
+      // a record (any names) is not settings
+      const env = yield* configError(Config.make({ name: "x", command: "sh", env: "A=1" as any }))
+      assert.deepStrictEqual(env.problems.map((p) => [p.field, p.rule]), [[
+        "env",
+        "must be an object of names to values"
+      ]])
     }).pipe(Effect.provide(TestLive)))
+
+  it("a union of literals and settings: one problem naming both, not the optional field's undefined", () => {
+    for (const timing of ["slow", 5, []]) {
+      const error = Either.getLeft(ClusterOptions.decode({ timing }))
+      assert.deepStrictEqual(
+        Option.map(error, (e) => e.problems.map((p) => [p.field, p.rule])),
+        Option.some([["cluster.timing", `must be "standard", "fast" or "test", or an object of settings`]]),
+        JSON.stringify(timing)
+      )
+    }
+  })
+
+  it("a struct's own check (a refinement) keeps its message when it is given an object", () => {
+    const Range = Schema.Struct({ min: Schema.Number, max: Schema.Number }).pipe(
+      Schema.filter((range) => range.min <= range.max, { message: () => "min must not be above max" })
+    )
+    const problems = (input: unknown) =>
+      Either.match(Edge.decodeOptions(Schema.Struct({ range: Range }), input, { whole: "(options)" }), {
+        onLeft: (error) => error.problems.map((p) => [p.field, p.rule]),
+        onRight: () => []
+      })
+    assert.deepStrictEqual(problems({ range: { min: 2, max: 1 } }), [["range", "min must not be above max"]])
+    assert.deepStrictEqual(problems({ range: 5 }), [["range", "must be an object of settings"]])
+  })
 })

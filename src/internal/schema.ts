@@ -16,6 +16,7 @@ import * as AST from "effect/SchemaAST"
 import { ConfigError } from "../Errors.js"
 import { DURATION_EXAMPLES, DURATION_TEXT_PATTERN, parseDurationText } from "./durationText.js"
 import type * as Text from "./durationText.js"
+import { issuesOf } from "./schemaIssues.js"
 import { closest } from "./suggest.js"
 
 /** A whole number of 0 or more (a count of restarts, of retries): one message for a wrong type and a wrong value. */
@@ -247,56 +248,13 @@ export const unknownKeysError = (
   return first === undefined ? undefined : configError([first, ...rest])
 }
 
-/** `"permanent"` of the schema's `Expected "permanent", actual "sometimes"`: the literal a union member wanted. */
-const expectedLiteral = (issue: ParseResult.ArrayFormatterIssue): string | undefined => {
-  if (issue._tag !== "Type") return undefined
-  const expected = /^Expected (.*), actual /s.exec(issue.message)?.[1]
-  if (expected === undefined) return undefined
-  try {
-    const literal: unknown = JSON.parse(expected)
-    return literal === null || ["string", "number", "boolean"].includes(typeof literal) ? expected : undefined
-  } catch {
-    return undefined
-  }
-}
-
-/**
- * The issues of a union of literals (`Schema.Literal("a", "b", "c")`) given none of them, one per literal as the
- * schema reports them, as one: `must be "a", "b" or "c"`. Issues at a path where anything else went wrong too
- * are left as they are.
- */
-const mergeLiterals = (
-  issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>
-): Array<ParseResult.ArrayFormatterIssue> => {
-  const key = (issue: ParseResult.ArrayFormatterIssue) => JSON.stringify(issue.path.map(String))
-  const literals = new Map<string, Array<string>>()
-  const other = new Set<string>()
-  for (const issue of issues) {
-    const literal = expectedLiteral(issue)
-    if (literal === undefined) other.add(key(issue))
-    else literals.set(key(issue), [...(literals.get(key(issue)) ?? []), literal])
-  }
-  const merged = new Set<string>()
-  return issues.flatMap((issue) => {
-    const at = key(issue)
-    const wanted = literals.get(at)
-    if (wanted === undefined || wanted.length < 2 || other.has(at)) return [issue]
-    if (merged.has(at)) return []
-    merged.add(at)
-    const choices = `${wanted.slice(0, -1).join(", ")} or ${wanted[wanted.length - 1]}`
-    return [{ ...issue, message: `must be ${choices}` }]
-  })
-}
-
 /** Every problem of a failed decode, each with its path. */
 export const problemsOf = (input: unknown, error: ParseResult.ParseError, where: Where): Array<Problem> =>
-  mergeLiterals(ParseResult.ArrayFormatter.formatErrorSync(error)).map((issue) => {
+  issuesOf(error).map((issue) => {
     const path = pathOf(where.prefix, issue.path)
     const key = issue.path[issue.path.length - 1]
     const rule = issue._tag === "Unexpected"
       ? unknownRule(typeof key === "string" ? closest(key, expectedKeys(issue.message)) : undefined)
-      : issue._tag === "Type" && issue.message.startsWith("Expected {")
-      ? "must be an object of settings" // (not the struct's whole type, as the schema writes it)
       : issue.message
     const value = valueAt(input, issue.path)
     return { field: path === "" ? where.whole : path, rule, ...(value !== undefined ? { value } : {}) }

@@ -12,6 +12,7 @@ import * as Scope from "effect/Scope"
 import * as Owned from "../../Agent/internal/owned.js"
 import { ConfigError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
+import * as Edge from "../schema.js"
 import * as AgentNames from "./agentNames.js"
 import * as Keeper from "./keeper.js"
 import type * as Spec from "./spec.js"
@@ -40,7 +41,10 @@ export const startRuntime = (self: Instance, child: Child): Effect.Effect<void, 
       yield* runtime.agent.start.pipe(
         Effect.catchTag("AgentStoppedError", () =>
           Effect.fail(
-            new ConfigError({ field: child.spec.id, rule: "the agent was stopped while it was starting" })
+            new ConfigError({
+              field: Edge.pathOf(undefined, [child.spec.id]),
+              rule: "the agent was stopped while it was starting"
+            })
           ))
       )
       return yield* publishStarted(self, child)

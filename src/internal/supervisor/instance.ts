@@ -16,6 +16,7 @@ import type * as RestartPolicy from "../../Agent/RestartPolicy.js"
 import { ConfigError, type SupervisorIntensityError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
 import * as Forker from "../forker.js"
+import * as Edge from "../schema.js"
 import * as AgentNames from "./agentNames.js"
 import * as Batch from "./batch.js"
 import { interruptPending, stopAll } from "./children.js"
@@ -69,7 +70,8 @@ export const make = (
       return yield* Effect.failCause(initial.cause).pipe(
         Effect.catchTag(
           "SupervisorChildError",
-          (e) => Effect.fail(new ConfigError({ field: `${tree.name}.children`, rule: e.message }))
+          (e) =>
+            Effect.fail(new ConfigError({ field: Edge.pathOf(undefined, [tree.name, "children"]), rule: e.message }))
         )
       )
     }

@@ -1,0 +1,108 @@
+/**
+ * A failed decode's issues as users read them: where a value is none of what a field takes, one issue that lists
+ * what it takes (`must be "standard", "fast" or "test", or an object of settings`), not one per member of the
+ * field's union in the schema's words (`Expected "standard", actual 5`, `Expected { readonly ... }`,
+ * `Expected undefined`). What a field takes is read from the schema's own AST (the literals, the structs and
+ * records, the `undefined` of an optional field), never from the text of a message.
+ *
+ * @internal
+ */
+import * as ParseResult from "effect/ParseResult"
+import * as AST from "effect/SchemaAST"
+
+/** One thing a field takes, as a failed member of its union says it. */
+type Expectation =
+  | { readonly kind: "literal"; readonly text: string }
+  /** A struct: named settings. */
+  | { readonly kind: "settings" }
+  /** A record: any names, each to a value. */
+  | { readonly kind: "record" }
+  /** The `undefined` of an optional field: not something to ask for. */
+  | { readonly kind: "undefined" }
+  | { readonly kind: "other" }
+
+const keyOf = (path: ReadonlyArray<PropertyKey>): string => JSON.stringify(path.map(String))
+
+const expectationOf = (ast: AST.AST): Expectation => {
+  if (AST.isLiteral(ast)) {
+    const literal = ast.literal
+    return typeof literal === "bigint" ? { kind: "other" } : { kind: "literal", text: JSON.stringify(literal) }
+  }
+  if (AST.isUndefinedKeyword(ast)) return { kind: "undefined" }
+  if (AST.isTypeLiteral(ast)) return ast.propertySignatures.length > 0 ? { kind: "settings" } : { kind: "record" }
+  return { kind: "other" }
+}
+
+/** The expectations of every `Type` issue of `issue`, by the path the array formatter gives it. */
+const collect = (
+  issue: ParseResult.ParseIssue,
+  path: ReadonlyArray<PropertyKey>,
+  into: Map<string, Array<Expectation>>
+): void => {
+  switch (issue._tag) {
+    case "Type": {
+      const key = keyOf(path)
+      into.set(key, [...(into.get(key) ?? []), expectationOf(issue.ast)])
+      return
+    }
+    case "Pointer":
+      return collect(issue.issue, path.concat(issue.path), into)
+    case "Composite":
+      for (const inner of Array.isArray(issue.issues) ? issue.issues : [issue.issues]) collect(inner, path, into)
+      return
+    case "Refinement":
+    case "Transformation":
+      return collect(issue.issue, path, into)
+    default: {
+      const key = keyOf(path)
+      into.set(key, [...(into.get(key) ?? []), { kind: "other" }])
+    }
+  }
+}
+
+/** `must be "a", "b" or "c", or an object of settings`; `undefined` when there is nothing to list. */
+const ruleOf = (expectations: ReadonlyArray<Expectation>): string | undefined => {
+  const literals = [
+    ...new Set(expectations.flatMap((expectation) => expectation.kind === "literal" ? [expectation.text] : []))
+  ]
+  const objects = [
+    ...(expectations.some((expectation) => expectation.kind === "settings") ? ["an object of settings"] : []),
+    ...(expectations.some((expectation) => expectation.kind === "record") ? ["an object of names to values"] : [])
+  ]
+  const choices = literals.length === 0 ? "" : literals.length === 1
+    ? literals[0]
+    : `${literals.slice(0, -1).join(", ")} or ${literals[literals.length - 1]}`
+  const all = [...(choices === "" ? [] : [choices]), ...objects]
+  return all.length === 0 ? undefined : `must be ${all.join(", or ")}`
+}
+
+/** The schema's own message for a value of the wrong type, which {@link issuesOf} may say better. */
+const isSchemaMessage = (issue: ParseResult.ArrayFormatterIssue): boolean =>
+  issue._tag === "Type" && issue.message.startsWith("Expected ")
+
+/**
+ * The issues of `error`, as `ParseResult.ArrayFormatter` gives them, but: at a path whose every failure is a
+ * literal, a struct or a record it is not (or the `undefined` of an optional field), one issue saying what it may
+ * be; an issue with a message of its own (an annotation's) is kept as it is; the same message at the same path
+ * is given once.
+ *
+ * @internal
+ */
+export const issuesOf = (error: ParseResult.ParseError): Array<ParseResult.ArrayFormatterIssue> => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const expected = new Map<string, Array<Expectation>>()
+  collect(error.issue, [], expected)
+  const said = new Set<string>()
+  return issues.flatMap((issue) => {
+    const key = keyOf(issue.path)
+    const expectations = expected.get(key) ?? []
+    const rule = isSchemaMessage(issue) && !expectations.some((expectation) => expectation.kind === "other")
+      ? ruleOf(expectations)
+      : undefined
+    const message = rule ?? issue.message
+    const once = `${key} ${message}`
+    if (said.has(once)) return []
+    said.add(once)
+    return [rule === undefined ? issue : { ...issue, message }]
+  })
+}
