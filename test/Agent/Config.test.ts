@@ -101,7 +101,7 @@ describe("Config", () => {
         [{ name: "a", command: "x", outputBurst: 2.5 }, "outputBurst", "integer"],
         [{ name: "a", command: "x", args: "--flag" }, "args", "ReadonlyArray"],
         [{ name: "a", command: "x", requestTimout: 5 }, "requestTimout", "not a known setting"],
-        ["not an object", "(config)", "Expected"]
+        ["not an object", "(config)", "must be an object of settings"]
       ]
       for (const [input, field, rule] of cases) {
         const error = yield* errorOf(input)

@@ -50,8 +50,9 @@ export const HealthView = Schema.Struct({
 export type HealthView = typeof HealthView.Type
 
 /**
- * What an agent's process group uses now, from the shared scan of /proc (at most a second old when read), whatever
- * its heartbeat: a heartbeat of 30 s reports its first memory up to 30 s after the start, this at once.
+ * What an agent's process group uses now, from the shared scan of /proc (at most 5 s old when read), whatever its
+ * heartbeat: a heartbeat of 30 s reports its first memory up to 30 s after the start, this at the first scan after
+ * it (`null` until then).
  */
 export const ResourcesView = Schema.Struct({
   /** RSS of the whole process group, in MiB. */

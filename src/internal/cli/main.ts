@@ -92,7 +92,9 @@ const validateCommand = Command.make(
   { file: treeFile },
   ({ file }) => Effect.flatMap(validateModule, ({ validate }) => validate(file))
 ).pipe(
-  Command.withDescription("Check FILE whole without starting anything; every problem with its path.")
+  Command.withDescription(
+    "Check FILE whole without starting an agent (each callback's module is loaded by its adapter's --check); every problem with its path."
+  )
 )
 
 // ---- the commands that talk to a running up ----
