@@ -57,16 +57,19 @@ const found = (children: ReadonlyArray<TreeFile.Child>, at: string | undefined):
     }
   })
 
-/** The problem of an agent's program that `execvp` would not find or run, at its `command`. */
+/** The problem, at `field`, of a program that `execvp` would not find or run, said as the agent's spawn says it. */
+const programAt = (field: string, config: Config.AgentConfig): Edge.Problem | undefined => {
+  const problem = programProblem(config)
+  return problem === undefined ? undefined : { field, rule: classify(config, problem).message }
+}
+
+/** The problem of an agent's program, at its `command`. */
 const checkProgram = (at: string, input: Config.AgentConfigInput): Effect.Effect<Edge.Problem | undefined> =>
-  Effect.map(Effect.option(Config.make(input)), (config) => {
+  Effect.map(
+    Effect.option(Config.make(input)),
     // The file decoded it already: a problem here is one the file's own check reports.
-    if (config._tag === "None") return undefined
-    const problem = programProblem(config.value)
-    return problem === undefined
-      ? undefined
-      : { field: Edge.joinPaths(at, "config.command"), rule: classify(config.value, problem).message }
-  })
+    (config) => config._tag === "None" ? undefined : programAt(Edge.joinPaths(at, "config.command"), config.value)
+  )
 
 /** A check that takes longer than this is reported, whatever the agent's `startupTimeout` allows its start. */
 const CHECK_TIMEOUT = Duration.seconds(60)
@@ -86,8 +89,8 @@ const checkCallbackOf = (at: string, config: TreeFile.CallbackConfig): Effect.Ef
     // The file decoded it already: a problem here is one the file's own check reports.
     if (agent._tag === "None") return undefined
     const runner = Edge.joinPaths(at, interpreter !== undefined ? "config.interpreter" : "config.language")
-    const missing = programProblem(agent.value)
-    if (missing !== undefined) return { field: runner, rule: classify(agent.value, missing).message }
+    const missing = programAt(runner, agent.value)
+    if (missing !== undefined) return missing
     const timeout = Duration.min(agent.value.startupTimeout, CHECK_TIMEOUT)
     return yield* checkCallback({
       config: agent.value,

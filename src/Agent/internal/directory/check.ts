@@ -11,7 +11,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { AgentCallbackNotFoundError, AgentStartupError } from "../../../Errors.js"
 import type * as Config from "../../Config.js"
-import * as Identity from "../limits/identity.js"
+import * as Placement from "../limits/placement.js"
 import * as Spawn from "../spawn.js"
 import { commandLine, runBounded } from "./run.js"
 
@@ -68,21 +68,10 @@ export const checkCallback = Effect.fnUntraced(function*(check: Check) {
   const timeout = check.timeout ?? config.startupTimeout
   const agent = config.name
   const command = commandLine(config.command, config.args)
-  const resolved = Identity.resolve(config.user, config.group)
-  // As the spawn of the agent itself reports an account it cannot run as.
-  if ("problems" in resolved) {
-    return yield* Spawn.classify(config, { message: resolved.problems.map((p) => `${p.field}: ${p.rule}`).join("; ") })
-  }
-  const { identity } = resolved
+  // As the agent's own spawn resolves (and reports) the account it runs as.
+  const { env, gid, uid } = yield* Placement.account(config)
   const result = yield* runBounded(
-    {
-      command: config.command,
-      args: [...config.args, "--check"],
-      cwd: config.cwd,
-      env: Spawn.childEnv(config, Identity.accountEnv(identity)),
-      uid: identity.uid,
-      gid: identity.gid
-    },
+    { command: config.command, args: [...config.args, "--check"], cwd: config.cwd, env, uid, gid },
     timeout,
     CHECK_STDOUT_LIMIT
   ).pipe(

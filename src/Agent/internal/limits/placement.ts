@@ -35,8 +35,35 @@ export interface Placement {
   readonly sweep: () => void
 }
 
-const spawnFailure = (config: Config.AgentConfig, detail: string): AgentStartupError =>
-  Spawn.classify(config, { message: detail })
+/** The account an incarnation runs as, and its whole environment. @internal */
+export interface Account {
+  readonly env: Record<string, string | undefined>
+  readonly uid: number | undefined
+  readonly gid: number | undefined
+}
+
+/**
+ * Resolves `user` and `group` and makes the child's environment (`inheritEnv` applied, the account's `HOME`,
+ * `USER`, `LOGNAME` when it has a user): what every program run as the agent needs, its `--check` included. Fails
+ * with the `AgentStartupError` the agent's own spawn gives for an account it cannot run as.
+ *
+ * @internal
+ */
+export const account = (config: Config.AgentConfig): Effect.Effect<Account, AgentStartupError> =>
+  Effect.suspend(() => {
+    const resolved = Identity.resolve(config.user, config.group)
+    if ("problems" in resolved) {
+      return Effect.fail(
+        Spawn.classify(config, { message: resolved.problems.map((p) => `${p.field}: ${p.rule}`).join("; ") })
+      )
+    }
+    const { identity } = resolved
+    return Effect.succeed({
+      env: Spawn.childEnv(config, Identity.accountEnv(identity)),
+      uid: identity.uid,
+      gid: identity.gid
+    })
+  })
 
 const limitsOf = (limits: Config.Limits): Pick<AgentProcess.LimitsInForce, "memory" | "cpu" | "pids"> => ({
   ...(limits.memory !== undefined ? { memory: limits.memory } : {}),
@@ -83,18 +110,13 @@ const sweepLeftovers = (support: Cgroup.Support): Effect.Effect<void> =>
  */
 export const acquire = (config: Config.AgentConfig): Effect.Effect<Placement, AgentStartupError, Scope.Scope> =>
   Effect.gen(function*() {
-    const resolved = Identity.resolve(config.user, config.group)
-    if ("problems" in resolved) {
-      return yield* Effect.fail(spawnFailure(config, resolved.problems.map((p) => `${p.field}: ${p.rule}`).join("; ")))
-    }
-    const identity = resolved.identity
-    const env = Spawn.childEnv(config, Identity.accountEnv(identity))
+    const { env, gid, uid } = yield* account(config)
     const base = {
       command: config.command,
       args: config.args,
       env,
-      uid: identity.uid,
-      gid: identity.gid,
+      uid,
+      gid,
       limitHit: () => undefined,
       sweep: () => {}
     }
@@ -108,7 +130,7 @@ export const acquire = (config: Config.AgentConfig): Effect.Effect<Placement, Ag
     const support = Cgroup.detect()
     if (support._tag === "none") return polling(support.why)
     yield* sweepLeftovers(support)
-    const owner = identity.uid !== undefined ? { uid: identity.uid, gid: identity.gid ?? 0 } : undefined
+    const owner = uid !== undefined ? { uid, gid: gid ?? 0 } : undefined
     const created = Cgroup.create(support, config.name, {
       ...(limits.memory !== undefined ? { memoryBytes: limits.memory } : {}),
       ...(limits.cpu !== undefined ? { cpuCores: limits.cpu } : {}),
