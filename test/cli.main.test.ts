@@ -286,4 +286,57 @@ describe.sequential("agent-supervisor up examples/tree.yaml", () => {
       }),
     60_000
   )
+  it.scopedLive(
+    "with a logs section, up's own log file follows --log-format logfmt (JSON lines otherwise)",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("cli-main-logfile")
+        const treeFile = (name: string) => {
+          const file = path.join(dir, `${name}.yaml`)
+          fs.writeFileSync(
+            file,
+            [
+              `name: ${name}`,
+              `logs: { dir: ${name}-logs }`,
+              "children:",
+              "  - type: agent",
+              "    id: echo",
+              "    config:",
+              "      name: echo",
+              `      command: ${JSON.stringify(process.execPath)}`,
+              `      args: [${JSON.stringify(path.join(root, "test", "fixtures", "agents", "agent.mjs"))}, echo]`,
+              ""
+            ].join("\n")
+          )
+          return file
+        }
+        /** Runs the tree until it runs, stops it, and gives its own log file's lines. */
+        const ownLog = (name: string, format: string) =>
+          Effect.gen(function*() {
+            const app = yield* spawnApp(BIN, ["up", "--no-admin", "--log-format", format, treeFile(name)], {
+              onLine: () => {}
+            })
+            yield* eventually(
+              `the tree runs (stderr: ${app.stderr()})`,
+              () => app.stderr().includes(`is running`),
+              "40 seconds"
+            )
+            app.child.kill("SIGTERM")
+            assert.deepStrictEqual(yield* app.exited, { code: 0, signal: null }, app.stderr())
+            // Written and closed by the time up has exited
+            return fs.readFileSync(path.join(dir, `${name}-logs`, "agent-supervisor.log"), "utf8").split("\n")
+              .filter((line) => line.length > 0)
+          })
+        const logfmt = yield* ownLog("logfmt", "logfmt")
+        assert.isTrue(
+          logfmt.some((line) => line.includes(`level=INFO`) && line.includes(`message="tree \\"logfmt\\" is running"`)),
+          logfmt.join("\n")
+        )
+        assert.isFalse(logfmt.some((line) => line.startsWith("{")), logfmt.join("\n"))
+        const json = yield* ownLog("pretty", "pretty")
+        const entries = json.map((line) => JSON.parse(line) as { message: string; logLevel: string })
+        assert.isTrue(entries.some((entry) => entry.message === "tree \"pretty\" is running"), json.join("\n"))
+      }),
+    90_000
+  )
 })

@@ -77,7 +77,8 @@ const upCommand = Command.make(
           stateFile: options.stateFile,
           admin: !options.noAdmin,
           runnerHost: options.runnerHost,
-          runnerPort: options.runnerPort
+          runnerPort: options.runnerPort,
+          logFormat: options.logFormat
         })
     ).pipe(Effect.provide(Logging.layer(options.logFormat)))
 ).pipe(

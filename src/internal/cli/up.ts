@@ -26,6 +26,7 @@ import type * as TreeFileCluster from "../../TreeFile/Cluster.js"
 import * as StateFile from "../admin/stateFile.js"
 import { plural } from "../errors/format.js"
 import { ENV_STATE_FILE, stateFileOf } from "./address.js"
+import type * as Logging from "./logging.js"
 import * as Progress from "./progress.js"
 
 export interface UpOptions {
@@ -42,6 +43,11 @@ export interface UpOptions {
   readonly runnerHost: Option.Option<string>
   /** `--runner-port`, over the file's `cluster.address.port`. */
   readonly runnerPort: Option.Option<number>
+  /**
+   * `--log-format`: with a `logs` section, `logfmt` writes `agent-supervisor.log` in logfmt too; any other (`json`,
+   * and `pretty` or `auto`, which are for a terminal) writes JSON lines. `auto` by default.
+   */
+  readonly logFormat?: Logging.Format | undefined
 }
 
 /** `up`'s cluster mode, loaded for a file with a `cluster` section only: it loads `@effect/cluster`. */
@@ -234,8 +240,11 @@ export const up = (
   Effect.flatMap(TreeFile.load(options.file), (file) =>
     file.logs === undefined
       ? exported(file, serve(file, options))
-      // With log files, up's own log goes to agent-supervisor.log beside the agents' files too (JSON lines).
+      // With log files, up's own log goes to agent-supervisor.log beside the agents' files too.
       : Effect.provide(
         exported(file, serve(file, options)),
-        LogFiles.layer({ ...file.logs, name: "agent-supervisor", format: "json" })
+        LogFiles.layer({ ...file.logs, name: "agent-supervisor", format: fileFormat(options.logFormat) })
       ))
+
+/** A log file is read by programs: logfmt when `--log-format` asks for it, JSON lines otherwise (no colours). */
+const fileFormat = (format: Logging.Format | undefined): "logfmt" | "json" => format === "logfmt" ? "logfmt" : "json"
