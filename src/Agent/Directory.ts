@@ -25,7 +25,9 @@ import * as internal from "./internal/directory/resolve.js"
  * `installTimeout` (default 5 minutes) and `cacheDir` (default `$XDG_CACHE_HOME` or `~/.cache`, then
  * `/effect-agent-supervisor`; `/var/cache/effect-agent-supervisor` for an agent run as another `user`); every
  * other field is the agent's configuration as usual. With `user` or `group`, what the agent needs must be
- * reachable by it: a `ConfigError` (field `user`) names the first file that is not.
+ * reachable by it: a `ConfigError` (field `user`) names the first file that is not; its dependency install and its
+ * callback check then run as that account too, with the agent's environment (`inheritEnv` applied), never as the
+ * supervisor's.
  *
  * @since 0.1.0
  * @category models

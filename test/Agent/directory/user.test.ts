@@ -7,6 +7,7 @@ import * as Path from "@effect/platform/Path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Directory from "../../../src/Agent/Directory.js"
@@ -34,11 +35,20 @@ const nodeDeps = (parent: string, cache: string): Directory.DirectoryOptions => 
   }
 }
 
+/** A directory for the agent and a dependency cache, both open to every user (0755). */
+const openDirs = Effect.gen(function*() {
+  const parent = yield* tempDir("dir-user")
+  const cache = yield* tempDir("dir-user-cache")
+  fs.chmodSync(parent, 0o755)
+  fs.chmodSync(cache, 0o755)
+  return { parent, cache }
+})
+
 const uidOf = (pid: number) => Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))![1])
 
 describe("fromDirectory with user", () => {
   it.scopedLive.skipIf(!isRoot)(
-    "a dependency cache the user cannot enter: a ConfigError naming it, its mode and owner; nothing runs",
+    "a dependency cache the user cannot read: a ConfigError naming it, its mode and owner; nothing runs (no install)",
     () =>
       Effect.gen(function*() {
         const parent = yield* tempDir("dir-user")
@@ -49,7 +59,8 @@ describe("fromDirectory with user", () => {
         if (error._tag !== "ConfigError") return
         assert.strictEqual(error.field, "user")
         assert.strictEqual(error.value, "nobody")
-        assert.include(error.rule, `uid 65534 (gid 65534) may not enter ${cache} (mode 0700, owner 0:0)`)
+        // Before the install, which runs as the user
+        assert.include(error.rule, `uid 65534 (gid 65534) may not read ${cache} (mode 0700, owner 0:0)`)
         assert.include(error.rule, "cacheDir")
       }).pipe(Effect.provide(TestLive)),
     60_000
@@ -59,14 +70,89 @@ describe("fromDirectory with user", () => {
     "readable by the user: the install is used and the agent runs as uid 65534",
     () =>
       Effect.gen(function*() {
-        const parent = yield* tempDir("dir-user")
-        const cache = yield* tempDir("dir-user-cache")
-        fs.chmodSync(parent, 0o755)
-        fs.chmodSync(cache, 0o755)
+        const { cache, parent } = yield* openDirs
         const agent = yield* Directory.fromDirectory(nodeDeps(parent, cache))
         assert.deepStrictEqual(yield* agent.handleEvent("nobody"), { greeting: "hello nobody", version: 1 })
         const pid = Option.getOrThrow((yield* agent.metadata).pid)
         assert.strictEqual(uidOf(pid), 65534)
+      }).pipe(Effect.provide(TestLive)),
+    60_000
+  )
+
+  it.scopedLive.skipIf(!isRoot)(
+    "the install runs as the user, with the agent's environment, not the supervisor's; the install is then root's",
+    () =>
+      Effect.gen(function*() {
+        const { cache, parent } = yield* openDirs
+        const options = nodeDeps(parent, cache)
+        // The package's own postinstall: the agent's code, run by npm install. It says as whom and with what.
+        const manifest = path.join(options.agentDir, "package.json")
+        fs.writeFileSync(
+          manifest,
+          JSON.stringify({
+            ...JSON.parse(fs.readFileSync(manifest, "utf8")),
+            scripts: {
+              postinstall: "node -e \"require('fs').writeFileSync('installed-by.json', JSON.stringify({ uid: " +
+                "process.getuid(), gid: process.getgid(), secret: process.env.SUPERVISOR_ONLY ?? null, " +
+                "home: process.env.HOME ?? null }))\""
+            }
+          })
+        )
+        // In the supervisor's environment, not passed on (inheritEnv: ["PATH"])
+        yield* Effect.acquireRelease(
+          Effect.sync(() => (process.env.SUPERVISOR_ONLY = "root's secret")),
+          () => Effect.sync(() => delete process.env.SUPERVISOR_ONLY)
+        )
+        const config = yield* Directory.resolve(options)
+        const report = path.join(config.cwd!, "installed-by.json")
+        assert.deepStrictEqual(JSON.parse(fs.readFileSync(report, "utf8")), {
+          uid: 65534,
+          gid: 65534,
+          secret: null,
+          home: "/nonexistent"
+        })
+        // Handed back: an agent of that account cannot change the install that others read
+        assert.strictEqual(fs.lstatSync(report).uid, 0)
+        assert.strictEqual(fs.lstatSync(config.cwd!).uid, 0)
+        assert.isFalse(fs.existsSync(path.join(config.cwd!, ".installer-scratch")), "the scratch directory is gone")
+        const agent = yield* Directory.fromDirectory(options)
+        assert.deepStrictEqual(yield* agent.handleEvent("nobody"), { greeting: "hello nobody", version: 1 })
+      }).pipe(Effect.provide(TestLive)),
+    60_000
+  )
+
+  it.scopedLive.skipIf(!isRoot)(
+    "a Python install for the user (pip run as it, as npm is above): a local wheel offline, handed back to root, imported",
+    () =>
+      Effect.gen(function*() {
+        const { cache, parent } = yield* openDirs
+        const agentDir = path.join(parent, "python-wheel")
+        fs.cpSync(fixture("directories", "python-wheel"), agentDir, { recursive: true })
+        execFileSync("python3", [
+          fixture("directories", "make_wheel.py"),
+          path.join(agentDir, "localdep-0.1-py3-none-any.whl")
+        ])
+        fs.chmodSync(path.join(agentDir, "localdep-0.1-py3-none-any.whl"), 0o644)
+        const options: Directory.DirectoryOptions = {
+          agentName: "py-wheel-nobody",
+          agentDir,
+          cacheDir: cache,
+          user: "nobody",
+          inheritEnv: false,
+          env: { PATH: "/usr/local/bin:/usr/bin:/bin", PIP_NO_INDEX: "1" },
+          startupTimeout: "20 seconds"
+        }
+        const config = yield* Directory.resolve(options)
+        const target = config.env!.PYTHONPATH!.split(path.delimiter)[0]
+        // written by pip in a temporary directory handed to nobody, then taken back by the supervisor
+        const installed = path.join(target, "localdep", "__init__.py")
+        assert.strictEqual(fs.lstatSync(installed).uid, 0)
+        assert.isFalse(fs.existsSync(path.join(target, ".installer-scratch")))
+        const agent = yield* Directory.fromDirectory(options)
+        const reply = (yield* agent.handleEvent("you")) as { greeting: string; from: string }
+        assert.strictEqual(reply.greeting, "hello you")
+        assert.isTrue(reply.from.startsWith(target), reply.from)
+        assert.strictEqual(uidOf(Option.getOrThrow((yield* agent.metadata).pid)), 65534)
       }).pipe(Effect.provide(TestLive)),
     60_000
   )

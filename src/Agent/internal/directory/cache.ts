@@ -3,6 +3,10 @@
  * renamed into place once complete, so a directory under its final name is always complete: a crash leaves only
  * a temporary one (swept a day later), and of two concurrent installs the first rename wins.
  *
+ * An installer that runs as another account (the agent's `user`, `group`) is handed the temporary directory for the
+ * install (and a scratch directory in it, for what it caches), and the supervisor takes it back before the
+ * rename: the install that agents read is the supervisor's, as it is when the supervisor runs the installer itself.
+ *
  * @internal
  */
 import type { PlatformError } from "@effect/platform/Error"
@@ -14,6 +18,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { randomBytes } from "node:crypto"
+import * as fsPromises from "node:fs/promises"
 import { AgentDependencyError } from "../../../Errors.js"
 import { guarded, InstallProgress } from "./progress.js"
 import { liveClock, OUTPUT_LIMIT, type Program, runBounded } from "./run.js"
@@ -42,8 +47,23 @@ export interface Install {
   readonly facts: Record<string, unknown>
   /** Fills the temporary directory, the installer excluded. */
   readonly prepare: (temporary: string) => Effect.Effect<void, PlatformError, FileSystem.FileSystem | Path.Path>
-  readonly command: (temporary: string) => Program
+  /** The installer; `scratch` is a directory it may write what it caches to, removed before the rename. */
+  readonly command: (temporary: string, scratch: string) => Program
 }
+
+/** The installer's scratch directory, in the temporary one (so that a crash leaves it where the sweep finds it). */
+const SCRATCH = ".installer-scratch"
+
+/**
+ * `dir` and everything in it given to `uid`:`gid` (symbolic links themselves, not what they point to). Node 20's
+ * recursive `readdir` does not follow links to directories.
+ */
+const chownTree = (dir: string, uid: number, gid: number): Promise<void> =>
+  fsPromises.lchown(dir, uid, gid).then(async () => {
+    for (const entry of await fsPromises.readdir(dir, { recursive: true })) {
+      await fsPromises.lchown(`${dir}/${entry}`, uid, gid)
+    }
+  })
 
 const dependencyError = (install: Install, output: string) =>
   new AgentDependencyError({ agent: install.agent, installer: install.installer, manifest: install.manifest, output })
@@ -69,8 +89,22 @@ export const ensureInstalled = (install: Install) =>
     return yield* Effect.gen(function*() {
       yield* fs.makeDirectory(temporary)
       yield* install.prepare(temporary)
+      const scratch = path.join(temporary, SCRATCH)
+      yield* fs.makeDirectory(scratch)
+      const command = install.command(temporary, scratch)
+      // Run as another account: the temporary directory is its to write, until the install is done
+      const handOver = (uid: number, gid: number, to: string) =>
+        Effect.tryPromise({
+          try: () => chownTree(temporary, uid, gid),
+          catch: (error) => dependencyError(install, `could not give ${temporary} to ${to}: ${String(error)}`)
+        })
+      const own = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }
+      const asOther = command.uid !== undefined || command.gid !== undefined
+      if (asOther) {
+        const uid = command.uid ?? own.uid
+        yield* handOver(uid, command.gid ?? own.gid, `the agent's account (uid ${uid})`)
+      }
       yield* Effect.logInfo(`installing dependencies from ${install.manifest} with ${install.installer}`)
-      const command = install.command(temporary)
       const progress = guarded(yield* InstallProgress)
       progress.onStart(install.agent, install.installer)
       const result = yield* runBounded(command, install.timeout, OUTPUT_LIMIT, (chunk) =>
@@ -96,6 +130,10 @@ export const ensureInstalled = (install: Install) =>
           timedOut: result.timedOut,
           output: result.output
         })
+      }
+      yield* fs.remove(scratch, { recursive: true, force: true })
+      if (asOther) {
+        yield* handOver(own.uid, own.gid, "the supervisor")
       }
       const marker = { key, installedAt: new Date().toISOString(), ...install.facts }
       yield* fs.writeFileString(path.join(temporary, MARKER), JSON.stringify(marker, null, 2) + "\n")

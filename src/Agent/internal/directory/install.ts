@@ -1,7 +1,10 @@
 /**
  * Installing an agent's dependencies into the cache: Python's with pip into a target directory that goes on
  * `PYTHONPATH`, Node's with npm into a copy of the agent's directory. The installer sees only its own settings
- * from the agent's environment (`PIP_*`, `npm_config_*`).
+ * from the agent's environment (`PIP_*`, `npm_config_*`) over the supervisor's. For an agent run as another user
+ * (`user`, `group`), the installer runs as that account too, with the agent's whole environment (`inheritEnv`
+ * applied, not the supervisor's) and its own settings on top: what it runs (a package's `postinstall`, a `setup.py`)
+ * is the agent's code, never root's (see `cache.ts` for the directories it may write).
  *
  * @internal
  */
@@ -12,6 +15,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { randomBytes } from "node:crypto"
 import { AgentDependencyError } from "../../../Errors.js"
+import type * as Placement from "../limits/placement.js"
 import { ensureInstalled, readMarker } from "./cache.js"
 import type { PythonDependencies } from "./manifest.js"
 import { OUTPUT_LIMIT, runBounded } from "./run.js"
@@ -30,10 +34,30 @@ const installerEnv = (env: Record<string, string> | undefined, prefixes: Readonl
     Object.entries(env ?? {}).filter(([name]) => prefixes.some((prefix) => name.startsWith(prefix)))
   )
 
+/**
+ * Where and as whom an installer runs: as the supervisor, with its environment and the installer's settings over
+ * it; as the agent's account when it has another user or group, with the agent's own environment (`account.env`)
+ * and the settings over that.
+ */
+const runAs = (
+  account: Placement.Account,
+  settings: Record<string, string>,
+  /** Under the settings, for another account only: where its installer caches (it may have no home to). */
+  cache: Record<string, string> = {}
+) =>
+  account.uid === undefined && account.gid === undefined
+    ? { env: { ...process.env, ...settings } }
+    : { env: { ...account.env, ...cache, ...settings }, uid: account.uid, gid: account.gid }
+
 /** What makes installed packages incompatible between interpreters: its ABI tag and platform. */
-const pythonAbi = Effect.fnUntraced(function*(agent: string, manifest: string, python: string) {
+const pythonAbi = Effect.fnUntraced(function*(
+  agent: string,
+  manifest: string,
+  python: string,
+  account: Placement.Account
+) {
   const args = ["-c", "import sys, sysconfig; print(sys.implementation.cache_tag, sysconfig.get_platform())"]
-  const result = yield* runBounded({ command: python, args, env: process.env }, Duration.seconds(30), OUTPUT_LIMIT)
+  const result = yield* runBounded({ command: python, args, ...runAs(account, {}) }, Duration.seconds(30), OUTPUT_LIMIT)
     .pipe(
       Effect.mapError((error) => new AgentDependencyError({ agent, installer: PIP, manifest, output: error.message }))
     )
@@ -65,10 +89,12 @@ export const installPython = Effect.fnUntraced(function*(options: {
   readonly env: Record<string, string> | undefined
   /** The interpreter the agent runs with (a path, or `python3` when none was found). */
   readonly python: string
+  /** The account and environment the agent runs with (`Placement.account`). */
+  readonly account: Placement.Account
 }) {
   const path = yield* Path.Path
   const { agent, dependencies } = options
-  const abi = yield* pythonAbi(agent, dependencies.manifest, options.python)
+  const abi = yield* pythonAbi(agent, dependencies.manifest, options.python, options.account)
   return yield* ensureInstalled({
     agent,
     manifest: dependencies.manifest,
@@ -78,7 +104,7 @@ export const installPython = Effect.fnUntraced(function*(options: {
     timeout: options.timeout,
     facts: { manifest: dependencies.manifest, abi },
     prepare: () => Effect.void,
-    command: (temporary) => ({
+    command: (temporary, scratch) => ({
       command: options.python,
       args: [
         "-m",
@@ -91,7 +117,7 @@ export const installPython = Effect.fnUntraced(function*(options: {
         ...dependencies.args
       ],
       cwd: options.dir,
-      env: { ...process.env, ...installerEnv(options.env, ["PIP_"]) }
+      ...runAs(options.account, installerEnv(options.env, ["PIP_"]), { PIP_CACHE_DIR: scratch })
     })
   })
 })
@@ -111,6 +137,8 @@ export const installNode = Effect.fnUntraced(function*(options: {
   readonly timeout: Duration.Duration
   readonly dependencies: Record<string, unknown>
   readonly env: Record<string, string> | undefined
+  /** The account and environment the agent runs with (`Placement.account`). */
+  readonly account: Placement.Account
 }) {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
@@ -145,11 +173,13 @@ export const installNode = Effect.fnUntraced(function*(options: {
     timeout: options.timeout,
     facts: { manifest, code: codeKey },
     prepare: (temporary) => copyTree(entries, dir, temporary),
-    command: (temporary) => ({
+    command: (temporary, scratch) => ({
       command: "npm",
       args: ["install", "--omit=dev", "--no-audit", "--no-fund"],
       cwd: temporary,
-      env: { ...process.env, ...installerEnv(options.env, ["npm_config_", "NPM_CONFIG_"]) }
+      ...runAs(options.account, installerEnv(options.env, ["npm_config_", "NPM_CONFIG_"]), {
+        npm_config_cache: scratch
+      })
     })
   })
   if ((yield* readMarker(installed))?.code === codeKey) return installed

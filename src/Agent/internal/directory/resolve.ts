@@ -10,8 +10,9 @@ import * as Path from "@effect/platform/Path"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import { existsSync } from "node:fs"
 import { homedir } from "node:os"
-import { delimiter } from "node:path"
+import { delimiter, dirname } from "node:path"
 import {
   type AgentCallbackNotFoundError,
   type AgentDependencyError,
@@ -23,6 +24,7 @@ import * as Edge from "../../../internal/schema.js"
 import * as Config from "../../Config.js"
 import * as Access from "../limits/access.js"
 import * as Identity from "../limits/identity.js"
+import * as Placement from "../limits/placement.js"
 import * as Spawn from "../spawn.js"
 import { checkCallback } from "./check.js"
 import { detect } from "./detect.js"
@@ -104,8 +106,9 @@ interface Resolving {
   readonly callbackFunction: string | undefined
   readonly settings: AgentSettings
   readonly installTimeout: Duration.Duration
-  readonly startupTimeout: Duration.Duration
   readonly cache: string
+  /** The account the agent runs as and its whole environment: its installer's too when that is another account. */
+  readonly account: Placement.Account
   readonly root: string
 }
 
@@ -157,7 +160,7 @@ export const resolve: (
     callbackFunction,
     settings,
     installTimeout: timeout,
-    startupTimeout: config.startupTimeout,
+    account: yield* Placement.account(config),
     cache: path.resolve(cacheDir ?? defaultCacheDir(path, settings.user !== undefined)),
     root: yield* packageRoot,
     // Found once on the agent's own PATH: the install, the check and the agent run the very same interpreter.
@@ -198,6 +201,20 @@ const checkReach = (
   return Effect.void
 }
 
+/** `file`, or the nearest directory above it that exists (what an install makes the rest of). */
+const nearestExisting = (file: string): string => {
+  let at = file
+  while (!existsSync(at) && dirname(at) !== at) at = dirname(at)
+  return at
+}
+
+/**
+ * Before an install for an agent run as another user: its installer runs as that user, so the cache must be
+ * reachable by it (the part of it that exists: the install makes the rest, readable by all).
+ */
+const checkCacheReach = (resolving: Resolving) =>
+  checkReach(resolving.settings, [[nearestExisting(resolving.cache), "directory"]])
+
 /**
  * `python3 adapters/python/supervisor_adapter.py entry.py:function`, cwd = the directory, `PYTHONPATH` starting
  * with the installed dependencies.
@@ -214,6 +231,7 @@ const resolvePython = Effect.fnUntraced(function*(resolving: Resolving) {
   const dependencies = yield* pythonDependencies(dir)
   let target: string | undefined
   if (Option.isSome(dependencies)) {
+    yield* checkCacheReach(resolving)
     target = yield* installPython({
       agent: agentName,
       dir,
@@ -221,9 +239,11 @@ const resolvePython = Effect.fnUntraced(function*(resolving: Resolving) {
       timeout: resolving.installTimeout,
       dependencies: dependencies.value,
       env: settings.env,
-      python: resolving.python
+      python: resolving.python,
+      account: resolving.account
     })
-    const inherited = settings.env?.PYTHONPATH ?? process.env.PYTHONPATH
+    // As the agent would have it: its own, else the supervisor's where `inheritEnv` passes it on
+    const inherited = resolving.account.env.PYTHONPATH
     env.PYTHONPATH = inherited !== undefined && inherited !== "" ? `${target}${delimiter}${inherited}` : target
   }
   const module = path.join(dir, resolving.entry)
@@ -261,13 +281,15 @@ const resolveNode = Effect.fnUntraced(function*(
   let runDir = dir
   const dependencies = packageJson?.dependencies
   if (typeof dependencies === "object" && dependencies !== null && Object.keys(dependencies).length > 0) {
+    yield* checkCacheReach(resolving)
     runDir = yield* installNode({
       agent: agentName,
       dir,
       cache: resolving.cache,
       timeout: resolving.installTimeout,
       dependencies: dependencies as Record<string, unknown>,
-      env: settings.env
+      env: settings.env,
+      account: resolving.account
     })
   }
   const entry = path.join(runDir, resolving.entry)
