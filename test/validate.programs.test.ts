@@ -5,11 +5,14 @@
  * once, each at its path; nothing of an agent started. The built bin, in child processes.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as childProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { BIN, root, tempDir } from "./support.js"
+import * as Programs from "../src/internal/treeFile/programs.js"
+import * as TreeFile from "../src/TreeFile.js"
+import { BIN, root, tempDir, TestLive } from "./support.js"
 
 const validate = (file: string, env: Record<string, string> = {}) =>
   Effect.async<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((resume) => {
@@ -182,6 +185,26 @@ describe("agent-supervisor validate: what the agents run", () => {
         /^at children\[4\]\.config\.file: did not finish loading within 500ms \(its adapter's --check\)/
       )
     }))
+
+  it.scoped(
+    "a module still loading when validate's own bound ends, whose startupTimeout allows longer: a warning, not a " +
+      "problem (up would wait for it)",
+    () =>
+      Effect.gen(function*() {
+        const { file } = yield* treeWith([
+          callback("patient", "node", "slow.mjs", undefined, { startupTimeout: "5 minutes" }),
+          callback("impatient", "node", "slow.mjs", undefined, { startupTimeout: "300 millis" })
+        ])
+        // validate's bound is 60 s; the same rule at 300 ms
+        const found = yield* Programs.check(yield* TreeFile.load(file), Duration.millis(300))
+        assert.deepStrictEqual(found.warnings, [
+          "children[0].config.file: did not finish loading within 300ms (its adapter's --check); its startupTimeout " +
+          "(5m) allows longer, so up would wait for it: is its top-level code meant to take that long?"
+        ])
+        assert.deepStrictEqual(found.problems.map((problem) => problem.field), ["children[1].config.file"])
+        assert.match(found.problems[0].rule, /^did not finish loading within 300ms \(its adapter's --check\): /)
+      }).pipe(Effect.provide(TestLive))
+  )
 
   it.scoped.skipIf(!isRoot)("a callback with user is loaded as that user", () =>
     Effect.gen(function*() {

@@ -76,13 +76,18 @@ export const validate = (
     const file = yield* TreeFile.load(path)
     // What `up` would find missing only when it loads it (the store's driver, the OTLP exporter, the cluster)
     const absent = Peers.missing(file)
-    if (absent !== undefined) return yield* absent
     // A program that is not there, a callback that does not load: what `up` would find as an agent that does not start
-    const [broken, ...more] = yield* Programs.problems(file)
-    const warnings = file.cluster === undefined ? yield* TreeFile.warnings(file) : TreeFileCluster.warnings(file)
+    const programs = absent === undefined ? yield* Programs.check(file) : { problems: [], warnings: [] }
+    const [broken, ...more] = programs.problems
+    const warnings = [
+      ...(file.cluster === undefined ? yield* TreeFile.warnings(file) : TreeFileCluster.warnings(file)),
+      ...programs.warnings
+    ]
+    const fails = absent !== undefined || broken !== undefined
     // The warnings of a file that fails too, on stderr before its problems: a fix of those need not uncover them.
-    const say = broken === undefined ? Console.log : Console.error
-    if (broken === undefined) yield* Console.log(summary(path, file))
+    const say = fails ? Console.error : Console.log
+    if (!fails) yield* Console.log(summary(path, file))
     for (const warning of warnings) yield* say(`warning: ${warning}`)
+    if (absent !== undefined) return yield* absent
     if (broken !== undefined) return yield* Edge.configError([broken, ...more])
   })

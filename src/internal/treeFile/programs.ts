@@ -9,7 +9,8 @@
  *   process run as the agent runs (its `cwd`, its whole environment, its `user` and `group`) and bounded by its
  *   `startupTimeout`, at most 60 s (the check `fromDirectory` makes): a syntax error, a module that is not there, a
  *   function misspelt. The module's top-level code runs, as at every start of the agent; nothing of the agent is
- *   served.
+ *   served. A module still loading after 60 s whose `startupTimeout` allows it longer is a warning, not a problem:
+ *   `up` would wait for it.
  *
  * A directory child is left to `up`, which resolves it (installs its dependencies, then checks its callback).
  *
@@ -58,13 +59,13 @@ const found = (children: ReadonlyArray<TreeFile.Child>, at: string | undefined):
   })
 
 /** The problem, at `field`, of a program that `execvp` would not find or run, said as the agent's spawn says it. */
-const programAt = (field: string, config: Config.AgentConfig): Edge.Problem | undefined => {
-  const problem = programProblem(config)
-  return problem === undefined ? undefined : { field, rule: classify(config, problem).message }
+const programAt = (field: string, config: Config.AgentConfig): Finding => {
+  const missing = programProblem(config)
+  return missing === undefined ? undefined : problem(field, classify(config, missing).message)
 }
 
 /** The problem of an agent's program, at its `command`. */
-const checkProgram = (at: string, input: Config.AgentConfigInput): Effect.Effect<Edge.Problem | undefined> =>
+const checkProgram = (at: string, input: Config.AgentConfigInput): Effect.Effect<Finding> =>
   Effect.map(
     Effect.option(Config.make(input)),
     // The file decoded it already: a problem here is one the file's own check reports.
@@ -72,14 +73,26 @@ const checkProgram = (at: string, input: Config.AgentConfigInput): Effect.Effect
   )
 
 /** A check that takes longer than this is reported, whatever the agent's `startupTimeout` allows its start. */
-const CHECK_TIMEOUT = Duration.seconds(60)
+export const CHECK_TIMEOUT = Duration.seconds(60)
+
+/** What a check finds: a problem (the file fails), a warning (it is said), or nothing. */
+type Finding =
+  | { readonly _tag: "problem"; readonly problem: Edge.Problem }
+  | { readonly _tag: "warning"; readonly warning: string }
+  | undefined
+
+const problem = (field: string, rule: string): Finding => ({ _tag: "problem", problem: { field, rule } })
 
 /**
  * The problem of one callback that does not load: at its `interpreter` (its `language`, for the default one) when
  * that is not there to run, at its `file` when the module does not load, at its `function` when the function is
  * not in it; `undefined` when it loads. The check runs as the agent will (see `Check`).
  */
-const checkCallbackOf = (at: string, config: TreeFile.CallbackConfig): Effect.Effect<Edge.Problem | undefined> =>
+const checkCallbackOf = (
+  at: string,
+  config: TreeFile.CallbackConfig,
+  bound: Duration.Duration
+): Effect.Effect<Finding> =>
   Effect.gen(function*() {
     const { file, function: name, interpreter, language, ...rest } = config
     const commandLine = language === "python"
@@ -91,7 +104,7 @@ const checkCallbackOf = (at: string, config: TreeFile.CallbackConfig): Effect.Ef
     const runner = Edge.joinPaths(at, interpreter !== undefined ? "config.interpreter" : "config.language")
     const missing = programAt(runner, agent.value)
     if (missing !== undefined) return missing
-    const timeout = Duration.min(agent.value.startupTimeout, CHECK_TIMEOUT)
+    const timeout = Duration.min(agent.value.startupTimeout, bound)
     return yield* checkCallback({
       config: agent.value,
       module: file,
@@ -102,38 +115,57 @@ const checkCallbackOf = (at: string, config: TreeFile.CallbackConfig): Effect.Ef
       Effect.as(undefined),
       Effect.catchTags({
         AgentCallbackNotFoundError: (error) =>
-          Effect.succeed({ field: Edge.joinPaths(at, "config.function"), rule: error.message }),
-        AgentStartupError: (error) =>
-          Effect.succeed(
-            error.reason === "spawn_failed"
-              // It did not run: the interpreter (or the account it runs as), as the agent's spawn would say.
-              ? { field: runner, rule: error.message }
-              : error.reason === "no_ready_in_time"
+          Effect.succeed(problem(Edge.joinPaths(at, "config.function"), error.message)),
+        AgentStartupError: (error): Effect.Effect<Finding> => {
+          const fileAt = Edge.joinPaths(at, "config.file")
+          if (error.reason === "spawn_failed") {
+            // It did not run: the interpreter (or the account it runs as), as the agent's spawn would say.
+            return Effect.succeed(problem(runner, error.message))
+          }
+          if (error.reason !== "no_ready_in_time") {
+            // The adapter ran and said why (a traceback, a missing module).
+            return Effect.succeed(
+              problem(fileAt, `does not load (its adapter's --check):\n${error.detail ?? "no report"}`)
+            )
+          }
+          const slow = `did not finish loading within ${Duration.format(timeout)} (its adapter's --check)`
+          return Effect.succeed(
+            Duration.lessThan(timeout, agent.value.startupTimeout)
+              // Cut short by validate's own bound: up would wait as long as the startupTimeout says
               ? {
-                field: Edge.joinPaths(at, "config.file"),
-                rule: `did not finish loading within ${Duration.format(timeout)} (its adapter's --check): its ` +
-                  "top-level code waits for something (a network, a lock, input), or is slow to import"
+                _tag: "warning",
+                warning: `${fileAt}: ${slow}; its startupTimeout (${
+                  Duration.format(agent.value.startupTimeout)
+                }) allows longer, so up would wait for it: is its top-level code meant to take that long?`
               }
-              : {
-                field: Edge.joinPaths(at, "config.file"),
-                // The adapter ran and said why (a traceback, a missing module).
-                rule: `does not load (its adapter's --check):\n${error.detail ?? "no report"}`
-              }
+              : problem(
+                fileAt,
+                `${slow}: its top-level code waits for something (a network, a lock, input), or is slow to import`
+              )
           )
+        }
       })
     )
   })
 
-/** The problems of what the file's agents run, in the file's order: none when every one is there (see above). */
-export const problems = (
-  file: TreeFile.TreeFile
-): Effect.Effect<Array<Edge.Problem>> =>
+/**
+ * The problems of what the file's agents run, in the file's order (none when every one is there), and its warnings
+ * (a module still loading when validate's own bound cut it short; see above).
+ */
+export const check = (
+  file: TreeFile.TreeFile,
+  /** validate's own bound on a check ({@link CHECK_TIMEOUT}). */
+  bound: Duration.Duration = CHECK_TIMEOUT
+): Effect.Effect<{ readonly problems: Array<Edge.Problem>; readonly warnings: Array<string> }> =>
   Effect.map(
     Effect.forEach(
       found(file.children, undefined),
       (child) =>
-        child.form === "agent" ? checkProgram(child.at, child.config) : checkCallbackOf(child.at, child.config),
+        child.form === "agent" ? checkProgram(child.at, child.config) : checkCallbackOf(child.at, child.config, bound),
       { concurrency: CONCURRENCY }
     ),
-    (results) => results.filter((problem): problem is Edge.Problem => problem !== undefined)
+    (findings) => ({
+      problems: findings.flatMap((finding) => finding?._tag === "problem" ? [finding.problem] : []),
+      warnings: findings.flatMap((finding) => finding?._tag === "warning" ? [finding.warning] : [])
+    })
   )
