@@ -86,7 +86,8 @@ const problem = (field: string, rule: string): Finding => ({ _tag: "problem", pr
 /**
  * The problem of one callback that does not load: at its `interpreter` (its `language`, for the default one) when
  * that is not there to run, at its `file` when the module does not load, at its `function` when the function is
- * not in it; `undefined` when it loads. The check runs as the agent will (see `Check`).
+ * not in it; a warning when validate's own `bound` cut a load short that its `startupTimeout` allows; `undefined`
+ * when it loads. The check runs as the agent will (see `Check`).
  */
 const checkCallbackOf = (
   at: string,

@@ -47,7 +47,10 @@ export interface Install {
   readonly facts: Record<string, unknown>
   /** Fills the temporary directory, the installer excluded. */
   readonly prepare: (temporary: string) => Effect.Effect<void, PlatformError, FileSystem.FileSystem | Path.Path>
-  /** The installer; `scratch` is a directory it may write what it caches to, removed before the rename. */
+  /**
+   * The installer; `scratch` is a directory an installer run as another account may write what it caches to (made
+   * for it only then), removed before the rename.
+   */
   readonly command: (temporary: string, scratch: string) => Program
 }
 
@@ -90,9 +93,8 @@ export const ensureInstalled = (install: Install) =>
       yield* fs.makeDirectory(temporary)
       yield* install.prepare(temporary)
       const scratch = path.join(temporary, SCRATCH)
-      yield* fs.makeDirectory(scratch)
       const command = install.command(temporary, scratch)
-      // Run as another account: the temporary directory is its to write, until the install is done
+      // Run as another account: the temporary directory (and a scratch one) is its to write, until the install is done
       const handOver = (uid: number, gid: number, to: string) =>
         Effect.tryPromise({
           try: () => chownTree(temporary, uid, gid),
@@ -101,6 +103,7 @@ export const ensureInstalled = (install: Install) =>
       const own = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }
       const asOther = command.uid !== undefined || command.gid !== undefined
       if (asOther) {
+        yield* fs.makeDirectory(scratch)
         const uid = command.uid ?? own.uid
         yield* handOver(uid, command.gid ?? own.gid, `the agent's account (uid ${uid})`)
       }
@@ -131,8 +134,8 @@ export const ensureInstalled = (install: Install) =>
           output: result.output
         })
       }
-      yield* fs.remove(scratch, { recursive: true, force: true })
       if (asOther) {
+        yield* fs.remove(scratch, { recursive: true, force: true })
         yield* handOver(own.uid, own.gid, "the supervisor")
       }
       const marker = { key, installedAt: new Date().toISOString(), ...install.facts }
