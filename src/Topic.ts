@@ -151,16 +151,19 @@ export class TaskFailedError extends Schema.TaggedError<TaskFailedError>("effect
 /**
  * A topic operation refused: `full` (the topic holds `maxQueued` tasks), `not_found` (no task of that id in flight
  * or in the store: it never was, or its record was pruned; its `topic` is `""`, unknown), `not_dead` (`republish`
- * of a task that is not in the dead letters), `stopped` (the tree has stopped).
+ * of a task that is not in the dead letters), `stopped` (the tree has stopped), `unencodable` (`publish` of a
+ * payload JSON cannot encode, a BigInt or a cycle, say: no subscriber could be sent it nor the store keep it;
+ * `detail` says why).
  *
  * @since 0.1.0
  * @category errors
  */
 export class TopicError extends Schema.TaggedError<TopicError>("effect-agent-supervisor/TopicError")("TopicError", {
   topic: Schema.String,
-  reason: Schema.Literal("full", "not_found", "not_dead", "stopped"),
+  reason: Schema.Literal("full", "not_found", "not_dead", "stopped", "unencodable"),
   taskId: Schema.optionalWith(Schema.String, { exact: true }),
-  maxQueued: Schema.optionalWith(Schema.Number, { exact: true })
+  maxQueued: Schema.optionalWith(Schema.Number, { exact: true }),
+  detail: Schema.optionalWith(Schema.String, { exact: true })
 }) {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
@@ -177,6 +180,8 @@ export class TopicError extends Schema.TaggedError<TopicError>("effect-agent-sup
         return `Task ${this.taskId} is not in the dead letters`
       case "stopped":
         return `The tree has stopped: topic "${this.topic}" takes no task`
+      case "unencodable":
+        return `Topic "${this.topic}" takes no task whose payload cannot be sent as JSON: ${this.detail}`
     }
   }
   /** @since 0.1.0 */
@@ -190,6 +195,8 @@ export class TopicError extends Schema.TaggedError<TopicError>("effect-agent-sup
         return "Only a dead-lettered task is republished; awaitResult tells how a task ended."
       case "stopped":
         return "Publish to a running tree."
+      case "unencodable":
+        return "Publish a payload JSON can encode: no BigInt (send it as a string), no cycle, no function."
     }
   }
 }

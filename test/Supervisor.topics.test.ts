@@ -6,6 +6,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
@@ -176,6 +178,64 @@ describe("Supervisor topics", () => {
         "root/group/y": { headline: "hi" }
       })
     }).pipe(Effect.provide(TestLive)), 60_000)
+
+  it.scopedLive(
+    "a payload JSON cannot encode is refused at publish, typed: never queued, retried nor lost as a dead letter",
+    () =>
+      Effect.gen(function*() {
+        const sup = yield* Supervisor.make({ children: [echo("taker", ["work"])] })
+        const cyclic: Record<string, unknown> = {}
+        cyclic.self = cyclic
+        for (const payload of [{ n: 10n }, cyclic, () => 1]) {
+          const refused = yield* Effect.flip(sup.publish("work", payload))
+          assert.strictEqual(refused._tag, "TopicError")
+          if (refused._tag !== "TopicError") return
+          assert.strictEqual(refused.reason, "unencodable")
+          assert.match(refused.message, /^Topic "work" takes no task whose payload cannot be sent as JSON: \S/)
+        }
+        assert.deepStrictEqual((yield* sup.topics).map((t) => [t.name, t.queued]), [["work", 0]])
+        assert.deepStrictEqual(yield* sup.deadLetters(), [])
+        // the topic goes on: a payload JSON encodes is delivered
+        assert.deepStrictEqual(yield* sup.awaitResult(yield* sup.publish("work", { n: "10" })), { n: "10" })
+      }).pipe(Effect.provide(TestLive)),
+    60_000
+  )
+
+  it.scopedLive(
+    "the first publish to a name neither declared nor taken is warned of, with the topic meant; once",
+    () => {
+      const lines: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (LogLevel.greaterThanEqual(logLevel, LogLevel.Warning)) {
+          lines.push(Array.isArray(message) ? message.join(" ") : String(message))
+        }
+      })
+      return Effect.gen(function*() {
+        const sup = yield* Supervisor.make({
+          topics: { declared: {} },
+          children: [raw("a", ["reports"])]
+        })
+        yield* sup.publish("declared", 1)
+        yield* sup.awaitResult(yield* sup.publish("reports", { whoami: true }))
+        assert.deepStrictEqual(lines, [], "a declared or taken topic: no warning")
+        yield* sup.publish("reprots", 2)
+        yield* sup.publish("reprots", 3)
+        yield* sup.publish("elsewhere", 4)
+        assert.deepStrictEqual(lines, [
+          `published to "reprots", a topic neither declared in the tree's topics nor taken by any child (did you ` +
+          `mean "reports"?); its tasks wait, within its maxQueued, for a child that takes it (declare the topic to ` +
+          "say that is meant)",
+          `published to "elsewhere", a topic neither declared in the tree's topics nor taken by any child; its ` +
+          "tasks wait, within its maxQueued, for a child that takes it (declare the topic to say that is meant)"
+        ])
+      }).pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
+        Logger.withMinimumLogLevel(LogLevel.Warning),
+        Effect.provide(TestLive)
+      )
+    },
+    60_000
+  )
 
   it.scopedLive(
     "a topic no child takes keeps its tasks, within maxQueued, until one does",

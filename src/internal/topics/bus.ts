@@ -19,9 +19,11 @@ import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ConfigError } from "../../Errors.js"
+import * as Message from "../../Protocol/Message.js"
 import type * as Store from "../../Store/Store.js"
 import { type PublishOptions, TaskFailedError, type TaskOutcome, TopicError, type TopicInfo } from "../../Topic.js"
 import type { Forker } from "../forker.js"
+import { closest } from "../suggest.js"
 import * as Delivery from "./delivery.js"
 import * as Meter from "./meter.js"
 import * as Settings from "./settings.js"
@@ -142,6 +144,17 @@ const warnDead = (
   )
 }
 
+/**
+ * The first publish to a name the tree knows nothing of (not declared in its `topics`, never taken by a child, no
+ * task before), said once: likely a misspelt topic, whose tasks would wait for a subscriber that never comes.
+ */
+const unknownTopic = (name: string, known: ReadonlyArray<string>): string => {
+  const meant = closest(name, known)
+  return `published to "${name}", a topic neither declared in the tree's topics nor taken by any child` +
+    (meant === undefined ? "" : ` (did you mean "${meant}"?)`) +
+    "; its tasks wait, within its maxQueued, for a child that takes it (declare the topic to say that is meant)"
+}
+
 /** The bus of one tree. */
 export const make = (options: {
   readonly topics: Settings.DecodedTopics
@@ -250,6 +263,13 @@ export const make = (options: {
         if (stopped) {
           return yield* new TopicError({ topic: name, reason: "stopped" })
         }
+        const unencodable = notJson(payload)
+        if (unencodable !== undefined) {
+          return yield* new TopicError({ topic: name, reason: "unencodable", detail: unencodable })
+        }
+        if (!topics.has(name) && !options.topics.has(name) && !taken.has(name)) {
+          yield* Effect.logWarning(unknownTopic(name, [...options.topics.keys(), ...taken]))
+        }
         const topic = topicOf(name)
         const settings = yield* Settings.forPublish(topic.settings, publishOptions)
         while (topic.queued >= topic.settings.maxQueued) {
@@ -341,6 +361,19 @@ export const make = (options: {
     }
     return bus
   })
+
+/**
+ * Why a payload cannot be sent as JSON (a BigInt, a cycle, a function), or `undefined`: told by the encoder that
+ * sends a task to a subscriber (`Message.encodeTask`), so a payload published is one every delivery can send.
+ */
+const notJson = (payload: unknown): string | undefined => {
+  try {
+    Message.encodeTask("0", payload)
+    return undefined
+  } catch (error) {
+    return String(error)
+  }
+}
 
 const failedError = (outcome: Extract<TaskOutcome, { _tag: "DeadLettered" }>) =>
   new TaskFailedError({
