@@ -52,6 +52,34 @@ describe("Supervisor.pool", () => {
     }).pipe(Effect.provide(TestLive)))
 
   it.scopedLive(
+    "a stopped pool or nested supervisor is the tree's, stopped, not \"not found\": call and childSupervisor say so",
+    () =>
+      Effect.gen(function*() {
+        const sup = yield* Supervisor.make({
+          name: "app",
+          children: [pool(1), Supervisor.supervisor({ id: "group", children: [] })]
+        })
+        yield* sup.terminateChild("pool")
+        yield* sup.terminateChild("group")
+        const refusals = [
+          yield* Effect.flip(sup.call("pool", { x: 1 })),
+          yield* Effect.flip(sup.childSupervisor("pool")),
+          yield* Effect.flip(sup.childSupervisor("group"))
+        ]
+        for (const refused of refusals) {
+          assert.strictEqual(refused._tag === "SupervisorChildError" && refused.reason, "stopped", refused.message)
+        }
+        assert.strictEqual(
+          refusals[0].message,
+          `Supervisor "app" cannot call child "pool": stopped`
+        )
+        const missing = yield* Effect.flip(sup.call("nothing", { x: 1 }))
+        assert.strictEqual(missing._tag === "SupervisorChildError" && missing.reason, "not_found")
+      }).pipe(Effect.provide(TestLive)),
+    60_000
+  )
+
+  it.scopedLive(
     "round-robin: each RUNNING member in turn; members named <name>-<i> under ids 0..n-1",
     () =>
       Effect.gen(function*() {

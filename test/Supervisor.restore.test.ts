@@ -331,6 +331,11 @@ describe.sequential("Supervisor restore, in process", () => {
         yield* run(store, { restore: true, children: [echo("a")] }, (sup) =>
           Effect.gen(function*() {
             assert.deepStrictEqual(yield* summary(sup), ["later:stopped", "a:running"])
+            // listed, so not "not found": a call or a look at its agent says it is stopped and how to start it
+            for (const refused of [yield* Effect.flip(sup.call("later", 1)), yield* Effect.flip(sup.child("later"))]) {
+              assert.strictEqual(refused._tag === "SupervisorChildError" && refused.reason, "stopped", refused.message)
+              assert.include(refused.remediation, "restartChild")
+            }
             assert.strictEqual(failureOf(yield* Effect.exit(sup.restartChild("later")))._tag, "AgentStartupError")
             fs.writeFileSync(file, "")
             yield* sup.restartChild("later")

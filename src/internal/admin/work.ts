@@ -63,8 +63,8 @@ const plainly = <E extends { readonly message: string }>(make: (message: string)
 
 /**
  * A child that could not take the call because it does not run, as the tree sees it now: gone from the tree (404),
- * or stopped, parked or waiting for its restart (409). The library says `not_found` for a stopped pool, and
- * `AgentStoppedError` for a stopped agent, as if it had been stopped during the call.
+ * or stopped, parked or waiting for its restart (409), which the tree is asked again (the library's refusal,
+ * `stopped` or `restarting`, or `AgentStoppedError` for an agent stopped during the call, may be older).
  */
 const notRunning = (root: Supervisor.Supervisor, path: string, error: SupervisorChildError | AgentStoppedError) =>
   locate(root, path).pipe(
@@ -137,7 +137,9 @@ const callRefusal = (root: Supervisor.Supervisor, path: string, error: CallError
     case "ConfigError":
       return Effect.succeed(plainly((message) => new BadRequest({ message }), `${could}: ${error.message}`))
     case "SupervisorChildError":
-      if (error.reason === "not_found") return notRunning(root, path, error)
+      if (error.reason === "not_found" || error.reason === "stopped" || error.reason === "restarting") {
+        return notRunning(root, path, error)
+      }
       if (error.reason === "not_an_agent") {
         return Effect.map(callableBelow(root, path), (below) =>
           plainly(

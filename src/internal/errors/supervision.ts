@@ -90,8 +90,12 @@ export const childRemediation = (e: ChildFacts): string => {
     case "already_started":
       return "The child runs already; give a new child a unique id."
     case "running":
-    case "restarting":
       return "terminateChild it first."
+    case "restarting":
+      // a restart or delete waits for no restart; a call, a scale or a look at its agent only needs it to run
+      return e.operation === "restart" || e.operation === "delete"
+        ? "terminateChild it first."
+        : "Its supervisor starts it again after its restart backoff: try again once whichChildren shows it running."
     case "not_found":
       return "Check the id against whichChildren: the ids of this supervisor's own children (a nested " +
         "supervisor's children through childSupervisor(id))."

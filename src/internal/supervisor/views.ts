@@ -75,18 +75,27 @@ export const countChildren = (self: Instance): Effect.Effect<Supervisor.ChildCou
 /** What takes a call: an agent child's agent, or a pool child's router. */
 export type Target = Pick<AgentSupervisor.AgentSupervisor, "handleEvent" | "handleEventStream">
 
+/**
+ * Why a child of the tree has nothing running to take an operation: its restart is pending (`restarting`), or it
+ * is stopped (terminated, parked, or restored from the store and failed to start). It is listed by
+ * `whichChildren`, so never `not_found`.
+ */
+const notRunning = (self: Instance, child: Child, operation: string): SupervisorChildError =>
+  childError(self, child.spec.id, operation, child.status === "restarting" ? "restarting" : "stopped")
+
 /** The agent of an agent child, or the router of a running pool child (on the request path: no span). */
 export const callTarget = (self: Instance, id: string): Effect.Effect<Target, SupervisorChildError> =>
   Effect.suspend((): Effect.Effect<Target, SupervisorChildError> => {
     const child = find(self, id)
-    const runtime = child?.runtime
+    if (child === undefined) return Effect.fail(childError(self, id, "call", "not_found"))
+    const runtime = child.runtime
     if (runtime?._tag === "Agent") return Effect.succeed(runtime.agent)
-    const router = runtime?._tag === "Supervisor" ? Routers.routerOf(runtime.instance) : undefined
-    if (router !== undefined) return Effect.succeed(router)
-    if (child !== undefined && child.spec._tag === "Supervisor" && child.spec.tree.pool === undefined) {
+    if (child.spec._tag === "Supervisor" && child.spec.tree.pool === undefined) {
       return Effect.fail(childError(self, id, "call", "not_an_agent"))
     }
-    return Effect.fail(childError(self, id, "call", "not_found"))
+    const router = runtime?._tag === "Supervisor" ? Routers.routerOf(runtime.instance) : undefined
+    if (router !== undefined) return Effect.succeed(router)
+    return Effect.fail(notRunning(self, child, "call"))
   })
 
 /** The router of a running pool child, for `scale`. */
@@ -104,7 +113,7 @@ export const poolChild = (
     const router = child.runtime?._tag === "Supervisor" ? Routers.routerOf(child.runtime.instance) : undefined
     // A pool that is not running (stopped, parked, restarting) is still the tree's: not "not found"
     if (router !== undefined) return Effect.succeed(router)
-    return Effect.fail(childError(self, id, operation, child.status === "restarting" ? "restarting" : "stopped"))
+    return Effect.fail(notRunning(self, child, operation))
   })
 
 /**
@@ -138,7 +147,7 @@ export const agentChild = (
     if (child === undefined) return Effect.fail(childError(self, id, "call", "not_found"))
     const runtime = child.runtime
     if (child.spec._tag !== "Agent") return Effect.fail(childError(self, id, "call", "not_an_agent"))
-    if (runtime?._tag !== "Agent") return Effect.fail(childError(self, id, "call", "not_found"))
+    if (runtime?._tag !== "Agent") return Effect.fail(notRunning(self, child, "call"))
     return Effect.succeed(runtime.agent)
   })
 
@@ -148,8 +157,12 @@ export const supervisorChild = (
   id: string
 ): Effect.Effect<Supervisor.Supervisor, SupervisorChildError> =>
   Effect.suspend(() => {
-    const runtime = find(self, id)?.runtime
-    return runtime?._tag === "Supervisor"
-      ? Effect.succeed(runtime.instance)
-      : Effect.fail(childError(self, id, "find supervisor", "not_found"))
+    const child = find(self, id)
+    const runtime = child?.runtime
+    if (runtime?._tag === "Supervisor") return Effect.succeed(runtime.instance)
+    return Effect.fail(
+      child?.spec._tag === "Supervisor"
+        ? notRunning(self, child, "find supervisor")
+        : childError(self, id, "find supervisor", "not_found")
+    )
   })
