@@ -145,6 +145,35 @@ const warnDead = (
 }
 
 /**
+ * Waits until `topic` holds fewer than its `maxQueued` tasks, in line with the other publishers (with
+ * `backpressure`), or fails `full` at once (without).
+ */
+const roomIn = (topic: Delivery.Topic, name: string): Effect.Effect<void, TopicError> =>
+  Effect.gen(function*() {
+    while (topic.queued >= topic.settings.maxQueued) {
+      if (!topic.settings.backpressure) {
+        return yield* new TopicError({ topic: name, reason: "full", maxQueued: topic.settings.maxQueued })
+      }
+      const waiter = yield* Deferred.make<void, TopicError>()
+      topic.room.push(waiter)
+      yield* Deferred.await(waiter).pipe(
+        // A publisher that gives up leaves the line; one woken as it gave up passes the room on.
+        Effect.onInterrupt(() =>
+          Effect.suspend(() => {
+            const at = topic.room.indexOf(waiter)
+            if (at >= 0) {
+              topic.room.splice(at, 1)
+              return Effect.void
+            }
+            const next = topic.room.shift()
+            return next === undefined ? Effect.void : Deferred.succeed(next, void 0)
+          })
+        )
+      )
+    }
+  })
+
+/**
  * The first publish to a name the tree knows nothing of (not declared in its `topics`, never taken by a child, no
  * task before), said once: likely a misspelt topic, whose tasks would wait for a subscriber that never comes.
  */
@@ -272,27 +301,7 @@ export const make = (options: {
         }
         const topic = topicOf(name)
         const settings = yield* Settings.forPublish(topic.settings, publishOptions)
-        while (topic.queued >= topic.settings.maxQueued) {
-          if (!topic.settings.backpressure) {
-            return yield* new TopicError({ topic: name, reason: "full", maxQueued: topic.settings.maxQueued })
-          }
-          const waiter = yield* Deferred.make<void, TopicError>()
-          topic.room.push(waiter)
-          yield* Deferred.await(waiter).pipe(
-            // A publisher that gives up leaves the line; one woken as it gave up passes the room on.
-            Effect.onInterrupt(() =>
-              Effect.suspend(() => {
-                const at = topic.room.indexOf(waiter)
-                if (at >= 0) {
-                  topic.room.splice(at, 1)
-                  return Effect.void
-                }
-                const next = topic.room.shift()
-                return next === undefined ? Effect.void : Deferred.succeed(next, void 0)
-              })
-            )
-          )
-        }
+        yield* roomIn(topic, name)
         topic.queued++
         Meter.published(name)
         Meter.queued(name, topic.queued)
