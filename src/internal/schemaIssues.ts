@@ -10,6 +10,69 @@
 import * as ParseResult from "effect/ParseResult"
 import * as AST from "effect/SchemaAST"
 
+/** A composite issue's inner issues, one or more. */
+const innerOf = (issue: ParseResult.Composite): ReadonlyArray<ParseResult.ParseIssue> =>
+  Array.isArray(issue.issues) ? issue.issues : [issue.issues as ParseResult.ParseIssue]
+
+/**
+ * Whether a failed member of a union took the value for its own (the value had its shape) and failed inside it: at
+ * a property or element (a `Pointer`), at a refinement's predicate, or in a transformation of a value it decoded.
+ * A member that failed on the value's kind itself (a `Type`: not that literal, not an object) did not.
+ */
+const tookTheValue = (issue: ParseResult.ParseIssue): boolean => {
+  switch (issue._tag) {
+    case "Pointer":
+      return true
+    case "Composite":
+      return innerOf(issue).some(tookTheValue)
+    case "Refinement":
+      return issue.kind === "Predicate" || tookTheValue(issue.issue)
+    case "Transformation":
+      return issue.kind !== "Encoded" || tookTheValue(issue.issue)
+    default:
+      return false
+  }
+}
+
+/** The `undefined` member of an optional field's union, failed: never what a user meant to give. */
+const isUndefinedMember = (issue: ParseResult.ParseIssue): boolean =>
+  issue._tag === "Type" && AST.isUndefinedKeyword(issue.ast)
+
+/**
+ * `issue` with each union's failures narrowed to the members that could have been meant: those that took the value
+ * when any did (an object of settings that failed inside is not also "not one of the literals"), and never the
+ * `undefined` of an optional field beside another member. Serves a tree file's problems too (`treeFile/issues.ts`).
+ *
+ * @internal
+ */
+export const narrow = (issue: ParseResult.ParseIssue): ParseResult.ParseIssue => {
+  switch (issue._tag) {
+    case "Pointer":
+      return new ParseResult.Pointer(issue.path, issue.actual, narrow(issue.issue))
+    case "Refinement":
+      return new ParseResult.Refinement(issue.ast, issue.actual, issue.kind, narrow(issue.issue))
+    case "Transformation":
+      return new ParseResult.Transformation(issue.ast, issue.actual, issue.kind, narrow(issue.issue))
+    case "Composite": {
+      const all = innerOf(issue).map(narrow)
+      let kept = all
+      if (AST.isUnion(issue.ast)) {
+        const took = all.filter(tookTheValue)
+        kept = took.length > 0 ? took : all.filter((member) => !isUndefinedMember(member))
+        if (kept.length === 0) kept = all
+      }
+      return new ParseResult.Composite(
+        issue.ast,
+        issue.actual,
+        kept as unknown as readonly [ParseResult.ParseIssue, ...Array<ParseResult.ParseIssue>],
+        issue.output
+      )
+    }
+    default:
+      return issue
+  }
+}
+
 /** One thing a field takes, as a failed member of its union says it. */
 type Expectation =
   | { readonly kind: "literal"; readonly text: string }
@@ -48,7 +111,7 @@ const collect = (
     case "Pointer":
       return collect(issue.issue, path.concat(issue.path), into)
     case "Composite":
-      for (const inner of Array.isArray(issue.issues) ? issue.issues : [issue.issues]) collect(inner, path, into)
+      for (const inner of innerOf(issue)) collect(inner, path, into)
       return
     case "Refinement":
     case "Transformation":
@@ -84,14 +147,15 @@ const isSchemaMessage = (issue: ParseResult.ArrayFormatterIssue): boolean =>
  * The issues of `error`, as `ParseResult.ArrayFormatter` gives them, but: at a path whose every failure is a
  * literal, a struct or a record it is not (or the `undefined` of an optional field), one issue saying what it may
  * be; an issue with a message of its own (an annotation's) is kept as it is; the same message at the same path
- * is given once.
+ * is given once. A union's failures are first narrowed to the members that could have been meant (`narrow`).
  *
  * @internal
  */
 export const issuesOf = (error: ParseResult.ParseError): Array<ParseResult.ArrayFormatterIssue> => {
-  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const narrowed = narrow(error.issue)
+  const issues = ParseResult.ArrayFormatter.formatIssueSync(narrowed)
   const expected = new Map<string, Array<Expectation>>()
-  collect(error.issue, [], expected)
+  collect(narrowed, [], expected)
   const said = new Set<string>()
   return issues.flatMap((issue) => {
     const key = keyOf(issue.path)

@@ -9,6 +9,7 @@ import * as Arr from "effect/Array"
 import * as ParseResult from "effect/ParseResult"
 import * as AST from "effect/SchemaAST"
 import * as Edge from "../schema.js"
+import { narrow } from "../schemaIssues.js"
 import { closest } from "../suggest.js"
 import { fieldOf } from "./problems.js"
 
@@ -171,7 +172,7 @@ const at = (input: unknown, path: ReadonlyArray<PropertyKey>): unknown =>
 
 /** Every problem of a failed decode of `input`, each with its path from the file's root. */
 export const problemsOf = (input: unknown, error: ParseResult.ParseError): Array<Edge.Problem> => {
-  const issue = asWritten(error.issue)
+  const issue = narrow(asWritten(error.issue))
   const allowed = allowedAt(issue)
   // A union of literals given none of them is an issue per literal, each told the same rule: said once.
   const said = new Set<string>()
