@@ -28,7 +28,6 @@
  *
  * @since 0.1.0
  */
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Path from "@effect/platform/Path"
 import type * as Effect from "effect/Effect"
@@ -385,7 +384,7 @@ export const toOptions: (
 ) => Effect.Effect<
   Supervisor.Options,
   Directory.DirectoryError,
-  CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path
+  FileSystem.FileSystem | Path.Path
 > = run_.toOptions
 
 /**
@@ -430,7 +429,7 @@ export const make: (
 ) => Effect.Effect<
   Supervisor.Supervisor,
   StartError,
-  Scope.Scope | CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path
+  Scope.Scope | FileSystem.FileSystem | Path.Path
 > = run_.make
 
 /**
@@ -452,7 +451,7 @@ export const layer: (
 ) => Layer.Layer<
   Supervisor.RootSupervisor | Store.Store,
   StartError,
-  CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path
+  FileSystem.FileSystem | Path.Path
 > = run_.layer
 
 /**
@@ -466,7 +465,7 @@ export const layer: (
 export const run: (
   file: TreeFile,
   options?: Omit<RunOptions, "onEscalation">
-) => Effect.Effect<void, StartError, CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path> = run_.run
+) => Effect.Effect<void, StartError, FileSystem.FileSystem | Path.Path> = run_.run
 
 /**
  * The JSON Schema of tree files (draft-07), generated from the file's `Schema`: editors complete and check a file

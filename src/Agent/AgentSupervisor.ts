@@ -9,7 +9,6 @@
  *
  * @since 0.1.0
  */
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
@@ -367,7 +366,7 @@ export const fromDirectory: (
 ) => Effect.Effect<
   AgentSupervisor,
   Directory.DirectoryError,
-  CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path | Scope.Scope | Store.Store
+  FileSystem.FileSystem | Path.Path | Scope.Scope | Store.Store
 > = Effect.fn("AgentSupervisor.fromDirectory")(function*(options: Directory.DirectoryOptions) {
   return yield* make(yield* Directory.resolve(options))
 })

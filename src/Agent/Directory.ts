@@ -12,7 +12,6 @@
  *
  * @since 0.1.0
  */
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Path from "@effect/platform/Path"
 import type * as Effect from "effect/Effect"
@@ -61,7 +60,7 @@ export const resolve: (
 ) => Effect.Effect<
   Config.AgentConfigInput,
   DirectoryError,
-  CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path
+  FileSystem.FileSystem | Path.Path
 > = internal.resolve
 
 /**

@@ -21,7 +21,6 @@
  *
  * @since 0.1.0
  */
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Path from "@effect/platform/Path"
 import type * as Effect from "effect/Effect"
@@ -81,7 +80,7 @@ export const topology: (
 ) => Effect.Effect<
   Cluster.TopologyInput,
   Directory.DirectoryError,
-  CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path
+  FileSystem.FileSystem | Path.Path
 > = internal.clusterTopology
 
 /**

@@ -11,7 +11,6 @@
  *
  * @internal
  */
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Path from "@effect/platform/Path"
 import type * as SqlClient from "@effect/sql/SqlClient"
@@ -125,7 +124,7 @@ export const start = (
 ): Effect.Effect<
   Running,
   ConfigError | StoreError | TreeFile.StartError,
-  Scope.Scope | CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path
+  Scope.Scope | FileSystem.FileSystem | Path.Path
 > =>
   Effect.gen(function*() {
     const { role } = file.cluster

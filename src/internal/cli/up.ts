@@ -7,7 +7,6 @@
  *
  * @internal
  */
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
@@ -235,7 +234,7 @@ export const up = (
 ): Effect.Effect<
   void,
   TreeFile.StartError | AdminApi.AdminApiError | ConfigError | StoreError,
-  CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path
+  FileSystem.FileSystem | Path.Path
 > =>
   Effect.flatMap(TreeFile.load(options.file), (file) =>
     file.logs === undefined

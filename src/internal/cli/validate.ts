@@ -6,7 +6,6 @@
  *
  * @internal
  */
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Path from "@effect/platform/Path"
 import * as Console from "effect/Console"
@@ -71,7 +70,7 @@ const clusterSummary = (cluster: TreeFileCluster.Settings): string => {
 
 export const validate = (
   path: string
-): Effect.Effect<void, ConfigError, CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path> =>
+): Effect.Effect<void, ConfigError, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function*() {
     const file = yield* TreeFile.load(path)
     // What `up` would find missing only when it loads it (the store's driver, the OTLP exporter, the cluster)

@@ -6,7 +6,6 @@
  *
  * @internal
  */
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
@@ -101,7 +100,7 @@ export const clusterTopology: (
 ) => Effect.Effect<
   Cluster.TopologyInput,
   Directory.DirectoryError,
-  CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path
+  FileSystem.FileSystem | Path.Path
 > = Effect.fn("TreeFileCluster.topology")(function*(file: TreeFile.TreeFile) {
   return topologyOf((yield* toOptions(file)).children ?? [], { agents: [], pools: [] })
 })

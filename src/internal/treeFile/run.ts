@@ -5,7 +5,6 @@
  *
  * @internal
  */
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
@@ -24,7 +23,7 @@ import * as BareMillis from "./bareMillis.js"
 import { type Form, formOf } from "./fileSchema.js"
 import { toTopicOptions } from "./topicsSchema.js"
 
-type Requirements = CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path
+type Requirements = FileSystem.FileSystem | Path.Path
 
 /** A `ConfigError` of `Directory.resolve` with its fields' paths in the file (`children[1].config.agentName`). */
 const inFile = (at: string) => (error: Directory.DirectoryError): Directory.DirectoryError =>

@@ -4,7 +4,6 @@
  *
  * @internal
  */
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import * as Duration from "effect/Duration"
@@ -122,7 +121,7 @@ export const resolve: (
 ) => Effect.Effect<
   Config.AgentConfigInput,
   DirectoryError,
-  CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path
+  FileSystem.FileSystem | Path.Path
 > = Effect.fn("Directory.resolve")(function*(options: DirectoryOptions) {
   const { agentDir, agentName, cacheDir, callbackFunction, installTimeout, ...settings } = options
   // Validated first, so a typo fails at once rather than after a five-minute install.
