@@ -91,6 +91,8 @@ describe("AgentSchemaError", () => {
         `["words"]: Expected int, actual 1.5`
     )
     assert.include(request.remediation, "fix the value")
+    // a value cast past its type (not only one its type allows) is named as a cause
+    assert.include(request.remediation, "cast past its type")
   })
 })
 

@@ -97,8 +97,9 @@ export const schemaMessage = (e: SchemaFacts): string => {
  */
 export const schemaRemediation = (e: SchemaFacts): string =>
   e.direction === "request"
-    ? "The value's type allows what the request schema rejects (a refinement, or a transformation that cannot " +
-      "encode it): fix the value, or the schema."
+    ? "Send a value the request schema encodes: fix the value, or the schema. Its type may allow what the schema " +
+      "rejects (a refinement, a transformation that cannot encode it), or it was cast past its type (`as`, `any`, " +
+      "JSON read at run time): decode such a value with the schema first."
     : "Make the agent's callback return (or stream) what the response (or chunk) schema describes, or fix the " +
       "schema. The reply is " +
       "JSON: describe its encoded side (a date arrives as a string, so `Schema.Date`, not `Schema.DateFromSelf`)."
