@@ -178,7 +178,7 @@ describe("agent-supervisor validate: what the agents run", () => {
       )
       assert.match(
         at("children[3].config.function"),
-        /^[^\n]*no function "handleRequest" in other\.mjs \(functions there: other\)/
+        /^[^\n]*no default export function nor function "handleRequest" in other\.mjs \(functions there: other\)/
       )
       assert.match(
         at("children[4].config.file"),

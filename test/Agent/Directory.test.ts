@@ -358,6 +358,23 @@ describe.sequential("Directory", () => {
         assert.strictEqual(error.callback, "missing")
         assert.strictEqual(error.module, path.join(dir, "index.mjs"))
         assert.deepStrictEqual(error.available, ["handleRequest", "other"])
+        assert.isUndefined(error.defaultExport, "a function named: only it was looked for")
+      }).pipe(Effect.provide(TestLive)))
+
+    it.scopedLive("no function named and neither a default export nor handleRequest: the error names both", () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir
+        fs.writeFileSync(path.join(dir, "index.mjs"), "export const other = () => 1\nexport default 42\n")
+        const error = failureOf(yield* Effect.exit(Directory.resolve(options(dir, yield* tempDir))))
+        assert.strictEqual(error._tag, "AgentCallbackNotFoundError")
+        if (error._tag !== "AgentCallbackNotFoundError") return
+        assert.isTrue(error.defaultExport)
+        assert.strictEqual(
+          error.message,
+          `Agent "dir-${path.basename(dir)}": no default export function nor function "handleRequest" in ` +
+            `${path.join(dir, "index.mjs")} (functions there: other)`
+        )
+        assert.include(error.remediation, "Export a function as the module's default or as \"handleRequest\"")
       }).pipe(Effect.provide(TestLive)))
 
     it.scopedLive("a module that throws while loading gives AgentStartupError with the error", () =>

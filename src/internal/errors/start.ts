@@ -184,8 +184,10 @@ export const callbackNotFoundMessage = (e: {
   readonly callback: string
   readonly module: string
   readonly available: ReadonlyArray<string>
+  readonly defaultExport?: boolean | undefined
 }): string =>
-  `Agent "${e.agent}": no function "${e.callback}" in ${e.module}` +
+  `Agent "${e.agent}": no ${e.defaultExport === true ? "default export function nor function" : "function"} ` +
+  `"${e.callback}" in ${e.module}` +
   (e.available.length > 0 ? ` (functions there: ${e.available.join(", ")})` : " (it defines no functions)")
 
 /**

@@ -111,6 +111,7 @@ const checkCallbackOf = (
       module: file,
       // Without a function named, the Node adapter takes a default export that is a function, else this one.
       callback: name ?? (language === "python" ? "handle_request" : "handleRequest"),
+      defaultExport: name === undefined && language !== "python",
       timeout
     }).pipe(
       Effect.as(undefined),

@@ -51,6 +51,8 @@ export interface Check {
   readonly module: string
   /** The callback as the user knows it, for messages. */
   readonly callback: string
+  /** A default export that is a function is taken before `callback` (the Node adapter with no function named). */
+  readonly defaultExport?: boolean | undefined
   /** Bounds the check instead of the agent's `startupTimeout`. */
   readonly timeout?: Duration.Duration | undefined
 }
@@ -102,7 +104,8 @@ export const checkCallback = Effect.fnUntraced(function*(check: Check) {
       agent,
       callback: check.callback,
       module: check.module,
-      available: report.functions
+      available: report.functions,
+      ...(check.defaultExport === true ? { defaultExport: true } : {})
     })
   }
   // A load failure (or an adapter that died without a report): the traceback is what the user needs, so it goes

@@ -307,7 +307,8 @@ const resolveNode = Effect.fnUntraced(function*(
     config: yield* Config.make(resolved),
     module: path.join(dir, resolving.entry),
     // Without a function named, the adapter takes a default export that is a function, else this one.
-    callback: callbackFunction ?? "handleRequest"
+    callback: callbackFunction ?? "handleRequest",
+    defaultExport: callbackFunction === undefined
   })
   return resolved satisfies Config.AgentConfigInput
 })
