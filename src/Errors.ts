@@ -80,17 +80,7 @@ export class AgentStartupError
 export class AgentCallbackNotFoundError
   extends Schema.TaggedError<AgentCallbackNotFoundError>("effect-agent-supervisor/AgentCallbackNotFoundError")(
     "AgentCallbackNotFoundError",
-    {
-      agent: Schema.String,
-      callback: Schema.String,
-      module: Schema.String,
-      available: Schema.Array(Schema.String),
-      /**
-       * The module's default export would have been taken too, had it been a function (the Node adapter with no
-       * function named); absent when only `callback` was looked for.
-       */
-      defaultExport: Schema.optional(Schema.Boolean)
-    }
+    start.callbackNotFoundFields
   )
 {
   /** @since 0.1.0 */
@@ -101,10 +91,7 @@ export class AgentCallbackNotFoundError
   }
   /** @since 0.1.0 */
   get remediation(): string {
-    return this.defaultExport === true
-      ? `Export a function as the module's default or as "${this.callback}", or set callbackFunction to one of ` +
-        "the functions the module defines."
-      : `Set callbackFunction to one of the functions the module defines, or define "${this.callback}" in it.`
+    return start.callbackNotFoundRemediation(this)
   }
 }
 

@@ -175,6 +175,21 @@ export const startupRemediation = (e: StartupFacts): string => {
 }
 
 /**
+ * The fields of `Errors.AgentCallbackNotFoundError`: the function looked for, in which module, the functions the
+ * module does define; `defaultExport`: a default export that is a function would have been taken too (the Node
+ * adapter with no function named).
+ *
+ * @internal
+ */
+export const callbackNotFoundFields = {
+  agent: Schema.String,
+  callback: Schema.String,
+  module: Schema.String,
+  available: Schema.Array(Schema.String),
+  defaultExport: Schema.optional(Schema.Boolean)
+}
+
+/**
  * The message of an `AgentCallbackNotFoundError`: the function asked for, and the ones the module does define.
  *
  * @internal
@@ -189,6 +204,20 @@ export const callbackNotFoundMessage = (e: {
   `Agent "${e.agent}": no ${e.defaultExport === true ? "default export function nor function" : "function"} ` +
   `"${e.callback}" in ${e.module}` +
   (e.available.length > 0 ? ` (functions there: ${e.available.join(", ")})` : " (it defines no functions)")
+
+/**
+ * What to do about an `AgentCallbackNotFoundError`.
+ *
+ * @internal
+ */
+export const callbackNotFoundRemediation = (e: {
+  readonly callback: string
+  readonly defaultExport?: boolean | undefined
+}): string =>
+  e.defaultExport === true
+    ? `Export a function as the module's default or as "${e.callback}", or set callbackFunction to one of the ` +
+      "functions the module defines."
+    : `Set callbackFunction to one of the functions the module defines, or define "${e.callback}" in it.`
 
 /**
  * The facts of a failed dependency install (the fields of `Errors.AgentDependencyError`).
