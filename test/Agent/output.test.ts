@@ -370,12 +370,17 @@ describe.sequential("agent output flood", () => {
           assert.isAtLeast(flood.written, 50 * 1024 * 1024)
           // Unbounded output gave a worst of 1.3-5.7 s here. Bounded: 50-330 ms alone on this 2-core machine at a
           // load average of 10-15; beside another test file at a load average of 19, the flood (three busy threads
-          // of its own) took 13 s and a few requests 500-700 ms, the scheduler's doing. So: nine in ten under
-          // 500 ms, and none near the old seconds. The latency before the flood tells a busy machine apart.
+          // of its own) took 13 s and a few requests 500-700 ms, the scheduler's doing (once, with three CPU hogs
+          // beside it, 7 of 69). The old stall held the event loop for the whole flood, so most requests waited: the
+          // median under 250 ms, three in four under 500 ms, none near the old seconds. The latency before the flood
+          // tells a busy machine apart.
+          const sorted = [...flooded].sort((a, b) => a - b)
+          const median = sorted[Math.floor(sorted.length / 2)]
           const slow = flooded.filter((millis) => millis > 500).length
-          const summary = `${slow} of ${flooded.length} requests over 500 ms, worst ${worst.toFixed(0)} ms ` +
-            `(before the flood: worst ${quietWorst.toFixed(0)} ms)`
-          assert.isAtMost(slow, Math.floor(flooded.length / 10), summary)
+          const summary = `${slow} of ${flooded.length} requests over 500 ms, median ${median.toFixed(0)} ms, ` +
+            `worst ${worst.toFixed(0)} ms (before the flood: worst ${quietWorst.toFixed(0)} ms)`
+          assert.isBelow(median, 250, summary)
+          assert.isAtMost(slow, Math.floor(flooded.length / 4), summary)
           assert.isBelow(worst, 2000, summary)
           // The agent's writes never waited seconds for the supervisor to read (up to 3 s in the issue; a loaded
           // machine alone makes it 600 ms).
