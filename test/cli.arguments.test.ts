@@ -70,6 +70,11 @@ const REFUSED: ReadonlyArray<readonly [ReadonlyArray<string>, ReadonlyArray<stri
   ]],
   [["logs", "-fn", "3", "x"], [`error: "-fn" is no option of logs; its options are `]],
   [["status", "--url", "--", "x"], ["error: --url needs a value: agent-supervisor status --url TEXT"]],
+  // after --, nothing is an option: one of the command's there is said so
+  [["call", "echo", "--", "-1", "--url", "http://127.0.0.1:1"], [
+    `error: "--url" is no argument or option here (after -- nothing is read as an option: give --url before --)`,
+    "usage: agent-supervisor call "
+  ]],
   // An empty ID would reach the API as another route (/api/children//restart), a count of lines below 1 as a 400
   ...["restart", "stop", "start", "reload", "logs", "call", "history"].map((command) =>
     [[command, ""], [
@@ -90,7 +95,9 @@ const THROUGH_THE_BIN: ReadonlyArray<readonly [ReadonlyArray<string>, ReadonlyAr
   REFUSED.find(([args]) => args[0] === "scale")!,
   [["logs", "-F", "-n", "3", "x"], [NO_TREE]],
   [["scale", "pool", "-1"], [NO_TREE]],
-  [["status", "--json=true"], [NO_TREE]]
+  [["status", "--json=true"], [NO_TREE]],
+  // options after the arguments are read as well as before them: the --url is the one reached
+  [["scale", "pool", "3", "--url", "http://127.0.0.1:1"], ["error: Cannot reach the admin API at http://127.0.0.1:1"]]
 ]
 
 /** What the bin prints for a command line refused before anything runs: the command line run in this process. */

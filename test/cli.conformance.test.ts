@@ -78,7 +78,12 @@ const MISREAD: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
   [["--log-level", "info", "--only", "ready", "--", "true"], "agent: true"],
   [["--json", "false", "--only", "ready", "--", "true"], "agent: true"],
   [["--only=ready", "--", "true", "--onlyy"], "agent: true --onlyy"],
-  [["--only", "ready", "true"], "agent: true"]
+  [["--only", "ready", "true"], "agent: true"],
+  // options after the agent's command, with no --: read as conformance's (only ready runs, the report is JSON)
+  [
+    ["true", "--only", "ready", "--json"],
+    `{"command":"true","args":[],"protocol":1,"features":[],"checks":[{"name":"ready",`
+  ]
 ]
 
 const runs = {
@@ -113,7 +118,9 @@ const runs = {
   streamOnly: () => cli(["conformance", "--json", ...LOADED, "--only", "stream", "--", ...PYTHON_AGENT]),
   noContract: () =>
     cli(["conformance", ...LOADED, "--only", "echo", "--only", "concurrent-requests", "--", ...ECHO_EVERYTHING]),
-  help: () => cli(["conformance", "--help"])
+  help: () => cli(["conformance", "--help"]),
+  // After --, everything is the agent's, conformance's own option names too: given to it, and said on stderr
+  afterDashes: () => cli(["conformance", "--only", "ready", "--", "true", "--only", "echo", "--exit-timeout=5s"])
 }
 
 /** The text without its colour codes. */
@@ -284,6 +291,24 @@ describe("agent-supervisor conformance", () => {
           assert.isTrue(line.startsWith(first), `${what}: ${line}`)
           assert.strictEqual(code, 1, what)
         }
+      }),
+    WAIT
+  )
+
+  it.live(
+    "conformance's options after --: given to the agent as typed, and a warning says where they go",
+    () =>
+      Effect.gen(function*() {
+        const { code, stderr, stdout } = yield* result("afterDashes")
+        assert.strictEqual(code, 1, stderr + stdout)
+        assert.strictEqual(stdout.split("\n")[0], "agent: true --only echo --exit-timeout=5s")
+        assert.match(stdout, /\nready\s+fail\s/)
+        assert.notMatch(stdout, /\necho\s/, "--only echo is the agent's, not conformance's")
+        assert.strictEqual(
+          stderr.split("\n")[0],
+          `warning: --only, --exit-timeout after -- are given to the agent as its arguments, not read by conformance: ` +
+            `its options go before -- (agent-supervisor conformance --only ready --only echo --exit-timeout=5s -- true)`
+        )
       }),
     WAIT
   )

@@ -256,6 +256,20 @@ export const followHint = (grammar: Grammar, args: ReadonlyArray<string>, leftov
 }
 
 /**
+ * Why a word is left over after `--`, where @effect/cli reads nothing as an option (`call echo -- -1 --url URL`):
+ * the hint to add when it is one of the command's options and was typed only after `--`; `""` otherwise.
+ */
+export const dashesHint = (grammar: Grammar, args: ReadonlyArray<string>, leftover: string): string => {
+  const { after, own } = splitAtDashes(args)
+  if (after === undefined || !after.includes(leftover) || own.includes(leftover)) return ""
+  const command = grammar.commands.get(own.find((arg) => grammar.commands.has(arg)) ?? "")
+  const name = nameOf(leftover)
+  return command?.options.some((option) => option.names.includes(name))
+    ? ` (after -- nothing is read as an option: give ${name} before --)`
+    : ""
+}
+
+/**
  * `args` parsed as @effect/cli will parse them, before it does: a usage error (a missing or bad argument, a word
  * left over) is a `CliError` saying it as this program says its other errors, with the command's usage line.
  * @effect/cli prints its own bare ("Missing argument <ID>"), with no `error:` and no usage.
@@ -286,7 +300,7 @@ export const usageProblem = (
           ? Effect.fail(
             fail(
               `${JSON.stringify(directive.leftover[0])} is no argument or option here` +
-                followHint(grammar, args, directive.leftover[0])
+                (followHint(grammar, args, directive.leftover[0]) || dashesHint(grammar, args, directive.leftover[0]))
             )
           )
           : Effect.void

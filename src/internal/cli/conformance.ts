@@ -136,6 +136,8 @@ export const conformance = (options: ConformanceOptions): Effect.Effect<void, Cl
     // Checked here too, so that the error can say which check was meant.
     const unknown = options.only.find((name) => !(CHECK_NAMES as ReadonlyArray<string>).includes(name))
     if (unknown !== undefined) return yield* unknownCheck(unknown)
+    const toAgent = givenToAgent(yield* CommandLine)
+    if (toAgent !== undefined) yield* Console.error(`warning: ${toAgent}`)
     for (const [field, flag] of TIMEOUTS) yield* bareMillisWarning(`--${flag}`, options[field])
     const { run } = yield* conformanceModule
     const report = yield* run({
@@ -219,6 +221,43 @@ export const misread = (
       (name === "--json" ? "" : " VALUE") + (name === "--only" ? " (repeat it for several checks)" : "")
   }
   return noSuchOption("conformance", first, OPTIONS, OPTIONS, AFTER_OPTIONS)
+}
+
+/** A word of a command line as a shell would read it back: in quotes where it has a space or a shell character. */
+const shellWord = (word: string): string =>
+  word === "" || /[\s"'\\$`|&;<>()*?#~]/.test(word) ? JSON.stringify(word) : word
+
+/**
+ * What to say of this command's own options typed after `--` (`given`: the arguments as typed), or `undefined`.
+ * Everything after `--` is the agent's (an agent may well take a `--json` of its own), so they are given to it as
+ * typed; but `conformance -- ./agent --only ready` more likely meant `--only` for the checks, which would run every
+ * check against an agent given an argument it does not know. The warning names them, and the command line with
+ * them before `--`.
+ *
+ * @internal
+ */
+export const givenToAgent = (given: ReadonlyArray<string>): string | undefined => {
+  const { after, own } = splitAtDashes(given)
+  if (after === undefined) return undefined
+  const names: Array<string> = []
+  const moved: Array<string> = []
+  // (the first word is the agent's program, whatever it looks like)
+  const rest = after.slice(0, 1)
+  for (let i = 1; i < after.length; i++) {
+    const name = nameOf(after[i])
+    if (!OPTIONS.includes(name)) {
+      rest.push(after[i])
+      continue
+    }
+    if (!names.includes(name)) names.push(name)
+    moved.push(after[i])
+    if (WITH_VALUE.includes(name) && !after[i].includes("=") && i + 1 < after.length) moved.push(after[++i])
+  }
+  if (names.length === 0) return undefined
+  const line = [...own.slice(own.indexOf("conformance") + 1), ...moved, "--", ...rest].map(shellWord).join(" ")
+  return `${names.join(", ")} after -- ${names.length === 1 ? "is" : "are"} given to the agent as its ` +
+    `argument${names.length === 1 ? "" : "s"}, not read by conformance: its options go before -- ` +
+    `(agent-supervisor conformance ${line})`
 }
 
 /** The `conformance` command, for `main.ts`'s list. */
