@@ -1,7 +1,8 @@
 /**
  * The Go adapter (`adapters/go`): its own `go test` suite (with all of `go vet`, and `gofmt`), then its
  * conformance command `cmd/echo-agent` driven through the library's real `AgentSupervisor.make` and
- * `AgentProcess.make`, as endToEnd.test.ts drives the Python and Node adapters. Go is the system's (Debian:
+ * `AgentProcess.make`, as endToEnd.test.ts drives the Python and Node adapters; and the README's Go steps, run as
+ * written in a project of their own (the reader's layout: the package in `node_modules`). Go is the system's (Debian:
  * `golang-go`); where there is none the suite is skipped with the reason printed, or fails under
  * `REQUIRE_SERVICES=1` (CI).
  *
@@ -20,7 +21,19 @@ import * as path from "node:path"
 import * as AgentSupervisor from "../../src/Agent/AgentSupervisor.js"
 import * as AgentProcess from "../../src/Agent/Process.js"
 import { buildEchoAgent, GO_COMMAND_TIMEOUT_MS, goEnv, probeGo, run } from "../fixtures/go.js"
-import { eventuallyEffect, failureOf, TestLive } from "../support.js"
+import { eventuallyEffect, failureOf, root, TestLive } from "../support.js"
+
+/** The README's Go section: its first shell block (the steps to a built agent) and its Go block (`main.go`). */
+const readmeGo = () => {
+  const readme = fs.readFileSync(path.join(root, "README.md"), "utf8")
+  const start = readme.indexOf("\n#### Go\n")
+  const section = readme.slice(start, readme.indexOf("\n#### ", start + 1))
+  const blocks = [...section.matchAll(/```(\w+)\n([\s\S]*?)```/g)].map(([, lang, code]) => ({ lang, code }))
+  return {
+    steps: blocks.find(({ lang }) => lang === "sh")!.code,
+    main: blocks.find(({ lang }) => lang === "go")!.code
+  }
+}
 
 const go = probeGo()
 
@@ -95,6 +108,31 @@ describeWithGo("Go adapter", () => {
         assert.strictEqual(yield* agent.state, "RUNNING")
       }).pipe(Effect.provide(TestLive)),
     60_000
+  )
+
+  it.scopedLive(
+    "the README's steps, as written: go mod init, the replace to node_modules, go build offline; it answers",
+    () =>
+      Effect.gen(function*() {
+        // A project as the README's reader has it: the package in node_modules (here, this repository)
+        const project = path.join(scratch, "project")
+        fs.mkdirSync(path.join(project, "node_modules"), { recursive: true })
+        fs.symlinkSync(root, path.join(project, "node_modules", "effect-agent-supervisor"))
+        const { main, steps } = readmeGo()
+        fs.mkdirSync(path.join(project, "classify"))
+        fs.writeFileSync(path.join(project, "classify", "main.go"), main)
+        // Go's defaults (-mod=readonly), but offline: a step that would download fails
+        const built = yield* Effect.promise(() =>
+          run("sh", ["-e", "-c", steps], { ...env, GOFLAGS: "", GOPROXY: "off" }, project)
+        )
+        assert.strictEqual(built.code, 0, `the README's steps:\n${built.output}`)
+        const agent = yield* AgentSupervisor.make({
+          name: "go-readme",
+          command: path.join(project, "classify", "classify")
+        })
+        assert.deepStrictEqual(yield* agent.handleEvent({ text: "hello" }), { length: 5 })
+      }).pipe(Effect.provide(TestLive)),
+    GO_COMMAND_TIMEOUT_MS + 30_000
   )
 
   it.scopedLive(
