@@ -7,6 +7,7 @@
  *
  * @internal
  */
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as PubSub from "effect/PubSub"
 import type * as Queue from "effect/Queue"
@@ -37,14 +38,37 @@ export interface EventHub<A = AgentEvent> {
 /** A hub that an agent (or a supervisor) owns: it shuts it down when it is closed. */
 export interface OwnHub<A = AgentEvent> extends EventHub<A> {
   /**
-   * Ends every subscription; what is published later is dropped (no one can read it). Not an interruption, as a
-   * shut-down `PubSub` would make it: the publisher may be a stop that must go on to its kill.
+   * Ends every subscription, once each has taken what was published before (a stop's own last events: `PubSub`'s
+   * shutdown discards what a subscription holds), waiting {@link DRAIN_MILLIS} at most for a reader that does not
+   * read; what is published later is dropped (no one can read it). Not an interruption, as a shut-down `PubSub`
+   * would make it: the publisher may be a stop that must go on to its kill.
    */
   readonly shutdown: Effect.Effect<void>
 }
 
 /** How many events a subscriber may fall behind before the oldest are dropped (a sliding buffer). */
 const CAPACITY = 4096
+
+/** How long a shutdown waits for the subscriptions to take the events published before it. */
+export const DRAIN_MILLIS = 1000
+
+/** How often a shutdown looks whether they have. */
+const DRAIN_POLL_MILLIS = 5
+
+/** A stop follows the wall clock even under a `TestClock` (as its phases do). */
+const liveClock = Clock.make()
+
+/**
+ * Until every subscription has taken what `pubsub` holds (its size counts what the slowest has not), or
+ * {@link DRAIN_MILLIS} have passed.
+ */
+const drained = <A>(pubsub: PubSub.PubSub<A>): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const until = (yield* Clock.currentTimeMillis) + DRAIN_MILLIS
+    while ((yield* PubSub.size(pubsub)) > 0 && (yield* Clock.currentTimeMillis) < until) {
+      yield* Effect.sleep(DRAIN_POLL_MILLIS)
+    }
+  }).pipe(Effect.withClock(liveClock))
 
 /**
  * A hub of the agent's own whose sliding `PubSub` is made on the first `subscribe` (a supervisor's too: a tree of
@@ -78,7 +102,7 @@ export const makeLazy = <A = AgentEvent>(): OwnHub<A> => {
     idle: () => subscribers === 0 || closed,
     shutdown: Effect.suspend(() => {
       closed = true
-      return pubsub === undefined ? Effect.void : PubSub.shutdown(pubsub)
+      return pubsub === undefined ? Effect.void : Effect.zipRight(drained(pubsub), PubSub.shutdown(pubsub))
     })
   }
 }
