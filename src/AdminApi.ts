@@ -259,6 +259,12 @@ export class AdminServer extends Context.Tag("effect-agent-supervisor/AdminServe
   readonly stateFile: string | undefined
   /** Server-Sent Events streams open now (clients of `/api/events` and of stderr follows). */
   readonly streams: Effect.Effect<number>
+  /**
+   * Says the tree is about to stop while the API goes on serving (as `agent-supervisor up` stops its tree before
+   * its API, so that `status` answers during the stop): each event stream then ends after the stop's own events,
+   * with `closing`, and a call the stop cuts says the tree is stopping (not to start the child, nor to call again).
+   */
+  readonly treeStopping: Effect.Effect<void>
 }>() {}
 
 /**
@@ -311,7 +317,8 @@ export const make: (
     port: running.port,
     token,
     stateFile: settings.stateFile,
-    streams: running.streams
+    streams: running.streams,
+    treeStopping: running.stopping
   }
 })
 

@@ -7,6 +7,7 @@
  */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import type * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -66,10 +67,14 @@ const controlGroup = (root: Supervisor.Supervisor) =>
  * The work group: a call to an agent or a pool, a task published to a topic, a task's outcome (the token is checked
  * by `guard.ts`).
  */
-const workGroup = (root: Supervisor.Supervisor, token: Redacted.Redacted<string>) =>
+const workGroup = (
+  root: Supervisor.Supervisor,
+  token: Redacted.Redacted<string>,
+  stopping: Deferred.Deferred<void>
+) =>
   HttpApiBuilder.group(AdminHttpApi, "work", (handlers) =>
     handlers
-      .handle("call", ({ path, payload }) => Work.call(root, path.id, payload))
+      .handle("call", ({ path, payload }) => Work.call(root, path.id, payload, stopping))
       .handle("publish", ({ path, payload }) => Work.publish(root, path.name, payload))
       // A GET, but what it reads is an agent's answer, as a call's: the token, checked on the route the router
       // matched (a check of the URL's text before routing missed /API/TASKS/ID, //api/tasks/ID, %74asks)
@@ -121,5 +126,7 @@ const clusterGroup = (placements: Option.Option<Placements>) =>
 export const layer = (
   root: Supervisor.Supervisor,
   placements: Option.Option<Placements>,
-  token: Redacted.Redacted<string>
-) => Layer.mergeAll(treeGroup(root), controlGroup(root), workGroup(root, token), clusterGroup(placements))
+  token: Redacted.Redacted<string>,
+  /** Done when the tree begins to stop while the API serves: a call the stop cuts says so. */
+  stopping: Deferred.Deferred<void>
+) => Layer.mergeAll(treeGroup(root), controlGroup(root), workGroup(root, token, stopping), clusterGroup(placements))

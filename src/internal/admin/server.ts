@@ -47,6 +47,8 @@ export interface Running {
   readonly host: string
   readonly port: number
   readonly streams: Effect.Effect<number>
+  /** The tree begins to stop while the server serves (see `Sse.Streams.stopping`). */
+  readonly stopping: Effect.Effect<void>
 }
 
 /** The URL of `host`:`port` for a client on this machine: a wildcard address is reached through loopback. */
@@ -76,7 +78,9 @@ const app = (
 ) =>
   Effect.gen(function*() {
     const parts = Layer.mergeAll(
-      HttpApiBuilder.api(AdminHttpApi).pipe(Layer.provide(Handlers.layer(root, placements, token))),
+      HttpApiBuilder.api(AdminHttpApi).pipe(
+        Layer.provide(Handlers.layer(root, placements, token, streams.stopping))
+      ),
       Routes.layer(root, streams),
       HttpApiBuilder.middleware(AdminHttpApi, guard(token, loopbackOnly)).pipe(
         Layer.provide(HttpApiBuilder.Router.Live)
@@ -138,5 +142,11 @@ export const make = (
     // Added last, so run first: before the platform's own close, which would wait for every connection.
     yield* Effect.addFinalizer(() => close(node, streams))
     const port = server.address._tag === "TcpAddress" ? server.address.port : settings.port
-    return { url: urlOf(settings.host, port), host: settings.host, port, streams: streams.open }
+    return {
+      url: urlOf(settings.host, port),
+      host: settings.host,
+      port,
+      streams: streams.open,
+      stopping: Deferred.succeed(streams.stopping, undefined)
+    }
   })

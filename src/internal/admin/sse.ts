@@ -19,6 +19,11 @@ export interface Streams {
   readonly keepAlive: Duration.Duration
   /** Done when the server closes: every stream ends. */
   readonly closing: Deferred.Deferred<void>
+  /**
+   * Done when the tree the server serves begins to stop while it serves (`up` stops its tree before its API): a
+   * stream then ends after what it follows has (the stop's own events included), with `closing` all the same.
+   */
+  readonly stopping: Deferred.Deferred<void>
   /** Streams open now. */
   readonly open: Effect.Effect<number>
   readonly track: <A>(stream: Stream.Stream<A>) => Stream.Stream<A>
@@ -26,11 +31,12 @@ export interface Streams {
 
 /** The streams of a new server. */
 export const make = (keepAlive: Duration.Duration): Effect.Effect<Streams> =>
-  Effect.map(Deferred.make<void>(), (closing) => {
+  Effect.map(Effect.zip(Deferred.make<void>(), Deferred.make<void>()), ([closing, stopping]) => {
     let open = 0
     return {
       keepAlive,
       closing,
+      stopping,
       open: Effect.sync(() => open),
       track: (stream) =>
         Stream.unwrapScoped(
@@ -66,7 +72,7 @@ export const response = (streams: Streams, frames: Stream.Stream<string>): HttpS
       ),
       Stream.interruptWhenDeferred(streams.closing),
       Stream.concat(Stream.fromEffect(Effect.map(
-        Deferred.isDone(streams.closing),
+        Effect.zipWith(Deferred.isDone(streams.closing), Deferred.isDone(streams.stopping), (a, b) => a || b),
         (closing) =>
           eventFrame(STREAM_END, { reason: closing ? "closing" : "ended" } satisfies { reason: StreamEndReason })
       ))),

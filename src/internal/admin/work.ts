@@ -11,6 +11,7 @@
  * @internal
  */
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type {
@@ -95,9 +96,25 @@ const notRunning = (root: Supervisor.Supervisor, path: string, error: Supervisor
     Effect.catchTag("ChildNotFound", (gone): Effect.Effect<CallRefusal> => Effect.succeed(refused(gone, gone.message)))
   )
 
+/** A refusal that the tree's stop caused: the child is not to be started again, nor the call made again here. */
+const cutByStop = (error: CallError): boolean =>
+  error._tag === "AgentStoppedError" ||
+  (error._tag === "SupervisorChildError" && error.reason !== "not_an_agent" && error.reason !== "not_a_pool")
+
 /** A call's failure as the API answers it, and as the log says it. */
-const callRefusal = (root: Supervisor.Supervisor, path: string, error: CallError): Effect.Effect<CallRefusal> => {
+const callRefusal = (
+  root: Supervisor.Supervisor,
+  path: string,
+  error: CallError,
+  stopping: boolean
+): Effect.Effect<CallRefusal> => {
   const could = `Could not call "${path}"`
+  if (stopping && cutByStop(error)) {
+    return Effect.succeed(plainly(
+      (message) => new OperationFailed({ message }),
+      `${could}: the tree is stopping (its host is shutting down), and the call did not get its answer`
+    ))
+  }
   switch (error._tag) {
     case "AgentTaskError":
       return Effect.succeed(refused(
@@ -168,7 +185,9 @@ const refuse = <E>(refusal: Refusal<E>): Effect.Effect<never, E> =>
 export const call = (
   root: Supervisor.Supervisor,
   path: string,
-  body: CallBody
+  body: CallBody,
+  /** Done when the tree begins to stop while the API serves (`Sse.Streams.stopping`). */
+  stopping: Deferred.Deferred<void>
 ): Effect.Effect<CallResult, BadRequest | ChildNotFound | OperationFailed | CallFailed | CallTimedOut> =>
   Effect.gen(function*() {
     const located = yield* locate(root, path).pipe(Effect.catchAll((gone) => refuse(refused(gone, gone.message))))
@@ -178,7 +197,12 @@ export const call = (
       body.payload,
       body.timeout === undefined ? undefined : { timeout: durationOf(body.timeout) }
     ).pipe(
-      Effect.catchAll((error) => Effect.flatMap(callRefusal(root, path, error), refuse)),
+      Effect.catchAll((error) =>
+        Effect.flatMap(
+          Effect.flatMap(Deferred.isDone(stopping), (stops) => callRefusal(root, path, error, stops)),
+          refuse
+        )
+      ),
       Effect.onInterrupt(() =>
         Effect.logInfo(
           `admin API: call to "${path}" given up: its client went away, or the admin API is closing (the agent ` +

@@ -10,9 +10,11 @@
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
+import * as Scope from "effect/Scope"
 import * as AdminApi from "../../AdminApi.js"
 import * as Directory from "../../Agent/Directory.js"
 import * as AgentProcess from "../../Agent/Process.js"
@@ -204,9 +206,12 @@ const serve = (file: TreeFile.TreeFile, options: UpOptions) =>
     if (admin) yield* StateFile.checkFree(stateFile, { host: file.admin?.host ?? "127.0.0.1", port: 0 })
     const what = { name: cluster === undefined ? "the tree" : "this runner and its agents" }
     const whenRunning = yield* logStop(what, seen)
-    const started = cluster === undefined
-      ? yield* startTree(file, progress)
-      : yield* startCluster({ ...file, cluster }, options, progress)
+    // The tree in a scope of its own, closed before the admin API's (below): the API answers during the stop
+    const treeScope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+    const started = yield* Scope.extend(
+      cluster === undefined ? startTree(file, progress) : startCluster({ ...file, cluster }, options, progress),
+      treeScope
+    )
     if (cluster === undefined) what.name = `tree "${started.tree.name}"`
     yield* whenRunning
     if (admin) {
@@ -218,6 +223,8 @@ const serve = (file: TreeFile.TreeFile, options: UpOptions) =>
         onSome: (placements) => Effect.provideService(make, AdminApi.ClusterPlacements, placements)
       })
       yield* Effect.logInfo(`dashboard: ${server.url}/ (admin API token in ${stateFile})`)
+      // Run before the API closes: `status` answers and `events` followers see the stop's events to its end.
+      yield* Effect.addFinalizer((exit) => Effect.zipRight(server.treeStopping, Scope.close(treeScope, exit)))
     }
     // After the admin API's: the signal is said at once, before the API waits for the requests under way
     yield* whenRunning
