@@ -114,17 +114,25 @@ const jsonLine = (text: string, start: string) => {
 /** What a specifier resolves to instead (see `fixtures/redirect-hooks.mjs`). */
 type Redirect = { readonly file: string } | { readonly missingFrom: string }
 
-/** Runs `fixtures/store-app.ts` in a child Node.js, its module resolution bent by `redirect`. */
-const runApp = (args: ReadonlyArray<string>, redirect: Record<string, Redirect> = {}) =>
+/**
+ * Runs `fixtures/store-app.ts` in a child Node.js, its module resolution bent by `redirect`; killed with SIGKILL
+ * after `timeout` millis (its `code` is then `null`).
+ */
+const runApp = (args: ReadonlyArray<string>, redirect: Record<string, Redirect> = {}, timeout = 60_000) =>
   Effect.async<AppRun>((resume) => {
     const child = execFile(
       process.execPath,
       ["--import", "tsx", "--import", pathToFileURL(fixture("redirect.mjs")).href, fixture("store-app.ts"), ...args],
-      { cwd: root, env: { ...process.env, STORE_TEST_REDIRECT: JSON.stringify(redirect) }, timeout: 60_000 },
+      {
+        cwd: root,
+        env: { ...process.env, STORE_TEST_REDIRECT: JSON.stringify(redirect) },
+        timeout,
+        killSignal: "SIGKILL"
+      },
       (_, stdout, stderr) =>
         resume(Effect.succeed({
           code: child.exitCode,
-          output: `exit code ${child.exitCode}\n${stdout}\n${stderr}`,
+          output: `exit code ${child.exitCode} (signal ${child.signalCode})\n${stdout}\n${stderr}`,
           saved: jsonLine(stdout, "{\"saved\"")?.saved,
           error: jsonLine(stderr, "{")
         }))
@@ -169,6 +177,38 @@ const failedWithDriver = (
 }
 
 const rebuild = /`npm rebuild better-sqlite3`.*`npm install @effect\/sql-sqlite-node@\^0\.53\.0`/
+
+// In a child process: the hang this guards against was a synchronous loop (Node's `mkdirSync(dir, { recursive: true })`
+// under /proc), which no timeout in this worker could interrupt. The child is killed after 15 s: a failure, not a hang.
+describe.sequential("Store.layerSqlite where no directory can be created (a pseudo filesystem): a child process", () => {
+  it.scopedLive.skipIf(process.platform !== "linux")(
+    "/proc and /sys: the layer fails at once with a StoreError naming the directory, never hangs",
+    () =>
+      Effect.gen(function*() {
+        const filenames = ["/proc/x/y.sqlite", "/proc/self/x/agents.sqlite", "/proc/sys/x/y/agents.sqlite"]
+        if (fs.existsSync("/sys/kernel")) filenames.push("/sys/x/y.sqlite")
+        const runs = yield* Effect.forEach(filenames, (filename) => runApp(["sqlite", filename], {}, 15_000), {
+          concurrency: "unbounded"
+        })
+        runs.forEach((run, i) => {
+          const filename = filenames[i]
+          assert.strictEqual(run.code, 1, `${filename}: ${run.output}`)
+          assert.isUndefined(run.saved, run.output)
+          const error = run.error
+          assert.isDefined(error, run.output)
+          assert.strictEqual(error!._tag, "StoreError", run.output)
+          assert.strictEqual(error!.reason, "path_unusable", run.output)
+          assert.strictEqual(error!.path, path.dirname(filename), run.output)
+          assert.include(String(error!.message), `cannot create the directory ${path.dirname(filename)}`, run.output)
+          assert.match(
+            String(error!.remediation),
+            /its filesystem refuses one \(\/proc and \/sys .*Set `filename` to a path/,
+            run.output
+          )
+        })
+      })
+  )
+})
 
 describe.sequential("a store driver that cannot load: the application fails to start (a child process)", () => {
   it.scopedLive("control: on this install the application writes data/agents.sqlite (its directory made), exit 0", () =>

@@ -10,9 +10,9 @@ import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import * as fs from "node:fs"
 import * as path from "node:path"
 import type { StoreError } from "../../Errors.js"
+import { makeDirectorySync } from "../../internal/makeDirectory.js"
 import type * as Store from "../Store.js"
 import * as driver from "./driver.js"
 import type { SqliteSettings } from "./options.js"
@@ -36,11 +36,14 @@ const loadDriver = Effect.scoped(open(":memory:")).pipe(
 /** A database of its own, in memory (`":memory:"`) or in a temporary file (`""`): nothing to open but the driver. */
 const isAnonymous = (filename: string) => filename === ":memory:" || filename === ""
 
-/** Creates the file's directory and those above it, as `mkdir -p` does. */
+/**
+ * Creates the file's directory and those above it, as `mkdir -p` does, but never loops: Node's own recursive
+ * `mkdirSync` spins forever under a pseudo filesystem (`/proc/x`), blocking the event loop (see `makeDirectory.ts`).
+ */
 const createDirectory = (file: string): Effect.Effect<void, StoreError> => {
   const directory = path.dirname(file)
   return Effect.try({
-    try: () => void fs.mkdirSync(directory, { recursive: true }),
+    try: () => makeDirectorySync(directory),
     catch: (error) => driver.unusable(directory, `cannot create the directory ${directory} for ${file}`, error)
   })
 }

@@ -20,7 +20,6 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import * as fs from "node:fs"
 import * as nodePath from "node:path"
 import { ClusterPlacements } from "../../AdminApi.js"
 import * as Directory from "../../Agent/Directory.js"
@@ -33,6 +32,7 @@ import * as TreeFileCluster from "../../TreeFile/Cluster.js"
 import * as Placements from "../admin/clusterPlacements.js"
 import * as Settings from "../cluster/config.js"
 import * as Migrate from "../cluster/migrate.js"
+import { makeDirectorySync } from "../makeDirectory.js"
 
 /** `--runner-host` and `--runner-port`: over the file's `cluster.address`. */
 export interface RunnerFlags {
@@ -83,7 +83,8 @@ export const sqlLayer = (database: TreeFileCluster.Database): Layer.Layer<SqlCli
       })
       if (isFile) {
         yield* Effect.try({
-          try: () => void fs.mkdirSync(nodePath.dirname(filename), { recursive: true }),
+          // Not Node's recursive mkdir: it never ends under a pseudo filesystem such as /proc.
+          try: () => makeDirectorySync(nodePath.dirname(filename)),
           catch: (error) => Driver.unusable(filename, `cannot create the directory of ${filename}`, error)
         })
       }

@@ -58,7 +58,15 @@ const driverRemediation = (driver: string, code: string | undefined): string => 
     `\`${install}\`; ${withoutPersistence}`
 }
 
+/** Linux's pseudo filesystems: the kernel's view of itself, where no directory of the user's can be created. */
+const PSEUDO_FILESYSTEM = /^\/(?:proc|sys)(?:\/|$)/
+
 const pathRemediation = (path: string, code: string | undefined): string => {
+  // `ENOENT` from `mkdir` with its parent there is what procfs answers (see `makeDirectory.ts`).
+  if (PSEUDO_FILESYSTEM.test(path) || code === "ENOENT") {
+    return `No directory can be created at ${path}: its filesystem refuses one (/proc and /sys are the kernel's ` +
+      "pseudo filesystems, not a place for files). Set `filename` to a path on an ordinary, writable filesystem."
+  }
   switch (code) {
     case "EEXIST":
     case "ENOTDIR":
