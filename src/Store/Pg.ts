@@ -30,7 +30,8 @@ export type PgOptions = internalOptions.PgOptions
  * `connectTimeout` (2 seconds by default) bounds each connection attempt, so a vanished server costs a write
  * that long at most. At most `maxConnections` operations (10 by default) run at once: the others wait for a
  * connection in turn rather than fail when the pool is busy. Bad options fail with a `ConfigError` naming the
- * field.
+ * field; a key that is neither the store's nor `PgClient`'s (`maxMetrix`) too, with the option meant when one is
+ * close.
  *
  * @since 0.1.0
  * @category constructors

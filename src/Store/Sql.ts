@@ -55,7 +55,8 @@ export const splitOptions: <A extends Options>(options: A) => readonly [Options,
  * A store over a client acquired on first use. `acquire` runs in a scope of its own, closed if it fails, if the
  * migrations fail, or when the store's scope closes; a failed acquisition is tried again on a later operation
  * (after `retryAfter`), so the store never needs the database to be up when it is made. Bad options fail with a
- * `ConfigError` naming the field.
+ * `ConfigError` naming the field, and an unknown key (`maxMetrix`) with the option meant when one is close (split
+ * an object that holds a client's options too with {@link splitOptions} first).
  *
  * @since 0.1.0
  * @category constructors

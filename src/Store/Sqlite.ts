@@ -31,7 +31,8 @@ export type SqliteOptions = internalOptions.SqliteOptions
  * database) fails with a `StoreError` whose remediation says what to run or change. Its tables are made on first
  * use, in WAL mode (readers never wait for the writer) with `synchronous = NORMAL` (a power loss may lose the last
  * writes, never corrupts the file): the trade a best-effort store wants; a lock or a read-only file met then is an
- * outage, logged and retried. Bad options fail with a `ConfigError` naming the field.
+ * outage, logged and retried. Bad options fail with a `ConfigError` naming the field, and an unknown key
+ * (`maxMetrix`) with the option meant when one is close.
  *
  * @since 0.1.0
  * @category constructors

@@ -152,14 +152,21 @@ export interface MemoryOptions {
   readonly maxAgents?: number | undefined
 }
 
+/** Every key of {@link MemoryOptions}: any other is refused, with the one meant when one is close. */
+const MEMORY_KEYS = Edge.allKeysOf<MemoryOptions>()(["maxMetrics", "maxRestarts", "maxTasks", "maxAgents"])
+
 /**
- * Makes an in-memory store: bounded, lost when the process ends.
+ * Makes an in-memory store: bounded, lost when the process ends. An options key it does not know (`maxMetrix`)
+ * fails with a `ConfigError` naming it, and the option meant when one is close.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const makeMemory = (options?: MemoryOptions): Effect.Effect<Store["Type"]> =>
-  Effect.map(memory.make(options, defaultMetricLimit), Store.of)
+export const makeMemory = (options?: MemoryOptions): Effect.Effect<Store["Type"], ConfigError> =>
+  Effect.suspend(() => {
+    const unknown = Edge.unknownKeysError(options, MEMORY_KEYS, undefined)
+    return unknown === undefined ? Effect.map(memory.make(options, defaultMetricLimit), Store.of) : Effect.fail(unknown)
+  })
 
 /**
  * The in-memory store with its default bounds (`Store/Memory.ts`'s `layer` takes others).
@@ -167,7 +174,10 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<Store["Type"]
  * @since 0.1.0
  * @category layers
  */
-export const layerMemory: Layer.Layer<Store> = Layer.effect(Store, makeMemory())
+export const layerMemory: Layer.Layer<Store> = Layer.effect(
+  Store,
+  Effect.map(memory.make(undefined, defaultMetricLimit), Store.of)
+)
 
 /**
  * A store that cannot fail: every operation is bounded by a timeout, and every failure, defect or timeout is

@@ -11,7 +11,15 @@ import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import type { ConfigError } from "../../Errors.js"
 import type * as Text from "../../internal/durationText.js"
-import { configError, decodeOptions, DurationInput, type Problem, show } from "../../internal/schema.js"
+import {
+  allKeysOf,
+  configError,
+  decodeOptions,
+  DurationInput,
+  type Problem,
+  show,
+  unknownKeys
+} from "../../internal/schema.js"
 import { DEFAULT_MAX_TASK_AGE_DAYS, DEFAULT_MAX_TASKS } from "./taskBounds.js"
 
 /**
@@ -115,12 +123,19 @@ export const splitOptions = <A extends SqlOptions>(options: A): readonly [SqlOpt
   return [own as SqlOptions, rest as Omit<A, keyof SqlOptions>]
 }
 
+/** Where store options are, for their `ConfigError`. */
+const storeOptions = { whole: "(store options)", undefinedIsAbsent: true } as const
+
+/** The problems of a decode that failed, none when it did not. */
+const problemsOf = (decoded: Either.Either<unknown, ConfigError>): ReadonlyArray<Problem> =>
+  Either.isLeft(decoded) ? decoded.left.problems : []
+
 /**
- * Decodes the SQL store's own options. Other keys are left to the caller (a backend passes them to its client),
- * as they always were: they are set aside here, not rejected.
+ * Decodes the SQL store's options (`Store/Sql.ts`): any other key is a problem, with the option meant when one is
+ * close (the schema's own check, as for every options object the library decodes).
  */
 export const decodeSql = (options: SqlOptions | undefined): Either.Either<SqlSettings, ConfigError> =>
-  decodeOptions(SqlSettings, splitOptions(options ?? {})[0], { whole: "(store options)", undefinedIsAbsent: true })
+  decodeOptions(SqlSettings, options ?? {}, storeOptions)
 
 /** What the SQLite store runs with. */
 export interface SqliteSettings {
@@ -150,17 +165,14 @@ const filenameProblem = (filename: unknown): Problem | undefined =>
 
 /**
  * Decodes the SQLite store's options: `filename` (given to the client as it is, but never empty), `busyTimeout` and
- * the SQL store's own; every problem in one `ConfigError`.
+ * the SQL store's own; any other key is a problem (with the option meant, when one is close); every problem in one
+ * `ConfigError`.
  */
 export const decodeSqlite = (options: SqliteOptions): Either.Either<SqliteSettings, ConfigError> => {
-  const decoded = decodeOptions(SqliteOwn, { ...splitOptions(options)[0], busyTimeout: options.busyTimeout }, {
-    whole: "(store options)",
-    undefinedIsAbsent: true
-  })
+  const { filename: _, ...rest } = options
+  const decoded = decodeOptions(SqliteOwn, rest, storeOptions)
   const problem = filenameProblem(options.filename)
-  if (problem !== undefined) {
-    return Either.left(configError([problem, ...(Either.isLeft(decoded) ? decoded.left.problems : [])]))
-  }
+  if (problem !== undefined) return Either.left(configError([problem, ...problemsOf(decoded)]))
   return Either.map(decoded, ({ busyTimeout, ...sql }) => ({
     sql,
     filename: options.filename,
@@ -183,9 +195,50 @@ export interface PgSettings {
 /** `pg`'s own default pool size. */
 const defaultMaxConnections = 10
 
-/** Decodes the PostgreSQL store's own options; the client's are passed on as they are. */
-export const decodePg = (options: PgOptions): Either.Either<PgSettings, ConfigError> =>
-  Either.map(decodeSql(options), (sql) => {
+/**
+ * Every option `PgClient.make` takes from a store's options: a key it gains is a type error here until it is
+ * listed, so a new client option is never refused as unknown.
+ */
+const PG_CLIENT_KEYS = allKeysOf<PgClientOptions>()([
+  "url",
+  "host",
+  "port",
+  "path",
+  "ssl",
+  "database",
+  "username",
+  "password",
+  "stream",
+  "idleTimeout",
+  "connectTimeout",
+  "maxConnections",
+  "minConnections",
+  "connectionTTL",
+  "applicationName",
+  "spanAttributes"
+])
+
+/** The PostgreSQL store's options: the SQL store's and the client's. */
+const PG_KEYS: ReadonlyArray<string> = [...sqlOptionKeys, ...PG_CLIENT_KEYS]
+
+/** Keys of `PgClient.make`'s options that the store does not take, and why. */
+const PG_NOT_OFFERED: Readonly<Record<string, string>> = Object.fromEntries(
+  ["transformResultNames", "transformQueryNames", "transformJson", "types"].map((key) => [
+    key,
+    "is not an option of the store: it would change how the store's own columns are named or read"
+  ])
+)
+
+/**
+ * Decodes the PostgreSQL store's own options; the client's are passed on as they are. A key that is neither's is a
+ * problem (with the option meant, when one is close), in the one `ConfigError` with the others.
+ */
+export const decodePg = (options: PgOptions): Either.Either<PgSettings, ConfigError> => {
+  const unknown = unknownKeys(options, PG_KEYS, undefined, PG_NOT_OFFERED)
+  const decoded = decodeSql(splitOptions(options)[0])
+  const [first, ...rest] = [...problemsOf(decoded), ...unknown]
+  if (first !== undefined) return Either.left(configError([first, ...rest]))
+  return Either.map(decoded, (sql) => {
     const client = splitOptions(options)[1]
     // `pg` takes any falsy `max` for its default.
     const maxConnections = client.maxConnections !== undefined && client.maxConnections >= 1
@@ -193,3 +246,4 @@ export const decodePg = (options: PgOptions): Either.Either<PgSettings, ConfigEr
       : defaultMaxConnections
     return { sql, client, maxConnections }
   })
+}
