@@ -172,6 +172,24 @@ describe("LogFiles writer", () => {
     }).pipe(Effect.provide(logs.layer))
   })
 
+  it.scoped.skipIf(process.platform !== "linux")(
+    "a directory under /proc (no directory can be made there): its failure is said, never a hang",
+    () => {
+      const logs = capturingLogs()
+      return Effect.gen(function*() {
+        // Node's recursive mkdir loops for ever there (procfs answers ENOENT with the parent in place).
+        const logDir = "/proc/self/no-such-dir/logs"
+        const writer = yield* writerOf(path.join(logDir, "a.log"), settings(logDir, 4096, 5))
+        writer.offer("a line")
+        yield* eventuallyEffect(
+          "the failure is logged",
+          Effect.sync(() => logs.seen.some((l) => l.level === "WARN" && l.message.includes("cannot be written")))
+        )
+        assert.strictEqual(writer.stats().lost, 0)
+      }).pipe(Effect.provide(logs.layer))
+    }
+  )
+
   it.scoped("a failed append gives its lines up, counted, and says so in the file once it can be written", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir("logfiles")

@@ -1,5 +1,5 @@
 /**
- * `mkdir -p` that always ends: the SQL stores' file directories.
+ * `mkdir -p` that always ends: the SQL stores' file directories, log files' directories, the install cache.
  *
  * Node's `fs.mkdirSync(dir, { recursive: true })` (and `fs.mkdir`'s, Node 20) loops forever when `mkdir` of a
  * missing directory says `ENOENT` although its parent is there: it steps back to the parent, finds it (`EEXIST`, a
@@ -9,6 +9,8 @@
  *
  * @internal
  */
+import { SystemError, type SystemErrorReason } from "@effect/platform/Error"
+import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 
@@ -57,3 +59,34 @@ export const makeDirectorySync = (dir: string): void => {
   // Down: each parent is there now, so whatever `mkdir` says is final.
   for (let i = missing.length - 1; i >= 0; i--) makeOne(missing[i])
 }
+
+const reasons: Record<string, SystemErrorReason> = {
+  ENOENT: "NotFound",
+  ENOTDIR: "NotFound",
+  EACCES: "PermissionDenied",
+  EPERM: "PermissionDenied",
+  EROFS: "PermissionDenied",
+  EEXIST: "AlreadyExists",
+  EBUSY: "Busy"
+}
+
+/**
+ * {@link makeDirectorySync} for a `FileSystem` user: fails with the platform's `SystemError` (as
+ * `FileSystem.makeDirectory` would), Node's message in its `description`.
+ */
+export const makeDirectory = (dir: string): Effect.Effect<void, SystemError> =>
+  Effect.try({
+    try: () => makeDirectorySync(dir),
+    catch: (error) => {
+      const code = String(codeOf(error) ?? "")
+      return new SystemError({
+        reason: reasons[code] ?? "Unknown",
+        module: "FileSystem",
+        method: "makeDirectory",
+        pathOrDescriptor: dir,
+        syscall: "mkdir",
+        description: error instanceof Error ? error.message : String(error),
+        cause: error
+      })
+    }
+  })

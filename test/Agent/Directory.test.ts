@@ -390,6 +390,20 @@ describe.sequential("Directory", () => {
         assert.include(error.message, "boom while loading the node agent")
       }).pipe(Effect.provide(TestLive)))
 
+    it.scopedLive.skipIf(process.platform !== "linux")(
+      "a cacheDir where no directory can be made (under /proc) fails at once, never hangs",
+      () =>
+        Effect.gen(function*() {
+          const dir = yield* copyOf("node-deps")
+          // Node's recursive mkdir loops for ever there (procfs answers ENOENT with the parent in place).
+          const exit = yield* Effect.exit(Directory.resolve(options(dir, "/proc/self/no-such-cache"))).pipe(
+            Effect.timeout("20 seconds")
+          )
+          assert.isTrue(exit._tag === "Failure", "it fails")
+          assert.include(String(failureOf(exit)), "/proc/self/no-such-cache")
+        }).pipe(Effect.provide(TestLive))
+    )
+
     it.scopedLive("dependencies are installed with npm into a keyed copy, run from there, and reused", () =>
       Effect.gen(function*() {
         const cache = yield* tempDir

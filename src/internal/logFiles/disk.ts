@@ -7,6 +7,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
+import { makeDirectorySync } from "../makeDirectory.js"
 
 /** A failed file operation: its errno code (`ENOSPC`, `EACCES`, `ENOTDIR`...) and Node's message. */
 export interface DiskError {
@@ -35,9 +36,12 @@ export const append = (file: string, text: string): Effect.Effect<void, DiskErro
   // Created readable by this user only: agents' stderr often carries what others must not read.
   call<void>((done) => fs.appendFile(file, text, { mode: 0o600 }, (error) => done(error, undefined)))
 
-/** Creates `dir` and its parents; one that exists is fine. */
+/**
+ * Creates `dir` and its parents; one that exists is fine. Not `fs.mkdir(_, { recursive: true })`, which never calls
+ * back where procfs refuses (see `makeDirectory.ts`): a few `mkdir` calls, made at once.
+ */
 export const makeDir = (dir: string): Effect.Effect<void, DiskError> =>
-  call<void>((done) => fs.mkdir(dir, { recursive: true }, (error) => done(error, undefined)))
+  Effect.try({ try: () => makeDirectorySync(dir), catch: (error) => fromNode(error as NodeJS.ErrnoException) })
 
 /** The size of `file` in bytes, 0 when there is none. */
 export const sizeOf = (file: string): Effect.Effect<number, DiskError> =>

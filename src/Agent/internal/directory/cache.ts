@@ -20,6 +20,7 @@ import * as Schema from "effect/Schema"
 import { randomBytes } from "node:crypto"
 import * as fsPromises from "node:fs/promises"
 import { AgentDependencyError } from "../../../Errors.js"
+import { makeDirectory } from "../../../internal/makeDirectory.js"
 import { guarded, InstallProgress } from "./progress.js"
 import { liveClock, OUTPUT_LIMIT, type Program, runBounded } from "./run.js"
 import { hash } from "./tree.js"
@@ -86,7 +87,8 @@ export const ensureInstalled = (install: Install) =>
       yield* Effect.logDebug(`dependencies already installed in ${final}`)
       return final
     }
-    yield* fs.makeDirectory(install.root, { recursive: true })
+    // Not `fs.makeDirectory(_, { recursive: true })`: Node's loops for ever where procfs refuses (makeDirectory.ts)
+    yield* makeDirectory(install.root)
     yield* sweepStale(install.root, key)
     const temporary = path.join(install.root, `${key}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`)
     return yield* Effect.gen(function*() {
