@@ -103,6 +103,17 @@ describe("TreeFile.parse", () => {
       assert.include(problems, "store.maxTasks: must be a whole number of task records")
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.effect("an empty id, which no path could address, is a problem", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf(`
+children:
+  - { type: agent, id: "", config: { name: n2, command: x } }
+`)
+      assert.deepStrictEqual(problems, [
+        "children[0].id: must not be empty: a child is addressed by its id (its path below the root, `workers/echo`)"
+      ])
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.effect("reports every problem at once, each with its path, in the file's order", () =>
     Effect.gen(function*() {
       const problems = yield* problemsOf(`

@@ -54,7 +54,10 @@ export const RootOwn = Schema.Struct({
 
 /** A child's own fields. `restart` has no default here: an agent's comes from its configuration. */
 export const ChildOwn = {
-  id: Schema.String,
+  // An empty id could never be addressed (`status`, the CLI and the admin API name a child by its path of ids)
+  id: Schema.String.pipe(Schema.minLength(1)).annotations(
+    says("must not be empty: a child is addressed by its id (its path below the root, `workers/echo`)")
+  ),
   restart: Schema.optionalWith(
     Config.RestartType.annotations(says(`must be "permanent", "transient" or "temporary"`)),
     { exact: true }

@@ -60,7 +60,9 @@ export const make = (core: Core): Controls => {
         core.circuitOpen = true
         yield* setRoute(core, { _tag: "Parked" })
         yield* core.publish({ _tag: "CircuitOpened", agent: core.name, failures, timestamp: yield* now })
-        yield* Effect.logError(`agent crashed ${failures} times in a row: circuit open, parked until a manual restart`)
+        yield* Effect.logError(
+          `agent "${core.name}" crashed ${failures} times in a row: circuit open, parked until a manual restart`
+        ).pipe(Effect.annotateLogs({ agent: core.name }))
       })),
     finish: (exitClass) =>
       core.locked(Effect.gen(function*() {
