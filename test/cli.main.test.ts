@@ -31,6 +31,22 @@ const cli = (args: ReadonlyArray<string>, cwd: string, env: Record<string, strin
 const flatten = (children: ReadonlyArray<any>): Array<any> => children.flatMap((c) => [c, ...flatten(c.children)])
 
 describe.sequential("agent-supervisor up examples/tree.yaml", () => {
+  it.scopedLive("a --port out of range is refused before any agent starts", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("cli-port")
+      const file = path.join(dir, "tree.yaml")
+      fs.writeFileSync(
+        file,
+        `name: ported\nchildren:\n  - type: agent\n    id: a\n    config: { name: a, command: ${process.execPath}, ` +
+          `args: [${JSON.stringify(path.join(root, "test", "fixtures", "agents", "agent.mjs"))}, echo] }\n`
+      )
+      const result = yield* cli(["up", file, "--port", "99999"], dir, {})
+      assert.strictEqual(result.code, 1, result.stderr)
+      assert.include(result.stderr, "must be a port number from 0 to 65535", result.stderr)
+      assert.notInclude(result.stderr, "is running", "refused before the tree started")
+      assert.notInclude(result.stderr, "Spawned", result.stderr)
+    }))
+
   it.scopedLive(
     "logs the dashboard's URL (JSON lines on a pipe); the page, the tree RUNNING; AGENT_SUPERVISOR_URL and _TOKEN " +
       "address it; SIGTERM exits 0",

@@ -4,6 +4,7 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -613,6 +614,13 @@ describe("CLI pieces: finding a running up", () => {
       const stateFile = path.join(dir, ".tree.yaml.admin.json")
       const given = yield* resolve({ url: Option.some("http://h:1/"), token: Option.some("t") })
       assert.deepStrictEqual(given, Exit.succeed({ url: "http://h:1", token: Option.some("t") }))
+      // A --url that is no http URL is said so, not "cannot reach"
+      for (const [bad, why] of [["notaurl", "is not a URL"], ["ftp://h:1", "is not an http or https URL (ftp:)"]]) {
+        const refused = yield* resolve({ url: Option.some(bad) })
+        assert.isTrue(Exit.isFailure(refused))
+        if (Exit.isSuccess(refused)) return
+        assert.include(Cause.pretty(refused.cause), `--url "${bad}" ${why}: give the admin API's base URL`)
+      }
 
       const missing = yield* resolve({ file: Option.some(file) })
       assert.isTrue(Exit.isFailure(missing) && String(missing.cause).includes("No running"))

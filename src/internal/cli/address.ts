@@ -77,6 +77,19 @@ const readState = (fs: FileSystem.FileSystem, stateFile: string, file: string) =
 
 const trimSlash = (url: string) => url.replace(/\/+$/, "")
 
+/** Why `url` cannot be the admin API's base URL (not a URL; not http or https), or `undefined`. */
+const notAnAddress = (url: string): string | undefined => {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return "is not a URL"
+  }
+  return parsed.protocol === "http:" || parsed.protocol === "https:"
+    ? undefined
+    : `is not an http or https URL (${parsed.protocol})`
+}
+
 /**
  * The address from `--url` (or `AGENT_SUPERVISOR_URL`) with `--token` (or `AGENT_SUPERVISOR_TOKEN`), none for
  * reads; else from a state file: `--state-file` (or `AGENT_SUPERVISOR_STATE_FILE`), the one beside `--file`, or
@@ -91,7 +104,16 @@ export const resolve = (where: Where): Effect.Effect<Address, CliError, FileSyst
     const url = Option.orElse(where.url, () => env(ENV_URL))
     const token = Option.orElse(where.token, () => env(ENV_TOKEN))
     // A URL given goes with the token given (none for reads): a state file's token never goes to another server.
-    if (Option.isSome(url)) return { url: trimSlash(url.value), token }
+    if (Option.isSome(url)) {
+      const bad = notAnAddress(url.value)
+      if (bad !== undefined) {
+        return yield* new CliError({
+          message: `${Option.isSome(where.url) ? "--url" : ENV_URL} "${url.value}" ${bad}: give the admin API's ` +
+            "base URL, as up logs it (http://127.0.0.1:43127)"
+        })
+      }
+      return { url: trimSlash(url.value), token }
+    }
     const chosen = Option.orElse(where.stateFile ?? Option.none(), () => env(ENV_STATE_FILE))
     const stateFile = yield* Option.match(chosen, {
       onSome: (stateFile) =>

@@ -24,6 +24,7 @@ import * as Metrics from "../../Metrics.js"
 import * as Supervisor from "../../Supervisor.js"
 import * as TreeFile from "../../TreeFile.js"
 import type * as TreeFileCluster from "../../TreeFile/Cluster.js"
+import * as AdminOptions from "../admin/options.js"
 import * as StateFile from "../admin/stateFile.js"
 import { plural } from "../errors/format.js"
 import { ENV_STATE_FILE, stateFileOf } from "./address.js"
@@ -202,8 +203,12 @@ const serve = (file: TreeFile.TreeFile, options: UpOptions) =>
       Option.orElse(options.stateFile, () => Option.fromNullable(process.env[ENV_STATE_FILE] || undefined)),
       () => stateFileOf(path, options.file)
     )
-    // Before anything starts: a second `up` of the file would run the tree twice (see `StateFile.checkFree`).
-    if (admin) yield* StateFile.checkFree(stateFile, { host: file.admin?.host ?? "127.0.0.1", port: 0 })
+    if (admin) {
+      // Before anything starts: a bad --port or --host (a second `up` of the file would run the tree twice: see
+      // `StateFile.checkFree`)
+      yield* AdminOptions.decode(adminOptions(file, options, stateFile))
+      yield* StateFile.checkFree(stateFile, { host: file.admin?.host ?? "127.0.0.1", port: 0 })
+    }
     const what = { name: cluster === undefined ? "the tree" : "this runner and its agents" }
     const whenRunning = yield* logStop(what, seen)
     // The tree in a scope of its own, closed before the admin API's (below): the API answers during the stop
