@@ -53,6 +53,12 @@ describe("schemaIssues", () => {
     ])
   })
 
+  it("a literal of the value's kind stays beside a member that took the value: it may be a typo of it", () => {
+    const Size = Schema.Union(Schema.Literal("auto"), Schema.NumberFromString)
+    const issues = said(Schema.Struct({ size: Size }), { size: "atuo" })
+    assert.include(issues.join("\n"), `size: Expected "auto", actual "atuo"`)
+  })
+
   it("the cluster's options: a bad duration inside timing's settings is that alone", () => {
     const decoded = Config.decode({ timing: { shardLockExpiration: "x" } })
     assert.isTrue(Either.isLeft(decoded))

@@ -30,8 +30,10 @@ const makeOne = (dir: string): void => {
   try {
     fs.mkdirSync(dir)
   } catch (error) {
-    // Made meanwhile by someone else, or there already: fine when it is a directory (not a file, a link to nowhere).
-    if (codeOf(error) === "EEXIST" && isDirectory(dir)) return
+    // Made meanwhile by someone else, or there already: fine when it is a directory (not a file, a link to nowhere),
+    // whatever `mkdir` said (EEXIST; EISDIR, EACCES or EROFS on some systems for a directory that is there), as
+    // `mkdir -p` has it.
+    if (isDirectory(dir)) return
     throw error
   }
 }

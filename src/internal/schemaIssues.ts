@@ -34,6 +34,10 @@ const tookTheValue = (issue: ParseResult.ParseIssue): boolean => {
   }
 }
 
+/** A failed literal member whose literal is of the value's own kind (both strings, say). */
+const isLiteralOfItsKind = (issue: ParseResult.ParseIssue): boolean =>
+  issue._tag === "Type" && AST.isLiteral(issue.ast) && typeof issue.ast.literal === typeof issue.actual
+
 /** The `undefined` member of an optional field's union, failed: never what a user meant to give. */
 const isUndefinedMember = (issue: ParseResult.ParseIssue): boolean =>
   issue._tag === "Type" && AST.isUndefinedKeyword(issue.ast)
@@ -58,7 +62,10 @@ export const narrow = (issue: ParseResult.ParseIssue): ParseResult.ParseIssue =>
       let kept = all
       if (AST.isUnion(issue.ast)) {
         const took = all.filter(tookTheValue)
-        kept = took.length > 0 ? took : all.filter((member) => !isUndefinedMember(member))
+        // A literal of the value's own kind stays: the value may be a typo of it (`brutal_kill`, beside a duration)
+        kept = took.length > 0
+          ? all.filter((member) => took.includes(member) || isLiteralOfItsKind(member))
+          : all.filter((member) => !isUndefinedMember(member))
         if (kept.length === 0) kept = all
       }
       return new ParseResult.Composite(

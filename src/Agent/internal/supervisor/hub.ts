@@ -39,8 +39,8 @@ export interface EventHub<A = AgentEvent> {
 export interface OwnHub<A = AgentEvent> extends EventHub<A> {
   /**
    * Ends every subscription, once each has taken what was published before (a stop's own last events: `PubSub`'s
-   * shutdown discards what a subscription holds), waiting {@link DRAIN_MILLIS} at most for a reader that does not
-   * read; what is published later is dropped (no one can read it). Not an interruption, as a shut-down `PubSub`
+   * shutdown discards what a subscription holds), waiting {@link DRAIN_MILLIS} at most, and not for a reader that
+   * takes nothing for 250 ms; what is published later is dropped (no one can read it). Not an interruption, as a shut-down `PubSub`
    * would make it: the publisher may be a stop that must go on to its kill.
    */
   readonly shutdown: Effect.Effect<void>
@@ -55,18 +55,29 @@ export const DRAIN_MILLIS = 1000
 /** How often a shutdown looks whether they have. */
 const DRAIN_POLL_MILLIS = 5
 
+/** A subscription that takes nothing for this long is not read (its scope open, its reader gone): not waited for. */
+const STALLED_MILLIS = 250
+
 /** A stop follows the wall clock even under a `TestClock` (as its phases do). */
 const liveClock = Clock.make()
 
 /**
  * Until every subscription has taken what `pubsub` holds (its size counts what the slowest has not), or
- * {@link DRAIN_MILLIS} have passed.
+ * {@link DRAIN_MILLIS} have passed, or nothing was taken for {@link STALLED_MILLIS} (a subscription nobody reads
+ * would otherwise cost every stop its whole bound).
  */
 const drained = <A>(pubsub: PubSub.PubSub<A>): Effect.Effect<void> =>
   Effect.gen(function*() {
-    const until = (yield* Clock.currentTimeMillis) + DRAIN_MILLIS
-    while ((yield* PubSub.size(pubsub)) > 0 && (yield* Clock.currentTimeMillis) < until) {
+    const start = yield* Clock.currentTimeMillis
+    let left = yield* PubSub.size(pubsub)
+    let movedAt = start
+    while (left > 0) {
+      const now = yield* Clock.currentTimeMillis
+      if (now - start >= DRAIN_MILLIS || now - movedAt >= STALLED_MILLIS) return
       yield* Effect.sleep(DRAIN_POLL_MILLIS)
+      const size = yield* PubSub.size(pubsub)
+      if (size < left) movedAt = yield* Clock.currentTimeMillis
+      left = size
     }
   }).pipe(Effect.withClock(liveClock))
 
