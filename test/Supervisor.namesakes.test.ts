@@ -7,11 +7,9 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import * as Supervisor from "../src/Supervisor.js"
 import * as TreeFile from "../src/TreeFile.js"
-import { agentConfig, TestLive } from "./support.js"
+import { agentConfig, logMessages, TestLive } from "./support.js"
 
 const HEAD = "Agents of one name share one last state and checkpoint in the store, one log file and one metric series"
 
@@ -65,12 +63,7 @@ describe("agents of one name", () => {
     }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scopedLive("startChild of an agent named as one in the tree: warned of, by where it goes", () => {
-    const lines: Array<string> = []
-    const logger = Logger.make(({ logLevel, message }) => {
-      if (LogLevel.greaterThanEqual(logLevel, LogLevel.Warning)) {
-        lines.push(Array.isArray(message) ? message.join(" ") : String(message))
-      }
-    })
+    const { lines, provide } = logMessages()
     return Effect.gen(function*() {
       const sup = yield* Supervisor.make({
         name: "app",
@@ -82,10 +75,6 @@ describe("agents of one name", () => {
       const warned = lines.filter((line) => line.startsWith(HEAD))
       assert.strictEqual(warned.length, 1, lines.join("\n"))
       assert.include(warned[0], `\n  "shared": children[2] ("second"), "first" already in the tree\n`)
-    }).pipe(
-      Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
-      Logger.withMinimumLogLevel(LogLevel.Warning),
-      Effect.provide(TestLive)
-    )
+    }).pipe(provide, Effect.provide(TestLive))
   })
 })

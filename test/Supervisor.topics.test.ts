@@ -6,8 +6,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
@@ -16,7 +14,7 @@ import * as Adapters from "../src/Adapters.js"
 import * as Metrics from "../src/Metrics.js"
 import * as Store from "../src/Store/Store.js"
 import * as Supervisor from "../src/Supervisor.js"
-import { agentConfig, eventuallyEffect, failureOf, fixture, TestLive } from "./support.js"
+import { agentConfig, eventuallyEffect, failureOf, fixture, logMessages, TestLive } from "./support.js"
 
 /** The raw test agent: `{ whoami: true }` answers its pid, `{ fail: "..." }` fails the task. */
 const raw = (id: string, topics: ReadonlyArray<string>) =>
@@ -204,12 +202,7 @@ describe("Supervisor topics", () => {
   it.scopedLive(
     "the first publish to a name neither declared nor taken is warned of, with the topic meant; once",
     () => {
-      const lines: Array<string> = []
-      const logger = Logger.make(({ logLevel, message }) => {
-        if (LogLevel.greaterThanEqual(logLevel, LogLevel.Warning)) {
-          lines.push(Array.isArray(message) ? message.join(" ") : String(message))
-        }
-      })
+      const { lines, provide } = logMessages()
       return Effect.gen(function*() {
         const sup = yield* Supervisor.make({
           topics: { declared: {} },
@@ -228,11 +221,7 @@ describe("Supervisor topics", () => {
           `published to "elsewhere", a topic neither declared in the tree's topics nor taken by any child; its ` +
           "tasks wait, within its maxQueued, for a child that takes it (declare the topic to say that is meant)"
         ])
-      }).pipe(
-        Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
-        Logger.withMinimumLogLevel(LogLevel.Warning),
-        Effect.provide(TestLive)
-      )
+      }).pipe(provide, Effect.provide(TestLive))
     },
     60_000
   )

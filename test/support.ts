@@ -55,6 +55,28 @@ export const agentConfig = (
  */
 export const TestLive = Layer.mergeAll(NodeContext.layer, Store.layerMemory, Logger.minimumLogLevel(LogLevel.Error))
 
+/**
+ * The log's messages from `minimum` up (Warning by default), each as one string in `lines`, kept instead of
+ * printed: `provide` replaces the default logger and lowers the minimum for the effect (provide `TestLive` after
+ * it: its Error minimum would hide them otherwise).
+ */
+export const logMessages = (minimum: LogLevel.LogLevel = LogLevel.Warning) => {
+  const lines: Array<string> = []
+  const logger = Logger.make(({ logLevel, message }) => {
+    if (LogLevel.greaterThanEqual(logLevel, minimum)) {
+      lines.push(Array.isArray(message) ? message.join(" ") : String(message))
+    }
+  })
+  return {
+    lines,
+    provide: <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+      effect.pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
+        Logger.withMinimumLogLevel(minimum)
+      )
+  }
+}
+
 const processState = (pid: number): { readonly state: string; readonly pgrp: number } | undefined => {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")

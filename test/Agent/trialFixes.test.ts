@@ -8,9 +8,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -24,7 +21,7 @@ import * as AgentProcess from "../../src/Agent/Process.js"
 import { AgentCrashError, ConfigError } from "../../src/Errors.js"
 import * as Store from "../../src/Store/Store.js"
 import * as Supervisor from "../../src/Supervisor.js"
-import { agentConfig, failureOf, fixture, TestLive } from "../support.js"
+import { agentConfig, failureOf, fixture, logMessages, TestLive } from "../support.js"
 
 const LONGER_THAN_ZERO = "must be a duration longer than 0"
 const MiB = 1024 * 1024
@@ -297,12 +294,7 @@ describe("a start that fails is reported once", () => {
   it.live(
     "an exit before ready is the start's failure: logged as that, not also as an unexpected exit",
     () => {
-      const lines: Array<string> = []
-      const logger = Logger.make(({ logLevel, message }) => {
-        if (LogLevel.greaterThanEqual(logLevel, LogLevel.Warning)) {
-          lines.push(Array.isArray(message) ? message.join(" ") : String(message))
-        }
-      })
+      const { lines, provide } = logMessages()
       return Effect.gen(function*() {
         const exit = yield* Effect.exit(Effect.scoped(AgentSupervisor.make({
           name: "early",
@@ -313,11 +305,7 @@ describe("a start that fails is reported once", () => {
         assert.deepStrictEqual([error._tag, error.reason], ["AgentStartupError", "exited_before_ready"])
         assert.deepStrictEqual(lines.filter((line) => line.includes("exited unexpectedly")), [])
         assert.strictEqual(lines.filter((line) => line.startsWith("agent failed to start")).length, 1, lines.join("\n"))
-      }).pipe(
-        // not TestLive: its minimum log level (Error) would hide the warnings looked for
-        Effect.provide(Layer.mergeAll(Store.layerMemory, Logger.replace(Logger.defaultLogger, logger))),
-        Logger.withMinimumLogLevel(LogLevel.Warning)
-      )
+      }).pipe(provide, Effect.provide(Store.layerMemory))
     },
     30_000
   )
