@@ -51,12 +51,6 @@ const isUndefinedMember = (issue: ParseResult.ParseIssue): boolean =>
  */
 export const narrow = (issue: ParseResult.ParseIssue): ParseResult.ParseIssue => {
   switch (issue._tag) {
-    case "Pointer":
-      return new ParseResult.Pointer(issue.path, issue.actual, narrow(issue.issue))
-    case "Refinement":
-      return new ParseResult.Refinement(issue.ast, issue.actual, issue.kind, narrow(issue.issue))
-    case "Transformation":
-      return new ParseResult.Transformation(issue.ast, issue.actual, issue.kind, narrow(issue.issue))
     case "Composite": {
       const all = innerOf(issue).map(narrow)
       let kept = all
@@ -75,6 +69,28 @@ export const narrow = (issue: ParseResult.ParseIssue): ParseResult.ParseIssue =>
         issue.output
       )
     }
+    default:
+      return mapWrapped(issue, narrow)
+  }
+}
+
+/**
+ * `issue` with `f` applied to the one issue it wraps (a `Pointer`'s, a `Refinement`'s, a `Transformation`'s); any
+ * other as it is. For rewrites of an issue's tree, which handle a `Composite` themselves.
+ *
+ * @internal
+ */
+export const mapWrapped = (
+  issue: ParseResult.ParseIssue,
+  f: (inner: ParseResult.ParseIssue) => ParseResult.ParseIssue
+): ParseResult.ParseIssue => {
+  switch (issue._tag) {
+    case "Pointer":
+      return new ParseResult.Pointer(issue.path, issue.actual, f(issue.issue))
+    case "Refinement":
+      return new ParseResult.Refinement(issue.ast, issue.actual, issue.kind, f(issue.issue))
+    case "Transformation":
+      return new ParseResult.Transformation(issue.ast, issue.actual, issue.kind, f(issue.issue))
     default:
       return issue
   }

@@ -9,7 +9,7 @@ import * as Arr from "effect/Array"
 import * as ParseResult from "effect/ParseResult"
 import * as AST from "effect/SchemaAST"
 import * as Edge from "../schema.js"
-import { narrow } from "../schemaIssues.js"
+import { mapWrapped, narrow } from "../schemaIssues.js"
 import { closest } from "../suggest.js"
 import { fieldOf } from "./problems.js"
 
@@ -34,14 +34,8 @@ const asWritten = (issue: ParseResult.ParseIssue): ParseResult.ParseIssue => {
       const [first, ...rest] = issues.map(asWritten)
       return new ParseResult.Composite(issue.ast, issue.actual, [first, ...rest], issue.output)
     }
-    case "Pointer":
-      return new ParseResult.Pointer(issue.path, issue.actual, asWritten(issue.issue))
-    case "Refinement":
-      return new ParseResult.Refinement(issue.ast, issue.actual, issue.kind, asWritten(issue.issue))
-    case "Transformation":
-      return new ParseResult.Transformation(issue.ast, issue.actual, issue.kind, asWritten(issue.issue))
     default:
-      return issue
+      return mapWrapped(issue, asWritten)
   }
 }
 
