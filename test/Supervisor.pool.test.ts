@@ -10,9 +10,10 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
 import * as Metrics from "../src/Metrics.js"
 import * as Supervisor from "../src/Supervisor.js"
-import { agentConfig, eventuallyEffect, failureOf, TestLive } from "./support.js"
+import { agentConfig, closeableScope, eventuallyEffect, failureOf, TestLive } from "./support.js"
 
 const member = (name: string, overrides: Parameters<typeof agentConfig>[1] = {}) =>
   agentConfig("echo", { name, restartBackoff: "50 millis", jitter: 0, ...overrides })
@@ -49,6 +50,25 @@ describe("Supervisor.pool", () => {
         error.message,
         /^A request to pool "app\/empty" timed out waiting for a member \(after 100 ms\): the pool has no members/
       )
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("a call waiting for a member when the tree stops fails AgentStoppedError at once, not an interruption", () =>
+    Effect.gen(function*() {
+      const scope = yield* closeableScope
+      const sup = yield* Supervisor.make({
+        name: "app",
+        children: [Supervisor.pool({ id: "empty", size: 0, config: agentConfig("echo", { name: "member" }) })]
+      }).pipe(Scope.extend(scope))
+      const call = yield* Effect.fork(sup.call("empty", { x: 1 }, { timeout: "60 seconds" }))
+      // Waiting for a member: the fiber is suspended on the pool's events.
+      yield* eventuallyEffect("the call waits", Effect.map(Fiber.status(call), (status) => status._tag === "Suspended"))
+      const started = Date.now()
+      yield* Scope.close(scope, Exit.void)
+      const exit = yield* Fiber.await(call)
+      assert.isBelow(Date.now() - started, 10_000)
+      const error = failureOf(exit)
+      assert.strictEqual(error._tag, "AgentStoppedError", String(error))
+      assert.strictEqual((error as { agent: string }).agent, "app/empty")
     }).pipe(Effect.provide(TestLive)))
 
   it.scopedLive(

@@ -1,14 +1,16 @@
 /**
  * A pool at run time (`Supervisor.pool`): a one-for-one supervisor whose children are `size` members made from one
  * agent spec, with a router in front. The router sends each call to one RUNNING member (least calls in flight
- * through the pool, ties in turn; or each in turn), waits for one within the call's timeout while none runs, and
- * counts what it sent to each member, so that `scale` can drain a member before it stops it.
+ * through the pool, ties in turn; or each in turn), waits for one within the call's timeout while none runs (a
+ * call still waiting when the pool stops fails `AgentStoppedError`), and counts what it sent to each member, so that
+ * `scale` can drain a member before it stops it.
  *
  * What is counted is what went through the pool: a call made to a member directly (`childSupervisor(pool).call`)
  * is not, and a member's stop fails such calls as any agent's stop does.
  *
  * @internal
  */
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -22,6 +24,7 @@ import * as Config from "../../Agent/Config.js"
 import * as Calls from "../../Agent/internal/calls.js"
 import type { StreamEvent } from "../../Agent/StreamEvent.js"
 import {
+  AgentStoppedError,
   AgentTimeoutError,
   ConfigError,
   type RequestError,
@@ -133,7 +136,7 @@ const make = (self: Instance, pool: PoolSettings): Router => {
   const member = (
     timeoutMillis: number,
     since: number
-  ): Effect.Effect<{ readonly member: Member; readonly left: number }, AgentTimeoutError> => {
+  ): Effect.Effect<{ readonly member: Member; readonly left: number }, AgentTimeoutError | AgentStoppedError> => {
     const now = pick()
     if (now !== undefined) return Effect.succeed({ member: now, left: timeoutMillis - (performance.now() - since) })
     return Effect.scoped(Effect.gen(function*() {
@@ -143,10 +146,17 @@ const make = (self: Instance, pool: PoolSettings): Router => {
         const found = pick()
         const left = timeoutMillis - (performance.now() - since)
         if (found !== undefined) return { member: found, left }
+        if (self.terminating) return yield* new AgentStoppedError({ agent: self.name })
         if (left <= 0) {
           return yield* noMember(self.name, timeoutMillis, self.children.length)
         }
-        yield* Queue.take(events).pipe(Effect.timeoutOption(Duration.millis(left)))
+        // The pool's stop shuts its events down: the take is interrupted, and the look above says why.
+        yield* Queue.take(events).pipe(
+          Effect.timeoutOption(Duration.millis(left)),
+          Effect.catchAllCause((cause) =>
+            Cause.isInterruptedOnly(cause) && self.terminating ? Effect.void : Effect.failCause(cause)
+          )
+        )
       }
     }))
   }
