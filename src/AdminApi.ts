@@ -10,7 +10,7 @@
  * | `GET /api/children/:id/stderr?lines=N` | an agent's last stderr lines (`StderrLine[]`); 400 for a supervisor |
  * | `POST /api/children/:id/{start,stop,restart}` | the operation, then the child (`ChildView`); 409 `OperationFailed` |
  * | `POST /api/children/:id/reload` | a rolling reload of an agent or a pool (no body, or `{}`), then the child |
- * | `POST /api/children/:id/scale` | a pool's new size, `{ "size": n }`, then the pool (its `pool: { size, routing }`) |
+ * | `POST /api/children/:id/scale` | a pool's new size, `{ "size": n }`, then the pool (its `pool: { size, maxSize, routing }`) |
  * | `POST /api/children/:id/call` | a call to an agent or a pool, `{ "payload", "timeout"? }`: `{ "result" }` once it answers |
  * | `POST /api/topics/:name/publish` | a task for a topic's subscribers, `{ "payload", "fanout"? }`: `{ "taskId" }` at once |
  * | `GET /api/cluster` | where each started agent of the cluster runs (`PlacementView[]`); 404 `NotClustered` outside one |

@@ -194,6 +194,12 @@ export interface PoolSpec {
   readonly _tag: "Pool"
   readonly id: string
   readonly size: number
+  /**
+   * The most members the pool may have: its `size`, a `scale` and `autoscale.max` above it are a `ConfigError`.
+   * A whole number of 1 or more; 1000 by default (each member is a process: a typo or a runaway `scale` must not
+   * start a hundred thousand). Kubernetes' `maxReplicas` keeps an autoscaler within bounds the same way.
+   */
+  readonly maxSize?: number | undefined
   readonly config: Config.AgentConfig | Config.AgentConfigInput
   readonly routing?: Routing | undefined
   readonly autoscale?: Autoscale | undefined
@@ -222,7 +228,8 @@ export interface PoolSpec {
  *   of the pool (not the tree: under `restore` the store keeps the size the pool was added with).
  * - `restart`, `shutdown` and `significant` are the pool's own as a child of its parent (`"permanent"`, the
  *   members' stop timeouts, `false` by default); `shutdown` applies to each member's stop too.
- * - `size` is a whole number of 0 or more; bad values are part of the tree's `ConfigError`, with paths.
+ * - `size` is a whole number of 0 or more, at most `maxSize` (1000 by default); bad values are part of the tree's
+ *   `ConfigError`, with paths.
  * - `topics`: the pool takes the tasks of these topics as one subscriber, each routed to a member as a call is.
  * - `autoscale`: the pool sizes itself between `min` and `max` (see {@link Autoscale}).
  *
@@ -238,6 +245,7 @@ export const pool = (options: Omit<PoolSpec, "_tag">): PoolSpec => ({
   _tag: "Pool",
   id: options.id,
   size: options.size,
+  maxSize: options.maxSize,
   config: options.config,
   routing: options.routing,
   autoscale: options.autoscale,

@@ -229,10 +229,10 @@ export const layerClient = (
 export const layerEntity: Layer.Layer<never, never, AgentCatalog | Store.Store | Sharding.Sharding> = EntityLayer.layer
 
 /**
- * What a cluster hosts: agents (a configuration, or `{ config, topics }`) and pools (`{ id, size, config, topics?,
- * routing? }`; a pool of `size` is the agents `${name}-0` ... `${name}-${size - 1}` (`name`: its configuration's, as
- * in a tree), each an entity of its own, and a call to the pool's `id` goes to one member: in turn, or by its key's
- * hash with `routing: "sticky"`). Topics name the
+ * What a cluster hosts: agents (a configuration, or `{ config, topics }`) and pools (`{ id, size, maxSize?, config,
+ * topics?, routing? }`; a pool of `size` is the agents `${name}-0` ... `${name}-${size - 1}` (`name`: its
+ * configuration's, as in a tree), each an entity of its own, and a call to the pool's `id` goes to one member: in
+ * turn, or by its key's hash with `routing: "sticky"`; `size` at most `maxSize`, 1000 by default). Topics name the
  * agents and pools that take a published task. Every runner and client of a cluster must be given the same.
  *
  * @since 0.1.0

@@ -151,7 +151,9 @@ export interface AgentChildFields {
  * @since 0.1.0
  * @category models
  */
-export interface PoolChild extends AgentChildFields, Pick<Supervisor.PoolSpec, "routing" | "intensity" | "autoscale"> {
+export interface PoolChild
+  extends AgentChildFields, Pick<Supervisor.PoolSpec, "routing" | "intensity" | "autoscale" | "maxSize">
+{
   readonly type: "pool"
   readonly size: number
   readonly config: Config.AgentConfigInput | CallbackConfig | Directory.DirectoryOptions

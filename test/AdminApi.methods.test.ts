@@ -214,6 +214,7 @@ describe.sequential("AdminApi: a request body that is not JSON", () => {
       assert.strictEqual((yield* api.control.reload({ path: { id: "echo" }, payload: {} })).state, "RUNNING")
       assert.deepStrictEqual((yield* api.control.scale({ path: { id: "pool" }, payload: { size: 2 } })).pool, {
         size: 2,
+        maxSize: 1000,
         routing: "least-in-flight"
       })
     }))

@@ -55,7 +55,7 @@ describe.sequential("AdminApi: pools", () => {
       const tree = yield* Effect.flatMap(client(served), (api) => api.tree.tree())
       assert.deepStrictEqual(tree.children.map((c) => [c.id, c.kind, c.pool]), [
         ["echo", "worker", null],
-        ["pool", "supervisor", { size: 2, routing: "round-robin" }],
+        ["pool", "supervisor", { size: 2, maxSize: 1000, routing: "round-robin" }],
         ["workers", "supervisor", null]
       ])
       const pool = tree.children[1]
@@ -67,7 +67,7 @@ describe.sequential("AdminApi: pools", () => {
       assert.deepStrictEqual(pool.children.map((m) => m.pid), [pids["0"], pids["1"]])
       // One child: the same view
       const one = (yield* http(served, "/api/children/pool")).json()
-      assert.deepStrictEqual(one.pool, { size: 2, routing: "round-robin" })
+      assert.deepStrictEqual(one.pool, { size: 2, maxSize: 1000, routing: "round-robin" })
       assert.strictEqual((yield* http(served, `/api/children/${seg("pool/1")}`)).json().name, "pools-member-1")
     }))
 
@@ -103,7 +103,7 @@ describe.sequential("AdminApi: pools", () => {
       const api = yield* client(served)
       const before = yield* memberPids(served)
       const grown = yield* api.control.scale({ path: { id: "pool" }, payload: { size: 3 } })
-      assert.deepStrictEqual(grown.pool, { size: 3, routing: "round-robin" })
+      assert.deepStrictEqual(grown.pool, { size: 3, maxSize: 1000, routing: "round-robin" })
       assert.deepStrictEqual(grown.children.map((m) => [m.id, m.state]), [
         ["pool/0", "RUNNING"],
         ["pool/1", "RUNNING"],
@@ -113,7 +113,7 @@ describe.sequential("AdminApi: pools", () => {
       assert.deepStrictEqual([grownPids["0"], grownPids["1"]], [before["0"], before["1"]], "the others untouched")
       const shrunk = yield* post(served, "/api/children/pool/scale", json({ size: 1 }))
       assert.strictEqual(shrunk.status, 200, shrunk.text)
-      assert.deepStrictEqual(shrunk.json().pool, { size: 1, routing: "round-robin" })
+      assert.deepStrictEqual(shrunk.json().pool, { size: 1, maxSize: 1000, routing: "round-robin" })
       assert.deepStrictEqual(shrunk.json().children.map((m: any) => m.id), ["pool/0"])
       for (const gone of [grownPids["1"]!, grownPids["2"]!]) {
         yield* eventually(`removed member ${gone} is gone`, () => !isAlive(gone))
@@ -136,7 +136,16 @@ describe.sequential("AdminApi: pools", () => {
       }
       assert.include(
         errorOf(yield* post(served, "/api/children/pool/scale", json({ size: -1 })), 400, "BadRequest"),
-        "size: must be a whole number of 0 or more"
+        "size: must be a whole number of 0 or more (got -1)"
+      )
+      assert.include(
+        errorOf(yield* post(served, "/api/children/pool/scale", json({ size: "3" })), 400, "BadRequest"),
+        `size: must be a whole number of 0 or more (got "3")`
+      )
+      // Above the pool's maxSize (1000 by default): refused before any member starts
+      assert.include(
+        errorOf(yield* post(served, "/api/children/pool/scale", json({ size: 100_000 })), 400, "BadRequest"),
+        "must be at most the pool's maxSize, 1000"
       )
       assert.include(
         errorOf(yield* post(served, "/api/children/pool/scale", {}), 400, "BadRequest"),
@@ -186,7 +195,7 @@ describe.sequential("AdminApi: reload", () => {
       const raw = yield* post(served, "/api/children/pool/reload", json({}))
       assert.strictEqual(raw.status, 200, raw.text)
       const view = raw.json()
-      assert.deepStrictEqual(view.pool, { size: 2, routing: "round-robin" })
+      assert.deepStrictEqual(view.pool, { size: 2, maxSize: 1000, routing: "round-robin" })
       const after = yield* memberPids(served)
       assert.deepStrictEqual(view.children.map((m: any) => m.pid), [after["0"], after["1"]])
       for (const id of ["0", "1"]) {
@@ -236,6 +245,6 @@ describe.sequential("AdminApi: reload", () => {
       const scale = doc.paths["/api/children/{id}/scale"].post.requestBody.content["application/json"].schema
       assert.strictEqual(scale.$ref, "#/components/schemas/ScaleBody")
       assert.deepStrictEqual(doc.components.schemas.ScaleBody.required, ["size"])
-      assert.deepStrictEqual(doc.components.schemas.PoolView.required, ["size", "routing"])
+      assert.deepStrictEqual(doc.components.schemas.PoolView.required, ["size", "maxSize", "routing"])
     }))
 })

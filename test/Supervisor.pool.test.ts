@@ -297,4 +297,63 @@ describe("Supervisor.pool", () => {
         "children[0].config.requestTimeout"
       ])
     }).pipe(Effect.scoped, Effect.provide(TestLive)))
+
+  it.effect("a pool's size, autoscale.max and maxSize beyond their bound: one ConfigError, with paths", () =>
+    Effect.gen(function*() {
+      const error = failureOf(
+        yield* Effect.exit(Supervisor.make({
+          children: [
+            Supervisor.pool({ id: "huge", size: 1_000_000, config: member("h") }),
+            Supervisor.pool({
+              id: "scaled",
+              size: 2,
+              maxSize: 4,
+              autoscale: { min: 1, max: 10, target: 2 },
+              config: member("s")
+            }),
+            Supervisor.pool({ id: "none", size: 0, maxSize: 0, config: member("n") })
+          ]
+        }))
+      )
+      assert.strictEqual(error._tag, "ConfigError")
+      if (error._tag !== "ConfigError") return
+      assert.deepStrictEqual(error.problems.map((p) => [p.field, p.rule, p.value]), [
+        [
+          "children[0].size",
+          "must be at most the pool's maxSize, 1000 (each member is a process; give the pool a larger maxSize to " +
+          "run more)",
+          "1000000"
+        ],
+        [
+          "children[1].autoscale.max",
+          "must be at most the pool's maxSize, 4 (each member is a process; give the pool a larger maxSize to run " +
+          "more)",
+          "10"
+        ],
+        ["children[2].maxSize", "must be 1 or more", "0"]
+      ])
+    }).pipe(Effect.scoped, Effect.provide(TestLive)))
+
+  it.scopedLive(
+    "scale above the pool's maxSize is a ConfigError and starts nothing; poolInfo says the bound",
+    () =>
+      Effect.gen(function*() {
+        const sup = yield* Supervisor.make({
+          name: "app",
+          children: [Supervisor.pool({ id: "pool", size: 1, maxSize: 2, config: member("worker") })]
+        })
+        const refused = yield* Effect.flip(sup.scale("pool", 100_000))
+        assert.strictEqual(refused._tag, "ConfigError")
+        assert.match(refused.message, /size.*must be at most the pool's maxSize, 2.*100000/s)
+        const info = yield* sup.poolInfo("pool")
+        assert.deepStrictEqual([info.size, info.maxSize, info.members.length], [1, 2, 1])
+        yield* sup.scale("pool", 2)
+        assert.strictEqual((yield* sup.poolInfo("pool")).members.length, 2)
+        // The default bound
+        const other = yield* Supervisor.make({ children: [Supervisor.pool({ id: "p", size: 0, config: member("o") })] })
+        assert.strictEqual((yield* other.poolInfo("p")).maxSize, 1000)
+        assert.strictEqual((yield* Effect.flip(other.scale("p", 1001)))._tag, "ConfigError")
+      }).pipe(Effect.provide(TestLive)),
+    60_000
+  )
 })

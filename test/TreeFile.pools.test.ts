@@ -227,6 +227,35 @@ children:
       assert.strictEqual(problems.length, 1)
       assert.match(problems[0], /^children\[0\]\.shutdown: conflicts with children\[0\]\.config\.gracefulTimeout/)
     }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.effect("a pool's size or autoscale.max above its maxSize (1000 unless given) is a problem, before any start", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf(`
+children:
+  - type: pool
+    id: big
+    size: 1000000
+    config: { name: b, command: x }
+  - type: pool
+    id: auto
+    size: 2
+    maxSize: 3
+    autoscale: { min: 1, max: 5, target: 2 }
+    config: { name: a, command: x }
+  - type: pool
+    id: zero
+    size: 0
+    maxSize: 0
+    config: { name: z, command: x }
+`)
+      const rule = (n: number) =>
+        `must be at most the pool's maxSize, ${n} (each member is a process; give the pool a larger maxSize to run more)`
+      assert.deepStrictEqual(problems, [
+        `children[0].size: ${rule(1000)}`,
+        `children[1].autoscale.max: ${rule(3)}`,
+        "children[2].maxSize: must be a whole number of 1 or more"
+      ])
+    }).pipe(Effect.provide(NodeContext.layer)))
 })
 
 describe.sequential("tree files: a pool and a topic, run", () => {

@@ -273,7 +273,7 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
         assert.strictEqual(poolReload.code, 0, poolReload.stderr)
         assert.match(poolReload.stdout, /^\{[^\n]*\}\n$/)
         const poolAfter = JSON.parse(poolReload.stdout)
-        assert.deepStrictEqual([poolAfter.id, poolAfter.pool], ["pool", { size: 2, routing: "least-in-flight" }])
+        assert.deepStrictEqual([poolAfter.id, poolAfter.pool], ["pool", { size: 2, maxSize: 1000, routing: "least-in-flight" }])
         assert.deepStrictEqual(members(poolAfter), members(poolOf(yield* tree)))
         for (const old of members(poolOf(beforeReload))) assert.notInclude(members(poolAfter), old)
 
@@ -525,7 +525,7 @@ describe("CLI pieces", () => {
       pool,
       children
     })
-    const pool = child("p", [child("p/0")], { size: 1, routing: "least-in-flight" })
+    const pool = child("p", [child("p/0")], { size: 1, maxSize: 1000, routing: "least-in-flight" })
     const table = statusTable({ name: "t", now: 126_000, children: [child("a", [child("a/b")]), pool] }, false)
     assert.strictEqual(
       table,

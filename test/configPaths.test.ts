@@ -47,6 +47,25 @@ describe("ConfigError paths", () => {
       assert.deepStrictEqual(error.problems.map((p) => p.field), [`agents[0].config.env["A.B"]`, "agents[1]"])
     }))
 
+  it.effect("a cluster's pool: a size above its maxSize (1000 unless given) at its path, as a tree's pool", () =>
+    Effect.gen(function*() {
+      const config = { name: "w", command: "sh" }
+      const error = yield* configError(Topology.decode({
+        pools: [
+          { id: "huge", size: 1_000_000, config },
+          { id: "small", size: 3, maxSize: 2, config: { ...config, name: "s" } },
+          { id: "bad", size: 1, maxSize: 0, config: { ...config, name: "b" } }
+        ]
+      }))
+      assert.deepStrictEqual(error.problems.map((p) => [p.field, p.rule.split(" (")[0], p.value]), [
+        ["pools[0].size", "must be at most the pool's maxSize, 1000", "1000000"],
+        ["pools[1].size", "must be at most the pool's maxSize, 2", "3"],
+        ["pools[2].maxSize", "must be a whole number of at least 1", "0"]
+      ])
+      // Within it: decoded
+      yield* Topology.decode({ pools: [{ id: "ok", size: 2, maxSize: 2, config }] })
+    }))
+
   it.effect("a topic's unknown setting under a dotted topic name", () =>
     Effect.gen(function*() {
       const error = yield* configError(

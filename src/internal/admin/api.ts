@@ -92,6 +92,8 @@ export type LimitsView = typeof LimitsView.Type
 export const PoolView = Schema.Struct({
   /** The size asked for (`scale`): its members, agent children `"<pool>/<i>"`, once a scale has run its course. */
   size: Schema.Number,
+  /** The most members a scale may ask for (the pool's `maxSize`). */
+  maxSize: Schema.Number,
   /** How a call picks a member. */
   routing: Schema.Literal("least-in-flight", "round-robin")
 }).annotations({ identifier: "PoolView" })
@@ -293,12 +295,18 @@ export const ReloadBody = Schema.NullOr(
   })
 })
 
+/** What a `scale` body's size that is no whole number >= 0 is told, with the value given (clipped: the client's). */
+const wholeSize = (actual: unknown): string => {
+  const given = JSON.stringify(actual) ?? String(actual)
+  return `must be a whole number of 0 or more (got ${given.length <= 40 ? given : `${given.slice(0, 40)}...`})`
+}
+
 /** The body of `POST .../scale`: the pool's new size. */
 export const ScaleBody = Schema.Struct({
   // (one message for a size of another type too: not "Expected number, actual \"x\"")
-  size: Schema.Number.annotations({ message: () => "must be a whole number of 0 or more" }).pipe(
+  size: Schema.Number.annotations({ message: (issue) => wholeSize(issue.actual) }).pipe(
     Schema.filter((n) => Number.isSafeInteger(n) && n >= 0, {
-      message: () => "must be a whole number of 0 or more",
+      message: (issue) => wholeSize(issue.actual),
       jsonSchema: { type: "integer", minimum: 0 }
     })
   )

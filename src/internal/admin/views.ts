@@ -119,14 +119,14 @@ export const childView = (located: Located): Effect.Effect<ChildView> => {
     Effect.zip(Effect.option(parent.poolInfo(info.id))),
     Effect.map(([children, pool]): ChildView => ({
       ...bareView(path, info),
-      pool: Option.getOrNull(Option.map(pool, ({ routing, size }) => ({ size, routing }))),
+      pool: Option.getOrNull(Option.map(pool, ({ maxSize, routing, size }) => ({ size, maxSize, routing }))),
       children
     })),
     // Not running: no children to show, but a pool is still a pool (its size and routing from its spec)
     Effect.orElse(() =>
       Effect.map(Effect.option(parent.poolInfo(info.id)), (pool): ChildView => ({
         ...bareView(path, info),
-        pool: Option.getOrNull(Option.map(pool, ({ routing, size }) => ({ size, routing })))
+        pool: Option.getOrNull(Option.map(pool, ({ maxSize, routing, size }) => ({ size, maxSize, routing })))
       }))
     )
   )

@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Config from "../../Agent/Config.js"
 import { ConfigError } from "../../Errors.js"
 import { memberName } from "../memberName.js"
+import { DEFAULT_MAX_POOL_SIZE, maxSizeRule } from "../poolSize.js"
 import { joinPaths, type Problem } from "../schema.js"
 
 /** An agent of the cluster: its configuration, and the topics it takes tasks from. */
@@ -21,6 +22,8 @@ export interface AgentEntry {
 export interface PoolEntry {
   readonly id: string
   readonly size: number
+  /** The most members `size` may ask for: 1000 by default, as a tree's pool. */
+  readonly maxSize?: number | undefined
   readonly config: Config.AgentConfig | Config.AgentConfigInput
   readonly topics?: ReadonlyArray<string> | undefined
   /** `round-robin` (the default): in turn; `sticky`: a call's `idempotencyKey` (or `routingKey`) picks the member. */
@@ -88,6 +91,19 @@ export const decode = (input: TopologyInput | Iterable<Config.AgentConfig | Conf
       const path = `pools[${i}]`
       if (!Number.isInteger(pool.size) || pool.size < 1) {
         problems.push({ field: `${path}.size`, rule: "must be a whole number of at least 1", value: String(pool.size) })
+        continue
+      }
+      const maxSize = pool.maxSize ?? DEFAULT_MAX_POOL_SIZE
+      if (!Number.isInteger(maxSize) || maxSize < 1) {
+        problems.push({
+          field: `${path}.maxSize`,
+          rule: "must be a whole number of at least 1",
+          value: String(maxSize)
+        })
+        continue
+      }
+      if (pool.size > maxSize) {
+        problems.push({ field: `${path}.size`, rule: maxSizeRule(maxSize), value: String(pool.size) })
         continue
       }
       if (pool.routing !== undefined && pool.routing !== "round-robin" && pool.routing !== "sticky") {

@@ -34,6 +34,7 @@ import {
 import type * as Supervisor from "../../Supervisor.js"
 import { memberName } from "../memberName.js"
 import * as PoolMeter from "../metrics/pool.js"
+import { maxSizeRule } from "../poolSize.js"
 import * as Autoscale from "./autoscale.js"
 import * as Operations from "./operations.js"
 import * as Replace from "./replace.js"
@@ -248,6 +249,9 @@ const make = (self: Instance, pool: PoolSettings): Router => {
           new ConfigError({ field: "size", rule: "must be a whole number of 0 or more", value: String(size) })
         )
       }
+      if (size > pool.maxSize) {
+        return Effect.fail(new ConfigError({ field: "size", rule: maxSizeRule(pool.maxSize), value: String(size) }))
+      }
       // As the pool's own, whoever asks (an admin request, the autoscaler): its new members log as the pool's.
       return self.asOwn(
         scaling.withPermits(1)(Effect.gen(function*() {
@@ -287,6 +291,7 @@ const infoOf = (
 ): Supervisor.PoolInfo => ({
   name: self.name,
   size: pool.size,
+  maxSize: pool.maxSize,
   routing: pool.routing,
   members: [...self.children].sort((a, b) => Number(a.spec.id) - Number(b.spec.id)).map((child) => {
     const agent = child.runtime?._tag === "Agent" ? child.runtime.agent.peek() : undefined

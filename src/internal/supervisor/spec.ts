@@ -16,6 +16,7 @@ import type { ConfigError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
 import { toDuration } from "../durationText.js"
 import * as LogSettings from "../logFiles/settings.js"
+import { maxSizeRule } from "../poolSize.js"
 import * as Edge from "../schema.js"
 import * as TopicSettings from "../topics/settings.js"
 import { warnTree } from "./namesakes.js"
@@ -59,6 +60,8 @@ export interface PoolSettings {
   /** Sizes itself between `min` and `max` (`autoscale.ts`). */
   readonly autoscale: Autoscale | undefined
   size: number
+  /** The most members `size`, a `scale` and `autoscale.max` may ask for. */
+  readonly maxSize: number
 }
 
 /** The root's options, decoded. */
@@ -298,6 +301,19 @@ const decodeSupervisor = (parent: Parent, spec: Supervisor.SupervisorSpec, at: s
   return supervisorChild(own, restart, tree, [], undefined)
 }
 
+/** A pool's `size` and `autoscale.max` within its `maxSize`. */
+const checkMaxSize = (
+  own: { readonly size: number; readonly maxSize: number; readonly autoscale?: { readonly max: number } | undefined },
+  at: string,
+  problems: Problems
+): void => {
+  const within = (field: string, value: number) => {
+    if (value > own.maxSize) problems.push({ field, rule: maxSizeRule(own.maxSize), value: String(value) })
+  }
+  within(`${at}.size`, own.size)
+  if (own.autoscale !== undefined) within(`${at}.autoscale.max`, own.autoscale.max)
+}
+
 /**
  * Decodes a pool child at `at`: its own fields, and its members' configuration once, as an agent child's
  * (`<at>.config...`, `<at>.shutdown`). The pool is a one-for-one supervisor of its members that never shuts itself
@@ -308,7 +324,18 @@ const decodePool = (parent: Parent, spec: Supervisor.PoolSpec, at: string, probl
   checkKeys(parent, spec, Own.POOL_KEYS, at, problems)
   const own = Edge.decodeInto(
     Own.PoolOwn,
-    pick(spec, ["id", "restart", "significant", "size", "routing", "intensity", "topics", "watch", "autoscale"]),
+    pick(spec, [
+      "id",
+      "restart",
+      "significant",
+      "size",
+      "maxSize",
+      "routing",
+      "intensity",
+      "topics",
+      "watch",
+      "autoscale"
+    ]),
     { whole: at, prefix: at, undefinedIsAbsent: true },
     problems
   )
@@ -329,6 +356,7 @@ const decodePool = (parent: Parent, spec: Supervisor.PoolSpec, at: string, probl
   const restart = own?.restart ?? defaults().restart
   if (own !== undefined) checkSignificant(parent, own.significant, restart, at, problems)
   const intensity = own?.intensity ?? parent.intensity
+  if (own !== undefined) checkMaxSize(own, at, problems)
   if (own === undefined || member === undefined || intensity === undefined || problems.length > before) return undefined
   const scaling = own.autoscale
   if (scaling !== undefined && (scaling.min > scaling.max || own.size < scaling.min || own.size > scaling.max)) {
@@ -344,6 +372,7 @@ const decodePool = (parent: Parent, spec: Supervisor.PoolSpec, at: string, probl
     member,
     sharesIntensity: own.intensity === undefined,
     size: own.size,
+    maxSize: own.maxSize,
     autoscale: scaling
   }
   const tree: Tree = { ...named, strategy: "one-for-one", intensity, autoShutdown: "never", children: [], pool }

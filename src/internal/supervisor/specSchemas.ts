@@ -10,6 +10,7 @@ import * as Config from "../../Agent/Config.js"
 import type * as RestartPolicy from "../../Agent/RestartPolicy.js"
 import type * as Supervisor from "../../Supervisor.js"
 import * as LogSettings from "../logFiles/settings.js"
+import { DEFAULT_MAX_POOL_SIZE } from "../poolSize.js"
 import * as Edge from "../schema.js"
 
 /** The message of a whole value that fails, instead of the first alternative it did not match. */
@@ -104,6 +105,10 @@ export const PoolOwn = Schema.Struct({
   topics: Topics,
   watch: Watch,
   size: Edge.Count,
+  maxSize: withDefault(
+    Edge.Count.pipe(Schema.filter((n) => n >= 1, { message: () => "must be 1 or more" })),
+    () => DEFAULT_MAX_POOL_SIZE
+  ),
   routing: withDefault(
     Schema.Literal("least-in-flight", "round-robin").annotations(says(`must be "least-in-flight" or "round-robin"`)),
     () => "least-in-flight" as const
@@ -152,6 +157,7 @@ export const POOL_KEYS = Edge.allKeysOf<Supervisor.PoolSpec>()([
   "_tag",
   "id",
   "size",
+  "maxSize",
   "config",
   "routing",
   "autoscale",

@@ -77,6 +77,7 @@ const asInput = (spec: Spec.ChildSpec): Record<string, unknown> =>
       significant: spec.significant,
       // The size when written: at its addition, then after each `scale` (`Keeper.respecified`).
       size: spec.tree.pool.size,
+      maxSize: spec.tree.pool.maxSize,
       routing: spec.tree.pool.routing,
       ...(spec.tree.pool.autoscale !== undefined ? { autoscale: spec.tree.pool.autoscale } : {}),
       topics: spec.topics,

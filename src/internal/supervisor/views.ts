@@ -130,6 +130,7 @@ export const poolInfo = (self: Instance, id: string): Effect.Effect<Supervisor.P
         ? Effect.succeed({
           name: pool.tree.name,
           size: pool.tree.pool.size,
+          maxSize: pool.tree.pool.maxSize,
           routing: pool.tree.pool.routing,
           members: []
         })

@@ -82,6 +82,7 @@ const topologyOf = (
         into.pools.push({
           id: spec.id,
           size: spec.size,
+          maxSize: spec.maxSize,
           config: spec.config,
           topics: spec.topics,
           routing: "round-robin"
