@@ -273,7 +273,11 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
         assert.strictEqual(poolReload.code, 0, poolReload.stderr)
         assert.match(poolReload.stdout, /^\{[^\n]*\}\n$/)
         const poolAfter = JSON.parse(poolReload.stdout)
-        assert.deepStrictEqual([poolAfter.id, poolAfter.pool], ["pool", { size: 2, maxSize: 1000, routing: "least-in-flight" }])
+        assert.deepStrictEqual([poolAfter.id, poolAfter.pool], ["pool", {
+          size: 2,
+          maxSize: 1000,
+          routing: "least-in-flight"
+        }])
         assert.deepStrictEqual(members(poolAfter), members(poolOf(yield* tree)))
         for (const old of members(poolOf(beforeReload))) assert.notInclude(members(poolAfter), old)
 
