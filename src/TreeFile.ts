@@ -145,15 +145,14 @@ export interface AgentChildFields {
   readonly watch?: Supervisor.Watch | undefined
 }
 
+type PoolOwnFields = Pick<Supervisor.PoolSpec, "routing" | "intensity" | "autoscale" | "maxSize">
 /**
  * A pool (`type: pool`): `Supervisor.pool`'s fields; `config` is each member's, in any form an agent child takes.
  *
  * @since 0.1.0
  * @category models
  */
-export interface PoolChild
-  extends AgentChildFields, Pick<Supervisor.PoolSpec, "routing" | "intensity" | "autoscale" | "maxSize">
-{
+export interface PoolChild extends AgentChildFields, PoolOwnFields {
   readonly type: "pool"
   readonly size: number
   readonly config: Config.AgentConfigInput | CallbackConfig | Directory.DirectoryOptions

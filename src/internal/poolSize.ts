@@ -1,8 +1,10 @@
 /**
- * A pool's bound on its members (`maxSize`), shared by a tree's pools and a cluster's.
+ * A pool's sizes: its bound on its members (`maxSize`, shared by a tree's pools and a cluster's) and the checks of
+ * a spec's sizes.
  *
  * @internal
  */
+import type { Problem } from "./schema.js"
 
 /** A pool's `maxSize` when its spec gives none: the most members `size`, `scale` and `autoscale.max` may ask for. */
 export const DEFAULT_MAX_POOL_SIZE = 1000
@@ -11,3 +13,32 @@ export const DEFAULT_MAX_POOL_SIZE = 1000
 export const maxSizeRule = (maxSize: number): string =>
   `must be at most the pool's maxSize, ${maxSize} (each member is a process; give the pool a larger maxSize to run ` +
   `more)`
+
+/**
+ * A pool's sizes that do not fit, as problems at `at` (the pool's path): `size` or `autoscale.max` beyond its
+ * `maxSize`, and an `autoscale` whose `min <= size <= max` does not hold.
+ */
+export const sizeProblems = (
+  own: {
+    readonly size: number
+    readonly maxSize: number
+    readonly autoscale?: { readonly min: number; readonly max: number } | undefined
+  },
+  at: string
+): Array<Problem> => {
+  const problems: Array<Problem> = []
+  const { autoscale, maxSize, size } = own
+  for (const [field, value] of [[`${at}.size`, size], [`${at}.autoscale.max`, autoscale?.max]] as const) {
+    if (value !== undefined && value > maxSize) {
+      problems.push({ field, rule: maxSizeRule(maxSize), value: String(value) })
+    }
+  }
+  if (autoscale !== undefined && (autoscale.min > autoscale.max || size < autoscale.min || size > autoscale.max)) {
+    problems.push({
+      field: `${at}.autoscale`,
+      rule: `needs min <= size <= max (the size is where it starts), got min ${autoscale.min}, size ${size}, ` +
+        `max ${autoscale.max}`
+    })
+  }
+  return problems
+}

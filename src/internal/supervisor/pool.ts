@@ -244,14 +244,8 @@ const make = (self: Instance, pool: PoolSettings): Router => {
 
   const scale = (size: number): Effect.Effect<void, Supervisor.StartError | SupervisorChildError> =>
     Effect.suspend(() => {
-      if (!Number.isSafeInteger(size) || size < 0) {
-        return Effect.fail(
-          new ConfigError({ field: "size", rule: "must be a whole number of 0 or more", value: String(size) })
-        )
-      }
-      if (size > pool.maxSize) {
-        return Effect.fail(new ConfigError({ field: "size", rule: maxSizeRule(pool.maxSize), value: String(size) }))
-      }
+      const refused = sizeRefusal(size, pool.maxSize)
+      if (refused !== undefined) return Effect.fail(refused)
       // As the pool's own, whoever asks (an admin request, the autoscaler): its new members log as the pool's.
       return self.asOwn(
         scaling.withPermits(1)(Effect.gen(function*() {
@@ -281,6 +275,14 @@ const make = (self: Instance, pool: PoolSettings): Router => {
       }))
   }
 }
+
+/** Why `scale` refuses a size: not a whole number >= 0, or above the pool's `maxSize`. */
+const sizeRefusal = (size: number, maxSize: number): ConfigError | undefined =>
+  !Number.isSafeInteger(size) || size < 0
+    ? new ConfigError({ field: "size", rule: "must be a whole number of 0 or more", value: String(size) })
+    : size > maxSize
+    ? new ConfigError({ field: "size", rule: maxSizeRule(maxSize), value: String(size) })
+    : undefined
 
 /** The pool as `Supervisor.poolInfo` reports it. */
 const infoOf = (

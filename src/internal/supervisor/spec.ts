@@ -16,7 +16,7 @@ import type { ConfigError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
 import { toDuration } from "../durationText.js"
 import * as LogSettings from "../logFiles/settings.js"
-import { maxSizeRule } from "../poolSize.js"
+import { sizeProblems } from "../poolSize.js"
 import * as Edge from "../schema.js"
 import * as TopicSettings from "../topics/settings.js"
 import { warnTree } from "./namesakes.js"
@@ -301,19 +301,6 @@ const decodeSupervisor = (parent: Parent, spec: Supervisor.SupervisorSpec, at: s
   return supervisorChild(own, restart, tree, [], undefined)
 }
 
-/** A pool's `size` and `autoscale.max` within its `maxSize`. */
-const checkMaxSize = (
-  own: { readonly size: number; readonly maxSize: number; readonly autoscale?: { readonly max: number } | undefined },
-  at: string,
-  problems: Problems
-): void => {
-  const within = (field: string, value: number) => {
-    if (value > own.maxSize) problems.push({ field, rule: maxSizeRule(own.maxSize), value: String(value) })
-  }
-  within(`${at}.size`, own.size)
-  if (own.autoscale !== undefined) within(`${at}.autoscale.max`, own.autoscale.max)
-}
-
 /**
  * Decodes a pool child at `at`: its own fields, and its members' configuration once, as an agent child's
  * (`<at>.config...`, `<at>.shutdown`). The pool is a one-for-one supervisor of its members that never shuts itself
@@ -324,18 +311,7 @@ const decodePool = (parent: Parent, spec: Supervisor.PoolSpec, at: string, probl
   checkKeys(parent, spec, Own.POOL_KEYS, at, problems)
   const own = Edge.decodeInto(
     Own.PoolOwn,
-    pick(spec, [
-      "id",
-      "restart",
-      "significant",
-      "size",
-      "maxSize",
-      "routing",
-      "intensity",
-      "topics",
-      "watch",
-      "autoscale"
-    ]),
+    pick(spec, Own.POOL_KEYS.filter((key) => key !== "_tag" && key !== "config" && key !== "shutdown")),
     { whole: at, prefix: at, undefinedIsAbsent: true },
     problems
   )
@@ -356,17 +332,9 @@ const decodePool = (parent: Parent, spec: Supervisor.PoolSpec, at: string, probl
   const restart = own?.restart ?? defaults().restart
   if (own !== undefined) checkSignificant(parent, own.significant, restart, at, problems)
   const intensity = own?.intensity ?? parent.intensity
-  if (own !== undefined) checkMaxSize(own, at, problems)
+  if (own !== undefined) problems.push(...sizeProblems(own, at))
   if (own === undefined || member === undefined || intensity === undefined || problems.length > before) return undefined
   const scaling = own.autoscale
-  if (scaling !== undefined && (scaling.min > scaling.max || own.size < scaling.min || own.size > scaling.max)) {
-    problems.push({
-      field: `${at}.autoscale`,
-      rule: `needs min <= size <= max (the size is where it starts), got min ${scaling.min}, size ${own.size}, ` +
-        `max ${scaling.max}`
-    })
-    return undefined
-  }
   const pool: PoolSettings = {
     routing: own.routing,
     member,
