@@ -267,12 +267,13 @@ describe.sequential("AdminApi: reading the tree", () => {
       assert.include(empty, `No child "s3/x" in the tree "root": "s3" has no children (`)
     }))
 
-  it.scopedLive("ids that hold a \"/\": a way that ends nowhere is left for the next (supervisor \"a/b\" beside \"a\")", () =>
+  it.scopedLive("ids that hold a \"/\": a supervisor \"a/b\" beside an agent \"a\" is found by the path a/b/c", () =>
     Effect.gen(function*() {
+      // (beside a supervisor "a", the id "a/b" is refused: test/Supervisor.paths.test.ts)
       const served = yield* serve({
         children: [
-          Supervisor.supervisor({ id: "a", children: [echo("b/c", "admin-slash-bc")] }),
-          Supervisor.supervisor({ id: "a/b", children: [] })
+          echo("a", "admin-slash-a"),
+          Supervisor.supervisor({ id: "a/b", children: [echo("c", "admin-slash-bc")] })
         ]
       })
       const found = yield* http(served, `/api/children/${seg("a/b/c")}`)

@@ -265,7 +265,7 @@ describe.sequential("Supervisor restore, in process", () => {
       Effect.gen(function*() {
         const store = yield* Store.makeMemory()
         const spec = (input: Supervisor.ChildSpec) =>
-          Effect.map(Spec.decodeAdded({ ...tree, children: [] }, 0, input), Stored.encode)
+          Effect.map(Spec.decodeAdded({ ...tree, children: [] }, [], input), Stored.encode)
         const tree = {
           name: "root",
           strategy: "one-for-one",
@@ -430,9 +430,9 @@ describe.sequential("Supervisor restore, in process", () => {
         })
       ]
       for (const input of specs) {
-        const decoded = yield* Spec.decodeAdded(tree, 0, input)
+        const decoded = yield* Spec.decodeAdded(tree, [], input)
         const text = Stored.encode(decoded)
-        const again = yield* Spec.decodeAdded(tree, 0, Either.getOrThrow(Stored.decode(text)))
+        const again = yield* Spec.decodeAdded(tree, [], Either.getOrThrow(Stored.decode(text)))
         assert.strictEqual(Stored.encode(again), text)
         assert.deepStrictEqual([again.id, again.restart, again.significant], [
           decoded.id,

@@ -17,6 +17,7 @@ import * as AgentNames from "./agentNames.js"
 import { cancelPending, removeChild, startRuntime, stopRuntime } from "./children.js"
 import * as Keeper from "./keeper.js"
 import * as Namesakes from "./namesakes.js"
+import type { Sibling } from "./pathClash.js"
 import * as Spec from "./spec.js"
 import { type Child, childError, find, type Instance, now, publish } from "./state.js"
 import * as Stored from "./stored.js"
@@ -43,12 +44,16 @@ export const startChild = (
     const notASpec = Spec.checkShape(self.name, input, self.children.length)
     if (notASpec !== undefined) return yield* notASpec
     yield* admit(self, input.id)
-    const spec = yield* Spec.decodeAdded(self.tree, self.children.length, input)
+    const spec = yield* Spec.decodeAdded(self.tree, siblings(self), input)
     yield* Namesakes.warnAdded(self.tree, self.children.length, [spec], AgentNames.placesInTree(self.shared))
     // Under `restore`, written once the child has started, and waited for (bounded): see `Keeper.added`.
     const child = yield* insert(self, spec, storedOf(self, spec))
     yield* Keeper.added(self, child)
   })))
+
+/** The children of `self` as a spec added beside them is checked against (`pathClash.ts`). */
+export const siblings = (self: Instance): Array<Sibling> =>
+  self.children.map((child) => ({ id: child.spec.id, nests: child.spec._tag === "Supervisor" }))
 
 const storedOf = (self: Instance, spec: Spec.ChildSpec): string | undefined =>
   self.shared.keeper === undefined ? undefined : Stored.encode(spec)
@@ -74,7 +79,7 @@ export const startChildren = (
     }
     // Ids repeated in the batch are the decoder's to report, with every other problem.
     for (const id of new Set(inputs.map((input) => input.id))) yield* admit(self, id)
-    const specs = yield* Spec.decodeAddedAll(self.tree, count, inputs)
+    const specs = yield* Spec.decodeAddedAll(self.tree, siblings(self), inputs)
     yield* Namesakes.warnAdded(self.tree, count, specs, AgentNames.placesInTree(self.shared))
     const children = specs.map((spec) => newChild(spec, storedOf(self, spec), true))
     for (const child of children) Subscriptions.subscribe(self, child)

@@ -62,7 +62,7 @@ const decodeRecord = (self: Instance, id: string, stored: string): Effect.Effect
   const input = Stored.decode(stored)
   if (Either.isLeft(input)) return Effect.fail(new ConfigError({ field: at, rule: `cannot be read: ${input.left}` }))
   return Effect.filterOrFail(
-    Spec.decodeAdded(self.tree, self.children.length, input.right),
+    Spec.decodeAdded(self.tree, Operations.siblings(self), input.right),
     (spec) => spec.id === id,
     (spec) => new ConfigError({ field: `${at}.id`, rule: `is "${spec.id}", but the record is of "${id}"` })
   )

@@ -11,109 +11,19 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Equal from "effect/Equal"
 import * as Config from "../../Agent/Config.js"
-import * as RestartPolicy from "../../Agent/RestartPolicy.js"
 import type { ConfigError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
 import { toDuration } from "../durationText.js"
-import * as LogSettings from "../logFiles/settings.js"
 import { sizeProblems } from "../poolSize.js"
 import * as Edge from "../schema.js"
 import * as TopicSettings from "../topics/settings.js"
 import { warnTree } from "./namesakes.js"
 import { nestedIn, parkedChild, warnParked } from "./parked.js"
+import { pathClashes, type Sibling } from "./pathClash.js"
 import * as Own from "./specSchemas.js"
 
-/** A supervisor's own settings, decoded: the root's options or a nested supervisor's spec. */
-export interface Tree {
-  /** Its path in the tree (`"root/workers"`). */
-  readonly name: string
-  /** Its path below the root, as the admin API and the CLI name children (`"workers"`; `""` or none for the root). */
-  readonly path?: string | undefined
-  readonly strategy: Supervisor.Strategy
-  readonly intensity: { readonly maxRestarts: number; readonly window: Duration.Duration }
-  readonly autoShutdown: Supervisor.AutoShutdown
-  readonly children: ReadonlyArray<ChildSpec>
-  /** A pool's settings: its children are its members, made from these at each start (see `pool.ts`). */
-  readonly pool?: PoolSettings | undefined
-}
-
-/** A pool's autoscaling, decoded. */
-export interface Autoscale {
-  readonly min: number
-  readonly max: number
-  readonly metric: "in-flight" | "queue"
-  readonly target: number
-  readonly interval: Duration.Duration
-  readonly coolDown: Duration.Duration
-}
-
-/** A pool, decoded. `scale` sets `size` and `reload` `member`: both outlive the pool's restarts. */
-export interface PoolSettings {
-  readonly routing: Supervisor.Routing
-  /**
-   * Each member's spec but its id and name: member `i` is `"<i>"`, named `"<config.name>-<i>"`. Replaced by a
-   * reload with a new configuration.
-   */
-  member: AgentSpec
-  /** Its members' restarts count toward its parent's intensity (no intensity of its own was given). */
-  readonly sharesIntensity: boolean
-  /** Sizes itself between `min` and `max` (`autoscale.ts`). */
-  readonly autoscale: Autoscale | undefined
-  size: number
-  /** The most members `size`, a `scale` and `autoscale.max` may ask for. */
-  readonly maxSize: number
-}
-
-/** The root's options, decoded. */
-export interface Root {
-  readonly tree: Tree
-  /** As given; `undefined` leaves the store writer's default. */
-  readonly storeFlushTimeout: Duration.Duration | undefined
-  /** Whether the tree keeps its children in the store and brings them back (`false` by default). */
-  readonly restore: boolean
-  /** Where every agent of the tree writes its stderr, if anywhere. */
-  readonly logs: LogSettings.Settings | undefined
-  /** The topics the options name, with their settings. */
-  readonly topics: TopicSettings.DecodedTopics
-}
-
-/** A child's watch mode, decoded: reload it `debounce` after the last change under `paths`. */
-export interface Watch {
-  readonly paths: ReadonlyArray<string>
-  readonly debounce: Duration.Duration
-}
-
-/** What every decoded child has. */
-interface Common {
-  readonly id: string
-  readonly restart: Config.RestartType
-  readonly significant: boolean
-  /** What the restart rules read for this child. */
-  readonly settings: RestartPolicy.Settings
-}
-
-/** An agent child, decoded. */
-export interface AgentSpec extends Common {
-  readonly _tag: "Agent"
-  /** The topics it takes tasks of. */
-  readonly topics: ReadonlyArray<string>
-  readonly watch: Watch | undefined
-  /** The agent's configuration with the child's restart type and shutdown applied. */
-  readonly config: Config.AgentConfig
-}
-
-/** A nested supervisor child, decoded. */
-export interface SupervisorSpec extends Common {
-  readonly _tag: "Supervisor"
-  readonly tree: Tree
-  /** A pool's topics (a plain nested supervisor takes none: its agents do). */
-  readonly topics: ReadonlyArray<string>
-  /** A pool's watch mode (a plain nested supervisor has none). */
-  readonly watch: Watch | undefined
-}
-
-/** A decoded child spec. */
-export type ChildSpec = AgentSpec | SupervisorSpec
+export type { AgentSpec, Autoscale, ChildSpec, PoolSettings, Root, SupervisorSpec, Tree, Watch } from "./specTypes.js"
+import type { AgentSpec, ChildSpec, PoolSettings, Root, SupervisorSpec, Tree, Watch } from "./specTypes.js"
 
 let defaultConfig: Config.AgentConfig | undefined
 /** An agent configuration with every default: the one source of the defaults a child spec inherits. */
@@ -400,9 +310,11 @@ const decodeTreeAt = (
     checkKeys: keysChecked
   }
   const seen = new Map<string, string>()
-  const children = (own?.children ?? (Array.isArray(raw) ? raw : [])).map((child, index) =>
+  const given: ReadonlyArray<unknown> = own?.children ?? (Array.isArray(raw) ? raw : [])
+  const children = given.map((child, index) =>
     decodeChildAt(parent, child, Edge.pathOf(at, ["children", index]), seen, problems)
   )
+  problems.push(...pathClashes(siblingsOf(given, (index) => Edge.pathOf(at, ["children", index]))))
   if (own === undefined || shutdown === undefined || problems.length > before) return undefined
   return {
     ...named,
@@ -412,6 +324,14 @@ const decodeTreeAt = (
     children: children as Array<ChildSpec>
   }
 }
+
+/** Specs as the path clash check sees them (those not shaped as a spec are problems of their own). */
+const siblingsOf = (specs: ReadonlyArray<unknown>, at: (index: number) => string): Array<Sibling> =>
+  specs.flatMap((spec, index) =>
+    isSpecShaped(spec)
+      ? [{ id: spec.id, nests: spec._tag === "Supervisor" || spec._tag === "Pool", at: at(index) }]
+      : []
+  )
 
 const fail = (problems: Problems): Effect.Effect<never, ConfigError> =>
   Effect.fail(Edge.configError(problems as [Edge.Problem, ...Problems]))
@@ -439,20 +359,25 @@ export const decodeRoot = (options: Supervisor.Options, strictKeys = true): Effe
  * Decodes a child added to a running supervisor by `startChild`, at the position it will take
  * (`children[3]`); its id is known to be free. Warns when the child would be parked rather than escalate.
  */
-export const decodeAdded = (tree: Tree, count: number, spec: unknown): Effect.Effect<ChildSpec, ConfigError> =>
-  Effect.map(decodeAddedAll(tree, count, [spec]), (children) => children[0])
+export const decodeAdded = (
+  tree: Tree,
+  present: ReadonlyArray<Sibling>,
+  spec: unknown
+): Effect.Effect<ChildSpec, ConfigError> => Effect.map(decodeAddedAll(tree, present, [spec]), (children) => children[0])
 
 /**
- * Decodes children added together by `startChildren`, at the positions they will take (`children[count + i]`):
- * every problem of every one, ids repeated within the batch included, in one `ConfigError`. Their ids are known
- * to be free in the tree. Warns of each child that would be parked rather than escalate.
+ * Decodes children added together by `startChildren`, beside the children `present`, at the positions they will take
+ * (`children[present.length + i]`): every problem of every one, ids repeated within the batch and paths that clash
+ * with a sibling's (`pathClash.ts`) included, in one `ConfigError`. Their ids are known to be free in the tree.
+ * Warns of each child that would be parked rather than escalate.
  */
 export const decodeAddedAll = (
   tree: Tree,
-  count: number,
+  present: ReadonlyArray<Sibling>,
   specs: ReadonlyArray<unknown>
 ): Effect.Effect<Array<ChildSpec>, ConfigError> =>
   Effect.suspend(() => {
+    const count = present.length
     const problems: Problems = []
     const parent: Parent = {
       name: tree.name,
@@ -472,6 +397,10 @@ export const decodeAddedAll = (
       children.push(child)
       parked.push(...parkedChild(tree, child, at))
     })
+    const added = siblingsOf(specs, (i) => Edge.pathOf(undefined, ["children", count + i]))
+    if (added.some((sibling) => sibling.nests || sibling.id.includes("/"))) {
+      problems.push(...pathClashes([...present, ...added]))
+    }
     if (problems.length > 0 || children.length < specs.length) return fail(problems)
     return Effect.as(warnParked(tree.name, parked), children)
   })
