@@ -135,6 +135,44 @@ describe("agent-supervisor validate: what the agents run", () => {
       assert.notInclude(result.stderr, "children[3].children[1]")
     }))
 
+  it.scoped("a file with problems of its schema too: its other children's programs are checked in the same run", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("validate-salvage")
+      writeModules(dir)
+      const file = path.join(dir, "tree.yaml")
+      fs.writeFileSync(
+        file,
+        `
+strategy: one-for-none
+children:
+  - { type: agent, id: a, config: { name: a, command: no-such-program-here } }
+  - { type: agent, id: b, config: { name: b, command: /bin/cat, requestTimeout: soon } }
+  - type: supervisor
+    id: s
+    children:
+      - { type: callback, id: c, config: { name: c, language: python, file: broken.py } }
+      - { type: agent, id: c, config: { name: c2, command: /bin/cat } }
+  - { type: callback, id: fine, config: { name: fine, language: node, file: good.mjs } }
+store: { type: postgres }
+`
+      )
+      const result = yield* validate(file)
+      assert.strictEqual(result.code, 1, result.stdout + result.stderr)
+      assert.strictEqual(result.stdout, "")
+      const at = atIn(result.stderr)
+      assert.match(result.stderr, /^error: Invalid configuration: 6 problems\n/)
+      // the schema's and the tree's
+      assert.match(at("strategy"), /^[^\n]*did you mean "one-for-one"/)
+      assert.match(at("children[1].config.requestTimeout"), /^[^\n]*\(got "soon"\)/)
+      assert.match(at("children[2].children[1].id"), /^[^\n]*: child ids must be unique/)
+      assert.match(at("store.url"), /^[^\n]*: is missing/)
+      // and what is left of the file, checked as a whole one is: each at its own path
+      assert.match(at("children[0].config.command"), /^[^\n]*no-such-program-here`: the program is not on PATH/)
+      assert.match(at("children[2].children[0].config.file"), /^[^\n]*does not load \(its adapter's --check\)/)
+      assert.notInclude(result.stderr, "children[3]")
+      assert.notInclude(result.stderr, "a child with problems")
+    }))
+
   it.scoped("a file whose programs are all there: OK, exit 0; each module was loaded (its top-level code ran)", () =>
     Effect.gen(function*() {
       const { dir, file } = yield* treeWith([

@@ -14,6 +14,7 @@ import type { ConfigError } from "../../Errors.js"
 import * as TreeFile from "../../TreeFile.js"
 import * as TreeFileCluster from "../../TreeFile/Cluster.js"
 import * as Edge from "../schema.js"
+import * as Load from "../treeFile/load.js"
 import * as Peers from "../treeFile/peers.js"
 import * as Programs from "../treeFile/programs.js"
 
@@ -72,21 +73,22 @@ export const validate = (
   path: string
 ): Effect.Effect<void, ConfigError, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function*() {
-    const file = yield* TreeFile.load(path)
+    // The file's problems, and what is left of it to look at further: the rest is checked too (every problem)
+    const { file, problems } = yield* Load.loadSalvaging(path)
+    if (file === undefined) return yield* Edge.configError(problems as [Edge.Problem])
     // What `up` would find missing only when it loads it (the store's driver, the OTLP exporter, the cluster)
     const absent = Peers.missing(file)
     // A program that is not there, a callback that does not load: what `up` would find as an agent that does not start
     const programs = absent === undefined ? yield* Programs.check(file) : { problems: [], warnings: [] }
-    const [broken, ...more] = programs.problems
-    const warnings = [
+    // Warnings only of a file read whole (what is left of one with problems has stand-ins in their places)
+    const warnings = problems.length > 0 ? [] : [
       ...(file.cluster === undefined ? yield* TreeFile.warnings(file) : TreeFileCluster.warnings(file)),
       ...programs.warnings
     ]
-    const fails = absent !== undefined || broken !== undefined
+    const all = [...problems, ...(absent?.problems ?? []), ...programs.problems]
     // The warnings of a file that fails too, on stderr before its problems: a fix of those need not uncover them.
-    const say = fails ? Console.error : Console.log
-    if (!fails) yield* Console.log(summary(path, file))
+    const say = all.length > 0 ? Console.error : Console.log
+    if (all.length === 0) yield* Console.log(summary(path, file))
     for (const warning of warnings) yield* say(`warning: ${warning}`)
-    if (absent !== undefined) return yield* absent
-    if (broken !== undefined) return yield* Edge.configError([broken, ...more])
+    if (all.length > 0) return yield* Edge.configError(all as [Edge.Problem])
   })

@@ -24,6 +24,7 @@ import { type TreeFileInput, TreeFileSchema } from "./fileSchema.js"
 import { problemsOf } from "./issues.js"
 import { resolveAll } from "./paths.js"
 import { merge } from "./problems.js"
+import { salvaged } from "./salvage.js"
 import type { StoreInput } from "./storeSchema.js"
 import * as Syntax from "./syntax.js"
 
@@ -127,35 +128,48 @@ const toStore = (store: StoreInput, env: Env): TreeFile.StoreChoice => {
   return { ...rest, url: Redacted.make(url ?? env[urlEnv!] ?? "") } as TreeFile.PostgresStore
 }
 
-/**
- * `TreeFile.parse`, with the problems of `more` (of the file as written, references replaced: `load`'s look at what it
- * names on disk) in the one list with the others'.
- */
-export const parseWith = <R = never>(
-  text: string,
-  options: TreeFile.ParseOptions,
-  more?: (file: unknown) => Effect.Effect<ReadonlyArray<Edge.Problem>, never, R>
-): Effect.Effect<TreeFile.TreeFile, ConfigError, Path.Path | R> =>
+/** More problems of a file as written, references replaced (`load`'s look at what it names on disk). */
+type More<R> = (file: unknown) => Effect.Effect<ReadonlyArray<Edge.Problem>, never, R>
+
+/** Every problem of a parsed file, references replaced (`substituted` the references' own), in the file's order. */
+const problemsIn = <R>(
+  value: unknown,
+  substituted: ReadonlyArray<Edge.Problem>,
+  env: Env,
+  more: More<R> | undefined
+): Effect.Effect<Array<Edge.Problem>, never, R> =>
   Effect.gen(function*() {
-    const parsed = yield* Syntax.parse(text, options.format, options.source ?? `(${options.format})`).pipe(
-      Effect.mapError((problem) => Edge.configError([problem]))
-    )
-    const env = options.env ?? process.env
-    const substituted = substituteAll(parsed, env)
-    const value = substituted.value
     const decoded = decodeFile(value)
-    const problems = merge(value, [
-      substituted.problems,
+    return merge(value, [
+      substituted,
       Either.isLeft(decoded) ? problemsOf(value, decoded.left) : [],
       urlEnvProblems(value, env, ["store"]),
       urlEnvProblems(value, env, ["cluster", "database"]),
       clusterDatabaseProblems(value),
       yield* treeProblems(value),
       more === undefined ? [] : yield* more(value)
-    ])
-    if (problems.length > 0) {
-      return yield* Effect.fail(Edge.configError(problems.map(withoutSecret) as [Edge.Problem]))
-    }
+    ]).map(withoutSecret)
+  })
+
+/** A file's text parsed, references replaced, and its problems; a syntax error fails (nothing is left to check). */
+const read = <R>(text: string, options: TreeFile.ParseOptions, more: More<R> | undefined) =>
+  Effect.gen(function*() {
+    const parsed = yield* Syntax.parse(text, options.format, options.source ?? `(${options.format})`).pipe(
+      Effect.mapError((problem) => Edge.configError([problem]))
+    )
+    const env = options.env ?? process.env
+    const substituted = substituteAll(parsed, env)
+    const problems = yield* problemsIn(substituted.value, substituted.problems, env, more)
+    return { value: substituted.value, env, problems }
+  })
+
+/** The tree of a file with no problems: the cluster's names checked, relative paths resolved. */
+const finish = (
+  value: unknown,
+  env: Env,
+  options: TreeFile.ParseOptions
+): Effect.Effect<TreeFile.TreeFile, ConfigError, Path.Path> =>
+  Effect.gen(function*() {
     const tree = toTree(value as TreeFileInput, env)
     // Only once every field is known good: which children a cluster hosts, and under which names.
     const names = nameProblems(tree)
@@ -163,7 +177,49 @@ export const parseWith = <R = never>(
     if (options.dir === undefined) return tree
     const path = yield* Path.Path
     return resolveAll(tree, path.resolve(options.dir), path)
+  })
+
+/** `TreeFile.parse`, with the problems of `more` in the one list with the others'. */
+export const parseWith = <R = never>(
+  text: string,
+  options: TreeFile.ParseOptions,
+  more?: More<R>
+): Effect.Effect<TreeFile.TreeFile, ConfigError, Path.Path | R> =>
+  Effect.gen(function*() {
+    const { env, problems, value } = yield* read(text, options, more)
+    if (problems.length > 0) return yield* Effect.fail(Edge.configError(problems as [Edge.Problem]))
+    return yield* finish(value, env, options)
   }).pipe(Effect.withSpan("TreeFile.parse"))
+
+/**
+ * A file's problems, and the tree of what is left of it once its places with problems are put aside
+ * (`salvage.ts`), for `validate` to look at the rest: its programs, callbacks and optional peers. `file` is the
+ * whole file's tree when it has no problems, and `undefined` when nothing decodes once they are put aside.
+ */
+export const parseSalvaging = <R = never>(
+  text: string,
+  options: TreeFile.ParseOptions,
+  more?: More<R>
+): Effect.Effect<
+  { readonly file: TreeFile.TreeFile | undefined; readonly problems: ReadonlyArray<Edge.Problem> },
+  ConfigError,
+  Path.Path | R
+> =>
+  Effect.gen(function*() {
+    const { env, problems, value } = yield* read(text, options, more)
+    let rest = value
+    let left = problems
+    // A place put aside may uncover another (a duplicate id's twin): a few rounds, then give up.
+    for (let round = 0; round < 3 && left.length > 0 && rest !== undefined; round++) {
+      rest = salvaged(rest, left)
+      left = rest === undefined ? left : yield* problemsIn(rest, [], env, more)
+    }
+    if (rest === undefined || left.length > 0) return { file: undefined, problems }
+    const file = yield* Effect.either(finish(rest, env, options))
+    return Either.isRight(file)
+      ? { file: file.right, problems }
+      : { file: undefined, problems: [...problems, ...file.left.problems] }
+  })
 
 /** See `TreeFile.parse`. */
 export const parse = (

@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import type { ConfigError } from "../../Errors.js"
 import type * as TreeFile from "../../TreeFile.js"
 import * as Edge from "../schema.js"
-import { parseWith } from "./decode.js"
+import { parseSalvaging, parseWith } from "./decode.js"
 import { fileProblems } from "./files.js"
 
 const FORMATS: Record<string, TreeFile.Format> = { ".yaml": "yaml", ".yml": "yaml", ".json": "json" }
@@ -28,12 +28,9 @@ const unreadable = (reason: string, description: string | undefined): string => 
   }
 }
 
-/** See `TreeFile.load`. */
-export const load: (
-  file: string,
-  options?: TreeFile.LoadOptions
-) => Effect.Effect<TreeFile.TreeFile, ConfigError, FileSystem.FileSystem | Path.Path> = Effect.fn("TreeFile.load")(
-  function*(file: string, options?: TreeFile.LoadOptions) {
+/** A file's text and how to parse it: its format, its directory, its name for messages. */
+const readFile = (file: string, options?: TreeFile.LoadOptions) =>
+  Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const absolute = path.resolve(file)
@@ -56,10 +53,26 @@ export const load: (
       )
     )
     const dir = path.dirname(absolute)
-    return yield* parseWith(
-      text,
-      { format, dir, source: file, ...(options?.env !== undefined ? { env: options.env } : {}) },
-      (parsed) => fileProblems(parsed, dir)
-    )
+    const parseOptions: TreeFile.ParseOptions = {
+      format,
+      dir,
+      source: file,
+      ...(options?.env !== undefined ? { env: options.env } : {})
+    }
+    return { text, parseOptions, more: (parsed: unknown) => fileProblems(parsed, dir) }
+  })
+
+/** See `TreeFile.load`. */
+export const load: (
+  file: string,
+  options?: TreeFile.LoadOptions
+) => Effect.Effect<TreeFile.TreeFile, ConfigError, FileSystem.FileSystem | Path.Path> = Effect.fn("TreeFile.load")(
+  function*(file: string, options?: TreeFile.LoadOptions) {
+    const { more, parseOptions, text } = yield* readFile(file, options)
+    return yield* parseWith(text, parseOptions, more)
   }
 )
+
+/** `load` for `validate`: every problem of the file, and what is left of it to check further (`parseSalvaging`). */
+export const loadSalvaging = (file: string, options?: TreeFile.LoadOptions) =>
+  Effect.flatMap(readFile(file, options), ({ more, parseOptions, text }) => parseSalvaging(text, parseOptions, more))
