@@ -7,7 +7,8 @@
  * - a call in flight when `up` stops: the tree is stopping (up stops its tree before its admin API), not "start it"
  *   nor "cannot reach"; followers see the stop's events before the end;
  * - `status` answers while `up` stops its tree;
- * - a second SIGINT while `up` stops agents that ignore their stop: SIGKILL to every agent at once.
+ * - a second SIGINT while `up` stops agents that ignore their stop: SIGKILL to every agent at once;
+ * - a SIGINT while `up` starts its tree: said at once, what has started stops.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -220,5 +221,56 @@ describe.sequential("agent-supervisor: commands stopped, and an up that stops un
         assert.notInclude(up.stderr(), "ignored shutdown for")
       }),
     180_000
+  )
+
+  it.scopedLive(
+    "SIGINT during the tree's start is said at once, what had started stops, and the tree's stop is said: exit 0",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("cli-start-sigint")
+        const marker = path.join(dir, "unready")
+        const file = path.join(dir, "tree.json")
+        fs.writeFileSync(
+          file,
+          JSON.stringify({
+            name: "cli-starting",
+            store: { type: "memory" },
+            children: [
+              {
+                type: "agent",
+                id: "first",
+                config: agentConfig("echo", { name: "first", args: [fixture("agents", "agent.mjs"), "echo", marker] })
+              },
+              {
+                type: "agent",
+                id: "never-ready",
+                config: {
+                  name: "never-ready",
+                  command: process.execPath,
+                  args: [fixture("agents", "unready.mjs"), "exit-on-term", marker],
+                  startupTimeout: "120 seconds"
+                }
+              }
+            ]
+          })
+        )
+        const up = yield* spawnApp(BIN, ["up", file, "--no-admin", "--log-format", "json"], { onLine: () => {} })
+        // The second agent runs (its marker is written once its handler is in place) and has not sent ready
+        yield* eventually(`the unready agent runs (stderr: ${up.stderr()})`, () => fs.existsSync(marker), "60 seconds")
+        const agents = processesWith(marker)
+        assert.strictEqual(agents.length, 2, up.stderr())
+        process.kill(up.pid, "SIGINT")
+        const exited = yield* up.exited
+        assert.strictEqual(exited.code, 0, up.stderr())
+        const said = up.stderr()
+        const line =
+          `SIGINT during the start: stopping tree \\"cli-starting\\" (what has started, 3-phase, in order; ` +
+          `Ctrl-C again to kill the agents at once)`
+        assert.include(said, line)
+        assert.include(said, `tree \\"cli-starting\\" stopped`)
+        assert.isBelow(said.indexOf(line), said.indexOf("stopping on SIGTERM"), said)
+        assert.deepStrictEqual(agents.filter(isAlive), [], "no agent left running")
+      }),
+    120_000
   )
 })

@@ -121,7 +121,8 @@ export const thirdSignalLine = (signal: NodeJS.Signals, killed: number): string 
 
 /**
  * The last of SIGINT and SIGTERM this process received while in the scope (`NodeRuntime.runMain` acts on the
- * first: this listens, to say which one stopped `up`). A second one cuts the stop short (`AgentProcess.forceStops`:
+ * first: this listens, to say which one stopped `up`; the first one during the tree's start, while `starting` names
+ * it, is said at once). A second one cuts the stop short (`AgentProcess.forceStops`:
  * SIGKILL to every agent, those stopping and those still to stop), as docker compose's second Ctrl-C does; a third
  * exits at once (130 or 143) after SIGKILL to every agent process still running (`AgentProcess.killAll`), whatever
  * else holds the stop (a store's flush, an install). runMain has let go of the signals after the first, and this
@@ -131,11 +132,22 @@ const lastSignal = Effect.acquireRelease(
   Effect.gen(function*() {
     // Logged at once, from Node's listener (a log is synchronous)
     const log = Runtime.runSync(yield* Effect.runtime<never>())
-    const seen: { signal: NodeJS.Signals | undefined; count: number } = { signal: undefined, count: 0 }
+    const seen: { signal: NodeJS.Signals | undefined; count: number; starting: string | undefined } = {
+      signal: undefined,
+      count: 0,
+      starting: undefined
+    }
     const listener = (signal: NodeJS.Signals) => {
       seen.signal = signal
       seen.count++
-      if (seen.count === 2) {
+      if (seen.count === 1 && seen.starting !== undefined) {
+        // No finalizer of the running tree's is there to say it yet (`logStop`): said here, as the start is cut
+        log(Effect.logInfo(
+          `${signal} during the start: stopping ${seen.starting} (what has started, 3-phase, in order${
+            againHint(signal)
+          })`
+        ))
+      } else if (seen.count === 2) {
         const stopping = Effect.runSync(AgentProcess.forceStops)
         log(Effect.logWarning(
           `${signal} again: the stop is cut short: SIGKILL to every agent (${stopping} stopping now, the rest as ` +
@@ -213,10 +225,14 @@ const serve = (file: TreeFile.TreeFile, options: UpOptions) =>
     const whenRunning = yield* logStop(what, seen)
     // The tree in a scope of its own, closed before the admin API's (below): the API answers during the stop
     const treeScope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+    // Named before its start: a signal during the start says which tree stops, and so does the line once it has
+    if (cluster === undefined) what.name = `tree "${file.name ?? "root"}"`
+    seen.starting = what.name
     const started = yield* Scope.extend(
       cluster === undefined ? startTree(file, progress) : startCluster({ ...file, cluster }, options, progress),
       treeScope
     )
+    seen.starting = undefined
     if (cluster === undefined) what.name = `tree "${started.tree.name}"`
     yield* whenRunning
     if (admin) {
