@@ -107,10 +107,19 @@ describe.sequential("AdminApi: GET /api/cluster", () => {
       const failing = Layer.succeed(AdminApi.ClusterPlacements, {
         list: Effect.fail(new StoreError({ operation: "clusterPlacement", reason: "failure", detail: "disk I/O" }))
       })
-      const { get } = yield* serve(failing)
+      const { get, server } = yield* serve(failing)
       const { body, status } = yield* get("/api/cluster")
       assert.strictEqual(status, 503)
       assert.strictEqual(body._tag, "ClusterUnavailable")
       assert.include(body.message, "disk I/O")
+      assert.notInclude(body.message, "stopping")
+      // While its host stops the tree (up stops it before its API), the database closes with it: said so
+      yield* server.treeStopping
+      const stopping = yield* get("/api/cluster")
+      assert.strictEqual(stopping.status, 503)
+      assert.match(
+        stopping.body.message,
+        /^The cluster's placements could not be read: this process is stopping \(its host is shutting down\).*disk I\/O/
+      )
     }))
 })

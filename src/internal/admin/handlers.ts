@@ -7,7 +7,7 @@
  */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import type * as Deferred from "effect/Deferred"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -104,8 +104,11 @@ const notClustered = new NotClustered({
     "its agents)"
 })
 
-/** The cluster group: where each started agent runs, read from the placements (never by asking an agent). */
-const clusterGroup = (placements: Option.Option<Placements>) =>
+/**
+ * The cluster group: where each started agent runs, read from the placements (never by asking an agent). While the
+ * tree stops (`stopping`), the runner's database closes with it: a read that fails then says so.
+ */
+const clusterGroup = (placements: Option.Option<Placements>, stopping: Deferred.Deferred<void>) =>
   HttpApiBuilder.group(
     AdminHttpApi,
     "cluster",
@@ -115,8 +118,18 @@ const clusterGroup = (placements: Option.Option<Placements>) =>
           onNone: () => Effect.fail(notClustered),
           onSome: (cluster) =>
             cluster.list.pipe(
-              Effect.mapError((error) =>
-                new ClusterUnavailable({ message: `The cluster's placements could not be read: ${error.message}` })
+              Effect.catchAll((error) =>
+                Effect.flatMap(Deferred.isDone(stopping), (stops) =>
+                  Effect.fail(
+                    new ClusterUnavailable({
+                      message: `The cluster's placements could not be read: ${
+                        stops
+                          ? "this process is stopping (its host is shutting down), and its cluster's database " +
+                            "closes with it; ask another runner or a client of the cluster: "
+                          : ""
+                      }${error.message}`
+                    })
+                  ))
               )
             )
         }))
@@ -129,4 +142,10 @@ export const layer = (
   token: Redacted.Redacted<string>,
   /** Done when the tree begins to stop while the API serves: a call the stop cuts says so. */
   stopping: Deferred.Deferred<void>
-) => Layer.mergeAll(treeGroup(root), controlGroup(root), workGroup(root, token, stopping), clusterGroup(placements))
+) =>
+  Layer.mergeAll(
+    treeGroup(root),
+    controlGroup(root),
+    workGroup(root, token, stopping),
+    clusterGroup(placements, stopping)
+  )

@@ -177,22 +177,31 @@ const againHint = (signal: NodeJS.Signals | undefined) =>
  * added before it starts (a scope runs its finalizers last added first, so this one runs after the tree's stop),
  * and which signal stops it, once, from the first to run of the finalizers added by the effect returned: run once
  * the tree runs, and again once its admin API does (so that the line comes before the API's close, which waits up to
- * 2 s for the requests under way, and still comes for a signal while the API starts).
+ * 2 s for the requests under way, and still comes for a signal while the API starts). `stopped` says the stop is
+ * done, once: at once after the tree's scope closes (before the admin API's close), or else from that finalizer.
  */
 const logStop = (what: { name: string }, seen: { readonly signal: NodeJS.Signals | undefined }) => {
   let said = false
+  let done = false
+  const stopped = (exit: Exit.Exit<unknown, unknown>) =>
+    Exit.isInterrupted(exit) && !done
+      ? Effect.zipRight(Effect.sync(() => (done = true)), Effect.logInfo(`${what.name} stopped`))
+      : Effect.void
   return Effect.as(
-    Effect.addFinalizer((exit) => Exit.isInterrupted(exit) ? Effect.logInfo(`${what.name} stopped`) : Effect.void),
-    Effect.addFinalizer((exit) =>
-      Exit.isInterrupted(exit) && !said
-        ? Effect.zipRight(
-          Effect.sync(() => (said = true)),
-          Effect.logInfo(
-            `${seen.signal ?? "interrupted"}: stopping ${what.name} (3-phase, in order${againHint(seen.signal)})`
+    Effect.addFinalizer(stopped),
+    {
+      stopped,
+      whenRunning: Effect.addFinalizer((exit) =>
+        Exit.isInterrupted(exit) && !said
+          ? Effect.zipRight(
+            Effect.sync(() => (said = true)),
+            Effect.logInfo(
+              `${seen.signal ?? "interrupted"}: stopping ${what.name} (3-phase, in order${againHint(seen.signal)})`
+            )
           )
-        )
-        : Effect.void
-    )
+          : Effect.void
+      )
+    }
   )
 }
 
@@ -222,7 +231,7 @@ const serve = (file: TreeFile.TreeFile, options: UpOptions) =>
       yield* StateFile.checkFree(stateFile, { host: file.admin?.host ?? "127.0.0.1", port: 0 })
     }
     const what = { name: cluster === undefined ? "the tree" : "this runner and its agents" }
-    const whenRunning = yield* logStop(what, seen)
+    const { stopped, whenRunning } = yield* logStop(what, seen)
     // The tree in a scope of its own, closed before the admin API's (below): the API answers during the stop
     const treeScope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
     // Named before its start: a signal during the start says which tree stops, and so does the line once it has
@@ -245,7 +254,9 @@ const serve = (file: TreeFile.TreeFile, options: UpOptions) =>
       })
       yield* Effect.logInfo(`dashboard: ${server.url}/ (admin API token in ${stateFile})`)
       // Run before the API closes: `status` answers and `events` followers see the stop's events to its end.
-      yield* Effect.addFinalizer((exit) => Effect.zipRight(server.treeStopping, Scope.close(treeScope, exit)))
+      yield* Effect.addFinalizer((exit) =>
+        Effect.zipRight(server.treeStopping, Scope.close(treeScope, exit)).pipe(Effect.zipRight(stopped(exit)))
+      )
     }
     // After the admin API's: the signal is said at once, before the API waits for the requests under way
     yield* whenRunning
