@@ -211,6 +211,12 @@ describe("Supervisor topics", () => {
         yield* sup.publish("declared", 1)
         yield* sup.awaitResult(yield* sup.publish("reports", { whoami: true }))
         assert.deepStrictEqual(lines, [], "a declared or taken topic: no warning")
+        // A publish refused (a bad option) queues nothing: the warning waits for one that does
+        assert.strictEqual(
+          (yield* Effect.flip(sup.publish("reprots", 1, { fanout: "yes" as any })))._tag,
+          "ConfigError"
+        )
+        assert.deepStrictEqual(lines, [], "a refused publish: no warning spent")
         yield* sup.publish("reprots", 2)
         yield* sup.publish("reprots", 3)
         yield* sup.publish("elsewhere", 4)

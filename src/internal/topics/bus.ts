@@ -174,8 +174,8 @@ const roomIn = (topic: Delivery.Topic, name: string): Effect.Effect<void, TopicE
   })
 
 /**
- * The first publish to a name the tree knows nothing of (not declared in its `topics`, never taken by a child, no
- * task before), said once: likely a misspelt topic, whose tasks would wait for a subscriber that never comes.
+ * The first publish to a name the tree knows nothing of (not declared in its `topics`, never taken by a child) that
+ * queues a task, said once: likely a misspelt topic, whose tasks would wait for a subscriber that never comes.
  */
 const unknownTopic = (name: string, known: ReadonlyArray<string>): string => {
   const meant = closest(name, known)
@@ -195,6 +195,8 @@ export const make = (options: {
     const topics = new Map<string, Delivery.Topic>()
     // Every topic a subscriber ever took (`topics`)
     const taken = new Set<string>()
+    // The topics neither declared nor taken that a publish was warned of (`unknownTopic`)
+    const warned = new Set<string>()
     const pending = new Map<string, Pending>()
     const recent = new Map<string, TaskOutcome>()
     /** The tasks the tree's stop left without an outcome, by id: their topic. */
@@ -296,12 +298,14 @@ export const make = (options: {
         if (unencodable !== undefined) {
           return yield* new TopicError({ topic: name, reason: "unencodable", detail: unencodable })
         }
-        if (!topics.has(name) && !options.topics.has(name) && !taken.has(name)) {
-          yield* Effect.logWarning(unknownTopic(name, [...options.topics.keys(), ...taken]))
-        }
         const topic = topicOf(name)
         const settings = yield* Settings.forPublish(topic.settings, publishOptions)
         yield* roomIn(topic, name)
+        // Said of the first task queued (a publish refused queues none), once per name
+        if (!options.topics.has(name) && !taken.has(name) && !warned.has(name)) {
+          warned.add(name)
+          yield* Effect.logWarning(unknownTopic(name, [...options.topics.keys(), ...taken]))
+        }
         topic.queued++
         Meter.published(name)
         Meter.queued(name, topic.queued)
