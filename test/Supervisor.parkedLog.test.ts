@@ -4,25 +4,14 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as HashMap from "effect/HashMap"
-import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
-import * as Option from "effect/Option"
 import * as path from "node:path"
 import * as Supervisor from "../src/Supervisor.js"
-import { agentConfig, eventually, tempDir, TestLive } from "./support.js"
+import { agentConfig, eventually, logMessages, tempDir, TestLive } from "./support.js"
 
 describe("a parked agent's log line", () => {
   it.scopedLive("names the agent parked", () => {
-    const lines: Array<{ readonly text: string; readonly agent: unknown }> = []
-    const logger = Logger.make(({ annotations, logLevel, message }) => {
-      if (LogLevel.greaterThanEqual(logLevel, LogLevel.Error)) {
-        lines.push({
-          text: Array.isArray(message) ? message.join(" ") : String(message),
-          agent: Option.getOrUndefined(HashMap.get(annotations, "agent"))
-        })
-      }
-    })
+    const { entries, provide } = logMessages(LogLevel.Error)
     return Effect.gen(function*() {
       const dir = yield* tempDir("parked-log")
       // Crashes right after ready while this file is missing; parked at its first crash.
@@ -31,14 +20,10 @@ describe("a parked agent's log line", () => {
         intensity: { maxRestarts: 10, window: "10 seconds" },
         children: [Supervisor.agent({ id: "a", config: { ...config, args: [...config.args!, path.join(dir, "no")] } })]
       })
-      yield* eventually("the park is logged", () => lines.some((l) => l.text.includes("circuit open")))
-      const parked = lines.find((l) => l.text.includes("circuit open"))!
+      yield* eventually("the park is logged", () => entries.some((l) => l.text.includes("circuit open")))
+      const parked = entries.find((l) => l.text.includes("circuit open"))!
       assert.match(parked.text, /^agent "fragile-one" crashed 1 times in a row: circuit open/)
-      assert.strictEqual(parked.agent, "fragile-one")
-    }).pipe(
-      Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
-      Logger.withMinimumLogLevel(LogLevel.Error),
-      Effect.provide(TestLive)
-    )
+      assert.strictEqual(parked.annotations.agent, "fragile-one")
+    }).pipe(provide, Effect.provide(TestLive))
   })
 })

@@ -8,26 +8,14 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as childProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { followHint, unknownName } from "../src/internal/cli/arguments.js"
 import { grammar, run } from "../src/internal/cli/main.js"
 import { report } from "../src/internal/cli/report.js"
-import { BIN, tempDir } from "./support.js"
+import { runCli, tempDir } from "./support.js"
 
-const cli = (args: ReadonlyArray<string>, cwd: string) =>
-  Effect.async<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((resume) => {
-    childProcess.execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd, env: { ...process.env, NO_COLOR: "1" }, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === "number" ? error.code : null
-        resume(Effect.succeed({ code, stdout, stderr }))
-      }
-    )
-  })
+const cli = (args: ReadonlyArray<string>, cwd: string) => runCli(args, { cwd })
 
 const NO_TREE = "error: No running tree found in this directory"
 

@@ -8,11 +8,10 @@ import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as childProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Cluster from "../src/Cluster.js"
-import { BIN, eventually, fixture, freePort, isAlive, processesWith, root, spawnApp, tempDir } from "./support.js"
+import { BIN, eventually, fixture, freePort, isAlive, processesWith, runCli, spawnApp, tempDir } from "./support.js"
 
 const PREFIX = "t_cli_cluster"
 
@@ -25,19 +24,8 @@ const agent = (name: string, marker: string) => ({
   startupTimeout: "10 seconds"
 })
 
-/** Runs the command to its end, as `cli.test.ts` does. */
-const cli = (args: ReadonlyArray<string>) =>
-  Effect.async<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((resume) => {
-    childProcess.execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: root, env: { ...process.env, NO_COLOR: "1" }, timeout: 30_000 },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === "number" ? error.code : null
-        resume(Effect.succeed({ code, stdout, stderr }))
-      }
-    )
-  })
+/** Runs the command to its end. */
+const cli = (args: ReadonlyArray<string>) => runCli(args, { timeout: 30_000 })
 
 interface Reply {
   readonly pid: number

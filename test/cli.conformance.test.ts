@@ -6,12 +6,11 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as childProcess from "node:child_process"
 import * as path from "node:path"
 import type * as Conformance from "../src/Conformance.js"
 import { run } from "../src/internal/cli/main.js"
 import { report } from "../src/internal/cli/report.js"
-import { BIN, fixture, root } from "./support.js"
+import { fixture, root, runCli } from "./support.js"
 
 /** Startup and request bounds for two busy cores (see test/Conformance.test.ts). */
 const LOADED = ["--startup-timeout", "30 seconds", "--request-timeout", "30000", "--exit-timeout", "30 seconds"]
@@ -34,20 +33,7 @@ interface Result {
 
 /** Runs the command to its end, with `env` added to this process's; no colour unless `FORCE_COLOR` is given. */
 const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Result> =>
-  new Promise((resolve) => {
-    // Node warns on stderr when both are set
-    const { FORCE_COLOR: _, NO_COLOR: __, ...inherited } = process.env
-    const colour = env.FORCE_COLOR !== undefined ? {} : { NO_COLOR: "1" }
-    childProcess.execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: root, env: { ...inherited, ...colour, ...env }, timeout: 90_000, maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === "number" ? error.code : null
-        resolve({ code, stdout, stderr })
-      }
-    )
-  })
+  Effect.runPromise(runCli(args, { env, timeout: 90_000, maxBuffer: 64 * 1024 * 1024 }))
 
 /**
  * Command lines of `conformance` (after its name) and the first line of what it prints: an error for those

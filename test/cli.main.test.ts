@@ -6,26 +6,14 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as childProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { caseProblem, withHelpFirst as helpFirst, withRepeatedSplit } from "../src/internal/cli/arguments.js"
 import { grammar } from "../src/internal/cli/main.js"
-import { BIN, eventually, isAlive, root, spawnApp, tempDir } from "./support.js"
+import { BIN, eventually, isAlive, root, runCli, spawnApp, tempDir } from "./support.js"
 
 /** Runs another command to its end in `cwd`, with `env` over this process's (and no colour unless it says). */
-const cli = (args: ReadonlyArray<string>, cwd: string, env: Record<string, string>) =>
-  Effect.async<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((resume) => {
-    childProcess.execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd, env: { ...process.env, NO_COLOR: "1", ...env }, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === "number" ? error.code : null
-        resume(Effect.succeed({ code, stdout, stderr }))
-      }
-    )
-  })
+const cli = (args: ReadonlyArray<string>, cwd: string, env: Record<string, string>) => runCli(args, { cwd, env })
 
 /** The children of a tree view, nested ones included. */
 const flatten = (children: ReadonlyArray<any>): Array<any> => children.flatMap((c) => [c, ...flatten(c.children)])

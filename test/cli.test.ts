@@ -25,7 +25,7 @@ import {
   eventuallyEffect,
   fixture,
   isAlive,
-  root,
+  runCli,
   spawnApp,
   startUp as startUpApp,
   tempDir
@@ -41,18 +41,7 @@ interface Result {
 const cli = (
   args: ReadonlyArray<string>,
   options: { readonly cwd?: string; readonly env?: Record<string, string> } = {}
-) =>
-  Effect.async<Result>((resume) => {
-    childProcess.execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: options.cwd ?? root, env: { ...process.env, NO_COLOR: "1", ...options.env }, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === "number" ? error.code : null
-        resume(Effect.succeed({ code, stdout, stderr }))
-      }
-    )
-  })
+): Effect.Effect<Result> => runCli(args, options)
 
 const echoAgent = (name: string) => ({
   name,

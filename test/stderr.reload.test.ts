@@ -12,13 +12,12 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import * as childProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Routes } from "../src/internal/admin/api.js"
 import * as Supervisor from "../src/Supervisor.js"
 import { type Frame, http, post, serve, sse, type SseClient } from "./fixtures/admin/harness.js"
-import { BIN, eventuallyEffect, root, spawnApp, takeUntil, teller, tempDir, TestLive } from "./support.js"
+import { BIN, eventuallyEffect, runCli, spawnApp, takeUntil, teller, tempDir, TestLive } from "./support.js"
 
 /** What process `pid` of the teller writes: `texts`, each as `teller PID text`. */
 const says = (pid: number, ...texts: ReadonlyArray<string>) => texts.map((text) => `teller ${pid} ${text}`)
@@ -222,18 +221,7 @@ interface Result {
 }
 
 /** Runs the command to its end. */
-const cli = (args: ReadonlyArray<string>) =>
-  Effect.async<Result>((resume) => {
-    childProcess.execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: root, env: { ...process.env, NO_COLOR: "1" }, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === "number" ? error.code : null
-        resume(Effect.succeed({ code, stdout, stderr }))
-      }
-    )
-  })
+const cli = (args: ReadonlyArray<string>): Effect.Effect<Result> => runCli(args)
 
 /** `<ISO time> [PID] LINE` (as `logs` prints it, or `[pid PID]` as the log file has it) to LINE. */
 const lineOf = (printed: string) => printed.replace(/^\S+ \[(pid )?\d+\] /, "")

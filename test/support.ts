@@ -18,7 +18,7 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Supervisor from "effect/Supervisor"
 import * as TestClock from "effect/TestClock"
-import { type ChildProcessByStdio, spawn } from "node:child_process"
+import { type ChildProcessByStdio, execFile, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -56,19 +56,23 @@ export const agentConfig = (
 export const TestLive = Layer.mergeAll(NodeContext.layer, Store.layerMemory, Logger.minimumLogLevel(LogLevel.Error))
 
 /**
- * The log's messages from `minimum` up (Warning by default), each as one string in `lines`, kept instead of
- * printed: `provide` replaces the default logger and lowers the minimum for the effect (provide `TestLive` after
- * it: its Error minimum would hide them otherwise).
+ * The log's messages from `minimum` up (Warning by default), each as one string in `lines` (and in `entries` with
+ * its annotations), kept instead of printed: `provide` replaces the default logger and lowers the minimum for the
+ * effect (provide `TestLive` after it: its Error minimum would hide them otherwise).
  */
 export const logMessages = (minimum: LogLevel.LogLevel = LogLevel.Warning) => {
   const lines: Array<string> = []
-  const logger = Logger.make(({ logLevel, message }) => {
+  const entries: Array<{ readonly text: string; readonly annotations: Readonly<Record<string, unknown>> }> = []
+  const logger = Logger.make(({ annotations, logLevel, message }) => {
     if (LogLevel.greaterThanEqual(logLevel, minimum)) {
-      lines.push(Array.isArray(message) ? message.join(" ") : String(message))
+      const text = Array.isArray(message) ? message.join(" ") : String(message)
+      lines.push(text)
+      entries.push({ text, annotations: Object.fromEntries(annotations) })
     }
   })
   return {
     lines,
+    entries,
     provide: <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
       effect.pipe(
         Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
@@ -245,6 +249,46 @@ export const spawnApp = (
 
 /** The built `agent-supervisor` command. */
 export const BIN = path.join(root, "dist", "bin", "agent-supervisor.js")
+
+/** How a command of the built bin ended, and what it printed. */
+export interface CliResult {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/**
+ * Runs `agent-supervisor ARGS` (the built bin) to its end: in `cwd` (the repository by default), with `env` over this
+ * process's, without colour unless `env` gives `FORCE_COLOR` (Node warns when both are set, so neither is
+ * inherited), killed after `timeout` ms (60 s). `code` is `null` when a signal ended it.
+ */
+export const runCli = (
+  args: ReadonlyArray<string>,
+  options: {
+    readonly cwd?: string | undefined
+    readonly env?: Record<string, string> | undefined
+    readonly timeout?: number | undefined
+    readonly maxBuffer?: number | undefined
+  } = {}
+): Effect.Effect<CliResult> =>
+  Effect.async<CliResult>((resume) => {
+    const { FORCE_COLOR: _, NO_COLOR: __, ...inherited } = process.env
+    const colour = options.env?.FORCE_COLOR !== undefined ? {} : { NO_COLOR: "1" }
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      {
+        cwd: options.cwd ?? root,
+        env: { ...inherited, ...colour, ...options.env },
+        timeout: options.timeout ?? 60_000,
+        ...(options.maxBuffer === undefined ? {} : { maxBuffer: options.maxBuffer })
+      },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === "number" ? error.code : null
+        resume(Effect.succeed({ code, stdout, stderr }))
+      }
+    )
+  })
 
 /**
  * `agent-supervisor up FILE --log-format json` (and `args`) in the background, once its admin API listens (its state
