@@ -93,6 +93,13 @@ describe("child paths", () => {
         )
         // Nothing was added
         assert.deepStrictEqual((yield* sup.whichChildren).map((c) => c.id), ["w/1", "x"])
+        // The same inside a nested supervisor: its children are the siblings
+        const x = yield* sup.childSupervisor("x")
+        yield* x.startChild(Supervisor.supervisor({ id: "inner", children: [] }))
+        assert.deepStrictEqual(yield* problemsOf(x.startChild(agent("inner/a"))), [
+          `children[1].id: must not start with "inner/": "inner" beside it (in the tree) is a supervisor or pool, ` +
+          `and the path "inner/a" would name both this child and its child "a"`
+        ])
       }).pipe(Effect.provide(TestLive)),
     30_000
   )

@@ -330,7 +330,7 @@ describe("Supervisor.pool", () => {
           "more)",
           "10"
         ],
-        ["children[2].maxSize", "must be 1 or more", "0"]
+        ["children[2].maxSize", "must be a whole number of 1 or more", "0"]
       ])
     }).pipe(Effect.scoped, Effect.provide(TestLive)))
 

@@ -449,6 +449,25 @@ describe.sequential("Supervisor restore, in process", () => {
           }
         }
       }
+      // A pool written before pools had a maxSize, scaled past today's default: it still decodes, at its size
+      const old = (spec: Record<string, unknown>) => JSON.stringify({ format: 1, spec })
+      const pool = { _tag: "Pool", id: "p", size: 1500, routing: "round-robin", config: { name: "p", command: "x" } }
+      for (
+        const [text, id] of [
+          [old(pool), "p"],
+          [old({ _tag: "Supervisor", id: "s", children: [pool] }), "s"]
+        ] as const
+      ) {
+        const restored = yield* Spec.decodeAdded(tree, [], Either.getOrThrow(Stored.decode(text)))
+        assert.strictEqual(restored.id, id)
+        const inner = restored._tag === "Supervisor" && restored.tree.pool === undefined
+          ? restored.tree.children[0]
+          : restored
+        assert.deepStrictEqual(
+          inner._tag === "Supervisor" ? [inner.tree.pool?.size, inner.tree.pool?.maxSize] : [],
+          [1500, 1500]
+        )
+      }
     }))
 })
 

@@ -60,7 +60,7 @@ describe("ConfigError paths", () => {
       assert.deepStrictEqual(error.problems.map((p) => [p.field, p.rule.split(" (")[0], p.value]), [
         ["pools[0].size", "must be at most the pool's maxSize, 1000", "1000000"],
         ["pools[1].size", "must be at most the pool's maxSize, 2", "3"],
-        ["pools[2].maxSize", "must be a whole number of at least 1", "0"]
+        ["pools[2].maxSize", "must be a whole number of 1 or more", "0"]
       ])
       // Within it: decoded
       yield* Topology.decode({ pools: [{ id: "ok", size: 2, maxSize: 2, config }] })

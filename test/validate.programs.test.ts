@@ -7,25 +7,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as childProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Programs from "../src/internal/treeFile/programs.js"
 import * as TreeFile from "../src/TreeFile.js"
-import { BIN, root, tempDir, TestLive } from "./support.js"
+import { runCli, tempDir, TestLive } from "./support.js"
 
-const validate = (file: string, env: Record<string, string> = {}) =>
-  Effect.async<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((resume) => {
-    childProcess.execFile(
-      process.execPath,
-      [BIN, "validate", file],
-      { cwd: root, env: { ...process.env, NO_COLOR: "1", ...env }, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === "number" ? error.code : null
-        resume(Effect.succeed({ code, stdout, stderr }))
-      }
-    )
-  })
+const validate = (file: string, env: Record<string, string> = {}) => runCli(["validate", file], { env })
 
 /** The modules the trees below name, in `dir`. */
 const writeModules = (dir: string) => {
@@ -149,18 +137,25 @@ children:
   - { type: agent, id: b, config: { name: b, command: /bin/cat, requestTimeout: soon } }
   - type: supervisor
     id: s
+    strategy: sometimes
     children:
       - { type: callback, id: c, config: { name: c, language: python, file: broken.py } }
       - { type: agent, id: c, config: { name: c2, command: /bin/cat } }
+      - { type: agent, id: d, config: { name: d, command: /bin/cat, restart: often } }
   - { type: callback, id: fine, config: { name: fine, language: node, file: good.mjs } }
 store: { type: postgres }
+"x.y": 1
 `
       )
       const result = yield* validate(file)
       assert.strictEqual(result.code, 1, result.stdout + result.stderr)
       assert.strictEqual(result.stdout, "")
       const at = atIn(result.stderr)
-      assert.match(result.stderr, /^error: Invalid configuration: 6 problems\n/)
+      assert.match(result.stderr, /^error: Invalid configuration: 9 problems\n/)
+      // a nested supervisor's own field, a problem in two of its children, an unknown key written quoted
+      assert.match(at("children[2].strategy"), /^[^\n]*must be "one-for-one"/)
+      assert.match(at("children[2].children[2].config.restart"), /^[^\n]*\(got "often"\)/)
+      assert.match(at(`["x.y"]`), /^[^\n]*is not a known setting/)
       // the schema's and the tree's
       assert.match(at("strategy"), /^[^\n]*did you mean "one-for-one"/)
       assert.match(at("children[1].config.requestTimeout"), /^[^\n]*\(got "soon"\)/)

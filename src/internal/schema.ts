@@ -26,6 +26,16 @@ export const Count: Schema.Schema<number> = Schema.Number.annotations({
   Schema.filter((n) => Number.isInteger(n) && n >= 0, { message: () => "must be a whole number of 0 or more" })
 )
 
+/** A whole number of 1 or more (a pool's `maxSize`): one message for a wrong type and a wrong value. */
+export const CountOfOne: Schema.Schema<number> = Schema.Number.annotations({
+  message: () => ({ message: "must be a whole number of 1 or more", override: true })
+}).pipe(
+  Schema.filter((n) => Number.isSafeInteger(n) && n >= 1, {
+    message: () => "must be a whole number of 1 or more",
+    jsonSchema: { type: "integer", minimum: 1 }
+  })
+)
+
 /**
  * A duration as users write it: milliseconds as a number, text (`"5 seconds"`, `"5s"`, `"1h30m"`: see
  * `durationText.ts`), or a `Duration`. Negative and non-numeric values are rejected rather than silently read as

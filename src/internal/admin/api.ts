@@ -92,8 +92,11 @@ export type LimitsView = typeof LimitsView.Type
 export const PoolView = Schema.Struct({
   /** The size asked for (`scale`): its members, agent children `"<pool>/<i>"`, once a scale has run its course. */
   size: Schema.Number,
-  /** The most members a scale may ask for (the pool's `maxSize`). */
-  maxSize: Schema.Number,
+  /**
+   * The most members a scale may ask for (the pool's `maxSize`). Optional to read: a server of an earlier version
+   * sends none, and a newer client still reads its tree.
+   */
+  maxSize: Schema.optional(Schema.Number),
   /** How a call picks a member. */
   routing: Schema.Literal("least-in-flight", "round-robin")
 }).annotations({ identifier: "PoolView" })
@@ -297,7 +300,8 @@ export const ReloadBody = Schema.NullOr(
 
 /** What a `scale` body's size that is no whole number >= 0 is told, with the value given (clipped: the client's). */
 const wholeSize = (actual: unknown): string => {
-  const given = JSON.stringify(actual) ?? String(actual)
+  // (a number as it reads: JSON says `null` for Infinity, which `1e400` parses to)
+  const given = typeof actual === "number" ? String(actual) : JSON.stringify(actual) ?? String(actual)
   return `must be a whole number of 0 or more (got ${given.length <= 40 ? given : `${given.slice(0, 40)}...`})`
 }
 

@@ -170,7 +170,7 @@ const updateRow = (row, view, depth, now) => {
   if (view.pool !== null && row.size.dataset.dirty !== "1" && document.activeElement !== row.size) {
     row.size.value = String(view.pool.size)
   }
-  if (view.pool !== null) row.size.max = String(view.pool.maxSize)
+  if (view.pool !== null && view.pool.maxSize !== undefined) row.size.max = String(view.pool.maxSize)
   row.badge.textContent = view.state
   row.badge.className = "badge " + view.state.replace(/[^A-Z_]/g, "")
   row.parked.hidden = !view.parked

@@ -11,10 +11,13 @@ import * as Option from "effect/Option"
 import type * as AgentSupervisor from "../../Agent/AgentSupervisor.js"
 import * as ProcessTable from "../../Agent/internal/processTable.js"
 import type * as Supervisor from "../../Supervisor.js"
-import type { ChildView, ResourcesView, RestartView, TreeView } from "./api.js"
+import type { ChildView, PoolView, ResourcesView, RestartView, TreeView } from "./api.js"
 import { childPath, type Located } from "./locate.js"
 
 const MIB = 1024 * 1024
+
+/** A pool's own part of its view: its size, its bound, its routing. */
+const poolView = ({ maxSize, routing, size }: Supervisor.PoolInfo): PoolView => ({ size, maxSize, routing })
 
 /** What the supervisor's view alone tells of a child: a nested supervisor, or an agent that is not running. */
 export const bareView = (path: string, info: Supervisor.ChildInfo): ChildView => ({
@@ -119,14 +122,14 @@ export const childView = (located: Located): Effect.Effect<ChildView> => {
     Effect.zip(Effect.option(parent.poolInfo(info.id))),
     Effect.map(([children, pool]): ChildView => ({
       ...bareView(path, info),
-      pool: Option.getOrNull(Option.map(pool, ({ maxSize, routing, size }) => ({ size, maxSize, routing }))),
+      pool: Option.getOrNull(Option.map(pool, poolView)),
       children
     })),
     // Not running: no children to show, but a pool is still a pool (its size and routing from its spec)
     Effect.orElse(() =>
       Effect.map(Effect.option(parent.poolInfo(info.id)), (pool): ChildView => ({
         ...bareView(path, info),
-        pool: Option.getOrNull(Option.map(pool, ({ maxSize, routing, size }) => ({ size, maxSize, routing })))
+        pool: Option.getOrNull(Option.map(pool, poolView))
       }))
     )
   )

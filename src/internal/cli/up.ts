@@ -240,8 +240,7 @@ const serve = (file: TreeFile.TreeFile, options: UpOptions) =>
     const started = yield* Scope.extend(
       cluster === undefined ? startTree(file, progress) : startCluster({ ...file, cluster }, options, progress),
       treeScope
-    )
-    seen.starting = undefined
+    ).pipe(Effect.ensuring(Effect.sync(() => (seen.starting = undefined))))
     if (cluster === undefined) what.name = `tree "${started.tree.name}"`
     yield* whenRunning
     if (admin) {

@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Config from "../../Agent/Config.js"
 import { ConfigError } from "../../Errors.js"
 import { memberName } from "../memberName.js"
-import { DEFAULT_MAX_POOL_SIZE, maxSizeRule } from "../poolSize.js"
+import { DEFAULT_MAX_POOL_SIZE, sizeProblems } from "../poolSize.js"
 import { joinPaths, type Problem } from "../schema.js"
 
 /** An agent of the cluster: its configuration, and the topics it takes tasks from. */
@@ -94,16 +94,13 @@ export const decode = (input: TopologyInput | Iterable<Config.AgentConfig | Conf
         continue
       }
       const maxSize = pool.maxSize ?? DEFAULT_MAX_POOL_SIZE
-      if (!Number.isInteger(maxSize) || maxSize < 1) {
-        problems.push({
-          field: `${path}.maxSize`,
-          rule: "must be a whole number of at least 1",
-          value: String(maxSize)
-        })
+      if (!Number.isSafeInteger(maxSize) || maxSize < 1) {
+        problems.push({ field: `${path}.maxSize`, rule: "must be a whole number of 1 or more", value: String(maxSize) })
         continue
       }
-      if (pool.size > maxSize) {
-        problems.push({ field: `${path}.size`, rule: maxSizeRule(maxSize), value: String(pool.size) })
+      const sizes = sizeProblems({ size: pool.size, maxSize }, path)
+      if (sizes.length > 0) {
+        problems.push(...sizes)
         continue
       }
       if (pool.routing !== undefined && pool.routing !== "round-robin" && pool.routing !== "sticky") {

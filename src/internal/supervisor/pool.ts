@@ -140,26 +140,27 @@ const make = (self: Instance, pool: PoolSettings): Router => {
   ): Effect.Effect<{ readonly member: Member; readonly left: number }, AgentTimeoutError | AgentStoppedError> => {
     const now = pick()
     if (now !== undefined) return Effect.succeed({ member: now, left: timeoutMillis - (performance.now() - since) })
+    const stopped = new AgentStoppedError({ agent: self.name })
     return Effect.scoped(Effect.gen(function*() {
+      if (self.terminating) return yield* stopped
       // Subscribed before the next look: an event between the look and the wait is not missed.
       const events = yield* self.events.subscribe
       while (true) {
         const found = pick()
         const left = timeoutMillis - (performance.now() - since)
         if (found !== undefined) return { member: found, left }
-        if (self.terminating) return yield* new AgentStoppedError({ agent: self.name })
+        if (self.terminating) return yield* stopped
         if (left <= 0) {
           return yield* noMember(self.name, timeoutMillis, self.children.length)
         }
-        // The pool's stop shuts its events down: the take is interrupted, and the look above says why.
-        yield* Queue.take(events).pipe(
-          Effect.timeoutOption(Duration.millis(left)),
-          Effect.catchAllCause((cause) =>
-            Cause.isInterruptedOnly(cause) && self.terminating ? Effect.void : Effect.failCause(cause)
-          )
-        )
+        yield* Queue.take(events).pipe(Effect.timeoutOption(Duration.millis(left)))
       }
-    }))
+    })).pipe(
+      // The pool's stop shuts its events down: a subscription or a take under way is interrupted by it
+      Effect.catchAllCause((cause) =>
+        Cause.isInterruptedOnly(cause) && self.terminating ? Effect.fail(stopped) : Effect.failCause(cause)
+      )
+    )
   }
 
   const handleEvent = (payload: unknown, options?: HandleOptions): Effect.Effect<unknown, RequestError> =>

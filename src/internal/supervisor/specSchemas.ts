@@ -105,10 +105,7 @@ export const PoolOwn = Schema.Struct({
   topics: Topics,
   watch: Watch,
   size: Edge.Count,
-  maxSize: withDefault(
-    Edge.Count.pipe(Schema.filter((n) => n >= 1, { message: () => "must be 1 or more" })),
-    () => DEFAULT_MAX_POOL_SIZE
-  ),
+  maxSize: withDefault(Edge.CountOfOne, () => DEFAULT_MAX_POOL_SIZE),
   routing: withDefault(
     Schema.Literal("least-in-flight", "round-robin").annotations(says(`must be "least-in-flight" or "round-robin"`)),
     () => "least-in-flight" as const

@@ -11,6 +11,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
+import { DEFAULT_MAX_POOL_SIZE } from "../poolSize.js"
 import type * as Spec from "./spec.js"
 
 /** The version of the text written; another is not read back (its child is reported and skipped). */
@@ -113,5 +114,20 @@ export const decode = (text: string): Either.Either<unknown, string> => {
   if ((parsed as { format?: unknown }).format !== FORMAT) {
     return Either.left(`its format is ${JSON.stringify((parsed as { format?: unknown }).format)}, not ${FORMAT}`)
   }
-  return Either.right(fromJson(parsed.spec))
+  return Either.right(withMaxSize(fromJson(parsed.spec)))
+}
+
+/**
+ * A pool written before pools had a `maxSize` (and any pool nested in a stored supervisor) is given one that takes
+ * what it was written with: at least the default, its size and its autoscale's max. Its record decodes as it did.
+ */
+const withMaxSize = (spec: unknown): unknown => {
+  if (typeof spec !== "object" || spec === null) return spec
+  const input = spec as Record<string, unknown>
+  if (input._tag === "Supervisor" && Array.isArray(input.children)) {
+    return { ...input, children: input.children.map(withMaxSize) }
+  }
+  if (input._tag !== "Pool" || input.maxSize !== undefined) return spec
+  const sizes = [DEFAULT_MAX_POOL_SIZE, input.size, (input.autoscale as { max?: unknown } | undefined)?.max]
+  return { ...input, maxSize: Math.max(...sizes.filter((n): n is number => Number.isSafeInteger(n))) }
 }

@@ -209,8 +209,8 @@ export const parseSalvaging = <R = never>(
     const { env, problems, value } = yield* read(text, options, more)
     let rest = value
     let left = problems
-    // A place put aside may uncover another (a duplicate id's twin): a few rounds, then give up.
-    for (let round = 0; round < 3 && left.length > 0 && rest !== undefined; round++) {
+    // A place put aside may uncover another (a field taken out that was needed): a few rounds, then give up.
+    for (let round = 0; round < 5 && left.length > 0 && rest !== undefined; round++) {
       rest = salvaged(rest, left)
       left = rest === undefined ? left : yield* problemsIn(rest, [], env, more)
     }

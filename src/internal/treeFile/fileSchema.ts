@@ -173,12 +173,7 @@ const PoolChild = Schema.Struct({
     "How many identical agents (members) run: member i is the agent child \"i\" of the pool, named <name>-<i>."
   ),
   maxSize: optional(
-    Schema.Number.annotations(says("must be a whole number of 1 or more")).pipe(
-      Schema.filter((n) => Number.isSafeInteger(n) && n >= 1, {
-        message: () => "must be a whole number of 1 or more",
-        jsonSchema: { type: "integer", minimum: 1 }
-      })
-    ),
+    Edge.CountOfOne,
     "The most members size, a scale and autoscale.max may ask for (each member is a process): 1000 by default."
   ),
   routing: optional(

@@ -1,46 +1,80 @@
 /**
  * A file with problems, made checkable for what comes after its schema (`validate`'s look at programs, callbacks
- * and optional peers): each child with a problem is replaced by an empty supervisor where it was (so every other
- * child keeps its path), and each other top-level section with a problem is left out (its default applies). What is
- * left is checked again; only a file that then decodes whole is used.
+ * and optional peers). A problem in a child's own optional field (a supervisor's `strategy`, a pool's `routing`, an
+ * unknown key) takes that field out; a problem anywhere else in a child sets the child aside: an empty supervisor
+ * stands in its place (so every other child keeps its path); a problem in a top-level section takes the section
+ * out (its default applies). What is left is checked again; only a file that then decodes whole is used.
  *
  * @internal
  */
 import type * as Edge from "../schema.js"
 
-/** The child a problem's field is in (`children[2].children[0]` of `children[2].children[0].config.command`). */
-const CHILD = /^children\[\d+\](?:\.children\[\d+\])*/
+/** A field's path as steps (`children[2].config["a.b"]`: `children`, 2, `config`, `a.b`), or none if unreadable. */
+const stepsOf = (field: string): Array<string | number> | undefined => {
+  const step = /(?:^([^.[\]"]+))|(?:\.([^.[\]"]+))|(?:\[(\d+)\])|(?:\["((?:[^"\\]|\\.)*)"\])/y
+  const steps: Array<string | number> = []
+  while (step.lastIndex < field.length) {
+    const match = step.exec(field)
+    if (match === null) return undefined
+    const [, first, name, index, quoted] = match
+    steps.push(
+      index !== undefined ? Number(index) : quoted !== undefined ? JSON.parse(`"${quoted}"`) as string : first ?? name
+    )
+  }
+  return steps.length === 0 ? undefined : steps
+}
 
-/** An empty supervisor in a broken child's place: it starts nothing and is checked for nothing. */
-const placeholder = (n: number) => ({ type: "supervisor", id: `(a child with problems ${n})`, children: [] })
+/** The fields of a child that it cannot be without, or that name it: a problem there sets the child aside. */
+const ESSENTIAL = new Set(["id", "type", "children", "config", "size"])
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
 
 /**
  * `value` (a parsed file, references replaced) without the places of `problems`: a copy, or `undefined` when a
- * problem is at the file as a whole or at its list of children (nothing is left to check).
+ * problem is at the file as a whole, at its list of children, or at a place it cannot read.
  */
 export const salvaged = (value: unknown, problems: ReadonlyArray<Edge.Problem>): unknown => {
   if (!isRecord(value)) return undefined
   const copy: Record<string, unknown> = structuredClone(value)
-  let replaced = 0
+  const setAside = new Set<string>()
   for (const { field } of problems) {
-    const child = CHILD.exec(field)?.[0]
-    if (child !== undefined) {
-      const indices = [...child.matchAll(/\[(\d+)\]/g)].map((match) => Number(match[1]))
-      let list: unknown = copy.children
-      for (const index of indices.slice(0, -1)) {
-        const node: unknown = Array.isArray(list) ? list[index] : undefined
-        list = isRecord(node) ? node.children : undefined
-      }
-      if (!Array.isArray(list)) return undefined
-      list[indices[indices.length - 1]] = placeholder(++replaced)
+    const steps = stepsOf(field)
+    if (steps === undefined) return undefined
+    // The innermost child the field is in: children[i].children[j]...
+    let depth = 0
+    while (steps[depth] === "children" && typeof steps[depth + 1] === "number") depth += 2
+    if (depth === 0) {
+      const key = steps[0]
+      if (typeof key !== "string" || key === "children" || !(key in copy)) return undefined
+      delete copy[key]
       continue
     }
-    const key = /^[^.[]+/.exec(field)?.[0]
-    if (key === undefined || key === "children" || !(key in copy)) return undefined
-    delete copy[key]
+    const at = steps.slice(0, depth)
+    // Inside a child already set aside: gone with it
+    if (at.some((_, i) => i % 2 === 1 && setAside.has(at.slice(0, i + 1).join(".")))) continue
+    let list: unknown = copy.children
+    for (let i = 1; i < depth - 1; i += 2) {
+      const node: unknown = Array.isArray(list) ? list[steps[i] as number] : undefined
+      list = isRecord(node) ? node.children : undefined
+    }
+    const index = steps[depth - 1] as number
+    if (!Array.isArray(list) || index >= list.length) return undefined
+    const child: unknown = list[index]
+    const own = steps[depth]
+    if (isRecord(child) && typeof own === "string" && !ESSENTIAL.has(own) && own in child) {
+      delete child[own]
+      continue
+    }
+    list[index] = { type: "supervisor", id: `(set aside: ${field.slice(0, fieldEnd(field, depth))})`, children: [] }
+    setAside.add(at.join("."))
   }
   return copy
+}
+
+/** The length of the part of `field` that names its first `depth` steps (`children[2].children[0]`). */
+const fieldEnd = (field: string, depth: number): number => {
+  let end = 0
+  for (let i = 0; i < depth / 2; i++) end = field.indexOf("]", end) + 1
+  return end
 }
