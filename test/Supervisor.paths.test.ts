@@ -8,19 +8,13 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { ConfigError } from "../src/Errors.js"
 import * as Supervisor from "../src/Supervisor.js"
 import * as TreeFile from "../src/TreeFile.js"
-import { agentConfig, failureOf, TestLive } from "./support.js"
+import { agentConfig, problemLines, TestLive } from "./support.js"
 
 const agent = (id: string) => Supervisor.agent({ id, config: agentConfig("echo", { name: id.replaceAll("/", "-") }) })
 
-const problemsOf = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.map(Effect.exit(effect), (exit) => {
-    const error = failureOf(exit)
-    assert.instanceOf(error, ConfigError)
-    return (error as ConfigError).problems.map((p) => `${p.field}: ${p.rule}`)
-  })
+const problemsOf = problemLines
 
 describe("child paths", () => {
   it.effect("Supervisor.make: an id under a sibling supervisor's or pool's path is a problem at its place", () =>

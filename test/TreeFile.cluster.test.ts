@@ -10,21 +10,15 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { ConfigError } from "../src/Errors.js"
 import * as TreeFile from "../src/TreeFile.js"
 import * as TreeFileCluster from "../src/TreeFile/Cluster.js"
-import { failureOf, tempDir } from "./support.js"
+import { failureOf, problemLines, tempDir } from "./support.js"
 
 const yaml = (text: string, env: TreeFile.Env = {}) =>
   TreeFile.parse(text, { format: "yaml", env, dir: "/srv/app" }).pipe(Effect.provide(NodeContext.layer))
 
 /** The problems of a bad YAML file, as `field: rule` lines. */
-const problemsOf = (text: string, env: TreeFile.Env = {}) =>
-  Effect.map(Effect.exit(yaml(text, env)), (exit) => {
-    const error = failureOf(exit)
-    assert.instanceOf(error, ConfigError)
-    return (error as ConfigError).problems.map((p) => `${p.field}: ${p.rule}`)
-  })
+const problemsOf = (text: string, env: TreeFile.Env = {}) => problemLines(yaml(text, env))
 
 const agent = (name: string) => `{ name: ${name}, command: node, args: [agent.mjs] }`
 

@@ -13,24 +13,15 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Adapters from "../src/Adapters.js"
-import { ConfigError } from "../src/Errors.js"
 import * as Store from "../src/Store/Store.js"
 import * as TreeFile from "../src/TreeFile.js"
-import { failureOf, fixture, root, tempDir } from "./support.js"
+import { configErrorOf, fixture, problemLines, root, tempDir } from "./support.js"
 
 /** The ConfigError a failed effect ends with (the test fails on anything else). */
-const configErrorOf = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.map(Effect.exit(effect), (exit) => {
-    const error = failureOf(exit)
-    assert.instanceOf(error, ConfigError)
-    return error as unknown as ConfigError
-  })
-
 const yaml = (text: string, env: TreeFile.Env = {}) => TreeFile.parse(text, { format: "yaml", env })
 
 /** The problems of a bad YAML file, as `field: rule` lines. */
-const problemsOf = (text: string, env: TreeFile.Env = {}) =>
-  Effect.map(configErrorOf(yaml(text, env)), (error) => error.problems.map((p) => `${p.field}: ${p.rule}`))
+const problemsOf = (text: string, env: TreeFile.Env = {}) => problemLines(yaml(text, env))
 
 const env = { NODE: "/usr/bin/node", STORE_DIR: "/var/lib/agents" }
 

@@ -23,7 +23,7 @@ import * as AgentProcess from "../src/Agent/Process.js"
 import * as RestartPolicy from "../src/Agent/RestartPolicy.js"
 import { ConfigError } from "../src/Errors.js"
 import * as Supervisor from "../src/Supervisor.js"
-import { agentConfig, failureOf, fixture, takeUntil, TestLive } from "./support.js"
+import { agentConfig, configErrorOf, failureOf, fixture, takeUntil, TestLive } from "./support.js"
 
 type Event = Supervisor.SupervisorEvent
 
@@ -35,13 +35,6 @@ const tiny = (name: string, overrides: Partial<Config.AgentConfigInput> = {}): C
 })
 
 /** The ConfigError a failed effect ends with (the test fails on anything else). */
-const configErrorOf = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.map(Effect.exit(effect), (exit) => {
-    const error = failureOf(exit)
-    assert.instanceOf(error, ConfigError)
-    return error as unknown as ConfigError
-  })
-
 const fields = (error: ConfigError) => error.problems.map((p) => p.field)
 
 /** Log lines at Warning and above, captured while `effect` runs (the test layer keeps them out of the output). */

@@ -15,20 +15,14 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Config from "../src/Agent/Config.js"
 import * as ProcessTree from "../src/Agent/ProcessTree.js"
-import { ConfigError } from "../src/Errors.js"
 import * as ClusterOptions from "../src/internal/cluster/options.js"
 import * as Topology from "../src/internal/cluster/topology.js"
 import * as Edge from "../src/internal/schema.js"
 import * as Supervisor from "../src/Supervisor.js"
 import * as TreeFile from "../src/TreeFile.js"
-import { failureOf, tempDir, TestLive } from "./support.js"
+import { configErrorOf, tempDir, TestLive } from "./support.js"
 
-/** The `ConfigError` an effect fails with (the test fails on anything else). */
-const configError = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.map(Effect.exit(effect), (exit): ConfigError => {
-    const error: unknown = failureOf(exit)
-    return error instanceof ConfigError ? error : assert.fail(`not a ConfigError: ${JSON.stringify(error)}`)
-  })
+const configError = configErrorOf
 
 describe("ConfigError paths", () => {
   it.effect("a key that is no plain name is quoted in the path, and the message leaves the path bare", () =>

@@ -15,19 +15,14 @@ import * as ProcessTree from "../src/Agent/ProcessTree.js"
 import * as RestartPolicy from "../src/Agent/RestartPolicy.js"
 import * as ChildSpec from "../src/ChildSpec.js"
 import * as Cluster from "../src/Cluster.js"
-import { ConfigError } from "../src/Errors.js"
 import * as Memory from "../src/Store/Memory.js"
 import * as Store from "../src/Store/Store.js"
 import * as Supervisor from "../src/Supervisor.js"
-import { agentConfig, failureOf, TestLive } from "./support.js"
+import { agentConfig, configErrorOf, TestLive } from "./support.js"
 
 /** The problems of the ConfigError `effect` fails with (the test fails on a throw, a defect or any other error). */
 const problemsOf = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.map(Effect.exit(Effect.suspend(() => effect)), (exit) => {
-    const error = failureOf(exit)
-    assert.instanceOf(error, ConfigError)
-    return (error as unknown as ConfigError).problems.map(({ field, value }) => ({ field, value }))
-  })
+  Effect.map(configErrorOf(effect), (error) => error.problems.map(({ field, value }) => ({ field, value })))
 
 describe("durations' short forms in TypeScript", () => {
   it.effect("an agent's settings take them, and decode to the durations written", () =>

@@ -2,6 +2,7 @@
  * Shared helpers for tests that run real agent processes.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import { assert } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
@@ -27,6 +28,7 @@ import type { Readable, Writable } from "node:stream"
 import { fileURLToPath } from "node:url"
 import * as Adapters from "../src/Adapters.js"
 import type * as Config from "../src/Agent/Config.js"
+import { ConfigError } from "../src/Errors.js"
 import * as Store from "../src/Store/Store.js"
 export { freePort } from "./fixtures/net.js"
 
@@ -151,6 +153,17 @@ export const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
   if (Option.isNone(failure)) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
   return failure.value
 }
+
+/** The `ConfigError` an effect fails with (the test fails on any other outcome). */
+export const configErrorOf = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<ConfigError, never, R> =>
+  Effect.map(Effect.exit(Effect.suspend(() => effect)), (exit) => {
+    const error: unknown = failureOf(exit)
+    return error instanceof ConfigError ? error : assert.fail(`not a ConfigError: ${String(error)}`)
+  })
+
+/** The problems of the `ConfigError` an effect fails with, as `field: rule` lines. */
+export const problemLines = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<Array<string>, never, R> =>
+  Effect.map(configErrorOf(effect), (error) => error.problems.map((p) => `${p.field}: ${p.rule}`))
 
 /**
  * A scope the test closes itself, and that is also closed when the test ends: a failed assertion before the

@@ -14,19 +14,13 @@ import * as path from "node:path"
 import * as Config from "../../../src/Agent/Config.js"
 import * as Identity from "../../../src/Agent/internal/limits/identity.js"
 import * as Spawn from "../../../src/Agent/internal/spawn.js"
-import { ConfigError } from "../../../src/Errors.js"
 import * as Store from "../../../src/Store/Store.js"
 import * as Supervisor from "../../../src/Supervisor.js"
-import { failureOf, root } from "../../support.js"
+import { problemLines, root } from "../../support.js"
 
 const base = { name: "limited", command: "/bin/true" }
 
-const problemsOf = (input: unknown) =>
-  Effect.map(Effect.exit(Config.decodeConfig(input)), (exit) => {
-    const error = failureOf(exit)
-    assert.instanceOf(error, ConfigError)
-    return (error as ConfigError).problems.map((problem) => `${problem.field}: ${problem.rule}`)
-  })
+const problemsOf = (input: unknown) => problemLines(Config.decodeConfig(input))
 
 describe("limits in the configuration", () => {
   it.effect("sizes are bytes or a number and a unit, binary or decimal, in any case", () =>
