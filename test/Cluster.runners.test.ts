@@ -9,6 +9,7 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -156,10 +157,11 @@ const scenario = (db: string, prefix: string, sql: Layer.Layer<SqlClient.SqlClie
           echo: { key: string }
         }
         assert.strictEqual(kept.echo.key, dropped)
-        // a keyed task in flight on A when A is killed
+        // a keyed task in flight on A when A is killed: given as long as the failover below is (every agent
+        // answering, then every placement on B: a minute each), so that it is answered once the agents have moved
         const key = `task-${prefix}`
         const task = yield* agentClient.call(onA[0], { journal, key, sleep: 1500 }, {
-          timeout: "60 seconds",
+          timeout: Duration.millis(ANSWER_WITHIN_MS + 60_000),
           idempotencyKey: key
         }).pipe(Effect.fork)
         yield* eventually("the task started on A", () => fs.existsSync(journal), "20 seconds")
