@@ -3,6 +3,11 @@
  * agents behind one id. Built here, decoded by the tree (`Supervisor.make`, `startChild`), where every default is
  * applied once. `Supervisor` re-exports each of them.
  *
+ * A child's `id` is unique among its siblings and not empty. A child's path below the root is the ids joined by
+ * "/" (`workers/classifier`: how the admin API and the CLI name it); an id may hold a "/" itself, but not one that
+ * starts with a sibling supervisor's or pool's id and "/" (`"x/y"` beside supervisor `"x"` would share its path
+ * with x's child `"y"`): that is a `ConfigError` at its place.
+ *
  * @since 0.1.0
  */
 import type * as Config from "./Agent/Config.js"
