@@ -322,11 +322,12 @@ describe.sequential("the packed package", () => {
     const validated = await run(bin, ["validate", "tree.json"], app)
     assert.strictEqual(validated.code, 0, `${validated.stdout}\n${validated.stderr}`)
     assert.include(validated.stdout, "tree.json: OK. Tree \"root\": 1 agent, 0 nested supervisors; store: memory.")
-    // A file whose sections need optional peers this install has not: validate says so (up would fail on them)
+    // A file whose sections need optional peers this install has not: validate says so (up would fail on them),
+    // and checks the agents' programs all the same
     fs.writeFileSync(
       path.join(app, "needs.yaml"),
       "store: { type: sqlite, filename: t.db }\nmetrics: { otlp: { url: \"http://127.0.0.1:4318\", serviceName: a } }\n" +
-        "children: []\n"
+        "children: [{ type: agent, id: a, config: { name: a, command: /no/such/program } }]\n"
     )
     const needs = await run(bin, ["validate", "needs.yaml"], app)
     assert.strictEqual(needs.code, 1, `${needs.stdout}\n${needs.stderr}`)
@@ -338,6 +339,7 @@ describe.sequential("the packed package", () => {
         needs.stderr
       )
     }
+    assert.include(needs.stderr, "at children[0].config.command: ", needs.stderr)
     // The Node adapter's command, as docs/CONFORMANCE.md tells a user to check a callback of their own with it
     fs.writeFileSync(path.join(app, "agent.mjs"), "export const handle = async (payload) => payload\n")
     const adapter = path.join(app, "node_modules", ".bin", "effect-agent-node-adapter")

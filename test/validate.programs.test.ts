@@ -132,12 +132,14 @@ describe("agent-supervisor validate: what the agents run", () => {
         file,
         `
 strategy: one-for-none
+intensity: { maxRestarts: -1 }
 children:
   - { type: agent, id: a, config: { name: a, command: no-such-program-here } }
   - { type: agent, id: b, config: { name: b, command: /bin/cat, requestTimeout: soon } }
   - type: supervisor
     id: s
     strategy: sometimes
+    intensity: { maxRestarts: -1, window: soon }
     children:
       - { type: callback, id: c, config: { name: c, language: python, file: broken.py } }
       - { type: agent, id: c, config: { name: c2, command: /bin/cat } }
@@ -151,7 +153,10 @@ store: { type: postgres }
       assert.strictEqual(result.code, 1, result.stdout + result.stderr)
       assert.strictEqual(result.stdout, "")
       const at = atIn(result.stderr)
-      assert.match(result.stderr, /^error: Invalid configuration: 9 problems\n/)
+      assert.match(result.stderr, /^error: Invalid configuration: 13 problems\n/)
+      // two problems in one section (the file's, a nested supervisor's): both said, the rest still checked
+      assert.match(at("intensity.maxRestarts"), /^[^\n]*whole number/)
+      assert.match(at("children[2].intensity.window"), /^[^\n]*duration/)
       // a nested supervisor's own field, a problem in two of its children, an unknown key written quoted
       assert.match(at("children[2].strategy"), /^[^\n]*must be "one-for-one"/)
       assert.match(at("children[2].children[2].config.restart"), /^[^\n]*\(got "often"\)/)

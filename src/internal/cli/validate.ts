@@ -79,7 +79,7 @@ export const validate = (
     // What `up` would find missing only when it loads it (the store's driver, the OTLP exporter, the cluster)
     const absent = Peers.missing(file)
     // A program that is not there, a callback that does not load: what `up` would find as an agent that does not start
-    const programs = absent === undefined ? yield* Programs.check(file) : { problems: [], warnings: [] }
+    const programs = yield* Programs.check(file)
     // Warnings only of a file read whole (what is left of one with problems has stand-ins in their places)
     const warnings = problems.length > 0 ? [] : [
       ...(file.cluster === undefined ? yield* TreeFile.warnings(file) : TreeFileCluster.warnings(file)),

@@ -38,6 +38,8 @@ export const salvaged = (value: unknown, problems: ReadonlyArray<Edge.Problem>):
   if (!isRecord(value)) return undefined
   const copy: Record<string, unknown> = structuredClone(value)
   const setAside = new Set<string>()
+  // The fields taken out so far, by path (a field with two problems is taken out at the first)
+  const leftOut = new Set<string>()
   for (const { field } of problems) {
     const steps = stepsOf(field)
     if (steps === undefined) return undefined
@@ -46,8 +48,10 @@ export const salvaged = (value: unknown, problems: ReadonlyArray<Edge.Problem>):
     while (steps[depth] === "children" && typeof steps[depth + 1] === "number") depth += 2
     if (depth === 0) {
       const key = steps[0]
+      if (leftOut.has(String(key))) continue
       if (typeof key !== "string" || key === "children" || !(key in copy)) return undefined
       delete copy[key]
+      leftOut.add(key)
       continue
     }
     const at = steps.slice(0, depth)
@@ -62,8 +66,11 @@ export const salvaged = (value: unknown, problems: ReadonlyArray<Edge.Problem>):
     if (!Array.isArray(list) || index >= list.length) return undefined
     const child: unknown = list[index]
     const own = steps[depth]
+    const ownPath = [...at, own].join(".")
+    if (leftOut.has(ownPath)) continue
     if (isRecord(child) && typeof own === "string" && !ESSENTIAL.has(own) && own in child) {
       delete child[own]
+      leftOut.add(ownPath)
       continue
     }
     list[index] = { type: "supervisor", id: `(set aside: ${field.slice(0, fieldEnd(field, depth))})`, children: [] }
