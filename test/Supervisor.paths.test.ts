@@ -47,6 +47,24 @@ describe("child paths", () => {
       ])
     }).pipe(Effect.provide(TestLive)))
 
+  it.effect("an id that is \".\" or \"..\", or holds one between \"/\", is a problem: a URL reads them as steps", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf(
+        Supervisor.make({
+          children: [".", "..", "a/../b", "c/./d", "e..f", ".g"].map((id, i) =>
+            Supervisor.agent({ id, config: agentConfig("echo", { name: `agent-${i}` }) })
+          )
+        }).pipe(Effect.scoped)
+      )
+      assert.deepStrictEqual(problems.map((p) => p.split(":")[0]), [
+        "children[0].id",
+        "children[1].id",
+        "children[2].id",
+        "children[3].id"
+      ])
+      assert.match(problems[1], /must not be "\." or "\.\.", nor hold them between "\/"/)
+    }).pipe(Effect.provide(TestLive)))
+
   it.scopedLive(
     "an id holding \"/\" beside an agent of its first step is no clash: an agent has no children",
     () =>

@@ -71,6 +71,14 @@ const REFUSED: ReadonlyArray<readonly [ReadonlyArray<string>, ReadonlyArray<stri
     ]] as const
   ),
   [["scale", "", "3"], ["error: ID is empty: "]],
+  // "." and ".." steps: the URL would be read as another route (/api/children/../call); no child id may be so
+  ...[["call", ".."], ["restart", "a/./b"], ["scale", ".", "3"]].map((args) =>
+    [args, [
+      `error: ID "${args[1]}" holds "." or "..", which no child id may: give a child's path below the root`
+    ]] as const
+  ),
+  [["publish", "..", "{}"], [`error: TOPIC ".." holds "." or "..", which no name may: give a topic's name`]],
+  [["publish", "", "{}"], ["error: TOPIC is empty: give a topic's name"]],
   [["logs", "x", "-n", "0"], [
     "error: --lines (-n) must be a whole number of 1 or more (got 0)",
     "usage: agent-supervisor logs "

@@ -125,16 +125,24 @@ const whereFollowing = {
 const follow = (description: string) =>
   Options.boolean("follow").pipe(Options.withAlias("f"), Options.withAlias("F"), Options.withDescription(description))
 /**
- * A child's path below the root, as `status` lists them; an empty one is refused here (it would reach the API as a
- * route of another resource: `/api/children//restart`).
+ * A path of the API's that no name can be (`name` the argument's: ID, TOPIC): an empty one, or one whose steps
+ * include "." or ".." (the URL would be read as another route: `/api/children//restart`, `/api/children/../call`;
+ * no child id may be so).
  */
+const notAName = (name: string, value: string, what: string): string | undefined =>
+  value === ""
+    ? `${name} is empty: give ${what}`
+    : value.split("/").some((step) => step === "." || step === "..")
+    ? `${name} "${value}" holds "." or "..", which no ${name === "ID" ? "child id" : "name"} may: give ${what}`
+    : undefined
+
+/** A child's path below the root, as `status` lists them: refused here when it is no name (`notAName`). */
 const childPath = (description: string) =>
   Args.text({ name: "ID" }).pipe(
-    Args.mapEffect((id) =>
-      id === ""
-        ? Effect.fail(HelpDoc.p(`ID is empty: give a child's path below the root (agent-supervisor status lists them)`))
-        : Effect.succeed(id)
-    ),
+    Args.mapEffect((id) => {
+      const refused = notAName("ID", id, "a child's path below the root (agent-supervisor status lists them)")
+      return refused === undefined ? Effect.succeed(id) : Effect.fail(HelpDoc.p(refused))
+    }),
     Args.withDescription(description)
   )
 const childId = childPath("The child's path below the root: its id, or ids joined by / (workers/echo).")
@@ -273,7 +281,13 @@ const publishCommand = Command.make(
     ...where,
     json: Options.boolean("json").pipe(Options.withDescription("Print the task's id on one line, for scripts.")),
     fanout: Options.boolean("fanout").pipe(Options.withDescription("Deliver to every subscriber, not one.")),
-    topic: Args.text({ name: "TOPIC" }).pipe(Args.withDescription("The topic's name.")),
+    topic: Args.text({ name: "TOPIC" }).pipe(
+      Args.mapEffect((topic) => {
+        const refused = notAName("TOPIC", topic, "a topic's name (agent-supervisor topics lists them)")
+        return refused === undefined ? Effect.succeed(topic) : Effect.fail(HelpDoc.p(refused))
+      }),
+      Args.withDescription("The topic's name.")
+    ),
     payload
   },
   (options) =>

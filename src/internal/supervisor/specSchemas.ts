@@ -55,9 +55,16 @@ export const RootOwn = Schema.Struct({
 
 /** A child's own fields. `restart` has no default here: an agent's comes from its configuration. */
 export const ChildOwn = {
-  // An empty id could never be addressed (`status`, the CLI and the admin API name a child by its path of ids)
+  // An empty id could never be addressed (`status`, the CLI and the admin API name a child by its path of ids),
+  // nor one a URL reads as a step up or in place (`..`, `a/./b`): HTTP clients rewrite such paths before sending
   id: Schema.String.pipe(Schema.minLength(1)).annotations(
     says("must not be empty: a child is addressed by its id (its path below the root, `workers/echo`)")
+  ).pipe(
+    Schema.filter((id) => !id.split("/").some((step) => step === "." || step === ".."), {
+      message: () =>
+        `must not be "." or "..", nor hold them between "/": a child is addressed by its path in a URL, where ` +
+        `they are read as steps of the path itself (the admin API and the CLI could not reach it)`
+    })
   ),
   restart: Schema.optionalWith(
     Config.RestartType.annotations(says(`must be "permanent", "transient" or "temporary"`)),
