@@ -175,7 +175,8 @@ export type Routing = "least-in-flight" | "round-robin"
  * per `coolDown` (30 seconds by default). `metric` `"in-flight"` (the default): the calls in flight through the
  * pool, `ceil(load / target)` members. `"queue"`: the calls past the members' `maxInFlight`, waiting to be sent;
  * while any wait, `ceil(waiting / target)` more members, and back to `min` once the pool is idle. The pool's `size`
- * is where it starts, within `min` and `max`; a `scale` by hand holds until the next decision.
+ * is where it starts, within `min` and `max`; a `scale` by hand must be within them too (a `ConfigError` else) and
+ * holds for `coolDown`, then the autoscaler decides again.
  *
  * @since 0.1.0
  * @category models

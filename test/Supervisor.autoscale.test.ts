@@ -6,6 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
+import * as TestClock from "effect/TestClock"
 import * as Autoscale from "../src/internal/supervisor/autoscale.js"
 import * as Supervisor from "../src/Supervisor.js"
 import { agentConfig, eventuallyEffect, failureOf, TestLive } from "./support.js"
@@ -82,6 +83,41 @@ describe("pool autoscaling", () => {
         yield* eventuallyEffect(
           "back to 1 once idle",
           Effect.map(sup.poolInfo("pool"), (info) => info.size === 1 && info.members.length === 1),
+          "20 seconds"
+        )
+      }).pipe(Effect.provide(TestLive)),
+    60_000
+  )
+
+  it.scoped(
+    "a scale by hand stays within min..max and holds for the cool-down; the autoscaler decides after it",
+    () =>
+      Effect.gen(function*() {
+        const sup = yield* Supervisor.make({
+          children: [
+            Supervisor.pool({
+              id: "pool",
+              size: 1,
+              config: agentConfig("echo", { name: "by-hand" }),
+              autoscale: { min: 1, max: 4, target: 1, interval: "1 second", coolDown: "10 seconds" }
+            })
+          ]
+        })
+        const refused = yield* Effect.flip(sup.scale("pool", 10))
+        assert.strictEqual(refused._tag, "ConfigError")
+        assert.include(refused.message, "must be within the pool's autoscale, 1 to 4")
+        yield* sup.scale("pool", 3)
+        const members = Effect.map(sup.poolInfo("pool"), (info) => [info.size, info.members.length])
+        assert.deepStrictEqual(yield* members, [3, 3])
+        // Idle, the autoscaler wants 1 at each look; not within the cool-down of the scale by hand
+        for (let second = 0; second < 8; second++) {
+          yield* TestClock.adjust("1 second")
+          assert.deepStrictEqual(yield* members, [3, 3], `after ${second + 1} s`)
+        }
+        yield* TestClock.adjust("3 seconds")
+        yield* eventuallyEffect(
+          "back to 1 after the cool-down",
+          Effect.map(members, ([size, n]) => size === 1 && n === 1),
           "20 seconds"
         )
       }).pipe(Effect.provide(TestLive)),

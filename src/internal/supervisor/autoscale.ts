@@ -55,25 +55,36 @@ export const decide = (settings: Autoscale, reading: Reading): number | undefine
  * The loop of one pool: reads with `read`, scales with `scale`, every `interval` (on the `Clock`), for as long as
  * it runs (it runs in the pool's scope) and `stopped()` is false (the pool stopping: a round that scaled down may
  * have lost the interruption, `repeatUntilStopped`). A failed scale (a member that does not start) is logged, and
- * counted as a change for the cool-down.
+ * counted as a change for the cool-down; so is a scale by hand (`read`'s `scaledByHand`, epoch ms), which holds
+ * at least `coolDown`. `scale` is given when the size was decided: a scale by hand since then wins, and it does
+ * nothing (it says whether it scaled).
  */
 export const run = (
   settings: Autoscale,
-  read: () => Omit<Reading, "now" | "lastChange">,
-  scale: (size: number) => Effect.Effect<void, unknown>,
+  read: () => Omit<Reading, "now" | "lastChange"> & { readonly scaledByHand: number | undefined },
+  scale: (size: number, decidedAt: number) => Effect.Effect<boolean, unknown>,
   stopped: () => boolean
 ): Effect.Effect<void> =>
   Effect.gen(function*() {
     let lastChange: number | undefined
     const step = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
-      const size = decide(settings, { ...read(), lastChange, now })
+      const { members, scaledByHand, size: before } = read()
+      const last = Math.max(lastChange ?? -Infinity, scaledByHand ?? -Infinity)
+      const size = decide(settings, {
+        size: before,
+        members,
+        lastChange: Number.isFinite(last) ? last : undefined,
+        now
+      })
       if (size === undefined) return
       lastChange = now
-      yield* Effect.logInfo(`autoscale: ${read().size} -> ${size} members`)
-      yield* scale(size).pipe(
-        Effect.catchAllCause((cause) => Effect.logWarning(`autoscale: scaling to ${size} failed`, cause))
+      const scaled = yield* scale(size, now).pipe(
+        Effect.catchAllCause((cause) =>
+          Effect.as(Effect.logWarning(`autoscale: scaling to ${size} failed`, cause), true)
+        )
       )
+      if (scaled) yield* Effect.logInfo(`autoscale: ${before} -> ${size} members`)
     })
     return yield* repeatUntilStopped(stopped, Effect.zipRight(Effect.sleep(settings.interval), step))
   })

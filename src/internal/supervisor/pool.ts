@@ -11,6 +11,7 @@
  * @internal
  */
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -209,56 +210,43 @@ const make = (self: Instance, pool: PoolSettings): Router => {
 
   const scaling = Effect.unsafeMakeSemaphore(1)
 
-  const grow = (size: number) =>
-    self.locked(Effect.gen(function*() {
-      const taken = new Set(self.children.map((child) => child.spec.id))
-      let added = 0
-      for (let index = 0; self.children.length < size; index++) {
-        if (taken.has(String(index))) continue
-        yield* Operations.addChild(self, memberSpec(pool, index)).pipe(
-          Effect.tapError(() => Effect.sync(() => (pool.size = self.children.length)))
-        )
-        added++
-      }
-      return added
-    }))
-
-  const shrink = (size: number) =>
+  /** The pool to `size` members, under the scaling permit; as the pool's own, whoever asks (its members log so). */
+  const resize = (size: number) =>
     Effect.gen(function*() {
-      const victims = [...self.children].sort((a, b) => Number(b.spec.id) - Number(a.spec.id))
-        .slice(0, Math.max(0, self.children.length - size))
-      for (const child of victims) draining.add(child.spec.id)
-      yield* Effect.forEach(victims, (child) => {
-        const within = child.spec._tag === "Agent" ? child.spec.config.gracefulTimeout : Duration.zero
-        return drain(child.spec.id, within).pipe(
-          Effect.zipRight(Operations.terminateChild(self, child.spec.id)),
-          Effect.zipRight(Operations.deleteChild(self, child.spec.id)),
-          // Gone already (the pool stopping, say): nothing left to remove.
-          Effect.catchTag("SupervisorChildError", () => Effect.void),
-          Effect.ensuring(Effect.sync(() => {
-            draining.delete(child.spec.id)
-            loads.delete(child.spec.id)
-          }))
-        )
-      }, { concurrency: "unbounded", discard: true })
+      pool.size = size
+      meter.size(size)
+      yield* grow(self, pool, size)
+      yield* shrink(self, size, { draining, loads, drain })
     })
+
+  /** When a scale by hand last began (the `Clock`'s epoch ms): the autoscaler leaves it its cool-down. */
+  let scaledByHand: number | undefined
 
   const scale = (size: number): Effect.Effect<void, Supervisor.StartError | SupervisorChildError> =>
     Effect.suspend(() => {
-      const refused = sizeRefusal(size, pool.maxSize)
+      const refused = sizeRefusal(size, pool.maxSize, pool.autoscale)
       if (refused !== undefined) return Effect.fail(refused)
-      // As the pool's own, whoever asks (an admin request, the autoscaler): its new members log as the pool's.
       return self.asOwn(
-        scaling.withPermits(1)(Effect.gen(function*() {
-          pool.size = size
-          meter.size(size)
-          yield* grow(size)
-          yield* shrink(size)
-        }))
+        scaling.withPermits(1)(
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            scaledByHand = now
+            return resize(size)
+          })
+        )
       )
     })
 
-  if (pool.autoscale !== undefined) startAutoscale(self, pool.autoscale, loads, scale)
+  // The autoscaler's decision, unless a scale by hand began since it was made
+  const autoscaleTo = (size: number, decidedAt: number) =>
+    self.asOwn(
+      scaling.withPermits(1)(Effect.suspend(() =>
+        scaledByHand !== undefined && scaledByHand >= decidedAt ? Effect.succeed(false) : Effect.as(resize(size), true)
+      ))
+    )
+
+  if (pool.autoscale !== undefined) {
+    startAutoscale(self, pool.autoscale, loads, () => scaledByHand, autoscaleTo)
+  }
 
   return {
     handleEvent,
@@ -277,12 +265,71 @@ const make = (self: Instance, pool: PoolSettings): Router => {
   }
 }
 
-/** Why `scale` refuses a size: not a whole number >= 0, or above the pool's `maxSize`. */
-const sizeRefusal = (size: number, maxSize: number): ConfigError | undefined =>
+/** Members added from the lowest free number until the pool has `size` (under its lock); how many were added. */
+const grow = (self: Instance, pool: PoolSettings, size: number) =>
+  self.locked(Effect.gen(function*() {
+    const taken = new Set(self.children.map((child) => child.spec.id))
+    let added = 0
+    for (let index = 0; self.children.length < size; index++) {
+      if (taken.has(String(index))) continue
+      yield* Operations.addChild(self, memberSpec(pool, index)).pipe(
+        Effect.tapError(() => Effect.sync(() => (pool.size = self.children.length)))
+      )
+      added++
+    }
+    return added
+  }))
+
+/** The highest-numbered members beyond `size` drained (their calls through the pool end), stopped and removed. */
+const shrink = (
+  self: Instance,
+  size: number,
+  router: {
+    readonly draining: Set<string>
+    readonly loads: Map<string, number>
+    readonly drain: (id: string, within: Duration.Duration) => Effect.Effect<void>
+  }
+) =>
+  Effect.gen(function*() {
+    const { drain, draining, loads } = router
+    const victims = [...self.children].sort((a, b) => Number(b.spec.id) - Number(a.spec.id))
+      .slice(0, Math.max(0, self.children.length - size))
+    for (const child of victims) draining.add(child.spec.id)
+    yield* Effect.forEach(victims, (child) => {
+      const within = child.spec._tag === "Agent" ? child.spec.config.gracefulTimeout : Duration.zero
+      return drain(child.spec.id, within).pipe(
+        Effect.zipRight(Operations.terminateChild(self, child.spec.id)),
+        Effect.zipRight(Operations.deleteChild(self, child.spec.id)),
+        // Gone already (the pool stopping, say): nothing left to remove.
+        Effect.catchTag("SupervisorChildError", () => Effect.void),
+        Effect.ensuring(Effect.sync(() => {
+          draining.delete(child.spec.id)
+          loads.delete(child.spec.id)
+        }))
+      )
+    }, { concurrency: "unbounded", discard: true })
+  })
+
+/**
+ * Why `scale` refuses a size: not a whole number >= 0, above the pool's `maxSize`, or outside its autoscale's
+ * `min`..`max` (the autoscaler would undo it at its next decision).
+ */
+const sizeRefusal = (
+  size: number,
+  maxSize: number,
+  autoscale: PoolSettings["autoscale"]
+): ConfigError | undefined =>
   !Number.isSafeInteger(size) || size < 0
     ? new ConfigError({ field: "size", rule: "must be a whole number of 0 or more", value: String(size) })
     : size > maxSize
     ? new ConfigError({ field: "size", rule: maxSizeRule(maxSize), value: String(size) })
+    : autoscale !== undefined && (size < autoscale.min || size > autoscale.max)
+    ? new ConfigError({
+      field: "size",
+      rule: `must be within the pool's autoscale, ${autoscale.min} to ${autoscale.max} (a scale by hand holds for ` +
+        `its coolDown, then the autoscaler decides again)`,
+      value: String(size)
+    })
     : undefined
 
 /** The pool as `Supervisor.poolInfo` reports it. */
@@ -314,11 +361,13 @@ const startAutoscale = (
   self: Instance,
   settings: NonNullable<PoolSettings["autoscale"]>,
   loads: ReadonlyMap<string, number>,
-  scale: (size: number) => Effect.Effect<void, unknown>
+  scaledByHand: () => number | undefined,
+  scale: (size: number, decidedAt: number) => Effect.Effect<boolean, unknown>
 ): void => {
   Effect.runFork(self.fork(Autoscale.run(
     settings,
     () => ({
+      scaledByHand: scaledByHand(),
       size: self.children.length,
       members: self.children.map((child) => ({
         inFlight: loads.get(child.spec.id) ?? 0,
