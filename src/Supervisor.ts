@@ -246,9 +246,10 @@ export interface Supervisor {
    * Sets the size of the pool child `id` (see `pool`): members are added (numbered from the lowest free number)
    * or removed (the highest numbers: they take no new calls, finish those in flight up to their `gracefulTimeout`,
    * then stop); it succeeds once the pool has that many members, each new one started. A size that is not a whole
-   * number >= 0, above the pool's `maxSize`, or outside its `autoscale`'s `min`..`max`, is a `ConfigError`; a child that is not a running pool a `SupervisorChildError` (`not_a_pool`,
-   * `not_found`; a pool that is not running, `stopped` or `restarting`). A member that does not start fails the call with its error, the others added stay. Traced
-   * (`Supervisor.scale`).
+   * number >= 0, above the pool's `maxSize`, or outside its `autoscale`'s `min`..`max`, is a `ConfigError`; a child
+   * that is not a running pool a `SupervisorChildError` (`not_a_pool`, `not_found`; a pool that is not running,
+   * `stopped` or `restarting`). A member that does not start fails the call with its error, the others added stay.
+   * Traced (`Supervisor.scale`).
    */
   readonly scale: (id: string, size: number) => Effect.Effect<void, StartError | SupervisorChildError>
   /**
