@@ -36,8 +36,12 @@ const REFUSED: ReadonlyArray<readonly [ReadonlyArray<string>, ReadonlyArray<stri
   [["up", "tree.yaml", "--log-format"], [
     "error: --log-format needs a value: agent-supervisor up --log-format one of auto | pretty | json | logfmt"
   ]],
+  ...["1e3", "0x3", "+3", " 3", "-1", "2.5"].map((n) =>
+    [["scale", "pool", n], [`error: N must be a whole number of 0 or more, in digits (got "${n}")`]] as const
+  ),
+  [["scale", "pool", "99999999999999999999"], ["error: N 99999999999999999999 is too large: "]],
   [["scale", "pool", "abc"], [
-    "error: 'abc' is not an integer",
+    `error: N must be a whole number of 0 or more, in digits (got "abc")`,
     "usage: agent-supervisor scale [(-f, --file file)] [--url text] [--token text] [--state-file file] [--json] " +
     "<ID> <N>",
     "(agent-supervisor scale --help for more)"
@@ -90,7 +94,7 @@ const THROUGH_THE_BIN: ReadonlyArray<readonly [ReadonlyArray<string>, ReadonlyAr
   REFUSED[0],
   REFUSED.find(([args]) => args[0] === "scale")!,
   [["logs", "-F", "-n", "3", "x"], [NO_TREE]],
-  [["scale", "pool", "-1"], [NO_TREE]],
+  [["scale", "pool", "-1"], [`error: N must be a whole number of 0 or more, in digits (got "-1")`]],
   [["status", "--json=true"], [NO_TREE]],
   // options after the arguments are read as well as before them: the --url is the one reached
   [["scale", "pool", "3", "--url", "http://127.0.0.1:1"], ["error: Cannot reach the admin API at http://127.0.0.1:1"]]

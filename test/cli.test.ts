@@ -282,7 +282,7 @@ describe.sequential("agent-supervisor up and the commands that talk to it", () =
         // A size the API refuses is said so before anything is sent, not as an unexpected answer
         const negative = yield* cli(["scale", "pool", "-1", "--file", file])
         assert.strictEqual(negative.code, 1)
-        assert.include(negative.stderr, "Not sent: size: must be a whole number of 0 or more")
+        assert.include(negative.stderr, `N must be a whole number of 0 or more, in digits (got "-1")`)
 
         // a state-changing call with a wrong token is refused; reads need none
         const refused = yield* cli(["restart", "echo", "--url", state.url, "--token", "x".repeat(32)])

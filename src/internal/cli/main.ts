@@ -170,7 +170,20 @@ const scaleCommand = Command.make(
     ...where,
     json,
     id: childPath("The pool's path below the root."),
-    size: Args.integer({ name: "N" }).pipe(Args.withDescription("The pool's new size: a whole number of 0 or more."))
+    size: Args.text({ name: "N" }).pipe(
+      // Digits only: `Number` would take 1e3, 0x3, +3 and " 3", and a whole number too large for one says so
+      Args.mapEffect((text) => {
+        const size = Number(text)
+        return /^\d+$/.test(text) && Number.isSafeInteger(size)
+          ? Effect.succeed(size)
+          : Effect.fail(HelpDoc.p(
+            /^\d+$/.test(text)
+              ? `N ${text} is too large: a pool's size is at most its maxSize (1000 by default)`
+              : `N must be a whole number of 0 or more, in digits (got "${text}")`
+          ))
+      }),
+      Args.withDescription("The pool's new size: a whole number of 0 or more.")
+    )
   },
   (options) =>
     Effect.flatMap(
