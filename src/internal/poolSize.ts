@@ -1,16 +1,17 @@
 /**
- * A pool's sizes: its bound on its members (`maxSize`, shared by a tree's pools and a cluster's) and the checks of
- * a spec's sizes.
+ * A pool's sizes: its bound on its members (`maxSize`, shared by a tree's pools and a cluster's), the checks of a
+ * spec's sizes, and of the size a `scale` asks for.
  *
  * @internal
  */
+import { ConfigError } from "../Errors.js"
 import type { Problem } from "./schema.js"
 
 /** A pool's `maxSize` when its spec gives none: the most members `size`, `scale` and `autoscale.max` may ask for. */
 export const DEFAULT_MAX_POOL_SIZE = 1000
 
 /** The rule a size above a pool's `maxSize` breaks. */
-export const maxSizeRule = (maxSize: number): string =>
+const maxSizeRule = (maxSize: number): string =>
   `must be at most the pool's maxSize, ${maxSize} (each member is a process; give the pool a larger maxSize to run ` +
   `more)`
 
@@ -42,3 +43,25 @@ export const sizeProblems = (
   }
   return problems
 }
+
+/**
+ * Why `scale` refuses a size: not a whole number >= 0, above the pool's `maxSize`, or outside its autoscale's
+ * `min`..`max` (the autoscaler would undo it at its next decision).
+ */
+export const sizeRefusal = (
+  size: number,
+  maxSize: number,
+  autoscale: { readonly min: number; readonly max: number } | undefined
+): ConfigError | undefined =>
+  !Number.isSafeInteger(size) || size < 0
+    ? new ConfigError({ field: "size", rule: "must be a whole number of 0 or more", value: String(size) })
+    : size > maxSize
+    ? new ConfigError({ field: "size", rule: maxSizeRule(maxSize), value: String(size) })
+    : autoscale !== undefined && (size < autoscale.min || size > autoscale.max)
+    ? new ConfigError({
+      field: "size",
+      rule: `must be within the pool's autoscale, ${autoscale.min} to ${autoscale.max} (a scale by hand holds for ` +
+        `its coolDown, then the autoscaler decides again)`,
+      value: String(size)
+    })
+    : undefined

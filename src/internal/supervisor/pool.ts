@@ -27,7 +27,6 @@ import type { StreamEvent } from "../../Agent/StreamEvent.js"
 import {
   AgentStoppedError,
   AgentTimeoutError,
-  ConfigError,
   type RequestError,
   type StreamRequestError,
   type SupervisorChildError
@@ -35,7 +34,7 @@ import {
 import type * as Supervisor from "../../Supervisor.js"
 import { memberName } from "../memberName.js"
 import * as PoolMeter from "../metrics/pool.js"
-import { maxSizeRule } from "../poolSize.js"
+import { sizeRefusal } from "../poolSize.js"
 import * as Autoscale from "./autoscale.js"
 import * as Operations from "./operations.js"
 import * as Replace from "./replace.js"
@@ -265,19 +264,16 @@ const make = (self: Instance, pool: PoolSettings): Router => {
   }
 }
 
-/** Members added from the lowest free number until the pool has `size` (under its lock); how many were added. */
+/** Members added from the lowest free number until the pool has `size` (under its lock). */
 const grow = (self: Instance, pool: PoolSettings, size: number) =>
   self.locked(Effect.gen(function*() {
     const taken = new Set(self.children.map((child) => child.spec.id))
-    let added = 0
     for (let index = 0; self.children.length < size; index++) {
       if (taken.has(String(index))) continue
       yield* Operations.addChild(self, memberSpec(pool, index)).pipe(
         Effect.tapError(() => Effect.sync(() => (pool.size = self.children.length)))
       )
-      added++
     }
-    return added
   }))
 
 /** The highest-numbered members beyond `size` drained (their calls through the pool end), stopped and removed. */
@@ -309,28 +305,6 @@ const shrink = (
       )
     }, { concurrency: "unbounded", discard: true })
   })
-
-/**
- * Why `scale` refuses a size: not a whole number >= 0, above the pool's `maxSize`, or outside its autoscale's
- * `min`..`max` (the autoscaler would undo it at its next decision).
- */
-const sizeRefusal = (
-  size: number,
-  maxSize: number,
-  autoscale: PoolSettings["autoscale"]
-): ConfigError | undefined =>
-  !Number.isSafeInteger(size) || size < 0
-    ? new ConfigError({ field: "size", rule: "must be a whole number of 0 or more", value: String(size) })
-    : size > maxSize
-    ? new ConfigError({ field: "size", rule: maxSizeRule(maxSize), value: String(size) })
-    : autoscale !== undefined && (size < autoscale.min || size > autoscale.max)
-    ? new ConfigError({
-      field: "size",
-      rule: `must be within the pool's autoscale, ${autoscale.min} to ${autoscale.max} (a scale by hand holds for ` +
-        `its coolDown, then the autoscaler decides again)`,
-      value: String(size)
-    })
-    : undefined
 
 /** The pool as `Supervisor.poolInfo` reports it. */
 const infoOf = (
