@@ -39,6 +39,9 @@ import {
   TestLive
 } from "./support.js"
 
+/** A spec decoded as added to a supervisor with no children. */
+const NO_SIBLINGS: Spec.Present = { count: 0, siblings: () => [] }
+
 const echo = (id: string) => Supervisor.agent({ id, config: agentConfig("echo", { name: `restore-${id}` }) })
 
 /** An agent that crashes right after ready while `file` is missing, and is parked at its first crash. */
@@ -265,7 +268,7 @@ describe.sequential("Supervisor restore, in process", () => {
       Effect.gen(function*() {
         const store = yield* Store.makeMemory()
         const spec = (input: Supervisor.ChildSpec) =>
-          Effect.map(Spec.decodeAdded({ ...tree, children: [] }, [], input), Stored.encode)
+          Effect.map(Spec.decodeAdded({ ...tree, children: [] }, NO_SIBLINGS, input), Stored.encode)
         const tree = {
           name: "root",
           strategy: "one-for-one",
@@ -430,9 +433,9 @@ describe.sequential("Supervisor restore, in process", () => {
         })
       ]
       for (const input of specs) {
-        const decoded = yield* Spec.decodeAdded(tree, [], input)
+        const decoded = yield* Spec.decodeAdded(tree, NO_SIBLINGS, input)
         const text = Stored.encode(decoded)
-        const again = yield* Spec.decodeAdded(tree, [], Either.getOrThrow(Stored.decode(text)))
+        const again = yield* Spec.decodeAdded(tree, NO_SIBLINGS, Either.getOrThrow(Stored.decode(text)))
         assert.strictEqual(Stored.encode(again), text)
         assert.deepStrictEqual([again.id, again.restart, again.significant], [
           decoded.id,
@@ -458,7 +461,7 @@ describe.sequential("Supervisor restore, in process", () => {
           [old({ _tag: "Supervisor", id: "s", children: [pool] }), "s"]
         ] as const
       ) {
-        const restored = yield* Spec.decodeAdded(tree, [], Either.getOrThrow(Stored.decode(text)))
+        const restored = yield* Spec.decodeAdded(tree, NO_SIBLINGS, Either.getOrThrow(Stored.decode(text)))
         assert.strictEqual(restored.id, id)
         const inner = restored._tag === "Supervisor" && restored.tree.pool === undefined
           ? restored.tree.children[0]

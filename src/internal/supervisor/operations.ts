@@ -52,8 +52,11 @@ export const startChild = (
   })))
 
 /** The children of `self` as a spec added beside them is checked against (`pathClash.ts`). */
-export const siblings = (self: Instance): Array<Sibling> =>
-  self.children.map((child) => ({ id: child.spec.id, nests: child.spec._tag === "Supervisor" }))
+export const siblings = (self: Instance): Spec.Present => ({
+  count: self.children.length,
+  siblings: (): Array<Sibling> =>
+    self.children.map((child) => ({ id: child.spec.id, nests: child.spec._tag === "Supervisor" }))
+})
 
 const storedOf = (self: Instance, spec: Spec.ChildSpec): string | undefined =>
   self.shared.keeper === undefined ? undefined : Stored.encode(spec)

@@ -361,23 +361,33 @@ export const decodeRoot = (options: Supervisor.Options, strictKeys = true): Effe
  */
 export const decodeAdded = (
   tree: Tree,
-  present: ReadonlyArray<Sibling>,
+  present: Present,
   spec: unknown
 ): Effect.Effect<ChildSpec, ConfigError> => Effect.map(decodeAddedAll(tree, present, [spec]), (children) => children[0])
 
 /**
+ * The children a spec is added beside: how many (its place is after them), and, read only when an added id could
+ * clash with one of theirs (`pathClash.ts`), each as a `Sibling`: a `startChild` of a plain agent beside 1,000
+ * children reads none of them.
+ */
+export interface Present {
+  readonly count: number
+  readonly siblings: () => ReadonlyArray<Sibling>
+}
+
+/**
  * Decodes children added together by `startChildren`, beside the children `present`, at the positions they will take
- * (`children[present.length + i]`): every problem of every one, ids repeated within the batch and paths that clash
+ * (`children[present.count + i]`): every problem of every one, ids repeated within the batch and paths that clash
  * with a sibling's (`pathClash.ts`) included, in one `ConfigError`. Their ids are known to be free in the tree.
  * Warns of each child that would be parked rather than escalate.
  */
 export const decodeAddedAll = (
   tree: Tree,
-  present: ReadonlyArray<Sibling>,
+  present: Present,
   specs: ReadonlyArray<unknown>
 ): Effect.Effect<Array<ChildSpec>, ConfigError> =>
   Effect.suspend(() => {
-    const count = present.length
+    const { count } = present
     const problems: Problems = []
     const parent: Parent = {
       name: tree.name,
@@ -399,7 +409,7 @@ export const decodeAddedAll = (
     })
     const added = siblingsOf(specs, (i) => Edge.pathOf(undefined, ["children", count + i]))
     if (added.some((sibling) => sibling.nests || sibling.id.includes("/"))) {
-      problems.push(...pathClashes([...present, ...added]))
+      problems.push(...pathClashes([...present.siblings(), ...added]))
     }
     if (problems.length > 0 || children.length < specs.length) return fail(problems)
     return Effect.as(warnParked(tree.name, parked), children)
