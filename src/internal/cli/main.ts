@@ -136,15 +136,19 @@ const notAName = (name: string, value: string, what: string): string | undefined
     ? `${name} "${value}" holds "." or "..", which no ${name === "ID" ? "child id" : "name"} may: give ${what}`
     : undefined
 
-/** A child's path below the root, as `status` lists them: refused here when it is no name (`notAName`). */
-const childPath = (description: string) =>
-  Args.text({ name: "ID" }).pipe(
-    Args.mapEffect((id) => {
-      const refused = notAName("ID", id, "a child's path below the root (agent-supervisor status lists them)")
-      return refused === undefined ? Effect.succeed(id) : Effect.fail(HelpDoc.p(refused))
+/** The argument `name` (`what` it gives), refused here when it is no name (`notAName`). */
+const nameArg = (name: "ID" | "TOPIC", what: string, description: string) =>
+  Args.text({ name }).pipe(
+    Args.mapEffect((value) => {
+      const refused = notAName(name, value, what)
+      return refused === undefined ? Effect.succeed(value) : Effect.fail(HelpDoc.p(refused))
     }),
     Args.withDescription(description)
   )
+
+/** A child's path below the root, as `status` lists them. */
+const childPath = (description: string) =>
+  nameArg("ID", "a child's path below the root (agent-supervisor status lists them)", description)
 const childId = childPath("The child's path below the root: its id, or ids joined by / (workers/echo).")
 
 const statusCommand = Command.make(
@@ -294,13 +298,7 @@ const publishCommand = Command.make(
     ...where,
     json: Options.boolean("json").pipe(Options.withDescription("Print the task's id on one line, for scripts.")),
     fanout: Options.boolean("fanout").pipe(Options.withDescription("Deliver to every subscriber, not one.")),
-    topic: Args.text({ name: "TOPIC" }).pipe(
-      Args.mapEffect((topic) => {
-        const refused = notAName("TOPIC", topic, "a topic's name (agent-supervisor topics lists them)")
-        return refused === undefined ? Effect.succeed(topic) : Effect.fail(HelpDoc.p(refused))
-      }),
-      Args.withDescription("The topic's name.")
-    ),
+    topic: nameArg("TOPIC", "a topic's name (agent-supervisor topics lists them)", "The topic's name."),
     payload
   },
   (options) =>

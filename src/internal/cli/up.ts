@@ -173,19 +173,19 @@ const againHint = (signal: NodeJS.Signals | undefined) =>
     : ""
 
 /**
- * Logs the stop of what runs (`what.name`) when `up` is interrupted (a signal): that it stopped, from a finalizer
+ * Logs the stop of what runs (`name`) when `up` is interrupted (a signal): that it stopped, from a finalizer
  * added before it starts (a scope runs its finalizers last added first, so this one runs after the tree's stop),
  * and which signal stops it, once, from the first to run of the finalizers added by the effect returned: run once
  * the tree runs, and again once its admin API does (so that the line comes before the API's close, which waits up to
  * 2 s for the requests under way, and still comes for a signal while the API starts). `stopped` says the stop is
  * done, once: at once after the tree's scope closes (before the admin API's close), or else from that finalizer.
  */
-const logStop = (what: { name: string }, seen: { readonly signal: NodeJS.Signals | undefined }) => {
+const logStop = (name: string, seen: { readonly signal: NodeJS.Signals | undefined }) => {
   let said = false
   let done = false
   const stopped = (exit: Exit.Exit<unknown, unknown>) =>
     Exit.isInterrupted(exit) && !done
-      ? Effect.zipRight(Effect.sync(() => (done = true)), Effect.logInfo(`${what.name} stopped`))
+      ? Effect.zipRight(Effect.sync(() => (done = true)), Effect.logInfo(`${name} stopped`))
       : Effect.void
   return Effect.as(
     Effect.addFinalizer(stopped),
@@ -196,7 +196,7 @@ const logStop = (what: { name: string }, seen: { readonly signal: NodeJS.Signals
           ? Effect.zipRight(
             Effect.sync(() => (said = true)),
             Effect.logInfo(
-              `${seen.signal ?? "interrupted"}: stopping ${what.name} (3-phase, in order${againHint(seen.signal)})`
+              `${seen.signal ?? "interrupted"}: stopping ${name} (3-phase, in order${againHint(seen.signal)})`
             )
           )
           : Effect.void
@@ -230,18 +230,16 @@ const serve = (file: TreeFile.TreeFile, options: UpOptions) =>
       yield* AdminOptions.decode(adminOptions(file, options, stateFile))
       yield* StateFile.checkFree(stateFile, { host: file.admin?.host ?? "127.0.0.1", port: 0 })
     }
-    const what = { name: cluster === undefined ? "the tree" : "this runner and its agents" }
-    const { stopped, whenRunning } = yield* logStop(what, seen)
+    // Named before its start (the tree's name is the file's): a signal during the start says which tree stops
+    const name = cluster === undefined ? `tree "${file.name ?? "root"}"` : "this runner and its agents"
+    const { stopped, whenRunning } = yield* logStop(name, seen)
     // The tree in a scope of its own, closed before the admin API's (below): the API answers during the stop
     const treeScope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
-    // Named before its start: a signal during the start says which tree stops, and so does the line once it has
-    if (cluster === undefined) what.name = `tree "${file.name ?? "root"}"`
-    seen.starting = what.name
+    seen.starting = name
     const started = yield* Scope.extend(
       cluster === undefined ? startTree(file, progress) : startCluster({ ...file, cluster }, options, progress),
       treeScope
     ).pipe(Effect.ensuring(Effect.sync(() => (seen.starting = undefined))))
-    if (cluster === undefined) what.name = `tree "${started.tree.name}"`
     yield* whenRunning
     if (admin) {
       const make = AdminApi.make(adminOptions(file, options, stateFile)).pipe(
