@@ -7,7 +7,7 @@
  *
  * @internal
  */
-import type * as Edge from "../schema.js"
+import * as Edge from "../schema.js"
 
 /** A field's path as steps (`children[2].config["a.b"]`: `children`, 2, `config`, `a.b`), or none if unreadable. */
 const stepsOf = (field: string): Array<string | number> | undefined => {
@@ -73,15 +73,8 @@ export const salvaged = (value: unknown, problems: ReadonlyArray<Edge.Problem>):
       leftOut.add(ownPath)
       continue
     }
-    list[index] = { type: "supervisor", id: `(set aside: ${field.slice(0, fieldEnd(field, depth))})`, children: [] }
+    list[index] = { type: "supervisor", id: `(set aside: ${Edge.pathOf(undefined, at)})`, children: [] }
     setAside.add(at.join("."))
   }
   return copy
-}
-
-/** The length of the part of `field` that names its first `depth` steps (`children[2].children[0]`). */
-const fieldEnd = (field: string, depth: number): number => {
-  let end = 0
-  for (let i = 0; i < depth / 2; i++) end = field.indexOf("]", end) + 1
-  return end
 }
