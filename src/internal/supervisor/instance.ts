@@ -143,9 +143,15 @@ const makeState = (
     return self
   })
 
-/** Each manual operation is a span naming the supervisor and the child; `call` and the views have none. */
+/**
+ * Each manual operation is a span naming the supervisor and the child; `call` and the views have none. No stack
+ * trace: its call site would be this module's, and the span stays reachable for the life of what the operation
+ * started (their fibers' finalizers keep the fiber refs they were made with), and with it the trace's `Error`,
+ * whose frames keep their functions and what those close over: a `startChildren`'s whole list of specs, for as
+ * long as one child of the batch lived.
+ */
 const traced = (operation: string, supervisor: string, child: string) =>
-  Effect.withSpan(`Supervisor.${operation}`, { attributes: { supervisor, child } })
+  Effect.withSpan(`Supervisor.${operation}`, { attributes: { supervisor, child }, captureStackTrace: false })
 
 /** Fails with the supervisor's `SupervisorIntensityError` once it has escalated; succeeds otherwise. */
 const escalation = (self: Instance): Effect.Effect<void, SupervisorIntensityError> =>
@@ -226,7 +232,8 @@ const handle = (self: Instance): Supervisor.Supervisor => ({
         )
       ).pipe(
         Effect.withSpan("Supervisor.startChildren", {
-          attributes: { supervisor: self.name, children: Array.isArray(specs) ? specs.length : 0 }
+          attributes: { supervisor: self.name, children: Array.isArray(specs) ? specs.length : 0 },
+          captureStackTrace: false
         })
       )
     ),

@@ -189,7 +189,7 @@ export const parseWith = <R = never>(
     const { env, problems, value } = yield* read(text, options, more)
     if (problems.length > 0) return yield* Effect.fail(Edge.configError(problems as [Edge.Problem]))
     return yield* finish(value, env, options)
-  }).pipe(Effect.withSpan("TreeFile.parse"))
+  }).pipe(Effect.withSpan("TreeFile.parse", { captureStackTrace: false }))
 
 /**
  * A file's problems, and the tree of what is left of it once its places with problems are put aside
