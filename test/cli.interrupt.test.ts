@@ -8,13 +8,17 @@
  *   nor "cannot reach"; followers see the stop's events before the end;
  * - `status` answers while `up` stops its tree;
  * - a second SIGINT while `up` stops agents that ignore their stop: SIGKILL to every agent at once;
- * - a SIGINT while `up` starts its tree: said at once, what has started stops.
+ * - a SIGINT while `up` starts its tree: said at once, what has started stops;
+ * - a SIGINT or SIGTERM while the CLI's modules load (before any handler of its own is in place: Node's default
+ *   ended the process, a shell read 130, nothing said): held until the command begins; `up` then ends before its
+ *   start, exit 0, and a command that ends by itself says it was interrupted, 130 or 143.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { pathToFileURL } from "node:url"
 import {
   agentConfig,
   type AppProcess,
@@ -74,7 +78,44 @@ const sleeping = (up: AppProcess, n: number) =>
     "60 seconds"
   )
 
+/**
+ * `agent-supervisor ARGS` whose load stalls (`fixtures/cli/stallLoad.mjs`) until `signal` has been sent to it; then
+ * how it ended and what it said.
+ */
+const signalledWhileLoading = (args: ReadonlyArray<string>, signal: NodeJS.Signals) =>
+  Effect.gen(function*() {
+    const dir = yield* tempDir("cli-loading")
+    const hook = `${pathToFileURL(fixture("cli", "stallLoad.mjs")).href}?dir=${encodeURIComponent(dir)}`
+    // spawnApp runs `node SCRIPT ARGS`: Node's own flag first
+    const app = yield* spawnApp("--import", [hook, BIN, ...args], { onLine: () => {} })
+    yield* eventually("the CLI loading", () => fs.existsSync(path.join(dir, "loading")), "60 seconds")
+    process.kill(app.pid, signal)
+    fs.writeFileSync(path.join(dir, "go"), "")
+    return { ...yield* app.exited, stderr: app.stderr() }
+  })
+
 describe.sequential("agent-supervisor: commands stopped, and an up that stops under them", () => {
+  it.scopedLive(
+    "a signal while the CLI loads is held until the command begins: up ends before its start (exit 0), a command " +
+      "that ends by itself says it was interrupted (130, 143)",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("cli-early")
+        const file = writeTree(dir)
+        const up = yield* signalledWhileLoading(["up", file, "--log-format", "json"], "SIGINT")
+        assert.deepStrictEqual([up.code, up.signal], [0, null], up.stderr)
+        assert.include(up.stderr, "SIGINT before the start: up ends, nothing started", up.stderr)
+        assert.notInclude(up.stderr, "Spawned", "an agent started")
+        assert.isFalse(fs.existsSync(path.join(dir, ".tree.json.admin.json")), "the admin API was started")
+        for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+          const validate = yield* signalledWhileLoading(["validate", file], signal)
+          assert.deepStrictEqual([validate.code, validate.signal], [code, null], validate.stderr)
+          assert.strictEqual(validate.stderr, "error: interrupted: stopped before it was done\n", signal)
+        }
+      }),
+    120_000
+  )
+
   it.scopedLive(
     "an interrupted call says so and exits 130 (143 on SIGTERM); followers end with up's stop, exit 0; a call in " +
       "flight is told the connection closed",

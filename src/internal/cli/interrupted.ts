@@ -7,6 +7,7 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
+import * as EarlySignals from "./earlySignals.js"
 
 const CODES = { SIGINT: 130, SIGTERM: 143 } as const
 
@@ -38,11 +39,18 @@ export const watchSignals = (): void => {
 }
 
 /**
+ * `effect`, a command, begun: a signal held while the CLI loaded is raised again now, for the command's handling
+ * (`earlySignals.ts`). Every command but `up` (which ends before its start on one) begins so; `oneShot` does.
+ */
+export const begun = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.zipRight(Effect.sync(EarlySignals.passOn), effect)
+
+/**
  * `effect`, which, interrupted because of a signal, says `error: interrupted: <what>` on stderr and sets the exit
  * code (an interruption of another cause leaves both as they are).
  */
 export const oneShot = (what: string) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.onInterrupt(effect, () =>
+  Effect.onInterrupt(begun(effect), () =>
     Effect.sync(() => {
       if (received === undefined) return
       code = CODES[received]

@@ -347,7 +347,8 @@ const topicsCommand = Command.make(
 )
 
 // What a command that ends by itself says when a signal interrupts it (`interrupted.ts`); `up`, `events` and
-// `logs --follow` run until one.
+// `logs --follow` run until one. Each command but `up` begins with a signal held while the CLI loaded raised again
+// (`Interrupted.begun`; `up` ends before its start on one).
 const UNANSWERED = "given up before the admin API answered"
 const OPERATION = `${UNANSWERED} (up stops the operation: it may be done in part)`
 const oneShot = (what: string) => <Name extends string, R, E, A>(command: Command.Command<Name, R, E, A>) =>
@@ -370,10 +371,12 @@ const subcommands = [
   resultCommand.pipe(oneShot("stopped waiting (the task goes on)")),
   topicsCommand.pipe(oneShot(UNANSWERED)),
   logsCommand.pipe(
-    Command.transformHandler((effect, options) => options.follow ? effect : Interrupted.oneShot(UNANSWERED)(effect))
+    Command.transformHandler((effect, options) =>
+      options.follow ? Interrupted.begun(effect) : Interrupted.oneShot(UNANSWERED)(effect)
+    )
   ),
   historyCommand.pipe(oneShot(UNANSWERED)),
-  eventsCommand,
+  eventsCommand.pipe(Command.transformHandler(Interrupted.begun)),
   clusterCommand.pipe(oneShot(UNANSWERED)),
   Conformance.command.pipe(oneShot("stopped before it was done (its agent was stopped)"))
 ] as const
