@@ -34,9 +34,11 @@ Cli.run(version)(process.argv).pipe(
     // A one-shot command that a signal interrupted exits 130 or 143 (`interrupted.ts`), the others as runMain's own
     teardown: (exit, onExit) => {
       Interrupted.unwatchSignals()
-      // A signal held while the CLI loaded that no command took (its help, a bad argument): Node's default now
+      // A signal held while the CLI loaded that no command took (its help, a bad argument): it ends the program
       EarlySignals.passOn()
       defaultTeardown(exit, (code) => onExit(Interrupted.exitCode(code)))
     }
   })
 )
+// runMain's handlers, and this module's (`Interrupted.watchSignals`), are in place: nothing more is held
+EarlySignals.handlersInPlace()

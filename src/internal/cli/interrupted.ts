@@ -39,11 +39,17 @@ export const watchSignals = (): void => {
 }
 
 /**
- * `effect`, a command, begun: a signal held while the CLI loaded is raised again now, for the command's handling
- * (`earlySignals.ts`). Every command but `up` (which ends before its start on one) begins so; `oneShot` does.
+ * `effect`, a command, unless a signal came while the CLI loaded (`earlySignals.ts`): then it is interrupted before
+ * it runs, as for that signal (`oneShot` says so and sets the exit code; a follower ends, exit 0). Every command
+ * but `up` (which says so itself) begins so; `oneShot` does.
  */
 export const begun = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.zipRight(Effect.sync(EarlySignals.passOn), effect)
+  Effect.suspend(() => {
+    const early = EarlySignals.take()
+    if (early === undefined) return effect
+    received = early
+    return Effect.interrupt
+  })
 
 /**
  * `effect`, which, interrupted because of a signal, says `error: interrupted: <what>` on stderr and sets the exit

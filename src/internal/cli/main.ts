@@ -16,6 +16,7 @@ import * as Arguments from "./arguments.js"
 import { CommandLine } from "./commandLine.js"
 import * as Conformance from "./conformance.js"
 import { withPlainConsole } from "./console.js"
+import * as EarlySignals from "./earlySignals.js"
 import { CliError } from "./errors.js"
 import * as Interrupted from "./interrupted.js"
 import * as Logging from "./logging.js"
@@ -67,20 +68,26 @@ const upCommand = Command.make(
   "up",
   { file: treeFile, logFormat, port, host, stateFile, noAdmin, runnerHost, runnerPort },
   (options) =>
-    Effect.flatMap(
-      upModule,
-      ({ up }) =>
-        up({
-          file: options.file,
-          port: options.port,
-          host: options.host,
-          stateFile: options.stateFile,
-          admin: !options.noAdmin,
-          runnerHost: options.runnerHost,
-          runnerPort: options.runnerPort,
-          logFormat: options.logFormat
-        })
-    ).pipe(Effect.provide(Logging.layer(options.logFormat)))
+    Effect.suspend(() => {
+      // A signal that came while the CLI loaded (`earlySignals.ts`): nothing is read, nothing starts
+      const early = EarlySignals.take()
+      return early !== undefined
+        ? Effect.zipRight(Effect.logInfo(`${early} before the start: up ends, nothing started`), Effect.interrupt)
+        : Effect.flatMap(
+          upModule,
+          ({ up }) =>
+            up({
+              file: options.file,
+              port: options.port,
+              host: options.host,
+              stateFile: options.stateFile,
+              admin: !options.noAdmin,
+              runnerHost: options.runnerHost,
+              runnerPort: options.runnerPort,
+              logFormat: options.logFormat
+            })
+        )
+    }).pipe(Effect.provide(Logging.layer(options.logFormat)))
 ).pipe(
   Command.withDescription(
     "Run the tree of FILE in the foreground, with its admin API and dashboard; with a cluster section, host its " +
@@ -347,8 +354,8 @@ const topicsCommand = Command.make(
 )
 
 // What a command that ends by itself says when a signal interrupts it (`interrupted.ts`); `up`, `events` and
-// `logs --follow` run until one. Each command but `up` begins with a signal held while the CLI loaded raised again
-// (`Interrupted.begun`; `up` ends before its start on one).
+// `logs --follow` run until one. Each command but `up` is interrupted before it runs by a signal that came while the
+// CLI loaded (`Interrupted.begun`; `up` ends before its start on one).
 const UNANSWERED = "given up before the admin API answered"
 const OPERATION = `${UNANSWERED} (up stops the operation: it may be done in part)`
 const oneShot = (what: string) => <Name extends string, R, E, A>(command: Command.Command<Name, R, E, A>) =>

@@ -28,7 +28,6 @@ import * as AdminOptions from "../admin/options.js"
 import * as StateFile from "../admin/stateFile.js"
 import { plural } from "../errors/format.js"
 import { ENV_STATE_FILE, stateFileOf } from "./address.js"
-import * as EarlySignals from "./earlySignals.js"
 import type * as Logging from "./logging.js"
 import * as Progress from "./progress.js"
 
@@ -210,12 +209,6 @@ const logStop = (name: string, seen: { readonly signal: NodeJS.Signals | undefin
 const serve = (file: TreeFile.TreeFile, options: UpOptions) =>
   Effect.gen(function*() {
     const seen = yield* lastSignal
-    // A signal that came while the CLI loaded (held till now: `earlySignals.ts`): nothing has started, nothing will
-    const early = EarlySignals.take()
-    if (early !== undefined) {
-      yield* Effect.logInfo(`${early} before the start: up ends, nothing started`)
-      return yield* Effect.interrupt
-    }
     const path = yield* Path.Path
     const progress = yield* Progress.forUp
     yield* Effect.addFinalizer(() => Effect.sync(progress.stop))

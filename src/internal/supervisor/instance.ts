@@ -145,10 +145,10 @@ const makeState = (
 
 /**
  * Each manual operation is a span naming the supervisor and the child; `call` and the views have none. No stack
- * trace: its call site would be this module's, and the span stays reachable for the life of what the operation
- * started (their fibers' finalizers keep the fiber refs they were made with), and with it the trace's `Error`,
- * whose frames keep their functions and what those close over: a `startChildren`'s whole list of specs, for as
- * long as one child of the batch lived.
+ * trace, here nor on `startChildren`'s: the call site would be this module's, and the span stays reachable for the
+ * life of what the operation started (their fibers' finalizers keep the fiber refs they were made with), and with
+ * it the trace's `Error`, whose frames keep their functions and what those close over (`startChildren`'s kept its
+ * whole list of specs, for as long as one child of the batch lived).
  */
 const traced = (operation: string, supervisor: string, child: string) =>
   Effect.withSpan(`Supervisor.${operation}`, { attributes: { supervisor, child }, captureStackTrace: false })

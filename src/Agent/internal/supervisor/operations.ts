@@ -96,9 +96,10 @@ export interface Operations {
 }
 
 /**
- * The manual operations of `core`; made once per agent. Each operation's effect is built on its first run. Their
- * spans capture no stack trace: its call site would be this module's, not the caller's, and the trace's `Error`
- * keeps the frames' functions and what they close over for as long as the span is reachable (see `instance.ts`).
+ * The manual operations of `core`; made once per agent. Each operation's effect is built on its first run (a
+ * thousand agents started together would build three each, for operations most of them never run). Their spans
+ * capture no stack trace: its call site would be this module's, not the caller's, and the trace's `Error` keeps
+ * the frames' functions and what they close over for as long as the span is reachable (see `instance.ts`).
  */
 export const make = (core: Core, controls: Controls): Operations => {
   const attributes = { attributes: { agent: core.name }, captureStackTrace: false }
