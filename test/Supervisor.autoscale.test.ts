@@ -31,6 +31,12 @@ const readingArb = FastCheck.record({
   sinceChange: FastCheck.option(FastCheck.integer({ min: 0, max: 20_000 }), { nil: undefined })
 })
 
+/** A tree of one pool, `pool`, of echo agents named `name`: one member to begin with, autoscaled by `autoscale`. */
+const autoscaledPool = (name: string, autoscale: Supervisor.PoolSpec["autoscale"]) =>
+  Supervisor.make({
+    children: [Supervisor.pool({ id: "pool", size: 1, config: agentConfig("echo", { name }), autoscale })]
+  })
+
 describe("pool autoscaling", () => {
   it.prop(
     "decide: within min and max, never inside the cool-down, and (in-flight) the fewest members that carry the load",
@@ -62,16 +68,10 @@ describe("pool autoscaling", () => {
     "a pool grows under slow concurrent calls, up to max, and shrinks to min once idle",
     () =>
       Effect.gen(function*() {
-        const sup = yield* Supervisor.make({
-          children: [
-            Supervisor.pool({
-              id: "pool",
-              size: 1,
-              config: agentConfig("echo", { name: "auto" }),
-              autoscale: { min: 1, max: 3, target: 1, interval: "100 millis", coolDown: "200 millis" }
-            })
-          ]
-        })
+        const sup = yield* autoscaledPool(
+          "auto",
+          { min: 1, max: 3, target: 1, interval: "100 millis", coolDown: "200 millis" }
+        )
         const slow = yield* Effect.fork(Effect.all(
           Array.from({ length: 6 }, () => sup.call("pool", { whoami: true, sleep: 2500 })),
           { concurrency: "unbounded" }
@@ -93,16 +93,10 @@ describe("pool autoscaling", () => {
     "a scale by hand stays within min..max and holds for the cool-down; the autoscaler decides after it",
     () =>
       Effect.gen(function*() {
-        const sup = yield* Supervisor.make({
-          children: [
-            Supervisor.pool({
-              id: "pool",
-              size: 1,
-              config: agentConfig("echo", { name: "by-hand" }),
-              autoscale: { min: 1, max: 4, target: 1, interval: "1 second", coolDown: "10 seconds" }
-            })
-          ]
-        })
+        const sup = yield* autoscaledPool(
+          "by-hand",
+          { min: 1, max: 4, target: 1, interval: "1 second", coolDown: "10 seconds" }
+        )
         const refused = yield* Effect.flip(sup.scale("pool", 10))
         assert.strictEqual(refused._tag, "ConfigError")
         assert.include(refused.message, "must be within the pool's autoscale, 1 to 4")

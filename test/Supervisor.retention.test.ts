@@ -3,29 +3,13 @@
  * span of a manual operation stays reachable as long as what it started lives (Effect's finalizers keep the fiber
  * refs they were added with); a span that captured its stack trace kept, through that trace's frames, the functions
  * there and what they close over: a `startChildren`'s whole list of specs, for as long as one child of the batch
- * lived. A forced GC (V8's `gc`, made available here) and a `WeakRef` tell what is still held.
+ * lived. A forced GC and a `WeakRef` tell what is still held (`gc.ts`).
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as v8 from "node:v8"
-import * as vm from "node:vm"
 import * as Supervisor from "../src/Supervisor.js"
+import { collected } from "./gc.js"
 import { fixture, TestLive } from "./support.js"
-
-v8.setFlagsFromString("--expose-gc")
-const gc: () => void = vm.runInNewContext("gc")
-
-/** A forced GC in a task of its own: a `WeakRef` read in a task keeps its target until the task ends. */
-const collected = (ref: WeakRef<object>) =>
-  Effect.promise(async () => {
-    for (let i = 0; i < 5; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 0))
-      gc()
-      await new Promise((resolve) => setTimeout(resolve, 0))
-      if (ref.deref() === undefined) return true
-    }
-    return false
-  })
 
 const pong = (id: string) =>
   Supervisor.agent({ id, config: { name: id, command: "/bin/sh", args: [fixture("agents", "pong.sh")] } })

@@ -185,10 +185,11 @@ const scaleCommand = Command.make(
       // Digits only: `Number` would take 1e3, 0x3, +3 and " 3", and a whole number too large for one says so
       Args.mapEffect((text) => {
         const size = Number(text)
-        return /^\d+$/.test(text) && Number.isSafeInteger(size)
+        const digits = /^\d+$/.test(text)
+        return digits && Number.isSafeInteger(size)
           ? Effect.succeed(size)
           : Effect.fail(HelpDoc.p(
-            /^\d+$/.test(text)
+            digits
               ? `N ${text} is too large: a pool's size is at most its maxSize (1000 by default)`
               : `N must be a whole number of 0 or more, in digits (got "${text}")`
           ))

@@ -1,30 +1,14 @@
 /**
  * What a live child holds on to: its listeners live as long as it does, so whatever they refer to does too. A
- * forced GC (V8's `gc`, made available here) and a `WeakRef` tell what is still held.
+ * forced GC and a `WeakRef` tell what is still held (`gc.ts`).
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
-import * as v8 from "node:v8"
-import * as vm from "node:vm"
 import * as Child from "../../../src/Agent/internal/child.js"
-
-v8.setFlagsFromString("--expose-gc")
-const gc: () => void = vm.runInNewContext("gc")
-
-/** A forced GC in a task of its own: a `WeakRef` read in a task keeps its target until the task ends. */
-const collected = (ref: WeakRef<object>) =>
-  Effect.promise(async () => {
-    for (let i = 0; i < 5; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 0))
-      gc()
-      await new Promise((resolve) => setTimeout(resolve, 0))
-      if (ref.deref() === undefined) return true
-    }
-    return false
-  })
+import { collected } from "../../gc.js"
 
 /** A child spawned in a fiber of its own that has ended since; the child lives on in `scope`. */
 const spawnedInAFiber = (scope: Scope.Scope) =>
