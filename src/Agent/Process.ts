@@ -175,7 +175,7 @@ export interface AgentProcess {
   ) => Stream.Stream<StreamEvent, StreamRequestError>
   /** Sends a ping (not limited by `maxInFlight`) and waits up to `pingTimeout` (or the given timeout). */
   readonly ping: (options?: RequestOptions) => Effect.Effect<PingResult, RequestError>
-  /** Waits until the process has exited. */
+  /** Waits until the process has exited (also after the scope closed, for a process the stop left behind). */
   readonly awaitExit: Effect.Effect<ExitInfo>
   /** How the process ended, if it has. */
   readonly exitInfo: Effect.Effect<Option.Option<ExitInfo>>
@@ -202,9 +202,12 @@ export const isRefusal: (error: RequestError) => boolean = Requests.isRefusal
 /**
  * Spawns the agent and waits for its `ready`. The process lives until the scope closes, which runs the 3-phase
  * shutdown: `cancel` for every request in flight, `shutdown` on stdin and stdin closed, wait `gracefulTimeout`;
- * SIGTERM to the group, wait `sigtermTimeout`; SIGKILL to the group; and returns once the process is reaped. If
- * start-up fails, whatever was started is stopped before the error is returned. The phases are bounded in real
- * time and hold even when the fiber closing the scope is being interrupted (Ctrl-C).
+ * SIGTERM to the group, wait `sigtermTimeout`; SIGKILL to the group; and returns once the process is reaped, or
+ * after 5 s more, when the kernel has not reaped it by then (uninterruptible sleep: a hung filesystem or device):
+ * it is left behind with a warning, as systemd gives up a unit whose processes outlive its final SIGKILL, and its
+ * exit, if it comes, still completes `awaitExit`. If start-up fails, whatever was started is stopped before the
+ * error is returned. The phases are bounded in real time and hold even when the fiber closing the scope is being
+ * interrupted (Ctrl-C).
  *
  * @since 0.1.0
  * @category constructors

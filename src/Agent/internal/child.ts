@@ -64,6 +64,12 @@ export interface Child {
    */
   readonly attach: (listeners: ChildListeners) => void
   readonly attached: () => boolean
+  /**
+   * Stops waiting for a child that outlived SIGKILL (see {@link KILL_BOUND_MILLIS}): this side of its pipes is
+   * closed (nothing more is read from it or written to it), and the release of its scope returns without waiting.
+   * Its exit, if it ever comes, is still delivered to `onExit`. Does nothing once it has exited.
+   */
+  readonly leaveBehind: () => void
 }
 
 /** Why a spawn failed: Node's error, with its `code` (ENOENT, EACCES, E2BIG...) when it has one. @internal */
@@ -83,6 +89,16 @@ export interface SpawnOptions {
   readonly uid?: number | undefined
   readonly gid?: number | undefined
 }
+
+/**
+ * How long a process group SIGKILLed may take to be reaped before it is left behind (5 s): a process in
+ * uninterruptible sleep (a hung filesystem or device) does not die of SIGKILL until the kernel wakes it, and
+ * nothing that stops it may wait for ever. systemd waits again after its final SIGKILL, then gives the unit up
+ * as failed ("Processes still around after final SIGKILL"). Also the bound of a cgroup's kill (`limits/cgroup.ts`).
+ *
+ * @internal
+ */
+export const KILL_BOUND_MILLIS = 5_000
 
 /** The leaders this process spawned whose exit is not reported yet: what `killAll` reaches. */
 const running = new Set<number>()
@@ -169,13 +185,17 @@ const hold = () => {}
  * Spawns a child in its own process group (`detached`, so `-pid` reaches its descendants). Succeeds on Node's
  * `spawn` event; fails with the error Node gives, whether `spawn` throws (E2BIG, bad arguments) or emits it
  * (ENOENT, EACCES). Releasing the scope of a child that is still running SIGKILLs its group and waits for the
- * exit; the owner's graceful shutdown runs before that.
+ * exit, {@link KILL_BOUND_MILLIS} at most (then it is left behind: `leaveBehind`); the owner's graceful shutdown
+ * runs before that.
  *
  * @internal
  */
 export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.async<readonly [Child, Promise<void>, ChildProcess.ChildProcessWithoutNullStreams], SpawnError>((resume) => {
+    Effect.async<
+      readonly [Child, Promise<void>, ChildProcess.ChildProcessWithoutNullStreams, () => boolean],
+      SpawnError
+    >((resume) => {
       // Called once, then dropped: the listeners below live as long as the child, and one that held `resume` held
       // the spawning fiber (ended long since) and all it refers to for the agent's whole life.
       let settle: typeof resume | undefined = resume
@@ -203,6 +223,7 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
       let stdinFailed = false
       let stdoutEnded = false
       let stderrEnded = false
+      let leftBehind = false
       let pipesReported = false
       let listeners: ChildListeners | undefined
       let resolveExit: () => void = () => {}
@@ -279,6 +300,13 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
           stdinClosed: () => stdinFailed || !handle.stdin.writable,
           exited: () => exit,
           attached: () => listeners !== undefined,
+          leaveBehind: () => {
+            if (leftBehind || exit !== undefined) return
+            leftBehind = true
+            handle.stdin.destroy()
+            handle.stdout.destroy()
+            handle.stderr.destroy()
+          },
           attach: (attached) => {
             if (listeners !== undefined) return
             listeners = attached
@@ -291,10 +319,10 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
             if (exit !== undefined) deliverExit(attached, exit)
           }
         }
-        settleWith(Effect.succeed([child, exitPromise, handle] as const))
+        settleWith(Effect.succeed([child, exitPromise, handle, () => leftBehind] as const))
       })
     }),
-    ([child, exitPromise, handle]) =>
+    ([child, exitPromise, handle, leftBehind]) =>
       Effect.async<void>((resume) => {
         // A leader that exited before its owner attached was never swept: its descendants may still run.
         if (!child.attached()) {
@@ -305,6 +333,15 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
         }
         if (child.exited() !== undefined) return resume(Effect.void)
         killGroup(child.pid, "SIGKILL")
-        void exitPromise.then(() => resume(Effect.void))
+        // (one left behind by its owner's stop was waited for already)
+        if (leftBehind()) return resume(Effect.void)
+        const bound = setTimeout(() => {
+          child.leaveBehind()
+          resume(Effect.void)
+        }, KILL_BOUND_MILLIS)
+        void exitPromise.then(() => {
+          clearTimeout(bound)
+          resume(Effect.void)
+        })
       })
   ).pipe(Effect.map(([child]) => child))

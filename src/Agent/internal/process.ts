@@ -213,7 +213,16 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
   })
 
   // ---- 3-phase shutdown; added last so it runs first, before the child's own release (SIGKILL and wait) ----
-  const stop = Shutdown.stop({ pid, config, status, table, outbox, exit, ready: () => readySeen }).pipe(
+  const stop = Shutdown.stop({
+    pid,
+    config,
+    status,
+    table,
+    outbox,
+    exit,
+    ready: () => readySeen,
+    leaveBehind: child.leaveBehind
+  }).pipe(
     Effect.annotateLogs(annotations)
   )
   yield* Effect.addFinalizer(() => Effect.ensuring(stop, logs.end))

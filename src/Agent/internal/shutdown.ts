@@ -4,9 +4,11 @@
  * return once the process is reaped. It also says whether an exit was its doing or the process's own (`ownExit`).
  *
  * Every wait is in real time (`setTimeout`, not Effect's `Clock`) and holds in a finalizer whose fiber is being
- * interrupted (Ctrl-C): a finalizer is uninterruptible, and the waits resume by themselves. The last wait has
- * no bound: after SIGKILL the kernel reaps the leader. The child's own release (SIGKILL to the group and wait)
- * runs after this one and finds the process gone.
+ * interrupted (Ctrl-C): a finalizer is uninterruptible, and the waits resume by themselves. Every wait is bounded:
+ * after SIGKILL the kernel reaps the leader at once, unless it is in uninterruptible sleep (a hung filesystem or
+ * device); after `Child.KILL_BOUND_MILLIS` such a process is left behind with a warning, its exit reported if it
+ * comes, as systemd gives up a unit whose processes outlive its final SIGKILL. The child's own release (SIGKILL
+ * to the group and wait) runs after this one and finds the process gone, or left behind.
  *
  * @internal
  */
@@ -31,6 +33,8 @@ export interface Target {
   readonly exit: Pick<ExitWatch.ExitWatch, "within" | "stoppedError">
   /** Whether the agent sent its `ready`: before it, it speaks no protocol yet, and is not asked. */
   readonly ready: () => boolean
+  /** Stops waiting for a process that outlived SIGKILL (`Child.leaveBehind`). */
+  readonly leaveBehind: () => void
 }
 
 /** The stops under way, each cut short by `forceStops` (SIGKILL to its group now). */
@@ -58,8 +62,8 @@ export const forceStops = (): number => {
  * Stops the process (once; a second call does nothing): `cancel` for every request in flight, then every
  * pending request fails at once (nobody waits through the phases, and late answers are dropped); `shutdown` on
  * stdin and stdin closed, wait `gracefulTimeout`; SIGTERM to the group, wait `sigtermTimeout`; SIGKILL to the
- * group, wait for the exit. An agent that never sent `ready` (it failed to start in time, or is stopped while it
- * starts) is not asked: its stdin is closed and SIGTERM follows at once, as systemd stops a unit whose start timed
+ * group, wait for the exit (`Child.KILL_BOUND_MILLIS` at most: then it is left behind, with a warning). An agent
+ * that never sent `ready` (it failed to start in time, or is stopped while it starts) is not asked: its stdin is closed and SIGTERM follows at once, as systemd stops a unit whose start timed
  * out (`KillSignal`, then SIGKILL after `TimeoutStopSec`); it was waited for `startupTimeout` already. After
  * `forceStops`, SIGKILL at once.
  *
@@ -88,8 +92,7 @@ export const stop = (target: Target): Effect.Effect<void> =>
     }
     if (forced) {
       kill()
-      yield* exit.within(Infinity)
-      return
+      return yield* reaped(target)
     }
     underWay.add(kill)
     yield* Effect.ensuring(phases(step, target), Effect.sync(() => underWay.delete(kill)))
@@ -98,9 +101,10 @@ export const stop = (target: Target): Effect.Effect<void> =>
 /** The phases of `stop`, each noted by `step` while the leader lives; a stop cut short ends them by the exit. */
 const phases = (
   step: (taken: ExitWatch.Status["asked"][number]) => void,
-  { config, exit, outbox, pid, ready, status }: Target
+  target: Target
 ): Effect.Effect<void> =>
   Effect.gen(function*() {
+    const { config, exit, outbox, pid, ready, status } = target
     if (ready()) {
       step("shutdown")
       outbox.send(Message.shutdownLine)
@@ -124,9 +128,20 @@ const phases = (
     }
     step("SIGKILL")
     Child.killGroup(pid, "SIGKILL")
-    yield* exit.within(Infinity)
+    yield* reaped(target)
     // No SIGKILL after the exit: the exit handler swept the group when the leader exited, and by now its id may
     // belong to an unrelated process group.
+  })
+
+/** Waits for the exit after SIGKILL, `Child.KILL_BOUND_MILLIS` at most; then the process is left behind. */
+const reaped = ({ exit, leaveBehind }: Target): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    if (yield* exit.within(Child.KILL_BOUND_MILLIS)) return
+    leaveBehind()
+    yield* Effect.logWarning(
+      `agent outlived SIGKILL for ${Duration.format(Duration.millis(Child.KILL_BOUND_MILLIS))} (in uninterruptible ` +
+        `sleep: a hung filesystem or device?): left behind; its exit is reported if it comes`
+    )
   })
 
 /** Whether the stop sent `signal` to the process while it lived. */

@@ -15,14 +15,12 @@ import * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { type ChildExit, killGroup, spawn } from "../child.js"
+import { type ChildExit, KILL_BOUND_MILLIS, killGroup, spawn } from "../child.js"
 
 /** The output kept for an error: the end of it is where pip and npm say what went wrong. @internal */
 export const OUTPUT_LIMIT = 64 * 1024
 /** How long output may keep flowing after the exit (a grandchild holding the pipe must not hang us). */
 const DRAIN_MILLIS = 1000
-/** How long a killed process gets to be reaped. */
-const REAP_MILLIS = 5000
 
 /** Installs and checks run real programs: their timeouts follow the wall clock even under a `TestClock`. @internal */
 export const liveClock = Clock.make()
@@ -122,10 +120,13 @@ export const runBounded = (
     let exit = Option.getOrUndefined(finished)
     if (exit === undefined) {
       killGroup(child.pid, "SIGKILL")
-      exit = Option.getOrElse(
-        yield* Deferred.await(exited).pipe(Effect.timeoutOption(REAP_MILLIS), Effect.withClock(liveClock)),
-        () => ({ exitCode: null, signal: "SIGKILL" })
+      const reaped = yield* Deferred.await(exited).pipe(
+        Effect.timeoutOption(KILL_BOUND_MILLIS),
+        Effect.withClock(liveClock)
       )
+      // Not reaped by then (uninterruptible sleep): left behind, and the child's release does not wait again.
+      if (Option.isNone(reaped)) child.leaveBehind()
+      exit = Option.getOrElse(reaped, () => ({ exitCode: null, signal: "SIGKILL" }))
     }
     // What the program wrote is in hand at its exit; what a descendant still writes gets a moment more.
     yield* Deferred.await(closed).pipe(Effect.timeoutOption(DRAIN_MILLIS), Effect.withClock(liveClock))

@@ -31,6 +31,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { KILL_BOUND_MILLIS } from "../child.js"
 import { type Controller, errorCode, readPids, type Support, writeText } from "./cgroupDetect.js"
 import * as V1 from "./cgroupV1.js"
 import * as V2 from "./cgroupV2.js"
@@ -87,9 +88,6 @@ export interface Cgroup {
    */
   readonly remove: Effect.Effect<ReadonlyArray<string>>
 }
-
-/** How long `killAll` keeps killing. @internal */
-export const KILL_BOUND_MILLIS = 5_000
 
 /** How long `remove` retries a leaf the kernel says is busy. @internal */
 export const REMOVE_BOUND_MILLIS = 2_000
