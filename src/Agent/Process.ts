@@ -38,6 +38,13 @@ export interface ExitInfo {
    * refused). Absent otherwise.
    */
   readonly limit?: LimitReason | undefined
+  /**
+   * True when the process outlived SIGKILL by 5 s (in uninterruptible sleep: a hung filesystem or device) and was
+   * given up on, as systemd gives up a unit whose processes outlive its final SIGKILL: `signal` is `"SIGKILL"`,
+   * `at` is when it was given up, and the process may still be in the process table (its real exit, if it comes, is
+   * not reported again). Absent for a process that was reaped.
+   */
+  readonly leftBehind?: true | undefined
 }
 
 /**
@@ -175,7 +182,7 @@ export interface AgentProcess {
   ) => Stream.Stream<StreamEvent, StreamRequestError>
   /** Sends a ping (not limited by `maxInFlight`) and waits up to `pingTimeout` (or the given timeout). */
   readonly ping: (options?: RequestOptions) => Effect.Effect<PingResult, RequestError>
-  /** Waits until the process has exited (also after the scope closed, for a process the stop left behind). */
+  /** Waits until the process has exited (or was left behind: see `ExitInfo.leftBehind`). */
   readonly awaitExit: Effect.Effect<ExitInfo>
   /** How the process ended, if it has. */
   readonly exitInfo: Effect.Effect<Option.Option<ExitInfo>>
@@ -204,8 +211,8 @@ export const isRefusal: (error: RequestError) => boolean = Requests.isRefusal
  * shutdown: `cancel` for every request in flight, `shutdown` on stdin and stdin closed, wait `gracefulTimeout`;
  * SIGTERM to the group, wait `sigtermTimeout`; SIGKILL to the group; and returns once the process is reaped, or
  * after 5 s more, when the kernel has not reaped it by then (uninterruptible sleep: a hung filesystem or device):
- * it is left behind with a warning, as systemd gives up a unit whose processes outlive its final SIGKILL, and its
- * exit, if it comes, still completes `awaitExit`. If start-up fails, whatever was started is stopped before the
+ * it is left behind with a warning and reported as exited by SIGKILL with `leftBehind` (see `ExitInfo`). If
+ * start-up fails, whatever was started is stopped before the
  * error is returned. The phases are bounded in real time and hold even when the fiber closing the scope is being
  * interrupted (Ctrl-C).
  *

@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
 import * as readline from "node:readline"
@@ -56,9 +57,12 @@ const end = (child: ChildProcess.ChildProcess): Effect.Effect<void> =>
 
 const timings = { gracefulTimeout: "100 millis", sigtermTimeout: "100 millis" } as const
 
+const warningText = `agent outlived SIGKILL for ${KILL_BOUND_MILLIS / 1000}s (in uninterruptible sleep: a hung ` +
+  `filesystem or device?): left behind, reported as killed`
+
 describe.sequential("a process that outlives SIGKILL", () => {
   it.scopedLive(
-    "AgentProcess: the stop ends after its bound, a warning says the process is left behind, its exit comes later",
+    "AgentProcess: the stop ends after its bound, reported as killed and left behind, with a warning",
     () => {
       const log = logMessages()
       return log.provide(Effect.gen(function*() {
@@ -67,33 +71,30 @@ describe.sequential("a process that outlives SIGKILL", () => {
         const tracer = yield* holdExit(agent.pid)
         if (tracer === undefined) return
         assert.strictEqual(yield* agent.request({ echo: "traced" }), "traced")
+        const waiting = yield* Effect.fork(agent.awaitExit)
         const started = performance.now()
         // (the old stop waited for the exit after SIGKILL without a bound: this never ended)
         yield* Scope.close(scope, Exit.void)
         const took = performance.now() - started
         assert.isAtLeast(took, KILL_BOUND_MILLIS)
         assert.isBelow(took, KILL_BOUND_MILLIS + 5_000)
-        assert.isTrue(Option.isNone(yield* agent.exitInfo), "no exit was reported")
-        const warning = log.lines.find((line) => line.includes("outlived SIGKILL"))
-        assert.strictEqual(
-          warning,
-          `agent outlived SIGKILL for ${KILL_BOUND_MILLIS / 1000}s (in uninterruptible sleep: a hung filesystem or ` +
-            `device?): left behind; its exit is reported if it comes`
-        )
-        // The tracer lets go: Node reaps the process, and its exit is reported to whoever still waits for it.
-        const waiting = yield* Effect.fork(agent.awaitExit)
-        yield* tracer.end
         const info = yield* Fiber.join(waiting)
-        assert.strictEqual(info.requested, true)
-        assert.strictEqual(info.pid, agent.pid)
+        assert.deepStrictEqual(
+          [info.pid, info.exitCode, info.signal, info.requested, info.leftBehind],
+          [agent.pid, null, "SIGKILL", true, true]
+        )
+        assert.deepStrictEqual(log.lines.filter((line) => line.includes("outlived SIGKILL")), [warningText])
+        // The tracer lets go: Node reaps the process; what was reported stands.
+        yield* tracer.end
         yield* eventually("the group is gone", () => groupMembers(agent.pid).length === 0)
+        assert.deepStrictEqual(Option.getOrThrow(yield* agent.exitInfo), info)
       })).pipe(Effect.provide(TestLive))
     },
     30_000
   )
 
   it.scopedLive(
-    "AgentSupervisor: stop ends STOPPED with the process left behind, and a start runs a new one meanwhile",
+    "AgentSupervisor: stop ends STOPPED, the last exit says left behind, and a start runs a new process meanwhile",
     () =>
       Effect.gen(function*() {
         const agent = yield* AgentSupervisor.make(agentConfig("echo", timings))
@@ -102,17 +103,94 @@ describe.sequential("a process that outlives SIGKILL", () => {
         if (tracer === undefined) return
         yield* agent.stop
         assert.strictEqual(yield* agent.state, "STOPPED")
+        const last = Option.getOrThrow((yield* agent.metadata).lastExit)
+        assert.deepStrictEqual([last.pid, last.signal, last.leftBehind], [pid, "SIGKILL", true])
         yield* agent.start
         assert.strictEqual(yield* agent.state, "RUNNING")
         assert.notStrictEqual(Option.getOrThrow((yield* agent.metadata).pid), pid)
         assert.strictEqual(yield* agent.handleEvent({ echo: "again" }), "again")
-        // The old one's exit, when it comes, is nobody's business any more: the new incarnation runs on.
+        // The old one's real exit, when it comes, is nobody's business any more: the new incarnation runs on.
         yield* tracer.end
         yield* eventually("the old group is gone", () => groupMembers(pid).length === 0)
         assert.strictEqual(yield* agent.handleEvent({ echo: "still" }), "still")
         assert.strictEqual((yield* agent.metadata).restartCount, 0)
         assert.strictEqual(yield* agent.state, "RUNNING")
       }).pipe(Effect.provide(TestLive)),
+    30_000
+  )
+
+  it.scopedLive(
+    "a hung agent killed for its heartbeat that outlives SIGKILL is left behind and restarted",
+    () => {
+      const log = logMessages()
+      return log.provide(Effect.gen(function*() {
+        const agent = yield* AgentSupervisor.make(
+          agentConfig("echo", {
+            heartbeatInterval: "100 millis",
+            pingTimeout: "100 millis",
+            unhealthyAfter: 2,
+            restartBackoff: 0
+          })
+        )
+        const events = yield* agent.subscribe
+        const pid = Option.getOrThrow((yield* agent.metadata).pid)
+        const tracer = yield* holdExit(pid)
+        if (tracer === undefined) return
+        // Hung from now on: stopped, and nobody resumes a traced process's stop but its tracer.
+        process.kill(pid, "SIGSTOP")
+        // (the old kill waited for an exit that never came: the agent stayed RUNNING on the old process)
+        const exited = yield* Queue.take(events).pipe(
+          Effect.repeat({ until: (e) => e._tag === "Exited" }),
+          Effect.timeout("20 seconds")
+        )
+        assert.deepStrictEqual(
+          exited._tag === "Exited" ? [exited.pid, exited.reason, exited.signal] : [],
+          [pid, "heartbeat", "SIGKILL"]
+        )
+        assert.include(log.lines, warningText)
+        yield* Queue.take(events).pipe(Effect.repeat({ until: (e) => e._tag === "StateChanged" && e.to === "RUNNING" }))
+        const now = yield* agent.metadata
+        assert.notStrictEqual(Option.getOrThrow(now.pid), pid)
+        assert.strictEqual(now.restartCount, 1)
+        yield* tracer.end
+        yield* eventually("the old group is gone", () => groupMembers(pid).length === 0)
+      })).pipe(Effect.provide(TestLive))
+    },
+    30_000
+  )
+
+  it.scopedLive(
+    "a host with nothing left to do ends, whatever became of a process it left behind",
+    () =>
+      Effect.gen(function*() {
+        const host = ChildProcess.spawn(
+          process.execPath,
+          [fixture("ptrace", "host.mjs"), fixture("agents", "agent.mjs")],
+          { stdio: ["pipe", "pipe", "inherit"] }
+        )
+        yield* Effect.addFinalizer(() => Effect.sync(() => host.kill("SIGKILL")))
+        const lines: Array<string> = []
+        readline.createInterface({ input: host.stdout! }).on("line", (line) => lines.push(line))
+        const ended = Effect.async<number | null>((resume) => {
+          if (host.exitCode !== null) return resume(Effect.succeed(host.exitCode))
+          host.once("exit", (code) => resume(Effect.succeed(code)))
+        })
+        yield* eventually("the host says its agent's pid", () => lines.length > 0, "20 seconds")
+        const pid = Number(lines[0])
+        const tracer = yield* holdExit(pid)
+        if (tracer === undefined) return
+        host.stdin!.write("stop\n")
+        // (its warning is logged to stdout before)
+        yield* eventually("the stop returned", () => lines.includes("stopped"), "20 seconds")
+        // (before, the child's handle kept the host's event loop alive until the process was reaped: for ever, for
+        // one in uninterruptible sleep; here, until the tracer lets go)
+        assert.strictEqual(
+          yield* ended.pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => "alive" })),
+          0
+        )
+        yield* tracer.end
+        yield* eventually("the group is gone", () => groupMembers(pid).length === 0)
+      }),
     30_000
   )
 })

@@ -66,7 +66,8 @@ export interface Child {
   readonly attached: () => boolean
   /**
    * Stops waiting for a child that outlived SIGKILL (see {@link KILL_BOUND_MILLIS}): this side of its pipes is
-   * closed (nothing more is read from it or written to it), and the release of its scope returns without waiting.
+   * closed (nothing more is read from it or written to it), its handle no longer keeps the event loop alive, and
+   * the release of its scope returns without waiting.
    * Its exit, if it ever comes, is still delivered to `onExit`. Does nothing once it has exited.
    */
   readonly leaveBehind: () => void
@@ -303,6 +304,8 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
           leaveBehind: () => {
             if (leftBehind || exit !== undefined) return
             leftBehind = true
+            // Nothing waits for it any more: its handle must not keep the host's event loop alive.
+            handle.unref()
             handle.stdin.destroy()
             handle.stdout.destroy()
             handle.stderr.destroy()

@@ -10,6 +10,7 @@
  * @internal
  */
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { AgentCrashError, AgentStoppedError, type RequestError } from "../../Errors.js"
@@ -56,6 +57,17 @@ export interface ExitWatch {
   readonly started: () => void
   /** Waits for the exit at most `millis` (real time), also in a finalizer of a fiber being interrupted. */
   readonly within: (millis: number) => Effect.Effect<boolean>
+  /**
+   * Gives up on a process that outlived SIGKILL (unless it exited): a warning, `child.leaveBehind()`, and its exit
+   * reported now as one by SIGKILL with `leftBehind` (the requests fail, `awaitExit` and the exit's listeners are
+   * told); its real exit, if it comes, only sweeps its group.
+   */
+  readonly leaveBehind: () => void
+  /**
+   * After a SIGKILL the stop did not send (a hung agent, a limit): gives up on the process if it has not exited
+   * {@link Child.KILL_BOUND_MILLIS} from now (`leaveBehind`). Armed once; a real-time timer that keeps no host alive.
+   */
+  readonly boundKill: () => void
   /** Why a new request is refused at once (the process exited, or is being stopped), if it is. */
   readonly refusal: () => RequestError | undefined
   readonly stoppedError: () => AgentStoppedError
@@ -66,7 +78,7 @@ export interface Options {
   readonly agent: string
   readonly pid: number
   readonly status: Status
-  readonly child: Pick<Child.Child, "exited">
+  readonly child: Pick<Child.Child, "exited" | "leaveBehind">
   readonly table: Requests.Table
   /** Completed with the exit once it is reported. */
   readonly exitDeferred: Deferred.Deferred<AgentProcess.ExitInfo>
@@ -129,16 +141,37 @@ export const make = (options: Options): ExitWatch => {
     // Descendants outlive a leader that exits 0 or by a signal: sweep the group now.
     Child.killGroup(pid, "SIGKILL")
     options.sweep()
-    report(exit)
+    // (one given up on was reported then)
+    if (status.exited === undefined) report(exit, undefined)
   }
 
-  const report = (exit: Child.ChildExit): void => {
+  let bound: ReturnType<typeof setTimeout> | undefined
+
+  const leaveBehind = (): void => {
+    if (status.exited !== undefined) return
+    options.log(Effect.logWarning(
+      `agent outlived SIGKILL for ${Duration.format(Duration.millis(Child.KILL_BOUND_MILLIS))} (in uninterruptible ` +
+        `sleep: a hung filesystem or device?): left behind, reported as killed`
+    ))
+    child.leaveBehind()
+    report({ exitCode: null, signal: "SIGKILL" }, true)
+  }
+
+  const boundKill = (): void => {
+    if (bound !== undefined || status.exited !== undefined) return
+    bound = setTimeout(leaveBehind, Child.KILL_BOUND_MILLIS)
+    bound.unref()
+  }
+
+  const report = (exit: Child.ChildExit, leftBehind: true | undefined): void => {
+    if (bound !== undefined) clearTimeout(bound)
     let info: AgentProcess.ExitInfo = {
       pid,
       exitCode: exit.exitCode,
       signal: exit.signal,
       requested: status.stopping,
-      at: options.now()
+      at: options.now(),
+      ...(leftBehind ? { leftBehind } : {})
     }
     // The kernel's counters say a limit was met: an OOM kill is the reason of an exit by SIGKILL (the OOM killer's
     // signal; a crash of another kind after an OOM kill of a helper process is the crash's own), a refused fork of
@@ -225,6 +258,8 @@ export const make = (options: Options): ExitWatch => {
     onReported,
     started,
     within,
+    leaveBehind,
+    boundKill,
     refusal,
     stoppedError
   }

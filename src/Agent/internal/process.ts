@@ -82,6 +82,11 @@ export interface Incarnation extends AgentProcess.AgentProcess {
   readonly onExit: (callback: (info: AgentProcess.ExitInfo) => void) => () => void
   /** A ping answered to a callback, with no fiber (the heartbeat's: see `Calls.Calls.pingWith`). */
   readonly pingWith: Calls.Calls["pingWith"]
+  /**
+   * SIGKILL to the group of a running process (a hung agent): its exit goes through the rules as any exit, and
+   * one that outlives it by `Child.KILL_BOUND_MILLIS` is left behind then (`ExitWatch.boundKill`).
+   */
+  readonly kill: Effect.Effect<void>
 }
 
 export const start = (
@@ -220,8 +225,7 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     table,
     outbox,
     exit,
-    ready: () => readySeen,
-    leaveBehind: child.leaveBehind
+    ready: () => readySeen
   }).pipe(
     Effect.annotateLogs(annotations)
   )
@@ -251,6 +255,13 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     if (restore !== undefined) sendRestore(config, outbox, restore, logs.run)
   }
 
+  // A kill the stop does not send (a hung agent, a limit): bounded as the stop's own is.
+  const kill = () => {
+    if (status.exited !== undefined) return
+    Child.killGroup(pid, "SIGKILL")
+    exit.boundKill()
+  }
+
   // ---- limits polled where no cgroup holds them: from ready on, for the life of the incarnation ----
   if (placement.inForce.mode === "polling" && config.limits !== undefined && Soft.watches(config.limits)) {
     yield* Effect.forkScoped(
@@ -262,7 +273,7 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
           Effect.sync(() => {
             if (status.exited !== undefined || status.stopping) return
             status.killedFor = reason
-            Child.killGroup(pid, "SIGKILL")
+            kill()
           })
       }).pipe(Effect.annotateLogs(annotations))
     )
@@ -282,6 +293,7 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     stats,
     recentStderr: Effect.sync(channel.recentStderr),
     signalGroup: (signal) => Effect.sync(() => status.exited === undefined ? Child.killGroup(pid, signal) : undefined),
+    kill: Effect.sync(kill),
     features,
     checkpoint: Effect.sync(() => latestCheckpoint),
     requestStream: calls.requestStream,

@@ -6,8 +6,8 @@
  * Every wait is in real time (`setTimeout`, not Effect's `Clock`) and holds in a finalizer whose fiber is being
  * interrupted (Ctrl-C): a finalizer is uninterruptible, and the waits resume by themselves. Every wait is bounded:
  * after SIGKILL the kernel reaps the leader at once, unless it is in uninterruptible sleep (a hung filesystem or
- * device); after `Child.KILL_BOUND_MILLIS` such a process is left behind with a warning, its exit reported if it
- * comes, as systemd gives up a unit whose processes outlive its final SIGKILL. The child's own release (SIGKILL
+ * device); after `Child.KILL_BOUND_MILLIS` such a process is left behind with a warning and reported as killed
+ * (`ExitInfo.leftBehind`), as systemd gives up a unit whose processes outlive its final SIGKILL. The child's own release (SIGKILL
  * to the group and wait) runs after this one and finds the process gone, or left behind.
  *
  * @internal
@@ -30,11 +30,9 @@ export interface Target {
   readonly status: ExitWatch.Status
   readonly table: Requests.Table
   readonly outbox: Outbox.Outbox
-  readonly exit: Pick<ExitWatch.ExitWatch, "within" | "stoppedError">
+  readonly exit: Pick<ExitWatch.ExitWatch, "within" | "stoppedError" | "leaveBehind">
   /** Whether the agent sent its `ready`: before it, it speaks no protocol yet, and is not asked. */
   readonly ready: () => boolean
-  /** Stops waiting for a process that outlived SIGKILL (`Child.leaveBehind`). */
-  readonly leaveBehind: () => void
 }
 
 /** The stops under way, each cut short by `forceStops` (SIGKILL to its group now). */
@@ -134,15 +132,8 @@ const phases = (
   })
 
 /** Waits for the exit after SIGKILL, `Child.KILL_BOUND_MILLIS` at most; then the process is left behind. */
-const reaped = ({ exit, leaveBehind }: Target): Effect.Effect<void> =>
-  Effect.gen(function*() {
-    if (yield* exit.within(Child.KILL_BOUND_MILLIS)) return
-    leaveBehind()
-    yield* Effect.logWarning(
-      `agent outlived SIGKILL for ${Duration.format(Duration.millis(Child.KILL_BOUND_MILLIS))} (in uninterruptible ` +
-        `sleep: a hung filesystem or device?): left behind; its exit is reported if it comes`
-    )
-  })
+const reaped = ({ exit }: Target): Effect.Effect<void> =>
+  Effect.flatMap(exit.within(Child.KILL_BOUND_MILLIS), (exited) => exited ? Effect.void : Effect.sync(exit.leaveBehind))
 
 /** Whether the stop sent `signal` to the process while it lived. */
 const sentByStop = (status: ExitWatch.Status, signal: string): boolean => status.asked.some((taken) => taken === signal)

@@ -73,7 +73,7 @@ const makeWatch = (status: ExitWatch.Status, lines: Array<string>) =>
       agent: "held",
       pid: NO_SUCH_PID,
       status,
-      child: { exited: () => undefined },
+      child: { exited: () => undefined, leaveBehind: () => {} },
       // No request waits before a start.
       table: { size: () => 0, checkpoints: () => undefined, failAll: () => {} } as unknown as Requests.Table,
       exitDeferred,

@@ -24,6 +24,7 @@ import type * as Config from "../../Config.js"
 import type * as AgentProcess from "../../Process.js"
 import { type AgentState, canTransition } from "../../State.js"
 import { limitFacts } from "../exit.js"
+import type * as ProcessInternal from "../process.js"
 import type * as Serial from "../serial.js"
 import { LastSample } from "./lastSample.js"
 import type { Owner } from "./owner.js"
@@ -45,7 +46,7 @@ export const STOPPED: Route = { _tag: "Stopped" }
 
 /** One running process of the agent, with the scope that stops it. */
 export interface Incarnation {
-  readonly process: AgentProcess.AgentProcess
+  readonly process: ProcessInternal.Incarnation
   readonly scope: Scope.CloseableScope
   readonly runningSince: number
   /** Set when the supervisor kills the process itself, so that its exit is not read as the agent's own. */

@@ -71,7 +71,7 @@ const onUnhealthy = (core: Core, current: Incarnation, missed: number): Effect.E
     if (core.incarnation !== current) return
     yield* Effect.logError(`agent missed ${missed} heartbeats in a row: hung, killing it`)
     current.killReason = "heartbeat"
-    yield* current.process.signalGroup("SIGKILL")
+    yield* current.process.kill
   }))
 
 /** How long stopping an incarnation waits for one of its heartbeat reports under way (its events come first). */
