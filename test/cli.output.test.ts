@@ -163,6 +163,31 @@ describe("the status table's colours", () => {
     assert.deepStrictEqual([rss("both"), rss("beat"), rss("fresh")], ["12.5 MiB", "10.0 MiB", "3.2 MiB"])
   })
 
+  it("LAST EXIT: how it ended, why, whether it was left behind after SIGKILL, and how long ago", () => {
+    const exit = { pid: 7, exitCode: null, signal: "SIGKILL", at: 0, limit: null }
+    const rows = statusTable({
+      name: "t",
+      now: 3_000,
+      children: [
+        child("asked", "STOPPED", { lastExit: { ...exit, requested: true } }),
+        child("stuck", "STOPPED", { lastExit: { ...exit, requested: true, leftBehind: true } }),
+        child("hung", "RUNNING", { lastExit: { ...exit, requested: false, leftBehind: true } }),
+        child("coded", "RUNNING", { lastExit: { ...exit, signal: null, exitCode: 3, requested: false } })
+      ]
+    }, false).split("\n")
+    const column = rows[0].indexOf("LAST EXIT")
+    const last = (id: string) => rows.find((line) => line.startsWith(`${id} `))!.slice(column)
+    assert.deepStrictEqual(
+      ["asked", "stuck", "hung", "coded"].map(last),
+      [
+        "SIGKILL (asked), 3s ago",
+        "SIGKILL (asked) (left behind), 3s ago",
+        "SIGKILL (left behind), 3s ago",
+        "code 3, 3s ago"
+      ]
+    )
+  })
+
   it("without colour: not one escape code", () => {
     assert.notInclude(statusTable(tree, false), ESC)
   })

@@ -12,12 +12,16 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
+import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
 import * as readline from "node:readline"
 import * as AgentSupervisor from "../../src/Agent/AgentSupervisor.js"
 import { KILL_BOUND_MILLIS } from "../../src/Agent/internal/child.js"
 import * as AgentProcess from "../../src/Agent/Process.js"
+import { ExitView } from "../../src/internal/admin/api.js"
+import { agentView } from "../../src/internal/admin/views.js"
+import type * as Supervisor from "../../src/Supervisor.js"
 import { agentConfig, closeableScope, eventually, fixture, groupMembers, logMessages, TestLive } from "../support.js"
 
 /** The tracer's end: its stdin closed, and its exit. */
@@ -103,8 +107,21 @@ describe.sequential("a process that outlives SIGKILL", () => {
         if (tracer === undefined) return
         yield* agent.stop
         assert.strictEqual(yield* agent.state, "STOPPED")
-        const last = Option.getOrThrow((yield* agent.metadata).lastExit)
+        const metadata = yield* agent.metadata
+        const last = Option.getOrThrow(metadata.lastExit)
         assert.deepStrictEqual([last.pid, last.signal, last.leftBehind], [pid, "SIGKILL", true])
+        // ... and the admin API's view of it (what `status` and the dashboard show)
+        const info = { name: agent.name, kind: "worker", state: "STOPPED", status: "stopped", parked: false }
+        const view = agentView("echo", { ...info, pid: Option.none() } as unknown as Supervisor.ChildInfo, metadata)
+        assert.deepStrictEqual(Schema.encodeSync(ExitView)(view.lastExit!), {
+          pid,
+          exitCode: null,
+          signal: "SIGKILL",
+          requested: true,
+          at: last.at,
+          limit: null,
+          leftBehind: true
+        })
         yield* agent.start
         assert.strictEqual(yield* agent.state, "RUNNING")
         assert.notStrictEqual(Option.getOrThrow((yield* agent.metadata).pid), pid)

@@ -74,7 +74,9 @@ export const ExitView = Schema.Struct({
   /** Epoch milliseconds. */
   at: Schema.Number,
   /** The limit it was killed for (`memory_limit`, `cpu_limit`, `pids_limit`), or null. */
-  limit: Schema.NullOr(Schema.Literal("memory_limit", "cpu_limit", "pids_limit"))
+  limit: Schema.NullOr(Schema.Literal("memory_limit", "cpu_limit", "pids_limit")),
+  /** It outlived SIGKILL by 5 s and was given up on (`ExitInfo.leftBehind`); sent only when true. */
+  leftBehind: Schema.optional(Schema.Literal(true))
 })
 export type ExitView = typeof ExitView.Type
 

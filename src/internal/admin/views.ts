@@ -60,7 +60,8 @@ export const agentView = (
       signal: exit.signal,
       requested: exit.requested,
       at: exit.at,
-      limit: exit.limit ?? null
+      limit: exit.limit ?? null,
+      ...(exit.leftBehind === true ? { leftBehind: true as const } : {})
     }))),
     limits: Option.getOrNull(Option.map(metadata.limits, (limits) => ({
       mode: limits.mode,

@@ -32,7 +32,7 @@ const lastExit = (exit: ExitView | null, now: number): string => {
   if (exit === null) return "-"
   const how = ended(exit.exitCode, exit.signal)
   const why = exit.requested ? " (asked)" : exit.limit !== null ? ` (${exit.limit})` : ""
-  return `${how}${why}, ${duration(now - exit.at)} ago`
+  return `${how}${why}${exit.leftBehind === true ? " (left behind)" : ""}, ${duration(now - exit.at)} ago`
 }
 
 const mib = (mb: number | null | undefined) => mb === null || mb === undefined ? "-" : `${mb.toFixed(1)} MiB`
