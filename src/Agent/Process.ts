@@ -189,7 +189,10 @@ export interface AgentProcess {
   readonly stats: Effect.Effect<Stats>
   /** The most recent stderr lines (at most `stderrLines` of them). */
   readonly recentStderr: Effect.Effect<ReadonlyArray<string>>
-  /** Sends a signal to the whole process group (a no-op once it is gone). */
+  /**
+   * Sends a signal to the whole process group (a no-op once it is gone). A SIGKILL the process outlives by 5 s gives
+   * it up as the stop does (`ExitInfo.leftBehind`).
+   */
   readonly signalGroup: (signal: NodeJS.Signals) => Effect.Effect<void>
   /** The protocol 1.1 features the agent announced in its `ready` (`stream`, `checkpoint`); none for a v1 agent. */
   readonly features: ReadonlyArray<string>

@@ -60,14 +60,17 @@ export interface ExitWatch {
   /**
    * Gives up on a process that outlived SIGKILL (unless it exited): a warning, `child.leaveBehind()`, and its exit
    * reported now as one by SIGKILL with `leftBehind` (the requests fail, `awaitExit` and the exit's listeners are
-   * told); its real exit, if it comes, only sweeps its group.
+   * told); its real exit, if it comes, only sweeps its group. A process found dead (a zombie) gets one more turn of
+   * the event loop first, for an exit already waiting behind the timers. `then` runs once it is settled.
    */
-  readonly leaveBehind: () => void
+  readonly leaveBehind: (then?: () => void) => void
   /**
    * After a SIGKILL the stop did not send (a hung agent, a limit): gives up on the process if it has not exited
    * {@link Child.KILL_BOUND_MILLIS} from now (`leaveBehind`). Armed once; a real-time timer that keeps no host alive.
    */
   readonly boundKill: () => void
+  /** SIGKILL to the group of a process that has not exited, bounded (`boundKill`): a kill the stop does not send. */
+  readonly kill: () => void
   /** Why a new request is refused at once (the process exited, or is being stopped), if it is. */
   readonly refusal: () => RequestError | undefined
   readonly stoppedError: () => AgentStoppedError
@@ -147,20 +150,37 @@ export const make = (options: Options): ExitWatch => {
 
   let bound: ReturnType<typeof setTimeout> | undefined
 
-  const leaveBehind = (): void => {
-    if (status.exited !== undefined) return
+  // A process found dead (a zombie) when its bound passes gets one more turn of the event loop: its exit may be
+  // waiting in the loop's poll phase behind the timers (a loop stalled for the whole bound). Once. Two `setImmediate`s
+  // in a row: whatever phase this runs in, a poll phase comes between them.
+  let deferred = false
+
+  const leaveBehind = (then?: () => void): void => {
+    if (status.exited !== undefined) return then?.()
+    if (!deferred && Child.isDead(pid)) {
+      deferred = true
+      setImmediate(() => setImmediate(() => leaveBehind(then)))
+      return
+    }
     options.log(Effect.logWarning(
       `agent outlived SIGKILL for ${Duration.format(Duration.millis(Child.KILL_BOUND_MILLIS))} (in uninterruptible ` +
         `sleep: a hung filesystem or device?): left behind, reported as killed`
     ))
     child.leaveBehind()
     report({ exitCode: null, signal: "SIGKILL" }, true)
+    then?.()
   }
 
   const boundKill = (): void => {
     if (bound !== undefined || status.exited !== undefined) return
-    bound = setTimeout(leaveBehind, Child.KILL_BOUND_MILLIS)
+    bound = setTimeout(() => leaveBehind(), Child.KILL_BOUND_MILLIS)
     bound.unref()
+  }
+
+  const kill = (): void => {
+    if (status.exited !== undefined) return
+    Child.killGroup(pid, "SIGKILL")
+    boundKill()
   }
 
   const report = (exit: Child.ChildExit, leftBehind: true | undefined): void => {
@@ -260,6 +280,7 @@ export const make = (options: Options): ExitWatch => {
     within,
     leaveBehind,
     boundKill,
+    kill,
     refusal,
     stoppedError
   }

@@ -255,13 +255,6 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     if (restore !== undefined) sendRestore(config, outbox, restore, logs.run)
   }
 
-  // A kill the stop does not send (a hung agent, a limit): bounded as the stop's own is.
-  const kill = () => {
-    if (status.exited !== undefined) return
-    Child.killGroup(pid, "SIGKILL")
-    exit.boundKill()
-  }
-
   // ---- limits polled where no cgroup holds them: from ready on, for the life of the incarnation ----
   if (placement.inForce.mode === "polling" && config.limits !== undefined && Soft.watches(config.limits)) {
     yield* Effect.forkScoped(
@@ -273,7 +266,7 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
           Effect.sync(() => {
             if (status.exited !== undefined || status.stopping) return
             status.killedFor = reason
-            kill()
+            exit.kill()
           })
       }).pipe(Effect.annotateLogs(annotations))
     )
@@ -292,8 +285,11 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     exitInfo: Effect.sync(() => Option.fromNullable(status.exited)),
     stats,
     recentStderr: Effect.sync(channel.recentStderr),
-    signalGroup: (signal) => Effect.sync(() => status.exited === undefined ? Child.killGroup(pid, signal) : undefined),
-    kill: Effect.sync(kill),
+    signalGroup: (signal) =>
+      Effect.sync(() =>
+        signal === "SIGKILL" ? exit.kill() : status.exited === undefined ? Child.killGroup(pid, signal) : undefined
+      ),
+    kill: Effect.sync(exit.kill),
     features,
     checkpoint: Effect.sync(() => latestCheckpoint),
     requestStream: calls.requestStream,

@@ -30,7 +30,7 @@ export interface Target {
   readonly status: ExitWatch.Status
   readonly table: Requests.Table
   readonly outbox: Outbox.Outbox
-  readonly exit: Pick<ExitWatch.ExitWatch, "within" | "stoppedError" | "leaveBehind">
+  readonly exit: Pick<ExitWatch.ExitWatch, "within" | "stoppedError" | "leaveBehind" | "boundKill">
   /** Whether the agent sent its `ready`: before it, it speaks no protocol yet, and is not asked. */
   readonly ready: () => boolean
 }
@@ -87,6 +87,8 @@ export const stop = (target: Target): Effect.Effect<void> =>
       if (status.exited !== undefined) return
       step("SIGKILL")
       Child.killGroup(pid, "SIGKILL")
+      // (a cut short stop's phase waits on: the bound gives up on a process that outlives it)
+      exit.boundKill()
     }
     if (forced) {
       kill()
@@ -133,7 +135,10 @@ const phases = (
 
 /** Waits for the exit after SIGKILL, `Child.KILL_BOUND_MILLIS` at most; then the process is left behind. */
 const reaped = ({ exit }: Target): Effect.Effect<void> =>
-  Effect.flatMap(exit.within(Child.KILL_BOUND_MILLIS), (exited) => exited ? Effect.void : Effect.sync(exit.leaveBehind))
+  Effect.flatMap(
+    exit.within(Child.KILL_BOUND_MILLIS),
+    (exited) => exited ? Effect.void : Effect.async<void>((resume) => exit.leaveBehind(() => resume(Effect.void)))
+  )
 
 /** Whether the stop sent `signal` to the process while it lived. */
 const sentByStop = (status: ExitWatch.Status, signal: string): boolean => status.asked.some((taken) => taken === signal)
@@ -150,7 +155,8 @@ const sentByStop = (status: ExitWatch.Status, signal: string): boolean => status
  */
 export const stopFailure = (status: ExitWatch.Status): string | undefined => {
   const info = status.exited
-  if (info === undefined || status.asked.length === 0 || info.limit !== undefined) return undefined
+  // (one left behind was warned of when it was given up on)
+  if (info === undefined || status.asked.length === 0 || info.limit !== undefined || info.leftBehind) return undefined
   const signal = info.signal
   if (signal !== null) {
     if (isEndSignal(signal) || sentByStop(status, signal)) return undefined

@@ -38,6 +38,42 @@ export const watchSignals = (): void => {
   for (const [name, listener] of watching) process.on(name, listener)
 }
 
+/** Whether a command's handler began: from then on its own handling says what a signal interrupted. */
+let commandBegun = false
+
+/** The command the arguments name (read before they are parsed), and whether it runs until a signal. @internal */
+export interface Invoked {
+  readonly name: string
+  readonly follower: boolean
+}
+
+/** A command's handler begins (`begun` says so; `up`, which does not go through it, says so itself). */
+export const markBegun = (): void => {
+  commandBegun = true
+}
+
+/**
+ * The whole program, which a signal may interrupt once the CLI's handlers are in place but before the command's
+ * handler began (its arguments were being read and checked), where no `oneShot` hears it: as if the command had
+ * taken it at its start (`begun`), a one-shot says `error: interrupted: before <name> ran` and exits 130 or 143; a
+ * follower ends, exit 0 (`up` says `<signal> before the start: up ends, nothing started` through `say`); a program
+ * that named no command (its help) exits 130 or 143. Before, it exited 0 with nothing said: `validate f && deploy`
+ * went on.
+ */
+export const beforeBegun =
+  (invoked: Invoked | undefined, say: (line: string) => Effect.Effect<void>) =>
+  <A, E, R>(program: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.onInterrupt(program, () =>
+      Effect.suspend(() => {
+        if (received === undefined || commandBegun) return Effect.void
+        if (invoked?.follower === true) {
+          return invoked.name === "up" ? say(`${received} before the start: up ends, nothing started`) : Effect.void
+        }
+        code = CODES[received]
+        if (invoked === undefined) return Effect.void
+        return Effect.sync(() => process.stderr.write(`error: interrupted: before ${invoked.name} ran\n`))
+      }))
+
 /**
  * `effect`, a command, unless a signal came while the CLI loaded (`earlySignals.ts`): then it is interrupted before
  * it runs, as for that signal (`oneShot` says so and sets the exit code; a follower ends, exit 0). Every command
@@ -45,6 +81,7 @@ export const watchSignals = (): void => {
  */
 export const begun = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.suspend(() => {
+    markBegun()
     const early = EarlySignals.take()
     if (early === undefined) return effect
     received = early

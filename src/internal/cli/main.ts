@@ -389,6 +389,14 @@ const subcommands = [
   Conformance.command.pipe(oneShot("stopped before it was done (its agent was stopped)"))
 ] as const
 
+/** The command `args` name, if any, and whether it runs until a signal (`up`, `events`, `logs --follow`). */
+const invokedOf = (args: ReadonlyArray<string>): Interrupted.Invoked | undefined => {
+  const name = args.find((arg) => grammar.commands.has(arg))
+  if (name === undefined) return undefined
+  const following = args.some((arg) => ["--follow", "-f", "-F"].includes(Arguments.nameOf(arg)))
+  return { name, follower: name === "up" || name === "events" || (name === "logs" && following) }
+}
+
 export const command = Command.make("agent-supervisor").pipe(
   Command.withDescription("Supervise AI agents as child processes, as Erlang/OTP supervises its processes."),
   Command.withSubcommands(subcommands)
@@ -409,6 +417,10 @@ export const run = (version: string) => {
     if (problem !== undefined) return Effect.fail(new CliError({ message: problem }))
     return Arguments.usageProblem(command, grammar, args).pipe(
       Effect.zipRight(withPlainConsole(cli([...argv.slice(0, 2), ...Arguments.withHelpFirst(args, grammar)]))),
+      Interrupted.beforeBegun(
+        invokedOf(args),
+        (line) => Effect.logInfo(line).pipe(Effect.provide(Logging.layer(Arguments.logFormatOf(args, Logging.FORMATS))))
+      ),
       Effect.provideService(CommandLine, args)
     )
   }

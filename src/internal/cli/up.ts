@@ -28,6 +28,7 @@ import * as AdminOptions from "../admin/options.js"
 import * as StateFile from "../admin/stateFile.js"
 import { plural } from "../errors/format.js"
 import { ENV_STATE_FILE, stateFileOf } from "./address.js"
+import * as Interrupted from "./interrupted.js"
 import type * as Logging from "./logging.js"
 import * as Progress from "./progress.js"
 
@@ -233,6 +234,9 @@ const serve = (file: TreeFile.TreeFile, options: UpOptions) =>
     // Named before its start (the tree's name is the file's): a signal during the start says which tree stops
     const name = cluster === undefined ? `tree "${file.name ?? "root"}"` : "this runner and its agents"
     const { stopped, whenRunning } = yield* logStop(name, seen)
+    // From here a signal is said as this tree's stop; before (up's module, the file, the admin API's checks), as up's
+    // end before its start (`Interrupted.beforeBegun`)
+    Interrupted.markBegun()
     // The tree in a scope of its own, closed before the admin API's (below): the API answers during the stop
     const treeScope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
     seen.starting = name

@@ -8,6 +8,8 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
+import * as ChildProcess from "node:child_process"
+import * as Child from "../../../src/Agent/internal/child.js"
 import * as ExitWatch from "../../../src/Agent/internal/exit.js"
 import type * as Requests from "../../../src/Agent/internal/requests.js"
 import * as Shutdown from "../../../src/Agent/internal/shutdown.js"
@@ -116,5 +118,48 @@ describe("ExitWatch: an exit before the start's outcome", () => {
       exit.onExit({ exitCode: null, signal: "SIGSEGV" })
       assert.strictEqual(lines.length, 1, lines.join("\n"))
       assert.match(lines[0], /^agent exited unexpectedly: .*SIGSEGV/)
+    }))
+})
+
+describe("ExitWatch: giving up on a process after SIGKILL", () => {
+  // A reviewer's finding: with the event loop stalled for the whole bound, the bound's timer runs before the poll
+  // phase that delivers the exit, and a process that did die was reported left behind, its last output unread.
+  it.live("a process dead when its bound passes (its exit not yet delivered) is reported as it ended", () =>
+    Effect.gen(function*() {
+      const child = ChildProcess.spawn("sh", ["-c", "exit 7"], { stdio: "ignore" })
+      const pid = child.pid!
+      // The loop stalls: Node cannot reap it, /proc says it is a zombie.
+      const until = performance.now() + 5_000
+      while (!Child.isDead(pid) && performance.now() < until) {
+        // (busy: no turn of the loop)
+      }
+      assert.isTrue(Child.isDead(pid))
+      const status = ExitWatch.makeStatus()
+      const exitDeferred = yield* Deferred.make<AgentProcess.ExitInfo>()
+      const lines: Array<string> = []
+      let leftBehindCalled = false
+      const watch = ExitWatch.make({
+        agent: "stalled",
+        pid,
+        status,
+        child: { exited: () => undefined, leaveBehind: () => (leftBehindCalled = true) },
+        table: { size: () => 0, checkpoints: () => undefined, failAll: () => {} } as unknown as Requests.Table,
+        exitDeferred,
+        now: () => 0,
+        recentStderr: () => [],
+        log: (effect) => {
+          lines.push(...captured(effect))
+        },
+        limitHit: () => undefined,
+        sweep: () => {}
+      })
+      watch.started()
+      child.once("exit", (exitCode, signal) => watch.onExit({ exitCode, signal }))
+      // The bound passes now, in the same stalled turn.
+      yield* Effect.async<void>((resume) => watch.leaveBehind(() => resume(Effect.void)))
+      const info = yield* Deferred.await(exitDeferred)
+      assert.deepStrictEqual([info.exitCode, info.signal, info.leftBehind], [7, null, undefined])
+      assert.isFalse(leftBehindCalled)
+      assert.isFalse(lines.some((line) => line.includes("outlived SIGKILL")), lines.join("\n"))
     }))
 })
