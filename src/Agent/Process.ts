@@ -215,9 +215,8 @@ export const isRefusal: (error: RequestError) => boolean = Requests.isRefusal
  * SIGTERM to the group, wait `sigtermTimeout`; SIGKILL to the group; and returns once the process is reaped, or
  * after 5 s more, when the kernel has not reaped it by then (uninterruptible sleep: a hung filesystem or device):
  * it is left behind with a warning and reported as exited by SIGKILL with `leftBehind` (see `ExitInfo`). If
- * start-up fails, whatever was started is stopped before the
- * error is returned. The phases are bounded in real time and hold even when the fiber closing the scope is being
- * interrupted (Ctrl-C).
+ * start-up fails, whatever was started is stopped before the error is returned. The phases are bounded in real time
+ * and hold even when the fiber closing the scope is being interrupted (Ctrl-C).
  *
  * @since 0.1.0
  * @category constructors

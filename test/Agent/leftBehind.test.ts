@@ -24,9 +24,9 @@ import { agentView } from "../../src/internal/admin/views.js"
 import type * as Supervisor from "../../src/Supervisor.js"
 import { agentConfig, closeableScope, eventually, fixture, groupMembers, logMessages, TestLive } from "../support.js"
 
-/** The tracer's end: its stdin closed, and its exit. */
+/** The tracer lets go (its stdin closed, its exit): Node reaps the process, and its group is gone. */
 interface Tracer {
-  readonly end: Effect.Effect<void>
+  readonly letGo: Effect.Effect<void, Error>
 }
 
 /**
@@ -46,7 +46,11 @@ const holdExit = (pid: number) =>
     ({ child }) =>
       end(child)
   ).pipe(Effect.map(({ child, refused }): Tracer | undefined => {
-    if (refused === undefined) return { end: end(child) }
+    if (refused === undefined) {
+      return {
+        letGo: Effect.zipRight(end(child), eventually(`group ${pid} is gone`, () => groupMembers(pid).length === 0))
+      }
+    }
     if (process.env.REQUIRE_SERVICES === "1") throw new Error(`ptrace refused: ${refused}`)
     console.log(`skipped: the tracer could not attach (${refused})`)
     return undefined
@@ -89,8 +93,7 @@ describe.sequential("a process that outlives SIGKILL", () => {
         )
         assert.deepStrictEqual(log.lines.filter((line) => line.includes("outlived SIGKILL")), [warningText])
         // The tracer lets go: Node reaps the process; what was reported stands.
-        yield* tracer.end
-        yield* eventually("the group is gone", () => groupMembers(agent.pid).length === 0)
+        yield* tracer.letGo
         assert.deepStrictEqual(Option.getOrThrow(yield* agent.exitInfo), info)
       })).pipe(Effect.provide(TestLive))
     },
@@ -127,8 +130,7 @@ describe.sequential("a process that outlives SIGKILL", () => {
         assert.notStrictEqual(Option.getOrThrow((yield* agent.metadata).pid), pid)
         assert.strictEqual(yield* agent.handleEvent({ echo: "again" }), "again")
         // The old one's real exit, when it comes, is nobody's business any more: the new incarnation runs on.
-        yield* tracer.end
-        yield* eventually("the old group is gone", () => groupMembers(pid).length === 0)
+        yield* tracer.letGo
         assert.strictEqual(yield* agent.handleEvent({ echo: "still" }), "still")
         assert.strictEqual((yield* agent.metadata).restartCount, 0)
         assert.strictEqual(yield* agent.state, "RUNNING")
@@ -169,8 +171,7 @@ describe.sequential("a process that outlives SIGKILL", () => {
         const now = yield* agent.metadata
         assert.notStrictEqual(Option.getOrThrow(now.pid), pid)
         assert.strictEqual(now.restartCount, 1)
-        yield* tracer.end
-        yield* eventually("the old group is gone", () => groupMembers(pid).length === 0)
+        yield* tracer.letGo
       })).pipe(Effect.provide(TestLive))
     },
     30_000
@@ -205,8 +206,7 @@ describe.sequential("a process that outlives SIGKILL", () => {
           yield* ended.pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => "alive" })),
           0
         )
-        yield* tracer.end
-        yield* eventually("the group is gone", () => groupMembers(pid).length === 0)
+        yield* tracer.letGo
       }),
     30_000
   )

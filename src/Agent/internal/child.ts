@@ -67,8 +67,8 @@ export interface Child {
   /**
    * Stops waiting for a child that outlived SIGKILL (see {@link KILL_BOUND_MILLIS}): this side of its pipes is
    * closed (nothing more is read from it or written to it), its handle no longer keeps the event loop alive, and
-   * the release of its scope returns without waiting.
-   * Its exit, if it ever comes, is still delivered to `onExit`. Does nothing once it has exited.
+   * the release of its scope returns without waiting. Its exit, if it ever comes, is still delivered to `onExit`.
+   * Does nothing once it has exited.
    */
   readonly leaveBehind: () => void
 }

@@ -65,11 +65,10 @@ export interface ExitWatch {
    */
   readonly leaveBehind: (then?: () => void) => void
   /**
-   * After a SIGKILL the stop did not send (a hung agent, a limit): gives up on the process if it has not exited
-   * {@link Child.KILL_BOUND_MILLIS} from now (`leaveBehind`). Armed once; a real-time timer that keeps no host alive.
+   * SIGKILL to the group of a process that has not exited, bounded: it is given up on (`leaveBehind`) if it has not
+   * exited {@link Child.KILL_BOUND_MILLIS} after the first (a real-time timer that keeps no host alive). For a kill
+   * the stop's last phase does not wait on: a hung agent, a limit, a stop cut short.
    */
-  readonly boundKill: () => void
-  /** SIGKILL to the group of a process that has not exited, bounded (`boundKill`): a kill the stop does not send. */
   readonly kill: () => void
   /** Why a new request is refused at once (the process exited, or is being stopped), if it is. */
   readonly refusal: () => RequestError | undefined
@@ -171,16 +170,12 @@ export const make = (options: Options): ExitWatch => {
     then?.()
   }
 
-  const boundKill = (): void => {
-    if (bound !== undefined || status.exited !== undefined) return
-    bound = setTimeout(() => leaveBehind(), Child.KILL_BOUND_MILLIS)
-    bound.unref()
-  }
-
   const kill = (): void => {
     if (status.exited !== undefined) return
     Child.killGroup(pid, "SIGKILL")
-    boundKill()
+    if (bound !== undefined) return
+    bound = setTimeout(() => leaveBehind(), Child.KILL_BOUND_MILLIS)
+    bound.unref()
   }
 
   const report = (exit: Child.ChildExit, leftBehind: true | undefined): void => {
@@ -279,7 +274,6 @@ export const make = (options: Options): ExitWatch => {
     started,
     within,
     leaveBehind,
-    boundKill,
     kill,
     refusal,
     stoppedError

@@ -84,7 +84,7 @@ export interface Incarnation extends AgentProcess.AgentProcess {
   readonly pingWith: Calls.Calls["pingWith"]
   /**
    * SIGKILL to the group of a running process (a hung agent): its exit goes through the rules as any exit, and
-   * one that outlives it by `Child.KILL_BOUND_MILLIS` is left behind then (`ExitWatch.boundKill`).
+   * one that outlives it by `Child.KILL_BOUND_MILLIS` is left behind then (`ExitWatch.kill`).
    */
   readonly kill: Effect.Effect<void>
 }
@@ -218,15 +218,7 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
   })
 
   // ---- 3-phase shutdown; added last so it runs first, before the child's own release (SIGKILL and wait) ----
-  const stop = Shutdown.stop({
-    pid,
-    config,
-    status,
-    table,
-    outbox,
-    exit,
-    ready: () => readySeen
-  }).pipe(
+  const stop = Shutdown.stop({ pid, config, status, table, outbox, exit, ready: () => readySeen }).pipe(
     Effect.annotateLogs(annotations)
   )
   yield* Effect.addFinalizer(() => Effect.ensuring(stop, logs.end))

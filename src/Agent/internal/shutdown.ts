@@ -30,7 +30,7 @@ export interface Target {
   readonly status: ExitWatch.Status
   readonly table: Requests.Table
   readonly outbox: Outbox.Outbox
-  readonly exit: Pick<ExitWatch.ExitWatch, "within" | "stoppedError" | "leaveBehind" | "boundKill">
+  readonly exit: Pick<ExitWatch.ExitWatch, "within" | "stoppedError" | "leaveBehind" | "kill">
   /** Whether the agent sent its `ready`: before it, it speaks no protocol yet, and is not asked. */
   readonly ready: () => boolean
 }
@@ -61,9 +61,9 @@ export const forceStops = (): number => {
  * pending request fails at once (nobody waits through the phases, and late answers are dropped); `shutdown` on
  * stdin and stdin closed, wait `gracefulTimeout`; SIGTERM to the group, wait `sigtermTimeout`; SIGKILL to the
  * group, wait for the exit (`Child.KILL_BOUND_MILLIS` at most: then it is left behind, with a warning). An agent
- * that never sent `ready` (it failed to start in time, or is stopped while it starts) is not asked: its stdin is closed and SIGTERM follows at once, as systemd stops a unit whose start timed
- * out (`KillSignal`, then SIGKILL after `TimeoutStopSec`); it was waited for `startupTimeout` already. After
- * `forceStops`, SIGKILL at once.
+ * that never sent `ready` (it failed to start in time, or is stopped while it starts) is not asked: its stdin is
+ * closed and SIGTERM follows at once, as systemd stops a unit whose start timed out (`KillSignal`, then SIGKILL after
+ * `TimeoutStopSec`); it was waited for `startupTimeout` already. After `forceStops`, SIGKILL at once.
  *
  * @internal
  */
@@ -86,9 +86,8 @@ export const stop = (target: Target): Effect.Effect<void> =>
     const kill = () => {
       if (status.exited !== undefined) return
       step("SIGKILL")
-      Child.killGroup(pid, "SIGKILL")
-      // (a cut short stop's phase waits on: the bound gives up on a process that outlives it)
-      exit.boundKill()
+      // (bounded: a cut short stop's phase waits on, and the bound gives up on a process that outlives it)
+      exit.kill()
     }
     if (forced) {
       kill()

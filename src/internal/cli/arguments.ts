@@ -33,7 +33,6 @@ export const splitAtDashes = (
 /** An option's name as typed, without its `=value`. */
 export const nameOf = (arg: string): string => arg.indexOf("=") > 0 ? arg.slice(0, arg.indexOf("=")) : arg
 
-/** @effect/cli's own options, which it reads only as the first arguments after the program's or a command's name. */
 /** The value of `--log-format` in `args` (`--log-format json` or `--log-format=json`) when one of `formats`, else `auto`. */
 export const logFormatOf = <F extends string>(args: ReadonlyArray<string>, formats: ReadonlyArray<F>): F | "auto" => {
   const at = args.findIndex((arg) => nameOf(arg) === "--log-format")
@@ -42,6 +41,7 @@ export const logFormatOf = <F extends string>(args: ReadonlyArray<string>, forma
   return formats.find((format) => format === value) ?? "auto"
 }
 
+/** @effect/cli's own options, which it reads only as the first arguments after the program's or a command's name. */
 export const BUILT_INS = ["--help", "-h", "--wizard", "--version", "--log-level", "--completions"]
 /** Those of them that take a value. */
 const BUILT_INS_WITH_VALUE = ["--log-level", "--completions"]

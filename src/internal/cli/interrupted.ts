@@ -54,7 +54,8 @@ export const markBegun = (): void => {
 
 /**
  * The whole program, which a signal may interrupt once the CLI's handlers are in place but before the command's
- * handler began (its arguments were being read and checked), where no `oneShot` hears it: as if the command had
+ * handler began (its arguments were being read and checked; or one held while the CLI loaded, taken by `up`'s
+ * `unlessHeld`), where no `oneShot` hears it: as if the command had
  * taken it at its start (`begun`), a one-shot says `error: interrupted: before <name> ran` and exits 130 or 143; a
  * follower ends, exit 0 (`up` says `<signal> before the start: up ends, nothing started` through `say`); a program
  * that named no command (its help) exits 130 or 143. Before, it exited 0 with nothing said: `validate f && deploy`
@@ -75,17 +76,26 @@ export const beforeBegun =
       }))
 
 /**
- * `effect`, a command, unless a signal came while the CLI loaded (`earlySignals.ts`): then it is interrupted before
- * it runs, as for that signal (`oneShot` says so and sets the exit code; a follower ends, exit 0). Every command
- * but `up` (which says so itself) begins so; `oneShot` does.
+ * `effect`, unless a signal came while the CLI loaded (`earlySignals.ts`): then it is interrupted before it runs, as
+ * for that signal. `up` begins so: not begun yet, its end before its start is said by `beforeBegun`.
  */
-export const begun = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+export const unlessHeld = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.suspend(() => {
-    markBegun()
     const early = EarlySignals.take()
     if (early === undefined) return effect
     received = early
     return Effect.interrupt
+  })
+
+/**
+ * `effect`, a command, begun (`markBegun`), unless a signal came while the CLI loaded (`unlessHeld`): then it is
+ * interrupted before it runs, as for that signal (`oneShot` says so and sets the exit code; a follower ends, exit 0).
+ * Every command but `up` begins so; `oneShot` does.
+ */
+export const begun = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.suspend(() => {
+    markBegun()
+    return unlessHeld(effect)
   })
 
 /**

@@ -16,7 +16,6 @@ import * as Arguments from "./arguments.js"
 import { CommandLine } from "./commandLine.js"
 import * as Conformance from "./conformance.js"
 import { withPlainConsole } from "./console.js"
-import * as EarlySignals from "./earlySignals.js"
 import { CliError } from "./errors.js"
 import * as Interrupted from "./interrupted.js"
 import * as Logging from "./logging.js"
@@ -68,26 +67,23 @@ const upCommand = Command.make(
   "up",
   { file: treeFile, logFormat, port, host, stateFile, noAdmin, runnerHost, runnerPort },
   (options) =>
-    Effect.suspend(() => {
-      // A signal that came while the CLI loaded (`earlySignals.ts`): nothing is read, nothing starts
-      const early = EarlySignals.take()
-      return early !== undefined
-        ? Effect.zipRight(Effect.logInfo(`${early} before the start: up ends, nothing started`), Effect.interrupt)
-        : Effect.flatMap(
-          upModule,
-          ({ up }) =>
-            up({
-              file: options.file,
-              port: options.port,
-              host: options.host,
-              stateFile: options.stateFile,
-              admin: !options.noAdmin,
-              runnerHost: options.runnerHost,
-              runnerPort: options.runnerPort,
-              logFormat: options.logFormat
-            })
-        )
-    }).pipe(Effect.provide(Logging.layer(options.logFormat)))
+    // A signal that came while the CLI loaded (`earlySignals.ts`): nothing is read, nothing starts
+    Interrupted.unlessHeld(
+      Effect.flatMap(
+        upModule,
+        ({ up }) =>
+          up({
+            file: options.file,
+            port: options.port,
+            host: options.host,
+            stateFile: options.stateFile,
+            admin: !options.noAdmin,
+            runnerHost: options.runnerHost,
+            runnerPort: options.runnerPort,
+            logFormat: options.logFormat
+          })
+      )
+    ).pipe(Effect.provide(Logging.layer(options.logFormat)))
 ).pipe(
   Command.withDescription(
     "Run the tree of FILE in the foreground, with its admin API and dashboard; with a cluster section, host its " +
