@@ -30,6 +30,11 @@ export interface RestartRecord {
   readonly exitCode?: number | null
   /** The signal that ended the agent's process (`"SIGKILL"`), or `null` when it exited with a code; absent as above. */
   readonly signal?: string | null
+  /**
+   * The agent's process outlived SIGKILL by 5 s and was given up on (`AgentProcess.ExitInfo.leftBehind`): it may
+   * still be in the process table, in uninterruptible sleep. Absent otherwise.
+   */
+  readonly leftBehind?: true
 }
 
 /**

@@ -68,4 +68,37 @@ describe("the admin API's state file", () => {
       assert.isUndefined(yield* StateFile.holder(path.join(dir, "none.json")))
       fs.rmSync(dir, { recursive: true, force: true })
     }))
+
+  // A new user's finding: after up's third Ctrl-C (`process.exit`, no finalizer runs) the state file stayed, and the
+  // next `status` said that up was gone.
+  it("a process that exits without closing the API (process.exit) takes its state file with it", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "state-file-"))
+    const ours = path.join(dir, ".ours.admin.json")
+    const taken = path.join(dir, ".taken.admin.json")
+    // The host writes both, then another process takes `taken` over; then the host exits from inside the scope.
+    const module = path.join(__dirname, "..", "dist", "internal", "admin", "stateFile.js")
+    const script = `
+        import * as Effect from "effect/Effect"
+        import * as Redacted from "effect/Redacted"
+        import * as fs from "node:fs"
+        import * as StateFile from ${JSON.stringify(module)}
+        const contents = { url: "http://127.0.0.1:1", token: Redacted.make("t"), pid: process.pid }
+        const address = { host: "127.0.0.1", port: 0 }
+        Effect.runFork(Effect.scoped(Effect.gen(function*() {
+          yield* StateFile.make(${JSON.stringify(ours)}, contents, address)
+          yield* StateFile.make(${JSON.stringify(taken)}, contents, address)
+          fs.writeFileSync(${JSON.stringify(taken)}, "another's")
+          console.log(fs.existsSync(${JSON.stringify(ours)}) ? "written" : "missing")
+          process.exit(130)
+        })))
+      `
+    const child = childProcess.spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+      cwd: path.join(__dirname, ".."),
+      encoding: "utf8"
+    })
+    assert.deepStrictEqual([child.status, child.stdout.trim(), child.stderr], [130, "written", ""])
+    assert.isFalse(fs.existsSync(ours), "the state file outlived its process")
+    assert.strictEqual(fs.readFileSync(taken, "utf8"), "another's", "another process's file is left as it is")
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
 })

@@ -53,6 +53,8 @@ export type AgentEvent =
     readonly signal: string | null
     readonly exitClass: RestartPolicy.ExitClass
     readonly reason: ExitReason
+    /** The process outlived SIGKILL by 5 s and was given up on (see `AgentProcess.ExitInfo.leftBehind`). */
+    readonly leftBehind?: true | undefined
     readonly timestamp: number
   }
   | {

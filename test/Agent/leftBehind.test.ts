@@ -11,7 +11,6 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
@@ -19,10 +18,20 @@ import * as readline from "node:readline"
 import * as AgentSupervisor from "../../src/Agent/AgentSupervisor.js"
 import { KILL_BOUND_MILLIS } from "../../src/Agent/internal/child.js"
 import * as AgentProcess from "../../src/Agent/Process.js"
-import { ExitView } from "../../src/internal/admin/api.js"
-import { agentView } from "../../src/internal/admin/views.js"
-import type * as Supervisor from "../../src/Supervisor.js"
-import { agentConfig, closeableScope, eventually, fixture, groupMembers, logMessages, TestLive } from "../support.js"
+import { ExitView, RestartView } from "../../src/internal/admin/api.js"
+import { agentView, history } from "../../src/internal/admin/views.js"
+import { restartRow } from "../../src/internal/cli/remote.js"
+import * as Supervisor from "../../src/Supervisor.js"
+import {
+  agentConfig,
+  closeableScope,
+  eventually,
+  fixture,
+  groupMembers,
+  logMessages,
+  takeUntil,
+  TestLive
+} from "../support.js"
 
 /** The tracer lets go (its stdin closed, its exit): Node reaps the process, and its group is gone. */
 interface Tracer {
@@ -68,7 +77,7 @@ const timings = { gracefulTimeout: "100 millis", sigtermTimeout: "100 millis" } 
 const warningText = `agent outlived SIGKILL for ${KILL_BOUND_MILLIS / 1000}s (in uninterruptible sleep: a hung ` +
   `filesystem or device?): left behind, reported as killed`
 
-describe.sequential("a process that outlives SIGKILL", () => {
+describe.concurrent("a process that outlives SIGKILL", () => {
   it.scopedLive(
     "AgentProcess: the stop ends after its bound, reported as killed and left behind, with a warning",
     () => {
@@ -139,38 +148,62 @@ describe.sequential("a process that outlives SIGKILL", () => {
   )
 
   it.scopedLive(
-    "a hung agent killed for its heartbeat that outlives SIGKILL is left behind and restarted",
+    "a hung agent killed for its heartbeat that outlives SIGKILL is left behind, restarted, and its restart says so",
     () => {
       const log = logMessages()
       return log.provide(Effect.gen(function*() {
-        const agent = yield* AgentSupervisor.make(
-          agentConfig("echo", {
-            heartbeatInterval: "100 millis",
-            pingTimeout: "100 millis",
-            unhealthyAfter: 2,
-            restartBackoff: 0
-          })
-        )
-        const events = yield* agent.subscribe
-        const pid = Option.getOrThrow((yield* agent.metadata).pid)
+        const sup = yield* Supervisor.make({
+          children: [Supervisor.agent({
+            id: "hung",
+            config: agentConfig("echo", {
+              heartbeatInterval: "100 millis",
+              pingTimeout: "100 millis",
+              unhealthyAfter: 2,
+              restartBackoff: 0
+            })
+          })]
+        })
+        const events = yield* sup.subscribe
+        const pid = Option.getOrThrow((yield* sup.whichChildren)[0].pid)
         const tracer = yield* holdExit(pid)
         if (tracer === undefined) return
         // Hung from now on: stopped, and nobody resumes a traced process's stop but its tracer.
         process.kill(pid, "SIGSTOP")
         // (the old kill waited for an exit that never came: the agent stayed RUNNING on the old process)
-        const exited = yield* Queue.take(events).pipe(
-          Effect.repeat({ until: (e) => e._tag === "Exited" }),
-          Effect.timeout("20 seconds")
-        )
+        const seen = yield* takeUntil(events, (e) => e._tag === "RestartScheduled").pipe(Effect.timeout("20 seconds"))
+        const exited = seen.flatMap((e) => e._tag === "Agent" && e.event._tag === "Exited" ? [e.event] : [])
         assert.deepStrictEqual(
-          exited._tag === "Exited" ? [exited.pid, exited.reason, exited.signal] : [],
-          [pid, "heartbeat", "SIGKILL"]
+          exited.map((e) => [e.pid, e.reason, e.signal, e.leftBehind]),
+          [[pid, "heartbeat", "SIGKILL", true]]
         )
         assert.include(log.lines, warningText)
-        yield* Queue.take(events).pipe(Effect.repeat({ until: (e) => e._tag === "StateChanged" && e.to === "RUNNING" }))
-        const now = yield* agent.metadata
+        const scheduled = seen.at(-1)!
+        if (scheduled._tag !== "RestartScheduled") return assert.fail(scheduled._tag)
+        const record = scheduled.record
+        assert.deepStrictEqual(
+          [record.child, record.reason, record.signal, record.leftBehind],
+          ["hung", "heartbeat", "SIGKILL", true]
+        )
+        // ... and as the admin API's history and `history` say it
+        const [view] = yield* history(sup)
+        assert.deepStrictEqual(Schema.encodeSync(RestartView)(view), {
+          child: "hung",
+          timestamp: record.timestamp,
+          reason: "heartbeat",
+          attempt: 1,
+          delayMillis: 0,
+          affected: ["hung"],
+          exitCode: null,
+          signal: "SIGKILL",
+          leftBehind: true
+        })
+        assert.strictEqual(restartRow(view).at(-1), "heartbeat (SIGKILL (left behind))")
+        yield* takeUntil(
+          events,
+          (e) => e._tag === "Agent" && e.event._tag === "StateChanged" && e.event.to === "RUNNING"
+        )
+        const [now] = yield* sup.whichChildren
         assert.notStrictEqual(Option.getOrThrow(now.pid), pid)
-        assert.strictEqual(now.restartCount, 1)
         yield* tracer.letGo
       })).pipe(Effect.provide(TestLive))
     },

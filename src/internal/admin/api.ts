@@ -179,7 +179,9 @@ export const RestartView = Schema.Struct({
   /** The agent's exit code, `null` when a signal ended it; absent when no process ended (a nested supervisor's end). */
   exitCode: Schema.optional(Schema.NullOr(Schema.Number)),
   /** The signal that ended the agent (`"SIGKILL"`), `null` when it exited with a code; absent as `exitCode`. */
-  signal: Schema.optional(Schema.NullOr(Schema.String))
+  signal: Schema.optional(Schema.NullOr(Schema.String)),
+  /** The agent's process outlived SIGKILL by 5 s and was given up on (`ExitView.leftBehind`); sent only when true. */
+  leftBehind: Schema.optional(Schema.Literal(true))
 }).annotations({ identifier: "RestartView" })
 export type RestartView = typeof RestartView.Type
 

@@ -179,7 +179,7 @@ const updateRow = (row, view, depth, now) => {
   row.restarts.textContent = String(view.restarts)
   const exit = view.lastExit
   row.lastExit.textContent = exit === null ? "—" : exitText(exit.exitCode, exit.signal) + (exit.requested ? " (asked)" : exit.limit ? " (" + exit.limit + ")" : "") +
-    (exit.leftBehind === true ? " (left behind)" : "") + ", " + fmtDuration(now - exit.at) + " ago"
+    leftBehindText(exit) + ", " + fmtDuration(now - exit.at) + " ago"
   if (view.kind === "worker") {
     const list = record(view.id, view.health)
     draw(row.cpu, list.map((s) => s.cpu), true)

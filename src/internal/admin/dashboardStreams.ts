@@ -58,6 +58,7 @@ const fmtDuration = (ms) => {
 const fmtBytes = (n) => (n / 1048576).toFixed(1) + " MiB"
 const fmtMillis = (ms) => (ms > 0 && ms < 10 ? ms.toFixed(1) : String(Math.round(ms))) + " ms"
 const exitText = (code, signal) => (signal !== null && signal !== undefined ? signal : "code " + code)
+const leftBehindText = (exit) => (exit.leftBehind === true ? " (left behind)" : "")
 
 // ---- connection: the tree poll and the event stream each report here; either down shows the banner ----
 
@@ -95,8 +96,8 @@ const describeAgent = (a) => {
     case "Spawned":
       return ["spawned", "pid " + a.pid + " (incarnation " + a.incarnation + ")", "ok"]
     case "Exited":
-      return ["exited", "pid " + a.pid + " " + exitText(a.exitCode, a.signal) + " (" + a.exitClass + ", " + a.reason +
-        ")", "bad"]
+      return ["exited", "pid " + a.pid + " " + exitText(a.exitCode, a.signal) + leftBehindText(a) + " (" + a.exitClass +
+        ", " + a.reason + ")", "bad"]
     case "RestartScheduled":
       return ["restart", "attempt " + a.attempt + " in " + fmtMillis(a.delayMillis) + " (" + a.reason + ")", ""]
     case "CircuitOpened":
@@ -125,7 +126,9 @@ const describeEvent = (e) => {
     case "RestartScheduled": {
       const r = e.record
       const also = r.affected.length > 1 ? " with " + r.affected.filter((c) => c !== r.child).join(", ") : ""
-      const how = r.exitCode === undefined && r.signal === undefined ? "" : " (" + exitText(r.exitCode, r.signal) + ")"
+      const how = r.exitCode === undefined && r.signal === undefined
+        ? ""
+        : " (" + exitText(r.exitCode, r.signal) + leftBehindText(r) + ")"
       return ["restart", r.child + " attempt " + r.attempt + " in " + fmtMillis(r.delayMillis) + also + ": " +
         r.reason + how, ""]
     }

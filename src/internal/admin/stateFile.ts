@@ -2,7 +2,8 @@
  * The state file: `{ "url", "token", "pid" }` as JSON, for the CLI to find a running admin API. It holds the token,
  * so it is created with mode 0600 (never readable by others, not even for a moment: the mode is given to `open`,
  * not set after), written whole under a temporary name and renamed into place (a reader never sees half of it), and
- * removed when the API closes, unless another process has replaced it since.
+ * removed when the API closes, or when the process exits without closing it (`process.exit`, as `up`'s third signal
+ * does), unless another process has replaced it since.
  *
  * @internal
  */
@@ -118,8 +119,8 @@ export const checkFree = (
     ))
 
 /**
- * Writes the state file at `path` and removes it when the scope closes; fails first when it is another running
- * process's (`checkFree`).
+ * Writes the state file at `path` and removes it when the scope closes, or when the process exits first (Node's
+ * `exit` event: `process.exit` runs no finalizer); fails first when it is another running process's (`checkFree`).
  */
 export const make = (
   path: string,
@@ -129,9 +130,14 @@ export const make = (
   const body = text(contents)
   return Effect.zipRight(
     checkFree(path, address),
-    Effect.acquireRelease(
+    Effect.asVoid(Effect.acquireRelease(
       Effect.try({
-        try: () => write(path, body),
+        try: () => {
+          write(path, body)
+          const onExit = () => remove(path, body)
+          process.once("exit", onExit)
+          return onExit
+        },
         catch: (error) =>
           new AdminApiError({
             reason: "state_file_failed",
@@ -144,7 +150,11 @@ export const make = (
             detail: error instanceof Error ? error.message : String(error)
           })
       }),
-      () => Effect.sync(() => remove(path, body))
-    )
+      (onExit) =>
+        Effect.sync(() => {
+          process.off("exit", onExit)
+          remove(path, body)
+        })
+    ))
   )
 }

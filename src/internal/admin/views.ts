@@ -161,7 +161,8 @@ const recordView = (prefix: string, record: Supervisor.RestartRecord): RestartVi
   delayMillis: record.delayMillis,
   affected: record.affected.map((id) => childPath(prefix, id)),
   ...(record.exitCode !== undefined ? { exitCode: record.exitCode } : {}),
-  ...(record.signal !== undefined ? { signal: record.signal } : {})
+  ...(record.signal !== undefined ? { signal: record.signal } : {}),
+  ...(record.leftBehind === true ? { leftBehind: true as const } : {})
 })
 
 const historyOf = (sup: Supervisor.Supervisor, prefix: string): Effect.Effect<Array<RestartView>> =>

@@ -28,11 +28,15 @@ const flatten = (children: ReadonlyArray<ChildView>): Array<ChildView> =>
 const ended = (exitCode: number | null | undefined, signal: string | null | undefined): string =>
   signal !== null && signal !== undefined ? signal : `code ${exitCode ?? "?"}`
 
+/** ` (left behind)` for an exit given up on after SIGKILL (`ExitInfo.leftBehind`). */
+const leftBehindText = (exit: { readonly leftBehind?: true | undefined }): string =>
+  exit.leftBehind === true ? " (left behind)" : ""
+
 const lastExit = (exit: ExitView | null, now: number): string => {
   if (exit === null) return "-"
   const how = ended(exit.exitCode, exit.signal)
   const why = exit.requested ? " (asked)" : exit.limit !== null ? ` (${exit.limit})` : ""
-  return `${how}${why}${exit.leftBehind === true ? " (left behind)" : ""}, ${duration(now - exit.at)} ago`
+  return `${how}${why}${leftBehindText(exit)}, ${duration(now - exit.at)} ago`
 }
 
 const mib = (mb: number | null | undefined) => mb === null || mb === undefined ? "-" : `${mb.toFixed(1)} MiB`
@@ -174,7 +178,8 @@ export const logs = (
     }
   }).pipe(Effect.scoped)
 
-const restartRow = (record: RestartView): ReadonlyArray<string> => [
+/** One row of `history`'s table: TIME, CHILD, ATTEMPT, DELAY, RESTARTED, REASON (with how the process ended). */
+export const restartRow = (record: RestartView): ReadonlyArray<string> => [
   new Date(record.timestamp).toISOString(),
   record.child,
   String(record.attempt),
@@ -182,7 +187,7 @@ const restartRow = (record: RestartView): ReadonlyArray<string> => [
   record.affected.join(", "),
   record.exitCode === undefined && record.signal === undefined
     ? record.reason
-    : `${record.reason} (${ended(record.exitCode, record.signal)})`
+    : `${record.reason} (${ended(record.exitCode, record.signal)}${leftBehindText(record)})`
 ]
 
 /** `history [ID]`: restart decisions, newest first. */

@@ -92,7 +92,8 @@ export const startAgent = (
           reason: exit.reason,
           uptimeMillis: exit.uptimeMillis,
           exitCode: exit.exitCode,
-          signal: exit.signal
+          signal: exit.signal,
+          ...(exit.leftBehind === true ? { leftBehind: true as const } : {})
         })
       })
     const agent = yield* Owned.makeOwned(spec.config, owner, {

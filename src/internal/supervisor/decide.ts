@@ -134,7 +134,8 @@ const scheduleRestart = (
       delayMillis,
       affected: plan.start.map((c) => c.spec.id),
       ...(exit.exitCode !== undefined ? { exitCode: exit.exitCode } : {}),
-      ...(exit.signal !== undefined ? { signal: exit.signal } : {})
+      ...(exit.signal !== undefined ? { signal: exit.signal } : {}),
+      ...(exit.leftBehind === true ? { leftBehind: true as const } : {})
     }
     self.history.unshift(record)
     if (self.history.length > HISTORY_LIMIT) self.history.pop()

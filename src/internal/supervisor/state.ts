@@ -51,6 +51,7 @@ export interface ChildExitInfo {
   readonly uptimeMillis: number
   readonly exitCode?: number | null | undefined
   readonly signal?: string | null | undefined
+  readonly leftBehind?: true | undefined
 }
 
 /** What runs for a child: an agent (kept across its restarts) or a nested supervisor (built anew each time). */

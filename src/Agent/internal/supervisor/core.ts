@@ -209,6 +209,10 @@ export const make = (
 /** The current time in epoch milliseconds, on the `Clock` (so tests can move it). */
 export const now = Clock.currentTimeMillis
 
+/** `{ leftBehind: true }` for an exit given up on after SIGKILL (`ExitInfo.leftBehind`), `{}` otherwise. */
+export const leftBehindOf = (info: AgentProcess.ExitInfo): { readonly leftBehind?: true } =>
+  info.leftBehind === true ? { leftBehind: true } : {}
+
 /** Moves to `to` (a defect if the table forbids it), publishes it and persists it. Under the lock. */
 export const transition = (core: Core, to: AgentState): Effect.Effect<void> =>
   Effect.gen(function*() {

@@ -9,7 +9,7 @@ import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import type * as AgentProcess from "../../Process.js"
 import * as RestartPolicy from "../../RestartPolicy.js"
-import { type Core, type Incarnation, now, setRoute, transition, WAIT } from "./core.js"
+import { type Core, type Incarnation, leftBehindOf, now, setRoute, transition, WAIT } from "./core.js"
 import type { ChildExit, Controls } from "./owner.js"
 
 /** Handles the exit of `current` (under the lock); the exit of a stale incarnation is ignored. */
@@ -34,6 +34,7 @@ export const onExit = (
       signal: info.signal,
       exitClass,
       reason,
+      ...leftBehindOf(info),
       timestamp: yield* now
     })
     if (info.requested) return
@@ -50,6 +51,7 @@ export const onExit = (
       pid: info.pid,
       exitCode: info.exitCode,
       signal: info.signal,
+      ...leftBehindOf(info),
       uptimeMillis
     }
     // The owner decides outside the lock: it calls back into `controls`, which take the lock.

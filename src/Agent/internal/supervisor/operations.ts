@@ -11,7 +11,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import { type AgentStartupError, AgentStoppedError } from "../../../Errors.js"
-import { type Core, now, setRoute, settleStartWaiters, STOPPED, transition } from "./core.js"
+import { type Core, leftBehindOf, now, setRoute, settleStartWaiters, STOPPED, transition } from "./core.js"
 import type { Controls } from "./owner.js"
 import { beginStart } from "./starting.js"
 
@@ -56,6 +56,7 @@ export const stopLocked = (core: Core): Effect.Effect<void> =>
           signal: info.value.signal,
           exitClass: "shutdown",
           reason: "exit",
+          ...leftBehindOf(info.value),
           timestamp: yield* now
         })
       }

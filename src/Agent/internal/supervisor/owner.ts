@@ -18,6 +18,8 @@ export interface ChildExit {
   readonly pid: number
   readonly exitCode: number | null
   readonly signal: string | null
+  /** The process outlived SIGKILL and was given up on (`ExitInfo.leftBehind`). */
+  readonly leftBehind?: true | undefined
   /** How long the process had been RUNNING (0 for a failed start). */
   readonly uptimeMillis: number
 }
