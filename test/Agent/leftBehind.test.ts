@@ -14,9 +14,12 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import * as readline from "node:readline"
 import * as AgentSupervisor from "../../src/Agent/AgentSupervisor.js"
 import { KILL_BOUND_MILLIS } from "../../src/Agent/internal/child.js"
+import * as Cgroup from "../../src/Agent/internal/limits/cgroup.js"
 import * as AgentProcess from "../../src/Agent/Process.js"
 import { ExitView, RestartView } from "../../src/internal/admin/api.js"
 import { agentView, history } from "../../src/internal/admin/views.js"
@@ -72,6 +75,41 @@ const end = (child: ChildProcess.ChildProcess): Effect.Effect<void> =>
     child.stdin?.end()
   })
 
+const FREEZER = "/sys/fs/cgroup/freezer"
+const cgroupSupport = Cgroup.detect()
+const cgroupSkip = cgroupSupport._tag === "none"
+  ? cgroupSupport.why
+  : process.getuid?.() !== 0
+  ? "not root"
+  : !fs.existsSync(FREEZER)
+  ? `no cgroup v1 freezer at ${FREEZER}`
+  : undefined
+
+/**
+ * Moves `pid` into a cgroup v1 freezer cgroup of its own and freezes it, for the life of the scope (or until `thaw`):
+ * a frozen process is in uninterruptible sleep (state D), alive and in its other cgroups, and a SIGKILL sent to it
+ * waits until it is thawed, as for a process on a hung filesystem.
+ */
+const freeze = (pid: number) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const dir = fs.mkdtempSync(path.join(FREEZER, "left-behind-test-"))
+      fs.writeFileSync(path.join(dir, "cgroup.procs"), String(pid))
+      fs.writeFileSync(path.join(dir, "freezer.state"), "FROZEN")
+      return dir
+    }),
+    (dir) =>
+      Effect.sync(() => fs.writeFileSync(path.join(dir, "freezer.state"), "THAWED")).pipe(
+        Effect.zipRight(
+          eventually(`${dir} is empty`, () => fs.readFileSync(path.join(dir, "cgroup.procs"), "utf8") === "")
+        ),
+        Effect.zipRight(Effect.sync(() => fs.rmdirSync(dir))),
+        Effect.orDie
+      )
+  ).pipe(Effect.map((dir) => ({
+    thaw: Effect.sync(() => fs.writeFileSync(path.join(dir, "freezer.state"), "THAWED"))
+  })))
+
 const timings = { gracefulTimeout: "100 millis", sigtermTimeout: "100 millis" } as const
 
 const warningText = `agent outlived SIGKILL for ${KILL_BOUND_MILLIS / 1000}s (in uninterruptible sleep: a hung ` +
@@ -104,6 +142,44 @@ describe.concurrent("a process that outlives SIGKILL", () => {
         // The tracer lets go: Node reaps the process; what was reported stands.
         yield* tracer.letGo
         assert.deepStrictEqual(Option.getOrThrow(yield* agent.exitInfo), info)
+      })).pipe(Effect.provide(TestLive))
+    },
+    30_000
+  )
+
+  it.scopedLive(
+    "with limits in a cgroup: the stop waits no longer, the cgroup is kept with a warning and removed at the real exit",
+    () => {
+      if (cgroupSkip !== undefined) {
+        if (process.env.REQUIRE_SERVICES === "1") throw new Error(`no cgroup: ${cgroupSkip}`)
+        return Effect.sync(() => console.log(`skipped: no cgroup (${cgroupSkip})`))
+      }
+      const log = logMessages()
+      return log.provide(Effect.gen(function*() {
+        const scope = yield* closeableScope
+        const agent = yield* AgentProcess.make(agentConfig("echo", { ...timings, limits: { pids: 64 } })).pipe(
+          Scope.extend(scope)
+        )
+        const leaves = agent.limits.cgroups ?? []
+        assert.include(["cgroup-v1", "cgroup-v2"], agent.limits.mode)
+        assert.isTrue(leaves.length > 0 && leaves.every((leaf) => fs.existsSync(leaf)))
+        // Frozen by the freezer: alive, in uninterruptible sleep, and in its cgroups (a traced zombie is in none)
+        const frozen = yield* freeze(agent.pid)
+        const started = performance.now()
+        yield* Scope.close(scope, Exit.void)
+        // (before, the cgroup's removal waited 5 s more for its kill and 2 s for the leaf: 12 s and more)
+        assert.isBelow(performance.now() - started, KILL_BOUND_MILLIS + 4_000)
+        assert.isTrue((yield* agent.exitInfo).pipe(Option.getOrThrow).leftBehind)
+        const kept = log.lines.filter((line) => line.startsWith("cgroups kept until the process left behind"))
+        assert.deepStrictEqual(
+          kept.map((line) => leaves.every((leaf) => line.includes(leaf))),
+          [true],
+          log.lines.join("\n")
+        )
+        assert.isTrue(leaves.every((leaf) => fs.existsSync(leaf)), "the leaf holds the process: it stays")
+        // Its real exit removes the leaf (before, nothing did until another supervisor's sweep of dead ones).
+        yield* frozen.thaw
+        yield* eventually("the leaf is removed", () => leaves.every((leaf) => !fs.existsSync(leaf)))
       })).pipe(Effect.provide(TestLive))
     },
     30_000

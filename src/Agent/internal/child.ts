@@ -89,6 +89,11 @@ export interface SpawnOptions {
   /** Run the child as this user and group (Node's `uid` / `gid`: only root may). */
   readonly uid?: number | undefined
   readonly gid?: number | undefined
+  /**
+   * Called once if the child is left behind (it outlived SIGKILL by {@link KILL_BOUND_MILLIS}): what else would wait
+   * for it (its cgroup's removal) need not.
+   */
+  readonly onLeftBehind?: (() => void) | undefined
 }
 
 /**
@@ -304,6 +309,7 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
           leaveBehind: () => {
             if (leftBehind || exit !== undefined) return
             leftBehind = true
+            options.onLeftBehind?.()
             // Nothing waits for it any more: its handle must not keep the host's event loop alive.
             handle.unref()
             handle.stdin.destroy()

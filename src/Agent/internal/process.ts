@@ -120,7 +120,8 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     env: placement.env,
     cwd: config.cwd,
     uid: placement.uid,
-    gid: placement.gid
+    gid: placement.gid,
+    onLeftBehind: placement.leftBehind
   }).pipe(Effect.mapError((failure) => Spawn.classify(config, failure.error)))
   const pid = child.pid
   // Its group is younger than the last scan of /proc: its first heartbeat waits for the next (`TableCache.group`),

@@ -87,6 +87,11 @@ export interface Cgroup {
    * empty. What it could not remove, one `<dir> (<why>)` each, for a log line. Running it again is harmless.
    */
   readonly remove: Effect.Effect<ReadonlyArray<string>>
+  /**
+   * `remove` without its waits: one round of SIGKILL, one try at each directory (for a cgroup whose process was
+   * left behind: waited for already). What it could not remove, as `remove` says it.
+   */
+  readonly removeNow: Effect.Effect<ReadonlyArray<string>>
 }
 
 /** How long `remove` retries a leaf the kernel says is busy. @internal */
@@ -278,13 +283,13 @@ const make = (mode: Cgroup["mode"], leaves: ReadonlyArray<Leaf>): Cgroup => {
     `echo $$ 2>/dev/null >"$f" || { echo "effect-agent-supervisor: cannot join the cgroup \${f%/cgroup.procs} ` +
     `(writing the pid to its cgroup.procs failed)" >&2; exit 126; }; done; exec "$@"`
 
-  const killAll: Effect.Effect<ReadonlyArray<number>> = Effect.gen(function*() {
-    const deadline = performance.now() + KILL_BOUND_MILLIS
+  const killWithin = Effect.fnUntraced(function*(boundMillis: number) {
+    const deadline = performance.now() + boundMillis
     if (mode === "cgroup-v2") V2.kill(paths)
     for (let round = 0;; round++) {
       // Never the supervisor itself, whatever moved it there.
       const left = pids().filter((pid) => pid !== process.pid)
-      if (left.length === 0 || performance.now() >= deadline) return left
+      if (left.length === 0) return left
       for (const pid of left) {
         try {
           process.kill(pid, "SIGKILL")
@@ -292,9 +297,11 @@ const make = (mode: Cgroup["mode"], leaves: ReadonlyArray<Leaf>): Cgroup => {
           // ESRCH: it died since the read.
         }
       }
+      if (performance.now() >= deadline) return left
       yield* sleepReal(Math.min(50, 2 ** round))
     }
   })
+  const killAll = killWithin(KILL_BOUND_MILLIS)
 
   const removeLeaf = Effect.fnUntraced(function*(dir: string, deadline: number, left: ReadonlyArray<number>) {
     for (let round = 0;; round++) {
@@ -307,9 +314,9 @@ const make = (mode: Cgroup["mode"], leaves: ReadonlyArray<Leaf>): Cgroup => {
     }
   })
 
-  const remove: Effect.Effect<ReadonlyArray<string>> = Effect.gen(function*() {
-    const left = yield* killAll
-    const deadline = performance.now() + REMOVE_BOUND_MILLIS
+  const removeWithin = Effect.fnUntraced(function*(killMillis: number, removeMillis: number) {
+    const left = yield* killWithin(killMillis)
+    const deadline = performance.now() + removeMillis
     const problems: Array<string> = []
     for (const dir of paths) {
       const problem = yield* removeLeaf(dir, deadline, left)
@@ -332,7 +339,8 @@ const make = (mode: Cgroup["mode"], leaves: ReadonlyArray<Leaf>): Cgroup => {
     limitHit: () => mode === "cgroup-v1" ? V1.limitHit(leaves) : V2.limitHit(leaves),
     pids,
     killAll,
-    remove
+    remove: removeWithin(KILL_BOUND_MILLIS, REMOVE_BOUND_MILLIS),
+    removeNow: removeWithin(0, 0)
   }
 }
 

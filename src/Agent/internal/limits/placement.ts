@@ -31,8 +31,16 @@ export interface Placement {
   readonly gid: number | undefined
   /** The limit the kernel enforced on it, read from its cgroup's counters (none without a cgroup). */
   readonly limitHit: () => AgentProcess.LimitReason | undefined
-  /** Kills every process left in its cgroup (a no-op without one). */
+  /**
+   * Kills every process left in its cgroup (a no-op without one); after `leftBehind`, removes the cgroup too (the
+   * incarnation's late exit: the stop could not).
+   */
   readonly sweep: () => void
+  /**
+   * The incarnation's process outlived SIGKILL and was given up on (`ExitInfo.leftBehind`): its cgroup's removal,
+   * when its scope closes, does not wait for it (one kill, one try), and is done again at its real exit.
+   */
+  readonly leftBehind: () => void
 }
 
 /** The account an incarnation runs as, and its whole environment. @internal */
@@ -118,7 +126,8 @@ export const acquire = (config: Config.AgentConfig): Effect.Effect<Placement, Ag
       uid,
       gid,
       limitHit: () => undefined,
-      sweep: () => {}
+      sweep: () => {},
+      leftBehind: () => {}
     }
     const limits = config.limits
     if (limits === undefined) return { ...base, inForce: { mode: "none", why: "no limits asked for" } }
@@ -138,10 +147,20 @@ export const acquire = (config: Config.AgentConfig): Effect.Effect<Placement, Ag
     }, owner)
     if (created._tag === "Left") return polling(created.left)
     const cgroup = created.right
+    // Its process left behind (in uninterruptible sleep, still in the cgroup): the 5 s of the kill and the 2 s of
+    // the removal were waited for already, by the child's own bound; its leaf goes at its real exit.
+    let abandoned = false
     yield* Effect.addFinalizer(() =>
       Effect.flatMap(
-        cgroup.remove,
-        (left) => left.length === 0 ? Effect.void : Effect.logWarning(`could not remove cgroups: ${left.join(", ")}`)
+        abandoned ? cgroup.removeNow : cgroup.remove,
+        (left) =>
+          left.length === 0
+            ? Effect.void
+            : Effect.logWarning(
+              abandoned
+                ? `cgroups kept until the process left behind in them exits: ${left.join(", ")}`
+                : `could not remove cgroups: ${left.join(", ")}`
+            )
       )
     )
     const problem = Spawn.programProblem(config)
@@ -153,8 +172,12 @@ export const acquire = (config: Config.AgentConfig): Effect.Effect<Placement, Ag
       command: wrapped.command,
       args: wrapped.args,
       limitHit: cgroup.limitHit,
-      // Called in Node's exit handler: the kill runs on (its waits are real timers); the removal kills again.
-      sweep: () => void Effect.runFork(cgroup.killAll),
+      // Called in Node's exit handler: the kill runs on (its waits are real timers); the removal kills again. The
+      // late exit of one left behind removes what its stop could not.
+      sweep: () => void Effect.runFork(abandoned ? Effect.asVoid(cgroup.remove) : Effect.asVoid(cgroup.killAll)),
+      leftBehind: () => {
+        abandoned = true
+      },
       inForce: {
         mode: cgroup.mode,
         why: `a cgroup of its own (${support._tag})`,
