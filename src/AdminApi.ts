@@ -233,7 +233,7 @@ export interface Options {
   readonly token?: string | Redacted.Redacted<string> | undefined
   /**
    * A file to write `{ "url", "token", "pid" }` to (JSON, mode 0600, replaced whole if it exists), removed when the
-   * layer closes: how the CLI finds a running API. None by default.
+   * layer closes, or when the process exits first (`process.exit`): how the CLI finds a running API. None by default.
    */
   readonly stateFile?: string | undefined
   /** How often an idle Server-Sent Events stream sends a comment (`: keep-alive`). 15 seconds by default. */

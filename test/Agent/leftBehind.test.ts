@@ -7,10 +7,12 @@
  * only its tracer sees, so Node's `waitpid` does not find it until the tracer ends.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
@@ -193,8 +195,14 @@ describe.concurrent("a process that outlives SIGKILL", () => {
         const pid = Option.getOrThrow((yield* agent.metadata).pid)
         const tracer = yield* holdExit(pid)
         if (tracer === undefined) return
+        const events = yield* agent.subscribe
         yield* agent.stop
         assert.strictEqual(yield* agent.state, "STOPPED")
+        const [exited] = (yield* Queue.takeAll(events)).pipe(Chunk.filter((e) => e._tag === "Exited"))
+        assert.deepStrictEqual(
+          exited?._tag === "Exited" ? [exited.pid, exited.exitClass, exited.signal, exited.leftBehind] : [],
+          [pid, "shutdown", "SIGKILL", true]
+        )
         const metadata = yield* agent.metadata
         const last = Option.getOrThrow(metadata.lastExit)
         assert.deepStrictEqual([last.pid, last.signal, last.leftBehind], [pid, "SIGKILL", true])
@@ -232,8 +240,9 @@ describe.concurrent("a process that outlives SIGKILL", () => {
           children: [Supervisor.agent({
             id: "hung",
             config: agentConfig("echo", {
-              heartbeatInterval: "100 millis",
-              pingTimeout: "100 millis",
+              // (a ping missed for load before the tracer has it would kill it as an ordinary process)
+              heartbeatInterval: "200 millis",
+              pingTimeout: "1 second",
               unhealthyAfter: 2,
               restartBackoff: 0
             })

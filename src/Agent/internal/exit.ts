@@ -91,7 +91,10 @@ export interface Options {
   readonly limits?: Config.Limits | undefined
   /** The limit the kernel enforced, read at the exit from the incarnation's cgroup. */
   readonly limitHit: () => AgentProcess.LimitReason | undefined
-  /** Kills what is left of the incarnation outside its process group (its cgroup's other processes). */
+  /**
+   * Kills what is left of the incarnation outside its process group (its cgroup's other processes); after it was
+   * left behind, removes its cgroup too.
+   */
   readonly sweep: () => void
   /** At a crash, the checkpoints of the requests in flight that sent one (protocol 1.1), before they fail. */
   readonly onCrashCheckpoints?: ((checkpoints: Record<string, unknown>) => void) | undefined

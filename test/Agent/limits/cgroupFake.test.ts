@@ -454,4 +454,26 @@ describe("a fake cgroup", () => {
       const cgroup = right(Cgroup.create(Cgroup.detect(options), "a", { pids: 3 }))
       assert.deepStrictEqual(yield* cgroup.remove, [`${cgroup.paths[0]} (ENOTEMPTY)`])
     }))
+  it.scoped("removeNow (a process left behind): a short round of kills and one try, nothing waited for", () =>
+    Effect.gen(function*() {
+      const { options } = v1Machine(yield* tempDir("cgroup-fake"))
+      const cgroup = right(Cgroup.create(Cgroup.detect(options), "a", {}))
+      // A process the fake cgroup lists for ever, as the kernel lists one in uninterruptible sleep
+      const sleeper = ChildProcess.spawn("sleep", ["30"], { stdio: "ignore" })
+      yield* Effect.addFinalizer(() => Effect.sync(() => sleeper.kill("SIGKILL")))
+      fs.writeFileSync(path.join(cgroup.paths[0], "cgroup.procs"), `${sleeper.pid}\n`)
+      const started = performance.now()
+      assert.deepStrictEqual(yield* cgroup.removeNow, [
+        `${cgroup.paths[0]} (ENOTEMPTY; processes ${sleeper.pid} outlived SIGKILL)`
+      ])
+      // (remove waits 5 s for the kill and 2 s for the leaf)
+      assert.isBelow(performance.now() - started, 2_000)
+      assert.isTrue(
+        sleeper.signalCode === "SIGKILL" ||
+          (yield* Effect.promise(() =>
+            new Promise<boolean>((resolve) => sleeper.once("exit", (_, signal) => resolve(signal === "SIGKILL")))
+          )),
+        "it was killed"
+      )
+    }))
 })

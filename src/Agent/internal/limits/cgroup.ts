@@ -88,11 +88,15 @@ export interface Cgroup {
    */
   readonly remove: Effect.Effect<ReadonlyArray<string>>
   /**
-   * `remove` without its waits: one round of SIGKILL, one try at each directory (for a cgroup whose process was
-   * left behind: waited for already). What it could not remove, as `remove` says it.
+   * `remove` with short waits, for a cgroup whose process was left behind (waited for already): SIGKILL rounds for
+   * {@link REMOVE_NOW_KILL_MILLIS} at most (a descendant forking while the first round is sent is caught by the
+   * next), one try at each directory. What it could not remove, as `remove` says it.
    */
   readonly removeNow: Effect.Effect<ReadonlyArray<string>>
 }
+
+/** How long `removeNow` goes on killing what is left in the cgroup. @internal */
+export const REMOVE_NOW_KILL_MILLIS = 100
 
 /** How long `remove` retries a leaf the kernel says is busy. @internal */
 export const REMOVE_BOUND_MILLIS = 2_000
@@ -340,7 +344,7 @@ const make = (mode: Cgroup["mode"], leaves: ReadonlyArray<Leaf>): Cgroup => {
     pids,
     killAll,
     remove: removeWithin(KILL_BOUND_MILLIS, REMOVE_BOUND_MILLIS),
-    removeNow: removeWithin(0, 0)
+    removeNow: removeWithin(REMOVE_NOW_KILL_MILLIS, 0)
   }
 }
 

@@ -12,6 +12,7 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
+import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import type { AgentStartupError } from "../../../Errors.js"
 import type * as Config from "../../Config.js"
@@ -147,9 +148,21 @@ export const acquire = (config: Config.AgentConfig): Effect.Effect<Placement, Ag
     }, owner)
     if (created._tag === "Left") return polling(created.left)
     const cgroup = created.right
-    // Its process left behind (in uninterruptible sleep, still in the cgroup): the 5 s of the kill and the 2 s of
-    // the removal were waited for already, by the child's own bound; its leaf goes at its real exit.
+    // Its process left behind (in uninterruptible sleep, still in the cgroup): the child's own bound waited 5 s for
+    // it after SIGKILL already, and the removal would wait for it again (5 s for the kill, 2 s for the leaf): it
+    // skips those waits, and its leaf goes at the process's real exit (or, if the host ends first, with the next
+    // supervisor's sweep of dead supervisors' cgroups).
     let abandoned = false
+    // The late removal runs outside any fiber of the agent's (from Node's exit handler): its problems are logged
+    // through this runtime's logger.
+    const runtime = yield* Effect.runtime<never>()
+    const removeLate = Effect.flatMap(
+      cgroup.remove,
+      (left) =>
+        left.length === 0
+          ? Effect.void
+          : Effect.logWarning(`could not remove cgroups at the late exit: ${left.join(", ")}`)
+    )
     yield* Effect.addFinalizer(() =>
       Effect.flatMap(
         abandoned ? cgroup.removeNow : cgroup.remove,
@@ -174,7 +187,7 @@ export const acquire = (config: Config.AgentConfig): Effect.Effect<Placement, Ag
       limitHit: cgroup.limitHit,
       // Called in Node's exit handler: the kill runs on (its waits are real timers); the removal kills again. The
       // late exit of one left behind removes what its stop could not.
-      sweep: () => void Effect.runFork(abandoned ? Effect.asVoid(cgroup.remove) : Effect.asVoid(cgroup.killAll)),
+      sweep: () => void Runtime.runFork(runtime)(abandoned ? removeLate : Effect.asVoid(cgroup.killAll)),
       leftBehind: () => {
         abandoned = true
       },

@@ -81,6 +81,7 @@ export const restartPolicyOwner = (settings: RestartPolicy.Settings): Owner => (
             pid: started.left.pid ?? 0,
             exitCode: started.left.exitCode ?? null,
             signal: started.left.signal ?? null,
+            leftBehind: undefined,
             uptimeMillis: 0
           }
         }
