@@ -132,7 +132,12 @@ export const RestartRecord = Schema.Struct({
   attempt: Schema.Number,
   delay_ms: Schema.Number,
   exit_code: Schema.optionalWith(Schema.NullOr(Schema.Number), { exact: true }),
-  signal: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true })
+  signal: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+  /**
+   * The process outlived SIGKILL by 5 s and was given up on (`AgentProcess.ExitInfo.leftBehind`); absent otherwise
+   * (and in the records of versions before it).
+   */
+  left_behind: Schema.optionalWith(Schema.Literal(true), { exact: true })
 })
 
 /**

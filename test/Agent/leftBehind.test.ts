@@ -13,6 +13,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
@@ -26,6 +27,7 @@ import * as AgentProcess from "../../src/Agent/Process.js"
 import { ExitView, RestartView } from "../../src/internal/admin/api.js"
 import { agentView, history } from "../../src/internal/admin/views.js"
 import { restartRow } from "../../src/internal/cli/remote.js"
+import * as Store from "../../src/Store/Store.js"
 import * as Supervisor from "../../src/Supervisor.js"
 import {
   agentConfig,
@@ -283,6 +285,13 @@ describe.concurrent("a process that outlives SIGKILL", () => {
           leftBehind: true
         })
         assert.strictEqual(restartRow(view).at(-1), "heartbeat (SIGKILL (left behind))")
+        // ... and as the store keeps it
+        const stored = yield* Effect.flatMap(Store.Store, (store) => store.restartHistory()).pipe(
+          Effect.filterOrFail((records) => records.length > 0, () => "not written yet"),
+          Effect.retry(Schedule.spaced("20 millis")),
+          Effect.timeout("10 seconds")
+        )
+        assert.deepStrictEqual(stored.map((r) => [r.reason, r.signal, r.left_behind]), [["heartbeat", "SIGKILL", true]])
         yield* takeUntil(
           events,
           (e) => e._tag === "Agent" && e.event._tag === "StateChanged" && e.event.to === "RUNNING"

@@ -57,7 +57,8 @@ describeWithService("PostgreSQL", unavailable, () => {
           { name: "create_tables" },
           { name: "create_children" },
           { name: "create_checkpoints" },
-          { name: "create_tasks" }
+          { name: "create_tasks" },
+          { name: "restarts_left_behind" }
         ])
       }))
 

@@ -86,7 +86,8 @@ describe("Store.layerSqlite", () => {
         { name: "create_tables" },
         { name: "create_children" },
         { name: "create_checkpoints" },
-        { name: "create_tasks" }
+        { name: "create_tasks" },
+        { name: "restarts_left_behind" }
       ])
     }))
 
@@ -103,7 +104,8 @@ describe("Store.layerSqlite", () => {
           sql`DROP TABLE agent_supervisor_children`,
           sql`DROP TABLE agent_supervisor_checkpoints`,
           sql`DROP TABLE agent_supervisor_tasks`,
-          sql`DELETE FROM agent_supervisor_migrations WHERE name IN ('create_children', 'create_checkpoints', 'create_tasks')`
+          sql`ALTER TABLE agent_supervisor_restarts DROP COLUMN left_behind`,
+          sql`DELETE FROM agent_supervisor_migrations WHERE name IN ('create_children', 'create_checkpoints', 'create_tasks', 'restarts_left_behind')`
         ]))
       const record: Store.ChildRecord = { supervisor: "root", child_id: "x", spec: "{}", parked: false, updated_at: 6 }
       const [restored, children] = yield* Effect.flatMap(
@@ -127,7 +129,8 @@ describe("Store.layerSqlite", () => {
         Effect.all([
           sql`DROP TABLE agent_supervisor_checkpoints`,
           sql`DROP TABLE agent_supervisor_tasks`,
-          sql`DELETE FROM agent_supervisor_migrations WHERE name IN ('create_checkpoints', 'create_tasks')`
+          sql`ALTER TABLE agent_supervisor_restarts DROP COLUMN left_behind`,
+          sql`DELETE FROM agent_supervisor_migrations WHERE name IN ('create_checkpoints', 'create_tasks', 'restarts_left_behind')`
         ]))
       const checkpoint: Store.CheckpointRecord = { agent_name: "a", data: { count: 3 }, updated_at: 7 }
       const [children, loaded] = yield* Effect.flatMap(
@@ -152,7 +155,8 @@ describe("Store.layerSqlite", () => {
       yield* inspect(filename, (sql) =>
         Effect.all([
           sql`DROP TABLE agent_supervisor_tasks`,
-          sql`DELETE FROM agent_supervisor_migrations WHERE name = 'create_tasks'`
+          sql`ALTER TABLE agent_supervisor_restarts DROP COLUMN left_behind`,
+          sql`DELETE FROM agent_supervisor_migrations WHERE name IN ('create_tasks', 'restarts_left_behind')`
         ]))
       const [loaded, got] = yield* Effect.flatMap(
         Store.Store,
@@ -161,6 +165,26 @@ describe("Store.layerSqlite", () => {
       ).pipe(Effect.provide(Store.layerSqlite({ filename })))
       assert.deepStrictEqual(loaded, Option.some(checkpoint))
       assert.deepStrictEqual(got, Option.some(task("t")))
+    }))
+
+  it.scoped("a database of the previous version (no left_behind) gets the column on first use, its rows kept", () =>
+    Effect.gen(function*() {
+      const filename = path.join(yield* tempDir(), "agents.sqlite")
+      const before: Store.RestartRecord = { ...restart(1), exit_code: null, signal: "SIGKILL" }
+      yield* Effect.flatMap(Store.Store, (store) => store.recordRestart(before)).pipe(
+        Effect.provide(Store.layerSqlite({ filename }))
+      )
+      yield* inspect(filename, (sql) =>
+        Effect.all([
+          sql`ALTER TABLE agent_supervisor_restarts DROP COLUMN left_behind`,
+          sql`DELETE FROM agent_supervisor_migrations WHERE name = 'restarts_left_behind'`
+        ]))
+      const after: Store.RestartRecord = { ...restart(2), exit_code: null, signal: "SIGKILL", left_behind: true }
+      const history = yield* Effect.flatMap(
+        Store.Store,
+        (store) => Effect.zipRight(store.recordRestart(after), store.restartHistory())
+      ).pipe(Effect.provide(Store.layerSqlite({ filename })))
+      assert.deepStrictEqual(history, [after, before])
     }))
 
   it.effect("task writes count toward pruneEvery, then the latest maxTasks are kept", () =>

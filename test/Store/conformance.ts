@@ -411,6 +411,16 @@ export const storeConformance = (
                 delay_ms: 1000,
                 exit_code: null,
                 signal: null
+              },
+              {
+                agent_name: "restart-exit",
+                timestamp: 5000,
+                reason: "heartbeat",
+                attempt: 4,
+                delay_ms: 0,
+                exit_code: null,
+                signal: "SIGKILL",
+                left_behind: true
               }
             ]
             yield* Effect.forEach(records, (r) => store.recordRestart(r), { discard: true })

@@ -39,6 +39,8 @@ interface RestartRow {
   readonly exit_code: number | string | null
   readonly has_signal: number | string
   readonly signal: string | null
+  /** 1 for a process left behind; NULL otherwise (and in the rows written before the column). */
+  readonly left_behind: number | string | null
 }
 
 interface CheckpointRow {
@@ -107,7 +109,8 @@ const fromRestartRow = (row: RestartRow): Store.RestartRecord => ({
   attempt: Number(row.attempt),
   delay_ms: Number(row.delay_ms),
   ...(Number(row.has_exit_code) === 1 ? { exit_code: row.exit_code === null ? null : Number(row.exit_code) } : {}),
-  ...(Number(row.has_signal) === 1 ? { signal: row.signal } : {})
+  ...(Number(row.has_signal) === 1 ? { signal: row.signal } : {}),
+  ...(row.left_behind !== null && Number(row.left_behind) === 1 ? { left_behind: true as const } : {})
 })
 
 /** An event's fields other than `event`, `agent_name` and `timestamp`, as the JSON text its row keeps. */
@@ -159,10 +162,10 @@ export const insertMetrics = (
 /** Appends a restart record. */
 export const insertRestart = (sql: SqlClient.SqlClient, tables: Tables, record: Store.RestartRecord) =>
   sql`INSERT INTO ${sql(tables.restarts)}
-      (agent_name, timestamp_ms, reason, attempt, delay_ms, has_exit_code, exit_code, has_signal, signal)
+      (agent_name, timestamp_ms, reason, attempt, delay_ms, has_exit_code, exit_code, has_signal, signal, left_behind)
     VALUES (${record.agent_name}, ${record.timestamp}, ${record.reason}, ${record.attempt},
       ${record.delay_ms}, ${record.exit_code !== undefined ? 1 : 0}, ${record.exit_code ?? null},
-      ${record.signal !== undefined ? 1 : 0}, ${record.signal ?? null})`
+      ${record.signal !== undefined ? 1 : 0}, ${record.signal ?? null}, ${record.left_behind === true ? 1 : null})`
 
 /** The state of `agent`, if one was written. */
 export const selectState = (sql: SqlClient.SqlClient, tables: Tables, agent: string) =>
@@ -197,7 +200,7 @@ export const selectMetrics = (sql: SqlClient.SqlClient, tables: Tables, query: S
 /** The restart records of `agent` (of every agent when absent), newest first. */
 export const selectRestarts = (sql: SqlClient.SqlClient, tables: Tables, agent: string | undefined) =>
   sql<RestartRow>`SELECT agent_name, timestamp_ms, reason, attempt, delay_ms, has_exit_code, exit_code,
-      has_signal, signal
+      has_signal, signal, left_behind
     FROM ${sql(tables.restarts)}
     WHERE ${sql.and(agent === undefined ? [] : [sql`agent_name = ${agent}`])}
     ORDER BY timestamp_ms DESC, id DESC`.pipe(

@@ -148,6 +148,16 @@ const createTasks = (tables: Tables) =>
     yield* sql`CREATE INDEX ${index("tasks_seq")} ON ${sql(tables.tasks)} (seq)`
   })
 
+/**
+ * The fifth migration: whether the process of a restart was left behind after SIGKILL (1; NULL otherwise, and in the
+ * rows written before it).
+ */
+const addRestartsLeftBehind = (tables: Tables) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`ALTER TABLE ${sql(tables.restarts)} ADD COLUMN left_behind SMALLINT`
+  })
+
 /** Brings `tables` up to date, recording what ran in `<prefix>migrations`. Never edit a migration once released. */
 export const migrate = (tables: Tables) =>
   Migrator.make({})({
@@ -155,7 +165,8 @@ export const migrate = (tables: Tables) =>
       "1_create_tables": createTables(tables),
       "2_create_children": createChildren(tables),
       "3_create_checkpoints": createCheckpoints(tables),
-      "4_create_tasks": createTasks(tables)
+      "4_create_tasks": createTasks(tables),
+      "5_restarts_left_behind": addRestartsLeftBehind(tables)
     }),
     table: tables.migrations
   })

@@ -153,7 +153,8 @@ const scheduleRestart = (
       attempt: record.attempt,
       delay_ms: delayMillis,
       ...(record.exitCode !== undefined ? { exit_code: record.exitCode } : {}),
-      ...(record.signal !== undefined ? { signal: record.signal } : {})
+      ...(record.signal !== undefined ? { signal: record.signal } : {}),
+      ...(record.leftBehind === true ? { left_behind: true as const } : {})
     })
     const fiber = yield* self.fork(Effect.zipRight(Effect.sleep(delay), runRestart(self, plan.start, child)))
     for (const member of plan.start) member.pending = fiber

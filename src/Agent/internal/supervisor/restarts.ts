@@ -41,7 +41,8 @@ export const make = (core: Core): Controls => {
           attempt,
           delay_ms: delayMillis,
           exit_code: core.lastExit?.exitCode ?? null,
-          signal: core.lastExit?.signal ?? null
+          signal: core.lastExit?.signal ?? null,
+          ...(core.lastExit?.leftBehind === true ? { left_behind: true as const } : {})
         })
         return true
       })),
