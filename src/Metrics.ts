@@ -117,6 +117,17 @@ export const heartbeatLatency: Metric.Metric.Histogram<number> = internal.metric
 export const heartbeatMisses: Metric.Metric.Counter<number> = internal.metrics.heartbeatMisses
 
 /**
+ * `agent_supervisor_left_behind_total`, a counter: agent processes that outlived SIGKILL by 5 s (in uninterruptible
+ * sleep: a hung filesystem or device) and were given up on (`AgentProcess.ExitInfo.leftBehind`), whether in a stop,
+ * a kill for missed heartbeats or a limit; worth an alert, as each may hold memory and a cgroup until it ends. Tag
+ * `agent`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const leftBehind: Metric.Metric.Counter<number> = internal.metrics.leftBehind
+
+/**
  * `agent_supervisor_cpu_percent`, a gauge: CPU of the agent's process group at its last heartbeat, in percent of
  * one core (the supervisor's reading of /proc, else the agent's own report); 0 once the incarnation stops
  * running. Tag `agent`.

@@ -11,6 +11,7 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
@@ -27,6 +28,7 @@ import * as AgentProcess from "../../src/Agent/Process.js"
 import { ExitView, RestartView } from "../../src/internal/admin/api.js"
 import { agentView, history } from "../../src/internal/admin/views.js"
 import { restartRow } from "../../src/internal/cli/remote.js"
+import * as Metrics from "../../src/Metrics.js"
 import * as Store from "../../src/Store/Store.js"
 import * as Supervisor from "../../src/Supervisor.js"
 import {
@@ -193,8 +195,13 @@ describe.concurrent("a process that outlives SIGKILL", () => {
     "AgentSupervisor: stop ends STOPPED, the last exit says left behind, and a start runs a new process meanwhile",
     () =>
       Effect.gen(function*() {
-        const agent = yield* AgentSupervisor.make(agentConfig("echo", timings))
+        const agent = yield* AgentSupervisor.make(agentConfig("echo", { ...timings, name: "left-behind-stop" }))
         const pid = Option.getOrThrow((yield* agent.metadata).pid)
+        const counted = Effect.map(
+          Metric.value(Metrics.forAgent(Metrics.leftBehind, "left-behind-stop")),
+          (state) => state.count
+        )
+        assert.strictEqual(yield* counted, 0)
         const tracer = yield* holdExit(pid)
         if (tracer === undefined) return
         const events = yield* agent.subscribe
@@ -205,6 +212,7 @@ describe.concurrent("a process that outlives SIGKILL", () => {
           exited?._tag === "Exited" ? [exited.pid, exited.exitClass, exited.signal, exited.leftBehind] : [],
           [pid, "shutdown", "SIGKILL", true]
         )
+        assert.strictEqual(yield* counted, 1, "agent_supervisor_left_behind_total")
         const metadata = yield* agent.metadata
         const last = Option.getOrThrow(metadata.lastExit)
         assert.deepStrictEqual([last.pid, last.signal, last.leftBehind], [pid, "SIGKILL", true])

@@ -105,6 +105,10 @@ export const keys = {
     "Round trip of a heartbeat ping, in seconds"
   ),
   heartbeatMisses: counter("agent_supervisor_heartbeat_misses_total", "Heartbeat pings that failed or timed out"),
+  leftBehind: counter(
+    "agent_supervisor_left_behind_total",
+    "Agent processes that outlived SIGKILL by 5 s (uninterruptible sleep) and were given up on"
+  ),
   cpuPercent: gauge(
     "agent_supervisor_cpu_percent",
     "CPU of an agent's process group at its last heartbeat, in percent of one core (0 once it is not running)"
@@ -149,6 +153,7 @@ export const metrics: {
   readonly timeToReady: Histogram
   readonly heartbeatLatency: Histogram
   readonly heartbeatMisses: Counter
+  readonly leftBehind: Counter
   readonly cpuPercent: Gauge
   readonly memoryRss: Gauge
   readonly storeFailures: Counter
@@ -165,6 +170,7 @@ export const metrics: {
   timeToReady: Metric.fromMetricKey(keys.timeToReady),
   heartbeatLatency: Metric.fromMetricKey(keys.heartbeatLatency),
   heartbeatMisses: Metric.fromMetricKey(keys.heartbeatMisses),
+  leftBehind: Metric.fromMetricKey(keys.leftBehind),
   cpuPercent: Metric.fromMetricKey(keys.cpuPercent),
   memoryRss: Metric.fromMetricKey(keys.memoryRss),
   storeFailures: Metric.fromMetricKey(keys.storeFailures),

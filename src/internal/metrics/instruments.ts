@@ -133,6 +133,11 @@ export class AgentMetrics implements Meter {
     ;(this.misses ??= Hooks.counter(keys.heartbeatMisses, this.labels)).update(1)
   }
 
+  /** An incarnation's process outlived SIGKILL and was left behind (rare: the series is found each time). */
+  leftBehind(): void {
+    Hooks.counter(keys.leftBehind, this.labels).update(1)
+  }
+
   /** The incarnation stopped running: no CPU, no memory (gauges that never moved stay unmade). */
   notRunning(): void {
     this.cpu?.update(0)

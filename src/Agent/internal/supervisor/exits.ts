@@ -26,6 +26,7 @@ export const onExit = (
     yield* Scope.close(current.scope, Exit.void)
     const reason = current.killReason ?? info.limit ?? "exit"
     const exitClass = reason === "exit" ? RestartPolicy.classifyExit(info) : "abnormal"
+    if (info.leftBehind === true) core.metrics.leftBehind()
     yield* core.publish({
       _tag: "Exited",
       agent: core.name,

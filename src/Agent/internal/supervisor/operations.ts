@@ -48,6 +48,7 @@ export const stopLocked = (core: Core): Effect.Effect<void> =>
       const info = yield* current.process.exitInfo
       if (Option.isSome(info)) {
         core.lastExit = info.value
+        if (info.value.leftBehind === true) core.metrics.leftBehind()
         yield* core.publish({
           _tag: "Exited",
           agent: core.name,
