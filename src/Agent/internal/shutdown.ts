@@ -7,8 +7,8 @@
  * interrupted (Ctrl-C): a finalizer is uninterruptible, and the waits resume by themselves. Every wait is bounded:
  * after SIGKILL the kernel reaps the leader at once, unless it is in uninterruptible sleep (a hung filesystem or
  * device); after `Child.KILL_BOUND_MILLIS` such a process is left behind with a warning and reported as killed
- * (`ExitInfo.leftBehind`), as systemd gives up a unit whose processes outlive its final SIGKILL. The child's own release (SIGKILL
- * to the group and wait) runs after this one and finds the process gone, or left behind.
+ * (`ExitInfo.leftBehind`), as systemd gives up a unit whose processes outlive its final SIGKILL. The child's own
+ * release (SIGKILL to the group and wait) runs after this one and finds the process gone, or left behind.
  *
  * @internal
  */

@@ -110,7 +110,7 @@ const fromRestartRow = (row: RestartRow): Store.RestartRecord => ({
   delay_ms: Number(row.delay_ms),
   ...(Number(row.has_exit_code) === 1 ? { exit_code: row.exit_code === null ? null : Number(row.exit_code) } : {}),
   ...(Number(row.has_signal) === 1 ? { signal: row.signal } : {}),
-  ...(row.left_behind !== null && Number(row.left_behind) === 1 ? { left_behind: true as const } : {})
+  ...(Number(row.left_behind) === 1 ? { left_behind: true as const } : {})
 })
 
 /** An event's fields other than `event`, `agent_name` and `timestamp`, as the JSON text its row keeps. */

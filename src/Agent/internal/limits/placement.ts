@@ -39,7 +39,7 @@ export interface Placement {
   readonly sweep: () => void
   /**
    * The incarnation's process outlived SIGKILL and was given up on (`ExitInfo.leftBehind`): its cgroup's removal,
-   * when its scope closes, does not wait for it (one kill, one try), and is done again at its real exit.
+   * when its scope closes, does not wait for it (`Cgroup.removeNow`), and is done again at its real exit.
    */
   readonly leftBehind: () => void
 }
@@ -156,25 +156,13 @@ export const acquire = (config: Config.AgentConfig): Effect.Effect<Placement, Ag
     // The late removal runs outside any fiber of the agent's (from Node's exit handler): its problems are logged
     // through this runtime's logger.
     const runtime = yield* Effect.runtime<never>()
-    const removeLate = Effect.flatMap(
-      cgroup.remove,
-      (left) =>
-        left.length === 0
-          ? Effect.void
-          : Effect.logWarning(`could not remove cgroups at the late exit: ${left.join(", ")}`)
-    )
+    const warnOf = (said: string) => (left: ReadonlyArray<string>) =>
+      left.length === 0 ? Effect.void : Effect.logWarning(`${said}: ${left.join(", ")}`)
+    const removeLate = Effect.flatMap(cgroup.remove, warnOf("could not remove cgroups at the late exit"))
     yield* Effect.addFinalizer(() =>
-      Effect.flatMap(
-        abandoned ? cgroup.removeNow : cgroup.remove,
-        (left) =>
-          left.length === 0
-            ? Effect.void
-            : Effect.logWarning(
-              abandoned
-                ? `cgroups kept until the process left behind in them exits: ${left.join(", ")}`
-                : `could not remove cgroups: ${left.join(", ")}`
-            )
-      )
+      abandoned
+        ? Effect.flatMap(cgroup.removeNow, warnOf("cgroups kept until the process left behind in them exits"))
+        : Effect.flatMap(cgroup.remove, warnOf("could not remove cgroups"))
     )
     const problem = Spawn.programProblem(config)
     if (problem !== undefined) return yield* Effect.fail(Spawn.classify(config, problem))
