@@ -22,10 +22,12 @@ describe("Supervisor events at the tree's stop", () => {
       const sup = yield* Supervisor.make({ children: [echo("a"), echo("b"), echo("c")] }).pipe(
         Scope.extend(treeScope)
       )
-      // Subscribed now (as the `events` stream is when it starts); each event takes the reader a while.
+      // Subscribed now (as the `events` stream is when it starts); each event takes the reader a while: 10 ms, about
+      // 100 ms for the stop's events, well inside the 1 s the hub's shutdown waits for them (30 ms each passed it on
+      // a slow, busy 2-core machine in CI).
       const queue = yield* sup.subscribe
       const reader = yield* Stream.fromQueue(queue).pipe(
-        Stream.tap(() => Effect.sleep("30 millis")),
+        Stream.tap(() => Effect.sleep("10 millis")),
         Stream.runCollect,
         Effect.fork
       )
