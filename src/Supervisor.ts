@@ -159,6 +159,7 @@ export interface ChildInfo {
    * `status` `"stopped"`) until `restartChild` starts it.
    */
   readonly parked: boolean
+  /** An agent's pid while its process runs, as its `Metadata.pid`: from its spawn until its exit. */
   readonly pid: Option.Option<number>
 }
 

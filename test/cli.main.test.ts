@@ -141,6 +141,17 @@ describe.sequential("agent-supervisor up examples/tree.yaml", () => {
             ]
           ]
         )
+        // The README's call: the demo's agents take the event as the demo sends it, or its payload alone
+        for (
+          const event of ["{\"text\": \"hi there\"}", "{\"type\": \"data\", \"payload\": {\"text\": \"hi there\"}}"]
+        ) {
+          const called = yield* cli(["call", "summarizer", event], elsewhere, {
+            AGENT_SUPERVISOR_URL: base,
+            AGENT_SUPERVISOR_TOKEN: token
+          })
+          assert.strictEqual(called.code, 0, called.stderr)
+          assert.deepStrictEqual(JSON.parse(called.stdout), { words: 2, summary: "hi there" }, event)
+        }
 
         // SIGTERM: the tree stops, its agents are gone, exit 0, the state file removed; the log says why and when
         app.child.kill("SIGTERM")

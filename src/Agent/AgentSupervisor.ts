@@ -128,6 +128,11 @@ export type ExitReason = "exit" | "start_failed" | "heartbeat" | AgentProcess.Li
 export interface Metadata {
   readonly name: string
   readonly state: AgentState
+  /**
+   * The pid of the agent's process while one runs: from its spawn (STARTING, before it is ready) until its exit
+   * (while STOPPING, that of the process the stop is ending); none while no process runs (IDLE, CRASHED, STOPPED,
+   * RESTARTING).
+   */
   readonly pid: Option.Option<number>
   /** When the current process started (epoch milliseconds). */
   readonly startedAt: Option.Option<number>

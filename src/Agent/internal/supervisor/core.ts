@@ -106,6 +106,13 @@ export interface Core {
 
   state: AgentState
   incarnation: Incarnation | undefined
+  /**
+   * The incarnation a stop is ending (`incarnation` is cleared when the stop begins, so that its exit is not taken
+   * for a crash): its process may run for the stop's graceful and SIGTERM phases, and views show its pid meanwhile.
+   */
+  stopping: Incarnation | undefined
+  /** The pid of the process the start under way has spawned, until it is ready or the start has ended. */
+  spawnedPid: number | undefined
   startFiber: Fiber.RuntimeFiber<void> | undefined
   ownerFiber: Fiber.RuntimeFiber<void> | undefined
   startWaiters: Array<StartWaiter>
@@ -180,6 +187,8 @@ export const make = (
       metrics: yield* AgentMetrics.acquire(settings.name),
       state: "IDLE",
       incarnation: undefined,
+      stopping: undefined,
+      spawnedPid: undefined,
       startFiber: undefined,
       ownerFiber: undefined,
       startWaiters: [],
@@ -212,6 +221,14 @@ export const now = Clock.currentTimeMillis
 /** `{ leftBehind: true }` for an exit given up on after SIGKILL (`ExitInfo.leftBehind`), `{}` otherwise. */
 export const leftBehindOf = (info: AgentProcess.ExitInfo): { readonly leftBehind?: true } =>
   info.leftBehind === true ? { leftBehind: true } : {}
+
+/**
+ * The pid of the agent's process while one runs: the current incarnation's, that of the process a stop is ending
+ * until it has exited, or that of the process a start has spawned before it is ready (views show it, as systemd
+ * shows a unit's main PID while it activates or deactivates).
+ */
+export const livePid = (core: Core): number | undefined =>
+  (core.incarnation ?? core.stopping)?.process.pid ?? core.spawnedPid
 
 /** Moves to `to` (a defect if the table forbids it), publishes it and persists it. Under the lock. */
 export const transition = (core: Core, to: AgentState): Effect.Effect<void> =>

@@ -9,7 +9,7 @@ import * as Option from "effect/Option"
 import type { Metadata } from "../../AgentSupervisor.js"
 import type * as AgentProcess from "../../Process.js"
 import * as RestartPolicy from "../../RestartPolicy.js"
-import { type Core, type Counted, now } from "./core.js"
+import { type Core, type Counted, livePid, now } from "./core.js"
 
 const addCounters = (into: Counted, stats: AgentProcess.Stats): void => {
   into.lateResponses += stats.lateResponses
@@ -40,14 +40,14 @@ export const totals = (core: Core): Effect.Effect<Counted> =>
 /** A snapshot of the agent. */
 export const metadata = (core: Core): Effect.Effect<Metadata> =>
   Effect.gen(function*() {
-    const current = core.incarnation
+    const current = core.incarnation ?? core.stopping
     const stats = current === undefined ? undefined : yield* current.process.stats
     const all = yield* totals(core)
     const timestamp = yield* now
     return {
       name: core.name,
       state: core.state,
-      pid: Option.map(Option.fromNullable(current), (i) => i.process.pid),
+      pid: Option.fromNullable(livePid(core)),
       startedAt: Option.map(Option.fromNullable(current), (i) => i.process.startedAt),
       restartCount: core.restartCount,
       // The count the next decision would start from: a stable run past resetAfter has already reset it.

@@ -43,7 +43,9 @@ export const stopLocked = (core: Core): Effect.Effect<void> =>
     const current = core.incarnation
     core.incarnation = undefined
     if (current !== undefined) {
+      core.stopping = current
       yield* Scope.close(current.scope, Exit.void)
+      core.stopping = undefined
       // How the stop ended (graceful exit, SIGTERM or SIGKILL) is worth seeing: record it like any exit.
       const info = yield* current.process.exitInfo
       if (Option.isSome(info)) {

@@ -39,6 +39,7 @@ const hooksOf = (core: Core): ProcessInternal.Hooks => ({
   onSpawned: (pid, stats) =>
     Effect.suspend(() => {
       core.incarnations++
+      core.spawnedPid = pid
       return Effect.zipRight(
         count(core, stats),
         core.publish({
@@ -108,7 +109,9 @@ export const beginStart = (core: Core, controls: Controls, kind: StartKind): Eff
         core.locked(Effect.uninterruptible(onStarted(core, controls, kind, processScope, exit)))
       ),
       // Interrupted by stop or by the supervisor closing before the start committed: nothing may survive it.
-      Effect.onInterrupt(() => Scope.close(processScope, Exit.void)),
+      Effect.onInterrupt(() =>
+        Effect.zipRight(Scope.close(processScope, Exit.void), Effect.sync(() => (core.spawnedPid = undefined)))
+      ),
       core.fork
     )
   })
@@ -123,6 +126,7 @@ const onStarted = (
   Effect.gen(function*() {
     core.startFiber = undefined
     if (Exit.isSuccess(exit)) {
+      core.spawnedPid = undefined
       const process = exit.value
       const current: Incarnation = { process, scope: processScope, runningSince: yield* now, killReason: undefined }
       yield* logLimits(core, process.limits)
@@ -144,6 +148,7 @@ const onStarted = (
       return
     }
     yield* Scope.close(processScope, Exit.void)
+    core.spawnedPid = undefined
     const error = startupErrorOf(core, exit.cause)
     yield* Effect.logWarning(`agent failed to start: ${error.message}`)
     yield* settleStartWaiters(core, Exit.fail(error))
