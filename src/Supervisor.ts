@@ -351,6 +351,7 @@ export interface PoolInfo {
     readonly id: string
     readonly name: string
     readonly state: string
+    /** The member's process's pid from its spawn to its exit, as `Metadata.pid`. */
     readonly pid: Option.Option<number>
     readonly inFlight: number
     readonly draining: boolean

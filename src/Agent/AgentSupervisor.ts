@@ -134,7 +134,7 @@ export interface Metadata {
    * RESTARTING).
    */
   readonly pid: Option.Option<number>
-  /** When the current process started (epoch milliseconds). */
+  /** When the agent's process started (epoch milliseconds): while one runs, as `pid`. */
   readonly startedAt: Option.Option<number>
   /** Restarts decided since the supervisor was made. */
   readonly restartCount: number

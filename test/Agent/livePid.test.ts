@@ -1,6 +1,7 @@
 /**
  * A view's pid is that of the agent's process while it runs, from its spawn to its exit: while STARTING (spawned,
- * not yet ready) and while STOPPING (the process the stop is ending), as well as RUNNING. Both `Metadata.pid` and
+ * not yet ready) and while STOPPING (the process the stop is ending, a start's included), as well as RUNNING; none
+ * once its exit is reported (a failed start's). Both `Metadata.pid` and
  * `whichChildren`'s (the admin API's `status`) say it. Real agent processes (test/fixtures/agents/agent.mjs).
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -9,10 +10,21 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
+import type * as AgentSupervisor from "../../src/Agent/AgentSupervisor.js"
 import * as Supervisor from "../../src/Supervisor.js"
-import { agentConfig, TestLive } from "../support.js"
+import { agentConfig, isAlive, tempDir, TestLive } from "../support.js"
+
+/** The pid of the next process spawned. */
+const spawnedPid = (events: Queue.Dequeue<AgentSupervisor.AgentEvent>) =>
+  Effect.map(
+    Queue.take(events).pipe(Effect.repeat({ until: (e) => e._tag === "Spawned" })),
+    (e) => e._tag === "Spawned" ? e.pid : 0
+  )
+
+/** Waits for the stderr line of `pid` that holds `text`. */
+const lineOf = (stderr: Queue.Dequeue<AgentSupervisor.StderrLine>, pid: number, text: string) =>
+  Queue.take(stderr).pipe(Effect.repeat({ until: (l) => l.pid === pid && l.line.includes(text) }))
 
 /** The one child's state and pid as `whichChildren` and its agent's `metadata` say them. */
 const views = (sup: Supervisor.Supervisor, id: string) =>
@@ -35,7 +47,7 @@ describe.concurrent("a view's pid while the agent's process runs", () => {
         const stderr = yield* agent.subscribeStderr
         const stopping = yield* Effect.fork(sup.terminateChild("slow-stop"))
         // Its shutdown line was sent (the stop has begun) and it is still running.
-        yield* Queue.take(stderr).pipe(Effect.repeat({ until: (l) => l.line.includes("ignoring shutdown") }))
+        yield* lineOf(stderr, pid, "ignoring shutdown")
         assert.deepStrictEqual(yield* views(sup, "slow-stop"), {
           which: ["STOPPING", Option.some(pid)],
           metadata: ["STOPPING", Option.some(pid)]
@@ -50,31 +62,39 @@ describe.concurrent("a view's pid while the agent's process runs", () => {
   )
 
   it.scopedLive(
-    "STARTING: the pid of the process spawned, before it is ready; none once the start is abandoned",
+    "STARTING: the pid of the process spawned, before it is ready; STOPPING with it while a stop ends it",
     () =>
       Effect.gen(function*() {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "live-pid-"))
-        yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-        // Ready while the file is there; a later incarnation, started without it, never is.
+        const dir = yield* tempDir("live-pid")
+        // Ready while the file is there; a later incarnation, started without it, hangs and ignores SIGTERM.
         const file = path.join(dir, "ready")
         fs.writeFileSync(file, "")
-        const config = agentConfig("no-ready-unless", { name: "slow-start", restartBackoff: 0 })
+        const config = agentConfig("no-ready-unless-stubborn", { name: "slow-start", restartBackoff: 0 })
         const sup = yield* Supervisor.make({
           children: [Supervisor.agent({ id: "slow-start", config: { ...config, args: [...config.args!, file] } })]
         })
         const agent = yield* sup.child("slow-start")
         const events = yield* agent.subscribe
+        const stderr = yield* agent.subscribeStderr
         const first = Option.getOrThrow((yield* agent.metadata).pid)
         fs.rmSync(file)
         process.kill(first, "SIGKILL")
-        const spawned = yield* Queue.take(events).pipe(Effect.repeat({ until: (e) => e._tag === "Spawned" }))
-        const pid = spawned._tag === "Spawned" ? spawned.pid : 0
+        const pid = yield* spawnedPid(events)
         assert.notStrictEqual(pid, first)
+        // (it ignores SIGTERM from then on: a signal in Node's own start would end it)
+        yield* lineOf(stderr, pid, "loading forever")
         assert.deepStrictEqual(yield* views(sup, "slow-start"), {
           which: ["STARTING", Option.some(pid)],
           metadata: ["STARTING", Option.some(pid)]
         })
-        yield* sup.terminateChild("slow-start")
+        // A stop ends the start: STOPPING at once, its process still running through the SIGTERM phase
+        const stopping = yield* Effect.fork(sup.terminateChild("slow-start"))
+        yield* lineOf(stderr, pid, "ignoring SIGTERM")
+        assert.deepStrictEqual(yield* views(sup, "slow-start"), {
+          which: ["STOPPING", Option.some(pid)],
+          metadata: ["STOPPING", Option.some(pid)]
+        })
+        yield* Fiber.join(stopping)
         assert.deepStrictEqual(yield* views(sup, "slow-start"), {
           which: ["STOPPED", Option.none()],
           metadata: ["STOPPED", Option.none()]
@@ -82,4 +102,33 @@ describe.concurrent("a view's pid while the agent's process runs", () => {
       }).pipe(Effect.provide(TestLive)),
     30_000
   )
+
+  it.scopedLive("a start that failed: no pid once its process has exited", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("live-pid-failed")
+      const file = path.join(dir, "ready")
+      fs.writeFileSync(file, "")
+      // One failure allowed: the kill is it, the restart that never gets ready opens the circuit (no more starts).
+      const config = agentConfig("no-ready-unless", {
+        name: "failed-start",
+        restartBackoff: 0,
+        startupTimeout: "1 second",
+        maxRestartAttempts: 1
+      })
+      const sup = yield* Supervisor.make({
+        children: [Supervisor.agent({ id: "failed-start", config: { ...config, args: [...config.args!, file] } })]
+      })
+      const agent = yield* sup.child("failed-start")
+      const events = yield* agent.subscribe
+      const first = Option.getOrThrow((yield* agent.metadata).pid)
+      fs.rmSync(file)
+      process.kill(first, "SIGKILL")
+      const pid = yield* spawnedPid(events)
+      yield* Queue.take(events).pipe(Effect.repeat({ until: (e) => e._tag === "CircuitOpened" }))
+      assert.deepStrictEqual(yield* views(sup, "failed-start"), {
+        which: ["CRASHED", Option.none()],
+        metadata: ["CRASHED", Option.none()]
+      })
+      assert.isFalse(isAlive(pid), `the failed start's process ${pid} is gone`)
+    }).pipe(Effect.provide(TestLive)), 30_000)
 })

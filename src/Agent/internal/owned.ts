@@ -236,7 +236,7 @@ export function makeOwned(
       recentStderr: Effect.sync(core.stderr.recent),
       stderr: Stream.unwrapScoped(Effect.map(subscribeStderr, (queue) => Stream.fromQueue(queue))),
       subscribeStderr,
-      peek: () => ({ state: core.state, pid: Core.livePid(core) }),
+      peek: () => ({ state: core.state, pid: Core.liveProcess(core)?.pid }),
       stderrTail: core.stderr
     }
     return agent

@@ -39,10 +39,9 @@ import * as Startup from "./startup.js"
  */
 export interface Hooks {
   /**
-   * Run once the process is spawned, before it is ready (a failed start still had a pid), with a reader of the
-   * incarnation's counters that holds after a failed start or an exit (its pipes may still deliver lines).
+   * Run once the process is spawned, before it is ready (a failed start still had a pid).
    */
-  readonly onSpawned?: ((pid: number, stats: Effect.Effect<AgentProcess.Stats>) => Effect.Effect<void>) | undefined
+  readonly onSpawned?: ((spawned: Spawned) => Effect.Effect<void>) | undefined
   /** Called with each stderr line of the incarnation as the pipe's reader has it (synchronously: keep it short). */
   readonly onStderrLine?: ((pid: number, text: string) => void) | undefined
   /** Told of the incarnation's tasks in flight and of callers gone before their answer (its agent's metrics). */
@@ -63,6 +62,21 @@ export interface Hooks {
    * any task is written): the `restore` message to send it, if there is anything to restore.
    */
   readonly restore?: ((pid: number) => Effect.Effect<Message.Restore | undefined>) | undefined
+}
+
+/**
+ * A process as spawned, before it is ready.
+ *
+ * @internal
+ */
+export interface Spawned {
+  readonly pid: number
+  /** When it was spawned (epoch milliseconds, the `Clock`'s). */
+  readonly startedAt: number
+  /** The incarnation's counters: they hold after a failed start or an exit (its pipes may still deliver lines). */
+  readonly stats: Effect.Effect<AgentProcess.Stats>
+  /** Whether its exit has been reported (reaped, or left behind after SIGKILL); read synchronously. */
+  readonly exited: () => boolean
 }
 
 /**
@@ -150,7 +164,9 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     inFlight: table.inFlight(),
     waiting: table.unsent()
   }))
-  if (hooks?.onSpawned !== undefined) yield* hooks.onSpawned(pid, stats)
+  if (hooks?.onSpawned !== undefined) {
+    yield* hooks.onSpawned({ pid, startedAt, stats, exited: () => status.exited !== undefined })
+  }
 
   const annotations = { agent: name, pid }
   const logs = yield* Serial.make({ annotations })

@@ -117,8 +117,9 @@ export interface ChildView {
   readonly status: "running" | "restarting" | "stopped"
   /** Its circuit breaker is open: it stays down until it is started or restarted by hand. */
   readonly parked: boolean
+  /** An agent's process's pid from its spawn to its exit (`Metadata.pid`): null when none runs, and for a supervisor. */
   readonly pid: number | null
-  /** When the running incarnation started, epoch milliseconds (null when none runs; always null for a supervisor). */
+  /** When its process started, epoch milliseconds (null when none runs, as `pid`; always null for a supervisor). */
   readonly startedAt: number | null
   /** Restarts over the child's life (an agent's own count; 0 for a supervisor). */
   readonly restarts: number

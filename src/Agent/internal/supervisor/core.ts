@@ -107,12 +107,11 @@ export interface Core {
   state: AgentState
   incarnation: Incarnation | undefined
   /**
-   * The incarnation a stop is ending (`incarnation` is cleared when the stop begins, so that its exit is not taken
-   * for a crash): its process may run for the stop's graceful and SIGTERM phases, and views show its pid meanwhile.
+   * The process spawned last, whatever became of its start: the agent's process from its spawn (before it is ready)
+   * to its exit (after a stop has cleared `incarnation`, through the stop's graceful and SIGTERM phases). One agent
+   * has one process at a time: the next is spawned once this one has exited, or was left behind after SIGKILL.
    */
-  stopping: Incarnation | undefined
-  /** The pid of the process the start under way has spawned, until it is ready or the start has ended. */
-  spawnedPid: number | undefined
+  spawned: ProcessInternal.Spawned | undefined
   startFiber: Fiber.RuntimeFiber<void> | undefined
   ownerFiber: Fiber.RuntimeFiber<void> | undefined
   startWaiters: Array<StartWaiter>
@@ -187,8 +186,7 @@ export const make = (
       metrics: yield* AgentMetrics.acquire(settings.name),
       state: "IDLE",
       incarnation: undefined,
-      stopping: undefined,
-      spawnedPid: undefined,
+      spawned: undefined,
       startFiber: undefined,
       ownerFiber: undefined,
       startWaiters: [],
@@ -223,12 +221,17 @@ export const leftBehindOf = (info: AgentProcess.ExitInfo): { readonly leftBehind
   info.leftBehind === true ? { leftBehind: true } : {}
 
 /**
- * The pid of the agent's process while one runs: the current incarnation's, that of the process a stop is ending
- * until it has exited, or that of the process a start has spawned before it is ready (views show it, as systemd
- * shows a unit's main PID while it activates or deactivates).
+ * The agent's process while one runs, from its spawn to its exit: while STARTING before it is ready, and while
+ * STOPPING until it has exited (views show its pid, as systemd shows a unit's main PID while it activates or
+ * deactivates); never once its exit is reported, so never a pid the kernel may have given to another process.
  */
-export const livePid = (core: Core): number | undefined =>
-  (core.incarnation ?? core.stopping)?.process.pid ?? core.spawnedPid
+export const liveProcess = (core: Core): ProcessInternal.Spawned | undefined => {
+  const spawned = core.spawned
+  return spawned === undefined || spawned.exited() ? undefined : spawned
+}
+
+const pidOf = (live: ProcessInternal.Spawned | undefined): { readonly pid?: number } =>
+  live === undefined ? {} : { pid: live.pid }
 
 /** Moves to `to` (a defect if the table forbids it), publishes it and persists it. Under the lock. */
 export const transition = (core: Core, to: AgentState): Effect.Effect<void> =>
@@ -246,7 +249,7 @@ export const transition = (core: Core, to: AgentState): Effect.Effect<void> =>
     yield* core.writer.saveState({
       agent_name: core.name,
       state: to,
-      ...(core.incarnation !== undefined ? { pid: core.incarnation.process.pid } : {}),
+      ...pidOf(liveProcess(core)),
       restart_count: core.restartCount,
       updated_at: timestamp
     })

@@ -9,7 +9,7 @@ import * as Option from "effect/Option"
 import type { Metadata } from "../../AgentSupervisor.js"
 import type * as AgentProcess from "../../Process.js"
 import * as RestartPolicy from "../../RestartPolicy.js"
-import { type Core, type Counted, livePid, now } from "./core.js"
+import { type Core, type Counted, liveProcess, now } from "./core.js"
 
 const addCounters = (into: Counted, stats: AgentProcess.Stats): void => {
   into.lateResponses += stats.lateResponses
@@ -40,18 +40,21 @@ export const totals = (core: Core): Effect.Effect<Counted> =>
 /** A snapshot of the agent. */
 export const metadata = (core: Core): Effect.Effect<Metadata> =>
   Effect.gen(function*() {
-    const current = core.incarnation ?? core.stopping
-    const stats = current === undefined ? undefined : yield* current.process.stats
+    // Read in one step, before anything yields: the state, the incarnation and the process agree.
+    const state = core.state
+    const current = core.incarnation
+    const live = liveProcess(core)
+    const stats = live === undefined ? undefined : yield* live.stats
     const all = yield* totals(core)
     const timestamp = yield* now
     return {
       name: core.name,
-      state: core.state,
-      pid: Option.fromNullable(livePid(core)),
-      startedAt: Option.map(Option.fromNullable(current), (i) => i.process.startedAt),
+      state,
+      pid: Option.fromNullable(live?.pid),
+      startedAt: Option.fromNullable(live?.startedAt),
       restartCount: core.restartCount,
       // The count the next decision would start from: a stable run past resetAfter has already reset it.
-      consecutiveFailures: current === undefined || core.state !== "RUNNING"
+      consecutiveFailures: current === undefined || state !== "RUNNING"
         ? core.failures
         : RestartPolicy.failuresAfterRun(core.settings, core.failures, timestamp - current.runningSince),
       circuitOpen: core.circuitOpen,

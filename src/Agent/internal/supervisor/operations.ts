@@ -37,15 +37,15 @@ const cancelPending = (core: Core): Effect.Effect<void> =>
 export const stopLocked = (core: Core): Effect.Effect<void> =>
   Effect.uninterruptible(Effect.gen(function*() {
     if (core.state === "STOPPED" || core.state === "IDLE") return
-    yield* cancelPending(core)
+    // STOPPING from the start: ending a start under way (its process spawned, not yet ready) takes the stop's
+    // phases too, and the views say so meanwhile.
     if (core.state !== "STOPPING") yield* transition(core, "STOPPING")
+    yield* cancelPending(core)
     yield* setRoute(core, STOPPED)
     const current = core.incarnation
     core.incarnation = undefined
     if (current !== undefined) {
-      core.stopping = current
       yield* Scope.close(current.scope, Exit.void)
-      core.stopping = undefined
       // How the stop ended (graceful exit, SIGTERM or SIGKILL) is worth seeing: record it like any exit.
       const info = yield* current.process.exitInfo
       if (Option.isSome(info)) {

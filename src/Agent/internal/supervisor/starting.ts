@@ -17,6 +17,7 @@ import * as Checkpoints from "./checkpoints.js"
 import {
   type Core,
   type Incarnation,
+  liveProcess,
   now,
   setRoute,
   settleStartWaiters,
@@ -36,10 +37,11 @@ import type { Controls } from "./owner.js"
  */
 const hooksOf = (core: Core): ProcessInternal.Hooks => ({
   ...Checkpoints.hooks(core),
-  onSpawned: (pid, stats) =>
+  onSpawned: (spawned) =>
     Effect.suspend(() => {
       core.incarnations++
-      core.spawnedPid = pid
+      core.spawned = spawned
+      const { pid, stats } = spawned
       return Effect.zipRight(
         count(core, stats),
         core.publish({
@@ -56,7 +58,7 @@ const hooksOf = (core: Core): ProcessInternal.Hooks => ({
   meter: core.metrics,
   onLimitExceeded: (exceeded) =>
     Effect.gen(function*() {
-      const pid = core.incarnation?.process.pid ?? 0
+      const pid = liveProcess(core)?.pid ?? 0
       const shown = exceeded.limit === "memory"
         ? `memory ${mib(exceeded.observed)} above its limit of ${mib(exceeded.max)}`
         : `CPU ${exceeded.observed.toFixed(2)} cores above its limit of ${exceeded.max} over its window`
@@ -109,9 +111,7 @@ export const beginStart = (core: Core, controls: Controls, kind: StartKind): Eff
         core.locked(Effect.uninterruptible(onStarted(core, controls, kind, processScope, exit)))
       ),
       // Interrupted by stop or by the supervisor closing before the start committed: nothing may survive it.
-      Effect.onInterrupt(() =>
-        Effect.zipRight(Scope.close(processScope, Exit.void), Effect.sync(() => (core.spawnedPid = undefined)))
-      ),
+      Effect.onInterrupt(() => Scope.close(processScope, Exit.void)),
       core.fork
     )
   })
@@ -126,7 +126,6 @@ const onStarted = (
   Effect.gen(function*() {
     core.startFiber = undefined
     if (Exit.isSuccess(exit)) {
-      core.spawnedPid = undefined
       const process = exit.value
       const current: Incarnation = { process, scope: processScope, runningSince: yield* now, killReason: undefined }
       yield* logLimits(core, process.limits)
@@ -148,7 +147,6 @@ const onStarted = (
       return
     }
     yield* Scope.close(processScope, Exit.void)
-    core.spawnedPid = undefined
     const error = startupErrorOf(core, exit.cause)
     yield* Effect.logWarning(`agent failed to start: ${error.message}`)
     yield* settleStartWaiters(core, Exit.fail(error))
