@@ -154,10 +154,7 @@ export interface ChildInfo {
    * `SupervisorIntensityError` after an escalation.
    */
   readonly status: "running" | "restarting" | "stopped"
-  /**
-   * Its circuit is open: it failed more than `maxRestartAttempts` times in a row and stays down (an agent CRASHED,
-   * `status` `"stopped"`) until `restartChild` starts it.
-   */
+  /** Its circuit is open (over `maxRestartAttempts` failures in a row): `"stopped"` until `restartChild` starts it. */
   readonly parked: boolean
   /** An agent's pid while its process runs, as its `Metadata.pid`: from its spawn until its exit. */
   readonly pid: Option.Option<number>

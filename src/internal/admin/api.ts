@@ -94,10 +94,7 @@ export type LimitsView = typeof LimitsView.Type
 export const PoolView = Schema.Struct({
   /** The size asked for (`scale`): its members, agent children `"<pool>/<i>"`, once a scale has run its course. */
   size: Schema.Number,
-  /**
-   * The most members a scale may ask for (the pool's `maxSize`). Optional to read: a server of an earlier version
-   * sends none, and a newer client still reads its tree.
-   */
+  /** The most members a scale may ask for (the pool's `maxSize`); optional to read: an earlier server sends none. */
   maxSize: Schema.optional(Schema.Number),
   /** How a call picks a member. */
   routing: Schema.Literal("least-in-flight", "round-robin")
