@@ -6,6 +6,7 @@
  */
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
+import type { AdminApiError } from "./internal/admin/errors.js"
 import * as config from "./internal/errors/config.js"
 import * as request from "./internal/errors/request.js"
 import * as start from "./internal/errors/start.js"
@@ -13,6 +14,7 @@ import * as store from "./internal/errors/store.js"
 import * as stream from "./internal/errors/stream.js"
 import * as supervision from "./internal/errors/supervision.js"
 import * as typed from "./internal/errors/typed.js"
+import type { TaskFailedError, TopicError } from "./Topic.js"
 
 /**
  * A unique symbol identifying the errors of this library.
@@ -421,7 +423,7 @@ export class StoreError extends Schema.TaggedError<StoreError>("effect-agent-sup
 }
 
 /**
- * Any error of this library.
+ * Any error of this library: this module's, `Topic.TopicError`, `Topic.TaskFailedError`, `AdminApi.AdminApiError`.
  *
  * @since 0.1.0
  * @category errors
@@ -442,6 +444,9 @@ export type SupervisorError =
   | ConfigError
   | StoreError
   | AgentUnavailableError
+  | TopicError
+  | TaskFailedError
+  | AdminApiError
 
 /**
  * Errors a request to an agent can fail with (`ConfigError`: a bad per-call option, such as a `timeout` that is

@@ -1,5 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
+import { AdminApiError } from "../src/AdminApi.js"
 import { AgentStartupError, AgentStreamError, AgentTimeoutError, isSupervisorError } from "../src/Errors.js"
+import { TaskFailedError, TopicError } from "../src/Topic.js"
 
 describe("AgentTimeoutError", () => {
   it("a task: names the caller's timeout, and the part of it spent waiting for a restart", () => {
@@ -203,5 +205,35 @@ describe("AgentStartupError", () => {
       timeoutMillis: 10
     })
     assert.strictEqual(slow.message, `Agent "a" (pid 7) sent no "ready" within 10 ms`)
+  })
+})
+
+describe("Errors.SupervisorError", () => {
+  it("the topics' and the admin API's errors are recognised, and narrow to the union that holds them", () => {
+    const errors: ReadonlyArray<unknown> = [
+      new TopicError({ topic: "jobs", reason: "full", maxQueued: 1 }),
+      new TaskFailedError({ taskId: "t1", topic: "jobs", attempts: 1, errors: [] }),
+      new AdminApiError({ reason: "listen_failed", host: "127.0.0.1", port: 1, detail: "EADDRINUSE" })
+    ]
+    const tags: Array<string> = []
+    for (const error of errors) {
+      assert.isTrue(isSupervisorError(error))
+      if (!isSupervisorError(error)) continue
+      // Narrowed: a switch over the union's tags reaches these (a type error were they not in it)
+      switch (error._tag) {
+        case "TopicError":
+          tags.push(`${error._tag} ${error.reason}`)
+          break
+        case "TaskFailedError":
+          tags.push(`${error._tag} ${error.attempts}`)
+          break
+        case "AdminApiError":
+          tags.push(`${error._tag} ${error.reason}`)
+          break
+        default:
+          tags.push("other")
+      }
+    }
+    assert.deepStrictEqual(tags, ["TopicError full", "TaskFailedError 1", "AdminApiError listen_failed"])
   })
 })

@@ -89,14 +89,24 @@ export const callTarget = (self: Instance, id: string): Effect.Effect<Target, Su
     const child = find(self, id)
     if (child === undefined) return Effect.fail(childError(self, id, "call", "not_found"))
     const runtime = child.runtime
-    if (runtime?._tag === "Agent") return Effect.succeed(runtime.agent)
+    if (runtime?._tag === "Agent") {
+      // Stopped for the tree (terminateChild, a transient child done, a restored one that did not start, the tree's
+      // own stop): refused as a stopped pool is, not sent to an agent no one will start. A parked agent answers for
+      // itself: its circuit, and how to close it.
+      if (child.status === "stopped" && !child.parked) return Effect.fail(stoppedChild(self, child, "call"))
+      return Effect.succeed(runtime.agent)
+    }
     if (child.spec._tag === "Supervisor" && child.spec.tree.pool === undefined) {
       return Effect.fail(childError(self, id, "call", "not_an_agent"))
     }
     const router = runtime?._tag === "Supervisor" ? Routers.routerOf(runtime.instance) : undefined
     if (router !== undefined) return Effect.succeed(router)
-    return Effect.fail(notRunning(self, child, "call"))
+    return Effect.fail(self.terminating ? stoppedChild(self, child, "call") : notRunning(self, child, "call"))
   })
+
+/** A child stopped with the tree's stop (`supervisor_stopped`), or on its own (`stopped`). */
+const stoppedChild = (self: Instance, child: Child, operation: string): SupervisorChildError =>
+  childError(self, child.spec.id, operation, self.terminating ? "supervisor_stopped" : "stopped")
 
 /** The router of a running pool child, for `scale`. */
 export const poolChild = (

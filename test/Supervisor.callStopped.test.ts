@@ -1,0 +1,69 @@
+/**
+ * A call to a child the tree has stopped is refused by the tree, the same for an agent and a pool: a
+ * `SupervisorChildError` `stopped` after `terminateChild` (restartChild it), `supervisor_stopped` once the tree
+ * itself has stopped. Before, an agent child's call went to its stopped agent, whose `AgentStoppedError` advised to
+ * wait for its supervisor to start it, which nothing would. Real agent processes (test/fixtures/agents/agent.mjs).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { SupervisorChildError } from "../src/Errors.js"
+import * as Supervisor from "../src/Supervisor.js"
+import { agentConfig, closeableScope, failureOf, TestLive } from "./support.js"
+
+const tree = () =>
+  Supervisor.make({
+    name: "calls",
+    children: [
+      Supervisor.agent({ id: "a", config: agentConfig("echo", { name: "calls-a" }) }),
+      Supervisor.pool({ id: "p", size: 1, config: agentConfig("echo", { name: "calls-p" }) })
+    ]
+  })
+
+/** The reason of the `SupervisorChildError` an effect fails with (a test failure otherwise). */
+const reasonOf = <A, E>(effect: Effect.Effect<A, E>) =>
+  Effect.map(Effect.exit(effect), (exit) => {
+    const error = failureOf(exit)
+    assert.instanceOf(error, SupervisorChildError, String(error))
+    return (error as unknown as SupervisorChildError).reason
+  })
+
+describe.concurrent("a call to a child the tree has stopped", () => {
+  it.scopedLive(
+    "after terminateChild: stopped, for an agent and a pool, a call and a stream; restartChild ends it",
+    () =>
+      Effect.gen(function*() {
+        const sup = yield* tree()
+        assert.deepStrictEqual(yield* sup.call("a", { echo: 1 }), 1)
+        yield* sup.terminateChild("a")
+        yield* sup.terminateChild("p")
+        assert.deepStrictEqual(
+          [
+            yield* reasonOf(sup.call("a", { echo: 2 })),
+            yield* reasonOf(sup.call("p", { echo: 2 })),
+            yield* reasonOf(Stream.runDrain(sup.callStream("a", { echo: 2 })))
+          ],
+          ["stopped", "stopped", "stopped"]
+        )
+        const error = failureOf(yield* Effect.exit(sup.call("a", { echo: 2 })))
+        assert.include(String((error as SupervisorChildError).remediation), "restartChild")
+        yield* sup.restartChild("a")
+        assert.deepStrictEqual(yield* sup.call("a", { echo: 3 }), 3)
+      }).pipe(Effect.provide(TestLive)),
+    30_000
+  )
+
+  it.scopedLive("after the tree's stop: supervisor_stopped, for an agent and a pool", () =>
+    Effect.gen(function*() {
+      const scope = yield* closeableScope
+      const sup = yield* tree().pipe(Scope.extend(scope))
+      assert.deepStrictEqual(yield* sup.call("p", { echo: 1 }), 1)
+      yield* Scope.close(scope, Exit.void)
+      assert.deepStrictEqual(
+        [yield* reasonOf(sup.call("a", { echo: 2 })), yield* reasonOf(sup.call("p", { echo: 2 }))],
+        ["supervisor_stopped", "supervisor_stopped"]
+      )
+    }).pipe(Effect.provide(TestLive)), 30_000)
+})
