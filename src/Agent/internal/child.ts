@@ -110,6 +110,38 @@ export const KILL_BOUND_MILLIS = 5_000
 const running = new Set<number>()
 
 /**
+ * The signals whose default action ends the host at once, leaving its agents to their stdin's end: one that
+ * ignores it (or is busy) would run on, orphaned, with its descendants.
+ */
+const ENDING_SIGNALS: ReadonlyArray<NodeJS.Signals> = ["SIGINT", "SIGTERM", "SIGHUP"]
+
+/**
+ * While any agent runs, the first listener of each ending signal. A signal no other listener takes (a host without
+ * handlers, or `NodeRuntime.runMain` after its first signal, which removes its own) would end the process by its
+ * default action: this SIGKILLs every agent's process group first, then ends the process by the same signal, as
+ * the default action would have (`up`'s third signal does the same). A signal another listener takes is left to it:
+ * the host's own stop stops the agents.
+ */
+const onEndingSignal = (signal: NodeJS.Signals): void => {
+  if (process.listenerCount(signal) > 1) return
+  killAll("SIGKILL")
+  setGuard(false)
+  process.kill(process.pid, signal)
+}
+
+let guarded = false
+
+/** Adds (while agents run) or removes (once none does) the listeners of {@link onEndingSignal}. */
+const setGuard = (on: boolean): void => {
+  if (guarded === on) return
+  guarded = on
+  for (const signal of ENDING_SIGNALS) {
+    if (on) process.prependListener(signal, onEndingSignal)
+    else process.removeListener(signal, onEndingSignal)
+  }
+}
+
+/**
  * Sends `signal` to the process group of every child this process spawned that has not exited (every tree's, every
  * agent's), at once; returns how many. For a host that must end now. @internal
  */
@@ -274,7 +306,7 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
       handle.stdout?.on("readable", hold)
       handle.stderr?.on("readable", hold)
       handle.once("exit", (code, signal) => {
-        if (spawned) running.delete(handle.pid!)
+        if (spawned && running.delete(handle.pid!) && running.size === 0) setGuard(false)
         exit = { exitCode: code, signal }
         resolveExit()
         if (listeners !== undefined) deliverExit(listeners, exit)
@@ -282,7 +314,10 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
       handle.once("spawn", () => {
         spawned = true
         // (before its exit: Node reports a child's `spawn` before its `exit`)
-        if (exit === undefined) running.add(handle.pid!)
+        if (exit === undefined) {
+          running.add(handle.pid!)
+          setGuard(true)
+        }
         const child: Child = {
           pid: handle.pid!,
           spawnedAt,
