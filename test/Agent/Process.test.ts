@@ -167,6 +167,16 @@ describe.sequential("AgentProcess", () => {
       yield* assertGroupGone(agent.pid)
     }).pipe(Effect.provide(TestLive)))
 
+  it.scopedLive("a stopped process (SIGSTOP) is woken by SIGCONT after its SIGTERM: it dies of SIGTERM at once", () =>
+    Effect.gen(function*() {
+      // Without the SIGCONT its SIGTERM stays pending: SIGKILL after sigtermTimeout (10 s)
+      const { agent, scope } = yield* startIn("echo", { gracefulTimeout: "200 millis", sigtermTimeout: "10 seconds" })
+      process.kill(agent.pid, "SIGSTOP")
+      yield* Scope.close(scope, Exit.void)
+      assert.strictEqual(Option.getOrThrow(yield* agent.exitInfo).signal, "SIGTERM")
+      yield* assertGroupGone(agent.pid)
+    }).pipe(Effect.provide(TestLive)))
+
   it.scopedLive("crash mid-request: every pending request fails at once with exit code and stderr", () =>
     Effect.gen(function*() {
       const agent = yield* AgentProcess.make(agentConfig("echo"))

@@ -119,6 +119,9 @@ const phases = (
     }
     step("SIGTERM")
     Child.killGroup(pid, "SIGTERM")
+    // A stopped process (SIGSTOP, a debugger, a job-control stop) holds SIGTERM pending until it runs again: wake
+    // the group, as systemd follows its KillSignal with SIGCONT, or the stop waits out sigtermTimeout for SIGKILL.
+    Child.killGroup(pid, "SIGCONT")
     const sigterm = Duration.toMillis(config.sigtermTimeout)
     // (one that never sent ready: its start's failure says how it ended)
     if (yield* exit.within(sigterm)) return ready() ? yield* warnFailed(status) : undefined
