@@ -214,7 +214,7 @@ export interface Supervisor {
   readonly child: (
     childId: string
   ) => Effect.Effect<AgentSupervisor.AgentSupervisor, SupervisorChildError | SupervisorIntensityError>
-  /** The running nested supervisor with this id. */
+  /** The running nested supervisor (or pool) with this id; an agent child is `not_a_supervisor`. */
   readonly childSupervisor: (
     childId: string
   ) => Effect.Effect<Supervisor, SupervisorChildError | SupervisorIntensityError>

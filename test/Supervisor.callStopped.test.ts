@@ -2,7 +2,8 @@
  * A call to a child the tree has stopped is refused by the tree, the same for an agent and a pool: a
  * `SupervisorChildError` `stopped` after `terminateChild` (restartChild it), `supervisor_stopped` once the tree
  * itself has stopped. Before, an agent child's call went to its stopped agent, whose `AgentStoppedError` advised to
- * wait for its supervisor to start it, which nothing would. Real agent processes (test/fixtures/agents/agent.mjs).
+ * wait for its supervisor to start it, which nothing would. And `childSupervisor` of an agent child says it is one.
+ * Real agent processes (test/fixtures/agents/agent.mjs).
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -51,6 +52,21 @@ describe.concurrent("a call to a child the tree has stopped", () => {
         assert.include(String((error as SupervisorChildError).remediation), "restartChild")
         yield* sup.restartChild("a")
         assert.deepStrictEqual(yield* sup.call("a", { echo: 3 }), 3)
+      }).pipe(Effect.provide(TestLive)),
+    30_000
+  )
+
+  it.scopedLive(
+    "childSupervisor of an agent child: not_a_supervisor, saying what it is (it said not found)",
+    () =>
+      Effect.gen(function*() {
+        const sup = yield* tree()
+        const error = failureOf(yield* Effect.exit(sup.childSupervisor("a"))) as SupervisorChildError
+        assert.deepInclude(error, { _tag: "SupervisorChildError", reason: "not_a_supervisor" })
+        assert.include(error.message, "it is an agent, not a nested supervisor or a pool")
+        assert.include(error.remediation, "child(id)")
+        assert.deepInclude(failureOf(yield* Effect.exit(sup.childSupervisor("nope"))), { reason: "not_found" })
+        assert.strictEqual((yield* sup.childSupervisor("p")).name, "calls/p")
       }).pipe(Effect.provide(TestLive)),
     30_000
   )

@@ -26,6 +26,7 @@ export const childFields = {
     "not_found",
     "not_an_agent",
     "not_a_pool",
+    "not_a_supervisor",
     "stopped",
     "reloading",
     "supervisor_stopped"
@@ -63,6 +64,7 @@ export interface ChildFacts {
     | "not_found"
     | "not_an_agent"
     | "not_a_pool"
+    | "not_a_supervisor"
     | "stopped"
     | "reloading"
     | "supervisor_stopped"
@@ -76,7 +78,11 @@ export interface ChildFacts {
 export const childMessage = (e: ChildFacts): string =>
   `Supervisor "${e.supervisor}" cannot ${e.operation} child "${e.child}": ` +
   // a call and a reload take a pool too: "not an agent" alone read as if an agent were the only kind
-  (e.reason === "not_an_agent" ? "it is a nested supervisor, not an agent or a pool" : e.reason.replace(/_/g, " "))
+  (e.reason === "not_an_agent"
+    ? "it is a nested supervisor, not an agent or a pool"
+    : e.reason === "not_a_supervisor"
+    ? "it is an agent, not a nested supervisor or a pool"
+    : e.reason.replace(/_/g, " "))
 
 /**
  * What to do about a `SupervisorChildError`, by its reason.
@@ -103,6 +109,8 @@ export const childRemediation = (e: ChildFacts): string => {
       return e.operation === "reload"
         ? "Reload agent or pool children; a nested supervisor's children are reloaded through childSupervisor(id)."
         : "Route calls to agent or pool children; a nested supervisor has no callback."
+    case "not_a_supervisor":
+      return "The child is an agent: child(id) gives its interface; childSupervisor takes a nested supervisor or a pool."
     case "not_a_pool":
       return "Only a pool child (Supervisor.pool) has a size to scale and members to show."
     case "stopped":

@@ -172,8 +172,10 @@ export const supervisorChild = (
     const runtime = child?.runtime
     if (runtime?._tag === "Supervisor") return Effect.succeed(runtime.instance)
     return Effect.fail(
-      child?.spec._tag === "Supervisor"
+      child === undefined
+        ? childError(self, id, "find supervisor", "not_found")
+        : child.spec._tag === "Supervisor"
         ? notRunning(self, child, "find supervisor")
-        : childError(self, id, "find supervisor", "not_found")
+        : childError(self, id, "find supervisor", "not_a_supervisor")
     )
   })
