@@ -26,6 +26,30 @@ const spawnedPid = (events: Queue.Dequeue<AgentSupervisor.AgentEvent>) =>
 const lineOf = (stderr: Queue.Dequeue<AgentSupervisor.StderrLine>, pid: number, text: string) =>
   Queue.take(stderr).pipe(Effect.repeat({ until: (l) => l.pid === pid && l.line.includes(text) }))
 
+/**
+ * A tree of one agent `id` (agent.mjs `MODE FILE`: it hangs before ready while FILE is missing), ready while FILE was
+ * there; then FILE removed and its process killed: `pid` is the restart's, spawned without it. Its events and stderr
+ * were subscribed before the kill.
+ */
+const restartedWithoutFile = (mode: string, id: string, overrides: Parameters<typeof agentConfig>[1] = {}) =>
+  Effect.gen(function*() {
+    const file = path.join(yield* tempDir("live-pid"), "ready")
+    fs.writeFileSync(file, "")
+    const config = agentConfig(mode, { name: id, restartBackoff: 0, ...overrides })
+    const sup = yield* Supervisor.make({
+      children: [Supervisor.agent({ id, config: { ...config, args: [...config.args!, file] } })]
+    })
+    const agent = yield* sup.child(id)
+    const events = yield* agent.subscribe
+    const stderr = yield* agent.subscribeStderr
+    const first = Option.getOrThrow((yield* agent.metadata).pid)
+    fs.rmSync(file)
+    process.kill(first, "SIGKILL")
+    const pid = yield* spawnedPid(events)
+    assert.notStrictEqual(pid, first)
+    return { sup, events, stderr, pid }
+  })
+
 /** The one child's state and pid as `whichChildren` and its agent's `metadata` say them. */
 const views = (sup: Supervisor.Supervisor, id: string) =>
   Effect.gen(function*() {
@@ -65,22 +89,8 @@ describe.concurrent("a view's pid while the agent's process runs", () => {
     "STARTING: the pid of the process spawned, before it is ready; STOPPING with it while a stop ends it",
     () =>
       Effect.gen(function*() {
-        const dir = yield* tempDir("live-pid")
-        // Ready while the file is there; a later incarnation, started without it, hangs and ignores SIGTERM.
-        const file = path.join(dir, "ready")
-        fs.writeFileSync(file, "")
-        const config = agentConfig("no-ready-unless-stubborn", { name: "slow-start", restartBackoff: 0 })
-        const sup = yield* Supervisor.make({
-          children: [Supervisor.agent({ id: "slow-start", config: { ...config, args: [...config.args!, file] } })]
-        })
-        const agent = yield* sup.child("slow-start")
-        const events = yield* agent.subscribe
-        const stderr = yield* agent.subscribeStderr
-        const first = Option.getOrThrow((yield* agent.metadata).pid)
-        fs.rmSync(file)
-        process.kill(first, "SIGKILL")
-        const pid = yield* spawnedPid(events)
-        assert.notStrictEqual(pid, first)
+        // It hangs before ready and ignores SIGTERM
+        const { pid, sup, stderr } = yield* restartedWithoutFile("no-ready-unless-stubborn", "slow-start")
         // (it ignores SIGTERM from then on: a signal in Node's own start would end it)
         yield* lineOf(stderr, pid, "loading forever")
         assert.deepStrictEqual(yield* views(sup, "slow-start"), {
@@ -105,25 +115,11 @@ describe.concurrent("a view's pid while the agent's process runs", () => {
 
   it.scopedLive("a start that failed: no pid once its process has exited", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir("live-pid-failed")
-      const file = path.join(dir, "ready")
-      fs.writeFileSync(file, "")
       // One failure allowed: the kill is it, the restart that never gets ready opens the circuit (no more starts).
-      const config = agentConfig("no-ready-unless", {
-        name: "failed-start",
-        restartBackoff: 0,
+      const { events, pid, sup } = yield* restartedWithoutFile("no-ready-unless", "failed-start", {
         startupTimeout: "1 second",
         maxRestartAttempts: 1
       })
-      const sup = yield* Supervisor.make({
-        children: [Supervisor.agent({ id: "failed-start", config: { ...config, args: [...config.args!, file] } })]
-      })
-      const agent = yield* sup.child("failed-start")
-      const events = yield* agent.subscribe
-      const first = Option.getOrThrow((yield* agent.metadata).pid)
-      fs.rmSync(file)
-      process.kill(first, "SIGKILL")
-      const pid = yield* spawnedPid(events)
       yield* Queue.take(events).pipe(Effect.repeat({ until: (e) => e._tag === "CircuitOpened" }))
       assert.deepStrictEqual(yield* views(sup, "failed-start"), {
         which: ["CRASHED", Option.none()],

@@ -44,41 +44,39 @@ export const agentView = (
   path: string,
   info: Supervisor.ChildInfo,
   metadata: AgentSupervisor.Metadata
-): ChildView => {
-  const running = Option.isSome(metadata.pid)
-  return {
-    ...bareView(path, info),
-    name: metadata.name,
-    state: metadata.state,
-    pid: Option.getOrNull(metadata.pid),
-    startedAt: running ? Option.getOrNull(metadata.startedAt) : null,
-    restarts: metadata.restartCount,
-    inFlight: metadata.inFlight,
-    lastExit: Option.getOrNull(Option.map(metadata.lastExit, (exit) => ({
-      pid: exit.pid,
-      exitCode: exit.exitCode,
-      signal: exit.signal,
-      requested: exit.requested,
-      at: exit.at,
-      limit: exit.limit ?? null,
-      ...(exit.leftBehind === true ? { leftBehind: true as const } : {})
-    }))),
-    limits: Option.getOrNull(Option.map(metadata.limits, (limits) => ({
-      mode: limits.mode,
-      why: limits.why,
-      memory: limits.memory ?? null,
-      cpu: limits.cpu ?? null,
-      pids: limits.pids ?? null
-    }))),
-    health: Option.getOrNull(Option.map(metadata.lastHealth, (sample) => ({
-      latencyMillis: sample.latencyMillis,
-      cpuPercent: Option.getOrNull(sample.cpuPercent),
-      memoryMb: Option.getOrNull(sample.memoryMb),
-      processes: sample.processes,
-      timestamp: sample.timestamp
-    })))
-  }
-}
+): ChildView => ({
+  ...bareView(path, info),
+  name: metadata.name,
+  state: metadata.state,
+  pid: Option.getOrNull(metadata.pid),
+  // (some exactly while `pid` is: both are the live process's)
+  startedAt: Option.getOrNull(metadata.startedAt),
+  restarts: metadata.restartCount,
+  inFlight: metadata.inFlight,
+  lastExit: Option.getOrNull(Option.map(metadata.lastExit, (exit) => ({
+    pid: exit.pid,
+    exitCode: exit.exitCode,
+    signal: exit.signal,
+    requested: exit.requested,
+    at: exit.at,
+    limit: exit.limit ?? null,
+    ...(exit.leftBehind === true ? { leftBehind: true as const } : {})
+  }))),
+  limits: Option.getOrNull(Option.map(metadata.limits, (limits) => ({
+    mode: limits.mode,
+    why: limits.why,
+    memory: limits.memory ?? null,
+    cpu: limits.cpu ?? null,
+    pids: limits.pids ?? null
+  }))),
+  health: Option.getOrNull(Option.map(metadata.lastHealth, (sample) => ({
+    latencyMillis: sample.latencyMillis,
+    cpuPercent: Option.getOrNull(sample.cpuPercent),
+    memoryMb: Option.getOrNull(sample.memoryMb),
+    processes: sample.processes,
+    timestamp: sample.timestamp
+  })))
+})
 
 /**
  * How old the shared scan of /proc may be for a view: the heartbeats' bound (5 s). An older table is scanned again
