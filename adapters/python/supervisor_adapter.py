@@ -140,7 +140,10 @@ How it runs (each choice measured with bench/python.ts against a raw Python line
     thread, awake only while callbacks are being run, checks every 2 ms: when a callback has run
     longer than that, it hands the reading to another thread of the pool, with the tasks read
     but not started (other threads run them). So pings are answered, and blocking callbacks run
-    side by side (up to 32), within a few ms of their arrival. While the reader works through the
+    side by side (up to 32), within a few ms of their arrival. A cancel cannot stop a thread:
+    when all 32 are held by callbacks whose tasks were cancelled, no task can run, and pings are
+    answered with an error (type AdapterStuck) until one returns, so that the supervisor's
+    heartbeat restarts the agent. While the reader works through the
     tasks of one chunk, their responses share writes: one is held back ~0.5 ms at most (a few ms
     behind a callback that blocks).
     `async def` callback: the main thread runs an asyncio event loop, to which a reader thread
@@ -468,6 +471,21 @@ def _publish_line(topic, payload):
 def _refusal_line(req_id):
     message = "agent is shutting down; task not accepted"
     return _error_line(req_id, message, "AdapterShuttingDown", "AdapterShuttingDown: %s\n" % message)
+
+
+_STUCK_MESSAGE = (
+    "all %d worker threads are held by def callbacks whose tasks were cancelled (timed out upstream) and that "
+    "have not returned: a thread cannot be interrupted, so no task can run until one returns; answering pings "
+    "with this error so that the supervisor's heartbeat restarts the agent"
+)
+
+
+_FREED_MESSAGE = "a cancelled callback returned: a worker thread is free again, and pings are answered"
+
+
+def _stuck_line(req_id):
+    message = _STUCK_MESSAGE % MAX_WORKERS
+    return _error_line(req_id, message, "AdapterStuck", "AdapterStuck: %s\n" % message)
 
 
 # --------------------------------------------------------------------------------------------
@@ -915,7 +933,7 @@ def _has_shutdown(batch):
 
 
 class _Request(object):
-    __slots__ = ("id", "payload", "stream", "key", "cancelled", "done", "event", "task", "future")
+    __slots__ = ("id", "payload", "stream", "key", "cancelled", "done", "event", "task", "future", "running")
 
     def __init__(self, req_id, payload, stream, key=None):
         self.id = req_id
@@ -927,6 +945,8 @@ class _Request(object):
         self.event = None  # Context.cancel_event, once a callback asked for it
         self.task = None  # the asyncio task running it (async callbacks)
         self.future = None  # the background loop's future awaiting what a sync callback returned
+        # def callbacks: 0 not in its callback, 1 in it, 2 in it though cancelled (counted as stuck)
+        self.running = 0
 
 
 # The kinds of object a callback may return to stream (set by _run, after `ready`).
@@ -1158,7 +1178,7 @@ class _Agent(object):
             _log("warning: ignoring %s message without a string id: %s" % (kind, _abbreviate(line)))
             return
         if kind == "ping":
-            self._send(_dumps({"id": req_id, "status": "ok", "result": {"health": self._health()}}))
+            self._send(self._pong(req_id))
         else:
             self._on_cancel(req_id)
 
@@ -1180,6 +1200,9 @@ class _Agent(object):
     def _flush(self):
         if not self.output.flush():
             self._begin_close("stdout closed")
+
+    def _pong(self, req_id):
+        return _dumps({"id": req_id, "status": "ok", "result": {"health": self._health()}})
 
     def _health(self):
         now = time.monotonic()
@@ -1234,6 +1257,10 @@ class _ThreadedAgent(_Agent):
         self._idle = 0  # pool threads waiting on the queue (or about to)
         self._queued = 0  # items in the queue, not yet taken
         self._busy = 0  # threads inside the callback
+        # Of those, the ones whose task was cancelled upstream (a thread cannot be interrupted): when
+        # they are all MAX_WORKERS, no task can run, and pings are answered with an error (_pong).
+        self._stuck = 0
+        self._stuck_logged = False
         self._background = 0  # coroutines returned by the callback, being awaited on the background loop
         self._tasks = []  # the tasks of the chunk being read
         # The reader's own tasks: the role's generation (bumped when the watcher hands the role
@@ -1341,11 +1368,11 @@ class _ThreadedAgent(_Agent):
         req = None
         deferred = None  # when the oldest response held back for one write was held back
         while True:
-            drained = False
+            drained = freed = False
             with lock:  # one lock section per task: the end of one, the start of the next
                 if req is not None:
-                    if running:
-                        self._busy -= 1
+                    if running and self._leave(req):
+                        freed = True
                     if not handed_off and inflight.get(req.id) is req:
                         del inflight[req.id]
                     drained = self.closing and not inflight
@@ -1363,10 +1390,13 @@ class _ThreadedAgent(_Agent):
                     running = not req.cancelled
                     if running:
                         self._busy += 1
+                        req.running = 1
                     wake = not self._watching
                     self._watching = True
             if drained:
                 self._done.set()
+            if freed:
+                _log(_FREED_MESSAGE)
             if req is None:
                 # Lines held back and not yet written with a later one (the last task sent none, or the
                 # role was handed on while a callback ran: the watcher's flush may have come first).
@@ -1432,19 +1462,41 @@ class _ThreadedAgent(_Agent):
     def _call(self, req):
         """Run a task from the queue (a pool thread that is not reading)."""
         lock = self._lock
-        running = not req.cancelled
-        if running:
-            with lock:
+        with lock:  # decided under the lock, so that a cancel finds it running (stuck) or not started
+            running = not req.cancelled
+            if running:
                 self._busy += 1
+                req.running = 1
         handed_off = running and self._invoke(req)
+        freed = False
         with lock:
             if running:
-                self._busy -= 1
+                freed = self._leave(req)
             if not handed_off and self.inflight.get(req.id) is req:
                 del self.inflight[req.id]
             drained = self.closing and not self.inflight
+        if freed:
+            _log(_FREED_MESSAGE)
         if drained:
             self._done.set()
+
+    def _leave(self, req):
+        """A thread is out of req's callback (the lock held); True when that ended a stuck pool
+        that was logged (the caller logs its end, out of the lock)."""
+        self._busy -= 1
+        freed = req.running == 2
+        req.running = 0
+        if freed:
+            self._stuck -= 1
+            if self._stuck_logged:
+                self._stuck_logged = False
+                return True
+        return False
+
+    def _pong(self, req_id):
+        if self._stuck >= MAX_WORKERS:  # read without the lock: one int, and the next ping reads again
+            return _stuck_line(req_id)
+        return _Agent._pong(self, req_id)
 
     def _invoke(self, req, defer=False):
         """Call the callback and send the response (or defer it, to go out with the next write);
@@ -1515,9 +1567,18 @@ class _ThreadedAgent(_Agent):
             # A running callback cannot be interrupted: this drops its response, stops a generator
             # at its next yield, and sets the context's cancel_event.
             _mark_cancelled(req)
+            stuck = False
+            if req.running == 1:
+                req.running = 2
+                self._stuck += 1
+                stuck = self._stuck >= MAX_WORKERS and not self._stuck_logged
+                if stuck:
+                    self._stuck_logged = True
             drained = self.closing and not self.inflight
         if req.future is not None:
             req.future.cancel()
+        if stuck:
+            _log("warning: " + _STUCK_MESSAGE % MAX_WORKERS)
         if drained:
             self._done.set()
 

@@ -328,6 +328,40 @@ class ProtocolTests(AdapterTestCase):
         self.assertEqual(agent.call("after", {"sleep": 0})["result"], {"sleep": 0})
         self.shutdown(agent)
 
+    def test_pings_fail_while_cancelled_callbacks_hold_every_thread(self):
+        # A def callback cannot be interrupted: cancelled ones that never return would leave no thread
+        # for any task, while pings were answered and the supervisor saw a healthy agent.
+        release = os.path.join(tempfile.mkdtemp(), "release")
+        self.addCleanup(shutil.rmtree, os.path.dirname(release))
+        agent = self.start(fixture("stuck_agent.py:until_file"))
+        workers = 32
+        for n in range(workers):
+            agent.task("t%d" % n, {"tag": "t%d" % n, "file": release})
+        for n in range(workers):
+            agent.wait_for_stderr("fixture: started t%d\n" % n)
+        agent.send({"id": "full", "type": "ping"})
+        self.assertEqual(agent.recv()["status"], "ok")  # busy is not stuck
+        for n in range(workers - 1):
+            agent.send({"id": "t%d" % n, "type": "cancel"})
+        agent.send({"id": "one-left", "type": "ping"})
+        self.assertEqual(agent.recv()["status"], "ok")  # one thread's task still has a caller
+        agent.send({"id": "t%d" % (workers - 1), "type": "cancel"})
+        agent.send({"id": "stuck", "type": "ping"})
+        stuck = agent.recv()
+        self.assertEqual((stuck["id"], stuck["status"], stuck["error"]["type"]), ("stuck", "error", "AdapterStuck"))
+        self.assertIn("all 32 worker threads are held by def callbacks whose tasks were cancelled", stuck["error"]["message"])
+        agent.wait_for_stderr("warning: all 32 worker threads are held")
+        agent.task("after", {"tag": "after", "hang": False})
+        agent.recv_nothing_for(0.3)  # no thread takes it
+        with open(release, "w"):
+            pass
+        # The cancelled callbacks return (their answers dropped); a freed thread runs the waiting task.
+        self.assertEqual(agent.recv()["id"], "after")
+        agent.send({"id": "freed", "type": "ping"})
+        self.assertEqual(agent.recv()["status"], "ok")
+        agent.wait_for_stderr("a cancelled callback returned: a worker thread is free again")
+        self.shutdown(agent)
+
     def test_cancel_of_unknown_id_is_harmless(self):
         agent = self.start(fixture("echo_agent.py"))
         agent.send({"id": "never-sent", "type": "cancel"})

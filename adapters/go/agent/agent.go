@@ -22,7 +22,9 @@
 //     `{"health":{"uptime_seconds","total_requests","memory_mb","cpu_percent"}}`, memory from VmRSS in
 //     /proc/self/status (getrusage's peak elsewhere), CPU over the interval since the previous ping.
 //   - `cancel` cancels that task's context; its response, if the handler still returns one, is not sent, nor any
-//     chunk or checkpoint of it from then on.
+//     chunk or checkpoint of it from then on. While every slot is held by a handler cancelled so that has not
+//     returned (one that ignores its ctx), no task can run: pings are answered with an error of type
+//     "AdapterStuck", so that the supervisor's heartbeat restarts the agent.
 //   - A returned error becomes `{"id","status":"error","error":{"message","type","stack"}}`: type is the error's Go
 //     type (`*errors.errorString`), or what its ErrorType method says (see ErrorTyper); stack is `%+v` of the
 //     error. A panic is an error response of type "panic" with the goroutine's stack, never a crash.

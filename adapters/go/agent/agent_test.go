@@ -259,6 +259,42 @@ func TestCancelCancelsTheContextAndSendsNothing(t *testing.T) {
 	}
 }
 
+// A goroutine cannot be stopped: handlers that ignore their cancelled contexts and hold every slot would leave no
+// slot for any task while pings were answered, and the supervisor saw a healthy agent. Pings fail then, and answer
+// again once one returns.
+func TestPingsFailWhileCancelledHandlersHoldEverySlot(t *testing.T) {
+	t.Parallel()
+	b := newBlocker()
+	b.ignoreCtx = true
+	h := start(t, b.handle, agent.Options{MaxConcurrency: 2})
+	h.task("a", nil)
+	h.task("b", nil)
+	receive(t, b.started, "the first task")
+	receive(t, b.started, "the second task")
+	h.ping("full") // busy is not stuck
+	h.send(map[string]any{"id": "a", "type": "cancel"})
+	h.ping("one-left") // one slot's task still has a caller
+	h.send(map[string]any{"id": "b", "type": "cancel"})
+	h.send(map[string]any{"id": "stuck", "type": "ping"})
+	r := h.recv()
+	if r.ID != "stuck" || r.Error == nil || r.Error.Type != "AdapterStuck" ||
+		!strings.Contains(r.Error.Message, "all 2 handler slots (Options.MaxConcurrency) are held by handlers") {
+		t.Fatalf("got %+v, want the ping answered with AdapterStuck", r)
+	}
+	h.waitLog("warning: all 2 handler slots")
+	h.task("after", nil)
+	h.noLine(100 * time.Millisecond) // no slot takes it
+	close(b.release)                 // the cancelled handlers return (nothing sent for them); a freed slot runs it
+	if id := receive(t, b.started, "the task waiting for a slot"); id != "after" {
+		t.Fatalf("started %s", id)
+	}
+	if r := h.recv(); r.ID != "after" || r.Status != "ok" {
+		t.Fatalf("got %+v", r)
+	}
+	h.ping("freed")
+	h.waitLog("a cancelled handler returned: a slot is free again")
+}
+
 type quotaError struct{ left int }
 
 func (e *quotaError) Error() string     { return fmt.Sprintf("quota exceeded, %d left", e.left) }

@@ -181,6 +181,20 @@ func refusalLine(rawID []byte) []byte {
 	return errorInfoLine(rawID, message, "AdapterShuttingDown", "AdapterShuttingDown: "+message+"\n")
 }
 
+// stuckMessage says why pings fail while every one of the n slots is held by a handler cancelled upstream.
+func stuckMessage(n int) string {
+	return fmt.Sprintf("all %d handler slots (Options.MaxConcurrency) are held by handlers whose tasks were "+
+		"cancelled (timed out upstream) and that have not returned: a goroutine cannot be stopped, so no task can "+
+		"run until one returns; answering pings with this error so that the supervisor's heartbeat restarts the "+
+		"agent", n)
+}
+
+// stuckLine answers a ping while the agent is stuck (see stuckMessage).
+func stuckLine(rawID []byte, n int) []byte {
+	message := stuckMessage(n)
+	return errorInfoLine(rawID, message, "AdapterStuck", "AdapterStuck: "+message+"\n")
+}
+
 type healthReport struct {
 	UptimeSeconds float64 `json:"uptime_seconds"`
 	TotalRequests int64   `json:"total_requests"`

@@ -114,7 +114,11 @@ func (s *server) handleLine(line []byte) {
 		return
 	}
 	if kind == "ping" {
-		s.out.send(healthLine(rawID, s.health()))
+		if s.isStuck() {
+			s.out.send(stuckLine(rawID, cap(s.slots)))
+		} else {
+			s.out.send(healthLine(rawID, s.health()))
+		}
 	} else {
 		s.onCancel(id)
 	}

@@ -29,10 +29,19 @@ type task struct {
 	cancel context.CancelFunc
 	// cancelled upstream (`cancel`, or the supervisor is gone): send nothing for it. Guarded by server.mu.
 	cancelled bool
+	// Its handler holds a slot: notRunning, running, or stuckRunning (cancelled upstream and not returned: counted
+	// in server.stuck). Guarded by server.mu.
+	running int
 
 	mu     sync.Mutex
 	pieces [][]byte // what Send collected for a task that does not stream, encoded
 }
+
+const (
+	notRunning = iota
+	running
+	stuckRunning
+)
 
 // collected is the list of the pieces Send collected, or nil when there are none.
 func (t *task) collected() json.RawMessage {
@@ -61,6 +70,10 @@ type server struct {
 	abandoned   bool // stdin EOF without shutdown
 	abandonedAt time.Time
 	exitCode    int
+	// Slots held by handlers whose tasks were cancelled upstream and that have not returned (a goroutine cannot be
+	// stopped): when they are all the slots, no task can run, and pings are answered with an error (stuckLine).
+	stuck       int
+	stuckLogged bool
 	// The last `restore` message's data and requests.
 	restored         json.RawMessage
 	restoredRequests map[string]json.RawMessage
@@ -224,14 +237,24 @@ func (s *server) onTask(rawID []byte, id string, payload []byte, streaming bool,
 func (s *server) onCancel(id string) {
 	s.mu.Lock()
 	t := s.inflight[id]
+	logStuck := false
 	if t != nil {
 		t.cancelled = true
 		delete(s.inflight, id) // the drain does not wait for it
+		if t.running == running {
+			t.running = stuckRunning
+			s.stuck++
+			logStuck = s.stuck >= cap(s.slots) && !s.stuckLogged
+			s.stuckLogged = s.stuckLogged || logStuck
+		}
 		s.checkDrainedLocked()
 	}
 	s.mu.Unlock()
 	if t != nil {
 		t.cancel()
+	}
+	if logStuck {
+		s.log.printf("warning: %s", stuckMessage(cap(s.slots)))
 	}
 	// Not in flight: already answered (the response crossed the cancel on the wire), or unknown.
 }
@@ -258,8 +281,19 @@ func (s *server) run(ctx context.Context, t *task) {
 		line, returned = errorLine(t.rawID, ctx.Err()), true
 		return
 	}
-	defer func() { <-s.slots }()
-	if err := ctx.Err(); err != nil { // cancelled while it waited: both cases were ready
+	defer func() {
+		s.leave(t)
+		<-s.slots
+	}()
+	s.mu.Lock()
+	if t.cancelled { // upstream, while it waited: both cases were ready, or the context is not done yet
+		s.mu.Unlock()
+		line, returned = errorLine(t.rawID, context.Canceled), true
+		return
+	}
+	t.running = running
+	s.mu.Unlock()
+	if err := ctx.Err(); err != nil { // cancelled while it waited (the drain bound, the supervisor gone)
 		line, returned = errorLine(t.rawID, err), true
 		return
 	}
@@ -274,6 +308,30 @@ func (s *server) run(ctx context.Context, t *task) {
 		line = resultLine(t.rawID, result)
 	}
 	returned = true
+}
+
+// leave notes that t's handler gave its slot back (it returned, or never ran); a stuck one frees the pool again.
+func (s *server) leave(t *task) {
+	s.mu.Lock()
+	freed := t.running == stuckRunning
+	t.running = notRunning
+	logFreed := false
+	if freed {
+		s.stuck--
+		logFreed = s.stuckLogged
+		s.stuckLogged = false
+	}
+	s.mu.Unlock()
+	if logFreed {
+		s.log.printf("a cancelled handler returned: a slot is free again, and pings are answered")
+	}
+}
+
+// isStuck tells whether every slot is held by a handler whose task was cancelled upstream.
+func (s *server) isStuck() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stuck >= cap(s.slots)
 }
 
 // finish sends the task's line unless it was cancelled upstream, and takes it out of flight. The line is handed
