@@ -127,6 +127,11 @@ export type ExitReason = "exit" | "start_failed" | "heartbeat" | AgentProcess.Li
  */
 export interface Metadata {
   readonly name: string
+  /**
+   * The agent's state; CRASHED from the moment the exit of its RUNNING process is reported (when the calls in
+   * flight fail with `AgentCrashError`), though its `StateChanged` event to CRASHED comes a moment later, once the
+   * exit is handled. `state` and `whichChildren` say the same.
+   */
   readonly state: AgentState
   /**
    * The pid of the agent's process while one runs: from its spawn (STARTING, before it is ready) until its exit

@@ -1,7 +1,7 @@
 /**
  * A view's pid is that of the agent's process while it runs, from its spawn to its exit: while STARTING (spawned,
  * not yet ready) and while STOPPING (the process the stop is ending, a start's included), as well as RUNNING; none
- * once its exit is reported (a failed start's). Both `Metadata.pid` and
+ * once its exit is reported (a failed start's), and no RUNNING then (a crash's). Both `Metadata.pid` and
  * `whichChildren`'s (the admin API's `status`) say it. Real agent processes (test/fixtures/agents/agent.mjs).
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -109,6 +109,25 @@ describe.concurrent("a view's pid while the agent's process runs", () => {
           which: ["STOPPED", Option.none()],
           metadata: ["STOPPED", Option.none()]
         })
+      }).pipe(Effect.provide(TestLive)),
+    30_000
+  )
+
+  it.scopedLive(
+    "a crash: no view says RUNNING once a call has failed with AgentCrashError",
+    () =>
+      Effect.gen(function*() {
+        // The restart waits a minute: the views read the crash, not the next incarnation.
+        const config = agentConfig("echo", { name: "crashing", restartBackoff: "1 minute" })
+        const sup = yield* Supervisor.make({ children: [Supervisor.agent({ id: "crashing", config })] })
+        const agent = yield* sup.child("crashing")
+        const error = yield* Effect.flip(agent.handleEvent({ crash: 3 }))
+        assert.strictEqual(error._tag, "AgentCrashError")
+        // Read at once: the exit is handled under the agent's lock a moment after the call heard of it.
+        const { metadata, which } = yield* views(sup, "crashing")
+        const state = yield* agent.state
+        for (const seen of [which[0], metadata[0], state]) assert.include(["CRASHED", "RESTARTING"], seen)
+        assert.deepStrictEqual([which[1], metadata[1]], [Option.none(), Option.none()])
       }).pipe(Effect.provide(TestLive)),
     30_000
   )

@@ -225,7 +225,7 @@ export function makeOwned(
       config: settings,
       handleEvent: Router.handleEvent(core),
       handleEventStream: Streaming.handleEventStream(core),
-      state: Effect.sync(() => core.state),
+      state: Effect.sync(() => Core.viewState(core)),
       metadata: Metadata.metadata(core),
       start: operations.start,
       stop: operations.stop,
@@ -236,7 +236,7 @@ export function makeOwned(
       recentStderr: Effect.sync(core.stderr.recent),
       stderr: Stream.unwrapScoped(Effect.map(subscribeStderr, (queue) => Stream.fromQueue(queue))),
       subscribeStderr,
-      peek: () => ({ state: core.state, pid: Core.liveProcess(core)?.pid }),
+      peek: () => ({ state: Core.viewState(core), pid: Core.liveProcess(core)?.pid }),
       stderrTail: core.stderr
     }
     return agent

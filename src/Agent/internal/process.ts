@@ -77,6 +77,8 @@ export interface Spawned {
   readonly stats: Effect.Effect<AgentProcess.Stats>
   /** Whether its exit has been reported (reaped, or left behind after SIGKILL); read synchronously. */
   readonly exited: () => boolean
+  /** Whether its exit has been reported and was not asked for (no stop's): a crash, or a kill for a fault. */
+  readonly crashed: () => boolean
 }
 
 /**
@@ -165,7 +167,13 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     waiting: table.unsent()
   }))
   if (hooks?.onSpawned !== undefined) {
-    yield* hooks.onSpawned({ pid, startedAt, stats, exited: () => status.exited !== undefined })
+    yield* hooks.onSpawned({
+      pid,
+      startedAt,
+      stats,
+      exited: () => status.exited !== undefined,
+      crashed: () => status.exited !== undefined && !status.exited.requested
+    })
   }
 
   const annotations = { agent: name, pid }

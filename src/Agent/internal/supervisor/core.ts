@@ -230,6 +230,14 @@ export const liveProcess = (core: Core): ProcessInternal.Spawned | undefined => 
   return spawned === undefined || spawned.exited() ? undefined : spawned
 }
 
+/**
+ * The state the views show (`state`, `metadata`, `whichChildren`): the agent's, but CRASHED from the moment the exit
+ * of its RUNNING process is reported, which the requests in flight hear at once (`AgentCrashError`), while the agent
+ * moves to CRASHED a moment later, under its lock; so that a caller told of a crash never reads RUNNING after it.
+ */
+export const viewState = (core: Core): AgentState =>
+  core.state === "RUNNING" && core.spawned?.crashed() === true ? "CRASHED" : core.state
+
 const pidOf = (live: ProcessInternal.Spawned | undefined): { readonly pid?: number } =>
   live === undefined ? {} : { pid: live.pid }
 

@@ -9,7 +9,7 @@ import * as Option from "effect/Option"
 import type { Metadata } from "../../AgentSupervisor.js"
 import type * as AgentProcess from "../../Process.js"
 import * as RestartPolicy from "../../RestartPolicy.js"
-import { type Core, type Counted, liveProcess, now } from "./core.js"
+import { type Core, type Counted, liveProcess, now, viewState } from "./core.js"
 
 const addCounters = (into: Counted, stats: AgentProcess.Stats): void => {
   into.lateResponses += stats.lateResponses
@@ -41,7 +41,7 @@ export const totals = (core: Core): Effect.Effect<Counted> =>
 export const metadata = (core: Core): Effect.Effect<Metadata> =>
   Effect.gen(function*() {
     // Read in one step, before anything yields: the state, the incarnation and the process agree.
-    const state = core.state
+    const state = viewState(core)
     const current = core.incarnation
     const live = liveProcess(core)
     const stats = live === undefined ? undefined : yield* live.stats
@@ -54,7 +54,7 @@ export const metadata = (core: Core): Effect.Effect<Metadata> =>
       startedAt: Option.fromNullable(live?.startedAt),
       restartCount: core.restartCount,
       // The count the next decision would start from: a stable run past resetAfter has already reset it.
-      consecutiveFailures: current === undefined || state !== "RUNNING"
+      consecutiveFailures: current === undefined || core.state !== "RUNNING"
         ? core.failures
         : RestartPolicy.failuresAfterRun(core.settings, core.failures, timestamp - current.runningSince),
       circuitOpen: core.circuitOpen,
