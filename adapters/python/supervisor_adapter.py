@@ -725,16 +725,22 @@ class LoadError(Exception):
 
 
 def parse_target(target):
-    """Split TARGET into (module or path, dotted function name)."""
+    """Split TARGET into (module or path, dotted function name); the name is "" when TARGET ends
+    in ':' (find_callback says so)."""
     head, sep, tail = target.rpartition(":")
     # Only a valid (dotted) identifier counts as the function part, so odd paths still work.
     if sep and head and tail and all(part.isidentifier() for part in tail.split(".")):
         return head, tail
+    if sep and head and not tail:
+        return head, ""
     return target, DEFAULT_FUNCTION
 
 
 def _is_path(spec):
-    return spec.endswith(".py") or "/" in spec or os.sep in spec or os.path.isfile(spec)
+    # A directory without __init__.py would import as an empty namespace package: no callback in it.
+    return spec.endswith(".py") or "/" in spec or os.sep in spec or os.path.isfile(spec) or (
+        os.path.isdir(spec) and not os.path.isfile(os.path.join(spec, "__init__.py"))
+    )
 
 
 def _load_failed(exc, what):
@@ -773,10 +779,11 @@ def _import_target(spec):
     _drop_adapter_dir_from_path()
     if _is_path(spec):
         path = os.path.abspath(spec)
+        shown = spec if spec == path else "%s (%s)" % (spec, path)
         if os.path.isdir(path):
-            raise ImportError("%s is a directory; name the .py file that holds the callback" % spec)
+            raise ImportError("%s is a directory; name the .py file that holds the callback" % shown)
         if not os.path.isfile(path):
-            raise FileNotFoundError("no such file: %s" % spec)
+            raise FileNotFoundError("no such file: %s" % shown)
         sys.path.insert(0, os.path.dirname(path))
         stem = os.path.splitext(os.path.basename(path))[0]
         # Registered under its own name so a sibling `import <stem>` reuses it instead of running
@@ -839,12 +846,14 @@ def find_callback(target):
 
     obj = module
     for part in function.split("."):
-        obj = getattr(obj, part, None)
+        obj = getattr(obj, part, None) if part else None
         if obj is None:
             break
     if obj is None or not callable(obj):
         functions = public_functions(module)
-        if obj is None:
+        if not function:
+            message = "%r names no function after its ':' (leave the ':' out for %s)" % (target, DEFAULT_FUNCTION)
+        elif obj is None:
             message = "%s has no function %r" % (spec, function)
         else:
             message = "%s.%s is not callable (it is a %s)" % (spec, function, type(obj).__name__)

@@ -1214,6 +1214,30 @@ class TargetTests(AdapterTestCase):
         self.assertIn("handle_request", stderr)
         self.assertIn("sleep_echo", stderr)
 
+    def test_a_missing_or_directory_target_says_so_with_its_absolute_path(self):
+        missing = run_once("does_not_exist.py", cwd=FIXTURES)
+        self.assertEqual(missing.returncode, 2)
+        self.assertIn("no such file: does_not_exist.py (%s)" % fixture("does_not_exist.py"), missing.stderr.decode())
+        # A directory without __init__.py is no empty namespace package "without the function", but a wrong target.
+        empty = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, empty)
+        for target in (os.path.basename(empty), empty):
+            result = run_once(target, cwd=os.path.dirname(empty))
+            self.assertEqual(result.returncode, 2, result.stderr)
+            self.assertIn("%s) is a directory; name the .py file" % empty if target != empty else
+                          "%s is a directory; name the .py file" % empty, result.stderr.decode())
+        # A package's directory is a module, as before.
+        package = run_once("pkg_agent", cwd=FIXTURES)
+        self.assertEqual(package.returncode, 3, package.stderr)
+        self.assertIn("pkg_agent has no function 'handle_request'", package.stderr.decode())
+
+    def test_a_target_ending_in_a_colon_names_no_function(self):
+        result = run_once(fixture("echo_agent.py") + ":")
+        self.assertEqual(result.returncode, 3)
+        stderr = result.stderr.decode()
+        self.assertIn("names no function after its ':' (leave the ':' out for handle_request)", stderr)
+        self.assertIn("available functions: Greeter, busy_echo, handle_request", stderr)
+
     def test_non_callable_attribute_exits_3(self):
         result = run_once(fixture("echo_agent.py:FACTOR"))
         self.assertEqual(result.returncode, 3)

@@ -1,5 +1,5 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
-import { join } from "node:path"
+import { join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterEach, assert, describe, it } from "vitest"
 import { groupMembers } from "../support.js"
@@ -485,6 +485,40 @@ describe.sequential("Adapter/node", () => {
           function: name,
           functions: ["default", "shout"]
         })
+      }
+    })
+
+    it("says a target that ends in its ':' names no export (exit code 3)", async () => {
+      const checked = await run(["--check", `${fixture("echo.mjs")}:`])
+      assert.strictEqual(checked.code, 3)
+      assert.deepStrictEqual(JSON.parse(checked.stdout), {
+        type: "check",
+        ok: false,
+        error: "callback_not_found",
+        function: "",
+        functions: ["default", "shout"]
+      })
+      const result = await run([`${fixture("echo.mjs")}:`])
+      assert.strictEqual(result.code, 3)
+      assert.include(result.stderr, `names no export after its ':' (leave the ':' out for the default export`)
+      assert.include(result.stderr, "exported functions: default, shout.")
+    })
+
+    it("says plainly that a target is missing or a directory, with its absolute path (exit code 2)", async () => {
+      const missing = relative(process.cwd(), fixture("no-such-module.mjs"))
+      const directory = join(fixturesDir, "..", "python")
+      for (
+        const [target, message] of [
+          [missing, `no such file: ${missing} (${fixture("no-such-module.mjs")})`],
+          [directory, `${directory} is a directory; name the module file that holds the callback`]
+        ]
+      ) {
+        const checked = await run([target, "--check"])
+        assert.strictEqual(checked.code, 2)
+        assert.deepStrictEqual(JSON.parse(checked.stdout), { type: "check", ok: false, error: "load_failed", message })
+        const result = await run([target])
+        assert.strictEqual(result.code, 2)
+        assert.strictEqual(result.stderr, `[node-adapter] cannot load ${target}: ${message}\n`)
       }
     })
 

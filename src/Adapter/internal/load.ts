@@ -6,6 +6,7 @@
  *
  * @internal
  */
+import { statSync } from "node:fs"
 import { resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import { describeError, type ErrorInfo, exit, log, send } from "./output.js"
@@ -24,10 +25,28 @@ const EXIT_NOT_FOUND = 3
  */
 export const USAGE = "usage: node-adapter path/to/module.(js|mjs|cjs)[:exportName] [--check]"
 
-/** Splits `path[:exportName]`; a colon is a separator only after a file extension (so not `C:\` nor `a:b/`). */
+/**
+ * Splits `path[:exportName]`; a colon is a separator only after a file extension (so not `C:\` nor `a:b/`). A
+ * target that ends in the colon has the export name `""` (`loadCallback` says so).
+ */
 const parseTarget = (target: string): { readonly file: string; readonly exportName: string | undefined } => {
-  const match = /^(.+\.\w+):([^/\\:]+)$/.exec(target)
+  const match = /^(.+\.\w+):([^/\\:]*)$/.exec(target)
   return match === null ? { file: target, exportName: undefined } : { file: match[1], exportName: match[2] }
+}
+
+/**
+ * Why `path` (`file` as given) is no module file, or `undefined`: missing, or a directory. Said plainly, without the
+ * loader's stack (a module the file imports that is missing still reports the import's error and stack).
+ */
+const notAFile = (file: string, path: string): string | undefined => {
+  const shown = file === path ? path : `${file} (${path})`
+  try {
+    return statSync(path).isDirectory()
+      ? `${shown} is a directory; name the module file that holds the callback`
+      : undefined
+  } catch (error) {
+    return (error as { readonly code?: unknown }).code === "ENOENT" ? `no such file: ${shown}` : undefined
+  }
 }
 
 /** A CommonJS module's `module.exports` object (also an ESM default export that is an object). */
@@ -82,6 +101,11 @@ export const loadFailed = (check: boolean, info: ErrorInfo, what: string): void 
 export const loadCallback = async (target: string, check: boolean): Promise<Callback | undefined> => {
   const { exportName, file } = parseTarget(target)
   const path = resolve(process.cwd(), file)
+  const notAModule = notAFile(file, path)
+  if (notAModule !== undefined) {
+    loadFailed(check, { message: notAModule, type: "Error" }, `cannot load ${file}`)
+    return undefined
+  }
   let namespace: Record<string, unknown>
   try {
     namespace = await import(pathToFileURL(path).href) as Record<string, unknown>
@@ -89,6 +113,7 @@ export const loadCallback = async (target: string, check: boolean): Promise<Call
     loadFailed(check, describeError(error), `cannot load ${path}`)
     return undefined
   }
+  // An empty name is looked up as any other: no export has it, and the message says why
   const name = exportName ?? "handleRequest"
   const found = exportName === undefined && typeof namespace.default === "function" ?
     namespace.default as Callback :
@@ -100,7 +125,12 @@ export const loadCallback = async (target: string, check: boolean): Promise<Call
     } else {
       const wanted = exportName === undefined ? `a default export or "handleRequest"` : `"${exportName}"`
       const listed = functions.length === 0 ? "none" : functions.join(", ")
-      log(`no function ${wanted} in ${path}; exported functions: ${listed}. Name one with ${file}:exportName.`)
+      log(
+        exportName === "" ?
+          `"${target}" names no export after its ':' (leave the ':' out for the default export or ` +
+          `"handleRequest"); exported functions: ${listed}.` :
+          `no function ${wanted} in ${path}; exported functions: ${listed}. Name one with ${file}:exportName.`
+      )
     }
     exit(EXIT_NOT_FOUND)
   }
