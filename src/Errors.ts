@@ -202,7 +202,7 @@ export class AgentTaskError extends Schema.TaggedError<AgentTaskError>("effect-a
 }
 
 /**
- * The agent was stopped (by its supervisor or its scope closing) while the request was pending or waiting.
+ * The agent was stopped (by its supervisor or its scope) while a request, or a `start` (`during`), waited for it.
  *
  * @since 0.1.0
  * @category errors
@@ -217,11 +217,11 @@ export class AgentStoppedError
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get message(): string {
-    return `Agent "${this.agent}" was stopped before it could answer`
+    return request.stoppedMessage(this)
   }
   /** @since 0.1.0 */
   get remediation(): string {
-    return "Start the agent again (or wait for its supervisor to) and retry the request."
+    return request.stoppedRemediation(this)
   }
 }
 

@@ -96,6 +96,9 @@ describe("a supervisor's Store", () => {
       assert.strictEqual(error._tag, "ConfigError")
       assert.strictEqual(error._tag === "ConfigError" ? error.field : undefined, "Store")
       assert.include(error.message, "Store.layerMemory")
+      if (error._tag === "ConfigError") {
+        assert.match(error.remediation, /^Store is missing from the supervisor's context: provide Store\.layerMemory/)
+      }
       assert.deepStrictEqual(events, [])
       // The same for a standalone agent, whose writer would otherwise have been in memory.
       const standalone = AgentSupervisor.make(agentConfig("echo")) as Effect.Effect<

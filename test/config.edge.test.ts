@@ -161,6 +161,22 @@ describe("every problem of one decode, each with its path", () => {
       assert.include(error.remediation, "requestTimeout")
     }))
 
+  it.effect("a value of the wrong type: what it must be, in words, and the value given once", () =>
+    Effect.gen(function*() {
+      const error = yield* configErrorOf(
+        Config.decodeConfig({ name: "a", command: "x", maxInFlight: "ten", inheritEnv: "yes" })
+      )
+      assert.deepStrictEqual(error.problems.map((p) => `${p.field}: ${p.rule} (got ${p.value})`), [
+        `inheritEnv: must be true, false or a list of variable names (got "yes")`,
+        `maxInFlight: must be a number (got "ten")`
+      ])
+      const one = yield* configErrorOf(Config.decodeConfig({ name: "a", command: "x", maxInFlight: "ten" }))
+      assert.strictEqual(one.message, `Invalid configuration at maxInFlight: must be a number (got "ten")`)
+      assert.strictEqual(one.remediation, `maxInFlight must be a number.`)
+      const misspelt = yield* configErrorOf(Config.decodeConfig({ name: "a", command: "x", requestTimout: "1s" }))
+      assert.strictEqual(misspelt.remediation, `requestTimout is not a known setting: did you mean "requestTimeout"?`)
+    }))
+
   it.scoped("Supervisor.make reports every problem in every child at once, by position", () =>
     Effect.gen(function*() {
       const error = yield* configErrorOf(Supervisor.make({
@@ -354,7 +370,7 @@ describe("every problem of one decode, each with its path", () => {
     const error = new ConfigError({ field: "timeout", rule: "must be a duration", value: "\"soon\"" })
     assert.deepStrictEqual(error.problems, [{ field: "timeout", rule: "must be a duration", value: "\"soon\"" }])
     assert.strictEqual(error.message, `Invalid configuration at timeout: must be a duration (got "soon")`)
-    assert.strictEqual(error.remediation, `Fix timeout in the configuration: must be a duration.`)
+    assert.strictEqual(error.remediation, `timeout must be a duration.`)
   })
 })
 

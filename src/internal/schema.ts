@@ -258,15 +258,39 @@ export const unknownKeysError = (
   return first === undefined ? undefined : configError([first, ...rest])
 }
 
+/** The schema's `Expected <what>, actual <value>`, split. */
+const EXPECTED_ACTUAL = /^Expected ([\s\S]+?), actual [\s\S]*$/
+
+/** Bare type names in a schema's message, in words. */
+const TYPE_WORDS: Readonly<Record<string, string>> = {
+  number: "a number",
+  string: "a string",
+  boolean: "true or false",
+  object: "an object",
+  bigint: "a bigint",
+  symbol: "a symbol"
+}
+
+/**
+ * The rule of a schema's issue `message` when the problem shows the value given (`(got ...)` follows it): its
+ * `Expected number, actual "ten"` says `must be a number`, not the value twice.
+ */
+const ruleOf = (message: string): string => {
+  const match = EXPECTED_ACTUAL.exec(message)
+  return match === null ? message : `must be ${TYPE_WORDS[match[1]] ?? match[1]}`
+}
+
 /** Every problem of a failed decode, each with its path. */
 export const problemsOf = (input: unknown, error: ParseResult.ParseError, where: Where): Array<Problem> =>
   issuesOf(error).map((issue) => {
     const path = pathOf(where.prefix, issue.path)
     const key = issue.path[issue.path.length - 1]
+    const value = valueAt(input, issue.path)
     const rule = issue._tag === "Unexpected"
       ? unknownRule(typeof key === "string" ? closest(key, expectedKeys(issue.message)) : undefined)
-      : issue.message
-    const value = valueAt(input, issue.path)
+      : value === undefined
+      ? issue.message
+      : ruleOf(issue.message)
     return { field: path === "" ? where.whole : path, rule, ...(value !== undefined ? { value } : {}) }
   })
 
@@ -333,7 +357,7 @@ export const decodeDuration = (field: string, input: unknown): Either.Either<Dur
     (error) =>
       configError([{
         field,
-        rule: ParseResult.ArrayFormatter.formatErrorSync(error)[0].message,
+        rule: ruleOf(ParseResult.ArrayFormatter.formatErrorSync(error)[0].message),
         value: show(input) ?? String(input)
       }])
   )

@@ -285,6 +285,28 @@ describe.sequential("AgentSupervisor", () => {
       assert.strictEqual(groupMembers(yield* pidOf(agent)).length, 1)
     }).pipe(Effect.provide(TestLive)))
 
+  it.scopedLive("a start that a stop ends fails with AgentStoppedError saying its start did not complete", () =>
+    Effect.gen(function*() {
+      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "start-stop-")), "ready")
+      fs.writeFileSync(file, "")
+      const config = agentConfig("no-ready-unless")
+      const agent = yield* AgentSupervisor.make({ ...config, args: [...config.args!, file] })
+      const events = yield* agent.subscribe
+      yield* agent.stop
+      fs.rmSync(file) // the next start hangs before ready
+      const starting = yield* Effect.fork(agent.start)
+      yield* waitFor(events, isState("STARTING"))
+      yield* agent.stop
+      const error = failureOf(yield* Fiber.await(starting))
+      assert.deepInclude(error, { _tag: "AgentStoppedError", during: "start" })
+      assert.strictEqual(
+        error.message,
+        `Agent "test-no-ready-unless" was stopped while it started: its start did not complete`
+      )
+      assert.include(error.remediation, "start it again if it should run")
+      fs.rmSync(path.dirname(file), { recursive: true })
+    }).pipe(Effect.provide(TestLive)))
+
   it.scoped("stop during a restart backoff: STOPPED at once and nothing starts later", () =>
     Effect.gen(function*() {
       const agent = yield* AgentSupervisor.make(agentConfig("echo", { restartBackoff: "1 minute" }))

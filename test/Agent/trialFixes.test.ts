@@ -222,7 +222,7 @@ describe("configuration problems", () => {
         )
         assert.strictEqual(
           error.remediation,
-          `Fix inheritEnv in the configuration: must be true, false or a list of variable names.`
+          `inheritEnv must be true, false or a list of variable names.`
         )
       }
       const fine = yield* Config.make({ name: "a", command: "x", inheritEnv: ["PATH"] })

@@ -46,13 +46,15 @@ export const configMessage = (problems: ReadonlyArray<Problem>): string =>
 const LISTED_PROBLEMS = 20
 
 /**
- * What to do about a `ConfigError`: fix each field named.
+ * What to do about a `ConfigError`: fix each field named. A rule says what its field must be or is
+ * (`must be a number`, `is missing from the supervisor's context: provide ...`), so one problem's is the field and
+ * its rule as a sentence.
  *
  * @internal
  */
 export const configRemediation = (problems: ReadonlyArray<Problem>): string =>
   problems.length <= 1
-    ? `Fix ${problems[0].field} in the configuration: ${problems[0].rule}.`
+    ? `${problems[0].field} ${problems[0].rule}${/[.?!]$/.test(problems[0].rule) ? "" : "."}`
     : `Fix each of the ${problems.length} settings listed: ` +
       `${atMost(problems.map((p) => p.field), LISTED_PROBLEMS, (count) => `and ${count} more`).join(", ")}.`
 

@@ -261,7 +261,24 @@ export const taskFields = {
 }
 
 /** The fields of `AgentStoppedError`. */
-export const stoppedFields = { agent: Schema.String, pid: Schema.optional(Schema.Number) }
+export const stoppedFields = {
+  agent: Schema.String,
+  pid: Schema.optional(Schema.Number),
+  /** `"start"`: what was stopped was the caller's `start` (or `restart`), not a request. */
+  during: Schema.optional(Schema.Literal("start"))
+}
+
+/** The message of an `AgentStoppedError`. */
+export const stoppedMessage = (e: { readonly agent: string; readonly during?: "start" | undefined }): string =>
+  e.during === "start"
+    ? `Agent "${e.agent}" was stopped while it started: its start did not complete`
+    : `Agent "${e.agent}" was stopped before it could answer`
+
+/** What to do about an `AgentStoppedError`. */
+export const stoppedRemediation = (e: { readonly during?: "start" | undefined }): string =>
+  e.during === "start"
+    ? "A stop (or the end of its scope) came while the agent started; start it again if it should run."
+    : "Start the agent again (or wait for its supervisor to) and retry the request."
 
 /** Why the cluster could not reach an agent (`AgentUnavailableError.reason`). */
 export const UnavailableReason = Schema.Literal(

@@ -67,7 +67,7 @@ export const stopLocked = (core: Core): Effect.Effect<void> =>
     core.circuitOpen = false
     core.failures = 0
     yield* transition(core, "STOPPED")
-    yield* settleStartWaiters(core, Exit.fail(new AgentStoppedError({ agent: core.name })))
+    yield* settleStartWaiters(core, Exit.fail(new AgentStoppedError({ agent: core.name, during: "start" })))
   }))
 
 /**

@@ -49,7 +49,9 @@ export const make = (core: Core): Controls => {
     // Uninterruptible under the lock: a start is never left half-begun (STARTING with no start fiber).
     restartNow: Effect.flatten(core.locked(Effect.uninterruptible(Effect.gen(function*() {
       const waiter = yield* Deferred.make<void, AgentStartupError | AgentStoppedError>()
-      if (core.state !== "RESTARTING") return Effect.fail(new AgentStoppedError({ agent: core.name }))
+      if (core.state !== "RESTARTING") {
+        return Effect.fail(new AgentStoppedError({ agent: core.name, during: "start" }))
+      }
       core.startWaiters.push(waiter)
       yield* beginStart(core, controls, "restart")
       return Deferred.await(waiter)
