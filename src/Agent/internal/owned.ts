@@ -63,6 +63,12 @@ export const sameStderr = (a: AgentSupervisor, b: AgentSupervisor): boolean =>
 /** How many stderr lines a reader of `stderr` may fall behind before the oldest are dropped. */
 const STDERR_BUFFER = 4096
 
+/**
+ * An agent being made, during its first start (`OwnedOptions.onStarting`): its state and pid as the views read them,
+ * and its calls, which wait for the start to end as any call to a STARTING agent does.
+ */
+export type Starting = Pick<OwnedAgent, "peek" | "handleEvent" | "handleEventStream">
+
 /** Options of {@link makeOwned}, decoded. */
 export interface OwnedOptions {
   /**
@@ -121,6 +127,12 @@ export interface OwnedOptions {
    * gets its own lines only, so a line is written once while the two run side by side. A new tail by default.
    */
   readonly stderr?: StderrTail.StderrTail | undefined
+  /**
+   * Called once the agent exists, before its first start (its process is spawned from then on): a tree's views
+   * show the child's state and pid while it starts, and calls reach it. Nothing can stop it through this, so
+   * that the first start ends by itself (or with the scope).
+   */
+  readonly onStarting?: ((starting: Starting) => void) | undefined
 }
 
 /**
@@ -207,8 +219,12 @@ export function makeOwned(
       core.locked(Operations.stopLocked(core)).pipe(Effect.zipRight(own === undefined ? Effect.void : own.shutdown))
     )
 
+    const handleEvent = Router.handleEvent(core)
+    const handleEventStream = Streaming.handleEventStream(core)
+    const peek = () => ({ state: Core.viewState(core), pid: Core.liveProcess(core)?.pid })
+    options?.onStarting?.({ peek, handleEvent, handleEventStream })
     // The first start: make fails if it fails, and the scope's finalizers clean up. Nobody can stop the agent
-    // before make returns it, so "stopped" cannot happen here.
+    // before make returns it (`onStarting` gives no stop), so "stopped" cannot happen here.
     yield* Effect.flatten(core.locked(Operations.startLocked(core, controls, "first"))).pipe(
       Effect.catchTag("AgentStoppedError", Effect.die)
     )
@@ -223,8 +239,8 @@ export function makeOwned(
     const agent: OwnedAgent = {
       name: settings.name,
       config: settings,
-      handleEvent: Router.handleEvent(core),
-      handleEventStream: Streaming.handleEventStream(core),
+      handleEvent,
+      handleEventStream,
       state: Effect.sync(() => Core.viewState(core)),
       metadata: Metadata.metadata(core),
       start: operations.start,
@@ -236,7 +252,7 @@ export function makeOwned(
       recentStderr: Effect.sync(core.stderr.recent),
       stderr: Stream.unwrapScoped(Effect.map(subscribeStderr, (queue) => Stream.fromQueue(queue))),
       subscribeStderr,
-      peek: () => ({ state: Core.viewState(core), pid: Core.liveProcess(core)?.pid }),
+      peek,
       stderrTail: core.stderr
     }
     return agent

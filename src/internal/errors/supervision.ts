@@ -30,7 +30,9 @@ export const childFields = {
     "stopped",
     "reloading",
     "supervisor_stopped"
-  )
+  ),
+  /** What the child is, where the reason depends on it (`not_an_agent`: a pool or a nested supervisor). */
+  kind: Schema.optional(Schema.Literal("agent", "pool", "supervisor"))
 }
 
 /**
@@ -68,7 +70,15 @@ export interface ChildFacts {
     | "stopped"
     | "reloading"
     | "supervisor_stopped"
+  readonly kind?: "agent" | "pool" | "supervisor" | undefined
 }
+
+/**
+ * The operation of `child(id)`: `cannot get the agent of child "x"`.
+ *
+ * @internal
+ */
+export const OPERATION_AGENT_OF = "get the agent of"
 
 /**
  * The message of a `SupervisorChildError`.
@@ -79,7 +89,11 @@ export const childMessage = (e: ChildFacts): string =>
   `Supervisor "${e.supervisor}" cannot ${e.operation} child "${e.child}": ` +
   // a call and a reload take a pool too: "not an agent" alone read as if an agent were the only kind
   (e.reason === "not_an_agent"
-    ? "it is a nested supervisor, not an agent or a pool"
+    ? e.kind === "pool"
+      ? "it is a pool, not an agent"
+      : e.operation === OPERATION_AGENT_OF
+      ? "it is a nested supervisor, not an agent"
+      : "it is a nested supervisor, not an agent or a pool"
     : e.reason === "not_a_supervisor"
     ? "it is an agent, not a nested supervisor or a pool"
     : e.reason.replace(/_/g, " "))
@@ -106,6 +120,12 @@ export const childRemediation = (e: ChildFacts): string => {
       return "Check the id against whichChildren: the ids of this supervisor's own children (a nested " +
         "supervisor's children through childSupervisor(id))."
     case "not_an_agent":
+      if (e.operation === OPERATION_AGENT_OF) {
+        return e.kind === "pool"
+          ? "A pool's members are its agents: call(id, ...) routes to one of them; childSupervisor(id) gives the " +
+            "pool, whose whichChildren and child(memberId) reach each."
+          : "childSupervisor(id) gives the nested supervisor; its child(id) gives each of its agents."
+      }
       return e.operation === "reload"
         ? "Reload agent or pool children; a nested supervisor's children are reloaded through childSupervisor(id)."
         : "Route calls to agent or pool children; a nested supervisor has no callback."

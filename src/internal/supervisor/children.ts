@@ -4,10 +4,12 @@
  *
  * @internal
  */
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as Scope from "effect/Scope"
 import * as Owned from "../../Agent/internal/owned.js"
 import { ConfigError } from "../../Errors.js"
@@ -51,7 +53,9 @@ export const startRuntime = (self: Instance, child: Child): Effect.Effect<void, 
     }
     const childScope = yield* Scope.fork(self.childScopes, ExecutionStrategy.sequential)
     const start: Effect.Effect<Runtime, Supervisor.StartError> = child.spec._tag === "Agent"
-      ? startAgent(self, child, child.spec, childScope)
+      ? startAgent(self, child, child.spec, childScope, undefined, (agent) => {
+        child.starting = { agent, started: Deferred.unsafeMake(FiberId.none) }
+      })
       : startSupervisor(self, child, child.spec, childScope)
     const started = yield* Effect.exit(start).pipe(
       // An interrupted start (terminateChild, shutdown) leaves nothing running behind it.
@@ -61,11 +65,20 @@ export const startRuntime = (self: Instance, child: Child): Effect.Effect<void, 
       yield* Scope.close(childScope, Exit.void)
       return yield* Effect.failCause(started.cause)
     }
+    // In one step with the end of `starting` (below): the views go from the starting agent to the runtime's
     child.runtime = started.value
     // Started again: what it has is read from it from now on
     child.agentsAtStop = undefined
+    yield* endStarting(child)
     yield* publishStarted(self, child)
-  })
+  }).pipe(Effect.ensuring(Effect.suspend(() => endStarting(child))))
+
+/** The start that made a child's agent has ended (either way): views and `child(id)` read the runtime now. */
+const endStarting = (child: Child): Effect.Effect<void> => {
+  const starting = child.starting
+  child.starting = undefined
+  return starting === undefined ? Effect.void : Deferred.done(starting.started, Exit.void)
+}
 
 /**
  * An agent owned by this supervisor: its exits come here to be decided, its events go up in its own fiber. Once a
@@ -77,7 +90,8 @@ export const startAgent = (
   child: Child,
   spec: Spec.AgentSpec,
   childScope: Scope.CloseableScope,
-  stderr?: Owned.OwnedAgent["stderrTail"] | undefined
+  stderr?: Owned.OwnedAgent["stderrTail"] | undefined,
+  onStarting?: Owned.OwnedOptions["onStarting"]
 ): Effect.Effect<Extract<Runtime, { _tag: "Agent" }>, Supervisor.StartError> =>
   Effect.gen(function*() {
     const holder: { runtime: Extract<Runtime, { _tag: "Agent" }> | undefined } = { runtime: undefined }
@@ -110,7 +124,8 @@ export const startAgent = (
       onEventUnheard: () => unheard(self),
       // What it publishes goes to the tree's topics.
       onTopicPublish: (topic, payload) => self.shared.topics.fromAgent(spec.config.name, topic, payload),
-      stderr
+      stderr,
+      onStarting
     }).pipe(Scope.extend(childScope))
     const runtime: Extract<Runtime, { _tag: "Agent" }> = {
       _tag: "Agent",

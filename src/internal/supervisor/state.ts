@@ -84,6 +84,12 @@ export interface Child {
   parked: boolean
   failures: number
   runtime: Runtime | undefined
+  /**
+   * An agent child's agent while the start that makes it (the tree's start, `startChild`, a restore) is under way,
+   * before `runtime` is set: the views show its state and pid, calls reach it (they wait for its start), and
+   * `child(id)` waits for `started` (done when the start has ended, either way).
+   */
+  starting?: { readonly agent: Owned.Starting; readonly started: Deferred.Deferred<void> } | undefined
   /** The pending restart covering this child, if any. */
   pending: Fiber.RuntimeFiber<void> | undefined
   /** Terminated by hand while a group restart that includes it was pending: that restart skips it. */
@@ -184,5 +190,7 @@ export const childError = (
   self: Instance,
   child: string,
   operation: string,
-  reason: SupervisorChildError["reason"]
-): SupervisorChildError => new SupervisorChildError({ supervisor: self.name, child, operation, reason })
+  reason: SupervisorChildError["reason"],
+  kind?: SupervisorChildError["kind"]
+): SupervisorChildError =>
+  new SupervisorChildError({ supervisor: self.name, child, operation, reason, ...(kind === undefined ? {} : { kind }) })

@@ -4,11 +4,14 @@
  *
  * @internal
  */
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as AgentSupervisor from "../../Agent/AgentSupervisor.js"
+import type * as Owned from "../../Agent/internal/owned.js"
 import type { SupervisorChildError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
+import { OPERATION_AGENT_OF } from "../errors/supervision.js"
 import * as Routers from "./routers.js"
 import { type Child, childError, find, type Instance } from "./state.js"
 
@@ -18,12 +21,13 @@ import { type Child, childError, find, type Instance } from "./state.js"
  */
 const infoOf = (child: Child): Supervisor.ChildInfo => {
   const { parked, runtime, spec, status } = child
-  if (runtime?._tag === "Agent") {
-    const { pid, state } = runtime.agent.peek()
+  const agent = agentOf(child)
+  if (agent !== undefined) {
+    const { pid, state } = agent.peek()
     return {
       id: spec.id,
       kind: "worker",
-      name: runtime.agent.name,
+      name: runtime?._tag === "Agent" ? runtime.agent.name : spec._tag === "Agent" ? spec.config.name : spec.tree.name,
       state,
       status,
       parked,
@@ -41,10 +45,15 @@ const infoOf = (child: Child): Supervisor.ChildInfo => {
   }
 }
 
+/** The agent of an agent child: its runtime's, or the one its start is making (`Child.starting`). */
+const agentOf = (child: Child): Pick<Owned.OwnedAgent, "peek"> | undefined =>
+  child.runtime?._tag === "Agent" ? child.runtime.agent : child.starting?.agent
+
 /** A child's state as `whichChildren` reports it: its agent's, or, without one, the supervisor's view of it. */
 const stateOf = (child: Child): Supervisor.ChildInfo["state"] => {
   const { runtime, status } = child
-  if (runtime?._tag === "Agent") return runtime.agent.peek().state
+  const agent = agentOf(child)
+  if (agent !== undefined) return agent.peek().state
   return status === "running"
     ? runtime === undefined ? "STARTING" : "RUNNING"
     : status === "restarting"
@@ -96,6 +105,8 @@ export const callTarget = (self: Instance, id: string): Effect.Effect<Target, Su
       if (child.status === "stopped" && !child.parked) return Effect.fail(stoppedChild(self, child, "call"))
       return Effect.succeed(runtime.agent)
     }
+    // Its first start under way: the call waits for it, as a call to any STARTING agent does
+    if (child.starting !== undefined) return Effect.succeed(child.starting.agent)
     if (child.spec._tag === "Supervisor" && child.spec.tree.pool === undefined) {
       return Effect.fail(childError(self, id, "call", "not_an_agent"))
     }
@@ -148,17 +159,24 @@ export const poolInfo = (self: Instance, id: string): Effect.Effect<Supervisor.P
     }
   )
 
-/** The agent of an agent child (on the request path: no span). */
+/**
+ * The agent of an agent child (on the request path: no span); once the start that makes it has ended, when one is
+ * under way (its first, `startChild`'s).
+ */
 export const agentChild = (
   self: Instance,
   id: string
 ): Effect.Effect<AgentSupervisor.AgentSupervisor, SupervisorChildError> =>
-  Effect.suspend(() => {
+  Effect.suspend((): Effect.Effect<AgentSupervisor.AgentSupervisor, SupervisorChildError> => {
     const child = find(self, id)
-    if (child === undefined) return Effect.fail(childError(self, id, "call", "not_found"))
-    const runtime = child.runtime
-    if (child.spec._tag !== "Agent") return Effect.fail(childError(self, id, "call", "not_an_agent"))
-    if (runtime?._tag !== "Agent") return Effect.fail(notRunning(self, child, "call"))
+    if (child === undefined) return Effect.fail(childError(self, id, OPERATION_AGENT_OF, "not_found"))
+    const { runtime, spec, starting } = child
+    if (spec._tag !== "Agent") {
+      const kind = spec.tree.pool === undefined ? "supervisor" : "pool"
+      return Effect.fail(childError(self, id, OPERATION_AGENT_OF, "not_an_agent", kind))
+    }
+    if (starting !== undefined) return Effect.zipRight(Deferred.await(starting.started), agentChild(self, id))
+    if (runtime?._tag !== "Agent") return Effect.fail(notRunning(self, child, OPERATION_AGENT_OF))
     return Effect.succeed(runtime.agent)
   })
 
