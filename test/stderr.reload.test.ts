@@ -17,7 +17,7 @@ import * as path from "node:path"
 import { Routes } from "../src/internal/admin/api.js"
 import * as Supervisor from "../src/Supervisor.js"
 import { type Frame, http, post, serve, sse, type SseClient } from "./fixtures/admin/harness.js"
-import { BIN, eventuallyEffect, runCli, spawnApp, takeUntil, teller, tempDir, TestLive } from "./support.js"
+import { BIN, eventuallyEffect, runCli, spawnApp, takeUntil, teller, tempDir, TestLive, upListens } from "./support.js"
 
 /** What process `pid` of the teller writes: `texts`, each as `teller PID text`. */
 const says = (pid: number, ...texts: ReadonlyArray<string>) => texts.map((text) => `teller ${pid} ${text}`)
@@ -244,7 +244,7 @@ describe.sequential("agent-supervisor logs across a reload", () => {
         )
         const up = yield* spawnApp(BIN, ["up", file, "--log-format", "json"], { onLine: () => {} })
         const stateFile = path.join(dir, ".tree.json.admin.json")
-        yield* eventuallyEffect(`up's state file (stderr: ${up.stderr()})`, Effect.sync(() => fs.existsSync(stateFile)))
+        yield* eventuallyEffect(`up's state file (stderr: ${up.stderr()})`, Effect.sync(() => upListens(stateFile)))
         const state = JSON.parse(fs.readFileSync(stateFile, "utf8"))
         const pid = Effect.map(http(state, "/api/tree"), (r) => r.json().children[0].pid as number)
         const first = yield* pid

@@ -316,9 +316,21 @@ export const startUp = (
     const lines: Array<string> = []
     const app = yield* spawnApp(BIN, ["up", file, "--log-format", "json", ...args], { onLine: (l) => lines.push(l) })
     const stateFile = path.join(path.dirname(file), `.${path.basename(file)}.admin.json`)
-    yield* eventually(`the state file of up (stderr: ${app.stderr()})`, () => fs.existsSync(stateFile), within)
+    yield* eventually(`the state file of up (stderr: ${app.stderr()})`, () => upListens(stateFile), within)
     return { app, stateFile, lines }
   })
+
+/**
+ * Whether the state file at `stateFile` is a listening admin API's (`{ url, token, pid }`), not `up`'s claim on it
+ * while it starts its tree (`{ pid, starting: true }`) nor missing.
+ */
+export const upListens = (stateFile: string): boolean => {
+  try {
+    return typeof JSON.parse(fs.readFileSync(stateFile, "utf8")).url === "string"
+  } catch {
+    return false
+  }
+}
 
 /** A tree file's config of a Node callback agent `name` of `test/fixtures/node/FILE` (restarts at once). */
 export const nodeCallbackConfig = (name: string, file: string) => ({

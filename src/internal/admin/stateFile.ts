@@ -1,5 +1,7 @@
 /**
- * The state file: `{ "url", "token", "pid" }` as JSON, for the CLI to find a running admin API. It holds the token,
+ * The state file: `{ "url", "token", "pid" }` as JSON, for the CLI to find a running admin API; before it, while
+ * `up` starts its tree, `{ "pid", "starting": true }` (`claim`), so that a second `up` of the file refuses before it
+ * starts a second tree, and the CLI says the first is starting rather than that none runs. It holds the token,
  * so it is created with mode 0600 (never readable by others, not even for a moment: the mode is given to `open`,
  * not set after), written whole under a temporary name and renamed into place (a reader never sees half of it), and
  * removed when the API closes, or when the process exits without closing it (`process.exit`, as `up`'s third signal
@@ -82,18 +84,21 @@ const answers = (url: string): Effect.Effect<boolean> =>
  *
  * @internal
  */
-export const holder = (path: string): Effect.Effect<{ readonly pid: number; readonly url: string } | undefined> =>
-  Effect.suspend(() => {
-    let held: { readonly pid?: unknown; readonly url?: unknown } | undefined
+export const holder = (
+  path: string
+): Effect.Effect<{ readonly pid: number; readonly url: string | undefined } | undefined> =>
+  Effect.suspend((): Effect.Effect<{ readonly pid: number; readonly url: string | undefined } | undefined> => {
+    let held: { readonly pid?: unknown; readonly url?: unknown; readonly starting?: unknown } | undefined
     try {
       held = JSON.parse(fs.readFileSync(path, "utf8"))
     } catch {
       return Effect.succeed(undefined)
     }
-    const { pid, url } = held ?? {}
-    if (typeof pid !== "number" || typeof url !== "string" || pid === process.pid || !isAlive(pid)) {
-      return Effect.succeed(undefined)
-    }
+    const { pid, starting, url } = held ?? {}
+    if (typeof pid !== "number" || pid === process.pid || !isAlive(pid)) return Effect.succeed(undefined)
+    // Claimed by an `up` still starting its tree: no URL to answer yet
+    if (starting === true) return Effect.succeed({ pid, url: undefined })
+    if (typeof url !== "string") return Effect.succeed(undefined)
     return Effect.map(answers(url), (ok) => ok ? { pid, url } : undefined)
   })
 
@@ -114,9 +119,20 @@ export const checkFree = (
         host: address.host,
         port: address.port,
         path,
-        detail: `pid ${held.pid}, ${held.url}`
+        detail: held.url === undefined ? `pid ${held.pid}, still starting its tree` : `pid ${held.pid}, ${held.url}`
       })
     ))
+
+/**
+ * Claims the state file at `path` for this process before its admin API exists (`up`, while it starts its tree):
+ * `{ "pid", "starting": true }`, replaced by the API's own file (`make`), removed when the scope closes if it is
+ * still the claim; fails first when the file is another running process's (`checkFree`).
+ */
+export const claim = (
+  path: string,
+  address: { readonly host: string; readonly port: number }
+): Effect.Effect<void, AdminApiError, Scope.Scope> =>
+  own(path, JSON.stringify({ pid: process.pid, starting: true }, null, 2) + "\n", address)
 
 /**
  * Writes the state file at `path` and removes it when the scope closes, or when the process exits first (Node's
@@ -126,9 +142,15 @@ export const make = (
   path: string,
   contents: Contents,
   address: { readonly host: string; readonly port: number }
-): Effect.Effect<void, AdminApiError, Scope.Scope> => {
-  const body = text(contents)
-  return Effect.zipRight(
+): Effect.Effect<void, AdminApiError, Scope.Scope> => own(path, text(contents), address)
+
+/** Writes `body` at `path`, and removes it (if it still holds `body`) when the scope closes or the process exits. */
+const own = (
+  path: string,
+  body: string,
+  address: { readonly host: string; readonly port: number }
+): Effect.Effect<void, AdminApiError, Scope.Scope> =>
+  Effect.zipRight(
     checkFree(path, address),
     Effect.asVoid(Effect.acquireRelease(
       Effect.try({
@@ -157,4 +179,3 @@ export const make = (
         })
     ))
   )
-}

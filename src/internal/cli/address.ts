@@ -18,8 +18,14 @@ export const ENV_TOKEN = "AGENT_SUPERVISOR_TOKEN"
 /** The state file to write (`up`) or read (the others), instead of the one beside the tree file (`--state-file`). */
 export const ENV_STATE_FILE = "AGENT_SUPERVISOR_STATE_FILE"
 
-/** What the state file of a running `up` holds (written by the admin API with mode 0600). */
-const StateFile = Schema.Struct({ url: Schema.String, token: Schema.String, pid: Schema.Number })
+/**
+ * What the state file of a running `up` holds (written by the admin API with mode 0600); or, while `up` still
+ * starts its tree, its claim on the file.
+ */
+const StateFile = Schema.Union(
+  Schema.Struct({ url: Schema.String, token: Schema.String, pid: Schema.Number }),
+  Schema.Struct({ pid: Schema.Number, starting: Schema.Literal(true) })
+)
 
 /** The state file of the tree file at `file`: `.NAME.admin.json` beside it (`examples/.tree.yaml.admin.json`). */
 export const stateFileOf = (path: Path.Path, file: string): string =>
@@ -70,6 +76,12 @@ const readState = (fs: FileSystem.FileSystem, stateFile: string, file: string) =
       return yield* new CliError({
         message: `The "agent-supervisor up" that wrote ${stateFile} (pid ${state.pid}) is no longer running: start ` +
           "it again (up replaces the file), or delete the file"
+      })
+    }
+    if ("starting" in state) {
+      return yield* new CliError({
+        message: `The "${up}" that wrote ${stateFile} (pid ${state.pid}) is still starting its tree: try again ` +
+          `once it has started (it logs "dashboard: URL" then).`
       })
     }
     return state

@@ -226,10 +226,10 @@ const serve = (file: TreeFile.TreeFile, options: UpOptions) =>
       () => stateFileOf(path, options.file)
     )
     if (admin) {
-      // Before anything starts: a bad --port or --host (a second `up` of the file would run the tree twice: see
-      // `StateFile.checkFree`)
+      // Before anything starts: a bad --port or --host; and the state file claimed, so that a second `up` of the
+      // file refuses before it starts a second tree, even while this one still starts it (see `StateFile.claim`)
       yield* AdminOptions.decode(adminOptions(file, options, stateFile))
-      yield* StateFile.checkFree(stateFile, { host: file.admin?.host ?? "127.0.0.1", port: 0 })
+      yield* StateFile.claim(stateFile, { host: file.admin?.host ?? "127.0.0.1", port: 0 })
     }
     // Named before its start (the tree's name is the file's): a signal during the start says which tree stops
     const name = cluster === undefined ? `tree "${file.name ?? "root"}"` : "this runner and its agents"
