@@ -213,8 +213,13 @@ export const make = (options: Options): ExitWatch => {
     if (unexpected) logUnexpected(error!)
   }
 
+  // An exit with code 0 is a normal one (a transient or temporary agent's whose work is done): said, not warned of
   const logUnexpected = (error: Requests.EndError): void =>
-    options.log(Effect.logWarning(`agent exited unexpectedly: ${error.message}`))
+    options.log(
+      error._tag === "AgentCrashError" && error.exitCode === 0 && (error.signal ?? null) === null
+        ? Effect.logInfo(`agent exited by itself with code 0 (not asked to): ${error.message}`)
+        : Effect.logWarning(`agent exited unexpectedly: ${error.message}`)
+    )
 
   const started = (): void => {
     isStarted = true

@@ -61,8 +61,9 @@ describe("Shutdown.ownExit", () => {
 /** The messages an effect logs. */
 const captured = (effect: Effect.Effect<void>): Array<string> => {
   const lines: Array<string> = []
-  const logger = Logger.make(({ message }) => {
-    lines.push(Array.isArray(message) ? message.join(" ") : String(message))
+  const logger = Logger.make(({ logLevel, message }) => {
+    const text = Array.isArray(message) ? message.join(" ") : String(message)
+    lines.push(logLevel.label === "WARN" ? text : `(${logLevel.label}) ${text}`)
   })
   Effect.runSync(Effect.provide(effect, Logger.replace(Logger.defaultLogger, logger)))
   return lines
@@ -118,6 +119,16 @@ describe("ExitWatch: an exit before the start's outcome", () => {
       exit.onExit({ exitCode: null, signal: "SIGSEGV" })
       assert.strictEqual(lines.length, 1, lines.join("\n"))
       assert.match(lines[0], /^agent exited unexpectedly: .*SIGSEGV/)
+    }))
+
+  it.effect("an exit with code 0 not asked for is said at level INFO, not warned of: a transient agent's is normal", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const exit = yield* makeWatch(ExitWatch.makeStatus(), lines)
+      exit.started()
+      exit.onExit({ exitCode: 0, signal: null })
+      assert.strictEqual(lines.length, 1, lines.join("\n"))
+      assert.match(lines[0], /^\(INFO\) agent exited by itself with code 0 \(not asked to\): .*code 0/)
     }))
 })
 
