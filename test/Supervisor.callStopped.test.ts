@@ -81,5 +81,11 @@ describe.concurrent("a call to a child the tree has stopped", () => {
         [yield* reasonOf(sup.call("a", { echo: 2 })), yield* reasonOf(sup.call("p", { echo: 2 }))],
         ["supervisor_stopped", "supervisor_stopped"]
       )
+      // Stopped by its scope: the remediation does not say it escalated
+      const error = failureOf(yield* Effect.exit(sup.call("a", { echo: 3 })))
+      assert.include(
+        String((error as SupervisorChildError).remediation),
+        "The supervisor has stopped (its scope closed"
+      )
     }).pipe(Effect.provide(TestLive)), 30_000)
 })

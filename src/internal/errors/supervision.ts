@@ -138,7 +138,7 @@ export const childRemediation = (e: ChildFacts): string => {
     case "reloading":
       return "A reload of this child is under way: wait for it (one reload of a child at a time)."
     case "supervisor_stopped":
-      return "The supervisor escalated or shut itself down (see its await): start a new supervisor, or let its " +
-        "parent restart it."
+      return "The supervisor has stopped (its scope closed, or it escalated or shut itself down: its await says " +
+        "which): start a new supervisor, or let its parent restart it."
   }
 }
