@@ -51,18 +51,24 @@ const noteSample = (core: Core, sample: Health.HealthSample): void => {
 const recordSample = (core: Core, sample: Health.HealthSample): void =>
   core.writer.offerMetric(healthRecord(core, sample))
 
-/** A failed ping's event and warning. */
+/**
+ * A failed ping's event and warning: no answer in time, or an error answer (an adapter that can take no task says
+ * so: a ping, not a task, failed then).
+ */
 const onMissed = (core: Core, missed: number, error: RequestError): Effect.Effect<void> =>
   Effect.gen(function*() {
     core.metrics.missedBeat()
+    const why = error._tag === "AgentTaskError"
+      ? `its ping was answered with an error: ${error.errorType}: ${error.errorMessage}`
+      : error.message
     yield* core.publish({
       _tag: "HealthCheckFailed",
       agent: core.name,
       missed,
-      error: error.message,
+      error: why,
       timestamp: yield* now
     })
-    yield* Effect.logWarning(`agent missed heartbeat ${missed} of ${core.settings.unhealthyAfter}: ${error.message}`)
+    yield* Effect.logWarning(`agent missed heartbeat ${missed} of ${core.settings.unhealthyAfter}: ${why}`)
   })
 
 /** A hung agent is killed, so that its exit goes through the restart rules; unless `current` already ended. */
