@@ -22,6 +22,7 @@ import {
   fixture,
   groupMembers,
   isAlive,
+  logMessages,
   openFileDescriptors,
   TestLive
 } from "../support.js"
@@ -167,15 +168,19 @@ describe.sequential("AgentProcess", () => {
       yield* assertGroupGone(agent.pid)
     }).pipe(Effect.provide(TestLive)))
 
-  it.scopedLive("a stopped process (SIGSTOP) is woken by SIGCONT after its SIGTERM: it dies of SIGTERM at once", () =>
-    Effect.gen(function*() {
+  it.scopedLive("a stopped process (SIGSTOP) is woken by SIGCONT after its SIGTERM: it dies of SIGTERM at once", () => {
+    const logs = logMessages()
+    return Effect.gen(function*() {
       // Without the SIGCONT its SIGTERM stays pending: SIGKILL after sigtermTimeout (10 s)
       const { agent, scope } = yield* startIn("echo", { gracefulTimeout: "200 millis", sigtermTimeout: "10 seconds" })
       process.kill(agent.pid, "SIGSTOP")
       yield* Scope.close(scope, Exit.void)
       assert.strictEqual(Option.getOrThrow(yield* agent.exitInfo).signal, "SIGTERM")
       yield* assertGroupGone(agent.pid)
-    }).pipe(Effect.provide(TestLive)))
+      // Said as what it is, not as a shutdown ignored
+      assert.include(logs.lines.join("\n"), "agent is stopped (SIGSTOP, a debugger or job control: state T)")
+    }).pipe(logs.provide, Effect.provide(TestLive))
+  })
 
   it.scopedLive("crash mid-request: every pending request fails at once with exit code and stderr", () =>
     Effect.gen(function*() {

@@ -178,13 +178,23 @@ export const killGroup = (pid: number, signal: NodeJS.Signals): void => {
  * @internal
  */
 export const isDead = (pid: number): boolean => {
+  const state = processState(pid)
+  return state === "Z" || state === "X"
+}
+
+/**
+ * A process's state letter from `/proc/<pid>/stat` (`R`, `S`, `D`, `T` stopped, `t` stopped by a tracer, `Z`...),
+ * or `undefined` where `/proc` does not tell. Only for a child whose exit is not reported yet (see `isDead`).
+ *
+ * @internal
+ */
+export const processState = (pid: number): string | undefined => {
   try {
     const stat = Fs.readFileSync(`/proc/${pid}/stat`, "latin1")
     // The command name, in parentheses, may hold anything: the state follows the last `)`.
-    const state = stat.charAt(stat.lastIndexOf(")") + 2)
-    return state === "Z" || state === "X"
+    return stat.charAt(stat.lastIndexOf(")") + 2) || undefined
   } catch {
-    return false
+    return undefined
   }
 }
 

@@ -112,7 +112,14 @@ const phases = (
       if (yield* exit.within(graceful)) return yield* warnFailed(status)
       // (no time given, none taken: `brutal-kill` and a 0 timeout ask for the next phase at once)
       if (graceful > 0) {
-        yield* Effect.logWarning(`agent ignored shutdown for ${Duration.format(config.gracefulTimeout)}: SIGTERM`)
+        const state = Child.processState(pid)
+        // A stopped process cannot read its shutdown: said so, rather than that it ignored it
+        yield* Effect.logWarning(
+          state === "T" || state === "t"
+            ? `agent is stopped (SIGSTOP, a debugger or job control: state ${state}) and did not take its shutdown ` +
+              `in ${Duration.format(config.gracefulTimeout)}: SIGTERM, then SIGCONT to wake it`
+            : `agent ignored shutdown for ${Duration.format(config.gracefulTimeout)}: SIGTERM`
+        )
       }
     } else {
       outbox.end()
