@@ -327,6 +327,25 @@ describe("Conformance: broken agents are caught, with evidence", () => {
     }), WAIT)
 
   it.live(
+    "an ordinary agent (the demo's summarizer): the echo check says it does not seem to implement the contract",
+    () =>
+      Effect.gen(function*() {
+        const report = yield* Conformance.run({
+          ...Adapters.pythonCallback(path.join(root, "examples", "agents", "summarize.py"), "handle_request"),
+          ...LOADED,
+          only: ["echo"]
+        })
+        const echo = check(report, "echo")
+        assert.strictEqual(echo.status, "fail")
+        assert.match(echo.summary, /^"echo-1" was answered with \{"words":0.*\}, not the "value" it sent/)
+        assert.include(echo.diagnosis ?? "(none)", "it does not seem to implement the conformance contract")
+        assert.include(echo.diagnosis ?? "(none)", "adapters/python/conformance_agent.py")
+        assert.deepStrictEqual(report.diagnoses, [echo.diagnosis ?? "(none)"])
+      }),
+    WAIT
+  )
+
+  it.live(
     "an agent that answers every payload as it came: the echo check says it does not implement the contract",
     () =>
       Effect.gen(function*() {

@@ -14,6 +14,10 @@ import type { Session } from "./session.js"
 /** A value with every JSON type in it. */
 const ECHO_VALUE = { text: "conformance", number: 42.5, list: [1, "two", null, true, false], nested: { ok: true } }
 
+/** Whether `result` holds nothing of the echo's value: no object with any of its keys (a near miss shows its diff). */
+const echoedNothing = (result: unknown): boolean =>
+  typeof result !== "object" || result === null || !Object.keys(ECHO_VALUE).some((key) => key in result)
+
 export const echo: Check = {
   name: "echo",
   description: "A task's payload reaches the agent as sent and its result comes back as the agent returned it.",
@@ -38,6 +42,15 @@ export const echo: Check = {
               diagnosis: `the agent answers every payload as it came: it does not implement the conformance ` +
                 `contract (docs/CONFORMANCE.md: "op": "echo" answers with "value"), so every check that needs the ` +
                 "contract's operations fails"
+            }
+            : echoedNothing(result)
+            // An answer with nothing of the value: most likely an ordinary agent, doing its own work with the payload
+            ? {
+              summary: `"echo-1" was answered with ${show(result, 80)}, not the "value" it sent`,
+              diagnosis: `the agent does not answer "op": "echo" with its "value": it does not seem to implement the ` +
+                `conformance contract (docs/CONFORMANCE.md), which the checks that need its operations require; an ` +
+                "ordinary agent fails them. Run the kit on an agent written to the contract (the Python adapter's " +
+                "adapters/python/conformance_agent.py is one)"
             }
             : undefined
       )
