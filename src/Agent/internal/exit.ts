@@ -151,6 +151,8 @@ export const make = (options: Options): ExitWatch => {
   }
 
   let bound: ReturnType<typeof setTimeout> | undefined
+  // SIGKILL sent by `kill` (a hung agent, a polled limit): its exit is no surprise, whoever decided it said why
+  let killed = false
 
   // A process found dead (a zombie) when its bound passes gets one more turn of the event loop: its exit may be
   // waiting in the loop's poll phase behind the timers (a loop stalled for the whole bound). Once. Two `setImmediate`s
@@ -175,6 +177,7 @@ export const make = (options: Options): ExitWatch => {
 
   const kill = (): void => {
     if (status.exited !== undefined) return
+    killed = true
     Child.killGroup(pid, "SIGKILL")
     if (bound !== undefined) return
     bound = setTimeout(() => leaveBehind(), Child.KILL_BOUND_MILLIS)
@@ -204,8 +207,8 @@ export const make = (options: Options): ExitWatch => {
       const checkpoints = options.table.checkpoints()
       if (checkpoints !== undefined) options.onCrashCheckpoints(checkpoints)
     }
-    const unexpected = !info.requested && isStarted
-    if (!info.requested && !isStarted) held = info
+    const unexpected = !info.requested && isStarted && !killed
+    if (!info.requested && !isStarted && !killed) held = info
     const error = waiting || unexpected ? exitError(info) : undefined
     if (waiting) options.table.failAll(error!)
     Deferred.unsafeDone(options.exitDeferred, Exit.succeed(info))

@@ -121,6 +121,16 @@ describe("ExitWatch: an exit before the start's outcome", () => {
       assert.match(lines[0], /^agent exited unexpectedly: .*SIGSEGV/)
     }))
 
+  it.effect("an exit by the SIGKILL of its own kill (a hung agent, a limit) is not logged as unexpected", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const exit = yield* makeWatch(ExitWatch.makeStatus(), lines)
+      exit.started()
+      exit.kill()
+      exit.onExit({ exitCode: null, signal: "SIGKILL" })
+      assert.deepStrictEqual(lines, [])
+    }))
+
   it.effect("an exit with code 0 not asked for is said at level INFO, not warned of: a transient agent's is normal", () =>
     Effect.gen(function*() {
       const lines: Array<string> = []
