@@ -207,8 +207,10 @@ export const make = (options: Options): ExitWatch => {
       const checkpoints = options.table.checkpoints()
       if (checkpoints !== undefined) options.onCrashCheckpoints(checkpoints)
     }
-    const unexpected = !info.requested && isStarted && !killed
-    if (!info.requested && !isStarted && !killed) held = info
+    // Neither a stop's nor the SIGKILL of `kill`: an exit nobody asked for
+    const unasked = !info.requested && !killed
+    const unexpected = unasked && isStarted
+    if (unasked && !isStarted) held = info
     const error = waiting || unexpected ? exitError(info) : undefined
     if (waiting) options.table.failAll(error!)
     Deferred.unsafeDone(options.exitDeferred, Exit.succeed(info))

@@ -146,6 +146,7 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
   const startedAt = yield* Clock.currentTimeMillis
 
   const status = ExitWatch.makeStatus()
+  const exited = () => status.exited !== undefined
   const counters = Channel.makeCounters()
   const outbox = Outbox.make(child)
   const table = Requests.makeTable({
@@ -154,7 +155,7 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
     maxInFlight: config.maxInFlight,
     clock,
     outbox,
-    exited: () => status.exited !== undefined,
+    exited,
     meter: hooks?.meter
   })
   // What the agent announced in its `ready`, and its latest checkpoint.
@@ -171,7 +172,7 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
       pid,
       startedAt,
       stats,
-      exited: () => status.exited !== undefined,
+      exited,
       crashed: () => status.exited !== undefined && !status.exited.requested
     })
   }

@@ -24,6 +24,12 @@ export interface Contents {
   readonly pid: number
 }
 
+/** Where the admin API listens (or is to), for an `AdminApiError`. */
+type Address = { readonly host: string; readonly port: number }
+
+/** The running process that holds a state file: its pid, and its API's URL (none while it starts its tree). */
+type Holder = { readonly pid: number; readonly url: string | undefined }
+
 /** The file's text. */
 export const text = (contents: Contents): string =>
   JSON.stringify({ url: contents.url, token: Redacted.value(contents.token), pid: contents.pid }, null, 2) + "\n"
@@ -86,8 +92,8 @@ const answers = (url: string): Effect.Effect<boolean> =>
  */
 export const holder = (
   path: string
-): Effect.Effect<{ readonly pid: number; readonly url: string | undefined } | undefined> =>
-  Effect.suspend((): Effect.Effect<{ readonly pid: number; readonly url: string | undefined } | undefined> => {
+): Effect.Effect<Holder | undefined> =>
+  Effect.suspend((): Effect.Effect<Holder | undefined> => {
     let held: { readonly pid?: unknown; readonly url?: unknown; readonly starting?: unknown } | undefined
     try {
       held = JSON.parse(fs.readFileSync(path, "utf8"))
@@ -110,7 +116,7 @@ export const holder = (
  */
 export const checkFree = (
   path: string,
-  address: { readonly host: string; readonly port: number }
+  address: Address
 ): Effect.Effect<void, AdminApiError> =>
   Effect.flatMap(holder(path), (held) =>
     held === undefined ? Effect.void : Effect.fail(
@@ -130,7 +136,7 @@ export const checkFree = (
  */
 export const claim = (
   path: string,
-  address: { readonly host: string; readonly port: number }
+  address: Address
 ): Effect.Effect<void, AdminApiError, Scope.Scope> =>
   own(path, JSON.stringify({ pid: process.pid, starting: true }, null, 2) + "\n", address)
 
@@ -141,14 +147,14 @@ export const claim = (
 export const make = (
   path: string,
   contents: Contents,
-  address: { readonly host: string; readonly port: number }
+  address: Address
 ): Effect.Effect<void, AdminApiError, Scope.Scope> => own(path, text(contents), address)
 
 /** Writes `body` at `path`, and removes it (if it still holds `body`) when the scope closes or the process exits. */
 const own = (
   path: string,
   body: string,
-  address: { readonly host: string; readonly port: number }
+  address: Address
 ): Effect.Effect<void, AdminApiError, Scope.Scope> =>
   Effect.zipRight(
     checkFree(path, address),

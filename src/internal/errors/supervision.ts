@@ -54,24 +54,7 @@ export const intensityMessage = (e: {
  *
  * @internal
  */
-export interface ChildFacts {
-  readonly supervisor: string
-  readonly child: string
-  readonly operation: string
-  readonly reason:
-    | "already_present"
-    | "already_started"
-    | "running"
-    | "restarting"
-    | "not_found"
-    | "not_an_agent"
-    | "not_a_pool"
-    | "not_a_supervisor"
-    | "stopped"
-    | "reloading"
-    | "supervisor_stopped"
-  readonly kind?: "agent" | "pool" | "supervisor" | undefined
-}
+export interface ChildFacts extends Schema.Struct.Type<typeof childFields> {}
 
 /**
  * The operation of `child(id)`: `cannot get the agent of child "x"`.
