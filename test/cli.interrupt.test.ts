@@ -7,6 +7,8 @@
  * - a call in flight when `up` stops: the tree is stopping (up stops its tree before its admin API), not "start it"
  *   nor "cannot reach"; followers see the stop's events before the end;
  * - `status` answers while `up` stops its tree;
+ * - SIGHUP and SIGQUIT to `up`, which `runMain` does not take: its tree stopped, its state file removed, exit 0 (the
+ *   library's guard killed the agents and the process died of the signal, its state file left);
  * - a second SIGINT while `up` stops agents that ignore their stop: SIGKILL to every agent at once;
  * - a SIGINT while `up` starts its tree: said at once, what has started stops;
  * - a SIGINT or SIGTERM while the CLI's modules load (before any handler of its own is in place: Node's default
@@ -207,6 +209,46 @@ describe.sequential("agent-supervisor: commands stopped, and an up that stops un
         }
       }),
     120_000
+  )
+
+  it.scopedLive(
+    "SIGHUP (its terminal closed) and SIGQUIT (Ctrl-\\) stop up as SIGTERM does: the tree stopped 3-phase, the state " +
+      "file removed, exit 0",
+    () =>
+      Effect.gen(function*() {
+        for (const signal of ["SIGHUP", "SIGQUIT"] as const) {
+          const dir = yield* tempDir("cli-hup")
+          const marker = path.join(dir, "agent")
+          const echo = (id: string) => ({
+            type: "agent",
+            id,
+            config: agentConfig("echo", { name: id, args: [fixture("agents", "agent.mjs"), "echo", marker] })
+          })
+          const file = path.join(dir, "tree.json")
+          fs.writeFileSync(
+            file,
+            JSON.stringify({ name: "cli-hup", store: { type: "memory" }, children: [echo("first"), echo("second")] })
+          )
+          const { app: up, stateFile } = yield* startUpApp(file)
+          yield* eventually("both agents run", () => processesWith(marker).length === 2, "60 seconds")
+          const agents = processesWith(marker)
+          process.kill(up.pid, signal)
+          const exited = yield* up.exited
+          // Before, the library's guard killed the agents and the process died of the signal, its state file left
+          assert.deepStrictEqual([exited.code, exited.signal], [0, null], `${signal}: ${up.stderr()}`)
+          assert.include(
+            up.stderr(),
+            `${signal}: stopping tree \\"cli-hup\\" (3-phase, in order; ${signal} again to kill the agents at once)`,
+            signal
+          )
+          assert.include(up.stderr(), `tree \\"cli-hup\\" stopped`, signal)
+          // Each agent was asked to stop (the stop's phase 1), not killed
+          assert.notInclude(up.stderr(), "SIGKILL", signal)
+          assert.isFalse(fs.existsSync(stateFile), `${signal}: the state file was left`)
+          assert.deepStrictEqual(agents.filter(isAlive), [], `${signal}: no agent left running`)
+        }
+      }),
+    180_000
   )
 
   it.scopedLive(

@@ -2,8 +2,8 @@
  * `agent-supervisor up FILE`: the file's tree in the foreground, with its admin API and dashboard, until a signal
  * or the tree itself ends it; for a file with a `cluster` section, the file's agents on the cluster instead (see
  * `cluster.ts`). SIGINT and SIGTERM stop the tree (3-phase, in order: `NodeRuntime.runMain` interrupts the
- * program, and the scope closes), or the cluster's runner and its agents, and exit 0; an escalation of the root
- * exits 1 with its message; an auto-shutdown of the root exits 0.
+ * program, and the scope closes), or the cluster's runner and its agents, and exit 0; so do SIGHUP and SIGQUIT
+ * (`lastSignal`); an escalation of the root exits 1 with its message; an auto-shutdown of the root exits 0.
  *
  * @internal
  */
@@ -15,6 +15,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
+import * as Os from "node:os"
 import * as AdminApi from "../../AdminApi.js"
 import * as Directory from "../../Agent/Directory.js"
 import * as AgentProcess from "../../Agent/Process.js"
@@ -26,6 +27,7 @@ import * as TreeFile from "../../TreeFile.js"
 import type * as TreeFileCluster from "../../TreeFile/Cluster.js"
 import * as AdminOptions from "../admin/options.js"
 import * as StateFile from "../admin/stateFile.js"
+import { unsafeCurrentFiber } from "../currentFiber.js"
 import { plural } from "../errors/format.js"
 import { ENV_STATE_FILE, stateFileOf } from "./address.js"
 import * as Interrupted from "./interrupted.js"
@@ -112,6 +114,10 @@ const startCluster = (
     return started
   })
 
+/** The signals that stop `up`: SIGINT and SIGTERM (`NodeRuntime.runMain`'s), SIGHUP and SIGQUIT (`lastSignal`'s). */
+const RUN_MAIN_SIGNALS: ReadonlyArray<NodeJS.Signals> = ["SIGINT", "SIGTERM"]
+const STOP_SIGNALS: ReadonlyArray<NodeJS.Signals> = [...RUN_MAIN_SIGNALS, "SIGHUP", "SIGQUIT"]
+
 /** What a third signal logs as `up` exits: `killed` agent processes were still running. */
 export const thirdSignalLine = (signal: NodeJS.Signals, killed: number): string =>
   `${signal}, a third signal: exiting now, without the rest of the stop (${
@@ -121,13 +127,17 @@ export const thirdSignalLine = (signal: NodeJS.Signals, killed: number): string 
   })`
 
 /**
- * The last of SIGINT and SIGTERM this process received while in the scope (`NodeRuntime.runMain` acts on the
- * first: this listens, to say which one stopped `up`; the first one during the tree's start, while `starting` names
- * it, is said at once). A second one cuts the stop short (`AgentProcess.forceStops`:
- * SIGKILL to every agent, those stopping and those still to stop), as docker compose's second Ctrl-C does; a third
- * exits at once (130 or 143) after SIGKILL to every agent process still running (`AgentProcess.killAll`), whatever
- * else holds the stop (a store's flush, an install). runMain has let go of the signals after the first, and this
- * listener keeps Node from ending the process with its agents running.
+ * The last of the stop signals (`STOP_SIGNALS`) this process received while in the scope. `NodeRuntime.runMain`
+ * acts on the first SIGINT or SIGTERM: this listens, to say which one stopped `up`, and acts itself on the first
+ * SIGHUP (the terminal closed) or SIGQUIT (Ctrl-\\), which runMain does not take, as it acts on SIGTERM: it
+ * interrupts the fiber running `up`, so that the tree stops and the state file goes (the library's signal guard
+ * would kill the agents and end the process by the signal, leaving the state file). The first one during the
+ * tree's start, while `starting` names it, is said at once. A second one cuts the stop short
+ * (`AgentProcess.forceStops`: SIGKILL to every agent, those stopping and those still to stop), as docker compose's
+ * second Ctrl-C does; a third exits at once (128 + the signal's number: 130 for SIGINT, 143 for SIGTERM) after
+ * SIGKILL to every agent process still running (`AgentProcess.killAll`), whatever else holds the stop (a store's
+ * flush, an install). runMain has let go of the signals after the first, and this listener keeps Node from ending
+ * the process with its agents running.
  */
 const lastSignal = Effect.acquireRelease(
   Effect.gen(function*() {
@@ -138,9 +148,12 @@ const lastSignal = Effect.acquireRelease(
       count: 0,
       starting: undefined
     }
+    const fiber = unsafeCurrentFiber()
     const listener = (signal: NodeJS.Signals) => {
       seen.signal = signal
       seen.count++
+      // runMain's own handlers interrupt the program on the first SIGINT or SIGTERM; the others' first, this one
+      if (seen.count === 1 && !RUN_MAIN_SIGNALS.includes(signal)) fiber?.unsafeInterruptAsFork(fiber.id())
       if (seen.count === 1 && seen.starting !== undefined) {
         // No finalizer of the running tree's is there to say it yet (`logStop`): said here, as the start is cut
         log(Effect.logInfo(
@@ -158,20 +171,21 @@ const lastSignal = Effect.acquireRelease(
         // What holds the stop now is no agent's (a store's flush, an install): out at once, no agent left behind
         const killed = Effect.runSync(AgentProcess.killAll)
         log(Effect.logWarning(thirdSignalLine(signal, killed)))
-        process.exit(signal === "SIGINT" ? 130 : 143)
+        process.exit(128 + (Os.constants.signals[signal] ?? 15))
       }
     }
-    process.on("SIGINT", listener).on("SIGTERM", listener)
+    for (const signal of STOP_SIGNALS) process.on(signal, listener)
     return { seen, listener }
   }),
-  ({ listener }) => Effect.sync(() => void process.off("SIGINT", listener).off("SIGTERM", listener))
+  ({ listener }) =>
+    Effect.sync(() => {
+      for (const signal of STOP_SIGNALS) process.off(signal, listener)
+    })
 ).pipe(Effect.map(({ seen }) => seen))
 
 /** What the first signal's line says a second one does. */
 const againHint = (signal: NodeJS.Signals | undefined) =>
-  signal === "SIGINT" ? "; Ctrl-C again to kill the agents at once" : signal === "SIGTERM"
-    ? "; SIGTERM again to kill the agents at once"
-    : ""
+  signal === undefined ? "" : `; ${signal === "SIGINT" ? "Ctrl-C" : signal} again to kill the agents at once`
 
 /**
  * Logs the stop of what runs (`name`) when `up` is interrupted (a signal): that it stopped, from a finalizer
