@@ -157,8 +157,8 @@ export class AgentTimeoutError
 }
 
 /**
- * The agent process exited (or its circuit is open) while requests were pending or being made. With `limit`, it was
- * killed for a resource limit (`limitValue`: that limit's value in its configuration).
+ * The agent process exited, its circuit is open, or its start failed (`reason`), for a request pending or made. With
+ * `limit`, it was killed for a resource limit (`limitValue`: that limit's value in its configuration).
  *
  * @since 0.1.0
  * @category errors

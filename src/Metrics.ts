@@ -31,7 +31,8 @@ import type * as otelOptions from "./internal/metrics/otelOptions.js"
 /**
  * How a request (`handleEvent`) ended, the `outcome` tag of {@link requests}: `ok`; `task_error` (the agent's
  * callback failed); `timeout` (sent, no answer in time); `start_timeout` (the agent did not come up in time, the
- * request was never sent); `crash` (the process exited with it); `circuit_open` (the agent is parked); `stopped`;
+ * request was never sent); `start_failed` (the start it waited for failed, or the agent has not run since its start
+ * failed: never sent); `crash` (the process exited with it); `circuit_open` (the agent is parked); `stopped`;
  * `protocol_error` (the payload cannot be sent); `stream_overflow` (a streaming call's consumer fell more than
  * `maxBufferedChunks` behind); `config_error` (a bad per-call option); `interrupted` (its caller was interrupted, or
  * stopped reading its stream early).

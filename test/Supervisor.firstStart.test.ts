@@ -3,22 +3,40 @@
  * with the pid of its process, a call to it waits for the start as a call to any STARTING agent does, and
  * `child(id)` waits for the start to end. Before, the child had no agent until its start ended: no pid, and
  * `child(id)` failed with "stopped" (a new user's trial). And `child(id)` of a pool or a nested supervisor says
- * which it is. Real agent processes (test/fixtures/agents/agent.mjs).
+ * which it is. A call that waited for a start that failed is told so, with the start-up error (`AgentCrashError`
+ * `start_failed`; before, "stopped" in a tree, and "exited" for an agent's manual start, as if it had crashed while it
+ * answered). Real agent processes (test/fixtures/agents/agent.mjs).
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as AgentSupervisor from "../src/Agent/AgentSupervisor.js"
 import * as Supervisor from "../src/Supervisor.js"
 import { agentConfig, failureOf, tempDir, TestLive } from "./support.js"
 
-/** A child whose start ends when `file` exists (agent.mjs `ready-when`). */
-const readyWhen = (id: string, file: string) => {
-  const config = agentConfig("ready-when", { name: id })
-  return Supervisor.agent({ id, config: { ...config, args: [...config.args!, file] } })
+/** An agent whose start ends when `file` exists, or fails (exit 4) when `fail` does (agent.mjs `ready-when`). */
+const readyWhenConfig = (name: string, file: string, fail: string) => {
+  const config = agentConfig("ready-when", { name })
+  return { ...config, args: [...config.args!, file, fail] }
+}
+
+/** A child whose start ends when `file` exists, or fails when `fail` does. */
+const readyWhen = (id: string, file: string, fail = `${file}.fail`) =>
+  Supervisor.agent({ id, config: readyWhenConfig(id, file, fail) })
+
+/** The start-up failure a call that waited for it is told of (`AgentCrashError` `start_failed`). */
+const startFailed = (error: unknown, agent: string) => {
+  assert.deepInclude(error, { _tag: "AgentCrashError", reason: "start_failed", exitCode: 4 })
+  const { message, remediation } = error as { readonly message: string; readonly remediation: string }
+  assert.include(message, `Agent "${agent}" is not running: its start failed: Agent "${agent}" (pid `)
+  assert.include(message, `exited with code 4 before it sent "ready"`)
+  assert.include(message, "cannot start: told to fail", "the start's stderr")
+  assert.include(remediation, "start it again")
 }
 
 /** The pid of the next agent process the tree spawns. */
@@ -63,24 +81,51 @@ describe.concurrent("a child while its agent first starts", () => {
   )
 
   it.scopedLive(
-    "a start that fails: the waiting call and child(id) fail, they do not hang",
+    "a start that fails: the waiting call is told the start failed and why, child(id) fails; neither hangs",
     () =>
       Effect.gen(function*() {
         const file = path.join(yield* tempDir("first-start"), "never")
         const sup = yield* Supervisor.make({ name: "first", children: [] })
         const events = yield* sup.subscribe
-        const spec = readyWhen("never", file)
-        const starting = yield* Effect.fork(
-          sup.startChild({ ...spec, config: { ...spec.config, startupTimeout: "1 second" } })
-        )
+        const starting = yield* Effect.fork(sup.startChild(readyWhen("never", file)))
         yield* spawned(events)
         const call = yield* Effect.fork(sup.call("never", { echo: 1 }))
+        const stream = yield* Effect.fork(Stream.runDrain(sup.callStream("never", { echo: 1 })))
         const child = yield* Effect.fork(sup.child("never"))
-        for (const fiber of [call, child]) assert.strictEqual((yield* settled(fiber))._tag, "Suspended")
+        for (const fiber of [call, stream, child]) assert.strictEqual((yield* settled(fiber))._tag, "Suspended")
+        fs.writeFileSync(`${file}.fail`, "")
         assert.strictEqual(failureOf(yield* Fiber.await(starting))._tag, "AgentStartupError")
         // A dynamic child whose start failed was never added (OTP's start_child)
         assert.deepInclude(failureOf(yield* Fiber.await(child)), { _tag: "SupervisorChildError", reason: "not_found" })
-        assert.strictEqual(failureOf(yield* Fiber.await(call))._tag, "AgentStoppedError")
+        // Before, "was stopped before it could answer" (AgentStoppedError): not why
+        startFailed(failureOf(yield* Fiber.await(call)), "never")
+        startFailed(failureOf(yield* Fiber.await(stream)), "never")
+      }).pipe(Effect.provide(TestLive)),
+    30_000
+  )
+
+  it.scopedLive(
+    "an agent's manual start that fails: the waiting call, and a call after it, are told the start failed and why",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("manual-start")
+        const file = path.join(dir, "ready")
+        fs.writeFileSync(file, "")
+        const agent = yield* AgentSupervisor.make(readyWhenConfig("manual", file, path.join(dir, "fail")))
+        yield* agent.stop
+        fs.rmSync(file)
+        const starting = yield* Effect.fork(agent.start)
+        // STARTING from the start's first step (under the agent's lock): a call from then on waits for it
+        yield* Effect.repeat(agent.state, { until: (state) => state === "STARTING" })
+        const call = yield* Effect.fork(agent.handleEvent({ echo: 1 }))
+        assert.strictEqual((yield* settled(call))._tag, "Suspended")
+        fs.writeFileSync(path.join(dir, "fail"), "")
+        assert.strictEqual(failureOf(yield* Fiber.await(starting))._tag, "AgentStartupError")
+        // Before, "(pid N) exited with code 4", as if it had crashed while it answered
+        startFailed(failureOf(yield* Fiber.await(call)), "manual")
+        assert.strictEqual(yield* agent.state, "CRASHED")
+        startFailed(failureOf(yield* Effect.exit(agent.handleEvent({ echo: 2 }))), "manual")
+        startFailed(failureOf(yield* Effect.exit(agent.health)), "manual")
       }).pipe(Effect.provide(TestLive)),
     30_000
   )

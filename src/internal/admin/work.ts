@@ -137,6 +137,13 @@ const callRefusal = (
             `it again (agent-supervisor start ${path})`
         ))
       }
+      if (error.reason === "start_failed") {
+        return Effect.succeed(plainly(
+          (message) => new OperationFailed({ message }),
+          `${could}: agent "${error.agent}" is not running: its start failed: ${error.startup ?? "(no detail)"}; ` +
+            `fix that and start it again (agent-supervisor start ${path})`
+        ))
+      }
       // Without the stderr lines the library's message ends with: a stack among them is the agent's, and they may
       // repeat the payload. They are a `logs` away.
       return Effect.succeed(plainly(

@@ -123,7 +123,16 @@ export const timeoutRemediation = (e: TimeoutFacts): string => {
  */
 export type CrashFields = typeof exitFields & {
   readonly agent: typeof Schema.String
-  readonly reason: Schema.optionalWith<Schema.Literal<["exited", "circuit_open"]>, { default: () => "exited" }>
+  /**
+   * `exited` (its process ended), `circuit_open` (parked: it crashed too often), or `start_failed`: a start the call
+   * waited for failed (or the agent never ran after its last start failed), with `startup` saying why.
+   */
+  readonly reason: Schema.optionalWith<
+    Schema.Literal<["exited", "circuit_open", "start_failed"]>,
+    { default: () => "exited" }
+  >
+  /** With `reason: "start_failed"`: the message of the start's `AgentStartupError`. */
+  readonly startup: Schema.optional<typeof Schema.String>
   /**
    * The limit the process was killed for, when the exit was one (`ExitInfo.limit`): polled memory or CPU, a cgroup's
    * OOM kill, or an exit after a fork was refused at `limits.pids`.
@@ -140,7 +149,10 @@ export type CrashFields = typeof exitFields & {
  */
 export const crashFields: CrashFields = {
   agent: Schema.String,
-  reason: Schema.optionalWith(Schema.Literal("exited", "circuit_open"), { default: () => "exited" as const }),
+  reason: Schema.optionalWith(Schema.Literal("exited", "circuit_open", "start_failed"), {
+    default: () => "exited" as const
+  }),
+  startup: Schema.optional(Schema.String),
   ...exitFields,
   limit: Schema.optional(Schema.Literal("memory_limit", "cpu_limit", "pids_limit")),
   limitValue: Schema.optional(Schema.Number)
@@ -153,7 +165,8 @@ export const crashFields: CrashFields = {
  */
 export interface CrashFacts {
   readonly agent: string
-  readonly reason: "exited" | "circuit_open"
+  readonly reason: "exited" | "circuit_open" | "start_failed"
+  readonly startup?: string | undefined
   readonly pid?: number | undefined
   readonly exitCode?: number | null | undefined
   readonly signal?: string | null | undefined
@@ -194,10 +207,18 @@ const limitCause = (e: CrashFacts): string => {
  *
  * @internal
  */
-export const crashMessage = (e: CrashFacts): string =>
-  e.reason === "circuit_open"
-    ? `Agent "${e.agent}" is parked: it crashed too often and its circuit breaker is open` + stderrTail(e.stderr)
-    : `Agent "${e.agent}" (pid ${e.pid}) ${describeExit(e)}${limitCause(e)}` + stderrTail(e.stderr)
+export const crashMessage = (e: CrashFacts): string => {
+  switch (e.reason) {
+    case "circuit_open":
+      return `Agent "${e.agent}" is parked: it crashed too often and its circuit breaker is open` +
+        stderrTail(e.stderr)
+    case "start_failed":
+      // The start-up error's message has the stderr tail already
+      return `Agent "${e.agent}" is not running: its start failed: ${e.startup ?? "(no detail)"}`
+    case "exited":
+      return `Agent "${e.agent}" (pid ${e.pid}) ${describeExit(e)}${limitCause(e)}` + stderrTail(e.stderr)
+  }
+}
 
 /**
  * What to do about an `AgentCrashError`.
@@ -207,6 +228,10 @@ export const crashMessage = (e: CrashFacts): string =>
 export const crashRemediation = (e: CrashFacts): string => {
   if (e.reason === "circuit_open") {
     return "Fix the cause shown in the agent's stderr, then restart it manually to close the circuit."
+  }
+  if (e.reason === "start_failed") {
+    return "Fix what kept the agent from starting (its start-up error, above), start it again (start, or the " +
+      "tree's restartChild or startChild), and retry the request."
   }
   const restarted = "it is restarted by its supervisor per its restart policy."
   switch (e.limit) {

@@ -15,6 +15,7 @@ export type RequestOutcome =
   | "task_error"
   | "timeout"
   | "start_timeout"
+  | "start_failed"
   | "crash"
   | "circuit_open"
   | "stopped"
@@ -29,6 +30,7 @@ export const requestOutcomes: ReadonlyArray<RequestOutcome> = [
   "task_error",
   "timeout",
   "start_timeout",
+  "start_failed",
   "crash",
   "circuit_open",
   "stopped",

@@ -53,7 +53,11 @@ export const outcomeOf = (
     case "AgentTimeoutError":
       return error.operation === "start" ? "start_timeout" : "timeout"
     case "AgentCrashError":
-      return error.reason === "circuit_open" ? "circuit_open" : "crash"
+      return error.reason === "circuit_open"
+        ? "circuit_open"
+        : error.reason === "start_failed"
+        ? "start_failed"
+        : "crash"
     case "AgentStoppedError":
       return "stopped"
     case "ProtocolError":

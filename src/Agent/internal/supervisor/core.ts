@@ -14,7 +14,7 @@ import type * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import * as SubscriptionRef from "effect/SubscriptionRef"
-import { AgentCrashError, type AgentStartupError, type AgentStoppedError } from "../../../Errors.js"
+import { AgentCrashError, type AgentStartupError, AgentStoppedError } from "../../../Errors.js"
 import * as Forker from "../../../internal/forker.js"
 import * as AgentMetrics from "../../../internal/metrics/instruments.js"
 import type * as Writer from "../../../Store/internal/writer.js"
@@ -35,7 +35,12 @@ export type Route =
   | { readonly _tag: "Up"; readonly process: AgentProcess.AgentProcess }
   | { readonly _tag: "Wait" }
   | { readonly _tag: "Parked" }
-  | { readonly _tag: "Crashed"; readonly exit: AgentProcess.ExitInfo | undefined }
+  | {
+    readonly _tag: "Crashed"
+    readonly exit: AgentProcess.ExitInfo | undefined
+    /** Set when the agent is CRASHED because its (first or manual) start failed: it has not run since. */
+    readonly startFailure?: AgentStartupError | undefined
+  }
   | { readonly _tag: "Stopped" }
 
 /** Requests wait: a start, or the owner's decision about an exit, is under way. */
@@ -123,6 +128,12 @@ export interface Core {
   /** How the limits of the current (or last) incarnation are enforced. */
   limits: AgentProcess.LimitsInForce | undefined
   lastExit: AgentProcess.ExitInfo | undefined
+  /**
+   * How many starts of the agent failed (first, manual or restarts), and the last one's error: a call that waited
+   * for a start that failed is told so (`notRunningError`).
+   */
+  failedStarts: number
+  lastStartFailure: AgentStartupError | undefined
   incarnations: number
   /** The protocol 1.1 features the current (or last) incarnation announced. */
   features: ReadonlyArray<string>
@@ -196,6 +207,8 @@ export const make = (
       lastHealth: new LastSample(),
       limits: undefined,
       lastExit: undefined,
+      failedStarts: 0,
+      lastStartFailure: undefined,
       incarnations: 0,
       features: [],
       checkpoint: undefined,
@@ -278,6 +291,39 @@ export const settleStartWaiters = (
   })
 
 /** The error of a call made while the agent is not running: it exited, or its circuit is open. */
+/**
+ * The error of a request the agent cannot take now (its route neither Up nor Wait): its circuit is open (Parked), its
+ * process exited (Crashed), or it is stopped. A start that failed after the request came (`failedStartsBefore`: the
+ * count then; the start it waited for) is said as such, `reason: "start_failed"` with the start-up error, whether the
+ * agent is left CRASHED (a first or manual start) or stopped after it (a tree's child whose start failed is removed;
+ * a failed restart the supervisor gives up on); so is the failed start of an agent that has not run since.
+ */
+export const notRunningError = (
+  core: Core,
+  route: Exclude<Route, { readonly _tag: "Up" } | { readonly _tag: "Wait" }>,
+  failedStartsBefore: number
+): AgentCrashError | AgentStoppedError => {
+  if (route._tag === "Parked") return crashError(core, "circuit_open", core.lastExit)
+  const failure = core.failedStarts > failedStartsBefore
+    ? core.lastStartFailure
+    : route._tag === "Crashed"
+    ? route.startFailure
+    : undefined
+  if (failure !== undefined) {
+    return new AgentCrashError({
+      agent: core.name,
+      reason: "start_failed",
+      startup: failure.message,
+      ...(failure.pid !== undefined ? { pid: failure.pid } : {}),
+      ...(failure.exitCode !== undefined ? { exitCode: failure.exitCode } : {}),
+      ...(failure.signal !== undefined ? { signal: failure.signal } : {})
+    })
+  }
+  return route._tag === "Crashed"
+    ? crashError(core, "exited", route.exit)
+    : new AgentStoppedError({ agent: core.name })
+}
+
 export const crashError = (
   core: Core,
   reason: "exited" | "circuit_open",

@@ -9,11 +9,11 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as SubscriptionRef from "effect/SubscriptionRef"
-import { AgentStoppedError, type RequestError } from "../../../Errors.js"
+import type { RequestError } from "../../../Errors.js"
 import * as Store from "../../../Store/Store.js"
 import * as Health from "../../Health.js"
 import * as Heartbeat from "../heartbeat.js"
-import { type Core, crashError, type Incarnation, now } from "./core.js"
+import { type Core, crashError, type Incarnation, notRunningError, now } from "./core.js"
 
 /** A reading of the supervisor's (of the process group), or else the agent's own report of it. */
 const readingOf = (
@@ -188,13 +188,9 @@ export const watchHealth = (
 export const check = (core: Core): Effect.Effect<Health.HealthSample, RequestError> =>
   Effect.gen(function*() {
     const current = yield* SubscriptionRef.get(core.route)
-    if (current._tag !== "Up") {
-      return yield* Effect.fail(
-        current._tag === "Stopped"
-          ? new AgentStoppedError({ agent: core.name })
-          : crashError(core, current._tag === "Parked" ? "circuit_open" : "exited", core.lastExit)
-      )
-    }
+    // Waits for nothing: a start under way is not running yet
+    if (current._tag === "Wait") return yield* Effect.fail(crashError(core, "exited", core.lastExit))
+    if (current._tag !== "Up") return yield* Effect.fail(notRunningError(core, current, core.failedStarts))
     const [sample] = yield* Health.check(current.process, undefined)
     core.lastHealth.note(sample)
     return sample

@@ -10,14 +10,14 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
-import { AgentStoppedError, AgentTimeoutError, type RequestError } from "../../../Errors.js"
+import { AgentTimeoutError, type RequestError } from "../../../Errors.js"
 import type { DurationInput } from "../../../internal/durationText.js"
 import { outcomeOf } from "../../../internal/metrics/instruments.js"
 import * as Spans from "../../../internal/metrics/spans.js"
 import type { HandleOptions } from "../../AgentSupervisor.js"
 import * as Calls from "../calls.js"
 import * as Requests from "../requests.js"
-import { type Core, crashError, now, type Route } from "./core.js"
+import { type Core, notRunningError, now, type Route } from "./core.js"
 
 /** A call that ends with `error`: counted with its outcome and latency, then failed. */
 const ended = <E extends RequestError>(core: Core, calledAt: number, error: E): Effect.Effect<never, E> => {
@@ -86,6 +86,8 @@ const dispatch = (
   Effect.gen(function*() {
     // Every way out of the call counts its outcome and latency once: `ended`, or the success below.
     const calledAt = performance.now()
+    // A start that fails from now on is the one this request waits for, if it waits (`notRunningError`)
+    const failedStarts = core.failedStarts
     const sentAt = yield* now
     const deadline = sentAt + timeoutMillis
     const remaining = Effect.map(now, (t) => Math.max(0, deadline - t))
@@ -125,12 +127,8 @@ const dispatch = (
           if (timedOut !== undefined) return yield* ended(core, calledAt, timedOut)
           continue
         }
-        case "Parked":
-          return yield* ended(core, calledAt, crashError(core, "circuit_open", core.lastExit))
-        case "Crashed":
-          return yield* ended(core, calledAt, crashError(core, "exited", current.exit))
-        case "Stopped":
-          return yield* ended(core, calledAt, new AgentStoppedError({ agent: core.name }))
+        default:
+          return yield* ended(core, calledAt, notRunningError(core, current, failedStarts))
       }
     }
   })

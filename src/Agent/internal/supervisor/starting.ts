@@ -149,6 +149,8 @@ const onStarted = (
     yield* Scope.close(processScope, Exit.void)
     const error = startupErrorOf(core, exit.cause)
     yield* Effect.logWarning(`agent failed to start: ${error.message}`)
+    core.failedStarts++
+    core.lastStartFailure = error
     yield* settleStartWaiters(core, Exit.fail(error))
     yield* transition(core, "CRASHED")
     core.lastExit = {
@@ -160,5 +162,5 @@ const onStarted = (
     }
     // A failed restart goes back to the owner (still deciding, so requests keep waiting); a failed first or manual
     // start is answered to its caller.
-    yield* setRoute(core, kind === "restart" ? WAIT : { _tag: "Crashed", exit: core.lastExit })
+    yield* setRoute(core, kind === "restart" ? WAIT : { _tag: "Crashed", exit: core.lastExit, startFailure: error })
   })

@@ -13,13 +13,13 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
-import { AgentStoppedError, type StreamRequestError } from "../../../Errors.js"
+import type { StreamRequestError } from "../../../Errors.js"
 import { outcomeOf } from "../../../internal/metrics/instruments.js"
 import type { AgentSupervisor, HandleStreamOptions } from "../../AgentSupervisor.js"
 import type { StreamEvent } from "../../StreamEvent.js"
 import * as Calls from "../calls.js"
 import * as Requests from "../requests.js"
-import { type Core, crashError, type Route } from "./core.js"
+import { type Core, notRunningError, type Route } from "./core.js"
 import { awaitNewRoute, callerTimeout, callTimeout, startTimeout } from "./router.js"
 
 type Events = Stream.Stream<StreamEvent, StreamRequestError>
@@ -32,6 +32,8 @@ const routed = (core: Core, event: unknown, options: HandleStreamOptions | undef
   Stream.suspend(() => {
     const calledAt = performance.now()
     const deadline = core.clock.unsafeCurrentTimeMillis() + timeoutMillis
+    // A start that fails from now on is the one this stream waits for, if it waits (`notRunningError`)
+    const failedStarts = core.failedStarts
     let hasWaited = false
     let done = false
 
@@ -62,12 +64,8 @@ const routed = (core: Core, event: unknown, options: HandleStreamOptions | undef
             }
             continue
           }
-          case "Parked":
-            return Stream.fail(crashError(core, "circuit_open", core.lastExit))
-          case "Crashed":
-            return Stream.fail(crashError(core, "exited", current.exit))
-          case "Stopped":
-            return Stream.fail(new AgentStoppedError({ agent: core.name }))
+          default:
+            return Stream.fail(notRunningError(core, current, failedStarts))
         }
       }
     })
