@@ -1,7 +1,7 @@
 /**
  * A call to a child the tree has stopped is refused by the tree, the same for an agent and a pool: a
  * `SupervisorChildError` `stopped` after `terminateChild` (restartChild it), `supervisor_stopped` once the tree
- * itself has stopped. Before, an agent child's call went to its stopped agent, whose `AgentStoppedError` advised to
+ * itself has stopped, for every operation on its children, a child it does not know included. Before, an agent child's call went to its stopped agent, whose `AgentStoppedError` advised to
  * wait for its supervisor to start it, which nothing would. And `childSupervisor` of an agent child says it is one.
  * Real agent processes (test/fixtures/agents/agent.mjs).
  */
@@ -71,21 +71,51 @@ describe.concurrent("a call to a child the tree has stopped", () => {
     30_000
   )
 
-  it.scopedLive("after the tree's stop: supervisor_stopped, for an agent and a pool", () =>
-    Effect.gen(function*() {
-      const scope = yield* closeableScope
-      const sup = yield* tree().pipe(Scope.extend(scope))
-      assert.deepStrictEqual(yield* sup.call("p", { echo: 1 }), 1)
-      yield* Scope.close(scope, Exit.void)
-      assert.deepStrictEqual(
-        [yield* reasonOf(sup.call("a", { echo: 2 })), yield* reasonOf(sup.call("p", { echo: 2 }))],
-        ["supervisor_stopped", "supervisor_stopped"]
-      )
-      // Stopped by its scope: the remediation does not say it escalated
-      const error = failureOf(yield* Effect.exit(sup.call("a", { echo: 3 })))
-      assert.include(
-        String((error as SupervisorChildError).remediation),
-        "The supervisor has stopped (its scope closed"
-      )
-    }).pipe(Effect.provide(TestLive)), 30_000)
+  it.scopedLive(
+    "after the tree's stop: supervisor_stopped, for an agent and a pool, and every operation",
+    () =>
+      Effect.gen(function*() {
+        const scope = yield* closeableScope
+        const sup = yield* tree().pipe(Scope.extend(scope))
+        assert.deepStrictEqual(yield* sup.call("p", { echo: 1 }), 1)
+        yield* Scope.close(scope, Exit.void)
+        assert.deepStrictEqual(
+          [yield* reasonOf(sup.call("a", { echo: 2 })), yield* reasonOf(sup.call("p", { echo: 2 }))],
+          ["supervisor_stopped", "supervisor_stopped"]
+        )
+        // Whatever the child, known or not: the tree is down (before, a call of an unknown id said not_found, and
+        // terminateChild and deleteChild went on as if the tree ran: deleteChild forgot a child's stored spec)
+        const operations: ReadonlyArray<readonly [string, Effect.Effect<unknown, unknown>]> = [
+          ["call nope", sup.call("nope", { echo: 2 })],
+          ["callStream nope", Stream.runDrain(sup.callStream("nope", { echo: 2 }))],
+          ["child a", sup.child("a")],
+          ["child nope", sup.child("nope")],
+          ["childSupervisor p", sup.childSupervisor("p")],
+          ["childSupervisor nope", sup.childSupervisor("nope")],
+          ["terminateChild a", sup.terminateChild("a")],
+          ["terminateChild nope", sup.terminateChild("nope")],
+          ["deleteChild a", sup.deleteChild("a")],
+          ["restartChild a", sup.restartChild("a")],
+          ["scale p", sup.scale("p", 2)],
+          ["scale nope", sup.scale("nope", 2)],
+          ["reload a", sup.reload("a")],
+          ["startChild b", sup.startChild(Supervisor.agent({ id: "b", config: agentConfig("echo", { name: "b" }) }))]
+        ]
+        for (const [what, operation] of operations) {
+          assert.strictEqual(yield* reasonOf(operation), "supervisor_stopped", what)
+        }
+        // The views still answer: every child listed, stopped
+        assert.deepStrictEqual((yield* sup.whichChildren).map((c) => [c.id, c.status]), [["p", "stopped"], [
+          "a",
+          "stopped"
+        ]])
+        // Stopped by its scope: the remediation does not say it escalated
+        const error = failureOf(yield* Effect.exit(sup.call("a", { echo: 3 })))
+        assert.include(
+          String((error as SupervisorChildError).remediation),
+          "The supervisor has stopped (its scope closed"
+        )
+      }).pipe(Effect.provide(TestLive)),
+    30_000
+  )
 })

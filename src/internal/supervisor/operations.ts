@@ -212,6 +212,7 @@ export const terminateChild = (self: Instance, id: string): Effect.Effect<void, 
 
 const terminateLocked = (self: Instance, id: string): Effect.Effect<void, SupervisorChildError> =>
   Effect.gen(function*() {
+    if (self.terminating) return yield* Effect.fail(childError(self, id, "terminate", "supervisor_stopped"))
     const child = find(self, id)
     if (child === undefined) return yield* Effect.fail(childError(self, id, "terminate", "not_found"))
     yield* cancelPending(self, child)
@@ -246,6 +247,7 @@ export const restartChild = (
 /** `deleteChild`: forgets a stopped child. */
 export const deleteChild = (self: Instance, id: string): Effect.Effect<void, SupervisorChildError> =>
   self.asOwn(self.locked(Effect.gen(function*() {
+    if (self.terminating) return yield* Effect.fail(childError(self, id, "delete", "supervisor_stopped"))
     const child = find(self, id)
     if (child === undefined) return yield* Effect.fail(childError(self, id, "delete", "not_found"))
     if (child.status !== "stopped") return yield* Effect.fail(childError(self, id, "delete", child.status))

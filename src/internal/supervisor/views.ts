@@ -90,13 +90,22 @@ export type Target = Pick<AgentSupervisor.AgentSupervisor, "handleEvent" | "hand
  * `whichChildren`, so never `not_found`.
  */
 const notRunning = (self: Instance, child: Child, operation: string): SupervisorChildError =>
-  childError(self, child.spec.id, operation, child.status === "restarting" ? "restarting" : "stopped")
+  self.terminating
+    ? stoppedChild(self, child, operation)
+    : childError(self, child.spec.id, operation, child.status === "restarting" ? "restarting" : "stopped")
+
+/**
+ * No child `id`: `not_found`, or `supervisor_stopped` once the supervisor stops (a stopped tree knows no child to
+ * operate on, as OTP's `noproc`: before, a call of an unknown id after the stop said `not_found`).
+ */
+export const missing = (self: Instance, id: string, operation: string): SupervisorChildError =>
+  childError(self, id, operation, self.terminating ? "supervisor_stopped" : "not_found")
 
 /** The agent of an agent child, or the router of a running pool child (on the request path: no span). */
 export const callTarget = (self: Instance, id: string): Effect.Effect<Target, SupervisorChildError> =>
   Effect.suspend((): Effect.Effect<Target, SupervisorChildError> => {
     const child = find(self, id)
-    if (child === undefined) return Effect.fail(childError(self, id, "call", "not_found"))
+    if (child === undefined) return Effect.fail(missing(self, id, "call"))
     const runtime = child.runtime
     if (runtime?._tag === "Agent") {
       // Stopped for the tree (terminateChild, a transient child done, a restored one that did not start, the tree's
@@ -112,7 +121,7 @@ export const callTarget = (self: Instance, id: string): Effect.Effect<Target, Su
     }
     const router = runtime?._tag === "Supervisor" ? Routers.routerOf(runtime.instance) : undefined
     if (router !== undefined) return Effect.succeed(router)
-    return Effect.fail(self.terminating ? stoppedChild(self, child, "call") : notRunning(self, child, "call"))
+    return Effect.fail(notRunning(self, child, "call"))
   })
 
 /** A child stopped with the tree's stop (`supervisor_stopped`), or on its own (`stopped`). */
@@ -127,13 +136,13 @@ export const poolChild = (
 ): Effect.Effect<Routers.Router, SupervisorChildError> =>
   Effect.suspend(() => {
     const child = find(self, id)
-    if (child === undefined) return Effect.fail(childError(self, id, operation, "not_found"))
+    if (child === undefined) return Effect.fail(missing(self, id, operation))
     if (child.spec._tag !== "Supervisor" || child.spec.tree.pool === undefined) {
       return Effect.fail(childError(self, id, operation, "not_a_pool"))
     }
     const router = child.runtime?._tag === "Supervisor" ? Routers.routerOf(child.runtime.instance) : undefined
     // A pool that is not running (stopped, parked, restarting) is still the tree's: not "not found"
-    if (router !== undefined) return Effect.succeed(router)
+    if (router !== undefined && !self.terminating) return Effect.succeed(router)
     return Effect.fail(notRunning(self, child, operation))
   })
 
@@ -169,14 +178,14 @@ export const agentChild = (
 ): Effect.Effect<AgentSupervisor.AgentSupervisor, SupervisorChildError> =>
   Effect.suspend((): Effect.Effect<AgentSupervisor.AgentSupervisor, SupervisorChildError> => {
     const child = find(self, id)
-    if (child === undefined) return Effect.fail(childError(self, id, OPERATION_AGENT_OF, "not_found"))
+    if (child === undefined) return Effect.fail(missing(self, id, OPERATION_AGENT_OF))
     const { runtime, spec, starting } = child
     if (spec._tag !== "Agent") {
       const kind = spec.tree.pool === undefined ? "supervisor" : "pool"
       return Effect.fail(childError(self, id, OPERATION_AGENT_OF, "not_an_agent", kind))
     }
     if (starting !== undefined) return Effect.zipRight(Deferred.await(starting.started), agentChild(self, id))
-    if (runtime?._tag !== "Agent") return Effect.fail(notRunning(self, child, OPERATION_AGENT_OF))
+    if (runtime?._tag !== "Agent" || self.terminating) return Effect.fail(notRunning(self, child, OPERATION_AGENT_OF))
     return Effect.succeed(runtime.agent)
   })
 
@@ -188,10 +197,10 @@ export const supervisorChild = (
   Effect.suspend(() => {
     const child = find(self, id)
     const runtime = child?.runtime
-    if (runtime?._tag === "Supervisor") return Effect.succeed(runtime.instance)
+    if (runtime?._tag === "Supervisor" && !self.terminating) return Effect.succeed(runtime.instance)
     return Effect.fail(
       child === undefined
-        ? childError(self, id, "find supervisor", "not_found")
+        ? missing(self, id, "find supervisor")
         : child.spec._tag === "Supervisor"
         ? notRunning(self, child, "find supervisor")
         : childError(self, id, "find supervisor", "not_a_supervisor")
