@@ -184,7 +184,7 @@ describe("Supervisor topics", () => {
         const sup = yield* Supervisor.make({ children: [echo("taker", ["work"])] })
         const cyclic: Record<string, unknown> = {}
         cyclic.self = cyclic
-        for (const payload of [{ n: 10n }, cyclic, () => 1]) {
+        for (const payload of [{ n: 10n }, cyclic, () => 1, { tags: new Set(["a"]) }, { score: NaN }]) {
           const refused = yield* Effect.flip(sup.publish("work", payload))
           assert.strictEqual(refused._tag, "TopicError")
           if (refused._tag !== "TopicError") return

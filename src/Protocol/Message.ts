@@ -9,6 +9,7 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
+import * as StrictJson from "../internal/strictJson.js"
 
 /**
  * The protocol version this library speaks.
@@ -339,15 +340,18 @@ export const decodeIncoming = (u: unknown): Incoming | undefined =>
   decodeResponse(u) ?? decodeReady(u) ?? decodeNotice(u) ?? decodePublish(u)
 
 /**
- * Encodes a task line, with the caller's idempotency `key` when there is one. Throws what `JSON.stringify` throws
- * (BigInt, cycles): callers turn that into a typed error.
+ * Encodes a task line, with the caller's idempotency `key` when there is one. Throws a `TypeError` for a payload
+ * JSON cannot send as it is: what `JSON.stringify` throws (BigInt, cycles), and what it would change without a word
+ * (a `Map` or `Set` sent as `{}`, a typed array, `NaN` or `Infinity` sent as `null`, a function or a symbol left out),
+ * naming where it is (`payload.tags is a Set, ...`); `undefined` is left out (a key) or `null` (in an array), as
+ * JSON writes an optional field. Callers turn the throw into a typed error.
  *
  * @since 0.1.0
  * @category encoding
  */
 export const encodeTask = (id: string, payload: unknown, key?: string): string => {
   // `payload: undefined` would vanish from the object: send null so the agent always gets the key.
-  const json: string | undefined = JSON.stringify(payload === undefined ? null : payload)
+  const json: string | undefined = StrictJson.stringify(payload === undefined ? null : payload, "payload")
   if (json === undefined) throw new TypeError(`a ${typeof payload} is not JSON`)
   const keyed = key === undefined ? "" : `,"key":${JSON.stringify(key)}`
   return `{"id":${JSON.stringify(id)},"type":"task","payload":${json}${keyed}}\n`

@@ -335,6 +335,14 @@ describe.sequential("AgentProcess", () => {
       const cyclic: Record<string, unknown> = {}
       cyclic.self = cyclic
       assert.strictEqual(failureOf(yield* Effect.exit(agent.request(cyclic)))._tag, "ProtocolError")
+      // What JSON would change without a word (before, the agent got {}): refused, named
+      const map = failureOf(yield* Effect.exit(agent.request({ echo: { tags: new Map([["a", 1]]) } })))
+      assert.deepInclude(map, { _tag: "ProtocolError", reason: "unencodable" })
+      assert.include(
+        map.message,
+        "payload cannot be sent as JSON: payload.echo.tags is a Map, which JSON sends as {} (convert it: " +
+          "Object.fromEntries(map))"
+      )
       assert.strictEqual(yield* agent.request({ echo: 1 }), 1)
     }).pipe(Effect.provide(TestLive)))
 

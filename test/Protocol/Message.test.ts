@@ -98,8 +98,63 @@ describe("Message", () => {
   })
 
   it("a payload JSON cannot encode throws (the caller turns it into a ProtocolError)", () => {
-    assert.throws(() => Message.encodeTask("1", () => 1))
+    assert.throws(() => Message.encodeTask("1", () => 1), "payload is a function, which JSON leaves out")
     assert.throws(() => Message.encodeTask("1", 1n))
     assert.deepStrictEqual(JSON.parse(Message.encodeTask("1", undefined)), { id: "1", type: "task", payload: null })
+  })
+
+  it.prop("a JSON value is sent as it is", [FastCheck.jsonValue()], ([payload]) => {
+    assert.deepStrictEqual(JSON.parse(Message.encodeTask("1", payload)).payload, JSON.parse(JSON.stringify(payload)))
+  })
+
+  // Before, JSON.stringify's own changes went out without a word: the agent got {} for a Map, null for NaN
+  const lossy: ReadonlyArray<readonly [string, unknown, string]> = [
+    ["a Map", new Map([["a", 1]]), "is a Map, which JSON sends as {} (convert it: Object.fromEntries(map))"],
+    ["a Set", new Set([1]), "is a Set, which JSON sends as {} (convert it: [...set])"],
+    ["NaN", NaN, "is NaN, which JSON sends as null"],
+    ["Infinity", -Infinity, "is -Infinity, which JSON sends as null"],
+    ["a function", () => 1, "is a function, which JSON leaves out"],
+    ["a symbol", Symbol("s"), "is a symbol, which JSON leaves out"],
+    ["a typed array", new Float32Array([1, 2]), "is a Float32Array, which JSON sends as an object of its indices"]
+  ]
+  it.prop(
+    "a value JSON would change is refused, named by its path, wherever it is",
+    [
+      FastCheck.constantFrom(...lossy),
+      FastCheck.array(FastCheck.oneof(FastCheck.nat(3), FastCheck.constantFrom("a", "b-c", "items")), {
+        maxLength: 4
+      }),
+      FastCheck.jsonValue()
+    ],
+    ([[, value, said], steps, sibling]) => {
+      // `value` under `steps` (an index into an array, a key of an object), beside an ordinary JSON value
+      let payload: unknown = value
+      let path = ""
+      for (let i = steps.length - 1; i >= 0; i--) {
+        const step = steps[i]
+        payload = typeof step === "number"
+          ? [...Array.from({ length: step }, () => sibling), payload]
+          : { sibling, [step]: payload }
+        path = (typeof step === "number" ? `[${step}]` : step === "b-c" ? `["b-c"]` : `.${step}`) + path
+      }
+      assert.throws(() => Message.encodeTask("1", payload), TypeError, `payload${path} ${said}`)
+      assert.throws(() => Message.encodeStreamTask("1", payload), TypeError, `payload${path} ${said}`)
+    }
+  )
+
+  it("undefined and what has a toJSON are sent as JSON has them", () => {
+    const date = new Date(0)
+    const payload = { a: undefined, list: [undefined, 1], date, buffer: Buffer.from("hi") }
+    assert.deepStrictEqual(JSON.parse(Message.encodeTask("1", payload)).payload, {
+      list: [null, 1],
+      date: "1970-01-01T00:00:00.000Z",
+      buffer: { type: "Buffer", data: [104, 105] }
+    })
+    // A toJSON that answers a value JSON would change is refused too
+    assert.throws(
+      () => Message.encodeTask("1", { at: { toJSON: () => NaN } }),
+      TypeError,
+      "payload.at is NaN, which JSON sends as null"
+    )
   })
 })

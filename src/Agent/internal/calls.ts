@@ -189,7 +189,7 @@ export const makeCalls = ({ config, counters, refusal, streams, table }: CallsOp
       return new ProtocolError({
         agent: name,
         reason: "unencodable",
-        detail: `payload cannot be sent as JSON: ${error}`
+        detail: `payload cannot be sent as JSON: ${error instanceof Error ? error.message : String(error)}`
       })
     }
     // A UTF-16 unit is at most 3 UTF-8 bytes: count the bytes only when the length alone cannot tell.

@@ -268,7 +268,8 @@ export const protocolRemediation = (
 ): string => {
   switch (e.reason) {
     case "unencodable":
-      return "Send payloads that JSON can encode: no BigInt, no cycles, no functions."
+      return "Send payloads that JSON carries as they are: no BigInt, no cycles, no functions, no Map or Set " +
+        "(convert them to objects and arrays), no NaN or Infinity."
     case "too_long":
       return "Raise maxMessageBytes, or send large data by reference (a file path or URL) instead of inline."
     default:

@@ -376,7 +376,7 @@ export const make = (options: {
   })
 
 /**
- * Why a payload cannot be sent as JSON (a BigInt, a cycle, a function), or `undefined`: told by the encoder that
+ * Why a payload cannot be sent as JSON (a BigInt, a cycle, a function, a Map...), or `undefined`: told by the encoder that
  * sends a task to a subscriber (`Message.encodeTask`), so a payload published is one every delivery can send.
  */
 const notJson = (payload: unknown): string | undefined => {
@@ -384,7 +384,7 @@ const notJson = (payload: unknown): string | undefined => {
     Message.encodeTask("0", payload)
     return undefined
   } catch (error) {
-    return String(error)
+    return error instanceof Error ? error.message : String(error)
   }
 }
 
