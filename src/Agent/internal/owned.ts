@@ -215,8 +215,12 @@ export function makeOwned(
     if (options?.logs !== undefined) yield* StderrFile.follow(core.ownStderr, settings.name, options.logs)
 
     // Added after the writer and the forker so it runs before them: stop first, then flush what it wrote.
+    // Closed at once, before the lock: a start waiting for it fails instead of beginning in a closed scope.
     yield* Effect.addFinalizer(() =>
-      core.locked(Operations.stopLocked(core)).pipe(Effect.zipRight(own === undefined ? Effect.void : own.shutdown))
+      Effect.sync(() => (core.closed = true)).pipe(
+        Effect.zipRight(core.locked(Operations.stopLocked(core))),
+        Effect.zipRight(own === undefined ? Effect.void : own.shutdown)
+      )
     )
 
     const handleEvent = Router.handleEvent(core)

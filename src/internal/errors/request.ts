@@ -291,18 +291,36 @@ export const stoppedFields = {
   agent: Schema.String,
   pid: Schema.optional(Schema.Number),
   /** `"start"`: what was stopped was the caller's `start` (or `restart`), not a request. */
-  during: Schema.optional(Schema.Literal("start"))
+  during: Schema.optional(Schema.Literal("start")),
+  /**
+   * `true`: the agent's scope has closed (the end of the scope it was made in, or its tree's stop of it): nothing
+   * reaches it any more, and a `start` of it fails at once.
+   */
+  closed: Schema.optional(Schema.Boolean)
+}
+
+/** The facts of an `AgentStoppedError` its message tells. */
+interface StoppedFacts {
+  readonly agent: string
+  readonly during?: "start" | undefined
+  readonly closed?: boolean | undefined
 }
 
 /** The message of an `AgentStoppedError`. */
-export const stoppedMessage = (e: { readonly agent: string; readonly during?: "start" | undefined }): string =>
-  e.during === "start"
+export const stoppedMessage = (e: StoppedFacts): string =>
+  e.closed === true
+    ? `Agent "${e.agent}" is gone: its scope has closed (the end of the scope it was made in, or its supervisor's ` +
+      `stop of it), and no ${e.during === "start" ? "start" : "request"} reaches it any more`
+    : e.during === "start"
     ? `Agent "${e.agent}" was stopped while it started: its start did not complete`
     : `Agent "${e.agent}" was stopped before it could answer`
 
 /** What to do about an `AgentStoppedError`. */
-export const stoppedRemediation = (e: { readonly during?: "start" | undefined }): string =>
-  e.during === "start"
+export const stoppedRemediation = (e: StoppedFacts): string =>
+  e.closed === true
+    ? "Make a new agent in a scope that is open (AgentSupervisor.make); a tree's child: restartChild(id) or " +
+      "startChild starts a new agent, and child(id) gives its handle."
+    : e.during === "start"
     ? "A stop (or the end of its scope) came while the agent started; start it again if it should run."
     : "Start the agent again (or wait for its supervisor to) and retry the request."
 

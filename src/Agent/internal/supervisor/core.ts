@@ -134,6 +134,8 @@ export interface Core {
    */
   failedStarts: number
   lastStartFailure: AgentStartupError | undefined
+  /** The agent's scope has closed (or is closing): it is stopped for good, and a start fails at once. */
+  closed: boolean
   incarnations: number
   /** The protocol 1.1 features the current (or last) incarnation announced. */
   features: ReadonlyArray<string>
@@ -209,6 +211,7 @@ export const make = (
       lastExit: undefined,
       failedStarts: 0,
       lastStartFailure: undefined,
+      closed: false,
       incarnations: 0,
       features: [],
       checkpoint: undefined,
@@ -319,10 +322,16 @@ export const notRunningError = (
       ...(failure.signal !== undefined ? { signal: failure.signal } : {})
     })
   }
-  return route._tag === "Crashed"
-    ? crashError(core, "exited", route.exit)
-    : new AgentStoppedError({ agent: core.name })
+  return route._tag === "Crashed" ? crashError(core, "exited", route.exit) : stoppedError(core)
 }
+
+/** The `AgentStoppedError` of an agent stopped now: for good (`closed`) once its scope has closed. */
+export const stoppedError = (core: Core, during?: "start"): AgentStoppedError =>
+  new AgentStoppedError({
+    agent: core.name,
+    ...(during === undefined ? {} : { during }),
+    ...(core.closed ? { closed: true } : {})
+  })
 
 export const crashError = (
   core: Core,

@@ -11,7 +11,16 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import { type AgentStartupError, AgentStoppedError } from "../../../Errors.js"
-import { type Core, leftBehindOf, now, setRoute, settleStartWaiters, STOPPED, transition } from "./core.js"
+import {
+  type Core,
+  leftBehindOf,
+  now,
+  setRoute,
+  settleStartWaiters,
+  STOPPED,
+  stoppedError,
+  transition
+} from "./core.js"
 import type { Controls } from "./owner.js"
 import { beginStart } from "./starting.js"
 
@@ -67,7 +76,7 @@ export const stopLocked = (core: Core): Effect.Effect<void> =>
     core.circuitOpen = false
     core.failures = 0
     yield* transition(core, "STOPPED")
-    yield* settleStartWaiters(core, Exit.fail(new AgentStoppedError({ agent: core.name, during: "start" })))
+    yield* settleStartWaiters(core, Exit.fail(stoppedError(core, "start")))
   }))
 
 /**
@@ -80,6 +89,8 @@ export const startLocked = (
   kind: "first" | "manual"
 ): Effect.Effect<Effect.Effect<void, AgentStartupError | AgentStoppedError>> =>
   Effect.uninterruptible(Effect.gen(function*() {
+    // Its scope has closed: nothing could run the start (its fibers' scope is closed), which would wait for ever
+    if (core.closed) return Effect.fail(stoppedError(core, "start"))
     const waiter = yield* Deferred.make<void, AgentStartupError | AgentStoppedError>()
     if (core.state === "RUNNING") return Effect.void
     core.startWaiters.push(waiter)

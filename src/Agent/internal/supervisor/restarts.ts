@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import { type AgentStartupError, AgentStoppedError } from "../../../Errors.js"
 import type { ExitReason } from "../../AgentSupervisor.js"
 import * as RestartPolicy from "../../RestartPolicy.js"
-import { type Core, now, setRoute, STOPPED, transition, WAIT } from "./core.js"
+import { type Core, now, setRoute, STOPPED, stoppedError, transition, WAIT } from "./core.js"
 import type { Controls } from "./owner.js"
 import { beginStart } from "./starting.js"
 
@@ -50,7 +50,7 @@ export const make = (core: Core): Controls => {
     restartNow: Effect.flatten(core.locked(Effect.uninterruptible(Effect.gen(function*() {
       const waiter = yield* Deferred.make<void, AgentStartupError | AgentStoppedError>()
       if (core.state !== "RESTARTING") {
-        return Effect.fail(new AgentStoppedError({ agent: core.name, during: "start" }))
+        return Effect.fail(stoppedError(core, "start"))
       }
       core.startWaiters.push(waiter)
       yield* beginStart(core, controls, "restart")
