@@ -7,8 +7,9 @@
  * - a call in flight when `up` stops: the tree is stopping (up stops its tree before its admin API), not "start it"
  *   nor "cannot reach"; followers see the stop's events before the end;
  * - `status` answers while `up` stops its tree;
- * - SIGHUP and SIGQUIT to `up`, which `runMain` does not take: its tree stopped, its state file removed, exit 0 (the
- *   library's guard killed the agents and the process died of the signal, its state file left);
+ * - SIGHUP, SIGQUIT, SIGUSR2 (any signal that would end it) to `up`, which `runMain` does not take: its tree
+ *   stopped, its state file removed, exit 0 (the library's guard killed the agents and the process died of the
+ *   signal, its state file left);
  * - a second SIGINT while `up` stops agents that ignore their stop: SIGKILL to every agent at once;
  * - a SIGINT while `up` starts its tree: said at once, what has started stops;
  * - a SIGINT or SIGTERM while the CLI's modules load (before any handler of its own is in place: Node's default
@@ -212,11 +213,11 @@ describe.sequential("agent-supervisor: commands stopped, and an up that stops un
   )
 
   it.scopedLive(
-    "SIGHUP (its terminal closed) and SIGQUIT (Ctrl-\\) stop up as SIGTERM does: the tree stopped 3-phase, the state " +
+    "SIGHUP (its terminal closed), SIGQUIT (Ctrl-\\) and SIGUSR2 stop up as SIGTERM does: the tree stopped 3-phase, the state " +
       "file removed, exit 0",
     () =>
       Effect.gen(function*() {
-        for (const signal of ["SIGHUP", "SIGQUIT"] as const) {
+        for (const signal of ["SIGHUP", "SIGQUIT", "SIGUSR2"] as const) {
           const dir = yield* tempDir("cli-hup")
           const marker = path.join(dir, "agent")
           const echo = (id: string) => ({

@@ -18,6 +18,7 @@ import * as Scope from "effect/Scope"
 import * as Os from "node:os"
 import * as AdminApi from "../../AdminApi.js"
 import * as Directory from "../../Agent/Directory.js"
+import { ENDING_SIGNALS } from "../../Agent/internal/child.js"
 import * as AgentProcess from "../../Agent/Process.js"
 import { ConfigError, type StoreError, type SupervisorIntensityError } from "../../Errors.js"
 import * as LogFiles from "../../LogFiles.js"
@@ -114,9 +115,12 @@ const startCluster = (
     return started
   })
 
-/** The signals that stop `up`: SIGINT and SIGTERM (`NodeRuntime.runMain`'s), SIGHUP and SIGQUIT (`lastSignal`'s). */
+/**
+ * The signals that stop `up`: SIGINT and SIGTERM (`NodeRuntime.runMain`'s), and every other whose default action
+ * would end the process (`lastSignal`'s: SIGHUP, SIGQUIT, SIGUSR2, SIGALRM...), which would leave the state file.
+ */
 const RUN_MAIN_SIGNALS: ReadonlyArray<NodeJS.Signals> = ["SIGINT", "SIGTERM"]
-const STOP_SIGNALS: ReadonlyArray<NodeJS.Signals> = [...RUN_MAIN_SIGNALS, "SIGHUP", "SIGQUIT"]
+const STOP_SIGNALS: ReadonlyArray<NodeJS.Signals> = ENDING_SIGNALS
 
 /** What a third signal logs as `up` exits: `killed` agent processes were still running. */
 export const thirdSignalLine = (signal: NodeJS.Signals, killed: number): string =>
@@ -129,8 +133,8 @@ export const thirdSignalLine = (signal: NodeJS.Signals, killed: number): string 
 /**
  * The last of the stop signals (`STOP_SIGNALS`) this process received while in the scope. `NodeRuntime.runMain`
  * acts on the first SIGINT or SIGTERM: this listens, to say which one stopped `up`, and acts itself on the first
- * SIGHUP (the terminal closed) or SIGQUIT (Ctrl-\\), which runMain does not take, as it acts on SIGTERM: it
- * interrupts the fiber running `up`, so that the tree stops and the state file goes (the library's signal guard
+ * of the others (SIGHUP: the terminal closed; SIGQUIT: Ctrl-\; SIGUSR2...), which runMain does not take, as it
+ * acts on SIGTERM: it interrupts the fiber running `up`, so that the tree stops and the state file goes (the library's signal guard
  * would kill the agents and end the process by the signal, leaving the state file). The first one during the
  * tree's start, while `starting` names it, is said at once. A second one cuts the stop short
  * (`AgentProcess.forceStops`: SIGKILL to every agent, those stopping and those still to stop), as docker compose's
