@@ -346,6 +346,32 @@ describe("Conformance: broken agents are caught, with evidence", () => {
   )
 
   it.live(
+    "an ordinary agent that fails on the kit's payloads (the README's word counter: a KeyError): the same diagnosis",
+    () =>
+      Effect.gen(function*() {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "conformance-keyerror-"))
+        const file = path.join(dir, "summarize.py")
+        fs.writeFileSync(
+          file,
+          "async def handle_request(payload):\n    return {\"words\": len(payload[\"text\"].split())}\n"
+        )
+        const report = yield* Conformance.run({
+          ...Adapters.pythonCallback(file, "handle_request"),
+          ...LOADED,
+          only: ["echo"]
+        }).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))))
+        const echo = check(report, "echo")
+        assert.strictEqual(echo.status, "fail")
+        assert.match(echo.summary, /^"echo-1" was answered with error .*KeyError/)
+        // Before, no diagnosis: 12 failures and nothing said why
+        assert.include(echo.diagnosis ?? "(none)", `answers the kit's "op": "echo" task with an error`)
+        assert.include(echo.diagnosis ?? "(none)", "it does not seem to implement the conformance contract")
+        assert.include(echo.diagnosis ?? "(none)", "the package's adapters/python/conformance_agent.py is one")
+      }),
+    WAIT
+  )
+
+  it.live(
     "an agent that answers every payload as it came: the echo check says it does not implement the contract",
     () =>
       Effect.gen(function*() {

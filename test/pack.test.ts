@@ -146,6 +146,8 @@ describe.sequential("the packed package", () => {
         "dist/Adapters.js",
         "dist/Adapter/node.js",
         "adapters/python/supervisor_adapter.py",
+        // The agent the conformance kit's diagnosis names, and the docs run
+        "adapters/python/conformance_agent.py",
         "adapters/go/go.mod",
         "adapters/go/agent/agent.go",
         "schema/agent-supervisor.schema.json",

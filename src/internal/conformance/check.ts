@@ -131,7 +131,9 @@ export const expectResult = (
   within: number,
   equal: (a: unknown, b: unknown) => boolean = deepEqual,
   /** Why an unexpected result came, when it says more than "another value" (see `echo`). */
-  explain: (result: unknown) => { readonly summary: string; readonly diagnosis?: string } | undefined = () => undefined
+  explain: (result: unknown) => { readonly summary: string; readonly diagnosis?: string } | undefined = () => undefined,
+  /** What an error answer means, when it says more than the error (see `echo`). */
+  explainError?: string
 ): Effect.Effect<{ readonly line: Line }, Verdict> =>
   Effect.gen(function*() {
     const answer = yield* waitAnswer(session, id, within)
@@ -139,7 +141,9 @@ export const expectResult = (
       return yield* fail(`no answer to "${id}" within ${within} ms` + (yield* exitedNote(session)))
     }
     const { line, response } = answer.value
-    if (response.status !== "ok") return yield* fail(`"${id}" was answered with ${describe(response)}`)
+    if (response.status !== "ok") {
+      return yield* fail(`"${id}" was answered with ${describe(response)}`, [], explainError)
+    }
     if (!equal(response.result, expected)) {
       const why = explain(response.result)
       return yield* fail(why?.summary ?? `"${id}" was answered with another value than it sent`, [

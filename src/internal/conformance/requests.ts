@@ -14,6 +14,11 @@ import type { Session } from "./session.js"
 /** A value with every JSON type in it. */
 const ECHO_VALUE = { text: "conformance", number: 42.5, list: [1, "two", null, true, false], nested: { ok: true } }
 
+/** What to run instead, where the agent does not seem to implement the contract. */
+const WRITTEN_TO_THE_CONTRACT = "Run the kit on an agent written to the contract to see it pass: the package's " +
+  "adapters/python/conformance_agent.py is one (python3 adapters/python/supervisor_adapter.py " +
+  "adapters/python/conformance_agent.py), and so is the Go adapter's cmd/echo-agent"
+
 /** Whether `result` holds nothing of the echo's value: no object with any of its keys (a near miss shows its diff). */
 const echoedNothing = (result: unknown): boolean =>
   typeof result !== "object" || result === null || !Object.keys(ECHO_VALUE).some((key) => key in result)
@@ -49,10 +54,13 @@ export const echo: Check = {
               summary: `"echo-1" was answered with ${show(result, 80)}, not the "value" it sent`,
               diagnosis: `the agent does not answer "op": "echo" with its "value": it does not seem to implement the ` +
                 `conformance contract (docs/CONFORMANCE.md), which the checks that need its operations require; an ` +
-                "ordinary agent fails them. Run the kit on an agent written to the contract (the Python adapter's " +
-                "adapters/python/conformance_agent.py is one)"
+                `ordinary agent fails them. ${WRITTEN_TO_THE_CONTRACT}`
             }
-            : undefined
+            : undefined,
+        // An ordinary agent that reads its own fields from a payload fails on the kit's (a KeyError, say)
+        `the agent answers the kit's "op": "echo" task with an error: it does not seem to implement the conformance ` +
+          `contract (docs/CONFORMANCE.md), which the checks that need its operations require; an ordinary agent ` +
+          `fails them. ${WRITTEN_TO_THE_CONTRACT}`
       )
       return pass(`answered with the value sent, ${line.at - sentAt} ms after the request`)
     })
