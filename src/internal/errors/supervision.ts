@@ -121,7 +121,8 @@ export const childRemediation = (e: ChildFacts): string => {
     case "reloading":
       return "A reload of this child is under way: wait for it (one reload of a child at a time)."
     case "supervisor_stopped":
-      return "The supervisor has stopped (its scope closed, or it escalated or shut itself down: its await says " +
-        "which): start a new supervisor, or let its parent restart it."
+      // An escalation answers with the supervisor's SupervisorIntensityError instead: not said here
+      return "The supervisor has stopped: its scope closed, or it shut itself down (autoShutdown, once its " +
+        "significant children ended). Start a new supervisor, or let its parent restart it."
   }
 }
