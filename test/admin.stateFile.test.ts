@@ -41,8 +41,11 @@ describe("the admin API's state file", () => {
       const error = failureOf(yield* Effect.exit(StateFile.checkFree(file, address)))
       assert.strictEqual(error.reason, "state_file_in_use")
       assert.include(error.message, `is another running admin API's (pid ${child.pid}, ${url})`)
-      // names what there is (the admin API's options have no state file of the tree file's section)
-      assert.include(error.remediation, "agent-supervisor up --state-file PATH; AdminApi.layer's stateFile")
+      // names what there is (the admin API's options have no state file of the tree file's section), and does not
+      // advise a state file of its own alone, which would run the same tree twice (a new user's trial)
+      assert.include(error.remediation, "would run the same agents again, under the same names and on the same store")
+      assert.include(error.remediation, "AdminApi.layer's stateFile")
+      assert.notInclude(error.remediation, "give this one a state file of its own")
       // Writing it (an admin API starting) fails the same way, and leaves the file as it was
       const before = fs.readFileSync(file, "utf8")
       const made = yield* Effect.exit(

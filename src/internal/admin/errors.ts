@@ -40,8 +40,10 @@ export class AdminApiError extends Schema.TaggedError<AdminApiError>("effect-age
       return "Give a state file in a directory that exists and that this process may write to."
     }
     if (this.reason === "state_file_in_use") {
-      return "Stop the one running first (agent-supervisor status shows it; agent-supervisor up stops on SIGTERM), or " +
-        "give this one a state file of its own (agent-supervisor up --state-file PATH; AdminApi.layer's stateFile)."
+      return "Stop the one running first (agent-supervisor status shows it; agent-supervisor up stops on SIGTERM). " +
+        "A second tree from the same file would run the same agents again, under the same names and on the same " +
+        "store: for another tree, copy the file under another name (its state file is its own) and give its " +
+        "agents other names and another store (a program of its own: AdminApi.layer's stateFile)."
     }
     switch (this.code) {
       case "EADDRINUSE":
