@@ -744,11 +744,20 @@ def _is_path(spec):
 
 
 def _load_failed(exc, what):
+    if isinstance(exc, SystemExit):
+        # Said as what it is: the adapter's exit code is a load failure's (2), not the module's own
+        message = "cannot load %s: it called sys.exit(%s) while it loaded (the adapter exits %d for a load that fails)" % (
+            what,
+            _safe_str(repr(exc.code)) if exc.code is not None else "",
+            EXIT_LOAD_FAILED,
+        )
+    else:
+        message = "cannot load %s: %s: %s" % (what, type(exc).__name__, _safe_str(exc))
     report = {
         "type": "check",
         "ok": False,
         "error": "load_failed",
-        "message": "cannot load %s: %s: %s" % (what, type(exc).__name__, _safe_str(exc)),
+        "message": message,
         "traceback": _format_exception(exc),
         "exception": type(exc).__name__,
     }

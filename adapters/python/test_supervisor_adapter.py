@@ -1193,6 +1193,15 @@ class TargetTests(AdapterTestCase):
                 self.assertIn(expected, stderr)
                 self.assertIn(name, stderr)
 
+    def test_a_module_that_exits_while_it_loads_is_said_so(self):
+        result = run_once(fixture("exits_at_load.py"))
+        self.assertEqual(result.returncode, 2)
+        self.assertEqual(result.stdout, b"")
+        stderr = result.stderr.decode()
+        self.assertIn("missing API key", stderr)
+        # Before, "SystemExit: 3" alone, and the supervisor said "exited with code 2"
+        self.assertIn("it called sys.exit(3) while it loaded (the adapter exits 2 for a load that fails)", stderr)
+
     def test_missing_module_exits_2(self):
         result = run_once("no_such_module_for_adapter_tests:handle", cwd=FIXTURES)
         self.assertEqual(result.returncode, 2)
