@@ -746,7 +746,8 @@ def _is_path(spec):
 def _load_failed(exc, what):
     if isinstance(exc, SystemExit):
         # Said as what it is: the adapter's exit code is a load failure's (2), not the module's own
-        message = "cannot load %s: it called sys.exit(%s) while it loaded (the adapter exits %d for a load that fails)" % (
+        message = "cannot load %s: it called sys.exit(%s) while it loaded (the adapter exits %d for a load that " \
+            "fails)" % (
             what,
             _safe_str(repr(exc.code)) if exc.code is not None else "",
             EXIT_LOAD_FAILED,
