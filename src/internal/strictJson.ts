@@ -6,8 +6,12 @@
  * `undefined` (a key left out, `null` in an array: how an optional field is written), and whatever has a `toJSON`
  * (a `Date`, a `Buffer`), which stands for its value.
  *
- * The check is `JSON.stringify`'s replacer, on its own walk (about half a microsecond for a small payload); the path
- * of a refused value is found by a second walk, on a refusal only.
+ * It is on the request path (a few microseconds a request at 256 in flight): a payload of plain objects, arrays and
+ * JSON's own values is checked by a walk of its own (tens of nanoseconds for a small one) and encoded by the plain
+ * `JSON.stringify`, V8's fast one; anything else (a class instance, a `toJSON`, what the walk refuses, a nesting
+ * deeper than it goes) by `JSON.stringify` with a replacer that refuses (half a microsecond more for a small
+ * payload: the replacer keeps V8 off its fast serializer). The path of a refused value is found by a third walk, on
+ * a refusal only.
  *
  * @internal
  */
@@ -34,6 +38,40 @@ const lossOf = (value: unknown): string | undefined => {
       return undefined
     default:
       return undefined
+  }
+}
+
+/** How deep the fast walk goes; a payload nested deeper (or a cycle) takes the replacer's way. */
+const PLAIN_DEPTH = 32
+
+/**
+ * Whether `value` is plain JSON all the way down: strings, booleans, finite numbers, null, `undefined` (left out as
+ * JSON leaves it), and arrays and objects of the same whose prototype is `Object.prototype` or null and which have no
+ * `toJSON`. False sends it the replacer's way, which decides: false is no refusal.
+ */
+const isPlain = (value: unknown, depth: number): boolean => {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+    case "undefined":
+      return true
+    case "number":
+      return value - value === 0
+    case "object": {
+      if (value === null) return true
+      if (depth >= PLAIN_DEPTH) return false
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) if (!isPlain(value[i], depth + 1)) return false
+        return true
+      }
+      const proto = Object.getPrototypeOf(value)
+      if (proto !== Object.prototype && proto !== null) return false
+      if (typeof (value as { readonly toJSON?: unknown }).toJSON === "function") return false
+      for (const key in value) if (!isPlain((value as Record<string, unknown>)[key], depth + 1)) return false
+      return true
+    }
+    default:
+      return false
   }
 }
 
@@ -91,6 +129,7 @@ const findLoss = (value: unknown, key: string, path: string, seen: Set<object>):
  * `JSON.stringify` throws (a BigInt, a cycle). `undefined` for `undefined` alone, as `JSON.stringify`.
  */
 export const stringify = (value: unknown, name: string): string | undefined => {
+  if (isPlain(value, 0)) return JSON.stringify(value)
   try {
     return JSON.stringify(value, replacer)
   } catch (error) {

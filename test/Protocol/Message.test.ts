@@ -142,6 +142,24 @@ describe("Message", () => {
     }
   )
 
+  it("beyond the fast walk's reach (deep nesting, class instances, cycles) the same rules hold", () => {
+    // 40 levels: past the fast walk's 32, so JSON.stringify's own walk decides
+    let deep: unknown = { leaf: 1 }
+    for (let i = 0; i < 40; i++) deep = { next: deep }
+    assert.deepStrictEqual(JSON.parse(Message.encodeTask("1", deep)).payload, deep)
+    let lossyDeep: unknown = { leaf: NaN }
+    for (let i = 0; i < 40; i++) lossyDeep = { next: lossyDeep }
+    assert.throws(() => Message.encodeTask("1", lossyDeep), TypeError, `payload${".next".repeat(40)}.leaf is NaN`)
+    class Point {
+      constructor(readonly x: number, readonly y: number) {}
+    }
+    assert.deepStrictEqual(JSON.parse(Message.encodeTask("1", new Point(1, 2))).payload, { x: 1, y: 2 })
+    assert.throws(() => Message.encodeTask("1", [new Point(1, Infinity)]), TypeError, "payload[0].y is Infinity")
+    const cyclic: Record<string, unknown> = { list: [] }
+    ;(cyclic.list as Array<unknown>).push(cyclic)
+    assert.throws(() => Message.encodeTask("1", cyclic), TypeError, "circular")
+  })
+
   it("undefined and what has a toJSON are sent as JSON has them", () => {
     const date = new Date(0)
     const payload = { a: undefined, list: [undefined, 1], date, buffer: Buffer.from("hi") }
