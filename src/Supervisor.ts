@@ -304,9 +304,8 @@ export interface Supervisor {
   /**
    * A task's result once it succeeds; `TaskFailedError` once it is dead-lettered; `TopicError` (`not_found`) for
    * an id neither in flight nor kept (in memory, the last 1,000 outcomes; in the store, within its task bounds).
-   * It waits as long as the task is in flight, a task waiting for a subscriber included: bound the wait with
-   * Effect's own `Effect.timeout(sup.awaitResult(id), "30 seconds")` (`TimeoutException`; the task goes on), or
-   * read it at once with `taskOutcome`.
+   * It waits while the task is in flight (for a subscriber too): `Effect.timeout` bounds the wait (the task goes
+   * on), `taskOutcome` reads it at once.
    */
   readonly awaitResult: (taskId: string) => Effect.Effect<unknown, Topic.TaskFailedError | Topic.TopicError>
   /**
