@@ -593,7 +593,13 @@ children:
       assert.deepStrictEqual(problems, [
         `children[0].config.language: must be "python" or "node"`,
         "children[0].config.file: must be a file",
-        "children[0].config.command: is not a known setting (check its spelling)",
+        // Far from every key: the keys known there (a callback child's), not "check its spelling" alone
+        `children[0].config.command: is not a known setting here (known: "language", "file", "function", ` +
+        `"interpreter", "name", "env", "cwd", "inheritEnv", "user", "group", "limits", "requestTimeout", ` +
+        `"gracefulTimeout", "sigtermTimeout", "startupTimeout", "restartOnExit", "restart", "maxRestartAttempts", ` +
+        `"restartBackoff", "backoffFactor", "jitter", "maxBackoff", "heartbeatInterval", "pingTimeout", ` +
+        `"unhealthyAfter", "resetAfter", "maxInFlight", "maxMessageBytes", "maxCheckpointBytes", "stderrLines", ` +
+        `"outputLogLevel", "outputRateLimit" or "outputBurst")`,
         `children[0].restart: conflicts with children[0].config.restart ("transient"): give the restart type in ` +
         "one place"
       ])

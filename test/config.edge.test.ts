@@ -265,13 +265,21 @@ describe("every problem of one decode, each with its path", () => {
         ["children[2].routng", `is not a known setting: did you mean "routing"?`],
         ["children[2].config.limits.memry", `is not a known setting: did you mean "memory"?`]
       ])
-      // Far from every key: no guess; a key set to undefined counts as absent (options typed `?: T | undefined`)
+      // Far from every key: no guess, the keys known there listed (before, "check its spelling" alone); a key set
+      // to undefined counts as absent (options typed `?: T | undefined`)
       const far = yield* configErrorOf(Supervisor.make(loose({ zzzzzz: 1, restore: undefined, children: [] })))
       assert.deepStrictEqual(far.problems, [{
         field: "zzzzzz",
-        rule: "is not a known setting (check its spelling)",
+        rule: `is not a known setting here (known: "name", "strategy", "intensity", "children", "autoShutdown", ` +
+          `"onEvent", "storeFlushTimeout", "restore", "logs" or "topics")`,
         value: "1"
       }])
+      // An agent's configuration too (a trial's agentDirectory, meant for cwd, got no hint)
+      const agent = yield* configErrorOf(Config.make(loose({ name: "a", command: "b", agentDirectory: "." })))
+      assert.match(
+        agent.problems[0].rule,
+        /^is not a known setting here \(known: "name", "command", "args", "env", "cwd",/
+      )
       // startChild too, at the position it would take
       const sup = yield* Supervisor.make({ children: [] })
       const added = yield* configErrorOf(

@@ -190,11 +190,25 @@ export interface Where {
 /** One problem of a decode: the path of its field, the rule it breaks, the value given. */
 export type Problem = ConfigError["problems"][number]
 
-/** The rule broken by a key no setting has: with the known key it is closest to, when one is close. */
-const unknownRule = (meant: string | undefined): string =>
-  meant === undefined
+/** `"a"`, `"a" or "b"`, `"a", "b" or "c"`. @internal */
+export const quoted = (values: ReadonlyArray<string>): string =>
+  values.length === 1
+    ? `"${values[0]}"`
+    : `${values.slice(0, -1).map((v) => `"${v}"`).join(", ")} or "${values[values.length - 1]}"`
+
+/**
+ * The rule broken by `key`, a key no setting has among `known`: the known one it is closest to, when one is close;
+ * else the known ones (a far key, `agentDirectory` for `cwd`, got no hint when it only said to check its spelling).
+ *
+ * @internal
+ */
+export const unknownKeyRule = (key: PropertyKey | undefined, known: ReadonlyArray<string>): string => {
+  const meant = typeof key === "string" ? closest(key, known) : undefined
+  if (meant !== undefined) return `is not a known setting: did you mean "${meant}"?`
+  return known.length === 0
     ? "is not a known setting (check its spelling)"
-    : `is not a known setting: did you mean "${meant}"?`
+    : `is not a known setting here (known: ${quoted(known)})`
+}
 
 /** The keys a schema's `Unexpected` issue says it expected (`is unexpected, expected: "a" | "b"`). */
 const expectedKeys = (message: string): ReadonlyArray<string> =>
@@ -240,7 +254,7 @@ export const unknownKeys = (
     const shown = show(value)
     problems.push({
       field: pathOf(prefix, [key]),
-      rule: Object.hasOwn(elsewhere, key) ? elsewhere[key] : unknownRule(closest(key, known)),
+      rule: Object.hasOwn(elsewhere, key) ? elsewhere[key] : unknownKeyRule(key, known),
       ...(shown !== undefined ? { value: shown } : {})
     })
   }
@@ -287,7 +301,7 @@ export const problemsOf = (input: unknown, error: ParseResult.ParseError, where:
     const key = issue.path[issue.path.length - 1]
     const value = valueAt(input, issue.path)
     const rule = issue._tag === "Unexpected"
-      ? unknownRule(typeof key === "string" ? closest(key, expectedKeys(issue.message)) : undefined)
+      ? unknownKeyRule(key, expectedKeys(issue.message))
       : value === undefined
       ? issue.message
       : ruleOf(issue.message)

@@ -27,7 +27,9 @@ const problemsOf = <A, E, R>(make: Effect.Effect<A, E, R>) =>
   Effect.map(Effect.flip(make), (error) => configError(error).problems.map((p) => [p.field, p.rule, p.value]))
 
 const meant = (key: string) => `is not a known setting: did you mean "${key}"?`
-const unknown = "is not a known setting (check its spelling)"
+/** A key far from every option: the options are listed (before, "check its spelling" alone). */
+const unknown = `is not a known setting here (known: "filename", "busyTimeout", "tablePrefix", "retryAfter", ` +
+  `"maxMetricAge", "maxMetrics", "maxRestarts", "maxTaskAge", "maxTasks" or "pruneEvery")`
 
 /** A store that never reaches its database: options are decoded before anything else. */
 const never = Effect.die("the client is never acquired")

@@ -146,6 +146,8 @@ export interface SqliteSettings {
 }
 
 const SqliteOwn = Schema.Struct({
+  // Checked on its own (`filenameProblem`); here so that an unknown key is told it among the known ones
+  filename: Schema.optional(Schema.Unknown),
   // First: a bad `busyTimeout` is the one reported when there are several problems, as it always was.
   busyTimeout: Schema.optionalWith(DurationInput, { default: () => Duration.millis(50), exact: true }),
   ...SqlSettings.fields
@@ -169,11 +171,10 @@ const filenameProblem = (filename: unknown): Problem | undefined =>
  * `ConfigError`.
  */
 export const decodeSqlite = (options: SqliteOptions): Either.Either<SqliteSettings, ConfigError> => {
-  const { filename: _, ...rest } = options
-  const decoded = decodeOptions(SqliteOwn, rest, storeOptions)
+  const decoded = decodeOptions(SqliteOwn, options, storeOptions)
   const problem = filenameProblem(options.filename)
   if (problem !== undefined) return Either.left(configError([problem, ...problemsOf(decoded)]))
-  return Either.map(decoded, ({ busyTimeout, ...sql }) => ({
+  return Either.map(decoded, ({ busyTimeout, filename: _, ...sql }) => ({
     sql,
     filename: options.filename,
     // SQLite takes whole milliseconds in a 32-bit int; a minute is already far too long to block the event loop.

@@ -119,18 +119,7 @@ const allowedAt = (issue: ParseResult.ParseIssue): Map<string, Allowed> => {
   return found
 }
 
-const quoted = (values: ReadonlyArray<string>): string =>
-  values.length === 1
-    ? `"${values[0]}"`
-    : `${values.slice(0, -1).map((v) => `"${v}"`).join(", ")} or "${values[values.length - 1]}"`
-
-/** What an unknown key is told: the key it is closest to, else the keys allowed when there are few. */
-const unknownKey = (key: PropertyKey, allowed: ReadonlyArray<string>): string => {
-  const meant = closest(String(key), allowed)
-  if (meant !== undefined) return `is not a known setting: did you mean "${meant}"?`
-  if (allowed.length > 0 && allowed.length <= 12) return `is not a known setting here (known: ${quoted(allowed)})`
-  return "is not a known setting (check its spelling)"
-}
+const quoted = Edge.quoted
 
 /** What a value outside a set of literals is told (the schema's own words when it has some), and what was meant. */
 const notOneOf = (message: string, actual: unknown, values: ReadonlyArray<string>): string => {
@@ -142,7 +131,10 @@ const notOneOf = (message: string, actual: unknown, values: ReadonlyArray<string
 /** The rule of one issue, with what is allowed where the schema says. */
 const ruleOf = (issue: ParseResult.ArrayFormatterIssue, allowed: Allowed | undefined, actual: unknown): string => {
   if (issue._tag === "Unexpected") {
-    return unknownKey(issue.path[issue.path.length - 1], allowed !== undefined && "keys" in allowed ? allowed.keys : [])
+    return Edge.unknownKeyRule(
+      issue.path[issue.path.length - 1],
+      allowed !== undefined && "keys" in allowed ? allowed.keys : []
+    )
   }
   if (allowed !== undefined && "values" in allowed) {
     return issue._tag === "Missing"
