@@ -79,6 +79,14 @@ describe("Cluster, one runner", () => {
           yield* Effect.exit(client.call("alpha", {}, { timeout: "soon" as Duration.DurationInput }))
         )
         assert.strictEqual(badTimeout._tag, "ConfigError")
+        // A payload JSON would change (msgpack on the way, JSON in the message storage): refused before it goes
+        const lossy = failureOf(
+          yield* Effect.exit(client.call("alpha", { tags: new Set([1]) }, { timeout: "5 seconds" }))
+        )
+        assert.deepInclude(lossy, { _tag: "ConfigError", field: "payload" })
+        assert.include(lossy.message, "cannot be sent as JSON as it is: payload.tags is a Set, which JSON sends as {}")
+        const stored = failureOf(yield* Effect.exit(client.send("alpha", { score: NaN }, { idempotencyKey: "nan" })))
+        assert.include(stored.message, "payload.score is NaN, which JSON sends as null")
       }).pipe(Effect.provide(memory())),
     30_000
   )

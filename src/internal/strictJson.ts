@@ -124,6 +124,19 @@ const findLoss = (value: unknown, key: string, path: string, seen: Set<object>):
 }
 
 /**
+ * Why `value` cannot be sent as JSON as it is (the message {@link stringify} throws: `payload.tags is a Set, ...`, a
+ * BigInt, a cycle), or `undefined` when it can: for a caller that sends it some other way (a topic's queue, the
+ * cluster's RPC), checked before it goes.
+ */
+export const problemOf = (value: unknown, name: string): string | undefined => {
+  try {
+    return stringify(value, name) === undefined && value !== undefined ? `${name} is not JSON` : undefined
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error)
+  }
+}
+
+/**
  * `JSON.stringify(value)`, refusing what it would change (see the module's docs): throws a `TypeError` such as
  * `payload.tags is a Set, which JSON sends as {} (convert it: [...set])`, where `name` is the root's name; and what
  * `JSON.stringify` throws (a BigInt, a cycle). `undefined` for `undefined` alone, as `JSON.stringify`.

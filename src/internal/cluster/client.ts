@@ -27,6 +27,7 @@ import {
 } from "../../Errors.js"
 import type { DurationInput } from "../durationText.js"
 import { decodeDuration } from "../schema.js"
+import * as StrictJson from "../strictJson.js"
 import { defect, streamDefect } from "./defects.js"
 import { AgentEntity, type AgentStatus } from "./protocol.js"
 import * as TaskRef from "./taskRef.js"
@@ -125,6 +126,17 @@ const checkKey = (key: unknown): Either.Either<string, ConfigError> =>
   typeof key === "string" && key.length > 0
     ? Either.right(key)
     : Either.left(new ConfigError({ field: "idempotencyKey", rule: "must be a non-empty string", value: String(key) }))
+
+/**
+ * A payload JSON cannot carry as it is (`StrictJson`: a Map, NaN, a BigInt...), refused before it goes: the runner's
+ * agent would refuse it, or, stored as a task in the cluster's message storage, it would be changed without a word.
+ */
+const checkPayload = (input: unknown): Either.Either<unknown, ConfigError> => {
+  const problem = StrictJson.problemOf(input, "payload")
+  return problem === undefined
+    ? Either.right(input)
+    : Either.left(new ConfigError({ field: "payload", rule: `cannot be sent as JSON as it is: ${problem}` }))
+}
 
 const unavailable = (agent: string, reason: AgentUnavailableError["reason"], detail: string) =>
   new AgentUnavailableError({ agent, reason, detail })
@@ -253,6 +265,7 @@ export const make = Effect.gen(function*() {
         })
       }
       const millis = yield* millisOf("timeout", options?.timeout ?? "10 seconds")
+      yield* checkPayload(payload)
       const task = crypto.randomUUID()
       const chosen = options?.fanout === true
         ? subscribers
@@ -300,6 +313,7 @@ export const make = Effect.gen(function*() {
       Effect.gen(function*() {
         const id = yield* route(yield* checkId(agentId), options.routingKey, options.idempotencyKey)
         const millis = yield* millisOf("timeout", options.timeout)
+        yield* checkPayload(input)
         const timeoutMillis = innerTimeoutMillis(millis)
         const client = clientFor(id)
         if (options.idempotencyKey === undefined) {
@@ -314,12 +328,14 @@ export const make = Effect.gen(function*() {
         const id = yield* route(yield* checkId(agentId), undefined, options.idempotencyKey)
         const key = yield* checkKey(options.idempotencyKey)
         const millis = yield* millisOf("timeout", options.timeout ?? "10 seconds")
+        yield* checkPayload(input)
         yield* bounded(id, millis, clientFor(id).Task({ input, timeoutMillis: 0, key }, { discard: true }))
       }),
     stream: (agentId, input, options) =>
       Stream.unwrap(Effect.gen(function*() {
         const id = yield* route(yield* checkId(agentId), undefined)
         const millis = yield* millisOf("timeout", options.timeout)
+        yield* checkPayload(input)
         const timedOut = Effect.zipRight(
           Effect.sleep(Duration.millis(millis)),
           Effect.fail(unavailable(id, "timeout", `the stream did not end within ${millis} ms`))

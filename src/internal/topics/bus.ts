@@ -19,10 +19,10 @@ import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ConfigError } from "../../Errors.js"
-import * as Message from "../../Protocol/Message.js"
 import type * as Store from "../../Store/Store.js"
 import { type PublishOptions, TaskFailedError, type TaskOutcome, TopicError, type TopicInfo } from "../../Topic.js"
 import type { Forker } from "../forker.js"
+import * as StrictJson from "../strictJson.js"
 import { closest } from "../suggest.js"
 import * as Delivery from "./delivery.js"
 import * as Meter from "./meter.js"
@@ -376,17 +376,11 @@ export const make = (options: {
   })
 
 /**
- * Why a payload cannot be sent as JSON (a BigInt, a cycle, a function, a Map...), or `undefined`: told by the encoder that
- * sends a task to a subscriber (`Message.encodeTask`), so a payload published is one every delivery can send.
+ * Why a payload cannot be sent as JSON (a BigInt, a cycle, a function, a Map...), or `undefined`: the rules of the
+ * encoder that sends a task to a subscriber (`Message.encodeTask`), so a payload published is one every delivery
+ * can send.
  */
-const notJson = (payload: unknown): string | undefined => {
-  try {
-    Message.encodeTask("0", payload)
-    return undefined
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error)
-  }
-}
+const notJson = (payload: unknown): string | undefined => StrictJson.problemOf(payload, "payload")
 
 const failedError = (outcome: Extract<TaskOutcome, { _tag: "DeadLettered" }>) =>
   new TaskFailedError({
