@@ -129,6 +129,8 @@ const findLoss = (value: unknown, key: string, path: string, seen: Set<object>):
  * cluster's RPC), checked before it goes.
  */
 export const problemOf = (value: unknown, name: string): string | undefined => {
+  // Plain JSON all the way down: nothing to refuse, and no need to encode it to know
+  if (isPlain(value, 0)) return undefined
   try {
     return stringify(value, name) === undefined && value !== undefined ? `${name} is not JSON` : undefined
   } catch (error) {

@@ -2,8 +2,8 @@
  * `agent-supervisor up FILE`: the file's tree in the foreground, with its admin API and dashboard, until a signal
  * or the tree itself ends it; for a file with a `cluster` section, the file's agents on the cluster instead (see
  * `cluster.ts`). SIGINT and SIGTERM stop the tree (3-phase, in order: `NodeRuntime.runMain` interrupts the
- * program, and the scope closes), or the cluster's runner and its agents, and exit 0; so do SIGHUP and SIGQUIT
- * (`lastSignal`); an escalation of the root exits 1 with its message; an auto-shutdown of the root exits 0.
+ * program, and the scope closes), or the cluster's runner and its agents, and exit 0; so does every other signal
+ * that would end the process (SIGHUP, SIGQUIT, SIGUSR2...: `lastSignal`); an escalation of the root exits 1 with its message; an auto-shutdown of the root exits 0.
  *
  * @internal
  */
@@ -116,11 +116,11 @@ const startCluster = (
   })
 
 /**
- * The signals that stop `up`: SIGINT and SIGTERM (`NodeRuntime.runMain`'s), and every other whose default action
- * would end the process (`lastSignal`'s: SIGHUP, SIGQUIT, SIGUSR2, SIGALRM...), which would leave the state file.
+ * The stop signals `NodeRuntime.runMain` acts on itself; `lastSignal` acts on the others of `ENDING_SIGNALS` (every
+ * signal whose default action would end the process: SIGHUP, SIGQUIT, SIGUSR2, SIGALRM...), which would leave the
+ * state file.
  */
 const RUN_MAIN_SIGNALS: ReadonlyArray<NodeJS.Signals> = ["SIGINT", "SIGTERM"]
-const STOP_SIGNALS: ReadonlyArray<NodeJS.Signals> = ENDING_SIGNALS
 
 /** What a third signal logs as `up` exits: `killed` agent processes were still running. */
 export const thirdSignalLine = (signal: NodeJS.Signals, killed: number): string =>
@@ -131,11 +131,11 @@ export const thirdSignalLine = (signal: NodeJS.Signals, killed: number): string 
   })`
 
 /**
- * The last of the stop signals (`STOP_SIGNALS`) this process received while in the scope. `NodeRuntime.runMain`
+ * The last of the stop signals (`ENDING_SIGNALS`) this process received while in the scope. `NodeRuntime.runMain`
  * acts on the first SIGINT or SIGTERM: this listens, to say which one stopped `up`, and acts itself on the first
  * of the others (SIGHUP: the terminal closed; SIGQUIT: Ctrl-\; SIGUSR2...), which runMain does not take, as it
- * acts on SIGTERM: it interrupts the fiber running `up`, so that the tree stops and the state file goes (the library's signal guard
- * would kill the agents and end the process by the signal, leaving the state file). The first one during the
+ * acts on SIGTERM: it interrupts the fiber running `up`, so that the tree stops and the state file goes (the
+ * library's signal guard would kill the agents and end the process by the signal, leaving the state file). The first one during the
  * tree's start, while `starting` names it, is said at once. A second one cuts the stop short
  * (`AgentProcess.forceStops`: SIGKILL to every agent, those stopping and those still to stop), as docker compose's
  * second Ctrl-C does; a third exits at once (128 + the signal's number: 130 for SIGINT, 143 for SIGTERM) after
@@ -178,12 +178,12 @@ const lastSignal = Effect.acquireRelease(
         process.exit(128 + (Os.constants.signals[signal] ?? 15))
       }
     }
-    for (const signal of STOP_SIGNALS) process.on(signal, listener)
+    for (const signal of ENDING_SIGNALS) process.on(signal, listener)
     return { seen, listener }
   }),
   ({ listener }) =>
     Effect.sync(() => {
-      for (const signal of STOP_SIGNALS) process.off(signal, listener)
+      for (const signal of ENDING_SIGNALS) process.off(signal, listener)
     })
 ).pipe(Effect.map(({ seen }) => seen))
 

@@ -293,7 +293,6 @@ export const settleStartWaiters = (
     return Effect.forEach(waiters, (waiter) => Deferred.done(waiter, exit), { discard: true })
   })
 
-/** The error of a call made while the agent is not running: it exited, or its circuit is open. */
 /**
  * The error of a request the agent cannot take now (its route neither Up nor Wait): its circuit is open (Parked), its
  * process exited (Crashed), or it is stopped. A start that failed after the request came (`failedStartsBefore`: the
@@ -333,6 +332,7 @@ export const stoppedError = (core: Core, during?: "start"): AgentStoppedError =>
     ...(core.closed ? { closed: true } : {})
   })
 
+/** The error of a call made while the agent is not running: it exited, or its circuit is open. */
 export const crashError = (
   core: Core,
   reason: "exited" | "circuit_open",
