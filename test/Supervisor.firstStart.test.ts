@@ -130,6 +130,45 @@ describe.concurrent("a child while its agent first starts", () => {
     30_000
   )
   it.scopedLive(
+    "a start that failed and a start that worked after it: a call that waited through both is not told the first failed",
+    () =>
+      Effect.gen(function*() {
+        const file = path.join(yield* tempDir("later-end"), "present")
+        fs.writeFileSync(file, "")
+        const config = agentConfig("fail-start-unless", {
+          name: "later-end",
+          restartBackoff: "20 millis",
+          backoffFactor: 1,
+          jitter: 0,
+          maxRestartAttempts: 100
+        })
+        const agent = yield* AgentSupervisor.make({ ...config, args: [...config.args!, file] })
+        const events = yield* agent.subscribe
+        const first = Option.getOrThrow((yield* agent.metadata).pid)
+        // Sent to this incarnation, and to the next after its crash (replayOnCrash)
+        const call = yield* Effect.fork(
+          agent.handleEvent({ sleep: 600_000 }, { replayOnCrash: true, timeout: "60 seconds" })
+        )
+        assert.strictEqual((yield* settled(call))._tag, "Suspended")
+        // Its next start fails; the one after works
+        fs.rmSync(file)
+        process.kill(first, "SIGKILL")
+        yield* Queue.take(events).pipe(
+          Effect.repeat({ until: (e) => e._tag === "RestartScheduled" && e.reason === "start_failed" })
+        )
+        fs.writeFileSync(file, "")
+        yield* Queue.take(events).pipe(
+          Effect.repeat({ until: (e) => e._tag === "StateChanged" && e.to === "RUNNING" })
+        )
+        yield* agent.stop
+        // Before, "its start failed": a start that later worked was blamed for the stop
+        const error = failureOf(yield* Fiber.await(call))
+        assert.notInclude(error.message, "start failed")
+        assert.strictEqual(error._tag, "AgentStoppedError")
+      }).pipe(Effect.provide(TestLive)),
+    30_000
+  )
+  it.scopedLive(
     "child(id) of a pool or a nested supervisor says which it is and where its agents are",
     () =>
       Effect.gen(function*() {

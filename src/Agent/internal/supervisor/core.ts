@@ -129,8 +129,8 @@ export interface Core {
   limits: AgentProcess.LimitsInForce | undefined
   lastExit: AgentProcess.ExitInfo | undefined
   /**
-   * How many starts of the agent failed (first, manual or restarts), and the last one's error: a call that waited
-   * for a start that failed is told so (`notRunningError`).
+   * How many starts of the agent failed (first, manual or restarts), and the last one's error until a start works: a
+   * call that waited for a start that failed is told so (`notRunningError`), not after a later start worked.
    */
   failedStarts: number
   lastStartFailure: AgentStartupError | undefined

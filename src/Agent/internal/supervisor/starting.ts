@@ -132,6 +132,8 @@ const onStarted = (
       core.metrics.ready(Math.max(0, current.runningSince - process.startedAt) / 1000)
       core.incarnation = current
       core.features = process.features
+      // A start failed before this one is no longer why a request cannot be served (`notRunningError`)
+      core.lastStartFailure = undefined
       // Sent in its restore, if it announced `checkpoint`: for nobody else.
       core.crashCheckpoints = undefined
       yield* transition(core, "RUNNING")
