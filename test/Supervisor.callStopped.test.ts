@@ -8,11 +8,15 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as path from "node:path"
 import { SupervisorChildError } from "../src/Errors.js"
 import * as Supervisor from "../src/Supervisor.js"
-import { agentConfig, closeableScope, failureOf, TestLive } from "./support.js"
+import { agentConfig, closeableScope, eventuallyEffect, failureOf, tempDir, TestLive } from "./support.js"
 
 const tree = () =>
   Supervisor.make({
@@ -115,6 +119,59 @@ describe.concurrent("a call to a child the tree has stopped", () => {
         assert.include(remediation, "The supervisor has stopped: its scope closed, or it shut itself down")
         assert.notInclude(remediation, "await")
         yield* sup.await
+      }).pipe(Effect.provide(TestLive)),
+    30_000
+  )
+
+  it.scopedLive(
+    "during and after the tree's stop: a call to any child, parked or not reached yet, is refused; poolInfo is a view",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("call-during-stop")
+        const scope = yield* closeableScope
+        // Crashes right after ready (parked at its first crash); ignores shutdown (its stop waits for its SIGTERM)
+        const fragile = agentConfig("crash-unless", { name: "stop-park", maxRestartAttempts: 0 })
+        const sup = yield* Supervisor.make({
+          name: "stopping",
+          intensity: { maxRestarts: 10, window: "10 seconds" },
+          children: [
+            Supervisor.agent({ id: "park", config: { ...fragile, args: [...fragile.args!, path.join(dir, "no")] } }),
+            Supervisor.pool({ id: "p", size: 1, config: agentConfig("echo", { name: "stop-p" }) }),
+            Supervisor.agent({ id: "a", config: agentConfig("echo", { name: "stop-a" }) }),
+            Supervisor.agent({
+              id: "slow",
+              config: agentConfig("ignore-shutdown", { name: "stop-slow", gracefulTimeout: "20 seconds" })
+            })
+          ]
+        }).pipe(Scope.extend(scope))
+        const events = yield* sup.subscribe
+        yield* eventuallyEffect("park is parked", Effect.map(sup.whichChildren, (all) => all.some((c) => c.parked)))
+        const slow = Option.getOrThrow((yield* sup.whichChildren).find((c) => c.id === "slow")!.pid)
+        // Ends the stop's wait for "slow" even when an assertion fails before the test does
+        yield* Effect.addFinalizer(() => Effect.sync(() => process.kill(slow, "SIGKILL")).pipe(Effect.ignore))
+        // The stop begins with "slow" (reverse order) and waits for it: "a" and "p" still run meanwhile
+        const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+        yield* Queue.take(events).pipe(
+          Effect.repeat({
+            until: (e) =>
+              e._tag === "Agent" && e.child === "slow" && e.event._tag === "StateChanged" && e.event.to === "STOPPING"
+          })
+        )
+        // Before, "a" answered and "park" said its circuit was open
+        assert.deepStrictEqual(
+          [yield* reasonOf(sup.call("a", { echo: 1 })), yield* reasonOf(sup.call("park", { echo: 1 }))],
+          ["supervisor_stopped", "supervisor_stopped"]
+        )
+        // Before, poolInfo failed once the stop had begun (the admin API showed no pool)
+        assert.strictEqual((yield* sup.poolInfo("p")).members.length, 1)
+        process.kill(slow, "SIGKILL")
+        yield* Fiber.join(closing)
+        assert.deepStrictEqual(
+          [yield* reasonOf(sup.call("a", { echo: 1 })), yield* reasonOf(sup.call("park", { echo: 1 }))],
+          ["supervisor_stopped", "supervisor_stopped"]
+        )
+        assert.deepInclude(yield* sup.poolInfo("p"), { size: 1, members: [] })
+        assert.strictEqual(yield* reasonOf(sup.poolInfo("a")), "not_a_pool")
       }).pipe(Effect.provide(TestLive)),
     30_000
   )

@@ -106,11 +106,14 @@ export const callTarget = (self: Instance, id: string): Effect.Effect<Target, Su
   Effect.suspend((): Effect.Effect<Target, SupervisorChildError> => {
     const child = find(self, id)
     if (child === undefined) return Effect.fail(missing(self, id, "call"))
+    // The tree stopping or stopped takes no new call, whatever the child (a parked one, one its stop has not reached
+    // yet), as every other operation on its children: `supervisor_stopped`
+    if (self.terminating) return Effect.fail(stoppedChild(self, child, "call"))
     const runtime = child.runtime
     if (runtime?._tag === "Agent") {
-      // Stopped for the tree (terminateChild, a transient child done, a restored one that did not start, the tree's
-      // own stop): refused as a stopped pool is, not sent to an agent no one will start. A parked agent answers for
-      // itself: its circuit, and how to close it.
+      // Stopped for the tree (terminateChild, a transient child done, a restored one that did not start): refused
+      // as a stopped pool is, not sent to an agent no one will start. A parked agent answers for itself: its
+      // circuit, and how to close it.
       if (child.status === "stopped" && !child.parked) return Effect.fail(stoppedChild(self, child, "call"))
       return Effect.succeed(runtime.agent)
     }
@@ -147,26 +150,24 @@ export const poolChild = (
   })
 
 /**
- * `poolInfo`: the running pool's members and calls in flight; for a pool that is not running, its size and
- * routing as its spec holds them (a `scale` included) and no members.
+ * `poolInfo`, a view as `whichChildren` is: the pool's members and calls in flight while its router runs (the tree's
+ * stop included, until it reaches the pool); for a pool that is not running (stopped, parked, restarting, the tree
+ * stopped), its size and routing as its spec holds them (a `scale` included) and no members.
  */
 export const poolInfo = (self: Instance, id: string): Effect.Effect<Supervisor.PoolInfo, SupervisorChildError> =>
-  Effect.catchIf(
-    Effect.map(poolChild(self, id, "read the pool"), (router) => router.info()),
-    (error) => error.reason === "stopped" || error.reason === "restarting",
-    (error) => {
-      const pool = find(self, id)?.spec
-      return pool?._tag === "Supervisor" && pool.tree.pool !== undefined
-        ? Effect.succeed({
-          name: pool.tree.name,
-          size: pool.tree.pool.size,
-          maxSize: pool.tree.pool.maxSize,
-          routing: pool.tree.pool.routing,
-          members: []
-        })
-        : Effect.fail(error)
+  Effect.suspend(() => {
+    const operation = "read the pool"
+    const child = find(self, id)
+    if (child === undefined) return Effect.fail(missing(self, id, operation))
+    const { runtime, spec } = child
+    if (spec._tag !== "Supervisor" || spec.tree.pool === undefined) {
+      return Effect.fail(childError(self, id, operation, "not_a_pool"))
     }
-  )
+    const router = runtime?._tag === "Supervisor" ? Routers.routerOf(runtime.instance) : undefined
+    if (router !== undefined) return Effect.sync(() => router.info())
+    const { maxSize, routing, size } = spec.tree.pool
+    return Effect.succeed({ name: spec.tree.name, size, maxSize, routing, members: [] })
+  })
 
 /**
  * The agent of an agent child (on the request path: no span); once the start that makes it has ended, when one is
