@@ -7,15 +7,20 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
+import * as Os from "node:os"
 import * as EarlySignals from "./earlySignals.js"
 
-const CODES = { SIGINT: 130, SIGTERM: 143 } as const
+/** The signals every command watches (`watchSignals`); `up` notes the others that end it itself (`noteSignal`). */
+const WATCHED = ["SIGINT", "SIGTERM"] as const
 
-let received: keyof typeof CODES | undefined
+/** The exit code of a command a signal ended, as a shell reports it: 128 + its number (130, 143). */
+export const codeOf = (signal: NodeJS.Signals): number => 128 + (Os.constants.signals[signal] ?? 15)
+
+let received: NodeJS.Signals | undefined
 let code: number | undefined
 
 /** The listeners `watchSignals` added, while they are there. */
-let watching: ReadonlyArray<readonly [keyof typeof CODES, () => void]> = []
+let watching: ReadonlyArray<readonly [NodeJS.Signals, () => void]> = []
 
 /** Takes away the listeners `watchSignals` added, if still there: a signal then finds Node's own handling. */
 export const unwatchSignals = (): void => {
@@ -29,13 +34,21 @@ export const unwatchSignals = (): void => {
  * while something held the event loop, they would keep a signal from ending the process.
  */
 export const watchSignals = (): void => {
-  watching = (Object.keys(CODES) as Array<keyof typeof CODES>).map((signal) =>
+  watching = WATCHED.map((signal) =>
     [signal, () => {
       received = signal
       unwatchSignals()
     }] as const
   )
   for (const [name, listener] of watching) process.on(name, listener)
+}
+
+/**
+ * Notes a signal that ends `up` other than those watched (SIGHUP, SIGQUIT...: `up` interrupts itself on them), unless
+ * one came first: its end before its start says which (`beforeBegun`), as for SIGINT.
+ */
+export const noteSignal = (signal: NodeJS.Signals): void => {
+  received ??= signal
 }
 
 /** Whether a command's handler began: from then on its own handling says what a signal interrupted. */
@@ -70,7 +83,7 @@ export const beforeBegun =
         if (invoked?.follower === true) {
           return invoked.name === "up" ? say(`${received} before the start: up ends, nothing started`) : Effect.void
         }
-        code = CODES[received]
+        code = codeOf(received)
         if (invoked === undefined) return Effect.void
         return Effect.sync(() => process.stderr.write(`error: interrupted: before ${invoked.name} ran\n`))
       }))
@@ -106,7 +119,7 @@ export const oneShot = (what: string) => <A, E, R>(effect: Effect.Effect<A, E, R
   Effect.onInterrupt(begun(effect), () =>
     Effect.sync(() => {
       if (received === undefined) return
-      code = CODES[received]
+      code = codeOf(received)
       process.stderr.write(`error: interrupted: ${what}\n`)
     }))
 

@@ -12,10 +12,10 @@ import * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
-import * as Os from "node:os"
 import * as AdminApi from "../../AdminApi.js"
 import * as Directory from "../../Agent/Directory.js"
 import { ENDING_SIGNALS } from "../../Agent/internal/child.js"
@@ -28,7 +28,6 @@ import * as TreeFile from "../../TreeFile.js"
 import type * as TreeFileCluster from "../../TreeFile/Cluster.js"
 import * as AdminOptions from "../admin/options.js"
 import * as StateFile from "../admin/stateFile.js"
-import { unsafeCurrentFiber } from "../currentFiber.js"
 import { plural } from "../errors/format.js"
 import { ENV_STATE_FILE, stateFileOf } from "./address.js"
 import * as Interrupted from "./interrupted.js"
@@ -152,12 +151,16 @@ const lastSignal = Effect.acquireRelease(
       count: 0,
       starting: undefined
     }
-    const fiber = unsafeCurrentFiber()
+    const fiber = yield* Effect.withFiberRuntime<Fiber.RuntimeFiber<unknown, unknown>>((fiber) => Effect.succeed(fiber))
     const listener = (signal: NodeJS.Signals) => {
       seen.signal = signal
       seen.count++
       // runMain's own handlers interrupt the program on the first SIGINT or SIGTERM; the others' first, this one
-      if (seen.count === 1 && !RUN_MAIN_SIGNALS.includes(signal)) fiber?.unsafeInterruptAsFork(fiber.id())
+      if (seen.count === 1 && !RUN_MAIN_SIGNALS.includes(signal)) {
+        // Said as runMain's are, if it comes before the start (`Interrupted.beforeBegun`)
+        Interrupted.noteSignal(signal)
+        fiber.unsafeInterruptAsFork(fiber.id())
+      }
       if (seen.count === 1 && seen.starting !== undefined) {
         // No finalizer of the running tree's is there to say it yet (`logStop`): said here, as the start is cut
         log(Effect.logInfo(
@@ -175,7 +178,7 @@ const lastSignal = Effect.acquireRelease(
         // What holds the stop now is no agent's (a store's flush, an install): out at once, no agent left behind
         const killed = Effect.runSync(AgentProcess.killAll)
         log(Effect.logWarning(thirdSignalLine(signal, killed)))
-        process.exit(128 + (Os.constants.signals[signal] ?? 15))
+        process.exit(Interrupted.codeOf(signal))
       }
     }
     for (const signal of ENDING_SIGNALS) process.on(signal, listener)
