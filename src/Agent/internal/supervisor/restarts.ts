@@ -49,7 +49,8 @@ export const make = (core: Core): Controls => {
     // Uninterruptible under the lock: a start is never left half-begun (STARTING with no start fiber).
     restartNow: Effect.flatten(core.locked(Effect.uninterruptible(Effect.gen(function*() {
       const waiter = yield* Deferred.make<void, AgentStartupError | AgentStoppedError>()
-      if (core.state !== "RESTARTING") {
+      // Stopped meanwhile, or its scope closing (its stop waits for this lock): no start to begin in a closed scope
+      if (core.state !== "RESTARTING" || core.closed) {
         return Effect.fail(stoppedError(core, "start"))
       }
       core.startWaiters.push(waiter)
