@@ -110,7 +110,21 @@ export default tseslint.config(
     },
     {
       files: ["src/Adapter/**"],
-      forbid: ["**/Store/**", "**/Agent/**", "**/Agent.js", "**/Supervisor.js", "**/internal/**", "!./internal/**"]
+      forbid: [
+        "**/Store/**",
+        "**/Agent/**",
+        "**/Agent.js",
+        "**/Supervisor.js",
+        "**/internal/*.js",
+        "**/internal/*/**",
+        "!./internal/**",
+        "!**/internal/standalone/*.js"
+      ]
+    },
+    {
+      // Modules of no import but Node's, shared by the library and the Node adapter
+      files: ["src/internal/standalone/**"],
+      forbid: ["./*", "../**", "@*/**", "effect*"]
     }
   ])
 )

@@ -9,7 +9,7 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
-import * as StrictJson from "../internal/strictJson.js"
+import * as StrictJson from "../internal/standalone/strictJson.js"
 
 /**
  * The protocol version this library speaks.

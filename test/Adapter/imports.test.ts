@@ -4,9 +4,11 @@ import { assert, describe, it } from "vitest"
 import { root } from "../support.js"
 
 // The Node adapter is spawned once per agent: whatever it imports is paid for at every start. It may import
-// `node:` built-ins and its own modules (src/Adapter), never the rest of the library nor a package.
+// `node:` built-ins, its own modules (src/Adapter) and the library's standalone modules (src/internal/standalone:
+// they import nothing but `node:` built-ins themselves), never the rest of the library nor a package.
 
 const adapterDir = path.join(root, "src", "Adapter")
+const standaloneDir = path.join(root, "src", "internal", "standalone")
 
 /** Every .ts file under a directory. */
 const sources = (dir: string): Array<string> =>
@@ -24,19 +26,28 @@ const specifiers = (file: string): Array<string> => {
   return [...found, ...bare, ...dynamic]
 }
 
-describe("Adapter/node imports", () => {
-  it("imports only node: built-ins and modules of src/Adapter", () => {
-    const files = sources(adapterDir)
-    assert.include(files, path.join(adapterDir, "node.ts"))
-    const outside: Array<string> = []
-    for (const file of files) {
-      for (const specifier of specifiers(file)) {
-        if (specifier.startsWith("node:")) continue
-        const target = specifier.startsWith(".") ? path.resolve(path.dirname(file), specifier) : undefined
-        if (target !== undefined && target.startsWith(adapterDir + path.sep)) continue
-        outside.push(`${path.relative(root, file)}: ${specifier}`)
-      }
+/** The imports of the .ts files under `dir` that are neither `node:` built-ins nor modules under one of `allowed`. */
+const outsideOf = (dir: string, allowed: ReadonlyArray<string>): Array<string> => {
+  const outside: Array<string> = []
+  for (const file of sources(dir)) {
+    for (const specifier of specifiers(file)) {
+      if (specifier.startsWith("node:")) continue
+      const target = specifier.startsWith(".") ? path.resolve(path.dirname(file), specifier) : undefined
+      if (target !== undefined && allowed.some((where) => target.startsWith(where + path.sep))) continue
+      outside.push(`${path.relative(root, file)}: ${specifier}`)
     }
-    assert.deepStrictEqual(outside, [])
+  }
+  return outside
+}
+
+describe("Adapter/node imports", () => {
+  it("imports only node: built-ins, modules of src/Adapter and standalone modules", () => {
+    assert.include(sources(adapterDir), path.join(adapterDir, "node.ts"))
+    assert.deepStrictEqual(outsideOf(adapterDir, [adapterDir, standaloneDir]), [])
+  })
+
+  it("a standalone module imports only node: built-ins and other standalone modules", () => {
+    assert.include(sources(standaloneDir), path.join(standaloneDir, "strictJson.ts"))
+    assert.deepStrictEqual(outsideOf(standaloneDir, [standaloneDir]), [])
   })
 })

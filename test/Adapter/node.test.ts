@@ -308,17 +308,27 @@ describe.sequential("Adapter/node", () => {
 
     it("answers a SerializationError for a result JSON cannot encode, and null for undefined", async () => {
       const agent = await startReady([fixture("not-serialisable.mjs")])
-      for (const kind of ["bigint", "circular", "function", "undefined"]) {
-        agent.send({ id: kind, type: "task", payload: kind })
-      }
-      const responses = byId(await agent.take(4))
-      for (const kind of ["bigint", "circular", "function"]) {
+      const kinds = ["bigint", "circular", "function", "set", "nan", "undefined", "date"]
+      for (const kind of kinds) agent.send({ id: kind, type: "task", payload: kind })
+      const responses = byId(await agent.take(kinds.length))
+      for (const kind of ["bigint", "circular", "function", "set", "nan"]) {
         const response = responses.get(kind)!
         assert.strictEqual(response.status, "error", kind)
         assert.strictEqual(response.error.type, "SerializationError", kind)
         assert.isString(response.error.message, kind)
       }
+      // Refused where it is, as the supervisor refuses a payload (before, the caller got {} and null)
+      assert.strictEqual(
+        responses.get("set")!.error.message,
+        "the result cannot be encoded as JSON: result.tags is a Set, which JSON sends as {} (convert it: [...set])"
+      )
+      assert.include(responses.get("nan")!.error.message, "result[1] is NaN, which JSON sends as null")
       assert.deepStrictEqual(responses.get("undefined"), { id: "undefined", status: "ok", result: null })
+      assert.deepStrictEqual(responses.get("date"), {
+        id: "date",
+        status: "ok",
+        result: { at: "1970-01-01T00:00:00.000Z" }
+      })
     })
 
     it("keeps the user's output off stdout", async () => {

@@ -115,7 +115,9 @@ describe("Message", () => {
     ["Infinity", -Infinity, "is -Infinity, which JSON sends as null"],
     ["a function", () => 1, "is a function, which JSON leaves out"],
     ["a symbol", Symbol("s"), "is a symbol, which JSON leaves out"],
-    ["a typed array", new Float32Array([1, 2]), "is a Float32Array, which JSON sends as an object of its indices"]
+    ["a typed array", new Float32Array([1, 2]), "is a Float32Array, which JSON sends as an object of its indices"],
+
+    ["a boxed NaN", new Number(NaN), "is a Number object holding NaN, which JSON sends as null"]
   ]
   it.prop(
     "a value JSON would change is refused, named by its path, wherever it is",
@@ -168,6 +170,15 @@ describe("Message", () => {
       date: "1970-01-01T00:00:00.000Z",
       buffer: { type: "Buffer", data: [104, 105] }
     })
+    // An array's toJSON stands for it, as JSON has it (before, the fast walk read the array's items and sent them)
+    const listed = Object.assign([1, 2], { toJSON: () => "two items" })
+    assert.deepStrictEqual(JSON.parse(Message.encodeTask("1", { listed })).payload, { listed: "two items" })
+    class Pair extends Array<number> {
+      toJSON() {
+        return { first: this[0], second: NaN }
+      }
+    }
+    assert.throws(() => Message.encodeTask("1", [Pair.from([1, 2])]), TypeError, "payload[0].second is NaN")
     // A toJSON that answers a value JSON would change is refused too
     assert.throws(
       () => Message.encodeTask("1", { at: { toJSON: () => NaN } }),

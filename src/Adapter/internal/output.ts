@@ -12,6 +12,7 @@
  *
  * @internal
  */
+import * as StrictJson from "../../internal/standalone/strictJson.js"
 
 /** The prefix of every line this adapter writes to stderr, to tell it apart from the user's output. */
 const LOG_PREFIX = "[node-adapter]"
@@ -210,14 +211,16 @@ export const errorLine = (id: string, error: ErrorInfo): string =>
   JSON.stringify({ id, status: "error", error: { message: error.message, type: error.type, stack: error.stack } })
 
 /**
- * A value's JSON (`undefined` is `null`), or a SerializationError that says which `what` JSON cannot encode.
+ * A value's JSON (`undefined` is `null`), or a SerializationError that says which `what` JSON cannot encode: a
+ * BigInt, a cycle, or a value JSON would change without a word, named by its path from `name` (`result.tags is a
+ * Set, which JSON sends as {}`; NaN, a Map, a typed array...: `StrictJson`, as the supervisor refuses a payload).
  *
  * @internal
  */
-export const encode = (value: unknown, what: string): string | ErrorInfo => {
+export const encode = (value: unknown, what: string, name: string): string | ErrorInfo => {
   let json: string | undefined
   try {
-    json = JSON.stringify(value === undefined ? null : value)
+    json = StrictJson.stringify(value === undefined ? null : value, name)
   } catch (error) {
     const info = describeError(error)
     return { ...info, message: `${what} cannot be encoded as JSON: ${info.message}`, type: "SerializationError" }
@@ -235,7 +238,7 @@ export const encode = (value: unknown, what: string): string | ErrorInfo => {
  * @internal
  */
 export const okLine = (id: string, result: unknown): string => {
-  const json = encode(result, "the result")
+  const json = encode(result, "the result", "result")
   return typeof json === "string" ? `{"id":${JSON.stringify(id)},"status":"ok","result":${json}}` : errorLine(id, json)
 }
 
@@ -252,7 +255,7 @@ export const chunkPrefix = (id: string): string => `{"id":${JSON.stringify(id)},
  * @internal
  */
 export const publishLine = (topic: string, payload: unknown): string | ErrorInfo => {
-  const json = encode(payload, "the publish payload")
+  const json = encode(payload, "the publish payload", "payload")
   return typeof json === "string" ? `{"type":"publish","topic":${JSON.stringify(topic)},"payload":${json}}` : json
 }
 
@@ -262,7 +265,7 @@ export const publishLine = (topic: string, payload: unknown): string | ErrorInfo
  * @internal
  */
 export const checkpointLine = (id: string | undefined, data: unknown): string | ErrorInfo => {
-  const json = encode(data, "the checkpoint")
+  const json = encode(data, "the checkpoint", "checkpoint")
   if (typeof json !== "string") return json
   return id === undefined ?
     `{"type":"checkpoint","data":${json}}` :

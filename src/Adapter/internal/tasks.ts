@@ -300,7 +300,7 @@ const pump = async (task: Task, iterator: AsyncIterator<unknown> | Iterator<unkn
         if (pieces.length % COLLECT_YIELD_EVERY === 0) await nextTurn()
         continue
       }
-      const json = encode(step.value, "a chunk")
+      const json = encode(step.value, "a chunk", "chunk")
       if (typeof json !== "string") {
         await close(task, iterator)
         return Task.fail(task, undefined, json)

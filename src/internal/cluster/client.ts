@@ -27,7 +27,7 @@ import {
 } from "../../Errors.js"
 import type { DurationInput } from "../durationText.js"
 import { decodeDuration } from "../schema.js"
-import * as StrictJson from "../strictJson.js"
+import * as StrictJson from "../standalone/strictJson.js"
 import { defect, streamDefect } from "./defects.js"
 import { AgentEntity, type AgentStatus } from "./protocol.js"
 import * as TaskRef from "./taskRef.js"

@@ -2,7 +2,7 @@
  * JSON for what a caller hands an agent (a task's payload): `JSON.stringify`, but a value it would change without a
  * word is refused with a `TypeError` that names where it is and what to do, as `JSON.stringify` refuses a BigInt or a
  * cycle. Refused: a `Map` or a `Set` (sent as `{}`), a typed array (sent as an object of its indices), `NaN` and
- * `Infinity` (sent as `null`), a function or a symbol (a key dropped, `null` in an array). Kept as JSON has them:
+ * `Infinity` (sent as `null`), boxed in a `Number` or not, a function or a symbol (a key dropped, `null` in an array). Kept as JSON has them:
  * `undefined` (a key left out, `null` in an array: how an optional field is written), and whatever has a `toJSON`
  * (a `Date`, a `Buffer`), which stands for its value.
  *
@@ -28,6 +28,11 @@ const lossOf = (value: unknown): string | undefined => {
       return "is a symbol, which JSON leaves out"
     case "object":
       if (value === null) return undefined
+      // JSON sends a boxed number as the number it holds
+      if (value instanceof Number) {
+        const held = value.valueOf()
+        return held - held === 0 ? undefined : `is a Number object holding ${held}, which JSON sends as null`
+      }
       if (value instanceof Map) return "is a Map, which JSON sends as {} (convert it: Object.fromEntries(map))"
       if (value instanceof Set) return "is a Set, which JSON sends as {} (convert it: [...set])"
       if (value instanceof WeakMap || value instanceof WeakSet) return "is a weak collection, which JSON sends as {}"
@@ -46,8 +51,8 @@ const PLAIN_DEPTH = 32
 
 /**
  * Whether `value` is plain JSON all the way down: strings, booleans, finite numbers, null, `undefined` (left out as
- * JSON leaves it), and arrays and objects of the same whose prototype is `Object.prototype` or null and which have no
- * `toJSON`. False sends it the replacer's way, which decides: false is no refusal.
+ * JSON leaves it), arrays of the same whose prototype is `Array.prototype`, and objects of the same whose prototype
+ * is `Object.prototype` or null; neither with a `toJSON`. False sends it the replacer's way, which decides: false is no refusal.
  */
 const isPlain = (value: unknown, depth: number): boolean => {
   switch (typeof value) {
@@ -61,6 +66,9 @@ const isPlain = (value: unknown, depth: number): boolean => {
       if (value === null) return true
       if (depth >= PLAIN_DEPTH) return false
       if (Array.isArray(value)) {
+        // An array of a class of its own, or with a toJSON of its own, takes the replacer's way: JSON has its toJSON
+        if (Object.getPrototypeOf(value) !== Array.prototype) return false
+        if (typeof (value as { readonly toJSON?: unknown }).toJSON === "function") return false
         for (let i = 0; i < value.length; i++) if (!isPlain(value[i], depth + 1)) return false
         return true
       }
