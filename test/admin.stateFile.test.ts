@@ -45,6 +45,8 @@ describe("the admin API's state file", () => {
       // advise a state file of its own alone, which would run the same tree twice (a new user's trial)
       assert.include(error.remediation, "would run the same agents again, under the same names and on the same store")
       assert.include(error.remediation, "AdminApi.layer's stateFile")
+      // Not `up`'s alone: a library host holds one too
+      assert.include(error.remediation, "Stop the process holding it first (its pid is above")
       assert.notInclude(error.remediation, "give this one a state file of its own")
       // Writing it (an admin API starting) fails the same way, and leaves the file as it was
       const before = fs.readFileSync(file, "utf8")

@@ -37,6 +37,11 @@ const gone = (agent: AgentSupervisor.AgentSupervisor) =>
       (request as unknown as { remediation: string }).remediation,
       "Make a new agent in a scope that is open"
     )
+    // restartChild only while the tree lists the child (a deleted one's restart is not_found)
+    assert.include(
+      (request as unknown as { remediation: string }).remediation,
+      "restartChild(id) starts a new agent while the tree still lists the child (whichChildren), startChild once"
+    )
     assert.deepInclude(yield* refusal(agent.health), { _tag: "AgentStoppedError", closed: true })
     // Nothing was started: no process, stopped
     const metadata = yield* agent.metadata

@@ -40,7 +40,8 @@ export class AdminApiError extends Schema.TaggedError<AdminApiError>("effect-age
       return "Give a state file in a directory that exists and that this process may write to."
     }
     if (this.reason === "state_file_in_use") {
-      return "Stop the one running first (agent-supervisor status shows it; agent-supervisor up stops on SIGTERM). " +
+      return "Stop the process holding it first (its pid is above; agent-supervisor status shows its tree; " +
+        "agent-supervisor up, and a program under NodeRuntime.runMain, stop on SIGTERM). " +
         "A second tree from the same file would run the same agents again, under the same names and on the same " +
         "store: for another tree, copy the file under another name (its state file is its own) and give its " +
         "agents other names and another store (a program of its own: AdminApi.layer's stateFile)."

@@ -318,8 +318,9 @@ export const stoppedMessage = (e: StoppedFacts): string =>
 /** What to do about an `AgentStoppedError`. */
 export const stoppedRemediation = (e: StoppedFacts): string =>
   e.closed === true
-    ? "Make a new agent in a scope that is open (AgentSupervisor.make); a tree's child: restartChild(id) or " +
-      "startChild starts a new agent, and child(id) gives its handle."
+    ? "Make a new agent in a scope that is open (AgentSupervisor.make). A tree's child: restartChild(id) starts a " +
+      "new agent while the tree still lists the child (whichChildren), startChild once it does not (deleted, or a " +
+      "temporary child stopped); child(id) gives the new agent's handle."
     : e.during === "start"
     ? "A stop (or the end of its scope) came while the agent started; start it again if it should run."
     : "Start the agent again (or wait for its supervisor to) and retry the request."
