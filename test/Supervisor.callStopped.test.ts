@@ -148,7 +148,7 @@ describe.concurrent("a call to a child the tree has stopped", () => {
         yield* eventuallyEffect("park is parked", Effect.map(sup.whichChildren, (all) => all.some((c) => c.parked)))
         const slow = Option.getOrThrow((yield* sup.whichChildren).find((c) => c.id === "slow")!.pid)
         // Ends the stop's wait for "slow" even when an assertion fails before the test does
-        yield* Effect.addFinalizer(() => Effect.sync(() => process.kill(slow, "SIGKILL")).pipe(Effect.ignore))
+        yield* Effect.addFinalizer(() => Effect.try(() => process.kill(slow, "SIGKILL")).pipe(Effect.ignore))
         // The stop begins with "slow" (reverse order) and waits for it: "a" and "p" still run meanwhile
         const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
         yield* Queue.take(events).pipe(
