@@ -122,9 +122,10 @@ export default tseslint.config(
       ]
     },
     {
-      // Modules of no import but Node's, shared by the library and the Node adapter
+      // Modules of no import but Node's and each other's, shared by the library and the Node adapter: no module of
+      // the library's, no package (a bare name, "/..." anchored: any but "node:..." and "./...")
       files: ["src/internal/standalone/**"],
-      forbid: ["./*", "../**", "@*/**", "effect*"]
+      forbid: ["../**", "/[A-Za-z0-9_]*", "!/node:*", "@*/**"]
     }
   ])
 )

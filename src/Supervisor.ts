@@ -149,9 +149,9 @@ export interface ChildInfo {
   /**
    * The supervisor's view of the child, the one `restartChild` and `deleteChild` answer with: `"running"` (a
    * restart under way included), `"restarting"` (waiting for its restart), or `"stopped"` (terminated, finished,
-   * or parked: `restartChild` starts it). Once the supervisor itself has stopped, every child is `"stopped"`, and
-   * every operation on a child (`call`, `restartChild`...) answers `supervisor_stopped` after a shutdown, or the
-   * supervisor's `SupervisorIntensityError` after an escalation.
+   * or parked: `restartChild` starts it). Once the supervisor has stopped, every child is `"stopped"`; from its
+   * stop's start, every operation on a child (`call`, `restartChild`...) answers `supervisor_stopped` after a
+   * shutdown, or its `SupervisorIntensityError` after an escalation (calls under way go on until their agent stops).
    */
   readonly status: "running" | "restarting" | "stopped"
   /** Its circuit is open (over `maxRestartAttempts` failures in a row): `"stopped"` until `restartChild` starts it. */

@@ -318,7 +318,8 @@ export const stoppedMessage = (e: StoppedFacts): string =>
 /** What to do about an `AgentStoppedError`. */
 export const stoppedRemediation = (e: StoppedFacts): string =>
   e.closed === true
-    ? "Make a new agent in a scope that is open (AgentSupervisor.make). A tree's child: restartChild(id) starts a " +
+    ? "Make a new agent in a scope that is open (AgentSupervisor.make). A tree's child: after a reload, child(id) " +
+      "gives the running agent's handle; restartChild(id) starts a " +
       "new agent while the tree still lists the child (whichChildren), startChild once it does not (deleted, or a " +
       "temporary child stopped); child(id) gives the new agent's handle."
     : e.during === "start"

@@ -122,7 +122,7 @@ export const childRemediation = (e: ChildFacts): string => {
       return "A reload of this child is under way: wait for it (one reload of a child at a time)."
     case "supervisor_stopped":
       // An escalation answers with the supervisor's SupervisorIntensityError instead: not said here
-      return "The supervisor has stopped: its scope closed, or it shut itself down (autoShutdown, once its " +
+      return "The supervisor has stopped, or is stopping: its scope closed, or it shut itself down (autoShutdown, once its " +
         "significant children ended). Start a new supervisor, or let its parent restart it."
   }
 }
