@@ -17,7 +17,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as AgentSupervisor from "../src/Agent/AgentSupervisor.js"
 import * as Supervisor from "../src/Supervisor.js"
-import { agentConfig, failureOf, tempDir, TestLive } from "./support.js"
+import { agentConfig, failStartUnless, failureOf, tempDir, TestLive } from "./support.js"
 
 /** An agent whose start ends when `file` exists, or fails (exit 4) when `fail` does (agent.mjs `ready-when`). */
 const readyWhenConfig = (name: string, file: string, fail: string) => {
@@ -135,14 +135,7 @@ describe.concurrent("a child while its agent first starts", () => {
       Effect.gen(function*() {
         const file = path.join(yield* tempDir("later-end"), "present")
         fs.writeFileSync(file, "")
-        const config = agentConfig("fail-start-unless", {
-          name: "later-end",
-          restartBackoff: "20 millis",
-          backoffFactor: 1,
-          jitter: 0,
-          maxRestartAttempts: 100
-        })
-        const agent = yield* AgentSupervisor.make({ ...config, args: [...config.args!, file] })
+        const agent = yield* AgentSupervisor.make(failStartUnless(file, { name: "later-end" }))
         const events = yield* agent.subscribe
         const first = Option.getOrThrow((yield* agent.metadata).pid)
         // Sent to this incarnation, and to the next after its crash (replayOnCrash)

@@ -51,6 +51,25 @@ export const agentConfig = (
 })
 
 /**
+ * An agent whose every start fails while `file` is missing (agent.mjs `fail-start-unless`: one line on stderr,
+ * "cannot start: the file I need is missing"), restarted every 20 ms for up to 100 attempts: a start failure the test
+ * turns on and off.
+ */
+export const failStartUnless = (
+  file: string,
+  overrides: Partial<Config.AgentConfigInput> = {}
+): Config.AgentConfigInput => {
+  const config = agentConfig("fail-start-unless", {
+    restartBackoff: "20 millis",
+    backoffFactor: 1,
+    jitter: 0,
+    maxRestartAttempts: 100,
+    ...overrides
+  })
+  return { ...config, args: [...config.args!, file] }
+}
+
+/**
  * Real processes, the in-memory store (a supervisor requires a `Store`), and agent logs kept out of the test
  * output unless they are errors. A test of another store merges it after this one (`Layer.merge(TestLive,
  * store)`): the later layer's `Store` wins.

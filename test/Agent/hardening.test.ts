@@ -33,6 +33,7 @@ import {
   closeableScope,
   eventually,
   eventuallyEffect,
+  failStartUnless,
   failureOf,
   fixture,
   groupMembers,
@@ -624,13 +625,7 @@ describe.sequential("hardening (issue 16)", () => {
     Effect.gen(function*() {
       const file = path.join(yield* tempDir("failed-starts"), "present")
       fs.writeFileSync(file, "")
-      const config = agentConfig("fail-start-unless", {
-        restartBackoff: "20 millis",
-        backoffFactor: 1,
-        jitter: 0,
-        maxRestartAttempts: 100
-      })
-      const agent = yield* AgentSupervisor.make({ ...config, args: [...config.args!, file] })
+      const agent = yield* AgentSupervisor.make(failStartUnless(file))
       const events = yield* agent.subscribe
       // From now on each start fails, with one line on stderr ("cannot start: the file I need is missing").
       fs.rmSync(file)

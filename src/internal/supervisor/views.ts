@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as AgentSupervisor from "../../Agent/AgentSupervisor.js"
 import type * as Owned from "../../Agent/internal/owned.js"
-import type { SupervisorChildError } from "../../Errors.js"
+import { SupervisorChildError } from "../../Errors.js"
 import type * as Supervisor from "../../Supervisor.js"
 import { OPERATION_AGENT_OF } from "../errors/supervision.js"
 import * as Routers from "./routers.js"
@@ -131,6 +131,19 @@ export const callTarget = (self: Instance, id: string): Effect.Effect<Target, Su
 const stoppedChild = (self: Instance, child: Child, operation: string): SupervisorChildError =>
   childError(self, child.spec.id, operation, self.terminating ? "supervisor_stopped" : "stopped")
 
+/**
+ * The pool child `id` and its router while it has one (`undefined` for a pool that is not running: stopped, parked,
+ * restarting), or why there is none to `operation` (`not_found`, `supervisor_stopped`, `not_a_pool`).
+ */
+const poolOf = (self: Instance, id: string, operation: string) => {
+  const child = find(self, id)
+  if (child === undefined) return missing(self, id, operation)
+  const { runtime, spec } = child
+  if (spec._tag !== "Supervisor" || spec.tree.pool === undefined) return childError(self, id, operation, "not_a_pool")
+  const router = runtime?._tag === "Supervisor" ? Routers.routerOf(runtime.instance) : undefined
+  return { child, tree: spec.tree, pool: spec.tree.pool, router }
+}
+
 /** The router of a running pool child, for `scale`. */
 export const poolChild = (
   self: Instance,
@@ -138,15 +151,11 @@ export const poolChild = (
   operation = "scale"
 ): Effect.Effect<Routers.Router, SupervisorChildError> =>
   Effect.suspend(() => {
-    const child = find(self, id)
-    if (child === undefined) return Effect.fail(missing(self, id, operation))
-    if (child.spec._tag !== "Supervisor" || child.spec.tree.pool === undefined) {
-      return Effect.fail(childError(self, id, operation, "not_a_pool"))
-    }
-    const router = child.runtime?._tag === "Supervisor" ? Routers.routerOf(child.runtime.instance) : undefined
+    const found = poolOf(self, id, operation)
+    if (found instanceof SupervisorChildError) return Effect.fail(found)
     // A pool that is not running (stopped, parked, restarting) is still the tree's: not "not found"
-    if (router !== undefined && !self.terminating) return Effect.succeed(router)
-    return Effect.fail(notRunning(self, child, operation))
+    if (found.router !== undefined && !self.terminating) return Effect.succeed(found.router)
+    return Effect.fail(notRunning(self, found.child, operation))
   })
 
 /**
@@ -156,17 +165,11 @@ export const poolChild = (
  */
 export const poolInfo = (self: Instance, id: string): Effect.Effect<Supervisor.PoolInfo, SupervisorChildError> =>
   Effect.suspend(() => {
-    const operation = "read the pool"
-    const child = find(self, id)
-    if (child === undefined) return Effect.fail(missing(self, id, operation))
-    const { runtime, spec } = child
-    if (spec._tag !== "Supervisor" || spec.tree.pool === undefined) {
-      return Effect.fail(childError(self, id, operation, "not_a_pool"))
-    }
-    const router = runtime?._tag === "Supervisor" ? Routers.routerOf(runtime.instance) : undefined
+    const found = poolOf(self, id, "read the pool")
+    if (found instanceof SupervisorChildError) return Effect.fail(found)
+    const { pool: { maxSize, routing, size }, router, tree } = found
     if (router !== undefined) return Effect.sync(() => router.info())
-    const { maxSize, routing, size } = spec.tree.pool
-    return Effect.succeed({ name: spec.tree.name, size, maxSize, routing, members: [] })
+    return Effect.succeed({ name: tree.name, size, maxSize, routing, members: [] })
   })
 
 /**
