@@ -116,8 +116,8 @@ describe("Message", () => {
     ["a function", () => 1, "is a function, which JSON leaves out"],
     ["a symbol", Symbol("s"), "is a symbol, which JSON leaves out"],
     ["a typed array", new Float32Array([1, 2]), "is a Float32Array, which JSON sends as an object of its indices"],
-
-    ["a boxed NaN", new Number(NaN), "is a Number object holding NaN, which JSON sends as null"]
+    ["a boxed NaN", new Number(NaN), "is a Number object holding NaN, which JSON sends as null"],
+    ["an invalid Date", new Date("soon"), "is an invalid Date, which JSON sends as null"]
   ]
   it.prop(
     "a value JSON would change is refused, named by its path, wherever it is",
@@ -164,12 +164,41 @@ describe("Message", () => {
 
   it("undefined and what has a toJSON are sent as JSON has them", () => {
     const date = new Date(0)
-    const payload = { a: undefined, list: [undefined, 1], date, buffer: Buffer.from("hi") }
+    // undefined, a hole, 1, -0
+    const list: Array<unknown> = [undefined]
+    list[2] = 1
+    list[3] = -0
+    const payload = {
+      a: undefined,
+      list,
+      date,
+      buffer: Buffer.from("hi"),
+      bytes: [Buffer.from("")]
+    }
     assert.deepStrictEqual(JSON.parse(Message.encodeTask("1", payload)).payload, {
-      list: [null, 1],
+      list: [null, null, 1, 0],
       date: "1970-01-01T00:00:00.000Z",
-      buffer: { type: "Buffer", data: [104, 105] }
+      buffer: { type: "Buffer", data: [104, 105] },
+      bytes: [{ type: "Buffer", data: [] }]
     })
+    // A Date or a Buffer whose toJSON is not its own: that toJSON stands for it
+    class Day extends Date {
+      override toJSON() {
+        return this.toISOString().slice(0, 10)
+      }
+    }
+    const stamped = Object.assign(new Date(0), { toJSON: () => "stamped" })
+    const tagged = Object.assign(Buffer.from("x"), { toJSON: () => "tagged" })
+    assert.deepStrictEqual(JSON.parse(Message.encodeTask("1", [new Day(0), stamped, tagged])).payload, [
+      "1970-01-01",
+      "stamped",
+      "tagged"
+    ])
+    assert.throws(
+      () => Message.encodeTask("1", { at: Object.assign(new Date(0), { toJSON: () => NaN }) }),
+      TypeError,
+      "payload.at is NaN"
+    )
     // An array's toJSON stands for it, as JSON has it (before, the fast walk read the array's items and sent them)
     const listed = Object.assign([1, 2], { toJSON: () => "two items" })
     assert.deepStrictEqual(JSON.parse(Message.encodeTask("1", { listed })).payload, { listed: "two items" })

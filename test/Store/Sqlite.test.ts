@@ -243,6 +243,26 @@ describe("Store.layerSqlite", () => {
       assert.match(error.detail, /task big: .*not JSON/)
       yield* Effect.flip(store.saveTask!({ ...task("big"), status: "succeeded", result: 2n }))
       assert.isTrue(Option.isNone(yield* store.getTask!("big")))
+      // What JSON would keep changed (a Set as {}, NaN as null) is refused alike, named by its path
+      const changed = yield* Effect.flip(store.saveTask!({ ...task("set"), payload: { tags: new Set(["a"]) } }))
+      assert.match(changed.detail, /task set: .*not JSON: payload\.tags is a Set, which JSON sends as \{\}/)
+      const nan = yield* Effect.flip(store.saveTask!({ ...task("nan"), status: "succeeded", result: [NaN] }))
+      assert.match(nan.detail, /result\[0\] is NaN, which JSON sends as null/)
+      assert.isTrue(Option.isNone(yield* store.getTask!("set")))
+      assert.isTrue(Option.isNone(yield* store.getTask!("nan")))
+    }))
+
+  it.scoped("saveCheckpoint: data JSON cannot keep as it is fails with a StoreError, the checkpoint before kept", () =>
+    Effect.gen(function*() {
+      const store = yield* Sqlite.make({ filename: path.join(yield* tempDir(), "checkpoints.sqlite") })
+      const kept: Store.CheckpointRecord = { agent_name: "a", data: { count: 3 }, updated_at: 7 }
+      yield* store.saveCheckpoint!(kept)
+      const big = yield* Effect.flip(store.saveCheckpoint!({ ...kept, data: { count: 3n } }))
+      assert.strictEqual(big.operation, "saveCheckpoint")
+      assert.match(big.detail, /the data is not JSON: .*BigInt/)
+      const map = yield* Effect.flip(store.saveCheckpoint!({ ...kept, data: { seen: new Map([["x", 1]]) } }))
+      assert.match(map.detail, /the data is not JSON: data\.seen is a Map, which JSON sends as \{\}/)
+      assert.deepStrictEqual(yield* store.loadCheckpoint!("a"), Option.some(kept))
     }))
 
   it.effect("keeps the latest maxMetrics metrics and maxRestarts restarts, in write order", () =>

@@ -11,6 +11,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { StoreError } from "../../Errors.js"
+import * as StrictJson from "../../internal/standalone/strictJson.js"
 import * as Store from "../Store.js"
 import type { Tables } from "./sqlSchema.js"
 
@@ -235,12 +236,19 @@ export const selectChildren = (sql: SqlClient.SqlClient, tables: Tables, supervi
     Effect.map((rows) => rows.map(fromChildRow))
   )
 
-/** A checkpoint's data as the JSON text its row keeps. */
+/**
+ * A checkpoint's data as the JSON text its row keeps; data JSON would change (a Map, NaN: `StrictJson`) fails as
+ * data JSON cannot encode (a BigInt) does, rather than be kept changed.
+ */
 export const encodeCheckpoint = (record: Store.CheckpointRecord): Effect.Effect<string, StoreError> =>
   Effect.try({
-    try: () => JSON.stringify(record.data) ?? "null",
+    try: () => StrictJson.stringify(record.data, "data") ?? "null",
     catch: (error) =>
-      new StoreError({ operation: "saveCheckpoint", reason: "failure", detail: `the data is not JSON: ${error}` })
+      new StoreError({
+        operation: "saveCheckpoint",
+        reason: "failure",
+        detail: `the data is not JSON: ${error instanceof Error ? error.message : String(error)}`
+      })
   })
 
 /** Writes an agent's checkpoint, its data already encoded by {@link encodeCheckpoint}, over the one before. */
@@ -268,19 +276,21 @@ export interface EncodedTask {
   readonly errors: string
 }
 
-/** Encodes what a task's row keeps as JSON text. */
+/** Encodes what a task's row keeps as JSON text, refusing what JSON would change as {@link encodeCheckpoint} does. */
 export const encodeTask = (record: Store.TaskRecord): Effect.Effect<EncodedTask, StoreError> =>
   Effect.try({
     try: () => ({
-      payload: JSON.stringify(record.payload) ?? "null",
-      result: record.result === undefined ? null : JSON.stringify(record.result) ?? "null",
+      payload: StrictJson.stringify(record.payload, "payload") ?? "null",
+      result: record.result === undefined ? null : StrictJson.stringify(record.result, "result") ?? "null",
       errors: JSON.stringify(record.errors)
     }),
     catch: (error) =>
       new StoreError({
         operation: "saveTask",
         reason: "failure",
-        detail: `task ${record.task_id}: its payload, result or errors are not JSON: ${error}`
+        detail: `task ${record.task_id}: its payload, result or errors are not JSON: ${
+          error instanceof Error ? error.message : String(error)
+        }`
       })
   })
 

@@ -2,13 +2,15 @@
  * JSON for what a caller hands an agent (a task's payload): `JSON.stringify`, but a value it would change without a
  * word is refused with a `TypeError` that names where it is and what to do, as `JSON.stringify` refuses a BigInt or a
  * cycle. Refused: a `Map` or a `Set` (sent as `{}`), a typed array (sent as an object of its indices), `NaN` and
- * `Infinity` (sent as `null`), boxed in a `Number` or not, a function or a symbol (a key dropped, `null` in an array). Kept as JSON has them:
- * `undefined` (a key left out, `null` in an array: how an optional field is written), and whatever has a `toJSON`
- * (a `Date`, a `Buffer`), which stands for its value.
+ * `Infinity` (sent as `null`), boxed in a `Number` or not, a function or a symbol (a key dropped, `null` in an array),
+ * an invalid `Date` (its `toJSON` answers `null`). Kept as JSON has them: `undefined` (a key left out, `null` in an
+ * array: how an optional field is written) and an array's hole alike, `-0` (sent as `0`: JSON has no other way to
+ * write it), and whatever has a `toJSON` (a valid `Date`, a `Buffer`), which stands for its value.
  *
  * It is on the request path (a few microseconds a request at 256 in flight): a payload of plain objects, arrays and
  * JSON's own values is checked by a walk of its own (tens of nanoseconds for a small one) and encoded by the plain
- * `JSON.stringify`, V8's fast one; anything else (a class instance, a `toJSON`, what the walk refuses, a nesting
+ * `JSON.stringify`, V8's fast one, as are a valid `Date` and a `Buffer` in it (their own `toJSON`s answer plain
+ * JSON); anything else (a class instance, a `toJSON`, what the walk refuses, a nesting
  * deeper than it goes) by `JSON.stringify` with a replacer that refuses (half a microsecond more for a small
  * payload: the replacer keeps V8 off its fast serializer). The path of a refused value is found by a third walk, on
  * a refusal only.
@@ -46,13 +48,21 @@ const lossOf = (value: unknown): string | undefined => {
   }
 }
 
+/** A `Date` whose time is not a number (`new Date("soon")`): its `toJSON` answers `null`. */
+const isInvalidDate = (value: unknown): boolean => value instanceof Date && Number.isNaN(value.getTime())
+
+/** Node's `Buffer.prototype` (absent outside Node): a `Buffer`'s own `toJSON` answers `{ type, data }`, plain JSON. */
+const BUFFER_PROTO: object | undefined = typeof Buffer === "function" ? Buffer.prototype : undefined
+const BUFFER_TO_JSON: unknown = typeof Buffer === "function" ? Buffer.prototype.toJSON : undefined
+
 /** How deep the fast walk goes; a payload nested deeper (or a cycle) takes the replacer's way. */
 const PLAIN_DEPTH = 32
 
 /**
  * Whether `value` is plain JSON all the way down: strings, booleans, finite numbers, null, `undefined` (left out as
  * JSON leaves it), arrays of the same whose prototype is `Array.prototype`, and objects of the same whose prototype
- * is `Object.prototype` or null; neither with a `toJSON`. False sends it the replacer's way, which decides: false is no refusal.
+ * is `Object.prototype` or null, neither with a `toJSON`; a valid `Date` and a `Buffer` with their own `toJSON`s
+ * (each answers plain JSON). False sends it the replacer's way, which decides: false is no refusal.
  */
 const isPlain = (value: unknown, depth: number): boolean => {
   switch (typeof value) {
@@ -73,7 +83,11 @@ const isPlain = (value: unknown, depth: number): boolean => {
         return true
       }
       const proto = Object.getPrototypeOf(value)
-      if (proto !== Object.prototype && proto !== null) return false
+      if (proto !== Object.prototype && proto !== null) {
+        const toJSON = (value as { readonly toJSON?: unknown }).toJSON
+        if (proto === Date.prototype) return toJSON === Date.prototype.toJSON && !isInvalidDate(value)
+        return proto === BUFFER_PROTO && toJSON === BUFFER_TO_JSON
+      }
       if (typeof (value as { readonly toJSON?: unknown }).toJSON === "function") return false
       for (const key in value) if (!isPlain((value as Record<string, unknown>)[key], depth + 1)) return false
       return true
@@ -86,9 +100,14 @@ const isPlain = (value: unknown, depth: number): boolean => {
 /** The marker a refusal throws from the replacer: the message is written once the path is known. */
 class Refused extends Error {}
 
-const replacer = function(_key: string, value: unknown): unknown {
-  // The common case first: a string, a finite number, a boolean, null, a plain object or array
-  if (typeof value === "string" || typeof value === "boolean" || value === null) return value
+const replacer = function(this: Record<string, unknown>, key: string, value: unknown): unknown {
+  // The common case first: a string, a finite number, a boolean, a plain object or array
+  if (typeof value === "string" || typeof value === "boolean") return value
+  // A null the value held as such, or what an invalid Date's toJSON answered (`this` holds the value before toJSON)
+  if (value === null) {
+    if (isInvalidDate(this[key])) throw new Refused()
+    return value
+  }
   if (lossOf(value) !== undefined) throw new Refused()
   return value
 }
@@ -103,6 +122,7 @@ const jsonValue = (value: unknown, key: string): unknown => {
 
 /** The first refused value under `value` (at `path`), walked as `JSON.stringify` walks it. */
 const findLoss = (value: unknown, key: string, path: string, seen: Set<object>): string | undefined => {
+  if (isInvalidDate(value)) return `${path} is an invalid Date, which JSON sends as null`
   const json = jsonValue(value, key)
   const loss = lossOf(json)
   if (loss !== undefined) return `${path} ${loss}`
