@@ -48,6 +48,8 @@ export { type ChildExit, type Controls, type Owner, restartPolicyOwner } from ".
  */
 export interface OwnedAgent extends AgentSupervisor {
   readonly peek: () => { readonly state: AgentState; readonly pid: number | undefined }
+  /** Its state alone, as `peek` reads it, with nothing made (`countChildren`, a pool's pick, at a thousand children). */
+  readonly peekState: () => AgentState
   /** Its stderr tail, for the agent that replaces it in a reload to go on with (`OwnedOptions.stderr`). */
   readonly stderrTail: StderrTail.StderrTail
 }
@@ -67,7 +69,7 @@ const STDERR_BUFFER = 4096
  * An agent being made, during its first start (`OwnedOptions.onStarting`): its state and pid as the views read them,
  * and its calls, which wait for the start to end as any call to a STARTING agent does.
  */
-export type Starting = Pick<OwnedAgent, "peek" | "handleEvent" | "handleEventStream">
+export type Starting = Pick<OwnedAgent, "peek" | "peekState" | "handleEvent" | "handleEventStream">
 
 /** Options of {@link makeOwned}, decoded. */
 export interface OwnedOptions {
@@ -225,8 +227,9 @@ export function makeOwned(
 
     const handleEvent = Router.handleEvent(core)
     const handleEventStream = Streaming.handleEventStream(core)
-    const peek = () => ({ state: Core.viewState(core), pid: Core.liveProcess(core)?.pid })
-    options?.onStarting?.({ peek, handleEvent, handleEventStream })
+    const peekState = () => Core.viewState(core)
+    const peek = () => ({ state: peekState(), pid: Core.liveProcess(core)?.pid })
+    options?.onStarting?.({ peek, peekState, handleEvent, handleEventStream })
     // The first start: make fails if it fails, and the scope's finalizers clean up. Nobody can stop the agent
     // before make returns it (`onStarting` gives no stop), so "stopped" cannot happen here.
     yield* Effect.flatten(core.locked(Operations.startLocked(core, controls, "first"))).pipe(
@@ -245,7 +248,7 @@ export function makeOwned(
       config: settings,
       handleEvent,
       handleEventStream,
-      state: Effect.sync(() => Core.viewState(core)),
+      state: Effect.sync(peekState),
       metadata: Metadata.metadata(core),
       start: operations.start,
       stop: operations.stop,
@@ -257,6 +260,7 @@ export function makeOwned(
       stderr: Stream.unwrapScoped(Effect.map(subscribeStderr, (queue) => Stream.fromQueue(queue))),
       subscribeStderr,
       peek,
+      peekState,
       stderrTail: core.stderr
     }
     return agent

@@ -93,7 +93,7 @@ const make = (self: Instance, pool: PoolSettings): Router => {
     for (let k = 0; k < count; k++) {
       const child = children[(turn + k) % count]
       const runtime = child.runtime
-      if (runtime?._tag !== "Agent" || draining.has(child.spec.id) || runtime.agent.peek().state !== "RUNNING") {
+      if (runtime?._tag !== "Agent" || draining.has(child.spec.id) || runtime.agent.peekState() !== "RUNNING") {
         continue
       }
       const load = loads.get(child.spec.id) ?? 0

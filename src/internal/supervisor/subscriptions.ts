@@ -14,7 +14,7 @@ const targetOf = (self: Instance, child: Child): ReturnType<Bus.Subscriber["targ
   if (self.terminating || child.status === "stopped") return undefined
   const runtime = child.runtime
   if (runtime?._tag === "Agent") {
-    return { handleEvent: runtime.agent.handleEvent, running: runtime.agent.peek().state === "RUNNING" }
+    return { handleEvent: runtime.agent.handleEvent, running: runtime.agent.peekState() === "RUNNING" }
   }
   const router = runtime?._tag === "Supervisor" ? Routers.routerOf(runtime.instance) : undefined
   return router === undefined ? undefined : { handleEvent: router.handleEvent, running: true }

@@ -46,14 +46,14 @@ const infoOf = (child: Child): Supervisor.ChildInfo => {
 }
 
 /** The agent of an agent child: its runtime's, or the one its start is making (`Child.starting`). */
-const agentOf = (child: Child): Pick<Owned.OwnedAgent, "peek"> | undefined =>
+const agentOf = (child: Child): Pick<Owned.OwnedAgent, "peek" | "peekState"> | undefined =>
   child.runtime?._tag === "Agent" ? child.runtime.agent : child.starting?.agent
 
 /** A child's state as `whichChildren` reports it: its agent's, or, without one, the supervisor's view of it. */
 const stateOf = (child: Child): Supervisor.ChildInfo["state"] => {
   const { runtime, status } = child
   const agent = agentOf(child)
-  if (agent !== undefined) return agent.peek().state
+  if (agent !== undefined) return agent.peekState()
   return status === "running"
     ? runtime === undefined ? "STARTING" : "RUNNING"
     : status === "restarting"
