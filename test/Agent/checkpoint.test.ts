@@ -121,6 +121,20 @@ describe.sequential("checkpoints", () => {
       assert.strictEqual(metadata.droppedCheckpoints, 2)
     }).pipe(Effect.provide(TestLive)))
 
+  it.scopedLive("a checkpoint no store could keep as it came (1e400: Infinity once read) is dropped; the one before stays", () =>
+    Effect.gen(function*() {
+      const agent = yield* AgentSupervisor.make(config())
+      yield* agent.handleEvent({ checkpoints: [{ n: 1 }] })
+      // JSON.parse reads 1e400 as Infinity, which JSON would write again as null: before, kept as { big: Infinity }
+      // in memory, refused by a SQL store, and restored as { big: null }
+      yield* agent.handleEvent({ rawCheckpoint: `{"big":1e400}` })
+      yield* agent.handleEvent({ rawCheckpoint: `[1, -1e999]` })
+      const metadata = yield* agent.metadata
+      assert.deepStrictEqual(Option.getOrUndefined(metadata.checkpoint), { n: 1 })
+      yield* agent.handleEvent({ checkpoints: [{ n: 2, small: 1e-400 }] })
+      assert.deepStrictEqual(Option.getOrUndefined((yield* agent.metadata).checkpoint), { n: 2, small: 0 })
+    }).pipe(Effect.provide(TestLive)))
+
   it.scopedLive("restore right after ready, before the first task; with the checkpoints of requests in flight", () =>
     Effect.gen(function*() {
       const agent = yield* AgentSupervisor.make(config())

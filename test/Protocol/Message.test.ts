@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Arbitrary from "effect/Arbitrary"
 import * as FastCheck from "effect/FastCheck"
 import * as Schema from "effect/Schema"
+import * as StrictJson from "../../src/internal/standalone/strictJson.js"
 import * as Message from "../../src/Protocol/Message.js"
 
 const isIncoming = Schema.is(Message.Incoming)
@@ -208,6 +209,23 @@ describe("Message", () => {
       }
     }
     assert.throws(() => Message.encodeTask("1", [Pair.from([1, 2])]), TypeError, "payload[0].second is NaN")
+    // An invalid Date with a toJSON of its own: that toJSON stands for it, and the refusal names what is refused
+    const ownDate = Object.assign(new Date(NaN), { toJSON: () => "unknown" })
+    assert.deepStrictEqual(JSON.parse(Message.encodeTask("1", { ownDate })).payload, { ownDate: "unknown" })
+    assert.throws(() => Message.encodeTask("1", { ownDate, b: NaN }), TypeError, "payload.b is NaN")
+    // Date's own toJSON replaced by the program: the replacement stands for every Date, and is held to the rules
+    const toJSON = Date.prototype.toJSON
+    try {
+      Date.prototype.toJSON = () => NaN as unknown as string
+      assert.throws(() => Message.encodeTask("1", { at: new Date(0) }), TypeError, "payload.at is NaN")
+    } finally {
+      Date.prototype.toJSON = toJSON
+    }
+    // What is no Date though made from its prototype: JSON.stringify's own TypeError, never a defect of ours
+    assert.throws(() => Message.encodeTask("1", { at: Object.create(Date.prototype) }), TypeError, "not a Date")
+    // problemOf answers what is wrong, never throws it (a topic's publish turns it into a typed error)
+    assert.match(StrictJson.problemOf({ at: new Proxy(new Date(0), {}) }, "payload") ?? "", /not a Date/)
+    assert.match(StrictJson.problemOf({ at: new Date(NaN) }, "payload") ?? "", /payload\.at is an invalid Date/)
     // A toJSON that answers a value JSON would change is refused too
     assert.throws(
       () => Message.encodeTask("1", { at: { toJSON: () => NaN } }),

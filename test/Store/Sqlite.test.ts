@@ -245,6 +245,8 @@ describe("Store.layerSqlite", () => {
       assert.isTrue(Option.isNone(yield* store.getTask!("big")))
       // What JSON would keep changed (a Set as {}, NaN as null) is refused alike, named by its path
       const changed = yield* Effect.flip(store.saveTask!({ ...task("set"), payload: { tags: new Set(["a"]) } }))
+      // The value is what is wrong, not the store: no outage (`Store.resilient`)
+      assert.strictEqual(changed.reason, "unencodable")
       assert.match(changed.detail, /task set: .*not JSON: payload\.tags is a Set, which JSON sends as \{\}/)
       const nan = yield* Effect.flip(store.saveTask!({ ...task("nan"), status: "succeeded", result: [NaN] }))
       assert.match(nan.detail, /result\[0\] is NaN, which JSON sends as null/)

@@ -268,6 +268,33 @@ describe("Store.resilient", () => {
     }).pipe(log.provide)
   })
 
+  it.effect("a value a store cannot keep (unencodable) is refused and logged, but is no outage", () => {
+    const log = captureLog()
+    return Effect.gen(function*() {
+      let down = false
+      const store = yield* Store.resilient(backend((operation) =>
+        Effect.fail(
+          down
+            ? new StoreError({ operation, reason: "failure", detail: "disk full" })
+            : new StoreError({ operation, reason: "unencodable", detail: "result.big is Infinity" })
+        )
+      ))
+      yield* store.saveMetric(metric)
+      yield* store.saveMetric(metric)
+      assert.strictEqual(yield* store.failures, 2)
+      // Said each time, for what was refused: no "outage started", no summary to wait for
+      assert.deepStrictEqual(log.lines.map((line) => line.level), ["WARN", "WARN"])
+      for (const line of log.lines) {
+        assert.include(line.message, "refused what it was given, not kept (no outage)")
+        assert.include(line.message, "result.big is Infinity")
+      }
+      // A real failure afterwards starts the outage, as the first failure would have
+      down = true
+      yield* store.saveMetric(metric)
+      assert.include(log.lines[2].message, "Store outage started")
+    }).pipe(log.provide)
+  })
+
   it.effect("a store that dies: the same", () =>
     Effect.gen(function*() {
       const store = yield* Store.resilient(backend(() => Effect.die(new Error("bug in the backend"))))

@@ -10,6 +10,7 @@
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { AgentTaskError, ProtocolError } from "../../Errors.js"
+import * as StrictJson from "../../internal/standalone/strictJson.js"
 import * as Message from "../../Protocol/Message.js"
 import { decodeUtf8Lenient, decodeUtf8Strict, type Line, LineSplitter } from "../../Protocol/Ndjson.js"
 import type * as Config from "../Config.js"
@@ -178,9 +179,10 @@ export const make = (
   const onAgentCheckpoint = (checkpoint: Message.Checkpoint): void => {
     let json: string
     try {
-      // Kept, stored and sent back as JSON: what cannot be written again (nested past the stack's depth, which
-      // `JSON.parse` reads but `JSON.stringify` throws on) is no checkpoint, and must not throw in this handler.
-      json = JSON.stringify(checkpoint.data) ?? "null"
+      // Kept, stored and sent back as JSON: what cannot be written again as it came is no checkpoint, and must not
+      // throw in this handler: nested past the stack's depth (which `JSON.parse` reads but `JSON.stringify` throws
+      // on), or a number past a double's range (`1e400`, which `JSON.parse` reads as Infinity: `StrictJson`)
+      json = StrictJson.stringify(checkpoint.data, "data") ?? "null"
     } catch (error) {
       protocolError(`agent sent a checkpoint that cannot be encoded again (${String(error)}); dropped`)
       return

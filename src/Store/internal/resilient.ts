@@ -94,6 +94,10 @@ const describeCause = (operation: string, cause: Cause.Cause<unknown>): string =
 const isTimeout = (cause: Cause.Cause<unknown>): boolean =>
   Option.exists(Cause.failureOption(cause), (error) => error instanceof StoreError && error.reason === "timeout")
 
+/** A save refused for the value it was given (`unencodable`): the store is fine, so no outage begins or ends. */
+const isUnencodable = (cause: Cause.Cause<unknown>): boolean =>
+  Option.exists(Cause.failureOption(cause), (error) => error instanceof StoreError && error.reason === "unencodable")
+
 const formatMillis = (millis: number): string => Duration.format(Duration.millis(Math.max(0, Math.round(millis))))
 
 const describeTally = (tally: Tally): string =>
@@ -135,6 +139,10 @@ export const make = (store: object, settings: Settings): {
         const now = clock.unsafeCurrentTimeMillis()
         StoreMetrics.failed(operation, isTimeout(cause))
         const error = describeCause(operation, cause)
+        if (isUnencodable(cause)) {
+          return Effect.logWarning(`Store ${operation} refused what it was given, not kept (no outage): ${error}`)
+            .pipe(Effect.annotateLogs({ store_operation: operation }))
+        }
         const count = (tally: Tally) => {
           tally.failed++
           if (kind === "write") tally.writes++

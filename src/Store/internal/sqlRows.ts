@@ -122,7 +122,7 @@ export const encodeFields = (operation: string, event: Store.MetricEvent): Effec
       return JSON.stringify(fields)
     },
     catch: (error) =>
-      new StoreError({ operation, reason: "failure", detail: `the event's fields are not JSON: ${String(error)}` })
+      new StoreError({ operation, reason: "unencodable", detail: `the event's fields are not JSON: ${String(error)}` })
   })
 
 /** Writes the state of `record`'s agent; with `onlyIfNewer`, only over an older one. */
@@ -246,7 +246,7 @@ export const encodeCheckpoint = (record: Store.CheckpointRecord): Effect.Effect<
     catch: (error) =>
       new StoreError({
         operation: "saveCheckpoint",
-        reason: "failure",
+        reason: "unencodable",
         detail: `the data is not JSON: ${error instanceof Error ? error.message : String(error)}`
       })
   })
@@ -287,7 +287,7 @@ export const encodeTask = (record: Store.TaskRecord): Effect.Effect<EncodedTask,
     catch: (error) =>
       new StoreError({
         operation: "saveTask",
-        reason: "failure",
+        reason: "unencodable",
         detail: `task ${record.task_id}: its payload, result or errors are not JSON: ${
           error instanceof Error ? error.message : String(error)
         }`

@@ -17,7 +17,7 @@ import { installCommand, type OPTIONAL_PEERS } from "../peers.js"
  */
 export const storeFields = {
   operation: Schema.String,
-  reason: Schema.Literal("timeout", "failure", "driver_unavailable", "path_unusable"),
+  reason: Schema.Literal("timeout", "failure", "driver_unavailable", "path_unusable", "unencodable"),
   detail: Schema.String,
   driver: Schema.optional(Schema.String),
   path: Schema.optional(Schema.String),
@@ -30,7 +30,7 @@ export const storeFields = {
  * @internal
  */
 export interface StoreFacts {
-  readonly reason: "timeout" | "failure" | "driver_unavailable" | "path_unusable"
+  readonly reason: "timeout" | "failure" | "driver_unavailable" | "path_unusable" | "unencodable"
   readonly driver?: string | undefined
   readonly path?: string | undefined
   readonly code?: string | undefined
@@ -98,6 +98,10 @@ export const storeRemediation = (e: StoreFacts): string => {
       return driverRemediation(e.driver ?? "the driver", e.code)
     case "path_unusable":
       return pathRemediation(e.path ?? "the store's file", e.code)
+    case "unencodable":
+      return "The store is fine: the value given is not JSON it can keep as it is (the detail names where). Convert " +
+        "it before it is saved: a Map with Object.fromEntries, a Set with [...set], a BigInt or a non-finite number " +
+        "to a string."
     default:
       return "Check the store's database is reachable and not overloaded; supervision goes on without it meanwhile."
   }

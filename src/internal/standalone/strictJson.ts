@@ -49,7 +49,26 @@ const lossOf = (value: unknown): string | undefined => {
 }
 
 /** A `Date` whose time is not a number (`new Date("soon")`): its `toJSON` answers `null`. */
-const isInvalidDate = (value: unknown): boolean => value instanceof Date && Number.isNaN(value.getTime())
+/** `Date.prototype`'s own, as this module loaded: a program that replaces them later changes no rule here. */
+const DATE_TO_JSON = Date.prototype.toJSON
+const DATE_GET_TIME = Date.prototype.getTime
+
+/** A Date's time, or `undefined` for what is no Date (a proxy of one, an object made from its prototype). */
+const timeOf = (value: object): number | undefined => {
+  try {
+    return DATE_GET_TIME.call(value)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * A `Date` JSON sends as `null`: its time is not a number (`new Date("soon")`) and its `toJSON` is Date's own (a
+ * `toJSON` of its own stands for it, whatever it answers).
+ */
+const isNullDate = (value: unknown): boolean =>
+  value instanceof Date && (value as { readonly toJSON?: unknown }).toJSON === DATE_TO_JSON &&
+  Number.isNaN(timeOf(value))
 
 /** Node's `Buffer.prototype` (absent outside Node): a `Buffer`'s own `toJSON` answers `{ type, data }`, plain JSON. */
 const BUFFER_PROTO: object | undefined = typeof Buffer === "function" ? Buffer.prototype : undefined
@@ -85,7 +104,7 @@ const isPlain = (value: unknown, depth: number): boolean => {
       const proto = Object.getPrototypeOf(value)
       if (proto !== Object.prototype && proto !== null) {
         const toJSON = (value as { readonly toJSON?: unknown }).toJSON
-        if (proto === Date.prototype) return toJSON === Date.prototype.toJSON && !isInvalidDate(value)
+        if (proto === Date.prototype) return toJSON === DATE_TO_JSON && Number.isFinite(timeOf(value))
         return proto === BUFFER_PROTO && toJSON === BUFFER_TO_JSON
       }
       if (typeof (value as { readonly toJSON?: unknown }).toJSON === "function") return false
@@ -105,7 +124,7 @@ const replacer = function(this: Record<string, unknown>, key: string, value: unk
   if (typeof value === "string" || typeof value === "boolean") return value
   // A null the value held as such, or what an invalid Date's toJSON answered (`this` holds the value before toJSON)
   if (value === null) {
-    if (isInvalidDate(this[key])) throw new Refused()
+    if (isNullDate(this[key])) throw new Refused()
     return value
   }
   if (lossOf(value) !== undefined) throw new Refused()
@@ -122,7 +141,7 @@ const jsonValue = (value: unknown, key: string): unknown => {
 
 /** The first refused value under `value` (at `path`), walked as `JSON.stringify` walks it. */
 const findLoss = (value: unknown, key: string, path: string, seen: Set<object>): string | undefined => {
-  if (isInvalidDate(value)) return `${path} is an invalid Date, which JSON sends as null`
+  if (isNullDate(value)) return `${path} is an invalid Date, which JSON sends as null`
   const json = jsonValue(value, key)
   const loss = lossOf(json)
   if (loss !== undefined) return `${path} ${loss}`
@@ -157,9 +176,9 @@ const findLoss = (value: unknown, key: string, path: string, seen: Set<object>):
  * cluster's RPC), checked before it goes.
  */
 export const problemOf = (value: unknown, name: string): string | undefined => {
-  // Plain JSON all the way down: nothing to refuse, and no need to encode it to know
-  if (isPlain(value, 0)) return undefined
   try {
+    // Plain JSON all the way down: nothing to refuse, and no need to encode it to know
+    if (isPlain(value, 0)) return undefined
     return stringify(value, name) === undefined && value !== undefined ? `${name} is not JSON` : undefined
   } catch (error) {
     return error instanceof Error ? error.message : String(error)
