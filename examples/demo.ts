@@ -4,6 +4,7 @@
  * `.data/` (git-ignored): run the demo twice to see the second run read back what the first one left.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -135,16 +136,14 @@ const program = Effect.gen(function*() {
   yield* Fiber.interrupt(printer)
 })
 
-Effect.runPromise(
-  program.pipe(
-    Effect.scoped,
-    Effect.provide(Layer.mergeAll(NodeContext.layer, Store.layerSqlite({ filename: storeFile }))),
-    Logger.withMinimumLogLevel(LogLevel.Warning)
-  )
-).then(
-  () => console.log(`done: every agent stopped, nothing left running; the store is kept in ${storeFile}`),
-  (error) => {
-    console.error(error)
-    process.exit(1)
-  }
+// runMain: Ctrl-C (SIGINT) or SIGTERM interrupts the program, and the scope's close stops the agents as step 5
+// does (shutdown message, SIGTERM, SIGKILL), their last state stored; exit 0. A failure exits 1.
+program.pipe(
+  Effect.scoped,
+  Effect.provide(Layer.mergeAll(NodeContext.layer, Store.layerSqlite({ filename: storeFile }))),
+  // Said once the agents have stopped and the store has taken its last writes
+  Effect.zipRight(Console.log(`done: every agent stopped, nothing left running; the store is kept in ${storeFile}`)),
+  Effect.onInterrupt(() => Console.log(`interrupted: every agent stopped; the store is kept in ${storeFile}`)),
+  Logger.withMinimumLogLevel(LogLevel.Warning),
+  NodeRuntime.runMain
 )
