@@ -541,6 +541,8 @@ describe.sequential("Adapter/node", () => {
       assert.strictEqual(report.error, "load_failed")
       assert.strictEqual(report.message, "broken at import")
       assert.include(report.stack, "broken.mjs")
+      // The user's frames alone: not the adapter's (dist/Adapter/...), not Node's module loader's
+      assert.notMatch(report.stack, /Adapter\/|node:internal/)
       assert.strictEqual(broken.stdout.split("\n").length, 2)
 
       const missing = await run([fixture("no-such-module.mjs"), "--check"])
@@ -555,6 +557,7 @@ describe.sequential("Adapter/node", () => {
       assert.strictEqual(result.code, 2)
       assert.strictEqual(result.stdout, "")
       assert.include(result.stderr, "broken at import")
+      assert.notMatch(result.stderr, /Adapter\/|node:internal/)
     })
 
     it("exits 3 listing the exported functions when the function is missing", async () => {

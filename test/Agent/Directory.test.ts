@@ -388,6 +388,16 @@ describe.sequential("Directory", () => {
         assert.strictEqual(error.reason, "exited_before_ready")
         assert.include(error.detail, "boom while loading the node agent")
         assert.include(error.message, "boom while loading the node agent")
+        // The user's frame, none of the adapter's nor of Node's loader, and a last line naming the module, as
+        // Python's traceback and message are
+        const text = error.detail ?? ""
+        const detail = text.split("\n")
+        assert.isTrue(detail.some((line) => line.includes("node-broken/index.mjs:2")), text)
+        assert.isFalse(/Adapter\/|node:internal/.test(text), text)
+        assert.strictEqual(
+          detail[detail.length - 1],
+          `cannot load ${fixture("directories", "node-broken", "index.mjs")}: boom while loading the node agent`
+        )
       }).pipe(Effect.provide(TestLive)))
 
     it.scopedLive.skipIf(process.platform !== "linux")(

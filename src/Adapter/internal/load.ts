@@ -78,12 +78,28 @@ const exportedFunctions = (namespace: Record<string, unknown>): Array<string> =>
   return [...names].sort()
 }
 
+/** The adapter's own directory (`Adapter/`, with `internal/` under it), as its frames in a stack name it. */
+const ADAPTER_DIR = new URL("..", import.meta.url).href
+
 /**
- * Reports a module that could not be loaded (or a wrong command line) and exits 2.
+ * A load failure's stack without the adapter's frames nor Node's own module loader's (`node:internal/...`): what is
+ * left is the user's, as the Python adapter leaves its traceback.
  *
  * @internal
  */
-export const loadFailed = (check: boolean, info: ErrorInfo, what: string): void => {
+export const userFrames = (stack: string): string =>
+  stack.split("\n").filter((line) =>
+    !/^\s+at /.test(line) || !(line.includes(ADAPTER_DIR) || line.includes("node:internal/"))
+  ).join("\n")
+
+/**
+ * Reports a module that could not be loaded (or a wrong command line) and exits 2; its stack without the
+ * adapter's own frames (`userFrames`).
+ *
+ * @internal
+ */
+export const loadFailed = (check: boolean, error: ErrorInfo, what: string): void => {
+  const info = error.stack === undefined ? error : { ...error, stack: userFrames(error.stack) }
   if (check) {
     send(JSON.stringify({ type: "check", ok: false, error: "load_failed", message: info.message, stack: info.stack }))
   } else {

@@ -118,8 +118,15 @@ export const checkCallback = Effect.fnUntraced(function*(check: Check) {
       "or add the file it names"
     ]
     : []
-  // Node's stack already starts with the message; Python's message says which file could not be loaded.
-  const message = failure?.message !== undefined && !traceback.includes(failure.message) ? [failure.message] : []
+  // Python's message says which file could not be loaded, last, after its traceback; Node's stack starts with the
+  // message, and a line saying which module ends it alike
+  const message = failure?.message === undefined
+    ? []
+    : failure.stack !== undefined && failure.traceback === undefined
+    ? [`cannot load ${check.module}: ${failure.message}`]
+    : traceback.includes(failure.message)
+    ? []
+    : [failure.message]
   const detailLines = [...lines(traceback), ...message, ...hint]
   return yield* new AgentStartupError({
     agent,
