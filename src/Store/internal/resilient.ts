@@ -91,12 +91,9 @@ const describeCause = (operation: string, cause: Cause.Cause<unknown>): string =
         : `${operation} failed: ${String(error)}`
   })
 
-const isTimeout = (cause: Cause.Cause<unknown>): boolean =>
-  Option.exists(Cause.failureOption(cause), (error) => error instanceof StoreError && error.reason === "timeout")
-
-/** A save refused for the value it was given (`unencodable`): the store is fine, so no outage begins or ends. */
-const isUnencodable = (cause: Cause.Cause<unknown>): boolean =>
-  Option.exists(Cause.failureOption(cause), (error) => error instanceof StoreError && error.reason === "unencodable")
+/** Whether `cause` is a `StoreError` of `reason`. */
+const failedFor = (cause: Cause.Cause<unknown>, reason: StoreError["reason"]): boolean =>
+  Option.exists(Cause.failureOption(cause), (error) => error instanceof StoreError && error.reason === reason)
 
 const formatMillis = (millis: number): string => Duration.format(Duration.millis(Math.max(0, Math.round(millis))))
 
@@ -137,9 +134,10 @@ export const make = (store: object, settings: Settings): {
     Effect.clockWith((clock) =>
       Effect.suspend(() => {
         const now = clock.unsafeCurrentTimeMillis()
-        StoreMetrics.failed(operation, isTimeout(cause))
+        StoreMetrics.failed(operation, failedFor(cause, "timeout"))
         const error = describeCause(operation, cause)
-        if (isUnencodable(cause)) {
+        // A save refused for the value it was given: the store is fine, so no outage begins or ends
+        if (failedFor(cause, "unencodable")) {
           return Effect.logWarning(`Store ${operation} refused what it was given, not kept (no outage): ${error}`)
             .pipe(Effect.annotateLogs({ store_operation: operation }))
         }

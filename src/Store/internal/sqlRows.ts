@@ -236,6 +236,9 @@ export const selectChildren = (sql: SqlClient.SqlClient, tables: Tables, supervi
     Effect.map((rows) => rows.map(fromChildRow))
   )
 
+/** What an encode threw, as a refusal's detail says it (StrictJson's message names the path). */
+const thrown = (error: unknown): string => error instanceof Error ? error.message : String(error)
+
 /**
  * A checkpoint's data as the JSON text its row keeps; data JSON would change (a Map, NaN: `StrictJson`) fails as
  * data JSON cannot encode (a BigInt) does, rather than be kept changed.
@@ -247,7 +250,7 @@ export const encodeCheckpoint = (record: Store.CheckpointRecord): Effect.Effect<
       new StoreError({
         operation: "saveCheckpoint",
         reason: "unencodable",
-        detail: `the data is not JSON: ${error instanceof Error ? error.message : String(error)}`
+        detail: `the data is not JSON: ${thrown(error)}`
       })
   })
 
@@ -288,9 +291,7 @@ export const encodeTask = (record: Store.TaskRecord): Effect.Effect<EncodedTask,
       new StoreError({
         operation: "saveTask",
         reason: "unencodable",
-        detail: `task ${record.task_id}: its payload, result or errors are not JSON: ${
-          error instanceof Error ? error.message : String(error)
-        }`
+        detail: `task ${record.task_id}: its payload, result or errors are not JSON: ${thrown(error)}`
       })
   })
 

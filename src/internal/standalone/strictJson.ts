@@ -48,7 +48,6 @@ const lossOf = (value: unknown): string | undefined => {
   }
 }
 
-/** A `Date` whose time is not a number (`new Date("soon")`): its `toJSON` answers `null`. */
 /** `Date.prototype`'s own, as this module loaded: a program that replaces them later changes no rule here. */
 const DATE_TO_JSON = Date.prototype.toJSON
 const DATE_GET_TIME = Date.prototype.getTime
