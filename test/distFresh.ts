@@ -18,11 +18,23 @@ const files = (dir: string, suffix: string): Array<string> =>
     file.endsWith(suffix) && !file.endsWith(".d.ts")
   )
 
-/** What of `distDir` is not `srcDir` built: modules missing or older than their source, and modules left over. */
+/** The modules `npm run build` bundles after tsc, from dist/ itself (`scripts/bundleCli.mjs`): no source of their own. */
+const BUNDLES = ["bin/remote.js"]
+
+/**
+ * What of `distDir` is not `srcDir` built: modules missing or older than their source, modules left over, and a
+ * bundle missing or older than a module it is made of (tsc run alone).
+ */
 export const stale = (srcDir: string, distDir: string): Array<string> => {
   if (!fs.existsSync(distDir)) return ["dist/ (not built)"]
   const sources = files(srcDir, ".ts")
-  const built = new Set(files(distDir, ".js"))
+  const built = new Set(files(distDir, ".js").filter((js) => !BUNDLES.includes(js)))
+  const newest = Math.max(...[...built].map((js) => fs.statSync(path.join(distDir, js)).mtimeMs))
+  const bundles = BUNDLES.flatMap((js) => {
+    const file = path.join(distDir, js)
+    if (!fs.existsSync(file)) return [`dist/${js} (not bundled)`]
+    return fs.statSync(file).mtimeMs < newest ? [`dist/${js} (bundled before the last tsc)`] : []
+  })
   const behind = sources.flatMap((file) => {
     const js = file.replace(/\.ts$/, ".js")
     if (!built.has(js)) return [`${file} (not built)`]
@@ -32,7 +44,7 @@ export const stale = (srcDir: string, distDir: string): Array<string> => {
   })
   const wanted = new Set(sources.map((file) => file.replace(/\.ts$/, ".js")))
   const leftover = [...built].filter((js) => !wanted.has(js)).map((js) => `dist/${js} (no source)`)
-  return [...behind, ...leftover]
+  return [...behind, ...leftover, ...bundles]
 }
 
 /** Why the tests cannot run on dist/ as it is, with what to run, or `undefined`. */

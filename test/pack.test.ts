@@ -145,6 +145,8 @@ describe.sequential("the packed package", () => {
         "dist/index.d.ts",
         "dist/Adapters.js",
         "dist/Adapter/node.js",
+        "dist/bin/agent-supervisor.js",
+        "dist/bin/remote.js",
         "adapters/python/supervisor_adapter.py",
         // The agent the conformance kit's diagnosis names, and the docs run
         "adapters/python/conformance_agent.py",
@@ -164,8 +166,11 @@ describe.sequential("the packed package", () => {
       /\.test\.|(^|\/)test_[^/]*\.py$|_test\.go$/.test(file)
     )
     assert.deepStrictEqual(stray, [])
-    // Every built module comes from a source file (no leftovers of an older build)
-    const orphans = files.filter((file) => /^dist\/.*\.js$/.test(file) && !shipped.has(`src/${file.slice(5, -3)}.ts`))
+    // Every built module comes from a source file (no leftovers of an older build), but the remote commands'
+    // bundle, built from dist/ itself (scripts/bundleCli.mjs)
+    const orphans = files.filter((file) =>
+      /^dist\/.*\.js$/.test(file) && file !== "dist/bin/remote.js" && !shipped.has(`src/${file.slice(5, -3)}.ts`)
+    )
     assert.deepStrictEqual(orphans, [])
     // Every map points at files that are in the package
     const unpacked = path.join(work, "unpacked")
@@ -348,5 +353,10 @@ describe.sequential("the packed package", () => {
     const checked = await run(bin, ["conformance", "--only", "ready", "--", adapter, "./agent.mjs:handle"], app)
     assert.strictEqual(checked.code, 0, `${checked.stdout}\n${checked.stderr}`)
     assert.match(checked.stdout, /ready\s+pass/)
+    // A command that talks to a running up starts from its bundle (dist/bin/remote.js), which the tarball ships
+    const status = await run(bin, ["status"], app)
+    assert.strictEqual(status.code, 1, `${status.stdout}\n${status.stderr}`)
+    assert.include(status.stderr, "error: No running tree found in this directory", status.stderr)
+    assert.isTrue(fs.existsSync(path.join(app, "node_modules", "effect-agent-supervisor", "dist", "bin", "remote.js")))
   }, 3 * STEP_TIMEOUT_MS)
 })

@@ -11,15 +11,11 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { defaultTeardown } from "@effect/platform/Runtime"
 import * as Effect from "effect/Effect"
-import { readFileSync } from "node:fs"
 import * as EarlySignals from "./earlySignals.js"
 import * as Interrupted from "./interrupted.js"
 import * as Cli from "./main.js"
 import { report } from "./report.js"
-
-const { version } = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
-  readonly version: string
-}
+import { version } from "./version.js"
 
 Interrupted.watchSignals()
 Cli.run(version)(process.argv).pipe(
