@@ -1,5 +1,6 @@
 import * as path from "node:path"
 import { defineConfig } from "vitest/config"
+import { LongestFirst } from "./test/sequencer.js"
 
 const root = __dirname
 const src = path.join(root, "src") + path.sep
@@ -36,6 +37,8 @@ export default defineConfig({
     // Process tests spawn real children: keep files in one pool of 2 workers (the CI machine's cores)
     // and give slow machines room without letting a hung test run forever.
     maxWorkers: 2,
+    // The longest files first (test/sequencer.ts), so that no long file starts last with a worker idle beside it
+    sequence: { sequencer: LongestFirst },
     minWorkers: 1,
     testTimeout: 30_000,
     hookTimeout: 30_000
