@@ -100,9 +100,13 @@ export const grammarOf = (
   for (const command of commands) {
     const name = [...Descriptor.getNames(command.descriptor)][0]
     const usage = Descriptor.getUsage(command.descriptor)
+    // Rendered when an error first shows it: rendering every command's (@effect/printer) was 50 ms of each start
+    let usageLine: string | undefined
     specs.set(name, {
       options: optionsIn(usage),
-      usage: stripColour(HelpDoc.toAnsiText(Usage.getHelp(usage))).trim(),
+      get usage() {
+        return usageLine ??= stripColour(HelpDoc.toAnsiText(Usage.getHelp(usage))).trim()
+      },
       afterDashes: afterDashes[name]
     })
   }
