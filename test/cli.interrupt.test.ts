@@ -124,6 +124,10 @@ describe.sequential("agent-supervisor: commands stopped, and an up that stops un
           const validate = yield* signalledWhileLoading(["validate", file], signal)
           assert.deepStrictEqual([validate.code, validate.signal], [code, null], validate.stderr)
           assert.strictEqual(validate.stderr, "error: interrupted: stopped before it was done\n", signal)
+          // A command of the bundle (bin/remote.js): the signal held by the entry is the bundle's to take
+          const status = yield* signalledWhileLoading(["status", "--file", file], signal, "bin/remote.js")
+          assert.deepStrictEqual([status.code, status.signal], [code, null], status.stderr)
+          assert.match(status.stderr, /^error: interrupted: /, signal)
         }
       }),
     120_000

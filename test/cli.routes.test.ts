@@ -2,7 +2,7 @@
  * Which build runs a command line (`internal/cli/routes.ts`): a command that only talks to a running `up` from its
  * bundle (`dist/bin/remote.js`, one file, half the start time), every other line from the modules as built. Seen
  * from outside, through the built bin in a child process: the modules Node loads (`NODE_DEBUG=esm` names each as it
- * stores it).
+ * stores it, `module` each CommonJS module it looks for).
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -17,7 +17,7 @@ const DIST = pathToFileURL(path.join(root, "dist")).href + "/"
 
 /** The files (not Node's own modules) that `agent-supervisor ARGS` loaded in `cwd`, relative to dist/ or as they are. */
 const loaded = (args: ReadonlyArray<string>, cwd: string) =>
-  runCli(args, { cwd, env: { NODE_DEBUG: "esm" }, maxBuffer: 256 * 1024 * 1024 }).pipe(Effect.map((result) => ({
+  runCli(args, { cwd, env: { NODE_DEBUG: "esm,module" }, maxBuffer: 256 * 1024 * 1024 }).pipe(Effect.map((result) => ({
     ...result,
     files: [
       ...new Set([...result.stderr.matchAll(/^ESM \d+: Storing (file:\S+)/gm)].map((m) => m[1]!))
@@ -48,9 +48,10 @@ describe("the CLI's two builds", () => {
   it.scoped("status starts from the bundle: no module of dist/ but the entry's, none of node_modules", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir("cli-routes-")
-      const status = yield* loaded(["status"], dir)
+      // Against an address that refuses: the client's HTTP layer (a lazy import) loads too
+      const status = yield* loaded(["status", "--url", "http://127.0.0.1:1", "--token", "t"], dir)
       assert.strictEqual(status.code, 1)
-      assert.match(status.stderr, /error: No running tree found in this directory/)
+      assert.match(status.stderr, /error: Cannot reach the admin API at http:\/\/127\.0\.0\.1:1/)
       assert.deepStrictEqual(status.files, [
         "bin/agent-supervisor.js",
         "bin/remote.js",
@@ -58,6 +59,8 @@ describe("the CLI's two builds", () => {
         "internal/cli/routes.js",
         "internal/cli/version.js"
       ])
+      // Nor a CommonJS module (NODE_DEBUG=module names each it looks for)
+      assert.notInclude(status.stderr, "node_modules")
     }))
 
   it.scoped("validate starts from the modules as built: the library's, and effect from node_modules", () =>

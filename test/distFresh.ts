@@ -1,9 +1,10 @@
 /**
  * The tests run the built library (`vitest.config.ts` loads a test's `../src/X.js` from `dist/`): before any runs,
- * every module of src/ must have its built JavaScript, newer than itself, and dist/ no module that src/ no longer
- * has. `npm test` builds first; a run of some files after an edit needs `npm run build` before it (or `npx tsc -p
- * tsconfig.build.json --watch` beside it). It is refused otherwise, never built here: a build writes over the files
- * another run may be loading.
+ * every module of src/ must have its built JavaScript, newer than itself, dist/ no module that src/ no longer has,
+ * and the remote commands' bundle (`dist/bin/remote.js`) no module older than dist/'s. `npm test` builds first; a
+ * run of some files after an edit needs `npm run build` before it (or `npx tsc -p tsconfig.build.json --watch`
+ * beside it, and `node scripts/bundleCli.mjs` after an edit of a module the bundle holds). It is refused otherwise,
+ * never built here: a build writes over the files another run may be loading.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -22,19 +23,31 @@ const files = (dir: string, suffix: string): Array<string> =>
 const BUNDLES = ["bin/remote.js"]
 
 /**
+ * Why the bundle `js` of `distDir` is not its modules bundled, if it is not: missing, or older than a module of
+ * dist/ it holds (esbuild heads each with a `// dist/X.js` line). A module it does not hold may be newer: the
+ * tsc --watch of an edit elsewhere leaves it as it is.
+ */
+const bundleProblem = (distDir: string, js: string): string | undefined => {
+  const file = path.join(distDir, js)
+  if (!fs.existsSync(file)) return `dist/${js} (not bundled)`
+  const bundled = fs.statSync(file).mtimeMs
+  const held = [...fs.readFileSync(file, "utf8").matchAll(/^\/\/ dist\/(\S+\.js)$/gm)].map((m) => m[1]!)
+  const newer = held.find((module) => {
+    const source = path.join(distDir, module)
+    return !fs.existsSync(source) || fs.statSync(source).mtimeMs > bundled
+  })
+  return newer === undefined ? undefined : `dist/${js} (bundled before dist/${newer} was built)`
+}
+
+/**
  * What of `distDir` is not `srcDir` built: modules missing or older than their source, modules left over, and a
- * bundle missing or older than a module it is made of (tsc run alone).
+ * bundle missing or older than a module it holds.
  */
 export const stale = (srcDir: string, distDir: string): Array<string> => {
   if (!fs.existsSync(distDir)) return ["dist/ (not built)"]
   const sources = files(srcDir, ".ts")
   const built = new Set(files(distDir, ".js").filter((js) => !BUNDLES.includes(js)))
-  const newest = Math.max(...[...built].map((js) => fs.statSync(path.join(distDir, js)).mtimeMs))
-  const bundles = BUNDLES.flatMap((js) => {
-    const file = path.join(distDir, js)
-    if (!fs.existsSync(file)) return [`dist/${js} (not bundled)`]
-    return fs.statSync(file).mtimeMs < newest ? [`dist/${js} (bundled before the last tsc)`] : []
-  })
+  const bundles = BUNDLES.flatMap((js) => bundleProblem(distDir, js) ?? [])
   const behind = sources.flatMap((file) => {
     const js = file.replace(/\.ts$/, ".js")
     if (!built.has(js)) return [`${file} (not built)`]

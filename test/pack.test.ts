@@ -147,6 +147,7 @@ describe.sequential("the packed package", () => {
         "dist/Adapter/node.js",
         "dist/bin/agent-supervisor.js",
         "dist/bin/remote.js",
+        "dist/bin/remote.licenses.txt",
         "adapters/python/supervisor_adapter.py",
         // The agent the conformance kit's diagnosis names, and the docs run
         "adapters/python/conformance_agent.py",
