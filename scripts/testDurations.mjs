@@ -3,13 +3,14 @@
 // Usage: node scripts/testDurations.mjs REPORT.json
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { fileURLToPath } from "node:url"
 
 const [reportFile] = process.argv.slice(2)
 if (reportFile === undefined) {
   process.stderr.write("usage: node scripts/testDurations.mjs REPORT.json\n")
   process.exit(1)
 }
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
+const root = fileURLToPath(new URL("..", import.meta.url))
 const report = JSON.parse(fs.readFileSync(reportFile, "utf8"))
 const seconds = Object.fromEntries(
   report.testResults

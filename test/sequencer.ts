@@ -1,9 +1,11 @@
 /**
- * The order test files start in: the longest first, by `test/durations.json` (seconds per file, from a whole run on a
- * 2-core machine: `node scripts/testDurations.mjs REPORT.json`), files it does not list before them (new files, whose
- * length nobody knows yet), largest first. vitest's own order needs its cache of an earlier run, which a clean clone
- * (CI) has not: it then starts the largest files first, and a short file that runs one long test (the Python
- * adapter's unittest suite, 30 s) started last, with one worker idle beside it until the end.
+ * The order test files start in: those that failed in this checkout's last run first (vitest's cache, as its own
+ * order does), then the longest first by `test/durations.json` (seconds per file, from a whole run on a 2-core
+ * machine: `node scripts/testDurations.mjs REPORT.json`), files it does not list before the listed (new files, whose
+ * length nobody knows yet), largest first. vitest's own order takes lengths from its cache of an earlier run, which
+ * a clean clone (CI) has not: it then starts the largest files first, and a short file that runs one long test (the
+ * Python adapter's unittest suite, 30 s) started last, with one worker idle beside it until the end.
+ * `--sequence.shuffle` still shuffles (seeded by `--sequence.seed`).
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -17,13 +19,37 @@ const recorded = (root: string): Record<string, number> => {
   }
 }
 
+/** `items` in an order drawn from `seed` (mulberry32), the same for the same seed. */
+const shuffled = <A>(items: ReadonlyArray<A>, seed: number): Array<A> => {
+  const out = [...items]
+  let state = seed >>> 0
+  const next = () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1))
+    ;[out[i], out[j]] = [out[j]!, out[i]!]
+  }
+  return out
+}
+
 export class LongestFirst extends BaseSequencer {
   override sort(files: Array<TestSpecification>): Promise<Array<TestSpecification>> {
-    const root = this.ctx.config.root
+    const { root, sequence } = this.ctx.config
+    if (sequence.shuffle) return Promise.resolve(shuffled(files, sequence.seed ?? Date.now()))
     const seconds = recorded(root)
-    const known = (spec: TestSpecification) => seconds[path.relative(root, spec.moduleId)]
+    const relative = (spec: TestSpecification) => path.relative(root, spec.moduleId)
+    const failed = (spec: TestSpecification) =>
+      this.ctx.cache.getFileTestResults(`${spec.project.name}:${relative(spec)}`)?.failed === true
+    const known = (spec: TestSpecification) => seconds[relative(spec)]
     const size = (spec: TestSpecification) => fs.statSync(spec.moduleId).size
     return Promise.resolve([...files].sort((a, b) => {
+      const [failedA, failedB] = [failed(a), failed(b)]
+      if (failedA !== failedB) return failedA ? -1 : 1
       const [secondsA, secondsB] = [known(a), known(b)]
       if (secondsA === undefined || secondsB === undefined) {
         return secondsA === secondsB ? size(b) - size(a) : secondsA === undefined ? -1 : 1
