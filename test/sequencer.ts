@@ -42,19 +42,24 @@ export class LongestFirst extends BaseSequencer {
     const { root, sequence } = this.ctx.config
     if (sequence.shuffle) return Promise.resolve(shuffled(files, sequence.seed ?? Date.now()))
     const seconds = recorded(root)
-    const relative = (spec: TestSpecification) => path.relative(root, spec.moduleId)
-    const failed = (spec: TestSpecification) =>
-      this.ctx.cache.getFileTestResults(`${spec.project.name}:${relative(spec)}`)?.failed === true
-    const known = (spec: TestSpecification) => seconds[relative(spec)]
-    const size = (spec: TestSpecification) => fs.statSync(spec.moduleId).size
-    return Promise.resolve([...files].sort((a, b) => {
-      const [failedA, failedB] = [failed(a), failed(b)]
-      if (failedA !== failedB) return failedA ? -1 : 1
-      const [secondsA, secondsB] = [known(a), known(b)]
-      if (secondsA === undefined || secondsB === undefined) {
-        return secondsA === secondsB ? size(b) - size(a) : secondsA === undefined ? -1 : 1
+    // Each file's keys once, not a cache lookup and a stat per comparison
+    const keyed = files.map((spec) => {
+      const relative = path.relative(root, spec.moduleId)
+      return {
+        spec,
+        failed: this.ctx.cache.getFileTestResults(`${spec.project.name}:${relative}`)?.failed === true,
+        seconds: seconds[relative],
+        size: fs.statSync(spec.moduleId).size
       }
-      return secondsB - secondsA
-    }))
+    })
+    return Promise.resolve(
+      keyed.sort((a, b) => {
+        if (a.failed !== b.failed) return a.failed ? -1 : 1
+        if (a.seconds === undefined || b.seconds === undefined) {
+          return a.seconds === b.seconds ? b.size - a.size : a.seconds === undefined ? -1 : 1
+        }
+        return b.seconds - a.seconds
+      }).map(({ spec }) => spec)
+    )
   }
 }
