@@ -3,7 +3,9 @@
  * that answers pings) under one tree, each beating every second.
  *
  * For each size, in one run:
- * - start: a bulk `startChildren` (bounded concurrency), milliseconds per child amortised, beside a bare spawn of
+ * - start: a bulk `startChildren` (bounded concurrency), through a fork server (`Agent.ForkServer.layer`: the forks
+ *   happen in a small process of their own; `BENCH_SCALE_FORK_SERVER=0` spawns from this process, as a tree without
+ *   the layer does), milliseconds per child amortised, beside a bare spawn of
  *   the same agent in this process just before (`child_process.spawn` forks this process: its cost grows with the
  *   process's memory, so this section runs early in `npm run bench`) and in the floor's own small process;
  * - heartbeat: ping latency p99 (the beats' own round trips), event-loop delay p99, beats missed and the
@@ -35,6 +37,7 @@
  * alone with `tsx --expose-gc bench/scale.ts`.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -44,6 +47,7 @@ import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import { spawn } from "node:child_process"
 import * as v8 from "node:v8"
+import * as ForkServer from "../dist/Agent/ForkServer.js"
 import * as Store from "../dist/Store/Store.js"
 import * as Supervisor from "../dist/Supervisor.js"
 import { floorProcess, pairedWindows } from "./floor.js"
@@ -60,6 +64,8 @@ const TARGET_SIZE = 1000
 const PAIRED = 5
 const PAIRED_SECONDS = 4
 const IDLE_AGENTS = 100
+/** Whether the trees spawn their agents through a fork server (`BENCH_SCALE_FORK_SERVER=0`: from this process). */
+const FORK_SERVER = process.env.BENCH_SCALE_FORK_SERVER !== "0"
 
 const round = (n: number, digits = 1) => Number(n.toFixed(digits))
 /** The `p`th percentile (0-100) of `values`, to 0.01; `null` when there are none. */
@@ -145,10 +151,13 @@ const atSize = (count: number) =>
     const scope = yield* Scope.make()
     const counters: Counters = { checks: 0, missed: 0, exits: 0 }
     const latencies: Array<number> = []
+    // One fork server for the tree's whole life (its process starts with the first agent).
+    const forkServer = FORK_SERVER ? yield* Layer.build(ForkServer.layer).pipe(Scope.extend(scope)) : Context.empty()
     // Nobody listens to the tree's events (see `countingStore`); a subscriber's cost is measured in a window apart.
     const sup = yield* Supervisor.make({ intensity: { maxRestarts: 1_000_000, window: "1 second" } }).pipe(
       Scope.extend(scope),
-      Effect.provideServiceEffect(Store.Store, countingStore(counters, latencies))
+      Effect.provideServiceEffect(Store.Store, countingStore(counters, latencies)),
+      Effect.provide(forkServer)
     )
     // What a first generation leaves for good is there before the empty tree is measured: compiled code, the
     // ticker, the table of /proc. A generation of as many agents, started and deleted.
@@ -339,6 +348,7 @@ export const scale = Effect.gen(function*() {
   return {
     settings: {
       sizes: SIZES,
+      fork_server: FORK_SERVER,
       heartbeat_interval_ms: INTERVAL_MS,
       alone_window_s: WINDOW_SECONDS,
       paired_windows: PAIRED,

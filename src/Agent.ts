@@ -45,3 +45,8 @@ export * as StreamEvent from "./Agent/StreamEvent.js"
  * @since 0.1.0
  */
 export * as ProcessTree from "./Agent/ProcessTree.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as ForkServer from "./Agent/ForkServer.js"

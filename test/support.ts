@@ -406,3 +406,22 @@ export const teller = (name: string, overrides: Partial<Config.AgentConfigInput>
   restartBackoff: 0,
   ...overrides
 })
+
+/**
+ * Runs test/fixtures/emfile/spawn.mjs in a process of its own whose descriptors run out (`ulimit -n 512`, so that no
+ * other test is starved), with `env` added to its environment: the JSON line it prints (the start's error and the
+ * uncaught exceptions seen).
+ */
+export const emfileHost = (env: Record<string, string> = {}): Effect.Effect<unknown, Error> =>
+  Effect.map(
+    Effect.async<string, Error>((resume) => {
+      execFile(
+        "sh",
+        ["-c", `ulimit -n 512 && exec "${process.execPath}" "${fixture("emfile", "spawn.mjs")}"`],
+        { timeout: 60_000, env: { ...process.env, ...env } },
+        (error, stdout, stderr) =>
+          resume(error ? Effect.fail(new Error(`${error.message}\n${stderr}`)) : Effect.succeed(stdout))
+      )
+    }),
+    (output) => JSON.parse(output.trim().split("\n").pop()!)
+  )

@@ -3,9 +3,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as childProcess from "node:child_process"
 import * as AgentProcess from "../../src/Agent/Process.js"
-import { fixture, TestLive } from "../support.js"
+import { emfileHost, TestLive } from "../support.js"
 
 /** An agent whose first task gets a 2 MiB reply line that starts like a response but with an id JSON rejects. */
 const oddIdAgent = `
@@ -47,17 +46,7 @@ describe.sequential("review regressions", () => {
     "no file descriptors left: the start fails with AgentStartupError EMFILE, the process lives on",
     () =>
       Effect.gen(function*() {
-        // In a process of its own whose descriptors run out (`ulimit -n`), so no other test is starved.
-        const output = yield* Effect.async<string, Error>((resume) => {
-          childProcess.execFile(
-            "sh",
-            ["-c", `ulimit -n 512 && exec "${process.execPath}" "${fixture("emfile", "spawn.mjs")}"`],
-            { timeout: 60_000 },
-            (error, stdout, stderr) =>
-              resume(error ? Effect.fail(new Error(`${error.message}\n${stderr}`)) : Effect.succeed(stdout))
-          )
-        })
-        const result = JSON.parse(output.trim().split("\n").pop()!)
+        const result = yield* emfileHost()
         assert.deepStrictEqual(result, { tag: "AgentStartupError", code: "EMFILE", uncaught: 0 })
       }),
     90_000

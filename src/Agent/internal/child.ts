@@ -15,7 +15,9 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
-import type { Readable } from "node:stream"
+import type { Readable, Writable } from "node:stream"
+import { ENDING_SIGNALS } from "../../internal/standalone/endingSignals.js"
+import type * as ForkServer from "./forkServer.js"
 
 /** How a child ended: an exit code, or the signal that killed it. @internal */
 export interface ChildExit {
@@ -94,6 +96,8 @@ export interface SpawnOptions {
    * for it (its cgroup's removal) need not.
    */
   readonly onLeftBehind?: (() => void) | undefined
+  /** Spawn through this fork server (`forkServer.ts`) rather than from this process. */
+  readonly forkServer?: ForkServer.ForkServer | undefined
 }
 
 /**
@@ -108,25 +112,6 @@ export const KILL_BOUND_MILLIS = 5_000
 
 /** The leaders this process spawned whose exit is not reported yet: what `killAll` reaches. */
 const running = new Set<number>()
-
-/**
- * The signals whose default action ends the host at once, leaving its agents to their stdin's end: one that
- * ignores it (or is busy) would run on, orphaned, with its descendants. Not SIGUSR1 (Node's own, to start its
- * inspector), SIGPROF and SIGVTALRM (profilers' timers), nor the faults a process raises in itself (SIGSEGV, SIGBUS,
- * SIGFPE, SIGILL, SIGTRAP, SIGSYS), which a listener cannot handle. `up` stops its tree on each of them.
- *
- * @internal
- */
-export const ENDING_SIGNALS: ReadonlyArray<NodeJS.Signals> = [
-  "SIGINT",
-  "SIGTERM",
-  "SIGHUP",
-  "SIGQUIT",
-  "SIGUSR2",
-  "SIGALRM",
-  "SIGXCPU",
-  "SIGXFSZ"
-]
 
 /**
  * While any agent runs, the first listener of each ending signal. A signal no other listener takes (a host without
@@ -173,16 +158,23 @@ export const killGroup = (pid: number, signal: NodeJS.Signals): void => {
 }
 
 /**
- * Whether a child is dead but not reaped (a zombie: its `/proc/<pid>/stat` state is `Z`): it has exited, and Node
- * reports the exit on a coming turn of the event loop. Only for a child whose exit is not reported yet: until then
- * its pid cannot belong to another process. False where `/proc` does not tell (not Linux, `hidepid`).
+ * Whether a child has exited and its exit is not reported yet: dead but not reaped (a zombie: its `/proc/<pid>/stat`
+ * state is `Z`), Node reports the exit on a coming turn of the event loop; or gone from `/proc` already, reaped by a
+ * fork server (`forkServer.ts`), whose message of its exit is on the way. Only for a child whose exit is not
+ * reported yet: until then its pid cannot belong to another process. False where `/proc` does not tell (not Linux).
  *
  * @internal
  */
 export const isDead = (pid: number): boolean => {
   const state = processState(pid)
+  if (state === undefined) return procTells()
   return state === "Z" || state === "X"
 }
+
+let procReadable: boolean | undefined
+
+/** Whether this process can read `/proc` (a pid missing there is then no process). */
+const procTells = (): boolean => (procReadable ??= Fs.existsSync("/proc/self/stat"))
 
 /**
  * A process's state letter from `/proc/<pid>/stat` (`R`, `S`, `D`, `T` stopped, `t` stopped by a tracer, `Z`...),
@@ -239,6 +231,13 @@ const drainAtExit = (stream: Readable, deliver: (chunk: Buffer) => void): boolea
   return false
 }
 
+/** A child's pipes, as its owner sees them. */
+interface Stdio {
+  readonly stdin: Writable
+  readonly stdout: Readable
+  readonly stderr: Readable
+}
+
 /** The `readable` listener that holds a child's output in its streams until its owner attaches. */
 const hold = () => {}
 
@@ -254,7 +253,7 @@ const hold = () => {}
 export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.async<
-      readonly [Child, Promise<void>, ChildProcess.ChildProcessWithoutNullStreams, () => boolean],
+      readonly [Child, Promise<void>, Stdio, () => boolean],
       SpawnError
     >((resume) => {
       // Called once, then dropped: the listeners below live as long as the child, and one that held `resume` held
@@ -265,16 +264,21 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
         settle = undefined
         done?.(effect)
       }
-      let handle: ChildProcess.ChildProcessWithoutNullStreams
+      let handle: ForkServer.ProcessHandle
       try {
-        handle = ChildProcess.spawn(options.command, options.args as Array<string>, {
-          stdio: ["pipe", "pipe", "pipe"],
+        const how = {
           env: options.env,
           ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
           ...(options.uid !== undefined ? { uid: options.uid } : {}),
-          ...(options.gid !== undefined ? { gid: options.gid } : {}),
-          detached: true
-        })
+          ...(options.gid !== undefined ? { gid: options.gid } : {})
+        }
+        handle = options.forkServer !== undefined
+          ? options.forkServer.spawn(options.command, options.args, how)
+          : ChildProcess.spawn(options.command, options.args as Array<string>, {
+            stdio: ["pipe", "pipe", "pipe"],
+            ...how,
+            detached: true
+          })
       } catch (error) {
         return settleWith(Effect.fail({ _tag: "SpawnError", error: error as Error }))
       }
@@ -301,8 +305,8 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
         }
       }
       const deliverExit = (attached: ChildListeners, childExit: ChildExit) => {
-        if (!stdoutEnded && drainAtExit(handle.stdout, attached.onStdout)) pipeEnded("stdout")
-        if (!stderrEnded && drainAtExit(handle.stderr, attached.onStderr)) pipeEnded("stderr")
+        if (!stdoutEnded && drainAtExit(io!.stdout, attached.onStdout)) pipeEnded("stdout")
+        if (!stderrEnded && drainAtExit(io!.stderr, attached.onStderr)) pipeEnded("stderr")
         attached.onExit(childExit)
       }
       // The handle's listener first: on EMFILE/ENFILE Node emits `error` without having made the stdio streams.
@@ -316,18 +320,28 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
         }
         // After the spawn, `error` means a kill failed: the child is gone or not ours; its exit is reported.
       })
-      // Each stream keeps an error listener for the child's whole life: an error of a pipe is never unhandled.
-      handle.stdin?.on("error", (error) => {
-        stdinFailed = true
-        listeners?.onStdinError(error)
-      })
-      handle.stdout?.on("error", () => {})
-      handle.stderr?.on("error", () => {})
-      // Until the owner attaches, the output stays in the streams: Node resumes the unread pipes of a child that
-      // exited, throwing away what it wrote before dying, unless a `readable` listener is attached (`resume` has
-      // no effect then).
-      handle.stdout?.on("readable", hold)
-      handle.stderr?.on("readable", hold)
+      // The streams, from the spawn on (a fork server's child has them by its `spawn` event).
+      let io: Stdio | undefined
+      const watch = (): Stdio | undefined => {
+        const { stderr, stdin, stdout } = handle
+        // (none at all when the spawn failed for want of descriptors: Node emits `error` without making them)
+        if (io !== undefined || !stdin || !stdout || !stderr) return io
+        io = { stdin, stdout, stderr }
+        // Each stream keeps an error listener for the child's whole life: an error of a pipe is never unhandled.
+        stdin.on("error", (error) => {
+          stdinFailed = true
+          listeners?.onStdinError(error)
+        })
+        stdout.on("error", () => {})
+        stderr.on("error", () => {})
+        // Until the owner attaches, the output stays in the streams: Node resumes the unread pipes of a child that
+        // exited, throwing away what it wrote before dying, unless a `readable` listener is attached (`resume` has
+        // no effect then).
+        stdout.on("readable", hold)
+        stderr.on("readable", hold)
+        return io
+      }
+      watch()
       handle.once("exit", (code, signal) => {
         if (spawned && running.delete(handle.pid!) && running.size === 0) setGuard(false)
         exit = { exitCode: code, signal }
@@ -335,6 +349,13 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
         if (listeners !== undefined) deliverExit(listeners, exit)
       })
       handle.once("spawn", () => {
+        const stdio = watch()
+        if (stdio === undefined) {
+          return settleWith(
+            Effect.fail({ _tag: "SpawnError", error: new Error("the child was spawned without pipes") })
+          )
+        }
+        const { stderr, stdin, stdout } = stdio
         spawned = true
         // (before its exit: Node reports a child's `spawn` before its `exit`)
         if (exit === undefined) {
@@ -345,23 +366,23 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
           pid: handle.pid!,
           spawnedAt,
           write: (data) => {
-            if (stdinFailed || !handle.stdin.writable) return true
-            return handle.stdin.write(data)
+            if (stdinFailed || !stdin.writable) return true
+            return stdin.write(data)
           },
           onDrain: (callback) => {
-            if (stdinFailed || !handle.stdin.writable || !handle.stdin.writableNeedDrain) return callback()
+            if (stdinFailed || !stdin.writable || !stdin.writableNeedDrain) return callback()
             const done = () => {
-              handle.stdin.off("drain", done)
-              handle.stdin.off("close", done)
+              stdin.off("drain", done)
+              stdin.off("close", done)
               callback()
             }
-            handle.stdin.on("drain", done)
-            handle.stdin.on("close", done)
+            stdin.on("drain", done)
+            stdin.on("close", done)
           },
           end: () => {
-            if (!stdinFailed && handle.stdin.writable) handle.stdin.end()
+            if (!stdinFailed && stdin.writable) stdin.end()
           },
-          stdinClosed: () => stdinFailed || !handle.stdin.writable,
+          stdinClosed: () => stdinFailed || !stdin.writable,
           exited: () => exit,
           attached: () => listeners !== undefined,
           leaveBehind: () => {
@@ -370,33 +391,33 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, SpawnError, S
             options.onLeftBehind?.()
             // Nothing waits for it any more: its handle must not keep the host's event loop alive.
             handle.unref()
-            handle.stdin.destroy()
-            handle.stdout.destroy()
-            handle.stderr.destroy()
+            stdin.destroy()
+            stdout.destroy()
+            stderr.destroy()
           },
           attach: (attached) => {
             if (listeners !== undefined) return
             listeners = attached
-            handle.stdout.off("readable", hold)
-            handle.stderr.off("readable", hold)
-            handle.stdout.on("data", (chunk: Buffer) => attached.onStdout(chunk))
-            handle.stderr.on("data", (chunk: Buffer) => attached.onStderr(chunk))
-            handle.stdout.once("close", () => pipeEnded("stdout"))
-            handle.stderr.once("close", () => pipeEnded("stderr"))
+            stdout.off("readable", hold)
+            stderr.off("readable", hold)
+            stdout.on("data", (chunk: Buffer) => attached.onStdout(chunk))
+            stderr.on("data", (chunk: Buffer) => attached.onStderr(chunk))
+            stdout.once("close", () => pipeEnded("stdout"))
+            stderr.once("close", () => pipeEnded("stderr"))
             if (exit !== undefined) deliverExit(attached, exit)
           }
         }
-        settleWith(Effect.succeed([child, exitPromise, handle, () => leftBehind] as const))
+        settleWith(Effect.succeed([child, exitPromise, stdio, () => leftBehind] as const))
       })
     }),
-    ([child, exitPromise, handle, leftBehind]) =>
+    ([child, exitPromise, stdio, leftBehind]) =>
       Effect.async<void>((resume) => {
         // A leader that exited before its owner attached was never swept: its descendants may still run.
         if (!child.attached()) {
           killGroup(child.pid, "SIGKILL")
           // Nobody will read them: their output is held (see `hold`), and they would stay open with it.
-          handle.stdout.destroy()
-          handle.stderr.destroy()
+          stdio.stdout.destroy()
+          stdio.stderr.destroy()
         }
         if (child.exited() !== undefined) return resume(Effect.void)
         killGroup(child.pid, "SIGKILL")

@@ -21,6 +21,7 @@ import * as Calls from "./calls.js"
 import * as Channel from "./channel.js"
 import * as Child from "./child.js"
 import * as ExitWatch from "./exit.js"
+import * as ForkServer from "./forkServer.js"
 import * as Placement from "./limits/placement.js"
 import * as Soft from "./limits/soft.js"
 import * as Outbox from "./outbox.js"
@@ -130,7 +131,10 @@ const run = Effect.fnUntraced(function*(config: Config.AgentConfig, hooks: Hooks
   const placement = yield* Placement.acquire(config)
 
   // ---- the child: every pipe has an error path for its whole life ----
+  // Through the fork server of the context (`ForkServer.layer`), or the environment's, if one is given.
+  const forkServer = yield* Effect.serviceOption(ForkServer.Tag)
   const child = yield* Child.spawn({
+    forkServer: Option.isSome(forkServer) ? forkServer.value : ForkServer.fromEnvironment(),
     command: placement.command,
     args: placement.args,
     env: placement.env,

@@ -1,0 +1,325 @@
+/**
+ * A small process that spawns agents for this one (`forkServerMain.ts`), as OTP's `erl_child_setup` spawns the
+ * ports of the Erlang VM and Python's `multiprocessing` forkserver its workers.
+ *
+ * Node's `spawn` forks the calling process: the kernel copies its page tables, and every page it writes afterwards
+ * takes a copy-on-write fault. Its cost grows with the caller's memory (about 7 µs per MB of RSS measured here: a
+ * supervisor of 1,000 agents holds 250-360 MB), and it is paid on the supervisor's one event loop. The server is a
+ * process of about 40 MB that only spawns: its forks are cheap, on another core, and this process receives the
+ * child's pipes over the IPC channel (Node's handle passing; a child's stdio are Unix socket pairs) and hears its
+ * exit as a message.
+ *
+ * The handle returned by `spawn` has what `child.ts` uses of a `ChildProcess`: `pid`, the three streams (set
+ * before `spawn` is emitted), the `spawn`, `error` and `exit` events, and `unref`. Signals go straight to the
+ * agent's process group from this process (`process.kill(-pid)`), as for a child of its own. While any agent
+ * spawned through it has not exited, the channel keeps this process's event loop alive, as a child does.
+ *
+ * If the server's process ends while agents run (killed by hand, or by the OOM killer), their exits can no longer
+ * be heard: each one's process group is sent SIGKILL and its exit reported as by SIGKILL, so that its supervisor
+ * restarts it as after any crash, through a new server; a spawn not yet answered fails.
+ *
+ * @internal
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as ChildProcess from "node:child_process"
+import { EventEmitter } from "node:events"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import type { Readable, Writable } from "node:stream"
+import { fileURLToPath } from "node:url"
+
+/** What `child.ts` uses of a spawned process: a `ChildProcess`, or a child of the fork server. @internal */
+export interface ProcessHandle {
+  readonly pid?: number | undefined
+  readonly stdin: Writable | null | undefined
+  readonly stdout: Readable | null | undefined
+  readonly stderr: Readable | null | undefined
+  on(event: "error", listener: (error: Error) => void): this
+  once(event: "exit", listener: (code: number | null, signal: NodeJS.Signals | null) => void): this
+  once(event: "spawn", listener: () => void): this
+  unref(): void
+}
+
+/** How to spawn: as `ChildProcess.spawn`'s options, the whole environment given. @internal */
+export interface SpawnOptions {
+  readonly env: Record<string, string | undefined>
+  readonly cwd?: string | undefined
+  readonly uid?: number | undefined
+  readonly gid?: number | undefined
+}
+
+/** @internal */
+export interface ForkServer {
+  /** Spawns `command` in its own process group (`detached`), with three pipes, in the server's process. */
+  readonly spawn: (command: string, args: ReadonlyArray<string>, options: SpawnOptions) => ProcessHandle
+  /** The server's pid, or `undefined` while none runs (it starts at the first spawn, and again after it ended). */
+  readonly pid: () => number | undefined
+  /**
+   * Retires the server: its process is told to exit (its channel closes) once no agent spawned through it runs, at
+   * once if none does. A later spawn keeps it (or starts a new one): nothing that outlives the owner's scope fails.
+   */
+  readonly close: () => void
+}
+
+/**
+ * The server's script: beside this module as built; from the sources (run by tsx), the built one, as
+ * `Adapters.node` is.
+ */
+const mainScript = (): string => {
+  const beside = fileURLToPath(new URL("./forkServerMain.js", import.meta.url))
+  return Fs.existsSync(beside)
+    ? beside
+    : fileURLToPath(new URL("../../../dist/Agent/internal/forkServerMain.js", import.meta.url))
+}
+
+/** A pipe's libuv handle as Node hands it over (`net.Native`: a `Pipe`). */
+interface PipeHandle {
+  readonly close: () => void
+}
+
+/** SIGKILL to a process group; one that is gone already is not an error. */
+const killGroup = (pid: number) => {
+  try {
+    process.kill(-pid, "SIGKILL")
+  } catch {
+    // ESRCH: the group is gone already
+  }
+}
+
+/**
+ * At a child's exit its stdin is destroyed, as Node does for a child of its own: nothing else would ever close it
+ * (only a write could find the other end gone), and it would hold its descriptor and what listens to it for ever.
+ */
+const exited = (child: Forked) => {
+  child.stdin?.destroy()
+}
+
+/** A child of the server, seen from here. */
+class Forked extends EventEmitter implements ProcessHandle {
+  pid: number | undefined = undefined
+  stdin: Net.Socket | null = null
+  stdout: Net.Socket | null = null
+  stderr: Net.Socket | null = null
+  /** Counted among what keeps the channel (and so this process's event loop) alive. */
+  counted = true
+  constructor(readonly server: ChildProcess.ChildProcess, private readonly uncount: (child: Forked) => void) {
+    super()
+  }
+  unref(): void {
+    this.uncount(this)
+  }
+}
+
+interface Reply {
+  readonly t: "stdio" | "spawned" | "exit" | "error"
+  readonly id: number
+  readonly fd?: number
+  readonly pid?: number
+  readonly code?: number | null
+  readonly signal?: NodeJS.Signals | null
+  readonly error?: {
+    readonly message: string
+    readonly code?: string
+    readonly errno?: number
+    readonly syscall?: string
+    readonly path?: string
+  }
+}
+
+const errorOf = (facts: NonNullable<Reply["error"]>): Error =>
+  Object.assign(new Error(facts.message), {
+    ...(facts.code !== undefined ? { code: facts.code } : {}),
+    ...(facts.errno !== undefined ? { errno: facts.errno } : {}),
+    ...(facts.syscall !== undefined ? { syscall: facts.syscall } : {}),
+    ...(facts.path !== undefined ? { path: facts.path } : {})
+  })
+
+/** The environment of the server's own process: no `NODE_OPTIONS` (a loader or a debugger is the host's). */
+const serverEnv = (): Record<string, string | undefined> => {
+  const { NODE_OPTIONS: _, ...env } = process.env
+  return env
+}
+
+/** A fork server; its process starts at the first spawn. @internal */
+export const make = (): ForkServer => {
+  let server: ChildProcess.ChildProcess | undefined
+  let retiring = false
+  let lastId = 0
+  const children = new Map<number, Forked>()
+  let counted = 0
+
+  const refresh = () => {
+    const channel = server?.channel
+    if (channel === undefined || channel === null) return
+    if (counted > 0) channel.ref()
+    else channel.unref()
+  }
+  const uncount = (child: Forked) => {
+    if (!child.counted) return
+    child.counted = false
+    counted--
+    refresh()
+  }
+  const forget = (id: number, child: Forked) => {
+    children.delete(id)
+    uncount(child)
+    if (retiring) retire()
+  }
+  /** Ends the server's process now if no agent of it runs (its `exit` then finds no child to report). */
+  const retire = () => {
+    if (children.size > 0 || server === undefined) return
+    const current = server
+    server = undefined
+    retiring = false
+    if (current.connected) current.disconnect()
+  }
+
+  const onReply = (reply: Reply, handle: PipeHandle | undefined) => {
+    const child = children.get(reply.id)
+    if (child === undefined) return void handle?.close()
+    switch (reply.t) {
+      case "stdio": {
+        if (handle === undefined) return
+        // As Node makes a child's own: stdin written, stdout and stderr read.
+        const socket = new Net.Socket(
+          { handle, readable: reply.fd !== 0, writable: reply.fd === 0 } as Net.SocketConstructorOpts
+        )
+        if (reply.fd === 0) child.stdin = socket
+        else if (reply.fd === 1) child.stdout = socket
+        else child.stderr = socket
+        return
+      }
+      case "spawned":
+        child.pid = reply.pid
+        if (child.stdin === null || child.stdout === null || child.stderr === null) return pipesLost(reply.id, child)
+        child.emit("spawn")
+        return
+      case "exit":
+        forget(reply.id, child)
+        exited(child)
+        child.emit("exit", reply.code ?? null, reply.signal ?? null)
+        return
+      case "error":
+        forget(reply.id, child)
+        for (const stream of [child.stdin, child.stdout, child.stderr]) stream?.destroy()
+        child.emit("error", errorOf(reply.error ?? { message: "spawn failed in the fork server" }))
+    }
+  }
+
+  /**
+   * The agent was spawned, but a pipe of it did not arrive (Node drops a handle it could not receive: most likely no
+   * descriptor was left in this process): it is killed, and its spawn fails.
+   */
+  const pipesLost = (id: number, child: Forked) => {
+    forget(id, child)
+    killGroup(child.pid!)
+    for (const stream of [child.stdin, child.stdout, child.stderr]) stream?.destroy()
+    child.emit(
+      "error",
+      Object.assign(new Error(`spawn: the agent's pipes did not reach this process (EMFILE?)`), {
+        code: "EMFILE"
+      })
+    )
+  }
+
+  /** The server's process ended: its children can no longer be heard (see the module's docs). */
+  const lost = (process_: ChildProcess.ChildProcess, why: string) => {
+    if (server === process_) server = undefined
+    for (const [id, child] of children) {
+      if (child.server !== process_) continue
+      forget(id, child)
+      if (child.pid === undefined) {
+        for (const stream of [child.stdin, child.stdout, child.stderr]) stream?.destroy()
+        child.emit(
+          "error",
+          Object.assign(new Error(`the fork server ${why} before the agent was spawned`), {
+            code: "ESRCH"
+          })
+        )
+      } else {
+        killGroup(child.pid)
+        exited(child)
+        child.emit("exit", null, "SIGKILL")
+      }
+    }
+  }
+
+  const start = (): ChildProcess.ChildProcess => {
+    const started = ChildProcess.spawn(process.execPath, [mainScript()], {
+      stdio: ["ignore", "ignore", "inherit", "ipc"],
+      env: serverEnv(),
+      serialization: "json",
+      // A process group of its own, as each agent has: what signals this process's group does not reach it.
+      detached: true
+    })
+    started.on("message", (reply: Reply, handle: PipeHandle | undefined) => onReply(reply, handle))
+    started.on("error", (error) => lost(started, `could not run (${error.message})`))
+    started.once("exit", (code, signal) => lost(started, `exited (${signal ?? `code ${code}`})`))
+    // Its process never keeps this one alive; its channel does while an agent of it runs (`refresh`).
+    started.unref()
+    return started
+  }
+
+  return {
+    spawn: (command, args, options) => {
+      retiring = false
+      if (server === undefined || server.exitCode !== null || server.signalCode !== null) server = start()
+      const current = server
+      const id = ++lastId
+      const child = new Forked(current, uncount)
+      children.set(id, child)
+      counted++
+      refresh()
+      current.send({
+        t: "spawn",
+        id,
+        command,
+        args,
+        env: options.env,
+        cwd: options.cwd ?? process.cwd(),
+        ...(options.uid !== undefined ? { uid: options.uid } : {}),
+        ...(options.gid !== undefined ? { gid: options.gid } : {})
+      }, (error) => {
+        // Not asked (its channel closed: the server's `exit` reports the rest): this spawn fails.
+        if (error === null || error === undefined || children.get(id) !== child) return
+        forget(id, child)
+        child.emit(
+          "error",
+          Object.assign(new Error(`the fork server could not be asked: ${error.message}`), {
+            code: "ESRCH"
+          })
+        )
+      })
+      return child
+    },
+    pid: () => server?.pid,
+    close: () => {
+      retiring = true
+      retire()
+    }
+  }
+}
+
+/** The fork server that agents started in this context are spawned through. @internal */
+export class Tag extends Context.Tag("effect-agent-supervisor/ForkServer")<Tag, ForkServer>() {}
+
+/**
+ * A fork server for the layer's scope: its process starts at the first spawn, and is retired when the scope closes
+ * (it ends once no agent of it runs). @internal
+ */
+export const layer: Layer.Layer<Tag> = Layer.scoped(
+  Tag,
+  Effect.acquireRelease(Effect.sync(make), (forkServer) => Effect.sync(forkServer.close))
+)
+
+/** `AGENT_SUPERVISOR_FORK_SERVER=1`'s server, made at its first use and kept for the life of this process. */
+let shared: ForkServer | undefined
+
+/**
+ * The fork server an agent with none in its context uses: one for the whole process when the environment variable
+ * `AGENT_SUPERVISOR_FORK_SERVER` is `1` (read at each start), else none. @internal
+ */
+export const fromEnvironment = (): ForkServer | undefined =>
+  process.env.AGENT_SUPERVISOR_FORK_SERVER === "1" ? (shared ??= make()) : undefined

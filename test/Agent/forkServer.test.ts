@@ -1,0 +1,163 @@
+/**
+ * Agents spawned through a fork server (`Agent.ForkServer`, issue 10: a fork of a large supervisor is slow): real
+ * processes, the server's own and its children; each test synchronises on what it reads (a pid in /proc, an exit
+ * reported), never on elapsed time.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as ForkServer from "../../src/Agent/ForkServer.js"
+import * as AgentProcess from "../../src/Agent/Process.js"
+import {
+  agentConfig,
+  emfileHost,
+  eventually,
+  failureOf,
+  fixture,
+  isAlive,
+  openFileDescriptors,
+  spawnApp,
+  tempDir,
+  TestLive
+} from "../support.js"
+
+/** The parent of `pid`, from /proc. */
+const parentOf = (pid: number): number => {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
+}
+
+/** The fork server of the context: its pid once it runs. */
+const serverPid = Effect.map(ForkServer.ForkServer, (server) => server.pid())
+
+/** Runs `effect` with a fork server of its own, closed with it. */
+const withServer = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provide(effect, Layer.fresh(ForkServer.layer))
+
+describe.sequential("fork server", () => {
+  it.scopedLive("an agent spawned through it is the server's child, answers, and its exit code is reported", () =>
+    withServer(Effect.gen(function*() {
+      // The server's own channel is open from the first spawn on: counted from there.
+      yield* Effect.scoped(AgentProcess.make(agentConfig("echo", { name: "first" })))
+      // (once its pipes have closed: two reads alike, 10 ms apart)
+      let last = -1
+      yield* eventually("the first agent's pipes are closed", () => last === (last = openFileDescriptors()))
+      const descriptors = openFileDescriptors()
+      const agent = yield* AgentProcess.make(agentConfig("echo"))
+      const server = yield* serverPid
+      assert.isDefined(server)
+      assert.strictEqual(parentOf(agent.pid), server)
+      assert.notStrictEqual(server, process.pid)
+      assert.deepStrictEqual(yield* agent.request({ echo: "through the fork server" }), "through the fork server")
+      // It exits by itself with code 3: the code is reported, and what it wrote on stderr before is read.
+      const crashed = yield* Effect.exit(agent.request({ crash: 3 }))
+      const error = failureOf(crashed)
+      assert.strictEqual(error._tag, "AgentCrashError")
+      if (error._tag !== "AgentCrashError") return
+      assert.deepStrictEqual([error.pid, error.exitCode, error.signal], [agent.pid, 3, null])
+      assert.include(error.stderr?.join("\n") ?? "", "crashing with code 3 as asked")
+      const exit = yield* agent.awaitExit
+      assert.deepStrictEqual([exit.exitCode, exit.signal, exit.requested], [3, null, false])
+      // Its pipes are closed, stdin too (only a write would have found its other end gone): no descriptor is left.
+      yield* eventually("the crashed agent's pipes are closed", () => openFileDescriptors() === descriptors)
+    })).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("a signal's end is reported as the signal, and a stop stops the agent's whole group", () =>
+    withServer(Effect.gen(function*() {
+      const killed = yield* AgentProcess.make(agentConfig("echo"))
+      process.kill(killed.pid, "SIGKILL")
+      const exit = yield* killed.awaitExit
+      assert.deepStrictEqual([exit.exitCode, exit.signal], [null, "SIGKILL"])
+      // A stop (the scope's close): shutdown, then the group; the agent's grandchild goes with it.
+      const scope = yield* Scope.make()
+      const stopped = yield* AgentProcess.make(agentConfig("echo")).pipe(Scope.extend(scope))
+      const { pid: grandchild } = (yield* stopped.request({ grandchild: true })) as { readonly pid: number }
+      assert.isTrue(isAlive(grandchild))
+      yield* Scope.close(scope, Exit.void)
+      const stoppedExit = yield* stopped.awaitExit
+      assert.isTrue(stoppedExit.requested)
+      assert.isFalse(isAlive(stopped.pid))
+      yield* eventually("the agent's grandchild is gone with its group", () => !isAlive(grandchild))
+    })).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("a spawn that fails fails as it does without the server (ENOENT, EACCES)", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("fork-server-")
+      const notExecutable = path.join(dir, "agent.sh")
+      fs.writeFileSync(notExecutable, "#!/bin/sh\n", { mode: 0o644 })
+      for (const command of [path.join(dir, "missing"), notExecutable]) {
+        const config = { ...agentConfig("echo"), command, args: [] }
+        const direct = failureOf(yield* Effect.exit(Effect.scoped(AgentProcess.make(config))))
+        const through = failureOf(yield* Effect.exit(withServer(Effect.scoped(AgentProcess.make(config)))))
+        assert.strictEqual(through._tag, "AgentStartupError")
+        assert.strictEqual(through.message, direct.message)
+      }
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("the server ignores the signals that end a process: a Ctrl-C to the group leaves it to its owner", () =>
+    withServer(Effect.gen(function*() {
+      const agent = yield* AgentProcess.make(agentConfig("echo"))
+      const server = (yield* serverPid)!
+      for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.kill(server, signal)
+      // Signals are delivered before a later message is handled: the server still answers a spawn after them.
+      const second = yield* AgentProcess.make(agentConfig("echo", { name: "second" }))
+      assert.strictEqual(parentOf(second.pid), server)
+      assert.isTrue(isAlive(server))
+      assert.deepStrictEqual(yield* agent.request({ echo: 1 }), 1)
+    })).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("the server killed: its agents are killed and their exit reported as SIGKILL; a new server spawns", () =>
+    withServer(Effect.gen(function*() {
+      const agent = yield* AgentProcess.make(agentConfig("echo"))
+      const first = (yield* serverPid)!
+      const waiting = yield* Effect.fork(agent.awaitExit)
+      process.kill(first, "SIGKILL")
+      const exit = yield* Fiber.join(waiting)
+      assert.deepStrictEqual([exit.exitCode, exit.signal, exit.requested], [null, "SIGKILL", false])
+      yield* eventually("the agent is gone", () => !isAlive(agent.pid))
+      // The next spawn starts a new server.
+      const next = yield* AgentProcess.make(agentConfig("echo", { name: "next" }))
+      const second = (yield* serverPid)!
+      assert.notStrictEqual(second, first)
+      assert.strictEqual(parentOf(next.pid), second)
+      assert.deepStrictEqual(yield* next.request({ echo: "again" }), "again")
+    })).pipe(Effect.provide(TestLive)))
+
+  it.live(
+    "no descriptor left for its pipes: the start fails with AgentStartupError EMFILE, the agent is killed",
+    () =>
+      Effect.gen(function*() {
+        // The review test's host (test/fixtures/emfile/spawn.mjs) through the environment's fork server: the server
+        // spawns the agent, but this process cannot take its pipes (Node drops a handle it cannot receive).
+        const result = yield* emfileHost({ AGENT_SUPERVISOR_FORK_SERVER: "1" })
+        assert.deepStrictEqual(result, { tag: "AgentStartupError", code: "EMFILE", uncaught: 0 })
+      }),
+    90_000
+  )
+
+  it.scopedLive("the layer's scope closed: the server's process exits", () =>
+    Effect.gen(function*() {
+      const server = yield* withServer(Effect.scoped(Effect.gen(function*() {
+        yield* AgentProcess.make(agentConfig("echo"))
+        return (yield* serverPid)!
+      })))
+      yield* eventually("the server has exited", () => !isAlive(server))
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("a host whose agents have stopped exits by itself: the server does not keep it alive", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const app = yield* spawnApp(fixture("apps", "forkServerHost.mjs"), [], { onLine: (line) => lines.push(line) })
+      const ended = yield* app.exited
+      assert.deepStrictEqual(ended, { code: 0, signal: null }, app.stderr())
+      assert.strictEqual(lines.length, 1)
+      const agent = JSON.parse(lines[0]) as { readonly pid: number; readonly parent: number }
+      // Spawned through the server (not the host), which ended with its host.
+      assert.notStrictEqual(agent.parent, app.pid)
+      yield* eventually("the host's server has exited", () => !isAlive(agent.parent))
+    }))
+})
