@@ -24,7 +24,10 @@
  * and exits when this process is gone. If it ends while agents run (killed by hand, or by the OOM killer), their
  * exits can no longer be heard: each such agent's group is sent SIGKILL and its exit reported as by SIGKILL, so its
  * supervisor restarts it as after a crash, through a new fork server; a spawn not answered yet fails
- * (`AgentStartupError`).
+ * (`AgentStartupError`), and so do the waiting spawns of a server that answers nothing for 30 s (stopped, hung: it
+ * is killed). A relative `cwd` is resolved against this process's working directory at each spawn, as before; what
+ * a process passes on to its children by itself (its `umask`, resource limits set with `prlimit`, its scheduling
+ * priority) is the server's, as it was when the server started.
  *
  * Without this layer, agents are spawned from this process, as Node's `spawn` does; with the environment variable
  * `AGENT_SUPERVISOR_FORK_SERVER=1` (read at each start), every agent whose context has no fork server is spawned

@@ -11,6 +11,7 @@ import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import type * as AgentSupervisor from "../../src/Agent/AgentSupervisor.js"
 import * as Config from "../../src/Agent/Config.js"
+import * as ForkServer from "../../src/Agent/ForkServer.js"
 import * as Child from "../../src/Agent/internal/child.js"
 import * as Owned from "../../src/Agent/internal/owned.js"
 import * as AgentProcess from "../../src/Agent/Process.js"
@@ -49,55 +50,66 @@ const killOnClose = (pid: number): Effect.Effect<void, never, Scope.Scope> =>
 const pids = (agent: AgentProcess.AgentProcess) =>
   Effect.map(agent.request({}), (result) => result as { readonly pid: number; readonly grandchild: number | null })
 
+/** How the agents of a test are spawned: from this process, or through a fork server (`Agent.ForkServer`). */
+type Spawning = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+const SPAWNING: ReadonlyArray<readonly [string, Spawning]> = [
+  ["spawned here", (effect) => effect],
+  ["through a fork server", (effect) => Effect.provide(effect, ForkServer.layer)]
+]
+
 /** More than a pipe's buffer and a stream's buffer hold: some of it is still in the kernel when the agent dies. */
 const LINES = 2000
 const LINE_BYTES = 100
 const lastWords = { lines: LINES, bytes: LINE_BYTES, partial: "unterminated" }
 
 describe.sequential("crash detection", () => {
-  for (const mode of ["alone", "grandchild", "escaped"] as const) {
-    it.scopedLive(`${mode}: what the agent wrote just before its SIGKILL is handed over before its exit is reported`, () =>
-      Effect.gen(function*() {
-        const agent = yield* AgentProcess.make(crashAgent(mode))
-        const { grandchild, pid } = yield* pids(agent)
-        if (grandchild !== null) yield* killOnClose(grandchild)
-        if (mode === "grandchild") assert.include(groupMembers(pid), grandchild)
-        yield* eventually("the grandchild has started", () => {
-          const stderr = Effect.runSync(agent.recentStderr)
-          return mode === "alone" || stderr.includes("grandchild listening")
-        })
-        const before = (yield* agent.stats).stderrLines
-        // In flight when the agent dies, never answered: it fails with the exit as it is reported.
-        const held = yield* Effect.fork(agent.request({ hold: true }))
-        // Answered, then the agent SIGKILLs itself: the answer comes before the exit.
-        assert.strictEqual(yield* agent.request({ lastWords }), "answered before dying")
-        const error = failureOf(yield* Fiber.await(held).pipe(Effect.flatten, Effect.exit))
-        assert.strictEqual(error._tag, "AgentCrashError")
-        if (error._tag !== "AgentCrashError") return
-        assert.deepStrictEqual([error.pid, error.exitCode, error.signal], [pid, null, "SIGKILL"])
-        // The error was made as the exit was reported: its stderr is what had been read by then, the unterminated
-        // last line included, whatever holds the pipes.
-        assert.deepStrictEqual(error.stderr?.slice(-3), [
-          `line ${LINES - 1} ${"x".repeat(LINE_BYTES)}`,
-          "last words",
-          "unterminated"
-        ])
-        assert.strictEqual((yield* agent.stats).stderrLines, before + LINES + 2)
-        if (mode === "grandchild") {
-          yield* eventually("the group kill at the exit swept the grandchild", () => groupMembers(pid).length === 0)
-        }
-        if (mode === "escaped") {
-          // Out of reach of the group kill: the exit was reported while it still holds the pipes, and what it
-          // writes there later is still read, as a line of its own.
-          assert.isTrue(isAlive(grandchild!), "the escaped grandchild still holds the pipes")
-          process.kill(grandchild!, "SIGUSR1")
-          yield* eventually(
-            "the grandchild's late line is read",
-            () => Effect.runSync(agent.recentStderr).at(-1) === "late line from the grandchild"
-          )
-          assert.strictEqual((yield* agent.stats).stderrLines, before + LINES + 3)
-        }
-      }).pipe(Effect.provide(TestLive)))
+  // Spawned from this process, and through a fork server (`Agent.ForkServer`: the exit is its message, the pipes
+  // handed over).
+  for (const [via, spawning] of SPAWNING) {
+    for (const mode of ["alone", "grandchild", "escaped"] as const) {
+      it.scopedLive(`${mode}, ${via}: what the agent wrote just before its SIGKILL is handed over before its exit is reported`, () =>
+        Effect.gen(function*() {
+          const agent = yield* AgentProcess.make(crashAgent(mode))
+          const { grandchild, pid } = yield* pids(agent)
+          if (grandchild !== null) yield* killOnClose(grandchild)
+          if (mode === "grandchild") assert.include(groupMembers(pid), grandchild)
+          yield* eventually("the grandchild has started", () => {
+            const stderr = Effect.runSync(agent.recentStderr)
+            return mode === "alone" || stderr.includes("grandchild listening")
+          })
+          const before = (yield* agent.stats).stderrLines
+          // In flight when the agent dies, never answered: it fails with the exit as it is reported.
+          const held = yield* Effect.fork(agent.request({ hold: true }))
+          // Answered, then the agent SIGKILLs itself: the answer comes before the exit.
+          assert.strictEqual(yield* agent.request({ lastWords }), "answered before dying")
+          const error = failureOf(yield* Fiber.await(held).pipe(Effect.flatten, Effect.exit))
+          assert.strictEqual(error._tag, "AgentCrashError")
+          if (error._tag !== "AgentCrashError") return
+          assert.deepStrictEqual([error.pid, error.exitCode, error.signal], [pid, null, "SIGKILL"])
+          // The error was made as the exit was reported: its stderr is what had been read by then, the unterminated
+          // last line included, whatever holds the pipes.
+          assert.deepStrictEqual(error.stderr?.slice(-3), [
+            `line ${LINES - 1} ${"x".repeat(LINE_BYTES)}`,
+            "last words",
+            "unterminated"
+          ])
+          assert.strictEqual((yield* agent.stats).stderrLines, before + LINES + 2)
+          if (mode === "grandchild") {
+            yield* eventually("the group kill at the exit swept the grandchild", () => groupMembers(pid).length === 0)
+          }
+          if (mode === "escaped") {
+            // Out of reach of the group kill: the exit was reported while it still holds the pipes, and what it
+            // writes there later is still read, as a line of its own.
+            assert.isTrue(isAlive(grandchild!), "the escaped grandchild still holds the pipes")
+            process.kill(grandchild!, "SIGUSR1")
+            yield* eventually(
+              "the grandchild's late line is read",
+              () => Effect.runSync(agent.recentStderr).at(-1) === "late line from the grandchild"
+            )
+            assert.strictEqual((yield* agent.stats).stderrLines, before + LINES + 3)
+          }
+        }).pipe(spawning, Effect.provide(TestLive)))
+    }
   }
 
   it.scopedLive("Exited is published after the last words are counted, while an escaped grandchild holds the pipes", () =>

@@ -12,6 +12,7 @@ import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as ForkServer from "../../src/Agent/ForkServer.js"
+import * as Internal from "../../src/Agent/internal/forkServer.js"
 import * as AgentProcess from "../../src/Agent/Process.js"
 import {
   agentConfig,
@@ -98,7 +99,7 @@ describe.sequential("fork server", () => {
       }
     }).pipe(Effect.provide(TestLive)))
 
-  it.scopedLive("the server ignores the signals that end a process: a Ctrl-C to the group leaves it to its owner", () =>
+  it.scopedLive("the server ignores the signals that end a process: its owner's stop needs the exits it reports", () =>
     withServer(Effect.gen(function*() {
       const agent = yield* AgentProcess.make(agentConfig("echo"))
       const server = (yield* serverPid)!
@@ -139,13 +140,57 @@ describe.sequential("fork server", () => {
     90_000
   )
 
-  it.scopedLive("the layer's scope closed: the server's process exits", () =>
+  it.scopedLive("the layer's scope closed: the server exits, at once or once the agents spawned after it stop", () =>
     Effect.gen(function*() {
-      const server = yield* withServer(Effect.scoped(Effect.gen(function*() {
+      const [server, first] = yield* withServer(Effect.scoped(Effect.gen(function*() {
         yield* AgentProcess.make(agentConfig("echo"))
-        return (yield* serverPid)!
+        return [yield* ForkServer.ForkServer, (yield* serverPid)!] as const
       })))
-      yield* eventually("the server has exited", () => !isAlive(server))
+      yield* eventually("the server has exited", () => !isAlive(first))
+      // Still asked after its scope closed (a restart of a tree it was provided to alone): a server runs as long as
+      // the agent does, then ends.
+      const scope = yield* Scope.make()
+      const late = yield* AgentProcess.make(agentConfig("echo")).pipe(
+        Effect.provideService(ForkServer.ForkServer, server),
+        Scope.extend(scope)
+      )
+      const second = server.pid()!
+      assert.strictEqual(parentOf(late.pid), second)
+      assert.deepStrictEqual(yield* late.request({ echo: "late" }), "late")
+      yield* Scope.close(scope, Exit.void)
+      yield* eventually("the second server has exited with its agent", () => !isAlive(second))
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("the agent holds nothing of the server's: its only sockets are its stdin, stdout and stderr", () =>
+    withServer(Effect.gen(function*() {
+      const agent = yield* AgentProcess.make({ name: "pong", command: "/bin/sh", args: [fixture("agents", "pong.sh")] })
+      const sockets = fs.readdirSync(`/proc/${agent.pid}/fd`).filter((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/${agent.pid}/fd/${fd}`).startsWith("socket:")
+        } catch {
+          return false
+        }
+      })
+      assert.deepStrictEqual(sockets.map(Number).sort(), [0, 1, 2])
+    })).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("a server that answers nothing while a spawn waits is killed: the spawn fails, its agents are reported", () =>
+    Effect.gen(function*() {
+      // A bound of 300 ms here (30 s by default): the server is stopped (SIGSTOP), as by a debugger.
+      const server = Internal.make({ replyTimeoutMillis: 300 })
+      yield* Effect.addFinalizer(() => Effect.sync(server.close))
+      const withIt = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provideService(effect, Internal.Tag, server)
+      const running = yield* withIt(AgentProcess.make(agentConfig("echo")))
+      const stopped = server.pid()!
+      process.kill(stopped, "SIGSTOP")
+      const failed = failureOf(yield* Effect.exit(withIt(Effect.scoped(AgentProcess.make(agentConfig("echo"))))))
+      assert.strictEqual(failed._tag, "AgentStartupError")
+      const exit = yield* running.awaitExit
+      assert.deepStrictEqual([exit.exitCode, exit.signal], [null, "SIGKILL"])
+      yield* eventually("the stopped server is gone", () => !isAlive(stopped))
+      const next = yield* withIt(AgentProcess.make(agentConfig("echo", { name: "next" })))
+      assert.notStrictEqual(server.pid(), stopped)
+      assert.deepStrictEqual(yield* next.request({ echo: 2 }), 2)
     }).pipe(Effect.provide(TestLive)))
 
   it.scopedLive("a host whose agents have stopped exits by itself: the server does not keep it alive", () =>

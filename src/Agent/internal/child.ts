@@ -161,7 +161,9 @@ export const killGroup = (pid: number, signal: NodeJS.Signals): void => {
  * Whether a child has exited and its exit is not reported yet: dead but not reaped (a zombie: its `/proc/<pid>/stat`
  * state is `Z`), Node reports the exit on a coming turn of the event loop; or gone from `/proc` already, reaped by a
  * fork server (`forkServer.ts`), whose message of its exit is on the way. Only for a child whose exit is not
- * reported yet: until then its pid cannot belong to another process. False where `/proc` does not tell (not Linux).
+ * reported yet: until then its pid cannot belong to another process (a fork server's child: but for the moment its
+ * exit's message takes). False where `/proc` does not tell (not Linux); where it hides other processes (`hidepid`),
+ * it still shows this process's own children.
  *
  * @internal
  */

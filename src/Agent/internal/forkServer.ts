@@ -15,8 +15,10 @@
  * spawned through it has not exited, the channel keeps this process's event loop alive, as a child does.
  *
  * If the server's process ends while agents run (killed by hand, or by the OOM killer), their exits can no longer
- * be heard: each one's process group is sent SIGKILL and its exit reported as by SIGKILL, so that its supervisor
- * restarts it as after any crash, through a new server; a spawn not yet answered fails.
+ * be heard: once its channel has closed (every message it sent read), each one's process group is sent SIGKILL and
+ * its exit reported as by SIGKILL, so that its supervisor restarts it as after any crash, through a new server; a
+ * spawn not yet answered fails. A server that answers nothing for 30 s while spawns wait (stopped, hung) is killed
+ * so (`watch`).
  *
  * @internal
  */
@@ -27,6 +29,7 @@ import * as ChildProcess from "node:child_process"
 import { EventEmitter } from "node:events"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
+import * as Path from "node:path"
 import type { Readable, Writable } from "node:stream"
 import { fileURLToPath } from "node:url"
 
@@ -112,6 +115,12 @@ class Forked extends EventEmitter implements ProcessHandle {
   }
 }
 
+/** A spawn that failed: what it received is closed, and its `error` is emitted with Node's `code`. */
+const failed = (child: Forked, message: string, code: string) => {
+  for (const stream of [child.stdin, child.stdout, child.stderr]) stream?.destroy()
+  child.emit("error", Object.assign(new Error(message), { code }))
+}
+
 interface Reply {
   readonly t: "stdio" | "spawned" | "exit" | "error"
   readonly id: number
@@ -142,11 +151,32 @@ const serverEnv = (): Record<string, string | undefined> => {
   return env
 }
 
+/**
+ * How long spawns may wait while the server answers nothing before it is taken for hung (see `watch`): 30 s, far
+ * beyond a spawn's milliseconds even with thousands asked at once (the server answers each in turn).
+ */
+const REPLY_TIMEOUT_MILLIS = 30_000
+
+/** The `cwd` of a spawn request: absolute, resolved here; none when this process has no working directory. */
+const cwdOf = (cwd: string | undefined): { readonly cwd?: string } => {
+  try {
+    return { cwd: Path.resolve(cwd ?? ".") }
+  } catch {
+    // This process's directory was removed: the server's own is used, or the spawn fails there (a relative `cwd`).
+    return cwd === undefined ? {} : { cwd }
+  }
+}
+
 /** A fork server; its process starts at the first spawn. @internal */
-export const make = (): ForkServer => {
+export const make = (options: { readonly replyTimeoutMillis?: number | undefined } = {}): ForkServer => {
+  const replyTimeoutMillis = options.replyTimeoutMillis ?? REPLY_TIMEOUT_MILLIS
   let server: ChildProcess.ChildProcess | undefined
-  let retiring = false
+  // The owner's scope has closed: the server ends whenever no agent of it runs (a later spawn starts another).
+  let closed = false
   let lastId = 0
+  // When the server last answered (or was asked, with nothing pending before): see `watch`.
+  let heardAt = 0
+  let watchdog: ReturnType<typeof setInterval> | undefined
   const children = new Map<number, Forked>()
   let counted = 0
 
@@ -165,18 +195,18 @@ export const make = (): ForkServer => {
   const forget = (id: number, child: Forked) => {
     children.delete(id)
     uncount(child)
-    if (retiring) retire()
+    if (closed) retire()
   }
   /** Ends the server's process now if no agent of it runs (its `exit` then finds no child to report). */
   const retire = () => {
     if (children.size > 0 || server === undefined) return
     const current = server
     server = undefined
-    retiring = false
     if (current.connected) current.disconnect()
   }
 
   const onReply = (reply: Reply, handle: PipeHandle | undefined) => {
+    heardAt = performance.now()
     const child = children.get(reply.id)
     if (child === undefined) return void handle?.close()
     switch (reply.t) {
@@ -189,6 +219,8 @@ export const make = (): ForkServer => {
         if (reply.fd === 0) child.stdin = socket
         else if (reply.fd === 1) child.stdout = socket
         else child.stderr = socket
+        // (child.ts listens from the `spawn` on: an error before then is not unhandled)
+        socket.on("error", () => {})
         return
       }
       case "spawned":
@@ -215,13 +247,7 @@ export const make = (): ForkServer => {
   const pipesLost = (id: number, child: Forked) => {
     forget(id, child)
     killGroup(child.pid!)
-    for (const stream of [child.stdin, child.stdout, child.stderr]) stream?.destroy()
-    child.emit(
-      "error",
-      Object.assign(new Error(`spawn: the agent's pipes did not reach this process (EMFILE?)`), {
-        code: "EMFILE"
-      })
-    )
+    failed(child, "spawn: the agent's pipes did not reach this process (EMFILE?)", "EMFILE")
   }
 
   /** The server's process ended: its children can no longer be heard (see the module's docs). */
@@ -231,19 +257,42 @@ export const make = (): ForkServer => {
       if (child.server !== process_) continue
       forget(id, child)
       if (child.pid === undefined) {
-        for (const stream of [child.stdin, child.stdout, child.stderr]) stream?.destroy()
-        child.emit(
-          "error",
-          Object.assign(new Error(`the fork server ${why} before the agent was spawned`), {
-            code: "ESRCH"
-          })
-        )
+        failed(child, `the fork server ${why} before the agent was spawned`, "ESRCH")
       } else {
         killGroup(child.pid)
         exited(child)
         child.emit("exit", null, "SIGKILL")
       }
     }
+  }
+
+  /** Spawns asked and not answered yet (no pid, no error). */
+  const pending = (): number => {
+    let n = 0
+    for (const child of children.values()) if (child.pid === undefined) n++
+    return n
+  }
+  /**
+   * While spawns wait for their answer, a server that has answered nothing for `replyTimeoutMillis` (stopped by
+   * SIGSTOP or a debugger, or hung) is killed: its end fails them and reports its agents (`lost`), and the next
+   * spawn starts a new server. A spawn from this process cannot hang; one through the server must not either.
+   */
+  const watch = () => {
+    if (watchdog !== undefined) return
+    watchdog = setInterval(() => {
+      if (pending() === 0) {
+        clearInterval(watchdog)
+        watchdog = undefined
+        return
+      }
+      if (performance.now() - heardAt < replyTimeoutMillis || server === undefined) return
+      try {
+        server.kill("SIGKILL")
+      } catch {
+        // gone already: its `disconnect` reports it
+      }
+    }, Math.min(1000, replyTimeoutMillis / 2))
+    watchdog.unref()
   }
 
   const start = (): ChildProcess.ChildProcess => {
@@ -256,7 +305,12 @@ export const make = (): ForkServer => {
     })
     started.on("message", (reply: Reply, handle: PipeHandle | undefined) => onReply(reply, handle))
     started.on("error", (error) => lost(started, `could not run (${error.message})`))
-    started.once("exit", (code, signal) => lost(started, `exited (${signal ?? `code ${code}`})`))
+    // Its end is handled once its channel is closed, not at its `exit`, which Node may report before the last
+    // messages it sent have been read (a spawn answered, an exit's code).
+    started.once("disconnect", () => {
+      const how = started.signalCode ?? (started.exitCode === null ? undefined : `code ${started.exitCode}`)
+      lost(started, how === undefined ? "ended" : `exited (${how})`)
+    })
     // Its process never keeps this one alive; its channel does while an agent of it runs (`refresh`).
     started.unref()
     return started
@@ -264,39 +318,38 @@ export const make = (): ForkServer => {
 
   return {
     spawn: (command, args, options) => {
-      retiring = false
-      if (server === undefined || server.exitCode !== null || server.signalCode !== null) server = start()
-      const current = server
-      const id = ++lastId
-      const child = new Forked(current, uncount)
-      children.set(id, child)
-      counted++
-      refresh()
-      current.send({
+      // Made before anything is registered (a throw here leaves nothing behind). A relative `cwd` is this
+      // process's, now, as for a child of its own; none given, this process's working directory (if it has one).
+      const request = {
         t: "spawn",
-        id,
+        id: ++lastId,
         command,
         args,
         env: options.env,
-        cwd: options.cwd ?? process.cwd(),
+        ...cwdOf(options.cwd),
         ...(options.uid !== undefined ? { uid: options.uid } : {}),
         ...(options.gid !== undefined ? { gid: options.gid } : {})
-      }, (error) => {
-        // Not asked (its channel closed: the server's `exit` reports the rest): this spawn fails.
+      }
+      if (server === undefined || !server.connected) server = start()
+      const current = server
+      const id = request.id
+      const child = new Forked(current, uncount)
+      if (pending() === 0) heardAt = performance.now()
+      children.set(id, child)
+      counted++
+      refresh()
+      watch()
+      current.send(request, (error) => {
+        // Not asked (its channel closed: its `disconnect` reports the rest): this spawn fails.
         if (error === null || error === undefined || children.get(id) !== child) return
         forget(id, child)
-        child.emit(
-          "error",
-          Object.assign(new Error(`the fork server could not be asked: ${error.message}`), {
-            code: "ESRCH"
-          })
-        )
+        failed(child, `the fork server could not be asked: ${error.message}`, "ESRCH")
       })
       return child
     },
     pid: () => server?.pid,
     close: () => {
-      retiring = true
+      closed = true
       retire()
     }
   }
