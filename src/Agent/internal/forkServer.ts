@@ -32,6 +32,7 @@ import * as Net from "node:net"
 import * as Path from "node:path"
 import type { Readable, Writable } from "node:stream"
 import { fileURLToPath } from "node:url"
+import { killGroup } from "./child.js"
 
 /** What `child.ts` uses of a spawned process: a `ChildProcess`, or a child of the fork server. @internal */
 export interface ProcessHandle {
@@ -82,15 +83,6 @@ interface PipeHandle {
   readonly close: () => void
 }
 
-/** SIGKILL to a process group; one that is gone already is not an error. */
-const killGroup = (pid: number) => {
-  try {
-    process.kill(-pid, "SIGKILL")
-  } catch {
-    // ESRCH: the group is gone already
-  }
-}
-
 /**
  * At a child's exit its stdin is destroyed, as Node does for a child of its own: nothing else would ever close it
  * (only a write could find the other end gone), and it would hold its descriptor and what listens to it for ever.
@@ -107,6 +99,8 @@ class Forked extends EventEmitter implements ProcessHandle {
   stderr: Net.Socket | null = null
   /** Counted among what keeps the channel (and so this process's event loop) alive. */
   counted = true
+  /** When its spawn was asked (`performance.now()`): see `watch`. */
+  readonly askedAt = performance.now()
   constructor(readonly server: ChildProcess.ChildProcess, private readonly uncount: (child: Forked) => void) {
     super()
   }
@@ -115,10 +109,10 @@ class Forked extends EventEmitter implements ProcessHandle {
   }
 }
 
-/** A spawn that failed: what it received is closed, and its `error` is emitted with Node's `code`. */
-const failed = (child: Forked, message: string, code: string) => {
+/** A spawn that failed: what it received is closed, and its `error` is emitted. */
+const failed = (child: Forked, error: Error) => {
   for (const stream of [child.stdin, child.stdout, child.stderr]) stream?.destroy()
-  child.emit("error", Object.assign(new Error(message), { code }))
+  child.emit("error", error)
 }
 
 interface Reply {
@@ -174,7 +168,7 @@ export const make = (options: { readonly replyTimeoutMillis?: number | undefined
   // The owner's scope has closed: the server ends whenever no agent of it runs (a later spawn starts another).
   let closed = false
   let lastId = 0
-  // When the server last answered (or was asked, with nothing pending before): see `watch`.
+  // When the server last answered: see `watch`.
   let heardAt = 0
   let watchdog: ReturnType<typeof setInterval> | undefined
   const children = new Map<number, Forked>()
@@ -235,8 +229,7 @@ export const make = (options: { readonly replyTimeoutMillis?: number | undefined
         return
       case "error":
         forget(reply.id, child)
-        for (const stream of [child.stdin, child.stdout, child.stderr]) stream?.destroy()
-        child.emit("error", errorOf(reply.error ?? { message: "spawn failed in the fork server" }))
+        failed(child, errorOf(reply.error ?? { message: "spawn failed in the fork server" }))
     }
   }
 
@@ -246,8 +239,8 @@ export const make = (options: { readonly replyTimeoutMillis?: number | undefined
    */
   const pipesLost = (id: number, child: Forked) => {
     forget(id, child)
-    killGroup(child.pid!)
-    failed(child, "spawn: the agent's pipes did not reach this process (EMFILE?)", "EMFILE")
+    killGroup(child.pid!, "SIGKILL")
+    failed(child, errorOf({ message: "spawn: the agent's pipes did not reach this process (EMFILE?)", code: "EMFILE" }))
   }
 
   /** The server's process ended: its children can no longer be heard (see the module's docs). */
@@ -257,21 +250,15 @@ export const make = (options: { readonly replyTimeoutMillis?: number | undefined
       if (child.server !== process_) continue
       forget(id, child)
       if (child.pid === undefined) {
-        failed(child, `the fork server ${why} before the agent was spawned`, "ESRCH")
+        failed(child, errorOf({ message: `the fork server ${why} before the agent was spawned`, code: "ESRCH" }))
       } else {
-        killGroup(child.pid)
+        killGroup(child.pid, "SIGKILL")
         exited(child)
         child.emit("exit", null, "SIGKILL")
       }
     }
   }
 
-  /** Spawns asked and not answered yet (no pid, no error). */
-  const pending = (): number => {
-    let n = 0
-    for (const child of children.values()) if (child.pid === undefined) n++
-    return n
-  }
   /**
    * While spawns wait for their answer, a server that has answered nothing for `replyTimeoutMillis` (stopped by
    * SIGSTOP or a debugger, or hung) is killed: its end fails them and reports its agents (`lost`), and the next
@@ -280,12 +267,16 @@ export const make = (options: { readonly replyTimeoutMillis?: number | undefined
   const watch = () => {
     if (watchdog !== undefined) return
     watchdog = setInterval(() => {
-      if (pending() === 0) {
+      // The spawns asked and not answered yet (no pid, no error), and when the oldest was asked.
+      let oldest = Infinity
+      for (const child of children.values()) if (child.pid === undefined) oldest = Math.min(oldest, child.askedAt)
+      if (oldest === Infinity) {
         clearInterval(watchdog)
         watchdog = undefined
         return
       }
-      if (performance.now() - heardAt < replyTimeoutMillis || server === undefined) return
+      // Silent since the last answer, or since the oldest spawn waiting was asked if that came after it.
+      if (performance.now() - Math.max(heardAt, oldest) < replyTimeoutMillis || server === undefined) return
       try {
         server.kill("SIGKILL")
       } catch {
@@ -334,7 +325,6 @@ export const make = (options: { readonly replyTimeoutMillis?: number | undefined
       const current = server
       const id = request.id
       const child = new Forked(current, uncount)
-      if (pending() === 0) heardAt = performance.now()
       children.set(id, child)
       counted++
       refresh()
@@ -343,7 +333,7 @@ export const make = (options: { readonly replyTimeoutMillis?: number | undefined
         // Not asked (its channel closed: its `disconnect` reports the rest): this spawn fails.
         if (error === null || error === undefined || children.get(id) !== child) return
         forget(id, child)
-        failed(child, `the fork server could not be asked: ${error.message}`, "ESRCH")
+        failed(child, errorOf({ message: `the fork server could not be asked: ${error.message}`, code: "ESRCH" }))
       })
       return child
     },

@@ -83,16 +83,18 @@ const spawn = (request: SpawnRequest): void => {
   })
   for (const stream of [child.stdin, child.stdout, child.stderr]) stream.on("error", () => {})
   child.once("spawn", () => {
-    spawned = true // The pipes' handles are taken from their streams at once and each closed once sent: a handle still in its
-     // stream while it waits its turn (Node sends one at a time) would be read here, or closed by Node at the
+    spawned = true
+    // The pipes' handles are taken from their streams at once and each closed once sent: a handle still in its
+    // stream while it waits its turn (Node sends one at a time) would be read here, or closed by Node at the
     // child's exit (it destroys a child's stdin then).
-    ;[child.stdin, child.stdout, child.stderr].forEach((stream, fd) => {
-      const handle = handleOf(stream)
-      if (handle === undefined) return
-      ;(stream as unknown as { _handle: unknown })._handle = null
-      stream.destroy()
+    const streams = [child.stdin, child.stdout, child.stderr]
+    for (let fd = 0; fd < streams.length; fd++) {
+      const handle = handleOf(streams[fd])
+      if (handle === undefined) continue
+      ;(streams[fd] as unknown as { _handle: unknown })._handle = null
+      streams[fd].destroy()
       send({ t: "stdio", id: request.id, fd }, handle)
-    })
+    }
     send({ t: "spawned", id: request.id, pid: child.pid })
   })
   child.once("exit", (code, signal) => send({ t: "exit", id: request.id, code, signal }))
