@@ -13,6 +13,7 @@ import { SystemError, type SystemErrorReason } from "@effect/platform/Error"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { messageOf } from "./standalone/messageOf.js"
 
 const codeOf = (error: unknown): unknown =>
   typeof error === "object" && error !== null && "code" in error ? error.code : undefined
@@ -87,7 +88,7 @@ export const makeDirectory = (dir: string): Effect.Effect<void, SystemError> =>
         method: "makeDirectory",
         pathOrDescriptor: dir,
         syscall: "mkdir",
-        description: error instanceof Error ? error.message : String(error),
+        description: messageOf(error),
         cause: error
       })
     }

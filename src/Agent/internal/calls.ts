@@ -16,6 +16,7 @@ import { unsafeCurrentFiber } from "../../internal/currentFiber.js"
 import type { DurationInput } from "../../internal/durationText.js"
 import * as Spans from "../../internal/metrics/spans.js"
 import * as Edge from "../../internal/schema.js"
+import { messageOf } from "../../internal/standalone/messageOf.js"
 import * as Message from "../../Protocol/Message.js"
 import type * as AgentSupervisor from "../AgentSupervisor.js"
 import * as Config from "../Config.js"
@@ -189,7 +190,7 @@ export const makeCalls = ({ config, counters, refusal, streams, table }: CallsOp
       return new ProtocolError({
         agent: name,
         reason: "unencodable",
-        detail: `payload cannot be sent as JSON: ${error instanceof Error ? error.message : String(error)}`
+        detail: `payload cannot be sent as JSON: ${messageOf(error)}`
       })
     }
     // A UTF-16 unit is at most 3 UTF-8 bytes: count the bytes only when the length alone cannot tell.

@@ -18,6 +18,7 @@
 import * as ChildProcess from "node:child_process"
 import type * as Net from "node:net"
 import { ENDING_SIGNALS } from "../../internal/standalone/endingSignals.js"
+import { messageOf } from "../../internal/standalone/messageOf.js"
 
 interface SpawnRequest {
   readonly t: "spawn"
@@ -53,7 +54,7 @@ const send = (message: object, handle?: PipeHandle): void => {
 const facts = (error: unknown) => {
   const e = error as Error & { code?: unknown; errno?: unknown; syscall?: unknown; path?: unknown }
   return {
-    message: e instanceof Error ? e.message : String(error),
+    message: messageOf(error),
     code: typeof e?.code === "string" ? e.code : undefined,
     errno: typeof e?.errno === "number" ? e.errno : undefined,
     syscall: typeof e?.syscall === "string" ? e.syscall : undefined,

@@ -7,6 +7,7 @@
  * @internal
  */
 import { StoreError } from "../../Errors.js"
+import { messageOf } from "../../internal/standalone/messageOf.js"
 
 /** What a backend loads: the modules that may be missing (peer first), and the one to blame otherwise. */
 export interface Driver {
@@ -28,8 +29,7 @@ export const codeOf = (error: unknown): string | undefined =>
     : undefined
 
 /** An error's message on one line, without the require stack a `require` failure goes on with. */
-const oneLine = (error: unknown): string =>
-  (error instanceof Error ? error.message : String(error)).split("\nRequire stack:")[0].replace(/\s*\n\s*/g, " ")
+const oneLine = (error: unknown): string => messageOf(error).split("\nRequire stack:")[0].replace(/\s*\n\s*/g, " ")
 
 /** The package a "cannot find" error names, when it names one rather than a file. */
 const missingPackage = (message: string): string | undefined =>

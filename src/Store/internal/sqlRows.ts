@@ -11,6 +11,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { StoreError } from "../../Errors.js"
+import { messageOf } from "../../internal/standalone/messageOf.js"
 import * as StrictJson from "../../internal/standalone/strictJson.js"
 import * as Store from "../Store.js"
 import type { Tables } from "./sqlSchema.js"
@@ -237,7 +238,6 @@ export const selectChildren = (sql: SqlClient.SqlClient, tables: Tables, supervi
   )
 
 /** What an encode threw, as a refusal's detail says it (StrictJson's message names the path). */
-const thrown = (error: unknown): string => error instanceof Error ? error.message : String(error)
 
 /**
  * A checkpoint's data as the JSON text its row keeps; data JSON would change (a Map, NaN: `StrictJson`) fails as
@@ -250,7 +250,7 @@ export const encodeCheckpoint = (record: Store.CheckpointRecord): Effect.Effect<
       new StoreError({
         operation: "saveCheckpoint",
         reason: "unencodable",
-        detail: `the data is not JSON: ${thrown(error)}`
+        detail: `the data is not JSON: ${messageOf(error)}`
       })
   })
 
@@ -291,7 +291,7 @@ export const encodeTask = (record: Store.TaskRecord): Effect.Effect<EncodedTask,
       new StoreError({
         operation: "saveTask",
         reason: "unencodable",
-        detail: `task ${record.task_id}: its payload, result or errors are not JSON: ${thrown(error)}`
+        detail: `task ${record.task_id}: its payload, result or errors are not JSON: ${messageOf(error)}`
       })
   })
 
@@ -364,7 +364,7 @@ export const decodeTask = (operation: string) => (row: TaskRow): Effect.Effect<S
       created_at: Number(row.created_at),
       updated_at: Number(row.updated_at)
     }),
-    catch: (error) => bad(`its JSON is not valid (${error instanceof Error ? error.message : String(error)})`)
+    catch: (error) => bad(`its JSON is not valid (${messageOf(error)})`)
   }).pipe(
     Effect.flatMap((candidate) =>
       Either.mapLeft(decodeTaskRecord(candidate), (error) => {

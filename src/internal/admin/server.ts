@@ -20,6 +20,7 @@ import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
 import type * as Supervisor from "../../Supervisor.js"
+import { messageOf } from "../standalone/messageOf.js"
 import { AdminHttpApi } from "./api.js"
 import { AdminApiError } from "./errors.js"
 import * as Guard from "./guard.js"
@@ -102,7 +103,7 @@ const listenFailed = (settings: Settings, cause: unknown) =>
     ...(typeof (cause as NodeJS.ErrnoException)?.code === "string"
       ? { code: (cause as NodeJS.ErrnoException).code }
       : {}),
-    detail: cause instanceof Error ? cause.message : String(cause)
+    detail: messageOf(cause)
   })
 
 /** Ends the event streams, then closes the server: gracefully for {@link CLOSE_GRACE}, then by cutting connections. */

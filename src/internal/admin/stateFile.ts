@@ -15,6 +15,7 @@ import type * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import { isAlive } from "../alive.js"
+import { messageOf } from "../standalone/messageOf.js"
 import { AdminApiError } from "./errors.js"
 
 /** What the file holds. */
@@ -175,7 +176,7 @@ const own = (
             ...(typeof (error as NodeJS.ErrnoException)?.code === "string"
               ? { code: (error as NodeJS.ErrnoException).code }
               : {}),
-            detail: error instanceof Error ? error.message : String(error)
+            detail: messageOf(error)
           })
       }),
       (onExit) =>

@@ -33,6 +33,7 @@ import * as Placements from "../admin/clusterPlacements.js"
 import * as Settings from "../cluster/config.js"
 import * as Migrate from "../cluster/migrate.js"
 import { makeDirectorySync } from "../makeDirectory.js"
+import { messageOf } from "../standalone/messageOf.js"
 
 /** `--runner-host` and `--runner-port`: over the file's `cluster.address`. */
 export interface RunnerFlags {
@@ -68,7 +69,7 @@ const opened = (what: string) => (cause: unknown) =>
   new StoreError({
     operation: "clusterOpen",
     reason: "failure",
-    detail: `could not open the cluster's database ${what}: ${cause instanceof Error ? cause.message : String(cause)}`
+    detail: `could not open the cluster's database ${what}: ${messageOf(cause)}`
   })
 
 /** The client of the cluster's database; its driver loaded only now (a missing one is a `StoreError` to act on). */

@@ -17,6 +17,7 @@ import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Layer from "effect/Layer"
 import { ConfigError, type StoreError } from "../../Errors.js"
+import { messageOf } from "../standalone/messageOf.js"
 import * as Config from "./config.js"
 import { MIGRATE_TIMEOUT, migrateWithin } from "./migrate.js"
 import * as Placement from "./placement.js"
@@ -86,7 +87,7 @@ export const layerRunner = (
 const listenError = (settings: Config.ClusterSettings, e: { readonly cause: unknown }) => {
   const at = settings.listen ?? settings.address
   const field = settings.listen === undefined ? "cluster.address" : "cluster.listen"
-  const why = e.cause instanceof Error ? e.cause.message : String(e.cause)
+  const why = messageOf(e.cause)
   return new ConfigError({ field, rule: `could not listen there: ${why}`, value: at && `${at.host}:${at.port}` })
 }
 

@@ -9,6 +9,7 @@
 import * as Effect from "effect/Effect"
 import { ConfigError } from "../../Errors.js"
 import { installCommand } from "../peers.js"
+import { messageOf } from "../standalone/messageOf.js"
 
 /** `Metrics/Otel.ts`, loaded. @internal */
 export const otel = Effect.tryPromise({
@@ -17,7 +18,7 @@ export const otel = Effect.tryPromise({
     new ConfigError({
       field: "Metrics.layerOtel",
       rule: "needs the optional peer dependency @effect/opentelemetry, which did not load (" +
-        (error instanceof Error ? error.message.split("\n")[0] : String(error)) +
+        messageOf(error).split("\n")[0] +
         `): install it beside effect-agent-supervisor (${installCommand("@effect/opentelemetry")})`
     })
 })

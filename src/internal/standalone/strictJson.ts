@@ -17,6 +17,7 @@
  *
  * @internal
  */
+import { messageOf } from "./messageOf.js"
 
 /** Why `value` would not arrive as it is, or `undefined`: a value `toJSON` has already stood in for. */
 const lossOf = (value: unknown): string | undefined => {
@@ -180,7 +181,7 @@ export const problemOf = (value: unknown, name: string): string | undefined => {
     if (isPlain(value, 0)) return undefined
     return stringify(value, name) === undefined && value !== undefined ? `${name} is not JSON` : undefined
   } catch (error) {
-    return error instanceof Error ? error.message : String(error)
+    return messageOf(error)
   }
 }
 

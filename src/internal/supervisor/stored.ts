@@ -12,6 +12,7 @@
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import { DEFAULT_MAX_POOL_SIZE } from "../poolSize.js"
+import { messageOf } from "../standalone/messageOf.js"
 import type * as Spec from "./spec.js"
 
 /** The version of the text written; another is not read back (its child is reported and skipped). */
@@ -106,7 +107,7 @@ export const decode = (text: string): Either.Either<unknown, string> => {
   try {
     parsed = JSON.parse(text)
   } catch (error) {
-    return Either.left(`it is not JSON (${error instanceof Error ? error.message : String(error)})`)
+    return Either.left(`it is not JSON (${messageOf(error)})`)
   }
   if (typeof parsed !== "object" || parsed === null || !("spec" in parsed)) {
     return Either.left("it is not a stored spec ({ format, spec })")

@@ -16,6 +16,7 @@ import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import type { HandleOptions } from "../../Agent/AgentSupervisor.js"
 import type { TaskAttemptError, TopicError } from "../../Topic.js"
+import { messageOf } from "../standalone/messageOf.js"
 import * as Meter from "./meter.js"
 import type * as Settings from "./settings.js"
 
@@ -129,7 +130,7 @@ const awaitSubscriber = (registry: Registry, topic: Topic, name: string): Effect
 
 const describe = (error: unknown): { readonly tag: string; readonly message: string } => {
   const tag = typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : "Error"
-  const message = error instanceof Error ? error.message : String(error)
+  const message = messageOf(error)
   return { tag, message }
 }
 

@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Yaml from "yaml"
 import type * as Edge from "../schema.js"
+import { messageOf } from "../standalone/messageOf.js"
 
 /** The formats a tree file may be written in. */
 export type Format = "yaml" | "json"
@@ -48,11 +49,9 @@ const yaml = (lib: typeof Yaml, text: string, source: string): Either.Either<unk
     return Either.right(document.toJS({ maxAliasCount: 100 }))
   } catch (cause) {
     // An alias to an anchor not yet defined, or too many aliases (a "billion laughs" document).
-    return Either.left({ field: source, rule: `YAML error: ${cause instanceof Error ? cause.message : String(cause)}` })
+    return Either.left({ field: source, rule: `YAML error: ${messageOf(cause)}` })
   }
 }
-
-const messageOf = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
 
 /** Where V8 says a JSON error is: `at position N`, the end of the text, or `undefined` when it does not say. */
 const reported = (message: string, length: number): number | undefined => {
