@@ -193,6 +193,27 @@ describe.sequential("fork server", () => {
       assert.deepStrictEqual(yield* next.request({ echo: 2 }), 2)
     }).pipe(Effect.provide(TestLive)))
 
+  it.scopedLive("the server dies after handing over an agent's pipes, before it says so: the agent is killed, its spawn fails", () =>
+    Effect.gen(function*() {
+      const server = Internal.make({ script: fixture("apps", "forkServerDiesMidSpawn.mjs") })
+      yield* Effect.addFinalizer(() => Effect.sync(server.close))
+      const pidFile = path.join(yield* tempDir("fork-server-dies"), "forked.pid")
+      // An agent that would run on with its pipes closed (it reads none of them): only a kill ends it.
+      const config = agentConfig("echo", {
+        command: "/bin/sh",
+        args: ["-c", "exec sleep 300"],
+        env: { FORKED_PID_FILE: pidFile }
+      })
+      const failed = failureOf(
+        yield* Effect.exit(Effect.scoped(AgentProcess.make(config)).pipe(Effect.provideService(Internal.Tag, server)))
+      )
+      assert.strictEqual(failed._tag, "AgentStartupError")
+      assert.include(failed.message, "before the agent was spawned")
+      // (without the pid in the pipes' messages, this agent ran on, orphaned, for its 300 s)
+      const forked = Number(fs.readFileSync(pidFile, "utf8"))
+      yield* eventually(`the forked agent ${forked} is gone`, () => !isAlive(forked))
+    }).pipe(Effect.provide(TestLive)))
+
   it.scopedLive("a host whose agents have stopped exits by itself: the server does not keep it alive", () =>
     Effect.gen(function*() {
       const lines: Array<string> = []

@@ -11,6 +11,7 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
@@ -22,6 +23,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as readline from "node:readline"
 import * as AgentSupervisor from "../../src/Agent/AgentSupervisor.js"
+import * as ForkServer from "../../src/Agent/ForkServer.js"
 import { KILL_BOUND_MILLIS } from "../../src/Agent/internal/child.js"
 import * as Cgroup from "../../src/Agent/internal/limits/cgroup.js"
 import * as AgentProcess from "../../src/Agent/Process.js"
@@ -121,37 +123,48 @@ const timings = { gracefulTimeout: "100 millis", sigtermTimeout: "100 millis" } 
 const warningText = `agent outlived SIGKILL for ${KILL_BOUND_MILLIS / 1000}s (in uninterruptible sleep: a hung ` +
   `filesystem or device?): left behind, reported as killed`
 
+/** How the agents of a test are spawned: from this process, or through a fork server (`Agent.ForkServer`). */
+const SPAWNING: ReadonlyArray<readonly [string, Layer.Layer<never> | typeof ForkServer.layer]> = [
+  ["spawned here", Layer.empty],
+  ["through a fork server (its wait for the exit is the one held)", ForkServer.layer]
+]
+
 describe.concurrent("a process that outlives SIGKILL", () => {
-  it.scopedLive(
-    "AgentProcess: the stop ends after its bound, reported as killed and left behind, with a warning",
-    () => {
-      const log = logMessages()
-      return log.provide(Effect.gen(function*() {
-        const scope = yield* closeableScope
-        const agent = yield* AgentProcess.make(agentConfig("echo", timings)).pipe(Scope.extend(scope))
-        const tracer = yield* holdExit(agent.pid)
-        if (tracer === undefined) return
-        assert.strictEqual(yield* agent.request({ echo: "traced" }), "traced")
-        const waiting = yield* Effect.fork(agent.awaitExit)
-        const started = performance.now()
-        // (the old stop waited for the exit after SIGKILL without a bound: this never ended)
-        yield* Scope.close(scope, Exit.void)
-        const took = performance.now() - started
-        assert.isAtLeast(took, KILL_BOUND_MILLIS)
-        assert.isBelow(took, KILL_BOUND_MILLIS + 5_000)
-        const info = yield* Fiber.join(waiting)
-        assert.deepStrictEqual(
-          [info.pid, info.exitCode, info.signal, info.requested, info.leftBehind],
-          [agent.pid, null, "SIGKILL", true, true]
-        )
-        assert.deepStrictEqual(log.lines.filter((line) => line.includes("outlived SIGKILL")), [warningText])
-        // The tracer lets go: Node reaps the process; what was reported stands.
-        yield* tracer.letGo
-        assert.deepStrictEqual(Option.getOrThrow(yield* agent.exitInfo), info)
-      })).pipe(Effect.provide(TestLive))
-    },
-    30_000
-  )
+  for (const [via, spawning] of SPAWNING) {
+    it.scopedLive(
+      `AgentProcess, ${via}: the stop ends after its bound, reported as killed and left behind, with a warning`,
+      () => {
+        const log = logMessages()
+        return log.provide(Effect.gen(function*() {
+          const scope = yield* closeableScope
+          const agent = yield* AgentProcess.make(agentConfig("echo", timings)).pipe(
+            Scope.extend(scope),
+            Effect.provide(spawning)
+          )
+          const tracer = yield* holdExit(agent.pid)
+          if (tracer === undefined) return
+          assert.strictEqual(yield* agent.request({ echo: "traced" }), "traced")
+          const waiting = yield* Effect.fork(agent.awaitExit)
+          const started = performance.now()
+          // (the old stop waited for the exit after SIGKILL without a bound: this never ended)
+          yield* Scope.close(scope, Exit.void)
+          const took = performance.now() - started
+          assert.isAtLeast(took, KILL_BOUND_MILLIS)
+          assert.isBelow(took, KILL_BOUND_MILLIS + 5_000)
+          const info = yield* Fiber.join(waiting)
+          assert.deepStrictEqual(
+            [info.pid, info.exitCode, info.signal, info.requested, info.leftBehind],
+            [agent.pid, null, "SIGKILL", true, true]
+          )
+          assert.deepStrictEqual(log.lines.filter((line) => line.includes("outlived SIGKILL")), [warningText])
+          // The tracer lets go: Node reaps the process; what was reported stands.
+          yield* tracer.letGo
+          assert.deepStrictEqual(Option.getOrThrow(yield* agent.exitInfo), info)
+        })).pipe(Effect.provide(TestLive))
+      },
+      30_000
+    )
+  }
 
   it.scopedLive(
     "with limits in a cgroup: the stop waits no longer, the cgroup is kept with a warning and removed at the real exit",

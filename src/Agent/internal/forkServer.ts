@@ -17,7 +17,8 @@
  * If the server's process ends while agents run (killed by hand, or by the OOM killer), their exits can no longer
  * be heard: once its channel has closed (every message it sent read), each one's process group is sent SIGKILL and
  * its exit reported as by SIGKILL, so that its supervisor restarts it as after any crash, through a new server; a
- * spawn not yet answered fails. A server that answers nothing for 30 s while spawns wait (stopped, hung) is killed
+ * spawn not yet answered fails (and the child it had forked by then, whose pid came with its pipes, is killed in
+ * its group: nobody else knows it). A server that answers nothing for 30 s while spawns wait (stopped, hung) is killed
  * so (`watch`).
  *
  * @internal
@@ -93,7 +94,10 @@ const exited = (child: Forked) => {
 
 /** A child of the server, seen from here. */
 class Forked extends EventEmitter implements ProcessHandle {
+  /** Set once the server says it spawned (`spawned`): from then on an end is an exit. */
   pid: number | undefined = undefined
+  /** The pid the server forked, known from its first pipe on (before `spawned`). */
+  forked: number | undefined = undefined
   stdin: Net.Socket | null = null
   stdout: Net.Socket | null = null
   stderr: Net.Socket | null = null
@@ -162,7 +166,13 @@ const cwdOf = (cwd: string | undefined): { readonly cwd?: string } => {
 }
 
 /** A fork server; its process starts at the first spawn. @internal */
-export const make = (options: { readonly replyTimeoutMillis?: number | undefined } = {}): ForkServer => {
+export const make = (
+  options: {
+    readonly replyTimeoutMillis?: number | undefined
+    /** The server's script (tests: a server that fails in a given way); by default `forkServerMain.js`. */
+    readonly script?: string | undefined
+  } = {}
+): ForkServer => {
   const replyTimeoutMillis = options.replyTimeoutMillis ?? REPLY_TIMEOUT_MILLIS
   let server: ChildProcess.ChildProcess | undefined
   // The owner's scope has closed: the server ends whenever no agent of it runs (a later spawn starts another).
@@ -205,6 +215,7 @@ export const make = (options: { readonly replyTimeoutMillis?: number | undefined
     if (child === undefined) return void handle?.close()
     switch (reply.t) {
       case "stdio": {
+        child.forked ??= reply.pid
         if (handle === undefined) return
         // As Node makes a child's own: stdin written, stdout and stderr read.
         const socket = new Net.Socket(
@@ -250,6 +261,8 @@ export const make = (options: { readonly replyTimeoutMillis?: number | undefined
       if (child.server !== process_) continue
       forget(id, child)
       if (child.pid === undefined) {
+        // Forked, and its pipes on their way, but never announced: nobody would ever stop it.
+        if (child.forked !== undefined) killGroup(child.forked, "SIGKILL")
         failed(child, errorOf({ message: `the fork server ${why} before the agent was spawned`, code: "ESRCH" }))
       } else {
         killGroup(child.pid, "SIGKILL")
@@ -287,7 +300,7 @@ export const make = (options: { readonly replyTimeoutMillis?: number | undefined
   }
 
   const start = (): ChildProcess.ChildProcess => {
-    const started = ChildProcess.spawn(process.execPath, [mainScript()], {
+    const started = ChildProcess.spawn(process.execPath, [options.script ?? mainScript()], {
       stdio: ["ignore", "ignore", "inherit", "ipc"],
       env: serverEnv(),
       serialization: "json",

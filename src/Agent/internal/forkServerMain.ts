@@ -3,8 +3,9 @@
  * hands it their pipes, as OTP's `erl_child_setup` spawns the ports of the Erlang VM.
  *
  * Over its IPC channel (JSON), it is asked `{ t: "spawn", id, command, args, env, cwd, uid?, gid? }` and answers,
- * in order: the child's stdin, stdout and stderr (`{ t: "stdio", id, fd }`, each with its pipe's handle: this side's
- * copy is closed once it is sent), then `{ t: "spawned", id, pid }`, and at the child's
+ * in order: the child's stdin, stdout and stderr (`{ t: "stdio", id, fd, pid }`, each with its pipe's handle: this
+ * side's copy is closed once it is sent; the pid, so that an owner whose server died before the next message can
+ * still kill the child), then `{ t: "spawned", id, pid }`, and at the child's
  * end `{ t: "exit", id, code, signal }`; or `{ t: "error", id, error }` when the spawn failed. Nothing is read from
  * the pipes here: stdout and stderr stop reading at once, so that the first line the agent writes reaches its
  * owner.
@@ -94,7 +95,8 @@ const spawn = (request: SpawnRequest): void => {
       if (handle === undefined) continue
       ;(streams[fd] as unknown as { _handle: unknown })._handle = null
       streams[fd].destroy()
-      send({ t: "stdio", id: request.id, fd }, handle)
+      // With the pid: should this process end before `spawned`, its owner still knows whom to kill.
+      send({ t: "stdio", id: request.id, fd, pid: child.pid }, handle)
     }
     send({ t: "spawned", id: request.id, pid: child.pid })
   })
