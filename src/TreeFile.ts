@@ -64,6 +64,8 @@ export interface TreeFile {
   readonly autoShutdown?: Supervisor.AutoShutdown | undefined
   readonly storeFlushTimeout?: DurationInput | undefined
   readonly restore?: boolean | undefined
+  /** Spawn the agents through a fork server (`Agent.ForkServer`: `make`, `layer`, `run`, `up`). `false` by default. */
+  readonly forkServer?: boolean | undefined
   readonly store: StoreChoice
   /** Each agent's stderr in rotated files (`Supervisor.Options.logs`); `dir` resolved against the file's directory. */
   readonly logs?: LogFiles.Options | undefined
@@ -371,6 +373,9 @@ export const load: (
   options?: LoadOptions
 ) => Effect.Effect<TreeFile, ConfigError, FileSystem.FileSystem | Path.Path> = load_.load
 
+/** What reading a file's directory agents needs: `NodeContext.layer` provides it. */
+type Platform = FileSystem.FileSystem | Path.Path
+
 /**
  * The options `Supervisor.make` runs a file's tree with: its children as `Supervisor.agent`, `Supervisor.pool` and
  * `Supervisor.supervisor` specs, each directory agent (a pool's once for its members) resolved by `Directory.resolve`
@@ -380,13 +385,8 @@ export const load: (
  * @since 0.1.0
  * @category constructors
  */
-export const toOptions: (
-  file: TreeFile
-) => Effect.Effect<
-  Supervisor.Options,
-  Directory.DirectoryError,
-  FileSystem.FileSystem | Path.Path
-> = run_.toOptions
+export const toOptions: (file: TreeFile) => Effect.Effect<Supervisor.Options, Directory.DirectoryError, Platform> =
+  run_.toOptions
 
 /**
  * The store a file chooses, as a layer: `Store.layerMemory`'s store with the file's bounds, `Store.layerSqlite` or

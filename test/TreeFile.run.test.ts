@@ -15,7 +15,17 @@ import * as path from "node:path"
 import * as Store from "../src/Store/Store.js"
 import * as Supervisor from "../src/Supervisor.js"
 import * as TreeFile from "../src/TreeFile.js"
-import { closeableScope, fixture, isAlive, root, tempDir, TestLive } from "./support.js"
+import {
+  agentConfig,
+  closeableScope,
+  eventually,
+  fixture,
+  isAlive,
+  parentOf,
+  root,
+  tempDir,
+  TestLive
+} from "./support.js"
 
 /** The pids of a supervisor's running children, by id. */
 const pids = (sup: Supervisor.Supervisor) =>
@@ -82,6 +92,37 @@ describe.sequential("a tree file, run", () => {
       for (const pid of running) assert.isFalse(isAlive(pid), `pid ${pid}`)
       const states = yield* storedStates(filename, ["summarizer", "classifier"])
       assert.deepStrictEqual(states, [Option.some("STOPPED"), Option.some("STOPPED")])
+    }).pipe(Effect.provide(TestLive)))
+
+  it.scopedLive("forkServer: true spawns the file's agents through a fork server (make and layer); it ends with them", () =>
+    Effect.gen(function*() {
+      const text = JSON.stringify({
+        forkServer: true,
+        children: [{ type: "agent", id: "echo", config: agentConfig("echo", { name: "forked-echo" }) }]
+      })
+      const file = yield* TreeFile.parse(text, { format: "json" })
+      assert.isTrue(file.forkServer)
+      const through = (pid: number) => {
+        const server = parentOf(pid)
+        assert.notStrictEqual(server, process.pid, "spawned by this process, not through a fork server")
+        return server
+      }
+      // make: the tree's scope
+      const scope = yield* closeableScope
+      const sup = yield* TreeFile.make(file).pipe(Scope.extend(scope))
+      assert.strictEqual(yield* sup.call("echo", { echo: 1 }), 1)
+      const server = through((yield* pids(sup)).echo)
+      yield* Scope.close(scope, Exit.void)
+      yield* eventually("the fork server has ended with its tree's agents", () => !isAlive(server))
+      // layer: the layer's scope
+      const layerServer = yield* Effect.scoped(
+        Effect.flatMap(
+          Layer.build(TreeFile.layer(file)),
+          (context) =>
+            Effect.provide(Effect.map(Effect.flatMap(Supervisor.RootSupervisor, pids), (p) => through(p.echo)), context)
+        )
+      )
+      yield* eventually("the layer's fork server has ended with its agents", () => !isAlive(layerServer))
     }).pipe(Effect.provide(TestLive)))
 
   it.scoped("a directory agent that cannot be resolved fails the start, naming its place in the file", () =>

@@ -11,7 +11,18 @@ import * as Layer from "effect/Layer"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Cluster from "../src/Cluster.js"
-import { BIN, eventually, fixture, freePort, isAlive, processesWith, runCli, spawnApp, tempDir } from "./support.js"
+import {
+  BIN,
+  eventually,
+  fixture,
+  freePort,
+  isAlive,
+  parentOf,
+  processesWith,
+  runCli,
+  spawnApp,
+  tempDir
+} from "./support.js"
 
 const PREFIX = "t_cli_cluster"
 
@@ -54,6 +65,8 @@ describe.sequential("agent-supervisor up with a cluster section", () => {
           JSON.stringify({
             name: "clustered",
             store: { type: "sqlite", filename: "data/tree.sqlite" },
+            // The runner's agents spawned through a fork server
+            forkServer: true,
             // No database: the store's file. The address's port is the flag's (`--runner-port`).
             cluster: { address: { host: "127.0.0.1", port: 1 }, prefix: PREFIX, timing: "test" },
             children: [
@@ -119,7 +132,12 @@ describe.sequential("agent-supervisor up with a cluster section", () => {
           }).pipe(Effect.provide(client))
         )
         assert.deepStrictEqual(replies.map((r) => r.echo.hello), ["alpha", "member-1"])
-        for (const reply of replies) assert.isTrue(isAlive(reply.pid))
+        for (const reply of replies) {
+          assert.isTrue(isAlive(reply.pid))
+          // forked by the fork server, not by `up`'s process
+          assert.notStrictEqual(parentOf(reply.pid), app.pid)
+        }
+        assert.strictEqual(parentOf(replies[0].pid), parentOf(replies[1].pid), "one fork server for the runner")
 
         // Which runner holds which agent: read from the placements, waking no other agent
         const { body, status } = yield* placements

@@ -112,6 +112,12 @@ const processState = (pid: number): { readonly state: string; readonly pgrp: num
   }
 }
 
+/** The parent of `pid` (`ppid`), from /proc. */
+export const parentOf = (pid: number): number => {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
+}
+
 /** A zombie is dead: only its parent's `wait` is missing, and in a container nobody may ever reap it. */
 export const isAlive = (pid: number): boolean => {
   const s = processState(pid)

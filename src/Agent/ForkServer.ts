@@ -31,7 +31,8 @@
  *
  * Without this layer, agents are spawned from this process, as Node's `spawn` does; with the environment variable
  * `AGENT_SUPERVISOR_FORK_SERVER=1` (read at each start), every agent whose context has no fork server is spawned
- * through one server for the whole process (for `agent-supervisor up`, or a program not written for it).
+ * through one server for the whole process (for a program not written for it). A tree file says `forkServer: true`
+ * for its tree's agents (`TreeFile.make`, `layer` and `run`, and `agent-supervisor up`).
  *
  * @since 0.1.0
  */

@@ -22,16 +22,11 @@ import {
   fixture,
   isAlive,
   openFileDescriptors,
+  parentOf,
   spawnApp,
   tempDir,
   TestLive
 } from "../support.js"
-
-/** The parent of `pid`, from /proc. */
-const parentOf = (pid: number): number => {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
-}
 
 /** The fork server of the context: its pid once it runs. */
 const serverPid = Effect.map(ForkServer.ForkServer, (server) => server.pid())

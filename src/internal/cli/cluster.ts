@@ -34,6 +34,7 @@ import * as Settings from "../cluster/config.js"
 import * as Migrate from "../cluster/migrate.js"
 import { makeDirectorySync } from "../makeDirectory.js"
 import { messageOf } from "../standalone/messageOf.js"
+import { spawningLayer } from "../treeFile/run.js"
 
 /** `--runner-host` and `--runner-port`: over the file's `cluster.address`. */
 export interface RunnerFlags {
@@ -146,7 +147,9 @@ export const start = (
     const layer = hosted.pipe(
       Layer.provideMerge(Placements.layer.pipe(Layer.provideMerge(cluster))),
       Layer.provideMerge(TreeFile.storeLayer(file)),
-      Layer.provide(sqlLayer(file.cluster.database))
+      Layer.provide(sqlLayer(file.cluster.database)),
+      // `forkServer: true`: the hosted agents spawned through a fork server, which stops after them
+      Layer.provide(spawningLayer(file))
     )
     const context = yield* Layer.build(layer)
     const tree = yield* Supervisor.make({ name: file.name ?? "root", children: [] }).pipe(Effect.provide(context))

@@ -265,6 +265,11 @@ export const TreeFileSchema = Schema.Struct({
     "How long closing the tree waits for the store to take the last writes. 1 second by default."
   ),
   restore: optional(Flag, "Keep children added at run time and parked children in the store. false by default."),
+  forkServer: optional(
+    Flag,
+    "Spawn the tree's agents through a fork server (Agent.ForkServer): a small process of the supervisor's forks " +
+      "them, cheaper than forking the supervisor itself when it runs many agents. false by default."
+  ),
   store: optional(StoreSection, `Where the tree's records are kept. { type: "memory" } by default.`),
   logs: optional(LogsSection, "Each agent's stderr in a rotated file (Supervisor.Options.logs). None by default."),
   metrics: optional(MetricsSection, "Where `agent-supervisor up` exports metrics and spans (OTLP). None by default."),

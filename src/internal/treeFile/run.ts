@@ -14,6 +14,7 @@ import type * as Scope from "effect/Scope"
 import * as Adapters from "../../Adapters.js"
 import type * as Config from "../../Agent/Config.js"
 import * as Directory from "../../Agent/Directory.js"
+import * as ForkServer from "../../Agent/ForkServer.js"
 import { ConfigError, type StoreError } from "../../Errors.js"
 import * as Store from "../../Store/Store.js"
 import * as Supervisor from "../../Supervisor.js"
@@ -87,7 +88,16 @@ export const toOptions: (
   file: TreeFile.TreeFile
 ) => Effect.Effect<Supervisor.Options, Directory.DirectoryError, Requirements> = Effect.fn("TreeFile.toOptions")(
   function*(file: TreeFile.TreeFile) {
-    const { admin: _admin, children, cluster: _cluster, metrics: _metrics, store: _, topics, ...root } = file
+    const {
+      admin: _admin,
+      children,
+      cluster: _cluster,
+      forkServer: _forkServer,
+      metrics: _metrics,
+      store: _,
+      topics,
+      ...root
+    } = file
     return {
       ...root,
       ...(topics === undefined ? {} : { topics: Record.map(topics, toTopicOptions) }),
@@ -109,6 +119,13 @@ export const storeLayer = (file: TreeFile.TreeFile): Layer.Layer<Store.Store, Co
   }
 }
 
+/**
+ * What the file's agents are spawned through: a fork server of the tree's (`forkServer: true`), or nothing (from
+ * this process, unless the context has a fork server already).
+ */
+export const spawningLayer = (file: TreeFile.TreeFile): Layer.Layer<never> | typeof ForkServer.layer =>
+  file.forkServer === true ? ForkServer.layer : Layer.empty
+
 /** See `TreeFile.make`. */
 export const make: (
   file: TreeFile.TreeFile,
@@ -121,7 +138,9 @@ export const make: (
   const root = yield* toOptions(file)
   // Built in the caller's scope before the tree, so the store closes after the tree has stopped.
   const store = yield* Layer.build(storeLayer(file))
-  return yield* Effect.provide(Supervisor.make({ ...root, ...options }), store)
+  // The fork server, too: it serves the tree as long as its agents run (see `Agent.ForkServer.layer`).
+  const spawning = yield* Layer.build(spawningLayer(file))
+  return yield* Supervisor.make({ ...root, ...options }).pipe(Effect.provide(store), Effect.provide(spawning))
 })
 
 /** See `TreeFile.layer`. */
@@ -132,7 +151,11 @@ export const layer = (
   Layer.unwrapEffect(
     Effect.map(
       Effect.zipRight(BareMillis.logWarnings(file), toOptions(file)),
-      (root) => Supervisor.layer({ ...root, ...options }).pipe(Layer.provideMerge(storeLayer(file)))
+      (root) =>
+        Supervisor.layer({ ...root, ...options }).pipe(
+          Layer.provideMerge(storeLayer(file)),
+          Layer.provide(spawningLayer(file))
+        )
     )
   )
 
