@@ -80,8 +80,11 @@ describe.sequential("agent-supervisor up with a cluster section", () => {
             ]
           })
         )
+        // Not the process-wide fork server (`AGENT_SUPERVISOR_FORK_SERVER=1`, if set here): the file's own
+        const { AGENT_SUPERVISOR_FORK_SERVER: _, ...env } = process.env
         const app = yield* spawnApp(BIN, ["up", file, "--log-format", "json", "--runner-port", String(port)], {
-          onLine: () => {}
+          onLine: () => {},
+          env
         })
         const ready = `cluster: runner at 127.0.0.1:${port} of \\"${PREFIX}\\" is up, hosting 3 agents: alpha, ` +
           "member-0, member-1"

@@ -255,13 +255,19 @@ export interface AppProcess {
 export const spawnApp = (
   script: string,
   args: ReadonlyArray<string>,
-  options: { readonly stdin?: boolean; readonly onLine: (line: string) => void }
+  options: {
+    readonly stdin?: boolean
+    readonly onLine: (line: string) => void
+    /** Its environment: this process's by default. */
+    readonly env?: NodeJS.ProcessEnv
+  }
 ): Effect.Effect<AppProcess, never, Scope.Scope> =>
   Effect.gen(function*() {
     const child = yield* Effect.acquireRelease(
       Effect.sync(() =>
         spawn(process.execPath, [script, ...args], {
           cwd: root,
+          env: options.env ?? process.env,
           stdio: [options.stdin === true ? "pipe" : "ignore", "pipe", "pipe"],
           detached: true
         }) as ChildProcessByStdio<Writable | null, Readable, Readable>

@@ -17,8 +17,8 @@
  * If the server's process ends while agents run (killed by hand, or by the OOM killer), their exits can no longer
  * be heard: once its channel has closed (every message it sent read), each one's process group is sent SIGKILL and
  * its exit reported as by SIGKILL, so that its supervisor restarts it as after any crash, through a new server; a
- * spawn not yet answered fails (and the child it had forked by then, whose pid came with its pipes, is killed in
- * its group: nobody else knows it). A server that answers nothing for 30 s while spawns wait (stopped, hung) is killed
+ * spawn not yet answered fails (and the child it had forked, once its pid has come with its first pipe, is killed
+ * in its group: nobody else knows it). A server that answers nothing for 30 s while spawns wait (stopped, hung) is killed
  * so (`watch`).
  *
  * @internal

@@ -237,8 +237,6 @@ export const selectChildren = (sql: SqlClient.SqlClient, tables: Tables, supervi
     Effect.map((rows) => rows.map(fromChildRow))
   )
 
-/** What an encode threw, as a refusal's detail says it (StrictJson's message names the path). */
-
 /**
  * A checkpoint's data as the JSON text its row keeps; data JSON would change (a Map, NaN: `StrictJson`) fails as
  * data JSON cannot encode (a BigInt) does, rather than be kept changed.

@@ -148,8 +148,9 @@ export const start = (
       Layer.provideMerge(Placements.layer.pipe(Layer.provideMerge(cluster))),
       Layer.provideMerge(TreeFile.storeLayer(file)),
       Layer.provide(sqlLayer(file.cluster.database)),
-      // `forkServer: true`: the hosted agents spawned through a fork server, which stops after them
-      Layer.provide(spawningLayer(file))
+      // `forkServer: true`: the hosted agents (and any child of the tree below) spawned through a fork server,
+      // which stops after them
+      Layer.provideMerge(spawningLayer(file))
     )
     const context = yield* Layer.build(layer)
     const tree = yield* Supervisor.make({ name: file.name ?? "root", children: [] }).pipe(Effect.provide(context))
