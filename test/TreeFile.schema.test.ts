@@ -95,6 +95,7 @@ describe("the JSON Schema of tree files", () => {
       "autoShutdown",
       "storeFlushTimeout",
       "restore",
+      "forkServer",
       "store",
       "topics",
       "children"
