@@ -355,6 +355,9 @@ export interface LoadOptions {
   readonly env?: Env | undefined
 }
 
+/** What reading a file and its directory agents needs: `NodeContext.layer` provides it. */
+type Platform = FileSystem.FileSystem | Path.Path
+
 /**
  * Reads and checks a tree file: {@link parse}, the format read from the extension (`.yaml`, `.yml`, `.json`), relative
  * paths resolved against the file's directory, what it names for the start looked for (a callback's `file`, an
@@ -371,16 +374,14 @@ export interface LoadOptions {
 export const load: (
   path: string,
   options?: LoadOptions
-) => Effect.Effect<TreeFile, ConfigError, FileSystem.FileSystem | Path.Path> = load_.load
-
-/** What reading a file's directory agents needs: `NodeContext.layer` provides it. */
-type Platform = FileSystem.FileSystem | Path.Path
+) => Effect.Effect<TreeFile, ConfigError, Platform> = load_.load
 
 /**
  * The options `Supervisor.make` runs a file's tree with: its children as `Supervisor.agent`, `Supervisor.pool` and
  * `Supervisor.supervisor` specs, each directory agent (a pool's once for its members) resolved by `Directory.resolve`
  * (dependencies installed, callback checked, one after the other in the file's order), each topic's `retry` as its
  * `Schedule`. A directory's `ConfigError` names its field's path in the file (`children[1].config.callbackFunction`).
+ * What is not the tree's (`store`, `forkServer`, `admin`, `metrics`, `cluster`) is left out: see {@link make}.
  *
  * @since 0.1.0
  * @category constructors
@@ -427,11 +428,7 @@ export interface RunOptions {
 export const make: (
   file: TreeFile,
   options?: Omit<RunOptions, "onEscalation">
-) => Effect.Effect<
-  Supervisor.Supervisor,
-  StartError,
-  Scope.Scope | FileSystem.FileSystem | Path.Path
-> = run_.make
+) => Effect.Effect<Supervisor.Supervisor, StartError, Scope.Scope | Platform> = run_.make
 
 /**
  * A file's tree as a layer (`Supervisor.layer`) with its store provided to it, both in the output: the root
@@ -449,11 +446,7 @@ export const make: (
 export const layer: (
   file: TreeFile,
   options?: RunOptions
-) => Layer.Layer<
-  Supervisor.RootSupervisor | Store.Store,
-  StartError,
-  FileSystem.FileSystem | Path.Path
-> = run_.layer
+) => Layer.Layer<Supervisor.RootSupervisor | Store.Store, StartError, Platform> = run_.layer
 
 /**
  * Starts a file's tree and waits for it (`Supervisor.run`): fails with `SupervisorIntensityError` when the root
@@ -466,7 +459,7 @@ export const layer: (
 export const run: (
   file: TreeFile,
   options?: Omit<RunOptions, "onEscalation">
-) => Effect.Effect<void, StartError, FileSystem.FileSystem | Path.Path> = run_.run
+) => Effect.Effect<void, StartError, Platform> = run_.run
 
 /**
  * The JSON Schema of tree files (draft-07), generated from the file's `Schema`: editors complete and check a file

@@ -18,8 +18,8 @@
  * be heard: once its channel has closed (every message it sent read), each one's process group is sent SIGKILL and
  * its exit reported as by SIGKILL, so that its supervisor restarts it as after any crash, through a new server; a
  * spawn not yet answered fails (and the child it had forked, once its pid has come with its first pipe, is killed
- * in its group: nobody else knows it). A server that answers nothing for 30 s while spawns wait (stopped, hung) is killed
- * so (`watch`).
+ * in its group: nobody else knows it). A server that answers nothing for 30 s while spawns wait (stopped, hung) is
+ * killed so (`watch`).
  *
  * @internal
  */
@@ -260,12 +260,12 @@ export const make = (
     for (const [id, child] of children) {
       if (child.server !== process_) continue
       forget(id, child)
+      // Announced, or forked with its pipes on their way: nobody else would ever stop it.
+      const pid = child.pid ?? child.forked
+      if (pid !== undefined) killGroup(pid, "SIGKILL")
       if (child.pid === undefined) {
-        // Forked, and its pipes on their way, but never announced: nobody would ever stop it.
-        if (child.forked !== undefined) killGroup(child.forked, "SIGKILL")
         failed(child, errorOf({ message: `the fork server ${why} before the agent was spawned`, code: "ESRCH" }))
       } else {
-        killGroup(child.pid, "SIGKILL")
         exited(child)
         child.emit("exit", null, "SIGKILL")
       }
