@@ -87,6 +87,12 @@ describe("agent-supervisor validate", () => {
         withPool.stdout,
         /OK\. Tree "cli-test": 2 agents, 1 pool, 1 nested supervisor, 1 topic; store: memory\./
       )
+      const forked = yield* cli(["validate", writeTree(yield* tempDir("cli-validate"), { forkServer: true })])
+      assert.strictEqual(forked.code, 0, forked.stderr)
+      assert.match(
+        forked.stdout,
+        /OK\. Tree "cli-test": 2 agents, 1 nested supervisor; store: memory; spawned through a fork server\./
+      )
     }))
 
   it.scopedLive("a bad file: every problem with its path, no stack, exit 1", () =>

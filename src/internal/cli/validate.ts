@@ -60,6 +60,7 @@ export const summary = (path: string, file: TreeFile.TreeFile): string => {
     ...(topics > 0 ? [plural(topics, "topic")] : [])
   ]
   return `${path}: OK. Tree "${file.name ?? "root"}": ${parts.join(", ")}; store: ${file.store.type}` +
+    `${file.forkServer === true ? "; spawned through a fork server" : ""}` +
     `${file.cluster === undefined ? "" : `; ${clusterSummary(file.cluster)}`}.`
 }
 
