@@ -97,7 +97,7 @@ export interface Callbacks {
  * defect.
  *
  * Every heartbeat of the process waits on one timer (a ticker per `Clock`), and its moments are rounded to a grid
- * of a few milliseconds (`heartbeatInterval / 20`, at most 20 ms, dividing the interval: see
+ * of a few milliseconds (`heartbeatInterval / 10`, at most 100 ms, dividing the interval: see
  * `internal/ticker.ts`), so beats due within one step are woken together: a beat may come up to half a step
  * early or late (the first up to one step later, never past one interval after the start), and beats are still
  * exactly one interval apart when a beat takes no time. On the live clock, the beats of one step run at most 2 ms

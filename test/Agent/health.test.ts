@@ -121,7 +121,8 @@ describe("Health.heartbeat", () => {
         // never later than one interval after the start, as before the phase
         assert.isTrue(first > 0 && first <= interval, `first beat at ${first}`)
         assert.closeTo(second - first, interval, 1e-6)
-        slots[Math.min(9, Math.floor(first / (interval / 10)))]++
+        // the grid's steps (a tenth of the interval): 100, 200, ... 1000 ms, the first beats rounded up onto them
+        slots[Math.ceil(first / (interval / 10)) - 1]++
       }
       // 10 a slot if the phases were even; all at once (the old behaviour) would put 100 in the last one
       assert.isTrue(slots.every((n) => n >= 4 && n <= 20), `first beats per tenth of the interval: ${slots}`)

@@ -19,10 +19,12 @@ const waitAt = (ticker: Ticker.Ticker, due: number, grid: number, woken: Array<n
   })
 
 describe("Ticker", () => {
-  it("gridOf: the largest whole divisor of the interval up to 20 ms and a twentieth of it", () => {
-    assert.strictEqual(Ticker.gridOf(1000), 20)
-    assert.strictEqual(Ticker.gridOf(30_000), 20)
-    assert.strictEqual(Ticker.gridOf(100), 5)
+  it("gridOf: the largest whole divisor of the interval up to 100 ms and a tenth of it", () => {
+    assert.strictEqual(Ticker.gridOf(1000), 100)
+    assert.strictEqual(Ticker.gridOf(30_000), 100)
+    assert.strictEqual(Ticker.gridOf(200), 20)
+    assert.strictEqual(Ticker.gridOf(100), 10)
+    assert.strictEqual(Ticker.gridOf(20), 2)
     assert.strictEqual(Ticker.gridOf(1234), 2) // 2 x 617
     assert.strictEqual(Ticker.gridOf(997), 0) // a prime: no grid, exact moments
     assert.strictEqual(Ticker.gridOf(19), 0)

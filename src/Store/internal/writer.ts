@@ -114,6 +114,9 @@ export const DEFAULT_FLUSH_TIMEOUT: Duration.Duration = Duration.seconds(1)
  */
 export const METRIC_DELAY_MILLIS = 100
 
+/** The grid of the metrics' wake-up (see `Ticker.waiter`): wakes due within 20 ms of each other are one. */
+const METRIC_WAKE_GRID_MILLIS = 20
+
 /**
  * The most metrics handed to the store in one write (`saveMetrics`): consecutive metrics in write order, none of
  * another kind between them.
@@ -212,7 +215,7 @@ const makeWakeUps = (clock: Clock.Clock, wake: Effect.Latch) => {
     },
     soon: () => {
       if (metricWake !== undefined) return
-      metricWake = ticker.waiter(clock.unsafeCurrentTimeMillis() + METRIC_DELAY_MILLIS, Ticker.MAX_GRID_MILLIS)
+      metricWake = ticker.waiter(clock.unsafeCurrentTimeMillis() + METRIC_DELAY_MILLIS, METRIC_WAKE_GRID_MILLIS)
       ticker.schedule(metricWake, () => {
         metricWake = undefined
         wake.unsafeOpen()
