@@ -97,12 +97,12 @@ export interface Callbacks {
  * defect.
  *
  * Every heartbeat of the process waits on one timer (a ticker per `Clock`), and its moments are rounded to a grid
- * of a few milliseconds (`heartbeatInterval / 10`, at most 100 ms, dividing the interval: see
- * `internal/ticker.ts`), so beats due within one step are woken together: a beat may come up to half a step
- * early or late (the first up to one step later, never past one interval after the start), and beats are still
- * exactly one interval apart when a beat takes no time. On the live clock, the beats of one step run at most 2 ms
- * of real time at a time, the event loop turning between: a ping's write can cost the supervisor its CPU while the
- * woken agent runs, and a thousand agents' step of 20 pings held the loop 30-50 ms in one go on a slow VM.
+ * of steps (`heartbeatInterval / 10`, at most 100 ms, dividing the interval: see `internal/ticker.ts`), so beats
+ * due within one step are woken together: a beat may come up to half a step early or late (the first up to one
+ * step later, never past one interval after the start), and beats are still exactly one interval apart when a beat
+ * takes no time. On the live clock, the beats of one step run at most 2 ms of real time at a time, the event loop
+ * turning between: a ping's write can cost the supervisor its CPU while the woken agent runs, and a thousand
+ * agents' step of 20 pings (steps were 20 ms then) held the loop 30-50 ms in one go on a slow VM.
  *
  * The memory and CPU% of a sample come from a scan of /proc shared by every agent of the process, about
  * `ProcessTable.HEARTBEAT_MAX_AGE_MILLIS` (5 s) old: the sampling period. A beat never waits for a scan: it reads the

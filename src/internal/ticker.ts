@@ -4,7 +4,7 @@
  *
  * A fiber per agent sleeping on a timer of its own cost 500 timers, 500 event-loop wake-ups and 500 timer
  * registrations (an `Effect.async` with a canceler) per second for 500 agents beating every second. Due moments
- * are rounded to a grid of a few milliseconds (see {@link gridOf}), so beats due within one step are woken at
+ * are rounded to a grid of steps (a tenth of the interval, at most 100 ms: see {@link gridOf}), so beats due within one step are woken at
  * once: 500 agents on a 1 s interval wake the process about 10 times a second. Waiting here is an `Effect.async`
  * without a canceler, resumed by the ticker; the heartbeat cancels its pending wait once, when it ends.
  *
@@ -29,7 +29,7 @@ import { withoutParentSpan } from "./forker.js"
 import * as Heap from "./heap.js"
 
 /**
- * The widest grid step, in milliseconds (a beat moves by half a step at most). A step holds every beat due within
+ * The widest grid step, in milliseconds (a beat moves by half a step at most, a first beat by one). A step holds every beat due within
  * it, woken in one turn of the ticker: each turn costs the process a wake-up whatever it holds (the ticker's timer
  * and fiber, the event loop's poll, the caches refilled), so the wider the step, the fewer turns a second. Measured
  * (issue 10, 1,000 agents beating every second, two trees side by side over the same 5 s windows): 50 ms steps cost
@@ -39,9 +39,9 @@ export const MAX_GRID_MILLIS = 100
 
 /**
  * The grid step for beats `intervalMillis` apart: the largest whole number of milliseconds that divides the
- * interval and is at most `MAX_GRID_MILLIS` and a tenth of it (a 1 s interval or longer: 100 ms; 200 ms: 20 ms;
- * 100 ms: 10 ms; an interval under 20 ms, or not a whole number of milliseconds: 0, no grid), so that a beat moves
- * by 5% of its interval at most. Dividing the interval keeps beats exactly one interval apart when a beat takes no
+ * interval and is at most `MAX_GRID_MILLIS` and a tenth of it (1 s, or a multiple of 100 ms above it: 100 ms;
+ * 1234 ms: 2 ms; 200 ms: 20 ms; 100 ms: 10 ms; an interval under 20 ms, or not a whole number of milliseconds: 0,
+ * no grid), so that a beat moves by 5% of its interval at most (a first beat, rounded up, by 10%). Dividing the interval keeps beats exactly one interval apart when a beat takes no
  * time (as under `TestClock`).
  *
  * @internal
@@ -96,7 +96,7 @@ export interface Ticker {
  *
  * A beat's ping is written at once, and a write that wakes an agent can cost the supervisor its CPU for a while
  * (the kernel may run the woken reader on the writer's CPU first): on a slow 2-core VM, the 20 beats of one 20 ms
- * step of a thousand agents held the loop for 30-50 ms in one go, the p99 of every ping latency and event-loop
+ * step of a thousand agents (steps were 20 ms then) held the loop for 30-50 ms in one go, the p99 of every ping latency and event-loop
  * delay. On a machine where writes are cheap, a step's beats still run in one turn.
  *
  * @internal
