@@ -49,6 +49,7 @@ import {
   eventuallyEffect,
   failureOf,
   fixture,
+  freePort,
   isAlive,
   takeUntil,
   tempDir,
@@ -684,9 +685,17 @@ describe.sequential("AdminApi: safe defaults and options", () => {
       assert.strictEqual(served.token, token)
       assert.strictEqual(served.server.url, `http://localhost:${served.server.port}`)
       assert.strictEqual((yield* post(served, "/api/children/echo/start")).status, 200)
-      const port = served.server.port
-      const redacted = yield* serve({ children: [], admin: { token: Redacted.make(token), port: port + 1 } })
-      assert.deepStrictEqual([redacted.token, redacted.server.port], [token, port + 1])
+      // A port given is the one it listens on: a free one, picked again if another process took it meanwhile (the
+      // port after the first server's was taken by a neighbour once: EADDRINUSE).
+      const given = yield* Effect.gen(function*() {
+        const port = yield* Effect.promise(freePort)
+        const context = yield* Layer.build(appLayer({ children: [], admin: { token: Redacted.make(token), port } }))
+        return { port, server: context.unsafeMap.get(AdminApi.AdminServer.key) as AdminApi.AdminServer["Type"] }
+      }).pipe(
+        Effect.retry({ times: 5, while: (error) => error._tag === "AdminApiError" && error.reason === "listen_failed" })
+      )
+      assert.deepStrictEqual([Redacted.value(given.server.token), given.server.port], [token, given.port])
+      assert.strictEqual((yield* http(given.server, "/api/tree")).status, 200)
     }))
 
   it.scopedLive("a host that is not loopback: a warning of who can read what (none on loopback); it listens there", () =>
