@@ -102,20 +102,30 @@ export const logMessages = (minimum: LogLevel.LogLevel = LogLevel.Warning) => {
   }
 }
 
-const processState = (pid: number): { readonly state: string; readonly pgrp: number } | undefined => {
+/**
+ * The fields of `/proc/<pid>/stat` after the command name (which may hold spaces and parentheses): `[0]` the state,
+ * `[1]` the ppid, `[2]` the process group, `[11]` and `[12]` the user and system ticks; `undefined` once it is gone.
+ */
+export const statFields = (pid: number): ReadonlyArray<string> | undefined => {
+  let stat: string
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    return { state: fields[0], pgrp: Number(fields[2]) }
+    stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
   } catch {
     return undefined
   }
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")
 }
 
-/** The parent of `pid` (`ppid`), from /proc. */
+const processState = (pid: number): { readonly state: string; readonly pgrp: number } | undefined => {
+  const fields = statFields(pid)
+  return fields === undefined ? undefined : { state: fields[0], pgrp: Number(fields[2]) }
+}
+
+/** The parent of `pid` (`ppid`), from /proc; throws when there is no such process. */
 export const parentOf = (pid: number): number => {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
+  const fields = statFields(pid)
+  if (fields === undefined) throw new Error(`no process ${pid}`)
+  return Number(fields[1])
 }
 
 /** A zombie is dead: only its parent's `wait` is missing, and in a container nobody may ever reap it. */

@@ -3,10 +3,11 @@
  * fiber per `Clock` sleeps until the earliest and wakes every beat due by then.
  *
  * A fiber per agent sleeping on a timer of its own cost 500 timers, 500 event-loop wake-ups and 500 timer
- * registrations (an `Effect.async` with a canceler) per second for 500 agents beating every second. Due moments
- * are rounded to a grid of steps (a tenth of the interval, at most 100 ms: see {@link gridOf}), so beats due within one step are woken at
- * once: 500 agents on a 1 s interval wake the process about 10 times a second. Waiting here is an `Effect.async`
- * without a canceler, resumed by the ticker; the heartbeat cancels its pending wait once, when it ends.
+ * registrations (an `Effect.async` with a canceler) per second for 500 agents beating every second. Due moments are
+ * rounded to a grid of steps (a tenth of the interval, at most 100 ms: see {@link gridOf}), so beats due within one
+ * step are woken at once: 500 agents on a 1 s interval wake the process about 10 times a second. Waiting here is an
+ * `Effect.async` without a canceler, resumed by the ticker; the heartbeat cancels its pending wait once, when it
+ * ends.
  *
  * On the live clock a turn of the ticker runs due callbacks for at most {@link TURN_BUDGET_MILLIS} of real time;
  * past it, the callbacks still due run after the event loop has turned (a `setImmediate`), so that the answers
@@ -29,20 +30,20 @@ import { withoutParentSpan } from "./forker.js"
 import * as Heap from "./heap.js"
 
 /**
- * The widest grid step, in milliseconds (a beat moves by half a step at most, a first beat by one). A step holds every beat due within
- * it, woken in one turn of the ticker: each turn costs the process a wake-up whatever it holds (the ticker's timer
- * and fiber, the event loop's poll, the caches refilled), so the wider the step, the fewer turns a second. Measured
- * (issue 10, 1,000 agents beating every second, two trees side by side over the same 5 s windows): 50 ms steps cost
- * 13% less of the supervisor's CPU than 20 ms steps, 100 ms steps 14% less again. @internal
+ * The widest grid step, in milliseconds (a beat moves by half a step at most, a first beat by one). A step holds
+ * every beat due within it, woken in one turn of the ticker: each turn costs the process a wake-up whatever it holds
+ * (the ticker's timer and fiber, the event loop's poll, the caches refilled), so the wider the step, the fewer turns
+ * a second. Measured (issue 10, 1,000 agents beating every second, two trees side by side over the same 5 s windows):
+ * 50 ms steps cost 13% less of the supervisor's CPU than 20 ms steps, 100 ms steps 14% less again. @internal
  */
 export const MAX_GRID_MILLIS = 100
 
 /**
- * The grid step for beats `intervalMillis` apart: the largest whole number of milliseconds that divides the
- * interval and is at most `MAX_GRID_MILLIS` and a tenth of it (1 s, or a multiple of 100 ms above it: 100 ms;
- * 1234 ms: 2 ms; 200 ms: 20 ms; 100 ms: 10 ms; an interval under 20 ms, or not a whole number of milliseconds: 0,
- * no grid), so that a beat moves by 5% of its interval at most (a first beat, rounded up, by 10%). Dividing the interval keeps beats exactly one interval apart when a beat takes no
- * time (as under `TestClock`).
+ * The grid step for beats `intervalMillis` apart: the largest whole number of milliseconds that divides the interval
+ * and is at most `MAX_GRID_MILLIS` and a tenth of it (1 s, or a multiple of 100 ms above it: 100 ms; 1234 ms: 2 ms;
+ * 200 ms: 20 ms; 100 ms: 10 ms; an interval under 20 ms, or not a whole number of milliseconds: 0, no grid), so that
+ * a beat moves by 5% of its interval at most (a first beat, rounded up, by 10%). Dividing the interval keeps beats
+ * exactly one interval apart when a beat takes no time (as under `TestClock`).
  *
  * @internal
  */
@@ -94,10 +95,10 @@ export interface Ticker {
  * How long one turn of the ticker may run due callbacks before it lets the event loop turn, in real milliseconds
  * (`performance.now()`): the rest run after a `setImmediate`, once Node has read what came in meanwhile.
  *
- * A beat's ping is written at once, and a write that wakes an agent can cost the supervisor its CPU for a while
- * (the kernel may run the woken reader on the writer's CPU first): on a slow 2-core VM, the 20 beats of one 20 ms
- * step of a thousand agents (steps were 20 ms then) held the loop for 30-50 ms in one go, the p99 of every ping latency and event-loop
- * delay. On a machine where writes are cheap, a step's beats still run in one turn.
+ * A beat's ping is written at once, and a write that wakes an agent can cost the supervisor its CPU for a while (the
+ * kernel may run the woken reader on the writer's CPU first): on a slow 2-core VM, the 20 beats of one 20 ms step of
+ * a thousand agents (steps were 20 ms then) held the loop for 30-50 ms in one go, the p99 of every ping latency and
+ * event-loop delay. On a machine where writes are cheap, a step's beats still run in one turn.
  *
  * @internal
  */

@@ -27,7 +27,7 @@ import * as Check from "../../src/Agent/internal/directory/check.js"
 import * as AgentProcess from "../../src/Agent/Process.js"
 import type { AgentStartupError } from "../../src/Errors.js"
 import * as Store from "../../src/Store/Store.js"
-import { eventually, failureOf, fixture, TestLive } from "../support.js"
+import { eventually, failureOf, fixture, statFields, TestLive } from "../support.js"
 
 /** The startup timeout of these agents: no other sleep of a start lasts exactly this long. */
 const STARTUP_MILLIS = 7_777
@@ -92,14 +92,7 @@ const pidOnceArmed = (marker: string, timer: Timer) =>
     () => Number(fs.readFileSync(marker, "utf8"))
   )
 
-const procState = (pid: number): string | undefined => {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3)
-  } catch {
-    return undefined
-  }
-}
+const procState = (pid: number): string | undefined => statFields(pid)?.[0]
 
 /**
  * Waits, without letting the event loop turn, until the process is dead and not reaped (a zombie): its parent

@@ -16,7 +16,7 @@ import * as AgentSupervisor from "../../../src/Agent/AgentSupervisor.js"
 import type * as Config from "../../../src/Agent/Config.js"
 import * as Cgroup from "../../../src/Agent/internal/limits/cgroup.js"
 import * as Store from "../../../src/Store/Store.js"
-import { eventually, fixture, isAlive, takeUntil, TestLive } from "../../support.js"
+import { eventually, fixture, isAlive, statFields, takeUntil, TestLive } from "../../support.js"
 
 type Event = AgentSupervisor.AgentEvent
 
@@ -132,8 +132,7 @@ describe("limits through real agents", () => {
         const pid = Option.getOrThrow((yield* agent.metadata).pid)
         assert.strictEqual(yield* agent.handleEvent({ op: "spin" }), "spinning")
         const ticks = () => {
-          const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-          const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+          const fields = statFields(pid)!
           return Number(fields[11]) + Number(fields[12])
         }
         const before = ticks()

@@ -18,7 +18,7 @@ import * as path from "node:path"
 import * as readline from "node:readline"
 import * as Cgroup from "../../../src/Agent/internal/limits/cgroup.js"
 import * as Detect from "../../../src/Agent/internal/limits/cgroupDetect.js"
-import { isAlive } from "../../support.js"
+import { isAlive, statFields } from "../../support.js"
 
 const MiB = 1024 * 1024
 const WAIT = "20 seconds"
@@ -59,8 +59,7 @@ const memberships = (pid: number) =>
 
 /** Fields of `/proc/<pid>/stat`, counted after the command name. */
 const stat = (pid: number) => {
-  const text = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ")
+  const fields = statFields(pid)!
   return {
     ppid: Number(fields[1]),
     pgrp: Number(fields[2]),
